@@ -1,0 +1,36 @@
+# resilient-stack: the two commands of a fresh machine are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RS := $(VENV)/bin/resilient-stack
+# Tests that need a tool (SARIF schema, Pulumi engine, podman) FAIL instead of skipping.
+export RESILIENT_STACK_REQUIRE_TOOLS ?= 1
+
+.PHONY: venv demo test tools clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[pulumi,policy,test]'
+	touch $@
+
+tools:
+	bash scripts/fetch-sarif-schema.sh >/dev/null
+
+demo: venv
+	@echo "== 1. A design spread over Gravelines, Warsaw and Infomaniak (Geneva), backups in Limburg"
+	$(RS) audit examples/production.design.yaml
+	@echo "== 2. The March 2021 replay: everything on the Strasbourg campus (must be REJECTED)"
+	@$(RS) audit examples/sbg2021.design.yaml; rc=$$?; \
+	  if [ $$rc -eq 1 ]; then echo "-> rejected (exit 1), as it must be"; else echo "-> UNEXPECTED exit $$rc"; exit 1; fi
+	@echo "== 3. Fire drill: what survives the loss of each site"
+	$(RS) drill examples/production.design.yaml --level site
+	$(RS) drill examples/sbg2021.design.yaml --level site
+
+test: venv tools
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

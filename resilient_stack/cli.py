@@ -1,0 +1,160 @@
+"""`resilient-stack` command line: audit, drill, catalog.
+
+Exit codes: 0 no mandatory violation; 1 mandatory violation(s); 2 unusable input (one line on
+stderr naming the file and the problem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+from . import __version__
+from .config import build_catalog, load_policy_config
+from .drill import DRILL_LEVELS, drill
+from .errors import InputError
+from .inputs import load_input, read_stack_config
+from .report import AUDIT_FORMATS, AUDIT_RENDERERS, DRILL_FORMATS, DRILL_RENDERERS
+from .rules import PROFILES, evaluate
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", help="design YAML, `pulumi stack export` JSON or `pulumi preview --json` output; - reads stdin")
+    p.add_argument("--catalog", action="append", default=[], metavar="FILE",
+                   help="extra catalog YAML (extends/overrides the built-in one); repeatable")
+    p.add_argument("--config", metavar="FILE", help="organisation policy config (profile, thresholds, levels)")
+    p.add_argument("--stack-config", metavar="FILE",
+                   help="Pulumi.<stack>.yaml: settings of the default openstack provider for preview JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="resilient-stack",
+        description="Check that no role of a stack sits in one building, one site or one provider.",
+    )
+    parser.add_argument("--version", action="version", version=f"resilient-stack {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("audit", help="check placements against the rules")
+    _common(a)
+    a.add_argument("--format", choices=AUDIT_FORMATS, default="text")
+    a.add_argument("--profile", choices=PROFILES, help="default (single-provider advisory) or strict (all mandatory)")
+    a.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+
+    d = sub.add_parser("drill", help="what survives the loss of each building/site/region/provider")
+    _common(d)
+    d.add_argument("--level", choices=DRILL_LEVELS, default="site")
+    d.add_argument("--format", choices=DRILL_FORMATS, default="text")
+    d.add_argument("--output", "-o", metavar="FILE")
+
+    c = sub.add_parser("catalog", help="list known providers, regions, sites and buildings")
+    c.add_argument("--catalog", action="append", default=[], metavar="FILE")
+    c.add_argument("--format", choices=("text", "json"), default="text")
+    return parser
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise InputError(output, f"cannot write report: {exc.strerror or exc}") from None
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def _load(args):
+    config = load_policy_config(args.config)
+    catalog = build_catalog(config, args.catalog)
+    stack_config = read_stack_config(args.stack_config) if args.stack_config else None
+    loaded = load_input(args.path, catalog, stack_config)
+    return config, catalog, loaded
+
+
+def cmd_audit(args) -> int:
+    config, catalog, loaded = _load(args)
+    report = evaluate(loaded.placements, config.rule_config(args.profile), catalog)
+    source = "<stdin>" if args.path == "-" else args.path
+    _emit(AUDIT_RENDERERS[args.format](report, source), args.output)
+    return 1 if report.verdict == "fail" else 0
+
+
+def cmd_drill(args) -> int:
+    _, _, loaded = _load(args)
+    scenarios = drill(loaded.placements, args.level)
+    source = "<stdin>" if args.path == "-" else args.path
+    if not scenarios:
+        raise InputError(source, "no placed replica to drill (every placement is unknown or the file has no replicas)")
+    _emit(DRILL_RENDERERS[args.format](scenarios, source, args.level), args.output)
+    return 0
+
+
+def cmd_catalog(args) -> int:
+    from .catalog import load_catalog
+
+    cat = load_catalog(args.catalog)
+    regions = sorted(cat.regions(), key=lambda r: (r.provider, r.site.name, r.name))
+    if args.format == "json":
+        doc = [
+            {
+                "provider": r.provider, "region": r.name, "site": r.site.name, "site_id": r.site.id,
+                "buildings": list(r.availability_zones) or ([f"{r.name} (AZ not pinned)"] if r.multi_az else [r.building or r.name]),
+                "building_known": bool(r.building or r.availability_zones),
+                "confidence": r.confidence, "site_confidence": r.site.confidence,
+                "sources": [cat.sources.get(s, s) for s in r.sources], "notes": r.notes,
+            }
+            for r in regions
+        ]
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console(width=160, color_system=None, highlight=False)
+    t = Table(title="resilient-stack failure-domain catalog")
+    for col in ("provider", "region", "site", "building(s)", "confidence", "sources"):
+        t.add_column(col, overflow="fold")
+    for r in regions:
+        if r.availability_zones:
+            b = ", ".join(r.availability_zones)
+        elif r.multi_az:
+            b = "multi-AZ, AZ names unknown"
+        else:
+            b = r.building or f"{r.name} (building not published)"
+        t.add_row(r.provider, r.name, f"{r.site.name} [{r.site.confidence}]", b, r.confidence, ", ".join(r.sources))
+    con.print(t)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = {"audit": cmd_audit, "drill": cmd_drill, "catalog": cmd_catalog}[args.command]
+    try:
+        return handler(args)
+    except InputError as exc:
+        print(f"resilient-stack: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("resilient-stack: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - never a traceback for the user
+        if os.environ.get("RESILIENT_STACK_DEBUG"):
+            raise
+        print(
+            f"resilient-stack: error: {getattr(args, 'path', '')}: internal error {type(exc).__name__}: {exc} "
+            "(set RESILIENT_STACK_DEBUG=1 for a traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

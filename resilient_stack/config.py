@@ -1,0 +1,74 @@
+"""Organisation policy settings (``--config FILE`` / policy-pack config), validated at the edge.
+
+File (YAML or JSON)::
+
+    profile: default            # default | strict (strict makes every rule mandatory)
+    min_buildings: 2            # a role needs replicas in at least this many buildings
+    min_sites: 2                # ... sites (campuses)
+    min_providers: 2            # ... providers (single-provider is advisory unless strict)
+    levels:                     # per-rule override: mandatory | advisory | disabled
+      single-provider: mandatory
+    quorum_roles: [database]    # roles whose every replica votes (besides resilient-stack:quorum=true)
+    catalog:                    # extra catalog entries, same schema as --catalog files
+      providers: [...]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .catalog import Catalog, CatalogFile, load_catalog
+from .errors import InputError
+from .rules import RULE_IDS, RuleConfig
+from .safeyaml import decode_text, load_yaml_text, read_bytes
+
+Level = Literal["mandatory", "advisory", "disabled"]
+
+
+class PolicyConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    profile: Literal["default", "strict"] = "default"
+    min_buildings: int = Field(default=2, ge=1, le=100)
+    min_sites: int = Field(default=2, ge=1, le=100)
+    min_providers: int = Field(default=2, ge=1, le=100)
+    levels: dict[Literal[RULE_IDS], Level] = {}  # type: ignore[valid-type]
+    quorum_roles: tuple[str, ...] = ()
+    catalog: CatalogFile | None = None
+
+    def rule_config(self, profile: str | None = None) -> RuleConfig:
+        return RuleConfig(
+            profile=profile or self.profile,
+            min_buildings=self.min_buildings,
+            min_sites=self.min_sites,
+            min_providers=self.min_providers,
+            levels=dict(self.levels),
+            quorum_roles=frozenset(self.quorum_roles),
+        )
+
+
+def parse_policy_config(raw: Any, source: str) -> PolicyConfig:
+    if raw is None:
+        return PolicyConfig()
+    if not isinstance(raw, dict):
+        raise InputError(source, "config must be a mapping")
+    try:
+        return PolicyConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        raise InputError(source, f"invalid config at {loc}: {err['msg']}") from None
+
+
+def load_policy_config(path: str | None) -> PolicyConfig:
+    if not path:
+        return PolicyConfig()
+    return parse_policy_config(load_yaml_text(decode_text(read_bytes(path), path), path), path)
+
+
+def build_catalog(config: PolicyConfig, extra_paths: list[str] | tuple[str, ...] = ()) -> Catalog:
+    """The built-in catalog + the config's inline entries + ``--catalog`` files (later wins)."""
+    inline = [("config catalog", config.catalog)] if config.catalog is not None else []
+    return load_catalog(extra_paths, inline)

@@ -1,0 +1,142 @@
+"""The design file: roles, replicas and placements, written before anything is deployed.
+
+Schema (YAML or JSON)::
+
+    schema: resilient-stack/design/v1     # optional
+    name: shop-production
+    placements:                           # where replicas run
+      - name: gra                         # unique label
+        cloud: ovh                        # clouds.yaml cloud name, or
+        auth_url: https://auth.cloud.ovh.net/v3   # ... the OpenStack auth URL (either may be omitted
+        region: GRA11                     #     when the region name is unique in the catalog)
+        availability_zone: null           # pin an AZ in multi-AZ regions (EU-WEST-PAR, ...)
+        replicas: {web: 2, database: 1, object-storage: 1}
+        quorum: [database]                # roles whose replicas here are voting members
+        exempt: null                      # reason string: findings naming only exempt replicas are waived
+    backups:
+      - {protects: database, cloud: ovh, region: DE1}
+    quorum_roles: [database]              # roles whose every replica is a voting member
+
+The components' stack configuration produces the same model, so one design is checked the same way
+before ``pulumi up`` and by the auditor.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .catalog import Catalog
+from .errors import InputError
+from .placement import BACKUP_ROLE, Placement, place
+
+NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+ROLE_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Where(_Frozen):
+    cloud: str | None = Field(default=None, min_length=1)
+    auth_url: str | None = Field(default=None, min_length=1)
+    region: str = Field(min_length=1, max_length=128)
+    availability_zone: str | None = Field(default=None, min_length=1)
+
+
+class DesignPlacement(Where):
+    name: str = Field(pattern=NAME_RE)
+    replicas: dict[str, int] = Field(min_length=1)
+    quorum: tuple[str, ...] = ()
+    exempt: str | None = Field(default=None, min_length=1)
+
+    @field_validator("replicas")
+    @classmethod
+    def _roles(cls, v: dict[str, int]) -> dict[str, int]:
+        for role, count in v.items():
+            if not ROLE_RE.match(role):
+                raise ValueError(f"role {role!r} must be lower-case letters, digits and dashes")
+            if role == BACKUP_ROLE:
+                raise ValueError("backups are listed under 'backups', not as replicas")
+            if not 0 <= count <= 1000:
+                raise ValueError(f"replicas of {role!r} must be between 0 and 1000")
+        return v
+
+
+class DesignBackup(Where):
+    protects: str = Field(pattern=ROLE_RE.pattern)
+    name: str | None = Field(default=None, pattern=NAME_RE)
+    exempt: str | None = Field(default=None, min_length=1)
+
+
+class Design(_Frozen):
+    schema_: Literal["resilient-stack/design/v1"] = Field(default="resilient-stack/design/v1", alias="schema")
+    name: str = Field(pattern=NAME_RE)
+    placements: tuple[DesignPlacement, ...] = Field(min_length=1)
+    backups: tuple[DesignBackup, ...] = ()
+    quorum_roles: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "Design":
+        names = [p.name for p in self.placements] + [b.name for b in self.backups if b.name]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate placement names: {', '.join(dupes)}")
+        roles = {r for p in self.placements for r in p.replicas}
+        for b in self.backups:
+            if b.protects not in roles:
+                raise ValueError(f"backup protects role {b.protects!r}, which no placement runs")
+        return self
+
+    def placements_for(self, catalog: Catalog) -> list[Placement]:
+        """One Placement per replica and per backup."""
+        out: list[Placement] = []
+        for p in self.placements:
+            for role, count in p.replicas.items():
+                for i in range(count):
+                    out.append(
+                        place(
+                            catalog,
+                            resource=f"{p.name}/{role}/{i + 1}",
+                            role=role,
+                            region=p.region,
+                            auth_url=p.auth_url,
+                            cloud=p.cloud,
+                            availability_zone=p.availability_zone,
+                            quorum=role in p.quorum,
+                            exempt=p.exempt,
+                        )
+                    )
+        for i, b in enumerate(self.backups):
+            out.append(
+                place(
+                    catalog,
+                    resource=f"{b.name or f'backup-{i + 1}'}/backup/{b.protects}",
+                    role=BACKUP_ROLE,
+                    region=b.region,
+                    auth_url=b.auth_url,
+                    cloud=b.cloud,
+                    availability_zone=b.availability_zone,
+                    protects=b.protects,
+                    exempt=b.exempt,
+                )
+            )
+        return out
+
+
+def validation_message(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"invalid design at {loc}: {msg}{more}"
+
+
+def parse_design(raw: Any, source: str) -> Design:
+    try:
+        return Design.model_validate(raw)
+    except ValidationError as exc:
+        raise InputError(source, validation_message(exc)) from None

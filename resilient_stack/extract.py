@@ -1,0 +1,177 @@
+"""Placement of Pulumi resources: read role, region and cloud from resource and provider properties.
+
+Shared by the stack-export reader, the preview reader and the CrossGuard policy pack, so that a
+resource is placed the same way everywhere. Never raises on unknown types or property shapes:
+what cannot be read becomes a placement with a ``problem`` (fails closed).
+
+Metadata keys (instance/volume/container ``metadata`` dicts, networking/LB ``tags`` as ``key=value``):
+  resilient-stack:role      the role (else inferred from the resource type)
+  resilient-stack:protects  for role ``backup``: the role whose data it holds
+  resilient-stack:quorum    ``true`` for voting members
+  resilient-stack:exempt    a reason: findings naming only exempt resources are waived, and listed
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .catalog import Catalog
+from .placement import Placement, place
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+REDACTED = "[secret]"
+
+ROLE_KEY = "resilient-stack:role"
+PROTECTS_KEY = "resilient-stack:protects"
+QUORUM_KEY = "resilient-stack:quorum"
+EXEMPT_KEY = "resilient-stack:exempt"
+
+# Resource types that hold a replica of something (compute, data, entry points).
+REPLICA_TYPES: dict[str, str] = {
+    "openstack:compute/instance:Instance": "compute",
+    "openstack:objectstorage/container:Container": "object-storage",
+    "openstack:objectstorage/containerV1:ContainerV1": "object-storage",
+    "openstack:blockstorage/volume:Volume": "volume",
+    "openstack:sharedfilesystem/share:Share": "file-share",
+    "openstack:loadbalancer/loadBalancer:LoadBalancer": "load-balancer",
+    "openstack:database/instance:Instance": "database",
+}
+OPENSTACK_PROVIDER = "pulumi:providers:openstack"
+
+
+class _Opaque:
+    """Marker for values the auditor may not read: secrets and preview unknowns."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+def _plain(value: Any) -> Any:
+    """A property value, or an _Opaque marker when it is a secret or unknown."""
+    if isinstance(value, dict) and SECRET_SIG in value:
+        return _Opaque("a secret")
+    if value == UNKNOWN:
+        return _Opaque("unknown until the resource is created")
+    if value == REDACTED:
+        return _Opaque("a redacted secret")
+    return value
+
+
+def _string(props: Mapping[str, Any] | None, key: str) -> tuple[str | None, str | None]:
+    """(value, problem): a non-empty string, or why it cannot be used."""
+    if not isinstance(props, Mapping):
+        return None, None
+    raw = _plain(props.get(key))
+    if raw is None or raw == "":
+        return None, None
+    if isinstance(raw, _Opaque):
+        return None, f"{key} is {raw.why}"
+    if not isinstance(raw, str):
+        return None, f"{key} is a {type(raw).__name__}, expected a string"
+    return raw.strip() or None, None
+
+
+def _labels(props: Mapping[str, Any] | None) -> dict[str, str]:
+    """resilient-stack:* labels from ``metadata`` (dict) and ``tags`` (key=value list or dict)."""
+    out: dict[str, str] = {}
+    if not isinstance(props, Mapping):
+        return out
+    for key in ("metadata", "allMetadata", "tags", "allTags"):
+        val = _plain(props.get(key))
+        if isinstance(val, Mapping):
+            for k, v in val.items():
+                if isinstance(k, str) and k.startswith("resilient-stack:"):
+                    v = _plain(v)
+                    if isinstance(v, str):
+                        out.setdefault(k, v.strip())
+        elif isinstance(val, (list, tuple)):
+            for item in val:
+                item = _plain(item)
+                if isinstance(item, str) and item.startswith("resilient-stack:") and "=" in item:
+                    k, v = item.split("=", 1)
+                    out.setdefault(k.strip(), v.strip())
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceView:
+    """What the auditor needs of one resource, whatever the source."""
+
+    urn: str
+    type: str
+    inputs: Mapping[str, Any] | None
+    outputs: Mapping[str, Any] | None = None
+    provider_ref: str | None = None  # "URN::ID" as Pulumi records it
+    custom: bool = True
+
+
+def provider_urn(ref: str | None) -> str | None:
+    if not isinstance(ref, str) or "::" not in ref:
+        return None
+    return ref.rsplit("::", 1)[0]
+
+
+def role_of(view: ResourceView) -> tuple[str | None, dict[str, str]]:
+    """The resource's role (None: not a replica), and its resilient-stack labels."""
+    labels = _labels(view.inputs)
+    if not labels and view.outputs:
+        labels = _labels(view.outputs)
+    inferred = REPLICA_TYPES.get(view.type)
+    if inferred is not None:
+        return labels.get(ROLE_KEY) or inferred, labels
+    if labels.get(ROLE_KEY) and view.custom and not view.type.startswith(("openstack:", "pulumi:")):
+        # a tagged resource of another provider claims to be a replica: place it (or fail closed)
+        return labels[ROLE_KEY], labels
+    return None, labels
+
+
+def _resource_prop(view: ResourceView, key: str) -> tuple[str | None, str | None]:
+    val, problem = _string(view.inputs, key)
+    if val is None and problem is None:
+        val, problem = _string(view.outputs, key)
+    return val, problem
+
+
+def place_resource(
+    view: ResourceView,
+    catalog: Catalog,
+    provider_props: Mapping[str, Any] | None,
+    provider_problem: str | None = None,
+) -> Placement | None:
+    """Place one resource; None when it is not a replica (networks, rules, components...)."""
+    role, labels = role_of(view)
+    if role is None:
+        return None
+    common = dict(
+        resource=view.urn,
+        role=role,
+        protects=labels.get(PROTECTS_KEY) or None,
+        quorum=labels.get(QUORUM_KEY, "").lower() == "true",
+        exempt=labels.get(EXEMPT_KEY) or None,
+    )
+    region, problem = _resource_prop(view, "region")
+    if problem:
+        return place(catalog, region=None, problem=problem, **common)
+    prov_region, prov_problem = _string(provider_props, "region")
+    auth_url, auth_problem = _string(provider_props, "authUrl")
+    cloud, cloud_problem = _string(provider_props, "cloud")
+    if region is None:
+        if provider_problem:
+            return place(catalog, region=None, problem=provider_problem, **common)
+        if prov_problem:
+            return place(catalog, region=None, problem=f"provider {prov_problem}", **common)
+        region = prov_region
+        if region is None:
+            return place(
+                catalog, region=None,
+                problem="no region on the resource or its provider (a region from OS_REGION_NAME is invisible here)",
+                **common,
+            )
+    if auth_url is None and cloud is None and (auth_problem or cloud_problem):
+        return place(catalog, region=None, problem=f"provider {auth_problem or cloud_problem}", **common)
+    az, _ = _resource_prop(view, "availabilityZone")
+    return place(
+        catalog, region=region, auth_url=auth_url, cloud=cloud, availability_zone=az, **common
+    )

@@ -1,0 +1,281 @@
+"""Placement rules: placements in, findings out. Pure Python, no Pulumi import.
+
+This is the ONE implementation of every rule: the auditor CLI, the CrossGuard policy pack and the
+Pulumi components all call :func:`evaluate`.
+
+Rule ids (stable):
+  single-building   all replicas of a role in one building (fewer than ``min_buildings``)
+  single-site       all replicas of a role in one site/campus (fewer than ``min_sites``)
+  single-provider   all replicas of a role at one provider (fewer than ``min_providers``)
+  backup-colocated  a role with backups has none in a site that holds none of its replicas
+  site-majority     losing one site loses the quorum of a role's voting members
+  unknown-placement a replica whose site cannot be resolved (fails closed)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Iterable
+
+from .catalog import Catalog
+from .placement import BACKUP_ROLE, Placement
+
+RULE_IDS = (
+    "single-building",
+    "single-site",
+    "single-provider",
+    "backup-colocated",
+    "site-majority",
+    "unknown-placement",
+)
+LEVELS = ("mandatory", "advisory", "disabled")
+PROFILES = ("default", "strict")
+
+RULE_DESCRIPTIONS = {
+    "single-building": "All replicas of a role sit in one building (datacenter or availability zone): one fire takes them all.",
+    "single-site": "All replicas of a role sit on one site or campus (e.g. Strasbourg SBG1-SBG4): one site disaster takes them all.",
+    "single-provider": "All replicas of a role sit at one cloud provider: one provider outage takes them all.",
+    "backup-colocated": "A role's backups all sit on a site that also holds its replicas: the disaster that takes the data takes the backups.",
+    "site-majority": "One site holds so many voting members of a quorum role that losing it loses the quorum.",
+    "unknown-placement": "A replica's site cannot be resolved from the catalog, so its survival cannot be proven (fails closed).",
+}
+
+_PROFILE_LEVELS = {
+    "default": {
+        "single-building": "mandatory",
+        "single-site": "mandatory",
+        "single-provider": "advisory",
+        "backup-colocated": "mandatory",
+        "site-majority": "mandatory",
+        "unknown-placement": "mandatory",
+    },
+    "strict": {rule: "mandatory" for rule in RULE_IDS},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RuleConfig:
+    """Organisation settings: profile, thresholds and per-rule levels."""
+
+    profile: str = "default"
+    min_buildings: int = 2
+    min_sites: int = 2
+    min_providers: int = 2
+    levels: dict[str, str] = field(default_factory=dict)
+    quorum_roles: frozenset[str] = frozenset()
+
+    def level(self, rule: str) -> str:
+        return self.levels.get(rule) or _PROFILE_LEVELS[self.profile][rule]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    level: str
+    role: str | None
+    message: str
+    resources: tuple[str, ...]
+    exempted: str | None = None  # the exemption reason(s) when every resource named is exempt
+
+    @property
+    def blocking(self) -> bool:
+        return self.level == "mandatory" and self.exempted is None
+
+    def as_dict(self) -> dict:
+        out = {
+            "rule": self.rule,
+            "level": self.level,
+            "role": self.role,
+            "message": self.message,
+            "resources": list(self.resources),
+        }
+        if self.exempted:
+            out["exempted"] = self.exempted
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    findings: tuple[Finding, ...]
+    placements: tuple[Placement, ...]
+    config: RuleConfig
+
+    @property
+    def verdict(self) -> str:
+        return "fail" if any(f.blocking for f in self.findings) else "pass"
+
+    @property
+    def exemptions(self) -> list[tuple[str, str]]:
+        return [(p.resource, p.exempt) for p in self.placements if p.exempt]
+
+    def as_dict(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "profile": self.config.profile,
+            "findings": [f.as_dict() for f in self.findings],
+            "placements": [p.as_dict() for p in self.placements],
+            "exemptions": [{"resource": r, "reason": why} for r, why in self.exemptions],
+        }
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _all(n: int, what: str) -> str:
+    """'the only `web` replica is' / 'all 3 `web` replicas are'."""
+    return f"the only {what} is" if n == 1 else f"all {n} {what}s are"
+
+
+def _names(values: Iterable[str]) -> str:
+    return ", ".join(sorted(set(values)))
+
+
+def _suggest(
+    catalog: Catalog | None,
+    avoid_sites: set,
+    prefer_provider: set,
+    n: int = 2,
+    avoid_providers: set = frozenset(),
+) -> str:
+    """Name regions on other sites (same provider first, sourced ones only)."""
+    if catalog is None:
+        return ""
+    picks: list[str] = []
+    seen_sites = set(avoid_sites)
+    regions = sorted(
+        catalog.regions(),
+        # same provider first, then catalog order; regions known only from inferences last
+        key=lambda r: (r.provider not in prefer_provider, r.confidence in ("low", "unknown")),
+    )
+    for r in regions:
+        if r.site.id in seen_sites or r.provider in avoid_providers:
+            continue
+        seen_sites.add(r.site.id)
+        picks.append(r.name)
+        if len(picks) == n:
+            break
+    return f", e.g. {' or '.join(picks)}" if picks else ""
+
+
+def _exempted(members: list[Placement]) -> str | None:
+    if members and all(p.exempt for p in members):
+        return "; ".join(sorted({p.exempt for p in members if p.exempt}))
+    return None
+
+
+def evaluate(
+    placements: Iterable[Placement],
+    config: RuleConfig | None = None,
+    catalog: Catalog | None = None,
+) -> Report:
+    """Apply every enabled rule to the placements; ``catalog`` only feeds fix suggestions."""
+    config = config or RuleConfig()
+    placements = tuple(placements)
+    findings: list[Finding] = []
+
+    def add(rule: str, role: str | None, message: str, members: list[Placement]) -> None:
+        level = config.level(rule)
+        if level == "disabled":
+            return
+        findings.append(
+            Finding(rule, level, role, message, tuple(p.resource for p in members), _exempted(members))
+        )
+
+    by_role: dict[str, list[Placement]] = defaultdict(list)
+    backups: dict[str, list[Placement]] = defaultdict(list)
+    for p in placements:
+        if not p.resolved:
+            what = f"`{p.role}` backup of `{p.protects}`" if p.role == BACKUP_ROLE else f"`{p.role}` replica"
+            add(
+                "unknown-placement", p.role,
+                f"cannot place {what} {p.resource}: {p.problem or 'site unknown'}; "
+                "set an explicit region (and auth URL or cloud) that the catalog knows, or extend it with --catalog",
+                [p],
+            )
+        if p.role == BACKUP_ROLE:
+            backups[p.protects or "?"].append(p)
+        else:
+            by_role[p.role].append(p)
+
+    for role in sorted(by_role):
+        members = by_role[role]
+        placed = [p for p in members if p.resolved]
+        n = len(members)
+        unresolved = n - len(placed)
+        tail = f" ({unresolved} more could not be placed)" if unresolved else ""
+        sites = {p.site for p in placed}
+        providers = {p.provider for p in placed}
+        site_names = _names(p.site_name or "" for p in placed)
+        regions = _names(p.region or "" for p in placed)
+
+        buildings = {p.building for p in placed}
+        if len(buildings) < config.min_buildings:
+            where = f"building {_names(buildings)}" if len(buildings) == 1 else f"{_plural(len(buildings), 'building')} ({_names(buildings)})"
+            add(
+                "single-building", role,
+                f"{_all(n, f'`{role}` replica')} in {where}{tail}; "
+                f"spread them over at least {config.min_buildings} buildings: another availability zone or region"
+                + _suggest(catalog, sites, providers),
+                members,
+            )
+        if len(sites) < config.min_sites:
+            where = f"site {site_names} ({regions})" if len(sites) == 1 else f"{_plural(len(sites), 'site')}: {site_names}"
+            add(
+                "single-site", role,
+                f"{_all(n, f'`{role}` replica')} in {where}{tail}; "
+                f"add a placement in another site" + _suggest(catalog, sites, providers),
+                members,
+            )
+        if len(providers) < config.min_providers:
+            add(
+                "single-provider", role,
+                f"{_all(n, f'`{role}` replica')} at provider {_names(p for p in providers if p) or 'none'}{tail}; "
+                f"add placements so that at least {config.min_providers} providers hold one"
+                + _suggest(catalog, sites, set(), avoid_providers=providers),
+                members,
+            )
+
+        voting = [p for p in members if p.quorum or role in config.quorum_roles]
+        if voting:
+            nv = len(voting)
+            per_site: dict[str, int] = defaultdict(int)
+            for p in voting:
+                per_site[p.site or f"unplaced:{p.resource}"] += 1
+            names = {p.site: p.site_name for p in voting if p.site}
+            for site_id, count in sorted(per_site.items(), key=lambda kv: -kv[1]):
+                remaining = nv - count
+                if remaining * 2 <= nv:
+                    label = names.get(site_id, "an unplaced location")
+                    add(
+                        "site-majority", role,
+                        f"{count} of {_plural(nv, f'`{role}` voting member')} are in site {label}; losing it "
+                        f"leaves {remaining}, not a majority of {nv}: spread the members so that no site holds half or more"
+                        + _suggest(catalog, {site_id}, providers),
+                        voting,
+                    )
+                    break
+
+    for role in sorted(backups):
+        bks = backups[role]
+        replica_sites = {p.site for p in by_role.get(role, []) if p.resolved}
+        placed_bks = [b for b in bks if b.resolved]
+        if not any(b.site not in replica_sites for b in placed_bks):
+            where = _names(b.site_name or "" for b in placed_bks) or "an unknown place"
+            add(
+                "backup-colocated", role,
+                f"{_all(len(bks), 'backup')} of `{role}` in {where}, which also holds its replicas; "
+                f"keep at least one backup in a site with no `{role}` replica"
+                + _suggest(catalog, replica_sites | {b.site for b in placed_bks if b.site}, {b.provider for b in placed_bks if b.provider}),
+                bks,
+            )
+
+    # root causes first: an unplaced replica explains the diversity findings that follow
+    order = {r: i for i, r in enumerate(("unknown-placement",) + RULE_IDS[:-1])}
+    findings.sort(key=lambda f: (not f.blocking, order[f.rule], f.role or ""))
+    return Report(tuple(findings), placements, config)
+
+
+def with_profile(config: RuleConfig, profile: str) -> RuleConfig:
+    return replace(config, profile=profile)
