@@ -171,6 +171,7 @@ class Catalog:
         self._host_patterns: list[tuple[str, str]] = []
         self._regions: dict[str, dict[str, Region]] = {}
         self._regions_by_name: dict[str, list[Region]] = {}
+        self._memo: dict[tuple, Resolution] = {}
         problems: list[str] = []
         for p in providers:
             sites = {s.id: Site(s.id, s.name, s.confidence, s.sources, s.notes) for s in p.sites}
@@ -228,7 +229,19 @@ class Catalog:
         cloud: str | None = None,
         availability_zone: str | None = None,
     ) -> Resolution:
-        """Resolve a placement. Never raises: a failure is a Resolution with a problem."""
+        """Resolve a placement. Never raises: a failure is a Resolution with a problem.
+
+        Memoised: an estate has many resources but few distinct (cloud, region, AZ) tuples.
+        """
+        key = (region, auth_url, cloud, availability_zone)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._resolve(region=region, auth_url=auth_url, cloud=cloud, availability_zone=availability_zone)
+            if len(self._memo) < 100_000:
+                self._memo[key] = hit
+        return hit
+
+    def _resolve(self, *, region, auth_url, cloud, availability_zone) -> Resolution:
         if not region or not region.strip():
             return Resolution(None, None, "no region: neither the resource nor its provider sets one")
         name = region.strip()

@@ -50,7 +50,7 @@ class _Opaque:
 
 def _plain(value: Any) -> Any:
     """A property value, or an _Opaque marker when it is a secret or unknown."""
-    if isinstance(value, dict) and SECRET_SIG in value:
+    if type(value) is dict and SECRET_SIG in value:
         return _Opaque("a secret")
     if value == UNKNOWN:
         return _Opaque("unknown until the resource is created")
@@ -61,7 +61,7 @@ def _plain(value: Any) -> Any:
 
 def _string(props: Mapping[str, Any] | None, key: str) -> tuple[str | None, str | None]:
     """(value, problem): a non-empty string, or why it cannot be used."""
-    if not isinstance(props, Mapping):
+    if not isinstance(props, dict):
         return None, None
     raw = _plain(props.get(key))
     if raw is None or raw == "":
@@ -76,11 +76,14 @@ def _string(props: Mapping[str, Any] | None, key: str) -> tuple[str | None, str 
 def _labels(props: Mapping[str, Any] | None) -> dict[str, str]:
     """resilient-stack:* labels from ``metadata`` (dict) and ``tags`` (key=value list or dict)."""
     out: dict[str, str] = {}
-    if not isinstance(props, Mapping):
+    if not isinstance(props, dict):
         return out
     for key in ("metadata", "allMetadata", "tags", "allTags"):
-        val = _plain(props.get(key))
-        if isinstance(val, Mapping):
+        val = props.get(key)
+        if val is None:
+            continue
+        val = _plain(val)
+        if isinstance(val, dict):
             for k, v in val.items():
                 if isinstance(k, str) and k.startswith("resilient-stack:"):
                     v = _plain(v)
@@ -115,13 +118,15 @@ def provider_urn(ref: str | None) -> str | None:
 
 def role_of(view: ResourceView) -> tuple[str | None, dict[str, str]]:
     """The resource's role (None: not a replica), and its resilient-stack labels."""
+    inferred = REPLICA_TYPES.get(view.type)
+    if inferred is None and (not view.custom or view.type.startswith(("openstack:", "pulumi:"))):
+        return None, {}  # networks, rules, components...: never replicas, labels not needed
     labels = _labels(view.inputs)
     if not labels and view.outputs:
         labels = _labels(view.outputs)
-    inferred = REPLICA_TYPES.get(view.type)
     if inferred is not None:
         return labels.get(ROLE_KEY) or inferred, labels
-    if labels.get(ROLE_KEY) and view.custom and not view.type.startswith(("openstack:", "pulumi:")):
+    if labels.get(ROLE_KEY):
         # a tagged resource of another provider claims to be a replica: place it (or fail closed)
         return labels[ROLE_KEY], labels
     return None, labels

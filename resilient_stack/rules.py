@@ -265,7 +265,8 @@ def evaluate(
             where = _names(b.site_name or "" for b in placed_bks) or "an unknown place"
             add(
                 "backup-colocated", role,
-                f"{_all(len(bks), 'backup')} of `{role}` in {where}, which also holds its replicas; "
+                ("the only backup" if len(bks) == 1 else f"all {len(bks)} backups")
+                + f" of `{role}` {'is' if len(bks) == 1 else 'are'} in {where}, which also holds its replicas; "
                 f"keep at least one backup in a site with no `{role}` replica"
                 + _suggest(catalog, replica_sites | {b.site for b in placed_bks if b.site}, {b.provider for b in placed_bks if b.provider}),
                 bks,

@@ -1,0 +1,100 @@
+"""Synthetic `pulumi stack export` files of realistic OpenStack estates, for benchmarks and tests.
+
+An estate is a set of stacks' worth of placements; each placement has an explicit
+`pulumi:providers:openstack` provider and the resources our components create (network, subnet,
+router, security group + rules, server group, web and database instances with cloud-init user data,
+an object-storage container), with roles and placements spread over the catalog's regions.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Iterator
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+REGIONS = [
+    ("GRA11", "https://auth.cloud.ovh.net/v3"),
+    ("WAW1", "https://auth.cloud.ovh.net/v3"),
+    ("DE1", "https://auth.cloud.ovh.net/v3"),
+    ("UK1", "https://auth.cloud.ovh.net/v3"),
+    ("SBG5", "https://auth.cloud.ovh.net/v3"),
+    ("BHS5", "https://auth.cloud.ovh.net/v3"),
+    ("dc4-a", "https://api.pub2.infomaniak.cloud/identity/v3"),
+]
+
+
+def _secret(rng: random.Random) -> dict:
+    return {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "v1:" + "%032x" % rng.getrandbits(128)}
+
+
+def resources(n: int, seed: int = 7) -> Iterator[dict]:
+    """Yield about ``n`` resources (exactly n), placements cycling over REGIONS."""
+    rng = random.Random(seed)
+    stack = "urn:pulumi:prod::estate::"
+    yield {"urn": stack + "pulumi:pulumi:Stack::estate-prod", "type": "pulumi:pulumi:Stack", "custom": False}
+    count, p = 1, 0
+    while count < n:
+        region, auth = REGIONS[p % len(REGIONS)]
+        pname = f"p{p}-{region.lower()}"
+        purn = stack + f"pulumi:providers:openstack::{pname}"
+        pid = "%08x-%04x" % (rng.getrandbits(32), rng.getrandbits(16))
+        prov_in = {"region": region, "authUrl": auth, "version": "5.4.1", "userName": "svc", "password": _secret(rng)}
+        batch = [{"urn": purn, "type": "pulumi:providers:openstack", "custom": True, "id": pid,
+                  "inputs": prov_in, "outputs": prov_in}]
+        ref = f"{purn}::{pid}"
+        parent = stack + f"resilient-stack:regional:RegionalWebStack::{pname}"
+        batch.append({"urn": parent, "type": "resilient-stack:regional:RegionalWebStack", "custom": False,
+                      "parent": stack + "pulumi:pulumi:Stack::estate-prod"})
+
+        def custom(typ: str, name: str, inputs: dict, extra_out: dict | None = None) -> dict:
+            rid = "%08x-%04x-%04x" % (rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(16))
+            out = dict(inputs, id=rid, region=region, **(extra_out or {}))
+            return {"urn": f"{stack}{parent.rsplit('::', 1)[0].split('::', 1)[-1]}${typ}::{pname}-{name}",
+                    "type": typ, "custom": True, "id": rid, "parent": parent, "provider": ref,
+                    "inputs": inputs, "outputs": out, "dependencies": [parent]}
+
+        tags = ["resilient-stack:role=web", f"resilient-stack:placement={pname}"]
+        batch.append(custom("openstack:networking/network:Network", "net", {"name": f"{pname}-net", "adminStateUp": True, "tags": tags}))
+        batch.append(custom("openstack:networking/subnet:Subnet", "subnet", {"cidr": f"10.{p % 250}.0.0/24", "ipVersion": 4, "tags": tags}))
+        batch.append(custom("openstack:networking/secGroup:SecGroup", "web-sg", {"name": f"{pname}-web", "tags": tags}))
+        for port, cidr in ((80, "0.0.0.0/0"), (443, "0.0.0.0/0"), (22, "203.0.113.0/24"), (5432, f"10.{p % 250}.0.0/24")):
+            batch.append(custom("openstack:networking/secGroupRule:SecGroupRule", f"rule-{port}",
+                                {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "portRangeMin": port,
+                                 "portRangeMax": port, "remoteIpPrefix": cidr}))
+        batch.append(custom("openstack:compute/serverGroup:ServerGroup", "sg", {"policies": ["soft-anti-affinity"]}))
+        for i in range(2):
+            batch.append(custom("openstack:compute/instance:Instance", f"web-{i}",
+                                {"name": f"{pname}-web-{i}", "flavorName": "b3-8", "imageName": "Debian 12",
+                                 "metadata": {"resilient-stack:role": "web"}, "userData": _secret(rng),
+                                 "networks": [{"name": "Ext-Net"}]},
+                                {"accessIpV4": "198.51.100.%d" % rng.randrange(1, 254)}))
+        batch.append(custom("openstack:compute/instance:Instance", "db",
+                            {"name": f"{pname}-db", "flavorName": "b3-16", "imageName": "Debian 12",
+                             "metadata": {"resilient-stack:role": "database", "resilient-stack:quorum": "true"},
+                             "userData": _secret(rng)}))
+        batch.append(custom("openstack:objectstorage/container:Container", "static",
+                            {"name": f"{pname}-static", "metadata": {"resilient-stack:role": "object-storage"}}))
+        if p % len(REGIONS) == 2:
+            batch.append(custom("openstack:objectstorage/container:Container", "backups",
+                                {"name": f"{pname}-backups", "metadata": {"resilient-stack:role": "backup",
+                                                                          "resilient-stack:protects": "database"}}))
+        for r in batch:
+            if count >= n:
+                return
+            count += 1
+            yield r
+        p += 1
+
+
+def write_export(path: Path, n: int, seed: int = 7) -> Path:
+    """Write a stack export with exactly ``n`` resources (streamed, bounded memory)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write('{"version": 3, "deployment": {"manifest": {"time": "2026-11-25T00:00:00Z", "version": "v3.274.1"}, "resources": [\n')
+        for i, r in enumerate(resources(n, seed)):
+            if i:
+                fh.write(",\n")
+            fh.write(json.dumps(r, indent=None))
+        fh.write("\n]}}\n")
+    return path

@@ -1,0 +1,124 @@
+"""Property-based fuzzing of the parsers and the design model: any input gives a result or an
+InputError, never another exception; a verdict is never 'pass' when a replica is unplaced."""
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from resilient_stack.catalog import load_catalog
+from resilient_stack.design import parse_design
+from resilient_stack.errors import InputError
+from resilient_stack.inputs import detect, parse_document, read_preview, read_stack_export
+from resilient_stack.rules import evaluate
+from tests import builders as b
+
+CAT = load_catalog()
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20),
+    st.sampled_from(["GRA11", "sbg5", " WAW1 ", "dc4-a", "EU-WEST-PAR", b.UNKNOWN, "[secret]", "", "urn:pulumi:x"]),
+)
+json_values = st.recursive(
+    scalars,
+    lambda kids: st.one_of(st.lists(kids, max_size=5), st.dictionaries(st.text(max_size=12), kids, max_size=5)),
+    max_leaves=30,
+)
+
+
+def _check_report(placements):
+    rep = evaluate(placements, catalog=CAT)
+    if any(not p.resolved for p in placements):
+        assert rep.verdict == "fail"
+    json.dumps(rep.as_dict())
+
+
+@FUZZ
+@given(json_values)
+def test_design_model_never_crashes(raw):
+    try:
+        design = parse_design(raw, "fuzz.yaml")
+    except InputError as exc:
+        assert str(exc).startswith("fuzz.yaml: ")
+        return
+    _check_report(design.placements_for(CAT))
+
+
+placement_st = st.fixed_dictionaries(
+    {"name": st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True),
+     "region": st.sampled_from(["GRA11", "SBG5", "SBG7", "WAW1", "DE1", "dc4-a", "eu-west-par", "Nowhere"]),
+     "replicas": st.dictionaries(st.sampled_from(["web", "database", "cache"]), st.integers(0, 4), min_size=1)},
+    optional={"cloud": st.sampled_from(["ovh", "infomaniak", "mystery"]),
+              "availability_zone": st.sampled_from(["eu-west-par-a", "eu-west-par-b", "x"])},
+)
+
+
+@FUZZ
+@given(st.lists(placement_st, min_size=1, max_size=6, unique_by=lambda p: p["name"]))
+def test_valid_designs_evaluate(placements):
+    try:
+        design = parse_design({"name": "fuzz", "placements": placements}, "fuzz.yaml")
+    except InputError:
+        return
+    _check_report(design.placements_for(CAT))
+
+
+resource_st = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {"urn": st.sampled_from(["urn:pulumi:s::p::openstack:compute/instance:Instance::a",
+                                 "urn:pulumi:s::p::pulumi:providers:openstack::p1", "bad"]),
+         "type": st.sampled_from([b.INSTANCE, b.CONTAINER, "pulumi:providers:openstack", "aws:ec2:Instance", "x"])},
+        optional={"inputs": json_values, "outputs": json_values, "custom": st.booleans(),
+                  "provider": st.one_of(json_values, st.just("urn:pulumi:s::p::pulumi:providers:openstack::p1::id"))},
+    ),
+)
+
+
+@FUZZ
+@given(st.lists(resource_st, max_size=8))
+def test_export_reader_never_crashes(resources):
+    doc = {"version": 3, "deployment": {"resources": resources}}
+    try:
+        loaded = read_stack_export(doc, "fuzz.json", CAT)
+    except InputError as exc:
+        assert str(exc).startswith("fuzz.json: ")
+        return
+    _check_report(loaded.placements)
+
+
+@FUZZ
+@given(st.lists(st.fixed_dictionaries({"op": st.sampled_from(["create", "same", "delete", 3])},
+                                      optional={"newState": resource_st, "provider": json_values}), max_size=8))
+def test_preview_reader_never_crashes(steps):
+    try:
+        loaded = read_preview({"steps": steps}, "fuzz.json", CAT)
+    except InputError:
+        return
+    _check_report(loaded.placements)
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_document_parser_never_crashes_on_bytes(data):
+    try:
+        detect(parse_document(data, "fuzz.bin"), "fuzz.bin")
+    except InputError as exc:
+        assert str(exc).startswith("fuzz.bin: ")
+
+
+@FUZZ
+@given(st.data())
+def test_mutated_real_exports(data):
+    doc = b.spread_export().doc()
+    res = doc["deployment"]["resources"]
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(res) - 1))
+        key = data.draw(st.sampled_from(["inputs", "outputs", "provider", "type", "urn", "custom"]))
+        res[i][key] = data.draw(json_values)
+    try:
+        loaded = read_stack_export(doc, "m.json", CAT)
+    except InputError:
+        return
+    _check_report(loaded.placements)
