@@ -73,6 +73,13 @@ def _load(args):
     catalog = build_catalog(config, args.catalog)
     stack_config = read_stack_config(args.stack_config) if args.stack_config else None
     loaded = load_input(args.path, catalog, stack_config)
+    if not loaded.placements:
+        source = "<stdin>" if args.path == "-" else args.path
+        raise InputError(
+            source,
+            f"no replica to check among {loaded.resources} resources (no OpenStack instance, volume, container, "
+            "share, load balancer or database, and no resilient-stack:role label): nothing can be proven",
+        )
     return config, catalog, loaded
 
 
@@ -89,7 +96,7 @@ def cmd_drill(args) -> int:
     scenarios = drill(loaded.placements, args.level)
     source = "<stdin>" if args.path == "-" else args.path
     if not scenarios:
-        raise InputError(source, "no placed replica to drill (every placement is unknown or the file has no replicas)")
+        raise InputError(source, "no placed replica to drill: every placement is unknown")
     _emit(DRILL_RENDERERS[args.format](scenarios, source, args.level), args.output)
     return 0
 

@@ -116,11 +116,16 @@ def provider_urn(ref: str | None) -> str | None:
     return ref.rsplit("::", 1)[0]
 
 
+def may_be_replica(typ: str, custom: bool = True) -> bool:
+    """Cheap pre-filter on the type alone: False means :func:`role_of` would return None."""
+    return typ in REPLICA_TYPES or (custom and not typ.startswith(("openstack:", "pulumi:")))
+
+
 def role_of(view: ResourceView) -> tuple[str | None, dict[str, str]]:
     """The resource's role (None: not a replica), and its resilient-stack labels."""
-    inferred = REPLICA_TYPES.get(view.type)
-    if inferred is None and (not view.custom or view.type.startswith(("openstack:", "pulumi:"))):
+    if not may_be_replica(view.type, view.custom):
         return None, {}  # networks, rules, components...: never replicas, labels not needed
+    inferred = REPLICA_TYPES.get(view.type)
     labels = _labels(view.inputs)
     if not labels and view.outputs:
         labels = _labels(view.outputs)

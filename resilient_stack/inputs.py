@@ -6,25 +6,34 @@
 
 Every reader returns placements (see :mod:`resilient_stack.placement`); structural problems raise
 :class:`InputError` (exit 2), placement problems become ``unknown-placement`` findings.
+
+JSON inputs are streamed (:mod:`resilient_stack.jsonstream`): resources are read one at a time and
+only what placement needs is kept, so an export of 100,000 resources costs about as much as
+reading it. ``inspect`` callbacks, keyed by resource type, see the resources of their type on the
+way (security checks).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 from .catalog import Catalog
 from .design import parse_design
 from .errors import InputError
-from .extract import OPENSTACK_PROVIDER, ResourceView, place_resource, provider_urn
+from .extract import OPENSTACK_PROVIDER, ResourceView, may_be_replica, place_resource, provider_urn, role_of
+from .jsonstream import StreamError, is_not_array, stream_object
 from .placement import Placement
-from .safeyaml import decode_text, load_json_text, load_yaml_text, read_bytes
+from .safeyaml import decode_text, load_yaml_text, read_bytes
 
 DEFAULT_PROVIDER_NOTE = (
     "uses the default openstack provider, whose region is not recorded in a preview; "
     "give the stack's config with --stack-config Pulumi.<stack>.yaml, use an explicit provider, "
     "or audit `pulumi stack export` instead"
 )
+_DEFAULT_PROVIDER = "::pulumi:providers:openstack::default"
+
+Inspectors = Mapping[str, Callable[[ResourceView], None]]  # resource type -> callback
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,138 +43,162 @@ class Loaded:
     resources: int  # resources read (design: replicas)
 
 
-def _resources_of_export(doc: Mapping[str, Any], source: str) -> list:
-    dep = doc.get("deployment")
-    if not isinstance(dep, Mapping):
-        raise InputError(source, "stack export has no 'deployment' object")
-    res = dep.get("resources", [])
-    if res is None:
-        res = []
-    if not isinstance(res, list):
-        raise InputError(source, "stack export 'deployment.resources' must be a list")
-    return res
+def _dict(v: Any) -> dict | None:
+    return v if type(v) is dict else None
 
 
 def _check_resource(r: Any, i: int, source: str, where: str) -> tuple[str, str]:
-    if not isinstance(r, Mapping):
+    if type(r) is not dict:
         raise InputError(source, f"{where}[{i}] is not an object")
     urn, typ = r.get("urn"), r.get("type")
-    if not isinstance(urn, str) or not urn.startswith("urn:pulumi:"):
+    if type(urn) is not str or not urn.startswith("urn:pulumi:"):
         raise InputError(source, f"{where}[{i}] has no valid 'urn'")
-    if not isinstance(typ, str) or not typ:
+    if type(typ) is not str or not typ:
         raise InputError(source, f"{where}[{i}] ({urn}) has no 'type'")
     return urn, typ
 
 
-def _as_mapping(v: Any) -> Mapping[str, Any] | None:
-    return v if isinstance(v, Mapping) else None
+@dataclass
+class _Reader:
+    """Shared by both JSON formats: providers, placements placed as soon as their provider is known."""
 
+    source: str
+    catalog: Catalog
+    inspect: Inspectors = field(default_factory=dict)
+    count: int = 0
+    seen: set = field(default_factory=set)
+    providers: dict = field(default_factory=dict)
+    placements: list = field(default_factory=list)
+    deferred: list = field(default_factory=list)
 
-def _place_views(
-    views: list[ResourceView],
-    providers: dict[str, Mapping[str, Any]],
-    catalog: Catalog,
-    missing_default: str | None,
-) -> list[Placement]:
-    out: list[Placement] = []
-    for v in views:
-        purn = provider_urn(v.provider_ref)
-        props = providers.get(purn) if purn else None
-        problem = None
-        if props is None:
-            if v.provider_ref is None:
-                problem = "the resource records no provider"
-            elif purn and "::pulumi:providers:openstack::default" in purn and missing_default:
-                problem = missing_default
-            else:
-                problem = f"its provider {v.provider_ref!r} is not in the file"
-        p = place_resource(v, catalog, props, problem if props is None else None)
-        if p is not None:
-            out.append(p)
-    return out
-
-
-def read_stack_export(doc: Mapping[str, Any], source: str, catalog: Catalog) -> Loaded:
-    resources = _resources_of_export(doc, source)
-    seen: set[str] = set()
-    providers: dict[str, Mapping[str, Any]] = {}
-    views: list[ResourceView] = []
-    for i, r in enumerate(resources):
-        urn, typ = _check_resource(r, i, source, "deployment.resources")
-        if urn in seen:
-            raise InputError(source, f"duplicate URN {urn}")
-        seen.add(urn)
-        inputs = _as_mapping(r.get("inputs"))
+    def _resource(self, urn: str, typ: str, state: dict, ref: Any) -> None:
+        inputs = _dict(state.get("inputs"))
         if typ.startswith("pulumi:providers:"):
             if typ == OPENSTACK_PROVIDER:
-                merged = dict(_as_mapping(r.get("outputs")) or {})
+                merged = dict(_dict(state.get("outputs")) or {})
                 merged.update(inputs or {})
-                providers[urn] = merged
-            continue
-        views.append(
-            ResourceView(
-                urn=urn, type=typ, inputs=inputs, outputs=_as_mapping(r.get("outputs")),
-                provider_ref=r.get("provider") if isinstance(r.get("provider"), str) else None,
-                custom=bool(r.get("custom", True)),
-            )
+                self.providers[urn] = merged
+            return
+        custom = bool(state.get("custom", True))
+        inspector = self.inspect.get(typ)
+        if inspector is None and not may_be_replica(typ, custom):
+            return  # the common case in big estates: networks, rules, components
+        view = ResourceView(
+            urn=urn, type=typ, inputs=inputs, outputs=_dict(state.get("outputs")),
+            provider_ref=ref if type(ref) is str else None, custom=custom,
         )
-    return Loaded("stack-export", _place_views(views, providers, catalog, None), len(resources))
+        if inspector is not None:
+            inspector(view)
+        if role_of(view)[0] is None:
+            return
+        purn = provider_urn(view.provider_ref)
+        if purn in self.providers:
+            p = place_resource(view, self.catalog, self.providers[purn])
+            if p is not None:
+                self.placements.append(p)
+        else:
+            self.deferred.append(view)  # its provider may come later in the file
 
-
-LIVE_OPS = {"create", "same", "update", "replace", "create-replacement", "import", "import-replacement", "refresh", "read"}
-
-
-def read_preview(
-    doc: Mapping[str, Any], source: str, catalog: Catalog, stack_config: Mapping[str, Any] | None = None
-) -> Loaded:
-    steps = doc.get("steps")
-    if not isinstance(steps, list):
-        raise InputError(source, "preview JSON 'steps' must be a list")
-    providers: dict[str, Mapping[str, Any]] = {}
-    views: list[ResourceView] = []
-    seen: set[str] = set()
-    for i, step in enumerate(steps):
-        if not isinstance(step, Mapping):
-            raise InputError(source, f"steps[{i}] is not an object")
-        op = step.get("op")
-        state = step.get("newState")
-        if op not in LIVE_OPS or not isinstance(state, Mapping):
-            continue
-        urn, typ = _check_resource(state, i, source, "steps")
-        if urn in seen:
-            continue  # create-replacement + replace name the same URN
-        seen.add(urn)
-        inputs = _as_mapping(state.get("inputs"))
-        if typ.startswith("pulumi:providers:"):
-            if typ == OPENSTACK_PROVIDER:
-                providers[urn] = inputs or {}
-            continue
-        ref = state.get("provider") if isinstance(state.get("provider"), str) else step.get("provider")
-        views.append(
-            ResourceView(
-                urn=urn, type=typ, inputs=inputs, outputs=_as_mapping(state.get("outputs")),
-                provider_ref=ref if isinstance(ref, str) else None, custom=bool(state.get("custom", True)),
-            )
-        )
-    missing = DEFAULT_PROVIDER_NOTE
-    if stack_config is not None:
-        cfg = {k.split(":", 1)[1]: v for k, v in stack_config.items() if isinstance(k, str) and k.startswith("openstack:")}
-        for v in views:
+    def finish(self, missing_default: str | None) -> list[Placement]:
+        for v in self.deferred:
             purn = provider_urn(v.provider_ref)
-            if purn and "::pulumi:providers:openstack::default" in purn and purn not in providers:
-                providers[purn] = cfg
-    return Loaded("preview", _place_views(views, providers, catalog, missing), len(seen))
+            props = self.providers.get(purn) if purn else None
+            problem = None
+            if props is None:
+                if v.provider_ref is None:
+                    problem = "the resource records no provider"
+                elif purn and _DEFAULT_PROVIDER in purn and missing_default:
+                    problem = missing_default
+                else:
+                    problem = f"its provider {v.provider_ref!r} is not in the file"
+            p = place_resource(v, self.catalog, props, problem)
+            if p is not None:
+                self.placements.append(p)
+        self.deferred = []
+        return self.placements
+
+
+class ExportReader(_Reader):
+    def add(self, r: Any) -> None:
+        if is_not_array(r):
+            raise InputError(self.source, "stack export 'deployment.resources' must be a list")
+        urn, typ = _check_resource(r, self.count, self.source, "deployment.resources")
+        self.count += 1
+        if urn in self.seen:
+            raise InputError(self.source, f"duplicate URN {urn}")
+        self.seen.add(urn)
+        self._resource(urn, typ, r, r.get("provider"))
+
+
+LIVE_OPS = frozenset({"create", "same", "update", "replace", "create-replacement", "import",
+                      "import-replacement", "refresh", "read"})
+
+
+class PreviewReader(_Reader):
+    def add(self, step: Any) -> None:
+        if is_not_array(step):
+            raise InputError(self.source, "preview JSON 'steps' must be a list")
+        i = self.count
+        self.count += 1
+        if type(step) is not dict:
+            raise InputError(self.source, f"steps[{i}] is not an object")
+        state = step.get("newState")
+        if step.get("op") not in LIVE_OPS or type(state) is not dict:
+            return
+        urn, typ = _check_resource(state, i, self.source, "steps")
+        if urn in self.seen:
+            return  # create-replacement + replace name the same URN
+        self.seen.add(urn)
+        ref = state.get("provider") if type(state.get("provider")) is str else step.get("provider")
+        self._resource(urn, typ, state, ref)
+
+    def apply_stack_config(self, stack_config: Mapping[str, Any] | None) -> None:
+        """Give default providers (absent from previews) the stack's `openstack:*` settings."""
+        if stack_config is None:
+            return
+        cfg = {k.split(":", 1)[1]: v for k, v in stack_config.items() if isinstance(k, str) and k.startswith("openstack:")}
+        for v in self.deferred:
+            purn = provider_urn(v.provider_ref)
+            if purn and _DEFAULT_PROVIDER in purn and purn not in self.providers:
+                self.providers[purn] = cfg
+
+
+def read_stack_export(doc: Mapping[str, Any], source: str, catalog: Catalog, inspect: Inspectors | None = None) -> Loaded:
+    """Read an already-decoded stack export (tests, small inputs)."""
+    dep = doc.get("deployment")
+    if type(dep) is not dict:
+        raise InputError(source, "stack export has no 'deployment' object")
+    res = dep.get("resources") or []
+    if type(res) is not list:
+        raise InputError(source, "stack export 'deployment.resources' must be a list")
+    reader = ExportReader(source, catalog, inspect or {})
+    for r in res:
+        reader.add(r)
+    return Loaded("stack-export", reader.finish(None), reader.count)
+
+
+def read_preview(doc: Mapping[str, Any], source: str, catalog: Catalog,
+                 stack_config: Mapping[str, Any] | None = None, inspect: Inspectors | None = None) -> Loaded:
+    """Read already-decoded `pulumi preview --json` output."""
+    steps = doc.get("steps")
+    if type(steps) is not list:
+        raise InputError(source, "preview JSON 'steps' must be a list")
+    reader = PreviewReader(source, catalog, inspect or {})
+    for s in steps:
+        reader.add(s)
+    reader.apply_stack_config(stack_config)
+    return Loaded("preview", reader.finish(DEFAULT_PROVIDER_NOTE), len(reader.seen))
 
 
 def read_stack_config(path: str) -> Mapping[str, Any]:
     raw = load_yaml_text(decode_text(read_bytes(path), path), path)
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("config", {}), Mapping):
+    if not isinstance(raw, dict) or not isinstance(raw.get("config", {}), dict):
         raise InputError(path, "not a Pulumi stack config file (expected a 'config' mapping)")
-    return raw.get("config", {})
+    return raw.get("config") or {}
 
 
 def detect(doc: Any, source: str) -> str:
-    if isinstance(doc, Mapping):
+    if isinstance(doc, dict):
         if "deployment" in doc:
             return "stack-export"
         if "steps" in doc:
@@ -181,14 +214,28 @@ def detect(doc: Any, source: str) -> str:
     raise InputError(source, f"unrecognised format: top level is a {type(doc).__name__}, expected an object")
 
 
+def _looks_like_json(text: str) -> bool:
+    head = text.lstrip()[:1]
+    return head in ("{", "[")
+
+
 def parse_document(data: bytes, source: str) -> Any:
+    """Decode a whole document (JSON or YAML); used for small inputs and by the fuzz tests."""
     text = decode_text(data, source)
-    stripped = text.lstrip()
-    if not stripped:
+    if not text.strip():
         raise InputError(source, "empty file")
-    if stripped[0] in "{[":
-        return load_json_text(text, source)
+    if _looks_like_json(text):
+        return _stream(text, source, {})
     return load_yaml_text(text, source)
+
+
+def _stream(text: str, source: str, streams: dict) -> Any:
+    try:
+        return stream_object(text, streams)
+    except StreamError as exc:
+        raise InputError(source, f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise InputError(source, "invalid JSON: nesting too deep") from None
 
 
 def load_input(
@@ -196,14 +243,36 @@ def load_input(
     catalog: Catalog,
     stack_config: Mapping[str, Any] | None = None,
     source: str | None = None,
+    inspect: Inspectors | None = None,
 ) -> Loaded:
     source = source or ("<stdin>" if path == "-" else path)
-    doc = parse_document(read_bytes(path, source), source)
+    data = read_bytes(path, source)
+    text = decode_text(data, source)
+    del data  # keep one copy of the file in memory, not two
+    if not text.strip():
+        raise InputError(source, "empty file")
+    if not _looks_like_json(text):
+        doc = load_yaml_text(text, source)
+        kind = detect(doc, source)
+        if kind == "stack-export":
+            return read_stack_export(doc, source, catalog, inspect)
+        if kind == "preview":
+            return read_preview(doc, source, catalog, stack_config, inspect)
+        design = parse_design(doc, source)
+        placements = design.placements_for(catalog)
+        return Loaded("design", placements, len(placements))
+    export = ExportReader(source, catalog, inspect or {})
+    preview = PreviewReader(source, catalog, inspect or {})
+    doc = _stream(text, source, {("deployment", "resources"): export.add, ("steps",): preview.add})
+    del text
     kind = detect(doc, source)
     if kind == "stack-export":
-        return read_stack_export(doc, source, catalog)
+        if type(doc["deployment"]) is not dict:
+            raise InputError(source, "stack export has no 'deployment' object")
+        return Loaded("stack-export", export.finish(None), export.count)
     if kind == "preview":
-        return read_preview(doc, source, catalog, stack_config)
+        preview.apply_stack_config(stack_config)
+        return Loaded("preview", preview.finish(DEFAULT_PROVIDER_NOTE), len(preview.seen))
     design = parse_design(doc, source)
     placements = design.placements_for(catalog)
     return Loaded("design", placements, len(placements))
