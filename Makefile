@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml
 
 tools:
 	bash scripts/fetch-sarif-schema.sh >/dev/null
+	bash scripts/fetch-cloud-init-schema.sh >/dev/null
+	bash scripts/build-host-image.sh
 
 demo: venv
 	@echo "== 1. A design spread over Gravelines, Warsaw and Infomaniak (Geneva), backups in Limburg"

@@ -1,0 +1,146 @@
+"""A healthy PostgreSQL 15 host: the primary, or a streaming replica of it."""
+
+import json
+
+import pytest
+
+from .conftest import eventually
+
+pytestmark = pytest.mark.role("db-primary", "db-replica")
+
+SECRETS = "/etc/resilient-stack/secrets"
+
+
+def test_postgresql_installed(host):
+    assert host.package("postgresql-15").is_installed
+
+
+def test_postgresql_running_and_enabled(host):
+    assert host.service("postgresql@15-main").is_running
+    assert host.service("postgresql").is_enabled
+
+
+def test_listening_on_5432(host):
+    assert host.socket("tcp://0.0.0.0:5432").is_listening or host.socket("tcp://:::5432").is_listening
+
+
+def test_tls_on_and_wal_level_replica(psql):
+    assert psql("SHOW ssl") == "on"
+    assert psql("SHOW wal_level") == "replica"
+
+
+def test_replication_allowed_only_over_tls_with_scram(psql):
+    rows = psql(
+        "SELECT type || ' ' || auth_method || ' ' || coalesce(address, '') FROM pg_hba_file_rules "
+        "WHERE 'replication' = ANY(database) AND type <> 'local'"
+    ).splitlines()
+    remote = [r for r in rows if not r.endswith((" 127.0.0.1", " ::1"))]
+    assert remote, "no remote replication entry in pg_hba.conf"
+    assert all(r.startswith("hostssl scram-sha-256 ") for r in remote), rows
+    assert not any(r.endswith((" 0.0.0.0", " ::", " all")) for r in remote), rows
+
+
+# --- primary ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.role("db-primary")
+def test_primary_not_in_recovery(psql):
+    assert psql("SELECT pg_is_in_recovery()") == "f"
+
+
+@pytest.mark.role("db-primary")
+def test_primary_has_roles_and_app_database(psql):
+    assert psql("SELECT rolreplication FROM pg_roles WHERE rolname = 'replicator'") == "t"
+    assert psql("SELECT count(*) FROM pg_database WHERE datname = 'app'") == "1"
+
+
+@pytest.mark.role("db-primary")
+def test_primary_secrets_are_private(root):
+    for name in ("replication_password", "app_password"):
+        f = root.file(f"{SECRETS}/{name}")
+        assert f.exists, f"{f.path} missing"
+        assert f.mode == 0o600 and f.user == "postgres", (f.path, oct(f.mode), f.user)
+
+
+@pytest.mark.role("db-primary")
+def test_primary_streams_to_expected_replicas(psql, options):
+    want = options["expect_replicas"]
+    if not want:
+        pytest.skip("no replica expected (--expect-replicas N)")
+    query = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+    assert eventually(lambda: int(psql(query)) >= want, timeout=60), (
+        f"expected >= {want} streaming replicas: "
+        + psql("SELECT application_name || ' ' || state FROM pg_stat_replication")
+    )
+    assert psql(
+        "SELECT bool_and(s.ssl) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)"
+    ) == "t", "replication connections must use TLS"
+
+
+# --- replica ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.role("db-replica")
+def test_replica_in_recovery(psql):
+    assert psql("SELECT pg_is_in_recovery()") == "t"
+
+
+@pytest.mark.role("db-replica")
+def test_replica_wal_receiver_streaming(psql):
+    assert eventually(lambda: psql("SELECT status FROM pg_stat_wal_receiver") == "streaming", timeout=60), (
+        "WAL receiver not streaming: " + psql("SELECT status FROM pg_stat_wal_receiver")
+    )
+
+
+@pytest.mark.role("db-replica")
+def test_replica_password_file_private(root):
+    f = root.file("/var/lib/postgresql/.pgpass")
+    assert f.exists and f.mode == 0o600 and f.user == "postgres", (oct(f.mode), f.user)
+
+
+@pytest.mark.role("db-replica")
+def test_replica_ships_promote_helper(root):
+    f = root.file("/usr/local/sbin/resilient-stack-promote")
+    assert f.is_file and f.mode & 0o111
+    assert root.check_output("/usr/local/sbin/resilient-stack-promote --check") == "replica"
+
+
+# --- backups ---------------------------------------------------------------------------------------
+
+
+def test_backup_configuration(root, psql, options):
+    expected = options["expect_backup"]
+    if expected is None:
+        pytest.skip("backups neither expected nor excluded (--expect-backup / --no-expect-backup)")
+    if not expected:
+        assert psql("SHOW archive_mode") == "off"
+        return
+    assert root.package("pgbackrest").is_installed
+    conf = root.file("/etc/pgbackrest/pgbackrest.conf")
+    assert conf.exists, "pgBackRest config missing"
+    assert conf.user == "postgres" and conf.mode in (0o600, 0o640), (conf.user, oct(conf.mode))
+    assert "repo1-type=s3" in conf.content_string
+    assert psql("SHOW archive_mode") == "on"
+    assert "pgbackrest" in psql("SHOW archive_command")
+    assert root.service("resilient-stack-backup-full.timer").is_enabled
+    assert root.service("resilient-stack-backup-diff.timer").is_enabled
+
+
+def test_backup_repository_holds_a_valid_backup(host, options):
+    """pgBackRest reaches the object storage and the stanza holds at least one valid backup (the first
+    full backup starts at the primary's first boot: allow it a few minutes)."""
+    if not options["expect_backup"]:
+        pytest.skip("backups not expected (--expect-backup)")
+    last = {}
+
+    def ok() -> bool:
+        with host.sudo("postgres"):
+            out = host.run("pgbackrest --stanza=main --output=json info")
+        if out.rc != 0:
+            last["out"] = out.stdout + out.stderr
+            return False
+        info = json.loads(out.stdout)
+        last["out"] = info[0]["status"] if info else "no stanza"
+        return bool(info) and info[0]["status"]["code"] == 0 and bool(info[0]["backup"])
+
+    assert eventually(ok, timeout=240, interval=3), f"no valid backup in the repository: {last.get('out')}"
