@@ -18,7 +18,8 @@ from .drill import DRILL_LEVELS, drill
 from .errors import InputError
 from .inputs import load_input, read_stack_config
 from .report import AUDIT_FORMATS, AUDIT_RENDERERS, DRILL_FORMATS, DRILL_RENDERERS
-from .rules import PROFILES, evaluate
+from .rules import PROFILES, evaluate, with_findings
+from .security import SecurityCollector
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -68,11 +69,11 @@ def _emit(text: str, output: str | None) -> None:
         sys.stdout.flush()
 
 
-def _load(args):
+def _load(args, inspect=None):
     config = load_policy_config(args.config)
     catalog = build_catalog(config, args.catalog)
     stack_config = read_stack_config(args.stack_config) if args.stack_config else None
-    loaded = load_input(args.path, catalog, stack_config)
+    loaded = load_input(args.path, catalog, stack_config, inspect=inspect)
     if not loaded.placements:
         source = "<stdin>" if args.path == "-" else args.path
         raise InputError(
@@ -84,8 +85,10 @@ def _load(args):
 
 
 def cmd_audit(args) -> int:
-    config, catalog, loaded = _load(args)
-    report = evaluate(loaded.placements, config.rule_config(args.profile), catalog)
+    security = SecurityCollector()  # per-resource security defaults, checked as the resources stream by
+    config, catalog, loaded = _load(args, security.inspectors())
+    rule_config = config.rule_config(args.profile)
+    report = with_findings(evaluate(loaded.placements, rule_config, catalog), security.findings(rule_config))
     source = "<stdin>" if args.path == "-" else args.path
     _emit(AUDIT_RENDERERS[args.format](report, source), args.output)
     return 1 if report.verdict == "fail" else 0

@@ -10,6 +10,12 @@ Rule ids (stable):
   backup-colocated  a role with backups has none in a site that holds none of its replicas
   site-majority     losing one site loses the quorum of a role's voting members
   unknown-placement a replica whose site cannot be resolved (fails closed)
+
+Security defaults (checked per resource by :mod:`resilient_stack.security`, listed here so that this
+module stays the ONE registry of rule ids, descriptions and default levels):
+  ssh-open-to-world              an ingress rule opens TCP 22 to 0.0.0.0/0 or ::/0
+  database-open-to-world         an ingress rule opens TCP 5432 or 3306 to 0.0.0.0/0 or ::/0
+  plaintext-secret-in-user-data  an instance's user data carries a password/key as a plain string
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Iterable
 from .catalog import Catalog
 from .placement import BACKUP_ROLE, Placement
 
-RULE_IDS = (
+PLACEMENT_RULE_IDS = (
     "single-building",
     "single-site",
     "single-provider",
@@ -29,6 +35,12 @@ RULE_IDS = (
     "site-majority",
     "unknown-placement",
 )
+SECURITY_RULE_IDS = (
+    "ssh-open-to-world",
+    "database-open-to-world",
+    "plaintext-secret-in-user-data",
+)
+RULE_IDS = PLACEMENT_RULE_IDS + SECURITY_RULE_IDS
 LEVELS = ("mandatory", "advisory", "disabled")
 PROFILES = ("default", "strict")
 
@@ -39,6 +51,9 @@ RULE_DESCRIPTIONS = {
     "backup-colocated": "A role's backups all sit on a site that also holds its replicas: the disaster that takes the data takes the backups.",
     "site-majority": "One site holds so many voting members of a quorum role that losing it loses the quorum.",
     "unknown-placement": "A replica's site cannot be resolved from the catalog, so its survival cannot be proven (fails closed).",
+    "ssh-open-to-world": "A security group rule opens SSH (TCP 22) to the whole internet (0.0.0.0/0 or ::/0).",
+    "database-open-to-world": "A security group rule opens a database port (TCP 5432 or 3306) to the whole internet (0.0.0.0/0 or ::/0).",
+    "plaintext-secret-in-user-data": "An instance's user data carries a password or private key as a plain string: it lands in clear in the Pulumi state, previews and logs.",
 }
 
 _PROFILE_LEVELS = {
@@ -49,9 +64,20 @@ _PROFILE_LEVELS = {
         "backup-colocated": "mandatory",
         "site-majority": "mandatory",
         "unknown-placement": "mandatory",
+        "ssh-open-to-world": "mandatory",
+        "database-open-to-world": "mandatory",
+        "plaintext-secret-in-user-data": "mandatory",
     },
     "strict": {rule: "mandatory" for rule in RULE_IDS},
 }
+# Findings are listed blocking first, then in this order: root causes first (an unplaced replica
+# explains the diversity findings that follow), security findings last.
+_RULE_ORDER = {r: i for i, r in enumerate(("unknown-placement",) + PLACEMENT_RULE_IDS[:-1] + SECURITY_RULE_IDS)}
+
+
+def default_level(rule: str, profile: str = "default") -> str:
+    """The level of ``rule`` in ``profile`` before any per-rule override."""
+    return _PROFILE_LEVELS[profile][rule]
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,10 +298,20 @@ def evaluate(
                 bks,
             )
 
-    # root causes first: an unplaced replica explains the diversity findings that follow
-    order = {r: i for i, r in enumerate(("unknown-placement",) + RULE_IDS[:-1])}
-    findings.sort(key=lambda f: (not f.blocking, order[f.rule], f.role or ""))
+    findings.sort(key=_finding_order)
     return Report(tuple(findings), placements, config)
+
+
+def _finding_order(f: Finding) -> tuple:
+    return (not f.blocking, _RULE_ORDER[f.rule], f.role or "")
+
+
+def with_findings(report: Report, extra: Iterable[Finding]) -> Report:
+    """``report`` plus findings of other checks (e.g. :mod:`resilient_stack.security`), in report order."""
+    extra = tuple(extra)
+    if not extra:
+        return report
+    return replace(report, findings=tuple(sorted(report.findings + extra, key=_finding_order)))
 
 
 def with_profile(config: RuleConfig, profile: str) -> RuleConfig:

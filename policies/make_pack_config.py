@@ -1,0 +1,15 @@
+"""Turn a `resilient-stack audit --config` file into a `--policy-pack-config` file for this pack.
+
+    .venv/bin/python policies/make_pack_config.py org.yaml > pack-config.json
+    pulumi preview --policy-pack policies --policy-pack-config pack-config.json
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from resilient_policies.config import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

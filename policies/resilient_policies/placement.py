@@ -1,0 +1,131 @@
+"""The placement rules as stack validation policies: one policy per rule id of :mod:`resilient_stack.rules`.
+
+Each policy maps the stack's resources to :class:`resilient_stack.extract.ResourceView`, places them with
+:func:`resilient_stack.extract.place_resource` (resource props + the resource's provider props: ``region``,
+``authUrl``, ``cloud``) and evaluates them with :func:`resilient_stack.rules.evaluate` -- the code of
+``resilient-stack audit`` -- then reports its own rule's findings with the rules module's messages.
+
+Evaluated ONCE per stack: the SDK's servicer builds a fresh ``StackValidationArgs`` (and fresh resource
+objects) for every policy, so the result is cached by the args object (a second call with the same args)
+AND by a fingerprint of the resources and settings (the six policies of one ``AnalyzeStack`` call).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any, Callable
+
+from pulumi_policy import ReportViolation, Severity, StackValidationArgs, StackValidationPolicy
+
+from resilient_stack.extract import place_resource
+from resilient_stack.rules import PLACEMENT_RULE_IDS, RULE_DESCRIPTIONS, Finding, Report, evaluate
+
+from . import secrecy
+from .config import CONFIG_SCHEMA, Settings, default_enforcement, settings_from
+from .resources import provider_props, stack_view
+
+_lock = threading.Lock()
+_by_args: "weakref.WeakKeyDictionary[Any, dict[str, Report]]" = weakref.WeakKeyDictionary()
+_by_content: "OrderedDict[str, Report]" = OrderedDict()
+_CONTENT_MAX = 8
+evaluations = 0  # how many times the rules really ran (tests check the cache with it)
+
+
+def _evaluate(args: StackValidationArgs, settings: Settings) -> Report:
+    global evaluations
+    entries = []
+    for r in list(getattr(args, "resources", None) or []):
+        view = stack_view(r)
+        if view.type.startswith("pulumi:providers:"):
+            continue
+        props, problem = provider_props(getattr(r, "provider", None))
+        entries.append((view, props, problem))
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [settings.key] + [[v.urn, v.type, v.custom, v.inputs, v.provider_ref, p, why] for v, p, why in entries],
+            sort_keys=True, default=repr,
+        ).encode()
+    ).hexdigest()
+    with _lock:
+        hit = _by_content.get(fingerprint)
+        if hit is not None:
+            _by_content.move_to_end(fingerprint)
+            return hit
+    placements = []
+    for view, props, problem in entries:
+        p = place_resource(view, settings.catalog, props, problem if props is None else None)
+        if p is not None:
+            placements.append(p)
+    report = evaluate(placements, settings.rules, settings.catalog)
+    with _lock:
+        evaluations += 1
+        _by_content[fingerprint] = report
+        while len(_by_content) > _CONTENT_MAX:
+            _by_content.popitem(last=False)
+    return report
+
+
+def stack_report(args: StackValidationArgs, settings: Settings) -> Report:
+    """The rules' report for this stack and these settings, evaluated once."""
+    with _lock:
+        try:
+            hit = _by_args.get(args, {}).get(settings.key)
+        except TypeError:  # an args object that cannot be weakly referenced
+            hit = None
+    if hit is not None:
+        return hit
+    report = _evaluate(args, settings)
+    with _lock:
+        try:
+            _by_args.setdefault(args, {})[settings.key] = report
+        except TypeError:
+            pass
+    return report
+
+
+def _short(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def violation(finding: Finding) -> tuple[str, str | None]:
+    """(message, urn) of a finding: on its resource when it names one, else on the stack with the names."""
+    if len(finding.resources) == 1:
+        return finding.message, finding.resources[0]
+    names = [_short(u) for u in finding.resources]
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return f"{finding.message} [resources: {shown}]", None
+
+
+def _validator(rule: str) -> Callable[[StackValidationArgs, ReportViolation], None]:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        secrecy.clear()  # the stack analysis closes a run: every resource analysis is done (see .secrecy)
+        settings = settings_from(args.get_config(), rule)
+        if settings.rules.level(rule) == "disabled":
+            return
+        for finding in stack_report(args, settings).findings:
+            if finding.rule == rule and finding.exempted is None:
+                message, urn = violation(finding)
+                report_violation(message, urn)
+
+    validate.__name__ = f"validate_{rule.replace('-', '_')}"
+    return validate
+
+
+def _policy(rule: str) -> StackValidationPolicy:
+    return StackValidationPolicy(
+        name=rule,
+        description=RULE_DESCRIPTIONS[rule],
+        validate=_validator(rule),
+        enforcement_level=default_enforcement(rule),
+        config_schema=CONFIG_SCHEMA,
+        severity=Severity.MEDIUM if rule == "single-provider" else Severity.HIGH,
+        tags=["resilient-stack", "placement"],
+    )
+
+
+PLACEMENT_POLICIES: list[StackValidationPolicy] = [_policy(rule) for rule in PLACEMENT_RULE_IDS]
+single_building, single_site, single_provider, backup_colocated, site_majority, unknown_placement = PLACEMENT_POLICIES

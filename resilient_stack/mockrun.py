@@ -1,0 +1,644 @@
+"""Run the real Pulumi program under recording mocks: no engine, no cloud, no network.
+
+Used by the component tests, the policy pack's tests, the benchmarks and the fire drill::
+
+    from resilient_stack.mockrun import run_program, to_stack_export
+    resources = run_program("stacks/Pulumi.production.yaml")      # list[RecordedResource]
+    export = to_stack_export(resources)                             # `pulumi stack export` shape
+
+- :class:`RecordingMocks` answers every resource registration with realistic outputs (ids, addresses
+  taken from the subnets the program created, generated passwords and credentials) and FAILS LOUDLY on
+  any invoke (``get_*`` data sources: the program must make none) and on any resource type it does not
+  know. Addresses and ids are derived from the resource's URN, so a run is reproducible (should two
+  resources' hashes pick the same address of one subnet, registration order separates them).
+- :class:`RecordingMonitor` records what the program registered: URN, parent, provider reference
+  (``URN::ID``), inputs and outputs with their secretness, dependencies, and the component outputs.
+- :func:`run_program` evaluates :func:`resilient_stack.stack.program` -- the function the root
+  ``__main__.py`` calls -- with a stack file's config. Each run is isolated: the Pulumi runtime settings
+  live in context variables, and the run happens in a copy of the current context that is then dropped.
+- :func:`to_stack_export` produces ``{"version": 3, "deployment": {"resources": [...]}}`` as
+  ``pulumi stack export`` does: providers as ``pulumi:providers:<pkg>`` resources with their inputs
+  (default providers synthesized for resources that use one), secrets as objects carrying
+  ``4dabf18193072939515e22adb298388d``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import hashlib
+import ipaddress
+import json
+import threading
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, NoReturn
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.settings import configure, reset_options
+from pulumi.runtime.stack import run_in_stack
+
+from .errors import DesignRejected, InputError
+from .stack_config import read_stack_file
+
+__all__ = [
+    "MockRunError",
+    "UnexpectedInvoke",
+    "UnmockedResource",
+    "RecordedResource",
+    "RecordingMocks",
+    "RecordingMonitor",
+    "run_program",
+    "engine_config",
+    "to_stack_export",
+    "SECRET_SIG",
+]
+
+SECRET_SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
+SECRET_VALUE = rpc._special_secret_sig  # "1b47061264138c4ac30d75fd1eb44270"
+PROJECT = "resilient-stack"
+STACK_TYPE = "pulumi:pulumi:Stack"
+PUBLIC_POOL = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range: never routed
+PUBLIC_POOL_V6 = ipaddress.ip_network("2001:db8::/32")  # RFC 3849 documentation range
+_NS = uuid.UUID("6f1d8a52-3c1e-4f57-9a31-9d7a0c1f2b44")
+
+
+class MockRunError(RuntimeError):
+    """The program did something the mocks refuse to fake (loudly, so tests cannot pass by accident)."""
+
+
+class UnexpectedInvoke(MockRunError):
+    """An invoke (data-source lookup): the program must create a new stack without any."""
+
+
+class UnmockedResource(MockRunError):
+    """A resource type (or a read of an existing resource) the mocks do not know."""
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    """One resource the program registered, as the engine would have stored it.
+
+    ``inputs``/``outputs`` hold plain values (secrets unwrapped); ``secret_inputs``/``secret_outputs``
+    name the top-level keys that are secrets. ``provider`` is the ``URN::ID`` reference ("" when the
+    resource uses its package's default provider); ``package_version`` is its package's version.
+    """
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    id: str | None
+    parent: str | None
+    provider: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    secret_inputs: frozenset[str] = frozenset()
+    secret_outputs: frozenset[str] = frozenset()
+    dependencies: tuple[str, ...] = ()
+    package_version: str = ""
+
+    @property
+    def provider_urn(self) -> str | None:
+        return self.provider.rsplit("::", 1)[0] if "::" in self.provider else None
+
+    @property
+    def is_provider(self) -> bool:
+        return self.type.startswith("pulumi:providers:")
+
+
+# --------------------------------------------------------------------------------------------------
+# Values: secrets and numbers
+# --------------------------------------------------------------------------------------------------
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE
+
+
+def _plain(value: Any) -> Any:
+    """Unwrap secrets anywhere, and give integral floats (protobuf numbers) back their int type."""
+    if _is_secret(value):
+        return _plain(value.get("value"))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _contains_secret(value: Any) -> bool:
+    if _is_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_secret(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_contains_secret(v) for v in value)
+    return False
+
+
+def _split(props: Mapping[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
+    return {k: _plain(v) for k, v in props.items()}, frozenset(k for k, v in props.items() if _contains_secret(v))
+
+
+# --------------------------------------------------------------------------------------------------
+# The mocks
+# --------------------------------------------------------------------------------------------------
+
+
+def _digest(*parts: str) -> int:
+    return int.from_bytes(hashlib.sha256("\0".join(parts).encode()).digest()[:8], "big")
+
+
+class RecordingMocks(pulumi_mocks.Mocks):
+    """Realistic, deterministic answers for the resource types resilient-stack creates.
+
+    Unknown resource types and every invoke raise (:class:`UnmockedResource`, :class:`UnexpectedInvoke`).
+    Component resources are accepted when their type starts with one of ``component_prefixes``.
+    ``resources`` lists what was registered (filled by :class:`RecordingMonitor`), ``stack_outputs``
+    what the program exported, ``failures`` every refusal (also raised).
+
+    ``public_address``: an optional address allocator for the instances' public (external-network)
+    NICs, called as ``public_address(instance_name, nic_index)`` and answering the IPv4 address the mock
+    cloud reports (``networks[i].fixedIpV4``, hence ``accessIpV4``); ``None`` keeps the default (an address
+    of 198.18.0.0/15 derived from the URN). The fire drill passes the static IPs it gives the containers
+    on its "internet" network, so addresses reach the hosts exactly as the components pass them.
+    """
+
+    def __init__(
+        self,
+        component_prefixes: tuple[str, ...] = ("resilient-stack:",),
+        *,
+        public_address: Callable[[str, int], str] | None = None,
+    ) -> None:
+        self.component_prefixes = component_prefixes
+        self.public_address = public_address
+        self.resources: list[RecordedResource] = []
+        self.stack_outputs: dict[str, Any] = {}
+        self.failures: list[str] = []
+        self._lock = threading.RLock()
+        self._current = threading.local()
+        self._providers: dict[str, dict[str, Any]] = {}  # provider id -> inputs
+        self._network_cidrs: dict[str, str] = {}  # network id -> IPv4 subnet CIDR
+        self._subnet_cidrs: dict[str, str] = {}  # subnet id -> CIDR
+        self._taken: set[str] = set()
+        self._handlers: dict[str, Callable[[pulumi_mocks.MockResourceArgs, str, dict], dict]] = {
+            "openstack:networking/network:Network": self._network,
+            "openstack:networking/subnet:Subnet": self._subnet,
+            "openstack:networking/secGroup:SecGroup": self._tagged,
+            "openstack:networking/secGroupRule:SecGroupRule": self._plain_resource,
+            "openstack:networking/router:Router": self._tagged,
+            "openstack:networking/routerInterface:RouterInterface": self._router_interface,
+            "openstack:networking/floatingIp:FloatingIp": self._floating_ip,
+            "openstack:networking/floatingIpAssociate:FloatingIpAssociate": self._plain_resource,
+            "openstack:compute/serverGroup:ServerGroup": self._server_group,
+            "openstack:compute/instance:Instance": self._instance,
+            "openstack:objectstorage/container:Container": self._container,
+            "openstack:identity/ec2CredentialV3:Ec2CredentialV3": self._ec2_credential,
+            "openstack:loadbalancer/loadBalancer:LoadBalancer": self._load_balancer,
+            "openstack:loadbalancer/listener:Listener": self._tagged,
+            "openstack:loadbalancer/pool:Pool": self._tagged,
+            "openstack:loadbalancer/monitor:Monitor": self._plain_resource,
+            "openstack:loadbalancer/member:Member": self._plain_resource,
+            "openstack:dns/recordSet:RecordSet": self._plain_resource,
+            "random:index/randomPassword:RandomPassword": self._random_password,
+        }
+
+    # -- the Mocks interface ---------------------------------------------------------------------
+    def call(self, args: pulumi_mocks.MockCallArgs) -> NoReturn:
+        self._fail(UnexpectedInvoke(
+            f"mockrun: the program invoked {args.token} ({sorted(args.args)}); resilient-stack makes no "
+            "data-source lookups (image, flavor and networks are given by name)"
+        ))
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        if args.resource_id:
+            self._fail(UnmockedResource(
+                f"mockrun: the program reads or imports an existing {args.typ} ({args.name}, id {args.resource_id})"
+            ))
+        key = getattr(self._current, "urn", None) or f"{args.typ}::{args.name}"
+        if args.typ.startswith("pulumi:providers:"):
+            rid = str(uuid.uuid5(_NS, key))
+            with self._lock:
+                self._providers[rid] = dict(args.inputs)
+            return rid, dict(args.inputs)
+        if not args.custom and args.typ.startswith(self.component_prefixes):
+            return "", {}
+        handler = self._handlers.get(args.typ)
+        if handler is None:
+            kind = "component" if not args.custom else "resource"
+            self._fail(UnmockedResource(
+                f"mockrun: no mock for {kind} type {args.typ} ({args.name}); teach resilient_stack.mockrun "
+                "its outputs, or do not create it"
+            ))
+        rid = str(uuid.uuid5(_NS, key))
+        region = self._provider_region(args.provider)
+        outputs = handler(args, key, {"id": rid, **({"region": region} if region else {})})
+        return rid, outputs
+
+    # -- recording (called by RecordingMonitor) --------------------------------------------------
+    @contextmanager
+    def registering(self, urn: str) -> Iterator[None]:
+        """Within: ``new_resource`` calls of this thread are for ``urn`` (ids and addresses derive from it)."""
+        self._current.urn = urn
+        try:
+            yield
+        finally:
+            self._current.urn = None
+
+    def record(self, resource: RecordedResource) -> None:
+        with self._lock:
+            self.resources.append(resource)
+
+    def record_outputs(self, urn: str, outputs: Mapping[str, Any]) -> None:
+        plain, secret = _split(outputs)
+        with self._lock:
+            for i, r in enumerate(self.resources):
+                if r.urn == urn:
+                    self.resources[i] = replace(r, outputs=plain, secret_outputs=secret)
+                    break
+            if urn.split("::")[2] == STACK_TYPE:
+                self.stack_outputs = plain
+
+    def _fail(self, exc: MockRunError) -> NoReturn:
+        with self._lock:
+            self.failures.append(str(exc))
+        raise exc
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _provider_region(self, ref: str | None) -> str | None:
+        if not ref or "::" not in ref:
+            return None
+        with self._lock:
+            inputs = self._providers.get(ref.rsplit("::", 1)[1], {})
+        region = inputs.get("region")
+        return region if isinstance(region, str) else None
+
+    def _allocate(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network, key: str, first: int = 10) -> str:
+        """A free address of ``network`` chosen by the key's hash (collisions probe onwards)."""
+        span = network.num_addresses - first - 1
+        if span <= 0:
+            raise MockRunError(f"mockrun: network {network} is too small to allocate from")
+        start = _digest(str(network), key) % span
+        with self._lock:
+            for step in range(span):
+                addr = str(network.network_address + first + (start + step) % span)
+                if addr not in self._taken:
+                    self._taken.add(addr)
+                    return addr
+        raise MockRunError(f"mockrun: network {network} is full")
+
+    @staticmethod
+    def _echo(args: pulumi_mocks.MockResourceArgs, extra: dict) -> dict:
+        return {**args.inputs, **extra}
+
+    # -- per type --------------------------------------------------------------------------------
+    def _plain_resource(self, args, key, base):
+        return self._echo(args, base)
+
+    def _tagged(self, args, key, base):
+        return self._echo(args, {**base, "allTags": _plain(args.inputs.get("tags", []))})
+
+    def _network(self, args, key, base):
+        return self._echo(args, {**base, "allTags": _plain(args.inputs.get("tags", [])), "mtu": 1500,
+                                 "adminStateUp": True, "external": False, "shared": False})
+
+    def _subnet(self, args, key, base):
+        cidr = _plain(args.inputs.get("cidr"))
+        net = ipaddress.ip_network(cidr)
+        with self._lock:
+            self._network_cidrs[_plain(args.inputs.get("networkId"))] = cidr
+            self._subnet_cidrs[base["id"]] = cidr
+        gateway = str(net.network_address + 1)
+        pool = {"start": str(net.network_address + 2), "end": str(net.broadcast_address - 1)}
+        return self._echo(args, {**base, "gatewayIp": gateway, "allocationPools": [pool], "enableDhcp": True,
+                                 "ipVersion": net.version, "allTags": _plain(args.inputs.get("tags", []))})
+
+    def _router_interface(self, args, key, base):
+        return self._echo(args, {**base, "portId": str(uuid.uuid5(_NS, key + "/port"))})
+
+    def _floating_ip(self, args, key, base):
+        return self._echo(args, {**base, "address": self._allocate(PUBLIC_POOL, key),
+                                 "allTags": _plain(args.inputs.get("tags", []))})
+
+    def _server_group(self, args, key, base):
+        return self._echo(args, {**base, "members": []})
+
+    def _instance(self, args, key, base):
+        networks = []
+        for i, net in enumerate(_plain(args.inputs.get("networks", [])) or []):
+            uuid_ = net.get("uuid")
+            if uuid_:
+                with self._lock:
+                    cidr = self._network_cidrs.get(uuid_)
+                if cidr is None:
+                    self._fail(MockRunError(
+                        f"mockrun: {args.name} attaches to network {uuid_}, which has no subnet: "
+                        "create the subnet first (depends_on) or the port creation fails"
+                    ))
+                v4, v6 = self._allocate(ipaddress.ip_network(cidr), f"{key}/{i}"), ""
+                name = net.get("name") or f"net-{uuid_[:8]}"
+            else:
+                if self.public_address is not None:
+                    v4 = self.public_address(str(_plain(args.inputs.get("name")) or args.name), i)
+                    with self._lock:
+                        self._taken.add(v4)
+                else:
+                    v4 = self._allocate(PUBLIC_POOL, f"{key}/{i}")
+                v6 = self._allocate(PUBLIC_POOL_V6, f"{key}/{i}")
+                uuid_ = str(uuid.uuid5(_NS, f"external/{net.get('name')}"))
+                name = net.get("name")
+            entry = {"name": name, "uuid": uuid_, "fixedIpV4": v4, "fixedIpV6": v6,
+                     "mac": "fa:16:3e:%02x:%02x:%02x" % tuple(_digest(key, str(i)).to_bytes(8, "big")[:3]),
+                     "accessNetwork": bool(net.get("accessNetwork"))}
+            networks.append(entry)
+        # the provider reports the access network's addresses (else the first network's)
+        access = next((n for n in networks if n["accessNetwork"]), networks[0] if networks else {})
+        metadata = _plain(args.inputs.get("metadata", {})) or {}
+        return self._echo(args, {
+            **base, "networks": networks, "accessIpV4": access.get("fixedIpV4", ""), "accessIpV6": access.get("fixedIpV6", ""),
+            "allMetadata": metadata, "allTags": _plain(args.inputs.get("tags", [])) or [],
+            "availabilityZone": _plain(args.inputs.get("availabilityZone")) or "nova", "powerState": "active",
+            "flavorId": str(uuid.uuid5(_NS, f"flavor/{_plain(args.inputs.get('flavorName'))}")),
+            "imageId": str(uuid.uuid5(_NS, f"image/{_plain(args.inputs.get('imageName'))}")),
+        })
+
+    def _container(self, args, key, base):
+        return self._echo(args, {**base, "name": _plain(args.inputs.get("name")) or args.name})
+
+    def _ec2_credential(self, args, key, base):
+        return self._echo(args, {
+            **base, "access": hashlib.sha256(f"access/{key}".encode()).hexdigest()[:32],
+            "secret": hashlib.sha256(f"secret/{key}".encode()).hexdigest()[:32],
+            "projectId": hashlib.sha256(b"project").hexdigest()[:32],
+            "userId": hashlib.sha256(b"user").hexdigest()[:32],
+        })
+
+    def _load_balancer(self, args, key, base):
+        subnet = _plain(args.inputs.get("vipSubnetId"))
+        with self._lock:
+            cidr = self._subnet_cidrs.get(subnet)
+        if cidr is None:
+            self._fail(MockRunError(f"mockrun: load balancer {args.name} uses unknown subnet {subnet}"))
+        return self._echo(args, {
+            **base, "vipAddress": self._allocate(ipaddress.ip_network(cidr), key),
+            "vipPortId": str(uuid.uuid5(_NS, key + "/vip")), "vipNetworkId": str(uuid.uuid5(_NS, key + "/vipnet")),
+            "loadbalancerProvider": "amphora", "adminStateUp": True,
+        })
+
+    def _random_password(self, args, key, base):
+        base.pop("region", None)
+        length = int(_plain(args.inputs.get("length", 16)))
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+        seed = hashlib.sha256(f"password/{key}".encode()).digest()
+        while len(seed) < length:
+            seed += hashlib.sha256(seed).digest()
+        result = "".join(alphabet[b % len(alphabet)] for b in seed[:length])
+        return self._echo(args, {**base, "result": result,
+                                 "bcryptHash": "$2a$10$" + hashlib.sha256(result.encode()).hexdigest()[:53]})
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock resource monitor that records every registration in its :class:`RecordingMocks`."""
+
+    mocks: RecordingMocks
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        urn = self.make_urn(request.parent, request.type, request.name)
+        inputs, secret_inputs = _split(rpc.deserialize_properties(request.object))
+        with self.mocks.registering(urn):
+            response = super().RegisterResource(request)
+        registered = self.resources.get(urn)
+        outputs = dict(registered.state) if registered else {}
+        plain_outputs, secret_outputs = _split(outputs)
+        secret_outputs |= frozenset(k for k in request.additionalSecretOutputs if k in plain_outputs)
+        secret_outputs |= frozenset(k for k in secret_inputs if k in plain_outputs)
+        custom = bool(request.custom)
+        self.mocks.record(RecordedResource(
+            urn=urn, type=request.type, name=request.name, custom=custom,
+            id=(registered.id if registered else None) if custom else None,
+            parent=request.parent or None, provider=request.provider or "",
+            inputs=inputs if request.type != STACK_TYPE else {}, outputs=plain_outputs if custom else {},
+            secret_inputs=secret_inputs, secret_outputs=secret_outputs if custom else frozenset(),
+            dependencies=tuple(sorted(set(request.dependencies))), package_version=request.version or "",
+        ))
+        return response
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name
+        self.mocks.record_outputs(request.urn, rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+    def ReadResource(self, request):  # noqa: N802 - gRPC method name
+        self.mocks._fail(UnmockedResource(
+            f"mockrun: the program reads an existing {request.type} ({request.name}, id {request.id}): "
+            "resilient-stack creates what it uses"
+        ))
+
+
+# --------------------------------------------------------------------------------------------------
+# Running the program
+# --------------------------------------------------------------------------------------------------
+
+
+def engine_config(config: Mapping[str, Any], source: str = "stack config") -> dict[str, str]:
+    """A stack file's ``config:`` mapping as the engine hands it to the program (strings; JSON for objects)."""
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and "secure" in value:
+            raise InputError(source, f"{key} is an encrypted secret; mockrun cannot decrypt it (pass it in clear with config_overrides)")
+        if isinstance(value, str):
+            out[str(key)] = value
+        elif isinstance(value, bool):
+            out[str(key)] = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            out[str(key)] = json.dumps(value)
+        else:
+            out[str(key)] = json.dumps(value)
+    return out
+
+
+def _default_program(enforce_rules: bool = True) -> Any:
+    from .stack import program
+
+    return program(enforce_rules=enforce_rules)
+
+
+def _run(mocks: RecordingMocks, project: str, stack: str, preview: bool, config: dict[str, str],
+         program: Callable[[], Any]) -> None:
+    reset_options(project=project, stack=stack, preview=preview, organization="organization")
+    monitor = RecordingMonitor(mocks)
+    configure(pulumi_mocks.MockSettings(
+        monitor=monitor,
+        monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
+        engine=pulumi_mocks.MockEngine(None),
+        project=project, stack=stack, dry_run=preview, organization="organization", callbacks=None,
+    ))
+    set_all_config(config, [])
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(run_in_stack(program))
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def run_program(
+    stack_file: str | Path,
+    stack: str | None = None,
+    *,
+    project: str = PROJECT,
+    preview: bool = False,
+    mocks: RecordingMocks | None = None,
+    program: Callable[[], Any] | None = None,
+    config_overrides: Mapping[str, Any] | None = None,
+    enforce_rules: bool = True,
+) -> list[RecordedResource]:
+    """Evaluate the Pulumi program with ``stack_file``'s config under :class:`RecordingMocks`.
+
+    Args:
+        stack_file: a ``Pulumi.<stack>.yaml`` file.
+        stack: the stack name (default: from the file name).
+        project: the project name (URNs).
+        preview: run as a preview (``pulumi.runtime.is_dry_run()``).
+        mocks: the mocks to use (pass your own to inspect ``resources``/``failures`` after an error).
+        program: the program function (default: :func:`resilient_stack.stack.program`, as ``__main__.py``).
+        config_overrides: full keys (``resilient-stack:webCount``...) replacing or adding config values.
+        enforce_rules: ``False`` builds a design the placement rules reject instead of refusing it
+            (:class:`~resilient_stack.stack.ResilientWebStack`'s escape hatch). For the fire drill only,
+            which burns the rejected sbg2021 replay to show the loss; never read from config, and only
+            with the default program.
+
+    Returns:
+        The recorded resources, the root stack included.
+
+    Raises:
+        StackConfigError / InputError, DesignRejected: as the program raises them (unwrapped from the
+        ``pulumi.RunError`` that carries them to the engine); MockRunError for what the mocks refuse.
+    """
+    config, file_stack = read_stack_file(stack_file)
+    if config_overrides:
+        config = {**config, **config_overrides}
+    values = engine_config(config, str(stack_file))
+    mocks = mocks if mocks is not None else RecordingMocks()
+    if not enforce_rules and program is not None:
+        raise ValueError("enforce_rules=False applies to the default program only")
+    if program is None:
+        program = _default_program if enforce_rules else functools.partial(_default_program, enforce_rules=False)
+    try:
+        contextvars.copy_context().run(
+            _run, mocks, project, stack or file_stack, preview, values, program,
+        )
+    except pulumi.RunError as exc:
+        if isinstance(exc.__cause__, (InputError, DesignRejected)):
+            raise exc.__cause__ from None
+        raise
+    if mocks.failures:
+        raise MockRunError("; ".join(mocks.failures))
+    return list(mocks.resources)
+
+
+# --------------------------------------------------------------------------------------------------
+# `pulumi stack export`
+# --------------------------------------------------------------------------------------------------
+
+
+def _envelope(props: Mapping[str, Any], secret: frozenset[str], show_secrets: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in props.items():
+        if k in secret:
+            payload = {"plaintext": json.dumps(v)} if show_secrets else {"ciphertext": "mockrun:" + hashlib.sha256(
+                json.dumps(v, sort_keys=True).encode()).hexdigest()}
+            out[k] = {SECRET_SIG: SECRET_VALUE, **payload}
+        else:
+            out[k] = v
+    return out
+
+
+def _ordered(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Parents, providers and dependencies before their dependents; ties by URN (reproducible)."""
+    by_urn = {r["urn"]: r for r in resources}
+
+    def deps(r: dict[str, Any]) -> set[str]:
+        out = set(r.get("dependencies", []))
+        if r.get("parent"):
+            out.add(r["parent"])
+        if r.get("provider"):
+            out.add(r["provider"].rsplit("::", 1)[0])
+        return {d for d in out if d in by_urn and d != r["urn"]}
+
+    pending = {u: deps(r) for u, r in by_urn.items()}
+    out: list[dict[str, Any]] = []
+    done: set[str] = set()
+    def rank(u: str) -> tuple[bool, bool, str]:  # the stack, then providers, then the rest
+        t = by_urn[u]["type"]
+        return t != STACK_TYPE, not t.startswith("pulumi:providers:"), u
+
+    while pending:
+        ready = sorted((u for u, d in pending.items() if d <= done), key=rank)
+        if not ready:  # a cycle cannot come from a real program; keep everything anyway
+            ready = sorted(pending, key=rank)
+        for u in ready:
+            out.append(by_urn[u])
+            done.add(u)
+            del pending[u]
+    return out
+
+
+def to_stack_export(
+    recorded: list[RecordedResource], *, show_secrets: bool = False, pulumi_version: str = "v3.274.1"
+) -> dict[str, Any]:
+    """The ``pulumi stack export`` document of a mocked run (``{"version": 3, "deployment": {...}}``).
+
+    Secrets are ``{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": ...}``
+    (``show_secrets``: ``"plaintext"`` with the JSON value, as ``pulumi stack export --show-secrets``).
+    Resources on a default provider reference a synthesized ``pulumi:providers:<pkg>::default_<version>``.
+    """
+    if not recorded:
+        raise ValueError("nothing was recorded")
+    stack_urn = next((r.urn for r in recorded if r.type == STACK_TYPE), recorded[0].urn)
+    stack, project = stack_urn.split("::")[0].removeprefix("urn:pulumi:"), stack_urn.split("::")[1]
+    docs: list[dict[str, Any]] = []
+    defaults: dict[str, str] = {}
+    for r in recorded:
+        doc: dict[str, Any] = {"urn": r.urn, "custom": r.custom, "type": r.type}
+        if r.custom:
+            doc["id"] = r.id or ""
+        doc["inputs"] = _envelope(r.inputs, r.secret_inputs, show_secrets)
+        doc["outputs"] = _envelope(r.outputs, r.secret_outputs, show_secrets)
+        if r.parent:
+            doc["parent"] = r.parent
+        if r.custom and not r.is_provider:
+            ref = r.provider
+            if not ref:
+                pkg = r.type.split(":", 1)[0]
+                version = r.package_version or "0.0.0"
+                default_urn = f"urn:pulumi:{stack}::{project}::pulumi:providers:{pkg}::default_{version.replace('.', '_')}"
+                default_id = str(uuid.uuid5(_NS, default_urn))
+                if default_urn not in defaults:
+                    defaults[default_urn] = default_id
+                    docs.append({"urn": default_urn, "custom": True, "id": default_id,
+                                 "type": f"pulumi:providers:{pkg}", "inputs": {"version": version},
+                                 "outputs": {"version": version}})
+                ref = f"{default_urn}::{default_id}"
+            doc["provider"] = ref
+        if r.dependencies:
+            doc["dependencies"] = list(r.dependencies)
+        docs.append(doc)
+    return {
+        "version": 3,
+        "deployment": {
+            "manifest": {"time": "1970-01-01T00:00:00Z", "magic": "", "version": pulumi_version},
+            "resources": _ordered(docs),
+        },
+    }

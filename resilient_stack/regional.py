@@ -1,0 +1,404 @@
+"""``RegionalWebStack``: everything one placement (one region of one cloud) runs, through ONE provider.
+
+Children, all created through ``args.provider`` and parented to the component:
+
+- a private network + IPv4 subnet (``privateCidr``): web and database hosts of the placement talk over it;
+- security groups: ``web`` when there are web hosts (HTTP/HTTPS from anywhere, IPv4 and IPv6), ``admin`` (SSH only from the
+  admin CIDRs; none = SSH closed) and, when the placement hosts a database member, ``db`` (PostgreSQL
+  5432 only from the stack's private networks; the database tier adds the other database hosts'
+  public addresses as /32 rules once they exist);
+- a soft-anti-affinity server group, so the web hosts land on different hypervisors when possible;
+- ``webCount`` web instances, attached to the external network by NAME (their public address, first
+  NIC, ``access_ip_v4``) and to the private network, user data from :func:`cloudinit.render_web`;
+- an object-storage container for static assets (public read);
+- optionally an Octavia load balancer: router to the floating network, HTTP listener/pool/health
+  monitor/members (+ a TCP 443 pass-through when HTTPS is on) and a floating IP on its VIP.
+
+Every replica carries the labels the auditor reads (:mod:`resilient_stack.extract`): instance and
+container ``metadata`` dicts, networking / load-balancer ``tags`` as ``key=value``.
+
+No data-source lookup: image, flavor and networks are given BY NAME, so ``pulumi preview`` of a new
+stack needs no reachable cloud. The one exception Neutron imposes (a router gateway takes a network
+ID) is an input: ``LoadBalancerSettings.floating_network_id``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import pulumi
+import pulumi_openstack as openstack
+
+from . import cloudinit
+from .extract import EXEMPT_KEY, PROTECTS_KEY, QUORUM_KEY, ROLE_KEY
+
+TYPE_TOKEN = "resilient-stack:regional:RegionalWebStack"
+
+WEB_ROLE = "web"
+OBJECT_STORAGE_ROLE = "object-storage"
+LOAD_BALANCER_ROLE = "load-balancer"
+POSTGRES_PORT = 5432
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+
+
+# --------------------------------------------------------------------------------------------------
+# Pure helpers: labels and security rules
+# --------------------------------------------------------------------------------------------------
+
+
+def labels(role: str, *, protects: str | None = None, quorum: bool = False, exempt: str | None = None) -> dict[str, str]:
+    """The ``resilient-stack:*`` labels of a replica, as an instance/container ``metadata`` dict."""
+    out = {ROLE_KEY: role}
+    if protects:
+        out[PROTECTS_KEY] = protects
+    if quorum:
+        out[QUORUM_KEY] = "true"
+    if exempt:
+        out[EXEMPT_KEY] = exempt
+    return out
+
+
+def tags(role: str, *, exempt: str | None = None) -> list[str]:
+    """The same labels as networking / load-balancer ``tags`` (``key=value``)."""
+    return [f"{k}={v}" for k, v in labels(role, exempt=exempt).items()]
+
+
+@dataclass(frozen=True, slots=True)
+class IngressRule:
+    """One TCP ingress rule: ``port`` from ``cidr`` (the ethertype follows the CIDR's IP version)."""
+
+    suffix: str
+    port: int
+    cidr: str
+    description: str
+
+    @property
+    def ethertype(self) -> str:
+        return "IPv6" if ipaddress.ip_network(self.cidr).version == 6 else "IPv4"
+
+
+def _slug(cidr: str) -> str:
+    return re.sub(r"[^0-9a-f]+", "-", cidr.lower()).strip("-")
+
+
+def web_rules() -> list[IngressRule]:
+    """HTTP and HTTPS open to the world, IPv4 and IPv6."""
+    return [
+        IngressRule(f"{name}-{fam}", port, cidr, f"{name.upper()} from anywhere ({fam})")
+        for name, port in (("http", 80), ("https", 443))
+        for fam, cidr in (("v4", "0.0.0.0/0"), ("v6", "::/0"))
+    ]
+
+
+def admin_rules(admin_cidrs: Sequence[str]) -> list[IngressRule]:
+    """SSH only from the admin networks (none: SSH closed)."""
+    return [IngressRule(f"ssh-{_slug(c)}", 22, c, f"SSH from admin network {c}") for c in admin_cidrs]
+
+
+def database_rules(cidrs: Sequence[str]) -> list[IngressRule]:
+    """PostgreSQL from the stack's own networks only; a world-open network is refused."""
+    out = []
+    for c in cidrs:
+        if ipaddress.ip_network(c).prefixlen == 0:
+            raise ValueError(f"PostgreSQL must never be open to {c}")
+        out.append(IngressRule(f"pg-{_slug(c)}", POSTGRES_PORT, c, f"PostgreSQL from {c}"))
+    return out
+
+
+def _check_cidrs(values: Sequence[str], what: str, *, allow_world: bool = False) -> None:
+    if isinstance(values, str):
+        raise ValueError(f"{what} must be a list of CIDR networks, not a string")
+    for c in values:
+        try:
+            net = ipaddress.ip_network(c, strict=True)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{what}: {c!r} is not a CIDR network ({exc})") from None
+        if net.prefixlen == 0 and not allow_world:
+            raise ValueError(f"{what}: {c!r} opens the port to the whole Internet")
+
+
+# --------------------------------------------------------------------------------------------------
+# Args
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadBalancerSettings:
+    """An Octavia load balancer in front of the placement's web hosts.
+
+    ``floating_network`` is the floating IP pool (by name); ``floating_network_id`` its ID, which the
+    router gateway needs (Neutron takes no name there, and the components make no lookups).
+    """
+
+    floating_network: str
+    floating_network_id: str
+
+
+@dataclass(frozen=True)
+class RegionalWebStackArgs:
+    """What one placement needs. Plain values (validated by :meth:`validate`) plus the provider.
+
+    Attributes:
+        placement: the placement's name (lower case, digits, dashes): used in names and labels.
+        provider: the explicit ``openstack.Provider`` of this placement; every child uses it.
+        prefix: prefix of the cloud-side names (``<prefix>-<placement>-web-1`` ...).
+        placement_label: where this is, shown on the web hosts' index page (e.g. ``ovhcloud/GRA11/gra``).
+        web_count: number of web hosts (0: a database-only placement).
+        flavor, image: flavor and image NAMES of the web hosts.
+        external_network: NAME of the public network the instances attach to (``Ext-Net``, ``ext-net1``).
+        private_cidr: the placement's private IPv4 network.
+        admin_cidrs: networks allowed to SSH (empty: SSH closed).
+        hosts_database: create the ``db`` security group for a database member of this placement.
+        database_cidrs: networks allowed to reach PostgreSQL (the stack's private networks).
+        availability_zone: pin the instances to an AZ (multi-AZ regions).
+        ssh_public_keys: public keys for the image's default user (through cloud-init).
+        app_title, https, server_name: what the web hosts serve (see :func:`cloudinit.render_web`).
+        load_balancer: an Octavia load balancer, or None.
+        exempt: exemption reason put on every replica's labels, or None.
+    """
+
+    placement: str
+    provider: openstack.Provider
+    prefix: str
+    placement_label: str
+    web_count: int
+    flavor: str
+    image: str
+    external_network: str
+    private_cidr: str
+    admin_cidrs: Sequence[str] = ()
+    hosts_database: bool = False
+    database_cidrs: Sequence[str] = ()
+    availability_zone: str | None = None
+    ssh_public_keys: Sequence[str] = ()
+    app_title: str = "Resilient Stack"
+    https: bool = False
+    server_name: str = "_"
+    load_balancer: LoadBalancerSettings | None = None
+    exempt: str | None = None
+
+    def validate(self) -> None:
+        """Raise ValueError (naming the field) on anything that cannot be deployed."""
+        if not isinstance(self.provider, openstack.Provider):
+            raise ValueError("provider must be an explicit pulumi_openstack.Provider")
+        for field_name in ("placement", "prefix"):
+            if not _NAME_RE.match(getattr(self, field_name) or ""):
+                raise ValueError(f"{field_name} must be lower-case letters, digits and dashes")
+        if len(f"{self.prefix}-{self.placement}-web-{max(self.web_count, 1)}") > 63:
+            raise ValueError("prefix and placement are too long for a host name (63 characters)")
+        if not isinstance(self.web_count, int) or isinstance(self.web_count, bool) or not 0 <= self.web_count <= 50:
+            raise ValueError("web_count must be an int in 0..50")
+        for field_name in ("flavor", "image", "external_network", "placement_label"):
+            if not isinstance(getattr(self, field_name), str) or not getattr(self, field_name).strip():
+                raise ValueError(f"{field_name} must be a non-empty name")
+        _check_cidrs([self.private_cidr], "private_cidr")
+        if ipaddress.ip_network(self.private_cidr).version != 4:
+            raise ValueError("private_cidr must be an IPv4 network")
+        _check_cidrs(self.admin_cidrs, "admin_cidrs")
+        _check_cidrs(self.database_cidrs, "database_cidrs")
+        if self.hosts_database and not self.database_cidrs:
+            raise ValueError("hosts_database needs database_cidrs (at least the placement's own private_cidr)")
+        if self.load_balancer is not None:
+            if self.web_count < 1:
+                raise ValueError("a load balancer needs at least one web host")
+            if not _UUID_RE.match(self.load_balancer.floating_network_id or ""):
+                raise ValueError("load_balancer.floating_network_id must be the floating network's ID (a UUID)")
+        if self.web_count:
+            # fail now, not half-way through the deployment
+            cloudinit.render_web(
+                placement_label=self.placement_label, app_title=self.app_title, https=self.https,
+                server_name=self.server_name, ssh_authorized_keys=list(self.ssh_public_keys),
+            )
+
+
+# --------------------------------------------------------------------------------------------------
+# The component
+# --------------------------------------------------------------------------------------------------
+
+
+class RegionalWebStack(pulumi.ComponentResource):
+    """One placement of the web stack: network, security groups, web hosts, static assets, optional LB."""
+
+    provider: openstack.Provider
+    network: openstack.networking.Network
+    subnet: openstack.networking.Subnet
+    web_security_group: openstack.networking.SecGroup | None
+    admin_security_group: openstack.networking.SecGroup
+    database_security_group: openstack.networking.SecGroup | None
+    server_group: openstack.compute.ServerGroup
+    web_instances: list[openstack.compute.Instance]
+    static_container: openstack.objectstorage.Container | None
+    load_balancer: openstack.loadbalancer.LoadBalancer | None
+    load_balancer_address: pulumi.Output[str] | None
+    public_addresses: pulumi.Output[list[str]]
+    private_addresses: pulumi.Output[list[str]]
+    entry_points: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: RegionalWebStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        if not isinstance(args, RegionalWebStackArgs):
+            raise TypeError("args must be a RegionalWebStackArgs")
+        args.validate()
+        super().__init__(TYPE_TOKEN, name, None, opts)
+
+        self.provider = args.provider
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        base = f"{args.prefix}-{args.placement}"
+
+        self.network = openstack.networking.Network(
+            f"{name}-net", name=base, admin_state_up=True, tags=tags(WEB_ROLE), opts=child,
+        )
+        self.subnet = openstack.networking.Subnet(
+            f"{name}-subnet", name=base, network_id=self.network.id, cidr=args.private_cidr, ip_version=4,
+            enable_dhcp=True, tags=tags(WEB_ROLE), opts=child,
+        )
+
+        self.web_security_group = (
+            self._security_group(name, base, "web", "HTTP/HTTPS from anywhere", web_rules(), child)
+            if args.web_count else None
+        )
+        self.admin_security_group = self._security_group(
+            name, base, "admin", "SSH from the admin networks only", admin_rules(args.admin_cidrs), child,
+        )
+        self.database_security_group = (
+            self._security_group(
+                name, base, "db", "PostgreSQL from the stack's own networks and database hosts only",
+                database_rules(args.database_cidrs), child,
+            )
+            if args.hosts_database else None
+        )
+
+        self.server_group = openstack.compute.ServerGroup(
+            f"{name}-servers", name=base, policies="soft-anti-affinity", opts=child,
+        )
+
+        self.web_instances = [self._web_host(name, base, args, i, child) for i in range(1, args.web_count + 1)]
+        self.public_addresses = pulumi.Output.all(*[i.access_ip_v4 for i in self.web_instances]).apply(list)
+        self.private_addresses = pulumi.Output.all(*[_private_ip(i) for i in self.web_instances]).apply(list)
+
+        self.static_container = (
+            openstack.objectstorage.Container(
+                f"{name}-static", name=f"{base}-static", container_read=".r:*",
+                metadata=labels(OBJECT_STORAGE_ROLE, exempt=args.exempt), opts=child,
+            )
+            if args.web_count else None
+        )
+
+        self.load_balancer = None
+        self.load_balancer_address = None
+        if args.load_balancer is not None:
+            self.load_balancer_address = self._load_balancer(name, base, args, child)
+            self.entry_points = self.load_balancer_address.apply(lambda a: [a])
+        else:
+            self.entry_points = self.public_addresses
+
+        self.register_outputs({
+            "networkId": self.network.id,
+            "subnetId": self.subnet.id,
+            "publicAddresses": self.public_addresses,
+            "privateAddresses": self.private_addresses,
+            "entryPoints": self.entry_points,
+            "staticContainer": self.static_container.name if self.static_container else None,
+            "loadBalancerAddress": self.load_balancer_address,
+        })
+
+    # -- children --------------------------------------------------------------------------------
+    def _security_group(
+        self, name: str, base: str, kind: str, description: str, rules: list[IngressRule],
+        child: pulumi.ResourceOptions,
+    ) -> openstack.networking.SecGroup:
+        group = openstack.networking.SecGroup(
+            f"{name}-{kind}-sg", name=f"{base}-{kind}", description=description,
+            tags=tags(WEB_ROLE if kind != "db" else "database"), opts=child,
+        )
+        for rule in rules:
+            openstack.networking.SecGroupRule(
+                f"{name}-{kind}-{rule.suffix}", security_group_id=group.id, direction="ingress",
+                ethertype=rule.ethertype, protocol="tcp", port_range_min=rule.port, port_range_max=rule.port,
+                remote_ip_prefix=rule.cidr, description=rule.description, opts=child,
+            )
+        return group
+
+    def _web_host(
+        self, name: str, base: str, args: RegionalWebStackArgs, index: int, child: pulumi.ResourceOptions,
+    ) -> openstack.compute.Instance:
+        host = f"{base}-web-{index}"
+        user_data = cloudinit.render_web(
+            placement_label=args.placement_label, app_title=args.app_title, https=args.https,
+            server_name=args.server_name, hostname=host, ssh_authorized_keys=list(args.ssh_public_keys),
+        )
+        return openstack.compute.Instance(
+            f"{name}-web-{index}",
+            name=host,
+            flavor_name=args.flavor,
+            image_name=args.image,
+            availability_zone=args.availability_zone,
+            networks=[
+                # first NIC on the external network: its address is access_ip_v4, the public one
+                openstack.compute.InstanceNetworkArgs(name=args.external_network, access_network=True),
+                openstack.compute.InstanceNetworkArgs(uuid=self.network.id),
+            ],
+            security_groups=[self.web_security_group.name, self.admin_security_group.name],  # type: ignore[union-attr]
+            scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=self.server_group.id)],
+            metadata=labels(WEB_ROLE, exempt=args.exempt),
+            user_data=pulumi.Output.secret(user_data),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.subnet])),
+        )
+
+    def _load_balancer(
+        self, name: str, base: str, args: RegionalWebStackArgs, child: pulumi.ResourceOptions,
+    ) -> pulumi.Output[str]:
+        settings = args.load_balancer
+        assert settings is not None
+        lb_tags = tags(LOAD_BALANCER_ROLE, exempt=args.exempt)
+        router = openstack.networking.Router(
+            f"{name}-router", name=base, admin_state_up=True,
+            external_network_id=settings.floating_network_id, tags=tags(WEB_ROLE), opts=child,
+        )
+        router_if = openstack.networking.RouterInterface(
+            f"{name}-router-if", router_id=router.id, subnet_id=self.subnet.id, opts=child,
+        )
+        lb = openstack.loadbalancer.LoadBalancer(
+            f"{name}-lb", name=base, vip_subnet_id=self.subnet.id, tags=lb_tags,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[router_if])),
+        )
+        self.load_balancer = lb
+        frontends = [("http", "HTTP", 80)] + ([("https", "TCP", 443)] if args.https else [])
+        for kind, protocol, port in frontends:
+            listener = openstack.loadbalancer.Listener(
+                f"{name}-lb-{kind}", name=f"{base}-{kind}", loadbalancer_id=lb.id, protocol=protocol,
+                protocol_port=port, tags=lb_tags, opts=child,
+            )
+            pool = openstack.loadbalancer.Pool(
+                f"{name}-lb-{kind}-pool", name=f"{base}-{kind}", listener_id=listener.id, protocol=protocol,
+                lb_method="ROUND_ROBIN", tags=lb_tags, opts=child,
+            )
+            http = protocol == "HTTP"
+            openstack.loadbalancer.Monitor(
+                f"{name}-lb-{kind}-health", name=f"{base}-{kind}", pool_id=pool.id, delay=5, timeout=3,
+                max_retries=3, type="HTTP" if http else "TCP", http_method="GET" if http else None,
+                url_path="/healthz" if http else None, expected_codes="200" if http else None, opts=child,
+            )
+            for i, host in enumerate(self.web_instances, start=1):
+                openstack.loadbalancer.Member(
+                    f"{name}-lb-{kind}-web-{i}", name=f"{base}-web-{i}", pool_id=pool.id,
+                    address=_private_ip(host), protocol_port=port, subnet_id=self.subnet.id, opts=child,
+                )
+        address = openstack.networking.FloatingIp(
+            f"{name}-lb-ip", pool=settings.floating_network, description=f"{base} load balancer",
+            tags=lb_tags, opts=child,
+        )
+        openstack.networking.FloatingIpAssociate(
+            f"{name}-lb-ip-assoc", floating_ip=address.address, port_id=lb.vip_port_id,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[router_if])),
+        )
+        return address.address
+
+
+def _private_ip(instance: openstack.compute.Instance) -> pulumi.Output[str]:
+    """The instance's address on the private network (its second NIC)."""
+    return instance.networks.apply(lambda nets: str(nets[1].fixed_ip_v4 or ""))

@@ -1,0 +1,221 @@
+"""``ResilientWebStack``: the whole web stack over several placements, refused when the rules say no.
+
+Order of work:
+
+1. The validated configuration (:class:`~resilient_stack.stack_config.StackConfig`) becomes the design
+   the auditor reads, and the placement rules run on it (:func:`~resilient_stack.stack_config.validate_stack`).
+   A blocking finding raises :class:`~resilient_stack.errors.DesignRejected` BEFORE any resource, the
+   component itself included, is registered.
+2. One explicit ``openstack.Provider`` per placement (region + cloud / auth URL) and one for the backups.
+3. One :class:`~resilient_stack.regional.RegionalWebStack` per placement.
+4. The :class:`~resilient_stack.database.DatabaseTier` (primary, replicas, backup container, S3 credentials).
+5. Optional DNS: one Designate ``A`` record set listing every placement's entry points.
+
+:func:`program` is the Pulumi program itself (root ``__main__.py`` calls it; so does
+:func:`resilient_stack.mockrun.run_program`).
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_openstack as openstack
+
+from .catalog import Catalog
+from .database import BackupStore, DatabaseMember, DatabaseTier, DatabaseTierArgs, Where
+from .errors import DesignRejected, InputError
+from .regional import LoadBalancerSettings, RegionalWebStack, RegionalWebStackArgs
+from .rules import Report
+from .stack_config import PlacementConfig, StackConfig, from_pulumi_config, validate_stack
+
+TYPE_TOKEN = "resilient-stack:stack:ResilientWebStack"
+
+
+def placement_label(catalog: Catalog, p: PlacementConfig) -> str:
+    """``<provider>/<region>/<placement>`` as the catalog knows it (shown on the web hosts' page)."""
+    res = catalog.resolve(region=p.region, auth_url=p.auth_url, cloud=p.cloud, availability_zone=p.availability_zone)
+    provider = res.region.provider if res.region is not None else (p.cloud or "openstack")
+    region = res.region.name if res.region is not None else p.region
+    return f"{provider}/{region}/{p.name}"
+
+
+class ResilientWebStack(pulumi.ComponentResource):
+    """Web hosts, static assets, PostgreSQL and backups over several regions, sites and providers."""
+
+    report: Report
+    providers: dict[str, openstack.Provider]
+    backup_provider: openstack.Provider
+    sites: dict[str, RegionalWebStack]
+    database: DatabaseTier
+    dns_record: openstack.dns.RecordSet | None
+    placement_outputs: pulumi.Output[dict]
+    entry_points: pulumi.Output[list[str]]
+    database_primary_address: pulumi.Output[str]
+    database_addresses: pulumi.Output[dict[str, str]]
+    backup_container: pulumi.Output[str]
+    static_containers: pulumi.Output[dict[str, str]]
+    dns_name: str | None
+
+    def __init__(
+        self, name: str, args: StackConfig, opts: pulumi.ResourceOptions | None = None, *, enforce_rules: bool = True,
+    ) -> None:
+        if not isinstance(args, StackConfig):
+            raise TypeError("args must be a validated StackConfig (resilient_stack.stack_config)")
+        # The rules first: nothing is registered for a design they reject. ``enforce_rules=False`` is the
+        # fire drill's escape hatch (resilient_stack.firedrill builds the rejected sbg2021 replay under mocks
+        # to burn it and show the loss): a keyword argument only, never read from the stack config.
+        self.rejected: DesignRejected | None = None
+        try:
+            self.report = validate_stack(args)
+        except DesignRejected as exc:
+            if enforce_rules:
+                raise
+            self.rejected = exc
+        catalog = args.catalog()
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        mine = pulumi.ResourceOptions(parent=self)
+
+        self.providers = {
+            p.name: openstack.Provider(
+                f"{name}-{p.name}", region=p.region, cloud=p.cloud, auth_url=p.auth_url, opts=mine,
+            )
+            for p in args.placements
+        }
+        b = args.backups
+        self.backup_provider = openstack.Provider(
+            f"{name}-{b.name}", region=b.region, cloud=b.cloud, auth_url=b.auth_url, opts=mine,
+        )
+
+        keys = [args.ssh_public_key] if args.ssh_public_key else []
+        self.sites = {}
+        for p in args.placements:
+            lb = (
+                LoadBalancerSettings(floating_network=p.effective_floating_network, floating_network_id=p.floating_network_id)
+                if p.load_balancer and p.floating_network_id else None
+            )
+            self.sites[p.name] = RegionalWebStack(
+                f"{name}-{p.name}",
+                RegionalWebStackArgs(
+                    placement=p.name, provider=self.providers[p.name], prefix=args.name,
+                    placement_label=placement_label(catalog, p), web_count=p.web_count, flavor=p.flavor,
+                    image=p.image, external_network=p.external_network, private_cidr=p.private_cidr,
+                    admin_cidrs=args.admin_cidrs, hosts_database=p.hosts_database,
+                    database_cidrs=(*args.private_cidrs, *args.database.app_cidrs) if p.hosts_database else (),
+                    availability_zone=p.availability_zone, ssh_public_keys=keys, app_title=args.web.title,
+                    https=args.web.https, server_name=args.web.server_name, load_balancer=lb, exempt=p.exempt,
+                ),
+                opts=mine,
+            )
+
+        members = []
+        for p in args.database_placements:
+            site = self.sites[p.name]
+            assert site.database_security_group is not None
+            members.append(DatabaseMember(
+                placement=p.name, role=p.database_role,  # type: ignore[arg-type]
+                provider=self.providers[p.name],
+                where=Where(region=p.region, cloud=p.cloud, auth_url=p.auth_url, availability_zone=p.availability_zone),
+                flavor=p.effective_database_flavor, image=p.image, external_network=p.external_network,
+                network_id=site.network.id,
+                security_group_names=[site.database_security_group.name, site.admin_security_group.name],
+                database_security_group_id=site.database_security_group.id,
+                server_group_id=site.server_group.id, depends_on=[site.subnet], exempt=p.exempt,
+            ))
+        d = args.database
+        self.database = DatabaseTier(
+            f"{name}-db",
+            DatabaseTierArgs(
+                members=members,
+                backup=BackupStore(
+                    name=b.name, provider=self.backup_provider,
+                    where=Where(region=b.region, cloud=b.cloud, auth_url=b.auth_url, availability_zone=b.availability_zone),
+                    container=args.backup_container, s3_endpoint=b.s3_endpoint, s3_region=b.s3_region,
+                    uri_style=b.uri_style, retention_full=b.retention_full, retain_on_delete=b.retain_on_delete,
+                    exempt=b.exempt,
+                ),
+                prefix=args.name, private_cidrs=args.private_cidrs, replication_cidrs=d.replication_cidrs,
+                app_cidrs=d.app_cidrs,
+                app_database=d.app_database, app_user=d.app_user, replication_user=d.replication_user,
+                password_length=d.password_length, ssh_public_keys=keys, rule_config=args.rule_config(),
+                catalog=catalog,
+            ),
+            opts=mine,
+            enforce_rules=enforce_rules,
+        )
+        if not d.replication_cidrs and len(args.database_placements) > 1:
+            pulumi.log.warn(
+                "resilient-stack:database.replicationCidrs is empty: the primary's pg_hba admits replication "
+                "only from the private networks, so replicas in other regions cannot stream until you name "
+                "the public networks their addresses come from (stacks/README.md, 'Replication')",
+                resource=self,
+            )
+
+        names = [p.name for p in args.placements]
+        self.placement_outputs = pulumi.Output.all(
+            *[self.sites[n].public_addresses for n in names], *[self.sites[n].entry_points for n in names],
+        ).apply(lambda v: {
+            n: {"region": args.placement(n).region, "publicAddresses": v[i], "entryPoints": v[len(names) + i]}
+            for i, n in enumerate(names)
+        })
+        self.entry_points = pulumi.Output.all(*[self.sites[n].entry_points for n in names]).apply(
+            lambda lists: [a for addrs in lists for a in addrs]
+        )
+        with_static = [n for n in names if self.sites[n].static_container is not None]
+        self.static_containers = pulumi.Output.all(
+            *[self.sites[n].static_container.name for n in with_static]  # type: ignore[union-attr]
+        ).apply(lambda v: dict(zip(with_static, v)))
+        self.database_primary_address = self.database.primary_address
+        self.database_addresses = self.database.addresses
+        self.backup_container = self.database.backup_container.name
+
+        self.dns_record = None
+        self.dns_name = None
+        if args.dns is not None:
+            zone_placement = args.dns.placement or names[0]
+            self.dns_name = args.dns.name
+            self.dns_record = openstack.dns.RecordSet(
+                f"{name}-dns", zone_id=args.dns.zone_id, name=args.dns.name, type="A", ttl=args.dns.ttl,
+                records=self.entry_points, description="resilient-stack entry points, every placement",
+                opts=pulumi.ResourceOptions(parent=self, provider=self.providers[zone_placement]),
+            )
+
+        self.register_outputs({
+            "placements": self.placement_outputs,
+            "entryPoints": self.entry_points,
+            "databasePrimaryAddress": self.database_primary_address,
+            "databaseAddresses": self.database_addresses,
+            "backupContainer": self.backup_container,
+            "staticContainers": self.static_containers,
+            "dnsName": self.dns_name,
+        })
+
+    def stack_outputs(self) -> dict[str, object]:
+        """What the program exports (``pulumi stack output``)."""
+        out: dict[str, object] = {
+            "placements": self.placement_outputs,
+            "entryPoints": self.entry_points,
+            "databasePrimaryAddress": self.database_primary_address,
+            "databaseAddresses": self.database_addresses,
+            "backupContainer": self.backup_container,
+            "staticContainers": self.static_containers,
+        }
+        if self.dns_name:
+            out["dnsName"] = self.dns_name
+        return out
+
+
+def program(*, enforce_rules: bool = True) -> ResilientWebStack:
+    """The Pulumi program: read ``resilient-stack:*`` config, build the stack, export its outputs.
+
+    A configuration error or a design the rules reject stops the program with one clear message
+    (``pulumi.RunError``, no traceback); the original exception is its ``__cause__``.
+    ``enforce_rules=False``: the fire drill's escape hatch (see :class:`ResilientWebStack`); ``__main__.py``
+    never passes it.
+    """
+    try:
+        config = from_pulumi_config()
+        stack = ResilientWebStack(config.name, config, enforce_rules=enforce_rules)
+    except (InputError, DesignRejected) as exc:
+        raise pulumi.RunError(str(exc)) from exc
+    for key, value in stack.stack_outputs().items():
+        pulumi.export(key, value)
+    return stack

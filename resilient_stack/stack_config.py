@@ -1,0 +1,545 @@
+"""The Pulumi stack configuration of resilient-stack, validated at the edge into frozen models.
+
+Every key lives in the ``resilient-stack`` namespace of a ``stacks/Pulumi.<stack>.yaml`` file
+(structured values are plain YAML there; the engine hands them to the program as JSON strings)::
+
+    config:
+      resilient-stack:name: shop                  # prefix of cloud resource names (default rs-<stack>)
+      resilient-stack:placements:                 # where the web stack runs, one entry per region
+        - name: gra
+          cloud: ovh                              # clouds.yaml entry and/or ...
+          authUrl: https://auth.cloud.ovh.net/v3  # ... the Keystone URL
+          region: GRA11
+          availabilityZone: null                  # pin an AZ in multi-AZ regions
+          webCount: 2
+          flavor: b3-8                            # flavor NAME (no lookups)
+          databaseFlavor: null                    # default: flavor
+          image: Debian 12                        # image NAME (no lookups)
+          externalNetwork: Ext-Net                # public network the instances attach to, by name
+          privateCidr: 10.10.1.0/24
+          databaseRole: primary                   # primary | replica | none
+          loadBalancer: false                     # Octavia LB (needs floatingNetworkId)
+          floatingNetwork: null                   # floating IP pool name (default: externalNetwork)
+          floatingNetworkId: null                 # its ID, for the LB's router gateway
+          exempt: null                            # reason: findings naming only this placement are waived
+      resilient-stack:backups:                    # pgBackRest repository: its own region and site
+        name: backups
+        cloud: ovh
+        region: DE1
+        s3Endpoint: s3.de.cloud.ovh.net
+        s3Region: de
+      resilient-stack:database: {appDatabase: app, appUser: app, replicationCidrs: []}
+      resilient-stack:adminCidrs: [203.0.113.0/24]
+      resilient-stack:sshPublicKey: ssh-ed25519 AAAA... you@laptop
+      resilient-stack:web: {title: Resilient Stack, https: false, serverName: _}
+      resilient-stack:dns: {zoneId: ..., name: www.example.com., ttl: 300, placement: gra}
+      resilient-stack:profile: default            # default | strict
+      resilient-stack:policy: {...}               # organisation settings, the schema of --config files
+
+``stacks/README.md`` documents every key. The configuration becomes the SAME
+:class:`~resilient_stack.design.Design` the auditor reads (:meth:`StackConfig.to_design`), and
+:func:`check_design` runs :func:`resilient_stack.rules.evaluate` on it: the components refuse what the
+auditor would reject, with the same rule ids and messages.
+
+Errors are one line naming the config key: :class:`StackConfigError`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from . import cloudinit
+from .catalog import Catalog
+from .config import PolicyConfig, build_catalog
+from .design import Design
+from .errors import DesignRejected, InputError
+from .rules import Report, RuleConfig, evaluate
+from .safeyaml import decode_text, load_yaml_text, read_bytes
+
+NAMESPACE = "resilient-stack"
+DATABASE_ROLE = "database"
+WEB_ROLE = "web"
+OBJECT_STORAGE_ROLE = "object-storage"
+LOAD_BALANCER_ROLE = "load-balancer"
+
+# Names end up in host names (a DNS label of at most 63 characters: <name>-<placement>-web-<n>) and in
+# the backup bucket name (S3 rules: lower case), hence the tight patterns.
+PLACEMENT_RE = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+PREFIX_RE = PLACEMENT_RE
+UUID_RE = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+S3_ENDPOINT_RE = r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
+FQDN_RE = r"^([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)+$"
+AUTH_URL_RE = r"^https?://[^\s]+$"
+BUCKET_RE = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+IDENT_RE = r"^[a-z_][a-z0-9_]{0,62}$"
+SSH_KEY_RE = re.compile(
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)"
+    r" [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$"
+)
+DEFAULT_PREFIX = "rs"
+
+# Keys whose engine value is a plain string; every other key carries structured YAML (JSON on the wire).
+_STRING_KEYS = frozenset({"name", "sshPublicKey", "profile"})
+
+
+class StackConfigError(InputError):
+    """An unusable stack configuration: ``str(err)`` is one line naming the config key."""
+
+    def __init__(self, key: str, problem: str, source: str = "stack config") -> None:
+        self.key = key
+        super().__init__(source, f"{key}: {problem}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", str_strip_whitespace=True, alias_generator=to_camel,
+    )
+
+
+def _cidr(value: str, *, version: int | None = None) -> str:
+    """A CIDR network in canonical form; host bits must be zero and the prefix length explicit."""
+    if not isinstance(value, str) or "/" not in value:
+        raise ValueError(f"{value!r} is not a CIDR network (write e.g. '10.10.1.0/24' or '203.0.113.7/32')")
+    try:
+        net = ipaddress.ip_network(value.strip(), strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid CIDR network ({exc})") from None
+    if version is not None and net.version != version:
+        raise ValueError(f"{value!r} is not an IPv{version} network")
+    return str(net)
+
+
+class WebSettings(_Model):
+    """``resilient-stack:web``: what every web host serves."""
+
+    title: str = Field(default="Resilient Stack", min_length=1, max_length=200)
+    https: bool = False
+    server_name: str = Field(default="_", min_length=1, max_length=253)
+
+    @model_validator(mode="after")
+    def _renderable(self) -> "WebSettings":
+        # the web hosts' user data is rendered from these values: refuse what cloud-init rendering refuses
+        cloudinit.render_web(placement_label="check", app_title=self.title, https=self.https, server_name=self.server_name)
+        return self
+
+
+class DatabaseSettings(_Model):
+    """``resilient-stack:database``: the PostgreSQL tier (placement roles are set per placement)."""
+
+    app_database: str = Field(default="app", pattern=IDENT_RE)
+    app_user: str = Field(default="app", pattern=IDENT_RE)
+    replication_user: str = Field(default="replicator", pattern=IDENT_RE)
+    password_length: int = Field(default=32, ge=16, le=128)
+    replication_cidrs: tuple[str, ...] = ()
+    app_cidrs: tuple[str, ...] = ()  # extra networks the application connects from (pg_hba + db security groups)
+
+    @field_validator("replication_cidrs", "app_cidrs")
+    @classmethod
+    def _replication_cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = tuple(_cidr(c) for c in v)
+        for c in out:
+            if ipaddress.ip_network(c).prefixlen < 8:
+                raise ValueError(f"{c!r} is wider than a /8: name the networks your database hosts use")
+        return out
+
+
+class PlacementConfig(_Model):
+    """One entry of ``resilient-stack:placements``: one region running part of the stack."""
+
+    name: str = Field(min_length=1, max_length=20, pattern=PLACEMENT_RE)
+    cloud: str | None = Field(default=None, min_length=1)
+    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL_RE)
+    region: str = Field(min_length=1, max_length=128)
+    availability_zone: str | None = Field(default=None, min_length=1)
+    web_count: int = Field(default=2, ge=0, le=50)
+    flavor: str = Field(min_length=1, max_length=255)
+    database_flavor: str | None = Field(default=None, min_length=1, max_length=255)
+    image: str = Field(min_length=1, max_length=255)
+    external_network: str = Field(default="Ext-Net", min_length=1, max_length=255)
+    private_cidr: str
+    database_role: Literal["primary", "replica", "none"] = "none"
+    load_balancer: bool = False
+    floating_network: str | None = Field(default=None, min_length=1, max_length=255)
+    floating_network_id: str | None = Field(default=None, pattern=UUID_RE)
+    exempt: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @field_validator("private_cidr")
+    @classmethod
+    def _private_cidr(cls, v: str) -> str:
+        c = _cidr(v, version=4)
+        net = ipaddress.ip_network(c)
+        if not net.is_private:
+            raise ValueError(f"{c!r} is not a private (RFC 1918) network")
+        if not 16 <= net.prefixlen <= 28:
+            raise ValueError(f"{c!r}: use a prefix length between /16 and /28")
+        return c
+
+    @property
+    def hosts_database(self) -> bool:
+        return self.database_role != "none"
+
+    @property
+    def effective_database_flavor(self) -> str:
+        return self.database_flavor or self.flavor
+
+    @property
+    def effective_floating_network(self) -> str:
+        return self.floating_network or self.external_network
+
+
+class BackupConfig(_Model):
+    """``resilient-stack:backups``: the object-storage placement holding the pgBackRest repository."""
+
+    name: str = Field(default="backups", min_length=1, max_length=20, pattern=PLACEMENT_RE)
+    cloud: str | None = Field(default=None, min_length=1)
+    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL_RE)
+    region: str = Field(min_length=1, max_length=128)
+    availability_zone: str | None = Field(default=None, min_length=1)
+    s3_endpoint: str = Field(min_length=1, max_length=253, pattern=S3_ENDPOINT_RE)
+    s3_region: str = Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    container: str | None = Field(default=None, pattern=BUCKET_RE)
+    uri_style: Literal["host", "path"] = "path"
+    retention_full: int = Field(default=2, ge=1, le=100)
+    retain_on_delete: bool = True
+    exempt: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @model_validator(mode="after")
+    def _usable_by_pgbackrest(self) -> "BackupConfig":
+        cloudinit.BackupTarget(
+            endpoint=self.s3_endpoint, bucket=self.container or "check-bucket", region=self.s3_region,
+            key_id="check", key_secret="check", uri_style=self.uri_style, retention_full=self.retention_full,
+        )
+        return self
+
+
+class DnsConfig(_Model):
+    """``resilient-stack:dns``: optional A records in an OpenStack Designate zone."""
+
+    zone_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
+    name: str = Field(min_length=2, max_length=253, pattern=FQDN_RE)
+    ttl: int = Field(default=300, ge=30, le=86400)
+    placement: str | None = Field(default=None, pattern=PLACEMENT_RE)
+
+
+class StackConfig(_Model):
+    """Everything ``resilient-stack:*`` of one stack, validated."""
+
+    name: str = Field(min_length=1, max_length=24, pattern=PREFIX_RE)
+    placements: tuple[PlacementConfig, ...] = Field(min_length=1, max_length=20)
+    backups: BackupConfig
+    database: DatabaseSettings = DatabaseSettings()
+    admin_cidrs: tuple[str, ...] = ()
+    ssh_public_key: str | None = Field(default=None, min_length=1, max_length=16384)
+    web: WebSettings = WebSettings()
+    dns: DnsConfig | None = None
+    profile: Literal["default", "strict"] | None = None
+    policy: PolicyConfig | None = None
+
+    @field_validator("admin_cidrs")
+    @classmethod
+    def _admin_cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = tuple(_cidr(c) for c in v)
+        for c in out:
+            if ipaddress.ip_network(c).prefixlen == 0:
+                raise ValueError(f"{c!r} would open SSH to the whole Internet; name your admin networks")
+        return tuple(dict.fromkeys(out))
+
+    @field_validator("ssh_public_key")
+    @classmethod
+    def _ssh_key(cls, v: str | None) -> str | None:
+        if v is not None and not SSH_KEY_RE.match(v):
+            raise ValueError("not an OpenSSH public key line (e.g. 'ssh-ed25519 AAAA... you@laptop')")
+        return v
+
+    # -- derived views ------------------------------------------------------------------------
+    @property
+    def primary(self) -> PlacementConfig:
+        return next(p for p in self.placements if p.database_role == "primary")
+
+    @property
+    def database_placements(self) -> tuple[PlacementConfig, ...]:
+        return tuple(p for p in self.placements if p.hosts_database)
+
+    @property
+    def private_cidrs(self) -> tuple[str, ...]:
+        return tuple(p.private_cidr for p in self.placements)
+
+    @property
+    def backup_container(self) -> str:
+        return self.backups.container or f"{self.name}-pgbackrest"
+
+    def placement(self, name: str) -> PlacementConfig:
+        return next(p for p in self.placements if p.name == name)
+
+    def policy_config(self) -> PolicyConfig:
+        return self.policy or PolicyConfig()
+
+    def rule_config(self) -> RuleConfig:
+        """Organisation settings (``policy``), with ``profile`` taking precedence when set."""
+        return self.policy_config().rule_config(self.profile)
+
+    def catalog(self, extra_paths: tuple[str, ...] = ()) -> Catalog:
+        """The built-in catalog plus the ``policy.catalog`` entries (e.g. your clouds.yaml names)."""
+        return build_catalog(self.policy_config(), extra_paths)
+
+    def to_design(self) -> Design:
+        """The design the auditor reads: web, database (quorum), object-storage, load-balancer, backups."""
+        placements = []
+        for p in self.placements:
+            replicas: dict[str, int] = {WEB_ROLE: p.web_count}
+            if p.web_count:
+                replicas[OBJECT_STORAGE_ROLE] = 1  # the static-assets container served with the web hosts
+            if p.load_balancer:
+                replicas[LOAD_BALANCER_ROLE] = 1
+            if p.hosts_database:
+                replicas[DATABASE_ROLE] = 1
+            placements.append({
+                "name": p.name, "cloud": p.cloud, "auth_url": p.auth_url, "region": p.region,
+                "availability_zone": p.availability_zone, "replicas": replicas,
+                "quorum": [DATABASE_ROLE] if p.hosts_database else [], "exempt": p.exempt,
+            })
+        b = self.backups
+        return Design.model_validate({
+            "schema": "resilient-stack/design/v1",
+            "name": self.name,
+            "placements": placements,
+            "backups": [{
+                "name": b.name, "protects": DATABASE_ROLE, "cloud": b.cloud, "auth_url": b.auth_url,
+                "region": b.region, "availability_zone": b.availability_zone, "exempt": b.exempt,
+            }],
+            "quorum_roles": [DATABASE_ROLE],
+        })
+
+
+# --------------------------------------------------------------------------------------------------
+# The rules, applied before anything is created
+# --------------------------------------------------------------------------------------------------
+
+
+def check_design(
+    design: Design, rule_config: RuleConfig | None = None, catalog: Catalog | None = None
+) -> Report:
+    """Evaluate the placement rules on ``design``; raise :class:`DesignRejected` on a blocking finding.
+
+    A finding blocks when it is mandatory and not exempted (every resource it names carries an
+    exemption). The report is returned when nothing blocks, so callers can show the advisories.
+    """
+    catalog = catalog if catalog is not None else build_catalog(PolicyConfig())
+    config = rule_config or RuleConfig()
+    if design.quorum_roles:
+        config = RuleConfig(
+            profile=config.profile, min_buildings=config.min_buildings, min_sites=config.min_sites,
+            min_providers=config.min_providers, levels=dict(config.levels),
+            quorum_roles=config.quorum_roles | frozenset(design.quorum_roles),
+        )
+    report = evaluate(design.placements_for(catalog), config, catalog)
+    blocking = [f for f in report.findings if f.blocking]
+    if blocking:
+        raise DesignRejected(blocking)
+    return report
+
+
+def validate_stack(config: StackConfig) -> Report:
+    """The stack's design through the rules (:func:`check_design`) with its own policy and catalog."""
+    return check_design(config.to_design(), config.rule_config(), config.catalog())
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------------------------------
+
+
+def config_key(loc: tuple[Any, ...] | list[Any], namespace: str = NAMESPACE) -> str:
+    """``('placements', 1, 'privateCidr')`` -> ``resilient-stack:placements[1].privateCidr``."""
+    if not loc:
+        return f"{namespace}:*"
+    out = f"{namespace}:{loc[0]}"
+    for part in loc[1:]:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+_PATTERN_HINTS = {
+    PLACEMENT_RE: "use lower-case letters and digits, single dashes between them, starting with a letter (e.g. 'gra')",
+    UUID_RE: "must be a network ID (a UUID), e.g. from `openstack network show NAME -f value -c id`",
+    S3_ENDPOINT_RE: "must be a bare host[:port], without scheme or path (e.g. 's3.de.cloud.ovh.net')",
+    FQDN_RE: "must be a fully qualified name ending with a dot (e.g. 'www.example.com.')",
+    AUTH_URL_RE: "must be an http(s) URL (e.g. 'https://auth.cloud.ovh.net/v3')",
+    BUCKET_RE: "must be a valid S3 bucket name: 3-63 lower-case letters, digits, dots and dashes",
+    IDENT_RE: "must be a lower-case SQL identifier (letters, digits and '_', not starting with a digit)",
+}
+
+
+def _problem(err: Mapping[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "unknown key (keys are camelCase; see stacks/README.md for the list)"
+    if kind == "string_pattern_mismatch":
+        pattern = (err.get("ctx") or {}).get("pattern", "")
+        return _PATTERN_HINTS.get(pattern, f"does not match the pattern {pattern}")
+    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    return " ".join(msg.split())
+
+
+def _cross_checks(cfg: StackConfig, source: str, namespace: str) -> None:
+    """Checks across keys, each naming the key to fix."""
+
+    def fail(path: str, problem: str) -> None:
+        raise StackConfigError(f"{namespace}:{path}", problem, source)
+
+    names = [p.name for p in cfg.placements]
+    for i, p in enumerate(cfg.placements):
+        key = f"placements[{i}]"
+        if p.name in names[:i]:
+            fail(f"{key}.name", f"placement name {p.name!r} is already used by placements[{names.index(p.name)}]")
+        if p.load_balancer and not p.floating_network_id:
+            fail(
+                f"{key}.floatingNetworkId",
+                "is required when loadBalancer is true: the router gateway takes the floating network's ID "
+                f"(no lookups); find it with `openstack network show {p.effective_floating_network} -f value -c id`",
+            )
+        if p.web_count == 0 and not p.hosts_database:
+            fail(f"{key}.webCount", "is 0 but the placement hosts no database member either: remove it")
+        for j, q in enumerate(cfg.placements[:i]):
+            if ipaddress.ip_network(p.private_cidr).overlaps(ipaddress.ip_network(q.private_cidr)):
+                fail(
+                    f"{key}.privateCidr",
+                    f"{p.private_cidr} overlaps placements[{j}].privateCidr {q.private_cidr}; "
+                    "give each placement its own network",
+                )
+    primaries = [i for i, p in enumerate(cfg.placements) if p.database_role == "primary"]
+    if len(primaries) != 1:
+        where = f" (placements {', '.join(map(str, primaries))})" if primaries else ""
+        fail("placements", f"exactly one placement must have databaseRole: primary, found {len(primaries)}{where}")
+    if cfg.backups.name in names:
+        fail("backups.name", f"{cfg.backups.name!r} is also a placement name")
+    if cfg.dns is not None and cfg.dns.placement is not None and cfg.dns.placement not in names:
+        fail("dns.placement", f"{cfg.dns.placement!r} is not a placement name")
+    if cfg.database.app_user == cfg.database.replication_user:
+        fail("database.replicationUser", "must differ from database.appUser")
+
+
+def default_name(stack: str | None) -> str:
+    """``rs-<stack>`` reduced to the pattern of ``resilient-stack:name``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", (stack or "").lower()).strip("-")
+    name = f"{DEFAULT_PREFIX}-{slug}" if slug else DEFAULT_PREFIX
+    return name[:24].rstrip("-")
+
+
+def parse_stack_config(
+    raw: Mapping[str, Any], source: str = "stack config", *, stack: str | None = None, namespace: str = NAMESPACE,
+) -> StackConfig:
+    """Validate ``{bareKey: value}`` (structured values already decoded) into a :class:`StackConfig`.
+
+    ``stack`` provides the default ``name`` (``rs-<stack>``); ``namespace`` is the one named in errors.
+    Raises :class:`StackConfigError`.
+    """
+    if not isinstance(raw, Mapping):
+        raise StackConfigError(f"{namespace}:*", "the configuration must be a mapping of keys to values", source)
+    data = dict(raw)
+    data.setdefault("name", default_name(stack))
+    try:
+        cfg = StackConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more problem{'s' if exc.error_count() > 2 else ''})" if exc.error_count() > 1 else ""
+        raise StackConfigError(config_key(tuple(err["loc"]), namespace), _problem(err) + more, source) from None
+    _cross_checks(cfg, source, namespace)
+    return cfg
+
+
+def decode_engine_values(
+    values: Mapping[str, str], source: str = "stack config", namespace: str = NAMESPACE,
+) -> dict[str, Any]:
+    """Pulumi hands every config value to the program as a string: decode the structured ones (JSON).
+
+    ``values`` maps bare keys to the engine's strings; plain-string keys (``name``, ``sshPublicKey``,
+    ``profile``) are kept as they are.
+    """
+    out: dict[str, Any] = {}
+    for key, text in values.items():
+        if key in _STRING_KEYS or not isinstance(text, str):
+            out[key] = text
+            continue
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            raise StackConfigError(
+                f"{namespace}:{key}", "is not structured config (give it as YAML in the stack file, "
+                f"or `pulumi config set --path {namespace}:{key}...`)", source,
+            ) from None
+    return out
+
+
+def _engine_config() -> dict[str, Any]:
+    """Every config value the running Pulumi program received (full keys)."""
+    from pulumi.runtime import config as runtime_config
+
+    # The language host hands PULUMI_CONFIG to set_all_config; read the environment only when nothing was set.
+    return dict(runtime_config.CONFIG.get()) or dict(runtime_config.get_config_env())
+
+
+def engine_config_values(namespace: str = NAMESPACE) -> dict[str, str]:
+    """The raw config strings of ``namespace`` that the running Pulumi program received.
+
+    Reads the runtime's configuration (set by the language host, or by ``set_all_config`` under mocks)
+    rather than asking ``pulumi.Config`` key by key, so that a misspelt key is reported instead of
+    silently ignored.
+    """
+    prefix = f"{namespace}:"
+    return {k[len(prefix):]: v for k, v in _engine_config().items() if isinstance(k, str) and k.startswith(prefix)}
+
+
+def program_namespace(project: str) -> str:
+    """``resilient-stack``, or the project's own name for a project made with ``pulumi new`` under another
+    name (the template's bare keys then land in that project's namespace) that has no ``resilient-stack:*`` key.
+    """
+    keys = [k for k in _engine_config() if isinstance(k, str)]
+    if project != NAMESPACE and not any(k.startswith(f"{NAMESPACE}:") for k in keys) \
+            and any(k.startswith(f"{project}:") for k in keys):
+        return project
+    return NAMESPACE
+
+
+def from_pulumi_config(stack: str | None = None) -> StackConfig:
+    """The running program's configuration (see :func:`program_namespace`), validated (:class:`StackConfigError`)."""
+    import pulumi
+
+    stack = stack or pulumi.get_stack()
+    namespace = program_namespace(pulumi.get_project())
+    source = f"stack {stack}"
+    values = decode_engine_values(engine_config_values(namespace), source, namespace)
+    return parse_stack_config(values, source, stack=stack, namespace=namespace)
+
+
+def read_stack_file(path: str | Path) -> tuple[dict[str, Any], str]:
+    """``(config mapping, stack name)`` of a ``Pulumi.<stack>.yaml`` file (values as YAML gave them)."""
+    p = str(path)
+    raw = load_yaml_text(decode_text(read_bytes(p), p), p)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("config") or {}, Mapping):
+        raise InputError(p, "not a Pulumi stack config file (expected a 'config' mapping)")
+    name = Path(p).name
+    stack = name[len("Pulumi."):].rsplit(".", 1)[0] if name.startswith("Pulumi.") else Path(p).stem
+    return dict(raw.get("config") or {}), stack
+
+
+def load_stack_file(path: str | Path) -> StackConfig:
+    """Validate the ``resilient-stack:*`` keys of a stack file (e.g. ``stacks/Pulumi.production.yaml``)."""
+    config, stack = read_stack_file(path)
+    prefix = f"{NAMESPACE}:"
+    for key, value in config.items():
+        if isinstance(value, Mapping) and "secure" in value and str(key).startswith(prefix):
+            raise StackConfigError(str(key), "is an encrypted secret; this reader cannot decrypt it", str(path))
+    raw = {k[len(prefix):]: v for k, v in config.items() if isinstance(k, str) and k.startswith(prefix)}
+    return parse_stack_config(raw, str(path), stack=stack)

@@ -1,0 +1,157 @@
+"""resilient_stack.mockrun: loud failures, isolation between runs, and the `pulumi stack export` shape."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pytest
+import yaml
+
+from resilient_stack.errors import InputError
+from resilient_stack.extract import SECRET_SIG
+from resilient_stack.mockrun import (
+    MockRunError,
+    RecordingMocks,
+    UnexpectedInvoke,
+    UnmockedResource,
+    engine_config,
+    run_program,
+    to_stack_export,
+)
+from resilient_stack.stack_config import StackConfigError
+
+from .conftest import bare_config, stack_file
+
+
+def test_an_invoke_fails_loudly():
+    import pulumi_openstack as openstack
+
+    def program():
+        net = openstack.networking.get_network(name="Ext-Net")
+        pulumi.export("net", net.id)
+
+    mocks = RecordingMocks()
+    with pytest.raises(UnexpectedInvoke, match="openstack:networking/getNetwork:getNetwork"):
+        run_program(stack_file("staging"), mocks=mocks, program=program)
+    assert mocks.failures
+
+
+def test_an_unknown_resource_type_fails_loudly():
+    import pulumi_openstack as openstack
+
+    def program():
+        provider = openstack.Provider("p", region="GRA11", cloud="ovh")
+        openstack.blockstorage.Volume("v", size=10, opts=pulumi.ResourceOptions(provider=provider))
+
+    with pytest.raises(UnmockedResource, match="openstack:blockstorage/volume:Volume"):
+        run_program(stack_file("staging"), program=program)
+
+
+def test_an_unknown_component_type_fails_loudly():
+    class Other(pulumi.ComponentResource):
+        def __init__(self, name: str) -> None:
+            super().__init__("acme:index:Thing", name, None, None)
+            self.register_outputs({})
+
+    with pytest.raises(UnmockedResource, match="component type acme:index:Thing"):
+        run_program(stack_file("staging"), program=lambda: Other("x"))
+
+
+def test_reading_an_existing_resource_fails_loudly():
+    import pulumi_openstack as openstack
+
+    def program():
+        provider = openstack.Provider("p", region="GRA11", cloud="ovh")
+        openstack.compute.Instance.get("i", "1234", opts=pulumi.ResourceOptions(provider=provider))
+
+    with pytest.raises(UnmockedResource, match="existing"):
+        run_program(stack_file("staging"), program=program)
+
+
+def test_config_errors_come_out_unwrapped(tmp_path):
+    raw = bare_config("staging")
+    raw["placements"][0]["webCount"] = "many"
+    f = tmp_path / "Pulumi.broken.yaml"
+    f.write_text(yaml.safe_dump({"config": {f"resilient-stack:{k}": v for k, v in raw.items()}}))
+    with pytest.raises(StackConfigError, match=r"^stack broken: resilient-stack:placements\[0\]\.webCount: "):
+        run_program(f)
+
+
+def test_a_project_made_with_pulumi_new_reads_its_own_namespace(tmp_path):
+    raw = bare_config("staging")
+    f = tmp_path / "Pulumi.dev.yaml"
+    f.write_text(yaml.safe_dump({"config": {f"shop:{k}": v for k, v in raw.items()}}))
+    res = run_program(f, project="shop")
+    assert res[0].urn.startswith("urn:pulumi:dev::shop::")
+    assert any(r.name == "rs-dev-gra" for r in res)
+    raw["placements"][0]["privateCidr"] = "10.20.2.0/24"
+    f.write_text(yaml.safe_dump({"config": {f"shop:{k}": v for k, v in raw.items()}}))
+    with pytest.raises(StackConfigError, match=r"shop:placements\[1\]\.privateCidr: .* overlaps"):
+        run_program(f, project="shop")
+
+
+def test_runs_are_isolated_and_reproducible():
+    a = to_stack_export(run_program(stack_file("production")))
+    settings_after = (pulumi.get_project(), pulumi.get_stack(), pulumi.runtime.get_config("resilient-stack:name"))
+    b = to_stack_export(run_program(stack_file("production")))
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert settings_after[2] is None, "config must not leak out of a run"
+    assert settings_after[:2] == (pulumi.get_project(), pulumi.get_stack())
+    staging = to_stack_export(run_program(stack_file("staging")))
+    assert not any("production" in r["urn"] for r in staging["deployment"]["resources"])
+
+
+def test_export_shape(runs):
+    export = to_stack_export(runs["production"])
+    assert export["version"] == 3
+    resources = export["deployment"]["resources"]
+    assert resources[0]["type"] == "pulumi:pulumi:Stack" and resources[0]["custom"] is False
+    seen: set[str] = set()
+    by_urn = {r["urn"]: r for r in resources}
+    for r in resources:
+        assert r["urn"].startswith("urn:pulumi:production::resilient-stack::")
+        assert {"urn", "type", "custom", "inputs", "outputs"} <= set(r)
+        if r.get("parent"):
+            assert r["parent"] in seen, "parents come first"
+        if r["custom"]:
+            assert r["id"]
+            if not r["type"].startswith("pulumi:providers:"):
+                purn, pid = r["provider"].rsplit("::", 1)
+                assert purn in seen and by_urn[purn]["id"] == pid, "providers come first, as URN::ID"
+        else:
+            assert "id" not in r and "provider" not in r
+        seen.add(r["urn"])
+    providers = [r for r in resources if r["type"] == "pulumi:providers:openstack"]
+    assert sorted(p["inputs"]["region"] for p in providers) == ["DE1", "GRA11", "WAW1", "dc4-a"]
+    (default_random,) = [r for r in resources if r["type"] == "pulumi:providers:random"]
+    assert default_random["urn"].endswith("::default_4_19_1")
+    passwords = [r for r in resources if r["type"] == "random:index/randomPassword:RandomPassword"]
+    assert all(p["provider"].startswith(default_random["urn"] + "::") for p in passwords)
+    assert all(set(p["outputs"]["result"]) == {SECRET_SIG, "ciphertext"} for p in passwords)
+    assert all(isinstance(p["inputs"]["length"], int) for p in passwords)
+
+
+def test_show_secrets_gives_json_plaintext(runs):
+    export = to_stack_export(runs["production"], show_secrets=True)
+    (password, *_) = [r for r in export["deployment"]["resources"] if r["type"].startswith("random:index/randomPassword")]
+    envelope = password["outputs"]["result"]
+    assert envelope[SECRET_SIG] == "1b47061264138c4ac30d75fd1eb44270"
+    value = json.loads(envelope["plaintext"])
+    assert isinstance(value, str) and len(value) == 32 and value.isalnum()
+
+
+def test_engine_config_is_what_the_engine_hands_over():
+    assert engine_config({"a:s": "x", "a:b": True, "a:n": 3, "a:o": {"k": [1]}}) == {
+        "a:s": "x", "a:b": "true", "a:n": "3", "a:o": '{"k": [1]}'}
+    with pytest.raises(InputError, match="encrypted secret"):
+        engine_config({"a:p": {"secure": "v1:xyz"}})
+
+
+def test_to_stack_export_needs_resources():
+    with pytest.raises(ValueError):
+        to_stack_export([])
+
+
+def test_mock_run_error_is_a_runtime_error():
+    assert issubclass(UnexpectedInvoke, MockRunError) and issubclass(MockRunError, RuntimeError)
