@@ -70,13 +70,15 @@ def resources(n: int, seed: int = 7) -> Iterator[dict]:
                                  "metadata": {"resilient-stack:role": "web"}, "userData": _secret(rng),
                                  "networks": [{"name": "Ext-Net"}]},
                                 {"accessIpV4": "198.51.100.%d" % rng.randrange(1, 254)}))
-        batch.append(custom("openstack:compute/instance:Instance", "db",
-                            {"name": f"{pname}-db", "flavorName": "b3-16", "imageName": "Debian 12",
-                             "metadata": {"resilient-stack:role": "database", "resilient-stack:quorum": "true"},
-                             "userData": _secret(rng)}))
+        backup_site = p % len(REGIONS) == 2  # DE1 holds the backups and no database member
+        if not backup_site:
+            batch.append(custom("openstack:compute/instance:Instance", "db",
+                                {"name": f"{pname}-db", "flavorName": "b3-16", "imageName": "Debian 12",
+                                 "metadata": {"resilient-stack:role": "database", "resilient-stack:quorum": "true"},
+                                 "userData": _secret(rng)}))
         batch.append(custom("openstack:objectstorage/container:Container", "static",
                             {"name": f"{pname}-static", "metadata": {"resilient-stack:role": "object-storage"}}))
-        if p % len(REGIONS) == 2:
+        if backup_site:
             batch.append(custom("openstack:objectstorage/container:Container", "backups",
                                 {"name": f"{pname}-backups", "metadata": {"resilient-stack:role": "backup",
                                                                           "resilient-stack:protects": "database"}}))

@@ -315,8 +315,12 @@ _BUILTIN: CatalogFile | None = None
 def builtin_file() -> CatalogFile:
     global _BUILTIN
     if _BUILTIN is None:
+        import yaml
+
+        # the shipped file is trusted data: libyaml's safe loader (no object construction, 10x faster)
         text = resources.files("resilient_stack").joinpath("data/catalog.yaml").read_text("utf-8")
-        _BUILTIN = _validate(load_yaml_text(text, "built-in catalog"), "built-in catalog")
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        _BUILTIN = _validate(yaml.load(text, Loader=loader), "built-in catalog")  # noqa: S506 - safe loader
     return _BUILTIN
 
 
