@@ -36,6 +36,7 @@ import pulumi_random as random
 from . import cloudinit
 from .catalog import Catalog
 from .design import Design
+from .extract import header_safe
 from .regional import POSTGRES_PORT, labels
 from .rules import RuleConfig
 from .stack_config import check_design
@@ -314,7 +315,7 @@ class DatabaseTier(pulumi.ComponentResource):
 
         self.backup_container = openstack.objectstorage.Container(
             f"{name}-backups", name=args.backup.container,
-            metadata=labels(BACKUP_ROLE, protects=DATABASE_ROLE, exempt=args.backup.exempt),
+            metadata=header_safe(labels(BACKUP_ROLE, protects=DATABASE_ROLE, exempt=args.backup.exempt)),
             opts=pulumi.ResourceOptions.merge(
                 backup_opts, pulumi.ResourceOptions(retain_on_delete=args.backup.retain_on_delete),
             ),

@@ -4,7 +4,10 @@ Shared by the stack-export reader, the preview reader and the CrossGuard policy 
 resource is placed the same way everywhere. Never raises on unknown types or property shapes:
 what cannot be read becomes a placement with a ``problem`` (fails closed).
 
-Metadata keys (instance/volume/container ``metadata`` dicts, networking/LB ``tags`` as ``key=value``):
+Metadata keys (instance/volume/container ``metadata`` dicts, networking/LB ``tags`` as ``key=value``;
+read case-insensitively, and ``resilient-stack-role`` is accepted for ``resilient-stack:role``
+because object-storage metadata travels as HTTP headers (``X-Container-Meta-*``), where ``:`` is
+not allowed in a name):
   resilient-stack:role      the role (else inferred from the resource type)
   resilient-stack:protects  for role ``backup``: the role whose data it holds
   resilient-stack:quorum    ``true`` for voting members
@@ -73,6 +76,22 @@ def _string(props: Mapping[str, Any] | None, key: str) -> tuple[str | None, str 
     return raw.strip() or None, None
 
 
+_LABEL_PREFIXES = ("resilient-stack:", "resilient-stack-")
+
+
+def _label_key(key: str) -> str | None:
+    """The canonical ``resilient-stack:NAME`` of a metadata key, or None when it is not ours."""
+    low = key.strip().lower()
+    if low.startswith(_LABEL_PREFIXES):
+        return "resilient-stack:" + low[len("resilient-stack:"):]
+    return None
+
+
+def header_safe(labels: Mapping[str, str]) -> dict[str, str]:
+    """Labels spelled for object-storage metadata (``resilient-stack-role``): HTTP header names."""
+    return {k.replace(":", "-"): v for k, v in labels.items()}
+
+
 def _labels(props: Mapping[str, Any] | None) -> dict[str, str]:
     """resilient-stack:* labels from ``metadata`` (dict) and ``tags`` (key=value list or dict)."""
     out: dict[str, str] = {}
@@ -85,16 +104,19 @@ def _labels(props: Mapping[str, Any] | None) -> dict[str, str]:
         val = _plain(val)
         if isinstance(val, dict):
             for k, v in val.items():
-                if isinstance(k, str) and k.startswith("resilient-stack:"):
+                key = _label_key(k) if isinstance(k, str) else None
+                if key is not None:
                     v = _plain(v)
                     if isinstance(v, str):
-                        out.setdefault(k, v.strip())
+                        out.setdefault(key, v.strip())
         elif isinstance(val, (list, tuple)):
             for item in val:
                 item = _plain(item)
-                if isinstance(item, str) and item.startswith("resilient-stack:") and "=" in item:
+                if isinstance(item, str) and "=" in item:
                     k, v = item.split("=", 1)
-                    out.setdefault(k.strip(), v.strip())
+                    key = _label_key(k)
+                    if key is not None:
+                        out.setdefault(key, v.strip())
     return out
 
 

@@ -33,7 +33,7 @@ import pulumi
 import pulumi_openstack as openstack
 
 from . import cloudinit
-from .extract import EXEMPT_KEY, PROTECTS_KEY, QUORUM_KEY, ROLE_KEY
+from .extract import EXEMPT_KEY, PROTECTS_KEY, QUORUM_KEY, ROLE_KEY, header_safe
 
 TYPE_TOKEN = "resilient-stack:regional:RegionalWebStack"
 
@@ -283,7 +283,7 @@ class RegionalWebStack(pulumi.ComponentResource):
         self.static_container = (
             openstack.objectstorage.Container(
                 f"{name}-static", name=f"{base}-static", container_read=".r:*",
-                metadata=labels(OBJECT_STORAGE_ROLE, exempt=args.exempt), opts=child,
+                metadata=header_safe(labels(OBJECT_STORAGE_ROLE, exempt=args.exempt)), opts=child,
             )
             if args.web_count else None
         )

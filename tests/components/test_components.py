@@ -13,7 +13,7 @@ import yaml
 from resilient_stack import regional
 from resilient_stack.catalog import load_catalog
 from resilient_stack.errors import DesignRejected
-from resilient_stack.extract import PROTECTS_KEY, QUORUM_KEY, ROLE_KEY, SECRET_SIG
+from resilient_stack.extract import PROTECTS_KEY, QUORUM_KEY, ROLE_KEY, SECRET_SIG, header_safe
 from resilient_stack.inputs import read_stack_export
 from resilient_stack.mockrun import RecordedResource, RecordingMocks, run_program, to_stack_export
 from resilient_stack.rules import RuleConfig, evaluate
@@ -193,10 +193,11 @@ def test_role_labels(runs, stack):
     assert len(web) == sum(p.web_count for p in cfg.placements)
     assert len(db) == len(cfg.database_placements)
     assert len(web) + len(db) == len(hosts)
+    # container metadata becomes X-Container-Meta-* HTTP headers: no ':' in the names
     containers = {c.inputs["name"]: c.inputs["metadata"] for c in of_type(res, CONTAINER)}
-    assert containers.pop(cfg.backup_container) == {ROLE_KEY: "backup", PROTECTS_KEY: "database"}
+    assert containers.pop(cfg.backup_container) == header_safe({ROLE_KEY: "backup", PROTECTS_KEY: "database"})
     assert set(containers) == {f"{cfg.name}-{p.name}-static" for p in cfg.placements if p.web_count}
-    assert all(m == {ROLE_KEY: "object-storage"} for m in containers.values())
+    assert all(m == {"resilient-stack-role": "object-storage"} for m in containers.values())
     for r in res:
         if r.type.startswith("openstack:networking/") and "tags" in r.inputs:
             assert any(t.startswith(f"{ROLE_KEY}=") for t in r.inputs["tags"])

@@ -146,3 +146,12 @@ def test_yaml_alias_bomb_is_refused(tmp_path):
 def test_yaml_never_constructs_python_objects():
     with pytest.raises(InputError):
         parse_document(b"placements: !!python/object/apply:os.system ['true']", "evil.yaml")
+
+
+def test_container_labels_in_header_safe_spelling():
+    """Swift metadata travels as X-Container-Meta-* headers, where ':' is not allowed in names."""
+    e = b.Export()
+    p = e.provider("lim", region="DE1")
+    e.resource(b.CONTAINER, "bk", p, metadata={"Resilient-Stack-Role": "backup", "resilient-stack-protects": "database"})
+    got = by_name(read_stack_export(e.doc(), "x", CAT))["bk"]
+    assert got.role == "backup" and got.protects == "database"
