@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 tools:
+	bash scripts/install-pulumi-engine.sh
 	bash scripts/fetch-sarif-schema.sh >/dev/null
 	bash scripts/fetch-cloud-init-schema.sh >/dev/null
 	bash scripts/build-host-image.sh
@@ -30,6 +31,8 @@ demo: venv
 	@echo "== 3. Fire drill: what survives the loss of each site"
 	$(RS) drill examples/production.design.yaml --level site
 	$(RS) drill examples/sbg2021.design.yaml --level site
+	@echo "== 4. The real Pulumi engine: pulumi preview --policy-pack policies of the shipped stacks"
+	bash scripts/demo-engine.sh
 
 test: venv tools
 	$(PY) -m pytest

@@ -163,6 +163,22 @@ class PreviewReader(_Reader):
                 self.providers[purn] = cfg
 
 
+def check_preview_diagnostics(doc: Mapping[str, Any], source: str) -> None:
+    """A preview whose program failed still prints the steps planned before the failure: refuse it.
+
+    What the program would have created after the failure is missing, so no verdict on it proves anything.
+    """
+    diags = doc.get("diagnostics")
+    if not isinstance(diags, list):
+        return
+    for d in diags:
+        if isinstance(d, dict) and d.get("severity") == "error":
+            msg = " ".join(str(d.get("message", "")).split())[:200]
+            raise InputError(
+                source, f"the preview failed (error diagnostic: {msg or 'no message'}); its partial plan cannot be audited"
+            )
+
+
 def read_stack_export(doc: Mapping[str, Any], source: str, catalog: Catalog, inspect: Inspectors | None = None) -> Loaded:
     """Read an already-decoded stack export (tests, small inputs)."""
     dep = doc.get("deployment")
@@ -183,6 +199,7 @@ def read_preview(doc: Mapping[str, Any], source: str, catalog: Catalog,
     steps = doc.get("steps")
     if type(steps) is not list:
         raise InputError(source, "preview JSON 'steps' must be a list")
+    check_preview_diagnostics(doc, source)
     reader = PreviewReader(source, catalog, inspect or {})
     for s in steps:
         reader.add(s)
@@ -271,6 +288,7 @@ def load_input(
             raise InputError(source, "stack export has no 'deployment' object")
         return Loaded("stack-export", export.finish(None), export.count)
     if kind == "preview":
+        check_preview_diagnostics(doc, source)
         preview.apply_stack_config(stack_config)
         return Loaded("preview", preview.finish(DEFAULT_PROVIDER_NOTE), len(preview.seen))
     design = parse_design(doc, source)

@@ -596,13 +596,17 @@ def _ordered(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def to_stack_export(
-    recorded: list[RecordedResource], *, show_secrets: bool = False, pulumi_version: str = "v3.274.1"
+    recorded: list[RecordedResource], *, show_secrets: bool = False, pulumi_version: str = "v3.274.1",
+    secrets_providers: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``pulumi stack export`` document of a mocked run (``{"version": 3, "deployment": {...}}``).
 
     Secrets are ``{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": ...}``
     (``show_secrets``: ``"plaintext"`` with the JSON value, as ``pulumi stack export --show-secrets``).
     Resources on a default provider reference a synthesized ``pulumi:providers:<pkg>::default_<version>``.
+    ``secrets_providers``: the ``deployment.secrets_providers`` section a real export carries (e.g.
+    ``{"type": "passphrase", "state": {"salt": ...}}``); ``pulumi policy analyze --file`` refuses an export with
+    secrets and none. The mock ciphertexts never decrypt, so the CLI analyses them redacted to ``[secret]``.
     """
     if not recorded:
         raise ValueError("nothing was recorded")
@@ -639,6 +643,7 @@ def to_stack_export(
         "version": 3,
         "deployment": {
             "manifest": {"time": "1970-01-01T00:00:00Z", "magic": "", "version": pulumi_version},
+            **({"secrets_providers": dict(secrets_providers)} if secrets_providers is not None else {}),
             "resources": _ordered(docs),
         },
     }

@@ -155,3 +155,14 @@ def test_container_labels_in_header_safe_spelling():
     e.resource(b.CONTAINER, "bk", p, metadata={"Resilient-Stack-Role": "backup", "resilient-stack-protects": "database"})
     got = by_name(read_stack_export(e.doc(), "x", CAT))["bk"]
     assert got.role == "backup" and got.protects == "database"
+
+
+def test_failed_preview_is_refused_not_audited(tmp_path):
+    doc = b.preview_of(b.spread_export())
+    doc["diagnostics"] = [{"message": "error: program failed\n", "severity": "error"}]
+    f = tmp_path / "plan.json"
+    f.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="preview failed"):
+        load_input(str(f), CAT)
+    with pytest.raises(InputError, match="preview failed"):
+        read_preview(doc, "plan.json", CAT)
