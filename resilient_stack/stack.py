@@ -178,15 +178,7 @@ class ResilientWebStack(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, provider=self.providers[zone_placement]),
             )
 
-        self.register_outputs({
-            "placements": self.placement_outputs,
-            "entryPoints": self.entry_points,
-            "databasePrimaryAddress": self.database_primary_address,
-            "databaseAddresses": self.database_addresses,
-            "backupContainer": self.backup_container,
-            "staticContainers": self.static_containers,
-            "dnsName": self.dns_name,
-        })
+        self.register_outputs(self.stack_outputs())
 
     def stack_outputs(self) -> dict[str, object]:
         """What the program exports (``pulumi stack output``)."""
