@@ -2,7 +2,7 @@
 
 A small harness around the ``podman`` CLI (subprocess only; no Pulumi import) used by the boot tests and,
 later, by the ``firedrill`` command that boots whole stacks. The recipe is /work/shared/hosts.md:
-the image ``localhost/resilient-stack-host:bookworm`` (built by ``scripts/build-host-image.sh`` from
+the image ``localhost/resilient-stack-host:bookworm-2`` (built by ``scripts/build-host-image.sh`` from
 Debian's packages: systemd, cloud-init with the NoCloud datasource, nginx, postgresql-15, pgbackrest) is
 started with ``--systemd=always`` and a NoCloud seed directory (``user-data`` = the exact text the
 components put on instances, ``meta-data``) mounted at ``/var/lib/cloud/seed/nocloud``.
@@ -64,7 +64,7 @@ __all__ = [
     "remove",
 ]
 
-DEFAULT_IMAGE = os.environ.get("RESILIENT_STACK_HOST_IMAGE", "localhost/resilient-stack-host:bookworm")
+DEFAULT_IMAGE = os.environ.get("RESILIENT_STACK_HOST_IMAGE", "localhost/resilient-stack-host:bookworm-2")
 BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "build-host-image.sh"
 LABEL = "resilient-stack.harness=1"
 SEED_MOUNT = "/var/lib/cloud/seed/nocloud"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build the local podman image that stands in for a Debian bookworm cloud host:
-#   localhost/resilient-stack-host:bookworm
+#   localhost/resilient-stack-host:bookworm-2
 # systemd + cloud-init (NoCloud datasource) + openssh-server, and nginx, postgresql-15 and pgbackrest
 # pre-installed so that boots take seconds (cloud-init's `packages:` then finds them already there).
+# haproxy is pre-installed (disabled) for the fire drill's entry point (resilient_stack.firedrill).
+# Bump the tag whenever the package list changes, so that existing caches rebuild.
 #
 # Idempotent: does nothing when the image already exists (FORCE=1 rebuilds it). Only Debian's packages
 # are used; no image registry is contacted (the base image is a debootstrap of the machine's own mirror).
@@ -14,7 +16,7 @@
 #   FORCE=1                     rebuild even if the image exists (the cached rootfs tarball is reused)
 set -euo pipefail
 
-IMAGE="${RESILIENT_STACK_HOST_IMAGE:-localhost/resilient-stack-host:bookworm}"
+IMAGE="${RESILIENT_STACK_HOST_IMAGE:-localhost/resilient-stack-host:bookworm-2}"
 BASE_IMAGE="localhost/resilient-stack-host-base:bookworm"
 SUITE=bookworm
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/resilient-stack/hosts"
@@ -116,7 +118,8 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sb
  && apt-get install -y -qq --no-install-recommends \\
       systemd systemd-sysv cloud-init cloud-guest-utils python3 dbus iproute2 procps curl ca-certificates \\
       sudo locales locales-all openssh-server gnupg lsb-release \\
-      nginx postgresql-15 pgbackrest ssl-cert \\
+      nginx postgresql-15 pgbackrest ssl-cert haproxy \\
+ && systemctl disable haproxy \\
  && rm -f /usr/sbin/policy-rc.d \\
  && apt-get clean && rm -rf /var/lib/apt/lists/* \\
  && printf 'datasource_list: [ NoCloud, None ]\n' > /etc/cloud/cloud.cfg.d/90-nocloud.cfg \\

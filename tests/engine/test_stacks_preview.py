@@ -159,10 +159,11 @@ def test_audit_of_the_json_preview_agrees_with_the_pack(shipped, stack):
 
 
 def test_audit_of_the_refused_replays_json_preview_does_not_pass(shipped):
-    """The refused preview plans only the root stack: the audit has nothing to prove and says so (exit 2)."""
+    """The refused preview is a failed one (an error diagnostic, only the root stack planned): the audit
+    refuses to judge a partial plan (exit 2) and names the program's refusal."""
     p = shipped("sbg2021")
     a = audit(p.plan_path, "--stack-config", str(p.stack_file))
-    assert a.exit == 2 and "no replica to check" in a.stderr, a.stderr
+    assert a.exit == 2 and "preview failed" in a.stderr and "single-site" in a.stderr, a.stderr
 
 
 def test_audit_of_the_unguarded_replays_json_preview_agrees_with_the_pack(unguarded):

@@ -1,0 +1,75 @@
+"""Testinfra inventory from ``pulumi stack output --json``: which deployed host plays which role.
+
+    pulumi stack output --json | resilient-stack inventory - [--user debian] [--format text|json|shell]
+
+The stack exports ``placements.<name>.publicAddresses`` (web hosts), ``databaseAddresses``
+(placement -> database host) and ``databasePrimaryAddress``. The result groups the hosts by the
+roles of the testinfra suite in ``tests/hosts`` (``web``, ``db-primary``, ``db-replica``) as
+``ssh://USER@ADDRESS`` targets, and (``--format shell``) the pytest commands that check them.
+Pure: no Pulumi import, no network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import shlex
+from typing import Any
+
+from .errors import InputError
+
+ROLES = ("web", "db-primary", "db-replica")
+
+
+def _address(value: Any, source: str, where: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(source, f"{where} is {type(value).__name__}, expected an address (a secret or unknown output?)")
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise InputError(source, f"{where} is not an IP address: {value!r}") from None
+
+
+def inventory(outputs: Any, source: str) -> dict[str, list[str]]:
+    """Role -> addresses, from the stack's outputs. Raises InputError naming what is missing."""
+    if not isinstance(outputs, dict):
+        raise InputError(source, "expected the JSON object printed by `pulumi stack output --json`")
+    placements = outputs.get("placements")
+    dbs = outputs.get("databaseAddresses")
+    primary = outputs.get("databasePrimaryAddress")
+    if not isinstance(placements, dict) or not isinstance(dbs, dict) or primary is None:
+        raise InputError(
+            source, "missing outputs: need placements, databaseAddresses and databasePrimaryAddress "
+            "(is this a resilient-stack stack, after `pulumi up`?)",
+        )
+    web: list[str] = []
+    for name, p in sorted(placements.items()):
+        addrs = p.get("publicAddresses") if isinstance(p, dict) else None
+        if not isinstance(addrs, list):
+            raise InputError(source, f"placements.{name}.publicAddresses must be a list")
+        web += [_address(a, source, f"placements.{name}.publicAddresses[{i}]") for i, a in enumerate(addrs)]
+    prim = _address(primary, source, "databasePrimaryAddress")
+    db = {n: _address(a, source, f"databaseAddresses.{n}") for n, a in sorted(dbs.items())}
+    if prim not in db.values():
+        raise InputError(source, f"databasePrimaryAddress {prim} is not among databaseAddresses")
+    return {"web": web, "db-primary": [prim], "db-replica": [a for a in db.values() if a != prim]}
+
+
+def targets(addresses: list[str], user: str) -> str:
+    return ",".join(f"ssh://{user}@{a if ':' not in a else '[' + a + ']'}" for a in addresses)
+
+
+def render(inv: dict[str, list[str]], fmt: str, user: str) -> str:
+    if fmt == "json":
+        return json.dumps({r: [f"ssh://{user}@{a}" for a in inv[r]] for r in ROLES}, indent=2) + "\n"
+    if fmt == "shell":
+        lines = ["# checks every deployed host with the testinfra suite (tests/hosts)"]
+        replicas = len(inv["db-replica"])
+        extra = {"db-primary": f" --expect-replicas {replicas} --expect-backup", "db-replica": " --expect-backup", "web": ""}
+        for role in ROLES:
+            if inv[role]:
+                lines.append(
+                    f"pytest tests/hosts --hosts={shlex.quote(targets(inv[role], user))} --role {role}{extra[role]}"
+                )
+        return "\n".join(lines) + "\n"
+    return "".join(f"{role}: {targets(inv[role], user) or '(none)'}\n" for role in ROLES)
