@@ -106,8 +106,18 @@ class Region:
     notes: str | None
 
     @property
-    def is_multi_az(self) -> bool:
-        return self.multi_az or bool(self.availability_zones)
+    def unpinned_building(self) -> str:
+        """The pseudo-building of a multi-AZ region's resource that pins no AZ."""
+        return f"{self.name} (AZ not pinned)"
+
+    @property
+    def buildings(self) -> tuple[str, ...]:
+        """What a resource of this region can resolve to: its AZs, or its one building."""
+        if self.availability_zones:
+            return self.availability_zones
+        if self.multi_az:
+            return (self.unpinned_building,)
+        return (self.building or self.name,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +293,7 @@ class Catalog:
         az = (availability_zone or "").strip().lower()
         if reg.availability_zones:
             if not az:
-                building = f"{reg.name} (AZ not pinned)"
+                building = reg.unpinned_building
             elif az in reg.availability_zones:
                 building = az
             else:
@@ -292,7 +302,7 @@ class Catalog:
                     f"availability zone {az!r} is not in the catalog for region {reg.name} ({', '.join(reg.availability_zones)})",
                 )
         elif reg.multi_az:
-            building = f"{reg.name} (AZ not pinned)"
+            building = reg.unpinned_building
         else:
             building = reg.building or reg.name
         return Resolution(reg, building, None, how)

@@ -164,7 +164,7 @@ def cmd_catalog(args) -> int:
         doc = [
             {
                 "provider": r.provider, "region": r.name, "site": r.site.name, "site_id": r.site.id,
-                "buildings": list(r.availability_zones) or ([f"{r.name} (AZ not pinned)"] if r.multi_az else [r.building or r.name]),
+                "buildings": list(r.buildings),
                 "building_known": bool(r.building or r.availability_zones),
                 "confidence": r.confidence, "site_confidence": r.site.confidence,
                 "sources": [cat.sources.get(s, s) for s in r.sources], "notes": r.notes,

@@ -89,14 +89,12 @@ class _Reader:
         )
         if inspector is not None:
             inspector(view)
-        if role_of(view)[0] is None:
-            return
         purn = provider_urn(view.provider_ref)
         if purn in self.providers:
-            p = place_resource(view, self.catalog, self.providers[purn])
+            p = place_resource(view, self.catalog, self.providers[purn])  # None: not a replica
             if p is not None:
                 self.placements.append(p)
-        else:
+        elif role_of(view)[0] is not None:
             self.deferred.append(view)  # its provider may come later in the file
 
     def finish(self, missing_default: str | None) -> list[Placement]:

@@ -313,6 +313,3 @@ def with_findings(report: Report, extra: Iterable[Finding]) -> Report:
         return report
     return replace(report, findings=tuple(sorted(report.findings + extra, key=_finding_order)))
 
-
-def with_profile(config: RuleConfig, profile: str) -> RuleConfig:
-    return replace(config, profile=profile)

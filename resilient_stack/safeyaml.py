@@ -153,7 +153,3 @@ def decode_text(data: bytes, source: str) -> str:
     except UnicodeDecodeError:
         raise InputError(source, "not UTF-8 text, expected YAML or JSON") from None
 
-
-def load_yaml_file(path: str) -> Any:
-    data = read_bytes(path)
-    return load_yaml_text(decode_text(data, path), path)
