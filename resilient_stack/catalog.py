@@ -5,82 +5,22 @@ file (``--catalog FILE``, same schema): a provider with a known id is merged int
 one (its sites/regions with the same id/name replace the shipped entries, new ones are added,
 its clouds and auth hosts are added).
 
-Files are validated into frozen pydantic models; lookups go through :class:`Catalog`, a plain
-index built once. A region is identified by its cloud (an OpenStack auth URL host or a
+Files are validated at the edge (:mod:`resilient_stack.catalog_schema`, pydantic) into plain
+normalised data; lookups go through :class:`Catalog`, a plain index built once. The shipped file
+is validated when it is compiled (``data/catalog.compiled.json``), so reading it costs no pydantic. A region is identified by its cloud (an OpenStack auth URL host or a
 clouds.yaml cloud name) plus the region name, case-insensitively.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 from dataclasses import dataclass
 from importlib import resources
-from typing import Literal
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
 from .errors import InputError
-from .safeyaml import decode_text, load_yaml_text, read_bytes
-
-Confidence = Literal["high", "medium", "low", "unknown"]
-SCHEMA_ID = "resilient-stack/catalog/v1"
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-
-class SiteSpec(_Frozen):
-    id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    sources: tuple[str, ...] = ()
-    confidence: Confidence = "unknown"
-    notes: str | None = None
-
-
-class RegionSpec(_Frozen):
-    name: str = Field(min_length=1)
-    site: str = Field(min_length=1)
-    auth_hosts: tuple[str, ...] = ()
-    availability_zones: tuple[str, ...] = ()
-    multi_az: bool = False
-    buildings: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()
-    confidence: Confidence = "unknown"
-    notes: str | None = None
-
-    @model_validator(mode="after")
-    def _one_building_for_one_az(self) -> "RegionSpec":
-        if self.availability_zones and self.buildings:
-            raise ValueError("give either availability_zones (one building each) or buildings, not both")
-        if len(self.buildings) > 1:
-            raise ValueError("a 1-AZ region has at most one known building; list AZs for multi-AZ regions")
-        return self
-
-
-class ProviderSpec(_Frozen):
-    id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    name: str | None = None
-    clouds: tuple[str, ...] = ()
-    auth_hosts: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()
-    confidence: Confidence = "unknown"
-    notes: str | None = None
-    sites: tuple[SiteSpec, ...] = ()
-    regions: tuple[RegionSpec, ...] = ()
-
-    @field_validator("clouds", "auth_hosts")
-    @classmethod
-    def _lower(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(x.strip().lower() for x in v)
-
-
-class CatalogFile(_Frozen):
-    schema_: Literal["resilient-stack/catalog/v1"] = Field(default=SCHEMA_ID, alias="schema")
-    sources: dict[str, str] = {}
-    providers: tuple[ProviderSpec, ...] = ()
-
 
 @dataclass(frozen=True, slots=True)
 class Site:
@@ -130,27 +70,27 @@ class Resolution:
     identified_by: str = ""
 
 
-def _merge(base: list[ProviderSpec], extra: tuple[ProviderSpec, ...]) -> list[ProviderSpec]:
-    out = {p.id: p for p in base}
+def _merge(base: list[dict], extra: list[dict]) -> list[dict]:
+    """Providers of ``extra`` merged into ``base``: same-id sites/regions replaced, others added."""
+    out = {p["id"]: p for p in base}
     for p in extra:
-        old = out.get(p.id)
+        old = out.get(p["id"])
         if old is None:
-            out[p.id] = p
+            out[p["id"]] = p
             continue
-        sites = {s.id: s for s in old.sites}
-        sites.update({s.id: s for s in p.sites})
-        regions = {r.name.lower(): r for r in old.regions}
-        regions.update({r.name.lower(): r for r in p.regions})
-        out[p.id] = old.model_copy(
-            update={
-                "name": p.name or old.name,
-                "clouds": tuple(dict.fromkeys(old.clouds + p.clouds)),
-                "auth_hosts": tuple(dict.fromkeys(old.auth_hosts + p.auth_hosts)),
-                "sites": tuple(sites.values()),
-                "regions": tuple(regions.values()),
-                "notes": p.notes or old.notes,
-            }
-        )
+        sites = {s["id"]: s for s in old["sites"]}
+        sites.update({s["id"]: s for s in p["sites"]})
+        regions = {r["name"].lower(): r for r in old["regions"]}
+        regions.update({r["name"].lower(): r for r in p["regions"]})
+        out[p["id"]] = {
+            **old,
+            "name": p["name"] or old["name"],
+            "clouds": list(dict.fromkeys([*old["clouds"], *p["clouds"]])),
+            "auth_hosts": list(dict.fromkeys([*old["auth_hosts"], *p["auth_hosts"]])),
+            "sites": list(sites.values()),
+            "regions": list(regions.values()),
+            "notes": p["notes"] or old["notes"],
+        }
     return list(out.values())
 
 
@@ -167,15 +107,15 @@ def auth_host(auth_url: str) -> str:
 
 
 class Catalog:
-    """Plain lookup index over validated catalog files."""
+    """Plain lookup index over validated catalog data (:func:`resilient_stack.catalog_schema.validate_catalog`)."""
 
-    def __init__(self, files: list[tuple[str, CatalogFile]]) -> None:
-        providers: list[ProviderSpec] = []
+    def __init__(self, files: list[tuple[str, dict[str, Any]]]) -> None:
+        providers: list[dict] = []
         self.sources: dict[str, str] = {}
         self.origins = [name for name, _ in files]
         for _, f in files:
-            providers = _merge(providers, f.providers)
-            self.sources.update(f.sources)
+            providers = _merge(providers, f["providers"])
+            self.sources.update(f["sources"])
         self.providers = providers
         self._by_cloud: dict[str, str] = {}
         self._host_patterns: list[tuple[str, str]] = []
@@ -184,33 +124,36 @@ class Catalog:
         self._memo: dict[tuple, Resolution] = {}
         problems: list[str] = []
         for p in providers:
-            sites = {s.id: Site(s.id, s.name, s.confidence, s.sources, s.notes) for s in p.sites}
-            for c in p.clouds:
-                self._by_cloud.setdefault(c, p.id)
-            for h in p.auth_hosts:
-                self._host_patterns.append((h, p.id))
+            pid = p["id"]
+            sites = {
+                s["id"]: Site(s["id"], s["name"], s["confidence"], tuple(s["sources"]), s["notes"]) for s in p["sites"]
+            }
+            for c in p["clouds"]:
+                self._by_cloud.setdefault(c, pid)
+            for h in p["auth_hosts"]:
+                self._host_patterns.append((h, pid))
             regs: dict[str, Region] = {}
-            for r in p.regions:
-                site = sites.get(r.site)
+            for r in p["regions"]:
+                site = sites.get(r["site"])
                 if site is None:
-                    problems.append(f"provider {p.id} region {r.name}: unknown site {r.site!r}")
+                    problems.append(f"provider {pid} region {r['name']}: unknown site {r['site']!r}")
                     continue
                 region = Region(
-                    provider=p.id,
-                    provider_name=p.name or p.id,
-                    name=r.name,
+                    provider=pid,
+                    provider_name=p["name"] or pid,
+                    name=r["name"],
                     site=site,
-                    auth_hosts=r.auth_hosts,
-                    availability_zones=tuple(a.lower() for a in r.availability_zones),
-                    multi_az=r.multi_az,
-                    building=r.buildings[0] if r.buildings else None,
-                    confidence=r.confidence,
-                    sources=r.sources,
-                    notes=r.notes,
+                    auth_hosts=tuple(r["auth_hosts"]),
+                    availability_zones=tuple(a.lower() for a in r["availability_zones"]),
+                    multi_az=r["multi_az"],
+                    building=r["buildings"][0] if r["buildings"] else None,
+                    confidence=r["confidence"],
+                    sources=tuple(r["sources"]),
+                    notes=r["notes"],
                 )
-                regs[r.name.lower()] = region
-                self._regions_by_name.setdefault(r.name.lower(), []).append(region)
-            self._regions[p.id] = regs
+                regs[r["name"].lower()] = region
+                self._regions_by_name.setdefault(r["name"].lower(), []).append(region)
+            self._regions[pid] = regs
         if problems:
             raise InputError(self.origins[-1], "; ".join(problems))
 
@@ -308,39 +251,34 @@ class Catalog:
         return Resolution(reg, building, None, how)
 
 
-def _validate(raw: object, source: str) -> CatalogFile:
-    if not isinstance(raw, dict):
-        raise InputError(source, "catalog must be a mapping with 'providers'")
-    try:
-        return CatalogFile.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        raise InputError(source, f"invalid catalog at {loc}: {err['msg']}") from None
+_BUILTIN: dict[str, Any] | None = None
 
 
-_BUILTIN: CatalogFile | None = None
-
-
-def builtin_file() -> CatalogFile:
+def builtin_data() -> dict[str, Any]:
+    """The shipped catalog, as compiled (validated, normalised) from ``data/catalog.yaml``."""
     global _BUILTIN
     if _BUILTIN is None:
-        import yaml
-
-        # the shipped file is trusted data: libyaml's safe loader (no object construction, 10x faster)
-        text = resources.files("resilient_stack").joinpath("data/catalog.yaml").read_text("utf-8")
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        _BUILTIN = _validate(yaml.load(text, Loader=loader), "built-in catalog")  # noqa: S506 - safe loader
+        text = resources.files("resilient_stack").joinpath("data/catalog.compiled.json").read_text("utf-8")
+        data = json.loads(text)
+        data.pop("_", None)
+        _BUILTIN = data
     return _BUILTIN
+
+
+def read_catalog_file(path: str) -> dict[str, Any]:
+    """A ``--catalog`` file, validated into plain data."""
+    from .catalog_schema import validate_catalog
+    from .readfile import decode_text, read_bytes
+    from .safeyaml import load_yaml_text
+
+    return validate_catalog(load_yaml_text(decode_text(read_bytes(path), path), path), path)
 
 
 def load_catalog(
     extra_paths: list[str] | tuple[str, ...] = (),
-    inline: list[tuple[str, CatalogFile]] | tuple = (),
+    inline: list[tuple[str, dict[str, Any]]] | tuple = (),
 ) -> Catalog:
-    """Built-in catalog, then ``inline`` entries (e.g. from a policy config), then files; later wins."""
-    files = [("built-in catalog", builtin_file()), *inline]
-    for path in extra_paths:
-        raw = load_yaml_text(decode_text(read_bytes(path), path), path)
-        files.append((path, _validate(raw, path)))
+    """Built-in catalog, then ``inline`` entries (validated data, e.g. a policy config's), then files; later wins."""
+    files = [("built-in catalog", builtin_data()), *inline]
+    files.extend((path, read_catalog_file(path)) for path in extra_paths)
     return Catalog(files)

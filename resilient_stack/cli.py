@@ -16,12 +16,12 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .config import build_catalog, load_policy_config
+from .catalog import load_catalog
 from .drill import DRILL_LEVELS, drill
 from .errors import InputError
 from .inputs import load_input, read_stack_config
 from .report import AUDIT_FORMATS, AUDIT_RENDERERS, DRILL_FORMATS, DRILL_RENDERERS
-from .rules import PROFILES, evaluate, with_findings
+from .rules import PROFILES, RuleConfig, evaluate, with_findings
 from .security import SecurityCollector
 
 
@@ -88,8 +88,17 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def _load(args, inspect=None):
-    config = load_policy_config(args.config)
-    catalog = build_catalog(config, args.catalog)
+    """(rule config, catalog, loaded input). pydantic is imported only when a --config file is given."""
+    if args.config:
+        from .config import build_catalog, load_policy_config
+
+        config = load_policy_config(args.config)
+        rule_config = config.rule_config(getattr(args, "profile", None))
+        catalog = build_catalog(config, args.catalog)
+    else:
+        profile = getattr(args, "profile", None)
+        rule_config = RuleConfig(profile=profile) if profile else RuleConfig()
+        catalog = load_catalog(args.catalog)
     stack_config = read_stack_config(args.stack_config) if args.stack_config else None
     loaded = load_input(args.path, catalog, stack_config, inspect=inspect)
     if not loaded.placements:
@@ -99,13 +108,12 @@ def _load(args, inspect=None):
             f"no replica to check among {loaded.resources} resources (no OpenStack instance, volume, container, "
             "share, load balancer or database, and no resilient-stack:role label): nothing can be proven",
         )
-    return config, catalog, loaded
+    return rule_config, catalog, loaded
 
 
 def cmd_audit(args) -> int:
     security = SecurityCollector()  # per-resource security defaults, checked as the resources stream by
-    config, catalog, loaded = _load(args, security.inspectors())
-    rule_config = config.rule_config(args.profile)
+    rule_config, catalog, loaded = _load(args, security.inspectors())
     report = with_findings(evaluate(loaded.placements, rule_config, catalog), security.findings(rule_config))
     source = "<stdin>" if args.path == "-" else args.path
     _emit(AUDIT_RENDERERS[args.format](report, source), args.output)
@@ -147,7 +155,8 @@ def cmd_firedrill(args) -> int:
 
 def cmd_inventory(args) -> int:
     from .inventory import inventory, render
-    from .safeyaml import decode_text, load_json_text, read_bytes
+    from .readfile import decode_text, read_bytes
+    from .safeyaml import load_json_text
 
     source = "<stdin>" if args.path == "-" else args.path
     outputs = load_json_text(decode_text(read_bytes(args.path, source), source), source)

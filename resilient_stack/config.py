@@ -19,21 +19,25 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .catalog import Catalog, CatalogFile, load_catalog
+from .catalog import Catalog, load_catalog
+from .catalog_schema import CatalogFile, plain
 from .errors import InputError
 from .rules import RULE_IDS, RuleConfig
-from .safeyaml import decode_text, load_yaml_text, read_bytes
+from .readfile import decode_text, read_bytes
+from .safeyaml import load_yaml_text
 
 Level = Literal["mandatory", "advisory", "disabled"]
+_DEFAULT = RuleConfig()
 
 
 class PolicyConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    profile: Literal["default", "strict"] = "default"
-    min_buildings: int = Field(default=2, ge=1, le=100)
-    min_sites: int = Field(default=2, ge=1, le=100)
-    min_providers: int = Field(default=2, ge=1, le=100)
+    # defaults are RuleConfig's: an audit without --config decides exactly as with an empty one
+    profile: Literal["default", "strict"] = _DEFAULT.profile  # type: ignore[assignment]
+    min_buildings: int = Field(default=_DEFAULT.min_buildings, ge=1, le=100)
+    min_sites: int = Field(default=_DEFAULT.min_sites, ge=1, le=100)
+    min_providers: int = Field(default=_DEFAULT.min_providers, ge=1, le=100)
     levels: dict[Literal[RULE_IDS], Level] = {}  # type: ignore[valid-type]
     quorum_roles: tuple[str, ...] = ()
     catalog: CatalogFile | None = None
@@ -70,5 +74,5 @@ def load_policy_config(path: str | None) -> PolicyConfig:
 
 def build_catalog(config: PolicyConfig, extra_paths: list[str] | tuple[str, ...] = ()) -> Catalog:
     """The built-in catalog + the config's inline entries + ``--catalog`` files (later wins)."""
-    inline = [("config catalog", config.catalog)] if config.catalog is not None else []
+    inline = [("config catalog", plain(config.catalog))] if config.catalog is not None else []
     return load_catalog(extra_paths, inline)

@@ -166,13 +166,35 @@ def _resource_prop(view: ResourceView, key: str) -> tuple[str | None, str | None
     return val, problem
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderFacts:
+    """What placement reads of a provider (``region``, ``authUrl``, ``cloud``), each with why it is unusable."""
+
+    region: str | None
+    region_problem: str | None
+    auth_url: str | None
+    auth_problem: str | None
+    cloud: str | None
+    cloud_problem: str | None
+
+
+def provider_facts(provider_props: Mapping[str, Any] | None) -> ProviderFacts:
+    """Read a provider's placement properties once (a reader places many resources per provider)."""
+    return ProviderFacts(
+        *_string(provider_props, "region"), *_string(provider_props, "authUrl"), *_string(provider_props, "cloud")
+    )
+
+
 def place_resource(
     view: ResourceView,
     catalog: Catalog,
-    provider_props: Mapping[str, Any] | None,
+    provider_props: Mapping[str, Any] | ProviderFacts | None,
     provider_problem: str | None = None,
 ) -> Placement | None:
-    """Place one resource; None when it is not a replica (networks, rules, components...)."""
+    """Place one resource; None when it is not a replica (networks, rules, components...).
+
+    ``provider_props`` are the provider's properties, or their :func:`provider_facts` read beforehand.
+    """
     role, labels = role_of(view)
     if role is None:
         return None
@@ -186,24 +208,22 @@ def place_resource(
     region, problem = _resource_prop(view, "region")
     if problem:
         return place(catalog, region=None, problem=problem, **common)
-    prov_region, prov_problem = _string(provider_props, "region")
-    auth_url, auth_problem = _string(provider_props, "authUrl")
-    cloud, cloud_problem = _string(provider_props, "cloud")
+    prov = provider_props if type(provider_props) is ProviderFacts else provider_facts(provider_props)
     if region is None:
         if provider_problem:
             return place(catalog, region=None, problem=provider_problem, **common)
-        if prov_problem:
-            return place(catalog, region=None, problem=f"provider {prov_problem}", **common)
-        region = prov_region
+        if prov.region_problem:
+            return place(catalog, region=None, problem=f"provider {prov.region_problem}", **common)
+        region = prov.region
         if region is None:
             return place(
                 catalog, region=None,
                 problem="no region on the resource or its provider (a region from OS_REGION_NAME is invisible here)",
                 **common,
             )
-    if auth_url is None and cloud is None and (auth_problem or cloud_problem):
-        return place(catalog, region=None, problem=f"provider {auth_problem or cloud_problem}", **common)
+    if prov.auth_url is None and prov.cloud is None and (prov.auth_problem or prov.cloud_problem):
+        return place(catalog, region=None, problem=f"provider {prov.auth_problem or prov.cloud_problem}", **common)
     az, _ = _resource_prop(view, "availabilityZone")
     return place(
-        catalog, region=region, auth_url=auth_url, cloud=cloud, availability_zone=az, **common
+        catalog, region=region, auth_url=prov.auth_url, cloud=prov.cloud, availability_zone=az, **common
     )

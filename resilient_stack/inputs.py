@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .catalog import Catalog
-from .design import parse_design
 from .errors import InputError
-from .extract import OPENSTACK_PROVIDER, ResourceView, may_be_replica, place_resource, provider_urn, role_of
+from .extract import (
+    OPENSTACK_PROVIDER, ResourceView, may_be_replica, place_resource, provider_facts, provider_urn, role_of,
+)
 from .jsonstream import StreamError, is_not_array, stream_object
 from .placement import Placement
-from .safeyaml import decode_text, load_yaml_text, read_bytes
+from .readfile import decode_text, read_bytes
 
 DEFAULT_PROVIDER_NOTE = (
     "uses the default openstack provider, whose region is not recorded in a preview; "
@@ -58,9 +59,17 @@ def _check_resource(r: Any, i: int, source: str, where: str) -> tuple[str, str]:
     return urn, typ
 
 
+_SKIP = None  # per-type decision of the readers: neither a replica, nor inspected, nor a provider
+
+
 @dataclass
 class _Reader:
-    """Shared by both JSON formats: providers, placements placed as soon as their provider is known."""
+    """Shared by both JSON formats: providers, placements placed as soon as their provider is known.
+
+    Big estates are mostly networks, subnets and rules: what a resource's type means (provider,
+    possible replica, inspected) is decided once per type, and a provider's region, auth URL and
+    cloud are read once per provider, so a resource that matters to no rule costs a dict lookup.
+    """
 
     source: str
     catalog: Catalog
@@ -70,28 +79,56 @@ class _Reader:
     providers: dict = field(default_factory=dict)
     placements: list = field(default_factory=list)
     deferred: list = field(default_factory=list)
+    _kinds: dict = field(default_factory=dict)
+    _facts: dict = field(default_factory=dict)
+
+    def _classify(self, typ: str) -> tuple | None:
+        """(openstack provider?, replica when custom?, replica when not custom?, inspector) or _SKIP."""
+        if typ.startswith("pulumi:providers:"):
+            return (True, False, False, None) if typ == OPENSTACK_PROVIDER else _SKIP
+        inspector = self.inspect.get(typ)
+        rep_custom, rep_plain = may_be_replica(typ, True), may_be_replica(typ, False)
+        if not (rep_custom or rep_plain or inspector is not None):
+            return _SKIP
+        return (False, rep_custom, rep_plain, inspector)
 
     def _resource(self, urn: str, typ: str, state: dict, ref: Any) -> None:
-        inputs = _dict(state.get("inputs"))
-        if typ.startswith("pulumi:providers:"):
-            if typ == OPENSTACK_PROVIDER:
-                merged = dict(_dict(state.get("outputs")) or {})
-                merged.update(inputs or {})
-                self.providers[urn] = merged
+        kinds = self._kinds
+        kind = kinds.get(typ, kinds)
+        if kind is kinds:
+            kind = kinds[typ] = self._classify(typ)
+        if kind is _SKIP:
+            return  # the common case in big estates: networks, rules, components
+        is_provider, rep_custom, rep_plain, inspector = kind
+        inputs = state.get("inputs")
+        if type(inputs) is not dict:
+            inputs = None
+        if is_provider:
+            outputs = state.get("outputs")
+            merged = dict(outputs) if type(outputs) is dict else {}
+            merged.update(inputs or {})
+            self.providers[urn] = merged
             return
         custom = bool(state.get("custom", True))
-        inspector = self.inspect.get(typ)
-        if inspector is None and not may_be_replica(typ, custom):
-            return  # the common case in big estates: networks, rules, components
+        replica = rep_custom if custom else rep_plain
+        if not replica and inspector is None:
+            return
+        outputs = state.get("outputs")
         view = ResourceView(
-            urn=urn, type=typ, inputs=inputs, outputs=_dict(state.get("outputs")),
+            urn=urn, type=typ, inputs=inputs, outputs=outputs if type(outputs) is dict else None,
             provider_ref=ref if type(ref) is str else None, custom=custom,
         )
         if inspector is not None:
             inspector(view)
+        if not replica:
+            return
         purn = provider_urn(view.provider_ref)
-        if purn in self.providers:
-            p = place_resource(view, self.catalog, self.providers[purn])  # None: not a replica
+        props = self.providers.get(purn)
+        if props is not None:
+            facts = self._facts.get(purn)
+            if facts is None:
+                facts = self._facts[purn] = provider_facts(props)
+            p = place_resource(view, self.catalog, facts)  # None: not a replica
             if p is not None:
                 self.placements.append(p)
         elif role_of(view)[0] is not None:
@@ -118,13 +155,20 @@ class _Reader:
 
 class ExportReader(_Reader):
     def add(self, r: Any) -> None:
-        if is_not_array(r):
+        if type(r) is dict:
+            urn, typ = r.get("urn"), r.get("type")
+            if not (type(urn) is str and type(typ) is str and typ and urn.startswith("urn:pulumi:")):
+                urn, typ = _check_resource(r, self.count, self.source, "deployment.resources")
+        elif is_not_array(r):
             raise InputError(self.source, "stack export 'deployment.resources' must be a list")
-        urn, typ = _check_resource(r, self.count, self.source, "deployment.resources")
+        else:
+            urn, typ = _check_resource(r, self.count, self.source, "deployment.resources")
         self.count += 1
-        if urn in self.seen:
+        seen = self.seen
+        n = len(seen)
+        seen.add(urn)
+        if len(seen) == n:
             raise InputError(self.source, f"duplicate URN {urn}")
-        self.seen.add(urn)
         self._resource(urn, typ, r, r.get("provider"))
 
 
@@ -205,8 +249,21 @@ def read_preview(doc: Mapping[str, Any], source: str, catalog: Catalog,
     return Loaded("preview", reader.finish(DEFAULT_PROVIDER_NOTE), len(reader.seen))
 
 
+def _yaml(text: str, source: str) -> Any:
+    from .safeyaml import load_yaml_text  # YAML inputs only: a JSON export never imports the YAML library
+
+    return load_yaml_text(text, source)
+
+
+def _design(doc: Any, source: str, catalog: Catalog) -> Loaded:
+    from .design import parse_design  # design files only: pydantic is not imported for JSON exports
+
+    placements = parse_design(doc, source).placements_for(catalog)
+    return Loaded("design", placements, len(placements))
+
+
 def read_stack_config(path: str) -> Mapping[str, Any]:
-    raw = load_yaml_text(decode_text(read_bytes(path), path), path)
+    raw = _yaml(decode_text(read_bytes(path), path), path)
     if not isinstance(raw, dict) or not isinstance(raw.get("config", {}), dict):
         raise InputError(path, "not a Pulumi stack config file (expected a 'config' mapping)")
     return raw.get("config") or {}
@@ -241,7 +298,7 @@ def parse_document(data: bytes, source: str) -> Any:
         raise InputError(source, "empty file")
     if _looks_like_json(text):
         return _stream(text, source, {})
-    return load_yaml_text(text, source)
+    return _yaml(text, source)
 
 
 def _stream(text: str, source: str, streams: dict) -> Any:
@@ -267,15 +324,13 @@ def load_input(
     if not text.strip():
         raise InputError(source, "empty file")
     if not _looks_like_json(text):
-        doc = load_yaml_text(text, source)
+        doc = _yaml(text, source)
         kind = detect(doc, source)
         if kind == "stack-export":
             return read_stack_export(doc, source, catalog, inspect)
         if kind == "preview":
             return read_preview(doc, source, catalog, stack_config, inspect)
-        design = parse_design(doc, source)
-        placements = design.placements_for(catalog)
-        return Loaded("design", placements, len(placements))
+        return _design(doc, source, catalog)
     export = ExportReader(source, catalog, inspect or {})
     preview = PreviewReader(source, catalog, inspect or {})
     doc = _stream(text, source, {("deployment", "resources"): export.add, ("steps",): preview.add})
@@ -289,6 +344,4 @@ def load_input(
         check_preview_diagnostics(doc, source)
         preview.apply_stack_config(stack_config)
         return Loaded("preview", preview.finish(DEFAULT_PROVIDER_NOTE), len(preview.seen))
-    design = parse_design(doc, source)
-    placements = design.placements_for(catalog)
-    return Loaded("design", placements, len(placements))
+    return _design(doc, source, catalog)

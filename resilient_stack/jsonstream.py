@@ -3,7 +3,7 @@
 ``pulumi stack export`` files of big estates hold hundreds of thousands of resources. Decoding the
 whole document keeps every resource alive at once (several times the file's size in memory, and
 the garbage collector walks the growing heap again and again). Here only the envelope is walked
-by hand; each element of the target array is decoded with the C scanner (``raw_decode``), handed
+by hand; each element of the target array is decoded with the C scanner behind ``raw_decode``, handed
 to the caller, and dropped. Same grammar, same errors as :func:`json.loads`.
 """
 
@@ -30,11 +30,22 @@ def _skip(text: str, pos: int) -> int:
     return _WS(text, pos).end()
 
 
+_SCAN = _DECODER.scan_once  # the C scanner behind raw_decode, called without raw_decode's Python frame
+
+
+def _scan_error(text: str, exc: Exception) -> StreamError:
+    """raw_decode's error for what the scanner raised: StopIteration(pos) means no value there."""
+    if isinstance(exc, StopIteration):
+        return _err(text, exc.value, "Expecting value")
+    assert isinstance(exc, json.JSONDecodeError)
+    return StreamError(f"{exc.msg}: line {exc.lineno} column {exc.colno} (char {exc.pos})")
+
+
 def _value(text: str, pos: int) -> tuple[Any, int]:
     try:
-        return _DECODER.raw_decode(text, pos)
-    except json.JSONDecodeError as exc:
-        raise StreamError(f"{exc.msg}: line {exc.lineno} column {exc.colno} (char {exc.pos})") from None
+        return _SCAN(text, pos)
+    except (StopIteration, json.JSONDecodeError) as exc:
+        raise _scan_error(text, exc) from None
 
 
 def _array(text: str, pos: int, each: Callable[[Any], None]) -> int:
@@ -46,16 +57,22 @@ def _array(text: str, pos: int, each: Callable[[Any], None]) -> int:
     pos = _skip(text, pos + 1)
     if text[pos : pos + 1] == "]":
         return pos + 1
+    scan, ws = _SCAN, _WS  # the hot loop of a 100k-resource export: one C call per element
     while True:
-        item, pos = _value(text, pos)
+        try:
+            item, pos = scan(text, pos)
+        except (StopIteration, json.JSONDecodeError) as exc:
+            raise _scan_error(text, exc) from None
         each(item)
-        pos = _skip(text, pos)
         ch = text[pos : pos + 1]
+        if ch != "," and ch != "]":
+            pos = ws(text, pos).end()
+            ch = text[pos : pos + 1]
         if ch == "]":
             return pos + 1
         if ch != ",":
             raise _err(text, pos, "Expecting ',' delimiter")
-        pos = _skip(text, pos + 1)
+        pos = ws(text, pos + 1).end()
 
 
 class _NotArray:

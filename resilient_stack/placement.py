@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .catalog import Catalog
 
 BACKUP_ROLE = "backup"
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
+class Placement(NamedTuple):
     """One replica of a role (or one backup), resolved against the catalog.
 
     ``site``/``building`` are None when the placement could not be resolved; ``problem`` says why.
+    Immutable; a named tuple rather than a frozen dataclass because readers build one per replica
+    of estates with hundreds of thousands of resources, and a frozen dataclass costs 5x more to build.
     """
 
     resource: str
@@ -29,7 +30,6 @@ class Placement:
     exempt: str | None = None
     problem: str | None = None
     identified_by: str = ""
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def resolved(self) -> bool:

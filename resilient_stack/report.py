@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 from . import __version__
@@ -132,6 +131,8 @@ def audit_sarif(report: Report, source: str) -> str:
 
 
 def audit_junit(report: Report, source: str) -> str:
+    import xml.etree.ElementTree as ET  # JUnit output only
+
     by_rule = defaultdict(list)
     for f in report.findings:
         by_rule[f.rule].append(f)

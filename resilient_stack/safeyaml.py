@@ -17,8 +17,6 @@ from .errors import InputError
 
 MAX_YAML_ALIASES = 1000
 MAX_YAML_EXPANDED_NODES = 2_000_000
-MAX_FILE_BYTES = 1024**3
-SNIFF_BYTES = 64 * 1024
 
 
 class _BoundedSafeLoader(yaml.SafeLoader):
@@ -102,54 +100,3 @@ def load_json_text(text: str | bytes, source: str) -> Any:
         raise InputError(source, "invalid JSON: nesting too deep") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(source, f"invalid JSON: {_first_line(exc)}") from None
-
-
-def read_bytes(path: str, source: str | None = None, max_bytes: int | None = None) -> bytes:
-    """Read a whole file (or stdin for "-"), bounded in size, refusing binary data early.
-
-    The size is checked before reading (a sparse file can claim a gigabyte in a few bytes of
-    disk), and the first block is sniffed for NUL bytes so garbage is refused without reading on.
-    The bound is ``RESILIENT_STACK_MAX_INPUT_BYTES`` (default 1 GiB).
-    """
-    import os
-    import sys
-
-    label = source or path
-    if max_bytes is None:
-        max_bytes = int(os.environ.get("RESILIENT_STACK_MAX_INPUT_BYTES", MAX_FILE_BYTES))
-    try:
-        fh = sys.stdin.buffer if path == "-" else open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(label, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(label, "is a directory, expected a file") from None
-    except OSError as exc:
-        raise InputError(label, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        if path != "-":
-            size = os.fstat(fh.fileno()).st_size
-            if size > max_bytes:
-                raise InputError(label, f"file is {size} bytes, more than the {max_bytes}-byte limit (RESILIENT_STACK_MAX_INPUT_BYTES)")
-        head = fh.read(SNIFF_BYTES)
-        if b"\x00" in head:
-            raise InputError(label, "binary data, expected YAML or JSON text")
-        rest = fh.read(max_bytes + 1 - len(head)) if len(head) == SNIFF_BYTES else b""
-    except OSError as exc:
-        raise InputError(label, f"cannot read: {exc.strerror or exc}") from None
-    finally:
-        if path != "-":
-            fh.close()
-    data = head + rest
-    if len(data) > max_bytes:
-        raise InputError(label, f"more than the {max_bytes}-byte limit (RESILIENT_STACK_MAX_INPUT_BYTES)")
-    return data
-
-
-def decode_text(data: bytes, source: str) -> str:
-    if b"\x00" in data[:SNIFF_BYTES]:
-        raise InputError(source, "binary data, expected YAML or JSON text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(source, "not UTF-8 text, expected YAML or JSON") from None
-

@@ -43,6 +43,7 @@ INSTANCE_TYPE = "openstack:compute/instance:Instance"
 SSH_PORTS = {22: "SSH"}
 DATABASE_PORTS = {5432: "PostgreSQL", 3306: "MySQL/MariaDB"}
 _TCP = {"", "any", "tcp", "6"}
+_WATCHED_PORTS = (*SSH_PORTS, *DATABASE_PORTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,8 @@ def _blank(v: Any) -> bool:
 
 def _port(v: Any) -> int | None | _Opaque:
     """A port number; None when unset (0 and "" mean unset, as in the OpenStack provider)."""
+    if type(v) is int:  # the common case, as the provider records it
+        return v if v > 0 else None
     v = _value(v)
     if v is _OPAQUE:
         return _OPAQUE
@@ -127,10 +130,15 @@ def _secgroup_rule_issues(props: Mapping[str, Any]) -> list[Issue]:
     low, high = _port(props.get("portRangeMin")), _port(props.get("portRangeMax"))
     if low is _OPAQUE or high is _OPAQUE:
         return []
+    lo, hi = low or 1, high or 65535
+    for p in _WATCHED_PORTS:
+        if lo <= p <= hi:
+            break
+    else:
+        return []  # 80, 443...: open to the world on purpose; no need to read the remote
     where = _world(props)
     if where is None:
         return []
-    lo, hi = low or 1, high or 65535
     if proto_s in ("", "any"):
         span = "every protocol and port" if (lo, hi) == (1, 65535) else f"ports {lo}-{hi} of every protocol"
     else:

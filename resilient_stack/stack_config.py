@@ -61,7 +61,8 @@ from .config import PolicyConfig, build_catalog
 from .design import Design
 from .errors import DesignRejected, InputError
 from .rules import Report, RuleConfig, evaluate
-from .safeyaml import decode_text, load_yaml_text, read_bytes
+from .readfile import decode_text, read_bytes
+from .safeyaml import load_yaml_text
 
 NAMESPACE = "resilient-stack"
 DATABASE_ROLE = "database"

@@ -33,3 +33,18 @@ def test_bench_runs_end_to_end(tmp_path):
         for tool in ("json.load", "audit", "drill", "pack"):
             assert res["sizes"][size][tool]["seconds"] > 0 and res["sizes"][size][tool]["peak_rss"] > 0
     assert res["construction"]["resources"] > 50
+
+
+def test_auditing_a_json_export_imports_neither_pydantic_nor_yaml(tmp_path):
+    """Start-up is part of every CI audit: validation libraries load only for the files that need them
+    (design files, --config, --catalog), never for a stack export or a preview."""
+    path = write_export(tmp_path / "e.json", 200)
+    probe = (
+        "import sys\n"
+        "from resilient_stack.cli import main\n"
+        f"code = main(['audit', {str(path)!r}, '--format', 'json', '-o', {str(tmp_path / 'r.json')!r}])\n"
+        "print(code, sorted(m for m in ('pydantic', 'yaml', 'rich') if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.stdout.split(None, 1) == ["0", "[]\n"], r.stdout + r.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["verdict"] == "pass"

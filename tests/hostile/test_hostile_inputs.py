@@ -190,3 +190,46 @@ def test_wrong_types_everywhere(tmp_path):
     f = e.write(tmp_path / "types.json")
     r, _ = audit(f)
     assert_finding(r, "unknown-placement", ["expected a string", "records no provider"])
+
+
+def _good_export(tmp_path):
+    e = b.Export()
+    for region in ("GRA11", "WAW1"):
+        p = e.provider(f"p-{region}", region=region)
+        e.resource(b.INSTANCE, f"web-{region}", p, role="web")
+    return e.write(tmp_path / "good.json")
+
+
+def test_a_named_pipe_is_read_like_a_file(tmp_path):
+    """`resilient-stack audit <(pulumi stack export)`: fstat gives no size, the reader reads on to the end."""
+    import os
+    import threading
+
+    good = _good_export(tmp_path)
+    fifo = tmp_path / "export.fifo"
+    os.mkfifo(fifo)
+    payload = good.read_bytes() + b" " * (3 * 64 * 1024)  # longer than the sniffed first block
+
+    def feed():
+        with open(fifo, "wb") as fh:
+            fh.write(payload)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    r, _ = audit(fifo)
+    writer.join(timeout=10)
+    from_file, _ = audit(good)
+    assert r.returncode == from_file.returncode, r.stderr
+    assert json.loads(r.stdout)["findings"] == json.loads(from_file.stdout)["findings"]
+
+
+def test_stdin_beyond_the_size_limit_is_refused_without_reading_it_all(tmp_path):
+    import os
+
+    big = b'{"deployment": {"resources": [' + b" " * (512 * 1024)
+    r = subprocess.run(
+        [sys.executable, "-m", "resilient_stack", "audit", "-", "--format", "json"],
+        input=big, capture_output=True, timeout=LIMIT_S, cwd=ROOT, preexec_fn=_limits,
+        env={**os.environ, "RESILIENT_STACK_MAX_INPUT_BYTES": str(100 * 1024)},
+    )
+    assert_exit2(r, "<stdin>", ["limit"])

@@ -110,3 +110,33 @@ def test_bad_user_catalog_is_a_clear_error(tmp_path, text, problem):
     with pytest.raises(InputError) as exc:
         load_catalog([str(f)])
     assert str(f) in str(exc.value) and problem in str(exc.value)
+
+
+def test_compiled_builtin_catalog_matches_the_yaml():
+    """The index reads data/catalog.compiled.json (no pydantic at audit time); it must be the YAML, validated."""
+    from importlib import resources
+
+    from resilient_stack.catalog_schema import compile_builtin
+
+    shipped = resources.files("resilient_stack").joinpath("data/catalog.compiled.json").read_text("utf-8")
+    assert shipped == compile_builtin(), "stale: run python -m resilient_stack.catalog_schema --write"
+
+
+def test_catalog_file_overrides_a_shipped_region(tmp_path):
+    f = tmp_path / "cat.yaml"
+    f.write_text(
+        "providers:\n- id: ovhcloud\n  sites: [{id: ovh-gravelines, name: Gravelines}]\n"
+        "  regions: [{name: GRA11, site: ovh-gravelines, buildings: [GRA11-B], confidence: high, sources: [mine]}]\n"
+    )
+    cat = load_catalog([str(f)])
+    reg = cat.region("ovhcloud", "gra11")
+    assert reg.building == "GRA11-B" and reg.confidence == "high"
+    assert cat.region("ovhcloud", "SBG5") is not None  # other shipped regions kept
+    assert cat.resolve(region="GRA11", auth_url="https://auth.cloud.ovh.net/v3").building == "GRA11-B"
+
+
+def test_invalid_catalog_file_is_one_line_naming_the_file(tmp_path):
+    f = tmp_path / "cat.yaml"
+    f.write_text("providers:\n- id: Bad Id\n")
+    with pytest.raises(InputError, match=r"cat\.yaml.*invalid catalog at providers\.0\.id"):
+        load_catalog([str(f)])
