@@ -25,6 +25,9 @@ REGIONS = [
 ]
 
 
+PARENT_TYPE = "resilient-stack:regional:RegionalWebStack"
+
+
 def _secret(rng: random.Random) -> dict:
     return {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "v1:" + "%032x" % rng.getrandbits(128)}
 
@@ -44,14 +47,14 @@ def resources(n: int, seed: int = 7) -> Iterator[dict]:
         batch = [{"urn": purn, "type": "pulumi:providers:openstack", "custom": True, "id": pid,
                   "inputs": prov_in, "outputs": prov_in}]
         ref = f"{purn}::{pid}"
-        parent = stack + f"resilient-stack:regional:RegionalWebStack::{pname}"
-        batch.append({"urn": parent, "type": "resilient-stack:regional:RegionalWebStack", "custom": False,
+        parent = stack + f"{PARENT_TYPE}::{pname}"
+        batch.append({"urn": parent, "type": PARENT_TYPE, "custom": False,
                       "parent": stack + "pulumi:pulumi:Stack::estate-prod"})
 
         def custom(typ: str, name: str, inputs: dict, extra_out: dict | None = None) -> dict:
             rid = "%08x-%04x-%04x" % (rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(16))
             out = dict(inputs, id=rid, region=region, **(extra_out or {}))
-            return {"urn": f"{stack}{parent.rsplit('::', 1)[0].split('::', 1)[-1]}${typ}::{pname}-{name}",
+            return {"urn": f"{stack}{PARENT_TYPE}${typ}::{pname}-{name}",
                     "type": typ, "custom": True, "id": rid, "parent": parent, "provider": ref,
                     "inputs": inputs, "outputs": out, "dependencies": [parent]}
 
