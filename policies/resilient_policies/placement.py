@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from pulumi_policy import ReportViolation, Severity, StackValidationArgs, StackValidationPolicy
 
-from resilient_stack.extract import place_resource
+from resilient_stack.extract import may_be_replica, place_resource
 from resilient_stack.rules import PLACEMENT_RULE_IDS, RULE_DESCRIPTIONS, Finding, Report, evaluate
 
 from . import secrecy
@@ -38,12 +38,19 @@ evaluations = 0  # how many times the rules really ran (tests check the cache wi
 def _evaluate(args: StackValidationArgs, settings: Settings) -> Report:
     global evaluations
     entries = []
+    providers: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
     for r in list(getattr(args, "resources", None) or []):
+        provider = getattr(r, "provider", None)
+        if not may_be_replica(str(getattr(r, "resource_type", "") or ""), provider is not None):
+            continue  # providers, networks, rules, components: never placed, so never copied out of the proxies
         view = stack_view(r)
-        if view.type.startswith("pulumi:providers:"):
-            continue
-        props, problem = provider_props(getattr(r, "provider", None))
-        entries.append((view, props, problem))
+        purn = getattr(provider, "urn", None)
+        found = providers.get(purn) if isinstance(purn, str) else None
+        if found is None:
+            found = provider_props(provider)  # one copy per provider, not one per resource
+            if isinstance(purn, str):
+                providers[purn] = found
+        entries.append((view, *found))
     fingerprint = hashlib.sha256(
         json.dumps(
             [settings.key] + [[v.urn, v.type, v.custom, v.inputs, v.provider_ref, p, why] for v, p, why in entries],

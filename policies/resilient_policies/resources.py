@@ -57,9 +57,14 @@ _MAX_DEPTH = 64
 
 def plain(value: Any, _depth: int = 0) -> Any:
     """A plain copy of a (proxied) property value; never raises, never reads through the unknown check."""
-    if isinstance(value, str):
+    t = type(value)
+    if t is str:
         return UNKNOWN if value in _UNKNOWNS else value
-    if value is None or isinstance(value, (bool, int, float)):
+    if value is None or t is bool or t is int or t is float:
+        return value
+    if isinstance(value, str):
+        return UNKNOWN if value in _UNKNOWNS else str(value)
+    if isinstance(value, (bool, int, float)):
         return value
     if _depth > _MAX_DEPTH:
         return UNKNOWN
@@ -70,6 +75,11 @@ def plain(value: Any, _depth: int = 0) -> Any:
             value = value["__target"]
         except Exception:  # noqa: BLE001 - an SDK that changed its proxies: fall back to safe iteration
             pass
+    # the proxies' targets are plain dicts and lists: copy them without the ABC checks below
+    if type(value) is dict:
+        return {str(k): plain(v, _depth + 1) for k, v in value.items()}
+    if type(value) is list:
+        return [plain(v, _depth + 1) for v in value]
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         try:

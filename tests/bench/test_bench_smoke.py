@@ -30,7 +30,7 @@ def test_bench_runs_end_to_end(tmp_path):
     assert "| resources |" in r.stdout and "audit/json.load" in r.stdout
     res = json.loads(out.read_text())
     for size in ("300", "600"):
-        for tool in ("json.load", "audit", "drill", "pack"):
+        for tool in ("json.load", "audit", "drill", "pack", "pack rules"):
             assert res["sizes"][size][tool]["seconds"] > 0 and res["sizes"][size][tool]["peak_rss"] > 0
     assert res["construction"]["resources"] > 50
 
