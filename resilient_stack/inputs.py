@@ -114,10 +114,9 @@ class _Reader:
         if not replica and inspector is None:
             return
         outputs = state.get("outputs")
-        view = ResourceView(
-            urn=urn, type=typ, inputs=inputs, outputs=outputs if type(outputs) is dict else None,
-            provider_ref=ref if type(ref) is str else None, custom=custom,
-        )
+        # positional: urn, type, inputs, outputs, provider_ref, custom
+        view = ResourceView(urn, typ, inputs, outputs if type(outputs) is dict else None,
+                            ref if type(ref) is str else None, custom)
         if inspector is not None:
             inspector(view)
         if not replica:

@@ -15,7 +15,6 @@ and says it could not tell.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Callable
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, Severity
@@ -51,7 +50,7 @@ def _validator(rule: str) -> Callable[[ResourceValidationArgs, ReportViolation],
         view = resource_view(args)
         secrets = secret_keys(view.urn)
         if secrets:
-            view = replace(view, inputs={k: dict(SECRET_MARKER) if k in secrets else v for k, v in view.inputs.items()})
+            view = view._replace(inputs={k: dict(SECRET_MARKER) if k in secrets else v for k, v in view.inputs.items()})
         issues = [i for i in check_view(view) if i.rule == rule]
         if issues and exemption(view) is None:
             note = UNPROBED if secrets is None and rule == "plaintext-secret-in-user-data" else ""
