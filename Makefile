@@ -7,7 +7,7 @@ RS := $(VENV)/bin/resilient-stack
 # Tests that need a tool (SARIF schema, Pulumi engine, podman) FAIL instead of skipping.
 export RESILIENT_STACK_REQUIRE_TOOLS ?= 1
 
-.PHONY: venv demo test tools clean
+.PHONY: venv demo test bench tools clean
 
 venv: $(VENV)/.installed
 
@@ -36,6 +36,9 @@ demo: venv
 
 test: venv tools
 	$(PY) -m pytest
+
+bench: venv
+	$(PY) bench/run.py --sizes 1000,10000,100000 --repeat 3 --check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
