@@ -44,10 +44,6 @@ class Loaded:
     resources: int  # resources read (design: replicas)
 
 
-def _dict(v: Any) -> dict | None:
-    return v if type(v) is dict else None
-
-
 def _check_resource(r: Any, i: int, source: str, where: str) -> tuple[str, str]:
     if type(r) is not dict:
         raise InputError(source, f"{where}[{i}] is not an object")
