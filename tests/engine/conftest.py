@@ -1,7 +1,7 @@
 """The real Pulumi engine (scripts/install-pulumi-engine.sh), offline, on throwaway local backends.
 
-Same style as tests/policies/test_pack_engine.py: the environment of scripts/engine-env.sh, a local file
-backend per test module, ``need_tool`` so that a missing engine FAILS under RESILIENT_STACK_REQUIRE_TOOLS=1.
+The environment of scripts/engine-env.sh, a local file backend per test module, ``need_tool`` so that a
+missing engine FAILS under RESILIENT_STACK_REQUIRE_TOOLS=1.
 On top of it, everything a run must not borrow from the machine it runs on is replaced:
 
 - ``OS_*`` variables are dropped and ``OS_CLIENT_CONFIG_FILE`` names a dummy clouds.yaml (``ovh``,

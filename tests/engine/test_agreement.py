@@ -3,7 +3,7 @@ agree on every export of the corpus (tests/engine/corpus.py) and on the shipped 
 same verdict (exit code), same SET of mandatory rule ids, and both equal to what the corpus expects.
 
 Options go to both tools from one source: ``--profile strict`` <-> ``make_pack_config.py --profile strict``,
-``--config ORG`` <-> ``make_pack_config.py ORG``. tests/policies/test_pack_engine.py has the first such
+``--config ORG`` <-> ``make_pack_config.py ORG``. tests/engine/test_pack_engine.py has the first such
 comparison (spread, Strasbourg, strict via ``"all": "mandatory"``, production with its secrets in clear);
 this is the corpus-wide version.
 

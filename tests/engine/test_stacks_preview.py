@@ -3,7 +3,7 @@ and `resilient-stack audit` of the same stacks' `pulumi preview --json`: the sam
 
 The project is copied to a temp dir (its stack files get the salt `pulumi stack init` writes), the
 providers read a dummy clouds.yaml (tests/engine/conftest.py). What the pack does with hand-made programs
-(unknown regions, default providers, security rules) is in tests/policies/test_pack_engine.py; a program
+(unknown regions, default providers, security rules) is in tests/engine/test_pack_engine.py; a program
 not built with our components is in test_foreign_program.py.
 """
 

@@ -1,39 +1,21 @@
 """The pack under the REAL Pulumi CLI (scripts/install-pulumi-engine.sh): `pulumi policy analyze --file` and
-`pulumi preview --policy-pack`, each compared with `resilient-stack audit` on the same resources."""
+`pulumi preview --policy-pack`, each compared with `resilient-stack audit` on the same resources.
+
+``pulumi`` is tests/engine's fixture: the engine's environment with a temporary PULUMI_HOME, a dummy
+clouds.yaml and a throwaway local backend."""
 
 import json
-import os
-import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests import builders as b
-from tests.conftest import ROOT, need_tool
+from tests.conftest import ROOT
 from tests.policies import support as s
 
 pytestmark = pytest.mark.engine
 POLICIES = str(ROOT / "policies")
-
-
-@pytest.fixture(scope="module")
-def pulumi(tmp_path_factory):
-    """Run `pulumi` with the environment of scripts/engine-env.sh and a throwaway local backend."""
-    found = subprocess.run(["bash", "-c", "source scripts/engine-env.sh >/dev/null 2>&1; command -v pulumi"],
-                           cwd=ROOT, capture_output=True, text=True)
-    need_tool(found.returncode == 0 and found.stdout.strip() != "",
-              "the Pulumi engine (bash scripts/install-pulumi-engine.sh)")
-    state = tmp_path_factory.mktemp("pulumi-state")
-
-    def run(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-        extra = " ".join(f"{k}={json.dumps(v)}" for k, v in (env or {}).items())
-        script = f'source "{ROOT}/scripts/engine-env.sh" >/dev/null 2>&1; {extra} exec pulumi "$@"'
-        full_env = dict(os.environ, PULUMI_BACKEND_URL=f"file://{state}")
-        return subprocess.run(["bash", "-c", script, "pulumi", *args], cwd=cwd, env=full_env,
-                              capture_output=True, text=True, timeout=timeout)
-
-    return run
 
 
 def events(stdout: str) -> list[dict]:
@@ -131,12 +113,14 @@ def test_preview_with_the_pack_agrees_with_audit_of_the_preview(pulumi, tmp_path
             virtualenv: {ROOT / '.venv'}
         """))
     (prog / "__main__.py").write_text(PROGRAM)
-    for args in (("stack", "init", "dev"), ("config", "set", "openstack:region", "SBG5"),
+    r = pulumi("stack", "init", "dev", "--no-select", cwd=prog)
+    assert r.returncode == 0, r.stderr
+    for args in (("config", "set", "openstack:region", "SBG5"),
                  ("config", "set", "openstack:authUrl", "https://auth.cloud.ovh.net/v3"),
                  ("config", "set", "--secret", "userData", "#cloud-config\npassword: hunter2hunter2\n")):
-        r = pulumi(*args, cwd=prog)
+        r = pulumi(*args, "--stack", "dev", cwd=prog)
         assert r.returncode == 0, r.stderr
-    r = pulumi("preview", "--json", "--policy-pack", POLICIES, cwd=prog,
+    r = pulumi("preview", "--stack", "dev", "--json", "--policy-pack", POLICIES, cwd=prog,
                env={"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"})
     evts = events(r.stdout)
     assert r.returncode != 0 and evts, (r.stdout[-2000:], r.stderr[-2000:])
@@ -149,7 +133,7 @@ def test_preview_with_the_pack_agrees_with_audit_of_the_preview(pulumi, tmp_path
     assert "ssh-open-to-world" not in by_policy
     assert by_policy["plaintext-secret-in-user-data"] == {"db-plain-ud"}  # the secret one is not flagged
     # the auditor on the same program's `pulumi preview --json`, default provider from the stack file
-    plain = pulumi("preview", "--json", cwd=prog)
+    plain = pulumi("preview", "--stack", "dev", "--json", cwd=prog)
     preview = tmp_path / "preview.json"
     preview.write_text(plain.stdout)
     report = s.audit(json.loads(plain.stdout), tmp_path, "--stack-config", str(prog / "Pulumi.dev.yaml"),
