@@ -33,7 +33,7 @@ import ipaddress
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import yaml
 
