@@ -69,11 +69,14 @@ def main() -> int:
     t0 = time.perf_counter()
     with open(sys.argv[1], "rb") as fh:
         doc = json.load(fh)
-    args = StackValidationArgs(resources(doc), {})
+    prepared = resources(doc)
     del doc
     t1 = time.perf_counter()
     seen: list[str] = []
     for policy in PLACEMENT_POLICIES:
+        # the SDK's servicer gives every policy its own args (and re-deserialises every resource for each:
+        # that SDK cost is counted once here); distinct args make the pack do its per-policy work for real
+        args = StackValidationArgs(prepared, {})
         policy.validate(args, lambda message, urn=None: seen.append(message))
     t2 = time.perf_counter()
     print(json.dumps({"violations": len(seen), "prepare_seconds": t1 - t0, "validate_seconds": t2 - t1}))

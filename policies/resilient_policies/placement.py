@@ -12,8 +12,6 @@ AND by a fingerprint of the resources and settings (the six policies of one ``An
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import weakref
 from collections import OrderedDict
@@ -26,7 +24,7 @@ from resilient_stack.rules import PLACEMENT_RULE_IDS, RULE_DESCRIPTIONS, Finding
 
 from . import secrecy
 from .config import CONFIG_SCHEMA, Settings, default_enforcement, settings_from
-from .resources import provider_props, stack_view
+from .resources import fingerprint, provider_props, stack_view
 
 _lock = threading.Lock()
 _by_args: "weakref.WeakKeyDictionary[Any, dict[str, Report]]" = weakref.WeakKeyDictionary()
@@ -37,42 +35,39 @@ evaluations = 0  # how many times the rules really ran (tests check the cache wi
 
 def _evaluate(args: StackValidationArgs, settings: Settings) -> Report:
     global evaluations
-    entries = []
+    candidates = [
+        r for r in list(getattr(args, "resources", None) or [])
+        # providers, networks, rules, components: never placed, so never read
+        if may_be_replica(str(getattr(r, "resource_type", "") or ""), getattr(r, "provider", None) is not None)
+    ]
+    key = fingerprint(settings.key, candidates)
+    if key is not None:
+        with _lock:
+            hit = _by_content.get(key)
+            if hit is not None:
+                _by_content.move_to_end(key)
+                return hit
     providers: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
-    for r in list(getattr(args, "resources", None) or []):
+    placements = []
+    for r in candidates:
         provider = getattr(r, "provider", None)
-        if not may_be_replica(str(getattr(r, "resource_type", "") or ""), provider is not None):
-            continue  # providers, networks, rules, components: never placed, so never copied out of the proxies
-        view = stack_view(r)
         purn = getattr(provider, "urn", None)
         found = providers.get(purn) if isinstance(purn, str) else None
         if found is None:
             found = provider_props(provider)  # one copy per provider, not one per resource
             if isinstance(purn, str):
                 providers[purn] = found
-        entries.append((view, *found))
-    fingerprint = hashlib.sha256(
-        json.dumps(
-            [settings.key] + [[v.urn, v.type, v.custom, v.inputs, v.provider_ref, p, why] for v, p, why in entries],
-            sort_keys=True, default=repr,
-        ).encode()
-    ).hexdigest()
-    with _lock:
-        hit = _by_content.get(fingerprint)
-        if hit is not None:
-            _by_content.move_to_end(fingerprint)
-            return hit
-    placements = []
-    for view, props, problem in entries:
-        p = place_resource(view, settings.catalog, props, problem if props is None else None)
+        props, problem = found
+        p = place_resource(stack_view(r), settings.catalog, props, problem if props is None else None)
         if p is not None:
             placements.append(p)
     report = evaluate(placements, settings.rules, settings.catalog)
     with _lock:
         evaluations += 1
-        _by_content[fingerprint] = report
-        while len(_by_content) > _CONTENT_MAX:
-            _by_content.popitem(last=False)
+        if key is not None:
+            _by_content[key] = report
+            while len(_by_content) > _CONTENT_MAX:
+                _by_content.popitem(last=False)
     return report
 
 

@@ -8,7 +8,7 @@ from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 from pulumi_policy.secret import Secret, secrets_preserving_proxy
 
-from resilient_policies.resources import SECRET_MARKER, plain, provider_props, resource_view, stack_view
+from resilient_policies.resources import SECRET_MARKER, fingerprint, plain, provider_props, resource_view, stack_view
 from resilient_stack.extract import SECRET_SIG, UNKNOWN
 from tests import builders as b
 from tests.policies import support as s
@@ -74,3 +74,36 @@ def test_resource_view_reads_inputs_and_odd_shapes():
     v = resource_view(args)
     assert v.urn == b.urn(b.INSTANCE, "w") and v.inputs == {"userData": UNKNOWN, "metadata": "not-a-dict"}
     assert resource_view(s.resource_args("x:y:Z", "z", None)).inputs == {}
+
+
+def _stack(region="GRA11", user_data="#!/bin/sh", deps=None, metadata_role="web"):
+    gra = s.provider("gra", region=region, authUrl=b.OVH_AUTH)
+    return [s.replica("w1", gra, role=metadata_role, userData=user_data, deps=deps),
+            s.replica("w2", s.provider("waw", region="WAW1", authUrl=b.OVH_AUTH))]
+
+
+def test_fingerprint_is_the_same_for_fresh_objects_of_the_same_stack():
+    """The six stack policies get fresh resource objects: the fingerprint lets them share one evaluation."""
+    assert fingerprint("k", _stack()) == fingerprint("k", _stack()) is not None
+    assert fingerprint("k", _stack()) != fingerprint("other settings", _stack())
+
+
+@pytest.mark.parametrize("change", [
+    {"region": "SBG5"},                                   # the provider's region
+    {"user_data": "#!/bin/sh\necho hi"},                  # any property
+    {"deps": {"region": ["urn:pulumi:dev::shop::x::y"]}},  # a region derived from another resource
+    {"metadata_role": "database"},                        # the role label
+])
+def test_fingerprint_changes_with_anything_placement_reads(change):
+    assert fingerprint("k", _stack(**change)) != fingerprint("k", _stack())
+
+
+def test_fingerprint_tells_a_secret_from_any_string_that_looks_like_one():
+    secret = [s.resource(b.INSTANCE, "w", None)]
+    secret[0].props["__target"]["metadata"] = {"resilient-stack:role": Secret("web")}
+    for imitation in ("web", "[secret]", {"secret": True}, str(Secret("web"))):
+        fake = [s.resource(b.INSTANCE, "w", {"metadata": {"resilient-stack:role": imitation}})]
+        assert fingerprint("k", fake) != fingerprint("k", secret)
+    other_secret = [s.resource(b.INSTANCE, "w", None)]
+    other_secret[0].props["__target"]["metadata"] = {"resilient-stack:role": Secret("db")}
+    assert fingerprint("k", other_secret) == fingerprint("k", secret)  # a secret's value is never read
