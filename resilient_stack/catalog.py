@@ -7,8 +7,9 @@ its clouds and auth hosts are added).
 
 Files are validated at the edge (:mod:`resilient_stack.catalog_schema`, pydantic) into plain
 normalised data; lookups go through :class:`Catalog`, a plain index built once. The shipped file
-is validated when it is compiled (``data/catalog.compiled.json``), so reading it costs no pydantic. A region is identified by its cloud (an OpenStack auth URL host or a
-clouds.yaml cloud name) plus the region name, case-insensitively.
+is validated when it is compiled (``data/catalog.compiled.json``), so reading it costs no pydantic.
+A region is identified by its cloud (an OpenStack auth URL host or a clouds.yaml cloud name) plus
+the region name, case-insensitively.
 """
 
 from __future__ import annotations
@@ -116,7 +117,6 @@ class Catalog:
         for _, f in files:
             providers = _merge(providers, f["providers"])
             self.sources.update(f["sources"])
-        self.providers = providers
         self._by_cloud: dict[str, str] = {}
         self._host_patterns: list[tuple[str, str]] = []
         self._regions: dict[str, dict[str, Region]] = {}
