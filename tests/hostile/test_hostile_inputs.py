@@ -192,20 +192,12 @@ def test_wrong_types_everywhere(tmp_path):
     assert_finding(r, "unknown-placement", ["expected a string", "records no provider"])
 
 
-def _good_export(tmp_path):
-    e = b.Export()
-    for region in ("GRA11", "WAW1"):
-        p = e.provider(f"p-{region}", region=region)
-        e.resource(b.INSTANCE, f"web-{region}", p, role="web")
-    return e.write(tmp_path / "good.json")
-
-
 def test_a_named_pipe_is_read_like_a_file(tmp_path):
     """`resilient-stack audit <(pulumi stack export)`: fstat gives no size, the reader reads on to the end."""
     import os
     import threading
 
-    good = _good_export(tmp_path)
+    good = b.spread_export().write(tmp_path / "good.json")
     fifo = tmp_path / "export.fifo"
     os.mkfifo(fifo)
     payload = good.read_bytes() + b" " * (3 * 64 * 1024)  # longer than the sniffed first block
