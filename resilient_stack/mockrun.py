@@ -43,6 +43,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.settings import configure, reset_options
 from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _ensure_event_loop
 
 from .errors import DesignRejected, InputError
 from .stack_config import read_stack_file
@@ -413,8 +414,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
+        self.thread_loops: set[asyncio.AbstractEventLoop] = set()
+        self._loops_lock = threading.Lock()
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        # pulumi's mock monitor gives each executor thread its own event loop (_ensure_event_loop) and never
+        # closes it; left to the garbage collector, such a loop can print a traceback at interpreter exit.
+        # Take the same loop here (no extra one is made) so that the run closes it (see _run).
+        thread_loop = _ensure_event_loop()
+        with self._loops_lock:
+            self.thread_loops.add(thread_loop)
         urn = self.make_urn(request.parent, request.type, request.name)
         inputs, secret_inputs = _split(rpc.deserialize_properties(request.object))
         with self.mocks.registering(urn):
@@ -491,6 +500,9 @@ def _run(mocks: RecordingMocks, project: str, stack: str, preview: bool, config:
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+        for thread_loop in monitor.thread_loops:  # the executor threads' loops: idle now, closed here
+            if not thread_loop.is_closed() and not thread_loop.is_running():
+                thread_loop.close()
 
 
 def run_program(
