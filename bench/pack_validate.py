@@ -32,7 +32,7 @@ from pulumi_policy.deserialize import deserialize_properties  # noqa: E402
 from pulumi_policy.proxy import unknown_checking_proxy  # noqa: E402
 
 from resilient_policies import PLACEMENT_POLICIES  # noqa: E402
-from resilient_stack.extract import SECRET_SIG  # noqa: E402
+from resilient_stack.core.resources import SECRET_SIG  # noqa: E402
 
 
 def _redact(value):

@@ -86,7 +86,7 @@ def construction(repeat: int) -> dict:
     """Resources registered per second while building the production stack under mocks."""
     code = (
         "import time,sys; sys.path.insert(0, %r)\n"
-        "from resilient_stack.mockrun import run_program\n"
+        "from resilient_stack.testing.mockrun import run_program\n"
         "t=time.perf_counter(); rs=run_program(%r); dt=time.perf_counter()-t\n"
         "print(len(rs), dt)\n"
     ) % (str(ROOT), str(ROOT / "stacks" / "Pulumi.production.yaml"))

@@ -15,14 +15,14 @@ import os
 import sys
 from typing import Sequence
 
-from . import __version__
-from .catalog import load_catalog
-from .drill import DRILL_LEVELS, drill
-from .errors import InputError
-from .inputs import load_input, read_stack_config
-from .report import AUDIT_FORMATS, AUDIT_RENDERERS, DRILL_FORMATS, DRILL_RENDERERS
-from .rules import PROFILES, RuleConfig, evaluate, with_findings
-from .security import SecurityCollector
+from resilient_stack import __version__
+from resilient_stack.core.catalog import load_catalog
+from resilient_stack.core.survival import DRILL_LEVELS, drill
+from resilient_stack.io.errors import InputError
+from resilient_stack.audit.inputs import load_input, read_stack_config
+from resilient_stack.audit.formats import AUDIT_FORMATS, AUDIT_RENDERERS, DRILL_FORMATS, DRILL_RENDERERS
+from resilient_stack.core.rules import PROFILES, RuleConfig, evaluate, with_findings
+from resilient_stack.core.security import SecurityCollector
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -90,7 +90,7 @@ def _emit(text: str, output: str | None) -> None:
 def _load(args, inspect=None):
     """(rule config, catalog, loaded input). pydantic is imported only when a --config file is given."""
     if args.config:
-        from .config import build_catalog, load_policy_config
+        from resilient_stack.core.policy import build_catalog, load_policy_config
 
         config = load_policy_config(args.config)
         rule_config = config.rule_config(getattr(args, "profile", None))
@@ -131,9 +131,9 @@ def cmd_drill(args) -> int:
 
 
 def cmd_firedrill(args) -> int:
-    from . import podman
-    from .firedrill import DrillError, run
-    from .firedrill_report import RENDERERS
+    from resilient_stack.testing import podman
+    from resilient_stack.drills.firedrill import DrillError, run
+    from resilient_stack.drills.report import RENDERERS
 
     def progress(line: str) -> None:
         if not args.quiet:
@@ -154,9 +154,9 @@ def cmd_firedrill(args) -> int:
 
 
 def cmd_inventory(args) -> int:
-    from .inventory import inventory, render
-    from .readfile import decode_text, read_bytes
-    from .safeyaml import load_json_text
+    from resilient_stack.hosts.inventory import inventory, render
+    from resilient_stack.io.readfile import decode_text, read_bytes
+    from resilient_stack.io.safeyaml import load_json_text
 
     source = "<stdin>" if args.path == "-" else args.path
     outputs = load_json_text(decode_text(read_bytes(args.path, source), source), source)
@@ -165,7 +165,7 @@ def cmd_inventory(args) -> int:
 
 
 def cmd_catalog(args) -> int:
-    from .catalog import load_catalog
+    from resilient_stack.core.catalog import load_catalog
 
     cat = load_catalog(args.catalog)
     regions = sorted(cat.regions(), key=lambda r: (r.provider, r.site.name, r.name))

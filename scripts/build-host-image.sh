@@ -3,7 +3,7 @@
 #   localhost/resilient-stack-host:bookworm-2
 # systemd + cloud-init (NoCloud datasource) + openssh-server, and nginx, postgresql-15 and pgbackrest
 # pre-installed so that boots take seconds (cloud-init's `packages:` then finds them already there).
-# haproxy is pre-installed (disabled) for the fire drill's entry point (resilient_stack.firedrill).
+# haproxy is pre-installed (disabled) for the fire drill's entry point (resilient_stack.drills.firedrill).
 # Bump the tag whenever the package list changes, so that existing caches rebuild.
 #
 # Idempotent: does nothing when the image already exists (FORCE=1 rebuilds it). Only Debian's packages

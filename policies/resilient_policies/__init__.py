@@ -1,13 +1,13 @@
 """resilient-stack's CrossGuard policies, importable without starting a policy server.
 
-One policy per rule id of :mod:`resilient_stack.rules` (the ONE registry of rule ids, descriptions and
+One policy per rule id of :mod:`resilient_stack.core.rules` (the ONE registry of rule ids, descriptions and
 default levels): the placement rules as stack validation policies (:mod:`.placement`), the security
 defaults as resource validation policies (:mod:`.security`), their shared config (:mod:`.config`) and
 the mapping of the SDK's resources to the auditor's views (:mod:`.resources`), and one helper that is
 not a rule (:mod:`.secrecy`: tells the security policies which inputs are Pulumi secrets).
 """
 
-from resilient_stack.rules import RULE_IDS
+from resilient_stack.core.rules import RULE_IDS
 
 from .placement import PLACEMENT_POLICIES
 from .secrecy import secrecy_probe
@@ -23,6 +23,6 @@ RULE_POLICIES = [*PLACEMENT_POLICIES, *SECURITY_POLICIES]
 POLICIES = [*RULE_POLICIES, secrecy_probe]  # + the helper that lets validations see Pulumi secrets
 
 if [p.name for p in RULE_POLICIES] != list(RULE_IDS):  # pragma: no cover - a rule added without its policy
-    raise RuntimeError("resilient_policies: one policy per rule id of resilient_stack.rules, in registry order")
+    raise RuntimeError("resilient_policies: one policy per rule id of resilient_stack.core.rules, in registry order")
 
 __all__ = ["PACK_DESCRIPTION", "PACK_NAME", "POLICIES", "RULE_POLICIES", "PLACEMENT_POLICIES", "SECURITY_POLICIES"]

@@ -1,7 +1,7 @@
 """Policy config: the settings of ``resilient-stack audit --config``, per policy, validated by the same model.
 
 Every policy of the pack accepts the same properties (``--policy-pack-config FILE``, one object per
-policy name), validated by :class:`resilient_stack.config.PolicyConfig`, so a policy's settings and an
+policy name), validated by :class:`resilient_stack.core.policy.PolicyConfig`, so a policy's settings and an
 audit config file are the same thing::
 
     {
@@ -16,7 +16,7 @@ How the settings act in the pack:
 - ``min_buildings`` / ``min_sites`` / ``min_providers`` / ``quorum_roles`` / ``catalog``: the rules are
   evaluated with the settings of the policy that reports (a policy reports only its own rule's findings);
 - the level of a violation is Pulumi's ``enforcementLevel`` of the policy (defaults: the ``default``
-  profile of :mod:`resilient_stack.rules`; ``"all": "mandatory"`` is the ``strict`` profile). ``profile``
+  profile of :mod:`resilient_stack.core.rules`; ``"all": "mandatory"`` is the ``strict`` profile). ``profile``
   and ``levels`` inside a policy's settings can DISABLE its rule but cannot change the level Pulumi
   reports: the policy SDK gives a policy no say over its own level;
 - Pulumi sends each policy only its own properties, so settings are not shared between policies.
@@ -39,10 +39,10 @@ from typing import Any, Mapping, Sequence
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema
 
-from resilient_stack.catalog import Catalog
-from resilient_stack.config import PolicyConfig, build_catalog, load_policy_config, parse_policy_config
-from resilient_stack.errors import InputError
-from resilient_stack.rules import LEVELS, PROFILES, RULE_IDS, RuleConfig, default_level
+from resilient_stack.core.catalog import Catalog
+from resilient_stack.core.policy import PolicyConfig, build_catalog, load_policy_config, parse_policy_config
+from resilient_stack.io.errors import InputError
+from resilient_stack.core.rules import LEVELS, PROFILES, RULE_IDS, RuleConfig, default_level
 
 _DEFAULTS = PolicyConfig()
 

@@ -1,8 +1,8 @@
-"""The placement rules as stack validation policies: one policy per rule id of :mod:`resilient_stack.rules`.
+"""The placement rules as stack validation policies: one policy per rule id of :mod:`resilient_stack.core.rules`.
 
-Each policy maps the stack's resources to :class:`resilient_stack.extract.ResourceView`, places them with
-:func:`resilient_stack.extract.place_resource` (resource props + the resource's provider props: ``region``,
-``authUrl``, ``cloud``) and evaluates them with :func:`resilient_stack.rules.evaluate` -- the code of
+Each policy maps the stack's resources to :class:`resilient_stack.core.resources.ResourceView`, places them with
+:func:`resilient_stack.core.resources.place_resource` (resource props + the resource's provider props: ``region``,
+``authUrl``, ``cloud``) and evaluates them with :func:`resilient_stack.core.rules.evaluate` -- the code of
 ``resilient-stack audit`` -- then reports its own rule's findings with the rules module's messages.
 
 Evaluated ONCE per stack: the SDK's servicer builds a fresh ``StackValidationArgs`` (and fresh resource
@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 from pulumi_policy import ReportViolation, Severity, StackValidationArgs, StackValidationPolicy
 
-from resilient_stack.extract import may_be_replica, place_resource
-from resilient_stack.rules import PLACEMENT_RULE_IDS, RULE_DESCRIPTIONS, Finding, Report, evaluate
+from resilient_stack.core.resources import may_be_replica, place_resource
+from resilient_stack.core.rules import PLACEMENT_RULE_IDS, RULE_DESCRIPTIONS, Finding, Report, evaluate
 
 from . import secrecy
 from .config import CONFIG_SCHEMA, Settings, default_enforcement, settings_from

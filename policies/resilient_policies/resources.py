@@ -1,4 +1,4 @@
-"""From the policy SDK's resources to :class:`resilient_stack.extract.ResourceView`.
+"""From the policy SDK's resources to :class:`resilient_stack.core.resources.ResourceView`.
 
 The policy SDK hands a policy its properties wrapped in proxies that RAISE ``UnknownValueError`` when a
 value unknown at preview is read; the servicer catches that and reports the policy as ADVISORY ("can't
@@ -6,7 +6,7 @@ run policy ... during preview"), which silently turns a mandatory check into a w
 never reads a value through the proxy: it copies the proxy's underlying data (``proxy["__target"]``, the
 same path the SDK's own serializer takes) into plain dicts and lists, where an unknown stays the
 engine's unknown marker and a secret (when the SDK marks one) becomes the stack-export secret marker.
-:mod:`resilient_stack.extract` then turns both into an ``unknown-placement`` problem, exactly as the
+:mod:`resilient_stack.core.resources` then turns both into an ``unknown-placement`` problem, exactly as the
 auditor does with a stack export or a preview.
 
 Preview subtlety: a stack policy sees a resource's OUTPUTS, and the OpenStack provider computes an
@@ -29,7 +29,7 @@ from pulumi_policy import secret as _secret
 from pulumi_policy.proxy import UnknownValueError
 from pulumi_policy.secret import Secret
 
-from resilient_stack.extract import OPENSTACK_PROVIDER, SECRET_SIG, UNKNOWN, ResourceView
+from resilient_stack.core.resources import OPENSTACK_PROVIDER, SECRET_SIG, UNKNOWN, ResourceView
 
 # The value of a secret's signature key in the engine's wire format (the stack-export marker).
 SECRET_MARKER = {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270"}

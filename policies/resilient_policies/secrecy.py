@@ -28,8 +28,8 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
 
-from resilient_stack.extract import SECRET_SIG
-from resilient_stack.security import SecurityCollector
+from resilient_stack.core.resources import SECRET_SIG
+from resilient_stack.core.security import SecurityCollector
 
 from .resources import plain
 

@@ -1,6 +1,6 @@
 """The security defaults as resource validation policies, one per rule id.
 
-The checks are :func:`resilient_stack.security.check_view` -- the code ``resilient-stack audit`` runs on
+The checks are :func:`resilient_stack.core.security.check_view` -- the code ``resilient-stack audit`` runs on
 stack exports and previews -- applied to the resource's INPUTS (what the program asked for; an
 instance's ``userData`` output is only a hash). Values unknown at preview are never read through the
 SDK's proxy (see :mod:`.resources`), so these policies are never downgraded to advisory.
@@ -19,8 +19,8 @@ from typing import Callable
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, Severity
 
-from resilient_stack.rules import RULE_DESCRIPTIONS, SECURITY_RULE_IDS
-from resilient_stack.security import SECGROUP_RULE_TYPE, INSTANCE_TYPE, check_view, exemption
+from resilient_stack.core.rules import RULE_DESCRIPTIONS, SECURITY_RULE_IDS
+from resilient_stack.core.security import SECGROUP_RULE_TYPE, INSTANCE_TYPE, check_view, exemption
 
 from .config import CONFIG_SCHEMA, default_enforcement, settings_from
 from .resources import SECRET_MARKER, resource_view

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 from bench.synth import write_export
-from resilient_stack.catalog import load_catalog
-from resilient_stack.inputs import load_input
-from resilient_stack.rules import evaluate
+from resilient_stack.core.catalog import load_catalog
+from resilient_stack.audit.inputs import load_input
+from resilient_stack.core.rules import evaluate
 from tests.conftest import ROOT
 
 

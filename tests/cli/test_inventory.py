@@ -2,7 +2,7 @@
 
 import json
 
-from resilient_stack.mockrun import run_program
+from resilient_stack.testing.mockrun import run_program
 from tests.conftest import ROOT
 
 OUTPUTS = {

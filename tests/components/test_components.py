@@ -10,14 +10,14 @@ from collections import Counter
 import pytest
 import yaml
 
-from resilient_stack import regional
-from resilient_stack.catalog import load_catalog
-from resilient_stack.errors import DesignRejected
-from resilient_stack.extract import PROTECTS_KEY, QUORUM_KEY, ROLE_KEY, SECRET_SIG, header_safe
-from resilient_stack.inputs import read_stack_export
-from resilient_stack.mockrun import RecordedResource, RecordingMocks, run_program, to_stack_export
-from resilient_stack.rules import RuleConfig, evaluate
-from resilient_stack.stack_config import load_stack_file
+from resilient_stack.components import regional
+from resilient_stack.core.catalog import load_catalog
+from resilient_stack.core.rules import DesignRejected
+from resilient_stack.core.resources import PROTECTS_KEY, QUORUM_KEY, ROLE_KEY, SECRET_SIG, header_safe
+from resilient_stack.audit.inputs import read_stack_export
+from resilient_stack.testing.mockrun import RecordedResource, RecordingMocks, run_program, to_stack_export
+from resilient_stack.core.rules import RuleConfig, evaluate
+from resilient_stack.components.stack_config import load_stack_file
 
 # cloud-init's own schema check lives with the cloudinit tests; reuse it rather than duplicate it
 from tests.unit.test_cloudinit import validate  # noqa: F401  (pytest fixture)
@@ -420,7 +420,7 @@ def test_one_placement_alone():
 def test_database_tier_alone_refuses_backups_on_a_member_site():
     import pulumi_openstack as openstack
 
-    from resilient_stack import database as db
+    from resilient_stack.components import database as db
 
     def program():
         providers = {r: openstack.Provider(r.lower(), region=r, cloud="ovh") for r in ("GRA11", "WAW1", "UK1")}

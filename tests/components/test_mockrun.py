@@ -1,4 +1,4 @@
-"""resilient_stack.mockrun: loud failures, isolation between runs, and the `pulumi stack export` shape."""
+"""resilient_stack.testing.mockrun: loud failures, isolation between runs, and the `pulumi stack export` shape."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pulumi
 import pytest
 import yaml
 
-from resilient_stack.errors import InputError
-from resilient_stack.extract import SECRET_SIG
-from resilient_stack.mockrun import (
+from resilient_stack.io.errors import InputError
+from resilient_stack.core.resources import SECRET_SIG
+from resilient_stack.testing.mockrun import (
     MockRunError,
     RecordingMocks,
     UnexpectedInvoke,
@@ -19,7 +19,7 @@ from resilient_stack.mockrun import (
     run_program,
     to_stack_export,
 )
-from resilient_stack.stack_config import StackConfigError
+from resilient_stack.components.stack_config import StackConfigError
 
 from .conftest import bare_config, stack_file
 

@@ -1,4 +1,4 @@
-"""resilient_stack.stack_config: the stack configuration, its one-line errors, and the design it becomes."""
+"""resilient_stack.components.stack_config: the stack configuration, its one-line errors, and the design it becomes."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
-from resilient_stack.errors import DesignRejected
-from resilient_stack.rules import evaluate
-from resilient_stack.stack_config import (
+from resilient_stack.core.rules import DesignRejected
+from resilient_stack.core.rules import evaluate
+from resilient_stack.components.stack_config import (
     NAMESPACE,
     StackConfig,
     StackConfigError,

@@ -268,7 +268,7 @@ def shipped_stack(stack: str) -> Case:
     drill's escape hatch): the export is what the 2021 design WOULD have deployed. The mock ciphertexts
     never decrypt: the CLI analyses them redacted.
     """
-    from resilient_stack.mockrun import run_program, to_stack_export
+    from resilient_stack.testing.mockrun import run_program, to_stack_export
 
     verdict, mandatory = SHIPPED[stack]
     recorded = run_program(ROOT / "stacks" / f"Pulumi.{stack}.yaml", enforce_rules=(verdict == "pass"))

@@ -106,7 +106,7 @@ def test_audit_and_policy_analyze_agree_on_the_shipped_stacks_under_mocks(pulumi
 
 def test_policy_analyze_refuses_encrypted_secrets_without_a_secrets_provider(pulumi, tmp_path):
     """Why mockrun.to_stack_export(..., secrets_providers=...) exists: a real export always names it."""
-    from resilient_stack.mockrun import run_program, to_stack_export
+    from resilient_stack.testing.mockrun import run_program, to_stack_export
 
     doc = to_stack_export(run_program(ROOT / "stacks" / "Pulumi.staging.yaml"))
     path = tmp_path / "no-secrets-provider.json"

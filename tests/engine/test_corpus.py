@@ -20,7 +20,7 @@ if str(POLICIES_DIR) not in sys.path:
 from resilient_policies import secrecy  # noqa: E402
 from resilient_policies.config import pack_config  # noqa: E402
 
-from resilient_stack.config import parse_policy_config  # noqa: E402
+from resilient_stack.core.policy import parse_policy_config  # noqa: E402
 from tests.policies import support as s  # noqa: E402
 
 CASES = [case.name for case in c.corpus()] + [f"stack-{stack}" for stack in sorted(c.SHIPPED)]

@@ -2,7 +2,7 @@
 steps planned before the failure, plus an ``error`` diagnostic. Seen with the engine (v3.274.1).
 
 The auditor must not read such a plan as the whole stack: what the program would have created after the
-failure is missing, so a "pass" proves nothing. resilient_stack.inputs refuses a preview with an error
+failure is missing, so a "pass" proves nothing. resilient_stack.audit.inputs refuses a preview with an error
 diagnostic (exit 2).
 """
 

@@ -59,7 +59,7 @@ def test_policy_analyze_config_file_strict(pulumi, tmp_path):
 
 
 def test_policy_analyze_of_the_production_stack_export(pulumi, tmp_path):
-    mockrun = pytest.importorskip("resilient_stack.mockrun")
+    mockrun = pytest.importorskip("resilient_stack.testing.mockrun")
     doc = mockrun.to_stack_export(mockrun.run_program(ROOT / "stacks" / "Pulumi.production.yaml"))
     # a real `pulumi stack export` names its secrets provider; without it the CLI refuses encrypted secrets
     doc["deployment"].setdefault("secrets_providers", {"type": "passphrase", "state": {

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from resilient_stack.mockrun import run_program
+from resilient_stack.testing.mockrun import run_program
 from tests.conftest import ROOT
 from tests.engine.conftest import (
     POLICIES, Pulumi, audit, by_level, downgraded, errors, policy_events, project_copy, stream_events, summary,
@@ -32,7 +32,7 @@ PASSING = {  # what the pack and the audit report on the stacks that pass: {leve
 }
 UNGUARDED_MAIN = '''\
 """TEST ONLY: the program with its own placement check off, so that the policy pack alone judges the design."""
-from resilient_stack.stack import program
+from resilient_stack.components.stack import program
 
 program(enforce_rules=False)
 '''

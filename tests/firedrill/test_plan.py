@@ -9,9 +9,10 @@ import re
 import pytest
 import yaml
 
-from resilient_stack import firedrill as fd
-from resilient_stack.errors import DesignRejected, InputError
-from resilient_stack.mockrun import RecordingMocks, run_program
+from resilient_stack.drills import firedrill as fd
+from resilient_stack.core.rules import DesignRejected
+from resilient_stack.io.errors import InputError
+from resilient_stack.testing.mockrun import RecordingMocks, run_program
 
 from ..conftest import ROOT, run_cli
 

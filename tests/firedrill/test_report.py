@@ -1,4 +1,4 @@
-"""resilient_stack.firedrill_report: RTO, RPO, failover choice, verdicts and renderers (pure, no podman)."""
+"""resilient_stack.drills.report: RTO, RPO, failover choice, verdicts and renderers (pure, no podman)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from resilient_stack.firedrill_report import (
+from resilient_stack.drills.report import (
     Attempt,
     Event,
     FiredrillReport,

@@ -12,7 +12,7 @@ real deployed instance. Choose what the hosts are meant to be with ``--role``:
     # a replica (several hosts of one role at once: --hosts=ssh://debian@IP1,ssh://debian@IP2)
     pytest tests/hosts --hosts=ssh://debian@IP --role db-replica
 
-    # a local podman container booted by resilient_stack.podman
+    # a local podman container booted by resilient_stack.testing.podman
     pytest tests/hosts --hosts=podman://rs-1a2b3c-web --role web
 
 Add ``--ssh-config=FILE`` / ``--ssh-identity-file=KEY`` (testinfra options) for jump hosts and keys.

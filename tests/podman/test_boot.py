@@ -1,5 +1,5 @@
 """Boot a web host and a PostgreSQL primary + replica in podman with the EXACT user-data rendered by
-resilient_stack.cloudinit, check each with the testinfra suite of tests/hosts, replicate a row, and fail
+resilient_stack.hosts.cloudinit, check each with the testinfra suite of tests/hosts, replicate a row, and fail
 over with the shipped promote helper.
 
 Needs podman and the image localhost/resilient-stack-host:bookworm-2 (built when absent by
@@ -35,8 +35,8 @@ from pathlib import Path
 
 import pytest
 
-from resilient_stack import cloudinit as ci
-from resilient_stack import podman
+from resilient_stack.hosts import cloudinit as ci
+from resilient_stack.testing import podman
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIRE_TOOLS = os.environ.get("RESILIENT_STACK_REQUIRE_TOOLS") == "1"
@@ -287,7 +287,8 @@ def test_session_removes_everything_on_sigterm(image, tmp_path):
         f"""
         import sys, time
         sys.path.insert(0, {str(REPO)!r})
-        from resilient_stack import podman, cloudinit
+        from resilient_stack.testing import podman
+        from resilient_stack.hosts import cloudinit
         with podman.Session(image={image!r}, keep=False) as s:
             net = s.create_network()
             h = s.boot("term", cloudinit.render_web(placement_label="x"), network=net)

@@ -28,7 +28,7 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from resilient_stack.extract import SECRET_SIG
+from resilient_stack.core.resources import SECRET_SIG
 from tests import builders as b
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ import pytest
 
 from resilient_policies.config import SCHEMA_PROPERTIES, pack_config
 from resilient_policies.secrecy import PROBE_NAME
-from resilient_stack.config import PolicyConfig
-from resilient_stack.extract import SECRET_SIG, UNKNOWN
-from resilient_stack.rules import PLACEMENT_RULE_IDS, RULE_IDS, SECURITY_RULE_IDS, default_level
+from resilient_stack.core.policy import PolicyConfig
+from resilient_stack.core.resources import SECRET_SIG, UNKNOWN
+from resilient_stack.core.rules import PLACEMENT_RULE_IDS, RULE_IDS, SECURITY_RULE_IDS, default_level
 from tests import builders as b
 from tests.policies import support as s
 from tests.policies.grpc_pack import PackError, PackProcess, pack_interpreter
@@ -177,7 +177,7 @@ def test_never_crashes_on_unknown_types_and_shapes(pack):
 
 
 def test_shipped_production_stack_passes_like_the_auditor(pack, tmp_path):
-    mockrun = pytest.importorskip("resilient_stack.mockrun")
+    mockrun = pytest.importorskip("resilient_stack.testing.mockrun")
     doc = mockrun.to_stack_export(mockrun.run_program(ROOT / "stacks" / "Pulumi.production.yaml"))
     for secrets in ("redact", "envelope"):
         diags, report = check(pack, doc, tmp_path, secrets=secrets)

@@ -1,7 +1,7 @@
 import pytest
 
-from resilient_stack.catalog import load_catalog
-from resilient_stack.errors import InputError
+from resilient_stack.core.catalog import load_catalog
+from resilient_stack.io.errors import InputError
 
 REQUIRED_OVH = [
     "GRA7", "GRA9", "GRA11", "SBG5", "SBG7", "BHS5", "DE1", "UK1", "WAW1", "RBX-A",
@@ -117,10 +117,10 @@ def test_compiled_builtin_catalog_matches_the_yaml():
     """The index reads data/catalog.compiled.json (no pydantic at audit time); it must be the YAML, validated."""
     from importlib import resources
 
-    from resilient_stack.catalog_schema import compile_builtin
+    from resilient_stack.core.catalog_schema import compile_builtin
 
-    shipped = resources.files("resilient_stack").joinpath("data/catalog.compiled.json").read_text("utf-8")
-    assert shipped == compile_builtin(), "stale: run python -m resilient_stack.catalog_schema --write"
+    shipped = resources.files("resilient_stack.core").joinpath("data/catalog.compiled.json").read_text("utf-8")
+    assert shipped == compile_builtin(), "stale: run python -m resilient_stack.core.catalog_schema --write"
 
 
 def test_catalog_file_overrides_a_shipped_region(tmp_path):

@@ -1,4 +1,4 @@
-"""Unit tests of resilient_stack.cloudinit: structure, secrets, determinism, validation errors, and every
+"""Unit tests of resilient_stack.hosts.cloudinit: structure, secrets, determinism, validation errors, and every
 rendered document checked against cloud-init's OWN schema (Debian bookworm's cloud-init 22.4).
 
 The schema check runs cloud-init's ``cloudinit.config.schema`` from a copy extracted by
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from resilient_stack import cloudinit as ci
-from resilient_stack.cloudinit import BackupTarget
+from resilient_stack.hosts import cloudinit as ci
+from resilient_stack.hosts.cloudinit import BackupTarget
 
 REPO = Path(__file__).resolve().parents[2]
 FETCH_SCRIPT = REPO / "scripts" / "fetch-cloud-init-schema.sh"

@@ -1,5 +1,5 @@
-from resilient_stack.config import PolicyConfig, build_catalog, parse_policy_config
-from resilient_stack.rules import RuleConfig
+from resilient_stack.core.policy import PolicyConfig, build_catalog, parse_policy_config
+from resilient_stack.core.rules import RuleConfig
 
 
 def test_no_config_and_an_empty_config_decide_the_same():

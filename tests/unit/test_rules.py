@@ -2,9 +2,9 @@
 
 import pytest
 
-from resilient_stack.catalog import load_catalog
-from resilient_stack.placement import place
-from resilient_stack.rules import RULE_IDS, RuleConfig, evaluate
+from resilient_stack.core.catalog import load_catalog
+from resilient_stack.core.placement import place
+from resilient_stack.core.rules import RULE_IDS, RuleConfig, evaluate
 
 CAT = load_catalog()
 

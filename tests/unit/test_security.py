@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from resilient_stack import cloudinit
-from resilient_stack.extract import SECRET_SIG, UNKNOWN, ResourceView
-from resilient_stack.rules import RULE_DESCRIPTIONS, RULE_IDS, SECURITY_RULE_IDS, RuleConfig, default_level
-from resilient_stack.security import (
+from resilient_stack.hosts import cloudinit
+from resilient_stack.core.resources import SECRET_SIG, UNKNOWN, ResourceView
+from resilient_stack.core.rules import RULE_DESCRIPTIONS, RULE_IDS, SECURITY_RULE_IDS, RuleConfig, default_level
+from resilient_stack.core.security import (
     INSTANCE_TYPE, SECGROUP_RULE_TYPE, check_resource, evaluate_security, exemption, secret_material,
 )
 from tests import builders as b

@@ -8,7 +8,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 from resilient_policies import secrecy
 from resilient_policies.secrecy import PROBE_NAME, secrecy_probe
 from resilient_policies.security import SECURITY_POLICIES
-from resilient_stack.extract import SECRET_SIG
+from resilient_stack.core.resources import SECRET_SIG
 from tests import builders as b
 from tests.policies import support as s
 

@@ -4,7 +4,7 @@ import pytest
 from pulumi_policy import EnforcementLevel
 
 from resilient_policies.security import SECURITY_POLICIES
-from resilient_stack.extract import SECRET_SIG, UNKNOWN
+from resilient_stack.core.resources import SECRET_SIG, UNKNOWN
 from tests import builders as b
 from tests.policies import support as s
 

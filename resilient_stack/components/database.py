@@ -14,8 +14,8 @@
   crosses regions and providers over the public addresses). Never 0.0.0.0/0 or ::/0.
 
 Before creating anything the tier checks its own placements with the rules
-(:func:`resilient_stack.stack_config.check_design`): fewer than two sites, a member majority on one site,
-or backups on a site that holds a member refuse the tier (:class:`~resilient_stack.errors.DesignRejected`).
+(:func:`resilient_stack.components.stack_config.check_design`): fewer than two sites, a member majority on one site,
+or backups on a site that holds a member refuse the tier (:class:`~resilient_stack.core.rules.DesignRejected`).
 
 Replication and ``pg_hba``: the replicas are created after the primary (they need its address), so the
 primary's ``pg_hba`` cannot name the replicas' addresses; it admits replication from the private
@@ -33,13 +33,13 @@ import pulumi
 import pulumi_openstack as openstack
 import pulumi_random as random
 
-from . import cloudinit
-from .catalog import Catalog
-from .design import Design
-from .extract import header_safe
-from .regional import POSTGRES_PORT, labels
-from .rules import RuleConfig
-from .stack_config import check_design
+from resilient_stack.hosts import cloudinit
+from resilient_stack.core.catalog import Catalog
+from resilient_stack.core.design import Design
+from resilient_stack.core.resources import header_safe
+from resilient_stack.components.regional import POSTGRES_PORT, labels
+from resilient_stack.core.rules import RuleConfig
+from resilient_stack.components.stack_config import check_design
 
 TYPE_TOKEN = "resilient-stack:database:DatabaseTier"
 DATABASE_ROLE = "database"
@@ -215,7 +215,7 @@ class DatabaseTierArgs:
             check_design(self.design(), self.rule_config, self.catalog)
 
     def backup_target(self, key_id: str, key_secret: str) -> cloudinit.BackupTarget:
-        """The pgBackRest repository for :mod:`resilient_stack.cloudinit`, with these S3 credentials."""
+        """The pgBackRest repository for :mod:`resilient_stack.hosts.cloudinit`, with these S3 credentials."""
         return cloudinit.BackupTarget(
             endpoint=self.backup.s3_endpoint, bucket=self.backup.container, region=self.backup.s3_region,
             key_id=key_id, key_secret=key_secret, uri_style=self.backup.uri_style,

@@ -9,7 +9,7 @@ components put on instances, ``meta-data``) mounted at ``/var/lib/cloud/seed/noc
 
 Typical use::
 
-    from resilient_stack import podman
+    from resilient_stack.testing import podman
 
     podman.ensure_image()
     with podman.Session() as s:               # removes every container/network it made, always

@@ -37,8 +37,8 @@ Every key lives in the ``resilient-stack`` namespace of a ``stacks/Pulumi.<stack
       resilient-stack:policy: {...}               # organisation settings, the schema of --config files
 
 ``stacks/README.md`` documents every key. The configuration becomes the SAME
-:class:`~resilient_stack.design.Design` the auditor reads (:meth:`StackConfig.to_design`), and
-:func:`check_design` runs :func:`resilient_stack.rules.evaluate` on it: the components refuse what the
+:class:`~resilient_stack.core.design.Design` the auditor reads (:meth:`StackConfig.to_design`), and
+:func:`check_design` runs :func:`resilient_stack.core.rules.evaluate` on it: the components refuse what the
 auditor would reject, with the same rule ids and messages.
 
 Errors are one line naming the config key: :class:`StackConfigError`.
@@ -55,14 +55,15 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from . import cloudinit
-from .catalog import Catalog
-from .config import PolicyConfig, build_catalog
-from .design import Design
-from .errors import DesignRejected, InputError
-from .rules import Report, RuleConfig, evaluate
-from .readfile import decode_text, read_bytes
-from .safeyaml import load_yaml_text
+from resilient_stack.hosts import cloudinit
+from resilient_stack.core.catalog import Catalog
+from resilient_stack.core.policy import PolicyConfig, build_catalog
+from resilient_stack.core.design import Design
+from resilient_stack.core.rules import DesignRejected
+from resilient_stack.io.errors import InputError
+from resilient_stack.core.rules import Report, RuleConfig, evaluate
+from resilient_stack.io.readfile import decode_text, read_bytes
+from resilient_stack.io.safeyaml import load_yaml_text
 
 NAMESPACE = "resilient-stack"
 DATABASE_ROLE = "database"

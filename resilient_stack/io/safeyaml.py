@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .errors import InputError
+from resilient_stack.io.errors import InputError
 
 MAX_YAML_ALIASES = 1000
 MAX_YAML_EXPANDED_NODES = 2_000_000

@@ -2,7 +2,7 @@
 
 The ONE implementation of the security rules: the auditor (``resilient-stack audit`` on stack
 exports and previews) and the CrossGuard policy pack (``policies/``) both call :func:`check_view`.
-Rule ids, descriptions and default levels live in :mod:`resilient_stack.rules` with the placement rules.
+Rule ids, descriptions and default levels live in :mod:`resilient_stack.core.rules` with the placement rules.
 
   ssh-open-to-world              an ``openstack:networking/secGroupRule:SecGroupRule`` ingress rule whose
                                  TCP port range covers 22 and whose remote is the whole internet
@@ -34,8 +34,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from .extract import EXEMPT_KEY, REDACTED, SECRET_SIG, UNKNOWN, ResourceView, role_of
-from .rules import Finding, RuleConfig
+from resilient_stack.core.resources import EXEMPT_KEY, REDACTED, SECRET_SIG, UNKNOWN, ResourceView, role_of
+from resilient_stack.core.rules import Finding, RuleConfig
 
 SECGROUP_RULE_TYPE = "openstack:networking/secGroupRule:SecGroupRule"
 INSTANCE_TYPE = "openstack:compute/instance:Instance"
@@ -308,7 +308,7 @@ def evaluate_security(views: Iterable[ResourceView], config: RuleConfig | None =
 
 
 class SecurityCollector:
-    """Checks resources as a reader streams them (see ``inspect`` in :mod:`resilient_stack.inputs`),
+    """Checks resources as a reader streams them (see ``inspect`` in :mod:`resilient_stack.audit.inputs`),
     keeping only the issues found, not the resources."""
 
     TYPES = (SECGROUP_RULE_TYPE, INSTANCE_TYPE)

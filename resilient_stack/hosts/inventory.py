@@ -16,7 +16,7 @@ import json
 import shlex
 from typing import Any
 
-from .errors import InputError
+from resilient_stack.io.errors import InputError
 
 ROLES = ("web", "db-primary", "db-replica")
 

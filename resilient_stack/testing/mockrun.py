@@ -2,7 +2,7 @@
 
 Used by the component tests, the policy pack's tests, the benchmarks and the fire drill::
 
-    from resilient_stack.mockrun import run_program, to_stack_export
+    from resilient_stack.testing.mockrun import run_program, to_stack_export
     resources = run_program("stacks/Pulumi.production.yaml")      # list[RecordedResource]
     export = to_stack_export(resources)                             # `pulumi stack export` shape
 
@@ -13,7 +13,7 @@ Used by the component tests, the policy pack's tests, the benchmarks and the fir
   resources' hashes pick the same address of one subnet, registration order separates them).
 - :class:`RecordingMonitor` records what the program registered: URN, parent, provider reference
   (``URN::ID``), inputs and outputs with their secretness, dependencies, and the component outputs.
-- :func:`run_program` evaluates :func:`resilient_stack.stack.program` -- the function the root
+- :func:`run_program` evaluates :func:`resilient_stack.components.stack.program` -- the function the root
   ``__main__.py`` calls -- with a stack file's config. Each run is isolated: the Pulumi runtime settings
   live in context variables, and the run happens in a copy of the current context that is then dropped.
 - :func:`to_stack_export` produces ``{"version": 3, "deployment": {"resources": [...]}}`` as
@@ -45,8 +45,9 @@ from pulumi.runtime.settings import configure, reset_options
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _ensure_event_loop
 
-from .errors import DesignRejected, InputError
-from .stack_config import read_stack_file
+from resilient_stack.core.rules import DesignRejected
+from resilient_stack.io.errors import InputError
+from resilient_stack.components.stack_config import read_stack_file
 
 __all__ = [
     "MockRunError",
@@ -237,7 +238,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
         if handler is None:
             kind = "component" if not args.custom else "resource"
             self._fail(UnmockedResource(
-                f"mockrun: no mock for {kind} type {args.typ} ({args.name}); teach resilient_stack.mockrun "
+                f"mockrun: no mock for {kind} type {args.typ} ({args.name}); teach resilient_stack.testing.mockrun "
                 "its outputs, or do not create it"
             ))
         rid = str(uuid.uuid5(_NS, key))
@@ -478,7 +479,7 @@ def engine_config(config: Mapping[str, Any], source: str = "stack config") -> di
 
 
 def _default_program(enforce_rules: bool = True) -> Any:
-    from .stack import program
+    from resilient_stack.components.stack import program
 
     return program(enforce_rules=enforce_rules)
 
@@ -524,10 +525,10 @@ def run_program(
         project: the project name (URNs).
         preview: run as a preview (``pulumi.runtime.is_dry_run()``).
         mocks: the mocks to use (pass your own to inspect ``resources``/``failures`` after an error).
-        program: the program function (default: :func:`resilient_stack.stack.program`, as ``__main__.py``).
+        program: the program function (default: :func:`resilient_stack.components.stack.program`, as ``__main__.py``).
         config_overrides: full keys (``resilient-stack:webCount``...) replacing or adding config values.
         enforce_rules: ``False`` builds a design the placement rules reject instead of refusing it
-            (:class:`~resilient_stack.stack.ResilientWebStack`'s escape hatch). For the fire drill only,
+            (:class:`~resilient_stack.components.stack.ResilientWebStack`'s escape hatch). For the fire drill only,
             which burns the rejected sbg2021 replay to show the loss; never read from config, and only
             with the default program.
 

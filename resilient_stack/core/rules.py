@@ -11,7 +11,7 @@ Rule ids (stable):
   site-majority     losing one site loses the quorum of a role's voting members
   unknown-placement a replica whose site cannot be resolved (fails closed)
 
-Security defaults (checked per resource by :mod:`resilient_stack.security`, listed here so that this
+Security defaults (checked per resource by :mod:`resilient_stack.core.security`, listed here so that this
 module stays the ONE registry of rule ids, descriptions and default levels):
   ssh-open-to-world              an ingress rule opens TCP 22 to 0.0.0.0/0 or ::/0
   database-open-to-world         an ingress rule opens TCP 5432 or 3306 to 0.0.0.0/0 or ::/0
@@ -24,8 +24,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
-from .catalog import Catalog
-from .placement import BACKUP_ROLE, Placement
+from resilient_stack.core.catalog import Catalog
+from resilient_stack.core.placement import BACKUP_ROLE, Placement
 
 PLACEMENT_RULE_IDS = (
     "single-building",
@@ -307,9 +307,23 @@ def _finding_order(f: Finding) -> tuple:
 
 
 def with_findings(report: Report, extra: Iterable[Finding]) -> Report:
-    """``report`` plus findings of other checks (e.g. :mod:`resilient_stack.security`), in report order."""
+    """``report`` plus findings of other checks (e.g. :mod:`resilient_stack.core.security`), in report order."""
     extra = tuple(extra)
     if not extra:
         return report
     return replace(report, findings=tuple(sorted(report.findings + extra, key=_finding_order)))
 
+
+class DesignRejected(Exception):
+    """A design that the mandatory placement rules reject (components refuse to build it)."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = findings
+        lines = [f"[{f.level}] {f.rule}: {f.message}" for f in findings]
+        super().__init__(
+            "design rejected by the placement rules:\n  " + "\n  ".join(lines)
+        )
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return sorted({f.rule for f in self.findings})

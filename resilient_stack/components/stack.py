@@ -2,17 +2,17 @@
 
 Order of work:
 
-1. The validated configuration (:class:`~resilient_stack.stack_config.StackConfig`) becomes the design
-   the auditor reads, and the placement rules run on it (:func:`~resilient_stack.stack_config.validate_stack`).
-   A blocking finding raises :class:`~resilient_stack.errors.DesignRejected` BEFORE any resource, the
+1. The validated configuration (:class:`~resilient_stack.components.stack_config.StackConfig`) becomes the design
+   the auditor reads, and the placement rules run on it (:func:`~resilient_stack.components.stack_config.validate_stack`).
+   A blocking finding raises :class:`~resilient_stack.core.rules.DesignRejected` BEFORE any resource, the
    component itself included, is registered.
 2. One explicit ``openstack.Provider`` per placement (region + cloud / auth URL) and one for the backups.
-3. One :class:`~resilient_stack.regional.RegionalWebStack` per placement.
-4. The :class:`~resilient_stack.database.DatabaseTier` (primary, replicas, backup container, S3 credentials).
+3. One :class:`~resilient_stack.components.regional.RegionalWebStack` per placement.
+4. The :class:`~resilient_stack.components.database.DatabaseTier` (primary, replicas, backup container, S3 credentials).
 5. Optional DNS: one Designate ``A`` record set listing every placement's entry points.
 
 :func:`program` is the Pulumi program itself (root ``__main__.py`` calls it; so does
-:func:`resilient_stack.mockrun.run_program`).
+:func:`resilient_stack.testing.mockrun.run_program`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from __future__ import annotations
 import pulumi
 import pulumi_openstack as openstack
 
-from .catalog import Catalog
-from .database import BackupStore, DatabaseMember, DatabaseTier, DatabaseTierArgs, Where
-from .errors import DesignRejected, InputError
-from .regional import LoadBalancerSettings, RegionalWebStack, RegionalWebStackArgs
-from .rules import Report
-from .stack_config import PlacementConfig, StackConfig, from_pulumi_config, validate_stack
+from resilient_stack.core.catalog import Catalog
+from resilient_stack.components.database import BackupStore, DatabaseMember, DatabaseTier, DatabaseTierArgs, Where
+from resilient_stack.core.rules import DesignRejected
+from resilient_stack.io.errors import InputError
+from resilient_stack.components.regional import LoadBalancerSettings, RegionalWebStack, RegionalWebStackArgs
+from resilient_stack.core.rules import Report
+from resilient_stack.components.stack_config import PlacementConfig, StackConfig, from_pulumi_config, validate_stack
 
 TYPE_TOKEN = "resilient-stack:stack:ResilientWebStack"
 
@@ -59,9 +60,9 @@ class ResilientWebStack(pulumi.ComponentResource):
         self, name: str, args: StackConfig, opts: pulumi.ResourceOptions | None = None, *, enforce_rules: bool = True,
     ) -> None:
         if not isinstance(args, StackConfig):
-            raise TypeError("args must be a validated StackConfig (resilient_stack.stack_config)")
+            raise TypeError("args must be a validated StackConfig (resilient_stack.components.stack_config)")
         # The rules first: nothing is registered for a design they reject. ``enforce_rules=False`` is the
-        # fire drill's escape hatch (resilient_stack.firedrill builds the rejected sbg2021 replay under mocks
+        # fire drill's escape hatch (resilient_stack.drills.firedrill builds the rejected sbg2021 replay under mocks
         # to burn it and show the loss): a keyword argument only, never read from the stack config.
         self.rejected: DesignRejected | None = None
         try:

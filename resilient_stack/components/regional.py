@@ -14,7 +14,7 @@ Children, all created through ``args.provider`` and parented to the component:
 - optionally an Octavia load balancer: router to the floating network, HTTP listener/pool/health
   monitor/members (+ a TCP 443 pass-through when HTTPS is on) and a floating IP on its VIP.
 
-Every replica carries the labels the auditor reads (:mod:`resilient_stack.extract`): instance and
+Every replica carries the labels the auditor reads (:mod:`resilient_stack.core.resources`): instance and
 container ``metadata`` dicts, networking / load-balancer ``tags`` as ``key=value``.
 
 No data-source lookup: image, flavor and networks are given BY NAME, so ``pulumi preview`` of a new
@@ -32,8 +32,8 @@ from typing import Sequence
 import pulumi
 import pulumi_openstack as openstack
 
-from . import cloudinit
-from .extract import EXEMPT_KEY, PROTECTS_KEY, QUORUM_KEY, ROLE_KEY, header_safe
+from resilient_stack.hosts import cloudinit
+from resilient_stack.core.resources import EXEMPT_KEY, PROTECTS_KEY, QUORUM_KEY, ROLE_KEY, header_safe
 
 TYPE_TOKEN = "resilient-stack:regional:RegionalWebStack"
 

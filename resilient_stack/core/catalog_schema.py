@@ -2,9 +2,9 @@
 ``data/catalog.yaml``), validated with pydantic at the edge.
 
 :func:`validate_catalog` turns a raw mapping into plain, normalised data (every key present,
-whitespace stripped, clouds and auth hosts lower-cased) that :class:`resilient_stack.catalog.Catalog`
+whitespace stripped, clouds and auth hosts lower-cased) that :class:`resilient_stack.core.catalog.Catalog`
 indexes. The shipped catalog is validated the same way once, when it is compiled into
-``data/catalog.compiled.json`` (``python -m resilient_stack.catalog_schema --write``); a unit test
+``data/catalog.compiled.json`` (``python -m resilient_stack.core.catalog_schema --write``); a unit test
 fails when the compiled file does not match ``data/catalog.yaml``. So ``resilient-stack audit`` of a
 JSON export imports neither pydantic nor the YAML library.
 """
@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import InputError
+from resilient_stack.io.errors import InputError
 
 Confidence = Literal["high", "medium", "low", "unknown"]
 SCHEMA_ID = "resilient-stack/catalog/v1"
@@ -99,11 +99,11 @@ def plain(model: CatalogFile) -> dict[str, Any]:
 
 def compile_builtin() -> str:
     """The text of ``data/catalog.compiled.json``: ``data/catalog.yaml`` validated and normalised."""
-    from .safeyaml import load_yaml_text
+    from resilient_stack.io.safeyaml import load_yaml_text
 
-    text = resources.files("resilient_stack").joinpath("data/catalog.yaml").read_text("utf-8")
+    text = resources.files("resilient_stack.core").joinpath("data/catalog.yaml").read_text("utf-8")
     data = validate_catalog(load_yaml_text(text, "data/catalog.yaml"), "data/catalog.yaml")
-    header = {"generated-from": "data/catalog.yaml", "by": "python -m resilient_stack.catalog_schema --write"}
+    header = {"generated-from": "data/catalog.yaml", "by": "python -m resilient_stack.core.catalog_schema --write"}
     return json.dumps({"_": header, **data}, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -118,9 +118,9 @@ def main(argv: list[str]) -> int:
         return 0
     if argv == ["--check"]:
         same = target.exists() and target.read_text(encoding="utf-8") == text
-        print(f"{target}: {'up to date' if same else 'STALE: run python -m resilient_stack.catalog_schema --write'}")
+        print(f"{target}: {'up to date' if same else 'STALE: run python -m resilient_stack.core.catalog_schema --write'}")
         return 0 if same else 1
-    print("usage: python -m resilient_stack.catalog_schema --write | --check", file=sys.stderr)
+    print("usage: python -m resilient_stack.core.catalog_schema --write | --check", file=sys.stderr)
     return 2
 
 

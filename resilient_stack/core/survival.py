@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
-from .placement import BACKUP_ROLE, Placement
+from resilient_stack.core.placement import BACKUP_ROLE, Placement
 
 DRILL_LEVELS = ("building", "site", "region", "provider")
 DATA_ROLES = frozenset({"database", "object-storage", "volume", "file-share"})

@@ -4,10 +4,10 @@
 - ``pulumi stack export`` JSON (``{"version": 3, "deployment": {"resources": [...]}}``),
 - ``pulumi preview --json`` output (``{"steps": [{"op", "urn", "newState": {...}}]}``).
 
-Every reader returns placements (see :mod:`resilient_stack.placement`); structural problems raise
+Every reader returns placements (see :mod:`resilient_stack.core.placement`); structural problems raise
 :class:`InputError` (exit 2), placement problems become ``unknown-placement`` findings.
 
-JSON inputs are streamed (:mod:`resilient_stack.jsonstream`): resources are read one at a time and
+JSON inputs are streamed (:mod:`resilient_stack.io.jsonstream`): resources are read one at a time and
 only what placement needs is kept, so an export of 100,000 resources costs about as much as
 reading it. ``inspect`` callbacks, keyed by resource type, see the resources of their type on the
 way (security checks).
@@ -18,14 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from .catalog import Catalog
-from .errors import InputError
-from .extract import (
+from resilient_stack.core.catalog import Catalog
+from resilient_stack.io.errors import InputError
+from resilient_stack.core.resources import (
     OPENSTACK_PROVIDER, ResourceView, may_be_replica, place_resource, provider_facts, provider_urn, role_of,
 )
-from .jsonstream import StreamError, is_not_array, stream_object
-from .placement import Placement
-from .readfile import decode_text, read_bytes
+from resilient_stack.io.jsonstream import StreamError, is_not_array, stream_object
+from resilient_stack.core.placement import Placement
+from resilient_stack.io.readfile import decode_text, read_bytes
 
 DEFAULT_PROVIDER_NOTE = (
     "uses the default openstack provider, whose region is not recorded in a preview; "
@@ -245,13 +245,13 @@ def read_preview(doc: Mapping[str, Any], source: str, catalog: Catalog,
 
 
 def _yaml(text: str, source: str) -> Any:
-    from .safeyaml import load_yaml_text  # YAML inputs only: a JSON export never imports the YAML library
+    from resilient_stack.io.safeyaml import load_yaml_text  # YAML inputs only: a JSON export never imports the YAML library
 
     return load_yaml_text(text, source)
 
 
 def _design(doc: Any, source: str, catalog: Catalog) -> Loaded:
-    from .design import parse_design  # design files only: pydantic is not imported for JSON exports
+    from resilient_stack.core.design import parse_design  # design files only: pydantic is not imported for JSON exports
 
     placements = parse_design(doc, source).placements_for(catalog)
     return Loaded("design", placements, len(placements))

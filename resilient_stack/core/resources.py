@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
-from .catalog import Catalog
-from .placement import Placement, place
+from resilient_stack.core.catalog import Catalog
+from resilient_stack.core.placement import Placement, place
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"

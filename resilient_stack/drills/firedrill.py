@@ -2,7 +2,7 @@
 
 ``resilient-stack firedrill STACK [--site NAME | --all-sites]`` (see ``docs/firedrill.md``):
 
-1. **Build** the stack from ``stacks/Pulumi.STACK.yaml`` under Pulumi mocks (:mod:`resilient_stack.mockrun`)
+1. **Build** the stack from ``stacks/Pulumi.STACK.yaml`` under Pulumi mocks (:mod:`resilient_stack.testing.mockrun`)
    and take every instance's role, placement and EXACT user data. The mock cloud answers each instance's
    public address (``access_ip_v4``) with the static IP the drill gives that container on its "internet"
    network (``RecordingMocks(public_address=...)``), so the primary's address reaches the replicas the way
@@ -20,10 +20,10 @@
    header of ``/usr/local/sbin/resilient-stack-promote``): the monitor finds the primary unreachable, the
    surviving replica that received the most WAL is promoted (ties: the stack's failover order, the
    ``databaseRole: replica`` placements in config order), and the writer is pointed at its public address.
-5. **Measure** RTO web, RTO writes and RPO (:mod:`resilient_stack.firedrill_report`) and set them beside
-   the paper drill's prediction (:mod:`resilient_stack.drill`).
+5. **Measure** RTO web, RTO writes and RPO (:mod:`resilient_stack.drills.report`) and set them beside
+   the paper drill's prediction (:mod:`resilient_stack.core.survival`).
 
-Every container and network lives in a :class:`resilient_stack.podman.Session`: removed afterwards, also
+Every container and network lives in a :class:`resilient_stack.testing.podman.Session`: removed afterwards, also
 on errors, Ctrl-C and SIGTERM. Every wait is bounded. Traffic stays on loopback and the drill's networks
 (plus the hosts' own ``apt-get update`` against the machine's Debian mirror, as in tests/podman).
 """
@@ -51,10 +51,13 @@ from typing import Any, Callable, Sequence
 
 import yaml
 
-from . import cloudinit, podman
-from .drill import drill as paper_drill
-from .errors import DesignRejected, InputError
-from .firedrill_report import (
+from resilient_stack.hosts import cloudinit
+
+from resilient_stack.testing import podman
+from resilient_stack.core.survival import drill as paper_drill
+from resilient_stack.core.rules import DesignRejected
+from resilient_stack.io.errors import InputError
+from resilient_stack.drills.report import (
     Attempt,
     Event,
     FiredrillReport,
@@ -64,7 +67,7 @@ from .firedrill_report import (
     compute_rpo,
     recovery_seconds,
 )
-from .stack_config import StackConfig, load_stack_file, read_stack_file, validate_stack
+from resilient_stack.components.stack_config import StackConfig, load_stack_file, read_stack_file, validate_stack
 
 __all__ = [
     "DrillError",
@@ -266,7 +269,7 @@ def build_plan(stack_file: str | Path, internet: ipaddress.IPv4Network | None = 
     Raises:
         InputError: unreadable/invalid stack file, a placement the catalog cannot place.
     """
-    from .mockrun import RecordingMocks, run_program
+    from resilient_stack.testing.mockrun import RecordingMocks, run_program
 
     path = Path(stack_file)
     source = str(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .catalog import Catalog
+from resilient_stack.core.catalog import Catalog
 
 BACKUP_ROLE = "backup"
 

@@ -28,9 +28,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .catalog import Catalog
-from .errors import InputError
-from .placement import BACKUP_ROLE, Placement, place
+from resilient_stack.core.catalog import Catalog
+from resilient_stack.io.errors import InputError
+from resilient_stack.core.placement import BACKUP_ROLE, Placement, place
 
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 ROLE_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")

@@ -1,6 +1,6 @@
 """Read an input file (or stdin) as text: bounded in size, binary data refused early.
 
-No parser here (see :mod:`resilient_stack.safeyaml` and :mod:`resilient_stack.jsonstream`), so
+No parser here (see :mod:`resilient_stack.io.safeyaml` and :mod:`resilient_stack.io.jsonstream`), so
 reading a JSON export does not import the YAML library.
 """
 
@@ -10,7 +10,7 @@ import os
 import stat
 import sys
 
-from .errors import InputError
+from resilient_stack.io.errors import InputError
 
 MAX_FILE_BYTES = 1024**3
 SNIFF_BYTES = 64 * 1024

@@ -6,9 +6,9 @@ import io
 import json
 from collections import defaultdict
 
-from . import __version__
-from .drill import Scenario
-from .rules import RULE_DESCRIPTIONS, RULE_IDS, Report
+from resilient_stack import __version__
+from resilient_stack.core.survival import Scenario
+from resilient_stack.core.rules import RULE_DESCRIPTIONS, RULE_IDS, Report
 
 AUDIT_FORMATS = ("text", "json", "sarif", "junit", "markdown")
 DRILL_FORMATS = ("text", "json", "markdown")

@@ -2,7 +2,7 @@
 
 No podman, no Pulumi, no clock: every function takes recorded facts (timestamps in seconds since the
 epoch, row numbers, LSNs) and returns plain values, so all of it is unit-tested without containers.
-:mod:`resilient_stack.firedrill` records the facts and calls these.
+:mod:`resilient_stack.drills.firedrill` records the facts and calls these.
 
 Definitions (also in ``docs/firedrill.md``):
 
@@ -216,7 +216,7 @@ def classify(rto_web: float | None, rto_writes: float | None, rpo: RpoResult) ->
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    """What the paper drill (resilient_stack.drill) says about losing the same site."""
+    """What the paper drill (resilient_stack.core.survival) says about losing the same site."""
 
     service_survives: bool
     data_survives: bool

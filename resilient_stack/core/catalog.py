@@ -5,7 +5,7 @@ file (``--catalog FILE``, same schema): a provider with a known id is merged int
 one (its sites/regions with the same id/name replace the shipped entries, new ones are added,
 its clouds and auth hosts are added).
 
-Files are validated at the edge (:mod:`resilient_stack.catalog_schema`, pydantic) into plain
+Files are validated at the edge (:mod:`resilient_stack.core.catalog_schema`, pydantic) into plain
 normalised data; lookups go through :class:`Catalog`, a plain index built once. The shipped file
 is validated when it is compiled (``data/catalog.compiled.json``), so reading it costs no pydantic.
 A region is identified by its cloud (an OpenStack auth URL host or a clouds.yaml cloud name) plus
@@ -21,7 +21,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import InputError
+from resilient_stack.io.errors import InputError
 
 @dataclass(frozen=True, slots=True)
 class Site:
@@ -108,7 +108,7 @@ def auth_host(auth_url: str) -> str:
 
 
 class Catalog:
-    """Plain lookup index over validated catalog data (:func:`resilient_stack.catalog_schema.validate_catalog`)."""
+    """Plain lookup index over validated catalog data (:func:`resilient_stack.core.catalog_schema.validate_catalog`)."""
 
     def __init__(self, files: list[tuple[str, dict[str, Any]]]) -> None:
         providers: list[dict] = []
@@ -258,7 +258,7 @@ def builtin_data() -> dict[str, Any]:
     """The shipped catalog, as compiled (validated, normalised) from ``data/catalog.yaml``."""
     global _BUILTIN
     if _BUILTIN is None:
-        text = resources.files("resilient_stack").joinpath("data/catalog.compiled.json").read_text("utf-8")
+        text = resources.files("resilient_stack.core").joinpath("data/catalog.compiled.json").read_text("utf-8")
         data = json.loads(text)
         data.pop("_", None)
         _BUILTIN = data
@@ -267,9 +267,9 @@ def builtin_data() -> dict[str, Any]:
 
 def read_catalog_file(path: str) -> dict[str, Any]:
     """A ``--catalog`` file, validated into plain data."""
-    from .catalog_schema import validate_catalog
-    from .readfile import decode_text, read_bytes
-    from .safeyaml import load_yaml_text
+    from resilient_stack.core.catalog_schema import validate_catalog
+    from resilient_stack.io.readfile import decode_text, read_bytes
+    from resilient_stack.io.safeyaml import load_yaml_text
 
     return validate_catalog(load_yaml_text(decode_text(read_bytes(path), path), path), path)
 

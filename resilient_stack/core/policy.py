@@ -19,12 +19,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .catalog import Catalog, load_catalog
-from .catalog_schema import CatalogFile, plain
-from .errors import InputError
-from .rules import RULE_IDS, RuleConfig
-from .readfile import decode_text, read_bytes
-from .safeyaml import load_yaml_text
+from resilient_stack.core.catalog import Catalog, load_catalog
+from resilient_stack.core.catalog_schema import CatalogFile, plain
+from resilient_stack.io.errors import InputError
+from resilient_stack.core.rules import RULE_IDS, RuleConfig
+from resilient_stack.io.readfile import decode_text, read_bytes
+from resilient_stack.io.safeyaml import load_yaml_text
 
 Level = Literal["mandatory", "advisory", "disabled"]
 _DEFAULT = RuleConfig()

@@ -1,0 +1,1 @@
+"""The pure core: the failure-domain catalog, placement, the rules, design and organisation-policy models, the security checks and the paper drill. No Pulumi and no podman import (an import contract in pyproject.toml says so)."""
