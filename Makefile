@@ -13,7 +13,7 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[pulumi,policy,test]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[pulumi,policy,test,drill]'
 	touch $@
 
 tools:
@@ -38,7 +38,7 @@ test: venv tools
 	$(PY) -m pytest
 
 bench: venv
-	$(PY) bench/run.py --sizes 1000,10000,100000 --repeat 3 --check
+	$(PY) -m bench.run --sizes 1000,10000,100000 --repeat 3 --check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark helper: the policy pack's stack validation on the resources of a stack export.
 
-    python bench/pack_validate.py EXPORT.json
+    python -m bench.pack_validate EXPORT.json
 
 Builds the pack's view of the stack the way `pulumi policy analyze --file` hands it over (each
 resource's outputs, its provider with the provider's inputs, secrets redacted to "[secret]"),
@@ -16,23 +16,19 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "policies")]
-
-from pulumi_policy import (  # noqa: E402
+from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyProviderResource,
     PolicyResource,
     PolicyResourceOptions,
     StackValidationArgs,
 )
-from pulumi_policy.deserialize import deserialize_properties  # noqa: E402
-from pulumi_policy.proxy import unknown_checking_proxy  # noqa: E402
+from pulumi_policy.deserialize import deserialize_properties
+from pulumi_policy.proxy import unknown_checking_proxy
+from resilient_policies import PLACEMENT_POLICIES
 
-from resilient_policies import PLACEMENT_POLICIES  # noqa: E402
-from resilient_stack.core.resources import SECRET_SIG  # noqa: E402
+from resilient_stack.core.vocabulary import SECRET_SIG
 
 
 def _redact(value):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: audit, drill and the policy pack on synthetic stack exports, against json.load.
 
-    python bench/run.py [--sizes 1000,10000,100000] [--repeat 3] [--json OUT] [--check]
+    python -m bench.run [--sizes 1000,10000,100000] [--repeat 3] [--json OUT] [--check]
 
 For each size it writes a realistic `pulumi stack export` (bench/synth.py) and measures, in ONE
 run and interleaved, the wall time and peak RSS of separate processes doing:
@@ -30,10 +30,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.synth import write_export
 
-from bench.synth import write_export  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PY = sys.executable
 
@@ -57,7 +56,7 @@ def commands(path: Path) -> dict[str, list[str]]:
         "json.load": [PY, "-c", "import json,sys; json.load(open(sys.argv[1], 'rb'))", str(path)],
         "audit": [PY, "-m", "resilient_stack", "audit", str(path), "--format", "json", "-o", os.devnull],
         "drill": [PY, "-m", "resilient_stack", "drill", str(path), "--format", "json", "-o", os.devnull],
-        "pack": [PY, str(ROOT / "bench" / "pack_validate.py"), str(path)],
+        "pack": [PY, "-m", "bench.pack_validate", str(path)],
     }
 
 
@@ -85,11 +84,11 @@ def run(sizes: list[int], repeat: int, workdir: Path) -> dict:
 def construction(repeat: int) -> dict:
     """Resources registered per second while building the production stack under mocks."""
     code = (
-        "import time,sys; sys.path.insert(0, %r)\n"
+        "import time\n"
         "from resilient_stack.testing.mockrun import run_program\n"
         "t=time.perf_counter(); rs=run_program(%r); dt=time.perf_counter()-t\n"
         "print(len(rs), dt)\n"
-    ) % (str(ROOT), str(ROOT / "stacks" / "Pulumi.production.yaml"))
+    ) % (str(ROOT / "stacks" / "Pulumi.production.yaml"),)
     best = None
     for _ in range(repeat):
         out = subprocess.run([PY, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout.split()

@@ -4,12 +4,9 @@
     pulumi preview --policy-pack policies --policy-pack-config pack-config.json
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from resilient_policies.config import main  # noqa: E402
+from resilient_policies.config import main  # installed with the resilient-stack package
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,13 +16,18 @@ import sys
 from typing import Sequence
 
 from resilient_stack import __version__
-from resilient_stack.core.catalog import load_catalog
-from resilient_stack.core.survival import DRILL_LEVELS, drill
-from resilient_stack.io.errors import InputError
+from resilient_stack.audit.formats import (
+    AUDIT_FORMATS,
+    AUDIT_RENDERERS,
+    DRILL_FORMATS,
+    DRILL_RENDERERS,
+)
 from resilient_stack.audit.inputs import load_input, read_stack_config
-from resilient_stack.audit.formats import AUDIT_FORMATS, AUDIT_RENDERERS, DRILL_FORMATS, DRILL_RENDERERS
+from resilient_stack.core.catalog import load_catalog
 from resilient_stack.core.rules import PROFILES, RuleConfig, evaluate, with_findings
 from resilient_stack.core.security import SecurityCollector
+from resilient_stack.core.survival import DRILL_LEVELS, drill
+from resilient_stack.io.errors import InputError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -131,9 +136,9 @@ def cmd_drill(args) -> int:
 
 
 def cmd_firedrill(args) -> int:
-    from resilient_stack.testing import podman
     from resilient_stack.drills.firedrill import DrillError, run
     from resilient_stack.drills.report import RENDERERS
+    from resilient_stack.testing import podman
 
     def progress(line: str) -> None:
         if not args.quiet:

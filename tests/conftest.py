@@ -8,10 +8,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_TOOLS = os.environ.get("RESILIENT_STACK_REQUIRE_TOOLS") == "1"
 
-# tests/hosts is the testinfra suite for real or booted hosts: it runs with --hosts/--role
-# (driven by tests/podman, or by hand against deployed hosts), not in the plain collection.
-collect_ignore = ["hosts"]
-
 
 def need_tool(ok: bool, why: str) -> None:
     """Skip locally, FAIL in CI (RESILIENT_STACK_REQUIRE_TOOLS=1): a skipped test is not a pass."""

@@ -40,9 +40,20 @@ from typing import Any, Mapping, Sequence
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema
 
 from resilient_stack.core.catalog import Catalog
-from resilient_stack.core.policy import PolicyConfig, build_catalog, load_policy_config, parse_policy_config
+from resilient_stack.core.policy import (
+    PolicyConfig,
+    build_catalog,
+    load_policy_config,
+    parse_policy_config,
+)
+from resilient_stack.core.rules import (
+    LEVELS,
+    PROFILES,
+    RULE_IDS,
+    RuleConfig,
+    default_level,
+)
 from resilient_stack.io.errors import InputError
-from resilient_stack.core.rules import LEVELS, PROFILES, RULE_IDS, RuleConfig, default_level
 
 _DEFAULTS = PolicyConfig()
 

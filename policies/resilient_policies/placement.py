@@ -17,10 +17,21 @@ import weakref
 from collections import OrderedDict
 from typing import Any, Callable
 
-from pulumi_policy import ReportViolation, Severity, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import (
+    ReportViolation,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 
 from resilient_stack.core.resources import may_be_replica, place_resource
-from resilient_stack.core.rules import PLACEMENT_RULE_IDS, RULE_DESCRIPTIONS, Finding, Report, evaluate
+from resilient_stack.core.rules import (
+    PLACEMENT_RULE_IDS,
+    RULE_DESCRIPTIONS,
+    Finding,
+    Report,
+    evaluate,
+)
 
 from . import secrecy
 from .config import CONFIG_SCHEMA, Settings, default_enforcement, settings_from

@@ -29,7 +29,8 @@ from pulumi_policy import secret as _secret
 from pulumi_policy.proxy import UnknownValueError
 from pulumi_policy.secret import Secret
 
-from resilient_stack.core.resources import OPENSTACK_PROVIDER, SECRET_SIG, UNKNOWN, ResourceView
+from resilient_stack.core.resources import OPENSTACK_PROVIDER, ResourceView
+from resilient_stack.core.vocabulary import SECRET_SIG, UNKNOWN
 
 # The value of a secret's signature key in the engine's wire format (the stack-export marker).
 SECRET_MARKER = {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270"}

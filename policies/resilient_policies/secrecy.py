@@ -26,10 +26,14 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import (
+    EnforcementLevel,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
 
-from resilient_stack.core.resources import SECRET_SIG
 from resilient_stack.core.security import SecurityCollector
+from resilient_stack.core.vocabulary import SECRET_SIG
 
 from .resources import plain
 

@@ -17,10 +17,20 @@ from __future__ import annotations
 
 from typing import Callable
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, Severity
+from pulumi_policy import (
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+)
 
 from resilient_stack.core.rules import RULE_DESCRIPTIONS, SECURITY_RULE_IDS
-from resilient_stack.core.security import SECGROUP_RULE_TYPE, INSTANCE_TYPE, check_view, exemption
+from resilient_stack.core.security import (
+    INSTANCE_TYPE,
+    SECGROUP_RULE_TYPE,
+    check_view,
+    exemption,
+)
 
 from .config import CONFIG_SCHEMA, default_enforcement, settings_from
 from .resources import SECRET_MARKER, resource_view

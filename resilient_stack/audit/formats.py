@@ -7,8 +7,9 @@ import json
 from collections import defaultdict
 
 from resilient_stack import __version__
-from resilient_stack.core.survival import Scenario
+from resilient_stack.core.placement import BACKUP_ROLE
 from resilient_stack.core.rules import RULE_DESCRIPTIONS, RULE_IDS, Report
+from resilient_stack.core.survival import Scenario
 
 AUDIT_FORMATS = ("text", "json", "sarif", "junit", "markdown")
 DRILL_FORMATS = ("text", "json", "markdown")
@@ -18,7 +19,7 @@ INFO_URI = "https://github.com/resilient-stack/resilient-stack"
 def _role_summary(report: Report) -> list[tuple[str, int, str, str, str]]:
     groups: dict[str, list] = defaultdict(list)
     for p in report.placements:
-        key = f"backup of {p.protects}" if p.role == "backup" else p.role
+        key = f"backup of {p.protects}" if p.role == BACKUP_ROLE else p.role
         groups[key].append(p)
     rows = []
     for role in sorted(groups):

@@ -19,12 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from resilient_stack.core.catalog import Catalog
-from resilient_stack.io.errors import InputError
-from resilient_stack.core.resources import (
-    OPENSTACK_PROVIDER, ResourceView, may_be_replica, place_resource, provider_facts, provider_urn, role_of,
-)
-from resilient_stack.io.jsonstream import StreamError, is_not_array, stream_object
 from resilient_stack.core.placement import Placement
+from resilient_stack.core.resources import (
+    OPENSTACK_PROVIDER,
+    ResourceView,
+    may_be_replica,
+    place_resource,
+    provider_facts,
+    provider_urn,
+    role_of,
+)
+from resilient_stack.io.errors import InputError
+from resilient_stack.io.jsonstream import StreamError, is_not_array, stream_object
 from resilient_stack.io.readfile import decode_text, read_bytes
 
 DEFAULT_PROVIDER_NOTE = (
@@ -245,13 +251,17 @@ def read_preview(doc: Mapping[str, Any], source: str, catalog: Catalog,
 
 
 def _yaml(text: str, source: str) -> Any:
-    from resilient_stack.io.safeyaml import load_yaml_text  # YAML inputs only: a JSON export never imports the YAML library
+    from resilient_stack.io.safeyaml import (
+        load_yaml_text,  # YAML inputs only: a JSON export never imports the YAML library
+    )
 
     return load_yaml_text(text, source)
 
 
 def _design(doc: Any, source: str, catalog: Catalog) -> Loaded:
-    from resilient_stack.core.design import parse_design  # design files only: pydantic is not imported for JSON exports
+    from resilient_stack.core.design import (
+        parse_design,  # design files only: pydantic is not imported for JSON exports
+    )
 
     placements = parse_design(doc, source).placements_for(catalog)
     return Loaded("design", placements, len(placements))

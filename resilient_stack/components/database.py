@@ -25,7 +25,6 @@ networks plus ``replication_cidrs``. The exact per-host filter is the security g
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Sequence, cast
 
@@ -33,20 +32,22 @@ import pulumi
 import pulumi_openstack as openstack
 import pulumi_random as random
 
-from resilient_stack.hosts import cloudinit
+from resilient_stack.components.stack_config import check_design
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.design import Design
-from resilient_stack.core.resources import header_safe
-from resilient_stack.components.regional import POSTGRES_PORT, labels
 from resilient_stack.core.rules import RuleConfig
-from resilient_stack.components.stack_config import check_design
+from resilient_stack.core.vocabulary import (
+    BACKUP,
+    DATABASE,
+    PLACEMENT_NAME_RE,
+    POSTGRES_PORT,
+    SQL_IDENT_RE,
+    header_safe,
+    labels,
+)
+from resilient_stack.hosts import cloudinit
 
 TYPE_TOKEN = "resilient-stack:database:DatabaseTier"
-DATABASE_ROLE = "database"
-BACKUP_ROLE = "backup"
-
-_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-_IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -161,13 +162,13 @@ class DatabaseTierArgs:
         return Design.model_validate({
             "name": self.prefix,
             "placements": [
-                {"name": m.placement, **where(m.where), "replicas": {DATABASE_ROLE: 1}, "quorum": [DATABASE_ROLE],
+                {"name": m.placement, **where(m.where), "replicas": {DATABASE: 1}, "quorum": [DATABASE],
                  "exempt": m.exempt}
                 for m in self.members
             ],
-            "backups": [{"name": self.backup.name, "protects": DATABASE_ROLE, **where(self.backup.where),
+            "backups": [{"name": self.backup.name, "protects": DATABASE, **where(self.backup.where),
                          "exempt": self.backup.exempt}],
-            "quorum_roles": [DATABASE_ROLE],
+            "quorum_roles": [DATABASE],
         })
 
     def validate(self, *, enforce_rules: bool = True) -> None:
@@ -182,16 +183,16 @@ class DatabaseTierArgs:
         if len(set(names)) != len(names):
             raise ValueError("members: one member per placement")
         for m in self.members:
-            if not _NAME_RE.match(m.placement):
+            if not PLACEMENT_NAME_RE.match(m.placement):
                 raise ValueError(f"members: placement {m.placement!r} must be lower-case letters, digits and dashes")
             if not isinstance(m.provider, openstack.Provider):
                 raise ValueError(f"members[{m.placement}].provider must be an explicit pulumi_openstack.Provider")
         if not isinstance(self.backup.provider, openstack.Provider):
             raise ValueError("backup.provider must be an explicit pulumi_openstack.Provider")
-        if not _NAME_RE.match(self.prefix) or len(f"{self.prefix}-{max(names, key=len)}-db") > 63:
+        if not PLACEMENT_NAME_RE.match(self.prefix) or len(f"{self.prefix}-{max(names, key=len)}-db") > 63:
             raise ValueError("prefix must be lower-case letters, digits and dashes, short enough for host names")
         for ident in ("app_database", "app_user", "replication_user"):
-            if not _IDENT_RE.match(getattr(self, ident)):
+            if not SQL_IDENT_RE.match(getattr(self, ident)):
                 raise ValueError(f"{ident} must be a lower-case SQL identifier")
         if self.app_user == self.replication_user:
             raise ValueError("app_user and replication_user must differ")
@@ -315,7 +316,7 @@ class DatabaseTier(pulumi.ComponentResource):
 
         self.backup_container = openstack.objectstorage.Container(
             f"{name}-backups", name=args.backup.container,
-            metadata=header_safe(labels(BACKUP_ROLE, protects=DATABASE_ROLE, exempt=args.backup.exempt)),
+            metadata=header_safe(labels(BACKUP, protects=DATABASE, exempt=args.backup.exempt)),
             opts=pulumi.ResourceOptions.merge(
                 backup_opts, pulumi.ResourceOptions(retain_on_delete=args.backup.retain_on_delete),
             ),
@@ -389,7 +390,7 @@ class DatabaseTier(pulumi.ComponentResource):
                 [openstack.compute.InstanceSchedulerHintArgs(group=member.server_group_id)]
                 if member.server_group_id is not None else None
             ),
-            metadata=labels(DATABASE_ROLE, quorum=True, exempt=member.exempt),
+            metadata=labels(DATABASE, quorum=True, exempt=member.exempt),
             user_data=pulumi.Output.secret(cast(pulumi.Input[str], user_data)),  # holds the passwords
             opts=pulumi.ResourceOptions(parent=self, provider=member.provider, depends_on=list(member.depends_on)),
         )

@@ -32,40 +32,29 @@ from typing import Sequence
 import pulumi
 import pulumi_openstack as openstack
 
+from resilient_stack.core.vocabulary import (
+    DATABASE,
+    HTTP_PORT,
+    HTTPS_PORT,
+    LOAD_BALANCER,
+    OBJECT_STORAGE,
+    PLACEMENT_NAME_RE,
+    POSTGRES_PORT,
+    SSH_PORT,
+    UUID_RE,
+    WEB,
+    header_safe,
+    labels,
+    tags,
+)
 from resilient_stack.hosts import cloudinit
-from resilient_stack.core.resources import EXEMPT_KEY, PROTECTS_KEY, QUORUM_KEY, ROLE_KEY, header_safe
 
 TYPE_TOKEN = "resilient-stack:regional:RegionalWebStack"
 
-WEB_ROLE = "web"
-OBJECT_STORAGE_ROLE = "object-storage"
-LOAD_BALANCER_ROLE = "load-balancer"
-POSTGRES_PORT = 5432
-
-_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
-
 
 # --------------------------------------------------------------------------------------------------
-# Pure helpers: labels and security rules
+# Pure helpers: security rules
 # --------------------------------------------------------------------------------------------------
-
-
-def labels(role: str, *, protects: str | None = None, quorum: bool = False, exempt: str | None = None) -> dict[str, str]:
-    """The ``resilient-stack:*`` labels of a replica, as an instance/container ``metadata`` dict."""
-    out = {ROLE_KEY: role}
-    if protects:
-        out[PROTECTS_KEY] = protects
-    if quorum:
-        out[QUORUM_KEY] = "true"
-    if exempt:
-        out[EXEMPT_KEY] = exempt
-    return out
-
-
-def tags(role: str, *, exempt: str | None = None) -> list[str]:
-    """The same labels as networking / load-balancer ``tags`` (``key=value``)."""
-    return [f"{k}={v}" for k, v in labels(role, exempt=exempt).items()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +79,14 @@ def web_rules() -> list[IngressRule]:
     """HTTP and HTTPS open to the world, IPv4 and IPv6."""
     return [
         IngressRule(f"{name}-{fam}", port, cidr, f"{name.upper()} from anywhere ({fam})")
-        for name, port in (("http", 80), ("https", 443))
+        for name, port in (("http", HTTP_PORT), ("https", HTTPS_PORT))
         for fam, cidr in (("v4", "0.0.0.0/0"), ("v6", "::/0"))
     ]
 
 
 def admin_rules(admin_cidrs: Sequence[str]) -> list[IngressRule]:
     """SSH only from the admin networks (none: SSH closed)."""
-    return [IngressRule(f"ssh-{_slug(c)}", 22, c, f"SSH from admin network {c}") for c in admin_cidrs]
+    return [IngressRule(f"ssh-{_slug(c)}", SSH_PORT, c, f"SSH from admin network {c}") for c in admin_cidrs]
 
 
 def database_rules(cidrs: Sequence[str]) -> list[IngressRule]:
@@ -187,7 +176,7 @@ class RegionalWebStackArgs:
         if not isinstance(self.provider, openstack.Provider):
             raise ValueError("provider must be an explicit pulumi_openstack.Provider")
         for field_name in ("placement", "prefix"):
-            if not _NAME_RE.match(getattr(self, field_name) or ""):
+            if not PLACEMENT_NAME_RE.match(getattr(self, field_name) or ""):
                 raise ValueError(f"{field_name} must be lower-case letters, digits and dashes")
         if len(f"{self.prefix}-{self.placement}-web-{max(self.web_count, 1)}") > 63:
             raise ValueError("prefix and placement are too long for a host name (63 characters)")
@@ -206,7 +195,7 @@ class RegionalWebStackArgs:
         if self.load_balancer is not None:
             if self.web_count < 1:
                 raise ValueError("a load balancer needs at least one web host")
-            if not _UUID_RE.match(self.load_balancer.floating_network_id or ""):
+            if not UUID_RE.match(self.load_balancer.floating_network_id or ""):
                 raise ValueError("load_balancer.floating_network_id must be the floating network's ID (a UUID)")
         if self.web_count:
             # fail now, not half-way through the deployment
@@ -250,11 +239,11 @@ class RegionalWebStack(pulumi.ComponentResource):
         base = f"{args.prefix}-{args.placement}"
 
         self.network = openstack.networking.Network(
-            f"{name}-net", name=base, admin_state_up=True, tags=tags(WEB_ROLE), opts=child,
+            f"{name}-net", name=base, admin_state_up=True, tags=tags(WEB), opts=child,
         )
         self.subnet = openstack.networking.Subnet(
             f"{name}-subnet", name=base, network_id=self.network.id, cidr=args.private_cidr, ip_version=4,
-            enable_dhcp=True, tags=tags(WEB_ROLE), opts=child,
+            enable_dhcp=True, tags=tags(WEB), opts=child,
         )
 
         self.web_security_group = (
@@ -283,7 +272,7 @@ class RegionalWebStack(pulumi.ComponentResource):
         self.static_container = (
             openstack.objectstorage.Container(
                 f"{name}-static", name=f"{base}-static", container_read=".r:*",
-                metadata=header_safe(labels(OBJECT_STORAGE_ROLE, exempt=args.exempt)), opts=child,
+                metadata=header_safe(labels(OBJECT_STORAGE, exempt=args.exempt)), opts=child,
             )
             if args.web_count else None
         )
@@ -313,7 +302,7 @@ class RegionalWebStack(pulumi.ComponentResource):
     ) -> openstack.networking.SecGroup:
         group = openstack.networking.SecGroup(
             f"{name}-{kind}-sg", name=f"{base}-{kind}", description=description,
-            tags=tags(WEB_ROLE if kind != "db" else "database"), opts=child,
+            tags=tags(WEB if kind != "db" else DATABASE), opts=child,
         )
         for rule in rules:
             openstack.networking.SecGroupRule(
@@ -344,7 +333,7 @@ class RegionalWebStack(pulumi.ComponentResource):
             ],
             security_groups=[self.web_security_group.name, self.admin_security_group.name],  # type: ignore[union-attr]
             scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=self.server_group.id)],
-            metadata=labels(WEB_ROLE, exempt=args.exempt),
+            metadata=labels(WEB, exempt=args.exempt),
             user_data=pulumi.Output.secret(user_data),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.subnet])),
         )
@@ -354,10 +343,10 @@ class RegionalWebStack(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         settings = args.load_balancer
         assert settings is not None
-        lb_tags = tags(LOAD_BALANCER_ROLE, exempt=args.exempt)
+        lb_tags = tags(LOAD_BALANCER, exempt=args.exempt)
         router = openstack.networking.Router(
             f"{name}-router", name=base, admin_state_up=True,
-            external_network_id=settings.floating_network_id, tags=tags(WEB_ROLE), opts=child,
+            external_network_id=settings.floating_network_id, tags=tags(WEB), opts=child,
         )
         router_if = openstack.networking.RouterInterface(
             f"{name}-router-if", router_id=router.id, subnet_id=self.subnet.id, opts=child,

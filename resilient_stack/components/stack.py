@@ -20,13 +20,27 @@ from __future__ import annotations
 import pulumi
 import pulumi_openstack as openstack
 
+from resilient_stack.components.database import (
+    BackupStore,
+    DatabaseMember,
+    DatabaseTier,
+    DatabaseTierArgs,
+    Where,
+)
+from resilient_stack.components.regional import (
+    LoadBalancerSettings,
+    RegionalWebStack,
+    RegionalWebStackArgs,
+)
+from resilient_stack.components.stack_config import (
+    PlacementConfig,
+    StackConfig,
+    from_pulumi_config,
+    validate_stack,
+)
 from resilient_stack.core.catalog import Catalog
-from resilient_stack.components.database import BackupStore, DatabaseMember, DatabaseTier, DatabaseTierArgs, Where
-from resilient_stack.core.rules import DesignRejected
+from resilient_stack.core.rules import DesignRejected, Report
 from resilient_stack.io.errors import InputError
-from resilient_stack.components.regional import LoadBalancerSettings, RegionalWebStack, RegionalWebStackArgs
-from resilient_stack.core.rules import Report
-from resilient_stack.components.stack_config import PlacementConfig, StackConfig, from_pulumi_config, validate_stack
 
 TYPE_TOKEN = "resilient-stack:stack:ResilientWebStack"
 

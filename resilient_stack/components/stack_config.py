@@ -52,39 +52,42 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
-from resilient_stack.hosts import cloudinit
 from resilient_stack.core.catalog import Catalog
-from resilient_stack.core.policy import PolicyConfig, build_catalog
 from resilient_stack.core.design import Design
-from resilient_stack.core.rules import DesignRejected
+from resilient_stack.core.policy import PolicyConfig, build_catalog
+from resilient_stack.core.rules import DesignRejected, Report, RuleConfig, evaluate
+from resilient_stack.core.vocabulary import (
+    AUTH_URL,
+    BUCKET,
+    DATABASE,
+    FQDN,
+    LOAD_BALANCER,
+    OBJECT_STORAGE,
+    PLACEMENT_NAME,
+    S3_ENDPOINT,
+    S3_REGION,
+    SQL_IDENT,
+    SSH_PUBLIC_KEY_RE,
+    UUID,
+    WEB,
+)
+from resilient_stack.hosts import cloudinit
 from resilient_stack.io.errors import InputError
-from resilient_stack.core.rules import Report, RuleConfig, evaluate
 from resilient_stack.io.readfile import decode_text, read_bytes
 from resilient_stack.io.safeyaml import load_yaml_text
 
 NAMESPACE = "resilient-stack"
-DATABASE_ROLE = "database"
-WEB_ROLE = "web"
-OBJECT_STORAGE_ROLE = "object-storage"
-LOAD_BALANCER_ROLE = "load-balancer"
 
-# Names end up in host names (a DNS label of at most 63 characters: <name>-<placement>-web-<n>) and in
-# the backup bucket name (S3 rules: lower case), hence the tight patterns.
-PLACEMENT_RE = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
-PREFIX_RE = PLACEMENT_RE
-UUID_RE = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
-S3_ENDPOINT_RE = r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
-FQDN_RE = r"^([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)+$"
-AUTH_URL_RE = r"^https?://[^\s]+$"
-BUCKET_RE = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-IDENT_RE = r"^[a-z_][a-z0-9_]{0,62}$"
-SSH_KEY_RE = re.compile(
-    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)"
-    r" [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$"
-)
 DEFAULT_PREFIX = "rs"
 
 # Keys whose engine value is a plain string; every other key carries structured YAML (JSON on the wire).
@@ -135,9 +138,9 @@ class WebSettings(_Model):
 class DatabaseSettings(_Model):
     """``resilient-stack:database``: the PostgreSQL tier (placement roles are set per placement)."""
 
-    app_database: str = Field(default="app", pattern=IDENT_RE)
-    app_user: str = Field(default="app", pattern=IDENT_RE)
-    replication_user: str = Field(default="replicator", pattern=IDENT_RE)
+    app_database: str = Field(default="app", pattern=SQL_IDENT)
+    app_user: str = Field(default="app", pattern=SQL_IDENT)
+    replication_user: str = Field(default="replicator", pattern=SQL_IDENT)
     password_length: int = Field(default=32, ge=16, le=128)
     replication_cidrs: tuple[str, ...] = ()
     app_cidrs: tuple[str, ...] = ()  # extra networks the application connects from (pg_hba + db security groups)
@@ -155,9 +158,9 @@ class DatabaseSettings(_Model):
 class PlacementConfig(_Model):
     """One entry of ``resilient-stack:placements``: one region running part of the stack."""
 
-    name: str = Field(min_length=1, max_length=20, pattern=PLACEMENT_RE)
+    name: str = Field(min_length=1, max_length=20, pattern=PLACEMENT_NAME)
     cloud: str | None = Field(default=None, min_length=1)
-    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL_RE)
+    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL)
     region: str = Field(min_length=1, max_length=128)
     availability_zone: str | None = Field(default=None, min_length=1)
     web_count: int = Field(default=2, ge=0, le=50)
@@ -169,7 +172,7 @@ class PlacementConfig(_Model):
     database_role: Literal["primary", "replica", "none"] = "none"
     load_balancer: bool = False
     floating_network: str | None = Field(default=None, min_length=1, max_length=255)
-    floating_network_id: str | None = Field(default=None, pattern=UUID_RE)
+    floating_network_id: str | None = Field(default=None, pattern=UUID)
     exempt: str | None = Field(default=None, min_length=1, max_length=255)
 
     @field_validator("private_cidr")
@@ -199,14 +202,14 @@ class PlacementConfig(_Model):
 class BackupConfig(_Model):
     """``resilient-stack:backups``: the object-storage placement holding the pgBackRest repository."""
 
-    name: str = Field(default="backups", min_length=1, max_length=20, pattern=PLACEMENT_RE)
+    name: str = Field(default="backups", min_length=1, max_length=20, pattern=PLACEMENT_NAME)
     cloud: str | None = Field(default=None, min_length=1)
-    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL_RE)
+    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL)
     region: str = Field(min_length=1, max_length=128)
     availability_zone: str | None = Field(default=None, min_length=1)
-    s3_endpoint: str = Field(min_length=1, max_length=253, pattern=S3_ENDPOINT_RE)
-    s3_region: str = Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    container: str | None = Field(default=None, pattern=BUCKET_RE)
+    s3_endpoint: str = Field(min_length=1, max_length=253, pattern=S3_ENDPOINT)
+    s3_region: str = Field(min_length=1, max_length=63, pattern=S3_REGION)
+    container: str | None = Field(default=None, pattern=BUCKET)
     uri_style: Literal["host", "path"] = "path"
     retention_full: int = Field(default=2, ge=1, le=100)
     retain_on_delete: bool = True
@@ -225,15 +228,15 @@ class DnsConfig(_Model):
     """``resilient-stack:dns``: optional A records in an OpenStack Designate zone."""
 
     zone_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
-    name: str = Field(min_length=2, max_length=253, pattern=FQDN_RE)
+    name: str = Field(min_length=2, max_length=253, pattern=FQDN)
     ttl: int = Field(default=300, ge=30, le=86400)
-    placement: str | None = Field(default=None, pattern=PLACEMENT_RE)
+    placement: str | None = Field(default=None, pattern=PLACEMENT_NAME)
 
 
 class StackConfig(_Model):
     """Everything ``resilient-stack:*`` of one stack, validated."""
 
-    name: str = Field(min_length=1, max_length=24, pattern=PREFIX_RE)
+    name: str = Field(min_length=1, max_length=24, pattern=PLACEMENT_NAME)
     placements: tuple[PlacementConfig, ...] = Field(min_length=1, max_length=20)
     backups: BackupConfig
     database: DatabaseSettings = DatabaseSettings()
@@ -256,7 +259,7 @@ class StackConfig(_Model):
     @field_validator("ssh_public_key")
     @classmethod
     def _ssh_key(cls, v: str | None) -> str | None:
-        if v is not None and not SSH_KEY_RE.match(v):
+        if v is not None and not SSH_PUBLIC_KEY_RE.match(v):
             raise ValueError("not an OpenSSH public key line (e.g. 'ssh-ed25519 AAAA... you@laptop')")
         return v
 
@@ -295,17 +298,17 @@ class StackConfig(_Model):
         """The design the auditor reads: web, database (quorum), object-storage, load-balancer, backups."""
         placements = []
         for p in self.placements:
-            replicas: dict[str, int] = {WEB_ROLE: p.web_count}
+            replicas: dict[str, int] = {WEB: p.web_count}
             if p.web_count:
-                replicas[OBJECT_STORAGE_ROLE] = 1  # the static-assets container served with the web hosts
+                replicas[OBJECT_STORAGE] = 1  # the static-assets container served with the web hosts
             if p.load_balancer:
-                replicas[LOAD_BALANCER_ROLE] = 1
+                replicas[LOAD_BALANCER] = 1
             if p.hosts_database:
-                replicas[DATABASE_ROLE] = 1
+                replicas[DATABASE] = 1
             placements.append({
                 "name": p.name, "cloud": p.cloud, "auth_url": p.auth_url, "region": p.region,
                 "availability_zone": p.availability_zone, "replicas": replicas,
-                "quorum": [DATABASE_ROLE] if p.hosts_database else [], "exempt": p.exempt,
+                "quorum": [DATABASE] if p.hosts_database else [], "exempt": p.exempt,
             })
         b = self.backups
         return Design.model_validate({
@@ -313,10 +316,10 @@ class StackConfig(_Model):
             "name": self.name,
             "placements": placements,
             "backups": [{
-                "name": b.name, "protects": DATABASE_ROLE, "cloud": b.cloud, "auth_url": b.auth_url,
+                "name": b.name, "protects": DATABASE, "cloud": b.cloud, "auth_url": b.auth_url,
                 "region": b.region, "availability_zone": b.availability_zone, "exempt": b.exempt,
             }],
-            "quorum_roles": [DATABASE_ROLE],
+            "quorum_roles": [DATABASE],
         })
 
 
@@ -369,13 +372,13 @@ def config_key(loc: tuple[Any, ...] | list[Any], namespace: str = NAMESPACE) -> 
 
 
 _PATTERN_HINTS = {
-    PLACEMENT_RE: "use lower-case letters and digits, single dashes between them, starting with a letter (e.g. 'gra')",
-    UUID_RE: "must be a network ID (a UUID), e.g. from `openstack network show NAME -f value -c id`",
-    S3_ENDPOINT_RE: "must be a bare host[:port], without scheme or path (e.g. 's3.de.cloud.ovh.net')",
-    FQDN_RE: "must be a fully qualified name ending with a dot (e.g. 'www.example.com.')",
-    AUTH_URL_RE: "must be an http(s) URL (e.g. 'https://auth.cloud.ovh.net/v3')",
-    BUCKET_RE: "must be a valid S3 bucket name: 3-63 lower-case letters, digits, dots and dashes",
-    IDENT_RE: "must be a lower-case SQL identifier (letters, digits and '_', not starting with a digit)",
+    PLACEMENT_NAME: "use lower-case letters and digits, single dashes between them, starting with a letter (e.g. 'gra')",
+    UUID: "must be a network ID (a UUID), e.g. from `openstack network show NAME -f value -c id`",
+    S3_ENDPOINT: "must be a bare host[:port], without scheme or path (e.g. 's3.de.cloud.ovh.net')",
+    FQDN: "must be a fully qualified name ending with a dot (e.g. 'www.example.com.')",
+    AUTH_URL: "must be an http(s) URL (e.g. 'https://auth.cloud.ovh.net/v3')",
+    BUCKET: "must be a valid S3 bucket name: 3-63 lower-case letters, digits, dots and dashes",
+    SQL_IDENT: "must be a lower-case SQL identifier (letters, digits and '_', not starting with a digit)",
 }
 
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from resilient_stack.io.errors import InputError
 
+
 @dataclass(frozen=True, slots=True)
 class Site:
     id: str

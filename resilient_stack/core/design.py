@@ -23,17 +23,23 @@ before ``pulumi up`` and by the auditor.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from resilient_stack.core.catalog import Catalog
-from resilient_stack.io.errors import InputError
 from resilient_stack.core.placement import BACKUP_ROLE, Placement, place
+from resilient_stack.core.vocabulary import DESIGN_NAME, ROLE_NAME, ROLE_NAME_RE
+from resilient_stack.io.errors import InputError
 
-NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
-ROLE_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+NAME_RE = DESIGN_NAME
 
 
 class _Frozen(BaseModel):
@@ -57,7 +63,7 @@ class DesignPlacement(Where):
     @classmethod
     def _roles(cls, v: dict[str, int]) -> dict[str, int]:
         for role, count in v.items():
-            if not ROLE_RE.match(role):
+            if not ROLE_NAME_RE.match(role):
                 raise ValueError(f"role {role!r} must be lower-case letters, digits and dashes")
             if role == BACKUP_ROLE:
                 raise ValueError("backups are listed under 'backups', not as replicas")
@@ -67,7 +73,7 @@ class DesignPlacement(Where):
 
 
 class DesignBackup(Where):
-    protects: str = Field(pattern=ROLE_RE.pattern)
+    protects: str = Field(pattern=ROLE_NAME)
     name: str | None = Field(default=None, pattern=NAME_RE)
     exempt: str | None = Field(default=None, min_length=1)
 

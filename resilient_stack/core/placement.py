@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from resilient_stack.core.catalog import Catalog
+from resilient_stack.core.vocabulary import BACKUP as BACKUP_ROLE
 
-BACKUP_ROLE = "backup"
+__all__ = ["BACKUP_ROLE", "Placement", "place"]
 
 
 class Placement(NamedTuple):

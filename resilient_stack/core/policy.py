@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from resilient_stack.core.catalog import Catalog, load_catalog
 from resilient_stack.core.catalog_schema import CatalogFile, plain
-from resilient_stack.io.errors import InputError
 from resilient_stack.core.rules import RULE_IDS, RuleConfig
+from resilient_stack.io.errors import InputError
 from resilient_stack.io.readfile import decode_text, read_bytes
 from resilient_stack.io.safeyaml import load_yaml_text
 

@@ -19,27 +19,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
+from resilient_stack.core import vocabulary as vocab
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.placement import Placement, place
-
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-REDACTED = "[secret]"
-
-ROLE_KEY = "resilient-stack:role"
-PROTECTS_KEY = "resilient-stack:protects"
-QUORUM_KEY = "resilient-stack:quorum"
-EXEMPT_KEY = "resilient-stack:exempt"
+from resilient_stack.core.vocabulary import (
+    EXEMPT_KEY,
+    PROTECTS_KEY,
+    QUORUM_KEY,
+    REDACTED,
+    ROLE_KEY,
+    SECRET_SIG,
+    UNKNOWN,
+)
 
 # Resource types that hold a replica of something (compute, data, entry points).
 REPLICA_TYPES: dict[str, str] = {
-    "openstack:compute/instance:Instance": "compute",
-    "openstack:objectstorage/container:Container": "object-storage",
-    "openstack:objectstorage/containerV1:ContainerV1": "object-storage",
-    "openstack:blockstorage/volume:Volume": "volume",
-    "openstack:sharedfilesystem/share:Share": "file-share",
-    "openstack:loadbalancer/loadBalancer:LoadBalancer": "load-balancer",
-    "openstack:database/instance:Instance": "database",
+    "openstack:compute/instance:Instance": vocab.COMPUTE,
+    "openstack:objectstorage/container:Container": vocab.OBJECT_STORAGE,
+    "openstack:objectstorage/containerV1:ContainerV1": vocab.OBJECT_STORAGE,
+    "openstack:blockstorage/volume:Volume": vocab.VOLUME,
+    "openstack:sharedfilesystem/share:Share": vocab.FILE_SHARE,
+    "openstack:loadbalancer/loadBalancer:LoadBalancer": vocab.LOAD_BALANCER,
+    "openstack:database/instance:Instance": vocab.DATABASE,
 }
 OPENSTACK_PROVIDER = "pulumi:providers:openstack"
 
@@ -82,20 +83,15 @@ def _string(props: Mapping[str, Any] | None, key: str) -> tuple[str | None, str 
     return raw.strip() or None, None
 
 
-_LABEL_PREFIXES = ("resilient-stack:", "resilient-stack-")
+_LABEL_PREFIXES = (vocab.LABEL_PREFIX, vocab.LABEL_PREFIX.replace(":", "-"))  # header_safe spells it with a dash
 
 
 def _label_key(key: str) -> str | None:
     """The canonical ``resilient-stack:NAME`` of a metadata key, or None when it is not ours."""
     low = key.strip().lower()
     if low.startswith(_LABEL_PREFIXES):
-        return "resilient-stack:" + low[len("resilient-stack:"):]
+        return vocab.LABEL_PREFIX + low[len(vocab.LABEL_PREFIX):]
     return None
-
-
-def header_safe(labels: Mapping[str, str]) -> dict[str, str]:
-    """Labels spelled for object-storage metadata (``resilient-stack-role``): HTTP header names."""
-    return {k.replace(":", "-"): v for k, v in labels.items()}
 
 
 def _labels(props: Mapping[str, Any] | None) -> dict[str, str]:

@@ -34,14 +34,21 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from resilient_stack.core.resources import EXEMPT_KEY, REDACTED, SECRET_SIG, UNKNOWN, ResourceView, role_of
+from resilient_stack.core.resources import ResourceView, role_of
 from resilient_stack.core.rules import Finding, RuleConfig
+from resilient_stack.core.vocabulary import (
+    DATABASE_PORTS,
+    EXEMPT_KEY,
+    REDACTED,
+    SECRET_SIG,
+    SSH_PORT,
+    UNKNOWN,
+)
 
 SECGROUP_RULE_TYPE = "openstack:networking/secGroupRule:SecGroupRule"
 INSTANCE_TYPE = "openstack:compute/instance:Instance"
 
-SSH_PORTS = {22: "SSH"}
-DATABASE_PORTS = {5432: "PostgreSQL", 3306: "MySQL/MariaDB"}
+SSH_PORTS = {SSH_PORT: "SSH"}
 _TCP = {"", "any", "tcp", "6"}
 _WATCHED_PORTS = (*SSH_PORTS, *DATABASE_PORTS)
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from resilient_stack.core.placement import BACKUP_ROLE, Placement
+from resilient_stack.core.vocabulary import DATA_ROLES
 
 DRILL_LEVELS = ("building", "site", "region", "provider")
-DATA_ROLES = frozenset({"database", "object-storage", "volume", "file-share"})
 
 
 def domain_of(p: Placement, level: str) -> tuple[str, str] | None:

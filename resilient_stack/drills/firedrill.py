@@ -51,12 +51,23 @@ from typing import Any, Callable, Sequence
 
 import yaml
 
-from resilient_stack.hosts import cloudinit
-
-from resilient_stack.testing import podman
-from resilient_stack.core.survival import drill as paper_drill
+from resilient_stack.components.stack_config import (
+    StackConfig,
+    load_stack_file,
+    read_stack_file,
+    validate_stack,
+)
 from resilient_stack.core.rules import DesignRejected
-from resilient_stack.io.errors import InputError
+from resilient_stack.core.survival import drill as paper_drill
+from resilient_stack.core.vocabulary import (
+    HOST_DB_PRIMARY,
+    HOST_DB_REPLICA,
+    HOST_ROLE_FILE,
+    HOST_ROLES,
+    HOST_WEB,
+    POSTGRES_PORT,
+    WEB,
+)
 from resilient_stack.drills.report import (
     Attempt,
     Event,
@@ -67,7 +78,9 @@ from resilient_stack.drills.report import (
     compute_rpo,
     recovery_seconds,
 )
-from resilient_stack.components.stack_config import StackConfig, load_stack_file, read_stack_file, validate_stack
+from resilient_stack.hosts import cloudinit
+from resilient_stack.io.errors import InputError
+from resilient_stack.testing import podman
 
 __all__ = [
     "DrillError",
@@ -88,7 +101,6 @@ INTERNET_POOL = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking r
 ENTRY_OFFSET, S3_OFFSET, FIRST_HOST_OFFSET = 2, 3, 10
 INSTANCE_TYPE = "openstack:compute/instance:Instance"
 PASSWORD_TYPE = "random:index/randomPassword:RandomPassword"
-ROLE_FILE = "/etc/resilient-stack/role"
 TABLE = "firedrill_writes"
 WRITER = "/usr/local/sbin/firedrill-writer"
 RUN_DIR = "/run/firedrill"
@@ -258,7 +270,7 @@ def pick_internet_subnet(rng: random.Random | None = None) -> ipaddress.IPv4Netw
 def _role_of(user_data: str) -> str | None:
     doc = yaml.safe_load(user_data.split("\n", 1)[1] if user_data.startswith("#cloud-config") else user_data)
     for f in (doc or {}).get("write_files") or []:
-        if f.get("path") == ROLE_FILE:
+        if f.get("path") == HOST_ROLE_FILE:
             return str(f.get("content", "")).strip()
     return None
 
@@ -332,17 +344,17 @@ def build_plan(stack_file: str | Path, internet: ipaddress.IPv4Network | None = 
             raise DrillError(f"instance {r.name}: cannot tell its placement from provider {provider_name!r}")
         user_data = str(r.inputs.get("userData", ""))
         label = (r.inputs.get("metadata") or {}).get("resilient-stack:role")
-        role = "web" if label == "web" else _role_of(user_data)
-        if role not in ("web", "db-primary", "db-replica"):
+        role = HOST_WEB if label == WEB else _role_of(user_data)
+        if role not in HOST_ROLES:
             raise DrillError(f"instance {r.name}: unknown role {label!r}/{role!r}")
         ip = str(r.outputs.get("accessIpV4", ""))
         if ipaddress.ip_address(ip) not in internet:
             raise DrillError(f"instance {r.name}: public address {ip} is not on the drill's internet {internet}")
         hosts.append(HostPlan(str(r.inputs.get("name") or r.name), role, placement, site_of[placement][0], ip, user_data))
-    hosts.sort(key=lambda h: ({"db-primary": 0, "db-replica": 1, "web": 2}[h.role], h.name))
+    hosts.sort(key=lambda h: ({HOST_DB_PRIMARY: 0, HOST_DB_REPLICA: 1, HOST_WEB: 2}[h.role], h.name))
     if not app_password:
         raise DrillError("the database tier's application password was not found among the resources")
-    primary = next(h.placement for h in hosts if h.role == "db-primary")
+    primary = next(h.placement for h in hosts if h.role == HOST_DB_PRIMARY)
 
     b = config.backups
     host, _, port = b.s3_endpoint.partition(":")
@@ -363,7 +375,7 @@ def select_sites(plan: Plan, site: str | None, all_sites: bool) -> list[str]:
     if all_sites:
         return sorted(plan.sites, key=lambda s: plan.sites[s].name)
     if site is None:
-        return [next(h.site for h in plan.hosts if h.role == "db-primary")]
+        return [next(h.site for h in plan.hosts if h.role == HOST_DB_PRIMARY)]
     want = site.strip().casefold()
     for s in plan.sites.values():
         if want in (s.id.casefold(), s.name.casefold()) or want in (p.casefold() for p in s.placements):
@@ -695,14 +707,14 @@ class _Scenario:
             extra_args=[*nets(plan.backup_site, plan.s3_ip), "-v", f"{site_packages}:/opt/site:ro",
                         "-v", f"{tls}:/etc/firedrill/tls:ro"])
         self.names[s3_name] = hosts[s3_name].name
-        servers = [(h.name, h.public_ip) for h in plan.hosts if h.role == "web"]
+        servers = [(h.name, h.public_ip) for h in plan.hosts if h.role == HOST_WEB]
         entry = s.boot("entry", entry_user_data(servers, https=plan.config.web.https),
                        publish=[(0, 80), (0, 443)], extra_args=nets(None, plan.entry_ip))
         hosts["entry"] = entry
         add_hosts = [a for n in names for a in ("--add-host", f"{n}:{plan.s3_ip}")]
         for h in plan.hosts:
             extra = nets(h.site, h.public_ip)
-            if h.role != "web":
+            if h.role != HOST_WEB:
                 extra += [*add_hosts, "-v", f"{tls / 'ca-bundle.crt'}:/etc/ssl/certs/ca-certificates.crt:ro"]
             hosts[h.name] = s.boot(h.name, h.user_data, hostname=h.name, extra_args=extra)
             self.names[h.name] = hosts[h.name].name
@@ -717,7 +729,7 @@ class _Scenario:
     def ready(self, entry: podman.Host) -> str:
         plan, o = self.plan, self.o
         primary = self.names[plan.db_host(plan.primary).name]
-        replicas = [h for h in plan.hosts if h.role == "db-replica"]
+        replicas = [h for h in plan.hosts if h.role == HOST_DB_REPLICA]
         deadline = time.monotonic() + o.ready_timeout_s
         while True:
             proc = _psql_local(primary, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
@@ -780,7 +792,7 @@ class _Scenario:
         # The monitor: the primary is lost after 2 consecutive failed probes from the internet (1.2 s each).
         failures = 0
         for _ in range(2):
-            proc = entry.exec("timeout", "1.2", "pg_isready", "-q", "-h", old_ip, "-p", "5432", "-t", "1",
+            proc = entry.exec("timeout", "1.2", "pg_isready", "-q", "-h", old_ip, "-p", str(POSTGRES_PORT), "-t", "1",
                               check=False, timeout=15)
             if proc.returncode == 0:
                 break
@@ -905,7 +917,7 @@ def run_scenario(
             sc.event("load", f"{len(writer.acks)} rows acknowledged, {sum(a.ok for a in http.attempts)} GETs ok; "
                              f"replay lag: {lag.stdout.strip() or 'n/a'}")
             victims = sc.fire()
-            web_alive = any(h.role == "web" and h.site != site for h in plan.hosts)
+            web_alive = any(h.role == HOST_WEB and h.site != site for h in plan.hosts)
             failover, holder = sc.failover(entry, victims)
             sc.observe(http, writer, web_alive, holder is not None)
             http.stop.set()

@@ -37,6 +37,18 @@ from typing import Any, Sequence
 
 import yaml
 
+from resilient_stack.core.vocabulary import (
+    BUCKET_RE,
+    HOST_DB_PRIMARY,
+    HOST_DB_REPLICA,
+    HOST_LABEL_RE,
+    HOST_ROLE_FILE,
+    POSTGRES_PORT,
+    S3_REGION_RE,
+    SQL_IDENT_RE,
+    SSH_PUBLIC_KEY_RE,
+)
+
 __all__ = [
     "BackupTarget",
     "PG_VERSION",
@@ -50,7 +62,6 @@ __all__ = [
 
 PG_VERSION = "15"
 PG_CLUSTER = "main"
-PG_PORT = 5432
 PG_DATA = f"/var/lib/postgresql/{PG_VERSION}/{PG_CLUSTER}"
 PG_ETC = f"/etc/postgresql/{PG_VERSION}/{PG_CLUSTER}"
 PG_SERVICE = f"postgresql@{PG_VERSION}-{PG_CLUSTER}"
@@ -70,10 +81,6 @@ WEB_ROOT = "/var/www/resilient-stack"
 NGINX_SITE = "/etc/nginx/sites-available/resilient-stack"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-resilient-stack.conf"
 
-_IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_HOST_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_REGION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _STANZA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:,./ ~-]{1,64}$")
 _MIN_PASSWORD_LEN = 12
@@ -129,9 +136,9 @@ class BackupTarget:
         _check_host(host, "BackupTarget.endpoint")
         if port and not (port.isdigit() and 0 < int(port) < 65536):
             raise ValueError(f"BackupTarget.endpoint has an invalid port: {self.endpoint!r}")
-        if not isinstance(self.bucket, str) or not _BUCKET_RE.match(self.bucket):
+        if not isinstance(self.bucket, str) or not BUCKET_RE.match(self.bucket):
             raise ValueError(f"BackupTarget.bucket is not a valid S3 bucket name: {self.bucket!r}")
-        if not isinstance(self.region, str) or not _REGION_RE.match(self.region):
+        if not isinstance(self.region, str) or not S3_REGION_RE.match(self.region):
             raise ValueError(f"BackupTarget.region must be a non-empty region name, got {self.region!r}")
         _check_single_line(self.key_id, "BackupTarget.key_id", min_len=1)
         _check_single_line(self.key_secret, "BackupTarget.key_secret", min_len=1)
@@ -178,13 +185,13 @@ def _check_host(value: Any, name: str) -> str:
     except ValueError:
         pass
     labels = value.rstrip(".").split(".")
-    if len(value) > 253 or not all(_HOST_LABEL_RE.match(label) for label in labels):
+    if len(value) > 253 or not all(HOST_LABEL_RE.match(label) for label in labels):
         raise ValueError(f"{name} is not a valid host name or IP address: {value!r}")
     return value
 
 
 def _check_ident(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not _IDENT_RE.match(value):
+    if not isinstance(value, str) or not SQL_IDENT_RE.match(value):
         raise ValueError(
             f"{name} must be a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters), got {value!r}"
         )
@@ -232,7 +239,7 @@ def _check_ssh_keys(keys: Any) -> list[str]:
     out = []
     for k in keys:
         _check_single_line(k, "ssh_authorized_keys entry")
-        if not re.match(r"^(ssh-|ecdsa-|sk-)", k):
+        if not SSH_PUBLIC_KEY_RE.match(k):
             raise ValueError(f"ssh_authorized_keys entry does not look like an OpenSSH public key: {k[:30]!r}...")
         out.append(k)
     return out
@@ -241,7 +248,7 @@ def _check_ssh_keys(keys: Any) -> list[str]:
 def _check_hostname(value: str | None) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not _HOST_LABEL_RE.match(value):
+    if not isinstance(value, str) or not HOST_LABEL_RE.match(value):
         raise ValueError(f"hostname must be a single DNS label (letters, digits, '-'), got {value!r}")
     return value
 
@@ -488,7 +495,7 @@ def _pg_conf(*, backup: BackupTarget | None, max_wal_senders: int, wal_keep_size
         "# Managed by resilient_stack (cloud-init). Same file on primary and replicas, so a promoted",
         "# replica behaves as a primary without further edits.",
         "listen_addresses = '*'",
-        f"port = {PG_PORT}",
+        f"port = {POSTGRES_PORT}",
         "password_encryption = 'scram-sha-256'",
         "ssl = on",
         "ssl_cert_file = '/etc/ssl/certs/ssl-cert-snakeoil.pem'",
@@ -547,7 +554,7 @@ def _db_init_sql(*, replication_user: str, app_user: str, app_db: str) -> str:
 _WAIT_PG_READY = (
     "wait_local_pg() {\n"
     "    for _ in $(seq 1 60); do\n"
-    f"        pg_isready -q -h /var/run/postgresql -p {PG_PORT} && return 0\n"
+    f"        pg_isready -q -h /var/run/postgresql -p {POSTGRES_PORT} && return 0\n"
     "        sleep 1\n"
     "    done\n"
     '    echo "local PostgreSQL did not become ready" >&2\n'
@@ -711,7 +718,7 @@ def _pgbackrest_conf(backup: BackupTarget, *, process_max: int) -> str:
         "",
         f"[{backup.stanza}]",
         f"pg1-path={PG_DATA}",
-        f"pg1-port={PG_PORT}",
+        f"pg1-port={POSTGRES_PORT}",
         "pg1-socket-path=/var/run/postgresql",
     ]
     return "\n".join(lines) + "\n"
@@ -843,7 +850,7 @@ def _db_common(
               _pg_hba(replication_user=replication_user, app_user=app_user, app_db=app_db,
                       allowed_cidrs=cidrs, app_cidrs=app_nets),
               owner="postgres:postgres", permissions="0640", append=True, defer=True),
-        _file("/etc/resilient-stack/role", role + "\n"),
+        _file(HOST_ROLE_FILE, role + "\n"),
     ]
     runcmd: list[Any] = _ssh_runcmd()
     if backup is not None:
@@ -908,7 +915,7 @@ def render_db_primary(
     if app_password == replication_password:
         raise ValueError("app_password and replication_password must differ")
     doc, files, runcmd = _db_common(
-        role="db-primary",
+        role=HOST_DB_PRIMARY,
         replication_password=replication_password,
         replication_user=replication_user,
         app_user=app_user,
@@ -955,7 +962,7 @@ def render_db_replica(
     replication_password: str,
     allowed_cidrs: Sequence[str],
     backup: BackupTarget | None,
-    primary_port: int = PG_PORT,
+    primary_port: int = POSTGRES_PORT,
     app_cidrs: Sequence[str] | None = None,
     replication_user: str = "replicator",
     app_user: str = "app",
@@ -1006,7 +1013,7 @@ def render_db_replica(
     _check_int(wait_attempts, "wait_attempts", 1, 10_000)
     _check_int(wait_interval_s, "wait_interval_s", 1, 600)
     doc, files, runcmd = _db_common(
-        role="db-replica",
+        role=HOST_DB_REPLICA,
         replication_password=replication_password,
         replication_user=replication_user,
         app_user=app_user,

@@ -4,7 +4,7 @@
 
 The stack exports ``placements.<name>.publicAddresses`` (web hosts), ``databaseAddresses``
 (placement -> database host) and ``databasePrimaryAddress``. The result groups the hosts by the
-roles of the testinfra suite in ``tests/hosts`` (``web``, ``db-primary``, ``db-replica``) as
+roles of the shipped host checks (:mod:`resilient_stack.hosts.checks`) (``web``, ``db-primary``, ``db-replica``) as
 ``ssh://USER@ADDRESS`` targets, and (``--format shell``) the pytest commands that check them.
 Pure: no Pulumi import, no network.
 """
@@ -16,9 +16,15 @@ import json
 import shlex
 from typing import Any
 
+from resilient_stack.core.vocabulary import (
+    HOST_DB_PRIMARY,
+    HOST_DB_REPLICA,
+    HOST_ROLES,
+    HOST_WEB,
+)
 from resilient_stack.io.errors import InputError
 
-ROLES = ("web", "db-primary", "db-replica")
+ROLES = HOST_ROLES
 
 
 def _address(value: Any, source: str, where: str) -> str:
@@ -52,7 +58,7 @@ def inventory(outputs: Any, source: str) -> dict[str, list[str]]:
     db = {n: _address(a, source, f"databaseAddresses.{n}") for n, a in sorted(dbs.items())}
     if prim not in db.values():
         raise InputError(source, f"databasePrimaryAddress {prim} is not among databaseAddresses")
-    return {"web": web, "db-primary": [prim], "db-replica": [a for a in db.values() if a != prim]}
+    return {HOST_WEB: web, HOST_DB_PRIMARY: [prim], HOST_DB_REPLICA: [a for a in db.values() if a != prim]}
 
 
 def targets(addresses: list[str], user: str) -> str:
@@ -63,13 +69,14 @@ def render(inv: dict[str, list[str]], fmt: str, user: str) -> str:
     if fmt == "json":
         return json.dumps({r: [f"ssh://{user}@{a}" for a in inv[r]] for r in ROLES}, indent=2) + "\n"
     if fmt == "shell":
-        lines = ["# checks every deployed host with the testinfra suite (tests/hosts)"]
-        replicas = len(inv["db-replica"])
-        extra = {"db-primary": f" --expect-replicas {replicas} --expect-backup", "db-replica": " --expect-backup", "web": ""}
+        lines = ["# checks every deployed host with the shipped host checks (pip install 'resilient-stack[checks]')"]
+        replicas = len(inv[HOST_DB_REPLICA])
+        extra = {HOST_DB_PRIMARY: f" --expect-replicas {replicas} --expect-backup", HOST_DB_REPLICA: " --expect-backup",
+                 HOST_WEB: ""}
         for role in ROLES:
             if inv[role]:
                 lines.append(
-                    f"pytest tests/hosts --hosts={shlex.quote(targets(inv[role], user))} --role {role}{extra[role]}"
+                    f"python -m resilient_stack.hosts.checks --hosts={shlex.quote(targets(inv[role], user))} --role {role}{extra[role]}"
                 )
         return "\n".join(lines) + "\n"
     return "".join(f"{role}: {targets(inv[role], user) or '(none)'}\n" for role in ROLES)

@@ -45,9 +45,9 @@ from pulumi.runtime.settings import configure, reset_options
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _ensure_event_loop
 
+from resilient_stack.components.stack_config import read_stack_file
 from resilient_stack.core.rules import DesignRejected
 from resilient_stack.io.errors import InputError
-from resilient_stack.components.stack_config import read_stack_file
 
 __all__ = [
     "MockRunError",

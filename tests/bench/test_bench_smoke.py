@@ -1,13 +1,13 @@
 """The benchmark script keeps working (figures are NOT asserted: performance is measured by
-`python bench/run.py`, not by timed tests), and the synthetic estate is a realistic one."""
+`python -m bench.run`, not by timed tests), and the synthetic estate is a realistic one."""
 
 import json
 import subprocess
 import sys
 
 from bench.synth import write_export
-from resilient_stack.core.catalog import load_catalog
 from resilient_stack.audit.inputs import load_input
+from resilient_stack.core.catalog import load_catalog
 from resilient_stack.core.rules import evaluate
 from tests.conftest import ROOT
 
@@ -24,7 +24,7 @@ def test_synthetic_export_is_a_valid_spread_estate(tmp_path):
 
 def test_bench_runs_end_to_end(tmp_path):
     out = tmp_path / "bench.json"
-    r = subprocess.run([sys.executable, "bench/run.py", "--sizes", "300,600", "--repeat", "1", "--json", str(out)],
+    r = subprocess.run([sys.executable, "-m", "bench.run", "--sizes", "300,600", "--repeat", "1", "--json", str(out)],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "| resources |" in r.stdout and "audit/json.load" in r.stdout

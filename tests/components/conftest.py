@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from resilient_stack.testing.mockrun import RecordedResource, run_program
 from resilient_stack.components.stack_config import NAMESPACE, read_stack_file
+from resilient_stack.testing.mockrun import RecordedResource, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ROOT / "stacks"

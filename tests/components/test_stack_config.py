@@ -7,8 +7,6 @@ import json
 import pytest
 import yaml
 
-from resilient_stack.core.rules import DesignRejected
-from resilient_stack.core.rules import evaluate
 from resilient_stack.components.stack_config import (
     NAMESPACE,
     StackConfig,
@@ -20,6 +18,7 @@ from resilient_stack.components.stack_config import (
     parse_stack_config,
     validate_stack,
 )
+from resilient_stack.core.rules import DesignRejected, evaluate
 
 from .conftest import ROOT, bare_config, stack_file
 

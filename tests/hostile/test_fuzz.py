@@ -6,11 +6,16 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from resilient_stack.audit.inputs import (
+    detect,
+    parse_document,
+    read_preview,
+    read_stack_export,
+)
 from resilient_stack.core.catalog import load_catalog
 from resilient_stack.core.design import parse_design
-from resilient_stack.io.errors import InputError
-from resilient_stack.audit.inputs import detect, parse_document, read_preview, read_stack_export
 from resilient_stack.core.rules import evaluate
+from resilient_stack.io.errors import InputError
 from tests import builders as b
 
 CAT = load_catalog()

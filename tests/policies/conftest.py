@@ -1,13 +1,6 @@
-"""The policy pack's modules are imported from policies/ (as the language host runs the pack: from its directory)."""
-
-import sys
+"""The policy pack's rule modules (``resilient_policies``, installed with the package) under test."""
 
 import pytest
-
-from tests.policies.support import POLICIES_DIR
-
-if str(POLICIES_DIR) not in sys.path:
-    sys.path.insert(0, str(POLICIES_DIR))
 
 
 @pytest.fixture(autouse=True)

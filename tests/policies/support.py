@@ -28,7 +28,7 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from resilient_stack.core.resources import SECRET_SIG
+from resilient_stack.core.vocabulary import SECRET_SIG
 from tests import builders as b
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,10 +161,9 @@ def configured_levels(policies: list, config: dict | None = None) -> dict[str, t
 
 def run_in_process(doc: dict, config: dict | None = None, secrets: str = "redact") -> list[Diagnostic]:
     """Run every policy's validation on an export, as the servicer does (remediations first)."""
+    import resilient_policies
     from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
     from pulumi_policy.proxy import UnknownValueError
-
-    import resilient_policies
 
     levels = configured_levels(resilient_policies.POLICIES, config)
     resources = engine_resources(doc, secrets)

@@ -5,16 +5,21 @@ import copy
 
 import grpc
 import pytest
-
 from resilient_policies.config import SCHEMA_PROPERTIES, pack_config
 from resilient_policies.secrecy import PROBE_NAME
+
 from resilient_stack.core.policy import PolicyConfig
-from resilient_stack.core.resources import SECRET_SIG, UNKNOWN
-from resilient_stack.core.rules import PLACEMENT_RULE_IDS, RULE_IDS, SECURITY_RULE_IDS, default_level
+from resilient_stack.core.rules import (
+    PLACEMENT_RULE_IDS,
+    RULE_IDS,
+    SECURITY_RULE_IDS,
+    default_level,
+)
+from resilient_stack.core.vocabulary import SECRET_SIG, UNKNOWN
 from tests import builders as b
+from tests.conftest import ROOT, need_tool
 from tests.policies import support as s
 from tests.policies.grpc_pack import PackError, PackProcess, pack_interpreter
-from tests.conftest import ROOT, need_tool
 
 SSH = {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "portRangeMin": 22, "portRangeMax": 22}
 PLAIN_UD = "#!/bin/sh\nexport PGPASSWORD=hunter2hunter2\n"

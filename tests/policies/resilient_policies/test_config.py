@@ -6,11 +6,16 @@ import sys
 
 import jsonschema
 import pytest
-
 import resilient_policies
 from resilient_policies.config import (
-    CONFIG_SCHEMA, SCHEMA_PROPERTIES, PolicyConfigError, default_enforcement, pack_config, settings_from,
+    CONFIG_SCHEMA,
+    SCHEMA_PROPERTIES,
+    PolicyConfigError,
+    default_enforcement,
+    pack_config,
+    settings_from,
 )
+
 from resilient_stack.core.policy import PolicyConfig, load_policy_config
 from resilient_stack.core.rules import RULE_IDS, default_level
 from tests.policies.support import POLICIES_DIR, ROOT, configured_levels

@@ -7,9 +7,16 @@ from pulumi_policy import proxy
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 from pulumi_policy.secret import Secret, secrets_preserving_proxy
+from resilient_policies.resources import (
+    SECRET_MARKER,
+    fingerprint,
+    plain,
+    provider_props,
+    resource_view,
+    stack_view,
+)
 
-from resilient_policies.resources import SECRET_MARKER, fingerprint, plain, provider_props, resource_view, stack_view
-from resilient_stack.core.resources import SECRET_SIG, UNKNOWN
+from resilient_stack.core.vocabulary import SECRET_SIG, UNKNOWN
 from tests import builders as b
 from tests.policies import support as s
 

@@ -2,9 +2,9 @@
 
 import pytest
 from pulumi_policy import EnforcementLevel
-
 from resilient_policies.security import SECURITY_POLICIES
-from resilient_stack.core.resources import SECRET_SIG, UNKNOWN
+
+from resilient_stack.core.vocabulary import SECRET_SIG, UNKNOWN
 from tests import builders as b
 from tests.policies import support as s
 

@@ -351,13 +351,12 @@ def test_functions_are_keyword_only():
 _VALIDATOR = textwrap.dedent(
     """
     import json, sys
-    sys.path.insert(0, sys.argv[1])
     from cloudinit.config.schema import (SchemaValidationError, get_schema,
         validate_cloudconfig_file, validate_cloudconfig_schema)
     from cloudinit import safeyaml
     schema = get_schema()
     out = {}
-    for path in sys.argv[2:]:
+    for path in sys.argv[1:]:
         res = {"errors": [], "deprecations": []}
         try:
             validate_cloudconfig_file(path, schema)  # header + YAML + strict schema
@@ -397,8 +396,10 @@ def validate(tmp_path_factory):
             p = tmp / f"{name}.yaml"
             p.write_text(text)
             paths[str(p)] = name
-        proc = subprocess.run([sys.executable, "-c", _VALIDATOR, str(site), *paths],
-                              capture_output=True, text=True, timeout=120)
+        # cloud-init's code (from Debian's package, unpacked in the cache) is found through PYTHONPATH
+        env = {**os.environ, "PYTHONPATH": str(site)}
+        proc = subprocess.run([sys.executable, "-c", _VALIDATOR, *paths],
+                              capture_output=True, text=True, timeout=120, env=env)
         if proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr:
             _missing("cloud-init's schema code needs Python packages: pip install configobj jsonpatch requests "
                      f"jsonschema PyYAML ({proc.stderr.strip().splitlines()[-1]})")

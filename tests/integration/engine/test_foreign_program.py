@@ -9,7 +9,7 @@ ONLY in ``openstack:region``:
 - ``spread``:  GRA11 (Gravelines): let through (exit 0), only the advisory ``single-provider``.
 
 So the pack reads the default provider's region from stack config (a preview gives the default provider
-no step, tests/engine/test_pack_engine.py covers the rest of that program shape), a violated rule is
+no step, tests/integration/engine/test_pack_engine.py covers the rest of that program shape), a violated rule is
 reported ``mandatory`` in the streaming JSON events and the exit code, never downgraded, and
 `resilient-stack audit` of the same `pulumi preview --json` (``--stack-config`` = the stack file) agrees.
 """
@@ -20,8 +20,15 @@ import json
 
 import pytest
 
-from tests.engine.conftest import (
-    POLICIES, audit, by_level, downgraded, plain_project, policy_events, stream_events, summary,
+from tests.integration.engine.conftest import (
+    POLICIES,
+    audit,
+    by_level,
+    downgraded,
+    plain_project,
+    policy_events,
+    stream_events,
+    summary,
 )
 
 pytestmark = pytest.mark.engine

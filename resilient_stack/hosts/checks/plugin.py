@@ -1,19 +1,21 @@
-"""A pytest-testinfra suite describing a HEALTHY resilient_stack host of each role.
+"""The pytest plugin of the host checks: a pytest-testinfra suite describing a HEALTHY host of each role.
 
-It takes its targets from testinfra's ``--hosts`` option, so the same files check a podman stand-in and a
-real deployed instance. Choose what the hosts are meant to be with ``--role``:
+The checks ship with the package (``pip install 'resilient-stack[checks]'``), so they run against deployed
+hosts from any machine, with no checkout. They take their targets from testinfra's ``--hosts`` option, so
+the same files check a podman stand-in and a real deployed instance. Choose what the hosts are meant to be
+with ``--role`` (``resilient-stack inventory --format shell`` prints these commands from the stack's outputs):
 
     # a deployed web host (ssh as the image's default user; sudo is used where root is needed)
-    pytest tests/hosts --hosts=ssh://debian@IP --role web --placement "ovh/GRA/GRA11"
+    python -m resilient_stack.hosts.checks --hosts=ssh://debian@IP --role web --placement "ovh/GRA/GRA11"
 
     # a deployed primary that should have 2 streaming replicas, with pgBackRest backups configured
-    pytest tests/hosts --hosts=ssh://debian@IP --role db-primary --expect-replicas 2 --expect-backup
+    python -m resilient_stack.hosts.checks --hosts=ssh://debian@IP --role db-primary --expect-replicas 2 --expect-backup
 
     # a replica (several hosts of one role at once: --hosts=ssh://debian@IP1,ssh://debian@IP2)
-    pytest tests/hosts --hosts=ssh://debian@IP --role db-replica
+    python -m resilient_stack.hosts.checks --hosts=ssh://debian@IP --role db-replica
 
     # a local podman container booted by resilient_stack.testing.podman
-    pytest tests/hosts --hosts=podman://rs-1a2b3c-web --role web
+    python -m resilient_stack.hosts.checks --hosts=podman://rs-1a2b3c-web --role web
 
 Add ``--ssh-config=FILE`` / ``--ssh-identity-file=KEY`` (testinfra options) for jump hosts and keys.
 Without ``--role`` every test here is skipped (so a plain ``pytest`` of the whole repository does not
@@ -35,11 +37,13 @@ from typing import Callable
 
 import pytest
 
-ROLES = ("web", "db-primary", "db-replica")
+from resilient_stack.core.vocabulary import HOST_ROLES
+
+ROLES = HOST_ROLES
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("resilient-stack", "resilient_stack host checks (tests/hosts)")
+    group = parser.getgroup("resilient-stack", "resilient_stack host checks")
     group.addoption("--role", choices=ROLES, default=None, help="role the --hosts should have")
     group.addoption("--placement", default=None, help="web: placement label shown on the index page")
     group.addoption("--app-title", default=None, help="web: application title shown on the index page")
@@ -55,7 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "role(*names): host roles a tests/hosts test applies to")
+    config.addinivalue_line("markers", "role(*names): host roles a host check applies to")
 
 
 def _opt(config: pytest.Config, name: str, default=None):

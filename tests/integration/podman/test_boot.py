@@ -1,5 +1,5 @@
 """Boot a web host and a PostgreSQL primary + replica in podman with the EXACT user-data rendered by
-resilient_stack.hosts.cloudinit, check each with the testinfra suite of tests/hosts, replicate a row, and fail
+resilient_stack.hosts.cloudinit, check each with the shipped host checks (resilient_stack.hosts.checks), replicate a row, and fail
 over with the shipped promote helper.
 
 Needs podman and the image localhost/resilient-stack-host:bookworm-2 (built when absent by
@@ -8,7 +8,7 @@ RESILIENT_STACK_REQUIRE_TOOLS=1. Every container and network is removed afterwar
 SIGTERM); RESILIENT_STACK_KEEP_HOSTS=1 keeps them for debugging.
 
     sudo scripts/build-host-image.sh            # once, ~2 min
-    pytest -m podman tests/podman -v            # ~2 min
+    pytest -m podman tests/integration/podman -v            # ~2 min
 
 Backups are exercised for real when the test environment has ``moto[server]`` (a test dependency): a
 fourth container serves moto's S3 API behind nginx TLS (Debian snakeoil certificate), the database
@@ -38,7 +38,7 @@ import pytest
 from resilient_stack.hosts import cloudinit as ci
 from resilient_stack.testing import podman
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 REQUIRE_TOOLS = os.environ.get("RESILIENT_STACK_REQUIRE_TOOLS") == "1"
 BOOT_TIMEOUT = float(os.environ.get("RESILIENT_STACK_BOOT_TIMEOUT", "300"))
 PLACEMENT = "ovh/GRA/GRA11 (podman)"
@@ -148,8 +148,8 @@ def backup_flag(stack) -> str:
 
 
 def run_host_checks(host: podman.Host, role: str, *extra: str) -> None:
-    cmd = [sys.executable, "-m", "pytest", str(REPO / "tests" / "hosts"), f"--hosts={host.testinfra_url}",
-           "--role", role, "-p", "no:cacheprovider", "-q", "-rfEs", *extra]
+    cmd = [sys.executable, "-m", "resilient_stack.hosts.checks", f"--hosts={host.testinfra_url}",
+           "--role", role, "-q", "-rfEs", *extra]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"testinfra ({role}) failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
     assert " passed" in proc.stdout and " failed" not in proc.stdout
@@ -285,8 +285,7 @@ def test_session_removes_everything_on_error(image):
 def test_session_removes_everything_on_sigterm(image, tmp_path):
     script = textwrap.dedent(
         f"""
-        import sys, time
-        sys.path.insert(0, {str(REPO)!r})
+        import time
         from resilient_stack.testing import podman
         from resilient_stack.hosts import cloudinit
         with podman.Session(image={image!r}, keep=False) as s:

@@ -2,7 +2,7 @@
 
 Each :class:`Case` is an export (``{"version": 3, "deployment": {...}}``), the options of both checkers
 (profile or organisation config) and the EXPECTED verdict and set of blocking (mandatory) rule ids.
-``tests/engine/test_agreement.py`` runs `resilient-stack audit --format json` and `pulumi policy analyze
+``tests/integration/engine/test_agreement.py`` runs `resilient-stack audit --format json` and `pulumi policy analyze
 --json` on each and asserts both give exactly this; ``tests/policies`` can run the pack in-process on the
 same documents (``tests.policies.support.run_in_process``).
 
@@ -25,7 +25,7 @@ from typing import Callable
 from tests import builders as b
 from tests.builders import CONTAINER, INFOMANIAK_AUTH, INSTANCE, NETWORK, Export
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"

@@ -2,8 +2,8 @@
 and `resilient-stack audit` of the same stacks' `pulumi preview --json`: the same verdict.
 
 The project is copied to a temp dir (its stack files get the salt `pulumi stack init` writes), the
-providers read a dummy clouds.yaml (tests/engine/conftest.py). What the pack does with hand-made programs
-(unknown regions, default providers, security rules) is in tests/engine/test_pack_engine.py; a program
+providers read a dummy clouds.yaml (tests/integration/engine/conftest.py). What the pack does with hand-made programs
+(unknown regions, default providers, security rules) is in tests/integration/engine/test_pack_engine.py; a program
 not built with our components is in test_foreign_program.py.
 """
 
@@ -18,10 +18,19 @@ import pytest
 
 from resilient_stack.testing.mockrun import run_program
 from tests.conftest import ROOT
-from tests.engine.conftest import (
-    POLICIES, Pulumi, audit, by_level, downgraded, errors, policy_events, project_copy, stream_events, summary,
+from tests.integration.engine.conftest import (
+    POLICIES,
+    Pulumi,
+    audit,
+    by_level,
+    downgraded,
+    errors,
+    policy_events,
+    project_copy,
+    stream_events,
+    summary,
 )
-from tests.engine.corpus import PLACEMENT_FAIL_2021
+from tests.integration.engine.corpus import PLACEMENT_FAIL_2021
 
 pytestmark = pytest.mark.engine
 

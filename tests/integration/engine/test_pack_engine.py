@@ -1,7 +1,7 @@
 """The pack under the REAL Pulumi CLI (scripts/install-pulumi-engine.sh): `pulumi policy analyze --file` and
 `pulumi preview --policy-pack`, each compared with `resilient-stack audit` on the same resources.
 
-``pulumi`` is tests/engine's fixture: the engine's environment with a temporary PULUMI_HOME, a dummy
+``pulumi`` is tests/integration/engine's fixture: the engine's environment with a temporary PULUMI_HOME, a dummy
 clouds.yaml and a throwaway local backend."""
 
 import json

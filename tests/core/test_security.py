@@ -5,12 +5,24 @@ import json
 
 import pytest
 
-from resilient_stack.hosts import cloudinit
-from resilient_stack.core.resources import SECRET_SIG, UNKNOWN, ResourceView
-from resilient_stack.core.rules import RULE_DESCRIPTIONS, RULE_IDS, SECURITY_RULE_IDS, RuleConfig, default_level
-from resilient_stack.core.security import (
-    INSTANCE_TYPE, SECGROUP_RULE_TYPE, check_resource, evaluate_security, exemption, secret_material,
+from resilient_stack.core.resources import ResourceView
+from resilient_stack.core.rules import (
+    RULE_DESCRIPTIONS,
+    RULE_IDS,
+    SECURITY_RULE_IDS,
+    RuleConfig,
+    default_level,
 )
+from resilient_stack.core.security import (
+    INSTANCE_TYPE,
+    SECGROUP_RULE_TYPE,
+    check_resource,
+    evaluate_security,
+    exemption,
+    secret_material,
+)
+from resilient_stack.core.vocabulary import SECRET_SIG, UNKNOWN
+from resilient_stack.hosts import cloudinit
 from tests import builders as b
 
 SSH = {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "portRangeMin": 22, "portRangeMax": 22}

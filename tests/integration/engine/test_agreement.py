@@ -1,9 +1,9 @@
 """`resilient-stack audit --format json` and `pulumi policy analyze --file EXPORT.json --policy-pack policies --json`
-agree on every export of the corpus (tests/engine/corpus.py) and on the shipped stacks' exports under mocks:
+agree on every export of the corpus (tests/integration/engine/corpus.py) and on the shipped stacks' exports under mocks:
 same verdict (exit code), same SET of mandatory rule ids, and both equal to what the corpus expects.
 
 Options go to both tools from one source: ``--profile strict`` <-> ``make_pack_config.py --profile strict``,
-``--config ORG`` <-> ``make_pack_config.py ORG``. tests/engine/test_pack_engine.py has the first such
+``--config ORG`` <-> ``make_pack_config.py ORG``. tests/integration/engine/test_pack_engine.py has the first such
 comparison (spread, Strasbourg, strict via ``"all": "mandatory"``, production with its secrets in clear);
 this is the corpus-wide version.
 
@@ -20,8 +20,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.engine import corpus as c
-from tests.engine.conftest import POLICIES, audit, by_level, policy_events, stream_events, summary
+from tests.integration.engine import corpus as c
+from tests.integration.engine.conftest import (
+    POLICIES,
+    audit,
+    by_level,
+    policy_events,
+    stream_events,
+    summary,
+)
 
 pytestmark = pytest.mark.engine
 

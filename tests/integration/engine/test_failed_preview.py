@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.engine.conftest import audit, plain_project
+from tests.integration.engine.conftest import audit, plain_project
 
 pytestmark = pytest.mark.engine
 

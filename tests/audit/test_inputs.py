@@ -4,10 +4,15 @@ import json
 
 import pytest
 
+from resilient_stack.audit.inputs import (
+    load_input,
+    parse_document,
+    read_preview,
+    read_stack_export,
+)
 from resilient_stack.core.catalog import load_catalog
-from resilient_stack.io.errors import InputError
-from resilient_stack.audit.inputs import load_input, parse_document, read_preview, read_stack_export
 from resilient_stack.core.rules import evaluate
+from resilient_stack.io.errors import InputError
 from tests import builders as b
 
 CAT = load_catalog()

@@ -6,22 +6,15 @@ against `pulumi policy analyze`."""
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
+from resilient_policies import secrecy
+from resilient_policies.config import pack_config
 
-from tests.engine import corpus as c
-from tests.engine.conftest import audit
-from tests.policies.support import POLICIES_DIR
-
-if str(POLICIES_DIR) not in sys.path:
-    sys.path.insert(0, str(POLICIES_DIR))
-
-from resilient_policies import secrecy  # noqa: E402
-from resilient_policies.config import pack_config  # noqa: E402
-
-from resilient_stack.core.policy import parse_policy_config  # noqa: E402
-from tests.policies import support as s  # noqa: E402
+from resilient_stack.core.policy import parse_policy_config
+from tests.integration.engine import corpus as c
+from tests.integration.engine.conftest import audit
+from tests.policies import support as s
 
 CASES = [case.name for case in c.corpus()] + [f"stack-{stack}" for stack in sorted(c.SHIPPED)]
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from .conftest import eventually
+from .plugin import eventually
 
 pytestmark = pytest.mark.role("db-primary", "db-replica")
 

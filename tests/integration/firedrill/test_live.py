@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from resilient_stack.testing import podman
 from resilient_stack.drills.firedrill import moto_site
+from resilient_stack.testing import podman
 
 from ..conftest import ROOT, need_tool
 

@@ -8,8 +8,9 @@ import pulumi
 import pytest
 import yaml
 
+from resilient_stack.components.stack_config import StackConfigError
+from resilient_stack.core.vocabulary import SECRET_SIG
 from resilient_stack.io.errors import InputError
-from resilient_stack.core.resources import SECRET_SIG
 from resilient_stack.testing.mockrun import (
     MockRunError,
     RecordingMocks,
@@ -19,9 +20,7 @@ from resilient_stack.testing.mockrun import (
     run_program,
     to_stack_export,
 )
-from resilient_stack.components.stack_config import StackConfigError
-
-from .conftest import bare_config, stack_file
+from tests.components.conftest import bare_config, stack_file
 
 
 def test_an_invoke_fails_loudly():

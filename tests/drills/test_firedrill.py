@@ -9,8 +9,8 @@ import re
 import pytest
 import yaml
 
-from resilient_stack.drills import firedrill as fd
 from resilient_stack.core.rules import DesignRejected
+from resilient_stack.drills import firedrill as fd
 from resilient_stack.io.errors import InputError
 from resilient_stack.testing.mockrun import RecordingMocks, run_program
 

@@ -3,7 +3,7 @@
 `pulumi up` works offline for pulumi_random (a local provider) but not for OpenStack resources (the
 provider fails on DNS). So each stack here is made by a real `pulumi up` of a pulumi_random program (real
 manifest, real passphrase secrets provider, a real encrypted RandomPassword); for the OpenStack part its
-export gets a corpus design's resources added (tests/engine/corpus.py ``merge_into``), goes back with
+export gets a corpus design's resources added (tests/integration/engine/corpus.py ``merge_into``), goes back with
 `pulumi stack import`, and comes out again with `pulumi stack export`, piped into the auditor. The live
 state is also checked by the pack: `pulumi policy analyze --stack`.
 """
@@ -16,8 +16,14 @@ import pytest
 
 from tests import builders as b
 from tests.conftest import ROOT
-from tests.engine import corpus as c
-from tests.engine.conftest import POLICIES, by_level, plain_project, policy_events, stream_events
+from tests.integration.engine import corpus as c
+from tests.integration.engine.conftest import (
+    POLICIES,
+    by_level,
+    plain_project,
+    policy_events,
+    stream_events,
+)
 
 pytestmark = pytest.mark.engine
 

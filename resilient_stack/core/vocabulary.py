@@ -1,0 +1,119 @@
+"""The words every layer shares: label keys, role names, ports and name patterns. Each is written here once.
+
+The components write these labels and names, the auditor and the policy pack read them, the host payloads
+and the drill use the same ports and roles. A rule about a name (what a placement may be called, what a SQL
+identifier is) exists here only; the config models, the renderers and the components import it.
+Pure: standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+# --------------------------------------------------------------------------------------------------
+# Labels: instance/volume/container ``metadata`` keys, networking/load-balancer ``tags`` as key=value
+# --------------------------------------------------------------------------------------------------
+
+LABEL_PREFIX = "resilient-stack:"
+ROLE_KEY = "resilient-stack:role"  # the role of a replica
+PROTECTS_KEY = "resilient-stack:protects"  # on a backup: the role whose data it holds
+QUORUM_KEY = "resilient-stack:quorum"  # "true" on a voting member
+EXEMPT_KEY = "resilient-stack:exempt"  # a reason: findings naming only exempt resources are waived
+
+
+def labels(role: str, *, protects: str | None = None, quorum: bool = False, exempt: str | None = None) -> dict[str, str]:
+    """The ``resilient-stack:*`` labels of a replica, as an instance/container ``metadata`` dict."""
+    out = {ROLE_KEY: role}
+    if protects:
+        out[PROTECTS_KEY] = protects
+    if quorum:
+        out[QUORUM_KEY] = "true"
+    if exempt:
+        out[EXEMPT_KEY] = exempt
+    return out
+
+
+def tags(role: str, *, exempt: str | None = None) -> list[str]:
+    """The same labels as networking / load-balancer ``tags`` (``key=value``)."""
+    return [f"{k}={v}" for k, v in labels(role, exempt=exempt).items()]
+
+
+def header_safe(values: Mapping[str, str]) -> dict[str, str]:
+    """Labels spelled for object-storage metadata (``resilient-stack-role``): Swift metadata names are HTTP
+    header names, where ``:`` is not allowed. The readers accept both spellings."""
+    return {k.replace(":", "-"): v for k, v in values.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# Roles
+# --------------------------------------------------------------------------------------------------
+
+# What a group of replicas does (the rules count replicas per role)
+WEB = "web"
+DATABASE = "database"
+OBJECT_STORAGE = "object-storage"
+LOAD_BALANCER = "load-balancer"
+BACKUP = "backup"
+COMPUTE = "compute"
+VOLUME = "volume"
+FILE_SHARE = "file-share"
+DATA_ROLES = frozenset({DATABASE, OBJECT_STORAGE, VOLUME, FILE_SHARE})  # losing every copy loses data
+
+# What a host is (written to HOST_ROLE_FILE on every host the stack boots)
+HOST_WEB = "web"
+HOST_DB_PRIMARY = "db-primary"
+HOST_DB_REPLICA = "db-replica"
+HOST_ROLES = (HOST_WEB, HOST_DB_PRIMARY, HOST_DB_REPLICA)
+HOST_ROLE_FILE = "/etc/resilient-stack/role"
+
+# --------------------------------------------------------------------------------------------------
+# Ports (TCP)
+# --------------------------------------------------------------------------------------------------
+
+SSH_PORT = 22
+HTTP_PORT = 80
+HTTPS_PORT = 443
+POSTGRES_PORT = 5432
+MYSQL_PORT = 3306
+DATABASE_PORTS = {POSTGRES_PORT: "PostgreSQL", MYSQL_PORT: "MySQL/MariaDB"}
+
+# --------------------------------------------------------------------------------------------------
+# Name patterns (anchored regular expressions, as strings for pydantic and compiled for code)
+# --------------------------------------------------------------------------------------------------
+
+# placement and stack names end up in host names (<name>-<placement>-web-<n>, a DNS label of at most 63
+# characters) and in the backup bucket name (S3 rules: lower case)
+PLACEMENT_NAME = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+DESIGN_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"  # a design's and its placements' names
+ROLE_NAME = r"^[a-z][a-z0-9-]{0,62}$"
+SQL_IDENT = r"^[a-z_][a-z0-9_]{0,62}$"  # a PostgreSQL role or database name that needs no quoting
+UUID = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"  # an S3 bucket (and Swift container) name
+HOST_LABEL = r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$"  # one DNS label
+S3_ENDPOINT = r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$"  # host[:port], no scheme
+S3_REGION = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+FQDN = r"^([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)+$"  # absolute, ending with a dot
+AUTH_URL = r"^https?://[^\s]+$"
+SSH_PUBLIC_KEY = (  # one OpenSSH public key line: type, base64 key, optional comment
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)"
+    r" [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$"
+)
+
+PLACEMENT_NAME_RE = re.compile(PLACEMENT_NAME)
+DESIGN_NAME_RE = re.compile(DESIGN_NAME)
+ROLE_NAME_RE = re.compile(ROLE_NAME)
+SQL_IDENT_RE = re.compile(SQL_IDENT)
+UUID_RE = re.compile(UUID)
+BUCKET_RE = re.compile(BUCKET)
+HOST_LABEL_RE = re.compile(HOST_LABEL)
+S3_REGION_RE = re.compile(S3_REGION)
+SSH_PUBLIC_KEY_RE = re.compile(SSH_PUBLIC_KEY)
+
+# --------------------------------------------------------------------------------------------------
+# Pulumi's wire markers (stack exports, previews, the policy SDK)
+# --------------------------------------------------------------------------------------------------
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # the key of a secret value's envelope
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # a value unknown until the resource is created
+REDACTED = "[secret]"  # a secret the CLI could not decrypt
