@@ -38,16 +38,21 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NoReturn
 
 import pulumi
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
-from pulumi.runtime.config import set_all_config
-from pulumi.runtime.settings import configure, reset_options
-from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _ensure_event_loop
 
 from resilient_stack.components.stack_config import read_stack_file
 from resilient_stack.core.rules import DesignRejected
 from resilient_stack.io.errors import InputError
+from resilient_stack.testing import pulumi_internals as pulumi_mocks
+from resilient_stack.testing.pulumi_internals import (
+    SECRET_SIG,
+    SECRET_VALUE,
+    configure,
+    deserialize_properties,
+    reset_options,
+    run_in_stack,
+    set_all_config,
+    thread_event_loop,
+)
 
 __all__ = [
     "MockRunError",
@@ -62,8 +67,6 @@ __all__ = [
     "SECRET_SIG",
 ]
 
-SECRET_SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
-SECRET_VALUE = rpc._special_secret_sig  # "1b47061264138c4ac30d75fd1eb44270"
 PROJECT = "resilient-stack"
 STACK_TYPE = "pulumi:pulumi:Stack"
 PUBLIC_POOL = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range: never routed
@@ -419,14 +422,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self._loops_lock = threading.Lock()
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
-        # pulumi's mock monitor gives each executor thread its own event loop (_ensure_event_loop) and never
+        # pulumi's mock monitor gives each executor thread its own event loop (pulumi_internals.thread_event_loop) and never
         # closes it; left to the garbage collector, such a loop can print a traceback at interpreter exit.
         # Take the same loop here (no extra one is made) so that the run closes it (see _run).
-        thread_loop = _ensure_event_loop()
+        thread_loop = thread_event_loop()
         with self._loops_lock:
             self.thread_loops.add(thread_loop)
         urn = self.make_urn(request.parent, request.type, request.name)
-        inputs, secret_inputs = _split(rpc.deserialize_properties(request.object))
+        inputs, secret_inputs = _split(deserialize_properties(request.object))
         with self.mocks.registering(urn):
             response = super().RegisterResource(request)
         registered = self.resources.get(urn)
@@ -446,7 +449,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
     def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name
-        self.mocks.record_outputs(request.urn, rpc.deserialize_properties(request.outputs))
+        self.mocks.record_outputs(request.urn, deserialize_properties(request.outputs))
         return super().RegisterResourceOutputs(request)
 
     def ReadResource(self, request):  # noqa: N802 - gRPC method name
