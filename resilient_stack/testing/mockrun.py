@@ -421,6 +421,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.thread_loops: set[asyncio.AbstractEventLoop] = set()
         self._loops_lock = threading.Lock()
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The URN the engine gives: the parent's whole qualified type chain (pulumi's mock monitor keeps only the
+        parent's last type), the root stack left out, so mocked exports carry the URNs of a real deployment."""
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != STACK_TYPE:
+                type_ = f"{qualified}${type_}"
+        return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
+
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         # pulumi's mock monitor gives each executor thread its own event loop (pulumi_internals.thread_event_loop) and never
         # closes it; left to the garbage collector, such a loop can print a traceback at interpreter exit.

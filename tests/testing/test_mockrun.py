@@ -175,3 +175,15 @@ def test_a_run_leaves_no_event_loop_open(monkeypatch):
     resources = run_program(stack_file("production"))
     assert resources and len(made) > 1  # the run's own loop and the executor threads'
     assert [loop for loop in made if not loop.is_closed()] == []
+
+
+def test_urns_chain_every_ancestor_type_as_the_engine_does(runs):
+    """The engine qualifies a child's type with its parent's whole type chain (root stack left out): a mocked
+    export must carry the URNs a real deployment of the same program gets."""
+    res = {r.urn: r for r in runs["production"]}
+    web = next(r for r in res.values() if r.type == "openstack:compute/instance:Instance" and r.name == "shop-gra-web-1")
+    assert web.urn == ("urn:pulumi:production::resilient-stack::resilient-stack:stack:ResilientWebStack"
+                       "$resilient-stack:regional:RegionalWebStack$openstack:compute/instance:Instance::shop-gra-web-1")
+    for r in res.values():
+        if r.parent and res[r.parent].type != "pulumi:pulumi:Stack":
+            assert r.urn.split("::")[2] == f"{res[r.parent].urn.split('::')[2]}${r.type}"
