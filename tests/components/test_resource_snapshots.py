@@ -4,8 +4,9 @@ A resource's URN and inputs are what `pulumi up` compares with the deployed stat
 one of them replaces or updates real resources (a changed URN deletes the old one and creates a new one). The
 snapshot holds every resource of each shipped stack as the program registers it under the mock runner: URN,
 type, parent, provider, dependencies and inputs (user data is pinned separately, host by host, in
-tests/hosts/snapshots). The snapshots were taken from the code as it stood before the package was split
-into layers (commit 7af5db8), so this test proves the split changed nothing a deployed stack would see.
+tests/hosts/snapshots). The inputs are those the code registered before the package was split into layers
+(commit 7af5db8), so this test proves the split changed nothing a deployed stack would see; the URNs were
+re-taken once, when the mock runner learned the engine's ancestor chaining (inputs unchanged then).
 
 An intended change of the stack updates them: RESILIENT_STACK_UPDATE_SNAPSHOTS=1 pytest tests/components
 (then read the diff: every line of it is a change `pulumi up` will make).
