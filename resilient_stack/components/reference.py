@@ -27,7 +27,6 @@ from typing import Any, Iterator, Literal
 from annotated_types import Ge, Le, MaxLen, MinLen
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 from resilient_stack.components.stack_config import StackConfig
 from resilient_stack.core.catalog_schema import CatalogFile
