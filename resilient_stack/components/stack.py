@@ -160,7 +160,7 @@ class ResilientWebStack(pulumi.ComponentResource):
             pulumi.log.warn(
                 "resilient-stack:database.replicationCidrs is empty: the primary's pg_hba admits replication "
                 "only from the private networks, so replicas in other regions cannot stream until you name "
-                "the public networks their addresses come from (stacks/README.md, 'Replication')",
+                "the public networks their addresses come from (docs/configuration.md, 'Replication')",
                 resource=self,
             )
 

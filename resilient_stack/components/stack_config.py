@@ -1,45 +1,20 @@
 """The Pulumi stack configuration of resilient-stack, validated at the edge into frozen models.
 
-Every key lives in the ``resilient-stack`` namespace of a ``stacks/Pulumi.<stack>.yaml`` file
-(structured values are plain YAML there; the engine hands them to the program as JSON strings)::
+Every key lives in the ``resilient-stack`` namespace of a ``stacks/Pulumi.<stack>.yaml`` file (structured
+values are plain YAML there; the engine hands them to the program as JSON strings)::
 
     config:
-      resilient-stack:name: shop                  # prefix of cloud resource names (default rs-<stack>)
       resilient-stack:placements:                 # where the web stack runs, one entry per region
-        - name: gra
-          cloud: ovh                              # clouds.yaml entry and/or ...
-          authUrl: https://auth.cloud.ovh.net/v3  # ... the Keystone URL
-          region: GRA11
-          availabilityZone: null                  # pin an AZ in multi-AZ regions
-          webCount: 2
-          flavor: b3-8                            # flavor NAME (no lookups)
-          databaseFlavor: null                    # default: flavor
-          image: Debian 12                        # image NAME (no lookups)
-          externalNetwork: Ext-Net                # public network the instances attach to, by name
-          privateCidr: 10.10.1.0/24
-          databaseRole: primary                   # primary | replica | none
-          loadBalancer: false                     # Octavia LB (needs floatingNetworkId)
-          floatingNetwork: null                   # floating IP pool name (default: externalNetwork)
-          floatingNetworkId: null                 # its ID, for the LB's router gateway
-          exempt: null                            # reason: findings naming only this placement are waived
-      resilient-stack:backups:                    # pgBackRest repository: its own region and site
-        name: backups
-        cloud: ovh
-        region: DE1
-        s3Endpoint: s3.de.cloud.ovh.net
-        s3Region: de
-      resilient-stack:database: {appDatabase: app, appUser: app, replicationCidrs: []}
-      resilient-stack:adminCidrs: [203.0.113.0/24]
-      resilient-stack:sshPublicKey: ssh-ed25519 AAAA... you@laptop
-      resilient-stack:web: {title: Resilient Stack, https: false, serverName: _}
-      resilient-stack:dns: {zoneId: ..., name: www.example.com., ttl: 300, placement: gra}
-      resilient-stack:profile: default            # default | strict
-      resilient-stack:policy: {...}               # organisation settings, the schema of --config files
+        - {name: gra, cloud: ovh, region: GRA11, flavor: b3-8, image: Debian 12,
+           privateCidr: 10.10.1.0/24, databaseRole: primary}
+        - ...
+      resilient-stack:backups: {cloud: ovh, region: DE1, s3Endpoint: s3.de.cloud.ovh.net, s3Region: de}
 
-``stacks/README.md`` documents every key. The configuration becomes the SAME
-:class:`~resilient_stack.core.design.Design` the auditor reads (:meth:`StackConfig.to_design`), and
-:func:`check_design` runs :func:`resilient_stack.core.rules.evaluate` on it: the components refuse what the
-auditor would reject, with the same rule ids and messages.
+Every key with its type, default and description (``Field(description=...)`` below) is in
+``docs/configuration-reference.md``, generated from these models by :mod:`resilient_stack.components.reference`.
+The configuration becomes the SAME :class:`~resilient_stack.core.design.Design` the auditor reads
+(:meth:`StackConfig.to_design`), and :func:`check_design` runs :func:`resilient_stack.core.rules.evaluate` on it:
+the components refuse what the auditor would reject, with the same rule ids and messages.
 
 Errors are one line naming the config key: :class:`StackConfigError`.
 """
@@ -122,11 +97,19 @@ def _cidr(value: str, *, version: int | None = None) -> str:
 
 
 class WebSettings(_Model):
-    """``resilient-stack:web``: what every web host serves."""
+    """``resilient-stack:web``: what every web host serves (nginx from Debian, an index page and ``/healthz``)."""
 
-    title: str = Field(default="Resilient Stack", min_length=1, max_length=200)
-    https: bool = False
-    server_name: str = Field(default="_", min_length=1, max_length=253)
+    title: str = Field(default="Resilient Stack", min_length=1, max_length=200,
+        description="Title of the index page, which also shows the placement that served it (e.g. "
+        "`ovhcloud/GRA11/gra`).",
+    )
+    https: bool = Field(default=False,
+        description="Also serve port 443 with Debian's self-signed certificate (until you install a real one); port "
+        "80 then redirects there, except `/healthz`, which stays on 80 for health checks.",
+    )
+    server_name: str = Field(default="_", min_length=1, max_length=253,
+        description="nginx `server_name`: one or more names separated by spaces; `_` answers any name.",
+    )
 
     @model_validator(mode="after")
     def _renderable(self) -> "WebSettings":
@@ -136,14 +119,32 @@ class WebSettings(_Model):
 
 
 class DatabaseSettings(_Model):
-    """``resilient-stack:database``: the PostgreSQL tier (placement roles are set per placement)."""
+    """``resilient-stack:database``: the PostgreSQL 15 tier. Which placement holds the primary and the replicas is
+    set per placement (``databaseRole``)."""
 
-    app_database: str = Field(default="app", pattern=SQL_IDENT)
-    app_user: str = Field(default="app", pattern=SQL_IDENT)
-    replication_user: str = Field(default="replicator", pattern=SQL_IDENT)
-    password_length: int = Field(default=32, ge=16, le=128)
-    replication_cidrs: tuple[str, ...] = ()
-    app_cidrs: tuple[str, ...] = ()  # extra networks the application connects from (pg_hba + db security groups)
+    app_database: str = Field(default="app", pattern=SQL_IDENT,
+        description="Name of the application database (a lower-case SQL identifier).",
+    )
+    app_user: str = Field(default="app", pattern=SQL_IDENT,
+        description="Application role; its password is generated (`random.RandomPassword`, a Pulumi secret).",
+    )
+    replication_user: str = Field(default="replicator", pattern=SQL_IDENT,
+        description="Replication role; its password is generated. Must differ from `appUser`.",
+    )
+    password_length: int = Field(default=32, ge=16, le=128,
+        description="Length of the generated passwords (letters and digits).",
+    )
+    replication_cidrs: tuple[str, ...] = Field(default=(),
+        description="Extra networks the primary's `pg_hba.conf` admits for replication, besides the private "
+        "networks: the public networks your database hosts get their addresses from (replicas stream over public "
+        "addresses). Empty with more than one database placement, `pulumi preview` warns: the replicas in other "
+        "regions cannot stream. CIDRs; wider than a /8 is refused.",
+    )
+    app_cidrs: tuple[str, ...] = Field(default=(),
+        description="Extra networks the application connects from (e.g. the public networks of web hosts in other "
+        "regions): admitted to `appDatabase` as `appUser` by every database host's `pg_hba.conf` (TLS + SCRAM) and "
+        "by the `db` security groups. The private networks are always admitted. CIDRs; wider than a /8 is refused.",
+    )
 
     @field_validator("replication_cidrs", "app_cidrs")
     @classmethod
@@ -156,24 +157,71 @@ class DatabaseSettings(_Model):
 
 
 class PlacementConfig(_Model):
-    """One entry of ``resilient-stack:placements``: one region running part of the stack."""
+    """One entry of ``resilient-stack:placements``: one region running part of the stack, through its own
+    explicit OpenStack provider (private network and subnet, security groups, a soft-anti-affinity server
+    group, the web hosts, a static-assets container, optionally a load balancer and a database member)."""
 
-    name: str = Field(min_length=1, max_length=20, pattern=PLACEMENT_NAME)
-    cloud: str | None = Field(default=None, min_length=1)
-    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL)
-    region: str = Field(min_length=1, max_length=128)
-    availability_zone: str | None = Field(default=None, min_length=1)
-    web_count: int = Field(default=2, ge=0, le=50)
-    flavor: str = Field(min_length=1, max_length=255)
-    database_flavor: str | None = Field(default=None, min_length=1, max_length=255)
-    image: str = Field(min_length=1, max_length=255)
-    external_network: str = Field(default="Ext-Net", min_length=1, max_length=255)
-    private_cidr: str
-    database_role: Literal["primary", "replica", "none"] = "none"
-    load_balancer: bool = False
-    floating_network: str | None = Field(default=None, min_length=1, max_length=255)
-    floating_network_id: str | None = Field(default=None, pattern=UUID)
-    exempt: str | None = Field(default=None, min_length=1, max_length=255)
+    name: str = Field(min_length=1, max_length=20, pattern=PLACEMENT_NAME,
+        description="Short name of the placement (`gra`), unique in the stack; part of the host names.",
+    )
+    cloud: str | None = Field(default=None, min_length=1,
+        description="The `clouds.yaml` entry holding this placement's credentials. The catalog maps it to a provider "
+        "(`ovh`, `ovhcloud`, `ovh-us`, `infomaniak`, ...: see `resilient-stack catalog`).",
+    )
+    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL,
+        description="The Keystone URL. Overrides the clouds.yaml one and identifies the provider precisely "
+        "(Infomaniak: pub1 serves dc3-a, pub2 serves dc4-a).",
+    )
+    region: str = Field(min_length=1, max_length=128,
+        description="OpenStack region (`GRA11`, `WAW1`, `dc4-a`). The region with the cloud or auth URL must be in "
+        "the catalog, else `unknown-placement` refuses the stack.",
+    )
+    availability_zone: str | None = Field(default=None, min_length=1,
+        description="Pin the hosts to this availability zone; needed in multi-AZ regions (EU-WEST-PAR) for "
+        "placements there to count as distinct buildings.",
+    )
+    web_count: int = Field(default=2, ge=0, le=50,
+        description="Web hosts in this placement. `0` only for a placement that holds a database member.",
+    )
+    flavor: str = Field(min_length=1, max_length=255,
+        description="Flavor NAME of the web hosts (`openstack flavor list`), given to Nova as it is (no lookup).",
+    )
+    database_flavor: str | None = Field(default=None, min_length=1, max_length=255,
+        description="Flavor NAME of the database host; unset: `flavor`.",
+    )
+    image: str = Field(min_length=1, max_length=255,
+        description="Image NAME (`openstack image list`) of a Debian 12 image: cloud-init installs nginx and "
+        "PostgreSQL 15 from Debian's packages.",
+    )
+    external_network: str = Field(default="Ext-Net", min_length=1, max_length=255,
+        description="NAME of the public network the hosts attach to (their first NIC, whose address replication "
+        "uses). OVHcloud: `Ext-Net`; Infomaniak: `ext-net1`.",
+    )
+    private_cidr: str = Field(
+        description="The placement's private IPv4 network: RFC 1918, prefix length /16 to /28, overlapping no other "
+        "placement's.",
+    )
+    database_role: Literal["primary", "replica", "none"] = Field(default="none",
+        description="`primary` (exactly one placement), `replica` (streams from the primary; the replicas in config "
+        "order are the failover order) or `none`.",
+    )
+    load_balancer: bool = Field(default=False,
+        description="An Octavia load balancer (HTTP :80, and TCP :443 with `web.https`) health-checking the web "
+        "hosts on `/healthz`, with a floating IP; needs `floatingNetworkId`. Enable it in at least two sites: a lone "
+        "load balancer is a single-site role and is refused.",
+    )
+    floating_network: str | None = Field(default=None, min_length=1, max_length=255,
+        description="NAME of the floating IP pool (Infomaniak: `ext-floating1`); unset: `externalNetwork`.",
+    )
+    floating_network_id: str | None = Field(default=None, pattern=UUID,
+        description="ID of the floating network, for the load balancer's router gateway (Neutron takes no name there "
+        "and the program makes no lookups): `openstack network show Ext-Net -f value -c id`. Required when "
+        "`loadBalancer` is true.",
+    )
+    exempt: str | None = Field(default=None, min_length=1, max_length=255,
+        description="An exemption reason: findings that name only this placement's replicas are waived and listed "
+        "with it (the resources carry the label `resilient-stack:exempt`).",
+    )
 
     @field_validator("private_cidr")
     @classmethod
@@ -200,20 +248,47 @@ class PlacementConfig(_Model):
 
 
 class BackupConfig(_Model):
-    """``resilient-stack:backups``: the object-storage placement holding the pgBackRest repository."""
+    """``resilient-stack:backups``: the object-storage placement holding the pgBackRest repository (WAL archive,
+    weekly full and daily differential backups). It must be on a site that holds no database member
+    (``backup-colocated``)."""
 
-    name: str = Field(default="backups", min_length=1, max_length=20, pattern=PLACEMENT_NAME)
-    cloud: str | None = Field(default=None, min_length=1)
-    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL)
-    region: str = Field(min_length=1, max_length=128)
-    availability_zone: str | None = Field(default=None, min_length=1)
-    s3_endpoint: str = Field(min_length=1, max_length=253, pattern=S3_ENDPOINT)
-    s3_region: str = Field(min_length=1, max_length=63, pattern=S3_REGION)
-    container: str | None = Field(default=None, pattern=BUCKET)
-    uri_style: Literal["host", "path"] = "path"
-    retention_full: int = Field(default=2, ge=1, le=100)
-    retain_on_delete: bool = True
-    exempt: str | None = Field(default=None, min_length=1, max_length=255)
+    name: str = Field(default="backups", min_length=1, max_length=20, pattern=PLACEMENT_NAME,
+        description="Placement name of the backup store; not one of the `placements[]` names.",
+    )
+    cloud: str | None = Field(default=None, min_length=1,
+        description="The `clouds.yaml` entry of the backup store's provider.",
+    )
+    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL,
+        description="The Keystone URL of the backup store's provider.",
+    )
+    region: str = Field(min_length=1, max_length=128,
+        description="Region of the backup container (`DE1`): a site that holds no database member.",
+    )
+    availability_zone: str | None = Field(default=None, min_length=1,
+        description="Availability zone, in multi-AZ regions.",
+    )
+    s3_endpoint: str = Field(min_length=1, max_length=253, pattern=S3_ENDPOINT,
+        description="S3 API host of that object storage, `host[:port]` without scheme (given, never looked up). "
+        "OVHcloud: `s3.<region>.cloud.ovh.net` for Swift containers, e.g. `s3.de.cloud.ovh.net`; check your "
+        "project's Object Storage page.",
+    )
+    s3_region: str = Field(min_length=1, max_length=63, pattern=S3_REGION, description="S3 region name (`de`).")
+    container: str | None = Field(default=None, pattern=BUCKET,
+        description="Container (bucket) name, by S3 rules (lower case); unset: `<name>-pgbackrest`, with the stack's "
+        "`name`.",
+    )
+    uri_style: Literal["host", "path"] = Field(default="path",
+        description="S3 addressing of pgBackRest: `path`, or `host` (virtual-hosted).",
+    )
+    retention_full: int = Field(default=2, ge=1, le=100,
+        description="Full backups pgBackRest keeps (a full backup every Sunday, a differential one the other days).",
+    )
+    retain_on_delete: bool = Field(default=True,
+        description="Keep the container, and the backups in it, on `pulumi destroy` (delete it by hand).",
+    )
+    exempt: str | None = Field(default=None, min_length=1, max_length=255,
+        description="Exemption reason for the backup store.",
+    )
 
     @model_validator(mode="after")
     def _usable_by_pgbackrest(self) -> "BackupConfig":
@@ -225,27 +300,52 @@ class BackupConfig(_Model):
 
 
 class DnsConfig(_Model):
-    """``resilient-stack:dns``: optional A records in an OpenStack Designate zone."""
+    """``resilient-stack:dns``: optional A records in an OpenStack Designate zone. One record set lists every
+    placement's entry points (the load balancer's floating IP, else the web hosts' public addresses)."""
 
-    zone_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
-    name: str = Field(min_length=2, max_length=253, pattern=FQDN)
-    ttl: int = Field(default=300, ge=30, le=86400)
-    placement: str | None = Field(default=None, pattern=PLACEMENT_NAME)
+    zone_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$",
+        description="ID of an OpenStack Designate zone. (OVHcloud's own DNS is not Designate: this program does not "
+        "manage it.)",
+    )
+    name: str = Field(min_length=2, max_length=253, pattern=FQDN,
+        description="Record name, fully qualified with the final dot (`www.example.com.`).",
+    )
+    ttl: int = Field(default=300, ge=30, le=86400, description="TTL of the record set, in seconds.")
+    placement: str | None = Field(default=None, pattern=PLACEMENT_NAME,
+        description="The placement whose provider (cloud and region) holds the zone; unset: the first placement.",
+    )
 
 
 class StackConfig(_Model):
-    """Everything ``resilient-stack:*`` of one stack, validated."""
+    """Everything ``resilient-stack:*`` of one stack, validated: the keys of a ``stacks/Pulumi.<stack>.yaml`` file."""
 
-    name: str = Field(min_length=1, max_length=24, pattern=PLACEMENT_NAME)
-    placements: tuple[PlacementConfig, ...] = Field(min_length=1, max_length=20)
-    backups: BackupConfig
-    database: DatabaseSettings = DatabaseSettings()
-    admin_cidrs: tuple[str, ...] = ()
-    ssh_public_key: str | None = Field(default=None, min_length=1, max_length=16384)
-    web: WebSettings = WebSettings()
-    dns: DnsConfig | None = None
-    profile: Literal["default", "strict"] | None = None
-    policy: PolicyConfig | None = None
+    name: str = Field(min_length=1, max_length=24, pattern=PLACEMENT_NAME,
+        description="Prefix of every cloud-side name: hosts `<name>-<placement>-web-1` and `<name>-<placement>-db`, "
+        "networks, containers. When absent, the program uses `rs-<stack>`.",
+    )
+    placements: tuple[PlacementConfig, ...] = Field(min_length=1, max_length=20,
+        description="Where the stack runs, one entry per region. Names are unique, private networks do not overlap, "
+        "exactly one placement has `databaseRole: primary`.",
+    )
+    backups: BackupConfig = Field(description="The backup store (pgBackRest repository) and where it lives.")
+    database: DatabaseSettings = Field(default=DatabaseSettings(), description="PostgreSQL settings.")
+    admin_cidrs: tuple[str, ...] = Field(default=(),
+        description="Networks allowed to SSH (port 22) to every host; `[]` closes SSH. A `/0` network is refused.",
+    )
+    ssh_public_key: str | None = Field(default=None, min_length=1, max_length=16384,
+        description="One OpenSSH public key line (`ssh-ed25519 AAAA... you@laptop`), installed by cloud-init for the "
+        "image's default user (`debian`).",
+    )
+    web: WebSettings = Field(default=WebSettings(), description="What the web hosts serve.")
+    dns: DnsConfig | None = Field(default=None, description="A records in a Designate zone; unset: no DNS record.")
+    profile: Literal["default", "strict"] | None = Field(default=None,
+        description="Placement rules: `default` (`single-provider` advisory) or `strict` (every rule mandatory). "
+        "Wins over `policy.profile`; unset: `policy.profile`, else `default`.",
+    )
+    policy: PolicyConfig | None = Field(default=None,
+        description="Organisation settings, the schema of `resilient-stack audit --config` files (snake_case keys): "
+        "thresholds, rule levels, quorum roles, extra catalog entries (e.g. your clouds.yaml names).",
+    )
 
     @field_validator("admin_cidrs")
     @classmethod
@@ -387,7 +487,7 @@ def _problem(err: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
-        return "unknown key (keys are camelCase; see stacks/README.md for the list)"
+        return "unknown key (keys are camelCase; see docs/configuration-reference.md for the list)"
     if kind == "string_pattern_mismatch":
         pattern = (err.get("ctx") or {}).get("pattern", "")
         return _PATTERN_HINTS.get(pattern, f"does not match the pattern {pattern}")

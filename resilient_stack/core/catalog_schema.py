@@ -35,24 +35,40 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
+_SOURCES = "Where the facts come from: keys of the top-level `sources`, or free text."
+_CONFIDENCE = "How sure the sources are: `high` (the provider's own documents), `medium`, `low`, `unknown`."
+
+
 class SiteSpec(_Frozen):
-    id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    sources: tuple[str, ...] = ()
-    confidence: Confidence = "unknown"
-    notes: str | None = None
+    """A site: a campus, or a city where no campus is published. One disaster can take a whole site."""
+
+    id: str = Field(min_length=1, description="Identifier of the site (`ovh-gravelines`), referenced by regions.")
+    name: str = Field(min_length=1, description="Name shown in reports (`Gravelines campus (FR)`).")
+    sources: tuple[str, ...] = Field(default=(), description=_SOURCES)
+    confidence: Confidence = Field(default="unknown", description=_CONFIDENCE)
+    notes: str | None = Field(default=None, description="What the sources do not say.")
 
 
 class RegionSpec(_Frozen):
-    name: str = Field(min_length=1)
-    site: str = Field(min_length=1)
-    auth_hosts: tuple[str, ...] = ()
-    availability_zones: tuple[str, ...] = ()
-    multi_az: bool = False
-    buildings: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()
-    confidence: Confidence = "unknown"
-    notes: str | None = None
+    """An OpenStack region and where it stands: its site, and its building(s) when known."""
+
+    name: str = Field(min_length=1, description="Region name as OpenStack spells it (`GRA11`).")
+    site: str = Field(min_length=1, description="The `id` of its site (a site of this provider).")
+    auth_hosts: tuple[str, ...] = Field(
+        default=(), description="Auth URL hosts that serve this region only (Infomaniak pub1 / pub2).",
+    )
+    availability_zones: tuple[str, ...] = Field(
+        default=(), description="The region's availability zones, one building each (multi-AZ regions).",
+    )
+    multi_az: bool = Field(
+        default=False, description="A multi-AZ region whose AZ names are unknown: without an AZ, one pseudo-building.",
+    )
+    buildings: tuple[str, ...] = Field(
+        default=(), description="The building of a 1-AZ region, when a source names it (at most one).",
+    )
+    sources: tuple[str, ...] = Field(default=(), description=_SOURCES)
+    confidence: Confidence = Field(default="unknown", description=_CONFIDENCE)
+    notes: str | None = Field(default=None, description="What the sources do not say.")
 
     @model_validator(mode="after")
     def _one_building_for_one_az(self) -> "RegionSpec":
@@ -64,15 +80,24 @@ class RegionSpec(_Frozen):
 
 
 class ProviderSpec(_Frozen):
-    id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    name: str | None = None
-    clouds: tuple[str, ...] = ()
-    auth_hosts: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()
-    confidence: Confidence = "unknown"
-    notes: str | None = None
-    sites: tuple[SiteSpec, ...] = ()
-    regions: tuple[RegionSpec, ...] = ()
+    """A cloud provider, its sites and its regions. An entry with the id of a known provider is merged into it:
+    its clouds and auth hosts are added, its sites and regions replace those with the same id or name."""
+
+    id: str = Field(
+        min_length=1, pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Identifier of the provider (`ovhcloud`).",
+    )
+    name: str | None = Field(default=None, description="Name shown in reports.")
+    clouds: tuple[str, ...] = Field(
+        default=(), description="clouds.yaml cloud names that mean this provider (lower-cased): add your own.",
+    )
+    auth_hosts: tuple[str, ...] = Field(
+        default=(), description="Hosts of its auth URLs (lower-cased), e.g. `auth.cloud.ovh.net`.",
+    )
+    sources: tuple[str, ...] = Field(default=(), description=_SOURCES)
+    confidence: Confidence = Field(default="unknown", description=_CONFIDENCE)
+    notes: str | None = Field(default=None, description="What the sources do not say.")
+    sites: tuple[SiteSpec, ...] = Field(default=(), description="Its sites.")
+    regions: tuple[RegionSpec, ...] = Field(default=(), description="Its regions.")
 
     @field_validator("clouds", "auth_hosts")
     @classmethod
@@ -81,9 +106,16 @@ class ProviderSpec(_Frozen):
 
 
 class CatalogFile(_Frozen):
-    schema_: Literal["resilient-stack/catalog/v1"] = Field(default=SCHEMA_ID, alias="schema")
-    sources: dict[str, str] = {}
-    providers: tuple[ProviderSpec, ...] = ()
+    """A catalog file (``--catalog FILE``, the ``catalog`` key of organisation settings, the shipped
+    ``data/catalog.yaml``): providers > regions > sites > buildings, every fact with its sources."""
+
+    schema_: Literal["resilient-stack/catalog/v1"] = Field(
+        default=SCHEMA_ID, alias="schema", description="The schema identifier.",
+    )
+    sources: dict[str, str] = Field(
+        default={}, description="Named sources (`SDK-OVH: openstacksdk vendor profile ...`), cited by key in `sources` lists.",
+    )
+    providers: tuple[ProviderSpec, ...] = Field(default=(), description="The providers.")
 
 
 def validate_catalog(raw: object, source: str) -> dict[str, Any]:

@@ -47,17 +47,42 @@ class _Frozen(BaseModel):
 
 
 class Where(_Frozen):
-    cloud: str | None = Field(default=None, min_length=1)
-    auth_url: str | None = Field(default=None, min_length=1)
-    region: str = Field(min_length=1, max_length=128)
-    availability_zone: str | None = Field(default=None, min_length=1)
+    """Where something runs: a region of the catalog, identified by its cloud or auth URL."""
+
+    cloud: str | None = Field(
+        default=None, min_length=1,
+        description="A clouds.yaml cloud name the catalog knows (`ovh`, `infomaniak`, ...).",
+    )
+    auth_url: str | None = Field(
+        default=None, min_length=1,
+        description="The OpenStack auth URL; its host identifies the provider. Either `cloud` or `auth_url` may "
+        "be omitted when the region name is unique in the catalog.",
+    )
+    region: str = Field(
+        min_length=1, max_length=128, description="Region name (`GRA11`), matched case-insensitively.",
+    )
+    availability_zone: str | None = Field(
+        default=None, min_length=1,
+        description="Pin an availability zone, in multi-AZ regions (EU-WEST-PAR): each AZ counts as a building.",
+    )
 
 
 class DesignPlacement(Where):
-    name: str = Field(pattern=NAME_RE)
-    replicas: dict[str, int] = Field(min_length=1)
-    quorum: tuple[str, ...] = ()
-    exempt: str | None = Field(default=None, min_length=1)
+    """One entry of ``placements``: replicas of some roles in one region."""
+
+    name: str = Field(pattern=NAME_RE, description="Label of the placement, unique in the design.")
+    replicas: dict[str, int] = Field(
+        min_length=1,
+        description="Replicas per role here (`{web: 2, database: 1}`): role names are lower-case letters, digits "
+        "and dashes, counts 0 to 1000; `backup` is not a role here (see `backups`).",
+    )
+    quorum: tuple[str, ...] = Field(
+        default=(), description="Roles whose replicas here are voting members (`site-majority`).",
+    )
+    exempt: str | None = Field(
+        default=None, min_length=1,
+        description="An exemption reason: findings naming only exempt replicas are waived and listed with it.",
+    )
 
     @field_validator("replicas")
     @classmethod
@@ -73,17 +98,28 @@ class DesignPlacement(Where):
 
 
 class DesignBackup(Where):
-    protects: str = Field(pattern=ROLE_NAME)
-    name: str | None = Field(default=None, pattern=NAME_RE)
-    exempt: str | None = Field(default=None, min_length=1)
+    """One entry of ``backups``: where the backups of one role are kept."""
+
+    protects: str = Field(pattern=ROLE_NAME, description="The role whose data these backups hold; a role some placement runs.")
+    name: str | None = Field(default=None, pattern=NAME_RE, description="Label, unique among placements and backups.")
+    exempt: str | None = Field(default=None, min_length=1, description="An exemption reason for this backup.")
 
 
 class Design(_Frozen):
-    schema_: Literal["resilient-stack/design/v1"] = Field(default="resilient-stack/design/v1", alias="schema")
-    name: str = Field(pattern=NAME_RE)
-    placements: tuple[DesignPlacement, ...] = Field(min_length=1)
-    backups: tuple[DesignBackup, ...] = ()
-    quorum_roles: tuple[str, ...] = ()
+    """A design file (``resilient-stack audit DESIGN.yaml``): roles, replicas and placements, written before
+    anything is deployed. A stack's configuration becomes the same model."""
+
+    schema_: Literal["resilient-stack/design/v1"] = Field(
+        default="resilient-stack/design/v1", alias="schema", description="The schema identifier.",
+    )
+    name: str = Field(pattern=NAME_RE, description="Name of the design, shown in reports.")
+    placements: tuple[DesignPlacement, ...] = Field(min_length=1, description="Where the replicas run.")
+    backups: tuple[DesignBackup, ...] = Field(
+        default=(), description="Backups, each on a site that should hold no replica of the role it protects.",
+    )
+    quorum_roles: tuple[str, ...] = Field(
+        default=(), description="Roles whose every replica is a voting member (`site-majority`).",
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Design":

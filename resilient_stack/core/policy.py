@@ -31,16 +31,44 @@ _DEFAULT = RuleConfig()
 
 
 class PolicyConfig(BaseModel):
+    """Organisation settings: a ``resilient-stack audit --config`` file, the ``resilient-stack:policy`` key of a
+    stack, and the settings of every policy of the pack (``--policy-pack-config``). Keys are snake_case."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # defaults are RuleConfig's: an audit without --config decides exactly as with an empty one
-    profile: Literal["default", "strict"] = _DEFAULT.profile  # type: ignore[assignment]
-    min_buildings: int = Field(default=_DEFAULT.min_buildings, ge=1, le=100)
-    min_sites: int = Field(default=_DEFAULT.min_sites, ge=1, le=100)
-    min_providers: int = Field(default=_DEFAULT.min_providers, ge=1, le=100)
-    levels: dict[Literal[RULE_IDS], Level] = {}  # type: ignore[valid-type]
-    quorum_roles: tuple[str, ...] = ()
-    catalog: CatalogFile | None = None
+    profile: Literal["default", "strict"] = Field(  # type: ignore[assignment]
+        default=_DEFAULT.profile,
+        description="`default` (`single-provider` advisory, every other rule mandatory) or `strict` (every rule "
+        "mandatory). `--profile` on the command line, or a stack's `profile` key, wins.",
+    )
+    min_buildings: int = Field(
+        default=_DEFAULT.min_buildings, ge=1, le=100,
+        description="`single-building` fires when a role's replicas sit in fewer buildings than this.",
+    )
+    min_sites: int = Field(
+        default=_DEFAULT.min_sites, ge=1, le=100,
+        description="`single-site` fires when a role's replicas sit on fewer sites (campus or city) than this.",
+    )
+    min_providers: int = Field(
+        default=_DEFAULT.min_providers, ge=1, le=100,
+        description="`single-provider` fires when a role's replicas sit at fewer providers than this.",
+    )
+    levels: dict[Literal[RULE_IDS], Level] = Field(  # type: ignore[valid-type]
+        default={},
+        description="Per-rule level, overriding the profile: `mandatory` blocks, `advisory` is reported only, "
+        "`disabled` is never reported.",
+    )
+    quorum_roles: tuple[str, ...] = Field(
+        default=(),
+        description="Roles whose every replica is a voting member, checked by `site-majority` (besides the "
+        "replicas labelled `resilient-stack:quorum=true`).",
+    )
+    catalog: CatalogFile | None = Field(
+        default=None,
+        description="Extra catalog entries, the schema of `--catalog` files (e.g. your own clouds.yaml names, or a "
+        "provider the built-in catalog does not know).",
+    )
 
     def rule_config(self, profile: str | None = None) -> RuleConfig:
         return RuleConfig(

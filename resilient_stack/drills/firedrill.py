@@ -7,7 +7,7 @@
    public address (``access_ip_v4``) with the static IP the drill gives that container on its "internet"
    network (``RecordingMocks(public_address=...)``), so the primary's address reaches the replicas the way
    the components pass it in the cloud. Like an operator, the drill sets ``database.replicationCidrs`` and
-   ``database.appCidrs`` to that public network (stacks/README.md, "Replication"). A design the rules
+   ``database.appCidrs`` to that public network (docs/configuration.md, "Replication"). A design the rules
    reject (the sbg2021 replay) is built with ``enforce_rules=False`` and reported as rejected.
 2. **Topology**: one podman network per SITE (placements on one campus share it), one shared network
    standing in for the internet, each host on both. Drill-only hosts: an HAProxy entry point (the
@@ -25,7 +25,7 @@
 
 Every container and network lives in a :class:`resilient_stack.testing.podman.Session`: removed afterwards, also
 on errors, Ctrl-C and SIGTERM. Every wait is bounded. Traffic stays on loopback and the drill's networks
-(plus the hosts' own ``apt-get update`` against the machine's Debian mirror, as in tests/podman).
+(plus the hosts' own ``apt-get update`` against the machine's Debian mirror, as in tests/integration/podman).
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def failover_order(config: StackConfig) -> list[str]:
     """The stack's failover order: the ``databaseRole: replica`` placements, in config order.
 
     The runbook promotes the surviving replica that received the most WAL; this order breaks ties
-    (stacks/README.md, "Failover").
+    (docs/operations.md, "Failover").
     """
     return [p.name for p in config.placements if p.database_role == "replica"]
 

@@ -4,7 +4,7 @@ No podman, no Pulumi, no clock: every function takes recorded facts (timestamps 
 epoch, row numbers, LSNs) and returns plain values, so all of it is unit-tested without containers.
 :mod:`resilient_stack.drills.firedrill` records the facts and calls these.
 
-Definitions (also in ``docs/firedrill.md``):
+Definitions (also in ``docs/firedrill.md``, "Reading the report"):
 
 - **RTO web**: seconds from the fire until the entry point answered 200 again, i.e. the end of the first
   successful request that started after the last failed one. ``0`` when no request failed after the
@@ -182,7 +182,7 @@ def choose_promotion(order: Sequence[str], received: Mapping[str, str | None]) -
     """The replica to promote: the one that received the most WAL; ties go to the earlier one in ``order``.
 
     ``order`` is the stack's failover order (replicas in the order of ``placements`` in the stack
-    config, stacks/README.md "Failover"); ``received`` maps the SURVIVING replicas to their
+    config, docs/operations.md "Failover"); ``received`` maps the SURVIVING replicas to their
     ``pg_last_wal_receive_lsn()``. Replicas missing from ``received`` (burned) are skipped; a survivor
     whose position is unknown is chosen only when no other survivor has one. None when none survives.
     """
