@@ -25,13 +25,10 @@ from pathlib import Path
 import pytest
 
 from resilient_stack.core.rules import DesignRejected
-from resilient_stack.testing.mockrun import RecordedResource, run_program
+from resilient_stack.testing.mockrun import run_program
+from tests.hosts.conftest import BUILDING, ROOT, STACKS
 
-ROOT = Path(__file__).resolve().parents[2]
-STACKS = ROOT / "stacks"
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
-BUILDING = ("production", "staging")
-INSTANCE = "openstack:compute/instance:Instance"
 UPDATE_ENV = "RESILIENT_STACK_UPDATE_SNAPSHOTS"
 HOW_TO_UPDATE = (f"if the change is meant (it replaces these hosts on the next `pulumi up`), regenerate with "
                  f"{UPDATE_ENV}=1 .venv/bin/python -m pytest -q tests/hosts/test_snapshots.py "
@@ -40,24 +37,6 @@ HOW_TO_UPDATE = (f"if the change is meant (it replaces these hosts on the next `
 
 def _updating() -> bool:
     return os.environ.get(UPDATE_ENV) == "1"
-
-
-def rendered_user_data(resources: list[RecordedResource]) -> dict[str, str]:
-    """``{host name: user data}`` of every instance the program created."""
-    out: dict[str, str] = {}
-    for r in resources:
-        if r.type != INSTANCE:
-            continue
-        name, user_data = r.inputs["name"], r.inputs["userData"]
-        assert "userData" in r.secret_inputs, f"{name}: user data must be a Pulumi secret"
-        assert name not in out, f"two instances named {name}"
-        out[name] = user_data
-    return out
-
-
-@pytest.fixture(scope="module")
-def user_data() -> dict[str, dict[str, str]]:
-    return {stack: rendered_user_data(run_program(STACKS / f"Pulumi.{stack}.yaml")) for stack in BUILDING}
 
 
 def _rel(path: Path) -> str:
@@ -102,8 +81,8 @@ def compare(hosts: dict[str, str], folder: Path, *, update: bool = False) -> tup
 
 
 @pytest.mark.parametrize("stack", BUILDING)
-def test_user_data_matches_the_snapshots(stack, user_data):
-    hosts = user_data[stack]
+def test_user_data_matches_the_snapshots(stack, shipped_user_data):
+    hosts = shipped_user_data[stack]
     assert hosts, f"{stack}: the stack created no instance"
     problems, rewritten = compare(hosts, SNAPSHOTS / stack, update=_updating())
     if rewritten:
