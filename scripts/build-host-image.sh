@@ -28,21 +28,22 @@ die() { echo "[hosts] ERROR: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (apt-get, debootstrap and rootful podman)"
 start=$(date +%s)
 
-# 1. Tools from Debian's packages.
+# 1. Tools from Debian's packages. shellcheck is not for the image: the tests lint every shell script the
+#    hosts receive with it (tests/hosts/test_payload.py), and fail in CI when it is missing.
 need=()
-for cmd in podman debootstrap runc; do
+for cmd in podman debootstrap runc shellcheck; do
     command -v "$cmd" >/dev/null 2>&1 || need+=("$cmd")
 done
 # netavark + aardvark-dns: containers on one user-defined network resolve each other by name;
 # netavark drives iptables, which minimal machines lack ("netavark: No such file or directory").
 dpkg -s netavark aardvark-dns iptables >/dev/null 2>&1 || need+=(netavark aardvark-dns iptables)
 if [ "${#need[@]}" -gt 0 ]; then
-    log "installing podman debootstrap runc netavark aardvark-dns iptables (apt-get)"
+    log "installing podman debootstrap runc netavark aardvark-dns iptables shellcheck (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq podman debootstrap runc netavark aardvark-dns iptables >/dev/null
+    apt-get install -y -qq podman debootstrap runc netavark aardvark-dns iptables shellcheck >/dev/null
 else
-    log "podman, debootstrap, runc, netavark, iptables already installed"
+    log "podman, debootstrap, runc, netavark, iptables, shellcheck already installed"
 fi
 
 # 2. runc here cannot set rlimits at the host's values: pin them (hosts.md step 4). Only if needed.

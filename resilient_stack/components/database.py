@@ -206,22 +206,25 @@ class DatabaseTierArgs:
                     raise ValueError(f"{what}: {c} would open PostgreSQL to the whole Internet")
         if not self.private_cidrs:
             raise ValueError("private_cidrs: name the stack's private networks")
-        # Render once with placeholders: cloudinit refuses what the hosts could not use (identifiers,
-        # networks, the S3 target...) now, not at apply time with the real secrets.
-        placeholders = dict(replication_password="placeholder-password-1", key_id="key", key_secret="secret")
-        primary_user_data(self, app_password="placeholder-password-2", **placeholders)
+        # The hosts layer's rule for each role refuses what the hosts could not use (identifiers, networks,
+        # the S3 repository...) now, not at apply time when the secrets and the primary's address exist.
+        repository = self.backup_repository()
+        cloudinit.validate_db_primary(backup=repository, **_primary_settings(self))
         for member in self.replicas:
-            replica_user_data(self, member, primary_address="192.0.2.1", **placeholders)
+            cloudinit.validate_db_replica(backup=repository, **_replica_settings(self, member, primary_address=None))
         if enforce_rules:
             check_design(self.design(), self.rule_config, self.catalog)
 
-    def backup_target(self, key_id: str, key_secret: str) -> cloudinit.BackupTarget:
-        """The pgBackRest repository for :mod:`resilient_stack.hosts.cloudinit`, with these S3 credentials."""
-        return cloudinit.BackupTarget(
+    def backup_repository(self) -> cloudinit.BackupRepository:
+        """The pgBackRest repository for :mod:`resilient_stack.hosts.cloudinit`, without credentials."""
+        return cloudinit.BackupRepository(
             endpoint=self.backup.s3_endpoint, bucket=self.backup.container, region=self.backup.s3_region,
-            key_id=key_id, key_secret=key_secret, uri_style=self.backup.uri_style,
-            retention_full=self.backup.retention_full,
+            uri_style=self.backup.uri_style, retention_full=self.backup.retention_full,
         )
+
+    def backup_target(self, key_id: str, key_secret: str) -> cloudinit.BackupTarget:
+        """The pgBackRest repository with these S3 credentials, as the database hosts get it."""
+        return self.backup_repository().with_credentials(key_id, key_secret)
 
 
 def _unique(values: Sequence[str]) -> list[str]:
@@ -243,16 +246,33 @@ def replication_sources(args: DatabaseTierArgs) -> list[str]:
     return _unique([*args.private_cidrs, *args.replication_cidrs])
 
 
+def _primary_settings(args: DatabaseTierArgs) -> dict:
+    """What the primary's user data is rendered from, secrets and backup aside (renderer and validator)."""
+    return dict(
+        allowed_cidrs=replication_sources(args), app_cidrs=_unique([*args.private_cidrs, *args.app_cidrs]),
+        replication_user=args.replication_user, app_user=args.app_user, app_db=args.app_database,
+        hostname=host_name(args, args.primary.placement), ssh_authorized_keys=list(args.ssh_public_keys),
+    )
+
+
+def _replica_settings(args: DatabaseTierArgs, member: DatabaseMember, *, primary_address: str | None) -> dict:
+    """A replica's, likewise; ``primary_address=None`` before the primary exists (validation)."""
+    old_primary = [f"{primary_address}/32"] if primary_address is not None else []
+    return dict(
+        allowed_cidrs=_unique([*replication_sources(args), *old_primary]),
+        app_cidrs=_unique([*args.private_cidrs, *args.app_cidrs]), primary_host=primary_address,
+        replication_user=args.replication_user, app_user=args.app_user, app_db=args.app_database,
+        hostname=host_name(args, member.placement), ssh_authorized_keys=list(args.ssh_public_keys),
+    )
+
+
 def primary_user_data(
     args: DatabaseTierArgs, *, replication_password: str, app_password: str, key_id: str, key_secret: str,
 ) -> str:
     """The primary's ``#cloud-config`` (see :func:`cloudinit.render_db_primary`)."""
     return cloudinit.render_db_primary(
         replication_password=replication_password, app_password=app_password,
-        allowed_cidrs=replication_sources(args), app_cidrs=_unique([*args.private_cidrs, *args.app_cidrs]),
-        backup=args.backup_target(key_id, key_secret), replication_user=args.replication_user,
-        app_user=args.app_user, app_db=args.app_database, hostname=host_name(args, args.primary.placement),
-        ssh_authorized_keys=list(args.ssh_public_keys),
+        backup=args.backup_target(key_id, key_secret), **_primary_settings(args),
     )
 
 
@@ -265,11 +285,8 @@ def replica_user_data(
     Once promoted it admits replication from the same networks as the primary, plus the old primary.
     """
     return cloudinit.render_db_replica(
-        primary_host=primary_address, replication_password=replication_password,
-        allowed_cidrs=_unique([*replication_sources(args), f"{primary_address}/32"]),
-        app_cidrs=_unique([*args.private_cidrs, *args.app_cidrs]), backup=args.backup_target(key_id, key_secret),
-        replication_user=args.replication_user, app_user=args.app_user, app_db=args.app_database,
-        hostname=host_name(args, member.placement), ssh_authorized_keys=list(args.ssh_public_keys),
+        replication_password=replication_password, backup=args.backup_target(key_id, key_secret),
+        **_replica_settings(args, member, primary_address=primary_address),
     )
 
 

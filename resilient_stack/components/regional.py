@@ -198,8 +198,8 @@ class RegionalWebStackArgs:
             if not UUID_RE.match(self.load_balancer.floating_network_id or ""):
                 raise ValueError("load_balancer.floating_network_id must be the floating network's ID (a UUID)")
         if self.web_count:
-            # fail now, not half-way through the deployment
-            cloudinit.render_web(
+            # fail now, not half-way through the deployment: the hosts layer's rule for the web role
+            cloudinit.validate_web(
                 placement_label=self.placement_label, app_title=self.app_title, https=self.https,
                 server_name=self.server_name, ssh_authorized_keys=list(self.ssh_public_keys),
             )

@@ -113,8 +113,8 @@ class WebSettings(_Model):
 
     @model_validator(mode="after")
     def _renderable(self) -> "WebSettings":
-        # the web hosts' user data is rendered from these values: refuse what cloud-init rendering refuses
-        cloudinit.render_web(placement_label="check", app_title=self.title, https=self.https, server_name=self.server_name)
+        # the web hosts' user data is rendered from these values: the hosts layer's rule for the web role
+        cloudinit.validate_web(app_title=self.title, https=self.https, server_name=self.server_name)
         return self
 
 
@@ -292,9 +292,11 @@ class BackupConfig(_Model):
 
     @model_validator(mode="after")
     def _usable_by_pgbackrest(self) -> "BackupConfig":
-        cloudinit.BackupTarget(
-            endpoint=self.s3_endpoint, bucket=self.container or "check-bucket", region=self.s3_region,
-            key_id="check", key_secret="check", uri_style=self.uri_style, retention_full=self.retention_full,
+        # the database hosts' pgBackRest repository (the container is named later when not given here)
+        bucket = {"bucket": self.container} if self.container is not None else {}
+        cloudinit.validate_backup_repository(
+            endpoint=self.s3_endpoint, region=self.s3_region, uri_style=self.uri_style,
+            retention_full=self.retention_full, **bucket,
         )
         return self
 

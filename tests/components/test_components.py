@@ -424,7 +424,7 @@ def test_one_placement_alone():
     assert all(provider_name(r) == "p" for r in kids)
 
 
-def test_database_tier_alone_refuses_backups_on_a_member_site():
+def _database_tier_program(backup_region="WAW1", container="t-pgbackrest", ssh_public_keys=()):
     import pulumi_openstack as openstack
 
     from resilient_stack.components import database as db
@@ -439,15 +439,33 @@ def test_database_tier_alone_refuses_backups_on_a_member_site():
             )
             for r, p in providers.items()
         ]
-        backup = db.BackupStore(name="bk", provider=providers["WAW1"], where=db.Where(region="WAW1", cloud="ovh"),
-                                container="t-pgbackrest", s3_endpoint="s3.waw.cloud.ovh.net", s3_region="waw")
+        backup_provider = providers.get(backup_region) or openstack.Provider("bk", region=backup_region, cloud="ovh")
+        backup = db.BackupStore(name="bk", provider=backup_provider,
+                                where=db.Where(region=backup_region, cloud="ovh"), container=container,
+                                s3_endpoint="s3.waw.cloud.ovh.net", s3_region="waw")
         db.DatabaseTier("t-db", db.DatabaseTierArgs(members=members, backup=backup, prefix="t",
-                                                    private_cidrs=["10.0.0.0/24"]))
+                                                    ssh_public_keys=ssh_public_keys, private_cidrs=["10.0.0.0/24"]))
 
+    return program
+
+
+def test_database_tier_alone_refuses_backups_on_a_member_site():
     mocks = RecordingMocks()
     with pytest.raises(DesignRejected) as err:
-        run_program(stack_file("staging"), mocks=mocks, program=program)
+        run_program(stack_file("staging"), mocks=mocks, program=_database_tier_program())
     assert err.value.rule_ids == ["backup-colocated"]
+    assert DBTIER not in {r.type for r in mocks.resources}
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"container": "T_pgbackrest"}, "BackupRepository.bucket is not a valid S3 bucket name"),
+    ({"ssh_public_keys": ["not a key"]}, "ssh_authorized_keys entry does not look like an OpenSSH"),
+])
+def test_database_tier_args_are_checked_by_the_hosts_rules_before_anything_is_created(changes, match):
+    """DatabaseTierArgs.validate applies the hosts layer's rule of each role (no password exists yet)."""
+    mocks = RecordingMocks()
+    with pytest.raises(ValueError, match=match):
+        run_program(stack_file("staging"), mocks=mocks, program=_database_tier_program("DE1", **changes))
     assert DBTIER not in {r.type for r in mocks.resources}
 
 

@@ -162,6 +162,7 @@ BAD = [
     ("adminCidrs", ["bad"], "resilient-stack:adminCidrs:"),
     ("sshPublicKey", "not a key", "resilient-stack:sshPublicKey:"),
     ("backups.s3Endpoint", "https://s3.de.cloud.ovh.net", "resilient-stack:backups.s3Endpoint:"),
+    ("backups.s3Endpoint", "s3.de.cloud.ovh.net:99999", "resilient-stack:backups: BackupRepository.endpoint has an invalid port"),
     ("backups.name", "gra", "resilient-stack:backups.name: 'gra' is also a placement name"),
     ("web", {"serverName": "bad name!"}, "resilient-stack:web:"),
     ("dns", {"zoneId": "abc", "name": "www.example.com.", "placement": "nowhere"}, "resilient-stack:dns.placement:"),

@@ -1,0 +1,213 @@
+"""pgBackRest to S3-compatible object storage: where the database hosts archive WAL and keep their backups.
+
+:class:`BackupRepository` is the repository without credentials (what the stack configuration and the
+components know before anything exists); :class:`BackupTarget` adds the S3 keys (and an optional cipher
+passphrase) the hosts need. Both are checked by :func:`validate_backup_repository`, the one rule.
+
+The hosts get ``/etc/pgbackrest/pgbackrest.conf`` (0640 postgres: it holds the S3 secret), the backup script
+(run only on the current primary, so a promoted replica takes the schedule over), a templated systemd service
+and weekly full / daily differential timers; the primary also gets the first-boot script that creates the
+stanza and starts a first full backup. Pure: standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from resilient_stack.core.vocabulary import BUCKET_RE, POSTGRES_PORT, S3_REGION_RE
+from resilient_stack.hosts import fields as check
+from resilient_stack.hosts import payload
+from resilient_stack.hosts.document import write_file
+from resilient_stack.hosts.paths import (
+    BACKUP_INIT_SCRIPT,
+    BACKUP_KINDS,
+    BACKUP_SCRIPT,
+    BACKUP_SERVICE,
+    BACKUP_TIMER,
+    PG_DATA,
+    PG_SERVICE,
+    PG_SOCKET_DIR,
+    SYSTEMD_DIR,
+)
+
+__all__ = ["BackupRepository", "BackupTarget", "validate_backup_repository"]
+
+
+_NOT_KNOWN_YET = object()
+
+
+def validate_backup_repository(
+    *,
+    endpoint: Any,
+    region: Any,
+    bucket: Any = _NOT_KNOWN_YET,
+    path: Any = "/pgbackrest",
+    uri_style: Any = "host",
+    verify_tls: Any = True,
+    retention_full: Any = 2,
+    stanza: Any = "main",
+    owner: str = "BackupRepository",
+) -> None:
+    """Refuse (``ValueError`` naming ``<owner>.<field>``) a repository pgBackRest could not use.
+
+    Without ``bucket``: not known yet (the stack configuration names it later); everything else is checked.
+    """
+    if not isinstance(endpoint, str) or not endpoint:
+        raise ValueError(f"{owner}.endpoint must be a non-empty host name")
+    if "://" in endpoint or "/" in endpoint:
+        raise ValueError(f"{owner}.endpoint must be a bare host[:port] without scheme or path, got {endpoint!r}")
+    host, _, port = endpoint.partition(":")
+    check.host(host, f"{owner}.endpoint")
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"{owner}.endpoint has an invalid port: {endpoint!r}")
+    if bucket is not _NOT_KNOWN_YET and (not isinstance(bucket, str) or not BUCKET_RE.fullmatch(bucket)):
+        raise ValueError(f"{owner}.bucket is not a valid S3 bucket name: {bucket!r}")
+    if not isinstance(region, str) or not S3_REGION_RE.fullmatch(region):
+        raise ValueError(f"{owner}.region must be a non-empty region name, got {region!r}")
+    if not isinstance(path, str) or not check.REPO_PATH_RE.fullmatch(path):
+        raise ValueError(f"{owner}.path must be an absolute path like '/pgbackrest', got {path!r}")
+    if uri_style not in ("host", "path"):
+        raise ValueError(f"{owner}.uri_style must be 'host' or 'path', got {uri_style!r}")
+    if not isinstance(verify_tls, bool):
+        raise ValueError(f"{owner}.verify_tls must be a bool")
+    if not isinstance(retention_full, int) or isinstance(retention_full, bool) or not 1 <= retention_full <= 100:
+        raise ValueError(f"{owner}.retention_full must be an int in 1..100, got {retention_full!r}")
+    if not isinstance(stanza, str) or not check.STANZA_RE.fullmatch(stanza):
+        raise ValueError(f"{owner}.stanza must be a simple name, got {stanza!r}")
+
+
+@dataclass(frozen=True)
+class BackupRepository:
+    """An S3-compatible repository for pgBackRest, without credentials (see :class:`BackupTarget`)."""
+
+    endpoint: str
+    bucket: str
+    region: str
+    path: str = "/pgbackrest"
+    uri_style: str = "host"
+    verify_tls: bool = True
+    retention_full: int = 2
+    stanza: str = "main"
+
+    def __post_init__(self) -> None:
+        validate_backup_repository(**{f.name: getattr(self, f.name) for f in fields(self)}, owner="BackupRepository")
+
+    def with_credentials(self, key_id: str, key_secret: str, cipher_pass: str | None = None) -> "BackupTarget":
+        """The :class:`BackupTarget` the hosts get: this repository and its S3 credentials."""
+        return BackupTarget(key_id=key_id, key_secret=key_secret, cipher_pass=cipher_pass,
+                            **{f.name: getattr(self, f.name) for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class BackupTarget:
+    """An S3-compatible object-storage repository for pgBackRest (e.g. OVHcloud Object Storage).
+
+    Put it in another region (better: another provider) than the database: a backup kept on the same
+    site burns with it (Strasbourg, 10 March 2021).
+
+    Attributes:
+        endpoint: host name of the S3 endpoint, optionally ``:port``, without scheme
+            (e.g. ``s3.gra.io.cloud.ovh.net``).
+        bucket: bucket name (must already exist).
+        region: S3 region name (e.g. ``gra``).
+        key_id: access key id.
+        key_secret: secret access key (never shown by ``repr``).
+        path: repository path inside the bucket.
+        uri_style: ``"host"`` (virtual-hosted) or ``"path"``.
+        verify_tls: verify the endpoint's TLS certificate.
+        retention_full: how many full backups pgBackRest keeps.
+        cipher_pass: optional client-side encryption passphrase (aes-256-cbc); never shown by ``repr``.
+        stanza: pgBackRest stanza name.
+    """
+
+    endpoint: str
+    bucket: str
+    region: str
+    key_id: str
+    key_secret: str = field(repr=False)
+    path: str = "/pgbackrest"
+    uri_style: str = "host"
+    verify_tls: bool = True
+    retention_full: int = 2
+    cipher_pass: str | None = field(default=None, repr=False)
+    stanza: str = "main"
+
+    def __post_init__(self) -> None:
+        validate_backup_repository(
+            endpoint=self.endpoint, bucket=self.bucket, region=self.region, path=self.path,
+            uri_style=self.uri_style, verify_tls=self.verify_tls, retention_full=self.retention_full,
+            stanza=self.stanza, owner="BackupTarget",
+        )
+        check.single_line(self.key_id, "BackupTarget.key_id", min_len=1)
+        check.single_line(self.key_secret, "BackupTarget.key_secret", min_len=1)
+        if self.cipher_pass is not None:
+            check.single_line(self.cipher_pass, "BackupTarget.cipher_pass", min_len=check.MIN_PASSWORD_LEN)
+
+    @property
+    def repository(self) -> BackupRepository:
+        """The repository without its credentials."""
+        return BackupRepository(**{f.name: getattr(self, f.name) for f in fields(BackupRepository)})
+
+
+# --------------------------------------------------------------------------------------------------
+# What the database hosts get
+# --------------------------------------------------------------------------------------------------
+
+
+def timers() -> list[str]:
+    """The systemd timers of the backup schedule (weekly full, daily differential)."""
+    return [BACKUP_TIMER.format(kind=kind) for kind in BACKUP_KINDS]
+
+
+def _service_instance(kind: str) -> str:
+    return BACKUP_SERVICE.replace("@.", f"@{kind}.")
+
+
+def pgbackrest_conf(backup: BackupTarget, *, process_max: int) -> str:
+    """``pgbackrest.conf``: the S3 repository (with its secret) and the local cluster's stanza."""
+    host, _, port = backup.endpoint.partition(":")
+    return payload.render(
+        "pgbackrest/pgbackrest.conf",
+        endpoint=host,
+        storage_port=payload.lines("pgbackrest/storage-port.conf", port=port) if port else payload.Lines(),
+        bucket=backup.bucket,
+        region=backup.region,
+        key_id=backup.key_id,
+        key_secret=backup.key_secret,
+        uri_style=backup.uri_style,
+        verify_tls="y" if backup.verify_tls else "n",
+        path=backup.path,
+        retention_full=backup.retention_full,
+        cipher=(payload.lines("pgbackrest/cipher.conf", cipher_pass=backup.cipher_pass)
+                if backup.cipher_pass is not None else payload.Lines()),
+        process_max=process_max,
+        stanza=backup.stanza,
+        pg_data=PG_DATA,
+        port=POSTGRES_PORT,
+        socket_dir=PG_SOCKET_DIR,
+    )
+
+
+def schedule_files(backup: BackupTarget, *, full_calendar: str, diff_calendar: str) -> list[dict[str, Any]]:
+    """The backup script, its systemd service and the two timers (every database host)."""
+    calendars = {"full": full_calendar, "diff": diff_calendar}
+    return [
+        write_file(BACKUP_SCRIPT, payload.render("shell/backup.sh", stanza=backup.stanza), permissions="0755"),
+        write_file(f"{SYSTEMD_DIR}/{BACKUP_SERVICE}", payload.render(
+            f"systemd/{BACKUP_SERVICE}", pg_service=PG_SERVICE, backup_script=BACKUP_SCRIPT)),
+        *[
+            write_file(f"{SYSTEMD_DIR}/{BACKUP_TIMER.format(kind=kind)}", payload.render(
+                "systemd/resilient-stack-backup.timer", kind=kind, calendar=calendars[kind],
+                unit=_service_instance(kind)))
+            for kind in BACKUP_KINDS
+        ],
+    ]
+
+
+def init_file(backup: BackupTarget, wait_local_pg: payload.Lines) -> dict[str, Any]:
+    """The primary's first-boot script: create the stanza, check archiving, start a first full backup."""
+    return write_file(BACKUP_INIT_SCRIPT, payload.render(
+        "shell/backup-init.sh", wait_local_pg=wait_local_pg, stanza=backup.stanza,
+        full_backup_unit=_service_instance("full"),
+    ), permissions="0755")

@@ -1,0 +1,112 @@
+"""Tests of resilient_stack.hosts.backup: pgBackRest's repository (with and without credentials), its one
+validation rule, and what the database hosts get (pgbackrest.conf, the backup script, systemd units)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from resilient_stack.hosts import paths
+from resilient_stack.hosts.backup import BackupRepository, BackupTarget, validate_backup_repository
+from tests.hosts.samples import BACKUP, CIPHER, S3_SECRET, files, load, primary, replica, runcmd_text
+
+
+def test_primary_backup_config():
+    doc = load(primary())
+    fs = files(doc)
+    conf = fs[paths.PGBACKREST_CONF]
+    assert (conf["permissions"], conf["owner"], conf["defer"]) == ("0640", "postgres:postgres", True)
+    c = conf["content"]
+    for line in ("repo1-type=s3", "repo1-s3-endpoint=s3.gra.io.cloud.ovh.net", "repo1-s3-bucket=rs-backups-waw",
+                 "repo1-s3-region=gra", "repo1-s3-key=AKIAEXAMPLE", f"repo1-s3-key-secret={S3_SECRET}",
+                 "repo1-cipher-type=aes-256-cbc", f"repo1-cipher-pass={CIPHER}", "[main]",
+                 "pg1-path=/var/lib/postgresql/15/main", "pg1-port=5432"):
+        assert line in c.splitlines(), line
+    assert "repo1-storage-port" not in c
+    assert "resilient-stack-backup-full.timer" in runcmd_text(doc)
+    assert [paths.BACKUP_INIT_SCRIPT] in doc["runcmd"]
+    assert runcmd_text(doc).index("daemon-reload") < runcmd_text(doc).index(paths.BACKUP_INIT_SCRIPT)
+    init = fs[paths.BACKUP_INIT_SCRIPT]["content"]
+    assert "systemctl start --no-block resilient-stack-backup@full.service" in init
+    assert "pgbackrest --stanza=main stanza-create" in init
+
+
+def test_schedule_units():
+    fs = files(load(replica()))
+    service = fs["/etc/systemd/system/resilient-stack-backup@.service"]["content"]
+    assert f"ExecStart={paths.BACKUP_SCRIPT} %i\n" in service
+    assert "After=postgresql@15-main.service network-online.target\n" in service
+    for kind, calendar in (("full", "Sun *-*-* 02:00:00"), ("diff", "Mon..Sat *-*-* 02:00:00")):
+        timer = fs[f"/etc/systemd/system/resilient-stack-backup-{kind}.timer"]["content"]
+        assert f"OnCalendar={calendar}\n" in timer and f"Unit=resilient-stack-backup@{kind}.service\n" in timer
+    script = fs[paths.BACKUP_SCRIPT]
+    assert script["permissions"] == "0755"
+    assert 'pgbackrest --stanza=main --type="$TYPE" backup' in script["content"]
+    assert paths.BACKUP_INIT_SCRIPT not in fs, "only the primary creates the stanza"
+
+
+def test_backup_endpoint_port_and_repr_hides_secrets():
+    b = dataclasses.replace(BACKUP, endpoint="minio.internal:9000", uri_style="path", verify_tls=False,
+                            cipher_pass=None, stanza="shop")
+    c = files(load(primary(backup=b)))[paths.PGBACKREST_CONF]["content"].splitlines()
+    assert "repo1-s3-endpoint=minio.internal" in c and "repo1-storage-port=9000" in c
+    assert c.index("repo1-storage-port=9000") == c.index("repo1-s3-endpoint=minio.internal") + 1
+    assert "repo1-s3-uri-style=path" in c and "repo1-storage-verify-tls=n" in c
+    assert "[shop]" in c and not any(line.startswith("repo1-cipher") for line in c)
+    assert S3_SECRET not in repr(BACKUP) and CIPHER not in repr(BACKUP)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        BACKUP.bucket = "other"  # type: ignore[misc]
+
+
+def test_repository_and_target_are_the_same_place():
+    repository = BACKUP.repository
+    assert isinstance(repository, BackupRepository) and repository.bucket == BACKUP.bucket
+    target = repository.with_credentials("AKIAEXAMPLE", S3_SECRET, CIPHER)
+    assert target == BACKUP
+    assert "key" not in repr(repository).lower()
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"endpoint": "https://s3.example"}, "without scheme"),
+        ({"endpoint": ""}, "endpoint must be a non-empty host name"),
+        ({"endpoint": "bad_host!"}, "endpoint is not a valid host name"),
+        ({"endpoint": "s3.example:99999"}, "endpoint has an invalid port"),
+        ({"bucket": "B"}, "not a valid S3 bucket name"),
+        ({"bucket": "rs-backups\n"}, "not a valid S3 bucket name"),
+        ({"region": ""}, "region must be a non-empty region name"),
+        ({"path": "pgbackrest"}, "path must be an absolute path"),
+        ({"uri_style": "virtual"}, "uri_style"),
+        ({"verify_tls": 1}, "verify_tls must be a bool"),
+        ({"retention_full": 0}, "retention_full must be an int in 1..100"),
+        ({"stanza": "a b"}, "stanza must be a simple name"),
+    ],
+)
+def test_bad_repository_is_refused_the_same_way_everywhere(change, match):
+    with pytest.raises(ValueError, match=f"BackupTarget.*{match}"):
+        dataclasses.replace(BACKUP, **change)
+    with pytest.raises(ValueError, match=f"BackupRepository.*{match}"):
+        dataclasses.replace(BACKUP.repository, **change)
+    with pytest.raises(ValueError, match=match):
+        validate_backup_repository(**{"endpoint": "s3.example", "region": "gra", **change})
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"key_secret": ""}, "key_secret must not be empty"),
+    ({"key_id": "a\nb"}, "key_id must not contain control characters"),
+    ({"cipher_pass": "short"}, "cipher_pass must be at least 12 characters"),
+])
+def test_bad_credentials(change, match):
+    with pytest.raises(ValueError, match=f"BackupTarget.{match}"):
+        dataclasses.replace(BACKUP, **change)
+
+
+def test_bucket_may_be_unknown_when_validating():
+    """The stack configuration checks its backups before the container is named (it defaults to <name>-pgbackrest)."""
+    assert validate_backup_repository(endpoint="s3.de.cloud.ovh.net:443", region="de", uri_style="path") is None
+    with pytest.raises(ValueError, match="bucket"):
+        validate_backup_repository(endpoint="s3.de.cloud.ovh.net", region="de", bucket=None)
+    with pytest.raises(ValueError, match="bucket"):
+        BackupTarget(endpoint="s3.de.cloud.ovh.net", bucket=None, region="de", key_id="k", key_secret="s")  # type: ignore[arg-type]
