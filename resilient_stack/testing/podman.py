@@ -300,16 +300,9 @@ def exec_in(
                 check=check, timeout=timeout, env=env, input=input)
 
 
-def _exec_args(
-    name: str,
-    cmd: Sequence[str],
-    *,
-    user: str | None = None,
-    env: Mapping[str, str] | None = None,
-    interactive: bool = False,
-) -> list[str]:
-    """``podman exec`` arguments: environment variables by name only (``-e KEY``), their values never on the
-    command line."""
+def _exec_args(name: str, cmd: Sequence[str], *, user: str | None = None, env: Mapping[str, str] | None = None,
+               interactive: bool = False) -> list[str]:
+    """``podman exec`` arguments: environment variables by name only (``-e KEY``), never their values."""
     args = ["exec"]
     if interactive:
         args.append("-i")
@@ -331,11 +324,7 @@ def popen_exec(name: str, cmd: Sequence[str], *, env: Mapping[str, str] | None =
 
 def kill(*names: str, signal_name: str = "KILL", timeout: float = 60) -> None:
     """Send ``signal_name`` to every container of ``names`` in ONE ``podman kill`` (a drill's fire: they
-    all lose power together). Killed containers stay until removed.
-
-    Raises:
-        PodmanError: podman could not kill one of them.
-    """
+    all lose power together); killed containers stay until removed. PodmanError if one could not be killed."""
     _run(_kill_args(names, signal_name), timeout=timeout)
 
 
@@ -347,21 +336,11 @@ def _kill_args(names: Sequence[str], signal_name: str) -> list[str]:
     return ["kill", "--signal", signal_name, *names]
 
 
-def run_once(
-    image: str,
-    cmd: Sequence[str],
-    *,
-    volumes: Iterable[str] = (),
-    network: str = "none",
-    check: bool = True,
-    timeout: float | None = 120,
-) -> subprocess.CompletedProcess[str]:
+def run_once(image: str, cmd: Sequence[str], *, volumes: Iterable[str] = (), network: str = "none",
+             check: bool = True, timeout: float | None = 120) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` in a throwaway container of ``image`` (``podman run --rm``, no network unless one is
-    given, the harness label), e.g. to use the image's own tools on a mounted directory.
-
-    Args:
-        volumes: ``-v`` specs, ``"HOST_PATH:CONTAINER_PATH[:OPTIONS]"``.
-    """
+    given, the harness label), e.g. to use the image's own tools on a mounted directory. ``volumes``:
+    ``-v`` specs, ``"HOST_PATH:CONTAINER_PATH[:OPTIONS]"``."""
     return _run(_run_once_args(image, cmd, volumes=volumes, network=network), check=check, timeout=timeout)
 
 

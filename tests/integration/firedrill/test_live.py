@@ -19,7 +19,7 @@ import pytest
 from resilient_stack.drills.topology import moto_site
 from resilient_stack.testing import podman
 
-from ..conftest import ROOT, need_tool
+from tests.conftest import ROOT, need_tool
 
 pytestmark = pytest.mark.podman
 
