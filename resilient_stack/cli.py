@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--output", "-o", metavar="FILE")
 
     f = sub.add_parser("firedrill", help="live drill: boot the stack in podman, burn a site, measure RTO/RPO")
-    f.add_argument("stack", help="stack name (stacks/Pulumi.<stack>.yaml) or a Pulumi.<stack>.yaml file")
+    f.add_argument("stack", help="stack name (./stacks/Pulumi.<stack>.yaml in the current directory) "
+                                 "or a Pulumi.<stack>.yaml file")
     where = f.add_mutually_exclusive_group()
     where.add_argument("--site", metavar="NAME",
                        help="site to burn: site id or name, or a placement name (default: the primary's site)")
@@ -136,8 +137,9 @@ def cmd_drill(args) -> int:
 
 
 def cmd_firedrill(args) -> int:
-    from resilient_stack.drills.firedrill import DrillError, run
+    from resilient_stack.drills.plan import DrillError
     from resilient_stack.drills.report import RENDERERS
+    from resilient_stack.drills.run import run
     from resilient_stack.testing import podman
 
     def progress(line: str) -> None:

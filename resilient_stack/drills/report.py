@@ -2,7 +2,7 @@
 
 No podman, no Pulumi, no clock: every function takes recorded facts (timestamps in seconds since the
 epoch, row numbers, LSNs) and returns plain values, so all of it is unit-tested without containers.
-:mod:`resilient_stack.drills.firedrill` records the facts and calls these.
+:mod:`resilient_stack.drills.scenario` records the facts and calls these.
 
 Definitions (also in ``docs/firedrill.md``, "Reading the report"):
 
@@ -43,6 +43,7 @@ __all__ = [
     "render_text",
     "render_json",
     "render_markdown",
+    "plural",
 ]
 
 SCHEMA = "resilient-stack/firedrill/v1"
@@ -330,6 +331,11 @@ class FiredrillReport:
 # --------------------------------------------------------------------------------------------------
 
 
+def plural(count: int, word: str) -> str:
+    """``1 host``, ``3 hosts``."""
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
 def _secs(v: float | None) -> str:
     return "never" if v is None else f"{v:.1f} s"
 
@@ -397,7 +403,7 @@ def render_text(report: FiredrillReport) -> str:
         t.add_row(*r)
     con.print(t)
     for s in report.scenarios:
-        hosts = f"{len(s.killed)} host{'' if len(s.killed) == 1 else 's'}"
+        hosts = plural(len(s.killed), "host")
         con.print(f"\n== {s.site}: burned {', '.join(s.placements)} ({hosts}: {', '.join(s.killed)})")
         for line in _timeline_lines(s):
             con.print("  " + line)

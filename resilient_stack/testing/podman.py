@@ -1,11 +1,12 @@
 """Boot Debian bookworm + cloud-init hosts in podman, as stand-ins for cloud instances.
 
-A small harness around the ``podman`` CLI (subprocess only; no Pulumi import) used by the boot tests and,
-later, by the ``firedrill`` command that boots whole stacks. The recipe is /work/shared/hosts.md:
-the image ``localhost/resilient-stack-host:bookworm-2`` (built by ``scripts/build-host-image.sh`` from
-Debian's packages: systemd, cloud-init with the NoCloud datasource, nginx, postgresql-15, pgbackrest) is
-started with ``--systemd=always`` and a NoCloud seed directory (``user-data`` = the exact text the
-components put on instances, ``meta-data``) mounted at ``/var/lib/cloud/seed/nocloud``.
+A small harness around the ``podman`` CLI (subprocess only; no Pulumi import) used by the boot tests and
+by the ``firedrill`` command that boots whole stacks: every podman call of the package goes through it.
+The image ``localhost/resilient-stack-host:bookworm-2`` (built by :data:`BUILD_SCRIPT`, package data of
+this module, from Debian's packages: systemd, cloud-init with the NoCloud datasource, nginx,
+postgresql-15, pgbackrest, haproxy) is started with ``--systemd=always`` and a NoCloud seed directory
+(``user-data`` = the exact text the components put on instances, ``meta-data``) mounted at
+``/var/lib/cloud/seed/nocloud``.
 
 Typical use::
 
@@ -22,16 +23,19 @@ Names: a :class:`Session` names everything ``rs-<6 hex>-<name>`` so parallel run
 module-level :func:`boot`/:func:`create_network` use the name given (see :func:`unique_name`).
 Published ports bind to 127.0.0.1 unless an explicit ``IP:HOST:CONTAINER`` string is given: traffic stays
 on this machine. Every container and network carries the label ``resilient-stack.harness=1``.
+The harness writes nothing on stdout (a caller's ``--format json`` owns it): its notices go to stderr.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import ipaddress
 import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -58,6 +62,12 @@ __all__ = [
     "remove_network",
     "boot",
     "exec_in",
+    "popen_exec",
+    "kill",
+    "run_once",
+    "used_subnets",
+    "parse_subnets",
+    "names_with_prefix",
     "cloud_init_status",
     "cloud_init_log_tail",
     "wait_boot_finished",
@@ -65,7 +75,8 @@ __all__ = [
 ]
 
 DEFAULT_IMAGE = os.environ.get("RESILIENT_STACK_HOST_IMAGE", "localhost/resilient-stack-host:bookworm-2")
-BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "build-host-image.sh"
+# Package data (not a path of the git checkout): found the same way from an installed package.
+BUILD_SCRIPT = Path(__file__).resolve().parent / "data" / "build-host-image.sh"
 LABEL = "resilient-stack.harness=1"
 SEED_MOUNT = "/var/lib/cloud/seed/nocloud"
 BOOT_FINISHED = "/var/lib/cloud/instance/boot-finished"
@@ -94,7 +105,7 @@ class BootError(PodmanError):
 def _podman_bin() -> str:
     path = shutil.which("podman")
     if path is None:
-        raise PodmanUnavailable("podman is not installed (run scripts/build-host-image.sh as root)")
+        raise PodmanUnavailable(f"podman is not installed (it comes with the host image: sudo bash {BUILD_SCRIPT})")
     return path
 
 
@@ -143,12 +154,12 @@ def ensure_image(
     build_script: Path = BUILD_SCRIPT,
     timeout: float = 1800,
 ) -> str:
-    """Return ``image``, building it with ``scripts/build-host-image.sh`` first if it is absent.
+    """Return ``image``, building it with :data:`BUILD_SCRIPT` (package data) first if it is absent.
 
     Args:
         image: image reference.
         build: when False, raise :class:`PodmanUnavailable` instead of building.
-        build_script: the build script (needs root: apt-get, debootstrap).
+        build_script: the build script (needs root: apt-get, debootstrap); default: the packaged one.
         timeout: seconds allowed for the build.
 
     Raises:
@@ -158,11 +169,11 @@ def ensure_image(
     if image_exists(image):
         return image
     if not build:
-        raise PodmanUnavailable(f"image {image} is missing; build it with: sudo {build_script}")
+        raise PodmanUnavailable(f"image {image} is missing; build it with: sudo bash {build_script}")
     if not build_script.is_file():
         raise PodmanUnavailable(f"image {image} is missing and {build_script} does not exist")
     if os.geteuid() != 0:
-        raise PodmanUnavailable(f"image {image} is missing; build it as root: sudo {build_script}")
+        raise PodmanUnavailable(f"image {image} is missing; build it as root: sudo bash {build_script}")
     env = dict(os.environ, RESILIENT_STACK_HOST_IMAGE=image)
     try:
         proc = subprocess.run(
@@ -228,6 +239,43 @@ def remove_network(name: str) -> None:
     _run(["network", "rm", "-f", name], check=False, timeout=60)
 
 
+def parse_subnets(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The subnets listed by ``podman network ls --format json``; unreadable entries are skipped."""
+    try:
+        nets = json.loads(text or "[]")
+    except json.JSONDecodeError:
+        return []
+    out: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for net in nets if isinstance(nets, list) else []:
+        subnets = net.get("subnets") if isinstance(net, dict) else None
+        for sub in subnets if isinstance(subnets, list) else []:
+            try:
+                out.append(ipaddress.ip_network(sub.get("subnet", ""), strict=False))
+            except (AttributeError, TypeError, ValueError):
+                pass
+    return out
+
+
+def used_subnets() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The subnets of every podman network on this machine; ``[]`` when podman is missing or does not answer."""
+    try:
+        proc = _run(["network", "ls", "--format", "json"], check=False, timeout=30)
+    except (OSError, PodmanError):
+        return []
+    return parse_subnets(proc.stdout) if proc.returncode == 0 else []
+
+
+def names_with_prefix(prefix: str) -> list[str]:
+    """Containers (running or not) and networks whose name starts with ``prefix``: what a session left behind.
+
+    Raises:
+        PodmanError: podman could not list them (never mistaken for "nothing left").
+    """
+    containers = _run(["ps", "-a", "--format", "{{.Names}}"], timeout=60).stdout
+    networks = _run(["network", "ls", "--format", "{{.Name}}"], timeout=60).stdout
+    return [n for n in (containers + networks).split() if n.startswith(prefix)]
+
+
 # --------------------------------------------------------------------------------------------------
 # Hosts
 # --------------------------------------------------------------------------------------------------
@@ -248,14 +296,59 @@ def exec_in(
     ``env`` values (e.g. a PGPASSWORD) are handed over through podman's environment (``-e NAME``),
     never on a command line; ``input`` is fed to the command's stdin.
     """
+    return _run(_exec_args(name, cmd, user=user, env=env, interactive=input is not None),
+                check=check, timeout=timeout, env=env, input=input)
+
+
+def _exec_args(name: str, cmd: Sequence[str], *, user: str | None = None, env: Mapping[str, str] | None = None,
+               interactive: bool = False) -> list[str]:
+    """``podman exec`` arguments: environment variables by name only (``-e KEY``), never their values."""
     args = ["exec"]
-    if input is not None:
+    if interactive:
         args.append("-i")
     if user:
         args += ["--user", user]
     for key in env or {}:
         args += ["-e", key]
-    return _run([*args, name, *cmd], check=check, timeout=timeout, env=env, input=input)
+    return [*args, name, *cmd]
+
+
+def popen_exec(name: str, cmd: Sequence[str], *, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start ``cmd`` in container ``name`` without waiting for it: a long-running process whose output is
+    read as it comes (text lines on ``stdout``; stdin and stderr are ``/dev/null``). ``env`` as in
+    :func:`exec_in`. The caller waits for or kills the process."""
+    full_env = None if env is None else {**os.environ, **env}
+    return subprocess.Popen([_podman_bin(), *_exec_args(name, cmd, env=env)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True, env=full_env)
+
+
+def kill(*names: str, signal_name: str = "KILL", timeout: float = 60) -> None:
+    """Send ``signal_name`` to every container of ``names`` in ONE ``podman kill`` (a drill's fire: they
+    all lose power together); killed containers stay until removed. PodmanError if one could not be killed."""
+    _run(_kill_args(names, signal_name), timeout=timeout)
+
+
+def _kill_args(names: Sequence[str], signal_name: str) -> list[str]:
+    if not names:
+        raise ValueError("kill: no container named")
+    if not signal_name or not signal_name.replace("+", "").isalnum():
+        raise ValueError(f"kill: not a signal name: {signal_name!r}")
+    return ["kill", "--signal", signal_name, *names]
+
+
+def run_once(image: str, cmd: Sequence[str], *, volumes: Iterable[str] = (), network: str = "none",
+             check: bool = True, timeout: float | None = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` in a throwaway container of ``image`` (``podman run --rm``, no network unless one is
+    given, the harness label), e.g. to use the image's own tools on a mounted directory. ``volumes``:
+    ``-v`` specs, ``"HOST_PATH:CONTAINER_PATH[:OPTIONS]"``."""
+    return _run(_run_once_args(image, cmd, volumes=volumes, network=network), check=check, timeout=timeout)
+
+
+def _run_once_args(image: str, cmd: Sequence[str], *, volumes: Iterable[str], network: str) -> list[str]:
+    args = ["run", "--rm", "--network", network, "--label", LABEL]
+    for v in volumes:
+        args += ["-v", v]
+    return [*args, image, *cmd]
 
 
 def _is_running(name: str) -> bool:
@@ -388,7 +481,7 @@ class Host:
 
     def kill(self) -> None:
         """Cut the power: SIGKILL the whole container (a drill's lost host). It stays until removed."""
-        _run(["kill", self.name], timeout=60)
+        kill(self.name)
 
     def remove(self) -> None:
         """Force-remove the container and its seed directory."""
@@ -500,7 +593,8 @@ class Session:
 
     Args:
         image: host image for :meth:`boot`.
-        keep: leave everything in place for debugging (or set ``RESILIENT_STACK_KEEP_HOSTS=1``).
+        keep: leave everything in place for debugging (or set ``RESILIENT_STACK_KEEP_HOSTS=1``); what is
+            kept is named on stderr (stdout may carry a report).
     """
 
     def __init__(self, *, image: str = DEFAULT_IMAGE, keep: bool | None = None) -> None:
@@ -539,7 +633,8 @@ class Session:
             return
         self._closed = True
         if self.keep:
-            print(f"[podman] keeping {[h.name for h in self.hosts]} {[n.name for n in self.networks]}")
+            print(f"[podman] keeping {[h.name for h in self.hosts]} {[n.name for n in self.networks]}",
+                  file=sys.stderr, flush=True)
             return
         if self.hosts:
             remove(*(h.name for h in self.hosts))

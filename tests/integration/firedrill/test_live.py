@@ -16,10 +16,10 @@ import time
 
 import pytest
 
-from resilient_stack.drills.firedrill import moto_site
+from resilient_stack.drills.topology import moto_site
 from resilient_stack.testing import podman
 
-from ..conftest import ROOT, need_tool
+from tests.conftest import ROOT, need_tool
 
 pytestmark = pytest.mark.podman
 
@@ -28,7 +28,7 @@ ASYNC_WINDOW_S = 5.0  # lost rows, if any, were acknowledged at most this long b
 
 @pytest.fixture(scope="module")
 def tools() -> None:
-    need_tool(podman.podman_available(), "podman is not available: run `sudo scripts/build-host-image.sh`")
+    need_tool(podman.podman_available(), f"podman is not available: run `sudo bash {podman.BUILD_SCRIPT}`")
     try:
         podman.ensure_image()
     except podman.PodmanUnavailable as exc:
@@ -54,9 +54,7 @@ def session_of(stderr: str) -> str:
 
 
 def leftovers(prefix: str) -> list[str]:
-    names = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True).stdout
-    nets = subprocess.run(["podman", "network", "ls", "--format", "{{.Name}}"], capture_output=True, text=True).stdout
-    return [n for n in (names + nets).split() if n.startswith(prefix)]
+    return podman.names_with_prefix(prefix)
 
 
 def test_burning_the_primary_site_keeps_the_web_up_and_the_acknowledged_rows(tools):

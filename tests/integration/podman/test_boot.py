@@ -167,24 +167,6 @@ def app_sql(client: podman.Host, target: podman.Host, password: str, sql: str) -
 
 
 # --------------------------------------------------------------------------------------------------
-# harness pieces that need no container
-# --------------------------------------------------------------------------------------------------
-
-
-def test_names_are_prefixed_and_random():
-    a, b = podman.unique_name("web"), podman.unique_name("web")
-    assert a.startswith("rs-") and a.endswith("-web") and a != b
-    with pytest.raises(ValueError):
-        podman.unique_name("bad name")
-
-
-def test_published_ports_bind_loopback():
-    assert podman._publish_args([(0, 80), (18080, 80), "8443:443", "0.0.0.0:1:2"]) == [
-        "-p", "127.0.0.1::80", "-p", "127.0.0.1:18080:80", "-p", "127.0.0.1:8443:443", "-p", "0.0.0.0:1:2",
-    ]
-
-
-# --------------------------------------------------------------------------------------------------
 # booted hosts
 # --------------------------------------------------------------------------------------------------
 

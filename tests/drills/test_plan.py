@@ -1,20 +1,20 @@
-"""The fire drill's plan under Pulumi mocks (no podman): hosts, exact user data, addresses passed the way
-the components pass them, sites, failover order, the rules' escape hatch, drill-only hosts, CLI errors."""
+"""resilient_stack.drills.plan: the stack under Pulumi mocks (no podman): hosts, exact user data, addresses
+passed the way the components pass them, sites, failover order, the rules' escape hatch, stack names."""
 
 from __future__ import annotations
 
 import ipaddress
-import re
+from pathlib import Path
 
 import pytest
 import yaml
 
 from resilient_stack.core.rules import DesignRejected
-from resilient_stack.drills import firedrill as fd
+from resilient_stack.drills import plan
 from resilient_stack.io.errors import InputError
 from resilient_stack.testing.mockrun import RecordingMocks, run_program
 
-from ..conftest import ROOT, run_cli
+from ..conftest import ROOT
 
 NET = ipaddress.ip_network("198.18.42.0/24")
 PRODUCTION = ROOT / "stacks" / "Pulumi.production.yaml"
@@ -22,13 +22,13 @@ SBG2021 = ROOT / "stacks" / "Pulumi.sbg2021.yaml"
 
 
 @pytest.fixture(scope="module")
-def production() -> fd.Plan:
-    return fd.build_plan(PRODUCTION, NET)
+def production() -> plan.Plan:
+    return plan.build_plan(PRODUCTION, NET)
 
 
 @pytest.fixture(scope="module")
-def sbg2021() -> fd.Plan:
-    return fd.build_plan(SBG2021, NET)
+def sbg2021() -> plan.Plan:
+    return plan.build_plan(SBG2021, NET)
 
 
 def test_every_instance_with_its_role_placement_and_site(production):
@@ -70,18 +70,18 @@ def test_the_public_network_is_admitted_like_an_operator_would_configure_it(prod
 
 def test_the_user_data_is_exactly_what_the_components_render(production):
     names = [h.name for h in production.hosts]
-    res = run_program(PRODUCTION, mocks=RecordingMocks(public_address=fd._Addresses(NET, names)), config_overrides={
+    res = run_program(PRODUCTION, mocks=RecordingMocks(public_address=plan.Addresses(NET, names)), config_overrides={
         "resilient-stack:database": {"appDatabase": "shop", "appUser": "shop", "replicationCidrs": [str(NET)],
                                      "appCidrs": [str(NET)]},
     })
-    rendered = {r.inputs["name"]: r.inputs["userData"] for r in res if r.type == fd.INSTANCE_TYPE}
+    rendered = {r.inputs["name"]: r.inputs["userData"] for r in res if r.type == plan.INSTANCE_TYPE}
     assert rendered == {h.name: h.user_data for h in production.hosts}
     for ud in rendered.values():
         assert ud.startswith("#cloud-config\n") and yaml.safe_load(ud)
 
 
 def test_plans_are_reproducible(production):
-    again = fd.build_plan(PRODUCTION, NET)
+    again = plan.build_plan(PRODUCTION, NET)
     assert [(h.name, h.public_ip, h.user_data) for h in again.hosts] == \
         [(h.name, h.public_ip, h.user_data) for h in production.hosts]
     assert production.db_host("gra").public_ip == "198.18.42.10"  # sorted names: shop-gra-db first
@@ -105,77 +105,61 @@ def test_the_replay_is_built_only_through_the_escape_hatch(sbg2021):
 
 
 def test_site_selection(production):
-    assert fd.select_sites(production, None, False) == ["ovh-gravelines"]  # the primary's site
-    assert fd.select_sites(production, None, True) == ["infomaniak-geneva", "ovh-gravelines", "ovh-limburg",
+    assert plan.select_sites(production, None, False) == ["ovh-gravelines"]  # the primary's site
+    assert plan.select_sites(production, None, True) == ["infomaniak-geneva", "ovh-gravelines", "ovh-limburg",
                                                         "ovh-warsaw"]
-    assert fd.select_sites(production, "waw", False) == ["ovh-warsaw"]
-    assert fd.select_sites(production, "ovh-limburg", False) == ["ovh-limburg"]
-    assert fd.select_sites(production, "Geneva area (CH)", False) == ["infomaniak-geneva"]
-    assert fd.select_sites(production, "warsaw", False) == ["ovh-warsaw"]
+    assert plan.select_sites(production, "waw", False) == ["ovh-warsaw"]
+    assert plan.select_sites(production, "ovh-limburg", False) == ["ovh-limburg"]
+    assert plan.select_sites(production, "Geneva area (CH)", False) == ["infomaniak-geneva"]
+    assert plan.select_sites(production, "warsaw", False) == ["ovh-warsaw"]
     with pytest.raises(InputError, match="matches no site.*ovh-gravelines"):
-        fd.select_sites(production, "atlantis", False)
+        plan.select_sites(production, "atlantis", False)
 
 
-def test_stack_file_for(tmp_path):
-    assert fd.stack_file_for("production").resolve() == PRODUCTION
-    assert fd.stack_file_for(str(SBG2021)) == SBG2021
-    with pytest.raises(InputError, match="no stack file"):
-        fd.stack_file_for("nosuchstack")
-    with pytest.raises(InputError):
-        fd.stack_file_for(str(tmp_path / "Pulumi.x.yaml"))
-
-
-def test_entry_point_user_data():
-    ud = fd.entry_user_data([("shop-gra-web-1", "198.18.42.10"), ("shop-waw-web-1", "198.18.42.12")], https=True)
-    doc = yaml.safe_load(ud)
-    assert ud.startswith("#cloud-config\n")
-    cfg = next(f["content"] for f in doc["write_files"] if f["path"] == "/etc/haproxy/haproxy.cfg")
-    assert "option httpchk GET /healthz" in cfg and "http-check expect status 200" in cfg
-    assert "server shop-gra-web-1 198.18.42.10:80 check" in cfg
-    assert "server shop-waw-web-1 198.18.42.12:443 check port 80" in cfg
-    assert "option redispatch" in cfg and "fall 2" in cfg
-    writer = next(f for f in doc["write_files"] if f["path"] == fd.WRITER)
-    assert writer["permissions"] == "0755" and "INSERT INTO firedrill_writes" in writer["content"]
-    assert "timeout 3 psql" in writer["content"] and "max_seconds" in writer["content"]
-    assert ["systemctl", "enable", "--now", "haproxy"] in doc["runcmd"]
-    plain = yaml.safe_load(fd.entry_user_data([("w", "198.18.42.10")], https=False))
-    assert ":443" not in plain["write_files"][0]["content"]
-
-
-def test_s3_stand_in_user_data():
-    doc = yaml.safe_load(fd.s3_user_data(port=443, bucket="shop-pgbackrest", path_style=True))
-    unit = doc["write_files"][0]["content"]
-    assert "S3_IGNORE_SUBDOMAIN_BUCKETNAME=true" in unit and "-H 127.0.0.1" in unit
-    assert "listen 443 ssl" in doc["write_files"][1]["content"]
-    assert ["curl", "-kfsS", "-o", "/dev/null", "-X", "PUT", "https://127.0.0.1:443/shop-pgbackrest"] in doc["runcmd"]
-    host_style = yaml.safe_load(fd.s3_user_data(port=8443, bucket="b-1", path_style=False))
-    assert "IGNORE_SUBDOMAIN" not in host_style["write_files"][0]["content"]
+def test_a_stack_name_is_looked_up_in_the_current_directory_only(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert plan.stack_file_for("production").resolve() == PRODUCTION
+    assert plan.stack_file_for(str(SBG2021)) == SBG2021
+    with pytest.raises(InputError, match=r"no stack file ./stacks/Pulumi.nosuchstack.yaml in the current directory"):
+        plan.stack_file_for("nosuchstack")
+    with pytest.raises(InputError, match="no such stack file"):
+        plan.stack_file_for(str(tmp_path / "Pulumi.x.yaml"))
+    with pytest.raises(InputError, match="not a stack name"):
+        plan.stack_file_for("-rf")
+    # elsewhere, the shipped stacks are not found by name (nothing is looked up in the package or a checkout)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError) as err:
+        plan.stack_file_for("production")
+    assert str(err.value).startswith("production: no stack file ./stacks/Pulumi.production.yaml in the current "
+                                     "directory")
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.mine.yaml").write_text("config: {}\n")
+    assert plan.stack_file_for("mine") == Path("stacks/Pulumi.mine.yaml")
+    assert plan.stack_file_for("stacks/Pulumi.mine.yaml") == Path("stacks/Pulumi.mine.yaml")
 
 
 def test_internet_subnet_is_in_the_benchmarking_range():
-    net = fd.pick_internet_subnet()
-    assert net.prefixlen == 24 and net.subnet_of(fd.INTERNET_POOL)
+    net = plan.pick_internet_subnet()
+    assert net.prefixlen == 24 and net.subnet_of(plan.INTERNET_POOL)
 
 
-def _one_line_error(proc) -> str:
-    err = proc.stderr.decode()
-    assert proc.stdout == b""
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
+def test_internet_subnet_avoids_the_networks_in_use():
+    pool = list(plan.INTERNET_POOL.subnets(new_prefix=24))
+    free = pool[137]
+    used = [n for n in pool if n != free] + [ipaddress.ip_network("fd00::/8")]
+    assert plan.pick_internet_subnet(used=used) == free
+    # a wider network in use covers its /24s
+    assert plan.pick_internet_subnet(used=[ipaddress.ip_network("198.18.0.0/16")]).subnet_of(
+        ipaddress.ip_network("198.19.0.0/16"))
+    with pytest.raises(plan.DrillError, match="no free /24"):
+        plan.pick_internet_subnet(used=[plan.INTERNET_POOL])
 
 
-def test_cli_unknown_stack_is_one_line_exit_2():
-    proc = run_cli("firedrill", "nosuchstack")
-    assert proc.returncode == 2
-    assert "nosuchstack: no stack file" in _one_line_error(proc)
-
-
-def test_cli_unknown_site_is_one_line_exit_2():
-    proc = run_cli("firedrill", "production", "--site", "atlantis", "--quiet")
-    assert proc.returncode == 2
-    assert re.search(r"--site 'atlantis' matches no site", _one_line_error(proc))
-
-
-def test_cli_site_and_all_sites_exclude_each_other():
-    proc = run_cli("firedrill", "production", "--site", "gra", "--all-sites")
-    assert proc.returncode == 2 and b"not allowed with" in proc.stderr
+def test_addresses_follow_the_names_and_stop_when_the_network_is_full():
+    a = plan.Addresses(NET, ["b", "a"])
+    assert (a("a", 0), a("b", 0), a("c", 0), a("a", 0)) == ("198.18.42.10", "198.18.42.11", "198.18.42.12",
+                                                            "198.18.42.10")
+    small = plan.Addresses(ipaddress.ip_network("198.18.42.0/28"))
+    assert [small(f"h{i}", 0) for i in range(5)][-1] == "198.18.42.14"  # .15 is the broadcast address
+    with pytest.raises(plan.DrillError, match="is full"):
+        small("h5", 0)

@@ -1,0 +1,322 @@
+"""The drill's plan: the stack built under Pulumi mocks, as hosts, sites, addresses and the paper drill.
+
+:func:`build_plan` runs the stack's own program (:mod:`resilient_stack.testing.mockrun`) and takes every
+instance's role, placement and EXACT user data. The mock cloud answers each instance's public address
+(``access_ip_v4``) with the static IP the drill gives that container on its "internet" network
+(``RecordingMocks(public_address=...)``), so the primary's address reaches the replicas the way the
+components pass it in the cloud. Like an operator, the drill sets ``database.replicationCidrs`` and
+``database.appCidrs`` to that public network (docs/configuration.md, "Replication"). A design the rules reject
+(the sbg2021 replay) is built with ``enforce_rules=False`` and reported as rejected.
+
+No container is started here; the only podman call asks which subnets are taken (for the internet network).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+from resilient_stack.components.stack_config import (
+    StackConfig,
+    load_stack_file,
+    read_stack_file,
+    validate_stack,
+)
+from resilient_stack.core.rules import DesignRejected
+from resilient_stack.core.survival import drill as paper_drill
+from resilient_stack.core.vocabulary import (
+    DESIGN_NAME_RE,
+    HOST_DB_PRIMARY,
+    HOST_DB_REPLICA,
+    HOST_ROLE_FILE,
+    HOST_ROLES,
+    HOST_WEB,
+    HTTPS_PORT,
+    ROLE_KEY,
+    WEB,
+)
+from resilient_stack.drills.report import Prediction
+from resilient_stack.io.errors import InputError
+from resilient_stack.testing import podman
+
+__all__ = [
+    "DrillError",
+    "Plan",
+    "HostPlan",
+    "Site",
+    "Addresses",
+    "INTERNET_POOL",
+    "INSTANCE_TYPE",
+    "stack_file_for",
+    "failover_order",
+    "pick_internet_subnet",
+    "build_plan",
+    "select_sites",
+]
+
+INTERNET_POOL = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range: never routed
+ENTRY_OFFSET, S3_OFFSET, FIRST_HOST_OFFSET = 2, 3, 10
+INSTANCE_TYPE = "openstack:compute/instance:Instance"
+PASSWORD_TYPE = "random:index/randomPassword:RandomPassword"
+STACKS_DIR = "stacks"  # a stack NAME is ./stacks/Pulumi.NAME.yaml in the current directory
+
+
+class DrillError(RuntimeError):
+    """The drill could not be carried out (a host did not boot, replication never started...)."""
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    """One instance of the stack, as the components made it."""
+
+    name: str  # the instance (and host) name, e.g. shop-gra-web-1
+    role: str  # web | db-primary | db-replica
+    placement: str
+    site: str  # site id from the catalog
+    public_ip: str  # the mock cloud's access_ip_v4 == the container's IP on the internet network
+    user_data: str  # the exact rendered #cloud-config
+
+
+@dataclass(frozen=True)
+class Site:
+    id: str
+    name: str
+    placements: tuple[str, ...]
+
+
+@dataclass
+class Plan:
+    """Everything the drill needs to know about the stack, taken from the mocked deployment."""
+
+    stack: str
+    source: str
+    config: StackConfig
+    hosts: list[HostPlan]
+    sites: dict[str, Site]
+    backup_placement: str
+    backup_site: str
+    internet: ipaddress.IPv4Network
+    entry_ip: str
+    s3_ip: str
+    s3_host: str
+    s3_port: int
+    s3_uri_style: str
+    bucket: str
+    app_password: str
+    primary: str  # placement of the primary
+    failover_order: list[str]
+    database_addresses: dict[str, str]
+    entry_points: list[str]
+    predictions: dict[str, Prediction]  # site id -> paper drill
+    rejected: DesignRejected | None = None
+
+    @property
+    def rejected_rules(self) -> tuple[str, ...]:
+        return tuple(self.rejected.rule_ids) if self.rejected else ()
+
+    def hosts_on(self, site: str) -> list[HostPlan]:
+        return [h for h in self.hosts if h.site == site]
+
+    def db_host(self, placement: str) -> HostPlan:
+        return next(h for h in self.hosts if h.placement == placement and h.role.startswith("db-"))
+
+
+def stack_file_for(stack: str) -> Path:
+    """``production`` -> ``./stacks/Pulumi.production.yaml`` in the current directory; a path stays a path.
+
+    Nothing is looked up in the package or a git checkout: the stack files are the user's.
+
+    Raises:
+        InputError: no such file (the message says where a stack name is looked up).
+    """
+    p = Path(stack)
+    if p.suffix in (".yaml", ".yml") or "/" in stack or p.is_file():
+        if not p.is_file():
+            raise InputError(stack, "no such stack file")
+        return p
+    if not DESIGN_NAME_RE.match(stack):
+        raise InputError(stack, "not a stack name (e.g. production) nor a Pulumi.<stack>.yaml file")
+    f = Path(STACKS_DIR) / f"Pulumi.{stack}.yaml"
+    if f.is_file():
+        return f
+    raise InputError(stack, f"no stack file ./{f.as_posix()} in the current directory (a stack name is looked up "
+                            "there; or give the path of a Pulumi.<stack>.yaml file)")
+
+
+def failover_order(config: StackConfig) -> list[str]:
+    """The stack's failover order: the ``databaseRole: replica`` placements, in config order.
+
+    The runbook promotes the surviving replica that received the most WAL; this order breaks ties
+    (docs/operations.md, "Failover").
+    """
+    return [p.name for p in config.placements if p.database_role == "replica"]
+
+
+class Addresses:
+    """The drill's address allocator for the mock cloud: public IPs from the internet network.
+
+    With ``names`` (every instance name, e.g. from a first run) the addresses follow their sorted order,
+    so a plan is reproducible; otherwise they are handed out in registration order.
+    """
+
+    def __init__(self, net: ipaddress.IPv4Network, names: Sequence[str] = ()) -> None:
+        self.net = net
+        self.given: dict[tuple[str, int], str] = {}
+        self._next = FIRST_HOST_OFFSET
+        self._lock = threading.Lock()
+        for name in sorted(set(names)):
+            self(name, 0)
+
+    def __call__(self, instance: str, nic: int) -> str:
+        with self._lock:
+            key = (instance, nic)
+            if key not in self.given:
+                addr = self.net.network_address + self._next
+                if addr >= self.net.broadcast_address:
+                    raise DrillError(f"internet network {self.net} is full")
+                self._next += 1
+                self.given[key] = str(addr)
+            return self.given[key]
+
+
+def pick_internet_subnet(
+    rng: random.Random | None = None,
+    used: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None,
+) -> ipaddress.IPv4Network:
+    """A free /24 of 198.18.0.0/15 (the benchmarking range, never routed) for the drill's internet.
+
+    ``used``: the subnets already taken (default: every podman network's, asked through the harness).
+    """
+    rng = rng or random.Random()
+    taken = podman.used_subnets() if used is None else used
+    candidates = list(INTERNET_POOL.subnets(new_prefix=24))
+    rng.shuffle(candidates)
+    for net in candidates:
+        if not any(net.overlaps(u) for u in taken if u.version == 4):
+            return net  # type: ignore[return-value]
+    raise DrillError("no free /24 left in 198.18.0.0/15 for the drill's internet network")
+
+
+def _role_of(user_data: str) -> str | None:
+    doc = yaml.safe_load(user_data.split("\n", 1)[1] if user_data.startswith("#cloud-config") else user_data)
+    for f in (doc or {}).get("write_files") or []:
+        if f.get("path") == HOST_ROLE_FILE:
+            return str(f.get("content", "")).strip()
+    return None
+
+
+def build_plan(stack_file: str | Path, internet: ipaddress.IPv4Network | None = None) -> Plan:
+    """Build the stack under mocks and collect hosts, sites, addresses and the paper drill.
+
+    Raises:
+        InputError: unreadable/invalid stack file, a placement the catalog cannot place.
+    """
+    from resilient_stack.testing.mockrun import RecordingMocks, run_program
+
+    path = Path(stack_file)
+    source = str(path)
+    config = load_stack_file(path)
+    raw, stack = read_stack_file(path)
+    rejected: DesignRejected | None = None
+    try:
+        validate_stack(config)
+    except DesignRejected as exc:
+        rejected = exc
+
+    internet = internet or pick_internet_subnet()
+    entry_ip = str(internet.network_address + ENTRY_OFFSET)
+    s3_ip = str(internet.network_address + S3_OFFSET)
+
+    # Sites, and the paper drill, from the design the auditor reads.
+    catalog = config.catalog()
+    placements = config.to_design().placements_for(catalog)
+    site_of: dict[str, tuple[str, str]] = {}
+    for p in placements:
+        name = p.resource.split("/", 1)[0]
+        if not p.resolved:
+            raise InputError(source, f"placement {name}: {p.problem or 'cannot be placed'}; the drill needs every site")
+        site_of[name] = (str(p.site), str(p.site_name))
+    sites: dict[str, Site] = {}
+    for name, (sid, sname) in site_of.items():
+        prev = sites.get(sid)
+        sites[sid] = Site(sid, sname, (*(prev.placements if prev else ()), name))
+    predictions = {}
+    by_name = {sname: sid for sid, sname in site_of.values()}
+    for sc in paper_drill(placements, "site"):
+        predictions[by_name[sc.name]] = Prediction(sc.service_survives, sc.data_survives, sc.down_roles, sc.data_lost)
+
+    # The operator's settings for this "cloud": the public network admitted for replication and the app.
+    database = dict(raw.get("resilient-stack:database") or {})
+    for key in ("replicationCidrs", "appCidrs"):
+        database[key] = [*(database.get(key) or []), str(internet)]
+    overrides = {"resilient-stack:database": database}
+
+    # Two runs: the first names every instance, the second gives them their addresses in name order.
+    first = run_program(path, mocks=RecordingMocks(public_address=Addresses(internet)),
+                        config_overrides=overrides, enforce_rules=rejected is None)
+    names = [str(r.inputs.get("name") or r.name) for r in first if r.type == INSTANCE_TYPE]
+    mocks = RecordingMocks(public_address=Addresses(internet, names))
+    resources = run_program(path, mocks=mocks, config_overrides=overrides, enforce_rules=rejected is None)
+    outputs = mocks.stack_outputs
+
+    prefix = f"{config.name}-"
+    hosts: list[HostPlan] = []
+    app_password = ""
+    for r in resources:
+        if r.type == PASSWORD_TYPE and r.name.endswith("-app-password"):
+            app_password = str(r.outputs.get("result", ""))
+        if r.type != INSTANCE_TYPE:
+            continue
+        provider_name = (r.provider_urn or "").rsplit("::", 1)[-1]
+        placement = provider_name.removeprefix(prefix)
+        if placement not in site_of:
+            raise DrillError(f"instance {r.name}: cannot tell its placement from provider {provider_name!r}")
+        user_data = str(r.inputs.get("userData", ""))
+        label = (r.inputs.get("metadata") or {}).get(ROLE_KEY)
+        role = HOST_WEB if label == WEB else _role_of(user_data)
+        if role not in HOST_ROLES:
+            raise DrillError(f"instance {r.name}: unknown role {label!r}/{role!r}")
+        ip = str(r.outputs.get("accessIpV4", ""))
+        if ipaddress.ip_address(ip) not in internet:
+            raise DrillError(f"instance {r.name}: public address {ip} is not on the drill's internet {internet}")
+        hosts.append(HostPlan(str(r.inputs.get("name") or r.name), role, placement, site_of[placement][0], ip, user_data))
+    hosts.sort(key=lambda h: ({HOST_DB_PRIMARY: 0, HOST_DB_REPLICA: 1, HOST_WEB: 2}[h.role], h.name))
+    if not app_password:
+        raise DrillError("the database tier's application password was not found among the resources")
+    primary = next(h.placement for h in hosts if h.role == HOST_DB_PRIMARY)
+
+    b = config.backups
+    host, _, port = b.s3_endpoint.partition(":")
+    return Plan(
+        stack=stack, source=source, config=config, hosts=hosts, sites=sites,
+        backup_placement=b.name, backup_site=site_of[b.name][0], internet=internet, entry_ip=entry_ip,
+        s3_ip=s3_ip, s3_host=host, s3_port=int(port or HTTPS_PORT), s3_uri_style=b.uri_style,
+        bucket=str(outputs.get("backupContainer") or config.backup_container), app_password=app_password,
+        primary=primary, failover_order=failover_order(config),
+        database_addresses=dict(outputs.get("databaseAddresses") or {}),
+        entry_points=list(outputs.get("entryPoints") or []), predictions=predictions, rejected=rejected,
+    )
+
+
+def select_sites(plan: Plan, site: str | None, all_sites: bool) -> list[str]:
+    """Site ids to burn: all, the one named (site id, site name or its start, or a placement name), or by
+    default the site of the database primary."""
+    if all_sites:
+        return sorted(plan.sites, key=lambda s: plan.sites[s].name)
+    if site is None:
+        return [next(h.site for h in plan.hosts if h.role == HOST_DB_PRIMARY)]
+    want = site.strip().casefold()
+    for s in plan.sites.values():
+        if want in (s.id.casefold(), s.name.casefold()) or want in (p.casefold() for p in s.placements):
+            return [s.id]
+    starts = [s.id for s in plan.sites.values() if s.name.casefold().startswith(want)]
+    if len(starts) == 1:
+        return starts
+    choices = "; ".join(f"{s.id} ({s.name}: {', '.join(s.placements)})" for s in plan.sites.values())
+    raise InputError(plan.source, f"--site {site!r} matches no site of the stack; choose one of: {choices}")

@@ -1,0 +1,62 @@
+"""``resilient-stack firedrill STACK [--site NAME | --all-sites]``: one scenario per burned site.
+
+The stack NAME is ``./stacks/Pulumi.NAME.yaml`` in the current directory (or give the file's path); the
+host image, its build script and the drill's payloads come from the installed package.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from resilient_stack.drills.plan import build_plan, select_sites, stack_file_for
+from resilient_stack.drills.report import FiredrillReport
+from resilient_stack.drills.scenario import Options, run_scenario
+from resilient_stack.drills.topology import moto_site
+from resilient_stack.io.errors import InputError
+from resilient_stack.testing import podman
+
+__all__ = ["run"]
+
+
+def run(
+    stack: str,
+    *,
+    site: str | None = None,
+    all_sites: bool = False,
+    options: Options = Options(),
+    progress: Callable[[str], None] = lambda _: None,
+) -> FiredrillReport:
+    """The ``firedrill`` command: one scenario per selected site, each on a fresh boot of the stack.
+
+    Raises:
+        InputError: unusable stack file or --site; podman, the host image or moto missing (one line).
+        DrillError / podman.PodmanError: the drill could not be carried out.
+    """
+    start = time.monotonic()
+    path = stack_file_for(stack)
+    plan = build_plan(path)
+    if plan.rejected:
+        progress(f"[design] REJECTED by the placement rules ({', '.join(plan.rejected_rules)}): the components "
+                 "refuse this stack; building it anyway for the drill (enforce_rules=False)")
+    sites = select_sites(plan, site, all_sites)
+    if not podman.podman_available():
+        raise InputError(str(path), f"podman is not available (it comes with the host image: "
+                                    f"sudo bash {podman.BUILD_SCRIPT})")
+    try:
+        podman.ensure_image(options.image)
+        moto_site()
+    except podman.PodmanUnavailable as exc:
+        raise InputError(str(path), str(exc)) from None
+    results = []
+    for i, sid in enumerate(sites):
+        progress(f"[scenario] {i + 1}/{len(sites)}: burn {plan.sites[sid].name} ({', '.join(plan.sites[sid].placements)})")
+        scenario_plan = plan if i == 0 else build_plan(path)
+        results.append(run_scenario(path, sid, options=options, progress=progress, plan=scenario_plan))
+    try:
+        shown = str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        shown = str(path)
+    return FiredrillReport(stack=plan.stack, source=shown, scenarios=results,
+                           rejected_rules=plan.rejected_rules, runtime_s=time.monotonic() - start)

@@ -1,0 +1,222 @@
+"""The drill's topology in podman: one network per site, one "internet", every host booted from its user data.
+
+- One podman network per SITE (placements on one campus share it) and one shared network standing in for
+  the internet; every stack host is on its site's network and on the internet, at the public address the
+  plan gave it (:mod:`resilient_stack.drills.plan`).
+- Drill-only hosts (not product roles; their payloads are package data in ``data/``):
+  an HAProxy entry point (the DNS / load-balancer role, health-checked on ``/healthz``) on the internet
+  network, published on 127.0.0.1, which also runs the database writer (:mod:`resilient_stack.drills.load`);
+  and an S3 stand-in (moto behind nginx TLS) in the backup placement's site, answering for the stack's S3
+  endpoint name, with a certificate the database hosts trust as they would trust the real one.
+
+Every container and network belongs to the caller's :class:`resilient_stack.testing.podman.Session`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Callable, Sequence
+
+import yaml
+
+from resilient_stack.core.vocabulary import HOST_WEB, HTTP_PORT, HTTPS_PORT
+from resilient_stack.drills.load import RUN_DIR, WRITER, writer_script
+from resilient_stack.drills.plan import DrillError, Plan
+from resilient_stack.drills.report import plural
+from resilient_stack.testing import podman
+
+__all__ = [
+    "Topology",
+    "boot",
+    "haproxy_config",
+    "entry_user_data",
+    "s3_user_data",
+    "moto_site",
+    "make_tls",
+]
+
+MOTO_PORT = 5000  # moto listens on 127.0.0.1 only; nginx terminates TLS in front of it
+SITE_PACKAGES_MOUNT = "/opt/site"  # this Python's site-packages (moto), read-only in the S3 stand-in
+TLS_MOUNT = "/etc/firedrill/tls"
+
+
+def _template(name: str) -> Template:
+    return Template(resources.files(__package__).joinpath("data", name).read_text(encoding="utf-8"))
+
+
+def _cloud_config(doc: dict) -> str:
+    return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False, width=4096)
+
+
+def haproxy_config(servers: Sequence[tuple[str, str]], *, https: bool) -> str:
+    """HAProxy in front of every web host (name, address): health check GET /healthz on port 80 every
+    second, down after 2 failures, failed connections redispatched to another server (``data/entry-haproxy.cfg``;
+    ``maxconn`` stays under the containers' nofile=4096). With ``https``, port 443 is passed through in TCP
+    mode to the same hosts (``data/entry-haproxy-tls.cfg``), health-checked on port 80."""
+    text = _template("entry-haproxy.cfg").substitute(
+        http_port=HTTP_PORT,
+        servers="\n".join(f"    server {name} {ip}:{HTTP_PORT} check" for name, ip in servers))
+    if https:
+        text += _template("entry-haproxy-tls.cfg").substitute(
+            https_port=HTTPS_PORT,
+            servers="\n".join(f"    server {name} {ip}:{HTTPS_PORT} check port {HTTP_PORT}" for name, ip in servers))
+    return text
+
+
+def entry_user_data(servers: Sequence[tuple[str, str]], *, https: bool) -> str:
+    """Drill-only user data of the entry point (not a product role): HAProxy and the writer."""
+    return _cloud_config({
+        "package_update": False,
+        "write_files": [
+            {"path": "/etc/haproxy/haproxy.cfg", "content": haproxy_config(servers, https=https)},
+            {"path": WRITER, "content": writer_script(), "permissions": "0755"},
+            # Debian's unit bind-mounts /dev/log, which needs a mount namespace containers do not give
+            {"path": "/etc/systemd/system/haproxy.service.d/firedrill.conf",
+             "content": "[Service]\nBindReadOnlyPaths=\n"},
+        ],
+        "runcmd": [
+            "set -eu",
+            ["install", "-d", "-m", "0755", RUN_DIR],
+            ["haproxy", "-c", "-q", "-f", "/etc/haproxy/haproxy.cfg"],
+            ["systemctl", "disable", "--now", "nginx"],  # the image's nginx holds port 80
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", "--now", "haproxy"],
+        ],
+    })
+
+
+def s3_user_data(*, port: int, bucket: str, path_style: bool) -> str:
+    """Drill-only user data of the S3 stand-in: moto on 127.0.0.1:5000 behind nginx TLS on ``port``
+    (``data/s3-moto.service``, ``data/s3-nginx.conf``); the bucket is created at boot."""
+    environment = [f"Environment=PYTHONPATH={SITE_PACKAGES_MOUNT}"]
+    if path_style:
+        environment.append("Environment=S3_IGNORE_SUBDOMAIN_BUCKETNAME=true")
+    return _cloud_config({
+        "package_update": False,
+        "write_files": [
+            {"path": "/etc/systemd/system/firedrill-s3.service", "content": _template("s3-moto.service").substitute(
+                environment="\n".join(environment), moto_port=MOTO_PORT)},
+            {"path": "/etc/nginx/sites-available/s3", "content": _template("s3-nginx.conf").substitute(
+                port=port, tls_dir=TLS_MOUNT, moto_port=MOTO_PORT)},
+        ],
+        "runcmd": [
+            "set -eu",
+            ["rm", "-f", "/etc/nginx/sites-enabled/default"],
+            ["ln", "-sfn", "/etc/nginx/sites-available/s3", "/etc/nginx/sites-enabled/s3"],
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "start", "firedrill-s3.service"],
+            ["systemctl", "restart", "nginx"],
+            f"for i in $(seq 1 60); do curl -fsS -o /dev/null http://127.0.0.1:{MOTO_PORT}/ && break; sleep 1; done",
+            ["curl", "-kfsS", "-o", "/dev/null", "-X", "PUT", f"https://127.0.0.1:{port}/{bucket}"],
+        ],
+    })
+
+
+def moto_site() -> Path:
+    """The site-packages directory holding moto[server], mounted read-only into the S3 stand-in.
+
+    Raises:
+        podman.PodmanUnavailable: not Debian's Python 3.11 ABI, or moto[server] is not installed.
+    """
+    if sys.version_info[:2] != (3, 11):
+        raise podman.PodmanUnavailable(
+            f"the S3 stand-in mounts this Python's packages into Debian's python3.11, not {sys.version_info[:2]}")
+    spec = importlib.util.find_spec("moto")
+    if spec is None or not spec.origin or importlib.util.find_spec("flask") is None:
+        raise podman.PodmanUnavailable(
+            "the S3 stand-in of the backup store needs moto[server] (pip install 'resilient-stack[drill]')")
+    return Path(spec.origin).resolve().parent.parent
+
+
+def make_tls(workdir: Path, names: Sequence[str], image: str) -> Path:
+    """A self-signed certificate for the S3 endpoint name(s), and a CA bundle (the image's + it) for the
+    database hosts: the fake internet's S3 is trusted as the real one is. Made with the image's openssl."""
+    tls = workdir / "tls"
+    tls.mkdir(mode=0o755)
+    san = ",".join(f"DNS:{n}" for n in names)
+    script = (
+        "set -e; cd /out; "
+        f"openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN={names[0]}' -addext 'subjectAltName={san}' "
+        "-keyout s3.key -out s3.crt 2>/dev/null; "
+        "cat /etc/ssl/certs/ca-certificates.crt s3.crt > ca-bundle.crt; chmod 0644 s3.crt ca-bundle.crt s3.key"
+    )
+    proc = podman.run_once(image, ["sh", "-c", script], volumes=[f"{tls}:/out"], check=False, timeout=120)
+    if proc.returncode != 0 or not (tls / "ca-bundle.crt").is_file():
+        raise DrillError(f"could not make the S3 stand-in's certificate: {proc.stderr.strip()[-500:]}")
+    return tls
+
+
+def slug(text: str) -> str:
+    """A site id as a podman network name part."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "site"
+
+
+@dataclass
+class Topology:
+    """The booted stack."""
+
+    entry: podman.Host  # the drill's entry point (HAProxy, the writer)
+    names: dict[str, str]  # host name (and "<backup placement>-s3") -> container name
+    boot_s: float  # seconds from the first network to cloud-init done on every container
+
+
+def boot(
+    s: podman.Session,
+    plan: Plan,
+    workdir: Path,
+    *,
+    image: str,
+    timeout: float,
+    event: Callable[[str, str], None],
+) -> Topology:
+    """Create the networks, boot the S3 stand-in, the entry point and every stack host, and wait until
+    cloud-init is done on all of them (within ``timeout`` seconds in all).
+
+    Raises:
+        podman.BootError: a host did not finish booting (the message holds its cloud-init log tail).
+        DrillError: the S3 stand-in's certificate could not be made.
+    """
+    t0 = time.monotonic()
+    event("boot", f"{len(plan.hosts)} stack hosts + entry point + S3 stand-in, podman session rs-{s.id}-*: "
+                  f"{plural(len(plan.sites), 'site network')} and the internet {plan.internet}")
+    inet = s.create_network("internet", subnet=str(plan.internet))
+    site_nets = {sid: s.create_network(f"site-{slug(sid)}") for sid in plan.sites}
+    names = [plan.s3_host] + ([f"{plan.bucket}.{plan.s3_host}"] if plan.s3_uri_style == "host" else [])
+    tls = make_tls(workdir, names, image)
+    site_packages = moto_site()
+
+    def nets(site: str | None, ip: str) -> list[str]:
+        return (["--network", site_nets[site].name] if site else []) + ["--network", f"{inet.name}:ip={ip}"]
+
+    hosts: dict[str, podman.Host] = {}
+    containers: dict[str, str] = {}
+    s3_name = f"{plan.backup_placement}-s3"
+    hosts[s3_name] = s.boot(
+        s3_name, s3_user_data(port=plan.s3_port, bucket=plan.bucket, path_style=plan.s3_uri_style == "path"),
+        extra_args=[*nets(plan.backup_site, plan.s3_ip), "-v", f"{site_packages}:{SITE_PACKAGES_MOUNT}:ro",
+                    "-v", f"{tls}:{TLS_MOUNT}:ro"])
+    containers[s3_name] = hosts[s3_name].name
+    servers = [(h.name, h.public_ip) for h in plan.hosts if h.role == HOST_WEB]
+    entry = s.boot("entry", entry_user_data(servers, https=plan.config.web.https),
+                   publish=[(0, HTTP_PORT), (0, HTTPS_PORT)], extra_args=nets(None, plan.entry_ip))
+    hosts["entry"] = entry
+    add_hosts = [a for n in names for a in ("--add-host", f"{n}:{plan.s3_ip}")]
+    for h in plan.hosts:
+        extra = nets(h.site, h.public_ip)
+        if h.role != HOST_WEB:
+            extra += [*add_hosts, "-v", f"{tls / 'ca-bundle.crt'}:/etc/ssl/certs/ca-certificates.crt:ro"]
+        hosts[h.name] = s.boot(h.name, h.user_data, hostname=h.name, extra_args=extra)
+        containers[h.name] = hosts[h.name].name
+    deadline = time.monotonic() + timeout
+    for host in hosts.values():
+        host.wait_boot_finished(timeout=max(5.0, deadline - time.monotonic()))
+    boot_s = time.monotonic() - t0
+    event("boot", f"cloud-init done on all {len(hosts)} containers in {boot_s:.0f} s")
+    return Topology(entry=entry, names=containers, boot_s=boot_s)

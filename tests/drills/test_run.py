@@ -1,0 +1,56 @@
+"""resilient_stack.drills.run and `resilient-stack firedrill` before any container: stack names, --site,
+missing tools; every problem is one line on stderr, exit 2, nothing on stdout."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from resilient_stack.drills import run as drill_run
+from resilient_stack.io.errors import InputError
+from resilient_stack.testing import podman
+
+from ..conftest import ROOT, run_cli
+
+
+def _one_line_error(proc) -> str:
+    err = proc.stderr.decode()
+    assert proc.stdout == b""
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_cli_unknown_stack_is_one_line_exit_2():
+    proc = run_cli("firedrill", "nosuchstack")
+    assert proc.returncode == 2
+    assert "nosuchstack: no stack file ./stacks/Pulumi.nosuchstack.yaml in the current directory" in \
+        _one_line_error(proc)
+
+
+def test_cli_stack_names_are_looked_up_in_the_current_directory(tmp_path):
+    proc = run_cli("firedrill", "production", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "production: no stack file ./stacks/Pulumi.production.yaml in the current directory" in \
+        _one_line_error(proc)
+
+
+def test_cli_unknown_site_is_one_line_exit_2():
+    proc = run_cli("firedrill", "production", "--site", "atlantis", "--quiet")
+    assert proc.returncode == 2
+    assert re.search(r"--site 'atlantis' matches no site", _one_line_error(proc))
+
+
+def test_cli_site_and_all_sites_exclude_each_other():
+    proc = run_cli("firedrill", "production", "--site", "gra", "--all-sites")
+    assert proc.returncode == 2 and b"not allowed with" in proc.stderr
+
+
+def test_without_podman_the_error_names_the_packaged_build_script(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(podman, "podman_available", lambda: False)
+    with pytest.raises(InputError) as err:
+        drill_run.run("production")
+    msg = str(err.value)
+    assert msg.startswith("stacks/Pulumi.production.yaml: podman is not available")
+    assert f"sudo bash {podman.BUILD_SCRIPT}" in msg and "\n" not in msg
