@@ -1,9 +1,12 @@
 """The house: the layers of the package and their import contract, and modules small enough to read."""
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -38,3 +41,36 @@ def test_no_module_is_over_700_lines():
     long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+# A path of one machine: the checkout's parent, the build user's home and caches. Host-side paths in payloads
+# and test data (/root/.env on a deployed host) are not paths of this machine.
+MACHINE_PATH = re.compile(r"(?<![\w.$~])/(?:work/|root/\.(?:cache|pyenv|config|local)/|home/[a-z_][\w-]*/)")
+
+
+def tracked_text_files() -> list[Path]:
+    proc = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, timeout=60)
+    if proc.returncode != 0:
+        pytest.fail(f"git ls-files failed: {proc.stderr.decode()[-500:]}")
+    out = []
+    for name in proc.stdout.decode().split("\0"):
+        path = ROOT / name
+        if name and path.is_file() and b"\0" not in path.read_bytes()[:8192]:
+            out.append(path)
+    return out
+
+
+def test_no_path_of_one_machine_anywhere():
+    """Scripts take their paths from the repository or the environment; docs show neutral paths."""
+    hits = [f"{p.relative_to(ROOT)}:{n}: {line.strip()[:120]}" for p in tracked_text_files()
+            for n, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+            if MACHINE_PATH.search(line)]
+    assert not hits, "\n".join(hits)
+
+
+def test_the_machine_path_pattern():
+    root = "/"  # the examples are assembled so that this file does not match itself
+    for bad in (f"see {root}work/shared/hosts.md", f"cache in {root}root/.cache/resilient-stack", f"{root}home/alice/src"):
+        assert MACHINE_PATH.search(bad), bad
+    for fine in ("$WORK/root/etc/apt", "path: /root/.env", "~/.cache/resilient-stack", "/etc/resilient-stack/role"):
+        assert not MACHINE_PATH.search(fine), fine
