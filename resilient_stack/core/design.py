@@ -98,8 +98,10 @@ class Design(_Frozen):
         return self
 
     def placements_for(self, catalog: Catalog) -> list[Placement]:
-        """One Placement per replica and per backup."""
+        """One Placement per replica and per backup; a replica votes when its role is in the placement's
+        ``quorum`` or in the design's ``quorum_roles``."""
         out: list[Placement] = []
+        voting_roles = set(self.quorum_roles)
         for p in self.placements:
             for role, count in p.replicas.items():
                 for i in range(count):
@@ -112,7 +114,7 @@ class Design(_Frozen):
                             auth_url=p.auth_url,
                             cloud=p.cloud,
                             availability_zone=p.availability_zone,
-                            quorum=role in p.quorum,
+                            quorum=role in p.quorum or role in voting_roles,
                             exempt=p.exempt,
                         )
                     )
