@@ -47,6 +47,10 @@ class _Frozen(BaseModel):
 
 
 class Where(_Frozen):
+    # names are kept as written: the catalog compares them as the clouds do (ASCII only, trimmed of ASCII
+    # whitespace), so "WAW1\u00a0" is an unknown placement on every path instead of WAW1 here only
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
     cloud: str | None = Field(default=None, min_length=1)
     auth_url: str | None = Field(default=None, min_length=1)
     region: str = Field(min_length=1, max_length=128)

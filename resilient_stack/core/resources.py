@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
 from resilient_stack.core import vocabulary as vocab
-from resilient_stack.core.catalog import Catalog
+from resilient_stack.core.catalog import ASCII_WHITESPACE, Catalog
 from resilient_stack.core.placement import Placement, place
 from resilient_stack.core.vocabulary import (
     EXEMPT_KEY,
@@ -80,7 +80,7 @@ def _string(props: Mapping[str, Any] | None, key: str) -> tuple[str | None, str 
         return None, f"{key} is {raw.why}"
     if not isinstance(raw, str):
         return None, f"{key} is a {type(raw).__name__}, expected a string"
-    return raw.strip() or None, None
+    return raw.strip(ASCII_WHITESPACE) or None, None
 
 
 _LABEL_PREFIXES = (vocab.LABEL_PREFIX, vocab.LABEL_PREFIX.replace(":", "-"))  # header_safe spells it with a dash

@@ -225,39 +225,48 @@ def evaluate(
         else:
             by_role[p.role].append(p)
 
+    # A replica that cannot be placed is reported once, as unknown-placement. While that finding blocks, the
+    # diversity rules count each unplaced replica as if it sat in a building, site and provider of its own:
+    # they fire only when no placement of the unplaced replicas could satisfy them (no cascade of knock-on
+    # findings from one typo). When unknown-placement does not block (disabled, advisory, exempted), unplaced
+    # replicas count for nothing: fails closed.
+    unknown_blocks = config.level("unknown-placement") == "mandatory"
     for role in sorted(by_role):
         members = by_role[role]
         placed = [p for p in members if p.resolved]
         n = len(members)
         unresolved = n - len(placed)
-        tail = f" ({unresolved} more could not be placed)" if unresolved else ""
+        optimistic = unresolved if unknown_blocks and any(not p.exempt for p in members if not p.resolved) else 0
         sites = {p.site for p in placed}
         providers = {p.provider for p in placed}
         site_names = _names(p.site_name or "" for p in placed)
         regions = _names(p.region or "" for p in placed)
+        what = f"`{role}` replica"
+        counted = _all(n, what) if not unresolved else f"{len(placed)} of {_plural(n, what)} {'is' if len(placed) == 1 else 'are'}"
+        tail = f"; {unresolved} could not be placed (see unknown-placement)" if unresolved else ""
 
         buildings = {p.building for p in placed}
-        if len(buildings) < config.min_buildings:
+        if len(buildings) + optimistic < config.min_buildings:
             where = f"building {_names(buildings)}" if len(buildings) == 1 else f"{_plural(len(buildings), 'building')} ({_names(buildings)})"
             add(
                 "single-building", role,
-                f"{_all(n, f'`{role}` replica')} in {where}{tail}; "
+                f"{counted} in {where}{tail}; "
                 f"spread them over at least {config.min_buildings} buildings: another availability zone or region"
                 + _suggest(catalog, sites, providers),
                 members,
             )
-        if len(sites) < config.min_sites:
+        if len(sites) + optimistic < config.min_sites:
             where = f"site {site_names} ({regions})" if len(sites) == 1 else f"{_plural(len(sites), 'site')}: {site_names}"
             add(
                 "single-site", role,
-                f"{_all(n, f'`{role}` replica')} in {where}{tail}; "
+                f"{counted} in {where}{tail}; "
                 f"add a placement in another site" + _suggest(catalog, sites, providers),
                 members,
             )
-        if len(providers) < config.min_providers:
+        if len(providers) + optimistic < config.min_providers:
             add(
                 "single-provider", role,
-                f"{_all(n, f'`{role}` replica')} at provider {_names(p for p in providers if p) or 'none'}{tail}; "
+                f"{counted} at provider {_names(p for p in providers if p) or 'none'}{tail}; "
                 f"add placements so that at least {config.min_providers} providers hold one"
                 + _suggest(catalog, sites, set(), avoid_providers=providers),
                 members,
