@@ -24,7 +24,7 @@ from resilient_stack.audit.formats import (
 )
 from resilient_stack.audit.inputs import load_input, read_stack_config
 from resilient_stack.core.catalog import load_catalog
-from resilient_stack.core.rules import PROFILES, RuleConfig, evaluate, with_findings
+from resilient_stack.core.rules import PROFILES, RuleConfig, evaluate, reader_findings, with_findings
 from resilient_stack.core.security import SecurityCollector
 from resilient_stack.core.survival import DRILL_LEVELS, drill
 from resilient_stack.io.errors import InputError
@@ -106,7 +106,7 @@ def _load(args, inspect=None):
         catalog = load_catalog(args.catalog)
     stack_config = read_stack_config(args.stack_config) if args.stack_config else None
     loaded = load_input(args.path, catalog, stack_config, inspect=inspect)
-    if not loaded.placements:
+    if not loaded.placements and not loaded.issues:
         source = "<stdin>" if args.path == "-" else args.path
         raise InputError(
             source,
@@ -119,7 +119,10 @@ def _load(args, inspect=None):
 def cmd_audit(args) -> int:
     security = SecurityCollector()  # per-resource security defaults, checked as the resources stream by
     rule_config, catalog, loaded = _load(args, security.inspectors())
-    report = with_findings(evaluate(loaded.placements, rule_config, catalog), security.findings(rule_config))
+    report = with_findings(
+        evaluate(loaded.placements, rule_config, catalog),
+        security.findings(rule_config) + reader_findings(loaded.issues, rule_config),
+    )
     source = "<stdin>" if args.path == "-" else args.path
     _emit(AUDIT_RENDERERS[args.format](report, source), args.output)
     return 1 if report.verdict == "fail" else 0

@@ -48,6 +48,7 @@ class Loaded:
     kind: str  # "design" | "stack-export" | "preview"
     placements: list[Placement]
     resources: int  # resources read (design: replicas)
+    issues: tuple = ()  # (rule, urn, role, message): findings of the reader itself (see core.coverage)
 
 
 def _check_resource(r: Any, i: int, source: str, where: str) -> tuple[str, str]:
@@ -107,9 +108,7 @@ class _Reader:
             inputs = None
         if is_provider:
             outputs = state.get("outputs")
-            merged = dict(outputs) if type(outputs) is dict else {}
-            merged.update(inputs or {})
-            self.providers[urn] = merged
+            self.providers[urn] = (inputs or {}, outputs if type(outputs) is dict else None)
             return
         custom = bool(state.get("custom", True))
         replica = rep_custom if custom else rep_plain
@@ -128,7 +127,7 @@ class _Reader:
         if props is not None:
             facts = self._facts.get(purn)
             if facts is None:
-                facts = self._facts[purn] = provider_facts(props)
+                facts = self._facts[purn] = provider_facts(*props)
             p = place_resource(view, self.catalog, facts)  # None: not a replica
             if p is not None:
                 self.placements.append(p)
@@ -147,7 +146,8 @@ class _Reader:
                     problem = missing_default
                 else:
                     problem = f"its provider {v.provider_ref!r} is not in the file"
-            p = place_resource(v, self.catalog, props, problem)
+            facts = provider_facts(*props) if props is not None else None
+            p = place_resource(v, self.catalog, facts, problem)
             if p is not None:
                 self.placements.append(p)
         self.deferred = []
@@ -178,6 +178,18 @@ LIVE_OPS = frozenset({"create", "same", "update", "replace", "create-replacement
 
 
 class PreviewReader(_Reader):
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.stateless: list[tuple[str, str]] = []
+
+    def issues(self) -> tuple:
+        """unknown-placement for each step that should carry a state and does not (fails closed)."""
+        return tuple(
+            ("unknown-placement", urn, None,
+             f"the preview step `{op}` of {urn} carries no newState: what it plans cannot be placed or checked")
+            for urn, op in self.stateless
+        )
+
     def add(self, step: Any) -> None:
         if is_not_array(step):
             raise InputError(self.source, "preview JSON 'steps' must be a list")
@@ -186,7 +198,12 @@ class PreviewReader(_Reader):
         if type(step) is not dict:
             raise InputError(self.source, f"steps[{i}] is not an object")
         state = step.get("newState")
-        if step.get("op") not in LIVE_OPS or type(state) is not dict:
+        if step.get("op") not in LIVE_OPS:
+            return
+        if type(state) is not dict:
+            # a step that creates or keeps a resource and does not say what: it may be a replica
+            urn = step.get("urn") if type(step.get("urn")) is str else f"steps[{i}]"
+            self.stateless.append((urn, str(step.get("op"))))
             return
         urn, typ = _check_resource(state, i, self.source, "steps")
         if urn in self.seen:
@@ -203,7 +220,7 @@ class PreviewReader(_Reader):
         for v in self.deferred:
             purn = provider_urn(v.provider_ref)
             if purn and _DEFAULT_PROVIDER in purn and purn not in self.providers:
-                self.providers[purn] = cfg
+                self.providers[purn] = (cfg, None)
 
 
 def check_preview_diagnostics(doc: Mapping[str, Any], source: str) -> None:
@@ -247,7 +264,8 @@ def read_preview(doc: Mapping[str, Any], source: str, catalog: Catalog,
     for s in steps:
         reader.add(s)
     reader.apply_stack_config(stack_config)
-    return Loaded("preview", reader.finish(DEFAULT_PROVIDER_NOTE), len(reader.seen))
+    placements = reader.finish(DEFAULT_PROVIDER_NOTE)
+    return Loaded("preview", placements, len(reader.seen) + len(reader.stateless), reader.issues())
 
 
 def _yaml(text: str, source: str) -> Any:
@@ -291,9 +309,11 @@ def detect(doc: Any, source: str) -> str:
     raise InputError(source, f"unrecognised format: top level is a {type(doc).__name__}, expected an object")
 
 
-def _looks_like_json(text: str) -> bool:
-    head = text.lstrip()[:1]
-    return head in ("{", "[")
+def _looks_like_json(data: bytes) -> bool:
+    head = data.lstrip(b" \t\r\n")[:1]
+    if head == b"\xef":  # a UTF-8 byte order mark
+        head = data[3:].lstrip(b" \t\r\n")[:1]
+    return head in (b"{", b"[")
 
 
 def parse_document(data: bytes, source: str) -> Any:
@@ -301,14 +321,14 @@ def parse_document(data: bytes, source: str) -> Any:
     text = decode_text(data, source)
     if not text.strip():
         raise InputError(source, "empty file")
-    if _looks_like_json(text):
-        return _stream(text, source, {})
+    if _looks_like_json(data):
+        return _stream(data, source, {})
     return _yaml(text, source)
 
 
-def _stream(text: str, source: str, streams: dict) -> Any:
+def _stream(data: bytes | list[bytes], source: str, streams: dict, reread=None) -> Any:
     try:
-        return stream_object(text, streams)
+        return stream_object(data, streams, reread)
     except StreamError as exc:
         raise InputError(source, f"invalid JSON: {exc}") from None
     except RecursionError:
@@ -324,12 +344,10 @@ def load_input(
 ) -> Loaded:
     source = source or ("<stdin>" if path == "-" else path)
     data = read_bytes(path, source)
-    text = decode_text(data, source)
-    del data  # keep one copy of the file in memory, not two
-    if not text.strip():
+    if not data.strip():
         raise InputError(source, "empty file")
-    if not _looks_like_json(text):
-        doc = _yaml(text, source)
+    if not _looks_like_json(data):
+        doc = _yaml(decode_text(data, source), source)
         kind = detect(doc, source)
         if kind == "stack-export":
             return read_stack_export(doc, source, catalog, inspect)
@@ -338,8 +356,10 @@ def load_input(
         return _design(doc, source, catalog)
     export = ExportReader(source, catalog, inspect or {})
     preview = PreviewReader(source, catalog, inspect or {})
-    doc = _stream(text, source, {("deployment", "resources"): export.add, ("steps",): preview.add})
-    del text
+    box = [data]
+    del data  # the reader holds the file once: compacted, the original is read again only to locate an error
+    reread = None if path == "-" else (lambda: read_bytes(path, source))
+    doc = _stream(box, source, {("deployment", "resources"): export.add, ("steps",): preview.add}, reread)
     kind = detect(doc, source)
     if kind == "stack-export":
         if type(doc["deployment"]) is not dict:
@@ -348,5 +368,6 @@ def load_input(
     if kind == "preview":
         check_preview_diagnostics(doc, source)
         preview.apply_stack_config(stack_config)
-        return Loaded("preview", preview.finish(DEFAULT_PROVIDER_NOTE), len(preview.seen))
+        placements = preview.finish(DEFAULT_PROVIDER_NOTE)
+        return Loaded("preview", placements, len(preview.seen) + len(preview.stateless), preview.issues())
     return _design(doc, source, catalog)

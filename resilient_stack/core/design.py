@@ -40,6 +40,8 @@ from resilient_stack.core.vocabulary import DESIGN_NAME, ROLE_NAME, ROLE_NAME_RE
 from resilient_stack.io.errors import InputError
 
 NAME_RE = DESIGN_NAME
+MAX_PLACEMENTS = 1000  # entries of `placements` (and of `backups`)
+MAX_REPLICAS = 10_000  # replicas and backups a design expands to: the rules look at each one
 
 
 class _Frozen(BaseModel):
@@ -88,6 +90,24 @@ class Design(_Frozen):
     placements: tuple[DesignPlacement, ...] = Field(min_length=1)
     backups: tuple[DesignBackup, ...] = ()
     quorum_roles: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, raw: Any) -> Any:
+        # before any entry is validated: a document of a million placements is refused at once
+        if isinstance(raw, dict):
+            for key in ("placements", "backups"):
+                entries = raw.get(key)
+                if isinstance(entries, (list, tuple)) and len(entries) > MAX_PLACEMENTS:
+                    raise ValueError(f"{len(entries)} {key}, more than the cap of {MAX_PLACEMENTS}")
+        return raw
+
+    @model_validator(mode="after")
+    def _replica_cap(self) -> "Design":
+        total = sum(n for p in self.placements for n in p.replicas.values()) + len(self.backups)
+        if total > MAX_REPLICAS:
+            raise ValueError(f"the design expands to {total} replicas and backups, more than the cap of {MAX_REPLICAS}")
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Design":

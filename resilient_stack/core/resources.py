@@ -164,14 +164,28 @@ def role_of(view: ResourceView) -> tuple[str | None, dict[str, str]]:
     return None, labels
 
 
+def _both(inputs: Mapping[str, Any] | None, outputs: Mapping[str, Any] | None, key: str) -> tuple[str | None, str | None]:
+    """(value, problem) of ``key`` from inputs, else outputs; a problem when both are plain and disagree.
+
+    A state whose outputs were refreshed (``pulumi refresh``) can say another region than the program asked
+    for: which one holds the replica is ambiguous, so the placement fails closed naming both.
+    """
+    got_in = got_out = (None, None)
+    if type(inputs) is dict and inputs.get(key) is not None:
+        got_in = _string(inputs, key)
+    if type(outputs) is dict and outputs.get(key) is not None:
+        got_out = _string(outputs, key)
+    vin, vout = got_in[0], got_out[0]
+    if vin is not None and vout is not None and vin.lower() != vout.lower():
+        return None, f"{key} is {vin!r} in the inputs but {vout!r} in the outputs (changed outside the program?)"
+    if vin is not None or got_in[1] is not None:
+        return got_in
+    return got_out
+
+
 def _resource_prop(view: ResourceView, key: str) -> tuple[str | None, str | None]:
     """The resource's own ``key``: from its inputs, else its outputs (the cheap path: neither sets it)."""
-    for props in (view.inputs, view.outputs):
-        if isinstance(props, dict) and props.get(key) is not None:
-            val, problem = _string(props, key)
-            if val is not None or problem is not None:
-                return val, problem
-    return None, None
+    return _both(view.inputs, view.outputs, key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,10 +200,18 @@ class ProviderFacts:
     cloud_problem: str | None
 
 
-def provider_facts(provider_props: Mapping[str, Any] | None) -> ProviderFacts:
-    """Read a provider's placement properties once (a reader places many resources per provider)."""
+def provider_facts(provider_props: Mapping[str, Any] | None, outputs: Mapping[str, Any] | None = None) -> ProviderFacts:
+    """Read a provider's placement properties once (a reader places many resources per provider).
+
+    ``outputs``, when given, must agree with ``provider_props`` (its inputs) on each of them.
+    """
+    if outputs is None:
+        return ProviderFacts(
+            *_string(provider_props, "region"), *_string(provider_props, "authUrl"), *_string(provider_props, "cloud")
+        )
     return ProviderFacts(
-        *_string(provider_props, "region"), *_string(provider_props, "authUrl"), *_string(provider_props, "cloud")
+        *_both(provider_props, outputs, "region"), *_both(provider_props, outputs, "authUrl"),
+        *_both(provider_props, outputs, "cloud"),
     )
 
 

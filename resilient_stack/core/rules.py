@@ -323,6 +323,17 @@ def with_findings(report: Report, extra: Iterable[Finding]) -> Report:
     return replace(report, findings=tuple(sorted(report.findings + extra, key=_finding_order)))
 
 
+def reader_findings(issues: Iterable[tuple], config: RuleConfig | None = None) -> tuple[Finding, ...]:
+    """Findings that a reader raises about single resources ``(rule, urn, role, message)``, with their levels."""
+    config = config or RuleConfig()
+    out = []
+    for rule, urn, role, message in issues:
+        level = config.level(rule)
+        if level != "disabled":
+            out.append(Finding(rule, level, role, message, (urn,)))
+    return tuple(out)
+
+
 class DesignRejected(Exception):
     """A design that the mandatory placement rules reject (components refuse to build it)."""
 
