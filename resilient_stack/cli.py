@@ -129,13 +129,15 @@ def cmd_audit(args) -> int:
 
 
 def cmd_drill(args) -> int:
-    _, _, loaded = _load(args)
-    scenarios = drill(loaded.placements, args.level)
+    rule_config, _, loaded = _load(args)
+    scenarios = drill(loaded.placements, args.level, rule_config.quorum_roles)
     source = "<stdin>" if args.path == "-" else args.path
     if not scenarios:
         raise InputError(source, "no placed replica to drill: every placement is unknown")
     _emit(DRILL_RENDERERS[args.format](scenarios, source, args.level), args.output)
-    return 0
+    # 1 when any loss at this level leaves the service down (a quorum role without its majority included)
+    # or the data lost: the drill is a check, not a report that always passes
+    return 0 if all(s.service_survives and s.data_survives for s in scenarios) else 1
 
 
 def cmd_firedrill(args) -> int:

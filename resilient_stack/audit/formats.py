@@ -201,7 +201,8 @@ def _drill_rows(scenarios: list[Scenario]) -> tuple[list[str], list[list[str]]]:
         for r in roles:
             sv, tot = s.roles.get(r, (0, 0))
             cells.append(f"{sv}/{tot}")
-        cells.append("UP" if s.service_survives else "DOWN (" + ", ".join(s.down_roles) + ")")
+        down = [f"{r} (writes: quorum lost)" if r in s.quorum_lost else r for r in s.down_roles]
+        cells.append("UP" if s.service_survives else "DOWN (" + ", ".join(down) + ")")
         cells.append("SAFE" if s.data_survives else "LOST (" + ", ".join(s.data_lost) + ")")
         rows.append(cells)
     return head, rows
@@ -222,7 +223,8 @@ def drill_text(scenarios: list[Scenario], source: str, level: str) -> str:
     con.print(t)
     bad = [s for s in scenarios if not (s.service_survives and s.data_survives)]
     con.print(
-        f"{len(scenarios) - len(bad)} of {len(scenarios)} {level} losses leave the service up and the data safe."
+        f"{len(scenarios) - len(bad)} of {len(scenarios)} {level} losses leave the service up and the data safe; "
+        f"exit {1 if bad else 0}."
     )
     return buf.getvalue()
 
