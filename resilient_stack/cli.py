@@ -183,6 +183,7 @@ def cmd_catalog(args) -> int:
         doc = [
             {
                 "provider": r.provider, "region": r.name, "site": r.site.name, "site_id": r.site.id,
+                "physical_site": r.site.physical_name, "physical_site_id": r.site.physical_id, "city": r.site.city,
                 "buildings": list(r.buildings),
                 "building_known": bool(r.building or r.availability_zones),
                 "confidence": r.confidence, "site_confidence": r.site.confidence,
@@ -193,6 +194,7 @@ def cmd_catalog(args) -> int:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     con = Console(width=160, color_system=None, highlight=False)
@@ -206,8 +208,20 @@ def cmd_catalog(args) -> int:
             b = "multi-AZ, AZ names unknown"
         else:
             b = r.building or f"{r.name} (building not published)"
-        t.add_row(r.provider, r.name, f"{r.site.name} [{r.site.confidence}]", b, r.confidence, ", ".join(r.sources))
+        site = f"{r.site.name} [{r.site.confidence}]"
+        if r.site.physical_id != r.site.id:
+            site += f"; physical site {r.site.physical_name}"
+        t.add_row(*(escape(c) for c in (r.provider, r.name, site, b, r.confidence, ", ".join(r.sources))))
     con.print(t)
+    used = sorted({s for r in regions for s in r.sources} | {s for m in cat.metros.values() for s in m["sources"]})
+    con.print("Sources:", markup=False)
+    for key in used:
+        con.print(f"  {key}: {cat.sources.get(key, '(no description in the catalog)')}", markup=False)
+    if cat.metros:
+        con.print("Physical sites shared by several providers (metros):", markup=False)
+        for m in cat.metros.values():
+            con.print(f"  {m['id']}: {m['name']} [{m['confidence']}] ({', '.join(m['sources'])}) {m.get('notes') or ''}",
+                      markup=False)
     return 0
 
 

@@ -28,11 +28,20 @@ from resilient_stack.io.errors import InputError
 
 @dataclass(frozen=True, slots=True)
 class Site:
+    """A provider's campus or datacenter, and the physical site it belongs to.
+
+    ``physical_id``/``physical_name`` are what the rules and the drill count: the metro the site names
+    (shared across providers: Cleura's Sto2 and Binero's europe-se-1 are both in Stockholm), else the site itself.
+    """
+
     id: str
     name: str
     confidence: str
     sources: tuple[str, ...]
     notes: str | None
+    physical_id: str = ""
+    physical_name: str = ""
+    city: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,21 +158,39 @@ class Catalog:
     def __init__(self, files: list[tuple[str, dict[str, Any]]]) -> None:
         providers: list[dict] = []
         self.sources: dict[str, str] = {}
+        self.metros: dict[str, dict] = {}
         self.origins = [name for name, _ in files]
         for _, f in files:
             providers = _merge(providers, f["providers"])
             self.sources.update(f["sources"])
+            self.metros.update({m["id"]: m for m in f.get("metros", ())})
         self._by_cloud: dict[str, str] = {}
         self._host_patterns: list[tuple[str, str]] = []
         self._regions: dict[str, dict[str, Region]] = {}
         self._regions_by_name: dict[str, list[Region]] = {}
         self._memo: dict[tuple, Resolution] = {}
         problems: list[str] = []
+        cities: dict[str, tuple[str, str, str]] = {}  # city -> (provider, site id, physical id)
         for p in providers:
             pid = p["id"]
-            sites = {
-                s["id"]: Site(s["id"], s["name"], s["confidence"], tuple(s["sources"]), s["notes"]) for s in p["sites"]
-            }
+            sites = {}
+            for s in p["sites"]:
+                metro = s.get("metro")
+                if metro and metro not in self.metros:
+                    problems.append(f"provider {pid} site {s['id']}: unknown metro {metro!r}")
+                    continue
+                phys = (metro, self.metros[metro]["name"]) if metro else (s["id"], s["name"])
+                sites[s["id"]] = Site(s["id"], s["name"], s["confidence"], tuple(s["sources"]), s["notes"],
+                                      phys[0], phys[1], s.get("city"))
+                city = (s.get("city") or "").strip().lower()
+                if city:
+                    other = cities.setdefault(city, (pid, s["id"], phys[0], bool(metro)))
+                    if other[0] != pid and other[2] != phys[0] and not (metro and other[3]):
+                        problems.append(
+                            f"sites {other[1]} ({other[0]}) and {s['id']} ({pid}) are both in {s['city']}: two providers "
+                            "in one city are one physical site unless a source shows them apart; give both the same "
+                            "`metro`, or each its own metro with the sources that set them apart"
+                        )
             for c in p["clouds"]:
                 self._by_cloud.setdefault(c, pid)
             for h in p["auth_hosts"]:

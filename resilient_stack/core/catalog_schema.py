@@ -35,9 +35,21 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
+class MetroSpec(_Frozen):
+    """A physical site shared across providers: a metro area whose buildings can share one disaster."""
+
+    id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    name: str = Field(min_length=1)
+    sources: tuple[str, ...] = Field(min_length=1)
+    confidence: Confidence = "unknown"
+    notes: str | None = None
+
+
 class SiteSpec(_Frozen):
     id: str = Field(min_length=1)
     name: str = Field(min_length=1)
+    city: str | None = None  # "Stockholm (SE)": two providers' sites in one city must share a metro
+    metro: str | None = None  # the metro (physical site) this campus or datacenter belongs to
     sources: tuple[str, ...] = ()
     confidence: Confidence = "unknown"
     notes: str | None = None
@@ -83,6 +95,7 @@ class ProviderSpec(_Frozen):
 class CatalogFile(_Frozen):
     schema_: Literal["resilient-stack/catalog/v1"] = Field(default=SCHEMA_ID, alias="schema")
     sources: dict[str, str] = {}
+    metros: tuple[MetroSpec, ...] = ()
     providers: tuple[ProviderSpec, ...] = ()
 
 

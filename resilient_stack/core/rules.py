@@ -176,9 +176,9 @@ def _suggest(
         key=lambda r: (r.provider not in prefer_provider, r.confidence in ("low", "unknown")),
     )
     for r in regions:
-        if r.site.id in seen_sites or r.provider in avoid_providers:
+        if r.site.physical_id in seen_sites or r.provider in avoid_providers:
             continue
-        seen_sites.add(r.site.id)
+        seen_sites.add(r.site.physical_id)
         picks.append(r.name)
         if len(picks) == n:
             break
