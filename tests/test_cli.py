@@ -186,4 +186,4 @@ def test_catalog_text_names_its_sources_and_shared_sites(cli):
     assert r.returncode == 0
     out = r.stdout.decode()
     assert "OVH-S3LOC: OVHcloud docs, object storage locations guide" in out
-    assert "physical site Stockholm (SE)" in out and "[low]" in out
+    assert "physical site" in out and "stockholm: Stockholm (SE) [low]" in out
