@@ -10,6 +10,7 @@ exits 1); 2 unusable input or a drill that could not be carried out (one line).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -123,6 +124,7 @@ def cmd_audit(args) -> int:
         evaluate(loaded.placements, rule_config, catalog),
         security.findings(rule_config) + reader_findings(loaded.issues, rule_config),
     )
+    report = dataclasses.replace(report, coverage=loaded.coverage)
     source = "<stdin>" if args.path == "-" else args.path
     _emit(AUDIT_RENDERERS[args.format](report, source), args.output)
     return 1 if report.verdict == "fail" else 0

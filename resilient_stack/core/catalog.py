@@ -264,20 +264,23 @@ class Catalog:
         auth_url: str | None = None,
         cloud: str | None = None,
         availability_zone: str | None = None,
+        provider: str | None = None,
     ) -> Resolution:
         """Resolve a placement. Never raises: a failure is a Resolution with a problem.
 
+        ``provider`` (a catalog provider id) names the provider outright, e.g. for a pulumi-ovh resource.
         Memoised: an estate has many resources but few distinct (cloud, region, AZ) tuples.
         """
-        key = (region, auth_url, cloud, availability_zone)
+        key = (region, auth_url, cloud, availability_zone, provider)
         hit = self._memo.get(key)
         if hit is None:
-            hit = self._resolve(region=region, auth_url=auth_url, cloud=cloud, availability_zone=availability_zone)
+            hit = self._resolve(region=region, auth_url=auth_url, cloud=cloud, availability_zone=availability_zone,
+                                provider=provider)
             if len(self._memo) < 100_000:
                 self._memo[key] = hit
         return hit
 
-    def _resolve(self, *, region, auth_url, cloud, availability_zone) -> Resolution:
+    def _resolve(self, *, region, auth_url, cloud, availability_zone, provider=None) -> Resolution:
         if not region or not region.strip(ASCII_WHITESPACE):
             return Resolution(None, None, "no region: neither the resource nor its provider sets one")
         name, problem = cloud_name(region, "region", hint=False)
@@ -288,9 +291,10 @@ class Catalog:
                 _, problem = cloud_name(value, what)
                 if problem is not None:
                     return Resolution(None, None, problem)
-        provider: str | None = None
-        how = ""
-        if auth_url and auth_url.strip(ASCII_WHITESPACE):
+        how = f"provider {provider} (resource type)" if provider else ""
+        if provider:
+            pass
+        elif auth_url and auth_url.strip(ASCII_WHITESPACE):
             host = auth_host(auth_url)
             provider = self.provider_for_host(host) if host else None
             if provider is None:

@@ -34,6 +34,8 @@ PLACEMENT_RULE_IDS = (
     "backup-colocated",
     "site-majority",
     "unknown-placement",
+    "unclassified-resource",
+    "role-label-mismatch",
 )
 SECURITY_RULE_IDS = (
     "ssh-open-to-world",
@@ -51,6 +53,8 @@ RULE_DESCRIPTIONS = {
     "backup-colocated": "A role's backups all sit on a site that also holds its replicas: the disaster that takes the data takes the backups.",
     "site-majority": "One site holds so many voting members of a quorum role that losing it loses the quorum.",
     "unknown-placement": "A replica's site cannot be resolved from the catalog, so its survival cannot be proven (fails closed).",
+    "unclassified-resource": "A custom resource of a type the auditor does not know carries a region or a role label: it may hold a replica that no rule evaluates.",
+    "role-label-mismatch": "A resilient-stack:role label names a role that the resource's type cannot hold (a container is never a database replica): the label is not honoured.",
     "ssh-open-to-world": "A security group rule opens SSH (TCP 22) to the whole internet (0.0.0.0/0 or ::/0).",
     "database-open-to-world": "A security group rule opens a database port (TCP 5432 or 3306) to the whole internet (0.0.0.0/0 or ::/0).",
     "plaintext-secret-in-user-data": "An instance's user data carries a password or private key as a plain string: it lands in clear in the Pulumi state, previews and logs.",
@@ -64,6 +68,8 @@ _PROFILE_LEVELS = {
         "backup-colocated": "mandatory",
         "site-majority": "mandatory",
         "unknown-placement": "mandatory",
+        "unclassified-resource": "advisory",
+        "role-label-mismatch": "advisory",
         "ssh-open-to-world": "mandatory",
         "database-open-to-world": "mandatory",
         "plaintext-secret-in-user-data": "mandatory",
@@ -72,7 +78,7 @@ _PROFILE_LEVELS = {
 }
 # Findings are listed blocking first, then in this order: root causes first (an unplaced replica
 # explains the diversity findings that follow), security findings last.
-_RULE_ORDER = {r: i for i, r in enumerate(("unknown-placement",) + PLACEMENT_RULE_IDS[:-1] + SECURITY_RULE_IDS)}
+_RULE_ORDER = {r: i for i, r in enumerate(("unknown-placement",) + tuple(r for r in PLACEMENT_RULE_IDS if r != "unknown-placement") + SECURITY_RULE_IDS)}
 
 
 def default_level(rule: str, profile: str = "default") -> str:
@@ -126,6 +132,7 @@ class Report:
     findings: tuple[Finding, ...]
     placements: tuple[Placement, ...]
     config: RuleConfig
+    coverage: dict | None = None  # what the input held and what was evaluated, by type (readers)
 
     @property
     def verdict(self) -> str:
@@ -142,6 +149,7 @@ class Report:
             "findings": [f.as_dict() for f in self.findings],
             "placements": [p.as_dict() for p in self.placements],
             "exemptions": [{"resource": r, "reason": why} for r, why in self.exemptions],
+            "coverage": self.coverage,
         }
 
 
