@@ -57,11 +57,23 @@ def audit_text(report: Report, source: str) -> str:
     else:
         con.print("No findings.")
     for res, why in report.exemptions:
-        con.print(f"exemption: {res}: {why}")
+        con.print(f"exemption: {res}: {why}", markup=False)
+    cov = report.coverage
+    counts = ""
+    if cov:
+        evaluated = sum(cov["evaluated"].values())
+        missed = {**cov["not_evaluated"]["holds_no_replica"], **cov["not_evaluated"]["unknown_type"]}
+        if missed:
+            con.print("Not evaluated (by type):", markup=False)
+            for typ, n in sorted(missed.items(), key=lambda kv: (-kv[1], kv[0])):
+                unknown = " (type unknown to the auditor)" if typ in cov["not_evaluated"]["unknown_type"] else ""
+                con.print(f"  {n} {typ}{unknown}", markup=False)
+        counts = f"; {cov['resources']} resources: {evaluated} evaluated, {sum(missed.values())} not evaluated"
     blocking = sum(1 for f in report.findings if f.blocking)
     con.print(
         f"verdict: {report.verdict.upper()} ({blocking} mandatory violation{'s' if blocking != 1 else ''}, "
-        f"{len(report.findings) - blocking} other finding{'s' if len(report.findings) - blocking != 1 else ''})"
+        f"{len(report.findings) - blocking} other finding{'s' if len(report.findings) - blocking != 1 else ''}"
+        f"{counts})", markup=False,
     )
     return buf.getvalue()
 
