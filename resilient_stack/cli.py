@@ -10,6 +10,7 @@ exits 1); 2 unusable input or a drill that could not be carried out (one line).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -24,7 +25,7 @@ from resilient_stack.audit.formats import (
 )
 from resilient_stack.audit.inputs import load_input, read_stack_config
 from resilient_stack.core.catalog import load_catalog
-from resilient_stack.core.rules import PROFILES, RuleConfig, evaluate, with_findings
+from resilient_stack.core.rules import PROFILES, RuleConfig, evaluate, reader_findings, with_findings
 from resilient_stack.core.security import SecurityCollector
 from resilient_stack.core.survival import DRILL_LEVELS, drill
 from resilient_stack.io.errors import InputError
@@ -107,7 +108,7 @@ def _load(args, inspect=None):
         catalog = load_catalog(args.catalog)
     stack_config = read_stack_config(args.stack_config) if args.stack_config else None
     loaded = load_input(args.path, catalog, stack_config, inspect=inspect)
-    if not loaded.placements:
+    if not loaded.placements and not loaded.issues:
         source = "<stdin>" if args.path == "-" else args.path
         raise InputError(
             source,
@@ -120,20 +121,26 @@ def _load(args, inspect=None):
 def cmd_audit(args) -> int:
     security = SecurityCollector()  # per-resource security defaults, checked as the resources stream by
     rule_config, catalog, loaded = _load(args, security.inspectors())
-    report = with_findings(evaluate(loaded.placements, rule_config, catalog), security.findings(rule_config))
+    report = with_findings(
+        evaluate(loaded.placements, rule_config, catalog),
+        security.findings(rule_config) + reader_findings(loaded.issues, rule_config),
+    )
+    report = dataclasses.replace(report, coverage=loaded.coverage)
     source = "<stdin>" if args.path == "-" else args.path
     _emit(AUDIT_RENDERERS[args.format](report, source), args.output)
     return 1 if report.verdict == "fail" else 0
 
 
 def cmd_drill(args) -> int:
-    _, _, loaded = _load(args)
-    scenarios = drill(loaded.placements, args.level)
+    rule_config, _, loaded = _load(args)
+    scenarios = drill(loaded.placements, args.level, rule_config.quorum_roles)
     source = "<stdin>" if args.path == "-" else args.path
     if not scenarios:
         raise InputError(source, "no placed replica to drill: every placement is unknown")
     _emit(DRILL_RENDERERS[args.format](scenarios, source, args.level), args.output)
-    return 0
+    # 1 when any loss at this level leaves the service down (a quorum role without its majority included)
+    # or the data lost: the drill is a check, not a report that always passes
+    return 0 if all(s.service_survives and s.data_survives for s in scenarios) else 1
 
 
 def cmd_firedrill(args) -> int:
@@ -180,6 +187,7 @@ def cmd_catalog(args) -> int:
         doc = [
             {
                 "provider": r.provider, "region": r.name, "site": r.site.name, "site_id": r.site.id,
+                "physical_site": r.site.physical_name, "physical_site_id": r.site.physical_id, "city": r.site.city,
                 "buildings": list(r.buildings),
                 "building_known": bool(r.building or r.availability_zones),
                 "confidence": r.confidence, "site_confidence": r.site.confidence,
@@ -190,6 +198,7 @@ def cmd_catalog(args) -> int:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     con = Console(width=160, color_system=None, highlight=False)
@@ -203,8 +212,20 @@ def cmd_catalog(args) -> int:
             b = "multi-AZ, AZ names unknown"
         else:
             b = r.building or f"{r.name} (building not published)"
-        t.add_row(r.provider, r.name, f"{r.site.name} [{r.site.confidence}]", b, r.confidence, ", ".join(r.sources))
+        site = f"{r.site.name} [{r.site.confidence}]"
+        if r.site.physical_id != r.site.id:
+            site += f"; physical site {r.site.physical_name}"
+        t.add_row(*(escape(c) for c in (r.provider, r.name, site, b, r.confidence, ", ".join(r.sources))))
     con.print(t)
+    used = sorted({s for r in regions for s in r.sources} | {s for m in cat.metros.values() for s in m["sources"]})
+    con.print("Sources:", markup=False)
+    for key in used:
+        con.print(f"  {key}: {cat.sources.get(key, '(no description in the catalog)')}", markup=False)
+    if cat.metros:
+        con.print("Physical sites shared by several providers (metros):", markup=False)
+        for m in cat.metros.values():
+            con.print(f"  {m['id']}: {m['name']} [{m['confidence']}] ({', '.join(m['sources'])}) {m.get('notes') or ''}",
+                      markup=False)
     return 0
 
 

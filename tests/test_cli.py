@@ -172,3 +172,18 @@ def test_catalog_command(cli):
     assert ("ovhcloud", "SBG5") in regions and ("infomaniak", "dc4-a") in regions
     t = cli("catalog")
     assert t.returncode == 0 and b"Strasbourg" in t.stdout
+
+
+def test_drill_exits_1_when_a_loss_takes_the_service_down(cli):
+    bad = cli("drill", SBG)
+    assert bad.returncode == 1 and b"exit 1" in bad.stdout
+    good = cli("drill", GOOD)
+    assert good.returncode == 0, good.stdout
+
+
+def test_catalog_text_names_its_sources_and_shared_sites(cli):
+    r = cli("catalog")
+    assert r.returncode == 0
+    out = r.stdout.decode()
+    assert "OVH-S3LOC: OVHcloud docs, object storage locations guide" in out
+    assert "physical site" in out and "stockholm: Stockholm (SE) [low]" in out

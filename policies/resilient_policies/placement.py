@@ -24,13 +24,16 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from resilient_stack.core.resources import may_be_replica, place_resource
+from resilient_stack.core.kinds import KINDS, OVH_KUBE, OVH_NODE_POOL, UNCLASSIFIED, classify
+from resilient_stack.core.resources import _first, place_all, resource_issues
 from resilient_stack.core.rules import (
     PLACEMENT_RULE_IDS,
     RULE_DESCRIPTIONS,
     Finding,
     Report,
     evaluate,
+    reader_findings,
+    with_findings,
 )
 
 from . import secrecy
@@ -48,8 +51,9 @@ def _evaluate(args: StackValidationArgs, settings: Settings) -> Report:
     global evaluations
     candidates = [
         r for r in list(getattr(args, "resources", None) or [])
-        # providers, networks, rules, components: never placed, so never read
-        if may_be_replica(str(getattr(r, "resource_type", "") or ""), getattr(r, "provider", None) is not None)
+        # providers, networks, rules, components: never placed, so never read; unknown types are read for
+        # unclassified-resource
+        if _candidate(str(getattr(r, "resource_type", "") or ""), getattr(r, "provider", None) is not None)
     ]
     key = fingerprint(settings.key, candidates)
     if key is not None:
@@ -60,7 +64,24 @@ def _evaluate(args: StackValidationArgs, settings: Settings) -> Report:
                 return hit
     providers: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
     placements = []
-    for r in candidates:
+    issues: list = []
+    views = [stack_view(r) for r in candidates]
+    kubes: dict = {}
+    for r, view in zip(candidates, views):
+        if view.type == OVH_KUBE:
+            region = _first(view, ("region",))
+            kubes[view.urn] = region
+            ident = (view.inputs or {}).get("id")
+            if isinstance(ident, str) and ident:
+                kubes[ident] = region
+    for r, view in zip(candidates, views):
+        issues += resource_issues(view)
+        kind = KINDS.get(view.type)
+        if kind is None:
+            continue
+        if kind.vendor == "ovh":
+            placements += place_all(view, settings.catalog, None, None, kubes if view.type == OVH_NODE_POOL else None)
+            continue
         provider = getattr(r, "provider", None)
         purn = getattr(provider, "urn", None)
         found = providers.get(purn) if isinstance(purn, str) else None
@@ -69,10 +90,8 @@ def _evaluate(args: StackValidationArgs, settings: Settings) -> Report:
             if isinstance(purn, str):
                 providers[purn] = found
         props, problem = found
-        p = place_resource(stack_view(r), settings.catalog, props, problem if props is None else None)
-        if p is not None:
-            placements.append(p)
-    report = evaluate(placements, settings.rules, settings.catalog)
+        placements += place_all(view, settings.catalog, props, problem if props is None else None)
+    report = with_findings(evaluate(placements, settings.rules, settings.catalog), reader_findings(issues, settings.rules))
     with _lock:
         evaluations += 1
         if key is not None:
@@ -80,6 +99,10 @@ def _evaluate(args: StackValidationArgs, settings: Settings) -> Report:
             while len(_by_content) > _CONTENT_MAX:
                 _by_content.popitem(last=False)
     return report
+
+
+def _candidate(typ: str, custom: bool) -> bool:
+    return typ in KINDS or classify(typ, custom) == UNCLASSIFIED
 
 
 def stack_report(args: StackValidationArgs, settings: Settings) -> Report:
@@ -141,4 +164,5 @@ def _policy(rule: str) -> StackValidationPolicy:
 
 
 PLACEMENT_POLICIES: list[StackValidationPolicy] = [_policy(rule) for rule in PLACEMENT_RULE_IDS]
-single_building, single_site, single_provider, backup_colocated, site_majority, unknown_placement = PLACEMENT_POLICIES
+(single_building, single_site, single_provider, backup_colocated, site_majority, unknown_placement,
+ unclassified_resource, role_label_mismatch) = PLACEMENT_POLICIES

@@ -150,6 +150,8 @@ def stack_view(resource: Any) -> ResourceView:
         outputs=None,
         provider_ref=_provider_ref(provider),
         custom=provider is not None,  # the engine gives every custom resource its (default) provider
+        deps={k: [str(getattr(d, "urn", d)) for d in v] for k, v in deps.items()
+              if isinstance(k, str) and isinstance(v, (list, tuple))} if isinstance(deps, dict) else None,
     )
 
 

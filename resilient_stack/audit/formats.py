@@ -57,11 +57,23 @@ def audit_text(report: Report, source: str) -> str:
     else:
         con.print("No findings.")
     for res, why in report.exemptions:
-        con.print(f"exemption: {res}: {why}")
+        con.print(f"exemption: {res}: {why}", markup=False)
+    cov = report.coverage
+    counts = ""
+    if cov:
+        evaluated = sum(cov["evaluated"].values())
+        missed = {**cov["not_evaluated"]["holds_no_replica"], **cov["not_evaluated"]["unknown_type"]}
+        if missed:
+            con.print("Not evaluated (by type):", markup=False)
+            for typ, n in sorted(missed.items(), key=lambda kv: (-kv[1], kv[0])):
+                unknown = " (type unknown to the auditor)" if typ in cov["not_evaluated"]["unknown_type"] else ""
+                con.print(f"  {n} {typ}{unknown}", markup=False)
+        counts = f"; {cov['resources']} resources: {evaluated} evaluated, {sum(missed.values())} not evaluated"
     blocking = sum(1 for f in report.findings if f.blocking)
     con.print(
         f"verdict: {report.verdict.upper()} ({blocking} mandatory violation{'s' if blocking != 1 else ''}, "
-        f"{len(report.findings) - blocking} other finding{'s' if len(report.findings) - blocking != 1 else ''})"
+        f"{len(report.findings) - blocking} other finding{'s' if len(report.findings) - blocking != 1 else ''}"
+        f"{counts})", markup=False,
     )
     return buf.getvalue()
 
@@ -201,7 +213,8 @@ def _drill_rows(scenarios: list[Scenario]) -> tuple[list[str], list[list[str]]]:
         for r in roles:
             sv, tot = s.roles.get(r, (0, 0))
             cells.append(f"{sv}/{tot}")
-        cells.append("UP" if s.service_survives else "DOWN (" + ", ".join(s.down_roles) + ")")
+        down = [f"{r} (writes: quorum lost)" if r in s.quorum_lost else r for r in s.down_roles]
+        cells.append("UP" if s.service_survives else "DOWN (" + ", ".join(down) + ")")
         cells.append("SAFE" if s.data_survives else "LOST (" + ", ".join(s.data_lost) + ")")
         rows.append(cells)
     return head, rows
@@ -222,7 +235,8 @@ def drill_text(scenarios: list[Scenario], source: str, level: str) -> str:
     con.print(t)
     bad = [s for s in scenarios if not (s.service_survives and s.data_survives)]
     con.print(
-        f"{len(scenarios) - len(bad)} of {len(scenarios)} {level} losses leave the service up and the data safe."
+        f"{len(scenarios) - len(bad)} of {len(scenarios)} {level} losses leave the service up and the data safe; "
+        f"exit {1 if bad else 0}."
     )
     return buf.getvalue()
 

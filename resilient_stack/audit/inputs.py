@@ -20,14 +20,24 @@ from typing import Any, Callable, Mapping
 
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.placement import Placement
+from resilient_stack.core.kinds import (
+    KINDS,
+    KNOWN,
+    OVH,
+    OVH_KUBE,
+    OVH_NODE_POOL,
+    PROVIDER,
+    REPLICA,
+    UNCLASSIFIED,
+    classify,
+)
 from resilient_stack.core.resources import (
-    OPENSTACK_PROVIDER,
     ResourceView,
-    may_be_replica,
-    place_resource,
+    _first,
+    place_all,
     provider_facts,
     provider_urn,
-    role_of,
+    resource_issues,
 )
 from resilient_stack.io.errors import InputError
 from resilient_stack.io.jsonstream import StreamError, is_not_array, stream_object
@@ -48,6 +58,8 @@ class Loaded:
     kind: str  # "design" | "stack-export" | "preview"
     placements: list[Placement]
     resources: int  # resources read (design: replicas)
+    issues: tuple = ()  # (rule, urn, role, message): findings of the reader itself
+    coverage: dict | None = None  # what was and was not evaluated, by type (see _Reader.coverage)
 
 
 def _check_resource(r: Any, i: int, source: str, where: str) -> tuple[str, str]:
@@ -83,56 +95,74 @@ class _Reader:
     deferred: list = field(default_factory=list)
     _kinds: dict = field(default_factory=dict)
     _facts: dict = field(default_factory=dict)
+    types: dict = field(default_factory=dict)  # type -> count of resources: the coverage of the input
+    issues: list = field(default_factory=list)  # (rule, urn, role, message) found on the way
+    kubes: dict = field(default_factory=dict)  # pulumi-ovh cluster id/URN -> (region, problem), for node pools
+    pools: list = field(default_factory=list)
 
-    def _classify(self, typ: str) -> tuple | None:
-        """(openstack provider?, replica when custom?, replica when not custom?, inspector) or _SKIP."""
-        if typ.startswith("pulumi:providers:"):
-            return (True, False, False, None) if typ == OPENSTACK_PROVIDER else _SKIP
+    def _classify(self, typ: str, custom: bool) -> tuple | None:
+        """(openstack provider?, replica?, inspector, unclassified?) or _SKIP."""
+        cls = classify(typ, custom)
+        if cls == PROVIDER:
+            return (True, False, None, False)
         inspector = self.inspect.get(typ)
-        rep_custom, rep_plain = may_be_replica(typ, True), may_be_replica(typ, False)
-        if not (rep_custom or rep_plain or inspector is not None):
+        if cls == KNOWN and inspector is None:
             return _SKIP
-        return (False, rep_custom, rep_plain, inspector)
+        return (False, cls == REPLICA, inspector, cls == UNCLASSIFIED)
 
     def _resource(self, urn: str, typ: str, state: dict, ref: Any) -> None:
+        types = self.types
+        types[typ] = types.get(typ, 0) + 1
+        custom = state.get("custom", True) is not False
         kinds = self._kinds
-        kind = kinds.get(typ, kinds)
+        key = typ if custom else (typ, False)
+        kind = kinds.get(key, kinds)
         if kind is kinds:
-            kind = kinds[typ] = self._classify(typ)
+            kind = kinds[key] = self._classify(typ, custom)
         if kind is _SKIP:
             return  # the common case in big estates: networks, rules, components
-        is_provider, rep_custom, rep_plain, inspector = kind
+        is_provider, replica, inspector, unclassified = kind
         inputs = state.get("inputs")
         if type(inputs) is not dict:
             inputs = None
         if is_provider:
             outputs = state.get("outputs")
-            merged = dict(outputs) if type(outputs) is dict else {}
-            merged.update(inputs or {})
-            self.providers[urn] = merged
-            return
-        custom = bool(state.get("custom", True))
-        replica = rep_custom if custom else rep_plain
-        if not replica and inspector is None:
+            self.providers[urn] = (inputs or {}, outputs if type(outputs) is dict else None)
             return
         outputs = state.get("outputs")
-        # positional: urn, type, inputs, outputs, provider_ref, custom
+        deps = state.get("propertyDependencies")
+        # positional: urn, type, inputs, outputs, provider_ref, custom, deps
         view = ResourceView(urn, typ, inputs, outputs if type(outputs) is dict else None,
-                            ref if type(ref) is str else None, custom)
+                            ref if type(ref) is str else None, custom, deps if type(deps) is dict else None)
         if inspector is not None:
             inspector(view)
+        if unclassified or (replica and KINDS[typ].labels):
+            found = resource_issues(view)
+            if found:
+                self.issues.extend(found)
         if not replica:
+            return
+        vendor = KINDS[typ].vendor
+        if vendor == OVH:
+            if typ == OVH_KUBE:
+                region = _first(view, ("region",))
+                ident = state.get("id")
+                if isinstance(ident, str) and ident:
+                    self.kubes[ident] = region
+                self.kubes[urn] = region
+            if typ == OVH_NODE_POOL:
+                self.pools.append(view)  # its cluster may come later in the file
+                return
+            self.placements.extend(place_all(view, self.catalog, None))
             return
         purn = provider_urn(view.provider_ref)
         props = self.providers.get(purn)
         if props is not None:
             facts = self._facts.get(purn)
             if facts is None:
-                facts = self._facts[purn] = provider_facts(props)
-            p = place_resource(view, self.catalog, facts)  # None: not a replica
-            if p is not None:
-                self.placements.append(p)
-        elif role_of(view)[0] is not None:
+                facts = self._facts[purn] = provider_facts(*props)
+            self.placements.extend(place_all(view, self.catalog, facts))
+        else:
             self.deferred.append(view)  # its provider may come later in the file
 
     def finish(self, missing_default: str | None) -> list[Placement]:
@@ -147,11 +177,29 @@ class _Reader:
                     problem = missing_default
                 else:
                     problem = f"its provider {v.provider_ref!r} is not in the file"
-            p = place_resource(v, self.catalog, props, problem)
-            if p is not None:
-                self.placements.append(p)
+            facts = provider_facts(*props) if props is not None else None
+            self.placements.extend(place_all(v, self.catalog, facts, problem))
+        for v in self.pools:
+            self.placements.extend(place_all(v, self.catalog, None, None, self.kubes))
         self.deferred = []
+        self.pools = []
         return self.placements
+
+    def coverage(self) -> dict:
+        """Every resource read, by type: evaluated (placed, inspected, a provider used for placement) or not."""
+        evaluated: dict[str, int] = {}
+        known: dict[str, int] = {}
+        unknown: dict[str, int] = {}
+        for typ, n in sorted(self.types.items()):
+            cls = classify(typ)
+            if cls in (REPLICA, PROVIDER) or typ in self.inspect:
+                evaluated[typ] = n
+            elif cls == UNCLASSIFIED:
+                unknown[typ] = n
+            else:
+                known[typ] = n
+        return {"resources": sum(self.types.values()), "evaluated": evaluated,
+                "not_evaluated": {"holds_no_replica": known, "unknown_type": unknown}}
 
 
 class ExportReader(_Reader):
@@ -178,6 +226,18 @@ LIVE_OPS = frozenset({"create", "same", "update", "replace", "create-replacement
 
 
 class PreviewReader(_Reader):
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.stateless: list[tuple[str, str]] = []
+
+    def step_issues(self) -> tuple:
+        """unknown-placement for each step that should carry a state and does not (fails closed)."""
+        return tuple(
+            ("unknown-placement", urn, None,
+             f"the preview step `{op}` of {urn} carries no newState: what it plans cannot be placed or checked")
+            for urn, op in self.stateless
+        )
+
     def add(self, step: Any) -> None:
         if is_not_array(step):
             raise InputError(self.source, "preview JSON 'steps' must be a list")
@@ -186,7 +246,12 @@ class PreviewReader(_Reader):
         if type(step) is not dict:
             raise InputError(self.source, f"steps[{i}] is not an object")
         state = step.get("newState")
-        if step.get("op") not in LIVE_OPS or type(state) is not dict:
+        if step.get("op") not in LIVE_OPS:
+            return
+        if type(state) is not dict:
+            # a step that creates or keeps a resource and does not say what: it may be a replica
+            urn = step.get("urn") if type(step.get("urn")) is str else f"steps[{i}]"
+            self.stateless.append((urn, str(step.get("op"))))
             return
         urn, typ = _check_resource(state, i, self.source, "steps")
         if urn in self.seen:
@@ -203,7 +268,7 @@ class PreviewReader(_Reader):
         for v in self.deferred:
             purn = provider_urn(v.provider_ref)
             if purn and _DEFAULT_PROVIDER in purn and purn not in self.providers:
-                self.providers[purn] = cfg
+                self.providers[purn] = (cfg, None)
 
 
 def check_preview_diagnostics(doc: Mapping[str, Any], source: str) -> None:
@@ -233,7 +298,7 @@ def read_stack_export(doc: Mapping[str, Any], source: str, catalog: Catalog, ins
     reader = ExportReader(source, catalog, inspect or {})
     for r in res:
         reader.add(r)
-    return Loaded("stack-export", reader.finish(None), reader.count)
+    return Loaded("stack-export", reader.finish(None), reader.count, tuple(reader.issues), reader.coverage())
 
 
 def read_preview(doc: Mapping[str, Any], source: str, catalog: Catalog,
@@ -247,7 +312,9 @@ def read_preview(doc: Mapping[str, Any], source: str, catalog: Catalog,
     for s in steps:
         reader.add(s)
     reader.apply_stack_config(stack_config)
-    return Loaded("preview", reader.finish(DEFAULT_PROVIDER_NOTE), len(reader.seen))
+    placements = reader.finish(DEFAULT_PROVIDER_NOTE)
+    return Loaded("preview", placements, len(reader.seen) + len(reader.stateless),
+                  reader.step_issues() + tuple(reader.issues), reader.coverage())
 
 
 def _yaml(text: str, source: str) -> Any:
@@ -264,7 +331,9 @@ def _design(doc: Any, source: str, catalog: Catalog) -> Loaded:
     )
 
     placements = parse_design(doc, source).placements_for(catalog)
-    return Loaded("design", placements, len(placements))
+    return Loaded("design", placements, len(placements), (),
+                  {"resources": len(placements), "evaluated": {"design replica": len(placements)},
+                   "not_evaluated": {"holds_no_replica": {}, "unknown_type": {}}})
 
 
 def read_stack_config(path: str) -> Mapping[str, Any]:
@@ -291,9 +360,11 @@ def detect(doc: Any, source: str) -> str:
     raise InputError(source, f"unrecognised format: top level is a {type(doc).__name__}, expected an object")
 
 
-def _looks_like_json(text: str) -> bool:
-    head = text.lstrip()[:1]
-    return head in ("{", "[")
+def _looks_like_json(data: bytes) -> bool:
+    head = data.lstrip(b" \t\r\n")[:1]
+    if head == b"\xef":  # a UTF-8 byte order mark
+        head = data[3:].lstrip(b" \t\r\n")[:1]
+    return head in (b"{", b"[")
 
 
 def parse_document(data: bytes, source: str) -> Any:
@@ -301,14 +372,14 @@ def parse_document(data: bytes, source: str) -> Any:
     text = decode_text(data, source)
     if not text.strip():
         raise InputError(source, "empty file")
-    if _looks_like_json(text):
-        return _stream(text, source, {})
+    if _looks_like_json(data):
+        return _stream(data, source, {})
     return _yaml(text, source)
 
 
-def _stream(text: str, source: str, streams: dict) -> Any:
+def _stream(data: bytes | list[bytes], source: str, streams: dict, reread=None) -> Any:
     try:
-        return stream_object(text, streams)
+        return stream_object(data, streams, reread)
     except StreamError as exc:
         raise InputError(source, f"invalid JSON: {exc}") from None
     except RecursionError:
@@ -324,12 +395,10 @@ def load_input(
 ) -> Loaded:
     source = source or ("<stdin>" if path == "-" else path)
     data = read_bytes(path, source)
-    text = decode_text(data, source)
-    del data  # keep one copy of the file in memory, not two
-    if not text.strip():
+    if not data.strip():
         raise InputError(source, "empty file")
-    if not _looks_like_json(text):
-        doc = _yaml(text, source)
+    if not _looks_like_json(data):
+        doc = _yaml(decode_text(data, source), source)
         kind = detect(doc, source)
         if kind == "stack-export":
             return read_stack_export(doc, source, catalog, inspect)
@@ -338,15 +407,20 @@ def load_input(
         return _design(doc, source, catalog)
     export = ExportReader(source, catalog, inspect or {})
     preview = PreviewReader(source, catalog, inspect or {})
-    doc = _stream(text, source, {("deployment", "resources"): export.add, ("steps",): preview.add})
-    del text
+    box = [data]
+    del data  # the reader holds the file once: compacted, the original is read again only to locate an error
+    reread = None if path == "-" else (lambda: read_bytes(path, source))
+    doc = _stream(box, source, {("deployment", "resources"): export.add, ("steps",): preview.add}, reread)
     kind = detect(doc, source)
     if kind == "stack-export":
         if type(doc["deployment"]) is not dict:
             raise InputError(source, "stack export has no 'deployment' object")
-        return Loaded("stack-export", export.finish(None), export.count)
+        placements = export.finish(None)
+        return Loaded("stack-export", placements, export.count, tuple(export.issues), export.coverage())
     if kind == "preview":
         check_preview_diagnostics(doc, source)
         preview.apply_stack_config(stack_config)
-        return Loaded("preview", preview.finish(DEFAULT_PROVIDER_NOTE), len(preview.seen))
+        placements = preview.finish(DEFAULT_PROVIDER_NOTE)
+        return Loaded("preview", placements, len(preview.seen) + len(preview.stateless),
+                      preview.step_issues() + tuple(preview.issues), preview.coverage())
     return _design(doc, source, catalog)

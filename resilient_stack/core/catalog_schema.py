@@ -39,11 +39,28 @@ _SOURCES = "Where the facts come from: keys of the top-level `sources`, or free 
 _CONFIDENCE = "How sure the sources are: `high` (the provider's own documents), `medium`, `low`, `unknown`."
 
 
+class MetroSpec(_Frozen):
+    """A physical site shared across providers: a metro area whose buildings can share one disaster."""
+
+    id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9._-]*$",
+                    description="Identifier of the metro (`stockholm`), referenced by sites.")
+    name: str = Field(min_length=1, description="Name shown in reports (`Stockholm (SE)`).")
+    sources: tuple[str, ...] = Field(min_length=1, description=_SOURCES + " At least one.")
+    confidence: Confidence = Field(default="unknown", description=_CONFIDENCE)
+    notes: str | None = Field(default=None, description="What the sources do not say.")
+
+
 class SiteSpec(_Frozen):
     """A site: a campus, or a city where no campus is published. One disaster can take a whole site."""
 
     id: str = Field(min_length=1, description="Identifier of the site (`ovh-gravelines`), referenced by regions.")
     name: str = Field(min_length=1, description="Name shown in reports (`Gravelines campus (FR)`).")
+    city: str | None = Field(
+        default=None, description="The city (`Stockholm (SE)`): two providers' sites in one city must share a metro.",
+    )
+    metro: str | None = Field(
+        default=None, description="The metro (physical site shared across providers) this campus belongs to.",
+    )
     sources: tuple[str, ...] = Field(default=(), description=_SOURCES)
     confidence: Confidence = Field(default="unknown", description=_CONFIDENCE)
     notes: str | None = Field(default=None, description="What the sources do not say.")
@@ -114,6 +131,9 @@ class CatalogFile(_Frozen):
     )
     sources: dict[str, str] = Field(
         default={}, description="Named sources (`SDK-OVH: openstacksdk vendor profile ...`), cited by key in `sources` lists.",
+    )
+    metros: tuple[MetroSpec, ...] = Field(
+        default=(), description="Physical sites shared across providers (metro areas), each with its sources.",
     )
     providers: tuple[ProviderSpec, ...] = Field(default=(), description="The providers.")
 

@@ -40,6 +40,8 @@ from resilient_stack.core.vocabulary import DESIGN_NAME, ROLE_NAME, ROLE_NAME_RE
 from resilient_stack.io.errors import InputError
 
 NAME_RE = DESIGN_NAME
+MAX_PLACEMENTS = 1000  # entries of `placements` (and of `backups`)
+MAX_REPLICAS = 10_000  # replicas and backups a design expands to: the rules look at each one
 
 
 class _Frozen(BaseModel):
@@ -48,6 +50,10 @@ class _Frozen(BaseModel):
 
 class Where(_Frozen):
     """Where something runs: a region of the catalog, identified by its cloud or auth URL."""
+
+    # names are kept as written: the catalog compares them as the clouds do (ASCII only, trimmed of ASCII
+    # whitespace), so "WAW1\u00a0" is an unknown placement on every path instead of WAW1 here only
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
     cloud: str | None = Field(
         default=None, min_length=1,
@@ -59,7 +65,7 @@ class Where(_Frozen):
         "be omitted when the region name is unique in the catalog.",
     )
     region: str = Field(
-        min_length=1, max_length=128, description="Region name (`GRA11`), matched case-insensitively.",
+        min_length=1, max_length=128, description="Region name (`GRA11`), matched as the clouds match it (ASCII).",
     )
     availability_zone: str | None = Field(
         default=None, min_length=1,
@@ -121,6 +127,24 @@ class Design(_Frozen):
         default=(), description="Roles whose every replica is a voting member (`site-majority`).",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, raw: Any) -> Any:
+        # before any entry is validated: a document of a million placements is refused at once
+        if isinstance(raw, dict):
+            for key in ("placements", "backups"):
+                entries = raw.get(key)
+                if isinstance(entries, (list, tuple)) and len(entries) > MAX_PLACEMENTS:
+                    raise ValueError(f"{len(entries)} {key}, more than the cap of {MAX_PLACEMENTS}")
+        return raw
+
+    @model_validator(mode="after")
+    def _replica_cap(self) -> "Design":
+        total = sum(n for p in self.placements for n in p.replicas.values()) + len(self.backups)
+        if total > MAX_REPLICAS:
+            raise ValueError(f"the design expands to {total} replicas and backups, more than the cap of {MAX_REPLICAS}")
+        return self
+
     @model_validator(mode="after")
     def _unique_names(self) -> "Design":
         names = [p.name for p in self.placements] + [b.name for b in self.backups if b.name]
@@ -134,8 +158,10 @@ class Design(_Frozen):
         return self
 
     def placements_for(self, catalog: Catalog) -> list[Placement]:
-        """One Placement per replica and per backup."""
+        """One Placement per replica and per backup; a replica votes when its role is in the placement's
+        ``quorum`` or in the design's ``quorum_roles``."""
         out: list[Placement] = []
+        voting_roles = set(self.quorum_roles)
         for p in self.placements:
             for role, count in p.replicas.items():
                 for i in range(count):
@@ -148,7 +174,7 @@ class Design(_Frozen):
                             auth_url=p.auth_url,
                             cloud=p.cloud,
                             availability_zone=p.availability_zone,
-                            quorum=role in p.quorum,
+                            quorum=role in p.quorum or role in voting_roles,
                             exempt=p.exempt,
                         )
                     )

@@ -69,11 +69,12 @@ def place(
     quorum: bool = False,
     exempt: str | None = None,
     problem: str | None = None,
+    provider: str | None = None,
 ) -> Placement:
     """Resolve one replica's placement: the single place where cloud + region (+AZ) meet the catalog."""
     if problem is None:
         res = catalog.resolve(
-            region=region, auth_url=auth_url, cloud=cloud, availability_zone=availability_zone
+            region=region, auth_url=auth_url, cloud=cloud, availability_zone=availability_zone, provider=provider
         )
         problem = res.problem
     else:
@@ -89,8 +90,8 @@ def place(
         role=role,
         provider=reg.provider,
         region=reg.name,
-        site=reg.site.id,
-        site_name=reg.site.name,
+        site=reg.site.physical_id,
+        site_name=reg.site.physical_name,
         building=res.building,
         confidence=reg.confidence,
         protects=protects,

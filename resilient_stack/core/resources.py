@@ -20,7 +20,20 @@ from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
 from resilient_stack.core import vocabulary as vocab
-from resilient_stack.core.catalog import Catalog
+from resilient_stack.core.catalog import ASCII_WHITESPACE, Catalog
+from resilient_stack.core.kinds import (
+    KINDS,
+    OPENSTACK_PROVIDER,
+    OVH,
+    OVH_DATABASE,
+    OVH_NODE_POOL,
+    OVH_PROVIDER_ID,
+    REGION_HINT_KEYS,
+    UNCLASSIFIED,
+    classify,
+    family_label,
+    label_allowed,
+)
 from resilient_stack.core.placement import Placement, place
 from resilient_stack.core.vocabulary import (
     EXEMPT_KEY,
@@ -32,17 +45,8 @@ from resilient_stack.core.vocabulary import (
     UNKNOWN,
 )
 
-# Resource types that hold a replica of something (compute, data, entry points).
-REPLICA_TYPES: dict[str, str] = {
-    "openstack:compute/instance:Instance": vocab.COMPUTE,
-    "openstack:objectstorage/container:Container": vocab.OBJECT_STORAGE,
-    "openstack:objectstorage/containerV1:ContainerV1": vocab.OBJECT_STORAGE,
-    "openstack:blockstorage/volume:Volume": vocab.VOLUME,
-    "openstack:sharedfilesystem/share:Share": vocab.FILE_SHARE,
-    "openstack:loadbalancer/loadBalancer:LoadBalancer": vocab.LOAD_BALANCER,
-    "openstack:database/instance:Instance": vocab.DATABASE,
-}
-OPENSTACK_PROVIDER = "pulumi:providers:openstack"
+# Resource types that hold a replica of something (compute, data, entry points): see core.kinds.
+REPLICA_TYPES: dict[str, str] = {t: k.role for t, k in KINDS.items()}
 
 
 class _Opaque:
@@ -80,7 +84,7 @@ def _string(props: Mapping[str, Any] | None, key: str) -> tuple[str | None, str 
         return None, f"{key} is {raw.why}"
     if not isinstance(raw, str):
         return None, f"{key} is a {type(raw).__name__}, expected a string"
-    return raw.strip() or None, None
+    return raw.strip(ASCII_WHITESPACE) or None, None
 
 
 _LABEL_PREFIXES = (vocab.LABEL_PREFIX, vocab.LABEL_PREFIX.replace(":", "-"))  # header_safe spells it with a dash
@@ -135,6 +139,7 @@ class ResourceView(NamedTuple):
     outputs: Mapping[str, Any] | None = None
     provider_ref: str | None = None  # "URN::ID" as Pulumi records it
     custom: bool = True
+    deps: Mapping[str, Any] | None = None  # propertyDependencies: input name -> URNs it was taken from
 
 
 def provider_urn(ref: str | None) -> str | None:
@@ -145,33 +150,90 @@ def provider_urn(ref: str | None) -> str | None:
 
 def may_be_replica(typ: str, custom: bool = True) -> bool:
     """Cheap pre-filter on the type alone: False means :func:`role_of` would return None."""
-    return typ in REPLICA_TYPES or (custom and not typ.startswith(("openstack:", "pulumi:")))
+    return typ in KINDS
 
 
 def role_of(view: ResourceView) -> tuple[str | None, dict[str, str]]:
-    """The resource's role (None: not a replica), and its resilient-stack labels."""
-    if not may_be_replica(view.type, view.custom):
-        return None, {}  # networks, rules, components...: never replicas, labels not needed
-    inferred = REPLICA_TYPES.get(view.type)
-    labels = _labels(view.inputs)
-    if not labels and view.outputs:
+    """The resource's role (None: not a replica), and its resilient-stack labels.
+
+    A ``resilient-stack:role`` label is honoured only when the type can hold that role
+    (:func:`resilient_stack.core.kinds.label_allowed`); otherwise the type's own role stands.
+    """
+    kind = KINDS.get(view.type)
+    if kind is None:
+        return None, {}  # networks, rules, components, unknown types: never replicas
+    labels = _labels(view.inputs) if kind.labels else {}
+    if kind.labels and not labels and view.outputs:
         labels = _labels(view.outputs)
-    if inferred is not None:
-        return labels.get(ROLE_KEY) or inferred, labels
+    label = labels.get(ROLE_KEY)
+    if label and label_allowed(label, kind.family):
+        return label, labels
+    return kind.role, labels
+
+
+def resource_issues(view: ResourceView) -> list[tuple[str, str, str | None, str]]:
+    """Findings about one resource that are not placements: ``(rule, urn, role, message)``.
+
+    - ``role-label-mismatch``: a role label the resource's type cannot hold (it keeps its own role);
+    - ``unclassified-resource``: a custom resource of a type the auditor does not know that carries a
+      region or a role label: it may hold a replica that no rule can see.
+    """
+    kind = KINDS.get(view.type)
+    if kind is not None:
+        if not kind.labels:
+            return []
+        labels = _labels(view.inputs) or (_labels(view.outputs) if view.outputs else {})
+        label = labels.get(ROLE_KEY)
+        if label and not label_allowed(label, kind.family):
+            return [("role-label-mismatch", view.urn, kind.role,
+                     f"`{_short(view.urn)}` ({view.type}) is labelled {ROLE_KEY}={label!r}, a role that "
+                     f"{family_label(kind.family)} cannot hold: it counts as `{kind.role}`; label it with a role it can "
+                     "hold, or move the role to a resource that holds it")]
+        return []
+    if classify(view.type, view.custom) != UNCLASSIFIED:
+        return []
+    hints = []
+    for props in (view.inputs, view.outputs):
+        if type(props) is dict:
+            hints += [k for k in REGION_HINT_KEYS if props.get(k) not in (None, "", [], {})]
+    labels = _labels(view.inputs) or (_labels(view.outputs) if view.outputs else {})
     if labels.get(ROLE_KEY):
-        # a tagged resource of another provider claims to be a replica: place it (or fail closed)
-        return labels[ROLE_KEY], labels
-    return None, labels
+        hints.append(f"{ROLE_KEY}={labels[ROLE_KEY]}")
+    if not hints:
+        return []
+    what = ", ".join(dict.fromkeys(hints))
+    return [("unclassified-resource", view.urn, labels.get(ROLE_KEY),
+             f"`{_short(view.urn)}` is of type {view.type}, which the auditor does not know, and it carries {what}: "
+             "it may hold a replica that no rule evaluates; replace it with a type the auditor places, extend the "
+             "auditor, or exempt it")]
+
+
+def _short(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def _both(inputs: Mapping[str, Any] | None, outputs: Mapping[str, Any] | None, key: str) -> tuple[str | None, str | None]:
+    """(value, problem) of ``key`` from inputs, else outputs; a problem when both are plain and disagree.
+
+    A state whose outputs were refreshed (``pulumi refresh``) can say another region than the program asked
+    for: which one holds the replica is ambiguous, so the placement fails closed naming both.
+    """
+    got_in = got_out = (None, None)
+    if type(inputs) is dict and inputs.get(key) is not None:
+        got_in = _string(inputs, key)
+    if type(outputs) is dict and outputs.get(key) is not None:
+        got_out = _string(outputs, key)
+    vin, vout = got_in[0], got_out[0]
+    if vin is not None and vout is not None and vin.lower() != vout.lower():
+        return None, f"{key} is {vin!r} in the inputs but {vout!r} in the outputs (changed outside the program?)"
+    if vin is not None or got_in[1] is not None:
+        return got_in
+    return got_out
 
 
 def _resource_prop(view: ResourceView, key: str) -> tuple[str | None, str | None]:
     """The resource's own ``key``: from its inputs, else its outputs (the cheap path: neither sets it)."""
-    for props in (view.inputs, view.outputs):
-        if isinstance(props, dict) and props.get(key) is not None:
-            val, problem = _string(props, key)
-            if val is not None or problem is not None:
-                return val, problem
-    return None, None
+    return _both(view.inputs, view.outputs, key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,10 +248,18 @@ class ProviderFacts:
     cloud_problem: str | None
 
 
-def provider_facts(provider_props: Mapping[str, Any] | None) -> ProviderFacts:
-    """Read a provider's placement properties once (a reader places many resources per provider)."""
+def provider_facts(provider_props: Mapping[str, Any] | None, outputs: Mapping[str, Any] | None = None) -> ProviderFacts:
+    """Read a provider's placement properties once (a reader places many resources per provider).
+
+    ``outputs``, when given, must agree with ``provider_props`` (its inputs) on each of them.
+    """
+    if outputs is None:
+        return ProviderFacts(
+            *_string(provider_props, "region"), *_string(provider_props, "authUrl"), *_string(provider_props, "cloud")
+        )
     return ProviderFacts(
-        *_string(provider_props, "region"), *_string(provider_props, "authUrl"), *_string(provider_props, "cloud")
+        *_both(provider_props, outputs, "region"), *_both(provider_props, outputs, "authUrl"),
+        *_both(provider_props, outputs, "cloud"),
     )
 
 
@@ -198,35 +268,136 @@ def place_resource(
     catalog: Catalog,
     provider_props: Mapping[str, Any] | ProviderFacts | None,
     provider_problem: str | None = None,
+    kube_regions: Mapping[str, tuple[str | None, str | None]] | None = None,
 ) -> Placement | None:
-    """Place one resource; None when it is not a replica (networks, rules, components...).
+    """Place one resource (its first placement); None when it is not a replica. See :func:`place_all`."""
+    found = place_all(view, catalog, provider_props, provider_problem, kube_regions)
+    return found[0] if found else None
 
-    ``provider_props`` are the provider's properties, or their :func:`provider_facts` read beforehand.
+
+def place_all(
+    view: ResourceView,
+    catalog: Catalog,
+    provider_props: Mapping[str, Any] | ProviderFacts | None,
+    provider_problem: str | None = None,
+    kube_regions: Mapping[str, tuple[str | None, str | None]] | None = None,
+) -> list[Placement]:
+    """Every placement of one resource: none for a non-replica, one for most, one per node for a managed database.
+
+    ``provider_props`` are the OpenStack provider's properties, or their :func:`provider_facts` read
+    beforehand. ``kube_regions`` maps a pulumi-ovh Kubernetes cluster's id and URN to its (region, problem),
+    for its node pools.
     """
     role, labels = role_of(view)
     if role is None:
-        return None
+        return []
     quorum = labels.get(QUORUM_KEY, "").lower() == "true"
+    exempt = labels.get(EXEMPT_KEY) or None
+    kind = KINDS[view.type]
 
-    def placed(region: str | None, problem: str | None = None, **where: str | None) -> Placement:
+    def placed(region: str | None, problem: str | None = None, resource: str | None = None, the_role: str | None = None,
+               protects: str | None = None, **where: str | None) -> Placement:
         return place(
-            catalog, resource=view.urn, role=role, region=region, problem=problem,
-            protects=labels.get(PROTECTS_KEY) or None, quorum=quorum, exempt=labels.get(EXEMPT_KEY) or None, **where,
+            catalog, resource=resource or view.urn, role=the_role or role, region=region, problem=problem,
+            protects=protects or labels.get(PROTECTS_KEY) or None, quorum=quorum, exempt=exempt, **where,
         )
 
+    if kind.vendor == OVH:
+        return _place_ovh(view, kind, placed, kube_regions)
     region, problem = _resource_prop(view, "region")
     if problem:
-        return placed(None, problem)
+        return [placed(None, problem)]
     prov = provider_props if type(provider_props) is ProviderFacts else provider_facts(provider_props)
     if region is None:
         if provider_problem:
-            return placed(None, provider_problem)
+            return [placed(None, provider_problem)]
         if prov.region_problem:
-            return placed(None, f"provider {prov.region_problem}")
+            return [placed(None, f"provider {prov.region_problem}")]
         region = prov.region
         if region is None:
-            return placed(None, "no region on the resource or its provider (a region from OS_REGION_NAME is invisible here)")
+            return [placed(None, "no region on the resource or its provider (a region from OS_REGION_NAME is invisible here)")]
     if prov.auth_url is None and prov.cloud is None and (prov.auth_problem or prov.cloud_problem):
-        return placed(None, f"provider {prov.auth_problem or prov.cloud_problem}")
+        return [placed(None, f"provider {prov.auth_problem or prov.cloud_problem}")]
     az, _ = _resource_prop(view, "availabilityZone")
-    return placed(region, auth_url=prov.auth_url, cloud=prov.cloud, availability_zone=az)
+    return [placed(region, auth_url=prov.auth_url, cloud=prov.cloud, availability_zone=az)]
+
+
+def _first(view: ResourceView, keys: tuple[str, ...]) -> tuple[str | None, str | None]:
+    for key in keys:
+        value, problem = _resource_prop(view, key)
+        if value is not None or problem is not None:
+            return value, problem
+    return None, None
+
+
+def _place_ovh(view: ResourceView, kind: Any, placed: Any, kube_regions: Any) -> list[Placement]:
+    """pulumi-ovh resources carry their region themselves (the ovh provider has none)."""
+    where = {"provider": OVH_PROVIDER_ID}
+    if view.type == OVH_DATABASE:
+        return _place_ovh_database(view, placed, where)
+    az = None
+    if kind.az_key:
+        raw = _plain((view.inputs or {}).get(kind.az_key)) if type(view.inputs) is dict else None
+        if raw is None and type(view.outputs) is dict:
+            raw = _plain(view.outputs.get(kind.az_key))
+        if isinstance(raw, list):
+            raw = _plain(raw[0]) if len(raw) == 1 else None  # pulumi-ovh supports one zone per node pool
+        az = raw if isinstance(raw, str) else None
+    if view.type == OVH_NODE_POOL:
+        region, problem = _node_pool_region(view, kube_regions)
+    else:
+        region, problem = _first(view, kind.region_keys)
+        if region is None and problem is None:
+            problem = f"no {' or '.join(kind.region_keys)} on the resource"
+    if problem:
+        return [placed(None, problem)]
+    return [placed(region, availability_zone=az, **where)]
+
+
+def _node_pool_region(view: ResourceView, kube_regions: Any) -> tuple[str | None, str | None]:
+    kube_id, problem = _resource_prop(view, "kubeId")
+    keys = [kube_id] if kube_id else []
+    deps = view.deps.get("kubeId") if isinstance(view.deps, Mapping) else None
+    if isinstance(deps, list):
+        keys += [d for d in deps if isinstance(d, str)]
+    for key in keys:
+        hit = (kube_regions or {}).get(key)
+        if hit is not None:
+            return hit
+    return None, f"its Kubernetes cluster ({kube_id or problem or 'kubeId not set'}) is not in the input"
+
+
+def _place_ovh_database(view: ResourceView, placed: Any, where: dict) -> list[Placement]:
+    """One placement per node (``nodes[].region``), one backup placement per ``backupRegions`` entry."""
+    out: list[Placement] = []
+    nodes = None
+    for props in (view.inputs, view.outputs):
+        if type(props) is dict and props.get("nodes") is not None:
+            nodes = _plain(props.get("nodes"))
+            break
+    if not isinstance(nodes, list) or not nodes:
+        why = "nodes is " + nodes.why if isinstance(nodes, _Opaque) else "no nodes[] with a region"
+        return [placed(None, f"{why}: the managed database cannot be placed")]
+    for i, node in enumerate(nodes):
+        node = _plain(node)
+        name = f"{view.urn}#nodes[{i}]"
+        if type(node) is not dict:
+            out.append(placed(None, f"nodes[{i}] is not an object", resource=name))
+            continue
+        region, problem = _string(node, "region")
+        if problem or region is None:
+            out.append(placed(None, f"nodes[{i}]: {problem or 'no region'}", resource=name))
+        else:
+            out.append(placed(region, resource=name, **where))
+    role = out[0].role
+    backups = _plain((view.inputs or {}).get("backupRegions")) if type(view.inputs) is dict else None
+    if isinstance(backups, list):
+        for i, region in enumerate(backups):
+            region = _plain(region)
+            name = f"{view.urn}#backupRegions[{i}]"
+            if isinstance(region, str) and region.strip(ASCII_WHITESPACE):
+                out.append(placed(region, resource=name, the_role=vocab.BACKUP, protects=role, **where))
+            else:
+                out.append(placed(None, f"backupRegions[{i}] is not a region name", resource=name,
+                                  the_role=vocab.BACKUP, protects=role))
+    return out

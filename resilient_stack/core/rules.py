@@ -34,6 +34,8 @@ PLACEMENT_RULE_IDS = (
     "backup-colocated",
     "site-majority",
     "unknown-placement",
+    "unclassified-resource",
+    "role-label-mismatch",
 )
 SECURITY_RULE_IDS = (
     "ssh-open-to-world",
@@ -51,6 +53,8 @@ RULE_DESCRIPTIONS = {
     "backup-colocated": "A role's backups all sit on a site that also holds its replicas: the disaster that takes the data takes the backups.",
     "site-majority": "One site holds so many voting members of a quorum role that losing it loses the quorum.",
     "unknown-placement": "A replica's site cannot be resolved from the catalog, so its survival cannot be proven (fails closed).",
+    "unclassified-resource": "A custom resource of a type the auditor does not know carries a region or a role label: it may hold a replica that no rule evaluates.",
+    "role-label-mismatch": "A resilient-stack:role label names a role that the resource's type cannot hold (a container is never a database replica): the label is not honoured.",
     "ssh-open-to-world": "A security group rule opens SSH (TCP 22) to the whole internet (0.0.0.0/0 or ::/0).",
     "database-open-to-world": "A security group rule opens a database port (TCP 5432 or 3306) to the whole internet (0.0.0.0/0 or ::/0).",
     "plaintext-secret-in-user-data": "An instance's user data carries a password or private key as a plain string: it lands in clear in the Pulumi state, previews and logs.",
@@ -64,6 +68,8 @@ _PROFILE_LEVELS = {
         "backup-colocated": "mandatory",
         "site-majority": "mandatory",
         "unknown-placement": "mandatory",
+        "unclassified-resource": "advisory",
+        "role-label-mismatch": "advisory",
         "ssh-open-to-world": "mandatory",
         "database-open-to-world": "mandatory",
         "plaintext-secret-in-user-data": "mandatory",
@@ -72,7 +78,7 @@ _PROFILE_LEVELS = {
 }
 # Findings are listed blocking first, then in this order: root causes first (an unplaced replica
 # explains the diversity findings that follow), security findings last.
-_RULE_ORDER = {r: i for i, r in enumerate(("unknown-placement",) + PLACEMENT_RULE_IDS[:-1] + SECURITY_RULE_IDS)}
+_RULE_ORDER = {r: i for i, r in enumerate(("unknown-placement",) + tuple(r for r in PLACEMENT_RULE_IDS if r != "unknown-placement") + SECURITY_RULE_IDS)}
 
 
 def default_level(rule: str, profile: str = "default") -> str:
@@ -126,6 +132,7 @@ class Report:
     findings: tuple[Finding, ...]
     placements: tuple[Placement, ...]
     config: RuleConfig
+    coverage: dict | None = None  # what the input held and what was evaluated, by type (readers)
 
     @property
     def verdict(self) -> str:
@@ -142,6 +149,7 @@ class Report:
             "findings": [f.as_dict() for f in self.findings],
             "placements": [p.as_dict() for p in self.placements],
             "exemptions": [{"resource": r, "reason": why} for r, why in self.exemptions],
+            "coverage": self.coverage,
         }
 
 
@@ -176,9 +184,9 @@ def _suggest(
         key=lambda r: (r.provider not in prefer_provider, r.confidence in ("low", "unknown")),
     )
     for r in regions:
-        if r.site.id in seen_sites or r.provider in avoid_providers:
+        if r.site.physical_id in seen_sites or r.provider in avoid_providers:
             continue
-        seen_sites.add(r.site.id)
+        seen_sites.add(r.site.physical_id)
         picks.append(r.name)
         if len(picks) == n:
             break
@@ -225,39 +233,48 @@ def evaluate(
         else:
             by_role[p.role].append(p)
 
+    # A replica that cannot be placed is reported once, as unknown-placement. While that finding blocks, the
+    # diversity rules count each unplaced replica as if it sat in a building, site and provider of its own:
+    # they fire only when no placement of the unplaced replicas could satisfy them (no cascade of knock-on
+    # findings from one typo). When unknown-placement does not block (disabled, advisory, exempted), unplaced
+    # replicas count for nothing: fails closed.
+    unknown_blocks = config.level("unknown-placement") == "mandatory"
     for role in sorted(by_role):
         members = by_role[role]
         placed = [p for p in members if p.resolved]
         n = len(members)
         unresolved = n - len(placed)
-        tail = f" ({unresolved} more could not be placed)" if unresolved else ""
+        optimistic = unresolved if unknown_blocks and any(not p.exempt for p in members if not p.resolved) else 0
         sites = {p.site for p in placed}
         providers = {p.provider for p in placed}
         site_names = _names(p.site_name or "" for p in placed)
         regions = _names(p.region or "" for p in placed)
+        what = f"`{role}` replica"
+        counted = _all(n, what) if not unresolved else f"{len(placed)} of {_plural(n, what)} {'is' if len(placed) == 1 else 'are'}"
+        tail = f"; {unresolved} could not be placed (see unknown-placement)" if unresolved else ""
 
         buildings = {p.building for p in placed}
-        if len(buildings) < config.min_buildings:
+        if len(buildings) + optimistic < config.min_buildings:
             where = f"building {_names(buildings)}" if len(buildings) == 1 else f"{_plural(len(buildings), 'building')} ({_names(buildings)})"
             add(
                 "single-building", role,
-                f"{_all(n, f'`{role}` replica')} in {where}{tail}; "
+                f"{counted} in {where}{tail}; "
                 f"spread them over at least {config.min_buildings} buildings: another availability zone or region"
                 + _suggest(catalog, sites, providers),
                 members,
             )
-        if len(sites) < config.min_sites:
+        if len(sites) + optimistic < config.min_sites:
             where = f"site {site_names} ({regions})" if len(sites) == 1 else f"{_plural(len(sites), 'site')}: {site_names}"
             add(
                 "single-site", role,
-                f"{_all(n, f'`{role}` replica')} in {where}{tail}; "
+                f"{counted} in {where}{tail}; "
                 f"add a placement in another site" + _suggest(catalog, sites, providers),
                 members,
             )
-        if len(providers) < config.min_providers:
+        if len(providers) + optimistic < config.min_providers:
             add(
                 "single-provider", role,
-                f"{_all(n, f'`{role}` replica')} at provider {_names(p for p in providers if p) or 'none'}{tail}; "
+                f"{counted} at provider {_names(p for p in providers if p) or 'none'}{tail}; "
                 f"add placements so that at least {config.min_providers} providers hold one"
                 + _suggest(catalog, sites, set(), avoid_providers=providers),
                 members,
@@ -312,6 +329,17 @@ def with_findings(report: Report, extra: Iterable[Finding]) -> Report:
     if not extra:
         return report
     return replace(report, findings=tuple(sorted(report.findings + extra, key=_finding_order)))
+
+
+def reader_findings(issues: Iterable[tuple], config: RuleConfig | None = None) -> tuple[Finding, ...]:
+    """Findings that a reader raises about single resources ``(rule, urn, role, message)``, with their levels."""
+    config = config or RuleConfig()
+    out = []
+    for rule, urn, role, message in issues:
+        level = config.level(rule)
+        if level != "disabled":
+            out.append(Finding(rule, level, role, message, (urn,)))
+    return tuple(out)
 
 
 class DesignRejected(Exception):

@@ -1,6 +1,8 @@
 """The paper fire drill: for every failure domain at one level, what is lost and what survives.
 
-A placement that could not be resolved never counts as surviving (fails closed).
+A placement that could not be resolved never counts as surviving (fails closed). A role with voting members
+(``resilient-stack:quorum``, a design's or config's ``quorum_roles``) whose surviving members are not a
+strict majority of its members accepts no writes: it counts as DOWN ("writes: quorum lost").
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Scenario:
     data_survives: bool
     down_roles: tuple[str, ...]
     data_lost: tuple[str, ...]
+    quorum_lost: tuple[str, ...] = ()  # roles up, but without a majority of their voting members: no writes
 
     def as_dict(self) -> dict:
         return {
@@ -48,10 +51,11 @@ class Scenario:
             "data_survives": self.data_survives,
             "down_roles": list(self.down_roles),
             "data_lost": list(self.data_lost),
+            "quorum_lost": list(self.quorum_lost),
         }
 
 
-def drill(placements: Iterable[Placement], level: str = "site") -> list[Scenario]:
+def drill(placements: Iterable[Placement], level: str = "site", quorum_roles: Iterable[str] = ()) -> list[Scenario]:
     if level not in DRILL_LEVELS:
         raise ValueError(f"unknown drill level {level!r}; expected one of {', '.join(DRILL_LEVELS)}")
     placements = list(placements)
@@ -61,6 +65,11 @@ def drill(placements: Iterable[Placement], level: str = "site") -> list[Scenario
         if d is not None:
             domains.setdefault(d[0], d[1])
     roles = sorted({p.role for p in placements})
+    quorum_roles = set(quorum_roles)
+    voters: dict[str, int] = defaultdict(int)
+    for p in placements:
+        if p.role != BACKUP_ROLE and (p.quorum or p.role in quorum_roles):
+            voters[p.role] += 1
     data_roles = {p.role for p in placements if p.role in DATA_ROLES}
     data_roles |= {p.protects for p in placements if p.role == BACKUP_ROLE and p.protects}
     scenarios: list[Scenario] = []
@@ -68,14 +77,18 @@ def drill(placements: Iterable[Placement], level: str = "site") -> list[Scenario
         surviving: dict[str, int] = defaultdict(int)
         total: dict[str, int] = defaultdict(int)
         backup_alive: dict[str, int] = defaultdict(int)
+        voting_alive: dict[str, int] = defaultdict(int)
         for p, d in keyed:
             total[p.role] += 1
             alive = d is not None and d[0] != key
             if alive:
                 surviving[p.role] += 1
+                if p.role != BACKUP_ROLE and (p.quorum or p.role in quorum_roles):
+                    voting_alive[p.role] += 1
                 if p.role == BACKUP_ROLE and p.protects:
                     backup_alive[p.protects] += 1
-        down = tuple(r for r in roles if r != BACKUP_ROLE and surviving[r] == 0)
+        no_quorum = tuple(r for r in roles if voters.get(r) and surviving[r] and voting_alive[r] * 2 <= voters[r])
+        down = tuple(r for r in roles if r != BACKUP_ROLE and (surviving[r] == 0 or r in no_quorum))
         lost_data = tuple(
             sorted(r for r in data_roles if surviving.get(r, 0) == 0 and backup_alive.get(r, 0) == 0)
         )
@@ -88,6 +101,7 @@ def drill(placements: Iterable[Placement], level: str = "site") -> list[Scenario
                 data_survives=not lost_data,
                 down_roles=down,
                 data_lost=lost_data,
+                quorum_lost=no_quorum,
             )
         )
     return scenarios

@@ -1,47 +1,58 @@
 """Safe, bounded parsing of YAML and JSON text.
 
-- YAML is parsed with a SafeLoader subclass: no Python object construction, and a bound on
-  aliases so an anchors bomb ("billion laughs") is rejected instead of expanded downstream.
-- JSON nesting that exhausts the parser's recursion is reported, not raised as RecursionError.
+- YAML (design files, organisation configs, catalogs, stack configs: small files by nature) is limited to
+  :data:`MAX_YAML_BYTES` and parsed by libyaml's safe loader (the C parser and composer; construction refuses
+  every Python object tag). Aliases are bounded (:data:`MAX_YAML_ALIASES`, and the document expanded through
+  them: :data:`MAX_YAML_EXPANDED_NODES`) before anything is constructed, so an anchors bomb is refused
+  instead of expanded downstream. A mapping that names one key twice is refused with the key and its line
+  (YAML keeps the last one silently). A number too large to convert is refused.
+- JSON goes through :mod:`resilient_stack.io.jsonstream` (duplicate keys refused too).
 All failures become :class:`InputError` naming the file.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import yaml
 
 from resilient_stack.io.errors import InputError
 
+MAX_YAML_BYTES = 4 * 1024 * 1024
 MAX_YAML_ALIASES = 1000
-MAX_YAML_EXPANDED_NODES = 2_000_000
+MAX_YAML_EXPANDED_NODES = 200_000
+_MERGE = "tag:yaml.org,2002:merge"
+
+try:  # libyaml, as PyYAML's wheels ship it
+    _Base = yaml.CSafeLoader  # type: ignore[attr-defined]
+except AttributeError:  # pragma: no cover - a PyYAML built without libyaml
+    _Base = yaml.SafeLoader
 
 
-class _BoundedSafeLoader(yaml.SafeLoader):
-    """SafeLoader that refuses documents with too many aliases."""
+class _DuplicateKey(yaml.YAMLError):
+    pass
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._aliases = 0
 
-    def compose_node(self, parent, index):  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_YAML_ALIASES:
-                raise yaml.YAMLError(
-                    f"more than {MAX_YAML_ALIASES} YAML aliases (anchor expansion refused)"
-                )
-        return super().compose_node(parent, index)
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """libyaml's safe loader that refuses duplicate keys."""
 
-    def compose_document(self):  # type: ignore[override]
-        node = super().compose_document()
-        if node is not None and _expanded_size(node) > MAX_YAML_EXPANDED_NODES:
-            raise yaml.YAMLError(
-                f"document expands to more than {MAX_YAML_EXPANDED_NODES} nodes through aliases (refused)"
-            )
-        return node
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        if isinstance(node, yaml.MappingNode):
+            seen: set = set()
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE:
+                    continue  # merged keys may be overridden: that is what a merge is for
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    marker = (type(key), key)
+                    hash(marker)
+                except TypeError:
+                    continue  # an unhashable key: the base constructor refuses it with its own message
+                if marker in seen:
+                    line = key_node.start_mark.line + 1
+                    raise _DuplicateKey(f"duplicate key {key!r} at line {line}: which value counts is ambiguous")
+                seen.add(marker)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _expanded_size(root: yaml.Node) -> int:
@@ -78,25 +89,68 @@ def _first_line(exc: BaseException) -> str:
     return text[:300] if text else exc.__class__.__name__
 
 
+def _check_graph(root: yaml.Node) -> None:
+    """Refuse too many aliases (nodes reached more than once) or too large an expansion, before construction."""
+    seen: set[int] = set()
+    aliases = 0
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} YAML aliases (anchor expansion refused)")
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(c for pair in node.value for c in pair)
+    if _expanded_size(root) > MAX_YAML_EXPANDED_NODES:
+        raise yaml.YAMLError(
+            f"document expands to more than {MAX_YAML_EXPANDED_NODES} nodes through aliases (refused)"
+        )
+
+
 def load_yaml_text(text: str, source: str) -> Any:
+    if len(text) > MAX_YAML_BYTES:
+        raise InputError(
+            source,
+            f"YAML input of {len(text)} characters, more than the {MAX_YAML_BYTES}-byte limit of YAML inputs "
+            "(design files and configs are small; stack exports and previews are JSON)",
+        )
+    loader = _Loader(text)
     try:
-        docs = list(yaml.load_all(text, Loader=_BoundedSafeLoader))  # noqa: S506 - safe subclass
+        nodes = []
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                nodes.append(node)
+            if len(nodes) > 1:
+                raise InputError(source, "expected one YAML document, found several")
+        if not nodes:
+            raise InputError(source, "empty document")
+        _check_graph(nodes[0])
+        doc = loader.construct_document(nodes[0])
     except yaml.YAMLError as exc:
         raise InputError(source, f"invalid YAML: {_first_line(exc)}") from None
     except RecursionError:
         raise InputError(source, "invalid YAML: nesting too deep") from None
-    docs = [d for d in docs if d is not None]
-    if not docs:
+    except ValueError as exc:  # int() of a 5,000-digit number, and the like
+        raise InputError(source, f"invalid YAML: a value cannot be converted ({_first_line(exc)})") from None
+    finally:
+        loader.dispose()
+    if doc is None:
         raise InputError(source, "empty document")
-    if len(docs) > 1:
-        raise InputError(source, f"expected one YAML document, found {len(docs)}")
-    return docs[0]
+    return doc
 
 
 def load_json_text(text: str | bytes, source: str) -> Any:
+    from resilient_stack.io.jsonstream import StreamError, loads
+
     try:
-        return json.loads(text)
+        return loads(text)
     except RecursionError:
         raise InputError(source, "invalid JSON: nesting too deep") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (StreamError, UnicodeError) as exc:
         raise InputError(source, f"invalid JSON: {_first_line(exc)}") from None

@@ -134,3 +134,40 @@ def test_catalog_file_overrides_a_shipped_region(tmp_path):
     assert reg.building == "GRA11-B" and reg.confidence == "high"
     assert cat.region("ovhcloud", "SBG5") is not None  # other shipped regions kept
     assert cat.resolve(region="GRA11", auth_url="https://auth.cloud.ovh.net/v3").building == "GRA11-B"
+
+
+def test_two_providers_in_one_city_are_one_physical_site():
+    from resilient_stack.core.placement import place
+    from resilient_stack.core.rules import evaluate
+    from resilient_stack.core.survival import drill
+
+    cat = load_catalog()
+    ps = [place(cat, resource="a", role="web", region="Sto2", cloud="citycloud"),
+          place(cat, resource="b", role="web", region="europe-se-1", cloud="binero")]
+    assert {p.site for p in ps} == {"stockholm"} and {p.provider for p in ps} == {"cleura", "binero"}
+    rep = evaluate(ps, catalog=cat)
+    assert "single-site" in {f.rule for f in rep.findings if f.blocking}
+    assert [s.name for s in drill(ps, "site")] == ["Stockholm (SE)"]  # listed once
+
+
+def test_a_local_zone_counts_with_its_city():
+    cat = load_catalog()
+    lz = cat.resolve(region="EU-SOUTH-LZ-MIL-A", cloud="ovh").region
+    region = cat.resolve(region="EU-SOUTH-MIL", cloud="ovh").region
+    assert lz.site.physical_id == region.site.physical_id == "milan"
+
+
+def test_every_shipped_site_names_its_city_unless_unsourced():
+    cat = load_catalog()
+    for r in cat.regions():
+        assert r.site.city or "not sourced" in r.site.name or r.provider == "fuga", r.site.id
+
+
+def test_a_user_site_in_a_city_of_another_provider_needs_a_shared_metro(tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text("providers:\n- id: acme\n  clouds: [acme]\n  sites: [{id: acme-sto, name: Acme Stockholm, city: Stockholm (SE)}]\n"
+                 "  regions: [{name: STO9, site: acme-sto}]\n")
+    with pytest.raises(InputError, match="both in Stockholm .SE.*metro"):
+        load_catalog([str(f)])
+    f.write_text(f.read_text().replace("city: Stockholm (SE)}", "city: Stockholm (SE), metro: stockholm}"))
+    assert load_catalog([str(f)]).resolve(region="STO9", cloud="acme").region.site.physical_id == "stockholm"

@@ -99,9 +99,37 @@ def test_unknown_placement_fails_closed():
     assert f.resources == ("w2",) and "RegionOne" in f.message and rep.verdict == "fail"
 
 
-def test_unresolved_replicas_do_not_count_as_diversity():
+def test_a_typo_is_one_finding_with_a_suggestion_not_a_cascade():
+    ps = [P("w1", "web", "GRA11"), P("w2", "web", "WAW 1", cloud="ovh")]
+    rep = evaluate(ps)
+    assert [f.rule for f in rep.findings] == ["unknown-placement"] and rep.verdict == "fail"
+    assert "did you mean WAW1?" in rep.findings[0].message
+
+
+def test_diversity_rules_fire_when_no_placement_of_the_unplaced_could_satisfy_them():
+    # three replicas in GRA11 and one typo: even if the typo were fixed to another site, min_sites=3 fails
+    ps = [P(f"w{i}", "web", "GRA11") for i in range(3)] + [P("w9", "web", "GRA111", cloud="ovh")]
+    rep = evaluate(ps, RuleConfig(min_sites=3))
+    f = next(f for f in rep.findings if f.rule == "single-site")
+    assert f.message.startswith("3 of 4 `web` replicas are in site Gravelines") and "1 could not be placed" in f.message
+
+
+def test_unresolved_replicas_never_count_as_diversity_when_unknown_placement_does_not_block():
     ps = [P("w1", "web", "GRA11"), P("w2", "web", "Nowhere", cloud="ovh")]
-    assert {"single-site", "single-building", "unknown-placement"} <= rules_of(evaluate(ps))
+    rep = evaluate(ps, RuleConfig(levels={"unknown-placement": "disabled"}))
+    assert {"single-site", "single-building"} <= rules_of(rep)
+    assert "1 of 2 `web` replicas is in" in next(f for f in rep.findings if f.rule == "single-site").message
+
+
+@pytest.mark.parametrize("region, char", [("WAW1\u00a0", "U+00A0"), ("WAW1\x1f", "U+001F"), ("U\u212a1", "U+212A")])
+def test_names_that_only_look_right_are_unknown_placements(region, char):
+    rep = evaluate([P("w1", "web", "GRA11"), P("w2", "web", region)])
+    assert [f.rule for f in rep.findings] == ["unknown-placement"]
+    assert char in rep.findings[0].message and "did you mean" in rep.findings[0].message
+
+
+def test_ascii_whitespace_around_a_name_is_trimmed():
+    assert P("w", "web", " WAW1\t").resolved and not P("w", "web", "WAW1 ").problem
 
 
 def test_exemption_is_explicit_and_listed():

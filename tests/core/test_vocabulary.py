@@ -24,7 +24,7 @@ def test_what_the_components_write_the_reader_reads(spelling):
         "header-safe": {"metadata": v.header_safe(written)},
         "tags": {"tags": [f"{k}={val}" for k, val in written.items()]},
     }[spelling]
-    typ = "openstack:compute/instance:Instance" if spelling != "tags" else "acme:index/db:Db"
+    typ = "openstack:compute/instance:Instance" if spelling != "tags" else "openstack:database/instance:Instance"
     role, labels = role_of(ResourceView("urn:pulumi:s::p::" + typ + "::x", typ, props))
     assert role == v.DATABASE
     assert labels[v.QUORUM_KEY] == "true"
