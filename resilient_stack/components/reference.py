@@ -192,6 +192,8 @@ def type_text(annotation: Any, links: dict[type[BaseModel], str]) -> str:
     """The type of a key in words, with links to the sections of nested models."""
     annotation, _ = _unwrap(annotation)
     origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:  # constraints are in the description: the type is the base type
+        return type_text(typing.get_args(annotation)[0], links)
     if annotation in _SCALARS:
         return _SCALARS[annotation]
     if origin is Literal:

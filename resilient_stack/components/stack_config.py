@@ -25,19 +25,20 @@ import ipaddress
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from resilient_stack.core.catalog import Catalog
+from resilient_stack.core.catalog import Catalog, cloud_name
 from resilient_stack.core.design import Design
 from resilient_stack.core.policy import PolicyConfig, build_catalog
 from resilient_stack.core.rules import DesignRejected, Report, RuleConfig, evaluate
@@ -81,6 +82,21 @@ class _Model(BaseModel):
     model_config = ConfigDict(
         frozen=True, extra="forbid", str_strip_whitespace=True, alias_generator=to_camel,
     )
+
+
+# Region, cloud and zone names are kept as written (no Unicode whitespace stripping): the core compares them as
+# the clouds do (``core.catalog.cloud_name``: ASCII only, trimmed of ASCII whitespace), so "WAW1\u00a0" is the
+# same unknown-placement here as in a design file, an export and the policy pack.
+CloudName = Annotated[str, StringConstraints(strip_whitespace=False)]
+
+
+def _as_the_cloud_compares(value: str | None) -> str | None:
+    """``value`` trimmed of ASCII whitespace when the core accepts it as a name; else as written (the rules then
+    report it as ``unknown-placement``, naming the character)."""
+    if value is None:
+        return None
+    name, problem = cloud_name(value, "name", hint=False)
+    return name if problem is None and name else value
 
 
 def _cidr(value: str, *, version: int | None = None) -> str:
@@ -164,7 +180,7 @@ class PlacementConfig(_Model):
     name: str = Field(min_length=1, max_length=20, pattern=PLACEMENT_NAME,
         description="Short name of the placement (`gra`), unique in the stack; part of the host names.",
     )
-    cloud: str | None = Field(default=None, min_length=1,
+    cloud: CloudName | None = Field(default=None, min_length=1,
         description="The `clouds.yaml` entry holding this placement's credentials. The catalog maps it to a provider "
         "(`ovh`, `ovhcloud`, `ovh-us`, `infomaniak`, ...: see `resilient-stack catalog`).",
     )
@@ -172,11 +188,11 @@ class PlacementConfig(_Model):
         description="The Keystone URL. Overrides the clouds.yaml one and identifies the provider precisely "
         "(Infomaniak: pub1 serves dc3-a, pub2 serves dc4-a).",
     )
-    region: str = Field(min_length=1, max_length=128,
+    region: CloudName = Field(min_length=1, max_length=128,
         description="OpenStack region (`GRA11`, `WAW1`, `dc4-a`). The region with the cloud or auth URL must be in "
         "the catalog, else `unknown-placement` refuses the stack.",
     )
-    availability_zone: str | None = Field(default=None, min_length=1,
+    availability_zone: CloudName | None = Field(default=None, min_length=1,
         description="Pin the hosts to this availability zone; needed in multi-AZ regions (EU-WEST-PAR) for "
         "placements there to count as distinct buildings.",
     )
@@ -223,6 +239,8 @@ class PlacementConfig(_Model):
         "with it (the resources carry the label `resilient-stack:exempt`).",
     )
 
+    _names = field_validator("cloud", "region", "availability_zone")(_as_the_cloud_compares)
+
     @field_validator("private_cidr")
     @classmethod
     def _private_cidr(cls, v: str) -> str:
@@ -255,16 +273,16 @@ class BackupConfig(_Model):
     name: str = Field(default="backups", min_length=1, max_length=20, pattern=PLACEMENT_NAME,
         description="Placement name of the backup store; not one of the `placements[]` names.",
     )
-    cloud: str | None = Field(default=None, min_length=1,
+    cloud: CloudName | None = Field(default=None, min_length=1,
         description="The `clouds.yaml` entry of the backup store's provider.",
     )
     auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL,
         description="The Keystone URL of the backup store's provider.",
     )
-    region: str = Field(min_length=1, max_length=128,
+    region: CloudName = Field(min_length=1, max_length=128,
         description="Region of the backup container (`DE1`): a site that holds no database member.",
     )
-    availability_zone: str | None = Field(default=None, min_length=1,
+    availability_zone: CloudName | None = Field(default=None, min_length=1,
         description="Availability zone, in multi-AZ regions.",
     )
     s3_endpoint: str = Field(min_length=1, max_length=253, pattern=S3_ENDPOINT,
@@ -289,6 +307,8 @@ class BackupConfig(_Model):
     exempt: str | None = Field(default=None, min_length=1, max_length=255,
         description="Exemption reason for the backup store.",
     )
+
+    _names = field_validator("cloud", "region", "availability_zone")(_as_the_cloud_compares)
 
     @model_validator(mode="after")
     def _usable_by_pgbackrest(self) -> "BackupConfig":
@@ -439,17 +459,12 @@ def check_design(
     exemption). The report is returned when nothing blocks, so callers can show the advisories.
     """
     catalog = catalog if catalog is not None else build_catalog(PolicyConfig())
-    config = rule_config or RuleConfig()
-    if design.quorum_roles:
-        config = RuleConfig(
-            profile=config.profile, min_buildings=config.min_buildings, min_sites=config.min_sites,
-            min_providers=config.min_providers, levels=dict(config.levels),
-            quorum_roles=config.quorum_roles | frozenset(design.quorum_roles),
-        )
-    report = evaluate(design.placements_for(catalog), config, catalog)
+    # the design's quorum_roles are honoured by Design.placements_for (each replica of those roles votes),
+    # as for a design file given to the auditor: no second reading of them here
+    report = evaluate(design.placements_for(catalog), rule_config or RuleConfig(), catalog)
     blocking = [f for f in report.findings if f.blocking]
     if blocking:
-        raise DesignRejected(blocking)
+        raise DesignRejected(blocking, report)
     return report
 
 

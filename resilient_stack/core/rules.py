@@ -345,8 +345,9 @@ def reader_findings(issues: Iterable[tuple], config: RuleConfig | None = None) -
 class DesignRejected(Exception):
     """A design that the mandatory placement rules reject (components refuse to build it)."""
 
-    def __init__(self, findings: list[Finding]) -> None:
+    def __init__(self, findings: list[Finding], report: "Report | None" = None) -> None:
         self.findings = findings
+        self.report = report  # every finding, the advisory and exempted ones too
         lines = [f"[{f.level}] {f.rule}: {f.message}" for f in findings]
         super().__init__(
             "design rejected by the placement rules:\n  " + "\n  ".join(lines)

@@ -1,0 +1,190 @@
+"""One corpus of placements, and the findings every path must decide for it. Pure: no engine, no subprocess.
+
+A :class:`Case` is a design (the schema of design files, ``resilient_stack.core.design``), the organisation
+settings it is checked with (``--config``; ``profile`` as ``--profile``) and the EXPECTED findings, as
+``(rule, level, role)`` triples (exempted findings separately). ``tests/agreement/test_one_answer.py`` runs each
+case through every path that decides placements and asserts that each gives exactly these findings:
+
+- the design file, with its own ``quorum_roles`` (``resilient-stack audit DESIGN``);
+- the same placements with the quorum roles in the organisation settings (``audit DESIGN --config ORG``);
+- the components' own check (``check_design``; for stack-shaped cases also ``validate_stack`` on the stack
+  configuration and the whole program under the mock runner, whose export is then audited and analysed);
+- a stack export holding one resource per replica, audited and analysed by the policy pack in-process (as the
+  policy SDK drives it), with voting members labelled, and again with the quorum roles in the settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+INFOMANIAK = "https://api.pub2.infomaniak.cloud/identity/v3"
+STACK_ROLES = {"web", "object-storage", "database", "load-balancer"}
+
+M, A = "mandatory", "advisory"
+
+
+def pl(name: str, region: str, *, cloud: str | None = "ovh", auth_url: str | None = None, az: str | None = None,
+       web: int = 0, db: int = 0, storage: int | None = None, lb: int = 0, quorum: tuple[str, ...] = (),
+       exempt: str | None = None, **replicas: int) -> dict[str, Any]:
+    """A design placement; ``storage`` defaults to one static-assets container where web runs (the stack's shape)."""
+    counts = {"web": web, "database": db, "object-storage": (1 if web else 0) if storage is None else storage,
+              "load-balancer": lb, **{k.replace("_", "-"): v for k, v in replicas.items()}}
+    out: dict[str, Any] = {"name": name, "region": region, "replicas": {k: v for k, v in counts.items() if v}}
+    if cloud is not None and auth_url is None:
+        out["cloud"] = cloud
+    if auth_url is not None:
+        out["auth_url"] = auth_url
+    if az is not None:
+        out["availability_zone"] = az
+    if quorum:
+        out["quorum"] = list(quorum)
+    if exempt is not None:
+        out["exempt"] = exempt
+    return out
+
+
+def backup(region: str, *, protects: str = "database", cloud: str | None = "ovh", name: str = "backups",
+           exempt: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "protects": protects, "region": region}
+    if cloud is not None:
+        out["cloud"] = cloud
+    if exempt is not None:
+        out["exempt"] = exempt
+    return out
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    placements: list[dict]
+    backups: list[dict]
+    expected: list[tuple[str, str, str]]  # (rule, level, role) of the findings that are not exempted
+    quorum_roles: tuple[str, ...] = ("database",)
+    org: dict = field(default_factory=dict)  # organisation settings (--config), without quorum_roles
+    profile: str | None = None
+    exempted: list[tuple[str, str]] = field(default_factory=list)  # (rule, role) of exempted findings
+    stack: bool = False  # expressible as a stack configuration (the components' program runs it)
+    about: str = ""
+
+    def design(self, *, quorum_in_design: bool = True) -> dict:
+        doc: dict[str, Any] = {"schema": "resilient-stack/design/v1", "name": self.name,
+                               "placements": self.placements, "backups": self.backups}
+        if quorum_in_design and self.quorum_roles:
+            doc["quorum_roles"] = list(self.quorum_roles)
+        return doc
+
+    def settings(self, *, quorum_in_settings: bool = False) -> dict:
+        out = dict(self.org)
+        if quorum_in_settings and self.quorum_roles:
+            out["quorum_roles"] = list(self.quorum_roles)
+        return out
+
+    @property
+    def quorum_by_role_only(self) -> bool:
+        """No placement names its own voting roles: the design's quorum_roles say everything."""
+        return not any(p.get("quorum") for p in self.placements)
+
+
+def stack_config(case: Case) -> dict[str, Any]:
+    """The ``resilient-stack:*`` values (bare keys) of a stack whose design is ``case``'s placements."""
+    assert case.stack and set(case.quorum_roles) == {"database"}, case.name
+    placements = []
+    primary = False
+    for i, p in enumerate(case.placements):
+        r = p["replicas"]
+        assert set(r) <= STACK_ROLES and r.get("database", 0) <= 1 and r.get("load-balancer", 0) <= 1, p
+        assert r.get("object-storage", 0) == (1 if r.get("web") else 0), p
+        role = "none"
+        if r.get("database"):
+            role = "replica" if primary else "primary"
+            primary = True
+        entry = {"name": p["name"], "region": p["region"], "webCount": r.get("web", 0), "flavor": "b3-8",
+                 "image": "Debian 12", "privateCidr": f"10.30.{i + 1}.0/24", "databaseRole": role}
+        for key, camel in (("cloud", "cloud"), ("auth_url", "authUrl"), ("availability_zone", "availabilityZone"),
+                           ("exempt", "exempt")):
+            if key in p:
+                entry[camel] = p[key]
+        if r.get("load-balancer"):
+            entry["loadBalancer"] = True
+            entry["floatingNetworkId"] = "0f8e3a1c-6a52-4f61-9d0e-3f2b8c9d1a77"
+        placements.append(entry)
+    (b,) = case.backups
+    assert b["protects"] == "database"
+    backups = {"name": b["name"], "region": b["region"], "s3Endpoint": "s3.example.net", "s3Region": "de"}
+    for key, camel in (("cloud", "cloud"), ("exempt", "exempt")):
+        if key in b:
+            backups[camel] = b[key]
+    out: dict[str, Any] = {"name": case.name[:20].rstrip("-"), "placements": placements, "backups": backups}
+    if case.org:
+        out["policy"] = dict(case.org)
+    if case.profile:
+        out["profile"] = case.profile
+    return out
+
+
+SPREAD = [pl("gra", "GRA11", web=2, db=1), pl("waw", "WAW1", web=2, db=1),
+          pl("ik", "dc4-a", cloud=None, auth_url=INFOMANIAK, web=1, db=1)]
+
+
+def corpus() -> list[Case]:
+    roles3 = ("database", "object-storage", "web")
+    return [
+        Case("production", SPREAD, [backup("DE1")], [], stack=True,
+             about="web and database over Gravelines, Warsaw and Infomaniak; backups in Limburg"),
+        Case("staging", [pl("gra", "GRA11", web=1, db=1), pl("waw", "WAW1", web=1, db=1), pl("uk", "UK1", db=1)],
+             [backup("DE1")], [("single-provider", A, r) for r in roles3], stack=True,
+             about="one provider: single-provider is advisory by default"),
+        Case("staging-strict", [pl("gra", "GRA11", web=1, db=1), pl("waw", "WAW1", web=1, db=1),
+                                pl("uk", "UK1", db=1)],
+             [backup("DE1")], [("single-provider", M, r) for r in roles3], profile="strict", stack=True),
+        Case("sbg2021", [pl("s5", "SBG5", web=1, db=1), pl("s7", "SBG7", web=1, db=1)], [backup("SBG5")],
+             [("single-site", M, r) for r in roles3] + [("backup-colocated", M, "database"),
+                                                          ("site-majority", M, "database")]
+             + [("single-provider", A, r) for r in roles3], stack=True,
+             about="the March 2021 replay: one campus holds everything"),
+        Case("quorum-roles-only", [pl("gra", "GRA11", web=1), pl("waw", "WAW1", web=1),
+                                   pl("s5", "SBG5", db=1, storage=0), pl("s7", "SBG7", db=1, storage=0),
+                                   pl("g2", "GRA9", db=1, storage=0)],
+             [backup("DE1")], [("site-majority", M, "database")]
+             + [("single-provider", A, r) for r in roles3], stack=True,
+             about="issue 18: top-level quorum_roles and two of three voting members on one campus"),
+        Case("stockholm-two-providers", [pl("sto", "Sto2", cloud="cleura", web=2),
+                                         pl("bin", "europe-se-1", cloud="binero", web=2)],
+             [], [("single-site", M, "object-storage"), ("single-site", M, "web")], quorum_roles=(),
+             about="two providers in one city are one physical site"),
+        Case("nbsp-region", [pl("gra", "GRA11", web=1, db=1), pl("waw", "WAW1\u00a0", web=1, db=1),
+                             pl("uk", "UK1", db=1)], [backup("DE1")],
+             [("unknown-placement", M, r) for r in roles3], stack=True,
+             about="a no-break space: no region of any cloud, on every path; while unknown-placement blocks, the "
+                   "diversity rules count an unplaced replica as a place of its own (no knock-on findings)"),
+        Case("kelvin-region", [pl("gra", "GRA11", web=1, db=1), pl("uk", "U\u212a1", web=1, db=1),
+                               pl("waw", "WAW1", db=1)], [backup("DE1")],
+             [("unknown-placement", M, r) for r in roles3], stack=True,
+             about="a Kelvin sign folds to K in Python, never at a cloud"),
+        Case("typo-no-cascade", [pl("gra", "GRA1l", web=1), pl("waw", "WAW1", web=1)], [],
+             [("unknown-placement", M, "object-storage"), ("unknown-placement", M, "web")], quorum_roles=(),
+             about="a typo is one unknown-placement per replica, not knock-on single-site findings"),
+        Case("multi-az-one-site", [pl("a", "EU-WEST-PAR", az="eu-west-par-a", web=1, db=1),
+                                   pl("b", "EU-WEST-PAR", az="eu-west-par-b", web=1, db=1),
+                                   pl("c", "EU-WEST-PAR", az="eu-west-par-c", db=1)],
+             [backup("DE1")],
+             [("single-site", M, r) for r in roles3] + [("site-majority", M, "database")]
+             + [("single-provider", A, r) for r in roles3], stack=True,
+             about="three availability zones are three buildings of one site"),
+        Case("org-thresholds", SPREAD, [backup("DE1")],
+             [("single-site", M, r) for r in roles3] + [("single-provider", M, r) for r in roles3],
+             org={"min_sites": 4, "min_providers": 3, "levels": {"single-provider": "mandatory"}}, stack=True,
+             about="thresholds and levels from the organisation settings"),
+        Case("org-levels", [pl("s5", "SBG5", web=1, db=1), pl("s7", "SBG7", web=1, db=1)], [backup("SBG5")],
+             [("single-site", A, r) for r in roles3] + [("site-majority", M, "database")],
+             org={"levels": {"single-site": "advisory", "backup-colocated": "disabled",
+                             "single-provider": "disabled"}}, stack=True),
+        Case("backup-on-a-replica-site", SPREAD, [backup("WAW1")], [("backup-colocated", M, "database")],
+             stack=True),
+        Case("majority-per-placement", [pl("gra", "GRA11", web=2, db=2, quorum=("database",)),
+                                        pl("waw", "WAW1", web=2, db=1, quorum=("database",))],
+             [backup("DE1")], [("site-majority", M, "database")]
+             + [("single-provider", A, r) for r in roles3], quorum_roles=(),
+             about="voting members named per placement (no top-level quorum_roles)"),
+    ]
