@@ -36,7 +36,6 @@ from resilient_stack.core.rules import (
     with_findings,
 )
 
-from . import secrecy
 from .config import CONFIG_SCHEMA, Settings, default_enforcement, settings_from
 from .resources import fingerprint, provider_props, stack_view
 
@@ -138,7 +137,6 @@ def violation(finding: Finding) -> tuple[str, str | None]:
 
 def _validator(rule: str) -> Callable[[StackValidationArgs, ReportViolation], None]:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        secrecy.clear()  # the stack analysis closes a run: every resource analysis is done (see .secrecy)
         settings = settings_from(args.get_config(), rule)
         if settings.rules.level(rule) == "disabled":
             return

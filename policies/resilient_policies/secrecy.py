@@ -12,8 +12,10 @@ So this module adds one helper policy, ``user-data-secrecy-probe``, at level ``r
 remediation never changes anything (it returns nothing); it records which top-level inputs of the
 resource are secrets, and the security policies' validations read that record for the same URN.
 
-Records live for one analysis run: the stack analysis, which the engine runs after every resource's
-analysis, clears them (a pack process may serve a preview and then the update of ``pulumi up``).
+Records are kept by URN, and the probe overwrites a resource's record each time the engine analyses it (a pack
+process may serve a preview and then the update of ``pulumi up``: every resource is analysed again, remediations
+first). They are not cleared by the stack analysis, whose security policies read them too (the secret
+``remoteIpPrefix`` of a security group rule); their number is bounded.
 
 When the probe did not run for a resource (its level was changed, e.g. by ``"all": "mandatory"`` in
 the pack config, or a validation called directly), :func:`secret_keys` returns None and the security
@@ -85,8 +87,8 @@ def probe(args: ResourceValidationArgs) -> None:
 secrecy_probe = ResourceValidationPolicy(
     name=PROBE_NAME,
     description=(
-        "Not a rule: lets plaintext-secret-in-user-data tell Pulumi secrets from plain strings (the policy SDK "
-        "shows secrets only to remediations). Never changes a resource; keep its level at `remediate`."
+        "Not a rule: lets the security policies tell Pulumi secrets from plain strings (the policy SDK shows "
+        "secrets only to remediations). Never changes a resource; keep its level at `remediate`."
     ),
     remediate=probe,
     enforcement_level=EnforcementLevel.REMEDIATE,

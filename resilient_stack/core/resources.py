@@ -171,6 +171,11 @@ def role_of(view: ResourceView) -> tuple[str | None, dict[str, str]]:
     return kind.role, labels
 
 
+def labels_of(view: ResourceView) -> dict[str, str]:
+    """The resource's ``resilient-stack:*`` labels (inputs, else outputs), whatever its type."""
+    return _labels(view.inputs) or (_labels(view.outputs) if view.outputs else {})
+
+
 def resource_issues(view: ResourceView) -> list[tuple[str, str, str | None, str]]:
     """Findings about one resource that are not placements: ``(rule, urn, role, message)``.
 

@@ -11,10 +11,13 @@ Rule ids (stable):
   site-majority     losing one site loses the quorum of a role's voting members
   unknown-placement a replica whose site cannot be resolved (fails closed)
 
-Security defaults (checked per resource by :mod:`resilient_stack.core.security`, listed here so that this
-module stays the ONE registry of rule ids, descriptions and default levels):
-  ssh-open-to-world              an ingress rule opens TCP 22 to 0.0.0.0/0 or ::/0
-  database-open-to-world         an ingress rule opens TCP 5432 or 3306 to 0.0.0.0/0 or ::/0
+Security defaults (checked by :mod:`resilient_stack.core.security`, listed here so that this module stays the
+ONE registry of rule ids, descriptions and default levels):
+  ssh-open-to-world              a security group's ingress rules, together, open TCP 22 to more than a /8
+  database-open-to-world         ... TCP 5432 or 3306
+  unknown-security-rule          a rule that may open one of those ports cannot be read (secret, redacted, invalid)
+  unknown-preview-security-rule  ... is unknown at preview (taken from a resource not created yet): advisory
+  port-security-disabled         a port or network with portSecurityEnabled: false
   plaintext-secret-in-user-data  an instance's user data carries a password/key as a plain string
 """
 
@@ -40,6 +43,9 @@ PLACEMENT_RULE_IDS = (
 SECURITY_RULE_IDS = (
     "ssh-open-to-world",
     "database-open-to-world",
+    "unknown-security-rule",
+    "unknown-preview-security-rule",
+    "port-security-disabled",
     "plaintext-secret-in-user-data",
 )
 RULE_IDS = PLACEMENT_RULE_IDS + SECURITY_RULE_IDS
@@ -55,8 +61,11 @@ RULE_DESCRIPTIONS = {
     "unknown-placement": "A replica's site cannot be resolved from the catalog, so its survival cannot be proven (fails closed).",
     "unclassified-resource": "A custom resource of a type the auditor does not know carries a region or a role label: it may hold a replica that no rule evaluates.",
     "role-label-mismatch": "A resilient-stack:role label names a role that the resource's type cannot hold (a container is never a database replica): the label is not honoured.",
-    "ssh-open-to-world": "A security group rule opens SSH (TCP 22) to the whole internet (0.0.0.0/0 or ::/0).",
-    "database-open-to-world": "A security group rule opens a database port (TCP 5432 or 3306) to the whole internet (0.0.0.0/0 or ::/0).",
+    "ssh-open-to-world": "The ingress rules of a security group, together, open SSH (TCP 22) to the world: more public addresses than a /8 (0.0.0.0/0, or 0.0.0.0/1 + 128.0.0.0/1).",
+    "database-open-to-world": "The ingress rules of a security group, together, open a database port (TCP 5432 or 3306) to the world: more public addresses than a /8.",
+    "unknown-security-rule": "A security group rule that may open SSH or a database port has a secret or unreadable remote prefix, port, protocol or direction: whether the port is open to the world cannot be told (fails closed).",
+    "unknown-preview-security-rule": "At preview, a security group rule that may open SSH or a database port takes its remote prefix, port, protocol or direction from a resource not created yet: it is judged once known (the pack during `pulumi up`, the auditor on the state).",
+    "port-security-disabled": "A port (or a network, for the ports created on it) has portSecurityEnabled: false: no security group and no anti-spoofing filter its traffic.",
     "plaintext-secret-in-user-data": "An instance's user data carries a password or private key as a plain string: it lands in clear in the Pulumi state, previews and logs.",
 }
 
@@ -72,6 +81,9 @@ _PROFILE_LEVELS = {
         "role-label-mismatch": "advisory",
         "ssh-open-to-world": "mandatory",
         "database-open-to-world": "mandatory",
+        "unknown-security-rule": "mandatory",
+        "unknown-preview-security-rule": "advisory",
+        "port-security-disabled": "mandatory",
         "plaintext-secret-in-user-data": "mandatory",
     },
     "strict": {rule: "mandatory" for rule in RULE_IDS},

@@ -1,23 +1,36 @@
-"""Security defaults, checked per resource. Pure Python, no Pulumi import.
+"""Security defaults. Pure Python, no Pulumi import.
 
-The ONE implementation of the security rules: the auditor (``resilient-stack audit`` on stack
-exports and previews) and the CrossGuard policy pack (``policies/``) both call :func:`check_view`.
-Rule ids, descriptions and default levels live in :mod:`resilient_stack.core.rules` with the placement rules.
+The ONE implementation of the security rules: the auditor (``resilient-stack audit`` on stack exports and
+previews) and the CrossGuard policy pack (``policies/``) both call :class:`SecurityCollector` (the rules of a
+security group together) and :func:`check_view` (one resource). Rule ids, descriptions and default levels live in
+:mod:`resilient_stack.core.rules` with the placement rules.
 
-  ssh-open-to-world              an ``openstack:networking/secGroupRule:SecGroupRule`` ingress rule whose
-                                 TCP port range covers 22 and whose remote is the whole internet
+  ssh-open-to-world              the ingress rules of one security group
+                                 (``openstack:networking/secGroupRule:SecGroupRule``, grouped by
+                                 ``securityGroupId``) that admit TCP 22 admit, together, more public addresses
+                                 than a /8
   database-open-to-world         the same for 5432 (PostgreSQL) or 3306 (MySQL/MariaDB)
+  unknown-security-rule          a rule that may admit one of those ports has a secret, unknown or unreadable
+                                 remote prefix, port, protocol or direction (fails closed)
+  port-security-disabled         a port (``openstack:networking/port:Port``) or a network with
+                                 ``portSecurityEnabled: false``
   plaintext-secret-in-user-data  an ``openstack:compute/instance:Instance`` whose ``userData`` is a plain
                                  string (not a Pulumi secret) carrying password-like material:
                                  ``PGPASSWORD=...``, ``password: ...`` keys, credentials in a URL, a private key
 
-"The whole internet" is a ``remoteIpPrefix`` with prefix length 0 (``0.0.0.0/0``, ``::/0``), or no
-remote prefix, no ``remoteGroupId`` and no ``remoteAddressGroupId`` at all (Neutron then admits every
-address of the rule's ethertype).
+World-open (the judgement calls, docs/rules.md): the union of the prefixes of a group's rules that admit the
+port, counted in PUBLIC addresses (private, shared, loopback and link-local ranges are not reachable from the
+internet), is more than a /8 of its IP version: ``0.0.0.0/0``, ``0.0.0.0/1`` + ``128.0.0.0/1``, or ``11.0.0.0/8``
++ ``12.0.0.0/8``, but not ``10.0.0.0/8`` + ``172.16.0.0/12``. A rule with no remote prefix, no ``remoteGroupId``
+and no ``remoteAddressGroupId`` admits every address of its ethertype. A remote group is not an address range.
+A rule whose group cannot be told (no ``securityGroupId``, and no property dependency naming it) is a group
+of its own.
 
-Values that cannot be read -- unknown at preview, Pulumi secrets, ``[secret]`` redactions -- never make a
-finding: a rule whose remote prefix is unknown cannot be judged, and a user data that is a secret is
-exactly what the rule asks for. Never raises on unknown types or property shapes.
+Unknowns fail closed: a rule that may admit a sensitive port (its known direction, protocol and ports do not
+exclude it) and whose remote prefix cannot be read is ``unknown-security-rule``, and so are rules whose unknown
+direction, protocol or ports would make the union world-open. An unknown ``remoteGroupId`` is still a group (one
+created in the same run). A user data that is a secret is exactly what its rule asks for. Never raises on unknown
+types or property shapes.
 
 Exemptions: ``resilient-stack:exempt=<reason>`` in an instance's ``metadata`` (or a resource's ``tags``),
 or in a security group rule's ``description`` (rules have no tags), waives the resource's findings;
@@ -32,9 +45,9 @@ import functools
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NamedTuple
 
-from resilient_stack.core.resources import ResourceView, role_of
+from resilient_stack.core.resources import ResourceView, labels_of
 from resilient_stack.core.rules import Finding, RuleConfig
 from resilient_stack.core.vocabulary import (
     DATABASE_PORTS,
@@ -47,6 +60,8 @@ from resilient_stack.core.vocabulary import (
 
 SECGROUP_RULE_TYPE = "openstack:networking/secGroupRule:SecGroupRule"
 INSTANCE_TYPE = "openstack:compute/instance:Instance"
+PORT_TYPE = "openstack:networking/port:Port"
+NETWORK_TYPE = "openstack:networking/network:Network"
 
 SSH_PORTS = {SSH_PORT: "SSH"}
 _TCP = {"", "any", "tcp", "6"}
@@ -97,84 +112,258 @@ def _port(v: Any) -> int | None | _Opaque:
     return n if n > 0 else None
 
 
-def _world(props: Mapping[str, Any]) -> str | None:
-    """How the rule admits the whole internet ("0.0.0.0/0", ...), or None (restricted or unknowable)."""
-    prefix = _value(props.get("remoteIpPrefix"))
-    if prefix is _OPAQUE:
-        return None
-    if not _blank(prefix):
-        if not isinstance(prefix, str):
-            return None
-        return prefix.strip() if _whole_internet(prefix.strip()) else None
-    for key in ("remoteGroupId", "remoteAddressGroupId"):
-        # a remote group that is unknown at preview (created in the same run) is still a group
-        if not _blank(props.get(key)):
-            return None
-    ether = _value(props.get("ethertype"))
-    every = "::/0" if isinstance(ether, str) and ether.strip().lower() == "ipv6" else "0.0.0.0/0"
-    return f"every address ({every}: no remoteIpPrefix, remoteGroupId or remoteAddressGroupId)"
+# ---- security group rules: the union of what a group's rules admit ---------------------------------------
+
+WORLD_PREFIX = 8  # a sensitive port is world-open when its public addresses cover more than a /8
+_BITS = {4: 32, 6: 128}
+# Addresses no one reaches from the internet: not counted towards "the world" (RFC 1122, 1918, 6598, 3927,
+# 4291, 4193). Admitting 10.0.0.0/8 + 172.16.0.0/12 + 192.168.0.0/16 to SSH is not world-open.
+_NOT_PUBLIC = {
+    4: tuple(ipaddress.ip_network(n) for n in ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8",
+                                                "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16")),
+    6: tuple(ipaddress.ip_network(n) for n in ("::/127", "fc00::/7", "fe80::/10")),
+}
+_EVERY = {4: ipaddress.ip_network("0.0.0.0/0"), 6: ipaddress.ip_network("::/0")}
+GROUP, NET, EVERY, UNKNOWN_REMOTE = "group", "net", "every", "unknown"
+
+
+class RuleFacts(NamedTuple):
+    """What the union needs of one security group rule that may admit a sensitive port from outside.
+
+    ``ingress``/``tcp``/``ports`` are None when unknown (a secret, unknown at preview, unreadable); ``remote`` is
+    :data:`GROUP` (another security group or address group: not addresses), :data:`NET` (``nets``),
+    :data:`EVERY` (no remote at all: every address of ``nets``' families) or :data:`UNKNOWN_REMOTE`.
+    """
+
+    urn: str
+    group: str
+    ingress: bool | None
+    tcp: bool | None
+    ports: tuple[int, int] | None
+    remote: str
+    nets: tuple
+    unknown: tuple[str, ...]  # what could not be read, for the message
+    exempt: str | None
+    any_protocol: bool = False
+
+    def may_admit(self, port: int) -> bool:
+        return (self.ingress is not False and self.tcp is not False
+                and (self.ports is None or self.ports[0] <= port <= self.ports[1]))
+
+    def admits(self, port: int) -> bool:
+        return bool(self.ingress and self.tcp and self.ports and self.ports[0] <= port <= self.ports[1])
+
+
+_PENDING = "unknown until the resource is created"
+
+
+def _why(value: Any) -> str:
+    if type(value) is dict:
+        return "a secret"
+    return _PENDING if value == UNKNOWN else "a redacted secret"
 
 
 @functools.lru_cache(maxsize=4096)
-def _whole_internet(prefix: str) -> bool:
-    """True for a prefix of length 0 (0.0.0.0/0, ::/0); estates repeat a few prefixes many times."""
+def _network(prefix: str) -> Any:
+    """The network of a prefix (host bits ignored, as Neutron does), or None; estates repeat a few prefixes."""
     try:
-        return ipaddress.ip_network(prefix, strict=False).prefixlen == 0
+        return ipaddress.ip_network(prefix.strip(), strict=False)
     except ValueError:
-        return False
+        return None
 
 
-def _secgroup_rule_issues(props: Mapping[str, Any]) -> list[Issue]:
-    direction = _value(props.get("direction"))
-    if not isinstance(direction, str) or direction.strip().lower() != "ingress":
-        return []
-    proto = _value(props.get("protocol"))
-    if proto is _OPAQUE:
-        return []
-    proto_s = "" if proto is None else str(proto).strip().lower()
-    if proto_s not in _TCP:
-        return []  # udp, icmp, ...: SSH and the databases listen on TCP
-    low, high = _port(props.get("portRangeMin")), _port(props.get("portRangeMax"))
-    if low is _OPAQUE or high is _OPAQUE:
-        return []
-    lo, hi = low or 1, high or 65535
-    for p in _WATCHED_PORTS:
-        if lo <= p <= hi:
-            break
+def rule_facts(view: ResourceView) -> RuleFacts | None:
+    """The facts of a security group rule (from its inputs, else outputs); None when it cannot admit SSH or a
+    database port from outside whatever its unknowns are (egress, UDP, ICMP, ports 80-443...)."""
+    props = view.inputs if isinstance(view.inputs, dict) else view.outputs
+    if not isinstance(props, dict):
+        return None
+    unknown: list[str] = []
+    raw = props.get("direction")
+    direction = _value(raw)
+    if direction is _OPAQUE:
+        ingress, _ = None, unknown.append(f"direction is {_why(raw)}")
+    elif isinstance(direction, str) and direction.strip():
+        ingress = direction.strip().lower() == "ingress"
     else:
-        return []  # 80, 443...: open to the world on purpose; no need to read the remote
-    where = _world(props)
-    if where is None:
-        return []
-    if proto_s in ("", "any"):
+        ingress, _ = None, unknown.append("direction is not set")
+    raw = props.get("protocol")
+    proto = _value(raw)
+    if proto is _OPAQUE:
+        tcp, _ = None, unknown.append(f"protocol is {_why(raw)}")
+    else:
+        tcp = ("" if proto is None else str(proto).strip().lower()) in _TCP
+    any_protocol = ("" if proto is None or proto is _OPAQUE else str(proto).strip().lower()) in ("", "any")
+    low, high = _port(props.get("portRangeMin")), _port(props.get("portRangeMax"))
+    ports: tuple[int, int] | None
+    if low is _OPAQUE or high is _OPAQUE:
+        ports = None
+        unknown += [f"{k} is {_why(props.get(k)) if _value(props.get(k)) is _OPAQUE else 'not a port number'}"
+                    for k, v in (("portRangeMin", low), ("portRangeMax", high)) if v is _OPAQUE]
+    else:
+        ports = (low or 1, high or 65535)
+    facts = RuleFacts(view.urn, "", ingress, tcp, ports, UNKNOWN_REMOTE, (), (), None, any_protocol)
+    if not any(facts.may_admit(p) for p in _WATCHED_PORTS):
+        return None  # 80, 443, egress, UDP...: open to the world on purpose; no need to read the remote
+    nets: tuple = ()
+    if any(not _blank(props.get(k)) for k in ("remoteGroupId", "remoteAddressGroupId")):
+        remote = GROUP  # a group that is unknown at preview (created in the same run) is still a group
+    else:
+        raw = props.get("remoteIpPrefix")
+        prefix = _value(raw)
+        if prefix is _OPAQUE:
+            remote = UNKNOWN_REMOTE
+            unknown.append(f"remoteIpPrefix is {_why(raw)}")
+        elif _blank(prefix):
+            remote = EVERY
+            raw_ether = props.get("ethertype")
+            ether = _value(raw_ether)
+            if isinstance(ether, str) and ether.strip().lower() in ("ipv4", "ipv6"):
+                nets = (_EVERY[6 if ether.strip().lower() == "ipv6" else 4],)
+            elif _blank(ether):
+                nets = (_EVERY[4],)  # Neutron's default ethertype
+            else:
+                nets = (_EVERY[4], _EVERY[6])  # unknown: either family, so both
+        else:
+            net = _network(prefix) if isinstance(prefix, str) else None
+            if net is None:
+                remote = UNKNOWN_REMOTE
+                unknown.append(f"remoteIpPrefix {str(prefix)[:60]!r} is not a network")
+            else:
+                remote, nets = NET, (net,)
+    return facts._replace(group=_group_key(view, props), remote=remote, nets=nets, unknown=tuple(unknown),
+                          exempt=exemption(view))
+
+
+def _group_key(view: ResourceView, props: Mapping[str, Any]) -> str:
+    """The rule's security group: its id, else the resource it comes from (preview), else the rule alone."""
+    gid = _value(props.get("securityGroupId"))
+    if isinstance(gid, str) and gid.strip():
+        return gid.strip()
+    deps = view.deps.get("securityGroupId") if isinstance(view.deps, Mapping) else None
+    if isinstance(deps, (list, tuple)) and deps and isinstance(deps[0], str):
+        return deps[0]
+    return "rule:" + view.urn
+
+
+def public_addresses(nets: Iterable[Any]) -> dict[int, int]:
+    """Per IP version, how many public addresses (see :data:`_NOT_PUBLIC`) the union of ``nets`` holds."""
+    return dict(_public(tuple(sorted(set(nets), key=lambda n: (n.version, n)))))
+
+
+@functools.lru_cache(maxsize=4096)
+def _public(nets: tuple) -> tuple:
+    """:func:`public_addresses` of a sorted tuple (estates repeat a few shapes of groups many times)."""
+    out: dict[int, int] = {}
+    for version in (4, 6):
+        mine = [n for n in nets if n.version == version]
+        if not mine:
+            continue
+        total = 0
+        for net in ipaddress.collapse_addresses(mine):
+            count = net.num_addresses
+            for private in _NOT_PUBLIC[version]:
+                if private.subnet_of(net):
+                    count -= private.num_addresses
+                elif net.subnet_of(private):
+                    count = 0
+            total += count
+        out[version] = total
+    return tuple(out.items())
+
+
+def world_open(nets: Iterable[Any]) -> bool:
+    """Do these prefixes, together, admit more public addresses than a /8 of their IP version holds?"""
+    return any(n > 2 ** (_BITS[v] - WORLD_PREFIX) for v, n in public_addresses(nets).items())
+
+
+def _names(rules: Iterable[RuleFacts]) -> str:
+    return ", ".join(resource_label(r.urn) if r.urn else "the rule" for r in rules)
+
+
+def _where(rules: list[RuleFacts]) -> str:
+    shown = []
+    for r in rules:
+        if r.remote == EVERY:
+            shown.append(f"every address ({', '.join(str(n) for n in r.nets)}: no remoteIpPrefix, remoteGroupId or "
+                         "remoteAddressGroupId)")
+        else:
+            shown += [str(n) for n in r.nets]
+    return ", ".join(dict.fromkeys(shown))
+
+
+_REMEDY = {
+    "ssh-open-to-world": "restrict remoteIpPrefix to your administration network (e.g. 198.51.100.0/24) or set "
+                         "remoteGroupId to a bastion's security group",
+    "database-open-to-world": "allow only the application tier: set remoteGroupId to the web servers' security group "
+                              "or remoteIpPrefix to the private subnet",
+}
+_SENSITIVE = (("ssh-open-to-world", SSH_PORTS), ("database-open-to-world", DATABASE_PORTS))
+
+
+def _span(r: RuleFacts, what: str) -> str:
+    lo, hi = r.ports or (1, 65535)
+    if lo == hi:
+        return what
+    if r.any_protocol:
         span = "every protocol and port" if (lo, hi) == (1, 65535) else f"ports {lo}-{hi} of every protocol"
     else:
-        span = "every TCP port" if (lo, hi) == (1, 65535) else (f"TCP {lo}" if lo == hi else f"TCP {lo}-{hi}")
+        span = "every TCP port" if (lo, hi) == (1, 65535) else f"TCP {lo}-{hi}"
+    return f"{span}, including {what},"
 
-    def opens(ports: dict[int, str]) -> str | None:
-        hit = [f"{p} ({name})" if lo != hi else f"({name})" for p, name in sorted(ports.items()) if lo <= p <= hi]
-        if not hit:
-            return None
-        if lo == hi:
-            return f"ingress rule opens {span} {hit[0]} to {where}"
-        return f"ingress rule opens {span}, including TCP {' and '.join(hit)}, to {where}"
 
-    issues = []
-    ssh = opens(SSH_PORTS)
-    if ssh:
-        issues.append(Issue(
-            "ssh-open-to-world",
-            f"{ssh}; restrict remoteIpPrefix to your administration network (e.g. 198.51.100.0/24) or set "
-            "remoteGroupId to a bastion's security group",
-        ))
-    db = opens(DATABASE_PORTS)
-    if db:
-        issues.append(Issue(
-            "database-open-to-world",
-            f"{db}; allow only the application tier: set remoteGroupId to the web servers' security group "
-            "or remoteIpPrefix to the private subnet",
-        ))
-    return issues
+def group_issues(rules: list[RuleFacts]) -> list[tuple[str, str, tuple[RuleFacts, ...]]]:
+    """``(rule id, message, rules named)`` for the rules of ONE security group.
+
+    For each sensitive port, the union of the prefixes of the rules that admit it is world-open when it holds
+    more public addresses than a /8 (``0.0.0.0/1`` + ``128.0.0.0/1`` is the whole internet): ``ssh-open-to-world``
+    or ``database-open-to-world``, naming the rules that admit public addresses. Otherwise, when a rule that may
+    admit the port has an unknown remote, or the rules whose direction, protocol or ports are unknown would make
+    the union world-open: ``unknown-security-rule``, naming them (fails closed).
+    """
+    out: list[tuple[str, str, tuple[RuleFacts, ...]]] = []
+    uncertain: dict[str, RuleFacts] = {}
+    for rule_id, ports in _SENSITIVE:
+        opened: dict[int, list[RuleFacts]] = {}
+        for port in ports:
+            sure = [r for r in rules if r.admits(port) and r.remote in (NET, EVERY)]
+            sure_nets = [n for r in sure for n in r.nets]
+            if world_open(sure_nets):
+                opened[port] = [r for r in sure if any(public_addresses(r.nets).values())]
+                continue
+            maybe = [r for r in rules if r.may_admit(port) and not r.admits(port) and r.remote in (NET, EVERY)]
+            blind = [r for r in rules if r.may_admit(port) and r.remote == UNKNOWN_REMOTE]
+            if maybe and world_open(sure_nets + [n for r in maybe for n in r.nets]):
+                blind += [r for r in maybe if any(public_addresses(r.nets).values())]
+            for r in blind:
+                uncertain.setdefault(r.urn, r)
+        if not opened:
+            continue
+        named = tuple({r.urn: r for port in opened for r in opened[port]}.values())
+        what = " and ".join(f"TCP {p} ({ports[p]})" for p in sorted(opened))
+        if len(named) == 1:
+            message = f"ingress rule opens {_span(named[0], what)} to {_where(list(named))}"
+        else:
+            message = (f"ingress rules {_names(named)} of one security group together open {what} to "
+                       f"{_where(list(named))}: more public addresses than a /{WORLD_PREFIX}")
+        out.append((rule_id, f"{message}; {_REMEDY[rule_id]}", named))
+    # a value that only a preview cannot read (taken from a resource not created yet) is decided when it is known:
+    # the pack again during `pulumi up`, the auditor on the state; one that no one can read (a secret, a redaction,
+    # a prefix that is no network) never will be
+    pending = [r for r in uncertain.values() if r.unknown and all(u.endswith(_PENDING) for u in r.unknown)]
+    unreadable = [r for r in uncertain.values() if r not in pending]
+    for rule_id, named_list, tail in (
+        ("unknown-security-rule", unreadable, "set these values in clear in the program (a prefix is not a secret), "
+                                              "or exempt the rules"),
+        ("unknown-preview-security-rule", pending, "they are checked once known: by the pack during `pulumi up`, by "
+                                                   "`resilient-stack audit` on the stack's export"),
+    ):
+        if named_list:
+            why = "; ".join(f"{resource_label(r.urn) if r.urn else 'the rule'}: {', '.join(r.unknown) or 'may widen the union'}"
+                            for r in named_list)
+            out.append((rule_id, f"cannot tell whether SSH or a database port is open to the world ({why}); {tail}",
+                        tuple(named_list)))
+    return out
 
 
 # ---- secret-looking material in user data ----------------------------------------------------
@@ -268,15 +457,32 @@ def _user_data_issues(props: Mapping[str, Any]) -> list[Issue]:
     )]
 
 
+def _port_security_issues(type_: str, props: Mapping[str, Any]) -> list[Issue]:
+    value = _value(props.get("portSecurityEnabled"))
+    if not (value is False or (isinstance(value, str) and value.strip().lower() == "false")):
+        return []  # true, unset (the network's or Neutron's default: enabled) or unreadable
+    if type_ == PORT_TYPE:
+        what = ("portSecurityEnabled is false: the port has no security group and no anti-spoofing, so every port "
+                "of its host is open to whatever reaches the network")
+    else:
+        what = ("portSecurityEnabled is false on the network: ports created on it default to no security group and "
+                "no anti-spoofing")
+    return [Issue("port-security-disabled", f"{what}; enable port security and use security groups, or exempt it "
+                  "with its reason (a router or VRRP appliance)")]
+
+
 def check_resource(type_: str, props: Mapping[str, Any] | None) -> list[Issue]:
     """The security issues of one resource, from its (input) properties."""
     if not isinstance(props, dict):
         return []
     try:
-        if type_ == SECGROUP_RULE_TYPE:
-            return _secgroup_rule_issues(props)
+        if type_ == SECGROUP_RULE_TYPE:  # the rule as a group of its own
+            facts = rule_facts(ResourceView("", type_, props))
+            return [Issue(rule, message) for rule, message, _ in group_issues([facts])] if facts else []
         if type_ == INSTANCE_TYPE:
             return _user_data_issues(props)
+        if type_ in (PORT_TYPE, NETWORK_TYPE):
+            return _port_security_issues(type_, props)
     except Exception:  # noqa: BLE001 - a shape we did not foresee is not a finding, and never a crash
         return []
     return []
@@ -293,7 +499,7 @@ _DESC_EXEMPT = re.compile(re.escape(EXEMPT_KEY) + r"\s*=\s*(?P<why>[^;\n]+)")
 
 def exemption(view: ResourceView) -> str | None:
     """The resource's ``resilient-stack:exempt`` reason, from its labels or (rules) its description."""
-    _, labels = role_of(view)
+    labels = labels_of(view)
     if labels.get(EXEMPT_KEY):
         return labels[EXEMPT_KEY]
     for props in (view.inputs, view.outputs):
@@ -316,17 +522,27 @@ def evaluate_security(views: Iterable[ResourceView], config: RuleConfig | None =
 
 class SecurityCollector:
     """Checks resources as a reader streams them (see ``inspect`` in :mod:`resilient_stack.audit.inputs`),
-    keeping only the issues found, not the resources."""
+    keeping only the issues found and the facts of the security group rules that may admit a sensitive port
+    (the union of a group's rules is judged at the end), not the resources."""
 
-    TYPES = (SECGROUP_RULE_TYPE, INSTANCE_TYPE)
+    TYPES = (SECGROUP_RULE_TYPE, INSTANCE_TYPE, PORT_TYPE, NETWORK_TYPE)
 
     def __init__(self) -> None:
         self._found: list[tuple[str, Issue, str | None]] = []
+        self._rules: dict[str, list[RuleFacts]] = {}
 
     def inspectors(self) -> dict:
         return {t: self.add for t in self.TYPES}
 
     def add(self, view: ResourceView) -> None:
+        if view.type == SECGROUP_RULE_TYPE:
+            try:
+                facts = rule_facts(view)
+            except Exception:  # noqa: BLE001 - a shape we did not foresee is never a crash
+                facts = None
+            if facts is not None:
+                self._rules.setdefault(facts.group, []).append(facts)
+            return
         issues = check_view(view)
         if issues:
             exempt = exemption(view)
@@ -339,6 +555,15 @@ class SecurityCollector:
             level = config.level(issue.rule)
             if level != "disabled":
                 out.append(Finding(issue.rule, level, None, f"{resource_label(urn)}: {issue.message}", (urn,), exempt))
+        for group in self._rules.values():
+            for rule, message, named in group_issues(group):
+                level = config.level(rule)
+                if level == "disabled":
+                    continue
+                if len(named) == 1:
+                    message = f"{resource_label(named[0].urn)}: {message}"
+                exempt = "; ".join(sorted({r.exempt for r in named if r.exempt})) if all(r.exempt for r in named) else None
+                out.append(Finding(rule, level, None, message, tuple(r.urn for r in named), exempt))
         return tuple(out)
 
 

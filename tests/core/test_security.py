@@ -34,7 +34,7 @@ def rules_of(typ, props):
 
 def test_registry_lists_security_rules_with_mandatory_defaults():
     assert set(SECURITY_RULE_IDS) <= set(RULE_IDS) and set(RULE_DESCRIPTIONS) == set(RULE_IDS)
-    assert {default_level(r) for r in SECURITY_RULE_IDS} == {"mandatory"}
+    assert {r for r in SECURITY_RULE_IDS if default_level(r) != "mandatory"} == {"unknown-preview-security-rule"}
     assert RuleConfig(levels={"ssh-open-to-world": "advisory"}).level("ssh-open-to-world") == "advisory"
 
 
@@ -48,7 +48,7 @@ def test_registry_lists_security_rules_with_mandatory_defaults():
     ({"remoteIpPrefix": "10.0.0.0/8"}, []),
     ({"remoteGroupId": "sg-1"}, []),
     ({"remoteAddressGroupId": "ag-1"}, []),
-    ({"remoteIpPrefix": {SECRET_SIG: "x", "ciphertext": "y"}}, []),
+    ({"remoteIpPrefix": {SECRET_SIG: "x", "ciphertext": "y"}}, ["unknown-security-rule"]),
     ({"direction": "egress"}, []),
     ({"protocol": "icmp", "remoteIpPrefix": "0.0.0.0/0"}, []),
 ])
@@ -160,3 +160,85 @@ def test_security_findings_in_sarif_junit_and_text(cli, tmp_path):
     assert b'name="ssh-open-to-world"' in cli("audit", str(export), "--format", "junit").stdout
     text = cli("audit", str(export)).stdout.decode()
     assert "ssh-open-to-world" in text and "FAIL" in text
+
+
+# ---- the union of a security group's rules (issue 18, point 6) ---------------------------------------------
+
+def _rule(name, prefix, group="sg-1", **extra):
+    props = {**SSH, "securityGroupId": group, **extra}
+    if prefix is not None:
+        props["remoteIpPrefix"] = prefix
+    return ResourceView(b.urn(SECGROUP_RULE_TYPE, name), SECGROUP_RULE_TYPE, props)
+
+
+def test_two_halves_of_the_internet_and_two_slash_8s_are_world_open_together():
+    (f,) = evaluate_security([_rule("a", "0.0.0.0/1"), _rule("b", "128.0.0.0/1")])
+    assert f.rule == "ssh-open-to-world" and f.blocking and set(f.resources) == {_rule("a", None).urn, _rule("b", None).urn}
+    (g,) = evaluate_security([_rule("a", "11.0.0.0/8"), _rule("b", "12.0.0.0/8")])
+    assert "together open TCP 22 (SSH) to 11.0.0.0/8, 12.0.0.0/8" in g.message and len(g.resources) == 2
+    assert evaluate_security([_rule("a", "11.0.0.0/8"), _rule("b", "12.0.0.0/8", group="sg-2")]) == ()
+    private = [_rule(n, p) for n, p in (("a", "10.0.0.0/8"), ("b", "172.16.0.0/12"), ("c", "192.168.0.0/16"))]
+    assert evaluate_security(private) == ()
+    # only the rules that admit public addresses are named; a restricted one is not
+    (h,) = evaluate_security([_rule("a", "0.0.0.0/1"), _rule("b", "128.0.0.0/1"), _rule("c", "10.1.0.0/16")])
+    assert len(h.resources) == 2
+
+
+def test_a_rule_of_a_group_created_in_the_same_run_is_grouped_by_its_dependency():
+    g = b.urn("openstack:networking/secGroup:SecGroup", "web")
+    views = [v._replace(inputs={**v.inputs, "securityGroupId": UNKNOWN}, deps={"securityGroupId": [g]})
+             for v in (_rule("a", "11.0.0.0/8"), _rule("b", "12.0.0.0/8"))]
+    assert [f.rule for f in evaluate_security(views)] == ["ssh-open-to-world"]
+
+
+@pytest.mark.parametrize("extra, unknown", [
+    ({"remoteIpPrefix": {SECRET_SIG: "x", "ciphertext": "y"}}, "remoteIpPrefix is a secret"),
+    ({"remoteIpPrefix": "[secret]"}, "remoteIpPrefix is a redacted secret"),
+    ({"remoteIpPrefix": "any"}, "remoteIpPrefix 'any' is not a network"),
+    ({"remoteIpPrefix": "0.0.0.0/0", "protocol": {SECRET_SIG: "x"}}, "protocol is a secret"),
+])
+def test_unreadable_values_on_a_rule_that_may_open_a_sensitive_port_fail_closed(extra, unknown):
+    (f,) = evaluate_security([ResourceView(b.urn(SECGROUP_RULE_TYPE, "r"), SECGROUP_RULE_TYPE, {**SSH, **extra})])
+    assert f.rule == "unknown-security-rule" and f.blocking and unknown in f.message, f.message
+
+
+@pytest.mark.parametrize("extra, unknown", [
+    ({"remoteIpPrefix": UNKNOWN}, "remoteIpPrefix is unknown until the resource is created"),
+    ({"remoteIpPrefix": "0.0.0.0/0", "portRangeMin": UNKNOWN, "portRangeMax": UNKNOWN}, "portRangeMin is unknown"),
+    ({"remoteIpPrefix": "0.0.0.0/0", "direction": UNKNOWN}, "direction is unknown"),
+])
+def test_values_unknown_at_preview_are_listed_and_decided_once_known(extra, unknown):
+    (f,) = evaluate_security([ResourceView(b.urn(SECGROUP_RULE_TYPE, "r"), SECGROUP_RULE_TYPE, {**SSH, **extra})])
+    assert f.rule == "unknown-preview-security-rule" and f.level == "advisory" and unknown in f.message, f.message
+    (g,) = evaluate_security([ResourceView(b.urn(SECGROUP_RULE_TYPE, "r"), SECGROUP_RULE_TYPE, {**SSH, **extra})],
+                             RuleConfig(profile="strict"))
+    assert g.blocking
+
+
+def test_unknowns_that_cannot_open_a_sensitive_port_are_quiet():
+    for extra in ({"remoteIpPrefix": UNKNOWN, "portRangeMin": 443, "portRangeMax": 443},
+                  {"remoteIpPrefix": UNKNOWN, "protocol": "udp"}, {"remoteIpPrefix": UNKNOWN, "direction": "egress"},
+                  {"remoteGroupId": UNKNOWN}, {"remoteIpPrefix": "10.0.0.0/8", "portRangeMin": UNKNOWN}):
+        assert rules_of(SECGROUP_RULE_TYPE, {**SSH, **extra}) == [], extra
+
+
+def test_a_restricted_rule_with_unknown_ports_is_named_when_it_would_make_the_union_world_open():
+    views = [_rule("a", "11.0.0.0/8"), _rule("b", "12.0.0.0/8", portRangeMin=UNKNOWN, portRangeMax=UNKNOWN)]
+    (f,) = evaluate_security(views)
+    assert f.rule == "unknown-preview-security-rule" and f.resources == (views[1].urn,)
+
+
+def test_port_security_disabled_on_ports_and_networks(cli, tmp_path):
+    assert rules_of("openstack:networking/port:Port", {"portSecurityEnabled": False}) == ["port-security-disabled"]
+    assert rules_of("openstack:networking/network:Network", {"portSecurityEnabled": False}) == ["port-security-disabled"]
+    assert rules_of("openstack:networking/port:Port", {"portSecurityEnabled": True}) == []
+    e = b.spread_export()
+    gra = e.resources[1]["urn"] + "::" + e.resources[1]["id"]
+    e.resource("openstack:networking/port:Port", "vrrp", gra, portSecurityEnabled=False)
+    e.resource(SECGROUP_RULE_TYPE, "ssh-a", gra, **SSH, remoteIpPrefix="0.0.0.0/1", securityGroupId="sg")
+    e.resource(SECGROUP_RULE_TYPE, "ssh-b", gra, **SSH, remoteIpPrefix="128.0.0.0/1", securityGroupId="sg")
+    r = cli("audit", str(e.write(tmp_path / "export.json")), "--format", "json")
+    doc = json.loads(r.stdout)
+    assert r.returncode == 1 and {f["rule"] for f in doc["findings"]} == {"port-security-disabled", "ssh-open-to-world"}
+    ssh = next(f for f in doc["findings"] if f["rule"] == "ssh-open-to-world")
+    assert len(ssh["resources"]) == 2

@@ -51,14 +51,20 @@ def test_probe_records_plain_user_data_as_plain():
     POLICY["plaintext-secret-in-user-data"].validate(s.resource_args(b.INSTANCE, "db", wire, s.provider()), v)
     assert len(v.seen) == 1 and PROBE_NAME not in v.messages[0] and "`PGPASSWORD=` (line 5)" in v.messages[0]
     # other types are not recorded
-    other = s.resource_args(b.NETWORK, "n", {"x": 1})
+    other = s.resource_args("openstack:networking/subnet:Subnet", "n", {"x": 1})
     secrecy_probe.remediate(other)
     assert secrecy.secret_keys(other.urn) is None
 
 
-def test_a_stack_analysis_ends_the_run():
+def test_records_outlive_the_stack_analysis_and_each_probe_overwrites_them():
+    """The stack policies read the records too (a secret remoteIpPrefix); a new run's probe replaces them."""
     from resilient_policies.placement import PLACEMENT_POLICIES
 
-    secrecy.record(b.urn(b.INSTANCE, "db"), frozenset({"userData"}))
+    urn = b.urn(b.INSTANCE, "db")
+    secrecy.record(urn, frozenset({"userData"}))
     PLACEMENT_POLICIES[0].validate(s.stack_args([]), s.Violations())
-    assert secrecy.secret_keys(b.urn(b.INSTANCE, "db")) is None
+    assert secrecy.secret_keys(urn) == frozenset({"userData"})
+    args = ResourceValidationArgs(b.INSTANCE, unknown_checking_proxy(deserialize_properties({"userData": "x"}, True)),
+                                  urn, "db", s.options(), s.provider(), {})
+    secrecy_probe.remediate(args)
+    assert secrecy.secret_keys(urn) == frozenset()
