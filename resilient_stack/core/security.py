@@ -172,12 +172,38 @@ def _network(prefix: str) -> Any:
         return None
 
 
+_FACT_KEYS = ("direction", "protocol", "portRangeMin", "portRangeMax", "remoteGroupId", "remoteAddressGroupId",
+              "remoteIpPrefix", "ethertype")
+_SCALAR = (str, int, float, bool, type(None))
+_memo: dict[tuple, tuple | None] = {}
+_EXEMPT_KEYS = ("description", "tags", "allTags", "metadata", "allMetadata")  # where an exemption can be written
+
+
 def rule_facts(view: ResourceView) -> RuleFacts | None:
     """The facts of a security group rule (from its inputs, else outputs); None when it cannot admit SSH or a
     database port from outside whatever its unknowns are (egress, UDP, ICMP, ports 80-443...)."""
     props = view.inputs if isinstance(view.inputs, dict) else view.outputs
     if not isinstance(props, dict):
         return None
+    # estates repeat a few shapes of rules many times: what the values mean is read once per shape
+    key = tuple(props.get(k) for k in _FACT_KEYS)
+    if all(type(v) in _SCALAR for v in key):
+        hit = _memo.get(key, _memo)
+        if hit is _memo:
+            hit = _facts(props)
+            if len(_memo) < 10_000:
+                _memo[key] = hit
+    else:
+        hit = _facts(props)
+    if hit is None:
+        return None
+    described = any(k in p for p in (view.inputs, view.outputs) if type(p) is dict for k in _EXEMPT_KEYS)
+    *head, any_protocol = hit
+    return RuleFacts(view.urn, _group_key(view, props), *head, exemption(view) if described else None, any_protocol)
+
+
+def _facts(props: Mapping[str, Any]) -> tuple | None:
+    """(ingress, tcp, ports, remote, nets, unknown) of :class:`RuleFacts`, any_protocol last; None: cannot admit."""
     unknown: list[str] = []
     raw = props.get("direction")
     direction = _value(raw)
@@ -202,7 +228,7 @@ def rule_facts(view: ResourceView) -> RuleFacts | None:
                     for k, v in (("portRangeMin", low), ("portRangeMax", high)) if v is _OPAQUE]
     else:
         ports = (low or 1, high or 65535)
-    facts = RuleFacts(view.urn, "", ingress, tcp, ports, UNKNOWN_REMOTE, (), (), None, any_protocol)
+    facts = RuleFacts("", "", ingress, tcp, ports, UNKNOWN_REMOTE, (), (), None, any_protocol)
     if not any(facts.may_admit(p) for p in _WATCHED_PORTS):
         return None  # 80, 443, egress, UDP...: open to the world on purpose; no need to read the remote
     nets: tuple = ()
@@ -231,8 +257,7 @@ def rule_facts(view: ResourceView) -> RuleFacts | None:
                 unknown.append(f"remoteIpPrefix {str(prefix)[:60]!r} is not a network")
             else:
                 remote, nets = NET, (net,)
-    return facts._replace(group=_group_key(view, props), remote=remote, nets=nets, unknown=tuple(unknown),
-                          exempt=exemption(view))
+    return ingress, tcp, ports, remote, nets, tuple(unknown), any_protocol
 
 
 def _group_key(view: ResourceView, props: Mapping[str, Any]) -> str:
