@@ -123,7 +123,7 @@ def cmd_audit(args) -> int:
     rule_config, catalog, loaded = _load(args, security.inspectors())
     report = with_findings(
         evaluate(loaded.placements, rule_config, catalog),
-        security.findings(rule_config) + reader_findings(loaded.issues, rule_config),
+        security.findings(rule_config) + reader_findings(loaded.issues, rule_config), security.claims(),
     )
     report = dataclasses.replace(report, coverage=loaded.coverage)
     source = "<stdin>" if args.path == "-" else args.path

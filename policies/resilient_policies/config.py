@@ -56,6 +56,7 @@ from resilient_stack.core.rules import (
 from resilient_stack.io.errors import InputError
 
 _DEFAULTS = PolicyConfig()
+EXEMPTED_POLICY = "exempted-findings"  # the helper policy of .exemptions
 
 # JSON schema of each property, as the Pulumi CLI validates it (no $refs: the CLI wraps these properties
 # in its own top-level object schema). The catalog's inner schema is checked by the model at run time.
@@ -93,6 +94,22 @@ SCHEMA_PROPERTIES: dict[str, dict[str, Any]] = {
     "catalog": {
         "type": "object",
         "description": "extra catalog entries, same schema as `resilient-stack audit --catalog` files ({providers: [...]})",
+    },
+    "exemptions": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "reason": {"type": "string", "minLength": 1},
+                "owner": {"type": "string", "minLength": 1},
+                "expires": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+                "rules": {"type": "array", "items": {"type": "string", "enum": list(RULE_IDS)}},
+            },
+            "required": ["reason", "owner", "expires"],
+            "additionalProperties": False,
+        },
+        "description": "the only exemption reasons honoured (resilient-stack:exempt labels), each with its owner "
+                       "and last day; waived findings are reported by the advisory policy exempted-findings",
     },
 }
 CONFIG_SCHEMA = PolicyConfigSchema(properties=SCHEMA_PROPERTIES)
@@ -155,7 +172,9 @@ def pack_config(cfg: PolicyConfig, profile: str | None = None) -> dict[str, Any]
     props = cfg.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     if profile:
         props["profile"] = profile
-    return {rule: {"enforcementLevel": rules.level(rule), **props} for rule in RULE_IDS}
+    out: dict[str, Any] = {rule: {"enforcementLevel": rules.level(rule), **props} for rule in RULE_IDS}
+    out[EXEMPTED_POLICY] = dict(props)  # the helper reads the same settings (its level stays advisory)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,9 +45,11 @@ from resilient_stack.core.security import (
     SecurityCollector,
     check_view,
     exemption,
+    resource_label,
 )
 from resilient_stack.core.vocabulary import UNKNOWN
 
+from . import exemptions as exempted
 from .config import CONFIG_SCHEMA, Settings, default_enforcement, settings_from
 from .resources import SECRET_MARKER, resource_view, stack_view
 from .secrecy import PROBE_NAME, secret_keys
@@ -134,9 +136,14 @@ def _validator(rule: str) -> Callable[[ResourceValidationArgs, ReportViolation],
         secrets = secret_keys(view.urn)
         view = _remarked(view, secrets)
         issues = [i for i in check_view(view) if i.rule == rule]
-        if issues and exemption(view) is None:
-            note = UNPROBED if secrets is None and rule == "plaintext-secret-in-user-data" else ""
-            for issue in issues:
+        if not issues:
+            return
+        note = UNPROBED if secrets is None and rule == "plaintext-secret-in-user-data" else ""
+        reason = exemption(view)
+        for issue in issues:
+            if reason and settings.rules.honours(reason, rule):
+                exempted.record(view.urn, rule, f"{resource_label(view.urn)}: {issue.message}{note}", reason)
+            else:
                 report_violation(issue.message + note, None)
 
     validate.__name__ = f"validate_{rule.replace('-', '_')}"

@@ -32,6 +32,13 @@ def _role_summary(report: Report) -> list[tuple[str, int, str, str, str]]:
     return rows
 
 
+def _claim_detail(claim: dict) -> str:
+    if claim["status"] == "not allowed":
+        return " (not in the organisation's exemptions: not honoured)"
+    rules = f", rules {', '.join(claim['rules'])}" if claim.get("rules") else ""
+    return f" (owner {claim['owner']}, {'expired on' if claim['status'] == 'expired' else 'until'} {claim['expires']}{rules})"
+
+
 def audit_text(report: Report, source: str) -> str:
     from rich.console import Console
     from rich.table import Table
@@ -56,8 +63,8 @@ def audit_text(report: Report, source: str) -> str:
         con.print(ft)
     else:
         con.print("No findings.")
-    for res, why in report.exemptions:
-        con.print(f"exemption: {res}: {why}", markup=False)
+    for claim in report.exemptions:
+        con.print(f"exemption {claim['status']}: {claim['resource']}: {claim['reason']}{_claim_detail(claim)}", markup=False)
     cov = report.coverage
     counts = ""
     if cov:

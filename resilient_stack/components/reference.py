@@ -15,6 +15,7 @@ the text is written once; a field without a description is an error, so no key s
 
 from __future__ import annotations
 
+import datetime
 import re
 import sys
 import types
@@ -185,7 +186,7 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
-_SCALARS = {str: "string", int: "integer", bool: "boolean", float: "number"}
+_SCALARS = {str: "string", int: "integer", bool: "boolean", float: "number", datetime.date: "date (`YYYY-MM-DD`)"}
 
 
 def type_text(annotation: Any, links: dict[type[BaseModel], str]) -> str:

@@ -9,25 +9,47 @@ File (YAML or JSON)::
     levels:                     # per-rule override: mandatory | advisory | disabled
       single-provider: mandatory
     quorum_roles: [database]    # roles whose every replica votes (besides resilient-stack:quorum=true)
+    exemptions:                 # the only exemption reasons honoured (labels / design `exempt:`), until expiry
+      - {reason: "throwaway lab", owner: platform-team, expires: 2027-03-31, rules: [single-site]}
     catalog:                    # extra catalog entries, same schema as --catalog files
       providers: [...]
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from resilient_stack.core.catalog import Catalog, load_catalog
 from resilient_stack.core.catalog_schema import CatalogFile, plain
-from resilient_stack.core.rules import RULE_IDS, RuleConfig
+from resilient_stack.core.rules import RULE_IDS, Exemption, RuleConfig
 from resilient_stack.io.errors import InputError
 from resilient_stack.io.readfile import decode_text, read_bytes
 from resilient_stack.io.safeyaml import load_yaml_text
 
 Level = Literal["mandatory", "advisory", "disabled"]
 _DEFAULT = RuleConfig()
+
+
+class ExemptionSpec(BaseModel):
+    """One entry of ``exemptions``: a reason the organisation accepts, who owns it and until when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: str = Field(
+        min_length=1, max_length=500,
+        description="The exact text of the `resilient-stack:exempt` label (or a design's `exempt:`) it allows.",
+    )
+    owner: str = Field(min_length=1, max_length=200, description="Who answers for it (a team, a person, a ticket).")
+    expires: date = Field(
+        description="Last day it is honoured (`YYYY-MM-DD`, UTC); after it, the findings it waived count again and "
+        "the report says the exemption expired.",
+    )
+    rules: tuple[Literal[RULE_IDS], ...] = Field(  # type: ignore[valid-type]
+        default=(), description="The rule ids it may waive; empty: every rule.",
+    )
 
 
 class PolicyConfig(BaseModel):
@@ -69,6 +91,21 @@ class PolicyConfig(BaseModel):
         description="Extra catalog entries, the schema of `--catalog` files (e.g. your own clouds.yaml names, or a "
         "provider the built-in catalog does not know).",
     )
+    exemptions: tuple[ExemptionSpec, ...] = Field(
+        default=(), max_length=1000,
+        description="The exemptions the organisation allows. A `resilient-stack:exempt` label (or a design's "
+        "`exempt:`) waives findings only when its reason is listed here and not expired; every report lists the "
+        "exemptions claimed and whether each is honoured.",
+    )
+
+    @field_validator("exemptions")
+    @classmethod
+    def _one_entry_per_reason(cls, v: tuple[ExemptionSpec, ...]) -> tuple[ExemptionSpec, ...]:
+        reasons = [e.reason for e in v]
+        dupes = sorted({r for r in reasons if reasons.count(r) > 1})
+        if dupes:
+            raise ValueError(f"the reason {dupes[0]!r} is listed more than once")
+        return v
 
     def rule_config(self, profile: str | None = None) -> RuleConfig:
         return RuleConfig(
@@ -78,6 +115,7 @@ class PolicyConfig(BaseModel):
             min_providers=self.min_providers,
             levels=dict(self.levels),
             quorum_roles=frozenset(self.quorum_roles),
+            exemptions=tuple(Exemption(e.reason, e.owner, e.expires, frozenset(e.rules)) for e in self.exemptions),
         )
 
 

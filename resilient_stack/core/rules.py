@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timezone
 from typing import Iterable
 
 from resilient_stack.core.catalog import Catalog
@@ -99,8 +100,19 @@ def default_level(rule: str, profile: str = "default") -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Exemption:
+    """An exemption the organisation allows: a ``resilient-stack:exempt`` label (or a design's ``exempt:``) whose
+    reason is exactly ``reason`` waives findings until ``expires`` (included), of ``rules`` (empty: every rule)."""
+
+    reason: str
+    owner: str
+    expires: date
+    rules: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class RuleConfig:
-    """Organisation settings: profile, thresholds and per-rule levels."""
+    """Organisation settings: profile, thresholds, per-rule levels, quorum roles and the exemptions allowed."""
 
     profile: str = "default"
     min_buildings: int = 2
@@ -108,9 +120,36 @@ class RuleConfig:
     min_providers: int = 2
     levels: dict[str, str] = field(default_factory=dict)
     quorum_roles: frozenset[str] = frozenset()
+    exemptions: tuple[Exemption, ...] = ()
+    today: date | None = None  # the day expiries are compared with (None: today, UTC)
 
     def level(self, rule: str) -> str:
         return self.levels.get(rule) or _PROFILE_LEVELS[self.profile][rule]
+
+    def exemption_status(self, reason: str) -> tuple[str, Exemption | None]:
+        """(``honoured`` | ``expired`` | ``not allowed``, the organisation's entry) of a claimed exemption."""
+        entry = next((e for e in self.exemptions if e.reason == reason.strip()), None)
+        if entry is None:
+            return "not allowed", None
+        today = self.today or datetime.now(timezone.utc).date()
+        return ("expired" if entry.expires < today else "honoured"), entry
+
+    def honours(self, reason: str | None, rule: str) -> bool:
+        """Does the claimed exemption ``reason`` waive findings of ``rule``?"""
+        if not reason:
+            return False
+        status, entry = self.exemption_status(reason)
+        return status == "honoured" and entry is not None and (not entry.rules or rule in entry.rules)
+
+    def claim(self, resource: str, reason: str) -> dict:
+        """One line of a report's exemption list: the claim, and whether and until when it is honoured."""
+        status, entry = self.exemption_status(reason)
+        out = {"resource": resource, "reason": reason, "status": status}
+        if entry is not None:
+            out.update(owner=entry.owner, expires=entry.expires.isoformat())
+            if entry.rules:
+                out["rules"] = sorted(entry.rules)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,14 +184,18 @@ class Report:
     placements: tuple[Placement, ...]
     config: RuleConfig
     coverage: dict | None = None  # what the input held and what was evaluated, by type (readers)
+    claims: tuple[tuple[str, str], ...] = ()  # (resource, reason) of exemptions claimed outside placements
 
     @property
     def verdict(self) -> str:
         return "fail" if any(f.blocking for f in self.findings) else "pass"
 
     @property
-    def exemptions(self) -> list[tuple[str, str]]:
-        return [(p.resource, p.exempt) for p in self.placements if p.exempt]
+    def exemptions(self) -> list[dict]:
+        """Every exemption claimed (placements, then other resources), with its status: ``honoured``,
+        ``expired`` or ``not allowed`` (the organisation settings list no such exemption)."""
+        seen = [(p.resource, p.exempt) for p in self.placements if p.exempt] + list(self.claims)
+        return [self.config.claim(res, why) for res, why in dict.fromkeys(seen)]
 
     def as_dict(self) -> dict:
         return {
@@ -160,7 +203,7 @@ class Report:
             "profile": self.config.profile,
             "findings": [f.as_dict() for f in self.findings],
             "placements": [p.as_dict() for p in self.placements],
-            "exemptions": [{"resource": r, "reason": why} for r, why in self.exemptions],
+            "exemptions": self.exemptions,
             "coverage": self.coverage,
         }
 
@@ -205,9 +248,12 @@ def _suggest(
     return f", e.g. {' or '.join(picks)}" if picks else ""
 
 
-def _exempted(members: list[Placement]) -> str | None:
-    if members and all(p.exempt for p in members):
-        return "; ".join(sorted({p.exempt for p in members if p.exempt}))
+def exempted(reasons: Iterable[str | None], rule: str, config: RuleConfig) -> str | None:
+    """The reason(s) that waive a finding of ``rule`` naming resources with these claimed exemptions: every one
+    must be honoured by the organisation settings (:meth:`RuleConfig.honours`), else None (the finding stands)."""
+    reasons = list(reasons)
+    if reasons and all(config.honours(r, rule) for r in reasons):
+        return "; ".join(sorted({r for r in reasons if r}))
     return None
 
 
@@ -226,7 +272,8 @@ def evaluate(
         if level == "disabled":
             return
         findings.append(
-            Finding(rule, level, role, message, tuple(p.resource for p in members), _exempted(members))
+            Finding(rule, level, role, message, tuple(p.resource for p in members),
+                    exempted((p.exempt for p in members), rule, config))
         )
 
     by_role: dict[str, list[Placement]] = defaultdict(list)
@@ -256,7 +303,8 @@ def evaluate(
         placed = [p for p in members if p.resolved]
         n = len(members)
         unresolved = n - len(placed)
-        optimistic = unresolved if unknown_blocks and any(not p.exempt for p in members if not p.resolved) else 0
+        optimistic = unresolved if unknown_blocks and any(
+            not config.honours(p.exempt, "unknown-placement") for p in members if not p.resolved) else 0
         sites = {p.site for p in placed}
         providers = {p.provider for p in placed}
         site_names = _names(p.site_name or "" for p in placed)
@@ -335,12 +383,14 @@ def _finding_order(f: Finding) -> tuple:
     return (not f.blocking, _RULE_ORDER[f.rule], f.role or "")
 
 
-def with_findings(report: Report, extra: Iterable[Finding]) -> Report:
-    """``report`` plus findings of other checks (e.g. :mod:`resilient_stack.core.security`), in report order."""
-    extra = tuple(extra)
-    if not extra:
+def with_findings(report: Report, extra: Iterable[Finding], claims: Iterable[tuple[str, str]] = ()) -> Report:
+    """``report`` plus findings of other checks (e.g. :mod:`resilient_stack.core.security`), in report order, and
+    the exemptions their resources claim."""
+    extra, claims = tuple(extra), tuple(claims)
+    if not extra and not claims:
         return report
-    return replace(report, findings=tuple(sorted(report.findings + extra, key=_finding_order)))
+    return replace(report, findings=tuple(sorted(report.findings + extra, key=_finding_order)),
+                   claims=report.claims + claims)
 
 
 def reader_findings(issues: Iterable[tuple], config: RuleConfig | None = None) -> tuple[Finding, ...]:

@@ -33,8 +33,9 @@ created in the same run). A user data that is a secret is exactly what its rule 
 types or property shapes.
 
 Exemptions: ``resilient-stack:exempt=<reason>`` in an instance's ``metadata`` (or a resource's ``tags``),
-or in a security group rule's ``description`` (rules have no tags), waives the resource's findings;
-they stay listed with the reason.
+or in a security group rule's ``description`` (rules have no tags), waives the resource's findings when the
+organisation settings allow that reason (``exemptions:``, :meth:`resilient_stack.core.rules.RuleConfig.honours`);
+they stay listed with the reason and whether the exemption is honoured.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, NamedTuple
 
 from resilient_stack.core.resources import ResourceView, labels_of
-from resilient_stack.core.rules import Finding, RuleConfig
+from resilient_stack.core.rules import Finding, RuleConfig, exempted
 from resilient_stack.core.vocabulary import (
     DATABASE_PORTS,
     EXEMPT_KEY,
@@ -579,7 +580,8 @@ class SecurityCollector:
         for urn, issue, exempt in self._found:
             level = config.level(issue.rule)
             if level != "disabled":
-                out.append(Finding(issue.rule, level, None, f"{resource_label(urn)}: {issue.message}", (urn,), exempt))
+                out.append(Finding(issue.rule, level, None, f"{resource_label(urn)}: {issue.message}", (urn,),
+                                   exempted([exempt], issue.rule, config)))
         for group in self._rules.values():
             for rule, message, named in group_issues(group):
                 level = config.level(rule)
@@ -587,9 +589,15 @@ class SecurityCollector:
                     continue
                 if len(named) == 1:
                     message = f"{resource_label(named[0].urn)}: {message}"
-                exempt = "; ".join(sorted({r.exempt for r in named if r.exempt})) if all(r.exempt for r in named) else None
-                out.append(Finding(rule, level, None, message, tuple(r.urn for r in named), exempt))
+                out.append(Finding(rule, level, None, message, tuple(r.urn for r in named),
+                                   exempted((r.exempt for r in named), rule, config)))
         return tuple(out)
+
+    def claims(self) -> tuple[tuple[str, str], ...]:
+        """(resource, reason) of the exemptions claimed by the resources that have security issues."""
+        found = [(urn, why) for urn, _, why in self._found if why]
+        found += [(r.urn, r.exempt) for group in self._rules.values() for r in group if r.exempt]
+        return tuple(dict.fromkeys(found))
 
 
 def resource_label(urn: str) -> str:

@@ -123,6 +123,7 @@ def stack_config(case: Case) -> dict[str, Any]:
     return out
 
 
+ALLOW_LAB = {"reason": "lab", "owner": "platform-team", "expires": "2999-12-31"}
 SPREAD = [pl("gra", "GRA11", web=2, db=1), pl("waw", "WAW1", web=2, db=1),
           pl("ik", "dc4-a", cloud=None, auth_url=INFOMANIAK, web=1, db=1)]
 
@@ -182,6 +183,31 @@ def corpus() -> list[Case]:
                              "single-provider": "disabled"}}, stack=True),
         Case("backup-on-a-replica-site", SPREAD, [backup("WAW1")], [("backup-colocated", M, "database")],
              stack=True),
+        Case("exempt-allowed", [pl("s5", "SBG5", web=1, exempt="lab"), pl("s7", "SBG7", web=1, exempt="lab")], [],
+             [], quorum_roles=(), org={"exemptions": [ALLOW_LAB]},
+             exempted=[("single-site", "object-storage"), ("single-site", "web"),
+                       ("single-provider", "object-storage"), ("single-provider", "web")],
+             about="findings naming only replicas whose exemption the organisation allows are waived and listed"),
+        Case("exempt-not-allowed", [pl("s5", "SBG5", web=1, exempt="lab"), pl("s7", "SBG7", web=1, exempt="lab")], [],
+             [("single-site", M, "object-storage"), ("single-site", M, "web"),
+              ("single-provider", A, "object-storage"), ("single-provider", A, "web")], quorum_roles=(),
+             about="a label alone waives nothing (self-service exemptions)"),
+        Case("exempt-expired", [pl("s5", "SBG5", web=1, exempt="lab"), pl("s7", "SBG7", web=1, exempt="lab")], [],
+             [("single-site", M, "object-storage"), ("single-site", M, "web"),
+              ("single-provider", A, "object-storage"), ("single-provider", A, "web")], quorum_roles=(),
+             org={"exemptions": [{**ALLOW_LAB, "expires": "2020-01-31"}]}),
+        Case("exempt-scoped", [pl("s5", "SBG5", web=1, exempt="lab"), pl("s7", "SBG7", web=1, exempt="lab")], [],
+             [("single-site", M, "object-storage"), ("single-site", M, "web")], quorum_roles=(),
+             org={"exemptions": [{**ALLOW_LAB, "rules": ["single-provider"]}]},
+             exempted=[("single-provider", "object-storage"), ("single-provider", "web")],
+             about="an exemption limited to some rules waives only those"),
+        Case("sbg2021-exempt", [pl("s5", "SBG5", web=1, db=1, exempt="replay"), pl("s7", "SBG7", web=1, db=1, exempt="replay")],
+             [backup("SBG5", exempt="replay")], [],
+             org={"exemptions": [{"reason": "replay", "owner": "drills", "expires": "2999-12-31"}]},
+             exempted=[("single-site", r) for r in roles3] + [("backup-colocated", "database"),
+                                                               ("site-majority", "database")]
+             + [("single-provider", r) for r in roles3], stack=True,
+             about="every member exempt, the organisation allows it: built, and every finding listed as exempted"),
         Case("majority-per-placement", [pl("gra", "GRA11", web=2, db=2, quorum=("database",)),
                                         pl("waw", "WAW1", web=2, db=1, quorum=("database",))],
              [backup("DE1")], [("site-majority", M, "database")]

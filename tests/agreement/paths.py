@@ -45,16 +45,22 @@ def of_json(doc: dict) -> list[Triple]:
 
 
 _ROLE = re.compile(r"`([a-z][a-z0-9-]*)`")
-_EXEMPT = re.compile(r"^exempted \(")
+_EXEMPTED = re.compile(r"^exempted \(.*?\): \[([a-z-]+)\] (.*)$", re.S)
 
 
 def of_pack(diags: list) -> list[Triple]:
-    """The pack's violations: the policy is the rule, the role the first `role` the rules' message names."""
+    """The pack's violations: the policy is the rule, the role the first `role` the rules' message names; the
+    helper policy `exempted-findings` names the rule of each waived finding (advisory)."""
     out = []
     for d in diags:
         assert "can't run policy" not in d.message, d
-        m = _ROLE.search(d.message)
-        out.append(triple(d.policy, d.level, m.group(1) if m else None, _EXEMPT.match(d.message)))
+        rule, text, exempt = d.policy, d.message, False
+        if d.policy == "exempted-findings":
+            m = _EXEMPTED.match(d.message)
+            assert m and d.level == "advisory", d
+            rule, text, exempt = m.group(1), m.group(2), True
+        m = _ROLE.search(text)
+        out.append(triple(rule, d.level, m.group(1) if m else None, exempt))
     return sorted(out)
 
 

@@ -84,6 +84,9 @@ def test_exemption_waives_a_finding_and_is_kept_in_the_report():
     for p in raw["placements"]:
         p["exempt"] = "lab replay, no real data"
     raw["backups"]["exempt"] = "lab replay, no real data"
+    with pytest.raises(DesignRejected):  # the organisation's settings do not allow it
+        validate_stack(parse(raw))
+    raw["policy"] = {"exemptions": [{"reason": "lab replay, no real data", "owner": "drills", "expires": "2999-12-31"}]}
     report = validate_stack(parse(raw))
     assert report.verdict == "pass"
     assert {f.rule for f in report.findings} >= {"single-site", "backup-colocated"}

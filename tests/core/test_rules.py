@@ -1,10 +1,12 @@
 """Every rule both ways, on placements resolved through the real catalog."""
 
+from datetime import date
+
 import pytest
 
 from resilient_stack.core.catalog import load_catalog
 from resilient_stack.core.placement import place
-from resilient_stack.core.rules import RULE_IDS, RuleConfig, evaluate
+from resilient_stack.core.rules import RULE_IDS, Exemption, RuleConfig, evaluate
 
 CAT = load_catalog()
 
@@ -132,13 +134,29 @@ def test_ascii_whitespace_around_a_name_is_trimmed():
     assert P("w", "web", " WAW1\t").resolved and not P("w", "web", "WAW1 ").problem
 
 
-def test_exemption_is_explicit_and_listed():
+LAB = Exemption("lab only, see RISK-12", "platform-team", date(2027, 3, 31))
+
+
+def test_exemption_is_honoured_only_when_the_organisation_allows_it_and_always_listed():
     ps = [P("w1", "web", "GRA11", exempt="lab only, see RISK-12"), P("w2", "web", "GRA11", exempt="lab only, see RISK-12")]
-    rep = evaluate(ps)
+    rep = evaluate(ps)  # a label alone: listed, not honoured
+    assert rep.verdict == "fail" and not any(f.exempted for f in rep.findings)
+    assert rep.as_dict()["exemptions"][0] == {"resource": "w1", "reason": "lab only, see RISK-12", "status": "not allowed"}
+    allowed = RuleConfig(exemptions=(LAB,), today=date(2027, 3, 31))  # the last day still counts
+    rep = evaluate(ps, allowed)
     assert rep.verdict == "pass"
     exempted = [f for f in rep.findings if f.exempted]
     assert exempted and all("RISK-12" in f.exempted for f in exempted)
-    assert rep.as_dict()["exemptions"][0]["reason"] == "lab only, see RISK-12"
+    assert rep.as_dict()["exemptions"][0] == {"resource": "w1", "reason": "lab only, see RISK-12", "status": "honoured",
+                                              "owner": "platform-team", "expires": "2027-03-31"}
+    expired = RuleConfig(exemptions=(LAB,), today=date(2027, 4, 1))
+    rep = evaluate(ps, expired)
+    assert rep.verdict == "fail" and rep.as_dict()["exemptions"][0]["status"] == "expired"
+    scoped = RuleConfig(exemptions=(Exemption(LAB.reason, LAB.owner, LAB.expires, frozenset({"single-provider"})),),
+                        today=date(2027, 1, 1))
+    rep = evaluate(ps, scoped)
+    assert {f.rule for f in rep.findings if f.blocking} == {"single-building", "single-site"}
+    assert {f.rule for f in rep.findings if f.exempted} == {"single-provider"}
 
 
 def test_partial_exemption_does_not_waive():

@@ -2,11 +2,13 @@
 
 import base64
 import json
+from datetime import date
 
 import pytest
 
 from resilient_stack.core.resources import ResourceView
 from resilient_stack.core.rules import (
+    Exemption,
     RULE_DESCRIPTIONS,
     RULE_IDS,
     SECURITY_RULE_IDS,
@@ -117,9 +119,11 @@ def test_evaluate_security_levels_and_exemptions():
     rule = ResourceView(b.urn(SECGROUP_RULE_TYPE, "ssh"), SECGROUP_RULE_TYPE, {**SSH, "remoteIpPrefix": "0.0.0.0/0"})
     bastion = ResourceView(b.urn(SECGROUP_RULE_TYPE, "b"), SECGROUP_RULE_TYPE,
                            {**SSH, "description": "bastion; resilient-stack:exempt=public bastion (RISK-7)"})
-    (f, g) = evaluate_security([rule, bastion])
+    allow = RuleConfig(exemptions=(Exemption("public bastion (RISK-7)", "sec-team", date(2999, 1, 1)),))
+    (f, g) = evaluate_security([rule, bastion], allow)
     assert f.blocking and f.resources == (rule.urn,) and f.message.startswith("`ssh` (networking/secGroupRule): ")
     assert g.exempted == "public bastion (RISK-7)" and not g.blocking
+    assert all(x.blocking for x in evaluate_security([rule, bastion]))  # no organisation settings: not honoured
     assert exemption(bastion) == "public bastion (RISK-7)"
     assert evaluate_security([rule], RuleConfig(levels={"ssh-open-to-world": "disabled"})) == ()
     assert evaluate_security([rule], RuleConfig(levels={"ssh-open-to-world": "advisory"}))[0].level == "advisory"

@@ -49,7 +49,7 @@ def test_plugin_protocol_handshake_info_and_levels(pack):
     pack.configure_stack()
     info, policies = pack.info()
     assert info.name == "resilient-stack" and info.supportsConfig
-    assert list(policies) == [*RULE_IDS, PROBE_NAME]
+    assert list(policies) == [*RULE_IDS, "exempted-findings", PROBE_NAME]
     for rule in RULE_IDS:
         assert policies[rule].level == default_level(rule)
         assert set(policies[rule].schema) == set(SCHEMA_PROPERTIES)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -162,11 +163,27 @@ def policy_events(events: list[dict]) -> list[dict]:
     return [e["policyEvent"] for e in events if "policyEvent" in e]
 
 
+EXEMPTED_POLICY = "exempted-findings"  # the pack's helper: waived findings, advisory, "[rule]" in the message
+
+
 def by_level(pevents: list[dict]) -> dict[str, set[str]]:
-    """{level: {policy names}} of policy events."""
+    """{level: {policy names}} of policy events (the waived findings of the helper policy: see :func:`waived`)."""
     out: dict[str, set[str]] = {}
     for e in pevents:
-        out.setdefault(e["enforcementLevel"], set()).add(e["policyName"])
+        if e["policyName"] != EXEMPTED_POLICY:
+            out.setdefault(e["enforcementLevel"], set()).add(e["policyName"])
+    return out
+
+
+def waived(pevents: list[dict]) -> set[str]:
+    """The rule ids of the findings the pack reports as exempted (advisory, by its helper policy)."""
+    out = set()
+    for e in pevents:
+        if e["policyName"] == EXEMPTED_POLICY:
+            assert e["enforcementLevel"] == "advisory", e
+            m = re.search(r"^exempted \(.*?\): \[([a-z-]+)\] ", e["message"], re.M)
+            assert m, e["message"]
+            out.add(m.group(1))
     return out
 
 

@@ -216,8 +216,20 @@ def exempted() -> Case:
     e.resource(INSTANCE, "lab-1", s5, role="lab", exempt="throwaway lab, rebuilt from scratch")
     e.resource(INSTANCE, "lab-2", s5, role="lab", exempt="throwaway lab, rebuilt from scratch")
     return Case("exempted-single-site-role", e.doc(), "pass", frozenset(),
+                org={"exemptions": [{"reason": "throwaway lab, rebuilt from scratch", "owner": "platform-team",
+                                     "expires": "2999-12-31"}]},
                 exempted=frozenset({"single-building", "single-site", "single-provider"}),
-                about="a `lab` role on one site, every replica exempt: waived (the audit lists it)")
+                about="a `lab` role on one site, every replica exempt, the organisation allows it: waived (the audit "
+                      "lists it, the pack reports it as advisory)")
+
+
+def exempted_not_allowed() -> Case:
+    e = b.spread_export()
+    s5 = e.provider("sbg5", region="SBG5")
+    for i in (1, 2):
+        e.resource(INSTANCE, f"lab-{i}", s5, role="lab", exempt="throwaway lab, rebuilt from scratch")
+    return Case("exempted-not-allowed", e.doc(), "fail", frozenset({"single-building", "single-site"}),
+                about="the same labels without the organisation's allowance: a label alone waives nothing")
 
 
 def fleet(apps: int = 40) -> Case:
@@ -247,7 +259,7 @@ def corpus() -> list[Case]:
     builders: list[Callable[[], Case]] = [
         spread, strasbourg, quorum_majority_on_one_site, unknown_region, default_provider_only,
         default_provider_with_region_inputs, lambda: one_provider(None), lambda: one_provider("strict"),
-        org_config, secret_provider_credentials, secret_region_redacted, exempted, fleet,
+        org_config, secret_provider_credentials, secret_region_redacted, exempted, exempted_not_allowed, fleet,
     ]
     return [f() for f in builders]
 

@@ -79,7 +79,8 @@ def test_default_levels_come_from_the_rules_registry():
 
 def test_pack_config_reproduces_audit_levels():
     strict = pack_config(PolicyConfig(profile="strict"))
-    assert {v["enforcementLevel"] for v in strict.values()} == {"mandatory"}
+    assert {v["enforcementLevel"] for k, v in strict.items() if k in RULE_IDS} == {"mandatory"}
+    assert "enforcementLevel" not in strict["exempted-findings"]  # the helper keeps its own level (advisory)
     default = pack_config(PolicyConfig(min_sites=3, levels={"ssh-open-to-world": "disabled"}))
     assert default["single-provider"]["enforcementLevel"] == "advisory"
     assert default["ssh-open-to-world"]["enforcementLevel"] == "disabled"
@@ -96,7 +97,7 @@ def test_make_pack_config_script(tmp_path):
                        capture_output=True, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert set(doc) == set(RULE_IDS)
+    assert set(doc) == set(RULE_IDS) | {"exempted-findings"}
     assert doc["single-provider"] == {"enforcementLevel": "mandatory", "min_providers": 3,
                                       "levels": {"single-provider": "mandatory"}, "quorum_roles": ["database"]}
     assert load_policy_config(str(cfg)) == PolicyConfig.model_validate({k: v for k, v in doc["single-site"].items()

@@ -150,10 +150,26 @@ def test_unknown_types_and_shapes_never_crash_and_never_raise_unknown():
     assert "region is a int" in problems and "region is a list" in problems
 
 
-def test_exempt_replicas_are_waived():
+ALLOW_LAB = {"exemptions": [{"reason": "lab, RISK-12", "owner": "platform", "expires": "2999-12-31"}]}
+
+
+def test_exempt_replicas_are_waived_only_when_the_settings_allow_it_and_reported_as_advisory():
+    from resilient_policies.exemptions import exempted_findings
+
     gra = s.provider("gra", region="GRA11", authUrl=OVH)
     res = [s.replica(f"w{i}", gra, labels={"resilient-stack:exempt": "lab, RISK-12"}) for i in range(2)]
-    assert fired(run(res)) == set()
+    assert fired(run(res)) == {"single-building", "single-site", "single-provider"}  # a label alone waives nothing
+    assert fired(run(res, ALLOW_LAB)) == set()
+    v = s.Violations()
+    exempted_findings.validate(s.stack_args(res, ALLOW_LAB), v)
+    assert sorted(m.split("] ")[0] for m in v.messages) == [
+        "exempted (lab, RISK-12; owner platform, until 2999-12-31): [single-building",
+        "exempted (lab, RISK-12; owner platform, until 2999-12-31): [single-provider",
+        "exempted (lab, RISK-12; owner platform, until 2999-12-31): [single-site"]
+    expired = {"exemptions": [{**ALLOW_LAB["exemptions"][0], "expires": "2020-01-01"}]}
+    assert fired(run(res, expired)) == {"single-building", "single-site", "single-provider"}
+    scoped = {"exemptions": [{**ALLOW_LAB["exemptions"][0], "rules": ["single-provider"]}]}
+    assert fired(run(res, scoped)) == {"single-building", "single-site"}
 
 
 def test_settings_thresholds_quorum_catalog_and_disabling():

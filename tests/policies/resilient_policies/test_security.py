@@ -14,6 +14,8 @@ POLICY = {p.name: p for p in SECURITY_POLICIES}
 RULE = s.SECGROUP_RULE
 PORT = "openstack:networking/port:Port"
 SSH = {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "portRangeMin": 22, "portRangeMax": 22}
+ALLOW = {"exemptions": [{"reason": r, "owner": "sec", "expires": "2999-01-01"}
+                        for r in ("public bastion, RISK-7", "VRRP appliance", "throwaway lab")]}
 PLAIN_UD = "#cloud-config\nwrite_files:\n- path: /root/.env\n  content: |\n    PGPASSWORD=hunter2hunter2\n"
 
 
@@ -55,7 +57,7 @@ def test_layout_group_rules_are_stack_policies():
     ({**SSH, "description": "resilient-stack:exempt=public bastion, RISK-7", "remoteIpPrefix": "0.0.0.0/0"}, False),
 ])
 def test_ssh_open_to_world(props, fires):
-    v = check_rules("ssh-open-to-world", props)
+    v = check_rules("ssh-open-to-world", props, config=ALLOW)
     assert bool(v.seen) is fires, v.seen
     if fires:
         assert "restrict remoteIpPrefix" in v.messages[0] and v.seen[0][1] == b.urn(RULE, "r0")
@@ -137,7 +139,8 @@ def test_port_security_disabled():
     for quiet in (True, None, UNKNOWN, "[secret]"):
         assert not check("port-security-disabled", PORT, {"portSecurityEnabled": quiet}).seen
     exempt = {"portSecurityEnabled": False, "tags": ["resilient-stack:exempt=VRRP appliance"]}
-    assert not check("port-security-disabled", PORT, exempt).seen
+    assert check("port-security-disabled", PORT, exempt).seen  # not in the organisation's exemptions
+    assert not check("port-security-disabled", PORT, exempt, config=ALLOW).seen
 
 
 def test_user_data_plaintext_and_not():
@@ -145,7 +148,8 @@ def test_user_data_plaintext_and_not():
     for quiet in (UNKNOWN, "[secret]", None, "#cloud-config\npackages: [nginx]\n", 42, ["x"]):
         assert not check("plaintext-secret-in-user-data", b.INSTANCE, {"userData": quiet}).seen, quiet
     exempt = {"userData": PLAIN_UD, "metadata": {"resilient-stack:exempt": "throwaway lab"}}
-    assert not check("plaintext-secret-in-user-data", b.INSTANCE, exempt).seen
+    assert check("plaintext-secret-in-user-data", b.INSTANCE, exempt).seen
+    assert not check("plaintext-secret-in-user-data", b.INSTANCE, exempt, config=ALLOW).seen
 
 
 def test_only_its_own_types_and_never_a_crash():
