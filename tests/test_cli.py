@@ -135,7 +135,7 @@ def test_junit_is_xml_with_failures(cli):
 
 def test_markdown_output(cli):
     r = cli("audit", SBG, "--format", "markdown")
-    assert b"**Verdict: FAIL**" in r.stdout and b"`single-site`" in r.stdout
+    assert b"**verdict: FAIL (" in r.stdout and b"`single-site`" in r.stdout
 
 
 def test_drill_contract(cli):

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections import defaultdict
 
 from resilient_stack import __version__
 from resilient_stack.core.placement import BACKUP_ROLE
-from resilient_stack.core.rules import RULE_DESCRIPTIONS, RULE_IDS, Report
+from resilient_stack.core.rules import RULE_DESCRIPTIONS, RULE_IDS, Finding, Report
 from resilient_stack.core.survival import Scenario
 
 AUDIT_FORMATS = ("text", "json", "sarif", "junit", "markdown")
 DRILL_FORMATS = ("text", "json", "markdown")
 INFO_URI = "https://github.com/resilient-stack/resilient-stack"
+
+
+RULES_DOC = f"{INFO_URI}/blob/main/docs/rules.md"
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)}
+_CONTROL.update({c: f"\\u{c:04x}" for c in (*range(0x80, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F),
+                                             *range(0x2066, 0x206A), *range(0xD800, 0xE000), 0xFEFF, 0xFFFE, 0xFFFF)})
+
+
+def printable(text: str, *, newlines: bool = True) -> str:
+    """``text`` with control, bidirectional-override and non-characters written as escapes (``\\x1f``): a label
+    or a resource name cannot rewrite a terminal line, hide text or make XML invalid. Tabs and (``newlines``)
+    line breaks are kept."""
+    out = text.translate(_CONTROL)
+    return out if newlines else out.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def help_uri(rule: str) -> str:
+    """The rule's section of docs/rules.md (its heading is the rule id)."""
+    return f"{RULES_DOC}#{rule}"
 
 
 def _role_summary(report: Report) -> list[tuple[str, int, str, str, str]]:
@@ -32,6 +52,28 @@ def _role_summary(report: Report) -> list[tuple[str, int, str, str, str]]:
     return rows
 
 
+def coverage(report: Report) -> tuple[int, int, list[tuple[str, int, bool]]]:
+    """(resources read, evaluated, [(type, count, unknown to the auditor)] of what was NOT evaluated)."""
+    cov = report.coverage
+    if not cov:
+        n = len(report.placements)
+        return n, n, []
+    unknown = cov["not_evaluated"]["unknown_type"]
+    missed = {**cov["not_evaluated"]["holds_no_replica"], **unknown}
+    rows = [(t, n, t in unknown) for t, n in sorted(missed.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return cov["resources"], sum(cov["evaluated"].values()), rows
+
+
+def verdict_line(report: Report) -> str:
+    """``verdict: FAIL (2 mandatory violations, 1 other finding; 40 resources: 12 evaluated, 28 not evaluated)``."""
+    blocking = sum(1 for f in report.findings if f.blocking)
+    others = len(report.findings) - blocking
+    total, evaluated, missed = coverage(report)
+    return (f"verdict: {report.verdict.upper()} ({blocking} mandatory violation{'s' if blocking != 1 else ''}, "
+            f"{others} other finding{'s' if others != 1 else ''}; {total} resources: {evaluated} evaluated, "
+            f"{sum(n for _, n, _ in missed)} not evaluated)")
+
+
 def _claim_detail(claim: dict) -> str:
     if claim["status"] == "not allowed":
         return " (not in the organisation's exemptions: not honoured)"
@@ -39,18 +81,26 @@ def _claim_detail(claim: dict) -> str:
     return f" (owner {claim['owner']}, {'expired on' if claim['status'] == 'expired' else 'until'} {claim['expires']}{rules})"
 
 
+def claim_line(claim: dict) -> str:
+    return f"exemption {claim['status']}: {claim['resource']}: {claim['reason']}{_claim_detail(claim)}"
+
+
 def audit_text(report: Report, source: str) -> str:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    def cell(value: object) -> str:
+        return escape(printable(str(value)))
 
     buf = io.StringIO()
     con = Console(file=buf, width=120, color_system=None, highlight=False, soft_wrap=False)
-    con.print(f"resilient-stack audit: {source} (profile {report.config.profile})")
+    con.print(printable(f"resilient-stack audit: {source} (profile {report.config.profile})"), markup=False)
     t = Table(title="Placements by role", show_lines=False)
     for col in ("role", "replicas", "providers", "sites", "buildings"):
         t.add_column(col, overflow="fold")
     for row in _role_summary(report):
-        t.add_row(row[0], str(row[1]), row[2], row[3], row[4])
+        t.add_row(*(cell(c) for c in row))
     con.print(t)
     if report.findings:
         ft = Table(title="Findings", show_lines=True)
@@ -58,30 +108,19 @@ def audit_text(report: Report, source: str) -> str:
             ft.add_column(col, overflow="fold")
         for f in report.findings:
             level = f"{f.level} (exempt)" if f.exempted else f.level
-            msg = f.message + (f"\nexemption: {f.exempted}" if f.exempted else "")
-            ft.add_row(level, f.rule, f.role or "", msg)
+            msg = printable(f.message, newlines=False) + (f"\nexemption: {printable(f.exempted)}" if f.exempted else "")
+            ft.add_row(level, f.rule, cell(f.role or ""), escape(msg))
         con.print(ft)
     else:
         con.print("No findings.")
     for claim in report.exemptions:
-        con.print(f"exemption {claim['status']}: {claim['resource']}: {claim['reason']}{_claim_detail(claim)}", markup=False)
-    cov = report.coverage
-    counts = ""
-    if cov:
-        evaluated = sum(cov["evaluated"].values())
-        missed = {**cov["not_evaluated"]["holds_no_replica"], **cov["not_evaluated"]["unknown_type"]}
-        if missed:
-            con.print("Not evaluated (by type):", markup=False)
-            for typ, n in sorted(missed.items(), key=lambda kv: (-kv[1], kv[0])):
-                unknown = " (type unknown to the auditor)" if typ in cov["not_evaluated"]["unknown_type"] else ""
-                con.print(f"  {n} {typ}{unknown}", markup=False)
-        counts = f"; {cov['resources']} resources: {evaluated} evaluated, {sum(missed.values())} not evaluated"
-    blocking = sum(1 for f in report.findings if f.blocking)
-    con.print(
-        f"verdict: {report.verdict.upper()} ({blocking} mandatory violation{'s' if blocking != 1 else ''}, "
-        f"{len(report.findings) - blocking} other finding{'s' if len(report.findings) - blocking != 1 else ''}"
-        f"{counts})", markup=False,
-    )
+        con.print(printable(claim_line(claim)), markup=False)
+    total, evaluated, missed = coverage(report)
+    if missed:
+        con.print("Not evaluated (by type):", markup=False)
+        for typ, n, unknown in missed:
+            con.print(printable(f"  {n} {typ}{' (type unknown to the auditor)' if unknown else ''}"), markup=False)
+    con.print(verdict_line(report), markup=False)
     return buf.getvalue()
 
 
@@ -95,6 +134,7 @@ def _dumps(doc: dict, items: int) -> str:
 def audit_json(report: Report, source: str) -> str:
     doc = report.as_dict()
     doc["source"] = source
+    doc["summary"] = verdict_line(report)
     return _dumps(doc, len(report.placements))
 
 
@@ -102,20 +142,28 @@ def _sarif_level(level: str) -> str:
     return {"mandatory": "error", "advisory": "warning"}.get(level, "note")
 
 
+def fingerprint(f: Finding) -> str:
+    """Stable across runs and report orders: the rule, the role and the resources named (not the message)."""
+    key = json.dumps([f.rule, f.role, sorted(f.resources)], separators=(",", ":"))
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def audit_sarif(report: Report, source: str) -> str:
-    rules = [
-        {
+    rules = []
+    for rid in RULE_IDS:
+        level = report.config.level(rid)
+        rules.append({
             "id": rid,
             "name": "".join(w.capitalize() for w in rid.split("-")),
-            "shortDescription": {"text": RULE_DESCRIPTIONS[rid].split(":")[0].split(".")[0]},
+            "shortDescription": {"text": RULE_DESCRIPTIONS[rid].split(":")[0].split(". ")[0].rstrip(".")},
             "fullDescription": {"text": RULE_DESCRIPTIONS[rid]},
-            "defaultConfiguration": {
-                "level": _sarif_level(report.config.level(rid)),
-                "enabled": report.config.level(rid) != "disabled",
-            },
-        }
-        for rid in RULE_IDS
-    ]
+            "help": {"text": f"{RULE_DESCRIPTIONS[rid]} What fires it and the judgement calls: {help_uri(rid)}",
+                     "markdown": f"{RULE_DESCRIPTIONS[rid]}\n\nWhat fires it and the judgement calls: "
+                                 f"[docs/rules.md]({help_uri(rid)})"},
+            "helpUri": help_uri(rid),
+            "defaultConfiguration": {"level": _sarif_level(level), "enabled": level != "disabled"},
+            "properties": {"enforcementLevel": level, "tags": ["resilient-stack"]},
+        })
     index = {rid: i for i, rid in enumerate(RULE_IDS)}
     results = []
     for f in report.findings:
@@ -130,24 +178,40 @@ def audit_sarif(report: Report, source: str) -> str:
                     "logicalLocations": [{"fullyQualifiedName": r, "kind": "resource"} for r in f.resources[:50]],
                 }
             ],
-            "properties": {"role": f.role, "enforcementLevel": f.level},
+            "partialFingerprints": {"resilientStackFinding/v1": fingerprint(f)},
+            "properties": {"role": f.role, "enforcementLevel": f.level, "resources": len(f.resources)},
         }
         if f.exempted:
-            res["suppressions"] = [{"kind": "inSource", "justification": f.exempted}]
+            res["suppressions"] = [{"kind": "external", "status": "accepted", "justification": f.exempted}]
         results.append(res)
+    total, evaluated, missed = coverage(report)
     doc = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [
             {
-                "tool": {"driver": {"name": "resilient-stack", "version": __version__, "informationUri": INFO_URI, "rules": rules}},
+                "tool": {"driver": {"name": "resilient-stack", "version": __version__, "informationUri": INFO_URI,
+                                    "rules": rules}},
+                "automationDetails": {"id": f"resilient-stack/audit/{source}/",
+                                      "description": {"text": f"resilient-stack audit of {source}"}},
                 "artifacts": [{"location": {"uri": source}}],
                 "results": results,
-                "properties": {"verdict": report.verdict, "profile": report.config.profile},
+                "properties": {
+                    "verdict": report.verdict, "profile": report.config.profile, "summary": verdict_line(report),
+                    "coverage": {"resources": total, "evaluated": evaluated,
+                                 "notEvaluated": [{"type": t, "count": n, "unknownType": u} for t, n, u in missed]},
+                    "exemptions": report.exemptions,
+                },
             }
         ],
     }
     return _dumps(doc, len(report.findings))
+
+
+def _xml(text: str) -> str:
+    """Text XML 1.0 can carry: every character it forbids (control characters...) written as an escape."""
+    return "".join(c if c in "\t\n\r" or " " <= c <= "\ud7ff" or "\ue000" <= c <= "\ufffd" or c > "\uffff"
+                   else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}") for c in text)
 
 
 def audit_junit(report: Report, source: str) -> str:
@@ -156,15 +220,21 @@ def audit_junit(report: Report, source: str) -> str:
     by_rule = defaultdict(list)
     for f in report.findings:
         by_rule[f.rule].append(f)
-    failures = sum(1 for f in report.findings if f.blocking)
-    suite = ET.Element(
-        "testsuite",
-        name=f"resilient-stack audit {source}",
-        tests=str(len(RULE_IDS)),
-        failures=str(len({f.rule for f in report.findings if f.blocking})),
-        errors="0",
-        skipped=str(sum(1 for r in RULE_IDS if report.config.level(r) == "disabled")),
-    )
+    disabled = [r for r in RULE_IDS if report.config.level(r) == "disabled"]
+    failed = [r for r in RULE_IDS if any(f.blocking for f in by_rule[r])]
+    counts = {"tests": str(len(RULE_IDS)), "failures": str(len(failed)), "errors": "0", "skipped": str(len(disabled))}
+    suite = ET.Element("testsuite", name=_xml(f"resilient-stack audit {source}"), **counts)
+    props = ET.SubElement(suite, "properties")
+    total, evaluated, missed = coverage(report)
+    for name, value in (("verdict", report.verdict), ("profile", report.config.profile),
+                        ("summary", verdict_line(report)), ("resources", total), ("evaluated", evaluated),
+                        ("not-evaluated", sum(n for _, n, _ in missed))):
+        ET.SubElement(props, "property", name=name, value=_xml(str(value)))
+    for typ, n, unknown in missed:
+        ET.SubElement(props, "property", name=_xml(f"not-evaluated:{typ}"),
+                      value=f"{n}{' (type unknown to the auditor)' if unknown else ''}")
+    for claim in report.exemptions:
+        ET.SubElement(props, "property", name=_xml(f"exemption:{claim['resource']}"), value=_xml(claim_line(claim)))
     for rid in RULE_IDS:
         case = ET.SubElement(suite, "testcase", classname="resilient-stack", name=rid)
         level = report.config.level(rid)
@@ -174,24 +244,26 @@ def audit_junit(report: Report, source: str) -> str:
         blocking = [f for f in by_rule[rid] if f.blocking]
         others = [f for f in by_rule[rid] if not f.blocking]
         if blocking:
-            el = ET.SubElement(case, "failure", message=blocking[0].message, type=level)
-            el.text = "\n".join(f"[{f.role}] {f.message}" for f in blocking)
+            el = ET.SubElement(case, "failure", message=_xml(blocking[0].message), type=level)
+            el.text = _xml("\n".join(f"[{f.role}] {f.message}" for f in blocking))
         if others:
             out = ET.SubElement(case, "system-out")
-            out.text = "\n".join(
+            out.text = _xml("\n".join(
                 f"[{f.level}{' exempt: ' + f.exempted if f.exempted else ''}] [{f.role}] {f.message}" for f in others
-            )
-    suites = ET.Element("testsuites", name="resilient-stack", tests=str(len(RULE_IDS)), failures=str(failures))
+            ))
+    # the totals of <testsuites> are those of its one <testsuite>: the same rules, counted the same way
+    suites = ET.Element("testsuites", name="resilient-stack", **counts)
     suites.append(suite)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
 def _md_escape(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
+    return printable(s, newlines=False).replace("|", "\\|").replace("<", "&lt;")
 
 
 def audit_markdown(report: Report, source: str) -> str:
-    lines = [f"## resilient-stack audit: `{source}`", "", f"**Verdict: {report.verdict.upper()}** (profile {report.config.profile})", ""]
+    lines = [f"## resilient-stack audit: `{_md_escape(source).replace('`', '')}`", "",
+             f"**{verdict_line(report)}** (profile {report.config.profile})", ""]
     lines += ["| role | replicas | providers | sites | buildings |", "|---|---|---|---|---|"]
     for row in _role_summary(report):
         lines.append("| " + " | ".join(_md_escape(str(c)) for c in row) + " |")
@@ -200,9 +272,21 @@ def audit_markdown(report: Report, source: str) -> str:
         lines += ["| level | rule | role | message |", "|---|---|---|---|"]
         for f in report.findings:
             level = f"{f.level} (exempt: {f.exempted})" if f.exempted else f.level
-            lines.append(f"| {_md_escape(level)} | `{f.rule}` | {f.role or ''} | {_md_escape(f.message)} |")
+            lines.append(f"| {_md_escape(level)} | [`{f.rule}`]({help_uri(f.rule)}) | {_md_escape(f.role or '')} | "
+                         f"{_md_escape(f.message)} |")
     else:
         lines.append("No findings.")
+    if report.exemptions:
+        lines += ["", "### Exemptions", "", "| resource | reason | status |", "|---|---|---|"]
+        for c in report.exemptions:
+            lines.append(f"| {_md_escape(c['resource'])} | {_md_escape(c['reason'])} | "
+                         f"{_md_escape(c['status'] + _claim_detail(c))} |")
+    total, evaluated, missed = coverage(report)
+    if missed:
+        lines += ["", f"### Not evaluated ({sum(n for _, n, _ in missed)} of {total} resources)", "",
+                  "| type | resources |", "|---|---|"]
+        for typ, n, unknown in missed:
+            lines.append(f"| `{_md_escape(typ)}`{' (type unknown to the auditor)' if unknown else ''} | {n} |")
     return "\n".join(lines) + "\n"
 
 
@@ -233,12 +317,14 @@ def drill_text(scenarios: list[Scenario], source: str, level: str) -> str:
 
     buf = io.StringIO()
     con = Console(file=buf, width=140, color_system=None, highlight=False)
+    from rich.markup import escape
+
     head, rows = _drill_rows(scenarios)
-    t = Table(title=f"Fire drill: loss of one {level} ({source}); surviving/total per role")
+    t = Table(title=escape(printable(f"Fire drill: loss of one {level} ({source}); surviving/total per role")))
     for h in head:
-        t.add_column(h, overflow="fold")
+        t.add_column(escape(printable(h)), overflow="fold")
     for r in rows:
-        t.add_row(*r)
+        t.add_row(*(escape(printable(c)) for c in r))
     con.print(t)
     bad = [s for s in scenarios if not (s.service_survives and s.data_survives)]
     con.print(
@@ -254,7 +340,8 @@ def drill_json(scenarios: list[Scenario], source: str, level: str) -> str:
 
 def drill_markdown(scenarios: list[Scenario], source: str, level: str) -> str:
     head, rows = _drill_rows(scenarios)
-    lines = [f"## Fire drill: loss of one {level} (`{source}`)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [f"## Fire drill: loss of one {level} (`{_md_escape(source)}`)", "",
+             "| " + " | ".join(_md_escape(h) for h in head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
