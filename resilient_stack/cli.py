@@ -17,22 +17,28 @@ import sys
 from typing import Sequence
 
 from resilient_stack import __version__
-from resilient_stack.audit.formats import (
-    AUDIT_FORMATS,
-    AUDIT_RENDERERS,
-    DRILL_FORMATS,
-    DRILL_RENDERERS,
-)
+from resilient_stack.audit.formats import AUDIT_FORMATS, DRILL_FORMATS, render_audit, render_drill
 from resilient_stack.audit.inputs import load_input, read_stack_config
 from resilient_stack.core.catalog import load_catalog
-from resilient_stack.core.rules import PROFILES, RuleConfig, evaluate, reader_findings, with_findings
+from resilient_stack.core.rules import (
+    PROFILES,
+    RULE_DESCRIPTIONS,
+    RULE_IDS,
+    RuleConfig,
+    default_level,
+    evaluate,
+    reader_findings,
+    with_findings,
+)
 from resilient_stack.core.security import SecurityCollector
 from resilient_stack.core.survival import DRILL_LEVELS, drill
 from resilient_stack.io.errors import InputError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", help="design YAML, `pulumi stack export` JSON or `pulumi preview --json` output; - reads stdin")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="design YAML, `pulumi stack export` JSON or `pulumi preview --json` output; - reads stdin. "
+                        "Several: one verdict each, the worst exit code overall")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
                    help="extra catalog YAML (extends/overrides the built-in one); repeatable")
     p.add_argument("--config", metavar="FILE", help="organisation policy config (profile, thresholds, levels)")
@@ -76,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--user", default="debian", help="SSH user on the hosts (default: debian)")
     inv.add_argument("--format", choices=("text", "json", "shell"), default="text")
 
+    e = sub.add_parser("explain", help="what a rule checks: its levels, its description, its documentation")
+    e.add_argument("rule", help=f"a rule id ({', '.join(RULE_IDS[:3])}, ...)")
+    e.add_argument("--format", choices=("text", "json"), default="text")
+
     c = sub.add_parser("catalog", help="list known providers, regions, sites and buildings")
     c.add_argument("--catalog", action="append", default=[], metavar="FILE")
     c.add_argument("--format", choices=("text", "json"), default="text")
@@ -94,8 +104,8 @@ def _emit(text: str, output: str | None) -> None:
         sys.stdout.flush()
 
 
-def _load(args, inspect=None):
-    """(rule config, catalog, loaded input). pydantic is imported only when a --config file is given."""
+def _settings(args):
+    """(rule config, catalog, stack config) shared by every path. pydantic is imported only with a --config file."""
     if args.config:
         from resilient_stack.core.policy import build_catalog, load_policy_config
 
@@ -107,40 +117,98 @@ def _load(args, inspect=None):
         rule_config = RuleConfig(profile=profile) if profile else RuleConfig()
         catalog = load_catalog(args.catalog)
     stack_config = read_stack_config(args.stack_config) if args.stack_config else None
-    loaded = load_input(args.path, catalog, stack_config, inspect=inspect)
+    return rule_config, catalog, stack_config
+
+
+def _source(path: str) -> str:
+    return "<stdin>" if path == "-" else path
+
+
+def _read(path: str, catalog, stack_config, inspect=None):
+    loaded = load_input(path, catalog, stack_config, inspect=inspect)
     if not loaded.placements and not loaded.issues:
-        source = "<stdin>" if args.path == "-" else args.path
         raise InputError(
-            source,
+            _source(path),
             f"no replica to check among {loaded.resources} resources (no OpenStack instance, volume, container, "
             "share, load balancer or database, and no resilient-stack:role label): nothing can be proven",
         )
-    return rule_config, catalog, loaded
+    return loaded
+
+
+def _each(args, judge) -> tuple[list, int]:
+    """``judge(path)`` for every path: (the results, the worst exit code). An unusable input is one line on
+    stderr (exit 2) and the others are still judged."""
+    if args.paths.count("-") > 1:
+        raise InputError("<stdin>", "standard input (-) can be read once only")
+    out, worst = [], 0
+    for path in args.paths:
+        try:
+            result, code = judge(path)
+        except InputError as exc:
+            print(f"resilient-stack: error: {exc}", file=sys.stderr)
+            worst = 2
+            continue
+        out.append((result, _source(path)))
+        worst = max(worst, code)
+    return out, worst
 
 
 def cmd_audit(args) -> int:
-    security = SecurityCollector()  # per-resource security defaults, checked as the resources stream by
-    rule_config, catalog, loaded = _load(args, security.inspectors())
-    report = with_findings(
-        evaluate(loaded.placements, rule_config, catalog),
-        security.findings(rule_config) + reader_findings(loaded.issues, rule_config), security.claims(),
-    )
-    report = dataclasses.replace(report, coverage=loaded.coverage)
-    source = "<stdin>" if args.path == "-" else args.path
-    _emit(AUDIT_RENDERERS[args.format](report, source), args.output)
-    return 1 if report.verdict == "fail" else 0
+    rule_config, catalog, stack_config = _settings(args)
+
+    def judge(path: str):
+        security = SecurityCollector()  # per-resource security defaults, checked as the resources stream by
+        loaded = _read(path, catalog, stack_config, security.inspectors())
+        report = with_findings(
+            evaluate(loaded.placements, rule_config, catalog),
+            security.findings(rule_config) + reader_findings(loaded.issues, rule_config), security.claims(),
+        )
+        report = dataclasses.replace(report, coverage=loaded.coverage)
+        return report, (1 if report.verdict == "fail" else 0)
+
+    reports, worst = _each(args, judge)
+    if reports:
+        _emit(render_audit(args.format, reports), args.output)
+    return worst
 
 
 def cmd_drill(args) -> int:
-    rule_config, _, loaded = _load(args)
-    scenarios = drill(loaded.placements, args.level, rule_config.quorum_roles)
-    source = "<stdin>" if args.path == "-" else args.path
-    if not scenarios:
-        raise InputError(source, "no placed replica to drill: every placement is unknown")
-    _emit(DRILL_RENDERERS[args.format](scenarios, source, args.level), args.output)
-    # 1 when any loss at this level leaves the service down (a quorum role without its majority included)
-    # or the data lost: the drill is a check, not a report that always passes
-    return 0 if all(s.service_survives and s.data_survives for s in scenarios) else 1
+    rule_config, catalog, stack_config = _settings(args)
+
+    def judge(path: str):
+        scenarios = drill(_read(path, catalog, stack_config).placements, args.level, rule_config.quorum_roles)
+        if not scenarios:
+            raise InputError(_source(path), "no placed replica to drill: every placement is unknown")
+        # 1 when any loss at this level leaves the service down (a quorum role without its majority included)
+        # or the data lost: the drill is a check, not a report that always passes
+        return scenarios, (0 if all(s.service_survives and s.data_survives for s in scenarios) else 1)
+
+    results, worst = _each(args, judge)
+    if results:
+        _emit(render_drill(args.format, results, args.level), args.output)
+    return worst
+
+
+def cmd_explain(args) -> int:
+    """The registry's entry of one rule: levels, description, where the judgement calls are written."""
+    rule = args.rule.strip().lower()
+    if rule not in RULE_IDS:
+        import difflib
+
+        close = difflib.get_close_matches(rule, RULE_IDS, n=2, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise InputError(args.rule, f"no such rule{hint}; the rules: {', '.join(RULE_IDS)}")
+    from resilient_stack.audit.formats import help_uri
+
+    entry = {"rule": rule, "default": default_level(rule), "strict": default_level(rule, "strict"),
+             "description": RULE_DESCRIPTIONS[rule], "help": help_uri(rule), "docs": f"docs/rules.md#{rule}"}
+    if args.format == "json":
+        sys.stdout.write(json.dumps(entry, indent=2) + "\n")
+    else:
+        sys.stdout.write(f"{rule}\n  level: {entry['default']} (profile default), {entry['strict']} (profile strict)\n"
+                         f"  {entry['description']}\n  what fires it and the judgement calls: {entry['docs']} "
+                         f"({entry['help']})\n")
+    return 0
 
 
 def cmd_firedrill(args) -> int:
@@ -232,7 +300,8 @@ def cmd_catalog(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = {"audit": cmd_audit, "drill": cmd_drill, "catalog": cmd_catalog, "inventory": cmd_inventory, "firedrill": cmd_firedrill}[args.command]
+    handler = {"audit": cmd_audit, "drill": cmd_drill, "catalog": cmd_catalog, "inventory": cmd_inventory,
+               "firedrill": cmd_firedrill, "explain": cmd_explain}[args.command]
     try:
         return handler(args)
     except InputError as exc:
@@ -247,7 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("RESILIENT_STACK_DEBUG"):
             raise
         print(
-            f"resilient-stack: error: {getattr(args, 'path', '')}: internal error {type(exc).__name__}: {exc} "
+            f"resilient-stack: error: {' '.join(getattr(args, 'paths', None) or [getattr(args, 'path', '')])}: "
+            f"internal error {type(exc).__name__}: {exc} "
             "(set RESILIENT_STACK_DEBUG=1 for a traceback, and please report it)",
             file=sys.stderr,
         )

@@ -187,3 +187,57 @@ def test_catalog_text_names_its_sources_and_shared_sites(cli):
     out = r.stdout.decode()
     assert "OVH-S3LOC: OVHcloud docs, object storage locations guide" in out
     assert "physical site" in out and "stockholm: Stockholm (SE) [low]" in out
+
+
+# ---- several paths, explain, every validation problem (issue 18, point 12) --------------------------------
+
+def test_several_paths_one_verdict_each_worst_exit(cli, tmp_path):
+    r = cli("audit", GOOD, SBG, "--format", "json")
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["verdict"] == "fail" and [x["verdict"] for x in doc["reports"]] == ["pass", "fail"]
+    assert [x["source"] for x in doc["reports"]] == [GOOD, SBG]
+    text = cli("audit", GOOD, SBG).stdout.decode()
+    assert [ln.split(" (")[0] for ln in text.splitlines() if ln.startswith("verdict:")] == ["verdict: PASS", "verdict: FAIL"]
+    sarif = json.loads(cli("audit", GOOD, SBG, "--format", "sarif").stdout)
+    assert [run["properties"]["verdict"] for run in sarif["runs"]] == ["pass", "fail"]
+    junit = ET.fromstring(cli("audit", GOOD, SBG, "--format", "junit").stdout)
+    suites = junit.findall("testsuite")
+    assert len(suites) == 2
+    for key in ("tests", "failures", "skipped"):
+        assert int(junit.get(key)) == sum(int(s.get(key)) for s in suites)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("placements: 7\n")
+    r = cli("audit", GOOD, str(bad), "--format", "json")
+    assert r.returncode == 2 and json.loads(r.stdout)["verdict"] == "pass"  # the good one is still reported
+    assert r.stderr.decode().count("\n") == 1 and "bad.yaml" in r.stderr.decode()
+    assert cli("audit", GOOD, GOOD).returncode == 0
+    d = cli("drill", GOOD, SBG, "--format", "json")
+    assert d.returncode == 1 and len(json.loads(d.stdout)["reports"]) == 2
+
+
+def test_explain_prints_the_registry_entry(cli):
+    r = cli("explain", "single-site")
+    out = r.stdout.decode()
+    assert r.returncode == 0 and "mandatory (profile default)" in out and "docs/rules.md#single-site" in out
+    doc = json.loads(cli("explain", "single-provider", "--format", "json").stdout)
+    assert doc["default"] == "advisory" and doc["strict"] == "mandatory" and doc["help"].endswith("rules.md#single-provider")
+    r = cli("explain", "single-sit")
+    assert r.returncode == 2 and b"did you mean single-site" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_validation_errors_list_every_problem(cli, tmp_path):
+    design = tmp_path / "d.yaml"
+    design.write_text("name: x\nplacements:\n  - {name: a, region: GRA11, replicas: {web: 9999}}\n"
+                      "  - {name: b, replicas: {web: 1}}\n  - {name: 'c d', region: WAW1, replicas: {web: 1}}\n")
+    err = cli("audit", str(design)).stderr.decode()
+    assert "3 problems" in err and "placements.0.replicas" in err and "placements.1.region" in err \
+        and "placements.2.name" in err and "more)" not in err and len(err.splitlines()) == 1
+    cfg = tmp_path / "org.yaml"
+    cfg.write_text("min_sites: 0\nprofile: lax\nlevels: {nope: mandatory}\n")
+    err = cli("audit", GOOD, "--config", str(cfg)).stderr.decode()
+    assert "3 problems" in err and "min_sites" in err and "profile" in err and "levels.nope" in err
+    cat = tmp_path / "cat.yaml"
+    cat.write_text("providers:\n  - {id: 'Bad Id'}\n  - {id: ok, sites: [{id: s}]}\n")
+    err = cli("audit", GOOD, "--catalog", str(cat)).stderr.decode()
+    assert "problems" in err and "providers.0.id" in err and "providers.1.sites.0" in err, err

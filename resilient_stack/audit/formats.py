@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 from collections import defaultdict
+from typing import Any
 
 from resilient_stack import __version__
 from resilient_stack.core.placement import BACKUP_ROLE
@@ -148,7 +149,8 @@ def fingerprint(f: Finding) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def audit_sarif(report: Report, source: str) -> str:
+def sarif_run(report: Report, source: str) -> dict:
+    """One SARIF run: the rules, the results and the properties of one audited input."""
     rules = []
     for rid in RULE_IDS:
         level = report.config.level(rid)
@@ -185,27 +187,31 @@ def audit_sarif(report: Report, source: str) -> str:
             res["suppressions"] = [{"kind": "external", "status": "accepted", "justification": f.exempted}]
         results.append(res)
     total, evaluated, missed = coverage(report)
-    doc = {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {"driver": {"name": "resilient-stack", "version": __version__, "informationUri": INFO_URI,
-                                    "rules": rules}},
-                "automationDetails": {"id": f"resilient-stack/audit/{source}/",
-                                      "description": {"text": f"resilient-stack audit of {source}"}},
-                "artifacts": [{"location": {"uri": source}}],
-                "results": results,
-                "properties": {
-                    "verdict": report.verdict, "profile": report.config.profile, "summary": verdict_line(report),
-                    "coverage": {"resources": total, "evaluated": evaluated,
-                                 "notEvaluated": [{"type": t, "count": n, "unknownType": u} for t, n, u in missed]},
-                    "exemptions": report.exemptions,
-                },
-            }
-        ],
+    return {
+        "tool": {"driver": {"name": "resilient-stack", "version": __version__, "informationUri": INFO_URI,
+                            "rules": rules}},
+        "automationDetails": {"id": f"resilient-stack/audit/{source}/",
+                              "description": {"text": f"resilient-stack audit of {source}"}},
+        "artifacts": [{"location": {"uri": source}}],
+        "results": results,
+        "properties": {
+            "verdict": report.verdict, "profile": report.config.profile, "summary": verdict_line(report),
+            "coverage": {"resources": total, "evaluated": evaluated,
+                         "notEvaluated": [{"type": t, "count": n, "unknownType": u} for t, n, u in missed]},
+            "exemptions": report.exemptions,
+        },
     }
-    return _dumps(doc, len(report.findings))
+
+
+def audit_sarif(report: Report, source: str) -> str:
+    return sarif_many([(report, source)])
+
+
+def sarif_many(items: list[tuple[Report, str]]) -> str:
+    """One SARIF log, one run per audited input."""
+    doc = {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
+           "runs": [sarif_run(r, s) for r, s in items]}
+    return _dumps(doc, sum(len(r.findings) for r, _ in items))
 
 
 def _xml(text: str) -> str:
@@ -214,7 +220,8 @@ def _xml(text: str) -> str:
                    else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}") for c in text)
 
 
-def audit_junit(report: Report, source: str) -> str:
+def junit_suite(report: Report, source: str) -> Any:
+    """One <testsuite>: one test case per rule id, of one audited input."""
     import xml.etree.ElementTree as ET  # JUnit output only
 
     by_rule = defaultdict(list)
@@ -251,9 +258,22 @@ def audit_junit(report: Report, source: str) -> str:
             out.text = _xml("\n".join(
                 f"[{f.level}{' exempt: ' + f.exempted if f.exempted else ''}] [{f.role}] {f.message}" for f in others
             ))
-    # the totals of <testsuites> are those of its one <testsuite>: the same rules, counted the same way
-    suites = ET.Element("testsuites", name="resilient-stack", **counts)
-    suites.append(suite)
+    return suite
+
+
+def audit_junit(report: Report, source: str) -> str:
+    return junit_many([(report, source)])
+
+
+def junit_many(items: list[tuple[Report, str]]) -> str:
+    """<testsuites> holding one <testsuite> per audited input; its totals are the sums of theirs."""
+    import xml.etree.ElementTree as ET
+
+    suites = ET.Element("testsuites", name="resilient-stack")
+    for report, source in items:
+        suites.append(junit_suite(report, source))
+    for key in ("tests", "failures", "errors", "skipped"):
+        suites.set(key, str(sum(int(x.get(key, "0")) for x in suites)))
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
@@ -288,6 +308,26 @@ def audit_markdown(report: Report, source: str) -> str:
         for typ, n, unknown in missed:
             lines.append(f"| `{_md_escape(typ)}`{' (type unknown to the auditor)' if unknown else ''} | {n} |")
     return "\n".join(lines) + "\n"
+
+
+def _worst(reports: list[Report]) -> str:
+    return "fail" if any(r.verdict == "fail" for r in reports) else "pass"
+
+
+def render_audit(fmt: str, items: list[tuple[Report, str]]) -> str:
+    """The report of one input, or of several (one verdict each): text and markdown one after the other, JSON
+    ``{"verdict": worst, "reports": [...]}``, SARIF one run each, JUnit one test suite each."""
+    if len(items) == 1:
+        return AUDIT_RENDERERS[fmt](*items[0])
+    if fmt == "sarif":
+        return sarif_many(items)
+    if fmt == "junit":
+        return junit_many(items)
+    if fmt == "json":
+        docs = [{**r.as_dict(), "source": s, "summary": verdict_line(r)} for r, s in items]
+        return _dumps({"verdict": _worst([r for r, _ in items]), "reports": docs},
+                      sum(len(r.placements) for r, _ in items))
+    return "\n".join(AUDIT_RENDERERS[fmt](r, s) for r, s in items)
 
 
 AUDIT_RENDERERS = {
@@ -347,3 +387,13 @@ def drill_markdown(scenarios: list[Scenario], source: str, level: str) -> str:
 
 
 DRILL_RENDERERS = {"text": drill_text, "json": drill_json, "markdown": drill_markdown}
+
+
+def render_drill(fmt: str, items: list[tuple[list[Scenario], str]], level: str) -> str:
+    """The drill of one input, or of several: text and markdown one after the other, JSON ``{"reports": [...]}``."""
+    if len(items) == 1:
+        return DRILL_RENDERERS[fmt](items[0][0], items[0][1], level)
+    if fmt == "json":
+        docs = [{"source": s, "level": level, "scenarios": [x.as_dict() for x in sc]} for sc, s in items]
+        return _dumps({"reports": docs}, sum(len(sc) for sc, _ in items))
+    return "\n".join(DRILL_RENDERERS[fmt](sc, s, level) for sc, s in items)

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from resilient_stack.io.errors import InputError
+from resilient_stack.io.errors import InputError, problems_text
 
 Confidence = Literal["high", "medium", "low", "unknown"]
 SCHEMA_ID = "resilient-stack/catalog/v1"
@@ -145,9 +145,7 @@ def validate_catalog(raw: object, source: str) -> dict[str, Any]:
     try:
         model = CatalogFile.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        raise InputError(source, f"invalid catalog at {loc}: {err['msg']}") from None
+        raise InputError(source, problems_text(exc.errors(), "catalog")) from None
     return plain(model)
 
 

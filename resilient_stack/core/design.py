@@ -37,7 +37,7 @@ from pydantic import (
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.placement import BACKUP_ROLE, Placement, place
 from resilient_stack.core.vocabulary import DESIGN_NAME, ROLE_NAME, ROLE_NAME_RE
-from resilient_stack.io.errors import InputError
+from resilient_stack.io.errors import InputError, problems_text
 
 NAME_RE = DESIGN_NAME
 MAX_PLACEMENTS = 1000  # entries of `placements` (and of `backups`)
@@ -196,11 +196,8 @@ class Design(_Frozen):
 
 
 def validation_message(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-    msg = err["msg"].removeprefix("Value error, ")
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"invalid design at {loc}: {msg}{more}"
+    """Every problem of the design, on one line (:func:`resilient_stack.io.errors.problems_text`)."""
+    return problems_text(exc.errors(), "design")
 
 
 def parse_design(raw: Any, source: str) -> Design:

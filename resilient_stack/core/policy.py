@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from resilient_stack.core.catalog import Catalog, load_catalog
 from resilient_stack.core.catalog_schema import CatalogFile, plain
 from resilient_stack.core.rules import RULE_IDS, Exemption, RuleConfig
-from resilient_stack.io.errors import InputError
+from resilient_stack.io.errors import InputError, problems_text
 from resilient_stack.io.readfile import decode_text, read_bytes
 from resilient_stack.io.safeyaml import load_yaml_text
 
@@ -127,9 +127,7 @@ def parse_policy_config(raw: Any, source: str) -> PolicyConfig:
     try:
         return PolicyConfig.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        raise InputError(source, f"invalid config at {loc}: {err['msg']}") from None
+        raise InputError(source, problems_text(exc.errors(), "config")) from None
 
 
 def load_policy_config(path: str | None) -> PolicyConfig:
