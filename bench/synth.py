@@ -93,11 +93,42 @@ def resources(n: int, seed: int = 7) -> Iterator[dict]:
         p += 1
 
 
-def write_export(path: Path, n: int, seed: int = 7) -> Path:
-    """Write a stack export with exactly ``n`` resources (streamed, bounded memory)."""
+def instances(n: int, seed: int = 11) -> Iterator[dict]:
+    """The worst case for the auditor: after one provider per region, every resource is an instance to place
+    (a role label, a secret user data, outputs as a real state has them), spread over REGIONS."""
+    rng = random.Random(seed)
+    stack = "urn:pulumi:prod::fleet::"
+    yield {"urn": stack + "pulumi:pulumi:Stack::fleet-prod", "type": "pulumi:pulumi:Stack", "custom": False}
+    refs = []
+    for i, (region, auth) in enumerate(REGIONS[: max(0, min(len(REGIONS), n - 1))]):
+        purn = stack + f"pulumi:providers:openstack::r{i}-{region.lower()}"
+        pid = "%08x-%04x" % (rng.getrandbits(32), rng.getrandbits(16))
+        prov_in = {"region": region, "authUrl": auth, "version": "5.4.1", "userName": "svc", "password": _secret(rng)}
+        refs.append(f"{purn}::{pid}")
+        yield {"urn": purn, "type": "pulumi:providers:openstack", "custom": True, "id": pid,
+               "inputs": prov_in, "outputs": prov_in}
+    roles = ("web", "web", "database", "worker")
+    for i in range(n - 1 - len(refs)):
+        p = i % len(refs)
+        role = roles[i % len(roles)]
+        rid = "%08x-%04x-%04x" % (rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(16))
+        metadata = {"resilient-stack:role": role, **({"resilient-stack:quorum": "true"} if role == "database" else {})}
+        inputs = {"name": f"i{i}", "flavorName": "b3-8", "imageName": "Debian 12", "metadata": metadata,
+                  "userData": _secret(rng), "networks": [{"name": "Ext-Net"}]}
+        outputs = dict(inputs, id=rid, region=REGIONS[p][0], accessIpV4="198.51.100.%d" % rng.randrange(1, 254),
+                       allMetadata=metadata, powerState="active")
+        yield {"urn": f"{stack}openstack:compute/instance:Instance::i{i}", "type": "openstack:compute/instance:Instance",
+               "custom": True, "id": rid, "provider": refs[p], "inputs": inputs, "outputs": outputs,
+               "parent": stack + "pulumi:pulumi:Stack::fleet-prod"}
+
+
+def write_export(path: Path, n: int, seed: int = 7, kind: str = "estate") -> Path:
+    """Write a stack export with exactly ``n`` resources (streamed, bounded memory): a realistic ``estate`` or the
+    worst case, ``instances``."""
+    source = {"estate": resources, "instances": instances}[kind]
     with open(path, "w", encoding="utf-8") as fh:
         fh.write('{"version": 3, "deployment": {"manifest": {"time": "2026-11-25T00:00:00Z", "version": "v3.274.1"}, "resources": [\n')
-        for i, r in enumerate(resources(n, seed)):
+        for i, r in enumerate(source(n, seed)):
             if i:
                 fh.write(",\n")
             fh.write(json.dumps(r, indent=None))

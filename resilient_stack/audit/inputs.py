@@ -395,7 +395,7 @@ def load_input(
 ) -> Loaded:
     source = source or ("<stdin>" if path == "-" else path)
     data = read_bytes(path, source)
-    if not data.strip():
+    if not data or data.isspace():  # not data.strip(): a copy of the whole file
         raise InputError(source, "empty file")
     if not _looks_like_json(data):
         doc = _yaml(decode_text(data, source), source)

@@ -16,6 +16,7 @@ not allowed in a name):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
@@ -90,6 +91,7 @@ def _string(props: Mapping[str, Any] | None, key: str) -> tuple[str | None, str 
 _LABEL_PREFIXES = (vocab.LABEL_PREFIX, vocab.LABEL_PREFIX.replace(":", "-"))  # header_safe spells it with a dash
 
 
+@functools.lru_cache(maxsize=1024)
 def _label_key(key: str) -> str | None:
     """The canonical ``resilient-stack:NAME`` of a metadata key, or None when it is not ours."""
     low = key.strip().lower()
@@ -98,11 +100,22 @@ def _label_key(key: str) -> str | None:
     return None
 
 
+_last: list = [None, {}]  # the props last read and their labels: a reader asks twice in a row for one resource
+
+
 def _labels(props: Mapping[str, Any] | None) -> dict[str, str]:
-    """resilient-stack:* labels from ``metadata`` (dict) and ``tags`` (key=value list or dict)."""
-    out: dict[str, str] = {}
+    """resilient-stack:* labels from ``metadata`` (dict) and ``tags`` (key=value list or dict). Read-only result."""
+    if props is _last[0]:
+        return _last[1]
     if not isinstance(props, dict):
-        return out
+        return {}
+    out = _read_labels(props)
+    _last[0], _last[1] = props, out
+    return out
+
+
+def _read_labels(props: Mapping[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
     for key in ("metadata", "allMetadata", "tags", "allTags"):
         val = props.get(key)
         if val is None:

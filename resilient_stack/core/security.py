@@ -198,7 +198,7 @@ def rule_facts(view: ResourceView) -> RuleFacts | None:
         hit = _facts(props)
     if hit is None:
         return None
-    described = any(k in p for p in (view.inputs, view.outputs) if type(p) is dict for k in _EXEMPT_KEYS)
+    described = any(type(p) is dict and not p.keys().isdisjoint(_EXEMPT_KEYS) for p in (view.inputs, view.outputs))
     *head, any_protocol = hit
     return RuleFacts(view.urn, _group_key(view, props), *head, exemption(view) if described else None, any_protocol)
 
@@ -582,8 +582,15 @@ class SecurityCollector:
             if level != "disabled":
                 out.append(Finding(issue.rule, level, None, f"{resource_label(urn)}: {issue.message}", (urn,),
                                    exempted([exempt], issue.rule, config)))
+        quiet: set = set()  # shapes of groups found to have no issue: estates repeat a few shapes many times
         for group in self._rules.values():
-            for rule, message, named in group_issues(group):
+            shape = frozenset(r[2:] for r in group) if len(group) < 64 else None
+            if shape is not None and shape in quiet:
+                continue
+            issues = group_issues(group)
+            if not issues and shape is not None:
+                quiet.add(shape)
+            for rule, message, named in issues:
                 level = config.level(rule)
                 if level == "disabled":
                     continue

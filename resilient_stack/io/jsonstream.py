@@ -172,12 +172,16 @@ def _decode(raw: Any, data: bytes, where: str) -> Any:
     return value
 
 
-def _envelope(raw: Any, data: bytes, where: str) -> dict[str, Any]:
+def _envelope(raw: Any, data: bytes, where: str, escapes: bool = True) -> dict[str, Any]:
     try:
         env = _ENVELOPE.decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise StreamError(f"{exc} in {where}") from None
-    _check(raw, env, data)
+    # the length the compact object would have without a dropped key, from its keys and the raw values'
+    # lengths: encoding the envelope would copy the whole document (the resources are one of its values)
+    length = 2 + sum(len(_ENC.encode(k)) + 1 + len(v) for k, v in env.items()) + max(len(env) - 1, 0)
+    if length != len(raw) or escapes:
+        _check(raw, env, data, force=length != len(raw) or b"\\u" in bytes(raw))
     return env
 
 
@@ -224,7 +228,7 @@ def _walk(raw: Any, data: bytes, trie: dict, where: str, escapes: bool = True) -
     if not trie or bytes(memoryview(raw)[:1]) != b"{":
         return _decode(raw, data, where)
     out: dict[str, Any] = {}
-    for key, value in _envelope(raw, data, where).items():
+    for key, value in _envelope(raw, data, where, escapes).items():
         sub = trie.get(key)
         path = key if where == "the document" else f"{where}.{key}"
         if callable(sub):

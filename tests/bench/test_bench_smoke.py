@@ -22,6 +22,18 @@ def test_synthetic_export_is_a_valid_spread_estate(tmp_path):
     assert {p.role for p in loaded.placements} >= {"web", "database", "object-storage", "backup"}
 
 
+def test_worst_case_export_is_all_instances_to_place(tmp_path):
+    path = write_export(tmp_path / "w.json", 400, kind="instances")
+    doc = json.loads(path.read_text())
+    types = [r["type"] for r in doc["deployment"]["resources"]]
+    assert len(types) == 400 and types.count("openstack:compute/instance:Instance") == 400 - 1 - types.count(
+        "pulumi:providers:openstack")
+    loaded = load_input(str(path), load_catalog())
+    assert len(loaded.placements) == types.count("openstack:compute/instance:Instance")
+    assert all(p.resolved for p in loaded.placements)
+    assert evaluate(loaded.placements).verdict == "pass"
+
+
 def test_bench_runs_end_to_end(tmp_path):
     out = tmp_path / "bench.json"
     r = subprocess.run([sys.executable, "-m", "bench.run", "--sizes", "300,600", "--repeat", "1", "--json", str(out)],
@@ -32,6 +44,9 @@ def test_bench_runs_end_to_end(tmp_path):
     for size in ("300", "600"):
         for tool in ("json.load", "audit", "drill", "pack", "pack rules"):
             assert res["sizes"][size][tool]["seconds"] > 0 and res["sizes"][size][tool]["peak_rss"] > 0
+            assert res["sizes"][size][tool]["cpu"] > 0
+        assert res["worst"][size]["audit"]["cpu"] > 0 and res["worst"][size]["json.load"]["cpu"] > 0
+    assert "Worst case: every resource an instance to place" in r.stdout and "load average" in r.stdout
     assert res["construction"]["resources"] > 50
 
 

@@ -63,6 +63,12 @@ CASES = {
     "dup-json": (lambda: '{"version": 3,\n "deployment": {"resources": [\n  {"urn": "urn:pulumi:a::b::t::n",\n   "type": '
                  '"openstack:compute/instance:Instance",\n   "type": "openstack:networking/network:Network"}]}}',
                  "duplicate key 'type' at line 5"),
+    # the envelope around the streamed resources: checked from its keys and values' lengths, not re-encoded
+    "dup-json-envelope": (lambda: '{"version": 3,\n "deployment": {"resources": [],\n  "resources": [\n  {"urn": '
+                          '"urn:pulumi:a::b::t::n", "type": "openstack:compute/instance:Instance"}]}}',
+                          "duplicate key 'resources' at line 3"),
+    "dup-json-top": (lambda: '{"version": 3,\n "deployment": {"resources": []},\n "deployment": {"resources": []}}',
+                     "duplicate key 'deployment' at line 3"),
 }
 
 
