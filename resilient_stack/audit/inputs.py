@@ -98,6 +98,7 @@ class _Reader:
     types: dict = field(default_factory=dict)  # type -> count of resources: the coverage of the input
     issues: list = field(default_factory=list)  # (rule, urn, role, message) found on the way
     kubes: dict = field(default_factory=dict)  # pulumi-ovh cluster id/URN -> (region, problem), for node pools
+    components: set = field(default_factory=set)  # types seen as component (non-custom) resources
     pools: list = field(default_factory=list)
 
     def _classify(self, typ: str, custom: bool) -> tuple | None:
@@ -114,6 +115,8 @@ class _Reader:
         types = self.types
         types[typ] = types.get(typ, 0) + 1
         custom = state.get("custom", True) is not False
+        if not custom:
+            self.components.add(typ)  # a component resource: never "a type unknown to the auditor"
         kinds = self._kinds
         key = typ if custom else (typ, False)
         kind = kinds.get(key, kinds)
@@ -191,7 +194,7 @@ class _Reader:
         known: dict[str, int] = {}
         unknown: dict[str, int] = {}
         for typ, n in sorted(self.types.items()):
-            cls = classify(typ)
+            cls = classify(typ, typ not in self.components)
             if cls in (REPLICA, PROVIDER) or typ in self.inspect:
                 evaluated[typ] = n
             elif cls == UNCLASSIFIED:

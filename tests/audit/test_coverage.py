@@ -97,3 +97,15 @@ def test_the_json_report_carries_the_coverage(cli, tmp_path):
     doc = json.loads(r.stdout)
     assert doc["coverage"]["not_evaluated"]["unknown_type"] == {"aws:rds/instance:Instance": 1}
     assert any(f["rule"] == "unclassified-resource" for f in doc["findings"])
+
+
+def test_component_resources_are_not_types_unknown_to_the_auditor(tmp_path):
+    e = b.Export()
+    web_spread(e)
+    e.resources.append({"urn": b.urn("acme:web:Site", "site"), "type": "acme:web:Site", "custom": False})
+    e.resources.append({"urn": b.urn("acme:index/thing:Thing", "t"), "type": "acme:index/thing:Thing", "custom": True,
+                        "id": "t", "inputs": {}, "outputs": {}})
+    loaded, _, _ = audit(e, tmp_path)
+    cov = loaded.coverage["not_evaluated"]
+    assert cov["holds_no_replica"].get("acme:web:Site") == 1 and "acme:web:Site" not in cov["unknown_type"]
+    assert cov["unknown_type"] == {"acme:index/thing:Thing": 1}
