@@ -2,7 +2,7 @@
 resilient_stack.hosts.cloudinit, check each with the shipped host checks (resilient_stack.hosts.checks), replicate a row, and fail
 over with the shipped promote helper.
 
-Needs podman and the image localhost/resilient-stack-host:bookworm-2 (built when absent by
+Needs podman and the image localhost/resilient-stack-host:bookworm-3 (built when absent by
 scripts/build-host-image.sh, as root). When they are unavailable the tests are skipped, or FAIL when
 RESILIENT_STACK_REQUIRE_TOOLS=1. Every container and network is removed afterwards (also on Ctrl-C and
 SIGTERM); RESILIENT_STACK_KEEP_HOSTS=1 keeps them for debugging.
