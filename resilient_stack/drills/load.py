@@ -1,10 +1,11 @@
 """The drill's load: a visitor that uses the stack as its users do, through the name and the application.
 
 ``visitor.sh`` (package data ``data/visitor.sh``, installed at :data:`VISITOR` by the visitor's user data) runs
-in the visitor container, on the internet network like any client. The stack's name resolves there to the A
-record set the stack outputs (the container's ``/etc/hosts``, in the record set's order), and curl tries the
-addresses in turn within its connect timeout, as browsers and curl do: nothing health-checks the entry point
-for the visitor.
+in the visitor container, on the internet network like any client. The stack's name resolves there, through the
+system's resolver, to the A record set the stack outputs (the container's ``/etc/hosts``, in the record set's
+order); the visitor connects to the addresses in turn, giving each :data:`CONNECT_TIMEOUT_S` seconds, as a
+browser moves on to the next address of a name (where a browser waits for the system's own connect timeout,
+much longer). Nothing health-checks the entry point for the visitor.
 
 - :class:`Visits`: a GET of the page every ``interval`` seconds; an attempt succeeds on HTTP 200. The page
   names the placement that served it.
@@ -33,7 +34,7 @@ __all__ = ["LoadStream", "Visits", "Writes", "visitor_script", "parse_line", "er
 TABLE = APP_TABLE  # the rows the application writes
 VISITOR = "/usr/local/bin/firedrill-visitor"  # where the visitor's user data installs data/visitor.sh
 RUN_DIR = "/run/firedrill"  # the visitor's stop flag (named in data/visitor.sh)
-CONNECT_TIMEOUT_S = 3  # curl's --connect-timeout: shared among the addresses it tries
+CONNECT_TIMEOUT_S = 2  # how long the visitor gives each address to accept the connection
 
 
 def visitor_script() -> str:

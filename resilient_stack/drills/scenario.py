@@ -34,7 +34,7 @@ from typing import Any, Callable
 from resilient_stack.core.vocabulary import HOST_WEB, HTTP_PORT
 from resilient_stack.drills import cluster
 from resilient_stack.drills import topology as topo
-from resilient_stack.drills.load import TABLE, LoadStream, Visits, Writes
+from resilient_stack.drills.load import CONNECT_TIMEOUT_S, TABLE, LoadStream, Visits, Writes
 from resilient_stack.drills.load import stop as stop_load
 from resilient_stack.drills.plan import DrillError, Plan
 from resilient_stack.drills.report import (
@@ -77,8 +77,9 @@ def psql_local(container: str, sql: str, *, db: str = "postgres", timeout: float
 
 
 def _settled(attempts: list[Attempt], since: float) -> bool:
-    recent = [a for a in attempts if a.end >= since][-3:]
-    return len(recent) == 3 and all(a.ok for a in recent)
+    """The last two attempts that ended after ``since`` both succeeded."""
+    recent = [a for a in attempts if a.end >= since][-2:]
+    return len(recent) == 2 and all(a.ok for a in recent)
 
 
 class _Drill:
@@ -316,7 +317,8 @@ class _Drill:
             before = sorted(a.end - a.start for a in visits.attempts if a.ok and a.end < fire)
             was = f" (before it: {statistics.median(before):.2f} s)" if before else ""
             notes.append(f"a visitor waited {statistics.median(durations):.2f} s for a page after the fire (median"
-                         f"{was}), {durations[-1]:.2f} s at most: curl tries the record set's addresses in order")
+                         f"{was}), {durations[-1]:.2f} s at most: it tries the record set's addresses in the resolver's "
+                         f"order, {CONNECT_TIMEOUT_S} s each")
         return stats
 
     # -- the return ----------------------------------------------------------------------------------

@@ -142,6 +142,8 @@ def _parameters(backup: BackupRepository | None, *, max_wal_senders: int, wal_ke
         "wal_keep_size": f"{wal_keep_size_mb}MB",
         "hot_standby_feedback": "on",
         "password_encryption": "scram-sha-256",
+        # a replica whose primary changed streams from the new one this soon (the default waits 5 s)
+        "wal_retrieve_retry_interval": "1s",
     }
     if backup is not None:
         params.update({

@@ -1,7 +1,8 @@
 #!/bin/bash
-# fire drill visitor: requests to the stack's entry point as a browser or curl makes them. The name resolves
-# to the stack's A record set (this container's /etc/hosts holds it, in the record set's order), and curl tries
-# the addresses in turn, each within its share of the connect timeout.
+# fire drill visitor: requests to the stack's entry point as a browser makes them. The name resolves (the
+# system's resolver: this container's /etc/hosts holds the stack's A record set) to its addresses, in the
+# resolver's order; the visitor connects to them in turn, giving each CONNECT_TIMEOUT seconds, and sends the
+# request to the first that accepts (a request sent is never sent again to another address).
 #   visitor.sh get   URL INTERVAL FIRST COUNT SECONDS CONNECT_TIMEOUT   GET URL/ (the page), expects 200
 #   visitor.sh write URL INTERVAL FIRST COUNT SECONDS CONNECT_TIMEOUT   POST URL/api/writes?n=N, expects 201
 # One line per attempt:  ok|err N START END REMOTE_IP DETAIL   (epoch seconds; DETAIL: the placement that served
@@ -14,6 +15,11 @@ case "$mode" in
     write) method=POST; want=201; max_time=$((connect_timeout + 30)) ;;
     *) echo "usage: $0 get|write URL INTERVAL FIRST COUNT SECONDS CONNECT_TIMEOUT" >&2; exit 2 ;;
 esac
+scheme=${url%%://*}
+name=${url#*://}
+port=80
+[ "$scheme" = https ] && port=443
+case "$name" in *:*) port=${name##*:}; name=${name%:*} ;; esac
 deadline=$(( $(date +%s) + seconds ))
 body=$(mktemp) err=$(mktemp)
 trap 'rm -f "$body" "$err"' EXIT
@@ -22,15 +28,21 @@ last=$((first + count))
 while [ ! -e /run/firedrill/stop ] && [ "$n" -lt "$last" ] && [ "$(date +%s)" -lt "$deadline" ]; do
     target="$url/"
     [ "$mode" = write ] && target="$url/api/writes?n=$n"
-    : > "$body"
     t0=$(date +%s.%N)
-    meta=$(curl -sS -k -X "$method" -o "$body" -w '%{http_code} %{remote_ip}' \
-        --connect-timeout "$connect_timeout" --max-time "$max_time" "$target" 2>"$err")
-    rc=$?
+    code=000 ip=- rc=6
+    : > "$err"
+    for address in $(getent ahostsv4 "$name" | awk '$2 == "STREAM" { print $1 }'); do
+        : > "$body"
+        meta=$(curl -sS -k -X "$method" -o "$body" -w '%{http_code} %{time_connect}' --resolve "$name:$port:$address" \
+            --connect-timeout "$connect_timeout" --max-time "$max_time" "$target" 2>>"$err")
+        rc=$?
+        code=${meta%% *}
+        if [ "${meta#* }" != "0.000000" ]; then  # connected: this address answers the request, right or wrong
+            ip=$address
+            break
+        fi
+    done
     t1=$(date +%s.%N)
-    code=${meta%% *}
-    ip=${meta#* }
-    [ -n "$ip" ] && [ "$ip" != "$meta" ] || ip=-
     if [ "$rc" = 0 ] && [ "$code" = "$want" ]; then
         if [ "$mode" = write ]; then
             detail=$(sed -n 's/.*"database": "\([^"]*\)".*/\1/p' "$body")
@@ -39,7 +51,8 @@ while [ ! -e /run/firedrill/stop ] && [ "$n" -lt "$last" ] && [ "$(date +%s)" -l
         fi
         echo "ok $n $t0 $t1 $ip ${detail:--}"
     else
-        echo "err $n $t0 $t1 $ip HTTP ${code:-000}: $(head -c 200 "$err" "$body" 2>/dev/null | grep -v '^==>' | tr '\n' ' ')"
+        message="$(tail -c 300 "$err") $(head -c 200 "$body")"
+        echo "err $n $t0 $t1 $ip HTTP ${code:-000}: $(printf '%s' "$message" | tr -s ' \n' '  ')"
     fi
     n=$((n + 1))
     sleep "$interval"
