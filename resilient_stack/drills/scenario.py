@@ -161,10 +161,12 @@ class _Drill:
                         count=o.max_writes, seconds=span)
         self.event("load", f"GETs of {plan.url}/ every {o.http_interval_s:.1f} s and numbered writes through the "
                            f"application (rows from {first}); the primary is {self.member(old_primary)}")
+        # the replication lag, read while the load runs (off the fire's critical path)
+        lag_query = self.pool.submit(
+            psql_local, self.names[self.member(old_primary)],
+            "SELECT string_agg(application_name || ' ' || coalesce(replay_lag::text, '0'), ', ') FROM pg_stat_replication")
         time.sleep(o.before_s)
-        lag = psql_local(self.names[self.member(old_primary)],
-                         "SELECT string_agg(application_name || ' ' || coalesce(replay_lag::text, '0'), ', ') "
-                         "FROM pg_stat_replication")
+        lag = lag_query.result(timeout=60)
         self.event("load", f"{len(writes.acks)} rows acknowledged, {sum(a.ok for a in visits.attempts)} GETs ok; "
                            f"replay lag: {lag.stdout.strip() or 'n/a'}")
 
@@ -185,11 +187,7 @@ class _Drill:
         failover, check, holder = self.observe(fire, old_primary, visits, writes)
         stop_load(self.visitor.name, visits, writes)
         self.event("load", f"stopped: {len(visits.attempts)} GETs, {len(writes.attempts)} writes attempted")
-        for member in plan.db_placements:
-            if self.member(member) not in self.down:
-                journal = cluster.patroni_journal(self.names[self.member(member)], fire)
-                for at, text in cluster.patroni_events(journal, self.member(member)):
-                    self.event("patroni", text, at)
+        self.patroni_events([p for p in plan.db_placements if self.member(p) not in self.down], fire)
 
         present: list[int] | None = None
         if holder is not None:
@@ -341,23 +339,20 @@ class _Drill:
         members = [h.placement for h in plan.hosts_on(site) if h.role != HOST_WEB]
         webs = [h for h in plan.hosts_on(site) if h.role == HOST_WEB]
         deadline = time.monotonic() + self.o.return_timeout_s
-        chk = self.check()
+        said = time.monotonic()
+        webs_ok = not webs
         while True:
-            members_ok = all(p in chk.rebuilt_replicas for p in members) and chk.ok
-            webs_ok = all(self.healthz(h.public_ip) for h in webs)
-            if members_ok and webs_ok:
-                break
-            if time.monotonic() > deadline:
-                break
-            time.sleep(1)
             chk = self.check()
+            members_ok = all(p in chk.rebuilt_replicas for p in members) and chk.ok
+            webs_ok = webs_ok or all(self.pool.map(lambda h: self.healthz(h.public_ip), webs))
+            if (members_ok and webs_ok) or time.monotonic() > deadline:
+                break
+            if time.monotonic() - said >= 10:
+                said = time.monotonic()
+                self.progress(f"[return] waiting: {chk.describe()}; web hosts {'up' if webs_ok else 'not all up'}")
+            time.sleep(0.5)
         back = time.time()
-        rewound = False
-        for p in members:
-            journal = cluster.patroni_journal(self.names[self.member(p)], t0)
-            rewound = rewound or "running pg_rewind" in journal
-            for at, text in cluster.patroni_events(journal, self.member(p)):
-                self.event("patroni", text, at)
+        rewound = self.patroni_events(members, t0)
         ok = members_ok and webs_ok
         what = (f"{', '.join(self.member(p) for p in members)} streams from {self.member(chk.primary)}"
                 if members and chk.primary else "no database member there")
@@ -369,6 +364,16 @@ class _Drill:
                 "rejoined_as": ("replica" if members and all(p in chk.rebuilt_replicas for p in members) else
                                 ("primary" if members and members[0] in chk.primaries else None)),
                 "pg_rewind": rewound, "rejoin_s": round(back - t0, 2), "cluster": chk.as_dict(), "ok": ok}
+
+    def patroni_events(self, placements: list[str], since: float) -> bool:
+        """Patroni's journal lines of these members since ``since``, as timeline events (read in parallel);
+        whether one of them ran pg_rewind."""
+        hosts = [self.member(p) for p in placements]
+        journals = list(self.pool.map(lambda h: cluster.patroni_journal(self.names[h], since), hosts))
+        for host, journal in zip(hosts, journals):
+            for at, text in cluster.patroni_events(journal, host):
+                self.event("patroni", text, at)
+        return any("running pg_rewind" in j for j in journals)
 
     def healthz(self, ip: str) -> bool:
         assert self.visitor is not None

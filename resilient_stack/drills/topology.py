@@ -18,6 +18,7 @@ import importlib.util
 import re
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -188,12 +189,17 @@ def boot(
     visitor = s.boot("visitor", visitor_user_data(), extra_args=[*nets(None, plan.visitor_ip), *records])
     hosts["visitor"] = visitor
     add_hosts = [a for n in names for a in ("--add-host", f"{n}:{plan.s3_ip}")]
-    for h in plan.hosts:
+
+    def start(h) -> podman.Host:
         extra = nets(h.site, h.public_ip)
         if h.role != HOST_WEB:
             extra += [*add_hosts, "-v", f"{tls / 'ca-bundle.crt'}:/etc/ssl/certs/ca-certificates.crt:ro"]
-        hosts[h.name] = s.boot(h.name, h.user_data, hostname=h.name, extra_args=extra)
-        containers[h.name] = hosts[h.name].name
+        return s.boot(h.name, h.user_data, hostname=h.name, extra_args=extra)
+
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="firedrill-boot") as pool:  # `podman run`s overlap
+        for h, host in zip(plan.hosts, pool.map(start, plan.hosts)):
+            hosts[h.name] = host
+            containers[h.name] = host.name
     deadline = time.monotonic() + timeout
     for host in hosts.values():
         host.wait_boot_finished(timeout=max(5.0, deadline - time.monotonic()))

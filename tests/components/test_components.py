@@ -612,3 +612,30 @@ def test_the_external_network_is_looked_up_by_name_unless_its_id_is_given():
     res = run_program(stack_file("staging"), mocks=mocks,
                       config_overrides={"resilient-stack:placements": config["placements"]})
     assert {r.inputs["networkId"] for r in of_type(res, PORT)} == {given}
+
+
+def test_a_consensus_that_dies_with_one_site_is_refused():
+    """The etcd voting members are the database hosts, labelled quorum=true: the rules' site-majority on `database`
+    refuses a design where one site holds half of them or more (GRA11 + GRA9: one campus), before any resource."""
+    config = load_stack_file(stack_file("staging")).model_dump(by_alias=True, exclude_none=True)
+    placements = config["placements"]
+    placements[2].update(region="GRA9")  # the database-only member moves to the primary's campus
+    mocks = RecordingMocks()
+    with pytest.raises(DesignRejected) as err:
+        run_program(stack_file("staging"), mocks=mocks, config_overrides={"resilient-stack:placements": placements})
+    assert "site-majority" in err.value.rule_ids
+    assert any(f.rule == "site-majority" and f.role == "database" for f in err.value.findings)
+    assert [r.type for r in mocks.resources] == ["pulumi:pulumi:Stack"]
+
+
+@pytest.mark.parametrize("stack", PASSING)
+def test_the_etcd_members_are_exactly_the_voting_database_hosts(runs, stack):
+    res = runs[stack]
+    voting = [h for h in of_type(res, INSTANCE) if h.inputs["metadata"].get(QUORUM_KEY) == "true"]
+    names = sorted(h.inputs["name"] for h in voting)
+    for host in voting:
+        env = user_data_file(host, cloudinit.ETCD_ENV)
+        cluster = next(line for line in env.splitlines() if line.startswith("ETCD_INITIAL_CLUSTER="))
+        members = sorted(m.split("=", 1)[0] for m in cluster.split("=", 1)[1].split(","))
+        assert members == names
+    assert len(names) == 3
