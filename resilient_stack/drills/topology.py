@@ -135,6 +135,11 @@ def make_tls(workdir: Path, names: Sequence[str], image: str) -> Path:
     return tls
 
 
+def mac_of(ip: str) -> str:
+    """A locally administered MAC address derived from an IPv4 address (``02:42:`` + its four bytes)."""
+    return "02:42:" + ":".join(f"{int(b):02x}" for b in ip.split("."))
+
+
 def slug(text: str) -> str:
     """A site id as a podman network name part."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "site"
@@ -175,7 +180,9 @@ def boot(
     site_packages = moto_site()
 
     def nets(site: str | None, ip: str) -> list[str]:
-        return (["--network", site_nets[site].name] if site else []) + ["--network", f"{inet.name}:ip={ip}"]
+        # a fixed MAC on the internet, as a cloud port keeps its own: a host that comes back is reached at once
+        return (["--network", site_nets[site].name] if site else []) + \
+            ["--network", f"{inet.name}:ip={ip},mac={mac_of(ip)}"]
 
     hosts: dict[str, podman.Host] = {}
     containers: dict[str, str] = {}

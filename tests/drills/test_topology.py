@@ -71,3 +71,8 @@ def test_moto_comes_from_this_python():
                                         ("***", "site"), ("x" * 60, "x" * 40)])
 def test_site_networks_get_plain_names(text, slug):
     assert topology.slug(text) == slug
+
+
+def test_a_host_keeps_its_mac_on_the_internet():
+    assert topology.mac_of("198.18.42.10") == "02:42:c6:12:2a:0a"
+    assert topology.mac_of("198.18.42.11") != topology.mac_of("198.18.42.10")

@@ -33,8 +33,9 @@ while [ ! -e /run/firedrill/stop ] && [ "$n" -lt "$last" ] && [ "$(date +%s)" -l
     : > "$err"
     for address in $(getent ahostsv4 "$name" | awk '$2 == "STREAM" { print $1 }'); do
         : > "$body"
+        : > "$err"  # the error of the last address tried
         meta=$(curl -sS -k -X "$method" -o "$body" -w '%{http_code} %{time_connect}' --resolve "$name:$port:$address" \
-            --connect-timeout "$connect_timeout" --max-time "$max_time" "$target" 2>>"$err")
+            --connect-timeout "$connect_timeout" --max-time "$max_time" "$target" 2>"$err")
         rc=$?
         code=${meta%% *}
         if [ "${meta#* }" != "0.000000" ]; then  # connected: this address answers the request, right or wrong
@@ -51,8 +52,8 @@ while [ ! -e /run/firedrill/stop ] && [ "$n" -lt "$last" ] && [ "$(date +%s)" -l
         fi
         echo "ok $n $t0 $t1 $ip ${detail:--}"
     else
-        message="$(tail -c 300 "$err") $(head -c 200 "$body")"
-        echo "err $n $t0 $t1 $ip HTTP ${code:-000}: $(printf '%s' "$message" | tr -s ' \n' '  ')"
+        message=$({ tail -c 300 "$err"; echo; head -c 200 "$body"; } | tr -s ' \n' '  ' | sed 's/^ //; s/ $//')
+        echo "err $n $t0 $t1 $ip HTTP ${code:-000}: $message"
     fi
     n=$((n + 1))
     sleep "$interval"
