@@ -2,9 +2,10 @@
 
 Exit codes: 0 no mandatory violation; 1 mandatory violation(s); 2 unusable input (one line on
 stderr naming the file and the problem).
-firedrill (live, podman): 0 every burned site kept the service up and the data safe, as the paper drill
-predicted; 1 service or data lost, or the measurement contradicts the prediction (the sbg2021 replay
-exits 1); 2 unusable input or a drill that could not be carried out (one line).
+firedrill (live, podman): 0 every burned site kept the service up and the data safe, the cluster healed and
+the site rejoined, as the paper drill predicted; 1 service or data lost, a cluster that did not heal, or the
+measurement contradicts the prediction (the sbg2021 replay exits 1); 2 unusable input or a drill that could
+not be carried out (one line).
 """
 
 from __future__ import annotations
@@ -66,13 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--format", choices=DRILL_FORMATS, default="text")
     d.add_argument("--output", "-o", metavar="FILE")
 
-    f = sub.add_parser("firedrill", help="live drill: boot the stack in podman, burn a site, measure RTO/RPO")
+    f = sub.add_parser("firedrill", help="live drill: boot the stack as shipped in podman, burn a site, measure "
+                                         "what the stack does by itself (RTO/RPO, failover, return)")
     f.add_argument("stack", help="stack name (./stacks/Pulumi.<stack>.yaml in the current directory) "
                                  "or a Pulumi.<stack>.yaml file")
     where = f.add_mutually_exclusive_group()
     where.add_argument("--site", metavar="NAME",
                        help="site to burn: site id or name, or a placement name (default: the primary's site)")
-    where.add_argument("--all-sites", action="store_true", help="burn each site in turn, one fresh boot each")
+    where.add_argument("--all-sites", action="store_true",
+                       help="burn each site in turn on one boot (each comes back and rejoins before the next)")
     f.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     f.add_argument("--output", "-o", metavar="FILE")
     f.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")

@@ -1,25 +1,27 @@
-"""``DatabaseTier``: a PostgreSQL primary in one placement, streaming replicas in the others, backups elsewhere.
+"""``DatabaseTier``: PostgreSQL members over several placements that fail over by themselves, backups elsewhere.
 
-- Passwords (replication, application) are ``random.RandomPassword`` resources: Pulumi secrets, never in
-  the stack files.
-- The primary's user data comes from :func:`cloudinit.render_db_primary`; each replica's from
-  :func:`cloudinit.render_db_replica` with the primary's address (its instance's ``access_ip_v4``, the
-  public address on the external network) passed as an Output. All user data is a Pulumi secret.
-- WAL and backups go with pgBackRest to an S3-compatible object-storage container in the backup
-  placement (labels ``resilient-stack:role=backup``, ``resilient-stack:protects=database``), with S3
-  credentials from ``identity.Ec2CredentialV3`` on the backup placement's provider (secret outputs).
-- Every member is a voting member (``resilient-stack:quorum=true``).
-- PostgreSQL 5432 in each member's ``db`` security group: the placement's component already admits the
-  stack's private networks; this tier adds every OTHER member's public address as a /32 (replication
-  crosses regions and providers over the public addresses). Never 0.0.0.0/0 or ::/0.
+- Every member is a PostgreSQL host under Patroni with one etcd voting member
+  (:func:`cloudinit.render_db_member`): the etcd members elect the primary, Patroni promotes the most advanced
+  replica when the primary is lost, the other replicas follow it, and a former primary rejoins as a replica
+  with ``pg_rewind``. The ``databaseRole: primary`` member initialises the cluster; after that the roles are
+  Patroni's. Every member is a voting member (``resilient-stack:quorum=true``): the placement rules'
+  ``site-majority`` on ``database`` is the check that the etcd majority survives the loss of any one site.
+- Each member's public address is a port the placement's component made before any instance
+  (``DatabaseMember.public_address``), so every member's user data names every other member (etcd's static
+  cluster, ``pg_hba``) and the web hosts (``pg_hba`` of the application), with no cycle.
+- Passwords (replication, ``pg_rewind``, Patroni's REST API, the application) are ``random.RandomPassword``
+  resources: Pulumi secrets, never in the stack files. All user data is a Pulumi secret.
+- WAL and backups go with pgBackRest to an S3-compatible object-storage container in the backup placement
+  (labels ``resilient-stack:role=backup``, ``resilient-stack:protects=database``), with S3 credentials from
+  ``identity.Ec2CredentialV3`` on the backup placement's provider (secret outputs). Only the primary archives
+  and backs up.
+- Each member's ``db`` security group admits, as /32s and nothing wider: PostgreSQL, etcd's peer port and
+  Patroni's REST API from every OTHER member; PostgreSQL from every web host (``app_clients``). Never
+  0.0.0.0/0 or ::/0; etcd's client port stays on each host's loopback.
 
 Before creating anything the tier checks its own placements with the rules
 (:func:`resilient_stack.components.stack_config.check_design`): fewer than two sites, a member majority on one site,
 or backups on a site that holds a member refuse the tier (:class:`~resilient_stack.core.rules.DesignRejected`).
-
-Replication and ``pg_hba``: the replicas are created after the primary (they need its address), so the
-primary's ``pg_hba`` cannot name the replicas' addresses; it admits replication from the private
-networks plus ``replication_cidrs``. The exact per-host filter is the security groups' /32 rules.
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ from resilient_stack.core.design import Design
 from resilient_stack.core.rules import RuleConfig
 from resilient_stack.core.vocabulary import (
     BACKUP,
+    CLUSTER_PORTS,
     DATABASE,
+    ETCD_PEER_PORT,
+    PATRONI_API_PORT,
     PLACEMENT_NAME_RE,
     POSTGRES_PORT,
     SQL_IDENT_RE,
@@ -48,6 +53,8 @@ from resilient_stack.core.vocabulary import (
 from resilient_stack.hosts import cloudinit
 
 TYPE_TOKEN = "resilient-stack:database:DatabaseTier"
+PASSWORDS = ("replication", "rewind", "api", "app")  # Patroni's replication and pg_rewind roles, its REST API, the app
+RULE_KINDS = {POSTGRES_PORT: "pg", ETCD_PEER_PORT: "etcd", PATRONI_API_PORT: "patroni"}  # rule names, per port
 
 
 @dataclass(frozen=True)
@@ -62,18 +69,19 @@ class Where:
 
 @dataclass(frozen=True)
 class DatabaseMember:
-    """One PostgreSQL host: the primary or a replica, in one placement.
+    """One PostgreSQL host in one placement: ``primary`` (it initialises the cluster) or ``replica``.
 
     Attributes:
         placement: the placement's name.
-        role: ``primary`` or ``replica``.
+        role: ``primary`` or ``replica``: the role at the cluster's creation (then Patroni's).
         provider: the placement's explicit provider.
         where: its region (and cloud / auth URL / AZ) for the placement rules.
         flavor, image: NAMES of the host's flavor and image.
-        external_network: NAME of the public network (first NIC: the address replication uses).
-        network_id: the placement's private network.
-        security_group_names: groups of the host (the placement's ``db`` and ``admin`` groups).
-        database_security_group_id: the ``db`` group, which gets the other members' /32 rules.
+        public_port_id: the port on the external network made for this host (its first NIC).
+        public_address: that port's IPv4 address (known before the instance).
+        network_id: the placement's private network (second NIC).
+        security_group_names: groups of the host's private NIC (the public port wears the same).
+        database_security_group_id: the ``db`` group, which gets the other members' and the web hosts' /32 rules.
         server_group_id: the placement's server group, or None.
         depends_on: resources the host must wait for (the private subnet).
         exempt: exemption reason for the labels, or None.
@@ -85,13 +93,22 @@ class DatabaseMember:
     where: Where
     flavor: str
     image: str
-    external_network: str
+    public_port_id: pulumi.Input[str]
+    public_address: pulumi.Input[str]
     network_id: pulumi.Input[str]
     security_group_names: Sequence[pulumi.Input[str]]
     database_security_group_id: pulumi.Input[str]
     server_group_id: pulumi.Input[str] | None = None
     depends_on: Sequence[pulumi.Resource] = ()
     exempt: str | None = None
+
+
+@dataclass(frozen=True)
+class AppClient:
+    """A host the application runs on (a web host): its name and public address, admitted as a /32."""
+
+    name: str
+    address: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -120,11 +137,11 @@ class DatabaseTierArgs:
     Attributes:
         members: the PostgreSQL hosts, one per placement.
         backup: where WAL and backups go.
-        prefix: prefix of cloud-side names and host names.
-        private_cidrs: the stack's private networks (replication and application access).
-        replication_cidrs: further networks the primary admits for replication (see the module doc).
-        app_cidrs: further networks the application connects from (``pg_hba`` of every member and the
-            ``db`` security groups), e.g. the public networks of web hosts in other regions.
+        prefix: prefix of cloud-side names and host names; also the cluster's name (Patroni's scope).
+        app_clients: the hosts the application runs on (the web hosts), admitted as /32s.
+        replication_cidrs: further networks admitted for replication (the members always are).
+        app_cidrs: further networks the application connects from (``pg_hba`` of every member; the ``db``
+            security groups get them from the placements' components).
         app_database, app_user, replication_user: SQL identifiers.
         password_length: length of the generated passwords.
         ssh_public_keys: public keys for the image's default user.
@@ -134,7 +151,7 @@ class DatabaseTierArgs:
     members: Sequence[DatabaseMember]
     backup: BackupStore
     prefix: str
-    private_cidrs: Sequence[str]
+    app_clients: Sequence[AppClient] = ()
     replication_cidrs: Sequence[str] = ()
     app_cidrs: Sequence[str] = ()
     app_database: str = "app"
@@ -152,6 +169,11 @@ class DatabaseTierArgs:
     @property
     def replicas(self) -> list[DatabaseMember]:
         return [m for m in self.members if m.role == "replica"]
+
+    @property
+    def ordered(self) -> list[DatabaseMember]:
+        """The primary, then the replicas in their order: the order clients try the members in."""
+        return [self.primary, *self.replicas]
 
     def design(self) -> Design:
         """The tier as a design: one voting ``database`` replica per member, and its backups."""
@@ -198,20 +220,20 @@ class DatabaseTierArgs:
             raise ValueError("app_user and replication_user must differ")
         if not 16 <= self.password_length <= 128:
             raise ValueError("password_length must be in 16..128")
-        for what, cidrs in (("private_cidrs", self.private_cidrs), ("replication_cidrs", self.replication_cidrs),
-                            ("app_cidrs", self.app_cidrs)):
+        for what, cidrs in (("replication_cidrs", self.replication_cidrs), ("app_cidrs", self.app_cidrs)):
             for c in cidrs:
                 net = ipaddress.ip_network(c, strict=True)
                 if net.prefixlen == 0:
                     raise ValueError(f"{what}: {c} would open PostgreSQL to the whole Internet")
-        if not self.private_cidrs:
-            raise ValueError("private_cidrs: name the stack's private networks")
-        # The hosts layer's rule for each role refuses what the hosts could not use (identifiers, networks,
-        # the S3 repository...) now, not at apply time when the secrets and the primary's address exist.
+        clients = [c.name for c in self.app_clients]
+        if len(set(clients)) != len(clients):
+            raise ValueError("app_clients: a host appears twice")
+        # The hosts layer's rule refuses what the hosts could not use (identifiers, networks, the S3
+        # repository...) now, not at apply time when the secrets and the addresses exist.
         repository = self.backup_repository()
-        cloudinit.validate_db_primary(backup=repository, **_primary_settings(self))
-        for member in self.replicas:
-            cloudinit.validate_db_replica(backup=repository, **_replica_settings(self, member, primary_address=None))
+        nameless = [cloudinit.ClusterMember(host_name(self, m.placement), None) for m in self.members]  # type: ignore[arg-type]
+        for member in self.members:
+            cloudinit.validate_db_member(backup=repository, **_member_settings(self, member, nameless, []))
         if enforce_rules:
             check_design(self.design(), self.rule_config, self.catalog)
 
@@ -241,70 +263,50 @@ def host_name(args: DatabaseTierArgs, placement: str) -> str:
     return f"{args.prefix}-{placement}-db"
 
 
-def replication_sources(args: DatabaseTierArgs) -> list[str]:
-    """What the primary's ``pg_hba`` admits for replication: the private networks + ``replication_cidrs``."""
-    return _unique([*args.private_cidrs, *args.replication_cidrs])
-
-
-def _primary_settings(args: DatabaseTierArgs) -> dict:
-    """What the primary's user data is rendered from, secrets and backup aside (renderer and validator)."""
+def _member_settings(
+    args: DatabaseTierArgs, member: DatabaseMember, members: list[cloudinit.ClusterMember], client_ips: Sequence[str],
+) -> dict:
+    """What a member's user data is rendered from, secrets and backup aside (renderer and validator)."""
     return dict(
-        allowed_cidrs=replication_sources(args), app_cidrs=_unique([*args.private_cidrs, *args.app_cidrs]),
-        replication_user=args.replication_user, app_user=args.app_user, app_db=args.app_database,
-        hostname=host_name(args, args.primary.placement), ssh_authorized_keys=list(args.ssh_public_keys),
+        name=host_name(args, member.placement), members=members, bootstrap=member.role == "primary",
+        scope=args.prefix, app_cidrs=_unique([*[f"{ip}/32" for ip in client_ips], *args.app_cidrs]),
+        replication_cidrs=_unique(args.replication_cidrs), replication_user=args.replication_user,
+        app_user=args.app_user, app_db=args.app_database, ssh_authorized_keys=list(args.ssh_public_keys),
     )
 
 
-def _replica_settings(args: DatabaseTierArgs, member: DatabaseMember, *, primary_address: str | None) -> dict:
-    """A replica's, likewise; ``primary_address=None`` before the primary exists (validation)."""
-    old_primary = [f"{primary_address}/32"] if primary_address is not None else []
-    return dict(
-        allowed_cidrs=_unique([*replication_sources(args), *old_primary]),
-        app_cidrs=_unique([*args.private_cidrs, *args.app_cidrs]), primary_host=primary_address,
-        replication_user=args.replication_user, app_user=args.app_user, app_db=args.app_database,
-        hostname=host_name(args, member.placement), ssh_authorized_keys=list(args.ssh_public_keys),
-    )
-
-
-def primary_user_data(
-    args: DatabaseTierArgs, *, replication_password: str, app_password: str, key_id: str, key_secret: str,
+def member_user_data(
+    args: DatabaseTierArgs, member: DatabaseMember, *, addresses: Sequence[str], client_ips: Sequence[str],
+    passwords: dict[str, str], key_id: str, key_secret: str,
 ) -> str:
-    """The primary's ``#cloud-config`` (see :func:`cloudinit.render_db_primary`)."""
-    return cloudinit.render_db_primary(
-        replication_password=replication_password, app_password=app_password,
-        backup=args.backup_target(key_id, key_secret), **_primary_settings(args),
+    """A member's ``#cloud-config`` (see :func:`cloudinit.render_db_member`); ``addresses``: every member's public
+    address in ``args.members`` order, ``client_ips``: the application hosts' addresses."""
+    members = [cloudinit.ClusterMember(host_name(args, m.placement), a) for m, a in zip(args.members, addresses)]
+    return cloudinit.render_db_member(
+        replication_password=passwords["replication"], rewind_password=passwords["rewind"],
+        api_password=passwords["api"], app_password=passwords["app"] if member.role == "primary" else None,
+        backup=args.backup_target(key_id, key_secret), **_member_settings(args, member, members, client_ips),
     )
 
 
-def replica_user_data(
-    args: DatabaseTierArgs, member: DatabaseMember, *, primary_address: str, replication_password: str,
-    key_id: str, key_secret: str,
-) -> str:
-    """A replica's ``#cloud-config``: streams from ``primary_address`` (see :func:`cloudinit.render_db_replica`).
+def _renderer(args: DatabaseTierArgs, member: DatabaseMember) -> Callable[[list], str]:
+    n, c = len(args.members), len(args.app_clients)
 
-    Once promoted it admits replication from the same networks as the primary, plus the old primary.
-    """
-    return cloudinit.render_db_replica(
-        replication_password=replication_password, backup=args.backup_target(key_id, key_secret),
-        **_replica_settings(args, member, primary_address=primary_address),
-    )
-
-
-def _replica_renderer(args: DatabaseTierArgs, member: DatabaseMember) -> Callable[[list[str]], str]:
-    def render(values: list[str]) -> str:
-        primary_address, replication_password, key_id, key_secret = values
-        return replica_user_data(
-            args, member, primary_address=primary_address, replication_password=replication_password,
-            key_id=key_id, key_secret=key_secret,
-        )
+    def render(values: list) -> str:
+        addresses, clients = values[:n], values[n:n + c]
+        secrets = values[n + c:]
+        passwords = dict(zip(PASSWORDS, secrets[:len(PASSWORDS)]))
+        key_id, key_secret = secrets[len(PASSWORDS):]
+        return member_user_data(args, member, addresses=addresses, client_ips=clients, passwords=passwords,
+                                key_id=key_id, key_secret=key_secret)
 
     return render
 
 
 class DatabaseTier(pulumi.ComponentResource):
-    """PostgreSQL primary + streaming replicas over several placements, pgBackRest to object storage."""
+    """PostgreSQL members under Patroni over etcd, over several placements; pgBackRest to object storage."""
 
-    replication_password: pulumi.Output[str]
+    passwords: dict[str, pulumi.Output[str]]
     app_password: pulumi.Output[str]
     backup_container: openstack.objectstorage.Container
     backup_credentials: openstack.identity.Ec2CredentialV3
@@ -312,6 +314,8 @@ class DatabaseTier(pulumi.ComponentResource):
     primary: openstack.compute.Instance
     primary_address: pulumi.Output[str]
     addresses: pulumi.Output[dict[str, str]]
+    hosts: pulumi.Output[list[str]]
+    connection_url: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: DatabaseTierArgs, opts: pulumi.ResourceOptions | None = None, *,
@@ -324,12 +328,13 @@ class DatabaseTier(pulumi.ComponentResource):
         mine = pulumi.ResourceOptions(parent=self)
         backup_opts = pulumi.ResourceOptions(parent=self, provider=args.backup.provider)
 
-        replication = random.RandomPassword(
-            f"{name}-replication-password", length=args.password_length, special=False, opts=mine,
-        )
-        app = random.RandomPassword(f"{name}-app-password", length=args.password_length, special=False, opts=mine)
-        self.replication_password = pulumi.Output.secret(replication.result)
-        self.app_password = pulumi.Output.secret(app.result)
+        generated = {
+            kind: random.RandomPassword(f"{name}-{kind}-password", length=args.password_length, special=False,
+                                        opts=mine)
+            for kind in PASSWORDS
+        }
+        self.passwords = {kind: pulumi.Output.secret(p.result) for kind, p in generated.items()}
+        self.app_password = self.passwords["app"]
 
         self.backup_container = openstack.objectstorage.Container(
             f"{name}-backups", name=args.backup.container,
@@ -345,49 +350,56 @@ class DatabaseTier(pulumi.ComponentResource):
             ),
         )
 
-        access, secret = self.backup_credentials.access, self.backup_credentials.secret
-        primary = args.primary
-        self.primary = self._host(
-            name, args, primary,
-            pulumi.Output.all(replication.result, app.result, access, secret).apply(
-                lambda v: primary_user_data(
-                    args, replication_password=v[0], app_password=v[1], key_id=v[2], key_secret=v[3],
-                )
-            ),
+        inputs = [
+            *[m.public_address for m in args.members], *[c.address for c in args.app_clients],
+            *[generated[kind].result for kind in PASSWORDS],
+            self.backup_credentials.access, self.backup_credentials.secret,
+        ]
+        self.instances = {
+            m.placement: self._host(name, args, m, pulumi.Output.all(*inputs).apply(_renderer(args, m)))
+            for m in args.members
+        }
+        self.primary = self.instances[args.primary.placement]
+        self.primary_address = pulumi.Output.from_input(args.primary.public_address)
+        self._rules(name, args)
+
+        placements = [m.placement for m in args.members]
+        self.addresses = pulumi.Output.all(*[m.public_address for m in args.members]).apply(
+            lambda ips: dict(zip(placements, ips))
         )
-        self.primary_address = self.primary.access_ip_v4
-        self.instances = {primary.placement: self.primary}
-        for member in args.replicas:
-            self.instances[member.placement] = self._host(
-                name, args, member,
-                pulumi.Output.all(self.primary.access_ip_v4, replication.result, access, secret).apply(
-                    _replica_renderer(args, member)
-                ),
+        self.hosts = pulumi.Output.all(*[m.public_address for m in args.ordered]).apply(list)
+        self.connection_url = self.hosts.apply(lambda hosts: cloudinit.connection_url(
+            cloudinit.AppDatabase(hosts=tuple(hosts), dbname=args.app_database, user=args.app_user)))
+        self.register_outputs({
+            "primaryAddress": self.primary_address,
+            "addresses": self.addresses,
+            "connectionUrl": self.connection_url,
+            "backupContainer": self.backup_container.name,
+        })
+
+    def _rules(self, name: str, args: DatabaseTierArgs) -> None:
+        """Each member's ``db`` group: PostgreSQL, etcd's peers and Patroni's API from every OTHER member,
+        PostgreSQL from every application host; each source a /32."""
+
+        def rule(member: DatabaseMember, suffix: str, port: int, source: pulumi.Input[str], what: str) -> None:
+            openstack.networking.SecGroupRule(
+                f"{name}-{member.placement}-{suffix}",
+                security_group_id=member.database_security_group_id, direction="ingress", ethertype="IPv4",
+                protocol="tcp", port_range_min=port, port_range_max=port,
+                remote_ip_prefix=pulumi.Output.from_input(source).apply(lambda ip: f"{ip}/32"),
+                description=f"{CLUSTER_PORTS[port]} from {what}",
+                opts=pulumi.ResourceOptions(parent=self, provider=member.provider),
             )
 
-        # PostgreSQL from every OTHER member's public address, in each member's db security group.
         for member in args.members:
             for other in args.members:
                 if other.placement == member.placement:
                     continue
-                openstack.networking.SecGroupRule(
-                    f"{name}-{member.placement}-pg-from-{other.placement}",
-                    security_group_id=member.database_security_group_id, direction="ingress", ethertype="IPv4",
-                    protocol="tcp", port_range_min=POSTGRES_PORT, port_range_max=POSTGRES_PORT,
-                    remote_ip_prefix=self.instances[other.placement].access_ip_v4.apply(lambda ip: f"{ip}/32"),
-                    description=f"PostgreSQL from the {other.role} in {other.placement}",
-                    opts=pulumi.ResourceOptions(parent=self, provider=member.provider),
-                )
-
-        placements = list(self.instances)
-        self.addresses = pulumi.Output.all(*[self.instances[p].access_ip_v4 for p in placements]).apply(
-            lambda ips: dict(zip(placements, ips))
-        )
-        self.register_outputs({
-            "primaryAddress": self.primary_address,
-            "addresses": self.addresses,
-            "backupContainer": self.backup_container.name,
-        })
+                for port, kind in RULE_KINDS.items():
+                    rule(member, f"{kind}-from-{other.placement}", port, other.public_address,
+                         f"the database member in {other.placement}")
+            for client in args.app_clients:
+                rule(member, f"pg-from-{client.name}", POSTGRES_PORT, client.address, f"the web host {client.name}")
 
     def _host(
         self, name: str, args: DatabaseTierArgs, member: DatabaseMember, user_data: pulumi.Output[str],
@@ -399,7 +411,7 @@ class DatabaseTier(pulumi.ComponentResource):
             image_name=member.image,
             availability_zone=member.where.availability_zone,
             networks=[
-                openstack.compute.InstanceNetworkArgs(name=member.external_network, access_network=True),
+                openstack.compute.InstanceNetworkArgs(port=member.public_port_id, access_network=True),
                 openstack.compute.InstanceNetworkArgs(uuid=member.network_id),
             ],
             security_groups=list(member.security_group_names),

@@ -4,12 +4,17 @@ Children, all created through ``args.provider`` and parented to the component:
 
 - a private network + IPv4 subnet (``privateCidr``): web and database hosts of the placement talk over it;
 - security groups: ``web`` when there are web hosts (HTTP/HTTPS from anywhere, IPv4 and IPv6), ``admin`` (SSH only from the
-  admin CIDRs; none = SSH closed) and, when the placement hosts a database member, ``db`` (PostgreSQL
-  5432 only from the stack's private networks; the database tier adds the other database hosts'
-  public addresses as /32 rules once they exist);
+  admin CIDRs; none = SSH closed) and, when the placement hosts a database member, ``db`` (nothing but the
+  ``database_cidrs`` extras here: the database tier admits the members' and the web hosts' public addresses,
+  each as a /32, on exactly the ports they use);
 - a soft-anti-affinity server group, so the web hosts land on different hypervisors when possible;
-- ``webCount`` web instances, attached to the external network by NAME (their public address, first
-  NIC, ``access_ip_v4``) and to the private network, user data from :func:`cloudinit.render_web`;
+- one port on the external network per host (each web host, and the database host): the host's public
+  address, allocated BEFORE any instance exists, with the host's security groups. So every address is known
+  to every other host's user data (the web application lists the database members, the members list each
+  other and the web hosts), with no cycle; the instances attach to these ports;
+- ``webCount`` web instances (:meth:`RegionalWebStack.add_web_hosts`, once the database's addresses exist):
+  first NIC the public port (``access_ip_v4``), second the private network, user data from
+  :func:`cloudinit.render_web`;
 - an object-storage container for static assets (public read);
 - optionally an Octavia load balancer: router to the floating network, HTTP listener/pool/health
   monitor/members (+ a TCP 443 pass-through when HTTPS is on) and a floating IP on its VIP.
@@ -17,9 +22,11 @@ Children, all created through ``args.provider`` and parented to the component:
 Every replica carries the labels the auditor reads (:mod:`resilient_stack.core.resources`): instance and
 container ``metadata`` dicts, networking / load-balancer ``tags`` as ``key=value``.
 
-No data-source lookup: image, flavor and networks are given BY NAME, so ``pulumi preview`` of a new
-stack needs no reachable cloud. The one exception Neutron imposes (a router gateway takes a network
-ID) is an input: ``LoadBalancerSettings.floating_network_id``.
+Image, flavor and networks are given BY NAME. Neutron takes a network ID where a port is created: the
+external network's ID is ``external_network_id`` when given, else the program looks it up by name
+(``openstack.networking.get_network``), made to wait for the placement's own network so that a
+``pulumi preview`` of a new stack asks nothing of the cloud. The router gateway of a load balancer takes the
+floating network's ID: ``LoadBalancerSettings.floating_network_id``.
 """
 
 from __future__ import annotations
@@ -90,7 +97,7 @@ def admin_rules(admin_cidrs: Sequence[str]) -> list[IngressRule]:
 
 
 def database_rules(cidrs: Sequence[str]) -> list[IngressRule]:
-    """PostgreSQL from the stack's own networks only; a world-open network is refused."""
+    """PostgreSQL from the given networks only (``appCidrs``); a world-open network is refused."""
     out = []
     for c in cidrs:
         if ipaddress.ip_network(c).prefixlen == 0:
@@ -142,8 +149,10 @@ class RegionalWebStackArgs:
         external_network: NAME of the public network the instances attach to (``Ext-Net``, ``ext-net1``).
         private_cidr: the placement's private IPv4 network.
         admin_cidrs: networks allowed to SSH (empty: SSH closed).
-        hosts_database: create the ``db`` security group for a database member of this placement.
-        database_cidrs: networks allowed to reach PostgreSQL (the stack's private networks).
+        external_network_id: ID of ``external_network`` (the public ports need it), or None: looked up by name.
+        hosts_database: create the ``db`` security group and the public port of this placement's database member.
+        database_cidrs: further networks allowed to reach PostgreSQL (``appCidrs``; the database tier adds the
+            members' and the web hosts' /32s).
         availability_zone: pin the instances to an AZ (multi-AZ regions).
         ssh_public_keys: public keys for the image's default user (through cloud-init).
         app_title, https, server_name: what the web hosts serve (see :func:`cloudinit.render_web`).
@@ -161,6 +170,7 @@ class RegionalWebStackArgs:
     external_network: str
     private_cidr: str
     admin_cidrs: Sequence[str] = ()
+    external_network_id: str | None = None
     hosts_database: bool = False
     database_cidrs: Sequence[str] = ()
     availability_zone: str | None = None
@@ -190,8 +200,10 @@ class RegionalWebStackArgs:
             raise ValueError("private_cidr must be an IPv4 network")
         _check_cidrs(self.admin_cidrs, "admin_cidrs")
         _check_cidrs(self.database_cidrs, "database_cidrs")
-        if self.hosts_database and not self.database_cidrs:
-            raise ValueError("hosts_database needs database_cidrs (at least the placement's own private_cidr)")
+        if self.database_cidrs and not self.hosts_database:
+            raise ValueError("database_cidrs without hosts_database: no database member here to admit them to")
+        if self.external_network_id is not None and not UUID_RE.match(self.external_network_id):
+            raise ValueError("external_network_id must be the external network's ID (a UUID)")
         if self.load_balancer is not None:
             if self.web_count < 1:
                 raise ValueError("a load balancer needs at least one web host")
@@ -210,8 +222,31 @@ class RegionalWebStackArgs:
 # --------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class WebApp:
+    """The database the web hosts' application uses: every member's public address (in the order clients try
+    them), the application's database, role and password (a secret)."""
+
+    database_hosts: pulumi.Input[Sequence[str]]
+    dbname: str
+    user: str
+    password: pulumi.Input[str]
+
+
+def first_ipv4(addresses: Sequence[str] | None) -> str:
+    """The IPv4 address among a port's fixed IPs (OVHcloud's Ext-Net gives an IPv6 one too, sometimes first)."""
+    for a in addresses or []:
+        try:
+            if ipaddress.ip_address(a).version == 4:
+                return a
+        except ValueError:
+            continue
+    return ""
+
+
 class RegionalWebStack(pulumi.ComponentResource):
-    """One placement of the web stack: network, security groups, web hosts, static assets, optional LB."""
+    """One placement of the web stack: network, security groups, public ports, web hosts, static assets,
+    optional LB. The web hosts come with :meth:`add_web_hosts`, once the database's addresses exist."""
 
     provider: openstack.Provider
     network: openstack.networking.Network
@@ -220,6 +255,11 @@ class RegionalWebStack(pulumi.ComponentResource):
     admin_security_group: openstack.networking.SecGroup
     database_security_group: openstack.networking.SecGroup | None
     server_group: openstack.compute.ServerGroup
+    external_network_id: pulumi.Output[str]
+    web_ports: list[openstack.networking.Port]
+    database_port: openstack.networking.Port | None
+    database_address: pulumi.Output[str] | None
+    web_addresses: list[pulumi.Output[str]]
     web_instances: list[openstack.compute.Instance]
     static_container: openstack.objectstorage.Container | None
     load_balancer: openstack.loadbalancer.LoadBalancer | None
@@ -235,8 +275,10 @@ class RegionalWebStack(pulumi.ComponentResource):
         super().__init__(TYPE_TOKEN, name, None, opts)
 
         self.provider = args.provider
+        self._name, self._args = name, args
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        base = f"{args.prefix}-{args.placement}"
+        self._child = child
+        base = self._base = f"{args.prefix}-{args.placement}"
 
         self.network = openstack.networking.Network(
             f"{name}-net", name=base, admin_state_up=True, tags=tags(WEB), opts=child,
@@ -255,7 +297,7 @@ class RegionalWebStack(pulumi.ComponentResource):
         )
         self.database_security_group = (
             self._security_group(
-                name, base, "db", "PostgreSQL from the stack's own networks and database hosts only",
+                name, base, "db", "PostgreSQL and the database cluster from the stack's own hosts only",
                 database_rules(args.database_cidrs), child,
             )
             if args.hosts_database else None
@@ -265,9 +307,28 @@ class RegionalWebStack(pulumi.ComponentResource):
             f"{name}-servers", name=base, policies="soft-anti-affinity", opts=child,
         )
 
-        self.web_instances = [self._web_host(name, base, args, i, child) for i in range(1, args.web_count + 1)]
-        self.public_addresses = pulumi.Output.all(*[i.access_ip_v4 for i in self.web_instances]).apply(list)
-        self.private_addresses = pulumi.Output.all(*[_private_ip(i) for i in self.web_instances]).apply(list)
+        # The public addresses, before any instance: one port on the external network per host.
+        self.external_network_id = (
+            pulumi.Output.from_input(args.external_network_id) if args.external_network_id is not None
+            else openstack.networking.get_network_output(
+                name=args.external_network,
+                # waits for the placement's own network: a preview of a new stack asks the cloud nothing
+                opts=pulumi.InvokeOutputOptions(provider=args.provider, depends_on=[self.network]),
+            ).id
+        )
+        self.web_ports = [
+            self._public_port(f"{name}-web-{i}-public", f"{base}-web-{i}", WEB,
+                              [self.web_security_group, self.admin_security_group], args, child)  # type: ignore[list-item]
+            for i in range(1, args.web_count + 1)
+        ]
+        self.web_addresses = [port.all_fixed_ips.apply(first_ipv4) for port in self.web_ports]
+        self.database_port = (
+            self._public_port(f"{name}-db-public", f"{base}-db", DATABASE,
+                              [self.database_security_group, self.admin_security_group], args, child)  # type: ignore[list-item]
+            if args.hosts_database else None
+        )
+        self.database_address = self.database_port.all_fixed_ips.apply(first_ipv4) if self.database_port else None
+        self.public_addresses = pulumi.Output.all(*self.web_addresses).apply(list)
 
         self.static_container = (
             openstack.objectstorage.Container(
@@ -276,9 +337,21 @@ class RegionalWebStack(pulumi.ComponentResource):
             )
             if args.web_count else None
         )
-
+        self.web_instances = []
         self.load_balancer = None
         self.load_balancer_address = None
+
+    def add_web_hosts(self, app: WebApp | None) -> None:
+        """The web hosts (on their public ports), the optional load balancer, and the component's outputs.
+
+        ``app``: the database the web application uses, or None: the hosts serve the static page only.
+        Called once, after every placement's ports exist (the database's addresses are in the user data).
+        """
+        if self.web_instances:
+            raise RuntimeError("add_web_hosts was already called")
+        name, args, child, base = self._name, self._args, self._child, self._base
+        self.web_instances = [self._web_host(name, base, args, i, app, child) for i in range(1, args.web_count + 1)]
+        self.private_addresses = pulumi.Output.all(*[_private_ip(i) for i in self.web_instances]).apply(list)
         if args.load_balancer is not None:
             self.load_balancer_address = self._load_balancer(name, base, args, child)
             self.entry_points = self.load_balancer_address.apply(lambda a: [a])
@@ -290,6 +363,7 @@ class RegionalWebStack(pulumi.ComponentResource):
             "subnetId": self.subnet.id,
             "publicAddresses": self.public_addresses,
             "privateAddresses": self.private_addresses,
+            "databaseAddress": self.database_address,
             "entryPoints": self.entry_points,
             "staticContainer": self.static_container.name if self.static_container else None,
             "loadBalancerAddress": self.load_balancer_address,
@@ -312,14 +386,34 @@ class RegionalWebStack(pulumi.ComponentResource):
             )
         return group
 
+    def _public_port(
+        self, resource_name: str, host: str, role: str, groups: list[openstack.networking.SecGroup],
+        args: RegionalWebStackArgs, child: pulumi.ResourceOptions,
+    ) -> openstack.networking.Port:
+        """A host's public address: a port on the external network, wearing the host's security groups."""
+        return openstack.networking.Port(
+            resource_name, name=host, network_id=self.external_network_id, admin_state_up=True,
+            security_group_ids=[g.id for g in groups], description=f"public address of {host}",
+            tags=tags(role, exempt=args.exempt), opts=child,
+        )
+
     def _web_host(
-        self, name: str, base: str, args: RegionalWebStackArgs, index: int, child: pulumi.ResourceOptions,
+        self, name: str, base: str, args: RegionalWebStackArgs, index: int, app: WebApp | None,
+        child: pulumi.ResourceOptions,
     ) -> openstack.compute.Instance:
         host = f"{base}-web-{index}"
-        user_data = cloudinit.render_web(
-            placement_label=args.placement_label, app_title=args.app_title, https=args.https,
-            server_name=args.server_name, hostname=host, ssh_authorized_keys=list(args.ssh_public_keys),
-        )
+
+        def render(values: list) -> str:
+            database = (cloudinit.AppDatabase(hosts=tuple(values[0]), dbname=app.dbname, user=app.user)
+                        if app is not None else None)
+            return cloudinit.render_web(
+                placement_label=args.placement_label, app_title=args.app_title, https=args.https,
+                server_name=args.server_name, hostname=host, ssh_authorized_keys=list(args.ssh_public_keys),
+                database=database, app_password=values[1] if app is not None else None,
+            )
+
+        user_data = (pulumi.Output.all(app.database_hosts, app.password) if app is not None
+                     else pulumi.Output.from_input([None, None])).apply(render)
         return openstack.compute.Instance(
             f"{name}-web-{index}",
             name=host,
@@ -327,14 +421,15 @@ class RegionalWebStack(pulumi.ComponentResource):
             image_name=args.image,
             availability_zone=args.availability_zone,
             networks=[
-                # first NIC on the external network: its address is access_ip_v4, the public one
-                openstack.compute.InstanceNetworkArgs(name=args.external_network, access_network=True),
+                # first NIC: the public port made beforehand (its address is access_ip_v4)
+                openstack.compute.InstanceNetworkArgs(port=self.web_ports[index - 1].id, access_network=True),
                 openstack.compute.InstanceNetworkArgs(uuid=self.network.id),
             ],
+            # applied to the private NIC; the public port wears the same groups
             security_groups=[self.web_security_group.name, self.admin_security_group.name],  # type: ignore[union-attr]
             scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=self.server_group.id)],
             metadata=labels(WEB, exempt=args.exempt),
-            user_data=pulumi.Output.secret(user_data),
+            user_data=pulumi.Output.secret(user_data),  # holds the application's password
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.subnet])),
         )
 

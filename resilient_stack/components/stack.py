@@ -7,9 +7,13 @@ Order of work:
    A blocking finding raises :class:`~resilient_stack.core.rules.DesignRejected` BEFORE any resource, the
    component itself included, is registered.
 2. One explicit ``openstack.Provider`` per placement (region + cloud / auth URL) and one for the backups.
-3. One :class:`~resilient_stack.components.regional.RegionalWebStack` per placement.
-4. The :class:`~resilient_stack.components.database.DatabaseTier` (primary, replicas, backup container, S3 credentials).
-5. Optional DNS: one Designate ``A`` record set listing every placement's entry points.
+3. One :class:`~resilient_stack.components.regional.RegionalWebStack` per placement: networks, security groups and
+   the public address of every host (a port), before any instance.
+4. The :class:`~resilient_stack.components.database.DatabaseTier` (members under Patroni and etcd, backup container,
+   S3 credentials), from every member's and web host's address.
+5. The web hosts of every placement, whose application lists every database member.
+6. The entry point: the ``A`` record set of every placement's entry points (the web hosts, or the load balancers),
+   output for the user's DNS provider, and created in OpenStack Designate when ``dns`` is set.
 
 :func:`program` is the Pulumi program itself (root ``__main__.py`` calls it; so does
 :func:`resilient_stack.testing.mockrun.run_program`).
@@ -21,6 +25,7 @@ import pulumi
 import pulumi_openstack as openstack
 
 from resilient_stack.components.database import (
+    AppClient,
     BackupStore,
     DatabaseMember,
     DatabaseTier,
@@ -31,8 +36,10 @@ from resilient_stack.components.regional import (
     LoadBalancerSettings,
     RegionalWebStack,
     RegionalWebStackArgs,
+    WebApp,
 )
 from resilient_stack.components.stack_config import (
+    DnsConfig,
     PlacementConfig,
     StackConfig,
     from_pulumi_config,
@@ -68,6 +75,8 @@ class ResilientWebStack(pulumi.ComponentResource):
     database_addresses: pulumi.Output[dict[str, str]]
     backup_container: pulumi.Output[str]
     static_containers: pulumi.Output[dict[str, str]]
+    database_url: pulumi.Output[str]
+    dns_record_set: pulumi.Output[dict]
     dns_name: str | None
 
     def __init__(
@@ -112,9 +121,9 @@ class ResilientWebStack(pulumi.ComponentResource):
                 RegionalWebStackArgs(
                     placement=p.name, provider=self.providers[p.name], prefix=args.name,
                     placement_label=placement_label(catalog, p), web_count=p.web_count, flavor=p.flavor,
-                    image=p.image, external_network=p.external_network, private_cidr=p.private_cidr,
-                    admin_cidrs=args.admin_cidrs, hosts_database=p.hosts_database,
-                    database_cidrs=(*args.private_cidrs, *args.database.app_cidrs) if p.hosts_database else (),
+                    image=p.image, external_network=p.external_network, external_network_id=p.external_network_id,
+                    private_cidr=p.private_cidr, admin_cidrs=args.admin_cidrs, hosts_database=p.hosts_database,
+                    database_cidrs=args.database.app_cidrs if p.hosts_database else (),
                     availability_zone=p.availability_zone, ssh_public_keys=keys, app_title=args.web.title,
                     https=args.web.https, server_name=args.web.server_name, load_balancer=lb, exempt=p.exempt,
                 ),
@@ -124,13 +133,14 @@ class ResilientWebStack(pulumi.ComponentResource):
         members = []
         for p in args.database_placements:
             site = self.sites[p.name]
-            assert site.database_security_group is not None
+            assert site.database_security_group is not None and site.database_port is not None
+            assert site.database_address is not None
             members.append(DatabaseMember(
                 placement=p.name, role=p.database_role,  # type: ignore[arg-type]
                 provider=self.providers[p.name],
                 where=Where(region=p.region, cloud=p.cloud, auth_url=p.auth_url, availability_zone=p.availability_zone),
-                flavor=p.effective_database_flavor, image=p.image, external_network=p.external_network,
-                network_id=site.network.id,
+                flavor=p.effective_database_flavor, image=p.image, public_port_id=site.database_port.id,
+                public_address=site.database_address, network_id=site.network.id,
                 security_group_names=[site.database_security_group.name, site.admin_security_group.name],
                 database_security_group_id=site.database_security_group.id,
                 server_group_id=site.server_group.id, depends_on=[site.subnet], exempt=p.exempt,
@@ -147,8 +157,11 @@ class ResilientWebStack(pulumi.ComponentResource):
                     uri_style=b.uri_style, retention_full=b.retention_full, retain_on_delete=b.retain_on_delete,
                     exempt=b.exempt,
                 ),
-                prefix=args.name, private_cidrs=args.private_cidrs, replication_cidrs=d.replication_cidrs,
-                app_cidrs=d.app_cidrs,
+                prefix=args.name, replication_cidrs=d.replication_cidrs, app_cidrs=d.app_cidrs,
+                app_clients=[
+                    AppClient(f"{p.name}-web-{i}", address)
+                    for p in args.placements for i, address in enumerate(self.sites[p.name].web_addresses, start=1)
+                ],
                 app_database=d.app_database, app_user=d.app_user, replication_user=d.replication_user,
                 password_length=d.password_length, ssh_public_keys=keys, rule_config=args.rule_config(),
                 catalog=catalog,
@@ -156,13 +169,10 @@ class ResilientWebStack(pulumi.ComponentResource):
             opts=mine,
             enforce_rules=enforce_rules,
         )
-        if not d.replication_cidrs and len(args.database_placements) > 1:
-            pulumi.log.warn(
-                "resilient-stack:database.replicationCidrs is empty: the primary's pg_hba admits replication "
-                "only from the private networks, so replicas in other regions cannot stream until you name "
-                "the public networks their addresses come from (docs/configuration.md, 'Replication')",
-                resource=self,
-            )
+        app = WebApp(database_hosts=self.database.hosts, dbname=d.app_database, user=d.app_user,
+                     password=self.database.app_password)
+        for p in args.placements:
+            self.sites[p.name].add_web_hosts(app)
 
         names = [p.name for p in args.placements]
         self.placement_outputs = pulumi.Output.all(
@@ -180,10 +190,17 @@ class ResilientWebStack(pulumi.ComponentResource):
         ).apply(lambda v: dict(zip(with_static, v)))
         self.database_primary_address = self.database.primary_address
         self.database_addresses = self.database.addresses
+        self.database_url = self.database.connection_url
         self.backup_container = self.database.backup_container.name
 
+        # The way in: one A record per entry point, every placement. Without Designate (OVHcloud), the
+        # output is what to enter at the DNS provider.
         self.dns_record = None
         self.dns_name = None
+        ttl = args.dns.ttl if args.dns is not None else DnsConfig.model_fields["ttl"].default
+        self.dns_record_set = self.entry_points.apply(lambda records: {
+            "name": args.dns.name if args.dns is not None else None, "type": "A", "ttl": ttl, "records": records,
+        })
         if args.dns is not None:
             zone_placement = args.dns.placement or names[0]
             self.dns_name = args.dns.name
@@ -202,6 +219,8 @@ class ResilientWebStack(pulumi.ComponentResource):
             "entryPoints": self.entry_points,
             "databasePrimaryAddress": self.database_primary_address,
             "databaseAddresses": self.database_addresses,
+            "databaseUrl": self.database_url,
+            "dnsRecordSet": self.dns_record_set,
             "backupContainer": self.backup_container,
             "staticContainers": self.static_containers,
         }

@@ -151,15 +151,14 @@ class DatabaseSettings(_Model):
         description="Length of the generated passwords (letters and digits).",
     )
     replication_cidrs: tuple[str, ...] = Field(default=(),
-        description="Extra networks the primary's `pg_hba.conf` admits for replication, besides the private "
-        "networks: the public networks your database hosts get their addresses from (replicas stream over public "
-        "addresses). Empty with more than one database placement, `pulumi preview` warns: the replicas in other "
-        "regions cannot stream. CIDRs; wider than a /8 is refused.",
+        description="Optional extra networks admitted for replication by every member's `pg_hba.conf`. Not needed: "
+        "every database member's public address is allocated before the hosts and admitted as a /32. CIDRs; wider "
+        "than a /8 is refused.",
     )
     app_cidrs: tuple[str, ...] = Field(default=(),
-        description="Extra networks the application connects from (e.g. the public networks of web hosts in other "
-        "regions): admitted to `appDatabase` as `appUser` by every database host's `pg_hba.conf` (TLS + SCRAM) and "
-        "by the `db` security groups. The private networks are always admitted. CIDRs; wider than a /8 is refused.",
+        description="Optional extra networks your own applications connect from: admitted to `appDatabase` as "
+        "`appUser` by every member's `pg_hba.conf` (TLS + SCRAM) and by the `db` security groups. The stack's web "
+        "hosts are always admitted, each as a /32. CIDRs; wider than a /8 is refused.",
     )
 
     @field_validator("replication_cidrs", "app_cidrs")
@@ -210,8 +209,14 @@ class PlacementConfig(_Model):
         "PostgreSQL 15 from Debian's packages.",
     )
     external_network: str = Field(default="Ext-Net", min_length=1, max_length=255,
-        description="NAME of the public network the hosts attach to (their first NIC, whose address replication "
-        "uses). OVHcloud: `Ext-Net`; Infomaniak: `ext-net1`.",
+        description="NAME of the public network the hosts attach to: each host's public address is a port on it, made "
+        "before the hosts (the database members and the web hosts know each other's addresses). OVHcloud: `Ext-Net`; "
+        "Infomaniak: `ext-net1`.",
+    )
+    external_network_id: str | None = Field(default=None, pattern=UUID,
+        description="ID of `externalNetwork` (`openstack network show Ext-Net -f value -c id`). Unset: the program "
+        "looks it up by name once the placement's network exists (a preview of a new stack needs no cloud). Set it "
+        "to preview a deployed stack without reaching the cloud.",
     )
     private_cidr: str = Field(
         description="The placement's private IPv4 network: RFC 1918, prefix length /16 to /28, overlapping no other "

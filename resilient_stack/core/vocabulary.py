@@ -77,6 +77,13 @@ HTTPS_PORT = 443
 POSTGRES_PORT = 5432
 MYSQL_PORT = 3306
 DATABASE_PORTS = {POSTGRES_PORT: "PostgreSQL", MYSQL_PORT: "MySQL/MariaDB"}
+# The database members' consensus (Patroni over etcd): etcd's client port stays on each host's loopback; the
+# peer port and Patroni's REST API are reached by the other members only (their /32s), never by the world.
+ETCD_CLIENT_PORT = 2379
+ETCD_PEER_PORT = 2380
+PATRONI_API_PORT = 8008
+CLUSTER_PORTS = {POSTGRES_PORT: "PostgreSQL", ETCD_PEER_PORT: "etcd peers", PATRONI_API_PORT: "Patroni REST API"}
+APP_PORT = 8080  # the web hosts' application, behind nginx on the host's loopback
 
 # --------------------------------------------------------------------------------------------------
 # Name patterns (anchored regular expressions, as strings for pydantic and compiled for code)

@@ -1,12 +1,13 @@
 """The drill's plan: the stack built under Pulumi mocks, as hosts, sites, addresses and the paper drill.
 
-:func:`build_plan` runs the stack's own program (:mod:`resilient_stack.testing.mockrun`) and takes every
-instance's role, placement and EXACT user data. The mock cloud answers each instance's public address
-(``access_ip_v4``) with the static IP the drill gives that container on its "internet" network
-(``RecordingMocks(public_address=...)``), so the primary's address reaches the replicas the way the
-components pass it in the cloud. Like an operator, the drill sets ``database.replicationCidrs`` and
-``database.appCidrs`` to that public network (docs/configuration.md, "Replication"). A design the rules reject
-(the sbg2021 replay) is built with ``enforce_rules=False`` and reported as rejected.
+:func:`build_plan` runs the stack's own program (:mod:`resilient_stack.testing.mockrun`) on the stack file AS IT
+IS (no configuration override: :attr:`Plan.config_overrides` is empty, and the report says so) and takes
+every instance's role, placement and EXACT user data. The mock cloud answers each host's public address (the
+port the components make on the external network before the instances) with the static IP the drill gives
+that container on its "internet" network (``RecordingMocks(public_address=...)``), so the addresses reach the
+hosts' user data (etcd's cluster, ``pg_hba``, the web application's connection string) the way the components
+pass them in the cloud. A design the rules reject (the sbg2021 replay) is built with ``enforce_rules=False``
+and reported as rejected.
 
 No container is started here; the only podman call asks which subnets are taken (for the internet network).
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -61,9 +62,9 @@ __all__ = [
 ]
 
 INTERNET_POOL = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range: never routed
-ENTRY_OFFSET, S3_OFFSET, FIRST_HOST_OFFSET = 2, 3, 10
+VISITOR_OFFSET, S3_OFFSET, FIRST_HOST_OFFSET = 2, 3, 10
+RECORD_DOMAIN = "test"  # RFC 2606: the visitor's name for a stack with no DNS name of its own
 INSTANCE_TYPE = "openstack:compute/instance:Instance"
-PASSWORD_TYPE = "random:index/randomPassword:RandomPassword"
 STACKS_DIR = "stacks"  # a stack NAME is ./stacks/Pulumi.NAME.yaml in the current directory
 
 
@@ -102,19 +103,21 @@ class Plan:
     backup_placement: str
     backup_site: str
     internet: ipaddress.IPv4Network
-    entry_ip: str
+    visitor_ip: str
     s3_ip: str
     s3_host: str
     s3_port: int
     s3_uri_style: str
     bucket: str
-    app_password: str
-    primary: str  # placement of the primary
+    primary: str  # placement of the member that initialises the cluster (databaseRole: primary)
     failover_order: list[str]
     database_addresses: dict[str, str]
-    entry_points: list[str]
+    database_url: str  # the connection string the stack outputs (no password)
+    record_name: str  # the name the visitor resolves to the record set
+    entry_points: list[str]  # the A record set (stack output dnsRecordSet.records)
     predictions: dict[str, Prediction]  # site id -> paper drill
     rejected: DesignRejected | None = None
+    config_overrides: dict[str, object] = field(default_factory=dict)  # what the drill changed: nothing
 
     @property
     def rejected_rules(self) -> tuple[str, ...]:
@@ -125,6 +128,16 @@ class Plan:
 
     def db_host(self, placement: str) -> HostPlan:
         return next(h for h in self.hosts if h.placement == placement and h.role.startswith("db-"))
+
+    @property
+    def db_placements(self) -> list[str]:
+        """The database members' placements: the initial primary, then the replicas in config order."""
+        return [self.primary, *self.failover_order]
+
+    @property
+    def url(self) -> str:
+        """The stack's entry point as a visitor types it."""
+        return f"{'https' if self.config.web.https else 'http'}://{self.record_name}"
 
 
 def stack_file_for(stack: str) -> Path:
@@ -150,11 +163,8 @@ def stack_file_for(stack: str) -> Path:
 
 
 def failover_order(config: StackConfig) -> list[str]:
-    """The stack's failover order: the ``databaseRole: replica`` placements, in config order.
-
-    The runbook promotes the surviving replica that received the most WAL; this order breaks ties
-    (docs/operations.md, "Failover").
-    """
+    """The ``databaseRole: replica`` placements, in config order: the order clients try them in after the
+    primary (the connection string). Patroni promotes the most advanced survivor, whatever this order."""
     return [p.name for p in config.placements if p.database_role == "replica"]
 
 
@@ -222,7 +232,7 @@ def build_plan(stack_file: str | Path, internet: ipaddress.IPv4Network | None = 
     path = Path(stack_file)
     source = str(path)
     config = load_stack_file(path)
-    raw, stack = read_stack_file(path)
+    _, stack = read_stack_file(path)
     rejected: DesignRejected | None = None
     try:
         validate_stack(config)
@@ -230,7 +240,7 @@ def build_plan(stack_file: str | Path, internet: ipaddress.IPv4Network | None = 
         rejected = exc
 
     internet = internet or pick_internet_subnet()
-    entry_ip = str(internet.network_address + ENTRY_OFFSET)
+    visitor_ip = str(internet.network_address + VISITOR_OFFSET)
     s3_ip = str(internet.network_address + S3_OFFSET)
 
     # Sites, and the paper drill, from the design the auditor reads.
@@ -251,26 +261,17 @@ def build_plan(stack_file: str | Path, internet: ipaddress.IPv4Network | None = 
     for sc in paper_drill(placements, "site"):
         predictions[by_name[sc.name]] = Prediction(sc.service_survives, sc.data_survives, sc.down_roles, sc.data_lost)
 
-    # The operator's settings for this "cloud": the public network admitted for replication and the app.
-    database = dict(raw.get("resilient-stack:database") or {})
-    for key in ("replicationCidrs", "appCidrs"):
-        database[key] = [*(database.get(key) or []), str(internet)]
-    overrides = {"resilient-stack:database": database}
-
-    # Two runs: the first names every instance, the second gives them their addresses in name order.
-    first = run_program(path, mocks=RecordingMocks(public_address=Addresses(internet)),
-                        config_overrides=overrides, enforce_rules=rejected is None)
+    # Two runs: the first names every instance, the second gives them their addresses in name order (each
+    # host's public port bears its host's name). The stack file as it is: no override.
+    first = run_program(path, mocks=RecordingMocks(public_address=Addresses(internet)), enforce_rules=rejected is None)
     names = [str(r.inputs.get("name") or r.name) for r in first if r.type == INSTANCE_TYPE]
     mocks = RecordingMocks(public_address=Addresses(internet, names))
-    resources = run_program(path, mocks=mocks, config_overrides=overrides, enforce_rules=rejected is None)
+    resources = run_program(path, mocks=mocks, enforce_rules=rejected is None)
     outputs = mocks.stack_outputs
 
     prefix = f"{config.name}-"
     hosts: list[HostPlan] = []
-    app_password = ""
     for r in resources:
-        if r.type == PASSWORD_TYPE and r.name.endswith("-app-password"):
-            app_password = str(r.outputs.get("result", ""))
         if r.type != INSTANCE_TYPE:
             continue
         provider_name = (r.provider_urn or "").rsplit("::", 1)[-1]
@@ -287,20 +288,21 @@ def build_plan(stack_file: str | Path, internet: ipaddress.IPv4Network | None = 
             raise DrillError(f"instance {r.name}: public address {ip} is not on the drill's internet {internet}")
         hosts.append(HostPlan(str(r.inputs.get("name") or r.name), role, placement, site_of[placement][0], ip, user_data))
     hosts.sort(key=lambda h: ({HOST_DB_PRIMARY: 0, HOST_DB_REPLICA: 1, HOST_WEB: 2}[h.role], h.name))
-    if not app_password:
-        raise DrillError("the database tier's application password was not found among the resources")
     primary = next(h.placement for h in hosts if h.role == HOST_DB_PRIMARY)
+    records = dict(outputs.get("dnsRecordSet") or {})
+    record_name = str(records.get("name") or f"www.{config.name}.{RECORD_DOMAIN}.").rstrip(".")
 
     b = config.backups
     host, _, port = b.s3_endpoint.partition(":")
     return Plan(
         stack=stack, source=source, config=config, hosts=hosts, sites=sites,
-        backup_placement=b.name, backup_site=site_of[b.name][0], internet=internet, entry_ip=entry_ip,
+        backup_placement=b.name, backup_site=site_of[b.name][0], internet=internet, visitor_ip=visitor_ip,
         s3_ip=s3_ip, s3_host=host, s3_port=int(port or HTTPS_PORT), s3_uri_style=b.uri_style,
-        bucket=str(outputs.get("backupContainer") or config.backup_container), app_password=app_password,
+        bucket=str(outputs.get("backupContainer") or config.backup_container),
         primary=primary, failover_order=failover_order(config),
         database_addresses=dict(outputs.get("databaseAddresses") or {}),
-        entry_points=list(outputs.get("entryPoints") or []), predictions=predictions, rejected=rejected,
+        database_url=str(outputs.get("databaseUrl") or ""), record_name=record_name,
+        entry_points=list(records.get("records") or []), predictions=predictions, rejected=rejected,
     )
 
 

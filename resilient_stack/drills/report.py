@@ -15,6 +15,9 @@ Definitions (also in ``docs/firedrill.md``, "Reading the report"):
 - **Asynchronous replication's promise**: a promoted standby holds a *prefix* of the primary's commit
   history. Lost rows must therefore be the *last* rows acknowledged before the fire (a tail); anything
   else is a broken promise and counts as data lost.
+- **The cluster after the fire** (when a database member survives): exactly one primary among the survivors,
+  every other survivor streaming from it, etcd healthy with a majority; and once the burned site is back,
+  its database host a replica of that primary again. A scenario that misses any of these fails.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 __all__ = [
     "Attempt",
@@ -36,7 +39,7 @@ __all__ = [
     "recovery_seconds",
     "compute_rpo",
     "parse_lsn",
-    "choose_promotion",
+    "most_advanced",
     "classify",
     "FORMATS",
     "RENDERERS",
@@ -47,11 +50,13 @@ __all__ = [
 ]
 
 SCHEMA = "resilient-stack/firedrill/v1"
-REPLICATION_MODE = "asynchronous streaming replication (PostgreSQL 15, no synchronous_standby_names)"
+REPLICATION_MODE = ("asynchronous streaming replication (PostgreSQL 15, no synchronous_standby_names), "
+                    "automatic failover by Patroni over etcd")
 REPLICATION_PROMISE = (
-    "a COMMIT is acknowledged once it is durable on the primary, before any replica has it; a promoted "
-    "replica holds a prefix of the primary's history, so a failover can lose the last transactions "
-    "acknowledged before the loss (the replication lag: milliseconds on a healthy network), never older ones"
+    "a COMMIT is acknowledged once it is durable on the primary, before any replica has it; Patroni promotes "
+    "the most advanced surviving replica, which holds a prefix of the primary's history, so a failover can lose "
+    "the last transactions acknowledged before the loss (the replication lag: milliseconds on a healthy "
+    "network), never older ones"
 )
 
 DATA_INTACT = "intact"
@@ -179,24 +184,14 @@ def parse_lsn(text: str | None) -> int | None:
         return None
 
 
-def choose_promotion(order: Sequence[str], received: Mapping[str, str | None]) -> str | None:
-    """The replica to promote: the one that received the most WAL; ties go to the earlier one in ``order``.
-
-    ``order`` is the stack's failover order (replicas in the order of ``placements`` in the stack
-    config, docs/operations.md "Failover"); ``received`` maps the SURVIVING replicas to their
-    ``pg_last_wal_receive_lsn()``. Replicas missing from ``received`` (burned) are skipped; a survivor
-    whose position is unknown is chosen only when no other survivor has one. None when none survives.
-    """
-    best: tuple[int, int] | None = None
-    chosen: str | None = None
-    for rank, name in enumerate(order):
-        if name not in received:
-            continue
-        lsn = parse_lsn(received[name])
-        key = (lsn if lsn is not None else -1, -rank)
-        if best is None or key > best:
-            best, chosen = key, name
-    return chosen
+def most_advanced(received: Mapping[str, str | None]) -> list[str]:
+    """The members that received the most WAL (``received``: member -> ``pg_last_wal_receive_lsn()``); a member
+    whose position is unknown is never among them unless none is known. Sorted; empty when ``received`` is."""
+    known = {name: parse_lsn(lsn) for name, lsn in received.items()}
+    best = max((v for v in known.values() if v is not None), default=None)
+    if best is None:
+        return sorted(received)
+    return sorted(name for name, v in known.items() if v == best)
 
 
 def classify(rto_web: float | None, rto_writes: float | None, rpo: RpoResult) -> tuple[bool, str]:
@@ -243,8 +238,10 @@ class ScenarioResult:
     rto_writes: float | None
     rpo: RpoResult
     failover: dict[str, Any] | None = None
-    web: dict[str, int] = field(default_factory=dict)
-    writes: dict[str, int] = field(default_factory=dict)
+    cluster: dict[str, Any] | None = None  # the survivors' cluster after the fire (drills.cluster.ClusterCheck)
+    rejoin: dict[str, Any] | None = None  # the burned site back: its database host a replica again
+    web: dict[str, Any] = field(default_factory=dict)
+    writes: dict[str, Any] = field(default_factory=dict)
     timeline: list[Event] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     boot_s: float = 0.0
@@ -268,8 +265,15 @@ class ScenarioResult:
                 and self.measured_data == self.prediction.data_survives)
 
     @property
+    def cluster_ok(self) -> bool:
+        """The stack healed: one primary, the survivors following it, etcd with a majority, and the returned
+        member a replica again (each when it applies: nothing to check when no member survived)."""
+        return (self.cluster is None or bool(self.cluster.get("ok"))) and \
+            (self.rejoin is None or bool(self.rejoin.get("ok")))
+
+    @property
     def survived(self) -> bool:
-        return self.measured_service and self.measured_data
+        return self.measured_service and self.measured_data and self.cluster_ok
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -285,6 +289,9 @@ class ScenarioResult:
             "predicted": self.prediction.as_dict(),
             "matches_prediction": self.matches_prediction,
             "failover": self.failover,
+            "cluster": self.cluster,
+            "rejoin": self.rejoin,
+            "healed": self.cluster_ok,
             "web_requests": dict(self.web),
             "writes": dict(self.writes),
             "timeline": [
@@ -306,10 +313,13 @@ class FiredrillReport:
     scenarios: list[ScenarioResult]
     rejected_rules: tuple[str, ...] = ()
     runtime_s: float = 0.0
+    config_overrides: dict[str, Any] = field(default_factory=dict)  # what the drill changed in the stack: nothing
+    boot_s: float = 0.0
 
     @property
     def exit_code(self) -> int:
-        """0: every scenario kept service and data AND matched the paper drill; 1 otherwise."""
+        """0: every scenario kept service and data, healed (when a member survived) AND matched the paper drill;
+        1 otherwise."""
         return 0 if self.scenarios and all(s.survived and s.matches_prediction for s in self.scenarios) else 1
 
     def as_dict(self) -> dict[str, Any]:
@@ -317,11 +327,13 @@ class FiredrillReport:
             "schema": SCHEMA,
             "stack": self.stack,
             "source": self.source,
-            "design": {"accepted": not self.rejected_rules, "rejected_by": list(self.rejected_rules)},
+            "design": {"accepted": not self.rejected_rules, "rejected_by": list(self.rejected_rules),
+                       "config_overrides": dict(self.config_overrides)},
             "replication": {"mode": REPLICATION_MODE, "promise": REPLICATION_PROMISE},
             "scenarios": [s.as_dict() for s in self.scenarios],
             "verdict": "pass" if self.exit_code == 0 else "fail",
             "exit_code": self.exit_code,
+            "boot_s": round(self.boot_s, 1),
             "runtime_s": round(self.runtime_s, 1),
         }
 
@@ -370,7 +382,8 @@ def _timeline_lines(s: ScenarioResult) -> list[str]:
 
 def _summary(report: FiredrillReport) -> list[str]:
     ok = sum(1 for s in report.scenarios if s.survived)
-    out = [f"{ok} of {len(report.scenarios)} site losses kept the service up and the data safe; "
+    out = [f"{ok} of {len(report.scenarios)} site losses kept the service up and the data safe"
+           + ("" if all(s.cluster_ok for s in report.scenarios) else " (a cluster did NOT heal)") + "; "
            f"measured vs predicted: {'all match' if all(s.matches_prediction for s in report.scenarios) else 'MISMATCH'}; "
            f"exit {report.exit_code}; {report.runtime_s:.0f} s in all."]
     return out

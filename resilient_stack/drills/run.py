@@ -1,4 +1,4 @@
-"""``resilient-stack firedrill STACK [--site NAME | --all-sites]``: one scenario per burned site.
+"""``resilient-stack firedrill STACK [--site NAME | --all-sites]``: one boot, one scenario per burned site.
 
 The stack NAME is ``./stacks/Pulumi.NAME.yaml`` in the current directory (or give the file's path); the
 host image, its build script and the drill's payloads come from the installed package.
@@ -12,7 +12,7 @@ from typing import Callable
 
 from resilient_stack.drills.plan import build_plan, select_sites, stack_file_for
 from resilient_stack.drills.report import FiredrillReport
-from resilient_stack.drills.scenario import Options, run_scenario
+from resilient_stack.drills.scenario import Options, run_drill
 from resilient_stack.drills.topology import moto_site
 from resilient_stack.io.errors import InputError
 from resilient_stack.testing import podman
@@ -28,7 +28,8 @@ def run(
     options: Options = Options(),
     progress: Callable[[str], None] = lambda _: None,
 ) -> FiredrillReport:
-    """The ``firedrill`` command: one scenario per selected site, each on a fresh boot of the stack.
+    """The ``firedrill`` command: the stack booted once, then one scenario per selected site (each burned site
+    comes back and rejoins before the next fire).
 
     Raises:
         InputError: unusable stack file or --site; podman, the host image or moto missing (one line).
@@ -49,14 +50,11 @@ def run(
         moto_site()
     except podman.PodmanUnavailable as exc:
         raise InputError(str(path), str(exc)) from None
-    results = []
-    for i, sid in enumerate(sites):
-        progress(f"[scenario] {i + 1}/{len(sites)}: burn {plan.sites[sid].name} ({', '.join(plan.sites[sid].placements)})")
-        scenario_plan = plan if i == 0 else build_plan(path)
-        results.append(run_scenario(path, sid, options=options, progress=progress, plan=scenario_plan))
+    results = run_drill(plan, sites, options=options, progress=progress)
     try:
         shown = str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         shown = str(path)
-    return FiredrillReport(stack=plan.stack, source=shown, scenarios=results,
-                           rejected_rules=plan.rejected_rules, runtime_s=time.monotonic() - start)
+    return FiredrillReport(stack=plan.stack, source=shown, scenarios=results, rejected_rules=plan.rejected_rules,
+                           config_overrides=dict(plan.config_overrides), runtime_s=time.monotonic() - start,
+                           boot_s=results[0].boot_s if results else 0.0)

@@ -1,351 +1,419 @@
-"""One scenario of the live drill: boot the stack, load it, burn one site, observe, measure.
+"""The live drill's scenarios: the stack booted once, then each selected site burned in turn and brought back.
 
-:func:`run_scenario` boots the topology (:mod:`resilient_stack.drills.topology`), waits for the steady state
-(every replica streaming, the entry point answering 200), starts the load (:mod:`resilient_stack.drills.load`),
-then:
+:func:`run_drill` boots the topology once (:mod:`resilient_stack.drills.topology`), then for each site:
 
+- **Ready**: the cluster healthy (exactly one primary, every other member streaming from it, etcd healthy), the
+  visitor gets the page and commits a row through the application.
+- **Load** (:mod:`resilient_stack.drills.load`): GETs of the page and numbered writes through the application,
+  ``before_s`` seconds of steady load.
 - **Fire**: one ``podman kill --signal KILL`` of every container of the site at once (through the harness).
-- **Failover**: the shipped runbook (the header of ``/usr/local/sbin/resilient-stack-promote``): the monitor
-  finds the primary unreachable (2 failed ``pg_isready`` probes from the internet), the surviving replica
-  that received the most WAL is promoted (ties: the stack's failover order, the ``databaseRole: replica``
-  placements in config order), and the writer is pointed at its public address.
+- **Observe**, and nothing else: the drill takes no failover action. It reads the survivors
+  (:mod:`resilient_stack.drills.cluster`, read only) until the cluster has healed and both loads answer again,
+  or the time is up: who became the primary and when, whether the others follow it, etcd's majority.
 - **Measure**: RTO web, RTO writes and RPO (:mod:`resilient_stack.drills.report`) beside the paper drill's
-  prediction, with a timeline of events and notes.
+  prediction, with a timeline (Patroni's own events included) and notes.
+- **Return**: the burned containers start again from their disks (the site comes back); the drill waits until
+  the site's database host is a replica of the current primary (a former primary rewinds with ``pg_rewind``)
+  and its web hosts answer. Not when no database member survived: the disks burned with the data.
 
-Every container and network lives in a :class:`resilient_stack.testing.podman.Session`: removed afterwards, also
-on errors, Ctrl-C and SIGTERM. Every wait is bounded.
+Every container and network lives in one :class:`resilient_stack.testing.podman.Session`: removed afterwards,
+also on errors, Ctrl-C and SIGTERM. Every wait is bounded.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
+import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from resilient_stack.core.vocabulary import HOST_DB_REPLICA, HOST_WEB, HTTP_PORT, HTTPS_PORT, POSTGRES_PORT
+from resilient_stack.core.vocabulary import HOST_WEB, HTTP_PORT
+from resilient_stack.drills import cluster
 from resilient_stack.drills import topology as topo
-from resilient_stack.drills.load import RUN_DIR, TABLE, HttpLoad, Writer
-from resilient_stack.drills.plan import DrillError, Plan, build_plan
+from resilient_stack.drills.load import CONNECT_TIMEOUT_S, TABLE, LoadStream, Visits, Writes
+from resilient_stack.drills.load import stop as stop_load
+from resilient_stack.drills.plan import DrillError, Plan
 from resilient_stack.drills.report import (
     Attempt,
     Event,
     ScenarioResult,
-    choose_promotion,
     compute_rpo,
+    most_advanced,
     plural,
     recovery_seconds,
 )
-from resilient_stack.hosts import cloudinit
 from resilient_stack.testing import podman
 
-__all__ = ["Options", "run_scenario", "psql_local", "haproxy_down_events"]
+__all__ = ["Options", "run_drill", "psql_local", "ROWS_PER_SCENARIO"]
+
+ROWS_PER_SCENARIO = 1_000_000  # each scenario numbers its writes from its own block
 
 
 @dataclass(frozen=True)
 class Options:
-    """Timings and bounds of one scenario (seconds unless said otherwise)."""
+    """Timings and bounds of a drill (seconds unless said otherwise)."""
 
     before_s: float = 6.0  # steady load before the fire
     min_after_s: float = 8.0  # observe at least this long after the fire
     max_after_s: float = 90.0  # ... and at most this long
     dead_after_s: float = 12.0  # how long to watch a role of which no host survived
     boot_timeout_s: float = 480.0  # every host booted (cloud-init done) within this
-    ready_timeout_s: float = 90.0  # replicas streaming, entry point healthy
+    ready_timeout_s: float = 120.0  # the cluster healthy, the application answering
+    return_timeout_s: float = 150.0  # the burned site back: its database host streaming again
     http_interval_s: float = 0.1
+    write_interval_s: float = 0.05
     max_requests: int = 4000
     max_writes: int = 4000
     image: str = podman.DEFAULT_IMAGE
 
 
-def psql_local(container: str, sql: str, *, db: str = "postgres", timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def psql_local(container: str, sql: str, *, db: str = "postgres", timeout: float = 30):
     return podman.exec_in(container, ["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", db, "-c", sql],
                           check=False, timeout=timeout)
 
 
-class _Scenario:
-    """State of one burned site, from boot to teardown."""
+def _settled(attempts: list[Attempt], since: float) -> bool:
+    """The last two attempts that ended after ``since`` both succeeded."""
+    recent = [a for a in attempts if a.end >= since][-2:]
+    return len(recent) == 2 and all(a.ok for a in recent)
 
-    def __init__(self, plan: Plan, site: str, options: Options, progress: Callable[[str], None]) -> None:
-        self.plan = plan
-        self.site = site
-        self.o = options
-        self.progress = progress
+
+class _Drill:
+    """The booted stack across scenarios: which hosts are up, who leads."""
+
+    def __init__(self, plan: Plan, options: Options, progress: Callable[[str], None]) -> None:
+        self.plan, self.o, self.progress = plan, options, progress
+        self.names: dict[str, str] = {}  # host name -> container
+        self.visitor: podman.Host | None = None
+        self.down: set[str] = set()  # host names whose containers are killed
         self.events: list[Event] = []
-        self.notes: list[str] = []
-        self.names: dict[str, str] = {}  # host name -> container name (set by the boot)
-        self.fire_at = 0.0
         self.boot_s = 0.0
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="firedrill-probe")
 
     def event(self, phase: str, text: str, at: float | None = None) -> None:
         self.events.append(Event(at if at is not None else time.time(), phase, text))
         self.progress(f"[{phase}] {text}")
 
-    # -- steady state ------------------------------------------------------------------------------
-    def ready(self, entry: podman.Host) -> str:
-        plan, o = self.plan, self.o
-        primary = self.names[plan.db_host(plan.primary).name]
-        replicas = [h for h in plan.hosts if h.role == HOST_DB_REPLICA]
-        deadline = time.monotonic() + o.ready_timeout_s
-        while True:
-            proc = psql_local(primary, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
-            streaming = int(proc.stdout.strip() or 0) if proc.returncode == 0 else 0
-            if streaming >= len(replicas):
-                break
-            if time.monotonic() > deadline:
-                raise DrillError(f"only {streaming} of {len(replicas)} replicas stream from the primary after "
-                                 f"{o.ready_timeout_s:.0f} s ({proc.stderr.strip()[-200:]})")
-            time.sleep(1)
-        self.event("ready", f"{plural(streaming, 'replica')} streaming from {plan.db_host(plan.primary).name}")
-        d = plan.config.database
-        create = (f"CREATE TABLE IF NOT EXISTS {TABLE} "
-                  "(n integer PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
-        proc = entry.exec("psql", "-XAtq", "-v", "ON_ERROR_STOP=1",
-                          f"host={plan.database_addresses[plan.primary]} dbname={d.app_database} user={d.app_user} "
-                          "sslmode=require connect_timeout=5", "-c", create,
-                          env={"PGPASSWORD": plan.app_password}, check=False, timeout=60)
-        if proc.returncode != 0:
-            raise DrillError(f"the application cannot reach the primary's public address: {proc.stderr.strip()}")
-        entry.sh(f"printf '%s\\n' {plan.database_addresses[plan.primary]} > {RUN_DIR}/target")
-        scheme, port = ("https", entry.port(HTTPS_PORT)[1]) if plan.config.web.https else ("http", entry.port(HTTP_PORT)[1])
-        url = f"{scheme}://127.0.0.1:{port}/"
-        probe = HttpLoad(url, interval=0, max_requests=1, max_seconds=5)
-        while True:
-            probe.attempts.clear()
-            probe.run()
-            if probe.attempts and probe.attempts[-1].ok:
-                break
-            if time.monotonic() > deadline:
-                raise DrillError(f"the entry point {url} did not answer 200 ({probe.attempts[-1].detail})")
-            time.sleep(0.5)
-        self.event("ready", f"entry point {url} answers 200 (served by {probe.attempts[-1].detail})")
-        return url
+    # -- the cluster, read only ----------------------------------------------------------------------
+    def member(self, placement: str) -> str:
+        return self.plan.db_host(placement).name
 
-    # -- the fire and the runbook ------------------------------------------------------------------
-    def fire(self) -> list[str]:
-        victims = [h.name for h in self.plan.hosts_on(self.site)]
-        if self.plan.backup_site == self.site:
-            victims.append(f"{self.plan.backup_placement}-s3")
-        containers = [self.names[v] for v in victims]
+    def states(self) -> list[cluster.MemberState]:
+        """Every member: the living ones probed (in parallel), the burned ones as dead."""
+        placements = self.plan.db_placements
+        alive = [p for p in placements if self.member(p) not in self.down]
+        probed = dict(zip(alive, self.pool.map(lambda p: cluster.probe(p, self.names[self.member(p)]), alive)))
+        return [probed.get(p) or cluster.MemberState(p, alive=False) for p in placements]
+
+    def check(self) -> cluster.ClusterCheck:
+        return cluster.check(self.states(), self.plan.database_addresses)
+
+    def visit_once(self, mode: str) -> Attempt | None:
+        assert self.visitor is not None
+        stream = (Visits if mode == "get" else Writes)(self.visitor.name, self.plan.url, interval=0, first=1,
+                                                        count=1, seconds=60)
+        stream.wait(90)
+        return stream.attempts[-1] if stream.attempts else None
+
+    def ready(self) -> str:
+        """Wait until the cluster is whole and healthy and the application answers; the primary's placement."""
+        deadline = time.monotonic() + self.o.ready_timeout_s
+        while True:
+            chk = self.check()
+            if chk.ok and len(chk.rebuilt_replicas) == chk.members - 1:
+                break
+            if time.monotonic() > deadline:
+                raise DrillError(f"the database cluster is not healthy after {self.o.ready_timeout_s:.0f} s: "
+                                 f"{chk.describe()}")
+            time.sleep(1)
+        self.event("ready", f"cluster: {chk.describe()}")
+        for mode, what in (("get", "the page"), ("write", "a write through the application")):
+            while True:
+                a = self.visit_once(mode)
+                if a is not None and a.ok:
+                    break
+                if time.monotonic() > deadline:
+                    raise DrillError(f"the visitor cannot get {what} from {self.plan.url}: "
+                                     f"{a.detail if a else 'no answer'}")
+                time.sleep(1)
+        self.event("ready", f"the visitor reaches {self.plan.url} ({len(self.plan.entry_points)} A records): "
+                            f"page and application answer")
+        assert chk.primary is not None
+        return chk.primary
+
+    # -- one site -------------------------------------------------------------------------------------
+    def burn(self, site: str, index: int) -> ScenarioResult:
+        plan, o = self.plan, self.o
+        info = plan.sites[site]
+        self.events = [e for e in self.events if e.phase == "boot"] if index == 0 else []
+        notes: list[str] = []
+        old_primary = self.ready()
+        first = (index + 1) * ROWS_PER_SCENARIO
+        span = int(o.before_s + o.max_after_s + 60)
+        assert self.visitor is not None
+        visits = Visits(self.visitor.name, plan.url, interval=o.http_interval_s, first=1, count=o.max_requests,
+                        seconds=span)
+        writes = Writes(self.visitor.name, plan.url, interval=o.write_interval_s, first=first,
+                        count=o.max_writes, seconds=span)
+        self.event("load", f"GETs of {plan.url}/ every {o.http_interval_s:.1f} s and numbered writes through the "
+                           f"application (rows from {first}); the primary is {self.member(old_primary)}")
+        # the replication lag, read while the load runs (off the fire's critical path)
+        lag_query = self.pool.submit(
+            psql_local, self.names[self.member(old_primary)],
+            "SELECT string_agg(application_name || ' ' || coalesce(replay_lag::text, '0'), ', ') FROM pg_stat_replication")
+        time.sleep(o.before_s)
+        lag = lag_query.result(timeout=60)
+        self.event("load", f"{len(writes.acks)} rows acknowledged, {sum(a.ok for a in visits.attempts)} GETs ok; "
+                           f"replay lag: {lag.stdout.strip() or 'n/a'}")
+
+        victims = [h.name for h in plan.hosts_on(site) if h.name not in self.down]
+        s3 = f"{plan.backup_placement}-s3"
+        if plan.backup_site == site:
+            victims.append(s3)
         called = time.time()
         try:
-            podman.kill(*containers, signal_name="KILL", timeout=60)
+            podman.kill(*[self.names[v] for v in victims], signal_name="KILL", timeout=60)
         except podman.PodmanError as exc:
             raise DrillError(f"podman kill failed: {exc}") from None
-        # The fire is over when podman kill returns: every victim is dead. Measuring from there keeps a row
-        # acknowledged while the signal was on its way among the rows acknowledged before the fire.
-        self.fire_at = time.time()
-        self.event("fire", f"{self.plan.sites[self.site].name} burns: SIGKILL to {', '.join(victims)} "
-                           f"(podman kill took {self.fire_at - called:.2f} s)", self.fire_at)
-        return victims
+        fire = time.time()  # every victim is dead: rows acknowledged until now count as before the fire
+        self.down |= set(victims)
+        self.event("fire", f"{info.name} burns: SIGKILL to {', '.join(victims)} "
+                           f"(podman kill took {fire - called:.2f} s)", fire)
 
-    def failover(self, entry: podman.Host, victims: list[str]) -> tuple[dict[str, Any] | None, str | None]:
-        """The runbook of resilient-stack-promote. Returns (failover facts or None, placement now holding
-        the data: the primary, the promoted replica, or None when no database member survives)."""
-        plan = self.plan
-        old = plan.db_host(plan.primary)
-        old_ip = plan.database_addresses[plan.primary]
-        # The monitor: the primary is lost after 2 consecutive failed probes from the internet (1.2 s each).
-        failures = 0
-        for _ in range(2):
-            proc = entry.exec("timeout", "1.2", "pg_isready", "-q", "-h", old_ip, "-p", str(POSTGRES_PORT), "-t", "1",
-                              check=False, timeout=15)
+        failover, check, holder = self.observe(fire, old_primary, visits, writes)
+        stop_load(self.visitor.name, visits, writes)
+        self.event("load", f"stopped: {len(visits.attempts)} GETs, {len(writes.attempts)} writes attempted")
+        self.patroni_events([p for p in plan.db_placements if self.member(p) not in self.down], fire)
+
+        present: list[int] | None = None
+        if holder is not None:
+            proc = psql_local(self.names[self.member(holder)],
+                              f"SELECT n FROM {TABLE} WHERE n >= {first} AND n < {first + ROWS_PER_SCENARIO}",
+                              db=plan.config.database.app_database, timeout=60)
             if proc.returncode == 0:
+                present = [int(x) for x in proc.stdout.split()]
+            else:
+                notes.append(f"could not read the rows on {holder}: {proc.stderr.strip()[-200:]}")
+        rpo = compute_rpo(writes.acks, present, fire)
+        rto_web = recovery_seconds(visits.attempts, fire)
+        rto_writes = recovery_seconds(writes.attempts, fire)
+        self.recovered(fire, visits, writes, rto_web, rto_writes)
+        where = f"on {self.member(holder)}" if holder else "(no database copy survives)"
+        self.event("rpo", f"{rpo.rows} of {rpo.acknowledged} acknowledged rows missing {where}"
+                          + (f" (rows {', '.join(map(str, rpo.lost[:10]))}{'...' if rpo.rows > 10 else ''})"
+                             if rpo.lost else ""))
+        web = self.visit_stats(visits, fire, notes)
+        wafter = [a for a in writes.attempts if a.end >= fire]
+        if writes.errors:
+            notes.append("write errors: " + "; ".join(
+                f"{count}x {kind}" for kind, count in sorted(writes.errors.items(), key=lambda kv: -kv[1])[:3]))
+        if plan.backup_site == site:
+            notes.append(f"the backup store {plan.backup_placement} burned: WAL archiving and backups fail until it "
+                         "is back" + ("; the backups burned with the data" if holder is None else ""))
+        if holder is None:
+            notes.append("no database member survives: every acknowledged row is lost")
+        if plan.rejected:
+            notes.append("design rejected by the placement rules (" + ", ".join(plan.rejected_rules)
+                         + "); built with enforce_rules=False for this drill only")
+
+        rejoin = None
+        if holder is not None:
+            rejoin = self.come_back(site, victims, notes)
+        elif holder is None:
+            notes.append("nothing comes back: the site's disks burned with the only copies of the data")
+        result = ScenarioResult(
+            site=info.name, site_id=site, placements=info.placements, killed=tuple(victims),
+            prediction=plan.predictions[site], fire_at=fire, rto_web=rto_web, rto_writes=rto_writes, rpo=rpo,
+            failover=failover, cluster=check, rejoin=rejoin, web=web,
+            writes={"total": len(writes.attempts), "acknowledged": len(writes.acks),
+                    "after_fire": len(wafter), "failed_after_fire": sum(not a.ok for a in wafter)},
+            notes=notes, boot_s=self.boot_s,
+        )
+        result.timeline = sorted(self.events, key=lambda e: e.at)
+        return result
+
+    def observe(
+        self, fire: float, old_primary: str, visits: LoadStream, writes: LoadStream,
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
+        """Watch, and only watch, until the stack healed and the loads answer (or the time is up).
+        Returns (the failover as seen, the cluster check, the placement holding the data)."""
+        plan, o = self.plan, self.o
+        survivors = [p for p in plan.db_placements if self.member(p) not in self.down]
+        web_alive = any(h.role == HOST_WEB and h.name not in self.down for h in plan.hosts)
+        lost_primary = self.member(old_primary) in self.down
+        failover: dict[str, Any] | None = None
+        if lost_primary:
+            states = {s.placement: s for s in self.states() if s.alive}
+            received = {p: states[p].lsn for p in survivors if p in states}
+            failover = {"old_primary": old_primary, "order": [p for p in plan.failover_order if p in survivors],
+                        "received_lsn": received, "most_advanced": most_advanced(received) if received else [],
+                        "promoted": None, "promote_s": None}
+            self.event("observe", f"primary {self.member(old_primary)} burned; WAL received by the survivors: "
+                                  + (", ".join(f"{p}={v}" for p, v in received.items()) or "none survives"))
+        limit = o.max_after_s if (web_alive and survivors) else min(o.max_after_s, max(o.min_after_s, o.dead_after_s))
+        end = fire + limit
+        chk: cluster.ClusterCheck | None = None
+        healed_at: float | None = None
+        while True:
+            now = time.time()
+            if survivors:
+                chk = self.check()
+                if failover is not None and failover["promoted"] is None and chk.primary is not None:
+                    failover["promoted"] = chk.primary
+                    failover["promote_s"] = round(now - fire, 2)
+                    failover["promoted_most_advanced"] = chk.primary in failover["most_advanced"]
+                    self.event("failover", f"{self.member(chk.primary)} answers as the primary (promoted by "
+                                           "Patroni; the drill did nothing)", now)
+                if chk.ok and healed_at is None:
+                    healed_at = now
+                    self.event("healed", chk.describe(), now)
+            healed = not survivors or healed_at is not None
+            if now >= fire + o.min_after_s and healed and _settled(visits.attempts, fire) and \
+                    _settled(writes.attempts, fire):
                 break
-            failures += 1
-            time.sleep(0.3)
-        if failures < 2:
-            self.event("monitor", f"primary {old.name} ({old_ip}) answers: no failover")
-            return None, plan.primary
-        self.event("monitor", f"primary {old.name} ({old_ip}) unreachable (2 failed pg_isready probes)")
-        facts: dict[str, Any] = {"old_primary": plan.primary, "order": list(plan.failover_order)}
-        survivors = [p for p in plan.failover_order if plan.db_host(p).name not in victims]
-        if old.name not in victims:  # never two primaries: the drill does not fence a live host itself
-            self.notes.append(f"{old.name} unreachable but not burned: not promoting anything (fence it first)")
-            facts["promoted"] = None
-            return facts, plan.primary
-        self.event("failover", f"1. fenced: {old.name} burned with its site")
-        received: dict[str, str | None] = {}
-        for p in survivors:
-            proc = psql_local(self.names[plan.db_host(p).name], "SELECT pg_last_wal_receive_lsn()")
-            received[p] = proc.stdout.strip() or None if proc.returncode == 0 else None
-        facts["received_lsn"] = dict(received)
-        chosen = choose_promotion(plan.failover_order, received)
-        if chosen is None:
-            self.event("failover", "2. no database member survives: nothing to promote")
-            facts["promoted"] = None
-            return facts, None
-        self.event("failover", "2. most WAL received: " + ", ".join(f"{p}={received[p]}" for p in survivors)
-                   + f" -> promote {chosen}")
-        t0 = time.monotonic()
-        host = self.names[plan.db_host(chosen).name]
-        proc = podman.exec_in(host, [cloudinit.PROMOTE_HELPER], check=False, timeout=120)
-        facts["promote_s"] = round(time.monotonic() - t0, 2)
-        if proc.returncode != 0:
-            self.event("failover", f"3. promotion of {chosen} FAILED: {(proc.stderr or proc.stdout).strip()[-200:]}")
-            facts["promoted"] = None
-            return facts, chosen
-        facts["promoted"] = chosen
-        self.event("failover", f"3. {cloudinit.PROMOTE_HELPER} on {plan.db_host(chosen).name}: "
-                               f"{proc.stdout.strip().splitlines()[-1]} ({facts['promote_s']} s)")
-        new_ip = plan.database_addresses[chosen]
-        entry.sh(f"printf '%s\\n' {new_ip} > {RUN_DIR}/target.new && mv {RUN_DIR}/target.new {RUN_DIR}/target")
-        facts["writer_target"] = new_ip
-        self.event("failover", f"4. writer pointed at {plan.db_host(chosen).name} ({new_ip})")
-        stale = [p for p in survivors if p != chosen]
-        if stale:
-            facts["stale_replicas"] = stale
-            self.notes.append(f"replica(s) {', '.join(stale)} still follow the burned primary: rebuild them as "
-                              f"replicas of {chosen} (runbook step 4, not drilled)")
-        return facts, chosen
-
-    # -- observation -------------------------------------------------------------------------------
-    def observe(self, http: HttpLoad, writer: Writer, web_alive: bool, data_alive: bool) -> None:
-        o = self.o
-        limit = o.max_after_s if (web_alive and data_alive) else min(o.max_after_s, max(o.min_after_s, o.dead_after_s))
-        end = self.fire_at + limit
-
-        def settled(attempts: list[Attempt]) -> bool:
-            recent = [a for a in attempts if a.end >= self.fire_at][-3:]
-            return len(recent) == 3 and all(a.ok for a in recent)
-
-        while time.time() < end:
-            if time.time() >= self.fire_at + o.min_after_s and settled(http.attempts) and settled(writer.attempts):
+            if now >= end:
                 break
-            time.sleep(0.25)
+            time.sleep(0.5)
+        if chk is None:
+            return failover, None, None
+        if healed_at is None:
+            self.event("healed", f"NOT healed after {limit:.0f} s: {chk.describe()}")
+        check = {**chk.as_dict(), "healed_s": round(healed_at - fire, 2) if healed_at else None}
+        return failover, check, chk.primary
 
-    def recovered_events(self, http: HttpLoad, writer: Writer, rto_web: float | None, rto_writes: float | None) -> None:
-        for what, rto, attempts in (("web", rto_web, http.attempts), ("writes", rto_writes, writer.attempts)):
-            failed = sum(1 for a in attempts if a.end >= self.fire_at and not a.ok)
+    def recovered(self, fire: float, visits: LoadStream, writes: LoadStream,
+                  rto_web: float | None, rto_writes: float | None) -> None:
+        for what, rto, attempts in (("web", rto_web, visits.attempts), ("writes", rto_writes, writes.attempts)):
+            failed = sum(1 for a in attempts if a.end >= fire and not a.ok)
             if rto is None:
                 self.event("recovery", f"{what}: never came back ({failed} failed after the fire)",
-                           max((a.end for a in attempts), default=self.fire_at))
+                           max((a.end for a in attempts), default=fire))
             elif rto == 0:
-                self.event("recovery", f"{what}: no failure after the fire", self.fire_at)
+                self.event("recovery", f"{what}: no failure after the fire", fire)
             else:
-                self.event("recovery", f"{what}: back after {rto:.1f} s ({failed} failed)", self.fire_at + rto)
+                self.event("recovery", f"{what}: back after {rto:.1f} s ({failed} failed)", fire + rto)
+
+    def visit_stats(self, visits: LoadStream, fire: float, notes: list[str]) -> dict[str, Any]:
+        """What a visitor saw after the fire: how long a page took, who served it."""
+        after = [(a, r) for a, r in zip(visits.attempts, visits.remotes) if a.end >= fire]
+        ok = [a for a, _ in after if a.ok and a.start >= fire]
+        durations = sorted(a.end - a.start for a in ok)
+        stats: dict[str, Any] = {
+            "total": len(visits.attempts), "ok": sum(a.ok for a in visits.attempts),
+            "after_fire": len(after), "failed_after_fire": sum(not a.ok for a, _ in after),
+            "page_s_after_fire": ({"median": round(statistics.median(durations), 3),
+                                   "max": round(durations[-1], 3)} if durations else None),
+        }
+        served = sorted({a.detail for a in ok})
+        if served:
+            notes.append("after the fire the page was served by: " + ", ".join(served))
+        if durations:
+            before = sorted(a.end - a.start for a in visits.attempts if a.ok and a.end < fire)
+            was = f" (before it: {statistics.median(before):.2f} s)" if before else ""
+            notes.append(f"a visitor waited {statistics.median(durations):.2f} s for a page after the fire (median"
+                         f"{was}), {durations[-1]:.2f} s at most: it tries the record set's addresses in the resolver's "
+                         f"order, {CONNECT_TIMEOUT_S} s each")
+        return stats
+
+    # -- the return ----------------------------------------------------------------------------------
+    def come_back(self, site: str, victims: list[str], notes: list[str]) -> dict[str, Any]:
+        """The burned containers start again from their disks; wait until the site's database host is a
+        replica of the current primary and its web hosts answer."""
+        plan = self.plan
+        t0 = time.time()
+        podman.start(*[self.names[v] for v in victims], timeout=120)
+        self.down -= set(victims)
+        self.event("return", f"{plan.sites[site].name} comes back: {', '.join(victims)} start from their disks", t0)
+        s3 = f"{plan.backup_placement}-s3"
+        if s3 in victims:
+            # drill scaffolding: the stand-in keeps its objects in memory, so it comes back empty (its bucket made
+            # again here); the repository's stanza is gone, and WAL archiving fails until it is created again
+            proc = podman.exec_in(self.names[s3], ["sh", "-c", topo.s3_bucket_script(plan.s3_port, plan.bucket)],
+                                  check=False, timeout=120)
+            notes.append("the S3 stand-in came back empty (it keeps its objects in memory)"
+                         + ("" if proc.returncode == 0 else f"; its bucket could not be made: {proc.stderr[-200:]}"))
+        members = [h.placement for h in plan.hosts_on(site) if h.role != HOST_WEB]
+        webs = [h for h in plan.hosts_on(site) if h.role == HOST_WEB]
+        deadline = time.monotonic() + self.o.return_timeout_s
+        said = time.monotonic()
+        webs_ok = not webs
+        while True:
+            chk = self.check()
+            members_ok = all(p in chk.rebuilt_replicas for p in members) and chk.ok
+            webs_ok = webs_ok or all(self.pool.map(lambda h: self.healthz(h.public_ip), webs))
+            if (members_ok and webs_ok) or time.monotonic() > deadline:
+                break
+            if time.monotonic() - said >= 10:
+                said = time.monotonic()
+                self.progress(f"[return] waiting: {chk.describe()}; web hosts {'up' if webs_ok else 'not all up'}")
+            time.sleep(0.5)
+        back = time.time()
+        rewound = self.patroni_events(members, t0)
+        ok = members_ok and webs_ok
+        what = (f"{', '.join(self.member(p) for p in members)} streams from {self.member(chk.primary)}"
+                if members and chk.primary else "no database member there")
+        self.event("return", (f"back in {back - t0:.1f} s: " if ok else
+                              f"NOT back after {self.o.return_timeout_s:.0f} s: ") + what
+                   + (" (after pg_rewind)" if rewound else "") + f"; {plural(len(webs), 'web host')} answer"
+                   + ("" if webs_ok else " NOT all"), back)
+        return {"hosts": list(victims), "database": members[0] if members else None,
+                "rejoined_as": ("replica" if members and all(p in chk.rebuilt_replicas for p in members) else
+                                ("primary" if members and members[0] in chk.primaries else None)),
+                "pg_rewind": rewound, "rejoin_s": round(back - t0, 2), "cluster": chk.as_dict(), "ok": ok}
+
+    def patroni_events(self, placements: list[str], since: float) -> bool:
+        """Patroni's journal lines of these members since ``since``, as timeline events (read in parallel);
+        whether one of them ran pg_rewind."""
+        hosts = [self.member(p) for p in placements]
+        journals = list(self.pool.map(lambda h: cluster.patroni_journal(self.names[h], since), hosts))
+        for host, journal in zip(hosts, journals):
+            for at, text in cluster.patroni_events(journal, host):
+                self.event("patroni", text, at)
+        return any("running pg_rewind" in j for j in journals)
+
+    def healthz(self, ip: str) -> bool:
+        assert self.visitor is not None
+        proc = self.visitor.exec("curl", "-fsS", "-o", "/dev/null", "--max-time", "3", f"http://{ip}:{HTTP_PORT}/healthz",
+                                 check=False, timeout=30)
+        return proc.returncode == 0
 
 
-def haproxy_down_events(journal: str) -> list[tuple[float, str]]:
-    """The first "Server X is DOWN" of each server in HAProxy's journal (``journalctl -o short-unix``), as
-    (epoch, text)."""
-    out: list[tuple[float, str]] = []
-    for line in journal.splitlines():
-        m = re.match(r"^(\d+\.\d+)\s+\S+\s+\S+:\s+(Server \S+ is DOWN)", line)
-        if m and m.group(2) not in {t for _, t in out}:
-            out.append((float(m.group(1)), m.group(2)))
-    return out
-
-
-def _haproxy_journal(entry: podman.Host, since: float) -> str:
-    """HAProxy's journal on the entry point since ``since`` (epoch seconds)."""
-    return entry.exec("journalctl", "-u", "haproxy", "-o", "short-unix", "--no-pager", "-q",
-                      "--since", f"@{int(since) - 1}", check=False, timeout=30).stdout
-
-
-def run_scenario(
-    stack_file: str | Path,
-    site: str,
+def run_drill(
+    plan: Plan,
+    sites: list[str],
     *,
     options: Options = Options(),
     progress: Callable[[str], None] = lambda _: None,
-    plan: Plan | None = None,
-) -> ScenarioResult:
-    """Boot the stack, burn ``site`` (a site id), measure. Always removes what it created."""
-    start = time.monotonic()
-    plan = plan or build_plan(stack_file)
-    sc = _Scenario(plan, site, options, progress)
-    site_info = plan.sites[site]
+) -> list[ScenarioResult]:
+    """Boot the stack once and burn each of ``sites`` (site ids) in turn, bringing each back before the next.
+    Always removes what it created."""
+    drill = _Drill(plan, options, progress)
     workdir = Path(tempfile.mkdtemp(prefix="rs-firedrill-"))
-    http: HttpLoad | None = None
-    writer: Writer | None = None
+    results: list[ScenarioResult] = []
     try:
         with podman.Session(image=options.image) as s:
             topology = topo.boot(s, plan, workdir, image=options.image, timeout=options.boot_timeout_s,
-                                 event=sc.event)
-            sc.names, sc.boot_s, entry = topology.names, topology.boot_s, topology.entry
-            url = sc.ready(entry)
-            span = options.before_s + options.max_after_s + 60
-            http = HttpLoad(url, interval=options.http_interval_s, max_requests=options.max_requests, max_seconds=span)
-            d = plan.config.database
-            writer = Writer(entry.name, db=d.app_database, user=d.app_user, password=plan.app_password,
-                            max_rows=options.max_writes, max_seconds=int(span))
-            http.start()
-            sc.event("load", f"HTTP GETs to {url} every {options.http_interval_s:.1f} s; numbered INSERTs to "
-                             f"{plan.db_host(plan.primary).name} ({plan.database_addresses[plan.primary]})")
-            time.sleep(options.before_s)
-            lag = psql_local(sc.names[plan.db_host(plan.primary).name],
-                             "SELECT string_agg(application_name || ' ' || coalesce(replay_lag::text, '0'), ', ') "
-                             "FROM pg_stat_replication")
-            sc.event("load", f"{len(writer.acks)} rows acknowledged, {sum(a.ok for a in http.attempts)} GETs ok; "
-                             f"replay lag: {lag.stdout.strip() or 'n/a'}")
-            victims = sc.fire()
-            web_alive = any(h.role == HOST_WEB and h.site != site for h in plan.hosts)
-            failover, holder = sc.failover(entry, victims)
-            sc.observe(http, writer, web_alive, holder is not None)
-            http.stop.set()
-            writer.stop()
-            http.join(timeout=5)
-            sc.event("load", f"stopped: {len(http.attempts)} GETs, {len(writer.attempts)} writes attempted")
-            for at, text in haproxy_down_events(_haproxy_journal(entry, sc.fire_at)):
-                sc.event("entry", f"health check: {text}", at)
-            present: list[int] | None = None
-            if holder is not None:
-                proc = psql_local(sc.names[plan.db_host(holder).name], f"SELECT n FROM {TABLE} ORDER BY n",
-                                  db=d.app_database, timeout=60)
-                if proc.returncode == 0:
-                    present = [int(x) for x in proc.stdout.split()]
-                else:
-                    sc.notes.append(f"could not read the rows on {holder}: {proc.stderr.strip()[-200:]}")
-            rpo = compute_rpo(writer.acks, present, sc.fire_at)
-            rto_web = recovery_seconds(http.attempts, sc.fire_at)
-            rto_writes = recovery_seconds(writer.attempts, sc.fire_at)
-            sc.recovered_events(http, writer, rto_web, rto_writes)
-            where = f"on {plan.db_host(holder).name}" if holder else "(no database copy survives)"
-            sc.event("rpo", f"{rpo.rows} of {rpo.acknowledged} acknowledged rows missing {where}"
-                            + (f" (rows {', '.join(map(str, rpo.lost[:10]))}{'...' if rpo.rows > 10 else ''})"
-                               if rpo.lost else ""))
-            if plan.backup_site == site:
-                sc.notes.append(f"the backup store {plan.backup_placement} burned: WAL archiving and backups fail "
-                                "until it is replaced" + ("; the backups burned with the data" if holder is None else ""))
-            if holder is None:
-                sc.notes.append("no database member survives: every acknowledged row is lost"
-                                + ("" if plan.backup_site == site else
-                                   f"; a restore from the backups in {plan.backup_placement} was not drilled"))
-            if plan.rejected:
-                sc.notes.append("design rejected by the placement rules (" + ", ".join(plan.rejected_rules)
-                                + "); built with enforce_rules=False for this drill only")
-            after = [a for a in http.attempts if a.end >= sc.fire_at]
-            wafter = [a for a in writer.attempts if a.end >= sc.fire_at]
-            if writer.errors:
-                sc.notes.append("write errors: " + "; ".join(
-                    f"{count}x {kind}" for kind, count in sorted(writer.errors.items(), key=lambda kv: -kv[1])[:3]))
-            served = sorted({a.detail for a in after if a.ok and a.start >= sc.fire_at})
-            if served:
-                sc.notes.append("after the fire the entry point was served by: " + ", ".join(served))
-            result = ScenarioResult(
-                site=site_info.name, site_id=site, placements=site_info.placements, killed=tuple(victims),
-                prediction=plan.predictions[site], fire_at=sc.fire_at, rto_web=rto_web, rto_writes=rto_writes,
-                rpo=rpo, failover=failover,
-                web={"total": len(http.attempts), "ok": sum(a.ok for a in http.attempts),
-                     "after_fire": len(after), "failed_after_fire": sum(not a.ok for a in after)},
-                writes={"total": len(writer.attempts), "acknowledged": len(writer.acks),
-                        "after_fire": len(wafter), "failed_after_fire": sum(not a.ok for a in wafter)},
-                notes=sc.notes, boot_s=sc.boot_s,
-            )
+                                 event=drill.event)
+            drill.names, drill.boot_s, drill.visitor = topology.names, topology.boot_s, topology.visitor
+            for i, site in enumerate(sites):
+                start = time.monotonic()
+                progress(f"[scenario] {i + 1}/{len(sites)}: burn {plan.sites[site].name} "
+                         f"({', '.join(plan.sites[site].placements)})")
+                result = drill.burn(site, i)
+                result.runtime_s = time.monotonic() - start + (topology.boot_s if i == 0 else 0.0)
+                results.append(result)
             cleanup_from = time.time()
-        sc.event("cleanup", f"containers and networks of session rs-{s.id}-* removed "
-                            f"({time.time() - cleanup_from:.1f} s)")
+        if results:
+            kept = "kept (RESILIENT_STACK_KEEP_HOSTS=1)" if s.keep else "removed"
+            results[-1].timeline.append(Event(time.time(), "cleanup", f"containers and networks of session "
+                                                                      f"rs-{s.id}-* {kept} ({time.time() - cleanup_from:.1f} s)"))
+            progress(f"[cleanup] {results[-1].timeline[-1].text}")
     finally:
-        if http is not None:
-            http.stop.set()
-        if writer is not None:
-            writer.kill()
+        drill.pool.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(workdir, ignore_errors=True)
-    result.timeline = sorted(sc.events, key=lambda e: e.at)
-    result.runtime_s = time.monotonic() - start
-    return result
+    return results
+

@@ -3,11 +3,11 @@
 - One podman network per SITE (placements on one campus share it) and one shared network standing in for
   the internet; every stack host is on its site's network and on the internet, at the public address the
   plan gave it (:mod:`resilient_stack.drills.plan`).
-- Drill-only hosts (not product roles; their payloads are package data in ``data/``):
-  an HAProxy entry point (the DNS / load-balancer role, health-checked on ``/healthz``) on the internet
-  network, published on 127.0.0.1, which also runs the database writer (:mod:`resilient_stack.drills.load`);
-  and an S3 stand-in (moto behind nginx TLS) in the backup placement's site, answering for the stack's S3
-  endpoint name, with a certificate the database hosts trust as they would trust the real one.
+- Drill-only hosts (not product roles; their payloads are package data in ``data/``): a visitor on the
+  internet network, whose name resolution holds the stack's A record set (its ``/etc/hosts``, in the record
+  set's order) and which runs the load (:mod:`resilient_stack.drills.load`); and an S3 stand-in (moto behind
+  nginx TLS) in the backup placement's site, answering for the stack's S3 endpoint name, with a certificate the
+  database hosts trust as they would trust the real one. Nothing stands between the visitor and the web hosts.
 
 Every container and network belongs to the caller's :class:`resilient_stack.testing.podman.Session`.
 """
@@ -18,6 +18,7 @@ import importlib.util
 import re
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -26,8 +27,8 @@ from typing import Callable, Sequence
 
 import yaml
 
-from resilient_stack.core.vocabulary import HOST_WEB, HTTP_PORT, HTTPS_PORT
-from resilient_stack.drills.load import RUN_DIR, WRITER, writer_script
+from resilient_stack.core.vocabulary import HOST_WEB
+from resilient_stack.drills.load import RUN_DIR, VISITOR, visitor_script
 from resilient_stack.drills.plan import DrillError, Plan
 from resilient_stack.drills.report import plural
 from resilient_stack.testing import podman
@@ -35,9 +36,9 @@ from resilient_stack.testing import podman
 __all__ = [
     "Topology",
     "boot",
-    "haproxy_config",
-    "entry_user_data",
+    "visitor_user_data",
     "s3_user_data",
+    "s3_bucket_script",
     "moto_site",
     "make_tls",
 ]
@@ -55,39 +56,15 @@ def _cloud_config(doc: dict) -> str:
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False, width=4096)
 
 
-def haproxy_config(servers: Sequence[tuple[str, str]], *, https: bool) -> str:
-    """HAProxy in front of every web host (name, address): health check GET /healthz on port 80 every
-    second, down after 2 failures, failed connections redispatched to another server (``data/entry-haproxy.cfg``;
-    ``maxconn`` stays under the containers' nofile=4096). With ``https``, port 443 is passed through in TCP
-    mode to the same hosts (``data/entry-haproxy-tls.cfg``), health-checked on port 80."""
-    text = _template("entry-haproxy.cfg").substitute(
-        http_port=HTTP_PORT,
-        servers="\n".join(f"    server {name} {ip}:{HTTP_PORT} check" for name, ip in servers))
-    if https:
-        text += _template("entry-haproxy-tls.cfg").substitute(
-            https_port=HTTPS_PORT,
-            servers="\n".join(f"    server {name} {ip}:{HTTPS_PORT} check port {HTTP_PORT}" for name, ip in servers))
-    return text
-
-
-def entry_user_data(servers: Sequence[tuple[str, str]], *, https: bool) -> str:
-    """Drill-only user data of the entry point (not a product role): HAProxy and the writer."""
+def visitor_user_data() -> str:
+    """Drill-only user data of the visitor (not a product role): the load script, nothing else."""
     return _cloud_config({
         "package_update": False,
-        "write_files": [
-            {"path": "/etc/haproxy/haproxy.cfg", "content": haproxy_config(servers, https=https)},
-            {"path": WRITER, "content": writer_script(), "permissions": "0755"},
-            # Debian's unit bind-mounts /dev/log, which needs a mount namespace containers do not give
-            {"path": "/etc/systemd/system/haproxy.service.d/firedrill.conf",
-             "content": "[Service]\nBindReadOnlyPaths=\n"},
-        ],
+        "write_files": [{"path": VISITOR, "content": visitor_script(), "permissions": "0755"}],
         "runcmd": [
             "set -eu",
             ["install", "-d", "-m", "0755", RUN_DIR],
-            ["haproxy", "-c", "-q", "-f", "/etc/haproxy/haproxy.cfg"],
-            ["systemctl", "disable", "--now", "nginx"],  # the image's nginx holds port 80
-            ["systemctl", "daemon-reload"],
-            ["systemctl", "enable", "--now", "haproxy"],
+            ["systemctl", "disable", "--now", "nginx"],  # the image's nginx: the visitor serves nothing
         ],
     })
 
@@ -111,12 +88,17 @@ def s3_user_data(*, port: int, bucket: str, path_style: bool) -> str:
             ["rm", "-f", "/etc/nginx/sites-enabled/default"],
             ["ln", "-sfn", "/etc/nginx/sites-available/s3", "/etc/nginx/sites-enabled/s3"],
             ["systemctl", "daemon-reload"],
-            ["systemctl", "start", "firedrill-s3.service"],
+            ["systemctl", "enable", "--now", "firedrill-s3.service"],
             ["systemctl", "restart", "nginx"],
-            f"for i in $(seq 1 60); do curl -fsS -o /dev/null http://127.0.0.1:{MOTO_PORT}/ && break; sleep 1; done",
-            ["curl", "-kfsS", "-o", "/dev/null", "-X", "PUT", f"https://127.0.0.1:{port}/{bucket}"],
+            s3_bucket_script(port, bucket),
         ],
     })
+
+
+def s3_bucket_script(port: int, bucket: str) -> str:
+    """Wait (bounded) for moto, then make the bucket: at the stand-in's boot, and when it comes back (empty)."""
+    return (f"for i in $(seq 1 60); do curl -fsS -o /dev/null http://127.0.0.1:{MOTO_PORT}/ && break; sleep 1; done; "
+            f"curl -kfsS -o /dev/null -X PUT https://127.0.0.1:{port}/{bucket}")
 
 
 def moto_site() -> Path:
@@ -153,6 +135,11 @@ def make_tls(workdir: Path, names: Sequence[str], image: str) -> Path:
     return tls
 
 
+def mac_of(ip: str) -> str:
+    """A locally administered MAC address derived from an IPv4 address (``02:42:`` + its four bytes)."""
+    return "02:42:" + ":".join(f"{int(b):02x}" for b in ip.split("."))
+
+
 def slug(text: str) -> str:
     """A site id as a podman network name part."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "site"
@@ -162,7 +149,7 @@ def slug(text: str) -> str:
 class Topology:
     """The booted stack."""
 
-    entry: podman.Host  # the drill's entry point (HAProxy, the writer)
+    visitor: podman.Host  # the drill's client on the internet (its /etc/hosts: the record set)
     names: dict[str, str]  # host name (and "<backup placement>-s3") -> container name
     boot_s: float  # seconds from the first network to cloud-init done on every container
 
@@ -176,7 +163,7 @@ def boot(
     timeout: float,
     event: Callable[[str, str], None],
 ) -> Topology:
-    """Create the networks, boot the S3 stand-in, the entry point and every stack host, and wait until
+    """Create the networks, boot the S3 stand-in, the visitor and every stack host, and wait until
     cloud-init is done on all of them (within ``timeout`` seconds in all).
 
     Raises:
@@ -184,7 +171,7 @@ def boot(
         DrillError: the S3 stand-in's certificate could not be made.
     """
     t0 = time.monotonic()
-    event("boot", f"{len(plan.hosts)} stack hosts + entry point + S3 stand-in, podman session rs-{s.id}-*: "
+    event("boot", f"{len(plan.hosts)} stack hosts + visitor + S3 stand-in, podman session rs-{s.id}-*: "
                   f"{plural(len(plan.sites), 'site network')} and the internet {plan.internet}")
     inet = s.create_network("internet", subnet=str(plan.internet))
     site_nets = {sid: s.create_network(f"site-{slug(sid)}") for sid in plan.sites}
@@ -193,7 +180,9 @@ def boot(
     site_packages = moto_site()
 
     def nets(site: str | None, ip: str) -> list[str]:
-        return (["--network", site_nets[site].name] if site else []) + ["--network", f"{inet.name}:ip={ip}"]
+        # a fixed MAC on the internet, as a cloud port keeps its own: a host that comes back is reached at once
+        return (["--network", site_nets[site].name] if site else []) + \
+            ["--network", f"{inet.name}:ip={ip},mac={mac_of(ip)}"]
 
     hosts: dict[str, podman.Host] = {}
     containers: dict[str, str] = {}
@@ -203,20 +192,24 @@ def boot(
         extra_args=[*nets(plan.backup_site, plan.s3_ip), "-v", f"{site_packages}:{SITE_PACKAGES_MOUNT}:ro",
                     "-v", f"{tls}:{TLS_MOUNT}:ro"])
     containers[s3_name] = hosts[s3_name].name
-    servers = [(h.name, h.public_ip) for h in plan.hosts if h.role == HOST_WEB]
-    entry = s.boot("entry", entry_user_data(servers, https=plan.config.web.https),
-                   publish=[(0, HTTP_PORT), (0, HTTPS_PORT)], extra_args=nets(None, plan.entry_ip))
-    hosts["entry"] = entry
+    records = [a for ip in plan.entry_points for a in ("--add-host", f"{plan.record_name}:{ip}")]
+    visitor = s.boot("visitor", visitor_user_data(), extra_args=[*nets(None, plan.visitor_ip), *records])
+    hosts["visitor"] = visitor
     add_hosts = [a for n in names for a in ("--add-host", f"{n}:{plan.s3_ip}")]
-    for h in plan.hosts:
+
+    def start(h) -> podman.Host:
         extra = nets(h.site, h.public_ip)
         if h.role != HOST_WEB:
             extra += [*add_hosts, "-v", f"{tls / 'ca-bundle.crt'}:/etc/ssl/certs/ca-certificates.crt:ro"]
-        hosts[h.name] = s.boot(h.name, h.user_data, hostname=h.name, extra_args=extra)
-        containers[h.name] = hosts[h.name].name
+        return s.boot(h.name, h.user_data, hostname=h.name, extra_args=extra)
+
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="firedrill-boot") as pool:  # `podman run`s overlap
+        for h, host in zip(plan.hosts, pool.map(start, plan.hosts)):
+            hosts[h.name] = host
+            containers[h.name] = host.name
     deadline = time.monotonic() + timeout
     for host in hosts.values():
         host.wait_boot_finished(timeout=max(5.0, deadline - time.monotonic()))
     boot_s = time.monotonic() - t0
     event("boot", f"cloud-init done on all {len(hosts)} containers in {boot_s:.0f} s")
-    return Topology(entry=entry, names=containers, boot_s=boot_s)
+    return Topology(visitor=visitor, names=containers, boot_s=boot_s)

@@ -6,8 +6,8 @@ passphrase) the hosts need. Both are checked by :func:`validate_backup_repositor
 
 The hosts get ``/etc/pgbackrest/pgbackrest.conf`` (0640 postgres: it holds the S3 secret), the backup script
 (run only on the current primary, so a promoted replica takes the schedule over), a templated systemd service
-and weekly full / daily differential timers; the primary also gets the first-boot script that creates the
-stanza and starts a first full backup. Pure: standard library only.
+and weekly full / daily differential timers; the member that initialises the cluster also gets the first-boot
+script that creates the stanza and starts a first full backup. Pure: standard library only.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from resilient_stack.hosts.paths import (
     BACKUP_SCRIPT,
     BACKUP_SERVICE,
     BACKUP_TIMER,
+    PATRONI_SERVICE,
     PG_DATA,
-    PG_SERVICE,
     PG_SOCKET_DIR,
     SYSTEMD_DIR,
 )
@@ -195,7 +195,7 @@ def schedule_files(backup: BackupTarget, *, full_calendar: str, diff_calendar: s
     return [
         write_file(BACKUP_SCRIPT, payload.render("shell/backup.sh", stanza=backup.stanza), permissions="0755"),
         write_file(f"{SYSTEMD_DIR}/{BACKUP_SERVICE}", payload.render(
-            f"systemd/{BACKUP_SERVICE}", pg_service=PG_SERVICE, backup_script=BACKUP_SCRIPT)),
+            f"systemd/{BACKUP_SERVICE}", db_service=PATRONI_SERVICE, backup_script=BACKUP_SCRIPT)),
         *[
             write_file(f"{SYSTEMD_DIR}/{BACKUP_TIMER.format(kind=kind)}", payload.render(
                 "systemd/resilient-stack-backup.timer", kind=kind, calendar=calendars[kind],

@@ -1,229 +1,176 @@
-"""The database roles: PostgreSQL 15 from Debian (bookworm), a streaming-replication primary and its replicas.
+"""The database role: PostgreSQL 15 from Debian (bookworm), one member of a Patroni cluster over etcd.
 
-* :func:`render_db_primary` -- ``wal_level=replica``, a replication role and an application database + role
-  (SCRAM passwords), ``pg_hba`` entries (``hostssl``, Debian's snakeoil certificate) only for the given CIDRs,
-  and optionally pgBackRest WAL archiving + scheduled backups to S3-compatible object storage.
-* :func:`render_db_replica` -- the same packages, waits (bounded retries) for the primary, clones it with
-  ``pg_basebackup -R`` and streams from it; ships ``/usr/local/sbin/resilient-stack-promote``, the failover
-  helper a runbook or a drill calls to promote the replica.
+Every database host gets the same kind of user data (:func:`render_db_member`): PostgreSQL, Patroni and one
+etcd voting member from Debian's packages, configured from the public addresses of every member (the
+components allocate them before any instance exists, :mod:`resilient_stack.hosts.cluster`). One member, the
+stack's ``databaseRole: primary``, initialises the cluster (``bootstrap=True``); the others wait for it and
+clone it. From then on the roles are Patroni's: it promotes the most advanced replica when the primary is
+lost, and a former primary rejoins as a replica with ``pg_rewind``. ``/usr/local/sbin/resilient-stack-cluster``
+shows the cluster (``list``) and this host's role (``role``).
 
-:func:`validate_db_primary` and :func:`validate_db_replica` are the one check of each role's inputs, without
-the secrets (the components call them before any password exists; the renderers call them too).
+With a backup target, pgBackRest archives WAL and takes the scheduled backups on whichever member is the
+primary; the bootstrap member creates the stanza and starts a first full backup.
 
-Secrets (database passwords, object-storage keys) only ever appear in ``write_files`` entries with mode
-0600/0640 and a proper owner; the commands in ``runcmd`` and the helper scripts only reference those files.
-Pure: standard library plus PyYAML.
+:func:`validate_db_member` is the one check of the role's inputs, without the secrets or the addresses (the
+components call it before either exists; the renderer calls it too).
+
+Secrets (database passwords, Patroni's REST password, object-storage keys) only ever appear in ``write_files``
+entries with mode 0600/0640 and a proper owner; the commands in ``runcmd`` and the scripts only reference
+those files. Pure: standard library plus PyYAML.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, NamedTuple, Sequence
 
-from resilient_stack.core.vocabulary import HOST_DB_PRIMARY, HOST_DB_REPLICA, HOST_ROLE_FILE, POSTGRES_PORT
+from resilient_stack.core.vocabulary import HOST_DB_PRIMARY, HOST_DB_REPLICA, HOST_ROLE_FILE
 from resilient_stack.hosts import backup as backups
-from resilient_stack.hosts import document, postgres
+from resilient_stack.hosts import cluster, document, payload, postgres
 from resilient_stack.hosts import fields as check
 from resilient_stack.hosts.backup import BackupRepository, BackupTarget
+from resilient_stack.hosts.cluster import REWIND_USER, ClusterMember
 from resilient_stack.hosts.paths import (
     APP_PASSWORD_FILE,
     BACKUP_INIT_SCRIPT,
+    CLUSTER_HELPER,
     DB_INIT_SCRIPT,
     DB_INIT_SQL,
-    PG_CONF,
-    PG_HBA,
-    PG_SERVICE,
+    DB_START_SCRIPT,
+    ETCD_ENV,
+    ETCD_SERVICE,
+    PATRONI_CONF,
+    PATRONI_SERVICE,
     PG_VERSION,
     PGBACKREST_CONF,
-    PGPASS_FILE,
-    PROMOTE_HELPER,
-    REPLICA_INIT_SCRIPT,
-    REPLICATION_PASSWORD_FILE,
+    SYSTEMD_DROPIN,
 )
 
-__all__ = ["render_db_primary", "render_db_replica", "validate_db_primary", "validate_db_replica"]
+__all__ = ["ClusterMember", "render_db_member", "validate_db_member"]
 
 FULL_CALENDAR = "Sun *-*-* 02:00:00"
 DIFF_CALENDAR = "Mon..Sat *-*-* 02:00:00"
+PACKAGES = [f"postgresql-{PG_VERSION}", "ssl-cert", "patroni", "etcd-server", "etcd-client", "python3-psycopg2"]
 
 
 class _Checked(NamedTuple):
-    allowed_cidrs: list[str]
+    members: list[ClusterMember]
+    me: ClusterMember
     app_cidrs: list[str]
+    replication_cidrs: list[str]
     ssh_authorized_keys: list[str]
 
 
-def _check_common(
-    *,
-    replication_user: Any,
-    app_user: Any,
-    app_db: Any,
-    allowed_cidrs: Any,
-    app_cidrs: Any,
-    backup: Any,
-    hostname: Any,
-    ssh_authorized_keys: Any,
-    max_wal_senders: Any,
-    wal_keep_size_mb: Any,
-    backup_full_calendar: Any,
-    backup_diff_calendar: Any,
-    credentials: bool,
+def _members(members: Any, name: str, *, addresses: bool) -> tuple[list[ClusterMember], ClusterMember]:
+    """Every member once, this host among them; ``addresses``: each has its public address (rendering)."""
+    if isinstance(members, (str, bytes)) or not isinstance(members, (list, tuple)) or not members:
+        raise ValueError("members must list every database host of the cluster (ClusterMember), this one included")
+    out: list[ClusterMember] = []
+    for m in members:
+        if not isinstance(m, ClusterMember):
+            raise ValueError(f"members: {m!r} is not a ClusterMember")
+        check.hostname(m.name)
+        if m.address is None:
+            if addresses:
+                raise ValueError(f"members: {m.name} has no address")
+        else:
+            try:
+                address = ipaddress.ip_address(m.address)
+            except (TypeError, ValueError):
+                raise ValueError(f"members: the address of {m.name} is not an IP address: {m.address!r}") from None
+            if address.is_unspecified or address.is_loopback or address.is_multicast or address.is_link_local:
+                raise ValueError(f"members: {m.name} has an address other hosts cannot reach: {m.address}")
+        out.append(m)
+    names = [m.name for m in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"members: a host name appears twice: {names}")
+    known = [m.address for m in out if m.address is not None]
+    if len(set(known)) != len(known):
+        raise ValueError(f"members: an address appears twice: {known}")
+    me = next((m for m in out if m.name == name), None)
+    if me is None:
+        raise ValueError(f"members: this host {name!r} is not among them ({', '.join(names)})")
+    return out, me
+
+
+def _check(
+    *, name: Any, members: Any, scope: Any, replication_user: Any, app_user: Any, app_db: Any, app_cidrs: Any,
+    replication_cidrs: Any, backup: Any, ssh_authorized_keys: Any, max_wal_senders: Any, wal_keep_size_mb: Any,
+    backup_full_calendar: Any, backup_diff_calendar: Any, bootstrap: Any, rendering: bool,
 ) -> _Checked:
-    """What primary and replicas share. ``credentials``: the backup must carry its S3 keys (rendering)."""
+    if not isinstance(name, str) or check.hostname(name) is None:
+        raise ValueError("name must be this host's name (a DNS label)")
+    if not isinstance(scope, str) or check.hostname(scope) is None or scope != scope.lower():
+        raise ValueError(f"scope must be a lower-case DNS label (the cluster's name), got {scope!r}")
+    if not isinstance(bootstrap, bool):
+        raise ValueError("bootstrap must be a bool")
+    all_members, me = _members(members, name, addresses=rendering)
     check.sql_ident(replication_user, "replication_user")
     check.sql_ident(app_user, "app_user")
     check.sql_ident(app_db, "app_db")
-    if replication_user == app_user:
-        raise ValueError("replication_user and app_user must differ")
-    cidrs = check.cidrs(allowed_cidrs, "allowed_cidrs")
-    app_nets = cidrs if app_cidrs is None else check.cidrs(app_cidrs, "app_cidrs", allow_empty=True)
-    if credentials and backup is not None and not isinstance(backup, BackupTarget):
+    if len({replication_user, app_user, REWIND_USER}) != 3:
+        raise ValueError(f"replication_user and app_user must differ from each other and from {REWIND_USER}")
+    apps = check.cidrs(app_cidrs, "app_cidrs", allow_empty=True)
+    replication = check.cidrs(replication_cidrs, "replication_cidrs", allow_empty=True)
+    if rendering and backup is not None and not isinstance(backup, BackupTarget):
         raise ValueError(f"backup must be a BackupTarget or None, got {type(backup).__name__}")
     if backup is not None and not isinstance(backup, (BackupTarget, BackupRepository)):
         raise ValueError(f"backup must be a BackupRepository, a BackupTarget or None, got {type(backup).__name__}")
-    check.hostname(hostname)
     keys = check.ssh_keys(ssh_authorized_keys)
     check.integer(max_wal_senders, "max_wal_senders", 2, 100)
     check.integer(wal_keep_size_mb, "wal_keep_size_mb", 0, 1_000_000)
     check.calendar(backup_full_calendar, "backup_full_calendar")
     check.calendar(backup_diff_calendar, "backup_diff_calendar")
-    return _Checked(cidrs, app_nets, keys)
+    return _Checked(all_members, me, apps, replication, keys)
 
 
-def _check_replica(*, primary_host: Any, primary_port: Any, wait_attempts: Any, wait_interval_s: Any) -> None:
-    if primary_host is not None:
-        if not isinstance(primary_host, str) or not primary_host.strip():
-            raise ValueError("primary_host must be a non-empty host name or IP address of the primary")
-        check.host(primary_host, "primary_host")
-    check.integer(primary_port, "primary_port", 1, 65535)
-    check.integer(wait_attempts, "wait_attempts", 1, 10_000)
-    check.integer(wait_interval_s, "wait_interval_s", 1, 600)
-
-
-def validate_db_primary(
+def validate_db_member(
     *,
-    allowed_cidrs: Sequence[str],
+    name: str,
+    members: Sequence[ClusterMember],
+    bootstrap: bool,
+    scope: str,
     backup: BackupRepository | BackupTarget | None,
-    app_cidrs: Sequence[str] | None = None,
+    app_cidrs: Sequence[str] = (),
+    replication_cidrs: Sequence[str] = (),
     replication_user: str = "replicator",
     app_user: str = "app",
     app_db: str = "app",
-    hostname: str | None = None,
     ssh_authorized_keys: Sequence[str] = (),
     max_wal_senders: int = 10,
     wal_keep_size_mb: int = 1024,
     backup_full_calendar: str = FULL_CALENDAR,
     backup_diff_calendar: str = DIFF_CALENDAR,
 ) -> None:
-    """Refuse (``ValueError`` naming the value) what the primary could not be given; no secret needed.
+    """Refuse (``ValueError`` naming the value) what a member could not be given; no secret needed.
 
-    The arguments are those of :func:`render_db_primary` without the passwords; ``backup`` may be the
-    :class:`~resilient_stack.hosts.backup.BackupRepository` (no credentials yet).
+    The arguments are those of :func:`render_db_member` without the passwords; a member's ``address`` may be
+    None (not allocated yet), and ``backup`` the :class:`~resilient_stack.hosts.backup.BackupRepository`
+    (no credentials yet).
     """
-    _check_common(
-        replication_user=replication_user, app_user=app_user, app_db=app_db, allowed_cidrs=allowed_cidrs,
-        app_cidrs=app_cidrs, backup=backup, hostname=hostname, ssh_authorized_keys=ssh_authorized_keys,
-        max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb,
-        backup_full_calendar=backup_full_calendar, backup_diff_calendar=backup_diff_calendar, credentials=False,
-    )
+    _check(name=name, members=members, scope=scope, replication_user=replication_user, app_user=app_user,
+           app_db=app_db, app_cidrs=app_cidrs, replication_cidrs=replication_cidrs, backup=backup,
+           ssh_authorized_keys=ssh_authorized_keys, max_wal_senders=max_wal_senders,
+           wal_keep_size_mb=wal_keep_size_mb, backup_full_calendar=backup_full_calendar,
+           backup_diff_calendar=backup_diff_calendar, bootstrap=bootstrap, rendering=False)
 
 
-def validate_db_replica(
+def render_db_member(
     *,
-    allowed_cidrs: Sequence[str],
-    backup: BackupRepository | BackupTarget | None,
-    primary_host: str | None = None,
-    primary_port: int = POSTGRES_PORT,
-    app_cidrs: Sequence[str] | None = None,
-    replication_user: str = "replicator",
-    app_user: str = "app",
-    app_db: str = "app",
-    wait_attempts: int = 60,
-    wait_interval_s: int = 5,
-    hostname: str | None = None,
-    ssh_authorized_keys: Sequence[str] = (),
-    max_wal_senders: int = 10,
-    wal_keep_size_mb: int = 1024,
-    backup_full_calendar: str = FULL_CALENDAR,
-    backup_diff_calendar: str = DIFF_CALENDAR,
-) -> None:
-    """Refuse what a replica could not be given; no secret needed.
-
-    The arguments are those of :func:`render_db_replica` without the password; ``primary_host=None``: not
-    known yet (the components learn the primary's address when it exists); :func:`render_db_replica`
-    requires it.
-    """
-    _check_replica(primary_host=primary_host, primary_port=primary_port, wait_attempts=wait_attempts,
-                   wait_interval_s=wait_interval_s)
-    _check_common(
-        replication_user=replication_user, app_user=app_user, app_db=app_db, allowed_cidrs=allowed_cidrs,
-        app_cidrs=app_cidrs, backup=backup, hostname=hostname, ssh_authorized_keys=ssh_authorized_keys,
-        max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb,
-        backup_full_calendar=backup_full_calendar, backup_diff_calendar=backup_diff_calendar, credentials=False,
-    )
-
-
-def _db_document(
-    *,
-    role: str,
-    checked: _Checked,
-    replication_user: str,
-    app_user: str,
-    app_db: str,
-    backup: BackupTarget | None,
-    hostname: str | None,
-    package_update: bool,
-    package_upgrade: bool,
-    max_wal_senders: int,
-    wal_keep_size_mb: int,
-    backup_full_calendar: str,
-    backup_diff_calendar: str,
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any]]:
-    """The document, files and commands primary and replicas share (a promoted replica is a full primary)."""
-    packages = [f"postgresql-{PG_VERSION}", "ssl-cert"] + (["pgbackrest"] if backup is not None else [])
-    doc = document.base(
-        packages=packages,
-        hostname=hostname,
-        ssh_authorized_keys=checked.ssh_authorized_keys,
-        package_update=package_update,
-        package_upgrade=package_upgrade,
-    )
-    repository = backup.repository if backup is not None else None
-    files = [
-        document.ssh_hardening(),
-        document.write_file(
-            PG_CONF,
-            postgres.settings(backup=repository, max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb),
-            owner="postgres:postgres", defer=True),
-        document.write_file(
-            PG_HBA,
-            postgres.hba(replication_user=replication_user, app_user=app_user, app_db=app_db,
-                         allowed_cidrs=checked.allowed_cidrs, app_cidrs=checked.app_cidrs),
-            owner="postgres:postgres", permissions="0640", append=True, defer=True),
-        document.write_file(HOST_ROLE_FILE, role + "\n"),
-    ]
-    runcmd: list[Any] = document.ssh_runcmd()
-    if backup is not None:
-        files.append(document.write_file(PGBACKREST_CONF, backups.pgbackrest_conf(backup, process_max=2),
-                                         owner="postgres:postgres", permissions="0640", defer=True))
-        files += backups.schedule_files(backup, full_calendar=backup_full_calendar, diff_calendar=backup_diff_calendar)
-    return doc, files, runcmd
-
-
-def _enable_timers() -> list[Any]:
-    return [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", *backups.timers()]]
-
-
-def render_db_primary(
-    *,
+    name: str,
+    members: Sequence[ClusterMember],
+    bootstrap: bool,
+    scope: str,
     replication_password: str,
-    app_password: str,
-    allowed_cidrs: Sequence[str],
+    rewind_password: str,
+    api_password: str,
+    app_password: str | None,
     backup: BackupTarget | None,
-    app_cidrs: Sequence[str] | None = None,
+    app_cidrs: Sequence[str] = (),
+    replication_cidrs: Sequence[str] = (),
     replication_user: str = "replicator",
     app_user: str = "app",
     app_db: str = "app",
-    hostname: str | None = None,
     ssh_authorized_keys: Sequence[str] = (),
     package_update: bool = True,
     package_upgrade: bool = False,
@@ -232,27 +179,32 @@ def render_db_primary(
     backup_full_calendar: str = FULL_CALENDAR,
     backup_diff_calendar: str = DIFF_CALENDAR,
 ) -> str:
-    """Render the user-data of the PostgreSQL 15 primary.
+    """Render the user-data of one database member (PostgreSQL 15 under Patroni, one etcd member).
 
-    Installs ``postgresql-15`` (and ``pgbackrest`` when ``backup`` is given) from Debian, sets
-    ``wal_level=replica``, listens on all addresses with TLS (Debian's snakeoil certificate), appends
-    ``hostssl`` + ``scram-sha-256`` entries to ``pg_hba.conf`` -- replication only from ``allowed_cidrs``,
-    the application database only from ``app_cidrs`` (default: ``allowed_cidrs``) -- and creates the
-    replication role, the application role and its database (idempotent SQL, passwords read from 0600
-    files owned by postgres). With a backup target: ``archive_mode=on``, ``archive_command`` pushing WAL with
-    pgBackRest, the stanza created and checked at first boot, a first full backup started, and systemd
-    timers for weekly full / daily differential backups (they run only on the current primary).
+    Installs ``postgresql-15``, ``patroni``, ``etcd-server`` and ``etcd-client`` (and ``pgbackrest`` with a
+    backup target) from Debian; writes etcd's environment (a static cluster of every member's public
+    address), Patroni's configuration (TLS, SCRAM, ``pg_hba`` admitting replication and ``pg_rewind`` from the
+    members' /32s and the application from ``app_cidrs``, ``channel_binding=require`` on the replication
+    connections, ``pg_rewind`` on), and runs ``resilient-stack-db-start``: the package's own cluster is
+    handed to Patroni, etcd starts, then Patroni, and the boot waits (bounded) until the member serves. With
+    ``bootstrap`` the member initialises the cluster and Patroni's ``post_bootstrap`` creates the application's
+    role, database and table (``app_password``); the others clone it. With a backup target: WAL archiving,
+    the stanza and a first full backup (bootstrap member), and weekly full / daily differential timers on
+    every member (they back up only on the current primary).
 
     Args:
-        replication_password: password of ``replication_user`` (>= 12 characters, single line).
-        app_password: password of ``app_user`` (>= 12 characters, single line).
-        allowed_cidrs: networks the replicas connect from, e.g. ``["10.1.0.0/24"]``; ``/0`` is refused.
-        backup: object-storage repository for pgBackRest, or ``None`` for no backups.
-        app_cidrs: networks the application connects from (default ``allowed_cidrs``; ``[]`` = none).
+        name: this host's name (its Patroni and etcd member name), one of ``members``.
+        members: every member (host name and public address), this one included.
+        bootstrap: this member initialises the cluster (exactly one member of a stack).
+        scope: the cluster's name (Patroni's scope, etcd's cluster token).
+        replication_password, rewind_password: the replication and ``pg_rewind`` roles' passwords.
+        api_password: the password of Patroni's REST API (its changing endpoints).
+        app_password: the application role's password (the bootstrap member only; else None).
+        backup: the object-storage repository for pgBackRest, or ``None``.
+        app_cidrs: networks the application connects from (the web hosts' /32s...); ``/0`` is refused.
+        replication_cidrs: further networks admitted for replication (besides the members).
         replication_user, app_user, app_db: lower-case SQL identifiers.
-        hostname: optional host name to set.
-        ssh_authorized_keys: public keys for the image's default user.
-        package_update, package_upgrade: apt behaviour at first boot.
+        ssh_authorized_keys, package_update, package_upgrade: as for every role.
         max_wal_senders, wal_keep_size_mb: replication tuning.
         backup_full_calendar, backup_diff_calendar: systemd ``OnCalendar`` of the backup timers.
 
@@ -260,127 +212,70 @@ def render_db_primary(
         The ``#cloud-config`` document.
 
     Raises:
-        ValueError: on a short or multi-line password, an invalid or world-open CIDR, a bad identifier, ...
+        ValueError: a bad member list, password, CIDR, identifier, ...
     """
-    check.password(app_password, "app_password")
-    if app_password == replication_password:
-        raise ValueError("app_password and replication_password must differ")
-    check.password(replication_password, "replication_password")
-    checked = _check_common(
-        replication_user=replication_user, app_user=app_user, app_db=app_db, allowed_cidrs=allowed_cidrs,
-        app_cidrs=app_cidrs, backup=backup, hostname=hostname, ssh_authorized_keys=ssh_authorized_keys,
-        max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb,
-        backup_full_calendar=backup_full_calendar, backup_diff_calendar=backup_diff_calendar, credentials=True,
+    checked = _check(
+        name=name, members=members, scope=scope, replication_user=replication_user, app_user=app_user,
+        app_db=app_db, app_cidrs=app_cidrs, replication_cidrs=replication_cidrs, backup=backup,
+        ssh_authorized_keys=ssh_authorized_keys, max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb,
+        backup_full_calendar=backup_full_calendar, backup_diff_calendar=backup_diff_calendar, bootstrap=bootstrap,
+        rendering=True,
     )
-    doc, files, runcmd = _db_document(
-        role=HOST_DB_PRIMARY, checked=checked, replication_user=replication_user, app_user=app_user,
-        app_db=app_db, backup=backup, hostname=hostname, package_update=package_update,
-        package_upgrade=package_upgrade, max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb,
-        backup_full_calendar=backup_full_calendar, backup_diff_calendar=backup_diff_calendar,
+    secrets = {"replication_password": replication_password, "rewind_password": rewind_password,
+               "api_password": api_password}
+    if bootstrap:
+        secrets["app_password"] = app_password  # type: ignore[assignment]
+    elif app_password is not None:
+        raise ValueError("app_password goes to the bootstrap member only")
+    for what, value in secrets.items():
+        check.password(value, what)
+    if len(set(secrets.values())) != len(secrets):
+        raise ValueError("the passwords must all differ")
+
+    repository = backup.repository if backup is not None else None
+    doc = document.base(
+        packages=PACKAGES + (["pgbackrest"] if backup is not None else []),
+        hostname=name, ssh_authorized_keys=checked.ssh_authorized_keys,
+        package_update=package_update, package_upgrade=package_upgrade,
     )
-    files += [
-        document.write_file(REPLICATION_PASSWORD_FILE, replication_password, owner="postgres:postgres",
-                            permissions="0600", defer=True),
-        document.write_file(APP_PASSWORD_FILE, app_password, owner="postgres:postgres", permissions="0600", defer=True),
-        document.write_file(DB_INIT_SQL, postgres.db_init_sql(replication_user=replication_user, app_user=app_user,
-                                                              app_db=app_db)),
-        document.write_file(DB_INIT_SCRIPT, postgres.db_init_script(), permissions="0755"),
+    files = [
+        document.ssh_hardening(),
+        # before the packages: the etcd and Patroni units installed (and started) by them find their settings
+        document.write_file(ETCD_ENV, cluster.etcd_environment(me=checked.me, members=checked.members,
+                                                               token=f"{scope}-etcd")),
+        document.write_file(SYSTEMD_DROPIN.format(unit=ETCD_SERVICE), payload.render("systemd/etcd.conf")),
+        document.write_file(SYSTEMD_DROPIN.format(unit=PATRONI_SERVICE),
+                            payload.render("systemd/patroni.conf")),
+        document.write_file(PATRONI_CONF, cluster.patroni_config(
+            scope=scope, me=checked.me, members=checked.members, replication_user=replication_user,
+            replication_password=replication_password, rewind_password=rewind_password,
+            api_password=api_password, app_db=app_db, app_user=app_user, app_cidrs=checked.app_cidrs,
+            replication_cidrs=checked.replication_cidrs, backup=repository, max_wal_senders=max_wal_senders,
+            wal_keep_size_mb=wal_keep_size_mb,
+        ), owner="postgres:postgres", permissions="0600", defer=True),
+        document.write_file(DB_START_SCRIPT, postgres.db_start_script(bootstrap=bootstrap, scope=scope),
+                            permissions="0755"),
+        document.write_file(CLUSTER_HELPER, postgres.cluster_helper(), permissions="0755"),
+        document.write_file(HOST_ROLE_FILE, (HOST_DB_PRIMARY if bootstrap else HOST_DB_REPLICA) + "\n"),
     ]
+    if bootstrap:
+        assert app_password is not None
+        files += [
+            document.write_file(APP_PASSWORD_FILE, app_password, owner="postgres:postgres", permissions="0600",
+                                defer=True),
+            document.write_file(DB_INIT_SQL, postgres.db_init_sql(app_user=app_user, app_db=app_db)),
+            document.write_file(DB_INIT_SCRIPT, postgres.db_init_script(), permissions="0755"),
+        ]
+    runcmd: list[Any] = document.ssh_runcmd() + [["systemctl", "daemon-reload"], [DB_START_SCRIPT]]
     if backup is not None:
-        files.append(backups.init_file(backup, postgres.wait_local_pg()))
-    runcmd += [
-        ["systemctl", "enable", "postgresql"],
-        ["systemctl", "restart", PG_SERVICE],
-        [DB_INIT_SCRIPT],
-    ]
-    if backup is not None:
-        runcmd += [*_enable_timers(), [BACKUP_INIT_SCRIPT]]
+        files.append(document.write_file(PGBACKREST_CONF, backups.pgbackrest_conf(backup, process_max=2),
+                                         owner="postgres:postgres", permissions="0640", defer=True))
+        files += backups.schedule_files(backup, full_calendar=backup_full_calendar, diff_calendar=backup_diff_calendar)
+        runcmd += [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", *backups.timers()]]
+        if bootstrap:
+            files.append(backups.init_file(backup, postgres.wait_local_pg()))
+            runcmd.append([BACKUP_INIT_SCRIPT])
     doc["write_files"] = files
     doc["runcmd"] = runcmd
     return document.dump(doc)
 
-
-def render_db_replica(
-    *,
-    primary_host: str,
-    replication_password: str,
-    allowed_cidrs: Sequence[str],
-    backup: BackupTarget | None,
-    primary_port: int = POSTGRES_PORT,
-    app_cidrs: Sequence[str] | None = None,
-    replication_user: str = "replicator",
-    app_user: str = "app",
-    app_db: str = "app",
-    wait_attempts: int = 60,
-    wait_interval_s: int = 5,
-    hostname: str | None = None,
-    ssh_authorized_keys: Sequence[str] = (),
-    package_update: bool = True,
-    package_upgrade: bool = False,
-    max_wal_senders: int = 10,
-    wal_keep_size_mb: int = 1024,
-    backup_full_calendar: str = FULL_CALENDAR,
-    backup_diff_calendar: str = DIFF_CALENDAR,
-) -> str:
-    """Render the user-data of a PostgreSQL 15 streaming replica.
-
-    Installs the same packages and configuration as the primary (so that a promoted replica is a
-    complete primary: same ``pg_hba`` entries, archiving and backup timers), then waits for the primary
-    -- at most ``wait_attempts`` x ``wait_interval_s`` seconds -- clones it with
-    ``pg_basebackup -R -X stream`` over TLS and starts streaming (``application_name`` = short host name).
-    The replication password is written only to ``~postgres/.pgpass`` (0600, postgres). Ships the failover
-    helper ``/usr/local/sbin/resilient-stack-promote`` (see its header for the runbook).
-
-    Args:
-        primary_host: the primary's address or DNS name: the only way the primary's address reaches
-            the replica (components pass the real address, a test harness a container name).
-        replication_password: password of ``replication_user`` on the primary.
-        allowed_cidrs: networks allowed to replicate from this node once promoted (``/0`` is refused).
-        backup: the same object-storage repository as the primary's, or ``None``.
-        primary_port: the primary's PostgreSQL port.
-        app_cidrs: networks the application connects from once promoted (default ``allowed_cidrs``).
-        replication_user, app_user, app_db: lower-case SQL identifiers, as on the primary.
-        wait_attempts, wait_interval_s: bounded wait for the primary.
-        hostname, ssh_authorized_keys, package_update, package_upgrade, max_wal_senders, wal_keep_size_mb,
-        backup_full_calendar, backup_diff_calendar: as for :func:`render_db_primary`.
-
-    Returns:
-        The ``#cloud-config`` document.
-
-    Raises:
-        ValueError: on an empty or malformed ``primary_host``, a bad port, password, CIDR, identifier, ...
-    """
-    if primary_host is None:
-        raise ValueError("primary_host must be a non-empty host name or IP address of the primary")
-    _check_replica(primary_host=primary_host, primary_port=primary_port, wait_attempts=wait_attempts,
-                   wait_interval_s=wait_interval_s)
-    check.password(replication_password, "replication_password")
-    checked = _check_common(
-        replication_user=replication_user, app_user=app_user, app_db=app_db, allowed_cidrs=allowed_cidrs,
-        app_cidrs=app_cidrs, backup=backup, hostname=hostname, ssh_authorized_keys=ssh_authorized_keys,
-        max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb,
-        backup_full_calendar=backup_full_calendar, backup_diff_calendar=backup_diff_calendar, credentials=True,
-    )
-    doc, files, runcmd = _db_document(
-        role=HOST_DB_REPLICA, checked=checked, replication_user=replication_user, app_user=app_user,
-        app_db=app_db, backup=backup, hostname=hostname, package_update=package_update,
-        package_upgrade=package_upgrade, max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb,
-        backup_full_calendar=backup_full_calendar, backup_diff_calendar=backup_diff_calendar,
-    )
-    files += [
-        document.write_file(PGPASS_FILE, postgres.pgpass(replication_user=replication_user, password=replication_password),
-                            owner="postgres:postgres", permissions="0600", defer=True),
-        document.write_file(REPLICA_INIT_SCRIPT, postgres.replica_init_script(
-            primary_host=primary_host, primary_port=primary_port, replication_user=replication_user,
-            attempts=wait_attempts, interval=wait_interval_s), permissions="0755"),
-        document.write_file(PROMOTE_HELPER, postgres.promote_script(), permissions="0755"),
-    ]
-    runcmd += [
-        ["systemctl", "enable", "postgresql"],
-        [REPLICA_INIT_SCRIPT],
-    ]
-    if backup is not None:
-        runcmd += _enable_timers()
-    doc["write_files"] = files
-    doc["runcmd"] = runcmd
-    return document.dump(doc)

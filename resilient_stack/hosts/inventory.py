@@ -3,7 +3,8 @@
     pulumi stack output --json | resilient-stack inventory - [--user debian] [--format text|json|shell]
 
 The stack exports ``placements.<name>.publicAddresses`` (web hosts), ``databaseAddresses``
-(placement -> database host) and ``databasePrimaryAddress``. The result groups the hosts by the
+(placement -> database host) and ``databasePrimaryAddress`` (the member that initialised the cluster: after a
+failover Patroni's leader is another one; ``resilient-stack-cluster list`` on any member says which). The result groups the hosts by the
 roles of the shipped host checks (:mod:`resilient_stack.hosts.checks`) (``web``, ``db-primary``, ``db-replica``) as
 ``ssh://USER@ADDRESS`` targets, and (``--format shell``) the pytest commands that check them.
 Pure: no Pulumi import, no network.
@@ -72,7 +73,7 @@ def render(inv: dict[str, list[str]], fmt: str, user: str) -> str:
         lines = ["# checks every deployed host with the shipped host checks (pip install 'resilient-stack[checks]')"]
         replicas = len(inv[HOST_DB_REPLICA])
         extra = {HOST_DB_PRIMARY: f" --expect-replicas {replicas} --expect-backup", HOST_DB_REPLICA: " --expect-backup",
-                 HOST_WEB: ""}
+                 HOST_WEB: " --expect-app"}
         for role in ROLES:
             if inv[role]:
                 lines.append(

@@ -11,27 +11,43 @@ PG_CLUSTER = "main"
 PG_DATA = f"/var/lib/postgresql/{PG_VERSION}/{PG_CLUSTER}"
 PG_ETC = f"/etc/postgresql/{PG_VERSION}/{PG_CLUSTER}"
 PG_SERVICE = f"postgresql@{PG_VERSION}-{PG_CLUSTER}"
-PG_CONF = f"{PG_ETC}/conf.d/50-resilient-stack.conf"
 PG_HBA = f"{PG_ETC}/pg_hba.conf"
 PG_SOCKET_DIR = "/var/run/postgresql"
 
+PG_BIN = f"/usr/lib/postgresql/{PG_VERSION}/bin"
+PG_START_CONF = f"{PG_ETC}/start.conf"  # "manual": Debian's units leave the cluster to Patroni
+
 SECRETS_DIR = "/etc/resilient-stack/secrets"
-REPLICATION_PASSWORD_FILE = f"{SECRETS_DIR}/replication_password"
 APP_PASSWORD_FILE = f"{SECRETS_DIR}/app_password"
-PGPASS_FILE = "/var/lib/postgresql/.pgpass"
 PGBACKREST_CONF = "/etc/pgbackrest/pgbackrest.conf"
-PROMOTE_HELPER = "/usr/local/sbin/resilient-stack-promote"
 DB_INIT_SQL = "/usr/local/share/resilient-stack/db-init.sql"
-DB_INIT_SCRIPT = "/usr/local/sbin/resilient-stack-db-init"
-REPLICA_INIT_SCRIPT = "/usr/local/sbin/resilient-stack-replica-init"
+DB_INIT_SCRIPT = "/usr/local/sbin/resilient-stack-db-init"  # Patroni's post_bootstrap: roles, database, table
+DB_START_SCRIPT = "/usr/local/sbin/resilient-stack-db-start"  # first boot: etcd, then Patroni, then wait
+CLUSTER_HELPER = "/usr/local/sbin/resilient-stack-cluster"  # patronictl with the host's configuration
+
+# Patroni (Debian's package and unit, /etc/patroni/config.yml) over etcd (Debian's etcd-server, configured
+# through /etc/default/etcd); etcd's data directory is its own, never the package's default one.
+PATRONI_CONF = "/etc/patroni/config.yml"
+PATRONI_SERVICE = "patroni"
+PATRONI_PGPASS = "/var/lib/postgresql/.pgpass.patroni"
+ETCD_ENV = "/etc/default/etcd"
+ETCD_SERVICE = "etcd"
+ETCD_DATA = "/var/lib/etcd/resilient-stack"
 BACKUP_INIT_SCRIPT = "/usr/local/sbin/resilient-stack-backup-init"
 BACKUP_SCRIPT = "/usr/local/sbin/resilient-stack-backup"
 SYSTEMD_DIR = "/etc/systemd/system"
 BACKUP_SERVICE = "resilient-stack-backup@.service"  # instantiated as resilient-stack-backup@<full|diff|incr>
 BACKUP_TIMER = "resilient-stack-backup-{kind}.timer"  # kind: full, diff
 BACKUP_KINDS = ("full", "diff")
+SYSTEMD_DROPIN = SYSTEMD_DIR + "/{unit}.service.d/resilient-stack.conf"
 
 WEB_ROOT = "/var/www/resilient-stack"
+APP_SCRIPT = "/usr/local/lib/resilient-stack/app.py"  # the web hosts' application (python3 + psycopg2)
+APP_CONFIG = "/etc/resilient-stack/app.json"
+APP_PGPASS = f"{SECRETS_DIR}/app.pgpass"  # libpq's password file of the application: 0600, its own user
+APP_SERVICE = "resilient-stack-app"
+APP_USER = "resilient-stack-app"
+APP_TABLE = "resilient_stack_writes"  # what the application writes (and the fire drill counts)
 NGINX_SITE = "/etc/nginx/sites-available/resilient-stack"
 NGINX_ENABLED = "/etc/nginx/sites-enabled"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-resilient-stack.conf"

@@ -124,7 +124,7 @@ def _check_value(payload: str, key: str, value: object) -> None:
 
 @lru_cache(maxsize=None)
 def load(name: str) -> PayloadTemplate:
-    """The payload ``name`` (a path under ``payloads/``, e.g. ``"shell/promote.sh"``), parsed once."""
+    """The payload ``name`` (a path under ``payloads/``, e.g. ``"shell/db-start.sh"``), parsed once."""
     if not re.fullmatch(r"[a-z0-9_-]+(/[a-z0-9_@.-]+)+", name) or ".." in name:
         raise PayloadError(f"{name!r} is not a payload name")
     node = resources.files(PACKAGE).joinpath(FOLDER, *name.split("/"))
@@ -149,7 +149,7 @@ def lines(name: str, **values: Value) -> Lines:
 
 
 def names() -> list[str]:
-    """Every payload shipped with the package (``"shell/promote.sh"``...), sorted."""
+    """Every payload shipped with the package (``"shell/db-start.sh"``...), sorted."""
     out: list[str] = []
 
     def walk(node, prefix: str) -> None:

@@ -1,53 +1,37 @@
 """The PostgreSQL payloads of the database hosts, filled from already validated values.
 
-Settings and ``pg_hba`` are the same on the primary and the replicas (a promoted replica is a complete
-primary); the primary gets the role/database SQL and its runner, a replica the clone script, ``.pgpass`` and
-the failover helper. Validation happens before, in :mod:`resilient_stack.hosts.database`. Pure: standard
-library only.
+Every member gets the same scripts: the first-boot script that hands the data directory to Patroni and starts
+etcd then Patroni (:func:`db_start_script`), and the cluster helper (:func:`cluster_helper`). The member that
+initialises the cluster also gets Patroni's ``post_bootstrap``: the application's role, database and table
+(:func:`db_init_sql`, :func:`db_init_script`). Validation happens before, in :mod:`resilient_stack.hosts.database`.
+Pure: standard library only.
 """
 
 from __future__ import annotations
 
 import shlex
-from typing import Sequence
 
-from resilient_stack.core.vocabulary import POSTGRES_PORT
+from resilient_stack.core.vocabulary import ETCD_CLIENT_PORT, POSTGRES_PORT
 from resilient_stack.hosts import payload
-from resilient_stack.hosts.backup import BackupRepository
+from resilient_stack.hosts.cluster import NAMESPACE
 from resilient_stack.hosts.paths import (
     APP_PASSWORD_FILE,
+    APP_TABLE,
     DB_INIT_SQL,
-    PG_CLUSTER,
+    ETCD_SERVICE,
+    PATRONI_CONF,
+    PATRONI_SERVICE,
     PG_DATA,
     PG_SERVICE,
     PG_SOCKET_DIR,
-    PG_VERSION,
-    PGPASS_FILE,
-    REPLICATION_PASSWORD_FILE,
-    SNAKEOIL_CERT,
-    SNAKEOIL_KEY,
+    PG_START_CONF,
 )
 
-
-def settings(*, backup: BackupRepository | None, max_wal_senders: int, wal_keep_size_mb: int) -> str:
-    """``conf.d/50-resilient-stack.conf``: TLS, streaming replication, and WAL archiving with pgBackRest."""
-    archive = (payload.lines("postgresql/archive-pgbackrest.conf", stanza=backup.stanza) if backup is not None
-               else payload.lines("postgresql/archive-off.conf"))
-    return payload.render(
-        "postgresql/50-resilient-stack.conf", port=POSTGRES_PORT, ssl_cert=SNAKEOIL_CERT, ssl_key=SNAKEOIL_KEY,
-        max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb, archive=archive,
-    )
-
-
-def hba(*, replication_user: str, app_user: str, app_db: str, allowed_cidrs: Sequence[str],
-        app_cidrs: Sequence[str]) -> str:
-    """The lines appended to ``pg_hba.conf``: replication from ``allowed_cidrs``, the app from ``app_cidrs``."""
-    rules = [("replication", replication_user, cidr) for cidr in allowed_cidrs]
-    rules += [(app_db, app_user, cidr) for cidr in app_cidrs]
-    return payload.render("postgresql/pg_hba.conf", rules=payload.Lines(
-        line for database, user, cidr in rules
-        for line in payload.lines("postgresql/pg_hba-rule.conf", database=database, user=user, cidr=cidr)
-    ))
+# Bounds of the first boot (seconds): every member is booting at the same time, the cluster forms once a
+# majority of etcd members is up, the replicas clone the primary once it is initialised.
+WAIT_ETCD_S = 600
+WAIT_CLUSTER_S = 600
+WAIT_READY_S = 600
 
 
 def wait_local_pg() -> payload.Lines:
@@ -55,40 +39,33 @@ def wait_local_pg() -> payload.Lines:
     return payload.lines("shell/wait-local-pg.sh", socket_dir=PG_SOCKET_DIR, port=POSTGRES_PORT)
 
 
-def db_init_sql(*, replication_user: str, app_user: str, app_db: str) -> str:
-    """Idempotent roles + database, run by psql as postgres on the primary."""
-    # Passwords are read from root-provisioned 0600 files by psql's backquote expansion and interpolated
-    # as properly quoted literals (:'var'); they never reach a command line.
-    return payload.render(
-        "postgresql/db-init.sql", replication_password_file=REPLICATION_PASSWORD_FILE,
-        app_password_file=APP_PASSWORD_FILE, replication_user=replication_user, app_user=app_user, app_db=app_db,
-    )
+def db_init_sql(*, app_user: str, app_db: str) -> str:
+    """Idempotent role, database and table of the application, run by psql as postgres (Patroni's post_bootstrap)."""
+    # The password is read from a root-provisioned 0600 file by psql's backquote expansion and interpolated as
+    # a properly quoted literal (:'var'); it never reaches a command line.
+    return payload.render("postgresql/db-init.sql", app_password_file=APP_PASSWORD_FILE, app_user=app_user,
+                          app_db=app_db, app_table=APP_TABLE)
 
 
 def db_init_script() -> str:
-    return payload.render("shell/db-init.sh", wait_local_pg=wait_local_pg(), db_init_sql=DB_INIT_SQL)
+    return payload.render("shell/db-init.sh", db_init_sql=DB_INIT_SQL)
 
 
-def pgpass(*, replication_user: str, password: str) -> str:
-    """``~postgres/.pgpass`` for replication (``:`` and ``\\`` escaped as libpq wants)."""
-    return payload.render("postgresql/pgpass", user=replication_user,
-                          password=password.replace("\\", "\\\\").replace(":", "\\:"))
+def initialize_key(scope: str) -> str:
+    """Patroni's key in etcd that holds the cluster's system identifier once it is initialised."""
+    return f"{NAMESPACE}{scope}/initialize"
 
 
-def replica_init_script(*, primary_host: str, primary_port: int, replication_user: str, attempts: int,
-                        interval: int) -> str:
-    """Clone the primary (bounded wait) with ``pg_basebackup -R`` and start streaming."""
-    q = shlex.quote
-    conninfo = (
-        f"host={primary_host} port={primary_port} user={replication_user} "
-        f"sslmode=require passfile={PGPASS_FILE} connect_timeout=5"
-    )
+def db_start_script(*, bootstrap: bool, scope: str) -> str:
+    """The first boot of a member: the data directory to Patroni, etcd, Patroni, then a bounded wait."""
     return payload.render(
-        "shell/replica-init.sh", primary_host=q(primary_host), attempts=attempts, interval=interval,
-        data=q(PG_DATA), conninfo=q(conninfo), wait_local_pg=wait_local_pg(), pg_service=PG_SERVICE,
+        "shell/db-start.sh", role="bootstrap" if bootstrap else "join", data=shlex.quote(PG_DATA),
+        initialize_key=shlex.quote(initialize_key(scope)), wait_etcd=WAIT_ETCD_S, wait_cluster=WAIT_CLUSTER_S,
+        wait_ready=WAIT_READY_S, client_port=ETCD_CLIENT_PORT, pg_service=PG_SERVICE, start_conf=PG_START_CONF,
+        etcd_service=ETCD_SERVICE, patroni_service=PATRONI_SERVICE, socket_dir=PG_SOCKET_DIR, port=POSTGRES_PORT,
     )
 
 
-def promote_script() -> str:
-    """The failover helper (``resilient-stack-promote``): its header is the runbook."""
-    return payload.render("shell/promote.sh", pg_version=PG_VERSION, pg_cluster=PG_CLUSTER)
+def cluster_helper() -> str:
+    """``resilient-stack-cluster``: patronictl with the host's configuration (list, role, switchover...)."""
+    return payload.render("shell/cluster.sh", patroni_conf=PATRONI_CONF)

@@ -1,4 +1,11 @@
-"""The web role: nginx from Debian's packages serving an index page that names the placement, and ``/healthz``.
+"""The web role: nginx from Debian's packages serving an index page that names the placement, ``/healthz``, and
+the application under ``/api/`` (``payloads/web/app.py``: python3 and python3-psycopg2, behind nginx).
+
+The application reaches PostgreSQL through one libpq connection string listing every database member
+(:func:`connection_url`, the same string the stack outputs for users' own applications): with
+``target_session_attrs=read-write`` libpq finds the member that accepts writes, the current primary, so no one
+re-points the application after a failover; ``sslmode=require`` and ``channel_binding=require`` (SCRAM over TLS)
+so an on-path relay cannot log in.
 
 :func:`validate_web` is the one check of the web hosts' inputs (the stack configuration, the regional
 component and :func:`render_web` call it); :func:`render_web` renders the ``#cloud-config``. Pure: standard
@@ -8,15 +15,69 @@ library plus PyYAML.
 from __future__ import annotations
 
 import html
-from typing import Sequence
+import json
+from dataclasses import dataclass
+from typing import Any, Sequence
 
+from resilient_stack.core.vocabulary import APP_PORT, POSTGRES_PORT
 from resilient_stack.hosts import document, payload
 from resilient_stack.hosts import fields as check
-from resilient_stack.hosts.paths import NGINX_ENABLED, NGINX_SITE, SNAKEOIL_CERT, SNAKEOIL_KEY, WEB_ROOT
+from resilient_stack.hosts.paths import (
+    APP_CONFIG,
+    APP_PGPASS,
+    APP_SCRIPT,
+    APP_SERVICE,
+    APP_TABLE,
+    APP_USER,
+    NGINX_ENABLED,
+    NGINX_SITE,
+    SNAKEOIL_CERT,
+    SNAKEOIL_KEY,
+    SYSTEMD_DIR,
+    WEB_ROOT,
+)
 
-__all__ = ["DEFAULT_TITLE", "render_web", "validate_web"]
+__all__ = ["DEFAULT_TITLE", "CONNECTION_OPTIONS", "AppDatabase", "connection_url", "render_web", "validate_web"]
 
 DEFAULT_TITLE = "Resilient Stack"
+
+# What every client of the database asks libpq for: the member that accepts writes, TLS, SCRAM bound to the TLS
+# channel, and a bounded wait for each member (a lost member costs this much, then libpq tries the next).
+CONNECTION_OPTIONS = {
+    "target_session_attrs": "read-write",
+    "sslmode": "require",
+    "channel_binding": "require",
+    "connect_timeout": "2",
+}
+
+
+@dataclass(frozen=True)
+class AppDatabase:
+    """The database the web application uses: every member's address (in the order clients try them), the
+    application's database and role."""
+
+    hosts: tuple[str, ...]
+    dbname: str
+    user: str
+    port: int = POSTGRES_PORT
+
+    def validate(self) -> None:
+        if isinstance(self.hosts, str) or not isinstance(self.hosts, (list, tuple)) or not self.hosts:
+            raise ValueError("database.hosts must list the database members' addresses")
+        for h in self.hosts:
+            check.host(h, "database.hosts entry")
+        if len(set(self.hosts)) != len(self.hosts):
+            raise ValueError(f"database.hosts: an address appears twice: {list(self.hosts)}")
+        check.sql_ident(self.dbname, "database.dbname")
+        check.sql_ident(self.user, "database.user")
+        check.integer(self.port, "database.port", 1, 65535)
+
+
+def connection_url(db: AppDatabase) -> str:
+    """The libpq URI of the application's database, without its password (libpq's password file holds it)."""
+    hosts = ",".join(f"[{h}]:{db.port}" if ":" in h else f"{h}:{db.port}" for h in db.hosts)
+    query = "&".join(f"{k}={v}" for k, v in CONNECTION_OPTIONS.items())
+    return f"postgresql://{db.user}@{hosts}/{db.dbname}?{query}"
 
 
 def validate_web(
@@ -27,12 +88,18 @@ def validate_web(
     server_name: str = "_",
     hostname: str | None = None,
     ssh_authorized_keys: Sequence[str] = (),
+    database: AppDatabase | None = None,
 ) -> list[str]:
     """Refuse (``ValueError``, one line naming the value) what the web hosts could not be given.
 
     ``placement_label=None``: not known yet (the stack configuration checks its ``web`` settings before any
-    placement exists); :func:`render_web` always checks it. Returns the SSH keys as a list.
+    placement exists); :func:`render_web` always checks it. ``database``: the application's database, or None
+    for a host that serves the static page only. Returns the SSH keys as a list.
     """
+    if database is not None:
+        if not isinstance(database, AppDatabase):
+            raise ValueError(f"database must be an AppDatabase or None, got {type(database).__name__}")
+        database.validate()
     if placement_label is not None:
         check.label(placement_label, "placement_label")
     check.label(app_title, "app_title")
@@ -48,12 +115,50 @@ def index_html(*, app_title: str, placement_label: str) -> str:
     return payload.render("web/index.html", title=html.escape(app_title), placement=html.escape(placement_label))
 
 
-def nginx_site(*, server_name: str, https: bool) -> str:
+def nginx_site(*, server_name: str, https: bool, app: bool = False) -> str:
+    api = payload.lines("web/nginx-app.conf", port=APP_PORT) if app else payload.Lines()
     if https:
         # Debian's self-signed snakeoil pair until a real certificate is provisioned.
         return payload.render("web/nginx-https.conf", server_name=server_name, web_root=WEB_ROOT,
-                              ssl_cert=SNAKEOIL_CERT, ssl_key=SNAKEOIL_KEY)
-    return payload.render("web/nginx-http.conf", server_name=server_name, web_root=WEB_ROOT)
+                              ssl_cert=SNAKEOIL_CERT, ssl_key=SNAKEOIL_KEY, app=api)
+    return payload.render("web/nginx-http.conf", server_name=server_name, web_root=WEB_ROOT, app=api)
+
+
+def app_config(*, placement_label: str, database: AppDatabase) -> str:
+    """``/etc/resilient-stack/app.json``: where the application listens and the database it uses (no secret)."""
+    return json.dumps({
+        "listen_port": APP_PORT,
+        "placement": placement_label,
+        "passfile": APP_PGPASS,
+        "table": APP_TABLE,
+        "database": {"hosts": list(database.hosts), "port": database.port, "dbname": database.dbname,
+                     "user": database.user, "options": dict(CONNECTION_OPTIONS)},
+    }, indent=2) + "\n"
+
+
+def app_pgpass(*, database: AppDatabase, password: str) -> str:
+    """libpq's password file of the application (``:`` and ``\\`` escaped as libpq wants)."""
+    return payload.render("postgresql/app.pgpass", dbname=database.dbname, user=database.user,
+                          password=password.replace("\\", "\\\\").replace(":", "\\:"))
+
+
+def _app(*, placement_label: str, database: AppDatabase, password: str) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The application's files and commands: its script, configuration, password file, user and unit."""
+    files = [
+        document.write_file(APP_SCRIPT, payload.render("web/app.py"), permissions="0755"),
+        document.write_file(APP_CONFIG, app_config(placement_label=placement_label, database=database)),
+        document.write_file(APP_PGPASS, app_pgpass(database=database, password=password), permissions="0600"),
+        document.write_file(f"{SYSTEMD_DIR}/{APP_SERVICE}.service", payload.render(
+            f"systemd/{APP_SERVICE}.service", user=APP_USER, script=APP_SCRIPT, config=APP_CONFIG)),
+    ]
+    runcmd: list[Any] = [
+        ["sh", "-c", f"getent passwd {APP_USER} >/dev/null || useradd --system --no-create-home "
+                     f"--home-dir /nonexistent --shell /usr/sbin/nologin {APP_USER}"],
+        ["chown", f"{APP_USER}:{APP_USER}", APP_PGPASS],  # libpq reads a 0600 file of its own user only
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "enable", "--now", APP_SERVICE],
+    ]
+    return files, runcmd
 
 
 def render_web(
@@ -64,6 +169,8 @@ def render_web(
     server_name: str = "_",
     hostname: str | None = None,
     ssh_authorized_keys: Sequence[str] = (),
+    database: AppDatabase | None = None,
+    app_password: str | None = None,
     package_update: bool = True,
     package_upgrade: bool = False,
 ) -> str:
@@ -72,6 +179,9 @@ def render_web(
     Installs nginx from Debian's packages (nothing else is fetched), serves ``/var/www/resilient-stack``
     with an index page that shows ``app_title`` and ``placement_label``, and answers ``/healthz`` with
     ``200 ok``. The Debian default site is disabled; nginx is enabled and (re)started. sshd is hardened.
+    With ``database``, the application (``python3``, ``python3-psycopg2``) runs under its own system user on
+    the loopback, behind nginx's ``/api/``, and reaches the database through :func:`connection_url`'s string;
+    its password (``app_password``) is in libpq's password file, 0600 to that user.
 
     Args:
         placement_label: where this replica lives, e.g. ``"ovh/GRA/GRA11"``; shown on the index page.
@@ -81,6 +191,8 @@ def render_web(
         server_name: nginx ``server_name`` (``_`` = any).
         hostname: optional host name to set (a single DNS label).
         ssh_authorized_keys: public keys for the image's default user.
+        database: the application's database (every member's address), or None: the static page only.
+        app_password: the application role's password (with ``database`` only).
         package_update: run ``apt-get update`` before installing (needed on real cloud images).
         package_upgrade: upgrade all packages at first boot (slower).
 
@@ -91,10 +203,14 @@ def render_web(
         ValueError: on an empty/multi-line label or title, a bad server name, host name or key.
     """
     check.label(placement_label, "placement_label")  # required here; validate_web also takes None
-    keys = validate_web(placement_label=placement_label, app_title=app_title, https=https,
-                        server_name=server_name, hostname=hostname, ssh_authorized_keys=ssh_authorized_keys)
+    keys = validate_web(placement_label=placement_label, app_title=app_title, https=https, server_name=server_name,
+                        hostname=hostname, ssh_authorized_keys=ssh_authorized_keys, database=database)
+    if database is not None:
+        check.password(app_password, "app_password")
+    elif app_password is not None:
+        raise ValueError("app_password goes with database")
 
-    packages = ["nginx", "curl"] + (["ssl-cert"] if https else [])
+    packages = ["nginx", "curl"] + (["ssl-cert"] if https else []) + (["python3", "python3-psycopg2"] if database else [])
     doc = document.base(
         packages=packages,
         hostname=hostname,
@@ -105,9 +221,15 @@ def render_web(
     doc["write_files"] = [
         document.ssh_hardening(),
         document.write_file(f"{WEB_ROOT}/index.html", index_html(app_title=app_title, placement_label=placement_label)),
-        document.write_file(NGINX_SITE, nginx_site(server_name=server_name, https=https), defer=True),
+        document.write_file(NGINX_SITE, nginx_site(server_name=server_name, https=https, app=database is not None),
+                            defer=True),
     ]
-    doc["runcmd"] = document.ssh_runcmd() + [
+    app_runcmd: list[Any] = []
+    if database is not None:
+        assert app_password is not None
+        app_files, app_runcmd = _app(placement_label=placement_label, database=database, password=app_password)
+        doc["write_files"] += app_files
+    doc["runcmd"] = document.ssh_runcmd() + app_runcmd + [
         ["rm", "-f", f"{NGINX_ENABLED}/default"],
         ["ln", "-sfn", NGINX_SITE, f"{NGINX_ENABLED}/resilient-stack"],
         ["nginx", "-t", "-q"],

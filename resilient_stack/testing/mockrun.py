@@ -7,9 +7,9 @@ Used by the component tests, the policy pack's tests, the benchmarks and the fir
     export = to_stack_export(resources)                             # `pulumi stack export` shape
 
 - :class:`RecordingMocks` answers every resource registration with realistic outputs (ids, addresses
-  taken from the subnets the program created, generated passwords and credentials) and FAILS LOUDLY on
-  any invoke (``get_*`` data sources: the program must make none) and on any resource type it does not
-  know. Addresses and ids are derived from the resource's URN, so a run is reproducible (should two
+  taken from the subnets the program created, public addresses for ports on an external network, generated
+  passwords and credentials) and FAILS LOUDLY on any resource type it does not know and on any invoke
+  but the one the program makes (``get_network`` of an external network by name, when its ID is not given). Addresses and ids are derived from the resource's URN, so a run is reproducible (should two
   resources' hashes pick the same address of one subnet, registration order separates them).
 - :class:`RecordingMonitor` records what the program registered: URN, parent, provider reference
   (``URN::ID``), inputs and outputs with their secretness, dependencies, and the component outputs.
@@ -43,6 +43,7 @@ from resilient_stack.components.stack_config import read_stack_file
 from resilient_stack.core.rules import DesignRejected
 from resilient_stack.io.errors import InputError
 from resilient_stack.testing import pulumi_internals as pulumi_mocks
+from resilient_stack.testing.stack_export import to_stack_export
 from resilient_stack.testing.pulumi_internals import (
     SECRET_SIG,
     SECRET_VALUE,
@@ -69,6 +70,7 @@ __all__ = [
 
 PROJECT = "resilient-stack"
 STACK_TYPE = "pulumi:pulumi:Stack"
+GET_NETWORK = "openstack:networking/getNetwork:getNetwork"
 PUBLIC_POOL = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range: never routed
 PUBLIC_POOL_V6 = ipaddress.ip_network("2001:db8::/32")  # RFC 3849 documentation range
 _NS = uuid.UUID("6f1d8a52-3c1e-4f57-9a31-9d7a0c1f2b44")
@@ -171,11 +173,14 @@ class RecordingMocks(pulumi_mocks.Mocks):
     ``resources`` lists what was registered (filled by :class:`RecordingMonitor`), ``stack_outputs``
     what the program exported, ``failures`` every refusal (also raised).
 
-    ``public_address``: an optional address allocator for the instances' public (external-network)
-    NICs, called as ``public_address(instance_name, nic_index)`` and answering the IPv4 address the mock
-    cloud reports (``networks[i].fixedIpV4``, hence ``accessIpV4``); ``None`` keeps the default (an address
-    of 198.18.0.0/15 derived from the URN). The fire drill passes the static IPs it gives the containers
-    on its "internet" network, so addresses reach the hosts exactly as the components pass them.
+    ``public_address``: an optional address allocator for public (external-network) addresses, called as
+    ``public_address(name, nic_index)`` for a port on an external network (``name``: the port's, ``nic_index``
+    0) or an instance NIC attached to one by name, and answering the IPv4 address the mock cloud reports
+    (the port's ``allFixedIps``, an instance's ``networks[i].fixedIpV4``, hence ``accessIpV4``); ``None`` keeps
+    the default (an address of 198.18.0.0/15 derived from the URN). The fire drill passes the static IPs it
+    gives the containers on its "internet" network, so addresses reach the hosts exactly as the components
+    pass them. A network is external when the program looked it up by name, or when it is not one of the
+    networks the program created.
     """
 
     def __init__(
@@ -194,6 +199,8 @@ class RecordingMocks(pulumi_mocks.Mocks):
         self._providers: dict[str, dict[str, Any]] = {}  # provider id -> inputs
         self._network_cidrs: dict[str, str] = {}  # network id -> IPv4 subnet CIDR
         self._subnet_cidrs: dict[str, str] = {}  # subnet id -> CIDR
+        self._external: dict[str, str] = {}  # external network id -> name (looked up by the program)
+        self._ports: dict[str, dict[str, Any]] = {}  # port id -> {"name", "v4", "v6", "network"}
         self._taken: set[str] = set()
         self._handlers: dict[str, Callable[[pulumi_mocks.MockResourceArgs, str, dict], dict]] = {
             "openstack:networking/network:Network": self._network,
@@ -204,6 +211,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
             "openstack:networking/routerInterface:RouterInterface": self._router_interface,
             "openstack:networking/floatingIp:FloatingIp": self._floating_ip,
             "openstack:networking/floatingIpAssociate:FloatingIpAssociate": self._plain_resource,
+            "openstack:networking/port:Port": self._port,
             "openstack:compute/serverGroup:ServerGroup": self._server_group,
             "openstack:compute/instance:Instance": self._instance,
             "openstack:objectstorage/container:Container": self._container,
@@ -218,10 +226,19 @@ class RecordingMocks(pulumi_mocks.Mocks):
         }
 
     # -- the Mocks interface ---------------------------------------------------------------------
-    def call(self, args: pulumi_mocks.MockCallArgs) -> NoReturn:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
+        inputs = _plain(dict(args.args))
+        if args.token == GET_NETWORK and set(inputs) == {"name"} and isinstance(inputs["name"], str):
+            # the one lookup the program makes: an external network's ID by its name (a port needs it)
+            name = inputs["name"]
+            nid = str(uuid.uuid5(_NS, f"external/{name}"))
+            with self._lock:
+                self._external[nid] = name
+            return {"id": nid, "name": name, "external": True, "shared": "true", "adminStateUp": "true",
+                    "subnets": [str(uuid.uuid5(_NS, f"external/{name}/subnet"))], "allTags": [], "mtu": 1500}
         self._fail(UnexpectedInvoke(
-            f"mockrun: the program invoked {args.token} ({sorted(args.args)}); resilient-stack makes no "
-            "data-source lookups (image, flavor and networks are given by name)"
+            f"mockrun: the program invoked {args.token} ({sorted(args.args)}); resilient-stack makes one "
+            "data-source lookup only (an external network's ID by name): image, flavor and networks are given by name"
         ))
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
@@ -334,6 +351,37 @@ class RecordingMocks(pulumi_mocks.Mocks):
         return self._echo(args, {**base, "address": self._allocate(PUBLIC_POOL, key),
                                  "allTags": _plain(args.inputs.get("tags", []))})
 
+    def _public(self, name: str, nic: int, key: str) -> tuple[str, str]:
+        if self.public_address is not None:
+            v4 = self.public_address(name, nic)
+            with self._lock:
+                self._taken.add(v4)
+        else:
+            v4 = self._allocate(PUBLIC_POOL, key)
+        return v4, self._allocate(PUBLIC_POOL_V6, key)
+
+    def _port(self, args, key, base):
+        network = _plain(args.inputs.get("networkId"))
+        with self._lock:
+            cidr = self._network_cidrs.get(network)
+            external = self._external.get(network)
+        name = str(_plain(args.inputs.get("name")) or args.name)
+        if cidr is not None:
+            v4, v6 = self._allocate(ipaddress.ip_network(cidr), key), ""
+        else:  # a network the program did not create: external (looked up, or given by ID)
+            v4, v6 = self._public(name, 0, key)
+        with self._lock:
+            self._ports[base["id"]] = {"name": name, "v4": v4, "v6": v6, "network": network,
+                                       "network_name": external or ("external" if cidr is None else name)}
+        # OVHcloud's Ext-Net answers the IPv6 address first: the components must pick the IPv4 one
+        fixed = [a for a in (v6, v4) if a]
+        return self._echo(args, {
+            **base, "allFixedIps": fixed, "allSecurityGroupIds": _plain(args.inputs.get("securityGroupIds", [])) or [],
+            "allTags": _plain(args.inputs.get("tags", [])) or [], "adminStateUp": True,
+            "macAddress": "fa:16:3e:%02x:%02x:%02x" % tuple(_digest(key).to_bytes(8, "big")[:3]),
+            "portSecurityEnabled": True, "deviceOwner": "", "deviceId": "",
+        })
+
     def _server_group(self, args, key, base):
         return self._echo(args, {**base, "members": []})
 
@@ -341,7 +389,14 @@ class RecordingMocks(pulumi_mocks.Mocks):
         networks = []
         for i, net in enumerate(_plain(args.inputs.get("networks", [])) or []):
             uuid_ = net.get("uuid")
-            if uuid_:
+            port_id = net.get("port")
+            if port_id:
+                with self._lock:
+                    port = self._ports.get(port_id)
+                if port is None:
+                    self._fail(MockRunError(f"mockrun: {args.name} attaches to port {port_id}, which does not exist"))
+                v4, v6, uuid_, name = port["v4"], port["v6"], port["network"], port["network_name"]
+            elif uuid_:
                 with self._lock:
                     cidr = self._network_cidrs.get(uuid_)
                 if cidr is None:
@@ -352,16 +407,10 @@ class RecordingMocks(pulumi_mocks.Mocks):
                 v4, v6 = self._allocate(ipaddress.ip_network(cidr), f"{key}/{i}"), ""
                 name = net.get("name") or f"net-{uuid_[:8]}"
             else:
-                if self.public_address is not None:
-                    v4 = self.public_address(str(_plain(args.inputs.get("name")) or args.name), i)
-                    with self._lock:
-                        self._taken.add(v4)
-                else:
-                    v4 = self._allocate(PUBLIC_POOL, f"{key}/{i}")
-                v6 = self._allocate(PUBLIC_POOL_V6, f"{key}/{i}")
+                v4, v6 = self._public(str(_plain(args.inputs.get("name")) or args.name), i, f"{key}/{i}")
                 uuid_ = str(uuid.uuid5(_NS, f"external/{net.get('name')}"))
                 name = net.get("name")
-            entry = {"name": name, "uuid": uuid_, "fixedIpV4": v4, "fixedIpV6": v6,
+            entry = {"name": name, "uuid": uuid_, "fixedIpV4": v4, "fixedIpV6": v6, "port": port_id or "",
                      "mac": "fa:16:3e:%02x:%02x:%02x" % tuple(_digest(key, str(i)).to_bytes(8, "big")[:3]),
                      "accessNetwork": bool(net.get("accessNetwork"))}
             networks.append(entry)
@@ -571,104 +620,3 @@ def run_program(
     if mocks.failures:
         raise MockRunError("; ".join(mocks.failures))
     return list(mocks.resources)
-
-
-# --------------------------------------------------------------------------------------------------
-# `pulumi stack export`
-# --------------------------------------------------------------------------------------------------
-
-
-def _envelope(props: Mapping[str, Any], secret: frozenset[str], show_secrets: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in props.items():
-        if k in secret:
-            payload = {"plaintext": json.dumps(v)} if show_secrets else {"ciphertext": "mockrun:" + hashlib.sha256(
-                json.dumps(v, sort_keys=True).encode()).hexdigest()}
-            out[k] = {SECRET_SIG: SECRET_VALUE, **payload}
-        else:
-            out[k] = v
-    return out
-
-
-def _ordered(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Parents, providers and dependencies before their dependents; ties by URN (reproducible)."""
-    by_urn = {r["urn"]: r for r in resources}
-
-    def deps(r: dict[str, Any]) -> set[str]:
-        out = set(r.get("dependencies", []))
-        if r.get("parent"):
-            out.add(r["parent"])
-        if r.get("provider"):
-            out.add(r["provider"].rsplit("::", 1)[0])
-        return {d for d in out if d in by_urn and d != r["urn"]}
-
-    pending = {u: deps(r) for u, r in by_urn.items()}
-    out: list[dict[str, Any]] = []
-    done: set[str] = set()
-    def rank(u: str) -> tuple[bool, bool, str]:  # the stack, then providers, then the rest
-        t = by_urn[u]["type"]
-        return t != STACK_TYPE, not t.startswith("pulumi:providers:"), u
-
-    while pending:
-        ready = sorted((u for u, d in pending.items() if d <= done), key=rank)
-        if not ready:  # a cycle cannot come from a real program; keep everything anyway
-            ready = sorted(pending, key=rank)
-        for u in ready:
-            out.append(by_urn[u])
-            done.add(u)
-            del pending[u]
-    return out
-
-
-def to_stack_export(
-    recorded: list[RecordedResource], *, show_secrets: bool = False, pulumi_version: str = "v3.274.1",
-    secrets_providers: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The ``pulumi stack export`` document of a mocked run (``{"version": 3, "deployment": {...}}``).
-
-    Secrets are ``{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": ...}``
-    (``show_secrets``: ``"plaintext"`` with the JSON value, as ``pulumi stack export --show-secrets``).
-    Resources on a default provider reference a synthesized ``pulumi:providers:<pkg>::default_<version>``.
-    ``secrets_providers``: the ``deployment.secrets_providers`` section a real export carries (e.g.
-    ``{"type": "passphrase", "state": {"salt": ...}}``); ``pulumi policy analyze --file`` refuses an export with
-    secrets and none. The mock ciphertexts never decrypt, so the CLI analyses them redacted to ``[secret]``.
-    """
-    if not recorded:
-        raise ValueError("nothing was recorded")
-    stack_urn = next((r.urn for r in recorded if r.type == STACK_TYPE), recorded[0].urn)
-    stack, project = stack_urn.split("::")[0].removeprefix("urn:pulumi:"), stack_urn.split("::")[1]
-    docs: list[dict[str, Any]] = []
-    defaults: dict[str, str] = {}
-    for r in recorded:
-        doc: dict[str, Any] = {"urn": r.urn, "custom": r.custom, "type": r.type}
-        if r.custom:
-            doc["id"] = r.id or ""
-        doc["inputs"] = _envelope(r.inputs, r.secret_inputs, show_secrets)
-        doc["outputs"] = _envelope(r.outputs, r.secret_outputs, show_secrets)
-        if r.parent:
-            doc["parent"] = r.parent
-        if r.custom and not r.is_provider:
-            ref = r.provider
-            if not ref:
-                pkg = r.type.split(":", 1)[0]
-                version = r.package_version or "0.0.0"
-                default_urn = f"urn:pulumi:{stack}::{project}::pulumi:providers:{pkg}::default_{version.replace('.', '_')}"
-                default_id = str(uuid.uuid5(_NS, default_urn))
-                if default_urn not in defaults:
-                    defaults[default_urn] = default_id
-                    docs.append({"urn": default_urn, "custom": True, "id": default_id,
-                                 "type": f"pulumi:providers:{pkg}", "inputs": {"version": version},
-                                 "outputs": {"version": version}})
-                ref = f"{default_urn}::{default_id}"
-            doc["provider"] = ref
-        if r.dependencies:
-            doc["dependencies"] = list(r.dependencies)
-        docs.append(doc)
-    return {
-        "version": 3,
-        "deployment": {
-            "manifest": {"time": "1970-01-01T00:00:00Z", "magic": "", "version": pulumi_version},
-            **({"secrets_providers": dict(secrets_providers)} if secrets_providers is not None else {}),
-            "resources": _ordered(docs),
-        },
-    }

@@ -2,9 +2,9 @@
 
 A small harness around the ``podman`` CLI (subprocess only; no Pulumi import) used by the boot tests and
 by the ``firedrill`` command that boots whole stacks: every podman call of the package goes through it.
-The image ``localhost/resilient-stack-host:bookworm-2`` (built by :data:`BUILD_SCRIPT`, package data of
+The image ``localhost/resilient-stack-host:bookworm-3`` (built by :data:`BUILD_SCRIPT`, package data of
 this module, from Debian's packages: systemd, cloud-init with the NoCloud datasource, nginx,
-postgresql-15, pgbackrest, haproxy) is started with ``--systemd=always`` and a NoCloud seed directory
+postgresql-15, pgbackrest, patroni, etcd) is started with ``--systemd=always`` and a NoCloud seed directory
 (``user-data`` = the exact text the components put on instances, ``meta-data``) mounted at
 ``/var/lib/cloud/seed/nocloud``.
 
@@ -64,6 +64,7 @@ __all__ = [
     "exec_in",
     "popen_exec",
     "kill",
+    "start",
     "run_once",
     "used_subnets",
     "parse_subnets",
@@ -74,7 +75,7 @@ __all__ = [
     "remove",
 ]
 
-DEFAULT_IMAGE = os.environ.get("RESILIENT_STACK_HOST_IMAGE", "localhost/resilient-stack-host:bookworm-2")
+DEFAULT_IMAGE = os.environ.get("RESILIENT_STACK_HOST_IMAGE", "localhost/resilient-stack-host:bookworm-3")
 # Package data (not a path of the git checkout): found the same way from an installed package.
 BUILD_SCRIPT = Path(__file__).resolve().parent / "data" / "build-host-image.sh"
 LABEL = "resilient-stack.harness=1"
@@ -326,6 +327,14 @@ def kill(*names: str, signal_name: str = "KILL", timeout: float = 60) -> None:
     """Send ``signal_name`` to every container of ``names`` in ONE ``podman kill`` (a drill's fire: they
     all lose power together); killed containers stay until removed. PodmanError if one could not be killed."""
     _run(_kill_args(names, signal_name), timeout=timeout)
+
+
+def start(*names: str, timeout: float = 120) -> None:
+    """Start stopped (killed) containers again, in ONE ``podman start``: a burned site coming back, each host
+    booting from its own disk (cloud-init does not run again: same instance). PodmanError if one did not start."""
+    if not names:
+        raise ValueError("start: no container named")
+    _run(["start", *names], timeout=timeout)
 
 
 def _kill_args(names: Sequence[str], signal_name: str) -> list[str]:

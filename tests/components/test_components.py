@@ -15,6 +15,7 @@ from resilient_stack.components import regional
 from resilient_stack.components.stack_config import load_stack_file
 from resilient_stack.core.catalog import load_catalog
 from resilient_stack.core.rules import DesignRejected, RuleConfig, evaluate
+from resilient_stack.hosts import cloudinit
 from resilient_stack.core.vocabulary import (
     PROTECTS_KEY,
     QUORUM_KEY,
@@ -77,24 +78,36 @@ def short(typ: str) -> str:
 # --------------------------------------------------------------------------------------------------
 
 # Children of each RegionalWebStack, by type: network, subnet, security groups (web when there are web
-# hosts, admin, db for a database member), their rules (4 web + 1 admin + 1 per private CIDR), the
-# server group, the web hosts and the static-assets container.
+# hosts, admin, db for a database member), their rules (4 web + 1 admin; the db group gets none without
+# appCidrs), the server group, one public port per host (web hosts and the database member), the web hosts
+# and the static-assets container.
 EXPECTED_PLACEMENTS = {
     "production": {
-        "gra": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 8, "ServerGroup": 1, "Instance": 2, "Container": 1},
-        "waw": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 8, "ServerGroup": 1, "Instance": 2, "Container": 1},
-        "ik": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 8, "ServerGroup": 1, "Instance": 1, "Container": 1},
+        "gra": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 5, "ServerGroup": 1, "Port": 3, "Instance": 2,
+                "Container": 1},
+        "waw": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 5, "ServerGroup": 1, "Port": 3, "Instance": 2,
+                "Container": 1},
+        "ik": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 5, "ServerGroup": 1, "Port": 2, "Instance": 1,
+               "Container": 1},
     },
     "staging": {
-        "gra": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 8, "ServerGroup": 1, "Instance": 1, "Container": 1},
-        "waw": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 8, "ServerGroup": 1, "Instance": 1, "Container": 1},
-        "uk": {"Network": 1, "Subnet": 1, "SecGroup": 2, "SecGroupRule": 4, "ServerGroup": 1},
+        "gra": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 5, "ServerGroup": 1, "Port": 2, "Instance": 1,
+                "Container": 1},
+        "waw": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 5, "ServerGroup": 1, "Port": 2, "Instance": 1,
+                "Container": 1},
+        "uk": {"Network": 1, "Subnet": 1, "SecGroup": 2, "SecGroupRule": 1, "ServerGroup": 1, "Port": 1},
     },
 }
-# The database tier: 2 passwords, the backup container and its S3 credentials, one host per member and
-# one PostgreSQL rule per (member, other member).
-EXPECTED_DB = {"RandomPassword": 2, "Container": 1, "Ec2CredentialV3": 1, "Instance": 3, "SecGroupRule": 6}
-EXPECTED_TOTAL = {"production": 73, "staging": 64}
+# The database tier: 4 passwords (replication, pg_rewind, Patroni's API, the application), the backup container
+# and its S3 credentials, one host per member; rules: PostgreSQL, etcd's peer port and Patroni's API per
+# (member, other member), PostgreSQL per (member, web host).
+WEB_HOSTS = {"production": 5, "staging": 2}
+EXPECTED_DB = {
+    stack: {"RandomPassword": 4, "Container": 1, "Ec2CredentialV3": 1, "Instance": 3, "SecGroupRule": 3 * 2 * 3 + 3 * web}
+    for stack, web in WEB_HOSTS.items()
+}
+EXPECTED_TOTAL = {"production": 101, "staging": 80}
+PORT = "openstack:networking/port:Port"
 
 
 @pytest.mark.parametrize("stack", PASSING)
@@ -107,7 +120,7 @@ def test_resource_counts_per_placement(runs, stack):
         got = Counter(short(r.type) for r in descendants(res, sites[placement].urn))
         assert dict(got) == expected, placement
     (db,) = of_type(res, DBTIER)
-    assert dict(Counter(short(r.type) for r in descendants(res, db.urn))) == EXPECTED_DB
+    assert dict(Counter(short(r.type) for r in descendants(res, db.urn))) == EXPECTED_DB[stack]
     assert len(of_type(res, PROVIDER)) == len(EXPECTED_PLACEMENTS[stack]) + 1  # + the backup placement
     assert len(res) == EXPECTED_TOTAL[stack]
     assert [r.type for r in res].count("pulumi:pulumi:Stack") == 1
@@ -143,7 +156,7 @@ def test_security_groups(runs, stack):
     cfg = load_stack_file(stack_file(stack))
     groups = {r.id: r.inputs["name"] for r in of_type(res, SECGROUP)}
     db_hosts = {r.outputs["accessIpV4"] for r in of_type(res, INSTANCE) if r.inputs["metadata"][ROLE_KEY] == "database"}
-    private = set(cfg.private_cidrs)
+    web_hosts = {r.outputs["accessIpV4"] for r in of_type(res, INSTANCE) if r.inputs["metadata"][ROLE_KEY] == "web"}
     rules_by_group: dict[str, list[dict]] = {}
     for r in of_type(res, RULE):
         assert r.inputs["direction"] == "ingress" and r.inputs["protocol"] == "tcp"
@@ -158,29 +171,56 @@ def test_security_groups(runs, stack):
             web = {(x["portRangeMin"], x["remoteIpPrefix"], x["ethertype"]) for x in rules_by_group[f"{base}-web"]}
             assert web == {(80, "0.0.0.0/0", "IPv4"), (80, "::/0", "IPv6"), (443, "0.0.0.0/0", "IPv4"), (443, "::/0", "IPv6")}
         if p.hosts_database:
-            pg = rules_by_group[f"{base}-db"]
-            assert all(x["portRangeMin"] == 5432 for x in pg)
-            sources = {x["remoteIpPrefix"] for x in pg}
             own = named(res, f"{cfg.name}-db-{p.name}").outputs["accessIpV4"]
-            assert sources == private | {f"{ip}/32" for ip in db_hosts - {own}}
+            by_port: dict[int, set[str]] = {}
+            for x in rules_by_group[f"{base}-db"]:
+                by_port.setdefault(x["portRangeMin"], set()).add(x["remoteIpPrefix"])
+            others = {f"{ip}/32" for ip in db_hosts - {own}}
+            # exactly the other members (and, for PostgreSQL, every web host), each as a /32
+            assert by_port == {5432: others | {f"{ip}/32" for ip in web_hosts}, 2380: others, 8008: others}
     for group, rules in rules_by_group.items():
         for x in rules:
-            if x["portRangeMin"] in (22, 5432):
+            if x["portRangeMin"] not in (80, 443):
                 assert x["remoteIpPrefix"] not in WORLD, (group, x)
-            assert x["portRangeMin"] in (22, 80, 443, 5432)
-    # the hosts wear the right groups
+            assert x["portRangeMin"] in (22, 80, 443, 5432, 2380, 8008)
+            assert x["portRangeMin"] != 2379, "etcd's client port stays on the hosts' loopback"
+    # the hosts wear the right groups, on their private NIC and on their public port
+    ports = {r.id: r for r in of_type(res, PORT)}
+    ids = {v: k for k, v in groups.items()}
     for host in of_type(res, INSTANCE):
         role = host.inputs["metadata"][ROLE_KEY]
         placement = host.inputs["name"].removeprefix(f"{cfg.name}-").split("-")[0]
         kinds = ("web", "admin") if role == "web" else ("db", "admin")
         assert host.inputs["securityGroups"] == [f"{cfg.name}-{placement}-{k}" for k in kinds]
+        port = ports[host.inputs["networks"][0]["port"]]
+        assert port.inputs["securityGroupIds"] == [ids[f"{cfg.name}-{placement}-{k}"] for k in kinds]
+
+
+@pytest.mark.parametrize("stack", PASSING)
+def test_every_address_exists_before_any_instance(runs, stack):
+    """Each host's public address is a port on the external network made beforehand: the instance attaches
+    to it (first NIC) and depends on it, and its address is the instance's access address."""
+    res = runs[stack]
+    ports = {r.id: r for r in of_type(res, PORT)}
+    by_urn = {r.urn: r for r in res}
+    assert len(ports) == len(of_type(res, INSTANCE))
+    for host in of_type(res, INSTANCE):
+        nic, private = host.inputs["networks"]
+        assert nic["accessNetwork"] is True and set(nic) == {"port", "accessNetwork"} and set(private) == {"uuid"}
+        port = ports[nic["port"]]
+        assert port.urn in host.dependencies
+        assert port.inputs["name"] == host.inputs["name"]
+        assert host.outputs["accessIpV4"] in port.outputs["allFixedIps"]
+        # the port is on the external network the program looked up by name (not one it made)
+        assert port.inputs["networkId"] not in {r.id for r in of_type(res, "openstack:networking/network:Network")}
+        assert not any(d in by_urn and by_urn[d].type == INSTANCE for d in port.dependencies)
 
 
 @pytest.mark.parametrize("stack", PASSING)
 def test_passwords_credentials_and_user_data_are_secrets(runs, stack):
     res = runs[stack]
     passwords = of_type(res, "random:index/randomPassword:RandomPassword")
-    assert len(passwords) == 2 and all("result" in p.secret_outputs for p in passwords)
+    assert len(passwords) == 4 and all("result" in p.secret_outputs for p in passwords)
     assert all(p.inputs["special"] is False and p.inputs["length"] == 32 for p in passwords)
     (cred,) = of_type(res, "openstack:identity/ec2CredentialV3:Ec2CredentialV3")
     assert {"access", "secret"} <= cred.secret_outputs
@@ -240,6 +280,15 @@ def test_outputs(runs, stack):
     assert outputs["backupContainer"] == cfg.backup_container
     web_ips = {h.outputs["accessIpV4"] for h in of_type(res, INSTANCE) if h.inputs["metadata"][ROLE_KEY] == "web"}
     assert set(outputs["entryPoints"]) == web_ips
+    # the way in: the A record set of every web host, for the user's DNS provider
+    assert outputs["dnsRecordSet"] == {"type": "A", "ttl": 300, "records": outputs["entryPoints"]}
+    # the connection string of the users' own applications: every member, the primary first
+    d = cfg.database
+    hosts = [outputs["databaseAddresses"][p.name] for p in (cfg.primary, *[q for q in cfg.placements
+                                                                             if q.database_role == "replica"])]
+    assert outputs["databaseUrl"] == (
+        f"postgresql://{d.app_user}@{','.join(f'{h}:5432' for h in hosts)}/{d.app_database}"
+        "?target_session_attrs=read-write&sslmode=require&channel_binding=require&connect_timeout=2")
     for p in cfg.placements:
         got = outputs["placements"][p.name]
         assert got["region"] == p.region and len(got["publicAddresses"]) == p.web_count
@@ -252,25 +301,73 @@ def test_outputs(runs, stack):
 # --------------------------------------------------------------------------------------------------
 
 
+def user_data_file(host: RecordedResource, path: str) -> str:
+    doc = yaml.safe_load(host.inputs["userData"])
+    return next(f["content"] for f in doc["write_files"] if f["path"] == path)
+
+
+def admitted(hba: list[str], user: str, database: str, address: str) -> bool:
+    """Does a ``hostssl`` rule of ``hba`` admit ``user`` to ``database`` from ``address``?"""
+    for rule in hba:
+        kind, db, who, net, method = rule.split()[:5] if rule.startswith("host") else (None,) * 5
+        if kind == "hostssl" and db == database and who == user and method == "scram-sha-256" and \
+                ipaddress.ip_address(address) in ipaddress.ip_network(net):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("stack", PASSING)
+def test_every_replica_is_admitted_by_the_primarys_pg_hba_and_security_group(runs, stack):
+    """As shipped (no replicationCidrs), the primary admits replication from every replica's address, in its
+    rendered pg_hba and in its security group, and the application from every web host; every member admits
+    the same, since any of them may become the primary."""
+    res = runs[stack]
+    cfg = load_stack_file(stack_file(stack))
+    assert not cfg.database.replication_cidrs and not cfg.database.app_cidrs
+    d = cfg.database
+    members = {p.name: named(res, f"{cfg.name}-db-{p.name}") for p in cfg.database_placements}
+    webs = [h for h in of_type(res, INSTANCE) if h.inputs["metadata"][ROLE_KEY] == "web"]
+    groups = {r.inputs["name"]: r.id for r in of_type(res, SECGROUP)}
+    for placement, host in members.items():
+        hba = yaml.safe_load(user_data_file(host, cloudinit.PATRONI_CONF))["postgresql"]["pg_hba"]
+        rules = [r.inputs for r in of_type(res, RULE) if r.inputs["securityGroupId"] == groups[f"{cfg.name}-{placement}-db"]]
+        sg = {(x["portRangeMin"], x["remoteIpPrefix"]) for x in rules}
+        for other_placement, other in members.items():
+            ip = other.outputs["accessIpV4"]
+            assert admitted(hba, d.replication_user, "replication", ip), (placement, other_placement)
+            assert admitted(hba, "patroni_rewind", "postgres", ip), (placement, other_placement)
+            if other_placement != placement:
+                assert {(5432, f"{ip}/32"), (2380, f"{ip}/32"), (8008, f"{ip}/32")} <= sg, (placement, other_placement)
+        for web in webs:
+            ip = web.outputs["accessIpV4"]
+            assert admitted(hba, d.app_user, d.app_database, ip) and (5432, f"{ip}/32") in sg, (placement, web.name)
+        stranger = "192.0.2.77"
+        assert not any(admitted(hba, u, db, stranger) for u, db in ((d.replication_user, "replication"),
+                                                                    (d.app_user, d.app_database)))
+
+
 def test_user_data_wiring(runs):
     res = runs["production"]
-    cfg = load_stack_file(stack_file("production"))
-    primary = named(res, "shop-db-gra")
-    primary_ip = primary.outputs["accessIpV4"]
-    doc = yaml.safe_load(primary.inputs["userData"])
-    hba = next(f["content"] for f in doc["write_files"] if f["path"].endswith("pg_hba.conf"))
-    for cidr in cfg.private_cidrs:
-        assert f"hostssl replication replicator {cidr} scram-sha-256" in hba
-        assert f"hostssl shop shop {cidr} scram-sha-256" in hba
-    assert "0.0.0.0/0" not in hba and "::/0" not in hba
-    conf = next(f["content"] for f in doc["write_files"] if f["path"].endswith("pgbackrest.conf"))
-    assert "s3.de.cloud.ovh.net" in conf and "shop-pgbackrest" in conf
-    assert doc["hostname"] == "shop-gra-db"
-    for replica in ("shop-db-waw", "shop-db-ik"):
-        text = named(res, replica).inputs["userData"]
-        assert primary_ip in text and f"{primary_ip}/32" in text
-    web = named(res, "shop-ik-web-1").inputs["userData"]
-    assert "infomaniak/dc4-a/ik" in web and "<title>Shop</title>" in web
+    members = {p: named(res, f"shop-db-{p}") for p in ("gra", "waw", "ik")}
+    ips = {p: h.outputs["accessIpV4"] for p, h in members.items()}
+    cluster = ",".join(f"shop-{p}-db=https://{ips[p]}:2380" for p in ("gra", "waw", "ik"))
+    for p, host in members.items():
+        env = user_data_file(host, cloudinit.ETCD_ENV)
+        assert f"ETCD_INITIAL_CLUSTER={cluster}\n" in env and f"ETCD_NAME=shop-{p}-db\n" in env
+        config = yaml.safe_load(user_data_file(host, cloudinit.PATRONI_CONF))
+        assert config["scope"] == "shop" and config["postgresql"]["connect_address"] == f"{ips[p]}:5432"
+        assert yaml.safe_load(host.inputs["userData"])["hostname"] == f"shop-{p}-db"
+        conf = user_data_file(host, cloudinit.PGBACKREST_CONF)
+        assert "s3.de.cloud.ovh.net" in conf and "shop-pgbackrest" in conf
+    # only the databaseRole: primary member initialises the cluster
+    assert "ROLE=\"bootstrap\"" in user_data_file(members["gra"], cloudinit.DB_START_SCRIPT)
+    assert "ROLE=\"join\"" in user_data_file(members["waw"], cloudinit.DB_START_SCRIPT)
+    # every web host's application lists every member, the primary first, then the failover order
+    web = named(res, "shop-ik-web-1")
+    assert "infomaniak/dc4-a/ik" in web.inputs["userData"] and "<title>Shop</title>" in web.inputs["userData"]
+    app = json.loads(user_data_file(web, cloudinit.APP_CONFIG))
+    assert app["database"]["hosts"] == [ips["gra"], ips["waw"], ips["ik"]]
+    assert app["database"]["dbname"] == "shop" and app["database"]["user"] == "shop"
 
 
 def test_generated_user_data_passes_cloud_init_schema(runs, validate):  # noqa: F811
@@ -395,14 +492,15 @@ def _one_placement_program(**changes):
                     web_count=1, flavor="b3-8", image="Debian 12", external_network="Ext-Net",
                     private_cidr="10.0.0.0/24")
         args.update(changes)
-        regional.RegionalWebStack("t-gra", regional.RegionalWebStackArgs(**args))
+        regional.RegionalWebStack("t-gra", regional.RegionalWebStackArgs(**args)).add_web_hosts(None)
     return program
 
 
 @pytest.mark.parametrize("changes,match", [
     ({"admin_cidrs": ["0.0.0.0/0"]}, "admin_cidrs"),
-    ({"hosts_database": True}, "database_cidrs"),
+    ({"database_cidrs": ["10.0.0.0/24"]}, "without hosts_database"),
     ({"database_cidrs": ["::/0"], "hosts_database": True}, "database_cidrs"),
+    ({"external_network_id": "Ext-Net"}, "external_network_id must be"),
     ({"private_cidr": "fd00::/64"}, "IPv4"),
     ({"placement": "GRA"}, "placement"),
     ({"web_count": 0, "load_balancer": regional.LoadBalancerSettings("Ext-Net", FLOATING_NET_ID)}, "web host"),
@@ -420,7 +518,10 @@ def test_one_placement_alone():
     site = next(r for r in res if r.type == REGIONAL)
     kids = descendants(res, site.urn)
     assert Counter(short(r.type) for r in kids) == {
-        "Network": 1, "Subnet": 1, "SecGroup": 2, "SecGroupRule": 5, "ServerGroup": 1, "Instance": 1, "Container": 1}
+        "Network": 1, "Subnet": 1, "SecGroup": 2, "SecGroupRule": 5, "ServerGroup": 1, "Port": 1, "Instance": 1,
+        "Container": 1}
+    (web,) = of_type(res, INSTANCE)
+    assert "/api/" not in web.inputs["userData"], "without a database: the static page only"
     assert all(provider_name(r) == "p" for r in kids)
 
 
@@ -434,17 +535,18 @@ def _database_tier_program(backup_region="WAW1", container="t-pgbackrest", ssh_p
         members = [
             db.DatabaseMember(
                 placement=r.lower(), role="primary" if r == "GRA11" else "replica", provider=p,
-                where=db.Where(region=r, cloud="ovh"), flavor="b3-8", image="Debian 12", external_network="Ext-Net",
-                network_id="net", security_group_names=["db"], database_security_group_id="sg",
+                where=db.Where(region=r, cloud="ovh"), flavor="b3-8", image="Debian 12",
+                public_port_id=f"port-{r}", public_address=f"192.0.2.{10 + i}", network_id="net",
+                security_group_names=["db"], database_security_group_id="sg",
             )
-            for r, p in providers.items()
+            for i, (r, p) in enumerate(providers.items())
         ]
         backup_provider = providers.get(backup_region) or openstack.Provider("bk", region=backup_region, cloud="ovh")
         backup = db.BackupStore(name="bk", provider=backup_provider,
                                 where=db.Where(region=backup_region, cloud="ovh"), container=container,
                                 s3_endpoint="s3.waw.cloud.ovh.net", s3_region="waw")
         db.DatabaseTier("t-db", db.DatabaseTierArgs(members=members, backup=backup, prefix="t",
-                                                    ssh_public_keys=ssh_public_keys, private_cidrs=["10.0.0.0/24"]))
+                                                    ssh_public_keys=ssh_public_keys))
 
     return program
 
@@ -475,18 +577,65 @@ def test_export_secrets_are_envelopes(runs):
     assert all(set(h["inputs"]["userData"]) == {SECRET_SIG, "ciphertext"} for h in hosts)
 
 
-def test_replication_cidrs_reach_the_primarys_pg_hba_not_the_firewall(caplog):
+def test_replication_and_app_cidrs_are_optional_extras(caplog):
     res = run_program(stack_file("production"), config_overrides={
-        "resilient-stack:database": {"appDatabase": "shop", "appUser": "shop", "replicationCidrs": ["203.0.113.0/24"]},
+        "resilient-stack:database": {"appDatabase": "shop", "appUser": "shop", "replicationCidrs": ["203.0.113.0/24"],
+                                     "appCidrs": ["198.51.100.0/24"]},
     })
-    doc = yaml.safe_load(named(res, "shop-db-gra").inputs["userData"])
-    hba = next(f["content"] for f in doc["write_files"] if f["path"].endswith("pg_hba.conf"))
+    hba = yaml.safe_load(user_data_file(named(res, "shop-db-waw"), cloudinit.PATRONI_CONF))["postgresql"]["pg_hba"]
     assert "hostssl replication replicator 203.0.113.0/24 scram-sha-256" in hba
-    assert "hostssl shop shop 203.0.113.0/24" not in hba, "the application is admitted from the private networks only"
-    assert all(r.inputs["remoteIpPrefix"] != "203.0.113.0/24" for r in of_type(res, RULE))
-    assert "replicationCidrs is empty" not in caplog.text
+    assert "hostssl shop shop 198.51.100.0/24 scram-sha-256" in hba
+    assert "hostssl shop shop 203.0.113.0/24 scram-sha-256" not in hba, "replication networks are not application ones"
+    prefixes = {r.inputs["remoteIpPrefix"] for r in of_type(res, RULE)}
+    assert "198.51.100.0/24" in prefixes and "203.0.113.0/24" not in prefixes
+    assert "replicationCidrs" not in caplog.text
 
 
-def test_an_empty_replication_cidrs_is_warned_about(runs, caplog):
+def test_the_shipped_stacks_need_no_replication_network(runs, caplog):
     run_program(stack_file("staging"))
-    assert "resilient-stack:database.replicationCidrs is empty" in caplog.text
+    assert "replicationCidrs" not in caplog.text
+    for stack in PASSING:
+        text = stack_file(stack).read_text()
+        assert "replicationCidrs" not in text and "appCidrs" not in text
+
+
+def test_the_external_network_is_looked_up_by_name_unless_its_id_is_given():
+    mocks = RecordingMocks()
+    run_program(stack_file("staging"), mocks=mocks)
+    looked_up = {r.inputs["networkId"] for r in of_type(mocks.resources, PORT)}
+    assert len(looked_up) == 1  # one Ext-Net (the mock cloud gives every region's the same id)
+    config = load_stack_file(stack_file("staging")).model_dump(by_alias=True, exclude_none=True)
+    given = "0f0e0d0c-0b0a-4988-8776-655443322111"
+    for p in config["placements"]:
+        p["externalNetworkId"] = given
+    mocks = RecordingMocks()
+    res = run_program(stack_file("staging"), mocks=mocks,
+                      config_overrides={"resilient-stack:placements": config["placements"]})
+    assert {r.inputs["networkId"] for r in of_type(res, PORT)} == {given}
+
+
+def test_a_consensus_that_dies_with_one_site_is_refused():
+    """The etcd voting members are the database hosts, labelled quorum=true: the rules' site-majority on `database`
+    refuses a design where one site holds half of them or more (GRA11 + GRA9: one campus), before any resource."""
+    config = load_stack_file(stack_file("staging")).model_dump(by_alias=True, exclude_none=True)
+    placements = config["placements"]
+    placements[2].update(region="GRA9")  # the database-only member moves to the primary's campus
+    mocks = RecordingMocks()
+    with pytest.raises(DesignRejected) as err:
+        run_program(stack_file("staging"), mocks=mocks, config_overrides={"resilient-stack:placements": placements})
+    assert "site-majority" in err.value.rule_ids
+    assert any(f.rule == "site-majority" and f.role == "database" for f in err.value.findings)
+    assert [r.type for r in mocks.resources] == ["pulumi:pulumi:Stack"]
+
+
+@pytest.mark.parametrize("stack", PASSING)
+def test_the_etcd_members_are_exactly_the_voting_database_hosts(runs, stack):
+    res = runs[stack]
+    voting = [h for h in of_type(res, INSTANCE) if h.inputs["metadata"].get(QUORUM_KEY) == "true"]
+    names = sorted(h.inputs["name"] for h in voting)
+    for host in voting:
+        env = user_data_file(host, cloudinit.ETCD_ENV)
+        cluster = next(line for line in env.splitlines() if line.startswith("ETCD_INITIAL_CLUSTER="))
+        members = sorted(m.split("=", 1)[0] for m in cluster.split("=", 1)[1].split(","))
+        assert members == names
+    assert len(names) == 3

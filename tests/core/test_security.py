@@ -101,8 +101,10 @@ def test_user_data_check_never_shows_the_secret_and_reads_base64():
 
 def test_the_projects_own_web_user_data_is_clean_and_db_user_data_needs_a_secret():
     assert check_resource(INSTANCE_TYPE, {"userData": cloudinit.render_web(placement_label="ovh/GRA11", https=True)}) == []
-    db = cloudinit.render_db_primary(replication_password="repl-Secret-123", app_password="app-Secret-456",
-                                     allowed_cidrs=["10.0.0.0/8"], backup=None)
+    db = cloudinit.render_db_member(
+        name="db1", members=[cloudinit.ClusterMember("db1", "192.0.2.1")], bootstrap=True, scope="t",
+        replication_password="repl-Secret-123", rewind_password="rewind-Secret-789", api_password="api-Secret-012",
+        app_password="app-Secret-456", backup=None)
     assert "repl-Secret-123" in db  # cloud-init must carry it: so the component wraps it in a Pulumi secret
     secret = {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "v1:x"}
     assert check_resource(INSTANCE_TYPE, {"userData": secret}) == []

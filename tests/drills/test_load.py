@@ -1,32 +1,35 @@
-"""resilient_stack.drills.load without containers: the HTTP load against a loopback server, the writer's
-output lines, and the writer's script (package data)."""
+"""resilient_stack.drills.load without containers: the visitor's script (package data) run here with curl against
+a loopback server standing in for the web hosts, and its output lines as the drill reads them."""
 
 from __future__ import annotations
 
 import http.server
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 
 import pytest
 
 from resilient_stack.drills import load
+from resilient_stack.drills.report import Attempt
+
+from ..conftest import need_tool
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        if self.path == "/ok":
-            body = b'<html><p id="placement">waw</p></html>'
-            self.send_response(200)
-        elif self.path == "/plain":
-            body = b"no placement here"
-            self.send_response(200)
-        elif self.path == "/moved":
-            body = b""
-            self.send_response(302)
-            self.send_header("Location", "/ok")
+        self.answer(200, b'<html><strong id="placement">ovhcloud/WAW1/waw</strong></html>')
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        n = int(self.path.rsplit("=", 1)[1])
+        if n % 3 == 0:
+            self.answer(503, b'{"error": "no member accepts writes"}')
         else:
-            body = b"down"
-            self.send_response(503)
+            self.answer(201, b'{"n": %d, "placement": "ovhcloud/WAW1/waw", "database": "198.18.42.13"}' % n)
+
+    def answer(self, code: int, body: bytes) -> None:
+        self.send_response(code)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -47,71 +50,70 @@ def server() -> Iterator[str]:
         srv.server_close()
 
 
-def _one(url: str) -> load.Attempt:
-    probe = load.HttpLoad(url, interval=0, max_requests=1, max_seconds=5)
-    probe.run()
-    (attempt,) = probe.attempts
-    assert attempt.start <= attempt.end
-    return attempt
+def visitor(tmp_path, *args: str) -> list[str]:
+    need_tool(shutil.which("curl") is not None, "curl is not installed")
+    script = tmp_path / "visitor.sh"
+    script.write_text(load.visitor_script())
+    proc = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
 
 
-def test_a_200_names_the_placement_that_served_it(server):
-    a = _one(f"{server}/ok")
-    assert a.ok and a.detail == "waw"
-    b = _one(f"{server}/plain")
-    assert b.ok and b.detail == "HTTP 200"
+def test_gets_name_the_placement_that_served_the_page(server, tmp_path):
+    lines = visitor(tmp_path, "get", server, "0", "1", "3", "30", "2")
+    assert lines[-1] == "end 4"
+    parsed = [load.parse_line(line) for line in lines[:-1]]
+    assert [p[0] for p in parsed] == [1, 2, 3]
+    for n, attempt, remote, error in parsed:
+        assert attempt.ok and attempt.detail == "ovhcloud/WAW1/waw" and remote == "127.0.0.1" and error == ""
+        assert attempt.start <= attempt.end
 
 
-def test_errors_redirects_and_refused_connections_are_failed_requests(server):
-    down = _one(f"{server}/down")
-    assert not down.ok and down.detail == "HTTP 503"
-    moved = _one(f"{server}/moved")
-    assert not moved.ok and moved.detail == "HTTP 302"  # a redirect is not followed: not a 200
-    srv = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
-    port = srv.server_address[1]
-    srv.server_close()  # nothing listens there any more
-    refused = _one(f"http://127.0.0.1:{port}/ok")
-    assert not refused.ok and "URLError" in refused.detail
+def test_writes_are_numbered_and_report_the_member_that_committed(server, tmp_path):
+    lines = visitor(tmp_path, "write", server, "0", "1000001", "3", "30", "2")
+    parsed = {p[0]: p for p in map(load.parse_line, lines) if p is not None}
+    assert set(parsed) == {1000001, 1000002, 1000003}
+    assert parsed[1000001][1].ok and parsed[1000001][1].detail == "198.18.42.13"
+    n, attempt, remote, error = parsed[1000002]  # a multiple of 3: the server says 503
+    assert not attempt.ok and error.startswith("HTTP 503:") and "no member accepts writes" in error
+    assert attempt.detail == f"{remote}: {error}"
 
 
-def test_the_load_is_bounded_in_requests_and_stops_on_request(server):
-    bounded = load.HttpLoad(f"{server}/ok", interval=0, max_requests=5, max_seconds=30)
-    bounded.run()
-    assert len(bounded.attempts) == 5 and all(a.ok for a in bounded.attempts)
-    stopped = load.HttpLoad(f"{server}/ok", interval=0.05, max_requests=10_000, max_seconds=30)
-    stopped.start()
-    stopped.stop.set()
-    stopped.join(timeout=5)
-    assert not stopped.is_alive() and len(stopped.attempts) < 10
+def test_an_unreachable_address_is_a_failed_attempt_within_the_timeout(tmp_path):
+    # a closed port on the loopback: refused at once, like a lost host whose network answers
+    lines = visitor(tmp_path, "get", "http://127.0.0.1:9", "0", "1", "1", "30", "1")
+    (n, attempt, remote, error) = load.parse_line(lines[0])
+    assert not attempt.ok and error.startswith("HTTP 000:") and "curl" in error
+    assert attempt.end - attempt.start < 5
 
 
-def test_writer_lines():
-    assert load.parse_writer_line("ack 7 1000.25 1000.5 198.18.42.10\n") == (
-        7, load.Attempt(1000.25, 1000.5, True, "198.18.42.10"), "")
-    n, a, message = load.parse_writer_line(
-        "err 8 1001.0 1003.0 198.18.42.10 psql: error: connection to server at \"198.18.42.10\", port 5432 failed\n")
-    assert (n, a.ok, a.start, a.end) == (8, False, 1001.0, 1003.0)
-    assert message == 'psql: error: connection to server at "198.18.42.10", port 5432 failed'
-    assert a.detail == f"198.18.42.10: {message}"
-    assert load.parse_writer_line("err 9 1004.0 1005.0 198.18.42.10\n")[2] == ""
-    assert load.parse_writer_line("end 42\n") is None
-    assert load.parse_writer_line("garbage\n") is None
+def test_the_visitor_script_is_bounded_and_checked(tmp_path):
+    text = load.visitor_script()
+    assert f"{load.RUN_DIR}/stop" in text and "--connect-timeout" in text and "--max-time" in text
+    script = tmp_path / "visitor.sh"
+    script.write_text(text)
+    proc = subprocess.run(["bash", str(script), "nonsense", "x", "0", "1", "1", "1", "1"], capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 2 and "usage:" in proc.stderr
+    shellcheck = shutil.which("shellcheck")
+    need_tool(shellcheck is not None, "shellcheck is not installed (Debian package shellcheck; make tools)")
+    proc = subprocess.run([shellcheck, "-s", "bash", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
 
 
-def test_write_errors_are_counted_by_kind():
-    a = load.error_kind('psql: error: connection to server at "198.18.42.10", port 5432 failed: timeout expired')
-    b = load.error_kind('psql: error: connection to server at "198.18.42.11", port 5432 failed: timeout expired')
-    assert a == b == 'psql: error: connection to server at "N", port N failed: timeout expired'
-    # psql's lines joined by the writer: what follows a run of spaces (the hint) is not part of the kind
-    assert load.error_kind('psql: error: connection to server at "198.18.42.10", port 5432 failed: Connection '
-                           'refused  Is the server running on that host?') == \
-        'psql: error: connection to server at "N", port N failed: Connection refused'
-    assert load.error_kind("") == "error" and len(load.error_kind("x" * 500)) == 100
+@pytest.mark.parametrize("line, expected", [
+    ("ok 7 1.5 2.5 198.18.42.11 ovhcloud/GRA11/gra", (7, Attempt(1.5, 2.5, True, "ovhcloud/GRA11/gra"), "198.18.42.11", "")),
+    ("err 8 3 4 - HTTP 000: curl: (28) Connection timed out",
+     (8, Attempt(3.0, 4.0, False, "-: HTTP 000: curl: (28) Connection timed out"), "-", "HTTP 000: curl: (28) Connection timed out")),
+    ("end 9", None),
+    ("ok x 1 2 - -", None),
+    ("", None),
+])
+def test_parse_line(line, expected):
+    assert load.parse_line(line) == expected
 
 
-def test_the_writer_script_writes_numbered_rows_and_obeys_the_stop_flag():
-    script = load.writer_script()
-    assert script.startswith("#!/bin/bash\n")
-    assert f"INSERT INTO {load.TABLE} (n) VALUES ($n)" in script
-    assert f"{load.RUN_DIR}/target" in script and f"[ ! -e {load.RUN_DIR}/stop ]" in script
-    assert "sslmode=require" in script and "connect_timeout=2" in script
+def test_error_kinds_drop_the_numbers():
+    assert load.error_kind("HTTP 000: curl: (28) Connection timed out after 1501 milliseconds") == \
+        "HTTP N: curl: (N) Connection timed out after N milliseconds"
+    assert load.error_kind("") == "error"

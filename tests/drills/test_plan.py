@@ -48,32 +48,38 @@ def test_every_instance_with_its_role_placement_and_site(production):
     assert production.rejected is None and production.primary == "gra"
 
 
-def test_public_addresses_come_from_the_mock_cloud_and_reach_the_replicas_through_the_components(production):
+def test_public_addresses_come_from_the_mock_cloud_and_reach_the_hosts_through_the_components(production):
     ips = [h.public_ip for h in production.hosts]
     assert len(set(ips)) == len(ips)
     assert all(ipaddress.ip_address(ip) in NET for ip in ips)
-    assert production.entry_ip not in ips and production.s3_ip not in ips
-    primary_ip = production.database_addresses["gra"]
-    assert production.db_host("gra").public_ip == primary_ip
+    assert production.visitor_ip not in ips and production.s3_ip not in ips
+    assert production.db_host("gra").public_ip == production.database_addresses["gra"]
+    cluster = ",".join(f"shop-{p}-db=https://{production.database_addresses[p]}:2380" for p in ("gra", "waw", "ik"))
+    webs = [h.public_ip for h in production.hosts if h.role == "web"]
     for h in production.hosts:
-        if h.role == "db-replica":
-            # the replica's user data names the primary's address as the component rendered it
-            assert f"PRIMARY_HOST={primary_ip}\n" in h.user_data
-    assert sorted(production.entry_points) == sorted(h.public_ip for h in production.hosts if h.role == "web")
+        if h.role != "web":
+            # every member names every other member and admits every web host, as the components rendered it
+            assert f"ETCD_INITIAL_CLUSTER={cluster}\n" in h.user_data
+            assert all(f"hostssl shop shop {ip}/32 scram-sha-256" in h.user_data for ip in webs)
+        else:
+            hosts = [production.database_addresses[p] for p in ("gra", "waw", "ik")]
+            assert '"hosts": [\n' in h.user_data and all(f'"{ip}"' in h.user_data for ip in hosts)
+    assert sorted(production.entry_points) == sorted(webs)
+    assert production.entry_points == [h.public_ip for p in ("gra", "waw", "ik")
+                                       for h in sorted(production.hosts, key=lambda h: h.name)
+                                       if h.role == "web" and h.placement == p]
 
 
-def test_the_public_network_is_admitted_like_an_operator_would_configure_it(production):
-    primary = production.db_host("gra").user_data
-    assert f"hostssl replication replicator {NET} scram-sha-256" in primary
-    assert f"hostssl shop shop {NET} scram-sha-256" in primary
+def test_the_stack_file_is_used_as_it_is(production):
+    assert production.config_overrides == {}
+    assert str(NET) not in production.db_host("gra").user_data, "no operator network admitted"
+    assert production.record_name == "www.shop.test" and production.url == "https://www.shop.test"
+    assert production.database_url.startswith("postgresql://shop@198.18.42.")
 
 
 def test_the_user_data_is_exactly_what_the_components_render(production):
     names = [h.name for h in production.hosts]
-    res = run_program(PRODUCTION, mocks=RecordingMocks(public_address=plan.Addresses(NET, names)), config_overrides={
-        "resilient-stack:database": {"appDatabase": "shop", "appUser": "shop", "replicationCidrs": [str(NET)],
-                                     "appCidrs": [str(NET)]},
-    })
+    res = run_program(PRODUCTION, mocks=RecordingMocks(public_address=plan.Addresses(NET, names)))
     rendered = {r.inputs["name"]: r.inputs["userData"] for r in res if r.type == plan.INSTANCE_TYPE}
     assert rendered == {h.name: h.user_data for h in production.hosts}
     for ud in rendered.values():
@@ -89,6 +95,7 @@ def test_plans_are_reproducible(production):
 
 def test_the_paper_drill_and_the_failover_order(production, sbg2021):
     assert production.failover_order == ["waw", "ik"]
+    assert production.db_placements == ["gra", "waw", "ik"]
     assert all(p.service_survives and p.data_survives for p in production.predictions.values())
     p = sbg2021.predictions["ovh-strasbourg"]
     assert not p.service_survives and not p.data_survives and "database" in p.data_lost

@@ -13,7 +13,7 @@ from resilient_stack.drills.report import (
     Prediction,
     RpoResult,
     ScenarioResult,
-    choose_promotion,
+    most_advanced,
     classify,
     compute_rpo,
     parse_lsn,
@@ -117,20 +117,13 @@ def test_parse_lsn():
     assert parse_lsn("") is None and parse_lsn(None) is None and parse_lsn("zz/1") is None
 
 
-def test_promote_the_replica_with_the_most_wal():
-    assert choose_promotion(["waw", "ik"], {"waw": "0/5000000", "ik": "0/6000000"}) == "ik"
-
-
-def test_ties_follow_the_failover_order():
-    assert choose_promotion(["waw", "ik"], {"ik": "0/6000000", "waw": "0/6000000"}) == "waw"
-    assert choose_promotion(["ik", "waw"], {"ik": "0/6000000", "waw": "0/6000000"}) == "ik"
-
-
-def test_burned_replicas_are_skipped_and_unknown_positions_come_last():
-    assert choose_promotion(["waw", "ik"], {"ik": "0/1"}) == "ik"
-    assert choose_promotion(["waw", "ik"], {"waw": None, "ik": "0/1"}) == "ik"
-    assert choose_promotion(["waw", "ik"], {"waw": None}) == "waw"
-    assert choose_promotion(["waw", "ik"], {}) is None
+def test_the_most_advanced_members():
+    """What Patroni is expected to promote: the surviving replica(s) that received the most WAL."""
+    assert most_advanced({"waw": "0/5000000", "ik": "0/6000000"}) == ["ik"]
+    assert most_advanced({"ik": "0/6000000", "waw": "0/6000000"}) == ["ik", "waw"]
+    assert most_advanced({"waw": None, "ik": "0/1"}) == ["ik"]
+    assert most_advanced({"waw": None}) == ["waw"]
+    assert most_advanced({}) == []
 
 
 # -- verdicts -------------------------------------------------------------------------------------
@@ -150,12 +143,17 @@ def test_classify():
     assert classify(0.0, None, rpo()) == (False, "intact")
 
 
-def scenario(*, rto_web=0.0, rto_writes=4.6, r=None, predicted=(True, True)):
+HEALED = {"primaries": ["waw"], "rebuilt_replicas": ["ik"], "stale_replicas": [],
+          "etcd": {"members": 3, "healthy": ["waw", "ik"], "majority": True}, "ok": True, "healed_s": 13.1}
+
+
+def scenario(*, rto_web=0.0, rto_writes=4.6, r=None, predicted=(True, True), cluster=HEALED, rejoin=None):
     return ScenarioResult(
         site="Gravelines campus (FR)", site_id="ovh-gravelines", placements=("gra",),
         killed=("shop-gra-db", "shop-gra-web-1"), prediction=Prediction(*predicted), fire_at=FIRE,
         rto_web=rto_web, rto_writes=rto_writes, rpo=r or rpo(),
-        failover={"old_primary": "gra", "promoted": "waw"},
+        failover={"old_primary": "gra", "promoted": "waw"}, cluster=cluster,
+        rejoin=rejoin if rejoin is not None else {"database": "gra", "rejoined_as": "replica", "ok": True},
         timeline=[Event(FIRE - 60, "boot", "booted"), Event(FIRE, "fire", "gra burns"),
                   Event(FIRE + 4.6, "recovery", "writes back")],
         notes=["replica(s) ik still follow the burned primary"],
@@ -174,17 +172,32 @@ def test_exit_code_zero_only_when_everything_survived_as_predicted():
     assert FiredrillReport("x", "x.yaml", []).exit_code == 1
 
 
+def test_a_cluster_that_did_not_heal_fails_the_drill():
+    stale = scenario(cluster={**HEALED, "stale_replicas": ["ik"], "ok": False})
+    assert stale.matches_prediction and not stale.cluster_ok and not stale.survived
+    assert FiredrillReport("p", "p.yaml", [stale]).exit_code == 1
+    forked = scenario(rejoin={"database": "gra", "rejoined_as": "primary", "ok": False})
+    assert not forked.survived and FiredrillReport("p", "p.yaml", [forked]).exit_code == 1
+    assert "a cluster did NOT heal" in render_text(FiredrillReport("p", "p.yaml", [forked]))
+    nothing_survived = scenario(cluster=None, rejoin={})
+    nothing_survived.rejoin = None
+    assert nothing_survived.cluster_ok  # nothing to heal: the verdict is the lost data's
+
+
 def test_json_report():
     rep = FiredrillReport("sbg2021", "s.yaml", [scenario()], rejected_rules=("backup-colocated", "single-site"))
     doc = json.loads(render_json(rep))
     assert doc["schema"] == "resilient-stack/firedrill/v1"
-    assert doc["design"] == {"accepted": False, "rejected_by": ["backup-colocated", "single-site"]}
-    assert "asynchronous" in doc["replication"]["mode"]
+    assert doc["design"] == {"accepted": False, "rejected_by": ["backup-colocated", "single-site"],
+                             "config_overrides": {}}
+    assert "asynchronous" in doc["replication"]["mode"] and "Patroni" in doc["replication"]["mode"]
     sc = doc["scenarios"][0]
     assert sc["rto_web_s"] == 0.0 and sc["rto_writes_s"] == 4.6 and sc["rpo"]["rows_lost"] == 0
     assert sc["measured"] == {"service_survives": True, "data_survives": True, "data": "intact"}
     assert sc["predicted"]["service_survives"] is True and sc["matches_prediction"] is True
     assert [e["t_fire_s"] for e in sc["timeline"]] == [-60.0, 0.0, 4.6]
+    assert sc["cluster"]["rebuilt_replicas"] == ["ik"] and sc["rejoin"]["rejoined_as"] == "replica"
+    assert sc["healed"] is True
     assert doc["verdict"] == "pass" and doc["exit_code"] == 0
 
 

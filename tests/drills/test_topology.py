@@ -12,38 +12,21 @@ import pytest
 import yaml
 
 from resilient_stack.drills import topology
-from resilient_stack.drills.load import RUN_DIR, TABLE, WRITER
+from resilient_stack.drills.load import RUN_DIR, VISITOR
 
 from ..conftest import need_tool
 
 DATA = Path(str(resources.files("resilient_stack.drills").joinpath("data")))
 
 
-def test_entry_point_user_data():
-    ud = topology.entry_user_data([("shop-gra-web-1", "198.18.42.10"), ("shop-waw-web-1", "198.18.42.12")], https=True)
+def test_the_visitor_is_a_plain_client():
+    ud = topology.visitor_user_data()
     doc = yaml.safe_load(ud)
-    assert ud.startswith("#cloud-config\n")
-    cfg = next(f["content"] for f in doc["write_files"] if f["path"] == "/etc/haproxy/haproxy.cfg")
-    assert "option httpchk GET /healthz" in cfg and "http-check expect status 200" in cfg
-    assert "server shop-gra-web-1 198.18.42.10:80 check" in cfg
-    assert "server shop-waw-web-1 198.18.42.12:443 check port 80" in cfg
-    assert "option redispatch" in cfg and "fall 2" in cfg
-    writer = next(f for f in doc["write_files"] if f["path"] == WRITER)
-    assert writer["permissions"] == "0755" and f"INSERT INTO {TABLE}" in writer["content"]
-    assert "timeout 3 psql" in writer["content"] and "max_seconds" in writer["content"]
+    assert ud.startswith("#cloud-config\n") and doc["package_update"] is False
+    (script,) = doc["write_files"]
+    assert script["path"] == VISITOR and script["permissions"] == "0755" and "curl" in script["content"]
     assert ["install", "-d", "-m", "0755", RUN_DIR] in doc["runcmd"]
-    assert ["systemctl", "enable", "--now", "haproxy"] in doc["runcmd"]
-    plain = yaml.safe_load(topology.entry_user_data([("w", "198.18.42.10")], https=False))
-    assert ":443" not in plain["write_files"][0]["content"]
-
-
-def test_the_haproxy_config_has_one_frontend_per_port_and_every_server_in_each_backend():
-    servers = [("a", "198.18.42.10"), ("b", "198.18.42.11"), ("c", "198.18.42.12")]
-    cfg = topology.haproxy_config(servers, https=True)
-    assert cfg.endswith("\n") and "$" not in cfg and "\n\n" not in cfg
-    assert cfg.count("\nfrontend ") == 2 and "    bind :80\n" in cfg and "    bind :443\n" in cfg
-    assert [ln.split()[1] for ln in cfg.splitlines() if ln.startswith("    server ")] == ["a", "b", "c"] * 2
-    assert topology.haproxy_config(servers, https=False) == cfg[:cfg.index("frontend www-tls")]
+    assert "haproxy" not in ud, "nothing health-checks the entry point for the visitor"
 
 
 def test_s3_stand_in_user_data():
@@ -54,28 +37,28 @@ def test_s3_stand_in_user_data():
     nginx = doc["write_files"][1]["content"]
     assert "listen 443 ssl" in nginx and "proxy_set_header Host $host;" in nginx
     assert "ssl_certificate /etc/firedrill/tls/s3.crt;" in nginx and "proxy_pass http://127.0.0.1:5000;" in nginx
-    assert ["curl", "-kfsS", "-o", "/dev/null", "-X", "PUT", "https://127.0.0.1:443/shop-pgbackrest"] in doc["runcmd"]
+    assert topology.s3_bucket_script(443, "shop-pgbackrest") in doc["runcmd"]
+    assert "curl -kfsS -o /dev/null -X PUT https://127.0.0.1:443/shop-pgbackrest" in topology.s3_bucket_script(443, "shop-pgbackrest")
+    assert ["systemctl", "enable", "--now", "firedrill-s3.service"] in doc["runcmd"], "it comes back with its container"
     host_style = yaml.safe_load(topology.s3_user_data(port=8443, bucket="b-1", path_style=False))
     assert "IGNORE_SUBDOMAIN" not in host_style["write_files"][0]["content"]
     assert "listen 8443 ssl" in host_style["write_files"][1]["content"]
 
 
 def test_every_payload_file_is_used():
-    used = {"entry-haproxy.cfg", "entry-haproxy-tls.cfg", "firedrill-writer.sh", "s3-moto.service", "s3-nginx.conf"}
-    assert {p.name for p in DATA.iterdir()} == used
+    assert {p.name for p in DATA.iterdir()} == {"visitor.sh", "probe.sh", "s3-moto.service", "s3-nginx.conf"}
 
 
-def test_the_writer_script_is_valid_bash():
-    script = DATA / "firedrill-writer.sh"
+def test_the_probe_script_is_valid_bash_and_reads_only():
+    script = DATA / "probe.sh"
     proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert f"{RUN_DIR}/target" in script.read_text() and f"{RUN_DIR}/stop" in script.read_text()
-
-
-def test_the_writer_script_passes_shellcheck():
+    text = script.read_text()
+    for verb in ("INSERT", "UPDATE", "DELETE", "pg_promote", "patronictl", "systemctl", " put "):
+        assert verb not in text, verb
     shellcheck = shutil.which("shellcheck")
     need_tool(shellcheck is not None, "shellcheck is not installed (Debian package shellcheck; make tools)")
-    proc = subprocess.run([shellcheck, "-s", "bash", str(DATA / "firedrill-writer.sh")], capture_output=True, text=True)
+    proc = subprocess.run([shellcheck, "-s", "bash", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
 
 
@@ -88,3 +71,8 @@ def test_moto_comes_from_this_python():
                                         ("***", "site"), ("x" * 60, "x" * 40)])
 def test_site_networks_get_plain_names(text, slug):
     assert topology.slug(text) == slug
+
+
+def test_a_host_keeps_its_mac_on_the_internet():
+    assert topology.mac_of("198.18.42.10") == "02:42:c6:12:2a:0a"
+    assert topology.mac_of("198.18.42.11") != topology.mac_of("198.18.42.10")

@@ -14,10 +14,15 @@ from resilient_stack.hosts import cloudinit as ci
 from resilient_stack.hosts.cloudinit import BackupTarget
 
 REPL_PW = "Repl:pass\\word-0123456789"
+REWIND_PW = "Rewind: 'pw' #2 \\ 0123456"
+API_PW = "Api \"pw\" $(id) #3 0123"
 APP_PW = "App's \"pw\" $(id) `x` #1 0123"
 S3_SECRET = "S3-secret-key/abcdefXYZ+0123"
 CIPHER = "cipher-passphrase-0123456789"
 CIDRS = ["10.20.0.0/24", "fd00:20::/64"]
+MEMBERS = [ci.ClusterMember("db-gra", "203.0.113.10"), ci.ClusterMember("db-waw", "198.51.100.20"),
+           ci.ClusterMember("db-ik", "2001:db8::30")]
+WEB_IPS = ["203.0.113.40", "198.51.100.41"]
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample user@host"
 
 BACKUP = BackupTarget(
@@ -28,7 +33,8 @@ BACKUP = BackupTarget(
     key_secret=S3_SECRET,
     cipher_pass=CIPHER,
 )
-SECRETS = (REPL_PW, APP_PW, S3_SECRET, CIPHER)
+SECRETS = (REPL_PW, REWIND_PW, API_PW, APP_PW, S3_SECRET, CIPHER)
+APP_DB = ci.AppDatabase(hosts=("203.0.113.10", "198.51.100.20", "2001:db8::30"), dbname="shop", user="shop")
 
 
 def web(**kw):
@@ -36,29 +42,36 @@ def web(**kw):
     return ci.render_web(**kw)
 
 
-def primary(**kw):
-    kw.setdefault("replication_password", REPL_PW)
+def web_app(**kw):
+    kw.setdefault("database", APP_DB)
     kw.setdefault("app_password", APP_PW)
-    kw.setdefault("allowed_cidrs", CIDRS)
-    kw.setdefault("backup", BACKUP)
-    return ci.render_db_primary(**kw)
+    return web(**kw)
 
 
-def replica(**kw):
-    kw.setdefault("primary_host", "10.20.0.5")
+def member(**kw):
+    """The bootstrap member (db-gra) unless told otherwise."""
+    kw.setdefault("name", "db-gra")
+    kw.setdefault("members", MEMBERS)
+    kw.setdefault("bootstrap", kw["name"] == "db-gra")
+    kw.setdefault("scope", "shop")
     kw.setdefault("replication_password", REPL_PW)
-    kw.setdefault("allowed_cidrs", CIDRS)
+    kw.setdefault("rewind_password", REWIND_PW)
+    kw.setdefault("api_password", API_PW)
+    kw.setdefault("app_password", APP_PW if kw["bootstrap"] else None)
     kw.setdefault("backup", BACKUP)
-    return ci.render_db_replica(**kw)
+    kw.setdefault("app_cidrs", [f"{ip}/32" for ip in WEB_IPS])
+    return ci.render_db_member(**kw)
 
 
 DOCS = {
     "web": lambda: web(),
     "web-https": lambda: web(https=True, app_title="Shop <&>", hostname="web-gra-1", ssh_authorized_keys=[KEY]),
-    "primary-backup": lambda: primary(),
-    "primary-nobackup": lambda: primary(backup=None, app_cidrs=[]),
-    "replica-backup": lambda: replica(),
-    "replica-nobackup": lambda: replica(backup=None, primary_host="db-primary.internal", wait_attempts=3),
+    "web-app": lambda: web_app(),
+    "web-app-https": lambda: web_app(https=True, ssh_authorized_keys=[KEY]),
+    "member-bootstrap": lambda: member(),
+    "member-nobackup": lambda: member(backup=None, app_cidrs=[]),
+    "member-join": lambda: member(name="db-waw"),
+    "member-join-nobackup": lambda: member(name="db-ik", backup=None, replication_cidrs=["192.0.2.0/24"]),
 }
 
 

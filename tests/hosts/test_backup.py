@@ -9,11 +9,11 @@ import pytest
 
 from resilient_stack.hosts import paths
 from resilient_stack.hosts.backup import BackupRepository, BackupTarget, validate_backup_repository
-from tests.hosts.samples import BACKUP, CIPHER, S3_SECRET, files, load, primary, replica, runcmd_text
+from tests.hosts.samples import BACKUP, CIPHER, S3_SECRET, files, load, member, runcmd_text
 
 
-def test_primary_backup_config():
-    doc = load(primary())
+def test_bootstrap_member_backup_config():
+    doc = load(member())
     fs = files(doc)
     conf = fs[paths.PGBACKREST_CONF]
     assert (conf["permissions"], conf["owner"], conf["defer"]) == ("0640", "postgres:postgres", True)
@@ -33,23 +33,23 @@ def test_primary_backup_config():
 
 
 def test_schedule_units():
-    fs = files(load(replica()))
+    fs = files(load(member(name="db-waw")))
     service = fs["/etc/systemd/system/resilient-stack-backup@.service"]["content"]
     assert f"ExecStart={paths.BACKUP_SCRIPT} %i\n" in service
-    assert "After=postgresql@15-main.service network-online.target\n" in service
+    assert "After=patroni.service network-online.target\n" in service
     for kind, calendar in (("full", "Sun *-*-* 02:00:00"), ("diff", "Mon..Sat *-*-* 02:00:00")):
         timer = fs[f"/etc/systemd/system/resilient-stack-backup-{kind}.timer"]["content"]
         assert f"OnCalendar={calendar}\n" in timer and f"Unit=resilient-stack-backup@{kind}.service\n" in timer
     script = fs[paths.BACKUP_SCRIPT]
     assert script["permissions"] == "0755"
     assert 'pgbackrest --stanza=main --type="$TYPE" backup' in script["content"]
-    assert paths.BACKUP_INIT_SCRIPT not in fs, "only the primary creates the stanza"
+    assert paths.BACKUP_INIT_SCRIPT not in fs, "only the member that initialises the cluster creates the stanza"
 
 
 def test_backup_endpoint_port_and_repr_hides_secrets():
     b = dataclasses.replace(BACKUP, endpoint="minio.internal:9000", uri_style="path", verify_tls=False,
                             cipher_pass=None, stanza="shop")
-    c = files(load(primary(backup=b)))[paths.PGBACKREST_CONF]["content"].splitlines()
+    c = files(load(member(backup=b)))[paths.PGBACKREST_CONF]["content"].splitlines()
     assert "repo1-s3-endpoint=minio.internal" in c and "repo1-storage-port=9000" in c
     assert c.index("repo1-storage-port=9000") == c.index("repo1-s3-endpoint=minio.internal") + 1
     assert "repo1-s3-uri-style=path" in c and "repo1-storage-verify-tls=n" in c

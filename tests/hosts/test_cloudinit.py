@@ -19,6 +19,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from resilient_stack.hosts import cloudinit as ci
 from resilient_stack.hosts import paths
@@ -47,7 +48,8 @@ def test_header_yaml_and_determinism(kind):
 def test_nothing_fetched_beyond_debian_apt(kind):
     doc = load(DOCS[kind]())
     assert not {"apt", "snap", "bootcmd"} & set(doc), "no extra apt sources, snaps or boot hooks"
-    text = runcmd_text(doc) + json.dumps([f["content"] for f in doc["write_files"]])
+    # etcd's client URL is the host's own loopback: nothing is fetched from it
+    text = (runcmd_text(doc) + json.dumps([f["content"] for f in doc["write_files"]])).replace("http://127.0.0.1:", "")
     for bad in ("curl ", "wget ", "| sh", "|sh", "http://", "add-apt-repository"):
         if bad == "http://" and kind.startswith("web"):
             continue  # nginx config and the redirect mention URLs, fetch nothing
@@ -72,13 +74,17 @@ def test_secrets_only_in_private_files(kind):
     text = DOCS[kind]()
     doc = load(text)
     assert not any(s in runcmd_text(doc) for s in SECRETS)
-    allowed = {paths.REPLICATION_PASSWORD_FILE, paths.APP_PASSWORD_FILE, paths.PGPASS_FILE, paths.PGBACKREST_CONF}
+    allowed = {paths.APP_PASSWORD_FILE, paths.PATRONI_CONF, paths.PGBACKREST_CONF, paths.APP_PGPASS}
     for f in doc["write_files"]:
-        carried = [s for s in SECRETS if s in f["content"] or s.replace("\\", "\\\\").replace(":", "\\:") in f["content"]]
+        # as is, as libpq's password files escape it, as JSON and YAML (Patroni's configuration) quote it
+        spellings = [(s, s.replace("\\", "\\\\").replace(":", "\\:"), json.dumps(s)[1:-1],
+                      yaml.safe_dump(s).removesuffix("\n...\n").strip()) for s in SECRETS]
+        carried = [s for s in spellings if any(x in f["content"] for x in s)]
         if carried:
             assert f["path"] in allowed, f["path"]
             assert f["permissions"] in ("0600", "0640"), f
-            assert f["owner"] == "postgres:postgres", f
+            # libpq reads the application's password file as the application's user (chowned in runcmd)
+            assert f["owner"] == ("root:root" if f["path"] == paths.APP_PGPASS else "postgres:postgres"), f
     # the scripts reference the secret files, not their content
     for f in doc["write_files"]:
         if f["content"].startswith("#!"):
@@ -89,13 +95,13 @@ def test_the_public_api_is_the_roles_and_the_paths():
     """Components, drill and tests import the renderers, validators, BackupTarget and the paths from here."""
     for name in ci.__all__:
         assert getattr(ci, name) is not None, name
-    for name in ("render_web", "render_db_primary", "render_db_replica", "validate_web", "validate_db_primary",
-                 "validate_db_replica", "BackupTarget", "BackupRepository", "PROMOTE_HELPER", "SECRETS_DIR"):
+    for name in ("render_web", "render_db_member", "validate_web", "validate_db_member", "AppDatabase",
+                 "ClusterMember", "connection_url", "BackupTarget", "BackupRepository", "CLUSTER_HELPER", "SECRETS_DIR"):
         assert name in ci.__all__, name
-    assert ci.PROMOTE_HELPER == paths.PROMOTE_HELPER == "/usr/local/sbin/resilient-stack-promote"
+    assert ci.CLUSTER_HELPER == paths.CLUSTER_HELPER == "/usr/local/sbin/resilient-stack-cluster"
 
 
-@pytest.mark.parametrize("render", [ci.render_web, ci.render_db_primary, ci.render_db_replica])
+@pytest.mark.parametrize("render", [ci.render_web, ci.render_db_member])
 def test_functions_are_keyword_only(render):
     with pytest.raises(TypeError):
         render("ovh/GRA/GRA11")  # type: ignore[misc]

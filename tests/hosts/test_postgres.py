@@ -1,36 +1,33 @@
-"""Tests of resilient_stack.hosts.postgres: the PostgreSQL payloads, filled."""
+"""Tests of resilient_stack.hosts.postgres: the database members' scripts and SQL, filled."""
 
 from __future__ import annotations
 
 from resilient_stack.hosts import postgres
-from resilient_stack.hosts.backup import BackupRepository
 
 
-def test_settings_archive_with_pgbackrest_or_not():
-    repo = BackupRepository(endpoint="s3.de.cloud.ovh.net", bucket="shop-pgbackrest", region="de", stanza="shop")
-    on = postgres.settings(backup=repo, max_wal_senders=4, wal_keep_size_mb=0).splitlines()
-    assert "archive_command = 'pgbackrest --stanza=shop archive-push %p'" in on and "archive_mode = on" in on
-    assert "max_wal_senders = 4" in on and "wal_keep_size = '0MB'" in on
-    off = postgres.settings(backup=None, max_wal_senders=10, wal_keep_size_mb=1024).splitlines()
-    assert off[-1] == "archive_mode = off" and not any(line.startswith("archive_command") for line in off)
-    assert on[:9] == off[:9]  # TLS, listen, port: the same either way
+def test_db_init_sql_reads_the_password_from_its_file():
+    sql = postgres.db_init_sql(app_user="shop", app_db="shop_db")
+    assert "\\set app_password `cat /etc/resilient-stack/secrets/app_password`" in sql
+    assert "ALTER ROLE shop WITH LOGIN NOREPLICATION PASSWORD :'app_password';" in sql
+    assert "\\connect shop_db\nSET ROLE shop;\nCREATE TABLE IF NOT EXISTS resilient_stack_writes (" in sql
 
 
-def test_hba_replication_then_application_rules():
-    text = postgres.hba(replication_user="r", app_user="a", app_db="d", allowed_cidrs=["10.0.0.0/24"],
-                        app_cidrs=[])
-    assert text == ("# resilient_stack: TLS-only, SCRAM-authenticated access from the listed networks.\n"
-                    "hostssl replication r 10.0.0.0/24 scram-sha-256\n")
+def test_the_start_script_is_bounded_and_quotes_what_it_is_given():
+    script = postgres.db_start_script(bootstrap=False, scope="shop")
+    for line in ("ROLE=\"join\"", "DATA=/var/lib/postgresql/15/main", "INITIALIZE=/service/shop/initialize",
+                 f"WAIT_ETCD={postgres.WAIT_ETCD_S}", f"WAIT_CLUSTER={postgres.WAIT_CLUSTER_S}",
+                 f"WAIT_READY={postgres.WAIT_READY_S}"):
+        assert line + "\n" in script
+    assert "etcdctl --endpoints=http://127.0.0.1:2379" in script
+    assert "systemctl stop postgresql@15-main || true" in script
+    assert "ROLE=\"bootstrap\"\n" in postgres.db_start_script(bootstrap=True, scope="shop")
 
 
-def test_replica_script_quotes_what_it_is_given():
-    script = postgres.replica_init_script(primary_host="fd00::5", primary_port=6543, replication_user="r",
-                                          attempts=2, interval=1)
-    assert "PRIMARY_HOST=fd00::5\n" in script
-    assert "CONNINFO='host=fd00::5 port=6543 user=r sslmode=require passfile=/var/lib/postgresql/.pgpass " \
-           "connect_timeout=5'\n" in script
-    assert "wait_local_pg() {\n" in script and "pg_isready -q -h /var/run/postgresql -p 5432" in script
-
-
-def test_pgpass_escapes_separator_and_backslash():
-    assert postgres.pgpass(replication_user="r", password="a:b\\c") == "*:*:replication:r:a\\:b\\\\c\n"
+def test_the_cluster_helper_is_patronictl_with_the_configuration():
+    helper = postgres.cluster_helper()
+    assert "CONF=/etc/patroni/config.yml\n" in helper
+    assert 'exec runuser -u postgres -- patronictl -c "$CONF" list' in helper
+    # `--help` prints lines 2-8: the header
+    assert 'sed -n "2,8p" "$0"' in helper
+    header = helper.splitlines()[1:8]
+    assert header[0].startswith("# resilient-stack-cluster --") and "Failover needs no operator" in header[-1]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from resilient_stack.hosts import paths
-from resilient_stack.hosts.web import validate_web
-from tests.hosts.samples import DOCS, KEY, files, load, web
+from resilient_stack.hosts.web import CONNECTION_OPTIONS, AppDatabase, connection_url, validate_web
+from tests.hosts.samples import APP_DB, DOCS, KEY, files, load, web, web_app
 
 
 def test_web_installs_nginx_and_serves_page_and_healthz():
@@ -78,3 +80,55 @@ def test_validate_web_is_the_rule_render_web_applies():
             validate_web(**bad)
         with pytest.raises(ValueError, match=match):
             web(**{"placement_label": "ovh/GRA11", **bad})
+
+
+# --------------------------------------------------------------------------------------------------
+# the application
+# --------------------------------------------------------------------------------------------------
+
+
+def test_the_application_gets_every_member_and_its_password_file():
+    doc = load(web_app(https=True))
+    assert {"python3", "python3-psycopg2"} <= set(doc["packages"])
+    fs = files(doc)
+    config = json.loads(fs[paths.APP_CONFIG]["content"])
+    assert config["database"] == {"hosts": list(APP_DB.hosts), "port": 5432, "dbname": "shop", "user": "shop",
+                                  "options": CONNECTION_OPTIONS}
+    assert config["passfile"] == paths.APP_PGPASS and config["table"] == paths.APP_TABLE
+    assert config["placement"] == "ovh/GRA/GRA11" and config["listen_port"] == 8080
+    pgpass = fs[paths.APP_PGPASS]
+    assert pgpass["permissions"] == "0600" and pgpass["content"].startswith("*:*:shop:shop:")
+    assert ["chown", f"{paths.APP_USER}:{paths.APP_USER}", paths.APP_PGPASS] in doc["runcmd"]
+    assert ["systemctl", "enable", "--now", paths.APP_SERVICE] in doc["runcmd"]
+    unit = fs[f"/etc/systemd/system/{paths.APP_SERVICE}.service"]["content"]
+    assert f"User={paths.APP_USER}\n" in unit and f"ExecStart=/usr/bin/python3 {paths.APP_SCRIPT} {paths.APP_CONFIG}\n" in unit
+    site = fs[paths.NGINX_SITE]["content"]
+    https_block = site.split("listen 443")[1]
+    assert "location /api/ {" in https_block and "proxy_pass http://127.0.0.1:8080;" in https_block
+    assert "location /api/" not in site.split("listen 443")[0], "port 80 redirects to HTTPS"
+
+
+def test_without_a_database_the_host_serves_the_static_page_only():
+    doc = load(web())
+    assert paths.APP_CONFIG not in files(doc) and "location /api/" not in files(doc)[paths.NGINX_SITE]["content"]
+    assert "python3-psycopg2" not in doc["packages"]
+
+
+def test_the_connection_url_users_get():
+    assert connection_url(APP_DB) == (
+        "postgresql://shop@203.0.113.10:5432,198.51.100.20:5432,[2001:db8::30]:5432/shop"
+        "?target_session_attrs=read-write&sslmode=require&channel_binding=require&connect_timeout=2")
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"database": AppDatabase(hosts=(), dbname="a", user="b")}, "database.hosts must list"),
+    ({"database": AppDatabase(hosts=("1.2.3.4", "1.2.3.4"), dbname="a", user="b")}, "appears twice"),
+    ({"database": AppDatabase(hosts=("x; y",), dbname="a", user="b")}, "database.hosts entry"),
+    ({"database": AppDatabase(hosts=("1.2.3.4",), dbname="A", user="b")}, "database.dbname"),
+    ({"database": "postgresql://x"}, "database must be an AppDatabase"),
+    ({"app_password": "short"}, "app_password must be at least 12"),
+    ({"database": None}, "app_password goes with database"),
+])
+def test_bad_application_input(change, match):
+    with pytest.raises(ValueError, match=match):
+        web_app(**change)

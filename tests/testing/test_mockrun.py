@@ -27,13 +27,33 @@ def test_an_invoke_fails_loudly():
     import pulumi_openstack as openstack
 
     def program():
-        net = openstack.networking.get_network(name="Ext-Net")
-        pulumi.export("net", net.id)
+        image = openstack.images.get_image(name="Debian 12")
+        pulumi.export("image", image.id)
 
     mocks = RecordingMocks()
-    with pytest.raises(UnexpectedInvoke, match="openstack:networking/getNetwork:getNetwork"):
+    with pytest.raises(UnexpectedInvoke, match="openstack:images/getImage:getImage"):
         run_program(stack_file("staging"), mocks=mocks, program=program)
     assert mocks.failures
+
+
+def test_the_one_lookup_the_program_makes_is_answered():
+    """An external network's ID by name (a port needs it): answered with a stable ID; any other argument fails."""
+    import pulumi_openstack as openstack
+
+    def program(**extra):
+        def run():
+            net = openstack.networking.get_network(name="Ext-Net", **extra)
+            pulumi.export("net", net.id)
+        return run
+
+    mocks = RecordingMocks()
+    run_program(stack_file("staging"), mocks=mocks, program=program())
+    first = mocks.stack_outputs["net"]
+    mocks = RecordingMocks()
+    run_program(stack_file("staging"), mocks=mocks, program=program())
+    assert mocks.stack_outputs["net"] == first and len(first) == 36
+    with pytest.raises(UnexpectedInvoke, match="getNetwork"):
+        run_program(stack_file("staging"), mocks=RecordingMocks(), program=program(external=True))
 
 
 def test_an_unknown_resource_type_fails_loudly():
@@ -187,3 +207,38 @@ def test_urns_chain_every_ancestor_type_as_the_engine_does(runs):
     for r in res.values():
         if r.parent and res[r.parent].type != "pulumi:pulumi:Stack":
             assert r.urn.split("::")[2] == f"{res[r.parent].urn.split('::')[2]}${r.type}"
+
+
+def test_ports_on_an_external_network_get_public_addresses_from_the_allocator():
+    """A port on a network the program did not make is public: its IPv4 address comes from ``public_address``
+    (called with the port's name), listed after an IPv6 one as OVHcloud's Ext-Net does; an instance attached to
+    it reports that address. A port on a network the program made gets an address of its subnet."""
+    import pulumi_openstack as openstack
+
+    calls = []
+
+    def allocate(name: str, nic: int) -> str:
+        calls.append((name, nic))
+        return "198.18.7.9"
+
+    def program():
+        provider = openstack.Provider("p", region="GRA11", cloud="ovh")
+        opts = pulumi.ResourceOptions(provider=provider)
+        net = openstack.networking.Network("n", name="n", opts=opts)
+        subnet = openstack.networking.Subnet("s", network_id=net.id, cidr="10.1.0.0/24", opts=opts)
+        public = openstack.networking.Port("pub", name="host-1", network_id="external-id", opts=opts)
+        private = openstack.networking.Port("priv", name="host-1-private", network_id=net.id,
+                                            opts=pulumi.ResourceOptions(provider=provider, depends_on=[subnet]))
+        host = openstack.compute.Instance("h", name="host-1", flavor_name="f", image_name="i", networks=[
+            openstack.compute.InstanceNetworkArgs(port=public.id, access_network=True)], opts=opts)
+        pulumi.export("public", public.all_fixed_ips)
+        pulumi.export("private", private.all_fixed_ips)
+        pulumi.export("access", host.access_ip_v4)
+
+    mocks = RecordingMocks(public_address=allocate)
+    run_program(stack_file("staging"), mocks=mocks, program=program)
+    out = mocks.stack_outputs
+    assert calls == [("host-1", 0)]
+    assert out["public"][-1] == "198.18.7.9" and ":" in out["public"][0]
+    assert out["access"] == "198.18.7.9"
+    assert out["private"][0].startswith("10.1.0.")

@@ -9,6 +9,7 @@ with ``--role`` (``resilient-stack inventory --format shell`` prints these comma
     python -m resilient_stack.hosts.checks --hosts=ssh://debian@IP --role web --placement "ovh/GRA/GRA11"
 
     # a deployed primary that should have 2 streaming replicas, with pgBackRest backups configured
+    # (and Patroni's leader, its etcd member healthy with the majority)
     python -m resilient_stack.hosts.checks --hosts=ssh://debian@IP --role db-primary --expect-replicas 2 --expect-backup
 
     # a replica (several hosts of one role at once: --hosts=ssh://debian@IP1,ssh://debian@IP2)
@@ -28,6 +29,10 @@ Options:
     --expect-replicas N                db-primary: at least N replicas streaming (default 0)
     --expect-backup                    db: pgBackRest + WAL archiving must be configured
     --no-expect-backup                 db: WAL archiving must be off (the default checks nothing)
+    --expect-app                       web: the application must answer with the primary (else: checked when present)
+
+A database member is checked with the role it has NOW (Patroni's: ``resilient-stack-cluster list`` on any member
+shows who leads); the stack's outputs name the members' initial roles.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--no-expect-backup", dest="expect_backup", action="store_const", const=False,
         help="db: WAL archiving must be off",
     )
+    group.addoption("--expect-app", action="store_true", default=False,
+                    help="web: the application must be installed and answer with the primary")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -89,6 +96,7 @@ def options(request: pytest.FixtureRequest) -> dict:
         "app_title": _opt(c, "app_title"),
         "expect_replicas": _opt(c, "expect_replicas", 0) or 0,
         "expect_backup": _opt(c, "expect_backup"),
+        "expect_app": _opt(c, "expect_app", False),
     }
 
 

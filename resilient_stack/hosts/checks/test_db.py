@@ -1,4 +1,5 @@
-"""A healthy PostgreSQL 15 host: the primary, or a streaming replica of it."""
+"""A healthy database member: PostgreSQL 15 under Patroni with its etcd member; the primary, or a streaming
+replica of it."""
 
 import json
 
@@ -9,15 +10,54 @@ from .plugin import eventually
 pytestmark = pytest.mark.role("db-primary", "db-replica")
 
 SECRETS = "/etc/resilient-stack/secrets"
+PATRONI_CONF = "/etc/patroni/config.yml"
+CLUSTER_HELPER = "/usr/local/sbin/resilient-stack-cluster"
+ETCDCTL = "ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 --dial-timeout=2s --command-timeout=5s"
 
 
-def test_postgresql_installed(host):
-    assert host.package("postgresql-15").is_installed
+def test_postgresql_patroni_and_etcd_installed(host):
+    for package in ("postgresql-15", "patroni", "etcd-server", "etcd-client"):
+        assert host.package(package).is_installed, package
 
 
-def test_postgresql_running_and_enabled(host):
-    assert host.service("postgresql@15-main").is_running
-    assert host.service("postgresql").is_enabled
+def test_patroni_and_etcd_running_and_enabled(host):
+    for service in ("patroni", "etcd"):
+        assert host.service(service).is_running, service
+        assert host.service(service).is_enabled, service
+
+
+def test_patroni_runs_postgresql_not_debians_units(root):
+    """The cluster is Patroni's: Debian's units leave it alone (start.conf manual)."""
+    assert root.file("/etc/postgresql/15/main/start.conf").content_string.strip() == "manual"
+    assert root.process.filter(user="postgres", comm="postgres"), "no postgres process"
+
+
+def test_etcd_member_healthy_with_a_majority(root):
+    """A linearizable read answers only when this member reaches the majority of the cluster."""
+    out = root.run(f"{ETCDCTL} endpoint health")
+    assert out.rc == 0 and "is healthy" in out.stdout + out.stderr, out.stdout + out.stderr
+    members = root.check_output(f"{ETCDCTL} member list")
+    assert len(members.splitlines()) >= 3, f"an etcd cluster of fewer than 3 members has no site to lose: {members}"
+
+
+def test_etcd_client_port_only_on_loopback(host):
+    assert host.socket("tcp://127.0.0.1:2379").is_listening
+    assert not host.socket("tcp://0.0.0.0:2379").is_listening
+    assert host.socket("tcp://0.0.0.0:2380").is_listening or host.socket("tcp://:::2380").is_listening
+
+
+def test_patroni_sees_one_leader_and_this_member_running(root, host):
+    members = json.loads(root.check_output(f"runuser -u postgres -- patronictl -c {PATRONI_CONF} list -f json"))
+    leaders = [m for m in members if m["Role"] == "Leader"]
+    assert len(leaders) == 1, members
+    me = host.check_output("hostname -s")
+    mine = [m for m in members if m["Member"] == me]
+    assert mine and mine[0]["State"] in ("running", "streaming"), members
+
+
+def test_patroni_configuration_is_private(root):
+    f = root.file(PATRONI_CONF)
+    assert f.exists and f.mode == 0o600 and f.user == "postgres", (oct(f.mode), f.user)
 
 
 def test_listening_on_5432(host):
@@ -55,11 +95,8 @@ def test_primary_has_roles_and_app_database(psql):
 
 
 @pytest.mark.role("db-primary")
-def test_primary_secrets_are_private(root):
-    for name in ("replication_password", "app_password"):
-        f = root.file(f"{SECRETS}/{name}")
-        assert f.exists, f"{f.path} missing"
-        assert f.mode == 0o600 and f.user == "postgres", (f.path, oct(f.mode), f.user)
+def test_primary_is_patronis_leader(root):
+    assert root.check_output(f"{CLUSTER_HELPER} role") == "primary"
 
 
 @pytest.mark.role("db-primary")
@@ -93,16 +130,16 @@ def test_replica_wal_receiver_streaming(psql):
 
 
 @pytest.mark.role("db-replica")
-def test_replica_password_file_private(root):
-    f = root.file("/var/lib/postgresql/.pgpass")
-    assert f.exists and f.mode == 0o600 and f.user == "postgres", (oct(f.mode), f.user)
+def test_replica_streams_over_tls_with_channel_binding(psql):
+    conninfo = psql("SELECT conninfo FROM pg_stat_wal_receiver")
+    assert "sslmode=require" in conninfo and "channel_binding=require" in conninfo, conninfo
 
 
 @pytest.mark.role("db-replica")
-def test_replica_ships_promote_helper(root):
-    f = root.file("/usr/local/sbin/resilient-stack-promote")
+def test_replica_is_a_patroni_replica(root):
+    f = root.file(CLUSTER_HELPER)
     assert f.is_file and f.mode & 0o111
-    assert root.check_output("/usr/local/sbin/resilient-stack-promote --check") == "replica"
+    assert root.check_output(f"{CLUSTER_HELPER} role") == "replica"
 
 
 # --- backups ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""A healthy web host: nginx from Debian serving the app page and /healthz."""
+"""A healthy web host: nginx from Debian serving the page and /healthz, and the application under /api/."""
 
 import html
+import json
 
 import pytest
 
@@ -40,3 +41,40 @@ def test_index_shows_the_app_and_placement(host, options):
 
 def test_default_site_disabled(host):
     assert not host.file("/etc/nginx/sites-enabled/default").exists
+
+
+APP_CONFIG = "/etc/resilient-stack/app.json"
+
+
+@pytest.fixture
+def app(host, options):
+    """The application's configuration; its checks are skipped on a host without one unless --expect-app."""
+    if not host.file(APP_CONFIG).exists:
+        if options["expect_app"]:
+            pytest.fail(f"{APP_CONFIG} is missing: the application is not installed")
+        pytest.skip("no application on this host (--expect-app requires one)")
+    return json.loads(host.file(APP_CONFIG).content_string)
+
+
+def test_app_running_and_enabled(host, app):
+    svc = host.service("resilient-stack-app")
+    assert svc.is_running and svc.is_enabled
+
+
+def test_app_reaches_the_primary_through_every_member(app):
+    db = app["database"]
+    assert len(db["hosts"]) >= 3, "the connection string lists every database member"
+    assert db["options"]["target_session_attrs"] == "read-write"
+    assert db["options"]["sslmode"] == "require" and db["options"]["channel_binding"] == "require"
+
+
+def test_app_answers_with_the_primary(host, app):
+    out = host.run("curl -sS --max-time 30 http://127.0.0.1/api/status")
+    assert out.rc == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert status.get("database") in app["database"]["hosts"], status
+
+
+def test_app_password_file_is_private_to_the_app(root, app):
+    f = root.file(app["passfile"])
+    assert f.exists and f.mode == 0o600 and f.user == "resilient-stack-app", (oct(f.mode), f.user)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Build the local podman image that stands in for a Debian bookworm cloud host:
-#   localhost/resilient-stack-host:bookworm-2
-# systemd + cloud-init (NoCloud datasource) + openssh-server, and nginx, postgresql-15 and pgbackrest
-# pre-installed so that boots take seconds (cloud-init's `packages:` then finds them already there).
-# haproxy is pre-installed (disabled) for the fire drill's entry point (resilient_stack.drills.topology).
+#   localhost/resilient-stack-host:bookworm-3
+# systemd + cloud-init (NoCloud datasource) + openssh-server, and the packages the hosts' user data installs
+# (nginx, python3-psycopg2, postgresql-15, pgbackrest, patroni, etcd-server, etcd-client) pre-installed so that
+# boots take seconds (cloud-init's `packages:` then finds them already there). etcd and Patroni are disabled in
+# the image: on a real cloud image they are installed by cloud-init after the user data wrote their
+# configuration, and the image must not start them before that (nor with the packages' defaults).
 # Bump the tag whenever the package list changes, so that existing caches rebuild.
 #
 # Idempotent: does nothing when the image already exists (FORCE=1 rebuilds it). Only Debian's packages
@@ -15,12 +17,12 @@
 # scripts/build-host-image.sh in the repository runs this file.
 #
 # Environment:
-#   RESILIENT_STACK_HOST_IMAGE  image name (default localhost/resilient-stack-host:bookworm-2)
+#   RESILIENT_STACK_HOST_IMAGE  image name (default localhost/resilient-stack-host:bookworm-3)
 #   XDG_CACHE_HOME              rootfs tarball cache lives in ${XDG_CACHE_HOME:-$HOME/.cache}/resilient-stack/hosts/
 #   FORCE=1                     rebuild even if the image exists (the cached rootfs tarball is reused)
 set -euo pipefail
 
-IMAGE="${RESILIENT_STACK_HOST_IMAGE:-localhost/resilient-stack-host:bookworm-2}"
+IMAGE="${RESILIENT_STACK_HOST_IMAGE:-localhost/resilient-stack-host:bookworm-3}"
 BASE_IMAGE="localhost/resilient-stack-host-base:bookworm"
 SUITE=bookworm
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/resilient-stack/hosts"
@@ -123,8 +125,8 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sb
  && apt-get install -y -qq --no-install-recommends \\
       systemd systemd-sysv cloud-init cloud-guest-utils python3 dbus iproute2 procps curl ca-certificates \\
       sudo locales locales-all openssh-server gnupg lsb-release \\
-      nginx postgresql-15 pgbackrest ssl-cert haproxy \\
- && systemctl disable haproxy \\
+      nginx postgresql-15 pgbackrest ssl-cert python3-psycopg2 patroni etcd-server etcd-client \\
+ && systemctl disable etcd patroni \\
  && rm -f /usr/sbin/policy-rc.d \\
  && apt-get clean && rm -rf /var/lib/apt/lists/* \\
  && printf 'datasource_list: [ NoCloud, None ]\n' > /etc/cloud/cloud.cfg.d/90-nocloud.cfg \\
@@ -133,7 +135,7 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sb
 STOPSIGNAL SIGRTMIN+3
 CMD ["/sbin/init"]
 CFEOF
-log "podman build $IMAGE (apt-get install systemd cloud-init nginx postgresql-15 pgbackrest ...)"
+log "podman build $IMAGE (apt-get install systemd cloud-init nginx postgresql-15 pgbackrest patroni etcd ...)"
 podman build --quiet --network host -t "$IMAGE" "$CTX" > "$CTX/build.log" 2>&1 \
     || { tail -n 40 "$CTX/build.log" >&2; die "podman build failed"; }
 log "built $IMAGE in $(( $(date +%s) - start )) s"

@@ -87,13 +87,16 @@ def test_the_packaged_build_script_and_payloads_are_found(installed):
     out = json.loads(_py(installed, """
         import json
         from resilient_stack.testing import podman
-        from resilient_stack.drills import load, topology
+        from resilient_stack.drills import cluster, load, topology
+        from resilient_stack.hosts import payload
         print(json.dumps({
             "build_script": str(podman.BUILD_SCRIPT),
             "exists": podman.BUILD_SCRIPT.is_file(),
-            "entry": topology.entry_user_data([("w", "198.18.42.10")], https=True),
+            "visitor": topology.visitor_user_data(),
             "s3": topology.s3_user_data(port=443, bucket="b-1", path_style=True),
-            "writer": load.writer_script(),
+            "script": load.visitor_script(),
+            "probe": cluster._script(),
+            "app": payload.render("web/app.py"),
         }))
     """))
     script = Path(out["build_script"])
@@ -101,8 +104,16 @@ def test_the_packaged_build_script_and_payloads_are_found(installed):
     assert script.read_bytes() == (ROOT / "resilient_stack" / "testing" / "data" / "build-host-image.sh").read_bytes()
     proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "server w 198.18.42.10:443 check port 80" in out["entry"] and "listen 443 ssl" in out["s3"]
-    assert out["writer"] == (ROOT / "resilient_stack" / "drills" / "data" / "firedrill-writer.sh").read_text()
+    assert load_script_path() in out["visitor"] and "listen 443 ssl" in out["s3"]
+    data = ROOT / "resilient_stack" / "drills" / "data"
+    assert out["script"] == (data / "visitor.sh").read_text() and out["probe"] == (data / "probe.sh").read_text()
+    assert out["app"] == (ROOT / "resilient_stack" / "hosts" / "payloads" / "web" / "app.py").read_text()
+
+
+def load_script_path() -> str:
+    from resilient_stack.drills.load import VISITOR
+
+    return VISITOR
 
 
 def _cli(installed: dict, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
