@@ -92,8 +92,10 @@ say "== pulumi preview --stack production --policy-pack policies   (GRA11 + WAW1
 rc=0; preview production || rc=$?
 sed -n '/^Policies:/,$p' "$TMP/production.out" | sed '/^Outputs:/,/^Resources:/{/^Resources:/!d}' | indent
 count="$(sed -n 's/^ *+ \([0-9][0-9]*\) to create$/\1/p' "$TMP/production.out" | tail -n 1)"
-if [ "$rc" -eq 0 ] && grep -q '✅ resilient-stack' "$TMP/production.out" && ! grep -q '\[mandatory\]' "$TMP/production.out"; then
-    say "-> PASSED (exit 0): ${count:-?} resources planned, the policy pack found no mandatory violation"
+# the pack's line is ✅ (nothing found) or ⚠️ (advisories only: at a first preview, rules whose peer addresses
+# do not exist yet are reported as unknown-preview-security-rule, judged during `pulumi up`)
+if [ "$rc" -eq 0 ] && grep -qE '(✅|⚠️) resilient-stack' "$TMP/production.out" && ! grep -q '\[mandatory\]' "$TMP/production.out"; then
+    say "-> PASSED (exit 0): ${count:-?} resources planned, the policy pack found no mandatory violation ($(grep -c "\[advisory\]" "$TMP/production.out") advisories)"
 else
     say "-> UNEXPECTED: exit $rc (expected 0 and no mandatory violation); full output:"
     indent <"$TMP/production.out"
