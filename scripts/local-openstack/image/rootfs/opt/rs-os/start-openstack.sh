@@ -1,0 +1,26 @@
+#!/bin/bash
+# The region's services, started by hand (no systemd); each logs under /var/log/<service>/.
+# shellcheck source=/dev/null
+. /opt/rs-os/lib.sh
+uw() {  # uw PORT WSGI_FILE LOG PROCESSES: one API under uwsgi (see start-keystone.sh for the options)
+  uwsgi_python3 --master --enable-threads --lazy-apps --die-on-term --buffer-size 65535 --processes "$4" \
+    --threads 1 --add-header Connection:close --http-socket "0.0.0.0:$1" --wsgi-file "$2" --logto "$3" &
+}
+uw 8778 /usr/bin/placement-api /var/log/placement/uwsgi.log 2
+uw 8774 /usr/bin/nova-api-wsgi /var/log/nova/nova-api-uwsgi.log 4
+uw 8776 /usr/bin/cinder-wsgi /var/log/cinder/cinder-api-uwsgi.log 2
+glance-api --config-file /etc/glance/glance-api.conf > /var/log/glance/stdout.log 2>&1 &
+neutron-server --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini \
+  > /var/log/neutron/stdout.log 2>&1 &
+nova-conductor > /var/log/nova/conductor-stdout.log 2>&1 &
+nova-scheduler > /var/log/nova/scheduler-stdout.log 2>&1 &
+# nova-compute and cinder-volume: their console scripts live in packages that pull a hypervisor
+# (nova-compute-kvm) or lvm2/tgt/open-iscsi (cinder-volume); python3-nova / python3-cinder have the code.
+python3 -c 'import sys; from nova.cmd.compute import main; sys.exit(main())' \
+  --log-file /var/log/nova/nova-compute.log > /var/log/nova/compute-stdout.log 2>&1 &
+cinder-scheduler > /var/log/cinder/scheduler-stdout.log 2>&1 &
+python3 -c 'import sys; from cinder.cmd.volume import main; sys.exit(main())' \
+  --log-file /var/log/cinder/cinder-volume.log > /var/log/cinder/volume-stdout.log 2>&1 &
+for s in account container object; do swift-$s-server /etc/swift/$s-server.conf > /var/log/swift/$s.log 2>&1 & done
+swift-proxy-server /etc/swift/proxy-server.conf > /var/log/swift/proxy.log 2>&1 &
+for p in 8778 8774 8776 9292 9696 8080; do wait_port $p 300 || exit 1; done
