@@ -21,6 +21,7 @@ tools:
 	bash scripts/fetch-sarif-schema.sh >/dev/null
 	bash scripts/fetch-cloud-init-schema.sh >/dev/null
 	bash scripts/build-host-image.sh
+	python3 scripts/local-openstack/local_openstack.py build
 
 demo: venv
 	@echo "== 1. A design spread over Gravelines, Warsaw and Infomaniak (Geneva), backups in Limburg"

@@ -18,6 +18,7 @@ Commands (root: network namespaces and rootful podman):
     local_openstack.py down [--name N]
     local_openstack.py run [--name N] -- CMD... up, CMD inside the hub namespace, down (also on errors, ^C)
     local_openstack.py exec [--name N] -- CMD... CMD inside the hub namespace of running clouds
+    local_openstack.py inventory [--name N]      JSON: what the users' projects hold, per cloud and region
     local_openstack.py check-image               exit 0 when the images of this version exist
 
 `up` prints the clouds.yaml to use (also written to RUN_DIR/clouds.yaml) and a catalog file mapping the
@@ -202,14 +203,11 @@ class Clouds:
         tls = ensure_tls(self.topo)
         self._network()
         for b in self.backends:
-            path = self.run_dir / f"backend-{b['name']}.json"
-            path.write_text(json.dumps(b, indent=1))
-            hosts = [f"--add-host={h}:{a}" for h, a in tls_hosts(self.topo).items()]
-            run("podman", "run", "-d", "--name", self.container(b), "--hostname", b["name"],
-                "--label", f"{LABEL}={self.name}", "--network", f"ns:/run/netns/{self.netns(b)}", *hosts,
-                "-v", f"{path}:/etc/rs-os/backend.json:ro", "-v", f"{tls}:/etc/rs-os/tls:ro",
-                "--stop-timeout", "90", self.images[b["name"]])
-        ready = self.wait_ready(t0 + timeout)
+            (self.run_dir / f"backend-{b['name']}.json").write_text(json.dumps(b, indent=1))
+        try:
+            ready = self.boot(tls, t0 + timeout)
+        except Failed as exc:
+            raise Failed(f"{exc}\n(logs of every region: {self.save_logs()})") from None
         return {"ready": round(time.monotonic() - t0, 1), **ready}
 
     def _network(self) -> None:
@@ -236,24 +234,50 @@ class Clouds:
             f"{a} {h}\n" for h, a in tls_hosts(self.topo).items()))
         (etc / "resolv.conf").write_text("# local OpenStack clouds: no DNS in this namespace\n")
 
-    def wait_ready(self, deadline: float) -> dict[str, float]:
-        pending = {self.container(b): b for b in self.backends}
+    def save_logs(self) -> Path:
+        """Console and /var/log of every container into RUN_DIR/logs (kept after the containers are removed)."""
+        out = self.run_dir / "logs"
+        for b in self.backends:
+            c = self.container(b)
+            d = out / b["name"]
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "console.log").write_text(run("podman", "logs", c, check=False).stdout)
+            run("podman", "cp", f"{c}:/var/log/.", str(d), check=False, timeout=120)
+        return out
+
+    def launch(self, b: dict, tls: Path) -> None:
+        hosts = [f"--add-host={h}:{a}" for h, a in tls_hosts(self.topo).items()]
+        run("podman", "run", "-d", "--name", self.container(b), "--hostname", b["name"],
+            "--label", f"{LABEL}={self.name}", "--network", f"ns:/run/netns/{self.netns(b)}", *hosts,
+            "-v", f"{self.run_dir / ('backend-' + b['name'] + '.json')}:/etc/rs-os/backend.json:ro",
+            "-v", f"{tls}:/etc/rs-os/tls:ro", "--stop-timeout", "90", self.images[b["name"]])
+
+    def boot(self, tls: Path, deadline: float) -> dict[str, float]:
+        """Start the regions, keystones first, at most RS_OS_PARALLEL booting at once (default 3: a region
+        starts some 25 Python processes; all five at once only thrash two CPUs), until each prints READY."""
+        queue = sorted(self.backends, key=lambda b: b["keystone"] is None)
+        limit = max(1, int(os.environ.get("RS_OS_PARALLEL", "3")))
+        booting: dict[str, dict] = {}
         done: dict[str, float] = {}
-        while pending:
-            for c in list(pending):
+        while queue or booting:
+            while queue and len(booting) < limit:
+                b = queue.pop(0)
+                self.launch(b, tls)
+                booting[self.container(b)] = b
+            for c in list(booting):
                 logs = run("podman", "logs", c, check=False).stdout
                 m = re.search(r"^READY \S+ .*total=([\d.]+)", logs, re.M)
                 if m:
-                    done[pending.pop(c)["name"]] = float(m.group(1))
+                    done[booting.pop(c)["name"]] = float(m.group(1))
                     continue
                 state = run("podman", "inspect", "-f", "{{.State.Status}}", c, check=False).stdout.strip()
                 if "FAILED:" in logs or state not in ("running", "created"):
                     raise Failed(f"{c} did not start ({state}):\n" + "\n".join(logs.splitlines()[-30:]))
-            if pending and time.monotonic() > deadline:
+            if (queue or booting) and time.monotonic() > deadline:
                 tails = "\n".join(f"--- {c}\n" + "\n".join(run("podman", "logs", c, check=False).stdout.splitlines()[-8:])
-                                  for c in pending)
-                raise Failed(f"not ready in time: {', '.join(pending)}\n{tails}")
-            if pending:
+                                  for c in booting)
+                raise Failed(f"not ready in time: {', '.join(booting)}; not started: {[b['name'] for b in queue]}\n{tails}")
+            if booting:
                 time.sleep(2)
         return done
 
@@ -452,6 +476,20 @@ def cmd_run(args) -> int:
         down(args.name)
 
 
+def cmd_inventory(args) -> int:
+    """What the users' projects hold in every region of every cloud, as JSON (stdout)."""
+    run_dir = Path(args.run_dir) if args.run_dir else CACHE / "run" / args.name
+    hub = f"rsos-{args.name}"
+    if not Path("/run/netns", hub).exists():
+        raise Failed(f"clouds {args.name!r} are not running (local_openstack.py up --name {args.name})")
+    r = run("ip", "netns", "exec", hub, sys.executable, str(Path(__file__)), "_inventory",
+            str(run_dir / "clouds.yaml"), check=False, timeout=600)
+    if r.returncode != 0:
+        raise Failed("inventory failed: " + r.stderr.strip()[-2000:])
+    print(r.stdout, end="")
+    return 0
+
+
 def cmd_exec(args) -> int:
     hub = f"rsos-{args.name}"
     if not Path("/run/netns", hub).exists():
@@ -461,46 +499,73 @@ def cmd_exec(args) -> int:
     return subprocess.run(["ip", "netns", "exec", hub, *args.command], env=env).returncode
 
 
-def probe_main(clouds_yaml: str) -> int:
-    """Runs INSIDE the hub namespace (`_probe`): plain urllib, as any client would."""
-    import ssl
-    import urllib.error
-    import urllib.request
-
-    # the clouds.yaml this script wrote: a fixed, simple layout (no YAML parser in the standard library)
+def read_clouds_yaml(path: str) -> dict[str, dict]:
+    """The clouds.yaml this script wrote: a fixed, simple layout (no YAML parser in the standard library)."""
     clouds: dict[str, dict] = {}
     current = None
-    for line in Path(clouds_yaml).read_text().splitlines():
+    for line in Path(path).read_text().splitlines():
         if re.match(r"^  [a-z0-9-]+:$", line):
             current = clouds.setdefault(line.strip()[:-1], {})
         elif current is not None and ":" in line and line.startswith("    "):
             k, v = line.strip().split(":", 1)
             current[k] = v.strip()
-    topo = topology()
-    problems, seen = [], []
-    for cloud, c in clouds.items():
-        ctx = ssl.create_default_context(cafile=c["cacert"]) if "cacert" in c else None
+    return clouds
+
+
+class Client:
+    """A plain urllib client of one cloud, as its user (runs INSIDE the hub namespace)."""
+
+    def __init__(self, c: dict) -> None:
+        import ssl
+        import urllib.request
+
+        self._request = urllib.request
+        self.ctx = ssl.create_default_context(cafile=c["cacert"]) if "cacert" in c else None
         body = json.dumps({"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": c["username"], "domain": {"name": "Default"}, "password": c["password"]}}},
             "scope": {"project": {"name": c["project_name"], "domain": {"name": "Default"}}}}}).encode()
         req = urllib.request.Request(c["auth_url"] + "/auth/tokens", data=body,
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30, context=ctx) as resp:
-            token = resp.headers["X-Subject-Token"]
-            catalog = json.load(resp)["token"]["catalog"]
+        with urllib.request.urlopen(req, timeout=60, context=self.ctx) as resp:
+            self.token = resp.headers["X-Subject-Token"]
+            self.catalog = json.load(resp)["token"]["catalog"]
+
+    def endpoints(self, typ: str, region: str) -> list[str]:
+        return [e["url"] for s in self.catalog if s["type"] == typ for e in s["endpoints"]
+                if e["region_id"] == region and e["interface"] == "public"]
+
+    def call(self, url: str, method: str = "GET", headers: dict | None = None) -> tuple[int, dict, bytes]:
+        import urllib.error
+
+        req = self._request.Request(url, headers={"X-Auth-Token": self.token, "Accept": "application/json",
+                                                  **(headers or {})}, method=method)
+        try:
+            with self._request.urlopen(req, timeout=60, context=self.ctx) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+    def get(self, typ: str, region: str, path: str, headers: dict | None = None):
+        (url,) = self.endpoints(typ, region)
+        status, _, body = self.call(url.rstrip("/") + path, headers=headers)
+        if status != 200:
+            raise RuntimeError(f"GET {url}{path}: HTTP {status}")
+        return json.loads(body)
+
+
+def probe_main(clouds_yaml: str) -> int:
+    """Runs INSIDE the hub namespace (`_probe`): every cloud's token, every region's endpoints answer."""
+    topo = topology()
+    problems, seen = [], []
+    for cloud, c in read_clouds_yaml(clouds_yaml).items():
+        client = Client(c)
         for region in topo["clouds"][cloud]["regions"]:
             for typ in ("compute", "network", "image", "placement", "volumev3", "block-storage", "object-store"):
-                urls = [e["url"] for s in catalog if s["type"] == typ for e in s["endpoints"]
-                        if e["region_id"] == region and e["interface"] == "public"]
+                urls = client.endpoints(typ, region)
                 if len(urls) != 1:
                     problems.append(f"{cloud} {region}: {len(urls)} public {typ} endpoints")
                     continue
-                req = urllib.request.Request(urls[0], headers={"X-Auth-Token": token}, method="GET")
-                try:
-                    with urllib.request.urlopen(req, timeout=30) as resp:
-                        status = resp.status
-                except urllib.error.HTTPError as exc:
-                    status = exc.code
+                status = client.call(urls[0])[0]
                 if status >= 500 or (typ == "object-store" and status >= 300):
                     problems.append(f"{cloud} {region} {typ} {urls[0]}: HTTP {status}")
             seen.append(f"{cloud}/{region}")
@@ -511,15 +576,70 @@ def probe_main(clouds_yaml: str) -> int:
     return 0
 
 
+def inventory_main(clouds_yaml: str) -> int:
+    """Runs INSIDE the hub namespace (`_inventory`): what the user's project holds, per cloud and region, as JSON.
+
+    servers (id, name, status, metadata, flavor, image, addresses), networks (own only: shared external
+    networks are the provider's), security groups, server groups (policy), object-storage containers
+    (metadata, without the X-Container-Meta- prefix, lower case), volumes (id, status, attachments).
+    """
+    topo = topology()
+    out: dict[str, dict] = {}
+    for cloud, c in read_clouds_yaml(clouds_yaml).items():
+        client = Client(c)
+        for region in topo["clouds"][cloud]["regions"]:
+            servers = client.get("compute", region, "/servers/detail",
+                                 {"OpenStack-API-Version": "compute 2.64"})["servers"]
+            groups = client.get("compute", region, "/os-server-groups",
+                                {"OpenStack-API-Version": "compute 2.64"})["server_groups"]
+            networks = client.get("network", region, "/v2.0/networks")["networks"]
+            sgs = client.get("network", region, "/v2.0/security-groups")["security_groups"]
+            volumes = client.get("volumev3", region, "/volumes/detail")["volumes"]
+            (swift,) = client.endpoints("object-store", region)
+            status, _, body = client.call(swift + "?format=json")
+            if status not in (200, 204):
+                raise RuntimeError(f"GET {swift}: HTTP {status}")
+            containers = {}
+            for ct in json.loads(body or b"[]"):
+                status, headers, _ = client.call(f"{swift}/{ct['name']}", method="HEAD")
+                containers[ct["name"]] = {
+                    "metadata": {k[len("x-container-meta-"):].lower(): v for k, v in headers.items()
+                                 if k.lower().startswith("x-container-meta-")},
+                    "read_acl": headers.get("X-Container-Read") or headers.get("x-container-read"),
+                }
+            out[f"{cloud}/{region}"] = {
+                "servers": [{"id": s["id"], "name": s["name"], "status": s["status"], "metadata": s["metadata"],
+                             "flavor": s["flavor"].get("original_name"), "image": s["image"].get("id") if s["image"] else None,
+                             "addresses": {n: [a["addr"] for a in v] for n, v in s["addresses"].items()},
+                             "server_groups": s.get("server_groups", [])} for s in servers],
+                "server_groups": [{"id": g["id"], "name": g["name"], "policy": g.get("policy"), "members": g["members"]}
+                                  for g in groups],
+                "networks": [{"id": n["id"], "name": n["name"], "tags": n.get("tags", [])} for n in networks
+                             if not n.get("router:external") and not n.get("shared")],
+                "security_groups": [{"id": g["id"], "name": g["name"], "tags": g.get("tags", []),
+                                     "rules": [{k: r.get(k) for k in ("direction", "ethertype", "protocol", "port_range_min",
+                                                                     "port_range_max", "remote_ip_prefix")}
+                                               for r in g["security_group_rules"]]} for g in sgs],
+                "containers": containers,
+                "volumes": [{"id": v["id"], "name": v["name"], "status": v["status"], "size": v["size"],
+                             "metadata": v.get("metadata", {}),
+                             "attachments": [a["server_id"] for a in v.get("attachments", [])]} for v in volumes],
+            }
+    print(json.dumps(out, indent=1, sort_keys=True))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["_probe"]:
         return probe_main(argv[1])
+    if argv[:1] == ["_inventory"]:
+        return inventory_main(argv[1])
     ap = argparse.ArgumentParser(prog="local_openstack.py", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build the images (cached in podman storage)")
     b.add_argument("--force", action="store_true")
     sub.add_parser("check-image", help="exit 0 when this version's images exist")
-    for n in ("up", "down", "run", "exec"):
+    for n in ("up", "down", "run", "exec", "inventory"):
         p = sub.add_parser(n)
         p.add_argument("--name", default="local")
         if n != "down":
@@ -546,7 +666,7 @@ def main(argv: list[str]) -> int:
     if args.cmd == "down":
         down(args.name)
         return 0
-    return {"up": cmd_up, "run": cmd_run, "exec": cmd_exec}[args.cmd](args)
+    return {"up": cmd_up, "run": cmd_run, "exec": cmd_exec, "inventory": cmd_inventory}[args.cmd](args)
 
 
 if __name__ == "__main__":

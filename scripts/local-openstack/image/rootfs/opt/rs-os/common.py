@@ -18,6 +18,12 @@ def admin():
     )
 
 
+def volume_services(c, binary):
+    """Cinder services of ``binary`` that are up (openstacksdk 0.101's block_storage proxy has no services())."""
+    return [s for s in c.block_storage.get("/os-services").json()["services"]
+            if s["binary"] == binary and s["state"] == "up"]
+
+
 def until(what, check, timeout=300, every=2):
     """check() until it returns a truthy value; RuntimeError naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -4,7 +4,7 @@ import ipaddress
 import pathlib
 import subprocess
 
-from common import BACKEND, admin, until
+from common import BACKEND, admin, until, volume_services
 
 c = admin()
 for f in BACKEND["flavors"]:
@@ -32,6 +32,6 @@ for i, net in enumerate(BACKEND["external_networks"]):
 until("nova-compute registered",
       lambda: [s for s in c.compute.services() if s.binary == "nova-compute" and s.state == "up"])
 subprocess.run(["nova-manage", "cell_v2", "discover_hosts", "--verbose"], check=True)
-until("cinder-volume up", lambda: [s for s in c.block_storage.services() if s.binary == "cinder-volume" and s.state == "up"])
+until("cinder-volume up", lambda: volume_services(c, "cinder-volume"))
 pathlib.Path("/var/lib/rs-os/resources-initialized").touch()
 print("resources init done")

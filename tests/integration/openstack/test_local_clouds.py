@@ -1,0 +1,114 @@
+"""What the local clouds offer beyond the shipped stacks, checked with the real engine (issue 16, for issue 17):
+
+- Cinder: an ``openstack.blockstorage.Volume`` attaches to an instance of Nova's fake driver
+  (``openstack.compute.VolumeAttach``), and is detached and deleted on destroy;
+- Keystone: EC2 credentials (the backups' S3 keys today) and application credentials with access rules
+  (a least-privilege backup credential);
+- the regions of one cloud are separate backends: what one region holds, another does not list;
+- the pinned provider's precedence: with ``cloud`` set, the clouds.yaml entry's ``auth_url`` is used even
+  when the program gives an explicit ``auth_url`` (the state still records the program's URL).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.engine.conftest import plain_project
+
+pytestmark = [pytest.mark.engine, pytest.mark.openstack]
+
+PROGRAM = '''\
+import pulumi
+import pulumi_openstack as openstack
+
+uk = openstack.Provider("uk", cloud="ovh", region="UK1")
+on_uk = pulumi.ResourceOptions(provider=uk)
+net = openstack.networking.Network("net", name="probe-net", opts=on_uk)
+subnet = openstack.networking.Subnet("subnet", network_id=net.id, cidr="10.99.0.0/24", opts=on_uk)
+vm = openstack.compute.Instance(
+    "vm", name="probe-vm", flavor_name="d2-4", image_name="Debian 12",
+    networks=[openstack.compute.InstanceNetworkArgs(name="Ext-Net"), openstack.compute.InstanceNetworkArgs(uuid=net.id)],
+    opts=pulumi.ResourceOptions(provider=uk, depends_on=[subnet]))
+volume = openstack.blockstorage.Volume("data", name="probe-data", size=10,
+                                       metadata={"resilient-stack:role": "volume"}, opts=on_uk)
+attach = openstack.compute.VolumeAttach("data-attach", instance_id=vm.id, volume_id=volume.id, opts=on_uk)
+ec2 = openstack.identity.Ec2CredentialV3("ec2", opts=on_uk)
+appcred = openstack.identity.ApplicationCredential(
+    "backup-credential", name="probe-backup", description="object storage of one container only",
+    access_rules=[openstack.identity.ApplicationCredentialAccessRuleArgs(
+        path="/v1/AUTH_*/probe-backups/**", service="object-store", method=m) for m in ("GET", "PUT", "HEAD")],
+    opts=on_uk)
+# the explicit auth_url names a host that resolves nowhere in the clouds' namespace
+ik = openstack.Provider("ik", cloud="infomaniak", auth_url="https://auth.invalid.example/identity/v3", region="dc4-a")
+ik_net = openstack.networking.Network("ik-net", name="probe-ik-net", opts=pulumi.ResourceOptions(provider=ik))
+pulumi.export("vm", vm.id)
+pulumi.export("volume", volume.id)
+pulumi.export("attachDevice", attach.device)
+pulumi.export("ec2Access", ec2.access)
+pulumi.export("appcredId", appcred.id)
+pulumi.export("appcredRules", appcred.access_rules)
+pulumi.export("ikNet", ik_net.id)
+'''
+
+
+@pytest.fixture(scope="module")
+def probe(hub_pulumi, local_clouds, tmp_path_factory):
+    project = plain_project(tmp_path_factory.mktemp("probe") / "probe", "local-clouds-probe", PROGRAM)
+    hub_pulumi.ok("stack", "init", "probe", "--no-select", cwd=project)
+    before = local_clouds.inventory()
+    up = hub_pulumi("up", "--yes", "--skip-preview", "--stack", "probe", cwd=project, timeout=900)
+    during = local_clouds.inventory()
+    state = json.loads(hub_pulumi.ok("stack", "export", "--stack", "probe", "--show-secrets", cwd=project).stdout)
+    destroy = hub_pulumi("destroy", "--yes", "--skip-preview", "--stack", "probe", cwd=project, timeout=900)
+    return up, destroy, before, during, local_clouds.inventory(), state
+
+
+def outputs(state: dict) -> dict:
+    stack = next(r for r in state["deployment"]["resources"] if r["type"] == "pulumi:pulumi:Stack")
+    return stack["outputs"]
+
+
+def test_a_volume_attaches_to_an_instance_of_the_fake_driver_and_goes_on_destroy(probe):
+    up, destroy, before, during, after, state = probe
+    assert up.returncode == 0, (up.stdout[-4000:], up.stderr[-4000:])
+    out = outputs(state)
+    uk = during["ovh/UK1"]
+    (volume,) = [v for v in uk["volumes"] if v["name"] == "probe-data"]
+    (vm,) = [s for s in uk["servers"] if s["name"] == "probe-vm"]
+    assert (volume["id"], vm["id"]) == (out["volume"], out["vm"])
+    assert volume["status"] == "in-use" and volume["attachments"] == [vm["id"]] and volume["size"] == 10
+    assert out["attachDevice"]  # Nova reported a device for the attachment
+    assert vm["status"] == "ACTIVE"
+    assert destroy.returncode == 0, destroy.stdout[-4000:]
+    assert after == before
+
+
+def test_keystone_issues_ec2_credentials_and_application_credentials_with_access_rules(probe):
+    up, *_, state = probe
+    assert up.returncode == 0
+    out = outputs(state)
+    assert len(out["ec2Access"]) == 32
+    assert out["appcredId"]
+    rules = sorted((r["method"], r["path"], r["service"]) for r in out["appcredRules"])
+    assert rules == sorted((m, "/v1/AUTH_*/probe-backups/**", "object-store") for m in ("GET", "PUT", "HEAD"))
+    assert all(r.get("id") for r in out["appcredRules"])  # stored by keystone, read back
+
+
+def test_regions_of_one_cloud_are_separate_backends(probe):
+    up, _, before, during, *_ = probe
+    assert up.returncode == 0
+    new = {where for where in during if during[where]["networks"] != before[where]["networks"]}
+    assert new == {"ovh/UK1", "infomaniak/dc4-a"}  # GRA11, WAW1 and DE1 list nothing of it
+
+
+def test_the_clouds_yaml_auth_url_wins_over_an_explicit_auth_url_in_the_program(probe):
+    """terraform-provider-openstack (in pulumi-openstack 5.4.1): with ``cloud`` set, the clouds.yaml entry's
+    auth_url is used and the program's auth_url is ignored; the state still records the program's."""
+    up, _, _, during, _, state = probe
+    assert up.returncode == 0, up.stdout[-3000:]
+    assert outputs(state)["ikNet"] in {n["id"] for n in during["infomaniak/dc4-a"]["networks"]}
+    ik = next(r for r in state["deployment"]["resources"] if r["type"] == "pulumi:providers:openstack"
+              and r["urn"].endswith("::ik"))
+    assert ik["inputs"]["authUrl"] == "https://auth.invalid.example/identity/v3"

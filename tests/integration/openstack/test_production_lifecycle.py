@@ -1,0 +1,317 @@
+"""The shipped production stack's whole lifecycle with the real engine against real OpenStack APIs (issue 16).
+
+stacks/Pulumi.production.yaml is deployed as shipped: the only thing that differs from a real deployment is
+the clouds.yaml (credentials of the local clouds, scripts/local-openstack). The tests run in file order and
+share one deployment; each step runs once (``Lifecycle``) and every later step names the one it needs:
+
+    up (with the policy pack) -> what the APIs list -> audit / policy analyze of the export -> sbg2021 refused
+    -> routine change -> no-op -> refresh -> destroy
+
+What the APIs list is read through them (``local_openstack.py inventory``: Nova, Neutron, Swift, Cinder as
+the clouds' user), never from Pulumi's own state.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from resilient_stack.core.vocabulary import PROTECTS_KEY, QUORUM_KEY, ROLE_KEY, header_safe
+from resilient_stack.testing.mockrun import run_program
+from tests.conftest import ROOT
+from tests.integration.engine.conftest import POLICIES, audit, policy_events, project_copy, stream_events
+from tests.integration.openstack.conftest import TOPOLOGY, HubPulumi, LocalClouds, everything
+
+pytestmark = [pytest.mark.engine, pytest.mark.openstack]
+
+STACK = "production"
+CONFIG = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"]
+KINDS = {  # Pulumi type -> inventory key
+    "openstack:compute/instance:Instance": "servers",
+    "openstack:networking/network:Network": "networks",
+    "openstack:networking/secGroup:SecGroup": "security_groups",
+    "openstack:compute/serverGroup:ServerGroup": "server_groups",
+    "openstack:objectstorage/container:Container": "containers",
+    "openstack:blockstorage/volume:Volume": "volumes",
+}
+ROUTINE_CHANGE = {  # what an operator changes on a good day: who may SSH, what the page says
+    "resilient-stack:adminCidrs": '["198.51.100.0/24", "203.0.113.0/24"]',
+    "resilient-stack:web.title": "Shop (new title)",
+}
+
+
+def cfg(key: str):
+    return CONFIG[f"resilient-stack:{key}"]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Where the stack file says each named thing lives: {"cloud/REGION": {kind: {names}}}."""
+
+    where: dict[str, dict[str, set[str]]]
+
+    @classmethod
+    def from_stack_file(cls) -> "Expected":
+        prefix = cfg("name")
+        out: dict[str, dict[str, set[str]]] = collections.defaultdict(lambda: collections.defaultdict(set))
+        for p in cfg("placements"):
+            at = out[f"{p['cloud']}/{p['region']}"]
+            base = f"{prefix}-{p['name']}"
+            at["servers"] |= {f"{base}-web-{i}" for i in range(1, p["webCount"] + 1)}
+            if p.get("databaseRole") in ("primary", "replica"):
+                at["servers"].add(f"{base}-db")
+            at["networks"].add(base)
+            at["security_groups"] |= {f"{base}-admin"} | ({f"{base}-web"} if p["webCount"] else set()) | (
+                {f"{base}-db"} if p.get("databaseRole") in ("primary", "replica") else set())
+            at["server_groups"].add(base)
+            if p["webCount"]:
+                at["containers"].add(f"{base}-static")
+        b = cfg("backups")
+        out[f"{b['cloud']}/{b['region']}"]["containers"].add(b.get("container") or f"{prefix}-pgbackrest")
+        return cls({w: dict(kinds) for w, kinds in out.items()})
+
+
+class Lifecycle:
+    """The deployment's steps, each run once, in order; each returns what the tests check."""
+
+    def __init__(self, pulumi: HubPulumi, clouds: LocalClouds, project: Path, out: Path) -> None:
+        self.pulumi, self.clouds, self.project, self.out = pulumi, clouds, project, out
+
+    def cli(self, *args: str, stack: str = STACK, **kw) -> subprocess.CompletedProcess:
+        return self.pulumi(*args, "--stack", stack, "--color", "never", cwd=self.project, **kw)
+
+    def export(self) -> dict:
+        r = self.cli("stack", "export")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    @functools.cached_property
+    def before(self) -> dict:
+        return self.clouds.inventory()
+
+    @functools.cached_property
+    def up(self) -> tuple[subprocess.CompletedProcess, dict, dict]:
+        self.before  # noqa: B018 - what the clouds held before
+        r = self.cli("up", "--yes", "--policy-pack", POLICIES, "--skip-preview", timeout=1800)
+        return r, self.clouds.inventory(), self.export()
+
+    def deployed(self) -> tuple[dict, dict]:
+        r, inv, state = self.up
+        assert r.returncode == 0, (r.stdout[-4000:], r.stderr[-4000:])
+        return inv, state
+
+    @functools.cached_property
+    def export_file(self) -> Path:
+        self.deployed()
+        path = self.out / "production.export.json"
+        path.write_text(json.dumps(self.export()))
+        return path
+
+    @functools.cached_property
+    def sbg2021(self) -> tuple[subprocess.CompletedProcess, dict, dict]:
+        self.deployed()
+        before = self.clouds.inventory()
+        self.pulumi.ok("stack", "init", "sbg2021", "--no-select", cwd=self.project)
+        r = self.cli("up", "--yes", "--policy-pack", POLICIES, "--skip-preview", stack="sbg2021", timeout=900)
+        return r, before, self.clouds.inventory()
+
+    @functools.cached_property
+    def change(self) -> tuple[subprocess.CompletedProcess, dict, dict]:
+        before, _ = self.deployed()
+        self.sbg2021  # noqa: B018 - in file order: the refusal is checked on the untouched deployment
+        for key, value in ROUTINE_CHANGE.items():
+            self.pulumi.ok("config", "set", "--stack", STACK, "--path", key, value, cwd=self.project)
+        r = self.cli("up", "--yes", "--policy-pack", POLICIES, "--skip-preview", timeout=1800)
+        return r, before, self.clouds.inventory()
+
+    @functools.cached_property
+    def destroy(self) -> tuple[subprocess.CompletedProcess, dict, dict]:
+        self.change  # noqa: B018
+        state = self.export()
+        r = self.cli("destroy", "--yes", "--skip-preview", timeout=1800)
+        return r, state, self.clouds.inventory()
+
+
+@pytest.fixture(scope="module")
+def life(hub_pulumi, local_clouds, tmp_path_factory) -> Lifecycle:
+    project = project_copy(tmp_path_factory.mktemp("production") / "resilient-stack")
+    hub_pulumi.ok("stack", "init", STACK, "--no-select", cwd=project)
+    return Lifecycle(hub_pulumi, local_clouds, project, tmp_path_factory.mktemp("exports"))
+
+
+def custom_resources(state: dict) -> list[dict]:
+    return [r for r in state["deployment"]["resources"] if r["type"] in KINDS]
+
+
+def placed_in(state: dict, clouds: dict[str, dict]) -> dict[str, str]:
+    """{resource URN: "cloud/REGION"} from the provider each resource was created through (its inputs)."""
+    providers = {}
+    for r in state["deployment"]["resources"]:
+        if r["type"] == "pulumi:providers:openstack":
+            providers[f"{r['urn']}::{r['id']}"] = f"{r['inputs']['cloud']}/{r['inputs']['region']}"
+    return {r["urn"]: providers[r["provider"]] for r in custom_resources(state)}
+
+
+def ids(inv: dict, kind: str) -> dict[str, dict[str, str]]:
+    """{"cloud/REGION": {name: id}} (containers: name -> name)."""
+    out = {}
+    for where, held in inv.items():
+        items = held[kind]
+        out[where] = {n: n for n in items} if isinstance(items, dict) else {i["name"]: i["id"] for i in items}
+    return out
+
+
+# ---- 1. pulumi up ---------------------------------------------------------------------------------------
+
+def test_up_of_the_shipped_production_stack_creates_every_resource_with_the_pack_on(life):
+    r, _, state = life.up
+    assert r.returncode == 0, (r.stdout[-4000:], r.stderr[-4000:])
+    assert "Policies:" in r.stdout and "resilient-stack" in r.stdout and "mandatory" not in r.stdout, r.stdout[-3000:]
+    registered = collections.Counter((x.type, x.name) for x in run_program(ROOT / "stacks" / f"Pulumi.{STACK}.yaml"))
+    in_state = collections.Counter(
+        (x["type"], x["urn"].rsplit("::", 1)[1]) for x in state["deployment"]["resources"]
+        if not (x["type"].startswith("pulumi:providers:") and x["urn"].rsplit("::", 1)[1].startswith("default")))
+    assert in_state == registered
+    assert all(x.get("id") for x in state["deployment"]["resources"] if x["custom"])
+
+
+def test_the_apis_list_each_resource_in_the_region_and_cloud_of_its_placement(life):
+    inv, state = life.deployed()
+    expected = Expected.from_stack_file().where
+    for kind in ("servers", "networks", "security_groups", "server_groups", "containers"):
+        listed = everything(inv, kind)
+        want = {w: sorted(k[kind]) for w, k in expected.items() if k.get(kind)}
+        assert listed == want, (kind, listed, want)
+    # and each of them is the very resource the state records, created through its placement's provider
+    where = placed_in(state, inv)
+    for res in custom_resources(state):
+        kind = KINDS[res["type"]]
+        name = res["outputs"]["name"]
+        assert ids(inv, kind)[where[res["urn"]]].get(name) == res["id"], (res["urn"], where[res["urn"]])
+
+
+def test_the_apis_show_the_labels_the_auditor_reads(life):
+    inv, _ = life.deployed()
+    roles = {}
+    for where, held in inv.items():
+        for s in held["servers"]:
+            assert s["status"] == "ACTIVE", s
+            roles[s["name"]] = (where, s["metadata"].get(ROLE_KEY), s["metadata"].get(QUORUM_KEY))
+        for name, c in held["containers"].items():
+            roles[name] = (where, c["metadata"].get(header_safe({ROLE_KEY: ""}).popitem()[0]),
+                           c["metadata"].get(header_safe({PROTECTS_KEY: ""}).popitem()[0]))
+    prefix = cfg("name")
+    for p in cfg("placements"):
+        at = f"{p['cloud']}/{p['region']}"
+        for i in range(1, p["webCount"] + 1):
+            assert roles[f"{prefix}-{p['name']}-web-{i}"] == (at, "web", None)
+        if p.get("databaseRole") in ("primary", "replica"):
+            assert roles[f"{prefix}-{p['name']}-db"] == (at, "database", "true")
+        if p["webCount"]:
+            assert roles[f"{prefix}-{p['name']}-static"] == (at, "object-storage", None)
+    b = cfg("backups")
+    assert roles[b.get("container") or f"{prefix}-pgbackrest"] == (f"{b['cloud']}/{b['region']}", "backup", "database")
+    # each placement's hosts share its soft-anti-affinity server group; public addresses come from the
+    # region's own external network
+    for where, held in inv.items():
+        for g in held["server_groups"]:
+            assert g["policy"] == "soft-anti-affinity"
+            members = {s["id"] for s in held["servers"] if s["name"].startswith(g["name"] + "-")}
+            assert set(g["members"]) == members, (where, g)
+        cloud, region = where.split("/")
+        ext = TOPOLOGY["clouds"][cloud]["external_networks"][0]
+        cidr = TOPOLOGY["clouds"][cloud]["regions"][region]["external_cidr"]
+        for s in held["servers"]:
+            assert s["addresses"][ext][0].startswith(cidr.rsplit(".", 2)[0]), (s["name"], s["addresses"])
+
+
+# ---- 2. the auditor and the pack on the real export ---------------------------------------------------
+
+def test_audit_of_the_real_export_passes_and_places_every_replica(life):
+    export = life.export_file
+    a = audit("-", "--catalog", str(life.clouds.catalog), stdin=export.read_text())
+    assert a.exit == 0 and a.report["verdict"] == "pass", (a.stderr, a.report and a.report["findings"])
+    assert a.levels == {}, a.report["findings"]
+    placed = collections.defaultdict(set)
+    for p in a.report["placements"]:
+        placed[p["role"]].add((p["provider"], p["region"]))
+    assert placed["database"] == {("ovhcloud", "GRA11"), ("ovhcloud", "WAW1"), ("infomaniak", "dc4-a")}
+    assert placed["backup"] == {("ovhcloud", "DE1")}
+    assert placed["web"] == {("ovhcloud", "GRA11"), ("ovhcloud", "WAW1"), ("infomaniak", "dc4-a")}
+
+
+def test_policy_analyze_of_the_same_export_agrees(life):
+    r = life.pulumi("policy", "analyze", "--file", str(life.export_file), "--policy-pack", POLICIES, "--json",
+                    cwd=life.project)
+    events = policy_events(stream_events(r.stdout))
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    assert not [e for e in events if e["enforcementLevel"] == "mandatory"], events
+    assert not [e for e in events if "can't run policy" in e["message"]], events
+
+
+# ---- 3. the 2021 replay is refused before anything exists ----------------------------------------------
+
+def test_sbg2021_is_refused_before_any_resource_exists(life):
+    r, before, after = life.sbg2021
+    assert r.returncode != 0
+    assert "design rejected by the placement rules" in r.stdout + r.stderr
+    assert after == before  # the APIs list nothing new, anywhere
+    state = json.loads(life.cli("stack", "export", stack="sbg2021").stdout)
+    assert [x["type"] for x in state["deployment"].get("resources") or []] in ([], ["pulumi:pulumi:Stack"])
+
+
+# ---- 4. a routine change replaces no database host; then nothing to do ---------------------------------
+
+def test_a_routine_change_replaces_no_database_instance_and_no_volume(life):
+    r, before, after = life.change
+    assert r.returncode == 0, (r.stdout[-4000:], r.stderr[-4000:])
+    db = {w: {n: i for n, i in names.items() if n.endswith("-db")} for w, names in ids(before, "servers").items()}
+    db_after = {w: {n: i for n, i in names.items() if n.endswith("-db")} for w, names in ids(after, "servers").items()}
+    assert db == db_after and sum(len(v) for v in db.values()) == 3
+    assert ids(before, "volumes") == ids(after, "volumes")
+    # the change did reach the cloud: SSH from the new admin network in every placement's admin group
+    for where, held in after.items():
+        for g in held["security_groups"]:
+            if g["name"].endswith("-admin"):
+                assert {x["remote_ip_prefix"] for x in g["rules"] if x["port_range_min"] == 22} == {
+                    "198.51.100.0/24", "203.0.113.0/24"}, (where, g)
+
+
+def test_a_second_up_with_no_change_is_a_no_op(life):
+    r, _, after = life.change
+    assert r.returncode == 0
+    preview = life.cli("preview", "--expect-no-changes", "--diff", "--policy-pack", POLICIES, timeout=900)
+    assert preview.returncode == 0, preview.stdout[-4000:]
+    again = life.cli("up", "--yes", "--expect-no-changes", "--skip-preview", timeout=900)
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert ids(life.clouds.inventory(), "servers") == ids(after, "servers")
+
+
+def test_refresh_finds_no_drift(life):
+    life.change  # noqa: B018
+    r = life.cli("refresh", "--yes", "--expect-no-changes", "--skip-preview", timeout=900)
+    assert r.returncode == 0, r.stdout[-4000:]
+
+
+# ---- 5. destroy ---------------------------------------------------------------------------------------
+
+def test_destroy_removes_everything_but_the_retained_backup_container(life):
+    r, state, after = life.destroy
+    assert r.returncode == 0, (r.stdout[-4000:], r.stderr[-4000:])
+    b = cfg("backups")
+    backup = b.get("container") or f"{cfg('name')}-pgbackrest"
+    retained = {x["outputs"]["name"] for x in custom_resources(state) if x.get("retainOnDelete")}
+    assert retained == {backup}
+    for kind in ("servers", "networks", "security_groups", "server_groups", "volumes"):
+        assert everything(after, kind) == everything(life.before, kind), kind
+    assert everything(after, "containers") == {
+        **everything(life.before, "containers"), f"{b['cloud']}/{b['region']}": [backup]}
+    assert json.loads(life.cli("stack", "export").stdout)["deployment"].get("resources") in (None, [])
+
