@@ -579,9 +579,10 @@ def probe_main(clouds_yaml: str) -> int:
 def inventory_main(clouds_yaml: str) -> int:
     """Runs INSIDE the hub namespace (`_inventory`): what the user's project holds, per cloud and region, as JSON.
 
-    servers (id, name, status, metadata, flavor, image, addresses), networks (own only: shared external
-    networks are the provider's), security groups, server groups (policy), object-storage containers
-    (metadata, without the X-Container-Meta- prefix, lower case), volumes (id, status, attachments).
+    servers (id, name, status, metadata, flavor, image, addresses), networks and their subnets (own only:
+    shared external networks are the provider's), ports, floating IPs, routers, security groups (with
+    rules), server groups (policy), object-storage containers (metadata, without the X-Container-Meta-
+    prefix, lower case; read ACL), volumes (id, status, attachments).
     """
     topo = topology()
     out: dict[str, dict] = {}
@@ -593,6 +594,10 @@ def inventory_main(clouds_yaml: str) -> int:
             groups = client.get("compute", region, "/os-server-groups",
                                 {"OpenStack-API-Version": "compute 2.64"})["server_groups"]
             networks = client.get("network", region, "/v2.0/networks")["networks"]
+            subnets = client.get("network", region, "/v2.0/subnets")["subnets"]
+            ports = client.get("network", region, "/v2.0/ports")["ports"]
+            fips = client.get("network", region, "/v2.0/floatingips")["floatingips"]
+            routers = client.get("network", region, "/v2.0/routers")["routers"]
             sgs = client.get("network", region, "/v2.0/security-groups")["security_groups"]
             volumes = client.get("volumev3", region, "/volumes/detail")["volumes"]
             (swift,) = client.endpoints("object-store", region)
@@ -616,6 +621,12 @@ def inventory_main(clouds_yaml: str) -> int:
                                   for g in groups],
                 "networks": [{"id": n["id"], "name": n["name"], "tags": n.get("tags", [])} for n in networks
                              if not n.get("router:external") and not n.get("shared")],
+                "subnets": [{"id": n["id"], "name": n["name"], "cidr": n["cidr"]} for n in subnets
+                            if n["network_id"] in {x["id"] for x in networks if not x.get("router:external") and not x.get("shared")}],
+                "ports": [{"id": p["id"], "device_owner": p["device_owner"], "device_id": p["device_id"],
+                           "network_id": p["network_id"]} for p in ports],
+                "floating_ips": [{"id": f["id"], "address": f["floating_ip_address"]} for f in fips],
+                "routers": [{"id": r["id"], "name": r["name"]} for r in routers],
                 "security_groups": [{"id": g["id"], "name": g["name"], "tags": g.get("tags", []),
                                      "rules": [{k: r.get(k) for k in ("direction", "ethertype", "protocol", "port_range_min",
                                                                      "port_range_max", "remote_ip_prefix")}

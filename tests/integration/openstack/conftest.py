@@ -1,8 +1,8 @@
 """The real Pulumi engine against a real local OpenStack: the clouds of scripts/local-openstack (docs/local-openstack.md).
 
-One set of clouds per test session (two clouds, one container per region; about a minute to start from the
-pre-initialised images `make tools` builds), removed at the end, also when the session is killed (the
-script's watchdog removes them once this process is gone). Every `pulumi` command runs inside the clouds'
+One set of clouds for this package's tests (two clouds, one container per region; a few minutes to start
+from the pre-initialised images `make tools` builds), removed when the package's last test is done, also
+when the session is killed (the script's watchdog removes them once this process is gone). Every `pulumi` command runs inside the clouds'
 hub network namespace with the clouds.yaml the script wrote: nothing else in the environment points at a
 cloud, and nothing outside the machine is reachable from there.
 
@@ -49,7 +49,7 @@ def _script(*args: str, timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_clouds(tmp_path_factory) -> LocalClouds:
     need_tool(os.geteuid() == 0, "root (network namespaces and rootful podman for the local OpenStack)")
     need_tool(shutil.which("podman") is not None and shutil.which("ip") is not None, "podman and iproute2")
@@ -93,12 +93,13 @@ def regions_of(cloud: str) -> list[str]:
 
 
 def everything(inv: dict[str, dict], kind: str) -> dict[str, list]:
-    """{"cloud/REGION": [names of ``kind``]} (containers: their names), the provider's own default groups left out."""
+    """{"cloud/REGION": [names of ``kind``]} (containers: their names; ports and floating IPs: their ids), the
+    project's own default security group left out."""
     out = {}
     for where, held in inv.items():
         items = held[kind]
         names = sorted(items) if isinstance(items, dict) else sorted(
-            i["name"] for i in items if not (kind == "security_groups" and i["name"] == "default"))
+            i.get("name") or i["id"] for i in items if not (kind == "security_groups" and i["name"] == "default"))
         if names:
             out[where] = names
     return out

@@ -5,6 +5,8 @@
 - Keystone: EC2 credentials (the backups' S3 keys today) and application credentials with access rules
   (a least-privilege backup credential);
 - the regions of one cloud are separate backends: what one region holds, another does not list;
+- a state that records a local auth URL is placed through a ``--catalog`` file (RUN_DIR/catalog.yaml), as a
+  private cloud's would be, and is unplaceable without it;
 - the pinned provider's precedence: with ``cloud`` set, the clouds.yaml entry's ``auth_url`` is used even
   when the program gives an explicit ``auth_url`` (the state still records the program's URL).
 """
@@ -14,8 +16,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
-from tests.integration.engine.conftest import plain_project
+from tests.integration.engine.conftest import audit, plain_project
 
 pytestmark = [pytest.mark.engine, pytest.mark.openstack]
 
@@ -23,12 +26,13 @@ PROGRAM = '''\
 import pulumi
 import pulumi_openstack as openstack
 
-uk = openstack.Provider("uk", cloud="ovh", region="UK1")
+# the local keystone's own URL, given explicitly: the state records it (what --catalog files are for)
+uk = openstack.Provider("uk", cloud="ovh", auth_url=pulumi.Config().require("ovhAuthUrl"), region="UK1")
 on_uk = pulumi.ResourceOptions(provider=uk)
 net = openstack.networking.Network("net", name="probe-net", opts=on_uk)
 subnet = openstack.networking.Subnet("subnet", network_id=net.id, cidr="10.99.0.0/24", opts=on_uk)
 vm = openstack.compute.Instance(
-    "vm", name="probe-vm", flavor_name="d2-4", image_name="Debian 12",
+    "vm", name="probe-vm", flavor_name="d2-4", image_name="Debian 12", metadata={"resilient-stack:role": "web"},
     networks=[openstack.compute.InstanceNetworkArgs(name="Ext-Net"), openstack.compute.InstanceNetworkArgs(uuid=net.id)],
     opts=pulumi.ResourceOptions(provider=uk, depends_on=[subnet]))
 volume = openstack.blockstorage.Volume("data", name="probe-data", size=10,
@@ -57,6 +61,8 @@ pulumi.export("ikNet", ik_net.id)
 def probe(hub_pulumi, local_clouds, tmp_path_factory):
     project = plain_project(tmp_path_factory.mktemp("probe") / "probe", "local-clouds-probe", PROGRAM)
     hub_pulumi.ok("stack", "init", "probe", "--no-select", cwd=project)
+    ovh = yaml.safe_load(local_clouds.clouds_yaml.read_text())["clouds"]["ovh"]["auth"]["auth_url"]
+    hub_pulumi.ok("config", "set", "--stack", "probe", "ovhAuthUrl", ovh, cwd=project)
     before = local_clouds.inventory()
     up = hub_pulumi("up", "--yes", "--skip-preview", "--stack", "probe", cwd=project, timeout=900)
     during = local_clouds.inventory()
@@ -112,3 +118,16 @@ def test_the_clouds_yaml_auth_url_wins_over_an_explicit_auth_url_in_the_program(
     ik = next(r for r in state["deployment"]["resources"] if r["type"] == "pulumi:providers:openstack"
               and r["urn"].endswith("::ik"))
     assert ik["inputs"]["authUrl"] == "https://auth.invalid.example/identity/v3"
+
+
+def test_a_state_naming_the_local_auth_url_is_placed_through_the_catalog_file(probe, local_clouds):
+    up, *_, state = probe
+    assert up.returncode == 0
+    export = json.dumps(state)
+    host = yaml.safe_load(local_clouds.clouds_yaml.read_text())["clouds"]["ovh"]["auth"]["auth_url"].split("/")[2]
+    without = audit("-", stdin=export)
+    (vm,) = [p for p in without.report["placements"] if p["resource"].endswith("::vm")]
+    assert vm["site"] is None and host.split(":")[0] in vm["problem"], vm
+    placed = audit("-", "--catalog", str(local_clouds.catalog), stdin=export)
+    (vm,) = [p for p in placed.report["placements"] if p["resource"].endswith("::vm")]
+    assert (vm["provider"], vm["region"]) == ("ovhcloud", "UK1") and vm["site"] and not vm.get("problem"), vm

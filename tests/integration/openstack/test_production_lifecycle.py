@@ -309,7 +309,8 @@ def test_destroy_removes_everything_but_the_retained_backup_container(life):
     backup = b.get("container") or f"{cfg('name')}-pgbackrest"
     retained = {x["outputs"]["name"] for x in custom_resources(state) if x.get("retainOnDelete")}
     assert retained == {backup}
-    for kind in ("servers", "networks", "security_groups", "server_groups", "volumes"):
+    for kind in ("servers", "networks", "subnets", "ports", "floating_ips", "routers", "security_groups",
+                 "server_groups", "volumes"):
         assert everything(after, kind) == everything(life.before, kind), kind
     assert everything(after, "containers") == {
         **everything(life.before, "containers"), f"{b['cloud']}/{b['region']}": [backup]}

@@ -59,7 +59,8 @@ def test_pulumi_new_then_up_with_the_prompted_defaults_then_destroy(hub_pulumi, 
     destroy = hub_pulumi("destroy", "--yes", "--skip-preview", "--stack", STACK, cwd=project, timeout=1800)
     assert destroy.returncode == 0, destroy.stdout[-4000:]
     after = local_clouds.inventory()
-    for kind in ("servers", "networks", "security_groups", "server_groups", "volumes"):
+    for kind in ("servers", "networks", "subnets", "ports", "floating_ips", "routers", "security_groups",
+                 "server_groups", "volumes"):
         assert everything(after, kind) == everything(before, kind), kind
     backups = yaml.safe_load(defaults["backups"]["default"])
     kept = {w: sorted(set(after[w]["containers"]) - set(before[w]["containers"])) for w in after}

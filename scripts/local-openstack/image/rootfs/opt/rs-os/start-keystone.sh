@@ -8,7 +8,7 @@
 # nova-api and keystone run eventlet inside: one thread per process, several processes (trap 2 of the
 # reference recipe: threads in one process deadlock on concurrent requests). Connection: close for
 # clients that reuse connections (uwsgi's http-socket has no keep-alive).
-args=(--master --enable-threads --lazy-apps --die-on-term --buffer-size 65535 --processes 3 --threads 1
+args=(--master --enable-threads --lazy-apps --die-on-term --buffer-size 65535 --processes 2 --threads 1
       --add-header Connection:close --http-socket 0.0.0.0:5000 --logto /var/log/keystone/uwsgi.log
       --wsgi-file /opt/rs-os/keystone_wsgi.py)
 tls=$(jget keystone.tls_port)

@@ -6,9 +6,9 @@ uw() {  # uw PORT WSGI_FILE LOG PROCESSES: one API under uwsgi (see start-keysto
   uwsgi_python3 --master --enable-threads --lazy-apps --die-on-term --buffer-size 65535 --processes "$4" \
     --threads 1 --add-header Connection:close --http-socket "0.0.0.0:$1" --wsgi-file "$2" --logto "$3" &
 }
-uw 8778 /usr/bin/placement-api /var/log/placement/uwsgi.log 2
-uw 8774 /usr/bin/nova-api-wsgi /var/log/nova/nova-api-uwsgi.log 4
-uw 8776 /usr/bin/cinder-wsgi /var/log/cinder/cinder-api-uwsgi.log 2
+uw 8778 /usr/bin/placement-api /var/log/placement/uwsgi.log 1
+uw 8774 /usr/bin/nova-api-wsgi /var/log/nova/nova-api-uwsgi.log 2
+uw 8776 /usr/bin/cinder-wsgi /var/log/cinder/cinder-api-uwsgi.log 1
 glance-api --config-file /etc/glance/glance-api.conf > /var/log/glance/stdout.log 2>&1 &
 neutron-server --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini \
   > /var/log/neutron/stdout.log 2>&1 &
