@@ -19,6 +19,7 @@ Commands (root: network namespaces and rootful podman):
     local_openstack.py run [--name N] -- CMD... up, CMD inside the hub namespace, down (also on errors, ^C)
     local_openstack.py exec [--name N] -- CMD... CMD inside the hub namespace of running clouds
     local_openstack.py inventory [--name N]      JSON: what the users' projects hold, per cloud and region
+    local_openstack.py stats [--name N]          memory (PSS) of each region
     local_openstack.py check-image               exit 0 when the images of this version exist
 
 `up` prints the clouds.yaml to use (also written to RUN_DIR/clouds.yaml) and a catalog file mapping the
@@ -288,10 +289,8 @@ class Clouds:
         lines = ["# Credentials of the local OpenStack clouds (scripts/local-openstack, docs/local-openstack.md).",
                  f"# Reachable only inside the network namespace {self.hub}: ip netns exec {self.hub} CMD",
                  "clouds:"]
-        catalog = ["# Catalog entries for the local clouds' auth hosts (resilient-stack audit --catalog FILE):",
-                   "# each local keystone stands for the provider it imitates, region by region.",
-                   "schema: resilient-stack/catalog/v1", "providers:"]
         builtin = builtin_regions()
+        providers: list[dict] = []
         for cloud, c in self.topo["clouds"].items():
             b = next(x for x in self.backends if x["cloud"] == cloud and x["keystone"])
             u = c["user"]
@@ -303,20 +302,20 @@ class Clouds:
                 lines.append(f"    cacert: {ca}")
             host = re.sub(r"^https?://([^:/]+).*$", r"\1", b["public_auth_url"])
             provider = c["stands_for"]
-            catalog += [f"  - id: {provider}", f"    auth_hosts: [{host}]", "    regions:"]
+            regions = []
             for region in c["regions"]:
                 known = builtin.get((provider, region.lower()))
                 if known is None:
                     raise Failed(f"{TOPOLOGY}: region {region} of {provider} is not in the shipped catalog")
-                hosts = sorted({*known["auth_hosts"], host})
-                catalog.append(f"      - {{name: {known['name']}, site: {known['site']}, auth_hosts: [{', '.join(hosts)}]"
-                               + (f", buildings: [{', '.join(known['buildings'])}]" if known["buildings"] else "")
-                               + (f", availability_zones: [{', '.join(known['availability_zones'])}]" if known["availability_zones"] else "")
-                               + (", multi_az: true" if known["multi_az"] else "")
-                               + f", confidence: {known['confidence']}, sources: [{', '.join(known['sources'])}]}}")
+                # the shipped entry as it is, its auth hosts extended with the local keystone's
+                regions.append({**known, "auth_hosts": sorted({*known["auth_hosts"], host})})
+            providers.append({"id": provider, "auth_hosts": [host], "regions": regions})
         files = {"clouds": self.run_dir / "clouds.yaml", "catalog": self.run_dir / "catalog.yaml", "ca": ca}
         files["clouds"].write_text("\n".join(lines) + "\n")
-        files["catalog"].write_text("\n".join(catalog) + "\n")
+        files["catalog"].write_text(
+            "# Catalog entries for the local clouds' auth hosts (resilient-stack audit --catalog FILE): each local\n"
+            "# keystone stands for the provider it imitates, region by region (JSON, which is YAML).\n"
+            + json.dumps({"schema": "resilient-stack/catalog/v1", "providers": providers}, indent=1) + "\n")
         (self.run_dir / "state.json").write_text(json.dumps({
             "name": self.name, "hub": self.hub, "clouds_yaml": str(files["clouds"]), "catalog": str(files["catalog"]),
             "containers": {b["name"]: self.container(b) for b in self.backends},
@@ -490,6 +489,21 @@ def cmd_inventory(args) -> int:
     return 0
 
 
+def cmd_stats(args) -> int:
+    """Memory of each region (PSS: shared pages counted once) and of all of them, in MiB."""
+    total = 0.0
+    for b in backends(topology()):
+        c = f"rsos-{args.name}-{b['name']}"
+        r = run("podman", "exec", c, "sh", "-c", "cat /proc/[0-9]*/smaps_rollup 2>/dev/null; true", check=False)
+        if r.returncode != 0:
+            raise Failed(f"{c} is not running")
+        pss = sum(int(line.split()[1]) for line in r.stdout.splitlines() if line.startswith("Pss:")) / 1024
+        total += pss
+        print(f"{b['name']:18} {pss:8.0f} MiB")
+    print(f"{'total':18} {total:8.0f} MiB")
+    return 0
+
+
 def cmd_exec(args) -> int:
     hub = f"rsos-{args.name}"
     if not Path("/run/netns", hub).exists():
@@ -650,10 +664,10 @@ def main(argv: list[str]) -> int:
     b = sub.add_parser("build", help="build the images (cached in podman storage)")
     b.add_argument("--force", action="store_true")
     sub.add_parser("check-image", help="exit 0 when this version's images exist")
-    for n in ("up", "down", "run", "exec", "inventory"):
+    for n in ("up", "down", "run", "exec", "inventory", "stats"):
         p = sub.add_parser(n)
         p.add_argument("--name", default="local")
-        if n != "down":
+        if n not in ("down", "stats"):
             p.add_argument("--run-dir")
         if n in ("up", "run"):
             p.add_argument("--timeout", type=float, default=float(os.environ.get("RS_OS_START_TIMEOUT", "900")))
@@ -677,7 +691,8 @@ def main(argv: list[str]) -> int:
     if args.cmd == "down":
         down(args.name)
         return 0
-    return {"up": cmd_up, "run": cmd_run, "exec": cmd_exec, "inventory": cmd_inventory}[args.cmd](args)
+    return {"up": cmd_up, "run": cmd_run, "exec": cmd_exec, "inventory": cmd_inventory,
+            "stats": cmd_stats}[args.cmd](args)
 
 
 if __name__ == "__main__":

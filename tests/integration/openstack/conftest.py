@@ -7,6 +7,8 @@ hub network namespace with the clouds.yaml the script wrote: nothing else in the
 cloud, and nothing outside the machine is reachable from there.
 
 Required in CI (``need_tool``): root (network namespaces), podman, the engine, the images.
+``RESILIENT_STACK_LOCAL_OPENSTACK=NAME`` runs the tests against clouds already started with
+``local_openstack.py up --name NAME`` (and leaves them running).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, need_tool
-from tests.integration.engine.conftest import Pulumi
+from tests.integration.engine.conftest import Pulumi, engine_env  # noqa: F401 - the fixture, shared
 
 SCRIPT = ROOT / "scripts" / "local-openstack" / "local_openstack.py"
 TOPOLOGY = json.loads((ROOT / "scripts" / "local-openstack" / "topology.json").read_text())
@@ -51,6 +53,12 @@ def _script(*args: str, timeout: float) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="package")
 def local_clouds(tmp_path_factory) -> LocalClouds:
+    reuse = os.environ.get("RESILIENT_STACK_LOCAL_OPENSTACK")  # NAME: clouds you started (local_openstack.py up)
+    if reuse:
+        run_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "resilient-stack" / "openstack" / "run" / reuse
+        need_tool((run_dir / "clouds.yaml").exists(), f"running local clouds {reuse!r} ({run_dir})")
+        yield LocalClouds(reuse, f"rsos-{reuse}", run_dir, run_dir / "clouds.yaml", run_dir / "catalog.yaml")
+        return
     need_tool(os.geteuid() == 0, "root (network namespaces and rootful podman for the local OpenStack)")
     need_tool(shutil.which("podman") is not None and shutil.which("ip") is not None, "podman and iproute2")
     have = _script("check-image", timeout=120)

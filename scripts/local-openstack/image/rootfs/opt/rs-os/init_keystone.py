@@ -18,10 +18,13 @@ for region in ks["regions"]:
     if region not in have:
         idc.create_region(id=region)
 admin_role, member_role = idc.find_role("admin"), idc.find_role("member")
+# "service": the role of the service tokens Nova sends Cinder (a detach is refused without one)
+service_role = get_or(idc.find_role, idc.create_role, "service")
 service = get_or(idc.find_project, idc.create_project, "service", domain_id="default")
 for name in ("glance", "placement", "nova", "neutron", "swift", "cinder"):
     user = get_or(idc.find_user, idc.create_user, name, password=SERVICE_PASSWORD, domain_id="default")
     idc.assign_project_role_to_user(service, user, admin_role)
+    idc.assign_project_role_to_user(service, user, service_role)
 u = ks["user"]
 project = get_or(idc.find_project, idc.create_project, u["project"], domain_id="default")
 user = get_or(idc.find_user, idc.create_user, u["name"], password=u["password"], domain_id="default",
