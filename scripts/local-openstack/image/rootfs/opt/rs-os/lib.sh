@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Helpers sourced by the scripts of the local OpenStack image (inside the container).
 # /etc/rs-os/backend.json (written by scripts/local-openstack/local_openstack.py) says what this container is.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 RS=/opt/rs-os
 BACKEND=/etc/rs-os/backend.json
 STATE=/var/lib/rs-os
