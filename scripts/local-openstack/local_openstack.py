@@ -74,7 +74,13 @@ def run(*cmd: str, check: bool = True, capture: bool = True, timeout: float | No
 # ---- topology ---------------------------------------------------------------------------------------
 
 def topology() -> dict:
-    return json.loads(TOPOLOGY.read_text())
+    try:
+        topo = json.loads(TOPOLOGY.read_text())
+        if not isinstance(topo.get("clouds"), dict) or not topo["clouds"]:
+            raise ValueError("no 'clouds' mapping")
+        return topo
+    except (OSError, ValueError) as exc:
+        raise Failed(f"{TOPOLOGY}: {exc}") from None
 
 
 def backends(topo: dict) -> list[dict]:
@@ -325,7 +331,7 @@ class Clouds:
 
     def probe(self) -> None:
         """From the hub, as a client: token of each cloud's user, every region's endpoints answer."""
-        r = run("ip", "netns", "exec", self.hub, sys.executable, str(Path(__file__)), "_probe",
+        r = run("ip", "netns", "exec", self.hub, sys.executable, str(HERE / "hub_client.py"), "probe",
                 str(self.run_dir / "clouds.yaml"), check=False, timeout=300)
         if r.returncode != 0:
             raise Failed("health check from the hub failed: " + (r.stderr or r.stdout).strip()[-2000:])
@@ -481,7 +487,7 @@ def cmd_inventory(args) -> int:
     hub = f"rsos-{args.name}"
     if not Path("/run/netns", hub).exists():
         raise Failed(f"clouds {args.name!r} are not running (local_openstack.py up --name {args.name})")
-    r = run("ip", "netns", "exec", hub, sys.executable, str(Path(__file__)), "_inventory",
+    r = run("ip", "netns", "exec", hub, sys.executable, str(HERE / "hub_client.py"), "inventory",
             str(run_dir / "clouds.yaml"), check=False, timeout=600)
     if r.returncode != 0:
         raise Failed("inventory failed: " + r.stderr.strip()[-2000:])
@@ -513,152 +519,7 @@ def cmd_exec(args) -> int:
     return subprocess.run(["ip", "netns", "exec", hub, *args.command], env=env).returncode
 
 
-def read_clouds_yaml(path: str) -> dict[str, dict]:
-    """The clouds.yaml this script wrote: a fixed, simple layout (no YAML parser in the standard library)."""
-    clouds: dict[str, dict] = {}
-    current = None
-    for line in Path(path).read_text().splitlines():
-        if re.match(r"^  [a-z0-9-]+:$", line):
-            current = clouds.setdefault(line.strip()[:-1], {})
-        elif current is not None and ":" in line and line.startswith("    "):
-            k, v = line.strip().split(":", 1)
-            current[k] = v.strip()
-    return clouds
-
-
-class Client:
-    """A plain urllib client of one cloud, as its user (runs INSIDE the hub namespace)."""
-
-    def __init__(self, c: dict) -> None:
-        import ssl
-        import urllib.request
-
-        self._request = urllib.request
-        self.ctx = ssl.create_default_context(cafile=c["cacert"]) if "cacert" in c else None
-        body = json.dumps({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": c["username"], "domain": {"name": "Default"}, "password": c["password"]}}},
-            "scope": {"project": {"name": c["project_name"], "domain": {"name": "Default"}}}}}).encode()
-        req = urllib.request.Request(c["auth_url"] + "/auth/tokens", data=body,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60, context=self.ctx) as resp:
-            self.token = resp.headers["X-Subject-Token"]
-            self.catalog = json.load(resp)["token"]["catalog"]
-
-    def endpoints(self, typ: str, region: str) -> list[str]:
-        return [e["url"] for s in self.catalog if s["type"] == typ for e in s["endpoints"]
-                if e["region_id"] == region and e["interface"] == "public"]
-
-    def call(self, url: str, method: str = "GET", headers: dict | None = None) -> tuple[int, dict, bytes]:
-        import urllib.error
-
-        req = self._request.Request(url, headers={"X-Auth-Token": self.token, "Accept": "application/json",
-                                                  **(headers or {})}, method=method)
-        try:
-            with self._request.urlopen(req, timeout=60, context=self.ctx) as resp:
-                return resp.status, dict(resp.headers), resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, dict(exc.headers), exc.read()
-
-    def get(self, typ: str, region: str, path: str, headers: dict | None = None):
-        (url,) = self.endpoints(typ, region)
-        status, _, body = self.call(url.rstrip("/") + path, headers=headers)
-        if status != 200:
-            raise RuntimeError(f"GET {url}{path}: HTTP {status}")
-        return json.loads(body)
-
-
-def probe_main(clouds_yaml: str) -> int:
-    """Runs INSIDE the hub namespace (`_probe`): every cloud's token, every region's endpoints answer."""
-    topo = topology()
-    problems, seen = [], []
-    for cloud, c in read_clouds_yaml(clouds_yaml).items():
-        client = Client(c)
-        for region in topo["clouds"][cloud]["regions"]:
-            for typ in ("compute", "network", "image", "placement", "volumev3", "block-storage", "object-store"):
-                urls = client.endpoints(typ, region)
-                if len(urls) != 1:
-                    problems.append(f"{cloud} {region}: {len(urls)} public {typ} endpoints")
-                    continue
-                status = client.call(urls[0])[0]
-                if status >= 500 or (typ == "object-store" and status >= 300):
-                    problems.append(f"{cloud} {region} {typ} {urls[0]}: HTTP {status}")
-            seen.append(f"{cloud}/{region}")
-    if problems:
-        print("; ".join(problems), file=sys.stderr)
-        return 1
-    print(f"health check from the hub: tokens and 7 services answer in {', '.join(seen)}")
-    return 0
-
-
-def inventory_main(clouds_yaml: str) -> int:
-    """Runs INSIDE the hub namespace (`_inventory`): what the user's project holds, per cloud and region, as JSON.
-
-    servers (id, name, status, metadata, flavor, image, addresses), networks and their subnets (own only:
-    shared external networks are the provider's), ports, floating IPs, routers, security groups (with
-    rules), server groups (policy), object-storage containers (metadata, without the X-Container-Meta-
-    prefix, lower case; read ACL), volumes (id, status, attachments).
-    """
-    topo = topology()
-    out: dict[str, dict] = {}
-    for cloud, c in read_clouds_yaml(clouds_yaml).items():
-        client = Client(c)
-        for region in topo["clouds"][cloud]["regions"]:
-            servers = client.get("compute", region, "/servers/detail",
-                                 {"OpenStack-API-Version": "compute 2.64"})["servers"]
-            groups = client.get("compute", region, "/os-server-groups",
-                                {"OpenStack-API-Version": "compute 2.64"})["server_groups"]
-            networks = client.get("network", region, "/v2.0/networks")["networks"]
-            subnets = client.get("network", region, "/v2.0/subnets")["subnets"]
-            ports = client.get("network", region, "/v2.0/ports")["ports"]
-            fips = client.get("network", region, "/v2.0/floatingips")["floatingips"]
-            routers = client.get("network", region, "/v2.0/routers")["routers"]
-            sgs = client.get("network", region, "/v2.0/security-groups")["security_groups"]
-            volumes = client.get("volumev3", region, "/volumes/detail")["volumes"]
-            (swift,) = client.endpoints("object-store", region)
-            status, _, body = client.call(swift + "?format=json")
-            if status not in (200, 204):
-                raise RuntimeError(f"GET {swift}: HTTP {status}")
-            containers = {}
-            for ct in json.loads(body or b"[]"):
-                status, headers, _ = client.call(f"{swift}/{ct['name']}", method="HEAD")
-                containers[ct["name"]] = {
-                    "metadata": {k[len("x-container-meta-"):].lower(): v for k, v in headers.items()
-                                 if k.lower().startswith("x-container-meta-")},
-                    "read_acl": headers.get("X-Container-Read") or headers.get("x-container-read"),
-                }
-            out[f"{cloud}/{region}"] = {
-                "servers": [{"id": s["id"], "name": s["name"], "status": s["status"], "metadata": s["metadata"],
-                             "flavor": s["flavor"].get("original_name"), "image": s["image"].get("id") if s["image"] else None,
-                             "addresses": {n: [a["addr"] for a in v] for n, v in s["addresses"].items()},
-                             "server_groups": s.get("server_groups", [])} for s in servers],
-                "server_groups": [{"id": g["id"], "name": g["name"], "policy": g.get("policy"), "members": g["members"]}
-                                  for g in groups],
-                "networks": [{"id": n["id"], "name": n["name"], "tags": n.get("tags", [])} for n in networks
-                             if not n.get("router:external") and not n.get("shared")],
-                "subnets": [{"id": n["id"], "name": n["name"], "cidr": n["cidr"]} for n in subnets
-                            if n["network_id"] in {x["id"] for x in networks if not x.get("router:external") and not x.get("shared")}],
-                "ports": [{"id": p["id"], "device_owner": p["device_owner"], "device_id": p["device_id"],
-                           "network_id": p["network_id"]} for p in ports],
-                "floating_ips": [{"id": f["id"], "address": f["floating_ip_address"]} for f in fips],
-                "routers": [{"id": r["id"], "name": r["name"]} for r in routers],
-                "security_groups": [{"id": g["id"], "name": g["name"], "tags": g.get("tags", []),
-                                     "rules": [{k: r.get(k) for k in ("direction", "ethertype", "protocol", "port_range_min",
-                                                                     "port_range_max", "remote_ip_prefix")}
-                                               for r in g["security_group_rules"]]} for g in sgs],
-                "containers": containers,
-                "volumes": [{"id": v["id"], "name": v["name"], "status": v["status"], "size": v["size"],
-                             "metadata": v.get("metadata", {}),
-                             "attachments": [a["server_id"] for a in v.get("attachments", [])]} for v in volumes],
-            }
-    print(json.dumps(out, indent=1, sort_keys=True))
-    return 0
-
-
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["_probe"]:
-        return probe_main(argv[1])
-    if argv[:1] == ["_inventory"]:
-        return inventory_main(argv[1])
     ap = argparse.ArgumentParser(prog="local_openstack.py", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build the images (cached in podman storage)")
