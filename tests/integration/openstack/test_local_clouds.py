@@ -14,11 +14,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml
 
-from tests.integration.engine.conftest import audit, plain_project
+from tests.conftest import ROOT
+from tests.integration.engine.conftest import POLICIES, audit, plain_project, policy_events, stream_events
 
 pytestmark = [pytest.mark.engine, pytest.mark.openstack]
 
@@ -67,8 +70,10 @@ def probe(hub_pulumi, local_clouds, tmp_path_factory):
     up = hub_pulumi("up", "--yes", "--skip-preview", "--stack", "probe", cwd=project, timeout=900)
     during = local_clouds.inventory()
     state = json.loads(hub_pulumi.ok("stack", "export", "--stack", "probe", "--show-secrets", cwd=project).stdout)
+    export = tmp_path_factory.mktemp("probe-export") / "probe.export.json"  # secrets encrypted, as users keep it
+    export.write_text(hub_pulumi.ok("stack", "export", "--stack", "probe", cwd=project).stdout)
     destroy = hub_pulumi("destroy", "--yes", "--skip-preview", "--stack", "probe", cwd=project, timeout=900)
-    return up, destroy, before, during, local_clouds.inventory(), state
+    return up, destroy, before, during, local_clouds.inventory(), state, export
 
 
 def outputs(state: dict) -> dict:
@@ -77,7 +82,7 @@ def outputs(state: dict) -> dict:
 
 
 def test_a_volume_attaches_to_an_instance_of_the_fake_driver_and_goes_on_destroy(probe):
-    up, destroy, before, during, after, state = probe
+    up, destroy, before, during, after, state, _ = probe
     assert up.returncode == 0, (up.stdout[-4000:], up.stderr[-4000:])
     out = outputs(state)
     uk = during["ovh/UK1"]
@@ -92,7 +97,7 @@ def test_a_volume_attaches_to_an_instance_of_the_fake_driver_and_goes_on_destroy
 
 
 def test_keystone_issues_ec2_credentials_and_application_credentials_with_access_rules(probe):
-    up, *_, state = probe
+    up, *_, state, _ = probe
     assert up.returncode == 0
     out = outputs(state)
     assert len(out["ec2Access"]) == 32
@@ -112,7 +117,7 @@ def test_regions_of_one_cloud_are_separate_backends(probe):
 def test_the_clouds_yaml_auth_url_wins_over_an_explicit_auth_url_in_the_program(probe):
     """terraform-provider-openstack (in pulumi-openstack 5.4.1): with ``cloud`` set, the clouds.yaml entry's
     auth_url is used and the program's auth_url is ignored; the state still records the program's."""
-    up, _, _, during, _, state = probe
+    up, _, _, during, _, state, _ = probe
     assert up.returncode == 0, up.stdout[-3000:]
     assert outputs(state)["ikNet"] in {n["id"] for n in during["infomaniak/dc4-a"]["networks"]}
     ik = next(r for r in state["deployment"]["resources"] if r["type"] == "pulumi:providers:openstack"
@@ -121,7 +126,7 @@ def test_the_clouds_yaml_auth_url_wins_over_an_explicit_auth_url_in_the_program(
 
 
 def test_a_state_naming_the_local_auth_url_is_placed_through_the_catalog_file(probe, local_clouds):
-    up, *_, state = probe
+    up, *_, state, _ = probe
     assert up.returncode == 0
     export = json.dumps(state)
     host = yaml.safe_load(local_clouds.clouds_yaml.read_text())["clouds"]["ovh"]["auth"]["auth_url"].split("/")[2]
@@ -131,3 +136,25 @@ def test_a_state_naming_the_local_auth_url_is_placed_through_the_catalog_file(pr
     placed = audit("-", "--catalog", str(local_clouds.catalog), stdin=export)
     (vm,) = [p for p in placed.report["placements"] if p["resource"].endswith("::vm")]
     assert (vm["provider"], vm["region"]) == ("ovhcloud", "UK1") and vm["site"] and not vm.get("problem"), vm
+
+
+def test_the_policy_pack_places_it_through_the_same_catalog(probe, local_clouds, hub_pulumi, tmp_path):
+    """`pulumi policy analyze --file`: the catalog goes to the pack as an organisation config's ``catalog``."""
+    up, *_, export = probe
+    assert up.returncode == 0
+    org = tmp_path / "org.json"
+    org.write_text(json.dumps({"catalog": yaml.safe_load(local_clouds.catalog.read_text())}))
+    made = subprocess.run([sys.executable, str(ROOT / "policies" / "make_pack_config.py"), str(org)],
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    config = tmp_path / "pack-config.json"
+    config.write_text(made.stdout)
+
+    def unplaced(*extra: str) -> set[str]:
+        r = hub_pulumi("policy", "analyze", "--file", str(export), "--policy-pack", POLICIES, "--json", *extra)
+        assert "error: loading policy packs" not in r.stderr, r.stderr
+        return {e["message"] for e in policy_events(stream_events(r.stdout)) if e["policyName"] == "unknown-placement"}
+
+    host = yaml.safe_load(local_clouds.clouds_yaml.read_text())["clouds"]["ovh"]["auth"]["auth_url"].split("/")[2]
+    assert any(host.split(":")[0] in m for m in unplaced()), unplaced()
+    assert not unplaced("--policy-pack-config", str(config))
