@@ -193,9 +193,13 @@ def test_the_apis_list_each_resource_in_the_region_and_cloud_of_its_placement(li
     inv, state = life.deployed()
     expected = Expected.from_stack_file().where
     for kind in ("servers", "networks", "security_groups", "server_groups", "containers"):
-        listed = added(life.before, inv, kind)
-        want = {w: sorted(k[kind]) for w, k in expected.items() if k.get(kind)}
-        assert listed == want, (kind, listed, want)
+        listed = everything(inv, kind)
+        for where, names in ((w, k[kind]) for w, k in expected.items() if k.get(kind)):
+            assert names <= set(listed.get(where, [])), (kind, where, names, listed)
+        # and nothing else is new anywhere (a container of that name may exist already: Swift's PUT is idempotent)
+        old = everything(life.before, kind)
+        want = {w: sorted(new) for w, k in expected.items() if (new := set(k.get(kind, ())) - set(old.get(w, [])))}
+        assert added(life.before, inv, kind) == want, (kind, want)
     # and each of them is the very resource the state records, created through its placement's provider
     where = placed_in(state, inv)
     for res in custom_resources(state):
@@ -319,6 +323,9 @@ def test_destroy_removes_everything_but_the_retained_backup_container(life):
     for kind in ("servers", "networks", "subnets", "ports", "floating_ips", "routers", "security_groups",
                  "server_groups", "volumes"):
         assert everything(after, kind) == everything(life.before, kind), kind
-    assert added(life.before, after, "containers") == {f"{b['cloud']}/{b['region']}": [backup]}
+    where = f"{b['cloud']}/{b['region']}"
+    assert backup in after[where]["containers"]
+    existed = backup in life.before[where]["containers"]  # reused clouds: Swift's PUT of it was idempotent
+    assert added(life.before, after, "containers") == ({} if existed else {where: [backup]})
     assert json.loads(life.cli("stack", "export").stdout)["deployment"].get("resources") in (None, [])
 
