@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from resilient_stack.hosts.backup import BackupRepository, BackupTarget, validate_backup_repository
 from resilient_stack.hosts.cluster import ClusterMember
-from resilient_stack.hosts.database import render_db_member, validate_db_member
+from resilient_stack.hosts.database import db_runtime, render_db_member, validate_db_member
 from resilient_stack.hosts.paths import (
     APP_CONFIG,
     APP_PASSWORD_FILE,
@@ -57,6 +57,8 @@ from resilient_stack.hosts.paths import (
     SSHD_DROPIN,
     WEB_ROOT,
 )
+from resilient_stack.hosts.runtime import decode as runtime_document_of
+from resilient_stack.hosts.runtime import encode as runtime_items
 from resilient_stack.hosts.web import AppDatabase, connection_url, render_web, validate_web
 
 __all__ = [
@@ -68,6 +70,9 @@ __all__ = [
     "PG_CLUSTER",
     "SECRETS_DIR",
     "connection_url",
+    "db_runtime",
+    "runtime_items",
+    "runtime_document_of",
     "render_web",
     "render_db_member",
     "validate_web",

@@ -48,8 +48,10 @@ def test_header_yaml_and_determinism(kind):
 def test_nothing_fetched_beyond_debian_apt(kind):
     doc = load(DOCS[kind]())
     assert not {"apt", "snap", "bootcmd"} & set(doc), "no extra apt sources, snaps or boot hooks"
-    # etcd's client URL is the host's own loopback: nothing is fetched from it
-    text = (runcmd_text(doc) + json.dumps([f["content"] for f in doc["write_files"]])).replace("http://127.0.0.1:", "")
+    # etcd's client URL is the host's own loopback, the metadata service is the cloud's own (link-local): neither
+    # is the internet
+    text = (runcmd_text(doc) + json.dumps([f["content"] for f in doc["write_files"]])).replace(
+        "http://127.0.0.1:", "").replace(paths.METADATA_URL, "")
     for bad in ("curl ", "wget ", "| sh", "|sh", "http://", "add-apt-repository"):
         if bad == "http://" and kind.startswith("web"):
             continue  # nginx config and the redirect mention URLs, fetch nothing

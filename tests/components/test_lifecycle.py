@@ -1,0 +1,95 @@
+"""A routine change never replaces a database host, and the data outlives the host (issue 17, point 1).
+
+What the components ask of the engine, under the mock runner: each member's data volume (protected, kept on
+delete) attached by its own resource; instances that ignore changes of their boot configuration unless their
+placement is rebuilt on purpose, one site at a time; the runtime configuration in the instances' metadata.
+The real engine's preview of a deployed stack is tests/integration/engine/test_routine_changes.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from resilient_stack.components.stack_config import StackConfigError, parse_stack_config
+from resilient_stack.core.vocabulary import STORAGE_OF_KEY
+from resilient_stack.hosts import cloudinit
+from resilient_stack.testing.mockrun import run_program
+
+from .conftest import bare_config, stack_file
+
+INSTANCE = "openstack:compute/instance:Instance"
+VOLUME = "openstack:blockstorage/volume:Volume"
+ATTACH = "openstack:compute/volumeAttach:VolumeAttach"
+BOOT = ["imageName", "userData"]
+
+
+def of(res, typ):
+    return [r for r in res if r.type == typ]
+
+
+def test_every_member_has_a_protected_data_volume_attached_to_it(runs):
+    res = runs["production"]
+    volumes = {r.inputs["name"]: r for r in of(res, VOLUME)}
+    assert sorted(volumes) == ["shop-gra-db-data", "shop-ik-db-data", "shop-waw-db-data"]
+    instances = {r.id: r for r in of(res, INSTANCE)}
+    by_volume = {r.inputs["volumeId"]: instances[r.inputs["instanceId"]].inputs["name"] for r in of(res, ATTACH)}
+    for name, volume in volumes.items():
+        assert volume.options == {"protect": True, "retainOnDelete": True}, name
+        assert volume.inputs["size"] == 20 and volume.inputs["metadata"] == {STORAGE_OF_KEY: "database"}
+        assert volume.provider == next(r for r in of(res, INSTANCE) if r.inputs["name"] == name[:-5]).provider
+        assert by_volume[volume.id] == name[:-len("-data")], "attached to its own host"
+    for attach in of(res, ATTACH):
+        assert attach.options == {"deleteBeforeReplace": True}
+
+
+def test_the_host_looks_for_its_own_volume(runs):
+    res = runs["production"]
+    volumes = {r.inputs["name"][:-len("-data")]: r.id for r in of(res, VOLUME)}
+    for host in of(res, INSTANCE):
+        name = host.inputs["name"]
+        if name.endswith("-db"):
+            assert f"VOLUME_ID={volumes[name]}\n" in host.inputs["userData"]
+
+
+@pytest.mark.parametrize("stack", ["production", "staging"])
+def test_no_instance_is_replaced_by_a_change_of_its_boot_configuration(runs, stack):
+    for host in of(runs[stack], INSTANCE):
+        assert host.options == {"deleteBeforeReplace": True, "ignoreChanges": BOOT}, host.name
+
+
+def test_the_runtime_configuration_is_in_the_metadata(runs):
+    res = runs["production"]
+    web = sorted(r.outputs["accessIpV4"] for r in of(res, INSTANCE) if "-web-" in r.inputs["name"])
+    for host in of(res, INSTANCE):
+        if host.inputs["name"].endswith("-db"):
+            doc = cloudinit.runtime_document_of(host.inputs["metadata"])
+            for ip in web:
+                assert f"hostssl shop shop {ip}/32 scram-sha-256" in doc["pg_hba"]
+            assert all(len(v) <= 255 for v in host.inputs["metadata"].values())
+
+
+def test_rebuilding_a_placement_lifts_the_ignore_for_its_hosts_only():
+    res = run_program(stack_file("production"), config_overrides={"resilient-stack:rebuild": ["waw"]})
+    for host in of(res, INSTANCE):
+        rebuilt = host.inputs["name"].startswith("shop-waw-")
+        want = {"deleteBeforeReplace": True} if rebuilt else {"deleteBeforeReplace": True, "ignoreChanges": BOOT}
+        assert host.options == want, host.name
+
+
+def test_rebuild_is_one_site_at_a_time():
+    raw = bare_config("production")
+    assert parse_stack_config({**raw, "rebuild": ["gra"]}).rebuild == ("gra",)
+    with pytest.raises(StackConfigError, match=r"rebuild: gra, waw are on 2 sites: rebuild one site at a time"):
+        parse_stack_config({**raw, "rebuild": ["gra", "waw"]})
+    with pytest.raises(StackConfigError, match=r"rebuild\[0\]: 'nope' is not a placement name"):
+        parse_stack_config({**raw, "rebuild": ["nope"]})
+
+
+def test_volume_settings():
+    raw = bare_config("production")
+    res = run_program(stack_file("production"),
+                      config_overrides={"resilient-stack:database": {**raw.get("database", {}), "volumeSize": 50,
+                                                                     "volumeType": "high-speed"}})
+    assert {(r.inputs["size"], r.inputs["volumeType"]) for r in of(res, VOLUME)} == {(50, "high-speed")}
+    with pytest.raises(StackConfigError, match="volumeSize"):
+        parse_stack_config({**raw, "database": {"volumeSize": 0}})
