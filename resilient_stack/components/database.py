@@ -22,9 +22,9 @@
 Production safety: every member's data (PostgreSQL's data directory and etcd's member data) lives on a
 block-storage volume of its own (``openstack.blockstorage.Volume``, protected and kept on delete), attached by an
 ``openstack.compute.VolumeAttach``; the instances ignore changes to their image name and user data (boot
-configuration), so a routine ``pulumi up`` never replaces a database host. Replacing one is explicit: its placement
-in ``rebuild`` (the host then takes the current image and user data), ``pulumi up --replace URN``, one site at a
-time; the new host re-attaches the volume and rejoins as the same member. What changes routinely (the web hosts'
+configuration), so a routine ``pulumi up`` never replaces a database host. Replacing one is explicit
+(``pulumi up --replace URN``, one site at a time: the new host boots from the current image and user data), and the
+new host re-attaches the volume and rejoins as the same member. What changes routinely (the web hosts'
 addresses and the networks ``pg_hba`` admits) reaches the running hosts through the instances' ``metadata``, updated
 in place (:mod:`resilient_stack.hosts.runtime`).
 
@@ -159,8 +159,6 @@ class DatabaseTierArgs:
         ssh_public_keys: public keys for the image's default user.
         volume_size: size of each member's data volume (GB); volume_type: its Cinder volume type (None: the
             cloud's default).
-        rebuild: placements whose host is being replaced on purpose: only they take a changed image or user
-            data (with ``pulumi up --replace URN``); every other host ignores such changes.
         rule_config, catalog: the rules' settings and catalog (defaults: built-in).
     """
 
@@ -177,7 +175,6 @@ class DatabaseTierArgs:
     ssh_public_keys: Sequence[str] = ()
     volume_size: int = 20
     volume_type: str | None = None
-    rebuild: Sequence[str] = ()
     rule_config: RuleConfig | None = None
     catalog: Catalog | None = field(default=None, compare=False)
 
@@ -480,7 +477,7 @@ class DatabaseTier(pulumi.ComponentResource):
             metadata=metadata,  # labels + runtime configuration: updated in place
             user_data=pulumi.Output.secret(cast(pulumi.Input[str], user_data)),  # holds the passwords
             opts=host_options(pulumi.ResourceOptions(parent=self, provider=member.provider),
-                              rebuild=member.placement in args.rebuild, depends_on=member.depends_on),
+                              depends_on=member.depends_on),
         )
         # attached once the instance exists (its first boot waits for the device); a replacement host gets a
         # new attachment of the same volume, after the old host and its attachment are gone

@@ -159,8 +159,6 @@ class RegionalWebStackArgs:
         app_title, https, server_name: what the web hosts serve (see :func:`cloudinit.render_web`).
         load_balancer: an Octavia load balancer, or None.
         exempt: exemption reason put on every replica's labels, or None.
-        rebuild: the web hosts are being replaced on purpose: they take a changed image or user data (see
-            :mod:`resilient_stack.components.hostopts`); otherwise such changes are ignored.
     """
 
     placement: str
@@ -183,7 +181,6 @@ class RegionalWebStackArgs:
     server_name: str = "_"
     load_balancer: LoadBalancerSettings | None = None
     exempt: str | None = None
-    rebuild: bool = False
 
     def validate(self) -> None:
         """Raise ValueError (naming the field) on anything that cannot be deployed."""
@@ -434,7 +431,7 @@ class RegionalWebStack(pulumi.ComponentResource):
             scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=self.server_group.id)],
             metadata=labels(WEB, exempt=args.exempt),
             user_data=pulumi.Output.secret(user_data),  # holds the application's password
-            opts=host_options(child, rebuild=args.rebuild, depends_on=[self.subnet]),
+            opts=host_options(child, depends_on=[self.subnet]),
         )
 
     def _load_balancer(

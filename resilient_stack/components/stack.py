@@ -126,7 +126,6 @@ class ResilientWebStack(pulumi.ComponentResource):
                     database_cidrs=args.database.app_cidrs if p.hosts_database else (),
                     availability_zone=p.availability_zone, ssh_public_keys=keys, app_title=args.web.title,
                     https=args.web.https, server_name=args.web.server_name, load_balancer=lb, exempt=p.exempt,
-                    rebuild=p.name in args.rebuild,
                 ),
                 opts=mine,
             )
@@ -165,7 +164,7 @@ class ResilientWebStack(pulumi.ComponentResource):
                 ],
                 app_database=d.app_database, app_user=d.app_user, replication_user=d.replication_user,
                 password_length=d.password_length, ssh_public_keys=keys, rule_config=args.rule_config(),
-                catalog=catalog, volume_size=d.volume_size, volume_type=d.volume_type, rebuild=args.rebuild,
+                catalog=catalog, volume_size=d.volume_size, volume_type=d.volume_type,
             ),
             opts=mine,
             enforce_rules=enforce_rules,

@@ -237,10 +237,6 @@ class StackConfig(_Model):
         "image's default user (`debian`).",
     )
     web: WebSettings = Field(default=WebSettings(), description="What the web hosts serve.")
-    rebuild: tuple[str, ...] = Field(default=(), max_length=20,
-        description="Placements whose hosts you are replacing on purpose (`pulumi up --replace URN`): only they take a "
-        "changed image or user data; every other host ignores such changes. One site at a time; empty it afterwards.",
-    )
     dns: DnsConfig | None = Field(default=None, description="A records in a Designate zone; unset: no DNS record.")
     profile: Literal["default", "strict"] | None = Field(default=None,
         description="Placement rules: `default` (`single-provider` advisory) or `strict` (every rule mandatory). "
@@ -430,18 +426,6 @@ def _cross_checks(cfg: StackConfig, source: str, namespace: str) -> None:
         fail("dns.placement", f"{cfg.dns.placement!r} is not a placement name")
     if cfg.database.app_user == cfg.database.replication_user:
         fail("database.replicationUser", "must differ from database.appUser")
-    for i, n in enumerate(cfg.rebuild):
-        if n not in names:
-            fail(f"rebuild[{i}]", f"{n!r} is not a placement name")
-    sites = {_site(cfg, n) for n in cfg.rebuild}
-    if len(sites) > 1:
-        fail("rebuild", f"{', '.join(cfg.rebuild)} are on {len(sites)} sites: rebuild one site at a time")
-
-
-def _site(cfg: StackConfig, placement: str) -> str:
-    p = cfg.placement(placement)
-    res = cfg.catalog().resolve(region=p.region, auth_url=p.auth_url, cloud=p.cloud, availability_zone=p.availability_zone)
-    return res.region.site.id if res.region is not None else f"{p.cloud or p.auth_url}/{p.region}"
 
 
 def default_name(stack: str | None) -> str:

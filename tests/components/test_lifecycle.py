@@ -1,9 +1,9 @@
 """A routine change never replaces a database host, and the data outlives the host (issue 17, point 1).
 
 What the components ask of the engine, under the mock runner: each member's data volume (protected, kept on
-delete) attached by its own resource; instances that ignore changes of their boot configuration unless their
-placement is rebuilt on purpose, one site at a time; the runtime configuration in the instances' metadata.
-The real engine's preview of a deployed stack is tests/integration/engine/test_routine_changes.py.
+delete) attached by its own resource; instances that ignore changes of their boot configuration (replaced only on
+purpose, `pulumi up --replace URN`); the runtime configuration in the instances' metadata. The real engine's
+preview of a deployed stack is tests/integration/engine/test_routine_changes.py.
 """
 
 from __future__ import annotations
@@ -66,23 +66,6 @@ def test_the_runtime_configuration_is_in_the_metadata(runs):
             for ip in web:
                 assert f"hostssl shop shop {ip}/32 scram-sha-256" in doc["pg_hba"]
             assert all(len(v) <= 255 for v in host.inputs["metadata"].values())
-
-
-def test_rebuilding_a_placement_lifts_the_ignore_for_its_hosts_only():
-    res = run_program(stack_file("production"), config_overrides={"resilient-stack:rebuild": ["waw"]})
-    for host in of(res, INSTANCE):
-        rebuilt = host.inputs["name"].startswith("shop-waw-")
-        want = {"deleteBeforeReplace": True} if rebuilt else {"deleteBeforeReplace": True, "ignoreChanges": BOOT}
-        assert host.options == want, host.name
-
-
-def test_rebuild_is_one_site_at_a_time():
-    raw = bare_config("production")
-    assert parse_stack_config({**raw, "rebuild": ["gra"]}).rebuild == ("gra",)
-    with pytest.raises(StackConfigError, match=r"rebuild: gra, waw are on 2 sites: rebuild one site at a time"):
-        parse_stack_config({**raw, "rebuild": ["gra", "waw"]})
-    with pytest.raises(StackConfigError, match=r"rebuild\[0\]: 'nope' is not a placement name"):
-        parse_stack_config({**raw, "rebuild": ["nope"]})
 
 
 def test_volume_settings():
