@@ -159,6 +159,7 @@ class DatabaseTierArgs:
         ssh_public_keys: public keys for the image's default user.
         volume_size: size of each member's data volume (GB); volume_type: its Cinder volume type (None: the
             cloud's default).
+        admin_cidrs: networks the hosts' firewall admits to SSH (the ``admin`` security groups' too).
         rule_config, catalog: the rules' settings and catalog (defaults: built-in).
     """
 
@@ -175,6 +176,7 @@ class DatabaseTierArgs:
     ssh_public_keys: Sequence[str] = ()
     volume_size: int = 20
     volume_type: str | None = None
+    admin_cidrs: Sequence[str] = ()
     rule_config: RuleConfig | None = None
     catalog: Catalog | None = field(default=None, compare=False)
 
@@ -288,7 +290,8 @@ def _member_settings(
     return dict(
         name=host_name(args, member.placement), members=members, bootstrap=member.role == "primary",
         scope=args.prefix, app_cidrs=_unique([*[f"{ip}/32" for ip in client_ips], *args.app_cidrs]),
-        replication_cidrs=_unique(args.replication_cidrs), replication_user=args.replication_user,
+        replication_cidrs=_unique(args.replication_cidrs), admin_cidrs=_unique(args.admin_cidrs),
+        replication_user=args.replication_user,
         app_user=args.app_user, app_db=args.app_database, ssh_authorized_keys=list(args.ssh_public_keys),
     )
 
@@ -317,7 +320,7 @@ def member_metadata(
     settings = _member_settings(args, member, members, client_ips)
     doc = cloudinit.db_runtime(
         members=members, app_cidrs=settings["app_cidrs"], replication_cidrs=settings["replication_cidrs"],
-        replication_user=args.replication_user, app_user=args.app_user, app_db=args.app_database)
+        admin_cidrs=settings["admin_cidrs"], replication_user=args.replication_user, app_user=args.app_user, app_db=args.app_database)
     return {**labels(DATABASE, quorum=True, exempt=member.exempt), **cloudinit.runtime_items(doc)}
 
 

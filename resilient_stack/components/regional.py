@@ -411,6 +411,7 @@ class RegionalWebStack(pulumi.ComponentResource):
                 placement_label=args.placement_label, app_title=args.app_title, https=args.https,
                 server_name=args.server_name, hostname=host, ssh_authorized_keys=list(args.ssh_public_keys),
                 database=database, app_password=values[1] if app is not None else None,
+                admin_cidrs=list(args.admin_cidrs),
             )
 
         user_data = (pulumi.Output.all(app.database_hosts, app.password) if app is not None
@@ -429,7 +430,9 @@ class RegionalWebStack(pulumi.ComponentResource):
             # applied to the private NIC; the public port wears the same groups
             security_groups=[self.web_security_group.name, self.admin_security_group.name],  # type: ignore[union-attr]
             scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=self.server_group.id)],
-            metadata=labels(WEB, exempt=args.exempt),
+            # labels + the runtime configuration (the firewall's admin networks): updated in place
+            metadata={**labels(WEB, exempt=args.exempt),
+                      **cloudinit.runtime_items(cloudinit.web_runtime(admin_cidrs=list(args.admin_cidrs)))},
             user_data=pulumi.Output.secret(user_data),  # holds the application's password
             opts=host_options(child, depends_on=[self.subnet]),
         )

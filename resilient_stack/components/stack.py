@@ -165,6 +165,7 @@ class ResilientWebStack(pulumi.ComponentResource):
                 app_database=d.app_database, app_user=d.app_user, replication_user=d.replication_user,
                 password_length=d.password_length, ssh_public_keys=keys, rule_config=args.rule_config(),
                 catalog=catalog, volume_size=d.volume_size, volume_type=d.volume_type,
+                admin_cidrs=args.admin_cidrs,
             ),
             opts=mine,
             enforce_rules=enforce_rules,

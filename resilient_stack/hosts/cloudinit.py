@@ -59,7 +59,7 @@ from resilient_stack.hosts.paths import (
 )
 from resilient_stack.hosts.runtime import decode as runtime_document_of
 from resilient_stack.hosts.runtime import encode as runtime_items
-from resilient_stack.hosts.web import AppDatabase, connection_url, render_web, validate_web
+from resilient_stack.hosts.web import AppDatabase, connection_url, render_web, validate_web, web_runtime
 
 __all__ = [
     "AppDatabase",
@@ -71,6 +71,7 @@ __all__ = [
     "SECRETS_DIR",
     "connection_url",
     "db_runtime",
+    "web_runtime",
     "runtime_items",
     "runtime_document_of",
     "render_web",

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, Sequence
 
 from resilient_stack.core.vocabulary import HOST_DB_PRIMARY, HOST_DB_REPLICA, HOST_ROLE_FILE
 from resilient_stack.hosts import backup as backups
-from resilient_stack.hosts import cluster, document, payload, postgres, runtime
+from resilient_stack.hosts import cluster, document, firewall, hardening, payload, postgres, runtime
 from resilient_stack.hosts import fields as check
 from resilient_stack.hosts.backup import BackupRepository, BackupTarget
 from resilient_stack.hosts.cluster import REWIND_USER, ClusterMember
@@ -50,7 +50,6 @@ from resilient_stack.hosts.paths import (
     PG_VERSION,
     PGBACKREST_CONF,
     SYNC_SCRIPT,
-    SYNC_SERVICE,
     SYSTEMD_DROPIN,
 )
 
@@ -69,6 +68,7 @@ class _Checked(NamedTuple):
     app_cidrs: list[str]
     replication_cidrs: list[str]
     ssh_authorized_keys: list[str]
+    admin_cidrs: list[str]
 
 
 def _members(members: Any, name: str, *, addresses: bool) -> tuple[list[ClusterMember], ClusterMember]:
@@ -106,7 +106,8 @@ def _members(members: Any, name: str, *, addresses: bool) -> tuple[list[ClusterM
 def _check(
     *, name: Any, members: Any, scope: Any, replication_user: Any, app_user: Any, app_db: Any, app_cidrs: Any,
     replication_cidrs: Any, backup: Any, ssh_authorized_keys: Any, max_wal_senders: Any, wal_keep_size_mb: Any,
-    backup_full_calendar: Any, backup_diff_calendar: Any, bootstrap: Any, data_volume_id: Any, rendering: bool,
+    backup_full_calendar: Any, backup_diff_calendar: Any, bootstrap: Any, data_volume_id: Any, admin_cidrs: Any,
+    rendering: bool,
 ) -> _Checked:
     if not isinstance(name, str) or check.hostname(name) is None:
         raise ValueError("name must be this host's name (a DNS label)")
@@ -124,6 +125,7 @@ def _check(
     if len({replication_user, app_user, REWIND_USER}) != 3:
         raise ValueError(f"replication_user and app_user must differ from each other and from {REWIND_USER}")
     apps = check.cidrs(app_cidrs, "app_cidrs", allow_empty=True)
+    admins = check.cidrs(admin_cidrs, "admin_cidrs", allow_empty=True)
     replication = check.cidrs(replication_cidrs, "replication_cidrs", allow_empty=True)
     if rendering and backup is not None and not isinstance(backup, BackupTarget):
         raise ValueError(f"backup must be a BackupTarget or None, got {type(backup).__name__}")
@@ -134,7 +136,7 @@ def _check(
     check.integer(wal_keep_size_mb, "wal_keep_size_mb", 0, 1_000_000)
     check.calendar(backup_full_calendar, "backup_full_calendar")
     check.calendar(backup_diff_calendar, "backup_diff_calendar")
-    return _Checked(all_members, me, apps, replication, keys)
+    return _Checked(all_members, me, apps, replication, keys, admins)
 
 
 def validate_db_member(
@@ -155,6 +157,7 @@ def validate_db_member(
     backup_full_calendar: str = FULL_CALENDAR,
     backup_diff_calendar: str = DIFF_CALENDAR,
     data_volume_id: str | None = None,
+    admin_cidrs: Sequence[str] = (),
 ) -> None:
     """Refuse (``ValueError`` naming the value) what a member could not be given; no secret needed.
 
@@ -167,7 +170,7 @@ def validate_db_member(
            ssh_authorized_keys=ssh_authorized_keys, max_wal_senders=max_wal_senders,
            wal_keep_size_mb=wal_keep_size_mb, backup_full_calendar=backup_full_calendar,
            backup_diff_calendar=backup_diff_calendar, bootstrap=bootstrap, data_volume_id=data_volume_id,
-           rendering=False)
+           admin_cidrs=admin_cidrs, rendering=False)
 
 
 def render_db_member(
@@ -184,6 +187,7 @@ def render_db_member(
     data_volume_id: str,
     app_cidrs: Sequence[str] = (),
     replication_cidrs: Sequence[str] = (),
+    admin_cidrs: Sequence[str] = (),
     replication_user: str = "replicator",
     app_user: str = "app",
     app_db: str = "app",
@@ -221,6 +225,7 @@ def render_db_member(
             at PostgreSQL's home before etcd and Patroni start (formatted only when blank).
         app_cidrs: networks the application connects from (the web hosts' /32s...); ``/0`` is refused.
         replication_cidrs: further networks admitted for replication (besides the members).
+        admin_cidrs: networks admitted to SSH by the host firewall (:mod:`.firewall`).
         replication_user, app_user, app_db: lower-case SQL identifiers.
         ssh_authorized_keys, package_update, package_upgrade: as for every role.
         max_wal_senders, wal_keep_size_mb: replication tuning.
@@ -237,7 +242,7 @@ def render_db_member(
         app_db=app_db, app_cidrs=app_cidrs, replication_cidrs=replication_cidrs, backup=backup,
         ssh_authorized_keys=ssh_authorized_keys, max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb,
         backup_full_calendar=backup_full_calendar, backup_diff_calendar=backup_diff_calendar, bootstrap=bootstrap,
-        data_volume_id=data_volume_id, rendering=True,
+        data_volume_id=data_volume_id, admin_cidrs=admin_cidrs, rendering=True,
     )
     secrets = {"replication_password": replication_password, "rewind_password": rewind_password,
                "api_password": api_password}
@@ -288,13 +293,14 @@ def render_db_member(
             document.write_file(DB_INIT_SQL, postgres.db_init_sql(app_user=app_user, app_db=app_db)),
             document.write_file(DB_INIT_SCRIPT, postgres.db_init_script(), permissions="0755"),
         ]
-    files += runtime.sync_files(patroni_conf=PATRONI_CONF)
-    # the data volume before anything uses it; the runtime configuration (the metadata may be newer than this
-    # user data: a replaced host boots from the user data its predecessor was created with); then the cluster
-    runcmd: list[Any] = document.ssh_runcmd() + [
+    files += hardening.harden(doc, role="db", patroni_conf=PATRONI_CONF, sets=firewall.db_sets(
+        admin_cidrs=checked.admin_cidrs, members=[m.address for m in checked.members], app_cidrs=checked.app_cidrs,
+        replication_cidrs=checked.replication_cidrs))
+    # the firewall first; the data volume before anything uses it; the runtime configuration (the metadata may be
+    # newer than this user data); then the cluster
+    runcmd: list[Any] = document.ssh_runcmd() + hardening.first_runcmd() + [
         ["systemctl", "daemon-reload"], [DATA_VOLUME_SCRIPT], [SYNC_SCRIPT, "--boot"], [DB_START_SCRIPT],
-        ["systemctl", "enable", "--now", f"{SYNC_SERVICE}.timer"],
-    ]
+    ] + hardening.last_runcmd()
     if backup is not None:
         files.append(document.write_file(PGBACKREST_CONF, backups.pgbackrest_conf(backup, process_max=2),
                                          owner="postgres:postgres", permissions="0640", defer=True))
@@ -311,11 +317,15 @@ def render_db_member(
 
 def db_runtime(
     *, members: Sequence[ClusterMember], app_cidrs: Sequence[str] = (), replication_cidrs: Sequence[str] = (),
-    replication_user: str = "replicator", app_user: str = "app", app_db: str = "app",
+    admin_cidrs: Sequence[str] = (), replication_user: str = "replicator", app_user: str = "app", app_db: str = "app",
 ) -> dict[str, Any]:
-    """The runtime document of every member (:mod:`.runtime`): the same ``pg_hba`` as the user data's,
-    from the current web hosts and networks, for the instances' metadata."""
-    return runtime.document(pg_hba=cluster.hba_rules(
-        members=members, replication_user=replication_user, replication_cidrs=check.cidrs(
-            replication_cidrs, "replication_cidrs", allow_empty=True),
-        app_db=app_db, app_user=app_user, app_cidrs=check.cidrs(app_cidrs, "app_cidrs", allow_empty=True)))
+    """The runtime document of every member (:mod:`.runtime`): the same ``pg_hba`` and firewall sets as the user
+    data's, from the current web hosts and networks, for the instances' metadata."""
+    apps = check.cidrs(app_cidrs, "app_cidrs", allow_empty=True)
+    replication = check.cidrs(replication_cidrs, "replication_cidrs", allow_empty=True)
+    return runtime.document(
+        pg_hba=cluster.hba_rules(members=members, replication_user=replication_user, replication_cidrs=replication,
+                                 app_db=app_db, app_user=app_user, app_cidrs=apps),
+        firewall=firewall.db_sets(admin_cidrs=check.cidrs(admin_cidrs, "admin_cidrs", allow_empty=True),
+                                  members=[m.address for m in members], app_cidrs=apps,
+                                  replication_cidrs=replication))

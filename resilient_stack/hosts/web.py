@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from resilient_stack.core.vocabulary import APP_PORT, POSTGRES_PORT
-from resilient_stack.hosts import document, payload
+from resilient_stack.hosts import document, firewall, hardening, payload, runtime
 from resilient_stack.hosts import fields as check
 from resilient_stack.hosts.paths import (
     APP_CONFIG,
@@ -173,6 +173,7 @@ def render_web(
     app_password: str | None = None,
     package_update: bool = True,
     package_upgrade: bool = False,
+    admin_cidrs: Sequence[str] = (),
 ) -> str:
     """Render the user-data of a web host.
 
@@ -195,6 +196,7 @@ def render_web(
         app_password: the application role's password (with ``database`` only).
         package_update: run ``apt-get update`` before installing (needed on real cloud images).
         package_upgrade: upgrade all packages at first boot (slower).
+        admin_cidrs: networks admitted to SSH by the host firewall (:mod:`.firewall`; HTTP and HTTPS are open).
 
     Returns:
         The ``#cloud-config`` document.
@@ -220,6 +222,7 @@ def render_web(
     )
     doc["write_files"] = [
         document.ssh_hardening(),
+        *hardening.harden(doc, role="web", sets=web_runtime(admin_cidrs=admin_cidrs)["firewall"]),
         document.write_file(f"{WEB_ROOT}/index.html", index_html(app_title=app_title, placement_label=placement_label)),
         document.write_file(NGINX_SITE, nginx_site(server_name=server_name, https=https, app=database is not None),
                             defer=True),
@@ -229,11 +232,17 @@ def render_web(
         assert app_password is not None
         app_files, app_runcmd = _app(placement_label=placement_label, database=database, password=app_password)
         doc["write_files"] += app_files
-    doc["runcmd"] = document.ssh_runcmd() + app_runcmd + [
+    doc["runcmd"] = document.ssh_runcmd() + hardening.first_runcmd() + app_runcmd + [
         ["rm", "-f", f"{NGINX_ENABLED}/default"],
         ["ln", "-sfn", NGINX_SITE, f"{NGINX_ENABLED}/resilient-stack"],
         ["nginx", "-t", "-q"],
         ["systemctl", "enable", "nginx"],
         ["systemctl", "restart", "nginx"],
-    ]
+    ] + hardening.last_runcmd()
     return document.dump(doc)
+
+
+def web_runtime(*, admin_cidrs: Sequence[str] = ()) -> dict[str, Any]:
+    """The runtime document of a web host (:mod:`.runtime`): its firewall's sets, for the instance's metadata."""
+    return runtime.document(firewall=firewall.web_sets(
+        admin_cidrs=check.cidrs(admin_cidrs, "admin_cidrs", allow_empty=True)))

@@ -4,7 +4,7 @@ with the shipped host checks (resilient_stack.hosts.checks), write through the a
 then lose the primary: Patroni promotes a replica by itself, the application finds it, the other replica follows
 it, and the old primary, started again from its disk, rejoins as a replica (pg_rewind).
 
-Needs podman and the image localhost/resilient-stack-host:bookworm-3 (built when absent by
+Needs podman and the image localhost/resilient-stack-host:bookworm-4 (built when absent by
 scripts/build-host-image.sh, as root). When they are unavailable the tests are skipped, or FAIL when
 RESILIENT_STACK_REQUIRE_TOOLS=1. Every container and network is removed afterwards (also on Ctrl-C and
 SIGTERM); RESILIENT_STACK_KEEP_HOSTS=1 keeps them for debugging.
@@ -39,7 +39,7 @@ import pytest
 
 from resilient_stack.drills.plan import pick_internet_subnet
 from resilient_stack.hosts import cloudinit as ci
-from resilient_stack.testing import podman
+from resilient_stack.testing import podman, standins
 
 REPO = Path(__file__).resolve().parents[3]
 REQUIRE_TOOLS = os.environ.get("RESILIENT_STACK_REQUIRE_TOOLS") == "1"
@@ -76,6 +76,8 @@ def _moto_site() -> tuple[Path | None, str]:
 
 
 S3_BUCKET = "rs-backups"
+# the database hosts' data volumes (the ids the cloud would give; in podman a directory stands in for each)
+VOLUME_IDS = {name: f"0c0ffee0-0000-4000-8000-00000000000{i}" for i, name in enumerate(("db1", "db2", "db3"), start=1)}
 
 # Test-only user-data of the S3 stand-in (not a product role): moto on 127.0.0.1:5000 behind nginx TLS.
 S3_USER_DATA = """#cloud-config
@@ -115,8 +117,9 @@ runcmd:
 
 
 @pytest.fixture(scope="module")
-def stack(image):
+def stack(image, tmp_path_factory):
     passwords = {k: f"{k}-" + secrets.token_urlsafe(18) for k in ("repl", "rewind", "api", "app")}
+    volumes = tmp_path_factory.mktemp("volumes")
     moto_site, no_backup_reason = _moto_site()
     net_range = pick_internet_subnet()
     ips = {name: str(net_range.network_address + 10 + i) for i, name in enumerate(("db1", "db2", "db3", "web", "s3"))}
@@ -139,17 +142,21 @@ def stack(image):
         hosts["web"] = s.boot("web", ci.render_web(placement_label=PLACEMENT, app_title=APP_TITLE, database=database,
                                                    app_password=passwords["app"]),
                               publish=[(0, 80)], extra_args=on_net("web"))
+        user_data, run_args = {}, {}
         for i, m in enumerate(members):
-            hosts[m.name] = s.boot(m.name, ci.render_db_member(
+            user_data[m.name] = ci.render_db_member(
                 name=m.name, members=members, bootstrap=i == 0, scope="rs-test",
                 replication_password=passwords["repl"], rewind_password=passwords["rewind"],
                 api_password=passwords["api"], app_password=passwords["app"] if i == 0 else None,
-                backup=backup, app_cidrs=[f"{ips['web']}/32"]), extra_args=on_net(m.name))
+                backup=backup, app_cidrs=[f"{ips['web']}/32"], data_volume_id=VOLUME_IDS[m.name])
+            run_args[m.name] = [*on_net(m.name), *standins.data_volume(volumes / m.name)]
+            hosts[m.name] = s.boot(m.name, user_data[m.name], extra_args=run_args[m.name])
         t0 = time.monotonic()
         for h in hosts.values():
             h.wait_boot_finished(timeout=BOOT_TIMEOUT)
         print(f"\n[podman] {len(hosts)} hosts booted in {time.monotonic() - t0:.0f}s")
-        yield {**hosts, "ips": ips, "net": net, "backup": backup, "no_backup_reason": no_backup_reason}
+        yield {**hosts, "ips": ips, "net": net, "backup": backup, "no_backup_reason": no_backup_reason, "session": s,
+               "user_data": user_data, "run_args": run_args}
 
 
 def backup_flag(stack) -> str:
@@ -266,6 +273,35 @@ def test_losing_the_primary_fails_over_by_itself_and_the_old_primary_rejoins(sta
     assert "pg_rewind exit code=0" in journal, journal[-3000:]
     run_host_checks(stack["db1"], "db-replica", backup_flag(stack))
     print(f"\n[podman] promoted {new} {promoted_after:.1f} s after the loss of the primary")
+
+
+def etcd_member_id(host: podman.Host) -> str:
+    out = host.exec("etcdctl", "--endpoints=http://127.0.0.1:2379", "endpoint", "status", "-w", "json",
+                    env={"ETCDCTL_API": "3"}, check=False).stdout
+    return str(json.loads(out)[0]["Status"]["header"]["member_id"]) if out.strip().startswith("[") else ""
+
+
+@pytest.mark.podman
+def test_a_replaced_member_reattaches_its_volume_and_rejoins_as_the_same_member(stack):
+    """The instance is replaced (a new container: new root disk, the same address and the same data volume, booted
+    from the same user data): it rejoins as the same etcd member and as a Patroni replica, with no manual step."""
+    name = next(n for n in ("db2", "db3") if role(stack[n]) == "replica")
+    member_id = etcd_member_id(stack[name])
+    assert member_id, "etcd answers on the member"
+    stack[name].remove()  # the old instance is deleted (its volume is not)
+    t0 = time.monotonic()
+    new = stack["session"].boot(f"{name}-new", stack["user_data"][name], hostname=name,
+                                extra_args=stack["run_args"][name])
+    new.wait_boot_finished(timeout=BOOT_TIMEOUT)
+    stack[name] = new
+    assert "kept as it is" in new.exec("journalctl", "--no-pager", check=False).stdout + \
+        new.exec("cat", "/var/log/cloud-init-output.log", check=False).stdout
+    assert etcd_member_id(new) == member_id, "the same etcd member (its data is on the volume)"
+    assert eventually(lambda: role(new) == "replica" and rows(new, "n = 100") == 1, 120), "it did not rejoin"
+    assert write(stack, 200).get("n") == 200
+    assert eventually(lambda: rows(new, "n = 200") == 1, 60), "it does not stream from the primary"
+    run_host_checks(new, "db-replica", backup_flag(stack))
+    print(f"\n[podman] replaced {name} rejoined in {time.monotonic() - t0:.0f} s (boot included)")
 
 
 # --------------------------------------------------------------------------------------------------
