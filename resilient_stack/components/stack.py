@@ -172,8 +172,9 @@ class ResilientWebStack(pulumi.ComponentResource):
         )
         app = WebApp(database_hosts=self.database.hosts, dbname=d.app_database, user=d.app_user,
                      password=self.database.app_password)
+        web_hosts = pulumi.Output.all(*[a for p in args.placements for a in self.sites[p.name].web_addresses]).apply(list)
         for p in args.placements:
-            self.sites[p.name].add_web_hosts(app)
+            self.sites[p.name].add_web_hosts(app, web_hosts)
 
         names = [p.name for p in args.placements]
         self.placement_outputs = pulumi.Output.all(

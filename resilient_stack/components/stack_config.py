@@ -84,11 +84,13 @@ class WebSettings(_Model):
         "`ovhcloud/GRA11/gra`).",
     )
     https: bool = Field(default=False,
-        description="Also serve port 443 with Debian's self-signed certificate (until you install a real one); port "
-        "80 then redirects there, except `/healthz`, which stays on 80 for health checks.",
+        description="Also serve port 443; port 80 then redirects there, except `/healthz` (health checks) and ACME's "
+        "challenge. With a DNS `serverName`, each web host gets a Let's Encrypt certificate (certbot, HTTP-01) and "
+        "sends HSTS with it; until then, and without a DNS name, Debian's self-signed certificate, without HSTS.",
     )
     server_name: str = Field(default="_", min_length=1, max_length=253,
-        description="nginx `server_name`: one or more names separated by spaces; `_` answers any name.",
+        description="nginx `server_name`: one or more names separated by spaces; `_` answers any name. DNS names "
+        "(with `https`) are the names of the ACME certificate: point them at the stack's record set.",
     )
 
     @model_validator(mode="after")

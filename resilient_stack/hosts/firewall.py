@@ -87,7 +87,7 @@ def _rules(role: str) -> list[str]:
     if role == "web":
         rules.append(f"        tcp dport {{ {HTTP_PORT}, {HTTPS_PORT} }} accept comment \"HTTP(S) from anywhere\"")
     else:
-        cluster = f"{{ {POSTGRES_PORT}, {ETCD_PEER_PORT}, {PATRONI_API_PORT} }}"
+        cluster = "{ %s }" % ", ".join(str(p) for p in sorted((POSTGRES_PORT, ETCD_PEER_PORT, PATRONI_API_PORT)))
         for v, ip in (("4", "ip"), ("6", "ip6")):
             rules += [
                 f"        tcp dport {cluster} {ip} saddr @members{v} accept comment \"the other members\"",
@@ -124,9 +124,10 @@ def bootcmd_guard() -> list[Any]:
     """``bootcmd``: at every boot, before anything else cloud-init runs, the metadata service to root only
     (a table of its own; the full ruleset follows from nftables.service). Nothing when the image has no nft yet
     (the first boot of an image without nftables: the guard comes with the package, before any user logs in)."""
-    rules = "; ".join(f"add rule inet rs_metadata_guard output {r}" for r in guard_rules())
-    script = ("command -v nft >/dev/null 2>&1 || exit 0; nft -f - <<'EOF'\n"
+    rules = "".join(f"        {r}\n" for r in guard_rules())
+    script = ("command -v nft >/dev/null 2>&1 || exit 0\nnft -f - <<'EOF'\n"
               "table inet rs_metadata_guard\ndelete table inet rs_metadata_guard\n"
-              "table inet rs_metadata_guard { chain output { type filter hook output priority filter; policy accept; } }\n"
-              f"{rules}\nEOF\n")
+              "table inet rs_metadata_guard {\n    chain output {\n"
+              "        type filter hook output priority filter; policy accept;\n"
+              f"{rules}    }}\n}}\nEOF\n")
     return [["sh", "-c", script]]

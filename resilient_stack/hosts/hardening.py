@@ -18,7 +18,10 @@ __all__ = ["PACKAGES", "harden", "first_runcmd", "last_runcmd"]
 PACKAGES = ["nftables", *upgrades.PACKAGES]
 
 
-def harden(doc: dict[str, Any], *, role: str, sets: Mapping[str, Sequence[str]], patroni_conf: str = "") -> list[dict[str, Any]]:
+def harden(
+    doc: dict[str, Any], *, role: str, sets: Mapping[str, Sequence[str]], patroni_conf: str = "",
+    acme_peers_conf: str = "",
+) -> list[dict[str, Any]]:
     """Add the guard and the packages to ``doc``; return the files to write (the caller orders ``write_files``)."""
     doc["bootcmd"] = firewall.bootcmd_guard()
     doc["packages"] = [*doc["packages"], *[p for p in PACKAGES if p not in doc["packages"]]]
@@ -26,7 +29,7 @@ def harden(doc: dict[str, Any], *, role: str, sets: Mapping[str, Sequence[str]],
         *firewall.files("web" if role == "web" else "db", sets),
         *upgrades.files(database=role != "web"),
         *runtime.sync_files(patroni_conf=patroni_conf, firewall_table=firewall.TABLE,
-                            firewall_sets_file=firewall.SETS_FILE),
+                            firewall_sets_file=firewall.SETS_FILE, acme_peers_conf=acme_peers_conf),
     ]
 
 

@@ -69,3 +69,13 @@ SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-resilient-stack.conf"
 
 SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"  # Debian's self-signed pair (package ssl-cert)
 SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
+
+# ACME (Let's Encrypt) on the web hosts when the stack has a DNS name: the challenge's webroot, the TLS snippet
+# nginx includes (Debian's self-signed pair until the certificate is issued), the script and its units.
+ACME_ROOT = "/var/lib/resilient-stack/acme"
+TLS_SNIPPET = "/etc/nginx/snippets/resilient-stack-tls.conf"
+CERT_NAME = "resilient-stack"
+CERT_SCRIPT = "/usr/local/sbin/resilient-stack-certificate"
+CERT_SERVICE = "resilient-stack-certificate"  # .service (oneshot) and .timer
+CERT_DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/resilient-stack-nginx"
+ACME_PEERS_CONF = "/etc/nginx/resilient-stack-acme-peers.conf"  # nginx upstream: the other web hosts (runtime)

@@ -8,7 +8,8 @@ place (Nova's ``metadata``, served at ``/openstack/latest/meta_data.json``):
 
 * ``pg_hba``: the rules Patroni writes on a database member (the web hosts' addresses, ``database.appCidrs``,
   ``database.replicationCidrs``);
-* ``firewall``: the elements of the host firewall's sets (the admin networks, the stack's members...).
+* ``firewall``: the elements of the host firewall's sets (the admin networks, the stack's members...);
+* ``acme_peers``: on a web host that asks for an ACME certificate, the other web hosts' addresses.
 
 The document is compact JSON split into items ``rs-runtime-00``, ``rs-runtime-01``... of at most 255
 characters each (Nova's limit for a metadata value). On the host, root's sync unit
@@ -44,9 +45,14 @@ SYNC_EVERY = "2min"  # how often root's sync unit reads the metadata
 _KEY = re.compile(re.escape(PREFIX) + r"(\d{2})")
 
 
-def document(*, pg_hba: Sequence[str] | None = None, firewall: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+def document(
+    *, pg_hba: Sequence[str] | None = None, firewall: Mapping[str, Sequence[str]] | None = None,
+    acme_peers: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """The runtime document of one host (keys in a fixed order: the same inputs give the same items)."""
     doc: dict[str, Any] = {"v": VERSION}
+    if acme_peers is not None:
+        doc["acme_peers"] = [str(p) for p in acme_peers]
     if pg_hba is not None:
         doc["pg_hba"] = [str(rule) for rule in pg_hba]
     if firewall is not None:
@@ -76,13 +82,15 @@ def decode(metadata: Mapping[str, str]) -> dict[str, Any]:
     return doc
 
 
-def sync_files(*, patroni_conf: str = "", firewall_table: str = "", firewall_sets_file: str = "") -> list[dict[str, Any]]:
+def sync_files(
+    *, patroni_conf: str = "", firewall_table: str = "", firewall_sets_file: str = "", acme_peers_conf: str = "",
+) -> list[dict[str, Any]]:
     """The sync script and its units (``write_files`` entries); what it applies depends on the role."""
     return [
         write_file(SYNC_SCRIPT, payload.render(
             "runtime/sync.py", metadata_url=METADATA_URL, prefix=PREFIX, version=VERSION, runtime_config=RUNTIME_CONFIG,
             patroni_conf=patroni_conf, patroni_service=PATRONI_SERVICE, firewall_table=firewall_table,
-            firewall_sets_file=firewall_sets_file,
+            firewall_sets_file=firewall_sets_file, acme_peers_conf=acme_peers_conf,
         ), permissions="0755"),
         write_file(f"{SYSTEMD_DIR}/{SYNC_SERVICE}.service",
                             payload.render("systemd/resilient-stack-sync.service", sync_script=SYNC_SCRIPT)),

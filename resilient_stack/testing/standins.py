@@ -10,8 +10,9 @@ make; a cloud also gives them things podman has not:
   directory given to a NEW container is a replacement host re-attaching the volume;
 * **the metadata service** at 169.254.169.254 (``/openstack/latest/user_data`` and ``meta_data.json``, each host
   its own, told apart by its address as Nova does): a container of the host image serving the exact user data and
-  metadata the components made (:func:`metadata_files`), reached through the route a cloud's DHCP would give
-  (:func:`route_to_metadata`). It serves the runtime configuration to the hosts' sync, and lets a test check that a
+  metadata the components made (:func:`metadata_files`), on a network of its own without NAT (podman masquerades
+  what leaves a network's subnet, which would hide the host's address), reached through the route a cloud's DHCP
+  would give (:func:`route_to_metadata`). It serves the runtime configuration to the hosts' sync, and lets a test check that a
   local user other than root cannot read the user data.
 
 No Pulumi import; subprocess only through the podman harness.
@@ -65,7 +66,8 @@ def metadata_user_data() -> str:
     return "#cloud-config\n" + yaml.safe_dump({
         "write_files": [{"path": "/etc/systemd/system/metadata-standin.service", "content": (
             "[Service]\nExecStart=/usr/bin/python3 /opt/metadata_standin.py " + _MOUNT + "\nRestart=always\n")}],
-        "runcmd": ["set -eu", ["ip", "addr", "add", f"{METADATA_IP}/32", "dev", "lo"], ["systemctl", "daemon-reload"],
+        "runcmd": ["set -eu", ["systemctl", "disable", "--now", "nginx"],  # the image's nginx holds port 80
+                   ["ip", "addr", "add", f"{METADATA_IP}/32", "dev", "lo"], ["systemctl", "daemon-reload"],
                    ["systemctl", "start", "metadata-standin"]],
     }, sort_keys=False)
 

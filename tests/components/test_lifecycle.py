@@ -76,3 +76,28 @@ def test_volume_settings():
     assert {(r.inputs["size"], r.inputs["volumeType"]) for r in of(res, VOLUME)} == {(50, "high-speed")}
     with pytest.raises(StackConfigError, match="volumeSize"):
         parse_stack_config({**raw, "database": {"volumeSize": 0}})
+
+
+def test_every_host_gets_its_firewall_sets_in_its_metadata(runs):
+    res = runs["production"]
+    admin = ["198.51.100.0/24"]  # stacks/Pulumi.production.yaml's adminCidrs
+    members = sorted(f"{r.outputs['accessIpV4']}/32" for r in of(res, INSTANCE) if r.inputs["name"].endswith("-db"))
+    for host in of(res, INSTANCE):
+        doc = cloudinit.runtime_document_of(host.inputs["metadata"])
+        assert doc["firewall"]["admin4"] == admin, host.name
+        if host.inputs["name"].endswith("-db"):
+            assert sorted(doc["firewall"]["members4"]) == members
+        else:
+            assert set(doc["firewall"]) == {"admin4", "admin6"} and "acme_peers" not in doc  # serverName "_"
+
+
+def test_with_a_dns_name_each_web_host_knows_the_others_for_acme():
+    raw = bare_config("production")
+    res = run_program(stack_file("production"), config_overrides={
+        "resilient-stack:web": {**raw["web"], "https": True, "serverName": "www.shop.example"}})
+    web = {r.inputs["name"]: r for r in of(res, INSTANCE) if "-web-" in r.inputs["name"]}
+    addresses = {name: r.outputs["accessIpV4"] for name, r in web.items()}
+    for name, host in web.items():
+        doc = cloudinit.runtime_document_of(host.inputs["metadata"])
+        assert sorted(doc["acme_peers"]) == sorted(a for n, a in addresses.items() if n != name)
+        assert "certbot" in host.inputs["userData"] and "resilient-stack-acme-peers.conf" in host.inputs["userData"]

@@ -70,6 +70,8 @@ DOCS = {
     "web-https": lambda: web(https=True, app_title="Shop <&>", hostname="web-gra-1", ssh_authorized_keys=[KEY]),
     "web-app": lambda: web_app(),
     "web-app-https": lambda: web_app(https=True, ssh_authorized_keys=[KEY]),
+    "web-acme": lambda: web_app(https=True, server_name="www.shop.example shop.example", acme_peers=WEB_IPS[1:],
+                                admin_cidrs=["198.51.100.0/24"]),
     "member-bootstrap": lambda: member(),
     "member-nobackup": lambda: member(backup=None, app_cidrs=[]),
     "member-join": lambda: member(name="db-waw"),

@@ -22,6 +22,7 @@ PATRONI_CONF = "{{patroni_conf}}"  # empty on a host without Patroni
 PATRONI_SERVICE = "{{patroni_service}}"
 FIREWALL_TABLE = "{{firewall_table}}"  # empty on a host without the firewall
 FIREWALL_SETS_FILE = "{{firewall_sets_file}}"
+ACME_PEERS_CONF = "{{acme_peers_conf}}"  # empty on a host that asks for no ACME certificate
 HBA_RULE = re.compile(r"(local|host|hostssl|hostnossl)( [A-Za-z0-9_.,:/-]+){2,4}")
 
 
@@ -70,6 +71,12 @@ def check(doc):
                 network = ipaddress.ip_network(element, strict=True)  # ValueError for anything else
                 if network.prefixlen == 0:
                     raise ValueError(f"firewall set {name}: {element} would admit the whole Internet")
+    peers = doc.get("acme_peers")
+    if peers is not None:
+        if not isinstance(peers, list):
+            raise ValueError("acme_peers must list addresses")
+        for peer in peers:
+            ipaddress.ip_address(peer)  # ValueError for anything else
     return doc
 
 
@@ -131,6 +138,29 @@ def apply_firewall(sets):
     return True
 
 
+def acme_peers_text(peers):
+    """nginx's upstream of the other web hosts (resilient_stack.hosts.acme.peers_conf writes the same)."""
+    servers = ["    server %s:80 max_fails=0;" % (f"[{p}]" if ":" in p else p) for p in peers]
+    lines = ["# Managed by resilient_stack: the stack's other web hosts (ACME)", "upstream acme_peers {",
+             *(servers or ["    server 127.0.0.1:9 down;"]), "}"]
+    return "".join(line + "\n" for line in lines)
+
+
+def apply_acme_peers(peers):
+    text = acme_peers_text(peers)
+    try:
+        with open(ACME_PEERS_CONF) as f:
+            if f.read() == text:
+                return False
+    except FileNotFoundError:
+        pass
+    write_private(ACME_PEERS_CONF, text, (0, 0))
+    os.chmod(ACME_PEERS_CONF, 0o644)
+    subprocess.run(["nginx", "-t", "-q"], check=True)
+    subprocess.run(["systemctl", "reload", "nginx"], check=True)
+    return True
+
+
 def main(argv):
     boot = "--boot" in argv
     try:
@@ -146,6 +176,8 @@ def main(argv):
         changed.append("pg_hba")
     if doc.get("firewall") is not None and FIREWALL_TABLE and apply_firewall(doc["firewall"]):
         changed.append("firewall")
+    if doc.get("acme_peers") is not None and ACME_PEERS_CONF and apply_acme_peers(doc["acme_peers"]):
+        changed.append("acme_peers")
     write_private(STATE, json.dumps(doc, indent=1, sort_keys=True) + "\n", (0, 0))
     say("applied: " + ", ".join(changed) if changed else "unchanged")
     return 0
