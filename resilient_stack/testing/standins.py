@@ -6,8 +6,9 @@ make; a cloud also gives them things podman has not:
 * **the data volume** of a database host (block storage attached by the cloud, found by the host by its id): here a
   directory of the machine, bind-mounted at the volume's mount point (:data:`DATA_MOUNT`). The host's
   ``resilient-stack-data-volume`` sees a mounted file system there and keeps it as it is (its branch for a volume
-  that is already mounted), so the device search and the formatting are not exercised in podman; the same
-  directory given to a NEW container is a replacement host re-attaching the volume;
+  that is already mounted; the device search and the formatting run on a loop device in
+  ``tests/integration/podman/test_data_volume.py``); the same directory given to a NEW container is a replacement
+  host re-attaching the volume;
 * **the metadata service** at 169.254.169.254 (``/openstack/latest/user_data`` and ``meta_data.json``, each host
   its own, told apart by its address as Nova does): a container of the host image serving the exact user data and
   metadata the components made (:func:`metadata_files`), on a network of its own without NAT (podman masquerades
