@@ -43,7 +43,7 @@ import pulumi
 import pulumi_openstack as openstack
 import pulumi_random as random
 
-from resilient_stack.components.hostopts import host_options
+from resilient_stack.components.hostopts import host_options, label_tags, metadata
 from resilient_stack.components.stack_config import check_design
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.design import Design
@@ -62,7 +62,7 @@ from resilient_stack.core.vocabulary import (
     header_safe,
     labels,
 )
-from resilient_stack.hosts import cloudinit
+from resilient_stack.hosts import cloudinit, runtime
 
 TYPE_TOKEN = "resilient-stack:database:DatabaseTier"
 PASSWORDS = ("replication", "rewind", "api", "app")  # Patroni's replication and pg_rewind roles, its REST API, the app
@@ -311,17 +311,17 @@ def member_user_data(
     )
 
 
-def member_metadata(
+def member_runtime(
     args: DatabaseTierArgs, member: DatabaseMember, *, addresses: Sequence[str], client_ips: Sequence[str],
-) -> dict[str, str]:
-    """A member's instance metadata: its labels, and its runtime configuration (``pg_hba`` from the current
-    members, web hosts and networks), which the cloud updates in place."""
+) -> dict:
+    """A member's runtime configuration (``pg_hba`` and the firewall's sets from the current members, web hosts and
+    networks), for its instance's metadata, which the cloud updates in place."""
     members = [cloudinit.ClusterMember(host_name(args, m.placement), a) for m, a in zip(args.members, addresses)]
     settings = _member_settings(args, member, members, client_ips)
     doc = cloudinit.db_runtime(
         members=members, app_cidrs=settings["app_cidrs"], replication_cidrs=settings["replication_cidrs"],
         admin_cidrs=settings["admin_cidrs"], replication_user=args.replication_user, app_user=args.app_user, app_db=args.app_database)
-    return {**labels(DATABASE, quorum=True, exempt=member.exempt), **cloudinit.runtime_items(doc)}
+    return doc
 
 
 def _renderer(args: DatabaseTierArgs, member: DatabaseMember) -> Callable[[list], str]:
@@ -398,8 +398,12 @@ class DatabaseTier(pulumi.ComponentResource):
             m.placement: self._host(
                 name, args, m,
                 pulumi.Output.all(self.volumes[m.placement].id, *inputs).apply(_renderer(args, m)),
-                pulumi.Output.all(*inputs[:n + c]).apply(
-                    lambda v, m=m: member_metadata(args, m, addresses=v[:n], client_ips=v[n:n + c])),
+                metadata(
+                    labels(DATABASE, quorum=True, exempt=m.exempt),
+                    pulumi.Output.all(*inputs[:n + c]).apply(
+                        lambda v, m=m: member_runtime(args, m, addresses=v[:n], client_ips=v[n:n + c])),
+                    member_runtime(args, m, addresses=[runtime.widest_address(i) for i in range(n)],
+                                   client_ips=[runtime.widest_address(n + i) for i in range(c)])),
             )
             for m in args.members
         }
@@ -460,7 +464,7 @@ class DatabaseTier(pulumi.ComponentResource):
 
     def _host(
         self, name: str, args: DatabaseTierArgs, member: DatabaseMember, user_data: pulumi.Output[str],
-        metadata: pulumi.Output[dict[str, str]],
+        metadata: dict[str, pulumi.Input[str]],
     ) -> openstack.compute.Instance:
         instance = openstack.compute.Instance(
             f"{name}-{member.placement}",
@@ -478,6 +482,7 @@ class DatabaseTier(pulumi.ComponentResource):
                 if member.server_group_id is not None else None
             ),
             metadata=metadata,  # labels + runtime configuration: updated in place
+            tags=label_tags(labels(DATABASE, quorum=True, exempt=member.exempt)),
             user_data=pulumi.Output.secret(cast(pulumi.Input[str], user_data)),  # holds the passwords
             opts=host_options(pulumi.ResourceOptions(parent=self, provider=member.provider),
                               depends_on=member.depends_on),

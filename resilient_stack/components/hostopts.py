@@ -15,11 +15,13 @@ replacement deletes the old instance before it creates the new one (``delete_bef
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import pulumi
 
-__all__ = ["BOOT_INPUTS", "host_options"]
+from resilient_stack.hosts import runtime
+
+__all__ = ["BOOT_INPUTS", "host_options", "metadata", "label_tags"]
 
 BOOT_INPUTS = ("imageName", "userData")
 
@@ -29,3 +31,26 @@ def host_options(opts: pulumi.ResourceOptions, *, depends_on: Sequence[pulumi.Re
     return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
         depends_on=list(depends_on), delete_before_replace=True, ignore_changes=list(BOOT_INPUTS),
     ))
+
+
+def metadata(
+    labels: Mapping[str, str], doc: pulumi.Output[dict[str, Any]], widest: Mapping[str, Any],
+) -> dict[str, pulumi.Input[str]]:
+    """An instance's metadata: its labels (known at preview, so the rules and the policy pack see them) and its
+    runtime configuration ``doc`` in items whose keys are known too: as many as ``widest`` (the same document with
+    every address not known yet at its greatest length) needs; the ones ``doc`` does not fill are empty."""
+    slots = len(runtime.encode(widest))
+    items = doc.apply(lambda d: runtime.encode(d, slots=slots))
+    return {**labels, **{f"{runtime.PREFIX}{i:02d}": items.apply(lambda it, k=f"{runtime.PREFIX}{i:02d}": it[k])
+                         for i in range(slots)}}
+
+
+def label_tags(labels: Mapping[str, str]) -> list[str]:
+    """The labels again as the instance's tags (``key=value``; Nova: at most 60 characters, no ``,`` or ``/``).
+
+    The metadata carries the runtime configuration too, unknown at the preview of a new stack (the addresses do
+    not exist yet); the bridged provider then hands the policy pack the whole map as unknown. The tags stay known,
+    so the pack still sees each instance's role and vote (the rules read tags as well as metadata). A label that
+    does not fit a tag (a long exemption reason) is in the metadata only."""
+    out = [f"{k}={v}" for k, v in labels.items()]
+    return [t for t in out if len(t) <= 60 and "," not in t and "/" not in t]

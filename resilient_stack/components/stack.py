@@ -174,7 +174,7 @@ class ResilientWebStack(pulumi.ComponentResource):
                      password=self.database.app_password)
         web_hosts = pulumi.Output.all(*[a for p in args.placements for a in self.sites[p.name].web_addresses]).apply(list)
         for p in args.placements:
-            self.sites[p.name].add_web_hosts(app, web_hosts)
+            self.sites[p.name].add_web_hosts(app, web_hosts, sum(q.web_count for q in args.placements))
 
         names = [p.name for p in args.placements]
         self.placement_outputs = pulumi.Output.all(

@@ -60,10 +60,21 @@ def document(
     return doc
 
 
-def encode(doc: Mapping[str, Any]) -> dict[str, str]:
-    """``doc`` as metadata items ``rs-runtime-NN`` (compact JSON in chunks of at most :data:`CHUNK` characters)."""
+def widest_address(i: int) -> str:
+    """A distinct IPv4 address of the greatest length (15 characters): stands for an address not known yet."""
+    return f"255.255.{200 + i // 50}.{200 + i % 50}"
+
+
+def encode(doc: Mapping[str, Any], *, slots: int | None = None) -> dict[str, str]:
+    """``doc`` as metadata items ``rs-runtime-NN`` (compact JSON in chunks of at most :data:`CHUNK` characters);
+    ``slots``: exactly that many items, the last ones empty (the keys are then known before the addresses are, so
+    a preview sees the instance's labels: the components size them with :func:`widest_address`)."""
     text = json.dumps(doc, separators=(",", ":"), sort_keys=False, ensure_ascii=True)
     chunks = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)]
+    if slots is not None:
+        if len(chunks) > slots:
+            raise ValueError(f"the runtime configuration needs {len(chunks)} metadata items, {slots} were reserved")
+        chunks += [""] * (slots - len(chunks))
     if len(chunks) > MAX_ITEMS:
         raise ValueError(f"the runtime configuration needs {len(chunks)} metadata items; at most {MAX_ITEMS} fit")
     return {f"{PREFIX}{i:02d}": chunk for i, chunk in enumerate(chunks)}
