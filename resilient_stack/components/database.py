@@ -19,6 +19,15 @@
   Patroni's REST API from every OTHER member; PostgreSQL from every web host (``app_clients``). Never
   0.0.0.0/0 or ::/0; etcd's client port stays on each host's loopback.
 
+Production safety: every member's data (PostgreSQL's data directory and etcd's member data) lives on a
+block-storage volume of its own (``openstack.blockstorage.Volume``, protected and kept on delete), attached by an
+``openstack.compute.VolumeAttach``; the instances ignore changes to their image name and user data (boot
+configuration), so a routine ``pulumi up`` never replaces a database host. Replacing one is explicit
+(``pulumi up --replace URN``, one site at a time: the new host boots from the current image and user data), and the
+new host re-attaches the volume and rejoins as the same member. What changes routinely (the web hosts'
+addresses and the networks ``pg_hba`` admits) reaches the running hosts through the instances' ``metadata``, updated
+in place (:mod:`resilient_stack.hosts.runtime`).
+
 Before creating anything the tier checks its own placements with the rules
 (:func:`resilient_stack.components.stack_config.check_design`): fewer than two sites, a member majority on one site,
 or backups on a site that holds a member refuse the tier (:class:`~resilient_stack.core.rules.DesignRejected`).
@@ -34,6 +43,7 @@ import pulumi
 import pulumi_openstack as openstack
 import pulumi_random as random
 
+from resilient_stack.components.hostopts import host_options, label_tags, metadata
 from resilient_stack.components.stack_config import check_design
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.design import Design
@@ -43,14 +53,16 @@ from resilient_stack.core.vocabulary import (
     CLUSTER_PORTS,
     DATABASE,
     ETCD_PEER_PORT,
+    EXEMPT_KEY,
     PATRONI_API_PORT,
     PLACEMENT_NAME_RE,
     POSTGRES_PORT,
     SQL_IDENT_RE,
+    STORAGE_OF_KEY,
     header_safe,
     labels,
 )
-from resilient_stack.hosts import cloudinit
+from resilient_stack.hosts import cloudinit, runtime
 
 TYPE_TOKEN = "resilient-stack:database:DatabaseTier"
 PASSWORDS = ("replication", "rewind", "api", "app")  # Patroni's replication and pg_rewind roles, its REST API, the app
@@ -145,6 +157,9 @@ class DatabaseTierArgs:
         app_database, app_user, replication_user: SQL identifiers.
         password_length: length of the generated passwords.
         ssh_public_keys: public keys for the image's default user.
+        volume_size: size of each member's data volume (GB); volume_type: its Cinder volume type (None: the
+            cloud's default).
+        admin_cidrs: networks the hosts' firewall admits to SSH (the ``admin`` security groups' too).
         rule_config, catalog: the rules' settings and catalog (defaults: built-in).
     """
 
@@ -159,6 +174,9 @@ class DatabaseTierArgs:
     replication_user: str = "replicator"
     password_length: int = 32
     ssh_public_keys: Sequence[str] = ()
+    volume_size: int = 20
+    volume_type: str | None = None
+    admin_cidrs: Sequence[str] = ()
     rule_config: RuleConfig | None = None
     catalog: Catalog | None = field(default=None, compare=False)
 
@@ -220,6 +238,8 @@ class DatabaseTierArgs:
             raise ValueError("app_user and replication_user must differ")
         if not 16 <= self.password_length <= 128:
             raise ValueError("password_length must be in 16..128")
+        if not 1 <= self.volume_size <= 16384:
+            raise ValueError("volume_size must be in 1..16384 (GB)")
         for what, cidrs in (("replication_cidrs", self.replication_cidrs), ("app_cidrs", self.app_cidrs)):
             for c in cidrs:
                 net = ipaddress.ip_network(c, strict=True)
@@ -270,14 +290,15 @@ def _member_settings(
     return dict(
         name=host_name(args, member.placement), members=members, bootstrap=member.role == "primary",
         scope=args.prefix, app_cidrs=_unique([*[f"{ip}/32" for ip in client_ips], *args.app_cidrs]),
-        replication_cidrs=_unique(args.replication_cidrs), replication_user=args.replication_user,
+        replication_cidrs=_unique(args.replication_cidrs), admin_cidrs=_unique(args.admin_cidrs),
+        replication_user=args.replication_user,
         app_user=args.app_user, app_db=args.app_database, ssh_authorized_keys=list(args.ssh_public_keys),
     )
 
 
 def member_user_data(
     args: DatabaseTierArgs, member: DatabaseMember, *, addresses: Sequence[str], client_ips: Sequence[str],
-    passwords: dict[str, str], key_id: str, key_secret: str,
+    passwords: dict[str, str], key_id: str, key_secret: str, data_volume_id: str,
 ) -> str:
     """A member's ``#cloud-config`` (see :func:`cloudinit.render_db_member`); ``addresses``: every member's public
     address in ``args.members`` order, ``client_ips``: the application hosts' addresses."""
@@ -285,20 +306,35 @@ def member_user_data(
     return cloudinit.render_db_member(
         replication_password=passwords["replication"], rewind_password=passwords["rewind"],
         api_password=passwords["api"], app_password=passwords["app"] if member.role == "primary" else None,
-        backup=args.backup_target(key_id, key_secret), **_member_settings(args, member, members, client_ips),
+        backup=args.backup_target(key_id, key_secret), data_volume_id=data_volume_id,
+        **_member_settings(args, member, members, client_ips),
     )
+
+
+def member_runtime(
+    args: DatabaseTierArgs, member: DatabaseMember, *, addresses: Sequence[str], client_ips: Sequence[str],
+) -> dict:
+    """A member's runtime configuration (``pg_hba`` and the firewall's sets from the current members, web hosts and
+    networks), for its instance's metadata, which the cloud updates in place."""
+    members = [cloudinit.ClusterMember(host_name(args, m.placement), a) for m, a in zip(args.members, addresses)]
+    settings = _member_settings(args, member, members, client_ips)
+    doc = cloudinit.db_runtime(
+        members=members, app_cidrs=settings["app_cidrs"], replication_cidrs=settings["replication_cidrs"],
+        admin_cidrs=settings["admin_cidrs"], replication_user=args.replication_user, app_user=args.app_user, app_db=args.app_database)
+    return doc
 
 
 def _renderer(args: DatabaseTierArgs, member: DatabaseMember) -> Callable[[list], str]:
     n, c = len(args.members), len(args.app_clients)
 
     def render(values: list) -> str:
+        data_volume_id, values = values[0], values[1:]
         addresses, clients = values[:n], values[n:n + c]
         secrets = values[n + c:]
         passwords = dict(zip(PASSWORDS, secrets[:len(PASSWORDS)]))
         key_id, key_secret = secrets[len(PASSWORDS):]
         return member_user_data(args, member, addresses=addresses, client_ips=clients, passwords=passwords,
-                                key_id=key_id, key_secret=key_secret)
+                                key_id=key_id, key_secret=key_secret, data_volume_id=data_volume_id)
 
     return render
 
@@ -311,6 +347,7 @@ class DatabaseTier(pulumi.ComponentResource):
     backup_container: openstack.objectstorage.Container
     backup_credentials: openstack.identity.Ec2CredentialV3
     instances: dict[str, openstack.compute.Instance]
+    volumes: dict[str, openstack.blockstorage.Volume]
     primary: openstack.compute.Instance
     primary_address: pulumi.Output[str]
     addresses: pulumi.Output[dict[str, str]]
@@ -355,8 +392,19 @@ class DatabaseTier(pulumi.ComponentResource):
             *[generated[kind].result for kind in PASSWORDS],
             self.backup_credentials.access, self.backup_credentials.secret,
         ]
+        self.volumes = {m.placement: self._volume(name, args, m) for m in args.members}
+        n, c = len(args.members), len(args.app_clients)
         self.instances = {
-            m.placement: self._host(name, args, m, pulumi.Output.all(*inputs).apply(_renderer(args, m)))
+            m.placement: self._host(
+                name, args, m,
+                pulumi.Output.all(self.volumes[m.placement].id, *inputs).apply(_renderer(args, m)),
+                metadata(
+                    labels(DATABASE, quorum=True, exempt=m.exempt),
+                    pulumi.Output.all(*inputs[:n + c]).apply(
+                        lambda v, m=m: member_runtime(args, m, addresses=v[:n], client_ips=v[n:n + c])),
+                    member_runtime(args, m, addresses=[runtime.widest_address(i) for i in range(n)],
+                                   client_ips=[runtime.widest_address(n + i) for i in range(c)])),
+            )
             for m in args.members
         }
         self.primary = self.instances[args.primary.placement]
@@ -401,10 +449,24 @@ class DatabaseTier(pulumi.ComponentResource):
             for client in args.app_clients:
                 rule(member, f"pg-from-{client.name}", POSTGRES_PORT, client.address, f"the web host {client.name}")
 
+    def _volume(self, name: str, args: DatabaseTierArgs, member: DatabaseMember) -> openstack.blockstorage.Volume:
+        """The member's data volume: protected (a preview that would replace or delete it fails) and kept in the
+        cloud when Pulumi forgets it."""
+        return openstack.blockstorage.Volume(
+            f"{name}-{member.placement}-data",
+            name=f"{host_name(args, member.placement)}-data", size=args.volume_size, volume_type=args.volume_type,
+            availability_zone=member.where.availability_zone,
+            description=f"data of {host_name(args, member.placement)}: PostgreSQL and etcd (resilient-stack)",
+            # part of the member's replica (the rules count the instance, which burns with it)
+            metadata={STORAGE_OF_KEY: DATABASE, **({EXEMPT_KEY: member.exempt} if member.exempt else {})},
+            opts=pulumi.ResourceOptions(parent=self, provider=member.provider, protect=True, retain_on_delete=True),
+        )
+
     def _host(
         self, name: str, args: DatabaseTierArgs, member: DatabaseMember, user_data: pulumi.Output[str],
+        metadata: dict[str, pulumi.Input[str]],
     ) -> openstack.compute.Instance:
-        return openstack.compute.Instance(
+        instance = openstack.compute.Instance(
             f"{name}-{member.placement}",
             name=host_name(args, member.placement),
             flavor_name=member.flavor,
@@ -419,7 +481,17 @@ class DatabaseTier(pulumi.ComponentResource):
                 [openstack.compute.InstanceSchedulerHintArgs(group=member.server_group_id)]
                 if member.server_group_id is not None else None
             ),
-            metadata=labels(DATABASE, quorum=True, exempt=member.exempt),
+            metadata=metadata,  # labels + runtime configuration: updated in place
+            tags=label_tags(labels(DATABASE, quorum=True, exempt=member.exempt)),
             user_data=pulumi.Output.secret(cast(pulumi.Input[str], user_data)),  # holds the passwords
-            opts=pulumi.ResourceOptions(parent=self, provider=member.provider, depends_on=list(member.depends_on)),
+            opts=host_options(pulumi.ResourceOptions(parent=self, provider=member.provider),
+                              depends_on=member.depends_on),
         )
+        # attached once the instance exists (its first boot waits for the device); a replacement host gets a
+        # new attachment of the same volume, after the old host and its attachment are gone
+        openstack.compute.VolumeAttach(
+            f"{name}-{member.placement}-data-attach", instance_id=instance.id,
+            volume_id=self.volumes[member.placement].id,
+            opts=pulumi.ResourceOptions(parent=self, provider=member.provider, delete_before_replace=True),
+        )
+        return instance

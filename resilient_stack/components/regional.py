@@ -39,6 +39,7 @@ from typing import Sequence
 import pulumi
 import pulumi_openstack as openstack
 
+from resilient_stack.components.hostopts import host_options, label_tags, metadata
 from resilient_stack.core.vocabulary import (
     DATABASE,
     HTTP_PORT,
@@ -54,7 +55,7 @@ from resilient_stack.core.vocabulary import (
     labels,
     tags,
 )
-from resilient_stack.hosts import cloudinit
+from resilient_stack.hosts import cloudinit, runtime
 
 TYPE_TOKEN = "resilient-stack:regional:RegionalWebStack"
 
@@ -341,15 +342,22 @@ class RegionalWebStack(pulumi.ComponentResource):
         self.load_balancer = None
         self.load_balancer_address = None
 
-    def add_web_hosts(self, app: WebApp | None) -> None:
+    def add_web_hosts(
+        self, app: WebApp | None, web_hosts: pulumi.Input[Sequence[str]] = (), web_total: int | None = None,
+    ) -> None:
         """The web hosts (on their public ports), the optional load balancer, and the component's outputs.
 
         ``app``: the database the web application uses, or None: the hosts serve the static page only.
+        ``web_hosts``: every web host's public address in the stack (a host asks the others for an ACME challenge
+        token it does not hold, when the site has a DNS name), ``web_total`` how many there are (default: this
+        placement's).
         Called once, after every placement's ports exist (the database's addresses are in the user data).
         """
         if self.web_instances:
             raise RuntimeError("add_web_hosts was already called")
         name, args, child, base = self._name, self._args, self._child, self._base
+        self._all_web = pulumi.Output.from_input(web_hosts)
+        self._web_total = web_total if web_total is not None else args.web_count
         self.web_instances = [self._web_host(name, base, args, i, app, child) for i in range(1, args.web_count + 1)]
         self.private_addresses = pulumi.Output.all(*[_private_ip(i) for i in self.web_instances]).apply(list)
         if args.load_balancer is not None:
@@ -402,6 +410,9 @@ class RegionalWebStack(pulumi.ComponentResource):
         child: pulumi.ResourceOptions,
     ) -> openstack.compute.Instance:
         host = f"{base}-web-{index}"
+        acme = args.https and cloudinit.acme_names(args.server_name) is not None
+        peers = pulumi.Output.all(self._all_web, self.web_addresses[index - 1]).apply(
+            lambda v: [a for a in v[0] if a != v[1]])  # the OTHER web hosts
 
         def render(values: list) -> str:
             database = (cloudinit.AppDatabase(hosts=tuple(values[0]), dbname=app.dbname, user=app.user)
@@ -410,10 +421,16 @@ class RegionalWebStack(pulumi.ComponentResource):
                 placement_label=args.placement_label, app_title=args.app_title, https=args.https,
                 server_name=args.server_name, hostname=host, ssh_authorized_keys=list(args.ssh_public_keys),
                 database=database, app_password=values[1] if app is not None else None,
+                admin_cidrs=list(args.admin_cidrs), acme_peers=values[2],
             )
 
-        user_data = (pulumi.Output.all(app.database_hosts, app.password) if app is not None
-                     else pulumi.Output.from_input([None, None])).apply(render)
+        user_data = pulumi.Output.all(
+            *((app.database_hosts, app.password) if app is not None else (None, None)), peers).apply(render)
+        def web_runtime(others: Sequence[str]) -> dict:
+            return cloudinit.web_runtime(admin_cidrs=list(args.admin_cidrs), acme_peers=others if acme else None)
+
+        widest = [runtime.widest_address(i) for i in range(self._web_total - 1)]
+        meta = metadata(labels(WEB, exempt=args.exempt), peers.apply(web_runtime), web_runtime(widest))
         return openstack.compute.Instance(
             f"{name}-web-{index}",
             name=host,
@@ -428,9 +445,11 @@ class RegionalWebStack(pulumi.ComponentResource):
             # applied to the private NIC; the public port wears the same groups
             security_groups=[self.web_security_group.name, self.admin_security_group.name],  # type: ignore[union-attr]
             scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=self.server_group.id)],
-            metadata=labels(WEB, exempt=args.exempt),
+            # labels + the runtime configuration (the firewall's admin networks, the ACME peers): updated in place
+            metadata=meta,
+            tags=label_tags(labels(WEB, exempt=args.exempt)),
             user_data=pulumi.Output.secret(user_data),  # holds the application's password
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.subnet])),
+            opts=host_options(child, depends_on=[self.subnet]),
         )
 
     def _load_balancer(

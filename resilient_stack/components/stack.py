@@ -164,15 +164,17 @@ class ResilientWebStack(pulumi.ComponentResource):
                 ],
                 app_database=d.app_database, app_user=d.app_user, replication_user=d.replication_user,
                 password_length=d.password_length, ssh_public_keys=keys, rule_config=args.rule_config(),
-                catalog=catalog,
+                catalog=catalog, volume_size=d.volume_size, volume_type=d.volume_type,
+                admin_cidrs=args.admin_cidrs,
             ),
             opts=mine,
             enforce_rules=enforce_rules,
         )
         app = WebApp(database_hosts=self.database.hosts, dbname=d.app_database, user=d.app_user,
                      password=self.database.app_password)
+        web_hosts = pulumi.Output.all(*[a for p in args.placements for a in self.sites[p.name].web_addresses]).apply(list)
         for p in args.placements:
-            self.sites[p.name].add_web_hosts(app)
+            self.sites[p.name].add_web_hosts(app, web_hosts, sum(q.web_count for q in args.placements))
 
         names = [p.name for p in args.placements]
         self.placement_outputs = pulumi.Output.all(

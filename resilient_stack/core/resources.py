@@ -31,6 +31,7 @@ from resilient_stack.core.kinds import (
     OVH_PROVIDER_ID,
     REGION_HINT_KEYS,
     UNCLASSIFIED,
+    VOLUME,
     classify,
     family_label,
     label_allowed,
@@ -178,6 +179,8 @@ def role_of(view: ResourceView) -> tuple[str | None, dict[str, str]]:
     labels = _labels(view.inputs) if kind.labels else {}
     if kind.labels and not labels and view.outputs:
         labels = _labels(view.outputs)
+    if kind.family == VOLUME and labels.get(vocab.STORAGE_OF_KEY):
+        return None, labels  # the storage of a replica counted as its instance (a database host's data volume)
     label = labels.get(ROLE_KEY)
     if label and label_allowed(label, kind.family):
         return label, labels

@@ -20,6 +20,10 @@ ROLE_KEY = "resilient-stack:role"  # the role of a replica
 PROTECTS_KEY = "resilient-stack:protects"  # on a backup: the role whose data it holds
 QUORUM_KEY = "resilient-stack:quorum"  # "true" on a voting member
 EXEMPT_KEY = "resilient-stack:exempt"  # a reason: findings naming only exempt resources are waived
+# On a block-storage volume: the role of the replica whose data it holds, attached to that replica's instance in
+# the same place (a database host's data volume). It is part of that replica, not one of its own: the rules
+# count the instance, which burns with it.
+STORAGE_OF_KEY = "resilient-stack:storage-of"
 
 
 def labels(role: str, *, protects: str | None = None, quorum: bool = False, exempt: str | None = None) -> dict[str, str]:

@@ -31,7 +31,7 @@ from resilient_stack.core.vocabulary import HOST_WEB
 from resilient_stack.drills.load import RUN_DIR, VISITOR, visitor_script
 from resilient_stack.drills.plan import DrillError, Plan
 from resilient_stack.drills.report import plural
-from resilient_stack.testing import podman
+from resilient_stack.testing import podman, standins
 
 __all__ = [
     "Topology",
@@ -200,7 +200,8 @@ def boot(
     def start(h) -> podman.Host:
         extra = nets(h.site, h.public_ip)
         if h.role != HOST_WEB:
-            extra += [*add_hosts, "-v", f"{tls / 'ca-bundle.crt'}:/etc/ssl/certs/ca-certificates.crt:ro"]
+            extra += [*add_hosts, "-v", f"{tls / 'ca-bundle.crt'}:/etc/ssl/certs/ca-certificates.crt:ro",
+                      *standins.data_volume(workdir / "volumes" / h.name)]  # the cloud's block-storage volume
         return s.boot(h.name, h.user_data, hostname=h.name, extra_args=extra)
 
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="firedrill-boot") as pool:  # `podman run`s overlap

@@ -29,9 +29,10 @@ that receive it: ``tests/hosts/test_snapshots.py`` keeps the user data of every 
 
 from __future__ import annotations
 
+from resilient_stack.hosts.acme import names as acme_names
 from resilient_stack.hosts.backup import BackupRepository, BackupTarget, validate_backup_repository
 from resilient_stack.hosts.cluster import ClusterMember
-from resilient_stack.hosts.database import render_db_member, validate_db_member
+from resilient_stack.hosts.database import db_runtime, render_db_member, validate_db_member
 from resilient_stack.hosts.paths import (
     APP_CONFIG,
     APP_PASSWORD_FILE,
@@ -55,9 +56,13 @@ from resilient_stack.hosts.paths import (
     PGBACKREST_CONF,
     SECRETS_DIR,
     SSHD_DROPIN,
+    SYNC_SCRIPT,
     WEB_ROOT,
 )
-from resilient_stack.hosts.web import AppDatabase, connection_url, render_web, validate_web
+from resilient_stack.hosts.paths import METADATA_URL, USER_DATA_URL
+from resilient_stack.hosts.runtime import decode as runtime_document_of
+from resilient_stack.hosts.runtime import encode as runtime_items
+from resilient_stack.hosts.web import AppDatabase, connection_url, render_web, validate_web, web_runtime
 
 __all__ = [
     "AppDatabase",
@@ -68,6 +73,11 @@ __all__ = [
     "PG_CLUSTER",
     "SECRETS_DIR",
     "connection_url",
+    "db_runtime",
+    "acme_names",
+    "web_runtime",
+    "runtime_items",
+    "runtime_document_of",
     "render_web",
     "render_db_member",
     "validate_web",
@@ -93,5 +103,8 @@ __all__ = [
     "PG_SERVICE",
     "PGBACKREST_CONF",
     "SSHD_DROPIN",
+    "SYNC_SCRIPT",
+    "METADATA_URL",
+    "USER_DATA_URL",
     "WEB_ROOT",
 ]

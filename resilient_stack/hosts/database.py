@@ -22,11 +22,13 @@ those files. Pure: standard library plus PyYAML.
 from __future__ import annotations
 
 import ipaddress
+import re
+import shlex
 from typing import Any, NamedTuple, Sequence
 
 from resilient_stack.core.vocabulary import HOST_DB_PRIMARY, HOST_DB_REPLICA, HOST_ROLE_FILE
 from resilient_stack.hosts import backup as backups
-from resilient_stack.hosts import cluster, document, payload, postgres
+from resilient_stack.hosts import cluster, document, firewall, hardening, payload, postgres, runtime
 from resilient_stack.hosts import fields as check
 from resilient_stack.hosts.backup import BackupRepository, BackupTarget
 from resilient_stack.hosts.cluster import REWIND_USER, ClusterMember
@@ -34,22 +36,29 @@ from resilient_stack.hosts.paths import (
     APP_PASSWORD_FILE,
     BACKUP_INIT_SCRIPT,
     CLUSTER_HELPER,
+    DATA_MOUNT,
+    DATA_VOLUME_LABEL,
+    DATA_VOLUME_SCRIPT,
     DB_INIT_SCRIPT,
     DB_INIT_SQL,
     DB_START_SCRIPT,
+    ETCD_DATA,
     ETCD_ENV,
     ETCD_SERVICE,
     PATRONI_CONF,
     PATRONI_SERVICE,
     PG_VERSION,
     PGBACKREST_CONF,
+    SYNC_SCRIPT,
     SYSTEMD_DROPIN,
 )
 
-__all__ = ["ClusterMember", "render_db_member", "validate_db_member"]
+__all__ = ["ClusterMember", "render_db_member", "validate_db_member", "db_runtime"]
 
 FULL_CALENDAR = "Sun *-*-* 02:00:00"
 DIFF_CALENDAR = "Mon..Sat *-*-* 02:00:00"
+WAIT_VOLUME_S = 600  # the volume is attached once the instance exists: the first boot waits for it (bounded)
+VOLUME_ID = re.compile(r"[0-9a-fA-F][0-9a-fA-F-]{19,63}")  # an OpenStack volume id (a UUID)
 PACKAGES = [f"postgresql-{PG_VERSION}", "ssl-cert", "patroni", "etcd-server", "etcd-client", "python3-psycopg2"]
 
 
@@ -59,6 +68,7 @@ class _Checked(NamedTuple):
     app_cidrs: list[str]
     replication_cidrs: list[str]
     ssh_authorized_keys: list[str]
+    admin_cidrs: list[str]
 
 
 def _members(members: Any, name: str, *, addresses: bool) -> tuple[list[ClusterMember], ClusterMember]:
@@ -96,7 +106,8 @@ def _members(members: Any, name: str, *, addresses: bool) -> tuple[list[ClusterM
 def _check(
     *, name: Any, members: Any, scope: Any, replication_user: Any, app_user: Any, app_db: Any, app_cidrs: Any,
     replication_cidrs: Any, backup: Any, ssh_authorized_keys: Any, max_wal_senders: Any, wal_keep_size_mb: Any,
-    backup_full_calendar: Any, backup_diff_calendar: Any, bootstrap: Any, rendering: bool,
+    backup_full_calendar: Any, backup_diff_calendar: Any, bootstrap: Any, data_volume_id: Any, admin_cidrs: Any,
+    rendering: bool,
 ) -> _Checked:
     if not isinstance(name, str) or check.hostname(name) is None:
         raise ValueError("name must be this host's name (a DNS label)")
@@ -104,6 +115,9 @@ def _check(
         raise ValueError(f"scope must be a lower-case DNS label (the cluster's name), got {scope!r}")
     if not isinstance(bootstrap, bool):
         raise ValueError("bootstrap must be a bool")
+    if (rendering or data_volume_id is not None) and not (
+            isinstance(data_volume_id, str) and VOLUME_ID.fullmatch(data_volume_id)):
+        raise ValueError(f"data_volume_id must be the id of the host's data volume, got {data_volume_id!r}")
     all_members, me = _members(members, name, addresses=rendering)
     check.sql_ident(replication_user, "replication_user")
     check.sql_ident(app_user, "app_user")
@@ -111,6 +125,7 @@ def _check(
     if len({replication_user, app_user, REWIND_USER}) != 3:
         raise ValueError(f"replication_user and app_user must differ from each other and from {REWIND_USER}")
     apps = check.cidrs(app_cidrs, "app_cidrs", allow_empty=True)
+    admins = check.cidrs(admin_cidrs, "admin_cidrs", allow_empty=True)
     replication = check.cidrs(replication_cidrs, "replication_cidrs", allow_empty=True)
     if rendering and backup is not None and not isinstance(backup, BackupTarget):
         raise ValueError(f"backup must be a BackupTarget or None, got {type(backup).__name__}")
@@ -121,7 +136,7 @@ def _check(
     check.integer(wal_keep_size_mb, "wal_keep_size_mb", 0, 1_000_000)
     check.calendar(backup_full_calendar, "backup_full_calendar")
     check.calendar(backup_diff_calendar, "backup_diff_calendar")
-    return _Checked(all_members, me, apps, replication, keys)
+    return _Checked(all_members, me, apps, replication, keys, admins)
 
 
 def validate_db_member(
@@ -141,18 +156,21 @@ def validate_db_member(
     wal_keep_size_mb: int = 1024,
     backup_full_calendar: str = FULL_CALENDAR,
     backup_diff_calendar: str = DIFF_CALENDAR,
+    data_volume_id: str | None = None,
+    admin_cidrs: Sequence[str] = (),
 ) -> None:
     """Refuse (``ValueError`` naming the value) what a member could not be given; no secret needed.
 
     The arguments are those of :func:`render_db_member` without the passwords; a member's ``address`` may be
-    None (not allocated yet), and ``backup`` the :class:`~resilient_stack.hosts.backup.BackupRepository`
-    (no credentials yet).
+    None (not allocated yet), ``backup`` the :class:`~resilient_stack.hosts.backup.BackupRepository`
+    (no credentials yet), and ``data_volume_id`` None (the volume does not exist yet).
     """
     _check(name=name, members=members, scope=scope, replication_user=replication_user, app_user=app_user,
            app_db=app_db, app_cidrs=app_cidrs, replication_cidrs=replication_cidrs, backup=backup,
            ssh_authorized_keys=ssh_authorized_keys, max_wal_senders=max_wal_senders,
            wal_keep_size_mb=wal_keep_size_mb, backup_full_calendar=backup_full_calendar,
-           backup_diff_calendar=backup_diff_calendar, bootstrap=bootstrap, rendering=False)
+           backup_diff_calendar=backup_diff_calendar, bootstrap=bootstrap, data_volume_id=data_volume_id,
+           admin_cidrs=admin_cidrs, rendering=False)
 
 
 def render_db_member(
@@ -166,8 +184,10 @@ def render_db_member(
     api_password: str,
     app_password: str | None,
     backup: BackupTarget | None,
+    data_volume_id: str,
     app_cidrs: Sequence[str] = (),
     replication_cidrs: Sequence[str] = (),
+    admin_cidrs: Sequence[str] = (),
     replication_user: str = "replicator",
     app_user: str = "app",
     app_db: str = "app",
@@ -201,8 +221,11 @@ def render_db_member(
         api_password: the password of Patroni's REST API (its changing endpoints).
         app_password: the application role's password (the bootstrap member only; else None).
         backup: the object-storage repository for pgBackRest, or ``None``.
+        data_volume_id: the id of the host's data volume (block storage, attached to the instance): mounted
+            at PostgreSQL's home before etcd and Patroni start (formatted only when blank).
         app_cidrs: networks the application connects from (the web hosts' /32s...); ``/0`` is refused.
         replication_cidrs: further networks admitted for replication (besides the members).
+        admin_cidrs: networks admitted to SSH by the host firewall (:mod:`.firewall`).
         replication_user, app_user, app_db: lower-case SQL identifiers.
         ssh_authorized_keys, package_update, package_upgrade: as for every role.
         max_wal_senders, wal_keep_size_mb: replication tuning.
@@ -219,7 +242,7 @@ def render_db_member(
         app_db=app_db, app_cidrs=app_cidrs, replication_cidrs=replication_cidrs, backup=backup,
         ssh_authorized_keys=ssh_authorized_keys, max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb,
         backup_full_calendar=backup_full_calendar, backup_diff_calendar=backup_diff_calendar, bootstrap=bootstrap,
-        rendering=True,
+        data_volume_id=data_volume_id, admin_cidrs=admin_cidrs, rendering=True,
     )
     secrets = {"replication_password": replication_password, "rewind_password": rewind_password,
                "api_password": api_password}
@@ -243,9 +266,13 @@ def render_db_member(
         # before the packages: the etcd and Patroni units installed (and started) by them find their settings
         document.write_file(ETCD_ENV, cluster.etcd_environment(me=checked.me, members=checked.members,
                                                                token=f"{scope}-etcd")),
-        document.write_file(SYSTEMD_DROPIN.format(unit=ETCD_SERVICE), payload.render("systemd/etcd.conf")),
+        document.write_file(SYSTEMD_DROPIN.format(unit=ETCD_SERVICE),
+                            payload.render("systemd/etcd.conf", mount=DATA_MOUNT)),
         document.write_file(SYSTEMD_DROPIN.format(unit=PATRONI_SERVICE),
-                            payload.render("systemd/patroni.conf")),
+                            payload.render("systemd/patroni.conf", mount=DATA_MOUNT)),
+        document.write_file(DATA_VOLUME_SCRIPT, payload.render(
+            "shell/data-volume.sh", mount=shlex.quote(DATA_MOUNT), volume_id=shlex.quote(data_volume_id),
+            wait=WAIT_VOLUME_S, label=DATA_VOLUME_LABEL, etcd_data=shlex.quote(ETCD_DATA)), permissions="0755"),
         document.write_file(PATRONI_CONF, cluster.patroni_config(
             scope=scope, me=checked.me, members=checked.members, replication_user=replication_user,
             replication_password=replication_password, rewind_password=rewind_password,
@@ -266,7 +293,14 @@ def render_db_member(
             document.write_file(DB_INIT_SQL, postgres.db_init_sql(app_user=app_user, app_db=app_db)),
             document.write_file(DB_INIT_SCRIPT, postgres.db_init_script(), permissions="0755"),
         ]
-    runcmd: list[Any] = document.ssh_runcmd() + [["systemctl", "daemon-reload"], [DB_START_SCRIPT]]
+    files += hardening.harden(doc, role="db", patroni_conf=PATRONI_CONF, sets=firewall.db_sets(
+        admin_cidrs=checked.admin_cidrs, members=[m.address for m in checked.members], app_cidrs=checked.app_cidrs,
+        replication_cidrs=checked.replication_cidrs))
+    # the firewall first; the data volume before anything uses it; the runtime configuration (the metadata may be
+    # newer than this user data); then the cluster
+    runcmd: list[Any] = document.ssh_runcmd() + hardening.first_runcmd() + [
+        ["systemctl", "daemon-reload"], [DATA_VOLUME_SCRIPT], [SYNC_SCRIPT, "--boot"], [DB_START_SCRIPT],
+    ] + hardening.last_runcmd()
     if backup is not None:
         files.append(document.write_file(PGBACKREST_CONF, backups.pgbackrest_conf(backup, process_max=2),
                                          owner="postgres:postgres", permissions="0640", defer=True))
@@ -279,3 +313,19 @@ def render_db_member(
     doc["runcmd"] = runcmd
     return document.dump(doc)
 
+
+
+def db_runtime(
+    *, members: Sequence[ClusterMember], app_cidrs: Sequence[str] = (), replication_cidrs: Sequence[str] = (),
+    admin_cidrs: Sequence[str] = (), replication_user: str = "replicator", app_user: str = "app", app_db: str = "app",
+) -> dict[str, Any]:
+    """The runtime document of every member (:mod:`.runtime`): the same ``pg_hba`` and firewall sets as the user
+    data's, from the current web hosts and networks, for the instances' metadata."""
+    apps = check.cidrs(app_cidrs, "app_cidrs", allow_empty=True)
+    replication = check.cidrs(replication_cidrs, "replication_cidrs", allow_empty=True)
+    return runtime.document(
+        pg_hba=cluster.hba_rules(members=members, replication_user=replication_user, replication_cidrs=replication,
+                                 app_db=app_db, app_user=app_user, app_cidrs=apps),
+        firewall=firewall.db_sets(admin_cidrs=check.cidrs(admin_cidrs, "admin_cidrs", allow_empty=True),
+                                  members=[m.address for m in members], app_cidrs=apps,
+                                  replication_cidrs=replication))

@@ -25,14 +25,21 @@ DB_INIT_SCRIPT = "/usr/local/sbin/resilient-stack-db-init"  # Patroni's post_boo
 DB_START_SCRIPT = "/usr/local/sbin/resilient-stack-db-start"  # first boot: etcd, then Patroni, then wait
 CLUSTER_HELPER = "/usr/local/sbin/resilient-stack-cluster"  # patronictl with the host's configuration
 
+# The database host's data volume (a block-storage volume of its own, kept when the host is replaced) is
+# mounted at PostgreSQL's home: the data directory (PG_DATA), Patroni's password file and etcd's member data
+# (ETCD_DATA) live on it, so a replacement host that re-attaches it rejoins as the same member.
+DATA_MOUNT = "/var/lib/postgresql"
+DATA_VOLUME_SCRIPT = "/usr/local/sbin/resilient-stack-data-volume"  # first boot: find, (format if blank), mount
+DATA_VOLUME_LABEL = "rs-data"  # the file system label of a volume the script formatted
+
 # Patroni (Debian's package and unit, /etc/patroni/config.yml) over etcd (Debian's etcd-server, configured
-# through /etc/default/etcd); etcd's data directory is its own, never the package's default one.
+# through /etc/default/etcd); etcd's data directory is its own (on the data volume), never the package's.
 PATRONI_CONF = "/etc/patroni/config.yml"
 PATRONI_SERVICE = "patroni"
 PATRONI_PGPASS = "/var/lib/postgresql/.pgpass.patroni"
 ETCD_ENV = "/etc/default/etcd"
 ETCD_SERVICE = "etcd"
-ETCD_DATA = "/var/lib/etcd/resilient-stack"
+ETCD_DATA = f"{DATA_MOUNT}/etcd"
 BACKUP_INIT_SCRIPT = "/usr/local/sbin/resilient-stack-backup-init"
 BACKUP_SCRIPT = "/usr/local/sbin/resilient-stack-backup"
 SYSTEMD_DIR = "/etc/systemd/system"
@@ -40,6 +47,14 @@ BACKUP_SERVICE = "resilient-stack-backup@.service"  # instantiated as resilient-
 BACKUP_TIMER = "resilient-stack-backup-{kind}.timer"  # kind: full, diff
 BACKUP_KINDS = ("full", "diff")
 SYSTEMD_DROPIN = SYSTEMD_DIR + "/{unit}.service.d/resilient-stack.conf"
+
+# The runtime configuration (what changes without replacing a host: pg_hba, the host firewall's sets) comes
+# from the instance's metadata, which the cloud updates in place; root's sync unit applies it.
+METADATA_URL = "http://169.254.169.254/openstack/latest/meta_data.json"
+USER_DATA_URL = "http://169.254.169.254/openstack/latest/user_data"
+RUNTIME_CONFIG = "/etc/resilient-stack/runtime.json"  # the last runtime configuration applied (root, 0600)
+SYNC_SCRIPT = "/usr/local/sbin/resilient-stack-sync"
+SYNC_SERVICE = "resilient-stack-sync"  # .service (oneshot) and .timer
 
 WEB_ROOT = "/var/www/resilient-stack"
 APP_SCRIPT = "/usr/local/lib/resilient-stack/app.py"  # the web hosts' application (python3 + psycopg2)
@@ -54,3 +69,13 @@ SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-resilient-stack.conf"
 
 SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"  # Debian's self-signed pair (package ssl-cert)
 SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
+
+# ACME (Let's Encrypt) on the web hosts when the stack has a DNS name: the challenge's webroot, the TLS snippet
+# nginx includes (Debian's self-signed pair until the certificate is issued), the script and its units.
+ACME_ROOT = "/var/lib/resilient-stack/acme"
+TLS_SNIPPET = "/etc/nginx/snippets/resilient-stack-tls.conf"
+CERT_NAME = "resilient-stack"
+CERT_SCRIPT = "/usr/local/sbin/resilient-stack-certificate"
+CERT_SERVICE = "resilient-stack-certificate"  # .service (oneshot) and .timer
+CERT_DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/resilient-stack-nginx"
+ACME_PEERS_CONF = "/etc/nginx/resilient-stack-acme-peers.conf"  # nginx upstream: the other web hosts (runtime)

@@ -15,14 +15,16 @@ library plus PyYAML.
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from resilient_stack.core.vocabulary import APP_PORT, POSTGRES_PORT
-from resilient_stack.hosts import document, payload
+from resilient_stack.hosts import acme, document, firewall, hardening, payload, runtime
 from resilient_stack.hosts import fields as check
 from resilient_stack.hosts.paths import (
+    ACME_PEERS_CONF,
     APP_CONFIG,
     APP_PGPASS,
     APP_SCRIPT,
@@ -31,8 +33,6 @@ from resilient_stack.hosts.paths import (
     APP_USER,
     NGINX_ENABLED,
     NGINX_SITE,
-    SNAKEOIL_CERT,
-    SNAKEOIL_KEY,
     SYSTEMD_DIR,
     WEB_ROOT,
 )
@@ -118,9 +118,9 @@ def index_html(*, app_title: str, placement_label: str) -> str:
 def nginx_site(*, server_name: str, https: bool, app: bool = False) -> str:
     api = payload.lines("web/nginx-app.conf", port=APP_PORT) if app else payload.Lines()
     if https:
-        # Debian's self-signed snakeoil pair until a real certificate is provisioned.
-        return payload.render("web/nginx-https.conf", server_name=server_name, web_root=WEB_ROOT,
-                              ssl_cert=SNAKEOIL_CERT, ssl_key=SNAKEOIL_KEY, app=api)
+        # Debian's self-signed snakeoil pair, until the ACME certificate when the site has a DNS name (:mod:`.acme`)
+        blocks = acme.nginx_blocks(acme=acme.names(server_name) is not None)
+        return payload.render("web/nginx-https.conf", server_name=server_name, web_root=WEB_ROOT, app=api, **blocks)
     return payload.render("web/nginx-http.conf", server_name=server_name, web_root=WEB_ROOT, app=api)
 
 
@@ -173,6 +173,8 @@ def render_web(
     app_password: str | None = None,
     package_update: bool = True,
     package_upgrade: bool = False,
+    admin_cidrs: Sequence[str] = (),
+    acme_peers: Sequence[str] = (),
 ) -> str:
     """Render the user-data of a web host.
 
@@ -195,6 +197,9 @@ def render_web(
         app_password: the application role's password (with ``database`` only).
         package_update: run ``apt-get update`` before installing (needed on real cloud images).
         package_upgrade: upgrade all packages at first boot (slower).
+        admin_cidrs: networks admitted to SSH by the host firewall (:mod:`.firewall`; HTTP and HTTPS are open).
+        acme_peers: the stack's OTHER web hosts' addresses: with ``https`` and a DNS ``server_name``, a host asks
+            them for an ACME challenge token it does not hold (:mod:`.acme`).
 
     Returns:
         The ``#cloud-config`` document.
@@ -210,7 +215,10 @@ def render_web(
     elif app_password is not None:
         raise ValueError("app_password goes with database")
 
+    certified = acme.names(server_name) if https else None
+    peers = [str(ipaddress.ip_address(p)) for p in acme_peers]  # ValueError: not an address
     packages = ["nginx", "curl"] + (["ssl-cert"] if https else []) + (["python3", "python3-psycopg2"] if database else [])
+    packages += acme.PACKAGES if certified else []
     doc = document.base(
         packages=packages,
         hostname=hostname,
@@ -220,20 +228,31 @@ def render_web(
     )
     doc["write_files"] = [
         document.ssh_hardening(),
+        *hardening.harden(doc, role="web", sets=web_runtime(admin_cidrs=admin_cidrs)["firewall"],
+                          acme_peers_conf=ACME_PEERS_CONF if certified else ""),
         document.write_file(f"{WEB_ROOT}/index.html", index_html(app_title=app_title, placement_label=placement_label)),
         document.write_file(NGINX_SITE, nginx_site(server_name=server_name, https=https, app=database is not None),
                             defer=True),
+        *(acme.files(certified, peers) if certified else []),
     ]
     app_runcmd: list[Any] = []
     if database is not None:
         assert app_password is not None
         app_files, app_runcmd = _app(placement_label=placement_label, database=database, password=app_password)
         doc["write_files"] += app_files
-    doc["runcmd"] = document.ssh_runcmd() + app_runcmd + [
+    doc["runcmd"] = document.ssh_runcmd() + hardening.first_runcmd() + app_runcmd + [
         ["rm", "-f", f"{NGINX_ENABLED}/default"],
         ["ln", "-sfn", NGINX_SITE, f"{NGINX_ENABLED}/resilient-stack"],
         ["nginx", "-t", "-q"],
         ["systemctl", "enable", "nginx"],
         ["systemctl", "restart", "nginx"],
-    ]
+    ] + (acme.runcmd() if certified else []) + hardening.last_runcmd()
     return document.dump(doc)
+
+
+def web_runtime(*, admin_cidrs: Sequence[str] = (), acme_peers: Sequence[str] | None = None) -> dict[str, Any]:
+    """The runtime document of a web host (:mod:`.runtime`): its firewall's sets and, when it asks for an ACME
+    certificate, the other web hosts' addresses, for the instance's metadata."""
+    return runtime.document(
+        firewall=firewall.web_sets(admin_cidrs=check.cidrs(admin_cidrs, "admin_cidrs", allow_empty=True)),
+        acme_peers=None if acme_peers is None else [str(ipaddress.ip_address(p)) for p in acme_peers])

@@ -33,7 +33,7 @@ import json
 import threading
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NoReturn
 
@@ -110,6 +110,7 @@ class RecordedResource:
     secret_outputs: frozenset[str] = frozenset()
     dependencies: tuple[str, ...] = ()
     package_version: str = ""
+    options: dict[str, Any] = field(default_factory=dict, compare=False)  # protect, ignoreChanges, ... (when set)
 
     @property
     def provider_urn(self) -> str | None:
@@ -165,6 +166,17 @@ def _digest(*parts: str) -> int:
     return int.from_bytes(hashlib.sha256("\0".join(parts).encode()).digest()[:8], "big")
 
 
+def _options(request: Any) -> dict[str, Any]:
+    """The resource options the engine would act on (lifecycle), as the program set them."""
+    out: dict[str, Any] = {}
+    for key in ("protect", "retainOnDelete", "deleteBeforeReplace"):
+        if getattr(request, key, False):
+            out[key] = True
+    if list(request.ignoreChanges):
+        out["ignoreChanges"] = list(request.ignoreChanges)
+    return out
+
+
 class RecordingMocks(pulumi_mocks.Mocks):
     """Realistic, deterministic answers for the resource types resilient-stack creates.
 
@@ -214,6 +226,8 @@ class RecordingMocks(pulumi_mocks.Mocks):
             "openstack:networking/port:Port": self._port,
             "openstack:compute/serverGroup:ServerGroup": self._server_group,
             "openstack:compute/instance:Instance": self._instance,
+            "openstack:blockstorage/volume:Volume": self._volume,
+            "openstack:compute/volumeAttach:VolumeAttach": self._volume_attach,
             "openstack:objectstorage/container:Container": self._container,
             "openstack:identity/ec2CredentialV3:Ec2CredentialV3": self._ec2_credential,
             "openstack:loadbalancer/loadBalancer:LoadBalancer": self._load_balancer,
@@ -425,6 +439,14 @@ class RecordingMocks(pulumi_mocks.Mocks):
             "imageId": str(uuid.uuid5(_NS, f"image/{_plain(args.inputs.get('imageName'))}")),
         })
 
+    def _volume(self, args, key, base):
+        return self._echo(args, {**base, "attachments": [], "metadata": _plain(args.inputs.get("metadata", {})),
+                                 "volumeType": _plain(args.inputs.get("volumeType")) or "classic",
+                                 "availabilityZone": _plain(args.inputs.get("availabilityZone")) or "nova"})
+
+    def _volume_attach(self, args, key, base):
+        return self._echo(args, {**base, "device": "/dev/vdb"})
+
     def _container(self, args, key, base):
         return self._echo(args, {**base, "name": _plain(args.inputs.get("name")) or args.name})
 
@@ -503,6 +525,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             inputs=inputs if request.type != STACK_TYPE else {}, outputs=plain_outputs if custom else {},
             secret_inputs=secret_inputs, secret_outputs=secret_outputs if custom else frozenset(),
             dependencies=tuple(sorted(set(request.dependencies))), package_version=request.version or "",
+            options=_options(request),
         ))
         return response
 

@@ -103,10 +103,11 @@ EXPECTED_PLACEMENTS = {
 # (member, other member), PostgreSQL per (member, web host).
 WEB_HOSTS = {"production": 5, "staging": 2}
 EXPECTED_DB = {
-    stack: {"RandomPassword": 4, "Container": 1, "Ec2CredentialV3": 1, "Instance": 3, "SecGroupRule": 3 * 2 * 3 + 3 * web}
+    stack: {"RandomPassword": 4, "Container": 1, "Ec2CredentialV3": 1, "Instance": 3, "SecGroupRule": 3 * 2 * 3 + 3 * web,
+            "Volume": 3, "VolumeAttach": 3}
     for stack, web in WEB_HOSTS.items()
 }
-EXPECTED_TOTAL = {"production": 101, "staging": 80}
+EXPECTED_TOTAL = {"production": 107, "staging": 86}  # + a data volume and its attachment per database host
 PORT = "openstack:networking/port:Port"
 
 
@@ -238,8 +239,11 @@ def test_role_labels(runs, stack):
     res = runs[stack]
     cfg = load_stack_file(stack_file(stack))
     hosts = of_type(res, INSTANCE)
-    web = [h for h in hosts if h.inputs["metadata"] == {ROLE_KEY: "web"}]
-    db = [h for h in hosts if h.inputs["metadata"] == {ROLE_KEY: "database", QUORUM_KEY: "true"}]
+    def labels(host):  # the runtime configuration's items (rs-runtime-NN) aside
+        return {k: v for k, v in host.inputs["metadata"].items() if k.startswith("resilient-stack:")}
+
+    web = [h for h in hosts if labels(h) == {ROLE_KEY: "web"}]
+    db = [h for h in hosts if labels(h) == {ROLE_KEY: "database", QUORUM_KEY: "true"}]
     assert len(web) == sum(p.web_count for p in cfg.placements)
     assert len(db) == len(cfg.database_placements)
     assert len(web) + len(db) == len(hosts)

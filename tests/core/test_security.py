@@ -104,7 +104,7 @@ def test_the_projects_own_web_user_data_is_clean_and_db_user_data_needs_a_secret
     db = cloudinit.render_db_member(
         name="db1", members=[cloudinit.ClusterMember("db1", "192.0.2.1")], bootstrap=True, scope="t",
         replication_password="repl-Secret-123", rewind_password="rewind-Secret-789", api_password="api-Secret-012",
-        app_password="app-Secret-456", backup=None)
+        app_password="app-Secret-456", backup=None, data_volume_id="5b7c3b2e-8d1f-4c4e-9a57-0f1e2d3c4b5a")
     assert "repl-Secret-123" in db  # cloud-init must carry it: so the component wraps it in a Pulumi secret
     secret = {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "v1:x"}
     assert check_resource(INSTANCE_TYPE, {"userData": secret}) == []

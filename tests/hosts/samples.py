@@ -23,6 +23,7 @@ CIDRS = ["10.20.0.0/24", "fd00:20::/64"]
 MEMBERS = [ci.ClusterMember("db-gra", "203.0.113.10"), ci.ClusterMember("db-waw", "198.51.100.20"),
            ci.ClusterMember("db-ik", "2001:db8::30")]
 WEB_IPS = ["203.0.113.40", "198.51.100.41"]
+VOLUME_ID = "5b7c3b2e-8d1f-4c4e-9a57-0f1e2d3c4b5a"  # the host's data volume
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample user@host"
 
 BACKUP = BackupTarget(
@@ -60,6 +61,7 @@ def member(**kw):
     kw.setdefault("app_password", APP_PW if kw["bootstrap"] else None)
     kw.setdefault("backup", BACKUP)
     kw.setdefault("app_cidrs", [f"{ip}/32" for ip in WEB_IPS])
+    kw.setdefault("data_volume_id", VOLUME_ID)
     return ci.render_db_member(**kw)
 
 
@@ -68,6 +70,8 @@ DOCS = {
     "web-https": lambda: web(https=True, app_title="Shop <&>", hostname="web-gra-1", ssh_authorized_keys=[KEY]),
     "web-app": lambda: web_app(),
     "web-app-https": lambda: web_app(https=True, ssh_authorized_keys=[KEY]),
+    "web-acme": lambda: web_app(https=True, server_name="www.shop.example shop.example", acme_peers=WEB_IPS[1:],
+                                admin_cidrs=["198.51.100.0/24"]),
     "member-bootstrap": lambda: member(),
     "member-nobackup": lambda: member(backup=None, app_cidrs=[]),
     "member-join": lambda: member(name="db-waw"),

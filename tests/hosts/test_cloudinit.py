@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from resilient_stack.hosts import cloudinit as ci
-from resilient_stack.hosts import paths
+from resilient_stack.hosts import firewall, paths
 from tests.hosts.samples import DOCS, SECRETS, files, load, runcmd_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,9 +47,12 @@ def test_header_yaml_and_determinism(kind):
 @pytest.mark.parametrize("kind", sorted(DOCS))
 def test_nothing_fetched_beyond_debian_apt(kind):
     doc = load(DOCS[kind]())
-    assert not {"apt", "snap", "bootcmd"} & set(doc), "no extra apt sources, snaps or boot hooks"
-    # etcd's client URL is the host's own loopback: nothing is fetched from it
-    text = (runcmd_text(doc) + json.dumps([f["content"] for f in doc["write_files"]])).replace("http://127.0.0.1:", "")
+    assert not {"apt", "snap"} & set(doc), "no extra apt sources or snaps"
+    assert doc["bootcmd"] == firewall.bootcmd_guard(), "the one boot hook: the metadata service to root only"
+    # etcd's client URL is the host's own loopback, the metadata service is the cloud's own (link-local): neither
+    # is the internet
+    text = (runcmd_text(doc) + json.dumps([f["content"] for f in doc["write_files"]])).replace(
+        "http://127.0.0.1:", "").replace(paths.METADATA_URL, "")
     for bad in ("curl ", "wget ", "| sh", "|sh", "http://", "add-apt-repository"):
         if bad == "http://" and kind.startswith("web"):
             continue  # nginx config and the redirect mention URLs, fetch nothing

@@ -35,7 +35,7 @@ def test_every_member_gets_postgres_patroni_and_etcd():
     for name in ("db-gra", "db-waw", "db-ik"):
         doc = load(member(name=name))
         assert doc["packages"] == ["postgresql-15", "ssl-cert", "patroni", "etcd-server", "etcd-client",
-                                   "python3-psycopg2", "pgbackrest"]
+                                   "python3-psycopg2", "pgbackrest", "nftables", "unattended-upgrades"]
         assert doc["hostname"] == name
         fs = files(doc)
         env = fs[paths.ETCD_ENV]
@@ -51,7 +51,12 @@ def test_every_member_gets_postgres_patroni_and_etcd():
         config = patroni(doc)
         assert config["scope"] == "shop" and config["name"] == name
         assert config["etcd3"] == {"hosts": ["127.0.0.1:2379"]}
-        assert doc["runcmd"][2:4] == [["systemctl", "daemon-reload"], [paths.DB_START_SCRIPT]]
+        # the data volume first, then the runtime configuration from the metadata, then the cluster
+        # the firewall first, the data volume, then the runtime configuration from the metadata, then the cluster
+        assert doc["runcmd"][2:8] == [["systemctl", "enable", "nftables"], ["systemctl", "restart", "nftables"],
+                                      ["systemctl", "daemon-reload"], [paths.DATA_VOLUME_SCRIPT],
+                                      [paths.SYNC_SCRIPT, "--boot"], [paths.DB_START_SCRIPT]]
+        assert ["systemctl", "enable", "--now", "resilient-stack-sync.timer"] in doc["runcmd"]
         assert fs[paths.CLUSTER_HELPER]["permissions"] == "0755"
 
 

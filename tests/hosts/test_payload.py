@@ -148,6 +148,9 @@ def scripts_of(text: str) -> dict[str, str]:
     for i, cmd in enumerate(runcmd):
         if isinstance(cmd, list) and len(cmd) == 3 and cmd[0] in ("sh", "bash") and cmd[1] == "-c":
             out[f"runcmd[{i}]"] = f"#!/bin/{cmd[0]}\n{cmd[2]}\n"
+    for i, cmd in enumerate(doc.get("bootcmd", [])):
+        if isinstance(cmd, list) and len(cmd) == 3 and cmd[0] in ("sh", "bash") and cmd[1] == "-c":
+            out[f"bootcmd[{i}]"] = f"#!/bin/{cmd[0]}\n{cmd[2]}\n"
     return out
 
 
@@ -189,7 +192,11 @@ def test_write_files_scripts_are_executable_bash(shipped_user_data):
     for text in texts:
         for f in load(text)["write_files"]:
             if f["content"].startswith("#!"):
-                # the shell scripts are bash; the one other program is the web application (python3)
+                # the shell scripts are bash; the other programs python3 (the application, the sync); the
+                # firewall's ruleset is nft's (a file nftables.service loads, not run)
+                if f["path"] == "/etc/nftables.conf":
+                    assert f["content"].startswith("#!/usr/sbin/nft -f\n") and f["permissions"] == "0644"
+                    continue
                 assert f["content"].startswith(("#!/bin/bash\n", "#!/usr/bin/python3\n")), f["path"]
                 assert f["permissions"] == "0755", f["path"]
 

@@ -61,9 +61,9 @@ def test_an_unknown_resource_type_fails_loudly():
 
     def program():
         provider = openstack.Provider("p", region="GRA11", cloud="ovh")
-        openstack.blockstorage.Volume("v", size=10, opts=pulumi.ResourceOptions(provider=provider))
+        openstack.compute.Keypair("k", opts=pulumi.ResourceOptions(provider=provider))
 
-    with pytest.raises(UnmockedResource, match="openstack:blockstorage/volume:Volume"):
+    with pytest.raises(UnmockedResource, match="openstack:compute/keypair:Keypair"):
         run_program(stack_file("staging"), program=program)
 
 

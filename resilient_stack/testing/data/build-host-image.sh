@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the local podman image that stands in for a Debian bookworm cloud host:
-#   localhost/resilient-stack-host:bookworm-3
+#   localhost/resilient-stack-host:bookworm-4
 # systemd + cloud-init (NoCloud datasource) + openssh-server, and the packages the hosts' user data installs
-# (nginx, python3-psycopg2, postgresql-15, pgbackrest, patroni, etcd-server, etcd-client) pre-installed so that
+# (nginx, python3-psycopg2, postgresql-15, pgbackrest, patroni, etcd-server, etcd-client, nftables,
+# unattended-upgrades, certbot) pre-installed so that
 # boots take seconds (cloud-init's `packages:` then finds them already there). etcd and Patroni are disabled in
 # the image: on a real cloud image they are installed by cloud-init after the user data wrote their
 # configuration, and the image must not start them before that (nor with the packages' defaults).
@@ -17,12 +18,12 @@
 # scripts/build-host-image.sh in the repository runs this file.
 #
 # Environment:
-#   RESILIENT_STACK_HOST_IMAGE  image name (default localhost/resilient-stack-host:bookworm-3)
+#   RESILIENT_STACK_HOST_IMAGE  image name (default localhost/resilient-stack-host:bookworm-4)
 #   XDG_CACHE_HOME              rootfs tarball cache lives in ${XDG_CACHE_HOME:-$HOME/.cache}/resilient-stack/hosts/
 #   FORCE=1                     rebuild even if the image exists (the cached rootfs tarball is reused)
 set -euo pipefail
 
-IMAGE="${RESILIENT_STACK_HOST_IMAGE:-localhost/resilient-stack-host:bookworm-3}"
+IMAGE="${RESILIENT_STACK_HOST_IMAGE:-localhost/resilient-stack-host:bookworm-4}"
 BASE_IMAGE="localhost/resilient-stack-host-base:bookworm"
 SUITE=bookworm
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/resilient-stack/hosts"
@@ -126,7 +127,8 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sb
       systemd systemd-sysv cloud-init cloud-guest-utils python3 dbus iproute2 procps curl ca-certificates \\
       sudo locales locales-all openssh-server gnupg lsb-release \\
       nginx postgresql-15 pgbackrest ssl-cert python3-psycopg2 patroni etcd-server etcd-client \\
- && systemctl disable etcd patroni \\
+      nftables unattended-upgrades certbot \\
+ && systemctl disable etcd patroni nftables \\
  && rm -f /usr/sbin/policy-rc.d \\
  && apt-get clean && rm -rf /var/lib/apt/lists/* \\
  && printf 'datasource_list: [ NoCloud, None ]\n' > /etc/cloud/cloud.cfg.d/90-nocloud.cfg \\

@@ -4,7 +4,7 @@ with the shipped host checks (resilient_stack.hosts.checks), write through the a
 then lose the primary: Patroni promotes a replica by itself, the application finds it, the other replica follows
 it, and the old primary, started again from its disk, rejoins as a replica (pg_rewind).
 
-Needs podman and the image localhost/resilient-stack-host:bookworm-3 (built when absent by
+Needs podman and the image localhost/resilient-stack-host:bookworm-4 (built when absent by
 scripts/build-host-image.sh, as root). When they are unavailable the tests are skipped, or FAIL when
 RESILIENT_STACK_REQUIRE_TOOLS=1. Every container and network is removed afterwards (also on Ctrl-C and
 SIGTERM); RESILIENT_STACK_KEEP_HOSTS=1 keeps them for debugging.
@@ -39,7 +39,7 @@ import pytest
 
 from resilient_stack.drills.plan import pick_internet_subnet
 from resilient_stack.hosts import cloudinit as ci
-from resilient_stack.testing import podman
+from resilient_stack.testing import podman, standins
 
 REPO = Path(__file__).resolve().parents[3]
 REQUIRE_TOOLS = os.environ.get("RESILIENT_STACK_REQUIRE_TOOLS") == "1"
@@ -76,6 +76,8 @@ def _moto_site() -> tuple[Path | None, str]:
 
 
 S3_BUCKET = "rs-backups"
+# the database hosts' data volumes (the ids the cloud would give; in podman a directory stands in for each)
+VOLUME_IDS = {name: f"0c0ffee0-0000-4000-8000-00000000000{i}" for i, name in enumerate(("db1", "db2", "db3"), start=1)}
 
 # Test-only user-data of the S3 stand-in (not a product role): moto on 127.0.0.1:5000 behind nginx TLS.
 S3_USER_DATA = """#cloud-config
@@ -115,20 +117,27 @@ runcmd:
 
 
 @pytest.fixture(scope="module")
-def stack(image):
+def stack(image, tmp_path_factory):
     passwords = {k: f"{k}-" + secrets.token_urlsafe(18) for k in ("repl", "rewind", "api", "app")}
+    volumes = tmp_path_factory.mktemp("volumes")
     moto_site, no_backup_reason = _moto_site()
     net_range = pick_internet_subnet()
     ips = {name: str(net_range.network_address + 10 + i) for i, name in enumerate(("db1", "db2", "db3", "web", "s3"))}
+    # the metadata service's own network (no NAT: the stand-in tells the hosts apart by their addresses)
+    md_range = pick_internet_subnet(used=[*podman.used_subnets(), net_range])
+    md_ips = {name: str(md_range.network_address + 10 + i) for i, name in enumerate(("db1", "db2", "db3", "web", "metadata"))}
+    metadata_root = tmp_path_factory.mktemp("metadata")
     members = [ci.ClusterMember(n, ips[n]) for n in ("db1", "db2", "db3")]
     with podman.Session(image=image) as s:
         net = s.create_network(subnet=str(net_range))
+        mdnet = s.create_network("metadata", subnet=str(md_range), internal=True)
 
         def on_net(name: str) -> list[str]:
-            return ["--network", f"{net.name}:ip={ips[name]}"]
+            md = ["--network", f"{mdnet.name}:ip={md_ips[name]}"] if name in md_ips else []
+            return ["--network", f"{net.name}:ip={ips[name]}", *md] if name != "metadata" else md
 
         backup = None
-        hosts = {}
+        hosts = {"metadata": standins.boot_metadata_service(s, metadata_root, on_net("metadata"))}
         if moto_site is not None:
             hosts["s3"] = s.boot("s3", S3_USER_DATA, extra_args=[*on_net("s3"), "-v", f"{moto_site}:/opt/site:ro"])
             backup = ci.BackupTarget(
@@ -136,20 +145,32 @@ def stack(image):
                 key_secret="s3-" + secrets.token_urlsafe(12), uri_style="path", verify_tls=False,
             )
         database = ci.AppDatabase(hosts=tuple(ips[n] for n in ("db1", "db2", "db3")), dbname="app", user="app")
-        hosts["web"] = s.boot("web", ci.render_web(placement_label=PLACEMENT, app_title=APP_TITLE, database=database,
-                                                   app_password=passwords["app"]),
-                              publish=[(0, 80)], extra_args=on_net("web"))
+        user_data, run_args = {}, {}
+        user_data["web"] = ci.render_web(placement_label=PLACEMENT, app_title=APP_TITLE, database=database,
+                                         app_password=passwords["app"])
+        standins.metadata_files(metadata_root, md_ips["web"], user_data=user_data["web"], name="web",
+                                metadata=ci.runtime_items(ci.web_runtime()))
+        hosts["web"] = s.boot("web", user_data["web"], publish=[(0, 80)], extra_args=on_net("web"))
+        standins.route_to_metadata(hosts["web"], md_ips["metadata"])
         for i, m in enumerate(members):
-            hosts[m.name] = s.boot(m.name, ci.render_db_member(
+            user_data[m.name] = ci.render_db_member(
                 name=m.name, members=members, bootstrap=i == 0, scope="rs-test",
                 replication_password=passwords["repl"], rewind_password=passwords["rewind"],
                 api_password=passwords["api"], app_password=passwords["app"] if i == 0 else None,
-                backup=backup, app_cidrs=[f"{ips['web']}/32"]), extra_args=on_net(m.name))
+                backup=backup, app_cidrs=[f"{ips['web']}/32"], data_volume_id=VOLUME_IDS[m.name])
+            run_args[m.name] = [*on_net(m.name), *standins.data_volume(volumes / m.name)]
+            standins.metadata_files(metadata_root, md_ips[m.name], user_data=user_data[m.name], name=m.name,
+                                    metadata=ci.runtime_items(ci.db_runtime(members=members,
+                                                                            app_cidrs=[f"{ips['web']}/32"])))
+            hosts[m.name] = s.boot(m.name, user_data[m.name], extra_args=run_args[m.name])
+            standins.route_to_metadata(hosts[m.name], md_ips["metadata"])
         t0 = time.monotonic()
         for h in hosts.values():
             h.wait_boot_finished(timeout=BOOT_TIMEOUT)
         print(f"\n[podman] {len(hosts)} hosts booted in {time.monotonic() - t0:.0f}s")
-        yield {**hosts, "ips": ips, "net": net, "backup": backup, "no_backup_reason": no_backup_reason}
+        yield {**hosts, "ips": ips, "net": net, "backup": backup, "no_backup_reason": no_backup_reason, "session": s,
+               "user_data": user_data, "run_args": run_args, "metadata_root": metadata_root, "members": members,
+               "md_ips": md_ips}
 
 
 def backup_flag(stack) -> str:
@@ -202,6 +223,57 @@ def test_web_host_is_healthy(stack):
     assert ip == "127.0.0.1"
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
         assert r.status == 200 and r.read().decode().strip() == "ok"
+
+
+@pytest.mark.podman
+def test_the_user_data_is_served_to_root_only(stack):
+    """The metadata service (the stand-in at 169.254.169.254) gives root its user data; any other local user, a
+    service account included, gets nothing: the host firewall's owner match."""
+    for name, others in (("web", ("nobody", "www-data", "resilient-stack-app")), ("db1", ("nobody", "postgres"))):
+        host = stack[name]
+        got = host.exec("curl", "-sS", "-m", "5", ci.USER_DATA_URL, check=False)
+        assert got.returncode == 0 and got.stdout == stack["user_data"][name], (name, got.stderr)
+        for user in others:
+            got = host.exec("runuser", "-u", user, "--", "curl", "-sS", "-m", "5", ci.USER_DATA_URL, check=False)
+            assert got.returncode != 0 and "#cloud-config" not in got.stdout, (name, user, got.stdout[:200])
+            got = host.exec("runuser", "-u", user, "--", "curl", "-sS", "-m", "5", ci.METADATA_URL, check=False)
+            assert got.returncode != 0 and not got.stdout, (name, user)
+
+
+def reach(host: podman.Host, ip: str, port: int) -> bool:
+    """A TCP connection from ``host`` to ``ip:port`` within 4 s."""
+    return host.exec("timeout", "4", "bash", "-c", f"</dev/tcp/{ip}/{port}", check=False, timeout=30).returncode == 0
+
+
+@pytest.mark.podman
+def test_the_host_firewall_admits_each_port_from_its_own_peers_only(stack):
+    ips = stack["ips"]
+    assert reach(stack["web"], ips["db1"], 5432), "the web host is the application's client"
+    for port in (2380, 8008, 22):  # etcd's peers, Patroni's API: the members only; SSH: no admin network
+        assert not reach(stack["web"], ips["db1"], port), port
+    assert reach(stack["db2"], ips["db1"], 2380) and reach(stack["db2"], ips["db1"], 8008)
+    assert reach(stack["db1"], ips["web"], 80), "HTTP from anywhere"
+    assert not reach(stack["db1"], ips["web"], 22)
+
+
+@pytest.mark.podman
+def test_a_metadata_change_reaches_the_running_hosts_in_place(stack):
+    """The cloud updates db1's metadata (a new application network, an admin network): root's sync applies it to
+    Patroni's pg_hba (reloaded, not restarted) and to the firewall's sets; nothing else changes."""
+    ips, db1 = stack["ips"], stack["db1"]
+    before = role(db1)
+    doc = ci.db_runtime(members=stack["members"], app_cidrs=[f"{ips['web']}/32", "192.0.2.0/24"],
+                        admin_cidrs=["198.51.100.0/24"])
+    standins.metadata_files(stack["metadata_root"], stack["md_ips"]["db1"], user_data=stack["user_data"]["db1"], name="db1",
+                            metadata=ci.runtime_items(doc))
+    out = db1.exec(ci.SYNC_SCRIPT, check=False)
+    assert out.returncode == 0 and "applied: pg_hba, firewall" in out.stdout, out.stdout + out.stderr
+    hba = f"{ci.PG_ETC}/pg_hba.conf"
+    assert eventually(lambda: "hostssl app app 192.0.2.0/24 scram-sha-256" in db1.exec("cat", hba).stdout, 30)
+    assert "198.51.100.0/24" in db1.exec("nft", "list", "set", "inet", "resilient_stack", "admin4").stdout
+    assert json.loads(db1.exec("cat", "/etc/resilient-stack/runtime.json").stdout) == doc
+    assert "unchanged" in db1.exec(ci.SYNC_SCRIPT).stdout, "applied once"
+    assert role(db1) == before and reach(stack["web"], ips["db1"], 5432)
 
 
 @pytest.mark.podman
@@ -266,6 +338,36 @@ def test_losing_the_primary_fails_over_by_itself_and_the_old_primary_rejoins(sta
     assert "pg_rewind exit code=0" in journal, journal[-3000:]
     run_host_checks(stack["db1"], "db-replica", backup_flag(stack))
     print(f"\n[podman] promoted {new} {promoted_after:.1f} s after the loss of the primary")
+
+
+def etcd_member_id(host: podman.Host) -> str:
+    out = host.exec("etcdctl", "--endpoints=http://127.0.0.1:2379", "endpoint", "status", "-w", "json",
+                    env={"ETCDCTL_API": "3"}, check=False).stdout
+    return str(json.loads(out)[0]["Status"]["header"]["member_id"]) if out.strip().startswith("[") else ""
+
+
+@pytest.mark.podman
+def test_a_replaced_member_reattaches_its_volume_and_rejoins_as_the_same_member(stack):
+    """The instance is replaced (a new container: new root disk, the same address and the same data volume, booted
+    from the same user data): it rejoins as the same etcd member and as a Patroni replica, with no manual step."""
+    name = next(n for n in ("db2", "db3") if role(stack[n]) == "replica")
+    member_id = etcd_member_id(stack[name])
+    assert member_id, "etcd answers on the member"
+    stack[name].remove()  # the old instance is deleted (its volume is not)
+    t0 = time.monotonic()
+    new = stack["session"].boot(f"{name}-new", stack["user_data"][name], hostname=name,
+                                extra_args=stack["run_args"][name])
+    standins.route_to_metadata(new, stack["md_ips"]["metadata"])
+    new.wait_boot_finished(timeout=BOOT_TIMEOUT)
+    stack[name] = new
+    assert "kept as it is" in new.exec("journalctl", "--no-pager", check=False).stdout + \
+        new.exec("cat", "/var/log/cloud-init-output.log", check=False).stdout
+    assert etcd_member_id(new) == member_id, "the same etcd member (its data is on the volume)"
+    assert eventually(lambda: role(new) == "replica" and rows(new, "n = 100") == 1, 120), "it did not rejoin"
+    assert write(stack, 200).get("n") == 200
+    assert eventually(lambda: rows(new, "n = 200") == 1, 60), "it does not stream from the primary"
+    run_host_checks(new, "db-replica", backup_flag(stack))
+    print(f"\n[podman] replaced {name} rejoined in {time.monotonic() - t0:.0f} s (boot included)")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,42 @@
+"""What every host gets besides its role: the host firewall and the metadata guard (:mod:`.firewall`), Debian's
+security updates (:mod:`.upgrades`), and root's sync of the runtime configuration (:mod:`.runtime`).
+
+:func:`harden` adds them to a role's document: ``bootcmd`` (the metadata guard, at every boot before anything else
+cloud-init runs), the packages, the files (written before the packages are installed: nftables' unit and apt find
+them), the firewall loaded first in ``runcmd`` and the sync timer enabled last. Pure.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from resilient_stack.hosts import firewall, runtime, upgrades
+from resilient_stack.hosts.paths import SYNC_SERVICE
+
+__all__ = ["PACKAGES", "harden", "first_runcmd", "last_runcmd"]
+
+PACKAGES = ["nftables", *upgrades.PACKAGES]
+
+
+def harden(
+    doc: dict[str, Any], *, role: str, sets: Mapping[str, Sequence[str]], patroni_conf: str = "",
+    acme_peers_conf: str = "",
+) -> list[dict[str, Any]]:
+    """Add the guard and the packages to ``doc``; return the files to write (the caller orders ``write_files``)."""
+    doc["bootcmd"] = firewall.bootcmd_guard()
+    doc["packages"] = [*doc["packages"], *[p for p in PACKAGES if p not in doc["packages"]]]
+    return [
+        *firewall.files("web" if role == "web" else "db", sets),
+        *upgrades.files(database=role != "web"),
+        *runtime.sync_files(patroni_conf=patroni_conf, firewall_table=firewall.TABLE,
+                            firewall_sets_file=firewall.SETS_FILE, acme_peers_conf=acme_peers_conf),
+    ]
+
+
+def first_runcmd() -> list[Any]:
+    """The firewall, before any service of the role starts listening (nftables.service loads it at every boot)."""
+    return [["systemctl", "enable", "nftables"], ["systemctl", "restart", "nftables"]]
+
+
+def last_runcmd() -> list[Any]:
+    return [["systemctl", "enable", "--now", f"{SYNC_SERVICE}.timer"]]

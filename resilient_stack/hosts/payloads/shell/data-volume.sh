@@ -1,0 +1,75 @@
+#!/bin/bash
+# Managed by resilient_stack (cloud-init): the database host's data volume, mounted at {{mount}} before etcd
+# and Patroni start (their units refuse to start without it). PostgreSQL's data directory and etcd's member
+# data live on it: a replacement host that re-attaches the volume rejoins the cluster as the same member.
+# The volume is found by its id (the serial the hypervisor gives the disk), waiting (bounded) for the
+# attachment; a device that holds a file system is mounted as it is, a blank one gets an ext4 file system, and
+# anything else (a partition table, an unknown signature) is refused: this script never formats data.
+# The mount is recorded in /etc/fstab by file system UUID for the later boots.
+set -euo pipefail
+MOUNT={{mount}}
+VOLUME_ID={{volume_id}}
+WAIT={{wait}}
+LABEL={{label}}
+ETCD_DATA={{etcd_data}}
+say() { echo "resilient-stack: $*"; }
+
+# virtio-blk disks carry the first 20 characters of the volume id as their serial (virtio-<serial> in
+# /dev/disk/by-id); SCSI disks the whole id. Partitions are never candidates.
+serial=${VOLUME_ID:0:20}
+find_device() {
+    local link name s
+    for link in /dev/disk/by-id/*; do
+        [ -e "$link" ] || continue
+        case "$link" in *-part[0-9]*) continue ;; esac
+        case "${link##*/}" in *"$serial"*) readlink -f "$link"; return 0 ;; esac
+    done
+    while read -r name s; do
+        if [ -n "${s:-}" ] && [ "${s:0:20}" = "$serial" ]; then echo "$name"; return 0; fi
+    done < <(lsblk -dnpo NAME,SERIAL 2>/dev/null || true)
+    return 1
+}
+
+if mountpoint -q "$MOUNT"; then
+    say "$MOUNT is a mounted file system already: kept as it is"
+else
+    deadline=$((SECONDS + WAIT))
+    until device=$(find_device); do
+        [ "$SECONDS" -lt "$deadline" ] || { say "volume $VOLUME_ID is not attached after ${WAIT}s"; exit 1; }
+        sleep 2
+    done
+    say "volume $VOLUME_ID is $device"
+    if lsblk -nro MOUNTPOINT "$device" | grep -q .; then
+        say "$device (or one of its partitions) is mounted elsewhere: not touched"
+        exit 1
+    fi
+    fstype=$(blkid -p -o value -s TYPE "$device" 2>/dev/null || true)
+    if [ -z "$fstype" ]; then
+        # no file system: only a device without any signature (no partition table, nothing wipefs knows) is blank
+        if [ -n "$(blkid -p -o value -s PTTYPE "$device" 2>/dev/null || true)" ] \
+            || [ -n "$(wipefs --no-act --noheadings "$device" 2>/dev/null || true)" ]; then
+            say "$device holds a partition table or an unknown signature: not formatted, not mounted"
+            exit 1
+        fi
+        say "$device is blank: making an ext4 file system labelled $LABEL"
+        mkfs.ext4 -q -L "$LABEL" "$device"
+        fstype=ext4
+    else
+        say "$device holds a $fstype file system: mounted as it is"
+    fi
+    uuid=$(blkid -p -o value -s UUID "$device")
+    [ -n "$uuid" ] || { say "$device has no file system UUID"; exit 1; }
+    install -d -m 0755 "$MOUNT"
+    if ! grep -q "^UUID=$uuid " /etc/fstab; then
+        printf '# resilient-stack data volume %s\nUUID=%s %s %s defaults,nofail,x-systemd.device-timeout=300 0 2\n' \
+            "$VOLUME_ID" "$uuid" "$MOUNT" "$fstype" >> /etc/fstab
+    fi
+    systemctl daemon-reload
+    mount "$MOUNT"
+fi
+
+# PostgreSQL's home (the data directory below it), and etcd's own directory on the same volume
+chown postgres:postgres "$MOUNT"
+chmod 0755 "$MOUNT"
+install -d -o etcd -g etcd -m 0700 "$ETCD_DATA"
+say "data volume ready at $MOUNT"

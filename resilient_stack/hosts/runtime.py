@@ -1,0 +1,110 @@
+"""The runtime configuration of a host: what may change while it runs, delivered without replacing it.
+
+A host's user data is its **boot** configuration (packages, scripts, secrets, the cluster's members): the
+components never change it on a running host (the instances ignore changes to it, see
+:mod:`resilient_stack.components.database`), so a routine ``pulumi up`` never replaces a host. What changes
+routinely reaches the running hosts through the instance's **metadata** instead, which the cloud updates in
+place (Nova's ``metadata``, served at ``/openstack/latest/meta_data.json``):
+
+* ``pg_hba``: the rules Patroni writes on a database member (the web hosts' addresses, ``database.appCidrs``,
+  ``database.replicationCidrs``);
+* ``firewall``: the elements of the host firewall's sets (the admin networks, the stack's members...);
+* ``acme_peers``: on a web host that asks for an ACME certificate, the other web hosts' addresses.
+
+The document is compact JSON split into items ``rs-runtime-00``, ``rs-runtime-01``... of at most 255
+characters each (Nova's limit for a metadata value). On the host, root's sync unit
+(``resilient-stack-sync``, payload ``runtime/sync.py``) joins them, checks the document and applies what
+changed; the user data carries the same document for the first boot (:data:`RUNTIME_CONFIG`). Metadata holds no
+secret: addresses and networks only. Pure: standard library (and the payloads).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Mapping, Sequence
+
+from resilient_stack.hosts import payload
+from resilient_stack.hosts.document import write_file
+from resilient_stack.hosts.paths import (
+    METADATA_URL,
+    PATRONI_SERVICE,
+    RUNTIME_CONFIG,
+    SYNC_SCRIPT,
+    SYNC_SERVICE,
+    SYSTEMD_DIR,
+)
+
+__all__ = ["PREFIX", "VERSION", "CHUNK", "MAX_ITEMS", "SYNC_EVERY", "document", "encode", "decode", "sync_files"]
+
+PREFIX = "rs-runtime-"
+VERSION = 1
+CHUNK = 255  # Nova: a metadata value is at most 255 characters
+MAX_ITEMS = 100  # Nova's default quota is 128 metadata items per instance; the labels use a few
+SYNC_EVERY = "2min"  # how often root's sync unit reads the metadata
+_KEY = re.compile(re.escape(PREFIX) + r"(\d{2})")
+
+
+def document(
+    *, pg_hba: Sequence[str] | None = None, firewall: Mapping[str, Sequence[str]] | None = None,
+    acme_peers: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The runtime document of one host (keys in a fixed order: the same inputs give the same items)."""
+    doc: dict[str, Any] = {"v": VERSION}
+    if acme_peers is not None:
+        doc["acme_peers"] = [str(p) for p in acme_peers]
+    if pg_hba is not None:
+        doc["pg_hba"] = [str(rule) for rule in pg_hba]
+    if firewall is not None:
+        doc["firewall"] = {name: [str(e) for e in elements] for name, elements in sorted(firewall.items())}
+    return doc
+
+
+def widest_address(i: int) -> str:
+    """A distinct IPv4 address of the greatest length (15 characters): stands for an address not known yet."""
+    return f"255.255.{200 + i // 50}.{200 + i % 50}"
+
+
+def encode(doc: Mapping[str, Any], *, slots: int | None = None) -> dict[str, str]:
+    """``doc`` as metadata items ``rs-runtime-NN`` (compact JSON in chunks of at most :data:`CHUNK` characters);
+    ``slots``: exactly that many items, the last ones empty (the keys are then known before the addresses are, so
+    a preview sees the instance's labels: the components size them with :func:`widest_address`)."""
+    text = json.dumps(doc, separators=(",", ":"), sort_keys=False, ensure_ascii=True)
+    chunks = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)]
+    if slots is not None:
+        if len(chunks) > slots:
+            raise ValueError(f"the runtime configuration needs {len(chunks)} metadata items, {slots} were reserved")
+        chunks += [""] * (slots - len(chunks))
+    if len(chunks) > MAX_ITEMS:
+        raise ValueError(f"the runtime configuration needs {len(chunks)} metadata items; at most {MAX_ITEMS} fit")
+    return {f"{PREFIX}{i:02d}": chunk for i, chunk in enumerate(chunks)}
+
+
+def decode(metadata: Mapping[str, str]) -> dict[str, Any]:
+    """The document back from an instance's metadata (what the host's sync does); ValueError when incomplete."""
+    parts = sorted((int(m.group(1)), v) for k, v in metadata.items() if (m := _KEY.fullmatch(k)))
+    if not parts:
+        raise ValueError("no runtime configuration in the metadata")
+    if [i for i, _ in parts] != list(range(len(parts))):
+        raise ValueError("the runtime configuration's metadata items are not consecutive")
+    doc = json.loads("".join(v for _, v in parts))
+    if not isinstance(doc, dict) or doc.get("v") != VERSION:
+        raise ValueError(f"not a version {VERSION} runtime configuration")
+    return doc
+
+
+def sync_files(
+    *, patroni_conf: str = "", firewall_table: str = "", firewall_sets_file: str = "", acme_peers_conf: str = "",
+) -> list[dict[str, Any]]:
+    """The sync script and its units (``write_files`` entries); what it applies depends on the role."""
+    return [
+        write_file(SYNC_SCRIPT, payload.render(
+            "runtime/sync.py", metadata_url=METADATA_URL, prefix=PREFIX, version=VERSION, runtime_config=RUNTIME_CONFIG,
+            patroni_conf=patroni_conf, patroni_service=PATRONI_SERVICE, firewall_table=firewall_table,
+            firewall_sets_file=firewall_sets_file, acme_peers_conf=acme_peers_conf,
+        ), permissions="0755"),
+        write_file(f"{SYSTEMD_DIR}/{SYNC_SERVICE}.service",
+                            payload.render("systemd/resilient-stack-sync.service", sync_script=SYNC_SCRIPT)),
+        write_file(f"{SYSTEMD_DIR}/{SYNC_SERVICE}.timer",
+                            payload.render("systemd/resilient-stack-sync.timer", every=SYNC_EVERY)),
+    ]

@@ -1,0 +1,103 @@
+"""A routine change never replaces a database host, and the data outlives the host (issue 17, point 1).
+
+What the components ask of the engine, under the mock runner: each member's data volume (protected, kept on
+delete) attached by its own resource; instances that ignore changes of their boot configuration (replaced only on
+purpose, `pulumi up --replace URN`); the runtime configuration in the instances' metadata. The real engine's
+preview of a deployed stack is tests/integration/engine/test_routine_changes.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from resilient_stack.components.stack_config import StackConfigError, parse_stack_config
+from resilient_stack.core.vocabulary import STORAGE_OF_KEY
+from resilient_stack.hosts import cloudinit
+from resilient_stack.testing.mockrun import run_program
+
+from .conftest import bare_config, stack_file
+
+INSTANCE = "openstack:compute/instance:Instance"
+VOLUME = "openstack:blockstorage/volume:Volume"
+ATTACH = "openstack:compute/volumeAttach:VolumeAttach"
+BOOT = ["imageName", "userData"]
+
+
+def of(res, typ):
+    return [r for r in res if r.type == typ]
+
+
+def test_every_member_has_a_protected_data_volume_attached_to_it(runs):
+    res = runs["production"]
+    volumes = {r.inputs["name"]: r for r in of(res, VOLUME)}
+    assert sorted(volumes) == ["shop-gra-db-data", "shop-ik-db-data", "shop-waw-db-data"]
+    instances = {r.id: r for r in of(res, INSTANCE)}
+    by_volume = {r.inputs["volumeId"]: instances[r.inputs["instanceId"]].inputs["name"] for r in of(res, ATTACH)}
+    for name, volume in volumes.items():
+        assert volume.options == {"protect": True, "retainOnDelete": True}, name
+        assert volume.inputs["size"] == 20 and volume.inputs["metadata"] == {STORAGE_OF_KEY: "database"}
+        assert volume.provider == next(r for r in of(res, INSTANCE) if r.inputs["name"] == name[:-5]).provider
+        assert by_volume[volume.id] == name[:-len("-data")], "attached to its own host"
+    for attach in of(res, ATTACH):
+        assert attach.options == {"deleteBeforeReplace": True}
+
+
+def test_the_host_looks_for_its_own_volume(runs):
+    res = runs["production"]
+    volumes = {r.inputs["name"][:-len("-data")]: r.id for r in of(res, VOLUME)}
+    for host in of(res, INSTANCE):
+        name = host.inputs["name"]
+        if name.endswith("-db"):
+            assert f"VOLUME_ID={volumes[name]}\n" in host.inputs["userData"]
+
+
+@pytest.mark.parametrize("stack", ["production", "staging"])
+def test_no_instance_is_replaced_by_a_change_of_its_boot_configuration(runs, stack):
+    for host in of(runs[stack], INSTANCE):
+        assert host.options == {"deleteBeforeReplace": True, "ignoreChanges": BOOT}, host.name
+
+
+def test_the_runtime_configuration_is_in_the_metadata(runs):
+    res = runs["production"]
+    web = sorted(r.outputs["accessIpV4"] for r in of(res, INSTANCE) if "-web-" in r.inputs["name"])
+    for host in of(res, INSTANCE):
+        if host.inputs["name"].endswith("-db"):
+            doc = cloudinit.runtime_document_of(host.inputs["metadata"])
+            for ip in web:
+                assert f"hostssl shop shop {ip}/32 scram-sha-256" in doc["pg_hba"]
+            assert all(len(v) <= 255 for v in host.inputs["metadata"].values())
+
+
+def test_volume_settings():
+    raw = bare_config("production")
+    res = run_program(stack_file("production"),
+                      config_overrides={"resilient-stack:database": {**raw.get("database", {}), "volumeSize": 50,
+                                                                     "volumeType": "high-speed"}})
+    assert {(r.inputs["size"], r.inputs["volumeType"]) for r in of(res, VOLUME)} == {(50, "high-speed")}
+    with pytest.raises(StackConfigError, match="volumeSize"):
+        parse_stack_config({**raw, "database": {"volumeSize": 0}})
+
+
+def test_every_host_gets_its_firewall_sets_in_its_metadata(runs):
+    res = runs["production"]
+    admin = ["198.51.100.0/24"]  # stacks/Pulumi.production.yaml's adminCidrs
+    members = sorted(f"{r.outputs['accessIpV4']}/32" for r in of(res, INSTANCE) if r.inputs["name"].endswith("-db"))
+    for host in of(res, INSTANCE):
+        doc = cloudinit.runtime_document_of(host.inputs["metadata"])
+        assert doc["firewall"]["admin4"] == admin, host.name
+        if host.inputs["name"].endswith("-db"):
+            assert sorted(doc["firewall"]["members4"]) == members
+        else:
+            assert set(doc["firewall"]) == {"admin4", "admin6"} and "acme_peers" not in doc  # serverName "_"
+
+
+def test_with_a_dns_name_each_web_host_knows_the_others_for_acme():
+    raw = bare_config("production")
+    res = run_program(stack_file("production"), config_overrides={
+        "resilient-stack:web": {**raw["web"], "https": True, "serverName": "www.shop.example"}})
+    web = {r.inputs["name"]: r for r in of(res, INSTANCE) if "-web-" in r.inputs["name"]}
+    addresses = {name: r.outputs["accessIpV4"] for name, r in web.items()}
+    for name, host in web.items():
+        doc = cloudinit.runtime_document_of(host.inputs["metadata"])
+        assert sorted(doc["acme_peers"]) == sorted(a for n, a in addresses.items() if n != name)
+        assert "certbot" in host.inputs["userData"] and "resilient-stack-acme-peers.conf" in host.inputs["userData"]

@@ -1,0 +1,68 @@
+"""HTTPS with a real certificate when the stack has a DNS name (issue 17, point 5): ACME with Debian's certbot.
+
+Rendering and configuration only: nothing here (nor in CI) talks to Let's Encrypt. The booted web hosts run
+`nginx -t` on this configuration (tests/integration/podman).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from resilient_stack.hosts import acme, paths, runtime
+from resilient_stack.hosts import cloudinit as ci
+from tests.hosts.samples import WEB_IPS, files, load, web, web_app
+from tests.hosts.test_runtime import sync_module
+
+
+@pytest.mark.parametrize("server_name, want", [
+    ("_", None), ("shop.example", ["shop.example"]), ("www.shop.example shop.example", ["www.shop.example", "shop.example"]),
+    ("*.shop.example", None), ("localhost", None), ("203.0.113.7", None), ("shop.example _", None),
+])
+def test_a_dns_name_is_what_gets_a_certificate(server_name, want):
+    assert acme.names(server_name) == want
+
+
+def test_without_a_dns_name_the_self_signed_certificate_and_no_hsts():
+    doc = load(web(https=True))
+    fs = files(doc)
+    assert "certbot" not in doc["packages"] and paths.CERT_SCRIPT not in fs
+    site = fs[paths.NGINX_SITE]["content"]
+    assert f"ssl_certificate {paths.SNAKEOIL_CERT};" in site and "Strict-Transport-Security" not in site
+
+
+def test_with_a_dns_name_certbot_and_the_challenge_and_hsts_only_with_the_real_certificate():
+    doc = load(web_app(https=True, server_name="www.shop.example shop.example", acme_peers=WEB_IPS[1:]))
+    fs = files(doc)
+    assert "certbot" in doc["packages"]
+    site = fs[paths.NGINX_SITE]["content"]
+    assert site.startswith(f"# Managed by resilient_stack (cloud-init).\ninclude {paths.ACME_PEERS_CONF};\n")
+    assert f"root {paths.ACME_ROOT};" in site and "try_files $uri @acme_peers;" in site
+    assert "if ($http_x_resilient_stack_acme)" in site, "one hop between web hosts, never a loop"
+    assert f"include {paths.TLS_SNIPPET};" in site and "Strict-Transport-Security" not in site
+    snakeoil = fs[paths.TLS_SNIPPET]
+    assert snakeoil["defer"] and paths.SNAKEOIL_CERT in snakeoil["content"]
+    assert "Strict-Transport-Security" not in snakeoil["content"]
+    script = fs[paths.CERT_SCRIPT]["content"]
+    assert "NAMES=(www.shop.example shop.example)" in script
+    assert "certbot certonly --webroot" in script and "--keep-until-expiring" in script
+    assert 'add_header Strict-Transport-Security "max-age=31536000" always;' in script  # with the real one only
+    assert fs[paths.CERT_DEPLOY_HOOK]["permissions"] == "0755"
+    assert "OnUnitActiveSec=3h" in fs[f"{paths.SYSTEMD_DIR}/{paths.CERT_SERVICE}.timer"]["content"]
+    assert doc["runcmd"][-4:-1] == acme.runcmd()
+    assert ["systemctl", "start", "--no-block", "resilient-stack-certificate.service"] in doc["runcmd"], \
+        "the first boot does not wait for Let's Encrypt"
+    assert fs[paths.ACME_PEERS_CONF]["content"] == acme.peers_conf(WEB_IPS[1:])
+
+
+def test_the_peers_are_runtime_configuration_and_the_sync_writes_them_as_the_user_data_does(tmp_path):
+    fs = files(load(web_app(https=True, server_name="shop.example", acme_peers=["198.51.100.41", "2001:db8::5"])))
+    module = sync_module(tmp_path, fs[paths.SYNC_SCRIPT]["content"])
+    assert module.ACME_PEERS_CONF == paths.ACME_PEERS_CONF
+    for peers in ([], ["198.51.100.41", "2001:db8::5"]):
+        assert module.acme_peers_text(peers) == acme.peers_conf(peers)
+    assert "server 127.0.0.1:9 down;" in acme.peers_conf([]), "nginx wants one server in an upstream"
+    doc = ci.web_runtime(admin_cidrs=["198.51.100.0/24"], acme_peers=["198.51.100.41"])
+    assert module.check(module.decode(runtime.encode(doc))) == doc
+    with pytest.raises(ValueError):
+        module.check({"v": 1, "acme_peers": ["198.51.100.41; include /etc/passwd"]})
+    assert "acme_peers" not in ci.web_runtime(admin_cidrs=[])

@@ -1,0 +1,102 @@
+"""The data volume script on a real block device (issue 17, point 1): found by its id, formatted only when blank.
+
+A privileged container of the host image (the script needs mount and a block device; the ordinary hosts of the
+other tests get their volume already mounted) plays a host; a loop device over a sparse file plays the volume, and
+the test makes the symlink udev would make for a virtio disk (``/dev/disk/by-id/virtio-<first 20 characters of the
+volume id>``): the cloud's part. The script is the exact one of the user data. Checked: a blank volume gets ext4
+and an fstab entry; a volume that holds a file system is mounted as it is (its files kept: never reformatted); a
+device with a partition table and no file system is refused and left untouched; no device: a bounded wait, then
+an error. Needs root (loop devices).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+
+import pytest
+import yaml
+
+from resilient_stack.hosts import paths
+from resilient_stack.testing import podman
+from tests.hosts.samples import member
+from tests.integration.podman.test_boot import _missing, image  # noqa: F401 - the image fixture
+
+VOLUME_ID = "7d4c1a9e-5b2f-4e8a-9c3d-1f0e2a4b6c8d"
+
+
+@pytest.fixture
+def host(image, tmp_path):  # noqa: F811 - the fixture above
+    if os.geteuid() != 0:
+        _missing("loop devices need root")
+    doc = yaml.safe_load(member(data_volume_id=VOLUME_ID))
+    script = next(f["content"] for f in doc["write_files"] if f["path"] == paths.DATA_VOLUME_SCRIPT)
+    # the same script, waiting 6 s at most for its device (the shipped one waits 600 s)
+    (tmp_path / "data-volume").write_text(script.replace("WAIT=600\n", "WAIT=6\n"))
+    (tmp_path / "data-volume").chmod(0o755)
+    disk = tmp_path / "volume.img"
+    with open(disk, "wb") as f:
+        f.truncate(64 * 1024 * 1024)
+    loop = subprocess.run(["losetup", "--find", "--show", str(disk)], capture_output=True, text=True)
+    if loop.returncode != 0:
+        _missing(f"no loop device: {loop.stderr.strip()}")
+    device = loop.stdout.strip()
+    name = podman.unique_name("datavol")
+    try:
+        podman._run(["run", "-d", "--name", name, "--label", podman.LABEL, "--privileged", "--systemd=always",
+                     "-v", f"{tmp_path / 'data-volume'}:/usr/local/sbin/data-volume:ro", image])
+        podman.wait_boot_finished(name, timeout=120)  # no seed: cloud-init finds no user data and finishes
+
+        def sh(script: str, check: bool = True) -> subprocess.CompletedProcess:
+            return podman.exec_in(name, ["bash", "-c", script], check=check, timeout=120)
+
+        yield sh, device, disk
+    finally:
+        podman.remove(name)
+        subprocess.run(["losetup", "--detach", device], capture_output=True)
+
+
+def attach(sh, device: str) -> None:
+    """The cloud's part: the disk appears with its serial under /dev/disk/by-id."""
+    sh(f"mkdir -p /dev/disk/by-id && ln -sfn {device} /dev/disk/by-id/virtio-{VOLUME_ID[:20]}")
+
+
+def test_a_blank_volume_gets_ext4_and_a_volume_with_data_is_mounted_as_it_is(host):
+    sh, device, _ = host
+    attach(sh, device)
+    out = sh("/usr/local/sbin/data-volume").stdout
+    assert "is blank: making an ext4 file system" in out, out
+    assert sh(f"findmnt -no SOURCE,FSTYPE {paths.DATA_MOUNT}").stdout.split() == [device, "ext4"]
+    assert f"LABEL={paths.DATA_VOLUME_LABEL}" in sh(f"blkid {device}").stdout.replace('"', "")
+    fstab = sh("cat /etc/fstab").stdout
+    assert f"# resilient-stack data volume {VOLUME_ID}" in fstab and f" {paths.DATA_MOUNT} ext4 defaults,nofail" in fstab
+    assert sh(f"stat -c %U {paths.DATA_MOUNT} {paths.ETCD_DATA}").stdout.split() == ["postgres", "etcd"]
+    marker = str(uuid.uuid4())
+    sh(f"echo {marker} > {paths.DATA_MOUNT}/marker && umount {paths.DATA_MOUNT} && sed -i '/resilient-stack/,+1d' /etc/fstab")
+    # a replacement host: its root disk new, the volume the same
+    out = sh("/usr/local/sbin/data-volume").stdout
+    assert "holds a ext4 file system: mounted as it is" in out, out
+    assert sh(f"cat {paths.DATA_MOUNT}/marker").stdout.strip() == marker, "the data is still there"
+    assert "kept as it is" in sh("/usr/local/sbin/data-volume").stdout, "a mounted volume is left alone"
+
+
+def test_a_device_with_a_partition_table_is_refused_and_left_untouched(host):
+    sh, device, disk = host
+    mbr = bytearray(512)  # a DOS partition table: one Linux partition from sector 2048, no file system anywhere
+    mbr[446:462] = bytes([0, 0, 0, 0, 0x83, 0, 0, 0]) + (2048).to_bytes(4, "little") + (4096).to_bytes(4, "little")
+    mbr[510:512] = b"\x55\xaa"
+    with open(disk, "r+b") as f:
+        f.write(mbr)
+    attach(sh, device)
+    before = sh(f"sha256sum {device}").stdout.split()[0]
+    out = sh("/usr/local/sbin/data-volume", check=False)
+    assert out.returncode != 0 and "not formatted, not mounted" in out.stdout, out.stdout + out.stderr
+    assert sh(f"sha256sum {device}").stdout.split()[0] == before
+    assert sh(f"mountpoint -q {paths.DATA_MOUNT}", check=False).returncode != 0
+
+
+def test_no_device_is_a_bounded_wait_then_an_error(host):
+    sh, _, _ = host
+    out = sh("/usr/local/sbin/data-volume", check=False)
+    assert out.returncode != 0 and f"volume {VOLUME_ID} is not attached after 6s" in out.stdout
