@@ -25,20 +25,22 @@ import ipaddress
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Any, Literal, Mapping
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
-    StringConstraints,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
-from resilient_stack.core.catalog import Catalog, cloud_name
+from resilient_stack.components.backup_config import ACCESS_KEY, SECRET_CONFIG_KEYS, SECRET_KEY, BackupConfig
+from resilient_stack.components.config_base import CloudName
+from resilient_stack.components.config_base import ConfigModel as _Model
+from resilient_stack.components.config_base import as_the_cloud_compares as _as_the_cloud_compares
+from resilient_stack.components.config_base import cidr as _cidr
+from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.design import Design
 from resilient_stack.core.policy import PolicyConfig, build_catalog
 from resilient_stack.core.rules import DesignRejected, Report, RuleConfig, evaluate
@@ -51,7 +53,6 @@ from resilient_stack.core.vocabulary import (
     OBJECT_STORAGE,
     PLACEMENT_NAME,
     S3_ENDPOINT,
-    S3_REGION,
     SQL_IDENT,
     SSH_PUBLIC_KEY_RE,
     UUID,
@@ -67,7 +68,7 @@ NAMESPACE = "resilient-stack"
 DEFAULT_PREFIX = "rs"
 
 # Keys whose engine value is a plain string; every other key carries structured YAML (JSON on the wire).
-_STRING_KEYS = frozenset({"name", "sshPublicKey", "profile"})
+_STRING_KEYS = frozenset({"name", "sshPublicKey", "profile", *SECRET_CONFIG_KEYS})
 
 
 class StackConfigError(InputError):
@@ -76,40 +77,6 @@ class StackConfigError(InputError):
     def __init__(self, key: str, problem: str, source: str = "stack config") -> None:
         self.key = key
         super().__init__(source, f"{key}: {problem}")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", str_strip_whitespace=True, alias_generator=to_camel,
-    )
-
-
-# Region, cloud and zone names are kept as written (no Unicode whitespace stripping): the core compares them as
-# the clouds do (``core.catalog.cloud_name``: ASCII only, trimmed of ASCII whitespace), so "WAW1\u00a0" is the
-# same unknown-placement here as in a design file, an export and the policy pack.
-CloudName = Annotated[str, StringConstraints(strip_whitespace=False)]
-
-
-def _as_the_cloud_compares(value: str | None) -> str | None:
-    """``value`` trimmed of ASCII whitespace when the core accepts it as a name; else as written (the rules then
-    report it as ``unknown-placement``, naming the character)."""
-    if value is None:
-        return None
-    name, problem = cloud_name(value, "name", hint=False)
-    return name if problem is None and name else value
-
-
-def _cidr(value: str, *, version: int | None = None) -> str:
-    """A CIDR network in canonical form; host bits must be zero and the prefix length explicit."""
-    if not isinstance(value, str) or "/" not in value:
-        raise ValueError(f"{value!r} is not a CIDR network (write e.g. '10.10.1.0/24' or '203.0.113.7/32')")
-    try:
-        net = ipaddress.ip_network(value.strip(), strict=True)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not a valid CIDR network ({exc})") from None
-    if version is not None and net.version != version:
-        raise ValueError(f"{value!r} is not an IPv{version} network")
-    return str(net)
 
 
 class WebSettings(_Model):
@@ -270,62 +237,6 @@ class PlacementConfig(_Model):
         return self.floating_network or self.external_network
 
 
-class BackupConfig(_Model):
-    """``resilient-stack:backups``: the object-storage placement holding the pgBackRest repository (WAL archive,
-    weekly full and daily differential backups). It must be on a site that holds no database member
-    (``backup-colocated``)."""
-
-    name: str = Field(default="backups", min_length=1, max_length=20, pattern=PLACEMENT_NAME,
-        description="Placement name of the backup store; not one of the `placements[]` names.",
-    )
-    cloud: CloudName | None = Field(default=None, min_length=1,
-        description="The `clouds.yaml` entry of the backup store's provider.",
-    )
-    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL,
-        description="The Keystone URL of the backup store's provider.",
-    )
-    region: CloudName = Field(min_length=1, max_length=128,
-        description="Region of the backup container (`DE1`): a site that holds no database member.",
-    )
-    availability_zone: CloudName | None = Field(default=None, min_length=1,
-        description="Availability zone, in multi-AZ regions.",
-    )
-    s3_endpoint: str = Field(min_length=1, max_length=253, pattern=S3_ENDPOINT,
-        description="S3 API host of that object storage, `host[:port]` without scheme (given, never looked up). "
-        "OVHcloud: `s3.<region>.cloud.ovh.net` for Swift containers, e.g. `s3.de.cloud.ovh.net`; check your "
-        "project's Object Storage page.",
-    )
-    s3_region: str = Field(min_length=1, max_length=63, pattern=S3_REGION, description="S3 region name (`de`).")
-    container: str | None = Field(default=None, pattern=BUCKET,
-        description="Container (bucket) name, by S3 rules (lower case); unset: `<name>-pgbackrest`, with the stack's "
-        "`name`.",
-    )
-    uri_style: Literal["host", "path"] = Field(default="path",
-        description="S3 addressing of pgBackRest: `path`, or `host` (virtual-hosted).",
-    )
-    retention_full: int = Field(default=2, ge=1, le=100,
-        description="Full backups pgBackRest keeps (a full backup every Sunday, a differential one the other days).",
-    )
-    retain_on_delete: bool = Field(default=True,
-        description="Keep the container, and the backups in it, on `pulumi destroy` (delete it by hand).",
-    )
-    exempt: str | None = Field(default=None, min_length=1, max_length=255,
-        description="Exemption reason for the backup store.",
-    )
-
-    _names = field_validator("cloud", "region", "availability_zone")(_as_the_cloud_compares)
-
-    @model_validator(mode="after")
-    def _usable_by_pgbackrest(self) -> "BackupConfig":
-        # the database hosts' pgBackRest repository (the container is named later when not given here)
-        bucket = {"bucket": self.container} if self.container is not None else {}
-        cloudinit.validate_backup_repository(
-            endpoint=self.s3_endpoint, region=self.s3_region, uri_style=self.uri_style,
-            retention_full=self.retention_full, **bucket,
-        )
-        return self
-
-
 class DnsConfig(_Model):
     """``resilient-stack:dns``: optional A records in an OpenStack Designate zone. One record set lists every
     placement's entry points (the load balancer's floating IP, else the web hosts' public addresses)."""
@@ -369,6 +280,15 @@ class StackConfig(_Model):
         description="Placement rules: `default` (`single-provider` advisory) or `strict` (every rule mandatory). "
         "Wins over `policy.profile`; unset: `policy.profile`, else `default`.",
     )
+    backup_s3_access_key: SecretStr | None = Field(default=None, min_length=1, max_length=256,
+        description="Access key of the backup repository's dedicated object-store user (created outside the stack: "
+        "docs/operations.md#the-backup-credential). A Pulumi secret: `pulumi config set --secret "
+        "resilient-stack:backupS3AccessKey KEY`. Unset: a preview renders placeholder keys, `pulumi up` refuses.",
+    )
+    backup_s3_secret_key: SecretStr | None = Field(default=None, min_length=1, max_length=256,
+        description="Its secret key, a Pulumi secret (`pulumi config set --secret resilient-stack:backupS3SecretKey "
+        "SECRET`); given with `backupS3AccessKey`.",
+    )
     policy: PolicyConfig | None = Field(default=None,
         description="Organisation settings, the schema of `resilient-stack audit --config` files (snake_case keys): "
         "thresholds, rule levels, quorum roles, extra catalog entries (e.g. your clouds.yaml names).",
@@ -382,6 +302,13 @@ class StackConfig(_Model):
             if ipaddress.ip_network(c).prefixlen == 0:
                 raise ValueError(f"{c!r} would open SSH to the whole Internet; name your admin networks")
         return tuple(dict.fromkeys(out))
+
+    @field_validator("backup_s3_access_key", "backup_s3_secret_key")
+    @classmethod
+    def _one_line(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and (any(c.isspace() for c in v.get_secret_value()) or not v.get_secret_value().isprintable()):
+            raise ValueError("must be one word of printable characters (no space, no line break)")
+        return v
 
     @field_validator("ssh_public_key")
     @classmethod
@@ -553,6 +480,10 @@ def _cross_checks(cfg: StackConfig, source: str, namespace: str) -> None:
         fail("dns.placement", f"{cfg.dns.placement!r} is not a placement name")
     if cfg.database.app_user == cfg.database.replication_user:
         fail("database.replicationUser", "must differ from database.appUser")
+    if (cfg.backup_s3_access_key is None) != (cfg.backup_s3_secret_key is None):
+        missing = ACCESS_KEY if cfg.backup_s3_access_key is None else SECRET_KEY
+        fail(missing, f"is required with {SECRET_KEY if missing == ACCESS_KEY else ACCESS_KEY}: give both keys of "
+             "the backup repository's user (`pulumi config set --secret`)")
 
 
 def default_name(stack: str | None) -> str:
@@ -642,9 +573,14 @@ def from_pulumi_config(stack: str | None = None) -> StackConfig:
     import pulumi
 
     stack = stack or pulumi.get_stack()
+    from pulumi.runtime.config import is_config_secret
+
     namespace = program_namespace(pulumi.get_project())
     source = f"stack {stack}"
     values = decode_engine_values(engine_config_values(namespace), source, namespace)
+    if SECRET_KEY in values and not is_config_secret(f"{namespace}:{SECRET_KEY}"):
+        raise StackConfigError(f"{namespace}:{SECRET_KEY}", "is in clear in the stack file; set it as a secret: "
+                               f"`pulumi config set --secret {namespace}:{SECRET_KEY} ...`", source)
     return parse_stack_config(values, source, stack=stack, namespace=namespace)
 
 
@@ -665,8 +601,18 @@ def load_stack_file(path: str | Path) -> StackConfig:
     """Validate the ``resilient-stack:*`` keys of a stack file (e.g. ``stacks/Pulumi.production.yaml``)."""
     config, stack = read_stack_file(path)
     prefix = f"{NAMESPACE}:"
+    readable = {}
     for key, value in config.items():
-        if isinstance(value, Mapping) and "secure" in value and str(key).startswith(prefix):
-            raise StackConfigError(str(key), "is an encrypted secret; this reader cannot decrypt it", str(path))
-    raw = {k[len(prefix):]: v for k, v in config.items() if isinstance(k, str) and k.startswith(prefix)}
+        if not (isinstance(key, str) and key.startswith(prefix)):
+            continue
+        bare = key[len(prefix):]
+        if isinstance(value, Mapping) and "secure" in value:
+            if bare in SECRET_CONFIG_KEYS:
+                continue  # the backup repository's keys: set, encrypted for the engine; nothing here needs them
+            raise StackConfigError(key, "is an encrypted secret; this reader cannot decrypt it", str(path))
+        if bare == SECRET_KEY:
+            raise StackConfigError(key, "is in clear in the stack file; set it with `pulumi config set --secret`",
+                                   str(path))
+        readable[bare] = value
+    raw = readable
     return parse_stack_config(raw, str(path), stack=stack)
