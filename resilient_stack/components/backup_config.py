@@ -77,6 +77,12 @@ class BackupConfig(ConfigModel):
         "S3 versioning): an object pgBackRest (or anyone with its key) overwrites or deletes is kept as an older "
         "version. What it protects against depends on the key's rights: see docs/operations.md#the-backup-credential.",
     )
+    archive_queue_max_mb: int = Field(default=1024, ge=16, le=1_000_000,
+        description="WAL is archived asynchronously; when this much (MiB) waits for a repository that cannot be "
+        "reached, pgBackRest drops it from the archive (`archive-push-queue-max`) rather than fill the primary's "
+        "disk: the archive then has a gap until the next backup, which the hosts start by themselves once the "
+        "repository answers again. Keep it well below the data disk's free space.",
+    )
     exempt: str | None = Field(default=None, min_length=1, max_length=255,
         description="Exemption reason for the backup store.",
     )
@@ -89,6 +95,6 @@ class BackupConfig(ConfigModel):
         bucket = {"bucket": self.container} if self.container is not None else {}
         cloudinit.validate_backup_repository(
             endpoint=self.s3_endpoint, region=self.s3_region, uri_style=self.uri_style,
-            retention_full=self.retention_full, **bucket,
+            retention_full=self.retention_full, archive_queue_max_mb=self.archive_queue_max_mb, **bucket,
         )
         return self

@@ -131,6 +131,7 @@ class BackupStore:
     retention_full: int = 2
     retain_on_delete: bool = True
     versioning: bool = True
+    archive_queue_max_mb: int = 1024
     exempt: str | None = None
 
 
@@ -157,6 +158,7 @@ class DatabaseTierArgs:
         app_cidrs: further networks the application connects from (``pg_hba`` of every member; the ``db``
             security groups get them from the placements' components).
         app_database, app_user, replication_user: SQL identifiers.
+        bootstrap_from: ``empty`` (initdb) or ``backup``: a new cluster is restored from the backup repository.
         password_length: length of the generated passwords.
         ssh_public_keys: public keys for the image's default user.
         rule_config, catalog: the rules' settings and catalog (defaults: built-in).
@@ -172,6 +174,7 @@ class DatabaseTierArgs:
     app_database: str = "app"
     app_user: str = "app"
     replication_user: str = "replicator"
+    bootstrap_from: Literal["empty", "backup"] = "empty"
     password_length: int = 32
     ssh_public_keys: Sequence[str] = ()
     rule_config: RuleConfig | None = None
@@ -260,6 +263,7 @@ class DatabaseTierArgs:
         return cloudinit.BackupRepository(
             endpoint=self.backup.s3_endpoint, bucket=self.backup.container, region=self.backup.s3_region,
             uri_style=self.backup.uri_style, retention_full=self.backup.retention_full,
+            archive_queue_max_mb=self.backup.archive_queue_max_mb,
         )
 
     def backup_target(self, key_id: str, key_secret: str, cipher_pass: str) -> cloudinit.BackupTarget:
@@ -290,6 +294,7 @@ def _member_settings(
         scope=args.prefix, app_cidrs=_unique([*[f"{ip}/32" for ip in client_ips], *args.app_cidrs]),
         replication_cidrs=_unique(args.replication_cidrs), replication_user=args.replication_user,
         app_user=args.app_user, app_db=args.app_database, ssh_authorized_keys=list(args.ssh_public_keys),
+        bootstrap_from=args.bootstrap_from,
     )
 
 

@@ -181,7 +181,7 @@ class ResilientWebStack(pulumi.ComponentResource):
                     where=Where(region=b.region, cloud=b.cloud, auth_url=b.auth_url, availability_zone=b.availability_zone),
                     container=args.backup_container, s3_endpoint=b.s3_endpoint, s3_region=b.s3_region,
                     uri_style=b.uri_style, retention_full=b.retention_full, retain_on_delete=b.retain_on_delete,
-                    versioning=b.versioning, exempt=b.exempt,
+                    versioning=b.versioning, archive_queue_max_mb=b.archive_queue_max_mb, exempt=b.exempt,
                 ),
                 backup_keys=backup_keys(args),
                 prefix=args.name, replication_cidrs=d.replication_cidrs, app_cidrs=d.app_cidrs,
@@ -190,6 +190,7 @@ class ResilientWebStack(pulumi.ComponentResource):
                     for p in args.placements for i, address in enumerate(self.sites[p.name].web_addresses, start=1)
                 ],
                 app_database=d.app_database, app_user=d.app_user, replication_user=d.replication_user,
+                bootstrap_from=d.bootstrap_from,
                 password_length=d.password_length, ssh_public_keys=keys, rule_config=args.rule_config(),
                 catalog=catalog,
             ),

@@ -128,6 +128,14 @@ class DatabaseSettings(_Model):
         "hosts are always admitted, each as a /32. CIDRs; wider than a /8 is refused.",
     )
 
+    bootstrap_from: Literal["empty", "backup"] = Field(default="empty",
+        description="How the `databaseRole: primary` member initialises a NEW cluster: `empty` (`initdb`), or "
+        "`backup`: it restores the backup repository's newest backup and replays the archived WAL (Patroni's custom "
+        "bootstrap, `/usr/local/sbin/resilient-stack-restore`), and the other members clone it. The restore path "
+        "after every database host was lost (docs/operations.md#restore); a running cluster is never touched by it. "
+        "Changing it replaces the database hosts, like every `database.*` key.",
+    )
+
     @field_validator("replication_cidrs", "app_cidrs")
     @classmethod
     def _replication_cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:

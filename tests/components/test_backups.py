@@ -112,3 +112,17 @@ def test_encrypted_keys_in_a_stack_file_are_skipped_by_the_readers_that_cannot_d
 def test_keys_with_spaces_or_line_breaks_are_refused():
     with pytest.raises(StackConfigError, match=rf"resilient-stack:{SECRET_KEY}: must be one word"):
         run_program(stack_file("production"), config_overrides={**KEYS, f"resilient-stack:{SECRET_KEY}": "a\nrepo1-path=/x"})
+
+
+def test_bootstrap_from_backup_reaches_every_member_and_defaults_to_initdb():
+    res = run_program(stack_file("production"))
+    hosts = [r for r in res if r.type == INSTANCE and r.inputs["name"].endswith("-db")]
+    assert all(cloudinit.RESTORE_SCRIPT not in h.inputs["userData"] for h in hosts)
+    cfg = load_stack_file(stack_file("production"))
+    database = {**cfg.database.model_dump(by_alias=True, exclude_none=True), "bootstrapFrom": "backup"}
+    res = run_program(stack_file("production"), config_overrides={"resilient-stack:database": database})
+    hosts = [r for r in res if r.type == INSTANCE and r.inputs["name"].endswith("-db")]
+    for host in hosts:
+        doc = yaml.safe_load(host.inputs["userData"])
+        conf = next(f["content"] for f in doc["write_files"] if f["path"] == cloudinit.PATRONI_CONF)
+        assert yaml.safe_load(conf)["bootstrap"]["method"] == "pgbackrest"
