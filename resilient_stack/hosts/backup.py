@@ -233,7 +233,8 @@ def catch_up_files(backup: BackupTarget) -> list[dict[str, Any]]:
     """The catch-up (every member; it acts on the primary only): its script, service and timer."""
     return [
         write_file(BACKUP_INIT_SCRIPT, payload.render(
-            "shell/backup-init.sh", stanza=backup.stanza, state_dir=BACKUP_STATE_DIR,
+            "shell/backup-init.sh", stanza=backup.stanza, state_dir=BACKUP_STATE_DIR, pg_data=PG_DATA,
+            queue_max_mb=backup.archive_queue_max_mb,
             full_unit=_service_instance("full"), diff_unit=_service_instance("diff"),
         ), permissions="0755"),
         write_file(f"{SYSTEMD_DIR}/{BACKUP_INIT_SERVICE}", payload.render(

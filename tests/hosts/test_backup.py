@@ -52,6 +52,9 @@ def test_the_catch_up_is_a_timer_on_every_member_never_a_boot_step(bootstrap):
                   "the repository lost its stanza", "FROM pg_stat_archiver",
                   f"STATE={paths.BACKUP_STATE_DIR}"):
         assert piece in init, piece
+    # the guard around pgBackRest 2.45's queue limit: a stuck asynchronous archiver is ended over the limit
+    assert "archive-push:async" in init and 'if [ "$waiting_mb" -gt 1024 ]; then' in init
+    assert "/var/lib/postgresql/15/main/pg_wal/archive_status -name '*.ready'" in init
 
 
 def test_schedule_units():

@@ -132,8 +132,11 @@ def test_losing_the_repository_never_stops_writes_nor_fills_the_disk(outage):
         size = wal_bytes(db)
         return size if 0 < size < bound else None
 
-    size = eventually(bounded, 300, 10)
+    size = eventually(bounded, 600, 10)
     logs = db.exec("sh", "-c", "cat /var/log/pgbackrest/*.log", check=False).stdout
+    ready = db.exec("sh", "-c", f"ls {ci.PG_DATA}/pg_wal/archive_status | grep -c ready", check=False).stdout.strip()
+    print(f"[outage] after {time.monotonic() - t0:.0f} s: {ready} segments waiting; pgBackRest's last lines:\n"
+          + "\n".join(line for line in logs.splitlines() if "WARN" in line or "ERROR" in line)[-1500:])
     print(f"[outage] 40 writes in {written_s:.0f} s with the repository gone; WAL written {generated >> 20} MiB, "
           f"pg_wal {wal_bytes(db) >> 20} MiB (bound {bound >> 20} MiB)")
     assert size, f"pg_wal stayed at {wal_bytes(db) >> 20} MiB, over {bound >> 20} MiB"
@@ -147,9 +150,10 @@ def test_a_repository_that_comes_back_empty_is_reported_and_caught_up(outage):
     assert s3 is not None, "needs the first test"
     podman.start(s3.name)
     # test scaffolding: the stand-in's moto keeps its objects in memory and is not enabled at boot
-    s3.sh(f"systemctl start moto.service && for i in $(seq 1 60); do curl -fsS -o /dev/null http://127.0.0.1:5000/ "
+    s3.sh("for i in $(seq 1 60); do systemctl list-units >/dev/null 2>&1 && break; sleep 1; done; "
+          "systemctl start moto.service && for i in $(seq 1 60); do curl -fsS -o /dev/null http://127.0.0.1:5000/ "
           f"&& break; sleep 1; done && systemctl restart nginx && curl -kfsS -X PUT https://127.0.0.1/{S3_BUCKET}",
-          timeout=120)
+          timeout=180)
     t0 = time.monotonic()
     said = eventually(lambda: "lost its stanza" in catch_up_said(db) or
                       "lost its stanza" in db.exec("journalctl", "-u", ci.BACKUP_INIT_SERVICE, "--no-pager",

@@ -17,6 +17,18 @@ if [ "$recovery" != f ]; then
     echo "resilient-stack-backup-init: not the primary (or PostgreSQL not up yet): nothing to do"
     exit 0
 fi
+# pgBackRest (2.45, Debian 12) applies archive-push-queue-max only when its asynchronous archiving process
+# starts: one stuck on a repository that does not answer lets WAL pile up until it ends (pgbackrest/pgbackrest
+# issues 1848 and 2629). Over the limit, end it: the next archive-push starts a new one, which drops the queue.
+waiting_mb=$(( $(find {{pg_data}}/pg_wal/archive_status -name '*.ready' | wc -l) * 16 ))
+if [ "$waiting_mb" -gt {{queue_max_mb}} ]; then
+    for pid in $(pgrep -u postgres -f '^pgbackrest .*archive-push:async'); do
+        if [ "$(ps -o etimes= -p "$pid" | tr -d ' ')" -gt 60 ]; then
+            say "$waiting_mb MiB of WAL wait for the repository (over {{queue_max_mb}} MiB): ending the stuck archiving process $pid so that pgBackRest drops the queue"
+            kill "$pid"
+        fi
+    done
+fi
 for unit in {{full_unit}} {{diff_unit}}; do
     if systemctl is-active --quiet "$unit"; then
         echo "resilient-stack-backup-init: $unit is running"
