@@ -220,7 +220,8 @@ def _restore(drill: _Drill, topology: topo.Topology, restored: Plan) -> Scenario
     drill.recovered(fire, visits, writes, rto_web, rto_writes)
     boundary = archived_boundary(samples)
     tail_only = present is not None and rpo.tail_only and unarchived_tail_only(writes.acks, rpo.lost, boundary)
-    replayed = sum(1 for n in (present or []) if n in writes.acks and writes.acks[n] > backup["stop"])
+    # acknowledged after the backup and before the fire, and there again: only the archived WAL brings those
+    replayed = sum(1 for n in (present or []) if n in writes.acks and backup["stop"] < writes.acks[n] <= fire)
     ok = boot_error is None and holder is not None and rto_writes is not None and present is not None
     drill.event("rpo", f"{rpo.rows} of {rpo.acknowledged} acknowledged rows missing on the restored primary"
                        + (f" {drill.member(holder)}" if holder else "")
