@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="site to burn: site id or name, or a placement name (default: the primary's site)")
     where.add_argument("--all-sites", action="store_true",
                        help="burn each site in turn on one boot (each comes back and rejoins before the next)")
+    where.add_argument("--restore", action="store_true",
+                       help="burn every site holding a database member, rebuild the stack from its backups with the "
+                            "restore path of docs/operations.md (database.bootstrapFrom: backup), measure RTO and RPO")
     f.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     f.add_argument("--output", "-o", metavar="FILE")
     f.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
@@ -225,7 +228,7 @@ def cmd_firedrill(args) -> int:
             print(f"firedrill: {line}", file=sys.stderr, flush=True)
 
     try:
-        report = run(args.stack, site=args.site, all_sites=args.all_sites, progress=progress)
+        report = run(args.stack, site=args.site, all_sites=args.all_sites, restore=args.restore, progress=progress)
     except (DrillError, podman.PodmanError) as exc:
         if os.environ.get("RESILIENT_STACK_DEBUG"):
             raise

@@ -12,8 +12,10 @@
 - Passwords (replication, ``pg_rewind``, Patroni's REST API, the application) are ``random.RandomPassword``
   resources: Pulumi secrets, never in the stack files. All user data is a Pulumi secret.
 - WAL and backups go with pgBackRest to an S3-compatible object-storage container in the backup placement
-  (labels ``resilient-stack:role=backup``, ``resilient-stack:protects=database``), with S3 credentials from
-  ``identity.Ec2CredentialV3`` on the backup placement's provider (secret outputs). Only the primary archives
+  (labels ``resilient-stack:role=backup``, ``resilient-stack:protects=database``; object versioning on when
+  ``BackupStore.versioning``), with the keys of a dedicated object-store user created outside the stack
+  (:class:`BackupKeys`, Pulumi secrets; never a credential of the deploying user), encrypted by pgBackRest
+  (``aes-256-cbc``) with a generated passphrase (``random.RandomPassword``, a secret). Only the primary archives
   and backs up.
 - Each member's ``db`` security group admits, as /32s and nothing wider: PostgreSQL, etcd's peer port and
   Patroni's REST API from every OTHER member; PostgreSQL from every web host (``app_clients``). Never
@@ -66,6 +68,7 @@ from resilient_stack.hosts import cloudinit, runtime
 
 TYPE_TOKEN = "resilient-stack:database:DatabaseTier"
 PASSWORDS = ("replication", "rewind", "api", "app")  # Patroni's replication and pg_rewind roles, its REST API, the app
+CIPHER_PASS_LENGTH = 64  # pgBackRest's repository passphrase (letters and digits)
 RULE_KINDS = {POSTGRES_PORT: "pg", ETCD_PEER_PORT: "etcd", PATRONI_API_PORT: "patroni"}  # rule names, per port
 
 
@@ -139,7 +142,18 @@ class BackupStore:
     uri_style: Literal["host", "path"] = "path"
     retention_full: int = 2
     retain_on_delete: bool = True
+    versioning: bool = True
+    archive_queue_max_mb: int = 1024
     exempt: str | None = None
+
+
+@dataclass(frozen=True)
+class BackupKeys:
+    """The S3 keys of the backup repository's dedicated object-store user (created outside the stack): Pulumi
+    secrets. The tier never creates a credential of the deploying user."""
+
+    access_key: pulumi.Input[str]
+    secret_key: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -149,12 +163,14 @@ class DatabaseTierArgs:
     Attributes:
         members: the PostgreSQL hosts, one per placement.
         backup: where WAL and backups go.
+        backup_keys: the repository's keys (required: the dedicated user's, see :class:`BackupKeys`).
         prefix: prefix of cloud-side names and host names; also the cluster's name (Patroni's scope).
         app_clients: the hosts the application runs on (the web hosts), admitted as /32s.
         replication_cidrs: further networks admitted for replication (the members always are).
         app_cidrs: further networks the application connects from (``pg_hba`` of every member; the ``db``
             security groups get them from the placements' components).
         app_database, app_user, replication_user: SQL identifiers.
+        bootstrap_from: ``empty`` (initdb) or ``backup``: a new cluster is restored from the backup repository.
         password_length: length of the generated passwords.
         ssh_public_keys: public keys for the image's default user.
         volume_size: size of each member's data volume (GB); volume_type: its Cinder volume type (None: the
@@ -166,12 +182,14 @@ class DatabaseTierArgs:
     members: Sequence[DatabaseMember]
     backup: BackupStore
     prefix: str
+    backup_keys: BackupKeys | None = None
     app_clients: Sequence[AppClient] = ()
     replication_cidrs: Sequence[str] = ()
     app_cidrs: Sequence[str] = ()
     app_database: str = "app"
     app_user: str = "app"
     replication_user: str = "replicator"
+    bootstrap_from: Literal["empty", "backup"] = "empty"
     password_length: int = 32
     ssh_public_keys: Sequence[str] = ()
     volume_size: int = 20
@@ -229,6 +247,9 @@ class DatabaseTierArgs:
                 raise ValueError(f"members[{m.placement}].provider must be an explicit pulumi_openstack.Provider")
         if not isinstance(self.backup.provider, openstack.Provider):
             raise ValueError("backup.provider must be an explicit pulumi_openstack.Provider")
+        if not isinstance(self.backup_keys, BackupKeys):
+            raise ValueError("backup_keys: the keys of the backup repository's dedicated object-store user are "
+                             "required (BackupKeys); the tier never uses a credential of the deploying user")
         if not PLACEMENT_NAME_RE.match(self.prefix) or len(f"{self.prefix}-{max(names, key=len)}-db") > 63:
             raise ValueError("prefix must be lower-case letters, digits and dashes, short enough for host names")
         for ident in ("app_database", "app_user", "replication_user"):
@@ -262,11 +283,12 @@ class DatabaseTierArgs:
         return cloudinit.BackupRepository(
             endpoint=self.backup.s3_endpoint, bucket=self.backup.container, region=self.backup.s3_region,
             uri_style=self.backup.uri_style, retention_full=self.backup.retention_full,
+            archive_queue_max_mb=self.backup.archive_queue_max_mb,
         )
 
-    def backup_target(self, key_id: str, key_secret: str) -> cloudinit.BackupTarget:
-        """The pgBackRest repository with these S3 credentials, as the database hosts get it."""
-        return self.backup_repository().with_credentials(key_id, key_secret)
+    def backup_target(self, key_id: str, key_secret: str, cipher_pass: str) -> cloudinit.BackupTarget:
+        """The pgBackRest repository with these S3 credentials and its passphrase, as the database hosts get it."""
+        return self.backup_repository().with_credentials(key_id, key_secret, cipher_pass)
 
 
 def _unique(values: Sequence[str]) -> list[str]:
@@ -293,12 +315,13 @@ def _member_settings(
         replication_cidrs=_unique(args.replication_cidrs), admin_cidrs=_unique(args.admin_cidrs),
         replication_user=args.replication_user,
         app_user=args.app_user, app_db=args.app_database, ssh_authorized_keys=list(args.ssh_public_keys),
+        bootstrap_from=args.bootstrap_from,
     )
 
 
 def member_user_data(
     args: DatabaseTierArgs, member: DatabaseMember, *, addresses: Sequence[str], client_ips: Sequence[str],
-    passwords: dict[str, str], key_id: str, key_secret: str, data_volume_id: str,
+    passwords: dict[str, str], key_id: str, key_secret: str, cipher_pass: str, data_volume_id: str,
 ) -> str:
     """A member's ``#cloud-config`` (see :func:`cloudinit.render_db_member`); ``addresses``: every member's public
     address in ``args.members`` order, ``client_ips``: the application hosts' addresses."""
@@ -306,7 +329,7 @@ def member_user_data(
     return cloudinit.render_db_member(
         replication_password=passwords["replication"], rewind_password=passwords["rewind"],
         api_password=passwords["api"], app_password=passwords["app"] if member.role == "primary" else None,
-        backup=args.backup_target(key_id, key_secret), data_volume_id=data_volume_id,
+        backup=args.backup_target(key_id, key_secret, cipher_pass), data_volume_id=data_volume_id,
         **_member_settings(args, member, members, client_ips),
     )
 
@@ -332,9 +355,10 @@ def _renderer(args: DatabaseTierArgs, member: DatabaseMember) -> Callable[[list]
         addresses, clients = values[:n], values[n:n + c]
         secrets = values[n + c:]
         passwords = dict(zip(PASSWORDS, secrets[:len(PASSWORDS)]))
-        key_id, key_secret = secrets[len(PASSWORDS):]
+        cipher_pass, key_id, key_secret = secrets[len(PASSWORDS):]
         return member_user_data(args, member, addresses=addresses, client_ips=clients, passwords=passwords,
-                                key_id=key_id, key_secret=key_secret, data_volume_id=data_volume_id)
+                                key_id=key_id, key_secret=key_secret, cipher_pass=cipher_pass,
+                                data_volume_id=data_volume_id)
 
     return render
 
@@ -345,7 +369,7 @@ class DatabaseTier(pulumi.ComponentResource):
     passwords: dict[str, pulumi.Output[str]]
     app_password: pulumi.Output[str]
     backup_container: openstack.objectstorage.Container
-    backup_credentials: openstack.identity.Ec2CredentialV3
+    backup_cipher_pass: pulumi.Output[str]
     instances: dict[str, openstack.compute.Instance]
     volumes: dict[str, openstack.blockstorage.Volume]
     primary: openstack.compute.Instance
@@ -376,21 +400,21 @@ class DatabaseTier(pulumi.ComponentResource):
         self.backup_container = openstack.objectstorage.Container(
             f"{name}-backups", name=args.backup.container,
             metadata=header_safe(labels(BACKUP, protects=DATABASE, exempt=args.backup.exempt)),
+            versioning=args.backup.versioning,
             opts=pulumi.ResourceOptions.merge(
                 backup_opts, pulumi.ResourceOptions(retain_on_delete=args.backup.retain_on_delete),
             ),
         )
-        self.backup_credentials = openstack.identity.Ec2CredentialV3(
-            f"{name}-backup-credentials",
-            opts=pulumi.ResourceOptions.merge(
-                backup_opts, pulumi.ResourceOptions(additional_secret_outputs=["access", "secret"]),
-            ),
-        )
+        # pgBackRest encrypts the repository with it; kept in the state (a secret): a restore on new hosts needs it
+        cipher = random.RandomPassword(f"{name}-backup-cipher-password", length=CIPHER_PASS_LENGTH, special=False,
+                                       opts=mine)
+        self.backup_cipher_pass = pulumi.Output.secret(cipher.result)
+        assert args.backup_keys is not None  # validate() said so
 
         inputs = [
             *[m.public_address for m in args.members], *[c.address for c in args.app_clients],
-            *[generated[kind].result for kind in PASSWORDS],
-            self.backup_credentials.access, self.backup_credentials.secret,
+            *[generated[kind].result for kind in PASSWORDS], cipher.result,
+            args.backup_keys.access_key, args.backup_keys.secret_key,
         ]
         self.volumes = {m.placement: self._volume(name, args, m) for m in args.members}
         n, c = len(args.members), len(args.app_clients)

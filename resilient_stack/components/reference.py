@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator, Literal
 
 from annotated_types import Ge, Le, MaxLen, MinLen
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from resilient_stack.components.stack_config import StackConfig
@@ -186,7 +186,8 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
-_SCALARS = {str: "string", int: "integer", bool: "boolean", float: "number", datetime.date: "date (`YYYY-MM-DD`)"}
+_SCALARS = {str: "string", int: "integer", bool: "boolean", float: "number", datetime.date: "date (`YYYY-MM-DD`)",
+            SecretStr: "string (a Pulumi secret)"}
 
 
 def type_text(annotation: Any, links: dict[type[BaseModel], str]) -> str:

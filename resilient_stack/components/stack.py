@@ -9,8 +9,9 @@ Order of work:
 2. One explicit ``openstack.Provider`` per placement (region + cloud / auth URL) and one for the backups.
 3. One :class:`~resilient_stack.components.regional.RegionalWebStack` per placement: networks, security groups and
    the public address of every host (a port), before any instance.
-4. The :class:`~resilient_stack.components.database.DatabaseTier` (members under Patroni and etcd, backup container,
-   S3 credentials), from every member's and web host's address.
+4. The :class:`~resilient_stack.components.database.DatabaseTier` (members under Patroni and etcd, backup container
+   and its passphrase), from every member's and web host's address and the backup repository's keys
+   (:func:`backup_keys`: the dedicated user's Pulumi secrets; a ``pulumi up`` without them refuses).
 5. The web hosts of every placement, whose application lists every database member.
 6. The entry point: the ``A`` record set of every placement's entry points (the web hosts, or the load balancers),
    output for the user's DNS provider, and created in OpenStack Designate when ``dns`` is set.
@@ -24,8 +25,10 @@ from __future__ import annotations
 import pulumi
 import pulumi_openstack as openstack
 
+from resilient_stack.components.backup_config import ACCESS_KEY, PREVIEW_KEYS, SECRET_KEY
 from resilient_stack.components.database import (
     AppClient,
+    BackupKeys,
     BackupStore,
     DatabaseMember,
     DatabaseTier,
@@ -39,9 +42,11 @@ from resilient_stack.components.regional import (
     WebApp,
 )
 from resilient_stack.components.stack_config import (
+    NAMESPACE,
     DnsConfig,
     PlacementConfig,
     StackConfig,
+    StackConfigError,
     from_pulumi_config,
     validate_stack,
 )
@@ -58,6 +63,27 @@ def placement_label(catalog: Catalog, p: PlacementConfig) -> str:
     provider = res.region.provider if res.region is not None else (p.cloud or "openstack")
     region = res.region.name if res.region is not None else p.region
     return f"{provider}/{region}/{p.name}"
+
+
+def backup_keys(config: StackConfig) -> BackupKeys:
+    """The backup repository's keys: the dedicated user's ``backupS3AccessKey`` / ``backupS3SecretKey`` (secrets).
+
+    Unset: a preview (``pulumi preview``, the mock runner) renders :data:`PREVIEW_KEYS` and warns; a ``pulumi up``
+    refuses (:class:`StackConfigError`). Nothing ever falls back to a credential of the deploying user.
+    """
+    if config.backup_s3_access_key is None or config.backup_s3_secret_key is None:
+        how = (f"create the backup repository's dedicated object-store user (docs/operations.md#the-backup-credential) "
+               f"and `pulumi config set --secret {NAMESPACE}:{ACCESS_KEY} ...` and `... {NAMESPACE}:{SECRET_KEY} ...`")
+        if not pulumi.runtime.is_dry_run():
+            raise StackConfigError(f"{NAMESPACE}:{ACCESS_KEY}", f"is not set: {how}; the stack never falls back to the "
+                                   "deploying user's project-wide key", f"stack {pulumi.get_stack()}")
+        pulumi.log.warn(f"{NAMESPACE}:{ACCESS_KEY} is not set: this preview renders placeholder backup keys and "
+                        f"`pulumi up` will refuse; {how}")
+        access, secret = PREVIEW_KEYS
+    else:
+        access = config.backup_s3_access_key.get_secret_value()
+        secret = config.backup_s3_secret_key.get_secret_value()
+    return BackupKeys(access_key=pulumi.Output.secret(access), secret_key=pulumi.Output.secret(secret))
 
 
 class ResilientWebStack(pulumi.ComponentResource):
@@ -155,14 +181,16 @@ class ResilientWebStack(pulumi.ComponentResource):
                     where=Where(region=b.region, cloud=b.cloud, auth_url=b.auth_url, availability_zone=b.availability_zone),
                     container=args.backup_container, s3_endpoint=b.s3_endpoint, s3_region=b.s3_region,
                     uri_style=b.uri_style, retention_full=b.retention_full, retain_on_delete=b.retain_on_delete,
-                    exempt=b.exempt,
+                    versioning=b.versioning, archive_queue_max_mb=b.archive_queue_max_mb, exempt=b.exempt,
                 ),
+                backup_keys=backup_keys(args),
                 prefix=args.name, replication_cidrs=d.replication_cidrs, app_cidrs=d.app_cidrs,
                 app_clients=[
                     AppClient(f"{p.name}-web-{i}", address)
                     for p in args.placements for i, address in enumerate(self.sites[p.name].web_addresses, start=1)
                 ],
                 app_database=d.app_database, app_user=d.app_user, replication_user=d.replication_user,
+                bootstrap_from=d.bootstrap_from,
                 password_length=d.password_length, ssh_public_keys=keys, rule_config=args.rule_config(),
                 catalog=catalog, volume_size=d.volume_size, volume_type=d.volume_type,
                 admin_cidrs=args.admin_cidrs,

@@ -27,15 +27,14 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
-from resilient_stack.components.stack_fields import (  # noqa: F401 - re-exported: the models' building blocks
-    CloudName,
-    PlacementConfig,
-    _as_the_cloud_compares,
-    _cidr,
-    _Model,
-)
+from resilient_stack.components.backup_config import ACCESS_KEY, SECRET_CONFIG_KEYS, SECRET_KEY, BackupConfig
+from resilient_stack.components.config_base import CloudName  # noqa: F401 - re-exported
+from resilient_stack.components.config_base import ConfigModel as _Model
+from resilient_stack.components.config_base import as_the_cloud_compares as _as_the_cloud_compares  # noqa: F401
+from resilient_stack.components.config_base import cidr as _cidr
+from resilient_stack.components.stack_fields import PlacementConfig  # noqa: F401 - re-exported
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.design import Design
 from resilient_stack.core.policy import PolicyConfig, build_catalog
@@ -49,7 +48,6 @@ from resilient_stack.core.vocabulary import (
     OBJECT_STORAGE,
     PLACEMENT_NAME,
     S3_ENDPOINT,
-    S3_REGION,
     SQL_IDENT,
     SSH_PUBLIC_KEY_RE,
     UUID,
@@ -65,7 +63,7 @@ NAMESPACE = "resilient-stack"
 DEFAULT_PREFIX = "rs"
 
 # Keys whose engine value is a plain string; every other key carries structured YAML (JSON on the wire).
-_STRING_KEYS = frozenset({"name", "sshPublicKey", "profile"})
+_STRING_KEYS = frozenset({"name", "sshPublicKey", "profile", *SECRET_CONFIG_KEYS})
 
 
 class StackConfigError(InputError):
@@ -134,6 +132,13 @@ class DatabaseSettings(_Model):
     volume_type: str | None = Field(default=None, min_length=1, max_length=255,
         description="Cinder volume type of the data volumes (e.g. `high-speed`); unset: the cloud's default.",
     )
+    bootstrap_from: Literal["empty", "backup"] = Field(default="empty",
+        description="How the `databaseRole: primary` member initialises a NEW cluster: `empty` (`initdb`), or "
+        "`backup`: it restores the backup repository's newest backup and replays the archived WAL (Patroni's custom "
+        "bootstrap, `/usr/local/sbin/resilient-stack-restore`), and the other members clone it. The restore path "
+        "after every database host was lost (docs/operations.md#restore); a running cluster is never touched by it, "
+        "and only hosts created after the change read it.",
+    )
 
     @field_validator("replication_cidrs", "app_cidrs")
     @classmethod
@@ -143,62 +148,6 @@ class DatabaseSettings(_Model):
             if ipaddress.ip_network(c).prefixlen < 8:
                 raise ValueError(f"{c!r} is wider than a /8: name the networks your database hosts use")
         return out
-
-
-class BackupConfig(_Model):
-    """``resilient-stack:backups``: the object-storage placement holding the pgBackRest repository (WAL archive,
-    weekly full and daily differential backups). It must be on a site that holds no database member
-    (``backup-colocated``)."""
-
-    name: str = Field(default="backups", min_length=1, max_length=20, pattern=PLACEMENT_NAME,
-        description="Placement name of the backup store; not one of the `placements[]` names.",
-    )
-    cloud: CloudName | None = Field(default=None, min_length=1,
-        description="The `clouds.yaml` entry of the backup store's provider.",
-    )
-    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL,
-        description="The Keystone URL of the backup store's provider.",
-    )
-    region: CloudName = Field(min_length=1, max_length=128,
-        description="Region of the backup container (`DE1`): a site that holds no database member.",
-    )
-    availability_zone: CloudName | None = Field(default=None, min_length=1,
-        description="Availability zone, in multi-AZ regions.",
-    )
-    s3_endpoint: str = Field(min_length=1, max_length=253, pattern=S3_ENDPOINT,
-        description="S3 API host of that object storage, `host[:port]` without scheme (given, never looked up). "
-        "OVHcloud: `s3.<region>.cloud.ovh.net` for Swift containers, e.g. `s3.de.cloud.ovh.net`; check your "
-        "project's Object Storage page.",
-    )
-    s3_region: str = Field(min_length=1, max_length=63, pattern=S3_REGION, description="S3 region name (`de`).")
-    container: str | None = Field(default=None, pattern=BUCKET,
-        description="Container (bucket) name, by S3 rules (lower case); unset: `<name>-pgbackrest`, with the stack's "
-        "`name`.",
-    )
-    uri_style: Literal["host", "path"] = Field(default="path",
-        description="S3 addressing of pgBackRest: `path`, or `host` (virtual-hosted).",
-    )
-    retention_full: int = Field(default=2, ge=1, le=100,
-        description="Full backups pgBackRest keeps (a full backup every Sunday, a differential one the other days).",
-    )
-    retain_on_delete: bool = Field(default=True,
-        description="Keep the container, and the backups in it, on `pulumi destroy` (delete it by hand).",
-    )
-    exempt: str | None = Field(default=None, min_length=1, max_length=255,
-        description="Exemption reason for the backup store.",
-    )
-
-    _names = field_validator("cloud", "region", "availability_zone")(_as_the_cloud_compares)
-
-    @model_validator(mode="after")
-    def _usable_by_pgbackrest(self) -> "BackupConfig":
-        # the database hosts' pgBackRest repository (the container is named later when not given here)
-        bucket = {"bucket": self.container} if self.container is not None else {}
-        cloudinit.validate_backup_repository(
-            endpoint=self.s3_endpoint, region=self.s3_region, uri_style=self.uri_style,
-            retention_full=self.retention_full, **bucket,
-        )
-        return self
 
 
 class DnsConfig(_Model):
@@ -244,6 +193,15 @@ class StackConfig(_Model):
         description="Placement rules: `default` (`single-provider` advisory) or `strict` (every rule mandatory). "
         "Wins over `policy.profile`; unset: `policy.profile`, else `default`.",
     )
+    backup_s3_access_key: SecretStr | None = Field(default=None, min_length=1, max_length=256,
+        description="Access key of the backup repository's dedicated object-store user (created outside the stack: "
+        "docs/operations.md#the-backup-credential). A Pulumi secret: `pulumi config set --secret "
+        "resilient-stack:backupS3AccessKey KEY`. Unset: a preview renders placeholder keys, `pulumi up` refuses.",
+    )
+    backup_s3_secret_key: SecretStr | None = Field(default=None, min_length=1, max_length=256,
+        description="Its secret key, a Pulumi secret (`pulumi config set --secret resilient-stack:backupS3SecretKey "
+        "SECRET`); given with `backupS3AccessKey`.",
+    )
     policy: PolicyConfig | None = Field(default=None,
         description="Organisation settings, the schema of `resilient-stack audit --config` files (snake_case keys): "
         "thresholds, rule levels, quorum roles, extra catalog entries (e.g. your clouds.yaml names).",
@@ -257,6 +215,13 @@ class StackConfig(_Model):
             if ipaddress.ip_network(c).prefixlen == 0:
                 raise ValueError(f"{c!r} would open SSH to the whole Internet; name your admin networks")
         return tuple(dict.fromkeys(out))
+
+    @field_validator("backup_s3_access_key", "backup_s3_secret_key")
+    @classmethod
+    def _one_line(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and (any(c.isspace() for c in v.get_secret_value()) or not v.get_secret_value().isprintable()):
+            raise ValueError("must be one word of printable characters (no space, no line break)")
+        return v
 
     @field_validator("ssh_public_key")
     @classmethod
@@ -428,6 +393,10 @@ def _cross_checks(cfg: StackConfig, source: str, namespace: str) -> None:
         fail("dns.placement", f"{cfg.dns.placement!r} is not a placement name")
     if cfg.database.app_user == cfg.database.replication_user:
         fail("database.replicationUser", "must differ from database.appUser")
+    if (cfg.backup_s3_access_key is None) != (cfg.backup_s3_secret_key is None):
+        missing = ACCESS_KEY if cfg.backup_s3_access_key is None else SECRET_KEY
+        fail(missing, f"is required with {SECRET_KEY if missing == ACCESS_KEY else ACCESS_KEY}: give both keys of "
+             "the backup repository's user (`pulumi config set --secret`)")
 
 
 def default_name(stack: str | None) -> str:
@@ -517,9 +486,14 @@ def from_pulumi_config(stack: str | None = None) -> StackConfig:
     import pulumi
 
     stack = stack or pulumi.get_stack()
+    from pulumi.runtime.config import is_config_secret
+
     namespace = program_namespace(pulumi.get_project())
     source = f"stack {stack}"
     values = decode_engine_values(engine_config_values(namespace), source, namespace)
+    if SECRET_KEY in values and not is_config_secret(f"{namespace}:{SECRET_KEY}"):
+        raise StackConfigError(f"{namespace}:{SECRET_KEY}", "is in clear in the stack file; set it as a secret: "
+                               f"`pulumi config set --secret {namespace}:{SECRET_KEY} ...`", source)
     return parse_stack_config(values, source, stack=stack, namespace=namespace)
 
 
@@ -540,8 +514,18 @@ def load_stack_file(path: str | Path) -> StackConfig:
     """Validate the ``resilient-stack:*`` keys of a stack file (e.g. ``stacks/Pulumi.production.yaml``)."""
     config, stack = read_stack_file(path)
     prefix = f"{NAMESPACE}:"
+    readable = {}
     for key, value in config.items():
-        if isinstance(value, Mapping) and "secure" in value and str(key).startswith(prefix):
-            raise StackConfigError(str(key), "is an encrypted secret; this reader cannot decrypt it", str(path))
-    raw = {k[len(prefix):]: v for k, v in config.items() if isinstance(k, str) and k.startswith(prefix)}
+        if not (isinstance(key, str) and key.startswith(prefix)):
+            continue
+        bare = key[len(prefix):]
+        if isinstance(value, Mapping) and "secure" in value:
+            if bare in SECRET_CONFIG_KEYS:
+                continue  # the backup repository's keys: set, encrypted for the engine; nothing here needs them
+            raise StackConfigError(key, "is an encrypted secret; this reader cannot decrypt it", str(path))
+        if bare == SECRET_KEY:
+            raise StackConfigError(key, "is in clear in the stack file; set it with `pulumi config set --secret`",
+                                   str(path))
+        readable[bare] = value
+    raw = readable
     return parse_stack_config(raw, str(path), stack=stack)

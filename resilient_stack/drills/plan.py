@@ -19,7 +19,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import yaml
 
@@ -221,7 +221,10 @@ def _role_of(user_data: str) -> str | None:
     return None
 
 
-def build_plan(stack_file: str | Path, internet: ipaddress.IPv4Network | None = None) -> Plan:
+def build_plan(
+    stack_file: str | Path, internet: ipaddress.IPv4Network | None = None, *,
+    config_overrides: Mapping[str, object] | None = None, shown_overrides: Mapping[str, object] | None = None,
+) -> Plan:
     """Build the stack under mocks and collect hosts, sites, addresses and the paper drill.
 
     Raises:
@@ -263,10 +266,13 @@ def build_plan(stack_file: str | Path, internet: ipaddress.IPv4Network | None = 
 
     # Two runs: the first names every instance, the second gives them their addresses in name order (each
     # host's public port bears its host's name). The stack file as it is: no override.
-    first = run_program(path, mocks=RecordingMocks(public_address=Addresses(internet)), enforce_rules=rejected is None)
+    # ``config_overrides``: only the restore drill's, which says so (``shown_overrides``, in the report).
+    overrides = dict(config_overrides or {})
+    first = run_program(path, mocks=RecordingMocks(public_address=Addresses(internet)), enforce_rules=rejected is None,
+                        config_overrides=overrides)
     names = [str(r.inputs.get("name") or r.name) for r in first if r.type == INSTANCE_TYPE]
     mocks = RecordingMocks(public_address=Addresses(internet, names))
-    resources = run_program(path, mocks=mocks, enforce_rules=rejected is None)
+    resources = run_program(path, mocks=mocks, enforce_rules=rejected is None, config_overrides=overrides)
     outputs = mocks.stack_outputs
 
     prefix = f"{config.name}-"
@@ -303,6 +309,7 @@ def build_plan(stack_file: str | Path, internet: ipaddress.IPv4Network | None = 
         database_addresses=dict(outputs.get("databaseAddresses") or {}),
         database_url=str(outputs.get("databaseUrl") or ""), record_name=record_name,
         entry_points=list(records.get("records") or []), predictions=predictions, rejected=rejected,
+        config_overrides=dict(shown_overrides if shown_overrides is not None else overrides),
     )
 
 

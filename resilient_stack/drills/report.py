@@ -15,6 +15,9 @@ Definitions (also in ``docs/firedrill.md``, "Reading the report"):
 - **Asynchronous replication's promise**: a promoted standby holds a *prefix* of the primary's commit
   history. Lost rows must therefore be the *last* rows acknowledged before the fire (a tail); anything
   else is a broken promise and counts as data lost.
+- **A restore** (``--restore``: every site holding a database member burns; fresh hosts restore the backups):
+  the rows lost must be only the *unarchived tail*, rows acknowledged after the WAL segment the primary had
+  archived last before the fire; anything older missing is data lost.
 - **The cluster after the fire** (when a database member survives): exactly one primary among the survivors,
   every other survivor streaming from it, etcd healthy with a majority; and once the burned site is back,
   its database host a replica of that primary again. A scenario that misses any of these fails.
@@ -61,6 +64,7 @@ REPLICATION_PROMISE = (
 
 DATA_INTACT = "intact"
 DATA_ASYNC_TAIL = "async-tail"
+DATA_UNARCHIVED_TAIL = "unarchived-tail"  # a restore: only rows acknowledged after the last archived WAL
 DATA_LOST = "lost"
 
 
@@ -240,6 +244,7 @@ class ScenarioResult:
     failover: dict[str, Any] | None = None
     cluster: dict[str, Any] | None = None  # the survivors' cluster after the fire (drills.cluster.ClusterCheck)
     rejoin: dict[str, Any] | None = None  # the burned site back: its database host a replica again
+    restore: dict[str, Any] | None = None  # --restore: the stack rebuilt from its backups (drills.restore)
     web: dict[str, Any] = field(default_factory=dict)
     writes: dict[str, Any] = field(default_factory=dict)
     timeline: list[Event] = field(default_factory=list)
@@ -249,10 +254,17 @@ class ScenarioResult:
 
     @property
     def measured_service(self) -> bool:
+        """The service came back (for a restore: from the restored database)."""
         return classify(self.rto_web, self.rto_writes, self.rpo)[0]
 
     @property
     def data_outcome(self) -> str:
+        if self.restore is not None:
+            if not self.rpo.survivor_read or not self.restore.get("ok"):
+                return DATA_LOST
+            if not self.rpo.lost:
+                return DATA_INTACT
+            return DATA_UNARCHIVED_TAIL if self.restore.get("lost_only_unarchived_tail") else DATA_LOST
         return classify(self.rto_web, self.rto_writes, self.rpo)[1]
 
     @property
@@ -261,6 +273,10 @@ class ScenarioResult:
 
     @property
     def matches_prediction(self) -> bool:
+        if self.restore is not None:
+            # the paper drill says the service is DOWN with every member lost (the restore brings it back) and
+            # whether the data survives in the backups: the data is what a restore can compare
+            return self.measured_data == self.prediction.data_survives
         return (self.measured_service == self.prediction.service_survives
                 and self.measured_data == self.prediction.data_survives)
 
@@ -273,7 +289,9 @@ class ScenarioResult:
 
     @property
     def survived(self) -> bool:
-        return self.measured_service and self.measured_data and self.cluster_ok
+        """Service and data kept (a restore: the restored stack accepts writes, only the unarchived tail lost)."""
+        restored = self.restore is None or bool(self.restore.get("ok"))
+        return self.measured_service and self.measured_data and self.cluster_ok and restored
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -291,6 +309,7 @@ class ScenarioResult:
             "failover": self.failover,
             "cluster": self.cluster,
             "rejoin": self.rejoin,
+            "restore": self.restore,
             "healed": self.cluster_ok,
             "web_requests": dict(self.web),
             "writes": dict(self.writes),
@@ -354,8 +373,9 @@ def _secs(v: float | None) -> str:
 
 def _outcome(service: bool, data: bool | str) -> str:
     d = data if isinstance(data, str) else ("safe" if data else "lost")
-    if d == DATA_INTACT or d == DATA_ASYNC_TAIL:
-        d = "safe" if d == DATA_INTACT else "safe (async tail)"
+    if d in (DATA_INTACT, DATA_ASYNC_TAIL, DATA_UNARCHIVED_TAIL):
+        d = {DATA_INTACT: "safe", DATA_ASYNC_TAIL: "safe (async tail)",
+             DATA_UNARCHIVED_TAIL: "restored (unarchived tail lost)"}[d]
     return f"{'UP' if service else 'DOWN'} / {d.upper() if d == 'lost' else d}"
 
 

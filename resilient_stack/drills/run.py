@@ -12,6 +12,7 @@ from typing import Callable
 
 from resilient_stack.drills.plan import build_plan, select_sites, stack_file_for
 from resilient_stack.drills.report import FiredrillReport
+from resilient_stack.drills.restore import RESTORE_SETTING, restore_overrides, run_restore
 from resilient_stack.drills.scenario import Options, run_drill
 from resilient_stack.drills.topology import moto_site
 from resilient_stack.io.errors import InputError
@@ -25,11 +26,13 @@ def run(
     *,
     site: str | None = None,
     all_sites: bool = False,
+    restore: bool = False,
     options: Options = Options(),
     progress: Callable[[str], None] = lambda _: None,
 ) -> FiredrillReport:
     """The ``firedrill`` command: the stack booted once, then one scenario per selected site (each burned site
-    comes back and rejoins before the next fire).
+    comes back and rejoins before the next fire); with ``restore``, every site holding a database member burns
+    and the stack is rebuilt from its backups (:mod:`resilient_stack.drills.restore`).
 
     Raises:
         InputError: unusable stack file or --site; podman, the host image or moto missing (one line).
@@ -41,7 +44,9 @@ def run(
     if plan.rejected:
         progress(f"[design] REJECTED by the placement rules ({', '.join(plan.rejected_rules)}): the components "
                  "refuse this stack; building it anyway for the drill (enforce_rules=False)")
-    sites = select_sites(plan, site, all_sites)
+    sites = [] if restore else select_sites(plan, site, all_sites)
+    restored = (build_plan(path, plan.internet, config_overrides=restore_overrides(plan.config),
+                           shown_overrides=RESTORE_SETTING) if restore else None)
     if not podman.podman_available():
         raise InputError(str(path), f"podman is not available (it comes with the host image: "
                                     f"sudo bash {podman.BUILD_SCRIPT})")
@@ -50,11 +55,15 @@ def run(
         moto_site()
     except podman.PodmanUnavailable as exc:
         raise InputError(str(path), str(exc)) from None
-    results = run_drill(plan, sites, options=options, progress=progress)
+    if restored is not None:
+        results = [run_restore(plan, restored, options=options, progress=progress)]
+    else:
+        results = run_drill(plan, sites, options=options, progress=progress)
     try:
         shown = str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         shown = str(path)
     return FiredrillReport(stack=plan.stack, source=shown, scenarios=results, rejected_rules=plan.rejected_rules,
-                           config_overrides=dict(plan.config_overrides), runtime_s=time.monotonic() - start,
+                           config_overrides=dict((restored or plan).config_overrides),
+                           runtime_s=time.monotonic() - start,
                            boot_s=results[0].boot_s if results else 0.0)

@@ -69,6 +69,10 @@ class Options:
     max_requests: int = 4000
     max_writes: int = 4000
     image: str = podman.DEFAULT_IMAGE
+    # --restore
+    backup_timeout_s: float = 300.0  # the repository holds a full backup within this after the boot
+    restore_load_s: float = 75.0  # writes before the fire: longer than archive_timeout, so some WAL is archived
+    restore_timeout_s: float = 600.0  # from the fire: fresh hosts booted, the restored primary accepting writes
 
 
 def psql_local(container: str, sql: str, *, db: str = "postgres", timeout: float = 30):

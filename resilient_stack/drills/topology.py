@@ -29,7 +29,7 @@ import yaml
 
 from resilient_stack.core.vocabulary import HOST_WEB
 from resilient_stack.drills.load import RUN_DIR, VISITOR, visitor_script
-from resilient_stack.drills.plan import DrillError, Plan
+from resilient_stack.drills.plan import DrillError, HostPlan, Plan
 from resilient_stack.drills.report import plural
 from resilient_stack.testing import podman, standins
 
@@ -152,6 +152,9 @@ class Topology:
     visitor: podman.Host  # the drill's client on the internet (its /etc/hosts: the record set)
     names: dict[str, str]  # host name (and "<backup placement>-s3") -> container name
     boot_s: float  # seconds from the first network to cloud-init done on every container
+    # boots one stack host (its plan, the container's short name) on its networks, as at the first boot: the
+    # restore drill's fresh hosts, which take the burned hosts' addresses as a replaced instance keeps its port
+    start: Callable[..., podman.Host] | None = None
 
 
 def boot(
@@ -197,12 +200,12 @@ def boot(
     hosts["visitor"] = visitor
     add_hosts = [a for n in names for a in ("--add-host", f"{n}:{plan.s3_ip}")]
 
-    def start(h) -> podman.Host:
+    def start(h: HostPlan, short: str | None = None) -> podman.Host:
         extra = nets(h.site, h.public_ip)
         if h.role != HOST_WEB:
             extra += [*add_hosts, "-v", f"{tls / 'ca-bundle.crt'}:/etc/ssl/certs/ca-certificates.crt:ro",
-                      *standins.data_volume(workdir / "volumes" / h.name)]  # the cloud's block-storage volume
-        return s.boot(h.name, h.user_data, hostname=h.name, extra_args=extra)
+                      *standins.data_volume(workdir / "volumes" / (short or h.name))]  # the cloud's block-storage volume
+        return s.boot(short or h.name, h.user_data, hostname=h.name, extra_args=extra)
 
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="firedrill-boot") as pool:  # `podman run`s overlap
         for h, host in zip(plan.hosts, pool.map(start, plan.hosts)):
@@ -213,4 +216,4 @@ def boot(
         host.wait_boot_finished(timeout=max(5.0, deadline - time.monotonic()))
     boot_s = time.monotonic() - t0
     event("boot", f"cloud-init done on all {len(hosts)} containers in {boot_s:.0f} s")
-    return Topology(visitor=visitor, names=containers, boot_s=boot_s)
+    return Topology(visitor=visitor, names=containers, boot_s=boot_s, start=start)

@@ -4,10 +4,15 @@
 components know before anything exists); :class:`BackupTarget` adds the S3 keys (and an optional cipher
 passphrase) the hosts need. Both are checked by :func:`validate_backup_repository`, the one rule.
 
-The hosts get ``/etc/pgbackrest/pgbackrest.conf`` (0640 postgres: it holds the S3 secret), the backup script
-(run only on the current primary, so a promoted replica takes the schedule over), a templated systemd service
-and weekly full / daily differential timers; the member that initialises the cluster also gets the first-boot
-script that creates the stanza and starts a first full backup. Pure: standard library only.
+The hosts get ``/etc/pgbackrest/pgbackrest.conf`` (0640 postgres: it holds the S3 secret and the passphrase),
+the backup script (run only on the current primary, so a promoted replica takes the schedule over), a templated
+systemd service and weekly full / daily differential timers, and the catch-up (``resilient-stack-backup-init``,
+a systemd timer soon after boot and then every minute, never in cloud-init): on the primary it creates the
+stanza when the repository has none (a new one, or one that lost it), starts a full backup when there is none,
+and a differential one when archiving failed since the last backup (WAL may have been dropped). WAL is archived
+asynchronously with a bounded queue (``archive-push-queue-max``): a repository that cannot be reached never stops
+nor fills the primary, it costs the archive's continuity instead (the catch-up's next backup restores it).
+Pure: standard library only.
 """
 
 from __future__ import annotations
@@ -21,11 +26,16 @@ from resilient_stack.hosts import payload
 from resilient_stack.hosts.document import write_file
 from resilient_stack.hosts.paths import (
     BACKUP_INIT_SCRIPT,
+    BACKUP_INIT_SERVICE,
+    BACKUP_INIT_TIMER,
     BACKUP_KINDS,
     BACKUP_SCRIPT,
     BACKUP_SERVICE,
+    BACKUP_STATE_DIR,
     BACKUP_TIMER,
     PATRONI_SERVICE,
+    PGBACKREST_SPOOL,
+    RESTORE_SCRIPT,
     PG_DATA,
     PG_SOCKET_DIR,
     SYSTEMD_DIR,
@@ -47,6 +57,7 @@ def validate_backup_repository(
     verify_tls: Any = True,
     retention_full: Any = 2,
     stanza: Any = "main",
+    archive_queue_max_mb: Any = 1024,
     owner: str = "BackupRepository",
 ) -> None:
     """Refuse (``ValueError`` naming ``<owner>.<field>``) a repository pgBackRest could not use.
@@ -75,6 +86,7 @@ def validate_backup_repository(
         raise ValueError(f"{owner}.retention_full must be an int in 1..100, got {retention_full!r}")
     if not isinstance(stanza, str) or not check.STANZA_RE.fullmatch(stanza):
         raise ValueError(f"{owner}.stanza must be a simple name, got {stanza!r}")
+    check.integer(archive_queue_max_mb, f"{owner}.archive_queue_max_mb", 16, 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,7 @@ class BackupRepository:
     verify_tls: bool = True
     retention_full: int = 2
     stanza: str = "main"
+    archive_queue_max_mb: int = 1024
 
     def __post_init__(self) -> None:
         validate_backup_repository(**{f.name: getattr(self, f.name) for f in fields(self)}, owner="BackupRepository")
@@ -119,6 +132,8 @@ class BackupTarget:
         retention_full: how many full backups pgBackRest keeps.
         cipher_pass: optional client-side encryption passphrase (aes-256-cbc); never shown by ``repr``.
         stanza: pgBackRest stanza name.
+        archive_queue_max_mb: WAL waiting to be archived beyond this (MiB) is dropped from the archive rather than
+            kept on the primary's disk (``archive-push-queue-max``).
     """
 
     endpoint: str
@@ -132,12 +147,13 @@ class BackupTarget:
     retention_full: int = 2
     cipher_pass: str | None = field(default=None, repr=False)
     stanza: str = "main"
+    archive_queue_max_mb: int = 1024
 
     def __post_init__(self) -> None:
         validate_backup_repository(
             endpoint=self.endpoint, bucket=self.bucket, region=self.region, path=self.path,
             uri_style=self.uri_style, verify_tls=self.verify_tls, retention_full=self.retention_full,
-            stanza=self.stanza, owner="BackupTarget",
+            stanza=self.stanza, archive_queue_max_mb=self.archive_queue_max_mb, owner="BackupTarget",
         )
         check.single_line(self.key_id, "BackupTarget.key_id", min_len=1)
         check.single_line(self.key_secret, "BackupTarget.key_secret", min_len=1)
@@ -156,8 +172,8 @@ class BackupTarget:
 
 
 def timers() -> list[str]:
-    """The systemd timers of the backup schedule (weekly full, daily differential)."""
-    return [BACKUP_TIMER.format(kind=kind) for kind in BACKUP_KINDS]
+    """The systemd timers of the backups: the weekly full and daily differential schedule, and the catch-up."""
+    return [*[BACKUP_TIMER.format(kind=kind) for kind in BACKUP_KINDS], BACKUP_INIT_TIMER]
 
 
 def _service_instance(kind: str) -> str:
@@ -182,6 +198,8 @@ def pgbackrest_conf(backup: BackupTarget, *, process_max: int) -> str:
         cipher=(payload.lines("pgbackrest/cipher.conf", cipher_pass=backup.cipher_pass)
                 if backup.cipher_pass is not None else payload.Lines()),
         process_max=process_max,
+        spool=PGBACKREST_SPOOL,
+        queue_max=backup.archive_queue_max_mb,
         stanza=backup.stanza,
         pg_data=PG_DATA,
         port=POSTGRES_PORT,
@@ -205,9 +223,22 @@ def schedule_files(backup: BackupTarget, *, full_calendar: str, diff_calendar: s
     ]
 
 
-def init_file(backup: BackupTarget, wait_local_pg: payload.Lines) -> dict[str, Any]:
-    """The primary's first-boot script: create the stanza, check archiving, start a first full backup."""
-    return write_file(BACKUP_INIT_SCRIPT, payload.render(
-        "shell/backup-init.sh", wait_local_pg=wait_local_pg, stanza=backup.stanza,
-        full_backup_unit=_service_instance("full"),
-    ), permissions="0755")
+def restore_file(backup: BackupTarget) -> dict[str, Any]:
+    """Patroni's custom bootstrap of a cluster restored from the repository (``bootstrap_from="backup"``)."""
+    return write_file(RESTORE_SCRIPT, payload.render("shell/restore.sh", stanza=backup.stanza, data=PG_DATA),
+                      permissions="0755")
+
+
+def catch_up_files(backup: BackupTarget) -> list[dict[str, Any]]:
+    """The catch-up (every member; it acts on the primary only): its script, service and timer."""
+    return [
+        write_file(BACKUP_INIT_SCRIPT, payload.render(
+            "shell/backup-init.sh", stanza=backup.stanza, state_dir=BACKUP_STATE_DIR, pg_data=PG_DATA,
+            queue_max_mb=backup.archive_queue_max_mb,
+            full_unit=_service_instance("full"), diff_unit=_service_instance("diff"),
+        ), permissions="0755"),
+        write_file(f"{SYSTEMD_DIR}/{BACKUP_INIT_SERVICE}", payload.render(
+            f"systemd/{BACKUP_INIT_SERVICE}", db_service=PATRONI_SERVICE, script=BACKUP_INIT_SCRIPT)),
+        write_file(f"{SYSTEMD_DIR}/{BACKUP_INIT_TIMER}", payload.render(
+            f"systemd/{BACKUP_INIT_TIMER}", unit=BACKUP_INIT_SERVICE)),
+    ]

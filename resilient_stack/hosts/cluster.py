@@ -34,6 +34,7 @@ from resilient_stack.hosts import payload
 from resilient_stack.hosts.backup import BackupRepository
 from resilient_stack.hosts.paths import (
     DB_INIT_SCRIPT,
+    RESTORE_SCRIPT,
     ETCD_DATA,
     PATRONI_PGPASS,
     PG_BIN,
@@ -149,7 +150,9 @@ def _parameters(backup: BackupRepository | None, *, max_wal_senders: int, wal_ke
         params.update({
             "archive_mode": "on",
             "archive_command": f"pgbackrest --stanza={backup.stanza} archive-push %p",
-            "archive_timeout": 300,
+            # a segment at least every minute: a restore from the archive loses at most the last minute or so
+            # (the unarchived tail); an idle minute's segment compresses to almost nothing
+            "archive_timeout": 60,
         })
     else:
         params["archive_mode"] = "off"
@@ -172,8 +175,13 @@ def patroni_config(
     backup: BackupRepository | None,
     max_wal_senders: int,
     wal_keep_size_mb: int,
+    restore: bool = False,
 ) -> str:
-    """``/etc/patroni/config.yml`` of member ``me`` (0600 postgres: it holds the passwords)."""
+    """``/etc/patroni/config.yml`` of member ``me`` (0600 postgres: it holds the passwords).
+
+    ``restore``: a new cluster is initialised from the backup repository (Patroni's custom bootstrap running
+    :data:`RESTORE_SCRIPT`, pgBackRest's recovery settings kept), not by ``initdb``.
+    """
     tls = {"sslmode": "require", "channel_binding": "require"}
     postgresql: dict[str, Any] = {
         "listen": f"*:{POSTGRES_PORT}",
@@ -239,5 +247,12 @@ def patroni_config(
         "postgresql": postgresql,
         "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
     }
+    if restore:
+        if backup is None:
+            raise ValueError("restore needs a backup repository")
+        # Patroni's custom bootstrap: restore the newest backup, replay the archive, be promoted at its end
+        config["bootstrap"]["method"] = "pgbackrest"
+        config["bootstrap"]["pgbackrest"] = {"command": RESTORE_SCRIPT, "no_params": True,
+                                             "keep_existing_recovery_conf": True}
     return "# Managed by resilient_stack (cloud-init). Holds passwords: 0600 postgres.\n" + yaml.safe_dump(
         config, sort_keys=False, default_flow_style=False, width=4096)

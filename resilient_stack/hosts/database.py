@@ -8,8 +8,9 @@ clone it. From then on the roles are Patroni's: it promotes the most advanced re
 lost, and a former primary rejoins as a replica with ``pg_rewind``. ``/usr/local/sbin/resilient-stack-cluster``
 shows the cluster (``list``) and this host's role (``role``).
 
-With a backup target, pgBackRest archives WAL and takes the scheduled backups on whichever member is the
-primary; the bootstrap member creates the stanza and starts a first full backup.
+With a backup target, pgBackRest archives WAL (asynchronously, with a bounded queue) and takes the scheduled
+backups on whichever member is the primary; a catch-up timer (never cloud-init, so a host whose repository cannot
+be reached still finishes its boot) creates the stanza and the first full backup when the repository is there.
 
 :func:`validate_db_member` is the one check of the role's inputs, without the secrets or the addresses (the
 components call it before either exists; the renderer calls it too).
@@ -34,7 +35,6 @@ from resilient_stack.hosts.backup import BackupRepository, BackupTarget
 from resilient_stack.hosts.cluster import REWIND_USER, ClusterMember
 from resilient_stack.hosts.paths import (
     APP_PASSWORD_FILE,
-    BACKUP_INIT_SCRIPT,
     CLUSTER_HELPER,
     DATA_MOUNT,
     DATA_VOLUME_LABEL,
@@ -59,6 +59,9 @@ FULL_CALENDAR = "Sun *-*-* 02:00:00"
 DIFF_CALENDAR = "Mon..Sat *-*-* 02:00:00"
 WAIT_VOLUME_S = 600  # the volume is attached once the instance exists: the first boot waits for it (bounded)
 VOLUME_ID = re.compile(r"[0-9a-fA-F][0-9a-fA-F-]{19,63}")  # an OpenStack volume id (a UUID)
+# How the member that initialises a NEW cluster makes it: initdb (an empty database), or a restore of the backup
+# repository's newest backup plus its archived WAL (the restore path after every member was lost)
+BOOTSTRAP_FROM = ("empty", "backup")
 PACKAGES = [f"postgresql-{PG_VERSION}", "ssl-cert", "patroni", "etcd-server", "etcd-client", "python3-psycopg2"]
 
 
@@ -107,7 +110,7 @@ def _check(
     *, name: Any, members: Any, scope: Any, replication_user: Any, app_user: Any, app_db: Any, app_cidrs: Any,
     replication_cidrs: Any, backup: Any, ssh_authorized_keys: Any, max_wal_senders: Any, wal_keep_size_mb: Any,
     backup_full_calendar: Any, backup_diff_calendar: Any, bootstrap: Any, data_volume_id: Any, admin_cidrs: Any,
-    rendering: bool,
+    rendering: bool, bootstrap_from: Any = "empty",
 ) -> _Checked:
     if not isinstance(name, str) or check.hostname(name) is None:
         raise ValueError("name must be this host's name (a DNS label)")
@@ -118,6 +121,10 @@ def _check(
     if (rendering or data_volume_id is not None) and not (
             isinstance(data_volume_id, str) and VOLUME_ID.fullmatch(data_volume_id)):
         raise ValueError(f"data_volume_id must be the id of the host's data volume, got {data_volume_id!r}")
+    if bootstrap_from not in BOOTSTRAP_FROM:
+        raise ValueError(f"bootstrap_from must be one of {', '.join(BOOTSTRAP_FROM)}, got {bootstrap_from!r}")
+    if bootstrap_from == "backup" and backup is None:
+        raise ValueError("bootstrap_from='backup' restores from the backup repository: it needs a backup")
     all_members, me = _members(members, name, addresses=rendering)
     check.sql_ident(replication_user, "replication_user")
     check.sql_ident(app_user, "app_user")
@@ -158,6 +165,7 @@ def validate_db_member(
     backup_diff_calendar: str = DIFF_CALENDAR,
     data_volume_id: str | None = None,
     admin_cidrs: Sequence[str] = (),
+    bootstrap_from: str = "empty",
 ) -> None:
     """Refuse (``ValueError`` naming the value) what a member could not be given; no secret needed.
 
@@ -170,7 +178,7 @@ def validate_db_member(
            ssh_authorized_keys=ssh_authorized_keys, max_wal_senders=max_wal_senders,
            wal_keep_size_mb=wal_keep_size_mb, backup_full_calendar=backup_full_calendar,
            backup_diff_calendar=backup_diff_calendar, bootstrap=bootstrap, data_volume_id=data_volume_id,
-           admin_cidrs=admin_cidrs, rendering=False)
+           admin_cidrs=admin_cidrs, rendering=False, bootstrap_from=bootstrap_from)
 
 
 def render_db_member(
@@ -198,6 +206,7 @@ def render_db_member(
     wal_keep_size_mb: int = 1024,
     backup_full_calendar: str = FULL_CALENDAR,
     backup_diff_calendar: str = DIFF_CALENDAR,
+    bootstrap_from: str = "empty",
 ) -> str:
     """Render the user-data of one database member (PostgreSQL 15 under Patroni, one etcd member).
 
@@ -209,8 +218,8 @@ def render_db_member(
     handed to Patroni, etcd starts, then Patroni, and the boot waits (bounded) until the member serves. With
     ``bootstrap`` the member initialises the cluster and Patroni's ``post_bootstrap`` creates the application's
     role, database and table (``app_password``); the others clone it. With a backup target: WAL archiving,
-    the stanza and a first full backup (bootstrap member), and weekly full / daily differential timers on
-    every member (they back up only on the current primary).
+    the stanza and a first full backup (the catch-up timer, on whichever member is the primary), and weekly full /
+    daily differential timers on every member (they back up only on the current primary).
 
     Args:
         name: this host's name (its Patroni and etcd member name), one of ``members``.
@@ -230,6 +239,9 @@ def render_db_member(
         ssh_authorized_keys, package_update, package_upgrade: as for every role.
         max_wal_senders, wal_keep_size_mb: replication tuning.
         backup_full_calendar, backup_diff_calendar: systemd ``OnCalendar`` of the backup timers.
+        bootstrap_from: ``"empty"`` (``initdb``) or ``"backup"``: the member that initialises a NEW cluster restores
+            the repository's newest backup and replays its archived WAL (Patroni's custom bootstrap,
+            ``resilient-stack-restore``); a running cluster is never touched by it.
 
     Returns:
         The ``#cloud-config`` document.
@@ -242,7 +254,7 @@ def render_db_member(
         app_db=app_db, app_cidrs=app_cidrs, replication_cidrs=replication_cidrs, backup=backup,
         ssh_authorized_keys=ssh_authorized_keys, max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb,
         backup_full_calendar=backup_full_calendar, backup_diff_calendar=backup_diff_calendar, bootstrap=bootstrap,
-        data_volume_id=data_volume_id, admin_cidrs=admin_cidrs, rendering=True,
+        data_volume_id=data_volume_id, admin_cidrs=admin_cidrs, rendering=True, bootstrap_from=bootstrap_from,
     )
     secrets = {"replication_password": replication_password, "rewind_password": rewind_password,
                "api_password": api_password}
@@ -278,7 +290,7 @@ def render_db_member(
             replication_password=replication_password, rewind_password=rewind_password,
             api_password=api_password, app_db=app_db, app_user=app_user, app_cidrs=checked.app_cidrs,
             replication_cidrs=checked.replication_cidrs, backup=repository, max_wal_senders=max_wal_senders,
-            wal_keep_size_mb=wal_keep_size_mb,
+            wal_keep_size_mb=wal_keep_size_mb, restore=bootstrap_from == "backup",
         ), owner="postgres:postgres", permissions="0600", defer=True),
         document.write_file(DB_START_SCRIPT, postgres.db_start_script(bootstrap=bootstrap, scope=scope),
                             permissions="0755"),
@@ -305,10 +317,10 @@ def render_db_member(
         files.append(document.write_file(PGBACKREST_CONF, backups.pgbackrest_conf(backup, process_max=2),
                                          owner="postgres:postgres", permissions="0640", defer=True))
         files += backups.schedule_files(backup, full_calendar=backup_full_calendar, diff_calendar=backup_diff_calendar)
+        files += backups.catch_up_files(backup)
+        if bootstrap_from == "backup":
+            files.append(backups.restore_file(backup))
         runcmd += [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", *backups.timers()]]
-        if bootstrap:
-            files.append(backups.init_file(backup, postgres.wait_local_pg()))
-            runcmd.append([BACKUP_INIT_SCRIPT])
     doc["write_files"] = files
     doc["runcmd"] = runcmd
     return document.dump(doc)

@@ -40,8 +40,15 @@ PATRONI_PGPASS = "/var/lib/postgresql/.pgpass.patroni"
 ETCD_ENV = "/etc/default/etcd"
 ETCD_SERVICE = "etcd"
 ETCD_DATA = f"{DATA_MOUNT}/etcd"
-BACKUP_INIT_SCRIPT = "/usr/local/sbin/resilient-stack-backup-init"
+BACKUP_INIT_SCRIPT = "/usr/local/sbin/resilient-stack-backup-init"  # the catch-up: stanza, first backup, after gaps
+BACKUP_INIT_SERVICE = "resilient-stack-backup-init.service"  # runs it on every member (acts on the primary only)
+BACKUP_INIT_TIMER = "resilient-stack-backup-init.timer"  # soon after boot, then every minute: never in cloud-init
+BACKUP_STATE_DIR = "/var/lib/resilient-stack/backup"  # what the catch-up found and did (state, stanza-created)
+# pgBackRest's asynchronous archiving spool: under PostgreSQL's home, on the data disk's file system
+PGBACKREST_SPOOL = "/var/lib/postgresql/pgbackrest-spool"
 BACKUP_SCRIPT = "/usr/local/sbin/resilient-stack-backup"
+# Patroni's custom bootstrap with ``bootstrap_from="backup"``: a new cluster restored from the repository
+RESTORE_SCRIPT = "/usr/local/sbin/resilient-stack-restore"
 SYSTEMD_DIR = "/etc/systemd/system"
 BACKUP_SERVICE = "resilient-stack-backup@.service"  # instantiated as resilient-stack-backup@<full|diff|incr>
 BACKUP_TIMER = "resilient-stack-backup-{kind}.timer"  # kind: full, diff

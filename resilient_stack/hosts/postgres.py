@@ -34,11 +34,6 @@ WAIT_CLUSTER_S = 600
 WAIT_READY_S = 600
 
 
-def wait_local_pg() -> payload.Lines:
-    """The shell function ``wait_local_pg`` (bounded wait for the local server), for the scripts."""
-    return payload.lines("shell/wait-local-pg.sh", socket_dir=PG_SOCKET_DIR, port=POSTGRES_PORT)
-
-
 def db_init_sql(*, app_user: str, app_db: str) -> str:
     """Idempotent role, database and table of the application, run by psql as postgres (Patroni's post_bootstrap)."""
     # The password is read from a root-provisioned 0600 file by psql's backquote expansion and interpolated as

@@ -30,6 +30,7 @@ import functools
 import hashlib
 import ipaddress
 import json
+import logging
 import threading
 import uuid
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ from typing import Any, Callable, Iterator, Mapping, NoReturn
 
 import pulumi
 
+from resilient_stack.components.backup_config import SECRET_CONFIG_KEYS
 from resilient_stack.components.stack_config import read_stack_file
 from resilient_stack.core.rules import DesignRejected
 from resilient_stack.io.errors import InputError
@@ -177,6 +179,15 @@ def _options(request: Any) -> dict[str, Any]:
     return out
 
 
+class _Collect(logging.Handler):
+    def __init__(self, into: list[tuple[str, str]]) -> None:
+        super().__init__(logging.DEBUG)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append((record.levelname, record.getMessage()))
+
+
 class RecordingMocks(pulumi_mocks.Mocks):
     """Realistic, deterministic answers for the resource types resilient-stack creates.
 
@@ -206,6 +217,10 @@ class RecordingMocks(pulumi_mocks.Mocks):
         self.resources: list[RecordedResource] = []
         self.stack_outputs: dict[str, Any] = {}
         self.failures: list[str] = []
+        self.messages: list[tuple[str, str]] = []  # what the program logged (pulumi.log): (level name, message)
+        # the program's log goes here, not to the process's root logger (the drill's stderr is its progress)
+        self.engine_logger = logging.Logger("resilient-stack-mockrun")
+        self.engine_logger.addHandler(_Collect(self.messages))
         self._lock = threading.RLock()
         self._current = threading.local()
         self._providers: dict[str, dict[str, Any]] = {}  # provider id -> inputs
@@ -229,7 +244,6 @@ class RecordingMocks(pulumi_mocks.Mocks):
             "openstack:blockstorage/volume:Volume": self._volume,
             "openstack:compute/volumeAttach:VolumeAttach": self._volume_attach,
             "openstack:objectstorage/container:Container": self._container,
-            "openstack:identity/ec2CredentialV3:Ec2CredentialV3": self._ec2_credential,
             "openstack:loadbalancer/loadBalancer:LoadBalancer": self._load_balancer,
             "openstack:loadbalancer/listener:Listener": self._tagged,
             "openstack:loadbalancer/pool:Pool": self._tagged,
@@ -450,14 +464,6 @@ class RecordingMocks(pulumi_mocks.Mocks):
     def _container(self, args, key, base):
         return self._echo(args, {**base, "name": _plain(args.inputs.get("name")) or args.name})
 
-    def _ec2_credential(self, args, key, base):
-        return self._echo(args, {
-            **base, "access": hashlib.sha256(f"access/{key}".encode()).hexdigest()[:32],
-            "secret": hashlib.sha256(f"secret/{key}".encode()).hexdigest()[:32],
-            "projectId": hashlib.sha256(b"project").hexdigest()[:32],
-            "userId": hashlib.sha256(b"user").hexdigest()[:32],
-        })
-
     def _load_balancer(self, args, key, base):
         subnet = _plain(args.inputs.get("vipSubnetId"))
         with self._lock:
@@ -545,10 +551,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 # --------------------------------------------------------------------------------------------------
 
 
+def _secret_key(key: str) -> bool:
+    """One of the backup repository's keys (in any namespace): a secret the engine decrypts, the mocks cannot."""
+    return key.rpartition(":")[2] in SECRET_CONFIG_KEYS
+
+
 def engine_config(config: Mapping[str, Any], source: str = "stack config") -> dict[str, str]:
-    """A stack file's ``config:`` mapping as the engine hands it to the program (strings; JSON for objects)."""
+    """A stack file's ``config:`` mapping as the engine hands it to the program (strings; JSON for objects).
+
+    The backup repository's keys, when the file holds them encrypted, are left out: unreadable here, they are
+    unset for the program, which then previews with placeholder keys (``components.stack.backup_keys``)."""
     out: dict[str, str] = {}
     for key, value in config.items():
+        if isinstance(value, Mapping) and "secure" in value and _secret_key(str(key)):
+            continue
         if isinstance(value, Mapping) and "secure" in value:
             raise InputError(source, f"{key} is an encrypted secret; mockrun cannot decrypt it (pass it in clear with config_overrides)")
         if isinstance(value, str):
@@ -575,10 +591,10 @@ def _run(mocks: RecordingMocks, project: str, stack: str, preview: bool, config:
     configure(pulumi_mocks.MockSettings(
         monitor=monitor,
         monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
-        engine=pulumi_mocks.MockEngine(None),
+        engine=pulumi_mocks.MockEngine(mocks.engine_logger),
         project=project, stack=stack, dry_run=preview, organization="organization", callbacks=None,
     ))
-    set_all_config(config, [])
+    set_all_config(config, [k for k in config if _secret_key(k)])  # given in clear here, secrets for the program
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(run_in_stack(program))
@@ -595,7 +611,7 @@ def run_program(
     stack: str | None = None,
     *,
     project: str = PROJECT,
-    preview: bool = False,
+    preview: bool = True,
     mocks: RecordingMocks | None = None,
     program: Callable[[], Any] | None = None,
     config_overrides: Mapping[str, Any] | None = None,
@@ -607,7 +623,9 @@ def run_program(
         stack_file: a ``Pulumi.<stack>.yaml`` file.
         stack: the stack name (default: from the file name).
         project: the project name (URNs).
-        preview: run as a preview (``pulumi.runtime.is_dry_run()``).
+        preview: run as ``pulumi preview`` does (the default: ``pulumi.runtime.is_dry_run()``; nothing is created,
+            and without the backup repository's keys the hosts get placeholder keys); ``False``: as ``pulumi up``,
+            which refuses without those keys (give them in ``config_overrides``, in clear: the mocks mark them secret).
         mocks: the mocks to use (pass your own to inspect ``resources``/``failures`` after an error).
         program: the program function (default: :func:`resilient_stack.components.stack.program`, as ``__main__.py``).
         config_overrides: full keys (``resilient-stack:webCount``...) replacing or adding config values.

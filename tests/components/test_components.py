@@ -98,16 +98,17 @@ EXPECTED_PLACEMENTS = {
         "uk": {"Network": 1, "Subnet": 1, "SecGroup": 2, "SecGroupRule": 1, "ServerGroup": 1, "Port": 1},
     },
 }
-# The database tier: 4 passwords (replication, pg_rewind, Patroni's API, the application), the backup container
-# and its S3 credentials, one host per member; rules: PostgreSQL, etcd's peer port and Patroni's API per
+# The database tier: 4 passwords (replication, pg_rewind, Patroni's API, the application) and the backup
+# repository's passphrase, the backup container (no credential: its keys are the dedicated user's), one host per member; rules: PostgreSQL, etcd's peer port and Patroni's API per
 # (member, other member), PostgreSQL per (member, web host).
 WEB_HOSTS = {"production": 5, "staging": 2}
 EXPECTED_DB = {
-    stack: {"RandomPassword": 4, "Container": 1, "Ec2CredentialV3": 1, "Instance": 3, "SecGroupRule": 3 * 2 * 3 + 3 * web,
+    stack: {"RandomPassword": 5, "Container": 1, "Instance": 3, "SecGroupRule": 3 * 2 * 3 + 3 * web,
             "Volume": 3, "VolumeAttach": 3}
     for stack, web in WEB_HOSTS.items()
 }
-EXPECTED_TOTAL = {"production": 107, "staging": 86}  # + a data volume and its attachment per database host
+# a data volume and its attachment per database host; the backups' passphrase replaced the EC2 credential
+EXPECTED_TOTAL = {"production": 107, "staging": 86}
 PORT = "openstack:networking/port:Port"
 
 
@@ -145,8 +146,7 @@ def test_every_child_of_a_placement_uses_its_placements_provider(runs, stack):
             assert provider_name(rule) == prov.name
     backup_provider = providers[f"{cfg.name}-{cfg.backups.name}"]
     assert backup_provider.inputs["region"] == cfg.backups.region
-    for n in (f"{cfg.name}-db-backups", f"{cfg.name}-db-backup-credentials"):
-        assert provider_name(named(res, n)) == backup_provider.name
+    assert provider_name(named(res, f"{cfg.name}-db-backups")) == backup_provider.name
     # no OpenStack resource anywhere on a default provider
     assert all(r.provider for r in res if r.custom and r.type.startswith("openstack:"))
 
@@ -221,16 +221,15 @@ def test_every_address_exists_before_any_instance(runs, stack):
 def test_passwords_credentials_and_user_data_are_secrets(runs, stack):
     res = runs[stack]
     passwords = of_type(res, "random:index/randomPassword:RandomPassword")
-    assert len(passwords) == 4 and all("result" in p.secret_outputs for p in passwords)
-    assert all(p.inputs["special"] is False and p.inputs["length"] == 32 for p in passwords)
-    (cred,) = of_type(res, "openstack:identity/ec2CredentialV3:Ec2CredentialV3")
-    assert {"access", "secret"} <= cred.secret_outputs
+    assert len(passwords) == 5 and all("result" in p.secret_outputs for p in passwords)
+    assert all(p.inputs["special"] is False for p in passwords)
+    assert sorted(p.inputs["length"] for p in passwords) == [32, 32, 32, 32, 64]  # the passphrase: 64
+    assert not [r for r in res if r.type.startswith("openstack:identity/")], "no credential of the deploying user"
     hosts = of_type(res, INSTANCE)
     assert hosts and all("userData" in h.secret_inputs and "userData" in h.secret_outputs for h in hosts)
     export = json.dumps(to_stack_export(res))
     for p in passwords:
         assert p.outputs["result"] not in export
-    assert cred.outputs["secret"] not in export
     assert "#cloud-config" not in export
 
 
@@ -530,6 +529,7 @@ def test_one_placement_alone():
 
 
 def _database_tier_program(backup_region="WAW1", container="t-pgbackrest", ssh_public_keys=()):
+    import pulumi
     import pulumi_openstack as openstack
 
     from resilient_stack.components import database as db
@@ -549,7 +549,8 @@ def _database_tier_program(backup_region="WAW1", container="t-pgbackrest", ssh_p
         backup = db.BackupStore(name="bk", provider=backup_provider,
                                 where=db.Where(region=backup_region, cloud="ovh"), container=container,
                                 s3_endpoint="s3.waw.cloud.ovh.net", s3_region="waw")
-        db.DatabaseTier("t-db", db.DatabaseTierArgs(members=members, backup=backup, prefix="t",
+        keys = db.BackupKeys(access_key=pulumi.Output.secret("k"), secret_key=pulumi.Output.secret("s"))
+        db.DatabaseTier("t-db", db.DatabaseTierArgs(members=members, backup=backup, prefix="t", backup_keys=keys,
                                                     ssh_public_keys=ssh_public_keys))
 
     return program

@@ -44,6 +44,8 @@ def test_cli_unknown_site_is_one_line_exit_2():
 def test_cli_site_and_all_sites_exclude_each_other():
     proc = run_cli("firedrill", "production", "--site", "gra", "--all-sites")
     assert proc.returncode == 2 and b"not allowed with" in proc.stderr
+    proc = run_cli("firedrill", "production", "--restore", "--all-sites")
+    assert proc.returncode == 2 and b"not allowed with" in proc.stderr
 
 
 def test_without_podman_the_error_names_the_packaged_build_script(monkeypatch):

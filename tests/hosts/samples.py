@@ -75,6 +75,7 @@ DOCS = {
     "member-bootstrap": lambda: member(),
     "member-nobackup": lambda: member(backup=None, app_cidrs=[]),
     "member-join": lambda: member(name="db-waw"),
+    "member-restore": lambda: member(bootstrap_from="backup"),
     "member-join-nobackup": lambda: member(name="db-ik", backup=None, replication_cidrs=["192.0.2.0/24"]),
 }
 

@@ -24,12 +24,37 @@ def test_bootstrap_member_backup_config():
                  "pg1-path=/var/lib/postgresql/15/main", "pg1-port=5432"):
         assert line in c.splitlines(), line
     assert "repo1-storage-port" not in c
+    # asynchronous archiving with a bounded queue, its spool under PostgreSQL's home (the data disk)
+    for line in ("archive-async=y", f"spool-path={paths.PGBACKREST_SPOOL}", "archive-push-queue-max=1024MiB"):
+        assert line in c.splitlines(), line
+    assert paths.PGBACKREST_SPOOL.startswith("/var/lib/postgresql/")
     assert "resilient-stack-backup-full.timer" in runcmd_text(doc)
-    assert [paths.BACKUP_INIT_SCRIPT] in doc["runcmd"]
-    assert runcmd_text(doc).index("daemon-reload") < runcmd_text(doc).index(paths.BACKUP_INIT_SCRIPT)
+
+
+@pytest.mark.parametrize("bootstrap", [True, False])
+def test_the_catch_up_is_a_timer_on_every_member_never_a_boot_step(bootstrap):
+    """cloud-init never waits for the repository: the stanza and the first backup come from a timer that runs on
+    every member (acting on the primary only), so a host whose repository cannot be reached finishes its boot."""
+    doc = load(member(name="db-gra" if bootstrap else "db-waw"))
+    fs = files(doc)
+    assert paths.BACKUP_INIT_SCRIPT not in runcmd_text(doc)
+    assert ["systemctl", "enable", "--now", "resilient-stack-backup-full.timer", "resilient-stack-backup-diff.timer",
+            paths.BACKUP_INIT_TIMER] in [c for c in doc["runcmd"] if c[:2] == ["systemctl", "enable"]]
+    timer = fs[f"/etc/systemd/system/{paths.BACKUP_INIT_TIMER}"]["content"]
+    assert "OnActiveSec=10s\n" in timer and "OnUnitInactiveSec=1min\n" in timer
+    assert f"Unit={paths.BACKUP_INIT_SERVICE}\n" in timer
+    service = fs[f"/etc/systemd/system/{paths.BACKUP_INIT_SERVICE}"]["content"]
+    assert f"ExecStart={paths.BACKUP_INIT_SCRIPT}\n" in service and "Type=oneshot\n" in service
     init = fs[paths.BACKUP_INIT_SCRIPT]["content"]
-    assert "systemctl start --no-block resilient-stack-backup@full.service" in init
-    assert "pgbackrest --stanza=main stanza-create" in init
+    assert fs[paths.BACKUP_INIT_SCRIPT]["permissions"] == "0755"
+    for piece in ("pgbackrest --stanza=main stanza-create", "systemctl start --no-block resilient-stack-backup@full.service",
+                  "systemctl start --no-block resilient-stack-backup@diff.service", "SELECT pg_is_in_recovery()",
+                  "the repository lost its stanza", "FROM pg_stat_archiver",
+                  f"STATE={paths.BACKUP_STATE_DIR}"):
+        assert piece in init, piece
+    # the guard around pgBackRest 2.45's queue limit: a stuck asynchronous archiver is ended over the limit
+    assert "archive-push:async" in init and 'if [ "$waiting_mb" -gt 1024 ]; then' in init
+    assert "/var/lib/postgresql/15/main/pg_wal/archive_status -name '*.ready'" in init
 
 
 def test_schedule_units():
@@ -43,7 +68,7 @@ def test_schedule_units():
     script = fs[paths.BACKUP_SCRIPT]
     assert script["permissions"] == "0755"
     assert 'pgbackrest --stanza=main --type="$TYPE" backup' in script["content"]
-    assert paths.BACKUP_INIT_SCRIPT not in fs, "only the member that initialises the cluster creates the stanza"
+    assert paths.BACKUP_INIT_SCRIPT in fs, "every member runs the catch-up (it acts on the primary only)"
 
 
 def test_backup_endpoint_port_and_repr_hides_secrets():
@@ -82,6 +107,7 @@ def test_repository_and_target_are_the_same_place():
         ({"verify_tls": 1}, "verify_tls must be a bool"),
         ({"retention_full": 0}, "retention_full must be an int in 1..100"),
         ({"stanza": "a b"}, "stanza must be a simple name"),
+        ({"archive_queue_max_mb": 8}, "archive_queue_max_mb"),
     ],
 )
 def test_bad_repository_is_refused_the_same_way_everywhere(change, match):
@@ -110,3 +136,24 @@ def test_bucket_may_be_unknown_when_validating():
         validate_backup_repository(endpoint="s3.de.cloud.ovh.net", region="de", bucket=None)
     with pytest.raises(ValueError, match="bucket"):
         BackupTarget(endpoint="s3.de.cloud.ovh.net", bucket=None, region="de", key_id="k", key_secret="s")  # type: ignore[arg-type]
+
+
+def test_bootstrap_from_backup_restores_a_new_cluster_with_patronis_custom_bootstrap():
+    """database.bootstrapFrom: backup: the member that initialises a NEW cluster restores the newest backup (then
+    PostgreSQL replays the archive and is promoted at its end) instead of initdb; the default is initdb."""
+    import yaml
+
+    default = yaml.safe_load(files(load(member()))[paths.PATRONI_CONF]["content"])["bootstrap"]
+    assert "method" not in default and paths.RESTORE_SCRIPT not in files(load(member()))
+    fs = files(load(member(bootstrap_from="backup")))
+    boot = yaml.safe_load(fs[paths.PATRONI_CONF]["content"])["bootstrap"]
+    assert boot["method"] == "pgbackrest"
+    assert boot["pgbackrest"] == {"command": paths.RESTORE_SCRIPT, "no_params": True, "keep_existing_recovery_conf": True}
+    script = fs[paths.RESTORE_SCRIPT]
+    assert script["permissions"] == "0755"
+    assert "exec pgbackrest --stanza=main --pg1-path=/var/lib/postgresql/15/main --log-level-console=info restore" \
+        in script["content"]
+    with pytest.raises(ValueError, match="bootstrap_from='backup' restores from the backup repository"):
+        member(bootstrap_from="backup", backup=None)
+    with pytest.raises(ValueError, match="bootstrap_from must be one of empty, backup"):
+        member(bootstrap_from="pitr")

@@ -118,7 +118,7 @@ def test_the_bootstrap_member_initialises_the_cluster():
     start = fs[paths.DB_START_SCRIPT]["content"]
     assert "ROLE=\"bootstrap\"\n" in start and "INITIALIZE=/service/shop/initialize\n" in start
     assert fs[HOST_ROLE_FILE]["content"] == "db-primary\n"
-    assert [paths.BACKUP_INIT_SCRIPT] in doc["runcmd"]
+    assert paths.BACKUP_INIT_SCRIPT not in runcmd_text(doc), "the boot never waits for the backup repository"
 
 
 def test_a_joining_member_waits_for_the_cluster_and_gets_no_app_password():

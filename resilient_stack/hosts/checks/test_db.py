@@ -157,10 +157,15 @@ def test_backup_configuration(root, psql, options):
     assert conf.exists, "pgBackRest config missing"
     assert conf.user == "postgres" and conf.mode in (0o600, 0o640), (conf.user, oct(conf.mode))
     assert "repo1-type=s3" in conf.content_string
+    # encrypted, and archived asynchronously with a bounded queue (a lost repository never fills the disk)
+    for line in ("repo1-cipher-type=aes-256-cbc", "archive-async=y"):
+        assert line in conf.content_string.splitlines(), line
+    assert any(line.startswith("archive-push-queue-max=") for line in conf.content_string.splitlines())
     assert psql("SHOW archive_mode") == "on"
     assert "pgbackrest" in psql("SHOW archive_command")
-    assert root.service("resilient-stack-backup-full.timer").is_enabled
-    assert root.service("resilient-stack-backup-diff.timer").is_enabled
+    for timer in ("resilient-stack-backup-full.timer", "resilient-stack-backup-diff.timer",
+                  "resilient-stack-backup-init.timer"):
+        assert root.service(timer).is_enabled, timer
 
 
 def test_backup_repository_holds_a_valid_backup(host, options):

@@ -4,7 +4,8 @@ the exact user data, burns sites one after the other, brings each back, measures
 with RESILIENT_STACK_REQUIRE_TOOLS=1.
 
 One `production --all-sites` run covers the primary's site, a replica's site and the backups' site (one boot,
-about 3.5 minutes); the sbg2021 replay about 1.5 minutes; the Ctrl-C test under a minute.
+about 3.5 minutes); the sbg2021 replay about 1.5 minutes; the Ctrl-C test under a minute; the restore from the
+backups (`--restore`: every site holding a database member burns, fresh hosts restore) about 6 minutes.
 """
 
 from __future__ import annotations
@@ -231,3 +232,33 @@ def test_keeping_the_hosts_is_said_on_stderr_not_in_the_report(tools):
             mine = [c for c in containers if c.startswith(prefix)]
             podman.remove(*mine, networks=[n for n in leftovers(prefix) if n not in mine])
             assert not leftovers(prefix)
+
+
+# --------------------------------------------------------------------------------------------------
+# --restore: every site holding a database member burns; the stack is rebuilt from its backups
+# --------------------------------------------------------------------------------------------------
+
+RESTORE_RTO_LIMIT_S = 600.0  # from the fire until writes are acknowledged again, the rebuild included
+
+
+def test_restore_rebuilds_production_from_its_backups_losing_only_the_unarchived_tail(tools):
+    proc, rep = firedrill("production", "--restore", timeout=1800)
+    assert proc.returncode == 0 and rep["verdict"] == "pass", proc.stderr[-4000:]
+    # the product's restore path, with the one setting the runbook names, and nothing else overridden
+    assert rep["design"]["config_overrides"] == {"resilient-stack:database.bootstrapFrom": "backup"}
+    (sc,) = rep["scenarios"]
+    assert sc["site_id"] == "restore" and set(sc["placements"]) == {"gra", "waw", "ik"}
+    assert not any(k.startswith("backups-lim") for k in sc["killed"]), "the backup site is left"
+    restore = sc["restore"]
+    assert restore["ok"] and restore["primary"] in {"gra", "waw", "ik"}, restore
+    assert 0 < sc["rto_writes_s"] <= RESTORE_RTO_LIMIT_S
+    rpo = sc["rpo"]
+    assert rpo["survivor_read"] and restore["lost_only_unarchived_tail"], (rpo, restore)
+    assert rpo["acknowledged"] > 100
+    # the archived WAL was replayed: rows acknowledged after the backup are back
+    assert restore["rows_replayed_from_archive"] > 0, restore
+    # with archive_timeout = 60 s, what the archive lacks is about the last minute at most
+    assert restore["archived_before_fire_s"] is not None and restore["archived_before_fire_s"] <= 75
+    assert sc["cluster"]["ok"], sc["cluster"]
+    assert "restore" in phases(sc) and "healed" in phases(sc)
+    assert not leftovers(session_of(proc.stderr))

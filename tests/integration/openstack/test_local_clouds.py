@@ -2,7 +2,7 @@
 
 - Cinder: an ``openstack.blockstorage.Volume`` attaches to an instance of Nova's fake driver
   (``openstack.compute.VolumeAttach``), and is detached and deleted on destroy;
-- Keystone: EC2 credentials (the backups' S3 keys today) and application credentials with access rules
+- Keystone: EC2 credentials (the dedicated backup user's S3 keys) and application credentials with access rules
   (a least-privilege backup credential);
 - the regions of one cloud are separate backends: what one region holds, another does not list;
 - a state that records a local auth URL is placed through a ``--catalog`` file (RUN_DIR/catalog.yaml), as a

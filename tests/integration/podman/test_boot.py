@@ -143,6 +143,7 @@ def stack(image, tmp_path_factory):
             backup = ci.BackupTarget(
                 endpoint=ips["s3"], bucket=S3_BUCKET, region="us-east-1", key_id="resilient-stack",
                 key_secret="s3-" + secrets.token_urlsafe(12), uri_style="path", verify_tls=False,
+                cipher_pass="cipher-" + secrets.token_urlsafe(24),  # the components always encrypt the repository
             )
         database = ci.AppDatabase(hosts=tuple(ips[n] for n in ("db1", "db2", "db3")), dbname="app", user="app")
         user_data, run_args = {}, {}

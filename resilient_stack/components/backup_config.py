@@ -1,0 +1,100 @@
+"""``resilient-stack:backups`` and the backup repository's keys: where pgBackRest keeps WAL and backups, and with
+which credential.
+
+The keys are never the deploying user's: they belong to a dedicated object-store user created outside the stack
+(per provider: ``docs/operations.md#the-backup-credential``), given to the stack as Pulumi secrets::
+
+    pulumi config set --secret resilient-stack:backupS3AccessKey AKIA...
+    pulumi config set --secret resilient-stack:backupS3SecretKey ...
+
+Without them a preview (and the mock runner, which previews) renders the hosts with :data:`PREVIEW_KEYS`, and a
+``pulumi up`` refuses (:func:`resilient_stack.components.stack.backup_keys`): nothing falls back to a
+project-wide key.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from resilient_stack.components.config_base import CloudName, ConfigModel, as_the_cloud_compares
+from resilient_stack.core.vocabulary import AUTH_URL, BUCKET, PLACEMENT_NAME, S3_ENDPOINT, S3_REGION
+from resilient_stack.hosts import cloudinit
+
+__all__ = ["ACCESS_KEY", "SECRET_KEY", "SECRET_CONFIG_KEYS", "PREVIEW_KEYS", "BackupConfig"]
+
+ACCESS_KEY = "backupS3AccessKey"  # bare config keys (in the stack's namespace)
+SECRET_KEY = "backupS3SecretKey"
+SECRET_CONFIG_KEYS = (ACCESS_KEY, SECRET_KEY)  # given with `pulumi config set --secret`; unreadable by the mock runner
+# What a preview renders into the hosts when the keys are not set (the hosts of a preview never boot, but the
+# mock runner's and the fire drill's do: their S3 stand-in accepts any key). Never deployed: `pulumi up` refuses.
+PREVIEW_KEYS = ("preview-no-backup-key", "preview-no-backup-secret")
+
+
+class BackupConfig(ConfigModel):
+    """``resilient-stack:backups``: the object-storage placement holding the pgBackRest repository (WAL archive,
+    weekly full and daily differential backups, encrypted by pgBackRest with a generated passphrase). It must be on
+    a site that holds no database member (``backup-colocated``). Its keys are the Pulumi secrets
+    `backupS3AccessKey` / `backupS3SecretKey` of a dedicated object-store user."""
+
+    name: str = Field(default="backups", min_length=1, max_length=20, pattern=PLACEMENT_NAME,
+        description="Placement name of the backup store; not one of the `placements[]` names.",
+    )
+    cloud: CloudName | None = Field(default=None, min_length=1,
+        description="The `clouds.yaml` entry of the backup store's provider.",
+    )
+    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL,
+        description="The Keystone URL of the backup store's provider.",
+    )
+    region: CloudName = Field(min_length=1, max_length=128,
+        description="Region of the backup container (`DE1`): a site that holds no database member.",
+    )
+    availability_zone: CloudName | None = Field(default=None, min_length=1,
+        description="Availability zone, in multi-AZ regions.",
+    )
+    s3_endpoint: str = Field(min_length=1, max_length=253, pattern=S3_ENDPOINT,
+        description="S3 API host of that object storage, `host[:port]` without scheme (given, never looked up). "
+        "OVHcloud: `s3.<region>.cloud.ovh.net` for Swift containers, e.g. `s3.de.cloud.ovh.net`; check your "
+        "project's Object Storage page.",
+    )
+    s3_region: str = Field(min_length=1, max_length=63, pattern=S3_REGION, description="S3 region name (`de`).")
+    container: str | None = Field(default=None, pattern=BUCKET,
+        description="Container (bucket) name, by S3 rules (lower case); unset: `<name>-pgbackrest`, with the stack's "
+        "`name`.",
+    )
+    uri_style: Literal["host", "path"] = Field(default="path",
+        description="S3 addressing of pgBackRest: `path`, or `host` (virtual-hosted).",
+    )
+    retention_full: int = Field(default=2, ge=1, le=100,
+        description="Full backups pgBackRest keeps (a full backup every Sunday, a differential one the other days).",
+    )
+    retain_on_delete: bool = Field(default=True,
+        description="Keep the container, and the backups in it, on `pulumi destroy` (delete it by hand).",
+    )
+    versioning: bool = Field(default=True,
+        description="Object versioning on the container (Swift `X-Versions-Enabled`, which Swift's S3 API shows as "
+        "S3 versioning): an object pgBackRest (or anyone with its key) overwrites or deletes is kept as an older "
+        "version. What it protects against depends on the key's rights: see docs/operations.md#the-backup-credential.",
+    )
+    archive_queue_max_mb: int = Field(default=1024, ge=16, le=1_000_000,
+        description="WAL is archived asynchronously; when this much (MiB) waits for a repository that cannot be "
+        "reached, pgBackRest drops it from the archive (`archive-push-queue-max`) rather than fill the primary's "
+        "disk: the archive then has a gap until the next backup, which the hosts start by themselves once the "
+        "repository answers again. Keep it well below the data disk's free space.",
+    )
+    exempt: str | None = Field(default=None, min_length=1, max_length=255,
+        description="Exemption reason for the backup store.",
+    )
+
+    _names = field_validator("cloud", "region", "availability_zone")(as_the_cloud_compares)
+
+    @model_validator(mode="after")
+    def _usable_by_pgbackrest(self) -> "BackupConfig":
+        # the database hosts' pgBackRest repository (the container is named later when not given here)
+        bucket = {"bucket": self.container} if self.container is not None else {}
+        cloudinit.validate_backup_repository(
+            endpoint=self.s3_endpoint, region=self.s3_region, uri_style=self.uri_style,
+            retention_full=self.retention_full, archive_queue_max_mb=self.archive_queue_max_mb, **bucket,
+        )
+        return self
