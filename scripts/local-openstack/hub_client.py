@@ -3,6 +3,9 @@
 
     ip netns exec rsos-NAME python3 hub_client.py probe CLOUDS_YAML       token of each cloud, every region's endpoints answer
     ip netns exec rsos-NAME python3 hub_client.py inventory CLOUDS_YAML   JSON: what the users' projects hold
+    ip netns exec rsos-NAME python3 hub_client.py backup-user CLOUDS_YAML CLOUD USER
+        a dedicated object-store user of CLOUD's project and its EC2 (S3) keys, as JSON: what an operator creates
+        once per stack for the backups (docs/operations.md#the-backup-credential)
 
 Plain urllib, as the clouds' users (the clouds.yaml local_openstack.py wrote): what any client sees.
 """
@@ -42,6 +45,7 @@ class Client:
         import urllib.request
 
         self._request = urllib.request
+        self.auth_url = c["auth_url"]
         self.ctx = ssl.create_default_context(cafile=c["cacert"]) if "cacert" in c else None
         body = json.dumps({"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": c["username"], "domain": {"name": "Default"}, "password": c["password"]}}},
@@ -50,17 +54,28 @@ class Client:
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=60, context=self.ctx) as resp:
             self.token = resp.headers["X-Subject-Token"]
-            self.catalog = json.load(resp)["token"]["catalog"]
+            token = json.load(resp)["token"]
+            self.catalog = token["catalog"]
+            self.user_id, self.project_id = token["user"]["id"], token["project"]["id"]
+
+    def send(self, path: str, method: str, body: dict | None = None) -> dict:
+        """A Keystone call (``path`` under the auth URL) that must succeed; its JSON answer."""
+        status, _, raw = self.call(self.auth_url + path, method=method, headers={"Content-Type": "application/json"},
+                                   data=None if body is None else json.dumps(body).encode())
+        if status not in (200, 201, 204):
+            raise RuntimeError(f"{method} {path}: HTTP {status} {raw[:300]!r}")
+        return json.loads(raw) if raw else {}
 
     def endpoints(self, typ: str, region: str) -> list[str]:
         return [e["url"] for s in self.catalog if s["type"] == typ for e in s["endpoints"]
                 if e["region_id"] == region and e["interface"] == "public"]
 
-    def call(self, url: str, method: str = "GET", headers: dict | None = None) -> tuple[int, dict, bytes]:
+    def call(self, url: str, method: str = "GET", headers: dict | None = None,
+             data: bytes | None = None) -> tuple[int, dict, bytes]:
         import urllib.error
 
         req = self._request.Request(url, headers={"X-Auth-Token": self.token, "Accept": "application/json",
-                                                  **(headers or {})}, method=method)
+                                                  **(headers or {})}, method=method, data=data)
         try:
             with self._request.urlopen(req, timeout=60, context=self.ctx) as resp:
                 return resp.status, dict(resp.headers), resp.read()
@@ -161,10 +176,37 @@ def inventory_main(clouds_yaml: str) -> int:
     print(json.dumps(out, indent=1, sort_keys=True))
     return 0
 
+def backup_user_main(clouds_yaml: str, cloud: str, name: str) -> int:
+    """Runs INSIDE the hub namespace: as the cloud's operator (its console), a user NAME holding only the object
+    store's operator role (``member``, Swift's ``operator_roles``) on the clouds.yaml user's project, then, as that
+    user, its EC2 credential: {"user", "access", "secret"} on stdout. Idempotent for the user (a password reset)."""
+    import secrets
 
+    c = read_clouds_yaml(clouds_yaml)[cloud]
+    owner = Client(c)  # the project the stack deploys into
+    operator = Client({**c, "username": "admin", "password": ADMIN_PASSWORD, "project_name": "admin"})
+    password = secrets.token_urlsafe(24)
+    found = operator.send(f"/users?name={name}", "GET")["users"]
+    if found:
+        uid = found[0]["id"]
+        operator.send(f"/users/{uid}", "PATCH", {"user": {"password": password}})
+    else:
+        uid = operator.send("/users", "POST", {"user": {"name": name, "password": password, "domain_id": "default",
+                                                        "default_project_id": owner.project_id}})["user"]["id"]
+    (role,) = operator.send("/roles?name=member", "GET")["roles"]
+    operator.send(f"/projects/{owner.project_id}/users/{uid}/roles/{role['id']}", "PUT")
+    user = Client({**c, "username": name, "password": password})
+    cred = user.send(f"/users/{uid}/credentials/OS-EC2", "POST", {"tenant_id": owner.project_id})["credential"]
+    print(json.dumps({"user": name, "access": cred["access"], "secret": cred["secret"]}))
+    return 0
+
+
+ADMIN_PASSWORD = "ospw"  # the clouds' bootstrap admin (image/rootfs/opt/rs-os/common.py), inside their namespace only
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("probe", "inventory"):
-        print("usage: hub_client.py probe|inventory CLOUDS_YAML", file=sys.stderr)
+    commands = {"probe": (probe_main, 1), "inventory": (inventory_main, 1), "backup-user": (backup_user_main, 3)}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands or len(sys.argv) != 2 + commands[sys.argv[1]][1]:
+        print("usage: hub_client.py probe|inventory CLOUDS_YAML | backup-user CLOUDS_YAML CLOUD USER", file=sys.stderr)
         sys.exit(2)
-    sys.exit({"probe": probe_main, "inventory": inventory_main}[sys.argv[1]](sys.argv[2]))
+    fn, _ = commands[sys.argv[1]]
+    sys.exit(fn(*sys.argv[2:]))

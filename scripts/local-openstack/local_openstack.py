@@ -20,6 +20,7 @@ Commands (root: network namespaces and rootful podman):
     local_openstack.py exec [--name N] -- CMD... CMD inside the hub namespace of running clouds
     local_openstack.py inventory [--name N]      JSON: what the users' projects hold, per cloud and region
     local_openstack.py stats [--name N]          memory (PSS) of each region
+    local_openstack.py backup-user --cloud C --user U [--name N]   a dedicated object-store user and its S3 keys (JSON)
     local_openstack.py check-image               exit 0 when the images of this version exist
 
 `up` prints the clouds.yaml to use (also written to RUN_DIR/clouds.yaml) and a catalog file mapping the
@@ -495,6 +496,23 @@ def cmd_inventory(args) -> int:
     return 0
 
 
+def cmd_backup_user(args) -> int:
+    """A dedicated object-store user of a cloud's project and its S3 keys, as JSON (stdout): the backups' credential
+    an operator creates once per stack (docs/operations.md#the-backup-credential)."""
+    run_dir = Path(args.run_dir) if args.run_dir else CACHE / "run" / args.name
+    hub = f"rsos-{args.name}"
+    if not Path("/run/netns", hub).exists():
+        raise Failed(f"clouds {args.name!r} are not running (local_openstack.py up --name {args.name})")
+    if args.cloud not in topology()["clouds"]:
+        raise Failed(f"no cloud {args.cloud!r}: {', '.join(topology()['clouds'])}")
+    r = run("ip", "netns", "exec", hub, sys.executable, str(HERE / "hub_client.py"), "backup-user",
+            str(run_dir / "clouds.yaml"), args.cloud, args.user, check=False, timeout=300)
+    if r.returncode != 0:
+        raise Failed("backup-user failed: " + r.stderr.strip()[-2000:])
+    print(r.stdout, end="")
+    return 0
+
+
 def cmd_stats(args) -> int:
     """Memory of each region (PSS: shared pages counted once) and of all of them, in MiB."""
     total = 0.0
@@ -525,7 +543,7 @@ def main(argv: list[str]) -> int:
     b = sub.add_parser("build", help="build the images (cached in podman storage)")
     b.add_argument("--force", action="store_true")
     sub.add_parser("check-image", help="exit 0 when this version's images exist")
-    for n in ("up", "down", "run", "exec", "inventory", "stats"):
+    for n in ("up", "down", "run", "exec", "inventory", "stats", "backup-user"):
         p = sub.add_parser(n)
         p.add_argument("--name", default="local")
         if n not in ("down", "stats"):
@@ -537,6 +555,9 @@ def main(argv: list[str]) -> int:
             p.add_argument("--quiet", action="store_true", help="do not print clouds.yaml")
         if n in ("run", "exec"):
             p.add_argument("command", nargs=argparse.REMAINDER)
+        if n == "backup-user":
+            p.add_argument("--cloud", required=True, help="the cloud (topology.json) of the backup placement")
+            p.add_argument("--user", required=True, help="the user's name, e.g. shop-backups")
     args = ap.parse_args(argv)
     if getattr(args, "command", None) and args.command[:1] == ["--"]:
         args.command = args.command[1:]
@@ -553,7 +574,7 @@ def main(argv: list[str]) -> int:
         down(args.name)
         return 0
     return {"up": cmd_up, "run": cmd_run, "exec": cmd_exec, "inventory": cmd_inventory,
-            "stats": cmd_stats}[args.cmd](args)
+            "stats": cmd_stats, "backup-user": cmd_backup_user}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,15 @@ class LocalClouds:
         assert r.returncode == 0, r.stderr[-3000:]
         return json.loads(r.stdout)
 
+    def backup_user(self, cloud: str, user: str) -> dict[str, str]:
+        """A dedicated object-store user of ``cloud``'s project and its S3 keys ({"access", "secret"}), made as an
+        operator makes it once per stack (docs/operations.md#the-backup-credential)."""
+        r = subprocess.run([sys.executable, str(SCRIPT), "backup-user", "--name", self.name, "--run-dir",
+                            str(self.run_dir), "--cloud", cloud, "--user", user], capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return json.loads(r.stdout)
+
 
 def _script(*args: str, timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout)
@@ -89,6 +98,14 @@ class HubPulumi(Pulumi):
         assert self.clouds is not None
         return subprocess.run(["ip", "netns", "exec", self.clouds.hub, "pulumi", *args], cwd=cwd,
                               env=self.environ(env), capture_output=True, text=True, timeout=timeout)
+
+
+def give_backup_keys(pulumi: "HubPulumi", clouds: LocalClouds, project: Path, stack: str, namespace: str,
+                     cloud: str) -> None:
+    """The backups' S3 keys as the stack takes them: a dedicated user's, set as Pulumi secrets."""
+    keys = clouds.backup_user(cloud, f"{stack}-backups")
+    for key, value in (("backupS3AccessKey", keys["access"]), ("backupS3SecretKey", keys["secret"])):
+        pulumi.ok("config", "set", "--secret", "--stack", stack, f"{namespace}:{key}", value, cwd=project)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,10 @@ the clouds.yaml (credentials of the local clouds, scripts/local-openstack). The 
 share one deployment; each step runs once (``Lifecycle``) and every later step names the one it needs:
 
     up (with the policy pack) -> what the APIs list -> audit / policy analyze of the export -> sbg2021 refused
-    -> routine change -> no-op -> refresh -> destroy
+    -> routine change -> no-op -> refresh -> destroy (as docs/operations.md#tearing-down says)
+
+The backups' S3 keys are a dedicated object-store user's, made in the backup cloud's keystone as an operator makes
+them and given as Pulumi secrets (the local clouds have no S3 API: no host uses them there).
 
 What the APIs list is read through them (``local_openstack.py inventory``: Nova, Neutron, Swift, Cinder as
 the clouds' user), never from Pulumi's own state.
@@ -27,7 +30,7 @@ from resilient_stack.core.vocabulary import PROTECTS_KEY, QUORUM_KEY, ROLE_KEY, 
 from resilient_stack.testing.mockrun import run_program
 from tests.conftest import ROOT
 from tests.integration.engine.conftest import POLICIES, audit, policy_events, project_copy, stream_events
-from tests.integration.openstack.conftest import TOPOLOGY, HubPulumi, LocalClouds, everything
+from tests.integration.openstack.conftest import TOPOLOGY, HubPulumi, LocalClouds, everything, give_backup_keys
 
 pytestmark = [pytest.mark.engine, pytest.mark.openstack]
 
@@ -135,6 +138,7 @@ class Lifecycle:
     def destroy(self) -> tuple[subprocess.CompletedProcess, dict, dict]:
         self.change  # noqa: B018
         state = self.export()
+        self.cli("state", "unprotect", "--all", "--yes").check_returncode()  # the data volumes are protected
         r = self.cli("destroy", "--yes", "--skip-preview", timeout=1800)
         return r, state, self.clouds.inventory()
 
@@ -143,6 +147,7 @@ class Lifecycle:
 def life(hub_pulumi, local_clouds, tmp_path_factory) -> Lifecycle:
     project = project_copy(tmp_path_factory.mktemp("production") / "resilient-stack")
     hub_pulumi.ok("stack", "init", STACK, "--no-select", cwd=project)
+    give_backup_keys(hub_pulumi, local_clouds, project, STACK, "resilient-stack", cfg("backups")["cloud"])
     return Lifecycle(hub_pulumi, local_clouds, project, tmp_path_factory.mktemp("exports"))
 
 
@@ -313,16 +318,27 @@ def test_refresh_finds_no_drift(life):
 
 # ---- 5. destroy ---------------------------------------------------------------------------------------
 
-def test_destroy_removes_everything_but_the_retained_backup_container(life):
+def test_destroy_removes_everything_but_the_backup_container_and_the_data_volumes(life):
     r, state, after = life.destroy
     assert r.returncode == 0, (r.stdout[-4000:], r.stderr[-4000:])
     b = cfg("backups")
     backup = b.get("container") or f"{cfg('name')}-pgbackrest"
+    data = {x["outputs"]["id"]: x["outputs"]["name"] for x in custom_resources(state)
+            if x["type"] == "openstack:blockstorage/volume:Volume"}
+    db_placements = [p for p in cfg("placements") if p.get("databaseRole") in ("primary", "replica")]
+    assert sorted(data.values()) == sorted(f"{cfg('name')}-{p['name']}-db-data" for p in db_placements)
     retained = {x["outputs"]["name"] for x in custom_resources(state) if x.get("retainOnDelete")}
-    assert retained == {backup}
+    assert retained == {backup, *data.values()}
     for kind in ("servers", "networks", "subnets", "ports", "floating_ips", "routers", "security_groups",
-                 "server_groups", "volumes"):
+                 "server_groups"):
         assert everything(after, kind) == everything(life.before, kind), kind
+    # the data volumes are kept by the cloud, detached, each in its placement's region; no other volume is new
+    old = {v["id"] for held in life.before.values() for v in held["volumes"]}
+    new = {v["id"]: (w, v) for w, held in after.items() for v in held["volumes"] if v["id"] not in old}
+    assert set(new) == set(data)
+    for vid, (where, v) in new.items():
+        p = next(p for p in db_placements if f"{cfg('name')}-{p['name']}-db-data" == v["name"])
+        assert where == f"{p['cloud']}/{p['region']}" and v["status"] == "available" and not v["attachments"], v
     where = f"{b['cloud']}/{b['region']}"
     assert backup in after[where]["containers"]
     existed = backup in life.before[where]["containers"]  # reused clouds: Swift's PUT of it was idempotent

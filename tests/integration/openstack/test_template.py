@@ -1,5 +1,7 @@
 """The template path for real: `pulumi new` from the repository into a temp dir, `pulumi up` against the local
-clouds with only the prompted values (the template's defaults: GRA11, WAW1, UK1, backups in DE1), destroy.
+clouds with only the prompted values (the template's defaults: GRA11, WAW1, UK1, backups in DE1) and the backups'
+S3 keys (a dedicated user's, as Pulumi secrets: what the README's startup path asks for), then the documented
+teardown (unprotect, destroy: the backup container and the data volumes are kept).
 
 `pulumi new` runs as a user runs it: it copies the template (the repository's files, as a clone has them),
 creates the project's virtualenv and installs requirements.txt into it (PyPI: a package registry, the one
@@ -15,7 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.integration.openstack.conftest import everything
+from tests.integration.openstack.conftest import everything, give_backup_keys
 
 pytestmark = [pytest.mark.engine, pytest.mark.openstack]
 
@@ -47,6 +49,7 @@ def test_pulumi_new_then_up_with_the_prompted_defaults_then_destroy(hub_pulumi, 
     defaults = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["template"]["config"]
     assert {k.split(":", 1)[1] for k in config} == set(defaults)  # only the prompted values
     placements = yaml.safe_load(config["shop:placements"])  # template defaults are JSON strings
+    give_backup_keys(hub_pulumi, local_clouds, project, STACK, "shop", yaml.safe_load(config["shop:backups"])["cloud"])
     before = local_clouds.inventory()
     up = hub_pulumi("up", "--yes", "--skip-preview", "--stack", STACK, "--color", "never", cwd=project, timeout=1800)
     assert up.returncode == 0, (up.stdout[-4000:], up.stderr[-4000:])
@@ -56,12 +59,16 @@ def test_pulumi_new_then_up_with_the_prompted_defaults_then_destroy(hub_pulumi, 
     for p in placements:
         names = {f"{prefix}-{p['name']}-web-{i}" for i in range(1, p["webCount"] + 1)} | {f"{prefix}-{p['name']}-db"}
         assert names <= set(servers[f"{p['cloud']}/{p['region']}"]), (p, servers)
+    hub_pulumi.ok("state", "unprotect", "--all", "--yes", "--stack", STACK, cwd=project)
     destroy = hub_pulumi("destroy", "--yes", "--skip-preview", "--stack", STACK, cwd=project, timeout=1800)
     assert destroy.returncode == 0, destroy.stdout[-4000:]
     after = local_clouds.inventory()
     for kind in ("servers", "networks", "subnets", "ports", "floating_ips", "routers", "security_groups",
-                 "server_groups", "volumes"):
+                 "server_groups"):
         assert everything(after, kind) == everything(before, kind), kind
+    old = {v["id"] for held in before.values() for v in held["volumes"]}
+    kept_volumes = sorted(v["name"] for held in after.values() for v in held["volumes"] if v["id"] not in old)
+    assert kept_volumes == sorted(f"{prefix}-{p['name']}-db-data" for p in placements), kept_volumes
     backups = yaml.safe_load(defaults["backups"]["default"])
     kept = {w: sorted(set(after[w]["containers"]) - set(before[w]["containers"])) for w in after}
     assert {w: c for w, c in kept.items() if c} == {f"{backups['cloud']}/{backups['region']}": [f"{prefix}-pgbackrest"]}
