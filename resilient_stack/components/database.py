@@ -509,7 +509,7 @@ class DatabaseTier(pulumi.ComponentResource):
             tags=label_tags(labels(DATABASE, quorum=True, exempt=member.exempt)),
             user_data=pulumi.Output.secret(cast(pulumi.Input[str], user_data)),  # holds the passwords
             opts=host_options(pulumi.ResourceOptions(parent=self, provider=member.provider),
-                              depends_on=member.depends_on),
+                              depends_on=member.depends_on, protect=True),  # replaced only when unprotected
         )
         # attached once the instance exists (its first boot waits for the device); a replacement host gets a
         # new attachment of the same volume, after the old host and its attachment are gone

@@ -7,7 +7,11 @@ changes routinely reaches the running hosts through their metadata (:mod:`resili
 
 Replacing a host is an explicit act, one site at a time: ``pulumi up --replace URN``. The engine creates the
 replacement from the program's CURRENT inputs (the ignored ones included: a renamed image is taken, measured by
-``tests/integration/engine/test_routine_changes.py``).
+``tests/integration/engine/test_routine_changes.py``). A database host is also **protected** (``protect``): any
+preview that would replace or delete it -- a change of an input that forces a new instance (its availability zone,
+its server group), an upgrade that would, even ``--replace`` -- fails, naming the host, until the operator lifts the
+protection of that one host (``pulumi state unprotect URN``). So no ``pulumi up`` replaces database hosts the
+operator did not name, let alone those of several sites at once.
 
 Each host's public port (and a database host's data volume) can be bound to one instance at a time: a
 replacement deletes the old instance before it creates the new one (``delete_before_replace``).
@@ -26,10 +30,12 @@ __all__ = ["BOOT_INPUTS", "host_options", "metadata", "label_tags"]
 BOOT_INPUTS = ("imageName", "userData")
 
 
-def host_options(opts: pulumi.ResourceOptions, *, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
-    """``opts`` + delete before replace, and ignore changes of the boot configuration."""
+def host_options(opts: pulumi.ResourceOptions, *, depends_on: Sequence[pulumi.Resource] = (),
+                 protect: bool = False) -> pulumi.ResourceOptions:
+    """``opts`` + delete before replace, and ignore changes of the boot configuration; ``protect``: a database
+    host (replaced only once the operator unprotects it)."""
     return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
-        depends_on=list(depends_on), delete_before_replace=True, ignore_changes=list(BOOT_INPUTS),
+        depends_on=list(depends_on), delete_before_replace=True, ignore_changes=list(BOOT_INPUTS), protect=True if protect else None,
     ))
 
 

@@ -54,7 +54,9 @@ def test_the_host_looks_for_its_own_volume(runs):
 @pytest.mark.parametrize("stack", ["production", "staging"])
 def test_no_instance_is_replaced_by_a_change_of_its_boot_configuration(runs, stack):
     for host in of(runs[stack], INSTANCE):
-        assert host.options == {"deleteBeforeReplace": True, "ignoreChanges": BOOT}, host.name
+        database = host.inputs["name"].endswith("-db")  # and a database host only once it is unprotected
+        assert host.options == {"deleteBeforeReplace": True, "ignoreChanges": BOOT,
+                                **({"protect": True} if database else {})}, host.name
 
 
 def test_the_runtime_configuration_is_in_the_metadata(runs):

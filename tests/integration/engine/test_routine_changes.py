@@ -140,14 +140,37 @@ def test_a_change_the_hosts_pg_hba_needs_reaches_them_in_place(deployed):
     assert DB_HOSTS <= ops["update"] and "shop-waw-web-3" in ops["create"]
 
 
+def test_a_change_that_would_replace_the_database_hosts_is_refused_until_one_is_unprotected(deployed):
+    """An input that forces a new instance (here: an availability zone on every placement) would replace the
+    hosts of every site in one `pulumi up`: the database hosts are protected, so the preview fails and names them."""
+    run, stack_file, text = deployed
+    try:
+        for i in range(3):
+            assert run("config", "set", "--path", f"{NS}placements[{i}].availabilityZone", "zone-b").returncode == 0
+        r = run("preview", "--diff")
+    finally:
+        stack_file.write_text(text)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out[-4000:]
+    assert "marked for protection" in out and any(f"::{h}" in out for h in DB_HOSTS), out[-3000:]
+
+
 def test_replacing_a_host_is_explicit_takes_the_current_image_and_keeps_its_volume(deployed):
     run, _, _ = deployed
     urn = next(line for line in run("stack", "--show-urns").stdout.split()
                if line.startswith("urn:") and line.endswith("::shop-db-waw"))
-    ops, steps = preview_of(deployed, *CHANGES["renamed image"], extra=("--replace", urn))
+    # protected: even the explicit --replace is refused until the operator unprotects that one host
+    refused = run("preview", "--replace", urn)
+    assert refused.returncode != 0 and "marked for protection" in refused.stdout + refused.stderr
+    assert run("state", "unprotect", urn, "--yes").returncode == 0
+    try:
+        ops, steps = preview_of(deployed, *CHANGES["renamed image"], extra=("--replace", urn))
+    finally:
+        assert run("state", "protect", urn, "--yes").returncode == 0  # the module's other tests share the state
     replaced = set().union(*(v for k, v in ops.items() if k in REPLACING))
     assert replaced == {"shop-db-waw", "shop-db-waw-data-attach"}
     step = next(s for s in steps if s["urn"] == urn)
     assert step["newState"]["inputs"]["imageName"] == "Debian 12 (2026-12-01)"
+    assert step["newState"].get("protect") is True  # the new host is protected again
     touched = set().union(*(v for k, v in ops.items() if k != "same"))
     assert "shop-db-waw-data" not in touched
