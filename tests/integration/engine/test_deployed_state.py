@@ -7,11 +7,15 @@ the fixture's passphrase in ``PASSPHRASES`` (``secrets_providers`` included). On
 removed: they name files of the machine that deployed it, and the engine never compares them.
 
 - 7af5db8: the last commit before the package was reorganised into layers. The reorganised code previewed it
-  with no change (this test, at the commit that added it). The self-healing stack (8ac02e0: Patroni, etcd,
-  public ports made before the instances) deliberately changes what a deployment holds, so that deployment
-  now gets new resources; what must still hold for it is issue 17's rule: upgrading replaces no database host.
-  It does today (all three are replaced): a strict xfail, which fails once issue 17 makes it pass.
-- 8ac02e0: the baseline of today's code (101 resources): the current code must preview it with no change.
+  with no change (this test, at the commit that added it). The self-healing stack (8ac02e0: Patroni, etcd, public
+  ports made before the instances) attaches each host by a port of its own, which OpenStack cannot change on a
+  running instance: upgrading such a deployment would replace its three database hosts at once. Its instances were
+  not protected; protecting them first (docs/operations.md#upgrading-a-stack-deployed-before-the-self-healing-stack)
+  makes the upgrade refuse instead, naming each host.
+- 8ac02e0: the self-healing stack before issue 17 (101 resources, data on the root disks): upgrading it to today's
+  code replaces no host; it adds a data volume and its attachment per database host.
+- 3948d39: the baseline of today's code (107 resources: data volumes, protected database hosts, the backups' keys
+  as secrets): the current code must preview it with no change, and a routine change replaces nothing.
 
 A state is imported into a throwaway backend and previewed with the dummy clouds.yaml of the engine tests:
 a preview diffs the program's inputs against the state's and contacts no cloud, except for the one lookup the
@@ -39,8 +43,12 @@ pytestmark = pytest.mark.engine
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OLD = FIXTURES / "production-state-7af5db8.json"
-BASELINE = FIXTURES / "production-state-8ac02e0.json"
-PASSPHRASES = {OLD: "resilient-stack-fixture-7af5db8", BASELINE: "resilient-stack-fixture"}  # test constants
+HEALING = FIXTURES / "production-state-8ac02e0.json"
+BASELINE = FIXTURES / "production-state-3948d39.json"
+PASSPHRASES = {OLD: "resilient-stack-fixture-7af5db8", HEALING: "resilient-stack-fixture",  # test constants
+               BASELINE: "resilient-stack-fixture-b3"}
+DB_HOSTS = {"shop-db-gra", "shop-db-waw", "shop-db-ik"}
+REPLACING = {"replace", "create-replacement", "delete-replaced", "delete", "discard"}
 STACK = "production"
 PLACEMENTS = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"]["resilient-stack:placements"]
 INSTANCE = "openstack:compute/instance:Instance"
@@ -88,7 +96,7 @@ def plan(run) -> dict[str, set[str]]:
     return out
 
 
-@pytest.mark.parametrize("fixture, custom, instances", [(OLD, 63, 8), (BASELINE, 91, 8)])
+@pytest.mark.parametrize("fixture, custom, instances", [(OLD, 63, 8), (HEALING, 91, 8), (BASELINE, 97, 8)])
 def test_the_fixtures_are_real_deployments(fixture, custom, instances):
     state = json.loads(fixture.read_text())["deployment"]
     assert state["secrets_providers"]["type"] == "passphrase"
@@ -102,22 +110,36 @@ def test_the_current_code_previews_the_baseline_deployment_with_no_change(engine
     run = imported(engine_env, tmp_path, BASELINE)
     r = run("preview", "--expect-no-changes", "--diff")
     assert r.returncode == 0, (r.stdout[-5000:], r.stderr[-3000:])
-    assert "101 unchanged" in r.stdout
+    assert "108 unchanged" in r.stdout  # 107 resources and the stack
 
 
-def test_the_same_harness_sees_a_routine_change_and_it_replaces_no_database_host(engine_env, tmp_path):
+def test_the_same_harness_sees_a_routine_change_and_it_replaces_nothing(engine_env, tmp_path):
     run = imported(engine_env, tmp_path, BASELINE)
-    assert run("config", "set", "--path", "resilient-stack:web.title", "Shop (new title)").returncode == 0
+    assert run("config", "set", "--path", "resilient-stack:database.appCidrs[0]", "203.0.113.0/24").returncode == 0
     ops = plan(run)
-    assert ops.get("replace") == {"shop-gra-web-1", "shop-gra-web-2", "shop-waw-web-1", "shop-waw-web-2", "shop-ik-web-1"}
-    assert set(ops) <= {"same", "replace"}, ops
+    assert not set(ops) & REPLACING, ops
+    assert DB_HOSTS <= ops.get("update", set()), ops  # the runtime configuration (metadata), in place
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: upgrading a 7af5db8 deployment to the self-healing stack "
-                                       "replaces all three database hosts (shop-db-gra, shop-db-waw, shop-db-ik)")
-def test_upgrading_a_7af5db8_deployment_replaces_no_database_host(engine_env, tmp_path):
-    ops = plan(imported(engine_env, tmp_path, OLD))
-    databases = {r["urn"].rsplit("::", 1)[1] for r in resources(OLD)
-                 if r["type"] == INSTANCE and r["outputs"]["name"].endswith("-db")}
-    assert len(databases) == 3
-    assert not databases & (ops.get("replace", set()) | ops.get("delete", set())), ops
+def test_upgrading_an_8ac02e0_deployment_replaces_no_host_and_adds_the_data_volumes(engine_env, tmp_path):
+    ops = plan(imported(engine_env, tmp_path, HEALING))
+    instances = {r["urn"].rsplit("::", 1)[1] for r in resources(HEALING) if r["type"] == INSTANCE}
+    assert len(instances) == 8
+    assert not instances & set().union(*(v for k, v in ops.items() if k in REPLACING)), ops
+    assert ops["create"] == ({f"{h}-data" for h in DB_HOSTS} | {f"{h}-data-attach" for h in DB_HOSTS}
+                             | {"shop-db-backup-cipher-password"}), ops["create"]  # and the backups' passphrase
+    # the EC2 credential of the deploying user gives way to the dedicated user's keys (stack secrets)
+    assert ops.get("delete") == {"shop-db-backup-credentials"}, ops.get("delete")
+
+
+def test_upgrading_a_7af5db8_deployment_is_refused_once_its_database_hosts_are_protected(engine_env, tmp_path):
+    run = imported(engine_env, tmp_path, OLD)
+    replaced = set().union(*(v for k, v in plan(run).items() if k in REPLACING))
+    assert DB_HOSTS <= replaced  # what the upgrade would do to an unprotected deployment: why the guard exists
+    urns = [line for line in run("stack", "--show-urns").stdout.split()
+            if line.startswith("urn:") and line.rsplit("::", 1)[1] in DB_HOSTS]
+    assert len(urns) == 3
+    assert run("state", "protect", *urns, "--yes").returncode == 0  # the documented first step
+    r = run("preview")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "marked for protection" in out, out[-3000:]
