@@ -14,7 +14,7 @@ removed: they name files of the machine that deployed it, and the engine never c
   makes the upgrade refuse instead, naming each host.
 - 8ac02e0: the self-healing stack before issue 17 (101 resources, data on the root disks): upgrading it to today's
   code replaces no host; it adds a data volume and its attachment per database host.
-- 3948d39: the baseline of today's code (107 resources: data volumes, protected database hosts, the backups' keys
+- c8f14a8: the baseline of today's code (107 resources: data volumes, protected database hosts, the backups' keys
   as secrets): the current code must preview it with no change, and a routine change replaces nothing.
 
 A state is imported into a throwaway backend and previewed with the dummy clouds.yaml of the engine tests:
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.engine
 FIXTURES = Path(__file__).parent / "fixtures"
 OLD = FIXTURES / "production-state-7af5db8.json"
 HEALING = FIXTURES / "production-state-8ac02e0.json"
-BASELINE = FIXTURES / "production-state-3948d39.json"
+BASELINE = FIXTURES / "production-state-c8f14a8.json"
 PASSPHRASES = {OLD: "resilient-stack-fixture-7af5db8", HEALING: "resilient-stack-fixture",  # test constants
                BASELINE: "resilient-stack-fixture-b3"}
 DB_HOSTS = {"shop-db-gra", "shop-db-waw", "shop-db-ik"}
@@ -110,7 +110,7 @@ def test_the_current_code_previews_the_baseline_deployment_with_no_change(engine
     run = imported(engine_env, tmp_path, BASELINE)
     r = run("preview", "--expect-no-changes", "--diff")
     assert r.returncode == 0, (r.stdout[-5000:], r.stderr[-3000:])
-    assert "108 unchanged" in r.stdout  # 107 resources and the stack
+    assert "107 unchanged" in r.stdout  # what `pulumi up` created ("107 created", the stack included)
 
 
 def test_the_same_harness_sees_a_routine_change_and_it_replaces_nothing(engine_env, tmp_path):
