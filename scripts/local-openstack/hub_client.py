@@ -178,25 +178,24 @@ def inventory_main(clouds_yaml: str) -> int:
 
 def backup_user_main(clouds_yaml: str, cloud: str, name: str) -> int:
     """Runs INSIDE the hub namespace: as the cloud's operator (its console), a user NAME holding only the object
-    store's operator role (``member``, Swift's ``operator_roles``) on the clouds.yaml user's project, then, as that
-    user, its EC2 credential: {"user", "access", "secret"} on stdout. Idempotent for the user (a password reset)."""
+    store's operator role (``member``, Swift's ``operator_roles``) on the clouds.yaml user's project, and a new EC2
+    credential of that user for that project: {"user", "access", "secret"} on stdout. Reuses the user if it exists
+    (a second call is a second key of the same user, as a key rotation makes)."""
     import secrets
 
     c = read_clouds_yaml(clouds_yaml)[cloud]
     owner = Client(c)  # the project the stack deploys into
     operator = Client({**c, "username": "admin", "password": ADMIN_PASSWORD, "project_name": "admin"})
-    password = secrets.token_urlsafe(24)
     found = operator.send(f"/users?name={name}", "GET")["users"]
     if found:
         uid = found[0]["id"]
-        operator.send(f"/users/{uid}", "PATCH", {"user": {"password": password}})
     else:
-        uid = operator.send("/users", "POST", {"user": {"name": name, "password": password, "domain_id": "default",
-                                                        "default_project_id": owner.project_id}})["user"]["id"]
+        uid = operator.send("/users", "POST", {"user": {
+            "name": name, "password": secrets.token_urlsafe(24), "domain_id": "default",
+            "default_project_id": owner.project_id}})["user"]["id"]
     (role,) = operator.send("/roles?name=member", "GET")["roles"]
     operator.send(f"/projects/{owner.project_id}/users/{uid}/roles/{role['id']}", "PUT")
-    user = Client({**c, "username": name, "password": password})
-    cred = user.send(f"/users/{uid}/credentials/OS-EC2", "POST", {"tenant_id": owner.project_id})["credential"]
+    cred = operator.send(f"/users/{uid}/credentials/OS-EC2", "POST", {"tenant_id": owner.project_id})["credential"]
     print(json.dumps({"user": name, "access": cred["access"], "secret": cred["secret"]}))
     return 0
 
