@@ -32,7 +32,7 @@ from typing import Any, Callable, Mapping, Sequence
 from resilient_stack.components.stack_config import StackConfig
 from resilient_stack.core.vocabulary import DATABASE
 from resilient_stack.drills import topology as topo
-from resilient_stack.drills.load import TABLE, Visits, Writes
+from resilient_stack.drills.load import Visits, Writes
 from resilient_stack.drills.load import stop as stop_load
 from resilient_stack.drills.plan import DrillError, Plan
 from resilient_stack.drills.report import Event, Prediction, ScenarioResult, compute_rpo, recovery_seconds
@@ -204,16 +204,8 @@ def _restore(drill: _Drill, topology: topo.Topology, restored: Plan) -> Scenario
     stop_load(drill.visitor.name, visits, writes)
     drill.patroni_events(plan.db_placements, rebuild)
 
-    present: list[int] | None = None
     holder = chk.primary if chk is not None else None
-    if holder is not None:
-        proc = psql_local(drill.names[drill.member(holder)],
-                          f"SELECT n FROM {TABLE} WHERE n >= {ROWS_PER_SCENARIO} AND n < {2 * ROWS_PER_SCENARIO}",
-                          db=plan.config.database.app_database, timeout=60)
-        if proc.returncode == 0:
-            present = [int(x) for x in proc.stdout.split()]
-        else:
-            notes.append(f"could not read the rows on {holder}: {proc.stderr.strip()[-200:]}")
+    present = drill.rows_present(holder, ROWS_PER_SCENARIO, notes) if holder is not None else None
     rpo = compute_rpo(writes.acks, present, fire)
     rto_web = recovery_seconds(visits.attempts, fire)
     rto_writes = recovery_seconds(writes.attempts, fire)

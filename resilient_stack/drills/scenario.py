@@ -193,15 +193,7 @@ class _Drill:
         self.event("load", f"stopped: {len(visits.attempts)} GETs, {len(writes.attempts)} writes attempted")
         self.patroni_events([p for p in plan.db_placements if self.member(p) not in self.down], fire)
 
-        present: list[int] | None = None
-        if holder is not None:
-            proc = psql_local(self.names[self.member(holder)],
-                              f"SELECT n FROM {TABLE} WHERE n >= {first} AND n < {first + ROWS_PER_SCENARIO}",
-                              db=plan.config.database.app_database, timeout=60)
-            if proc.returncode == 0:
-                present = [int(x) for x in proc.stdout.split()]
-            else:
-                notes.append(f"could not read the rows on {holder}: {proc.stderr.strip()[-200:]}")
+        present = self.rows_present(holder, first, notes) if holder is not None else None
         rpo = compute_rpo(writes.acks, present, fire)
         rto_web = recovery_seconds(visits.attempts, fire)
         rto_writes = recovery_seconds(writes.attempts, fire)
@@ -368,6 +360,17 @@ class _Drill:
                 "rejoined_as": ("replica" if members and all(p in chk.rebuilt_replicas for p in members) else
                                 ("primary" if members and members[0] in chk.primaries else None)),
                 "pg_rewind": rewound, "rejoin_s": round(back - t0, 2), "cluster": chk.as_dict(), "ok": ok}
+
+    def rows_present(self, holder: str, first: int, notes: list[str]) -> list[int] | None:
+        """The load's rows ``first`` .. ``first + ROWS_PER_SCENARIO - 1`` that the member of ``holder`` has; None
+        (and a note) when it cannot be read."""
+        proc = psql_local(self.names[self.member(holder)],
+                          f"SELECT n FROM {TABLE} WHERE n >= {first} AND n < {first + ROWS_PER_SCENARIO}",
+                          db=self.plan.config.database.app_database, timeout=60)
+        if proc.returncode != 0:
+            notes.append(f"could not read the rows on {holder}: {proc.stderr.strip()[-200:]}")
+            return None
+        return [int(x) for x in proc.stdout.split()]
 
     def patroni_events(self, placements: list[str], since: float) -> bool:
         """Patroni's journal lines of these members since ``since``, as timeline events (read in parallel);
