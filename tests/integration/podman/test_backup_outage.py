@@ -24,9 +24,17 @@ import pytest
 
 from resilient_stack.drills.plan import pick_internet_subnet
 from resilient_stack.hosts import cloudinit as ci
-from resilient_stack.testing import podman
+from resilient_stack.testing import podman, standins
 
-from .test_boot import S3_BUCKET, S3_USER_DATA, _missing, _moto_site, eventually, image  # noqa: F401 (fixture)
+from .test_boot import (  # noqa: F401 (fixture)
+    S3_BUCKET,
+    S3_USER_DATA,
+    VOLUME_IDS,
+    _missing,
+    _moto_site,
+    eventually,
+    image,
+)
 
 QUEUE_MAX_MB = 32  # small, so the test outgrows it in seconds; the stack's default is 1024
 WAL_KEEP_MB = 32
@@ -60,7 +68,7 @@ def wal_bytes(host: podman.Host) -> int:
 
 
 @pytest.fixture(scope="module")
-def outage(image):
+def outage(image, tmp_path_factory):
     moto_site, why = _moto_site()
     if moto_site is None:
         _missing(why)
@@ -80,7 +88,9 @@ def outage(image):
             name="db1", members=[member], bootstrap=True, scope="rs-outage",
             replication_password=passwords["repl"], rewind_password=passwords["rewind"], api_password=passwords["api"],
             app_password=passwords["app"], backup=backup, wal_keep_size_mb=WAL_KEEP_MB,
-        ), extra_args=["--network", f"{net.name}:ip={ips['db']}"])
+            data_volume_id=VOLUME_IDS["db1"],  # its data volume: a directory of the machine (standins.data_volume)
+        ), extra_args=["--network", f"{net.name}:ip={ips['db']}",
+                       *standins.data_volume(tmp_path_factory.mktemp("volume") / "db1")])
         db.wait_boot_finished(timeout=BOOT_LIMIT_S + 60)
         boot_s = time.monotonic() - t0
 
