@@ -35,8 +35,8 @@ from resilient_stack.drills import topology as topo
 from resilient_stack.drills.load import Visits, Writes
 from resilient_stack.drills.load import stop as stop_load
 from resilient_stack.drills.plan import DrillError, Plan
-from resilient_stack.drills.report import Event, Prediction, ScenarioResult, compute_rpo, recovery_seconds
-from resilient_stack.drills.scenario import ROWS_PER_SCENARIO, Options, _Drill, _settled, psql_local
+from resilient_stack.drills.report import Prediction, ScenarioResult, compute_rpo, recovery_seconds
+from resilient_stack.drills.scenario import ROWS_PER_SCENARIO, Options, _Drill, _settled, cleaned_up, psql_local
 from resilient_stack.testing import podman
 
 __all__ = ["RESTORE_SETTING", "restore_overrides", "database_sites", "archived_boundary", "unarchived_tail_only",
@@ -262,10 +262,7 @@ def run_restore(
             result = _restore(drill, topology, restored)
             result.runtime_s = time.monotonic() - start
             cleanup_from = time.time()
-        kept = "kept (RESILIENT_STACK_KEEP_HOSTS=1)" if s.keep else "removed"
-        result.timeline.append(Event(time.time(), "cleanup", f"containers and networks of session rs-{s.id}-* "
-                                                             f"{kept} ({time.time() - cleanup_from:.1f} s)"))
-        progress(f"[cleanup] {result.timeline[-1].text}")
+        cleaned_up(result, s, cleanup_from, progress)
     finally:
         drill.pool.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(workdir, ignore_errors=True)

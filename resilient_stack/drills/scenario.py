@@ -80,6 +80,15 @@ def psql_local(container: str, sql: str, *, db: str = "postgres", timeout: float
                           check=False, timeout=timeout)
 
 
+def cleaned_up(result: ScenarioResult, session: podman.Session, since: float,
+               progress: Callable[[str], None]) -> None:
+    """The session's removal (or keeping) as the last event of ``result``'s timeline, and said."""
+    kept = "kept (RESILIENT_STACK_KEEP_HOSTS=1)" if session.keep else "removed"
+    result.timeline.append(Event(time.time(), "cleanup", f"containers and networks of session rs-{session.id}-* "
+                                                         f"{kept} ({time.time() - since:.1f} s)"))
+    progress(f"[cleanup] {result.timeline[-1].text}")
+
+
 def _settled(attempts: list[Attempt], since: float) -> bool:
     """The last two attempts that ended after ``since`` both succeeded."""
     recent = [a for a in attempts if a.end >= since][-2:]
@@ -415,10 +424,7 @@ def run_drill(
                 results.append(result)
             cleanup_from = time.time()
         if results:
-            kept = "kept (RESILIENT_STACK_KEEP_HOSTS=1)" if s.keep else "removed"
-            results[-1].timeline.append(Event(time.time(), "cleanup", f"containers and networks of session "
-                                                                      f"rs-{s.id}-* {kept} ({time.time() - cleanup_from:.1f} s)"))
-            progress(f"[cleanup] {results[-1].timeline[-1].text}")
+            cleaned_up(results[-1], s, cleanup_from, progress)
     finally:
         drill.pool.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(workdir, ignore_errors=True)

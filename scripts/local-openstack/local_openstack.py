@@ -443,12 +443,24 @@ def watchdog(name: str, owner: int) -> None:
 
 # ---- commands ---------------------------------------------------------------------------------------
 
+def _run_dir(args) -> Path:
+    return Path(args.run_dir) if args.run_dir else CACHE / "run" / args.name
+
+
+def _running(args) -> tuple[Path, str]:
+    """(run dir, hub namespace) of the clouds ``args.name``, which must be running."""
+    hub = f"rsos-{args.name}"
+    if not Path("/run/netns", hub).exists():
+        raise Failed(f"clouds {args.name!r} are not running (local_openstack.py up --name {args.name})")
+    return _run_dir(args), hub
+
+
 def cmd_up(args) -> int:
     images = {b["name"]: image(b["name"]) for b in backends(topology())}
     missing = [ref for ref in images.values() if not image_exists(ref)]
     if missing:
         raise Failed(f"images missing ({', '.join(missing)}): run {Path(__file__).name} build (make tools)")
-    run_dir = Path(args.run_dir) if args.run_dir else CACHE / "run" / args.name
+    run_dir = _run_dir(args)
     clouds = Clouds(args.name, run_dir, images)
     try:
         t = clouds.start(timeout=args.timeout)
@@ -474,43 +486,33 @@ def cmd_run(args) -> int:
     args.owner_pid = os.getpid()
     cmd_up(args)
     try:
-        hub = f"rsos-{args.name}"
-        run_dir = Path(args.run_dir) if args.run_dir else CACHE / "run" / args.name
-        env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(run_dir / "clouds.yaml")}
-        return subprocess.run(["ip", "netns", "exec", hub, *args.command], env=env).returncode
+        return cmd_exec(args)
     finally:
         down(args.name)
 
 
-def cmd_inventory(args) -> int:
-    """What the users' projects hold in every region of every cloud, as JSON (stdout)."""
-    run_dir = Path(args.run_dir) if args.run_dir else CACHE / "run" / args.name
-    hub = f"rsos-{args.name}"
-    if not Path("/run/netns", hub).exists():
-        raise Failed(f"clouds {args.name!r} are not running (local_openstack.py up --name {args.name})")
-    r = run("ip", "netns", "exec", hub, sys.executable, str(HERE / "hub_client.py"), "inventory",
-            str(run_dir / "clouds.yaml"), check=False, timeout=600)
+def _hub_client(args, command: str, *extra: str, timeout: float) -> int:
+    """``hub_client.py COMMAND CLOUDS_YAML EXTRA...`` inside the running clouds' hub; its stdout printed."""
+    run_dir, hub = _running(args)
+    r = run("ip", "netns", "exec", hub, sys.executable, str(HERE / "hub_client.py"), command,
+            str(run_dir / "clouds.yaml"), *extra, check=False, timeout=timeout)
     if r.returncode != 0:
-        raise Failed("inventory failed: " + r.stderr.strip()[-2000:])
+        raise Failed(f"{command} failed: " + r.stderr.strip()[-2000:])
     print(r.stdout, end="")
     return 0
+
+
+def cmd_inventory(args) -> int:
+    """What the users' projects hold in every region of every cloud, as JSON (stdout)."""
+    return _hub_client(args, "inventory", timeout=600)
 
 
 def cmd_backup_user(args) -> int:
     """A dedicated object-store user of a cloud's project and its S3 keys, as JSON (stdout): the backups' credential
     an operator creates once per stack (docs/operations.md#the-backup-credential)."""
-    run_dir = Path(args.run_dir) if args.run_dir else CACHE / "run" / args.name
-    hub = f"rsos-{args.name}"
-    if not Path("/run/netns", hub).exists():
-        raise Failed(f"clouds {args.name!r} are not running (local_openstack.py up --name {args.name})")
     if args.cloud not in topology()["clouds"]:
         raise Failed(f"no cloud {args.cloud!r}: {', '.join(topology()['clouds'])}")
-    r = run("ip", "netns", "exec", hub, sys.executable, str(HERE / "hub_client.py"), "backup-user",
-            str(run_dir / "clouds.yaml"), args.cloud, args.user, check=False, timeout=300)
-    if r.returncode != 0:
-        raise Failed("backup-user failed: " + r.stderr.strip()[-2000:])
-    print(r.stdout, end="")
-    return 0
+    return _hub_client(args, "backup-user", args.cloud, args.user, timeout=300)
 
 
 def cmd_stats(args) -> int:
@@ -529,10 +531,7 @@ def cmd_stats(args) -> int:
 
 
 def cmd_exec(args) -> int:
-    hub = f"rsos-{args.name}"
-    if not Path("/run/netns", hub).exists():
-        raise Failed(f"clouds {args.name!r} are not running (local_openstack.py up --name {args.name})")
-    run_dir = Path(args.run_dir) if args.run_dir else CACHE / "run" / args.name
+    run_dir, hub = _running(args)
     env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(run_dir / "clouds.yaml")}
     return subprocess.run(["ip", "netns", "exec", hub, *args.command], env=env).returncode
 
