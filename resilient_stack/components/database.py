@@ -37,15 +37,19 @@ or backups on a site that holds a member refuse the tier (:class:`~resilient_sta
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence, cast
+from typing import Any, Literal, Mapping, Sequence, cast
 
 import pulumi
 import pulumi_openstack as openstack
 import pulumi_random as random
 
+from resilient_stack.components import credentials
 from resilient_stack.components.hostopts import host_options, label_tags, metadata
+from resilient_stack.components.pki import ClusterPki, issue
 from resilient_stack.components.stack_config import check_design
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.design import Design
@@ -54,6 +58,7 @@ from resilient_stack.core.vocabulary import (
     BACKUP,
     CLUSTER_PORTS,
     DATABASE,
+    ETCD_CLIENT_PORT,
     ETCD_PEER_PORT,
     EXEMPT_KEY,
     PATRONI_API_PORT,
@@ -64,12 +69,20 @@ from resilient_stack.core.vocabulary import (
     header_safe,
     labels,
 )
-from resilient_stack.hosts import cloudinit, runtime
+from resilient_stack.hosts import cloudinit, pki, runtime
+from resilient_stack.hosts import secrets as host_secrets
 
 TYPE_TOKEN = "resilient-stack:database:DatabaseTier"
-PASSWORDS = ("replication", "rewind", "api", "app")  # Patroni's replication and pg_rewind roles, its REST API, the app
+# The cluster's passwords: Patroni's replication and pg_rewind roles, its REST API, its etcd user
+CLUSTER_PASSWORDS = ("replication", "rewind", "api", "etcd")
+# What a rotation (a new generation) applies to; etcd's password is not rotated (docs/operations.md#rotation)
+ROTATABLE = ("replication", "rewind", "api", "app", "backup")
 CIPHER_PASS_LENGTH = 64  # pgBackRest's repository passphrase (letters and digits)
-RULE_KINDS = {POSTGRES_PORT: "pg", ETCD_PEER_PORT: "etcd", PATRONI_API_PORT: "patroni"}  # rule names, per port
+WRITE_TOKEN_LENGTH = 40
+CLUSTER_ID_LENGTH = 16
+REPOSITORY_PATH = "/pgbackrest"  # the first passphrase's repository; generation n: /pgbackrest-g<n>
+RULE_KINDS = {POSTGRES_PORT: "pg", ETCD_PEER_PORT: "etcd", ETCD_CLIENT_PORT: "etcd-client",
+              PATRONI_API_PORT: "patroni"}  # rule names, per port
 
 
 @dataclass(frozen=True)
@@ -171,6 +184,9 @@ class DatabaseTierArgs:
             security groups get them from the placements' components).
         app_database, app_user, replication_user: SQL identifiers.
         bootstrap_from: ``empty`` (initdb) or ``backup``: a new cluster is restored from the backup repository.
+        synchronous: Patroni's synchronous mode (a commit is acknowledged once a standby in another site holds it).
+        rotation: the current generation of each rotatable secret (:data:`ROTATABLE`; absent: 0).
+        wal_keep_size_mb, max_wal_senders: replication tuning.
         password_length: length of the generated passwords.
         ssh_public_keys: public keys for the image's default user.
         volume_size: size of each member's data volume (GB); volume_type: its Cinder volume type (None: the
@@ -195,8 +211,21 @@ class DatabaseTierArgs:
     volume_size: int = 20
     volume_type: str | None = None
     admin_cidrs: Sequence[str] = ()
+    synchronous: bool = False
+    rotation: Mapping[str, int] = field(default_factory=dict)
+    wal_keep_size_mb: int = 1024
+    max_wal_senders: int = 10
     rule_config: RuleConfig | None = None
     catalog: Catalog | None = field(default=None, compare=False)
+
+    def generation(self, kind: str) -> int:
+        """The current generation of the secret ``kind`` (0 until it is first rotated)."""
+        return int(self.rotation.get(kind, 0))
+
+    @property
+    def max_slot_wal_keep_size_mb(self) -> int:
+        return cloudinit.storage_budget(volume_size_gb=self.volume_size, wal_keep_size_mb=self.wal_keep_size_mb,
+                                        archive_queue_max_mb=self.backup.archive_queue_max_mb)
 
     @property
     def primary(self) -> DatabaseMember:
@@ -261,6 +290,12 @@ class DatabaseTierArgs:
             raise ValueError("password_length must be in 16..128")
         if not 1 <= self.volume_size <= 16384:
             raise ValueError("volume_size must be in 1..16384 (GB)")
+        self.max_slot_wal_keep_size_mb  # noqa: B018 - the volume's budget (ValueError when it is too small)
+        for kind, value in self.rotation.items():
+            if kind not in ROTATABLE:
+                raise ValueError(f"rotation: {kind!r} is not rotated; rotatable: {', '.join(ROTATABLE)}")
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1000:
+                raise ValueError(f"rotation.{kind} must be an int in 0..1000")
         for what, cidrs in (("replication_cidrs", self.replication_cidrs), ("app_cidrs", self.app_cidrs)):
             for c in cidrs:
                 net = ipaddress.ip_network(c, strict=True)
@@ -269,6 +304,19 @@ class DatabaseTierArgs:
         clients = [c.name for c in self.app_clients]
         if len(set(clients)) != len(clients):
             raise ValueError("app_clients: a host appears twice")
+        if self.synchronous:
+            catalog = self.catalog or Catalog.load()
+            sites: dict[str, str] = {}
+            for m in self.members:
+                res = catalog.resolve(region=m.where.region, cloud=m.where.cloud, auth_url=m.where.auth_url,
+                                      availability_zone=m.where.availability_zone)
+                site = res.region.site.physical_id if res.region is not None else f"unknown:{m.placement}"
+                if site in sites:
+                    raise ValueError(
+                        f"synchronous: the database members in {sites[site]} and {m.placement} share a site "
+                        f"({site}): Patroni may pick either as the other's synchronous standby, and one fire would "
+                        "take both; give each member its own site, or turn synchronous off")
+                sites[site] = m.placement
         # The hosts layer's rule refuses what the hosts could not use (identifiers, networks, the S3
         # repository...) now, not at apply time when the secrets and the addresses exist.
         repository = self.backup_repository()
@@ -315,21 +363,53 @@ def _member_settings(
         replication_cidrs=_unique(args.replication_cidrs), admin_cidrs=_unique(args.admin_cidrs),
         replication_user=args.replication_user,
         app_user=args.app_user, app_db=args.app_database, ssh_authorized_keys=list(args.ssh_public_keys),
-        bootstrap_from=args.bootstrap_from,
+        bootstrap_from=args.bootstrap_from, synchronous=args.synchronous, max_wal_senders=args.max_wal_senders,
+        wal_keep_size_mb=args.wal_keep_size_mb, max_slot_wal_keep_size_mb=args.max_slot_wal_keep_size_mb,
     )
+
+
+def repository_path(generation: int) -> str:
+    """The repository's path for the passphrase of ``generation`` (a rotated passphrase starts a new repository)."""
+    return REPOSITORY_PATH if generation == 0 else f"{REPOSITORY_PATH}-g{generation}"
+
+
+@dataclass(frozen=True)
+class TierSecrets:
+    """Every secret value of the tier once known (plain strings, inside an ``apply``)."""
+
+    passwords: Mapping[str, str]  # CLUSTER_PASSWORDS -> the current generation's value
+    app_passwords: tuple[str, ...]  # every generation, oldest first
+    cipher_pass: str  # the current generation's passphrase
+    key_id: str
+    key_secret: str
+    pki: Mapping[str, Any]  # ClusterPki's outputs
+    cluster_id: str
+
+
+def member_secrets(args: DatabaseTierArgs, member: DatabaseMember, s: TierSecrets) -> dict[str, Any]:
+    """A member's secret document (:func:`cloudinit.db_secret_document`)."""
+    host = host_name(args, member.placement)
+    target = args.backup_repository().with_credentials(s.key_id, s.key_secret, s.cipher_pass)
+    target = cloudinit.BackupTarget(**{**{f: getattr(target, f) for f in target.__dataclass_fields__},
+                                       "path": repository_path(args.generation("backup"))})
+    return cloudinit.db_secret_document(cloudinit.DbSecrets(
+        tls=cloudinit.MemberTls(ca=s.pki["caCert"], cert=s.pki["certs"][host], key=s.pki["keys"][host],
+                                admin_cert=s.pki["adminCerts"][host], admin_key=s.pki["adminKeys"][host]),
+        replication_password=s.passwords["replication"], rewind_password=s.passwords["rewind"],
+        api_password=s.passwords["api"], etcd_password=s.passwords["etcd"], app_passwords=s.app_passwords,
+        backup=target), app_user=args.app_user)
 
 
 def member_user_data(
     args: DatabaseTierArgs, member: DatabaseMember, *, addresses: Sequence[str], client_ips: Sequence[str],
-    passwords: dict[str, str], key_id: str, key_secret: str, cipher_pass: str, data_volume_id: str,
+    secrets: TierSecrets, host_key: str, data_volume_id: str,
 ) -> str:
     """A member's ``#cloud-config`` (see :func:`cloudinit.render_db_member`); ``addresses``: every member's public
     address in ``args.members`` order, ``client_ips``: the application hosts' addresses."""
     members = [cloudinit.ClusterMember(host_name(args, m.placement), a) for m, a in zip(args.members, addresses)]
     return cloudinit.render_db_member(
-        replication_password=passwords["replication"], rewind_password=passwords["rewind"],
-        api_password=passwords["api"], app_password=passwords["app"] if member.role == "primary" else None,
-        backup=args.backup_target(key_id, key_secret, cipher_pass), data_volume_id=data_volume_id,
+        cluster_id=secrets.cluster_id, host_key=host_key, secrets_doc=member_secrets(args, member, secrets),
+        backup=args.backup_repository(), data_volume_id=data_volume_id,
         **_member_settings(args, member, members, client_ips),
     )
 
@@ -338,38 +418,83 @@ def member_runtime(
     args: DatabaseTierArgs, member: DatabaseMember, *, addresses: Sequence[str], client_ips: Sequence[str],
 ) -> dict:
     """A member's runtime configuration (``pg_hba`` and the firewall's sets from the current members, web hosts and
-    networks), for its instance's metadata, which the cloud updates in place."""
+    networks; Patroni's dynamic configuration), for its instance's metadata, which the cloud updates in place."""
     members = [cloudinit.ClusterMember(host_name(args, m.placement), a) for m, a in zip(args.members, addresses)]
     settings = _member_settings(args, member, members, client_ips)
-    doc = cloudinit.db_runtime(
+    return cloudinit.db_runtime(
         members=members, app_cidrs=settings["app_cidrs"], replication_cidrs=settings["replication_cidrs"],
-        admin_cidrs=settings["admin_cidrs"], replication_user=args.replication_user, app_user=args.app_user, app_db=args.app_database)
-    return doc
+        admin_cidrs=settings["admin_cidrs"], replication_user=args.replication_user, app_user=args.app_user,
+        app_db=args.app_database, backup=args.backup_repository(), synchronous=args.synchronous,
+        max_wal_senders=args.max_wal_senders, wal_keep_size_mb=args.wal_keep_size_mb,
+        max_slot_wal_keep_size_mb=args.max_slot_wal_keep_size_mb)
 
 
-def _renderer(args: DatabaseTierArgs, member: DatabaseMember) -> Callable[[list], str]:
+def _tier_secrets(values: list, app_generations: int) -> TierSecrets:
+    passwords = dict(zip(CLUSTER_PASSWORDS, values[:len(CLUSTER_PASSWORDS)]))
+    rest = values[len(CLUSTER_PASSWORDS):]
+    apps, rest = tuple(rest[:app_generations]), rest[app_generations:]
+    cipher, key_id, key_secret, cluster_id, ca_cert, ca_key, certs, keys, admin_certs, admin_keys = rest
+    return TierSecrets(passwords=passwords, app_passwords=apps, cipher_pass=cipher, key_id=key_id,
+                       key_secret=key_secret, cluster_id=cluster_id,
+                       pki={"caCert": ca_cert, "caKey": ca_key, "certs": certs, "keys": keys,
+                            "adminCerts": admin_certs, "adminKeys": admin_keys})
+
+
+def widest_secrets(args: DatabaseTierArgs) -> TierSecrets:
+    """Secrets of the greatest size the real ones can have (random-looking, incompressible, deterministic), for what
+    must be sized before they exist: the metadata items' keys, the user data's budget."""
+    def filler(label: str, length: int) -> str:
+        return hashlib.sha512(label.encode()).hexdigest()[:length].ljust(length, "x")
+
+    hosts = {host_name(args, m.placement): runtime.widest_address(i) for i, m in enumerate(args.members)}
+    issued = pki_widest(args.prefix, hosts)
+    return TierSecrets(
+        passwords={k: filler(k, args.password_length) for k in CLUSTER_PASSWORDS},
+        app_passwords=(filler("app0", args.password_length), filler("app1", args.password_length)),
+        cipher_pass=filler("cipher", CIPHER_PASS_LENGTH), key_id=filler("key", 64), key_secret=filler("secret", 64),
+        pki=issued, cluster_id=filler("cluster", CLUSTER_ID_LENGTH))
+
+
+METADATA_ITEMS = 128  # Nova's default quota of metadata items per instance
+
+
+def check_budgets(args: DatabaseTierArgs, widest: TierSecrets) -> None:
+    """Refuse (ValueError naming the host) what Nova would refuse at ``pulumi up``, already at preview: a member's
+    user data over 65,535 bytes once packed, or more metadata items than Nova's default quota, measured on secrets
+    and addresses of the greatest size."""
     n, c = len(args.members), len(args.app_clients)
+    widest_ips = [runtime.widest_address(i) for i in range(n + c)]
+    for i, m in enumerate(args.members):
+        host = host_name(args, m.placement)
+        text = member_user_data(args, m, addresses=widest_ips[:n], client_ips=widest_ips[n:], secrets=widest,
+                                host_key="k" * host_secrets.KEY_LENGTH, data_volume_id="0" * 36)
+        credentials.packed_user_data(host, text)
+        doc = member_runtime(args, m, addresses=widest_ips[:n], client_ips=widest_ips[n:])
+        items = len(runtime.encode(doc)) + credentials.slots_for(len(host_secrets.seal(
+            member_secrets(args, m, widest), "k" * host_secrets.KEY_LENGTH))) + 4
+        if items > METADATA_ITEMS:
+            raise ValueError(f"the metadata of {host} needs {items} items, over Nova's default quota of "
+                             f"{METADATA_ITEMS}: fewer web hosts or networks")
 
-    def render(values: list) -> str:
-        data_volume_id, values = values[0], values[1:]
-        addresses, clients = values[:n], values[n:n + c]
-        secrets = values[n + c:]
-        passwords = dict(zip(PASSWORDS, secrets[:len(PASSWORDS)]))
-        cipher_pass, key_id, key_secret = secrets[len(PASSWORDS):]
-        return member_user_data(args, member, addresses=addresses, client_ips=clients, passwords=passwords,
-                                key_id=key_id, key_secret=key_secret, cipher_pass=cipher_pass,
-                                data_volume_id=data_volume_id)
 
-    return render
+def pki_widest(scope: str, hosts: Mapping[str, str]) -> dict[str, Any]:
+    """The PKI's outputs for these hosts, issued deterministically (sizes as the real ones)."""
+    return issue({"scope": scope, "members": dict(hosts), "generation": 0},
+                 now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), seed=f"widest/{scope}")
 
 
 class DatabaseTier(pulumi.ComponentResource):
     """PostgreSQL members under Patroni over etcd, over several placements; pgBackRest to object storage."""
 
     passwords: dict[str, pulumi.Output[str]]
+    app_passwords: list[pulumi.Output[str]]
     app_password: pulumi.Output[str]
+    write_token: pulumi.Output[str]
+    pki: ClusterPki
+    ca_certificate: pulumi.Output[str]
     backup_container: openstack.objectstorage.Container
     backup_cipher_pass: pulumi.Output[str]
+    backup_repositories: pulumi.Output[list]
     instances: dict[str, openstack.compute.Instance]
     volumes: dict[str, openstack.blockstorage.Volume]
     primary: openstack.compute.Instance
@@ -386,16 +511,33 @@ class DatabaseTier(pulumi.ComponentResource):
             raise TypeError("args must be a DatabaseTierArgs")
         args.validate(enforce_rules=enforce_rules)
         super().__init__(TYPE_TOKEN, name, None, opts)
-        mine = pulumi.ResourceOptions(parent=self)
         backup_opts = pulumi.ResourceOptions(parent=self, provider=args.backup.provider)
 
-        generated = {
-            kind: random.RandomPassword(f"{name}-{kind}-password", length=args.password_length, special=False,
-                                        opts=mine)
-            for kind in PASSWORDS
-        }
-        self.passwords = {kind: pulumi.Output.secret(p.result) for kind, p in generated.items()}
-        self.app_password = self.passwords["app"]
+        # every generated secret: protected, in generations (credentials.generations)
+        current = {kind: credentials.generations(name, kind, args.generation(kind) if kind in ROTATABLE else 0,
+                                                 length=args.password_length, parent=self)[-1]
+                   for kind in CLUSTER_PASSWORDS}
+        self.passwords = {kind: pulumi.Output.secret(p.result) for kind, p in current.items()}
+        app = credentials.generations(name, "app", args.generation("app"), length=args.password_length, parent=self)
+        self.app_passwords = [pulumi.Output.secret(p.result) for p in app]
+        self.app_password = self.app_passwords[-1]
+        ciphers = credentials.generations(name, "backup", args.generation("backup"), length=CIPHER_PASS_LENGTH,
+                                          parent=self)
+        self.backup_cipher_pass = pulumi.Output.secret(ciphers[-1].result)
+        self.backup_repositories = pulumi.Output.secret(pulumi.Output.all(*[c.result for c in ciphers]).apply(
+            lambda passes: [{"generation": g, "path": repository_path(g), "passphrase": p}
+                            for g, p in enumerate(passes)]))
+        token = random.RandomPassword(f"{name}-app-write-token", length=WRITE_TOKEN_LENGTH, special=False,
+                                      opts=pulumi.ResourceOptions(parent=self, protect=True))
+        self.write_token = pulumi.Output.secret(token.result)
+        cluster_id = random.RandomPassword(f"{name}-cluster-id", length=CLUSTER_ID_LENGTH, special=False,
+                                           upper=False, opts=pulumi.ResourceOptions(parent=self, protect=True))
+        self.pki = ClusterPki(
+            f"{name}-pki", scope=args.prefix,
+            members=pulumi.Output.all(*[m.public_address for m in args.members]).apply(
+                lambda ips: {host_name(args, m.placement): ip for m, ip in zip(args.members, ips)}),
+            opts=pulumi.ResourceOptions(parent=self, protect=True))
+        self.ca_certificate = self.pki.caCert
 
         self.backup_container = openstack.objectstorage.Container(
             f"{name}-backups", name=args.backup.container,
@@ -405,32 +547,40 @@ class DatabaseTier(pulumi.ComponentResource):
                 backup_opts, pulumi.ResourceOptions(retain_on_delete=args.backup.retain_on_delete),
             ),
         )
-        # pgBackRest encrypts the repository with it; kept in the state (a secret): a restore on new hosts needs it
-        cipher = random.RandomPassword(f"{name}-backup-cipher-password", length=CIPHER_PASS_LENGTH, special=False,
-                                       opts=mine)
-        self.backup_cipher_pass = pulumi.Output.secret(cipher.result)
         assert args.backup_keys is not None  # validate() said so
 
-        inputs = [
-            *[m.public_address for m in args.members], *[c.address for c in args.app_clients],
-            *[generated[kind].result for kind in PASSWORDS], cipher.result,
-            args.backup_keys.access_key, args.backup_keys.secret_key,
-        ]
-        self.volumes = {m.placement: self._volume(name, args, m) for m in args.members}
         n, c = len(args.members), len(args.app_clients)
-        self.instances = {
-            m.placement: self._host(
-                name, args, m,
-                pulumi.Output.all(self.volumes[m.placement].id, *inputs).apply(_renderer(args, m)),
-                metadata(
+        addresses = [*[m.public_address for m in args.members], *[cl.address for cl in args.app_clients]]
+        secret_values = pulumi.Output.all(
+            *[p.result for p in current.values()], *[p.result for p in app], ciphers[-1].result,
+            args.backup_keys.access_key, args.backup_keys.secret_key, cluster_id.result,
+            self.pki.caCert, self.pki.caKey, self.pki.certs, self.pki.keys, self.pki.adminCerts,
+            self.pki.adminKeys,
+        ).apply(lambda v: _tier_secrets(v, len(app)))
+        widest_secrets_ = widest_secrets(args)
+        check_budgets(args, widest_secrets_)
+        self.volumes = {m.placement: self._volume(name, args, m) for m in args.members}
+        self.instances = {}
+        for m in args.members:
+            key = credentials.host_key(f"{name}-{m.placement}-host-key", parent=self)
+            everything = pulumi.Output.all(self.volumes[m.placement].id, key.result, secret_values, *addresses)
+            user_data = everything.apply(lambda v, m=m: credentials.packed_user_data(
+                host_name(args, m.placement),
+                member_user_data(args, m, addresses=v[3:3 + n], client_ips=v[3 + n:3 + n + c], secrets=v[2],
+                                 host_key=v[1], data_volume_id=v[0])))
+            sealed = pulumi.Output.all(key.result, secret_values).apply(
+                lambda v, m=m: host_secrets.seal(member_secrets(args, m, v[1]), v[0]))
+            slots = credentials.slots_for(len(host_secrets.seal(member_secrets(args, m, widest_secrets_), "x" * 64)))
+            widest = [runtime.widest_address(i) for i in range(n + c)]
+            self.instances[m.placement] = self._host(
+                name, args, m, user_data,
+                {**metadata(
                     labels(DATABASE, quorum=True, exempt=m.exempt),
-                    pulumi.Output.all(*inputs[:n + c]).apply(
+                    pulumi.Output.all(*addresses).apply(
                         lambda v, m=m: member_runtime(args, m, addresses=v[:n], client_ips=v[n:n + c])),
-                    member_runtime(args, m, addresses=[runtime.widest_address(i) for i in range(n)],
-                                   client_ips=[runtime.widest_address(n + i) for i in range(c)])),
+                    member_runtime(args, m, addresses=widest[:n], client_ips=widest[n:])),
+                 **credentials.sealed_items(sealed, slots)},
             )
-            for m in args.members
-        }
         self.primary = self.instances[args.primary.placement]
         self.primary_address = pulumi.Output.from_input(args.primary.public_address)
         self._rules(name, args)
@@ -440,13 +590,15 @@ class DatabaseTier(pulumi.ComponentResource):
             lambda ips: dict(zip(placements, ips))
         )
         self.hosts = pulumi.Output.all(*[m.public_address for m in args.ordered]).apply(list)
+        login = cloudinit.app_credentials(args.app_user, ["x"] * (args.generation("app") + 1))[0][0]
         self.connection_url = self.hosts.apply(lambda hosts: cloudinit.connection_url(
-            cloudinit.AppDatabase(hosts=tuple(hosts), dbname=args.app_database, user=args.app_user)))
+            cloudinit.AppDatabase(hosts=tuple(hosts), dbname=args.app_database, user=login)))
         self.register_outputs({
             "primaryAddress": self.primary_address,
             "addresses": self.addresses,
             "connectionUrl": self.connection_url,
             "backupContainer": self.backup_container.name,
+            "caCertificate": self.ca_certificate,
         })
 
     def _rules(self, name: str, args: DatabaseTierArgs) -> None:
@@ -488,7 +640,7 @@ class DatabaseTier(pulumi.ComponentResource):
 
     def _host(
         self, name: str, args: DatabaseTierArgs, member: DatabaseMember, user_data: pulumi.Output[str],
-        metadata: dict[str, pulumi.Input[str]],
+        metadata: Mapping[str, pulumi.Input[str]],
     ) -> openstack.compute.Instance:
         instance = openstack.compute.Instance(
             f"{name}-{member.placement}",
@@ -505,9 +657,9 @@ class DatabaseTier(pulumi.ComponentResource):
                 [openstack.compute.InstanceSchedulerHintArgs(group=member.server_group_id)]
                 if member.server_group_id is not None else None
             ),
-            metadata=metadata,  # labels + runtime configuration: updated in place
+            metadata=dict(metadata),  # labels + runtime configuration + sealed secrets: updated in place
             tags=label_tags(labels(DATABASE, quorum=True, exempt=member.exempt)),
-            user_data=pulumi.Output.secret(cast(pulumi.Input[str], user_data)),  # holds the passwords
+            user_data=pulumi.Output.secret(cast(pulumi.Input[str], user_data)),  # holds the host's key
             opts=host_options(pulumi.ResourceOptions(parent=self, provider=member.provider),
                               depends_on=member.depends_on, protect=True),  # replaced only when unprotected
         )

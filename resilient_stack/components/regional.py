@@ -39,6 +39,7 @@ from typing import Sequence
 import pulumi
 import pulumi_openstack as openstack
 
+from resilient_stack.components import credentials
 from resilient_stack.components.hostopts import host_options, label_tags, metadata
 from resilient_stack.core.vocabulary import (
     DATABASE,
@@ -56,8 +57,11 @@ from resilient_stack.core.vocabulary import (
     tags,
 )
 from resilient_stack.hosts import cloudinit, runtime
+from resilient_stack.hosts import secrets as host_secrets
 
 TYPE_TOKEN = "resilient-stack:regional:RegionalWebStack"
+# a certificate of the greatest size the cluster's CA can have (sizes the web hosts' sealed secrets before it exists)
+WIDEST_CA = ("-----BEGIN CERTIFICATE-----\n" + ("A" * 64 + "\n") * 12 + "-----END CERTIFICATE-----\n")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -226,12 +230,15 @@ class RegionalWebStackArgs:
 @dataclass(frozen=True)
 class WebApp:
     """The database the web hosts' application uses: every member's public address (in the order clients try
-    them), the application's database, role and password (a secret)."""
+    them), the application's database and role, every generation of its password so far (secrets, oldest first),
+    the write token (a secret) and the cluster CA's certificate (what the application verifies the members with)."""
 
     database_hosts: pulumi.Input[Sequence[str]]
     dbname: str
     user: str
-    password: pulumi.Input[str]
+    passwords: Sequence[pulumi.Input[str]]
+    write_token: pulumi.Input[str]
+    ca_certificate: pulumi.Input[str]
 
 
 def first_ipv4(addresses: Sequence[str] | None) -> str:
@@ -413,24 +420,41 @@ class RegionalWebStack(pulumi.ComponentResource):
         acme = args.https and cloudinit.acme_names(args.server_name) is not None
         peers = pulumi.Output.all(self._all_web, self.web_addresses[index - 1]).apply(
             lambda v: [a for a in v[0] if a != v[1]])  # the OTHER web hosts
+        key = credentials.host_key(f"{name}-web-{index}-host-key", parent=self)
+        generations = len(app.passwords) if app is not None else 0
+
+        def secret_doc(values: list) -> dict:
+            ca, token, passwords = values[0], values[1], values[2:]
+            return cloudinit.web_secret_document(ca=ca, app_user=app.user if app is not None else None,
+                                                 app_passwords=passwords, write_token=token)
+
+        secrets_doc = (pulumi.Output.all(app.ca_certificate, app.write_token, *app.passwords).apply(secret_doc)
+                       if app is not None else pulumi.Output.from_input({"v": host_secrets.VERSION}))
 
         def render(values: list) -> str:
-            database = (cloudinit.AppDatabase(hosts=tuple(values[0]), dbname=app.dbname, user=app.user)
+            hosts, others, host_key, doc = values
+            database = (cloudinit.AppDatabase(hosts=tuple(hosts), dbname=app.dbname, user=app.user)
                         if app is not None else None)
-            return cloudinit.render_web(
+            return credentials.packed_user_data(host, cloudinit.render_web(
                 placement_label=args.placement_label, app_title=args.app_title, https=args.https,
                 server_name=args.server_name, hostname=host, ssh_authorized_keys=list(args.ssh_public_keys),
-                database=database, app_password=values[1] if app is not None else None,
-                admin_cidrs=list(args.admin_cidrs), acme_peers=values[2],
-            )
+                database=database, host_key=host_key, secrets_doc=doc,
+                admin_cidrs=list(args.admin_cidrs), acme_peers=others,
+            ))
 
-        user_data = pulumi.Output.all(
-            *((app.database_hosts, app.password) if app is not None else (None, None)), peers).apply(render)
+        user_data = pulumi.Output.all(app.database_hosts if app is not None else None, peers, key.result,
+                                      secrets_doc).apply(render)
+        sealed = pulumi.Output.all(key.result, secrets_doc).apply(lambda v: host_secrets.seal(v[1], v[0]))
+        widest_doc = (cloudinit.web_secret_document(ca=WIDEST_CA, app_user=app.user, write_token="t" * 64,
+                                                    app_passwords=["p" * 128] * min(generations, 2))
+                      if app is not None else {"v": host_secrets.VERSION})
+
         def web_runtime(others: Sequence[str]) -> dict:
             return cloudinit.web_runtime(admin_cidrs=list(args.admin_cidrs), acme_peers=others if acme else None)
 
         widest = [runtime.widest_address(i) for i in range(self._web_total - 1)]
-        meta = metadata(labels(WEB, exempt=args.exempt), peers.apply(web_runtime), web_runtime(widest))
+        meta = {**metadata(labels(WEB, exempt=args.exempt), peers.apply(web_runtime), web_runtime(widest)),
+                **credentials.sealed_items(sealed, credentials.slots_for(len(host_secrets.seal(widest_doc, "k" * 64))))}
         return openstack.compute.Instance(
             f"{name}-web-{index}",
             name=host,
@@ -445,10 +469,11 @@ class RegionalWebStack(pulumi.ComponentResource):
             # applied to the private NIC; the public port wears the same groups
             security_groups=[self.web_security_group.name, self.admin_security_group.name],  # type: ignore[union-attr]
             scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=self.server_group.id)],
-            # labels + the runtime configuration (the firewall's admin networks, the ACME peers): updated in place
+            # labels + the runtime configuration (the firewall's admin networks, the ACME peers) + the sealed
+            # secrets: updated in place
             metadata=meta,
             tags=label_tags(labels(WEB, exempt=args.exempt)),
-            user_data=pulumi.Output.secret(user_data),  # holds the application's password
+            user_data=pulumi.Output.secret(user_data),  # holds the host's key
             opts=host_options(child, depends_on=[self.subnet]),
         )
 

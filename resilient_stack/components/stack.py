@@ -193,13 +193,14 @@ class ResilientWebStack(pulumi.ComponentResource):
                 bootstrap_from=d.bootstrap_from,
                 password_length=d.password_length, ssh_public_keys=keys, rule_config=args.rule_config(),
                 catalog=catalog, volume_size=d.volume_size, volume_type=d.volume_type,
-                admin_cidrs=args.admin_cidrs,
+                admin_cidrs=args.admin_cidrs, synchronous=d.synchronous, rotation=d.rotation.generations(),
             ),
             opts=mine,
             enforce_rules=enforce_rules,
         )
         app = WebApp(database_hosts=self.database.hosts, dbname=d.app_database, user=d.app_user,
-                     password=self.database.app_password)
+                     passwords=self.database.app_passwords, write_token=self.database.write_token,
+                     ca_certificate=self.database.ca_certificate)
         web_hosts = pulumi.Output.all(*[a for p in args.placements for a in self.sites[p.name].web_addresses]).apply(list)
         for p in args.placements:
             self.sites[p.name].add_web_hosts(app, web_hosts, sum(q.web_count for q in args.placements))
@@ -253,6 +254,11 @@ class ResilientWebStack(pulumi.ComponentResource):
             "dnsRecordSet": self.dns_record_set,
             "backupContainer": self.backup_container,
             "staticContainers": self.static_containers,
+            # verify-full: what a client of the database verifies the members with (sslrootcert)
+            "databaseCaCertificate": self.database.ca_certificate,
+            # secrets: the application's write API token; every passphrase of the backup repository with its path
+            "appWriteToken": self.database.write_token,
+            "backupRepositories": self.database.backup_repositories,
         }
         if self.dns_name:
             out["dnsName"] = self.dns_name

@@ -98,6 +98,30 @@ class WebSettings(_Model):
         return self
 
 
+class RotationSettings(_Model):
+    """``resilient-stack:database.rotation``: the current generation of each rotatable secret. Raise one by one to
+    rotate it in place (docs/operations.md#rotating-secrets): the running hosts take the new value within a few
+    minutes, with no host replaced; earlier generations stay in the state."""
+
+    replication: int = Field(default=0, ge=0, le=1000, description="Generation of the replication role's password.")
+    rewind: int = Field(default=0, ge=0, le=1000, description="Generation of the `pg_rewind` role's password.")
+    api: int = Field(default=0, ge=0, le=1000, description="Generation of the password of Patroni's REST API.")
+    app: int = Field(default=0, ge=0, le=1000,
+        description="Generation of the application's password. The application's two login roles alternate: the new "
+        "password goes to the other one, and the previous one stays valid for 15 minutes once the primary has the "
+        "new one, so no request fails while the web hosts take it.",
+    )
+    backup_passphrase: int = Field(default=0, ge=0, le=1000,
+        description="Generation of the backup repository's passphrase. pgBackRest cannot re-encrypt a repository: a "
+        "new passphrase starts a new repository path in the same container (`/pgbackrest-g<n>`), with a new full "
+        "backup; the earlier ones stay readable with their passphrases (stack output `backupRepositories`).",
+    )
+
+    def generations(self) -> dict[str, int]:
+        return {"replication": self.replication, "rewind": self.rewind, "api": self.api, "app": self.app,
+                "backup": self.backup_passphrase}
+
+
 class DatabaseSettings(_Model):
     """``resilient-stack:database``: the PostgreSQL 15 tier. Which placement holds the primary and the replicas is
     set per placement (``databaseRole``)."""
@@ -131,6 +155,15 @@ class DatabaseSettings(_Model):
     )
     volume_type: str | None = Field(default=None, min_length=1, max_length=255,
         description="Cinder volume type of the data volumes (e.g. `high-speed`); unset: the cloud's default.",
+    )
+    synchronous: bool = Field(default=False,
+        description="Synchronous replication (Patroni's synchronous mode): a commit is acknowledged once a standby in "
+        "another site holds it, so the member promoted after a fire holds every acknowledged write (RPO 0). Costs "
+        "a round trip to that site per commit. When no standby is left the primary goes on alone, and says so. "
+        "Needs every database member in its own site.",
+    )
+    rotation: RotationSettings = Field(default=RotationSettings(),
+        description="The current generation of each rotatable secret (raise one to rotate it in place).",
     )
     bootstrap_from: Literal["empty", "backup"] = Field(default="empty",
         description="How the `databaseRole: primary` member initialises a NEW cluster: `empty` (`initdb`), or "

@@ -86,7 +86,8 @@ DATABASE_PORTS = {POSTGRES_PORT: "PostgreSQL", MYSQL_PORT: "MySQL/MariaDB"}
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 PATRONI_API_PORT = 8008
-CLUSTER_PORTS = {POSTGRES_PORT: "PostgreSQL", ETCD_PEER_PORT: "etcd peers", PATRONI_API_PORT: "Patroni REST API"}
+CLUSTER_PORTS = {POSTGRES_PORT: "PostgreSQL", ETCD_PEER_PORT: "etcd peers", ETCD_CLIENT_PORT: "etcd clients",
+                 PATRONI_API_PORT: "Patroni REST API"}
 APP_PORT = 8080  # the web hosts' application, behind nginx on the host's loopback
 
 # --------------------------------------------------------------------------------------------------

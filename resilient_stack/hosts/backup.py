@@ -4,7 +4,8 @@
 components know before anything exists); :class:`BackupTarget` adds the S3 keys (and an optional cipher
 passphrase) the hosts need. Both are checked by :func:`validate_backup_repository`, the one rule.
 
-The hosts get ``/etc/pgbackrest/pgbackrest.conf`` (0640 postgres: it holds the S3 secret and the passphrase),
+The hosts get ``/etc/pgbackrest/pgbackrest.conf`` (no secret) and, from root's sync of the sealed secrets, the
+repository's keys, passphrase and path in ``/etc/pgbackrest/conf.d/`` (0640 postgres),
 the backup script (run only on the current primary, so a promoted replica takes the schedule over), a templated
 systemd service and weekly full / daily differential timers, and the catch-up (``resilient-stack-backup-init``,
 a systemd timer soon after boot and then every minute, never in cloud-init): on the primary it creates the
@@ -34,6 +35,7 @@ from resilient_stack.hosts.paths import (
     BACKUP_STATE_DIR,
     BACKUP_TIMER,
     PATRONI_SERVICE,
+    PGBACKREST_SECRETS,
     PGBACKREST_SPOOL,
     RESTORE_SCRIPT,
     PG_DATA,
@@ -41,7 +43,7 @@ from resilient_stack.hosts.paths import (
     SYSTEMD_DIR,
 )
 
-__all__ = ["BackupRepository", "BackupTarget", "validate_backup_repository"]
+__all__ = ["BackupRepository", "BackupTarget", "validate_backup_repository", "secret_document", "pgbackrest_conf"]
 
 
 _NOT_KNOWN_YET = object()
@@ -180,23 +182,19 @@ def _service_instance(kind: str) -> str:
     return BACKUP_SERVICE.replace("@.", f"@{kind}.")
 
 
-def pgbackrest_conf(backup: BackupTarget, *, process_max: int) -> str:
-    """``pgbackrest.conf``: the S3 repository (with its secret) and the local cluster's stanza."""
+def pgbackrest_conf(backup: BackupRepository, *, process_max: int) -> str:
+    """``pgbackrest.conf``: the S3 repository (no secret: see :func:`secret_document`) and the local stanza."""
     host, _, port = backup.endpoint.partition(":")
     return payload.render(
         "pgbackrest/pgbackrest.conf",
+        secrets_conf=PGBACKREST_SECRETS,
         endpoint=host,
         storage_port=payload.lines("pgbackrest/storage-port.conf", port=port) if port else payload.Lines(),
         bucket=backup.bucket,
         region=backup.region,
-        key_id=backup.key_id,
-        key_secret=backup.key_secret,
         uri_style=backup.uri_style,
         verify_tls="y" if backup.verify_tls else "n",
-        path=backup.path,
         retention_full=backup.retention_full,
-        cipher=(payload.lines("pgbackrest/cipher.conf", cipher_pass=backup.cipher_pass)
-                if backup.cipher_pass is not None else payload.Lines()),
         process_max=process_max,
         spool=PGBACKREST_SPOOL,
         queue_max=backup.archive_queue_max_mb,
@@ -205,6 +203,17 @@ def pgbackrest_conf(backup: BackupTarget, *, process_max: int) -> str:
         port=POSTGRES_PORT,
         socket_dir=PG_SOCKET_DIR,
     )
+
+
+def secret_document(backup: BackupTarget) -> dict[str, str]:
+    """The repository's part of a member's sealed secrets: root's sync writes it to :data:`PGBACKREST_SECRETS`.
+
+    The path moves with the passphrase: a rotated passphrase starts a new repository beside the old one (pgBackRest
+    cannot re-encrypt one), whose backups stay readable with the old passphrase, kept in the stack's state."""
+    if backup.cipher_pass is None:
+        raise ValueError("the components always encrypt the repository: a BackupTarget needs its cipher_pass")
+    return {"key_id": backup.key_id, "key_secret": backup.key_secret, "cipher_pass": backup.cipher_pass,
+            "path": backup.path}
 
 
 def schedule_files(backup: BackupTarget, *, full_calendar: str, diff_calendar: str) -> list[dict[str, Any]]:

@@ -18,10 +18,10 @@ Every role also hardens sshd (no password authentication, no root login). The fi
 under ``hosts/payloads/``, filled by :mod:`.payload`'s strict template (Patroni's YAML is dumped from data);
 the paths they land at are in :mod:`.paths`.
 
-Secrets (database passwords, object-storage keys) only ever appear in ``write_files`` entries with mode
-0600/0640 and a proper owner; the commands in ``runcmd`` and the helper scripts only reference those files.
-Note that the user-data itself necessarily carries them: the cloud's metadata service and
-``/var/lib/cloud/instance/user-data.txt`` (root-only) hold it, as for any cloud-init secret.
+Secrets (TLS keys, database passwords, object-storage keys) are never in clear in the user data: each host gets its
+own key and its secret document sealed with it (:mod:`.secrets`); root's sync writes them into 0600/0640 files with
+a proper owner, from the user data at the first boot and from the metadata when they change. The commands in
+``runcmd`` and the helper scripts only reference those files.
 
 Output is deterministic: the same inputs give the same text. A change of that text replaces the instances
 that receive it: ``tests/hosts/test_snapshots.py`` keeps the user data of every host of the shipped stacks.
@@ -31,12 +31,19 @@ from __future__ import annotations
 
 from resilient_stack.hosts.acme import names as acme_names
 from resilient_stack.hosts.backup import BackupRepository, BackupTarget, validate_backup_repository
-from resilient_stack.hosts.cluster import ClusterMember
-from resilient_stack.hosts.database import db_runtime, render_db_member, validate_db_member
+from resilient_stack.hosts.cluster import ClusterMember, app_credentials, app_roles
+from resilient_stack.hosts.database import (
+    DbSecrets,
+    MemberTls,
+    db_runtime,
+    db_secret_document,
+    render_db_member,
+    storage_budget,
+    validate_db_member,
+)
 from resilient_stack.hosts.paths import (
     APP_CONFIG,
-    APP_PASSWORD_FILE,
-    APP_PGPASS,
+    APP_CREDENTIALS,
     APP_SERVICE,
     APP_TABLE,
     BACKUP_INIT_SCRIPT,
@@ -65,10 +72,24 @@ from resilient_stack.hosts.paths import (
 from resilient_stack.hosts.paths import METADATA_URL, USER_DATA_URL
 from resilient_stack.hosts.runtime import decode as runtime_document_of
 from resilient_stack.hosts.runtime import encode as runtime_items
-from resilient_stack.hosts.web import AppDatabase, connection_url, render_web, validate_web, web_runtime
+from resilient_stack.hosts.web import (
+    AppDatabase,
+    connection_url,
+    render_web,
+    validate_web,
+    web_runtime,
+    web_secret_document,
+)
 
 __all__ = [
     "AppDatabase",
+    "app_credentials",
+    "app_roles",
+    "DbSecrets",
+    "MemberTls",
+    "db_secret_document",
+    "web_secret_document",
+    "storage_budget",
     "BackupRepository",
     "BackupTarget",
     "ClusterMember",
@@ -88,8 +109,7 @@ __all__ = [
     "validate_backup_repository",
     # where the payloads land (resilient_stack.hosts.paths)
     "APP_CONFIG",
-    "APP_PASSWORD_FILE",
-    "APP_PGPASS",
+    "APP_CREDENTIALS",
     "APP_SERVICE",
     "APP_TABLE",
     "BACKUP_INIT_SCRIPT",

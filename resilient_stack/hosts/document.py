@@ -7,6 +7,10 @@ and starts ``runcmd`` with :func:`ssh_runcmd`. Pure: standard library plus PyYAM
 
 from __future__ import annotations
 
+import base64
+import binascii
+import gzip
+import io
 from typing import Any, Sequence
 
 import yaml
@@ -57,6 +61,30 @@ def dump(doc: dict[str, Any]) -> str:
     if yaml.safe_load(body) != doc:  # pragma: no cover - defensive
         raise RuntimeError("cloud-config did not round-trip through YAML")
     return HEADER + body
+
+
+def pack_user_data(text: str) -> str:
+    """The user data as the cloud gets it: gzip (no timestamp: the same text gives the same bytes), then base64.
+    cloud-init recognises gzip and unpacks it; Nova stores the base64 as given (it is its encoding of the bytes)."""
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
+
+
+def unpack_user_data(data: str, *, limit: int = 1 << 20) -> str:
+    """What cloud-init reads from :func:`pack_user_data`'s output (plain text is returned as it is); at most
+    ``limit`` bytes once unpacked (ValueError beyond)."""
+    if data.startswith("#"):
+        return data
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return data
+    if raw[:2] != b"\x1f\x8b":
+        return raw.decode("utf-8", errors="replace")
+    with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+        out = f.read(limit + 1)
+    if len(out) > limit:
+        raise ValueError(f"the user data unpacks to more than {limit} bytes")
+    return out.decode("utf-8")
 
 
 def ssh_hardening() -> dict[str, Any]:

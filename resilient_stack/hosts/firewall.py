@@ -5,7 +5,7 @@ security groups are weaker): one ``inet`` table, ``resilient_stack``, with
 
 * ``input`` (policy drop): replies, the loopback, ICMP, DHCP, then per port only the sets: SSH from ``admin4``/
   ``admin6`` (``adminCidrs``); on a web host HTTP/HTTPS from anywhere; on a database member PostgreSQL, etcd's
-  peer port and Patroni's REST API from ``members4``/``members6`` (the other members), PostgreSQL from ``app4``/
+  peer and client ports and Patroni's REST API from ``members4``/``members6`` (the other members), PostgreSQL from ``app4``/
   ``app6`` (the web hosts, ``database.appCidrs``) and ``replication4``/``replication6`` (``replicationCidrs``);
 * ``output`` (policy accept): the metadata service (169.254.169.254, fe80::a9fe:a9fe) to root only (``meta
   skuid``): a local user or a service account (postgres, www-data...) cannot read the user data, which holds the
@@ -23,6 +23,7 @@ import ipaddress
 from typing import Any, Iterable, Mapping, Sequence
 
 from resilient_stack.core.vocabulary import (
+    ETCD_CLIENT_PORT,
     ETCD_PEER_PORT,
     HTTP_PORT,
     HTTPS_PORT,
@@ -87,7 +88,7 @@ def _rules(role: str) -> list[str]:
     if role == "web":
         rules.append(f"        tcp dport {{ {HTTP_PORT}, {HTTPS_PORT} }} accept comment \"HTTP(S) from anywhere\"")
     else:
-        cluster = "{ %s }" % ", ".join(str(p) for p in sorted((POSTGRES_PORT, ETCD_PEER_PORT, PATRONI_API_PORT)))
+        cluster = "{ %s }" % ", ".join(str(p) for p in sorted((POSTGRES_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, PATRONI_API_PORT)))
         for v, ip in (("4", "ip"), ("6", "ip6")):
             rules += [
                 f"        tcp dport {cluster} {ip} saddr @members{v} accept comment \"the other members\"",

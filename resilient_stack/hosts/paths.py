@@ -18,8 +18,8 @@ PG_BIN = f"/usr/lib/postgresql/{PG_VERSION}/bin"
 PG_START_CONF = f"{PG_ETC}/start.conf"  # "manual": Debian's units leave the cluster to Patroni
 
 SECRETS_DIR = "/etc/resilient-stack/secrets"
-APP_PASSWORD_FILE = f"{SECRETS_DIR}/app_password"
 PGBACKREST_CONF = "/etc/pgbackrest/pgbackrest.conf"
+PGBACKREST_SECRETS = "/etc/pgbackrest/conf.d/resilient-stack.conf"  # keys, passphrase, path: root's sync
 DB_INIT_SQL = "/usr/local/share/resilient-stack/db-init.sql"
 DB_INIT_SCRIPT = "/usr/local/sbin/resilient-stack-db-init"  # Patroni's post_bootstrap: roles, database, table
 DB_START_SCRIPT = "/usr/local/sbin/resilient-stack-db-start"  # first boot: etcd, then Patroni, then wait
@@ -66,13 +66,34 @@ SYNC_SERVICE = "resilient-stack-sync"  # .service (oneshot) and .timer
 WEB_ROOT = "/var/www/resilient-stack"
 APP_SCRIPT = "/usr/local/lib/resilient-stack/app.py"  # the web hosts' application (python3 + psycopg2)
 APP_CONFIG = "/etc/resilient-stack/app.json"
-APP_PGPASS = f"{SECRETS_DIR}/app.pgpass"  # libpq's password file of the application: 0600, its own user
+APP_CREDENTIALS = f"{SECRETS_DIR}/app-credentials.json"  # the app's database credentials, write token (0600)
 APP_SERVICE = "resilient-stack-app"
 APP_USER = "resilient-stack-app"
 APP_TABLE = "resilient_stack_writes"  # what the application writes (and the fire drill counts)
 NGINX_SITE = "/etc/nginx/sites-available/resilient-stack"
 NGINX_ENABLED = "/etc/nginx/sites-enabled"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-resilient-stack.conf"
+
+# The cluster's private CA (resilient_stack.hosts.pki): its certificate on every host (the application verifies the
+# database members with it: sslmode=verify-full); on a database member, its own certificate and key (etcd, Patroni,
+# PostgreSQL: root:ssl-cert 0640, read by etcd and postgres through the ssl-cert group) and root's client
+# certificate for etcd's maintenance (0600 root). Written by root's sync from the sealed secrets (.secrets).
+TLS_DIR = "/etc/resilient-stack/tls"
+CA_CERT = f"{TLS_DIR}/ca.crt"
+MEMBER_CERT = f"{TLS_DIR}/member.crt"
+MEMBER_KEY = f"{TLS_DIR}/member.key"
+ADMIN_CERT = f"{TLS_DIR}/root.crt"
+ADMIN_KEY = f"{TLS_DIR}/root.key"
+TLS_GROUP = "ssl-cert"
+ETCDCTL_HELPER = "/usr/local/sbin/resilient-stack-etcdctl"  # etcdctl as etcd's root, on this member (root only)
+ETCD_AUTH_SCRIPT = "/usr/local/sbin/resilient-stack-etcd-auth"  # etcd's users, role and auth (idempotent)
+ETCD_DEFRAG_SCRIPT = "/usr/local/sbin/resilient-stack-etcd-defrag"
+ETCD_DEFRAG_SERVICE = "resilient-stack-etcd-defrag"  # .service and .timer (weekly, one member at a time)
+ETCD_JOIN_ENV = "/var/lib/postgresql/etcd-join.env"  # a member that joined a running cluster (on the data volume)
+DB_START_SERVICE = "resilient-stack-db-start"  # the first boot's db-start as a unit: retried until it serves
+VOLUME_MARKER = "/var/lib/postgresql/.resilient-stack-volume"  # whose data volume this is (cluster id, member)
+WATCHDOG_MODULES = "/etc/modules-load.d/resilient-stack-watchdog.conf"
+WATCHDOG_UDEV = "/etc/udev/rules.d/61-resilient-stack-watchdog.rules"
 
 SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"  # Debian's self-signed pair (package ssl-cert)
 SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"

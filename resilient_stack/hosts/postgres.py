@@ -10,12 +10,28 @@ Pure: standard library only.
 from __future__ import annotations
 
 import shlex
+from typing import Any, Sequence
 
-from resilient_stack.core.vocabulary import ETCD_CLIENT_PORT, POSTGRES_PORT
+from resilient_stack.core.vocabulary import ETCD_CLIENT_PORT, ETCD_PEER_PORT, POSTGRES_PORT
 from resilient_stack.hosts import payload
-from resilient_stack.hosts.cluster import NAMESPACE
+from resilient_stack.hosts.cluster import NAMESPACE, ClusterMember, app_roles, url_host
+from resilient_stack.hosts.document import write_file
 from resilient_stack.hosts.paths import (
-    APP_PASSWORD_FILE,
+    ADMIN_CERT,
+    ADMIN_KEY,
+    CA_CERT,
+    DATA_MOUNT,
+    DB_START_SCRIPT,
+    DB_START_SERVICE,
+    ETCD_AUTH_SCRIPT,
+    ETCD_DATA,
+    ETCD_DEFRAG_SCRIPT,
+    ETCD_DEFRAG_SERVICE,
+    ETCD_JOIN_ENV,
+    ETCDCTL_HELPER,
+    MEMBER_KEY,
+    SYNC_SCRIPT,
+    SYSTEMD_DIR,
     APP_TABLE,
     DB_INIT_SQL,
     ETCD_SERVICE,
@@ -27,19 +43,20 @@ from resilient_stack.hosts.paths import (
     PG_START_CONF,
 )
 
-# Bounds of the first boot (seconds): every member is booting at the same time, the cluster forms once a
-# majority of etcd members is up, the replicas clone the primary once it is initialised.
-WAIT_ETCD_S = 600
-WAIT_CLUSTER_S = 600
+# Bounds of one attempt of db-start (seconds): every member is booting at the same time, the cluster forms once a
+# majority of etcd members is up, the replicas clone the primary once it is initialised. A failed attempt is retried
+# by its unit (resilient-stack-db-start.service), as long as it takes.
+WAIT_ETCD_S = 300
+WAIT_CLUSTER_S = 300
 WAIT_READY_S = 600
 
 
 def db_init_sql(*, app_user: str, app_db: str) -> str:
-    """Idempotent role, database and table of the application, run by psql as postgres (Patroni's post_bootstrap)."""
-    # The password is read from a root-provisioned 0600 file by psql's backquote expansion and interpolated as
-    # a properly quoted literal (:'var'); it never reaches a command line.
-    return payload.render("postgresql/db-init.sql", app_password_file=APP_PASSWORD_FILE, app_user=app_user,
-                          app_db=app_db, app_table=APP_TABLE)
+    """Idempotent roles, database and table of the application, run by psql as postgres (Patroni's post_bootstrap).
+    No password: root's sync sets the login roles' from the sealed secrets."""
+    owner, rw, login, alt = app_roles(app_user)
+    return payload.render("postgresql/db-init.sql", owner=owner, rw=rw, login=login, alt=alt, app_db=app_db,
+                          app_table=APP_TABLE)
 
 
 def db_init_script() -> str:
@@ -51,14 +68,60 @@ def initialize_key(scope: str) -> str:
     return f"{NAMESPACE}{scope}/initialize"
 
 
-def db_start_script(*, bootstrap: bool, scope: str) -> str:
-    """The first boot of a member: the data directory to Patroni, etcd, Patroni, then a bounded wait."""
+def db_start_script(*, bootstrap: bool, scope: str, me: ClusterMember) -> str:
+    """A member joins the cluster: the data directory to Patroni, etcd (joining a running cluster when its data is
+    blank), etcd's users, Patroni, then a bounded wait (db-start's unit retries a failed attempt)."""
     return payload.render(
         "shell/db-start.sh", role="bootstrap" if bootstrap else "join", data=shlex.quote(PG_DATA),
         initialize_key=shlex.quote(initialize_key(scope)), wait_etcd=WAIT_ETCD_S, wait_cluster=WAIT_CLUSTER_S,
-        wait_ready=WAIT_READY_S, client_port=ETCD_CLIENT_PORT, pg_service=PG_SERVICE, start_conf=PG_START_CONF,
-        etcd_service=ETCD_SERVICE, patroni_service=PATRONI_SERVICE, socket_dir=PG_SOCKET_DIR, port=POSTGRES_PORT,
+        wait_ready=WAIT_READY_S, etcdctl=ETCDCTL_HELPER, member=shlex.quote(me.name),
+        peer_url=shlex.quote(f"https://{url_host(me.address)}:{ETCD_PEER_PORT}"), join_env=shlex.quote(ETCD_JOIN_ENV),
+        member_key=MEMBER_KEY, pg_service=PG_SERVICE, start_conf=PG_START_CONF, etcd_data=shlex.quote(ETCD_DATA),
+        etcd_service=ETCD_SERVICE, etcd_auth=ETCD_AUTH_SCRIPT, patroni_service=PATRONI_SERVICE,
+        socket_dir=PG_SOCKET_DIR, port=POSTGRES_PORT, sync=SYNC_SCRIPT,
     )
+
+
+def etcdctl_helper(*, me: ClusterMember, members: Sequence[ClusterMember]) -> str:
+    """``resilient-stack-etcdctl``: etcdctl as etcd's root (this member's administrator certificate)."""
+    def endpoints(ms: Sequence[ClusterMember]) -> str:
+        return ",".join(f"https://{url_host(m.address)}:{ETCD_CLIENT_PORT}" for m in ms)
+
+    return payload.render("shell/etcdctl.sh", client_port=ETCD_CLIENT_PORT, all_endpoints=endpoints(members),
+                          other_endpoints=endpoints([m for m in members if m != me]) or endpoints([me]),
+                          ca=CA_CERT, cert=ADMIN_CERT, key=ADMIN_KEY)
+
+
+def etcd_auth_script(*, scope: str) -> str:
+    """etcd's RBAC (idempotent): Patroni's user limited to its own keys, root, authentication on."""
+    return payload.render("shell/etcd-auth.sh", etcdctl=ETCDCTL_HELPER, patroni_conf=PATRONI_CONF,
+                          prefix=shlex.quote(f"{NAMESPACE}{scope}/"))
+
+
+def defrag_calendar(index: int) -> str:
+    """The weekly defragmentation of member ``index``: Sundays, each member at its own hour (never two at once,
+    and never at the backups' 02:00)."""
+    return f"Sun *-*-* {(4 + index) % 24:02d}:30:00"
+
+
+def etcd_defrag_files(*, index: int, quota_mb: int) -> list[dict[str, Any]]:
+    """The weekly defragmentation: its script, service and timer (``write_files`` entries)."""
+    return [
+        write_file(ETCD_DEFRAG_SCRIPT, payload.render("shell/etcd-defrag.sh", etcdctl=ETCDCTL_HELPER,
+                                                      quota_mb=quota_mb), permissions="0755"),
+        write_file(f"{SYSTEMD_DIR}/{ETCD_DEFRAG_SERVICE}.service", payload.render(
+            "systemd/resilient-stack-etcd-defrag.service", etcd_service=ETCD_SERVICE, script=ETCD_DEFRAG_SCRIPT)),
+        write_file(f"{SYSTEMD_DIR}/{ETCD_DEFRAG_SERVICE}.timer", payload.render(
+            "systemd/resilient-stack-etcd-defrag.timer", calendar=defrag_calendar(index),
+            unit=f"{ETCD_DEFRAG_SERVICE}.service")),
+    ]
+
+
+def db_start_unit() -> dict[str, Any]:
+    """``resilient-stack-db-start.service``: db-start, retried until the member serves."""
+    return write_file(f"{SYSTEMD_DIR}/{DB_START_SERVICE}.service", payload.render(
+        "systemd/resilient-stack-db-start.service", mount=DATA_MOUNT, script=DB_START_SCRIPT,
+        timeout_s=WAIT_ETCD_S + WAIT_CLUSTER_S + WAIT_READY_S + 120))
 
 
 def cluster_helper() -> str:

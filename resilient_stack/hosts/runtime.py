@@ -14,8 +14,9 @@ place (Nova's ``metadata``, served at ``/openstack/latest/meta_data.json``):
 The document is compact JSON split into items ``rs-runtime-00``, ``rs-runtime-01``... of at most 255
 characters each (Nova's limit for a metadata value). On the host, root's sync unit
 (``resilient-stack-sync``, payload ``runtime/sync.py``) joins them, checks the document and applies what
-changed; the user data carries the same document for the first boot (:data:`RUNTIME_CONFIG`). Metadata holds no
-secret: addresses and networks only. Pure: standard library (and the payloads).
+changed; the user data carries the same document for the first boot (:data:`RUNTIME_CONFIG`). This document holds
+no secret (addresses, networks, timings); the secrets travel beside it, sealed with the host's own key
+(:mod:`.secrets`), and the same sync applies them. Pure: standard library (and the payloads).
 """
 
 from __future__ import annotations
@@ -24,15 +25,19 @@ import json
 import re
 from typing import Any, Mapping, Sequence
 
-from resilient_stack.hosts import payload
+from resilient_stack.hosts import payload, secrets
 from resilient_stack.hosts.document import write_file
 from resilient_stack.hosts.paths import (
+    APP_SERVICE,
+    APP_USER,
     METADATA_URL,
     PATRONI_SERVICE,
     RUNTIME_CONFIG,
     SYNC_SCRIPT,
     SYNC_SERVICE,
     SYSTEMD_DIR,
+    TLS_DIR,
+    TLS_GROUP,
 )
 
 __all__ = ["PREFIX", "VERSION", "CHUNK", "MAX_ITEMS", "SYNC_EVERY", "document", "encode", "decode", "sync_files"]
@@ -47,10 +52,15 @@ _KEY = re.compile(re.escape(PREFIX) + r"(\d{2})")
 
 def document(
     *, pg_hba: Sequence[str] | None = None, firewall: Mapping[str, Sequence[str]] | None = None,
-    acme_peers: Sequence[str] | None = None,
+    acme_peers: Sequence[str] | None = None, dcs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The runtime document of one host (keys in a fixed order: the same inputs give the same items)."""
+    """The runtime document of one host (keys in a fixed order: the same inputs give the same items).
+
+    ``dcs``: Patroni's dynamic configuration as the stack sets it (a database member; the sync on the primary keeps
+    the running cluster at it)."""
     doc: dict[str, Any] = {"v": VERSION}
+    if dcs is not None:
+        doc["dcs"] = json.loads(json.dumps(dcs))
     if acme_peers is not None:
         doc["acme_peers"] = [str(p) for p in acme_peers]
     if pg_hba is not None:
@@ -93,15 +103,26 @@ def decode(metadata: Mapping[str, str]) -> dict[str, Any]:
     return doc
 
 
+def first_boot_file(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The runtime document of the first boot (``write_files`` entry, 0600 root): what the sync applies when the
+    metadata service does not answer at the first boot, and the state later runs compare with."""
+    return write_file(RUNTIME_CONFIG, json.dumps(doc, indent=1, sort_keys=True) + "\n", permissions="0600")
+
+
 def sync_files(
-    *, patroni_conf: str = "", firewall_table: str = "", firewall_sets_file: str = "", acme_peers_conf: str = "",
+    *, role: str, patroni_conf: str = "", firewall_table: str = "", firewall_sets_file: str = "",
+    acme_peers_conf: str = "", pgbackrest_secrets: str = "", app_credentials: str = "",
 ) -> list[dict[str, Any]]:
-    """The sync script and its units (``write_files`` entries); what it applies depends on the role."""
+    """The sync script and its units (``write_files`` entries); what it applies depends on the role (``web``,
+    ``db``) and on the files the role has (an empty path: nothing of that kind on this host)."""
     return [
         write_file(SYNC_SCRIPT, payload.render(
-            "runtime/sync.py", metadata_url=METADATA_URL, prefix=PREFIX, version=VERSION, runtime_config=RUNTIME_CONFIG,
+            "runtime/sync.py", metadata_url=METADATA_URL, prefix=PREFIX, secret_prefix=secrets.PREFIX, version=VERSION,
+            runtime_config=RUNTIME_CONFIG, key_file=secrets.KEY_FILE, sealed_file=secrets.SEALED_FILE, role=role,
             patroni_conf=patroni_conf, patroni_service=PATRONI_SERVICE, firewall_table=firewall_table,
-            firewall_sets_file=firewall_sets_file, acme_peers_conf=acme_peers_conf,
+            firewall_sets_file=firewall_sets_file, acme_peers_conf=acme_peers_conf, tls_dir=TLS_DIR,
+            tls_group=TLS_GROUP, pgbackrest_secrets=pgbackrest_secrets, app_credentials=app_credentials,
+            app_user=APP_USER if app_credentials else "", app_service=APP_SERVICE if app_credentials else "",
         ), permissions="0755"),
         write_file(f"{SYSTEMD_DIR}/{SYNC_SERVICE}.service",
                             payload.render("systemd/resilient-stack-sync.service", sync_script=SYNC_SCRIPT)),

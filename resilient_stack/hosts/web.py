@@ -4,8 +4,11 @@ the application under ``/api/`` (``payloads/web/app.py``: python3 and python3-ps
 The application reaches PostgreSQL through one libpq connection string listing every database member
 (:func:`connection_url`, the same string the stack outputs for users' own applications): with
 ``target_session_attrs=read-write`` libpq finds the member that accepts writes, the current primary, so no one
-re-points the application after a failover; ``sslmode=require`` and ``channel_binding=require`` (SCRAM over TLS)
-so an on-path relay cannot log in.
+re-points the application after a failover; ``sslmode=verify-full`` against the cluster's CA and
+``channel_binding=require`` (SCRAM over TLS) so an on-path relay cannot log in, nor pose as a member.
+
+Its secrets (the cluster CA's certificate, the application's credentials, the write token) come sealed with the
+host's own key (:mod:`.secrets`, :func:`web_secret_document`); root's sync writes them, in place when they rotate.
 
 :func:`validate_web` is the one check of the web hosts' inputs (the stack configuration, the regional
 component and :func:`render_web` call it); :func:`render_web` renders the ``#cloud-config``. Pure: standard
@@ -21,23 +24,30 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from resilient_stack.core.vocabulary import APP_PORT, POSTGRES_PORT
-from resilient_stack.hosts import acme, document, firewall, hardening, payload, runtime
+from resilient_stack.hosts import acme, document, firewall, hardening, payload, runtime, secrets
 from resilient_stack.hosts import fields as check
+from resilient_stack.hosts.cluster import app_credentials
 from resilient_stack.hosts.paths import (
     ACME_PEERS_CONF,
     APP_CONFIG,
-    APP_PGPASS,
+    APP_CREDENTIALS,
     APP_SCRIPT,
     APP_SERVICE,
     APP_TABLE,
     APP_USER,
+    CA_CERT,
     NGINX_ENABLED,
     NGINX_SITE,
     SYSTEMD_DIR,
+    TLS_DIR,
+    SYNC_SCRIPT,
     WEB_ROOT,
 )
 
-__all__ = ["DEFAULT_TITLE", "CONNECTION_OPTIONS", "AppDatabase", "connection_url", "render_web", "validate_web"]
+__all__ = ["DEFAULT_TITLE", "CONNECTION_OPTIONS", "AppDatabase", "connection_url", "render_web", "validate_web",
+           "web_secret_document", "WRITE_TOKEN_LENGTH"]
+
+WRITE_TOKEN_LENGTH = 40
 
 DEFAULT_TITLE = "Resilient Stack"
 
@@ -45,7 +55,7 @@ DEFAULT_TITLE = "Resilient Stack"
 # channel, and a bounded wait for each member (a lost member costs this much, then libpq tries the next).
 CONNECTION_OPTIONS = {
     "target_session_attrs": "read-write",
-    "sslmode": "require",
+    "sslmode": "verify-full",
     "channel_binding": "require",
     "connect_timeout": "2",
 }
@@ -74,7 +84,8 @@ class AppDatabase:
 
 
 def connection_url(db: AppDatabase) -> str:
-    """The libpq URI of the application's database, without its password (libpq's password file holds it)."""
+    """The libpq URI of the application's database, without its password; ``verify-full`` needs the cluster CA's
+    certificate (``sslrootcert``, the stack output ``databaseCaCertificate``)."""
     hosts = ",".join(f"[{h}]:{db.port}" if ":" in h else f"{h}:{db.port}" for h in db.hosts)
     query = "&".join(f"{k}={v}" for k, v in CONNECTION_OPTIONS.items())
     return f"postgresql://{db.user}@{hosts}/{db.dbname}?{query}"
@@ -117,11 +128,13 @@ def index_html(*, app_title: str, placement_label: str) -> str:
 
 def nginx_site(*, server_name: str, https: bool, app: bool = False) -> str:
     api = payload.lines("web/nginx-app.conf", port=APP_PORT) if app else payload.Lines()
+    zone = payload.lines("web/nginx-app-zone.conf") if app else payload.Lines()
     if https:
         # Debian's self-signed snakeoil pair, until the ACME certificate when the site has a DNS name (:mod:`.acme`)
         blocks = acme.nginx_blocks(acme=acme.names(server_name) is not None)
-        return payload.render("web/nginx-https.conf", server_name=server_name, web_root=WEB_ROOT, app=api, **blocks)
-    return payload.render("web/nginx-http.conf", server_name=server_name, web_root=WEB_ROOT, app=api)
+        return payload.render("web/nginx-https.conf", server_name=server_name, web_root=WEB_ROOT, app=api,
+                              app_zone=zone, **blocks)
+    return payload.render("web/nginx-http.conf", server_name=server_name, web_root=WEB_ROOT, app=api, app_zone=zone)
 
 
 def app_config(*, placement_label: str, database: AppDatabase) -> str:
@@ -129,34 +142,41 @@ def app_config(*, placement_label: str, database: AppDatabase) -> str:
     return json.dumps({
         "listen_port": APP_PORT,
         "placement": placement_label,
-        "passfile": APP_PGPASS,
+        "credentials": APP_CREDENTIALS,
         "table": APP_TABLE,
         "database": {"hosts": list(database.hosts), "port": database.port, "dbname": database.dbname,
-                     "user": database.user, "options": dict(CONNECTION_OPTIONS)},
+                     "options": {**CONNECTION_OPTIONS, "sslrootcert": CA_CERT}},
     }, indent=2) + "\n"
 
 
-def app_pgpass(*, database: AppDatabase, password: str) -> str:
-    """libpq's password file of the application (``:`` and ``\\`` escaped as libpq wants)."""
-    return payload.render("postgresql/app.pgpass", dbname=database.dbname, user=database.user,
-                          password=password.replace("\\", "\\\\").replace(":", "\\:"))
+def web_secret_document(*, ca: str, app_user: str | None, app_passwords: Sequence[str] = (),
+                        write_token: str | None = None) -> dict[str, Any]:
+    """A web host's secret document (:mod:`.secrets`): the cluster CA's certificate and, with the application, its
+    credentials (every generation of its password so far: the current one first, then the previous) and the write
+    token."""
+    if not (isinstance(ca, str) and ca.startswith("-----BEGIN ") and ca.endswith("-----\n")):
+        raise ValueError("ca must be the cluster CA's certificate (PEM)")
+    doc: dict[str, Any] = {"v": secrets.VERSION, "tls": {"ca": ca}}
+    if app_user is not None:
+        check.password(write_token, "write_token")
+        doc["app"] = {"credentials": [{"user": u, "password": check.password(p, "app password")}
+                                      for u, p in app_credentials(app_user, app_passwords)],
+                      "write_token": write_token}
+    return doc
 
 
-def _app(*, placement_label: str, database: AppDatabase, password: str) -> tuple[list[dict[str, Any]], list[Any]]:
-    """The application's files and commands: its script, configuration, password file, user and unit."""
+def _app(*, placement_label: str, database: AppDatabase) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The application's files and commands: its script, configuration, user and unit (its credentials: root's
+    sync, from the sealed secrets)."""
     files = [
         document.write_file(APP_SCRIPT, payload.render("web/app.py"), permissions="0755"),
         document.write_file(APP_CONFIG, app_config(placement_label=placement_label, database=database)),
-        document.write_file(APP_PGPASS, app_pgpass(database=database, password=password), permissions="0600"),
         document.write_file(f"{SYSTEMD_DIR}/{APP_SERVICE}.service", payload.render(
             f"systemd/{APP_SERVICE}.service", user=APP_USER, script=APP_SCRIPT, config=APP_CONFIG)),
     ]
     runcmd: list[Any] = [
-        ["sh", "-c", f"getent passwd {APP_USER} >/dev/null || useradd --system --no-create-home "
+        ["sh", "-c", f"getent passwd {APP_USER} >/dev/null || useradd --system --user-group --no-create-home "
                      f"--home-dir /nonexistent --shell /usr/sbin/nologin {APP_USER}"],
-        ["chown", f"{APP_USER}:{APP_USER}", APP_PGPASS],  # libpq reads a 0600 file of its own user only
-        ["systemctl", "daemon-reload"],
-        ["systemctl", "enable", "--now", APP_SERVICE],
     ]
     return files, runcmd
 
@@ -170,7 +190,8 @@ def render_web(
     hostname: str | None = None,
     ssh_authorized_keys: Sequence[str] = (),
     database: AppDatabase | None = None,
-    app_password: str | None = None,
+    host_key: str,
+    secrets_doc: dict[str, Any],
     package_update: bool = True,
     package_upgrade: bool = False,
     admin_cidrs: Sequence[str] = (),
@@ -194,7 +215,8 @@ def render_web(
         hostname: optional host name to set (a single DNS label).
         ssh_authorized_keys: public keys for the image's default user.
         database: the application's database (every member's address), or None: the static page only.
-        app_password: the application role's password (with ``database`` only).
+        host_key: this host's key (:mod:`.secrets`), which seals ``secrets_doc`` here and in the metadata.
+        secrets_doc: the host's secret document (:func:`web_secret_document`).
         package_update: run ``apt-get update`` before installing (needed on real cloud images).
         package_upgrade: upgrade all packages at first boot (slower).
         admin_cidrs: networks admitted to SSH by the host firewall (:mod:`.firewall`; HTTP and HTTPS are open).
@@ -210,10 +232,9 @@ def render_web(
     check.label(placement_label, "placement_label")  # required here; validate_web also takes None
     keys = validate_web(placement_label=placement_label, app_title=app_title, https=https, server_name=server_name,
                         hostname=hostname, ssh_authorized_keys=ssh_authorized_keys, database=database)
-    if database is not None:
-        check.password(app_password, "app_password")
-    elif app_password is not None:
-        raise ValueError("app_password goes with database")
+    if (database is not None) != ("app" in secrets_doc) or (database is not None and "tls" not in secrets_doc):
+        raise ValueError("the secret document has the application's credentials exactly when there is a database")
+    sealed = secrets.seal(secrets_doc, host_key)
 
     certified = acme.names(server_name) if https else None
     peers = [str(ipaddress.ip_address(p)) for p in acme_peers]  # ValueError: not an address
@@ -226,10 +247,15 @@ def render_web(
         package_update=package_update,
         package_upgrade=package_upgrade,
     )
+    first = web_runtime(admin_cidrs=admin_cidrs, acme_peers=peers if certified else None)
     doc["write_files"] = [
         document.ssh_hardening(),
-        *hardening.harden(doc, role="web", sets=web_runtime(admin_cidrs=admin_cidrs)["firewall"],
-                          acme_peers_conf=ACME_PEERS_CONF if certified else ""),
+        document.write_file(secrets.KEY_FILE, host_key, permissions="0600"),
+        document.write_file(secrets.SEALED_FILE, sealed + "\n", permissions="0600"),
+        runtime.first_boot_file(first),
+        *hardening.harden(doc, role="web", sets=first["firewall"],
+                          acme_peers_conf=ACME_PEERS_CONF if certified else "",
+                          app_credentials=APP_CREDENTIALS if database is not None else ""),
         document.write_file(f"{WEB_ROOT}/index.html", index_html(app_title=app_title, placement_label=placement_label)),
         document.write_file(NGINX_SITE, nginx_site(server_name=server_name, https=https, app=database is not None),
                             defer=True),
@@ -237,9 +263,12 @@ def render_web(
     ]
     app_runcmd: list[Any] = []
     if database is not None:
-        assert app_password is not None
-        app_files, app_runcmd = _app(placement_label=placement_label, database=database, password=app_password)
+        app_files, app_runcmd = _app(placement_label=placement_label, database=database)
         doc["write_files"] += app_files
+        app_runcmd += [["install", "-d", "-m", "0755", TLS_DIR], [SYNC_SCRIPT, "--boot"], ["systemctl", "daemon-reload"],
+                       ["systemctl", "enable", "--now", APP_SERVICE]]
+    else:
+        app_runcmd = [["install", "-d", "-m", "0755", TLS_DIR], [SYNC_SCRIPT, "--boot"]]
     doc["runcmd"] = document.ssh_runcmd() + hardening.first_runcmd() + app_runcmd + [
         ["rm", "-f", f"{NGINX_ENABLED}/default"],
         ["ln", "-sfn", NGINX_SITE, f"{NGINX_ENABLED}/resilient-stack"],

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import datetime
 import functools
 import hashlib
 import ipaddress
@@ -40,6 +41,7 @@ from typing import Any, Callable, Iterator, Mapping, NoReturn
 
 import pulumi
 
+from resilient_stack.components import pki
 from resilient_stack.components.backup_config import SECRET_CONFIG_KEYS
 from resilient_stack.components.stack_config import read_stack_file
 from resilient_stack.core.rules import DesignRejected
@@ -72,6 +74,7 @@ __all__ = [
 
 PROJECT = "resilient-stack"
 STACK_TYPE = "pulumi:pulumi:Stack"
+PKI_NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)  # when the mock PKI issues its certificates
 GET_NETWORK = "openstack:networking/getNetwork:getNetwork"
 PUBLIC_POOL = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range: never routed
 PUBLIC_POOL_V6 = ipaddress.ip_network("2001:db8::/32")  # RFC 3849 documentation range
@@ -251,6 +254,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
             "openstack:loadbalancer/member:Member": self._plain_resource,
             "openstack:dns/recordSet:RecordSet": self._plain_resource,
             "random:index/randomPassword:RandomPassword": self._random_password,
+            pki.TYPE_TOKEN: self._pki,
         }
 
     # -- the Mocks interface ---------------------------------------------------------------------
@@ -476,10 +480,22 @@ class RecordingMocks(pulumi_mocks.Mocks):
             "loadbalancerProvider": "amphora", "adminStateUp": True,
         })
 
+    def _pki(self, args, key, base):
+        """The cluster's CA and certificates, issued deterministically (seeded by the resource) at a fixed time."""
+        base.pop("region", None)
+        inputs = {k: _plain(v) for k, v in args.inputs.items() if not k.startswith("__")}
+        if not isinstance(inputs.get("members"), dict):
+            self._fail(MockRunError(f"mockrun: {args.name}: members must be known (host name -> address)"))
+        outs = pki.issue(inputs, now=PKI_NOW, seed=f"mockrun/{key}")
+        return {**base, **outs}
+
     def _random_password(self, args, key, base):
         base.pop("region", None)
         length = int(_plain(args.inputs.get("length", 16)))
-        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+        alphabet = "".join(chars for flag, chars in (("upper", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+                                                     ("lower", "abcdefghijklmnopqrstuvwxyz"),
+                                                     ("numeric", "0123456789"))
+                           if _plain(args.inputs.get(flag, True)) is not False)
         seed = hashlib.sha256(f"password/{key}".encode()).digest()
         while len(seed) < length:
             seed += hashlib.sha256(seed).digest()

@@ -1,14 +1,23 @@
 #!/usr/bin/python3
 # Managed by resilient_stack (cloud-init): resilient-stack-sync, root's sync of the host's runtime
 # configuration. The user data is the boot configuration and never changes on a running host; what changes
-# routinely (pg_hba, the host firewall's sets) comes from the instance's metadata, which the cloud updates in
-# place: items {{prefix}}00, {{prefix}}01... joined into one JSON document (resilient_stack.hosts.runtime).
-# Run by resilient-stack-sync.timer and once at first boot (--boot: an unreachable metadata service keeps the
-# user data's configuration). Applies only what changed; a document it cannot use changes nothing.
+# comes from the instance's metadata, which the cloud updates in place:
+#  - items {{prefix}}00, {{prefix}}01... joined into one JSON document (pg_hba, the host firewall's sets, the
+#    ACME peers, Patroni's dynamic configuration): resilient_stack.hosts.runtime;
+#  - items {{secret_prefix}}00... joined into one document sealed with this host's own key (AES-SIV; the key came
+#    with the user data, {{key_file}}): the TLS certificates and keys, the passwords, the backup repository's keys
+#    and passphrase, the application's credentials: resilient_stack.hosts.secrets.
+# Run by resilient-stack-sync.timer, once at first boot (--boot: an unreachable metadata service, as in the fire
+# drill's podman hosts, keeps the user data's copies), and by db-start (--local: the copies on disk, applied
+# again). Applies only what changed; a document it cannot use (altered, sealed for another host) changes nothing.
+import base64
+import hashlib
+import hmac
 import ipaddress
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -16,14 +25,28 @@ import urllib.request
 
 METADATA_URL = "{{metadata_url}}"
 PREFIX = "{{prefix}}"
+SECRET_PREFIX = "{{secret_prefix}}"
 VERSION = {{version}}
 STATE = "{{runtime_config}}"
+KEY_FILE = "{{key_file}}"
+SEALED_FILE = "{{sealed_file}}"
+ROLE = "{{role}}"  # web or db
 PATRONI_CONF = "{{patroni_conf}}"  # empty on a host without Patroni
 PATRONI_SERVICE = "{{patroni_service}}"
-FIREWALL_TABLE = "{{firewall_table}}"  # empty on a host without the firewall
+FIREWALL_TABLE = "{{firewall_table}}"
 FIREWALL_SETS_FILE = "{{firewall_sets_file}}"
 ACME_PEERS_CONF = "{{acme_peers_conf}}"  # empty on a host that asks for no ACME certificate
+TLS_DIR = "{{tls_dir}}"
+TLS_GROUP = "{{tls_group}}"
+PGBACKREST_SECRETS = "{{pgbackrest_secrets}}"  # empty on a host without backups
+APP_CREDENTIALS = "{{app_credentials}}"  # empty on a host without the application
+APP_USER = "{{app_user}}"
+APP_SERVICE = "{{app_service}}"
 HBA_RULE = re.compile(r"(local|host|hostssl|hostnossl)( [A-Za-z0-9_.,:/-]+){2,4}")
+ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+VERIFIER = re.compile(r"SCRAM-SHA-256\$\d{4,7}:[A-Za-z0-9+/=]{8,64}\$[A-Za-z0-9+/=]{44}:[A-Za-z0-9+/=]{44}")
+PEM = re.compile(r"-----BEGIN [A-Z ]+-----\n[A-Za-z0-9+/=\n]+-----END [A-Z ]+-----\n")
+PREVIOUS_VALID_FOR = "15 minutes"  # the previous application credential, once the new one is set
 
 
 def say(message):
@@ -40,26 +63,56 @@ def fetch():
     return meta
 
 
+def joined(meta, prefix):
+    parts = sorted((int(k[len(prefix):]), v) for k, v in meta.items()
+                   if k.startswith(prefix) and re.fullmatch(r"\d{2}", k[len(prefix):]))
+    if not parts:
+        raise ValueError(f"no {prefix}NN items in the metadata")
+    if [i for i, _ in parts] != list(range(len(parts))):
+        raise ValueError(f"the {prefix}NN metadata items are not consecutive")
+    return "".join(v for _, v in parts)
+
+
 def decode(meta):
     """The runtime document from the metadata items (the inverse of resilient_stack.hosts.runtime.encode)."""
-    parts = sorted((int(k[len(PREFIX):]), v) for k, v in meta.items()
-                   if k.startswith(PREFIX) and re.fullmatch(r"\d{2}", k[len(PREFIX):]))
-    if not parts:
-        raise ValueError("no runtime configuration in the metadata")
-    if [i for i, _ in parts] != list(range(len(parts))):
-        raise ValueError("the runtime configuration's metadata items are not consecutive")
-    doc = json.loads("".join(v for _, v in parts))
+    doc = json.loads(joined(meta, PREFIX))
     if not isinstance(doc, dict) or doc.get("v") != VERSION:
         raise ValueError(f"not a version {VERSION} runtime configuration")
     return doc
 
 
+def unseal(sealed):
+    """The secret document (the inverse of resilient_stack.hosts.secrets.seal), checked by AES-SIV."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+
+    with open(KEY_FILE) as f:
+        key = f.read().strip()
+    try:
+        raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+        doc = json.loads(AESSIV(hashlib.sha512(key.encode()).digest()).decrypt(raw, [b"resilient-stack secrets v1"]))
+    except (InvalidTag, ValueError, TypeError) as exc:
+        raise ValueError(f"the secret document cannot be unsealed with this host's key ({type(exc).__name__})")
+    if not isinstance(doc, dict) or doc.get("v") != 1:
+        raise ValueError("not a version 1 secret document")
+    return doc
+
+
 def check(doc):
-    """Refuse (ValueError) a document this host could not apply safely."""
+    """Refuse (ValueError) a runtime document this host could not apply safely."""
     rules = doc.get("pg_hba")
     if rules is not None:
         if not isinstance(rules, list) or not all(isinstance(r, str) and HBA_RULE.fullmatch(r) for r in rules):
             raise ValueError("pg_hba must be a list of pg_hba.conf lines")
+        for r in rules:
+            fields = r.split()
+            if fields[-1] != "scram-sha-256" and not (fields[0] == "local" and fields[-1] == "peer"):
+                raise ValueError(f"pg_hba: {r!r}: remote access is scram-sha-256 only")
+            if fields[0] != "local":
+                if fields[0] != "hostssl":
+                    raise ValueError(f"pg_hba: {r!r}: remote access is hostssl only")
+                if ipaddress.ip_network(fields[3], strict=True).prefixlen < 8:
+                    raise ValueError(f"pg_hba: {r!r}: wider than a /8")
     sets = doc.get("firewall")
     if sets is not None:
         if not isinstance(sets, dict):
@@ -69,49 +122,129 @@ def check(doc):
                 raise ValueError(f"firewall set {name!r}: a lower-case name and a list of networks")
             for element in elements:
                 network = ipaddress.ip_network(element, strict=True)  # ValueError for anything else
-                if network.prefixlen == 0:
-                    raise ValueError(f"firewall set {name}: {element} would admit the whole Internet")
+                if network.prefixlen < 8:
+                    raise ValueError(f"firewall set {name}: {element} is wider than a /8")
     peers = doc.get("acme_peers")
     if peers is not None:
         if not isinstance(peers, list):
             raise ValueError("acme_peers must list addresses")
         for peer in peers:
             ipaddress.ip_address(peer)  # ValueError for anything else
+    dcs = doc.get("dcs")
+    if dcs is not None and not isinstance(dcs, dict):
+        raise ValueError("dcs must be Patroni's dynamic configuration")
     return doc
 
 
-def write_private(path, text, owner):
-    """Replace ``path`` atomically with ``text``, mode 0600, owned by ``owner`` (uid, gid)."""
+def check_secrets(doc):
+    """Refuse (ValueError) a secret document with something this host would not write."""
+    tls = doc.get("tls", {})
+    if not isinstance(tls, dict) or not all(isinstance(v, str) and PEM.fullmatch(v) for v in tls.values()):
+        raise ValueError("tls must hold PEM texts")
+    for group in ("passwords", "backup"):
+        values = doc.get(group, {})
+        if not isinstance(values, dict) or not all(isinstance(v, str) and v and "\n" not in v and "\r" not in v
+                                                   for v in values.values()):
+            raise ValueError(f"{group} must hold one-line strings")
+    roles = doc.get("roles", {})
+    if not isinstance(roles, dict):
+        raise ValueError("roles must map role names to verifiers")
+    for name, role in roles.items():
+        if not ROLE_NAME.fullmatch(name) or not isinstance(role, dict) or not VERIFIER.fullmatch(role.get("verifier", "")):
+            raise ValueError(f"roles: {name!r} needs a SCRAM-SHA-256 verifier")
+    app = doc.get("app", {})
+    creds = app.get("credentials", []) if isinstance(app, dict) else None
+    if not isinstance(creds, list) or not all(isinstance(c, dict) and ROLE_NAME.fullmatch(str(c.get("user")))
+                                              and isinstance(c.get("password"), str) for c in creds):
+        raise ValueError("app.credentials must list users and passwords")
+    return doc
+
+
+def write_private(path, text, owner, mode=0o600):
+    """Replace ``path`` atomically with ``text`` (``owner``: uid, gid); True when its content changed."""
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                st = os.stat(path)
+                if (st.st_uid, st.st_gid) == tuple(owner) and st.st_mode & 0o777 == mode:
+                    return False
+    except FileNotFoundError:
+        pass
     directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".resilient-stack-")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.chown(tmp, *owner)
-        os.chmod(tmp, 0o600)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return True
 
 
-def apply_pg_hba(rules):
-    """Patroni's pg_hba (it writes pg_hba.conf and reloads PostgreSQL when Patroni reloads)."""
+def ids(user, group=None):
+    import grp
+    import pwd
+
+    return pwd.getpwnam(user).pw_uid, grp.getgrnam(group or user).gr_gid
+
+
+def active(unit):
+    return subprocess.run(["systemctl", "is-active", "--quiet", unit]).returncode == 0
+
+
+def psql(sql, db="postgres"):
+    out = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", db],
+                         input=sql, text=True, capture_output=True, timeout=30)
+    if out.returncode != 0:
+        raise OSError(f"psql: {out.stderr.strip()[:300]}")
+    return out.stdout
+
+
+def is_primary():
+    try:
+        return psql("SELECT pg_is_in_recovery()").strip() == "f"
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+# --- the runtime document ------------------------------------------------------------------------------------
+
+
+def load_patroni():
     import yaml  # python3-yaml: a dependency of cloud-init and of Patroni
 
     with open(PATRONI_CONF) as f:
         text = f.read()
-    config = yaml.safe_load(text)
+    return text, yaml.safe_load(text)
+
+
+def save_patroni(text, config):
+    import yaml
+
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    stat = os.stat(PATRONI_CONF)
+    write_private(PATRONI_CONF, header + yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=4096),
+                  (stat.st_uid, stat.st_gid))
+
+
+def reload_patroni():
+    if active(PATRONI_SERVICE):
+        subprocess.run(["systemctl", "reload", PATRONI_SERVICE], check=True)
+
+
+def apply_pg_hba(rules):
+    """Patroni's pg_hba (it writes pg_hba.conf and reloads PostgreSQL when Patroni reloads)."""
+    text, config = load_patroni()
     if config["postgresql"].get("pg_hba") == rules:
         return False
     config["postgresql"]["pg_hba"] = rules
-    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
-    stat = os.stat(PATRONI_CONF)
-    write_private(PATRONI_CONF, header + yaml.safe_dump(config, sort_keys=False, default_flow_style=False,
-                                                       width=4096), (stat.st_uid, stat.st_gid))
-    if subprocess.run(["systemctl", "is-active", "--quiet", PATRONI_SERVICE]).returncode == 0:
-        subprocess.run(["systemctl", "reload", PATRONI_SERVICE], check=True)
+    save_patroni(text, config)
+    reload_patroni()
     return True
 
 
@@ -147,38 +280,235 @@ def acme_peers_text(peers):
 
 
 def apply_acme_peers(peers):
-    text = acme_peers_text(peers)
-    try:
-        with open(ACME_PEERS_CONF) as f:
-            if f.read() == text:
-                return False
-    except FileNotFoundError:
-        pass
-    write_private(ACME_PEERS_CONF, text, (0, 0))
-    os.chmod(ACME_PEERS_CONF, 0o644)
+    if not write_private(ACME_PEERS_CONF, acme_peers_text(peers), (0, 0), 0o644):
+        return False
     subprocess.run(["nginx", "-t", "-q"], check=True)
     subprocess.run(["systemctl", "reload", "nginx"], check=True)
     return True
 
 
+def subset_differs(want, have):
+    """Some key of ``want`` (recursively) has another value in ``have``."""
+    if isinstance(want, dict):
+        return not isinstance(have, dict) or any(subset_differs(v, have.get(k)) for k, v in want.items())
+    if isinstance(want, (int, float)) and not isinstance(want, bool) and isinstance(have, str):
+        return str(want) != have
+    return want != have
+
+
+def apply_dcs(dcs):
+    """Patroni's dynamic configuration, on the primary only (it is the cluster's, in etcd): the keys the stack
+    sets are kept at the stack's values (patronictl edit-config), every other key as the operator left it."""
+    import yaml
+
+    if not is_primary():
+        return False
+    ctl = ["runuser", "-u", "postgres", "--", "patronictl", "-c", PATRONI_CONF]
+    shown = subprocess.run([*ctl, "show-config"], capture_output=True, text=True, timeout=60)
+    if shown.returncode != 0:
+        raise OSError(f"patronictl show-config: {shown.stderr.strip()[:300]}")
+    if not subset_differs(dcs, yaml.safe_load(shown.stdout) or {}):
+        return False
+    done = subprocess.run([*ctl, "edit-config", "--force", "--apply", "-"], input=yaml.safe_dump(dcs),
+                          capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise OSError(f"patronictl edit-config: {done.stderr.strip()[:300]}")
+    return True
+
+
+# --- the secret document --------------------------------------------------------------------------------------
+
+
+TLS_FILES = {  # document key -> (file, owner, group, mode)
+    "ca": ("ca.crt", "root", "root", 0o644),
+    "cert": ("member.crt", "root", "root", 0o644),
+    "key": ("member.key", "root", TLS_GROUP, 0o640),
+    "admin_cert": ("root.crt", "root", "root", 0o644),
+    "admin_key": ("root.key", "root", "root", 0o600),
+}
+
+
+def apply_tls(tls):
+    changed = False
+    for name, text in sorted(tls.items()):
+        if name not in TLS_FILES:
+            raise ValueError(f"tls: unknown file {name!r}")
+        path, user, group, mode = TLS_FILES[name]
+        changed |= write_private(os.path.join(TLS_DIR, path), text, ids(user, group), mode)
+    if changed and ROLE == "db":
+        # etcd reads its certificate at every new connection; Patroni reloads its API's on a reload;
+        # PostgreSQL on a configuration reload
+        reload_patroni()
+        if active(PATRONI_SERVICE):
+            try:
+                psql("SELECT pg_reload_conf()")
+            except OSError as exc:
+                say(f"PostgreSQL did not reload its certificate yet: {exc}")
+    return changed
+
+
+def apply_passwords(passwords):
+    text, config = load_patroni()
+    fields = {"replication": ("postgresql", "authentication", "replication"),
+              "rewind": ("postgresql", "authentication", "rewind"),
+              "api": ("restapi", "authentication"), "etcd": ("etcd3",)}
+    changed = False
+    for name, value in passwords.items():
+        if name not in fields:
+            raise ValueError(f"passwords: unknown password {name!r}")
+        node = config
+        for step in fields[name]:
+            node = node[step]
+        if node.get("password") != value:
+            node["password"] = value
+            changed = True
+    if changed:
+        save_patroni(text, config)
+        reload_patroni()
+    return changed
+
+
+def scram(password):
+    salt = secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, 4096)
+    stored = hashlib.sha256(hmac.new(salted, b"Client Key", hashlib.sha256).digest()).digest()
+    server = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"SCRAM-SHA-256$4096:{b64(salt)}${b64(stored)}:{b64(server)}"
+
+
+def scram_matches(verifier, password):
+    m = re.fullmatch(r"SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)", verifier or "")
+    if not m:
+        return False
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(m.group(2)), int(m.group(1)))
+    stored = hashlib.sha256(hmac.new(salted, b"Client Key", hashlib.sha256).digest()).digest()
+    return hmac.compare_digest(stored, base64.b64decode(m.group(3)))
+
+
+def literal(text):
+    return "'" + text.replace("'", "''") + "'"
+
+
+def apply_roles(passwords, roles):
+    """On the primary only (roles replicate): each role's password as the document says. The cluster's own roles
+    (replication, pg_rewind) from their passwords; the application's login roles from their verifiers, the one that
+    is no longer current valid for PREVIOUS_VALID_FOR more (the web hosts move to the new one meanwhile)."""
+    if not is_primary():
+        return []
+    stored = {}
+    for line in psql("SELECT rolname, coalesce(rolpassword, ''), coalesce(rolvaliduntil::text, 'null') "
+                     "FROM pg_authid").splitlines():
+        name, verifier, until = line.split("|")
+        stored[name] = (verifier, until)
+    users = {}
+    if PATRONI_CONF:
+        _, config = load_patroni()
+        auth = config["postgresql"]["authentication"]
+        users = {auth["replication"]["username"]: passwords.get("replication"),
+                 auth["rewind"]["username"]: passwords.get("rewind")}
+    changed, sql = [], []
+    for name, password in users.items():
+        if password and name in stored and not scram_matches(stored[name][0], password):
+            sql.append(f"ALTER ROLE {name} PASSWORD {literal(scram(password))}")
+            changed.append(name)
+    for name, role in sorted(roles.items()):
+        if name not in stored:
+            continue  # created by the cluster's bootstrap (db-init); the next run sets it
+        verifier, until = stored[name]
+        if role.get("current", True):
+            if verifier != role["verifier"] or until not in ("null", "infinity"):
+                sql.append(f"ALTER ROLE {name} PASSWORD {literal(role['verifier'])} VALID UNTIL 'infinity'")
+                changed.append(name)
+        elif verifier == role["verifier"] and until in ("null", "infinity"):
+            sql.append(f"SELECT format('ALTER ROLE %I VALID UNTIL %L', {literal(name)}, "
+                       f"now() + interval {literal(PREVIOUS_VALID_FOR)}) \\gexec")
+            changed.append(f"{name} (previous, expires in {PREVIOUS_VALID_FOR})")
+    if sql:
+        psql("SET password_encryption = 'scram-sha-256';\n" + "".join(
+            line + ("\n" if line.endswith("\\gexec") else ";\n") for line in sql))
+    return changed
+
+
+def apply_backup(backup):
+    import grp
+
+    lines = ["# Managed by resilient_stack (root's sync): the repository's keys and passphrase. 0640 postgres.",
+             "[global]"]
+    for key, option in (("key_id", "repo1-s3-key"), ("key_secret", "repo1-s3-key-secret"),
+                        ("cipher_pass", "repo1-cipher-pass"), ("path", "repo1-path")):
+        if key in backup:
+            lines.append(f"{option}={backup[key]}")
+    return write_private(PGBACKREST_SECRETS, "\n".join(lines) + "\n",
+                         (0, grp.getgrnam("postgres").gr_gid), 0o640)
+
+
+def apply_app(app):
+    text = json.dumps(app, indent=1, sort_keys=True) + "\n"
+    if not write_private(APP_CREDENTIALS, text, ids(APP_USER), 0o600):
+        return False
+    if APP_SERVICE and active(APP_SERVICE):
+        subprocess.run(["systemctl", "reload-or-restart", APP_SERVICE], check=True)
+    return True
+
+
+def apply_secrets(doc, boot):
+    changed = []
+    if doc.get("tls") and apply_tls(doc["tls"]):
+        changed.append("tls")
+    if doc.get("passwords") and PATRONI_CONF and apply_passwords(doc["passwords"]):
+        changed.append("passwords")
+    if doc.get("backup") and PGBACKREST_SECRETS and apply_backup(doc["backup"]):
+        changed.append("backup")
+    if doc.get("app") and APP_CREDENTIALS and apply_app(doc["app"]):
+        changed.append("app")
+    if ROLE == "db" and not boot:
+        try:
+            changed += [f"role {r}" for r in apply_roles(doc.get("passwords", {}), doc.get("roles", {}))]
+        except OSError as exc:
+            say(f"roles not checked: {exc}")
+    return changed
+
+
 def main(argv):
-    boot = "--boot" in argv
+    boot, local = "--boot" in argv, "--local" in argv
+    meta = None
+    if not local:
+        try:
+            meta = fetch()
+        except (OSError, ValueError) as exc:
+            if not boot:
+                say(f"nothing changed: {exc}")
+                return 1
+            say(f"no metadata ({exc}): the user data's copies are applied")
     try:
-        doc = check(decode(fetch()))
+        if meta is not None:
+            doc = check(decode(meta))
+            sealed = joined(meta, SECRET_PREFIX)
+        else:
+            with open(STATE) as f:
+                doc = check(json.load(f))
+            with open(SEALED_FILE) as f:
+                sealed = f.read().strip()
+        secret_doc = check_secrets(unseal(sealed))
     except (OSError, ValueError) as exc:
-        if boot:
-            say(f"no runtime configuration from the metadata service ({exc}): the user data's stays")
-            return 0
         say(f"nothing changed: {exc}")
         return 1
-    changed = []
+    changed = apply_secrets(secret_doc, boot)
     if doc.get("pg_hba") is not None and PATRONI_CONF and apply_pg_hba(doc["pg_hba"]):
         changed.append("pg_hba")
     if doc.get("firewall") is not None and FIREWALL_TABLE and apply_firewall(doc["firewall"]):
         changed.append("firewall")
     if doc.get("acme_peers") is not None and ACME_PEERS_CONF and apply_acme_peers(doc["acme_peers"]):
         changed.append("acme_peers")
+    if doc.get("dcs") is not None and PATRONI_CONF and not boot:
+        try:
+            if apply_dcs(doc["dcs"]):
+                changed.append("dcs")
+        except OSError as exc:
+            say(f"Patroni's dynamic configuration not checked: {exc}")
     write_private(STATE, json.dumps(doc, indent=1, sort_keys=True) + "\n", (0, 0))
+    write_private(SEALED_FILE, sealed + "\n", (0, 0))
     say("applied: " + ", ".join(changed) if changed else "unchanged")
     return 0
 

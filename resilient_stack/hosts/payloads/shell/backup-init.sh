@@ -5,7 +5,10 @@
 #  - a repository without the stanza (a new one, or one that lost it): create it, and say which;
 #  - no valid backup in the repository: start a full backup;
 #  - WAL archiving failed since the newest backup (pgBackRest may have dropped WAL, archive-push-queue-max):
-#    once archiving works again, start a differential backup, from which a restore is possible again.
+#    once archiving works again, start a differential backup, from which a restore is possible again;
+#  - the cluster runs on a newer timeline than the newest backup (a failover: the former primary may not have
+#    archived its last segments, and the replicas never archive): once `pgbackrest check` shows archiving works from
+#    this primary, start a differential backup on the new timeline, so a restore never has to cross the gap.
 # A repository that cannot be reached: say so, and try again at the next run.
 set -uo pipefail
 STATE={{state_dir}}
@@ -36,15 +39,15 @@ for unit in {{full_unit}} {{diff_unit}}; do
     fi
 done
 info=$(as_pg timeout -k 5 90 pgbackrest --stanza={{stanza}} --output=json info 2>&1)
-read -r code backups newest < <(printf '%s' "$info" | python3 -c '
+read -r code backups newest newest_tl < <(printf '%s' "$info" | python3 -c '
 import json, sys
 try:
     stanza = json.load(sys.stdin)[0]
 except (ValueError, IndexError, KeyError):
-    print(99, 0, 0)
+    print(99, 0, 0, 0)
 else:
-    done = [b["timestamp"]["stop"] for b in stanza.get("backup", [])]
-    print(stanza["status"]["code"], len(done), max(done, default=0))
+    done = sorted((b["timestamp"]["stop"], int(b["archive"]["start"][:8], 16)) for b in stanza.get("backup", []))
+    print(stanza["status"]["code"], len(done), done[-1][0] if done else 0, done[-1][1] if done else 0)
 ')
 case "$code" in
 0|2) ;;
@@ -86,5 +89,15 @@ if [ "${failed:-0}" -gt "$newest" ]; then
     fi
     exit 0
 fi
-echo "resilient-stack-backup-init: the repository holds $backups backup(s) and archiving has not failed since the newest"
+timeline=$(as_pg timeout 10 psql -XAtq -c "SELECT timeline_id FROM pg_control_checkpoint()")
+if [ -n "$timeline" ] && [ "$timeline" -gt "${newest_tl:-0}" ]; then
+    if as_pg timeout 300 pgbackrest --stanza={{stanza}} check; then
+        say "the cluster is on timeline $timeline, the newest backup on timeline $newest_tl (a failover): starting a differential backup on the new timeline"
+        systemctl start --no-block {{diff_unit}}
+    else
+        say "the cluster is on timeline $timeline, the newest backup on timeline $newest_tl, and archiving does not work from this primary yet: trying again at the next run"
+    fi
+    exit 0
+fi
+echo "resilient-stack-backup-init: the repository holds $backups backup(s) on timeline $newest_tl and archiving has not failed since the newest"
 echo "$(date -u +%FT%TZ) ok: $backups backup(s)" > "$STATE/last"

@@ -5,13 +5,18 @@
 # The volume is found by its id (the serial the hypervisor gives the disk), waiting (bounded) for the
 # attachment; a device that holds a file system is mounted as it is, a blank one gets an ext4 file system, and
 # anything else (a partition table, an unknown signature) is refused: this script never formats data.
-# The mount is recorded in /etc/fstab by file system UUID for the later boots.
+# The mount is recorded in /etc/fstab by file system UUID for the later boots. Whose data it is, is written on the
+# volume (its marker: the cluster's id and this member's name) when it is first used: a volume of another cluster,
+# or of another member, is refused (unmounted, the boot stops there), and so is one holding data but no marker.
 set -euo pipefail
 MOUNT={{mount}}
 VOLUME_ID={{volume_id}}
 WAIT={{wait}}
 LABEL={{label}}
 ETCD_DATA={{etcd_data}}
+MARKER={{marker}}
+CLUSTER_ID={{cluster_id}}
+MEMBER={{member}}
 say() { echo "resilient-stack: $*"; }
 
 # virtio-blk disks carry the first 20 characters of the volume id as their serial (virtio-<serial> in
@@ -66,6 +71,22 @@ else
     fi
     systemctl daemon-reload
     mount "$MOUNT"
+fi
+
+# Whose volume this is
+refuse() { say "$1: not used (docs/operations.md#a-refused-data-volume)"; umount "$MOUNT" 2>/dev/null || true; exit 1; }
+if [ -f "$MARKER" ]; then
+    owner=$(sed -n 's/^cluster=//p' "$MARKER"); of=$(sed -n 's/^member=//p' "$MARKER")
+    [ "$owner" = "$CLUSTER_ID" ] || refuse "the volume belongs to another cluster ($owner)"
+    [ "$of" = "$MEMBER" ] || refuse "the volume belongs to another member of this cluster ($of)"
+    say "the volume is this member's ($MEMBER of cluster $CLUSTER_ID)"
+else
+    if find "$MOUNT" -mindepth 1 -maxdepth 1 ! -name lost+found | grep -q .; then
+        refuse "the volume holds data but no marker of this cluster"
+    fi
+    printf 'cluster=%s\nmember=%s\n' "$CLUSTER_ID" "$MEMBER" > "$MARKER.tmp"
+    chmod 0644 "$MARKER.tmp" && mv "$MARKER.tmp" "$MARKER"
+    say "a new volume: marked as $MEMBER's of cluster $CLUSTER_ID"
 fi
 
 # PostgreSQL's home (the data directory below it), and etcd's own directory on the same volume

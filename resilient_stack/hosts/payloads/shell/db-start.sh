@@ -1,7 +1,9 @@
 #!/bin/bash
-# Managed by resilient_stack (cloud-init): the first boot of a database member. Hands the data directory to
-# Patroni, starts this host's etcd member, then Patroni, and waits (bounded) until the member serves: the
-# primary accepting writes, a replica streaming from it.
+# Managed by resilient_stack (cloud-init): a database member joins the cluster. Run by resilient-stack-db-start.service
+# at the first boot and retried (every attempt bounded) until the member serves: it hands the data directory to
+# Patroni, starts this host's etcd member (a member whose etcd data is blank while the cluster runs, a replacement on
+# a new volume, joins it as a new member by itself), sets etcd's users up, starts Patroni and waits until the member
+# serves: the primary accepting writes, a replica streaming from it.
 #   ROLE=bootstrap  this member initialises the cluster (the stack's databaseRole: primary)
 #   ROLE=join       this member waits for the cluster to exist, then Patroni clones it from the primary
 set -euo pipefail
@@ -11,10 +13,15 @@ INITIALIZE={{initialize_key}}
 WAIT_ETCD={{wait_etcd}}
 WAIT_CLUSTER={{wait_cluster}}
 WAIT_READY={{wait_ready}}
-export ETCDCTL_API=3
-etcd_ctl() { etcdctl --endpoints=http://127.0.0.1:{{client_port}} --dial-timeout=2s --command-timeout=3s "$@"; }
+E={{etcdctl}}
+ME={{member}}
+PEER_URL={{peer_url}}
+JOIN_ENV={{join_env}}
 say() { echo "resilient-stack: $*"; }
-initialized() { [ -n "$(etcd_ctl get --print-value-only "$INITIALIZE" 2>/dev/null)" ]; }
+initialized() { [ -n "$($E get --print-value-only "$INITIALIZE" 2>/dev/null)" ]; }
+
+# 0. The secrets: root's sync wrote the certificates and Patroni's passwords from the sealed document.
+[ -s {{member_key}} ] || { say "no certificate yet: root's sync has not applied the sealed secrets"; exit 1; }
 
 # 1. The PostgreSQL package created (and started) a cluster of its own: Patroni manages this data directory.
 #    A data directory Patroni has managed before (a re-attached disk) is kept.
@@ -27,31 +34,67 @@ elif [ -d "$DATA" ]; then
 fi
 install -d -o postgres -g postgres -m 0700 "$DATA"
 
-# 2. This host's etcd member: it answers once a majority of the members is up.
+# 2. This host's etcd member. Its data is on the data volume: a member that has it restarts as itself. A blank one
+#    asks the other members: while the cluster is being created (this member listed, never started) it starts with
+#    the others; when the cluster runs without it (a replacement host on a new volume), it is removed (its old self)
+#    and added again, and starts as a new member of the running cluster.
+if [ ! -d {{etcd_data}}/member ] && [ ! -s "$JOIN_ENV" ]; then
+    if members=$($E --others member list -w json 2>/dev/null); then
+        plan=$(printf '%s' "$members" | python3 -c '
+import json, sys
+me, url = sys.argv[1], sys.argv[2]
+listed = json.load(sys.stdin).get("members", [])
+mine = [m for m in listed if url in m.get("peerURLs", [])]
+named = [m for m in listed if m.get("name") == me and m not in mine]
+if mine and not mine[0].get("name"):
+    print("new")
+elif mine and mine[0].get("name") != me:
+    print("conflict %s" % mine[0]["name"])
+else:
+    print(" ".join(["join"] + ["%x" % m["ID"] for m in mine + named]))
+' "$ME" "$PEER_URL")
+        case "$plan" in
+        new) say "etcd: the cluster is being created with this member: starting with the others" ;;
+        conflict*) say "etcd: another member (${plan#conflict }) holds this member's address $PEER_URL"; exit 1 ;;
+        join*)
+            for id in ${plan#join}; do
+                say "etcd: removing this member's former self ($id): its data did not survive"
+                $E --others member remove "$id"
+            done
+            added=$($E --others member add "$ME" --peer-urls="$PEER_URL")
+            printf '%s\n' "$added" | grep -E '^ETCD_INITIAL_CLUSTER(_STATE)?=' > "$JOIN_ENV.tmp"
+            grep -q '^ETCD_INITIAL_CLUSTER_STATE="existing"' "$JOIN_ENV.tmp" \
+                || { say "etcd: unexpected answer to member add: $added"; exit 1; }
+            chmod 0644 "$JOIN_ENV.tmp" && mv "$JOIN_ENV.tmp" "$JOIN_ENV"
+            say "etcd: added to the running cluster as a new member" ;;
+        esac
+    else
+        say "etcd: no other member answers: this member starts with the cluster"
+    fi
+fi
 systemctl enable {{etcd_service}}
 systemctl restart {{etcd_service}}
 deadline=$((SECONDS + WAIT_ETCD))
-until etcd_ctl endpoint health >/dev/null 2>&1; do
+until $E endpoint health >/dev/null 2>&1; do
     [ "$SECONDS" -lt "$deadline" ] || { say "etcd has no quorum after ${WAIT_ETCD}s"; exit 1; }
     sleep 1
 done
 say "etcd member healthy"
+{{etcd_auth}}
 
 # 3. Patroni. A joining member waits for the cluster to exist rather than initialise one of its own.
 if [ "$ROLE" = join ]; then
     deadline=$((SECONDS + WAIT_CLUSTER))
     until initialized; do
-        if [ "$SECONDS" -ge "$deadline" ]; then
-            say "no initialised cluster after ${WAIT_CLUSTER}s: starting Patroni anyway"
-            break
-        fi
+        [ "$SECONDS" -lt "$deadline" ] || { say "no initialised cluster after ${WAIT_CLUSTER}s"; exit 1; }
         sleep 2
     done
 fi
 systemctl enable {{patroni_service}}
 systemctl start {{patroni_service}}
 
-# 4. Wait until the member serves (the bootstrap member: once the cluster is initialised).
+# 4. Wait until the member serves (the bootstrap member: once the cluster is initialised), then set the roles'
+#    passwords on a primary (root's sync: they come from the sealed secrets).
 query="SELECT CASE WHEN NOT pg_is_in_recovery() THEN 'primary'
                    WHEN (SELECT status FROM pg_stat_wal_receiver) = 'streaming' THEN 'streaming'
                    ELSE 'recovering' END"
@@ -60,7 +103,7 @@ while :; do
     state=$(runuser -u postgres -- psql -XAtq -h {{socket_dir}} -p {{port}} -c "$query" 2>/dev/null || true)
     if { [ "$state" = primary ] || [ "$state" = streaming ]; } && initialized; then
         say "member ready ($state)"
-        exit 0
+        break
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
         say "member not ready after ${WAIT_READY}s (state: ${state:-down})"
@@ -68,3 +111,4 @@ while :; do
     fi
     sleep 2
 done
+{{sync}} --local

@@ -4,16 +4,25 @@
     GET  /api/status        200 {"placement", "database"}: the member that accepts writes answers; else 503
     POST /api/writes?n=N    201 {"n", "placement", "database"} once the row N is committed; 503 {"error"} else
 
+Writes need the stack's write token (``Authorization: Bearer TOKEN``: the stack output ``appWriteToken``, a
+Pulumi secret; 401 without it): the internet reads the page, only the operator and the fire drill write. Which
+database member answered is said to those holding the token only; errors are generic (the details go to the
+journal). nginx limits the request rate of /api/.
+
 It reaches PostgreSQL through ONE libpq connection string that lists every database member with
 target_session_attrs=read-write: libpq tries the members in turn and keeps the one that accepts writes, the
-current primary, so no one re-points the application after a failover. TLS with channel binding
-(SCRAM-SHA-256-PLUS): an on-path relay cannot log in. The member that last accepted writes is tried first.
-Debian's python3 and python3-psycopg2 only; the password comes from libpq's password file.
+current primary, so no one re-points the application after a failover. TLS verified against the cluster's CA
+(sslmode=verify-full) with channel binding (SCRAM-SHA-256-PLUS). The member that last accepted writes is tried
+first. The credentials (root's sync writes them from the sealed secrets) are read again whenever their file
+changes: after a rotation the new one is tried first and the previous one after it, so no request fails while the
+database and the web hosts take the new one in turn. Debian's python3 and python3-psycopg2 only.
 
-Usage: app.py CONFIG.json   (listen_port, placement, passfile, table, database: hosts, port, dbname, user, options)
+Usage: app.py CONFIG.json   (listen_port, placement, credentials, table, database: hosts, port, dbname, options)
 """
 
+import hmac
 import json
+import os
 import socket
 import sys
 import threading
@@ -36,14 +45,14 @@ def quote(value):
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def conninfo(database, hosts, passfile, application_name):
+def conninfo(database, hosts, user, password, application_name):
     """The connection string: every member, the last one that accepted writes first."""
     params = {
         "host": ",".join(hosts),
         "port": ",".join(str(database["port"]) for _ in hosts),
         "dbname": database["dbname"],
-        "user": database["user"],
-        "passfile": passfile,
+        "user": user,
+        "password": password,
         "application_name": application_name,
     }
     params.update(database["options"])
@@ -51,13 +60,38 @@ def conninfo(database, hosts, passfile, application_name):
     return " ".join(f"{k}={quote(v)}" for k, v in params.items())
 
 
+class Secrets:
+    """The credentials file (root's sync), read again when it changes: the application's database credentials
+    (the current one first) and the write token."""
+
+    def __init__(self, path):
+        self.path, self.stamp, self.doc = path, None, {}
+        self.lock = threading.Lock()
+
+    def get(self):
+        with self.lock:
+            try:
+                st = os.stat(self.path)
+                stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+                if stamp != self.stamp:
+                    with open(self.path, encoding="utf-8") as f:
+                        self.doc, self.stamp = json.load(f), stamp
+            except (OSError, ValueError) as exc:
+                print(f"credentials not read: {exc}", file=sys.stderr, flush=True)
+            return self.doc
+
+
+def auth_failed(exc):
+    return getattr(exc, "pgcode", None) == "28P01" or "password authentication failed" in str(exc)
+
+
 class Database:
     """One connection to the member that accepts writes, reconnected (to whichever does) when it is lost."""
 
-    def __init__(self, config):
+    def __init__(self, config, secrets):
         self.database = config["database"]
         self.hosts = list(self.database["hosts"])
-        self.passfile = config["passfile"]
+        self.secrets = secrets
         self.name = socket.gethostname().split(".")[0]
         self.conn = None
         self.lock = threading.Lock()
@@ -65,7 +99,14 @@ class Database:
     def _connect(self):
         import psycopg2
 
-        conn = psycopg2.connect(conninfo(self.database, self.hosts, self.passfile, self.name))
+        credentials = self.secrets.get().get("credentials") or [{"user": "", "password": ""}]
+        for i, c in enumerate(credentials):
+            try:
+                conn = psycopg2.connect(conninfo(self.database, self.hosts, c["user"], c["password"], self.name))
+                break
+            except psycopg2.OperationalError as exc:
+                if i + 1 == len(credentials) or not auth_failed(exc):
+                    raise
         host = conn.info.host
         if host in self.hosts:
             self.hosts.remove(host)
@@ -105,9 +146,15 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "resilient-stack-app"
     config = {}
     db = None
+    secrets = None
 
     def log_message(self, fmt, *args):  # journald gets the errors only
         pass
+
+    def authorized(self):
+        token = self.secrets.get().get("write_token") or ""
+        given = self.headers.get("Authorization", "")
+        return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
     def reply(self, code, body):
         data = (json.dumps(body) + "\n").encode()
@@ -121,7 +168,7 @@ class Handler(BaseHTTPRequestHandler):
     def failed(self, exc):
         message = " ".join(str(exc).split())[:300] or type(exc).__name__
         print(f"database error: {message}", file=sys.stderr, flush=True)
-        self.reply(503, {"error": message, "placement": self.config["placement"]})
+        self.reply(503, {"error": "the database is not available", "placement": self.config["placement"]})
 
     def do_GET(self):  # noqa: N802 - http.server's name
         if urlsplit(self.path).path != "/api/status":
@@ -130,12 +177,15 @@ class Handler(BaseHTTPRequestHandler):
             _, host = self.db.run(lambda cur: cur.execute("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - any failure is a 503
             return self.failed(exc)
-        return self.reply(200, {"placement": self.config["placement"], "database": host})
+        return self.reply(200, {"placement": self.config["placement"],
+                                "database": host if self.authorized() else "available"})
 
     def do_POST(self):  # noqa: N802 - http.server's name
         url = urlsplit(self.path)
         if url.path != "/api/writes":
             return self.reply(404, {"error": "not found"})
+        if not self.authorized():
+            return self.reply(401, {"error": "writes need the stack's write token"})
         try:
             n = int(parse_qs(url.query).get("n", [""])[0])
             if not 0 < n < 2**62:
@@ -155,7 +205,8 @@ def main(argv):
     with open(argv[1], encoding="utf-8") as f:
         config = json.load(f)
     Handler.config = config
-    Handler.db = Database(config)
+    Handler.secrets = Secrets(config["credentials"])
+    Handler.db = Database(config, Handler.secrets)
     server = ThreadingHTTPServer(("127.0.0.1", int(config["listen_port"])), Handler)
     server.daemon_threads = True
     server.serve_forever()
