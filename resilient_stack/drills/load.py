@@ -70,14 +70,16 @@ class LoadStream:
     mode = ""
 
     def __init__(self, container: str, url: str, *, interval: float, first: int, count: int, seconds: int,
-                 connect_timeout: int = CONNECT_TIMEOUT_S) -> None:
+                 connect_timeout: int = CONNECT_TIMEOUT_S, token: str = "") -> None:
         self.container = container
         self.attempts: list[Attempt] = []
         self.remotes: list[str] = []  # the address that answered each attempt ("-": none)
         self.acks: dict[int, float] = {}
         self.errors: dict[str, int] = {}  # error kind -> count
+        # the write token (the stack output appWriteToken) through the environment, never on a command line
         self.proc = podman.popen_exec(container, [VISITOR, self.mode, url, f"{interval:g}", str(first), str(count),
-                                                  str(seconds), str(connect_timeout)])
+                                                  str(seconds), str(connect_timeout)],
+                                      env={"RS_WRITE_TOKEN": token} if token else None)
         self._reader = threading.Thread(target=self._read, name=f"firedrill-{self.mode}", daemon=True)
         self._reader.start()
 

@@ -43,6 +43,7 @@ from resilient_stack.core.vocabulary import (
     WEB,
 )
 from resilient_stack.drills.report import Prediction
+from resilient_stack.hosts.document import unpack_user_data
 from resilient_stack.io.errors import InputError
 from resilient_stack.testing import podman
 
@@ -118,6 +119,7 @@ class Plan:
     predictions: dict[str, Prediction]  # site id -> paper drill
     rejected: DesignRejected | None = None
     config_overrides: dict[str, object] = field(default_factory=dict)  # what the drill changed: nothing
+    write_token: str = ""  # the stack output appWriteToken: the load's writes carry it
 
     @property
     def rejected_rules(self) -> tuple[str, ...]:
@@ -284,7 +286,7 @@ def build_plan(
         placement = provider_name.removeprefix(prefix)
         if placement not in site_of:
             raise DrillError(f"instance {r.name}: cannot tell its placement from provider {provider_name!r}")
-        user_data = str(r.inputs.get("userData", ""))
+        user_data = unpack_user_data(str(r.inputs.get("userData", "")))  # as cloud-init reads it
         label = (r.inputs.get("metadata") or {}).get(ROLE_KEY)
         role = HOST_WEB if label == WEB else _role_of(user_data)
         if role not in HOST_ROLES:
@@ -310,6 +312,7 @@ def build_plan(
         database_url=str(outputs.get("databaseUrl") or ""), record_name=record_name,
         entry_points=list(records.get("records") or []), predictions=predictions, rejected=rejected,
         config_overrides=dict(shown_overrides if shown_overrides is not None else overrides),
+        write_token=str(outputs.get("appWriteToken") or ""),
     )
 
 

@@ -147,7 +147,7 @@ def _restore(drill: _Drill, topology: topo.Topology, restored: Plan) -> Scenario
     visits = Visits(drill.visitor.name, plan.url, interval=o.http_interval_s, first=1, count=o.max_requests,
                     seconds=span)
     writes = Writes(drill.visitor.name, plan.url, interval=o.write_interval_s, first=ROWS_PER_SCENARIO,
-                    count=o.max_writes, seconds=span)
+                    count=o.max_writes, seconds=span, token=plan.write_token)
     sampler = _Sampler(primary_c)
     drill.event("load", f"numbered writes through the application for {o.restore_load_s:.0f} s; the primary is "
                         f"{drill.member(old_primary)}; its WAL segments and archiving sampled every second")

@@ -171,7 +171,7 @@ class _Drill:
         visits = Visits(self.visitor.name, plan.url, interval=o.http_interval_s, first=1, count=o.max_requests,
                         seconds=span)
         writes = Writes(self.visitor.name, plan.url, interval=o.write_interval_s, first=first,
-                        count=o.max_writes, seconds=span)
+                        count=o.max_writes, seconds=span, token=plan.write_token)
         self.event("load", f"GETs of {plan.url}/ every {o.http_interval_s:.1f} s and numbered writes through the "
                            f"application (rows from {first}); the primary is {self.member(old_primary)}")
         # the replication lag, read while the load runs (off the fire's critical path)

@@ -434,8 +434,11 @@ def render_db_member(
     # metadata may be newer than this user data); every timer; then the cluster, last: a member whose join fails (its
     # unit retries) is still kept in sync, backed up when it becomes the primary, defragmented
     runcmd: list[Any] = document.ssh_runcmd() + hardening.first_runcmd() + [
-        ["sh", "-c", "modprobe softdog 2>/dev/null || echo 'resilient-stack: no softdog watchdog in this kernel'"],
-        ["udevadm", "trigger", "--subsystem-match=watchdog", "--action=add"],
+        # the watchdog for Patroni: softdog, /dev/watchdog given to postgres (the udev rule); a host without it (a
+        # container) runs without, and Patroni says so
+        ["sh", "-c", "if modprobe softdog 2>/dev/null && command -v udevadm >/dev/null; then "
+                     "udevadm trigger --subsystem-match=watchdog --action=add; "
+                     "else echo 'resilient-stack: no softdog watchdog on this host'; fi"],
         ["systemctl", "daemon-reload"], [DATA_VOLUME_SCRIPT],
         ["install", "-d", "-m", "0755", TLS_DIR],
         ["usermod", "-a", "-G", "ssl-cert", "etcd"],

@@ -90,6 +90,7 @@ ETCD_AUTH_SCRIPT = "/usr/local/sbin/resilient-stack-etcd-auth"  # etcd's users, 
 ETCD_DEFRAG_SCRIPT = "/usr/local/sbin/resilient-stack-etcd-defrag"
 ETCD_DEFRAG_SERVICE = "resilient-stack-etcd-defrag"  # .service and .timer (weekly, one member at a time)
 ETCD_JOIN_ENV = "/var/lib/postgresql/etcd-join.env"  # a member that joined a running cluster (on the data volume)
+DB_STARTED = "/var/lib/resilient-stack/db-started"  # the member served once (root disk: a new host starts again)
 DB_START_SERVICE = "resilient-stack-db-start"  # the first boot's db-start as a unit: retried until it serves
 VOLUME_MARKER = "/var/lib/postgresql/.resilient-stack-volume"  # whose data volume this is (cluster id, member)
 WATCHDOG_MODULES = "/etc/modules-load.d/resilient-stack-watchdog.conf"

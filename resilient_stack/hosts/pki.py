@@ -6,8 +6,8 @@ clients, Patroni's REST API, PostgreSQL's replication and ``pg_rewind``, and the
 secrets (:mod:`resilient_stack.components.pki`); the fire drill's mock runner issues them with the same functions.
 
 * The CA: an ECDSA P-256 key, ``CA:TRUE, pathlen:0``, signing certificates only, valid :data:`CA_DAYS`.
-* A member's certificate (:func:`issue_member`): its host name as common name (etcd's and Patroni's member name),
-  its public address, ``127.0.0.1`` and ``localhost`` as subject alternative names, for TLS servers and clients
+* A member's certificate (:func:`issue_member`): its host name, its public address, ``127.0.0.1`` and ``localhost``
+  as subject alternative names (no common name: see :func:`issue_member`), for TLS servers and clients
   (etcd's peers are both), valid :data:`LEAF_DAYS`; a ``pulumi up`` within :data:`RENEW_BEFORE_DAYS` of its
   expiry issues a new one, which reaches the running hosts in place (:mod:`.secrets`).
 * A member's administrator certificate (:func:`issue_client`, common name ``root``): etcd maps a client
@@ -73,8 +73,13 @@ def _pem_cert(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORG), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+def _name(cn: str | None, unit: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORG)]
+    if unit:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit))
+    if cn:
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    return x509.Name(attrs)
 
 
 def _window(now: dt.datetime, days: int) -> tuple[dt.datetime, dt.datetime]:
@@ -111,14 +116,14 @@ def _load_ca(ca: Issued) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     return cert, key
 
 
-def _leaf(ca: Issued, *, cn: str, sans: Sequence[x509.GeneralName], usages: Sequence[x509.ObjectIdentifier],
+def _leaf(ca: Issued, *, cn: str | None, unit: str | None = None, sans: Sequence[x509.GeneralName], usages: Sequence[x509.ObjectIdentifier],
           now: dt.datetime, days: int, seed: str | None, label: str) -> Issued:
     ca_cert, ca_key = _load_ca(ca)
     key = _key(seed, label)
     start, end = _window(now, days)
     end = min(end, ca_cert.not_valid_after_utc)
     builder = (
-        x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(ca_cert.subject).public_key(key.public_key())
+        x509.CertificateBuilder().subject_name(_name(cn, unit)).issuer_name(ca_cert.subject).public_key(key.public_key())
         .serial_number(_serial(seed, label)).not_valid_before(start).not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
@@ -134,11 +139,14 @@ def _leaf(ca: Issued, *, cn: str, sans: Sequence[x509.GeneralName], usages: Sequ
 
 def issue_member(ca: Issued, name: str, addresses: Iterable[str], *, now: dt.datetime, days: int = LEAF_DAYS,
                  seed: str | None = None) -> Issued:
-    """A member's certificate: common name ``name``; its addresses, the loopback and ``localhost`` as SANs."""
+    """A member's certificate: its name, addresses, the loopback and ``localhost`` as SANs, and NO common name: etcd
+    presents it to itself when its JSON gateway (Patroni's way in) forwards a request, and refuses a forwarded request
+    from a certificate with a common name once authentication is on ("CommonName of client sending a request
+    against gateway will be ignored"). The member's name is its subject's organisational unit."""
     ips = list(dict.fromkeys([*(str(ipaddress.ip_address(a)) for a in addresses), "127.0.0.1"]))
     sans: list[x509.GeneralName] = [x509.DNSName(name), x509.DNSName("localhost"),
                                     *(x509.IPAddress(ipaddress.ip_address(a)) for a in ips)]
-    return _leaf(ca, cn=name, sans=sans, usages=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+    return _leaf(ca, cn=None, unit=name, sans=sans, usages=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
                  now=now, days=days, seed=seed, label=f"member/{name}")
 
 

@@ -23,6 +23,7 @@ from resilient_stack.hosts.paths import (
     DATA_MOUNT,
     DB_START_SCRIPT,
     DB_START_SERVICE,
+    DB_STARTED,
     ETCD_AUTH_SCRIPT,
     ETCD_DATA,
     ETCD_DEFRAG_SCRIPT,
@@ -78,7 +79,7 @@ def db_start_script(*, bootstrap: bool, scope: str, me: ClusterMember) -> str:
         peer_url=shlex.quote(f"https://{url_host(me.address)}:{ETCD_PEER_PORT}"), join_env=shlex.quote(ETCD_JOIN_ENV),
         member_key=MEMBER_KEY, pg_service=PG_SERVICE, start_conf=PG_START_CONF, etcd_data=shlex.quote(ETCD_DATA),
         etcd_service=ETCD_SERVICE, etcd_auth=ETCD_AUTH_SCRIPT, patroni_service=PATRONI_SERVICE,
-        socket_dir=PG_SOCKET_DIR, port=POSTGRES_PORT, sync=SYNC_SCRIPT,
+        socket_dir=PG_SOCKET_DIR, port=POSTGRES_PORT, sync=SYNC_SCRIPT, done=DB_STARTED,
     )
 
 
@@ -87,8 +88,9 @@ def etcdctl_helper(*, me: ClusterMember, members: Sequence[ClusterMember]) -> st
     def endpoints(ms: Sequence[ClusterMember]) -> str:
         return ",".join(f"https://{url_host(m.address)}:{ETCD_CLIENT_PORT}" for m in ms)
 
-    return payload.render("shell/etcdctl.sh", client_port=ETCD_CLIENT_PORT, all_endpoints=endpoints(members),
-                          other_endpoints=endpoints([m for m in members if m != me]) or endpoints([me]),
+    return payload.render("shell/etcdctl.sh", client_port=ETCD_CLIENT_PORT,
+                          all_endpoints=shlex.quote(endpoints(members)),
+                          other_endpoints=shlex.quote(endpoints([m for m in members if m != me]) or endpoints([me])),
                           ca=CA_CERT, cert=ADMIN_CERT, key=ADMIN_KEY)
 
 
@@ -120,7 +122,7 @@ def etcd_defrag_files(*, index: int, quota_mb: int) -> list[dict[str, Any]]:
 def db_start_unit() -> dict[str, Any]:
     """``resilient-stack-db-start.service``: db-start, retried until the member serves."""
     return write_file(f"{SYSTEMD_DIR}/{DB_START_SERVICE}.service", payload.render(
-        "systemd/resilient-stack-db-start.service", mount=DATA_MOUNT, script=DB_START_SCRIPT,
+        "systemd/resilient-stack-db-start.service", mount=DATA_MOUNT, script=DB_START_SCRIPT, done=DB_STARTED,
         timeout_s=WAIT_ETCD_S + WAIT_CLUSTER_S + WAIT_READY_S + 120))
 
 

@@ -28,7 +28,6 @@ from typing import Any, Mapping, Sequence
 from resilient_stack.hosts import payload, secrets
 from resilient_stack.hosts.document import write_file
 from resilient_stack.hosts.paths import (
-    APP_SERVICE,
     APP_USER,
     METADATA_URL,
     PATRONI_SERVICE,
@@ -122,7 +121,7 @@ def sync_files(
             patroni_conf=patroni_conf, patroni_service=PATRONI_SERVICE, firewall_table=firewall_table,
             firewall_sets_file=firewall_sets_file, acme_peers_conf=acme_peers_conf, tls_dir=TLS_DIR,
             tls_group=TLS_GROUP, pgbackrest_secrets=pgbackrest_secrets, app_credentials=app_credentials,
-            app_user=APP_USER if app_credentials else "", app_service=APP_SERVICE if app_credentials else "",
+            app_user=APP_USER if app_credentials else "",
         ), permissions="0755"),
         write_file(f"{SYSTEMD_DIR}/{SYNC_SERVICE}.service",
                             payload.render("systemd/resilient-stack-sync.service", sync_script=SYNC_SCRIPT)),

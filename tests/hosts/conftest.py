@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from resilient_stack.hosts.document import unpack_user_data
 from resilient_stack.testing.mockrun import RecordedResource, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,7 +16,8 @@ INSTANCE = "openstack:compute/instance:Instance"
 
 
 def rendered_user_data(resources: list[RecordedResource]) -> dict[str, str]:
-    """``{host name: user data}`` of every instance the program created."""
+    """``{host name: user data}`` of every instance the program created, as cloud-init reads it (the program hands
+    Nova the text gzipped and base64-encoded)."""
     out: dict[str, str] = {}
     for r in resources:
         if r.type != INSTANCE:
@@ -23,7 +25,8 @@ def rendered_user_data(resources: list[RecordedResource]) -> dict[str, str]:
         name, user_data = r.inputs["name"], r.inputs["userData"]
         assert "userData" in r.secret_inputs, f"{name}: user data must be a Pulumi secret"
         assert name not in out, f"two instances named {name}"
-        out[name] = user_data
+        assert not user_data.startswith("#"), f"{name}: user data goes to Nova packed (gzip + base64)"
+        out[name] = unpack_user_data(user_data)
     return out
 
 

@@ -1,16 +1,19 @@
 """Sample inputs of the host renderers (shared by the tests of resilient_stack.hosts) and helpers to read the result.
 
 The secrets are chosen to break naive quoting: a ':' and a '\\' (pgpass), quotes, '$(..)' and backquotes (shell),
-'#' (INI comments).
+'#' (INI comments). They reach the hosts sealed (resilient_stack.hosts.secrets): :func:`opened` reads them back.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import yaml
 
+from resilient_stack.components.pki import issue
 from resilient_stack.hosts import cloudinit as ci
+from resilient_stack.hosts import secrets
 from resilient_stack.hosts.cloudinit import BackupTarget
 
 REPL_PW = "Repl:pass\\word-0123456789"
@@ -34,19 +37,43 @@ BACKUP = BackupTarget(
     key_secret=S3_SECRET,
     cipher_pass=CIPHER,
 )
-SECRETS = (REPL_PW, REWIND_PW, API_PW, APP_PW, S3_SECRET, CIPHER)
+ETCD_PW = "Etcd pw ; & | 0123456789"
+TOKEN = "write-token-0123456789abcdef"
+HOST_KEY = "K" * 40 + "0123456789abcdefghijklmn"
+CLUSTER_ID = "c1u5ter0id0sample"
+SECRETS = (REPL_PW, REWIND_PW, API_PW, APP_PW, S3_SECRET, CIPHER, ETCD_PW, TOKEN)
 APP_DB = ci.AppDatabase(hosts=("203.0.113.10", "198.51.100.20", "2001:db8::30"), dbname="shop", user="shop")
+PKI = issue({"scope": "shop", "members": {m.name: m.address for m in MEMBERS}},
+            now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), seed="tests/hosts")
+
+
+def web_secrets(app: bool = True, **kw) -> dict:
+    kw.setdefault("ca", PKI["caCert"])
+    kw.setdefault("app_user", "shop" if app else None)
+    kw.setdefault("app_passwords", [APP_PW] if app else [])
+    kw.setdefault("write_token", TOKEN if app else None)
+    return ci.web_secret_document(**kw)
 
 
 def web(**kw):
     kw.setdefault("placement_label", "ovh/GRA/GRA11")
+    kw.setdefault("host_key", HOST_KEY)
+    kw.setdefault("secrets_doc", web_secrets(app=kw.get("database") is not None))
     return ci.render_web(**kw)
 
 
 def web_app(**kw):
     kw.setdefault("database", APP_DB)
-    kw.setdefault("app_password", APP_PW)
     return web(**kw)
+
+
+def db_secrets(name: str = "db-gra", *, backup: BackupTarget | None = BACKUP, app_passwords=(APP_PW,), **kw) -> dict:
+    tls = ci.MemberTls(ca=PKI["caCert"], cert=PKI["certs"][name], key=PKI["keys"][name],
+                       admin_cert=PKI["adminCerts"][name], admin_key=PKI["adminKeys"][name])
+    values = dict(tls=tls, replication_password=REPL_PW, rewind_password=REWIND_PW, api_password=API_PW,
+                  etcd_password=ETCD_PW, app_passwords=tuple(app_passwords), backup=backup)
+    values.update(kw)
+    return ci.db_secret_document(ci.DbSecrets(**values), app_user="shop")
 
 
 def member(**kw):
@@ -55,14 +82,21 @@ def member(**kw):
     kw.setdefault("members", MEMBERS)
     kw.setdefault("bootstrap", kw["name"] == "db-gra")
     kw.setdefault("scope", "shop")
-    kw.setdefault("replication_password", REPL_PW)
-    kw.setdefault("rewind_password", REWIND_PW)
-    kw.setdefault("api_password", API_PW)
-    kw.setdefault("app_password", APP_PW if kw["bootstrap"] else None)
+    kw.setdefault("cluster_id", CLUSTER_ID)
+    kw.setdefault("host_key", HOST_KEY)
     kw.setdefault("backup", BACKUP)
+    kw.setdefault("app_user", "shop")
+    kw.setdefault("secrets_doc", db_secrets(kw["name"] if kw["name"] in PKI["certs"] else "db-gra",
+                                            backup=kw["backup"] if isinstance(kw["backup"], BackupTarget) else
+                                            None if kw["backup"] is None else BACKUP))
     kw.setdefault("app_cidrs", [f"{ip}/32" for ip in WEB_IPS])
     kw.setdefault("data_volume_id", VOLUME_ID)
     return ci.render_db_member(**kw)
+
+
+def opened(doc: dict) -> dict:
+    """The secret document a host gets, unsealed with its key (what root's sync does)."""
+    return secrets.unseal(files(doc)[secrets.SEALED_FILE]["content"].strip(), HOST_KEY)
 
 
 DOCS = {

@@ -27,18 +27,24 @@ class InterfaceError(Exception):
 
 
 class FakeCluster:
-    """Members by address; ``primary`` is the one that accepts a read-write session."""
+    """Members by address; ``primary`` is the one that accepts a read-write session; ``logins``: the credentials the
+    members accept (user -> password)."""
 
     def __init__(self, primary: str) -> None:
         self.primary = primary
         self.connects: list[str] = []
         self.rows: list[tuple] = []
         self.fail_next_execute = False
+        self.logins = {"shop": "pw-generation-0"}
 
     def connect(self, dsn: str):
         self.connects.append(dsn)
-        params = dict(part.split("=", 1) for part in dsn.split(" "))
-        hosts = params["host"].strip("'").split(",")
+        params = {k: v.strip("'") for k, v in (part.split("=", 1) for part in dsn.split(" "))}
+        hosts = params["host"].split(",")
+        if self.logins.get(params["user"]) != params["password"]:
+            err = OperationalError(f'FATAL:  password authentication failed for user "{params["user"]}"')
+            err.pgcode = "28P01"
+            raise err
         if self.primary not in hosts:
             raise OperationalError("no member accepts writes")
         return FakeConnection(self, self.primary)
@@ -96,24 +102,63 @@ def app(monkeypatch):
     return module
 
 
-CONFIG = {
-    "listen_port": 0, "placement": "ovhcloud/GRA11/gra", "passfile": paths.APP_PGPASS, "table": paths.APP_TABLE,
-    "database": {"hosts": ["203.0.113.10", "198.51.100.20", "2001:db8::30"], "port": 5432, "dbname": "shop",
-                 "user": "shop", "options": dict(CONNECTION_OPTIONS)},
-}
+TOKEN = "write-token-0123456789"
 
 
-def test_the_connection_string_lists_every_member_and_asks_for_a_writable_one(app):
-    dsn = app.conninfo(CONFIG["database"], CONFIG["database"]["hosts"], "/p/pass", "web-1")
+@pytest.fixture
+def config(tmp_path):
+    """The application's configuration, with its credentials file (what root's sync writes)."""
+    creds = tmp_path / "app-credentials.json"
+    creds.write_text(json.dumps({"credentials": [{"user": "shop", "password": "pw-generation-0"}],
+                                 "write_token": TOKEN}))
+    return {
+        "listen_port": 0, "placement": "ovhcloud/GRA11/gra", "credentials": str(creds), "table": paths.APP_TABLE,
+        "database": {"hosts": ["203.0.113.10", "198.51.100.20", "2001:db8::30"], "port": 5432, "dbname": "shop",
+                     "options": {**CONNECTION_OPTIONS, "sslrootcert": paths.CA_CERT}},
+    }
+
+
+def database(app, config):
+    return app.Database(config, app.Secrets(config["credentials"]))
+
+
+def test_the_connection_string_lists_every_member_and_asks_for_a_writable_verified_one(app, config):
+    dsn = app.conninfo(config["database"], config["database"]["hosts"], "shop", "pw", "web-1")
     assert "host='203.0.113.10,198.51.100.20,2001:db8::30'" in dsn and "port='5432,5432,5432'" in dsn
     for key, value in CONNECTION_OPTIONS.items():
         assert f"{key}='{value}'" in dsn
-    assert "passfile='/p/pass'" in dsn and "tcp_user_timeout='3000'" in dsn
+    assert "sslmode='verify-full'" in dsn and f"sslrootcert='{paths.CA_CERT}'" in dsn
+    assert "user='shop'" in dsn and "password='pw'" in dsn and "tcp_user_timeout='3000'" in dsn
     assert app.quote("it's \\ x") == "'it\\'s \\\\ x'"
 
 
-def test_the_member_that_accepted_writes_is_tried_first_and_a_lost_connection_is_retried(app):
-    db = app.Database(CONFIG)
+def test_a_rotated_credential_is_taken_from_the_file_and_the_previous_one_is_the_fallback(app, config):
+    """Root's sync writes the new credential first and the previous one after it: whichever the database accepts
+    (the primary may not have the new password yet, or may have it already) logs in, and no request fails."""
+    db = database(app, config)
+    db.run(lambda cur: cur.execute("SELECT 1"))
+    assert "user='shop'" in app.cluster.connects[-1]
+    # a rotation reaches this web host before the database: the new credential fails, the previous one works
+    with open(config["credentials"], "w") as f:
+        json.dump({"credentials": [{"user": "shop_alt", "password": "pw-generation-1"},
+                                   {"user": "shop", "password": "pw-generation-0"}], "write_token": TOKEN}, f)
+    db._drop()
+    db.run(lambda cur: cur.execute("SELECT 1"))
+    assert "user='shop_alt'" in app.cluster.connects[-2] and "user='shop'" in app.cluster.connects[-1]
+    # the primary takes the new password and the previous one expires: the new credential logs in
+    app.cluster.logins = {"shop_alt": "pw-generation-1"}
+    db._drop()
+    db.run(lambda cur: cur.execute("SELECT 1"))
+    assert "user='shop_alt'" in app.cluster.connects[-1]
+    # neither works: the authentication error reaches the caller
+    app.cluster.logins = {}
+    db._drop()
+    with pytest.raises(OperationalError, match="password authentication failed"):
+        db.run(lambda cur: cur.execute("SELECT 1"))
+
+
+def test_the_member_that_accepted_writes_is_tried_first_and_a_lost_connection_is_retried(app, config):
+    db = database(app, config)
     _, host = db.run(lambda cur: cur.execute("SELECT 1"))
     assert host == "198.51.100.20" and db.hosts[0] == "198.51.100.20"
     # the primary moves (a failover): the kept connection fails, the retry finds the new primary
@@ -130,9 +175,10 @@ def test_the_member_that_accepted_writes_is_tried_first_and_a_lost_connection_is
 
 
 @pytest.fixture
-def server(app):
-    app.Handler.config = CONFIG
-    app.Handler.db = app.Database(CONFIG)
+def server(app, config):
+    app.Handler.config = config
+    app.Handler.secrets = app.Secrets(config["credentials"])
+    app.Handler.db = app.Database(config, app.Handler.secrets)
     srv = ThreadingHTTPServer(("127.0.0.1", 0), app.Handler)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -141,11 +187,19 @@ def server(app):
     srv.server_close()
 
 
-def request(server, method: str, path: str) -> tuple[int, dict]:
+def request(server, method: str, path: str, token: str | None = TOKEN) -> tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
-    conn.request(method, path)
+    conn.request(method, path, headers={"Authorization": f"Bearer {token}"} if token else {})
     r = conn.getresponse()
     return r.status, json.loads(r.read())
+
+
+def test_only_the_token_writes_and_learns_the_members(app, server):
+    assert request(server, "POST", "/api/writes?n=7", token=None) == (401, {"error": "writes need the stack's write token"})
+    assert request(server, "POST", "/api/writes?n=7", token="not-it")[0] == 401
+    assert not app.cluster.rows, "nothing was written"
+    assert request(server, "GET", "/api/status", token=None) == (
+        200, {"placement": "ovhcloud/GRA11/gra", "database": "available"})
 
 
 def test_http_answers(app, server):
@@ -161,4 +215,4 @@ def test_http_answers(app, server):
     app.cluster.primary = "192.0.2.99"  # no primary: 503 with the error, never a hang or a traceback
     app.Handler.db._drop()
     status, body = request(server, "POST", "/api/writes?n=8")
-    assert status == 503 and "no member accepts writes" in body["error"]
+    assert status == 503 and body["error"] == "the database is not available", body  # the details: the journal

@@ -9,7 +9,7 @@ import pytest
 
 from resilient_stack.hosts import paths
 from resilient_stack.hosts.backup import BackupRepository, BackupTarget, validate_backup_repository
-from tests.hosts.samples import BACKUP, CIPHER, S3_SECRET, files, load, member, runcmd_text
+from tests.hosts.samples import BACKUP, CIPHER, S3_SECRET, files, load, member, opened, runcmd_text
 
 
 def test_bootstrap_member_backup_config():
@@ -19,10 +19,15 @@ def test_bootstrap_member_backup_config():
     assert (conf["permissions"], conf["owner"], conf["defer"]) == ("0640", "postgres:postgres", True)
     c = conf["content"]
     for line in ("repo1-type=s3", "repo1-s3-endpoint=s3.gra.io.cloud.ovh.net", "repo1-s3-bucket=rs-backups-waw",
-                 "repo1-s3-region=gra", "repo1-s3-key=AKIAEXAMPLE", f"repo1-s3-key-secret={S3_SECRET}",
-                 "repo1-cipher-type=aes-256-cbc", f"repo1-cipher-pass={CIPHER}", "[main]",
+                 "repo1-s3-region=gra", "repo1-cipher-type=aes-256-cbc", "[main]",
                  "pg1-path=/var/lib/postgresql/15/main", "pg1-port=5432"):
         assert line in c.splitlines(), line
+    # no secret in the file: the keys, the passphrase and the repository's path are the sealed secrets', written by
+    # root's sync into conf.d (they rotate)
+    assert S3_SECRET not in c and CIPHER not in c and "repo1-s3-key" not in c and "repo1-path" not in c
+    assert opened(doc)["backup"] == {"key_id": "AKIAEXAMPLE", "key_secret": S3_SECRET, "cipher_pass": CIPHER,
+                                     "path": "/pgbackrest"}
+    assert paths.PGBACKREST_SECRETS.startswith("/etc/pgbackrest/conf.d/")
     assert "repo1-storage-port" not in c
     # asynchronous archiving with a bounded queue, its spool under PostgreSQL's home (the data disk)
     for line in ("archive-async=y", f"spool-path={paths.PGBACKREST_SPOOL}", "archive-push-queue-max=1024MiB"):
@@ -38,8 +43,9 @@ def test_the_catch_up_is_a_timer_on_every_member_never_a_boot_step(bootstrap):
     doc = load(member(name="db-gra" if bootstrap else "db-waw"))
     fs = files(doc)
     assert paths.BACKUP_INIT_SCRIPT not in runcmd_text(doc)
-    assert ["systemctl", "enable", "--now", "resilient-stack-backup-full.timer", "resilient-stack-backup-diff.timer",
-            paths.BACKUP_INIT_TIMER] in [c for c in doc["runcmd"] if c[:2] == ["systemctl", "enable"]]
+    started = next(c for c in doc["runcmd"] if c[:2] == ["systemctl", "start"] and c[2].endswith(".timer"))
+    assert {"resilient-stack-backup-full.timer", "resilient-stack-backup-diff.timer", paths.BACKUP_INIT_TIMER} <= set(started)
+    assert ["systemctl", "enable", *started[2:]] in doc["runcmd"]
     timer = fs[f"/etc/systemd/system/{paths.BACKUP_INIT_TIMER}"]["content"]
     assert "OnActiveSec=10s\n" in timer and "OnUnitInactiveSec=1min\n" in timer
     assert f"Unit={paths.BACKUP_INIT_SERVICE}\n" in timer
@@ -72,13 +78,12 @@ def test_schedule_units():
 
 
 def test_backup_endpoint_port_and_repr_hides_secrets():
-    b = dataclasses.replace(BACKUP, endpoint="minio.internal:9000", uri_style="path", verify_tls=False,
-                            cipher_pass=None, stanza="shop")
+    b = dataclasses.replace(BACKUP, endpoint="minio.internal:9000", uri_style="path", verify_tls=False, stanza="shop")
     c = files(load(member(backup=b)))[paths.PGBACKREST_CONF]["content"].splitlines()
     assert "repo1-s3-endpoint=minio.internal" in c and "repo1-storage-port=9000" in c
     assert c.index("repo1-storage-port=9000") == c.index("repo1-s3-endpoint=minio.internal") + 1
     assert "repo1-s3-uri-style=path" in c and "repo1-storage-verify-tls=n" in c
-    assert "[shop]" in c and not any(line.startswith("repo1-cipher") for line in c)
+    assert "[shop]" in c and "repo1-cipher-type=aes-256-cbc" in c, "the repository is always encrypted"
     assert S3_SECRET not in repr(BACKUP) and CIPHER not in repr(BACKUP)
     with pytest.raises(dataclasses.FrozenInstanceError):
         BACKUP.bucket = "other"  # type: ignore[misc]

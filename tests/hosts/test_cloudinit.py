@@ -23,7 +23,8 @@ import yaml
 
 from resilient_stack.hosts import cloudinit as ci
 from resilient_stack.hosts import firewall, paths
-from tests.hosts.samples import DOCS, SECRETS, files, load, runcmd_text
+from resilient_stack.hosts import secrets
+from tests.hosts.samples import APP_PW, DOCS, SECRETS, files, load, opened, runcmd_text
 
 REPO = Path(__file__).resolve().parents[2]
 FETCH_SCRIPT = REPO / "scripts" / "fetch-cloud-init-schema.sh"
@@ -73,25 +74,26 @@ def test_runcmd_fails_fast(kind):
 
 
 @pytest.mark.parametrize("kind", sorted(DOCS))
-def test_secrets_only_in_private_files(kind):
+def test_no_secret_in_clear_only_the_host_key_and_the_sealed_document(kind):
+    """No password, key or token appears in the user data in any spelling; the host's key and its sealed secret
+    document are root's alone (0600), and the document unseals with that key to the secrets the role needs."""
     text = DOCS[kind]()
     doc = load(text)
-    assert not any(s in runcmd_text(doc) for s in SECRETS)
-    allowed = {paths.APP_PASSWORD_FILE, paths.PATRONI_CONF, paths.PGBACKREST_CONF, paths.APP_PGPASS}
-    for f in doc["write_files"]:
-        # as is, as libpq's password files escape it, as JSON and YAML (Patroni's configuration) quote it
-        spellings = [(s, s.replace("\\", "\\\\").replace(":", "\\:"), json.dumps(s)[1:-1],
-                      yaml.safe_dump(s).removesuffix("\n...\n").strip()) for s in SECRETS]
-        carried = [s for s in spellings if any(x in f["content"] for x in s)]
-        if carried:
-            assert f["path"] in allowed, f["path"]
-            assert f["permissions"] in ("0600", "0640"), f
-            # libpq reads the application's password file as the application's user (chowned in runcmd)
-            assert f["owner"] == ("root:root" if f["path"] == paths.APP_PGPASS else "postgres:postgres"), f
-    # the scripts reference the secret files, not their content
-    for f in doc["write_files"]:
-        if f["content"].startswith("#!"):
-            assert not any(s in f["content"] for s in SECRETS)
+    spellings = [(s, json.dumps(s)[1:-1], yaml.safe_dump(s).removesuffix("\n...\n").strip()) for s in SECRETS]
+    assert not any(x in text for s in spellings for x in s), "a secret in clear in the user data"
+    assert "PRIVATE KEY" not in text, "a TLS key in clear in the user data"
+    written = files(doc)
+    for path in (secrets.KEY_FILE, secrets.SEALED_FILE):
+        assert written[path]["permissions"] == "0600" and written[path]["owner"] == "root:root", path
+    opened_doc = opened(doc)
+    if kind.startswith("member"):
+        assert set(opened_doc) >= {"tls", "passwords", "roles"} and "PRIVATE KEY" in opened_doc["tls"]["key"]
+        assert ("backup" in opened_doc) == ("nobackup" not in kind)
+        # the application's password never reaches a database host: the roles' SCRAM verifiers do
+        assert APP_PW not in json.dumps(opened_doc)
+        assert all(r["verifier"].startswith("SCRAM-SHA-256$") for r in opened_doc["roles"].values())
+    elif "app" in kind or "acme" in kind:
+        assert opened_doc["app"]["credentials"][0]["password"] == APP_PW and opened_doc["tls"]["ca"]
 
 
 def test_the_public_api_is_the_roles_and_the_paths():

@@ -3,6 +3,9 @@ member), and its validation entry point (no secret, no address needed)."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import yaml
 
@@ -10,17 +13,25 @@ from resilient_stack.core.vocabulary import HOST_ROLE_FILE
 from resilient_stack.hosts import paths
 from resilient_stack.hosts.cluster import ClusterMember
 from resilient_stack.hosts.database import validate_db_member
+from resilient_stack.hosts.secrets import scram_matches
 from tests.hosts.samples import (
     API_PW,
     APP_PW,
     BACKUP,
+    CIPHER,
+    CLUSTER_ID,
+    ETCD_PW,
     MEMBERS,
+    PKI,
     REPL_PW,
     REWIND_PW,
+    S3_SECRET,
     WEB_IPS,
+    db_secrets,
     files,
     load,
     member,
+    opened,
     runcmd_text,
 )
 
@@ -35,7 +46,8 @@ def test_every_member_gets_postgres_patroni_and_etcd():
     for name in ("db-gra", "db-waw", "db-ik"):
         doc = load(member(name=name))
         assert doc["packages"] == ["postgresql-15", "ssl-cert", "patroni", "etcd-server", "etcd-client",
-                                   "python3-psycopg2", "pgbackrest", "nftables", "unattended-upgrades"]
+                                   "python3-psycopg2", "python3-cryptography", "pgbackrest", "nftables",
+                                   "unattended-upgrades"]
         assert doc["hostname"] == name
         fs = files(doc)
         env = fs[paths.ETCD_ENV]
@@ -44,45 +56,75 @@ def test_every_member_gets_postgres_patroni_and_etcd():
         assert f"ETCD_NAME={name}\n" in env["content"]
         assert "ETCD_INITIAL_CLUSTER=db-gra=https://203.0.113.10:2380,db-waw=https://198.51.100.20:2380," \
                "db-ik=https://[2001:db8::30]:2380\n" in env["content"]
-        assert "ETCD_LISTEN_CLIENT_URLS=http://127.0.0.1:2379\n" in env["content"], "the client port stays on loopback"
-        assert "ETCD_PEER_AUTO_TLS=true\n" in env["content"] and "ETCD_INITIAL_CLUSTER_TOKEN=shop-etcd\n" in env["content"]
+        # the cluster's token is its generated id: a member of another cluster of the same name never joins
+        assert f"ETCD_INITIAL_CLUSTER_TOKEN=shop-{CLUSTER_ID}\n" in env["content"]
         assert "Restart=always" in fs["/etc/systemd/system/etcd.service.d/resilient-stack.conf"]["content"]
-        assert "After=etcd.service" in fs["/etc/systemd/system/patroni.service.d/resilient-stack.conf"]["content"]
+        dropin = fs["/etc/systemd/system/patroni.service.d/resilient-stack.conf"]["content"]
+        assert "After=etcd.service" in dropin and "KillMode=mixed" in dropin
         config = patroni(doc)
         assert config["scope"] == "shop" and config["name"] == name
-        assert config["etcd3"] == {"hosts": ["127.0.0.1:2379"]}
-        # the data volume first, then the runtime configuration from the metadata, then the cluster
-        # the firewall first, the data volume, then the runtime configuration from the metadata, then the cluster
-        assert doc["runcmd"][2:8] == [["systemctl", "enable", "nftables"], ["systemctl", "restart", "nftables"],
-                                      ["systemctl", "daemon-reload"], [paths.DATA_VOLUME_SCRIPT],
-                                      [paths.SYNC_SCRIPT, "--boot"], [paths.DB_START_SCRIPT]]
-        assert ["systemctl", "enable", "--now", "resilient-stack-sync.timer"] in doc["runcmd"]
+        # every member's etcd, this one's first: Patroni reaches the cluster when its own etcd is down
+        me = next(m for m in MEMBERS if m.name == name)
+        hosts = config["etcd3"]["hosts"]
+        assert hosts[0] == (f"[{me.address}]:2379" if ":" in me.address else f"{me.address}:2379") and len(hosts) == 3
         assert fs[paths.CLUSTER_HELPER]["permissions"] == "0755"
+        assert fs[paths.ETCDCTL_HELPER]["permissions"] == "0755"
+
+
+def test_the_first_boot_order_every_timer_before_the_cluster():
+    """The firewall first, the data volume, the secrets and the runtime configuration, EVERY timer (a member whose
+    join fails is still kept in sync and backed up once it leads), then the cluster's own unit, last."""
+    run = load(member())["runcmd"]
+    flat = [c if isinstance(c, list) else [c] for c in run]
+    at = {tuple(c[:3]): i for i, c in enumerate(flat)}
+    volume = flat.index([paths.DATA_VOLUME_SCRIPT])
+    sync = flat.index([paths.SYNC_SCRIPT, "--boot"])
+    start = flat.index(["systemctl", "start", f"{paths.DB_START_SERVICE}.service"])
+    assert flat.index(["systemctl", "restart", "nftables"]) < volume < sync < start == len(flat) - 1
+    timers = next(c for c in flat if c[:2] == ["systemctl", "start"] and c[2].endswith(".timer"))
+    assert {"resilient-stack-etcd-defrag.timer", "resilient-stack-backup-full.timer",
+            "resilient-stack-backup-diff.timer", "resilient-stack-backup-init.timer"} <= set(timers[2:])
+    assert flat.index(timers) < start and at[("systemctl", "enable", "--now")] < start
+    unit = files(load(member()))[f"/etc/systemd/system/{paths.DB_START_SERVICE}.service"]["content"]
+    assert "Restart=on-failure" in unit and f"ConditionPathExists=!{paths.DB_STARTED}" in unit
 
 
 def test_the_patroni_configuration():
     config = patroni(load(member(name="db-ik")))
     me = "[2001:db8::30]"
-    assert config["restapi"]["connect_address"] == f"{me}:8008"
-    assert config["restapi"]["authentication"] == {"username": "patroni", "password": API_PW}
-    assert config["restapi"]["certfile"] == paths.SNAKEOIL_CERT and config["ctl"] == {"insecure": True}
+    api = config["restapi"]
+    assert api["connect_address"] == f"{me}:8008"
+    # mutual TLS under the cluster's CA, the changing endpoints behind a password and the members' addresses
+    assert (api["certfile"], api["keyfile"], api["cafile"], api["verify_client"]) == (
+        paths.MEMBER_CERT, paths.MEMBER_KEY, paths.CA_CERT, "required")
+    assert api["allowlist_include_members"] is True and api["authentication"]["username"] == "patroni"
+    assert config["ctl"] == {"certfile": paths.MEMBER_CERT, "keyfile": paths.MEMBER_KEY, "cacert": paths.CA_CERT}
+    assert "insecure" not in json.dumps(config)
+    # no password in the file as rendered: root's sync writes them from the sealed secrets
+    assert api["authentication"]["password"] == "" and config["etcd3"]["password"] == ""
+    assert config["etcd3"]["username"] == "patroni" and config["etcd3"]["protocol"] == "https"
     pg = config["postgresql"]
     assert pg["connect_address"] == f"{me}:5432" and pg["data_dir"] == paths.PG_DATA
     assert pg["config_dir"] == "/etc/postgresql/15/main" and pg["bin_dir"] == "/usr/lib/postgresql/15/bin"
     auth = pg["authentication"]
     assert auth["superuser"] == {"username": "postgres"}, "no password: the Unix socket, peer authentication"
-    assert auth["replication"] == {"username": "replicator", "password": REPL_PW, "sslmode": "require",
-                                   "channel_binding": "require"}
-    assert auth["rewind"]["password"] == REWIND_PW and auth["rewind"]["channel_binding"] == "require"
-    assert pg["parameters"]["ssl"] == "on"
+    assert auth["replication"] == {"username": "replicator", "password": "", "sslmode": "verify-full",
+                                   "sslrootcert": paths.CA_CERT, "channel_binding": "require"}
+    assert auth["rewind"]["sslmode"] == "verify-full" and auth["rewind"]["channel_binding"] == "require"
+    assert pg["parameters"]["ssl"] == "on" and pg["parameters"]["ssl_cert_file"] == paths.MEMBER_CERT
     assert pg["recovery_conf"] == {"restore_command": 'pgbackrest --stanza=main archive-get %f "%p"'}
+    assert config["watchdog"]["mode"] == "automatic"
     dcs = config["bootstrap"]["dcs"]
     assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"], "a lost primary demotes before the ttl expires"
+    assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"]) == (30, 10, 10), "timings for members over a WAN"
+    assert dcs["failsafe_mode"] is True and dcs["synchronous_mode"] is False
     assert dcs["postgresql"]["use_pg_rewind"] is True and dcs["postgresql"]["use_slots"] is True
     params = dcs["postgresql"]["parameters"]
     assert params["wal_log_hints"] == "on" and params["archive_command"] == "pgbackrest --stanza=main archive-push %p"
+    assert params["max_slot_wal_keep_size"] == "5120MB", "a stuck replica's slot cannot fill the data volume"
     assert "data-checksums" in config["bootstrap"]["initdb"]
     assert config["bootstrap"]["post_bootstrap"] == paths.DB_INIT_SCRIPT
+    assert patroni(load(member(synchronous=True)))["bootstrap"]["dcs"]["synchronous_mode"] is True
 
 
 def test_pg_hba_admits_the_members_and_the_web_hosts_only():
@@ -94,7 +136,7 @@ def test_pg_hba_admits_the_members_and_the_web_hosts_only():
         assert f"hostssl replication replicator {net} scram-sha-256" in remote, m
         assert f"hostssl postgres patroni_rewind {net} scram-sha-256" in remote, m
     for ip in WEB_IPS:
-        assert f"hostssl app app {ip}/32 scram-sha-256" in remote
+        assert f"hostssl app shop,shop_alt {ip}/32 scram-sha-256" in remote
     assert len(remote) == 2 * len(MEMBERS) + len(WEB_IPS)
     assert all(r.startswith("hostssl ") and r.endswith(" scram-sha-256") for r in remote)
 
@@ -102,17 +144,16 @@ def test_pg_hba_admits_the_members_and_the_web_hosts_only():
 def test_replication_cidrs_are_extras():
     rules = patroni(load(member(replication_cidrs=["192.0.2.0/24"], app_cidrs=[])))["postgresql"]["pg_hba"]
     assert "hostssl replication replicator 192.0.2.0/24 scram-sha-256" in rules
-    assert not [r for r in rules if " app app " in r], "app_cidrs=[] admits no application"
+    assert not [r for r in rules if " shop,shop_alt " in r], "app_cidrs=[] admits no application"
 
 
 def test_the_bootstrap_member_initialises_the_cluster():
     doc = load(member())
     fs = files(doc)
-    f = fs[paths.APP_PASSWORD_FILE]
-    assert f["content"] == APP_PW and (f["permissions"], f["owner"], f["defer"]) == ("0600", "postgres:postgres", True)
     sql = fs[paths.DB_INIT_SQL]["content"]
-    assert f"`cat {paths.APP_PASSWORD_FILE}`" in sql and "PASSWORD :'app_password'" in sql
-    assert "CREATE DATABASE app OWNER app" in sql and f"CREATE TABLE IF NOT EXISTS {paths.APP_TABLE} (" in sql
+    assert "CREATE DATABASE app OWNER shop_owner" in sql and f"CREATE TABLE IF NOT EXISTS {paths.APP_TABLE} (" in sql
+    assert "CREATE ROLE shop_owner NOLOGIN" in sql and "LOGIN NOREPLICATION IN ROLE shop_rw" in sql
+    assert not re.search(r"PASSWORD\s+['\":]", sql, re.I), "root's sync sets the passwords"
     assert "WITH LOGIN REPLICATION" not in sql, "Patroni creates the replication role itself"
     assert 'psql -X -q -v ON_ERROR_STOP=1 -d "$1"' in fs[paths.DB_INIT_SCRIPT]["content"]
     start = fs[paths.DB_START_SCRIPT]["content"]
@@ -121,16 +162,31 @@ def test_the_bootstrap_member_initialises_the_cluster():
     assert paths.BACKUP_INIT_SCRIPT not in runcmd_text(doc), "the boot never waits for the backup repository"
 
 
-def test_a_joining_member_waits_for_the_cluster_and_gets_no_app_password():
+def test_a_joining_member_waits_for_the_cluster():
     doc = load(member(name="db-waw"))
     fs = files(doc)
     assert "ROLE=\"join\"\n" in fs[paths.DB_START_SCRIPT]["content"]
-    assert paths.APP_PASSWORD_FILE not in fs and paths.DB_INIT_SQL not in fs
-    assert APP_PW not in member(name="db-waw")
+    assert paths.DB_INIT_SQL not in fs
     assert fs[HOST_ROLE_FILE]["content"] == "db-replica\n"
     assert paths.BACKUP_INIT_SCRIPT not in runcmd_text(doc)
-    with pytest.raises(ValueError, match="app_password goes to the bootstrap member only"):
-        member(name="db-waw", app_password=APP_PW)
+
+
+def test_a_member_gets_its_own_certificate_and_only_verifiers_of_the_applications_password():
+    for name in ("db-gra", "db-ik"):
+        secret = opened(load(member(name=name)))
+        assert secret["tls"]["cert"] == PKI["certs"][name] and secret["tls"]["key"] == PKI["keys"][name]
+        assert secret["passwords"] == {"replication": REPL_PW, "rewind": REWIND_PW, "api": API_PW, "etcd": ETCD_PW}
+        assert secret["backup"] == {"key_id": "AKIAEXAMPLE", "key_secret": S3_SECRET, "cipher_pass": CIPHER,
+                                    "path": "/pgbackrest"}
+        assert list(secret["roles"]) == ["shop"] and secret["roles"]["shop"]["current"] is True
+        assert scram_matches(secret["roles"]["shop"]["verifier"], APP_PW)
+
+
+def test_a_rotated_application_password_moves_to_the_other_login_role():
+    secret = opened(load(member(secrets_doc=db_secrets(app_passwords=(APP_PW, "App pw generation 1")))))
+    assert secret["roles"]["shop_alt"]["current"] is True and secret["roles"]["shop"]["current"] is False
+    assert scram_matches(secret["roles"]["shop_alt"]["verifier"], "App pw generation 1")
+    assert scram_matches(secret["roles"]["shop"]["verifier"], APP_PW), "the previous one, until it expires"
 
 
 def test_the_first_boot_keeps_a_data_directory_patroni_managed():
@@ -143,9 +199,9 @@ def test_the_first_boot_keeps_a_data_directory_patroni_managed():
 def test_custom_identifiers_reach_sql_and_hba():
     doc = load(member(replication_user="repl", app_user="shop", app_db="shop_db", backup=None))
     sql = files(doc)[paths.DB_INIT_SQL]["content"]
-    assert "CREATE DATABASE shop_db OWNER shop" in sql and "GRANT ALL ON DATABASE shop_db TO shop;" in sql
+    assert "CREATE DATABASE shop_db OWNER shop_owner" in sql and "GRANT CONNECT, TEMPORARY ON DATABASE shop_db TO shop_rw;" in sql
     rules = patroni(doc)["postgresql"]["pg_hba"]
-    assert "hostssl shop_db shop 203.0.113.40/32 scram-sha-256" in rules
+    assert "hostssl shop_db shop,shop_alt 203.0.113.40/32 scram-sha-256" in rules
     assert "hostssl replication repl 203.0.113.10/32 scram-sha-256" in rules
     assert patroni(doc)["bootstrap"]["dcs"]["postgresql"]["parameters"]["archive_mode"] == "off"
 
@@ -169,15 +225,22 @@ def test_custom_identifiers_reach_sql_and_hba():
         (lambda: member(app_cidrs=["0.0.0.0/0"]), "whole Internet"),
         (lambda: member(app_cidrs=["10.0.0.1"]), "has no prefix length"),
         (lambda: member(replication_cidrs=["::/0"]), "whole Internet"),
-        (lambda: member(replication_password="short"), "replication_password must be at least 12"),
-        (lambda: member(api_password="a-long-password\nx"), "api_password must not contain control"),
-        (lambda: member(rewind_password=REPL_PW), "the passwords must all differ"),
-        (lambda: member(app_password=None), "app_password must be a string"),
+        (lambda: db_secrets(replication_password="short"), "replication password must be at least 12"),
+        (lambda: db_secrets(api_password="a-long-password\nx"), "api password must not contain control"),
+        (lambda: db_secrets(rewind_password=REPL_PW), "the cluster's passwords must all differ"),
+        (lambda: db_secrets(app_passwords=()), "the application needs at least one password"),
+        (lambda: db_secrets(backup=BACKUP.repository.with_credentials("k", "s")), "always encrypt the repository"),
+        (lambda: member(secrets_doc=db_secrets(backup=None)), "the backup repository's keys exactly when"),
+        (lambda: member(host_key="short"), "a host key is 32 to 256 letters and digits"),
+        (lambda: member(cluster_id="Not-An-Id"), "cluster_id must be 8 to 64 lower-case letters and digits"),
         (lambda: member(app_user="App-User"), "app_user must be a lower-case SQL identifier"),
-        (lambda: member(replication_user="app"), "must differ from each other and from patroni_rewind"),
-        (lambda: member(app_user="patroni_rewind"), "must differ from each other and from patroni_rewind"),
-        (lambda: member(backup="s3://bucket"), "backup must be a BackupTarget"),
-        (lambda: member(backup=BACKUP.repository), "backup must be a BackupTarget or None, got BackupRepository"),
+        (lambda: member(app_user="a" * 58), "app_user must be at most 57 characters"),
+        (lambda: member(replication_user="shop"), "replication_user must differ from"),
+        (lambda: member(replication_user="shop_owner"), "replication_user must differ from"),
+        (lambda: member(replication_user="patroni_rewind"), "replication_user must differ from"),
+        (lambda: member(backup="s3://bucket"), "backup must be a BackupRepository or None"),
+        (lambda: member(synchronous="yes"), "synchronous must be a bool"),
+        (lambda: member(max_slot_wal_keep_size_mb=10), "max_slot_wal_keep_size_mb must be an int"),
         (lambda: member(backup_full_calendar="daily; reboot"), "backup_full_calendar must be a systemd OnCalendar"),
         (lambda: member(max_wal_senders=1), "max_wal_senders must be an int in 2..100"),
         (lambda: member(bootstrap="yes"), "bootstrap must be a bool"),
@@ -204,16 +267,15 @@ def test_the_validator_needs_no_secret_and_no_address():
 @pytest.mark.parametrize("change, match", [
     ({"app_cidrs": ["0.0.0.0/0"]}, "whole Internet"),
     ({"app_cidrs": ["10.0.0.1"]}, "app_cidrs: '10.0.0.1' has no prefix length"),
-    ({"app_user": "replicator"}, "must differ"),
+    ({"replication_user": "shop_alt"}, "must differ"),
     ({"app_db": "Shop"}, "app_db must be a lower-case SQL identifier"),
     ({"name": "a.b"}, "single DNS label"),
-    ({"backup": "s3://bucket"}, "backup must be a BackupRepository, a BackupTarget or None"),
+    ({"backup": "s3://bucket"}, "backup must be a BackupRepository or None"),
     ({"wal_keep_size_mb": -1}, "wal_keep_size_mb"),
 ])
 def test_the_validator_and_the_renderer_refuse_the_same(change, match):
     """One rule: what validate_db_member refuses, render_db_member refuses with the same message."""
     with pytest.raises(ValueError, match=match):
         validate_db_member(**{**SETTINGS, "backup": BACKUP.repository, **change})
-    rendered_match = match.replace("a BackupRepository, a BackupTarget", "a BackupTarget")
-    with pytest.raises(ValueError, match=rendered_match):
+    with pytest.raises(ValueError, match=match):
         member(**{**SETTINGS, "members": MEMBERS, "backup": BACKUP, **change})

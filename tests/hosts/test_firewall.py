@@ -36,8 +36,8 @@ def test_a_web_host_opens_http_to_all_and_ssh_to_the_admins():
 def test_a_member_admits_the_cluster_ports_from_the_members_and_postgres_from_the_apps():
     fs = files(load(member(app_cidrs=[f"{ip}/32" for ip in WEB_IPS], replication_cidrs=["192.0.2.0/24"])))
     text = fs[firewall.CONF]["content"]
-    assert "tcp dport { 2380, 5432, 8008 } ip saddr @members4 accept" in text  # as nft lists it
-    assert "tcp dport { 2380, 5432, 8008 } ip6 saddr @members6 accept" in text
+    assert "tcp dport { 2379, 2380, 5432, 8008 } ip saddr @members4 accept" in text  # as nft lists it
+    assert "tcp dport { 2379, 2380, 5432, 8008 } ip6 saddr @members6 accept" in text
     assert "tcp dport 5432 ip saddr @app4 accept" in text and "tcp dport 5432 ip saddr @replication4 accept" in text
     assert "80, 443" not in text and "tcp dport 22 accept" not in text
     sets = fs[firewall.SETS_FILE]["content"]

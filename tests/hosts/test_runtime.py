@@ -10,7 +10,8 @@ import pytest
 
 from resilient_stack.hosts import cloudinit as ci
 from resilient_stack.hosts import paths, runtime
-from tests.hosts.samples import MEMBERS, VOLUME_ID, WEB_IPS, files, load, member
+from resilient_stack.hosts import secrets
+from tests.hosts.samples import BACKUP, HOST_KEY, MEMBERS, REPL_PW, VOLUME_ID, WEB_IPS, files, load, member
 
 
 def sync_module(tmp_path, doc_text: str):
@@ -72,8 +73,15 @@ def test_the_runtime_pg_hba_is_the_user_datas():
     app = [f"{ip}/32" for ip in WEB_IPS]
     boot = load(member(name="db-waw", app_cidrs=app, replication_cidrs=["192.0.2.0/24"]))
     patroni = __import__("yaml").safe_load(files(boot)[paths.PATRONI_CONF]["content"])
-    doc = ci.db_runtime(members=MEMBERS, app_cidrs=app, replication_cidrs=["192.0.2.0/24"], app_user="app", app_db="app")
+    doc = ci.db_runtime(members=MEMBERS, app_cidrs=app, replication_cidrs=["192.0.2.0/24"], app_user="shop", app_db="app")
     assert doc["pg_hba"] == patroni["postgresql"]["pg_hba"]
+    # and the same dynamic configuration as the bootstrap's (the sync keeps a running cluster at it)
+    doc = ci.db_runtime(members=MEMBERS, app_cidrs=app, replication_cidrs=["192.0.2.0/24"], app_user="shop",
+                        app_db="app", backup=BACKUP)
+    assert doc["dcs"] == patroni["bootstrap"]["dcs"]
+    # the first boot's copy of the runtime document is the user data's own
+    first = json.loads(files(boot)[paths.RUNTIME_CONFIG]["content"])
+    assert first["pg_hba"] == doc["pg_hba"] and first["dcs"] == doc["dcs"]
 
 
 def test_the_sync_script_reads_what_the_components_write(tmp_path):
@@ -127,6 +135,26 @@ def test_the_sync_at_first_boot_tolerates_no_metadata_service(tmp_path, monkeypa
         raise OSError("connection refused")
 
     monkeypatch.setattr(module, "fetch", unreachable)
-    assert module.main(["--boot"]) == 0 and "the user data's stays" in capsys.readouterr().out
-    assert module.main([]) == 1  # the timer's run says so
-    assert json.loads(json.dumps(runtime.document())) == {"v": 1}
+    applied = []
+    monkeypatch.setattr(module, "STATE", str(tmp_path / "runtime.json"))
+    monkeypatch.setattr(module, "SEALED_FILE", str(tmp_path / "secrets.sealed"))
+    monkeypatch.setattr(module, "apply_secrets", lambda doc, boot: applied.append((doc, boot)) or ["tls"])
+    monkeypatch.setattr(module, "apply_pg_hba", lambda rules: False)
+    monkeypatch.setattr(module, "apply_firewall", lambda sets: False)
+    monkeypatch.setattr(module, "write_private", lambda *a, **k: True)
+    fs = files(load(member()))
+    (tmp_path / "runtime.json").write_text(fs[paths.RUNTIME_CONFIG]["content"])
+    (tmp_path / "secrets.sealed").write_text(fs[secrets.SEALED_FILE]["content"])
+    key = tmp_path / "host.key"
+    key.write_text(HOST_KEY)
+    monkeypatch.setattr(module, "KEY_FILE", str(key))
+    assert module.main(["--boot"]) == 0
+    out = capsys.readouterr().out
+    assert "the user data's copies are applied" in out and "applied: tls" in out
+    assert applied and applied[0][1] is True and applied[0][0]["passwords"]["replication"] == REPL_PW
+    assert module.main([]) == 1 and "nothing changed" in capsys.readouterr().out  # the timer's run says so
+    # a document sealed for another host is refused, nothing is applied
+    applied.clear()
+    key.write_text("Z" * 64)
+    assert module.main(["--boot"]) == 1 and not applied
+    assert "cannot be unsealed with this host's key" in capsys.readouterr().out

@@ -8,7 +8,7 @@ import pytest
 
 from resilient_stack.hosts import paths
 from resilient_stack.hosts.web import CONNECTION_OPTIONS, AppDatabase, connection_url, validate_web
-from tests.hosts.samples import APP_DB, DOCS, KEY, files, load, web, web_app
+from tests.hosts.samples import APP_DB, APP_PW, DOCS, KEY, files, load, opened, web, web_app, web_secrets
 
 
 def test_web_installs_nginx_and_serves_page_and_healthz():
@@ -87,19 +87,21 @@ def test_validate_web_is_the_rule_render_web_applies():
 # --------------------------------------------------------------------------------------------------
 
 
-def test_the_application_gets_every_member_and_its_password_file():
+def test_the_application_gets_every_member_and_its_credentials():
     doc = load(web_app(https=True))
     assert {"python3", "python3-psycopg2"} <= set(doc["packages"])
     fs = files(doc)
     config = json.loads(fs[paths.APP_CONFIG]["content"])
-    assert config["database"] == {"hosts": list(APP_DB.hosts), "port": 5432, "dbname": "shop", "user": "shop",
-                                  "options": CONNECTION_OPTIONS}
-    assert config["passfile"] == paths.APP_PGPASS and config["table"] == paths.APP_TABLE
+    assert config["database"] == {"hosts": list(APP_DB.hosts), "port": 5432, "dbname": "shop",
+                                  "options": {**CONNECTION_OPTIONS, "sslrootcert": paths.CA_CERT}}
+    assert CONNECTION_OPTIONS["sslmode"] == "verify-full", "the members are verified against the cluster's CA"
+    assert config["credentials"] == paths.APP_CREDENTIALS and config["table"] == paths.APP_TABLE
     assert config["placement"] == "ovh/GRA/GRA11" and config["listen_port"] == 8080
-    pgpass = fs[paths.APP_PGPASS]
-    assert pgpass["permissions"] == "0600" and pgpass["content"].startswith("*:*:shop:shop:")
-    assert ["chown", f"{paths.APP_USER}:{paths.APP_USER}", paths.APP_PGPASS] in doc["runcmd"]
-    assert ["systemctl", "enable", "--now", paths.APP_SERVICE] in doc["runcmd"]
+    # the credentials and the CA come sealed; root's sync writes them before the application starts
+    secret = opened(doc)
+    assert secret["app"]["credentials"] == [{"user": "shop", "password": APP_PW}] and secret["tls"]["ca"]
+    run = doc["runcmd"]
+    assert run.index([paths.SYNC_SCRIPT, "--boot"]) < run.index(["systemctl", "enable", "--now", paths.APP_SERVICE])
     unit = fs[f"/etc/systemd/system/{paths.APP_SERVICE}.service"]["content"]
     assert f"User={paths.APP_USER}\n" in unit and f"ExecStart=/usr/bin/python3 {paths.APP_SCRIPT} {paths.APP_CONFIG}\n" in unit
     site = fs[paths.NGINX_SITE]["content"]
@@ -117,7 +119,7 @@ def test_without_a_database_the_host_serves_the_static_page_only():
 def test_the_connection_url_users_get():
     assert connection_url(APP_DB) == (
         "postgresql://shop@203.0.113.10:5432,198.51.100.20:5432,[2001:db8::30]:5432/shop"
-        "?target_session_attrs=read-write&sslmode=require&channel_binding=require&connect_timeout=2")
+        "?target_session_attrs=read-write&sslmode=verify-full&channel_binding=require&connect_timeout=2")
 
 
 @pytest.mark.parametrize("change, match", [
@@ -126,9 +128,11 @@ def test_the_connection_url_users_get():
     ({"database": AppDatabase(hosts=("x; y",), dbname="a", user="b")}, "database.hosts entry"),
     ({"database": AppDatabase(hosts=("1.2.3.4",), dbname="A", user="b")}, "database.dbname"),
     ({"database": "postgresql://x"}, "database must be an AppDatabase"),
-    ({"app_password": "short"}, "app_password must be at least 12"),
-    ({"database": None}, "app_password goes with database"),
+    ({"secrets_doc": lambda: web_secrets(app_passwords=["short"])}, "app password must be at least 12"),
+    ({"secrets_doc": lambda: web_secrets(write_token=None)}, "write_token must be a string"),
+    ({"database": None, "secrets_doc": lambda: web_secrets()}, "the application.s credentials exactly when there is a database"),
+    ({"host_key": "short"}, "a host key is 32 to 256"),
 ])
 def test_bad_application_input(change, match):
     with pytest.raises(ValueError, match=match):
-        web_app(**change)
+        web_app(**{k: v() if callable(v) else v for k, v in change.items()})

@@ -7,8 +7,8 @@ echo "role=$(q "SELECT CASE WHEN pg_is_in_recovery() THEN 'replica' ELSE 'primar
 echo "receiver=$(q "SELECT status || ' ' || coalesce(sender_host, '-') FROM pg_stat_wal_receiver")"
 echo "timeline=$(q "SELECT timeline_id FROM pg_control_checkpoint()")"
 echo "lsn=$(q "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END")"
-if ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 --dial-timeout=1s --command-timeout=2s \
-        endpoint health >/dev/null 2>&1; then
+# etcd over its mutual TLS, as root with the member's administrator certificate (the host's own helper)
+if timeout 5 /usr/local/sbin/resilient-stack-etcdctl endpoint health >/dev/null 2>&1; then
     echo "etcd=healthy"
 else
     echo "etcd=down"

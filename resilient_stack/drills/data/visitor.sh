@@ -7,12 +7,13 @@
 #   visitor.sh write URL INTERVAL FIRST COUNT SECONDS CONNECT_TIMEOUT   POST URL/api/writes?n=N, expects 201
 # One line per attempt:  ok|err N START END REMOTE_IP DETAIL   (epoch seconds; DETAIL: the placement that served
 # the page, the database member that committed the row, or the error). Bounded in count and time; stops when
-# /run/firedrill/stop exists.
+# /run/firedrill/stop exists. Writes carry the stack's write token (RS_WRITE_TOKEN, from the environment).
 set -u
 mode=$1 url=$2 interval=$3 first=$4 count=$5 seconds=$6 connect_timeout=$7
 case "$mode" in
     get) method=GET; want=200; max_time=$((connect_timeout + 5)) ;;
-    write) method=POST; want=201; max_time=$((connect_timeout + 30)) ;;
+    write) method=POST; want=201; max_time=$((connect_timeout + 30))
+           [ -n "${RS_WRITE_TOKEN:-}" ] || { echo "write: RS_WRITE_TOKEN is not set" >&2; exit 2; } ;;
     *) echo "usage: $0 get|write URL INTERVAL FIRST COUNT SECONDS CONNECT_TIMEOUT" >&2; exit 2 ;;
 esac
 scheme=${url%%://*}
@@ -34,8 +35,11 @@ while [ ! -e /run/firedrill/stop ] && [ "$n" -lt "$last" ] && [ "$(date +%s)" -l
     for address in $(getent ahostsv4 "$name" | awk '$2 == "STREAM" { print $1 }'); do
         : > "$body"
         : > "$err"  # the error of the last address tried
-        meta=$(curl -sS -k -X "$method" -o "$body" -w '%{http_code} %{time_connect}' --resolve "$name:$port:$address" \
-            --connect-timeout "$connect_timeout" --max-time "$max_time" "$target" 2>"$err")
+        auth=()
+        [ "$mode" = write ] && auth=(-H "Authorization: Bearer $RS_WRITE_TOKEN")
+        meta=$(curl -sS -k -X "$method" "${auth[@]}" -o "$body" -w '%{http_code} %{time_connect}' \
+            --resolve "$name:$port:$address" --connect-timeout "$connect_timeout" --max-time "$max_time" "$target" \
+            2>"$err")
         rc=$?
         code=${meta%% *}
         if [ "${meta#* }" != "0.000000" ]; then  # connected: this address answers the request, right or wrong

@@ -33,7 +33,7 @@ def test_the_host_firewall_is_loaded_and_enabled(root, host, role):
         assert "tcp dport { 80, 443 } accept" in ruleset
         assert "5432" not in ruleset
     else:
-        assert "tcp dport { 2380, 5432, 8008 } ip saddr @members4 accept" in ruleset
+        assert "tcp dport { 2379, 2380, 5432, 8008 } ip saddr @members4 accept" in ruleset
         assert "tcp dport 5432 ip saddr @app4 accept" in ruleset
         assert "tcp dport { 80, 443 }" not in ruleset  # no web port on a database host
     assert "tcp dport 22 accept" not in ruleset and "policy accept" in ruleset  # only the output chain accepts

@@ -12,7 +12,10 @@ pytestmark = pytest.mark.role("db-primary", "db-replica")
 SECRETS = "/etc/resilient-stack/secrets"
 PATRONI_CONF = "/etc/patroni/config.yml"
 CLUSTER_HELPER = "/usr/local/sbin/resilient-stack-cluster"
-ETCDCTL = "ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 --dial-timeout=2s --command-timeout=5s"
+ETCDCTL = "/usr/local/sbin/resilient-stack-etcdctl"  # etcdctl as etcd's root, with the member's admin certificate
+TLS = "/etc/resilient-stack/tls"
+CA, CERT, KEY = f"{TLS}/ca.crt", f"{TLS}/member.crt", f"{TLS}/member.key"
+ETCD_ENV = "/etc/default/etcd"
 
 
 def test_postgresql_patroni_and_etcd_installed(host):
@@ -40,10 +43,78 @@ def test_etcd_member_healthy_with_a_majority(root):
     assert len(members.splitlines()) >= 3, f"an etcd cluster of fewer than 3 members has no site to lose: {members}"
 
 
-def test_etcd_client_port_only_on_loopback(host):
-    assert host.socket("tcp://127.0.0.1:2379").is_listening
-    assert not host.socket("tcp://0.0.0.0:2379").is_listening
+def _env(root) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in root.file(ETCD_ENV).content_string.splitlines()
+                if "=" in line and not line.startswith("#"))
+
+
+def test_etcd_peers_and_clients_need_a_certificate_of_the_clusters_ca(root):
+    env = _env(root)
+    for key in ("ETCD_PEER_CLIENT_CERT_AUTH", "ETCD_CLIENT_CERT_AUTH"):
+        assert env.get(key) == "true", key
+    assert "ETCD_PEER_AUTO_TLS" not in env and "ETCD_AUTO_TLS" not in env, "self-signed certificates authenticate no one"
+    assert env["ETCD_PEER_TRUSTED_CA_FILE"] == CA and env["ETCD_TRUSTED_CA_FILE"] == CA
+    # no certificate: the TLS handshake fails
+    out = root.run(f"curl -sS --max-time 5 --cacert {CA} https://127.0.0.1:2379/version")
+    assert out.rc != 0, out.stdout
+
+
+def test_etcd_authentication_is_on(root):
+    """A client with a certificate of the cluster but no etcd user (the member's own certificate, no common name)
+    can read nothing: RBAC is enabled; root (the admin certificate) can."""
+    out = root.run(f"ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert={CA} --cert={CERT} --key={KEY} "
+                   "--command-timeout=5s get --prefix /service/")
+    assert out.rc != 0 and ("user name is empty" in out.stderr or "permission denied" in out.stderr), \
+        out.stdout + out.stderr
+    roles = root.check_output(f"{ETCDCTL} role get patroni")
+    assert "KV Read:" in roles and "KV Write:" in roles and "(prefix /service/" in roles, roles
+    assert "patroni" in root.check_output(f"{ETCDCTL} user get patroni")
+
+
+def test_etcd_compacts_keeps_a_quota_and_has_no_alarm(root):
+    env = _env(root)
+    assert env.get("ETCD_AUTO_COMPACTION_MODE") == "periodic" and env.get("ETCD_AUTO_COMPACTION_RETENTION")
+    quota = int(env["ETCD_QUOTA_BACKEND_BYTES"])
+    assert 0 < quota <= 8 * 1024**3
+    assert root.check_output(f"{ETCDCTL} alarm list") == "", "an etcd alarm is raised (NOSPACE?)"
+    status = json.loads(root.check_output(f"{ETCDCTL} endpoint status -w json"))[0]["Status"]
+    assert status["dbSize"] < quota / 2, f"etcd's database is at {status['dbSize']} of its quota {quota}"
+    assert root.service("resilient-stack-etcd-defrag.timer").is_enabled
+
+
+def test_etcd_client_port_answers_the_members_peer_port_too(host):
+    assert host.socket("tcp://0.0.0.0:2379").is_listening or host.socket("tcp://:::2379").is_listening
     assert host.socket("tcp://0.0.0.0:2380").is_listening or host.socket("tcp://:::2380").is_listening
+
+
+def test_patronis_api_is_mutual_tls(root):
+    """The members' REST API answers a client with a certificate of the cluster's CA, verified against it, and
+    refuses one without (what Patroni's own calls between members, and patronictl, rely on)."""
+    conf = root.file(PATRONI_CONF).content_string
+    api = next(line.split(":", 1)[1].strip() for line in conf.splitlines() if line.strip().startswith("connect_address")
+               and ":8008" in line)
+    url = f"https://{api}/patroni"
+    ok = root.run(f"curl -sS --max-time 5 --cacert {CA} --cert {CERT} --key {KEY} {url}")
+    assert ok.rc == 0 and json.loads(ok.stdout).get("state") in ("running", "streaming"), ok.stdout + ok.stderr
+    refused = root.run(f"curl -sS --max-time 5 --cacert {CA} {url}")
+    assert refused.rc != 0, refused.stdout
+
+
+def test_patroni_fences_a_stale_primary(root):
+    """The settings that keep two members from accepting writes at once: the dynamic configuration's timings and
+    failsafe mode, and PostgreSQL stopped with a Patroni that dies (KillMode=mixed)."""
+    config = root.check_output(f"runuser -u postgres -- patronictl -c {PATRONI_CONF} show-config")
+    assert "failsafe_mode: true" in config, config
+    ttl = int(next(line.split(":")[1] for line in config.splitlines() if line.startswith("ttl:")))
+    loop = int(next(line.split(":")[1] for line in config.splitlines() if line.startswith("loop_wait:")))
+    retry = int(next(line.split(":")[1] for line in config.splitlines() if line.startswith("retry_timeout:")))
+    assert loop + 2 * retry <= ttl, config
+    assert root.check_output("systemctl show -p KillMode patroni") == "KillMode=mixed"
+
+
+def test_the_data_volume_is_marked_as_this_members(root, host):
+    marker = root.file("/var/lib/postgresql/.resilient-stack-volume").content_string
+    assert f"member={host.check_output('hostname -s')}" in marker.splitlines(), marker
 
 
 def test_patroni_sees_one_leader_and_this_member_running(root, host):
@@ -94,6 +165,41 @@ def test_primary_has_roles_and_app_database(psql):
     assert psql("SELECT count(*) FROM pg_database WHERE datname = 'app'") == "1"
 
 
+def _application(root) -> tuple[str, str, str]:
+    """The application's database and its two login roles, as pg_hba admits them (Patroni's configuration)."""
+    import yaml
+
+    rules = yaml.safe_load(root.file(PATRONI_CONF).content_string)["postgresql"]["pg_hba"]
+    fields = next(r.split() for r in rules if r.startswith("hostssl ") and "," in r.split()[2])
+    login, alt = fields[2].split(",")
+    return fields[1], login, alt
+
+
+@pytest.mark.role("db-primary")
+def test_the_application_logs_in_with_least_privilege(root, psql):
+    """The application's database belongs to a role that cannot log in; the application's login roles may read
+    and write rows, not change the schema."""
+    db, login, alt = _application(root)
+    owner = psql(f"SELECT r.rolname || '|' || r.rolcanlogin FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
+                 f"WHERE d.datname = '{db}'")
+    assert owner == f"{login}_owner|false" or owner.endswith("|f"), owner
+    for role in (login, alt):
+        assert psql(f"SELECT pg_has_role('{role}', '{login}_rw', 'MEMBER')") == "t", role
+        assert psql(f"SELECT has_database_privilege('{role}', '{db}', 'CREATE')") == "f", role
+        assert psql(f"SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = '{role}'") == "f"
+
+
+@pytest.mark.role("db-primary")
+def test_synchronous_mode_has_a_synchronous_standby(root, psql, options):
+    config = root.check_output(f"runuser -u postgres -- patronictl -c {PATRONI_CONF} show-config")
+    if "synchronous_mode: true" not in config:
+        pytest.skip("synchronous mode is off")
+    if not options["expect_replicas"]:
+        pytest.skip("no replica expected (--expect-replicas N)")
+    assert eventually(lambda: psql("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'") == "1",
+                      timeout=60), psql("SELECT application_name || ' ' || sync_state FROM pg_stat_replication")
+
+
 @pytest.mark.role("db-primary")
 def test_primary_is_patronis_leader(root):
     assert root.check_output(f"{CLUSTER_HELPER} role") == "primary"
@@ -132,7 +238,8 @@ def test_replica_wal_receiver_streaming(psql):
 @pytest.mark.role("db-replica")
 def test_replica_streams_over_tls_with_channel_binding(psql):
     conninfo = psql("SELECT conninfo FROM pg_stat_wal_receiver")
-    assert "sslmode=require" in conninfo and "channel_binding=require" in conninfo, conninfo
+    assert "sslmode=verify-full" in conninfo and "channel_binding=require" in conninfo, conninfo
+    assert f"sslrootcert={CA}" in conninfo, conninfo
 
 
 @pytest.mark.role("db-replica")

@@ -65,16 +65,35 @@ def test_app_reaches_the_primary_through_every_member(app):
     db = app["database"]
     assert len(db["hosts"]) >= 3, "the connection string lists every database member"
     assert db["options"]["target_session_attrs"] == "read-write"
-    assert db["options"]["sslmode"] == "require" and db["options"]["channel_binding"] == "require"
+    assert db["options"]["sslmode"] == "verify-full" and db["options"]["channel_binding"] == "require"
 
 
-def test_app_answers_with_the_primary(host, app):
-    out = host.run("curl -sS --max-time 30 http://127.0.0.1/api/status")
+def test_app_verifies_the_members_against_the_clusters_ca(root, app):
+    ca = root.file(app["database"]["options"]["sslrootcert"])
+    assert ca.exists and "BEGIN CERTIFICATE" in ca.content_string and ca.mode == 0o644
+
+
+def _token(root, app) -> str:
+    return json.loads(root.file(app["credentials"]).content_string)["write_token"]
+
+
+def test_app_answers_with_the_primary(host, root, app):
+    out = host.run("curl -sS --max-time 30 -H 'Authorization: Bearer %s' http://127.0.0.1/api/status", _token(root, app))
     assert out.rc == 0, out.stderr
     status = json.loads(out.stdout)
     assert status.get("database") in app["database"]["hosts"], status
 
 
-def test_app_password_file_is_private_to_the_app(root, app):
-    f = root.file(app["passfile"])
+def test_app_writes_need_the_write_token_and_say_nothing_of_the_members(host, app):
+    out = host.run("curl -sS --max-time 30 -o /dev/null -w %s -X POST 'http://127.0.0.1/api/writes?n=1'",
+                   "%{http_code}")
+    assert out.stdout == "401", out.stdout
+    status = json.loads(host.run("curl -sS --max-time 30 http://127.0.0.1/api/status").stdout)
+    assert status.get("database") not in app["database"]["hosts"], "a visitor without the token learns no address"
+
+
+def test_app_credentials_are_private_to_the_app(root, app):
+    f = root.file(app["credentials"])
     assert f.exists and f.mode == 0o600 and f.user == "resilient-stack-app", (oct(f.mode), f.user)
+    creds = json.loads(f.content_string)["credentials"]
+    assert creds and all(c["user"] and c["password"] for c in creds)

@@ -23,6 +23,7 @@ RESILIENT_STACK_REQUIRE_TOOLS=1).
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import json
 import os
@@ -37,8 +38,11 @@ from pathlib import Path
 
 import pytest
 
+from resilient_stack.components.pki import issue
 from resilient_stack.drills.plan import pick_internet_subnet
 from resilient_stack.hosts import cloudinit as ci
+from resilient_stack.hosts.secrets import items as sealed_items
+from resilient_stack.hosts.secrets import seal
 from resilient_stack.testing import podman, standins
 
 REPO = Path(__file__).resolve().parents[3]
@@ -116,9 +120,28 @@ runcmd:
 """ % S3_BUCKET
 
 
+CLUSTER_ID = "podmantest01"
+
+
+def cluster_secrets(members, backup):
+    """What the components give the hosts, made here: the cluster's PKI, its passwords, every host's key."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    issued = issue({"scope": "rs-test", "members": {m.name: m.address for m in members}}, now=now)
+    passwords = {k: f"{k}-" + secrets.token_urlsafe(18) for k in ("repl", "rewind", "api", "etcd", "app", "token")}
+    keys = {name: secrets.token_hex(32) for name in (*[m.name for m in members], "web")}
+    docs = {m.name: ci.db_secret_document(ci.DbSecrets(
+        tls=ci.MemberTls(ca=issued["caCert"], cert=issued["certs"][m.name], key=issued["keys"][m.name],
+                         admin_cert=issued["adminCerts"][m.name], admin_key=issued["adminKeys"][m.name]),
+        replication_password=passwords["repl"], rewind_password=passwords["rewind"], api_password=passwords["api"],
+        etcd_password=passwords["etcd"], app_passwords=(passwords["app"],), backup=backup), app_user="app")
+        for m in members}
+    docs["web"] = ci.web_secret_document(ca=issued["caCert"], app_user="app", app_passwords=[passwords["app"]],
+                                         write_token=passwords["token"])
+    return issued, passwords, keys, docs
+
+
 @pytest.fixture(scope="module")
 def stack(image, tmp_path_factory):
-    passwords = {k: f"{k}-" + secrets.token_urlsafe(18) for k in ("repl", "rewind", "api", "app")}
     volumes = tmp_path_factory.mktemp("volumes")
     moto_site, no_backup_reason = _moto_site()
     net_range = pick_internet_subnet()
@@ -146,23 +169,26 @@ def stack(image, tmp_path_factory):
                 cipher_pass="cipher-" + secrets.token_urlsafe(24),  # the components always encrypt the repository
             )
         database = ci.AppDatabase(hosts=tuple(ips[n] for n in ("db1", "db2", "db3")), dbname="app", user="app")
+        issued, passwords, keys, docs = cluster_secrets(members, backup)
         user_data, run_args = {}, {}
         user_data["web"] = ci.render_web(placement_label=PLACEMENT, app_title=APP_TITLE, database=database,
-                                         app_password=passwords["app"])
+                                         host_key=keys["web"], secrets_doc=docs["web"])
         standins.metadata_files(metadata_root, md_ips["web"], user_data=user_data["web"], name="web",
-                                metadata=ci.runtime_items(ci.web_runtime()))
+                                metadata={**ci.runtime_items(ci.web_runtime()),
+                                          **sealed_items(seal(docs["web"], keys["web"]))})
         hosts["web"] = s.boot("web", user_data["web"], publish=[(0, 80)], extra_args=on_net("web"))
         standins.route_to_metadata(hosts["web"], md_ips["metadata"])
         for i, m in enumerate(members):
             user_data[m.name] = ci.render_db_member(
-                name=m.name, members=members, bootstrap=i == 0, scope="rs-test",
-                replication_password=passwords["repl"], rewind_password=passwords["rewind"],
-                api_password=passwords["api"], app_password=passwords["app"] if i == 0 else None,
-                backup=backup, app_cidrs=[f"{ips['web']}/32"], data_volume_id=VOLUME_IDS[m.name])
+                name=m.name, members=members, bootstrap=i == 0, scope="rs-test", cluster_id=CLUSTER_ID,
+                host_key=keys[m.name], secrets_doc=docs[m.name], backup=backup, app_cidrs=[f"{ips['web']}/32"],
+                data_volume_id=VOLUME_IDS[m.name], synchronous=True)
             run_args[m.name] = [*on_net(m.name), *standins.data_volume(volumes / m.name)]
             standins.metadata_files(metadata_root, md_ips[m.name], user_data=user_data[m.name], name=m.name,
-                                    metadata=ci.runtime_items(ci.db_runtime(members=members,
-                                                                            app_cidrs=[f"{ips['web']}/32"])))
+                                    metadata={**ci.runtime_items(ci.db_runtime(
+                                        members=members, app_cidrs=[f"{ips['web']}/32"], backup=backup,
+                                        synchronous=True)),
+                                        **sealed_items(seal(docs[m.name], keys[m.name]))})
             hosts[m.name] = s.boot(m.name, user_data[m.name], extra_args=run_args[m.name])
             standins.route_to_metadata(hosts[m.name], md_ips["metadata"])
         t0 = time.monotonic()
@@ -171,7 +197,7 @@ def stack(image, tmp_path_factory):
         print(f"\n[podman] {len(hosts)} hosts booted in {time.monotonic() - t0:.0f}s")
         yield {**hosts, "ips": ips, "net": net, "backup": backup, "no_backup_reason": no_backup_reason, "session": s,
                "user_data": user_data, "run_args": run_args, "metadata_root": metadata_root, "members": members,
-               "md_ips": md_ips}
+               "md_ips": md_ips, "keys": keys, "docs": docs, "passwords": passwords, "pki": issued}
 
 
 def backup_flag(stack) -> str:
@@ -188,7 +214,8 @@ def run_host_checks(host: podman.Host, role: str, *extra: str) -> None:
 
 def write(stack, n: int) -> dict:
     """A row through the application (the web host's nginx -> the app -> whichever member accepts writes)."""
-    proc = stack["web"].exec("curl", "-sS", "--max-time", "40", "-X", "POST", f"http://127.0.0.1/api/writes?n={n}",
+    proc = stack["web"].exec("curl", "-sS", "--max-time", "40", "-X", "POST", "-H",
+                             f"Authorization: Bearer {stack['passwords']['token']}", f"http://127.0.0.1/api/writes?n={n}",
                              check=False, timeout=60)
     return json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {"error": proc.stderr}
 
@@ -264,13 +291,14 @@ def test_a_metadata_change_reaches_the_running_hosts_in_place(stack):
     ips, db1 = stack["ips"], stack["db1"]
     before = role(db1)
     doc = ci.db_runtime(members=stack["members"], app_cidrs=[f"{ips['web']}/32", "192.0.2.0/24"],
-                        admin_cidrs=["198.51.100.0/24"])
+                        admin_cidrs=["198.51.100.0/24"], backup=stack["backup"], synchronous=True)
+    sealed = sealed_items(seal(stack["docs"]["db1"], stack["keys"]["db1"]))
     standins.metadata_files(stack["metadata_root"], stack["md_ips"]["db1"], user_data=stack["user_data"]["db1"], name="db1",
-                            metadata=ci.runtime_items(doc))
+                            metadata={**ci.runtime_items(doc), **sealed})
     out = db1.exec(ci.SYNC_SCRIPT, check=False)
     assert out.returncode == 0 and "applied: pg_hba, firewall" in out.stdout, out.stdout + out.stderr
     hba = f"{ci.PG_ETC}/pg_hba.conf"
-    assert eventually(lambda: "hostssl app app 192.0.2.0/24 scram-sha-256" in db1.exec("cat", hba).stdout, 30)
+    assert eventually(lambda: "hostssl app app,app_alt 192.0.2.0/24 scram-sha-256" in db1.exec("cat", hba).stdout, 30)
     assert "198.51.100.0/24" in db1.exec("nft", "list", "set", "inet", "resilient_stack", "admin4").stdout
     assert json.loads(db1.exec("cat", "/etc/resilient-stack/runtime.json").stdout) == doc
     assert "unchanged" in db1.exec(ci.SYNC_SCRIPT).stdout, "applied once"
@@ -342,8 +370,7 @@ def test_losing_the_primary_fails_over_by_itself_and_the_old_primary_rejoins(sta
 
 
 def etcd_member_id(host: podman.Host) -> str:
-    out = host.exec("etcdctl", "--endpoints=http://127.0.0.1:2379", "endpoint", "status", "-w", "json",
-                    env={"ETCDCTL_API": "3"}, check=False).stdout
+    out = host.exec(ci.ETCDCTL_HELPER, "endpoint", "status", "-w", "json", check=False).stdout
     return str(json.loads(out)[0]["Status"]["header"]["member_id"]) if out.strip().startswith("[") else ""
 
 

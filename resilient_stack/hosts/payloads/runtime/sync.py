@@ -41,7 +41,6 @@ TLS_GROUP = "{{tls_group}}"
 PGBACKREST_SECRETS = "{{pgbackrest_secrets}}"  # empty on a host without backups
 APP_CREDENTIALS = "{{app_credentials}}"  # empty on a host without the application
 APP_USER = "{{app_user}}"
-APP_SERVICE = "{{app_service}}"
 HBA_RULE = re.compile(r"(local|host|hostssl|hostnossl)( [A-Za-z0-9_.,:/-]+){2,4}")
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 VERIFIER = re.compile(r"SCRAM-SHA-256\$\d{4,7}:[A-Za-z0-9+/=]{8,64}\$[A-Za-z0-9+/=]{44}:[A-Za-z0-9+/=]{44}")
@@ -431,25 +430,18 @@ def apply_roles(passwords, roles):
 
 
 def apply_backup(backup):
-    import grp
-
     lines = ["# Managed by resilient_stack (root's sync): the repository's keys and passphrase. 0640 postgres.",
              "[global]"]
     for key, option in (("key_id", "repo1-s3-key"), ("key_secret", "repo1-s3-key-secret"),
                         ("cipher_pass", "repo1-cipher-pass"), ("path", "repo1-path")):
         if key in backup:
             lines.append(f"{option}={backup[key]}")
-    return write_private(PGBACKREST_SECRETS, "\n".join(lines) + "\n",
-                         (0, grp.getgrnam("postgres").gr_gid), 0o640)
+    return write_private(PGBACKREST_SECRETS, "\n".join(lines) + "\n", ids("root", "postgres"), 0o640)
 
 
 def apply_app(app):
-    text = json.dumps(app, indent=1, sort_keys=True) + "\n"
-    if not write_private(APP_CREDENTIALS, text, ids(APP_USER), 0o600):
-        return False
-    if APP_SERVICE and active(APP_SERVICE):
-        subprocess.run(["systemctl", "reload-or-restart", APP_SERVICE], check=True)
-    return True
+    """The application's credentials (it reads the file again when it changes: no restart, no failed request)."""
+    return write_private(APP_CREDENTIALS, json.dumps(app, indent=1, sort_keys=True) + "\n", ids(APP_USER), 0o600)
 
 
 def apply_secrets(doc, boot):

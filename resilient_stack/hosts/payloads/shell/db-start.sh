@@ -35,9 +35,9 @@ fi
 install -d -o postgres -g postgres -m 0700 "$DATA"
 
 # 2. This host's etcd member. Its data is on the data volume: a member that has it restarts as itself. A blank one
-#    asks the other members: while the cluster is being created (this member listed, never started) it starts with
-#    the others; when the cluster runs without it (a replacement host on a new volume), it is removed (its old self)
-#    and added again, and starts as a new member of the running cluster.
+#    asks the other members: while the cluster is being created (this member listed but never started: it has
+#    published no client URL) it starts with the others; when the cluster runs without it (a replacement host on a
+#    new volume), its former self is removed and it is added again, and starts as a new member of the running cluster.
 if [ ! -d {{etcd_data}}/member ] && [ ! -s "$JOIN_ENV" ]; then
     if members=$($E --others member list -w json 2>/dev/null); then
         plan=$(printf '%s' "$members" | python3 -c '
@@ -46,9 +46,9 @@ me, url = sys.argv[1], sys.argv[2]
 listed = json.load(sys.stdin).get("members", [])
 mine = [m for m in listed if url in m.get("peerURLs", [])]
 named = [m for m in listed if m.get("name") == me and m not in mine]
-if mine and not mine[0].get("name"):
+if mine and not mine[0].get("clientURLs"):
     print("new")
-elif mine and mine[0].get("name") != me:
+elif mine and mine[0].get("name") not in (me, ""):
     print("conflict %s" % mine[0]["name"])
 else:
     print(" ".join(["join"] + ["%x" % m["ID"] for m in mine + named]))
@@ -61,7 +61,13 @@ else:
                 say "etcd: removing this member's former self ($id): its data did not survive"
                 $E --others member remove "$id"
             done
-            added=$($E --others member add "$ME" --peer-urls="$PEER_URL")
+            # a cluster whose members just changed may refuse a new one for a few seconds ("unhealthy cluster")
+            for attempt in 1 2 3 4 5 6; do
+                if added=$($E --others member add "$ME" --peer-urls="$PEER_URL" 2>&1); then break; fi
+                say "etcd: member add refused (attempt $attempt): $added"
+                [ "$attempt" -lt 6 ] || exit 1
+                sleep 10
+            done
             printf '%s\n' "$added" | grep -E '^ETCD_INITIAL_CLUSTER(_STATE)?=' > "$JOIN_ENV.tmp"
             grep -q '^ETCD_INITIAL_CLUSTER_STATE="existing"' "$JOIN_ENV.tmp" \
                 || { say "etcd: unexpected answer to member add: $added"; exit 1; }
@@ -80,7 +86,9 @@ until $E endpoint health >/dev/null 2>&1; do
     sleep 1
 done
 say "etcd member healthy"
-{{etcd_auth}}
+# etcd's users and authentication: set once, by the member that initialises the cluster (the others wait for the
+# cluster, which exists only after this); idempotent when that member boots again
+[ "$ROLE" = bootstrap ] && {{etcd_auth}}
 
 # 3. Patroni. A joining member waits for the cluster to exist rather than initialise one of its own.
 if [ "$ROLE" = join ]; then
@@ -112,3 +120,4 @@ while :; do
     sleep 2
 done
 {{sync}} --local
+install -d -m 0755 "$(dirname {{done}})" && date -u +%FT%TZ > {{done}}
