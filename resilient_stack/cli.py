@@ -79,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--restore", action="store_true",
                        help="burn every site holding a database member, rebuild the stack from its backups with the "
                             "restore path of docs/operations.md (database.bootstrapFrom: backup), measure RTO and RPO")
+    f.add_argument("--fault", default="fire", metavar="FAULT[,FAULT...]",
+                   help="fire (default): every host of the site killed at once; pause: the primary's database host "
+                        "frozen (a hung hypervisor), then thawed; partition: the site cut off the internet, then "
+                        "plugged back; both with a fence probe: never two members accepting writes. Several, "
+                        "comma-separated: one scenario each, in order, on one boot (each on the primary's site of "
+                        "that moment)")
+    f.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="the scenarios N times on the same boot (by default each burns the site of the primary of "
+                        "that moment: `--repeat 10` is the soak of make soak)")
     f.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     f.add_argument("--output", "-o", metavar="FILE")
     f.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
@@ -228,7 +237,8 @@ def cmd_firedrill(args) -> int:
             print(f"firedrill: {line}", file=sys.stderr, flush=True)
 
     try:
-        report = run(args.stack, site=args.site, all_sites=args.all_sites, restore=args.restore, progress=progress)
+        report = run(args.stack, site=args.site, all_sites=args.all_sites, restore=args.restore, fault=args.fault,
+                     repeat=args.repeat, progress=progress)
     except (DrillError, podman.PodmanError) as exc:
         if os.environ.get("RESILIENT_STACK_DEBUG"):
             raise

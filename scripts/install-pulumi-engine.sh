@@ -122,6 +122,8 @@ if [ -n "$existing" ] && [ "$existing" != "$RS_ENGINE_BIN/pulumi" ]; then
         why="version '${ver:-?}' is not v3.274 or newer 3.x"
     elif ! [ -x "$(dirname "$existing")/pulumi-language-python" ] && ! [ -x "$real_dir/pulumi-language-python" ]; then
         why="no pulumi-language-python beside it"
+    elif ! [ -x "$(dirname "$existing")/pulumi-resource-pulumi-python" ] && ! [ -x "$real_dir/pulumi-resource-pulumi-python" ]; then
+        why="no pulumi-resource-pulumi-python beside it (Python dynamic resources: the cluster's CA)"
     elif ! PULUMI_SKIP_UPDATE_CHECK=true has_plugins "$existing"; then
         why="'pulumi plugin ls' lacks resource openstack $RS_OPENSTACK_VERSION / random $RS_RANDOM_VERSION"
     else
@@ -152,11 +154,13 @@ export PULUMI_IGNORE_AMBIENT_PLUGINS=true
 PULUMI_BIN="$RS_ENGINE_BIN/pulumi"
 LANGHOST_BIN="$RS_ENGINE_BIN/pulumi-language-python"
 EXEC_BIN="$RS_ENGINE_BIN/pulumi-language-python-exec"
+DYNAMIC_BIN="$RS_ENGINE_BIN/pulumi-resource-pulumi-python"
 
 need_go=0
 [ -x "$PULUMI_BIN" ] || need_go=1
 [ -x "$LANGHOST_BIN" ] || need_go=1
 [ -x "$EXEC_BIN" ] || need_go=1
+[ -x "$DYNAMIC_BIN" ] || need_go=1
 plugin_installed openstack "$RS_OPENSTACK_VERSION" || need_go=1
 plugin_installed random "$RS_RANDOM_VERSION" || need_go=1
 
@@ -243,6 +247,23 @@ else
     log "python exec shim: copied"
 fi
 
+# ---- 3b. the python dynamic-provider plugin ------------------------------------------------
+# Another shell script of the sdk/v3 module: the engine runs a Python program's dynamic resources (the cluster's
+# CA, resilient_stack.components.pki) through `pulumi-resource-pulumi-python`, found next to the CLI.
+if [ -x "$DYNAMIC_BIN" ]; then
+    log "python dynamic provider: present"
+else
+    step "copy-python-dynamic-provider"
+    cd "$BUILD_TMP"
+    sdk_dir="$GOMODCACHE/$PULUMI_MODULE/sdk/v3@v$RS_ENGINE_VERSION"
+    if [ ! -f "$sdk_dir/python/dist/pulumi-resource-pulumi-python" ]; then
+        run go mod download "$PULUMI_MODULE/sdk/v3@v$RS_ENGINE_VERSION"
+    fi
+    cp "$sdk_dir/python/dist/pulumi-resource-pulumi-python" "$BUILD_TMP/out/pulumi-resource-pulumi-python"
+    place "$BUILD_TMP/out/pulumi-resource-pulumi-python" "$DYNAMIC_BIN"
+    log "python dynamic provider: copied"
+fi
+
 # ---- 4. resource providers -----------------------------------------------------------------
 # build_provider NAME VERSION TARBALL SHA GO_MODULE: unpack the vendored `provider/` tree, embed
 # the schema, build, and install into our plugin cache.
@@ -302,8 +323,8 @@ if ! has_plugins "$PULUMI_BIN"; then
     "$PULUMI_BIN" plugin ls >&2 || true
     exit 1
 fi
-if [ ! -x "$LANGHOST_BIN" ] || [ ! -x "$EXEC_BIN" ]; then
-    echo "[engine] language host or exec shim missing in $RS_ENGINE_BIN" >&2
+if [ ! -x "$LANGHOST_BIN" ] || [ ! -x "$EXEC_BIN" ] || [ ! -x "$DYNAMIC_BIN" ]; then
+    echo "[engine] language host, exec shim or dynamic provider missing in $RS_ENGINE_BIN" >&2
     exit 1
 fi
 if [ ! -f "$RS_ENGINE_MARKER" ]; then

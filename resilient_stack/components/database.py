@@ -470,7 +470,11 @@ def check_budgets(args: DatabaseTierArgs, widest: TierSecrets) -> None:
                                 host_key="k" * host_secrets.KEY_LENGTH, data_volume_id="0" * 36)
         credentials.packed_user_data(host, text)
         doc = member_runtime(args, m, addresses=widest_ips[:n], client_ips=widest_ips[n:])
-        items = len(runtime.encode(doc)) + credentials.slots_for(len(host_secrets.seal(
+        try:
+            runtime_items = len(runtime.encode(doc))
+        except ValueError as exc:  # runtime.encode's own limit: name the host, as the other budgets do
+            raise ValueError(f"the metadata of {host}: {exc}: fewer web hosts or networks") from None
+        items = runtime_items + credentials.slots_for(len(host_secrets.seal(
             member_secrets(args, m, widest), "k" * host_secrets.KEY_LENGTH))) + 4
         if items > METADATA_ITEMS:
             raise ValueError(f"the metadata of {host} needs {items} items, over Nova's default quota of "

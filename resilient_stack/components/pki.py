@@ -41,17 +41,17 @@ def _now() -> dt.datetime:
 
 
 def issue(props: Mapping[str, Any], *, now: dt.datetime, ca: pki.Issued | None = None,
-          seed: str | None = None) -> dict[str, Any]:
+          seed: str | None = None, days: int = pki.LEAF_DAYS) -> dict[str, Any]:
     """Every output from the inputs (``scope``, ``members``: host name -> public address, ``generation``): a new CA
-    unless ``ca`` is given, and every member's certificates under it."""
+    unless ``ca`` is given, and every member's certificates under it, valid ``days``."""
     scope = str(props["scope"])
     members = {str(k): str(v) for k, v in dict(props["members"]).items()}
     if ca is None:
         ca = pki.new_ca(scope, now=now, seed=seed)
     certs, keys, admin_certs, admin_keys = {}, {}, {}, {}
     for name, address in sorted(members.items()):
-        member = pki.issue_member(ca, name, [address], now=now, seed=seed)
-        admin = pki.issue_client(ca, pki.ADMIN_CN, label=f"admin/{name}", now=now, seed=seed)
+        member = pki.issue_member(ca, name, [address], now=now, seed=seed, days=days)
+        admin = pki.issue_client(ca, pki.ADMIN_CN, label=f"admin/{name}", now=now, seed=seed, days=days)
         certs[name], keys[name] = member.cert, member.key
         admin_certs[name], admin_keys[name] = admin.cert, admin.key
     expiry = min([pki.not_after(c) for c in [*certs.values(), *admin_certs.values()]], default=pki.not_after(ca.cert))

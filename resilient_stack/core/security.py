@@ -16,7 +16,10 @@ security group together) and :func:`check_view` (one resource). Rule ids, descri
                                  ``portSecurityEnabled: false``
   plaintext-secret-in-user-data  an ``openstack:compute/instance:Instance`` whose ``userData`` is a plain
                                  string (not a Pulumi secret) carrying password-like material:
-                                 ``PGPASSWORD=...``, ``password: ...`` keys, credentials in a URL, a private key
+                                 ``PGPASSWORD=...``, ``password: ...`` keys, credentials in a URL, a private key,
+                                 ``.pgpass`` lines, ``chpasswd`` list entries, key files in ``write_files``; read
+                                 as cloud-init reads it (base64, gzip inside unpacked: :mod:`.userdata`), and
+                                 packed user data that cannot be read within bounds is a finding too
 
 World-open (the judgement calls, docs/rules.md): the union of the prefixes of a group's rules that admit the
 port, counted in PUBLIC addresses (private, shared, loopback and link-local ranges are not reachable from the
@@ -40,8 +43,6 @@ they stay listed with the reason and whether the exemption is honoured.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import ipaddress
 import re
@@ -50,6 +51,7 @@ from typing import Any, Iterable, Mapping, NamedTuple
 
 from resilient_stack.core.resources import ResourceView, labels_of
 from resilient_stack.core.rules import Finding, RuleConfig, exempted
+from resilient_stack.core.userdata import Unreadable, secret_material, unpacked
 from resilient_stack.core.vocabulary import (
     DATABASE_PORTS,
     EXEMPT_KEY,
@@ -394,93 +396,29 @@ def group_issues(rules: list[RuleFacts]) -> list[tuple[str, str, tuple[RuleFacts
 
 # ---- secret-looking material in user data ----------------------------------------------------
 
-_PEM = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
-# KEY=value, key: value, "key": "value", --key=value, key = value; the key ENDS with a secret word
-_ASSIGN = re.compile(
-    r"""(?P<key>[A-Za-z0-9_.-]*?(?:password|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key|pwd))"""
-    r"""["']?[ \t]*(?:=|:(?!//))[ \t]*(?P<val>[^\r\n]*)""",
-    re.IGNORECASE,
-)
-_URL_CRED = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]+:(?P<val>[^\s@/'\"]+)@", re.IGNORECASE)
-_NOT_A_VALUE = {"null", "none", "~", "true", "false", "yes", "no", "''", '""'}
-_INDIRECT = ("$", "`", "{{", "<", "%(", "*", "&", "!", "/", "{", "[", "|", ">")
-_NOT_KEYS = {"pwd", "oldpwd"}  # the shell's working directory, not a password
-
-
-def _first_value(val: str, sep: str) -> str:
-    """The value after ``key=``/``key:``: a quoted string, else (``=``) one word or (``:``) the rest of the line."""
-    v = val.strip()
-    if v[:1] in ("'", '"'):
-        end = v.find(v[0], 1)
-        return v[1:end] if end > 0 else v[1:]
-    if sep == "=":
-        return v.split(None, 1)[0] if v else ""
-    return v.split(" #", 1)[0].strip()
-
-
-def _literal(val: str) -> bool:
-    """Is this the literal text of a secret (not empty, a reference, a path or a YAML block)?"""
-    v = val.strip().rstrip(",;").strip()
-    if len(v) < 4 or v.lower() in _NOT_A_VALUE:
-        return False
-    return not v.startswith(_INDIRECT)
-
-
-def _lineno(text: str, pos: int) -> int:
-    return text.count("\n", 0, pos) + 1
-
-
-def secret_material(text: str) -> list[str]:
-    """What in ``text`` looks like a literal secret, described WITHOUT the secret (e.g. "`PGPASSWORD=` (line 3)")."""
-    hits: list[tuple[int, str]] = []
-    for m in _PEM.finditer(text):
-        hits.append((m.start(), f"a private key (line {_lineno(text, m.start())})"))
-    for m in _ASSIGN.finditer(text):
-        key = m.group("key")
-        if key.lower().lstrip("-") in _NOT_KEYS:
-            continue
-        # the key must start a word: "PGPASSWORD" and "db_password" do, "mypwd" in "cd $mypwd" does not matter
-        start = m.start("key")
-        if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_"):
-            continue
-        sep = "=" if "=" in m.group(0)[len(key):m.start("val") - m.start()] else ":"
-        if _literal(_first_value(m.group("val"), sep)):
-            hits.append((start, f"`{key}{sep}` (line {_lineno(text, start)})"))
-    for m in _URL_CRED.finditer(text):
-        if _literal(m.group("val")):
-            hits.append((m.start(), f"a password in a URL (line {_lineno(text, m.start())})"))
-    hits.sort()
-    return [h for _, h in hits]
-
-
-def _decoded(text: str) -> str | None:
-    """The text of a base64-encoded user data, if it is one."""
-    compact = "".join(text.split())
-    if len(compact) < 16 or len(compact) % 4 or not re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", compact):
-        return None
-    try:
-        return base64.b64decode(compact, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-
 
 def _user_data_issues(props: Mapping[str, Any]) -> list[Issue]:
     raw = _value(props.get("userData"))
     if not isinstance(raw, str) or not raw.strip():
         return []  # absent, unknown at preview, a Pulumi secret or a redacted secret
+    fix = ("pass it as a Pulumi secret (pulumi.Output.secret(...) or config.require_secret) so it is encrypted in the "
+           "state, or let the instance fetch the secret at boot (e.g. from Barbican) instead of writing it into "
+           "user data")
     found = secret_material(raw)
-    decoded = _decoded(raw)
-    if not found and decoded:
-        found = [f"{h} of the base64-decoded text" for h in secret_material(decoded)]
+    try:
+        packed = unpacked(raw)
+    except Unreadable as exc:  # never a silent pass: what cloud-init would read cannot be checked
+        return [Issue("plaintext-secret-in-user-data",
+                      f"userData is a plain string of packed user data that could not be read ({exc}): cannot tell "
+                      f"whether it carries secret material; {fix}")]
+    if not found and packed is not None:
+        text, how = packed
+        found = [f"{h} of the {how} text" for h in secret_material(text)]
     if not found:
         return []
     shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
-    return [Issue(
-        "plaintext-secret-in-user-data",
-        f"userData is a plain string carrying secret material: {shown}; pass it as a Pulumi secret "
-        "(pulumi.Output.secret(...) or config.require_secret) so it is encrypted in the state, or let the "
-        "instance fetch the secret at boot (e.g. from Barbican) instead of writing it into user data",
-    )]
+    return [Issue("plaintext-secret-in-user-data",
+                  f"userData is a plain string carrying secret material: {shown}; {fix}")]
 
 
 def _port_security_issues(type_: str, props: Mapping[str, Any]) -> list[Issue]:

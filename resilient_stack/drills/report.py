@@ -251,6 +251,8 @@ class ScenarioResult:
     notes: list[str] = field(default_factory=list)
     boot_s: float = 0.0
     runtime_s: float = 0.0
+    fault: str = "fire"  # fire | pause | partition (resilient_stack.drills.faults)
+    fence: dict[str, Any] | None = None  # pause, partition: whether two members ever accepted writes at once
 
     @property
     def measured_service(self) -> bool:
@@ -291,12 +293,14 @@ class ScenarioResult:
     def survived(self) -> bool:
         """Service and data kept (a restore: the restored stack accepts writes, only the unarchived tail lost)."""
         restored = self.restore is None or bool(self.restore.get("ok"))
-        return self.measured_service and self.measured_data and self.cluster_ok and restored
+        fenced = self.fence is None or bool(self.fence.get("ok"))
+        return self.measured_service and self.measured_data and self.cluster_ok and restored and fenced
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "site": self.site,
             "site_id": self.site_id,
+            "fault": self.fault,
             "placements": list(self.placements),
             "killed": list(self.killed),
             "rto_web_s": self.rto_web,
@@ -310,6 +314,7 @@ class ScenarioResult:
             "cluster": self.cluster,
             "rejoin": self.rejoin,
             "restore": self.restore,
+            "fence": self.fence,
             "healed": self.cluster_ok,
             "web_requests": dict(self.web),
             "writes": dict(self.writes),

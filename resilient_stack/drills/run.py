@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from resilient_stack.drills.faults import FAULTS
 from resilient_stack.drills.plan import build_plan, select_sites, stack_file_for
 from resilient_stack.drills.report import FiredrillReport
 from resilient_stack.drills.restore import RESTORE_SETTING, restore_overrides, run_restore
@@ -27,6 +28,8 @@ def run(
     site: str | None = None,
     all_sites: bool = False,
     restore: bool = False,
+    fault: str = "fire",
+    repeat: int = 1,
     options: Options = Options(),
     progress: Callable[[str], None] = lambda _: None,
 ) -> FiredrillReport:
@@ -40,11 +43,23 @@ def run(
     """
     start = time.monotonic()
     path = stack_file_for(stack)
+    if not 1 <= repeat <= 100:
+        raise InputError(str(path), f"--repeat must be in 1..100, got {repeat}")
+    faults = [f.strip() for f in fault.split(",")]
+    if not faults or any(f not in FAULTS for f in faults):
+        raise InputError(str(path), f"--fault {fault!r}: each must be one of {', '.join(FAULTS)}")
+    if restore and (faults != ["fire"] or repeat != 1):
+        raise InputError(str(path), "--restore burns every database site once: no --fault, no --repeat")
+    if len(faults) > 1 and (site or all_sites):
+        raise InputError(str(path), "several faults strike the primary's site of each moment: no --site, no --all-sites")
     plan = build_plan(path)
     if plan.rejected:
         progress(f"[design] REJECTED by the placement rules ({', '.join(plan.rejected_rules)}): the components "
                  "refuse this stack; building it anyway for the drill (enforce_rules=False)")
-    sites = [] if restore else select_sites(plan, site, all_sites)
+    # by default the site of the primary of the moment (resolved at each scenario: it moves with each failover)
+    chosen: list[str | None] = [] if restore else (
+        select_sites(plan, site, all_sites) if (site or all_sites) else [None]) * len(faults)
+    scenarios = [(s, faults[i % len(faults)] if len(faults) > 1 else faults[0]) for i, s in enumerate(chosen)] * repeat
     restored = (build_plan(path, plan.internet, config_overrides=restore_overrides(plan.config),
                            shown_overrides=RESTORE_SETTING) if restore else None)
     if not podman.podman_available():
@@ -58,7 +73,7 @@ def run(
     if restored is not None:
         results = [run_restore(plan, restored, options=options, progress=progress)]
     else:
-        results = run_drill(plan, sites, options=options, progress=progress)
+        results = run_drill(plan, scenarios, options=options, progress=progress)
     try:
         shown = str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:

@@ -29,11 +29,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from resilient_stack.core.vocabulary import HOST_WEB, HTTP_PORT
 from resilient_stack.drills import cluster
 from resilient_stack.drills import topology as topo
+from resilient_stack.drills.faults import FENCE_TABLE, FenceProbe, fence_verdict
+from resilient_stack.drills.faults import INTERVAL as FENCE_INTERVAL
 from resilient_stack.drills.load import CONNECT_TIMEOUT_S, TABLE, LoadStream, Visits, Writes
 from resilient_stack.drills.load import stop as stop_load
 from resilient_stack.drills.plan import DrillError, Plan
@@ -64,6 +66,7 @@ class Options:
     boot_timeout_s: float = 480.0  # every host booted (cloud-init done) within this
     ready_timeout_s: float = 120.0  # the cluster healthy, the application answering
     return_timeout_s: float = 150.0  # the burned site back: its database host streaming again
+    hold_s: float = 15.0  # a paused or cut-off primary stays so this long after the stack healed without it
     http_interval_s: float = 0.1
     write_interval_s: float = 0.05
     max_requests: int = 4000
@@ -101,6 +104,8 @@ class _Drill:
     def __init__(self, plan: Plan, options: Options, progress: Callable[[str], None]) -> None:
         self.plan, self.o, self.progress = plan, options, progress
         self.names: dict[str, str] = {}  # host name -> container
+        self.internet = ""  # the internet network's name
+        self.struck = "burned"  # what the scenario's fault did to its victims (for the timeline)
         self.visitor: podman.Host | None = None
         self.down: set[str] = set()  # host names whose containers are killed
         self.events: list[Event] = []
@@ -128,7 +133,7 @@ class _Drill:
     def visit_once(self, mode: str) -> Attempt | None:
         assert self.visitor is not None
         stream = (Visits if mode == "get" else Writes)(self.visitor.name, self.plan.url, interval=0, first=1,
-                                                        count=1, seconds=60)
+                                                        count=1, seconds=60, token=self.plan.write_token)
         stream.wait(90)
         return stream.attempts[-1] if stream.attempts else None
 
@@ -159,12 +164,16 @@ class _Drill:
         return chk.primary
 
     # -- one site -------------------------------------------------------------------------------------
-    def burn(self, site: str, index: int) -> ScenarioResult:
+    def burn(self, site: str | None, index: int, fault: str = "fire") -> ScenarioResult:
+        """One scenario: ``fault`` (``fire``, or :mod:`.faults`' ``pause``/``partition``) on ``site`` (None: the site
+        of the primary at that moment), observed until the stack healed, then the site back."""
         plan, o = self.plan, self.o
-        info = plan.sites[site]
         self.events = [e for e in self.events if e.phase == "boot"] if index == 0 else []
         notes: list[str] = []
         old_primary = self.ready()
+        if site is None:
+            site = plan.db_host(old_primary).site
+        info = plan.sites[site]
         first = (index + 1) * ROWS_PER_SCENARIO
         span = int(o.before_s + o.max_after_s + 60)
         assert self.visitor is not None
@@ -183,21 +192,20 @@ class _Drill:
         self.event("load", f"{len(writes.acks)} rows acknowledged, {sum(a.ok for a in visits.attempts)} GETs ok; "
                            f"replay lag: {lag.stdout.strip() or 'n/a'}")
 
-        victims = [h.name for h in plan.hosts_on(site) if h.name not in self.down]
-        s3 = f"{plan.backup_placement}-s3"
-        if plan.backup_site == site:
-            victims.append(s3)
-        called = time.time()
-        try:
-            podman.kill(*[self.names[v] for v in victims], signal_name="KILL", timeout=60)
-        except podman.PodmanError as exc:
-            raise DrillError(f"podman kill failed: {exc}") from None
-        fire = time.time()  # every victim is dead: rows acknowledged until now count as before the fire
+        sync = self.sync_standby(old_primary)
+        fence = self.fence_probes(old_primary, span) if fault != "fire" else {}
+        victims = self.victims(site, fault, old_primary)
+        self.struck = {"fire": "burned", "pause": "frozen", "partition": "cut off"}[fault]
+        fire = self.strike(fault, info.name, victims)
         self.down |= set(victims)
-        self.event("fire", f"{info.name} burns: SIGKILL to {', '.join(victims)} "
-                           f"(podman kill took {fire - called:.2f} s)", fire)
 
         failover, check, holder = self.observe(fire, old_primary, visits, writes)
+        if failover is not None:
+            failover["synchronous_standby"] = sync
+            failover["promoted_synchronous"] = sync is not None and failover.get("promoted") == sync
+        if fault != "fire":
+            time.sleep(o.hold_s)  # the frozen or cut-off primary stays so a while after the handover
+            self.restore(fault, info.name, victims)
         stop_load(self.visitor.name, visits, writes)
         self.event("load", f"stopped: {len(visits.attempts)} GETs, {len(writes.attempts)} writes attempted")
         self.patroni_events([p for p in plan.db_placements if self.member(p) not in self.down], fire)
@@ -227,16 +235,17 @@ class _Drill:
 
         rejoin = None
         if holder is not None:
-            rejoin = self.come_back(site, victims, notes)
-        elif holder is None:
+            rejoin = self.come_back(site, victims, notes, start=fault == "fire")
+        else:
             notes.append("nothing comes back: the site's disks burned with the only copies of the data")
+        verdict = self.fence_verdict(fence, fire) if fence else None
         result = ScenarioResult(
             site=info.name, site_id=site, placements=info.placements, killed=tuple(victims),
             prediction=plan.predictions[site], fire_at=fire, rto_web=rto_web, rto_writes=rto_writes, rpo=rpo,
             failover=failover, cluster=check, rejoin=rejoin, web=web,
             writes={"total": len(writes.attempts), "acknowledged": len(writes.acks),
                     "after_fire": len(wafter), "failed_after_fire": sum(not a.ok for a in wafter)},
-            notes=notes, boot_s=self.boot_s,
+            notes=notes, boot_s=self.boot_s, fault=fault, fence=verdict,
         )
         result.timeline = sorted(self.events, key=lambda e: e.at)
         return result
@@ -257,7 +266,7 @@ class _Drill:
             failover = {"old_primary": old_primary, "order": [p for p in plan.failover_order if p in survivors],
                         "received_lsn": received, "most_advanced": most_advanced(received) if received else [],
                         "promoted": None, "promote_s": None}
-            self.event("observe", f"primary {self.member(old_primary)} burned; WAL received by the survivors: "
+            self.event("observe", f"primary {self.member(old_primary)} {self.struck}; WAL received by the others: "
                                   + (", ".join(f"{p}={v}" for p, v in received.items()) or "none survives"))
         limit = o.max_after_s if (web_alive and survivors) else min(o.max_after_s, max(o.min_after_s, o.dead_after_s))
         end = fire + limit
@@ -324,15 +333,88 @@ class _Drill:
                          f"order, {CONNECT_TIMEOUT_S} s each")
         return stats
 
+    # -- the faults other than a fire (resilient_stack.drills.faults) ---------------------------------
+    def sync_standby(self, primary: str) -> str | None:
+        """The placement of the primary's synchronous standby at this moment (None: none, asynchronous)."""
+        proc = psql_local(self.names[self.member(primary)],
+                          "SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync'")
+        name = proc.stdout.strip() if proc.returncode == 0 else ""
+        return next((p for p in self.plan.db_placements if self.member(p) == name), None)
+
+    def victims(self, site: str, fault: str, primary: str) -> list[str]:
+        if fault == "pause":
+            return [self.member(primary)]
+        victims = [h.name for h in self.plan.hosts_on(site) if h.name not in self.down]
+        if fault == "fire" and self.plan.backup_site == site:
+            victims.append(f"{self.plan.backup_placement}-s3")
+        return victims
+
+    def strike(self, fault: str, site_name: str, victims: list[str]) -> float:
+        """The fault, at once on every victim; when it struck (rows acknowledged until then count as before it)."""
+        containers = [self.names[v] for v in victims]
+        called = time.time()
+        try:
+            if fault == "fire":
+                podman.kill(*containers, signal_name="KILL", timeout=60)
+            elif fault == "pause":
+                podman.pause(*containers)
+            else:
+                for c in containers:
+                    podman.connect(self.internet, c, disconnect=True)
+        except podman.PodmanError as exc:
+            raise DrillError(f"the {fault} failed: {exc}") from None
+        at = time.time()
+        what = {"fire": f"{site_name} burns: SIGKILL to {', '.join(victims)}",
+                "pause": f"{victims[0]} freezes: every process paused, as a hung hypervisor leaves a VM",
+                "partition": f"{site_name} is cut off the internet: {', '.join(victims)} unplugged, running on"}[fault]
+        self.event(fault, f"{what} (took {at - called:.2f} s)", at)
+        return at
+
+    def restore(self, fault: str, site_name: str, victims: list[str]) -> None:
+        t0 = time.time()
+        if fault == "pause":
+            podman.pause(*[self.names[v] for v in victims], unpause=True)
+            what = f"{victims[0]} thaws: its processes go on where they stopped"
+        else:
+            for v in victims:
+                ip = next(h.public_ip for h in self.plan.hosts if h.name == v)
+                podman.connect(self.internet, self.names[v], ip=ip, mac=topo.mac_of(ip))
+            what = f"{site_name} is plugged back in at the same addresses"
+        self.event("return", what, t0)
+
+    def fence_probes(self, primary: str, seconds: int) -> dict[str, FenceProbe]:
+        """A fence probe on every living member (the table made on the primary first)."""
+        proc = psql_local(self.names[self.member(primary)],
+                          f"CREATE TABLE IF NOT EXISTS {FENCE_TABLE} (member text NOT NULL, at timestamptz NOT NULL)")
+        if proc.returncode != 0:
+            raise DrillError(f"the fence table could not be made on the primary: {proc.stderr.strip()[-300:]}")
+        probes = {p: FenceProbe(p, self.names[self.member(p)], seconds + 120)
+                  for p in self.plan.db_placements if self.member(p) not in self.down}
+        self.event("fence", f"every {FENCE_INTERVAL:g} s each member ({', '.join(probes)}) is asked to commit a row")
+        return probes
+
+    def fence_verdict(self, probes: dict[str, FenceProbe], at: float) -> dict[str, Any]:
+        for probe in probes.values():
+            probe.stop()
+        verdict = fence_verdict({p: probe.attempts for p, probe in probes.items()}, fault_at=at)
+        h = verdict["handover"] or {}
+        self.event("fence", ("never two members accepting writes" if verdict["ok"] else
+                             f"TWO MEMBERS ACCEPTED WRITES at once {verdict['two_writable']} time(s)")
+                   + (f"; the last write {h['old']} acknowledged came {h['last_ack_old']} s after the fault, the first"
+                      f" one {h['new']} acknowledged {h['first_ack_new']} s after it" if h.get("new") else ""))
+        return verdict
+
     # -- the return ----------------------------------------------------------------------------------
-    def come_back(self, site: str, victims: list[str], notes: list[str]) -> dict[str, Any]:
-        """The burned containers start again from their disks; wait until the site's database host is a
-        replica of the current primary and its web hosts answer."""
+    def come_back(self, site: str, victims: list[str], notes: list[str], *, start: bool = True) -> dict[str, Any]:
+        """The burned containers start again from their disks (``start``; after a pause or a partition they run
+        already); wait until the site's database host is a replica of the current primary and its web hosts answer."""
         plan = self.plan
         t0 = time.time()
-        podman.start(*[self.names[v] for v in victims], timeout=120)
+        if start:
+            podman.start(*[self.names[v] for v in victims], timeout=120)
+            self.event("return", f"{plan.sites[site].name} comes back: {', '.join(victims)} start from their disks",
+                       t0)
         self.down -= set(victims)
-        self.event("return", f"{plan.sites[site].name} comes back: {', '.join(victims)} start from their disks", t0)
         s3 = f"{plan.backup_placement}-s3"
         if s3 in victims:
             # drill scaffolding: the stand-in keeps its objects in memory, so it comes back empty (its bucket made
@@ -400,13 +482,14 @@ class _Drill:
 
 def run_drill(
     plan: Plan,
-    sites: list[str],
+    scenarios: Sequence[str | None | tuple[str | None, str]],
     *,
     options: Options = Options(),
     progress: Callable[[str], None] = lambda _: None,
 ) -> list[ScenarioResult]:
-    """Boot the stack once and burn each of ``sites`` (site ids) in turn, bringing each back before the next.
-    Always removes what it created."""
+    """Boot the stack once and strike each of ``scenarios`` in turn (a site id, None: the site of the primary at
+    that moment, or ``(site, fault)``: :data:`resilient_stack.drills.faults.FAULTS`, ``fire`` by default), bringing
+    each back before the next. Always removes what it created."""
     drill = _Drill(plan, options, progress)
     workdir = Path(tempfile.mkdtemp(prefix="rs-firedrill-"))
     results: list[ScenarioResult] = []
@@ -415,11 +498,14 @@ def run_drill(
             topology = topo.boot(s, plan, workdir, image=options.image, timeout=options.boot_timeout_s,
                                  event=drill.event)
             drill.names, drill.boot_s, drill.visitor = topology.names, topology.boot_s, topology.visitor
-            for i, site in enumerate(sites):
+            drill.internet = topology.internet
+            for i, scenario in enumerate(scenarios):
+                site, fault = scenario if isinstance(scenario, tuple) else (scenario, "fire")
                 start = time.monotonic()
-                progress(f"[scenario] {i + 1}/{len(sites)}: burn {plan.sites[site].name} "
-                         f"({', '.join(plan.sites[site].placements)})")
-                result = drill.burn(site, i)
+                where = (f"{plan.sites[site].name} ({', '.join(plan.sites[site].placements)})" if site else
+                         "the primary's site")
+                progress(f"[scenario] {i + 1}/{len(scenarios)}: {'burn' if fault == 'fire' else fault} {where}")
+                result = drill.burn(site, i, fault)
                 result.runtime_s = time.monotonic() - start + (topology.boot_s if i == 0 else 0.0)
                 results.append(result)
             cleanup_from = time.time()

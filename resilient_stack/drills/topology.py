@@ -155,6 +155,7 @@ class Topology:
     # boots one stack host (its plan, the container's short name) on its networks, as at the first boot: the
     # restore drill's fresh hosts, which take the burned hosts' addresses as a replaced instance keeps its port
     start: Callable[..., podman.Host] | None = None
+    internet: str = ""  # the internet network's name (a partition unplugs a site's hosts from it)
 
 
 def boot(
@@ -216,4 +217,4 @@ def boot(
         host.wait_boot_finished(timeout=max(5.0, deadline - time.monotonic()))
     boot_s = time.monotonic() - t0
     event("boot", f"cloud-init done on all {len(hosts)} containers in {boot_s:.0f} s")
-    return Topology(visitor=visitor, names=containers, boot_s=boot_s, start=start)
+    return Topology(visitor=visitor, names=containers, boot_s=boot_s, start=start, internet=inet.name)

@@ -227,6 +227,14 @@ def _parameters(backup: BackupRepository | None, *, max_wal_senders: int, wal_ke
         "password_encryption": "scram-sha-256",
         # a replica whose primary changed streams from the new one this soon (the default waits 5 s)
         "wal_retrieve_retry_interval": "1s",
+        # a lost peer (a burned site: no RST, no answer) is noticed in about 10 s, not minutes: the primary drops a
+        # lost synchronous standby's connection and Patroni picks another, so commits stall that long at most
+        "wal_sender_timeout": "10s",
+        "wal_receiver_timeout": "10s",
+        "tcp_user_timeout": 10000,
+        "tcp_keepalives_idle": 5,
+        "tcp_keepalives_interval": 2,
+        "tcp_keepalives_count": 3,
     }
     if backup is not None:
         params.update({
@@ -345,8 +353,12 @@ def patroni_config(
         },
         # patronictl, and Patroni's own calls to the other members: the member's certificate, the CA verified
         "ctl": {"certfile": MEMBER_CERT, "keyfile": MEMBER_KEY, "cacert": CA_CERT},
+        # this host's own etcd member only, and no discovery of the others (use_proxies): a peer that hangs (a frozen
+        # VM keeps its TCP stack answering) would otherwise leave Patroni's view of the cluster stale; a member
+        # whose own etcd is lost is a member without the DCS, which demotes itself if it was the primary
         "etcd3": {
-            "hosts": [f"{url_host(m.address)}:{ETCD_CLIENT_PORT}" for m in [me, *[x for x in members if x != me]]],
+            "hosts": [f"127.0.0.1:{ETCD_CLIENT_PORT}"],
+            "use_proxies": True,
             "protocol": "https",
             "cacert": CA_CERT,
             "cert": MEMBER_CERT,

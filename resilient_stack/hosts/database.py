@@ -58,6 +58,7 @@ from resilient_stack.hosts.paths import (
     ETCDCTL_HELPER,
     PATRONI_CONF,
     PATRONI_SERVICE,
+    PATRONI_START,
     PG_VERSION,
     PGBACKREST_CONF,
     PGBACKREST_SECRETS,
@@ -386,7 +387,8 @@ def render_db_member(
         document.write_file(SYSTEMD_DROPIN.format(unit=ETCD_SERVICE),
                             payload.render("systemd/etcd.conf", mount=DATA_MOUNT, join_env=ETCD_JOIN_ENV)),
         document.write_file(SYSTEMD_DROPIN.format(unit=PATRONI_SERVICE),
-                            payload.render("systemd/patroni.conf", mount=DATA_MOUNT)),
+                            payload.render("systemd/patroni.conf", mount=DATA_MOUNT, start=PATRONI_START)),
+        document.write_file(PATRONI_START, payload.render("patroni/start.py"), permissions="0755"),
         document.write_file(WATCHDOG_MODULES, "softdog\n"),
         document.write_file(WATCHDOG_UDEV, payload.render("udev/watchdog.rules")),
         document.write_file(DATA_VOLUME_SCRIPT, payload.render(

@@ -36,6 +36,7 @@ DATA_VOLUME_LABEL = "rs-data"  # the file system label of a volume the script fo
 # through /etc/default/etcd); etcd's data directory is its own (on the data volume), never the package's.
 PATRONI_CONF = "/etc/patroni/config.yml"
 PATRONI_SERVICE = "patroni"
+PATRONI_START = "/usr/local/lib/resilient-stack/patroni-start.py"  # Patroni's entry point (a fix of 3.0.2, see it)
 PATRONI_PGPASS = "/var/lib/postgresql/.pgpass.patroni"
 ETCD_ENV = "/etc/default/etcd"
 ETCD_SERVICE = "etcd"

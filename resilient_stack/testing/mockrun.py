@@ -74,7 +74,10 @@ __all__ = [
 
 PROJECT = "resilient-stack"
 STACK_TYPE = "pulumi:pulumi:Stack"
-PKI_NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)  # when the mock PKI issues its certificates
+# When the mock PKI issues its certificates, and for how long: fixed, so that the same program gives the same user data
+# and metadata; long, so that a state made from a mocked run is never within the renewal window of a real preview
+PKI_NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+PKI_DAYS = 3000
 GET_NETWORK = "openstack:networking/getNetwork:getNetwork"
 PUBLIC_POOL = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range: never routed
 PUBLIC_POOL_V6 = ipaddress.ip_network("2001:db8::/32")  # RFC 3849 documentation range
@@ -486,7 +489,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
         inputs = {k: _plain(v) for k, v in args.inputs.items() if not k.startswith("__")}
         if not isinstance(inputs.get("members"), dict):
             self._fail(MockRunError(f"mockrun: {args.name}: members must be known (host name -> address)"))
-        outs = pki.issue(inputs, now=PKI_NOW, seed=f"mockrun/{key}")
+        outs = pki.issue(inputs, now=PKI_NOW, seed=f"mockrun/{key}", days=PKI_DAYS)
         return {**base, **outs}
 
     def _random_password(self, args, key, base):

@@ -337,6 +337,22 @@ def start(*names: str, timeout: float = 120) -> None:
     _run(["start", *names], timeout=timeout)
 
 
+def pause(*names: str, unpause: bool = False, timeout: float = 60) -> None:
+    """Freeze (``unpause``: thaw) every process of these containers in ONE call, as a hung hypervisor freezes a VM:
+    nothing runs, nothing is lost, every socket stays open."""
+    if not names:
+        raise ValueError("pause: no container named")
+    _run(["unpause" if unpause else "pause", *names], timeout=timeout)
+
+
+def connect(network: str, name: str, *, ip: str | None = None, mac: str | None = None, disconnect: bool = False,
+            timeout: float = 60) -> None:
+    """Plug container ``name`` into ``network`` at ``ip``/``mac`` (``disconnect``: unplug it), as a cut cable."""
+    args = ["network", "disconnect", "--force", network, name] if disconnect else \
+        ["network", "connect", *(["--ip", ip] if ip else []), *(["--mac-address", mac] if mac else []), network, name]
+    _run(args, timeout=timeout)
+
+
 def _kill_args(names: Sequence[str], signal_name: str) -> list[str]:
     if not names:
         raise ValueError("kill: no container named")

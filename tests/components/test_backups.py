@@ -3,7 +3,8 @@
 The keys are the dedicated object-store user's Pulumi secrets (``backupS3AccessKey`` / ``backupS3SecretKey``):
 a preview without them renders placeholders and warns, a ``pulumi up`` without them refuses, and nothing ever
 creates a credential of the deploying user. pgBackRest encrypts the repository with a generated passphrase, the
-same on every member (any may become the primary, and a restore on new hosts needs it)."""
+same on every member (any may become the primary, and a restore on new hosts needs it). The keys, the passphrase and
+the repository's path reach the members in their sealed secret documents, never in clear in ``pgbackrest.conf``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from resilient_stack.components.stack_config import StackConfigError, load_stack
 from resilient_stack.hosts import cloudinit
 from resilient_stack.testing.mockrun import RecordingMocks, run_program, to_stack_export
 
-from .conftest import PASSING, stack_file
+from .conftest import PASSING, sealed_document, stack_file, user_data, user_data_file
 
 INSTANCE = "openstack:compute/instance:Instance"
 CONTAINER = "openstack:objectstorage/container:Container"
@@ -25,11 +26,18 @@ KEYS = {f"resilient-stack:{ACCESS_KEY}": "OVHS3ACCESSKEY0001", f"resilient-stack
 
 
 def _conf(host) -> dict[str, str]:
-    """``pgbackrest.conf``'s [global] settings of a host's user data."""
-    doc = yaml.safe_load(host.inputs["userData"])
-    text = next(f["content"] for f in doc["write_files"] if f["path"] == cloudinit.PGBACKREST_CONF)
+    """``pgbackrest.conf``'s [global] settings of a host's user data (no secret: those are in its sealed document)."""
+    text = user_data_file(host, cloudinit.PGBACKREST_CONF)
     body = text.split("[global]", 1)[1].split("\n[", 1)[0]
-    return dict(line.split("=", 1) for line in body.splitlines() if "=" in line)
+    settings = dict(line.split("=", 1) for line in body.splitlines() if "=" in line)
+    assert not {"repo1-s3-key", "repo1-s3-key-secret", "repo1-cipher-pass", "repo1-path"} & set(settings), host.name
+    return settings
+
+
+def _backup(res, host) -> tuple[str, str]:
+    """The repository's keys in a member's sealed secret document."""
+    backup = sealed_document(res, host)["backup"]
+    return backup["key_id"], backup["key_secret"]
 
 
 def test_up_without_the_dedicated_keys_refuses_and_names_the_key():
@@ -51,20 +59,24 @@ def test_a_preview_without_keys_renders_placeholders_and_warns(stack):
     hosts = [r for r in res if r.type == INSTANCE and r.inputs["name"].endswith("-db")]
     assert hosts
     for host in hosts:
-        conf = _conf(host)
-        assert (conf["repo1-s3-key"], conf["repo1-s3-key-secret"]) == PREVIEW_KEYS
+        assert _conf(host)["repo1-cipher-type"] == "aes-256-cbc"
+        assert _backup(res, host) == PREVIEW_KEYS
 
 
 def test_up_with_the_keys_gives_them_to_every_member_with_one_passphrase_and_no_other_credential():
     res = run_program(stack_file("production"), preview=False, config_overrides=KEYS)
     hosts = [r for r in res if r.type == INSTANCE and r.inputs["name"].endswith("-db")]
     assert len(hosts) == 3
-    confs = [_conf(h) for h in hosts]
-    assert {c["repo1-s3-key"] for c in confs} == {"OVHS3ACCESSKEY0001"}
-    assert {c["repo1-s3-key-secret"] for c in confs} == {"s3cr3t-of-the-backup-user"}
-    assert {c["repo1-cipher-type"] for c in confs} == {"aes-256-cbc"}
-    (passphrase,) = {c["repo1-cipher-pass"] for c in confs}
+    assert {_conf(h)["repo1-cipher-type"] for h in hosts} == {"aes-256-cbc"}
+    backups = [sealed_document(res, h)["backup"] for h in hosts]
+    assert {b["key_id"] for b in backups} == {"OVHS3ACCESSKEY0001"}
+    assert {b["key_secret"] for b in backups} == {"s3cr3t-of-the-backup-user"}
+    assert {b["path"] for b in backups} == {"/pgbackrest"}
+    (passphrase,) = {b["cipher_pass"] for b in backups}
     assert len(passphrase) == 64 and passphrase.isalnum()
+    for h in hosts:  # never in clear in the user data
+        text = user_data(h)
+        assert not any(v in text for v in ("OVHS3ACCESSKEY0001", "s3cr3t-of-the-backup-user", passphrase)), h.name
     assert not [r for r in res if r.type.startswith("openstack:identity/")]
     export = json.dumps(to_stack_export(res))
     for secret in ("s3cr3t-of-the-backup-user", "OVHS3ACCESSKEY0001", passphrase):
@@ -106,7 +118,7 @@ def test_encrypted_keys_in_a_stack_file_are_skipped_by_the_readers_that_cannot_d
     assert load_stack_file(f).backup_s3_access_key is None
     res = run_program(f)
     host = next(r for r in res if r.type == INSTANCE and r.inputs["name"].endswith("-db"))
-    assert (_conf(host)["repo1-s3-key"], _conf(host)["repo1-s3-key-secret"]) == PREVIEW_KEYS
+    assert _backup(res, host) == PREVIEW_KEYS
 
 
 def test_keys_with_spaces_or_line_breaks_are_refused():
@@ -117,12 +129,12 @@ def test_keys_with_spaces_or_line_breaks_are_refused():
 def test_bootstrap_from_backup_reaches_every_member_and_defaults_to_initdb():
     res = run_program(stack_file("production"))
     hosts = [r for r in res if r.type == INSTANCE and r.inputs["name"].endswith("-db")]
-    assert all(cloudinit.RESTORE_SCRIPT not in h.inputs["userData"] for h in hosts)
+    assert hosts and all(cloudinit.RESTORE_SCRIPT not in user_data(h) for h in hosts)
     cfg = load_stack_file(stack_file("production"))
     database = {**cfg.database.model_dump(by_alias=True, exclude_none=True), "bootstrapFrom": "backup"}
     res = run_program(stack_file("production"), config_overrides={"resilient-stack:database": database})
     hosts = [r for r in res if r.type == INSTANCE and r.inputs["name"].endswith("-db")]
+    assert len(hosts) == 3
     for host in hosts:
-        doc = yaml.safe_load(host.inputs["userData"])
-        conf = next(f["content"] for f in doc["write_files"] if f["path"] == cloudinit.PATRONI_CONF)
+        conf = user_data_file(host, cloudinit.PATRONI_CONF)
         assert yaml.safe_load(conf)["bootstrap"]["method"] == "pgbackrest"

@@ -15,7 +15,7 @@ from resilient_stack.core.vocabulary import STORAGE_OF_KEY
 from resilient_stack.hosts import cloudinit
 from resilient_stack.testing.mockrun import run_program
 
-from .conftest import bare_config, stack_file
+from .conftest import bare_config, stack_file, user_data
 
 INSTANCE = "openstack:compute/instance:Instance"
 VOLUME = "openstack:blockstorage/volume:Volume"
@@ -48,7 +48,7 @@ def test_the_host_looks_for_its_own_volume(runs):
     for host in of(res, INSTANCE):
         name = host.inputs["name"]
         if name.endswith("-db"):
-            assert f"VOLUME_ID={volumes[name]}\n" in host.inputs["userData"]
+            assert f"VOLUME_ID={volumes[name]}\n" in user_data(host)
 
 
 @pytest.mark.parametrize("stack", ["production", "staging"])
@@ -65,8 +65,11 @@ def test_the_runtime_configuration_is_in_the_metadata(runs):
     for host in of(res, INSTANCE):
         if host.inputs["name"].endswith("-db"):
             doc = cloudinit.runtime_document_of(host.inputs["metadata"])
-            for ip in web:
-                assert f"hostssl shop shop {ip}/32 scram-sha-256" in doc["pg_hba"]
+            for ip in web:  # the application's two login roles (they alternate on a rotation)
+                assert f"hostssl shop shop,shop_alt {ip}/32 scram-sha-256" in doc["pg_hba"]
+            # Patroni's dynamic configuration too (applied to the cluster in place by the sync)
+            assert doc["dcs"]["synchronous_mode"] is False and doc["dcs"]["failsafe_mode"] is True
+            assert doc["dcs"]["postgresql"]["parameters"]["max_slot_wal_keep_size"] == "5120MB"  # 20 GB / 4
             assert all(len(v) <= 255 for v in host.inputs["metadata"].values())
 
 
@@ -102,4 +105,4 @@ def test_with_a_dns_name_each_web_host_knows_the_others_for_acme():
     for name, host in web.items():
         doc = cloudinit.runtime_document_of(host.inputs["metadata"])
         assert sorted(doc["acme_peers"]) == sorted(a for n, a in addresses.items() if n != name)
-        assert "certbot" in host.inputs["userData"] and "resilient-stack-acme-peers.conf" in host.inputs["userData"]
+        assert "certbot" in user_data(host) and "resilient-stack-acme-peers.conf" in user_data(host)

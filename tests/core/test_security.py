@@ -1,6 +1,8 @@
 """resilient_stack/security.py (pure) and its place in `resilient-stack audit`."""
 
 import base64
+import datetime as dt
+import gzip
 import json
 from datetime import date
 
@@ -24,7 +26,8 @@ from resilient_stack.core.security import (
     secret_material,
 )
 from resilient_stack.core.vocabulary import SECRET_SIG, UNKNOWN
-from resilient_stack.hosts import cloudinit
+from resilient_stack.hosts import cloudinit, pki
+from resilient_stack.hosts.document import pack_user_data
 from tests import builders as b
 
 SSH = {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "portRangeMin": 22, "portRangeMax": 22}
@@ -99,15 +102,99 @@ def test_user_data_check_never_shows_the_secret_and_reads_base64():
         assert check_resource(INSTANCE_TYPE, {"userData": opaque}) == []
 
 
-def test_the_projects_own_web_user_data_is_clean_and_db_user_data_needs_a_secret():
-    assert check_resource(INSTANCE_TYPE, {"userData": cloudinit.render_web(placement_label="ovh/GRA11", https=True)}) == []
+def _own_user_data() -> dict[str, str]:
+    """What the components hand Nova for a web host and a database member: packed (gzip + base64), holding the host's
+    key and its sealed secret document, and no other secret in clear."""
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    ca = pki.new_ca("t", now=now, seed="tests/core")
+    member = pki.issue_member(ca, "db1", ["192.0.2.1"], now=now, seed="tests/core")
+    admin = pki.issue_client(ca, pki.ADMIN_CN, label="admin/db1", now=now, seed="tests/core")
+    web_doc = cloudinit.web_secret_document(ca=ca.cert, app_user="app", app_passwords=["app-Secret-456"],
+                                            write_token="token-Secret-345")
+    db_doc = cloudinit.db_secret_document(cloudinit.DbSecrets(
+        tls=cloudinit.MemberTls(ca=ca.cert, cert=member.cert, key=member.key, admin_cert=admin.cert,
+                                admin_key=admin.key),
+        replication_password="repl-Secret-123", rewind_password="rewind-Secret-789", api_password="api-Secret-012",
+        etcd_password="etcd-Secret-678", app_passwords=("app-Secret-456",)), app_user="app")
+    web = cloudinit.render_web(placement_label="ovh/GRA11", https=True, host_key=HOST_KEY, secrets_doc=web_doc,
+                               database=cloudinit.AppDatabase(hosts=("192.0.2.1",), dbname="app", user="app"))
     db = cloudinit.render_db_member(
         name="db1", members=[cloudinit.ClusterMember("db1", "192.0.2.1")], bootstrap=True, scope="t",
-        replication_password="repl-Secret-123", rewind_password="rewind-Secret-789", api_password="api-Secret-012",
-        app_password="app-Secret-456", backup=None, data_volume_id="5b7c3b2e-8d1f-4c4e-9a57-0f1e2d3c4b5a")
-    assert "repl-Secret-123" in db  # cloud-init must carry it: so the component wraps it in a Pulumi secret
-    secret = {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "v1:x"}
-    assert check_resource(INSTANCE_TYPE, {"userData": secret}) == []
+        cluster_id="c1u5ter0id0sample", host_key=HOST_KEY, secrets_doc=db_doc, backup=None,
+        data_volume_id="5b7c3b2e-8d1f-4c4e-9a57-0f1e2d3c4b5a")
+    for text in (web, db):
+        assert not [v for v in OWN_SECRETS if v in text], "secrets travel sealed, never in clear"
+        assert "PRIVATE KEY" not in text
+    return {"web": pack_user_data(web), "db": pack_user_data(db)}
+
+
+HOST_KEY = "K" * 40 + "0123456789abcdefghijklmn"
+OWN_SECRETS = ("repl-Secret-123", "rewind-Secret-789", "api-Secret-012", "etcd-Secret-678", "app-Secret-456",
+               "token-Secret-345")
+
+
+@pytest.mark.parametrize("role", ["web", "db"])
+def test_the_projects_own_user_data_passes_as_the_components_pass_it_and_needs_its_secret(role):
+    packed = _own_user_data()[role]
+    assert not packed.startswith("#") and len(packed) < 65535
+    # as the components pass it (a Pulumi secret), or unknown at preview, or redacted: nothing to report
+    for opaque in ({SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "v1:x"}, UNKNOWN, "[secret]"):
+        assert check_resource(INSTANCE_TYPE, {"userData": opaque}) == []
+    # in clear it would give away the host's key, which unseals the host's secrets in its metadata: read through
+    # the gzip + base64, and named without the key
+    (issue,) = check_resource(INSTANCE_TYPE, {"userData": packed})
+    assert issue.rule == "plaintext-secret-in-user-data"
+    assert "the secret file `/etc/resilient-stack/host.key`" in issue.message
+    assert "of the gzip+base64-unpacked text" in issue.message
+    assert HOST_KEY not in issue.message and "\n" not in issue.message
+
+
+@pytest.mark.parametrize("user_data", [
+    '#cloud-config\nchpasswd: {list: "debian:Hunter2-pw-0123"}\n',
+    "#cloud-config\nchpasswd:\n  list: |\n    root:RANDOM\n    debian:Hunter2-pw-0123\n",
+    "#cloud-config\nchpasswd:\n  list:\n    - debian:Hunter2-pw-0123\n",
+    "#cloud-config\nwrite_files:\n- path: /home/app/.pgpass\n  content: |\n    db:5432:app:app:Hunter2-pw-0123\n",
+    "#!/bin/sh\necho 'db:5432:app:app:Hunter2-pw-0123' > /root/.pgpass\n",
+    "*:*:*:replicator:Hunter2-pw-0123\n",
+])
+@pytest.mark.parametrize("packing", ["plain", "base64", "gzip+base64", "gzip+base64 in lines"])
+def test_the_reviews_missed_shapes_are_found_however_packed(user_data, packing):
+    """Review finding L8: chpasswd lists, .pgpass lines and gzip+base64 user data went through unflagged."""
+    packed = {
+        "plain": user_data,
+        "base64": base64.b64encode(user_data.encode()).decode(),
+        "gzip+base64": pack_user_data(user_data),
+        "gzip+base64 in lines": "\n".join(pack_user_data(user_data)[i:i + 76]
+                                          for i in range(0, len(pack_user_data(user_data)), 76)),
+    }[packing]
+    (issue,) = check_resource(INSTANCE_TYPE, {"userData": packed})
+    assert issue.rule == "plaintext-secret-in-user-data" and "Hunter2" not in issue.message
+    assert ("`chpasswd` list entry" in issue.message) or (".pgpass line" in issue.message) or \
+        ("secret file" in issue.message), issue.message
+    if packing.startswith("gzip"):
+        assert "gzip+base64-unpacked" in issue.message
+
+
+@pytest.mark.parametrize("packed, why", [
+    (base64.b64encode(gzip.compress(b"#cloud-config\n" + b" " * (2 << 20))).decode(), "more than 1048576 bytes"),
+    (base64.b64encode(gzip.compress(b"\0" * (64 << 20))).decode(), "more than 1048576 bytes"),  # a gzip bomb
+    (base64.b64encode(b"\x1f\x8b" + b"\x00" * 64).decode(), "cannot be unpacked"),
+    (base64.b64encode(gzip.compress(b"#cloud-config\npackages: [nginx]\n" * 50)[:-9]).decode(), "cannot be unpacked"),
+])
+def test_packed_user_data_that_cannot_be_read_is_a_finding_never_a_pass(packed, why):
+    (issue,) = check_resource(INSTANCE_TYPE, {"userData": packed})
+    assert issue.rule == "plaintext-secret-in-user-data"
+    assert "could not be read" in issue.message and why in issue.message and "\n" not in issue.message
+
+
+@pytest.mark.parametrize("user_data", [
+    "#cloud-config\npackages: [nginx]\n",
+    "#cloud-config\nchpasswd: {list: 'root:RANDOM'}\n",
+    "#cloud-config\nwrite_files:\n- path: /etc/resilient-stack/secrets.sealed\n  content: " + "Ab-_" * 40 + "\n",
+])
+def test_clean_user_data_packed_or_not_is_quiet(user_data):
+    for packed in (user_data, base64.b64encode(user_data.encode()).decode(), pack_user_data(user_data)):
+        assert check_resource(INSTANCE_TYPE, {"userData": packed}) == []
 
 
 def test_odd_shapes_never_crash():

@@ -4,6 +4,7 @@ a loopback server standing in for the web hosts, and its output lines as the dri
 from __future__ import annotations
 
 import http.server
+import os
 import shutil
 import subprocess
 import threading
@@ -17,13 +18,18 @@ from resilient_stack.drills.report import Attempt
 from ..conftest import need_tool
 
 
+TOKEN = "write-token-0123456789abcdefghijklmnopqrst"  # the stack output appWriteToken
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         self.answer(200, b'<html><strong id="placement">ovhcloud/WAW1/waw</strong></html>')
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         n = int(self.path.rsplit("=", 1)[1])
-        if n % 3 == 0:
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":  # the application's write endpoint
+            self.answer(401, b'{"error": "a write needs the write token"}')
+        elif n % 3 == 0:
             self.answer(503, b'{"error": "no member accepts writes"}')
         else:
             self.answer(201, b'{"n": %d, "placement": "ovhcloud/WAW1/waw", "database": "198.18.42.13"}' % n)
@@ -50,11 +56,20 @@ def server() -> Iterator[str]:
         srv.server_close()
 
 
-def visitor(tmp_path, *args: str) -> list[str]:
+def run_visitor(tmp_path, *args: str, token: str | None = TOKEN) -> subprocess.CompletedProcess:
+    """The visitor's script with the write token in its environment (never on its command line), as the drill runs
+    it."""
     need_tool(shutil.which("curl") is not None, "curl is not installed")
     script = tmp_path / "visitor.sh"
     script.write_text(load.visitor_script())
-    proc = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if k != "RS_WRITE_TOKEN"}
+    if token is not None:
+        env["RS_WRITE_TOKEN"] = token
+    return subprocess.run(["bash", str(script), *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def visitor(tmp_path, *args: str, token: str | None = TOKEN) -> list[str]:
+    proc = run_visitor(tmp_path, *args, token=token)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.splitlines()
 
@@ -77,6 +92,19 @@ def test_writes_are_numbered_and_report_the_member_that_committed(server, tmp_pa
     n, attempt, remote, error = parsed[1000002]  # a multiple of 3: the server says 503
     assert not attempt.ok and error.startswith("HTTP 503:") and "no member accepts writes" in error
     assert attempt.detail == f"{remote}: {error}"
+    assert TOKEN not in "\n".join(lines), "the token is never printed"
+
+
+def test_writes_carry_the_write_token_and_refuse_to_start_without_it(server, tmp_path):
+    """The application's write endpoint takes the stack's write token (issue 22: not open to the internet); the
+    visitor sends it as a bearer token, from its environment."""
+    proc = run_visitor(tmp_path, "write", server, "0", "1", "1", "30", "2", token=None)
+    assert proc.returncode == 2 and "RS_WRITE_TOKEN is not set" in proc.stderr and proc.stdout == ""
+    lines = visitor(tmp_path, "write", server, "0", "1", "1", "30", "2", token="not-the-token")
+    (n, attempt, remote, error) = load.parse_line(lines[0])
+    assert not attempt.ok and error.startswith("HTTP 401:"), "a wrong token is refused by the server"
+    # reads need no token
+    assert visitor(tmp_path, "get", server, "0", "1", "1", "30", "2", token=None)[-1] == "end 2"
 
 
 def test_an_unreachable_address_is_a_failed_attempt_within_the_timeout(tmp_path):

@@ -11,6 +11,7 @@ import yaml
 
 from resilient_stack.core.rules import DesignRejected
 from resilient_stack.drills import plan
+from resilient_stack.hosts.document import unpack_user_data
 from resilient_stack.io.errors import InputError
 from resilient_stack.testing.mockrun import RecordingMocks, run_program
 
@@ -60,7 +61,7 @@ def test_public_addresses_come_from_the_mock_cloud_and_reach_the_hosts_through_t
         if h.role != "web":
             # every member names every other member and admits every web host, as the components rendered it
             assert f"ETCD_INITIAL_CLUSTER={cluster}\n" in h.user_data
-            assert all(f"hostssl shop shop {ip}/32 scram-sha-256" in h.user_data for ip in webs)
+            assert all(f"hostssl shop shop,shop_alt {ip}/32 scram-sha-256" in h.user_data for ip in webs)
         else:
             hosts = [production.database_addresses[p] for p in ("gra", "waw", "ik")]
             assert '"hosts": [\n' in h.user_data and all(f'"{ip}"' in h.user_data for ip in hosts)
@@ -80,10 +81,16 @@ def test_the_stack_file_is_used_as_it_is(production):
 def test_the_user_data_is_exactly_what_the_components_render(production):
     names = [h.name for h in production.hosts]
     res = run_program(PRODUCTION, mocks=RecordingMocks(public_address=plan.Addresses(NET, names)))
-    rendered = {r.inputs["name"]: r.inputs["userData"] for r in res if r.type == plan.INSTANCE_TYPE}
+    packed = {r.inputs["name"]: r.inputs["userData"] for r in res if r.type == plan.INSTANCE_TYPE}
+    assert all(not ud.startswith("#") for ud in packed.values()), "the components hand Nova gzip + base64"
+    # the plan holds what cloud-init reads once it has unpacked it
+    rendered = {name: unpack_user_data(ud) for name, ud in packed.items()}
     assert rendered == {h.name: h.user_data for h in production.hosts}
     for ud in rendered.values():
         assert ud.startswith("#cloud-config\n") and yaml.safe_load(ud)
+    # the load's writes carry the stack's write token (stack output appWriteToken, the protected RandomPassword)
+    (token,) = [r for r in res if r.name == "shop-db-app-write-token"]
+    assert production.write_token == token.outputs["result"] and len(production.write_token) == 40
 
 
 def test_plans_are_reproducible(production):

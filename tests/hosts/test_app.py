@@ -54,6 +54,7 @@ class FakeConnection:
     def __init__(self, cluster: FakeCluster, host: str) -> None:
         self.cluster, self.closed = cluster, 0
         self.info = types.SimpleNamespace(host=host)
+        self.notices: list[str] = []
 
     def __enter__(self):
         return self
@@ -85,6 +86,10 @@ class FakeCursor:
             self.conn.closed = 2
             raise OperationalError("server closed the connection unexpectedly")
         cluster.rows.append((sql, params))
+        if getattr(cluster, "sync_cancelled", False):  # what PostgreSQL says when a commit's sync wait is cancelled
+            self.conn.notices.append("WARNING:  canceling wait for synchronous replication due to user request\n"
+                                     "DETAIL:  The transaction has already committed locally, but might not have "
+                                     "been replicated to the standby.\n")
 
 
 @pytest.fixture
@@ -216,3 +221,14 @@ def test_http_answers(app, server):
     app.Handler.db._drop()
     status, body = request(server, "POST", "/api/writes?n=8")
     assert status == 503 and body["error"] == "the database is not available", body  # the details: the journal
+
+
+def test_a_commit_no_synchronous_standby_confirmed_is_not_acknowledged(app, server):
+    """A cut-off primary in synchronous mode commits locally when the session's timeout cancels the wait for the
+    standby, and says so with a warning: that row may be rewound away by the failover, so it is a 503, never a 201."""
+    app.cluster.sync_cancelled = True
+    status, body = request(server, "POST", "/api/writes?n=9")
+    assert status == 503 and body["error"] == "the database is not available"
+    assert app.Handler.db.conn is None, "the connection to that member is dropped"
+    app.cluster.sync_cancelled = False
+    assert request(server, "POST", "/api/writes?n=10")[0] == 201

@@ -63,10 +63,8 @@ def test_every_member_gets_postgres_patroni_and_etcd():
         assert "After=etcd.service" in dropin and "KillMode=mixed" in dropin
         config = patroni(doc)
         assert config["scope"] == "shop" and config["name"] == name
-        # every member's etcd, this one's first: Patroni reaches the cluster when its own etcd is down
-        me = next(m for m in MEMBERS if m.name == name)
-        hosts = config["etcd3"]["hosts"]
-        assert hosts[0] == (f"[{me.address}]:2379" if ":" in me.address else f"{me.address}:2379") and len(hosts) == 3
+        # this host's own etcd member, and no discovery of the others: a frozen peer cannot leave Patroni's view stale
+        assert config["etcd3"]["hosts"] == ["127.0.0.1:2379"] and config["etcd3"]["use_proxies"] is True
         assert fs[paths.CLUSTER_HELPER]["permissions"] == "0755"
         assert fs[paths.ETCDCTL_HELPER]["permissions"] == "0755"
 

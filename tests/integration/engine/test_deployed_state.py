@@ -14,8 +14,15 @@ removed: they name files of the machine that deployed it, and the engine never c
   makes the upgrade refuse instead, naming each host.
 - 8ac02e0: the self-healing stack before issue 17 (101 resources, data on the root disks): upgrading it to today's
   code replaces no host; it adds a data volume and its attachment per database host.
-- c8f14a8: the baseline of today's code (107 resources: data volumes, protected database hosts, the backups' keys
-  as secrets): the current code must preview it with no change, and a routine change replaces nothing.
+- c8f14a8: the stack before issue 22 (107 resources: data volumes, protected database hosts, the backups' keys
+  as secrets). Today's code adds the cluster's CA (a dynamic resource), each host's own key, the generated etcd
+  password, write token and cluster id, the etcd client port between members, and updates every host's metadata
+  (the sealed secrets, Patroni's dynamic configuration) in place: no host is replaced, no volume touched. Its
+  running hosts do not take that configuration (their first-boot scripts predate it, and a member with mutual TLS
+  cannot join peers without it): the documented upgrade is a new stack restored from its backups
+  (docs/operations.md#upgrading-a-stack-deployed-before-the-clusters-ca). Today's code previewed against a state
+  it deployed itself is tests/integration/engine/test_routine_changes.py (made offline with the real engine's
+  preview and the mock runner).
 
 A state is imported into a throwaway backend and previewed with the dummy clouds.yaml of the engine tests:
 a preview diffs the program's inputs against the state's and contacts no cloud, except for the one lookup the
@@ -87,9 +94,18 @@ def imported(engine_env, tmp_path: Path, fixture: Path):
     return lambda *args: pulumi(*args, "--stack", STACK, "--color", "never", cwd=project, env=env)
 
 
-def plan(run) -> dict[str, set[str]]:
-    r = run("preview", "--json")
-    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+def diagnostics(stdout: str) -> str:
+    """The error diagnostics of a failed ``preview --json`` (what the engine says went wrong), else its tail."""
+    try:
+        diags = json.loads(stdout).get("diagnostics") or []
+    except ValueError:
+        return stdout[-3000:]
+    return "\n".join(d.get("message", "")[:3000] for d in diags if d.get("severity") == "error") or stdout[-3000:]
+
+
+def plan(run, *extra: str) -> dict[str, set[str]]:
+    r = run("preview", "--json", *extra)
+    assert r.returncode == 0, (diagnostics(r.stdout), r.stderr[-3000:])
     out: dict[str, set[str]] = {}
     for s in json.loads(r.stdout)["steps"]:
         out.setdefault(s["op"], set()).add(s["urn"].rsplit("::", 1)[1])
@@ -106,11 +122,18 @@ def test_the_fixtures_are_real_deployments(fixture, custom, instances):
     assert len(servers) == instances and all(r["outputs"]["accessIpV4"] for r in servers)
 
 
-def test_the_current_code_previews_the_baseline_deployment_with_no_change(engine_env, tmp_path):
-    run = imported(engine_env, tmp_path, BASELINE)
-    r = run("preview", "--expect-no-changes", "--diff")
-    assert r.returncode == 0, (r.stdout[-5000:], r.stderr[-3000:])
-    assert "107 unchanged" in r.stdout  # what `pulumi up` created ("107 created", the stack included)
+NEW_IN_22 = ({"shop-db-pki", "shop-db-etcd-password", "shop-db-app-write-token", "shop-db-cluster-id"}
+             | {f"shop-db-{p}-host-key" for p in ("gra", "waw", "ik")}
+             | {f"shop-{p}-web-{i}-host-key" for p, n in (("gra", 2), ("waw", 2), ("ik", 1)) for i in range(1, n + 1)}
+             | {f"shop-db-{p}-etcd-client-from-{q}" for p in ("gra", "waw", "ik") for q in ("gra", "waw", "ik") if p != q})
+
+
+def test_upgrading_a_c8f14a8_deployment_replaces_nothing_and_adds_the_clusters_ca(engine_env, tmp_path):
+    ops = plan(imported(engine_env, tmp_path, BASELINE))
+    assert not set(ops) & REPLACING, ops  # no host, no volume, no secret is replaced or deleted
+    assert ops["create"] == NEW_IN_22, ops["create"] ^ NEW_IN_22
+    instances = {r["urn"].rsplit("::", 1)[1] for r in resources(BASELINE) if r["type"] == INSTANCE}
+    assert instances <= ops.get("update", set()), "every host's metadata: the sealed secrets, in place"
 
 
 def test_the_same_harness_sees_a_routine_change_and_it_replaces_nothing(engine_env, tmp_path):
@@ -127,14 +150,18 @@ def test_upgrading_an_8ac02e0_deployment_replaces_no_host_and_adds_the_data_volu
     assert len(instances) == 8
     assert not instances & set().union(*(v for k, v in ops.items() if k in REPLACING)), ops
     assert ops["create"] == ({f"{h}-data" for h in DB_HOSTS} | {f"{h}-data-attach" for h in DB_HOSTS}
-                             | {"shop-db-backup-cipher-password"}), ops["create"]  # and the backups' passphrase
+                             | {"shop-db-backup-cipher-password"} | NEW_IN_22), ops["create"]  # and the passphrase
     # the EC2 credential of the deploying user gives way to the dedicated user's keys (stack secrets)
     assert ops.get("delete") == {"shop-db-backup-credentials"}, ops.get("delete")
 
 
 def test_upgrading_a_7af5db8_deployment_is_refused_once_its_database_hosts_are_protected(engine_env, tmp_path):
     run = imported(engine_env, tmp_path, OLD)
-    replaced = set().union(*(v for k, v in plan(run).items() if k in REPLACING))
+    # what the upgrade would do to this unprotected deployment. The engine's own check of the simulated snapshot
+    # trips over its delete-before-replace chains here ("failed to verify snapshot: duplicate resource ... (not
+    # marked for deletion)", pulumi/pulumi#13848 and #20809; the preview is otherwise complete): that check is
+    # skipped for this informational preview only; the refusal below runs with every check on
+    replaced = set().union(*(v for k, v in plan(run, "--disable-integrity-checking").items() if k in REPLACING))
     assert DB_HOSTS <= replaced  # what the upgrade would do to an unprotected deployment: why the guard exists
     urns = [line for line in run("stack", "--show-urns").stdout.split()
             if line.startswith("urn:") and line.rsplit("::", 1)[1] in DB_HOSTS]

@@ -4,8 +4,12 @@ the exact user data, burns sites one after the other, brings each back, measures
 with RESILIENT_STACK_REQUIRE_TOOLS=1.
 
 One `production --all-sites` run covers the primary's site, a replica's site and the backups' site (one boot,
-about 3.5 minutes); the sbg2021 replay about 1.5 minutes; the Ctrl-C test under a minute; the restore from the
-backups (`--restore`: every site holding a database member burns, fresh hosts restore) about 6 minutes.
+about 4 minutes); `production --fault pause,partition,fire` freezes the primary, cuts its site off, and burns the
+primary's site a second time (one boot, about 5 minutes): with synchronous replication (production's setting) no
+acknowledged row is lost in either burn, the promoted member is the synchronous standby, and the fence probe never
+sees two members accepting writes; `staging` (asynchronous) burns its primary's site and reports what it loses;
+the sbg2021 replay about 1.5 minutes; the Ctrl-C test under a minute; the restore from the backups (`--restore`:
+every site holding a database member burns, fresh hosts restore) about 6 minutes.
 """
 
 from __future__ import annotations
@@ -72,6 +76,14 @@ def phases(sc: dict) -> list[str]:
     return [e["phase"] for e in sc["timeline"]]
 
 
+def check_synchronous_failover(fo: dict, old: str, others: set[str]) -> None:
+    """The member Patroni promoted is the one that was the synchronous standby at the fire (it holds every
+    acknowledged commit), within the timings' bound (ttl 30 s + a loop)."""
+    assert fo["old_primary"] == old and fo["promoted"] in others, fo
+    assert fo["synchronous_standby"] in others and fo["promoted_synchronous"], fo
+    assert set(fo["received_lsn"]) == others and 0 < fo["promote_s"] < 60, fo
+
+
 def check_healed(sc: dict, survivors: set[str]) -> None:
     """Exactly one primary among the survivors, every other survivor streaming from it, etcd with a majority."""
     cluster = sc["cluster"]
@@ -93,10 +105,12 @@ def check_rejoined(sc: dict, member: str | None) -> None:
     assert "return" in phases(sc)
 
 
-def check_data(sc: dict) -> None:
+def check_data(sc: dict, *, synchronous: bool = True) -> None:
     rpo = sc["rpo"]
     assert rpo["survivor_read"] and rpo["lost_rows_are_async_tail"], rpo
-    if rpo["rows_lost"]:
+    if synchronous:
+        assert rpo["rows_lost"] == 0, rpo  # synchronous replication: no acknowledged row is ever lost
+    elif rpo["rows_lost"]:
         assert rpo["lost_window_s"] <= ASYNC_WINDOW_S, rpo
     assert sc["writes"]["acknowledged"] > rpo["acknowledged_before_fire"] > 10  # writes went on after the fire
     assert sc["measured"]["service_survives"] and sc["measured"]["data_survives"]
@@ -121,8 +135,7 @@ def test_burning_the_primarys_site_fails_over_by_itself(production):
     sc = scenarios["ovh-gravelines"]
     assert set(sc["killed"]) == {"shop-gra-db", "shop-gra-web-1", "shop-gra-web-2"}
     fo = sc["failover"]
-    assert fo["old_primary"] == "gra" and fo["promoted"] in ("waw", "ik") and fo["promoted_most_advanced"]
-    assert set(fo["received_lsn"]) == {"waw", "ik"} and 0 < fo["promote_s"] < 60
+    check_synchronous_failover(fo, "gra", {"waw", "ik"})
     # the drill did nothing: the monitor/promote phases of a runbook do not exist any more
     assert "failover" in phases(sc) and "monitor" not in phases(sc)
     assert any(e["phase"] == "patroni" and "promoted self to leader" in e["event"] for e in sc["timeline"])
@@ -136,13 +149,18 @@ def test_burning_the_primarys_site_fails_over_by_itself(production):
     assert sc["rejoin"]["pg_rewind"] is True
 
 
+SYNC_STALL_S = 30.0  # a lost synchronous standby: commits wait until the primary drops it (wal_sender_timeout)
+
+
 def test_burning_a_replicas_site_keeps_the_primary(production):
     _, _, scenarios = production
     sc = scenarios["infomaniak-geneva"]
     assert set(sc["killed"]) == {"shop-ik-db", "shop-ik-web-1"}
     assert sc["failover"] is None  # the primary was not lost
     check_healed(sc, {"gra", "waw"})
-    assert sc["rto_web_s"] == 0.0 and sc["rto_writes_s"] == 0.0
+    # the page never failed; writes wait for a new synchronous standby when the burned member was the one, and the
+    # primary goes on (with the other replica, or alone, and says so)
+    assert sc["rto_web_s"] == 0.0 and sc["rto_writes_s"] is not None and sc["rto_writes_s"] <= SYNC_STALL_S
     check_data(sc)
     check_rejoined(sc, "ik")
 
@@ -156,6 +174,71 @@ def test_burning_the_backups_site_costs_nothing_but_the_backups(production):
     check_data(sc)
     check_rejoined(sc, None)
     assert any("backup store backups-lim burned" in n for n in sc["notes"])
+
+
+@pytest.fixture(scope="module")
+def faults(tools):
+    proc, rep = firedrill("production", "--fault", "pause,partition,fire")
+    return proc, rep, rep["scenarios"]
+
+
+def check_fenced(sc: dict) -> None:
+    """The fence probe committed on every member every 0.2 s through the fault and the return: never two members
+    acknowledging writes at once; the member cut off or frozen acknowledged nothing after the fault."""
+    fence = sc["fence"]
+    assert fence["ok"] and fence["two_writable"] == 0, fence
+    old = fence["handover"]["old"]
+    assert fence["members"][old]["acknowledged_after_fault"] == 0 or fence["handover"]["new"] is None, fence
+    assert fence["handover"]["new"] is not None and fence["handover"]["first_ack_new"] > 0, fence
+    assert all(m["attempts"] > 100 for m in fence["members"].values()), fence
+
+
+def test_a_frozen_primary_is_fenced_and_rejoins(faults):
+    proc, rep, scenarios = faults
+    assert proc.returncode == 0 and rep["verdict"] == "pass", proc.stderr[-3000:]
+    assert rep["design"]["config_overrides"] == {}
+    pause = scenarios[0]
+    assert pause["fault"] == "pause" and len(pause["killed"]) == 1, pause["killed"]
+    old = pause["failover"]["old_primary"]
+    check_synchronous_failover(pause["failover"], old, {"gra", "waw", "ik"} - {old})
+    check_fenced(pause)
+    check_data(pause)
+    assert pause["rejoin"]["ok"] and pause["rejoin"]["rejoined_as"] == "replica", pause["rejoin"]
+
+
+def test_a_primary_cut_off_the_network_is_fenced_and_rejoins(faults):
+    _, _, scenarios = faults
+    part = scenarios[1]
+    assert part["fault"] == "partition"
+    old = part["failover"]["old_primary"]
+    check_synchronous_failover(part["failover"], old, {"gra", "waw", "ik"} - {old})
+    check_fenced(part)
+    check_data(part)
+    assert part["rejoin"]["ok"] and part["rejoin"]["rejoined_as"] == "replica", part["rejoin"]
+
+
+def test_a_second_burn_of_the_primarys_site_loses_no_acknowledged_row(faults):
+    """The second of CI's two burns of the primary's site (the first: production --all-sites)."""
+    _, _, scenarios = faults
+    fire = scenarios[2]
+    assert fire["fault"] == "fire"
+    old = fire["failover"]["old_primary"]
+    check_synchronous_failover(fire["failover"], old, {"gra", "waw", "ik"} - {old})
+    check_healed(fire, {"gra", "waw", "ik"} - {old})
+    check_data(fire)
+    check_rejoined(fire, old)
+
+
+def test_without_synchronous_replication_the_loss_is_measured_and_said(tools):
+    """staging is asynchronous (its default): a burn of its primary's site may lose the rows acknowledged in the
+    last moments; the report says how many and when, and they are only ever the asynchronous tail."""
+    proc, rep = firedrill("staging")
+    assert proc.returncode == 0 and rep["verdict"] == "pass", proc.stderr[-3000:]
+    (sc,) = rep["scenarios"]
+    assert sc["failover"]["synchronous_standby"] is None and not sc["failover"]["promoted_synchronous"]
+    check_data(sc, synchronous=False)
+    rpo = sc["rpo"]
+    assert rpo["rows_lost"] == len(rpo["lost"]) and rpo["acknowledged"] > rpo["rows_lost"]
 
 
 def test_the_sbg2021_replay_loses_service_and_data(tools):

@@ -20,7 +20,7 @@ import yaml
 
 from resilient_stack.hosts import paths
 from resilient_stack.testing import podman
-from tests.hosts.samples import member
+from tests.hosts.samples import CLUSTER_ID, member
 from tests.integration.podman.test_boot import _missing, image  # noqa: F401 - the image fixture
 
 VOLUME_ID = "7d4c1a9e-5b2f-4e8a-9c3d-1f0e2a4b6c8d"
@@ -100,3 +100,34 @@ def test_no_device_is_a_bounded_wait_then_an_error(host):
     sh, _, _ = host
     out = sh("/usr/local/sbin/data-volume", check=False)
     assert out.returncode != 0 and f"volume {VOLUME_ID} is not attached after 6s" in out.stdout
+
+
+def remount_fresh(sh) -> None:
+    """The volume detached and the host replaced: unmounted, the root disk's fstab entry gone."""
+    sh(f"umount {paths.DATA_MOUNT} && sed -i '/resilient-stack/,+1d' /etc/fstab")
+
+
+@pytest.mark.parametrize("marker, why", [
+    ("cluster=someothercluster\nmember=db-gra\n", "belongs to another cluster (someothercluster)"),
+    (f"cluster={CLUSTER_ID}\nmember=db-waw\n", "belongs to another member of this cluster (db-waw)"),
+    (None, "holds data but no marker of this cluster"),
+])
+def test_a_volume_of_another_cluster_or_member_is_refused_and_left_as_it_is(host, marker, why):
+    """A volume is adopted only when its marker names this cluster and this member (a blank one is marked at its
+    first use): a retained volume of a torn-down stack, another member's volume, or a volume with data and no
+    marker is refused: unmounted, untouched, and the boot stops before etcd or Patroni could use it."""
+    sh, device, _ = host
+    attach(sh, device)
+    out = sh("/usr/local/sbin/data-volume").stdout
+    assert f"a new volume: marked as db-gra's of cluster {CLUSTER_ID}" in out, out
+    if marker is None:
+        sh(f"rm {paths.VOLUME_MARKER}")
+    else:
+        sh(f"printf '{marker}' > {paths.VOLUME_MARKER}")
+    sh(f"install -d -o postgres {paths.DATA_MOUNT}/15 && echo data > {paths.DATA_MOUNT}/15/PG_VERSION")
+    remount_fresh(sh)
+    before = sh(f"sha256sum {device}").stdout.split()[0]
+    out = sh("/usr/local/sbin/data-volume", check=False)
+    assert out.returncode != 0 and why in out.stdout and "not used" in out.stdout, out.stdout + out.stderr
+    assert sh(f"mountpoint -q {paths.DATA_MOUNT}", check=False).returncode != 0, "left unmounted"
+    assert sh(f"sha256sum {device}").stdout.split()[0] == before, "left untouched"

@@ -9,7 +9,9 @@ from resilient_policies.secrecy import PROBE_NAME, secrecy_probe
 from resilient_policies.security import SECURITY_POLICIES
 
 from resilient_stack.core.vocabulary import SECRET_SIG
+from resilient_stack.hosts.document import pack_user_data
 from tests import builders as b
+from tests.hosts import samples
 from tests.policies import support as s
 
 POLICY = {p.name: p for p in SECURITY_POLICIES}
@@ -68,3 +70,23 @@ def test_records_outlive_the_stack_analysis_and_each_probe_overwrites_them():
                                   urn, "db", s.options(), s.provider(), {})
     secrecy_probe.remediate(args)
     assert secrecy.secret_keys(urn) == frozenset()
+
+
+def test_the_components_packed_user_data_passes_as_a_secret_and_is_read_through_its_packing_when_plain():
+    """What the components hand Nova (gzip + base64: the host's key and its sealed secrets), wrapped in a Pulumi
+    secret as they wrap it: the pack does not flag it. The same text in clear would be flagged, read as cloud-init
+    reads it."""
+    for user_data in (pack_user_data(samples.member()), pack_user_data(samples.web_app())):
+        remediation, validation = _secret_args(user_data)
+        secrecy_probe.remediate(remediation)
+        v = s.Violations()
+        POLICY["plaintext-secret-in-user-data"].validate(validation, v)
+        assert v.seen == []
+        plain = ResourceValidationArgs(b.INSTANCE, unknown_checking_proxy(deserialize_properties(
+            {"userData": user_data}, True)), b.urn(b.INSTANCE, "db"), "db", s.options(), s.provider(), {})
+        secrecy_probe.remediate(plain)  # this run's probe: the user data is plain now
+        v = s.Violations()
+        POLICY["plaintext-secret-in-user-data"].validate(s.resource_args(b.INSTANCE, "db", {"userData": user_data},
+                                                                         s.provider()), v)
+        assert len(v.seen) == 1 and "`/etc/resilient-stack/host.key`" in v.messages[0]
+        assert "gzip+base64-unpacked" in v.messages[0] and samples.HOST_KEY not in v.messages[0]

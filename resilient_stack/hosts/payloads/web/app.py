@@ -81,6 +81,13 @@ class Secrets:
             return self.doc
 
 
+SYNC_CANCELLED = "canceling wait for synchronous replication"
+
+
+class NotAcknowledged(Exception):
+    """A commit that only this member holds (its wait for the synchronous standby was cancelled)."""
+
+
 def auth_failed(exc):
     return getattr(exc, "pgcode", None) == "28P01" or "password authentication failed" in str(exc)
 
@@ -123,7 +130,12 @@ class Database:
 
     def run(self, work):
         """``work(cursor)`` in one committed transaction on the primary; (result, member). Retried once on a new
-        connection when the connection was lost (the work is idempotent)."""
+        connection when the connection was lost (the work is idempotent).
+
+        With synchronous replication a commit is acknowledged once a standby holds it. A commit whose wait for the
+        standby was cancelled (this session's statement_timeout, while the standby is lost or this member is cut
+        off) is committed on this member only: PostgreSQL says so with a warning, and this is NOT an acknowledgement
+        (the row may be rewound away by a failover): it raises NotAcknowledged."""
         import psycopg2
 
         with self.lock:
@@ -131,9 +143,13 @@ class Database:
                 try:
                     if self.conn is None or self.conn.closed:
                         self.conn = self._connect()
+                    del self.conn.notices[:]
                     with self.conn:
                         with self.conn.cursor() as cur:
                             result = work(cur)
+                    if any(SYNC_CANCELLED in notice for notice in self.conn.notices):
+                        self._drop()
+                        raise NotAcknowledged("the commit was not confirmed by a synchronous standby")
                     return result, self.conn.info.host
                 except (psycopg2.OperationalError, psycopg2.InterfaceError):
                     self._drop()
