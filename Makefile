@@ -7,7 +7,7 @@ RS := $(VENV)/bin/resilient-stack
 # Tests that need a tool (SARIF schema, Pulumi engine, podman) FAIL instead of skipping.
 export RESILIENT_STACK_REQUIRE_TOOLS ?= 1
 
-.PHONY: venv demo test bench tools clean
+.PHONY: venv demo test bench soak tools clean
 
 venv: $(VENV)/.installed
 
@@ -41,6 +41,13 @@ test: venv tools
 
 bench: venv
 	$(PY) -m bench.run --sizes 1000,10000,100000 --repeat 3 --check
+
+# Long drills (not in CI; their figures go to docs/firedrill.md): ten burns of the production primary's site on one
+# boot (synchronous replication: no acknowledged row may be lost, the promoted member is the synchronous standby),
+# then the frozen primary and the partition three times each.
+soak: venv tools
+	$(RS) firedrill production --repeat 10 --format markdown
+	$(RS) firedrill production --fault pause,partition --repeat 3 --format markdown
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

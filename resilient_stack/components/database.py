@@ -76,7 +76,7 @@ TYPE_TOKEN = "resilient-stack:database:DatabaseTier"
 # The cluster's passwords: Patroni's replication and pg_rewind roles, its REST API, its etcd user
 CLUSTER_PASSWORDS = ("replication", "rewind", "api", "etcd")
 # What a rotation (a new generation) applies to; etcd's password is not rotated (docs/operations.md#rotation)
-ROTATABLE = ("replication", "rewind", "api", "app", "backup")
+ROTATABLE = ("replication", "rewind", "api", "app", "backup", "certificates")
 CIPHER_PASS_LENGTH = 64  # pgBackRest's repository passphrase (letters and digits)
 WRITE_TOKEN_LENGTH = 40
 CLUSTER_ID_LENGTH = 16
@@ -540,7 +540,7 @@ class DatabaseTier(pulumi.ComponentResource):
             f"{name}-pki", scope=args.prefix,
             members=pulumi.Output.all(*[m.public_address for m in args.members]).apply(
                 lambda ips: {host_name(args, m.placement): ip for m, ip in zip(args.members, ips)}),
-            opts=pulumi.ResourceOptions(parent=self, protect=True))
+            generation=args.generation("certificates"), opts=pulumi.ResourceOptions(parent=self, protect=True))
         self.ca_certificate = self.pki.caCert
 
         self.backup_container = openstack.objectstorage.Container(

@@ -106,6 +106,10 @@ class RotationSettings(_Model):
     replication: int = Field(default=0, ge=0, le=1000, description="Generation of the replication role's password.")
     rewind: int = Field(default=0, ge=0, le=1000, description="Generation of the `pg_rewind` role's password.")
     api: int = Field(default=0, ge=0, le=1000, description="Generation of the password of Patroni's REST API.")
+    certificates: int = Field(default=0, ge=0, le=1000,
+        description="Generation of the members' TLS keys and certificates (the cluster's CA stays): raise it to renew "
+        "them before they are due (they are renewed by any `pulumi up` within 30 days of their expiry).",
+    )
     app: int = Field(default=0, ge=0, le=1000,
         description="Generation of the application's password. The application's two login roles alternate: the new "
         "password goes to the other one, and the previous one stays valid for 15 minutes once the primary has the "
@@ -119,7 +123,7 @@ class RotationSettings(_Model):
 
     def generations(self) -> dict[str, int]:
         return {"replication": self.replication, "rewind": self.rewind, "api": self.api, "app": self.app,
-                "backup": self.backup_passphrase}
+                "backup": self.backup_passphrase, "certificates": self.certificates}
 
 
 class DatabaseSettings(_Model):

@@ -23,7 +23,6 @@ import zlib
 from typing import Any, Iterator
 
 from resilient_stack.io.errors import InputError
-from resilient_stack.io.safeyaml import load_yaml_text
 
 __all__ = ["MAX_UNPACKED", "Unreadable", "unpacked", "secret_material"]
 
@@ -160,6 +159,9 @@ def _cloud_config_hits(text: str) -> Iterator[tuple[int, str]]:
     """``chpasswd``'s list and ``write_files`` of a ``#cloud-config`` document (YAML that does not parse: none)."""
     if "chpasswd" not in text and "write_files" not in text:
         return
+    # imported here: auditing a JSON export imports no YAML parser unless some user data needs one
+    from resilient_stack.io.safeyaml import load_yaml_text
+
     try:
         doc = load_yaml_text(text, "userData")
     except InputError:

@@ -228,11 +228,16 @@ def test_user_data_over_novas_limit_once_packed_is_refused_naming_the_host():
 # synchronous replication
 # --------------------------------------------------------------------------------------------------
 
-def test_synchronous_mode_reaches_patronis_dynamic_configuration():
-    res = run_program(stack_file("production"), config_overrides=database(synchronous=True))
-    for member in hosts(res, "database"):
+@pytest.mark.parametrize("stack", ["production", "staging"])
+def test_synchronous_mode_reaches_patronis_dynamic_configuration(runs, stack):
+    synchronous = load_stack_file(stack_file(stack)).database.synchronous
+    assert synchronous is (stack == "production"), "on in the production template (issue 22), off by default"
+    members = hosts(runs[stack], "database")
+    assert len(members) == 3
+    for member in members:
         dcs = cloudinit.runtime_document_of(member.inputs["metadata"])["dcs"]
-        assert dcs["synchronous_mode"] is True and dcs["synchronous_node_count"] == 1, member.name
+        assert dcs["synchronous_mode"] is synchronous and dcs["synchronous_node_count"] == 1, member.name
+        assert dcs["synchronous_mode_strict"] is False, "with no standby left the primary goes on (and says so)"
 
 
 def _five_members(synchronous: bool) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from resilient_stack.components.stack_config import StackConfigError, parse_stack_config
+from resilient_stack.components.stack_config import StackConfigError, load_stack_file, parse_stack_config
 from resilient_stack.core.vocabulary import STORAGE_OF_KEY
 from resilient_stack.hosts import cloudinit
 from resilient_stack.testing.mockrun import run_program
@@ -68,7 +68,8 @@ def test_the_runtime_configuration_is_in_the_metadata(runs):
             for ip in web:  # the application's two login roles (they alternate on a rotation)
                 assert f"hostssl shop shop,shop_alt {ip}/32 scram-sha-256" in doc["pg_hba"]
             # Patroni's dynamic configuration too (applied to the cluster in place by the sync)
-            assert doc["dcs"]["synchronous_mode"] is False and doc["dcs"]["failsafe_mode"] is True
+            synchronous = load_stack_file(stack_file("production")).database.synchronous
+            assert doc["dcs"]["synchronous_mode"] is synchronous and doc["dcs"]["failsafe_mode"] is True
             assert doc["dcs"]["postgresql"]["parameters"]["max_slot_wal_keep_size"] == "5120MB"  # 20 GB / 4
             assert all(len(v) <= 255 for v in host.inputs["metadata"].values())
 

@@ -153,7 +153,7 @@ def test_the_projects_own_user_data_passes_as_the_components_pass_it_and_needs_i
     '#cloud-config\nchpasswd: {list: "debian:Hunter2-pw-0123"}\n',
     "#cloud-config\nchpasswd:\n  list: |\n    root:RANDOM\n    debian:Hunter2-pw-0123\n",
     "#cloud-config\nchpasswd:\n  list:\n    - debian:Hunter2-pw-0123\n",
-    "#cloud-config\nwrite_files:\n- path: /home/app/.pgpass\n  content: |\n    db:5432:app:app:Hunter2-pw-0123\n",
+    "#cloud-config\nwrite_files:\n- path: /srv/app/.pgpass\n  content: |\n    db:5432:app:app:Hunter2-pw-0123\n",
     "#!/bin/sh\necho 'db:5432:app:app:Hunter2-pw-0123' > /root/.pgpass\n",
     "*:*:*:replicator:Hunter2-pw-0123\n",
 ])

@@ -60,7 +60,7 @@ def test_chpasswd_without_a_literal_password_is_quiet(text):
 
 @pytest.mark.parametrize("text", [
     f"db.example.org:5432:shop:shop:{PW}\n",                                              # a line of its own
-    f"#cloud-config\nwrite_files:\n- path: /home/app/.pgpass\n  content: |\n    10.0.0.5:5432:shop:app:{PW}\n",
+    f"#cloud-config\nwrite_files:\n- path: /srv/app/.pgpass\n  content: |\n    10.0.0.5:5432:shop:app:{PW}\n",
     f"*:*:*:replicator:{PW}\n",                                                           # wildcards
     f"10.0.0.1:5432:*:app:pa\\:ss\\\\{PW}\n",                                             # escaped ':' and '\\'
     f"#!/bin/sh\necho 'db.example.org:5432:shop:shop:{PW}' >> ~/.pgpass\n",               # inside a command

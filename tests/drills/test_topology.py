@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from resilient_stack.drills import topology
+from resilient_stack.drills import faults, topology
 from resilient_stack.drills.load import RUN_DIR, VISITOR
 
 from ..conftest import need_tool
@@ -46,7 +46,9 @@ def test_s3_stand_in_user_data():
 
 
 def test_every_payload_file_is_used():
-    assert {p.name for p in DATA.iterdir()} == {"visitor.sh", "probe.sh", "s3-moto.service", "s3-nginx.conf"}
+    assert {p.name for p in DATA.iterdir()} == {"visitor.sh", "probe.sh", "s3-moto.service", "s3-nginx.conf",
+                                                "fence.py"}
+    assert faults.fence_script() == (DATA / "fence.py").read_text(), "the fence probe of the faults (drills.faults)"
 
 
 def test_the_probe_script_is_valid_bash_and_reads_only():

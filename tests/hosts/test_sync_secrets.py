@@ -166,3 +166,21 @@ def test_a_web_host_writes_the_applications_credentials_for_the_application_only
     assert written["credentials"] == [{"user": "shop", "password": APP_PW}] and written["write_token"]
     assert oct((tmp_path / "app-credentials.json").stat().st_mode & 0o777) == "0o600"
     assert module.ROLE == "web" and module.PATRONI_CONF == ""
+
+
+def test_a_member_takes_a_new_replication_password_once_the_cluster_role_has_it(db_sync, tmp_path):
+    """A rotated replication password is written into Patroni's configuration only once this member's PostgreSQL
+    (the role replicates from the primary) checks it: a replica never reconnects with a password the primary does
+    not know yet, whatever the order in which the hosts' syncs run."""
+    db_sync.apply_passwords(db_secrets()["passwords"])
+    rotated = {**db_secrets()["passwords"], "replication": "Repl pw generation 1 x"}
+    old = secrets.scram_verifier(REPL_PW, role="replicator")
+    db_sync.recorder.psql = lambda sql: old if "pg_authid" in sql else ""
+    assert db_sync.apply_passwords(rotated) is False, "the primary does not have it yet: the old one stays"
+    conf = yaml.safe_load((tmp_path / "config.yml").read_text())
+    assert conf["postgresql"]["authentication"]["replication"]["password"] == REPL_PW
+    new = secrets.scram_verifier("Repl pw generation 1 x", role="replicator")
+    db_sync.recorder.psql = lambda sql: new if "pg_authid" in sql else ""
+    assert db_sync.apply_passwords(rotated) is True
+    conf = yaml.safe_load((tmp_path / "config.yml").read_text())
+    assert conf["postgresql"]["authentication"]["replication"]["password"] == "Repl pw generation 1 x"

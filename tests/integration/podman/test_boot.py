@@ -28,17 +28,22 @@ import importlib.util
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from cryptography import x509
+
 from resilient_stack.components.pki import issue
+from resilient_stack.hosts.pki import Issued
 from resilient_stack.drills.plan import pick_internet_subnet
 from resilient_stack.hosts import cloudinit as ci
 from resilient_stack.hosts.secrets import items as sealed_items
@@ -197,7 +202,8 @@ def stack(image, tmp_path_factory):
         print(f"\n[podman] {len(hosts)} hosts booted in {time.monotonic() - t0:.0f}s")
         yield {**hosts, "ips": ips, "net": net, "backup": backup, "no_backup_reason": no_backup_reason, "session": s,
                "user_data": user_data, "run_args": run_args, "metadata_root": metadata_root, "members": members,
-               "md_ips": md_ips, "keys": keys, "docs": docs, "passwords": passwords, "pki": issued}
+               "md_ips": md_ips, "keys": keys, "docs": docs, "passwords": passwords, "pki": issued,
+               "volumes": volumes}
 
 
 def backup_flag(stack) -> str:
@@ -337,16 +343,160 @@ def test_backups_reach_object_storage(stack):
     assert info["archive"] and info["archive"][0]["max"]
 
 
+def presented_serial(host: podman.Host, ip: str, port: int) -> int:
+    """The serial of the certificate ``ip:port`` presents (mutual TLS: ``host`` shows its member certificate)."""
+    starttls = ["-starttls", "postgres"] if port == 5432 else []
+    out = host.sh(f"openssl s_client -connect {ip}:{port} {' '.join(starttls)} -cert {ci.MEMBER_CERT} "
+                  f"-key {ci.MEMBER_KEY} -CAfile {ci.CA_CERT} </dev/null 2>/dev/null | openssl x509 -noout -serial",
+                  check=False, timeout=60).stdout.strip()
+    return int(out.split("=", 1)[1], 16) if out.startswith("serial=") else -1
+
+
+def run_sync(host: podman.Host) -> str:
+    out = host.exec(ci.SYNC_SCRIPT, check=False, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+@pytest.mark.podman
+def test_certificates_and_passwords_rotate_in_place_with_the_stack_serving(stack):
+    """Every member's certificate renewed (the same CA) and the replication and application passwords rotated
+    reach the running hosts through their sealed metadata, applied by root's sync -- here in the worst order (the
+    web host first, the replicas before the primary) -- while writes go on through the application: none fails,
+    replication never stops, and the new certificates and passwords are in force afterwards."""
+    members, ips, keys = stack["members"], stack["ips"], stack["keys"]
+    old = stack["pki"]
+    renewed = issue({"scope": "rs-test", "members": {m.name: m.address for m in members}},
+                    now=datetime.datetime.now(datetime.timezone.utc), ca=Issued(old["caCert"], old["caKey"]))
+    passwords = {**stack["passwords"], "repl": "repl-" + secrets.token_urlsafe(18), "app2": "app-" + secrets.token_urlsafe(18)}
+    docs = {m.name: ci.db_secret_document(ci.DbSecrets(
+        tls=ci.MemberTls(ca=renewed["caCert"], cert=renewed["certs"][m.name], key=renewed["keys"][m.name],
+                         admin_cert=renewed["adminCerts"][m.name], admin_key=renewed["adminKeys"][m.name]),
+        replication_password=passwords["repl"], rewind_password=passwords["rewind"], api_password=passwords["api"],
+        etcd_password=passwords["etcd"], app_passwords=(passwords["app"], passwords["app2"]), backup=stack["backup"]),
+        app_user="app") for m in members}
+    docs["web"] = ci.web_secret_document(ca=renewed["caCert"], app_user="app",
+                                         app_passwords=[passwords["app"], passwords["app2"]],
+                                         write_token=passwords["token"])
+    app_cidrs = [f"{ips['web']}/32"]
+    for name in [m.name for m in members] + ["web"]:
+        runtime_doc = (ci.web_runtime() if name == "web" else
+                       ci.db_runtime(members=members, app_cidrs=app_cidrs, backup=stack["backup"], synchronous=True))
+        standins.metadata_files(stack["metadata_root"], stack["md_ips"][name], user_data=stack["user_data"][name],
+                                name=name, metadata={**ci.runtime_items(runtime_doc),
+                                                     **sealed_items(seal(docs[name], keys[name]))})
+    primary = next(n for n in ("db1", "db2", "db3") if role(stack[n]) == "primary")
+    replicas = [n for n in ("db1", "db2", "db3") if n != primary]
+    results: list[dict] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        n = 50_000
+        while not stop.is_set():
+            results.append(write(stack, n))
+            n += 1
+            time.sleep(0.1)
+
+    writer = threading.Thread(target=load, daemon=True)
+    writer.start()
+    try:
+        time.sleep(2)
+        applied = {name: run_sync(stack[name]) for name in ("web", *replicas)}
+        assert "applied: tls" in applied[replicas[0]] and "app" in applied["web"], applied
+        applied[primary] = run_sync(stack[primary])
+        assert "role app_alt" in applied[primary] and "role replicator" in applied[primary], applied[primary]
+        for name in replicas:  # the replication password, now that the primary's role has it
+            assert "passwords" in run_sync(stack[name]), name
+        time.sleep(5)
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    failed = [r for r in results if "n" not in r]
+    assert len(results) > 20 and not failed, failed[:3]
+    # in force: the renewed certificates on PostgreSQL and on Patroni's API of every member
+    for m in members:
+        serial = x509.load_pem_x509_certificate(renewed["certs"][m.name].encode()).serial_number
+        assert presented_serial(stack[primary], m.address, 5432) == serial, m.name
+        assert presented_serial(stack[primary], m.address, 8008) == serial, m.name
+    # the replicas stream again with the new password; the application's new credential logs in
+    for name in replicas:
+        assert eventually(lambda name=name: stack[name].exec(
+            "runuser", "-u", "postgres", "--", "psql", "-XAtq", "-c", "SELECT status FROM pg_stat_wal_receiver",
+            check=False).stdout.strip() == "streaming", 60), name
+    creds = ci.app_credentials("app", [passwords["app"], passwords["app2"]])
+    assert creds[0] == ("app_alt", passwords["app2"])
+    login = ("import psycopg2, sys; c = psycopg2.connect(host=sys.argv[1], dbname='app', user='app_alt', "
+             "password=sys.stdin.read(), sslmode='verify-full', sslrootcert=sys.argv[2]); cur = c.cursor(); "
+             "cur.execute('SELECT current_user'); print(cur.fetchone()[0])")
+    check = stack["web"].exec("python3", "-c", login, ips[primary], ci.CA_CERT, input=creds[0][1], check=False,
+                              timeout=60)
+    assert check.stdout.strip() == "app_alt", check.stdout + check.stderr
+    expiry = stack[primary].exec("runuser", "-u", "postgres", "--", "psql", "-XAtq", "-c",
+                                 "SELECT rolvaliduntil > now() AND rolvaliduntil < now() + interval '16 minutes' "
+                                 "FROM pg_authid WHERE rolname = 'app'").stdout.strip()
+    assert expiry == "t", "the previous credential expires 15 minutes after the rotation"
+    stack["docs"].update(docs)
+    stack["passwords"].update(passwords)
+    stack["pki"] = renewed
+    print(f"\n[podman] rotation: {len(results)} writes through the application during it, none failed")
+
+
+@pytest.mark.podman
+def test_a_switchover_moves_the_primary_with_no_acknowledged_write_lost(stack):
+    """The runbook's planned change of primary (`resilient-stack-cluster switchover`, Patroni's REST calls between
+    members over mutual TLS) under a steady load of writes through the application: the primary moves to the
+    synchronous standby, every row the application acknowledged is on the new primary, and it moves back."""
+    before = next(n for n in ("db1", "db2", "db3") if role(stack[n]) == "primary")
+    acked: list[int] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        n = 60_000
+        while not stop.is_set():
+            if write(stack, n).get("n") == n:
+                acked.append(n)
+            n += 1
+            time.sleep(0.05)
+
+    writer = threading.Thread(target=load, daemon=True)
+    writer.start()
+    try:
+        time.sleep(2)
+        out = stack[before].exec(ci.CLUSTER_HELPER, "switchover", "--force", check=False, timeout=180)
+        assert out.returncode == 0 and "Successfully switched over" in out.stdout, out.stdout + out.stderr
+        after = eventually(lambda: next((n for n in ("db1", "db2", "db3") if n != before and role(stack[n]) == "primary"),
+                                        None), 60, 0.5)
+        assert after, "no new primary after the switchover"
+        assert eventually(lambda: role(stack[before]) == "replica", 60), "the former primary did not follow"
+        time.sleep(3)
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert len(acked) > 20
+    present = set(map(int, stack[after].exec("runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", "app", "-c",
+                                             f"SELECT n FROM {ci.APP_TABLE} WHERE n >= 60000").stdout.split()))
+    assert set(acked) <= present, f"acknowledged rows lost: {sorted(set(acked) - present)[:10]}"
+    # and back, so the tests below find the primary where the cluster was made
+    back = stack[after].exec(ci.CLUSTER_HELPER, "switchover", "--candidate", before, "--force", check=False,
+                             timeout=180)
+    if "Successfully switched over" not in back.stdout:  # only the synchronous standby may be chosen: once more
+        stack[after].exec(ci.CLUSTER_HELPER, "switchover", "--force", check=False, timeout=180)
+    assert eventually(lambda: any(role(stack[n]) == "primary" for n in ("db1", "db2", "db3")), 60)
+    print(f"\n[podman] switchover {before} -> {after}: {len(acked)} writes acknowledged during it, none lost")
+
+
 @pytest.mark.podman
 def test_losing_the_primary_fails_over_by_itself_and_the_old_primary_rejoins(stack):
+    old = next(n for n in ("db1", "db2", "db3") if role(stack[n]) == "primary")
     for n in range(10, 20):
         assert write(stack, n).get("n") == n
-    stack["db1"].kill()  # the primary is lost; nobody promotes anything
+    stack[old].kill()  # the primary is lost; nobody promotes anything
     t0 = time.monotonic()
-    new = eventually(lambda: next((n for n in ("db2", "db3") if role(stack[n]) == "primary"), None), 90, 0.5)
+    others = [n for n in ("db1", "db2", "db3") if n != old]
+    new = eventually(lambda: next((n for n in others if role(stack[n]) == "primary"), None), 90, 0.5)
     assert new, "no replica was promoted within 90 s"
     promoted_after = time.monotonic() - t0
-    other = "db3" if new == "db2" else "db2"
+    other = next(n for n in others if n != new)
     # the application finds the new primary by itself
     got = eventually(lambda: write(stack, 100).get("database") == stack["ips"][new], 60)
     assert got, "the application did not find the new primary"
@@ -359,14 +509,25 @@ def test_losing_the_primary_fails_over_by_itself_and_the_old_primary_rejoins(sta
         proc = stack[new].exec("runuser", "-u", "postgres", "--", "pgbackrest", "--stanza=main", "check",
                                check=False, timeout=180)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        # and the catch-up takes a backup on the new timeline: a restore never has to cross the failover's gap
+        timeline = int(stack[new].exec("runuser", "-u", "postgres", "--", "psql", "-XAtq", "-c",
+                                       "SELECT timeline_id FROM pg_control_checkpoint()").stdout.strip())
+
+        def backed_up_on_new_timeline() -> bool:
+            out = stack[new].exec("runuser", "-u", "postgres", "--", "pgbackrest", "--stanza=main", "--output=json",
+                                  "info", check=False, timeout=120).stdout
+            info = json.loads(out)[0] if out.strip().startswith("[") else {}
+            return any(int(b["archive"]["start"][:8], 16) >= timeline for b in info.get("backup", []))
+
+        assert eventually(backed_up_on_new_timeline, 240, 5), f"no backup on timeline {timeline} after the failover"
     # the old primary comes back from its disk and rejoins as a replica of the new one
-    podman.start(stack["db1"].name)
-    assert eventually(lambda: role(stack["db1"]) == "replica" and rows(stack["db1"], "n = 100") == 1, 120), \
+    podman.start(stack[old].name)
+    assert eventually(lambda: role(stack[old]) == "replica" and rows(stack[old], "n = 100") == 1, 120), \
         "the old primary did not rejoin as a replica"
-    journal = stack["db1"].exec("journalctl", "-u", "patroni", "--no-pager", check=False).stdout
+    journal = stack[old].exec("journalctl", "-u", "patroni", "--no-pager", check=False).stdout
     assert "pg_rewind exit code=0" in journal, journal[-3000:]
-    run_host_checks(stack["db1"], "db-replica", backup_flag(stack))
-    print(f"\n[podman] promoted {new} {promoted_after:.1f} s after the loss of the primary")
+    run_host_checks(stack[old], "db-replica", backup_flag(stack))
+    print(f"\n[podman] promoted {new} {promoted_after:.1f} s after the loss of the primary {old}")
 
 
 def etcd_member_id(host: podman.Host) -> str:
@@ -396,6 +557,37 @@ def test_a_replaced_member_reattaches_its_volume_and_rejoins_as_the_same_member(
     assert eventually(lambda: rows(new, "n = 200") == 1, 60), "it does not stream from the primary"
     run_host_checks(new, "db-replica", backup_flag(stack))
     print(f"\n[podman] replaced {name} rejoined in {time.monotonic() - t0:.0f} s (boot included)")
+
+
+@pytest.mark.podman
+def test_a_member_replaced_onto_a_blank_volume_joins_etcd_as_a_new_member_by_itself(stack):
+    """The instance AND its volume are lost (a new host, a new blank volume): the new host's etcd finds the
+    cluster running without it, removes its former self, joins as a new member, and Patroni clones the primary,
+    with no manual step; its timers run whatever happened."""
+    name = next(n for n in ("db2", "db3") if role(stack[n]) == "replica")
+    old_id = etcd_member_id(stack[name])
+    assert old_id
+    stack[name].remove()
+    volume = stack["volumes"] / name
+    shutil.rmtree(volume)  # the volume is gone too: its replacement is blank
+    t0 = time.monotonic()
+    new = stack["session"].boot(f"{name}-blank", stack["user_data"][name], hostname=name,
+                                extra_args=stack["run_args"][name])
+    standins.route_to_metadata(new, stack["md_ips"]["metadata"])
+    new.wait_boot_finished(timeout=BOOT_TIMEOUT)
+    stack[name] = new
+    log = new.exec("journalctl", "-u", "resilient-stack-db-start", "--no-pager", check=False).stdout
+    assert "removing this member's former self" in log and "added to the running cluster as a new member" in log, log
+    new_id = etcd_member_id(new)
+    assert new_id and new_id != old_id, "a new etcd member"
+    listed = new.exec(ci.ETCDCTL_HELPER, "member", "list", "-w", "json").stdout
+    ids = {format(m["ID"], "d") for m in json.loads(listed)["members"]}
+    assert len(ids) == 3 and old_id not in ids, listed
+    assert eventually(lambda: role(new) == "replica" and rows(new, "n = 200") == 1, 180), "it did not clone the primary"
+    for timer in ("resilient-stack-sync.timer", "resilient-stack-backup-init.timer", "resilient-stack-etcd-defrag.timer"):
+        assert new.exec("systemctl", "is-enabled", timer, check=False).stdout.strip() == "enabled", timer
+    run_host_checks(new, "db-replica", backup_flag(stack))
+    print(f"\n[podman] {name} replaced onto a blank volume rejoined in {time.monotonic() - t0:.0f} s (boot included)")
 
 
 # --------------------------------------------------------------------------------------------------

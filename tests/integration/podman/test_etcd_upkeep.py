@@ -6,10 +6,13 @@ user data's ``packages:``), the cluster CA, a member and an administrator certif
 product (:func:`resilient_stack.hosts.cluster.etcd_environment`, a cluster of one) with a LOWERED quota and a
 SCALED retention, the product's etcdctl helper and defragmentation script. Patroni-shaped writes (per loop the
 leader's ``/status`` and each of three members' ``/members/<name>``, 160 to 221 bytes, a changing
-``xlog_location``) go to etcd's JSON gateway (the API Patroni's etcd3 client uses) over mutual TLS with the
-administrator certificate, from a small Python client inside the container (several keep-alive connections),
-as fast as the container allows up to :data:`RATE_CAP`; the database's size is sampled every second with
-``resilient-stack-etcdctl endpoint status``.
+``xlog_location``) go to etcd's JSON gateway (the API Patroni's etcd3 client uses) as Patroni sends them: mutual
+TLS with the member's certificate, etcd's RBAC on (the product's ``resilient-stack-etcd-auth``) and Patroni's etcd
+user ``patroni`` (the administrator's certificate is etcd's ``root``, which the helper uses; through the gateway a
+certificate's common name is not what etcd authorises, the token is). A small Python client inside the container
+(several keep-alive connections) writes as fast as the container allows, up to :data:`RATE_CAP`; the database's
+size is sampled every second with ``resilient-stack-etcdctl endpoint status -w json`` (``dbSize``,
+``dbSizeInUse``).
 
 The year, in numbers (asserted by :func:`test_the_compression_is_a_year_of_patroni`):
 
@@ -50,10 +53,12 @@ import datetime
 import json
 import math
 import re
+import secrets
 import time
 from typing import Any
 
 import pytest
+import yaml
 
 from resilient_stack.components.pki import issue
 from resilient_stack.drills.plan import pick_internet_subnet
@@ -87,16 +92,17 @@ ENV_CONTROL = paths.ETCD_ENV + ".control"  # the same with auto-compaction off (
 ETCDCTL = paths.ETCDCTL_HELPER
 
 # The client inside the container (python3 of the image, standard library only): Patroni-shaped puts through the
-# JSON gateway, mutual TLS with the administrator's certificate, THREADS keep-alive connections, at most --rate
-# puts/s; stops at --target puts, at --deadline seconds or at the first refused put, whichever comes first; a
-# sampler thread records the database's size through the product's helper every --every seconds. One JSON out.
+# JSON gateway as Patroni's etcd3 client sends them (mutual TLS with the member's certificate, etcd user `patroni`
+# and its token), THREADS keep-alive connections, at most --rate puts/s; stops at --target puts, at --deadline
+# seconds or at the first refused put, whichever comes first; a sampler thread records the database's size through
+# the product's helper every --every seconds. One JSON document out.
 WRITER_PY = r'''
-import argparse, base64, http.client, json, ssl, subprocess, threading, time
+import argparse, base64, json, os, re, socket, ssl, subprocess, threading, time
 
 p = argparse.ArgumentParser()
 for name, kind in (("--target", int), ("--deadline", float), ("--rate", float), ("--threads", int),
                    ("--every", float), ("--scope", str), ("--ca", str), ("--cert", str), ("--key", str),
-                   ("--port", int), ("--helper", str)):
+                   ("--port", int), ("--helper", str), ("--user", str)):
     p.add_argument(name, type=kind, required=True)
 a = p.parse_args()
 
@@ -104,72 +110,122 @@ MEMBERS = {"shop-gra-db": "198.18.40.10", "shop-waw-db": "198.18.41.10", "shop-i
 PREFIX = "/service/%s/" % a.scope
 
 
-def member(name, lsn, leader):
+def member(name, leader):
+    """Patroni 3.0.2's member data, its xlog_location left as %d."""
     ip = MEMBERS[name]
     data = {"conn_url": "postgres://%s:5432/postgres" % ip, "api_url": "https://%s:8008/patroni" % ip,
             "state": "running", "role": "master" if leader else "replica", "version": "3.0.2",
-            "xlog_location": lsn, "timeline": 3}
+            "xlog_location": 0, "timeline": 3}
     if not leader:
         data["replication_state"] = "streaming"
-    return json.dumps(data, separators=(",", ":"))
+    return json.dumps(data, separators=(",", ":")).replace('"xlog_location":0', '"xlog_location":%d')
 
 
-def loop(n):
+STATUS = json.dumps({"optime": 0, "slots": {m.replace("-", "_"): 1 for m in MEMBERS},
+                     "failsafe": {"shop-gra-db": "https://%s:8008/patroni" % MEMBERS["shop-gra-db"]}},
+                    separators=(",", ":")).replace(":0,", ":%d,").replace(":1", ":%d")
+# (key, value template, how many xlog positions it holds, its lag behind the leader): one loop of Patroni's writes
+LOOP = [(PREFIX + "status", STATUS, 1 + len(MEMBERS), 0)] + [
+    (PREFIX + "members/" + m, member(m, i == 0), 1, 512 * i) for i, m in enumerate(MEMBERS)]
+KEYS = [base64.b64encode(k.encode()).decode() for k, _, _, _ in LOOP]
+
+
+def values(n):
     lsn = 0x3000000 + 8192 * n
-    status = {"optime": lsn, "slots": {m.replace("-", "_"): lsn for m in MEMBERS},
-              "failsafe": {"shop-gra-db": "https://%s:8008/patroni" % MEMBERS["shop-gra-db"]}}
-    yield PREFIX + "status", json.dumps(status, separators=(",", ":"))
-    for i, m in enumerate(MEMBERS):
-        yield PREFIX + "members/" + m, member(m, lsn - 512 * i, i == 0)
-
-
-def b64(s):
-    return base64.b64encode(s.encode()).decode()
+    return [v % ((lsn - lag,) * count) for _, v, count, lag in LOOP]
 
 
 ctx = ssl.create_default_context(cafile=a.ca)
 ctx.load_cert_chain(a.cert, a.key)
+
+
+class Conn:
+    """One keep-alive HTTPS connection to the gateway; a loop's requests go out together (HTTP/1.1 pipelining), each
+    a put of its own (a revision of its own), as Patroni's are."""
+
+    def __init__(self):
+        self.s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", a.port), timeout=20),
+                                 server_hostname="127.0.0.1")
+        self.buf = b""
+
+    def send(self, path, body, token=None):
+        head = "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n" % (path, a.port)
+        if token:
+            head += "Authorization: %s\r\n" % token
+        return (head + "Content-Length: %d\r\n\r\n" % len(body)).encode() + body
+
+    def response(self):
+        while b"\r\n\r\n" not in self.buf:
+            self.recv()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+        while len(self.buf) < length:
+            self.recv()
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return status, body
+
+    def recv(self):
+        chunk = self.s.recv(65536)
+        if not chunk:
+            raise OSError("the gateway closed the connection")
+        self.buf += chunk
+
+
+def authenticate():
+    """Patroni's way: a token for its etcd user (RBAC), sent with every request."""
+    c = Conn()
+    body = json.dumps({"name": a.user, "password": os.environ["ETCD_PASSWORD"]}).encode()
+    c.s.sendall(c.send("/v3/auth/authenticate", body))
+    status, data = c.response()
+    if status != 200:
+        raise SystemExit("authentication as %s failed: HTTP %d %s" % (a.user, status, data[:300]))
+    return json.loads(data)["token"]
+
+
+TOKEN = authenticate()
+REVISION = re.compile(rb'"revision":"(\d+)"')
 lock = threading.Lock()
 stop = threading.Event()
 out = {"puts": 0, "loops": 0, "error": None, "error_puts": None, "first_rev": None, "last_rev": 0,
-       "value_bytes": sorted(len(v) for _, v in loop(1)), "samples": []}
+       "value_bytes": sorted(len(v) for v in values(1)), "samples": []}
 t0 = time.monotonic()
 
 
 def writer():
-    conn = http.client.HTTPSConnection("127.0.0.1", a.port, context=ctx, timeout=20)
+    conn = Conn()
     while not stop.is_set():
         with lock:
             n = out["loops"]
             out["loops"] += 1
-        due = t0 + n * 4 / a.rate
+        due = t0 + n * len(LOOP) / a.rate
         if due > time.monotonic():
             time.sleep(due - time.monotonic())
-        for key, value in loop(n):
-            body = json.dumps({"key": b64(key), "value": b64(value)})
-            rev, err = None, None
-            try:
-                conn.request("POST", "/v3/kv/put", body, {"Content-Type": "application/json"})
-                r = conn.getresponse()
-                data = r.read()
-                if r.status == 200:
-                    rev = int(json.loads(data)["header"]["revision"])
-                else:
-                    err = "HTTP %d: %s" % (r.status, data.decode(errors="replace")[:300])
-            except (OSError, ValueError, KeyError, http.client.HTTPException) as exc:
-                err = "%s: %s" % (type(exc).__name__, exc)
-            with lock:
-                if err is not None:
-                    if out["error"] is None:
-                        out["error"], out["error_puts"] = err, out["puts"]
-                    stop.set()
-                    return
-                out["puts"] += 1
-                out["last_rev"] = max(out["last_rev"], rev)
-                if out["first_rev"] is None or rev < out["first_rev"]:
-                    out["first_rev"] = rev
-                if out["puts"] >= a.target or time.monotonic() - t0 >= a.deadline:
-                    stop.set()
+        revs, err = [], None
+        try:
+            conn.s.sendall(b"".join(
+                conn.send("/v3/kv/put", ('{"key":"%s","value":"%s"}' % (k, base64.b64encode(v.encode()).decode()))
+                          .encode(), TOKEN) for k, v in zip(KEYS, values(n))))
+            for _ in LOOP:
+                status, data = conn.response()
+                if status != 200:
+                    err = "HTTP %d: %s" % (status, data.decode(errors="replace")[:300])
+                    break
+                revs.append(int(REVISION.search(data).group(1)))
+        except (OSError, ValueError, AttributeError) as exc:
+            err = "%s: %s" % (type(exc).__name__, exc)
+        with lock:
+            out["puts"] += len(revs)
+            if revs:
+                out["last_rev"] = max(out["last_rev"], *revs)
+                out["first_rev"] = min(out["first_rev"] or revs[0], *revs)
+            if err is not None:
+                if out["error"] is None:
+                    out["error"], out["error_puts"] = err, out["puts"]
+                stop.set()
+                return
+            if out["puts"] >= a.target or time.monotonic() - t0 >= a.deadline:
+                stop.set()
 
 
 def status():
@@ -217,7 +273,7 @@ def environment(me: cluster.ClusterMember, retention: str) -> str:
                                     settings=cluster.EtcdSettings(quota_mb=QUOTA_MB, retention=retention))
 
 
-def user_data(me: cluster.ClusterMember) -> str:
+def user_data(me: cluster.ClusterMember, etcd_password: str) -> str:
     issued = issue({"scope": SCOPE, "members": {me.name: me.address}}, now=datetime.datetime.now(datetime.timezone.utc))
     defrag = [f for f in postgres.etcd_defrag_files(index=0, quota_mb=QUOTA_MB)
               if f["path"] == paths.ETCD_DEFRAG_SCRIPT]
@@ -235,6 +291,12 @@ def user_data(me: cluster.ClusterMember) -> str:
         write_file(ENV_CONTROL, environment(me, "0"), defer=True),
         write_file(ETCDCTL, postgres.etcdctl_helper(me=me, members=[me]), permissions="0755"),
         *defrag,
+        # etcd's RBAC as every member gets it (db-start runs the script once etcd answers); the script reads Patroni's
+        # etcd password from Patroni's configuration, of which this host needs nothing else (Patroni is not started)
+        write_file(paths.ETCD_AUTH_SCRIPT, postgres.etcd_auth_script(scope=SCOPE), permissions="0755"),
+        write_file(paths.PATRONI_CONF, yaml.safe_dump({"etcd3": {"username": cluster.ETCD_USER,
+                                                                 "password": etcd_password}}),
+                   permissions="0600", defer=True),
         write_file(WRITER, WRITER_PY),
     ]
     return dump({
@@ -252,13 +314,14 @@ def user_data(me: cluster.ClusterMember) -> str:
 def host(image):  # noqa: F811 (the fixture imported above)
     net_range = pick_internet_subnet()
     me = cluster.ClusterMember("etcd1", str(net_range.network_address + 10))
+    password = "etcd-" + secrets.token_urlsafe(18)
     with podman.Session(image=image) as s:
         net = s.create_network(subnet=str(net_range))
         t0 = time.monotonic()
-        h = s.boot("etcd1", user_data(me), extra_args=["--network", f"{net.name}:ip={me.address}"])
+        h = s.boot("etcd1", user_data(me, password), extra_args=["--network", f"{net.name}:ip={me.address}"])
         h.wait_boot_finished(timeout=300)
         print(f"\n[etcd-upkeep] host booted in {time.monotonic() - t0:.0f} s")
-        yield h
+        yield h, password
 
 
 def etcdctl(h: podman.Host, *args: str, check: bool = True, timeout: float = 60):
@@ -274,21 +337,26 @@ def status(h: podman.Host) -> dict[str, int]:
 
 
 def fresh_etcd(h: podman.Host, env: str) -> None:
-    """etcd (Debian's unit) started again on an empty data directory with the environment file ``env``."""
+    """etcd (Debian's unit) started again on an empty data directory with the environment file ``env``, then its
+    users and authentication (the product's script, as db-start runs it)."""
     h.sh(f"systemctl stop {paths.ETCD_SERVICE} && rm -rf {paths.ETCD_DATA}/member && cp {env} {paths.ETCD_ENV} "
          f"&& systemctl start {paths.ETCD_SERVICE}", timeout=120)
     deadline = time.monotonic() + 60
     while etcdctl(h, "endpoint", "health", check=False).returncode != 0:
         assert time.monotonic() < deadline, "etcd did not answer within 60 s of its start"
         time.sleep(1)
+    auth = h.exec(paths.ETCD_AUTH_SCRIPT, check=False, timeout=120)
+    assert auth.returncode == 0 and "authentication enabled" in auth.stdout, auth.stdout + auth.stderr
 
 
-def write(h: podman.Host, *, target: int, deadline: float) -> dict[str, Any]:
-    tls = {"--ca": paths.CA_CERT, "--cert": paths.ADMIN_CERT, "--key": paths.ADMIN_KEY}
+def write(host: tuple[podman.Host, str], *, target: int, deadline: float) -> dict[str, Any]:
+    """The Patroni-shaped writes, as Patroni authenticates: the member's certificate, user ``patroni``."""
+    h, password = host
+    tls = {"--ca": paths.CA_CERT, "--cert": paths.MEMBER_CERT, "--key": paths.MEMBER_KEY}
     args = ["python3", WRITER, "--target", str(target), "--deadline", str(deadline), "--rate", str(RATE_CAP),
             "--threads", str(THREADS), "--every", "1", "--scope", SCOPE, "--port", "2379", "--helper", ETCDCTL,
-            *[x for kv in tls.items() for x in kv]]
-    proc = h.exec(*args, check=False, timeout=deadline + 90)
+            "--user", cluster.ETCD_USER, *[x for kv in tls.items() for x in kv]]
+    proc = h.exec(*args, check=False, timeout=deadline + 90, env={"ETCD_PASSWORD": password})
     assert proc.returncode == 0, f"the writer failed: {proc.stderr.strip()[-1500:]}"
     out = json.loads(proc.stdout)
     bad = [s for s in out["samples"] if "error" in s]
@@ -297,8 +365,10 @@ def write(h: podman.Host, *, target: int, deadline: float) -> dict[str, Any]:
 
 
 def defrag(h: podman.Host) -> tuple[int, str]:
+    """The product's weekly script, as its unit runs it; what it said, with how long it took."""
+    t0 = time.monotonic()
     proc = h.exec(paths.ETCD_DEFRAG_SCRIPT, check=False, timeout=180)
-    return proc.returncode, (proc.stdout + proc.stderr).strip()
+    return proc.returncode, (proc.stdout + proc.stderr).strip() + f"\n({time.monotonic() - t0:.1f} s)"
 
 
 def _seconds(duration: str) -> float:
@@ -319,12 +389,12 @@ def test_the_compression_is_a_year_of_patroni():
 
 @pytest.mark.podman
 def test_a_year_of_patroni_writes_stays_below_a_lowered_quota(host):
-    h = host
+    h = host[0]
     fresh_etcd(h, ENV_YEAR)
     env = h.exec("cat", paths.ETCD_ENV).stdout
     assert f"ETCD_AUTO_COMPACTION_RETENTION={RETENTION}\n" in env
     assert f"ETCD_QUOTA_BACKEND_BYTES={QUOTA_MB * MIB}\n" in env
-    out = write(h, target=YEAR_REVISIONS, deadline=YEAR_DEADLINE_S)
+    out = write(host, target=YEAR_REVISIONS, deadline=YEAR_DEADLINE_S)
     samples = out["samples"]
     quota = QUOTA_MB * MIB
     rate = out["puts"] / out["seconds"]
@@ -362,10 +432,10 @@ def test_a_year_of_patroni_writes_stays_below_a_lowered_quota(host):
 
 @pytest.mark.podman
 def test_control_without_compaction_the_same_writes_hit_the_quota_and_the_script_recovers(host):
-    h = host
+    h = host[0]
     fresh_etcd(h, ENV_CONTROL)
     assert "ETCD_AUTO_COMPACTION_RETENTION=0\n" in h.exec("cat", paths.ETCD_ENV).stdout
-    out = write(h, target=YEAR_REVISIONS, deadline=CONTROL_DEADLINE_S)
+    out = write(host, target=YEAR_REVISIONS, deadline=CONTROL_DEADLINE_S)
     alarms = etcdctl(h, "alarm", "list").stdout
     at = status(h)
     refused = out["error_puts"] or out["puts"]

@@ -48,6 +48,7 @@ if __version__ == "3.0.2":
 
     Etcd3._update_leader = _update_leader
 
-from patroni.__main__ import main  # noqa: E402 - after the fix
+if __name__ == "__main__":  # Patroni starts PostgreSQL through multiprocessing, which imports this file again
+    from patroni.__main__ import main
 
-sys.exit(main())
+    sys.exit(main())

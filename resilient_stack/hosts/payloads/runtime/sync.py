@@ -346,7 +346,19 @@ def apply_tls(tls):
     return changed
 
 
-def apply_passwords(passwords):
+def stored_verifier(role):
+    """The role's SCRAM verifier as this member's PostgreSQL holds it (roles replicate: a replica sees the
+    primary's), or None when PostgreSQL does not answer."""
+    try:
+        return psql(f"SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = {literal(role)}").strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def apply_passwords(passwords, boot=False):
+    """Patroni's passwords. A new replication or pg_rewind password is taken once the cluster's role has it (the
+    primary sets it, the role replicates): a member never reconnects with a password the primary does not know yet
+    (a synchronous standby that cannot reconnect would stall every commit). At the first boot: all of them."""
     text, config = load_patroni()
     fields = {"replication": ("postgresql", "authentication", "replication"),
               "rewind": ("postgresql", "authentication", "rewind"),
@@ -358,9 +370,14 @@ def apply_passwords(passwords):
         node = config
         for step in fields[name]:
             node = node[step]
-        if node.get("password") != value:
-            node["password"] = value
-            changed = True
+        if node.get("password") == value:
+            continue
+        if not boot and node.get("password") and name in ("replication", "rewind"):
+            if not scram_matches(stored_verifier(node["username"]) or "", value):
+                say(f"the new {name} password waits for the primary to take it")
+                continue
+        node["password"] = value
+        changed = True
     if changed:
         save_patroni(text, config)
         reload_patroni()
@@ -448,17 +465,18 @@ def apply_secrets(doc, boot):
     changed = []
     if doc.get("tls") and apply_tls(doc["tls"]):
         changed.append("tls")
-    if doc.get("passwords") and PATRONI_CONF and apply_passwords(doc["passwords"]):
+    if ROLE == "db" and not boot:
+        # the primary first sets the roles' passwords (the members take the new ones once the roles have them)
+        try:
+            changed += [f"role {r}" for r in apply_roles(doc.get("passwords", {}), doc.get("roles", {}))]
+        except OSError as exc:
+            say(f"roles not checked: {exc}")
+    if doc.get("passwords") and PATRONI_CONF and apply_passwords(doc["passwords"], boot):
         changed.append("passwords")
     if doc.get("backup") and PGBACKREST_SECRETS and apply_backup(doc["backup"]):
         changed.append("backup")
     if doc.get("app") and APP_CREDENTIALS and apply_app(doc["app"]):
         changed.append("app")
-    if ROLE == "db" and not boot:
-        try:
-            changed += [f"role {r}" for r in apply_roles(doc.get("passwords", {}), doc.get("roles", {}))]
-        except OSError as exc:
-            say(f"roles not checked: {exc}")
     return changed
 
 
