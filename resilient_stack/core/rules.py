@@ -400,37 +400,59 @@ def _listed(members: list[Placement], n: int = 6) -> str:
 
 def _shared_project(role: str, bks: list[Placement], members: list[Placement]) -> str | None:
     """backup-shares-project: the finding's message when no backup of ``role`` is PROVEN to sit in a project that
-    holds none of its replicas (a project that cannot be compared counts as shared: fails closed), else None."""
+    holds none of its replicas (a project that cannot be compared counts as shared: fails closed), else None.
+
+    Whether two placements share a project depends only on their (provider, project): replicas are compared by
+    those groups, and backups of one group get one answer, so big estates cost groups, not pairs."""
     if not members:
         return None
+    groups: dict[tuple, list[Placement]] = defaultdict(list)
+    for m in members:
+        groups[(m.provider, m.project, m.project_problem)].append(m)
+    answers: dict[tuple, tuple[list[Placement], list[Placement], dict[str, list[Placement]]]] = {}
     parts = []
     any_unknown = False
     for b in bks:
-        shared: list[Placement] = []
-        unknown: list[Placement] = []
-        why: dict[str, list[Placement]] = defaultdict(list)  # reason -> the placements whose project it hides
-        for m in members:
-            same = same_project(b, m)
-            if same:
-                shared.append(m)
-            elif same is None:
-                unknown.append(m)
-                if b.project is None:
-                    why[b.project_problem or "project unknown"] = [b]
-                elif m.project is None:
-                    why[m.project_problem or "project unknown"].append(m)
-                else:
-                    why[f"{project_label(b.project)} and {project_label(m.project)} cannot be compared"] = []
+        key = (b.provider, b.project, b.project_problem)
+        if key not in answers:
+            shared: list[Placement] = []
+            unknown: list[Placement] = []
+            why: dict[str, list[Placement]] = defaultdict(list)  # reason -> the replicas whose project it hides
+            for group in groups.values():
+                same = same_project(b, group[0])
+                if same:
+                    shared += group
+                elif same is None:
+                    unknown += group
+                    m = group[0]
+                    if b.project is None:
+                        why[b.project_problem or "project unknown"] = []
+                    elif m.project is None:
+                        why[m.project_problem or "project unknown"] += group
+                    else:
+                        why[f"{project_label(b.project)} and {project_label(m.project)} cannot be compared"] = []
+            answers[key] = (shared, unknown, why)
+        shared, unknown, why = answers[key]
         if not shared and not unknown:
             return None  # a backup in a project of its own
+        any_unknown = any_unknown or bool(unknown)
+        if len(parts) == 6:
+            continue  # the message names six backups; the finding names them all
         text = []
         if shared:
             text.append(f"{_where(b)} is in {project_label(b.project or '')}, which also holds {_listed(shared)}")
         if unknown:
-            reasons = "; ".join(f"{_listed(hidden)}: {reason}" if hidden else reason for reason, hidden in sorted(why.items()))
-            text.append(f"whether {_where(b)} shares a project with {_listed(unknown)} cannot be told ({reasons})")
+            reasons = []
+            for reason, hidden in sorted(why.items()):
+                if hidden:  # the replicas whose project is unknown
+                    reasons.append(f"{_listed(hidden)}: {reason}")
+                else:  # the backup's own project unknown, or two identities that cannot be compared
+                    reasons.append(f"{_where(b)}: {reason}" if b.project is None else reason)
+            text.append(f"whether {_where(b)} shares a project with {_listed(unknown)} cannot be told "
+                        f"({'; '.join(reasons)})")
         parts.append("; ".join(text))
-        any_unknown = any_unknown or bool(unknown)
+    if len(bks) > len(parts):
+        parts.append(f"and {len(bks) - len(parts)} more backups")
     if any_unknown:
         head = f"no backup of `{role}` is known to be in a project that holds no `{role}` replica"
     else:

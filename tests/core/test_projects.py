@@ -161,3 +161,16 @@ def test_a_pulumi_ovh_resource_is_in_its_service_name_project():
     assert "is in OVHcloud project a8cab5ea, which also holds pg#nodes[0]" in f.message
     missing = place_all(view._replace(inputs={**view.inputs, "serviceName": None}), CAT, None)
     assert all(p.project is None and "no serviceName" in p.project_problem for p in missing)
+
+
+def test_many_backups_and_replicas_cost_groups_not_pairs_and_the_message_stays_short():
+    import time
+
+    members = [db(f"m{i}", ("GRA11", "WAW1", "UK1")[i % 3]) for i in range(5000)]
+    backups = [backup(name=f"b{i}") for i in range(5000)]
+    t0 = time.perf_counter()
+    (f,) = found([*members, *backups])
+    assert time.perf_counter() - t0 < 5  # pairs would be 25 million comparisons
+    assert len(f.resources) == 5000 and f.message.count("is in clouds.yaml entry `ovh`") == 6
+    assert "; and 4994 more backups; " in f.message and len(f.message) < 2000
+    assert found([*members, *backups, backup(name="own", cloud="ovh-backups")]) == []
