@@ -15,7 +15,10 @@ removed: they name files of the machine that deployed it, and the engine never c
 - 8ac02e0: the self-healing stack before issue 17 (101 resources, data on the root disks): upgrading it to today's
   code replaces no host; it adds a data volume and its attachment per database host.
 - c8f14a8: the baseline of today's code (107 resources: data volumes, protected database hosts, the backups' keys
-  as secrets): the current code must preview it with no change, and a routine change replaces nothing.
+  as secrets): the current code previews it with one change, the shipped stack file's own (issue 22: the backups'
+  provider names the clouds.yaml entry `ovh-backups`, a project of their own), and a routine change replaces
+  nothing. That change updates the provider in place and moves no container: adopting it on a deployed stack is the
+  documented procedure (docs/operations.md#moving-the-backups-to-a-project-of-their-own), whose plan is pinned here.
 
 A state is imported into a throwaway backend and previewed with the dummy clouds.yaml of the engine tests:
 a preview diffs the program's inputs against the state's and contacts no cloud, except for the one lookup the
@@ -106,11 +109,33 @@ def test_the_fixtures_are_real_deployments(fixture, custom, instances):
     assert len(servers) == instances and all(r["outputs"]["accessIpV4"] for r in servers)
 
 
-def test_the_current_code_previews_the_baseline_deployment_with_no_change(engine_env, tmp_path):
+BACKUPS = "urn:pulumi:production::resilient-stack::resilient-stack:stack:ResilientWebStack$resilient-stack:database:" \
+          "DatabaseTier$openstack:objectstorage/container:Container::shop-db-backups"
+
+
+def test_the_current_code_previews_the_baseline_deployment_with_only_the_backups_project_changed(engine_env, tmp_path):
+    """Nothing changes but what the shipped stack file changed since: the backups' clouds.yaml entry (issue 22)."""
     run = imported(engine_env, tmp_path, BASELINE)
-    r = run("preview", "--expect-no-changes", "--diff")
+    r = run("preview", "--diff")
     assert r.returncode == 0, (r.stdout[-5000:], r.stderr[-3000:])
-    assert "107 unchanged" in r.stdout  # what `pulumi up` created ("107 created", the stack included)
+    assert "1 to update" in r.stdout and "106 unchanged" in r.stdout, r.stdout[-3000:]  # 107 = what `pulumi up` made
+    assert '~ cloud: "ovh" => "ovh-backups"' in r.stdout
+    ops = plan(run)
+    # the provider, in place; the container is NOT moved by it (not in the plan): see the next test
+    assert set(ops) <= {"same", "update"} and ops["update"] == {"shop-backups-lim"}, ops
+
+
+def test_moving_the_backups_to_their_own_project_replaces_the_container_and_keeps_the_old_one(engine_env, tmp_path):
+    """The documented step (docs/operations.md#moving-the-backups-to-a-project-of-their-own): `pulumi up --replace`
+    of the backup container creates it through the updated provider (the new project) and retains the old one (in
+    the old project, with its backups); no host, volume or other resource is touched."""
+    run = imported(engine_env, tmp_path, BASELINE)
+    r = run("preview", "--diff", "--replace", BACKUPS)
+    assert r.returncode == 0, (r.stdout[-5000:], r.stderr[-3000:])
+    assert "replace[retain]" in r.stdout and "2 changes. 105 unchanged" in r.stdout, r.stdout[-3000:]
+    r = run("preview", "--json", "--replace", BACKUPS)
+    changed = {(s["op"], s["urn"].rsplit("::", 1)[1]) for s in json.loads(r.stdout)["steps"] if s["op"] != "same"}
+    assert changed == {("update", "shop-backups-lim"), ("replace", "shop-db-backups")}, changed
 
 
 def test_the_same_harness_sees_a_routine_change_and_it_replaces_nothing(engine_env, tmp_path):
