@@ -62,6 +62,9 @@ clouds:
   ovh:
     auth: {auth_url: "https://auth.cloud.ovh.net/v3", username: demo, password: demo,
            project_id: 00000000000000000000000000000000, user_domain_name: Default, project_domain_name: Default}
+  ovh-backups:
+    auth: {auth_url: "https://auth.cloud.ovh.net/v3", username: demo-backups, password: demo,
+           project_id: 11111111111111111111111111111111, user_domain_name: Default, project_domain_name: Default}
   infomaniak:
     auth: {auth_url: "https://api.pub2.infomaniak.cloud/identity/v3", username: demo, password: demo,
            project_id: 00000000000000000000000000000000, user_domain_name: Default, project_domain_name: Default}

@@ -29,7 +29,8 @@ class Export:
             {"urn": urn("pulumi:pulumi:Stack", f"{PROJECT}-{STACK}"), "type": "pulumi:pulumi:Stack", "custom": False}
         ]
 
-    def provider(self, name: str, *, region=None, auth_url=OVH_AUTH, cloud=None, default=False) -> str:
+    def provider(self, name: str, *, region=None, auth_url=OVH_AUTH, cloud=None, default=False, **extra) -> str:
+        """An OpenStack provider; ``extra``: more of its inputs (``tenantId=...``)."""
         inputs = {"version": "5.4.1"}
         if region is not None:
             inputs["region"] = region
@@ -37,6 +38,7 @@ class Export:
             inputs["authUrl"] = auth_url
         if cloud is not None:
             inputs["cloud"] = cloud
+        inputs.update(extra)
         pname = "default_5_4_1" if default else name
         u = urn("pulumi:providers:openstack", pname)
         pid = f"prov-{pname}"
@@ -77,13 +79,18 @@ class Export:
         return path
 
 
+SHOP_PROJECT = "5259cd7dd41b49c49180f12a33aacba0"  # Keystone project ids (tenantId) of the spread export
+BACKUP_PROJECT = "a8cab5ea6af0416ba3c31ebb0c871efe"
+
+
 def spread_export() -> Export:
-    """Web and database over Gravelines, Warsaw and Infomaniak; backups in Limburg."""
+    """Web and database over Gravelines, Warsaw and Infomaniak; backups in Limburg, in an OVHcloud project of
+    their own."""
     e = Export()
-    gra = e.provider("gra", region="GRA11")
-    waw = e.provider("waw", region="WAW1")
+    gra = e.provider("gra", region="GRA11", tenantId=SHOP_PROJECT)
+    waw = e.provider("waw", region="WAW1", tenantId=SHOP_PROJECT)
     ik = e.provider("ik", region="dc4-a", auth_url=INFOMANIAK_AUTH)
-    lim = e.provider("lim", region="DE1")
+    lim = e.provider("lim", region="DE1", tenantId=BACKUP_PROJECT)
     for p, n in ((gra, "gra"), (waw, "waw"), (ik, "ik")):
         e.resource(INSTANCE, f"web-{n}", p, role="web")
         e.resource(INSTANCE, f"db-{n}", p, role="database", quorum=True)

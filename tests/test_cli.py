@@ -241,3 +241,22 @@ def test_validation_errors_list_every_problem(cli, tmp_path):
     cat.write_text("providers:\n  - {id: 'Bad Id'}\n  - {id: ok, sites: [{id: s}]}\n")
     err = cli("audit", GOOD, "--catalog", str(cat)).stderr.decode()
     assert "problems" in err and "providers.0.id" in err and "providers.1.sites.0" in err, err
+
+
+def test_backup_shares_project_in_explain_and_every_format(cli):
+    """The rule from the registry on every output: explain, SARIF (with its docs link), JUnit, markdown."""
+    doc = json.loads(cli("explain", "backup-shares-project", "--format", "json").stdout)
+    assert doc["default"] == "advisory" and doc["strict"] == "mandatory"
+    assert doc["help"].endswith("rules.md#backup-shares-project") and "project" in doc["description"]
+    sarif = json.loads(cli("audit", SBG, "--format", "sarif").stdout)["runs"][0]
+    (rule,) = [r for r in sarif["tool"]["driver"]["rules"] if r["id"] == "backup-shares-project"]
+    assert rule["helpUri"].endswith("docs/rules.md#backup-shares-project")
+    (result,) = [x for x in sarif["results"] if x["ruleId"] == "backup-shares-project"]
+    assert result["level"] == "warning" and "clouds.yaml entry `ovh`" in result["message"]["text"]
+    cases = {c.get("name"): c for c in ET.fromstring(cli("audit", SBG, "--format", "junit").stdout).iter("testcase")}
+    assert "backup-shares-project" in cases and cases["backup-shares-project"].find("failure") is None
+    strict = ET.fromstring(cli("audit", SBG, "--format", "junit", "--profile", "strict").stdout)
+    assert {c.get("name") for c in strict.iter("testcase") if c.find("failure") is not None} >= {"backup-shares-project"}
+    md = cli("audit", SBG, "--format", "markdown").stdout.decode()
+    assert "[`backup-shares-project`](" in md and "rules.md#backup-shares-project" in md
+    assert b"backup-shares-project" not in cli("audit", GOOD, "--format", "json").stdout.split(b'"placements"')[0]

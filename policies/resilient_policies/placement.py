@@ -2,12 +2,12 @@
 
 Each policy maps the stack's resources to :class:`resilient_stack.core.resources.ResourceView`, places them with
 :func:`resilient_stack.core.resources.place_resource` (resource props + the resource's provider props: ``region``,
-``authUrl``, ``cloud``) and evaluates them with :func:`resilient_stack.core.rules.evaluate` -- the code of
+``authUrl``, ``cloud``, and for the project ``tenantId``/``tenantName``) and evaluates them with :func:`resilient_stack.core.rules.evaluate` -- the code of
 ``resilient-stack audit`` -- then reports its own rule's findings with the rules module's messages.
 
 Evaluated ONCE per stack: the SDK's servicer builds a fresh ``StackValidationArgs`` (and fresh resource
 objects) for every policy, so the result is cached by the args object (a second call with the same args)
-AND by a fingerprint of the resources and settings (the six policies of one ``AnalyzeStack`` call).
+AND by a fingerprint of the resources and settings (the stack policies of one ``AnalyzeStack`` call).
 """
 
 from __future__ import annotations
@@ -156,11 +156,11 @@ def _policy(rule: str) -> StackValidationPolicy:
         validate=_validator(rule),
         enforcement_level=default_enforcement(rule),
         config_schema=CONFIG_SCHEMA,
-        severity=Severity.MEDIUM if rule == "single-provider" else Severity.HIGH,
+        severity=Severity.MEDIUM if rule in ("single-provider", "backup-shares-project") else Severity.HIGH,
         tags=["resilient-stack", "placement"],
     )
 
 
 PLACEMENT_POLICIES: list[StackValidationPolicy] = [_policy(rule) for rule in PLACEMENT_RULE_IDS]
-(single_building, single_site, single_provider, backup_colocated, site_majority, unknown_placement,
- unclassified_resource, role_label_mismatch) = PLACEMENT_POLICIES
+(single_building, single_site, single_provider, backup_colocated, backup_shares_project, site_majority,
+ unknown_placement, unclassified_resource, role_label_mismatch) = PLACEMENT_POLICIES

@@ -188,7 +188,7 @@ def fingerprint(key: str, resources: Sequence[Any]) -> str | None:
     """A digest of everything :func:`stack_view` and :func:`provider_props` read of ``resources``.
 
     Computed by the C JSON encoder straight from the proxies' data, without the copies ``plain`` makes:
-    the six stack policies each get fresh resource objects, and this is what lets them share one
+    the stack policies each get fresh resource objects, and this is what lets them share one
     evaluation. None when the data cannot be serialised (the caller then evaluates without caching).
     """
     rows = []

@@ -35,14 +35,18 @@ PREVIEW_KEYS = ("preview-no-backup-key", "preview-no-backup-secret")
 class BackupConfig(ConfigModel):
     """``resilient-stack:backups``: the object-storage placement holding the pgBackRest repository (WAL archive,
     weekly full and daily differential backups, encrypted by pgBackRest with a generated passphrase). It must be on
-    a site that holds no database member (``backup-colocated``). Its keys are the Pulumi secrets
-    `backupS3AccessKey` / `backupS3SecretKey` of a dedicated object-store user."""
+    a site that holds no database member (``backup-colocated``), and should be in a cloud project that holds none
+    (``backup-shares-project``, advisory by default). Its keys are the Pulumi secrets `backupS3AccessKey` /
+    `backupS3SecretKey` of a dedicated object-store user."""
 
     name: str = Field(default="backups", min_length=1, max_length=20, pattern=PLACEMENT_NAME,
         description="Placement name of the backup store; not one of the `placements[]` names.",
     )
     cloud: CloudName | None = Field(default=None, min_length=1,
-        description="The `clouds.yaml` entry of the backup store's provider.",
+        description="The `clouds.yaml` entry of the backup store's project. An entry of a project that holds no "
+        "database member (production: `ovh-backups`, a second OVHcloud Public Cloud project) keeps the backups out "
+        "of reach of the members' project credentials; the same entry as a database placement's is the advisory "
+        "`backup-shares-project`.",
     )
     auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL,
         description="The Keystone URL of the backup store's provider.",

@@ -28,7 +28,8 @@ class PlacementConfig(_Model):
         description="Short name of the placement (`gra`), unique in the stack; part of the host names.",
     )
     cloud: CloudName | None = Field(default=None, min_length=1,
-        description="The `clouds.yaml` entry holding this placement's credentials. The catalog maps it to a provider "
+        description="The `clouds.yaml` entry holding this placement's credentials, and so its project "
+        "(`backup-shares-project` compares it with the backups'). The catalog maps it to a provider "
         "(`ovh`, `ovhcloud`, `ovh-us`, `infomaniak`, ...: see `resilient-stack catalog`).",
     )
     auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL,

@@ -14,7 +14,7 @@ Schema (YAML or JSON)::
         quorum: [database]                # roles whose replicas here are voting members
         exempt: null                      # reason string: findings naming only exempt replicas are waived
     backups:
-      - {protects: database, cloud: ovh, region: DE1}
+      - {protects: database, cloud: ovh-backups, region: DE1}   # a site and a project with no database member
     quorum_roles: [database]              # roles whose every replica is a voting member
 
 The components' stack configuration produces the same model, so one design is checked the same way
@@ -57,7 +57,8 @@ class Where(_Frozen):
 
     cloud: str | None = Field(
         default=None, min_length=1,
-        description="A clouds.yaml cloud name the catalog knows (`ovh`, `infomaniak`, ...).",
+        description="A clouds.yaml cloud name the catalog knows (`ovh`, `infomaniak`, ...). It also names the "
+        "placement's project (`backup-shares-project`): without it, the project is unknown.",
     )
     auth_url: str | None = Field(
         default=None, min_length=1,

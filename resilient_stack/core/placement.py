@@ -1,13 +1,30 @@
-"""Placements: where one replica lives. Plain typed objects, built once per input."""
+"""Placements: where one replica lives. Plain typed objects, built once per input.
+
+A placement also carries the cloud PROJECT that holds it, as far as the input tells (``backup-shares-project``
+compares them): a key of one of these kinds, or None with the reason it is unknown:
+
+- ``cloud:NAME``         a clouds.yaml entry: the entry decides the project. With ``cloud`` set, the OpenStack
+                         provider takes its whole authentication (project, user, auth URL) from that entry and
+                         ignores its own ``tenantId``/``tenantName``/``authUrl`` (terraform-provider-openstack's
+                         ``utils/v2/auth/config.go``, ``LoadAndValidate``; pulumi-openstack 5.4.1 embeds it);
+- ``id:ID``              a provider's explicit ``tenantId`` (a Keystone project id), without ``cloud``;
+- ``name:HOST|NAME``     a provider's explicit ``tenantName`` at the host of its ``authUrl``, without ``cloud``;
+- ``ovh:SERVICE``        a pulumi-ovh resource's ``serviceName``: the OVHcloud Public Cloud project's id.
+
+Two keys of one kind are one project when equal; keys of two kinds cannot be compared (unknown). Two entries
+of different names are taken as two projects: the entry is the operator's declaration (docs/rules.md).
+"""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from resilient_stack.core.catalog import Catalog
+from resilient_stack.core.catalog import ASCII_WHITESPACE, Catalog
 from resilient_stack.core.vocabulary import BACKUP as BACKUP_ROLE
 
-__all__ = ["BACKUP_ROLE", "Placement", "place"]
+__all__ = ["BACKUP_ROLE", "Placement", "place", "project_label", "same_project"]
+
+NO_PROJECT = "no clouds.yaml entry (`cloud`) names its project"
 
 
 class Placement(NamedTuple):
@@ -31,6 +48,8 @@ class Placement(NamedTuple):
     exempt: str | None = None
     problem: str | None = None
     identified_by: str = ""
+    project: str | None = None  # the project's key (module docstring), None when unknown
+    project_problem: str | None = None  # why the project is unknown
 
     @property
     def resolved(self) -> bool:
@@ -53,6 +72,8 @@ class Placement(NamedTuple):
             out["exempt"] = self.exempt
         if self.problem:
             out["problem"] = self.problem
+        if self.project:
+            out["project"] = project_label(self.project)
         return out
 
 
@@ -70,8 +91,16 @@ def place(
     exempt: str | None = None,
     problem: str | None = None,
     provider: str | None = None,
+    project: str | None = None,
+    project_problem: str | None = None,
 ) -> Placement:
-    """Resolve one replica's placement: the single place where cloud + region (+AZ) meet the catalog."""
+    """Resolve one replica's placement: the single place where cloud + region (+AZ) meet the catalog.
+
+    ``project``/``project_problem``: the project's key or why it is unknown (readers of Pulumi resources give
+    them); when neither is given, the clouds.yaml entry ``cloud`` names it (design files).
+    """
+    if project is None and project_problem is None:
+        project, project_problem = cloud_project(cloud)
     if problem is None:
         res = catalog.resolve(
             region=region, auth_url=auth_url, cloud=cloud, availability_zone=availability_zone, provider=provider
@@ -82,7 +111,7 @@ def place(
     if res is None or res.region is None:
         return Placement(
             resource=resource, role=role, region=(region or None), protects=protects,
-            quorum=quorum, exempt=exempt, problem=problem,
+            quorum=quorum, exempt=exempt, problem=problem, project=project, project_problem=project_problem,
         )
     reg = res.region
     return Placement(
@@ -98,4 +127,43 @@ def place(
         quorum=quorum,
         exempt=exempt,
         identified_by=res.identified_by,
+        project=project,
+        project_problem=project_problem,
     )
+
+
+def cloud_project(cloud: str | None) -> tuple[str | None, str | None]:
+    """(key, problem) of the project a clouds.yaml entry names: the entry as the client looks it up (trimmed of
+    ASCII whitespace, case kept: clouds.yaml keys are case-sensitive)."""
+    name = cloud.strip(ASCII_WHITESPACE) if isinstance(cloud, str) else ""
+    return (f"cloud:{name}", None) if name else (None, NO_PROJECT)
+
+
+def project_label(key: str) -> str:
+    """How a report names the project of ``key``."""
+    kind, _, value = key.partition(":")
+    if kind == "cloud":
+        return f"clouds.yaml entry `{value}`"
+    if kind == "id":
+        return f"project id {value}"
+    if kind == "name":
+        host, _, name = value.partition("|")
+        return f"project {name!r}" + (f" at {host}" if host else "")
+    if kind == "ovh":
+        return f"OVHcloud project {value}"
+    return key
+
+
+def same_project(a: Placement, b: Placement) -> bool | None:
+    """Are ``a`` and ``b`` in one project? True, False, or None when the inputs cannot tell.
+
+    Two providers of the catalog never share a project (each runs its own Keystone). Otherwise two keys of one
+    kind are one project when equal; keys of two kinds (an entry name and a project id) cannot be compared.
+    """
+    if a.provider is not None and b.provider is not None and a.provider != b.provider:
+        return False
+    if a.project is None or b.project is None:
+        return None
+    if a.project.partition(":")[0] != b.project.partition(":")[0]:
+        return None
+    return a.project == b.project

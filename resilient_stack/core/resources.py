@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
 from resilient_stack.core import vocabulary as vocab
-from resilient_stack.core.catalog import ASCII_WHITESPACE, Catalog
+from resilient_stack.core.catalog import ASCII_WHITESPACE, Catalog, auth_host
 from resilient_stack.core.kinds import (
     KINDS,
     OPENSTACK_PROVIDER,
@@ -36,7 +36,7 @@ from resilient_stack.core.kinds import (
     family_label,
     label_allowed,
 )
-from resilient_stack.core.placement import Placement, place
+from resilient_stack.core.placement import NO_PROJECT, Placement, cloud_project, place
 from resilient_stack.core.vocabulary import (
     EXEMPT_KEY,
     PROTECTS_KEY,
@@ -259,7 +259,8 @@ def _resource_prop(view: ResourceView, key: str) -> tuple[str | None, str | None
 
 @dataclass(frozen=True, slots=True)
 class ProviderFacts:
-    """What placement reads of a provider (``region``, ``authUrl``, ``cloud``), each with why it is unusable."""
+    """What placement reads of a provider (``region``, ``authUrl``, ``cloud``), each with why it is unusable, and
+    the project it authenticates to (:mod:`resilient_stack.core.placement`), or why that is unknown."""
 
     region: str | None
     region_problem: str | None
@@ -267,6 +268,8 @@ class ProviderFacts:
     auth_problem: str | None
     cloud: str | None
     cloud_problem: str | None
+    project: str | None = None
+    project_problem: str | None = NO_PROJECT
 
 
 def provider_facts(provider_props: Mapping[str, Any] | None, outputs: Mapping[str, Any] | None = None) -> ProviderFacts:
@@ -275,13 +278,39 @@ def provider_facts(provider_props: Mapping[str, Any] | None, outputs: Mapping[st
     ``outputs``, when given, must agree with ``provider_props`` (its inputs) on each of them.
     """
     if outputs is None:
-        return ProviderFacts(
-            *_string(provider_props, "region"), *_string(provider_props, "authUrl"), *_string(provider_props, "cloud")
-        )
-    return ProviderFacts(
-        *_both(provider_props, outputs, "region"), *_both(provider_props, outputs, "authUrl"),
-        *_both(provider_props, outputs, "cloud"),
-    )
+        def read(key: str) -> tuple[str | None, str | None]:
+            return _string(provider_props, key)
+    else:
+        def read(key: str) -> tuple[str | None, str | None]:
+            return _both(provider_props, outputs, key)
+    region, auth, cloud = read("region"), read("authUrl"), read("cloud")
+    return ProviderFacts(*region, *auth, *cloud, *_provider_project(read, cloud, auth[0]))
+
+
+def _provider_project(read: Any, cloud: tuple[str | None, str | None], auth_url: str | None) -> tuple[str | None, str | None]:
+    """(key, problem) of the project an OpenStack provider authenticates to, as its inputs record it.
+
+    With ``cloud`` set the clouds.yaml entry decides (the provider then ignores ``tenantId``, ``tenantName`` and
+    ``authUrl``); without it, ``tenantId``, else ``tenantName`` at the auth URL's host. A project taken from
+    ``OS_*`` variables or an ``OS_CLOUD`` of the environment is not in the inputs: unknown.
+    """
+    name, problem = cloud
+    if name is not None:
+        return cloud_project(name)
+    if problem is not None:
+        return None, f"its provider's {problem}"
+    tenant, problem = read("tenantId")
+    if tenant is not None:
+        return f"id:{tenant.lower()}", None
+    if problem is not None:
+        return None, f"its provider's {problem}"
+    tenant, problem = read("tenantName")
+    if tenant is not None:
+        return f"name:{auth_host(auth_url) if auth_url else ''}|{tenant}", None
+    if problem is not None:
+        return None, f"its provider's {problem}"
+    return None, ("its provider sets no `cloud`, `tenantId` or `tenantName` (a project from OS_* environment "
+                  "variables or OS_CLOUD is not in the inputs)")
 
 
 def place_resource(
@@ -325,22 +354,27 @@ def place_all(
 
     if kind.vendor == OVH:
         return _place_ovh(view, kind, placed, kube_regions)
+    if provider_problem and provider_props is None:
+        prov = ProviderFacts(None, None, None, None, None, None, None, provider_problem)
+    else:
+        prov = provider_props if type(provider_props) is ProviderFacts else provider_facts(provider_props)
+    project = {"project": prov.project, "project_problem": prov.project_problem}
     region, problem = _resource_prop(view, "region")
     if problem:
-        return [placed(None, problem)]
-    prov = provider_props if type(provider_props) is ProviderFacts else provider_facts(provider_props)
+        return [placed(None, problem, **project)]
     if region is None:
         if provider_problem:
-            return [placed(None, provider_problem)]
+            return [placed(None, provider_problem, **project)]
         if prov.region_problem:
-            return [placed(None, f"provider {prov.region_problem}")]
+            return [placed(None, f"provider {prov.region_problem}", **project)]
         region = prov.region
         if region is None:
-            return [placed(None, "no region on the resource or its provider (a region from OS_REGION_NAME is invisible here)")]
+            return [placed(None, "no region on the resource or its provider (a region from OS_REGION_NAME is invisible here)",
+                           **project)]
     if prov.auth_url is None and prov.cloud is None and (prov.auth_problem or prov.cloud_problem):
-        return [placed(None, f"provider {prov.auth_problem or prov.cloud_problem}")]
+        return [placed(None, f"provider {prov.auth_problem or prov.cloud_problem}", **project)]
     az, _ = _resource_prop(view, "availabilityZone")
-    return [placed(region, auth_url=prov.auth_url, cloud=prov.cloud, availability_zone=az)]
+    return [placed(region, auth_url=prov.auth_url, cloud=prov.cloud, availability_zone=az, **project)]
 
 
 def _first(view: ResourceView, keys: tuple[str, ...]) -> tuple[str | None, str | None]:
@@ -352,8 +386,14 @@ def _first(view: ResourceView, keys: tuple[str, ...]) -> tuple[str | None, str |
 
 
 def _place_ovh(view: ResourceView, kind: Any, placed: Any, kube_regions: Any) -> list[Placement]:
-    """pulumi-ovh resources carry their region themselves (the ovh provider has none)."""
+    """pulumi-ovh resources carry their region themselves (the ovh provider has none), and their project: the
+    ``serviceName``, the id of the OVHcloud Public Cloud project."""
     where = {"provider": OVH_PROVIDER_ID}
+    service, problem = _resource_prop(view, "serviceName")
+    placed = functools.partial(
+        placed, project=f"ovh:{service}" if service else None,
+        project_problem=None if service else (problem or "no serviceName (an OVH_CLOUD_PROJECT_SERVICE of the "
+                                                          "environment is not in the inputs)"))
     if view.type == OVH_DATABASE:
         return _place_ovh_database(view, placed, where)
     az = None

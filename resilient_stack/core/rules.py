@@ -8,6 +8,7 @@ Rule ids (stable):
   single-site       all replicas of a role in one site/campus (fewer than ``min_sites``)
   single-provider   all replicas of a role at one provider (fewer than ``min_providers``)
   backup-colocated  a role with backups has none in a site that holds none of its replicas
+  backup-shares-project  a role with backups has none in a cloud project that holds none of its replicas
   site-majority     losing one site loses the quorum of a role's voting members
   unknown-placement a replica whose site cannot be resolved (fails closed)
 
@@ -29,13 +30,14 @@ from datetime import date, datetime, timezone
 from typing import Iterable
 
 from resilient_stack.core.catalog import Catalog
-from resilient_stack.core.placement import BACKUP_ROLE, Placement
+from resilient_stack.core.placement import BACKUP_ROLE, Placement, project_label, same_project
 
 PLACEMENT_RULE_IDS = (
     "single-building",
     "single-site",
     "single-provider",
     "backup-colocated",
+    "backup-shares-project",
     "site-majority",
     "unknown-placement",
     "unclassified-resource",
@@ -58,6 +60,7 @@ RULE_DESCRIPTIONS = {
     "single-site": "All replicas of a role sit on one site or campus (e.g. Strasbourg SBG1-SBG4): one site disaster takes them all.",
     "single-provider": "All replicas of a role sit at one cloud provider: one provider outage takes them all.",
     "backup-colocated": "A role's backups all sit on a site that also holds its replicas: the disaster that takes the data takes the backups.",
+    "backup-shares-project": "A role's backups all sit in a cloud project (a clouds.yaml entry, a project id) that also holds its replicas: whoever holds that project's credentials can delete the data and its backups together.",
     "site-majority": "One site holds so many voting members of a quorum role that losing it loses the quorum.",
     "unknown-placement": "A replica's site cannot be resolved from the catalog, so its survival cannot be proven (fails closed).",
     "unclassified-resource": "A custom resource of a type the auditor does not know carries a region or a role label: it may hold a replica that no rule evaluates.",
@@ -76,6 +79,7 @@ _PROFILE_LEVELS = {
         "single-site": "mandatory",
         "single-provider": "advisory",
         "backup-colocated": "mandatory",
+        "backup-shares-project": "advisory",
         "site-majority": "mandatory",
         "unknown-placement": "mandatory",
         "unclassified-resource": "advisory",
@@ -375,8 +379,90 @@ def evaluate(
                 bks,
             )
 
+    for role in sorted(backups):
+        message = _shared_project(role, backups[role], by_role.get(role, []))
+        if message:
+            add("backup-shares-project", role, message, backups[role])
+
     findings.sort(key=_finding_order)
     return Report(tuple(findings), placements, config)
+
+
+def _where(p: Placement) -> str:
+    name = p.resource.rsplit("::", 1)[-1]
+    return f"{name} ({p.region})" if p.region else name
+
+
+def _listed(members: list[Placement], n: int = 6) -> str:
+    names = [_where(m) for m in members]
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _shared_project(role: str, bks: list[Placement], members: list[Placement]) -> str | None:
+    """backup-shares-project: the finding's message when no backup of ``role`` is PROVEN to sit in a project that
+    holds none of its replicas (a project that cannot be compared counts as shared: fails closed), else None.
+
+    Whether two placements share a project depends only on their (provider, project): replicas are compared by
+    those groups, and backups of one group get one answer, so big estates cost groups, not pairs."""
+    if not members:
+        return None
+    groups: dict[tuple, list[Placement]] = defaultdict(list)
+    for m in members:
+        groups[(m.provider, m.project, m.project_problem)].append(m)
+    answers: dict[tuple, tuple[list[Placement], list[Placement], dict[str, list[Placement]]]] = {}
+    parts = []
+    any_unknown = False
+    for b in bks:
+        key = (b.provider, b.project, b.project_problem)
+        if key not in answers:
+            shared: list[Placement] = []
+            unknown: list[Placement] = []
+            why: dict[str, list[Placement]] = defaultdict(list)  # reason -> the replicas whose project it hides
+            for group in groups.values():
+                same = same_project(b, group[0])
+                if same:
+                    shared += group
+                elif same is None:
+                    unknown += group
+                    m = group[0]
+                    if b.project is None:
+                        why[b.project_problem or "project unknown"] = []
+                    elif m.project is None:
+                        why[m.project_problem or "project unknown"] += group
+                    else:
+                        why[f"{project_label(b.project)} and {project_label(m.project)} cannot be compared"] = []
+            answers[key] = (shared, unknown, why)
+        shared, unknown, why = answers[key]
+        if not shared and not unknown:
+            return None  # a backup in a project of its own
+        any_unknown = any_unknown or bool(unknown)
+        if len(parts) == 6:
+            continue  # the message names six backups; the finding names them all
+        text = []
+        if shared:
+            text.append(f"{_where(b)} is in {project_label(b.project or '')}, which also holds {_listed(shared)}")
+        if unknown:
+            reasons = []
+            for reason, hidden in sorted(why.items()):
+                if hidden:  # the replicas whose project is unknown
+                    reasons.append(f"{_listed(hidden)}: {reason}")
+                else:  # the backup's own project unknown, or two identities that cannot be compared
+                    reasons.append(f"{_where(b)}: {reason}" if b.project is None else reason)
+            text.append(f"whether {_where(b)} shares a project with {_listed(unknown)} cannot be told "
+                        f"({'; '.join(reasons)})")
+        parts.append("; ".join(text))
+    if len(bks) > len(parts):
+        parts.append(f"and {len(bks) - len(parts)} more backups")
+    if any_unknown:
+        head = f"no backup of `{role}` is known to be in a project that holds no `{role}` replica"
+    else:
+        lead = "the only backup" if len(bks) == 1 else f"each of the {len(bks)} backups"
+        head = f"{lead} of `{role}` is in a project that also holds `{role}` replicas"
+    return (f"{head}: " + "; ".join(parts) + "; whoever holds that project's credentials can delete the data and "
+            "its backups together: keep at least one backup in a project of its own (a clouds.yaml entry of a project "
+            "that holds only the backups, e.g. a second OVHcloud Public Cloud project)"
+            + ("; to compare two projects, identify both the same way (`cloud`, or the provider's `tenantId`)"
+               if any_unknown else ""))
 
 
 def _finding_order(f: Finding) -> tuple:

@@ -3,9 +3,12 @@
 
     ip netns exec rsos-NAME python3 hub_client.py probe CLOUDS_YAML       token of each cloud, every region's endpoints answer
     ip netns exec rsos-NAME python3 hub_client.py inventory CLOUDS_YAML   JSON: what the users' projects hold
-    ip netns exec rsos-NAME python3 hub_client.py backup-user CLOUDS_YAML CLOUD USER
-        a dedicated object-store user of CLOUD's project and its EC2 (S3) keys, as JSON: what an operator creates
-        once per stack for the backups (docs/operations.md#the-backup-credential)
+    ip netns exec rsos-NAME python3 hub_client.py backup-user CLOUDS_YAML ENTRY USER
+        a dedicated object-store user of the project of the clouds.yaml ENTRY and its EC2 (S3) keys, as JSON: what
+        an operator creates once per stack for the backups (docs/operations.md#the-backup-credential)
+
+Every clouds.yaml entry is one project: a cloud's own (``ovh``) or another project of its keystone (``ovh-backups``),
+listed in the inventory under its own name (``ovh-backups/DE1``).
 
 Plain urllib, as the clouds' users (the clouds.yaml local_openstack.py wrote): what any client sees.
 """
@@ -17,11 +20,16 @@ import re
 import sys
 from pathlib import Path
 
-TOPOLOGY = Path(__file__).resolve().parent / "topology.json"
+from local_openstack import TOPOLOGY, entries  # the script's own directory: standard library only
 
 
 def topology() -> dict:
     return json.loads(TOPOLOGY.read_text())
+
+
+def cloud_of(topo: dict) -> dict[str, str]:
+    """{clouds.yaml entry: the cloud (topology.json) whose keystone and regions it uses}."""
+    return {entry: cloud for entry, (cloud, _) in entries(topo).items()}
 
 
 def read_clouds_yaml(path: str) -> dict[str, dict]:
@@ -94,9 +102,10 @@ def probe_main(clouds_yaml: str) -> int:
     """Runs INSIDE the hub namespace (`_probe`): every cloud's token, every region's endpoints answer."""
     topo = topology()
     problems, seen = [], []
+    of = cloud_of(topo)
     for cloud, c in read_clouds_yaml(clouds_yaml).items():
         client = Client(c)
-        for region in topo["clouds"][cloud]["regions"]:
+        for region in topo["clouds"][of[cloud]]["regions"]:
             for typ in ("compute", "network", "image", "placement", "volumev3", "block-storage", "object-store"):
                 urls = client.endpoints(typ, region)
                 if len(urls) != 1:
@@ -123,9 +132,10 @@ def inventory_main(clouds_yaml: str) -> int:
     """
     topo = topology()
     out: dict[str, dict] = {}
+    of = cloud_of(topo)
     for cloud, c in read_clouds_yaml(clouds_yaml).items():
         client = Client(c)
-        for region in topo["clouds"][cloud]["regions"]:
+        for region in topo["clouds"][of[cloud]]["regions"]:
             servers = client.get("compute", region, "/servers/detail",
                                  {"OpenStack-API-Version": "compute 2.64"})["servers"]
             groups = client.get("compute", region, "/os-server-groups",

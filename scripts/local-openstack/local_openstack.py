@@ -20,10 +20,12 @@ Commands (root: network namespaces and rootful podman):
     local_openstack.py exec [--name N] -- CMD... CMD inside the hub namespace of running clouds
     local_openstack.py inventory [--name N]      JSON: what the users' projects hold, per cloud and region
     local_openstack.py stats [--name N]          memory (PSS) of each region
-    local_openstack.py backup-user --cloud C --user U [--name N]   a dedicated object-store user and its S3 keys (JSON)
+    local_openstack.py backup-user --cloud ENTRY --user U [--name N]   a dedicated object-store user of the entry's
+                                                 project and its S3 keys (JSON)
     local_openstack.py check-image               exit 0 when the images of this version exist
 
-`up` prints the clouds.yaml to use (also written to RUN_DIR/clouds.yaml) and a catalog file mapping the
+`up` prints the clouds.yaml to use (also written to RUN_DIR/clouds.yaml: one entry per cloud, and one per other
+project of a cloud's keystone, e.g. ovh-backups, the production stack's backup project) and a catalog file mapping the
 local auth hosts to the providers they stand for (RUN_DIR/catalog.yaml, for `resilient-stack audit
 --catalog`). Only Python's standard library: it runs before any virtualenv exists (make tools).
 """
@@ -115,8 +117,21 @@ def backends(topo: dict) -> list[dict]:
                     "path": ks["path"], "tls_port": tls["port"] if tls else None,
                     "regions": {name: rr["address"] for name, rr in c["regions"].items()},
                     "user": c["user"],
+                    "other_users": [u for _, u in sorted(c.get("projects", {}).items())],
                 }
             out.append(b)
+    return out
+
+
+def entries(topo: dict) -> dict[str, tuple[str, dict]]:
+    """{clouds.yaml entry: (its cloud, its user)}: each cloud's own user, then the users of its other projects."""
+    out = {}
+    for cloud, c in topo["clouds"].items():
+        out[cloud] = (cloud, c["user"])
+        for entry, user in c.get("projects", {}).items():
+            if entry in topo["clouds"] or entry in out:
+                raise Failed(f"{TOPOLOGY}: clouds.yaml entry {entry!r} is named twice")
+            out[entry] = (cloud, user)
     return out
 
 
@@ -298,15 +313,17 @@ class Clouds:
                  "clouds:"]
         builtin = builtin_regions()
         providers: list[dict] = []
-        for cloud, c in self.topo["clouds"].items():
+        for entry, (cloud, u) in entries(self.topo).items():  # a cloud's own entry, then its other projects'
+            c = self.topo["clouds"][cloud]
             b = next(x for x in self.backends if x["cloud"] == cloud and x["keystone"])
-            u = c["user"]
-            lines += [f"  {cloud}:", "    auth:", f"      auth_url: {b['public_auth_url']}",
+            lines += [f"  {entry}:", "    auth:", f"      auth_url: {b['public_auth_url']}",
                       f"      username: {u['name']}", f"      password: {u['password']}",
                       f"      project_name: {u['project']}", "      user_domain_name: Default",
                       "      project_domain_name: Default", "    identity_api_version: 3"]
             if c["keystone"].get("tls"):
                 lines.append(f"    cacert: {ca}")
+        for cloud, c in self.topo["clouds"].items():
+            b = next(x for x in self.backends if x["cloud"] == cloud and x["keystone"])
             host = re.sub(r"^https?://([^:/]+).*$", r"\1", b["public_auth_url"])
             provider = c["stands_for"]
             regions = []
@@ -510,8 +527,9 @@ def cmd_inventory(args) -> int:
 def cmd_backup_user(args) -> int:
     """A dedicated object-store user of a cloud's project and its S3 keys, as JSON (stdout): the backups' credential
     an operator creates once per stack (docs/operations.md#the-backup-credential)."""
-    if args.cloud not in topology()["clouds"]:
-        raise Failed(f"no cloud {args.cloud!r}: {', '.join(topology()['clouds'])}")
+    known = entries(topology())
+    if args.cloud not in known:
+        raise Failed(f"no clouds.yaml entry {args.cloud!r}: {', '.join(known)}")
     return _hub_client(args, "backup-user", args.cloud, args.user, timeout=300)
 
 
@@ -555,7 +573,9 @@ def main(argv: list[str]) -> int:
         if n in ("run", "exec"):
             p.add_argument("command", nargs=argparse.REMAINDER)
         if n == "backup-user":
-            p.add_argument("--cloud", required=True, help="the cloud (topology.json) of the backup placement")
+            p.add_argument("--cloud", required=True,
+                           help="the clouds.yaml entry of the backup placement (a cloud of topology.json, or one of "
+                                "its projects: ovh-backups)")
             p.add_argument("--user", required=True, help="the user's name, e.g. shop-backups")
     args = ap.parse_args(argv)
     if getattr(args, "command", None) and args.command[:1] == ["--"]:

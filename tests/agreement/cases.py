@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 INFOMANIAK = "https://api.pub2.infomaniak.cloud/identity/v3"
+OVH = "https://auth.cloud.ovh.net/v3"
 STACK_ROLES = {"web", "object-storage", "database", "load-balancer"}
 
 M, A = "mandatory", "advisory"
+SHARED_PROJECT = ("backup-shares-project", A, "database")  # backups in the members' clouds.yaml entry (`ovh`)
 
 
 def pl(name: str, region: str, *, cloud: str | None = "ovh", auth_url: str | None = None, az: str | None = None,
@@ -131,24 +133,35 @@ SPREAD = [pl("gra", "GRA11", web=2, db=1), pl("waw", "WAW1", web=2, db=1),
 def corpus() -> list[Case]:
     roles3 = ("database", "object-storage", "web")
     return [
-        Case("production", SPREAD, [backup("DE1")], [], stack=True,
-             about="web and database over Gravelines, Warsaw and Infomaniak; backups in Limburg"),
+        Case("production", SPREAD, [backup("DE1", cloud="ovh-backups")], [], stack=True,
+             about="web and database over Gravelines, Warsaw and Infomaniak; backups in Limburg, in a project of "
+                   "their own"),
         Case("staging", [pl("gra", "GRA11", web=1, db=1), pl("waw", "WAW1", web=1, db=1), pl("uk", "UK1", db=1)],
-             [backup("DE1")], [("single-provider", A, r) for r in roles3], stack=True,
-             about="one provider: single-provider is advisory by default"),
+             [backup("DE1")], [("single-provider", A, r) for r in roles3] + [SHARED_PROJECT], stack=True,
+             about="one provider and one project: single-provider and backup-shares-project are advisory by default"),
         Case("staging-strict", [pl("gra", "GRA11", web=1, db=1), pl("waw", "WAW1", web=1, db=1),
                                 pl("uk", "UK1", db=1)],
-             [backup("DE1")], [("single-provider", M, r) for r in roles3], profile="strict", stack=True),
+             [backup("DE1")], [("single-provider", M, r) for r in roles3] + [("backup-shares-project", M, "database")],
+             profile="strict", stack=True),
+        Case("backups-project-unknown", [pl("gra", "GRA11", auth_url=OVH, web=1, db=1),
+                                         pl("waw", "WAW1", auth_url=OVH, web=1, db=1),
+                                         pl("ik", "dc4-a", cloud=None, auth_url=INFOMANIAK, web=1, db=1)],
+             [backup("DE1", cloud="ovh-backups")], [SHARED_PROJECT], stack=True,
+             about="members placed by their auth URL alone: their project is unknown, so the backups' separate "
+                   "project cannot be proven (fails closed, at the rule's level)"),
+        Case("backups-project-disabled", [pl("gra", "GRA11", web=1, db=1), pl("waw", "WAW1", web=1, db=1),
+                                          pl("ik", "dc4-a", cloud=None, auth_url=INFOMANIAK, web=1, db=1)],
+             [backup("DE1")], [], org={"levels": {"backup-shares-project": "disabled"}}, stack=True),
         Case("sbg2021", [pl("s5", "SBG5", web=1, db=1), pl("s7", "SBG7", web=1, db=1)], [backup("SBG5")],
              [("single-site", M, r) for r in roles3] + [("backup-colocated", M, "database"),
                                                           ("site-majority", M, "database")]
-             + [("single-provider", A, r) for r in roles3], stack=True,
+             + [("single-provider", A, r) for r in roles3] + [SHARED_PROJECT], stack=True,
              about="the March 2021 replay: one campus holds everything"),
         Case("quorum-roles-only", [pl("gra", "GRA11", web=1), pl("waw", "WAW1", web=1),
                                    pl("s5", "SBG5", db=1, storage=0), pl("s7", "SBG7", db=1, storage=0),
                                    pl("g2", "GRA9", db=1, storage=0)],
              [backup("DE1")], [("site-majority", M, "database")]
-             + [("single-provider", A, r) for r in roles3], stack=True,
+             + [("single-provider", A, r) for r in roles3] + [SHARED_PROJECT], stack=True,
              about="issue 18: top-level quorum_roles and two of three voting members on one campus"),
         Case("stockholm-two-providers", [pl("sto", "Sto2", cloud="cleura", web=2),
                                          pl("bin", "europe-se-1", cloud="binero", web=2)],
@@ -156,12 +169,12 @@ def corpus() -> list[Case]:
              about="two providers in one city are one physical site"),
         Case("nbsp-region", [pl("gra", "GRA11", web=1, db=1), pl("waw", "WAW1\u00a0", web=1, db=1),
                              pl("uk", "UK1", db=1)], [backup("DE1")],
-             [("unknown-placement", M, r) for r in roles3], stack=True,
+             [("unknown-placement", M, r) for r in roles3] + [SHARED_PROJECT], stack=True,
              about="a no-break space: no region of any cloud, on every path; while unknown-placement blocks, the "
                    "diversity rules count an unplaced replica as a place of its own (no knock-on findings)"),
         Case("kelvin-region", [pl("gra", "GRA11", web=1, db=1), pl("uk", "U\u212a1", web=1, db=1),
                                pl("waw", "WAW1", db=1)], [backup("DE1")],
-             [("unknown-placement", M, r) for r in roles3], stack=True,
+             [("unknown-placement", M, r) for r in roles3] + [SHARED_PROJECT], stack=True,
              about="a Kelvin sign folds to K in Python, never at a cloud"),
         Case("typo-no-cascade", [pl("gra", "GRA1l", web=1), pl("waw", "WAW1", web=1)], [],
              [("unknown-placement", M, "object-storage"), ("unknown-placement", M, "web")], quorum_roles=(),
@@ -171,17 +184,17 @@ def corpus() -> list[Case]:
                                    pl("c", "EU-WEST-PAR", az="eu-west-par-c", db=1)],
              [backup("DE1")],
              [("single-site", M, r) for r in roles3] + [("site-majority", M, "database")]
-             + [("single-provider", A, r) for r in roles3], stack=True,
+             + [("single-provider", A, r) for r in roles3] + [SHARED_PROJECT], stack=True,
              about="three availability zones are three buildings of one site"),
         Case("org-thresholds", SPREAD, [backup("DE1")],
-             [("single-site", M, r) for r in roles3] + [("single-provider", M, r) for r in roles3],
+             [("single-site", M, r) for r in roles3] + [("single-provider", M, r) for r in roles3] + [SHARED_PROJECT],
              org={"min_sites": 4, "min_providers": 3, "levels": {"single-provider": "mandatory"}}, stack=True,
              about="thresholds and levels from the organisation settings"),
         Case("org-levels", [pl("s5", "SBG5", web=1, db=1), pl("s7", "SBG7", web=1, db=1)], [backup("SBG5")],
-             [("single-site", A, r) for r in roles3] + [("site-majority", M, "database")],
+             [("single-site", A, r) for r in roles3] + [("site-majority", M, "database"), SHARED_PROJECT],
              org={"levels": {"single-site": "advisory", "backup-colocated": "disabled",
                              "single-provider": "disabled"}}, stack=True),
-        Case("backup-on-a-replica-site", SPREAD, [backup("WAW1")], [("backup-colocated", M, "database")],
+        Case("backup-on-a-replica-site", SPREAD, [backup("WAW1")], [("backup-colocated", M, "database"), SHARED_PROJECT],
              stack=True),
         Case("exempt-allowed", [pl("s5", "SBG5", web=1, exempt="lab"), pl("s7", "SBG7", web=1, exempt="lab")], [],
              [], quorum_roles=(), org={"exemptions": [ALLOW_LAB]},
@@ -206,11 +219,11 @@ def corpus() -> list[Case]:
              org={"exemptions": [{"reason": "replay", "owner": "drills", "expires": "2999-12-31"}]},
              exempted=[("single-site", r) for r in roles3] + [("backup-colocated", "database"),
                                                                ("site-majority", "database")]
-             + [("single-provider", r) for r in roles3], stack=True,
+             + [("single-provider", r) for r in roles3] + [("backup-shares-project", "database")], stack=True,
              about="every member exempt, the organisation allows it: built, and every finding listed as exempted"),
         Case("majority-per-placement", [pl("gra", "GRA11", web=2, db=2, quorum=("database",)),
                                         pl("waw", "WAW1", web=2, db=1, quorum=("database",))],
              [backup("DE1")], [("site-majority", M, "database")]
-             + [("single-provider", A, r) for r in roles3], quorum_roles=(),
+             + [("single-provider", A, r) for r in roles3] + [SHARED_PROJECT], quorum_roles=(),
              about="voting members named per placement (no top-level quorum_roles)"),
     ]

@@ -40,25 +40,42 @@ def test_production_becomes_the_audited_design():
     assert replicas["gra"] == {"web": 2, "object-storage": 1, "database": 1}
     assert replicas["ik"] == {"web": 1, "object-storage": 1, "database": 1}
     assert all(p.quorum == ("database",) for p in design.placements)
-    assert [(b.protects, b.region) for b in design.backups] == [("database", "DE1")]
+    assert [(b.protects, b.region, b.cloud) for b in design.backups] == [("database", "DE1", "ovh-backups")]
+    assert {p.cloud for p in design.placements} == {"ovh", "infomaniak"}  # no member in the backups' project
     assert design.quorum_roles == ("database",)
     report = validate_stack(cfg)
     assert report.verdict == "pass" and not report.findings
 
 
-def test_staging_passes_with_only_the_advisory_single_provider():
+def test_staging_passes_with_only_the_advisories_single_provider_and_backup_shares_project():
     report = validate_stack(load_stack_file(stack_file("staging")))
     assert report.verdict == "pass"
-    assert {f.rule for f in report.findings} == {"single-provider"}
+    assert {f.rule for f in report.findings} == {"single-provider", "backup-shares-project"}
     assert all(f.level == "advisory" for f in report.findings)
+    (shared,) = [f for f in report.findings if f.rule == "backup-shares-project"]
+    assert shared.resources == ("backups/backup/database",)
+    assert shared.message.startswith(
+        "the only backup of `database` is in a project that also holds `database` replicas: "
+        "backups/backup/database (DE1) is in clouds.yaml entry `ovh`, which also holds gra/database/1 (GRA11), "
+        "waw/database/1 (WAW1), uk/database/1 (UK1); ")
 
 
-def test_strict_profile_turns_the_advisory_into_a_refusal():
+def test_strict_profile_turns_the_advisories_into_a_refusal():
     raw = bare_config("staging")
     raw["profile"] = "strict"
     with pytest.raises(DesignRejected) as err:
         validate_stack(parse(raw))
-    assert err.value.rule_ids == ["single-provider"]
+    assert err.value.rule_ids == ["backup-shares-project", "single-provider"]
+
+
+def test_production_with_its_backups_in_the_members_project_gets_the_advisory():
+    raw = bare_config("production")
+    raw["backups"]["cloud"] = "ovh"
+    report = validate_stack(parse(raw))
+    assert report.verdict == "pass"
+    assert [(f.rule, f.level) for f in report.findings] == [("backup-shares-project", "advisory")]
+    assert "is in clouds.yaml entry `ovh`, which also holds gra/database/1 (GRA11), waw/database/1 (WAW1);" in (
+        report.findings[0].message)  # not the Infomaniak member: another provider, another Keystone
 
 
 def test_sbg2021_is_refused_naming_single_site_and_backup_colocated():

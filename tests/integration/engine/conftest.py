@@ -5,7 +5,7 @@ missing engine FAILS under RESILIENT_STACK_REQUIRE_TOOLS=1.
 On top of it, everything a run must not borrow from the machine it runs on is replaced:
 
 - ``OS_*`` variables are dropped and ``OS_CLIENT_CONFIG_FILE`` names a dummy clouds.yaml (``ovh``,
-  ``ovh-us``, ``infomaniak`` entries) in a temp dir: the OpenStack provider reads clouds.yaml even for a
+  ``ovh-backups``, ``ovh-us``, ``infomaniak`` entries) in a temp dir: the OpenStack provider reads clouds.yaml even for a
   preview; ``~/.config/openstack`` is never read or written;
 - ``PULUMI_CONFIG_PASSPHRASE`` is fixed (``PULUMI_CONFIG_PASSPHRASE_FILE`` dropped), and
   ``PULUMI_ENABLE_STREAMING_JSON_PREVIEW`` is only set by the tests that want it;
@@ -38,6 +38,10 @@ clouds:
   ovh:
     auth: {auth_url: "https://auth.cloud.ovh.net/v3", username: user-offline, password: offline,
            project_id: 00000000000000000000000000000000, user_domain_name: Default, project_domain_name: Default}
+    identity_api_version: 3
+  ovh-backups:
+    auth: {auth_url: "https://auth.cloud.ovh.net/v3", username: user-offline-backups, password: offline,
+           project_id: 11111111111111111111111111111111, user_domain_name: Default, project_domain_name: Default}
     identity_api_version: 3
   ovh-us:
     auth: {auth_url: "https://auth.cloud.ovh.us/v3", username: user-offline, password: offline,

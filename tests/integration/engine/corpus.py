@@ -167,14 +167,30 @@ def default_provider_with_region_inputs() -> Case:
 
 def one_provider(profile: str | None) -> Case:
     e = Export()
-    gra, waw = e.provider("gra", region="GRA11"), e.provider("waw", region="WAW1")
-    uk, lim = e.provider("uk", region="UK1"), e.provider("lim", region="DE1")
+    shop, backups = {"tenantId": b.SHOP_PROJECT}, {"tenantId": b.BACKUP_PROJECT}  # the backups in their own project
+    gra, waw = e.provider("gra", region="GRA11", **shop), e.provider("waw", region="WAW1", **shop)
+    uk, lim = e.provider("uk", region="UK1", **shop), e.provider("lim", region="DE1", **backups)
     _web_db_backup(e, [gra, waw], [gra, waw, uk], lim)
     if profile == "strict":
         return Case("one-provider-strict", e.doc(), "fail", frozenset({"single-provider"}), profile="strict",
                     about="all OVHcloud, strict profile: single-provider is mandatory")
     return Case("one-provider-default", e.doc(), "pass", frozenset(),
                 about="all OVHcloud (GRA11, WAW1, UK1; backups DE1): single-provider is advisory by default")
+
+
+def backups_in_the_members_project(profile: str | None) -> Case:
+    """Every placement, the backups too, on the clouds.yaml entry `ovh`: one project (issue 22, M2)."""
+    e = Export()
+    gra = e.provider("gra", region="GRA11", auth_url=None, cloud="ovh")
+    waw = e.provider("waw", region="WAW1", auth_url=None, cloud="ovh")
+    ik = e.provider("ik", region="dc4-a", auth_url=INFOMANIAK_AUTH, cloud="infomaniak")
+    lim = e.provider("lim", region="DE1", auth_url=None, cloud="ovh")
+    _web_db_backup(e, [gra, waw, ik], [gra, waw, ik], lim)
+    if profile == "strict":
+        return Case("backups-shared-project-strict", e.doc(), "fail", frozenset({"backup-shares-project"}),
+                    profile="strict", about="the backups in the members' project, strict: backup-shares-project blocks")
+    return Case("backups-shared-project-default", e.doc(), "pass", frozenset(),
+                about="the backups in the members' project: backup-shares-project is advisory by default")
 
 
 def org_config() -> Case:
@@ -259,7 +275,7 @@ def corpus() -> list[Case]:
     builders: list[Callable[[], Case]] = [
         spread, strasbourg, quorum_majority_on_one_site, unknown_region, default_provider_only,
         default_provider_with_region_inputs, lambda: one_provider(None), lambda: one_provider("strict"),
-        org_config, secret_provider_credentials, secret_region_redacted, exempted, exempted_not_allowed, fleet,
+        lambda: backups_in_the_members_project(None), lambda: backups_in_the_members_project("strict"), org_config, secret_provider_credentials, secret_region_redacted, exempted, exempted_not_allowed, fleet,
     ]
     return [f() for f in builders]
 

@@ -19,10 +19,12 @@ removed: they name files of the machine that deployed it, and the engine never c
   password, write token and cluster id, the etcd client port between members, and updates every host's metadata
   (the sealed secrets, Patroni's dynamic configuration) in place: no host is replaced, no volume touched. Its
   running hosts do not take that configuration (their first-boot scripts predate it, and a member with mutual TLS
-  cannot join peers without it): the documented upgrade is a new stack restored from its backups
-  (docs/operations.md#upgrading-a-stack-deployed-before-the-clusters-ca). Today's code previewed against a state
-  it deployed itself is tests/integration/engine/test_routine_changes.py (made offline with the real engine's
-  preview and the mock runner).
+  cannot join peers without it): see docs/operations.md#upgrading-a-stack-deployed-before-the-clusters-ca. The
+  shipped stack file moved the backups to a project of their own (`ovh-backups`): the provider is updated in place
+  and moves no container; adopting it is the documented procedure
+  (docs/operations.md#moving-the-backups-to-a-project-of-their-own), whose plan is pinned here. Today's code
+  previewed against a state it deployed itself is tests/integration/engine/test_routine_changes.py (made offline
+  with the real engine's preview and the mock runner).
 
 A state is imported into a throwaway backend and previewed with the dummy clouds.yaml of the engine tests:
 a preview diffs the program's inputs against the state's and contacts no cloud, except for the one lookup the
@@ -126,6 +128,8 @@ NEW_IN_22 = ({"shop-db-pki", "shop-db-etcd-password", "shop-db-app-write-token",
              | {f"shop-db-{p}-host-key" for p in ("gra", "waw", "ik")}
              | {f"shop-{p}-web-{i}-host-key" for p, n in (("gra", 2), ("waw", 2), ("ik", 1)) for i in range(1, n + 1)}
              | {f"shop-db-{p}-etcd-client-from-{q}" for p in ("gra", "waw", "ik") for q in ("gra", "waw", "ik") if p != q})
+BACKUPS = "urn:pulumi:production::resilient-stack::resilient-stack:stack:ResilientWebStack$resilient-stack:database:" \
+          "DatabaseTier$openstack:objectstorage/container:Container::shop-db-backups"
 
 
 def test_upgrading_a_c8f14a8_deployment_replaces_nothing_and_adds_the_clusters_ca(engine_env, tmp_path):
@@ -134,6 +138,22 @@ def test_upgrading_a_c8f14a8_deployment_replaces_nothing_and_adds_the_clusters_c
     assert ops["create"] == NEW_IN_22, ops["create"] ^ NEW_IN_22
     instances = {r["urn"].rsplit("::", 1)[1] for r in resources(BASELINE) if r["type"] == INSTANCE}
     assert instances <= ops.get("update", set()), "every host's metadata: the sealed secrets, in place"
+    # the backups' provider names their own project (the shipped stack file's change), in place: no container moves
+    assert "shop-backups-lim" in ops["update"] and "shop-db-backups" not in set().union(*ops.values()) - ops["same"]
+
+
+def test_moving_the_backups_to_their_own_project_replaces_the_container_and_keeps_the_old_one(engine_env, tmp_path):
+    """The documented step (docs/operations.md#moving-the-backups-to-a-project-of-their-own): `pulumi up --replace`
+    of the backup container creates it through the updated provider (the new project) and retains the old one (in
+    the old project, with its backups); no host or volume is touched."""
+    run = imported(engine_env, tmp_path, BASELINE)
+    r = run("preview", "--diff", "--replace", BACKUPS)
+    assert r.returncode == 0, (r.stdout[-5000:], r.stderr[-3000:])
+    assert "replace[retain]" in r.stdout, r.stdout[-3000:]
+    r = run("preview", "--json", "--replace", BACKUPS)
+    changed = {(s["op"], s["urn"].rsplit("::", 1)[1]) for s in json.loads(r.stdout)["steps"] if s["op"] != "same"}
+    assert ("update", "shop-backups-lim") in changed and ("replace", "shop-db-backups") in changed, changed
+    assert {name for op, name in changed if op in REPLACING} == {"shop-db-backups"}, changed
 
 
 def test_the_same_harness_sees_a_routine_change_and_it_replaces_nothing(engine_env, tmp_path):

@@ -117,6 +117,15 @@ def regions_of(cloud: str) -> list[str]:
     return list(TOPOLOGY["clouds"][cloud]["regions"])
 
 
+def cloud_of(entry: str) -> str | None:
+    """The cloud (topology.json) of a clouds.yaml entry: the cloud's own, or one of its other projects
+    (``ovh-backups``: another project of the ``ovh`` keystone); None when the local clouds have no such entry."""
+    for cloud, c in TOPOLOGY["clouds"].items():
+        if entry == cloud or entry in c.get("projects", {}):
+            return cloud
+    return None
+
+
 def everything(inv: dict[str, dict], kind: str) -> dict[str, list]:
     """{"cloud/REGION": [names of ``kind``]} (containers: their names; ports and floating IPs: their ids), the
     project's own default security group left out."""

@@ -7,8 +7,9 @@ share one deployment; each step runs once (``Lifecycle``) and every later step n
     up (with the policy pack) -> what the APIs list -> audit / policy analyze of the export -> sbg2021 refused
     -> routine change -> no-op -> refresh -> destroy (as docs/operations.md#tearing-down says)
 
-The backups' S3 keys are a dedicated object-store user's, made in the backup cloud's keystone as an operator makes
-them and given as Pulumi secrets (the local clouds have no S3 API: no host uses them there).
+The backups' S3 keys are a dedicated object-store user's, made in the backups' own project (the clouds.yaml entry
+`ovh-backups`, a second project of the `ovh` keystone) as an operator makes them and given as Pulumi secrets (the
+local clouds have no S3 API: no host uses them there).
 
 What the APIs list is read through them (``local_openstack.py inventory``: Nova, Neutron, Swift, Cinder as
 the clouds' user), never from Pulumi's own state.
@@ -30,7 +31,14 @@ from resilient_stack.core.vocabulary import PROTECTS_KEY, QUORUM_KEY, ROLE_KEY, 
 from resilient_stack.testing.mockrun import run_program
 from tests.conftest import ROOT
 from tests.integration.engine.conftest import POLICIES, audit, policy_events, project_copy, stream_events
-from tests.integration.openstack.conftest import TOPOLOGY, HubPulumi, LocalClouds, everything, give_backup_keys
+from tests.integration.openstack.conftest import (
+    TOPOLOGY,
+    HubPulumi,
+    LocalClouds,
+    cloud_of,
+    everything,
+    give_backup_keys,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.openstack]
 
@@ -244,7 +252,8 @@ def test_the_apis_show_the_labels_the_auditor_reads(life):
             assert g["policy"] == "soft-anti-affinity"
             members = {s["id"] for s in held["servers"] if s["name"].startswith(g["name"] + "-")}
             assert set(g["members"]) == members, (where, g)
-        cloud, region = where.split("/")
+        entry, region = where.split("/")
+        cloud = cloud_of(entry)  # ovh-backups: another project of the ovh keystone
         ext = TOPOLOGY["clouds"][cloud]["external_networks"][0]
         cidr = TOPOLOGY["clouds"][cloud]["regions"][region]["external_cidr"]
         for s in held["servers"]:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.integration.openstack.conftest import TOPOLOGY
+from tests.integration.openstack.conftest import TOPOLOGY, cloud_of
 
 DEPLOYED = ("production", "staging")  # sbg2021 is refused before anything is created
 
@@ -35,7 +35,7 @@ CASES = {**{s: stack_config(s) for s in DEPLOYED}, "pulumi new (template default
 def test_the_local_clouds_offer_every_name_the_stack_uses(case):
     placements, backups = CASES[case]
     for where in [*placements, backups]:
-        cloud = TOPOLOGY["clouds"].get(where.get("cloud"))
+        cloud = TOPOLOGY["clouds"].get(cloud_of(where.get("cloud")))
         assert cloud is not None, (case, where)
         assert where["region"] in cloud["regions"], (case, where)
         if "authUrl" in where:
@@ -48,3 +48,14 @@ def test_the_local_clouds_offer_every_name_the_stack_uses(case):
         assert {p["flavor"], p.get("databaseFlavor", p["flavor"])} <= flavors, (case, p)
         assert p["image"] in cloud["images"], (case, p)
         assert p.get("externalNetwork", "Ext-Net") in cloud["external_networks"], (case, p)
+
+
+def test_production_backups_are_another_project_of_the_members_keystone():
+    """The shipped production stack keeps its backups in a project of their own (backup-shares-project): the local
+    `ovh` keystone offers it as the clouds.yaml entry `ovh-backups`, with its own user and project."""
+    placements, backups = CASES["production"]
+    assert backups["cloud"] == "ovh-backups" and cloud_of("ovh-backups") == "ovh"
+    assert backups["cloud"] not in {p["cloud"] for p in placements}
+    ovh = TOPOLOGY["clouds"]["ovh"]
+    other = ovh["projects"]["ovh-backups"]
+    assert other["project"] != ovh["user"]["project"] and other["name"] != ovh["user"]["name"]

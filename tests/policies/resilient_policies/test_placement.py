@@ -35,9 +35,10 @@ def fired(result):
 
 
 def spread():
-    gra, waw = s.provider("gra", region="GRA11", authUrl=OVH), s.provider("waw", region="WAW1", authUrl=OVH)
+    gra = s.provider("gra", region="GRA11", authUrl=OVH, tenantId=b.SHOP_PROJECT)
+    waw = s.provider("waw", region="WAW1", authUrl=OVH, tenantId=b.SHOP_PROJECT)
     ik = s.provider("ik", region="dc4-a", authUrl=b.INFOMANIAK_AUTH)
-    lim = s.provider("lim", region="DE1", authUrl=OVH)
+    lim = s.provider("lim", region="DE1", authUrl=OVH, tenantId=b.BACKUP_PROJECT)  # a project of its own
     res = [s.resource("pulumi:pulumi:Stack", "shop-dev")]
     for prov, n in ((gra, "gra"), (waw, "waw"), (ik, "ik")):
         res.append(s.replica(f"web-{n}", prov, "web"))
@@ -47,7 +48,7 @@ def spread():
 
 
 def strasbourg():
-    s5, s7 = s.provider("sbg5", region="SBG5", authUrl=OVH), s.provider("sbg7", region="SBG7", authUrl=OVH)
+    s5, s7 = s.provider("sbg5", region="SBG5", cloud="ovh"), s.provider("sbg7", region="SBG7", cloud="ovh")
     return [
         s.replica("web-1", s5), s.replica("web-2", s7),
         s.replica("db-1", s5, "database", labels={"resilient-stack:quorum": "true"}),
@@ -62,7 +63,12 @@ def test_spread_stack_passes_every_placement_policy():
 
 def test_strasbourg_fails_with_the_rules_messages():
     result = run(strasbourg())
-    assert fired(result) == {"single-site", "single-provider", "backup-colocated", "site-majority"}
+    assert fired(result) == {"single-site", "single-provider", "backup-colocated", "backup-shares-project",
+                             "site-majority"}
+    (shared,) = result["backup-shares-project"].seen  # one backup named: on its resource
+    assert shared[1].endswith("::backups") and shared[0].startswith(
+        "the only backup of `database` is in a project that also holds `database` replicas: backups (SBG5) is in "
+        "clouds.yaml entry `ovh`, which also holds db-1 (SBG5), db-2 (SBG7)")
     site = result["single-site"].seen
     assert len(site) == 2 and all(urn is None for _, urn in site)  # a finding about a role: on the stack
     web = next(m for m, _ in site if "`web`" in m)

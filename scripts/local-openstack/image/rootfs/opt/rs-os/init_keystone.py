@@ -25,11 +25,13 @@ for name in ("glance", "placement", "nova", "neutron", "swift", "cinder"):
     user = get_or(idc.find_user, idc.create_user, name, password=SERVICE_PASSWORD, domain_id="default")
     idc.assign_project_role_to_user(service, user, admin_role)
     idc.assign_project_role_to_user(service, user, service_role)
-u = ks["user"]
-project = get_or(idc.find_project, idc.create_project, u["project"], domain_id="default")
-user = get_or(idc.find_user, idc.create_user, u["name"], password=u["password"], domain_id="default",
-              default_project_id=project.id)
-idc.assign_project_role_to_user(project, user, member_role)
+# the clouds' users, each a member of its own project: the cloud's own, then its other projects (topology.json
+# `projects`: the production stack's backups live in one of them, apart from the database members)
+for u in [ks["user"], *ks.get("other_users", [])]:
+    project = get_or(idc.find_project, idc.create_project, u["project"], domain_id="default")
+    user = get_or(idc.find_user, idc.create_user, u["name"], password=u["password"], domain_id="default",
+                  default_project_id=project.id)
+    idc.assign_project_role_to_user(project, user, member_role)
 
 SERVICES = [  # (name, type, url of a region's backend)
     ("nova", "compute", "http://{a}:8774/v2.1"),
