@@ -75,7 +75,7 @@ from resilient_stack.hosts import secrets as host_secrets
 TYPE_TOKEN = "resilient-stack:database:DatabaseTier"
 # The cluster's passwords: Patroni's replication and pg_rewind roles, its REST API, its etcd user
 CLUSTER_PASSWORDS = ("replication", "rewind", "api", "etcd")
-# What a rotation (a new generation) applies to; etcd's password is not rotated (docs/operations.md#rotation)
+# What a rotation (a new generation) applies to; etcd's password is not rotated (docs/operations.md#rotating-secrets-and-renewing-certificates)
 ROTATABLE = ("replication", "rewind", "api", "app", "backup", "certificates")
 CIPHER_PASS_LENGTH = 64  # pgBackRest's repository passphrase (letters and digits)
 WRITE_TOKEN_LENGTH = 40

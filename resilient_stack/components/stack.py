@@ -149,7 +149,8 @@ class ResilientWebStack(pulumi.ComponentResource):
                     placement_label=placement_label(catalog, p), web_count=p.web_count, flavor=p.flavor,
                     image=p.image, external_network=p.external_network, external_network_id=p.external_network_id,
                     private_cidr=p.private_cidr, admin_cidrs=args.admin_cidrs, hosts_database=p.hosts_database,
-                    database_cidrs=args.database.app_cidrs if p.hosts_database else (),
+                    database_cidrs=(list(dict.fromkeys([*args.database.app_cidrs, *args.database.replication_cidrs]))
+                                    if p.hosts_database else ()),
                     availability_zone=p.availability_zone, ssh_public_keys=keys, app_title=args.web.title,
                     https=args.web.https, server_name=args.web.server_name, load_balancer=lb, exempt=p.exempt,
                 ),

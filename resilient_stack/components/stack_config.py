@@ -100,7 +100,7 @@ class WebSettings(_Model):
 
 class RotationSettings(_Model):
     """``resilient-stack:database.rotation``: the current generation of each rotatable secret. Raise one by one to
-    rotate it in place (docs/operations.md#rotating-secrets): the running hosts take the new value within a few
+    rotate it in place (docs/operations.md#rotating-secrets-and-renewing-certificates): the running hosts take the new value within a few
     minutes, with no host replaced; earlier generations stay in the state."""
 
     replication: int = Field(default=0, ge=0, le=1000, description="Generation of the replication role's password.")

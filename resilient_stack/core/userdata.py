@@ -155,17 +155,32 @@ def _decoded_content(content: Any, encoding: Any) -> str | None:
         return None
 
 
+def _cloud_config(text: str) -> Any:
+    """The YAML document of ``text`` (None when it is not YAML: cloud-init would not apply it either)."""
+    # imported here: auditing a JSON export imports no YAML parser unless some user data needs one
+    import yaml
+
+    from resilient_stack.io.safeyaml import load_yaml_text
+
+    try:
+        return load_yaml_text(text, "userData")
+    except InputError:
+        pass
+    # what the bounded reader refuses but cloud-init applies (a key given twice: the last one wins; many aliases):
+    # read as cloud-init reads it, within the unpacked bound; only strings of the result are looked at
+    if len(text) > MAX_UNPACKED:
+        return None
+    try:
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return None
+
+
 def _cloud_config_hits(text: str) -> Iterator[tuple[int, str]]:
     """``chpasswd``'s list and ``write_files`` of a ``#cloud-config`` document (YAML that does not parse: none)."""
     if "chpasswd" not in text and "write_files" not in text:
         return
-    # imported here: auditing a JSON export imports no YAML parser unless some user data needs one
-    from resilient_stack.io.safeyaml import load_yaml_text
-
-    try:
-        doc = load_yaml_text(text, "userData")
-    except InputError:
-        return
+    doc = _cloud_config(text)
     if not isinstance(doc, dict):
         return
     chpasswd = doc.get("chpasswd")
@@ -174,7 +189,9 @@ def _cloud_config_hits(text: str) -> Iterator[tuple[int, str]]:
         entries = entries.splitlines()
     at = text.find("chpasswd")
     for entry in entries if isinstance(entries, list) else []:
-        user, sep, password = str(entry).strip().partition(":")
+        if not isinstance(entry, str):
+            continue
+        user, sep, password = entry.strip().partition(":")
         if sep and password.strip().lower() not in _RANDOM and _literal(password):
             pos = text.find(f"{user}:", at)
             yield pos, f"a `chpasswd` list entry for `{user}` (line {_lineno(text, pos)})"

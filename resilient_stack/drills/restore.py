@@ -22,7 +22,6 @@ backup site is left, and the stack is rebuilt from its backups by the product's 
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import threading
 import time
@@ -36,7 +35,15 @@ from resilient_stack.drills.load import Visits, Writes
 from resilient_stack.drills.load import stop as stop_load
 from resilient_stack.drills.plan import DrillError, Plan
 from resilient_stack.drills.report import Prediction, ScenarioResult, compute_rpo, recovery_seconds
-from resilient_stack.drills.scenario import ROWS_PER_SCENARIO, Options, _Drill, _settled, cleaned_up, psql_local
+from resilient_stack.drills.scenario import (
+    ROWS_PER_SCENARIO,
+    Options,
+    _Drill,
+    _settled,
+    cleaned_up,
+    psql_local,
+    release_workdir,
+)
 from resilient_stack.testing import podman
 
 __all__ = ["RESTORE_SETTING", "restore_overrides", "database_sites", "archived_boundary", "unarchived_tail_only",
@@ -265,6 +272,6 @@ def run_restore(
         cleaned_up(result, s, cleanup_from, progress)
     finally:
         drill.pool.shutdown(wait=False, cancel_futures=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+        release_workdir(workdir, progress)
     return result
 

@@ -92,6 +92,25 @@ def cleaned_up(result: ScenarioResult, session: podman.Session, since: float,
     progress(f"[cleanup] {result.timeline[-1].text}")
 
 
+def latency_ms(attempts: list[Attempt]) -> dict[str, float] | None:
+    """How long an acknowledged write took, from the visitor's request to its answer (median and 95th percentile,
+    milliseconds): with synchronous replication, a commit waits for the standby in another site."""
+    durations = sorted((a.end - a.start) * 1000 for a in attempts)
+    if not durations:
+        return None
+    return {"median": round(statistics.median(durations), 1),
+            "p95": round(durations[min(len(durations) - 1, int(0.95 * len(durations)))], 1), "n": len(durations)}
+
+
+def release_workdir(workdir: Path, progress: Callable[[str], None]) -> None:
+    """The drill's working directory (the database hosts' data volumes among it) removed, or kept with the hosts
+    (RESILIENT_STACK_KEEP_HOSTS=1: a kept host keeps its disks until it is removed; said on stderr)."""
+    if podman.keeping():
+        progress(f"[cleanup] the kept hosts' data volumes and TLS files stay in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _settled(attempts: list[Attempt], since: float) -> bool:
     """The last two attempts that ended after ``since`` both succeeded."""
     recent = [a for a in attempts if a.end >= since][-2:]
@@ -244,7 +263,8 @@ class _Drill:
             prediction=plan.predictions[site], fire_at=fire, rto_web=rto_web, rto_writes=rto_writes, rpo=rpo,
             failover=failover, cluster=check, rejoin=rejoin, web=web,
             writes={"total": len(writes.attempts), "acknowledged": len(writes.acks),
-                    "after_fire": len(wafter), "failed_after_fire": sum(not a.ok for a in wafter)},
+                    "after_fire": len(wafter), "failed_after_fire": sum(not a.ok for a in wafter),
+                    "ms_before_fire": latency_ms([a for a in writes.attempts if a.ok and a.end < fire])},
             notes=notes, boot_s=self.boot_s, fault=fault, fence=verdict,
         )
         result.timeline = sorted(self.events, key=lambda e: e.at)
@@ -513,6 +533,6 @@ def run_drill(
             cleaned_up(results[-1], s, cleanup_from, progress)
     finally:
         drill.pool.shutdown(wait=False, cancel_futures=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+        release_workdir(workdir, progress)
     return results
 

@@ -125,10 +125,11 @@ DCS = Dcs()
 class EtcdSettings:
     """etcd's upkeep: history kept (``retention``: auto-compaction, periodic), the backend's quota, timings (ms).
 
-    Patroni writes a revision per changed key per loop (about 4 a loop under steady writes, ~259 bytes each): with
-    no compaction the default 2 GiB quota is full in about four months, and then etcd refuses leases and the
-    leader key on every member at once (no failover, no primary after any restart). With an hour of history
-    kept, the database holds about an hour of Patroni's revisions (a few MiB) whatever the uptime.
+    Patroni writes a revision per changed key per loop (about 4 a loop under steady writes, 260-330 bytes each):
+    with no compaction a quota fills in weeks (512 MiB in about seven at ``loop_wait`` 10), and then etcd refuses
+    leases and the leader key on every member at once (no failover, no primary after any restart). With an hour of
+    history kept, the database holds one to two hours of Patroni's revisions (a few MiB) whatever the uptime
+    (measured: tests/integration/podman/test_etcd_upkeep.py).
     """
 
     retention: str = "1h"

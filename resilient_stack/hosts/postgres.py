@@ -101,16 +101,17 @@ def etcd_auth_script(*, scope: str) -> str:
 
 
 def defrag_calendar(index: int) -> str:
-    """The weekly defragmentation of member ``index``: Sundays, each member at its own hour (never two at once,
-    and never at the backups' 02:00)."""
-    return f"Sun *-*-* {(4 + index) % 24:02d}:30:00"
+    """The etcd upkeep of member ``index``: hourly, each member at its own minute (never two at once)."""
+    return f"*-*-* *:{(7 + 20 * index) % 60:02d}:00"
 
 
 def etcd_defrag_files(*, index: int, quota_mb: int) -> list[dict[str, Any]]:
-    """The weekly defragmentation: its script, service and timer (``write_files`` entries)."""
+    """etcd's upkeep: its script, service and timer (``write_files`` entries). The weekly defragmentation runs on
+    Sundays at the member's own hour (never at the backups' 02:00)."""
     return [
         write_file(ETCD_DEFRAG_SCRIPT, payload.render("shell/etcd-defrag.sh", etcdctl=ETCDCTL_HELPER,
-                                                      quota_mb=quota_mb), permissions="0755"),
+                                                      quota_mb=quota_mb, weekly_hour=f"{(4 + index) % 24:02d}"),
+                   permissions="0755"),
         write_file(f"{SYSTEMD_DIR}/{ETCD_DEFRAG_SERVICE}.service", payload.render(
             "systemd/resilient-stack-etcd-defrag.service", etcd_service=ETCD_SERVICE, script=ETCD_DEFRAG_SCRIPT)),
         write_file(f"{SYSTEMD_DIR}/{ETCD_DEFRAG_SERVICE}.timer", payload.render(

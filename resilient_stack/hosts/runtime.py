@@ -25,6 +25,7 @@ import json
 import re
 from typing import Any, Mapping, Sequence
 
+from resilient_stack.core.vocabulary import PATRONI_API_PORT
 from resilient_stack.hosts import payload, secrets
 from resilient_stack.hosts.document import write_file
 from resilient_stack.hosts.paths import (
@@ -118,7 +119,8 @@ def sync_files(
         write_file(SYNC_SCRIPT, payload.render(
             "runtime/sync.py", metadata_url=METADATA_URL, prefix=PREFIX, secret_prefix=secrets.PREFIX, version=VERSION,
             runtime_config=RUNTIME_CONFIG, key_file=secrets.KEY_FILE, sealed_file=secrets.SEALED_FILE, role=role,
-            patroni_conf=patroni_conf, patroni_service=PATRONI_SERVICE, firewall_table=firewall_table,
+            patroni_conf=patroni_conf, patroni_service=PATRONI_SERVICE, patroni_api_port=PATRONI_API_PORT,
+            firewall_table=firewall_table,
             firewall_sets_file=firewall_sets_file, acme_peers_conf=acme_peers_conf, tls_dir=TLS_DIR,
             tls_group=TLS_GROUP, pgbackrest_secrets=pgbackrest_secrets, app_credentials=app_credentials,
             app_user=APP_USER if app_credentials else "",

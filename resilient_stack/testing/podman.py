@@ -45,34 +45,10 @@ from types import FrameType
 from typing import Any, Iterable, Mapping, Sequence
 
 __all__ = [
-    "DEFAULT_IMAGE",
-    "BUILD_SCRIPT",
-    "LABEL",
-    "PodmanError",
-    "PodmanUnavailable",
-    "BootError",
-    "Network",
-    "Host",
-    "Session",
-    "podman_available",
-    "image_exists",
-    "ensure_image",
-    "unique_name",
-    "create_network",
-    "remove_network",
-    "boot",
-    "exec_in",
-    "popen_exec",
-    "kill",
-    "start",
-    "run_once",
-    "used_subnets",
-    "parse_subnets",
-    "names_with_prefix",
-    "cloud_init_status",
-    "cloud_init_log_tail",
-    "wait_boot_finished",
-    "remove",
+    "DEFAULT_IMAGE", "BUILD_SCRIPT", "LABEL", "PodmanError", "PodmanUnavailable", "BootError", "Network", "Host",
+    "Session", "podman_available", "image_exists", "ensure_image", "unique_name", "create_network", "remove_network",
+    "boot", "exec_in", "popen_exec", "kill", "start", "pause", "connect", "run_once", "used_subnets", "parse_subnets",
+    "names_with_prefix", "cloud_init_status", "cloud_init_log_tail", "wait_boot_finished", "remove", "keeping",
 ]
 
 DEFAULT_IMAGE = os.environ.get("RESILIENT_STACK_HOST_IMAGE", "localhost/resilient-stack-host:bookworm-4")
@@ -605,16 +581,21 @@ def remove(*names: str, networks: Iterable[str] = ()) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def keeping() -> bool:
+    """RESILIENT_STACK_KEEP_HOSTS=1: sessions keep their containers and networks (debugging)."""
+    return os.environ.get("RESILIENT_STACK_KEEP_HOSTS") == "1"
+
+
 class _Terminated(SystemExit):
-    """Raised from SIGTERM/SIGHUP inside a Session so that its cleanup runs."""
+    """Raised from SIGTERM/SIGHUP inside a Session so that its cleanup runs (SIGINT: KeyboardInterrupt)."""
 
 
 class Session:
     """Context manager owning the containers and networks it creates; removes them all on exit.
 
-    Cleanup runs on normal exit, on exceptions, on Ctrl-C, and on SIGTERM/SIGHUP (handlers installed
-    while the session is open, in the main thread only; the previous handlers are restored). Names are
-    ``rs-<session id>-<name>``.
+    Cleanup runs on normal exit, on exceptions, on Ctrl-C, SIGTERM and SIGHUP (handlers installed while the session
+    is open, in the main thread only, then restored; SIGINT's too: a background job of a non-interactive shell, a CI
+    job, inherits it ignored, and Ctrl-C would leave a whole stack running). Names are ``rs-<session id>-<name>``.
 
     Args:
         image: host image for :meth:`boot`.
@@ -625,7 +606,7 @@ class Session:
     def __init__(self, *, image: str = DEFAULT_IMAGE, keep: bool | None = None) -> None:
         self.id = secrets.token_hex(3)
         self.image = image
-        self.keep = keep if keep is not None else os.environ.get("RESILIENT_STACK_KEEP_HOSTS") == "1"
+        self.keep = keep if keep is not None else keeping()
         self.hosts: list[Host] = []
         self.networks: list[Network] = []
         self._old_handlers: dict[int, Any] = {}
@@ -670,11 +651,13 @@ class Session:
             remove_network(net.name)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise _Terminated(128 + signum)
 
     def __enter__(self) -> "Session":
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGHUP):
+            for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
                 try:
                     self._old_handlers[sig] = signal.signal(sig, self._on_signal)
                 except (ValueError, OSError):  # pragma: no cover - unusual embedding

@@ -110,7 +110,10 @@ def test_rotating_the_backup_passphrase_starts_a_new_repository_path_and_keeps_t
 def test_rotating_the_cluster_passwords_delivers_the_new_generations_to_every_member(runs):
     generations = {"replication": 1, "rewind": 2, "api": 1}
     res = run_program(stack_file("staging"), config_overrides={"resilient-stack:database": {
-        **bare_config("staging").get("database", {}), "rotation": generations}})
+        **bare_config("staging").get("database", {}), "rotation": {**generations, "certificates": 1}}})
+    # the certificates' generation is the CA resource's input (a manual renewal: tests/components/test_pki.py)
+    (ca,) = [r for r in res if r.type == "pulumi-python:dynamic/resilient-stack:ClusterPki"]
+    assert ca.inputs["generation"] == 1 and not [r for r in res if "certificates" in r.name]
     for kind, current in generations.items():
         values = [result(res, f"rs-staging-db-{kind}-password" + (f"-{g}" if g else "")) for g in range(current + 1)]
         assert len(set(values)) == current + 1

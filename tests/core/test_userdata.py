@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import time
 
 import pytest
@@ -24,6 +25,18 @@ def gzb64(text: str | bytes) -> str:
     return b64(gzip.compress(text.encode() if isinstance(text, str) else text))
 
 
+def gzip_bomb(size: int) -> str:
+    """``size`` zero bytes gzipped then base64-encoded, written in 1 MiB chunks: the test process never holds the
+    unpacked bytes (its peak memory is what tests/hostile's children inherit and measure)."""
+    out = io.BytesIO()
+    chunk = bytes(1 << 20)
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as f:
+        for _ in range(size // len(chunk)):
+            f.write(chunk)
+        f.write(bytes(size % len(chunk)))
+    return b64(out.getvalue())
+
+
 # --------------------------------------------------------------------------------------------------
 # chpasswd's list: user:password entries (RANDOM / R and hashes are not secrets in clear)
 # --------------------------------------------------------------------------------------------------
@@ -35,6 +48,10 @@ def gzb64(text: str | bytes) -> str:
     f"#cloud-config\nchpasswd:\n  list:\n    - debian:{PW}\n",                          # YAML list
     f"#cloud-config\nchpasswd: {{list: ['root:{PW}']}}\n",                              # flow list
     f"## template: jinja\n#cloud-config\nchpasswd:\n  list: |\n    app:{PW}\n",          # behind a template header
+    # a key given twice: the bounded reader refuses it, cloud-init applies the last one; so does the check
+    f"#cloud-config\npackages: [a]\npackages: [b]\nchpasswd: {{list: 'debian:{PW}'}}\n",
+    # aliases: cloud-init expands them
+    f"#cloud-config\nx: &pw 'debian:{PW}'\nchpasswd: {{list: [*pw]}}\n",
 ])
 def test_chpasswd_list_entries_are_found_and_named_by_user(text):
     found = secret_material(text)
@@ -49,6 +66,10 @@ def test_chpasswd_list_entries_are_found_and_named_by_user(text):
     "#cloud-config\nchpasswd:\n  list: []\n",
     "#cloud-config\nchpasswd: [not, a, mapping]\n",
     "#cloud-config\nchpasswd: {list: [\n",  # not YAML: cloud-init would not apply it either
+    "#cloud-config\nchpasswd: {list: [[nested, list], {a: b}, 42]}\n",
+    "#cloud-config\na: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+    "chpasswd: {list: [*d, *d, *d, *d, *d, *d, *d, *d, *d]}\n",  # an alias bomb: never expanded
 ])
 def test_chpasswd_without_a_literal_password_is_quiet(text):
     assert [h for h in secret_material(text) if "chpasswd" in h] == []
@@ -149,7 +170,7 @@ def test_unpacking_is_bounded_and_unreadable_gzip_is_never_silently_passed():
     assert unpacked(at_limit) == ("a" * MAX_UNPACKED, "gzip+base64-unpacked")
     with pytest.raises(Unreadable, match=f"more than {MAX_UNPACKED} bytes"):
         unpacked(gzb64(b"a" * (MAX_UNPACKED + 1)))
-    bomb = gzb64(b"\x00" * (64 << 20))  # 64 MiB of zeros: about 64 KiB packed
+    bomb = gzip_bomb(64 << 20)  # 64 MiB of zeros: about 64 KiB packed
     with pytest.raises(Unreadable, match="more than"):
         unpacked(bomb)
     with pytest.raises(Unreadable, match="cannot be unpacked"):

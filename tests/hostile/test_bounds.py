@@ -19,14 +19,24 @@ from tests.conftest import ROOT
 MB = 1024 * 1024
 
 
+# Linux charges a child, at its exec, with the peak RSS of the address space it was forked (or vforked) from: measured
+# straight from the test process, the CLI's peak would be pytest's own peak so far. A small launcher process forks
+# the CLI and reports the CLI's rusage instead.
+_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def _rusage_run(args: list[str]):
     """(exit code, stderr, seconds, peak RSS bytes) of one CLI run."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "resilient_stack", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, cwd=ROOT)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    return os.waitstatus_to_exitcode(status), err, time.perf_counter() - t0, usage.ru_maxrss * 1024
+    proc = subprocess.run([sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "resilient_stack", *args],
+                          capture_output=True, cwd=ROOT, check=True)
+    code, maxrss_kb = map(int, proc.stdout.split())
+    return code, proc.stderr.decode(), time.perf_counter() - t0, maxrss_kb * 1024
 
 
 def _one_clean_line(err: str) -> str:

@@ -348,7 +348,7 @@ def presented_serial(host: podman.Host, ip: str, port: int) -> int:
     starttls = ["-starttls", "postgres"] if port == 5432 else []
     out = host.sh(f"openssl s_client -connect {ip}:{port} {' '.join(starttls)} -cert {ci.MEMBER_CERT} "
                   f"-key {ci.MEMBER_KEY} -CAfile {ci.CA_CERT} </dev/null 2>/dev/null | openssl x509 -noout -serial",
-                  check=False, timeout=60).stdout.strip()
+                  check=False, timeout=60).strip()
     return int(out.split("=", 1)[1], 16) if out.startswith("serial=") else -1
 
 

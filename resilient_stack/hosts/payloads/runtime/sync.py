@@ -33,6 +33,8 @@ SEALED_FILE = "{{sealed_file}}"
 ROLE = "{{role}}"  # web or db
 PATRONI_CONF = "{{patroni_conf}}"  # empty on a host without Patroni
 PATRONI_SERVICE = "{{patroni_service}}"
+PATRONI_API_PORT = {{patroni_api_port}}
+PATRONI_RELOAD_WAIT = 45  # Patroni handles a reload at its next loop (loop_wait: 10 s, longer when busy)
 FIREWALL_TABLE = "{{firewall_table}}"
 FIREWALL_SETS_FILE = "{{firewall_sets_file}}"
 ACME_PEERS_CONF = "{{acme_peers_conf}}"  # empty on a host that asks for no ACME certificate
@@ -334,16 +336,51 @@ def apply_tls(tls):
             raise ValueError(f"tls: unknown file {name!r}")
         path, user, group, mode = TLS_FILES[name]
         changed |= write_private(os.path.join(TLS_DIR, path), text, ids(user, group), mode)
-    if changed and ROLE == "db":
-        # etcd reads its certificate at every new connection; Patroni reloads its API's on a reload;
-        # PostgreSQL on a configuration reload
-        reload_patroni()
-        if active(PATRONI_SERVICE):
-            try:
-                psql("SELECT pg_reload_conf()")
-            except OSError as exc:
-                say(f"PostgreSQL did not reload its certificate yet: {exc}")
+    if changed and ROLE == "db" and active(PATRONI_SERVICE):
+        # etcd reads its certificate at every new connection; PostgreSQL on a configuration reload
+        try:
+            psql("SELECT pg_reload_conf()")
+        except OSError as exc:
+            say(f"PostgreSQL did not reload its certificate yet: {exc}")
     return changed
+
+
+def patroni_certificate_current(wait=0.0):
+    """Whether Patroni's API presents the member certificate on disk, waiting up to `wait` seconds for it.
+
+    Patroni takes a new certificate only on a reload that does not also change its configuration file (3.0.2:
+    a reload with a changed file skips the check of the certificate's serial number), so a renewal is reloaded
+    on its own, before any password is written, and every run checks again."""
+    import socket
+    import ssl
+    import time
+
+    tls = {name: os.path.join(TLS_DIR, spec[0]) for name, spec in TLS_FILES.items()}
+    want = ssl._ssl._test_decode_cert(tls["cert"]).get("serialNumber")
+    ctx = ssl.create_default_context(cafile=tls["ca"])
+    ctx.check_hostname = False
+    ctx.load_cert_chain(tls["cert"], tls["key"])
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", PATRONI_API_PORT), timeout=3) as raw:
+                with ctx.wrap_socket(raw) as conn:
+                    if conn.getpeercert().get("serialNumber") == want:
+                        return True
+        except (OSError, ssl.SSLError):
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(1)
+
+
+def reload_patroni_certificate():
+    if ROLE != "db" or not active(PATRONI_SERVICE) or patroni_certificate_current():
+        return False
+    reload_patroni()
+    if not patroni_certificate_current(wait=PATRONI_RELOAD_WAIT):
+        say("Patroni's API still presents its previous certificate: the next run reloads it again")
+    return True
 
 
 def stored_verifier(role):
@@ -465,6 +502,8 @@ def apply_secrets(doc, boot):
     changed = []
     if doc.get("tls") and apply_tls(doc["tls"]):
         changed.append("tls")
+    if doc.get("tls") and reload_patroni_certificate():
+        changed.append("Patroni's certificate")
     if ROLE == "db" and not boot:
         # the primary first sets the roles' passwords (the members take the new ones once the roles have them)
         try:
