@@ -37,8 +37,68 @@ def test_the_start_script_is_bounded_and_quotes_what_it_is_given():
 def test_the_cluster_helper_is_patronictl_with_the_configuration():
     helper = postgres.cluster_helper()
     assert "CONF=/etc/patroni/config.yml\n" in helper
-    assert 'exec runuser -u postgres -- patronictl -c "$CONF" list' in helper
-    # `--help` prints lines 2-8: the header
-    assert 'sed -n "2,8p" "$0"' in helper
-    header = helper.splitlines()[1:8]
-    assert header[0].startswith("# resilient-stack-cluster --") and "Failover needs no operator" in header[-1]
+    assert 'ctl() { runuser -u postgres -- patronictl -c "$CONF" "$@"; }' in helper
+    # `--help` prints lines 2-12: the header
+    assert 'sed -n "2,12p" "$0"' in helper
+    header = helper.splitlines()[1:12]
+    assert header[0].startswith("# resilient-stack-cluster --") and any("Failover needs no operator" in h for h in header)
+    assert not helper.splitlines()[12].startswith("#")
+
+
+def _fake_cluster(tmp_path, *, synchronous: bool, lists: list[str]):
+    """The helper run for real with fake runuser/patronictl/id: `patronictl list` prints `lists` one after the
+    other (the last one again when they run out)."""
+    import os
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for i, text in enumerate(lists):
+        (tmp_path / f"list{i}").write_text(text)
+    (bin_dir / "id").write_text("#!/bin/sh\necho 0\n")
+    (bin_dir / "runuser").write_text('#!/bin/sh\nshift 3\nexec "$@"\n')  # runuser -u postgres -- CMD...
+    (bin_dir / "sleep").write_text("#!/bin/sh\n:\n")
+    (bin_dir / "patronictl").write_text(f"""#!/bin/bash
+shift 2
+echo "$*" >> {tmp_path}/calls
+case "$1" in
+  show-config) echo "synchronous_mode: {'true' if synchronous else 'false'}" ;;
+  list) n=$(cat {tmp_path}/n 2>/dev/null || echo 0); f={tmp_path}/list$n
+        [ -e "$f" ] || f={tmp_path}/list{len(lists) - 1}; cat "$f"; echo $((n + 1)) > {tmp_path}/n ;;
+  switchover) echo "Successfully switched over to db2" ;;
+esac
+""")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    script = tmp_path / "cluster"
+    script.write_text(postgres.cluster_helper())
+
+    def run(*args):
+        return subprocess.run(["bash", str(script), *args], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    return run
+
+
+ROWS = "| db1 | 10.0.0.1 | Leader | running | 1 | |\n| db2 | 10.0.0.2 | {role} | streaming | 1 | 0 |\n"
+
+
+def test_a_switchover_with_synchronous_replication_returns_once_a_standby_is_synchronous(tmp_path):
+    run = _fake_cluster(tmp_path, synchronous=True, lists=[ROWS.format(role="Replica")] * 3 + [ROWS.format(role="Sync Standby")])
+    proc = run("switchover", "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert "Successfully switched over" in proc.stdout and "| Sync Standby |" in proc.stdout
+    assert (tmp_path / "calls").read_text().splitlines()[0] == "switchover --force"
+
+
+def test_a_switchover_that_leaves_no_synchronous_standby_says_so_and_fails(tmp_path):
+    run = _fake_cluster(tmp_path, synchronous=True, lists=[ROWS.format(role="Replica")])
+    proc = run("switchover", "--force")
+    assert proc.returncode == 1
+    assert "no synchronous standby after 120 s" in proc.stderr
+
+
+def test_a_switchover_without_synchronous_replication_does_not_wait(tmp_path):
+    run = _fake_cluster(tmp_path, synchronous=False, lists=[ROWS.format(role="Replica")])
+    proc = run("switchover", "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert "list" not in (tmp_path / "calls").read_text().split()

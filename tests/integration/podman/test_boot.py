@@ -441,12 +441,17 @@ def test_certificates_and_passwords_rotate_in_place_with_the_stack_serving(stack
     print(f"\n[podman] rotation: {len(results)} writes through the application during it, none failed")
 
 
+def has_sync_standby(host: podman.Host) -> bool:
+    return "| Sync Standby |" in host.exec(ci.CLUSTER_HELPER, "list", check=False).stdout
+
+
 @pytest.mark.podman
 def test_a_switchover_moves_the_primary_with_no_acknowledged_write_lost(stack):
     """The runbook's planned change of primary (`resilient-stack-cluster switchover`, Patroni's REST calls between
     members over mutual TLS) under a steady load of writes through the application: the primary moves to the
     synchronous standby, every row the application acknowledged is on the new primary, and it moves back."""
     before = next(n for n in ("db1", "db2", "db3") if role(stack[n]) == "primary")
+    assert eventually(lambda: has_sync_standby(stack[before]), 120), "no synchronous standby to switch over to"
     acked: list[int] = []
     stop = threading.Event()
 
@@ -463,7 +468,8 @@ def test_a_switchover_moves_the_primary_with_no_acknowledged_write_lost(stack):
     try:
         time.sleep(2)
         out = stack[before].exec(ci.CLUSTER_HELPER, "switchover", "--force", check=False, timeout=180)
-        assert out.returncode == 0 and "Successfully switched over" in out.stdout, out.stdout + out.stderr
+        assert out.returncode == 0 and "Successfully switched over" in out.stdout and "| Sync Standby |" in out.stdout, \
+            out.stdout + out.stderr
         after = eventually(lambda: next((n for n in ("db1", "db2", "db3") if n != before and role(stack[n]) == "primary"),
                                         None), 60, 0.5)
         assert after, "no new primary after the switchover"
@@ -478,23 +484,27 @@ def test_a_switchover_moves_the_primary_with_no_acknowledged_write_lost(stack):
     assert set(acked) <= present, f"acknowledged rows lost: {sorted(set(acked) - present)[:10]}"
     # and back, so the tests below find the primary where the cluster was made
     back = stack[after].exec(ci.CLUSTER_HELPER, "switchover", "--candidate", before, "--force", check=False,
-                             timeout=180)
+                             timeout=300)
     if "Successfully switched over" not in back.stdout:  # only the synchronous standby may be chosen: once more
-        stack[after].exec(ci.CLUSTER_HELPER, "switchover", "--force", check=False, timeout=180)
-    assert eventually(lambda: any(role(stack[n]) == "primary" for n in ("db1", "db2", "db3")), 60)
+        back = stack[after].exec(ci.CLUSTER_HELPER, "switchover", "--force", check=False, timeout=300)
+    # the helper returns once the new primary has a synchronous standby again
+    assert back.returncode == 0 and "| Sync Standby |" in back.stdout, back.stdout + back.stderr
     print(f"\n[podman] switchover {before} -> {after}: {len(acked)} writes acknowledged during it, none lost")
 
 
 @pytest.mark.podman
 def test_losing_the_primary_fails_over_by_itself_and_the_old_primary_rejoins(stack):
     old = next(n for n in ("db1", "db2", "db3") if role(stack[n]) == "primary")
+    # a whole cluster: with synchronous replication only the synchronous standby may be promoted
+    assert eventually(lambda: has_sync_standby(stack[old]), 120), "no synchronous standby before the loss"
     for n in range(10, 20):
         assert write(stack, n).get("n") == n
     stack[old].kill()  # the primary is lost; nobody promotes anything
     t0 = time.monotonic()
     others = [n for n in ("db1", "db2", "db3") if n != old]
     new = eventually(lambda: next((n for n in others if role(stack[n]) == "primary"), None), 90, 0.5)
-    assert new, "no replica was promoted within 90 s"
+    assert new, "no replica was promoted within 90 s:\n" + "\n".join(
+        stack[n].exec("journalctl", "-u", "patroni", "--no-pager", "-n", "40", check=False).stdout for n in others)
     promoted_after = time.monotonic() - t0
     other = next(n for n in others if n != new)
     # the application finds the new primary by itself
