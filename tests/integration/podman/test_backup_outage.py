@@ -27,11 +27,13 @@ from resilient_stack.hosts import cloudinit as ci
 from resilient_stack.testing import podman, standins
 
 from .test_boot import (  # noqa: F401 (fixture)
+    CLUSTER_ID,
     S3_BUCKET,
     S3_USER_DATA,
     VOLUME_IDS,
     _missing,
     _moto_site,
+    cluster_secrets,
     eventually,
     image,
 )
@@ -74,20 +76,19 @@ def outage(image, tmp_path_factory):
         _missing(why)
     net_range = pick_internet_subnet()
     ips = {"db": str(net_range.network_address + 10), "s3": str(net_range.network_address + 11)}
-    passwords = {k: f"{k}-" + secrets.token_urlsafe(18) for k in ("repl", "rewind", "api", "app")}
     backup = ci.BackupTarget(
         endpoint=ips["s3"], bucket=S3_BUCKET, region="us-east-1", key_id="resilient-stack",
         key_secret="s3-" + secrets.token_urlsafe(12), uri_style="path", verify_tls=False,
         cipher_pass="cipher-" + secrets.token_urlsafe(24), archive_queue_max_mb=QUEUE_MAX_MB,
     )
     member = ci.ClusterMember("db1", ips["db"])
+    _, _, keys, docs = cluster_secrets([member], backup)
     with podman.Session(image=image) as s:
         net = s.create_network(subnet=str(net_range))
         t0 = time.monotonic()
         db = s.boot("db1", ci.render_db_member(
-            name="db1", members=[member], bootstrap=True, scope="rs-outage",
-            replication_password=passwords["repl"], rewind_password=passwords["rewind"], api_password=passwords["api"],
-            app_password=passwords["app"], backup=backup, wal_keep_size_mb=WAL_KEEP_MB,
+            name="db1", members=[member], bootstrap=True, scope="rs-outage", cluster_id=CLUSTER_ID,
+            host_key=keys["db1"], secrets_doc=docs["db1"], backup=backup, wal_keep_size_mb=WAL_KEEP_MB,
             data_volume_id=VOLUME_IDS["db1"],  # its data volume: a directory of the machine (standins.data_volume)
         ), extra_args=["--network", f"{net.name}:ip={ips['db']}",
                        *standins.data_volume(tmp_path_factory.mktemp("volume") / "db1")])

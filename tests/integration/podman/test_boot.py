@@ -552,6 +552,8 @@ def test_a_replaced_member_reattaches_its_volume_and_rejoins_as_the_same_member(
     name = next(n for n in ("db2", "db3") if role(stack[n]) == "replica")
     member_id = etcd_member_id(stack[name])
     assert member_id, "etcd answers on the member"
+    assert write(stack, 150).get("n") == 150
+    assert eventually(lambda: rows(stack[name], "n = 150") == 1, 60), "the replica streams before it is replaced"
     stack[name].remove()  # the old instance is deleted (its volume is not)
     t0 = time.monotonic()
     new = stack["session"].boot(f"{name}-new", stack["user_data"][name], hostname=name,
@@ -562,7 +564,7 @@ def test_a_replaced_member_reattaches_its_volume_and_rejoins_as_the_same_member(
     assert "kept as it is" in new.exec("journalctl", "--no-pager", check=False).stdout + \
         new.exec("cat", "/var/log/cloud-init-output.log", check=False).stdout
     assert etcd_member_id(new) == member_id, "the same etcd member (its data is on the volume)"
-    assert eventually(lambda: role(new) == "replica" and rows(new, "n = 100") == 1, 120), "it did not rejoin"
+    assert eventually(lambda: role(new) == "replica" and rows(new, "n = 150") == 1, 120), "it did not rejoin"
     assert write(stack, 200).get("n") == 200
     assert eventually(lambda: rows(new, "n = 200") == 1, 60), "it does not stream from the primary"
     run_host_checks(new, "db-replica", backup_flag(stack))
@@ -577,9 +579,11 @@ def test_a_member_replaced_onto_a_blank_volume_joins_etcd_as_a_new_member_by_its
     name = next(n for n in ("db2", "db3") if role(stack[n]) == "replica")
     old_id = etcd_member_id(stack[name])
     assert old_id
+    assert write(stack, 250).get("n") == 250
     stack[name].remove()
     volume = stack["volumes"] / name
     shutil.rmtree(volume)  # the volume is gone too: its replacement is blank
+    standins.data_volume(volume)
     t0 = time.monotonic()
     new = stack["session"].boot(f"{name}-blank", stack["user_data"][name], hostname=name,
                                 extra_args=stack["run_args"][name])
@@ -593,7 +597,7 @@ def test_a_member_replaced_onto_a_blank_volume_joins_etcd_as_a_new_member_by_its
     listed = new.exec(ci.ETCDCTL_HELPER, "member", "list", "-w", "json").stdout
     ids = {format(m["ID"], "d") for m in json.loads(listed)["members"]}
     assert len(ids) == 3 and old_id not in ids, listed
-    assert eventually(lambda: role(new) == "replica" and rows(new, "n = 200") == 1, 180), "it did not clone the primary"
+    assert eventually(lambda: role(new) == "replica" and rows(new, "n = 250") == 1, 180), "it did not clone the primary"
     for timer in ("resilient-stack-sync.timer", "resilient-stack-backup-init.timer", "resilient-stack-etcd-defrag.timer"):
         assert new.exec("systemctl", "is-enabled", timer, check=False).stdout.strip() == "enabled", timer
     run_host_checks(new, "db-replica", backup_flag(stack))
@@ -603,6 +607,13 @@ def test_a_member_replaced_onto_a_blank_volume_joins_etcd_as_a_new_member_by_its
 # --------------------------------------------------------------------------------------------------
 # cleanup guarantees
 # --------------------------------------------------------------------------------------------------
+
+
+def static_web_user_data() -> str:
+    """A web host with the static page only (no database): what the cleanup tests boot."""
+    ca = issue({"scope": "rs-cleanup", "members": {}}, now=datetime.datetime.now(datetime.timezone.utc))["caCert"]
+    return ci.render_web(placement_label="x", host_key=secrets.token_hex(32),
+                         secrets_doc=ci.web_secret_document(ca=ca, app_user=None))
 
 
 def _exists(kind: str, name: str) -> bool:
@@ -615,7 +626,7 @@ def test_session_removes_everything_on_error(image):
     with pytest.raises(RuntimeError, match="boom"):
         with podman.Session(image=image, keep=False) as s:
             net = s.create_network()
-            h = s.boot("gone", ci.render_web(placement_label="x"), network=net)
+            h = s.boot("gone", static_web_user_data(), network=net)
             names = [h.name, net.name]
             assert _exists("container", h.name)
             raise RuntimeError("boom")
@@ -630,10 +641,9 @@ def test_session_removes_everything_on_sigterm(image, tmp_path):
         f"""
         import time
         from resilient_stack.testing import podman
-        from resilient_stack.hosts import cloudinit
         with podman.Session(image={image!r}, keep=False) as s:
             net = s.create_network()
-            h = s.boot("term", cloudinit.render_web(placement_label="x"), network=net)
+            h = s.boot("term", {static_web_user_data()!r}, network=net)
             print(h.name, net.name, flush=True)
             time.sleep(120)
         """

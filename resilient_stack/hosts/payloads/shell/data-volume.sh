@@ -7,7 +7,9 @@
 # anything else (a partition table, an unknown signature) is refused: this script never formats data.
 # The mount is recorded in /etc/fstab by file system UUID for the later boots. Whose data it is, is written on the
 # volume (its marker: the cluster's id and this member's name) when it is first used: a volume of another cluster,
-# or of another member, is refused (unmounted, the boot stops there), and so is one holding data but no marker.
+# or of another member, is refused, and so is one holding data but no marker. A volume that holds a file system is
+# read first through a read-only mount, so a refused one is left exactly as it was (not in /etc/fstab, not
+# written to) and the boot stops there.
 set -euo pipefail
 MOUNT={{mount}}
 VOLUME_ID={{volume_id}}
@@ -35,6 +37,19 @@ find_device() {
     return 1
 }
 
+# Whose volume the file system mounted at $1 is: nothing when it is this member's or unused, else why not
+whose() {
+    local marker=$1/${MARKER#"$MOUNT"/} owner of
+    if [ -f "$marker" ]; then
+        owner=$(sed -n 's/^cluster=//p' "$marker"); of=$(sed -n 's/^member=//p' "$marker")
+        if [ "$owner" != "$CLUSTER_ID" ]; then echo "the volume belongs to another cluster ($owner)"
+        elif [ "$of" != "$MEMBER" ]; then echo "the volume belongs to another member of this cluster ($of)"
+        fi
+    elif find "$1" -mindepth 1 -maxdepth 1 ! -name lost+found | grep -q .; then
+        echo "the volume holds data but no marker of this cluster"
+    fi
+}
+
 if mountpoint -q "$MOUNT"; then
     say "$MOUNT is a mounted file system already: kept as it is"
 else
@@ -60,7 +75,14 @@ else
         mkfs.ext4 -q -L "$LABEL" "$device"
         fstype=ext4
     else
-        say "$device holds a $fstype file system: mounted as it is"
+        say "$device holds a $fstype file system"
+        probe=$(mktemp -d)
+        options=ro; [ "$fstype" != ext4 ] || options=ro,noload  # noload: not even the journal is replayed
+        mount -o "$options" "$device" "$probe" || { rmdir "$probe"; say "$device: its $fstype file system cannot be mounted: not used"; exit 1; }
+        why=$(whose "$probe")
+        umount "$probe" && rmdir "$probe"
+        [ -z "$why" ] || { say "$why: not used, left as it is (docs/operations.md#a-refused-data-volume)"; exit 1; }
+        say "$device: mounted as it is"
     fi
     uuid=$(blkid -p -o value -s UUID "$device")
     [ -n "$uuid" ] || { say "$device has no file system UUID"; exit 1; }
@@ -73,17 +95,15 @@ else
     mount "$MOUNT"
 fi
 
-# Whose volume this is
-refuse() { say "$1: not used (docs/operations.md#a-refused-data-volume)"; umount "$MOUNT" 2>/dev/null || true; exit 1; }
+why=$(whose "$MOUNT")
+if [ -n "$why" ]; then
+    say "$why: not used (docs/operations.md#a-refused-data-volume)"
+    umount "$MOUNT" 2>/dev/null || true
+    exit 1
+fi
 if [ -f "$MARKER" ]; then
-    owner=$(sed -n 's/^cluster=//p' "$MARKER"); of=$(sed -n 's/^member=//p' "$MARKER")
-    [ "$owner" = "$CLUSTER_ID" ] || refuse "the volume belongs to another cluster ($owner)"
-    [ "$of" = "$MEMBER" ] || refuse "the volume belongs to another member of this cluster ($of)"
     say "the volume is this member's ($MEMBER of cluster $CLUSTER_ID)"
 else
-    if find "$MOUNT" -mindepth 1 -maxdepth 1 ! -name lost+found | grep -q .; then
-        refuse "the volume holds data but no marker of this cluster"
-    fi
     printf 'cluster=%s\nmember=%s\n' "$CLUSTER_ID" "$MEMBER" > "$MARKER.tmp"
     chmod 0644 "$MARKER.tmp" && mv "$MARKER.tmp" "$MARKER"
     say "a new volume: marked as $MEMBER's of cluster $CLUSTER_ID"
