@@ -265,12 +265,13 @@ class StackConfig(_Model):
     )
     backup_s3_access_key: SecretStr | None = Field(default=None, min_length=1, max_length=256,
         description="Access key of the backup repository's dedicated object-store user (created outside the stack: "
-        "docs/operations.md#the-backup-credential). A Pulumi secret: `pulumi config set --secret "
-        "resilient-stack:backupS3AccessKey KEY`. Unset: a preview renders placeholder keys, `pulumi up` refuses.",
+        "docs/operations.md#the-backup-credential). A Pulumi secret: `pulumi config set --secret backupS3AccessKey "
+        "KEY` (a bare key is the project's: `resilient-stack:` here, your project's name in a project made with "
+        "`pulumi new`). Unset: a preview renders placeholder keys, `pulumi up` refuses.",
     )
     backup_s3_secret_key: SecretStr | None = Field(default=None, min_length=1, max_length=256,
-        description="Its secret key, a Pulumi secret (`pulumi config set --secret resilient-stack:backupS3SecretKey "
-        "SECRET`); given with `backupS3AccessKey`.",
+        description="Its secret key, a Pulumi secret (`pulumi config set --secret backupS3SecretKey SECRET`); given "
+        "with `backupS3AccessKey`.",
     )
     policy: PolicyConfig | None = Field(default=None,
         description="Organisation settings, the schema of `resilient-stack audit --config` files (snake_case keys): "
