@@ -13,7 +13,9 @@ from pydantic.alias_generators import to_camel
 
 from resilient_stack.core.catalog import cloud_name
 
-__all__ = ["ConfigModel", "CloudName", "DOCUMENTATION_NETWORKS", "as_the_cloud_compares", "cidr", "documentation_network"]
+__all__ = [
+    "ConfigModel", "CloudName", "DOCUMENTATION_NETWORKS", "as_the_cloud_compares", "cidr", "documentation_network",
+]
 
 
 class ConfigModel(BaseModel):
@@ -40,7 +42,7 @@ def as_the_cloud_compares(value: str | None) -> str | None:
 def cidr(value: str, *, version: int | None = None) -> str:
     """A CIDR network in canonical form; host bits must be zero and the prefix length explicit."""
     if not isinstance(value, str) or "/" not in value:
-        raise ValueError(f"{value!r} is not a CIDR network (write e.g. '10.10.1.0/24', or 'ADDRESS/32' for one address)")
+        raise ValueError(f"{value!r} is not a CIDR network (write e.g. '10.10.1.0/24', or ADDRESS/32 for one address)")
     try:
         net = ipaddress.ip_network(value.strip(), strict=True)
     except ValueError as exc:

@@ -58,8 +58,8 @@ def advisories(cfg: StackConfig, namespace: str = NAMESPACE) -> list[str]:
     """What every run warns about and deploys anyway: the ways in for an operator that are closed."""
     out = []
     if cfg.ssh_public_key is None:
-        out.append(f"{namespace}:sshPublicKey is not set: nobody can log in to the hosts (the image's user `debian` has "
-                   f"no key), and a key set later reaches only the hosts created after it; `pulumi config set "
+        out.append(f"{namespace}:sshPublicKey is not set: nobody can log in to the hosts (the image's user `debian` "
+                   f"has no key), and a key set later reaches only the hosts created after it; `pulumi config set "
                    f"{namespace}:sshPublicKey \"$(cat ~/.ssh/id_ed25519.pub)\"`")
     elif not cfg.admin_cidrs:
         out.append(f"{namespace}:adminCidrs is empty: SSH is closed on every host; open it for your office's or VPN's "
