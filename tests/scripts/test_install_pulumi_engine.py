@@ -166,3 +166,31 @@ def test_the_engine_scripts_pass_shellcheck():
     r = subprocess.run([shellcheck, "--norc", "--severity=style", "-x", "--format=gcc", *scripts], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _built_engine(world: Path) -> Path:
+    """An engine built offline earlier (its cache complete), with a fake pulumi of the pinned version."""
+    engine = world / "cache" / "resilient-stack" / "engine" / "v3.274.1"
+    (engine / "bin").mkdir(parents=True)
+    _executable(engine / "bin" / "pulumi", FAKE_PULUMI.replace("${FAKE_VERSION:-3.274.1}", "3.274.1"))  # built so
+    for helper in ("pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python"):
+        _executable(engine / "bin" / helper, "#!/bin/sh\nexit 0\n")
+    for name, version in (("openstack", "5.4.1"), ("random", "4.19.1")):
+        plugin = engine / "pulumi-home" / "plugins" / f"resource-{name}-v{version}"
+        plugin.mkdir(parents=True)
+        _executable(plugin / f"pulumi-resource-{name}", "#!/bin/sh\nexit 0\n")
+    (world / "plugins").write_text("openstack  resource  5.4.1  90 MB\nrandom  resource  4.19.1  30 MB\n")
+    return engine
+
+
+@pytest.mark.parametrize("installed", ["none", "too old"])
+def test_without_a_usable_pulumi_the_engine_built_offline_is_used_and_nothing_is_rebuilt(world, installed):
+    """The offline path stays: with its pieces built (no vendored source needed then), it is verified, not rebuilt."""
+    engine = _built_engine(world)
+    r = run(world, pulumi=installed != "none", FAKE_VERSION="3.200.0" if installed == "too old" else "3.274.1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for piece in ("pulumi CLI: present", "python language host: present", "provider openstack v5.4.1: installed",
+                  "provider random v4.19.1: installed"):
+        assert f"[engine] {piece}" in r.stdout
+    assert "[engine] ready: pulumi v3.274.1" in r.stdout and (engine / ".complete").is_file()
+    assert not [c for c in calls(world) if c.startswith("plugin install")], "nothing installed, nothing built"
