@@ -11,9 +11,12 @@ export RESILIENT_STACK_REQUIRE_TOOLS ?= 1
 
 venv: $(VENV)/.installed
 
+# With a pulumi on PATH, it also installs the plugin versions the stack pins into that pulumi's plugin cache (or
+# prints the commands); it never builds an engine (`make tools` and `make demo` do, offline, when there is no pulumi).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[pulumi,policy,test,drill]'
+	bash scripts/install-pulumi-engine.sh --no-build
 	touch $@
 
 tools:

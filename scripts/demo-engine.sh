@@ -23,11 +23,11 @@ indent() { sed 's/^/    /'; }
 # shellcheck source=scripts/engine-env.sh
 RS_ENGINE_ENV_PATHS_ONLY=1 source scripts/engine-env.sh   # RS_ENGINE_DIR, RS_ENGINE_MARKER, RS_GO_DIR, ...
 if [ ! -f "$RS_ENGINE_MARKER" ]; then
-    say "-- No built Pulumi engine in $RS_ENGINE_DIR yet. scripts/install-pulumi-engine.sh uses a suitable"
-    say "   pulumi already installed (v3.274+ with the openstack 5.4.1 and random 4.19.1 plugins), else BUILDS"
-    say "   it from source, offline (Go module proxy + ../shared/vendor): the first build takes about 6-12"
-    say "   minutes on 2 cores and fills ~4 GiB of Go caches in $RS_GO_DIR."
-    say "   Both caches are outside the repository; later runs reuse them and take about a second."
+    say "-- No built Pulumi engine in $RS_ENGINE_DIR yet. scripts/install-pulumi-engine.sh uses the pulumi on"
+    say "   your PATH (v3.274+), installing the plugin versions the stack pins (openstack $RS_OPENSTACK_VERSION, random"
+    say "   $RS_RANDOM_VERSION) into its plugin cache; without one, it BUILDS the engine offline (Go module proxy +"
+    say "   ../shared/vendor): the first build takes about 6-12 minutes on 2 cores and fills ~4 GiB of Go caches in"
+    say "   $RS_GO_DIR. Both caches are outside the repository; later runs reuse them and take about a second."
 fi
 bash scripts/install-pulumi-engine.sh | indent
 

@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Provide the real Pulumi engine offline (Pulumi's download site is unreachable here; the Go
-# module proxy is not).  Recipe and its traps: ../shared/engine.md; sources the proxy does not
-# serve: ../shared/vendor/README.md.
+# Provide the real Pulumi engine: the pulumi you installed, else one built offline.
 #
-# Usage: scripts/install-pulumi-engine.sh [VENDOR_DIR]
-#   VENDOR_DIR defaults to $RESILIENT_STACK_VENDOR, else <repo root>/../shared/vendor.
+#   1. A pulumi on PATH (installed the usual way, https://www.pulumi.com/docs/install/), v3.274 or newer 3.x with
+#      its Python language host beside it, is used as it is. The resource plugins the stack pins (openstack and
+#      random, the versions the pulumi-openstack and pulumi-random wheels ask for) are installed into ITS plugin
+#      cache ($PULUMI_HOME, else ~/.pulumi) with `pulumi plugin install resource NAME vVERSION`, what pulumi itself
+#      does at a first preview; when that fails (Pulumi's download site unreachable), the exact commands are
+#      printed.
+#   2. Otherwise the engine is BUILT offline, from the Go module proxy and vendored sources (machines without
+#      Pulumi's download site): recipe and traps in ../shared/engine.md, sources in ../shared/vendor/README.md.
+#      Without those sources it stops at once, saying both ways out.
 #
-# Result (outside the repo, see scripts/engine-env.sh for the paths and their overrides):
+# Usage: scripts/install-pulumi-engine.sh [--no-build] [VENDOR_DIR]
+#   --no-build   step 1 only (`make venv`): never build; without a usable pulumi, say how to get one, exit 0.
+#   VENDOR_DIR   defaults to $RESILIENT_STACK_VENDOR, else <repo root>/../shared/vendor.
+#
+# Result of a build (outside the repo, see scripts/engine-env.sh for the paths and their overrides):
 #   $ENGINE_DIR/bin/{pulumi,pulumi-language-python,pulumi-language-python-exec}
 #   $ENGINE_DIR/pulumi-home/plugins/resource-{openstack-v5.4.1,random-v4.19.1}/
 # then:  source scripts/engine-env.sh
@@ -17,6 +26,11 @@
 # A clean build takes several minutes and fills about 4 GiB of Go caches (under the same cache root).
 set -euo pipefail
 
+NO_BUILD=0
+if [ "${1:-}" = "--no-build" ]; then
+    NO_BUILD=1
+    shift
+fi
 START_SECONDS=$SECONDS
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
@@ -109,15 +123,43 @@ has_plugins() {
         awk -v v="$RS_RANDOM_VERSION" '$1=="random" && $2=="resource" && $3==v {f=1} END {exit !f}' <<<"$ls"
 }
 
+# plugin_commands: the commands that put the pinned plugins into a pulumi's plugin cache.
+plugin_commands() {
+    echo "pulumi plugin install resource openstack v$RS_OPENSTACK_VERSION"
+    echo "pulumi plugin install resource random v$RS_RANDOM_VERSION"
+}
+
+# install_plugins PULUMI: `pulumi plugin install` of each pinned plugin it lacks (its own PULUMI_HOME, as set).
+install_plugins() {
+    local name version ls rc=0
+    ls="$(PULUMI_SKIP_UPDATE_CHECK=true "$1" plugin ls 2>/dev/null || true)"
+    for name in openstack random; do
+        if [ "$name" = openstack ]; then version="$RS_OPENSTACK_VERSION"; else version="$RS_RANDOM_VERSION"; fi
+        if awk -v n="$name" -v v="$version" '$1==n && $2=="resource" && $3==v {f=1} END {exit !f}' <<<"$ls"; then
+            continue
+        fi
+        log "  + pulumi plugin install resource $name v$version"
+        if ! PULUMI_SKIP_UPDATE_CHECK=true "$1" plugin install resource "$name" "v$version" 2>&1 | sed 's/^/[engine]   | /'; then
+            rc=1
+        fi
+    done
+    return "$rc"
+}
+
 # ---- 0. a suitable pulumi already installed? ----------------------------------------------
-# (v3.274.x or newer 3.x, both plugins in its plugin cache, python language host beside it.)
+# (v3.274.x or newer 3.x, the python language host and dynamic provider beside it; the pinned plugins in its
+# plugin cache, installed there when missing.)
 existing="$(command -v pulumi 2>/dev/null || true)"
+plugins_failed=0
+why="no pulumi on PATH"
+[ "$existing" != "$RS_ENGINE_BIN/pulumi" ] || why="the engine built in $RS_ENGINE_DIR is incomplete"
 if [ -n "$existing" ] && [ "$existing" != "$RS_ENGINE_BIN/pulumi" ]; then
     ver="$(PULUMI_SKIP_UPDATE_CHECK=true "$existing" version 2>/dev/null || true)"
     ver="${ver#v}"
     major="${ver%%.*}"
     minor="${ver#*.}"; minor="${minor%%.*}"
     real_dir="$(dirname "$(readlink -f "$existing")")"
+    why=""
     if ! [[ "$major" == 3 && "$minor" =~ ^[0-9]+$ && "$minor" -ge 274 ]]; then
         why="version '${ver:-?}' is not v3.274 or newer 3.x"
     elif ! [ -x "$(dirname "$existing")/pulumi-language-python" ] && ! [ -x "$real_dir/pulumi-language-python" ]; then
@@ -125,12 +167,56 @@ if [ -n "$existing" ] && [ "$existing" != "$RS_ENGINE_BIN/pulumi" ]; then
     elif ! [ -x "$(dirname "$existing")/pulumi-resource-pulumi-python" ] && ! [ -x "$real_dir/pulumi-resource-pulumi-python" ]; then
         why="no pulumi-resource-pulumi-python beside it (Python dynamic resources: the cluster's CA)"
     elif ! PULUMI_SKIP_UPDATE_CHECK=true has_plugins "$existing"; then
-        why="'pulumi plugin ls' lacks resource openstack $RS_OPENSTACK_VERSION / random $RS_RANDOM_VERSION"
-    else
+        log "the installed pulumi v$ver at $existing lacks a plugin version the stack pins; installing it into its plugin cache (${PULUMI_HOME:-$HOME/.pulumi}):"
+        if ! install_plugins "$existing" || ! PULUMI_SKIP_UPDATE_CHECK=true has_plugins "$existing"; then
+            plugins_failed=1
+            why="'pulumi plugin install' failed (is Pulumi's download site reachable?)"
+        fi
+    fi
+    if [ -z "$why" ]; then
         log "using the installed pulumi v$ver at $existing (plugins openstack $RS_OPENSTACK_VERSION and random $RS_RANDOM_VERSION present); nothing to build"
         exit 0
     fi
     log "not using the installed pulumi at $existing: $why"
+fi
+
+if [ "$NO_BUILD" = 1 ]; then
+    if [ -x "$RS_ENGINE_BIN/pulumi" ] && [ -f "$RS_ENGINE_MARKER" ]; then
+        log "the engine built offline is in $RS_ENGINE_DIR (source scripts/engine-env.sh)"
+    elif [ "$plugins_failed" = 1 ]; then
+        log "no Pulumi engine for \`pulumi preview/up\` yet: when Pulumi's download site is reachable, run"
+        plugin_commands | sed 's/^/[engine]   /'
+    else
+        log "no Pulumi engine for \`pulumi preview/up\` yet ($why). Install Pulumi (https://www.pulumi.com/docs/install/), then:"
+        plugin_commands | sed 's/^/[engine]   /'
+        log "or build one offline: bash scripts/install-pulumi-engine.sh (the Go toolchain and ../shared/vendor)"
+    fi
+    exit 0
+fi
+
+# ---- the offline build: what it needs, checked before anything is built ------------------------
+missing=()
+[ -x "$RS_ENGINE_BIN/pulumi-language-python" ] || [ -f "$VENDOR_DIR/$LANGHOST_SRC" ] || missing+=("$LANGHOST_SRC")
+[ -x "$RS_ENGINE_PULUMI_HOME/plugins/resource-openstack-v$RS_OPENSTACK_VERSION/pulumi-resource-openstack" ] \
+    || [ -f "$VENDOR_DIR/$OPENSTACK_TGZ" ] || missing+=("$OPENSTACK_TGZ")
+[ -x "$RS_ENGINE_PULUMI_HOME/plugins/resource-random-v$RS_RANDOM_VERSION/pulumi-resource-random" ] \
+    || [ -f "$VENDOR_DIR/$RANDOM_TGZ" ] || missing+=("$RANDOM_TGZ")
+if [ "${#missing[@]}" -gt 0 ]; then
+    STEP="check vendored sources"
+    {
+        echo "[engine] no usable Pulumi engine: $why."
+        if [ "$plugins_failed" = 1 ]; then
+            echo "[engine] Either give your pulumi the plugin versions the stack pins once Pulumi's download site is"
+            echo "[engine] reachable, then run this again:"
+        else
+            echo "[engine] Either install Pulumi the usual way (https://www.pulumi.com/docs/install/) and the plugin versions"
+            echo "[engine] the stack pins, then run this again:"
+        fi
+        plugin_commands | sed 's/^/[engine]   /'
+        echo "[engine] or build the engine offline (no download site needed): the Go toolchain and the vendored sources,"
+        echo "[engine] missing here: ${missing[*]} in $VENDOR_DIR (RESILIENT_STACK_VENDOR names another directory)."
+    } >&2
+    exit 1
 fi
 
 mkdir -p "$RS_ENGINE_BIN" "$RS_ENGINE_PULUMI_HOME" "$LOG_DIR"

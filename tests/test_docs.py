@@ -112,7 +112,7 @@ def _importable(dotted: str) -> bool:
 def test_the_documentation_set_is_there():
     names = {str(p.relative_to(ROOT)) for p in DOCS}
     for page in ("auditing", "configuration", "configuration-reference", "operations", "firedrill", "catalog",
-                 "performance", "development"):
+                 "performance", "development", "costs"):
         assert f"docs/{page}.md" in names
 
 

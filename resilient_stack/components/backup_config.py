@@ -4,12 +4,11 @@ which credential.
 The keys are never the deploying user's: they belong to a dedicated object-store user created outside the stack
 (per provider: ``docs/operations.md#the-backup-credential``), given to the stack as Pulumi secrets::
 
-    pulumi config set --secret resilient-stack:backupS3AccessKey AKIA...
-    pulumi config set --secret resilient-stack:backupS3SecretKey ...
+    pulumi config set --secret backupS3AccessKey AKIA...      # bare keys: the project's namespace
+    pulumi config set --secret backupS3SecretKey ...
 
 Without them a preview (and the mock runner, which previews) renders the hosts with :data:`PREVIEW_KEYS`, and a
-``pulumi up`` refuses (:func:`resilient_stack.components.stack.backup_keys`): nothing falls back to a
-project-wide key.
+``pulumi up`` refuses (:mod:`resilient_stack.components.readiness`): nothing falls back to a project-wide key.
 """
 
 from __future__ import annotations

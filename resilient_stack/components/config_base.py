@@ -13,7 +13,9 @@ from pydantic.alias_generators import to_camel
 
 from resilient_stack.core.catalog import cloud_name
 
-__all__ = ["ConfigModel", "CloudName", "as_the_cloud_compares", "cidr"]
+__all__ = [
+    "ConfigModel", "CloudName", "DOCUMENTATION_NETWORKS", "as_the_cloud_compares", "cidr", "documentation_network",
+]
 
 
 class ConfigModel(BaseModel):
@@ -40,7 +42,7 @@ def as_the_cloud_compares(value: str | None) -> str | None:
 def cidr(value: str, *, version: int | None = None) -> str:
     """A CIDR network in canonical form; host bits must be zero and the prefix length explicit."""
     if not isinstance(value, str) or "/" not in value:
-        raise ValueError(f"{value!r} is not a CIDR network (write e.g. '10.10.1.0/24' or '203.0.113.7/32')")
+        raise ValueError(f"{value!r} is not a CIDR network (write e.g. '10.10.1.0/24', or ADDRESS/32 for one address)")
     try:
         net = ipaddress.ip_network(value.strip(), strict=True)
     except ValueError as exc:
@@ -48,3 +50,23 @@ def cidr(value: str, *, version: int | None = None) -> str:
     if version is not None and net.version != version:
         raise ValueError(f"{value!r} is not an IPv{version} network")
     return str(net)
+
+
+# Networks reserved for documentation: routed nowhere, so no administrator ever connects from them. {network: RFC}.
+DOCUMENTATION_NETWORKS = {
+    ipaddress.ip_network("192.0.2.0/24"): "RFC 5737",      # TEST-NET-1
+    ipaddress.ip_network("198.51.100.0/24"): "RFC 5737",   # TEST-NET-2
+    ipaddress.ip_network("203.0.113.0/24"): "RFC 5737",    # TEST-NET-3
+    ipaddress.ip_network("2001:db8::/32"): "RFC 3849",
+    ipaddress.ip_network("3fff::/20"): "RFC 9637",
+}
+
+
+def documentation_network(value: str) -> str | None:
+    """``'198.51.100.0/24 (RFC 5737)'``: the documentation network ``value`` (a canonical CIDR) lies in or overlaps,
+    else None."""
+    net = ipaddress.ip_network(value)
+    for doc, rfc in DOCUMENTATION_NETWORKS.items():
+        if doc.version == net.version and net.overlaps(doc):  # type: ignore[arg-type]
+            return f"{doc} ({rfc})"
+    return None

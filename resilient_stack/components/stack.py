@@ -11,7 +11,8 @@ Order of work:
    the public address of every host (a port), before any instance.
 4. The :class:`~resilient_stack.components.database.DatabaseTier` (members under Patroni and etcd, backup container
    and its passphrase), from every member's and web host's address and the backup repository's keys
-   (:func:`backup_keys`: the dedicated user's Pulumi secrets; a ``pulumi up`` without them refuses).
+   (:func:`backup_keys`: the dedicated user's Pulumi secrets; a ``pulumi up`` without them refuses, in
+   :func:`deploy_checks`, before anything is registered).
 5. The web hosts of every placement, whose application lists every database member.
 6. The entry point: the ``A`` record set of every placement's entry points (the web hosts, or the load balancers),
    output for the user's DNS provider, and created in OpenStack Designate when ``dns`` is set.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_openstack as openstack
 
-from resilient_stack.components.backup_config import ACCESS_KEY, PREVIEW_KEYS, SECRET_KEY
+from resilient_stack.components.backup_config import PREVIEW_KEYS
 from resilient_stack.components.database import (
     AppClient,
     BackupKeys,
@@ -48,8 +49,10 @@ from resilient_stack.components.stack_config import (
     StackConfig,
     StackConfigError,
     from_pulumi_config,
+    program_namespace,
     validate_stack,
 )
+from resilient_stack.components.readiness import advisories, deploy_problems
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.rules import DesignRejected, Report
 from resilient_stack.io.errors import InputError
@@ -65,20 +68,28 @@ def placement_label(catalog: Catalog, p: PlacementConfig) -> str:
     return f"{provider}/{region}/{p.name}"
 
 
+def deploy_checks(config: StackConfig, namespace: str = NAMESPACE) -> None:
+    """What a first deployment must not go without (:mod:`resilient_stack.components.readiness`): a ``pulumi up``
+    refuses the first problem (:class:`StackConfigError`, one line, the count of the others), a preview warns about
+    each; then the advisories, as warnings. Runs before any resource is registered."""
+    problems = deploy_problems(config, namespace)
+    if problems and not pulumi.runtime.is_dry_run():
+        first, more = problems[0], len(problems) - 1
+        extra = f" (and {more} more problem{'s' if more > 1 else ''}: `pulumi preview` lists them)" if more else ""
+        raise StackConfigError(first.key, first.problem + extra, f"stack {pulumi.get_stack()}")
+    for problem in problems:
+        pulumi.log.warn(problem.warning())
+    for advice in advisories(config, namespace):
+        pulumi.log.warn(advice)
+
+
 def backup_keys(config: StackConfig) -> BackupKeys:
     """The backup repository's keys: the dedicated user's ``backupS3AccessKey`` / ``backupS3SecretKey`` (secrets).
 
-    Unset: a preview (``pulumi preview``, the mock runner) renders :data:`PREVIEW_KEYS` and warns; a ``pulumi up``
-    refuses (:class:`StackConfigError`). Nothing ever falls back to a credential of the deploying user.
+    Unset: :data:`PREVIEW_KEYS`, which only a preview renders (:func:`deploy_checks` refused a ``pulumi up`` without
+    the keys before anything was registered). Nothing ever falls back to a credential of the deploying user.
     """
     if config.backup_s3_access_key is None or config.backup_s3_secret_key is None:
-        how = (f"create the backup repository's dedicated object-store user (docs/operations.md#the-backup-credential) "
-               f"and `pulumi config set --secret {NAMESPACE}:{ACCESS_KEY} ...` and `... {NAMESPACE}:{SECRET_KEY} ...`")
-        if not pulumi.runtime.is_dry_run():
-            raise StackConfigError(f"{NAMESPACE}:{ACCESS_KEY}", f"is not set: {how}; the stack never falls back to the "
-                                   "deploying user's project-wide key", f"stack {pulumi.get_stack()}")
-        pulumi.log.warn(f"{NAMESPACE}:{ACCESS_KEY} is not set: this preview renders placeholder backup keys and "
-                        f"`pulumi up` will refuse; {how}")
         access, secret = PREVIEW_KEYS
     else:
         access = config.backup_s3_access_key.get_secret_value()
@@ -107,6 +118,7 @@ class ResilientWebStack(pulumi.ComponentResource):
 
     def __init__(
         self, name: str, args: StackConfig, opts: pulumi.ResourceOptions | None = None, *, enforce_rules: bool = True,
+        namespace: str = NAMESPACE,
     ) -> None:
         if not isinstance(args, StackConfig):
             raise TypeError("args must be a validated StackConfig (resilient_stack.components.stack_config)")
@@ -120,6 +132,9 @@ class ResilientWebStack(pulumi.ComponentResource):
             if enforce_rules:
                 raise
             self.rejected = exc
+        # then what a first `pulumi up` needs (the backup credential, a DNS name for HTTPS): refused before anything
+        # is registered, warned about by a preview; ``namespace`` is the one the messages name
+        deploy_checks(args, namespace)
         catalog = args.catalog()
         super().__init__(TYPE_TOKEN, name, None, opts)
         mine = pulumi.ResourceOptions(parent=self)
@@ -275,8 +290,9 @@ def program(*, enforce_rules: bool = True) -> ResilientWebStack:
     never passes it.
     """
     try:
+        namespace = program_namespace(pulumi.get_project(), pulumi.get_stack())
         config = from_pulumi_config()
-        stack = ResilientWebStack(config.name, config, enforce_rules=enforce_rules)
+        stack = ResilientWebStack(config.name, config, enforce_rules=enforce_rules, namespace=namespace)
     except (InputError, DesignRejected) as exc:
         raise pulumi.RunError(str(exc)) from exc
     for key, value in stack.stack_outputs().items():

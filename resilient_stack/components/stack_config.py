@@ -34,6 +34,7 @@ from resilient_stack.components.config_base import CloudName  # noqa: F401 - re-
 from resilient_stack.components.config_base import ConfigModel as _Model
 from resilient_stack.components.config_base import as_the_cloud_compares as _as_the_cloud_compares  # noqa: F401
 from resilient_stack.components.config_base import cidr as _cidr
+from resilient_stack.components.config_base import documentation_network
 from resilient_stack.components.stack_fields import PlacementConfig  # noqa: F401 - re-exported
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.design import Design
@@ -88,14 +89,42 @@ class WebSettings(_Model):
     )
     server_name: str = Field(default="_", min_length=1, max_length=253,
         description="nginx `server_name`: one or more names separated by spaces; `_` answers any name. DNS names "
-        "(with `https`) are the names of the ACME certificate: point them at the stack's record set.",
+        "(with `https`) are the names of the ACME certificate: point them at the stack's record set. With `https`, "
+        "`pulumi up` needs DNS names here (or `selfSigned`).",
+    )
+    self_signed: bool = Field(default=False,
+        description="Accept Debian's self-signed certificate: `https` without a DNS `serverName` serves it, and every "
+        "browser shows a certificate warning (a test stack, or until your DNS name exists). `false`: `pulumi up` of "
+        "`https` without a DNS `serverName` refuses (a preview warns). Refused without `https`, and with a DNS "
+        "`serverName` (whose hosts get a Let's Encrypt certificate).",
     )
 
     @model_validator(mode="after")
     def _renderable(self) -> "WebSettings":
         # the web hosts' user data is rendered from these values: the hosts layer's rule for the web role
         cloudinit.validate_web(app_title=self.title, https=self.https, server_name=self.server_name)
+        if self.self_signed and not self.https:
+            raise ValueError("selfSigned is true but https is not: there is no certificate to accept; remove selfSigned")
+        if self.self_signed and self.dns_names is not None:
+            raise ValueError(f"selfSigned is true but serverName {self.server_name!r} is a DNS name: the web hosts get "
+                             "a Let's Encrypt certificate for it; remove selfSigned")
         return self
+
+    @property
+    def dns_names(self) -> list[str] | None:
+        """The names the web hosts certify with Let's Encrypt, or None when ``serverName`` holds none (``_``, an
+        address, a wildcard, a single label): the hosts layer's rule (:func:`cloudinit.acme_names`)."""
+        return cloudinit.acme_names(self.server_name)
+
+    def certificate_problem(self, namespace: str = NAMESPACE) -> str | None:
+        """Why ``pulumi up`` refuses these settings (``https`` would serve a self-signed certificate nobody accepted),
+        else None. The message names ``web.serverName``, the key to set."""
+        if not self.https or self.self_signed or self.dns_names is not None:
+            return None
+        what = "is not set" if self.server_name == "_" else f"{self.server_name!r} holds no DNS name to certify"
+        return (f"{what} and web.https is on: every web host would serve Debian's self-signed certificate and every "
+                f"browser would warn; set your site's DNS name(s) (`pulumi config set --path '{namespace}:web.serverName' "
+                f"'<your DNS names>'`: a Let's Encrypt certificate each), or accept the warning with web.selfSigned: true")
 
 
 class RotationSettings(_Model):
@@ -218,7 +247,11 @@ class StackConfig(_Model):
     backups: BackupConfig = Field(description="The backup store (pgBackRest repository) and where it lives.")
     database: DatabaseSettings = Field(default=DatabaseSettings(), description="PostgreSQL settings.")
     admin_cidrs: tuple[str, ...] = Field(default=(),
-        description="Networks allowed to SSH (port 22) to every host; `[]` closes SSH. A `/0` network is refused.",
+        description="Networks allowed to SSH (port 22) to every host, e.g. your office's or VPN's; `[]` closes SSH. "
+        "Applied in place to running hosts (security groups and host firewalls). Refused: `0.0.0.0/0` and `::/0` (the "
+        "whole Internet) and any network in or overlapping a documentation range (RFC 5737: `192.0.2.0/24`, "
+        "`198.51.100.0/24`, `203.0.113.0/24`; RFC 3849: `2001:db8::/32`; RFC 9637: `3fff::/20`), from which nobody "
+        "ever connects.",
     )
     ssh_public_key: str | None = Field(default=None, min_length=1, max_length=16384,
         description="One OpenSSH public key line (`ssh-ed25519 AAAA... you@laptop`), installed by cloud-init for the "
@@ -232,12 +265,13 @@ class StackConfig(_Model):
     )
     backup_s3_access_key: SecretStr | None = Field(default=None, min_length=1, max_length=256,
         description="Access key of the backup repository's dedicated object-store user (created outside the stack: "
-        "docs/operations.md#the-backup-credential). A Pulumi secret: `pulumi config set --secret "
-        "resilient-stack:backupS3AccessKey KEY`. Unset: a preview renders placeholder keys, `pulumi up` refuses.",
+        "docs/operations.md#the-backup-credential). A Pulumi secret: `pulumi config set --secret backupS3AccessKey "
+        "KEY` (a bare key is the project's: `resilient-stack:` here, your project's name in a project made with "
+        "`pulumi new`). Unset: a preview renders placeholder keys, `pulumi up` refuses.",
     )
     backup_s3_secret_key: SecretStr | None = Field(default=None, min_length=1, max_length=256,
-        description="Its secret key, a Pulumi secret (`pulumi config set --secret resilient-stack:backupS3SecretKey "
-        "SECRET`); given with `backupS3AccessKey`.",
+        description="Its secret key, a Pulumi secret (`pulumi config set --secret backupS3SecretKey SECRET`); given "
+        "with `backupS3AccessKey`.",
     )
     policy: PolicyConfig | None = Field(default=None,
         description="Organisation settings, the schema of `resilient-stack audit --config` files (snake_case keys): "
@@ -251,6 +285,10 @@ class StackConfig(_Model):
         for c in out:
             if ipaddress.ip_network(c).prefixlen == 0:
                 raise ValueError(f"{c!r} would open SSH to the whole Internet; name your admin networks")
+            doc = documentation_network(c)
+            if doc is not None:
+                raise ValueError(f"{c!r} is in or overlaps {doc}, a range reserved for documentation that nobody "
+                                 "connects from: SSH would stay closed; name your office's or VPN's network")
         return tuple(dict.fromkeys(out))
 
     @field_validator("backup_s3_access_key", "backup_s3_secret_key")
@@ -507,15 +545,32 @@ def engine_config_values(namespace: str = NAMESPACE) -> dict[str, str]:
     return {k[len(prefix):]: v for k, v in _engine_config().items() if isinstance(k, str) and k.startswith(prefix)}
 
 
-def program_namespace(project: str) -> str:
-    """``resilient-stack``, or the project's own name for a project made with ``pulumi new`` under another
-    name (the template's bare keys then land in that project's namespace) that has no ``resilient-stack:*`` key.
+def program_namespace(project: str, stack: str | None = None) -> str:
+    """``resilient-stack``, or the project's own name for a project made with ``pulumi new`` under another name (the
+    template's bare keys then land in that project's namespace) that has no ``resilient-stack:*`` key.
+
+    A stack reads ONE namespace: keys in both (``pulumi config set resilient-stack:KEY`` in a project made with
+    ``pulumi new``, or a bare key beside a copied stack file) are refused, naming the first stray key and the command
+    that moves it to the namespace holding the stack's ``placements``.
     """
-    keys = [k for k in _engine_config() if isinstance(k, str)]
-    if project != NAMESPACE and not any(k.startswith(f"{NAMESPACE}:") for k in keys) \
-            and any(k.startswith(f"{project}:") for k in keys):
+    keys = sorted(k for k in _engine_config() if isinstance(k, str))
+    ours = [k for k in keys if k.startswith(f"{NAMESPACE}:")]
+    theirs = [k for k in keys if project != NAMESPACE and k.startswith(f"{project}:")]
+    if not theirs:
+        return NAMESPACE
+    if not ours:
         return project
-    return NAMESPACE
+    home = NAMESPACE if f"{NAMESPACE}:placements" in keys and f"{project}:placements" not in keys else project
+    strays = theirs if home == NAMESPACE else ours
+    stray = strays[0]
+    bare = stray.split(":", 1)[1]
+    target = bare if home == project else f"{home}:{bare}"  # a bare key is the project's: `pulumi config set KEY`
+    secret = " --secret" if bare in SECRET_CONFIG_KEYS else ""
+    more = f" (and {len(strays) - 1} more key{'s' if len(strays) > 2 else ''} of {stray.split(':', 1)[0]}:)" \
+        if len(strays) > 1 else ""
+    raise StackConfigError(stray, f"this stack's configuration is in the {home}: namespace (its placements are "
+                           f"there) and a stack reads one: `pulumi config rm {stray}`, then `pulumi config set{secret} "
+                           f"{target} ...`{more}", f"stack {stack}" if stack else "stack config")
 
 
 def from_pulumi_config(stack: str | None = None) -> StackConfig:
@@ -525,7 +580,7 @@ def from_pulumi_config(stack: str | None = None) -> StackConfig:
     stack = stack or pulumi.get_stack()
     from pulumi.runtime.config import is_config_secret
 
-    namespace = program_namespace(pulumi.get_project())
+    namespace = program_namespace(pulumi.get_project(), stack)
     source = f"stack {stack}"
     values = decode_engine_values(engine_config_values(namespace), source, namespace)
     if SECRET_KEY in values and not is_config_secret(f"{namespace}:{SECRET_KEY}"):

@@ -288,7 +288,8 @@ def evaluate(
             add(
                 "unknown-placement", p.role,
                 f"cannot place {what} {p.resource}: {p.problem or 'site unknown'}; "
-                "set an explicit region (and auth URL or cloud) that the catalog knows, or extend it with --catalog",
+                "set an explicit region (and auth URL or cloud) that the catalog knows, or extend it (the auditor's "
+                "--catalog; a stack's policy.catalog, e.g. for your clouds.yaml entry names)",
                 [p],
             )
         if p.role == BACKUP_ROLE:

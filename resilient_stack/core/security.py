@@ -321,8 +321,8 @@ def _where(rules: list[RuleFacts]) -> str:
 
 
 _REMEDY = {
-    "ssh-open-to-world": "restrict remoteIpPrefix to your administration network (e.g. 198.51.100.0/24) or set "
-                         "remoteGroupId to a bastion's security group",
+    "ssh-open-to-world": "restrict remoteIpPrefix to your administration network (your office's or VPN's prefix) or "
+                         "set remoteGroupId to a bastion's security group",
     "database-open-to-world": "allow only the application tier: set remoteGroupId to the web servers' security group "
                               "or remoteIpPrefix to the private subnet",
 }

@@ -23,6 +23,8 @@ from .conftest import PASSING, sealed_document, stack_file, user_data, user_data
 INSTANCE = "openstack:compute/instance:Instance"
 CONTAINER = "openstack:objectstorage/container:Container"
 KEYS = {f"resilient-stack:{ACCESS_KEY}": "OVHS3ACCESSKEY0001", f"resilient-stack:{SECRET_KEY}": "s3cr3t-of-the-backup-user"}
+# what else `pulumi up` of the shipped production stack needs: its site's DNS name, for its HTTPS
+NAMED = {"resilient-stack:web": {"title": "Shop", "https": True, "serverName": "shop.example.org www.shop.example.org"}}
 
 
 def _conf(host) -> dict[str, str]:
@@ -54,8 +56,9 @@ def test_up_without_the_dedicated_keys_refuses_and_names_the_key():
 def test_a_preview_without_keys_renders_placeholders_and_warns(stack):
     mocks = RecordingMocks()
     res = run_program(stack_file(stack), mocks=mocks)
-    (warning,) = [m for level, m in mocks.messages if level == "WARNING"]
-    assert f"resilient-stack:{ACCESS_KEY} is not set" in warning and "`pulumi up` will refuse" in warning
+    (warning,) = [m for level, m in mocks.messages if level == "WARNING" and ACCESS_KEY in m]
+    assert warning.startswith(f"resilient-stack:{ACCESS_KEY} is not set") and "`pulumi up` will refuse" in warning
+    assert "placeholder backup keys" in warning and "\n" not in warning
     hosts = [r for r in res if r.type == INSTANCE and r.inputs["name"].endswith("-db")]
     assert hosts
     for host in hosts:
@@ -64,7 +67,7 @@ def test_a_preview_without_keys_renders_placeholders_and_warns(stack):
 
 
 def test_up_with_the_keys_gives_them_to_every_member_with_one_passphrase_and_no_other_credential():
-    res = run_program(stack_file("production"), preview=False, config_overrides=KEYS)
+    res = run_program(stack_file("production"), preview=False, config_overrides={**KEYS, **NAMED})
     hosts = [r for r in res if r.type == INSTANCE and r.inputs["name"].endswith("-db")]
     assert len(hosts) == 3
     assert {_conf(h)["repo1-cipher-type"] for h in hosts} == {"aes-256-cbc"}

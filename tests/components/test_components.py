@@ -88,24 +88,25 @@ def short(typ: str) -> str:
 # --------------------------------------------------------------------------------------------------
 
 # Children of each RegionalWebStack, by type: network, subnet, security groups (web when there are web
-# hosts, admin, db for a database member), their rules (4 web + 1 admin; the db group gets none without
-# appCidrs), the server group, one public port per host (web hosts and the database member), the web hosts,
-# each web host's own key (a RandomPassword: its sealed secrets) and the static-assets container.
+# hosts, admin, db for a database member), their rules (4 web; the admin group one per adminCidrs network, none in
+# the shipped stacks, which close SSH; the db group none without appCidrs), the server group, one public port per
+# host (web hosts and the database member), the web hosts, each web host's own key (a RandomPassword: its sealed
+# secrets) and the static-assets container.
 EXPECTED_PLACEMENTS = {
     "production": {
-        "gra": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 5, "ServerGroup": 1, "Port": 3, "Instance": 2,
+        "gra": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 3, "Instance": 2,
                 "RandomPassword": 2, "Container": 1},
-        "waw": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 5, "ServerGroup": 1, "Port": 3, "Instance": 2,
+        "waw": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 3, "Instance": 2,
                 "RandomPassword": 2, "Container": 1},
-        "ik": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 5, "ServerGroup": 1, "Port": 2, "Instance": 1,
+        "ik": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 2, "Instance": 1,
                "RandomPassword": 1, "Container": 1},
     },
     "staging": {
-        "gra": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 5, "ServerGroup": 1, "Port": 2, "Instance": 1,
+        "gra": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 2, "Instance": 1,
                 "RandomPassword": 1, "Container": 1},
-        "waw": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 5, "ServerGroup": 1, "Port": 2, "Instance": 1,
+        "waw": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 2, "Instance": 1,
                 "RandomPassword": 1, "Container": 1},
-        "uk": {"Network": 1, "Subnet": 1, "SecGroup": 2, "SecGroupRule": 1, "ServerGroup": 1, "Port": 1},
+        "uk": {"Network": 1, "Subnet": 1, "SecGroup": 2, "ServerGroup": 1, "Port": 1},
     },
 }
 # The database tier: 4 cluster passwords (replication, pg_rewind, Patroni's API, its etcd user), the application's
@@ -119,8 +120,9 @@ EXPECTED_DB = {
             "SecGroupRule": 4 * 2 * 3 + 3 * web, "Volume": 3, "VolumeAttach": 3}
     for stack, web in WEB_HOSTS.items()
 }
-# + the web hosts' keys, the tier's new secrets, its CA and the etcd client port's rules (3 members x 2 others)
-EXPECTED_TOTAL = {"production": 107 + 5 + 6 + 1 + 6, "staging": 86 + 2 + 6 + 1 + 6}
+# + the web hosts' keys, the tier's new secrets, its CA and the etcd client port's rules (3 members x 2 others),
+# - the SSH rule of each placement (the shipped stacks' adminCidrs are empty: SSH closed until you name a network)
+EXPECTED_TOTAL = {"production": 107 + 5 + 6 + 1 + 6 - 3, "staging": 86 + 2 + 6 + 1 + 6 - 3}
 PORT = "openstack:networking/port:Port"
 
 
@@ -215,6 +217,17 @@ def test_security_groups(runs, stack):
         assert host.inputs["securityGroups"] == [f"{cfg.name}-{placement}-{k}" for k in kinds]
         port = ports[host.inputs["networks"][0]["port"]]
         assert port.inputs["securityGroupIds"] == [ids[f"{cfg.name}-{placement}-{k}"] for k in kinds]
+
+
+def test_the_admin_networks_open_ssh_in_every_placements_admin_group():
+    """The shipped stacks close SSH (no rule: test_security_groups); the networks an operator names open it."""
+    admin = ["198.18.7.0/24", "fd00:7::/48"]
+    res = run_program(stack_file("staging"), config_overrides={"resilient-stack:adminCidrs": admin})
+    groups = {r.id: r.inputs["name"] for r in of_type(res, SECGROUP)}
+    for p in load_stack_file(stack_file("staging")).placements:
+        ssh = {(x.inputs["remoteIpPrefix"], x.inputs["ethertype"], x.inputs["portRangeMin"]) for x in of_type(res, RULE)
+               if groups[x.inputs["securityGroupId"]] == f"rs-staging-{p.name}-admin"}
+        assert ssh == {("198.18.7.0/24", "IPv4", 22), ("fd00:7::/48", "IPv6", 22)}, p.name
 
 
 @pytest.mark.parametrize("stack", PASSING)

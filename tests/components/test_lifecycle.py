@@ -84,13 +84,16 @@ def test_volume_settings():
         parse_stack_config({**raw, "database": {"volumeSize": 0}})
 
 
-def test_every_host_gets_its_firewall_sets_in_its_metadata(runs):
-    res = runs["production"]
-    admin = ["198.51.100.0/24"]  # stacks/Pulumi.production.yaml's adminCidrs
+@pytest.mark.parametrize("admin", [[], ["198.18.7.0/24", "fd00:7::/48"]])
+def test_every_host_gets_its_firewall_sets_in_its_metadata(runs, admin):
+    # the shipped stack closes SSH (adminCidrs: []); an operator's networks reach every host's firewall
+    res = runs["production"] if not admin else run_program(
+        stack_file("production"), config_overrides={"resilient-stack:adminCidrs": admin})
     members = sorted(f"{r.outputs['accessIpV4']}/32" for r in of(res, INSTANCE) if r.inputs["name"].endswith("-db"))
     for host in of(res, INSTANCE):
         doc = cloudinit.runtime_document_of(host.inputs["metadata"])
-        assert doc["firewall"]["admin4"] == admin, host.name
+        assert doc["firewall"]["admin4"] == admin[:1], host.name
+        assert doc["firewall"]["admin6"] == admin[1:], host.name
         if host.inputs["name"].endswith("-db"):
             assert sorted(doc["firewall"]["members4"]) == members
         else:

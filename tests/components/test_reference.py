@@ -1,5 +1,7 @@
 """The configuration reference is generated from the models, complete, and up to date in docs/."""
 
+import typing
+
 import pytest
 from pydantic import BaseModel, Field
 
@@ -106,3 +108,40 @@ def test_repeated_headings_get_numbered_anchors_as_on_github():
     assert reference.anchors(["Example", "Example", "Example-1", "Example"]) == [
         "example", "example-1", "example-1-1", "example-2",
     ]
+
+
+README = ROOT / "stacks" / "README.md"
+
+
+def test_the_stacks_readme_lists_every_key_with_its_default_as_generated():
+    text = README.read_text(encoding="utf-8")
+    assert text == reference.splice_keys(text), (
+        "stacks/README.md's table of keys is stale: run python -m resilient_stack.components.reference --write")
+    table = text.split(reference.KEYS_BEGIN, 1)[1].split(reference.KEYS_END, 1)[0]
+    rows = {line.split("`")[1]: line for line in table.splitlines() if line.startswith("| [`")}
+
+    def paths(model, prefix: str):
+        for name, field in model.model_fields.items():
+            key = f"{prefix}{reference.key_name(name, field)}"
+            yield key, model, name, field
+            for nested in reference._models_in(field.annotation):
+                if nested is not PolicyConfig:
+                    is_list = typing.get_origin(reference._unwrap(field.annotation)[0]) in (tuple, list)
+                    yield from paths(nested, f"{key}{'[]' if is_list else ''}.")
+
+    expected = list(paths(StackConfig, ""))
+    assert list(rows) == [k for k, *_ in expected]
+    for key, model, name, field in expected:
+        assert f"| {reference.default_text(model, name, field)} |" in rows[key], key
+    assert "| [`web.selfSigned`](../docs/configuration-reference.md#stack-configuration-resilient-stackweb) | `false` |" \
+        in rows["web.selfSigned"]
+
+
+def test_splicing_needs_its_markers_and_replaces_only_between_them():
+    with pytest.raises(ValueError, match="no .* block"):
+        reference.splice_keys("# a page without the markers\n")
+    page = f"before\n{reference.KEYS_BEGIN}\nold table\n{reference.KEYS_END}\nafter\n"
+    spliced = reference.splice_keys(page)
+    assert spliced.startswith(f"before\n{reference.KEYS_BEGIN}\n\n| key | default |") and spliced.endswith(
+        f"{reference.KEYS_END}\nafter\n")
+    assert "old table" not in spliced and reference.splice_keys(spliced) == spliced

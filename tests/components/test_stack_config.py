@@ -180,11 +180,24 @@ BAD = [
     ("placements.0.floatingNetworkId", "ext-net", "resilient-stack:placements[0].floatingNetworkId:"),
     ("adminCidrs", ["0.0.0.0/0"], "resilient-stack:adminCidrs: '0.0.0.0/0' would open SSH"),
     ("adminCidrs", ["bad"], "resilient-stack:adminCidrs:"),
+    ("adminCidrs", ["::/0"], "resilient-stack:adminCidrs: '::/0' would open SSH to the whole Internet"),
+    ("adminCidrs", ["10.0.0.0/8", "198.51.100.0/24"],
+     "resilient-stack:adminCidrs: '198.51.100.0/24' is in or overlaps 198.51.100.0/24 (RFC 5737), a range reserved "
+     "for documentation"),
+    ("adminCidrs", ["192.0.2.7/32"], "'192.0.2.7/32' is in or overlaps 192.0.2.0/24 (RFC 5737)"),
+    ("adminCidrs", ["203.0.113.128/25"], "'203.0.113.128/25' is in or overlaps 203.0.113.0/24 (RFC 5737)"),
+    ("adminCidrs", ["198.51.0.0/16"], "'198.51.0.0/16' is in or overlaps 198.51.100.0/24 (RFC 5737)"),
+    ("adminCidrs", ["2001:db8:1::/48"], "'2001:db8:1::/48' is in or overlaps 2001:db8::/32 (RFC 3849)"),
+    ("adminCidrs", ["2001::/16"], "'2001::/16' is in or overlaps 2001:db8::/32 (RFC 3849)"),
+    ("adminCidrs", ["3fff:123::/32"], "'3fff:123::/32' is in or overlaps 3fff::/20 (RFC 9637)"),
     ("sshPublicKey", "not a key", "resilient-stack:sshPublicKey:"),
     ("backups.s3Endpoint", "https://s3.de.cloud.ovh.net", "resilient-stack:backups.s3Endpoint:"),
     ("backups.s3Endpoint", "s3.de.cloud.ovh.net:99999", "resilient-stack:backups: BackupRepository.endpoint has an invalid port"),
     ("backups.name", "gra", "resilient-stack:backups.name: 'gra' is also a placement name"),
     ("web", {"serverName": "bad name!"}, "resilient-stack:web:"),
+    ("web", {"selfSigned": True}, "resilient-stack:web: selfSigned is true but https is not"),
+    ("web", {"https": True, "serverName": "shop.example.org", "selfSigned": True},
+     "resilient-stack:web: selfSigned is true but serverName 'shop.example.org' is a DNS name"),
     ("dns", {"zoneId": "abc", "name": "www.example.com.", "placement": "nowhere"}, "resilient-stack:dns.placement:"),
     ("dns", {"zoneId": "abc", "name": "www.example.com"}, "resilient-stack:dns.name:"),
     ("database", {"replicationCidrs": ["0.0.0.0/0"]}, "resilient-stack:database.replicationCidrs:"),
@@ -206,6 +219,43 @@ def test_bad_config_is_one_line_naming_the_key(path, value, expected):
     assert "\n" not in str(err.value)
     assert str(err.value).startswith("test: resilient-stack:")
     assert err.value.key.startswith(f"{NAMESPACE}:")
+
+
+@pytest.mark.parametrize("cidrs", [
+    ["198.18.0.0/15"],                      # RFC 2544 benchmarking: the tests' and the drill's addresses
+    ["192.0.3.0/24", "198.51.101.0/24", "203.0.112.0/24"],  # the documentation ranges' neighbours
+    ["10.0.0.0/8", "fd00:1::/48", "2001:db9::/32", "3fff:1234::/32"],
+])
+def test_admin_networks_next_to_the_documentation_ranges_are_accepted(cidrs):
+    raw = bare_config("production")
+    raw["adminCidrs"] = cidrs
+    assert parse(raw).admin_cidrs == tuple(cidrs)
+
+
+def test_https_without_a_dns_name_is_valid_config_and_self_signed_is_its_explicit_acceptance():
+    """What `pulumi up` refuses (components.readiness) is not a configuration error: a preview renders it."""
+    raw = bare_config("production")
+    assert raw["web"] == {"title": "Shop", "https": True}  # the shipped production stack: no DNS name yet
+    web = parse(raw).web
+    assert web.self_signed is False and web.dns_names is None
+    assert "is not set and web.https is on" in web.certificate_problem()
+    raw["web"]["selfSigned"] = True
+    assert parse(raw).web.certificate_problem() is None
+    raw["web"] = {"https": True, "serverName": "shop.example.org www.shop.example.org"}
+    assert parse(raw).web.dns_names == ["shop.example.org", "www.shop.example.org"]
+    assert parse(raw).web.certificate_problem() is None
+    raw["web"] = {"https": True, "serverName": "203.0.113.5"}  # an address: nothing to certify
+    assert "'203.0.113.5' holds no DNS name to certify" in parse(raw).web.certificate_problem("my-shop")
+    assert "pulumi config set --path 'my-shop:web.serverName'" in parse(raw).web.certificate_problem("my-shop")
+    raw["web"] = {"https": False}
+    assert parse(raw).web.certificate_problem() is None
+
+
+def test_no_shipped_stack_file_names_a_documentation_range():
+    """The configuration refuses them in adminCidrs; nowhere else in a template would they mean anything either."""
+    for f in sorted((ROOT / "stacks").glob("Pulumi.*.yaml")):
+        for doc in ("192.0.2.", "198.51.100.", "203.0.113.", "2001:db8", "3fff:"):
+            assert doc not in f.read_text(), (f.name, doc)
 
 
 def test_several_problems_are_counted_not_listed():

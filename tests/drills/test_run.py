@@ -41,6 +41,19 @@ def test_cli_unknown_site_is_one_line_exit_2():
     assert re.search(r"--site 'atlantis' matches no site", _one_line_error(proc))
 
 
+def test_cli_stack_file_with_a_documentation_range_is_one_line_exit_2(tmp_path):
+    """The configuration's refusals reach a user of the command line as every input error does."""
+    (tmp_path / "stacks").mkdir()
+    text = (ROOT / "stacks" / "Pulumi.staging.yaml").read_text()
+    text = text.replace("resilient-stack:adminCidrs: []", "resilient-stack:adminCidrs: [203.0.113.0/24]")
+    (tmp_path / "stacks" / "Pulumi.shop.yaml").write_text(text)
+    proc = run_cli("firedrill", "shop", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert _one_line_error(proc).startswith(
+        "resilient-stack: error: stacks/Pulumi.shop.yaml: resilient-stack:adminCidrs: '203.0.113.0/24' is in or "
+        "overlaps 203.0.113.0/24 (RFC 5737), a range reserved for documentation")
+
+
 def test_cli_site_and_all_sites_exclude_each_other():
     proc = run_cli("firedrill", "production", "--site", "gra", "--all-sites")
     assert proc.returncode == 2 and b"not allowed with" in proc.stderr

@@ -26,6 +26,10 @@ removed: they name files of the machine that deployed it, and the engine never c
   previewed against a state it deployed itself is tests/integration/engine/test_routine_changes.py (made offline
   with the real engine's preview and the mock runner).
 
+Every fixture was deployed with `adminCidrs: [198.51.100.0/24]`, a documentation range the configuration now
+refuses (issue 27): the shipped stack file closes SSH instead (`adminCidrs: []`), so each preview also deletes the
+fixture's three SSH rules (``ADMIN_SSH``), in place, and changes the hosts' firewall sets in their metadata.
+
 A state is imported into a throwaway backend and previewed with the dummy clouds.yaml of the engine tests:
 a preview diffs the program's inputs against the state's and contacts no cloud, except for the one lookup the
 program makes (the external network's id, by name, once the placement's network exists). The test gives the
@@ -58,6 +62,7 @@ PASSPHRASES = {OLD: "resilient-stack-fixture-7af5db8", HEALING: "resilient-stack
                BASELINE: "resilient-stack-fixture-b3"}
 DB_HOSTS = {"shop-db-gra", "shop-db-waw", "shop-db-ik"}
 REPLACING = {"replace", "create-replacement", "delete-replaced", "delete", "discard"}
+ADMIN_SSH = {f"shop-{p}-admin-ssh-198-51-100-0-24" for p in ("gra", "waw", "ik")}  # the fixtures' SSH rules
 STACK = "production"
 PLACEMENTS = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"]["resilient-stack:placements"]
 INSTANCE = "openstack:compute/instance:Instance"
@@ -132,8 +137,15 @@ BACKUPS = "urn:pulumi:production::resilient-stack::resilient-stack:stack:Resilie
           "DatabaseTier$openstack:objectstorage/container:Container::shop-db-backups"
 
 
+def without_admin_ssh(ops: dict[str, set[str]]) -> dict[str, set[str]]:
+    """``ops`` less the deletion of the fixtures' SSH rules (see above), which must be there."""
+    assert ops.get("delete", set()) >= ADMIN_SSH, ops.get("delete")
+    out = {op: names - ADMIN_SSH if op == "delete" else names for op, names in ops.items()}
+    return {op: names for op, names in out.items() if names}
+
+
 def test_upgrading_a_c8f14a8_deployment_replaces_nothing_and_adds_the_clusters_ca(engine_env, tmp_path):
-    ops = plan(imported(engine_env, tmp_path, BASELINE))
+    ops = without_admin_ssh(plan(imported(engine_env, tmp_path, BASELINE)))
     assert not set(ops) & REPLACING, ops  # no host, no volume, no secret is replaced or deleted
     assert ops["create"] == NEW_IN_22, ops["create"] ^ NEW_IN_22
     instances = {r["urn"].rsplit("::", 1)[1] for r in resources(BASELINE) if r["type"] == INSTANCE}
@@ -153,13 +165,14 @@ def test_moving_the_backups_to_their_own_project_replaces_the_container_and_keep
     r = run("preview", "--json", "--replace", BACKUPS)
     changed = {(s["op"], s["urn"].rsplit("::", 1)[1]) for s in json.loads(r.stdout)["steps"] if s["op"] != "same"}
     assert ("update", "shop-backups-lim") in changed and ("replace", "shop-db-backups") in changed, changed
-    assert {name for op, name in changed if op in REPLACING} == {"shop-db-backups"}, changed
+    assert {name for op, name in changed if op in REPLACING} == {"shop-db-backups"} | ADMIN_SSH, changed
+    assert {op for op, name in changed if name in ADMIN_SSH} == {"delete"}
 
 
 def test_the_same_harness_sees_a_routine_change_and_it_replaces_nothing(engine_env, tmp_path):
     run = imported(engine_env, tmp_path, BASELINE)
     assert run("config", "set", "--path", "resilient-stack:database.appCidrs[0]", "203.0.113.0/24").returncode == 0
-    ops = plan(run)
+    ops = without_admin_ssh(plan(run))
     assert not set(ops) & REPLACING, ops
     assert DB_HOSTS <= ops.get("update", set()), ops  # the runtime configuration (metadata), in place
 
@@ -172,7 +185,7 @@ def test_upgrading_an_8ac02e0_deployment_replaces_no_host_and_adds_the_data_volu
     assert ops["create"] == ({f"{h}-data" for h in DB_HOSTS} | {f"{h}-data-attach" for h in DB_HOSTS}
                              | {"shop-db-backup-cipher-password"} | NEW_IN_22), ops["create"]  # and the passphrase
     # the EC2 credential of the deploying user gives way to the dedicated user's keys (stack secrets)
-    assert ops.get("delete") == {"shop-db-backup-credentials"}, ops.get("delete")
+    assert without_admin_ssh(ops).get("delete") == {"shop-db-backup-credentials"}, ops.get("delete")
 
 
 def test_upgrading_a_7af5db8_deployment_is_refused_once_its_database_hosts_are_protected(engine_env, tmp_path):

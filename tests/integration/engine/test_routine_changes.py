@@ -99,13 +99,13 @@ def test_the_state_is_what_the_engine_deployed(deployed):
     run, _, _ = deployed
     r = run("preview", "--expect-no-changes", "--diff")
     assert r.returncode == 0, (r.stdout[-5000:], r.stderr[-3000:])
-    assert "125 unchanged" in r.stdout  # production: 125 resources, the stack included
+    assert "122 unchanged" in r.stdout  # production: 122 resources, the stack included (SSH closed: no SSH rule)
 
 
 # What each change touches on a running stack: the boot configuration (image, user data: the title, the SSH key...)
 # nothing at all; the runtime configuration the database hosts' metadata, in place.
 CHANGES = {
-    "adminCidrs": [(f"{NS}adminCidrs[1]", "192.0.2.0/24")],
+    "adminCidrs": [(f"{NS}adminCidrs[0]", "198.18.7.0/24")],  # the shipped stack's list is empty: SSH opened
     "web title": [(f"{NS}web.title", "Shop (new title)")],
     "database setting": [(f"{NS}database.appCidrs[0]", "203.0.113.0/24")],
     "renamed image": [(f"{NS}placements[{i}].image", "Debian 12 (2026-12-01)") for i in range(3)],
