@@ -384,6 +384,7 @@ class TierSecrets:
     key_secret: str
     pki: Mapping[str, Any]  # ClusterPki's outputs
     cluster_id: str
+    migrate_pass: str  # the release phase's role (it rotates with the application's)
 
 
 def member_secrets(args: DatabaseTierArgs, member: DatabaseMember, s: TierSecrets) -> dict[str, Any]:
@@ -397,7 +398,7 @@ def member_secrets(args: DatabaseTierArgs, member: DatabaseMember, s: TierSecret
                                 admin_cert=s.pki["adminCerts"][host], admin_key=s.pki["adminKeys"][host]),
         replication_password=s.passwords["replication"], rewind_password=s.passwords["rewind"],
         api_password=s.passwords["api"], etcd_password=s.passwords["etcd"], app_passwords=s.app_passwords,
-        backup=target), app_user=args.app_user)
+        backup=target, migrate_password=s.migrate_pass), app_user=args.app_user)
 
 
 def member_user_data(
@@ -433,9 +434,9 @@ def _tier_secrets(values: list, app_generations: int) -> TierSecrets:
     passwords = dict(zip(CLUSTER_PASSWORDS, values[:len(CLUSTER_PASSWORDS)]))
     rest = values[len(CLUSTER_PASSWORDS):]
     apps, rest = tuple(rest[:app_generations]), rest[app_generations:]
-    cipher, key_id, key_secret, cluster_id, ca_cert, ca_key, certs, keys, admin_certs, admin_keys = rest
+    cipher, key_id, key_secret, cluster_id, migrate, ca_cert, ca_key, certs, keys, admin_certs, admin_keys = rest
     return TierSecrets(passwords=passwords, app_passwords=apps, cipher_pass=cipher, key_id=key_id,
-                       key_secret=key_secret, cluster_id=cluster_id,
+                       key_secret=key_secret, cluster_id=cluster_id, migrate_pass=migrate,
                        pki={"caCert": ca_cert, "caKey": ca_key, "certs": certs, "keys": keys,
                             "adminCerts": admin_certs, "adminKeys": admin_keys})
 
@@ -452,7 +453,7 @@ def widest_secrets(args: DatabaseTierArgs) -> TierSecrets:
         passwords={k: filler(k, args.password_length) for k in CLUSTER_PASSWORDS},
         app_passwords=(filler("app0", args.password_length), filler("app1", args.password_length)),
         cipher_pass=filler("cipher", CIPHER_PASS_LENGTH), key_id=filler("key", 64), key_secret=filler("secret", 64),
-        pki=issued, cluster_id=filler("cluster", CLUSTER_ID_LENGTH))
+        pki=issued, cluster_id=filler("cluster", CLUSTER_ID_LENGTH), migrate_pass=filler("migrate", args.password_length))
 
 
 METADATA_ITEMS = 128  # Nova's default quota of metadata items per instance
@@ -493,6 +494,7 @@ class DatabaseTier(pulumi.ComponentResource):
     passwords: dict[str, pulumi.Output[str]]
     app_passwords: list[pulumi.Output[str]]
     app_password: pulumi.Output[str]
+    migrate_password: pulumi.Output[str]
     write_token: pulumi.Output[str]
     pki: ClusterPki
     ca_certificate: pulumi.Output[str]
@@ -525,6 +527,9 @@ class DatabaseTier(pulumi.ComponentResource):
         app = credentials.generations(name, "app", args.generation("app"), length=args.password_length, parent=self)
         self.app_passwords = [pulumi.Output.secret(p.result) for p in app]
         self.app_password = self.app_passwords[-1]
+        migrate = credentials.generations(name, "migrate", args.generation("app"), length=args.password_length,
+                                          parent=self)[-1]
+        self.migrate_password = pulumi.Output.secret(migrate.result)
         ciphers = credentials.generations(name, "backup", args.generation("backup"), length=CIPHER_PASS_LENGTH,
                                           parent=self)
         self.backup_cipher_pass = pulumi.Output.secret(ciphers[-1].result)
@@ -557,7 +562,7 @@ class DatabaseTier(pulumi.ComponentResource):
         addresses = [*[m.public_address for m in args.members], *[cl.address for cl in args.app_clients]]
         secret_values = pulumi.Output.all(
             *[p.result for p in current.values()], *[p.result for p in app], ciphers[-1].result,
-            args.backup_keys.access_key, args.backup_keys.secret_key, cluster_id.result,
+            args.backup_keys.access_key, args.backup_keys.secret_key, cluster_id.result, migrate.result,
             self.pki.caCert, self.pki.caKey, self.pki.certs, self.pki.keys, self.pki.adminCerts,
             self.pki.adminKeys,
         ).apply(lambda v: _tier_secrets(v, len(app)))

@@ -51,7 +51,26 @@ def deploy_problems(cfg: StackConfig, namespace: str = NAMESPACE) -> list[Deploy
     if certificate is not None:
         out.append(DeployProblem(f"{namespace}:web.serverName", certificate,
                                  "this preview renders Debian's self-signed certificate"))
+    image = cfg.web.app.image if cfg.web.app is not None else None
+    if image is not None and reserved_registry(image):
+        out.append(DeployProblem(
+            f"{namespace}:web.app.image",
+            f"{image!r} is the template's placeholder (a reserved documentation domain): build your image (e.g. the "
+            "example application, examples/app) and push it to your registry, then `pulumi config set --path "
+            f"'{namespace}:web.app.image' REGISTRY/NAME:TAG`",
+            "this preview renders the placeholder image",
+        ))
     return out
+
+
+RESERVED_DOMAINS = ("example.com", "example.net", "example.org", "example", "test", "invalid", "localhost")
+
+
+def reserved_registry(image: str) -> bool:
+    """Whether the image's registry is in a domain reserved for documentation and tests (RFC 2606, RFC 6761): no
+    cloud host can pull from it."""
+    registry = image.split("/", 1)[0].split(":", 1)[0].lower().rstrip(".")
+    return any(registry == d or registry.endswith("." + d) for d in RESERVED_DOMAINS)
 
 
 def advisories(cfg: StackConfig, namespace: str = NAMESPACE) -> list[str]:

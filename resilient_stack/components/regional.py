@@ -34,7 +34,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_openstack as openstack
@@ -229,16 +229,26 @@ class RegionalWebStackArgs:
 
 @dataclass(frozen=True)
 class WebApp:
-    """The database the web hosts' application uses: every member's public address (in the order clients try
-    them), the application's database and role, every generation of its password so far (secrets, oldest first),
-    the write token (a secret) and the cluster CA's certificate (what the application verifies the members with)."""
+    """The user's application on the web hosts (:mod:`resilient_stack.hosts.app`): its spec, and what it gets: the
+    database (every member's public address in the order clients try them, and each one's placement), the
+    application's role with every generation of its password so far (secrets, oldest first), the release phase's
+    password, the write token, the user's secrets, the registry's password (secrets) and the cluster CA's
+    certificate (what the application verifies the members with). ``placements``: the stack's placements that have
+    web hosts, in the stack's order (a release goes through them)."""
 
+    spec: cloudinit.AppSpec
     database_hosts: pulumi.Input[Sequence[str]]
+    members: pulumi.Input[Mapping[str, str]]
     dbname: str
     user: str
     passwords: Sequence[pulumi.Input[str]]
+    migrate_password: pulumi.Input[str]
     write_token: pulumi.Input[str]
     ca_certificate: pulumi.Input[str]
+    placements: Sequence[str]
+    member_placements: Sequence[str]  # the database members' placements (the metadata's size is known from them)
+    app_secrets: pulumi.Input[Mapping[str, str]]
+    registry_password: pulumi.Input[str] | None = None
 
 
 def first_ipv4(addresses: Sequence[str] | None) -> str:
@@ -424,36 +434,63 @@ class RegionalWebStack(pulumi.ComponentResource):
         generations = len(app.passwords) if app is not None else 0
 
         def secret_doc(values: list) -> dict:
-            ca, token, passwords = values[0], values[1], values[2:]
-            return cloudinit.web_secret_document(ca=ca, app_user=app.user if app is not None else None,
-                                                 app_passwords=passwords, write_token=token)
+            ca, token, migrate, registry, app_secrets, passwords = values[0], values[1], values[2], values[3], \
+                values[4], values[5:]
+            return cloudinit.web_secret_document(
+                ca=ca, app_user=app.user, app_passwords=passwords, write_token=token, migrate_password=migrate,
+                app_secrets=app_secrets, registry_password=registry)
 
-        secrets_doc = (pulumi.Output.all(app.ca_certificate, app.write_token, *app.passwords).apply(secret_doc)
-                       if app is not None else pulumi.Output.from_input({"v": host_secrets.VERSION}))
+        if app is not None:
+            secrets_doc = pulumi.Output.all(app.ca_certificate, app.write_token, app.migrate_password,
+                                            app.registry_password, app.app_secrets, *app.passwords).apply(secret_doc)
+        else:
+            secrets_doc = pulumi.Output.from_input({"v": host_secrets.VERSION})
+
+        def app_runtime(values: list) -> dict | None:
+            if app is None:
+                return None
+            hosts, members, token, app_secrets = values
+            spec = app.spec
+            return cloudinit.app_runtime_section(
+                spec=spec, version=cloudinit.secrets_version(dict(app_secrets or {}), token), host=host,
+                placement=args.placement, label=args.placement_label, placements=list(app.placements),
+                members=dict(members), db_hosts=list(hosts), db_port=POSTGRES_PORT, dbname=app.dbname)
+
+        app_part = (pulumi.Output.all(app.database_hosts, app.members, app.write_token, app.app_secrets)
+                    .apply(app_runtime) if app is not None else pulumi.Output.from_input(None))
 
         def render(values: list) -> str:
-            hosts, others, host_key, doc = values
+            hosts, others, host_key, doc, part = values
             database = (cloudinit.AppDatabase(hosts=tuple(hosts), dbname=app.dbname, user=app.user)
                         if app is not None else None)
             return credentials.packed_user_data(host, cloudinit.render_web(
                 placement_label=args.placement_label, app_title=args.app_title, https=args.https,
                 server_name=args.server_name, hostname=host, ssh_authorized_keys=list(args.ssh_public_keys),
-                database=database, host_key=host_key, secrets_doc=doc,
-                admin_cidrs=list(args.admin_cidrs), acme_peers=others,
+                database=database, application=app.spec if app is not None else None, app_runtime=part,
+                host_key=host_key, secrets_doc=doc, admin_cidrs=list(args.admin_cidrs), acme_peers=others,
             ))
 
         user_data = pulumi.Output.all(app.database_hosts if app is not None else None, peers, key.result,
-                                      secrets_doc).apply(render)
+                                      secrets_doc, app_part).apply(render)
         sealed = pulumi.Output.all(key.result, secrets_doc).apply(lambda v: host_secrets.seal(v[1], v[0]))
-        widest_doc = (cloudinit.web_secret_document(ca=WIDEST_CA, app_user=app.user, write_token="t" * 64,
-                                                    app_passwords=["p" * 128] * min(generations, 2))
-                      if app is not None else {"v": host_secrets.VERSION})
+        widest_doc = (cloudinit.web_secret_document(
+            ca=WIDEST_CA, app_user=app.user, write_token="t" * 64, migrate_password="m" * 128,
+            app_passwords=["p" * 128] * min(generations, 2),
+            app_secrets={n: "s" * 4096 for n in app.spec.secret_names},
+            registry_password="r" * 512 if app.spec.registry_user else None)
+            if app is not None else {"v": host_secrets.VERSION})
 
-        def web_runtime(others: Sequence[str]) -> dict:
-            return cloudinit.web_runtime(admin_cidrs=list(args.admin_cidrs), acme_peers=others if acme else None)
+        def web_runtime(values: list) -> dict:
+            others, part = values
+            return cloudinit.web_runtime(admin_cidrs=list(args.admin_cidrs), acme_peers=others if acme else None,
+                                         app=part)
 
         widest = [runtime.widest_address(i) for i in range(self._web_total - 1)]
-        meta = {**metadata(labels(WEB, exempt=args.exempt), peers.apply(web_runtime), web_runtime(widest)),
+        widest_part = None if app is None else app_runtime([
+            [runtime.widest_address(i) for i in range(len(app.member_placements))],
+            {runtime.widest_address(i): p for i, p in enumerate(app.member_placements)}, "t", {}])
+        meta = {**metadata(labels(WEB, exempt=args.exempt), pulumi.Output.all(peers, app_part).apply(web_runtime),
+                           web_runtime([widest, widest_part])),
                 **credentials.sealed_items(sealed, credentials.slots_for(len(host_secrets.seal(widest_doc, "k" * 64))))}
         return openstack.compute.Instance(
             f"{name}-web-{index}",

@@ -214,9 +214,20 @@ class ResilientWebStack(pulumi.ComponentResource):
             opts=mine,
             enforce_rules=enforce_rules,
         )
-        app = WebApp(database_hosts=self.database.hosts, dbname=d.app_database, user=d.app_user,
-                     passwords=self.database.app_passwords, write_token=self.database.write_token,
-                     ca_certificate=self.database.ca_certificate)
+        app = None
+        if args.web.app is not None:
+            app_secrets = {k: v.get_secret_value() for k, v in (args.app_secrets or {}).items()}
+            registry = args.app_registry_password
+            app = WebApp(
+                spec=args.web.app.spec(tuple(app_secrets)), database_hosts=self.database.hosts,
+                members=self.database.addresses.apply(lambda a: {ip: placement for placement, ip in a.items()}),
+                dbname=d.app_database, user=d.app_user, passwords=self.database.app_passwords,
+                migrate_password=self.database.migrate_password, write_token=self.database.write_token,
+                ca_certificate=self.database.ca_certificate,
+                placements=[p.name for p in args.placements if p.web_count > 0],
+                member_placements=[p.name for p in args.database_placements],
+                app_secrets=pulumi.Output.secret(app_secrets),
+                registry_password=pulumi.Output.secret(registry.get_secret_value()) if registry else None)
         web_hosts = pulumi.Output.all(*[a for p in args.placements for a in self.sites[p.name].web_addresses]).apply(list)
         for p in args.placements:
             self.sites[p.name].add_web_hosts(app, web_hosts, sum(q.web_count for q in args.placements))

@@ -29,6 +29,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
+from resilient_stack.components.app_config import APP_SECRETS, REGISTRY_PASSWORD, AppSettings
 from resilient_stack.components.backup_config import ACCESS_KEY, SECRET_CONFIG_KEYS, SECRET_KEY, BackupConfig
 from resilient_stack.components.config_base import CloudName  # noqa: F401 - re-exported
 from resilient_stack.components.config_base import ConfigModel as _Model
@@ -64,7 +65,7 @@ NAMESPACE = "resilient-stack"
 DEFAULT_PREFIX = "rs"
 
 # Keys whose engine value is a plain string; every other key carries structured YAML (JSON on the wire).
-_STRING_KEYS = frozenset({"name", "sshPublicKey", "profile", *SECRET_CONFIG_KEYS})
+_STRING_KEYS = frozenset({"name", "sshPublicKey", "profile", REGISTRY_PASSWORD, *SECRET_CONFIG_KEYS})
 
 
 class StackConfigError(InputError):
@@ -97,6 +98,11 @@ class WebSettings(_Model):
         "browser shows a certificate warning (a test stack, or until your DNS name exists). `false`: `pulumi up` of "
         "`https` without a DNS `serverName` refuses (a preview warns). Refused without `https`, and with a DNS "
         "`serverName` (whose hosts get a Let's Encrypt certificate).",
+    )
+
+    app: AppSettings | None = Field(default=None,
+        description="The application every web host runs (an OCI image under podman, behind nginx: "
+        "docs/application.md). Unset: the web hosts serve the index page only.",
     )
 
     @model_validator(mode="after")
@@ -272,6 +278,16 @@ class StackConfig(_Model):
     backup_s3_secret_key: SecretStr | None = Field(default=None, min_length=1, max_length=256,
         description="Its secret key, a Pulumi secret (`pulumi config set --secret backupS3SecretKey SECRET`); given "
         "with `backupS3AccessKey`.",
+    )
+    app_secrets: dict[str, SecretStr] | None = Field(default=None,
+        description="The application's secrets (names to values), a Pulumi secret: `pulumi config set --secret "
+        "--path 'resilient-stack:appSecrets.NAME' VALUE`. Each reaches the application's container as the "
+        "environment variable NAME (a podman secret: root-only on the host, never in clear in the user data or the "
+        "metadata); a change is a new release.",
+    )
+    app_registry_password: SecretStr | None = Field(default=None, min_length=1, max_length=4096,
+        description="The password (or token) of `web.app.registry.username` at the image's registry, a Pulumi "
+        "secret: `pulumi config set --secret resilient-stack:appRegistryPassword ...`.",
     )
     policy: PolicyConfig | None = Field(default=None,
         description="Organisation settings, the schema of `resilient-stack audit --config` files (snake_case keys): "
@@ -468,6 +484,19 @@ def _cross_checks(cfg: StackConfig, source: str, namespace: str) -> None:
         fail("dns.placement", f"{cfg.dns.placement!r} is not a placement name")
     if cfg.database.app_user == cfg.database.replication_user:
         fail("database.replicationUser", "must differ from database.appUser")
+    application = cfg.web.app
+    if application is None and cfg.app_secrets:
+        fail(APP_SECRETS, "is set but web.app is not: there is no application to give them to")
+    if (cfg.app_registry_password is not None) != (application is not None and application.registry is not None):
+        fail(REGISTRY_PASSWORD if cfg.app_registry_password is None else "web.app.registry",
+             "web.app.registry.username and appRegistryPassword go together (`pulumi config set --secret "
+             f"{namespace}:{REGISTRY_PASSWORD} ...`)")
+    if application is not None:
+        try:
+            cloudinit.validate_app(application.spec(tuple(cfg.app_secrets or ())),
+                                   placements=[p.name for p in cfg.placements if p.web_count > 0])
+        except ValueError as exc:
+            fail(APP_SECRETS if str(exc).startswith("secret ") else "web.app", str(exc))
     if (cfg.backup_s3_access_key is None) != (cfg.backup_s3_secret_key is None):
         missing = ACCESS_KEY if cfg.backup_s3_access_key is None else SECRET_KEY
         fail(missing, f"is required with {SECRET_KEY if missing == ACCESS_KEY else ACCESS_KEY}: give both keys of "
@@ -583,9 +612,10 @@ def from_pulumi_config(stack: str | None = None) -> StackConfig:
     namespace = program_namespace(pulumi.get_project(), stack)
     source = f"stack {stack}"
     values = decode_engine_values(engine_config_values(namespace), source, namespace)
-    if SECRET_KEY in values and not is_config_secret(f"{namespace}:{SECRET_KEY}"):
-        raise StackConfigError(f"{namespace}:{SECRET_KEY}", "is in clear in the stack file; set it as a secret: "
-                               f"`pulumi config set --secret {namespace}:{SECRET_KEY} ...`", source)
+    for key in (SECRET_KEY, APP_SECRETS, REGISTRY_PASSWORD):
+        if key in values and not is_config_secret(f"{namespace}:{key}"):
+            raise StackConfigError(f"{namespace}:{key}", "is in clear in the stack file; set it as a secret: "
+                                   f"`pulumi config set --secret {namespace}:{key} ...`", source)
     return parse_stack_config(values, source, stack=stack, namespace=namespace)
 
 
@@ -611,6 +641,13 @@ def load_stack_file(path: str | Path) -> StackConfig:
         if not (isinstance(key, str) and key.startswith(prefix)):
             continue
         bare = key[len(prefix):]
+        if bare in (APP_SECRETS, REGISTRY_PASSWORD):
+            encrypted = lambda v: isinstance(v, Mapping) and set(v) == {"secure"}  # noqa: E731
+            if encrypted(value) or (bare == APP_SECRETS and isinstance(value, Mapping) and value
+                                    and all(encrypted(v) for v in value.values())):
+                continue  # the application's secrets: encrypted for the engine; nothing here needs them
+            raise StackConfigError(key, "is in clear in the stack file; set it with `pulumi config set --secret`",
+                                   str(path))
         if isinstance(value, Mapping) and "secure" in value:
             if bare in SECRET_CONFIG_KEYS:
                 continue  # the backup repository's keys: set, encrypted for the engine; nothing here needs them

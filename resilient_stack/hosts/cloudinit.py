@@ -31,7 +31,9 @@ from __future__ import annotations
 
 from resilient_stack.hosts.acme import names as acme_names
 from resilient_stack.hosts.backup import BackupRepository, BackupTarget, validate_backup_repository
-from resilient_stack.hosts.cluster import ClusterMember, app_credentials, app_roles
+from resilient_stack.hosts.app import AppSpec, secrets_version, validate_app
+from resilient_stack.hosts.app import runtime_section as app_runtime_section
+from resilient_stack.hosts.cluster import ClusterMember, app_credentials, app_roles, migrate_role
 from resilient_stack.hosts.database import (
     DbSecrets,
     MemberTls,
@@ -42,10 +44,9 @@ from resilient_stack.hosts.database import (
     validate_db_member,
 )
 from resilient_stack.hosts.paths import (
-    APP_CONFIG,
     APP_CREDENTIALS,
-    APP_SERVICE,
-    APP_TABLE,
+    APP_STATE_DIR,
+    APP_UPSTREAM,
     BACKUP_INIT_SCRIPT,
     BACKUP_INIT_SERVICE,
     BACKUP_SCRIPT,
@@ -87,8 +88,13 @@ from resilient_stack.hosts.web import (
 
 __all__ = [
     "AppDatabase",
+    "AppSpec",
+    "validate_app",
+    "app_runtime_section",
+    "secrets_version",
     "app_credentials",
     "app_roles",
+    "migrate_role",
     "DbSecrets",
     "MemberTls",
     "db_secret_document",
@@ -112,10 +118,9 @@ __all__ = [
     "validate_db_member",
     "validate_backup_repository",
     # where the payloads land (resilient_stack.hosts.paths)
-    "APP_CONFIG",
     "APP_CREDENTIALS",
-    "APP_SERVICE",
-    "APP_TABLE",
+    "APP_STATE_DIR",
+    "APP_UPSTREAM",
     "BACKUP_INIT_SCRIPT",
     "BACKUP_INIT_SERVICE",
     "BACKUP_SCRIPT",

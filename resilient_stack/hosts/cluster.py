@@ -71,6 +71,7 @@ __all__ = [
     "dynamic_config",
     "initial_cluster",
     "app_roles",
+    "migrate_role",
     "PASSWORD_FIELDS",
 ]
 
@@ -175,6 +176,13 @@ def app_roles(app_user: str) -> tuple[str, str, str, str]:
     return f"{app_user}_owner", f"{app_user}_rw", app_user, f"{app_user}_alt"
 
 
+def migrate_role(app_user: str) -> str:
+    """The login role of the application's release phase (its migrations) and of its release log: a member of the
+    owner role whose sessions act as the owner (``SET role``), so what it creates belongs to the owner and the
+    application's role gets its rights on it (the owner's default privileges)."""
+    return f"{app_user}_migrate"
+
+
 def app_credentials(app_user: str, passwords: Sequence[str]) -> list[tuple[str, str]]:
     """The application's credentials from every generation of its password (``passwords``, oldest first): the
     current one (the last generation, on the login role of its parity) first, then the previous one (still valid a
@@ -207,7 +215,7 @@ def hba_rules(
         rules.append(f"hostssl postgres {REWIND_USER} {net} scram-sha-256")
     _, _, login, alt = app_roles(app_user)
     for net in app_cidrs:
-        rules.append(f"hostssl {app_db} {login},{alt} {net} scram-sha-256")
+        rules.append(f"hostssl {app_db} {login},{alt},{migrate_role(app_user)} {net} scram-sha-256")
     return rules
 
 

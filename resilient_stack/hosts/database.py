@@ -39,7 +39,7 @@ from resilient_stack.hosts import backup as backups
 from resilient_stack.hosts import cluster, document, firewall, hardening, payload, postgres, runtime, secrets
 from resilient_stack.hosts import fields as check
 from resilient_stack.hosts.backup import BackupRepository, BackupTarget
-from resilient_stack.hosts.cluster import ETCD, REWIND_USER, ClusterMember, app_credentials, app_roles
+from resilient_stack.hosts.cluster import ETCD, REWIND_USER, ClusterMember, app_credentials, app_roles, migrate_role
 from resilient_stack.hosts.paths import (
     CLUSTER_HELPER,
     DATA_MOUNT,
@@ -112,6 +112,7 @@ class DbSecrets:
     etcd_password: str
     app_passwords: tuple[str, ...]
     backup: BackupTarget | None = None
+    migrate_password: str | None = None  # the release phase's role (with the application's container)
 
     def __repr__(self) -> str:
         return "DbSecrets(...)"
@@ -138,6 +139,10 @@ def db_secret_document(s: DbSecrets, *, app_user: str) -> dict[str, Any]:
         "roles": {user: {"verifier": secrets.scram_verifier(password, role=user), "current": i == 0}
                   for i, (user, password) in enumerate(credentials)},
     }
+    if s.migrate_password is not None:
+        role = migrate_role(app_user)
+        doc["roles"][role] = {"verifier": secrets.scram_verifier(check.password(s.migrate_password, "migrate password"),
+                                                                 role=role), "current": True}
     if s.backup is not None:
         doc["backup"] = backups.secret_document(s.backup)
     return doc
@@ -229,9 +234,9 @@ def _check(
     check.sql_ident(replication_user, "replication_user")
     check.sql_ident(app_user, "app_user")
     check.sql_ident(app_db, "app_db")
-    if len(app_user) > 57:
-        raise ValueError(f"app_user must be at most 57 characters (its roles add _owner), got {app_user!r}")
-    reserved = {REWIND_USER, *app_roles(app_user)}
+    if len(app_user) > 55:
+        raise ValueError(f"app_user must be at most 55 characters (its roles add _migrate), got {app_user!r}")
+    reserved = {REWIND_USER, *app_roles(app_user), migrate_role(app_user)}
     if replication_user in reserved:
         raise ValueError(f"replication_user must differ from {', '.join(sorted(reserved))}")
     apps = check.cidrs(app_cidrs, "app_cidrs", allow_empty=True)

@@ -111,12 +111,18 @@ def guard_rules() -> list[str]:
     return [f"ip daddr {METADATA_V4} meta skuid != 0 reject", f"ip6 daddr {METADATA_V6} meta skuid != 0 reject"]
 
 
+def forward_guard_rules() -> list[str]:
+    """The forward rules: the metadata service to no container (the user data holds the host's key)."""
+    return [f"ip daddr {METADATA_V4} reject", f"ip6 daddr {METADATA_V6} reject"]
+
+
 def files(role: str, sets: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
     """``/etc/nftables.conf`` and the first boot's sets (``write_files`` entries, before the packages)."""
     names = WEB_SETS if role == "web" else DB_SETS
     conf = payload.render(
         "nftables/nftables.conf", table=TABLE, sets_file=SETS_FILE, sets=payload.Lines(_set_definitions(names)),
         rules=payload.Lines(_rules(role)), metadata_guard=payload.Lines("        " + r for r in guard_rules()),
+        forward_guard=payload.Lines("        " + r for r in forward_guard_rules()),
     )
     return [write_file(CONF, conf, permissions="0644"), write_file(SETS_FILE, sets_text(sets), permissions="0600")]
 
@@ -126,9 +132,12 @@ def bootcmd_guard() -> list[Any]:
     (a table of its own; the full ruleset follows from nftables.service). Nothing when the image has no nft yet
     (the first boot of an image without nftables: the guard comes with the package, before any user logs in)."""
     rules = "".join(f"        {r}\n" for r in guard_rules())
+    forward = "".join(f"        {r}\n" for r in forward_guard_rules())
     script = ("command -v nft >/dev/null 2>&1 || exit 0\nnft -f - <<'EOF'\n"
               "table inet rs_metadata_guard\ndelete table inet rs_metadata_guard\n"
               "table inet rs_metadata_guard {\n    chain output {\n"
               "        type filter hook output priority filter; policy accept;\n"
-              f"{rules}    }}\n}}\nEOF\n")
+              f"{rules}    }}\n    chain forward {{\n"
+              "        type filter hook forward priority filter; policy accept;\n"
+              f"{forward}    }}\n}}\nEOF\n")
     return [["sh", "-c", script]]

@@ -65,12 +65,10 @@ SYNC_SCRIPT = "/usr/local/sbin/resilient-stack-sync"
 SYNC_SERVICE = "resilient-stack-sync"  # .service (oneshot) and .timer
 
 WEB_ROOT = "/var/www/resilient-stack"
-APP_SCRIPT = "/usr/local/lib/resilient-stack/app.py"  # the web hosts' application (python3 + psycopg2)
-APP_CONFIG = "/etc/resilient-stack/app.json"
-APP_CREDENTIALS = f"{SECRETS_DIR}/app-credentials.json"  # the app's database credentials, write token (0600)
-APP_SERVICE = "resilient-stack-app"
-APP_USER = "resilient-stack-app"
-APP_TABLE = "resilient_stack_writes"  # what the application writes (and the fire drill counts)
+# The user's application (resilient_stack.hosts.app): an image under podman, its agent and slots
+APP_CREDENTIALS = f"{SECRETS_DIR}/app-credentials.json"  # its credentials, secrets, write token (root, 0600)
+APP_STATE_DIR = "/var/lib/resilient-stack/app"  # the agent's state: the current slot, env files (root, 0700)
+APP_UPSTREAM = "/etc/nginx/resilient-stack-app.conf"  # nginx's upstream: the current slot (the agent writes it)
 NGINX_SITE = "/etc/nginx/sites-available/resilient-stack"
 NGINX_ENABLED = "/etc/nginx/sites-enabled"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-resilient-stack.conf"

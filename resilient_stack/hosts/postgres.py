@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from resilient_stack.core.vocabulary import ETCD_CLIENT_PORT, ETCD_PEER_PORT, POSTGRES_PORT
 from resilient_stack.hosts import payload
-from resilient_stack.hosts.cluster import NAMESPACE, ClusterMember, app_roles, url_host
+from resilient_stack.hosts.cluster import NAMESPACE, ClusterMember, app_roles, migrate_role, url_host
 from resilient_stack.hosts.document import write_file
 from resilient_stack.hosts.paths import (
     ADMIN_CERT,
@@ -33,7 +33,6 @@ from resilient_stack.hosts.paths import (
     MEMBER_KEY,
     SYNC_SCRIPT,
     SYSTEMD_DIR,
-    APP_TABLE,
     DB_INIT_SQL,
     ETCD_SERVICE,
     PATRONI_CONF,
@@ -53,11 +52,11 @@ WAIT_READY_S = 600
 
 
 def db_init_sql(*, app_user: str, app_db: str) -> str:
-    """Idempotent roles, database and table of the application, run by psql as postgres (Patroni's post_bootstrap).
+    """Idempotent roles and database of the application, run by psql as postgres (Patroni's post_bootstrap).
     No password: root's sync sets the login roles' from the sealed secrets."""
     owner, rw, login, alt = app_roles(app_user)
-    return payload.render("postgresql/db-init.sql", owner=owner, rw=rw, login=login, alt=alt, app_db=app_db,
-                          app_table=APP_TABLE)
+    return payload.render("postgresql/db-init.sql", owner=owner, rw=rw, login=login, alt=alt,
+                          migrate=migrate_role(app_user), app_db=app_db)
 
 
 def db_init_script() -> str:

@@ -29,7 +29,6 @@ from resilient_stack.core.vocabulary import PATRONI_API_PORT
 from resilient_stack.hosts import payload, secrets
 from resilient_stack.hosts.document import write_file
 from resilient_stack.hosts.paths import (
-    APP_USER,
     METADATA_URL,
     PATRONI_SERVICE,
     RUNTIME_CONFIG,
@@ -53,6 +52,7 @@ _KEY = re.compile(re.escape(PREFIX) + r"(\d{2})")
 def document(
     *, pg_hba: Sequence[str] | None = None, firewall: Mapping[str, Sequence[str]] | None = None,
     acme_peers: Sequence[str] | None = None, dcs: Mapping[str, Any] | None = None,
+    app: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The runtime document of one host (keys in a fixed order: the same inputs give the same items).
 
@@ -67,6 +67,8 @@ def document(
         doc["pg_hba"] = [str(rule) for rule in pg_hba]
     if firewall is not None:
         doc["firewall"] = {name: [str(e) for e in elements] for name, elements in sorted(firewall.items())}
+    if app is not None:
+        doc["app"] = json.loads(json.dumps(app))  # the application's agent reads it (resilient_stack.hosts.app)
     return doc
 
 
@@ -123,7 +125,6 @@ def sync_files(
             firewall_table=firewall_table,
             firewall_sets_file=firewall_sets_file, acme_peers_conf=acme_peers_conf, tls_dir=TLS_DIR,
             tls_group=TLS_GROUP, pgbackrest_secrets=pgbackrest_secrets, app_credentials=app_credentials,
-            app_user=APP_USER if app_credentials else "",
         ), permissions="0755"),
         write_file(f"{SYSTEMD_DIR}/{SYNC_SERVICE}.service",
                             payload.render("systemd/resilient-stack-sync.service", sync_script=SYNC_SCRIPT)),

@@ -1,5 +1,6 @@
-"""The web role: nginx from Debian's packages serving an index page that names the placement, ``/healthz``, and
-the application under ``/api/`` (``payloads/web/app.py``: python3 and python3-psycopg2, behind nginx).
+"""The web role: nginx from Debian's packages serving, with the user's application (:mod:`.app`: an OCI image under
+podman, behind nginx), that application at ``/`` and its health check at ``/healthz``; without one, an index page
+that names the placement and ``/healthz``.
 
 The application reaches PostgreSQL through one libpq connection string listing every database member
 (:func:`connection_url`, the same string the stack outputs for users' own applications): with
@@ -7,8 +8,9 @@ The application reaches PostgreSQL through one libpq connection string listing e
 re-points the application after a failover; ``sslmode=verify-full`` against the cluster's CA and
 ``channel_binding=require`` (SCRAM over TLS) so an on-path relay cannot log in, nor pose as a member.
 
-Its secrets (the cluster CA's certificate, the application's credentials, the write token) come sealed with the
-host's own key (:mod:`.secrets`, :func:`web_secret_document`); root's sync writes them, in place when they rotate.
+Its secrets (the cluster CA's certificate, the application's credentials and the release phase's, the write token,
+the user's secrets, the registry's password) come sealed with the host's own key (:mod:`.secrets`,
+:func:`web_secret_document`); root's sync writes them, in place when they change.
 
 :func:`validate_web` is the one check of the web hosts' inputs (the stack configuration, the regional
 component and :func:`render_web` call it); :func:`render_web` renders the ``#cloud-config``. Pure: standard
@@ -19,26 +21,20 @@ from __future__ import annotations
 
 import html
 import ipaddress
-import json
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from resilient_stack.core.vocabulary import APP_PORT, POSTGRES_PORT
-from resilient_stack.hosts import acme, document, firewall, hardening, payload, runtime, secrets
+from resilient_stack.core.vocabulary import POSTGRES_PORT
+from resilient_stack.hosts import acme, app, document, firewall, hardening, payload, runtime, secrets
 from resilient_stack.hosts import fields as check
-from resilient_stack.hosts.cluster import app_credentials
+from resilient_stack.hosts.cluster import app_credentials, migrate_role
 from resilient_stack.hosts.paths import (
     ACME_PEERS_CONF,
-    APP_CONFIG,
     APP_CREDENTIALS,
-    APP_SCRIPT,
-    APP_SERVICE,
-    APP_TABLE,
-    APP_USER,
-    CA_CERT,
+    APP_STATE_DIR,
+    APP_UPSTREAM,
     NGINX_ENABLED,
     NGINX_SITE,
-    SYSTEMD_DIR,
     TLS_DIR,
     SYNC_SCRIPT,
     WEB_ROOT,
@@ -100,6 +96,7 @@ def validate_web(
     hostname: str | None = None,
     ssh_authorized_keys: Sequence[str] = (),
     database: AppDatabase | None = None,
+    application: app.AppSpec | None = None,
 ) -> list[str]:
     """Refuse (``ValueError``, one line naming the value) what the web hosts could not be given.
 
@@ -111,6 +108,10 @@ def validate_web(
         if not isinstance(database, AppDatabase):
             raise ValueError(f"database must be an AppDatabase or None, got {type(database).__name__}")
         database.validate()
+    if application is not None:
+        if database is None:
+            raise ValueError("the application needs the database (its release log lives there)")
+        app.validate_app(application)
     if placement_label is not None:
         check.label(placement_label, "placement_label")
     check.label(app_title, "app_title")
@@ -126,59 +127,51 @@ def index_html(*, app_title: str, placement_label: str) -> str:
     return payload.render("web/index.html", title=html.escape(app_title), placement=html.escape(placement_label))
 
 
-def nginx_site(*, server_name: str, https: bool, app: bool = False) -> str:
-    api = payload.lines("web/nginx-app.conf", port=APP_PORT) if app else payload.Lines()
-    zone = payload.lines("web/nginx-app-zone.conf") if app else payload.Lines()
+def locations(application: app.AppSpec | None) -> payload.Lines:
+    """The site's ``location`` blocks: the application at ``/`` and its health check at ``/healthz``, or the static
+    page and nginx's own ``/healthz``."""
+    if application is None:
+        return payload.lines("web/nginx-static.conf")
+    return payload.lines("web/nginx-app.conf", health_path=application.health_path)
+
+
+def healthz(application: app.AppSpec | None) -> payload.Lines:
+    """``/healthz`` on port 80 of an HTTPS site (health checks do not follow the redirect)."""
+    lines = list(locations(application))
+    start = next(i for i, line in enumerate(lines) if "location = /healthz" in line)
+    end = next(i for i in range(start, len(lines)) if lines[i] == "    }")
+    return payload.Lines(lines[start:end + 1])
+
+
+def nginx_site(*, server_name: str, https: bool, application: app.AppSpec | None = None) -> str:
+    zone = payload.lines("web/nginx-app-zone.conf", upstream=APP_UPSTREAM) if application else payload.Lines()
     if https:
         # Debian's self-signed snakeoil pair, until the ACME certificate when the site has a DNS name (:mod:`.acme`)
         blocks = acme.nginx_blocks(acme=acme.names(server_name) is not None)
-        return payload.render("web/nginx-https.conf", server_name=server_name, web_root=WEB_ROOT, app=api,
-                              app_zone=zone, **blocks)
-    return payload.render("web/nginx-http.conf", server_name=server_name, web_root=WEB_ROOT, app=api, app_zone=zone)
-
-
-def app_config(*, placement_label: str, database: AppDatabase) -> str:
-    """``/etc/resilient-stack/app.json``: where the application listens and the database it uses (no secret)."""
-    return json.dumps({
-        "listen_port": APP_PORT,
-        "placement": placement_label,
-        "credentials": APP_CREDENTIALS,
-        "table": APP_TABLE,
-        "database": {"hosts": list(database.hosts), "port": database.port, "dbname": database.dbname,
-                     "options": {**CONNECTION_OPTIONS, "sslrootcert": CA_CERT}},
-    }, indent=2) + "\n"
+        return payload.render("web/nginx-https.conf", server_name=server_name, web_root=WEB_ROOT,
+                              locations=locations(application), healthz=healthz(application), app_zone=zone, **blocks)
+    return payload.render("web/nginx-http.conf", server_name=server_name, web_root=WEB_ROOT,
+                          locations=locations(application), app_zone=zone)
 
 
 def web_secret_document(*, ca: str, app_user: str | None, app_passwords: Sequence[str] = (),
-                        write_token: str | None = None) -> dict[str, Any]:
+                        write_token: str | None = None, migrate_password: str | None = None,
+                        app_secrets: Mapping[str, str] | None = None,
+                        registry_password: str | None = None) -> dict[str, Any]:
     """A web host's secret document (:mod:`.secrets`): the cluster CA's certificate and, with the application, its
-    credentials (every generation of its password so far: the current one first, then the previous) and the write
-    token."""
+    credentials (every generation of its password so far: the current one first, then the previous), the release
+    phase's, the write token, the user's secrets and the registry's password."""
     if not (isinstance(ca, str) and ca.startswith("-----BEGIN ") and ca.endswith("-----\n")):
         raise ValueError("ca must be the cluster CA's certificate (PEM)")
     doc: dict[str, Any] = {"v": secrets.VERSION, "tls": {"ca": ca}}
     if app_user is not None:
         check.password(write_token, "write_token")
-        doc["app"] = {"credentials": [{"user": u, "password": check.password(p, "app password")}
-                                      for u, p in app_credentials(app_user, app_passwords)],
-                      "write_token": write_token}
+        check.password(migrate_password, "migrate password")
+        doc["app"] = app.secret_section(
+            credentials=[(u, check.password(p, "app password")) for u, p in app_credentials(app_user, app_passwords)],
+            migrate=(migrate_role(app_user), migrate_password), write_token=write_token,
+            secrets=dict(app_secrets or {}), registry_password=registry_password)
     return doc
-
-
-def _app(*, placement_label: str, database: AppDatabase) -> tuple[list[dict[str, Any]], list[Any]]:
-    """The application's files and commands: its script, configuration, user and unit (its credentials: root's
-    sync, from the sealed secrets)."""
-    files = [
-        document.write_file(APP_SCRIPT, payload.render("web/app.py"), permissions="0755"),
-        document.write_file(APP_CONFIG, app_config(placement_label=placement_label, database=database)),
-        document.write_file(f"{SYSTEMD_DIR}/{APP_SERVICE}.service", payload.render(
-            f"systemd/{APP_SERVICE}.service", user=APP_USER, script=APP_SCRIPT, config=APP_CONFIG)),
-    ]
-    runcmd: list[Any] = [
-        ["sh", "-c", f"getent passwd {APP_USER} >/dev/null || useradd --system --user-group --no-create-home "
-                     f"--home-dir /nonexistent --shell /usr/sbin/nologin {APP_USER}"],
-    ]
-    return files, runcmd
 
 
 def render_web(
@@ -190,6 +183,8 @@ def render_web(
     hostname: str | None = None,
     ssh_authorized_keys: Sequence[str] = (),
     database: AppDatabase | None = None,
+    application: app.AppSpec | None = None,
+    app_runtime: Mapping[str, Any] | None = None,
     host_key: str,
     secrets_doc: dict[str, Any],
     package_update: bool = True,
@@ -199,22 +194,23 @@ def render_web(
 ) -> str:
     """Render the user-data of a web host.
 
-    Installs nginx from Debian's packages (nothing else is fetched), serves ``/var/www/resilient-stack``
-    with an index page that shows ``app_title`` and ``placement_label``, and answers ``/healthz`` with
-    ``200 ok``. The Debian default site is disabled; nginx is enabled and (re)started. sshd is hardened.
-    With ``database``, the application (``python3``, ``python3-psycopg2``) runs under its own system user on
-    the loopback, behind nginx's ``/api/``, and reaches the database through :func:`connection_url`'s string;
-    its password (``app_password``) is in libpq's password file, 0600 to that user.
+    Installs nginx from Debian's packages and answers ``/healthz``. With ``application`` (and its runtime part,
+    ``app_runtime``: :func:`resilient_stack.hosts.app.runtime_section`), podman and the application's agent
+    (:mod:`.app`), which starts the stack's release in a container once the database answers; nginx sends ``/`` to
+    it and ``/healthz`` to its health check. Without one, an index page that shows ``app_title`` and
+    ``placement_label``. The Debian default site is disabled; nginx is enabled and (re)started. sshd is hardened.
 
     Args:
         placement_label: where this replica lives, e.g. ``"ovh/GRA/GRA11"``; shown on the index page.
-        app_title: page title.
+        app_title: the index page's title (without an application).
         https: also serve 443 with Debian's self-signed snakeoil certificate and redirect plain HTTP
             there (``/healthz`` stays reachable on port 80 for health checks).
         server_name: nginx ``server_name`` (``_`` = any).
         hostname: optional host name to set (a single DNS label).
         ssh_authorized_keys: public keys for the image's default user.
-        database: the application's database (every member's address), or None: the static page only.
+        database: the database (every member's address): needed by the application.
+        application: the user's application, or None: the static page only.
+        app_runtime: the application's part of the runtime document (with ``application``).
         host_key: this host's key (:mod:`.secrets`), which seals ``secrets_doc`` here and in the metadata.
         secrets_doc: the host's secret document (:func:`web_secret_document`).
         package_update: run ``apt-get update`` before installing (needed on real cloud images).
@@ -227,18 +223,21 @@ def render_web(
         The ``#cloud-config`` document.
 
     Raises:
-        ValueError: on an empty/multi-line label or title, a bad server name, host name or key.
+        ValueError: on an empty/multi-line label or title, a bad server name, host name, key or application.
     """
     check.label(placement_label, "placement_label")  # required here; validate_web also takes None
     keys = validate_web(placement_label=placement_label, app_title=app_title, https=https, server_name=server_name,
-                        hostname=hostname, ssh_authorized_keys=ssh_authorized_keys, database=database)
-    if (database is not None) != ("app" in secrets_doc) or (database is not None and "tls" not in secrets_doc):
-        raise ValueError("the secret document has the application's credentials exactly when there is a database")
+                        hostname=hostname, ssh_authorized_keys=ssh_authorized_keys, database=database,
+                        application=application)
+    if (application is not None) != ("app" in secrets_doc) or (application is not None and "tls" not in secrets_doc):
+        raise ValueError("the secret document has the application's credentials exactly when there is an application")
+    if (application is not None) != (app_runtime is not None):
+        raise ValueError("an application comes with its runtime part (app_runtime), and only then")
     sealed = secrets.seal(secrets_doc, host_key)
 
     certified = acme.names(server_name) if https else None
     peers = [str(ipaddress.ip_address(p)) for p in acme_peers]  # ValueError: not an address
-    packages = ["nginx", "curl"] + (["ssl-cert"] if https else []) + (["python3", "python3-psycopg2"] if database else [])
+    packages = ["nginx", "curl"] + (["ssl-cert"] if https else []) + (app.PACKAGES if application else [])
     packages += acme.PACKAGES if certified else []
     doc = document.base(
         packages=packages,
@@ -247,7 +246,7 @@ def render_web(
         package_update=package_update,
         package_upgrade=package_upgrade,
     )
-    first = web_runtime(admin_cidrs=admin_cidrs, acme_peers=peers if certified else None)
+    first = web_runtime(admin_cidrs=admin_cidrs, acme_peers=peers if certified else None, app=app_runtime)
     doc["write_files"] = [
         document.ssh_hardening(),
         document.write_file(secrets.KEY_FILE, host_key, permissions="0600"),
@@ -255,33 +254,33 @@ def render_web(
         runtime.first_boot_file(first),
         *hardening.harden(doc, role="web", sets=first["firewall"],
                           acme_peers_conf=ACME_PEERS_CONF if certified else "",
-                          app_credentials=APP_CREDENTIALS if database is not None else ""),
+                          app_credentials=APP_CREDENTIALS if application is not None else ""),
         document.write_file(f"{WEB_ROOT}/index.html", index_html(app_title=app_title, placement_label=placement_label)),
-        document.write_file(NGINX_SITE, nginx_site(server_name=server_name, https=https, app=database is not None),
+        document.write_file(NGINX_SITE, nginx_site(server_name=server_name, https=https, application=application),
                             defer=True),
         *(acme.files(certified, peers) if certified else []),
+        *(app.files() if application is not None else []),
     ]
-    app_runcmd: list[Any] = []
-    if database is not None:
-        app_files, app_runcmd = _app(placement_label=placement_label, database=database)
-        doc["write_files"] += app_files
-        app_runcmd += [["install", "-d", "-m", "0755", TLS_DIR], [SYNC_SCRIPT, "--boot"], ["systemctl", "daemon-reload"],
-                       ["systemctl", "enable", "--now", APP_SERVICE]]
-    else:
-        app_runcmd = [["install", "-d", "-m", "0755", TLS_DIR], [SYNC_SCRIPT, "--boot"]]
-    doc["runcmd"] = document.ssh_runcmd() + hardening.first_runcmd() + app_runcmd + [
+    app_runcmd: list[Any] = [["install", "-d", "-m", "0755", TLS_DIR], [SYNC_SCRIPT, "--boot"]]
+    if application is not None:
+        app_runcmd += [["install", "-d", "-m", "0700", APP_STATE_DIR], ["systemctl", "daemon-reload"],
+                       ["systemctl", "enable", "--now", app.AGENT_SERVICE]]
+    doc["runcmd"] = document.ssh_runcmd() + hardening.first_runcmd() + [
         ["rm", "-f", f"{NGINX_ENABLED}/default"],
         ["ln", "-sfn", NGINX_SITE, f"{NGINX_ENABLED}/resilient-stack"],
         ["nginx", "-t", "-q"],
         ["systemctl", "enable", "nginx"],
         ["systemctl", "restart", "nginx"],
-    ] + (acme.runcmd() if certified else []) + hardening.last_runcmd()
+    ] + app_runcmd + (acme.runcmd() if certified else []) + hardening.last_runcmd()
     return document.dump(doc)
 
 
-def web_runtime(*, admin_cidrs: Sequence[str] = (), acme_peers: Sequence[str] | None = None) -> dict[str, Any]:
-    """The runtime document of a web host (:mod:`.runtime`): its firewall's sets and, when it asks for an ACME
-    certificate, the other web hosts' addresses, for the instance's metadata."""
+def web_runtime(*, admin_cidrs: Sequence[str] = (), acme_peers: Sequence[str] | None = None,
+                app: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The runtime document of a web host (:mod:`.runtime`): its firewall's sets, when it asks for an ACME
+    certificate the other web hosts' addresses, and the application's part (the spec of the stack's release), for
+    the instance's metadata."""
     return runtime.document(
         firewall=firewall.web_sets(admin_cidrs=check.cidrs(admin_cidrs, "admin_cidrs", allow_empty=True)),
-        acme_peers=None if acme_peers is None else [str(ipaddress.ip_address(p)) for p in acme_peers])
+        acme_peers=None if acme_peers is None else [str(ipaddress.ip_address(p)) for p in acme_peers],
+        app=None if app is None else dict(app))

@@ -39,31 +39,52 @@ BACKUP = BackupTarget(
 )
 ETCD_PW = "Etcd pw ; & | 0123456789"
 TOKEN = "write-token-0123456789abcdef"
+MIGRATE_PW = "Migrate 'pw' $(id) #4 0123"
+APP_SECRET = "sk_live 'quoted' $(id) #5"
+APP_SPEC = ci.AppSpec(image="registry.example.com/shop/web:1.0.0", env={"APP_TITLE": "Shop"},
+                      migrate=("python3", "/app/app.py", "migrate"), secret_names=("STRIPE_KEY",))
 HOST_KEY = "K" * 40 + "0123456789abcdefghijklmn"
 CLUSTER_ID = "c1u5ter0id0sample"
-SECRETS = (REPL_PW, REWIND_PW, API_PW, APP_PW, S3_SECRET, CIPHER, ETCD_PW, TOKEN)
+SECRETS = (REPL_PW, REWIND_PW, API_PW, APP_PW, S3_SECRET, CIPHER, ETCD_PW, TOKEN, MIGRATE_PW, APP_SECRET)
 APP_DB = ci.AppDatabase(hosts=("203.0.113.10", "198.51.100.20", "2001:db8::30"), dbname="shop", user="shop")
 PKI = issue({"scope": "shop", "members": {m.name: m.address for m in MEMBERS}},
             now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), seed="tests/hosts")
 
 
 def web_secrets(app: bool = True, **kw) -> dict:
+    if not app:
+        return {"v": secrets.VERSION}
     kw.setdefault("ca", PKI["caCert"])
-    kw.setdefault("app_user", "shop" if app else None)
-    kw.setdefault("app_passwords", [APP_PW] if app else [])
-    kw.setdefault("write_token", TOKEN if app else None)
+    kw.setdefault("app_user", "shop")
+    kw.setdefault("app_passwords", [APP_PW])
+    kw.setdefault("write_token", TOKEN)
+    kw.setdefault("migrate_password", MIGRATE_PW)
+    kw.setdefault("app_secrets", {"STRIPE_KEY": APP_SECRET})
     return ci.web_secret_document(**kw)
+
+
+def app_runtime(spec: ci.AppSpec = APP_SPEC, **kw) -> dict:
+    """The application's part of a web host's runtime document (what the components give it)."""
+    values = dict(spec=spec, version=ci.secrets_version({"STRIPE_KEY": APP_SECRET}, TOKEN), host="shop-gra-web-1",
+                  placement="gra", label="ovh/GRA/GRA11", placements=["gra", "waw"],
+                  members={m.address: m.name.removeprefix("db-") for m in MEMBERS}, db_hosts=list(APP_DB.hosts),
+                  db_port=5432, dbname="shop")
+    values.update(kw)
+    return ci.app_runtime_section(**values)
 
 
 def web(**kw):
     kw.setdefault("placement_label", "ovh/GRA/GRA11")
     kw.setdefault("host_key", HOST_KEY)
-    kw.setdefault("secrets_doc", web_secrets(app=kw.get("database") is not None))
+    kw.setdefault("secrets_doc", web_secrets(app=kw.get("application") is not None))
+    if kw.get("application") is not None:
+        kw.setdefault("app_runtime", app_runtime(kw["application"]))
     return ci.render_web(**kw)
 
 
 def web_app(**kw):
     kw.setdefault("database", APP_DB)
+    kw.setdefault("application", APP_SPEC)
     return web(**kw)
 
 
@@ -71,7 +92,8 @@ def db_secrets(name: str = "db-gra", *, backup: BackupTarget | None = BACKUP, ap
     tls = ci.MemberTls(ca=PKI["caCert"], cert=PKI["certs"][name], key=PKI["keys"][name],
                        admin_cert=PKI["adminCerts"][name], admin_key=PKI["adminKeys"][name])
     values = dict(tls=tls, replication_password=REPL_PW, rewind_password=REWIND_PW, api_password=API_PW,
-                  etcd_password=ETCD_PW, app_passwords=tuple(app_passwords), backup=backup)
+                  etcd_password=ETCD_PW, app_passwords=tuple(app_passwords), backup=backup,
+                  migrate_password=MIGRATE_PW)
     values.update(kw)
     return ci.db_secret_document(ci.DbSecrets(**values), app_user="shop")
 

@@ -30,5 +30,5 @@ def test_hba_rules_order_and_extras():
         "hostssl replication r 198.51.100.0/24 scram-sha-256",  # an extra, once (a member's /32 is not repeated)
         "hostssl postgres patroni_rewind 192.0.2.1/32 scram-sha-256",
         "hostssl postgres patroni_rewind 2001:db8::2/128 scram-sha-256",
-        "hostssl d u,u_alt 203.0.113.5/32 scram-sha-256",  # the application's two login roles
+        "hostssl d u,u_alt,u_migrate 203.0.113.5/32 scram-sha-256",  # the application's login roles, the release phase's
     ]

@@ -22,6 +22,7 @@ from tests.hosts.samples import (
     CLUSTER_ID,
     ETCD_PW,
     MEMBERS,
+    MIGRATE_PW,
     PKI,
     REPL_PW,
     REWIND_PW,
@@ -134,7 +135,7 @@ def test_pg_hba_admits_the_members_and_the_web_hosts_only():
         assert f"hostssl replication replicator {net} scram-sha-256" in remote, m
         assert f"hostssl postgres patroni_rewind {net} scram-sha-256" in remote, m
     for ip in WEB_IPS:
-        assert f"hostssl app shop,shop_alt {ip}/32 scram-sha-256" in remote
+        assert f"hostssl app shop,shop_alt,shop_migrate {ip}/32 scram-sha-256" in remote
     assert len(remote) == 2 * len(MEMBERS) + len(WEB_IPS)
     assert all(r.startswith("hostssl ") and r.endswith(" scram-sha-256") for r in remote)
 
@@ -142,14 +143,14 @@ def test_pg_hba_admits_the_members_and_the_web_hosts_only():
 def test_replication_cidrs_are_extras():
     rules = patroni(load(member(replication_cidrs=["192.0.2.0/24"], app_cidrs=[])))["postgresql"]["pg_hba"]
     assert "hostssl replication replicator 192.0.2.0/24 scram-sha-256" in rules
-    assert not [r for r in rules if " shop,shop_alt " in r], "app_cidrs=[] admits no application"
+    assert not [r for r in rules if " shop,shop_alt,shop_migrate " in r], "app_cidrs=[] admits no application"
 
 
 def test_the_bootstrap_member_initialises_the_cluster():
     doc = load(member())
     fs = files(doc)
     sql = fs[paths.DB_INIT_SQL]["content"]
-    assert "CREATE DATABASE app OWNER shop_owner" in sql and f"CREATE TABLE IF NOT EXISTS {paths.APP_TABLE} (" in sql
+    assert "CREATE DATABASE app OWNER shop_owner" in sql and "CREATE TABLE" not in sql  # the application makes its tables (its release phase)
     assert "CREATE ROLE shop_owner NOLOGIN" in sql and "LOGIN NOREPLICATION IN ROLE shop_rw" in sql
     assert not re.search(r"PASSWORD\s+['\":]", sql, re.I), "root's sync sets the passwords"
     assert "WITH LOGIN REPLICATION" not in sql, "Patroni creates the replication role itself"
@@ -176,8 +177,10 @@ def test_a_member_gets_its_own_certificate_and_only_verifiers_of_the_application
         assert secret["passwords"] == {"replication": REPL_PW, "rewind": REWIND_PW, "api": API_PW, "etcd": ETCD_PW}
         assert secret["backup"] == {"key_id": "AKIAEXAMPLE", "key_secret": S3_SECRET, "cipher_pass": CIPHER,
                                     "path": "/pgbackrest"}
-        assert list(secret["roles"]) == ["shop"] and secret["roles"]["shop"]["current"] is True
+        assert list(secret["roles"]) == ["shop", "shop_migrate"] and secret["roles"]["shop"]["current"] is True
         assert scram_matches(secret["roles"]["shop"]["verifier"], APP_PW)
+        assert scram_matches(secret["roles"]["shop_migrate"]["verifier"], MIGRATE_PW)
+        assert secret["roles"]["shop_migrate"]["current"] is True
 
 
 def test_a_rotated_application_password_moves_to_the_other_login_role():
@@ -199,7 +202,7 @@ def test_custom_identifiers_reach_sql_and_hba():
     sql = files(doc)[paths.DB_INIT_SQL]["content"]
     assert "CREATE DATABASE shop_db OWNER shop_owner" in sql and "GRANT CONNECT, TEMPORARY ON DATABASE shop_db TO shop_rw;" in sql
     rules = patroni(doc)["postgresql"]["pg_hba"]
-    assert "hostssl shop_db shop,shop_alt 203.0.113.40/32 scram-sha-256" in rules
+    assert "hostssl shop_db shop,shop_alt,shop_migrate 203.0.113.40/32 scram-sha-256" in rules
     assert "hostssl replication repl 203.0.113.10/32 scram-sha-256" in rules
     assert patroni(doc)["bootstrap"]["dcs"]["postgresql"]["parameters"]["archive_mode"] == "off"
 
@@ -232,7 +235,7 @@ def test_custom_identifiers_reach_sql_and_hba():
         (lambda: member(host_key="short"), "a host key is 32 to 256 letters and digits"),
         (lambda: member(cluster_id="Not-An-Id"), "cluster_id must be 8 to 64 lower-case letters and digits"),
         (lambda: member(app_user="App-User"), "app_user must be a lower-case SQL identifier"),
-        (lambda: member(app_user="a" * 58), "app_user must be at most 57 characters"),
+        (lambda: member(app_user="a" * 56), "app_user must be at most 55 characters"),
         (lambda: member(replication_user="shop"), "replication_user must differ from"),
         (lambda: member(replication_user="shop_owner"), "replication_user must differ from"),
         (lambda: member(replication_user="patroni_rewind"), "replication_user must differ from"),

@@ -6,16 +6,18 @@ from resilient_stack.hosts import postgres
 from resilient_stack.hosts.cluster import ClusterMember
 
 
-def test_db_init_sql_makes_an_owner_a_row_writer_and_two_login_roles():
+def test_db_init_sql_makes_an_owner_a_row_writer_two_login_roles_and_the_release_phase_role():
     sql = postgres.db_init_sql(app_user="shop", app_db="shop_db")
     for piece in ("CREATE ROLE shop_owner NOLOGIN", "CREATE ROLE shop_rw NOLOGIN",
                   "CREATE ROLE shop LOGIN NOREPLICATION IN ROLE shop_rw",
                   "CREATE ROLE shop_alt LOGIN NOREPLICATION IN ROLE shop_rw", "CREATE DATABASE shop_db OWNER shop_owner",
+                  "CREATE ROLE shop_migrate LOGIN NOREPLICATION IN ROLE shop_owner",
+                  "ALTER ROLE shop_migrate SET role = 'shop_owner';",
                   "REVOKE ALL ON DATABASE shop_db FROM PUBLIC;",
                   "ALTER DEFAULT PRIVILEGES FOR ROLE shop_owner GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO shop_rw;"):
         assert piece in sql, piece
     assert "\\connect shop_db\nSET ROLE shop_owner;\n" in sql
-    assert sql.index("ALTER DEFAULT PRIVILEGES") < sql.index("CREATE TABLE IF NOT EXISTS resilient_stack_writes (")
+    assert "CREATE TABLE" not in sql, "the application's tables are its own release phase's"
 
 
 def test_the_start_script_is_bounded_and_quotes_what_it_is_given():

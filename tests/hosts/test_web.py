@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from resilient_stack.hosts import paths
+from resilient_stack.hosts import app, paths
 from resilient_stack.hosts.web import CONNECTION_OPTIONS, AppDatabase, connection_url, validate_web
-from tests.hosts.samples import APP_DB, APP_PW, DOCS, KEY, files, load, opened, web, web_app, web_secrets
+from tests.hosts.samples import APP_DB, APP_PW, APP_SECRET, APP_SPEC, DOCS, KEY, MIGRATE_PW, files, load, opened, web, web_app, web_secrets
 
 
 def test_web_installs_nginx_and_serves_page_and_healthz():
@@ -87,33 +87,46 @@ def test_validate_web_is_the_rule_render_web_applies():
 # --------------------------------------------------------------------------------------------------
 
 
-def test_the_application_gets_every_member_and_its_credentials():
+def test_the_application_comes_with_podman_its_agent_and_its_spec_in_the_runtime_document():
     doc = load(web_app(https=True))
-    assert {"python3", "python3-psycopg2"} <= set(doc["packages"])
+    assert {"podman", "python3", "python3-psycopg2"} <= set(doc["packages"])
     fs = files(doc)
-    config = json.loads(fs[paths.APP_CONFIG]["content"])
-    assert config["database"] == {"hosts": list(APP_DB.hosts), "port": 5432, "dbname": "shop",
-                                  "options": {**CONNECTION_OPTIONS, "sslrootcert": paths.CA_CERT}}
-    assert CONNECTION_OPTIONS["sslmode"] == "verify-full", "the members are verified against the cluster's CA"
-    assert config["credentials"] == paths.APP_CREDENTIALS and config["table"] == paths.APP_TABLE
-    assert config["placement"] == "ovh/GRA/GRA11" and config["listen_port"] == 8080
-    # the credentials and the CA come sealed; root's sync writes them before the application starts
+    # the spec travels in the runtime document (the metadata in place; its first-boot copy here): no secret in it
+    first = json.loads(fs[paths.RUNTIME_CONFIG]["content"])["app"]
+    assert first["spec"]["image"] == APP_SPEC.image and first["spec"]["secrets"] == ["STRIPE_KEY"]
+    assert first["database"] == {"hosts": list(APP_DB.hosts), "port": 5432, "dbname": "shop"}
+    assert first["key"] == app.release_key(first["spec"], first["secrets_version"])
+    assert APP_SECRET not in json.dumps(first) and MIGRATE_PW not in json.dumps(first)
+    # the credentials, the release phase's, the user's secrets and the CA come sealed; root's sync writes them
     secret = opened(doc)
     assert secret["app"]["credentials"] == [{"user": "shop", "password": APP_PW}] and secret["tls"]["ca"]
+    assert secret["app"]["migrate"] == {"user": "shop_migrate", "password": MIGRATE_PW}
+    assert secret["app"]["secrets"] == {"STRIPE_KEY": APP_SECRET}
     run = doc["runcmd"]
-    assert run.index([paths.SYNC_SCRIPT, "--boot"]) < run.index(["systemctl", "enable", "--now", paths.APP_SERVICE])
-    unit = fs[f"/etc/systemd/system/{paths.APP_SERVICE}.service"]["content"]
-    assert f"User={paths.APP_USER}\n" in unit and f"ExecStart=/usr/bin/python3 {paths.APP_SCRIPT} {paths.APP_CONFIG}\n" in unit
+    assert run.index([paths.SYNC_SCRIPT, "--boot"]) < run.index(["systemctl", "enable", "--now", app.AGENT_SERVICE])
+    assert fs[app.AGENT]["permissions"] == "0755" and fs[paths.APP_UPSTREAM]["content"] == app.upstream_conf(None)
+    unit = fs[f"/etc/systemd/system/{app.AGENT_SERVICE}.service"]["content"]
+    assert f"ExecStart={app.AGENT} agent\n" in unit and "Restart=always" in unit
     site = fs[paths.NGINX_SITE]["content"]
-    https_block = site.split("listen 443")[1]
-    assert "location /api/ {" in https_block and "proxy_pass http://127.0.0.1:8080;" in https_block
-    assert "location /api/" not in site.split("listen 443")[0], "port 80 redirects to HTTPS"
+    plain, tls = site.split("listen 443")
+    assert f"include {paths.APP_UPSTREAM};" in site
+    assert "location / {" in tls and "proxy_pass http://rs_app;" in tls and "try_files" not in tls
+    assert "proxy_pass http://rs_app/healthz;" in tls and "proxy_pass http://rs_app/healthz;" in plain
+    assert "return 301 https://" in plain and "proxy_pass http://rs_app;" not in plain, "port 80 redirects"
 
 
-def test_without_a_database_the_host_serves_the_static_page_only():
+def test_the_health_check_path_is_the_applications():
+    site = files(load(web_app(application=APP_SPEC.__class__(**{**APP_SPEC.__dict__, "health_path": "/up"}))))[
+        paths.NGINX_SITE]["content"]
+    assert "location = /healthz {" in site and "proxy_pass http://rs_app/up;" in site
+
+
+def test_without_an_application_the_host_serves_the_static_page_only():
     doc = load(web())
-    assert paths.APP_CONFIG not in files(doc) and "location /api/" not in files(doc)[paths.NGINX_SITE]["content"]
-    assert "python3-psycopg2" not in doc["packages"]
+    site = files(doc)[paths.NGINX_SITE]["content"]
+    assert app.AGENT not in files(doc) and "rs_app" not in site and "try_files $uri $uri/ =404;" in site
+    assert 'return 200 "ok\\n";' in site
+    assert "podman" not in doc["packages"] and "app" not in json.loads(files(doc)[paths.RUNTIME_CONFIG]["content"])
 
 
 def test_the_connection_url_users_get():
@@ -130,7 +143,11 @@ def test_the_connection_url_users_get():
     ({"database": "postgresql://x"}, "database must be an AppDatabase"),
     ({"secrets_doc": lambda: web_secrets(app_passwords=["short"])}, "app password must be at least 12"),
     ({"secrets_doc": lambda: web_secrets(write_token=None)}, "write_token must be a string"),
-    ({"database": None, "secrets_doc": lambda: web_secrets()}, "the application.s credentials exactly when there is a database"),
+    ({"secrets_doc": lambda: web_secrets(migrate_password=None)}, "migrate password must be a string"),
+    ({"database": None}, "the application needs the database"),
+    ({"secrets_doc": lambda: web_secrets(app=False)}, "the application.s credentials exactly when there is an application"),
+    ({"app_runtime": None}, "comes with its runtime part"),
+    ({"application": APP_SPEC.__class__(image="shop/web:1")}, "is not a full image reference"),
     ({"host_key": "short"}, "a host key is 32 to 256"),
 ])
 def test_bad_application_input(change, match):

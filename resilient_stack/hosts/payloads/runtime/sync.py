@@ -42,7 +42,6 @@ TLS_DIR = "{{tls_dir}}"
 TLS_GROUP = "{{tls_group}}"
 PGBACKREST_SECRETS = "{{pgbackrest_secrets}}"  # empty on a host without backups
 APP_CREDENTIALS = "{{app_credentials}}"  # empty on a host without the application
-APP_USER = "{{app_user}}"
 HBA_RULE = re.compile(r"(local|host|hostssl|hostnossl)( [A-Za-z0-9_.,:/-]+){2,4}")
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 VERIFIER = re.compile(r"SCRAM-SHA-256\$\d{4,7}:[A-Za-z0-9+/=]{8,64}\$[A-Za-z0-9+/=]{44}:[A-Za-z0-9+/=]{44}")
@@ -494,8 +493,8 @@ def apply_backup(backup):
 
 
 def apply_app(app):
-    """The application's credentials (it reads the file again when it changes: no restart, no failed request)."""
-    return write_private(APP_CREDENTIALS, json.dumps(app, indent=1, sort_keys=True) + "\n", ids(APP_USER), 0o600)
+    """The application's credentials and secrets (root only: its agent reads them again when they change)."""
+    return write_private(APP_CREDENTIALS, json.dumps(app, indent=1, sort_keys=True) + "\n", (0, 0), 0o600)
 
 
 def apply_secrets(doc, boot):
