@@ -53,7 +53,8 @@ SYNC_CANCELLED = "canceling wait for synchronous replication"
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
-<body><h1>{title}</h1><p>Served from <strong>{placement}</strong>, release {release}.</p></body></html>
+<body><h1>{title}</h1><p>Served from placement: <strong id="placement">{placement}</strong>, release {release}.</p>
+</body></html>
 """
 
 

@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 INTERNET_POOL = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range: never routed
-VISITOR_OFFSET, S3_OFFSET, FIRST_HOST_OFFSET = 2, 3, 10
+VISITOR_OFFSET, S3_OFFSET, REGISTRY_OFFSET, FIRST_HOST_OFFSET = 2, 3, 4, 10
 RECORD_DOMAIN = "test"  # RFC 2606: the visitor's name for a stack with no DNS name of its own
 INSTANCE_TYPE = "openstack:compute/instance:Instance"
 STACKS_DIR = "stacks"  # a stack NAME is ./stacks/Pulumi.NAME.yaml in the current directory
@@ -83,6 +83,7 @@ class HostPlan:
     site: str  # site id from the catalog
     public_ip: str  # the mock cloud's access_ip_v4 == the container's IP on the internet network
     user_data: str  # the exact rendered #cloud-config
+    metadata: dict[str, str] = field(default_factory=dict)  # the instance's metadata items (runtime, sealed secrets)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,12 @@ class Plan:
     rejected: DesignRejected | None = None
     config_overrides: dict[str, object] = field(default_factory=dict)  # what the drill changed: nothing
     write_token: str = ""  # the stack output appWriteToken: the load's writes carry it
+    app_image: str | None = None  # web.app.image: what the registry stand-in serves (the example application)
+    registry_ip: str = ""  # the registry stand-in's address on the internet
+
+    @property
+    def registry_host(self) -> str:
+        return self.app_image.split("/", 1)[0].split(":", 1)[0] if self.app_image else ""
 
     @property
     def rejected_rules(self) -> tuple[str, ...]:
@@ -294,7 +301,9 @@ def build_plan(
         ip = str(r.outputs.get("accessIpV4", ""))
         if ipaddress.ip_address(ip) not in internet:
             raise DrillError(f"instance {r.name}: public address {ip} is not on the drill's internet {internet}")
-        hosts.append(HostPlan(str(r.inputs.get("name") or r.name), role, placement, site_of[placement][0], ip, user_data))
+        meta = {str(k): str(v) for k, v in (r.inputs.get("metadata") or {}).items()}
+        hosts.append(HostPlan(str(r.inputs.get("name") or r.name), role, placement, site_of[placement][0], ip, user_data,
+                              meta))
     hosts.sort(key=lambda h: ({HOST_DB_PRIMARY: 0, HOST_DB_REPLICA: 1, HOST_WEB: 2}[h.role], h.name))
     primary = next(h.placement for h in hosts if h.role == HOST_DB_PRIMARY)
     records = dict(outputs.get("dnsRecordSet") or {})
@@ -313,6 +322,8 @@ def build_plan(
         entry_points=list(records.get("records") or []), predictions=predictions, rejected=rejected,
         config_overrides=dict(shown_overrides if shown_overrides is not None else overrides),
         write_token=str(outputs.get("appWriteToken") or ""),
+        app_image=config.web.app.image if config.web.app is not None else None,
+        registry_ip=str(internet.network_address + REGISTRY_OFFSET),
     )
 
 

@@ -64,7 +64,7 @@ class Options:
     max_after_s: float = 90.0  # ... and at most this long
     dead_after_s: float = 12.0  # how long to watch a role of which no host survived
     boot_timeout_s: float = 480.0  # every host booted (cloud-init done) within this
-    ready_timeout_s: float = 120.0  # the cluster healthy, the application answering
+    ready_timeout_s: float = 300.0  # the cluster healthy, the application answering on every web host
     return_timeout_s: float = 150.0  # the burned site back: its database host streaming again
     hold_s: float = 15.0  # a paused or cut-off primary stays so this long after the stack healed without it
     http_interval_s: float = 0.1
@@ -168,6 +168,14 @@ class _Drill:
                                  f"{chk.describe()}")
             time.sleep(1)
         self.event("ready", f"cluster: {chk.describe()}")
+        # every web host serves the application (its /healthz is the application's), not just the first one the
+        # visitor reaches: the first release starts on each host once the database answers
+        for h in [h for h in self.plan.hosts if h.role == HOST_WEB]:
+            while podman.exec_in(self.names[h.name], ["curl", "-fsS", "-o", "/dev/null", "-m", "3",
+                                                           "http://127.0.0.1/healthz"], check=False).returncode:
+                if time.monotonic() > deadline:
+                    raise DrillError(f"{h.name} does not serve the application after {self.o.ready_timeout_s:.0f} s")
+                time.sleep(1)
         for mode, what in (("get", "the page"), ("write", "a write through the application")):
             while True:
                 a = self.visit_once(mode)

@@ -29,9 +29,10 @@ import yaml
 
 from resilient_stack.core.vocabulary import HOST_WEB
 from resilient_stack.drills.load import RUN_DIR, VISITOR, visitor_script
-from resilient_stack.drills.plan import DrillError, HostPlan, Plan
+from resilient_stack.drills.plan import DrillError, HostPlan, Plan, pick_internet_subnet
 from resilient_stack.drills.report import plural
-from resilient_stack.testing import podman, standins
+from resilient_stack.testing import podman, registry, standins
+from resilient_stack.testing.standins import make_tls  # noqa: F401 - the drill's certificates
 
 __all__ = [
     "Topology",
@@ -117,24 +118,6 @@ def moto_site() -> Path:
     return Path(spec.origin).resolve().parent.parent
 
 
-def make_tls(workdir: Path, names: Sequence[str], image: str) -> Path:
-    """A self-signed certificate for the S3 endpoint name(s), and a CA bundle (the image's + it) for the
-    database hosts: the fake internet's S3 is trusted as the real one is. Made with the image's openssl."""
-    tls = workdir / "tls"
-    tls.mkdir(mode=0o755)
-    san = ",".join(f"DNS:{n}" for n in names)
-    script = (
-        "set -e; cd /out; "
-        f"openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN={names[0]}' -addext 'subjectAltName={san}' "
-        "-keyout s3.key -out s3.crt 2>/dev/null; "
-        "cat /etc/ssl/certs/ca-certificates.crt s3.crt > ca-bundle.crt; chmod 0644 s3.crt ca-bundle.crt s3.key"
-    )
-    proc = podman.run_once(image, ["sh", "-c", script], volumes=[f"{tls}:/out"], check=False, timeout=120)
-    if proc.returncode != 0 or not (tls / "ca-bundle.crt").is_file():
-        raise DrillError(f"could not make the S3 stand-in's certificate: {proc.stderr.strip()[-500:]}")
-    return tls
-
-
 def mac_of(ip: str) -> str:
     """A locally administered MAC address derived from an IPv4 address (``02:42:`` + its four bytes)."""
     return "02:42:" + ":".join(f"{int(b):02x}" for b in ip.split("."))
@@ -156,6 +139,8 @@ class Topology:
     # restore drill's fresh hosts, which take the burned hosts' addresses as a replaced instance keeps its port
     start: Callable[..., podman.Host] | None = None
     internet: str = ""  # the internet network's name (a partition unplugs a site's hosts from it)
+    metadata_root: Path | None = None  # what the metadata stand-in serves (rewrite a host's files: a `pulumi up`)
+    metadata_ips: dict[str, str] | None = None  # host name -> its address on the metadata network
 
 
 def boot(
@@ -175,13 +160,23 @@ def boot(
         DrillError: the S3 stand-in's certificate could not be made.
     """
     t0 = time.monotonic()
-    event("boot", f"{len(plan.hosts)} stack hosts + visitor + S3 stand-in, podman session rs-{s.id}-*: "
+    event("boot", f"{len(plan.hosts)} stack hosts + visitor + S3 stand-in"
+                  f"{' + registry' if plan.app_image else ''} + metadata service, podman session rs-{s.id}-*: "
                   f"{plural(len(plan.sites), 'site network')} and the internet {plan.internet}")
     inet = s.create_network("internet", subnet=str(plan.internet))
     site_nets = {sid: s.create_network(f"site-{slug(sid)}") for sid in plan.sites}
     names = [plan.s3_host] + ([f"{plan.bucket}.{plan.s3_host}"] if plan.s3_uri_style == "host" else [])
-    tls = make_tls(workdir, names, image)
+    tls = make_tls(workdir, names + ([plan.registry_host] if plan.app_image else []), image)
     site_packages = moto_site()
+    # the cloud's metadata service on a network of its own (it tells the hosts apart by their addresses there)
+    md_range = pick_internet_subnet(used=[*podman.used_subnets(), plan.internet])
+    md_net = s.create_network("metadata", subnet=str(md_range), internal=True)
+    md_ips = {h.name: str(md_range.network_address + 10 + i) for i, h in enumerate(plan.hosts)}
+    md_service = str(md_range.network_address + 5)
+    metadata_root = workdir / "metadata"
+    for h in plan.hosts:
+        standins.metadata_files(metadata_root, md_ips[h.name], user_data=h.user_data, metadata=h.metadata, name=h.name)
+    standins.boot_metadata_service(s, metadata_root, ["--network", f"{md_net.name}:ip={md_service}"])
 
     def nets(site: str | None, ip: str) -> list[str]:
         # a fixed MAC on the internet, as a cloud port keeps its own: a host that comes back is reached at once
@@ -200,13 +195,30 @@ def boot(
     visitor = s.boot("visitor", visitor_user_data(), extra_args=[*nets(None, plan.visitor_ip), *records])
     hosts["visitor"] = visitor
     add_hosts = [a for n in names for a in ("--add-host", f"{n}:{plan.s3_ip}")]
+    trust = ["-v", f"{tls / 'ca-bundle.crt'}:/etc/ssl/certs/ca-certificates.crt:ro"]
+    if plan.app_image:
+        # the registry the stack's image comes from (outside every site, as the user's registry is), with the
+        # example application's image under the name the stack gives it
+        hosts["registry"] = s.boot("registry", registry.registry_user_data(), extra_args=[
+            *nets(None, plan.registry_ip), "-v", f"{tls}:{registry.TLS_MOUNT}:ro"])
+        containers["registry"] = hosts["registry"].name
+        local = registry.build_app_image(f"localhost/rs-{s.id}-app:{plan.app_image.rsplit(':', 1)[-1]}")
+        hosts["registry"].wait_boot_finished(timeout=timeout)
+        registry.push(local, plan.registry_ip, registry.repository_of(plan.app_image))
+        event("boot", f"registry {plan.registry_host} serves {registry.repository_of(plan.app_image)} (examples/app)")
 
     def start(h: HostPlan, short: str | None = None) -> podman.Host:
-        extra = nets(h.site, h.public_ip)
+        # a host started again under another name (the restore drill's fresh hosts) gets no metadata address: its
+        # first boot reads its user data's copies, as every host's does
+        metadata = ["--network", f"{md_net.name}:ip={md_ips[h.name]}"] if short is None else []
+        extra = [*nets(h.site, h.public_ip), *metadata, *trust]
         if h.role != HOST_WEB:
-            extra += [*add_hosts, "-v", f"{tls / 'ca-bundle.crt'}:/etc/ssl/certs/ca-certificates.crt:ro",
-                      *standins.data_volume(workdir / "volumes" / (short or h.name))]  # the cloud's block-storage volume
-        return s.boot(short or h.name, h.user_data, hostname=h.name, extra_args=extra)
+            extra += [*add_hosts, *standins.data_volume(workdir / "volumes" / (short or h.name))]  # its volume
+        elif plan.app_image:
+            extra += ["--add-host", f"{plan.registry_host}:{plan.registry_ip}",
+                      *standins.container_storage(workdir / "containers" / (short or h.name))]
+        host = s.boot(short or h.name, h.user_data, hostname=h.name, extra_args=extra)
+        return host
 
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="firedrill-boot") as pool:  # `podman run`s overlap
         for h, host in zip(plan.hosts, pool.map(start, plan.hosts)):
@@ -215,6 +227,9 @@ def boot(
     deadline = time.monotonic() + timeout
     for host in hosts.values():
         host.wait_boot_finished(timeout=max(5.0, deadline - time.monotonic()))
+    for h in plan.hosts:
+        standins.route_to_metadata(hosts[h.name], md_service)
     boot_s = time.monotonic() - t0
     event("boot", f"cloud-init done on all {len(hosts)} containers in {boot_s:.0f} s")
-    return Topology(visitor=visitor, names=containers, boot_s=boot_s, start=start, internet=inet.name)
+    return Topology(visitor=visitor, names=containers, boot_s=boot_s, start=start, internet=inet.name,
+                    metadata_root=metadata_root, metadata_ips=md_ips)

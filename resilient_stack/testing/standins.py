@@ -35,6 +35,14 @@ __all__ = ["DATA_MOUNT", "METADATA_IP", "data_volume", "metadata_files", "metada
            "route_to_metadata"]
 
 
+def container_storage(directory: Path) -> list[str]:
+    """``podman run`` arguments that let a web host run its application's containers (podman in the container): a
+    privileged container, its container storage on ``directory`` (created if needed; overlay cannot stack on the
+    container's own overlay), as a cloud VM's podman has its root disk."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return ["--privileged", "-v", f"{directory}:/var/lib/containers"]
+
+
 def data_volume(directory: Path) -> list[str]:
     """``podman run`` arguments attaching ``directory`` (created if needed) as a host's data volume."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -83,3 +91,27 @@ def boot_metadata_service(session: podman.Session, root: Path, network_args: Seq
 def route_to_metadata(host: podman.Host, via: str) -> None:
     """The route a cloud's DHCP gives its instances (option 121): 169.254.169.254 through the stand-in."""
     host.exec("ip", "route", "replace", f"{METADATA_IP}/32", "via", via, timeout=30)
+
+
+# --------------------------------------------------------------------------------------------------
+# Certificates of the stand-ins
+# --------------------------------------------------------------------------------------------------
+
+
+def make_tls(workdir: Path, names: Sequence[str], image: str) -> Path:
+    """A self-signed certificate for the stand-ins' names (the S3 endpoint, the image registry: ``s3.crt``,
+    ``s3.key``), and a CA bundle (the image's + it, ``ca-bundle.crt``) for the stack's hosts: the fake internet's
+    services are trusted as the real ones are. Made with the image's openssl."""
+    tls = workdir / "tls"
+    tls.mkdir(mode=0o755)
+    san = ",".join(f"DNS:{n}" for n in names)
+    script = (
+        "set -e; cd /out; "
+        f"openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN={names[0]}' -addext 'subjectAltName={san}' "
+        "-keyout s3.key -out s3.crt 2>/dev/null; "
+        "cat /etc/ssl/certs/ca-certificates.crt s3.crt > ca-bundle.crt; chmod 0644 s3.crt ca-bundle.crt s3.key"
+    )
+    proc = podman.run_once(image, ["sh", "-c", script], volumes=[f"{tls}:/out"], check=False, timeout=120)
+    if proc.returncode != 0 or not (tls / "ca-bundle.crt").is_file():
+        raise podman.PodmanError(f"could not make the stand-ins' certificate: {proc.stderr.strip()[-500:]}")
+    return tls

@@ -29,7 +29,7 @@ Options:
     --expect-replicas N                db-primary: at least N replicas streaming (default 0)
     --expect-backup                    db: pgBackRest + WAL archiving must be configured
     --no-expect-backup                 db: WAL archiving must be off (the default checks nothing)
-    --expect-app                       web: the application must answer with the primary (else: checked when present)
+    --expect-app                       web: the application must run (else: checked when present)
 
 A database member is checked with the role it has NOW (Patroni's: ``resilient-stack-cluster list`` on any member
 shows who leads); the stack's outputs name the members' initial roles.
@@ -62,7 +62,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="db: WAL archiving must be off",
     )
     group.addoption("--expect-app", action="store_true", default=False,
-                    help="web: the application must be installed and answer with the primary")
+                    help="web: the application must run (its agent, its current slot behind nginx)")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,4 +1,5 @@
-"""A healthy web host: nginx from Debian serving the page and /healthz, and the application under /api/."""
+"""A healthy web host: nginx from Debian serving /healthz and either the index page or the application (its container
+under podman, its agent, nginx sending the visitors to its current slot)."""
 
 import html
 import json
@@ -28,7 +29,28 @@ def test_healthz_answers_ok(host):
     assert out.stdout.strip() == "ok"
 
 
-def test_index_shows_the_app_and_placement(host, options):
+STATE = "/etc/resilient-stack/runtime.json"
+CURRENT = "/var/lib/resilient-stack/app/current.json"
+UPSTREAM = "/etc/nginx/resilient-stack-app.conf"
+CREDENTIALS = "/etc/resilient-stack/secrets/app-credentials.json"
+SLOT_PORTS = {"a": 18080, "b": 18081}
+
+
+@pytest.fixture
+def app(root, options):
+    """The application's part of the runtime document; its checks are skipped on a host without one unless
+    --expect-app (a host without one serves the index page)."""
+    doc = json.loads(root.file(STATE).content_string) if root.file(STATE).exists else {}
+    if "app" not in doc:
+        if options["expect_app"]:
+            pytest.fail("the runtime document has no application: the host serves the index page only")
+        pytest.skip("no application on this host (--expect-app requires one)")
+    return doc["app"]
+
+
+def test_index_shows_the_placement(host, root, options):
+    if root.file(STATE).exists and "app" in json.loads(root.file(STATE).content_string):
+        pytest.skip("the application serves / on this host")
     out = host.run("curl -fsS --max-time 5 http://127.0.0.1/")
     assert out.rc == 0, out.stderr
     page = out.stdout
@@ -43,57 +65,39 @@ def test_default_site_disabled(host):
     assert not host.file("/etc/nginx/sites-enabled/default").exists
 
 
-APP_CONFIG = "/etc/resilient-stack/app.json"
-
-
-@pytest.fixture
-def app(host, options):
-    """The application's configuration; its checks are skipped on a host without one unless --expect-app."""
-    if not host.file(APP_CONFIG).exists:
-        if options["expect_app"]:
-            pytest.fail(f"{APP_CONFIG} is missing: the application is not installed")
-        pytest.skip("no application on this host (--expect-app requires one)")
-    return json.loads(host.file(APP_CONFIG).content_string)
-
-
-def test_app_running_and_enabled(host, app):
-    svc = host.service("resilient-stack-app")
+def test_the_agent_runs_and_is_enabled(host, app):
+    svc = host.service("resilient-stack-app-agent")
     assert svc.is_running and svc.is_enabled
 
 
-def test_app_reaches_the_primary_through_every_member(app):
-    db = app["database"]
-    assert len(db["hosts"]) >= 3, "the connection string lists every database member"
-    assert db["options"]["target_session_attrs"] == "read-write"
-    assert db["options"]["sslmode"] == "verify-full" and db["options"]["channel_binding"] == "require"
+def test_the_current_slot_runs_the_stacks_image_behind_nginx(root, app):
+    current = json.loads(root.file(CURRENT).content_string)
+    slot = current["slot"]
+    unit = root.service(f"resilient-stack-app-{slot}")
+    assert unit.is_running and unit.is_enabled, f"slot {slot}"
+    assert f"server 127.0.0.1:{SLOT_PORTS[slot]};" in root.file(UPSTREAM).content_string
+    ps = root.run("podman ps --format json --filter name=rs-app-%s", slot)
+    running = [c for c in json.loads(ps.stdout or "[]") if c.get("State") == "running"]
+    assert running, f"no running container in slot {slot}"
+    other = "b" if slot == "a" else "a"
+    assert not root.service(f"resilient-stack-app-{other}").is_running, "one version at a time once it switched"
 
 
-def test_app_verifies_the_members_against_the_clusters_ca(root, app):
-    ca = root.file(app["database"]["options"]["sslrootcert"])
-    assert ca.exists and "BEGIN CERTIFICATE" in ca.content_string and ca.mode == 0o644
+def test_the_health_check_is_the_applications(host, app):
+    out = host.run("curl -sS --max-time 10 -o /dev/null -w %s http://127.0.0.1/healthz", "%{http_code}")
+    assert out.stdout.startswith(("2", "3")), out.stdout
 
 
-def _token(root, app) -> str:
-    return json.loads(root.file(app["credentials"]).content_string)["write_token"]
+def test_the_applications_secrets_are_root_only(root, app):
+    f = root.file(CREDENTIALS)
+    assert f.exists and f.mode == 0o600 and f.user == "root", (oct(f.mode), f.user)
+    doc = json.loads(f.content_string)
+    assert doc["credentials"] and all(c["user"] and c["password"] for c in doc["credentials"])
+    assert doc["migrate"]["user"] and doc["migrate"]["password"]
+    env_dir = root.file("/var/lib/resilient-stack/app")
+    assert env_dir.mode == 0o700 and env_dir.user == "root"
 
 
-def test_app_answers_with_the_primary(host, root, app):
-    out = host.run("curl -sS --max-time 30 -H 'Authorization: Bearer %s' http://127.0.0.1/api/status", _token(root, app))
-    assert out.rc == 0, out.stderr
-    status = json.loads(out.stdout)
-    assert status.get("database") in app["database"]["hosts"], status
-
-
-def test_app_writes_need_the_write_token_and_say_nothing_of_the_members(host, app):
-    out = host.run("curl -sS --max-time 30 -o /dev/null -w %s -X POST 'http://127.0.0.1/api/writes?n=1'",
-                   "%{http_code}")
-    assert out.stdout == "401", out.stdout
-    status = json.loads(host.run("curl -sS --max-time 30 http://127.0.0.1/api/status").stdout)
-    assert status.get("database") not in app["database"]["hosts"], "a visitor without the token learns no address"
-
-
-def test_app_credentials_are_private_to_the_app(root, app):
-    f = root.file(app["credentials"])
-    assert f.exists and f.mode == 0o600 and f.user == "resilient-stack-app", (oct(f.mode), f.user)
-    creds = json.loads(f.content_string)["credentials"]
-    assert creds and all(c["user"] and c["password"] for c in creds)
+def test_no_container_reaches_the_metadata_service(root, app):
+    chain = root.run("nft list chain inet resilient_stack forward")
+    assert chain.rc == 0 and "ip daddr 169.254.169.254 reject" in chain.stdout, chain.stdout + chain.stderr

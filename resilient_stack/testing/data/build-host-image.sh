@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Build the local podman image that stands in for a Debian bookworm cloud host:
-#   localhost/resilient-stack-host:bookworm-4
+#   localhost/resilient-stack-host:bookworm-5
 # systemd + cloud-init (NoCloud datasource) + openssh-server, and the packages the hosts' user data installs
 # (nginx, python3-psycopg2, postgresql-15, pgbackrest, patroni, etcd-server, etcd-client, nftables,
-# unattended-upgrades, certbot) pre-installed so that
+# unattended-upgrades, certbot, podman for the application's containers) pre-installed, and Debian's docker-registry
+# (the tests' image registry, disabled), so that
 # boots take seconds (cloud-init's `packages:` then finds them already there). etcd and Patroni are disabled in
 # the image: on a real cloud image they are installed by cloud-init after the user data wrote their
 # configuration, and the image must not start them before that (nor with the packages' defaults).
 # Bump the tag whenever the package list changes, so that existing caches rebuild.
+# Also builds localhost/resilient-stack-app-base:bookworm (the same Debian base with python3 and python3-psycopg2):
+# what the tests build the example application's image FROM (examples/app/Containerfile, BASE), offline.
 #
 # Idempotent: does nothing when the image already exists (FORCE=1 rebuilds it). Only Debian's packages
 # are used; no image registry is contacted (the base image is a debootstrap of the machine's own mirror).
@@ -18,12 +21,12 @@
 # scripts/build-host-image.sh in the repository runs this file.
 #
 # Environment:
-#   RESILIENT_STACK_HOST_IMAGE  image name (default localhost/resilient-stack-host:bookworm-4)
+#   RESILIENT_STACK_HOST_IMAGE  image name (default localhost/resilient-stack-host:bookworm-5)
 #   XDG_CACHE_HOME              rootfs tarball cache lives in ${XDG_CACHE_HOME:-$HOME/.cache}/resilient-stack/hosts/
 #   FORCE=1                     rebuild even if the image exists (the cached rootfs tarball is reused)
 set -euo pipefail
 
-IMAGE="${RESILIENT_STACK_HOST_IMAGE:-localhost/resilient-stack-host:bookworm-4}"
+IMAGE="${RESILIENT_STACK_HOST_IMAGE:-localhost/resilient-stack-host:bookworm-5}"
 BASE_IMAGE="localhost/resilient-stack-host-base:bookworm"
 SUITE=bookworm
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/resilient-stack/hosts"
@@ -73,8 +76,9 @@ else
     log "$CONF already configured"
 fi
 
-if [ "${FORCE:-0}" != 1 ] && podman image exists "$IMAGE"; then
-    log "image $IMAGE already exists: nothing to do"
+APP_BASE="${RESILIENT_STACK_APP_BASE_IMAGE:-localhost/resilient-stack-app-base:bookworm}"
+if [ "${FORCE:-0}" != 1 ] && podman image exists "$IMAGE" && podman image exists "$APP_BASE"; then
+    log "images $IMAGE and $APP_BASE already exist: nothing to do"
     exit 0
 fi
 
@@ -115,6 +119,7 @@ log "importing $BASE_IMAGE"
 podman import --quiet "$ROOTFS_TAR" "$BASE_IMAGE" >/dev/null
 
 # 5. The host image.
+if [ "${FORCE:-0}" = 1 ] || ! podman image exists "$IMAGE"; then
 CTX="$(mktemp -d /var/tmp/rs-image.XXXXXX)"
 trap 'rm -rf "$CTX"' EXIT
 cat > "$CTX/Containerfile" <<CFEOF
@@ -128,7 +133,8 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sb
       sudo locales locales-all openssh-server gnupg lsb-release \\
       nginx postgresql-15 pgbackrest ssl-cert python3-psycopg2 patroni etcd-server etcd-client \\
       nftables unattended-upgrades certbot \\
- && systemctl disable etcd patroni nftables \\
+      podman netavark aardvark-dns iptables uidmap docker-registry \\
+ && systemctl disable etcd patroni nftables docker-registry \\
  && rm -f /usr/sbin/policy-rc.d \\
  && apt-get clean && rm -rf /var/lib/apt/lists/* \\
  && printf 'datasource_list: [ NoCloud, None ]\n' > /etc/cloud/cloud.cfg.d/90-nocloud.cfg \\
@@ -141,3 +147,17 @@ log "podman build $IMAGE (apt-get install systemd cloud-init nginx postgresql-15
 podman build --quiet --network host -t "$IMAGE" "$CTX" > "$CTX/build.log" 2>&1 \
     || { tail -n 40 "$CTX/build.log" >&2; die "podman build failed"; }
 log "built $IMAGE in $(( $(date +%s) - start )) s"
+fi
+
+# 6. The base of the example application's image: the same Debian with python3 and python3-psycopg2 (a user's
+#    Containerfile starts FROM docker.io/library/debian:bookworm-slim and installs them; nothing is pulled here).
+if [ "${FORCE:-0}" = 1 ] || ! podman image exists "$APP_BASE"; then
+    CTX2="$(mktemp -d /var/tmp/rs-app-base.XXXXXX)"
+    printf 'FROM %s\nENV DEBIAN_FRONTEND=noninteractive\nRUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 python3-psycopg2 ca-certificates >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*\n' \
+        "$BASE_IMAGE" > "$CTX2/Containerfile"
+    log "podman build $APP_BASE (python3, python3-psycopg2)"
+    podman build --quiet --network host -t "$APP_BASE" "$CTX2" > "$CTX2/build.log" 2>&1 \
+        || { tail -n 40 "$CTX2/build.log" >&2; rm -rf "$CTX2"; die "podman build of $APP_BASE failed"; }
+    rm -rf "$CTX2"
+    log "built $APP_BASE"
+fi

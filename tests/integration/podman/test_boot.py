@@ -4,7 +4,7 @@ with the shipped host checks (resilient_stack.hosts.checks), write through the a
 then lose the primary: Patroni promotes a replica by itself, the application finds it, the other replica follows
 it, and the old primary, started again from its disk, rejoins as a replica (pg_rewind).
 
-Needs podman and the image localhost/resilient-stack-host:bookworm-4 (built when absent by
+Needs podman and the image localhost/resilient-stack-host:bookworm-5 (built when absent by
 scripts/build-host-image.sh, as root). When they are unavailable the tests are skipped, or FAIL when
 RESILIENT_STACK_REQUIRE_TOOLS=1. Every container and network is removed afterwards (also on Ctrl-C and
 SIGTERM); RESILIENT_STACK_KEEP_HOSTS=1 keeps them for debugging.
@@ -48,7 +48,7 @@ from resilient_stack.drills.plan import pick_internet_subnet
 from resilient_stack.hosts import cloudinit as ci
 from resilient_stack.hosts.secrets import items as sealed_items
 from resilient_stack.hosts.secrets import seal
-from resilient_stack.testing import podman, standins
+from resilient_stack.testing import podman, registry, standins
 
 REPO = Path(__file__).resolve().parents[3]
 REQUIRE_TOOLS = os.environ.get("RESILIENT_STACK_REQUIRE_TOOLS") == "1"
@@ -126,22 +126,35 @@ runcmd:
 
 
 CLUSTER_ID = "podmantest01"
+APP_IMAGE = "registry.example.com/shop/web:1.0.0"  # the example application, served by the test's registry
+APP_SPEC = ci.AppSpec(image=APP_IMAGE, env={"APP_TITLE": APP_TITLE}, migrate=("python3", "/app/app.py", "migrate"))
+
+
+def web_app_runtime(stack_or_ips, spec: ci.AppSpec = APP_SPEC, token: str = "", members=None) -> dict:
+    """The web host's application part of its runtime document, as the components make it."""
+    ips = stack_or_ips
+    return ci.app_runtime_section(
+        spec=spec, version=ci.secrets_version({}, token), host="web", placement="site-a", label=PLACEMENT,
+        placements=["site-a"], members={ips[n]: n for n in ("db1", "db2", "db3")},
+        db_hosts=[ips[n] for n in ("db1", "db2", "db3")], db_port=5432, dbname="app")
 
 
 def cluster_secrets(members, backup):
     """What the components give the hosts, made here: the cluster's PKI, its passwords, every host's key."""
     now = datetime.datetime.now(datetime.timezone.utc)
     issued = issue({"scope": "rs-test", "members": {m.name: m.address for m in members}}, now=now)
-    passwords = {k: f"{k}-" + secrets.token_urlsafe(18) for k in ("repl", "rewind", "api", "etcd", "app", "token")}
+    passwords = {k: f"{k}-" + secrets.token_urlsafe(18)
+                 for k in ("repl", "rewind", "api", "etcd", "app", "token", "migrate")}
     keys = {name: secrets.token_hex(32) for name in (*[m.name for m in members], "web")}
     docs = {m.name: ci.db_secret_document(ci.DbSecrets(
         tls=ci.MemberTls(ca=issued["caCert"], cert=issued["certs"][m.name], key=issued["keys"][m.name],
                          admin_cert=issued["adminCerts"][m.name], admin_key=issued["adminKeys"][m.name]),
         replication_password=passwords["repl"], rewind_password=passwords["rewind"], api_password=passwords["api"],
-        etcd_password=passwords["etcd"], app_passwords=(passwords["app"],), backup=backup), app_user="app")
+        etcd_password=passwords["etcd"], app_passwords=(passwords["app"],), backup=backup,
+        migrate_password=passwords["migrate"]), app_user="app")
         for m in members}
     docs["web"] = ci.web_secret_document(ca=issued["caCert"], app_user="app", app_passwords=[passwords["app"]],
-                                         write_token=passwords["token"])
+                                         write_token=passwords["token"], migrate_password=passwords["migrate"])
     return issued, passwords, keys, docs
 
 
@@ -150,7 +163,8 @@ def stack(image, tmp_path_factory):
     volumes = tmp_path_factory.mktemp("volumes")
     moto_site, no_backup_reason = _moto_site()
     net_range = pick_internet_subnet()
-    ips = {name: str(net_range.network_address + 10 + i) for i, name in enumerate(("db1", "db2", "db3", "web", "s3"))}
+    ips = {name: str(net_range.network_address + 10 + i)
+           for i, name in enumerate(("db1", "db2", "db3", "web", "s3", "registry"))}
     # the metadata service's own network (no NAT: the stand-in tells the hosts apart by their addresses)
     md_range = pick_internet_subnet(used=[*podman.used_subnets(), net_range])
     md_ips = {name: str(md_range.network_address + 10 + i) for i, name in enumerate(("db1", "db2", "db3", "web", "metadata"))}
@@ -173,15 +187,27 @@ def stack(image, tmp_path_factory):
                 key_secret="s3-" + secrets.token_urlsafe(12), uri_style="path", verify_tls=False,
                 cipher_pass="cipher-" + secrets.token_urlsafe(24),  # the components always encrypt the repository
             )
+        # the registry the application's image comes from, with the example application in it
+        tls = standins.make_tls(tmp_path_factory.mktemp("tls"), ["registry.example.com"], image)
+        hosts["registry"] = s.boot("registry", registry.registry_user_data(), extra_args=[
+            "--network", f"{net.name}:ip={ips['registry']}", "-v", f"{tls}:{registry.TLS_MOUNT}:ro"])
+        local = registry.build_app_image(f"localhost/rs-{s.id}-app:1.0.0")
+        hosts["registry"].wait_boot_finished(timeout=BOOT_TIMEOUT)
+        registry.push(local, ips["registry"], registry.repository_of(APP_IMAGE))
         database = ci.AppDatabase(hosts=tuple(ips[n] for n in ("db1", "db2", "db3")), dbname="app", user="app")
         issued, passwords, keys, docs = cluster_secrets(members, backup)
         user_data, run_args = {}, {}
+        app_part = web_app_runtime(ips, token=passwords["token"])
         user_data["web"] = ci.render_web(placement_label=PLACEMENT, app_title=APP_TITLE, database=database,
-                                         host_key=keys["web"], secrets_doc=docs["web"])
+                                         application=APP_SPEC, app_runtime=app_part, host_key=keys["web"],
+                                         secrets_doc=docs["web"])
         standins.metadata_files(metadata_root, md_ips["web"], user_data=user_data["web"], name="web",
-                                metadata={**ci.runtime_items(ci.web_runtime()),
+                                metadata={**ci.runtime_items(ci.web_runtime(app=app_part)),
                                           **sealed_items(seal(docs["web"], keys["web"]))})
-        hosts["web"] = s.boot("web", user_data["web"], publish=[(0, 80)], extra_args=on_net("web"))
+        run_args["web"] = [*on_net("web"), "--add-host", f"registry.example.com:{ips['registry']}",
+                           "-v", f"{tls / 'ca-bundle.crt'}:/etc/ssl/certs/ca-certificates.crt:ro",
+                           *standins.container_storage(tmp_path_factory.mktemp("containers"))]
+        hosts["web"] = s.boot("web", user_data["web"], publish=[(0, 80)], extra_args=run_args["web"])
         standins.route_to_metadata(hosts["web"], md_ips["metadata"])
         for i, m in enumerate(members):
             user_data[m.name] = ci.render_db_member(
@@ -203,7 +229,7 @@ def stack(image, tmp_path_factory):
         yield {**hosts, "ips": ips, "net": net, "backup": backup, "no_backup_reason": no_backup_reason, "session": s,
                "user_data": user_data, "run_args": run_args, "metadata_root": metadata_root, "members": members,
                "md_ips": md_ips, "keys": keys, "docs": docs, "passwords": passwords, "pki": issued,
-               "volumes": volumes}
+               "volumes": volumes, "app_part": app_part, "tls": tls}
 
 
 def backup_flag(stack) -> str:
@@ -230,9 +256,12 @@ def role(host: podman.Host) -> str:
     return host.exec(ci.CLUSTER_HELPER, "role", check=False).stdout.strip()
 
 
+APP_TABLE = "writes"  # the example application's table (examples/app/app.py), made by its release phase
+
+
 def rows(host: podman.Host, where: str = "true") -> int:
     out = host.exec("runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", "app", "-c",
-                    f"SELECT count(*) FROM {ci.APP_TABLE} WHERE {where}", check=False).stdout.strip()
+                    f"SELECT count(*) FROM {APP_TABLE} WHERE {where}", check=False).stdout.strip()
     return int(out) if out.isdigit() else -1
 
 
@@ -304,7 +333,7 @@ def test_a_metadata_change_reaches_the_running_hosts_in_place(stack):
     out = db1.exec(ci.SYNC_SCRIPT, check=False)
     assert out.returncode == 0 and "applied: pg_hba, firewall" in out.stdout, out.stdout + out.stderr
     hba = f"{ci.PG_ETC}/pg_hba.conf"
-    assert eventually(lambda: "hostssl app app,app_alt 192.0.2.0/24 scram-sha-256" in db1.exec("cat", hba).stdout, 30)
+    assert eventually(lambda: "hostssl app app,app_alt,app_migrate 192.0.2.0/24 scram-sha-256" in db1.exec("cat", hba).stdout, 30)
     assert "198.51.100.0/24" in db1.exec("nft", "list", "set", "inet", "resilient_stack", "admin4").stdout
     assert json.loads(db1.exec("cat", "/etc/resilient-stack/runtime.json").stdout) == doc
     assert "unchanged" in db1.exec(ci.SYNC_SCRIPT).stdout, "applied once"
@@ -325,7 +354,7 @@ def test_a_row_written_through_the_application_is_read_on_a_replica(stack):
     assert eventually(lambda: rows(stack["db2"], "n = 1") == 1, 30), "the row did not reach the replica"
     # a replica refuses writes
     proc = stack["db3"].exec("runuser", "-u", "postgres", "--", "psql", "-X", "-d", "app", "-c",
-                             f"INSERT INTO {ci.APP_TABLE} (n, placement) VALUES (2, 'x')", check=False)
+                             f"INSERT INTO {APP_TABLE} (n, placement) VALUES (2, 'x')", check=False)
     assert proc.returncode != 0 and "read-only" in proc.stderr
 
 
@@ -480,7 +509,7 @@ def test_a_switchover_moves_the_primary_with_no_acknowledged_write_lost(stack):
         writer.join(timeout=60)
     assert len(acked) > 20
     present = set(map(int, stack[after].exec("runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", "app", "-c",
-                                             f"SELECT n FROM {ci.APP_TABLE} WHERE n >= 60000").stdout.split()))
+                                             f"SELECT n FROM {APP_TABLE} WHERE n >= 60000").stdout.split()))
     assert set(acked) <= present, f"acknowledged rows lost: {sorted(set(acked) - present)[:10]}"
     # and back, so the tests below find the primary where the cluster was made
     back = stack[after].exec(ci.CLUSTER_HELPER, "switchover", "--candidate", before, "--force", check=False,
