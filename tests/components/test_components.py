@@ -116,13 +116,14 @@ EXPECTED_PLACEMENTS = {
 # ports and Patroni's API per (member, other member), PostgreSQL per (member, web host).
 WEB_HOSTS = {"production": 5, "staging": 2}
 EXPECTED_DB = {
-    stack: {"RandomPassword": 8 + 3, "ClusterPki": 1, "Container": 1, "Instance": 3,
+    stack: {"RandomPassword": 9 + 3, "ClusterPki": 1, "Container": 1, "Instance": 3,
             "SecGroupRule": 4 * 2 * 3 + 3 * web, "Volume": 3, "VolumeAttach": 3}
     for stack, web in WEB_HOSTS.items()
 }
 # + the web hosts' keys, the tier's new secrets, its CA and the etcd client port's rules (3 members x 2 others),
-# - the SSH rule of each placement (the shipped stacks' adminCidrs are empty: SSH closed until you name a network)
-EXPECTED_TOTAL = {"production": 107 + 5 + 6 + 1 + 6 - 3, "staging": 86 + 2 + 6 + 1 + 6 - 3}
+# - the SSH rule of each placement (the shipped stacks' adminCidrs are empty: SSH closed until you name a network),
+# + the release phase's password (the application's migrations and release log)
+EXPECTED_TOTAL = {"production": 107 + 5 + 6 + 1 + 6 - 3 + 1, "staging": 86 + 2 + 6 + 1 + 6 - 3 + 1}
 PORT = "openstack:networking/port:Port"
 
 
