@@ -1,9 +1,10 @@
 """Synthetic `pulumi stack export` files of realistic OpenStack estates, for benchmarks and tests.
 
 An estate is a set of stacks' worth of placements; each placement has an explicit
-`pulumi:providers:openstack` provider and the resources our components create (network, subnet,
-router, security group + rules, server group, web and database instances with cloud-init user data,
-an object-storage container), with roles and placements spread over the catalog's regions.
+`pulumi:providers:openstack` provider and resources like those our components create (network, subnet,
+router, security group + rules, server group, web and database instances with cloud-init user data), plus an
+object-storage container of the estate's own assets (the stack itself makes no container but its backups'; the
+estates the auditor reads often have them), with roles and placements spread over the catalog's regions.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ def resources(n: int, seed: int = 7) -> Iterator[dict]:
                                 {"name": f"{pname}-db", "flavorName": "b3-16", "imageName": "Debian 12",
                                  "metadata": {"resilient-stack:role": "database", "resilient-stack:quorum": "true"},
                                  "userData": _secret(rng)}))
-        batch.append(custom("openstack:objectstorage/container:Container", "static",
-                            {"name": f"{pname}-static", "metadata": {"resilient-stack:role": "object-storage"}}))
+        batch.append(custom("openstack:objectstorage/container:Container", "assets",
+                            {"name": f"{pname}-assets", "metadata": {"resilient-stack:role": "object-storage"}}))
         if backup_site:
             batch.append(custom("openstack:objectstorage/container:Container", "backups",
                                 {"name": f"{pname}-backups", "metadata": {"resilient-stack:role": "backup",

@@ -15,12 +15,11 @@ Children, all created through ``args.provider`` and parented to the component:
 - ``webCount`` web instances (:meth:`RegionalWebStack.add_web_hosts`, once the database's addresses exist):
   first NIC the public port (``access_ip_v4``), second the private network, user data from
   :func:`cloudinit.render_web`;
-- an object-storage container for static assets (public read);
 - optionally an Octavia load balancer: router to the floating network, HTTP listener/pool/health
   monitor/members (+ a TCP 443 pass-through when HTTPS is on) and a floating IP on its VIP.
 
-Every replica carries the labels the auditor reads (:mod:`resilient_stack.core.resources`): instance and
-container ``metadata`` dicts, networking / load-balancer ``tags`` as ``key=value``.
+Every replica carries the labels the auditor reads (:mod:`resilient_stack.core.resources`): instance
+``metadata`` dicts, networking / load-balancer ``tags`` as ``key=value``.
 
 Image, flavor and networks are given BY NAME. Neutron takes a network ID where a port is created: the
 external network's ID is ``external_network_id`` when given, else the program looks it up by name
@@ -46,13 +45,11 @@ from resilient_stack.core.vocabulary import (
     HTTP_PORT,
     HTTPS_PORT,
     LOAD_BALANCER,
-    OBJECT_STORAGE,
     PLACEMENT_NAME_RE,
     POSTGRES_PORT,
     SSH_PORT,
     UUID_RE,
     WEB,
-    header_safe,
     labels,
     tags,
 )
@@ -263,8 +260,8 @@ def first_ipv4(addresses: Sequence[str] | None) -> str:
 
 
 class RegionalWebStack(pulumi.ComponentResource):
-    """One placement of the web stack: network, security groups, public ports, web hosts, static assets,
-    optional LB. The web hosts come with :meth:`add_web_hosts`, once the database's addresses exist."""
+    """One placement of the web stack: network, security groups, public ports, web hosts, optional LB.
+    The web hosts come with :meth:`add_web_hosts`, once the database's addresses exist."""
 
     provider: openstack.Provider
     network: openstack.networking.Network
@@ -279,7 +276,6 @@ class RegionalWebStack(pulumi.ComponentResource):
     database_address: pulumi.Output[str] | None
     web_addresses: list[pulumi.Output[str]]
     web_instances: list[openstack.compute.Instance]
-    static_container: openstack.objectstorage.Container | None
     load_balancer: openstack.loadbalancer.LoadBalancer | None
     load_balancer_address: pulumi.Output[str] | None
     public_addresses: pulumi.Output[list[str]]
@@ -348,13 +344,6 @@ class RegionalWebStack(pulumi.ComponentResource):
         self.database_address = self.database_port.all_fixed_ips.apply(first_ipv4) if self.database_port else None
         self.public_addresses = pulumi.Output.all(*self.web_addresses).apply(list)
 
-        self.static_container = (
-            openstack.objectstorage.Container(
-                f"{name}-static", name=f"{base}-static", container_read=".r:*",
-                metadata=header_safe(labels(OBJECT_STORAGE, exempt=args.exempt)), opts=child,
-            )
-            if args.web_count else None
-        )
         self.web_instances = []
         self.load_balancer = None
         self.load_balancer_address = None
@@ -390,7 +379,6 @@ class RegionalWebStack(pulumi.ComponentResource):
             "privateAddresses": self.private_addresses,
             "databaseAddress": self.database_address,
             "entryPoints": self.entry_points,
-            "staticContainer": self.static_container.name if self.static_container else None,
             "loadBalancerAddress": self.load_balancer_address,
         })
 

@@ -98,7 +98,7 @@ def backup_keys(config: StackConfig) -> BackupKeys:
 
 
 class ResilientWebStack(pulumi.ComponentResource):
-    """Web hosts, static assets, PostgreSQL and backups over several regions, sites and providers."""
+    """Web hosts, PostgreSQL and backups over several regions, sites and providers."""
 
     report: Report
     providers: dict[str, openstack.Provider]
@@ -111,7 +111,6 @@ class ResilientWebStack(pulumi.ComponentResource):
     database_primary_address: pulumi.Output[str]
     database_addresses: pulumi.Output[dict[str, str]]
     backup_container: pulumi.Output[str]
-    static_containers: pulumi.Output[dict[str, str]]
     database_url: pulumi.Output[str]
     dns_record_set: pulumi.Output[dict]
     dns_name: str | None
@@ -242,10 +241,6 @@ class ResilientWebStack(pulumi.ComponentResource):
         self.entry_points = pulumi.Output.all(*[self.sites[n].entry_points for n in names]).apply(
             lambda lists: [a for addrs in lists for a in addrs]
         )
-        with_static = [n for n in names if self.sites[n].static_container is not None]
-        self.static_containers = pulumi.Output.all(
-            *[self.sites[n].static_container.name for n in with_static]  # type: ignore[union-attr]
-        ).apply(lambda v: dict(zip(with_static, v)))
         self.database_primary_address = self.database.primary_address
         self.database_addresses = self.database.addresses
         self.database_url = self.database.connection_url
@@ -280,7 +275,6 @@ class ResilientWebStack(pulumi.ComponentResource):
             "databaseUrl": self.database_url,
             "dnsRecordSet": self.dns_record_set,
             "backupContainer": self.backup_container,
-            "staticContainers": self.static_containers,
             # verify-full: what a client of the database verifies the members with (sslrootcert)
             "databaseCaCertificate": self.database.ca_certificate,
             # secrets: the application's write API token; every passphrase of the backup repository with its path

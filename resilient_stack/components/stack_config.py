@@ -47,7 +47,6 @@ from resilient_stack.core.vocabulary import (
     DATABASE,
     FQDN,
     LOAD_BALANCER,
-    OBJECT_STORAGE,
     PLACEMENT_NAME,
     S3_ENDPOINT,
     SQL_IDENT,
@@ -353,12 +352,10 @@ class StackConfig(_Model):
         return build_catalog(self.policy_config(), extra_paths)
 
     def to_design(self) -> Design:
-        """The design the auditor reads: web, database (quorum), object-storage, load-balancer, backups."""
+        """The design the auditor reads: web, database (quorum), load-balancer, backups."""
         placements = []
         for p in self.placements:
             replicas: dict[str, int] = {WEB: p.web_count}
-            if p.web_count:
-                replicas[OBJECT_STORAGE] = 1  # the static-assets container served with the web hosts
             if p.load_balancer:
                 replicas[LOAD_BALANCER] = 1
             if p.hosts_database:

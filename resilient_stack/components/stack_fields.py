@@ -22,7 +22,7 @@ __all__ = ["CloudName", "PlacementConfig"]
 class PlacementConfig(_Model):
     """One entry of ``resilient-stack:placements``: one region running part of the stack, through its own
     explicit OpenStack provider (private network and subnet, security groups, a soft-anti-affinity server
-    group, the web hosts, a static-assets container, optionally a load balancer and a database member)."""
+    group, the web hosts, optionally a load balancer and a database member)."""
 
     name: str = Field(min_length=1, max_length=20, pattern=PLACEMENT_NAME,
         description="Short name of the placement (`gra`), unique in the stack; part of the host names.",

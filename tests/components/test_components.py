@@ -90,22 +90,22 @@ def short(typ: str) -> str:
 # Children of each RegionalWebStack, by type: network, subnet, security groups (web when there are web
 # hosts, admin, db for a database member), their rules (4 web; the admin group one per adminCidrs network, none in
 # the shipped stacks, which close SSH; the db group none without appCidrs), the server group, one public port per
-# host (web hosts and the database member), the web hosts, each web host's own key (a RandomPassword: its sealed
-# secrets) and the static-assets container.
+# host (web hosts and the database member), the web hosts and each web host's own key (a RandomPassword: its sealed
+# secrets). No object-storage container: the application carries its own static assets.
 EXPECTED_PLACEMENTS = {
     "production": {
         "gra": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 3, "Instance": 2,
-                "RandomPassword": 2, "Container": 1},
+                "RandomPassword": 2},
         "waw": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 3, "Instance": 2,
-                "RandomPassword": 2, "Container": 1},
+                "RandomPassword": 2},
         "ik": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 2, "Instance": 1,
-               "RandomPassword": 1, "Container": 1},
+               "RandomPassword": 1},
     },
     "staging": {
         "gra": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 2, "Instance": 1,
-                "RandomPassword": 1, "Container": 1},
+                "RandomPassword": 1},
         "waw": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 2, "Instance": 1,
-                "RandomPassword": 1, "Container": 1},
+                "RandomPassword": 1},
         "uk": {"Network": 1, "Subnet": 1, "SecGroup": 2, "ServerGroup": 1, "Port": 1},
     },
 }
@@ -122,8 +122,9 @@ EXPECTED_DB = {
 }
 # + the web hosts' keys, the tier's new secrets, its CA and the etcd client port's rules (3 members x 2 others),
 # - the SSH rule of each placement (the shipped stacks' adminCidrs are empty: SSH closed until you name a network),
+# - the static-assets container of each placement with web hosts (3 in production, 2 in staging: never served),
 # + the release phase's password (the application's migrations and release log)
-EXPECTED_TOTAL = {"production": 107 + 5 + 6 + 1 + 6 - 3 + 1, "staging": 86 + 2 + 6 + 1 + 6 - 3 + 1}
+EXPECTED_TOTAL = {"production": 107 + 5 + 6 + 1 + 6 - 3 - 3 + 1, "staging": 86 + 2 + 6 + 1 + 6 - 3 - 2 + 1}
 PORT = "openstack:networking/port:Port"
 
 
@@ -303,9 +304,7 @@ def test_role_labels(runs, stack):
     assert len(web) + len(db) == len(hosts)
     # container metadata becomes X-Container-Meta-* HTTP headers: no ':' in the names
     containers = {c.inputs["name"]: c.inputs["metadata"] for c in of_type(res, CONTAINER)}
-    assert containers.pop(cfg.backup_container) == header_safe({ROLE_KEY: "backup", PROTECTS_KEY: "database"})
-    assert set(containers) == {f"{cfg.name}-{p.name}-static" for p in cfg.placements if p.web_count}
-    assert all(m == {"resilient-stack-role": "object-storage"} for m in containers.values())
+    assert containers == {cfg.backup_container: header_safe({ROLE_KEY: "backup", PROTECTS_KEY: "database"})}
     for r in res:
         if r.type.startswith("openstack:networking/") and "tags" in r.inputs:
             assert any(t.startswith(f"{ROLE_KEY}=") for t in r.inputs["tags"])
@@ -322,6 +321,7 @@ def test_export_passes_the_auditor(runs, stack):
     cfg = load_stack_file(stack_file(stack))
     assert roles["web"] == sum(p.web_count for p in cfg.placements)
     assert roles["database"] == len(cfg.database_placements) and roles["backup"] == 1
+    assert roles["object-storage"] == 0, "the backup container is the stack's only one"
     assert all(p.resolved for p in loaded.placements)
     assert {p.site for p in loaded.placements if p.role == "backup"} == {"ovh-limburg"}
     assert all(p.quorum for p in loaded.placements if p.role == "database")
@@ -336,6 +336,7 @@ def test_outputs(runs, stack):
     assert outputs["databasePrimaryAddress"] == primary.outputs["accessIpV4"]
     assert set(outputs["databaseAddresses"]) == {p.name for p in cfg.database_placements}
     assert outputs["backupContainer"] == cfg.backup_container
+    assert "staticContainers" not in outputs, "the stack creates no static-assets containers"
     web_ips = {h.outputs["accessIpV4"] for h in of_type(res, INSTANCE) if h.inputs["metadata"][ROLE_KEY] == "web"}
     assert set(outputs["entryPoints"]) == web_ips
     # the way in: the A record set of every web host, for the user's DNS provider
@@ -602,7 +603,7 @@ def test_one_placement_alone():
     kids = descendants(res, site.urn)
     assert Counter(short(r.type) for r in kids) == {
         "Network": 1, "Subnet": 1, "SecGroup": 2, "SecGroupRule": 5, "ServerGroup": 1, "Port": 1, "Instance": 1,
-        "RandomPassword": 1, "Container": 1}
+        "RandomPassword": 1}
     (web,) = of_type(res, INSTANCE)
     assert "/api/" not in user_data(web), "without a database: the static page only"
     # no application: its sealed document holds nothing but its version (the host's key still seals it)

@@ -64,8 +64,7 @@ def test_each_templates_row_is_what_its_stack_file_runs(name):
     assert _number(row[2]) == sum(n * _number(FLAVORS[f][2]) for f, n in counted.items())  # vCPU
     assert _number(row[3]) == sum(n * _number(FLAVORS[f][3]) for f, n in counted.items())  # RAM
     assert row[4] == f"{len(cfg.database_placements)} × {cfg.database.volume_size} GB"
-    static = sum(1 for p in cfg.placements if p.web_count)
-    assert row[5] == f"{static} static + 1 backup"
+    assert row[5] == "1 backup"  # the backups' container; the stack creates no other (no static-assets containers)
     regions = ", ".join(p.region for p in cfg.placements) + f"; backups {cfg.backups.region}"
     assert row[6] == regions
     projects = list(dict.fromkeys([*(p.cloud for p in cfg.placements), cfg.backups.cloud]))

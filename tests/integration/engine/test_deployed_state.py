@@ -29,6 +29,9 @@ removed: they name files of the machine that deployed it, and the engine never c
 Every fixture was deployed with `adminCidrs: [198.51.100.0/24]`, a documentation range the configuration now
 refuses (issue 27): the shipped stack file closes SSH instead (`adminCidrs: []`), so each preview also deletes the
 fixture's three SSH rules (``ADMIN_SSH``), in place, and changes the hosts' firewall sets in their metadata.
+Every fixture also holds the static-assets containers that the stack no longer creates (issue 27: nothing uploaded
+to them, nothing served them): each upgrade's preview deletes the three of them (``STATIC``), and nothing else goes
+with them: docs/operations.md#upgrading-a-stack-deployed-with-static-assets-containers (how to keep them).
 
 A state is imported into a throwaway backend and previewed with the dummy clouds.yaml of the engine tests:
 a preview diffs the program's inputs against the state's and contacts no cloud, except for the one lookup the
@@ -63,6 +66,8 @@ PASSPHRASES = {OLD: "resilient-stack-fixture-7af5db8", HEALING: "resilient-stack
 DB_HOSTS = {"shop-db-gra", "shop-db-waw", "shop-db-ik"}
 REPLACING = {"replace", "create-replacement", "delete-replaced", "delete", "discard"}
 ADMIN_SSH = {f"shop-{p}-admin-ssh-198-51-100-0-24" for p in ("gra", "waw", "ik")}  # the fixtures' SSH rules
+STATIC = {f"shop-{p}-static" for p in ("gra", "waw", "ik")}  # the fixtures' static-assets containers
+RETIRED = ADMIN_SSH | STATIC  # what every upgrade of a fixture deletes, beside what each test names
 STACK = "production"
 PLACEMENTS = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"]["resilient-stack:placements"]
 INSTANCE = "openstack:compute/instance:Instance"
@@ -137,15 +142,17 @@ BACKUPS = "urn:pulumi:production::resilient-stack::resilient-stack:stack:Resilie
           "DatabaseTier$openstack:objectstorage/container:Container::shop-db-backups"
 
 
-def without_admin_ssh(ops: dict[str, set[str]]) -> dict[str, set[str]]:
-    """``ops`` less the deletion of the fixtures' SSH rules (see above), which must be there."""
-    assert ops.get("delete", set()) >= ADMIN_SSH, ops.get("delete")
-    out = {op: names - ADMIN_SSH if op == "delete" else names for op, names in ops.items()}
+def without_retired(ops: dict[str, set[str]]) -> dict[str, set[str]]:
+    """``ops`` less the deletion of the fixtures' SSH rules and static-assets containers (see above), which must be
+    there, as deletions only."""
+    assert ops.get("delete", set()) >= RETIRED, ops.get("delete")
+    assert not RETIRED & set().union(*(names for op, names in ops.items() if op != "delete")), ops
+    out = {op: names - RETIRED if op == "delete" else names for op, names in ops.items()}
     return {op: names for op, names in out.items() if names}
 
 
 def test_upgrading_a_c8f14a8_deployment_replaces_nothing_and_adds_the_clusters_ca(engine_env, tmp_path):
-    ops = without_admin_ssh(plan(imported(engine_env, tmp_path, BASELINE)))
+    ops = without_retired(plan(imported(engine_env, tmp_path, BASELINE)))
     assert not set(ops) & REPLACING, ops  # no host, no volume, no secret is replaced or deleted
     assert ops["create"] == NEW_IN_22, ops["create"] ^ NEW_IN_22
     instances = {r["urn"].rsplit("::", 1)[1] for r in resources(BASELINE) if r["type"] == INSTANCE}
@@ -165,14 +172,14 @@ def test_moving_the_backups_to_their_own_project_replaces_the_container_and_keep
     r = run("preview", "--json", "--replace", BACKUPS)
     changed = {(s["op"], s["urn"].rsplit("::", 1)[1]) for s in json.loads(r.stdout)["steps"] if s["op"] != "same"}
     assert ("update", "shop-backups-lim") in changed and ("replace", "shop-db-backups") in changed, changed
-    assert {name for op, name in changed if op in REPLACING} == {"shop-db-backups"} | ADMIN_SSH, changed
-    assert {op for op, name in changed if name in ADMIN_SSH} == {"delete"}
+    assert {name for op, name in changed if op in REPLACING} == {"shop-db-backups"} | RETIRED, changed
+    assert {op for op, name in changed if name in RETIRED} == {"delete"}
 
 
 def test_the_same_harness_sees_a_routine_change_and_it_replaces_nothing(engine_env, tmp_path):
     run = imported(engine_env, tmp_path, BASELINE)
     assert run("config", "set", "--path", "resilient-stack:database.appCidrs[0]", "203.0.113.0/24").returncode == 0
-    ops = without_admin_ssh(plan(run))
+    ops = without_retired(plan(run))
     assert not set(ops) & REPLACING, ops
     assert DB_HOSTS <= ops.get("update", set()), ops  # the runtime configuration (metadata), in place
 
@@ -185,7 +192,7 @@ def test_upgrading_an_8ac02e0_deployment_replaces_no_host_and_adds_the_data_volu
     assert ops["create"] == ({f"{h}-data" for h in DB_HOSTS} | {f"{h}-data-attach" for h in DB_HOSTS}
                              | {"shop-db-backup-cipher-password"} | NEW_IN_22), ops["create"]  # and the passphrase
     # the EC2 credential of the deploying user gives way to the dedicated user's keys (stack secrets)
-    assert without_admin_ssh(ops).get("delete") == {"shop-db-backup-credentials"}, ops.get("delete")
+    assert without_retired(ops).get("delete") == {"shop-db-backup-credentials"}, ops.get("delete")
 
 
 def test_upgrading_a_7af5db8_deployment_is_refused_once_its_database_hosts_are_protected(engine_env, tmp_path):
@@ -194,8 +201,10 @@ def test_upgrading_a_7af5db8_deployment_is_refused_once_its_database_hosts_are_p
     # trips over its delete-before-replace chains here ("failed to verify snapshot: duplicate resource ... (not
     # marked for deletion)", pulumi/pulumi#13848 and #20809; the preview is otherwise complete): that check is
     # skipped for this informational preview only; the refusal below runs with every check on
-    replaced = set().union(*(v for k, v in plan(run, "--disable-integrity-checking").items() if k in REPLACING))
+    ops = plan(run, "--disable-integrity-checking")
+    replaced = set().union(*(v for k, v in ops.items() if k in REPLACING))
     assert DB_HOSTS <= replaced  # what the upgrade would do to an unprotected deployment: why the guard exists
+    assert STATIC <= ops.get("delete", set())  # and its static-assets containers go, as from every deployment
     urns = [line for line in run("stack", "--show-urns").stdout.split()
             if line.startswith("urn:") and line.rsplit("::", 1)[1] in DB_HOSTS]
     assert len(urns) == 3

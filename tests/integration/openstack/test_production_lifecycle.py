@@ -84,8 +84,6 @@ class Expected:
             at["security_groups"] |= {f"{base}-admin"} | ({f"{base}-web"} if p["webCount"] else set()) | (
                 {f"{base}-db"} if p.get("databaseRole") in ("primary", "replica") else set())
             at["server_groups"].add(base)
-            if p["webCount"]:
-                at["containers"].add(f"{base}-static")
         b = cfg("backups")
         out[f"{b['cloud']}/{b['region']}"]["containers"].add(b.get("container") or f"{prefix}-pgbackrest")
         return cls({w: dict(kinds) for w, kinds in out.items()})
@@ -244,8 +242,6 @@ def test_the_apis_show_the_labels_the_auditor_reads(life):
             assert roles[f"{prefix}-{p['name']}-web-{i}"] == (at, "web", None)
         if p.get("databaseRole") in ("primary", "replica"):
             assert roles[f"{prefix}-{p['name']}-db"] == (at, "database", "true")
-        if p["webCount"]:
-            assert roles[f"{prefix}-{p['name']}-static"] == (at, "object-storage", None)
     b = cfg("backups")
     assert roles[b.get("container") or f"{prefix}-pgbackrest"] == (f"{b['cloud']}/{b['region']}", "backup", "database")
     # each placement's hosts share its soft-anti-affinity server group; public addresses come from the
