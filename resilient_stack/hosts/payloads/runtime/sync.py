@@ -328,7 +328,7 @@ def apply_acme_peers(peers):
 def apply_ssh_keys(keys):
     """The login user's keys, in the one root-owned file sshd reads them from: a key no longer listed is refused."""
     text = "# Managed by resilient_stack (root's sync): the stack's sshPublicKey\n" + "".join(k + "\n" for k in keys)
-    return write_private(os.path.join(SSH_KEYS_DIR, LOGIN_USER), text, (0, 0), 0o644)
+    return write_private(os.path.join(SSH_KEYS_DIR, LOGIN_USER), text, ids("root"), 0o644)
 
 
 def site_files(site):
@@ -353,29 +353,30 @@ def text_of(path):
 def apply_site(site, boot=False):
     """What a web host serves: nginx's site and server name (``nginx -t`` before the reload: a site nginx refuses is
     put back as it was, nginx goes on serving the previous one and the next run tries again), the index page, and the
-    names of the ACME certificate (the certificate script asks for new ones at once)."""
+    names of the ACME certificate (the certificate script asks for new ones at once, once nginx serves their site)."""
     nginx, page = site_files(site)
     before = {path: text_of(path) for path in nginx}
-    changed = []
+    changed, served = [], True
     if any(before[path] != text for path, text in nginx.items()):
         for path, text in nginx.items():
-            write_private(path, text, (0, 0), 0o644)
+            write_private(path, text, ids("root"), 0o644)
         tested = subprocess.run(["nginx", "-t", "-q"], capture_output=True, text=True)
         if tested.returncode != 0:
             for path, text in before.items():
                 if text is not None:
-                    write_private(path, text, (0, 0), 0o644)
+                    write_private(path, text, ids("root"), 0o644)
                 elif os.path.exists(path):
                     os.unlink(path)
             say(f"nginx refuses the new site, the previous one stays: {tested.stderr.strip()[-300:]}")
-            return changed
-        if active("nginx"):
-            subprocess.run(["systemctl", "reload", "nginx"], check=True)
-        changed.append("site")
-    if write_private(INDEX_PAGE, page, (0, 0), 0o644):
+            served = False
+        else:
+            if active("nginx"):
+                subprocess.run(["systemctl", "reload", "nginx"], check=True)
+            changed.append("site")
+    if write_private(INDEX_PAGE, page, ids("root"), 0o644):
         changed.append("title")
     names = " ".join(site["certify"] or ())
-    if write_private(CERT_NAMES, names + "\n" if names else "", (0, 0), 0o644):
+    if served and write_private(CERT_NAMES, names + "\n" if names else "", ids("root"), 0o644):
         changed.append("certificate")
         if names and not boot:
             subprocess.run(["systemctl", "start", "--no-block", CERT_SERVICE], check=True)
