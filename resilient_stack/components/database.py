@@ -419,7 +419,8 @@ def member_runtime(
     args: DatabaseTierArgs, member: DatabaseMember, *, addresses: Sequence[str], client_ips: Sequence[str],
 ) -> dict:
     """A member's runtime configuration (``pg_hba`` and the firewall's sets from the current members, web hosts and
-    networks; Patroni's dynamic configuration), for its instance's metadata, which the cloud updates in place."""
+    networks; Patroni's dynamic configuration; the SSH keys), for its instance's metadata, which the cloud updates in
+    place."""
     members = [cloudinit.ClusterMember(host_name(args, m.placement), a) for m, a in zip(args.members, addresses)]
     settings = _member_settings(args, member, members, client_ips)
     return cloudinit.db_runtime(
@@ -427,7 +428,7 @@ def member_runtime(
         admin_cidrs=settings["admin_cidrs"], replication_user=args.replication_user, app_user=args.app_user,
         app_db=args.app_database, backup=args.backup_repository(), synchronous=args.synchronous,
         max_wal_senders=args.max_wal_senders, wal_keep_size_mb=args.wal_keep_size_mb,
-        max_slot_wal_keep_size_mb=args.max_slot_wal_keep_size_mb)
+        max_slot_wal_keep_size_mb=args.max_slot_wal_keep_size_mb, ssh_keys=settings["ssh_authorized_keys"])
 
 
 def _tier_secrets(values: list, app_generations: int) -> TierSecrets:

@@ -156,8 +156,9 @@ class RegionalWebStackArgs:
         database_cidrs: further networks allowed to reach PostgreSQL (``appCidrs``; the database tier adds the
             members' and the web hosts' /32s).
         availability_zone: pin the instances to an AZ (multi-AZ regions).
-        ssh_public_keys: public keys for the image's default user (through cloud-init).
-        app_title, https, server_name: what the web hosts serve (see :func:`cloudinit.render_web`).
+        ssh_public_keys: public keys of the image's default user (runtime configuration: changed in place).
+        app_title, https, server_name: what the web hosts serve (see :func:`cloudinit.render_web`; runtime
+            configuration, changed in place).
         load_balancer: an Octavia load balancer, or None.
         exempt: exemption reason put on every replica's labels, or None.
     """
@@ -415,7 +416,6 @@ class RegionalWebStack(pulumi.ComponentResource):
         child: pulumi.ResourceOptions,
     ) -> openstack.compute.Instance:
         host = f"{base}-web-{index}"
-        acme = args.https and cloudinit.acme_names(args.server_name) is not None
         peers = pulumi.Output.all(self._all_web, self.web_addresses[index - 1]).apply(
             lambda v: [a for a in v[0] if a != v[1]])  # the OTHER web hosts
         key = credentials.host_key(f"{name}-web-{index}-host-key", parent=self)
@@ -470,8 +470,9 @@ class RegionalWebStack(pulumi.ComponentResource):
 
         def web_runtime(values: list) -> dict:
             others, part = values
-            return cloudinit.web_runtime(admin_cidrs=list(args.admin_cidrs), acme_peers=others if acme else None,
-                                         app=part)
+            return cloudinit.web_runtime(admin_cidrs=list(args.admin_cidrs), acme_peers=others,
+                                         ssh_keys=list(args.ssh_public_keys), server_name=args.server_name,
+                                         https=args.https, app_title=args.app_title, app=part)
 
         widest = [runtime.widest_address(i) for i in range(self._web_total - 1)]
         widest_part = None if app is None else app_runtime([
@@ -494,8 +495,8 @@ class RegionalWebStack(pulumi.ComponentResource):
             # applied to the private NIC; the public port wears the same groups
             security_groups=[self.web_security_group.name, self.admin_security_group.name],  # type: ignore[union-attr]
             scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=self.server_group.id)],
-            # labels + the runtime configuration (the firewall's admin networks, the ACME peers) + the sealed
-            # secrets: updated in place
+            # labels + the runtime configuration (the firewall's admin networks, the ACME peers, the SSH keys, the
+            # site: server name, https, title) + the sealed secrets: updated in place
             metadata=meta,
             tags=label_tags(labels(WEB, exempt=args.exempt)),
             user_data=pulumi.Output.secret(user_data),  # holds the host's key

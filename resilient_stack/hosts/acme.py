@@ -1,17 +1,23 @@
 """A real certificate on the web hosts when the stack has a DNS name: ACME HTTP-01 with Debian's certbot.
 
-When ``https`` is on and every ``server_name`` is a DNS name (not ``_``, not an address, no wildcard), each web host
-asks Let's Encrypt for a certificate of those names (``resilient-stack-certificate``, at first boot in the background
-and then by a timer until it is issued; ``certbot.timer`` renews it and a deploy hook reloads nginx). nginx serves
-the challenge from :data:`ACME_ROOT` on port 80. The validation reaches ONE address of the stack's record set, maybe
-another web host's: a host that does not hold the token asks the stack's other web hosts (``@acme_peers``, one hop,
-marked by a header), so any host can validate for any other. The other web hosts' addresses are runtime
-configuration (:mod:`.runtime`, ``acme_peers``: a web host added later reaches the running ones through their
-metadata; root's sync rewrites :data:`ACME_PEERS_CONF` and reloads nginx). Until the certificate is issued nginx serves Debian's
+When ``https`` is on and every ``server_name`` is a DNS name (not ``_``, not an address, no wildcard: :func:`names`),
+each web host asks Let's Encrypt for a certificate of those names (``resilient-stack-certificate``, at first boot in
+the background and then by a timer until it is issued; ``certbot.timer`` renews it and a deploy hook reloads nginx).
+The names are runtime configuration (:mod:`.runtime`, ``site.certify``): root's sync writes them to
+:data:`CERT_NAMES` and starts the script when they change, and certbot then asks for a certificate of the new names
+(the same lineage, :data:`CERT_NAMES`' names; the previous certificate is served until then). So every web host has
+certbot, the script and its timer, whatever its first names: with no name to certify the script does nothing.
+
+nginx serves the challenge from :data:`ACME_ROOT` on port 80. The validation reaches ONE address of the stack's record
+set, maybe another web host's: a host that does not hold the token asks the stack's other web hosts (``@acme_peers``,
+one hop, marked by a header), so any host can validate for any other. The other web hosts' addresses are runtime
+configuration too (``acme_peers``: a web host added later reaches the running ones through their metadata; root's sync
+rewrites :data:`ACME_PEERS_CONF` and reloads nginx). Until the certificate is issued nginx serves Debian's
 self-signed pair, **without** HSTS; the ACME certificate comes with ``Strict-Transport-Security``. Pure.
 
 Not exercised by the tests (no network): the exchange with Let's Encrypt itself; the rendering, nginx's
-configuration (``nginx -t`` on the booted hosts) and the fallback between hosts are.
+configuration (``nginx -t`` on the booted hosts), the script's request of the current names and the fallback between
+hosts are.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from resilient_stack.hosts.paths import (
     ACME_ROOT,
     CERT_DEPLOY_HOOK,
     CERT_NAME,
+    CERT_NAMES,
     CERT_SCRIPT,
     CERT_SERVICE,
     SNAKEOIL_CERT,
@@ -78,12 +85,13 @@ def nginx_blocks(*, acme: bool) -> dict[str, payload.Lines]:
     return {"upstream": upstream, "acme": acme_block, "tls": payload.Lines([f"    include {TLS_SNIPPET};"])}
 
 
-def files(certified: Sequence[str], peers: Sequence[str]) -> list[dict[str, Any]]:
-    """The script, its units, the renewal hook, the first (self-signed) TLS snippet and the first boot's peers."""
+def files(peers: Sequence[str]) -> list[dict[str, Any]]:
+    """The script (it asks for the names root's sync wrote in :data:`CERT_NAMES`), its units, the renewal hook, the
+    first (self-signed) TLS snippet and the first boot's peers."""
     return [
         write_file(ACME_PEERS_CONF, peers_conf(peers), defer=True),
         write_file(CERT_SCRIPT, payload.render(
-            "shell/certificate.sh", names=" ".join(shlex.quote(n) for n in certified), acme_root=ACME_ROOT,
+            "shell/certificate.sh", names_file=shlex.quote(CERT_NAMES), acme_root=ACME_ROOT,
             cert_name=CERT_NAME, tls_snippet=TLS_SNIPPET), permissions="0755"),
         write_file(f"{SYSTEMD_DIR}/{CERT_SERVICE}.service",
                    payload.render("systemd/resilient-stack-certificate.service", script=CERT_SCRIPT)),
@@ -97,6 +105,7 @@ def files(certified: Sequence[str], peers: Sequence[str]) -> list[dict[str, Any]
 
 
 def runcmd() -> list[Any]:
-    """After nginx serves: the timer, and a first attempt in the background (the boot does not wait for it)."""
+    """After nginx serves: the timer, and a first attempt in the background (the boot does not wait for it; with no
+    name to certify it does nothing)."""
     return [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", f"{CERT_SERVICE}.timer"],
             ["systemctl", "start", "--no-block", f"{CERT_SERVICE}.service"]]

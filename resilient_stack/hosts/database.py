@@ -343,7 +343,8 @@ def render_db_member(
         replication_cidrs: further networks admitted for replication (besides the members).
         admin_cidrs: networks admitted to SSH by the host firewall (:mod:`.firewall`).
         replication_user, app_user, app_db: lower-case SQL identifiers.
-        ssh_authorized_keys, package_update, package_upgrade: as for every role.
+        ssh_authorized_keys: the public keys of the image's default user (runtime configuration: :func:`db_runtime`).
+        package_update, package_upgrade: as for every role.
         max_wal_senders, wal_keep_size_mb, max_slot_wal_keep_size_mb: replication tuning (:func:`storage_budget`).
         backup_full_calendar, backup_diff_calendar: systemd ``OnCalendar`` of the backup timers.
         bootstrap_from: ``"empty"`` (``initdb``) or ``"backup"``: the member that initialises a NEW cluster restores
@@ -373,14 +374,13 @@ def render_db_member(
     sealed = secrets.seal(secrets_doc, host_key)
     doc = document.base(
         packages=PACKAGES + (["pgbackrest"] if backup is not None else []),
-        hostname=name, ssh_authorized_keys=checked.ssh_authorized_keys,
-        package_update=package_update, package_upgrade=package_upgrade,
+        hostname=name, package_update=package_update, package_upgrade=package_upgrade,
     )
     first = db_runtime(members=checked.members, app_cidrs=checked.app_cidrs,
                        replication_cidrs=checked.replication_cidrs, admin_cidrs=checked.admin_cidrs,
                        replication_user=replication_user, app_user=app_user, app_db=app_db, backup=backup,
                        synchronous=synchronous, max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb,
-                       max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb)
+                       max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb, ssh_keys=checked.ssh_authorized_keys)
     files = [
         document.ssh_hardening(),
         document.write_file(secrets.KEY_FILE, host_key, permissions="0600"),
@@ -464,10 +464,11 @@ def db_runtime(
     *, members: Sequence[ClusterMember], app_cidrs: Sequence[str] = (), replication_cidrs: Sequence[str] = (),
     admin_cidrs: Sequence[str] = (), replication_user: str = "replicator", app_user: str = "app", app_db: str = "app",
     backup: BackupRepository | None = None, synchronous: bool = False, max_wal_senders: int = 10,
-    wal_keep_size_mb: int = 1024, max_slot_wal_keep_size_mb: int = 5120,
+    wal_keep_size_mb: int = 1024, max_slot_wal_keep_size_mb: int = 5120, ssh_keys: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The runtime document of every member (:mod:`.runtime`): the same ``pg_hba`` and firewall sets as the user
-    data's, from the current web hosts and networks, and Patroni's dynamic configuration, for the metadata."""
+    data's, from the current web hosts and networks, Patroni's dynamic configuration and the SSH keys, for the
+    metadata."""
     apps = check.cidrs(app_cidrs, "app_cidrs", allow_empty=True)
     replication = check.cidrs(replication_cidrs, "replication_cidrs", allow_empty=True)
     if isinstance(backup, BackupTarget):
@@ -480,4 +481,5 @@ def db_runtime(
                                   replication_cidrs=replication),
         dcs=cluster.dynamic_config(backup=backup, synchronous=synchronous, max_wal_senders=max_wal_senders,
                                    wal_keep_size_mb=wal_keep_size_mb,
-                                   max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb))
+                                   max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb),
+        ssh_keys=check.ssh_keys(ssh_keys))

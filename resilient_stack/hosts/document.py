@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import yaml
 
 from resilient_stack.hosts import payload
-from resilient_stack.hosts.paths import SSHD_DROPIN
+from resilient_stack.hosts.paths import SSH_KEYS_DIR, SSHD_DROPIN
 
 HEADER = "#cloud-config\n"
 
@@ -88,9 +88,11 @@ def unpack_user_data(data: str, *, limit: int = 1 << 20) -> str:
 
 
 def ssh_hardening() -> dict[str, Any]:
-    """The sshd drop-in: no password or keyboard-interactive login, no root login."""
+    """The sshd drop-in: no password or keyboard-interactive login, no root login; a user's keys are those of its
+    file in :data:`SSH_KEYS_DIR` only (root's sync writes the login user's, :mod:`.runtime`'s ``ssh_keys``)."""
     # 00- sorts first in sshd_config.d, and for sshd the first value obtained wins.
-    return write_file(SSHD_DROPIN, payload.render("ssh/00-resilient-stack.conf"), permissions="0644")
+    return write_file(SSHD_DROPIN, payload.render("ssh/00-resilient-stack.conf", keys_dir=SSH_KEYS_DIR),
+                      permissions="0644")
 
 
 def ssh_runcmd() -> list[Any]:
@@ -107,19 +109,18 @@ def base(
     *,
     packages: Sequence[str],
     hostname: str | None,
-    ssh_authorized_keys: Sequence[str],
     package_update: bool,
     package_upgrade: bool,
 ) -> dict[str, Any]:
-    """The keys every role starts with (host name, SSH, apt), in their fixed order."""
+    """The keys every role starts with (host name, SSH, apt), in their fixed order. No SSH key: cloud-init would
+    install it once in ~/.ssh/authorized_keys, which sshd does not read (:func:`ssh_hardening`); the keys travel in the
+    runtime configuration (:mod:`.runtime`, ``ssh_keys``), which root's sync applies at the first boot and later."""
     doc: dict[str, Any] = {}
     if hostname is not None:
         doc["hostname"] = hostname
         doc["preserve_hostname"] = False
     doc["ssh_pwauth"] = False
     doc["disable_root"] = True
-    if ssh_authorized_keys:
-        doc["ssh_authorized_keys"] = list(ssh_authorized_keys)
     doc["package_update"] = bool(package_update)
     doc["package_upgrade"] = bool(package_upgrade)
     doc["packages"] = list(packages)

@@ -83,7 +83,10 @@ def cidrs(values: Any, name: str, *, allow_empty: bool = False) -> list[str]:
     return out
 
 
-def label(value: Any, name: str, *, max_len: int = 200) -> str:
+LABEL_MAX = 200  # a label's or a title's characters at most
+
+
+def label(value: Any, name: str, *, max_len: int = LABEL_MAX) -> str:
     single_line(value, name, min_len=1)
     if not value.strip():
         raise ValueError(f"{name} must not be blank")

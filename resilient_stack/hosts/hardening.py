@@ -20,7 +20,7 @@ PACKAGES = ["nftables", *upgrades.PACKAGES]
 
 def harden(
     doc: dict[str, Any], *, role: str, sets: Mapping[str, Sequence[str]], patroni_conf: str = "",
-    acme_peers_conf: str = "", pgbackrest_secrets: str = "", app_credentials: str = "",
+    acme_peers_conf: str = "", pgbackrest_secrets: str = "", app_credentials: str = "", site: bool = False,
 ) -> list[dict[str, Any]]:
     """Add the guard and the packages to ``doc``; return the files to write (the caller orders ``write_files``)."""
     doc["bootcmd"] = firewall.bootcmd_guard()
@@ -31,7 +31,7 @@ def harden(
         *runtime.sync_files(role="web" if role == "web" else "db", patroni_conf=patroni_conf,
                             firewall_table=firewall.TABLE, firewall_sets_file=firewall.SETS_FILE,
                             acme_peers_conf=acme_peers_conf, pgbackrest_secrets=pgbackrest_secrets,
-                            app_credentials=app_credentials),
+                            app_credentials=app_credentials, site=site),
     ]
 
 

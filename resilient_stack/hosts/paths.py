@@ -69,9 +69,22 @@ WEB_ROOT = "/var/www/resilient-stack"
 APP_CREDENTIALS = f"{SECRETS_DIR}/app-credentials.json"  # its credentials, secrets, write token (root, 0600)
 APP_STATE_DIR = "/var/lib/resilient-stack/app"  # the agent's state: the current slot, env files (root, 0700)
 APP_UPSTREAM = "/etc/nginx/resilient-stack-app.conf"  # nginx's upstream: the current slot (the agent writes it)
-NGINX_SITE = "/etc/nginx/sites-available/resilient-stack"
+NGINX_SITE = "/etc/nginx/sites-available/resilient-stack"  # the site served: root's sync copies a variant here
 NGINX_ENABLED = "/etc/nginx/sites-enabled"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-resilient-stack.conf"
+
+# What changes in place on a running host through the runtime configuration, besides the networks. SSH: sshd reads
+# the keys of a user from one root-owned file only (the drop-in's AuthorizedKeysFile), which root's sync rewrites
+# from the stack's keys, so a key removed from the stack is refused; LOGIN_USER is the image's default user, whom
+# cloud-init creates (Debian's cloud images: debian). The web site: nginx's site in its variants (http, https with
+# Debian's self-signed pair, https with the ACME certificate), each including the server name root's sync writes;
+# the index page from its template, the title filled in by the sync; the names the ACME certificate is asked for.
+LOGIN_USER = "debian"
+SSH_KEYS_DIR = "/etc/ssh/authorized_keys"  # <user>: root:root 0644, the only keys sshd reads for <user>
+SITE_DIR = "/etc/resilient-stack/nginx"  # <variant>.conf: the site's variants (boot configuration)
+SERVER_NAME_CONF = "/etc/nginx/snippets/resilient-stack-server-name.conf"  # `server_name ...;` (root's sync)
+INDEX_TEMPLATE = "/etc/resilient-stack/index.html.in"  # the index page, its title left to root's sync
+CERT_NAMES = "/etc/resilient-stack/certificate-names"  # the names to certify, one line (none: no certificate)
 
 # The cluster's private CA (resilient_stack.hosts.pki): its certificate on every host (the application verifies the
 # database members with it: sslmode=verify-full); on a database member, its own certificate and key (etcd, Patroni,

@@ -9,7 +9,13 @@ place (Nova's ``metadata``, served at ``/openstack/latest/meta_data.json``):
 * ``pg_hba``: the rules Patroni writes on a database member (the web hosts' addresses, ``database.appCidrs``,
   ``database.replicationCidrs``);
 * ``firewall``: the elements of the host firewall's sets (the admin networks, the stack's members...);
-* ``acme_peers``: on a web host that asks for an ACME certificate, the other web hosts' addresses.
+* ``acme_peers``: on a web host, the other web hosts' addresses (it asks them for an ACME challenge token it does not
+  hold);
+* ``ssh_keys``: the public keys that log in as the image's default user (every host: root's sync writes the one
+  file sshd reads them from, so a key removed is refused);
+* ``site``: on a web host, what it serves: nginx's ``server_name``, ``https``, the names of its ACME certificate
+  (``certify``, or None) and the index page's ``title`` (root's sync rewrites the site, checked by ``nginx -t``
+  before nginx reloads, the page, and asks for a certificate of new names).
 
 The document is compact JSON split into items ``rs-runtime-00``, ``rs-runtime-01``... of at most 255
 characters each (Nova's limit for a metadata value). On the host, root's sync unit
@@ -25,18 +31,28 @@ import json
 import re
 from typing import Any, Mapping, Sequence
 
-from resilient_stack.core.vocabulary import PATRONI_API_PORT
+from resilient_stack.core.vocabulary import PATRONI_API_PORT, SSH_PUBLIC_KEY
 from resilient_stack.hosts import payload, secrets
 from resilient_stack.hosts.document import write_file
+from resilient_stack.hosts.fields import LABEL_MAX, SERVER_NAME_RE
 from resilient_stack.hosts.paths import (
+    CERT_NAMES,
+    CERT_SERVICE,
+    INDEX_TEMPLATE,
+    LOGIN_USER,
     METADATA_URL,
+    NGINX_SITE,
     PATRONI_SERVICE,
     RUNTIME_CONFIG,
+    SERVER_NAME_CONF,
+    SITE_DIR,
+    SSH_KEYS_DIR,
     SYNC_SCRIPT,
     SYNC_SERVICE,
     SYSTEMD_DIR,
     TLS_DIR,
     TLS_GROUP,
+    WEB_ROOT,
 )
 
 __all__ = ["PREFIX", "VERSION", "CHUNK", "MAX_ITEMS", "SYNC_EVERY", "document", "encode", "decode", "sync_files"]
@@ -47,12 +63,14 @@ CHUNK = 255  # Nova: a metadata value is at most 255 characters
 MAX_ITEMS = 100  # Nova's default quota is 128 metadata items per instance; the labels use a few
 SYNC_EVERY = "2min"  # how often root's sync unit reads the metadata
 _KEY = re.compile(re.escape(PREFIX) + r"(\d{2})")
+TITLE_MARK = "<!--rs:title-->"  # where root's sync puts the title in the index page's template (never in an escaped text)
 
 
 def document(
     *, pg_hba: Sequence[str] | None = None, firewall: Mapping[str, Sequence[str]] | None = None,
     acme_peers: Sequence[str] | None = None, dcs: Mapping[str, Any] | None = None,
     app: Mapping[str, Any] | None = None,
+    ssh_keys: Sequence[str] | None = None, site: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The runtime document of one host (keys in a fixed order: the same inputs give the same items).
 
@@ -69,6 +87,10 @@ def document(
         doc["firewall"] = {name: [str(e) for e in elements] for name, elements in sorted(firewall.items())}
     if app is not None:
         doc["app"] = json.loads(json.dumps(app))  # the application's agent reads it (resilient_stack.hosts.app)
+    if ssh_keys is not None:
+        doc["ssh_keys"] = [str(k) for k in ssh_keys]
+    if site is not None:
+        doc["site"] = json.loads(json.dumps(site))
     return doc
 
 
@@ -113,10 +135,13 @@ def first_boot_file(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def sync_files(
     *, role: str, patroni_conf: str = "", firewall_table: str = "", firewall_sets_file: str = "",
-    acme_peers_conf: str = "", pgbackrest_secrets: str = "", app_credentials: str = "",
+    acme_peers_conf: str = "", pgbackrest_secrets: str = "", app_credentials: str = "", site: bool = False,
 ) -> list[dict[str, Any]]:
     """The sync script and its units (``write_files`` entries); what it applies depends on the role (``web``,
-    ``db``) and on the files the role has (an empty path: nothing of that kind on this host)."""
+    ``db``) and on the files the role has (an empty path: nothing of that kind on this host; ``site``: a web site)."""
+    web = {"site_dir": SITE_DIR, "nginx_site": NGINX_SITE, "server_name_conf": SERVER_NAME_CONF,
+           "index_template": INDEX_TEMPLATE, "index_page": f"{WEB_ROOT}/index.html", "cert_names": CERT_NAMES,
+           "cert_service": f"{CERT_SERVICE}.service"}
     return [
         write_file(SYNC_SCRIPT, payload.render(
             "runtime/sync.py", metadata_url=METADATA_URL, prefix=PREFIX, secret_prefix=secrets.PREFIX, version=VERSION,
@@ -125,6 +150,9 @@ def sync_files(
             firewall_table=firewall_table,
             firewall_sets_file=firewall_sets_file, acme_peers_conf=acme_peers_conf, tls_dir=TLS_DIR,
             tls_group=TLS_GROUP, pgbackrest_secrets=pgbackrest_secrets, app_credentials=app_credentials,
+            login_user=LOGIN_USER, ssh_keys_dir=SSH_KEYS_DIR,
+            ssh_key_re=repr(SSH_PUBLIC_KEY), server_name_re=repr(SERVER_NAME_RE.pattern), title_max=LABEL_MAX,
+            title_mark=TITLE_MARK, **{k: v if site else "" for k, v in web.items()},
         ), permissions="0755"),
         write_file(f"{SYSTEMD_DIR}/{SYNC_SERVICE}.service",
                             payload.render("systemd/resilient-stack-sync.service", sync_script=SYNC_SCRIPT)),

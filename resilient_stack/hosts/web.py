@@ -12,6 +12,12 @@ Its secrets (the cluster CA's certificate, the application's credentials and the
 the user's secrets, the registry's password) come sealed with the host's own key (:mod:`.secrets`,
 :func:`web_secret_document`); root's sync writes them, in place when they change.
 
+What it serves changes in place too (:func:`web_runtime`, the runtime configuration's ``site``): the user data holds
+nginx's site in each of its variants (:data:`SITE_VARIANTS`, each including the server name from
+:data:`SERVER_NAME_CONF`) and the index page's template; root's sync writes the server name, copies the variant the
+runtime configuration asks for (``https``, and the ACME certificate when there are names to certify) and fills in the
+title, at the first boot and whenever the metadata changes (``nginx -t`` first: a site nginx refuses is put back).
+
 :func:`validate_web` is the one check of the web hosts' inputs (the stack configuration, the regional
 component and :func:`render_web` call it); :func:`render_web` renders the ``#cloud-config``. Pure: standard
 library plus PyYAML.
@@ -33,19 +39,27 @@ from resilient_stack.hosts.paths import (
     APP_CREDENTIALS,
     APP_STATE_DIR,
     APP_UPSTREAM,
+    INDEX_TEMPLATE,
     NGINX_ENABLED,
     NGINX_SITE,
+    SERVER_NAME_CONF,
+    SITE_DIR,
     TLS_DIR,
     SYNC_SCRIPT,
     WEB_ROOT,
 )
 
 __all__ = ["DEFAULT_TITLE", "CONNECTION_OPTIONS", "AppDatabase", "connection_url", "render_web", "validate_web",
-           "web_secret_document", "WRITE_TOKEN_LENGTH"]
+           "web_secret_document", "web_runtime", "site_settings", "SITE_VARIANTS", "WRITE_TOKEN_LENGTH"]
 
 WRITE_TOKEN_LENGTH = 40
 
 DEFAULT_TITLE = "Resilient Stack"
+
+# nginx's site in each of its forms, all in the user data (:data:`SITE_DIR`/<variant>.conf); root's sync serves the one
+# the runtime configuration asks for: plain HTTP, HTTPS with Debian's self-signed pair (no DNS name to certify), HTTPS
+# with the ACME certificate's snippet (self-signed until issued) and the challenge's location
+SITE_VARIANTS = {"http": {"https": False}, "https": {"https": True}, "https-acme": {"https": True, "certificate": True}}
 
 # What every client of the database asks libpq for: the member that accepts writes, TLS, SCRAM bound to the TLS
 # channel, and a bounded wait for each member (a lost member costs this much, then libpq tries the next).
@@ -123,8 +137,10 @@ def validate_web(
     return check.ssh_keys(ssh_authorized_keys)
 
 
-def index_html(*, app_title: str, placement_label: str) -> str:
-    return payload.render("web/index.html", title=html.escape(app_title), placement=html.escape(placement_label))
+def index_template(*, placement_label: str) -> str:
+    """The index page, its title left to root's sync (at :data:`runtime.TITLE_MARK`: the title is runtime
+    configuration, the placement is not)."""
+    return payload.render("web/index.html", title=runtime.TITLE_MARK, placement=html.escape(placement_label))
 
 
 def locations(application: app.AppSpec | None) -> payload.Lines:
@@ -143,15 +159,25 @@ def healthz(application: app.AppSpec | None) -> payload.Lines:
     return payload.Lines(lines[start:end + 1])
 
 
-def nginx_site(*, server_name: str, https: bool, application: app.AppSpec | None = None) -> str:
+def nginx_site(*, https: bool, certificate: bool = False, application: app.AppSpec | None = None) -> str:
+    """One variant of the site (:data:`SITE_VARIANTS`); its ``server_name`` is in :data:`SERVER_NAME_CONF`."""
     zone = payload.lines("web/nginx-app-zone.conf", upstream=APP_UPSTREAM) if application else payload.Lines()
     if https:
-        # Debian's self-signed snakeoil pair, until the ACME certificate when the site has a DNS name (:mod:`.acme`)
-        blocks = acme.nginx_blocks(acme=acme.names(server_name) is not None)
-        return payload.render("web/nginx-https.conf", server_name=server_name, web_root=WEB_ROOT,
+        # Debian's self-signed snakeoil pair, or the ACME certificate's snippet (self-signed until issued)
+        blocks = acme.nginx_blocks(acme=certificate)
+        return payload.render("web/nginx-https.conf", server_name_conf=SERVER_NAME_CONF, web_root=WEB_ROOT,
                               locations=locations(application), healthz=healthz(application), app_zone=zone, **blocks)
-    return payload.render("web/nginx-http.conf", server_name=server_name, web_root=WEB_ROOT,
+    return payload.render("web/nginx-http.conf", server_name_conf=SERVER_NAME_CONF, web_root=WEB_ROOT,
                           locations=locations(application), app_zone=zone)
+
+
+def site_settings(*, server_name: str, https: bool, app_title: str) -> dict[str, Any]:
+    """What a web host serves, as the runtime configuration's ``site`` (validated by :func:`validate_web`): the
+    server name, HTTPS, the names of its ACME certificate (HTTPS and DNS names only: :func:`.acme.names`) and the
+    index page's title."""
+    validate_web(app_title=app_title, https=https, server_name=server_name)
+    return {"server_name": server_name, "https": https, "certify": acme.names(server_name) if https else None,
+            "title": app_title}
 
 
 def web_secret_document(*, ca: str, app_user: str | None, app_passwords: Sequence[str] = (),
@@ -202,12 +228,14 @@ def render_web(
 
     Args:
         placement_label: where this replica lives, e.g. ``"ovh/GRA/GRA11"``; shown on the index page.
-        app_title: the index page's title (without an application).
+        app_title: the index page's title without an application (runtime configuration: it changes in place,
+            :func:`web_runtime`).
         https: also serve 443 with Debian's self-signed snakeoil certificate and redirect plain HTTP
-            there (``/healthz`` stays reachable on port 80 for health checks).
-        server_name: nginx ``server_name`` (``_`` = any).
+            there (``/healthz`` stays reachable on port 80 for health checks); runtime configuration.
+        server_name: nginx ``server_name`` (``_`` = any); with ``https`` and DNS names, the names of the ACME
+            certificate (:mod:`.acme`); runtime configuration.
         hostname: optional host name to set (a single DNS label).
-        ssh_authorized_keys: public keys for the image's default user.
+        ssh_authorized_keys: public keys of the image's default user (:data:`LOGIN_USER`); runtime configuration.
         database: the database (every member's address): needed by the application.
         application: the user's application, or None: the static page only.
         app_runtime: the application's part of the runtime document (with ``application``).
@@ -216,8 +244,8 @@ def render_web(
         package_update: run ``apt-get update`` before installing (needed on real cloud images).
         package_upgrade: upgrade all packages at first boot (slower).
         admin_cidrs: networks admitted to SSH by the host firewall (:mod:`.firewall`; HTTP and HTTPS are open).
-        acme_peers: the stack's OTHER web hosts' addresses: with ``https`` and a DNS ``server_name``, a host asks
-            them for an ACME challenge token it does not hold (:mod:`.acme`).
+        acme_peers: the stack's OTHER web hosts' addresses: a host asks them for an ACME challenge token it does not
+            hold (:mod:`.acme`).
 
     Returns:
         The ``#cloud-config`` document.
@@ -235,52 +263,57 @@ def render_web(
         raise ValueError("an application comes with its runtime part (app_runtime), and only then")
     sealed = secrets.seal(secrets_doc, host_key)
 
-    certified = acme.names(server_name) if https else None
     peers = [str(ipaddress.ip_address(p)) for p in acme_peers]  # ValueError: not an address
-    packages = ["nginx", "curl"] + (["ssl-cert"] if https else []) + (app.PACKAGES if application else [])
-    packages += acme.PACKAGES if certified else []
+    # ssl-cert and certbot whatever the first settings: https and the server name change in place (runtime)
+    packages = ["nginx", "curl", "ssl-cert"] + (app.PACKAGES if application else []) + acme.PACKAGES
     doc = document.base(
         packages=packages,
         hostname=hostname,
-        ssh_authorized_keys=keys,
         package_update=package_update,
         package_upgrade=package_upgrade,
     )
-    first = web_runtime(admin_cidrs=admin_cidrs, acme_peers=peers if certified else None, app=app_runtime)
+    first = web_runtime(admin_cidrs=admin_cidrs, acme_peers=peers, ssh_keys=keys, server_name=server_name,
+                        https=https, app_title=app_title, app=app_runtime)
     doc["write_files"] = [
         document.ssh_hardening(),
         document.write_file(secrets.KEY_FILE, host_key, permissions="0600"),
         document.write_file(secrets.SEALED_FILE, sealed + "\n", permissions="0600"),
         runtime.first_boot_file(first),
-        *hardening.harden(doc, role="web", sets=first["firewall"],
-                          acme_peers_conf=ACME_PEERS_CONF if certified else "",
+        *hardening.harden(doc, role="web", sets=first["firewall"], acme_peers_conf=ACME_PEERS_CONF, site=True,
                           app_credentials=APP_CREDENTIALS if application is not None else ""),
-        document.write_file(f"{WEB_ROOT}/index.html", index_html(app_title=app_title, placement_label=placement_label)),
-        document.write_file(NGINX_SITE, nginx_site(server_name=server_name, https=https, application=application),
-                            defer=True),
-        *(acme.files(certified, peers) if certified else []),
+        # the site and the page as root's sync fills them in (the server name, the variant, the title: runtime)
+        document.write_file(INDEX_TEMPLATE, index_template(placement_label=placement_label)),
+        *[document.write_file(f"{SITE_DIR}/{variant}.conf", nginx_site(application=application, **how))
+          for variant, how in SITE_VARIANTS.items()],
+        *acme.files(peers),
         *(app.files() if application is not None else []),
     ]
-    app_runcmd: list[Any] = [["install", "-d", "-m", "0755", TLS_DIR], [SYNC_SCRIPT, "--boot"]]
+    # root's sync first (the site, the page, the secrets), then nginx, then the application's agent (it switches
+    # nginx's upstream to the release it started)
+    agent: list[Any] = []
     if application is not None:
-        app_runcmd += [["install", "-d", "-m", "0700", APP_STATE_DIR], ["systemctl", "daemon-reload"],
-                       ["systemctl", "enable", "--now", app.AGENT_SERVICE]]
+        agent = [["install", "-d", "-m", "0700", APP_STATE_DIR], ["systemctl", "daemon-reload"],
+                 ["systemctl", "enable", "--now", app.AGENT_SERVICE]]
     doc["runcmd"] = document.ssh_runcmd() + hardening.first_runcmd() + [
+        ["install", "-d", "-m", "0755", TLS_DIR], [SYNC_SCRIPT, "--boot"],
         ["rm", "-f", f"{NGINX_ENABLED}/default"],
         ["ln", "-sfn", NGINX_SITE, f"{NGINX_ENABLED}/resilient-stack"],
         ["nginx", "-t", "-q"],
         ["systemctl", "enable", "nginx"],
         ["systemctl", "restart", "nginx"],
-    ] + app_runcmd + (acme.runcmd() if certified else []) + hardening.last_runcmd()
+    ] + agent + acme.runcmd() + hardening.last_runcmd()
     return document.dump(doc)
 
 
-def web_runtime(*, admin_cidrs: Sequence[str] = (), acme_peers: Sequence[str] | None = None,
-                app: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The runtime document of a web host (:mod:`.runtime`): its firewall's sets, when it asks for an ACME
-    certificate the other web hosts' addresses, and the application's part (the spec of the stack's release), for
-    the instance's metadata."""
+def web_runtime(
+    *, admin_cidrs: Sequence[str] = (), acme_peers: Sequence[str] = (), ssh_keys: Sequence[str] = (),
+    server_name: str = "_", https: bool = False, app_title: str = DEFAULT_TITLE, app: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The runtime document of a web host (:mod:`.runtime`), for the instance's metadata: its firewall's sets, the
+    other web hosts' addresses (ACME), the SSH keys, what it serves (:func:`site_settings`) and the application's
+    part (the spec of the stack's release); the arguments and their defaults are :func:`render_web`'s."""
     return runtime.document(
         firewall=firewall.web_sets(admin_cidrs=check.cidrs(admin_cidrs, "admin_cidrs", allow_empty=True)),
-        acme_peers=None if acme_peers is None else [str(ipaddress.ip_address(p)) for p in acme_peers],
+        acme_peers=[str(ipaddress.ip_address(p)) for p in acme_peers], ssh_keys=check.ssh_keys(ssh_keys),
+        site=site_settings(server_name=server_name, https=https, app_title=app_title),
         app=None if app is None else dict(app))

@@ -97,16 +97,48 @@ def test_every_host_gets_its_firewall_sets_in_its_metadata(runs, admin):
         if host.inputs["name"].endswith("-db"):
             assert sorted(doc["firewall"]["members4"]) == members
         else:
-            assert set(doc["firewall"]) == {"admin4", "admin6"} and "acme_peers" not in doc  # serverName "_"
+            assert set(doc["firewall"]) == {"admin4", "admin6"}
 
 
-def test_with_a_dns_name_each_web_host_knows_the_others_for_acme():
+@pytest.mark.parametrize("server_name", ["www.shop.example", "_"])
+def test_each_web_host_knows_the_others_for_acme(server_name):
+    """Whatever its first server name: a DNS name may come later, in place."""
     raw = bare_config("production")
     res = run_program(stack_file("production"), config_overrides={
-        "resilient-stack:web": {**raw["web"], "https": True, "serverName": "www.shop.example"}})
+        "resilient-stack:web": {**raw["web"], "https": True, "serverName": server_name}})
     web = {r.inputs["name"]: r for r in of(res, INSTANCE) if "-web-" in r.inputs["name"]}
     addresses = {name: r.outputs["accessIpV4"] for name, r in web.items()}
     for name, host in web.items():
         doc = cloudinit.runtime_document_of(host.inputs["metadata"])
         assert sorted(doc["acme_peers"]) == sorted(a for n, a in addresses.items() if n != name)
         assert "certbot" in user_data(host) and "resilient-stack-acme-peers.conf" in user_data(host)
+
+
+KEYS = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFirstKeyFirstKeyFirstKeyFirstKeyFirstKey0 ops@laptop",
+        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC" + "S" * 340 + " new@laptop"]
+
+
+def test_the_day_two_settings_reach_every_host_through_its_metadata():
+    """SSH keys (every host), the server name, https and the title (the web hosts) are runtime configuration: a
+    change shows in each instance's metadata, which the cloud updates in place; the user data (ignored on a running
+    host) only carries the first boot's copy."""
+    raw = bare_config("production")
+    docs = {}
+    for key, web in ((KEYS[0], {"title": "Shop", "https": True, "serverName": "shop.example"}),
+                     (KEYS[1], {"title": "Shop <sale>", "https": False, "serverName": "www.shop.example shop.example"})):
+        res = run_program(stack_file("production"), config_overrides={
+            "resilient-stack:sshPublicKey": key, "resilient-stack:web": {**raw["web"], "selfSigned": False, **web}})
+        docs[key] = {r.inputs["name"]: (cloudinit.runtime_document_of(r.inputs["metadata"]), r)
+                     for r in of(res, INSTANCE)}
+        for name, (doc, host) in docs[key].items():
+            assert doc["ssh_keys"] == [key], name
+            assert all(len(v) <= 255 for v in host.inputs["metadata"].values())
+            if "-web-" in name:
+                assert doc["site"] == {"server_name": web["serverName"], "https": web["https"], "title": web["title"],
+                                       "certify": web["serverName"].split() if web["https"] else None}, name
+            else:
+                assert "site" not in doc, name
+    first, second = docs.values()
+    assert set(first) == set(second) and len(first) == 8
+    for name in first:
+        assert first[name][1].options == second[name][1].options  # ignoreChanges: the user data, the image

@@ -13,8 +13,9 @@ import yaml
 
 from resilient_stack.components.pki import issue
 from resilient_stack.hosts import cloudinit as ci
-from resilient_stack.hosts import secrets
+from resilient_stack.hosts import paths, secrets
 from resilient_stack.hosts.cloudinit import BackupTarget
+from resilient_stack.hosts.web import SITE_VARIANTS
 
 REPL_PW = "Repl:pass\\word-0123456789"
 REWIND_PW = "Rewind: 'pw' #2 \\ 0123456"
@@ -149,3 +150,36 @@ def files(doc: dict) -> dict[str, dict]:
 
 def runcmd_text(doc: dict) -> str:
     return json.dumps(doc.get("runcmd", []))
+
+
+def sync_of(doc: dict, tmp_path):
+    """The host's rendered sync script, imported as a module (its functions are what runs on the host), with the
+    user data's site variants and page template where it reads them (``tmp_path``)."""
+    import importlib.util
+    import sys
+
+    fs = files(doc)
+    path = tmp_path / "resilient_stack_sync.py"
+    path.write_text(fs[paths.SYNC_SCRIPT]["content"])
+    spec = importlib.util.spec_from_file_location("resilient_stack_sync", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.pop("resilient_stack_sync", None)
+    spec.loader.exec_module(module)
+    if module.SITE_DIR:
+        (tmp_path / "site").mkdir(exist_ok=True)
+        for variant in SITE_VARIANTS:
+            (tmp_path / "site" / f"{variant}.conf").write_text(fs[f"{module.SITE_DIR}/{variant}.conf"]["content"])
+        (tmp_path / "index.html.in").write_text(fs[module.INDEX_TEMPLATE]["content"])
+        module.SITE_DIR, module.INDEX_TEMPLATE = str(tmp_path / "site"), str(tmp_path / "index.html.in")
+    return module
+
+
+def served(doc: dict, tmp_path, site: dict | None = None) -> dict[str, str]:
+    """What a web host rendered as ``doc`` serves once root's sync applied its runtime configuration (the first boot's,
+    or ``site``): nginx's site, its server name (the include) and the index page."""
+    module = sync_of(doc, tmp_path)
+    if site is None:
+        site = json.loads(files(doc)[paths.RUNTIME_CONFIG]["content"])["site"]
+    module.check_site(site)
+    nginx, page = module.site_files(site)
+    return {"site": nginx[paths.NGINX_SITE], "server_name": nginx[paths.SERVER_NAME_CONF], "page": page}

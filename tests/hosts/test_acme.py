@@ -6,11 +6,13 @@ Rendering and configuration only: nothing here (nor in CI) talks to Let's Encryp
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from resilient_stack.hosts import acme, paths, runtime
 from resilient_stack.hosts import cloudinit as ci
-from tests.hosts.samples import WEB_IPS, files, load, web, web_app
+from tests.hosts.samples import WEB_IPS, files, load, served, web, web_app
 from tests.hosts.test_runtime import sync_module
 
 
@@ -22,19 +24,19 @@ def test_a_dns_name_is_what_gets_a_certificate(server_name, want):
     assert acme.names(server_name) == want
 
 
-def test_without_a_dns_name_the_self_signed_certificate_and_no_hsts():
+def test_without_a_dns_name_the_self_signed_certificate_and_no_hsts(tmp_path):
     doc = load(web(https=True))
-    fs = files(doc)
-    assert "certbot" not in doc["packages"] and paths.CERT_SCRIPT not in fs
-    site = fs[paths.NGINX_SITE]["content"]
+    assert json.loads(files(doc)[paths.RUNTIME_CONFIG]["content"])["site"]["certify"] is None
+    site = served(doc, tmp_path)["site"]
     assert f"ssl_certificate {paths.SNAKEOIL_CERT};" in site and "Strict-Transport-Security" not in site
+    assert "acme-challenge" not in site and paths.TLS_SNIPPET not in site
 
 
-def test_with_a_dns_name_certbot_and_the_challenge_and_hsts_only_with_the_real_certificate():
+def test_with_a_dns_name_certbot_and_the_challenge_and_hsts_only_with_the_real_certificate(tmp_path):
     doc = load(web_app(https=True, server_name="www.shop.example shop.example", acme_peers=WEB_IPS[1:]))
     fs = files(doc)
     assert "certbot" in doc["packages"]
-    site = fs[paths.NGINX_SITE]["content"]
+    site = served(doc, tmp_path)["site"]
     assert site.startswith(f"# Managed by resilient_stack (cloud-init).\ninclude {paths.ACME_PEERS_CONF};\n")
     assert f"root {paths.ACME_ROOT};" in site and "try_files $uri @acme_peers;" in site
     assert "if ($http_x_resilient_stack_acme)" in site, "one hop between web hosts, never a loop"
@@ -42,9 +44,11 @@ def test_with_a_dns_name_certbot_and_the_challenge_and_hsts_only_with_the_real_c
     snakeoil = fs[paths.TLS_SNIPPET]
     assert snakeoil["defer"] and paths.SNAKEOIL_CERT in snakeoil["content"]
     assert "Strict-Transport-Security" not in snakeoil["content"]
+    # the names are the runtime configuration's (root's sync writes them where the script reads them)
+    assert json.loads(fs[paths.RUNTIME_CONFIG]["content"])["site"]["certify"] == ["www.shop.example", "shop.example"]
     script = fs[paths.CERT_SCRIPT]["content"]
-    assert "NAMES=(www.shop.example shop.example)" in script
-    assert "certbot certonly --webroot" in script and "--keep-until-expiring" in script
+    assert f"NAMES_FILE={paths.CERT_NAMES}\n" in script and 'read -r -a NAMES < "$NAMES_FILE"' in script
+    assert "certbot certonly --webroot" in script and "--keep-until-expiring --renew-with-new-domains" in script
     assert 'add_header Strict-Transport-Security "max-age=31536000" always;' in script  # with the real one only
     assert fs[paths.CERT_DEPLOY_HOOK]["permissions"] == "0755"
     assert "OnUnitActiveSec=3h" in fs[f"{paths.SYSTEMD_DIR}/{paths.CERT_SERVICE}.timer"]["content"]
@@ -65,4 +69,5 @@ def test_the_peers_are_runtime_configuration_and_the_sync_writes_them_as_the_use
     assert module.check(module.decode(runtime.encode(doc))) == doc
     with pytest.raises(ValueError):
         module.check({"v": 1, "acme_peers": ["198.51.100.41; include /etc/passwd"]})
-    assert "acme_peers" not in ci.web_runtime(admin_cidrs=[])
+    # every web host has them (it may get a DNS name later), with no other web host an unusable upstream
+    assert ci.web_runtime(admin_cidrs=[])["acme_peers"] == []

@@ -22,16 +22,16 @@ def test_write_file_flags_only_when_set():
 
 
 def test_base_keys_in_a_fixed_order():
-    doc = document.base(packages=("nginx",), hostname="web-1", ssh_authorized_keys=["k"], package_update=True,
-                        package_upgrade=False)
-    assert list(doc) == ["hostname", "preserve_hostname", "ssh_pwauth", "disable_root", "ssh_authorized_keys",
-                         "package_update", "package_upgrade", "packages"]
-    bare = document.base(packages=(), hostname=None, ssh_authorized_keys=(), package_update=False,
-                         package_upgrade=False)
-    assert "hostname" not in bare and "ssh_authorized_keys" not in bare and bare["packages"] == []
+    doc = document.base(packages=("nginx",), hostname="web-1", package_update=True, package_upgrade=False)
+    assert list(doc) == ["hostname", "preserve_hostname", "ssh_pwauth", "disable_root", "package_update",
+                         "package_upgrade", "packages"]
+    bare = document.base(packages=(), hostname=None, package_update=False, package_upgrade=False)
+    assert "hostname" not in bare and bare["packages"] == []
 
 
 def test_every_role_starts_runcmd_failing_fast_and_checks_sshd():
     first, sshd = document.ssh_runcmd()
     assert first == "set -eu" and sshd[:2] == ["sh", "-c"] and sshd[2].startswith("sshd -t && ")
     assert document.ssh_hardening()["path"] == "/etc/ssh/sshd_config.d/00-resilient-stack.conf"
+    # a user's keys are read from the one root-owned file root's sync writes: ~/.ssh/authorized_keys is not read
+    assert "\nAuthorizedKeysFile /etc/ssh/authorized_keys/%u\n" in document.ssh_hardening()["content"]

@@ -6,7 +6,7 @@ import pytest
 
 from resilient_stack.hosts import cloudinit as ci
 from resilient_stack.hosts import firewall, paths, runtime, upgrades
-from tests.hosts.samples import MEMBERS, WEB_IPS, files, load, member, web, web_app
+from tests.hosts.samples import MEMBERS, WEB_IPS, files, load, member, served, web, web_app
 from tests.hosts.test_runtime import sync_module
 
 
@@ -80,6 +80,6 @@ def test_security_updates_only_and_the_cluster_held(database):
     assert 'Unattended-Upgrade::Automatic-Reboot "false";' in policy
 
 
-def test_no_hsts_with_a_self_signed_certificate():
-    site = files(load(web(https=True)))[paths.NGINX_SITE]["content"]
+def test_no_hsts_with_a_self_signed_certificate(tmp_path):
+    site = served(load(web(https=True)), tmp_path)["site"]
     assert "ssl-cert-snakeoil" in site and "Strict-Transport-Security" not in site and "add_header" in site

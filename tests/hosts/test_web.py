@@ -8,46 +8,69 @@ import pytest
 
 from resilient_stack.hosts import app, paths
 from resilient_stack.hosts.web import CONNECTION_OPTIONS, AppDatabase, connection_url, validate_web
-from tests.hosts.samples import APP_DB, APP_PW, APP_SECRET, APP_SPEC, DOCS, KEY, MIGRATE_PW, files, load, opened, web, web_app, web_secrets
+from tests.hosts.samples import (APP_DB, APP_PW, APP_SECRET, APP_SPEC, DOCS, KEY, MIGRATE_PW, files, load, opened, served,
+                                 web, web_app, web_secrets)
 
 
-def test_web_installs_nginx_and_serves_page_and_healthz():
-    doc = load(web(placement_label="ovh/SBG/<SBG5> & co"))
+def test_web_installs_nginx_and_serves_page_and_healthz(tmp_path):
+    doc = load(web(placement_label="ovh/SBG/<SBG5> & co", app_title="Shop <&>", server_name="shop.example"))
     assert "nginx" in doc["packages"]
-    fs = files(doc)
-    index = fs[f"{paths.WEB_ROOT}/index.html"]["content"]
-    assert "ovh/SBG/&lt;SBG5&gt; &amp; co" in index and "<SBG5>" not in index
-    site = fs[paths.NGINX_SITE]
-    assert site.get("defer") is True
-    assert "location = /healthz" in site["content"] and 'return 200 "ok\\n"' in site["content"]
-    assert f"root {paths.WEB_ROOT};" in site["content"]
+    got = served(doc, tmp_path)
+    assert "ovh/SBG/&lt;SBG5&gt; &amp; co" in got["page"] and "<SBG5>" not in got["page"]
+    assert "<h1>Shop &lt;&amp;&gt;</h1>" in got["page"] and "<title>Shop &lt;&amp;&gt;</title>" in got["page"]
+    site = got["site"]
+    assert "location = /healthz" in site and 'return 200 "ok\\n"' in site
+    assert f"root {paths.WEB_ROOT};" in site and f"include {paths.SERVER_NAME_CONF};" in site
+    assert got["server_name"] == "server_name shop.example;\n"
     assert ["systemctl", "enable", "nginx"] in doc["runcmd"]
     assert ["systemctl", "restart", "nginx"] in doc["runcmd"]
     assert ["rm", "-f", "/etc/nginx/sites-enabled/default"] in doc["runcmd"]
-    assert "listen 443" not in site["content"]
+    assert "listen 443" not in site
+    # the site and the page are root's sync's (runtime configuration), before nginx restarts on the first boot
+    run = doc["runcmd"]
+    assert run.index([paths.SYNC_SCRIPT, "--boot"]) < run.index(["nginx", "-t", "-q"])
+    assert paths.NGINX_SITE not in files(doc) and f"{paths.WEB_ROOT}/index.html" not in files(doc)
 
 
-def test_web_https_uses_snakeoil_and_keeps_healthz_on_80():
+def test_web_https_uses_snakeoil_and_keeps_healthz_on_80(tmp_path):
     doc = load(web(https=True))
     assert "ssl-cert" in doc["packages"]
-    site = files(doc)[paths.NGINX_SITE]["content"]
+    site = served(doc, tmp_path)["site"]
     assert "listen 443 ssl" in site and f"ssl_certificate {paths.SNAKEOIL_CERT};" in site
     http_block = site.split("listen 443")[0]
     assert "/healthz" in http_block and "return 301 https://$host$request_uri;" in http_block
     assert site.count("location = /healthz {") == 2
 
 
+def test_every_variant_of_the_site_is_in_the_user_data_whatever_the_first_settings():
+    """https and the server name change in place: every web host holds each variant, and what they need."""
+    for doc in (load(web()), load(web_app(https=True, server_name="shop.example"))):
+        fs = files(doc)
+        variants = {v: fs[f"{paths.SITE_DIR}/{v}.conf"]["content"] for v in ("http", "https", "https-acme")}
+        assert "listen 443" not in variants["http"] and "listen 443 ssl" in variants["https"]
+        assert f"ssl_certificate {paths.SNAKEOIL_CERT};" in variants["https"]
+        assert f"include {paths.TLS_SNIPPET};" in variants["https-acme"] and "@acme_peers" in variants["https-acme"]
+        assert all(text.count("server_name") == 0 for text in variants.values()), "the include names the server"
+        assert {"ssl-cert", "certbot"} <= set(doc["packages"])
+        assert paths.CERT_SCRIPT in fs and paths.ACME_PEERS_CONF in fs and paths.TLS_SNIPPET in fs
+
+
 def test_web_optional_hostname_and_keys():
     doc = load(DOCS["web-https"]())
     assert doc["hostname"] == "web-gra-1"
-    assert doc["ssh_authorized_keys"] == [KEY]
+    # the keys are runtime configuration (root's sync writes the only file sshd reads), not cloud-init's
+    assert "ssh_authorized_keys" not in doc
+    assert json.loads(files(doc)[paths.RUNTIME_CONFIG]["content"])["ssh_keys"] == [KEY]
     assert "hostname" not in load(web())
 
 
-def test_values_are_not_templates():
-    """A label that looks like a placeholder is shown as it is (values are never read for placeholders)."""
-    index = files(load(web(placement_label="{{title}} $HOME %i")))[f"{paths.WEB_ROOT}/index.html"]["content"]
-    assert "<strong id=\"placement\">{{title}} $HOME %i</strong>" in index
+def test_values_are_not_templates(tmp_path):
+    """A label that looks like a placeholder is shown as it is (values are never read for placeholders), and so is
+    a title that looks like the page's own mark."""
+    page = served(load(web(placement_label="{{title}} $HOME %i <!--rs:title-->", app_title="<!--rs:title--> {{x}}")),
+                  tmp_path)["page"]
+    assert "<strong id=\"placement\">{{title}} $HOME %i &lt;!--rs:title--&gt;</strong>" in page
+    assert "<h1>&lt;!--rs:title--&gt; {{x}}</h1>" in page
 
 
 @pytest.mark.parametrize(
@@ -87,7 +110,7 @@ def test_validate_web_is_the_rule_render_web_applies():
 # --------------------------------------------------------------------------------------------------
 
 
-def test_the_application_comes_with_podman_its_agent_and_its_spec_in_the_runtime_document():
+def test_the_application_comes_with_podman_its_agent_and_its_spec_in_the_runtime_document(tmp_path):
     doc = load(web_app(https=True))
     assert {"podman", "python3", "python3-psycopg2"} <= set(doc["packages"])
     fs = files(doc)
@@ -107,7 +130,7 @@ def test_the_application_comes_with_podman_its_agent_and_its_spec_in_the_runtime
     assert fs[app.AGENT]["permissions"] == "0755" and fs[paths.APP_UPSTREAM]["content"] == app.upstream_conf(None)
     unit = fs[f"/etc/systemd/system/{app.AGENT_SERVICE}.service"]["content"]
     assert f"ExecStart={app.AGENT} agent\n" in unit and "Restart=always" in unit
-    site = fs[paths.NGINX_SITE]["content"]
+    site = served(doc, tmp_path)["site"]
     plain, tls = site.split("listen 443")
     assert f"include {paths.APP_UPSTREAM};" in site
     assert "location / {" in tls and "proxy_pass http://rs_app;" in tls and "try_files" not in tls
@@ -115,17 +138,17 @@ def test_the_application_comes_with_podman_its_agent_and_its_spec_in_the_runtime
     assert "return 301 https://" in plain and "proxy_pass http://rs_app;" not in plain, "port 80 redirects"
 
 
-def test_the_health_check_path_is_the_applications():
-    site = files(load(web_app(application=APP_SPEC.__class__(**{**APP_SPEC.__dict__, "health_path": "/up"}))))[
-        paths.NGINX_SITE]["content"]
+def test_the_health_check_path_is_the_applications(tmp_path):
+    site = served(load(web_app(application=APP_SPEC.__class__(**{**APP_SPEC.__dict__, "health_path": "/up"}))),
+                  tmp_path)["site"]
     assert "location = /healthz {" in site and "proxy_pass http://rs_app/up;" in site
 
 
 def test_without_an_application_the_host_serves_the_static_page_only():
     doc = load(web())
-    site = files(doc)[paths.NGINX_SITE]["content"]
-    assert app.AGENT not in files(doc) and "rs_app" not in site and "try_files $uri $uri/ =404;" in site
-    assert 'return 200 "ok\\n";' in site
+    variants = [files(doc)[f"{paths.SITE_DIR}/{v}.conf"]["content"] for v in ("http", "https", "https-acme")]
+    assert app.AGENT not in files(doc) and not any("rs_app" in site for site in variants)
+    assert all("try_files $uri $uri/ =404;" in site and 'return 200 "ok\\n";' in site for site in variants)
     assert "podman" not in doc["packages"] and "app" not in json.loads(files(doc)[paths.RUNTIME_CONFIG]["content"])
 
 

@@ -3,7 +3,7 @@
 # configuration. The user data is the boot configuration and never changes on a running host; what changes
 # comes from the instance's metadata, which the cloud updates in place:
 #  - items {{prefix}}00, {{prefix}}01... joined into one JSON document (pg_hba, the host firewall's sets, the
-#    ACME peers, Patroni's dynamic configuration): resilient_stack.hosts.runtime;
+#    ACME peers, Patroni's dynamic configuration, the SSH keys, what a web host serves): resilient_stack.hosts.runtime;
 #  - items {{secret_prefix}}00... joined into one document sealed with this host's own key (AES-SIV; the key came
 #    with the user data, {{key_file}}): the TLS certificates and keys, the passwords, the backup repository's keys
 #    and passphrase, the application's credentials: resilient_stack.hosts.secrets.
@@ -13,6 +13,7 @@
 import base64
 import hashlib
 import hmac
+import html
 import ipaddress
 import json
 import os
@@ -42,6 +43,20 @@ TLS_DIR = "{{tls_dir}}"
 TLS_GROUP = "{{tls_group}}"
 PGBACKREST_SECRETS = "{{pgbackrest_secrets}}"  # empty on a host without backups
 APP_CREDENTIALS = "{{app_credentials}}"  # empty on a host without the application
+LOGIN_USER = "{{login_user}}"  # the image's default user: its keys are the file SSH_KEYS_DIR/LOGIN_USER
+SSH_KEYS_DIR = "{{ssh_keys_dir}}"
+SSH_KEY = re.compile({{ssh_key_re}})
+SITE_DIR = "{{site_dir}}"  # the site's variants; empty on a host without a web site
+NGINX_SITE = "{{nginx_site}}"
+SERVER_NAME_CONF = "{{server_name_conf}}"
+SERVER_NAME = re.compile({{server_name_re}})
+INDEX_TEMPLATE = "{{index_template}}"
+INDEX_PAGE = "{{index_page}}"
+TITLE_MARK = "{{title_mark}}"
+TITLE_MAX = {{title_max}}
+CERT_NAMES = "{{cert_names}}"
+CERT_SERVICE = "{{cert_service}}"
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 HBA_RULE = re.compile(r"(local|host|hostssl|hostnossl)( [A-Za-z0-9_.,:/-]+){2,4}")
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 VERIFIER = re.compile(r"SCRAM-SHA-256\$\d{4,7}:[A-Za-z0-9+/=]{8,64}\$[A-Za-z0-9+/=]{44}:[A-Za-z0-9+/=]{44}")
@@ -133,7 +148,29 @@ def check(doc):
     dcs = doc.get("dcs")
     if dcs is not None and not isinstance(dcs, dict):
         raise ValueError("dcs must be Patroni's dynamic configuration")
+    keys = doc.get("ssh_keys")
+    if keys is not None and not (isinstance(keys, list) and all(
+            isinstance(k, str) and SSH_KEY.fullmatch(k) and not CONTROL.search(k) for k in keys)):
+        raise ValueError("ssh_keys must list OpenSSH public key lines")
+    if doc.get("site") is not None:
+        check_site(doc["site"])
     return doc
+
+
+def check_site(site):
+    if not isinstance(site, dict) or set(site) != {"server_name", "https", "certify", "title"}:
+        raise ValueError("site must give server_name, https, certify and title")
+    if not isinstance(site["server_name"], str) or not SERVER_NAME.fullmatch(site["server_name"]):
+        raise ValueError("site.server_name must be '_' or host names separated by spaces")
+    if not isinstance(site["https"], bool):
+        raise ValueError("site.https must be true or false")
+    names = site["certify"]
+    if names is not None and not (site["https"] and isinstance(names, list) and names and all(
+            isinstance(n, str) and "*" not in n and n in site["server_name"].split() for n in names)):
+        raise ValueError("site.certify must list DNS names of site.server_name, with https")
+    title = site["title"]
+    if not isinstance(title, str) or not title.strip() or len(title) > TITLE_MAX or CONTROL.search(title):
+        raise ValueError(f"site.title must be one line of at most {TITLE_MAX} characters")
 
 
 def check_secrets(doc):
@@ -285,6 +322,64 @@ def apply_acme_peers(peers):
     subprocess.run(["nginx", "-t", "-q"], check=True)
     subprocess.run(["systemctl", "reload", "nginx"], check=True)
     return True
+
+
+def apply_ssh_keys(keys):
+    """The login user's keys, in the one root-owned file sshd reads them from: a key no longer listed is refused."""
+    text = "# Managed by resilient_stack (root's sync): the stack's sshPublicKey\n" + "".join(k + "\n" for k in keys)
+    return write_private(os.path.join(SSH_KEYS_DIR, LOGIN_USER), text, ids("root"), 0o644)
+
+
+def site_files(site):
+    """The nginx files the site document asks for ({path: text}: the variant of the site, the server name), and the
+    index page (its template with the title)."""
+    variant = "https-acme" if site["certify"] else "https" if site["https"] else "http"
+    with open(os.path.join(SITE_DIR, variant + ".conf")) as f:
+        conf = f.read()
+    with open(INDEX_TEMPLATE) as f:
+        page = f.read().replace(TITLE_MARK, html.escape(site["title"]))
+    return {NGINX_SITE: conf, SERVER_NAME_CONF: f"server_name {site['server_name']};\n"}, page
+
+
+def text_of(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def apply_site(site, boot=False):
+    """What a web host serves: nginx's site and server name (``nginx -t`` before the reload: a site nginx refuses is
+    put back as it was, nginx goes on serving the previous one and the next run tries again), the index page, and the
+    names of the ACME certificate (the certificate script asks for new ones at once, once nginx serves their site)."""
+    nginx, page = site_files(site)
+    before = {path: text_of(path) for path in nginx}
+    changed, served = [], True
+    if any(before[path] != text for path, text in nginx.items()):
+        for path, text in nginx.items():
+            write_private(path, text, ids("root"), 0o644)
+        tested = subprocess.run(["nginx", "-t", "-q"], capture_output=True, text=True)
+        if tested.returncode != 0:
+            for path, text in before.items():
+                if text is not None:
+                    write_private(path, text, ids("root"), 0o644)
+                elif os.path.exists(path):
+                    os.unlink(path)
+            say(f"nginx refuses the new site, the previous one stays: {tested.stderr.strip()[-300:]}")
+            served = False
+        else:
+            if active("nginx"):
+                subprocess.run(["systemctl", "reload", "nginx"], check=True)
+            changed.append("site")
+    if write_private(INDEX_PAGE, page, ids("root"), 0o644):
+        changed.append("title")
+    names = " ".join(site["certify"] or ())
+    if served and write_private(CERT_NAMES, names + "\n" if names else "", ids("root"), 0o644):
+        changed.append("certificate")
+        if names and not boot:
+            subprocess.run(["systemctl", "start", "--no-block", CERT_SERVICE], check=True)
+    return changed
 
 
 def subset_differs(want, have):
@@ -549,6 +644,10 @@ def main(argv):
         changed.append("firewall")
     if doc.get("acme_peers") is not None and ACME_PEERS_CONF and apply_acme_peers(doc["acme_peers"]):
         changed.append("acme_peers")
+    if doc.get("ssh_keys") is not None and apply_ssh_keys(doc["ssh_keys"]):
+        changed.append("ssh_keys")
+    if doc.get("site") is not None and SITE_DIR:
+        changed += apply_site(doc["site"], boot)
     if doc.get("dcs") is not None and PATRONI_CONF and not boot:
         try:
             if apply_dcs(doc["dcs"]):
