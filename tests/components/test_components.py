@@ -262,7 +262,7 @@ def test_passwords_credentials_and_user_data_are_secrets(runs, stack):
     # every generated secret, by name and length: the cluster's passwords, the application's, the repository's
     # passphrase, the write token, the cluster id and one key per host (database members and web hosts)
     assert {n: p.inputs["length"] for n, p in passwords.items()} == {
-        **{f"{db}-{kind}-password": length for kind in ("replication", "rewind", "api", "etcd", "app")},
+        **{f"{db}-{kind}-password": length for kind in ("replication", "rewind", "api", "etcd", "app", "migrate")},
         f"{db}-backup-cipher-password": 64, f"{db}-app-write-token": 40, f"{db}-cluster-id": 16,
         **{f"{h.name}-host-key": 64 for h in hosts},
     }
@@ -440,16 +440,20 @@ def test_user_data_wiring(runs):
     assert "ROLE=\"join\"" in user_data_file(members["waw"], cloudinit.DB_START_SCRIPT)
     # every web host's application lists every member, the primary first, then the failover order
     web = named(res, "shop-ik-web-1")
-    assert "infomaniak/dc4-a/ik" in user_data(web) and "<title>Shop</title>" in user_data(web)
-    app = json.loads(user_data_file(web, cloudinit.APP_CONFIG))
-    assert app["database"]["hosts"] == [ips["gra"], ips["waw"], ips["ik"]]
-    assert app["database"]["dbname"] == "shop" and app["credentials"] == cloudinit.APP_CREDENTIALS
-    assert app["database"]["options"]["sslmode"] == "verify-full"
+    assert "infomaniak/dc4-a/ik" in user_data(web)
+    first = cloudinit.runtime_document_of(web.inputs["metadata"])
+    assert first["site"]["title"] == "Shop"
+    app = first["app"]
+    assert app["database"] == {"hosts": [ips["gra"], ips["waw"], ips["ik"]], "port": 5432, "dbname": "shop"}
+    assert app["spec"]["image"] == "registry.example.com/shop/web:1.0.0" and app["host"] == "shop-ik-web-1"
+    assert app["placement"] == "ik" and app["members"] == {ips[p]: p for p in ("gra", "waw", "ik")}
     # its credentials, write token and the cluster's CA come sealed: the role and password the tier generated
     sealed = sealed_document(res, web)
     app_password = named(res, "shop-db-app-password", RANDOM_PASSWORD).outputs["result"]
     assert sealed["app"]["credentials"] == [{"user": "shop", "password": app_password}]
     assert sealed["app"]["write_token"] == named(res, "shop-db-app-write-token", RANDOM_PASSWORD).outputs["result"]
+    migrate_password = named(res, "shop-db-migrate-password", RANDOM_PASSWORD).outputs["result"]
+    assert sealed["app"]["migrate"] == {"user": "shop_migrate", "password": migrate_password}
     assert sealed["tls"] == {"ca": named(res, "shop-db-pki", PKI).outputs["caCert"]}
     assert app_password not in user_data(web)
 
@@ -672,7 +676,7 @@ def test_replication_and_app_cidrs_are_optional_extras(caplog):
     })
     hba = yaml.safe_load(user_data_file(named(res, "shop-db-waw"), cloudinit.PATRONI_CONF))["postgresql"]["pg_hba"]
     assert "hostssl replication replicator 203.0.113.0/24 scram-sha-256" in hba
-    assert "hostssl shop shop,shop_alt 198.51.100.0/24 scram-sha-256" in hba
+    assert "hostssl shop shop,shop_alt,shop_migrate 198.51.100.0/24 scram-sha-256" in hba
     assert not admitted(hba, "shop", "shop", "203.0.113.1"), "replication networks are not application ones"
     # both reach PostgreSQL through every member's `db` security group, on its port only (replicationCidrs used to be
     # in pg_hba and nftables but in no security group: inert, review stack-security-2026-12)

@@ -54,7 +54,9 @@ def test_rotating_the_app_password_adds_a_generation_beside_the_first_both_prote
     # the first generation is the one the stack already has: same resource, same value (no replacement)
     assert first == result(runs["production"], "shop-db-app-password")
     before = {r.name for r in runs["production"] if r.type == RANDOM_PASSWORD}
-    assert names - before == {"shop-db-app-password-1"}
+    # the release phase's password rotates with the application's (its role has one name: migrations only run at a
+    # release, after the members took the new password)
+    assert names - before == {"shop-db-app-password-1", "shop-db-migrate-password-1"}
 
 
 def test_after_an_app_rotation_the_web_hosts_try_the_new_credential_first(rotated_app):
@@ -68,7 +70,9 @@ def test_after_an_app_rotation_the_web_hosts_try_the_new_credential_first(rotate
     # the members check both, the new one current, as SCRAM verifiers only
     for member in hosts(rotated_app, "database"):
         roles = sealed_document(rotated_app, member)["roles"]
-        assert set(roles) == {"shop", "shop_alt"} and roles["shop_alt"]["current"] and not roles["shop"]["current"]
+        assert set(roles) == {"shop", "shop_alt", "shop_migrate"}
+        assert roles["shop_alt"]["current"] and not roles["shop"]["current"]
+        assert secrets.scram_matches(roles["shop_migrate"]["verifier"], result(rotated_app, "shop-db-migrate-password-1"))
         assert secrets.scram_matches(roles["shop_alt"]["verifier"], second)
         assert secrets.scram_matches(roles["shop"]["verifier"], first)
         assert first not in str(roles) and second not in str(roles)

@@ -66,7 +66,7 @@ def test_the_runtime_configuration_is_in_the_metadata(runs):
         if host.inputs["name"].endswith("-db"):
             doc = cloudinit.runtime_document_of(host.inputs["metadata"])
             for ip in web:  # the application's two login roles (they alternate on a rotation)
-                assert f"hostssl shop shop,shop_alt {ip}/32 scram-sha-256" in doc["pg_hba"]
+                assert f"hostssl shop shop,shop_alt,shop_migrate {ip}/32 scram-sha-256" in doc["pg_hba"]
             # Patroni's dynamic configuration too (applied to the cluster in place by the sync)
             synchronous = load_stack_file(stack_file("production")).database.synchronous
             assert doc["dcs"]["synchronous_mode"] is synchronous and doc["dcs"]["failsafe_mode"] is True

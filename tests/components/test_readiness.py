@@ -15,7 +15,17 @@ from .conftest import bare_config, stack_file
 
 INSTANCE = "openstack:compute/instance:Instance"
 KEYS = {ACCESS_KEY: "OVHS3ACCESSKEY0001", SECRET_KEY: "s3cr3t-of-the-backup-user"}
+IMAGE = "registry.shop.internal/shop/web:1.0.0"  # the user's own registry (the shipped one is a placeholder)
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyExampleKeyExampleKeyExampleKe you@laptop"
+
+
+APP = {**bare_config("production")["web"]["app"], "image": IMAGE}
+
+
+def with_image(values: dict, stack: str = "production") -> dict:
+    """``values`` and the shipped stack's ``web`` with the user's own image."""
+    web = bare_config(stack)["web"]
+    return {**values, "web": {**web, "app": {**web["app"], "image": IMAGE}}}
 
 
 def full(bare: dict, namespace: str = "resilient-stack") -> dict:
@@ -34,10 +44,12 @@ def warnings(mocks: RecordingMocks) -> list[str]:
 def test_the_shipped_production_stack_needs_its_keys_and_a_dns_name_and_names_them_in_order():
     cfg = load_stack_file(stack_file("production"))
     problems = deploy_problems(cfg)
-    assert [p.key for p in problems] == [f"resilient-stack:{ACCESS_KEY}", "resilient-stack:web.serverName"]
+    assert [p.key for p in problems] == [f"resilient-stack:{ACCESS_KEY}", "resilient-stack:web.serverName",
+                                         "resilient-stack:web.app.image"]
     assert problems[1].problem.startswith("is not set and web.https is on: every web host would serve Debian's "
                                           "self-signed certificate")
     assert "web.selfSigned: true" in problems[1].problem
+    assert problems[2].problem.startswith("'registry.example.com/shop/web:1.0.0' is the template's placeholder")
     assert problems[1].warning().endswith("this preview renders Debian's self-signed certificate, and `pulumi up` will "
                                           "refuse")
     (advice,) = advisories(cfg)
@@ -46,8 +58,10 @@ def test_the_shipped_production_stack_needs_its_keys_and_a_dns_name_and_names_th
 
 def test_staging_needs_only_its_keys_and_a_complete_stack_nothing():
     raw = bare_config("staging")
-    assert [p.key for p in deploy_problems(parse_stack_config(raw, "t"))] == [f"resilient-stack:{ACCESS_KEY}"]
+    assert [p.key for p in deploy_problems(parse_stack_config(raw, "t"))] == [f"resilient-stack:{ACCESS_KEY}",
+                                                                              "resilient-stack:web.app.image"]
     raw.update(KEYS, sshPublicKey=SSH_KEY, adminCidrs=["198.18.7.0/24"])
+    raw["web"] = {**raw["web"], "app": {**raw["web"]["app"], "image": IMAGE}}
     cfg = parse_stack_config(raw, "t")
     assert deploy_problems(cfg) == [] and advisories(cfg) == []
 
@@ -67,7 +81,7 @@ def test_ssh_closed_is_an_advisory_once_a_key_is_set():
 def test_up_of_production_with_its_keys_but_no_dns_name_refuses_naming_web_server_name():
     mocks = RecordingMocks()
     with pytest.raises(StackConfigError) as err:
-        run_program(stack_file("production"), preview=False, mocks=mocks, config_overrides=full(KEYS))
+        run_program(stack_file("production"), preview=False, mocks=mocks, config_overrides=full(with_image(KEYS)))
     text = str(err.value)
     assert text.startswith("stack production: resilient-stack:web.serverName: is not set and web.https is on")
     assert "\n" not in text and "more problem" not in text
@@ -78,7 +92,7 @@ def test_up_with_nothing_set_names_the_first_problem_and_counts_the_others():
     with pytest.raises(StackConfigError) as err:
         run_program(stack_file("production"), preview=False)
     assert str(err.value).startswith(f"stack production: resilient-stack:{ACCESS_KEY}: is not set")
-    assert str(err.value).endswith("(and 1 more problem: `pulumi preview` lists them)")
+    assert str(err.value).endswith("(and 2 more problems: `pulumi preview` lists them)")
 
 
 @pytest.mark.parametrize("web", [
@@ -89,7 +103,7 @@ def test_up_with_nothing_set_names_the_first_problem_and_counts_the_others():
 def test_up_goes_on_once_the_site_is_named_or_the_warning_accepted(web):
     mocks = RecordingMocks()
     res = run_program(stack_file("production"), preview=False, mocks=mocks,
-                      config_overrides=full({**KEYS, "web": web, "sshPublicKey": SSH_KEY}))
+                      config_overrides=full({**KEYS, "web": {**web, "app": APP}, "sshPublicKey": SSH_KEY}))
     assert len([r for r in res if r.type == INSTANCE]) == 8
     assert [w for w in warnings(mocks) if "web.serverName" in w or ACCESS_KEY in w] == []
 
@@ -99,7 +113,8 @@ def test_a_preview_of_the_shipped_production_stack_warns_about_each_problem():
     run_program(stack_file("production"), mocks=mocks)
     found = warnings(mocks)
     assert [w.split(" ", 1)[0] for w in found] == [
-        f"resilient-stack:{ACCESS_KEY}", "resilient-stack:web.serverName", "resilient-stack:sshPublicKey"]
+        f"resilient-stack:{ACCESS_KEY}", "resilient-stack:web.serverName", "resilient-stack:web.app.image",
+        "resilient-stack:sshPublicKey"]
     assert all("\n" not in w for w in found)
 
 

@@ -47,6 +47,7 @@ TYPED = {
     "$(cat ~/.ssh/id_ed25519.pub)": SSH_KEY,
     "<your office or VPN network>/24": "198.18.7.0/24",
     "<your DNS names>": "shop.example.org www.shop.example.org",
+    "<your registry>/shop/web:1.0.0": "registry.shop.internal/shop/web:1.0.0",
     "<access key>": "OVHS3ACCESSKEY0001",
     "<secret key>": "s3cr3t-of-the-backup-user",
 }
@@ -213,7 +214,10 @@ def test_the_readme_devops_steps_deploy_the_shipped_production_stack(tmp_path):
     config, _ = read_stack_file(ROOT / "stacks" / "Pulumi.production.yaml")
     for args in config_commands(lines):
         config_set(config, NAMESPACE, args)
-    assert config[f"{NAMESPACE}:web"] == {"title": "Shop", "https": True, "serverName": TYPED["<your DNS names>"]}
+    web = config[f"{NAMESPACE}:web"]
+    assert {k: v for k, v in web.items() if k != "app"} == {"title": "Shop", "https": True,
+                                                            "serverName": TYPED["<your DNS names>"]}
+    assert web["app"]["image"] == TYPED["<your registry>/shop/web:1.0.0"]
     res = deploy(tmp_path, "production", NAMESPACE, config)
     assert len([r for r in res if r.type == INSTANCE]) == 8
 

@@ -111,14 +111,21 @@ def _own_user_data() -> dict[str, str]:
     member = pki.issue_member(ca, "db1", ["192.0.2.1"], now=now, seed="tests/core")
     admin = pki.issue_client(ca, pki.ADMIN_CN, label="admin/db1", now=now, seed="tests/core")
     web_doc = cloudinit.web_secret_document(ca=ca.cert, app_user="app", app_passwords=["app-Secret-456"],
-                                            write_token="token-Secret-345")
+                                            write_token="token-Secret-345", migrate_password="migrate-Secret-901",
+                                            app_secrets={"API_KEY": "user-Secret-234"})
+    spec = cloudinit.AppSpec(image="registry.example.com/shop/web:1.0.0", secret_names=("API_KEY",))
+    app_part = cloudinit.app_runtime_section(
+        spec=spec, version=cloudinit.secrets_version({"API_KEY": "user-Secret-234"}, "token-Secret-345"),
+        host="web1", placement="gra", label="ovh/GRA11", placements=["gra"], members={"192.0.2.1": "gra"},
+        db_hosts=["192.0.2.1"], db_port=5432, dbname="app")
     db_doc = cloudinit.db_secret_document(cloudinit.DbSecrets(
         tls=cloudinit.MemberTls(ca=ca.cert, cert=member.cert, key=member.key, admin_cert=admin.cert,
                                 admin_key=admin.key),
         replication_password="repl-Secret-123", rewind_password="rewind-Secret-789", api_password="api-Secret-012",
         etcd_password="etcd-Secret-678", app_passwords=("app-Secret-456",)), app_user="app")
     web = cloudinit.render_web(placement_label="ovh/GRA11", https=True, host_key=HOST_KEY, secrets_doc=web_doc,
-                               database=cloudinit.AppDatabase(hosts=("192.0.2.1",), dbname="app", user="app"))
+                               database=cloudinit.AppDatabase(hosts=("192.0.2.1",), dbname="app", user="app"),
+                               application=spec, app_runtime=app_part)
     db = cloudinit.render_db_member(
         name="db1", members=[cloudinit.ClusterMember("db1", "192.0.2.1")], bootstrap=True, scope="t",
         cluster_id="c1u5ter0id0sample", host_key=HOST_KEY, secrets_doc=db_doc, backup=None,
@@ -131,7 +138,7 @@ def _own_user_data() -> dict[str, str]:
 
 HOST_KEY = "K" * 40 + "0123456789abcdefghijklmn"
 OWN_SECRETS = ("repl-Secret-123", "rewind-Secret-789", "api-Secret-012", "etcd-Secret-678", "app-Secret-456",
-               "token-Secret-345")
+               "token-Secret-345", "migrate-Secret-901", "user-Secret-234")
 
 
 @pytest.mark.parametrize("role", ["web", "db"])

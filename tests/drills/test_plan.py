@@ -61,7 +61,7 @@ def test_public_addresses_come_from_the_mock_cloud_and_reach_the_hosts_through_t
         if h.role != "web":
             # every member names every other member and admits every web host, as the components rendered it
             assert f"ETCD_INITIAL_CLUSTER={cluster}\n" in h.user_data
-            assert all(f"hostssl shop shop,shop_alt {ip}/32 scram-sha-256" in h.user_data for ip in webs)
+            assert all(f"hostssl shop shop,shop_alt,shop_migrate {ip}/32 scram-sha-256" in h.user_data for ip in webs)
         else:
             hosts = [production.database_addresses[p] for p in ("gra", "waw", "ik")]
             assert '"hosts": [\n' in h.user_data and all(f'"{ip}"' in h.user_data for ip in hosts)
