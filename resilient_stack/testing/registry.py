@@ -68,9 +68,17 @@ def registry_user_data() -> str:
     }
     return "#cloud-config\n" + yaml.safe_dump({
         "package_update": False,
-        "write_files": [{"path": "/etc/docker/registry/config.yml", "content": yaml.safe_dump(config)}],
-        "runcmd": ["set -eu", ["systemctl", "disable", "--now", "nginx"],
-                   ["systemctl", "enable", "docker-registry"], ["systemctl", "restart", "docker-registry"]],
+        "write_files": [
+            {"path": "/etc/docker/registry/config.yml", "content": yaml.safe_dump(config)},
+            # Debian's unit runs it as the user docker-registry: port 443 needs the capability
+            {"path": "/etc/systemd/system/docker-registry.service.d/port-443.conf",
+             "content": "[Service]\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n"},
+        ],
+        "runcmd": ["set -eu", ["systemctl", "disable", "--now", "nginx"], ["systemctl", "daemon-reload"],
+                   ["systemctl", "enable", "docker-registry"], ["systemctl", "restart", "docker-registry"],
+                   # cloud-init is done once the registry answers (the caller pushes right after)
+                   "for i in $(seq 1 60); do curl -ksf -o /dev/null https://127.0.0.1/v2/ && exit 0; sleep 1; done; "
+                   "journalctl -u docker-registry -n 20 --no-pager; exit 1"],
     }, sort_keys=False, width=4096)
 
 

@@ -202,7 +202,7 @@ def stack(image, tmp_path_factory):
                                          application=APP_SPEC, app_runtime=app_part, host_key=keys["web"],
                                          secrets_doc=docs["web"])
         standins.metadata_files(metadata_root, md_ips["web"], user_data=user_data["web"], name="web",
-                                metadata={**ci.runtime_items(ci.web_runtime(app=app_part)),
+                                metadata={**ci.runtime_items(ci.web_runtime(app=app_part, app_title=APP_TITLE)),
                                           **sealed_items(seal(docs["web"], keys["web"]))})
         run_args["web"] = [*on_net("web"), "--add-host", f"registry.example.com:{ips['registry']}",
                            "-v", f"{tls / 'ca-bundle.crt'}:/etc/ssl/certs/ca-certificates.crt:ro",
@@ -226,6 +226,16 @@ def stack(image, tmp_path_factory):
         for h in hosts.values():
             h.wait_boot_finished(timeout=BOOT_TIMEOUT)
         print(f"\n[podman] {len(hosts)} hosts booted in {time.monotonic() - t0:.0f}s")
+        # the application starts once the cluster answers: pulled, migrated, health-checked, then behind nginx
+        t1 = time.monotonic()
+        while hosts["web"].exec("curl", "-fsS", "-o", "/dev/null", "-m", "3", "http://127.0.0.1/healthz",
+                                check=False).returncode:
+            if time.monotonic() - t1 > BOOT_TIMEOUT:
+                log = hosts["web"].exec("journalctl", "-u", "resilient-stack-app-*", "-n", "60", "--no-pager",
+                                        check=False).stdout
+                pytest.fail(f"the application does not serve {BOOT_TIMEOUT:.0f} s after the boot:\n{log}")
+            time.sleep(2)
+        print(f"[podman] the application serves {time.monotonic() - t1:.0f}s after cloud-init finished")
         yield {**hosts, "ips": ips, "net": net, "backup": backup, "no_backup_reason": no_backup_reason, "session": s,
                "user_data": user_data, "run_args": run_args, "metadata_root": metadata_root, "members": members,
                "md_ips": md_ips, "keys": keys, "docs": docs, "passwords": passwords, "pki": issued,
@@ -292,7 +302,7 @@ def test_web_host_is_healthy(stack):
 def test_the_user_data_is_served_to_root_only(stack):
     """The metadata service (the stand-in at 169.254.169.254) gives root its user data; any other local user, a
     service account included, gets nothing: the host firewall's owner match."""
-    for name, others in (("web", ("nobody", "www-data", "resilient-stack-app")), ("db1", ("nobody", "postgres"))):
+    for name, others in (("web", ("nobody", "www-data")), ("db1", ("nobody", "postgres"))):
         host = stack[name]
         got = host.exec("curl", "-sS", "-m", "5", ci.USER_DATA_URL, check=False)
         assert got.returncode == 0 and got.stdout == stack["user_data"][name], (name, got.stderr)
@@ -402,14 +412,14 @@ def test_certificates_and_passwords_rotate_in_place_with_the_stack_serving(stack
         tls=ci.MemberTls(ca=renewed["caCert"], cert=renewed["certs"][m.name], key=renewed["keys"][m.name],
                          admin_cert=renewed["adminCerts"][m.name], admin_key=renewed["adminKeys"][m.name]),
         replication_password=passwords["repl"], rewind_password=passwords["rewind"], api_password=passwords["api"],
-        etcd_password=passwords["etcd"], app_passwords=(passwords["app"], passwords["app2"]), backup=stack["backup"]),
-        app_user="app") for m in members}
+        etcd_password=passwords["etcd"], app_passwords=(passwords["app"], passwords["app2"]), backup=stack["backup"],
+        migrate_password=passwords["migrate"]), app_user="app") for m in members}
     docs["web"] = ci.web_secret_document(ca=renewed["caCert"], app_user="app",
                                          app_passwords=[passwords["app"], passwords["app2"]],
-                                         write_token=passwords["token"])
+                                         write_token=passwords["token"], migrate_password=passwords["migrate"])
     app_cidrs = [f"{ips['web']}/32"]
     for name in [m.name for m in members] + ["web"]:
-        runtime_doc = (ci.web_runtime() if name == "web" else
+        runtime_doc = (ci.web_runtime(app=stack["app_part"], app_title=APP_TITLE) if name == "web" else
                        ci.db_runtime(members=members, app_cidrs=app_cidrs, backup=stack["backup"], synchronous=True))
         standins.metadata_files(stack["metadata_root"], stack["md_ips"][name], user_data=stack["user_data"][name],
                                 name=name, metadata={**ci.runtime_items(runtime_doc),
