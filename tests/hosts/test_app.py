@@ -109,9 +109,12 @@ def test_health_paths(path):
     assert validate_app(spec(health_path=path)).health_path == path
 
 
-@pytest.mark.parametrize("path", ["healthz", "", "/with space", "/two\nlines", "/" + "a" * 256, "/a#frag", "/{x}"])
+@pytest.mark.parametrize("path", ["healthz", "", "/with space", "/two\nlines", "/" + "a" * 256, "/a#frag", "/{x}",
+                                  "/up;internal", "/up$request_uri"])
 def test_bad_health_paths_are_refused(path):
-    """The path lands in nginx's site (``proxy_pass http://rs_app<path>;``) and in the agent's URL."""
+    """The path lands in nginx's site as written (``proxy_pass http://rs_app<path>;``): a ';' would end the
+    directive there and start another (``/up;internal`` hides /healthz), a '$' is read as a variable (nginx refuses
+    the site, or proxies another path)."""
     with pytest.raises(ValueError, match="^healthPath must be a URL path"):
         validate_app(spec(health_path=path))
 
