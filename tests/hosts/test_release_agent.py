@@ -316,6 +316,42 @@ def test_an_explicit_release_order_is_used_as_it_is(agent):
     assert agent.release_placements(Conn({}), d) == ["ik", "gra", "waw"], "the database is not asked"
 
 
+def test_a_release_is_registered_once_under_the_lock(agent):
+    """Every host of a new stack registers the spec at the same time: the advisory lock, the check that no other
+    host registered it and the INSERT are one transaction. The order (the primary's placement last) is read
+    before it: read inside, psycopg2 2.9 (Debian bookworm's) refuses the nested ``with conn``, and no release was
+    ever registered without ``release.order``."""
+    s = agent.SCHEMA
+    latest = f"SELECT key, kind, overrides FROM {s}.releases ORDER BY id DESC LIMIT 1"
+    insert = (f"INSERT INTO {s}.releases (key, spec, kind, placements, created_by) "
+              f"VALUES (%s, %s, 'deploy', %s, %s) RETURNING id")
+    conn = Conn({latest: [], PRIMARY: [("203.0.113.10",)], "SELECT pg_advisory_xact_lock(%s, 0)": [(None,)],
+                 insert: [(1,)]})
+    agent.run = Host({("systemctl", "start", agent.SYNC_UNIT): ""})  # root's sync reads the metadata again first
+    d = desired(agent)
+    assert agent.register(conn, d) is d
+    assert agent.run.argvs() == [["systemctl", "start", agent.SYNC_UNIT]]
+    sql = [e[0] if isinstance(e, tuple) else e for e in conn.log]
+    lock = sql.index("SELECT pg_advisory_xact_lock(%s, 0)")
+    assert sql[lock:] == ["SELECT pg_advisory_xact_lock(%s, 0)", latest, insert, "commit"]
+    (args,) = [e[1] for e in conn.log if isinstance(e, tuple) and e[0] == insert]
+    assert args[0] == d.key and json.loads(args[1]) == d.spec and args[3] == "shop-gra-web-1"
+    assert json.loads(args[2]) == ["waw", "ik", "gra"]
+
+
+def test_a_rollback_is_registered_under_the_lock_too(agent):
+    s = agent.SCHEMA
+    insert = (f"INSERT INTO {s}.releases (key, spec, kind, overrides, rollback_of, placements, created_by) "
+              f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id")
+    conn = Conn({PRIMARY: [("203.0.113.10",)], "SELECT pg_advisory_xact_lock(%s, 0)": [(None,)], insert: [(9,)]})
+    d = desired(agent)
+    assert agent.insert_again(conn, d, {"key": "key-3", "spec": {"image": "x"}}, "rollback", rollback_of=3) == 9
+    sql = [e[0] if isinstance(e, tuple) else e for e in conn.log]
+    assert sql[-3:] == ["SELECT pg_advisory_xact_lock(%s, 0)", insert, "commit"]
+    (args,) = [e[1] for e in conn.log if isinstance(e, tuple) and e[0] == insert]
+    assert args[0] == "key-3" and args[2:5] == ("rollback", d.key, 3) and json.loads(args[5]) == ["waw", "ik", "gra"]
+
+
 RELEASES = ("SELECT id, key, spec, kind, overrides, rollback_of, placements, created_at, created_by, migrated_at, "
             "migrated_by, migrate_output, state, error, finished_at FROM resilient_stack.releases ORDER BY id DESC "
             "LIMIT %s")

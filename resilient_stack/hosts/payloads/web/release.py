@@ -220,6 +220,7 @@ def register(conn, desired):
     if stands(latest_release(conn), desired):
         return desired
     desired = fresh(desired)
+    placements = release_placements(conn, desired)  # its own transaction: inside the lock's, it would end that one
     with conn, conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK,))
         cur.execute(f"SELECT key, kind, overrides FROM {SCHEMA}.releases ORDER BY id DESC LIMIT 1")
@@ -228,8 +229,7 @@ def register(conn, desired):
             return desired
         cur.execute(f"INSERT INTO {SCHEMA}.releases (key, spec, kind, placements, created_by) "
                     f"VALUES (%s, %s, 'deploy', %s, %s) RETURNING id",
-                    (desired.key, json.dumps(desired.spec), json.dumps(release_placements(conn, desired)),
-                     desired.host))
+                    (desired.key, json.dumps(desired.spec), json.dumps(placements), desired.host))
         rid = cur.fetchone()[0]
     say(f"release {rid} registered: {desired.spec['image']}")
     return desired
@@ -237,12 +237,13 @@ def register(conn, desired):
 
 def insert_again(conn, desired, source, kind, rollback_of=None):
     """Release ``source``'s spec again (a rollback, a retry)."""
+    placements = release_placements(conn, desired)  # before the lock's transaction (see register)
     with conn, conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK,))
         cur.execute(f"INSERT INTO {SCHEMA}.releases (key, spec, kind, overrides, rollback_of, placements, created_by) "
                     f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
                     (source["key"], json.dumps(source["spec"]), kind, desired.key if kind == "rollback" else None,
-                     rollback_of, json.dumps(release_placements(conn, desired)), desired.host))
+                     rollback_of, json.dumps(placements), desired.host))
         return cur.fetchone()[0]
 
 
