@@ -432,6 +432,15 @@ def test_a_healthy_answer_passes(agent, app_server):
     assert agent.healthy("a", {"health_path": "/up?full=1", "health_timeout": 5}) is None
 
 
+def test_a_redirect_is_a_healthy_answer(agent, app_server):
+    """2xx or 3xx (docs/application.md): an application that sends plain HTTP to https:// (as many frameworks do
+    behind a proxy) answers its health check; the agent does not follow it elsewhere."""
+    app_server.answers["/healthz"] = (301, {"Location": "https://127.0.0.1:9/healthz"})
+    agent.SLOTS = {"a": app_server.port, "b": 9}
+    agent.run = unit_host()
+    assert agent.healthy("a", {"health_path": "/healthz", "health_timeout": 3}) is None
+
+
 def test_an_unhealthy_answer_fails_after_the_timeout_with_the_last_status_and_the_journal(agent, app_server):
     app_server.answers["/healthz"] = (503, {})
     agent.SLOTS = {"a": app_server.port, "b": 9}

@@ -413,6 +413,14 @@ def write_unit(slot, release, args):
     run(["systemctl", "daemon-reload"])
 
 
+class _Answer(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a 3xx is the application's answer (healthy), not a place to go
+
+
+_HEALTH = urllib.request.build_opener(_Answer)
+
+
 def healthy(slot, spec):
     """Wait for the slot's health check (2xx or 3xx), or say why not."""
     url = f"http://127.0.0.1:{SLOTS[slot]}{spec['health_path']}"
@@ -424,11 +432,13 @@ def healthy(slot, spec):
         if state == "failed" or (restarts.isdigit() and int(restarts) > 0):
             return f"the container exited ({state}, restarted {restarts or 0} times): {journal(slot)}"
         try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
+            with _HEALTH.open(url, timeout=5) as resp:
                 if resp.status < 400:
                     return None
                 last = f"HTTP {resp.status}"
         except urllib.error.HTTPError as exc:
+            if exc.code < 400:
+                return None
             last = f"HTTP {exc.code}"
         except OSError as exc:
             last = str(getattr(exc, "reason", exc))
