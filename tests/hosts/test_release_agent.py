@@ -41,7 +41,8 @@ def agent(tmp_path):
     sys.modules.pop("resilient_stack_app_agent", None)
     spec.loader.exec_module(module)
     state = tmp_path / "state"
-    module.STATE_DIR, module.CURRENT, module.AUTHFILE = str(state), str(state / "current.json"), str(state / "auth.json")
+    module.STATE_DIR, module.CURRENT = str(state), str(state / "current.json")
+    module.AUTHFILE = str(state / "auth.json")
     module.SYSTEMD_DIR = str(tmp_path / "systemd")
     module.STATE, module.CREDENTIALS = str(tmp_path / "runtime.json"), str(tmp_path / "app-credentials.json")
     (tmp_path / "ca.crt").write_text(CA_TEXT)
@@ -357,7 +358,7 @@ RELEASES = ("SELECT id, key, spec, kind, overrides, rollback_of, placements, cre
             "LIMIT %s")
 
 
-def releases_conn(agent, *states):
+def releases_conn(*states):
     """The release log, newest first: release N (ids counting down) in each state."""
     rows = [(len(states) - i, f"key-{len(states) - i}", {}, "deploy", None, None, [], None, "h", None, None, None,
              state, None, None) for i, state in enumerate(states)]
@@ -373,7 +374,8 @@ def releases_conn(agent, *states):
     (("failed",), {}, 1),  # nothing else: the failed one (which the agent then leaves alone)
 ])
 def test_target_of(agent, states, current, want):
-    target = agent.target_of(releases_conn(agent, *states), current)
+    """A failed release stops where it failed: the hosts that serve keep serving, a new host starts what works."""
+    target = agent.target_of(releases_conn(*states), current)
     assert (target and target["id"]) == want
 
 
