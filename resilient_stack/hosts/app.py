@@ -68,7 +68,8 @@ _IMAGE = re.compile(
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/?%-]{0,255}$")
+# nginx's site reads it raw (``proxy_pass http://rs_app<path>;``): no ';' (ends the directive) and no '$' (a variable)
+_HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~!&'()*+,=:@/?%-]{0,255}$")
 RESERVED_ENV = ("PORT", "DATABASE_URL", "PGPASSFILE", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD",
                 "PGSSLROOTCERT", "PGSSLMODE", "PGTARGETSESSIONATTRS", "PGCHANNELBINDING", "PGCONNECT_TIMEOUT")
 RESERVED_PREFIX = "RESILIENT_STACK_"
@@ -136,7 +137,8 @@ def validate_app(spec: AppSpec, placements: Sequence[str] | None = None) -> AppS
     if isinstance(spec.port, bool) or not isinstance(spec.port, int) or not 1 <= spec.port <= 65535:
         raise ValueError(f"port must be 1 to 65535, got {spec.port!r}")
     if not isinstance(spec.health_path, str) or not _HEALTH_PATH.match(spec.health_path):
-        raise ValueError(f"healthPath must be a URL path starting with '/', got {spec.health_path!r}")
+        raise ValueError(f"healthPath must be a URL path starting with '/' (no space, ';' or '$'), got "
+                         f"{spec.health_path!r}")
     _word_list(spec.command, "command")
     _word_list(spec.migrate, "migrate")
     if not isinstance(spec.env, Mapping) or len(spec.env) > 256:

@@ -220,6 +220,7 @@ def register(conn, desired):
     if stands(latest_release(conn), desired):
         return desired
     desired = fresh(desired)
+    placements = release_placements(conn, desired)  # its own transaction: inside the lock's, it would end that one
     with conn, conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK,))
         cur.execute(f"SELECT key, kind, overrides FROM {SCHEMA}.releases ORDER BY id DESC LIMIT 1")
@@ -228,8 +229,7 @@ def register(conn, desired):
             return desired
         cur.execute(f"INSERT INTO {SCHEMA}.releases (key, spec, kind, placements, created_by) "
                     f"VALUES (%s, %s, 'deploy', %s, %s) RETURNING id",
-                    (desired.key, json.dumps(desired.spec), json.dumps(release_placements(conn, desired)),
-                     desired.host))
+                    (desired.key, json.dumps(desired.spec), json.dumps(placements), desired.host))
         rid = cur.fetchone()[0]
     say(f"release {rid} registered: {desired.spec['image']}")
     return desired
@@ -237,12 +237,13 @@ def register(conn, desired):
 
 def insert_again(conn, desired, source, kind, rollback_of=None):
     """Release ``source``'s spec again (a rollback, a retry)."""
+    placements = release_placements(conn, desired)  # before the lock's transaction (see register)
     with conn, conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK,))
         cur.execute(f"INSERT INTO {SCHEMA}.releases (key, spec, kind, overrides, rollback_of, placements, created_by) "
                     f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
                     (source["key"], json.dumps(source["spec"]), kind, desired.key if kind == "rollback" else None,
-                     rollback_of, json.dumps(release_placements(conn, desired)), desired.host))
+                     rollback_of, json.dumps(placements), desired.host))
         return cur.fetchone()[0]
 
 
@@ -412,6 +413,14 @@ def write_unit(slot, release, args):
     run(["systemctl", "daemon-reload"])
 
 
+class _Answer(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a 3xx is the application's answer (healthy), not a place to go
+
+
+_HEALTH = urllib.request.build_opener(_Answer)
+
+
 def healthy(slot, spec):
     """Wait for the slot's health check (2xx or 3xx), or say why not."""
     url = f"http://127.0.0.1:{SLOTS[slot]}{spec['health_path']}"
@@ -423,11 +432,13 @@ def healthy(slot, spec):
         if state == "failed" or (restarts.isdigit() and int(restarts) > 0):
             return f"the container exited ({state}, restarted {restarts or 0} times): {journal(slot)}"
         try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
+            with _HEALTH.open(url, timeout=5) as resp:
                 if resp.status < 400:
                     return None
                 last = f"HTTP {resp.status}"
         except urllib.error.HTTPError as exc:
+            if exc.code < 400:
+                return None
             last = f"HTTP {exc.code}"
         except OSError as exc:
             last = str(getattr(exc, "reason", exc))
