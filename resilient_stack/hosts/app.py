@@ -43,6 +43,7 @@ from resilient_stack.hosts.paths import (
     APP_UPSTREAM,
     CA_CERT,
     RUNTIME_CONFIG,
+    SYNC_SERVICE,
     SYSTEMD_DIR,
 )
 
@@ -214,7 +215,8 @@ def files() -> list[dict[str, Any]]:
     """The agent, its service and the first (empty) upstream (``write_files`` entries)."""
     return [
         write_file(AGENT, payload.render(
-            "web/release.py", runtime_config=RUNTIME_CONFIG, credentials=APP_CREDENTIALS, state_dir=APP_STATE_DIR,
+            "web/release.py", runtime_config=RUNTIME_CONFIG, sync_unit=f"{SYNC_SERVICE}.service",
+            credentials=APP_CREDENTIALS, state_dir=APP_STATE_DIR,
             upstream=APP_UPSTREAM, ca_cert=CA_CERT, systemd_dir=SYSTEMD_DIR, port_a=SLOT_PORTS["a"],
             port_b=SLOT_PORTS["b"], pgpass_mount=PGPASS_MOUNT, ca_mount=CA_MOUNT,
             upstreams=json.dumps({slot: upstream_conf(slot) for slot in SLOT_PORTS})), permissions="0755"),

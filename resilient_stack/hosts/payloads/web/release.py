@@ -45,6 +45,9 @@ SCHEMA = "resilient_stack"
 ALIVE_S = 60  # a host that has not said a word for this long does not hold a release up
 LOCK = 0x7273617070  # the advisory lock's first key ("rsapp"); the second is the release id (0: the log itself)
 PULL_TIMEOUT = 900
+SYNC_UNIT = "{{sync_unit}}"  # root's sync (it reads the metadata): run at once when this host's copy may lag
+FRESH_EVERY_S = 30
+_fetched = -FRESH_EVERY_S  # when root's sync last ran at this agent's request (time.monotonic())
 MIGRATE_TIMEOUT = 1800
 SESSION = {"connect_timeout": "2", "tcp_user_timeout": "5000", "keepalives": "1", "keepalives_idle": "5",
            "keepalives_interval": "2", "keepalives_count": "2", "options": "-c statement_timeout=30000"}
@@ -188,22 +191,48 @@ def release_placements(conn, desired):
     return [p for p in placements if p != primary] + ([primary] if primary in placements else [])
 
 
+def latest_release(conn):
+    return query(conn, f"SELECT key, kind, overrides FROM {SCHEMA}.releases ORDER BY id DESC LIMIT 1", one=True)
+
+
+def stands(latest, desired):
+    """Whether the newest release is the stack's spec, or a rollback that stands in for it."""
+    return bool(latest) and (latest[0] == desired.key or (latest[1] == "rollback" and latest[2] == desired.key))
+
+
+def fresh(desired):
+    """This host's spec read again after root's sync fetched the metadata now (it does every few minutes): a host
+    whose copy lags behind the stack's must not register an older spec as a new release. At most every
+    FRESH_EVERY_S seconds; ``desired`` when the sync cannot run."""
+    global _fetched
+    if time.monotonic() - _fetched < FRESH_EVERY_S:
+        return desired
+    _fetched = time.monotonic()
+    run(["systemctl", "start", SYNC_UNIT], check=False, timeout=180)
+    return Desired.load() or desired
+
+
 def register(conn, desired):
     """The stack's spec as a release, once: unless the newest release is already it, or a rollback that stands in
-    for it (until the spec changes again)."""
+    for it (until the spec changes again). Before registering, the metadata is read again: a spec another host
+    registered may be the newer one (this host's copy lagged), then this host takes that one. Returns the spec
+    this host works with."""
+    if stands(latest_release(conn), desired):
+        return desired
+    desired = fresh(desired)
     with conn, conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK,))
         cur.execute(f"SELECT key, kind, overrides FROM {SCHEMA}.releases ORDER BY id DESC LIMIT 1")
         latest = cur.fetchone()
-        if latest and (latest[0] == desired.key or (latest[1] == "rollback" and latest[2] == desired.key)):
-            return None
+        if stands(latest, desired):
+            return desired
         cur.execute(f"INSERT INTO {SCHEMA}.releases (key, spec, kind, placements, created_by) "
                     f"VALUES (%s, %s, 'deploy', %s, %s) RETURNING id",
                     (desired.key, json.dumps(desired.spec), json.dumps(release_placements(conn, desired)),
                      desired.host))
         rid = cur.fetchone()[0]
     say(f"release {rid} registered: {desired.spec['image']}")
-    return rid
+    return desired
 
 
 def insert_again(conn, desired, source, kind, rollback_of=None):
@@ -390,8 +419,9 @@ def healthy(slot, spec):
     last = "no answer"
     while time.monotonic() < deadline:
         state = run(["systemctl", "is-active", unit_name(slot)], check=False).stdout.strip()
-        if state == "failed":
-            return f"the container exited: {journal(slot)}"
+        restarts = run(["systemctl", "show", "-P", "NRestarts", unit_name(slot)], check=False).stdout.strip()
+        if state == "failed" or (restarts.isdigit() and int(restarts) > 0):
+            return f"the container exited ({state}, restarted {restarts or 0} times): {journal(slot)}"
         try:
             with urllib.request.urlopen(url, timeout=5) as resp:
                 if resp.status < 400:
@@ -458,8 +488,8 @@ def save_current(doc):
 def migrate(conn, release, desired):
     """The release phase, once per release on one host: True when done (here or elsewhere), False while another host
     runs it; a failure fails the release."""
-    if not release["spec"]["migrate"] or release["migrated_at"] is not None:
-        return True
+    if not release["spec"]["migrate"] or release["migrated_at"] is not None or release["kind"] == "rollback":
+        return True  # a rollback returns to code that ran on the schema as it is: its migration does not run again
     lock = desired.connect()
     try:
         got = query(lock, "SELECT pg_try_advisory_lock(%s, %s)", (LOCK, release["id"]), one=True)[0]
@@ -521,7 +551,7 @@ def step(conn, desired):
     """One pass; True when a release is under way (the next pass comes sooner)."""
     current = read_json(CURRENT, {}) or {}
     heartbeat(conn, desired, current)
-    register(conn, desired)
+    desired = register(conn, desired)
     release = target_of(conn, current)
     if release is None:
         return False
