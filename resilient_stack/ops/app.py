@@ -6,7 +6,7 @@
 
 Each runs ``sudo resilient-stack-app ...`` on the web hosts (:mod:`resilient_stack.hosts.remote` builds the
 command lines). The release log lives in the application's database, so any web host gives the same answer: a host
-ssh cannot reach (ssh's exit 255) hands over to the next. The operator's own ssh does the connecting (``--ssh``:
+ssh cannot reach (ssh's exit 255) hands over to the next (``rollback`` and ``retry`` only before they started). The operator's own ssh does the connecting (``--ssh``:
 keys, jump hosts, known hosts), so this module holds no secret and opens no connection itself.
 """
 
@@ -83,12 +83,23 @@ def _wait(proc: subprocess.Popen) -> int:
 
 def release(session: Session, command: str, as_json: bool = False, to: int | None = None) -> int:
     """``resilient-stack-app status|rollback|retry`` on the first web host that answers; its output passes through
-    and its exit status is the command's. Every host unreachable is one line (InputError)."""
+    and its exit status is the command's. Every host unreachable is one line (InputError).
+
+    ``status`` hands over to the next host on ssh's 255. ``rollback`` and ``retry`` register a release: ssh's 255
+    also means a connection lost mid-command, so they never run twice; the host is chosen first (a command that does
+    nothing, ``true``), then the command runs there once."""
     remote = remote_command(command, release_args(command, as_json, to))
+    probe = command != "status"
     tried: list[str] = []
     for host in session.hosts:
-        code = _wait(_start(session.argv(host, remote), stdin=subprocess.DEVNULL))
+        code = _wait(_start(session.argv(host, "true" if probe else remote), stdin=subprocess.DEVNULL))
         if code != SSH_FAILED:
+            if probe:
+                code = _wait(_start(session.argv(host, remote), stdin=subprocess.DEVNULL))
+                if code == SSH_FAILED:
+                    note(f"release {command}: {host.label}: ssh failed (exit {SSH_FAILED}) after it answered: not "
+                         "run again elsewhere; `resilient-stack release status` says whether it was registered")
+                    return code
             note(f"release {command}: answered by {host.label}")
             return code
         tried.append(host.label)

@@ -131,6 +131,7 @@ def test_release_status_json_is_passed_through(run, ssh):
 
 
 def test_rollback_and_retry_pass_their_arguments_and_the_remote_exit_code(run, ssh):
+    ssh.expect("debian@198.51.100.10", "true")  # the host is chosen before a release is registered
     ssh.expect("debian@198.51.100.10", f"{APP} rollback --to 7",
                stdout=("release 9: rollback to release 7 (r/web:1); it stands until the stack's web.app changes",))
     ssh.expect("debian@198.51.100.10", f"{APP} rollback",
@@ -167,13 +168,26 @@ def test_an_unreachable_host_hands_over_to_the_next(run, ssh):
 
 def test_no_host_reachable_is_one_line_and_exit_2(run, ssh):
     for address in ("198.51.100.10", "198.51.100.11", "203.0.113.7"):
-        ssh.unreachable(f"debian@{address}", f"{APP} retry")
+        ssh.unreachable(f"debian@{address}", "true")
     code, out, err = run("release", "retry", "production")
     assert code == 2 and out == ""
     last = err.strip().splitlines()[-1]
     assert last.startswith("resilient-stack: error: production: no web host answered over SSH (exit 255 from "
                            "198.51.100.10 (gra), 198.51.100.11 (gra), 203.0.113.7 (waw))")
     assert "Traceback" not in err and len(ssh.calls()) == 3
+
+
+def test_a_rollback_whose_connection_drops_is_not_run_again_on_another_host(run, ssh):
+    """ssh's 255 after the host answered may be a connection lost mid-command: the rollback may be registered, so it
+    never runs a second time elsewhere (a second rollback would go one release further back)."""
+    ssh.unreachable("debian@198.51.100.10", "true")
+    ssh.expect("debian@198.51.100.11", "true")
+    ssh.unreachable("debian@198.51.100.11", f"{APP} rollback")
+    code, out, err = run("release", "rollback", "production")
+    assert code == 255 and out == ""
+    assert "not run again elsewhere" in err and "release status" in err
+    assert [c[-2:] for c in ssh.calls()] == [["debian@198.51.100.10", "true"], ["debian@198.51.100.11", "true"],
+                                             ["debian@198.51.100.11", f"{APP} rollback"]]
 
 
 def test_logs_of_every_host_prefixed(run, ssh):
