@@ -1,4 +1,4 @@
-"""`resilient-stack` command line: audit, drill, catalog, firedrill.
+"""`resilient-stack` command line: audit, drill, catalog, firedrill, inventory; release and app (over SSH).
 
 Exit codes: 0 no mandatory violation; 1 mandatory violation(s); 2 unusable input (one line on
 stderr naming the file and the problem).
@@ -6,6 +6,8 @@ firedrill (live, podman): 0 every burned site kept the service up and the data s
 the site rejoined, as the paper drill predicted; 1 service or data lost, a cluster that did not heal, or the
 measurement contradicts the prediction (the sbg2021 replay exits 1); 2 unusable input or a drill that could
 not be carried out (one line).
+release, app exec: the remote command's exit code; app logs: 0, or 1 when a host did not answer; 2 unusable input,
+or no web host reachable (one line).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from resilient_stack.core.rules import (
 )
 from resilient_stack.core.security import SecurityCollector
 from resilient_stack.core.survival import DRILL_LEVELS, drill
+from resilient_stack.hosts.remote import DEFAULT_SSH
 from resilient_stack.io.errors import InputError
 
 
@@ -97,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--user", default="debian", help="SSH user on the hosts (default: debian)")
     inv.add_argument("--format", choices=("text", "json", "shell"), default="text")
 
+    _release_parser(sub)
+    _app_parser(sub)
+
     e = sub.add_parser("explain", help="what a rule checks: its levels, its description, its documentation")
     e.add_argument("rule", help=f"a rule id ({', '.join(RULE_IDS[:3])}, ...)")
     e.add_argument("--format", choices=("text", "json"), default="text")
@@ -105,6 +111,53 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--catalog", action="append", default=[], metavar="FILE")
     c.add_argument("--format", choices=("text", "json"), default="text")
     return parser
+
+
+def _remote(p: argparse.ArgumentParser) -> None:
+    """The options of the commands run over SSH on the stack's web hosts."""
+    p.add_argument("stack", help="the Pulumi stack's name")
+    p.add_argument("--outputs", metavar="FILE",
+                   help="the JSON of `pulumi stack output --json` (- reads stdin); default: asked from pulumi")
+    p.add_argument("--cwd", metavar="DIR", help="the Pulumi project's directory for pulumi (default: the current one)")
+    p.add_argument("--user", default="debian", help="SSH user on the hosts (default: debian)")
+    p.add_argument("--ssh", default=DEFAULT_SSH, metavar="COMMAND",
+                   help=f"the ssh command, split as a shell would (default: {DEFAULT_SSH}); e.g. add -i KEY or -J HOST")
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of lines, got {text!r}")
+    return int(text)
+
+
+def _release_parser(sub) -> None:
+    r = sub.add_parser("release", help="the application's releases (the release log, from any web host)")
+    actions = r.add_subparsers(dest="action", required=True)
+    s = actions.add_parser("status", help="the releases, newest first, and what each web host did with them")
+    _remote(s)
+    s.add_argument("--json", action="store_true", help="the release log as JSON")
+    b = actions.add_parser("rollback", help="release the previous release every host took (or --to ID) again; it "
+                                            "stands until the stack's web.app changes")
+    _remote(b)
+    b.add_argument("--to", type=int, metavar="ID", help="the release to go back to (see release status)")
+    t = actions.add_parser("retry", help="release the stack's web.app again after a failed release")
+    _remote(t)
+
+
+def _app_parser(sub) -> None:
+    a = sub.add_parser("app", help="the application on the web hosts: its logs, a command in its container")
+    actions = a.add_subparsers(dest="action", required=True)
+    lg = actions.add_parser("logs", help="the application's output of every web host (or --host), line by line")
+    _remote(lg)
+    lg.add_argument("--host", metavar="HOST", help="an address, or a placement's name (every host of it)")
+    lg.add_argument("--since", metavar="WHEN", help="journalctl's --since: '1h ago', today, '2026-05-01 10:00' (a leading -: --since=-1h)")
+    lg.add_argument("--lines", "-n", type=_count, metavar="N", help="the last N lines of each host")
+    lg.add_argument("--follow", "-f", action="store_true", help="go on printing new lines (Ctrl-C stops)")
+    ex = actions.add_parser("exec", help="run a command in one host's application container: -- COMMAND...")
+    _remote(ex)
+    ex.add_argument("--host", required=True, metavar="HOST",
+                    help="an address, or a placement's name (its first host)")
+    ex.add_argument("remote", nargs="+", metavar="COMMAND", help="after --: the command and its arguments")
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -262,6 +315,26 @@ def cmd_inventory(args) -> int:
     return 0
 
 
+def _session(args):
+    from resilient_stack.ops.app import open_session
+
+    return open_session(args.stack, args.outputs, args.cwd, args.user, args.ssh)
+
+
+def cmd_release(args) -> int:
+    from resilient_stack.ops.app import release
+
+    return release(_session(args), args.action, as_json=getattr(args, "json", False), to=getattr(args, "to", None))
+
+
+def cmd_app(args) -> int:
+    from resilient_stack.ops.app import exec_command, logs
+
+    if args.action == "exec":
+        return exec_command(_session(args), args.host, args.remote)
+    return logs(_session(args), args.host, since=args.since, lines=args.lines, follow=args.follow)
+
+
 def cmd_catalog(args) -> int:
     from resilient_stack.core.catalog import load_catalog
 
@@ -313,11 +386,16 @@ def cmd_catalog(args) -> int:
     return 0
 
 
+def _named(args) -> str:
+    """What an internal error names when the command has no input paths: its file, or its stack."""
+    return getattr(args, "path", None) or getattr(args, "stack", None) or ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = {"audit": cmd_audit, "drill": cmd_drill, "catalog": cmd_catalog, "inventory": cmd_inventory,
-               "firedrill": cmd_firedrill, "explain": cmd_explain}[args.command]
+               "firedrill": cmd_firedrill, "explain": cmd_explain, "release": cmd_release, "app": cmd_app}[args.command]
     try:
         return handler(args)
     except InputError as exc:
@@ -332,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("RESILIENT_STACK_DEBUG"):
             raise
         print(
-            f"resilient-stack: error: {' '.join(getattr(args, 'paths', None) or [getattr(args, 'path', '')])}: "
+            f"resilient-stack: error: {' '.join(getattr(args, 'paths', None) or [_named(args)])}: "
             f"internal error {type(exc).__name__}: {exc} "
             "(set RESILIENT_STACK_DEBUG=1 for a traceback, and please report it)",
             file=sys.stderr,

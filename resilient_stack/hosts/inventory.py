@@ -37,6 +37,18 @@ def _address(value: Any, source: str, where: str) -> str:
         raise InputError(source, f"{where} is not an IP address: {value!r}") from None
 
 
+def web_placements(placements: dict, source: str) -> list[tuple[str, str]]:
+    """(placement, address) of every web host, from the ``placements`` output: placements by name, each one's
+    addresses in its own order (what the operator's commands need to name a host by its placement)."""
+    web: list[tuple[str, str]] = []
+    for name, p in sorted(placements.items()):
+        addrs = p.get("publicAddresses") if isinstance(p, dict) else None
+        if not isinstance(addrs, list):
+            raise InputError(source, f"placements.{name}.publicAddresses must be a list")
+        web += [(name, _address(a, source, f"placements.{name}.publicAddresses[{i}]")) for i, a in enumerate(addrs)]
+    return web
+
+
 def inventory(outputs: Any, source: str) -> dict[str, list[str]]:
     """Role -> addresses, from the stack's outputs. Raises InputError naming what is missing."""
     if not isinstance(outputs, dict):
@@ -49,12 +61,7 @@ def inventory(outputs: Any, source: str) -> dict[str, list[str]]:
             source, "missing outputs: need placements, databaseAddresses and databasePrimaryAddress "
             "(is this a resilient-stack stack, after `pulumi up`?)",
         )
-    web: list[str] = []
-    for name, p in sorted(placements.items()):
-        addrs = p.get("publicAddresses") if isinstance(p, dict) else None
-        if not isinstance(addrs, list):
-            raise InputError(source, f"placements.{name}.publicAddresses must be a list")
-        web += [_address(a, source, f"placements.{name}.publicAddresses[{i}]") for i, a in enumerate(addrs)]
+    web = [address for _, address in web_placements(placements, source)]
     prim = _address(primary, source, "databasePrimaryAddress")
     db = {n: _address(a, source, f"databaseAddresses.{n}") for n, a in sorted(dbs.items())}
     if prim not in db.values():
