@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import pulumi
@@ -247,6 +247,10 @@ class WebApp:
     member_placements: Sequence[str]  # the database members' placements (the metadata's size is known from them)
     app_secrets: pulumi.Input[Mapping[str, str]]
     registry_password: pulumi.Input[str] | None = None
+    # the room each secret takes in the metadata (cloudinit.reserved_length: known from the configuration, the
+    # metadata's items must be known at preview)
+    secret_lengths: Mapping[str, int] = field(default_factory=dict)
+    registry_password_length: int = 0
 
 
 def first_ipv4(addresses: Sequence[str] | None) -> str:
@@ -464,8 +468,8 @@ class RegionalWebStack(pulumi.ComponentResource):
         widest_doc = (cloudinit.web_secret_document(
             ca=WIDEST_CA, app_user=app.user, write_token="t" * 64, migrate_password="m" * 128,
             app_passwords=["p" * 128] * min(generations, 2),
-            app_secrets={n: "s" * 4096 for n in app.spec.secret_names},
-            registry_password="r" * 512 if app.spec.registry_user else None)
+            app_secrets={n: "s" * app.secret_lengths[n] for n in app.spec.secret_names},
+            registry_password="r" * app.registry_password_length if app.spec.registry_user else None)
             if app is not None else {"v": host_secrets.VERSION})
 
         def web_runtime(values: list) -> dict:

@@ -54,6 +54,7 @@ from resilient_stack.components.stack_config import (
 )
 from resilient_stack.components.readiness import advisories, deploy_problems
 from resilient_stack.core.catalog import Catalog
+from resilient_stack.hosts import cloudinit
 from resilient_stack.core.rules import DesignRejected, Report
 from resilient_stack.io.errors import InputError
 
@@ -226,7 +227,9 @@ class ResilientWebStack(pulumi.ComponentResource):
                 placements=[p.name for p in args.placements if p.web_count > 0],
                 member_placements=[p.name for p in args.database_placements],
                 app_secrets=pulumi.Output.secret(app_secrets),
-                registry_password=pulumi.Output.secret(registry.get_secret_value()) if registry else None)
+                registry_password=pulumi.Output.secret(registry.get_secret_value()) if registry else None,
+                secret_lengths={k: cloudinit.reserved_length(v) for k, v in app_secrets.items()},
+                registry_password_length=cloudinit.reserved_length(registry.get_secret_value()) if registry else 0)
         web_hosts = pulumi.Output.all(*[a for p in args.placements for a in self.sites[p.name].web_addresses]).apply(list)
         for p in args.placements:
             self.sites[p.name].add_web_hosts(app, web_hosts, sum(q.web_count for q in args.placements))

@@ -494,6 +494,12 @@ def _cross_checks(cfg: StackConfig, source: str, namespace: str) -> None:
                                    placements=[p.name for p in cfg.placements if p.web_count > 0])
         except ValueError as exc:
             fail(APP_SECRETS if str(exc).startswith("secret ") else "web.app", str(exc))
+        try:
+            cloudinit.check_secrets_budget(
+                {k: v.get_secret_value() for k, v in (cfg.app_secrets or {}).items()},
+                cfg.app_registry_password.get_secret_value() if cfg.app_registry_password else None)
+        except ValueError as exc:
+            fail(APP_SECRETS, str(exc))
     if (cfg.backup_s3_access_key is None) != (cfg.backup_s3_secret_key is None):
         missing = ACCESS_KEY if cfg.backup_s3_access_key is None else SECRET_KEY
         fail(missing, f"is required with {SECRET_KEY if missing == ACCESS_KEY else ACCESS_KEY}: give both keys of "
@@ -629,6 +635,9 @@ def read_stack_file(path: str | Path) -> tuple[dict[str, Any], str]:
     return dict(raw.get("config") or {}), stack
 
 
+ENCRYPTED = "<encrypted in the stack file>"  # what load_stack_file gives a secret it cannot (and need not) read
+
+
 def load_stack_file(path: str | Path) -> StackConfig:
     """Validate the ``resilient-stack:*`` keys of a stack file (e.g. ``stacks/Pulumi.production.yaml``)."""
     config, stack = read_stack_file(path)
@@ -640,9 +649,14 @@ def load_stack_file(path: str | Path) -> StackConfig:
         bare = key[len(prefix):]
         if bare in (APP_SECRETS, REGISTRY_PASSWORD):
             encrypted = lambda v: isinstance(v, Mapping) and set(v) == {"secure"}  # noqa: E731
-            if encrypted(value) or (bare == APP_SECRETS and isinstance(value, Mapping) and value
-                                    and all(encrypted(v) for v in value.values())):
-                continue  # the application's secrets: encrypted for the engine; nothing here needs them
+            if bare == REGISTRY_PASSWORD and encrypted(value):
+                readable[bare] = ENCRYPTED  # set, encrypted for the engine: this reader knows that much
+                continue
+            if bare == APP_SECRETS and encrypted(value):
+                continue  # one encrypted JSON document: not even the names are readable here
+            if bare == APP_SECRETS and isinstance(value, Mapping) and all(encrypted(v) for v in value.values()):
+                readable[bare] = {name: ENCRYPTED for name in value}  # their names (the spec's), not their values
+                continue
             raise StackConfigError(key, "is in clear in the stack file; set it with `pulumi config set --secret`",
                                    str(path))
         if isinstance(value, Mapping) and "secure" in value:

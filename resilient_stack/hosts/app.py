@@ -49,7 +49,7 @@ from resilient_stack.hosts.paths import (
 
 __all__ = ["AGENT", "AGENT_SERVICE", "SLOT_PORTS", "PACKAGES", "AppSpec", "validate_app", "release_key",
            "secrets_version", "upstream_conf", "files", "runtime_section",
-           "secret_section", "RESERVED_ENV"]
+           "secret_section", "RESERVED_ENV", "SECRETS_BUDGET", "reserved_length", "check_secrets_budget"]
 
 AGENT = "/usr/local/sbin/resilient-stack-app"
 AGENT_SERVICE = "resilient-stack-app-agent"
@@ -199,6 +199,32 @@ def runtime_section(*, spec: AppSpec, version: str, host: str, placement: str, l
             "members": dict(members), "database": {"hosts": list(db_hosts), "port": db_port, "dbname": dbname}}
 
 
+SECRETS_BUDGET = 16384  # characters the user's secrets and the registry's password may take in a web host's metadata
+
+
+def reserved_length(value: str) -> int:
+    """The room a secret value takes in the sealed document: its JSON-escaped length rounded up to a power of two
+    (at least 256), so that a rotation to a value of about the same size keeps the metadata's items as they are."""
+    escaped = len(json.dumps(value)) - 2
+    size = 256
+    while size < escaped:
+        size *= 2
+    return size
+
+
+def check_secrets_budget(secrets: Mapping[str, str], registry_password: str | None = None) -> int:
+    """The room the secrets take (:func:`reserved_length`), or ValueError when more than :data:`SECRETS_BUDGET`:
+    with the rest of a web host's sealed secrets and runtime document, they must fit in 128 metadata items of 255
+    characters (Nova's default quota of metadata items per instance)."""
+    total = sum(reserved_length(v) for v in secrets.values())
+    total += reserved_length(registry_password) if registry_password else 0
+    if total > SECRETS_BUDGET:
+        raise ValueError(f"secret values take {total} characters once sealed (each rounded up to a power of two, "
+                         f"JSON-escaped): at most {SECRETS_BUDGET} fit a web host's metadata (Nova's default quota, 128 "
+                         "items per instance)")
+    return total
+
+
 def secret_section(*, credentials: Sequence[tuple[str, str]], migrate: tuple[str, str], write_token: str,
                    secrets: Mapping[str, str], registry_password: str | None) -> dict[str, Any]:
     """The ``app`` part of a web host's sealed document: the application's database credentials (current first),
@@ -221,7 +247,8 @@ def files() -> list[dict[str, Any]]:
             credentials=APP_CREDENTIALS, state_dir=APP_STATE_DIR,
             upstream=APP_UPSTREAM, ca_cert=CA_CERT, systemd_dir=SYSTEMD_DIR, port_a=SLOT_PORTS["a"],
             port_b=SLOT_PORTS["b"], pgpass_mount=PGPASS_MOUNT, ca_mount=CA_MOUNT,
-            upstreams=json.dumps({slot: upstream_conf(slot) for slot in SLOT_PORTS})), permissions="0755"),
+            upstreams=json.dumps({slot: upstream_conf(slot) for slot in SLOT_PORTS}))
+            + payload.render("web/release_commands.py"), permissions="0755"),
         write_file(f"{SYSTEMD_DIR}/{AGENT_SERVICE}.service", payload.render(
             f"systemd/{AGENT_SERVICE}.service", agent=AGENT)),
         write_file(APP_UPSTREAM, upstream_conf(None)),

@@ -8,10 +8,12 @@ import contextvars
 import json
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from resilient_stack.components.app_config import APP_SECRETS, REGISTRY_PASSWORD, AppSettings
 from resilient_stack.components.stack_config import (
+    ENCRYPTED,
     NAMESPACE,
     StackConfig,
     StackConfigError,
@@ -213,13 +215,31 @@ def test_a_stack_file_holding_app_secrets_in_clear_is_refused_naming_the_file(tm
                               "`pulumi config set --secret`")
 
 
-@pytest.mark.parametrize("value", ["\n    secure: v1:AAAA", "\n    STRIPE_KEY:\n      secure: v1:AAAA"])
-def test_encrypted_app_secrets_in_a_stack_file_are_skipped_by_the_reader(tmp_path, value):
-    """``pulumi config set --secret [--path]`` encrypts the whole value or each name's: the reader cannot decrypt
-    them and does not need them."""
+def test_encrypted_app_secrets_in_a_stack_file_are_read_by_name_only(tmp_path):
+    """``pulumi config set --secret`` encrypts the whole value (the reader cannot even read the names) or, with
+    ``--path``, each name's value: the reader knows the names, never the values (it cannot decrypt them)."""
     f = tmp_path / "Pulumi.staging.yaml"
-    f.write_text(stack_file("staging").read_text() + f"  {NAMESPACE}:{APP_SECRETS}:{value}\n")
+    f.write_text(stack_file("staging").read_text() + f"  {NAMESPACE}:{APP_SECRETS}:\n    secure: v1:AAAA\n")
     assert load_stack_file(f).app_secrets is None
+    f.write_text(stack_file("staging").read_text() + f"  {NAMESPACE}:{APP_SECRETS}:\n    STRIPE_KEY:\n      "
+                                                     "secure: v1:AAAA\n")
+    secrets = load_stack_file(f).app_secrets
+    assert list(secrets) == ["STRIPE_KEY"] and secrets["STRIPE_KEY"].get_secret_value() == ENCRYPTED
+
+
+def test_a_private_registry_set_up_as_documented_is_read_from_the_stack_file(tmp_path):
+    """``web.app.registry.username`` in clear, ``appRegistryPassword`` encrypted: they go together."""
+    raw = stack_file("staging").read_text()
+    f = tmp_path / "Pulumi.staging.yaml"
+    f.write_text(raw + f"  {NAMESPACE}:{REGISTRY_PASSWORD}:\n    secure: v1:AAAA\n")
+    with pytest.raises(StackConfigError, match="go together"):
+        load_stack_file(f)  # the password without a user
+    doc = yaml.safe_load(raw)
+    doc["config"][f"{NAMESPACE}:web"]["app"]["registry"] = {"username": "deploy-bot"}
+    doc["config"][f"{NAMESPACE}:{REGISTRY_PASSWORD}"] = {"secure": "v1:AAAA"}
+    f.write_text(yaml.safe_dump(doc))
+    cfg = load_stack_file(f)
+    assert cfg.web.app.registry.username == "deploy-bot" and cfg.app_registry_password is not None
 
 
 def test_app_settings_alone_refuse_what_the_hosts_could_not_run():

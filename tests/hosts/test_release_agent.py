@@ -220,7 +220,8 @@ def test_write_unit_runs_the_image_on_the_slots_loopback_port(agent, tmp_path, s
 
 
 def prepare_host(slot="a", listed=(), more=()):
-    answers = {("podman", "secret", "ls", "--format", "json"): json.dumps([{"Spec": {"Name": n}} for n in listed])}
+    answers = {("podman", "secret", "ls", "--noheading"): "".join(
+        f"c08b1984c47529948ea8c6d8{i} {n} file 2 minutes ago 2 minutes ago\n" for i, n in enumerate(listed))}
     answers.update({("podman", "secret", "rm", n): "" for n in listed if n.startswith(f"rs-app-{slot}-")})
     answers.update({("podman", "secret", "create", f"rs-app-{slot}-{n}", "-"): ""
                     for n in ("pgpass", "ca", "token", *more)})
