@@ -165,21 +165,26 @@ def test_primary_has_roles_and_app_database(psql):
     assert psql("SELECT count(*) FROM pg_database WHERE datname = 'app'") == "1"
 
 
-def _application(root) -> tuple[str, str, str]:
-    """The application's database and its two login roles, as pg_hba admits them (Patroni's configuration)."""
+def _application(root) -> tuple[str, str, str, str]:
+    """The application's database, its two login roles and the release phase's role, as pg_hba admits them
+    (Patroni's configuration)."""
     import yaml
 
     rules = yaml.safe_load(root.file(PATRONI_CONF).content_string)["postgresql"]["pg_hba"]
     fields = next(r.split() for r in rules if r.startswith("hostssl ") and "," in r.split()[2])
-    login, alt = fields[2].split(",")
-    return fields[1], login, alt
+    login, alt, migrate = fields[2].split(",")
+    return fields[1], login, alt, migrate
 
 
 @pytest.mark.role("db-primary")
 def test_the_application_logs_in_with_least_privilege(root, psql):
     """The application's database belongs to a role that cannot log in; the application's login roles may read
-    and write rows, not change the schema."""
-    db, login, alt = _application(root)
+    and write rows, not change the schema; the release phase's role acts as the owner (migrations), nothing more."""
+    db, login, alt, migrate = _application(root)
+    assert psql(f"SELECT pg_has_role('{migrate}', '{login}_owner', 'MEMBER')") == "t"
+    assert psql(f"SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication FROM pg_roles "
+                f"WHERE rolname = '{migrate}'") == "f"
+    assert psql(f"SELECT pg_has_role('{login}', '{login}_owner', 'MEMBER')") == "f"
     owner = psql(f"SELECT r.rolname || '|' || r.rolcanlogin FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
                  f"WHERE d.datname = '{db}'")
     assert owner == f"{login}_owner|false" or owner.endswith("|f"), owner

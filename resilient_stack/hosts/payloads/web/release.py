@@ -138,10 +138,20 @@ class Desired:
         text = json.dumps([self.secret["credentials"][0], ca], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    def connect(self):
+    def logs_in(self):
+        """Whether the application's current credentials log in to the primary: after a rotation, the new password
+        works once the primary's sync set it; until then the running container (the previous one) stays."""
+        try:
+            self.connect(self.secret["credentials"][0]).close()
+            return True
+        except Exception as exc:  # noqa: BLE001 - psycopg2's errors: not yet, the next pass tries again
+            say(f"the new database credentials do not log in yet: {tail(exc, 200)}")
+            return False
+
+    def connect(self, who=None):
         import psycopg2
 
-        db, who = self.app["database"], self.secret["migrate"]
+        db, who = self.app["database"], who or self.secret["migrate"]
         return psycopg2.connect(
             host=",".join(db["hosts"]), port=",".join(str(db["port"]) for _ in db["hosts"]), dbname=db["dbname"],
             user=who["user"], password=who["password"], sslmode="verify-full", sslrootcert=CA,
@@ -571,7 +581,7 @@ def step(conn, desired):
         if current.get("release") != release["id"]:
             record(conn, release, desired, "done", switched=False)
             save_current({**current, "release": release["id"]})
-        elif current.get("local") != desired.local_version():
+        elif current.get("local") != desired.local_version() and desired.logs_in():
             say("the database credentials or the CA changed: the container is replaced")
             why = switch(release, desired, current)
             if why:
