@@ -30,6 +30,7 @@ import hmac
 import html
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -203,8 +204,12 @@ def main(argv):
     Handler.db = Database()
     server = ThreadingHTTPServer(("0.0.0.0", int(env("PORT", "8080"))), Handler)
     server.daemon_threads = True
+    # SIGTERM (podman stop, the end of a release's drain): stop accepting, let the requests under way finish, exit
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     print(f"listening on port {server.server_address[1]}, release {env('RESILIENT_STACK_RELEASE')}", flush=True)
     server.serve_forever()
+    server.server_close()
+    print("stopped (SIGTERM)", flush=True)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ __all__ = ["AGENT", "AGENT_SERVICE", "SLOT_PORTS", "PACKAGES", "AppSpec", "valid
 AGENT = "/usr/local/sbin/resilient-stack-app"
 AGENT_SERVICE = "resilient-stack-app-agent"
 SLOT_PORTS = {"a": 18080, "b": 18081}
-PACKAGES = ["podman", "netavark", "aardvark-dns", "iptables", "uidmap", "python3", "python3-psycopg2"]
+# catatonit: the containers' init (podman run --init), so that SIGTERM stops an application that does not handle it
+PACKAGES = ["podman", "catatonit", "netavark", "aardvark-dns", "iptables", "uidmap", "python3", "python3-psycopg2"]
 PGPASS_MOUNT = "/run/resilient-stack/pgpass"
 CA_MOUNT = "/run/resilient-stack/ca.crt"
 

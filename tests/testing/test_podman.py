@@ -184,7 +184,7 @@ def test_the_build_script_ships_with_the_package():
     assert script.is_file() and script.stat().st_mode & stat.S_IXUSR
     proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert podman.DEFAULT_IMAGE.endswith(":bookworm-5") and "localhost/resilient-stack-host:bookworm-5" in \
+    assert podman.DEFAULT_IMAGE.endswith(":bookworm-6") and "localhost/resilient-stack-host:bookworm-6" in \
         script.read_text()
 
 

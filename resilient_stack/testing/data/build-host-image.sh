@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the local podman image that stands in for a Debian bookworm cloud host:
-#   localhost/resilient-stack-host:bookworm-5
+#   localhost/resilient-stack-host:bookworm-6
 # systemd + cloud-init (NoCloud datasource) + openssh-server, and the packages the hosts' user data installs
 # (nginx, python3-psycopg2, postgresql-15, pgbackrest, patroni, etcd-server, etcd-client, nftables,
 # unattended-upgrades, certbot, podman for the application's containers) pre-installed, and Debian's docker-registry
@@ -21,12 +21,12 @@
 # scripts/build-host-image.sh in the repository runs this file.
 #
 # Environment:
-#   RESILIENT_STACK_HOST_IMAGE  image name (default localhost/resilient-stack-host:bookworm-5)
+#   RESILIENT_STACK_HOST_IMAGE  image name (default localhost/resilient-stack-host:bookworm-6)
 #   XDG_CACHE_HOME              rootfs tarball cache lives in ${XDG_CACHE_HOME:-$HOME/.cache}/resilient-stack/hosts/
 #   FORCE=1                     rebuild even if the image exists (the cached rootfs tarball is reused)
 set -euo pipefail
 
-IMAGE="${RESILIENT_STACK_HOST_IMAGE:-localhost/resilient-stack-host:bookworm-5}"
+IMAGE="${RESILIENT_STACK_HOST_IMAGE:-localhost/resilient-stack-host:bookworm-6}"
 BASE_IMAGE="localhost/resilient-stack-host-base:bookworm"
 SUITE=bookworm
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/resilient-stack/hosts"
@@ -133,7 +133,7 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sb
       sudo locales locales-all openssh-server gnupg lsb-release \\
       nginx postgresql-15 pgbackrest ssl-cert python3-psycopg2 patroni etcd-server etcd-client \\
       nftables unattended-upgrades certbot \\
-      podman netavark aardvark-dns iptables uidmap docker-registry \\
+      podman netavark aardvark-dns iptables uidmap catatonit docker-registry \\
  && systemctl disable etcd patroni nftables docker-registry \\
  && rm -f /usr/sbin/policy-rc.d \\
  && apt-get clean && rm -rf /var/lib/apt/lists/* \\

@@ -4,7 +4,7 @@ with the shipped host checks (resilient_stack.hosts.checks), write through the a
 then lose the primary: Patroni promotes a replica by itself, the application finds it, the other replica follows
 it, and the old primary, started again from its disk, rejoins as a replica (pg_rewind).
 
-Needs podman and the image localhost/resilient-stack-host:bookworm-5 (built when absent by
+Needs podman and the image localhost/resilient-stack-host:bookworm-6 (built when absent by
 scripts/build-host-image.sh, as root). When they are unavailable the tests are skipped, or FAIL when
 RESILIENT_STACK_REQUIRE_TOOLS=1. Every container and network is removed afterwards (also on Ctrl-C and
 SIGTERM); RESILIENT_STACK_KEEP_HOSTS=1 keeps them for debugging.
@@ -391,10 +391,16 @@ def presented_serial(host: podman.Host, ip: str, port: int) -> int:
     return int(out.split("=", 1)[1], 16) if out.startswith("serial=") else -1
 
 
-def run_sync(host: podman.Host) -> str:
+def run_sync(host: podman.Host, since: float | None = None) -> str:
+    """Root's sync run now, and (``since``: an epoch) what its timer's runs applied since then: the timer may have
+    read the new metadata first, then this run finds it unchanged."""
     out = host.exec(ci.SYNC_SCRIPT, check=False, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
-    return out.stdout
+    if since is None:
+        return out.stdout
+    journal = host.exec("journalctl", "-u", "resilient-stack-sync.service", "--since", f"@{int(since)}", "-o", "cat",
+                        "--no-pager", check=False).stdout
+    return out.stdout + journal
 
 
 @pytest.mark.podman
@@ -418,6 +424,7 @@ def test_certificates_and_passwords_rotate_in_place_with_the_stack_serving(stack
                                          app_passwords=[passwords["app"], passwords["app2"]],
                                          write_token=passwords["token"], migrate_password=passwords["migrate"])
     app_cidrs = [f"{ips['web']}/32"]
+    changed_at = time.time() - 1
     for name in [m.name for m in members] + ["web"]:
         runtime_doc = (ci.web_runtime(app=stack["app_part"], app_title=APP_TITLE) if name == "web" else
                        ci.db_runtime(members=members, app_cidrs=app_cidrs, backup=stack["backup"], synchronous=True))
@@ -440,9 +447,9 @@ def test_certificates_and_passwords_rotate_in_place_with_the_stack_serving(stack
     writer.start()
     try:
         time.sleep(2)
-        applied = {name: run_sync(stack[name]) for name in ("web", *replicas)}
+        applied = {name: run_sync(stack[name], changed_at) for name in ("web", *replicas)}
         assert "applied: tls" in applied[replicas[0]] and "app" in applied["web"], applied
-        applied[primary] = run_sync(stack[primary])
+        applied[primary] = run_sync(stack[primary], changed_at)
         assert "role app_alt" in applied[primary] and "role replicator" in applied[primary], applied[primary]
         for name in replicas:  # the replication password, now that the primary's role has it
             assert "passwords" in run_sync(stack[name]), name

@@ -393,7 +393,9 @@ def prepare(slot, release, desired, who, uid):
 
 def write_unit(slot, release, args):
     spec = release["spec"]
-    run_args = ["/usr/bin/podman", "run", "--cidfile=%t/%n.ctr-id", "--cgroups=no-conmon", "--rm",
+    # --init: catatonit is the container's PID 1 and passes SIGTERM on (an application that does not handle it would
+    # otherwise run until the stop timeout's SIGKILL)
+    run_args = ["/usr/bin/podman", "run", "--init", "--cidfile=%t/%n.ctr-id", "--cgroups=no-conmon", "--rm",
                 "--sdnotify=conmon", "--replace", "-d", "--name", f"rs-app-{slot}", "--pull", "never",
                 "--log-driver", "journald", "--log-opt", "tag=rs-app", "--security-opt", "no-new-privileges",
                 "-p", f"127.0.0.1:{SLOTS[slot]}:{spec['port']}", *args, spec["image"], *spec["command"]]
@@ -410,6 +412,7 @@ def write_unit(slot, release, args):
         "RestartSec=5",
         "TimeoutStartSec=300",
         "TimeoutStopSec=60",
+        "ExecStartPre=/bin/rm -f %t/%n.ctr-id",
         "ExecStart=" + " ".join(a if a.startswith("--cidfile=%t") else systemd_quote(a) for a in run_args),
         "ExecStop=/usr/bin/podman stop --ignore -t 30 --cidfile=%t/%n.ctr-id",
         "ExecStopPost=/usr/bin/podman rm -f --ignore -t 10 --cidfile=%t/%n.ctr-id",
@@ -541,7 +544,7 @@ def run_migration(release, desired):
         pull(spec, desired.secret)
         uid = image_uid(spec["image"])
         args = prepare("m", release, desired, desired.secret["migrate"], uid)
-        proc = run(["podman", "run", "--rm", "--name", "rs-app-migrate", "--replace", "--pull", "never",
+        proc = run(["podman", "run", "--init", "--rm", "--name", "rs-app-migrate", "--replace", "--pull", "never",
                     "--security-opt", "no-new-privileges", *args, spec["image"], *spec["migrate"]],
                    timeout=MIGRATE_TIMEOUT, check=False)
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
