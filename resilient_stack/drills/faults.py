@@ -23,13 +23,15 @@ from typing import Any, Mapping
 
 from resilient_stack.testing import podman
 
-__all__ = ["FAULTS", "INTERVAL", "FENCE_TABLE", "FenceProbe", "fence_verdict", "parse_fence_line"]
+__all__ = ["FAULTS", "INTERVAL", "FENCE_TABLE", "FENCE_START_TIMEOUT_S", "FenceProbe", "fence_started", "fence_verdict",
+           "parse_fence_line"]
 
 FAULTS = ("fire", "pause", "partition")
 INTERVAL = 0.2  # seconds between two commits of a fence probe
 FENCE_TABLE = "resilient_stack_fence"
 FENCE_SCRIPT = "/usr/local/lib/firedrill/fence.py"
 STOP = "/run/firedrill/stop-fence"
+FENCE_START_TIMEOUT_S = 60.0  # a probe's Python, its connection and its first commit, on a busy machine
 
 
 def fence_script() -> str:
@@ -86,6 +88,13 @@ class FenceProbe:
         except Exception:  # noqa: BLE001 - a probe that does not end is killed
             self.proc.kill()
         self._reader.join(timeout=5)
+
+
+def fence_started(attempts: Mapping[str, list[FenceAttempt]], primary: str) -> bool:
+    """Whether the fault may strike (pure): the primary's probe had a commit acknowledged and every member's probe
+    answered at least once. Striking earlier leaves the verdict without a handover to judge."""
+    return (any(a.status == "ok" for a in attempts.get(primary, ()))
+            and all(len(xs) > 0 for xs in attempts.values()))
 
 
 def fence_verdict(attempts: Mapping[str, list[FenceAttempt]], *, fault_at: float,

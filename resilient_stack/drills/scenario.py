@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 from resilient_stack.core.vocabulary import HOST_WEB, HTTP_PORT
 from resilient_stack.drills import cluster
 from resilient_stack.drills import topology as topo
-from resilient_stack.drills.faults import FENCE_TABLE, FenceProbe, fence_verdict
+from resilient_stack.drills.faults import FENCE_START_TIMEOUT_S, FENCE_TABLE, FenceProbe, fence_started, fence_verdict
 from resilient_stack.drills.faults import INTERVAL as FENCE_INTERVAL
 from resilient_stack.drills.load import CONNECT_TIMEOUT_S, TABLE, LoadStream, Visits, Writes
 from resilient_stack.drills.load import stop as stop_load
@@ -418,6 +418,16 @@ class _Drill:
             raise DrillError(f"the fence table could not be made on the primary: {proc.stderr.strip()[-300:]}")
         probes = {p: FenceProbe(p, self.names[self.member(p)], seconds + 120)
                   for p in self.plan.db_placements if self.member(p) not in self.down}
+        # the fault only strikes once the primary's probe committed and every other probe answered: a verdict needs
+        # an acknowledgement before the fault (whose was it?) and a probe on every member already running
+        deadline = time.time() + FENCE_START_TIMEOUT_S
+        while not fence_started({p: probe.attempts for p, probe in probes.items()}, primary):
+            if time.time() > deadline:
+                for probe in probes.values():
+                    probe.stop()
+                raise DrillError(f"the fence probes did not start within {FENCE_START_TIMEOUT_S:g} s (no commit "
+                                 f"acknowledged by the primary {primary}, or a member's probe never answered)")
+            time.sleep(FENCE_INTERVAL)
         self.event("fence", f"every {FENCE_INTERVAL:g} s each member ({', '.join(probes)}) is asked to commit a row")
         return probes
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resilient_stack.drills.faults import FenceAttempt, fence_verdict, parse_fence_line
+from resilient_stack.drills.faults import FenceAttempt, fence_started, fence_verdict, parse_fence_line
 
 
 def acks(member_times, status="ok", length=0.01):
@@ -54,3 +54,17 @@ def test_the_probe_lines_are_read_and_garbage_is_skipped():
     assert parse_fence_line("1.0 2.0 err connection refused\n").detail == "connection refused"
     for bad in ("end\n", "", "x y z\n", "1.0\n"):
         assert parse_fence_line(bad) is None
+
+
+def test_the_fault_waits_for_a_commit_of_the_primary_and_an_answer_of_every_probe():
+    """Striking before the primary's probe committed leaves no handover to judge (a CI run on a busy machine)."""
+    assert not fence_started({"gra": [], "waw": [], "ik": []}, "gra")
+    assert not fence_started({"gra": acks([1.0], "err"), "waw": acks([1.0], "ro"), "ik": acks([1.0], "ro")}, "gra")
+    assert not fence_started({"gra": acks([1.0]), "waw": acks([1.0], "ro"), "ik": []}, "gra")
+    assert fence_started({"gra": acks([1.0]), "waw": acks([1.0], "ro"), "ik": acks([1.1], "ro")}, "gra")
+    assert not fence_started({"gra": acks([1.0], "ro"), "waw": acks([1.0]), "ik": acks([1.1], "ro")}, "gra")
+
+
+def test_a_verdict_without_an_acknowledgement_before_the_fault_has_no_handover():
+    verdict = fence_verdict({"gra": acks([11.0]), "waw": acks([12.0], "ro")}, fault_at=10.0)
+    assert verdict["handover"] is None
