@@ -92,8 +92,10 @@ def test_the_template_asks_for_everything_a_first_up_needs_with_the_secrets_as_s
     assert {k for k, v in TEMPLATE.items() if v.get("secret")} == set(SECRET_CONFIG_KEYS)
     assert not any("default" in TEMPLATE[k] for k in (*SECRET_CONFIG_KEYS, "sshPublicKey")), "nobody's key by default"
     assert all(TEMPLATE[k].get("description") for k in TEMPLATE)
-    # the application's image joins with the application (issue 27, points 1-4): its place is marked, nothing else
-    assert "application's container image comes here" in (ROOT / "Pulumi.yaml").read_text()
+    # the application's image is a key of `web` (web.app.image): its prompt says how to give it, and that it may come
+    # later (a first up without it serves a static page)
+    assert '"app": {"image": "<your registry>/shop/web:1.0.0"}' in TEMPLATE["web"]["description"]
+    assert "docs/application.md" in TEMPLATE["web"]["description"]
 
 
 def test_a_template_answered_with_enter_only_previews_and_says_what_up_still_needs():
