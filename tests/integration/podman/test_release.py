@@ -99,10 +99,11 @@ class Stack:
         raw["app"] = {**raw["app"], "image": image}
         plan = build_plan(stack_file_for("production"), self.plan.internet, config_overrides={f"{NS}:web": raw})
         assert [(h.name, h.public_ip) for h in plan.hosts] == [(h.name, h.public_ip) for h in self.plan.hosts]
-        assert all(a.user_data == b.user_data for a, b in zip(plan.hosts, self.plan.hosts)), "boot config unchanged"
-        for h in plan.hosts:
-            standins.metadata_files(self.top.metadata_root, self.top.metadata_ips[h.name], user_data=h.user_data,
-                                    metadata=h.metadata, name=h.name)
+        # the user data stays as the hosts booted with it (the instances ignore its changes: no host is replaced);
+        # the metadata is the new one
+        for old, new in zip(self.plan.hosts, plan.hosts):
+            standins.metadata_files(self.top.metadata_root, self.top.metadata_ips[new.name], user_data=old.user_data,
+                                    metadata=new.metadata, name=new.name)
 
     def wait_release(self, image: str, states: tuple[str, ...], timeout: float = RELEASE_TIMEOUT_S) -> dict:
         """The newest release of ``image`` once it is in one of ``states``."""
