@@ -1,7 +1,7 @@
 """The user's application on the web hosts: an OCI image run by Debian's podman under systemd, behind nginx.
 
-Every web host runs the application's current release in one of two slots (``a``, ``b``: systemd units
-``resilient-stack-app-a``/``-b``, containers ``rs-app-a``/``-b``, published on the loopback at
+Every web host runs the application's current release in one of two slots (``a``, ``b``: containers
+``rs-app-a``/``-b`` that podman runs and restarts, the agent starts again after a reboot; published on the loopback at
 :data:`SLOT_PORTS`). nginx sends the host's visitors to the slot of the current release (an ``upstream``
 :data:`~resilient_stack.hosts.paths.APP_UPSTREAM` that the agent rewrites, then a graceful reload: in-flight
 requests finish on the previous version). A new version starts in the other slot, must answer its health check,
@@ -246,7 +246,7 @@ def files() -> list[dict[str, Any]]:
         write_file(AGENT, payload.render(
             "web/release.py", runtime_config=RUNTIME_CONFIG, sync_unit=f"{SYNC_SERVICE}.service",
             credentials=APP_CREDENTIALS, state_dir=APP_STATE_DIR,
-            upstream=APP_UPSTREAM, ca_cert=CA_CERT, systemd_dir=SYSTEMD_DIR, port_a=SLOT_PORTS["a"],
+            upstream=APP_UPSTREAM, ca_cert=CA_CERT, port_a=SLOT_PORTS["a"],
             port_b=SLOT_PORTS["b"], pgpass_mount=PGPASS_MOUNT, ca_mount=CA_MOUNT,
             upstreams=json.dumps({slot: upstream_conf(slot) for slot in SLOT_PORTS}))
             + payload.render("web/release_commands.py"), permissions="0755"),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.server
 import importlib.util
 import json
-import shlex
 import stat
 import sys
 import threading
@@ -43,7 +42,6 @@ def agent(tmp_path):
     state = tmp_path / "state"
     module.STATE_DIR, module.CURRENT = str(state), str(state / "current.json")
     module.AUTHFILE = str(state / "auth.json")
-    module.SYSTEMD_DIR = str(tmp_path / "systemd")
     module.STATE, module.CREDENTIALS = str(tmp_path / "runtime.json"), str(tmp_path / "app-credentials.json")
     (tmp_path / "ca.crt").write_text(CA_TEXT)
     module.CA = str(tmp_path / "ca.crt")
@@ -165,53 +163,36 @@ def test_pgpass_line_reads_back_as_the_user_and_password(agent, user, password):
     assert agent.pgpass_line("u", "a:b\\c") == "*:*:*:u:a\\:b\\\\c\n"
 
 
-def exec_words(line):
-    """systemd's reading of a quoted ExecStart= (C escapes in quotes, then '%%' and '$$' for '%' and '$')."""
-    return [w.replace("%%", "%").replace("$$", "$") for w in shlex.split(line)]
-
-
-@pytest.mark.parametrize("arg, quoted", [
-    ("plain", '"plain"'),
-    ("50%", '"50%%"'),  # a specifier otherwise (%n, %t...)
-    ("$HOME", '"$$HOME"'),  # an environment variable otherwise
-    ('say "hi"', '"say \\"hi\\""'),
-    ("C:\\dir\\", '"C:\\\\dir\\\\"'),
-    ("it's", '"it\'s"'),
-    ("%%$${}", '"%%%%$$$${}"'),
-])
-def test_systemd_quote_keeps_each_argument_as_written(agent, arg, quoted):
-    assert agent.systemd_quote(arg) == quoted
-    assert exec_words(quoted) == [arg]
-
-
 # --------------------------------------------------------------------------------------------------
 # a slot's unit
 # --------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("slot, port", [("a", 18080), ("b", 18081)])
-def test_write_unit_runs_the_image_on_the_slots_loopback_port(agent, tmp_path, slot, port):
-    """The unit podman runs under: the image already pulled, published on the loopback only (nginx is the way in),
-    no privilege escalation, ready when the container runs (systemd's notify through conmon)."""
-    agent.run = Host({("systemctl", "daemon-reload"): ""})
+def test_a_slots_container_runs_the_image_on_the_slots_loopback_port(agent, tmp_path, slot, port):
+    """podman runs the slot's container itself (restarted by podman when it exits): the image already pulled,
+    published on the loopback only (nginx is the way in), no privilege escalation, catatonit as PID 1; its run
+    arguments are kept, to start it again after a reboot."""
     d = desired(agent)
-    agent.write_unit(slot, release(d), ["--env-file", "/state/a.env"])
-    assert agent.run.argvs() == [["systemctl", "daemon-reload"]]
-    unit_file = tmp_path / "systemd" / f"resilient-stack-app-{slot}.service"
-    text = unit_file.read_text()
-    assert stat.S_IMODE(unit_file.stat().st_mode) == 0o644
-    lines = text.splitlines()
-    assert "Type=notify" in lines and "Restart=on-failure" in lines and "WantedBy=multi-user.target" in lines
-    (start,) = [line[len("ExecStart="):] for line in lines if line.startswith("ExecStart=")]
-    words = exec_words(start)
-    assert words[:2] == ["/usr/bin/podman", "run"]
-    assert "--sdnotify=conmon" in words and words[words.index("--name") + 1] == f"rs-app-{slot}"
+    recorded = []
+
+    def fake_run(argv, **kwargs):
+        assert argv[:2] == ["podman", "run"], argv  # nothing else is run
+        recorded.append(argv)
+        return SimpleNamespace(returncode=0, stdout="", stderr="")
+
+    agent.run = fake_run
+    agent.start_container(slot, release(d), ["--env-file", "/state/a.env"])
+    (words,) = recorded
+    assert "--init" in words and words[words.index("--name") + 1] == f"rs-app-{slot}"
+    assert words[words.index("--restart") + 1] == "on-failure"
     assert words[words.index("-p") + 1] == f"127.0.0.1:{port}:8080"
     assert words[words.index("--pull") + 1] == "never"
     assert words[words.index("--security-opt") + 1] == "no-new-privileges"
     assert words[words.index("--env-file") + 1] == "/state/a.env"
     assert words[-3:] == ["registry.example.com/shop/web:1.0.0", "serve", "--title=50% $HOME"], "the image, then CMD"
-    assert "--cidfile=%t/%n.ctr-id" in start.split(), "systemd's own specifiers stay unquoted"
+    kept = tmp_path / "state" / f"{slot}.run.json"
+    assert json.loads(kept.read_text()) == words and stat.S_IMODE(kept.stat().st_mode) == 0o600
 
 
 # --------------------------------------------------------------------------------------------------
@@ -385,15 +366,15 @@ def test_target_of(agent, states, current, want):
 # --------------------------------------------------------------------------------------------------
 
 
-def unit_host(state="active", restarts="0", journal="the app's last words"):
-    return Host({("systemctl", "is-active", "resilient-stack-app-a"): f"{state}\n",
-                 ("systemctl", "show", "-P", "NRestarts", "resilient-stack-app-a"): f"{restarts}\n",
-                 ("journalctl", "-u", "resilient-stack-app-a", "-n", "8", "--no-pager", "-o", "cat"): journal})
+def unit_host(state="running", restarts=0, journal="the app's last words"):
+    inspect = json.dumps([{"State": {"Status": state}, "RestartCount": restarts}])
+    return Host({("podman", "container", "inspect", "rs-app-a"): inspect,
+                 ("journalctl", "CONTAINER_NAME=rs-app-a", "-n", "8", "--no-pager", "-o", "cat"): journal})
 
 
-@pytest.mark.parametrize("state, restarts", [("active", "1"), ("activating", "3"), ("failed", "0")])
+@pytest.mark.parametrize("state, restarts", [("running", 1), ("running", 3), ("exited", 0)])
 def test_a_container_that_exited_fails_at_once_with_its_journal(agent, state, restarts):
-    """systemd restarts a crashing container (Restart=on-failure): a restart means it crashed, no need to wait."""
+    """podman restarts a crashing container (--restart on-failure): a restart means it crashed, no need to wait."""
     agent.run = unit_host(state, restarts, "Traceback ...\nKeyError: 'DATABASE_URL'\n")
     agent.SLOTS = {"a": 9, "b": 9}  # nothing is asked over HTTP
     started = time.monotonic()

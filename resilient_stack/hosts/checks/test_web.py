@@ -73,14 +73,17 @@ def test_the_agent_runs_and_is_enabled(host, app):
 def test_the_current_slot_runs_the_stacks_image_behind_nginx(root, app):
     current = json.loads(root.file(CURRENT).content_string)
     slot = current["slot"]
-    unit = root.service(f"resilient-stack-app-{slot}")
-    assert unit.is_running and unit.is_enabled, f"slot {slot}"
     assert f"server 127.0.0.1:{SLOT_PORTS[slot]};" in root.file(UPSTREAM).content_string
-    ps = root.run("podman ps --format json --filter name=rs-app-%s", slot)
-    running = [c for c in json.loads(ps.stdout or "[]") if c.get("State") == "running"]
-    assert running, f"no running container in slot {slot}"
+
+    def state(name: str) -> str | None:
+        out = root.run("podman container inspect %s", name)
+        return json.loads(out.stdout)[0]["State"]["Status"] if out.rc == 0 else None
+
+    assert state(f"rs-app-{slot}") == "running", f"no running container in slot {slot}"
+    image = json.loads(root.run("podman container inspect rs-app-%s", slot).stdout)[0]["ImageName"]
+    assert image == current["image"], (image, current["image"])
     other = "b" if slot == "a" else "a"
-    assert not root.service(f"resilient-stack-app-{other}").is_running, "one version at a time once it switched"
+    assert state(f"rs-app-{other}") is None, "one version at a time once it switched"
 
 
 def test_the_health_check_is_the_applications(host, app):

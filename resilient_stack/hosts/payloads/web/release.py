@@ -34,7 +34,6 @@ CREDENTIALS = "{{credentials}}"  # the sealed document's "app" part (credentials
 STATE_DIR = "{{state_dir}}"
 UPSTREAM = "{{upstream}}"
 CA = "{{ca_cert}}"
-SYSTEMD_DIR = "{{systemd_dir}}"
 SLOTS = {"a": {{port_a}}, "b": {{port_b}}}
 UPSTREAMS = {{upstreams}}  # nginx's upstream for each slot (resilient_stack.hosts.app.upstream_conf)
 PGPASS_MOUNT = "{{pgpass_mount}}"
@@ -304,12 +303,8 @@ def my_turn(conn, release, desired):
 # --------------------------------------------------------------------------------------------------
 
 
-def unit_name(slot):
-    return f"resilient-stack-app-{slot}"
-
-
-def systemd_quote(arg):
-    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$") + '"'
+def container_name(slot):
+    return f"rs-app-{slot}"
 
 
 def pull(spec, secret):
@@ -391,40 +386,39 @@ def prepare(slot, release, desired, who, uid):
     return args
 
 
-def write_unit(slot, release, args):
+def start_container(slot, release, args):
+    """The slot's container, run by podman itself (not a systemd unit per slot: in the drill's nested podman,
+    systemd has no cgroups of its own and stopping one slot's unit killed the other's), restarted by podman when it
+    exits, and by the agent after a reboot (:func:`ensure_running`). Its run arguments are kept in the state."""
     spec = release["spec"]
     # --init: catatonit is the container's PID 1 and passes SIGTERM on (an application that does not handle it would
     # otherwise run until the stop timeout's SIGKILL)
-    run_args = ["/usr/bin/podman", "run", "--init", "--cidfile=%t/%n.ctr-id", "--cgroups=no-conmon", "--rm",
-                "--sdnotify=conmon", "--replace", "-d", "--name", f"rs-app-{slot}", "--pull", "never",
-                "--log-driver", "journald", "--log-opt", "tag=rs-app", "--security-opt", "no-new-privileges",
-                "-p", f"127.0.0.1:{SLOTS[slot]}:{spec['port']}", *args, spec["image"], *spec["command"]]
-    text = "\n".join([
-        "# Managed by resilient-stack-app: one slot of the application (the release in the name's container)",
-        "[Unit]",
-        f"Description=the application, slot {slot} (release {release['id']}: {spec['image']})",
-        "Wants=network-online.target",
-        "After=network-online.target nss-lookup.target",
-        "",
-        "[Service]",
-        "Environment=PODMAN_SYSTEMD_UNIT=%n",
-        "Restart=on-failure",
-        "RestartSec=5",
-        "TimeoutStartSec=300",
-        "TimeoutStopSec=60",
-        "ExecStartPre=/bin/rm -f %t/%n.ctr-id",
-        "ExecStart=" + " ".join(a if a.startswith("--cidfile=%t") else systemd_quote(a) for a in run_args),
-        "ExecStop=/usr/bin/podman stop --ignore -t 30 --cidfile=%t/%n.ctr-id",
-        "ExecStopPost=/usr/bin/podman rm -f --ignore -t 10 --cidfile=%t/%n.ctr-id",
-        "Type=notify",
-        "NotifyAccess=all",
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
-        "",
-    ])
-    write_private(os.path.join(SYSTEMD_DIR, unit_name(slot) + ".service"), text, 0o644)
-    run(["systemctl", "daemon-reload"])
+    argv = ["podman", "run", "--init", "-d", "--replace", "--name", container_name(slot), "--pull", "never",
+            "--restart", "on-failure", "--log-driver", "journald", "--log-opt", "tag=rs-app",
+            "--label", f"resilient-stack.release={release['id']}", "--security-opt", "no-new-privileges",
+            "-p", f"127.0.0.1:{SLOTS[slot]}:{spec['port']}", *args, spec["image"], *spec["command"]]
+    write_private(os.path.join(STATE_DIR, f"{slot}.run.json"), json.dumps(argv))
+    run(argv, timeout=360)
+
+
+def container_state(slot):
+    """``(status, restarts)`` of the slot's container (``("missing", 0)`` without one)."""
+    proc = run(["podman", "container", "inspect", container_name(slot)], check=False)
+    if proc.returncode != 0:
+        return "missing", 0
+    info = json.loads(proc.stdout)[0]
+    return info["State"]["Status"], int(info.get("RestartCount") or 0)
+
+
+def ensure_running(current):
+    """After a reboot (or a crash podman gave up on), the current slot's container again, as it was run."""
+    slot = current.get("slot")
+    if not slot or container_state(slot)[0] == "running":
+        return
+    argv = read_json(os.path.join(STATE_DIR, f"{slot}.run.json"))
+    if argv:
+        say(f"the application's container ({container_name(slot)}) is not running: started again")
+        run(argv, check=False, timeout=360)
 
 
 class _Answer(urllib.request.HTTPRedirectHandler):
@@ -441,10 +435,9 @@ def healthy(slot, spec):
     deadline = time.monotonic() + spec["health_timeout"]
     last = "no answer"
     while time.monotonic() < deadline:
-        state = run(["systemctl", "is-active", unit_name(slot)], check=False).stdout.strip()
-        restarts = run(["systemctl", "show", "-P", "NRestarts", unit_name(slot)], check=False).stdout.strip()
-        if state == "failed" or (restarts.isdigit() and int(restarts) > 0):
-            return f"the container exited ({state}, restarted {restarts or 0} times): {journal(slot)}"
+        state, restarts = container_state(slot)
+        if state in ("exited", "stopped", "missing") or restarts > 0:
+            return f"the container exited ({state}, restarted {restarts} times): {journal(slot)}"
         try:
             with _HEALTH.open(url, timeout=5) as resp:
                 if resp.status < 400:
@@ -462,12 +455,15 @@ def healthy(slot, spec):
 
 
 def journal(slot):
-    out = run(["journalctl", "-u", unit_name(slot), "-n", "8", "--no-pager", "-o", "cat"], check=False).stdout
+    out = run(["journalctl", f"CONTAINER_NAME={container_name(slot)}", "-n", "8", "--no-pager", "-o", "cat"],
+              check=False).stdout
     return tail(out, 400)
 
 
 def stop(slot):
-    run(["systemctl", "disable", "--now", unit_name(slot)], check=False, timeout=120)
+    """The slot's container stopped (SIGTERM, then after 30 s SIGKILL) and removed."""
+    run(["podman", "stop", "--ignore", "-t", "30", container_name(slot)], check=False, timeout=120)
+    run(["podman", "rm", "-f", "--ignore", container_name(slot)], check=False, timeout=120)
 
 
 def switch(release, desired, current):
@@ -478,8 +474,7 @@ def switch(release, desired, current):
     try:
         pull(spec, desired.secret)
         uid = image_uid(spec["image"])
-        write_unit(slot, release, prepare(slot, release, desired, desired.secret["credentials"][0], uid))
-        run(["systemctl", "restart", unit_name(slot)], check=False, timeout=360)
+        start_container(slot, release, prepare(slot, release, desired, desired.secret["credentials"][0], uid))
     except (RuntimeError, OSError, subprocess.SubprocessError, ValueError, KeyError) as exc:
         stop(slot)
         return str(exc)
@@ -497,7 +492,6 @@ def switch(release, desired, current):
         stop(slot)
         return f"nginx refused the new upstream: {tail(check.stderr)}"
     run(["systemctl", "reload", "nginx"])
-    run(["systemctl", "enable", unit_name(slot)], check=False)
     save_current({"slot": slot, "release": release["id"], "key": release["key"],
                   "local": desired.local_version(), "image": spec["image"]})
     if previous and previous != slot:
@@ -575,6 +569,7 @@ def target_of(conn, current):
 def step(conn, desired):
     """One pass; True when a release is under way (the next pass comes sooner)."""
     current = read_json(CURRENT, {}) or {}
+    ensure_running(current)
     heartbeat(conn, desired, current)
     desired = register(conn, desired)
     release = target_of(conn, current)
