@@ -177,6 +177,8 @@ def test_a_slots_container_runs_the_image_on_the_slots_loopback_port(agent, tmp_
     recorded = []
 
     def fake_run(argv, **kwargs):
+        if argv == ["podman", "network", "exists", f"rs-app-{slot}"]:  # the slot's own network is there
+            return SimpleNamespace(returncode=0, stdout="", stderr="")
         assert argv[:2] == ["podman", "run"], argv  # nothing else is run
         recorded.append(argv)
         return SimpleNamespace(returncode=0, stdout="", stderr="")
@@ -185,6 +187,7 @@ def test_a_slots_container_runs_the_image_on_the_slots_loopback_port(agent, tmp_
     agent.start_container(slot, release(d), ["--env-file", "/state/a.env"])
     (words,) = recorded
     assert "--init" in words and words[words.index("--name") + 1] == f"rs-app-{slot}"
+    assert words[words.index("--network") + 1] == f"rs-app-{slot}"
     assert words[words.index("--restart") + 1] == "on-failure"
     assert words[words.index("-p") + 1] == f"127.0.0.1:{port}:8080"
     assert words[words.index("--pull") + 1] == "never"

@@ -3,7 +3,8 @@
 stacks/Pulumi.production.yaml is deployed as shipped: the only thing that differs from a real deployment is
 the clouds.yaml (credentials of the local clouds, scripts/local-openstack), and what its `pulumi up` asks of an
 operator: the backups' keys (below) and, for its HTTPS, a DNS name, which the local clouds do not have: the test
-accepts the self-signed certificate instead (`web.selfSigned: true`). The tests run in file order and
+accepts the self-signed certificate instead (`web.selfSigned: true`), and its application's image, which it names in
+the operator's own registry (the shipped one is a placeholder `pulumi up` refuses). The tests run in file order and
 share one deployment; each step runs once (``Lifecycle``) and every later step names the one it needs:
 
     up (with the policy pack) -> what the APIs list -> audit / policy analyze of the export -> sbg2021 refused
@@ -30,6 +31,7 @@ import pytest
 import yaml
 
 from resilient_stack.core.vocabulary import PROTECTS_KEY, QUORUM_KEY, ROLE_KEY, header_safe
+from resilient_stack.hosts.runtime import decode as runtime_document_of
 from resilient_stack.testing.mockrun import run_program
 from tests.conftest import ROOT
 from tests.integration.engine.conftest import POLICIES, audit, policy_events, project_copy, stream_events
@@ -54,10 +56,16 @@ KINDS = {  # Pulumi type -> inventory key
     "openstack:objectstorage/container:Container": "containers",
     "openstack:blockstorage/volume:Volume": "volumes",
 }
-ROUTINE_CHANGE = {  # what an operator changes on a good day: who may SSH, what the page says
+APP_IMAGE = "registry.shop.internal/shop/web"  # the operator's own registry (the shipped one is a placeholder)
+ROUTINE_CHANGE = {  # what an operator changes on a good day: who may SSH, what the page says, a release
     "resilient-stack:adminCidrs": '["198.18.10.0/24", "198.18.20.0/24"]',  # the shipped stack closes SSH
     "resilient-stack:web.title": "Shop (new title)",
+    "resilient-stack:sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFirstKeyFirstKeyFirstKeyFirstKeyFirstKey0 ops@laptop",
+    "resilient-stack:web.serverName": "shop.example.org www.shop.example.org",
+    "resilient-stack:web.app.image": f"{APP_IMAGE}:1.1.0",
+    "resilient-stack:web.app.env.FEATURE_FLAGS": "checkout-v2",
 }
+ROUTINE_SECRETS = {"resilient-stack:appSecrets.STRIPE_KEY": "sk_test_routine_change"}  # a release too
 
 
 def cfg(key: str):
@@ -139,6 +147,8 @@ class Lifecycle:
         self.sbg2021  # noqa: B018 - in file order: the refusal is checked on the untouched deployment
         for key, value in ROUTINE_CHANGE.items():
             self.pulumi.ok("config", "set", "--stack", STACK, "--path", key, value, cwd=self.project)
+        for key, value in ROUTINE_SECRETS.items():
+            self.pulumi.ok("config", "set", "--secret", "--stack", STACK, "--path", key, value, cwd=self.project)
         r = self.cli("up", "--yes", "--policy-pack", POLICIES, "--skip-preview", timeout=1800)
         return r, before, self.clouds.inventory()
 
@@ -157,6 +167,9 @@ def life(hub_pulumi, local_clouds, tmp_path_factory) -> Lifecycle:
     hub_pulumi.ok("stack", "init", STACK, "--no-select", cwd=project)
     give_backup_keys(hub_pulumi, local_clouds, project, STACK, "resilient-stack", cfg("backups")["cloud"])
     hub_pulumi.ok("config", "set", "--path", "--stack", STACK, "resilient-stack:web.selfSigned", "true", cwd=project)
+    # the application's image from the operator's registry: `pulumi up` refuses the template's placeholder
+    hub_pulumi.ok("config", "set", "--path", "--stack", STACK, "resilient-stack:web.app.image", f"{APP_IMAGE}:1.0.0",
+                  cwd=project)
     return Lifecycle(hub_pulumi, local_clouds, project, tmp_path_factory.mktemp("exports"))
 
 
@@ -299,11 +312,24 @@ def test_sbg2021_is_refused_before_any_resource_exists(life):
 def test_a_routine_change_replaces_no_instance_and_no_volume(life):
     r, before, after = life.change
     assert r.returncode == 0, (r.stdout[-4000:], r.stderr[-4000:])
-    # every server keeps its id: the database hosts, and the web hosts too (the title is boot configuration)
+    # every server keeps its id: the database hosts, and the web hosts too (a release, keys, names and the title are
+    # runtime configuration: the instances' metadata changes in place)
     assert ids(before, "servers") == ids(after, "servers")
     db = {w: {n: i for n, i in names.items() if n.endswith("-db")} for w, names in ids(before, "servers").items()}
     assert sum(len(v) for v in db.values()) == 3
     assert ids(before, "volumes") == ids(after, "volumes")
+    # the release, the keys, the names and the title reached every running host through its metadata, in place
+    webs = [sv for held in after.values() for sv in held["servers"] if "-web-" in sv["name"]]
+    assert len(webs) == 5
+    for sv in webs:
+        doc = runtime_document_of(sv["metadata"])
+        assert doc["app"]["spec"]["image"] == f"{APP_IMAGE}:1.1.0", sv["name"]
+        assert doc["app"]["spec"]["env"]["FEATURE_FLAGS"] == "checkout-v2" and doc["app"]["spec"]["secrets"] == [
+            "STRIPE_KEY"]
+        assert "sk_test_routine_change" not in json.dumps(sv["metadata"]), "the secret travels sealed"
+        assert doc["site"]["title"] == "Shop (new title)" and doc["site"]["server_name"] == ROUTINE_CHANGE[
+            "resilient-stack:web.serverName"]
+        assert doc["ssh_keys"] == [ROUTINE_CHANGE["resilient-stack:sshPublicKey"]]
     # the change did reach the cloud: SSH from the new admin network in every placement's admin group
     for where, held in after.items():
         for g in held["security_groups"]:

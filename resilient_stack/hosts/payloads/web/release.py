@@ -391,9 +391,15 @@ def start_container(slot, release, args):
     systemd has no cgroups of its own and stopping one slot's unit killed the other's), restarted by podman when it
     exits, and by the agent after a reboot (:func:`ensure_running`). Its run arguments are kept in the state."""
     spec = release["spec"]
+    # a network per slot: in the drill's nested podman, tearing down one container's network on the shared bridge
+    # took the other slot's down with it (its connections refused, then the container restarted)
+    network = f"rs-app-{slot}"
+    if run(["podman", "network", "exists", network], check=False).returncode != 0:
+        run(["podman", "network", "create", network])
     # --init: catatonit is the container's PID 1 and passes SIGTERM on (an application that does not handle it would
     # otherwise run until the stop timeout's SIGKILL)
-    argv = ["podman", "run", "--init", "-d", "--replace", "--name", container_name(slot), "--pull", "never",
+    argv = ["podman", "run", "--init", "-d", "--replace", "--name", container_name(slot), "--network", network,
+            "--pull", "never",
             "--restart", "on-failure", "--log-driver", "journald", "--log-opt", "tag=rs-app",
             "--label", f"resilient-stack.release={release['id']}", "--security-opt", "no-new-privileges",
             "-p", f"127.0.0.1:{SLOTS[slot]}:{spec['port']}", *args, spec["image"], *spec["command"]]
