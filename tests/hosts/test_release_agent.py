@@ -188,6 +188,7 @@ def test_a_slots_container_runs_the_image_on_the_slots_loopback_port(agent, tmp_
     (words,) = recorded
     assert "--init" in words and words[words.index("--name") + 1] == f"rs-app-{slot}"
     assert words[words.index("--network") + 1] == f"rs-app-{slot}"
+    assert words[words.index("--cgroups") + 1] == "disabled", "removing one container must not kill the other"
     assert words[words.index("--restart") + 1] == "on-failure"
     assert words[words.index("-p") + 1] == f"127.0.0.1:{port}:8080"
     assert words[words.index("--pull") + 1] == "never"
