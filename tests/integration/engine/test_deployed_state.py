@@ -138,6 +138,7 @@ NEW_IN_22 = ({"shop-db-pki", "shop-db-etcd-password", "shop-db-app-write-token",
              | {f"shop-db-{p}-host-key" for p in ("gra", "waw", "ik")}
              | {f"shop-{p}-web-{i}-host-key" for p, n in (("gra", 2), ("waw", 2), ("ik", 1)) for i in range(1, n + 1)}
              | {f"shop-db-{p}-etcd-client-from-{q}" for p in ("gra", "waw", "ik") for q in ("gra", "waw", "ik") if p != q})
+NEW_IN_27 = {"shop-db-migrate-password"}  # the release phase's role (the application's migrations, its release log)
 BACKUPS = "urn:pulumi:production::resilient-stack::resilient-stack:stack:ResilientWebStack$resilient-stack:database:" \
           "DatabaseTier$openstack:objectstorage/container:Container::shop-db-backups"
 
@@ -154,7 +155,7 @@ def without_retired(ops: dict[str, set[str]]) -> dict[str, set[str]]:
 def test_upgrading_a_c8f14a8_deployment_replaces_nothing_and_adds_the_clusters_ca(engine_env, tmp_path):
     ops = without_retired(plan(imported(engine_env, tmp_path, BASELINE)))
     assert not set(ops) & REPLACING, ops  # no host, no volume, no secret is replaced or deleted
-    assert ops["create"] == NEW_IN_22, ops["create"] ^ NEW_IN_22
+    assert ops["create"] == NEW_IN_22 | NEW_IN_27, ops["create"] ^ (NEW_IN_22 | NEW_IN_27)
     instances = {r["urn"].rsplit("::", 1)[1] for r in resources(BASELINE) if r["type"] == INSTANCE}
     assert instances <= ops.get("update", set()), "every host's metadata: the sealed secrets, in place"
     # the backups' provider names their own project (the shipped stack file's change), in place: no container moves
@@ -190,7 +191,7 @@ def test_upgrading_an_8ac02e0_deployment_replaces_no_host_and_adds_the_data_volu
     assert len(instances) == 8
     assert not instances & set().union(*(v for k, v in ops.items() if k in REPLACING)), ops
     assert ops["create"] == ({f"{h}-data" for h in DB_HOSTS} | {f"{h}-data-attach" for h in DB_HOSTS}
-                             | {"shop-db-backup-cipher-password"} | NEW_IN_22), ops["create"]  # and the passphrase
+                             | {"shop-db-backup-cipher-password"} | NEW_IN_22 | NEW_IN_27), ops["create"]  # and the passphrase
     # the EC2 credential of the deploying user gives way to the dedicated user's keys (stack secrets)
     assert without_retired(ops).get("delete") == {"shop-db-backup-credentials"}, ops.get("delete")
 
