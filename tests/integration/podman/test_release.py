@@ -220,7 +220,7 @@ def test_a_release_goes_host_by_host_the_primarys_site_last_with_no_failed_reque
     order = rel["placements"]
     assert [h["placement"] for h in hosts] == sorted((h["placement"] for h in hosts), key=order.index)
     assert order[-1] == stack.plan.primary
-    migrations = stack.psql(f"SELECT count(*) FROM example_migrations WHERE release = {rel['id']}").strip()
+    migrations = stack.psql(f"SELECT count(*) FROM example_migrations WHERE release = '{rel['id']}'").strip()  # text
     assert migrations == "1"
     switched = [time.mktime(time.strptime(h["switched_at"][:19], "%Y-%m-%dT%H:%M:%S")) for h in hosts]
     per_host = [b - a for a, b in zip(switched, switched[1:])]
