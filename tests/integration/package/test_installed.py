@@ -96,7 +96,7 @@ def test_the_packaged_build_script_and_payloads_are_found(installed):
             "s3": topology.s3_user_data(port=443, bucket="b-1", path_style=True),
             "script": load.visitor_script(),
             "probe": cluster._script(),
-            "app": payload.render("web/app.py"),
+            "agent": payload.render("web/release_commands.py"),
         }))
     """))
     script = Path(out["build_script"])
@@ -107,7 +107,7 @@ def test_the_packaged_build_script_and_payloads_are_found(installed):
     assert load_script_path() in out["visitor"] and "listen 443 ssl" in out["s3"]
     data = ROOT / "resilient_stack" / "drills" / "data"
     assert out["script"] == (data / "visitor.sh").read_text() and out["probe"] == (data / "probe.sh").read_text()
-    assert out["app"] == (ROOT / "resilient_stack" / "hosts" / "payloads" / "web" / "app.py").read_text()
+    assert out["agent"] == (ROOT / "resilient_stack" / "hosts" / "payloads" / "web" / "release_commands.py").read_text()
 
 
 def load_script_path() -> str:
