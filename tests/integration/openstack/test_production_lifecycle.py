@@ -61,6 +61,7 @@ ROUTINE_CHANGE = {  # what an operator changes on a good day: who may SSH, what 
     "resilient-stack:adminCidrs": '["198.18.10.0/24", "198.18.20.0/24"]',  # the shipped stack closes SSH
     "resilient-stack:web.title": "Shop (new title)",
     "resilient-stack:sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFirstKeyFirstKeyFirstKeyFirstKeyFirstKey0 ops@laptop",
+    "resilient-stack:web.selfSigned": "false",  # a DNS name now: its Let's Encrypt certificate, not the snakeoil
     "resilient-stack:web.serverName": "shop.example.org www.shop.example.org",
     "resilient-stack:web.app.image": f"{APP_IMAGE}:1.1.0",
     "resilient-stack:web.app.env.FEATURE_FLAGS": "checkout-v2",
