@@ -152,19 +152,31 @@ def runcmd_text(doc: dict) -> str:
     return json.dumps(doc.get("runcmd", []))
 
 
-def sync_of(doc: dict, tmp_path):
-    """The host's rendered sync script, imported as a module (its functions are what runs on the host), with the
-    user data's site variants and page template where it reads them (``tmp_path``)."""
+def rendered_module(tmp_path, name: str, text: str):
+    """A rendered host script imported as the module ``name`` from ``tmp_path`` (its functions are what runs on the
+    host), a fresh import each time."""
     import importlib.util
     import sys
 
-    fs = files(doc)
-    path = tmp_path / "resilient_stack_sync.py"
-    path.write_text(fs[paths.SYNC_SCRIPT]["content"])
-    spec = importlib.util.spec_from_file_location("resilient_stack_sync", path)
+    path = tmp_path / f"{name}.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules.pop("resilient_stack_sync", None)
+    sys.modules.pop(name, None)
     spec.loader.exec_module(module)
+    return module
+
+
+def sync_module(tmp_path, text: str):
+    """The rendered sync script ``text``, imported as a module."""
+    return rendered_module(tmp_path, "resilient_stack_sync", text)
+
+
+def sync_of(doc: dict, tmp_path):
+    """The host's rendered sync script, imported as a module (its functions are what runs on the host), with the
+    user data's site variants and page template where it reads them (``tmp_path``)."""
+    fs = files(doc)
+    module = sync_module(tmp_path, fs[paths.SYNC_SCRIPT]["content"])
     if module.SITE_DIR:
         (tmp_path / "site").mkdir(exist_ok=True)
         for variant in SITE_VARIANTS:

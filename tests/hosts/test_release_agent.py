@@ -5,10 +5,8 @@ replaced by fakes that answer only what each test expects and fail loudly on any
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import json
 import stat
-import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -17,6 +15,7 @@ import pytest
 
 from resilient_stack.hosts import app
 from resilient_stack.hosts.app import AppSpec, runtime_section, secret_section, secrets_version
+from tests.hosts.samples import rendered_module
 
 TOKEN = "write-token-0123456789abcdef"
 SECRET = "sk_live 'quoted' $(id) #5"
@@ -33,12 +32,7 @@ def agent(tmp_path):
     """The rendered agent imported as a module, its host paths under ``tmp_path`` and ``run`` refusing every command
     (a test installs a :class:`Host` for the commands it expects)."""
     text = {f["path"]: f for f in app.files()}[app.AGENT]["content"]
-    path = tmp_path / "resilient_stack_app_agent.py"
-    path.write_text(text)
-    spec = importlib.util.spec_from_file_location("resilient_stack_app_agent", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.pop("resilient_stack_app_agent", None)
-    spec.loader.exec_module(module)
+    module = rendered_module(tmp_path, "resilient_stack_app_agent", text)
     state = tmp_path / "state"
     module.STATE_DIR, module.CURRENT = str(state), str(state / "current.json")
     module.AUTHFILE = str(state / "auth.json")

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
 import pytest
 
 from resilient_stack.hosts import cloudinit as ci
 from resilient_stack.hosts import paths, runtime
 from resilient_stack.hosts import secrets
-from tests.hosts.samples import BACKUP, HOST_KEY, MEMBERS, REPL_PW, VOLUME_ID, WEB_IPS, files, load, member
-
-
-def sync_module(tmp_path, doc_text: str):
-    """The rendered sync script, imported as a module (its functions are what runs on the host)."""
-    path = tmp_path / "resilient_stack_sync.py"
-    path.write_text(doc_text)
-    spec = importlib.util.spec_from_file_location("resilient_stack_sync", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.pop("resilient_stack_sync", None)
-    spec.loader.exec_module(module)
-    return module
+from tests.hosts.samples import (
+    BACKUP, HOST_KEY, MEMBERS, REPL_PW, VOLUME_ID, WEB_IPS, files, load, member, sync_module,
+)
 
 
 def test_the_data_volume_is_found_by_its_id_and_never_reformatted():
