@@ -42,6 +42,7 @@ QUEUE_MAX_MB = 32  # small, so the test outgrows it in seconds; the stack's defa
 WAL_KEEP_MB = 32
 BOOT_LIMIT_S = 240  # "finishes cloud-init and serves within minutes" (it used to retry stanza-create for 10+ minutes)
 STATE = f"{ci.BACKUP_STATE_DIR}/last"  # the catch-up's last word
+WRITES = "outage_writes"  # the test's own rows (the stack makes the application's database, not its tables)
 
 
 def psql(host: podman.Host, sql: str, timeout: float = 60) -> str:
@@ -108,7 +109,8 @@ def test_a_member_whose_repository_cannot_be_reached_boots_serves_and_catches_up
     print(f"\n[outage] cloud-init finished in {outage['boot_s']:.0f} s with no repository")
     assert outage["boot_s"] < BOOT_LIMIT_S
     assert "status: done" in db.cloud_init_status()
-    psql(db, f"INSERT INTO {ci.APP_TABLE} (n, placement) VALUES (1, 'outage')")
+    psql(db, f"CREATE TABLE {WRITES} (n int PRIMARY KEY, placement text NOT NULL)")
+    psql(db, f"INSERT INTO {WRITES} (n, placement) VALUES (1, 'outage')")
     said = eventually(lambda: "cannot be read" in catch_up_said(db) and catch_up_said(db), 200, 2)
     assert said, f"the catch-up did not report the unreachable repository: {catch_up_said(db)!r}"
     # the repository appears: the catch-up creates the stanza and the first full backup by itself
@@ -132,8 +134,8 @@ def test_losing_the_repository_never_stops_writes_nor_fills_the_disk(outage):
     psql(db, "CREATE TABLE IF NOT EXISTS filler (b bytea)")
     for i in range(40):
         psql(db, "INSERT INTO filler SELECT decode(repeat('ab', 4 * 1024 * 1024), 'hex'); SELECT pg_switch_wal();")
-        psql(db, f"INSERT INTO {ci.APP_TABLE} (n, placement) VALUES ({100 + i}, 'outage')")
-    assert psql(db, f"SELECT count(*) FROM {ci.APP_TABLE} WHERE n >= 100") == "40"
+        psql(db, f"INSERT INTO {WRITES} (n, placement) VALUES ({100 + i}, 'outage')")
+    assert psql(db, f"SELECT count(*) FROM {WRITES} WHERE n >= 100") == "40"
     written_s = time.monotonic() - t0
     generated = int(psql(db, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"))
     bound = (80 + WAL_KEEP_MB + QUEUE_MAX_MB + 64) * 1024 * 1024  # min_wal_size's recycled files + kept + queue + slack
