@@ -194,12 +194,9 @@ def _source(path: str) -> str:
 
 def _read(path: str, catalog, stack_config, inspect=None):
     loaded = load_input(path, catalog, stack_config, inspect=inspect)
-    if not loaded.placements and not loaded.issues:
-        raise InputError(
-            _source(path),
-            f"no replica to check among {loaded.resources} resources (no OpenStack instance, volume, container, "
-            "share, load balancer or database, and no resilient-stack:role label): nothing can be proven",
-        )
+    why = loaded.nothing_to_prove()
+    if why:
+        raise InputError(_source(path), why)  # never a PASS over nothing (exit 2, as drill)
     return loaded
 
 

@@ -61,6 +61,26 @@ class Loaded:
     issues: tuple = ()  # (rule, urn, role, message): findings of the reader itself
     coverage: dict | None = None  # what was and was not evaluated, by type (see _Reader.coverage)
 
+    def judged(self) -> int:
+        """How many resources a rule judged: the evaluated ones, the providers (read only to place others) aside."""
+        evaluated = (self.coverage or {}).get("evaluated", {})
+        return sum(n for typ, n in evaluated.items() if not typ.startswith("pulumi:providers:"))
+
+    def nothing_to_prove(self) -> str | None:
+        """Why no verdict can be given on this input (``None``: one can): no replica and no finding of the reader,
+        or no resource judged at all (an advisory about types the auditor does not know is not a verdict)."""
+        if self.judged() and (self.placements or self.issues):
+            return None
+        cov = self.coverage or {}
+        found = {**cov.get("evaluated", {}), **cov.get("not_evaluated", {}).get("holds_no_replica", {}),
+                 **cov.get("not_evaluated", {}).get("unknown_type", {})}
+        listed = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = ", ".join(f"{n} {typ}" for typ, n in listed[:4]) + (f", {len(listed) - 4} more types"
+                                                                     if len(listed) > 4 else "")
+        return (f"no replica to check among {self.resources} resources, 0 evaluated (the auditor reads OpenStack and "
+                "OVHcloud instances, volumes, containers, shares, load balancers and databases, and "
+                f"resilient-stack:role labels; found {shown or 'nothing'}): nothing can be proven")
+
 
 def _check_resource(r: Any, i: int, source: str, where: str) -> tuple[str, str]:
     if type(r) is not dict:
