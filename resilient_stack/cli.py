@@ -22,6 +22,7 @@ from typing import Sequence
 from resilient_stack import __version__
 from resilient_stack.audit.formats import AUDIT_FORMATS, DRILL_FORMATS, render_audit, render_drill
 from resilient_stack.audit.inputs import load_input, read_stack_config
+from resilient_stack.audit.provenance import provenance, report_time
 from resilient_stack.core.catalog import load_catalog
 from resilient_stack.core.rules import (
     PROFILES,
@@ -33,8 +34,9 @@ from resilient_stack.core.rules import (
     reader_findings,
     with_findings,
 )
+from resilient_stack.core.scope import scope
 from resilient_stack.core.security import SecurityCollector
-from resilient_stack.core.survival import DRILL_LEVELS, drill
+from resilient_stack.core.survival import DRILL_LEVELS, DrillReport, drill
 from resilient_stack.hosts.remote import DEFAULT_SSH
 from resilient_stack.io.errors import InputError
 
@@ -220,6 +222,7 @@ def _each(args, judge) -> tuple[list, int]:
 
 def cmd_audit(args) -> int:
     rule_config, catalog, stack_config = _settings(args)
+    when = report_time()
 
     def judge(path: str):
         security = SecurityCollector()  # per-resource security defaults, checked as the resources stream by
@@ -228,7 +231,9 @@ def cmd_audit(args) -> int:
             evaluate(loaded.placements, rule_config, catalog),
             security.findings(rule_config) + reader_findings(loaded.issues, rule_config), security.claims(),
         )
-        report = dataclasses.replace(report, coverage=loaded.coverage)
+        report = dataclasses.replace(report, coverage=loaded.coverage,
+                                     scope=scope(loaded.placements, catalog, loaded.coverage),
+                                     provenance=provenance(loaded.sha256, when))
         return report, (1 if report.verdict == "fail" else 0)
 
     reports, worst = _each(args, judge)
@@ -239,14 +244,18 @@ def cmd_audit(args) -> int:
 
 def cmd_drill(args) -> int:
     rule_config, catalog, stack_config = _settings(args)
+    when = report_time()
 
     def judge(path: str):
-        scenarios = drill(_read(path, catalog, stack_config).placements, args.level, rule_config.quorum_roles)
+        loaded = _read(path, catalog, stack_config)
+        scenarios = drill(loaded.placements, args.level, rule_config.quorum_roles)
         if not scenarios:
             raise InputError(_source(path), "no placed replica to drill: every placement is unknown")
+        report = DrillReport(scenarios, scope(loaded.placements, catalog, loaded.coverage),
+                             provenance(loaded.sha256, when))
         # 1 when any loss at this level leaves the service down (a quorum role without its majority included)
         # or the data lost: the drill is a check, not a report that always passes
-        return scenarios, (0 if all(s.service_survives and s.data_survives for s in scenarios) else 1)
+        return report, (0 if report.verdict == "pass" else 1)
 
     results, worst = _each(args, judge)
     if results:

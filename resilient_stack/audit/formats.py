@@ -9,9 +9,11 @@ from collections import defaultdict
 from typing import Any
 
 from resilient_stack import __version__
+from resilient_stack.audit.provenance import provenance_line
 from resilient_stack.core.placement import BACKUP_ROLE
 from resilient_stack.core.rules import RULE_DESCRIPTIONS, RULE_IDS, Finding, Report
-from resilient_stack.core.survival import Scenario
+from resilient_stack.core.scope import scope_line
+from resilient_stack.core.survival import DrillReport, Scenario
 
 AUDIT_FORMATS = ("text", "json", "sarif", "junit", "markdown")
 DRILL_FORMATS = ("text", "json", "markdown")
@@ -75,6 +77,12 @@ def verdict_line(report: Report) -> str:
             f"{sum(n for _, n, _ in missed)} not evaluated)")
 
 
+def scope_lines(report: Report) -> list[str]:
+    """What the verdict rests on and what made the report: ``scope: ...`` and ``resilient-stack 0.1.0 at ...``."""
+    out = [scope_line(report.scope, report.verdict)] if report.scope else []
+    return out + ([provenance_line(report.provenance)] if report.provenance else [])
+
+
 def _claim_detail(claim: dict) -> str:
     if claim["status"] == "not allowed":
         return " (not in the organisation's exemptions: not honoured)"
@@ -122,6 +130,8 @@ def audit_text(report: Report, source: str) -> str:
         for typ, n, unknown in missed:
             con.print(printable(f"  {n} {typ}{' (type unknown to the auditor)' if unknown else ''}"), markup=False)
     con.print(verdict_line(report), markup=False)
+    for line in scope_lines(report):
+        con.print(printable(line), markup=False, soft_wrap=True)  # one line each: grep finds the digest whole
     return buf.getvalue()
 
 
@@ -192,15 +202,31 @@ def sarif_run(report: Report, source: str) -> dict:
                             "rules": rules}},
         "automationDetails": {"id": f"resilient-stack/audit/{source}/",
                               "description": {"text": f"resilient-stack audit of {source}"}},
-        "artifacts": [{"location": {"uri": source}}],
+        "artifacts": [_artifact(report, source)],
+        "invocations": [_invocation(report)],
         "results": results,
         "properties": {
             "verdict": report.verdict, "profile": report.config.profile, "summary": verdict_line(report),
             "coverage": {"resources": total, "evaluated": evaluated,
                          "notEvaluated": [{"type": t, "count": n, "unknownType": u} for t, n, u in missed]},
             "exemptions": report.exemptions,
+            "scope": report.scope,
         },
     }
+
+
+def _artifact(report: Report, source: str) -> dict:
+    art: dict = {"location": {"uri": source}}
+    if report.provenance and report.provenance.get("input_sha256"):
+        art["hashes"] = {"sha-256": report.provenance["input_sha256"]}
+    return art
+
+
+def _invocation(report: Report) -> dict:
+    inv: dict = {"executionSuccessful": True}
+    if report.provenance:
+        inv["endTimeUtc"] = report.provenance["time"]
+    return inv
 
 
 def audit_sarif(report: Report, source: str) -> str:
@@ -237,6 +263,11 @@ def junit_suite(report: Report, source: str) -> Any:
                         ("summary", verdict_line(report)), ("resources", total), ("evaluated", evaluated),
                         ("not-evaluated", sum(n for _, n, _ in missed))):
         ET.SubElement(props, "property", name=name, value=_xml(str(value)))
+    if report.scope:
+        ET.SubElement(props, "property", name="scope", value=_xml(scope_line(report.scope, report.verdict)))
+    if report.provenance:
+        for key in ("version", "time", "input_sha256"):
+            ET.SubElement(props, "property", name=key.replace("_", "-"), value=_xml(str(report.provenance[key])))
     for typ, n, unknown in missed:
         ET.SubElement(props, "property", name=_xml(f"not-evaluated:{typ}"),
                       value=f"{n}{' (type unknown to the auditor)' if unknown else ''}")
@@ -284,6 +315,7 @@ def _md_escape(s: str) -> str:
 def audit_markdown(report: Report, source: str) -> str:
     lines = [f"## resilient-stack audit: `{_md_escape(source).replace('`', '')}`", "",
              f"**{verdict_line(report)}** (profile {report.config.profile})", ""]
+    lines += [*(f"{_md_escape(line)}  " for line in scope_lines(report)), ""] if scope_lines(report) else []
     lines += ["| role | replicas | providers | sites | buildings |", "|---|---|---|---|---|"]
     for row in _role_summary(report):
         lines.append("| " + " | ".join(_md_escape(str(c)) for c in row) + " |")
@@ -351,7 +383,12 @@ def _drill_rows(scenarios: list[Scenario]) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
-def drill_text(scenarios: list[Scenario], source: str, level: str) -> str:
+def _drill_scope_lines(report: DrillReport) -> list[str]:
+    out = [scope_line(report.scope, report.verdict)] if report.scope else []
+    return out + ([provenance_line(report.provenance)] if report.provenance else [])
+
+
+def drill_text(report: DrillReport, source: str, level: str) -> str:
     from rich.console import Console
     from rich.table import Table
 
@@ -359,6 +396,7 @@ def drill_text(scenarios: list[Scenario], source: str, level: str) -> str:
     con = Console(file=buf, width=140, color_system=None, highlight=False)
     from rich.markup import escape
 
+    scenarios = report.scenarios
     head, rows = _drill_rows(scenarios)
     t = Table(title=escape(printable(f"Fire drill: loss of one {level} ({source}); surviving/total per role")))
     for h in head:
@@ -371,29 +409,37 @@ def drill_text(scenarios: list[Scenario], source: str, level: str) -> str:
         f"{len(scenarios) - len(bad)} of {len(scenarios)} {level} losses leave the service up and the data safe; "
         f"exit {1 if bad else 0}."
     )
+    for line in _drill_scope_lines(report):
+        con.print(printable(line), markup=False, soft_wrap=True)
     return buf.getvalue()
 
 
-def drill_json(scenarios: list[Scenario], source: str, level: str) -> str:
-    return _dumps({"source": source, "level": level, "scenarios": [s.as_dict() for s in scenarios]}, len(scenarios))
+def _drill_doc(report: DrillReport, source: str, level: str) -> dict:
+    return {"source": source, "level": level, "scenarios": [s.as_dict() for s in report.scenarios],
+            "scope": report.scope, "provenance": report.provenance}
 
 
-def drill_markdown(scenarios: list[Scenario], source: str, level: str) -> str:
-    head, rows = _drill_rows(scenarios)
+def drill_json(report: DrillReport, source: str, level: str) -> str:
+    return _dumps(_drill_doc(report, source, level), len(report.scenarios))
+
+
+def drill_markdown(report: DrillReport, source: str, level: str) -> str:
+    head, rows = _drill_rows(report.scenarios)
     lines = [f"## Fire drill: loss of one {level} (`{_md_escape(source)}`)", "",
              "| " + " | ".join(_md_escape(h) for h in head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in rows]
+    lines += ["", *(f"{_md_escape(line)}  " for line in _drill_scope_lines(report))] if report.scope else []
     return "\n".join(lines) + "\n"
 
 
 DRILL_RENDERERS = {"text": drill_text, "json": drill_json, "markdown": drill_markdown}
 
 
-def render_drill(fmt: str, items: list[tuple[list[Scenario], str]], level: str) -> str:
+def render_drill(fmt: str, items: list[tuple[DrillReport, str]], level: str) -> str:
     """The drill of one input, or of several: text and markdown one after the other, JSON ``{"reports": [...]}``."""
     if len(items) == 1:
         return DRILL_RENDERERS[fmt](items[0][0], items[0][1], level)
     if fmt == "json":
-        docs = [{"source": s, "level": level, "scenarios": [x.as_dict() for x in sc]} for sc, s in items]
-        return _dumps({"reports": docs}, sum(len(sc) for sc, _ in items))
-    return "\n".join(DRILL_RENDERERS[fmt](sc, s, level) for sc, s in items)
+        docs = [_drill_doc(r, s, level) for r, s in items]
+        return _dumps({"reports": docs}, sum(len(r.scenarios) for r, _ in items))
+    return "\n".join(DRILL_RENDERERS[fmt](r, s, level) for r, s in items)

@@ -15,7 +15,8 @@ way (security checks).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from resilient_stack.core.catalog import Catalog
@@ -60,6 +61,7 @@ class Loaded:
     resources: int  # resources read (design: replicas)
     issues: tuple = ()  # (rule, urn, role, message): findings of the reader itself
     coverage: dict | None = None  # what was and was not evaluated, by type (see _Reader.coverage)
+    sha256: str | None = None  # of the input's bytes (load_input)
 
     def judged(self) -> int:
         """How many resources a rule judged: the evaluated ones, the providers (read only to place others) aside."""
@@ -416,10 +418,19 @@ def load_input(
     source: str | None = None,
     inspect: Inspectors | None = None,
 ) -> Loaded:
+    """The file (or stdin: ``-``) read, detected by its content and placed; ``sha256`` is the digest of its bytes."""
     source = source or ("<stdin>" if path == "-" else path)
     data = read_bytes(path, source)
     if not data or data.isspace():  # not data.strip(): a copy of the whole file
         raise InputError(source, "empty file")
+    digest = hashlib.sha256(data).hexdigest()  # the report names what it judged (0.07 s per 100 MB here)
+    box = [data]
+    del data  # the reader holds the file once (see _load)
+    return replace(_load(path, box, source, catalog, stack_config, inspect), sha256=digest)
+
+
+def _load(path: str, box: list[bytes], source: str, catalog: Catalog, stack_config, inspect) -> Loaded:
+    data = box[0]
     if not _looks_like_json(data):
         doc = _yaml(decode_text(data, source), source)
         kind = detect(doc, source)
@@ -430,8 +441,7 @@ def load_input(
         return _design(doc, source, catalog)
     export = ExportReader(source, catalog, inspect or {})
     preview = PreviewReader(source, catalog, inspect or {})
-    box = [data]
-    del data  # the reader holds the file once: compacted, the original is read again only to locate an error
+    del data  # the reader holds the file once (in ``box``): compacted, the original is read again only to locate an error
     reread = None if path == "-" else (lambda: read_bytes(path, source))
     doc = _stream(box, source, {("deployment", "resources"): export.add, ("steps",): preview.add}, reread)
     kind = detect(doc, source)

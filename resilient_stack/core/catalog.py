@@ -160,6 +160,7 @@ class Catalog:
         self.sources: dict[str, str] = {}
         self.metros: dict[str, dict] = {}
         self.origins = [name for name, _ in files]
+        self.gathered = [(name, f.get("gathered")) for name, f in files]  # (origin, "YYYY-MM-DD" or None)
         for _, f in files:
             providers = _merge(providers, f["providers"])
             self.sources.update(f["sources"])

@@ -11,6 +11,7 @@ JSON export imports neither pydantic nor the YAML library.
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 from importlib import resources
@@ -128,6 +129,10 @@ class CatalogFile(_Frozen):
 
     schema_: Literal["resilient-stack/catalog/v1"] = Field(
         default=SCHEMA_ID, alias="schema", description="The schema identifier.",
+    )
+    gathered: datetime.date | None = Field(
+        default=None, description="The day the facts were gathered or last revised (`2026-11-25`): every report names it beside the "
+        "verdict. Unset: the report says the catalog is undated.",
     )
     sources: dict[str, str] = Field(
         default={}, description="Named sources (`SDK-OVH: openstacksdk vendor profile ...`), cited by key in `sources` lists.",

@@ -189,6 +189,8 @@ class Report:
     config: RuleConfig
     coverage: dict | None = None  # what the input held and what was evaluated, by type (readers)
     claims: tuple[tuple[str, str], ...] = ()  # (resource, reason) of exemptions claimed outside placements
+    scope: dict | None = None  # what the verdict rests on (core.scope.scope): evaluated, catalogs, weakest fact
+    provenance: dict | None = None  # the tool's version, the time, the input's SHA-256 (audit.provenance)
 
     @property
     def verdict(self) -> str:
@@ -209,6 +211,8 @@ class Report:
             "placements": [p.as_dict() for p in self.placements],
             "exemptions": self.exemptions,
             "coverage": self.coverage,
+            "scope": self.scope,
+            "provenance": self.provenance,
         }
 
 

@@ -55,6 +55,20 @@ class Scenario:
         }
 
 
+
+@dataclass(frozen=True, slots=True)
+class DrillReport:
+    """A paper drill of one input: its scenarios, and what it rests on and what made it (as an audit report)."""
+
+    scenarios: list[Scenario]
+    scope: dict | None = None  # core.scope.scope
+    provenance: dict | None = None  # the tool's version, the time, the input's SHA-256
+
+    @property
+    def verdict(self) -> str:
+        return "pass" if all(s.service_survives and s.data_survives for s in self.scenarios) else "fail"
+
+
 def drill(placements: Iterable[Placement], level: str = "site", quorum_roles: Iterable[str] = ()) -> list[Scenario]:
     if level not in DRILL_LEVELS:
         raise ValueError(f"unknown drill level {level!r}; expected one of {', '.join(DRILL_LEVELS)}")
