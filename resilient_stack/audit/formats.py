@@ -55,16 +55,31 @@ def _role_summary(report: Report) -> list[tuple[str, int, str, str, str]]:
     return rows
 
 
-def coverage(report: Report) -> tuple[int, int, list[tuple[str, int, bool]]]:
-    """(resources read, evaluated, [(type, count, unknown to the auditor)] of what was NOT evaluated)."""
+UNKNOWN_TYPE_NOTE = "type unknown to the auditor"
+NOT_RUNNING_NOTE = "not running: going away, failed or not created, never counted as a replica"
+
+
+def coverage(report: Report) -> tuple[int, int, list[tuple[str, int, str]]]:
+    """(resources read, evaluated, [(type, count, note)] of what was NOT evaluated; the note says why when it is not
+    simply a type that holds no replica)."""
     cov = report.coverage
     if not cov:
         n = len(report.placements)
         return n, n, []
-    unknown = cov["not_evaluated"]["unknown_type"]
-    missed = {**cov["not_evaluated"]["holds_no_replica"], **unknown}
-    rows = [(t, n, t in unknown) for t, n in sorted(missed.items(), key=lambda kv: (-kv[1], kv[0]))]
+    ne = cov["not_evaluated"]
+    rows = [(t, n, UNKNOWN_TYPE_NOTE if t in ne["unknown_type"] else "")
+            for t, n in {**ne["holds_no_replica"], **ne["unknown_type"]}.items()]
+    rows += [(t, n, NOT_RUNNING_NOTE) for t, n in ne.get("not_running", {}).items()]
+    rows.sort(key=lambda r: (-r[1], r[0], r[2]))
     return cov["resources"], sum(cov["evaluated"].values()), rows
+
+
+def not_running_lines(report: Report) -> list[str]:
+    """One line per replica resource that the state holds but that does not run, and why."""
+    listed = (report.coverage or {}).get("not_running") or []
+    total = sum((report.coverage or {}).get("not_evaluated", {}).get("not_running", {}).values())
+    lines = [f"not counted: {r['resource']} ({r['why']})" for r in listed]
+    return lines + ([f"not counted: {total - len(listed)} more"] if total > len(listed) else [])
 
 
 def verdict_line(report: Report) -> str:
@@ -127,8 +142,10 @@ def audit_text(report: Report, source: str) -> str:
     total, evaluated, missed = coverage(report)
     if missed:
         con.print("Not evaluated (by type):", markup=False)
-        for typ, n, unknown in missed:
-            con.print(printable(f"  {n} {typ}{' (type unknown to the auditor)' if unknown else ''}"), markup=False)
+        for typ, n, note in missed:
+            con.print(printable(f"  {n} {typ}{f' ({note})' if note else ''}"), markup=False)
+    for line in not_running_lines(report):
+        con.print(printable(line), markup=False)
     con.print(verdict_line(report), markup=False)
     for line in scope_lines(report):
         con.print(printable(line), markup=False, soft_wrap=True)  # one line each: grep finds the digest whole
@@ -208,7 +225,9 @@ def sarif_run(report: Report, source: str) -> dict:
         "properties": {
             "verdict": report.verdict, "profile": report.config.profile, "summary": verdict_line(report),
             "coverage": {"resources": total, "evaluated": evaluated,
-                         "notEvaluated": [{"type": t, "count": n, "unknownType": u} for t, n, u in missed]},
+                         "notEvaluated": [{"type": t, "count": n, "unknownType": note == UNKNOWN_TYPE_NOTE,
+                                           "notRunning": note == NOT_RUNNING_NOTE} for t, n, note in missed],
+                         "notRunning": (report.coverage or {}).get("not_running") or []},
             "exemptions": report.exemptions,
             "scope": report.scope,
         },
@@ -268,9 +287,11 @@ def junit_suite(report: Report, source: str) -> Any:
     if report.provenance:
         for key in ("version", "time", "input_sha256"):
             ET.SubElement(props, "property", name=key.replace("_", "-"), value=_xml(str(report.provenance[key])))
-    for typ, n, unknown in missed:
-        ET.SubElement(props, "property", name=_xml(f"not-evaluated:{typ}"),
-                      value=f"{n}{' (type unknown to the auditor)' if unknown else ''}")
+    for typ, n, note in missed:
+        ET.SubElement(props, "property", name=_xml(f"{'not-running' if note == NOT_RUNNING_NOTE else 'not-evaluated'}:{typ}"),
+                      value=_xml(f"{n}{f' ({note})' if note else ''}"))
+    for i, line in enumerate(not_running_lines(report)):
+        ET.SubElement(props, "property", name=f"not-counted:{i}", value=_xml(line))
     for claim in report.exemptions:
         ET.SubElement(props, "property", name=_xml(f"exemption:{claim['resource']}"), value=_xml(claim_line(claim)))
     for rid in RULE_IDS:
@@ -337,8 +358,9 @@ def audit_markdown(report: Report, source: str) -> str:
     if missed:
         lines += ["", f"### Not evaluated ({sum(n for _, n, _ in missed)} of {total} resources)", "",
                   "| type | resources |", "|---|---|"]
-        for typ, n, unknown in missed:
-            lines.append(f"| `{_md_escape(typ)}`{' (type unknown to the auditor)' if unknown else ''} | {n} |")
+        for typ, n, note in missed:
+            lines.append(f"| `{_md_escape(typ)}`{f' ({note})' if note else ''} | {n} |")
+        lines += ["", *(f"- {_md_escape(line)}" for line in not_running_lines(report))] if not_running_lines(report) else []
     return "\n".join(lines) + "\n"
 
 

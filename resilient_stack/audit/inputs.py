@@ -122,6 +122,7 @@ class _Reader:
     kubes: dict = field(default_factory=dict)  # pulumi-ovh cluster id/URN -> (region, problem), for node pools
     components: set = field(default_factory=set)  # types seen as component (non-custom) resources
     pools: list = field(default_factory=list)
+    not_running: list = field(default_factory=list)  # (urn, type, why): in the file, but no replica (lifecycle)
 
     def _classify(self, typ: str, custom: bool) -> tuple | None:
         """(openstack provider?, replica?, inspector, unclassified?) or _SKIP."""
@@ -166,6 +167,11 @@ class _Reader:
             if found:
                 self.issues.extend(found)
         if not replica:
+            return
+        failed = _failed(state, view.outputs)
+        if failed:
+            self.types[typ] -= 1
+            self.not_running.append((urn, typ, failed))
             return
         vendor = KINDS[typ].vendor
         if vendor == OVH:
@@ -216,6 +222,8 @@ class _Reader:
         known: dict[str, int] = {}
         unknown: dict[str, int] = {}
         for typ, n in sorted(self.types.items()):
+            if not n:
+                continue  # every one of them is not running (below)
             cls = classify(typ, typ not in self.components)
             if cls in (REPLICA, PROVIDER) or typ in self.inspect:
                 evaluated[typ] = n
@@ -223,8 +231,13 @@ class _Reader:
                 unknown[typ] = n
             else:
                 known[typ] = n
-        return {"resources": sum(self.types.values()), "evaluated": evaluated,
-                "not_evaluated": {"holds_no_replica": known, "unknown_type": unknown}}
+        gone: dict[str, int] = {}
+        for _, typ, _ in self.not_running:
+            gone[typ] = gone.get(typ, 0) + 1
+        return {"resources": sum(self.types.values()) + len(self.not_running), "evaluated": evaluated,
+                "not_evaluated": {"holds_no_replica": known, "unknown_type": unknown, "not_running": gone},
+                "not_running": [{"resource": urn, "type": typ, "why": why}
+                                for urn, typ, why in self.not_running[:NOT_RUNNING_LISTED]]}
 
 
 class ExportReader(_Reader):
@@ -238,12 +251,62 @@ class ExportReader(_Reader):
         else:
             urn, typ = _check_resource(r, self.count, self.source, "deployment.resources")
         self.count += 1
+        if r.get("delete") is True or r.get("pendingReplacement") is True:
+            # an old copy awaiting deletion (it shares its URN with its replacement) or a resource deleted before
+            # its replacement was created: neither is a replica that survives anything
+            self.not_running.append((urn, typ, "pending deletion" if r.get("delete") is True
+                                     else "deleted, its replacement not created yet (pendingReplacement)"))
+            return
         seen = self.seen
         n = len(seen)
         seen.add(urn)
         if len(seen) == n:
             raise InputError(self.source, f"duplicate URN {urn}")
         self._resource(urn, typ, r, r.get("provider"))
+
+
+    def finish_export(self, deployment: Mapping[str, Any]) -> list[Placement]:
+        """The placements, less the resources an interrupted update was deleting (``pending_operations``)."""
+        placements = self.finish(None)
+        ops = deployment.get("pending_operations")
+        if ops is None:
+            return placements
+        if type(ops) is not list:
+            raise InputError(self.source, "stack export 'deployment.pending_operations' must be a list")
+        deleting: dict[str, str] = {}
+        for i, op in enumerate(ops):
+            res = op.get("resource") if type(op) is dict else None
+            if type(res) is not dict or type(res.get("urn")) is not str or type(op.get("type")) is not str:
+                raise InputError(self.source, f"deployment.pending_operations[{i}] has no 'type' and 'resource.urn'")
+            if op["type"] == "deleting":
+                deleting[res["urn"]] = str(res.get("type") or "")
+        if not deleting:
+            return placements
+        kept = [p for p in placements if p.resource.split("#", 1)[0] not in deleting]
+        gone = {p.resource.split("#", 1)[0] for p in placements} & deleting.keys()
+        for urn in sorted(gone):
+            typ = deleting[urn]
+            if self.types.get(typ):
+                self.types[typ] -= 1
+            self.not_running.append((urn, typ, "being deleted by an interrupted update (pending_operations)"))
+        return kept
+
+
+NOT_RUNNING_LISTED = 100  # resources named in the coverage (all are counted by type)
+_FAILED_STATUS = frozenset({"error", "failed", "deleting", "deleted", "error_deleting"})
+
+
+def _failed(state: Mapping[str, Any], outputs: Mapping[str, Any] | None) -> str | None:
+    """Why a replica resource in the state does not run (``None``: it runs as far as the state says)."""
+    errors = state.get("initErrors")
+    if type(errors) is list and errors:
+        first = " ".join(str(errors[0]).split())[:160]
+        return f"created with initialization errors ({first})"
+    if outputs:
+        status = outputs.get("status")
+        if type(status) is str and status.strip().lower() in _FAILED_STATUS:
+            return f"status {status.strip()[:40]}"
+    return None
 
 
 LIVE_OPS = frozenset({"create", "same", "update", "replace", "create-replacement", "import",
@@ -323,7 +386,8 @@ def read_stack_export(doc: Mapping[str, Any], source: str, catalog: Catalog, ins
     reader = ExportReader(source, catalog, inspect or {})
     for r in res:
         reader.add(r)
-    return Loaded("stack-export", reader.finish(None), reader.count, tuple(reader.issues), reader.coverage())
+    placements = reader.finish_export(dep)
+    return Loaded("stack-export", placements, reader.count, tuple(reader.issues), reader.coverage())
 
 
 def read_preview(doc: Mapping[str, Any], source: str, catalog: Catalog,
@@ -448,7 +512,7 @@ def _load(path: str, box: list[bytes], source: str, catalog: Catalog, stack_conf
     if kind == "stack-export":
         if type(doc["deployment"]) is not dict:
             raise InputError(source, "stack export has no 'deployment' object")
-        placements = export.finish(None)
+        placements = export.finish_export(doc["deployment"])
         return Loaded("stack-export", placements, export.count, tuple(export.issues), export.coverage())
     if kind == "preview":
         check_preview_diagnostics(doc, source)
