@@ -163,4 +163,4 @@ def _policy(rule: str) -> StackValidationPolicy:
 
 PLACEMENT_POLICIES: list[StackValidationPolicy] = [_policy(rule) for rule in PLACEMENT_RULE_IDS]
 (single_building, single_site, single_provider, backup_colocated, backup_shares_project, site_majority,
- unknown_placement, unclassified_resource, role_label_mismatch) = PLACEMENT_POLICIES
+ unknown_placement, unclassified_resource, role_label_mismatch, unmatched_declaration) = PLACEMENT_POLICIES

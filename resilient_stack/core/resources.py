@@ -205,12 +205,13 @@ def resource_issues(view: ResourceView) -> list[tuple[str, str, str | None, str]
             return []
         labels = _labels(view.inputs) or (_labels(view.outputs) if view.outputs else {})
         label = labels.get(ROLE_KEY)
-        if label and not label_allowed(label, kind.family):
-            return [("role-label-mismatch", view.urn, kind.role,
-                     f"`{_short(view.urn)}` ({view.type}) is labelled {ROLE_KEY}={label!r}, a role that "
-                     f"{family_label(kind.family)} cannot hold: it counts as `{kind.role}`; label it with a role it can "
-                     "hold, or move the role to a resource that holds it")]
-        return []
+        found = _vocabulary_issues(view, labels, kind.role)
+        if label and not label_allowed(label, kind.family) and not found:
+            found.append(("role-label-mismatch", view.urn, kind.role,
+                          f"`{_short(view.urn)}` ({view.type}) is labelled {ROLE_KEY}={label!r}, a role that "
+                          f"{family_label(kind.family)} cannot hold: it counts as `{kind.role}`; label it with a role it "
+                          "can hold, or move the role to a resource that holds it"))
+        return found
     if classify(view.type, view.custom) != UNCLASSIFIED:
         return []
     hints = []
@@ -227,6 +228,37 @@ def resource_issues(view: ResourceView) -> list[tuple[str, str, str | None, str]
              f"`{_short(view.urn)}` is of type {view.type}, which the auditor does not know, and it carries {what}: "
              "it may hold a replica that no rule evaluates; replace it with a type the auditor places, extend the "
              "auditor, or exempt it")]
+
+
+@functools.lru_cache(maxsize=1024)
+def _role_hint(value: str) -> str | None:
+    return vocab.near_miss(value, vocab.KNOWN_ROLES)
+
+
+def _vocabulary_issues(view: ResourceView, labels: Mapping[str, str], own_role: str) -> list:
+    """``unmatched-declaration`` for each resilient-stack label spelled outside its vocabulary: a role name that is
+    not one (``Web``, ``data base``) or a near miss of a known role (``databases``, ``webs``), a quorum that is not
+    ``true``/``false`` (``yes``)."""
+    out = []
+    for key in (ROLE_KEY, PROTECTS_KEY, vocab.STORAGE_OF_KEY):
+        value = labels.get(key)
+        if not value:
+            continue
+        hint = _role_hint(value)
+        if hint is None and vocab.ROLE_NAME_RE.match(value):
+            continue  # a known role, or an application's own (`cache`, `queue`)
+        meant = f"did you mean `{hint}`?" if hint else "a role is lower case letters, digits and dashes"
+        out.append(("unmatched-declaration", view.urn, own_role,
+                    f"`{_short(view.urn)}` is labelled {key}={value!r}, outside the role vocabulary ({meant}): "
+                    f"it matches no other replica's role, so the rules judge it apart; spell it as the role it means"))
+    quorum = labels.get(QUORUM_KEY)
+    if quorum is not None and quorum not in vocab.QUORUM_VALUES:
+        honoured = quorum.lower() == "true"
+        out.append(("unmatched-declaration", view.urn, own_role,
+                    f"`{_short(view.urn)}` is labelled {QUORUM_KEY}={quorum!r}, outside its vocabulary (`true`, "
+                    f"`false`): {'read as true' if honoured else 'read as NOT a voting member'} (did you mean "
+                    f"`{'false' if quorum.strip().lower() in ('no', 'n', '0', 'off') else 'true'}`?)"))
+    return out
 
 
 def _short(urn: str) -> str:

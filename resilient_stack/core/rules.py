@@ -31,6 +31,7 @@ from typing import Iterable
 
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.placement import BACKUP_ROLE, Placement, project_label, same_project
+from resilient_stack.core.vocabulary import near_miss
 
 PLACEMENT_RULE_IDS = (
     "single-building",
@@ -42,6 +43,7 @@ PLACEMENT_RULE_IDS = (
     "unknown-placement",
     "unclassified-resource",
     "role-label-mismatch",
+    "unmatched-declaration",
 )
 SECURITY_RULE_IDS = (
     "ssh-open-to-world",
@@ -65,6 +67,7 @@ RULE_DESCRIPTIONS = {
     "unknown-placement": "A replica's site cannot be resolved from the catalog, so its survival cannot be proven (fails closed).",
     "unclassified-resource": "A custom resource of a type the auditor does not know carries a region or a role label: it may hold a replica that no rule evaluates.",
     "role-label-mismatch": "A resilient-stack:role label names a role that the resource's type cannot hold (a container is never a database replica): the label is not honoured.",
+    "unmatched-declaration": "A declaration matches nothing: a resilient-stack label (role, quorum, protects, storage-of) spelled outside its vocabulary (wrong case, a plural, `yes`), a backup protecting a role no replica has, or a quorum role named like an existing role but not it: the rule it would feed is never applied.",
     "ssh-open-to-world": "The ingress rules of a security group, together, open SSH (TCP 22) to the world: more public addresses than a /8 (0.0.0.0/0, or 0.0.0.0/1 + 128.0.0.0/1).",
     "database-open-to-world": "The ingress rules of a security group, together, open a database port (TCP 5432 or 3306) to the world: more public addresses than a /8.",
     "unknown-security-rule": "A security group rule that may open SSH or a database port has a secret or unreadable remote prefix, port, protocol or direction: whether the port is open to the world cannot be told (fails closed).",
@@ -84,6 +87,7 @@ _PROFILE_LEVELS = {
         "unknown-placement": "mandatory",
         "unclassified-resource": "advisory",
         "role-label-mismatch": "advisory",
+        "unmatched-declaration": "mandatory",
         "ssh-open-to-world": "mandatory",
         "database-open-to-world": "mandatory",
         "unknown-security-rule": "mandatory",
@@ -368,6 +372,30 @@ def evaluate(
                         voting,
                     )
                     break
+
+    roles = sorted(by_role)
+    for role in sorted(backups):
+        if role not in by_role:
+            bks = backups[role]
+            hint = near_miss(role, roles)
+            if role == "?":
+                add("unmatched-declaration", None,
+                    _plural(len(bks), "backup") + " protect no role (no resilient-stack:protects label): backup-colocated "
+                    f"cannot judge {'it' if len(bks) == 1 else 'them'}; label each with the role whose data it holds "
+                    f"({', '.join(roles) or 'none here'})", bks)
+                continue
+            add("unmatched-declaration", role,
+                ("the only backup" if len(bks) == 1 else f"all {len(bks)} backups") + f" protecting `{role}` "
+                f"{'protects' if len(bks) == 1 else 'protect'} a role that no replica has"
+                + (f" (did you mean `{hint}`?)" if hint else f" (the roles: {', '.join(roles) or 'none'})")
+                + f": backup-colocated and backup-shares-project cannot judge {'it' if len(bks) == 1 else 'them'}; "
+                "set resilient-stack:protects to the role of the replicas whose data it holds", bks)
+    for role in sorted(config.quorum_roles - set(by_role)):
+        hint = near_miss(role, roles)
+        if hint:  # an organisation's quorum roles may name roles this stack does not run; a near miss is a typo
+            add("unmatched-declaration", role,
+                f"the quorum role `{role}` matches no replica (did you mean `{hint}`?): site-majority never counts "
+                f"`{hint}`'s voting members; correct quorum_roles", [])
 
     for role in sorted(backups):
         bks = backups[role]

@@ -63,6 +63,25 @@ COMPUTE = "compute"
 VOLUME = "volume"
 FILE_SHARE = "file-share"
 DATA_ROLES = frozenset({DATABASE, OBJECT_STORAGE, VOLUME, FILE_SHARE})  # losing every copy loses data
+KNOWN_ROLES = (WEB, DATABASE, OBJECT_STORAGE, LOAD_BALANCER, BACKUP, COMPUTE, VOLUME, FILE_SHARE)
+QUORUM_VALUES = ("true", "false")  # the resilient-stack:quorum label's whole vocabulary
+
+
+def near_miss(value: str, choices) -> str | None:
+    """The choice ``value`` was probably meant to be (wrong case, spaces or underscores, a plural, a typo), or
+    ``None``: it is one of them, or like none of them."""
+    import difflib
+
+    choices = tuple(dict.fromkeys(choices))
+    if value in choices:
+        return None
+    folded = value.strip().lower().replace("_", "-").replace(" ", "-")
+    if folded in choices:
+        return folded
+    if folded.endswith("s") and folded[:-1] in choices:
+        return folded[:-1]
+    close = difflib.get_close_matches(folded, choices, n=1, cutoff=0.8)
+    return close[0] if close else None
 
 # What a host is (written to HOST_ROLE_FILE on every host the stack boots)
 HOST_WEB = "web"

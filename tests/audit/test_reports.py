@@ -50,7 +50,8 @@ def test_every_format_gives_the_verdict_counts_and_what_was_not_evaluated(cli, t
     assert counts in doc["summary"] and doc["coverage"]["not_evaluated"]["unknown_type"] == {"acme:index/thing:Thing": 2}
     sarif = json.loads(run(cli, path, "sarif"))["runs"][0]["properties"]
     assert counts in sarif["summary"]
-    assert {"type": "acme:index/thing:Thing", "count": 2, "unknownType": True} in sarif["coverage"]["notEvaluated"]
+    assert {"type": "acme:index/thing:Thing", "count": 2, "unknownType": True, "notRunning": False} \
+        in sarif["coverage"]["notEvaluated"]
     junit = ET.fromstring(run(cli, path, "junit"))
     props = {p.get("name"): p.get("value") for p in junit.iter("property")}
     assert counts in props["summary"] and props["not-evaluated:acme:index/thing:Thing"].startswith("2 ")
