@@ -230,6 +230,33 @@ def resource_issues(view: ResourceView) -> list[tuple[str, str, str | None, str]
              "auditor, or exempt it")]
 
 
+_LABEL_HOLDERS = ("metadata", "allMetadata", "tags", "allTags")
+
+
+def _hidden_labels(view: ResourceView, readable: bool) -> str | None:
+    """Why resilient-stack labels may be hidden in a Pulumi secret (``None``: nothing hidden): a label whose value
+    is a secret, or, when no label could be read, a whole metadata or tags property that is one. A value unknown
+    at preview is not hidden: it is judged once known."""
+    whole = None
+    for side, props in (("inputs", view.inputs), ("outputs", view.outputs)):
+        if type(props) is not dict:
+            continue
+        for holder in _LABEL_HOLDERS:
+            raw = props.get(holder)
+            if raw is None:
+                continue
+            val = _plain(raw)
+            if val is _SECRET or val is _REDACTED:
+                whole = whole or f"its {holder} ({side}) is {val.why}"
+            elif type(val) is dict:
+                for k, v in val.items():
+                    if isinstance(k, str) and _label_key(k) is not None:
+                        inner = _plain(v)
+                        if inner is _SECRET or inner is _REDACTED:
+                            return f"its label {k.strip()} ({side}) is {inner.why}"
+    return None if readable else whole
+
+
 @functools.lru_cache(maxsize=1024)
 def _role_hint(value: str) -> str | None:
     return vocab.near_miss(value, vocab.KNOWN_ROLES)
@@ -240,6 +267,12 @@ def _vocabulary_issues(view: ResourceView, labels: Mapping[str, str], own_role: 
     not one (``Web``, ``data base``) or a near miss of a known role (``databases``, ``webs``), a quorum that is not
     ``true``/``false`` (``yes``)."""
     out = []
+    hidden = _hidden_labels(view, bool(labels))
+    if hidden:
+        out.append(("unmatched-declaration", view.urn, own_role,
+                    f"`{_short(view.urn)}`: {hidden}, so its role, quorum and protects cannot be read: it counts as "
+                    f"`{own_role}` and proves nothing about the role it may hold; keep resilient-stack labels out of "
+                    "secrets (they are placement facts, not credentials)"))
     for key in (ROLE_KEY, PROTECTS_KEY, vocab.STORAGE_OF_KEY):
         value = labels.get(key)
         if not value:
@@ -316,7 +349,31 @@ def provider_facts(provider_props: Mapping[str, Any] | None, outputs: Mapping[st
         def read(key: str) -> tuple[str | None, str | None]:
             return _both(provider_props, outputs, key)
     region, auth, cloud = read("region"), read("authUrl"), read("cloud")
+    overridden = _endpoint_overrides(provider_props) or _endpoint_overrides(outputs)
+    if overridden:  # the provider's calls go where the overrides say, whatever `region` says: fails closed
+        region = (None, f"its provider overrides the endpoints of {overridden} (endpointOverrides): where they "
+                        "place resources cannot be told from its region")
     return ProviderFacts(*region, *auth, *cloud, *_provider_project(read, cloud, auth[0]))
+
+
+def _endpoint_overrides(props: Mapping[str, Any] | None) -> str | None:
+    """The services whose endpoint an OpenStack provider overrides (``endpointOverrides``: a map, or its JSON as a
+    provider's state records config), or ``None``; a secret or unreadable value names itself."""
+    if type(props) is not dict or props.get("endpointOverrides") in (None, "", {}, "{}"):
+        return None
+    raw = _plain(props["endpointOverrides"])
+    if isinstance(raw, _Opaque):
+        return f"services hidden in {raw.why}"
+    if isinstance(raw, str):
+        import json
+
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return "services it does not name (an unreadable value)"
+    if type(raw) is not dict:
+        return "services it does not name (an unreadable value)"
+    return ", ".join(sorted(str(k) for k in raw)) if raw else None
 
 
 def _provider_project(read: Any, cloud: tuple[str | None, str | None], auth_url: str | None) -> tuple[str | None, str | None]:

@@ -67,7 +67,7 @@ RULE_DESCRIPTIONS = {
     "unknown-placement": "A replica's site cannot be resolved from the catalog, so its survival cannot be proven (fails closed).",
     "unclassified-resource": "A custom resource of a type the auditor does not know carries a region or a role label: it may hold a replica that no rule evaluates.",
     "role-label-mismatch": "A resilient-stack:role label names a role that the resource's type cannot hold (a container is never a database replica): the label is not honoured.",
-    "unmatched-declaration": "A declaration matches nothing: a resilient-stack label (role, quorum, protects, storage-of) spelled outside its vocabulary (wrong case, a plural, `yes`), a backup protecting a role no replica has, or a quorum role named like an existing role but not it: the rule it would feed is never applied.",
+    "unmatched-declaration": "A declaration matches nothing: a resilient-stack label (role, quorum, protects, storage-of) spelled outside its vocabulary (wrong case, a plural, `yes`) or hidden in a secret, a backup protecting a role no replica has, or a quorum role named like an existing role but not it: the rule it would feed is never applied.",
     "ssh-open-to-world": "The ingress rules of a security group, together, open SSH (TCP 22) to the world: more public addresses than a /8 (0.0.0.0/0, or 0.0.0.0/1 + 128.0.0.0/1).",
     "database-open-to-world": "The ingress rules of a security group, together, open a database port (TCP 5432 or 3306) to the world: more public addresses than a /8.",
     "unknown-security-rule": "A security group rule that may open SSH or a database port has a secret or unreadable remote prefix, port, protocol or direction: whether the port is open to the world cannot be told (fails closed).",

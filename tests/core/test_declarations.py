@@ -118,3 +118,47 @@ def test_a_design_whose_backup_protects_a_typo_is_refused_on_every_path(cli, tmp
     for command in ("audit", "drill"):
         r = cli(command, str(path))
         assert r.returncode == 2 and "backup protects role 'databases', which no placement runs" in r.stderr.decode()
+
+
+SECRET = {b.SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "v1:c2VjcmV0"}
+
+
+def hide(e: b.Export, name: str, how: str) -> None:
+    r = next(r for r in e.resources if r["urn"].endswith(f"::{name}"))
+    if how == "label":
+        r["inputs"]["metadata"]["resilient-stack:role"] = SECRET
+    else:  # the whole metadata
+        r["inputs"]["metadata"] = SECRET
+    r["outputs"] = {"metadata": SECRET}
+
+
+@pytest.mark.parametrize("how", ["label", "whole metadata"])
+def test_a_role_hidden_in_a_secret_is_a_mandatory_finding_not_a_quieter_verdict(tmp_path, how):
+    """Two database members in Strasbourg whose role is hidden would count as `compute` beside spread web hosts:
+    the database's single site would never be judged."""
+    e = spread()
+    sbg = e.provider("sbg", region="SBG5")
+    for n in ("1", "2"):
+        e.resource(b.INSTANCE, f"db-sbg-{n}", sbg, role="database")
+        hide(e, f"db-sbg-{n}", how)
+    found = audit(e, tmp_path)
+    assert len(found) == 2 and all(f.level == "mandatory" for f in found)
+    assert all("is a secret, so its role, quorum and protects cannot be read" in f.message for f in found)
+
+
+def test_labels_readable_in_the_inputs_are_not_hidden_by_secret_outputs(tmp_path):
+    e = spread()
+    r = next(r for r in e.resources if r["urn"].endswith("::db-waw"))
+    r["outputs"] = {"metadata": SECRET}  # the engine marks an output secret when any of its inputs was
+    assert audit(e, tmp_path) == []
+
+
+def test_a_label_unknown_at_preview_is_judged_once_known_not_hidden(tmp_path):
+    e = spread()
+    r = next(r for r in e.resources if r["urn"].endswith("::db-waw"))
+    r["inputs"]["metadata"] = b.UNKNOWN
+    r["outputs"] = {}
+    path = tmp_path / "preview.json"
+    path.write_text(json.dumps(b.preview_of(e)))
+    loaded = load_input(str(path), CAT)
+    assert not [i for i in loaded.issues if i[0] == "unmatched-declaration"]
