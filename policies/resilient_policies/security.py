@@ -38,6 +38,7 @@ from pulumi_policy import (
 
 from resilient_stack.core.rules import RULE_DESCRIPTIONS, SECURITY_RULE_IDS, Finding
 from resilient_stack.core.security import (
+    ADDRESS_GROUP_TYPE,
     INSTANCE_TYPE,
     NETWORK_TYPE,
     PORT_TYPE,
@@ -97,8 +98,11 @@ def group_findings(args: StackValidationArgs, settings: Settings) -> tuple[Findi
         return hit
     collector = SecurityCollector()
     for r in list(getattr(args, "resources", None) or []):
-        if str(getattr(r, "resource_type", "") or "") == SECGROUP_RULE_TYPE:
+        typ = str(getattr(r, "resource_type", "") or "")
+        if typ == SECGROUP_RULE_TYPE:
             collector.add(rule_view(r))
+        elif typ == ADDRESS_GROUP_TYPE:
+            collector.add(stack_view(r))  # the addresses a rule's remoteAddressGroupId admits
     found = collector.findings(settings.rules)
     with _lock:
         try:

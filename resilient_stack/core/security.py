@@ -25,7 +25,10 @@ World-open (the judgement calls, docs/rules.md): the union of the prefixes of a 
 port, counted in PUBLIC addresses (private, shared, loopback and link-local ranges are not reachable from the
 internet), is more than a /8 of its IP version: ``0.0.0.0/0``, ``0.0.0.0/1`` + ``128.0.0.0/1``, or ``11.0.0.0/8``
 + ``12.0.0.0/8``, but not ``10.0.0.0/8`` + ``172.16.0.0/12``. A rule with no remote prefix, no ``remoteGroupId``
-and no ``remoteAddressGroupId`` admits every address of its ethertype. A remote group is not an address range.
+and no ``remoteAddressGroupId`` admits every address of its ethertype. A remote group is not an address range; a
+remote address group (``openstack:networking/addressGroupV2:AddressGroupV2``) admits its ``addresses``, read from
+the group in the same input (by id, or the URN a preview took it from), and one that is not there or cannot be
+read fails closed.
 A rule whose group cannot be told (no ``securityGroupId``, and no property dependency naming it) is a group
 of its own.
 
@@ -65,6 +68,7 @@ SECGROUP_RULE_TYPE = "openstack:networking/secGroupRule:SecGroupRule"
 INSTANCE_TYPE = "openstack:compute/instance:Instance"
 PORT_TYPE = "openstack:networking/port:Port"
 NETWORK_TYPE = "openstack:networking/network:Network"
+ADDRESS_GROUP_TYPE = "openstack:networking/addressGroupV2:AddressGroupV2"  # a rule's remoteAddressGroupId
 
 SSH_PORTS = {SSH_PORT: "SSH"}
 _TCP = {"", "any", "tcp", "6"}
@@ -128,6 +132,7 @@ _NOT_PUBLIC = {
 }
 _EVERY = {4: ipaddress.ip_network("0.0.0.0/0"), 6: ipaddress.ip_network("::/0")}
 GROUP, NET, EVERY, UNKNOWN_REMOTE = "group", "net", "every", "unknown"
+ADDRESS_GROUP = "address-group"  # resolved to NET (its addresses) or UNKNOWN_REMOTE by SecurityCollector.findings
 
 
 class RuleFacts(NamedTuple):
@@ -148,6 +153,7 @@ class RuleFacts(NamedTuple):
     unknown: tuple[str, ...]  # what could not be read, for the message
     exempt: str | None
     any_protocol: bool = False
+    address_group: str | None = None  # remote ADDRESS_GROUP: the group's id, or the URN it comes from (preview)
 
     def may_admit(self, port: int) -> bool:
         return (self.ingress is not False and self.tcp is not False
@@ -202,7 +208,39 @@ def rule_facts(view: ResourceView) -> RuleFacts | None:
         return None
     described = any(type(p) is dict and not p.keys().isdisjoint(_EXEMPT_KEYS) for p in (view.inputs, view.outputs))
     *head, any_protocol = hit
-    return RuleFacts(view.urn, _group_key(view, props), *head, exemption(view) if described else None, any_protocol)
+    ref = _ref(view, props, "remoteAddressGroupId") if head[3] == ADDRESS_GROUP else None
+    return RuleFacts(view.urn, _group_key(view, props), *head, exemption(view) if described else None, any_protocol,
+                     ref)
+
+
+def _ref(view: ResourceView, props: Mapping[str, Any], key: str) -> str | None:
+    """What a rule's ``key`` refers to: the id it holds, else the URN it was taken from (a preview), else None."""
+    value = _value(props.get(key))
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    deps = view.deps.get(key) if isinstance(view.deps, Mapping) else None
+    if isinstance(deps, (list, tuple)) and deps and isinstance(deps[0], str):
+        return deps[0]
+    return None
+
+
+def address_group_nets(view: ResourceView) -> tuple[tuple, str | None]:
+    """(networks, why unreadable) of an address group's ``addresses`` (inputs, else outputs)."""
+    props = view.inputs if isinstance(view.inputs, dict) and "addresses" in view.inputs else view.outputs
+    raw = props.get("addresses") if isinstance(props, dict) else None
+    value = _value(raw)
+    if value is _OPAQUE:
+        return (), f"its addresses are {_why(raw)}"
+    if not isinstance(value, list):
+        return (), "its addresses are not a list"
+    nets = []
+    for item in value:
+        item = _value(item)
+        net = _network(item) if isinstance(item, str) else None
+        if net is None:
+            return (), f"its address {str(item)[:60]!r} is {_why(item) if item is _OPAQUE else 'not a network'}"
+        nets.append(net)
+    return tuple(nets), None
 
 
 def _facts(props: Mapping[str, Any]) -> tuple | None:
@@ -235,8 +273,10 @@ def _facts(props: Mapping[str, Any]) -> tuple | None:
     if not any(facts.may_admit(p) for p in _WATCHED_PORTS):
         return None  # 80, 443, egress, UDP...: open to the world on purpose; no need to read the remote
     nets: tuple = ()
-    if any(not _blank(props.get(k)) for k in ("remoteGroupId", "remoteAddressGroupId")):
+    if not _blank(props.get("remoteGroupId")):
         remote = GROUP  # a group that is unknown at preview (created in the same run) is still a group
+    elif not _blank(props.get("remoteAddressGroupId")):
+        remote = ADDRESS_GROUP  # addresses, read from the group (SecurityCollector), never assumed safe
     else:
         raw = props.get("remoteIpPrefix")
         prefix = _value(raw)
@@ -489,16 +529,25 @@ class SecurityCollector:
     keeping only the issues found and the facts of the security group rules that may admit a sensitive port
     (the union of a group's rules is judged at the end), not the resources."""
 
-    TYPES = (SECGROUP_RULE_TYPE, INSTANCE_TYPE, PORT_TYPE, NETWORK_TYPE)
+    TYPES = (SECGROUP_RULE_TYPE, INSTANCE_TYPE, PORT_TYPE, NETWORK_TYPE, ADDRESS_GROUP_TYPE)
 
     def __init__(self) -> None:
         self._found: list[tuple[str, Issue, str | None]] = []
         self._rules: dict[str, list[RuleFacts]] = {}
+        self._address_groups: dict[str, tuple[tuple, str | None]] = {}  # id and URN -> (nets, why unreadable)
 
     def inspectors(self) -> dict:
         return {t: self.add for t in self.TYPES}
 
     def add(self, view: ResourceView) -> None:
+        if view.type == ADDRESS_GROUP_TYPE:
+            read = address_group_nets(view)
+            self._address_groups[view.urn] = read
+            for props in (view.outputs, view.inputs):  # a state's outputs, the pack's props
+                ident = props.get("id") if isinstance(props, dict) else None
+                if isinstance(ident, str) and ident.strip():
+                    self._address_groups[ident.strip()] = read
+            return
         if view.type == SECGROUP_RULE_TYPE:
             try:
                 facts = rule_facts(view)
@@ -521,7 +570,7 @@ class SecurityCollector:
                 out.append(Finding(issue.rule, level, None, f"{resource_label(urn)}: {issue.message}", (urn,),
                                    exempted([exempt], issue.rule, config)))
         quiet: set = set()  # shapes of groups found to have no issue: estates repeat a few shapes many times
-        for group in self._rules.values():
+        for group in self._resolved():
             shape = frozenset(r[2:] for r in group) if len(group) < 64 else None
             if shape is not None and shape in quiet:
                 continue
@@ -537,6 +586,26 @@ class SecurityCollector:
                 out.append(Finding(rule, level, None, message, tuple(r.urn for r in named),
                                    exempted((r.exempt for r in named), rule, config)))
         return tuple(out)
+
+    def _resolved(self):
+        """Each security group's rules, a rule's remote address group replaced by the group's addresses (or, when
+        they cannot be read, by an unknown remote: fails closed)."""
+        for group in self._rules.values():
+            if not any(r.remote == ADDRESS_GROUP for r in group):
+                yield group
+                continue
+            out = []
+            for r in group:
+                if r.remote != ADDRESS_GROUP:
+                    out.append(r)
+                    continue
+                nets, why = self._address_groups.get(r.address_group or "", ((), None))
+                if r.address_group not in self._address_groups:
+                    why = ("remoteAddressGroupId names an address group that is not in the input"
+                           if r.address_group else "remoteAddressGroupId cannot be read")
+                out.append(r._replace(remote=UNKNOWN_REMOTE, unknown=r.unknown + (why,)) if why
+                           else r._replace(remote=NET, nets=nets))
+            yield out
 
     def claims(self) -> tuple[tuple[str, str], ...]:
         """(resource, reason) of the exemptions claimed by the resources that have security issues."""

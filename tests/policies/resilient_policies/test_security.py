@@ -195,3 +195,18 @@ def test_in_process_pack_agrees_with_the_auditor_on_security(tmp_path):
 
 def audit_rules(report):
     return {f["rule"] for f in report["findings"]}
+
+
+def test_the_pack_reads_a_rules_address_group_like_the_auditor():
+    """A rule whose remote is an address group admits the group's addresses (outputs carry the group's id)."""
+    group = s.resource("openstack:networking/addressGroupV2:AddressGroupV2", "admins",
+                       {"addresses": ["0.0.0.0/0"], "id": "ag-1"}, s.provider())
+    rule = s.resource(RULE, "ssh", {**SSH, "remoteAddressGroupId": "ag-1", "securityGroupId": "sg-1"}, s.provider())
+    v = s.Violations()
+    POLICY["ssh-open-to-world"].validate(s.stack_args([group, rule]), v)
+    assert len(v.seen) == 1, v.seen
+    office = s.resource("openstack:networking/addressGroupV2:AddressGroupV2", "admins",
+                        {"addresses": ["203.0.113.0/24"], "id": "ag-1"}, s.provider())
+    quiet = s.Violations()
+    POLICY["ssh-open-to-world"].validate(s.stack_args([office, rule]), quiet)
+    assert quiet.seen == []
