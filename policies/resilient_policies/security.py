@@ -40,6 +40,7 @@ from resilient_stack.core.rules import RULE_DESCRIPTIONS, SECURITY_RULE_IDS, Fin
 from resilient_stack.core.security import (
     ADDRESS_GROUP_TYPE,
     INSTANCE_TYPE,
+    LEGACY_SECGROUP_TYPE,
     NETWORK_TYPE,
     PORT_TYPE,
     SECGROUP_RULE_TYPE,
@@ -101,8 +102,8 @@ def group_findings(args: StackValidationArgs, settings: Settings) -> tuple[Findi
         typ = str(getattr(r, "resource_type", "") or "")
         if typ == SECGROUP_RULE_TYPE:
             collector.add(rule_view(r))
-        elif typ == ADDRESS_GROUP_TYPE:
-            collector.add(stack_view(r))  # the addresses a rule's remoteAddressGroupId admits
+        elif typ in (ADDRESS_GROUP_TYPE, LEGACY_SECGROUP_TYPE):
+            collector.add(stack_view(r))  # a rule's address group; a legacy group's inline rules
     found = collector.findings(settings.rules)
     with _lock:
         try:

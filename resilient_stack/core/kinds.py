@@ -82,6 +82,8 @@ OPENSTACK_PROVIDER = "pulumi:providers:openstack"
 # Types that a security rule reads (core.security): evaluated, never replicas.
 INSPECTED = frozenset({
     "openstack:networking/secGroupRule:SecGroupRule",
+    "openstack:networking/addressGroupV2:AddressGroupV2",
+    "openstack:compute/secGroup:SecGroup",  # pulumi-openstack before v5: inline rules
     "openstack:networking/port:Port",
     "openstack:networking/network:Network",
 })

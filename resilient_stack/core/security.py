@@ -28,7 +28,8 @@ internet), is more than a /8 of its IP version: ``0.0.0.0/0``, ``0.0.0.0/1`` + `
 and no ``remoteAddressGroupId`` admits every address of its ethertype. A remote group is not an address range; a
 remote address group (``openstack:networking/addressGroupV2:AddressGroupV2``) admits its ``addresses``, read from
 the group in the same input (by id, or the URN a preview took it from), and one that is not there or cannot be
-read fails closed.
+read fails closed. A legacy ``openstack:compute/secGroup:SecGroup`` (pulumi-openstack before v5) holds its ingress
+rules inline: each is a rule of that group.
 A rule whose group cannot be told (no ``securityGroupId``, and no property dependency naming it) is a group
 of its own.
 
@@ -69,6 +70,9 @@ INSTANCE_TYPE = "openstack:compute/instance:Instance"
 PORT_TYPE = "openstack:networking/port:Port"
 NETWORK_TYPE = "openstack:networking/network:Network"
 ADDRESS_GROUP_TYPE = "openstack:networking/addressGroupV2:AddressGroupV2"  # a rule's remoteAddressGroupId
+# pulumi-openstack before v5 (nova-network's API): a group with its ingress rules inline, `rules[]` of
+# {ipProtocol, fromPort, toPort, cidr, fromGroupId, self}
+LEGACY_SECGROUP_TYPE = "openstack:compute/secGroup:SecGroup"
 
 SSH_PORTS = {SSH_PORT: "SSH"}
 _TCP = {"", "any", "tcp", "6"}
@@ -211,6 +215,38 @@ def rule_facts(view: ResourceView) -> RuleFacts | None:
     ref = _ref(view, props, "remoteAddressGroupId") if head[3] == ADDRESS_GROUP else None
     return RuleFacts(view.urn, _group_key(view, props), *head, exemption(view) if described else None, any_protocol,
                      ref)
+
+
+def inline_rule_facts(view: ResourceView) -> list[RuleFacts]:
+    """The facts of a legacy ``compute/secGroup``'s inline rules (all ingress), one group: the resource itself.
+    Rules that are a secret or unknown as a whole are one unknown rule (fails closed)."""
+    props = view.inputs if isinstance(view.inputs, dict) and "rules" in view.inputs else view.outputs
+    raw = props.get("rules") if isinstance(props, dict) else None
+    rules = _value(raw)
+    exempt = exemption(view)
+    if rules is _OPAQUE:
+        return [RuleFacts(f"{view.urn}#rules", view.urn, None, None, None, UNKNOWN_REMOTE, (),
+                          (f"its inline rules are {_why(raw)}",), exempt)]
+    if not isinstance(rules, list):
+        return []  # no rules: a group that admits nothing
+    out = []
+    for i, rule in enumerate(rules):
+        rule = _value(rule)
+        urn = f"{view.urn}#rules[{i}]"
+        if type(rule) is not dict:
+            why = f"rules[{i}] is {_why(rule) if rule is _OPAQUE else 'not an object'}"
+            out.append(RuleFacts(urn, view.urn, None, None, None, UNKNOWN_REMOTE, (), (why,), exempt))
+            continue
+        own = _value(rule.get("self"))
+        remote_group = rule.get("fromGroupId") if not _blank(_value(rule.get("fromGroupId"))) else (
+            "self" if own is True or (isinstance(own, str) and own.strip().lower() == "true") else None)
+        hit = _facts({"direction": "ingress", "protocol": rule.get("ipProtocol"), "portRangeMin": rule.get("fromPort"),
+                      "portRangeMax": rule.get("toPort"), "remoteIpPrefix": rule.get("cidr"),
+                      "remoteGroupId": remote_group})
+        if hit is not None:
+            *head, any_protocol = hit
+            out.append(RuleFacts(urn, view.urn, *head, exempt, any_protocol))
+    return out
 
 
 def _ref(view: ResourceView, props: Mapping[str, Any], key: str) -> str | None:
@@ -529,7 +565,7 @@ class SecurityCollector:
     keeping only the issues found and the facts of the security group rules that may admit a sensitive port
     (the union of a group's rules is judged at the end), not the resources."""
 
-    TYPES = (SECGROUP_RULE_TYPE, INSTANCE_TYPE, PORT_TYPE, NETWORK_TYPE, ADDRESS_GROUP_TYPE)
+    TYPES = (SECGROUP_RULE_TYPE, INSTANCE_TYPE, PORT_TYPE, NETWORK_TYPE, ADDRESS_GROUP_TYPE, LEGACY_SECGROUP_TYPE)
 
     def __init__(self) -> None:
         self._found: list[tuple[str, Issue, str | None]] = []
@@ -547,6 +583,15 @@ class SecurityCollector:
                 ident = props.get("id") if isinstance(props, dict) else None
                 if isinstance(ident, str) and ident.strip():
                     self._address_groups[ident.strip()] = read
+            return
+        if view.type == LEGACY_SECGROUP_TYPE:
+            try:
+                facts_list = inline_rule_facts(view)
+            except Exception:  # noqa: BLE001 - a shape we did not foresee is never a crash, and never a pass
+                facts_list = [RuleFacts(f"{view.urn}#rules", view.urn, None, None, None, UNKNOWN_REMOTE, (),
+                                        ("its inline rules cannot be read",), None)]
+            for facts in facts_list:
+                self._rules.setdefault(facts.group, []).append(facts)
             return
         if view.type == SECGROUP_RULE_TYPE:
             try:

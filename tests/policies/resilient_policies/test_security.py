@@ -210,3 +210,12 @@ def test_the_pack_reads_a_rules_address_group_like_the_auditor():
     quiet = s.Violations()
     POLICY["ssh-open-to-world"].validate(s.stack_args([office, rule]), quiet)
     assert quiet.seen == []
+
+
+def test_the_pack_reads_a_legacy_groups_inline_rules_like_the_auditor():
+    group = s.resource("openstack:compute/secGroup:SecGroup", "web",
+                       {"name": "web", "rules": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                                                  "cidr": "0.0.0.0/0"}]}, s.provider())
+    v = s.Violations()
+    POLICY["ssh-open-to-world"].validate(s.stack_args([group]), v)
+    assert len(v.seen) == 1 and "rules[0]" in v.seen[0][0]
