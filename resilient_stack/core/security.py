@@ -523,9 +523,16 @@ def check_resource(type_: str, props: Mapping[str, Any] | None) -> list[Issue]:
             return _user_data_issues(props)
         if type_ in (PORT_TYPE, NETWORK_TYPE):
             return _port_security_issues(type_, props)
-    except Exception:  # noqa: BLE001 - a shape we did not foresee is not a finding, and never a crash
-        return []
+    except Exception as exc:  # noqa: BLE001 - a shape we did not foresee is never a crash, and never a pass
+        return [Issue(_UNREADABLE_RULE.get(type_, "unknown-security-rule"),
+                      f"its properties could not be read ({type(exc).__name__}): what it opens cannot be told; "
+                      "fails closed")]
     return []
+
+
+# the rule a resource whose properties break the checks is reported under (fails closed)
+_UNREADABLE_RULE = {SECGROUP_RULE_TYPE: "unknown-security-rule", INSTANCE_TYPE: "plaintext-secret-in-user-data",
+                    PORT_TYPE: "port-security-disabled", NETWORK_TYPE: "port-security-disabled"}
 
 
 def check_view(view: ResourceView) -> list[Issue]:
@@ -596,8 +603,9 @@ class SecurityCollector:
         if view.type == SECGROUP_RULE_TYPE:
             try:
                 facts = rule_facts(view)
-            except Exception:  # noqa: BLE001 - a shape we did not foresee is never a crash
-                facts = None
+            except Exception as exc:  # noqa: BLE001 - a shape we did not foresee is never a crash, and never a pass
+                facts = RuleFacts(view.urn, "rule:" + view.urn, None, None, None, UNKNOWN_REMOTE, (),
+                                  (f"its properties cannot be read ({type(exc).__name__})",), None)
             if facts is not None:
                 self._rules.setdefault(facts.group, []).append(facts)
             return
