@@ -21,6 +21,7 @@ from typing import Sequence
 
 from resilient_stack import __version__
 from resilient_stack.audit.formats import AUDIT_FORMATS, DRILL_FORMATS, render_audit, render_drill
+from resilient_stack.audit.baseline import FAIL_ON, exit_code, read_baseline, with_baseline
 from resilient_stack.audit.inputs import load_input, read_stack_config
 from resilient_stack.audit.provenance import provenance, report_time
 from resilient_stack.core.catalog import load_catalog
@@ -65,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--format", choices=AUDIT_FORMATS, default="text")
     a.add_argument("--profile", choices=PROFILES, help="default (single-provider advisory) or strict (all mandatory)")
     a.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    a.add_argument("--baseline", metavar="FILE",
+                   help="an earlier report (--format json or sarif): its findings are marked known and never fail; "
+                        "only new ones do")
+    a.add_argument("--fail-on", choices=FAIL_ON, default="mandatory",
+                   help="exit 1 on a mandatory finding (default), on any finding (advisory), or never (report only); "
+                        "unusable input is exit 2 whatever this says")
 
     d = sub.add_parser("drill", help="what survives the loss of each building/site/region/provider")
     _common(d)
@@ -223,6 +230,7 @@ def _each(args, judge) -> tuple[list, int]:
 def cmd_audit(args) -> int:
     rule_config, catalog, stack_config = _settings(args)
     when = report_time()
+    known = read_baseline(args.baseline) if args.baseline else None
 
     def judge(path: str):
         security = SecurityCollector()  # per-resource security defaults, checked as the resources stream by
@@ -233,8 +241,10 @@ def cmd_audit(args) -> int:
         )
         report = dataclasses.replace(report, coverage=loaded.coverage,
                                      scope=scope(loaded.placements, catalog, loaded.coverage),
-                                     provenance=provenance(loaded.sha256, when))
-        return report, (1 if report.verdict == "fail" else 0)
+                                     provenance=provenance(loaded.sha256, when, args.baseline))
+        if known is not None:
+            report = with_baseline(report, known)
+        return report, exit_code(report, args.fail_on)
 
     reports, worst = _each(args, judge)
     if reports:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from collections import defaultdict
@@ -85,11 +84,13 @@ def not_running_lines(report: Report) -> list[str]:
 def verdict_line(report: Report) -> str:
     """``verdict: FAIL (2 mandatory violations, 1 other finding; 40 resources: 12 evaluated, 28 not evaluated)``."""
     blocking = sum(1 for f in report.findings if f.blocking)
-    others = len(report.findings) - blocking
+    known = sum(1 for f in report.findings if f.known and f.level == "mandatory" and f.exempted is None)
+    others = len(report.findings) - blocking - known
     total, evaluated, missed = coverage(report)
-    return (f"verdict: {report.verdict.upper()} ({blocking} mandatory violation{'s' if blocking != 1 else ''}, "
-            f"{others} other finding{'s' if others != 1 else ''}; {total} resources: {evaluated} evaluated, "
-            f"{sum(n for _, n, _ in missed)} not evaluated)")
+    baseline = f"{known} in the baseline, " if known else ""
+    return (f"verdict: {report.verdict.upper()} ({blocking} {'new ' if known else ''}mandatory violation"
+            f"{'s' if blocking != 1 else ''}, {baseline}{others} other finding{'s' if others != 1 else ''}; "
+            f"{total} resources: {evaluated} evaluated, {sum(n for _, n, _ in missed)} not evaluated)")
 
 
 def scope_lines(report: Report) -> list[str]:
@@ -131,7 +132,7 @@ def audit_text(report: Report, source: str) -> str:
         for col in ("level", "rule", "role", "message"):
             ft.add_column(col, overflow="fold")
         for f in report.findings:
-            level = f"{f.level} (exempt)" if f.exempted else f.level
+            level = f"{f.level} (exempt)" if f.exempted else f"{f.level} (baseline)" if f.known else f.level
             msg = printable(f.message, newlines=False) + (f"\nexemption: {printable(f.exempted)}" if f.exempted else "")
             ft.add_row(level, f.rule, cell(f.role or ""), escape(msg))
         con.print(ft)
@@ -146,7 +147,7 @@ def audit_text(report: Report, source: str) -> str:
             con.print(printable(f"  {n} {typ}{f' ({note})' if note else ''}"), markup=False)
     for line in not_running_lines(report):
         con.print(printable(line), markup=False)
-    con.print(verdict_line(report), markup=False)
+    con.print(verdict_line(report), markup=False, soft_wrap=True)
     for line in scope_lines(report):
         con.print(printable(line), markup=False, soft_wrap=True)  # one line each: grep finds the digest whole
     return buf.getvalue()
@@ -171,9 +172,8 @@ def _sarif_level(level: str) -> str:
 
 
 def fingerprint(f: Finding) -> str:
-    """Stable across runs and report orders: the rule, the role and the resources named (not the message)."""
-    key = json.dumps([f.rule, f.role, sorted(f.resources)], separators=(",", ":"))
-    return hashlib.sha256(key.encode()).hexdigest()
+    """Stable across runs and report orders (:func:`resilient_stack.core.rules.fingerprint`)."""
+    return f.fingerprint
 
 
 def sarif_run(report: Report, source: str) -> dict:
@@ -194,6 +194,7 @@ def sarif_run(report: Report, source: str) -> dict:
             "properties": {"enforcementLevel": level, "tags": ["resilient-stack"]},
         })
     index = {rid: i for i, rid in enumerate(RULE_IDS)}
+    baselined = bool(report.provenance and report.provenance.get("baseline"))
     results = []
     for f in report.findings:
         res = {
@@ -212,6 +213,8 @@ def sarif_run(report: Report, source: str) -> dict:
         }
         if f.exempted:
             res["suppressions"] = [{"kind": "external", "status": "accepted", "justification": f.exempted}]
+        if baselined:
+            res["baselineState"] = "unchanged" if f.known else "new"
         results.append(res)
     total, evaluated, missed = coverage(report)
     return {
@@ -308,7 +311,8 @@ def junit_suite(report: Report, source: str) -> Any:
         if others:
             out = ET.SubElement(case, "system-out")
             out.text = _xml("\n".join(
-                f"[{f.level}{' exempt: ' + f.exempted if f.exempted else ''}] [{f.role}] {f.message}" for f in others
+                f"[{f.level}{' exempt: ' + f.exempted if f.exempted else ' baseline' if f.known else ''}] [{f.role}] "
+                f"{f.message}" for f in others
             ))
     return suite
 
@@ -344,7 +348,8 @@ def audit_markdown(report: Report, source: str) -> str:
     if report.findings:
         lines += ["| level | rule | role | message |", "|---|---|---|---|"]
         for f in report.findings:
-            level = f"{f.level} (exempt: {f.exempted})" if f.exempted else f.level
+            level = (f"{f.level} (exempt: {f.exempted})" if f.exempted else f"{f.level} (baseline)" if f.known
+                     else f.level)
             lines.append(f"| {_md_escape(level)} | [`{f.rule}`]({help_uri(f.rule)}) | {_md_escape(f.role or '')} | "
                          f"{_md_escape(f.message)} |")
     else:

@@ -25,8 +25,11 @@ def report_time() -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def provenance(sha256: str | None, time: str) -> dict:
-    return {"tool": "resilient-stack", "version": __version__, "time": time, "input_sha256": sha256}
+def provenance(sha256: str | None, time: str, baseline: str | None = None) -> dict:
+    out = {"tool": "resilient-stack", "version": __version__, "time": time, "input_sha256": sha256}
+    if baseline:
+        out["baseline"] = baseline  # the report a --baseline audit was compared with
+    return out
 
 
 def provenance_line(p: dict) -> str:

@@ -24,6 +24,8 @@ ONE registry of rule ids, descriptions and default levels):
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
@@ -168,10 +170,15 @@ class Finding:
     message: str
     resources: tuple[str, ...]
     exempted: str | None = None  # the exemption reason(s) when every resource named is exempt
+    known: bool = False  # in the baseline the audit was given (``--baseline``): reported, never failing
 
     @property
     def blocking(self) -> bool:
-        return self.level == "mandatory" and self.exempted is None
+        return self.level == "mandatory" and self.exempted is None and not self.known
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.rule, self.role, self.resources)
 
     def as_dict(self) -> dict:
         out = {
@@ -183,7 +190,16 @@ class Finding:
         }
         if self.exempted:
             out["exempted"] = self.exempted
+        if self.known:
+            out["baseline"] = True
         return out
+
+
+def fingerprint(rule: str, role: str | None, resources: Iterable[str]) -> str:
+    """A finding's identity, stable across runs and report orders: the rule, the role and the resources named (not
+    the message, whose wording may improve). SARIF's partial fingerprint and ``--baseline`` use it."""
+    key = json.dumps([rule, role, sorted(resources)], separators=(",", ":"))
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
