@@ -74,8 +74,9 @@ class Loaded:
         if self.judged() and (self.placements or self.issues):
             return None
         cov = self.coverage or {}
-        found = {**cov.get("evaluated", {}), **cov.get("not_evaluated", {}).get("holds_no_replica", {}),
-                 **cov.get("not_evaluated", {}).get("unknown_type", {})}
+        ne = cov.get("not_evaluated", {})
+        found = {**cov.get("evaluated", {}), **ne.get("holds_no_replica", {}), **ne.get("unknown_type", {}),
+                 **{f"{typ} not running": n for typ, n in ne.get("not_running", {}).items()}}
         listed = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
         shown = ", ".join(f"{n} {typ}" for typ, n in listed[:4]) + (f", {len(listed) - 4} more types"
                                                                      if len(listed) > 4 else "")

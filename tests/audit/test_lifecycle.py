@@ -154,3 +154,11 @@ def test_every_format_says_what_was_not_counted_and_why(cli, tmp_path):
     assert sarif["notRunning"][0]["resource"] == b.urn(b.INSTANCE, "web-waw")
     assert "pending deletion" in cli("audit", str(path), "--format", "junit").stdout.decode()
     assert "pending deletion" in cli("audit", str(path), "--format", "markdown").stdout.decode()
+
+
+def test_a_stack_whose_every_replica_is_going_away_has_nothing_to_prove(cli, tmp_path):
+    e = two_sites()
+    gone_pending_delete(e)
+    find(e, "web-gra")["delete"] = True
+    r = cli("audit", str(write(e, tmp_path)))
+    assert r.returncode == 2 and "2 openstack:compute/instance:Instance not running" in r.stderr.decode()
