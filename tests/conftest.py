@@ -28,3 +28,17 @@ def run_cli(*args: str, stdin: bytes | None = None, cwd: Path = ROOT, env: dict 
 @pytest.fixture
 def cli():
     return run_cli
+
+
+SOAK = os.environ.get("RESILIENT_STACK_SOAK") == "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``soak`` (long drills whose figures go to the docs) run in `make soak` (RESILIENT_STACK_SOAK=1),
+    not in `make test`: they are deselected, and the count says so."""
+    if SOAK:
+        return
+    soak = [item for item in items if item.get_closest_marker("soak")]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]

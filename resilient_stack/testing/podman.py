@@ -617,8 +617,12 @@ class Session:
         return unique_name(short, suffix=self.id)
 
     def create_network(self, short: str = "net", *, subnet: str | None = None, internal: bool = False) -> Network:
-        net = create_network(self.name(short), subnet=subnet, internal=internal)
-        self.networks.append(net)
+        # Recorded before `podman network create` runs: a Ctrl-C while it runs (the client killed, the network
+        # perhaps made) still removes it.
+        placeholder = Network(name=self.name(short), subnet=subnet, gateway=None)
+        self.networks.append(placeholder)
+        net = create_network(placeholder.name, subnet=subnet, internal=internal)
+        self.networks[self.networks.index(placeholder)] = net
         return net
 
     def boot(self, short: str, user_data: str, **kwargs: Any) -> Host:

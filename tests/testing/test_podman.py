@@ -175,6 +175,25 @@ def test_a_session_removes_its_containers_then_its_networks(fake_podman, monkeyp
     assert capsys.readouterr() == ("", "")
 
 
+def test_a_network_interrupted_while_podman_creates_it_is_still_removed(fake_podman, monkeypatch):
+    """Ctrl-C while `podman network create` runs: the client is killed, the network may exist; the session removes
+    it (a drill's CI run left `rs-<id>-metadata` behind when the signal came at that moment)."""
+    monkeypatch.delenv("RESILIENT_STACK_KEEP_HOSTS", raising=False)
+    made = []
+
+    def interrupted(name, **_kw):
+        made.append(name)  # podman made it, then the signal came
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(podman, "create_network", interrupted)
+    s = podman.Session()
+    with pytest.raises(KeyboardInterrupt):
+        with s:
+            s.create_network("metadata", subnet="198.18.9.0/24", internal=True)
+    assert made == [f"rs-{s.id}-metadata"]
+    assert calls(fake_podman) == [f"network rm -f rs-{s.id}-metadata"]
+
+
 # -- the host image's build script (package data) -------------------------------------------------
 
 

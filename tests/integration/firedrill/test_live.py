@@ -229,6 +229,7 @@ def test_a_second_burn_of_the_primarys_site_loses_no_acknowledged_row(faults):
     check_rejoined(fire, old)
 
 
+@pytest.mark.soak  # 3 minutes of a third boot; production's synchronous mode is what CI proves
 def test_without_synchronous_replication_the_loss_is_measured_and_said(tools):
     """staging is asynchronous (its default): a burn of its primary's site may lose the rows acknowledged in the
     last moments; the report says how many and when, and they are only ever the asynchronous tail."""
