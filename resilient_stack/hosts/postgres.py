@@ -80,6 +80,7 @@ def db_start_script(*, bootstrap: bool, scope: str, me: ClusterMember) -> str:
         member_key=MEMBER_KEY, pg_service=PG_SERVICE, start_conf=PG_START_CONF, etcd_data=shlex.quote(ETCD_DATA),
         etcd_service=ETCD_SERVICE, etcd_auth=ETCD_AUTH_SCRIPT, patroni_service=PATRONI_SERVICE,
         socket_dir=PG_SOCKET_DIR, port=POSTGRES_PORT, sync=SYNC_SCRIPT, done=DB_STARTED,
+        version_url=f"https://127.0.0.1:{ETCD_CLIENT_PORT}/version", ca=CA_CERT, cert=ADMIN_CERT, key=ADMIN_KEY,
     )
 
 

@@ -86,6 +86,21 @@ until $E endpoint health >/dev/null 2>&1; do
     sleep 1
 done
 say "etcd member healthy"
+# Patroni reads the cluster's version once, at its start, and talks the API of that version from then on: a new cluster
+# says 3.0 until its members agree on 3.4 (a moment later), and a Patroni started in that moment would use the v3alpha
+# API, which etcd 3.4 does not serve (404), for good. Wait for the cluster's version.
+cluster_version() {
+    python3 - {{ca}} {{cert}} {{key}} {{version_url}} <<'PY' 2>/dev/null
+import json, ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+print(json.load(urllib.request.urlopen(sys.argv[4], context=ctx, timeout=5))["etcdcluster"])
+PY
+}
+until cluster_version | grep -q '^3\.[4-9]'; do
+    [ "$SECONDS" -lt "$deadline" ] || { say "etcd's cluster version is still below 3.4 after ${WAIT_ETCD}s"; exit 1; }
+    sleep 1
+done
 # etcd's users and authentication: set once, by the member that initialises the cluster (the others wait for the
 # cluster, which exists only after this); idempotent when that member boots again
 [ "$ROLE" = bootstrap ] && {{etcd_auth}}
