@@ -341,13 +341,7 @@ def _facts(props: Mapping[str, Any]) -> tuple | None:
 
 def _group_key(view: ResourceView, props: Mapping[str, Any]) -> str:
     """The rule's security group: its id, else the resource it comes from (preview), else the rule alone."""
-    gid = _value(props.get("securityGroupId"))
-    if isinstance(gid, str) and gid.strip():
-        return gid.strip()
-    deps = view.deps.get("securityGroupId") if isinstance(view.deps, Mapping) else None
-    if isinstance(deps, (list, tuple)) and deps and isinstance(deps[0], str):
-        return deps[0]
-    return "rule:" + view.urn
+    return _ref(view, props, "securityGroupId") or "rule:" + view.urn
 
 
 def public_addresses(nets: Iterable[Any]) -> dict[int, int]:
