@@ -10,7 +10,7 @@ from typing import Any
 from resilient_stack import __version__
 from resilient_stack.audit.provenance import provenance_line
 from resilient_stack.core.placement import BACKUP_ROLE
-from resilient_stack.core.rules import RULE_DESCRIPTIONS, RULE_IDS, Finding, Report
+from resilient_stack.core.rules import RULE_DESCRIPTIONS, RULE_IDS, Report
 from resilient_stack.core.scope import scope_line
 from resilient_stack.core.survival import DrillReport, Scenario
 
@@ -93,8 +93,9 @@ def verdict_line(report: Report) -> str:
             f"{total} resources: {evaluated} evaluated, {sum(n for _, n, _ in missed)} not evaluated)")
 
 
-def scope_lines(report: Report) -> list[str]:
-    """What the verdict rests on and what made the report: ``scope: ...`` and ``resilient-stack 0.1.0 at ...``."""
+def scope_lines(report: Report | DrillReport) -> list[str]:
+    """What the verdict rests on and what made the report (an audit's or a drill's): ``scope: ...`` and
+    ``resilient-stack 0.1.0 at ...``."""
     out = [scope_line(report.scope, report.verdict)] if report.scope else []
     return out + ([provenance_line(report.provenance)] if report.provenance else [])
 
@@ -171,11 +172,6 @@ def _sarif_level(level: str) -> str:
     return {"mandatory": "error", "advisory": "warning"}.get(level, "note")
 
 
-def fingerprint(f: Finding) -> str:
-    """Stable across runs and report orders (:func:`resilient_stack.core.rules.fingerprint`)."""
-    return f.fingerprint
-
-
 def sarif_run(report: Report, source: str) -> dict:
     """One SARIF run: the rules, the results and the properties of one audited input."""
     rules = []
@@ -208,7 +204,7 @@ def sarif_run(report: Report, source: str) -> dict:
                     "logicalLocations": [{"fullyQualifiedName": r, "kind": "resource"} for r in f.resources[:50]],
                 }
             ],
-            "partialFingerprints": {"resilientStackFinding/v1": fingerprint(f)},
+            "partialFingerprints": {"resilientStackFinding/v1": f.fingerprint},
             "properties": {"role": f.role, "enforcementLevel": f.level, "resources": len(f.resources)},
         }
         if f.exempted:
@@ -410,11 +406,6 @@ def _drill_rows(scenarios: list[Scenario]) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
-def _drill_scope_lines(report: DrillReport) -> list[str]:
-    out = [scope_line(report.scope, report.verdict)] if report.scope else []
-    return out + ([provenance_line(report.provenance)] if report.provenance else [])
-
-
 def drill_text(report: DrillReport, source: str, level: str) -> str:
     from rich.console import Console
     from rich.table import Table
@@ -436,7 +427,7 @@ def drill_text(report: DrillReport, source: str, level: str) -> str:
         f"{len(scenarios) - len(bad)} of {len(scenarios)} {level} losses leave the service up and the data safe; "
         f"exit {1 if bad else 0}."
     )
-    for line in _drill_scope_lines(report):
+    for line in scope_lines(report):
         con.print(printable(line), markup=False, soft_wrap=True)
     return buf.getvalue()
 
@@ -455,7 +446,7 @@ def drill_markdown(report: DrillReport, source: str, level: str) -> str:
     lines = [f"## Fire drill: loss of one {level} (`{_md_escape(source)}`)", "",
              "| " + " | ".join(_md_escape(h) for h in head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in rows]
-    lines += ["", *(f"{_md_escape(line)}  " for line in _drill_scope_lines(report))] if report.scope else []
+    lines += ["", *(f"{_md_escape(line)}  " for line in scope_lines(report))] if report.scope else []
     return "\n".join(lines) + "\n"
 
 
