@@ -25,7 +25,7 @@ from pulumi_policy import (
 )
 
 from resilient_stack.core.kinds import KINDS, OVH_KUBE, OVH_NODE_POOL, UNCLASSIFIED, classify
-from resilient_stack.core.resources import _first, place_all, resource_issues
+from resilient_stack.core.resources import kube_entry, place_all, resource_issues
 from resilient_stack.core.rules import (
     PLACEMENT_RULE_IDS,
     RULE_DESCRIPTIONS,
@@ -68,7 +68,7 @@ def _evaluate(args: StackValidationArgs, settings: Settings) -> Report:
     kubes: dict = {}
     for r, view in zip(candidates, views):
         if view.type == OVH_KUBE:
-            region = _first(view, ("region",))
+            region = kube_entry(view)
             kubes[view.urn] = region
             ident = (view.inputs or {}).get("id")
             if isinstance(ident, str) and ident:

@@ -10,7 +10,7 @@ from typing import Any
 from resilient_stack import __version__
 from resilient_stack.audit.provenance import provenance_line
 from resilient_stack.core.placement import BACKUP_ROLE
-from resilient_stack.core.rules import RULE_DESCRIPTIONS, RULE_IDS, Report
+from resilient_stack.core.rules import RULE_DESCRIPTIONS, RULE_IDS, Finding, Report
 from resilient_stack.core.scope import scope_line
 from resilient_stack.core.survival import DrillReport, Scenario
 
@@ -38,10 +38,16 @@ def help_uri(rule: str) -> str:
     return f"{RULES_DOC}#{rule}"
 
 
+def _set_of(f: Finding) -> str:
+    """The replica set a finding is about (its role when it is about no set: a security finding)."""
+    return f.replica_set or f.role or ""
+
+
 def _role_summary(report: Report) -> list[tuple[str, int, str, str, str]]:
+    """One row per replica set (a role across the input, or a managed cluster's own), and per set's backups."""
     groups: dict[str, list] = defaultdict(list)
     for p in report.placements:
-        key = f"backup of {p.protects}" if p.role == BACKUP_ROLE else p.role
+        key = f"backup of {p.unit}" if p.role == BACKUP_ROLE else p.unit
         groups[key].append(p)
     rows = []
     for role in sorted(groups):
@@ -122,20 +128,20 @@ def audit_text(report: Report, source: str) -> str:
     buf = io.StringIO()
     con = Console(file=buf, width=120, color_system=None, highlight=False, soft_wrap=False)
     con.print(printable(f"resilient-stack audit: {source} (profile {report.config.profile})"), markup=False)
-    t = Table(title="Placements by role", show_lines=False)
-    for col in ("role", "replicas", "providers", "sites", "buildings"):
+    t = Table(title="Placements by replica set", show_lines=False)
+    for col in ("replica set", "replicas", "providers", "sites", "buildings"):
         t.add_column(col, overflow="fold")
     for row in _role_summary(report):
         t.add_row(*(cell(c) for c in row))
     con.print(t)
     if report.findings:
         ft = Table(title="Findings", show_lines=True)
-        for col in ("level", "rule", "role", "message"):
+        for col in ("level", "rule", "replica set", "message"):
             ft.add_column(col, overflow="fold")
         for f in report.findings:
             level = f"{f.level} (exempt)" if f.exempted else f"{f.level} (baseline)" if f.known else f.level
             msg = printable(f.message, newlines=False) + (f"\nexemption: {printable(f.exempted)}" if f.exempted else "")
-            ft.add_row(level, f.rule, cell(f.role or ""), escape(msg))
+            ft.add_row(level, f.rule, cell(_set_of(f)), escape(msg))
         con.print(ft)
     else:
         con.print("No findings.")
@@ -205,7 +211,8 @@ def sarif_run(report: Report, source: str) -> dict:
                 }
             ],
             "partialFingerprints": {"resilientStackFinding/v1": f.fingerprint},
-            "properties": {"role": f.role, "enforcementLevel": f.level, "resources": len(f.resources)},
+            "properties": {"role": f.role, "replicaSet": f.replica_set, "enforcementLevel": f.level,
+                           "resources": len(f.resources)},
         }
         if f.exempted:
             res["suppressions"] = [{"kind": "external", "status": "accepted", "justification": f.exempted}]
@@ -303,11 +310,11 @@ def junit_suite(report: Report, source: str) -> Any:
         others = [f for f in by_rule[rid] if not f.blocking]
         if blocking:
             el = ET.SubElement(case, "failure", message=_xml(blocking[0].message), type=level)
-            el.text = _xml("\n".join(f"[{f.role}] {f.message}" for f in blocking))
+            el.text = _xml("\n".join(f"[{_set_of(f)}] {f.message}" for f in blocking))
         if others:
             out = ET.SubElement(case, "system-out")
             out.text = _xml("\n".join(
-                f"[{f.level}{' exempt: ' + f.exempted if f.exempted else ' baseline' if f.known else ''}] [{f.role}] "
+                f"[{f.level}{' exempt: ' + f.exempted if f.exempted else ' baseline' if f.known else ''}] [{_set_of(f)}] "
                 f"{f.message}" for f in others
             ))
     return suite
@@ -337,16 +344,16 @@ def audit_markdown(report: Report, source: str) -> str:
     lines = [f"## resilient-stack audit: `{_md_escape(source).replace('`', '')}`", "",
              f"**{verdict_line(report)}** (profile {report.config.profile})", ""]
     lines += [*(f"{_md_escape(line)}  " for line in scope_lines(report)), ""] if scope_lines(report) else []
-    lines += ["| role | replicas | providers | sites | buildings |", "|---|---|---|---|---|"]
+    lines += ["| replica set | replicas | providers | sites | buildings |", "|---|---|---|---|---|"]
     for row in _role_summary(report):
         lines.append("| " + " | ".join(_md_escape(str(c)) for c in row) + " |")
     lines.append("")
     if report.findings:
-        lines += ["| level | rule | role | message |", "|---|---|---|---|"]
+        lines += ["| level | rule | replica set | message |", "|---|---|---|---|"]
         for f in report.findings:
             level = (f"{f.level} (exempt: {f.exempted})" if f.exempted else f"{f.level} (baseline)" if f.known
                      else f.level)
-            lines.append(f"| {_md_escape(level)} | [`{f.rule}`]({help_uri(f.rule)}) | {_md_escape(f.role or '')} | "
+            lines.append(f"| {_md_escape(level)} | [`{f.rule}`]({help_uri(f.rule)}) | {_md_escape(_set_of(f))} | "
                          f"{_md_escape(f.message)} |")
     else:
         lines.append("No findings.")
@@ -416,7 +423,7 @@ def drill_text(report: DrillReport, source: str, level: str) -> str:
 
     scenarios = report.scenarios
     head, rows = _drill_rows(scenarios)
-    t = Table(title=escape(printable(f"Fire drill: loss of one {level} ({source}); surviving/total per role")))
+    t = Table(title=escape(printable(f"Fire drill: loss of one {level} ({source}); surviving/total per replica set")))
     for h in head:
         t.add_column(escape(printable(h)), overflow="fold")
     for r in rows:

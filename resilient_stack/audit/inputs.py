@@ -34,7 +34,7 @@ from resilient_stack.core.kinds import (
 )
 from resilient_stack.core.resources import (
     ResourceView,
-    _first,
+    kube_entry,
     place_all,
     provider_facts,
     provider_urn,
@@ -177,7 +177,7 @@ class _Reader:
         vendor = KINDS[typ].vendor
         if vendor == OVH:
             if typ == OVH_KUBE:
-                region = _first(view, ("region",))
+                region = kube_entry(view)
                 ident = state.get("id")
                 if isinstance(ident, str) and ident:
                     self.kubes[ident] = region

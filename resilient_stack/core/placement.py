@@ -13,6 +13,12 @@ compares them): a key of one of these kinds, or None with the reason it is unkno
 
 Two keys of one kind are one project when equal; keys of two kinds cannot be compared (unknown). Two entries
 of different names are taken as two projects: the entry is the operator's declaration (docs/rules.md).
+
+A placement belongs to one REPLICA SET (``replica_set``): replicas vouch for each other only within their set.
+``""`` is the set of a role across the input (the instances, volumes, containers... labelled or typed with that
+role in one stack or design); otherwise the URN of the resource that makes the set: a managed database cluster
+(its nodes and its backup regions), a Kubernetes cluster (its node pools), a Trove instance. Two unrelated managed
+databases are two sets: neither makes the other "spread".
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import NamedTuple
 from resilient_stack.core.catalog import ASCII_WHITESPACE, Catalog
 from resilient_stack.core.vocabulary import BACKUP as BACKUP_ROLE
 
-__all__ = ["BACKUP_ROLE", "Placement", "place", "project_label", "same_project"]
+__all__ = ["BACKUP_ROLE", "Placement", "place", "project_label", "replica_set_name", "same_project"]
 
 NO_PROJECT = "no clouds.yaml entry (`cloud`) names its project"
 
@@ -50,6 +56,7 @@ class Placement(NamedTuple):
     identified_by: str = ""
     project: str | None = None  # the project's key (module docstring), None when unknown
     project_problem: str | None = None  # why the project is unknown
+    replica_set: str = ""  # "" the role across the input, else the URN of the cluster that makes the set
 
     @property
     def resolved(self) -> bool:
@@ -74,7 +81,14 @@ class Placement(NamedTuple):
             out["problem"] = self.problem
         if self.project:
             out["project"] = project_label(self.project)
+        if self.replica_set:
+            out["replica_set"] = self.replica_set
         return out
+
+    @property
+    def unit(self) -> str:
+        """The name of the replica set this placement counts in (a backup: the set it protects)."""
+        return replica_set_name(self.protects or "?" if self.role == BACKUP_ROLE else self.role, self.replica_set)
 
 
 def place(
@@ -93,6 +107,7 @@ def place(
     provider: str | None = None,
     project: str | None = None,
     project_problem: str | None = None,
+    replica_set: str = "",
 ) -> Placement:
     """Resolve one replica's placement: the single place where cloud + region (+AZ) meet the catalog.
 
@@ -112,6 +127,7 @@ def place(
         return Placement(
             resource=resource, role=role, region=(region or None), protects=protects,
             quorum=quorum, exempt=exempt, problem=problem, project=project, project_problem=project_problem,
+            replica_set=replica_set,
         )
     reg = res.region
     return Placement(
@@ -129,7 +145,27 @@ def place(
         identified_by=res.identified_by,
         project=project,
         project_problem=project_problem,
+        replica_set=replica_set,
     )
+
+
+_SET_KINDS = {  # the type of the resource that makes a replica set -> how reports name it
+    "ovh:CloudProject/database:Database": "managed database",
+    "openstack:database/instance:Instance": "Trove instance",
+    "ovh:CloudProject/kube:Kube": "Kubernetes cluster",
+}
+
+
+def replica_set_name(role: str, key: str) -> str:
+    """How reports name a replica set: the role alone for the role's set across the input (``web``), else the role
+    and the resource that makes the set (``database of managed database orders``)."""
+    if not key:
+        return role
+    if key.startswith("urn:pulumi:"):
+        parts = key.split("::")
+        typ = parts[-2].rsplit("$", 1)[-1] if len(parts) >= 4 else ""
+        return f"{role} of {_SET_KINDS.get(typ, 'resource')} {parts[-1]}"
+    return f"{role} of {key}"
 
 
 def cloud_project(cloud: str | None) -> tuple[str | None, str | None]:

@@ -23,10 +23,12 @@ from typing import Any, Mapping, NamedTuple
 from resilient_stack.core import vocabulary as vocab
 from resilient_stack.core.catalog import ASCII_WHITESPACE, Catalog, auth_host
 from resilient_stack.core.kinds import (
+    DATABASE,
     KINDS,
     OPENSTACK_PROVIDER,
     OVH,
     OVH_DATABASE,
+    OVH_KUBE,
     OVH_NODE_POOL,
     OVH_PROVIDER_ID,
     REGION_HINT_KEYS,
@@ -443,6 +445,8 @@ def place_all(
 
     if kind.vendor == OVH:
         return _place_ovh(view, kind, placed, kube_regions)
+    if kind.family == DATABASE and labels.get(ROLE_KEY) != role:
+        placed = functools.partial(placed, replica_set=view.urn)  # a Trove instance: a set of its own
     if provider_problem and provider_props is None:
         prov = ProviderFacts(None, None, None, None, None, None, None, provider_problem)
     else:
@@ -484,7 +488,9 @@ def _place_ovh(view: ResourceView, kind: Any, placed: Any, kube_regions: Any) ->
         project_problem=None if service else (problem or "no serviceName (an OVH_CLOUD_PROJECT_SERVICE of the "
                                                           "environment is not in the inputs)"))
     if view.type == OVH_DATABASE:
-        return _place_ovh_database(view, placed, where)
+        return _place_ovh_database(view, functools.partial(placed, replica_set=view.urn), where)
+    if view.type == OVH_KUBE:
+        placed = functools.partial(placed, replica_set=view.urn)
     az = None
     if kind.az_key:
         raw = _plain((view.inputs or {}).get(kind.az_key)) if type(view.inputs) is dict else None
@@ -494,7 +500,8 @@ def _place_ovh(view: ResourceView, kind: Any, placed: Any, kube_regions: Any) ->
             raw = _plain(raw[0]) if len(raw) == 1 else None  # pulumi-ovh supports one zone per node pool
         az = raw if isinstance(raw, str) else None
     if view.type == OVH_NODE_POOL:
-        region, problem = _node_pool_region(view, kube_regions)
+        region, problem, cluster = _node_pool_region(view, kube_regions)
+        placed = functools.partial(placed, replica_set=cluster)
     else:
         region, problem = _first(view, kind.region_keys)
         if region is None and problem is None:
@@ -504,7 +511,9 @@ def _place_ovh(view: ResourceView, kind: Any, placed: Any, kube_regions: Any) ->
     return [placed(region, availability_zone=az, **where)]
 
 
-def _node_pool_region(view: ResourceView, kube_regions: Any) -> tuple[str | None, str | None]:
+def _node_pool_region(view: ResourceView, kube_regions: Any) -> tuple[str | None, str | None, str]:
+    """(region, problem, replica set) of a node pool: its cluster's region, and its cluster (the URN when the cluster
+    is in the input)."""
     kube_id, problem = _resource_prop(view, "kubeId")
     keys = [kube_id] if kube_id else []
     deps = view.deps.get("kubeId") if isinstance(view.deps, Mapping) else None
@@ -513,8 +522,16 @@ def _node_pool_region(view: ResourceView, kube_regions: Any) -> tuple[str | None
     for key in keys:
         hit = (kube_regions or {}).get(key)
         if hit is not None:
-            return hit
-    return None, f"its Kubernetes cluster ({kube_id or problem or 'kubeId not set'}) is not in the input"
+            return hit[0], hit[1], hit[2]
+    cluster = f"Kubernetes cluster {kube_id}" if kube_id else f"the Kubernetes cluster of {_short(view.urn)}"
+    return None, f"its Kubernetes cluster ({kube_id or problem or 'kubeId not set'}) is not in the input", cluster
+
+
+def kube_entry(view: ResourceView) -> tuple[str | None, str | None, str]:
+    """What a reader remembers of a pulumi-ovh Kubernetes cluster for its node pools (by its id and its URN): its
+    (region, problem) and its URN, the node pools' replica set."""
+    region, problem = _first(view, ("region",))
+    return region, problem, view.urn
 
 
 def _place_ovh_database(view: ResourceView, placed: Any, where: dict) -> list[Placement]:

@@ -32,7 +32,7 @@ from datetime import date, datetime, timezone
 from typing import Iterable
 
 from resilient_stack.core.catalog import Catalog
-from resilient_stack.core.placement import BACKUP_ROLE, Placement, project_label, same_project
+from resilient_stack.core.placement import BACKUP_ROLE, Placement, project_label, replica_set_name, same_project
 from resilient_stack.core.vocabulary import near_miss
 
 PLACEMENT_RULE_IDS = (
@@ -171,6 +171,7 @@ class Finding:
     resources: tuple[str, ...]
     exempted: str | None = None  # the exemption reason(s) when every resource named is exempt
     known: bool = False  # in the baseline the audit was given (``--baseline``): reported, never failing
+    replica_set: str | None = None  # the replica set the finding is about (core.placement.replica_set_name)
 
     @property
     def blocking(self) -> bool:
@@ -188,6 +189,8 @@ class Finding:
             "message": self.message,
             "resources": list(self.resources),
         }
+        if self.replica_set is not None:
+            out["replica_set"] = self.replica_set
         if self.exempted:
             out["exempted"] = self.exempted
         if self.known:
@@ -236,13 +239,14 @@ class Report:
         }
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def _plural(n: int, word: str, of: str = "") -> str:
+    return f"{n} {word}{of}" if n == 1 else f"{n} {word}s{of}"
 
 
-def _all(n: int, what: str) -> str:
-    """'the only `web` replica is' / 'all 3 `web` replicas are'."""
-    return f"the only {what} is" if n == 1 else f"all {n} {what}s are"
+def _all(n: int, what: str, of: str = "") -> str:
+    """'the only `web` replica is' / 'all 3 `web` replicas are' (``of``: ' of managed database orders' after the
+    noun)."""
+    return f"the only {what}{of} is" if n == 1 else f"all {n} {what}s{of} are"
 
 
 def _names(values: Iterable[str]) -> str:
@@ -295,17 +299,18 @@ def evaluate(
     placements = tuple(placements)
     findings: list[Finding] = []
 
-    def add(rule: str, role: str | None, message: str, members: list[Placement]) -> None:
+    def add(rule: str, role: str | None, message: str, members: list[Placement], unit: str | None = None) -> None:
         level = config.level(rule)
         if level == "disabled":
             return
         findings.append(
             Finding(rule, level, role, message, tuple(p.resource for p in members),
-                    exempted((p.exempt for p in members), rule, config))
+                    exempted((p.exempt for p in members), rule, config), replica_set=unit)
         )
 
-    by_role: dict[str, list[Placement]] = defaultdict(list)
-    backups: dict[str, list[Placement]] = defaultdict(list)
+    # Replicas vouch for each other only within their replica set (core.placement): (role, set) -> members.
+    by_set: dict[tuple[str, str], list[Placement]] = defaultdict(list)
+    backups: dict[tuple[str, str], list[Placement]] = defaultdict(list)
     for p in placements:
         if not p.resolved:
             what = f"`{p.role}` backup of `{p.protects}`" if p.role == BACKUP_ROLE else f"`{p.role}` replica"
@@ -314,12 +319,12 @@ def evaluate(
                 f"cannot place {what} {p.resource}: {p.problem or 'site unknown'}; "
                 "set an explicit region (and auth URL or cloud) that the catalog knows, or extend it (the auditor's "
                 "--catalog; a stack's policy.catalog, e.g. for your clouds.yaml entry names)",
-                [p],
+                [p], p.unit,
             )
         if p.role == BACKUP_ROLE:
-            backups[p.protects or "?"].append(p)
+            backups[(p.protects or "?", p.replica_set)].append(p)
         else:
-            by_role[p.role].append(p)
+            by_set[(p.role, p.replica_set)].append(p)
 
     # A replica that cannot be placed is reported once, as unknown-placement. While that finding blocks, the
     # diversity rules count each unplaced replica as if it sat in a building, site and provider of its own:
@@ -327,8 +332,9 @@ def evaluate(
     # findings from one typo). When unknown-placement does not block (disabled, advisory, exempted), unplaced
     # replicas count for nothing: fails closed.
     unknown_blocks = config.level("unknown-placement") == "mandatory"
-    for role in sorted(by_role):
-        members = by_role[role]
+    for role, rset in sorted(by_set):
+        members = by_set[(role, rset)]
+        unit = replica_set_name(role, rset)
         placed = [p for p in members if p.resolved]
         n = len(members)
         unresolved = n - len(placed)
@@ -338,8 +344,8 @@ def evaluate(
         providers = {p.provider for p in placed}
         site_names = _names(p.site_name or "" for p in placed)
         regions = _names(p.region or "" for p in placed)
-        what = f"`{role}` replica"
-        counted = _all(n, what) if not unresolved else f"{len(placed)} of {_plural(n, what)} {'is' if len(placed) == 1 else 'are'}"
+        what, of = f"`{role}` replica", (f" of {unit.split(' of ', 1)[1]}" if rset else "")
+        counted = _all(n, what, of) if not unresolved else f"{len(placed)} of {_plural(n, what, of)} {'is' if len(placed) == 1 else 'are'}"
         tail = f"; {unresolved} could not be placed (see unknown-placement)" if unresolved else ""
 
         buildings = {p.building for p in placed}
@@ -350,7 +356,7 @@ def evaluate(
                 f"{counted} in {where}{tail}; "
                 f"spread them over at least {config.min_buildings} buildings: another availability zone or region"
                 + _suggest(catalog, sites, providers),
-                members,
+                members, unit,
             )
         if len(sites) + optimistic < config.min_sites:
             where = f"site {site_names} ({regions})" if len(sites) == 1 else f"{_plural(len(sites), 'site')}: {site_names}"
@@ -358,7 +364,7 @@ def evaluate(
                 "single-site", role,
                 f"{counted} in {where}{tail}; "
                 f"add a placement in another site" + _suggest(catalog, sites, providers),
-                members,
+                members, unit,
             )
         if len(providers) + optimistic < config.min_providers:
             add(
@@ -366,7 +372,7 @@ def evaluate(
                 f"{counted} at provider {_names(p for p in providers if p) or 'none'}{tail}; "
                 f"add placements so that at least {config.min_providers} providers hold one"
                 + _suggest(catalog, sites, set(), avoid_providers=providers),
-                members,
+                members, unit,
             )
 
         voting = [p for p in members if p.quorum or role in config.quorum_roles]
@@ -382,56 +388,65 @@ def evaluate(
                     label = names.get(site_id, "an unplaced location")
                     add(
                         "site-majority", role,
-                        f"{count} of {_plural(nv, f'`{role}` voting member')} are in site {label}; losing it "
+                        f"{count} of {_plural(nv, f'`{role}` voting member', of)} are in site {label}; losing it "
                         f"leaves {remaining}, not a majority of {nv}: spread the members so that no site holds half or more"
                         + _suggest(catalog, {site_id}, providers),
-                        voting,
+                        voting, unit,
                     )
                     break
 
-    roles = sorted(by_role)
-    for role in sorted(backups):
-        if role not in by_role:
-            bks = backups[role]
-            hint = near_miss(role, roles)
-            if role == "?":
-                add("unmatched-declaration", None,
-                    _plural(len(bks), "backup") + " protect no role (no resilient-stack:protects label): backup-colocated "
-                    f"cannot judge {'it' if len(bks) == 1 else 'them'}; label each with the role whose data it holds "
-                    f"({', '.join(roles) or 'none here'})", bks)
-                continue
-            add("unmatched-declaration", role,
-                ("the only backup" if len(bks) == 1 else f"all {len(bks)} backups") + f" protecting `{role}` "
-                f"{'protects' if len(bks) == 1 else 'protect'} a role that no replica has"
-                + (f" (did you mean `{hint}`?)" if hint else f" (the roles: {', '.join(roles) or 'none'})")
-                + f": backup-colocated and backup-shares-project cannot judge {'it' if len(bks) == 1 else 'them'}; "
-                "set resilient-stack:protects to the role of the replicas whose data it holds", bks)
-    for role in sorted(config.quorum_roles - set(by_role)):
+    roles = sorted({role for role, _ in by_set})
+    for (role, rset) in sorted(backups):
+        if role in roles or rset:
+            continue  # a role's backups (every set of the role), or a set's own (a managed database's regions)
+        bks = backups[(role, rset)]
+        hint = near_miss(role, roles)
+        if role == "?":
+            add("unmatched-declaration", None,
+                _plural(len(bks), "backup") + " protect no role (no resilient-stack:protects label): backup-colocated "
+                f"cannot judge {'it' if len(bks) == 1 else 'them'}; label each with the role whose data it holds "
+                f"({', '.join(roles) or 'none here'})", bks)
+            continue
+        add("unmatched-declaration", role,
+            ("the only backup" if len(bks) == 1 else f"all {len(bks)} backups") + f" protecting `{role}` "
+            f"{'protects' if len(bks) == 1 else 'protect'} a role that no replica has"
+            + (f" (did you mean `{hint}`?)" if hint else f" (the roles: {', '.join(roles) or 'none'})")
+            + f": backup-colocated and backup-shares-project cannot judge {'it' if len(bks) == 1 else 'them'}; "
+            "set resilient-stack:protects to the role of the replicas whose data it holds", bks, role)
+    for role in sorted(config.quorum_roles - set(roles)):
         hint = near_miss(role, roles)
         if hint:  # an organisation's quorum roles may name roles this stack does not run; a near miss is a typo
             add("unmatched-declaration", role,
                 f"the quorum role `{role}` matches no replica (did you mean `{hint}`?): site-majority never counts "
                 f"`{hint}`'s voting members; correct quorum_roles", [])
 
-    for role in sorted(backups):
-        bks = backups[role]
-        replica_sites = {p.site for p in by_role.get(role, []) if p.resolved}
+    # Each replica set is judged with its own backups (a managed database's backup regions) and its role's (a
+    # container labelled protects: ROLE protects every set of ROLE); a set's own backups with no replica in the
+    # input are judged alone.
+    judged: list[tuple[str, str, list[Placement]]] = []
+    for role, rset in sorted(set(by_set) | {k for k in backups if k[1] or k[0] in roles}):
+        bks = backups.get((role, rset), []) + (backups.get((role, ""), []) if rset else [])
+        if bks:
+            judged.append((role, rset, bks))
+    for role, rset, bks in judged:
+        unit = replica_set_name(role, rset)
+        replica_sites = {p.site for p in by_set.get((role, rset), []) if p.resolved}
         placed_bks = [b for b in bks if b.resolved]
         if not any(b.site not in replica_sites for b in placed_bks):
             where = _names(b.site_name or "" for b in placed_bks) or "an unknown place"
             add(
                 "backup-colocated", role,
                 ("the only backup" if len(bks) == 1 else f"all {len(bks)} backups")
-                + f" of `{role}` {'is' if len(bks) == 1 else 'are'} in {where}, which also holds its replicas; "
-                f"keep at least one backup in a site with no `{role}` replica"
+                + f" of `{unit}` {'is' if len(bks) == 1 else 'are'} in {where}, which also holds its replicas; "
+                f"keep at least one backup in a site with no `{unit}` replica"
                 + _suggest(catalog, replica_sites | {b.site for b in placed_bks if b.site}, {b.provider for b in placed_bks if b.provider}),
-                bks,
+                bks, unit,
             )
 
-    for role in sorted(backups):
-        message = _shared_project(role, backups[role], by_role.get(role, []))
+    for role, rset, bks in judged:
+        message = _shared_project(replica_set_name(role, rset), bks, by_set.get((role, rset), []))
         if message:
-            add("backup-shares-project", role, message, backups[role])
+            add("backup-shares-project", role, message, bks, replica_set_name(role, rset))
 
     findings.sort(key=_finding_order)
     return Report(tuple(findings), placements, config)
@@ -515,7 +530,7 @@ def _shared_project(role: str, bks: list[Placement], members: list[Placement]) -
 
 
 def _finding_order(f: Finding) -> tuple:
-    return (not f.blocking, _RULE_ORDER[f.rule], f.role or "")
+    return (not f.blocking, _RULE_ORDER[f.rule], f.role or "", f.replica_set or "")
 
 
 def with_findings(report: Report, extra: Iterable[Finding], claims: Iterable[tuple[str, str]] = ()) -> Report:

@@ -36,7 +36,7 @@ def domain_of(p: Placement, level: str) -> tuple[str, str] | None:
 class Scenario:
     level: str
     name: str
-    roles: dict[str, tuple[int, int]]  # role -> (surviving, total)
+    roles: dict[str, tuple[int, int]]  # replica set (a role, or a role of a managed cluster) -> (surviving, total)
     service_survives: bool
     data_survives: bool
     down_roles: tuple[str, ...]
@@ -70,47 +70,68 @@ class DrillReport:
 
 
 def drill(placements: Iterable[Placement], level: str = "site", quorum_roles: Iterable[str] = ()) -> list[Scenario]:
+    """One scenario per failure domain at ``level``. Counted per replica set (:attr:`Placement.unit`: a role across
+    the input, or a managed cluster's own nodes): a replica of one set never keeps another set up. A backup of a
+    role (no set of its own) keeps the data of every set of that role."""
     if level not in DRILL_LEVELS:
         raise ValueError(f"unknown drill level {level!r}; expected one of {', '.join(DRILL_LEVELS)}")
     placements = list(placements)
-    keyed = [(p, domain_of(p, level)) for p in placements]
+    keyed = [(p, domain_of(p, level), p.unit if p.role != BACKUP_ROLE else BACKUP_ROLE) for p in placements]
     domains: dict[str, str] = {}
-    for _, d in keyed:
+    for _, d, _ in keyed:
         if d is not None:
             domains.setdefault(d[0], d[1])
-    roles = sorted({p.role for p in placements})
+    units = sorted({u for _, _, u in keyed})
+    role_units: dict[str, list[str]] = defaultdict(list)  # role -> the units (replica sets) of that role
+    for p, _, u in keyed:
+        if p.role != BACKUP_ROLE and u not in role_units[p.role]:
+            role_units[p.role].append(u)
     quorum_roles = set(quorum_roles)
+
+    def protected(p: Placement) -> list[str]:
+        """The units whose data a backup keeps: its set's, else every set of the role it protects (or the role's
+        name when no replica has it: the data is still the role's)."""
+        if p.replica_set:
+            return [p.unit]
+        return role_units.get(p.protects or "", []) or [p.protects] if p.protects else []
+
+    def votes(p: Placement) -> bool:
+        return p.role != BACKUP_ROLE and (p.quorum or p.role in quorum_roles)
+
     voters: dict[str, int] = defaultdict(int)
-    for p in placements:
-        if p.role != BACKUP_ROLE and (p.quorum or p.role in quorum_roles):
-            voters[p.role] += 1
-    data_roles = {p.role for p in placements if p.role in DATA_ROLES}
-    data_roles |= {p.protects for p in placements if p.role == BACKUP_ROLE and p.protects}
+    for p, _, u in keyed:
+        if votes(p):
+            voters[u] += 1
+    data_units = {u for p, _, u in keyed if p.role in DATA_ROLES}
+    for p, _, _ in keyed:
+        if p.role == BACKUP_ROLE:
+            data_units.update(protected(p))
     scenarios: list[Scenario] = []
     for key, name in sorted(domains.items(), key=lambda kv: kv[1]):
         surviving: dict[str, int] = defaultdict(int)
         total: dict[str, int] = defaultdict(int)
         backup_alive: dict[str, int] = defaultdict(int)
         voting_alive: dict[str, int] = defaultdict(int)
-        for p, d in keyed:
-            total[p.role] += 1
+        for p, d, u in keyed:
+            total[u] += 1
             alive = d is not None and d[0] != key
             if alive:
-                surviving[p.role] += 1
-                if p.role != BACKUP_ROLE and (p.quorum or p.role in quorum_roles):
-                    voting_alive[p.role] += 1
-                if p.role == BACKUP_ROLE and p.protects:
-                    backup_alive[p.protects] += 1
-        no_quorum = tuple(r for r in roles if voters.get(r) and surviving[r] and voting_alive[r] * 2 <= voters[r])
-        down = tuple(r for r in roles if r != BACKUP_ROLE and (surviving[r] == 0 or r in no_quorum))
+                surviving[u] += 1
+                if votes(p):
+                    voting_alive[u] += 1
+                if p.role == BACKUP_ROLE:
+                    for unit in protected(p):
+                        backup_alive[unit] += 1
+        no_quorum = tuple(u for u in units if voters.get(u) and surviving[u] and voting_alive[u] * 2 <= voters[u])
+        down = tuple(u for u in units if u != BACKUP_ROLE and (surviving[u] == 0 or u in no_quorum))
         lost_data = tuple(
-            sorted(r for r in data_roles if surviving.get(r, 0) == 0 and backup_alive.get(r, 0) == 0)
+            sorted(u for u in data_units if surviving.get(u, 0) == 0 and backup_alive.get(u, 0) == 0)
         )
         scenarios.append(
             Scenario(
                 level=level,
                 name=name,
-                roles={r: (surviving[r], total[r]) for r in roles},
+                roles={u: (surviving[u], total[u]) for u in units},
                 service_survives=not down,
                 data_survives=not lost_data,
                 down_roles=down,
