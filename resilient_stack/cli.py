@@ -241,7 +241,7 @@ def cmd_audit(args) -> int:
         )
         report = dataclasses.replace(report, coverage=loaded.coverage,
                                      scope=scope(loaded.placements, catalog, loaded.coverage),
-                                     provenance=provenance(loaded.sha256, when, args.baseline))
+                                     provenance=provenance(loaded.sha256, when, args.baseline), lines=loaded.lines)
         if known is not None:
             report = with_baseline(report, known)
         return report, exit_code(report, args.fail_on)

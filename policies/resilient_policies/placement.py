@@ -28,6 +28,7 @@ from resilient_stack.core.kinds import KINDS, OVH_KUBE, OVH_NODE_POOL, UNCLASSIF
 from resilient_stack.core.resources import kube_entry, place_all, resource_issues
 from resilient_stack.core.rules import (
     PLACEMENT_RULE_IDS,
+    RULE_BY_ID,
     RULE_DESCRIPTIONS,
     Finding,
     Report,
@@ -156,7 +157,7 @@ def _policy(rule: str) -> StackValidationPolicy:
         validate=_validator(rule),
         enforcement_level=default_enforcement(rule),
         config_schema=CONFIG_SCHEMA,
-        severity=Severity.MEDIUM if rule in ("single-provider", "backup-shares-project") else Severity.HIGH,
+        severity=Severity.MEDIUM if RULE_BY_ID[rule].severity == "medium" else Severity.HIGH,
         tags=["resilient-stack", "placement"],
     )
 

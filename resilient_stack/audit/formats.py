@@ -10,11 +10,11 @@ from typing import Any
 from resilient_stack import __version__
 from resilient_stack.audit.provenance import provenance_line
 from resilient_stack.core.placement import BACKUP_ROLE
-from resilient_stack.core.rules import RULE_DESCRIPTIONS, RULE_IDS, Finding, Report
+from resilient_stack.core.rules import RULE_BY_ID, RULE_DESCRIPTIONS, RULE_IDS, Finding, Report
 from resilient_stack.core.scope import scope_line
 from resilient_stack.core.survival import DrillReport, Scenario
 
-AUDIT_FORMATS = ("text", "json", "sarif", "junit", "markdown")
+AUDIT_FORMATS = ("text", "json", "sarif", "junit", "markdown", "gitlab-sast", "gitlab-codequality")
 DRILL_FORMATS = ("text", "json", "markdown")
 INFO_URI = "https://github.com/resilient-stack/resilient-stack"
 
@@ -186,14 +186,16 @@ def sarif_run(report: Report, source: str) -> dict:
         rules.append({
             "id": rid,
             "name": "".join(w.capitalize() for w in rid.split("-")),
-            "shortDescription": {"text": RULE_DESCRIPTIONS[rid].split(":")[0].split(". ")[0].rstrip(".")},
+            "shortDescription": {"text": RULE_BY_ID[rid].title},
             "fullDescription": {"text": RULE_DESCRIPTIONS[rid]},
-            "help": {"text": f"{RULE_DESCRIPTIONS[rid]} What fires it and the judgement calls: {help_uri(rid)}",
-                     "markdown": f"{RULE_DESCRIPTIONS[rid]}\n\nWhat fires it and the judgement calls: "
-                                 f"[docs/rules.md]({help_uri(rid)})"},
+            "help": {"text": f"{RULE_DESCRIPTIONS[rid]} Fix: {RULE_BY_ID[rid].fix} What fires it and the judgement "
+                             f"calls: {help_uri(rid)}",
+                     "markdown": f"{RULE_DESCRIPTIONS[rid]}\n\n**Fix:** {RULE_BY_ID[rid].fix}\n\nWhat fires it and "
+                                 f"the judgement calls: [docs/rules.md]({help_uri(rid)})"},
             "helpUri": help_uri(rid),
             "defaultConfiguration": {"level": _sarif_level(level), "enabled": level != "disabled"},
-            "properties": {"enforcementLevel": level, "tags": ["resilient-stack"]},
+            "properties": {"enforcementLevel": level, "severity": RULE_BY_ID[rid].severity,
+                           "tags": ["resilient-stack", RULE_BY_ID[rid].family]},
         })
     index = {rid: i for i, rid in enumerate(RULE_IDS)}
     baselined = bool(report.provenance and report.provenance.get("baseline"))
@@ -204,12 +206,7 @@ def sarif_run(report: Report, source: str) -> dict:
             "ruleIndex": index[f.rule],
             "level": "note" if f.exempted else _sarif_level(f.level),
             "message": {"text": f.message},
-            "locations": [
-                {
-                    "physicalLocation": {"artifactLocation": {"uri": source}},
-                    "logicalLocations": [{"fullyQualifiedName": r, "kind": "resource"} for r in f.resources[:50]],
-                }
-            ],
+            "locations": [_sarif_location(report, source, f)],
             "partialFingerprints": {"resilientStackFinding/v1": f.fingerprint},
             "properties": {"role": f.role, "replicaSet": f.replica_set, "enforcementLevel": f.level,
                            "resources": len(f.resources)},
@@ -238,6 +235,24 @@ def sarif_run(report: Report, source: str) -> dict:
             "scope": report.scope,
         },
     }
+
+
+def declared_at(report: Report, f: Finding) -> list[tuple[str, int]]:
+    """(resource, line) of the finding's resources whose declaration the input locates (a design file's entries),
+    by line."""
+    lines = report.lines or {}
+    return sorted(((r, lines[r]) for r in f.resources if r in lines), key=lambda rl: (rl[1], rl[0]))
+
+
+def _sarif_location(report: Report, source: str, f: Finding) -> dict:
+    """The input file, at the line that declares the finding's first resource when the input has one; the resources
+    (URNs, design names) as logical locations."""
+    physical: dict = {"artifactLocation": {"uri": source}}
+    at = declared_at(report, f)
+    if at:
+        physical["region"] = {"startLine": at[0][1]}
+    return {"physicalLocation": physical,
+            "logicalLocations": [{"fullyQualifiedName": r, "kind": "resource"} for r in f.resources[:50]]}
 
 
 def _artifact(report: Report, source: str) -> dict:
@@ -378,7 +393,12 @@ def _worst(reports: list[Report]) -> str:
 
 def render_audit(fmt: str, items: list[tuple[Report, str]]) -> str:
     """The report of one input, or of several (one verdict each): text and markdown one after the other, JSON
-    ``{"verdict": worst, "reports": [...]}``, SARIF one run each, JUnit one test suite each."""
+    ``{"verdict": worst, "reports": [...]}``, SARIF one run each, JUnit one test suite each, GitLab's one report of
+    every input's findings (resilient_stack.audit.gitlab)."""
+    if fmt.startswith("gitlab-"):
+        from resilient_stack.audit import gitlab  # it imports this module
+
+        return gitlab.RENDERERS[fmt](items)
     if len(items) == 1:
         return AUDIT_RENDERERS[fmt](*items[0])
     if fmt == "sarif":

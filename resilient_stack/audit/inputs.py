@@ -62,6 +62,7 @@ class Loaded:
     issues: tuple = ()  # (rule, urn, role, message): findings of the reader itself
     coverage: dict | None = None  # what was and was not evaluated, by type (see _Reader.coverage)
     sha256: str | None = None  # of the input's bytes (load_input)
+    lines: Mapping[str, int] | None = None  # resource -> the line of the input that declares it (YAML designs)
 
     def judged(self) -> int:
         """How many resources a rule judged: the evaluated ones, the providers (read only to place others) aside."""
@@ -415,15 +416,25 @@ def _yaml(text: str, source: str) -> Any:
     return load_yaml_text(text, source)
 
 
-def _design(doc: Any, source: str, catalog: Catalog) -> Loaded:
+def _design(doc: Any, source: str, catalog: Catalog, text: str | None = None) -> Loaded:
+    """A design file's placements; from YAML ``text``, also the line of the entry that declares each one."""
     from resilient_stack.core.design import (
         parse_design,  # design files only: pydantic is not imported for JSON exports
     )
 
-    placements = parse_design(doc, source).placements_for(catalog)
+    design = parse_design(doc, source)
+    placements = design.placements_for(catalog)
+    lines = None
+    if text is not None:
+        from resilient_stack.io.safeyaml import entry_lines
+
+        at = entry_lines(text, ("placements", "backups"))
+        by_name = {p.name: at.get(("placements", i)) for i, p in enumerate(design.placements)}
+        by_name.update({b.name or f"backup-{i + 1}": at.get(("backups", i)) for i, b in enumerate(design.backups)})
+        lines = {p.resource: line for p in placements if (line := by_name.get(p.resource.split("/", 1)[0]))}
     return Loaded("design", placements, len(placements), (),
                   {"resources": len(placements), "evaluated": {"design replica": len(placements)},
-                   "not_evaluated": {"holds_no_replica": {}, "unknown_type": {}}})
+                   "not_evaluated": {"holds_no_replica": {}, "unknown_type": {}}}, lines=lines)
 
 
 def read_stack_config(path: str) -> Mapping[str, Any]:
@@ -497,13 +508,14 @@ def load_input(
 def _load(path: str, box: list[bytes], source: str, catalog: Catalog, stack_config, inspect) -> Loaded:
     data = box[0]
     if not _looks_like_json(data):
-        doc = _yaml(decode_text(data, source), source)
+        text = decode_text(data, source)
+        doc = _yaml(text, source)
         kind = detect(doc, source)
         if kind == "stack-export":
             return read_stack_export(doc, source, catalog, inspect)
         if kind == "preview":
             return read_preview(doc, source, catalog, stack_config, inspect)
-        return _design(doc, source, catalog)
+        return _design(doc, source, catalog, text)
     export = ExportReader(source, catalog, inspect or {})
     preview = PreviewReader(source, catalog, inspect or {})
     del data  # the reader holds the file once (in ``box``): compacted, the original is read again only to locate an error

@@ -29,75 +29,86 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
-from typing import Iterable
+from typing import Iterable, Mapping, NamedTuple
 
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.placement import BACKUP_ROLE, Placement, project_label, replica_set_name, same_project
 from resilient_stack.core.vocabulary import near_miss
 
-PLACEMENT_RULE_IDS = (
-    "single-building",
-    "single-site",
-    "single-provider",
-    "backup-colocated",
-    "backup-shares-project",
-    "site-majority",
-    "unknown-placement",
-    "unclassified-resource",
-    "role-label-mismatch",
-    "unmatched-declaration",
+
+class Rule(NamedTuple):
+    """One rule's metadata: every output, the pack's policies, ``explain`` and the docs' table read it from here."""
+
+    id: str
+    family: str  # "placement" (evaluate), "reader" (the readers' per-resource checks), "security" (core.security)
+    default: str  # its level in the default profile (every rule is mandatory in strict)
+    severity: str  # "high" or "medium": the pack's Severity, SARIF's and GitLab's severities
+    title: str  # one line, whole: SARIF's shortDescription, GitLab's vulnerability name
+    description: str  # what fires it and why it matters
+    fix: str  # what to change
+
+
+RULES: tuple[Rule, ...] = (
+    Rule('single-building', 'placement', 'mandatory', 'high', 'A replica set sits in one building',
+         'All replicas of a replica set (a role, or one managed cluster) sit in one building (datacenter or availability zone): one fire takes them all.',
+         'Spread the replicas over another availability zone or region.'),
+    Rule('single-site', 'placement', 'mandatory', 'high', 'A replica set sits on one site',
+         'All replicas of a replica set sit on one site or campus (e.g. Strasbourg SBG1-SBG4): one site disaster takes them all.',
+         'Add a placement on another site (a region of another campus).'),
+    Rule('single-provider', 'placement', 'advisory', 'medium', 'A replica set sits at one cloud provider',
+         'All replicas of a replica set sit at one cloud provider: one provider outage takes them all.',
+         'Add placements at a second provider.'),
+    Rule('backup-colocated', 'placement', 'mandatory', 'high', "A replica set's backups share its site",
+         "A role's backups all sit on a site that also holds its replicas: the disaster that takes the data takes the backups.",
+         'Keep at least one backup on a site that holds no replica of the set.'),
+    Rule('backup-shares-project', 'placement', 'advisory', 'medium', "A replica set's backups share its cloud project",
+         "A role's backups all sit in a cloud project (a clouds.yaml entry, a project id) that also holds its replicas: whoever holds that project's credentials can delete the data and its backups together.",
+         'Keep at least one backup in a project of its own (its own clouds.yaml entry or project id).'),
+    Rule('site-majority', 'placement', 'mandatory', 'high', "One site holds half or more of a quorum's voting members",
+         'One site holds so many voting members of a quorum role that losing it loses the quorum.',
+         'Spread the voting members so that no site holds half or more of them.'),
+    Rule('unknown-placement', 'placement', 'mandatory', 'high', 'A replica cannot be placed',
+         "A replica's site cannot be resolved from the catalog, so its survival cannot be proven (fails closed).",
+         'Give the replica an explicit region (and auth URL or cloud) that the catalog knows, or extend the catalog.'),
+    Rule('unclassified-resource', 'reader', 'advisory', 'medium', 'A resource of an unknown type carries a region or a role',
+         'A custom resource of a type the auditor does not know carries a region or a role label: it may hold a replica that no rule evaluates.',
+         "Extend the auditor's types (docs/extending.md), or remove the label."),
+    Rule('role-label-mismatch', 'reader', 'advisory', 'medium', 'A role label names a role the resource cannot hold',
+         "A resilient-stack:role label names a role that the resource's type cannot hold (a container is never a database replica): the label is not honoured.",
+         'Label the resource with a role its type can hold.'),
+    Rule('unmatched-declaration', 'reader', 'mandatory', 'high', 'A declaration matches nothing',
+         'A declaration matches nothing: a resilient-stack label (role, quorum, protects, storage-of) spelled outside its vocabulary (wrong case, a plural, `yes`) or hidden in a secret, a backup protecting a role no replica has, or a quorum role named like an existing role but not it: the rule it would feed is never applied.',
+         'Spell the label from its vocabulary, in plain text, and name a role some replica has.'),
+    Rule('ssh-open-to-world', 'security', 'mandatory', 'high', 'SSH is open to the world',
+         'The ingress rules of a security group, together, open SSH (TCP 22) to the world: more public addresses than a /8 (0.0.0.0/0, or 0.0.0.0/1 + 128.0.0.0/1).',
+         "Admit SSH from the operators' address ranges only."),
+    Rule('database-open-to-world', 'security', 'mandatory', 'high', 'A database port is open to the world',
+         'The ingress rules of a security group, together, open a database port (TCP 5432 or 3306) to the world: more public addresses than a /8.',
+         "Admit the database port from the application's and the peers' addresses only."),
+    Rule('unknown-security-rule', 'security', 'mandatory', 'high', 'A security rule that may open SSH or a database port cannot be read',
+         'A security group rule that may open SSH or a database port has a secret or unreadable remote prefix, port, protocol or direction: whether the port is open to the world cannot be told (fails closed).',
+         "Make the rule's prefix, port, protocol and direction plain values, not secrets."),
+    Rule('unknown-preview-security-rule', 'security', 'advisory', 'high', 'A security rule is unknown until the resources it uses exist',
+         'At preview, a security group rule that may open SSH or a database port takes its remote prefix, port, protocol or direction from a resource not created yet: it is judged once known (the pack during `pulumi up`, the auditor on the state).',
+         'Judge it once created: the pack during pulumi up, the auditor on the state.'),
+    Rule('port-security-disabled', 'security', 'mandatory', 'high', 'Port security is disabled',
+         'A port (or a network, for the ports created on it) has portSecurityEnabled: false: no security group and no anti-spoofing filter its traffic.',
+         'Keep portSecurityEnabled on (the default) and filter with security groups.'),
+    Rule('plaintext-secret-in-user-data', 'security', 'mandatory', 'high', 'A password or key sits in clear in user data',
+         "An instance's user data carries a password or private key as a plain string: it lands in clear in the Pulumi state, previews and logs.",
+         'Pass the secret as a Pulumi secret (pulumi.Output.secret) or through the metadata the stack seals.'),
 )
-SECURITY_RULE_IDS = (
-    "ssh-open-to-world",
-    "database-open-to-world",
-    "unknown-security-rule",
-    "unknown-preview-security-rule",
-    "port-security-disabled",
-    "plaintext-secret-in-user-data",
-)
+RULE_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
+PLACEMENT_RULE_IDS = tuple(r.id for r in RULES if r.family != "security")
+SECURITY_RULE_IDS = tuple(r.id for r in RULES if r.family == "security")
 RULE_IDS = PLACEMENT_RULE_IDS + SECURITY_RULE_IDS
 LEVELS = ("mandatory", "advisory", "disabled")
 PROFILES = ("default", "strict")
-
-RULE_DESCRIPTIONS = {
-    "single-building": "All replicas of a role sit in one building (datacenter or availability zone): one fire takes them all.",
-    "single-site": "All replicas of a role sit on one site or campus (e.g. Strasbourg SBG1-SBG4): one site disaster takes them all.",
-    "single-provider": "All replicas of a role sit at one cloud provider: one provider outage takes them all.",
-    "backup-colocated": "A role's backups all sit on a site that also holds its replicas: the disaster that takes the data takes the backups.",
-    "backup-shares-project": "A role's backups all sit in a cloud project (a clouds.yaml entry, a project id) that also holds its replicas: whoever holds that project's credentials can delete the data and its backups together.",
-    "site-majority": "One site holds so many voting members of a quorum role that losing it loses the quorum.",
-    "unknown-placement": "A replica's site cannot be resolved from the catalog, so its survival cannot be proven (fails closed).",
-    "unclassified-resource": "A custom resource of a type the auditor does not know carries a region or a role label: it may hold a replica that no rule evaluates.",
-    "role-label-mismatch": "A resilient-stack:role label names a role that the resource's type cannot hold (a container is never a database replica): the label is not honoured.",
-    "unmatched-declaration": "A declaration matches nothing: a resilient-stack label (role, quorum, protects, storage-of) spelled outside its vocabulary (wrong case, a plural, `yes`) or hidden in a secret, a backup protecting a role no replica has, or a quorum role named like an existing role but not it: the rule it would feed is never applied.",
-    "ssh-open-to-world": "The ingress rules of a security group, together, open SSH (TCP 22) to the world: more public addresses than a /8 (0.0.0.0/0, or 0.0.0.0/1 + 128.0.0.0/1).",
-    "database-open-to-world": "The ingress rules of a security group, together, open a database port (TCP 5432 or 3306) to the world: more public addresses than a /8.",
-    "unknown-security-rule": "A security group rule that may open SSH or a database port has a secret or unreadable remote prefix, port, protocol or direction: whether the port is open to the world cannot be told (fails closed).",
-    "unknown-preview-security-rule": "At preview, a security group rule that may open SSH or a database port takes its remote prefix, port, protocol or direction from a resource not created yet: it is judged once known (the pack during `pulumi up`, the auditor on the state).",
-    "port-security-disabled": "A port (or a network, for the ports created on it) has portSecurityEnabled: false: no security group and no anti-spoofing filter its traffic.",
-    "plaintext-secret-in-user-data": "An instance's user data carries a password or private key as a plain string: it lands in clear in the Pulumi state, previews and logs.",
-}
+RULE_DESCRIPTIONS = {r.id: r.description for r in RULES}
 
 _PROFILE_LEVELS = {
-    "default": {
-        "single-building": "mandatory",
-        "single-site": "mandatory",
-        "single-provider": "advisory",
-        "backup-colocated": "mandatory",
-        "backup-shares-project": "advisory",
-        "site-majority": "mandatory",
-        "unknown-placement": "mandatory",
-        "unclassified-resource": "advisory",
-        "role-label-mismatch": "advisory",
-        "unmatched-declaration": "mandatory",
-        "ssh-open-to-world": "mandatory",
-        "database-open-to-world": "mandatory",
-        "unknown-security-rule": "mandatory",
-        "unknown-preview-security-rule": "advisory",
-        "port-security-disabled": "mandatory",
-        "plaintext-secret-in-user-data": "mandatory",
-    },
-    "strict": {rule: "mandatory" for rule in RULE_IDS},
+    "default": {r.id: r.default for r in RULES},
+    "strict": {r.id: "mandatory" for r in RULES},
 }
 # Findings are listed blocking first, then in this order: root causes first (an unplaced replica
 # explains the diversity findings that follow), security findings last.
@@ -214,6 +225,7 @@ class Report:
     claims: tuple[tuple[str, str], ...] = ()  # (resource, reason) of exemptions claimed outside placements
     scope: dict | None = None  # what the verdict rests on (core.scope.scope): evaluated, catalogs, weakest fact
     provenance: dict | None = None  # the tool's version, the time, the input's SHA-256 (audit.provenance)
+    lines: Mapping[str, int] | None = None  # resource -> the line of the input that declares it, where it has one
 
     @property
     def verdict(self) -> str:

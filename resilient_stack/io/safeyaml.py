@@ -145,6 +145,26 @@ def load_yaml_text(text: str, source: str) -> Any:
     return doc
 
 
+def entry_lines(text: str, keys: tuple[str, ...]) -> dict[tuple[str, int], int]:
+    """``{(key, i): line}``: the line (1-based) where item ``i`` of each top-level sequence ``key`` starts, for
+    reports that point into the file. Composes the nodes only (nothing is constructed); call it on text that
+    :func:`load_yaml_text` accepted. Empty when the text is not such a mapping."""
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.YAMLError:
+        return {}
+    finally:
+        loader.dispose()
+    out: dict[tuple[str, int], int] = {}
+    if isinstance(root, yaml.MappingNode):
+        for key_node, value in root.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value in keys and isinstance(value, yaml.SequenceNode):
+                for i, item in enumerate(value.value):
+                    out[(key_node.value, i)] = item.start_mark.line + 1
+    return out
+
+
 def load_json_text(text: str | bytes, source: str) -> Any:
     from resilient_stack.io.jsonstream import StreamError, loads
 
