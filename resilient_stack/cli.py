@@ -27,6 +27,7 @@ from resilient_stack.audit.provenance import provenance, report_time
 from resilient_stack.core.catalog import load_catalog
 from resilient_stack.core.rules import (
     PROFILES,
+    RULE_BY_ID,
     RULE_DESCRIPTIONS,
     RULE_IDS,
     RuleConfig,
@@ -284,14 +285,17 @@ def cmd_explain(args) -> int:
         raise InputError(args.rule, f"no such rule{hint}; the rules: {', '.join(RULE_IDS)}")
     from resilient_stack.audit.formats import help_uri
 
-    entry = {"rule": rule, "default": default_level(rule), "strict": default_level(rule, "strict"),
-             "description": RULE_DESCRIPTIONS[rule], "help": help_uri(rule), "docs": f"docs/rules.md#{rule}"}
+    meta = RULE_BY_ID[rule]
+    entry = {"rule": rule, "title": meta.title, "default": default_level(rule), "strict": default_level(rule, "strict"),
+             "severity": meta.severity, "family": meta.family, "description": RULE_DESCRIPTIONS[rule], "fix": meta.fix,
+             "help": help_uri(rule), "docs": f"docs/rules.md#{rule}"}
     if args.format == "json":
         sys.stdout.write(json.dumps(entry, indent=2) + "\n")
     else:
-        sys.stdout.write(f"{rule}\n  level: {entry['default']} (profile default), {entry['strict']} (profile strict)\n"
-                         f"  {entry['description']}\n  what fires it and the judgement calls: {entry['docs']} "
-                         f"({entry['help']})\n")
+        sys.stdout.write(f"{rule}: {meta.title}\n  level: {entry['default']} (profile default), {entry['strict']} "
+                         f"(profile strict); severity {meta.severity}\n"
+                         f"  {entry['description']}\n  fix: {meta.fix}\n  what fires it and the judgement calls: "
+                         f"{entry['docs']} ({entry['help']})\n")
     return 0
 
 
