@@ -202,7 +202,7 @@ def boot(
         hosts["registry"] = s.boot("registry", registry.registry_user_data(), extra_args=[
             *nets(None, plan.registry_ip), "-v", f"{tls}:{registry.TLS_MOUNT}:ro"])
         containers["registry"] = hosts["registry"].name
-        local = registry.build_app_image(f"localhost/rs-{s.id}-app:{plan.app_image.rsplit(':', 1)[-1]}")
+        local = registry.build_app_image(f"localhost/rs-{s.id}-app:{plan.app_image.rsplit(':', 1)[-1]}", session=s)
         hosts["registry"].wait_boot_finished(timeout=timeout)
         registry.push(local, plan.registry_ip, registry.repository_of(plan.app_image))
         event("boot", f"registry {plan.registry_host} serves {registry.repository_of(plan.app_image)} (examples/app)")

@@ -591,7 +591,7 @@ class _Terminated(SystemExit):
 
 
 class Session:
-    """Context manager owning the containers and networks it creates; removes them all on exit.
+    """Context manager owning the containers, networks and images it creates; removes them all on exit.
 
     Cleanup runs on normal exit, on exceptions, on Ctrl-C, SIGTERM and SIGHUP (handlers installed while the session
     is open, in the main thread only, then restored; SIGINT's too: a background job of a non-interactive shell, a CI
@@ -609,6 +609,7 @@ class Session:
         self.keep = keep if keep is not None else keeping()
         self.hosts: list[Host] = []
         self.networks: list[Network] = []
+        self.images: list[str] = []  # images built for this session (e.g. the example application's), by tag
         self._old_handlers: dict[int, Any] = {}
         self._closed = False
 
@@ -624,6 +625,13 @@ class Session:
         net = create_network(placeholder.name, subnet=subnet, internal=internal)
         self.networks[self.networks.index(placeholder)] = net
         return net
+
+    def own_image(self, tag: str) -> str:
+        """Record an image the caller is about to build for this session (before the build: a Ctrl-C during it
+        still removes it); removed with the containers."""
+        if tag not in self.images:
+            self.images.append(tag)
+        return tag
 
     def boot(self, short: str, user_data: str, **kwargs: Any) -> Host:
         """:func:`boot` a container named ``rs-<id>-<short>`` (host name ``short`` unless given)."""
@@ -643,8 +651,8 @@ class Session:
             return
         self._closed = True
         if self.keep:
-            print(f"[podman] keeping {[h.name for h in self.hosts]} {[n.name for n in self.networks]}",
-                  file=sys.stderr, flush=True)
+            print(f"[podman] keeping {[h.name for h in self.hosts]} {[n.name for n in self.networks]}"
+                  + (f" {self.images}" if self.images else ""), file=sys.stderr, flush=True)
             return
         if self.hosts:
             remove(*(h.name for h in self.hosts))
@@ -653,6 +661,8 @@ class Session:
                     shutil.rmtree(h.seed_dir, ignore_errors=True)
         for net in self.networks:
             remove_network(net.name)
+        if self.images:
+            _run(["rmi", "-f", *self.images], check=False, timeout=120)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGINT:

@@ -29,9 +29,9 @@ REGISTRY_PORT = 443
 TLS_MOUNT = "/etc/registry-tls"
 
 
-def build_app_image(tag: str, *, broken: bool = False, timeout: float = 600) -> str:
-    """Build the example application as ``tag`` (in this machine's podman storage); ``broken``: an image of it whose
-    process exits at once. Returns ``tag``.
+def build_app_image(tag: str, *, session: podman.Session, broken: bool = False, timeout: float = 600) -> str:
+    """Build the example application as ``tag`` (in this machine's podman storage), owned by ``session`` (removed
+    with its containers); ``broken``: an image of it whose process exits at once. Returns ``tag``.
 
     Raises:
         podman.PodmanUnavailable: no checkout's ``examples/app`` or no base image (scripts/build-host-image.sh).
@@ -42,6 +42,7 @@ def build_app_image(tag: str, *, broken: bool = False, timeout: float = 600) -> 
                                        "checkout of resilient-stack")
     if podman._run(["image", "exists", APP_BASE_IMAGE], check=False).returncode != 0:
         raise podman.PodmanUnavailable(f"no {APP_BASE_IMAGE}: run scripts/build-host-image.sh (as root)")
+    session.own_image(tag)
     podman._run(["build", "--quiet", "--network", "none", "--build-arg", f"BASE={APP_BASE_IMAGE}", "-t", tag,
                  str(EXAMPLE_APP)], timeout=timeout)
     if broken:

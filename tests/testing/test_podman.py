@@ -194,6 +194,27 @@ def test_a_network_interrupted_while_podman_creates_it_is_still_removed(fake_pod
     assert calls(fake_podman) == [f"network rm -f rs-{s.id}-metadata"]
 
 
+def test_a_session_removes_the_images_built_for_it_even_when_the_build_is_interrupted(fake_podman, monkeypatch):
+    """The release tests and the drill build the example application as rs-<id>-app:TAG for their registry: the
+    session owns those images (59 were left behind on a machine that ran the suite for a day)."""
+    from resilient_stack.testing import registry
+
+    monkeypatch.delenv("RESILIENT_STACK_KEEP_HOSTS", raising=False)
+    real_run = podman._run
+
+    def run(args, **kw):
+        if args[:1] == ["build"]:
+            raise KeyboardInterrupt  # Ctrl-C while podman builds it
+        return real_run(args, **kw)
+
+    monkeypatch.setattr(podman, "_run", run)
+    s = podman.Session()
+    with pytest.raises(KeyboardInterrupt):
+        with s:
+            registry.build_app_image(f"localhost/rs-{s.id}-app:1.0.0", session=s)
+    assert calls(fake_podman) == [f"image exists {registry.APP_BASE_IMAGE}", f"rmi -f localhost/rs-{s.id}-app:1.0.0"]
+
+
 # -- the host image's build script (package data) -------------------------------------------------
 
 

@@ -191,7 +191,7 @@ def stack(image, tmp_path_factory):
         tls = standins.make_tls(tmp_path_factory.mktemp("tls"), ["registry.example.com"], image)
         hosts["registry"] = s.boot("registry", registry.registry_user_data(), extra_args=[
             "--network", f"{net.name}:ip={ips['registry']}", "-v", f"{tls}:{registry.TLS_MOUNT}:ro"])
-        local = registry.build_app_image(f"localhost/rs-{s.id}-app:1.0.0")
+        local = registry.build_app_image(f"localhost/rs-{s.id}-app:1.0.0", session=s)
         hosts["registry"].wait_boot_finished(timeout=BOOT_TIMEOUT)
         registry.push(local, ips["registry"], registry.repository_of(APP_IMAGE))
         database = ci.AppDatabase(hosts=tuple(ips[n] for n in ("db1", "db2", "db3")), dbname="app", user="app")

@@ -183,7 +183,7 @@ def image_of(tag: str) -> str:
 
 
 def build_push(stack: Stack, tag: str, *, broken: bool = False) -> str:
-    local = registry.build_app_image(f"localhost/rs-{stack.s.id}-app:{tag}", broken=broken)
+    local = registry.build_app_image(f"localhost/rs-{stack.s.id}-app:{tag}", session=stack.s, broken=broken)
     registry.push(local, stack.plan.registry_ip, registry.repository_of(image_of(tag)))
     return image_of(tag)
 
