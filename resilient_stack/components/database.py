@@ -51,7 +51,7 @@ from resilient_stack.components import credentials
 from resilient_stack.components.hostopts import host_options, label_tags, metadata
 from resilient_stack.components.pki import ClusterPki, issue
 from resilient_stack.components.stack_config import check_design
-from resilient_stack.core.catalog import Catalog
+from resilient_stack.core.catalog import Catalog, load_catalog
 from resilient_stack.core.design import Design
 from resilient_stack.core.rules import RuleConfig
 from resilient_stack.core.vocabulary import (
@@ -305,7 +305,7 @@ class DatabaseTierArgs:
         if len(set(clients)) != len(clients):
             raise ValueError("app_clients: a host appears twice")
         if self.synchronous:
-            catalog = self.catalog or Catalog.load()
+            catalog = self.catalog or load_catalog()
             sites: dict[str, str] = {}
             for m in self.members:
                 res = catalog.resolve(region=m.where.region, cloud=m.where.cloud, auth_url=m.where.auth_url,

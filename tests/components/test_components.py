@@ -615,14 +615,15 @@ def test_one_placement_alone():
     assert all(provider_name(r) == "p" for r in kids if r.type.startswith("openstack:"))
 
 
-def _database_tier_program(backup_region="WAW1", container="t-pgbackrest", ssh_public_keys=()):
+def _database_tier_program(backup_region="WAW1", container="t-pgbackrest", ssh_public_keys=(), synchronous=False,
+                           regions=("GRA11", "WAW1", "UK1")):
     import pulumi
     import pulumi_openstack as openstack
 
     from resilient_stack.components import database as db
 
     def program():
-        providers = {r: openstack.Provider(r.lower(), region=r, cloud="ovh") for r in ("GRA11", "WAW1", "UK1")}
+        providers = {r: openstack.Provider(r.lower(), region=r, cloud="ovh") for r in regions}
         members = [
             db.DatabaseMember(
                 placement=r.lower(), role="primary" if r == "GRA11" else "replica", provider=p,
@@ -638,7 +639,7 @@ def _database_tier_program(backup_region="WAW1", container="t-pgbackrest", ssh_p
                                 s3_endpoint="s3.waw.cloud.ovh.net", s3_region="waw")
         keys = db.BackupKeys(access_key=pulumi.Output.secret("k"), secret_key=pulumi.Output.secret("s"))
         db.DatabaseTier("t-db", db.DatabaseTierArgs(members=members, backup=backup, prefix="t", backup_keys=keys,
-                                                    ssh_public_keys=ssh_public_keys))
+                                                    ssh_public_keys=ssh_public_keys, synchronous=synchronous))
 
     return program
 
@@ -648,6 +649,17 @@ def test_database_tier_alone_refuses_backups_on_a_member_site():
     with pytest.raises(DesignRejected) as err:
         run_program(stack_file("staging"), mocks=mocks, program=_database_tier_program())
     assert err.value.rule_ids == ["backup-colocated"]
+    assert DBTIER not in {r.type for r in mocks.resources}
+
+
+def test_database_tier_alone_with_synchronous_replication_checks_its_sites_with_the_built_in_catalog():
+    """No catalog given: the tier reads the built-in one (it called a Catalog.load that does not exist: every
+    synchronous tier built alone crashed with an AttributeError)."""
+    mocks = RecordingMocks()
+    with pytest.raises(ValueError) as err:
+        run_program(stack_file("staging"), mocks=mocks, program=_database_tier_program(
+            backup_region="DE1", synchronous=True, regions=("GRA11", "GRA9", "WAW1", "UK1", "SBG5")))
+    assert str(err.value).startswith("synchronous: the database members in gra11 and gra9 share a site"), err.value
     assert DBTIER not in {r.type for r in mocks.resources}
 
 
