@@ -283,7 +283,7 @@ def cmd_explain(args) -> int:
         close = difflib.get_close_matches(rule, RULE_IDS, n=2, cutoff=0.6)
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
         raise InputError(args.rule, f"no such rule{hint}; the rules: {', '.join(RULE_IDS)}")
-    from resilient_stack.audit.formats import help_uri
+    from resilient_stack.audit.formats.common import help_uri
 
     meta = RULE_BY_ID[rule]
     entry = {"rule": rule, "title": meta.title, "default": default_level(rule), "strict": default_level(rule, "strict"),

@@ -20,7 +20,7 @@ import json
 import uuid
 
 from resilient_stack import __version__
-from resilient_stack.audit.formats import INFO_URI, declared_at, help_uri
+from resilient_stack.audit.formats.common import INFO_URI, declared_at, help_uri
 from resilient_stack.core.rules import RULE_BY_ID, Finding, Report
 
 SAST_SCHEMA_VERSION = "15.0.4"  # the Security report schemas' version these reports follow
@@ -116,4 +116,4 @@ def codequality(items: list[tuple[Report, str]]) -> str:
     return json.dumps(issues, indent=2) + "\n"
 
 
-RENDERERS = {"gitlab-sast": sast, "gitlab-codequality": codequality}
+
