@@ -40,7 +40,7 @@ from resilient_stack.core.scope import scope
 from resilient_stack.core.security import SecurityCollector
 from resilient_stack.core.survival import DRILL_LEVELS, DrillReport, drill
 from resilient_stack.hosts.remote import DEFAULT_SSH
-from resilient_stack.io.errors import InputError
+from resilient_stack.io.errors import InputError, ResilientStackError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -315,10 +315,7 @@ def cmd_firedrill(args) -> int:
     except (DrillError, podman.PodmanError) as exc:
         if os.environ.get("RESILIENT_STACK_DEBUG"):
             raise
-        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
-        cause = next((ln for ln in lines[1:] if any(k in ln for k in ("Job for", "ERROR:", "FATAL", "could not"))), "")
-        first = lines[0] + (" " + cause if cause else "")
-        raise InputError(args.stack, f"the drill could not be carried out: {first} "
+        raise InputError(args.stack, f"the drill could not be carried out: {exc.one_line()} "
                                      "(RESILIENT_STACK_DEBUG=1 for details)") from None
     _emit(RENDERERS[args.format](report), args.output)
     return report.exit_code
@@ -418,9 +415,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                "firedrill": cmd_firedrill, "explain": cmd_explain, "release": cmd_release, "app": cmd_app}[args.command]
     try:
         return handler(args)
-    except InputError as exc:
+    except InputError as exc:  # names its file
         print(f"resilient-stack: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
+    except ResilientStackError as exc:  # the project's other errors: one line, its exit code
+        if os.environ.get("RESILIENT_STACK_DEBUG"):
+            raise
+        print(f"resilient-stack: error: {' '.join(getattr(args, 'paths', None) or [_named(args)])}: "
+              f"{exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("resilient-stack: interrupted", file=sys.stderr)
         return 130

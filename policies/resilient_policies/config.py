@@ -53,7 +53,7 @@ from resilient_stack.core.rules import (
     RuleConfig,
     default_level,
 )
-from resilient_stack.io.errors import InputError
+from resilient_stack.io.errors import InputError, ResilientStackError
 
 _DEFAULTS = PolicyConfig()
 EXEMPTED_POLICY = "exempted-findings"  # the helper policy of .exemptions
@@ -115,7 +115,7 @@ SCHEMA_PROPERTIES: dict[str, dict[str, Any]] = {
 CONFIG_SCHEMA = PolicyConfigSchema(properties=SCHEMA_PROPERTIES)
 
 
-class PolicyConfigError(ValueError):
+class PolicyConfigError(ResilientStackError, ValueError):
     """A policy config the settings model rejects: the analysis stops with this one-line message."""
 
 

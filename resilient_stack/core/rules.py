@@ -34,6 +34,7 @@ from typing import Iterable, Mapping, NamedTuple
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.placement import BACKUP_ROLE, Placement, project_label, replica_set_name, same_project
 from resilient_stack.core.vocabulary import near_miss
+from resilient_stack.io.errors import ResilientStackError
 
 
 class Rule(NamedTuple):
@@ -566,8 +567,11 @@ def reader_findings(issues: Iterable[tuple], config: RuleConfig | None = None) -
     return tuple(out)
 
 
-class DesignRejected(Exception):
-    """A design that the mandatory placement rules reject (components refuse to build it)."""
+class DesignRejected(ResilientStackError):
+    """A design that the mandatory placement rules reject (components refuse to build it): exit 1, as a failed
+    audit."""
+
+    exit_code = 1
 
     def __init__(self, findings: list[Finding], report: "Report | None" = None) -> None:
         self.findings = findings
@@ -576,6 +580,10 @@ class DesignRejected(Exception):
         super().__init__(
             "design rejected by the placement rules:\n  " + "\n  ".join(lines)
         )
+
+    def one_line(self) -> str:
+        return "design rejected by the placement rules: " + "; ".join(
+            f"[{f.level}] {f.rule}: {f.message}" for f in self.findings)
 
     @property
     def rule_ids(self) -> list[str]:

@@ -44,7 +44,7 @@ from resilient_stack.core.vocabulary import (
 )
 from resilient_stack.drills.report import Prediction
 from resilient_stack.hosts.document import unpack_user_data
-from resilient_stack.io.errors import InputError
+from resilient_stack.io.errors import InputError, ResilientStackError
 from resilient_stack.testing import podman
 
 __all__ = [
@@ -69,7 +69,7 @@ INSTANCE_TYPE = "openstack:compute/instance:Instance"
 STACKS_DIR = "stacks"  # a stack NAME is ./stacks/Pulumi.NAME.yaml in the current directory
 
 
-class DrillError(RuntimeError):
+class DrillError(ResilientStackError, RuntimeError):
     """The drill could not be carried out (a host did not boot, replication never started...)."""
 
 

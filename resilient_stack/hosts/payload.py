@@ -26,13 +26,15 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable, Mapping, Union
 
+from resilient_stack.io.errors import ResilientStackError
+
 __all__ = ["Lines", "PayloadError", "PayloadTemplate", "lines", "load", "names", "render"]
 
 PACKAGE = "resilient_stack.hosts"
 FOLDER = "payloads"
 
 
-class PayloadError(ValueError):
+class PayloadError(ResilientStackError, ValueError):
     """A payload and its values do not match (unknown or unused placeholder, misplaced block, bad value)."""
 
 

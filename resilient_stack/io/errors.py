@@ -1,9 +1,34 @@
-"""The error that reaches the user as one clear line (exit code 2), never as a traceback."""
+"""The errors that reach the user as one clear line with their exit code, never as a traceback.
+
+:class:`ResilientStackError` is the root of every error the project raises on purpose; the CLI catches it once
+(``resilient-stack: error: LINE``, exit :attr:`~ResilientStackError.exit_code`). Its subclasses:
+
+| error | where | exit |
+|---|---|---|
+| :class:`InputError` (and ``StackConfigError``) | io, every reader | 2: unusable input |
+| ``DesignRejected`` | core.rules: a design the mandatory rules reject | 1: the design fails |
+| ``PayloadError`` | hosts.payload: a payload and its values do not match | 2 |
+| ``PolicyConfigError`` | the policy pack's settings | 2 |
+| ``DrillError``, ``PodmanError`` (``BootError``, ``PodmanUnavailable``) | the live drill and its hosts | 2: not carried out |
+"""
 
 from __future__ import annotations
 
 
-class InputError(Exception):
+class ResilientStackError(Exception):
+    """The root of the project's errors: each says itself as one line (:meth:`one_line`) with an exit code."""
+
+    exit_code = 2
+
+    def one_line(self) -> str:
+        """The message on one line: the first line, and the first line below it that names a cause (a systemd
+        job, an ERROR or FATAL line of a log tail), if any."""
+        lines = [ln.strip() for ln in str(self).strip().splitlines() if ln.strip()] or [type(self).__name__]
+        cause = next((ln for ln in lines[1:] if any(k in ln for k in ("Job for", "ERROR:", "FATAL", "could not"))), "")
+        return lines[0] + (" " + cause if cause else "")
+
+
+class InputError(ResilientStackError):
     """Unusable input: a file the auditor cannot read or understand.
 
     ``str(err)`` is the one line printed on stderr: it names the file and the problem.

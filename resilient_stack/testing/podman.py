@@ -44,6 +44,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Iterable, Mapping, Sequence
 
+from resilient_stack.io.errors import ResilientStackError
+
 __all__ = [
     "DEFAULT_IMAGE", "BUILD_SCRIPT", "LABEL", "PodmanError", "PodmanUnavailable", "BootError", "Network", "Host",
     "Session", "podman_available", "image_exists", "ensure_image", "unique_name", "create_network", "remove_network",
@@ -62,7 +64,7 @@ NAME_PREFIX = "rs-"
 PublishSpec = str | tuple[int, int]
 
 
-class PodmanError(RuntimeError):
+class PodmanError(ResilientStackError, RuntimeError):
     """A podman command failed."""
 
 
