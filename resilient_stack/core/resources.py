@@ -252,6 +252,8 @@ def _hidden_labels(view: ResourceView, readable: bool) -> str | None:
                 whole = whole or f"its {holder} ({side}) is {val.why}"
             elif type(val) is dict:
                 for k, v in val.items():
+                    if type(v) is str and v != REDACTED:
+                        continue  # a plain value (the common case: every label of a big estate)
                     if isinstance(k, str) and _label_key(k) is not None:
                         inner = _plain(v)
                         if inner is _SECRET or inner is _REDACTED:
@@ -262,6 +264,12 @@ def _hidden_labels(view: ResourceView, readable: bool) -> str | None:
 @functools.lru_cache(maxsize=1024)
 def _role_hint(value: str) -> str | None:
     return vocab.near_miss(value, vocab.KNOWN_ROLES)
+
+
+@functools.lru_cache(maxsize=1024)
+def _role_spelled_right(value: str) -> bool:
+    """A known role, or an application's own (``cache``, ``queue``): no near miss of a known one, a role name."""
+    return _role_hint(value) is None and bool(vocab.ROLE_NAME_RE.match(value))
 
 
 def _vocabulary_issues(view: ResourceView, labels: Mapping[str, str], own_role: str) -> list:
@@ -277,11 +285,9 @@ def _vocabulary_issues(view: ResourceView, labels: Mapping[str, str], own_role: 
                     "secrets (they are placement facts, not credentials)"))
     for key in (ROLE_KEY, PROTECTS_KEY, vocab.STORAGE_OF_KEY):
         value = labels.get(key)
-        if not value:
+        if not value or _role_spelled_right(value):
             continue
         hint = _role_hint(value)
-        if hint is None and vocab.ROLE_NAME_RE.match(value):
-            continue  # a known role, or an application's own (`cache`, `queue`)
         meant = f"did you mean `{hint}`?" if hint else "a role is lower case letters, digits and dashes"
         out.append(("unmatched-declaration", view.urn, own_role,
                     f"`{_short(view.urn)}` is labelled {key}={value!r}, outside the role vocabulary ({meant}): "
