@@ -123,10 +123,36 @@ def instances(n: int, seed: int = 11) -> Iterator[dict]:
                "parent": stack + "pulumi:pulumi:Stack::fleet-prod"}
 
 
+def small(n: int, seed: int = 13) -> Iterator[dict]:
+    """The per-resource worst case: every resource a SMALL instance to place (about 570 bytes: a role label, a name,
+    a flavor; its outputs as a state has them, no user data), so that reading the JSON costs little and the
+    auditor's own work on each resource dominates."""
+    rng = random.Random(seed)
+    stack = "urn:pulumi:prod::fleet::"
+    yield {"urn": stack + "pulumi:pulumi:Stack::fleet-prod", "type": "pulumi:pulumi:Stack", "custom": False}
+    refs = []
+    for i, (region, auth) in enumerate(REGIONS[: max(0, min(len(REGIONS), n - 1))]):
+        purn = stack + f"pulumi:providers:openstack::r{i}"
+        pid = "%08x" % rng.getrandbits(32)
+        prov_in = {"region": region, "authUrl": auth, "version": "5.4.1"}
+        refs.append(f"{purn}::{pid}")
+        yield {"urn": purn, "type": "pulumi:providers:openstack", "custom": True, "id": pid, "inputs": prov_in,
+               "outputs": prov_in}
+    roles = ("web", "web", "database", "worker")
+    for i in range(n - 1 - len(refs)):
+        p = i % len(refs)
+        inputs = {"name": f"i{i}", "flavorName": "b3-8", "metadata": {"resilient-stack:role": roles[i % len(roles)]}}
+        rid = "%08x" % rng.getrandbits(32)
+        outputs = dict(inputs, id=rid, region=REGIONS[p][0], accessIpV4="198.51.100.%d" % rng.randrange(1, 254))
+        yield {"urn": f"{stack}openstack:compute/instance:Instance::i{i}", "type": "openstack:compute/instance:Instance",
+               "custom": True, "id": rid, "provider": refs[p], "inputs": inputs, "outputs": outputs,
+               "parent": stack + "pulumi:pulumi:Stack::fleet-prod"}
+
+
 def write_export(path: Path, n: int, seed: int = 7, kind: str = "estate") -> Path:
-    """Write a stack export with exactly ``n`` resources (streamed, bounded memory): a realistic ``estate`` or the
-    worst case, ``instances``."""
-    source = {"estate": resources, "instances": instances}[kind]
+    """Write a stack export with exactly ``n`` resources (streamed, bounded memory): a realistic ``estate``, the
+    worst case ``instances``, or ``small`` instances (the per-resource worst case)."""
+    source = {"estate": resources, "instances": instances, "small": small}[kind]
     with open(path, "w", encoding="utf-8") as fh:
         fh.write('{"version": 3, "deployment": {"manifest": {"time": "2026-11-25T00:00:00Z", "version": "v3.274.1"}, "resources": [\n')
         for i, r in enumerate(source(n, seed)):

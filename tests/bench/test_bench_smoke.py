@@ -34,6 +34,16 @@ def test_worst_case_export_is_all_instances_to_place(tmp_path):
     assert evaluate(loaded.placements).verdict == "pass"
 
 
+def test_small_instances_are_about_570_bytes_and_all_placed(tmp_path):
+    path = write_export(tmp_path / "s.json", 1000, kind="small")
+    doc = json.loads(path.read_text())
+    instances = [r for r in doc["deployment"]["resources"] if r["type"] == "openstack:compute/instance:Instance"]
+    per = sum(len(json.dumps(r)) for r in instances) / len(instances)
+    assert 450 < per < 700, per
+    loaded = load_input(str(path), load_catalog())
+    assert len(loaded.placements) == len(instances) and all(p.resolved for p in loaded.placements)
+
+
 def test_bench_runs_end_to_end(tmp_path):
     out = tmp_path / "bench.json"
     r = subprocess.run([sys.executable, "-m", "bench.run", "--sizes", "300,600", "--repeat", "1", "--json", str(out)],
@@ -46,7 +56,9 @@ def test_bench_runs_end_to_end(tmp_path):
             assert res["sizes"][size][tool]["seconds"] > 0 and res["sizes"][size][tool]["peak_rss"] > 0
             assert res["sizes"][size][tool]["cpu"] > 0
         assert res["worst"][size]["audit"]["cpu"] > 0 and res["worst"][size]["json.load"]["cpu"] > 0
+        assert res["small"][size]["audit"]["cpu"] > 0 and res["small"][size]["json.load"]["cpu"] > 0
     assert "Worst case: every resource an instance to place" in r.stdout and "load average" in r.stdout
+    assert "Per-resource worst case: every resource a SMALL instance" in r.stdout
     assert res["construction"]["resources"] > 50
 
 
