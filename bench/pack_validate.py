@@ -26,8 +26,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
-from resilient_policies import PLACEMENT_POLICIES
 
+from resilient_policies import PLACEMENT_POLICIES
 from resilient_stack.core.vocabulary import SECRET_SIG
 
 

@@ -52,7 +52,8 @@ def resources(n: int, seed: int = 7) -> Iterator[dict]:
         batch.append({"urn": parent, "type": PARENT_TYPE, "custom": False,
                       "parent": stack + "pulumi:pulumi:Stack::estate-prod"})
 
-        def custom(typ: str, name: str, inputs: dict, extra_out: dict | None = None) -> dict:
+        def custom(typ: str, name: str, inputs: dict, extra_out: dict | None = None, *, region: str = region,
+                   pname: str = pname, parent: str = parent, ref: str = ref) -> dict:
             rid = "%08x-%04x-%04x" % (rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(16))
             out = dict(inputs, id=rid, region=region, **(extra_out or {}))
             return {"urn": f"{stack}{PARENT_TYPE}${typ}::{pname}-{name}",

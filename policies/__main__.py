@@ -6,6 +6,7 @@ live in :mod:`resilient_policies` (tests import those, never this file).
 """
 
 from pulumi_policy import EnforcementLevel, PolicyPack
+
 from resilient_policies import PACK_DESCRIPTION, PACK_NAME, POLICIES
 
 PolicyPack(

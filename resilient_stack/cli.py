@@ -20,8 +20,8 @@ import sys
 from typing import Sequence
 
 from resilient_stack import __version__
-from resilient_stack.audit.formats import AUDIT_FORMATS, DRILL_FORMATS, render_audit, render_drill
 from resilient_stack.audit.baseline import FAIL_ON, exit_code, read_baseline, with_baseline
+from resilient_stack.audit.formats import AUDIT_FORMATS, DRILL_FORMATS, render_audit, render_drill
 from resilient_stack.audit.inputs import load_input, read_stack_config
 from resilient_stack.audit.provenance import provenance, report_time
 from resilient_stack.core.catalog import load_catalog

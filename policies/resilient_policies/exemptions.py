@@ -18,6 +18,7 @@ the resource analysis, which the engine runs before the stack analysis, and repo
 from __future__ import annotations
 
 import threading
+
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,

@@ -67,7 +67,7 @@ def _evaluate(args: StackValidationArgs, settings: Settings) -> Report:
     issues: list = []
     views = [stack_view(r) for r in candidates]
     kubes: dict = {}
-    for r, view in zip(candidates, views):
+    for view in views:
         if view.type == OVH_KUBE:
             region = kube_entry(view)
             kubes[view.urn] = region

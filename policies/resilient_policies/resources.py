@@ -29,7 +29,8 @@ from pulumi_policy import secret as _secret
 from pulumi_policy.proxy import UnknownValueError
 from pulumi_policy.secret import Secret
 
-from resilient_stack.core.resources import OPENSTACK_PROVIDER, ResourceView
+from resilient_stack.core.kinds import OPENSTACK_PROVIDER
+from resilient_stack.core.resources import ResourceView
 from resilient_stack.core.vocabulary import SECRET_SIG, UNKNOWN
 
 # The value of a secret's signature key in the engine's wire format (the stack-export marker).

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from resilient_stack.core.catalog import Catalog
-from resilient_stack.core.placement import Placement
 from resilient_stack.core.kinds import (
     KINDS,
     KNOWN,
@@ -32,6 +31,7 @@ from resilient_stack.core.kinds import (
     UNCLASSIFIED,
     classify,
 )
+from resilient_stack.core.placement import Placement
 from resilient_stack.core.resources import (
     ResourceView,
     kube_entry,

@@ -69,7 +69,7 @@ from resilient_stack.core.vocabulary import (
     header_safe,
     labels,
 )
-from resilient_stack.hosts import cloudinit, pki, runtime
+from resilient_stack.hosts import cloudinit, runtime
 from resilient_stack.hosts import secrets as host_secrets
 
 TYPE_TOKEN = "resilient-stack:database:DatabaseTier"
@@ -466,7 +466,7 @@ def check_budgets(args: DatabaseTierArgs, widest: TierSecrets) -> None:
     and addresses of the greatest size."""
     n, c = len(args.members), len(args.app_clients)
     widest_ips = [runtime.widest_address(i) for i in range(n + c)]
-    for i, m in enumerate(args.members):
+    for m in args.members:
         host = host_name(args, m.placement)
         text = member_user_data(args, m, addresses=widest_ips[:n], client_ips=widest_ips[n:], secrets=widest,
                                 host_key="k" * host_secrets.KEY_LENGTH, data_volume_id="0" * 36)

@@ -36,6 +36,7 @@ from resilient_stack.components.database import (
     DatabaseTierArgs,
     Where,
 )
+from resilient_stack.components.readiness import advisories, deploy_problems
 from resilient_stack.components.regional import (
     LoadBalancerSettings,
     RegionalWebStack,
@@ -52,10 +53,9 @@ from resilient_stack.components.stack_config import (
     program_namespace,
     validate_stack,
 )
-from resilient_stack.components.readiness import advisories, deploy_problems
 from resilient_stack.core.catalog import Catalog
-from resilient_stack.hosts import cloudinit
 from resilient_stack.core.rules import DesignRejected, Report
+from resilient_stack.hosts import cloudinit
 from resilient_stack.io.errors import InputError
 
 TYPE_TOKEN = "resilient-stack:stack:ResilientWebStack"

@@ -31,11 +31,13 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 
 from resilient_stack.components.app_config import APP_SECRETS, REGISTRY_PASSWORD, AppSettings
 from resilient_stack.components.backup_config import ACCESS_KEY, SECRET_CONFIG_KEYS, SECRET_KEY, BackupConfig
-from resilient_stack.components.config_base import CloudName  # noqa: F401 - re-exported
+from resilient_stack.components.config_base import (
+    CloudName,  # noqa: F401 - re-exported
+    documentation_network,
+)
 from resilient_stack.components.config_base import ConfigModel as _Model
 from resilient_stack.components.config_base import as_the_cloud_compares as _as_the_cloud_compares  # noqa: F401
 from resilient_stack.components.config_base import cidr as _cidr
-from resilient_stack.components.config_base import documentation_network
 from resilient_stack.components.stack_fields import PlacementConfig  # noqa: F401 - re-exported
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.design import Design

@@ -25,7 +25,6 @@ from resilient_stack.core.catalog import ASCII_WHITESPACE, Catalog, auth_host
 from resilient_stack.core.kinds import (
     DATABASE,
     KINDS,
-    OPENSTACK_PROVIDER,
     OVH,
     OVH_DATABASE,
     OVH_KUBE,

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from string import Template
-from typing import Callable, Sequence
+from typing import Callable
 
 import yaml
 
 from resilient_stack.core.vocabulary import HOST_WEB
 from resilient_stack.drills.load import RUN_DIR, VISITOR, visitor_script
-from resilient_stack.drills.plan import DrillError, HostPlan, Plan, pick_internet_subnet
+from resilient_stack.drills.plan import HostPlan, Plan, pick_internet_subnet
 from resilient_stack.drills.report import plural
 from resilient_stack.testing import podman, registry, standins
 from resilient_stack.testing.standins import make_tls  # noqa: F401 - the drill's certificates

@@ -35,11 +35,11 @@ from resilient_stack.hosts.paths import (
     BACKUP_STATE_DIR,
     BACKUP_TIMER,
     PATRONI_SERVICE,
+    PG_DATA,
+    PG_SOCKET_DIR,
     PGBACKREST_SECRETS,
     PGBACKREST_SPOOL,
     RESTORE_SCRIPT,
-    PG_DATA,
-    PG_SOCKET_DIR,
     SYSTEMD_DIR,
 )
 

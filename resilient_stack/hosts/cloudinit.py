@@ -30,9 +30,9 @@ that receive it: ``tests/hosts/test_snapshots.py`` keeps the user data of every 
 from __future__ import annotations
 
 from resilient_stack.hosts.acme import names as acme_names
-from resilient_stack.hosts.backup import BackupRepository, BackupTarget, validate_backup_repository
 from resilient_stack.hosts.app import AppSpec, check_secrets_budget, reserved_length, secrets_version, validate_app
 from resilient_stack.hosts.app import runtime_section as app_runtime_section
+from resilient_stack.hosts.backup import BackupRepository, BackupTarget, validate_backup_repository
 from resilient_stack.hosts.cluster import ClusterMember, app_credentials, app_roles, migrate_role
 from resilient_stack.hosts.database import (
     DbSecrets,
@@ -53,13 +53,14 @@ from resilient_stack.hosts.paths import (
     BACKUP_STATE_DIR,
     CA_CERT,
     CLUSTER_HELPER,
-    ETCDCTL_HELPER,
-    MEMBER_CERT,
-    MEMBER_KEY,
     DB_INIT_SCRIPT,
     DB_INIT_SQL,
     DB_START_SCRIPT,
     ETCD_ENV,
+    ETCDCTL_HELPER,
+    MEMBER_CERT,
+    MEMBER_KEY,
+    METADATA_URL,
     NGINX_SITE,
     PATRONI_CONF,
     PG_CLUSTER,
@@ -72,9 +73,9 @@ from resilient_stack.hosts.paths import (
     SECRETS_DIR,
     SSHD_DROPIN,
     SYNC_SCRIPT,
+    USER_DATA_URL,
     WEB_ROOT,
 )
-from resilient_stack.hosts.paths import METADATA_URL, USER_DATA_URL
 from resilient_stack.hosts.runtime import decode as runtime_document_of
 from resilient_stack.hosts.runtime import encode as runtime_items
 from resilient_stack.hosts.web import (

@@ -44,8 +44,8 @@ from resilient_stack.hosts.paths import (
     NGINX_SITE,
     SERVER_NAME_CONF,
     SITE_DIR,
-    TLS_DIR,
     SYNC_SCRIPT,
+    TLS_DIR,
     WEB_ROOT,
 )
 

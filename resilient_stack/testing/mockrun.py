@@ -47,7 +47,6 @@ from resilient_stack.components.stack_config import read_stack_file
 from resilient_stack.core.rules import DesignRejected
 from resilient_stack.io.errors import InputError
 from resilient_stack.testing import pulumi_internals as pulumi_mocks
-from resilient_stack.testing.stack_export import to_stack_export
 from resilient_stack.testing.pulumi_internals import (
     SECRET_SIG,
     SECRET_VALUE,
@@ -58,6 +57,7 @@ from resilient_stack.testing.pulumi_internals import (
     set_all_config,
     thread_event_loop,
 )
+from resilient_stack.testing.stack_export import to_stack_export
 
 __all__ = [
     "MockRunError",

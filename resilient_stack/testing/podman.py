@@ -28,9 +28,9 @@ The harness writes nothing on stdout (a caller's ``--format json`` owns it): its
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
-import ipaddress
 import secrets
 import shutil
 import signal

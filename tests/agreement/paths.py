@@ -140,7 +140,7 @@ def export(case: Case, *, quorum_labels: bool = True) -> dict:
                 votes = quorum_labels and (role in voting or role in p.get("quorum", ()))
                 e.resource(TYPES[role], f"{p['name']}-{role}-{i + 1}", prov, role=role, quorum=votes,
                            exempt=p.get("exempt"), tags_style=role == "load-balancer", **extra)
-    for i, bk in enumerate(case.backups):
+    for bk in case.backups:
         prov = e.provider(f"{bk['name']}-provider", region=bk["region"], auth_url=bk.get("auth_url"),
                           cloud=bk.get("cloud"))
         e.resource(TYPES["backup"], bk["name"], prov, role="backup", protects=bk["protects"], exempt=bk.get("exempt"))

@@ -15,7 +15,6 @@ from resilient_stack.components import regional
 from resilient_stack.components.stack_config import load_stack_file
 from resilient_stack.core.catalog import load_catalog
 from resilient_stack.core.rules import DesignRejected, RuleConfig, evaluate
-from resilient_stack.hosts import cloudinit
 from resilient_stack.core.vocabulary import (
     PROTECTS_KEY,
     QUORUM_KEY,
@@ -23,6 +22,7 @@ from resilient_stack.core.vocabulary import (
     SECRET_SIG,
     header_safe,
 )
+from resilient_stack.hosts import cloudinit
 from resilient_stack.testing.mockrun import (
     RecordedResource,
     RecordingMocks,
@@ -36,7 +36,6 @@ from tests.hosts.test_cloudinit import validate  # noqa: F401  (pytest fixture)
 from .conftest import (
     PASSING,
     RANDOM_PASSWORD,
-    host_key,
     sealed_document,
     stack_file,
     user_data,

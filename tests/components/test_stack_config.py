@@ -6,6 +6,7 @@ import json
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from resilient_stack.components.stack_config import (
     NAMESPACE,
@@ -137,7 +138,7 @@ def test_defaults():
 
 def test_models_are_frozen():
     cfg = load_stack_file(stack_file("production"))
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.name = "other"  # type: ignore[misc]
 
 

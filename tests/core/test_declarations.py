@@ -28,7 +28,7 @@ def spread(**labels) -> b.Export:
     provs = {n: e.provider(n, region=r) for n, r in (("gra", "GRA11"), ("waw", "WAW1"), ("de", "DE1"))}
     for n in ("gra", "waw", "de"):
         e.resource(b.INSTANCE, f"web-{n}", provs[n], role="web")
-        db = e.resource(b.INSTANCE, f"db-{n}", provs[n], role="database", quorum=True)
+        e.resource(b.INSTANCE, f"db-{n}", provs[n], role="database", quorum=True)
     for r in e.resources:
         if r["urn"].endswith("::db-waw"):
             r["inputs"]["metadata"].update(labels)

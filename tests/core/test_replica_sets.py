@@ -17,8 +17,8 @@ from resilient_stack.core.placement import Placement, replica_set_name
 from resilient_stack.core.rules import RuleConfig, evaluate
 from resilient_stack.core.survival import drill
 from tests import builders as b
-from tests.policies.support import audit as audit_cli
 from tests.policies.support import assert_agree, run_in_process
+from tests.policies.support import audit as audit_cli
 
 CAT = load_catalog()
 DB = "ovh:CloudProject/database:Database"

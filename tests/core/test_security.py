@@ -10,10 +10,10 @@ import pytest
 
 from resilient_stack.core.resources import ResourceView
 from resilient_stack.core.rules import (
-    Exemption,
     RULE_DESCRIPTIONS,
     RULE_IDS,
     SECURITY_RULE_IDS,
+    Exemption,
     RuleConfig,
     default_level,
 )

@@ -17,7 +17,6 @@ from resilient_stack.drills.report import Attempt
 
 from ..conftest import need_tool
 
-
 TOKEN = "write-token-0123456789abcdefghijklmnopqrst"  # the stack output appWriteToken
 
 
@@ -79,7 +78,7 @@ def test_gets_name_the_placement_that_served_the_page(server, tmp_path):
     assert lines[-1] == "end 4"
     parsed = [load.parse_line(line) for line in lines[:-1]]
     assert [p[0] for p in parsed] == [1, 2, 3]
-    for n, attempt, remote, error in parsed:
+    for _, attempt, remote, error in parsed:
         assert attempt.ok and attempt.detail == "ovhcloud/WAW1/waw" and remote == "127.0.0.1" and error == ""
         assert attempt.start <= attempt.end
 

@@ -6,7 +6,6 @@ Each case runs the real command in its own process and measures its wall time an
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

@@ -12,8 +12,7 @@ import pytest
 
 from resilient_stack.hosts import acme, paths, runtime
 from resilient_stack.hosts import cloudinit as ci
-from tests.hosts.samples import WEB_IPS, files, load, served, web, web_app
-from tests.hosts.samples import sync_module
+from tests.hosts.samples import WEB_IPS, files, load, served, sync_module, web, web_app
 
 
 @pytest.mark.parametrize("server_name, want", [

@@ -10,8 +10,16 @@ import re
 import pytest
 
 from resilient_stack.hosts import app
-from resilient_stack.hosts.app import (RESERVED_ENV, AppSpec, release_key, runtime_section, secret_section,
-                                       secrets_version, upstream_conf, validate_app)
+from resilient_stack.hosts.app import (
+    RESERVED_ENV,
+    AppSpec,
+    release_key,
+    runtime_section,
+    secret_section,
+    secrets_version,
+    upstream_conf,
+    validate_app,
+)
 
 SPEC = AppSpec(image="registry.example.com/shop/web:1.0.0", env={"APP_TITLE": "Shop"},
                migrate=("python3", "/app/app.py", "migrate"), secret_names=("STRIPE_KEY",))

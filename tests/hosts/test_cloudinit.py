@@ -22,8 +22,7 @@ import pytest
 import yaml
 
 from resilient_stack.hosts import cloudinit as ci
-from resilient_stack.hosts import firewall, paths
-from resilient_stack.hosts import secrets
+from resilient_stack.hosts import firewall, paths, secrets
 from tests.hosts.samples import APP_PW, DOCS, SECRETS, files, load, opened, runcmd_text
 
 REPO = Path(__file__).resolve().parents[2]

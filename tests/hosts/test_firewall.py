@@ -6,8 +6,7 @@ import pytest
 
 from resilient_stack.hosts import cloudinit as ci
 from resilient_stack.hosts import firewall, paths, runtime, upgrades
-from tests.hosts.samples import MEMBERS, WEB_IPS, files, load, member, served, web, web_app
-from tests.hosts.samples import sync_module
+from tests.hosts.samples import MEMBERS, WEB_IPS, files, load, member, served, sync_module, web, web_app
 
 
 def test_every_role_loads_the_firewall_before_its_services():

@@ -7,10 +7,18 @@ import json
 import pytest
 
 from resilient_stack.hosts import cloudinit as ci
-from resilient_stack.hosts import paths, runtime
-from resilient_stack.hosts import secrets
+from resilient_stack.hosts import paths, runtime, secrets
 from tests.hosts.samples import (
-    BACKUP, HOST_KEY, MEMBERS, REPL_PW, VOLUME_ID, WEB_IPS, files, load, member, sync_module,
+    BACKUP,
+    HOST_KEY,
+    MEMBERS,
+    REPL_PW,
+    VOLUME_ID,
+    WEB_IPS,
+    files,
+    load,
+    member,
+    sync_module,
 )
 
 

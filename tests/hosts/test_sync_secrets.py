@@ -12,8 +12,20 @@ import pytest
 import yaml
 
 from resilient_stack.hosts import paths, secrets
-from tests.hosts.samples import API_PW, APP_PW, ETCD_PW, PKI, REPL_PW, REWIND_PW, db_secrets, files, load, member, web_app
-from tests.hosts.samples import sync_module
+from tests.hosts.samples import (
+    API_PW,
+    APP_PW,
+    ETCD_PW,
+    PKI,
+    REPL_PW,
+    REWIND_PW,
+    db_secrets,
+    files,
+    load,
+    member,
+    sync_module,
+    web_app,
+)
 
 
 class Recorder:

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from resilient_stack.core.vocabulary import SSH_PUBLIC_KEY
-from resilient_stack.hosts import acme, payload, paths, runtime
+from resilient_stack.hosts import acme, paths, payload, runtime
 from resilient_stack.hosts import cloudinit as ci
 from resilient_stack.hosts.fields import SERVER_NAME_RE
 from resilient_stack.hosts.web import site_settings

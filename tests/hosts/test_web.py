@@ -7,9 +7,23 @@ import json
 import pytest
 
 from resilient_stack.hosts import app, paths
-from resilient_stack.hosts.web import CONNECTION_OPTIONS, AppDatabase, connection_url, validate_web
-from tests.hosts.samples import (APP_DB, APP_PW, APP_SECRET, APP_SPEC, DOCS, KEY, MIGRATE_PW, files, load, opened, served,
-                                 web, web_app, web_secrets)
+from resilient_stack.hosts.web import AppDatabase, connection_url, validate_web
+from tests.hosts.samples import (
+    APP_DB,
+    APP_PW,
+    APP_SECRET,
+    APP_SPEC,
+    DOCS,
+    KEY,
+    MIGRATE_PW,
+    files,
+    load,
+    opened,
+    served,
+    web,
+    web_app,
+    web_secrets,
+)
 
 
 def test_web_installs_nginx_and_serves_page_and_healthz(tmp_path):

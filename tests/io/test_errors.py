@@ -15,7 +15,6 @@ from resilient_stack.testing.podman import BootError, PodmanError, PodmanUnavail
 
 def test_every_error_of_the_project_has_the_one_root_and_an_exit_code():
     from resilient_policies.config import PolicyConfigError
-
     from resilient_stack.components.stack_config import StackConfigError
 
     for cls in (InputError, StackConfigError, DesignRejected, PayloadError, PolicyConfigError, DrillError,

@@ -161,9 +161,10 @@ def configured_levels(policies: list, config: dict | None = None) -> dict[str, t
 
 def run_in_process(doc: dict, config: dict | None = None, secrets: str = "redact") -> list[Diagnostic]:
     """Run every policy's validation on an export, as the servicer does (remediations first)."""
-    import resilient_policies
     from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
     from pulumi_policy.proxy import UnknownValueError
+
+    import resilient_policies
 
     levels = configured_levels(resilient_policies.POLICIES, config)
     resources = engine_resources(doc, secrets)

@@ -5,10 +5,10 @@ import copy
 
 import grpc
 import pytest
+
 from resilient_policies.config import SCHEMA_PROPERTIES, pack_config
 from resilient_policies.secrecy import PROBE_NAME
 from resilient_policies.security import GROUP_RULES
-
 from resilient_stack.core.policy import PolicyConfig
 from resilient_stack.core.rules import (
     PLACEMENT_RULE_IDS,

@@ -46,15 +46,13 @@ def role_summary(report: Report) -> list[tuple[str, int, str, str, str]]:
     for p in report.placements:
         key = f"backup of {p.unit}" if p.role == BACKUP_ROLE else p.unit
         groups[key].append(p)
-    rows = []
-    for role in sorted(groups):
-        ps = groups[role]
-        def names(attr):
-            vals = sorted({getattr(p, attr) or "?" for p in ps if p.resolved})
-            missing = sum(1 for p in ps if not p.resolved)
-            return ", ".join(vals) + (f" (+{missing} unplaced)" if missing else "")
-        rows.append((role, len(ps), names("provider"), names("site_name"), names("building")))
-    return rows
+    def names(ps: list, attr: str) -> str:
+        vals = sorted({getattr(p, attr) or "?" for p in ps if p.resolved})
+        missing = sum(1 for p in ps if not p.resolved)
+        return ", ".join(vals) + (f" (+{missing} unplaced)" if missing else "")
+
+    return [(role, len(ps), names(ps, "provider"), names(ps, "site_name"), names(ps, "building"))
+            for role, ps in sorted(groups.items())]
 
 
 UNKNOWN_TYPE_NOTE = "type unknown to the auditor"

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from resilient_policies import secrecy
 from resilient_policies.config import pack_config
-
 from resilient_stack.core.policy import parse_policy_config
 from tests.integration.engine import corpus as c
 from tests.integration.engine.conftest import audit

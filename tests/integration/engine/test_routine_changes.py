@@ -23,7 +23,6 @@ import pytest
 
 from resilient_stack.components.stack_config import read_stack_file
 from resilient_stack.testing.mockrun import run_program
-from tests.conftest import ROOT
 from tests.integration.engine.conftest import PASSPHRASE, Pulumi, project_copy
 from tests.integration.engine.deployed_state import deployed_state, with_computed_outputs
 

@@ -26,7 +26,6 @@ import pytest
 
 from resilient_stack.drills.topology import moto_site
 from resilient_stack.testing import podman
-
 from tests.conftest import ROOT, need_tool
 
 pytestmark = pytest.mark.podman

@@ -375,7 +375,7 @@ def test_destroy_removes_everything_but_the_backup_container_and_the_data_volume
     old = {v["id"] for held in life.before.values() for v in held["volumes"]}
     new = {v["id"]: (w, v) for w, held in after.items() for v in held["volumes"] if v["id"] not in old}
     assert set(new) == set(data)
-    for vid, (where, v) in new.items():
+    for where, v in new.values():
         p = next(p for p in db_placements if f"{cfg('name')}-{p['name']}-db-data" == v["name"])
         assert where == f"{p['cloud']}/{p['region']}" and v["status"] == "available" and not v["attachments"], v
     where = f"{b['cloud']}/{b['region']}"

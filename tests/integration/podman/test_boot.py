@@ -39,13 +39,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from cryptography import x509
 
 from resilient_stack.components.pki import issue
-from resilient_stack.hosts.pki import Issued
 from resilient_stack.drills.plan import pick_internet_subnet
 from resilient_stack.hosts import cloudinit as ci
+from resilient_stack.hosts.pki import Issued
 from resilient_stack.hosts.secrets import items as sealed_items
 from resilient_stack.hosts.secrets import seal
 from resilient_stack.testing import podman, registry, standins

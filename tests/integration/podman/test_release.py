@@ -37,7 +37,6 @@ from resilient_stack.drills.plan import Plan, build_plan, stack_file_for
 from resilient_stack.drills.scenario import release_workdir
 from resilient_stack.hosts import app as host_app
 from resilient_stack.testing import podman, registry, standins
-
 from tests.conftest import need_tool
 
 pytestmark = pytest.mark.podman

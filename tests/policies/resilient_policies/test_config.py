@@ -6,6 +6,7 @@ import sys
 
 import jsonschema
 import pytest
+
 import resilient_policies
 from resilient_policies.config import (
     CONFIG_SCHEMA,
@@ -15,7 +16,6 @@ from resilient_policies.config import (
     pack_config,
     settings_from,
 )
-
 from resilient_stack.core.policy import PolicyConfig, load_policy_config
 from resilient_stack.core.rules import RULE_IDS, default_level
 from tests.policies.support import POLICIES_DIR, ROOT, configured_levels
@@ -85,7 +85,7 @@ def test_pack_config_reproduces_audit_levels():
     assert default["single-provider"]["enforcementLevel"] == "advisory"
     assert default["ssh-open-to-world"]["enforcementLevel"] == "disabled"
     assert all(v["min_sites"] == 3 for v in default.values())
-    for name, (level, props) in configured_levels(resilient_policies.RULE_POLICIES, default).items():
+    for name, (_, props) in configured_levels(resilient_policies.RULE_POLICIES, default).items():
         jsonschema.validate(props, cli_schema())
         assert settings_from(props, name).rules.min_sites == 3
 

@@ -3,9 +3,9 @@
 import pytest
 from pulumi_policy import PolicyResource
 from pulumi_policy.secret import Secret, secrets_preserving_proxy
+
 from resilient_policies import placement
 from resilient_policies.placement import PLACEMENT_POLICIES
-
 from resilient_stack.audit.inputs import read_stack_export
 from resilient_stack.core.catalog import load_catalog
 from resilient_stack.core.rules import evaluate

@@ -7,6 +7,7 @@ from pulumi_policy import proxy
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 from pulumi_policy.secret import Secret, secrets_preserving_proxy
+
 from resilient_policies.resources import (
     SECRET_MARKER,
     fingerprint,
@@ -15,7 +16,6 @@ from resilient_policies.resources import (
     resource_view,
     stack_view,
 )
-
 from resilient_stack.core.vocabulary import SECRET_SIG, UNKNOWN
 from tests import builders as b
 from tests.policies import support as s

@@ -4,10 +4,10 @@ Pulumi secrets (the SDK unwraps them before a validation sees them)."""
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
+
 from resilient_policies import secrecy
 from resilient_policies.secrecy import PROBE_NAME, secrecy_probe
 from resilient_policies.security import SECURITY_POLICIES
-
 from resilient_stack.core.vocabulary import SECRET_SIG
 from resilient_stack.hosts.document import pack_user_data
 from tests import builders as b

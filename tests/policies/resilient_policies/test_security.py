@@ -3,9 +3,9 @@ rules), the per-resource rules as resource policies, called with hand-built SDK 
 
 import pytest
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+
 from resilient_policies import secrecy
 from resilient_policies.security import GROUP_RULES, SECURITY_POLICIES
-
 from resilient_stack.core.vocabulary import SECRET_SIG, UNKNOWN
 from tests import builders as b
 from tests.policies import support as s

@@ -1,0 +1,35 @@
+"""The linter runs with the tests (issue 26, point 7): ruff's pyflakes, bugbear and import-order rules
+([tool.ruff] in pyproject.toml) find nothing in the package, the pack, the scripts, the benchmarks and the tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, need_tool
+
+
+def _ruff() -> str | None:
+    here = Path(sys.executable).parent / "ruff"
+    return str(here) if here.exists() else shutil.which("ruff")
+
+
+def test_ruff_finds_nothing():
+    ruff = _ruff()
+    need_tool(ruff is not None, "ruff (pip install -e '.[test]')")
+    r = subprocess.run([ruff, "check", "--no-cache", "--output-format", "concise", "."], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+
+
+def test_ruff_would_find_a_loop_variable_captured_late(tmp_path):
+    """Not vacuous: the configuration catches the kind of defect it is there for."""
+    ruff = _ruff()
+    need_tool(ruff is not None, "ruff (pip install -e '.[test]')")
+    bad = tmp_path / "bad.py"
+    bad.write_text("fs = []\nfor i in range(3):\n    fs.append(lambda: i)\nimport os\n")
+    r = subprocess.run([ruff, "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), "--output-format",
+                        "concise", str(bad)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "B023" in r.stdout and "F401" in r.stdout and "E402" not in r.stdout, r.stdout
