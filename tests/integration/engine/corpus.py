@@ -65,6 +65,8 @@ class Case:
     passphrase: str | None = None  # what `pulumi policy analyze` is given (None: the export has no secret)
     about: str = ""
     exempted: frozenset[str] = field(default_factory=frozenset)  # rules the audit lists as waived
+    # why `pulumi policy analyze` cannot run this case on this machine ("" : it runs); the in-process pack still does
+    no_engine: str = ""
 
     def __post_init__(self) -> None:
         assert self.verdict in ("pass", "fail") and (self.verdict == "fail") == bool(self.mandatory), self
@@ -270,12 +272,51 @@ def fleet(apps: int = 40) -> Case:
                 about=f"{len(e.resources)} resources: {apps} spread applications and one Strasbourg legacy app")
 
 
+# Measured 2026-12-06: `pulumi policy analyze --file` of an export that names a pulumi:providers:ovh provider waited
+# until killed (300 s) with no ovh plugin installed, and pulumi-ovh cannot be built offline here (../shared/engine.md).
+NO_OVH_PLUGIN = "pulumi-ovh's plugin cannot be built here; policy analyze of an export naming its provider never ends"
+
+
+def _ovh(e: Export, typ: str, name: str, **inputs) -> str:
+    """A pulumi-ovh resource (its region is its own: the ovh provider has none), with its provider in the export."""
+    prov = b.urn("pulumi:providers:ovh", "default_2_0_0")
+    if not any(r["urn"] == prov for r in e.resources):
+        e.resources.append({"urn": prov, "type": "pulumi:providers:ovh", "custom": True, "id": "ovh-prov",
+                            "inputs": {"version": "2.0.0"}, "outputs": {"version": "2.0.0"}})
+    u = b.urn(typ, name)
+    e.resources.append({"urn": u, "type": typ, "custom": True, "id": f"id-{name}", "inputs": inputs,
+                        "outputs": dict(inputs), "provider": f"{prov}::ovh-prov", "parent": e.resources[0]["urn"]})
+    return u
+
+
+def unrelated_managed_databases() -> Case:
+    """Issue 26, point 2: two managed databases, each whole in one region, on two sites: neither is spread."""
+    e = b.spread_export()
+    for name, region, backup in (("orders", "GRA", "WAW"), ("billing", "WAW", "GRA")):
+        _ovh(e, "ovh:CloudProject/database:Database", name, serviceName="p1", engine="postgresql", plan="business",
+             flavor="db1-7", version="15", nodes=[{"region": region}] * 3, backupRegions=[backup])
+    return Case("unrelated-managed-databases", e.doc(), "fail", frozenset({"single-site", "single-building"}),
+                about="two OVHcloud managed databases, one in Gravelines, one in Warsaw: two replica sets, each on one site",
+                no_engine=NO_OVH_PLUGIN)
+
+
+def one_database_over_three_regions() -> Case:
+    e = b.spread_export()
+    _ovh(e, "ovh:CloudProject/database:Database", "orders", serviceName="p1", engine="postgresql", plan="business",
+         flavor="db1-7", version="15", nodes=[{"region": "GRA"}, {"region": "WAW"}, {"region": "DE"}],
+         backupRegions=["UK"])
+    return Case("one-managed-database-over-three-regions", e.doc(), "pass", frozenset(),
+                about="one managed database whose nodes sit in three regions on three sites: one spread replica set",
+                no_engine=NO_OVH_PLUGIN)
+
+
 def corpus() -> list[Case]:
     """Every hand-written case (fresh documents on each call)."""
     builders: list[Callable[[], Case]] = [
         spread, strasbourg, quorum_majority_on_one_site, unknown_region, default_provider_only,
         default_provider_with_region_inputs, lambda: one_provider(None), lambda: one_provider("strict"),
         lambda: backups_in_the_members_project(None), lambda: backups_in_the_members_project("strict"), org_config, secret_provider_credentials, secret_region_redacted, exempted, exempted_not_allowed, fleet,
+        unrelated_managed_databases, one_database_over_three_regions,
     ]
     return [f() for f in builders]
 
