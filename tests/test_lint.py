@@ -1,5 +1,6 @@
-"""The linter runs with the tests (issue 26, point 7): ruff's pyflakes, bugbear and import-order rules
-([tool.ruff] in pyproject.toml) find nothing in the package, the pack, the scripts, the benchmarks and the tests."""
+"""The linter and the type checker run with the tests (issue 26, point 7): ruff's pyflakes, bugbear and
+import-order rules ([tool.ruff] in pyproject.toml) find nothing in the package, the pack, the scripts, the
+benchmarks and the tests; mypy ([tool.mypy]) finds nothing in the auditor's packages (core, io, audit)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from pathlib import Path
 from tests.conftest import ROOT, need_tool
 
 
-def _ruff() -> str | None:
-    here = Path(sys.executable).parent / "ruff"
-    return str(here) if here.exists() else shutil.which("ruff")
+def _tool(name: str) -> str | None:
+    here = Path(sys.executable).parent / name
+    return str(here) if here.exists() else shutil.which(name)
 
 
 def test_ruff_finds_nothing():
-    ruff = _ruff()
+    ruff = _tool("ruff")
     need_tool(ruff is not None, "ruff (pip install -e '.[test]')")
     r = subprocess.run([ruff, "check", "--no-cache", "--output-format", "concise", "."], cwd=ROOT, capture_output=True,
                        text=True, timeout=300)
@@ -26,10 +27,29 @@ def test_ruff_finds_nothing():
 
 def test_ruff_would_find_a_loop_variable_captured_late(tmp_path):
     """Not vacuous: the configuration catches the kind of defect it is there for."""
-    ruff = _ruff()
+    ruff = _tool("ruff")
     need_tool(ruff is not None, "ruff (pip install -e '.[test]')")
     bad = tmp_path / "bad.py"
     bad.write_text("fs = []\nfor i in range(3):\n    fs.append(lambda: i)\nimport os\n")
     r = subprocess.run([ruff, "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), "--output-format",
                         "concise", str(bad)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "B023" in r.stdout and "F401" in r.stdout and "E402" not in r.stdout, r.stdout
+
+
+def test_mypy_finds_nothing_in_the_auditors_packages():
+    mypy = _tool("mypy")
+    need_tool(mypy is not None, "mypy (pip install -e '.[test]')")
+    r = subprocess.run([mypy, "--no-incremental", "--config-file", str(ROOT / "pyproject.toml")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0 and "Success" in r.stdout, r.stdout[-4000:] + r.stderr[-2000:]
+
+
+def test_mypy_would_find_an_optional_used_as_a_str(tmp_path):
+    """Not vacuous: the kind of defect it found here (a method that does not exist, an Optional used as a str)."""
+    mypy = _tool("mypy")
+    need_tool(mypy is not None, "mypy (pip install -e '.[test]')")
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f(x: str | None) -> str:\n    return x.lower()\n")
+    r = subprocess.run([mypy, "--no-incremental", "--python-version", "3.11", str(bad)], capture_output=True,
+                       text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 1 and "union-attr" in r.stdout, r.stdout

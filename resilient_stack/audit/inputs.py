@@ -340,7 +340,7 @@ class PreviewReader(_Reader):
             return
         if type(state) is not dict:
             # a step that creates or keeps a resource and does not say what: it may be a replica
-            urn = step.get("urn") if type(step.get("urn")) is str else f"steps[{i}]"
+            urn = str(step["urn"]) if type(step.get("urn")) is str else f"steps[{i}]"
             self.stateless.append((urn, str(step.get("op"))))
             return
         urn, typ = _check_resource(state, i, self.source, "steps")

@@ -20,7 +20,7 @@ import json
 import unicodedata
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from resilient_stack.io.errors import InputError
@@ -171,7 +171,7 @@ class Catalog:
         self._regions_by_name: dict[str, list[Region]] = {}
         self._memo: dict[tuple, Resolution] = {}
         problems: list[str] = []
-        cities: dict[str, tuple[str, str, str]] = {}  # city -> (provider, site id, physical id)
+        cities: dict[str, tuple[str, str, str, bool]] = {}  # city -> (provider, site id, physical id, in a metro)
         for p in providers:
             pid = p["id"]
             sites = {}
@@ -284,9 +284,10 @@ class Catalog:
     def _resolve(self, *, region, auth_url, cloud, availability_zone, provider=None) -> Resolution:
         if not region or not region.strip(ASCII_WHITESPACE):
             return Resolution(None, None, "no region: neither the resource nor its provider sets one")
-        name, problem = cloud_name(region, "region", hint=False)
+        named, problem = cloud_name(region, "region", hint=False)
         if problem is not None:
             return Resolution(None, None, problem + self.did_you_mean(region))
+        name = cast(str, named)  # a region without a problem has its name
         for value, what in ((cloud, "cloud"), (availability_zone, "availability zone"), (auth_url, "auth URL")):
             if value and value.strip(ASCII_WHITESPACE):
                 _, problem = cloud_name(value, what)

@@ -29,7 +29,7 @@ from pydantic import (
 from resilient_stack.io.errors import InputError, problems_text
 
 Confidence = Literal["high", "medium", "low", "unknown"]
-SCHEMA_ID = "resilient-stack/catalog/v1"
+SCHEMA_ID: Literal["resilient-stack/catalog/v1"] = "resilient-stack/catalog/v1"
 
 
 class _Frozen(BaseModel):

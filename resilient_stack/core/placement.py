@@ -23,7 +23,7 @@ databases are two sets: neither makes the other "spread".
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from resilient_stack.core.catalog import ASCII_WHITESPACE, Catalog
 from resilient_stack.core.vocabulary import BACKUP as BACKUP_ROLE
@@ -63,7 +63,7 @@ class Placement(NamedTuple):
         return self.site is not None and self.building is not None
 
     def as_dict(self) -> dict:
-        out = {
+        out: dict[str, Any] = {
             "resource": self.resource,
             "role": self.role,
             "provider": self.provider,

@@ -60,7 +60,7 @@ class PolicyConfig(BaseModel):
 
     # defaults are RuleConfig's: an audit without --config decides exactly as with an empty one
     profile: Literal["default", "strict"] = Field(  # type: ignore[assignment]
-        default=_DEFAULT.profile,
+        default=_DEFAULT.profile,  # type: ignore[arg-type]
         description="`default` (`single-provider` advisory, every other rule mandatory) or `strict` (every rule "
         "mandatory). `--profile` on the command line, or a stack's `profile` key, wins.",
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Mapping, NamedTuple, cast
 
 from resilient_stack.core import vocabulary as vocab
 from resilient_stack.core.catalog import ASCII_WHITESPACE, Catalog, auth_host
@@ -125,19 +125,19 @@ def _read_labels(props: Mapping[str, Any]) -> dict[str, str]:
         val = _plain(val)
         if isinstance(val, dict):
             for k, v in val.items():
-                key = _label_key(k) if isinstance(k, str) else None
-                if key is not None:
+                label = _label_key(k) if isinstance(k, str) else None
+                if label is not None:
                     v = _plain(v)
                     if isinstance(v, str):
-                        out.setdefault(key, v.strip())
+                        out.setdefault(label, v.strip())
         elif isinstance(val, (list, tuple)):
             for item in val:
                 item = _plain(item)
                 if isinstance(item, str) and "=" in item:
                     k, v = item.split("=", 1)
-                    key = _label_key(k)
-                    if key is not None:
-                        out.setdefault(key, v.strip())
+                    label = _label_key(k)
+                    if label is not None:
+                        out.setdefault(label, v.strip())
     return out
 
 
@@ -311,7 +311,8 @@ def _both(inputs: Mapping[str, Any] | None, outputs: Mapping[str, Any] | None, k
     A state whose outputs were refreshed (``pulumi refresh``) can say another region than the program asked
     for: which one holds the replica is ambiguous, so the placement fails closed naming both.
     """
-    got_in = got_out = (None, None)
+    got_in: tuple[str | None, str | None] = (None, None)
+    got_out = got_in
     if type(inputs) is dict and inputs.get(key) is not None:
         got_in = _string(inputs, key)
     if type(outputs) is dict and outputs.get(key) is not None:
@@ -442,7 +443,7 @@ def place_all(
     kind = KINDS[view.type]
 
     def placed(region: str | None, problem: str | None = None, resource: str | None = None, the_role: str | None = None,
-               protects: str | None = None, **where: str | None) -> Placement:
+               protects: str | None = None, **where: Any) -> Placement:
         return place(
             catalog, resource=resource or view.urn, role=the_role or role, region=region, problem=problem,
             protects=protects or labels.get(PROTECTS_KEY) or None, quorum=quorum, exempt=exempt, **where,
@@ -455,7 +456,8 @@ def place_all(
     if provider_problem and provider_props is None:
         prov = ProviderFacts(None, None, None, None, None, None, None, provider_problem)
     else:
-        prov = provider_props if type(provider_props) is ProviderFacts else provider_facts(provider_props)
+        prov = (cast(ProviderFacts, provider_props) if type(provider_props) is ProviderFacts
+                else provider_facts(cast("Mapping[str, Any] | None", provider_props)))
     project = {"project": prov.project, "project_problem": prov.project_problem}
     region, problem = _resource_prop(view, "region")
     if problem:

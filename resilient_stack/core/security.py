@@ -51,7 +51,7 @@ import functools
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, Iterable, Mapping, NamedTuple, cast
 
 from resilient_stack.core.resources import ResourceView, labels_of
 from resilient_stack.core.rules import Finding, RuleConfig, exempted
@@ -213,8 +213,8 @@ def rule_facts(view: ResourceView) -> RuleFacts | None:
     described = any(type(p) is dict and not p.keys().isdisjoint(_EXEMPT_KEYS) for p in (view.inputs, view.outputs))
     *head, any_protocol = hit
     ref = _ref(view, props, "remoteAddressGroupId") if head[3] == ADDRESS_GROUP else None
-    return RuleFacts(view.urn, _group_key(view, props), *head, exemption(view) if described else None, any_protocol,
-                     ref)
+    return RuleFacts(view.urn, _group_key(view, props), *head,  # type: ignore[call-arg]  # head: the 5 facts
+                     exemption(view) if described else None, any_protocol, ref)
 
 
 def inline_rule_facts(view: ResourceView) -> list[RuleFacts]:
@@ -245,7 +245,7 @@ def inline_rule_facts(view: ResourceView) -> list[RuleFacts]:
                       "remoteGroupId": remote_group})
         if hit is not None:
             *head, any_protocol = hit
-            out.append(RuleFacts(urn, view.urn, *head, exempt, any_protocol))
+            out.append(RuleFacts(urn, view.urn, *head, exempt, any_protocol))  # type: ignore[call-arg]
     return out
 
 
@@ -285,15 +285,18 @@ def _facts(props: Mapping[str, Any]) -> tuple | None:
     raw = props.get("direction")
     direction = _value(raw)
     if direction is _OPAQUE:
-        ingress, _ = None, unknown.append(f"direction is {_why(raw)}")
+        ingress = None
+        unknown.append(f"direction is {_why(raw)}")
     elif isinstance(direction, str) and direction.strip():
         ingress = direction.strip().lower() == "ingress"
     else:
-        ingress, _ = None, unknown.append("direction is not set")
+        ingress = None
+        unknown.append("direction is not set")
     raw = props.get("protocol")
     proto = _value(raw)
     if proto is _OPAQUE:
-        tcp, _ = None, unknown.append(f"protocol is {_why(raw)}")
+        tcp = None
+        unknown.append(f"protocol is {_why(raw)}")
     else:
         tcp = ("" if proto is None else str(proto).strip().lower()) in _TCP
     any_protocol = ("" if proto is None or proto is _OPAQUE else str(proto).strip().lower()) in ("", "any")
@@ -304,7 +307,7 @@ def _facts(props: Mapping[str, Any]) -> tuple | None:
         unknown += [f"{k} is {_why(props.get(k)) if _value(props.get(k)) is _OPAQUE else 'not a port number'}"
                     for k, v in (("portRangeMin", low), ("portRangeMax", high)) if v is _OPAQUE]
     else:
-        ports = (low or 1, high or 65535)
+        ports = (cast(int, low) or 1, cast(int, high) or 65535)
     facts = RuleFacts("", "", ingress, tcp, ports, UNKNOWN_REMOTE, (), (), None, any_protocol)
     if not any(facts.may_admit(p) for p in _WATCHED_PORTS):
         return None  # 80, 443, egress, UDP...: open to the world on purpose; no need to read the remote
@@ -591,8 +594,8 @@ class SecurityCollector:
             except Exception:  # noqa: BLE001 - a shape we did not foresee is never a crash, and never a pass
                 facts_list = [RuleFacts(f"{view.urn}#rules", view.urn, None, None, None, UNKNOWN_REMOTE, (),
                                         ("its inline rules cannot be read",), None)]
-            for facts in facts_list:
-                self._rules.setdefault(facts.group, []).append(facts)
+            for inline in facts_list:
+                self._rules.setdefault(inline.group, []).append(inline)
             return
         if view.type == SECGROUP_RULE_TYPE:
             try:

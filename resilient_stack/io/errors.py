@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 
 class ResilientStackError(Exception):
     """The root of the project's errors: each says itself as one line (:meth:`one_line`) with an exit code."""
@@ -43,7 +45,7 @@ class InputError(ResilientStackError):
 MAX_PROBLEMS = 100  # a hostile document can hold a million mistakes: the line stays bounded
 
 
-def problems_text(errors: list[dict], what: str) -> str:
+def problems_text(errors: Sequence[Any], what: str) -> str:
     """Every problem of a validation (pydantic's ``exc.errors()``) on one line: ``invalid WHAT at LOC: MSG``, or
     ``invalid WHAT, 2 problems: at placements.0.region: Field required; at name: ...``. Past :data:`MAX_PROBLEMS`,
     the count of the rest."""

@@ -245,7 +245,7 @@ def _array(raw: Any, data: bytes, each: Callable[[Any], None], where: str, escap
     if bytes(memoryview(raw)[:1]) != b"[":
         each(_NotArray(_decode(raw, data, where)))
         return
-    items = _ARRAY.decode(raw)
+    items: list = _ARRAY.decode(raw)
     del raw
     decode, encode = _GENERIC.decode, _ENC.encode
     for i, item in enumerate(items):

@@ -23,8 +23,9 @@ MAX_YAML_ALIASES = 1000
 MAX_YAML_EXPANDED_NODES = 200_000
 _MERGE = "tag:yaml.org,2002:merge"
 
+_Base: Any
 try:  # libyaml, as PyYAML's wheels ship it
-    _Base = yaml.CSafeLoader  # type: ignore[attr-defined]
+    _Base = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - a PyYAML built without libyaml
     _Base = yaml.SafeLoader
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 from resilient_stack import __version__
 from resilient_stack.audit.formats.common import INFO_URI, declared_at, help_uri
@@ -100,7 +101,7 @@ def sast(items: list[tuple[Report, str]]) -> str:
 
 def codequality(items: list[tuple[Report, str]]) -> str:
     """One Code Quality report (a list of issues) of every input's findings."""
-    issues = []
+    issues: list[dict[str, Any]] = []
     for report, source in items:
         for f in report.findings:
             issues.append({

@@ -34,7 +34,7 @@ def junit_suite(report: Report, source: str) -> Any:
     disabled = [r for r in RULE_IDS if report.config.level(r) == "disabled"]
     failed = [r for r in RULE_IDS if any(f.blocking for f in by_rule[r])]
     counts = {"tests": str(len(RULE_IDS)), "failures": str(len(failed)), "errors": "0", "skipped": str(len(disabled))}
-    suite = ET.Element("testsuite", name=xml_text(f"resilient-stack audit {source}"), **counts)
+    suite = ET.Element("testsuite", {"name": xml_text(f"resilient-stack audit {source}"), **counts})
     props = ET.SubElement(suite, "properties")
     total, evaluated, missed = coverage(report)
     for name, value in (("verdict", report.verdict), ("profile", report.config.profile),

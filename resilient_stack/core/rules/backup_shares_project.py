@@ -34,7 +34,7 @@ def shared_project(role: str, bks: list[Placement], members: list[Placement]) ->
     for m in members:
         groups[(m.provider, m.project, m.project_problem)].append(m)
     answers: dict[tuple, tuple[list[Placement], list[Placement], dict[str, list[Placement]]]] = {}
-    parts = []
+    parts: list[str] = []
     any_unknown = False
     for b in bks:
         key = (b.provider, b.project, b.project_problem)

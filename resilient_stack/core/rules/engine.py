@@ -70,12 +70,13 @@ def evaluate(
             tail=f"; {unresolved} could not be placed (see unknown-placement)" if unresolved else "",
         )
         for rule in SET_RULES:
+            assert rule.check is not None  # the registry refuses a rule without its check
             for message, named in rule.check(s, config, catalog):
                 add(rule.id, role, message, named, unit)
 
     roles = sorted({role for role, _ in by_set})
-    for role, message, named, unit in unmatched_declaration.check(roles, backups, config):
-        add(unmatched_declaration.RULE.id, role, message, named, unit)
+    for who, message, named, named_set in unmatched_declaration.check(roles, backups, config):
+        add(unmatched_declaration.RULE.id, who, message, named, named_set)
 
     # Each replica set is judged with its own backups (a managed database's backup regions) and its role's (a
     # container labelled protects: ROLE protects every set of ROLE); a set's own backups with no replica in the
@@ -86,6 +87,7 @@ def evaluate(
         if bks:
             judged.append(BackupSet(role, rset, replica_set_name(role, rset), bks, by_set.get((role, rset), [])))
     for rule in BACKUP_RULES:
+        assert rule.check is not None
         for b in judged:
             for message, named in rule.check(b, config, catalog):
                 add(rule.id, b.role, message, named, b.unit)

@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from resilient_stack.core.placement import Placement
 from resilient_stack.core.rules.registry import PROFILE_LEVELS, RULE_ORDER
@@ -58,7 +58,7 @@ class RuleConfig:
     def claim(self, resource: str, reason: str) -> dict:
         """One line of a report's exemption list: the claim, and whether and until when it is honoured."""
         status, entry = self.exemption_status(reason)
-        out = {"resource": resource, "reason": reason, "status": status}
+        out: dict[str, Any] = {"resource": resource, "reason": reason, "status": status}
         if entry is not None:
             out.update(owner=entry.owner, expires=entry.expires.isoformat())
             if entry.rules:
@@ -86,7 +86,7 @@ class Finding:
         return fingerprint(self.rule, self.role, self.resources)
 
     def as_dict(self) -> dict:
-        out = {
+        out: dict[str, Any] = {
             "rule": self.rule,
             "level": self.level,
             "role": self.role,

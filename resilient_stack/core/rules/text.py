@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import AbstractSet, Any, Iterable
 
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.placement import Placement
@@ -27,7 +27,7 @@ def suggest(
     avoid_sites: set,
     prefer_provider: set,
     n: int = 2,
-    avoid_providers: set = frozenset(),
+    avoid_providers: AbstractSet[Any] = frozenset(),
 ) -> str:
     """Name regions on other sites (same provider first, sourced ones only)."""
     if catalog is None:
