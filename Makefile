@@ -39,8 +39,10 @@ demo: venv
 	@echo "== 4. The real Pulumi engine: pulumi preview --policy-pack policies of the shipped stacks"
 	bash scripts/demo-engine.sh
 
+# Two lanes at once (scripts/test-lanes.sh): the live tests (podman, the local clouds) one after the other, every
+# other test beside them.
 test: venv tools
-	$(PY) -m pytest
+	PY=$(PY) bash scripts/test-lanes.sh
 
 bench: venv
 	$(PY) -m bench.run --sizes 1000,10000,100000 --repeat 3 --check
