@@ -25,6 +25,7 @@ from resilient_stack.audit.formats import AUDIT_FORMATS, DRILL_FORMATS, render_a
 from resilient_stack.audit.inputs import load_input, read_stack_config
 from resilient_stack.audit.provenance import provenance, report_time
 from resilient_stack.core.catalog import load_catalog
+from resilient_stack.core.estate import Settings, audit
 from resilient_stack.core.rules import (
     PROFILES,
     RULE_BY_ID,
@@ -32,12 +33,8 @@ from resilient_stack.core.rules import (
     RULE_IDS,
     RuleConfig,
     default_level,
-    evaluate,
-    reader_findings,
-    with_findings,
 )
 from resilient_stack.core.scope import scope
-from resilient_stack.core.security import SecurityCollector
 from resilient_stack.core.survival import DRILL_LEVELS, DrillReport, drill
 from resilient_stack.hosts.remote import DEFAULT_SSH
 from resilient_stack.io.errors import InputError, ResilientStackError
@@ -202,8 +199,8 @@ def _source(path: str) -> str:
     return "<stdin>" if path == "-" else path
 
 
-def _read(path: str, catalog, stack_config, inspect=None):
-    loaded = load_input(path, catalog, stack_config, inspect=inspect)
+def _read(path: str, catalog, stack_config, security: bool = False):
+    loaded = load_input(path, catalog, stack_config, security=security)
     why = loaded.nothing_to_prove()
     if why:
         raise InputError(_source(path), why)  # never a PASS over nothing (exit 2, as drill)
@@ -234,14 +231,9 @@ def cmd_audit(args) -> int:
     known = read_baseline(args.baseline) if args.baseline else None
 
     def judge(path: str):
-        security = SecurityCollector()  # per-resource security defaults, checked as the resources stream by
-        loaded = _read(path, catalog, stack_config, security.inspectors())
-        report = with_findings(
-            evaluate(loaded.placements, rule_config, catalog),
-            security.findings(rule_config) + reader_findings(loaded.issues, rule_config), security.claims(),
-        )
-        report = dataclasses.replace(report, coverage=loaded.coverage,
-                                     scope=scope(loaded.placements, catalog, loaded.coverage),
+        # the security defaults are checked as the resources stream by; core.estate.audit judges the whole
+        loaded = _read(path, catalog, stack_config, security=True)
+        report = dataclasses.replace(audit(loaded.estate, Settings(rule_config, catalog)),
                                      provenance=provenance(loaded.sha256, when, args.baseline), lines=loaded.lines)
         if known is not None:
             report = with_baseline(report, known)

@@ -1,9 +1,10 @@
 """The placement rules as stack validation policies: one policy per rule id of :mod:`resilient_stack.core.rules`.
 
-Each policy maps the stack's resources to :class:`resilient_stack.core.resources.ResourceView`, places them with
-:func:`resilient_stack.core.resources.place_resource` (resource props + the resource's provider props: ``region``,
-``authUrl``, ``cloud``, and for the project ``tenantId``/``tenantName``) and evaluates them with :func:`resilient_stack.core.rules.evaluate` -- the code of
-``resilient-stack audit`` -- then reports its own rule's findings with the rules module's messages.
+Each policy maps the stack's resources to :class:`resilient_stack.core.resources.ResourceView`, hands them with
+their provider's props (``region``, ``authUrl``, ``cloud``, and for the project ``tenantId``/``tenantName``) to
+an :class:`resilient_stack.core.estate.Estate` and judges it with :func:`resilient_stack.core.estate.audit` -- the
+pipeline of ``resilient-stack audit`` and of the components -- then reports its own rule's findings with the rules
+module's messages.
 
 Evaluated ONCE per stack: the SDK's servicer builds a fresh ``StackValidationArgs`` (and fresh resource
 objects) for every policy, so the result is cached by the args object (a second call with the same args)
@@ -24,17 +25,15 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from resilient_stack.core.kinds import KINDS, OVH_KUBE, OVH_NODE_POOL, UNCLASSIFIED, classify
-from resilient_stack.core.resources import kube_entry, place_all, resource_issues
+from resilient_stack.core.estate import Estate, audit
+from resilient_stack.core.estate import Settings as PipelineSettings
+from resilient_stack.core.kinds import KINDS, UNCLASSIFIED, classify
 from resilient_stack.core.rules import (
     PLACEMENT_RULE_IDS,
     RULE_BY_ID,
     RULE_DESCRIPTIONS,
     Finding,
     Report,
-    evaluate,
-    reader_findings,
-    with_findings,
 )
 
 from .config import CONFIG_SCHEMA, Settings, default_enforcement, settings_from
@@ -62,26 +61,12 @@ def _evaluate(args: StackValidationArgs, settings: Settings) -> Report:
             if hit is not None:
                 _by_content.move_to_end(key)
                 return hit
+    # the auditor's pipeline (core.estate): each resource viewed, with its provider's properties read once per
+    # provider; the security defaults are the security policies' (resilient_policies.security)
+    estate = Estate(settings.catalog)
     providers: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
-    placements = []
-    issues: list = []
-    views = [stack_view(r) for r in candidates]
-    kubes: dict = {}
-    for view in views:
-        if view.type == OVH_KUBE:
-            region = kube_entry(view)
-            kubes[view.urn] = region
-            ident = (view.inputs or {}).get("id")
-            if isinstance(ident, str) and ident:
-                kubes[ident] = region
-    for r, view in zip(candidates, views):
-        issues += resource_issues(view)
-        kind = KINDS.get(view.type)
-        if kind is None:
-            continue
-        if kind.vendor == "ovh":
-            placements += place_all(view, settings.catalog, None, None, kubes if view.type == OVH_NODE_POOL else None)
-            continue
+    for r in candidates:
+        view = stack_view(r)
         provider = getattr(r, "provider", None)
         purn = getattr(provider, "urn", None)
         found = providers.get(purn) if isinstance(purn, str) else None
@@ -89,9 +74,8 @@ def _evaluate(args: StackValidationArgs, settings: Settings) -> Report:
             found = provider_props(provider)  # one copy per provider, not one per resource
             if isinstance(purn, str):
                 providers[purn] = found
-        props, problem = found
-        placements += place_all(view, settings.catalog, props, problem if props is None else None)
-    report = with_findings(evaluate(placements, settings.rules, settings.catalog), reader_findings(issues, settings.rules))
+        estate.add_view(view, *found)
+    report = audit(estate, PipelineSettings(settings.rules, settings.catalog))
     with _lock:
         evaluations += 1
         if key is not None:

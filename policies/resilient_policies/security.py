@@ -84,7 +84,7 @@ def rule_view(resource: Any) -> Any:
     """A stack resource (outputs) of a security group rule as the auditor reads a rule (inputs)."""
     view = stack_view(resource)
     deps = view.deps or {}
-    props = {k: v for k, v in view.inputs.items() if not (v == UNKNOWN and k not in deps)}
+    props = {k: v for k, v in (view.inputs or {}).items() if not (v == UNKNOWN and k not in deps)}
     return _remarked(view._replace(inputs=props), secret_keys(view.urn))
 
 
@@ -156,7 +156,7 @@ def _validator(rule: str) -> Callable[[ResourceValidationArgs, ReportViolation],
 
 
 def _policy(rule: str) -> ResourceValidationPolicy | StackValidationPolicy:
-    common = dict(
+    common: dict[str, Any] = dict(
         name=rule, description=RULE_DESCRIPTIONS[rule], enforcement_level=default_enforcement(rule),
         config_schema=CONFIG_SCHEMA, severity=Severity.HIGH, tags=["resilient-stack", "security"],
     )

@@ -4,42 +4,25 @@
 - ``pulumi stack export`` JSON (``{"version": 3, "deployment": {"resources": [...]}}``),
 - ``pulumi preview --json`` output (``{"steps": [{"op", "urn", "newState": {...}}]}``).
 
-Every reader returns placements (see :mod:`resilient_stack.core.placement`); structural problems raise
+Every reader checks the input's shape and hands each resource to an estate (:mod:`resilient_stack.core.estate`,
+judged by its ``audit``, the pipeline the pack and the components call too); structural problems raise
 :class:`InputError` (exit 2), placement problems become ``unknown-placement`` findings.
 
 JSON inputs are streamed (:mod:`resilient_stack.io.jsonstream`): resources are read one at a time and
 only what placement needs is kept, so an export of 100,000 resources costs about as much as
-reading it. ``inspect`` callbacks, keyed by resource type, see the resources of their type on the
-way (security checks).
+reading it. ``security=True`` checks the security defaults on the way; ``inspect`` callbacks, keyed by
+resource type, see the resources of their type (tests, other checks).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from resilient_stack.core.catalog import Catalog
-from resilient_stack.core.kinds import (
-    KINDS,
-    KNOWN,
-    OVH,
-    OVH_KUBE,
-    OVH_NODE_POOL,
-    PROVIDER,
-    REPLICA,
-    UNCLASSIFIED,
-    classify,
-)
+from resilient_stack.core.estate import Estate, Inspectors
 from resilient_stack.core.placement import Placement
-from resilient_stack.core.resources import (
-    ResourceView,
-    kube_entry,
-    place_all,
-    provider_facts,
-    provider_urn,
-    resource_issues,
-)
 from resilient_stack.io.errors import InputError
 from resilient_stack.io.jsonstream import StreamError, is_not_array, stream_object
 from resilient_stack.io.readfile import decode_text, read_bytes
@@ -49,20 +32,29 @@ DEFAULT_PROVIDER_NOTE = (
     "give the stack's config with --stack-config Pulumi.<stack>.yaml, use an explicit provider, "
     "or audit `pulumi stack export` instead"
 )
-_DEFAULT_PROVIDER = "::pulumi:providers:openstack::default"
-
-Inspectors = Mapping[str, Callable[[ResourceView], None]]  # resource type -> callback
 
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
     kind: str  # "design" | "stack-export" | "preview"
-    placements: list[Placement]
+    estate: Estate  # what the rules read of it (core.estate): judge it with core.estate.audit
     resources: int  # resources read (design: replicas)
-    issues: tuple = ()  # (rule, urn, role, message): findings of the reader itself
-    coverage: dict | None = None  # what was and was not evaluated, by type (see _Reader.coverage)
     sha256: str | None = None  # of the input's bytes (load_input)
     lines: Mapping[str, int] | None = None  # resource -> the line of the input that declares it (YAML designs)
+
+    @property
+    def placements(self) -> list[Placement]:
+        return self.estate.finish()
+
+    @property
+    def issues(self) -> tuple:
+        """(rule, urn, role, message): the findings of the readers."""
+        return tuple(self.estate.issues)
+
+    @property
+    def coverage(self) -> dict:
+        """What was and was not evaluated, by type (core.estate.Estate.coverage)."""
+        return self.estate.coverage()
 
     def judged(self) -> int:
         """How many resources a rule judged: the evaluated ones, the providers (read only to place others) aside."""
@@ -97,149 +89,15 @@ def _check_resource(r: Any, i: int, source: str, where: str) -> tuple[str, str]:
     return urn, typ
 
 
-_SKIP = None  # per-type decision of the readers: neither a replica, nor inspected, nor a provider
-
-
 @dataclass
 class _Reader:
-    """Shared by both JSON formats: providers, placements placed as soon as their provider is known.
-
-    Big estates are mostly networks, subnets and rules: what a resource's type means (provider,
-    possible replica, inspected) is decided once per type, and a provider's region, auth URL and
-    cloud are read once per provider, so a resource that matters to no rule costs a dict lookup.
-    """
+    """Shared by both JSON formats: checks each resource's shape and hands it to the estate (core.estate), which
+    keeps what the rules need."""
 
     source: str
-    catalog: Catalog
-    inspect: Inspectors = field(default_factory=dict)
+    estate: Estate
     count: int = 0
     seen: set = field(default_factory=set)
-    providers: dict = field(default_factory=dict)
-    placements: list = field(default_factory=list)
-    deferred: list = field(default_factory=list)
-    _kinds: dict = field(default_factory=dict)
-    _facts: dict = field(default_factory=dict)
-    types: dict = field(default_factory=dict)  # type -> count of resources: the coverage of the input
-    issues: list = field(default_factory=list)  # (rule, urn, role, message) found on the way
-    kubes: dict = field(default_factory=dict)  # pulumi-ovh cluster id/URN -> (region, problem), for node pools
-    components: set = field(default_factory=set)  # types seen as component (non-custom) resources
-    pools: list = field(default_factory=list)
-    not_running: list = field(default_factory=list)  # (urn, type, why): in the file, but no replica (lifecycle)
-
-    def _classify(self, typ: str, custom: bool) -> tuple | None:
-        """(openstack provider?, replica?, inspector, unclassified?) or _SKIP."""
-        cls = classify(typ, custom)
-        if cls == PROVIDER:
-            return (True, False, None, False)
-        inspector = self.inspect.get(typ)
-        if cls == KNOWN and inspector is None:
-            return _SKIP
-        return (False, cls == REPLICA, inspector, cls == UNCLASSIFIED)
-
-    def _resource(self, urn: str, typ: str, state: dict, ref: Any) -> None:
-        types = self.types
-        types[typ] = types.get(typ, 0) + 1
-        custom = state.get("custom", True) is not False
-        if not custom:
-            self.components.add(typ)  # a component resource: never "a type unknown to the auditor"
-        kinds = self._kinds
-        key = typ if custom else (typ, False)
-        kind = kinds.get(key, kinds)
-        if kind is kinds:
-            kind = kinds[key] = self._classify(typ, custom)
-        if kind is _SKIP:
-            return  # the common case in big estates: networks, rules, components
-        is_provider, replica, inspector, unclassified = kind
-        inputs = state.get("inputs")
-        if type(inputs) is not dict:
-            inputs = None
-        if is_provider:
-            outputs = state.get("outputs")
-            self.providers[urn] = (inputs or {}, outputs if type(outputs) is dict else None)
-            return
-        outputs = state.get("outputs")
-        deps = state.get("propertyDependencies")
-        # positional: urn, type, inputs, outputs, provider_ref, custom, deps
-        view = ResourceView(urn, typ, inputs, outputs if type(outputs) is dict else None,
-                            ref if type(ref) is str else None, custom, deps if type(deps) is dict else None)
-        if inspector is not None:
-            inspector(view)
-        if unclassified or (replica and KINDS[typ].labels):
-            found = resource_issues(view)
-            if found:
-                self.issues.extend(found)
-        if not replica:
-            return
-        failed = _failed(state, view.outputs)
-        if failed:
-            self.types[typ] -= 1
-            self.not_running.append((urn, typ, failed))
-            return
-        vendor = KINDS[typ].vendor
-        if vendor == OVH:
-            if typ == OVH_KUBE:
-                region = kube_entry(view)
-                ident = state.get("id")
-                if isinstance(ident, str) and ident:
-                    self.kubes[ident] = region
-                self.kubes[urn] = region
-            if typ == OVH_NODE_POOL:
-                self.pools.append(view)  # its cluster may come later in the file
-                return
-            self.placements.extend(place_all(view, self.catalog, None))
-            return
-        purn = provider_urn(view.provider_ref)
-        props = self.providers.get(purn)
-        if props is not None:
-            facts = self._facts.get(purn)
-            if facts is None:
-                facts = self._facts[purn] = provider_facts(*props)
-            self.placements.extend(place_all(view, self.catalog, facts))
-        else:
-            self.deferred.append(view)  # its provider may come later in the file
-
-    def finish(self, missing_default: str | None) -> list[Placement]:
-        for v in self.deferred:
-            purn = provider_urn(v.provider_ref)
-            props = self.providers.get(purn) if purn else None
-            problem = None
-            if props is None:
-                if v.provider_ref is None:
-                    problem = "the resource records no provider"
-                elif purn and _DEFAULT_PROVIDER in purn and missing_default:
-                    problem = missing_default
-                else:
-                    problem = f"its provider {v.provider_ref!r} is not in the file"
-            facts = provider_facts(*props) if props is not None else None
-            self.placements.extend(place_all(v, self.catalog, facts, problem))
-        for v in self.pools:
-            self.placements.extend(place_all(v, self.catalog, None, None, self.kubes))
-        self.deferred = []
-        self.pools = []
-        return self.placements
-
-    def coverage(self) -> dict:
-        """Every resource read, by type: evaluated (placed, inspected, a provider used for placement) or not."""
-        evaluated: dict[str, int] = {}
-        known: dict[str, int] = {}
-        unknown: dict[str, int] = {}
-        for typ, n in sorted(self.types.items()):
-            if not n:
-                continue  # every one of them is not running (below)
-            cls = classify(typ, typ not in self.components)
-            if cls in (REPLICA, PROVIDER) or typ in self.inspect:
-                evaluated[typ] = n
-            elif cls == UNCLASSIFIED:
-                unknown[typ] = n
-            else:
-                known[typ] = n
-        gone: dict[str, int] = {}
-        for _, typ, _ in self.not_running:
-            gone[typ] = gone.get(typ, 0) + 1
-        return {"resources": sum(self.types.values()) + len(self.not_running), "evaluated": evaluated,
-                "not_evaluated": {"holds_no_replica": known, "unknown_type": unknown, "not_running": gone},
-                "not_running": [{"resource": urn, "type": typ, "why": why}
-                                for urn, typ, why in self.not_running[:NOT_RUNNING_LISTED]]}
 
 
 class ExportReader(_Reader):
@@ -256,23 +114,21 @@ class ExportReader(_Reader):
         if r.get("delete") is True or r.get("pendingReplacement") is True:
             # an old copy awaiting deletion (it shares its URN with its replacement) or a resource deleted before
             # its replacement was created: neither is a replica that survives anything
-            self.not_running.append((urn, typ, "pending deletion" if r.get("delete") is True
-                                     else "deleted, its replacement not created yet (pendingReplacement)"))
+            self.estate.gone(urn, typ, "pending deletion" if r.get("delete") is True
+                             else "deleted, its replacement not created yet (pendingReplacement)")
             return
         seen = self.seen
         n = len(seen)
         seen.add(urn)
         if len(seen) == n:
             raise InputError(self.source, f"duplicate URN {urn}")
-        self._resource(urn, typ, r, r.get("provider"))
-
+        self.estate.read(urn, typ, r, r.get("provider"))
 
     def finish_export(self, deployment: Mapping[str, Any]) -> list[Placement]:
         """The placements, less the resources an interrupted update was deleting (``pending_operations``)."""
-        placements = self.finish(None)
         ops = deployment.get("pending_operations")
         if ops is None:
-            return placements
+            return self.estate.finish()
         if type(ops) is not list:
             raise InputError(self.source, "stack export 'deployment.pending_operations' must be a list")
         deleting: dict[str, str] = {}
@@ -282,33 +138,8 @@ class ExportReader(_Reader):
                 raise InputError(self.source, f"deployment.pending_operations[{i}] has no 'type' and 'resource.urn'")
             if op["type"] == "deleting":
                 deleting[res["urn"]] = str(res.get("type") or "")
-        if not deleting:
-            return placements
-        kept = [p for p in placements if p.resource.split("#", 1)[0] not in deleting]
-        gone = {p.resource.split("#", 1)[0] for p in placements} & deleting.keys()
-        for urn in sorted(gone):
-            typ = deleting[urn]
-            if self.types.get(typ):
-                self.types[typ] -= 1
-            self.not_running.append((urn, typ, "being deleted by an interrupted update (pending_operations)"))
-        return kept
-
-
-NOT_RUNNING_LISTED = 100  # resources named in the coverage (all are counted by type)
-_FAILED_STATUS = frozenset({"error", "failed", "deleting", "deleted", "error_deleting"})
-
-
-def _failed(state: Mapping[str, Any], outputs: Mapping[str, Any] | None) -> str | None:
-    """Why a replica resource in the state does not run (``None``: it runs as far as the state says)."""
-    errors = state.get("initErrors")
-    if type(errors) is list and errors:
-        first = " ".join(str(errors[0]).split())[:160]
-        return f"created with initialization errors ({first})"
-    if outputs:
-        status = outputs.get("status")
-        if type(status) is str and status.strip().lower() in _FAILED_STATUS:
-            return f"status {status.strip()[:40]}"
-    return None
+        self.estate.deleting(deleting, "being deleted by an interrupted update (pending_operations)")
+        return self.estate.finish()
 
 
 LIVE_OPS = frozenset({"create", "same", "update", "replace", "create-replacement", "import",
@@ -348,17 +179,23 @@ class PreviewReader(_Reader):
             return  # create-replacement + replace name the same URN
         self.seen.add(urn)
         ref = state.get("provider") if type(state.get("provider")) is str else step.get("provider")
-        self._resource(urn, typ, state, ref)
+        self.estate.read(urn, typ, state, ref)
+
+    def loaded(self, stack_config: Mapping[str, Any] | None) -> Loaded:
+        """The preview read: default providers given the stack's config, every resource placed, the steps that
+        carry no state reported first."""
+        self.apply_stack_config(stack_config)
+        self.estate.finish(DEFAULT_PROVIDER_NOTE)
+        self.estate.issues[:0] = self.step_issues()
+        return Loaded("preview", self.estate, len(self.seen) + len(self.stateless))
 
     def apply_stack_config(self, stack_config: Mapping[str, Any] | None) -> None:
         """Give default providers (absent from previews) the stack's `openstack:*` settings."""
         if stack_config is None:
             return
         cfg = {k.split(":", 1)[1]: v for k, v in stack_config.items() if isinstance(k, str) and k.startswith("openstack:")}
-        for v in self.deferred:
-            purn = provider_urn(v.provider_ref)
-            if purn and _DEFAULT_PROVIDER in purn and purn not in self.providers:
-                self.providers[purn] = (cfg, None)
+        for purn in self.estate.waiting_on_default_provider():
+            self.estate.provider(purn, cfg)
 
 
 def check_preview_diagnostics(doc: Mapping[str, Any], source: str) -> None:
@@ -377,7 +214,8 @@ def check_preview_diagnostics(doc: Mapping[str, Any], source: str) -> None:
             )
 
 
-def read_stack_export(doc: Mapping[str, Any], source: str, catalog: Catalog, inspect: Inspectors | None = None) -> Loaded:
+def read_stack_export(doc: Mapping[str, Any], source: str, catalog: Catalog, inspect: Inspectors | None = None,
+                      security: bool = False) -> Loaded:
     """Read an already-decoded stack export (tests, small inputs)."""
     dep = doc.get("deployment")
     if type(dep) is not dict:
@@ -385,27 +223,25 @@ def read_stack_export(doc: Mapping[str, Any], source: str, catalog: Catalog, ins
     res = dep.get("resources") or []
     if type(res) is not list:
         raise InputError(source, "stack export 'deployment.resources' must be a list")
-    reader = ExportReader(source, catalog, inspect or {})
+    reader = ExportReader(source, Estate(catalog, security=security, inspect=inspect))
     for r in res:
         reader.add(r)
-    placements = reader.finish_export(dep)
-    return Loaded("stack-export", placements, reader.count, tuple(reader.issues), reader.coverage())
+    reader.finish_export(dep)
+    return Loaded("stack-export", reader.estate, reader.count)
 
 
 def read_preview(doc: Mapping[str, Any], source: str, catalog: Catalog,
-                 stack_config: Mapping[str, Any] | None = None, inspect: Inspectors | None = None) -> Loaded:
+                 stack_config: Mapping[str, Any] | None = None, inspect: Inspectors | None = None,
+                 security: bool = False) -> Loaded:
     """Read already-decoded `pulumi preview --json` output."""
     steps = doc.get("steps")
     if type(steps) is not list:
         raise InputError(source, "preview JSON 'steps' must be a list")
     check_preview_diagnostics(doc, source)
-    reader = PreviewReader(source, catalog, inspect or {})
+    reader = PreviewReader(source, Estate(catalog, security=security, inspect=inspect))
     for s in steps:
         reader.add(s)
-    reader.apply_stack_config(stack_config)
-    placements = reader.finish(DEFAULT_PROVIDER_NOTE)
-    return Loaded("preview", placements, len(reader.seen) + len(reader.stateless),
-                  reader.step_issues() + tuple(reader.issues), reader.coverage())
+    return reader.loaded(stack_config)
 
 
 def _yaml(text: str, source: str) -> Any:
@@ -432,9 +268,7 @@ def _design(doc: Any, source: str, catalog: Catalog, text: str | None = None) ->
         by_name = {p.name: at.get(("placements", i)) for i, p in enumerate(design.placements)}
         by_name.update({b.name or f"backup-{i + 1}": at.get(("backups", i)) for i, b in enumerate(design.backups)})
         lines = {p.resource: line for p in placements if (line := by_name.get(p.resource.split("/", 1)[0]))}
-    return Loaded("design", placements, len(placements), (),
-                  {"resources": len(placements), "evaluated": {"design replica": len(placements)},
-                   "not_evaluated": {"holds_no_replica": {}, "unknown_type": {}}}, lines=lines)
+    return Loaded("design", Estate.of_design(catalog, placements), len(placements), lines=lines)
 
 
 def read_stack_config(path: str) -> Mapping[str, Any]:
@@ -493,8 +327,10 @@ def load_input(
     stack_config: Mapping[str, Any] | None = None,
     source: str | None = None,
     inspect: Inspectors | None = None,
+    security: bool = False,
 ) -> Loaded:
-    """The file (or stdin: ``-``) read, detected by its content and placed; ``sha256`` is the digest of its bytes."""
+    """The file (or stdin: ``-``) read, detected by its content and placed; ``sha256`` is the digest of its bytes.
+    ``security``: the estate checks the security defaults too (what ``audit`` judges; ``drill`` does not)."""
     source = source or ("<stdin>" if path == "-" else path)
     data = read_bytes(path, source)
     if not data or data.isspace():  # not data.strip(): a copy of the whole file
@@ -502,22 +338,22 @@ def load_input(
     digest = hashlib.sha256(data).hexdigest()  # the report names what it judged (0.07 s per 100 MB here)
     box = [data]
     del data  # the reader holds the file once (see _load)
-    return replace(_load(path, box, source, catalog, stack_config, inspect), sha256=digest)
+    return replace(_load(path, box, source, catalog, stack_config, inspect, security), sha256=digest)
 
 
-def _load(path: str, box: list[bytes], source: str, catalog: Catalog, stack_config, inspect) -> Loaded:
+def _load(path: str, box: list[bytes], source: str, catalog: Catalog, stack_config, inspect, security: bool) -> Loaded:
     data = box[0]
     if not _looks_like_json(data):
         text = decode_text(data, source)
         doc = _yaml(text, source)
         kind = detect(doc, source)
         if kind == "stack-export":
-            return read_stack_export(doc, source, catalog, inspect)
+            return read_stack_export(doc, source, catalog, inspect, security)
         if kind == "preview":
-            return read_preview(doc, source, catalog, stack_config, inspect)
+            return read_preview(doc, source, catalog, stack_config, inspect, security)
         return _design(doc, source, catalog, text)
-    export = ExportReader(source, catalog, inspect or {})
-    preview = PreviewReader(source, catalog, inspect or {})
+    export = ExportReader(source, Estate(catalog, security=security, inspect=inspect))
+    preview = PreviewReader(source, Estate(catalog, security=security, inspect=inspect))
     del data  # the reader holds the file once (in ``box``): compacted, the original is read again only to locate an error
     reread = None if path == "-" else (lambda: read_bytes(path, source))
     doc = _stream(box, source, {("deployment", "resources"): export.add, ("steps",): preview.add}, reread)
@@ -525,12 +361,9 @@ def _load(path: str, box: list[bytes], source: str, catalog: Catalog, stack_conf
     if kind == "stack-export":
         if type(doc["deployment"]) is not dict:
             raise InputError(source, "stack export has no 'deployment' object")
-        placements = export.finish_export(doc["deployment"])
-        return Loaded("stack-export", placements, export.count, tuple(export.issues), export.coverage())
+        export.finish_export(doc["deployment"])
+        return Loaded("stack-export", export.estate, export.count)
     if kind == "preview":
         check_preview_diagnostics(doc, source)
-        preview.apply_stack_config(stack_config)
-        placements = preview.finish(DEFAULT_PROVIDER_NOTE)
-        return Loaded("preview", placements, len(preview.seen) + len(preview.stateless),
-                      preview.step_issues() + tuple(preview.issues), preview.coverage())
+        return preview.loaded(stack_config)
     return _design(doc, source, catalog)

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import operator
+
 import pulumi
 import pulumi_random as random
 
@@ -36,7 +38,7 @@ def generations(name: str, kind: str, current: int, *, length: int, parent: pulu
         raise ValueError(f"the generation of {kind} must be an int >= 0, got {current!r}")
     base = LEGACY_NAMES.get(kind, "{name}-{kind}-password").format(name=name, kind=kind)
     return [
-        random.RandomPassword(
+        random.RandomPassword(  # type: ignore[call-overload]  # `upper` only when asked: no diff on old stacks
             base if g == 0 else f"{base}-{g}", length=length, special=False,
             **({"upper": False} if lower_only else {}),
             opts=pulumi.ResourceOptions(parent=parent, protect=True),
@@ -54,7 +56,7 @@ def host_key(resource_name: str, *, parent: pulumi.Resource) -> random.RandomPas
 def sealed_items(sealed: pulumi.Output[str], slots: int) -> dict[str, pulumi.Output[str]]:
     """The sealed document as metadata items ``rs-secret-NN`` (``slots`` of them: keys known at preview)."""
     items = pulumi.Output.unsecret(sealed).apply(lambda s: host_secrets.items(s, slots=slots))
-    return {f"{host_secrets.PREFIX}{i:02d}": items.apply(lambda it, k=f"{host_secrets.PREFIX}{i:02d}": it[k])
+    return {f"{host_secrets.PREFIX}{i:02d}": items.apply(operator.itemgetter(f"{host_secrets.PREFIX}{i:02d}"))
             for i in range(slots)}
 
 

@@ -574,12 +574,13 @@ class DatabaseTier(pulumi.ComponentResource):
         for m in args.members:
             key = credentials.host_key(f"{name}-{m.placement}-host-key", parent=self)
             everything = pulumi.Output.all(self.volumes[m.placement].id, key.result, secret_values, *addresses)
-            user_data = everything.apply(lambda v, m=m: credentials.packed_user_data(
+            # (mypy cannot type a lambda that binds the loop's member as a default: the ignores below)
+            user_data = everything.apply(lambda v, m=m: credentials.packed_user_data(  # type: ignore[misc]
                 host_name(args, m.placement),
                 member_user_data(args, m, addresses=v[3:3 + n], client_ips=v[3 + n:3 + n + c], secrets=v[2],
                                  host_key=v[1], data_volume_id=v[0])))
             sealed = pulumi.Output.all(key.result, secret_values).apply(
-                lambda v, m=m: host_secrets.seal(member_secrets(args, m, v[1]), v[0]))
+                lambda v, m=m: host_secrets.seal(member_secrets(args, m, v[1]), v[0]))  # type: ignore[misc]
             slots = credentials.slots_for(len(host_secrets.seal(member_secrets(args, m, widest_secrets_), "x" * 64)))
             widest = [runtime.widest_address(i) for i in range(n + c)]
             self.instances[m.placement] = self._host(
@@ -587,7 +588,7 @@ class DatabaseTier(pulumi.ComponentResource):
                 {**metadata(
                     labels(DATABASE, quorum=True, exempt=m.exempt),
                     pulumi.Output.all(*addresses).apply(
-                        lambda v, m=m: member_runtime(args, m, addresses=v[:n], client_ips=v[n:n + c])),
+                        lambda v, m=m: member_runtime(args, m, addresses=v[:n], client_ips=v[n:n + c])),  # type: ignore[misc]
                     member_runtime(args, m, addresses=widest[:n], client_ips=widest[n:])),
                  **credentials.sealed_items(sealed, slots)},
             )

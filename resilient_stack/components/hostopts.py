@@ -19,6 +19,7 @@ replacement deletes the old instance before it creates the new one (``delete_bef
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Mapping, Sequence
 
 import pulumi
@@ -47,7 +48,7 @@ def metadata(
     every address not known yet at its greatest length) needs; the ones ``doc`` does not fill are empty."""
     slots = len(runtime.encode(widest))
     items = doc.apply(lambda d: runtime.encode(d, slots=slots))
-    return {**labels, **{f"{runtime.PREFIX}{i:02d}": items.apply(lambda it, k=f"{runtime.PREFIX}{i:02d}": it[k])
+    return {**labels, **{f"{runtime.PREFIX}{i:02d}": items.apply(operator.itemgetter(f"{runtime.PREFIX}{i:02d}"))
                          for i in range(slots)}}
 
 

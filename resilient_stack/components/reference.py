@@ -208,8 +208,8 @@ def type_text(annotation: Any, links: dict[type[BaseModel], str]) -> str:
         k, v = typing.get_args(annotation)
         if typing.get_origin(k) is Literal or typing.get_origin(v) is Literal:
             keys = type_text(k, links).removeprefix("one of ")
-            values = type_text(v, links).removeprefix("one of ")
-            return f"map; keys: {keys}; values: {values}"
+            vals = type_text(v, links).removeprefix("one of ")
+            return f"map; keys: {keys}; values: {vals}"
         return f"map of {_plural(type_text(k, links))} to {_plural(type_text(v, links))}"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return f"[object](#{links[annotation]})"

@@ -426,6 +426,7 @@ class RegionalWebStack(pulumi.ComponentResource):
         generations = len(app.passwords) if app is not None else 0
 
         def secret_doc(values: list) -> dict:
+            assert app is not None  # applied only with the application (below)
             ca, token, migrate, registry, app_secrets, passwords = values[0], values[1], values[2], values[3], \
                 values[4], values[5:]
             return cloudinit.web_secret_document(
@@ -503,7 +504,7 @@ class RegionalWebStack(pulumi.ComponentResource):
             # site: server name, https, title) + the sealed secrets: updated in place
             metadata=meta,
             tags=label_tags(labels(WEB, exempt=args.exempt)),
-            user_data=pulumi.Output.secret(user_data),  # holds the host's key
+            user_data=pulumi.Output.secret(user_data),  # type: ignore[arg-type]  # holds the host's key
             opts=host_options(child, depends_on=[self.subnet]),
         )
 

@@ -13,8 +13,8 @@ values are plain YAML there; the engine hands them to the program as JSON string
 Every key with its type, default and description (``Field(description=...)`` below) is in
 ``docs/configuration-reference.md``, generated from these models by :mod:`resilient_stack.components.reference`.
 The configuration becomes the SAME :class:`~resilient_stack.core.design.Design` the auditor reads
-(:meth:`StackConfig.to_design`), and :func:`check_design` runs :func:`resilient_stack.core.rules.evaluate` on it:
-the components refuse what the auditor would reject, with the same rule ids and messages.
+(:meth:`StackConfig.to_design`), and :func:`check_design` judges it with :func:`resilient_stack.core.estate.audit`
+(the auditor's and the pack's pipeline): the components refuse what the auditor would reject, with the same rule ids and messages.
 
 Errors are one line naming the config key: :class:`StackConfigError`.
 """
@@ -41,8 +41,9 @@ from resilient_stack.components.config_base import cidr as _cidr
 from resilient_stack.components.stack_fields import PlacementConfig  # noqa: F401 - re-exported
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.design import Design
+from resilient_stack.core.estate import Estate, Settings, audit
 from resilient_stack.core.policy import PolicyConfig, build_catalog
-from resilient_stack.core.rules import DesignRejected, Report, RuleConfig, evaluate
+from resilient_stack.core.rules import DesignRejected, Report, RuleConfig
 from resilient_stack.core.vocabulary import (
     AUTH_URL,
     BUCKET,
@@ -396,7 +397,7 @@ def check_design(
     catalog = catalog if catalog is not None else build_catalog(PolicyConfig())
     # the design's quorum_roles are honoured by Design.placements_for (each replica of those roles votes),
     # as for a design file given to the auditor: no second reading of them here
-    report = evaluate(design.placements_for(catalog), rule_config or RuleConfig(), catalog)
+    report = audit(Estate.of_design(catalog, design.placements_for(catalog)), Settings(rule_config or RuleConfig(), catalog))
     blocking = [f for f in report.findings if f.blocking]
     if blocking:
         raise DesignRejected(blocking, report)
@@ -644,7 +645,7 @@ def load_stack_file(path: str | Path) -> StackConfig:
     """Validate the ``resilient-stack:*`` keys of a stack file (e.g. ``stacks/Pulumi.production.yaml``)."""
     config, stack = read_stack_file(path)
     prefix = f"{NAMESPACE}:"
-    readable = {}
+    readable: dict[str, Any] = {}
     for key, value in config.items():
         if not (isinstance(key, str) and key.startswith(prefix)):
             continue

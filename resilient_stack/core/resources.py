@@ -415,7 +415,7 @@ def place_resource(
     catalog: Catalog,
     provider_props: Mapping[str, Any] | ProviderFacts | None,
     provider_problem: str | None = None,
-    kube_regions: Mapping[str, tuple[str | None, str | None]] | None = None,
+    kube_regions: Mapping[str, tuple[str | None, str | None, str]] | None = None,
 ) -> Placement | None:
     """Place one resource (its first placement); None when it is not a replica. See :func:`place_all`."""
     found = place_all(view, catalog, provider_props, provider_problem, kube_regions)
@@ -427,12 +427,12 @@ def place_all(
     catalog: Catalog,
     provider_props: Mapping[str, Any] | ProviderFacts | None,
     provider_problem: str | None = None,
-    kube_regions: Mapping[str, tuple[str | None, str | None]] | None = None,
+    kube_regions: Mapping[str, tuple[str | None, str | None, str]] | None = None,
 ) -> list[Placement]:
     """Every placement of one resource: none for a non-replica, one for most, one per node for a managed database.
 
     ``provider_props`` are the OpenStack provider's properties, or their :func:`provider_facts` read
-    beforehand. ``kube_regions`` maps a pulumi-ovh Kubernetes cluster's id and URN to its (region, problem),
+    beforehand. ``kube_regions`` maps a pulumi-ovh Kubernetes cluster's id and URN to its (region, problem, URN),
     for its node pools.
     """
     role, labels = role_of(view)

@@ -62,7 +62,7 @@ __all__ = [
     "select_sites",
 ]
 
-INTERNET_POOL = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range: never routed
+INTERNET_POOL = ipaddress.IPv4Network("198.18.0.0/15")  # RFC 2544 benchmarking range: never routed
 VISITOR_OFFSET, S3_OFFSET, REGISTRY_OFFSET, FIRST_HOST_OFFSET = 2, 3, 4, 10
 RECORD_DOMAIN = "test"  # RFC 2606: the visitor's name for a stack with no DNS name of its own
 INSTANCE_TYPE = "openstack:compute/instance:Instance"

@@ -116,7 +116,8 @@ class _Sampler:
              "coalesce(last_archived_wal, '') FROM pg_stat_archiver")
 
     def __init__(self, container: str) -> None:
-        self.container, self.samples = container, []  # type: list[tuple[float, str, str]]
+        self.container = container
+        self.samples: list[tuple[float, str, str]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="firedrill-archive-sampler", daemon=True)
         self._thread.start()
@@ -181,8 +182,9 @@ def _restore(drill: _Drill, topology: topo.Topology, restored: Plan) -> Scenario
     drill.event("restore", f"rebuilt as `pulumi up` with {', '.join(f'{k}={v}' for k, v in RESTORE_SETTING.items())} "
                            f"would: {len(victims)} fresh hosts at the burned hosts' addresses", rebuild)
     assert topology.start is not None
+    start = topology.start
     fresh = {h.name: h for h in restored.hosts if h.name in victims}
-    started = list(drill.pool.map(lambda h: topology.start(h, f"{h.name}-restored"), fresh.values()))
+    started = list(drill.pool.map(lambda h: start(h, f"{h.name}-restored"), fresh.values()))
     for name, host in zip(fresh, started):
         drill.names[name] = host.name
     drill.down -= set(victims)

@@ -57,8 +57,10 @@ def run(
         progress(f"[design] REJECTED by the placement rules ({', '.join(plan.rejected_rules)}): the components "
                  "refuse this stack; building it anyway for the drill (enforce_rules=False)")
     # by default the site of the primary of the moment (resolved at each scenario: it moves with each failover)
-    chosen: list[str | None] = [] if restore else (
-        select_sites(plan, site, all_sites) if (site or all_sites) else [None]) * len(faults)
+    chosen: list[str | None] = []
+    if not restore:
+        where: list[str | None] = [*select_sites(plan, site, all_sites)] if (site or all_sites) else [None]
+        chosen = where * len(faults)
     scenarios = [(s, faults[i % len(faults)] if len(faults) > 1 else faults[0]) for i, s in enumerate(chosen)] * repeat
     restored = (build_plan(path, plan.internet, config_overrides=restore_overrides(plan.config),
                            shown_overrides=RESTORE_SETTING) if restore else None)

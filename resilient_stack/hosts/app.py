@@ -133,6 +133,7 @@ def validate_app(spec: AppSpec, placements: Sequence[str] | None = None) -> AppS
                          "registry/name@sha256:..., e.g. ghcr.io/acme/shop:1.4.2 (a short name is refused: "
                          "give the registry)")
     m = _IMAGE.match(spec.image)
+    assert m is not None  # matched just above
     if not m.group("tag") and not m.group("digest"):
         raise ValueError(f"image {spec.image!r} names no tag or digest: give the version (:1.4.2 or @sha256:...)")
     if isinstance(spec.port, bool) or not isinstance(spec.port, int) or not 1 <= spec.port <= 65535:
@@ -155,10 +156,10 @@ def validate_app(spec: AppSpec, placements: Sequence[str] | None = None) -> AppS
     if spec.registry_user is not None and (not isinstance(spec.registry_user, str) or not spec.registry_user
                                            or any(c.isspace() or c == ":" for c in spec.registry_user)):
         raise ValueError("registry.username must be one word without ':'")
-    for what, value, low, high in (("healthTimeout", spec.health_timeout, 5, 3600),
-                                   ("drainSeconds", spec.drain_seconds, 0, 600)):
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"{what} must be {low} to {high} seconds, got {value!r}")
+    for what, number, low, high in (("healthTimeout", spec.health_timeout, 5, 3600),
+                                    ("drainSeconds", spec.drain_seconds, 0, 600)):
+        if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+            raise ValueError(f"{what} must be {low} to {high} seconds, got {number!r}")
     if len(set(spec.order)) != len(spec.order):
         raise ValueError(f"release order names a placement twice: {list(spec.order)}")
     if placements is not None:

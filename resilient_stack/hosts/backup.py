@@ -216,7 +216,7 @@ def secret_document(backup: BackupTarget) -> dict[str, str]:
             "path": backup.path}
 
 
-def schedule_files(backup: BackupTarget, *, full_calendar: str, diff_calendar: str) -> list[dict[str, Any]]:
+def schedule_files(backup: BackupRepository | BackupTarget, *, full_calendar: str, diff_calendar: str) -> list[dict[str, Any]]:
     """The backup script, its systemd service and the two timers (every database host)."""
     calendars = {"full": full_calendar, "diff": diff_calendar}
     return [
@@ -232,13 +232,13 @@ def schedule_files(backup: BackupTarget, *, full_calendar: str, diff_calendar: s
     ]
 
 
-def restore_file(backup: BackupTarget) -> dict[str, Any]:
+def restore_file(backup: BackupRepository | BackupTarget) -> dict[str, Any]:
     """Patroni's custom bootstrap of a cluster restored from the repository (``bootstrap_from="backup"``)."""
     return write_file(RESTORE_SCRIPT, payload.render("shell/restore.sh", stanza=backup.stanza, data=PG_DATA),
                       permissions="0755")
 
 
-def catch_up_files(backup: BackupTarget) -> list[dict[str, Any]]:
+def catch_up_files(backup: BackupRepository | BackupTarget) -> list[dict[str, Any]]:
     """The catch-up (every member; it acts on the primary only): its script, service and timer."""
     return [
         write_file(BACKUP_INIT_SCRIPT, payload.render(

@@ -171,7 +171,7 @@ class _Checked(NamedTuple):
     replication_cidrs: list[str]
     ssh_authorized_keys: list[str]
     admin_cidrs: list[str]
-    index: int
+    index: int  # type: ignore[assignment]  # the member's number; tuple.index is not used
 
 
 def _members(members: Any, name: str, *, addresses: bool) -> tuple[list[ClusterMember], ClusterMember]:

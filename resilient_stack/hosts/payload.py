@@ -24,7 +24,7 @@ import re
 import string
 from functools import lru_cache
 from importlib import resources
-from typing import Iterable, Mapping, Union
+from typing import Any, ClassVar, Iterable, Mapping, Union
 
 from resilient_stack.io.errors import ResilientStackError
 
@@ -58,8 +58,8 @@ class PayloadTemplate(string.Template):
     neither refuse unused values nor know blocks).
     """
 
-    flags = 0  # case-sensitive: {{Name}} is not a placeholder but an error
-    pattern = rf"""
+    flags = 0  # type: ignore[assignment]  # case-sensitive: {{Name}} is not a placeholder but an error
+    pattern: ClassVar[Any] = rf"""
         \{{\{{(?:
             (?P<escaped>(?!))                 |  # no escape syntax: '{{{{' is always a placeholder
             (?P<named>{_IDENT})\}}\}}           |
@@ -76,7 +76,7 @@ class PayloadTemplate(string.Template):
             raise PayloadError(f"{name}:{where}: '{{{{' starts no placeholder (write {{{{name}}}}: a-z, 0-9, _)")
 
     def _invalid_at(self) -> str:
-        for m in self.pattern.finditer(self.template):
+        for m in self.pattern.finditer(self.template):  # type: ignore[attr-defined]
             if m.group("invalid") is not None:
                 line = self.template.count("\n", 0, m.start()) + 1
                 col = m.start() - (self.template.rfind("\n", 0, m.start()) + 1) + 1

@@ -191,11 +191,11 @@ def web_secret_document(*, ca: str, app_user: str | None, app_passwords: Sequenc
         raise ValueError("ca must be the cluster CA's certificate (PEM)")
     doc: dict[str, Any] = {"v": secrets.VERSION, "tls": {"ca": ca}}
     if app_user is not None:
-        check.password(write_token, "write_token")
-        check.password(migrate_password, "migrate password")
+        token = check.password(write_token, "write_token")
+        migrate = check.password(migrate_password, "migrate password")
         doc["app"] = app.secret_section(
             credentials=[(u, check.password(p, "app password")) for u, p in app_credentials(app_user, app_passwords)],
-            migrate=(migrate_role(app_user), migrate_password), write_token=write_token,
+            migrate=(migrate_role(app_user), migrate), write_token=token,
             secrets=dict(app_secrets or {}), registry_password=registry_password)
     return doc
 

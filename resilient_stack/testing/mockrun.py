@@ -261,7 +261,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
         }
 
     # -- the Mocks interface ---------------------------------------------------------------------
-    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]  # the SDK takes both
         inputs = _plain(dict(args.args))
         if args.token == GET_NETWORK and set(inputs) == {"name"} and isinstance(inputs["name"], str):
             # the one lookup the program makes: an external network's ID by its name (a port needs it)
