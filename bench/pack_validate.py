@@ -50,14 +50,18 @@ def resources(doc: dict) -> list[PolicyResource]:
     opts = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
     providers = {
         r["urn"]: PolicyProviderResource(r["type"], _props(r.get("inputs")), r["urn"], r["urn"].rsplit("::", 1)[1])
-        for r in res if r["type"].startswith("pulumi:providers:")
+        for r in res
+        if r["type"].startswith("pulumi:providers:")
     }
     out = []
     for r in res:
         ref = r.get("provider")
         prov = providers.get(ref.rsplit("::", 1)[0]) if isinstance(ref, str) and "::" in ref else None
-        out.append(PolicyResource(r["type"], _props(r.get("outputs")), r["urn"], r["urn"].rsplit("::", 1)[1],
-                                  opts, prov, None, [], {}))
+        out.append(
+            PolicyResource(
+                r["type"], _props(r.get("outputs")), r["urn"], r["urn"].rsplit("::", 1)[1], opts, prov, None, [], {}
+            )
+        )
     return out
 
 

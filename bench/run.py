@@ -67,12 +67,20 @@ def commands(path: Path) -> dict[str, list[str]]:
 
 
 def run(sizes: list[int], repeat: int, workdir: Path) -> dict:
-    results: dict = {"machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}",
-                     "date": date.today().isoformat(), "load": [os.getloadavg()[0]], "sizes": {}, "worst": {},
-                     "small": {}}
+    results: dict = {
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}",
+        "date": date.today().isoformat(),
+        "load": [os.getloadavg()[0]],
+        "sizes": {},
+        "worst": {},
+        "small": {},
+    }
     for n in sizes:
-        for kind, into, tools in (("estate", "sizes", None), ("instances", "worst", ("json.load", "audit")),
-                                  ("small", "small", ("json.load", "audit"))):
+        for kind, into, tools in (
+            ("estate", "sizes", None),
+            ("instances", "worst", ("json.load", "audit")),
+            ("small", "small", ("json.load", "audit")),
+        ):
             path = write_export(workdir / f"{kind}-{n}.json", n, kind=kind)
             size = path.stat().st_size
             best: dict[str, dict] = {}
@@ -87,9 +95,11 @@ def run(sizes: list[int], repeat: int, workdir: Path) -> dict:
                         timings["pack rules"] = (secs, secs)
                     for key, (w, c) in timings.items():
                         old = best.get(key)
-                        best[key] = {"seconds": min(w, old["seconds"]) if old else w,
-                                     "cpu": min(c, old["cpu"]) if old else c,
-                                     "peak_rss": max(rss, old["peak_rss"]) if old else rss}
+                        best[key] = {
+                            "seconds": min(w, old["seconds"]) if old else w,
+                            "cpu": min(c, old["cpu"]) if old else c,
+                            "peak_rss": max(rss, old["peak_rss"]) if old else rss,
+                        }
             results[into][n] = {"file_bytes": size, **best}
             path.unlink()
     results["load"].append(os.getloadavg()[0])
@@ -118,10 +128,16 @@ WORST_TARGET = 1.5  # the same, an export where every resource is an instance to
 
 def report(res: dict) -> tuple[str, list[str]]:
     load = res.get("load", [])
-    lines = [f"machine: {res['machine']}; date: {res['date']}; load average (1 min) "
-             + " -> ".join(f"{x:.1f}" for x in load) + " (start -> end)", ""]
-    head = ("| resources | file MB | json.load s | audit s | audit/json.load (CPU) | (wall) | drill s | pack s "
-            "| of which rules s | audit peak MB | peak/file |")
+    lines = [
+        f"machine: {res['machine']}; date: {res['date']}; load average (1 min) "
+        + " -> ".join(f"{x:.1f}" for x in load)
+        + " (start -> end)",
+        "",
+    ]
+    head = (
+        "| resources | file MB | json.load s | audit s | audit/json.load (CPU) | (wall) | drill s | pack s "
+        "| of which rules s | audit peak MB | peak/file |"
+    )
     lines += [head, "|---:" * (head.count("|") - 1) + "|"]
     misses: list[str] = []
     sizes = sorted(res["sizes"], key=int)
@@ -138,19 +154,29 @@ def report(res: dict) -> tuple[str, list[str]]:
         )
     worst = res.get("worst") or {}
     smalls = res.get("small") or {}
-    for table, title in ((worst, "Worst case: every resource an instance to place (`bench/synth.py` `instances`)"),
-                         (smalls, "Per-resource worst case: every resource a SMALL instance to place, ~570 bytes "
-                                  "(`bench/synth.py` `small`)")):
+    for table, title in (
+        (worst, "Worst case: every resource an instance to place (`bench/synth.py` `instances`)"),
+        (
+            smalls,
+            "Per-resource worst case: every resource a SMALL instance to place, ~570 bytes (`bench/synth.py` `small`)",
+        ),
+    ):
         if not table:
             continue
-        lines += ["", title, "",
-                  "| resources | file MB | json.load s | audit s | audit/json.load (CPU) | (wall) | audit peak MB |",
-                  "|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            title,
+            "",
+            "| resources | file MB | json.load s | audit s | audit/json.load (CPU) | (wall) | audit peak MB |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for n in sorted(table, key=int):
             r = table[n]
-            lines.append(f"| {int(n):,} | {r['file_bytes'] / 1e6:.1f} | {r['json.load']['cpu']:.3f} | "
-                         f"{r['audit']['cpu']:.3f} | {r['audit']['cpu'] / r['json.load']['cpu']:.2f}x | "
-                         f"{r['audit']['seconds'] / r['json.load']['seconds']:.2f}x | {r['audit']['peak_rss'] / 1e6:.0f} |")
+            lines.append(
+                f"| {int(n):,} | {r['file_bytes'] / 1e6:.1f} | {r['json.load']['cpu']:.3f} | "
+                f"{r['audit']['cpu']:.3f} | {r['audit']['cpu'] / r['json.load']['cpu']:.2f}x | "
+                f"{r['audit']['seconds'] / r['json.load']['seconds']:.2f}x | {r['audit']['peak_rss'] / 1e6:.0f} |"
+            )
     lines.append("\n(seconds are CPU seconds, user + system, best of the runs; wall-time ratios in brackets)")
     big_n = sizes[-1]
     big = res["sizes"][big_n]
@@ -176,8 +202,10 @@ def report(res: dict) -> tuple[str, list[str]]:
             misses.append(f"audit time grew {growth:.1f}x for {scale:.0f}x resources (target <= {1.1 * scale:.0f}x)")
     if "construction" in res:
         c = res["construction"]
-        lines.append(f"\nproduction stack under mocks: {c['resources']} resources in {c['seconds']:.2f} s "
-                     f"({c['per_second']:.0f} resources/s)")
+        lines.append(
+            f"\nproduction stack under mocks: {c['resources']} resources in {c['seconds']:.2f} s "
+            f"({c['per_second']:.0f} resources/s)"
+        )
     return "\n".join(lines), misses
 
 

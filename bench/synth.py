@@ -45,48 +45,133 @@ def resources(n: int, seed: int = 7) -> Iterator[dict]:
         purn = stack + f"pulumi:providers:openstack::{pname}"
         pid = "%08x-%04x" % (rng.getrandbits(32), rng.getrandbits(16))
         prov_in = {"region": region, "authUrl": auth, "version": "5.4.1", "userName": "svc", "password": _secret(rng)}
-        batch = [{"urn": purn, "type": "pulumi:providers:openstack", "custom": True, "id": pid,
-                  "inputs": prov_in, "outputs": prov_in}]
+        batch = [
+            {
+                "urn": purn,
+                "type": "pulumi:providers:openstack",
+                "custom": True,
+                "id": pid,
+                "inputs": prov_in,
+                "outputs": prov_in,
+            }
+        ]
         ref = f"{purn}::{pid}"
         parent = stack + f"{PARENT_TYPE}::{pname}"
-        batch.append({"urn": parent, "type": PARENT_TYPE, "custom": False,
-                      "parent": stack + "pulumi:pulumi:Stack::estate-prod"})
+        batch.append(
+            {"urn": parent, "type": PARENT_TYPE, "custom": False, "parent": stack + "pulumi:pulumi:Stack::estate-prod"}
+        )
 
-        def custom(typ: str, name: str, inputs: dict, extra_out: dict | None = None, *, region: str = region,
-                   pname: str = pname, parent: str = parent, ref: str = ref) -> dict:
+        def custom(
+            typ: str,
+            name: str,
+            inputs: dict,
+            extra_out: dict | None = None,
+            *,
+            region: str = region,
+            pname: str = pname,
+            parent: str = parent,
+            ref: str = ref,
+        ) -> dict:
             rid = "%08x-%04x-%04x" % (rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(16))
             out = dict(inputs, id=rid, region=region, **(extra_out or {}))
-            return {"urn": f"{stack}{PARENT_TYPE}${typ}::{pname}-{name}",
-                    "type": typ, "custom": True, "id": rid, "parent": parent, "provider": ref,
-                    "inputs": inputs, "outputs": out, "dependencies": [parent]}
+            return {
+                "urn": f"{stack}{PARENT_TYPE}${typ}::{pname}-{name}",
+                "type": typ,
+                "custom": True,
+                "id": rid,
+                "parent": parent,
+                "provider": ref,
+                "inputs": inputs,
+                "outputs": out,
+                "dependencies": [parent],
+            }
 
         tags = ["resilient-stack:role=web", f"resilient-stack:placement={pname}"]
-        batch.append(custom("openstack:networking/network:Network", "net", {"name": f"{pname}-net", "adminStateUp": True, "tags": tags}))
-        batch.append(custom("openstack:networking/subnet:Subnet", "subnet", {"cidr": f"10.{p % 250}.0.0/24", "ipVersion": 4, "tags": tags}))
+        batch.append(
+            custom(
+                "openstack:networking/network:Network",
+                "net",
+                {"name": f"{pname}-net", "adminStateUp": True, "tags": tags},
+            )
+        )
+        batch.append(
+            custom(
+                "openstack:networking/subnet:Subnet",
+                "subnet",
+                {"cidr": f"10.{p % 250}.0.0/24", "ipVersion": 4, "tags": tags},
+            )
+        )
         batch.append(custom("openstack:networking/secGroup:SecGroup", "web-sg", {"name": f"{pname}-web", "tags": tags}))
-        for port, cidr in ((80, "0.0.0.0/0"), (443, "0.0.0.0/0"), (22, "203.0.113.0/24"), (5432, f"10.{p % 250}.0.0/24")):
-            batch.append(custom("openstack:networking/secGroupRule:SecGroupRule", f"rule-{port}",
-                                {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "portRangeMin": port,
-                                 "portRangeMax": port, "remoteIpPrefix": cidr}))
+        for port, cidr in (
+            (80, "0.0.0.0/0"),
+            (443, "0.0.0.0/0"),
+            (22, "203.0.113.0/24"),
+            (5432, f"10.{p % 250}.0.0/24"),
+        ):
+            batch.append(
+                custom(
+                    "openstack:networking/secGroupRule:SecGroupRule",
+                    f"rule-{port}",
+                    {
+                        "direction": "ingress",
+                        "ethertype": "IPv4",
+                        "protocol": "tcp",
+                        "portRangeMin": port,
+                        "portRangeMax": port,
+                        "remoteIpPrefix": cidr,
+                    },
+                )
+            )
         batch.append(custom("openstack:compute/serverGroup:ServerGroup", "sg", {"policies": ["soft-anti-affinity"]}))
         for i in range(2):
-            batch.append(custom("openstack:compute/instance:Instance", f"web-{i}",
-                                {"name": f"{pname}-web-{i}", "flavorName": "b3-8", "imageName": "Debian 12",
-                                 "metadata": {"resilient-stack:role": "web"}, "userData": _secret(rng),
-                                 "networks": [{"name": "Ext-Net"}]},
-                                {"accessIpV4": "198.51.100.%d" % rng.randrange(1, 254)}))
+            batch.append(
+                custom(
+                    "openstack:compute/instance:Instance",
+                    f"web-{i}",
+                    {
+                        "name": f"{pname}-web-{i}",
+                        "flavorName": "b3-8",
+                        "imageName": "Debian 12",
+                        "metadata": {"resilient-stack:role": "web"},
+                        "userData": _secret(rng),
+                        "networks": [{"name": "Ext-Net"}],
+                    },
+                    {"accessIpV4": "198.51.100.%d" % rng.randrange(1, 254)},
+                )
+            )
         backup_site = p % len(REGIONS) == 2  # DE1 holds the backups and no database member
         if not backup_site:
-            batch.append(custom("openstack:compute/instance:Instance", "db",
-                                {"name": f"{pname}-db", "flavorName": "b3-16", "imageName": "Debian 12",
-                                 "metadata": {"resilient-stack:role": "database", "resilient-stack:quorum": "true"},
-                                 "userData": _secret(rng)}))
-        batch.append(custom("openstack:objectstorage/container:Container", "assets",
-                            {"name": f"{pname}-assets", "metadata": {"resilient-stack:role": "object-storage"}}))
+            batch.append(
+                custom(
+                    "openstack:compute/instance:Instance",
+                    "db",
+                    {
+                        "name": f"{pname}-db",
+                        "flavorName": "b3-16",
+                        "imageName": "Debian 12",
+                        "metadata": {"resilient-stack:role": "database", "resilient-stack:quorum": "true"},
+                        "userData": _secret(rng),
+                    },
+                )
+            )
+        batch.append(
+            custom(
+                "openstack:objectstorage/container:Container",
+                "assets",
+                {"name": f"{pname}-assets", "metadata": {"resilient-stack:role": "object-storage"}},
+            )
+        )
         if backup_site:
-            batch.append(custom("openstack:objectstorage/container:Container", "backups",
-                                {"name": f"{pname}-backups", "metadata": {"resilient-stack:role": "backup",
-                                                                          "resilient-stack:protects": "database"}}))
+            batch.append(
+                custom(
+                    "openstack:objectstorage/container:Container",
+                    "backups",
+                    {
+                        "name": f"{pname}-backups",
+                        "metadata": {"resilient-stack:role": "backup", "resilient-stack:protects": "database"},
+                    },
+                )
+            )
         for r in batch:
             if count >= n:
                 return
@@ -107,21 +192,46 @@ def instances(n: int, seed: int = 11) -> Iterator[dict]:
         pid = "%08x-%04x" % (rng.getrandbits(32), rng.getrandbits(16))
         prov_in = {"region": region, "authUrl": auth, "version": "5.4.1", "userName": "svc", "password": _secret(rng)}
         refs.append(f"{purn}::{pid}")
-        yield {"urn": purn, "type": "pulumi:providers:openstack", "custom": True, "id": pid,
-               "inputs": prov_in, "outputs": prov_in}
+        yield {
+            "urn": purn,
+            "type": "pulumi:providers:openstack",
+            "custom": True,
+            "id": pid,
+            "inputs": prov_in,
+            "outputs": prov_in,
+        }
     roles = ("web", "web", "database", "worker")
     for i in range(n - 1 - len(refs)):
         p = i % len(refs)
         role = roles[i % len(roles)]
         rid = "%08x-%04x-%04x" % (rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(16))
         metadata = {"resilient-stack:role": role, **({"resilient-stack:quorum": "true"} if role == "database" else {})}
-        inputs = {"name": f"i{i}", "flavorName": "b3-8", "imageName": "Debian 12", "metadata": metadata,
-                  "userData": _secret(rng), "networks": [{"name": "Ext-Net"}]}
-        outputs = dict(inputs, id=rid, region=REGIONS[p][0], accessIpV4="198.51.100.%d" % rng.randrange(1, 254),
-                       allMetadata=metadata, powerState="active")
-        yield {"urn": f"{stack}openstack:compute/instance:Instance::i{i}", "type": "openstack:compute/instance:Instance",
-               "custom": True, "id": rid, "provider": refs[p], "inputs": inputs, "outputs": outputs,
-               "parent": stack + "pulumi:pulumi:Stack::fleet-prod"}
+        inputs = {
+            "name": f"i{i}",
+            "flavorName": "b3-8",
+            "imageName": "Debian 12",
+            "metadata": metadata,
+            "userData": _secret(rng),
+            "networks": [{"name": "Ext-Net"}],
+        }
+        outputs = dict(
+            inputs,
+            id=rid,
+            region=REGIONS[p][0],
+            accessIpV4="198.51.100.%d" % rng.randrange(1, 254),
+            allMetadata=metadata,
+            powerState="active",
+        )
+        yield {
+            "urn": f"{stack}openstack:compute/instance:Instance::i{i}",
+            "type": "openstack:compute/instance:Instance",
+            "custom": True,
+            "id": rid,
+            "provider": refs[p],
+            "inputs": inputs,
+            "outputs": outputs,
+            "parent": stack + "pulumi:pulumi:Stack::fleet-prod",
+        }
 
 
 def small(n: int, seed: int = 13) -> Iterator[dict]:
@@ -137,17 +247,30 @@ def small(n: int, seed: int = 13) -> Iterator[dict]:
         pid = "%08x" % rng.getrandbits(32)
         prov_in = {"region": region, "authUrl": auth, "version": "5.4.1"}
         refs.append(f"{purn}::{pid}")
-        yield {"urn": purn, "type": "pulumi:providers:openstack", "custom": True, "id": pid, "inputs": prov_in,
-               "outputs": prov_in}
+        yield {
+            "urn": purn,
+            "type": "pulumi:providers:openstack",
+            "custom": True,
+            "id": pid,
+            "inputs": prov_in,
+            "outputs": prov_in,
+        }
     roles = ("web", "web", "database", "worker")
     for i in range(n - 1 - len(refs)):
         p = i % len(refs)
         inputs = {"name": f"i{i}", "flavorName": "b3-8", "metadata": {"resilient-stack:role": roles[i % len(roles)]}}
         rid = "%08x" % rng.getrandbits(32)
         outputs = dict(inputs, id=rid, region=REGIONS[p][0], accessIpV4="198.51.100.%d" % rng.randrange(1, 254))
-        yield {"urn": f"{stack}openstack:compute/instance:Instance::i{i}", "type": "openstack:compute/instance:Instance",
-               "custom": True, "id": rid, "provider": refs[p], "inputs": inputs, "outputs": outputs,
-               "parent": stack + "pulumi:pulumi:Stack::fleet-prod"}
+        yield {
+            "urn": f"{stack}openstack:compute/instance:Instance::i{i}",
+            "type": "openstack:compute/instance:Instance",
+            "custom": True,
+            "id": rid,
+            "provider": refs[p],
+            "inputs": inputs,
+            "outputs": outputs,
+            "parent": stack + "pulumi:pulumi:Stack::fleet-prod",
+        }
 
 
 def write_export(path: Path, n: int, seed: int = 7, kind: str = "estate") -> Path:
@@ -155,7 +278,9 @@ def write_export(path: Path, n: int, seed: int = 7, kind: str = "estate") -> Pat
     worst case ``instances``, or ``small`` instances (the per-resource worst case)."""
     source = {"estate": resources, "instances": instances, "small": small}[kind]
     with open(path, "w", encoding="utf-8") as fh:
-        fh.write('{"version": 3, "deployment": {"manifest": {"time": "2026-11-25T00:00:00Z", "version": "v3.274.1"}, "resources": [\n')
+        fh.write(
+            '{"version": 3, "deployment": {"manifest": {"time": "2026-11-25T00:00:00Z", "version": "v3.274.1"}, "resources": [\n'
+        )
         for i, r in enumerate(source(n, seed)):
             if i:
                 fh.write(",\n")

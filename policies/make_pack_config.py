@@ -1,7 +1,7 @@
 """Turn a `resilient-stack audit --config` file into a `--policy-pack-config` file for this pack.
 
-    .venv/bin/python policies/make_pack_config.py org.yaml > pack-config.json
-    pulumi preview --policy-pack policies --policy-pack-config pack-config.json
+.venv/bin/python policies/make_pack_config.py org.yaml > pack-config.json
+pulumi preview --policy-pack policies --policy-pack-config pack-config.json
 """
 
 import sys

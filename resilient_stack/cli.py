@@ -41,14 +41,26 @@ from resilient_stack.io.errors import InputError, ResilientStackError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="design YAML, `pulumi stack export` JSON or `pulumi preview --json` output; - reads stdin. "
-                        "Several: one verdict each, the worst exit code overall")
-    p.add_argument("--catalog", action="append", default=[], metavar="FILE",
-                   help="extra catalog YAML (extends/overrides the built-in one); repeatable")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="design YAML, `pulumi stack export` JSON or `pulumi preview --json` output; - reads stdin. "
+        "Several: one verdict each, the worst exit code overall",
+    )
+    p.add_argument(
+        "--catalog",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="extra catalog YAML (extends/overrides the built-in one); repeatable",
+    )
     p.add_argument("--config", metavar="FILE", help="organisation policy config (profile, thresholds, levels)")
-    p.add_argument("--stack-config", metavar="FILE",
-                   help="Pulumi.<stack>.yaml: settings of the default openstack provider for preview JSON")
+    p.add_argument(
+        "--stack-config",
+        metavar="FILE",
+        help="Pulumi.<stack>.yaml: settings of the default openstack provider for preview JSON",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,12 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--format", choices=AUDIT_FORMATS, default="text")
     a.add_argument("--profile", choices=PROFILES, help="default (single-provider advisory) or strict (all mandatory)")
     a.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
-    a.add_argument("--baseline", metavar="FILE",
-                   help="an earlier report (--format json or sarif): its findings are marked known and never fail; "
-                        "only new ones do")
-    a.add_argument("--fail-on", choices=FAIL_ON, default="mandatory",
-                   help="exit 1 on a mandatory finding (default), on any finding (advisory), or never (report only); "
-                        "unusable input is exit 2 whatever this says")
+    a.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="an earlier report (--format json or sarif): its findings are marked known and never fail; "
+        "only new ones do",
+    )
+    a.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        default="mandatory",
+        help="exit 1 on a mandatory finding (default), on any finding (advisory), or never (report only); "
+        "unusable input is exit 2 whatever this says",
+    )
 
     d = sub.add_parser("drill", help="what survives the loss of each building/site/region/provider")
     _common(d)
@@ -77,27 +96,49 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--format", choices=DRILL_FORMATS, default="text")
     d.add_argument("--output", "-o", metavar="FILE")
 
-    f = sub.add_parser("firedrill", help="live drill: boot the stack as shipped in podman, burn a site, measure "
-                                         "what the stack does by itself (RTO/RPO, failover, return)")
-    f.add_argument("stack", help="stack name (./stacks/Pulumi.<stack>.yaml in the current directory) "
-                                 "or a Pulumi.<stack>.yaml file")
+    f = sub.add_parser(
+        "firedrill",
+        help="live drill: boot the stack as shipped in podman, burn a site, measure "
+        "what the stack does by itself (RTO/RPO, failover, return)",
+    )
+    f.add_argument(
+        "stack", help="stack name (./stacks/Pulumi.<stack>.yaml in the current directory) or a Pulumi.<stack>.yaml file"
+    )
     where = f.add_mutually_exclusive_group()
-    where.add_argument("--site", metavar="NAME",
-                       help="site to burn: site id or name, or a placement name (default: the primary's site)")
-    where.add_argument("--all-sites", action="store_true",
-                       help="burn each site in turn on one boot (each comes back and rejoins before the next)")
-    where.add_argument("--restore", action="store_true",
-                       help="burn every site holding a database member, rebuild the stack from its backups with the "
-                            "restore path of docs/operations.md (database.bootstrapFrom: backup), measure RTO and RPO")
-    f.add_argument("--fault", default="fire", metavar="FAULT[,FAULT...]",
-                   help="fire (default): every host of the site killed at once; pause: the primary's database host "
-                        "frozen (a hung hypervisor), then thawed; partition: the site cut off the internet, then "
-                        "plugged back; both with a fence probe: never two members accepting writes. Several, "
-                        "comma-separated: one scenario each, in order, on one boot (each on the primary's site of "
-                        "that moment)")
-    f.add_argument("--repeat", type=int, default=1, metavar="N",
-                   help="the scenarios N times on the same boot (by default each burns the site of the primary of "
-                        "that moment: `--repeat 10` is the soak of make soak)")
+    where.add_argument(
+        "--site",
+        metavar="NAME",
+        help="site to burn: site id or name, or a placement name (default: the primary's site)",
+    )
+    where.add_argument(
+        "--all-sites",
+        action="store_true",
+        help="burn each site in turn on one boot (each comes back and rejoins before the next)",
+    )
+    where.add_argument(
+        "--restore",
+        action="store_true",
+        help="burn every site holding a database member, rebuild the stack from its backups with the "
+        "restore path of docs/operations.md (database.bootstrapFrom: backup), measure RTO and RPO",
+    )
+    f.add_argument(
+        "--fault",
+        default="fire",
+        metavar="FAULT[,FAULT...]",
+        help="fire (default): every host of the site killed at once; pause: the primary's database host "
+        "frozen (a hung hypervisor), then thawed; partition: the site cut off the internet, then "
+        "plugged back; both with a fence probe: never two members accepting writes. Several, "
+        "comma-separated: one scenario each, in order, on one boot (each on the primary's site of "
+        "that moment)",
+    )
+    f.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="the scenarios N times on the same boot (by default each burns the site of the primary of "
+        "that moment: `--repeat 10` is the soak of make soak)",
+    )
     f.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     f.add_argument("--output", "-o", metavar="FILE")
     f.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
@@ -123,12 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
 def _remote(p: argparse.ArgumentParser) -> None:
     """The options of the commands run over SSH on the stack's web hosts."""
     p.add_argument("stack", help="the Pulumi stack's name")
-    p.add_argument("--outputs", metavar="FILE",
-                   help="the JSON of `pulumi stack output --json` (- reads stdin); default: asked from pulumi")
+    p.add_argument(
+        "--outputs",
+        metavar="FILE",
+        help="the JSON of `pulumi stack output --json` (- reads stdin); default: asked from pulumi",
+    )
     p.add_argument("--cwd", metavar="DIR", help="the Pulumi project's directory for pulumi (default: the current one)")
     p.add_argument("--user", default="debian", help="SSH user on the hosts (default: debian)")
-    p.add_argument("--ssh", default=DEFAULT_SSH, metavar="COMMAND",
-                   help=f"the ssh command, split as a shell would (default: {DEFAULT_SSH}); e.g. add -i KEY or -J HOST")
+    p.add_argument(
+        "--ssh",
+        default=DEFAULT_SSH,
+        metavar="COMMAND",
+        help=f"the ssh command, split as a shell would (default: {DEFAULT_SSH}); e.g. add -i KEY or -J HOST",
+    )
 
 
 def _count(text: str) -> int:
@@ -143,8 +191,11 @@ def _release_parser(sub) -> None:
     s = actions.add_parser("status", help="the releases, newest first, and what each web host did with them")
     _remote(s)
     s.add_argument("--json", action="store_true", help="the release log as JSON")
-    b = actions.add_parser("rollback", help="release the previous release every host took (or --to ID) again; it "
-                                            "stands until the stack's web.app changes")
+    b = actions.add_parser(
+        "rollback",
+        help="release the previous release every host took (or --to ID) again; it "
+        "stands until the stack's web.app changes",
+    )
     _remote(b)
     b.add_argument("--to", type=int, metavar="ID", help="the release to go back to (see release status)")
     t = actions.add_parser("retry", help="release the stack's web.app again after a failed release")
@@ -157,13 +208,16 @@ def _app_parser(sub) -> None:
     lg = actions.add_parser("logs", help="the application's output of every web host (or --host), line by line")
     _remote(lg)
     lg.add_argument("--host", metavar="HOST", help="an address, or a placement's name (every host of it)")
-    lg.add_argument("--since", metavar="WHEN", help="journalctl's --since: '1h ago', today, '2026-05-01 10:00' (a leading -: --since=-1h)")
+    lg.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="journalctl's --since: '1h ago', today, '2026-05-01 10:00' (a leading -: --since=-1h)",
+    )
     lg.add_argument("--lines", "-n", type=_count, metavar="N", help="the last N lines of each host")
     lg.add_argument("--follow", "-f", action="store_true", help="go on printing new lines (Ctrl-C stops)")
     ex = actions.add_parser("exec", help="run a command in one host's application container: -- COMMAND...")
     _remote(ex)
-    ex.add_argument("--host", required=True, metavar="HOST",
-                    help="an address, or a placement's name (its first host)")
+    ex.add_argument("--host", required=True, metavar="HOST", help="an address, or a placement's name (its first host)")
     ex.add_argument("remote", nargs="+", metavar="COMMAND", help="after --: the command and its arguments")
 
 
@@ -233,8 +287,11 @@ def cmd_audit(args) -> int:
     def judge(path: str):
         # the security defaults are checked as the resources stream by; core.estate.audit judges the whole
         loaded = _read(path, catalog, stack_config, security=True)
-        report = dataclasses.replace(audit(loaded.estate, Settings(rule_config, catalog)),
-                                     provenance=provenance(loaded.sha256, when, args.baseline), lines=loaded.lines)
+        report = dataclasses.replace(
+            audit(loaded.estate, Settings(rule_config, catalog)),
+            provenance=provenance(loaded.sha256, when, args.baseline),
+            lines=loaded.lines,
+        )
         if known is not None:
             report = with_baseline(report, known)
         return report, exit_code(report, args.fail_on)
@@ -254,8 +311,9 @@ def cmd_drill(args) -> int:
         scenarios = drill(loaded.placements, args.level, rule_config.quorum_roles)
         if not scenarios:
             raise InputError(_source(path), "no placed replica to drill: every placement is unknown")
-        report = DrillReport(scenarios, scope(loaded.placements, catalog, loaded.coverage),
-                             provenance(loaded.sha256, when))
+        report = DrillReport(
+            scenarios, scope(loaded.placements, catalog, loaded.coverage), provenance(loaded.sha256, when)
+        )
         # 1 when any loss at this level leaves the service down (a quorum role without its majority included)
         # or the data lost: the drill is a check, not a report that always passes
         return report, (0 if report.verdict == "pass" else 1)
@@ -278,16 +336,27 @@ def cmd_explain(args) -> int:
     from resilient_stack.audit.formats.common import help_uri
 
     meta = RULE_BY_ID[rule]
-    entry = {"rule": rule, "title": meta.title, "default": default_level(rule), "strict": default_level(rule, "strict"),
-             "severity": meta.severity, "family": meta.family, "description": RULE_DESCRIPTIONS[rule], "fix": meta.fix,
-             "help": help_uri(rule), "docs": f"docs/rules.md#{rule}"}
+    entry = {
+        "rule": rule,
+        "title": meta.title,
+        "default": default_level(rule),
+        "strict": default_level(rule, "strict"),
+        "severity": meta.severity,
+        "family": meta.family,
+        "description": RULE_DESCRIPTIONS[rule],
+        "fix": meta.fix,
+        "help": help_uri(rule),
+        "docs": f"docs/rules.md#{rule}",
+    }
     if args.format == "json":
         sys.stdout.write(json.dumps(entry, indent=2) + "\n")
     else:
-        sys.stdout.write(f"{rule}: {meta.title}\n  level: {entry['default']} (profile default), {entry['strict']} "
-                         f"(profile strict); severity {meta.severity}\n"
-                         f"  {entry['description']}\n  fix: {meta.fix}\n  what fires it and the judgement calls: "
-                         f"{entry['docs']} ({entry['help']})\n")
+        sys.stdout.write(
+            f"{rule}: {meta.title}\n  level: {entry['default']} (profile default), {entry['strict']} "
+            f"(profile strict); severity {meta.severity}\n"
+            f"  {entry['description']}\n  fix: {meta.fix}\n  what fires it and the judgement calls: "
+            f"{entry['docs']} ({entry['help']})\n"
+        )
     return 0
 
 
@@ -302,13 +371,21 @@ def cmd_firedrill(args) -> int:
             print(f"firedrill: {line}", file=sys.stderr, flush=True)
 
     try:
-        report = run(args.stack, site=args.site, all_sites=args.all_sites, restore=args.restore, fault=args.fault,
-                     repeat=args.repeat, progress=progress)
+        report = run(
+            args.stack,
+            site=args.site,
+            all_sites=args.all_sites,
+            restore=args.restore,
+            fault=args.fault,
+            repeat=args.repeat,
+            progress=progress,
+        )
     except (DrillError, podman.PodmanError) as exc:
         if os.environ.get("RESILIENT_STACK_DEBUG"):
             raise
-        raise InputError(args.stack, f"the drill could not be carried out: {exc.one_line()} "
-                                     "(RESILIENT_STACK_DEBUG=1 for details)") from None
+        raise InputError(
+            args.stack, f"the drill could not be carried out: {exc.one_line()} (RESILIENT_STACK_DEBUG=1 for details)"
+        ) from None
     _emit(RENDERERS[args.format](report), args.output)
     return report.exit_code
 
@@ -352,12 +429,19 @@ def cmd_catalog(args) -> int:
     if args.format == "json":
         doc = [
             {
-                "provider": r.provider, "region": r.name, "site": r.site.name, "site_id": r.site.id,
-                "physical_site": r.site.physical_name, "physical_site_id": r.site.physical_id, "city": r.site.city,
+                "provider": r.provider,
+                "region": r.name,
+                "site": r.site.name,
+                "site_id": r.site.id,
+                "physical_site": r.site.physical_name,
+                "physical_site_id": r.site.physical_id,
+                "city": r.site.city,
                 "buildings": list(r.buildings),
                 "building_known": bool(r.building or r.availability_zones),
-                "confidence": r.confidence, "site_confidence": r.site.confidence,
-                "sources": [cat.sources.get(s, s) for s in r.sources], "notes": r.notes,
+                "confidence": r.confidence,
+                "site_confidence": r.site.confidence,
+                "sources": [cat.sources.get(s, s) for s in r.sources],
+                "notes": r.notes,
             }
             for r in regions
         ]
@@ -390,8 +474,10 @@ def cmd_catalog(args) -> int:
     if cat.metros:
         con.print("Physical sites shared by several providers (metros):", markup=False)
         for m in cat.metros.values():
-            con.print(f"  {m['id']}: {m['name']} [{m['confidence']}] ({', '.join(m['sources'])}) {m.get('notes') or ''}",
-                      markup=False)
+            con.print(
+                f"  {m['id']}: {m['name']} [{m['confidence']}] ({', '.join(m['sources'])}) {m.get('notes') or ''}",
+                markup=False,
+            )
     return 0
 
 
@@ -403,8 +489,16 @@ def _named(args) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = {"audit": cmd_audit, "drill": cmd_drill, "catalog": cmd_catalog, "inventory": cmd_inventory,
-               "firedrill": cmd_firedrill, "explain": cmd_explain, "release": cmd_release, "app": cmd_app}[args.command]
+    handler = {
+        "audit": cmd_audit,
+        "drill": cmd_drill,
+        "catalog": cmd_catalog,
+        "inventory": cmd_inventory,
+        "firedrill": cmd_firedrill,
+        "explain": cmd_explain,
+        "release": cmd_release,
+        "app": cmd_app,
+    }[args.command]
     try:
         return handler(args)
     except InputError as exc:  # names its file
@@ -413,8 +507,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ResilientStackError as exc:  # the project's other errors: one line, its exit code
         if os.environ.get("RESILIENT_STACK_DEBUG"):
             raise
-        print(f"resilient-stack: error: {' '.join(getattr(args, 'paths', None) or [_named(args)])}: "
-              f"{exc.one_line()}", file=sys.stderr)
+        print(
+            f"resilient-stack: error: {' '.join(getattr(args, 'paths', None) or [_named(args)])}: {exc.one_line()}",
+            file=sys.stderr,
+        )
         return exc.exit_code
     except KeyboardInterrupt:
         print("resilient-stack: interrupted", file=sys.stderr)

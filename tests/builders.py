@@ -43,12 +43,30 @@ class Export:
         u = urn("pulumi:providers:openstack", pname)
         pid = f"prov-{pname}"
         self.resources.append(
-            {"urn": u, "type": "pulumi:providers:openstack", "custom": True, "id": pid, "inputs": inputs, "outputs": dict(inputs)}
+            {
+                "urn": u,
+                "type": "pulumi:providers:openstack",
+                "custom": True,
+                "id": pid,
+                "inputs": inputs,
+                "outputs": dict(inputs),
+            }
         )
         return f"{u}::{pid}"
 
-    def resource(self, typ: str, name: str, provider: str | None, *, role=None, tags_style=False,
-                 protects=None, quorum=False, exempt=None, **inputs) -> str:
+    def resource(
+        self,
+        typ: str,
+        name: str,
+        provider: str | None,
+        *,
+        role=None,
+        tags_style=False,
+        protects=None,
+        quorum=False,
+        exempt=None,
+        **inputs,
+    ) -> str:
         labels = {}
         if role:
             labels["resilient-stack:role"] = role
@@ -64,8 +82,15 @@ class Export:
             else:
                 inputs["metadata"] = labels
         u = urn(typ, name)
-        res = {"urn": u, "type": typ, "custom": True, "id": f"id-{name}", "inputs": inputs, "outputs": dict(inputs),
-               "parent": self.resources[0]["urn"]}
+        res = {
+            "urn": u,
+            "type": typ,
+            "custom": True,
+            "id": f"id-{name}",
+            "inputs": inputs,
+            "outputs": dict(inputs),
+            "parent": self.resources[0]["urn"],
+        }
         if provider is not None:
             res["provider"] = provider
         self.resources.append(res)

@@ -18,10 +18,16 @@ def need_tool(ok: bool, why: str) -> None:
     pytest.skip(why)
 
 
-def run_cli(*args: str, stdin: bytes | None = None, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, stdin: bytes | None = None, cwd: Path = ROOT, env: dict | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "resilient_stack", *args],
-        input=stdin, capture_output=True, cwd=cwd, timeout=120, env=env,
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        timeout=120,
+        env=env,
     )
 
 

@@ -113,7 +113,9 @@ def test_missing_file_and_bad_catalog(cli, tmp_path):
 def test_sarif_validates_against_the_2_1_0_schema(cli):
     import jsonschema
 
-    schema_path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "resilient-stack/sarif/sarif-schema-2.1.0.json"
+    schema_path = (
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "resilient-stack/sarif/sarif-schema-2.1.0.json"
+    )
     need_tool(schema_path.exists(), f"SARIF schema missing: run scripts/fetch-sarif-schema.sh ({schema_path})")
     schema = json.loads(schema_path.read_text())
     for path in (GOOD, SBG):
@@ -191,6 +193,7 @@ def test_catalog_text_names_its_sources_and_shared_sites(cli):
 
 # ---- several paths, explain, every validation problem (issue 18, point 12) --------------------------------
 
+
 def test_several_paths_one_verdict_each_worst_exit(cli, tmp_path):
     r = cli("audit", GOOD, SBG, "--format", "json")
     assert r.returncode == 1, r.stderr
@@ -198,7 +201,10 @@ def test_several_paths_one_verdict_each_worst_exit(cli, tmp_path):
     assert doc["verdict"] == "fail" and [x["verdict"] for x in doc["reports"]] == ["pass", "fail"]
     assert [x["source"] for x in doc["reports"]] == [GOOD, SBG]
     text = cli("audit", GOOD, SBG).stdout.decode()
-    assert [ln.split(" (")[0] for ln in text.splitlines() if ln.startswith("verdict:")] == ["verdict: PASS", "verdict: FAIL"]
+    assert [ln.split(" (")[0] for ln in text.splitlines() if ln.startswith("verdict:")] == [
+        "verdict: PASS",
+        "verdict: FAIL",
+    ]
     sarif = json.loads(cli("audit", GOOD, SBG, "--format", "sarif").stdout)
     assert [run["properties"]["verdict"] for run in sarif["runs"]] == ["pass", "fail"]
     junit = ET.fromstring(cli("audit", GOOD, SBG, "--format", "junit").stdout)
@@ -221,18 +227,30 @@ def test_explain_prints_the_registry_entry(cli):
     out = r.stdout.decode()
     assert r.returncode == 0 and "mandatory (profile default)" in out and "docs/rules.md#single-site" in out
     doc = json.loads(cli("explain", "single-provider", "--format", "json").stdout)
-    assert doc["default"] == "advisory" and doc["strict"] == "mandatory" and doc["help"].endswith("rules.md#single-provider")
+    assert (
+        doc["default"] == "advisory"
+        and doc["strict"] == "mandatory"
+        and doc["help"].endswith("rules.md#single-provider")
+    )
     r = cli("explain", "single-sit")
     assert r.returncode == 2 and b"did you mean single-site" in r.stderr and len(r.stderr.splitlines()) == 1
 
 
 def test_validation_errors_list_every_problem(cli, tmp_path):
     design = tmp_path / "d.yaml"
-    design.write_text("name: x\nplacements:\n  - {name: a, region: GRA11, replicas: {web: 9999}}\n"
-                      "  - {name: b, replicas: {web: 1}}\n  - {name: 'c d', region: WAW1, replicas: {web: 1}}\n")
+    design.write_text(
+        "name: x\nplacements:\n  - {name: a, region: GRA11, replicas: {web: 9999}}\n"
+        "  - {name: b, replicas: {web: 1}}\n  - {name: 'c d', region: WAW1, replicas: {web: 1}}\n"
+    )
     err = cli("audit", str(design)).stderr.decode()
-    assert "3 problems" in err and "placements.0.replicas" in err and "placements.1.region" in err \
-        and "placements.2.name" in err and "more)" not in err and len(err.splitlines()) == 1
+    assert (
+        "3 problems" in err
+        and "placements.0.replicas" in err
+        and "placements.1.region" in err
+        and "placements.2.name" in err
+        and "more)" not in err
+        and len(err.splitlines()) == 1
+    )
     cfg = tmp_path / "org.yaml"
     cfg.write_text("min_sites: 0\nprofile: lax\nlevels: {nope: mandatory}\n")
     err = cli("audit", GOOD, "--config", str(cfg)).stderr.decode()
@@ -256,7 +274,9 @@ def test_backup_shares_project_in_explain_and_every_format(cli):
     cases = {c.get("name"): c for c in ET.fromstring(cli("audit", SBG, "--format", "junit").stdout).iter("testcase")}
     assert "backup-shares-project" in cases and cases["backup-shares-project"].find("failure") is None
     strict = ET.fromstring(cli("audit", SBG, "--format", "junit", "--profile", "strict").stdout)
-    assert {c.get("name") for c in strict.iter("testcase") if c.find("failure") is not None} >= {"backup-shares-project"}
+    assert {c.get("name") for c in strict.iter("testcase") if c.find("failure") is not None} >= {
+        "backup-shares-project"
+    }
     md = cli("audit", SBG, "--format", "markdown").stdout.decode()
     assert "[`backup-shares-project`](" in md and "rules.md#backup-shares-project" in md
     assert b"backup-shares-project" not in cli("audit", GOOD, "--format", "json").stdout.split(b'"placements"')[0]

@@ -10,8 +10,9 @@ import pytest
 from resilient_stack.components.reference import anchors
 from tests.conftest import ROOT
 
-DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md"), ROOT / "stacks" / "README.md",
-               ROOT / "policies" / "README.md"])
+DOCS = sorted(
+    [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), ROOT / "stacks" / "README.md", ROOT / "policies" / "README.md"]
+)
 
 FENCE = re.compile(r"^\s*(```|~~~)")
 CODE_SPAN = re.compile(r"(`+)(.+?)\1")
@@ -111,8 +112,17 @@ def _importable(dotted: str) -> bool:
 
 def test_the_documentation_set_is_there():
     names = {str(p.relative_to(ROOT)) for p in DOCS}
-    for page in ("auditing", "configuration", "configuration-reference", "operations", "firedrill", "catalog",
-                 "performance", "development", "costs"):
+    for page in (
+        "auditing",
+        "configuration",
+        "configuration-reference",
+        "operations",
+        "firedrill",
+        "catalog",
+        "performance",
+        "development",
+        "costs",
+    ):
         assert f"docs/{page}.md" in names
 
 
@@ -148,7 +158,10 @@ def test_the_checker_finds_what_is_broken(tmp_path):
     )
     problems = broken_links(page, tmp_path)
     assert [p.split(": ")[1] for p in problems] == [
-        "docs/nope.md", "docs/other.md#no-such-heading", "#nothing", "../../etc/passwd",
+        "docs/nope.md",
+        "docs/other.md#no-such-heading",
+        "#nothing",
+        "../../etc/passwd",
     ]
     names = stale_names(page, tmp_path)
     assert len(names) == 3 and "`resilient_stack/core/rules.py`" in names[0]  # not in tmp_path

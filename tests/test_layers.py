@@ -29,7 +29,9 @@ def test_the_contract_breaks_on_a_pulumi_import_in_the_core(tmp_path):
     copy = tmp_path / "src"
     shutil.copytree(PACKAGE, copy / "resilient_stack", ignore=shutil.ignore_patterns("__pycache__", "data"))
     shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
-    (copy / "resilient_stack" / "core" / "zz_bad.py").write_text("import pulumi\nfrom resilient_stack.audit import inputs\n")
+    (copy / "resilient_stack" / "core" / "zz_bad.py").write_text(
+        "import pulumi\nfrom resilient_stack.audit import inputs\n"
+    )
     env = {"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(copy)}
     proc = subprocess.run([lint, "--no-cache"], cwd=copy, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode != 0
@@ -38,8 +40,11 @@ def test_the_contract_breaks_on_a_pulumi_import_in_the_core(tmp_path):
 
 
 def test_no_module_is_over_700_lines():
-    long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
     assert not long, f"modules over {MAX_LINES} lines: {long}"
 
 
@@ -62,15 +67,22 @@ def tracked_text_files() -> list[Path]:
 
 def test_no_path_of_one_machine_anywhere():
     """Scripts take their paths from the repository or the environment; docs show neutral paths."""
-    hits = [f"{p.relative_to(ROOT)}:{n}: {line.strip()[:120]}" for p in tracked_text_files()
-            for n, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
-            if MACHINE_PATH.search(line)]
+    hits = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()[:120]}"
+        for p in tracked_text_files()
+        for n, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+        if MACHINE_PATH.search(line)
+    ]
     assert not hits, "\n".join(hits)
 
 
 def test_the_machine_path_pattern():
     root = "/"  # the examples are assembled so that this file does not match itself
-    for bad in (f"see {root}work/shared/hosts.md", f"cache in {root}root/.cache/resilient-stack", f"{root}home/alice/src"):
+    for bad in (
+        f"see {root}work/shared/hosts.md",
+        f"cache in {root}root/.cache/resilient-stack",
+        f"{root}home/alice/src",
+    ):
         assert MACHINE_PATH.search(bad), bad
     for fine in ("$WORK/root/etc/apt", "path: /root/.env", "~/.cache/resilient-stack", "/etc/resilient-stack/role"):
         assert not MACHINE_PATH.search(fine), fine

@@ -150,9 +150,11 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/healthz":
             return self.send(200, b"ok\n", "text/plain")
         if path == "/":
-            page = PAGE.format(title=html.escape(env("APP_TITLE", "Resilient Stack")),
-                               placement=html.escape(env("RESILIENT_STACK_PLACEMENT")),
-                               release=html.escape(env("RESILIENT_STACK_RELEASE")))
+            page = PAGE.format(
+                title=html.escape(env("APP_TITLE", "Resilient Stack")),
+                placement=html.escape(env("RESILIENT_STACK_PLACEMENT")),
+                release=html.escape(env("RESILIENT_STACK_RELEASE")),
+            )
             return self.send(200, page.encode(), "text/html; charset=utf-8")
         if path != "/api/status":
             return self.reply(404, {"error": "not found"})
@@ -160,8 +162,14 @@ class Handler(BaseHTTPRequestHandler):
             _, host = self.db.run(lambda cur: cur.execute("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - any failure is a 503
             return self.failed(exc)
-        return self.reply(200, {"placement": env("RESILIENT_STACK_PLACEMENT"), "release": env("RESILIENT_STACK_RELEASE"),
-                                "database": host if self.authorized() else "available"})
+        return self.reply(
+            200,
+            {
+                "placement": env("RESILIENT_STACK_PLACEMENT"),
+                "release": env("RESILIENT_STACK_RELEASE"),
+                "database": host if self.authorized() else "available",
+            },
+        )
 
     def do_POST(self):  # noqa: N802 - http.server's name
         url = urlsplit(self.path)
@@ -188,12 +196,18 @@ def migrate():
     """The release phase: the schema this version needs (idempotent), and a row saying this release migrated."""
     conn = connect()
     with conn, conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (n bigint PRIMARY KEY, placement text NOT NULL, "
-                    "at timestamptz NOT NULL DEFAULT clock_timestamp())")
-        cur.execute(f"CREATE TABLE IF NOT EXISTS {MIGRATIONS} (release text NOT NULL, host text NOT NULL, "
-                    "at timestamptz NOT NULL DEFAULT clock_timestamp())")
-        cur.execute(f"INSERT INTO {MIGRATIONS} (release, host) VALUES (%s, %s)",
-                    (env("RESILIENT_STACK_RELEASE"), env("RESILIENT_STACK_HOST", socket.gethostname())))
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {TABLE} (n bigint PRIMARY KEY, placement text NOT NULL, "
+            "at timestamptz NOT NULL DEFAULT clock_timestamp())"
+        )
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {MIGRATIONS} (release text NOT NULL, host text NOT NULL, "
+            "at timestamptz NOT NULL DEFAULT clock_timestamp())"
+        )
+        cur.execute(
+            f"INSERT INTO {MIGRATIONS} (release, host) VALUES (%s, %s)",
+            (env("RESILIENT_STACK_RELEASE"), env("RESILIENT_STACK_HOST", socket.gethostname())),
+        )
     conn.close()
     print(f"migrated: {TABLE}, release {env('RESILIENT_STACK_RELEASE')}", flush=True)
 

@@ -65,18 +65,27 @@ SCHEMA_PROPERTIES: dict[str, dict[str, Any]] = {
         "type": "string",
         "enum": list(PROFILES),
         "default": _DEFAULTS.profile,
-        "description": "default, or strict (every rule mandatory: set \"all\": \"mandatory\" for Pulumi to block on each)",
+        "description": 'default, or strict (every rule mandatory: set "all": "mandatory" for Pulumi to block on each)',
     },
     "min_buildings": {
-        "type": "integer", "minimum": 1, "maximum": 100, "default": _DEFAULTS.min_buildings,
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": _DEFAULTS.min_buildings,
         "description": "a role needs replicas in at least this many buildings (single-building)",
     },
     "min_sites": {
-        "type": "integer", "minimum": 1, "maximum": 100, "default": _DEFAULTS.min_sites,
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": _DEFAULTS.min_sites,
         "description": "a role needs replicas on at least this many sites (single-site)",
     },
     "min_providers": {
-        "type": "integer", "minimum": 1, "maximum": 100, "default": _DEFAULTS.min_providers,
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": _DEFAULTS.min_providers,
         "description": "a role needs replicas at at least this many providers (single-provider)",
     },
     "levels": {
@@ -84,7 +93,7 @@ SCHEMA_PROPERTIES: dict[str, dict[str, Any]] = {
         "properties": {rule: {"type": "string", "enum": list(LEVELS)} for rule in RULE_IDS},
         "additionalProperties": False,
         "description": "per-rule level (mandatory | advisory | disabled); in the pack only `disabled` acts, "
-                       "use enforcementLevel for the rest",
+        "use enforcementLevel for the rest",
     },
     "quorum_roles": {
         "type": "array",
@@ -109,7 +118,7 @@ SCHEMA_PROPERTIES: dict[str, dict[str, Any]] = {
             "additionalProperties": False,
         },
         "description": "the only exemption reasons honoured (resilient-stack:exempt labels), each with its owner "
-                       "and last day; waived findings are reported by the advisory policy exempted-findings",
+        "and last day; waived findings are reported by the advisory policy exempted-findings",
     },
 }
 CONFIG_SCHEMA = PolicyConfigSchema(properties=SCHEMA_PROPERTIES)
@@ -181,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="make_pack_config.py",
         description="Turn a `resilient-stack audit --config` file into a `pulumi ... --policy-pack-config` "
-                    "file for the resilient-stack policy pack (same settings, same levels).",
+        "file for the resilient-stack policy pack (same settings, same levels).",
     )
     parser.add_argument("config", nargs="?", help="organisation config (YAML/JSON); none: the defaults")
     parser.add_argument("--profile", choices=PROFILES, help="override the file's profile")

@@ -91,4 +91,3 @@ exempted_findings = StackValidationPolicy(
     severity=Severity.LOW,
     tags=["resilient-stack", "helper"],
 )
-

@@ -49,7 +49,8 @@ evaluations = 0  # how many times the rules really ran (tests check the cache wi
 def _evaluate(args: StackValidationArgs, settings: Settings) -> Report:
     global evaluations
     candidates = [
-        r for r in list(getattr(args, "resources", None) or [])
+        r
+        for r in list(getattr(args, "resources", None) or [])
         # providers, networks, rules, components: never placed, so never read; unknown types are read for
         # unclassified-resource
         if _candidate(str(getattr(r, "resource_type", "") or ""), getattr(r, "provider", None) is not None)
@@ -147,5 +148,15 @@ def _policy(rule: str) -> StackValidationPolicy:
 
 
 PLACEMENT_POLICIES: list[StackValidationPolicy] = [_policy(rule) for rule in PLACEMENT_RULE_IDS]
-(single_building, single_site, single_provider, backup_colocated, backup_shares_project, site_majority,
- unknown_placement, unclassified_resource, role_label_mismatch, unmatched_declaration) = PLACEMENT_POLICIES
+(
+    single_building,
+    single_site,
+    single_provider,
+    backup_colocated,
+    backup_shares_project,
+    site_majority,
+    unknown_placement,
+    unclassified_resource,
+    role_label_mismatch,
+    unmatched_declaration,
+) = PLACEMENT_POLICIES

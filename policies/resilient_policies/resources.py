@@ -125,7 +125,10 @@ def provider_props(provider: Any) -> tuple[dict[str, Any] | None, str | None]:
         return None, "the resource records no provider"
     ptype = getattr(provider, "resource_type", None)
     if ptype != OPENSTACK_PROVIDER:
-        return None, f"its provider {getattr(provider, 'urn', '?')} is a {ptype} provider, which has no OpenStack region"
+        return (
+            None,
+            f"its provider {getattr(provider, 'urn', '?')} is a {ptype} provider, which has no OpenStack region",
+        )
     props = plain(getattr(provider, "props", None))
     return (props if isinstance(props, dict) else {}), None
 
@@ -151,8 +154,13 @@ def stack_view(resource: Any) -> ResourceView:
         outputs=None,
         provider_ref=_provider_ref(provider),
         custom=provider is not None,  # the engine gives every custom resource its (default) provider
-        deps={k: [str(getattr(d, "urn", d)) for d in v] for k, v in deps.items()
-              if isinstance(k, str) and isinstance(v, (list, tuple))} if isinstance(deps, dict) else None,
+        deps={
+            k: [str(getattr(d, "urn", d)) for d in v]
+            for k, v in deps.items()
+            if isinstance(k, str) and isinstance(v, (list, tuple))
+        }
+        if isinstance(deps, dict)
+        else None,
     )
 
 
@@ -196,11 +204,18 @@ def fingerprint(key: str, resources: Sequence[Any]) -> str | None:
     for r in resources:
         provider = getattr(r, "provider", None)
         deps = getattr(r, "property_dependencies", None) or {}
-        rows.append([
-            str(getattr(r, "urn", "") or ""), str(getattr(r, "resource_type", "") or ""), provider is not None,
-            getattr(r, "props", None), "region" in deps,
-            getattr(provider, "urn", None), getattr(provider, "resource_type", None), getattr(provider, "props", None),
-        ])
+        rows.append(
+            [
+                str(getattr(r, "urn", "") or ""),
+                str(getattr(r, "resource_type", "") or ""),
+                provider is not None,
+                getattr(r, "props", None),
+                "region" in deps,
+                getattr(provider, "urn", None),
+                getattr(provider, "resource_type", None),
+                getattr(provider, "props", None),
+            ]
+        )
     try:
         text = json.dumps([key, rows], sort_keys=True, default=_raw)
     except (TypeError, ValueError, RecursionError):

@@ -128,6 +128,7 @@ def _stack_validator(rule: str) -> Callable[[StackValidationArgs, ReportViolatio
 
 # ---- resource policies ------------------------------------------------------------------------------------
 
+
 def _validator(rule: str) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     types = RULE_TYPES[rule]
 
@@ -157,8 +158,12 @@ def _validator(rule: str) -> Callable[[ResourceValidationArgs, ReportViolation],
 
 def _policy(rule: str) -> ResourceValidationPolicy | StackValidationPolicy:
     common: dict[str, Any] = dict(
-        name=rule, description=RULE_DESCRIPTIONS[rule], enforcement_level=default_enforcement(rule),
-        config_schema=CONFIG_SCHEMA, severity=Severity.HIGH, tags=["resilient-stack", "security"],
+        name=rule,
+        description=RULE_DESCRIPTIONS[rule],
+        enforcement_level=default_enforcement(rule),
+        config_schema=CONFIG_SCHEMA,
+        severity=Severity.HIGH,
+        tags=["resilient-stack", "security"],
     )
     if rule in GROUP_RULES:
         return StackValidationPolicy(validate=_stack_validator(rule), **common)
@@ -166,5 +171,11 @@ def _policy(rule: str) -> ResourceValidationPolicy | StackValidationPolicy:
 
 
 SECURITY_POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [_policy(r) for r in SECURITY_RULE_IDS]
-(ssh_open_to_world, database_open_to_world, unknown_security_rule, unknown_preview_security_rule,
- port_security_disabled, plaintext_secret_in_user_data) = SECURITY_POLICIES
+(
+    ssh_open_to_world,
+    database_open_to_world,
+    unknown_security_rule,
+    unknown_preview_security_rule,
+    port_security_disabled,
+    plaintext_secret_in_user_data,
+) = SECURITY_POLICIES

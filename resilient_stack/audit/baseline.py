@@ -24,18 +24,26 @@ def read_baseline(path: str) -> frozenset[str]:
     try:
         doc = json.loads(decode_text(read_bytes(path), path))
     except ValueError as exc:
-        raise InputError(path, f"baseline is not JSON ({str(exc)[:80]}): give a --format json or sarif report") from None
+        raise InputError(
+            path, f"baseline is not JSON ({str(exc)[:80]}): give a --format json or sarif report"
+        ) from None
     if isinstance(doc, dict) and isinstance(doc.get("runs"), list):
         return _sarif(doc, path)
     reports = doc.get("reports") if isinstance(doc, dict) and "reports" in doc else [doc]
-    if not isinstance(reports, list) or not all(isinstance(r, dict) and isinstance(r.get("findings"), list)
-                                                for r in reports):
+    if not isinstance(reports, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("findings"), list) for r in reports
+    ):
         raise InputError(path, "baseline is not a resilient-stack report (no 'findings' list, no SARIF 'runs')")
     out = set()
     for report in reports:
         for i, f in enumerate(report["findings"]):
-            if not (isinstance(f, dict) and isinstance(f.get("rule"), str) and isinstance(f.get("resources"), list)
-                    and all(isinstance(r, str) for r in f["resources"]) and isinstance(f.get("role"), (str, type(None)))):
+            if not (
+                isinstance(f, dict)
+                and isinstance(f.get("rule"), str)
+                and isinstance(f.get("resources"), list)
+                and all(isinstance(r, str) for r in f["resources"])
+                and isinstance(f.get("role"), (str, type(None)))
+            ):
                 raise InputError(path, f"baseline finding {i} has no 'rule', 'role' and 'resources'")
             out.add(fingerprint(f["rule"], f["role"], f["resources"]))
     return frozenset(out)

@@ -68,14 +68,21 @@ class Loaded:
             return None
         cov = self.coverage or {}
         ne = cov.get("not_evaluated", {})
-        found = {**cov.get("evaluated", {}), **ne.get("holds_no_replica", {}), **ne.get("unknown_type", {}),
-                 **{f"{typ} not running": n for typ, n in ne.get("not_running", {}).items()}}
+        found = {
+            **cov.get("evaluated", {}),
+            **ne.get("holds_no_replica", {}),
+            **ne.get("unknown_type", {}),
+            **{f"{typ} not running": n for typ, n in ne.get("not_running", {}).items()},
+        }
         listed = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
-        shown = ", ".join(f"{n} {typ}" for typ, n in listed[:4]) + (f", {len(listed) - 4} more types"
-                                                                     if len(listed) > 4 else "")
-        return (f"no replica to check among {self.resources} resources, 0 evaluated (the auditor reads OpenStack and "
-                "OVHcloud instances, volumes, containers, shares, load balancers and databases, and "
-                f"resilient-stack:role labels; found {shown or 'nothing'}): nothing can be proven")
+        shown = ", ".join(f"{n} {typ}" for typ, n in listed[:4]) + (
+            f", {len(listed) - 4} more types" if len(listed) > 4 else ""
+        )
+        return (
+            f"no replica to check among {self.resources} resources, 0 evaluated (the auditor reads OpenStack and "
+            "OVHcloud instances, volumes, containers, shares, load balancers and databases, and "
+            f"resilient-stack:role labels; found {shown or 'nothing'}): nothing can be proven"
+        )
 
 
 def _check_resource(r: Any, i: int, source: str, where: str) -> tuple[str, str]:
@@ -114,8 +121,13 @@ class ExportReader(_Reader):
         if r.get("delete") is True or r.get("pendingReplacement") is True:
             # an old copy awaiting deletion (it shares its URN with its replacement) or a resource deleted before
             # its replacement was created: neither is a replica that survives anything
-            self.estate.gone(urn, typ, "pending deletion" if r.get("delete") is True
-                             else "deleted, its replacement not created yet (pendingReplacement)")
+            self.estate.gone(
+                urn,
+                typ,
+                "pending deletion"
+                if r.get("delete") is True
+                else "deleted, its replacement not created yet (pendingReplacement)",
+            )
             return
         seen = self.seen
         n = len(seen)
@@ -142,8 +154,9 @@ class ExportReader(_Reader):
         return self.estate.finish()
 
 
-LIVE_OPS = frozenset({"create", "same", "update", "replace", "create-replacement", "import",
-                      "import-replacement", "refresh", "read"})
+LIVE_OPS = frozenset(
+    {"create", "same", "update", "replace", "create-replacement", "import", "import-replacement", "refresh", "read"}
+)
 
 
 class PreviewReader(_Reader):
@@ -154,8 +167,12 @@ class PreviewReader(_Reader):
     def step_issues(self) -> tuple:
         """unknown-placement for each step that should carry a state and does not (fails closed)."""
         return tuple(
-            ("unknown-placement", urn, None,
-             f"the preview step `{op}` of {urn} carries no newState: what it plans cannot be placed or checked")
+            (
+                "unknown-placement",
+                urn,
+                None,
+                f"the preview step `{op}` of {urn} carries no newState: what it plans cannot be placed or checked",
+            )
             for urn, op in self.stateless
         )
 
@@ -193,7 +210,9 @@ class PreviewReader(_Reader):
         """Give default providers (absent from previews) the stack's `openstack:*` settings."""
         if stack_config is None:
             return
-        cfg = {k.split(":", 1)[1]: v for k, v in stack_config.items() if isinstance(k, str) and k.startswith("openstack:")}
+        cfg = {
+            k.split(":", 1)[1]: v for k, v in stack_config.items() if isinstance(k, str) and k.startswith("openstack:")
+        }
         for purn in self.estate.waiting_on_default_provider():
             self.estate.provider(purn, cfg)
 
@@ -210,12 +229,14 @@ def check_preview_diagnostics(doc: Mapping[str, Any], source: str) -> None:
         if isinstance(d, dict) and d.get("severity") == "error":
             msg = " ".join(str(d.get("message", "")).split())[:200]
             raise InputError(
-                source, f"the preview failed (error diagnostic: {msg or 'no message'}); its partial plan cannot be audited"
+                source,
+                f"the preview failed (error diagnostic: {msg or 'no message'}); its partial plan cannot be audited",
             )
 
 
-def read_stack_export(doc: Mapping[str, Any], source: str, catalog: Catalog, inspect: Inspectors | None = None,
-                      security: bool = False) -> Loaded:
+def read_stack_export(
+    doc: Mapping[str, Any], source: str, catalog: Catalog, inspect: Inspectors | None = None, security: bool = False
+) -> Loaded:
     """Read an already-decoded stack export (tests, small inputs)."""
     dep = doc.get("deployment")
     if type(dep) is not dict:
@@ -230,9 +251,14 @@ def read_stack_export(doc: Mapping[str, Any], source: str, catalog: Catalog, ins
     return Loaded("stack-export", reader.estate, reader.count)
 
 
-def read_preview(doc: Mapping[str, Any], source: str, catalog: Catalog,
-                 stack_config: Mapping[str, Any] | None = None, inspect: Inspectors | None = None,
-                 security: bool = False) -> Loaded:
+def read_preview(
+    doc: Mapping[str, Any],
+    source: str,
+    catalog: Catalog,
+    stack_config: Mapping[str, Any] | None = None,
+    inspect: Inspectors | None = None,
+    security: bool = False,
+) -> Loaded:
     """Read already-decoded `pulumi preview --json` output."""
     steps = doc.get("steps")
     if type(steps) is not list:
@@ -354,7 +380,9 @@ def _load(path: str, box: list[bytes], source: str, catalog: Catalog, stack_conf
         return _design(doc, source, catalog, text)
     export = ExportReader(source, Estate(catalog, security=security, inspect=inspect))
     preview = PreviewReader(source, Estate(catalog, security=security, inspect=inspect))
-    del data  # the reader holds the file once (in ``box``): compacted, the original is read again only to locate an error
+    del (
+        data
+    )  # the reader holds the file once (in ``box``): compacted, the original is read again only to locate an error
     reread = None if path == "-" else (lambda: read_bytes(path, source))
     doc = _stream(box, source, {("deployment", "resources"): export.add, ("steps",): preview.add}, reread)
     kind = detect(doc, source)

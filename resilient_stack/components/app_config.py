@@ -23,7 +23,9 @@ APP_SECRET_KEYS = (APP_SECRETS, REGISTRY_PASSWORD)
 class AppRegistry(_Model):
     """``web.app.registry``: the credentials of a private registry (the password: ``appRegistryPassword``)."""
 
-    username: str = Field(min_length=1, max_length=255,
+    username: str = Field(
+        min_length=1,
+        max_length=255,
         description="User name at the registry of `image` (its password is the secret `appRegistryPassword`: "
         "`pulumi config set --secret resilient-stack:appRegistryPassword ...`).",
     )
@@ -32,15 +34,22 @@ class AppRegistry(_Model):
 class AppRelease(_Model):
     """``web.app.release``: how a new release goes through the web hosts."""
 
-    order: tuple[str, ...] = Field(default=(),
+    order: tuple[str, ...] = Field(
+        default=(),
         description="Placement names, the order a release goes through the sites (one host at a time). Unset: the "
         "placements in the stack's order, the one that holds the database primary (when the release starts) last.",
     )
-    health_timeout: int = Field(default=120, ge=5, le=3600,
+    health_timeout: int = Field(
+        default=120,
+        ge=5,
+        le=3600,
         description="Seconds a new version has to answer its health check (`healthPath`, 2xx or 3xx) on a host; "
         "then the release stops there and every host keeps the version it serves.",
     )
-    drain_seconds: int = Field(default=5, ge=0, le=600,
+    drain_seconds: int = Field(
+        default=5,
+        ge=0,
+        le=600,
         description="Seconds the previous version keeps running on a host once nginx sends the visitors to the new "
         "one (requests it holds finish), before it is stopped.",
     )
@@ -49,31 +58,43 @@ class AppRelease(_Model):
 class AppSettings(_Model):
     """``web.app``: the user's application, run on every web host behind nginx (docs/application.md)."""
 
-    image: str = Field(min_length=1, max_length=512,
+    image: str = Field(
+        min_length=1,
+        max_length=512,
         description="The application's OCI image: `registry/name:tag` or `registry/name@sha256:...` (the registry is "
         "required: no short names). Changing it (or anything else in `web.app`, or `appSecrets`) is a new release: "
         "it goes through the web hosts one at a time, each behind a health check, with no host replaced.",
     )
-    port: int = Field(default=8080, ge=1, le=65535,
+    port: int = Field(
+        default=8080,
+        ge=1,
+        le=65535,
         description="The port the application listens on in its container (it also gets it as `PORT`).",
     )
-    health_path: str = Field(default="/healthz", min_length=1, max_length=256,
+    health_path: str = Field(
+        default="/healthz",
+        min_length=1,
+        max_length=256,
         description="The application's health check: a path that answers 2xx or 3xx when it can serve. A release "
         "waits for it on each host; the stack's `/healthz` is proxied to it.",
     )
-    command: tuple[str, ...] = Field(default=(),
+    command: tuple[str, ...] = Field(
+        default=(),
         description="Arguments replacing the image's `CMD` (the entrypoint stays). Unset: the image's own.",
     )
-    env: dict[str, str] = Field(default_factory=dict,
+    env: dict[str, str] = Field(
+        default_factory=dict,
         description="Environment variables (no secrets: those go in `appSecrets`). The stack sets `PORT`, "
         "`DATABASE_URL`, `PGPASSFILE`, libpq's `PG*` and `RESILIENT_STACK_*`; they cannot be overridden.",
     )
-    migrate: tuple[str, ...] = Field(default=(),
+    migrate: tuple[str, ...] = Field(
+        default=(),
         description="The release phase: arguments run once per release in a container of the new image (as the "
         "database's owner role), on one web host under a lock, before any host switches; a failure stops the "
         "release. Unset: none.",
     )
-    registry: AppRegistry | None = Field(default=None,
+    registry: AppRegistry | None = Field(
+        default=None,
         description="Credentials of a private registry; unset: the image is pulled anonymously.",
     )
     release: AppRelease = Field(default=AppRelease(), description="How a release goes through the web hosts.")
@@ -86,8 +107,15 @@ class AppSettings(_Model):
     def spec(self, secret_names: tuple[str, ...]) -> host_app.AppSpec:
         """The hosts layer's view (``secret_names``: the names of ``appSecrets``)."""
         return host_app.AppSpec(
-            image=self.image, port=self.port, health_path=self.health_path, command=self.command, env=dict(self.env),
-            migrate=self.migrate, secret_names=tuple(sorted(secret_names)),
+            image=self.image,
+            port=self.port,
+            health_path=self.health_path,
+            command=self.command,
+            env=dict(self.env),
+            migrate=self.migrate,
+            secret_names=tuple(sorted(secret_names)),
             registry_user=self.registry.username if self.registry else None,
-            health_timeout=self.release.health_timeout, drain_seconds=self.release.drain_seconds,
-            order=self.release.order)
+            health_timeout=self.release.health_timeout,
+            drain_seconds=self.release.drain_seconds,
+            order=self.release.order,
+        )

@@ -38,55 +38,85 @@ class BackupConfig(ConfigModel):
     (``backup-shares-project``, advisory by default). Its keys are the Pulumi secrets `backupS3AccessKey` /
     `backupS3SecretKey` of a dedicated object-store user."""
 
-    name: str = Field(default="backups", min_length=1, max_length=20, pattern=PLACEMENT_NAME,
+    name: str = Field(
+        default="backups",
+        min_length=1,
+        max_length=20,
+        pattern=PLACEMENT_NAME,
         description="Placement name of the backup store; not one of the `placements[]` names.",
     )
-    cloud: CloudName | None = Field(default=None, min_length=1,
+    cloud: CloudName | None = Field(
+        default=None,
+        min_length=1,
         description="The `clouds.yaml` entry of the backup store's project. An entry of a project that holds no "
         "database member (production: `ovh-backups`, a second OVHcloud Public Cloud project) keeps the backups out "
         "of reach of the members' project credentials; the same entry as a database placement's is the advisory "
         "`backup-shares-project`.",
     )
-    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL,
+    auth_url: str | None = Field(
+        default=None,
+        min_length=1,
+        pattern=AUTH_URL,
         description="The Keystone URL of the backup store's provider.",
     )
-    region: CloudName = Field(min_length=1, max_length=128,
+    region: CloudName = Field(
+        min_length=1,
+        max_length=128,
         description="Region of the backup container (`DE1`): a site that holds no database member.",
     )
-    availability_zone: CloudName | None = Field(default=None, min_length=1,
+    availability_zone: CloudName | None = Field(
+        default=None,
+        min_length=1,
         description="Availability zone, in multi-AZ regions.",
     )
-    s3_endpoint: str = Field(min_length=1, max_length=253, pattern=S3_ENDPOINT,
+    s3_endpoint: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=S3_ENDPOINT,
         description="S3 API host of that object storage, `host[:port]` without scheme (given, never looked up). "
         "OVHcloud: `s3.<region>.cloud.ovh.net` for Swift containers, e.g. `s3.de.cloud.ovh.net`; check your "
         "project's Object Storage page.",
     )
     s3_region: str = Field(min_length=1, max_length=63, pattern=S3_REGION, description="S3 region name (`de`).")
-    container: str | None = Field(default=None, pattern=BUCKET,
+    container: str | None = Field(
+        default=None,
+        pattern=BUCKET,
         description="Container (bucket) name, by S3 rules (lower case); unset: `<name>-pgbackrest`, with the stack's "
         "`name`.",
     )
-    uri_style: Literal["host", "path"] = Field(default="path",
+    uri_style: Literal["host", "path"] = Field(
+        default="path",
         description="S3 addressing of pgBackRest: `path`, or `host` (virtual-hosted).",
     )
-    retention_full: int = Field(default=2, ge=1, le=100,
+    retention_full: int = Field(
+        default=2,
+        ge=1,
+        le=100,
         description="Full backups pgBackRest keeps (a full backup every Sunday, a differential one the other days).",
     )
-    retain_on_delete: bool = Field(default=True,
+    retain_on_delete: bool = Field(
+        default=True,
         description="Keep the container, and the backups in it, on `pulumi destroy` (delete it by hand).",
     )
-    versioning: bool = Field(default=True,
+    versioning: bool = Field(
+        default=True,
         description="Object versioning on the container (Swift `X-Versions-Enabled`, which Swift's S3 API shows as "
         "S3 versioning): an object pgBackRest (or anyone with its key) overwrites or deletes is kept as an older "
         "version. What it protects against depends on the key's rights: see docs/operations.md#the-backup-credential.",
     )
-    archive_queue_max_mb: int = Field(default=1024, ge=16, le=1_000_000,
+    archive_queue_max_mb: int = Field(
+        default=1024,
+        ge=16,
+        le=1_000_000,
         description="WAL is archived asynchronously; when this much (MiB) waits for a repository that cannot be "
         "reached, pgBackRest drops it from the archive (`archive-push-queue-max`) rather than fill the primary's "
         "disk: the archive then has a gap until the next backup, which the hosts start by themselves once the "
         "repository answers again. Keep it well below the data disk's free space.",
     )
-    exempt: str | None = Field(default=None, min_length=1, max_length=255,
+    exempt: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
         description="Exemption reason for the backup store.",
     )
 
@@ -97,7 +127,11 @@ class BackupConfig(ConfigModel):
         # the database hosts' pgBackRest repository (the container is named later when not given here)
         bucket = {"bucket": self.container} if self.container is not None else {}
         cloudinit.validate_backup_repository(
-            endpoint=self.s3_endpoint, region=self.s3_region, uri_style=self.uri_style,
-            retention_full=self.retention_full, archive_queue_max_mb=self.archive_queue_max_mb, **bucket,
+            endpoint=self.s3_endpoint,
+            region=self.s3_region,
+            uri_style=self.uri_style,
+            retention_full=self.retention_full,
+            archive_queue_max_mb=self.archive_queue_max_mb,
+            **bucket,
         )
         return self

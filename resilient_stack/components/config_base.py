@@ -14,13 +14,21 @@ from pydantic.alias_generators import to_camel
 from resilient_stack.core.catalog import cloud_name
 
 __all__ = [
-    "ConfigModel", "CloudName", "DOCUMENTATION_NETWORKS", "as_the_cloud_compares", "cidr", "documentation_network",
+    "ConfigModel",
+    "CloudName",
+    "DOCUMENTATION_NETWORKS",
+    "as_the_cloud_compares",
+    "cidr",
+    "documentation_network",
 ]
 
 
 class ConfigModel(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid", str_strip_whitespace=True, alias_generator=to_camel,
+        frozen=True,
+        extra="forbid",
+        str_strip_whitespace=True,
+        alias_generator=to_camel,
     )
 
 
@@ -54,9 +62,9 @@ def cidr(value: str, *, version: int | None = None) -> str:
 
 # Networks reserved for documentation: routed nowhere, so no administrator ever connects from them. {network: RFC}.
 DOCUMENTATION_NETWORKS = {
-    ipaddress.ip_network("192.0.2.0/24"): "RFC 5737",      # TEST-NET-1
-    ipaddress.ip_network("198.51.100.0/24"): "RFC 5737",   # TEST-NET-2
-    ipaddress.ip_network("203.0.113.0/24"): "RFC 5737",    # TEST-NET-3
+    ipaddress.ip_network("192.0.2.0/24"): "RFC 5737",  # TEST-NET-1
+    ipaddress.ip_network("198.51.100.0/24"): "RFC 5737",  # TEST-NET-2
+    ipaddress.ip_network("203.0.113.0/24"): "RFC 5737",  # TEST-NET-3
     ipaddress.ip_network("2001:db8::/32"): "RFC 3849",
     ipaddress.ip_network("3fff::/20"): "RFC 9637",
 }

@@ -23,23 +23,33 @@ import pulumi_random as random
 from resilient_stack.hosts import secrets as host_secrets
 from resilient_stack.hosts.document import pack_user_data
 
-__all__ = ["generations", "host_key", "sealed_items", "packed_user_data", "check_user_data", "USER_DATA_LIMIT",
-           "LEGACY_NAMES"]
+__all__ = [
+    "generations",
+    "host_key",
+    "sealed_items",
+    "packed_user_data",
+    "check_user_data",
+    "USER_DATA_LIMIT",
+    "LEGACY_NAMES",
+]
 
 USER_DATA_LIMIT = 65535  # Nova: the base64 of the user data, at most
 # The names the first generation had before rotation existed (kept: a deployed stack keeps its secrets)
 LEGACY_NAMES = {"backup": "{name}-backup-cipher-password"}
 
 
-def generations(name: str, kind: str, current: int, *, length: int, parent: pulumi.Resource,
-                lower_only: bool = False) -> list[random.RandomPassword]:
+def generations(
+    name: str, kind: str, current: int, *, length: int, parent: pulumi.Resource, lower_only: bool = False
+) -> list[random.RandomPassword]:
     """Generations 0..``current`` of the secret ``kind`` (oldest first), each protected."""
     if not isinstance(current, int) or isinstance(current, bool) or current < 0:
         raise ValueError(f"the generation of {kind} must be an int >= 0, got {current!r}")
     base = LEGACY_NAMES.get(kind, "{name}-{kind}-password").format(name=name, kind=kind)
     return [
         random.RandomPassword(  # type: ignore[call-overload]  # `upper` only when asked: no diff on old stacks
-            base if g == 0 else f"{base}-{g}", length=length, special=False,
+            base if g == 0 else f"{base}-{g}",
+            length=length,
+            special=False,
             **({"upper": False} if lower_only else {}),
             opts=pulumi.ResourceOptions(parent=parent, protect=True),
         )
@@ -49,15 +59,21 @@ def generations(name: str, kind: str, current: int, *, length: int, parent: pulu
 
 def host_key(resource_name: str, *, parent: pulumi.Resource) -> random.RandomPassword:
     """A host's own key (:data:`resilient_stack.hosts.secrets.KEY_LENGTH` letters and digits), protected."""
-    return random.RandomPassword(resource_name, length=host_secrets.KEY_LENGTH, special=False,
-                                 opts=pulumi.ResourceOptions(parent=parent, protect=True))
+    return random.RandomPassword(
+        resource_name,
+        length=host_secrets.KEY_LENGTH,
+        special=False,
+        opts=pulumi.ResourceOptions(parent=parent, protect=True),
+    )
 
 
 def sealed_items(sealed: pulumi.Output[str], slots: int) -> dict[str, pulumi.Output[str]]:
     """The sealed document as metadata items ``rs-secret-NN`` (``slots`` of them: keys known at preview)."""
     items = pulumi.Output.unsecret(sealed).apply(lambda s: host_secrets.items(s, slots=slots))
-    return {f"{host_secrets.PREFIX}{i:02d}": items.apply(operator.itemgetter(f"{host_secrets.PREFIX}{i:02d}"))
-            for i in range(slots)}
+    return {
+        f"{host_secrets.PREFIX}{i:02d}": items.apply(operator.itemgetter(f"{host_secrets.PREFIX}{i:02d}"))
+        for i in range(slots)
+    }
 
 
 def slots_for(sealed_length: int) -> int:
@@ -74,5 +90,7 @@ def packed_user_data(host: str, text: str) -> str:
 
 def check_user_data(host: str, packed: str) -> None:
     if len(packed) > USER_DATA_LIMIT:
-        raise ValueError(f"the user data of {host} is {len(packed)} bytes once packed, over Nova's limit of "
-                         f"{USER_DATA_LIMIT}: fewer web hosts or networks in its configuration")
+        raise ValueError(
+            f"the user data of {host} is {len(packed)} bytes once packed, over Nova's limit of "
+            f"{USER_DATA_LIMIT}: fewer web hosts or networks in its configuration"
+        )

@@ -31,25 +31,39 @@ __all__ = ["BOOT_INPUTS", "host_options", "metadata", "label_tags"]
 BOOT_INPUTS = ("imageName", "userData")
 
 
-def host_options(opts: pulumi.ResourceOptions, *, depends_on: Sequence[pulumi.Resource] = (),
-                 protect: bool = False) -> pulumi.ResourceOptions:
+def host_options(
+    opts: pulumi.ResourceOptions, *, depends_on: Sequence[pulumi.Resource] = (), protect: bool = False
+) -> pulumi.ResourceOptions:
     """``opts`` + delete before replace, and ignore changes of the boot configuration; ``protect``: a database
     host (replaced only once the operator unprotects it)."""
-    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
-        depends_on=list(depends_on), delete_before_replace=True, ignore_changes=list(BOOT_INPUTS), protect=True if protect else None,
-    ))
+    return pulumi.ResourceOptions.merge(
+        opts,
+        pulumi.ResourceOptions(
+            depends_on=list(depends_on),
+            delete_before_replace=True,
+            ignore_changes=list(BOOT_INPUTS),
+            protect=True if protect else None,
+        ),
+    )
 
 
 def metadata(
-    labels: Mapping[str, str], doc: pulumi.Output[dict[str, Any]], widest: Mapping[str, Any],
+    labels: Mapping[str, str],
+    doc: pulumi.Output[dict[str, Any]],
+    widest: Mapping[str, Any],
 ) -> dict[str, pulumi.Input[str]]:
     """An instance's metadata: its labels (known at preview, so the rules and the policy pack see them) and its
     runtime configuration ``doc`` in items whose keys are known too: as many as ``widest`` (the same document with
     every address not known yet at its greatest length) needs; the ones ``doc`` does not fill are empty."""
     slots = len(runtime.encode(widest))
     items = doc.apply(lambda d: runtime.encode(d, slots=slots))
-    return {**labels, **{f"{runtime.PREFIX}{i:02d}": items.apply(operator.itemgetter(f"{runtime.PREFIX}{i:02d}"))
-                         for i in range(slots)}}
+    return {
+        **labels,
+        **{
+            f"{runtime.PREFIX}{i:02d}": items.apply(operator.itemgetter(f"{runtime.PREFIX}{i:02d}"))
+            for i in range(slots)
+        },
+    }
 
 
 def label_tags(labels: Mapping[str, str]) -> list[str]:

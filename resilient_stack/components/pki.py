@@ -40,8 +40,14 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def issue(props: Mapping[str, Any], *, now: dt.datetime, ca: pki.Issued | None = None,
-          seed: str | None = None, days: int = pki.LEAF_DAYS) -> dict[str, Any]:
+def issue(
+    props: Mapping[str, Any],
+    *,
+    now: dt.datetime,
+    ca: pki.Issued | None = None,
+    seed: str | None = None,
+    days: int = pki.LEAF_DAYS,
+) -> dict[str, Any]:
     """Every output from the inputs (``scope``, ``members``: host name -> public address, ``generation``): a new CA
     unless ``ca`` is given, and every member's certificates under it, valid ``days``."""
     scope = str(props["scope"])
@@ -56,9 +62,16 @@ def issue(props: Mapping[str, Any], *, now: dt.datetime, ca: pki.Issued | None =
         admin_certs[name], admin_keys[name] = admin.cert, admin.key
     expiry = min([pki.not_after(c) for c in [*certs.values(), *admin_certs.values()]], default=pki.not_after(ca.cert))
     return {
-        "scope": scope, "members": members, "generation": int(props.get("generation") or 0),
-        "caCert": ca.cert, "caKey": ca.key, "certs": certs, "keys": keys, "adminCerts": admin_certs,
-        "adminKeys": admin_keys, "notAfter": expiry.isoformat(),
+        "scope": scope,
+        "members": members,
+        "generation": int(props.get("generation") or 0),
+        "caCert": ca.cert,
+        "caKey": ca.key,
+        "certs": certs,
+        "keys": keys,
+        "adminCerts": admin_certs,
+        "adminKeys": admin_keys,
+        "notAfter": expiry.isoformat(),
     }
 
 
@@ -77,8 +90,7 @@ class _Provider(ResourceProvider):
         changed = [k for k in _INPUTS if olds.get(k) != news.get(k)]
         replaces = ["scope"] if olds.get("scope") != news.get("scope") else []
         due = _renewal_due(olds, _now())
-        return DiffResult(changes=bool(changed) or due, replaces=replaces, delete_before_replace=False,
-                          stables=[])
+        return DiffResult(changes=bool(changed) or due, replaces=replaces, delete_before_replace=False, stables=[])
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         ca = pki.Issued(olds["caCert"], olds["caKey"])
@@ -96,9 +108,24 @@ class ClusterPki(pulumi.dynamic.Resource, module="resilient-stack", name="Cluste
     adminKeys: pulumi.Output[dict]
     notAfter: pulumi.Output[str]
 
-    def __init__(self, name: str, *, scope: str, members: pulumi.Input[Mapping[str, str]], generation: int = 0,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {"scope": scope, "members": members, "generation": generation,
-                 **{k: None for k in ("caCert", "caKey", "certs", "keys", "adminCerts", "adminKeys", "notAfter")}}
-        super().__init__(_Provider(), name, props, pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS)))
+    def __init__(
+        self,
+        name: str,
+        *,
+        scope: str,
+        members: pulumi.Input[Mapping[str, str]],
+        generation: int = 0,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {
+            "scope": scope,
+            "members": members,
+            "generation": generation,
+            **{k: None for k in ("caCert", "caKey", "certs", "keys", "adminCerts", "adminKeys", "notAfter")},
+        }
+        super().__init__(
+            _Provider(),
+            name,
+            props,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS)),
+        )

@@ -39,27 +39,34 @@ def deploy_problems(cfg: StackConfig, namespace: str = NAMESPACE) -> list[Deploy
     """What ``pulumi up`` refuses in ``cfg``, in the order it names them (the backup credential first)."""
     out = []
     if cfg.backup_s3_access_key is None or cfg.backup_s3_secret_key is None:
-        out.append(DeployProblem(
-            f"{namespace}:{ACCESS_KEY}",
-            "is not set: create the backup repository's dedicated object-store user "
-            "(docs/operations.md#the-backup-credential) and `pulumi config set --secret "
-            f"{namespace}:{ACCESS_KEY} ...` and `... {namespace}:{SECRET_KEY} ...`; the stack never falls back to the "
-            "deploying user's project-wide key",
-            "this preview renders placeholder backup keys",
-        ))
+        out.append(
+            DeployProblem(
+                f"{namespace}:{ACCESS_KEY}",
+                "is not set: create the backup repository's dedicated object-store user "
+                "(docs/operations.md#the-backup-credential) and `pulumi config set --secret "
+                f"{namespace}:{ACCESS_KEY} ...` and `... {namespace}:{SECRET_KEY} ...`; the stack never falls back to the "
+                "deploying user's project-wide key",
+                "this preview renders placeholder backup keys",
+            )
+        )
     certificate = cfg.web.certificate_problem(namespace)
     if certificate is not None:
-        out.append(DeployProblem(f"{namespace}:web.serverName", certificate,
-                                 "this preview renders Debian's self-signed certificate"))
+        out.append(
+            DeployProblem(
+                f"{namespace}:web.serverName", certificate, "this preview renders Debian's self-signed certificate"
+            )
+        )
     image = cfg.web.app.image if cfg.web.app is not None else None
     if image is not None and reserved_registry(image):
-        out.append(DeployProblem(
-            f"{namespace}:web.app.image",
-            f"{image!r} is the template's placeholder (a reserved documentation domain): build your image (e.g. the "
-            "example application, examples/app) and push it to your registry, then `pulumi config set --path "
-            f"'{namespace}:web.app.image' REGISTRY/NAME:TAG`",
-            "this preview renders the placeholder image",
-        ))
+        out.append(
+            DeployProblem(
+                f"{namespace}:web.app.image",
+                f"{image!r} is the template's placeholder (a reserved documentation domain): build your image (e.g. the "
+                "example application, examples/app) and push it to your registry, then `pulumi config set --path "
+                f"'{namespace}:web.app.image' REGISTRY/NAME:TAG`",
+                "this preview renders the placeholder image",
+            )
+        )
     return out
 
 
@@ -77,11 +84,15 @@ def advisories(cfg: StackConfig, namespace: str = NAMESPACE) -> list[str]:
     """What every run warns about and deploys anyway: the ways in for an operator that are closed."""
     out = []
     if cfg.ssh_public_key is None:
-        out.append(f"{namespace}:sshPublicKey is not set: nobody can log in to the hosts (the image's user `debian` "
-                   f"has no key), and a key set later reaches only the hosts created after it; `pulumi config set "
-                   f"{namespace}:sshPublicKey \"$(cat ~/.ssh/id_ed25519.pub)\"`")
+        out.append(
+            f"{namespace}:sshPublicKey is not set: nobody can log in to the hosts (the image's user `debian` "
+            f"has no key), and a key set later reaches only the hosts created after it; `pulumi config set "
+            f'{namespace}:sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"`'
+        )
     elif not cfg.admin_cidrs:
-        out.append(f"{namespace}:adminCidrs is empty: SSH is closed on every host; open it for your office's or VPN's "
-                   f"network, in place (no host replaced): `pulumi config set --path '{namespace}:adminCidrs[0]' "
-                   "<network>/<prefix>`")
+        out.append(
+            f"{namespace}:adminCidrs is empty: SSH is closed on every host; open it for your office's or VPN's "
+            f"network, in place (no host replaced): `pulumi config set --path '{namespace}:adminCidrs[0]' "
+            "<network>/<prefix>`"
+        )
     return out

@@ -55,26 +55,30 @@ ROOTS = (
         "(`Pulumi.yaml`, `__main__.py`). Keys are camelCase. Structured values are plain YAML in the file; from "
         "the command line, `pulumi config set --path 'resilient-stack:placements[0].webCount' 3`. A misspelt key "
         "is an error, and every error is one line naming the key.",
-        StackConfig, "resilient-stack:",
+        StackConfig,
+        "resilient-stack:",
     ),
     Root(
         "Organisation settings",
         "`resilient-stack audit --config FILE` (YAML or JSON), the `resilient-stack:policy` key of a stack, and "
         "the settings of each policy of the pack (`--policy-pack-config`; `policies/make_pack_config.py` turns "
         "one file into the other). Keys are snake_case.",
-        PolicyConfig, "",
+        PolicyConfig,
+        "",
     ),
     Root(
         "Catalog file",
         "`--catalog FILE` (repeatable), the `catalog` key of the organisation settings, and the shipped "
         "`resilient_stack/core/data/catalog.yaml`. Keys are snake_case.",
-        CatalogFile, "",
+        CatalogFile,
+        "",
     ),
     Root(
         "Design file",
         "`resilient-stack audit DESIGN.yaml` and `resilient-stack drill DESIGN.yaml` (YAML or JSON): roles, "
         "replicas and placements, before anything is written in Pulumi. Keys are snake_case.",
-        Design, "",
+        Design,
+        "",
     ),
 )
 
@@ -101,10 +105,7 @@ def heading_text(markdown: str) -> str:
 
 def anchor(markdown_heading: str) -> str:
     """GitHub's anchor of a heading (before de-duplication): lower case, punctuation dropped, spaces -> dashes."""
-    kept = [
-        c for c in heading_text(markdown_heading).lower()
-        if c in " -_" or unicodedata.category(c)[0] in "LMN"
-    ]
+    kept = [c for c in heading_text(markdown_heading).lower() if c in " -_" or unicodedata.category(c)[0] in "LMN"]
     return "".join(kept).replace(" ", "-")
 
 
@@ -186,8 +187,14 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
-_SCALARS = {str: "string", int: "integer", bool: "boolean", float: "number", datetime.date: "date (`YYYY-MM-DD`)",
-            SecretStr: "string (a Pulumi secret)"}
+_SCALARS = {
+    str: "string",
+    int: "integer",
+    bool: "boolean",
+    float: "number",
+    datetime.date: "date (`YYYY-MM-DD`)",
+    SecretStr: "string (a Pulumi secret)",
+}
 
 
 def type_text(annotation: Any, links: dict[type[BaseModel], str]) -> str:
@@ -218,7 +225,7 @@ def type_text(annotation: Any, links: dict[type[BaseModel], str]) -> str:
 
 def _plural(words: str) -> str:
     if words.startswith("[object]"):
-        return "[objects]" + words[len("[object]"):]
+        return "[objects]" + words[len("[object]") :]
     return {"string": "strings", "integer": "integers", "boolean": "booleans"}.get(words, words)
 
 
@@ -345,8 +352,10 @@ def key_table() -> str:
         for name, field in model.model_fields.items():
             key = f"{path}{key_name(name, field)}"
             target = f"../{PAGE.as_posix()}#{links[model]}"
-            rows.append(f"| [`{key}`]({target}) | {_cell(default_text(model, name, field))} | "
-                        f"{_cell(_first_sentence(field.description or ''))} |")
+            rows.append(
+                f"| [`{key}`]({target}) | {_cell(default_text(model, name, field))} | "
+                f"{_cell(_first_sentence(field.description or ''))} |"
+            )
             for nested in _models_in(field.annotation):
                 if nested not in roots:
                     is_list = typing.get_origin(_unwrap(field.annotation)[0]) in (tuple, list)
@@ -383,8 +392,14 @@ def main(argv: list[str]) -> int:
     if argv[0] not in ("--write", "--check") or len(argv) > 2:
         print("usage: python -m resilient_stack.components.reference [--write | --check] [FILE]", file=sys.stderr)
         return 2
-    targets = [(Path(argv[1]), render)] if len(argv) == 2 else [
-        (repository_page(), render), (repository_readme(), lambda: splice_keys(repository_readme().read_text("utf-8")))]
+    targets = (
+        [(Path(argv[1]), render)]
+        if len(argv) == 2
+        else [
+            (repository_page(), render),
+            (repository_readme(), lambda: splice_keys(repository_readme().read_text("utf-8"))),
+        ]
+    )
     stale = 0
     for target, make in targets:
         text = make()

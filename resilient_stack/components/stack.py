@@ -117,7 +117,12 @@ class ResilientWebStack(pulumi.ComponentResource):
     dns_name: str | None
 
     def __init__(
-        self, name: str, args: StackConfig, opts: pulumi.ResourceOptions | None = None, *, enforce_rules: bool = True,
+        self,
+        name: str,
+        args: StackConfig,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        enforce_rules: bool = True,
         namespace: str = NAMESPACE,
     ) -> None:
         if not isinstance(args, StackConfig):
@@ -141,33 +146,60 @@ class ResilientWebStack(pulumi.ComponentResource):
 
         self.providers = {
             p.name: openstack.Provider(
-                f"{name}-{p.name}", region=p.region, cloud=p.cloud, auth_url=p.auth_url, opts=mine,
+                f"{name}-{p.name}",
+                region=p.region,
+                cloud=p.cloud,
+                auth_url=p.auth_url,
+                opts=mine,
             )
             for p in args.placements
         }
         b = args.backups
         self.backup_provider = openstack.Provider(
-            f"{name}-{b.name}", region=b.region, cloud=b.cloud, auth_url=b.auth_url, opts=mine,
+            f"{name}-{b.name}",
+            region=b.region,
+            cloud=b.cloud,
+            auth_url=b.auth_url,
+            opts=mine,
         )
 
         keys = [args.ssh_public_key] if args.ssh_public_key else []
         self.sites = {}
         for p in args.placements:
             lb = (
-                LoadBalancerSettings(floating_network=p.effective_floating_network, floating_network_id=p.floating_network_id)
-                if p.load_balancer and p.floating_network_id else None
+                LoadBalancerSettings(
+                    floating_network=p.effective_floating_network, floating_network_id=p.floating_network_id
+                )
+                if p.load_balancer and p.floating_network_id
+                else None
             )
             self.sites[p.name] = RegionalWebStack(
                 f"{name}-{p.name}",
                 RegionalWebStackArgs(
-                    placement=p.name, provider=self.providers[p.name], prefix=args.name,
-                    placement_label=placement_label(catalog, p), web_count=p.web_count, flavor=p.flavor,
-                    image=p.image, external_network=p.external_network, external_network_id=p.external_network_id,
-                    private_cidr=p.private_cidr, admin_cidrs=args.admin_cidrs, hosts_database=p.hosts_database,
-                    database_cidrs=(list(dict.fromkeys([*args.database.app_cidrs, *args.database.replication_cidrs]))
-                                    if p.hosts_database else ()),
-                    availability_zone=p.availability_zone, ssh_public_keys=keys, app_title=args.web.title,
-                    https=args.web.https, server_name=args.web.server_name, load_balancer=lb, exempt=p.exempt,
+                    placement=p.name,
+                    provider=self.providers[p.name],
+                    prefix=args.name,
+                    placement_label=placement_label(catalog, p),
+                    web_count=p.web_count,
+                    flavor=p.flavor,
+                    image=p.image,
+                    external_network=p.external_network,
+                    external_network_id=p.external_network_id,
+                    private_cidr=p.private_cidr,
+                    admin_cidrs=args.admin_cidrs,
+                    hosts_database=p.hosts_database,
+                    database_cidrs=(
+                        list(dict.fromkeys([*args.database.app_cidrs, *args.database.replication_cidrs]))
+                        if p.hosts_database
+                        else ()
+                    ),
+                    availability_zone=p.availability_zone,
+                    ssh_public_keys=keys,
+                    app_title=args.web.title,
+                    https=args.web.https,
+                    server_name=args.web.server_name,
+                    load_balancer=lb,
+                    exempt=p.exempt,
                 ),
                 opts=mine,
             )
@@ -177,39 +209,69 @@ class ResilientWebStack(pulumi.ComponentResource):
             site = self.sites[p.name]
             assert site.database_security_group is not None and site.database_port is not None
             assert site.database_address is not None
-            members.append(DatabaseMember(
-                placement=p.name, role=p.database_role,  # type: ignore[arg-type]
-                provider=self.providers[p.name],
-                where=Where(region=p.region, cloud=p.cloud, auth_url=p.auth_url, availability_zone=p.availability_zone),
-                flavor=p.effective_database_flavor, image=p.image, public_port_id=site.database_port.id,
-                public_address=site.database_address, network_id=site.network.id,
-                security_group_names=[site.database_security_group.name, site.admin_security_group.name],
-                database_security_group_id=site.database_security_group.id,
-                server_group_id=site.server_group.id, depends_on=[site.subnet], exempt=p.exempt,
-            ))
+            members.append(
+                DatabaseMember(
+                    placement=p.name,
+                    role=p.database_role,  # type: ignore[arg-type]
+                    provider=self.providers[p.name],
+                    where=Where(
+                        region=p.region, cloud=p.cloud, auth_url=p.auth_url, availability_zone=p.availability_zone
+                    ),
+                    flavor=p.effective_database_flavor,
+                    image=p.image,
+                    public_port_id=site.database_port.id,
+                    public_address=site.database_address,
+                    network_id=site.network.id,
+                    security_group_names=[site.database_security_group.name, site.admin_security_group.name],
+                    database_security_group_id=site.database_security_group.id,
+                    server_group_id=site.server_group.id,
+                    depends_on=[site.subnet],
+                    exempt=p.exempt,
+                )
+            )
         d = args.database
         self.database = DatabaseTier(
             f"{name}-db",
             DatabaseTierArgs(
                 members=members,
                 backup=BackupStore(
-                    name=b.name, provider=self.backup_provider,
-                    where=Where(region=b.region, cloud=b.cloud, auth_url=b.auth_url, availability_zone=b.availability_zone),
-                    container=args.backup_container, s3_endpoint=b.s3_endpoint, s3_region=b.s3_region,
-                    uri_style=b.uri_style, retention_full=b.retention_full, retain_on_delete=b.retain_on_delete,
-                    versioning=b.versioning, archive_queue_max_mb=b.archive_queue_max_mb, exempt=b.exempt,
+                    name=b.name,
+                    provider=self.backup_provider,
+                    where=Where(
+                        region=b.region, cloud=b.cloud, auth_url=b.auth_url, availability_zone=b.availability_zone
+                    ),
+                    container=args.backup_container,
+                    s3_endpoint=b.s3_endpoint,
+                    s3_region=b.s3_region,
+                    uri_style=b.uri_style,
+                    retention_full=b.retention_full,
+                    retain_on_delete=b.retain_on_delete,
+                    versioning=b.versioning,
+                    archive_queue_max_mb=b.archive_queue_max_mb,
+                    exempt=b.exempt,
                 ),
                 backup_keys=backup_keys(args),
-                prefix=args.name, replication_cidrs=d.replication_cidrs, app_cidrs=d.app_cidrs,
+                prefix=args.name,
+                replication_cidrs=d.replication_cidrs,
+                app_cidrs=d.app_cidrs,
                 app_clients=[
                     AppClient(f"{p.name}-web-{i}", address)
-                    for p in args.placements for i, address in enumerate(self.sites[p.name].web_addresses, start=1)
+                    for p in args.placements
+                    for i, address in enumerate(self.sites[p.name].web_addresses, start=1)
                 ],
-                app_database=d.app_database, app_user=d.app_user, replication_user=d.replication_user,
+                app_database=d.app_database,
+                app_user=d.app_user,
+                replication_user=d.replication_user,
                 bootstrap_from=d.bootstrap_from,
-                password_length=d.password_length, ssh_public_keys=keys, rule_config=args.rule_config(),
-                catalog=catalog, volume_size=d.volume_size, volume_type=d.volume_type,
-                admin_cidrs=args.admin_cidrs, synchronous=d.synchronous, rotation=d.rotation.generations(),
+                password_length=d.password_length,
+                ssh_public_keys=keys,
+                rule_config=args.rule_config(),
+                catalog=catalog,
+                volume_size=d.volume_size,
+                volume_type=d.volume_type,
+                admin_cidrs=args.admin_cidrs,
+                synchronous=d.synchronous,
+                rotation=d.rotation.generations(),
             ),
             opts=mine,
             enforce_rules=enforce_rules,
@@ -219,28 +281,38 @@ class ResilientWebStack(pulumi.ComponentResource):
             app_secrets = {k: v.get_secret_value() for k, v in (args.app_secrets or {}).items()}
             registry = args.app_registry_password
             app = WebApp(
-                spec=args.web.app.spec(tuple(app_secrets)), database_hosts=self.database.hosts,
+                spec=args.web.app.spec(tuple(app_secrets)),
+                database_hosts=self.database.hosts,
                 members=self.database.addresses.apply(lambda a: {ip: placement for placement, ip in a.items()}),
-                dbname=d.app_database, user=d.app_user, passwords=self.database.app_passwords,
-                migrate_password=self.database.migrate_password, write_token=self.database.write_token,
+                dbname=d.app_database,
+                user=d.app_user,
+                passwords=self.database.app_passwords,
+                migrate_password=self.database.migrate_password,
+                write_token=self.database.write_token,
                 ca_certificate=self.database.ca_certificate,
                 placements=[p.name for p in args.placements if p.web_count > 0],
                 member_placements=[p.name for p in args.database_placements],
                 app_secrets=pulumi.Output.secret(app_secrets),
                 registry_password=pulumi.Output.secret(registry.get_secret_value()) if registry else None,
                 secret_lengths={k: cloudinit.reserved_length(v) for k, v in app_secrets.items()},
-                registry_password_length=cloudinit.reserved_length(registry.get_secret_value()) if registry else 0)
-        web_hosts = pulumi.Output.all(*[a for p in args.placements for a in self.sites[p.name].web_addresses]).apply(list)
+                registry_password_length=cloudinit.reserved_length(registry.get_secret_value()) if registry else 0,
+            )
+        web_hosts = pulumi.Output.all(*[a for p in args.placements for a in self.sites[p.name].web_addresses]).apply(
+            list
+        )
         for p in args.placements:
             self.sites[p.name].add_web_hosts(app, web_hosts, sum(q.web_count for q in args.placements))
 
         names = [p.name for p in args.placements]
         self.placement_outputs = pulumi.Output.all(
-            *[self.sites[n].public_addresses for n in names], *[self.sites[n].entry_points for n in names],
-        ).apply(lambda v: {
-            n: {"region": args.placement(n).region, "publicAddresses": v[i], "entryPoints": v[len(names) + i]}
-            for i, n in enumerate(names)
-        })
+            *[self.sites[n].public_addresses for n in names],
+            *[self.sites[n].entry_points for n in names],
+        ).apply(
+            lambda v: {
+                n: {"region": args.placement(n).region, "publicAddresses": v[i], "entryPoints": v[len(names) + i]}
+                for i, n in enumerate(names)
+            }
+        )
         self.entry_points = pulumi.Output.all(*[self.sites[n].entry_points for n in names]).apply(
             lambda lists: [a for addrs in lists for a in addrs]
         )
@@ -254,15 +326,25 @@ class ResilientWebStack(pulumi.ComponentResource):
         self.dns_record = None
         self.dns_name = None
         ttl = args.dns.ttl if args.dns is not None else DnsConfig.model_fields["ttl"].default
-        self.dns_record_set = self.entry_points.apply(lambda records: {
-            "name": args.dns.name if args.dns is not None else None, "type": "A", "ttl": ttl, "records": records,
-        })
+        self.dns_record_set = self.entry_points.apply(
+            lambda records: {
+                "name": args.dns.name if args.dns is not None else None,
+                "type": "A",
+                "ttl": ttl,
+                "records": records,
+            }
+        )
         if args.dns is not None:
             zone_placement = args.dns.placement or names[0]
             self.dns_name = args.dns.name
             self.dns_record = openstack.dns.RecordSet(
-                f"{name}-dns", zone_id=args.dns.zone_id, name=args.dns.name, type="A", ttl=args.dns.ttl,
-                records=self.entry_points, description="resilient-stack entry points, every placement",
+                f"{name}-dns",
+                zone_id=args.dns.zone_id,
+                name=args.dns.name,
+                type="A",
+                ttl=args.dns.ttl,
+                records=self.entry_points,
+                description="resilient-stack entry points, every placement",
                 opts=pulumi.ResourceOptions(parent=self, provider=self.providers[zone_placement]),
             )
 

@@ -24,45 +24,72 @@ class PlacementConfig(_Model):
     explicit OpenStack provider (private network and subnet, security groups, a soft-anti-affinity server
     group, the web hosts, optionally a load balancer and a database member)."""
 
-    name: str = Field(min_length=1, max_length=20, pattern=PLACEMENT_NAME,
+    name: str = Field(
+        min_length=1,
+        max_length=20,
+        pattern=PLACEMENT_NAME,
         description="Short name of the placement (`gra`), unique in the stack; part of the host names.",
     )
-    cloud: CloudName | None = Field(default=None, min_length=1,
+    cloud: CloudName | None = Field(
+        default=None,
+        min_length=1,
         description="The `clouds.yaml` entry holding this placement's credentials, and so its project "
         "(`backup-shares-project` compares it with the backups'). The catalog maps it to a provider "
         "(`ovh`, `ovhcloud`, `ovh-us`, `infomaniak`, ...: see `resilient-stack catalog`).",
     )
-    auth_url: str | None = Field(default=None, min_length=1, pattern=AUTH_URL,
+    auth_url: str | None = Field(
+        default=None,
+        min_length=1,
+        pattern=AUTH_URL,
         description="The Keystone URL. Overrides the clouds.yaml one and identifies the provider precisely "
         "(Infomaniak: pub1 serves dc3-a, pub2 serves dc4-a).",
     )
-    region: CloudName = Field(min_length=1, max_length=128,
+    region: CloudName = Field(
+        min_length=1,
+        max_length=128,
         description="OpenStack region (`GRA11`, `WAW1`, `dc4-a`). The region with the cloud or auth URL must be in "
         "the catalog, else `unknown-placement` refuses the stack.",
     )
-    availability_zone: CloudName | None = Field(default=None, min_length=1,
+    availability_zone: CloudName | None = Field(
+        default=None,
+        min_length=1,
         description="Pin the hosts to this availability zone; needed in multi-AZ regions (EU-WEST-PAR) for "
         "placements there to count as distinct buildings.",
     )
-    web_count: int = Field(default=2, ge=0, le=50,
+    web_count: int = Field(
+        default=2,
+        ge=0,
+        le=50,
         description="Web hosts in this placement. `0` only for a placement that holds a database member.",
     )
-    flavor: str = Field(min_length=1, max_length=255,
+    flavor: str = Field(
+        min_length=1,
+        max_length=255,
         description="Flavor NAME of the web hosts (`openstack flavor list`), given to Nova as it is (no lookup).",
     )
-    database_flavor: str | None = Field(default=None, min_length=1, max_length=255,
+    database_flavor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
         description="Flavor NAME of the database host; unset: `flavor`.",
     )
-    image: str = Field(min_length=1, max_length=255,
+    image: str = Field(
+        min_length=1,
+        max_length=255,
         description="Image NAME (`openstack image list`) of a Debian 12 image: cloud-init installs nginx and "
         "PostgreSQL 15 from Debian's packages.",
     )
-    external_network: str = Field(default="Ext-Net", min_length=1, max_length=255,
+    external_network: str = Field(
+        default="Ext-Net",
+        min_length=1,
+        max_length=255,
         description="NAME of the public network the hosts attach to: each host's public address is a port on it, made "
         "before the hosts (the database members and the web hosts know each other's addresses). OVHcloud: `Ext-Net`; "
         "Infomaniak: `ext-net1`.",
     )
-    external_network_id: str | None = Field(default=None, pattern=UUID,
+    external_network_id: str | None = Field(
+        default=None,
+        pattern=UUID,
         description="ID of `externalNetwork` (`openstack network show Ext-Net -f value -c id`). Unset: the program "
         "looks it up by name once the placement's network exists (a preview of a new stack needs no cloud). Set it "
         "to preview a deployed stack without reaching the cloud.",
@@ -71,24 +98,34 @@ class PlacementConfig(_Model):
         description="The placement's private IPv4 network: RFC 1918, prefix length /16 to /28, overlapping no other "
         "placement's.",
     )
-    database_role: Literal["primary", "replica", "none"] = Field(default="none",
+    database_role: Literal["primary", "replica", "none"] = Field(
+        default="none",
         description="`primary` (exactly one placement), `replica` (streams from the primary; the replicas in config "
         "order are the failover order) or `none`.",
     )
-    load_balancer: bool = Field(default=False,
+    load_balancer: bool = Field(
+        default=False,
         description="An Octavia load balancer (HTTP :80, and TCP :443 with `web.https`) health-checking the web "
         "hosts on `/healthz`, with a floating IP; needs `floatingNetworkId`. Enable it in at least two sites: a lone "
         "load balancer is a single-site role and is refused.",
     )
-    floating_network: str | None = Field(default=None, min_length=1, max_length=255,
+    floating_network: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
         description="NAME of the floating IP pool (Infomaniak: `ext-floating1`); unset: `externalNetwork`.",
     )
-    floating_network_id: str | None = Field(default=None, pattern=UUID,
+    floating_network_id: str | None = Field(
+        default=None,
+        pattern=UUID,
         description="ID of the floating network, for the load balancer's router gateway (Neutron takes no name there "
         "and the program makes no lookups): `openstack network show Ext-Net -f value -c id`. Required when "
         "`loadBalancer` is true.",
     )
-    exempt: str | None = Field(default=None, min_length=1, max_length=255,
+    exempt: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
         description="An exemption reason: findings that name only this placement's replicas are waived and listed "
         "with it (the resources carry the label `resilient-stack:exempt`).",
     )

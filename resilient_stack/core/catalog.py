@@ -181,8 +181,16 @@ class Catalog:
                     problems.append(f"provider {pid} site {s['id']}: unknown metro {metro!r}")
                     continue
                 phys = (metro, self.metros[metro]["name"]) if metro else (s["id"], s["name"])
-                sites[s["id"]] = Site(s["id"], s["name"], s["confidence"], tuple(s["sources"]), s["notes"],
-                                      phys[0], phys[1], s.get("city"))
+                sites[s["id"]] = Site(
+                    s["id"],
+                    s["name"],
+                    s["confidence"],
+                    tuple(s["sources"]),
+                    s["notes"],
+                    phys[0],
+                    phys[1],
+                    s.get("city"),
+                )
                 city = (s.get("city") or "").strip().lower()
                 if city:
                     other = cities.setdefault(city, (pid, s["id"], phys[0], bool(metro)))
@@ -275,8 +283,9 @@ class Catalog:
         key = (region, auth_url, cloud, availability_zone, provider)
         hit = self._memo.get(key)
         if hit is None:
-            hit = self._resolve(region=region, auth_url=auth_url, cloud=cloud, availability_zone=availability_zone,
-                                provider=provider)
+            hit = self._resolve(
+                region=region, auth_url=auth_url, cloud=cloud, availability_zone=availability_zone, provider=provider
+            )
             if len(self._memo) < 100_000:
                 self._memo[key] = hit
         return hit
@@ -306,7 +315,8 @@ class Catalog:
             provider = self.provider_for_cloud(cloud)
             if provider is None:
                 return Resolution(
-                    None, None,
+                    None,
+                    None,
                     f"cloud {cloud.strip(ASCII_WHITESPACE)!r} is not in the catalog (map it to a provider with --catalog)",
                 )
             how = f"cloud {cloud.strip(ASCII_WHITESPACE)}"
@@ -316,23 +326,32 @@ class Catalog:
             if len(providers) != 1:
                 if not candidates:
                     return Resolution(
-                        None, None,
+                        None,
+                        None,
                         f"region {name!r} is not in the catalog and no cloud or auth URL says whose it is"
                         + self.did_you_mean(name),
                     )
-                return Resolution(None, None, f"region {name!r} exists at {sorted(providers)}; set the provider's auth URL or cloud")
+                return Resolution(
+                    None, None, f"region {name!r} exists at {sorted(providers)}; set the provider's auth URL or cloud"
+                )
             provider = providers.pop()
             how = "region name only (no auth URL or cloud given; unique in the catalog)"
         reg = self.region(provider, name)
         if reg is None:
             return Resolution(
-                None, None, f"region {name!r} is not in the catalog for provider {provider}" + self.did_you_mean(name, provider)
+                None,
+                None,
+                f"region {name!r} is not in the catalog for provider {provider}" + self.did_you_mean(name, provider),
             )
-        if auth_url and reg.auth_hosts and auth_host(auth_url) not in reg.auth_hosts and not any(
-            "*" in h for h in reg.auth_hosts
+        if (
+            auth_url
+            and reg.auth_hosts
+            and auth_host(auth_url) not in reg.auth_hosts
+            and not any("*" in h for h in reg.auth_hosts)
         ):
             return Resolution(
-                None, None,
+                None,
+                None,
                 f"region {reg.name} is not served by auth URL host {auth_host(auth_url)} (catalog: {', '.join(reg.auth_hosts)})",
             )
         az = (availability_zone or "").strip(ASCII_WHITESPACE).lower()
@@ -343,7 +362,8 @@ class Catalog:
                 building = az
             else:
                 return Resolution(
-                    None, None,
+                    None,
+                    None,
                     f"availability zone {az!r} is not in the catalog for region {reg.name} ({', '.join(reg.availability_zones)})",
                 )
         elif reg.multi_az:

@@ -43,8 +43,11 @@ _CONFIDENCE = "How sure the sources are: `high` (the provider's own documents), 
 class MetroSpec(_Frozen):
     """A physical site shared across providers: a metro area whose buildings can share one disaster."""
 
-    id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9._-]*$",
-                    description="Identifier of the metro (`stockholm`), referenced by sites.")
+    id: str = Field(
+        min_length=1,
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="Identifier of the metro (`stockholm`), referenced by sites.",
+    )
     name: str = Field(min_length=1, description="Name shown in reports (`Stockholm (SE)`).")
     sources: tuple[str, ...] = Field(min_length=1, description=_SOURCES + " At least one.")
     confidence: Confidence = Field(default="unknown", description=_CONFIDENCE)
@@ -57,10 +60,12 @@ class SiteSpec(_Frozen):
     id: str = Field(min_length=1, description="Identifier of the site (`ovh-gravelines`), referenced by regions.")
     name: str = Field(min_length=1, description="Name shown in reports (`Gravelines campus (FR)`).")
     city: str | None = Field(
-        default=None, description="The city (`Stockholm (SE)`): two providers' sites in one city must share a metro.",
+        default=None,
+        description="The city (`Stockholm (SE)`): two providers' sites in one city must share a metro.",
     )
     metro: str | None = Field(
-        default=None, description="The metro (physical site shared across providers) this campus belongs to.",
+        default=None,
+        description="The metro (physical site shared across providers) this campus belongs to.",
     )
     sources: tuple[str, ...] = Field(default=(), description=_SOURCES)
     confidence: Confidence = Field(default="unknown", description=_CONFIDENCE)
@@ -73,16 +78,20 @@ class RegionSpec(_Frozen):
     name: str = Field(min_length=1, description="Region name as OpenStack spells it (`GRA11`).")
     site: str = Field(min_length=1, description="The `id` of its site (a site of this provider).")
     auth_hosts: tuple[str, ...] = Field(
-        default=(), description="Auth URL hosts that serve this region only (Infomaniak pub1 / pub2).",
+        default=(),
+        description="Auth URL hosts that serve this region only (Infomaniak pub1 / pub2).",
     )
     availability_zones: tuple[str, ...] = Field(
-        default=(), description="The region's availability zones, one building each (multi-AZ regions).",
+        default=(),
+        description="The region's availability zones, one building each (multi-AZ regions).",
     )
     multi_az: bool = Field(
-        default=False, description="A multi-AZ region whose AZ names are unknown: without an AZ, one pseudo-building.",
+        default=False,
+        description="A multi-AZ region whose AZ names are unknown: without an AZ, one pseudo-building.",
     )
     buildings: tuple[str, ...] = Field(
-        default=(), description="The building of a 1-AZ region, when a source names it (at most one).",
+        default=(),
+        description="The building of a 1-AZ region, when a source names it (at most one).",
     )
     sources: tuple[str, ...] = Field(default=(), description=_SOURCES)
     confidence: Confidence = Field(default="unknown", description=_CONFIDENCE)
@@ -102,14 +111,18 @@ class ProviderSpec(_Frozen):
     its clouds and auth hosts are added, its sites and regions replace those with the same id or name."""
 
     id: str = Field(
-        min_length=1, pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Identifier of the provider (`ovhcloud`).",
+        min_length=1,
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="Identifier of the provider (`ovhcloud`).",
     )
     name: str | None = Field(default=None, description="Name shown in reports.")
     clouds: tuple[str, ...] = Field(
-        default=(), description="clouds.yaml cloud names that mean this provider (lower-cased): add your own.",
+        default=(),
+        description="clouds.yaml cloud names that mean this provider (lower-cased): add your own.",
     )
     auth_hosts: tuple[str, ...] = Field(
-        default=(), description="Hosts of its auth URLs (lower-cased), e.g. `auth.cloud.ovh.net`.",
+        default=(),
+        description="Hosts of its auth URLs (lower-cased), e.g. `auth.cloud.ovh.net`.",
     )
     sources: tuple[str, ...] = Field(default=(), description=_SOURCES)
     confidence: Confidence = Field(default="unknown", description=_CONFIDENCE)
@@ -128,17 +141,22 @@ class CatalogFile(_Frozen):
     ``data/catalog.yaml``): providers > regions > sites > buildings, every fact with its sources."""
 
     schema_: Literal["resilient-stack/catalog/v1"] = Field(
-        default=SCHEMA_ID, alias="schema", description="The schema identifier.",
+        default=SCHEMA_ID,
+        alias="schema",
+        description="The schema identifier.",
     )
     gathered: datetime.date | None = Field(
-        default=None, description="The day the facts were gathered or last revised (`2026-11-25`): every report names it beside the "
+        default=None,
+        description="The day the facts were gathered or last revised (`2026-11-25`): every report names it beside the "
         "verdict. Unset: the report says the catalog is undated.",
     )
     sources: dict[str, str] = Field(
-        default={}, description="Named sources (`SDK-OVH: openstacksdk vendor profile ...`), cited by key in `sources` lists.",
+        default={},
+        description="Named sources (`SDK-OVH: openstacksdk vendor profile ...`), cited by key in `sources` lists.",
     )
     metros: tuple[MetroSpec, ...] = Field(
-        default=(), description="Physical sites shared across providers (metro areas), each with its sources.",
+        default=(),
+        description="Physical sites shared across providers (metro areas), each with its sources.",
     )
     providers: tuple[ProviderSpec, ...] = Field(default=(), description="The providers.")
 
@@ -180,7 +198,9 @@ def main(argv: list[str]) -> int:
         return 0
     if argv == ["--check"]:
         same = target.exists() and target.read_text(encoding="utf-8") == text
-        print(f"{target}: {'up to date' if same else 'STALE: run python -m resilient_stack.core.catalog_schema --write'}")
+        print(
+            f"{target}: {'up to date' if same else 'STALE: run python -m resilient_stack.core.catalog_schema --write'}"
+        )
         return 0 if same else 1
     print("usage: python -m resilient_stack.core.catalog_schema --write | --check", file=sys.stderr)
     return 2

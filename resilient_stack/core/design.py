@@ -56,20 +56,25 @@ class Where(_Frozen):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
     cloud: str | None = Field(
-        default=None, min_length=1,
+        default=None,
+        min_length=1,
         description="A clouds.yaml cloud name the catalog knows (`ovh`, `infomaniak`, ...). It also names the "
         "placement's project (`backup-shares-project`): without it, the project is unknown.",
     )
     auth_url: str | None = Field(
-        default=None, min_length=1,
+        default=None,
+        min_length=1,
         description="The OpenStack auth URL; its host identifies the provider. Either `cloud` or `auth_url` may "
         "be omitted when the region name is unique in the catalog.",
     )
     region: str = Field(
-        min_length=1, max_length=128, description="Region name (`GRA11`), matched as the clouds match it (ASCII).",
+        min_length=1,
+        max_length=128,
+        description="Region name (`GRA11`), matched as the clouds match it (ASCII).",
     )
     availability_zone: str | None = Field(
-        default=None, min_length=1,
+        default=None,
+        min_length=1,
         description="Pin an availability zone, in multi-AZ regions (EU-WEST-PAR): each AZ counts as a building.",
     )
 
@@ -84,10 +89,12 @@ class DesignPlacement(Where):
         "and dashes, counts 0 to 1000; `backup` is not a role here (see `backups`).",
     )
     quorum: tuple[str, ...] = Field(
-        default=(), description="Roles whose replicas here are voting members (`site-majority`).",
+        default=(),
+        description="Roles whose replicas here are voting members (`site-majority`).",
     )
     exempt: str | None = Field(
-        default=None, min_length=1,
+        default=None,
+        min_length=1,
         description="An exemption reason: findings naming only exempt replicas are waived and listed with it.",
     )
 
@@ -107,7 +114,9 @@ class DesignPlacement(Where):
 class DesignBackup(Where):
     """One entry of ``backups``: where the backups of one role are kept."""
 
-    protects: str = Field(pattern=ROLE_NAME, description="The role whose data these backups hold; a role some placement runs.")
+    protects: str = Field(
+        pattern=ROLE_NAME, description="The role whose data these backups hold; a role some placement runs."
+    )
     name: str | None = Field(default=None, pattern=NAME_RE, description="Label, unique among placements and backups.")
     exempt: str | None = Field(default=None, min_length=1, description="An exemption reason for this backup.")
 
@@ -117,15 +126,19 @@ class Design(_Frozen):
     anything is deployed. A stack's configuration becomes the same model."""
 
     schema_: Literal["resilient-stack/design/v1"] = Field(
-        default="resilient-stack/design/v1", alias="schema", description="The schema identifier.",
+        default="resilient-stack/design/v1",
+        alias="schema",
+        description="The schema identifier.",
     )
     name: str = Field(pattern=NAME_RE, description="Name of the design, shown in reports.")
     placements: tuple[DesignPlacement, ...] = Field(min_length=1, description="Where the replicas run.")
     backups: tuple[DesignBackup, ...] = Field(
-        default=(), description="Backups, each on a site that should hold no replica of the role it protects.",
+        default=(),
+        description="Backups, each on a site that should hold no replica of the role it protects.",
     )
     quorum_roles: tuple[str, ...] = Field(
-        default=(), description="Roles whose every replica is a voting member (`site-majority`).",
+        default=(),
+        description="Roles whose every replica is a voting member (`site-majority`).",
     )
 
     @model_validator(mode="before")

@@ -114,8 +114,11 @@ class Estate:
         """A design file's placements (no resource to read: each placement is a replica the design declares)."""
         estate = cls(catalog)
         estate.placements = list(placements)
-        estate._coverage = {"resources": len(placements), "evaluated": {"design replica": len(placements)},
-                            "not_evaluated": {"holds_no_replica": {}, "unknown_type": {}}}
+        estate._coverage = {
+            "resources": len(placements),
+            "evaluated": {"design replica": len(placements)},
+            "not_evaluated": {"holds_no_replica": {}, "unknown_type": {}},
+        }
         return estate
 
     # -- feeding --------------------------------------------------------------------------------------------
@@ -157,8 +160,9 @@ class Estate:
             return
         deps = state.get("propertyDependencies")
         # positional: urn, type, inputs, outputs, provider_ref, custom, deps
-        view = ResourceView(urn, typ, inputs, outputs, ref if type(ref) is str else None, custom,
-                            deps if type(deps) is dict else None)
+        view = ResourceView(
+            urn, typ, inputs, outputs, ref if type(ref) is str else None, custom, deps if type(deps) is dict else None
+        )
         if inspector is not None:
             inspector(view)
         if unclassified or (replica and KINDS[typ].labels):
@@ -185,8 +189,9 @@ class Estate:
         else:
             self._deferred.append(view)
 
-    def add_view(self, view: ResourceView, provider: ProviderFacts | Mapping[str, Any] | None = None,
-                 problem: str | None = None) -> None:
+    def add_view(
+        self, view: ResourceView, provider: ProviderFacts | Mapping[str, Any] | None = None, problem: str | None = None
+    ) -> None:
         """One resource already viewed (the policy pack's), with its OpenStack provider's properties or facts, or
         why there are none (``problem``)."""
         typ = view.type
@@ -226,9 +231,13 @@ class Estate:
 
     def waiting_on_default_provider(self) -> list[str]:
         """The provider URNs of resources placed by a default OpenStack provider the input did not list."""
-        return sorted({purn for v in self._deferred
-                       if (purn := provider_urn(v.provider_ref)) and _DEFAULT_PROVIDER in purn
-                       and purn not in self.providers})
+        return sorted(
+            {
+                purn
+                for v in self._deferred
+                if (purn := provider_urn(v.provider_ref)) and _DEFAULT_PROVIDER in purn and purn not in self.providers
+            }
+        )
 
     def gone(self, urn: str, typ: str, why: str) -> None:
         """A resource the input lists that does not run (an old copy awaiting deletion, ...): counted, not judged."""
@@ -295,10 +304,14 @@ class Estate:
         gone: dict[str, int] = {}
         for _, typ, _ in self.not_running:
             gone[typ] = gone.get(typ, 0) + 1
-        return {"resources": sum(self.types.values()) + len(self.not_running), "evaluated": evaluated,
-                "not_evaluated": {"holds_no_replica": known, "unknown_type": unknown, "not_running": gone},
-                "not_running": [{"resource": urn, "type": typ, "why": why}
-                                for urn, typ, why in self.not_running[:NOT_RUNNING_LISTED]]}
+        return {
+            "resources": sum(self.types.values()) + len(self.not_running),
+            "evaluated": evaluated,
+            "not_evaluated": {"holds_no_replica": known, "unknown_type": unknown, "not_running": gone},
+            "not_running": [
+                {"resource": urn, "type": typ, "why": why} for urn, typ, why in self.not_running[:NOT_RUNNING_LISTED]
+            ],
+        }
 
 
 def audit(estate: Estate, settings: Settings) -> Report:

@@ -65,10 +65,14 @@ KINDS: dict[str, Kind] = {
     "ovh:CloudProject/kube:Kube": Kind(KUBERNETES, KUBERNETES, OVH, ("region",), None, False),
     "ovh:CloudProject/kubeNodePool:KubeNodePool": Kind(KUBERNETES, KUBERNETES, OVH, (), "availabilityZones", False),
     "ovh:CloudProject/database:Database": Kind(vocab.DATABASE, DATABASE, OVH, (), None, False),
-    "ovh:CloudProject/storage:Storage": Kind(vocab.OBJECT_STORAGE, OBJECT_STORAGE, OVH, ("regionName", "region"), None, False),
+    "ovh:CloudProject/storage:Storage": Kind(
+        vocab.OBJECT_STORAGE, OBJECT_STORAGE, OVH, ("regionName", "region"), None, False
+    ),
     "ovh:CloudProject/containerRegistry:ContainerRegistry": Kind(REGISTRY, REGISTRY, OVH, ("region",), None, False),
     "ovh:CloudProject/volume:Volume": Kind(vocab.VOLUME, VOLUME, OVH, ("regionName",), None, False),
-    "ovh:CloudProject/loadBalancer:LoadBalancer": Kind(vocab.LOAD_BALANCER, LOAD_BALANCER, OVH, ("regionName", "region"), None, False),
+    "ovh:CloudProject/loadBalancer:LoadBalancer": Kind(
+        vocab.LOAD_BALANCER, LOAD_BALANCER, OVH, ("regionName", "region"), None, False
+    ),
     "ovh:index/cloudProjectFileStorageShare:CloudProjectFileStorageShare": Kind(
         vocab.FILE_SHARE, FILE_SHARE, OVH, ("regionName",), "availabilityZone", False
     ),
@@ -80,51 +84,84 @@ OVH_DATABASE = "ovh:CloudProject/database:Database"
 OPENSTACK_PROVIDER = "pulumi:providers:openstack"
 
 # Types that a security rule reads (core.security): evaluated, never replicas.
-INSPECTED = frozenset({
-    "openstack:networking/secGroupRule:SecGroupRule",
-    "openstack:networking/addressGroupV2:AddressGroupV2",
-    "openstack:compute/secGroup:SecGroup",  # pulumi-openstack before v5: inline rules
-    "openstack:networking/port:Port",
-    "openstack:networking/network:Network",
-})
+INSPECTED = frozenset(
+    {
+        "openstack:networking/secGroupRule:SecGroupRule",
+        "openstack:networking/addressGroupV2:AddressGroupV2",
+        "openstack:compute/secGroup:SecGroup",  # pulumi-openstack before v5: inline rules
+        "openstack:networking/port:Port",
+        "openstack:networking/network:Network",
+    }
+)
 
 # Known to hold no replica. OpenStack: whole modules of plumbing, and the helpers of replica modules.
 _KNOWN_MODULES = (
-    "openstack:networking/", "openstack:identity/", "openstack:images/", "openstack:keymanager/", "openstack:dns/",
-    "openstack:fw/", "openstack:vpnaas/", "openstack:bgpvpn/",
+    "openstack:networking/",
+    "openstack:identity/",
+    "openstack:images/",
+    "openstack:keymanager/",
+    "openstack:dns/",
+    "openstack:fw/",
+    "openstack:vpnaas/",
+    "openstack:bgpvpn/",
 )
-_KNOWN_TYPES = frozenset({
-    "openstack:compute/keypair:Keypair", "openstack:compute/serverGroup:ServerGroup", "openstack:compute/flavor:Flavor",
-    "openstack:compute/flavorAccess:FlavorAccess", "openstack:compute/quotaSetV2:QuotaSetV2",
-    "openstack:compute/volumeAttach:VolumeAttach", "openstack:compute/interfaceAttach:InterfaceAttach",
-    "openstack:compute/floatingIp:FloatingIp", "openstack:compute/floatingIpAssociate:FloatingIpAssociate",
-    "openstack:compute/aggregateV2:AggregateV2",
-    "openstack:blockstorage/volumeAttach:VolumeAttach", "openstack:blockstorage/qosAssociationV3:QosAssociationV3",
-    "openstack:blockstorage/qosV3:QosV3", "openstack:blockstorage/quoteSetV3:QuoteSetV3",
-    "openstack:blockstorage/volumeTypeV3:VolumeTypeV3", "openstack:blockstorage/volumeTypeAccessV3:VolumeTypeAccessV3",
-    "openstack:loadbalancer/listener:Listener", "openstack:loadbalancer/pool:Pool", "openstack:loadbalancer/member:Member",
-    "openstack:loadbalancer/members:Members", "openstack:loadbalancer/monitor:Monitor",
-    "openstack:loadbalancer/l7PolicyV2:L7PolicyV2", "openstack:loadbalancer/l7RuleV2:L7RuleV2",
-    "openstack:loadbalancer/quota:Quota", "openstack:loadbalancer/flavorV2:FlavorV2",
-    "openstack:objectstorage/containerObject:ContainerObject", "openstack:objectstorage/tempUrl:TempUrl",
-    "openstack:sharedfilesystem/shareNetwork:ShareNetwork", "openstack:sharedfilesystem/shareAccess:ShareAccess",
-    "openstack:sharedfilesystem/securityService:SecurityService",
-    "openstack:database/database:Database", "openstack:database/user:User",
-    "openstack:database/configuration:Configuration",
-    # pulumi-ovh: the parts and credentials of the replica types above, and project-wide settings
-    "ovh:CloudProject/kubeOidc:KubeOidc", "ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions",
-    "ovh:CloudProject/containerRegistryUser:ContainerRegistryUser",
-    "ovh:CloudProject/containerRegistryOIDC:ContainerRegistryOIDC",
-    "ovh:CloudProject/containerRegistryIPRestrictionsManagement:ContainerRegistryIPRestrictionsManagement",
-    "ovh:CloudProject/containerRegistryIPRestrictionsRegistry:ContainerRegistryIPRestrictionsRegistry",
-    "ovh:index/cloudProjectContainerregistryIam:CloudProjectContainerregistryIam",
-    "ovh:CloudProject/user:User", "ovh:CloudProject/s3Credential:S3Credential", "ovh:CloudProject/s3Policy:S3Policy",
-    "ovh:CloudProject/networkPrivate:NetworkPrivate", "ovh:CloudProject/networkPrivateSubnet:NetworkPrivateSubnet",
-    "ovh:CloudProject/networkPrivateSubnetV2:NetworkPrivateSubnetV2", "ovh:CloudProject/gateway:Gateway",
-    "ovh:CloudProject/gatewayInterface:GatewayInterface", "ovh:CloudProject/regionNetwork:RegionNetwork",
-    "ovh:CloudProject/projectRegion:ProjectRegion", "ovh:CloudProject/alerting:Alerting",
-    "ovh:CloudProject/failoverIpAttach:FailoverIpAttach",
-})
+_KNOWN_TYPES = frozenset(
+    {
+        "openstack:compute/keypair:Keypair",
+        "openstack:compute/serverGroup:ServerGroup",
+        "openstack:compute/flavor:Flavor",
+        "openstack:compute/flavorAccess:FlavorAccess",
+        "openstack:compute/quotaSetV2:QuotaSetV2",
+        "openstack:compute/volumeAttach:VolumeAttach",
+        "openstack:compute/interfaceAttach:InterfaceAttach",
+        "openstack:compute/floatingIp:FloatingIp",
+        "openstack:compute/floatingIpAssociate:FloatingIpAssociate",
+        "openstack:compute/aggregateV2:AggregateV2",
+        "openstack:blockstorage/volumeAttach:VolumeAttach",
+        "openstack:blockstorage/qosAssociationV3:QosAssociationV3",
+        "openstack:blockstorage/qosV3:QosV3",
+        "openstack:blockstorage/quoteSetV3:QuoteSetV3",
+        "openstack:blockstorage/volumeTypeV3:VolumeTypeV3",
+        "openstack:blockstorage/volumeTypeAccessV3:VolumeTypeAccessV3",
+        "openstack:loadbalancer/listener:Listener",
+        "openstack:loadbalancer/pool:Pool",
+        "openstack:loadbalancer/member:Member",
+        "openstack:loadbalancer/members:Members",
+        "openstack:loadbalancer/monitor:Monitor",
+        "openstack:loadbalancer/l7PolicyV2:L7PolicyV2",
+        "openstack:loadbalancer/l7RuleV2:L7RuleV2",
+        "openstack:loadbalancer/quota:Quota",
+        "openstack:loadbalancer/flavorV2:FlavorV2",
+        "openstack:objectstorage/containerObject:ContainerObject",
+        "openstack:objectstorage/tempUrl:TempUrl",
+        "openstack:sharedfilesystem/shareNetwork:ShareNetwork",
+        "openstack:sharedfilesystem/shareAccess:ShareAccess",
+        "openstack:sharedfilesystem/securityService:SecurityService",
+        "openstack:database/database:Database",
+        "openstack:database/user:User",
+        "openstack:database/configuration:Configuration",
+        # pulumi-ovh: the parts and credentials of the replica types above, and project-wide settings
+        "ovh:CloudProject/kubeOidc:KubeOidc",
+        "ovh:CloudProject/kubeIpRestrictions:KubeIpRestrictions",
+        "ovh:CloudProject/containerRegistryUser:ContainerRegistryUser",
+        "ovh:CloudProject/containerRegistryOIDC:ContainerRegistryOIDC",
+        "ovh:CloudProject/containerRegistryIPRestrictionsManagement:ContainerRegistryIPRestrictionsManagement",
+        "ovh:CloudProject/containerRegistryIPRestrictionsRegistry:ContainerRegistryIPRestrictionsRegistry",
+        "ovh:index/cloudProjectContainerregistryIam:CloudProjectContainerregistryIam",
+        "ovh:CloudProject/user:User",
+        "ovh:CloudProject/s3Credential:S3Credential",
+        "ovh:CloudProject/s3Policy:S3Policy",
+        "ovh:CloudProject/networkPrivate:NetworkPrivate",
+        "ovh:CloudProject/networkPrivateSubnet:NetworkPrivateSubnet",
+        "ovh:CloudProject/networkPrivateSubnetV2:NetworkPrivateSubnetV2",
+        "ovh:CloudProject/gateway:Gateway",
+        "ovh:CloudProject/gatewayInterface:GatewayInterface",
+        "ovh:CloudProject/regionNetwork:RegionNetwork",
+        "ovh:CloudProject/projectRegion:ProjectRegion",
+        "ovh:CloudProject/alerting:Alerting",
+        "ovh:CloudProject/failoverIpAttach:FailoverIpAttach",
+    }
+)
 _KNOWN_OVH_MODULES = ("ovh:CloudProjectDatabase/",)  # users, ACLs, topics... of a managed database cluster
 
 # The roles whose holders are restricted to some families; any other role needs a compute family.
@@ -151,7 +188,12 @@ def classify(typ: str, custom: bool = True) -> str:
         return INSPECTED_CLASS
     if typ == OPENSTACK_PROVIDER:
         return PROVIDER
-    if not custom or typ.startswith("pulumi:") or typ in _KNOWN_TYPES or typ.startswith(_KNOWN_MODULES + _KNOWN_OVH_MODULES):
+    if (
+        not custom
+        or typ.startswith("pulumi:")
+        or typ in _KNOWN_TYPES
+        or typ.startswith(_KNOWN_MODULES + _KNOWN_OVH_MODULES)
+    ):
         return KNOWN  # component resources, the stack, other providers, plumbing
     if typ.startswith(("random:", "tls:", "command:", "time:")):
         return KNOWN  # values and local helpers, nowhere in a cloud
@@ -168,12 +210,25 @@ def label_allowed(role: str, family: str) -> bool:
 
 def family_label(family: str) -> str:
     return {
-        COMPUTE: "a compute instance", DATABASE: "a managed database", OBJECT_STORAGE: "an object-storage container",
-        VOLUME: "a block-storage volume", FILE_SHARE: "a file share", LOAD_BALANCER: "a load balancer",
-        KUBERNETES: "a Kubernetes cluster or node pool", REGISTRY: "a container registry",
+        COMPUTE: "a compute instance",
+        DATABASE: "a managed database",
+        OBJECT_STORAGE: "an object-storage container",
+        VOLUME: "a block-storage volume",
+        FILE_SHARE: "a file share",
+        LOAD_BALANCER: "a load balancer",
+        KUBERNETES: "a Kubernetes cluster or node pool",
+        REGISTRY: "a container registry",
     }[family]
 
 
 # Where an unclassified resource may say it lives (any of these set means "carries a region").
-REGION_HINT_KEYS = ("region", "regionName", "regions", "location", "availabilityZone", "availabilityZones",
-                    "zone", "datacenter")
+REGION_HINT_KEYS = (
+    "region",
+    "regionName",
+    "regions",
+    "location",
+    "availabilityZone",
+    "availabilityZones",
+    "zone",
+    "datacenter",
+)

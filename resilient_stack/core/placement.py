@@ -125,8 +125,15 @@ def place(
         res = None
     if res is None or res.region is None:
         return Placement(
-            resource=resource, role=role, region=(region or None), protects=protects,
-            quorum=quorum, exempt=exempt, problem=problem, project=project, project_problem=project_problem,
+            resource=resource,
+            role=role,
+            region=(region or None),
+            protects=protects,
+            quorum=quorum,
+            exempt=exempt,
+            problem=problem,
+            project=project,
+            project_problem=project_problem,
             replica_set=replica_set,
         )
     reg = res.region

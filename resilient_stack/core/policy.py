@@ -39,7 +39,8 @@ class ExemptionSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     reason: str = Field(
-        min_length=1, max_length=500,
+        min_length=1,
+        max_length=500,
         description="The exact text of the `resilient-stack:exempt` label (or a design's `exempt:`) it allows.",
     )
     owner: str = Field(min_length=1, max_length=200, description="Who answers for it (a team, a person, a ticket).")
@@ -48,7 +49,8 @@ class ExemptionSpec(BaseModel):
         "the report says the exemption expired.",
     )
     rules: tuple[Literal[RULE_IDS], ...] = Field(  # type: ignore[valid-type]
-        default=(), description="The rule ids it may waive; empty: every rule.",
+        default=(),
+        description="The rule ids it may waive; empty: every rule.",
     )
 
 
@@ -65,15 +67,21 @@ class PolicyConfig(BaseModel):
         "mandatory). `--profile` on the command line, or a stack's `profile` key, wins.",
     )
     min_buildings: int = Field(
-        default=_DEFAULT.min_buildings, ge=1, le=100,
+        default=_DEFAULT.min_buildings,
+        ge=1,
+        le=100,
         description="`single-building` fires when a role's replicas sit in fewer buildings than this.",
     )
     min_sites: int = Field(
-        default=_DEFAULT.min_sites, ge=1, le=100,
+        default=_DEFAULT.min_sites,
+        ge=1,
+        le=100,
         description="`single-site` fires when a role's replicas sit on fewer sites (campus or city) than this.",
     )
     min_providers: int = Field(
-        default=_DEFAULT.min_providers, ge=1, le=100,
+        default=_DEFAULT.min_providers,
+        ge=1,
+        le=100,
         description="`single-provider` fires when a role's replicas sit at fewer providers than this.",
     )
     levels: dict[Literal[RULE_IDS], Level] = Field(  # type: ignore[valid-type]
@@ -92,7 +100,8 @@ class PolicyConfig(BaseModel):
         "provider the built-in catalog does not know).",
     )
     exemptions: tuple[ExemptionSpec, ...] = Field(
-        default=(), max_length=1000,
+        default=(),
+        max_length=1000,
         description="The exemptions the organisation allows. A `resilient-stack:exempt` label (or a design's "
         "`exempt:`) waives findings only when its reason is listed here and not expired; every report lists the "
         "exemptions claimed and whether each is honoured.",

@@ -98,7 +98,7 @@ def _label_key(key: str) -> str | None:
     """The canonical ``resilient-stack:NAME`` of a metadata key, or None when it is not ours."""
     low = key.strip().lower()
     if low.startswith(_LABEL_PREFIXES):
-        return vocab.LABEL_PREFIX + low[len(vocab.LABEL_PREFIX):]
+        return vocab.LABEL_PREFIX + low[len(vocab.LABEL_PREFIX) :]
     return None
 
 
@@ -208,10 +208,16 @@ def resource_issues(view: ResourceView) -> list[tuple[str, str, str | None, str]
         label = labels.get(ROLE_KEY)
         found = _vocabulary_issues(view, labels, kind.role)
         if label and not label_allowed(label, kind.family) and not found:
-            found.append(("role-label-mismatch", view.urn, kind.role,
-                          f"`{_short(view.urn)}` ({view.type}) is labelled {ROLE_KEY}={label!r}, a role that "
-                          f"{family_label(kind.family)} cannot hold: it counts as `{kind.role}`; label it with a role it "
-                          "can hold, or move the role to a resource that holds it"))
+            found.append(
+                (
+                    "role-label-mismatch",
+                    view.urn,
+                    kind.role,
+                    f"`{_short(view.urn)}` ({view.type}) is labelled {ROLE_KEY}={label!r}, a role that "
+                    f"{family_label(kind.family)} cannot hold: it counts as `{kind.role}`; label it with a role it "
+                    "can hold, or move the role to a resource that holds it",
+                )
+            )
         return found
     if classify(view.type, view.custom) != UNCLASSIFIED:
         return []
@@ -225,10 +231,16 @@ def resource_issues(view: ResourceView) -> list[tuple[str, str, str | None, str]
     if not hints:
         return []
     what = ", ".join(dict.fromkeys(hints))
-    return [("unclassified-resource", view.urn, labels.get(ROLE_KEY),
-             f"`{_short(view.urn)}` is of type {view.type}, which the auditor does not know, and it carries {what}: "
-             "it may hold a replica that no rule evaluates; replace it with a type the auditor places, extend the "
-             "auditor, or exempt it")]
+    return [
+        (
+            "unclassified-resource",
+            view.urn,
+            labels.get(ROLE_KEY),
+            f"`{_short(view.urn)}` is of type {view.type}, which the auditor does not know, and it carries {what}: "
+            "it may hold a replica that no rule evaluates; replace it with a type the auditor places, extend the "
+            "auditor, or exempt it",
+        )
+    ]
 
 
 _LABEL_HOLDERS = ("metadata", "allMetadata", "tags", "allTags")
@@ -278,26 +290,44 @@ def _vocabulary_issues(view: ResourceView, labels: Mapping[str, str], own_role: 
     out = []
     hidden = _hidden_labels(view, bool(labels))
     if hidden:
-        out.append(("unmatched-declaration", view.urn, own_role,
-                    f"`{_short(view.urn)}`: {hidden}, so its role, quorum and protects cannot be read: it counts as "
-                    f"`{own_role}` and proves nothing about the role it may hold; keep resilient-stack labels out of "
-                    "secrets (they are placement facts, not credentials)"))
+        out.append(
+            (
+                "unmatched-declaration",
+                view.urn,
+                own_role,
+                f"`{_short(view.urn)}`: {hidden}, so its role, quorum and protects cannot be read: it counts as "
+                f"`{own_role}` and proves nothing about the role it may hold; keep resilient-stack labels out of "
+                "secrets (they are placement facts, not credentials)",
+            )
+        )
     for key in (ROLE_KEY, PROTECTS_KEY, vocab.STORAGE_OF_KEY):
         value = labels.get(key)
         if not value or _role_spelled_right(value):
             continue
         hint = _role_hint(value)
         meant = f"did you mean `{hint}`?" if hint else "a role is lower case letters, digits and dashes"
-        out.append(("unmatched-declaration", view.urn, own_role,
-                    f"`{_short(view.urn)}` is labelled {key}={value!r}, outside the role vocabulary ({meant}): "
-                    f"it matches no other replica's role, so the rules judge it apart; spell it as the role it means"))
+        out.append(
+            (
+                "unmatched-declaration",
+                view.urn,
+                own_role,
+                f"`{_short(view.urn)}` is labelled {key}={value!r}, outside the role vocabulary ({meant}): "
+                f"it matches no other replica's role, so the rules judge it apart; spell it as the role it means",
+            )
+        )
     quorum = labels.get(QUORUM_KEY)
     if quorum is not None and quorum not in vocab.QUORUM_VALUES:
         honoured = quorum.lower() == "true"
-        out.append(("unmatched-declaration", view.urn, own_role,
-                    f"`{_short(view.urn)}` is labelled {QUORUM_KEY}={quorum!r}, outside its vocabulary (`true`, "
-                    f"`false`): {'read as true' if honoured else 'read as NOT a voting member'} (did you mean "
-                    f"`{'false' if quorum.strip().lower() in ('no', 'n', '0', 'off') else 'true'}`?)"))
+        out.append(
+            (
+                "unmatched-declaration",
+                view.urn,
+                own_role,
+                f"`{_short(view.urn)}` is labelled {QUORUM_KEY}={quorum!r}, outside its vocabulary (`true`, "
+                f"`false`): {'read as true' if honoured else 'read as NOT a voting member'} (did you mean "
+                f"`{'false' if quorum.strip().lower() in ('no', 'n', '0', 'off') else 'true'}`?)",
+            )
+        )
     return out
 
 
@@ -305,7 +335,9 @@ def _short(urn: str) -> str:
     return urn.rsplit("::", 1)[-1]
 
 
-def _both(inputs: Mapping[str, Any] | None, outputs: Mapping[str, Any] | None, key: str) -> tuple[str | None, str | None]:
+def _both(
+    inputs: Mapping[str, Any] | None, outputs: Mapping[str, Any] | None, key: str
+) -> tuple[str | None, str | None]:
     """(value, problem) of ``key`` from inputs, else outputs; a problem when both are plain and disagree.
 
     A state whose outputs were refreshed (``pulumi refresh``) can say another region than the program asked
@@ -351,16 +383,22 @@ def provider_facts(provider_props: Mapping[str, Any] | None, outputs: Mapping[st
     ``outputs``, when given, must agree with ``provider_props`` (its inputs) on each of them.
     """
     if outputs is None:
+
         def read(key: str) -> tuple[str | None, str | None]:
             return _string(provider_props, key)
     else:
+
         def read(key: str) -> tuple[str | None, str | None]:
             return _both(provider_props, outputs, key)
+
     region, auth, cloud = read("region"), read("authUrl"), read("cloud")
     overridden = _endpoint_overrides(provider_props) or _endpoint_overrides(outputs)
     if overridden:  # the provider's calls go where the overrides say, whatever `region` says: fails closed
-        region = (None, f"its provider overrides the endpoints of {overridden} (endpointOverrides): where they "
-                        "place resources cannot be told from its region")
+        region = (
+            None,
+            f"its provider overrides the endpoints of {overridden} (endpointOverrides): where they "
+            "place resources cannot be told from its region",
+        )
     return ProviderFacts(*region, *auth, *cloud, *_provider_project(read, cloud, auth[0]))
 
 
@@ -384,7 +422,9 @@ def _endpoint_overrides(props: Mapping[str, Any] | None) -> str | None:
     return ", ".join(sorted(str(k) for k in raw)) if raw else None
 
 
-def _provider_project(read: Any, cloud: tuple[str | None, str | None], auth_url: str | None) -> tuple[str | None, str | None]:
+def _provider_project(
+    read: Any, cloud: tuple[str | None, str | None], auth_url: str | None
+) -> tuple[str | None, str | None]:
     """(key, problem) of the project an OpenStack provider authenticates to, as its inputs record it.
 
     With ``cloud`` set the clouds.yaml entry decides (the provider then ignores ``tenantId``, ``tenantName`` and
@@ -406,8 +446,10 @@ def _provider_project(read: Any, cloud: tuple[str | None, str | None], auth_url:
         return f"name:{auth_host(auth_url) if auth_url else ''}|{tenant}", None
     if problem is not None:
         return None, f"its provider's {problem}"
-    return None, ("its provider sets no `cloud`, `tenantId` or `tenantName` (a project from OS_* environment "
-                  "variables or OS_CLOUD is not in the inputs)")
+    return None, (
+        "its provider sets no `cloud`, `tenantId` or `tenantName` (a project from OS_* environment "
+        "variables or OS_CLOUD is not in the inputs)"
+    )
 
 
 def place_resource(
@@ -442,11 +484,24 @@ def place_all(
     exempt = labels.get(EXEMPT_KEY) or None
     kind = KINDS[view.type]
 
-    def placed(region: str | None, problem: str | None = None, resource: str | None = None, the_role: str | None = None,
-               protects: str | None = None, **where: Any) -> Placement:
+    def placed(
+        region: str | None,
+        problem: str | None = None,
+        resource: str | None = None,
+        the_role: str | None = None,
+        protects: str | None = None,
+        **where: Any,
+    ) -> Placement:
         return place(
-            catalog, resource=resource or view.urn, role=the_role or role, region=region, problem=problem,
-            protects=protects or labels.get(PROTECTS_KEY) or None, quorum=quorum, exempt=exempt, **where,
+            catalog,
+            resource=resource or view.urn,
+            role=the_role or role,
+            region=region,
+            problem=problem,
+            protects=protects or labels.get(PROTECTS_KEY) or None,
+            quorum=quorum,
+            exempt=exempt,
+            **where,
         )
 
     if kind.vendor == OVH:
@@ -456,8 +511,11 @@ def place_all(
     if provider_problem and provider_props is None:
         prov = ProviderFacts(None, None, None, None, None, None, None, provider_problem)
     else:
-        prov = (cast(ProviderFacts, provider_props) if type(provider_props) is ProviderFacts
-                else provider_facts(cast("Mapping[str, Any] | None", provider_props)))
+        prov = (
+            cast(ProviderFacts, provider_props)
+            if type(provider_props) is ProviderFacts
+            else provider_facts(cast("Mapping[str, Any] | None", provider_props))
+        )
     project = {"project": prov.project, "project_problem": prov.project_problem}
     region, problem = _resource_prop(view, "region")
     if problem:
@@ -469,8 +527,13 @@ def place_all(
             return [placed(None, f"provider {prov.region_problem}", **project)]
         region = prov.region
         if region is None:
-            return [placed(None, "no region on the resource or its provider (a region from OS_REGION_NAME is invisible here)",
-                           **project)]
+            return [
+                placed(
+                    None,
+                    "no region on the resource or its provider (a region from OS_REGION_NAME is invisible here)",
+                    **project,
+                )
+            ]
     if prov.auth_url is None and prov.cloud is None and (prov.auth_problem or prov.cloud_problem):
         return [placed(None, f"provider {prov.auth_problem or prov.cloud_problem}", **project)]
     az, _ = _resource_prop(view, "availabilityZone")
@@ -491,9 +554,12 @@ def _place_ovh(view: ResourceView, kind: Any, placed: Any, kube_regions: Any) ->
     where = {"provider": OVH_PROVIDER_ID}
     service, problem = _resource_prop(view, "serviceName")
     placed = functools.partial(
-        placed, project=f"ovh:{service}" if service else None,
-        project_problem=None if service else (problem or "no serviceName (an OVH_CLOUD_PROJECT_SERVICE of the "
-                                                          "environment is not in the inputs)"))
+        placed,
+        project=f"ovh:{service}" if service else None,
+        project_problem=None
+        if service
+        else (problem or "no serviceName (an OVH_CLOUD_PROJECT_SERVICE of the environment is not in the inputs)"),
+    )
     if view.type == OVH_DATABASE:
         return _place_ovh_database(view, functools.partial(placed, replica_set=view.urn), where)
     if view.type == OVH_KUBE:
@@ -572,6 +638,13 @@ def _place_ovh_database(view: ResourceView, placed: Any, where: dict) -> list[Pl
             if isinstance(region, str) and region.strip(ASCII_WHITESPACE):
                 out.append(placed(region, resource=name, the_role=vocab.BACKUP, protects=role, **where))
             else:
-                out.append(placed(None, f"backupRegions[{i}] is not a region name", resource=name,
-                                  the_role=vocab.BACKUP, protects=role))
+                out.append(
+                    placed(
+                        None,
+                        f"backupRegions[{i}] is not a region name",
+                        resource=name,
+                        the_role=vocab.BACKUP,
+                        protects=role,
+                    )
+                )
     return out

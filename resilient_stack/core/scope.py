@@ -69,8 +69,9 @@ def scope(placements: Iterable[Placement], catalog: Catalog, coverage: dict | No
 def scope_line(s: dict, verdict: str) -> str:
     """``scope: 40 of 73 resources evaluated; catalog: built-in catalog (gathered 2026-11-25); passes, resting on a
     low-confidence fact: WAW1's site and building (ovhcloud)``."""
-    catalogs = ", ".join(f"{c['name']} ({'gathered ' + c['gathered'] if c['gathered'] else 'undated'})"
-                         for c in s["catalogs"])
+    catalogs = ", ".join(
+        f"{c['name']} ({'gathered ' + c['gathered'] if c['gathered'] else 'undated'})" for c in s["catalogs"]
+    )
     text = f"scope: {s['evaluated']} of {s['resources']} resources evaluated; catalog: {catalogs}"
     weakest = s["weakest_fact"]
     if weakest and verdict == "pass":

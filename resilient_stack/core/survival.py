@@ -55,7 +55,6 @@ class Scenario:
         }
 
 
-
 @dataclass(frozen=True, slots=True)
 class DrillReport:
     """A paper drill of one input: its scenarios, and what it rests on and what made it (as an audit report)."""
@@ -124,9 +123,7 @@ def drill(placements: Iterable[Placement], level: str = "site", quorum_roles: It
                         backup_alive[unit] += 1
         no_quorum = tuple(u for u in units if voters.get(u) and surviving[u] and voting_alive[u] * 2 <= voters[u])
         down = tuple(u for u in units if u != BACKUP_ROLE and (surviving[u] == 0 or u in no_quorum))
-        lost_data = tuple(
-            sorted(u for u in data_units if surviving.get(u, 0) == 0 and backup_alive.get(u, 0) == 0)
-        )
+        lost_data = tuple(sorted(u for u in data_units if surviving.get(u, 0) == 0 and backup_alive.get(u, 0) == 0))
         scenarios.append(
             Scenario(
                 level=level,

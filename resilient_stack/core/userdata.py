@@ -55,8 +55,16 @@ _NOT_KEYS = {"pwd", "oldpwd"}  # the shell's working directory, not a password
 _RANDOM = {"r", "random"}  # chpasswd: a random password, printed on the console
 # write_files paths whose content is a secret when it is one word: keys, password and token files (not /etc/passwd)
 _SECRET_FILE = re.compile(r"(?:\.key|pgpass|password|passphrase|token|credentials?)(?:\.[a-z0-9]+)?$", re.IGNORECASE)
-_ENCODINGS = {"b64": ("b64",), "base64": ("b64",), "gz": ("gz",), "gzip": ("gz",), "gz+b64": ("b64", "gz"),
-              "gz+base64": ("b64", "gz"), "gzip+b64": ("b64", "gz"), "gzip+base64": ("b64", "gz")}
+_ENCODINGS = {
+    "b64": ("b64",),
+    "base64": ("b64",),
+    "gz": ("gz",),
+    "gzip": ("gz",),
+    "gz+b64": ("b64", "gz"),
+    "gz+base64": ("b64", "gz"),
+    "gzip+b64": ("b64", "gz"),
+    "gzip+base64": ("b64", "gz"),
+}
 
 
 class Unreadable(ValueError):
@@ -129,7 +137,7 @@ def _text_hits(text: str) -> Iterator[tuple[int, str]]:
         start = m.start("key")
         if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_"):
             continue
-        sep = "=" if "=" in m.group(0)[len(key):m.start("val") - m.start()] else ":"
+        sep = "=" if "=" in m.group(0)[len(key) : m.start("val") - m.start()] else ":"
         if _literal(_first_value(m.group("val"), sep)):
             yield start, f"`{key}{sep}` (line {_lineno(text, start)})"
     for m in _URL_CRED.finditer(text):
@@ -207,8 +215,12 @@ def _cloud_config_hits(text: str) -> Iterator[tuple[int, str]]:
                 yield pos, f"{hit} of the decoded write_files entry `{path}`"
         content = decoded if decoded is not None else content
         word = content.strip() if isinstance(content, str) else ""
-        if _SECRET_FILE.search(path.rsplit("/", 1)[-1]) and len(word) >= 8 and len(word.split()) == 1 and \
-                _literal(word):
+        if (
+            _SECRET_FILE.search(path.rsplit("/", 1)[-1])
+            and len(word) >= 8
+            and len(word.split()) == 1
+            and _literal(word)
+        ):
             yield pos, f"the secret file `{path}` written with its content (line {_lineno(text, pos)})"
 
 

@@ -26,7 +26,9 @@ EXEMPT_KEY = "resilient-stack:exempt"  # a reason: findings naming only exempt r
 STORAGE_OF_KEY = "resilient-stack:storage-of"
 
 
-def labels(role: str, *, protects: str | None = None, quorum: bool = False, exempt: str | None = None) -> dict[str, str]:
+def labels(
+    role: str, *, protects: str | None = None, quorum: bool = False, exempt: str | None = None
+) -> dict[str, str]:
     """The ``resilient-stack:*`` labels of a replica, as an instance/container ``metadata`` dict."""
     out = {ROLE_KEY: role}
     if protects:
@@ -83,6 +85,7 @@ def near_miss(value: str, choices) -> str | None:
     close = difflib.get_close_matches(folded, choices, n=1, cutoff=0.8)
     return close[0] if close else None
 
+
 # What a host is (written to HOST_ROLE_FILE on every host the stack boots)
 HOST_WEB = "web"
 HOST_DB_PRIMARY = "db-primary"
@@ -105,8 +108,12 @@ DATABASE_PORTS = {POSTGRES_PORT: "PostgreSQL", MYSQL_PORT: "MySQL/MariaDB"}
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 PATRONI_API_PORT = 8008
-CLUSTER_PORTS = {POSTGRES_PORT: "PostgreSQL", ETCD_PEER_PORT: "etcd peers", ETCD_CLIENT_PORT: "etcd clients",
-                 PATRONI_API_PORT: "Patroni REST API"}
+CLUSTER_PORTS = {
+    POSTGRES_PORT: "PostgreSQL",
+    ETCD_PEER_PORT: "etcd peers",
+    ETCD_CLIENT_PORT: "etcd clients",
+    PATRONI_API_PORT: "Patroni REST API",
+}
 APP_PORT = 8080  # the web hosts' application, behind nginx on the host's loopback
 
 # --------------------------------------------------------------------------------------------------

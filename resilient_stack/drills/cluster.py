@@ -66,15 +66,17 @@ class ClusterCheck:
         }
 
     def describe(self) -> str:
-        primary = self.primary or (f"{len(self.primaries)} primaries ({', '.join(self.primaries)})"
-                                   if self.primaries else "no primary")
+        primary = self.primary or (
+            f"{len(self.primaries)} primaries ({', '.join(self.primaries)})" if self.primaries else "no primary"
+        )
         parts = [f"primary {primary}" if self.primary else primary]
         if self.rebuilt_replicas:
             parts.append(f"streaming from it: {', '.join(self.rebuilt_replicas)}")
         if self.stale_replicas:
             parts.append(f"NOT streaming from it: {', '.join(self.stale_replicas)}")
-        parts.append(f"etcd {len(self.etcd_healthy)}/{self.members} healthy"
-                     + ("" if self.etcd_majority else ": NO MAJORITY"))
+        parts.append(
+            f"etcd {len(self.etcd_healthy)}/{self.members} healthy" + ("" if self.etcd_majority else ": NO MAJORITY")
+        )
         return "; ".join(parts)
 
 
@@ -89,9 +91,12 @@ def parse_probe(placement: str, text: str) -> MemberState:
     status, _, sender = (values.get("receiver") or "").partition(" ")
     timeline = values.get("timeline", "")
     return MemberState(
-        placement=placement, alive=True, role=role if role in ("primary", "replica") else None,
+        placement=placement,
+        alive=True,
+        role=role if role in ("primary", "replica") else None,
         streaming_from=sender if status == "streaming" and sender not in ("", "-") else None,
-        timeline=int(timeline) if timeline.isdigit() else None, lsn=values.get("lsn") or None,
+        timeline=int(timeline) if timeline.isdigit() else None,
+        lsn=values.get("lsn") or None,
         etcd_healthy=values.get("etcd") == "healthy",
     )
 
@@ -107,12 +112,17 @@ def check(states: Sequence[MemberState], addresses: Mapping[str, str]) -> Cluste
     alive = [s for s in states if s.alive]
     primaries = tuple(s.placement for s in alive if s.role == "primary")
     primary = addresses.get(primaries[0]) if len(primaries) == 1 else None
-    rebuilt = tuple(s.placement for s in alive
-                    if s.role == "replica" and primary is not None and s.streaming_from == primary)
+    rebuilt = tuple(
+        s.placement for s in alive if s.role == "replica" and primary is not None and s.streaming_from == primary
+    )
     stale = tuple(s.placement for s in alive if s.placement not in primaries and s.placement not in rebuilt)
     return ClusterCheck(
-        members=len(states), primaries=primaries, rebuilt_replicas=rebuilt, stale_replicas=stale,
-        etcd_healthy=tuple(s.placement for s in alive if s.etcd_healthy), states=tuple(states),
+        members=len(states),
+        primaries=primaries,
+        rebuilt_replicas=rebuilt,
+        stale_replicas=stale,
+        etcd_healthy=tuple(s.placement for s in alive if s.etcd_healthy),
+        states=tuple(states),
     )
 
 
@@ -145,5 +155,9 @@ def patroni_events(journal: str, host: str) -> list[tuple[float, str]]:
 
 def patroni_journal(container: str, since: float) -> str:
     """Patroni's journal on one host since ``since`` (epoch seconds)."""
-    return podman.exec_in(container, ["journalctl", "-u", "patroni", "-o", "short-unix", "--no-pager", "-q",
-                                      "--since", f"@{int(since) - 1}"], check=False, timeout=30).stdout
+    return podman.exec_in(
+        container,
+        ["journalctl", "-u", "patroni", "-o", "short-unix", "--no-pager", "-q", "--since", f"@{int(since) - 1}"],
+        check=False,
+        timeout=30,
+    ).stdout

@@ -23,8 +23,16 @@ from typing import Any, Mapping
 
 from resilient_stack.testing import podman
 
-__all__ = ["FAULTS", "INTERVAL", "FENCE_TABLE", "FENCE_START_TIMEOUT_S", "FenceProbe", "fence_started", "fence_verdict",
-           "parse_fence_line"]
+__all__ = [
+    "FAULTS",
+    "INTERVAL",
+    "FENCE_TABLE",
+    "FENCE_START_TIMEOUT_S",
+    "FenceProbe",
+    "fence_started",
+    "fence_verdict",
+    "parse_fence_line",
+]
 
 FAULTS = ("fire", "pause", "partition")
 INTERVAL = 0.2  # seconds between two commits of a fence probe
@@ -66,11 +74,26 @@ class FenceProbe:
     attempts: list[FenceAttempt] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        podman.exec_in(self.container, ["sh", "-c", f"rm -f {STOP}; install -d -m 0755 /run/firedrill "
-                                                    f"$(dirname {FENCE_SCRIPT})"], timeout=30)
+        podman.exec_in(
+            self.container,
+            ["sh", "-c", f"rm -f {STOP}; install -d -m 0755 /run/firedrill $(dirname {FENCE_SCRIPT})"],
+            timeout=30,
+        )
         podman.exec_in(self.container, ["tee", FENCE_SCRIPT], input=fence_script(), timeout=30)
-        self.proc = podman.popen_exec(self.container, ["runuser", "-u", "postgres", "--", "python3", FENCE_SCRIPT,
-                                                       f"{INTERVAL:g}", str(self.seconds), FENCE_TABLE])
+        self.proc = podman.popen_exec(
+            self.container,
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                "python3",
+                FENCE_SCRIPT,
+                f"{INTERVAL:g}",
+                str(self.seconds),
+                FENCE_TABLE,
+            ],
+        )
         self._reader = threading.Thread(target=self._read, name=f"fence-{self.placement}", daemon=True)
         self._reader.start()
 
@@ -93,12 +116,12 @@ class FenceProbe:
 def fence_started(attempts: Mapping[str, list[FenceAttempt]], primary: str) -> bool:
     """Whether the fault may strike (pure): the primary's probe had a commit acknowledged and every member's probe
     answered at least once. Striking earlier leaves the verdict without a handover to judge."""
-    return (any(a.status == "ok" for a in attempts.get(primary, ()))
-            and all(len(xs) > 0 for xs in attempts.values()))
+    return any(a.status == "ok" for a in attempts.get(primary, ())) and all(len(xs) > 0 for xs in attempts.values())
 
 
-def fence_verdict(attempts: Mapping[str, list[FenceAttempt]], *, fault_at: float,
-                  interval: float = INTERVAL) -> dict[str, Any]:
+def fence_verdict(
+    attempts: Mapping[str, list[FenceAttempt]], *, fault_at: float, interval: float = INTERVAL
+) -> dict[str, Any]:
     """Whether two members ever acknowledged writes at once (pure).
 
     Two acknowledgements from different members ``overlap`` when each was acknowledged before the other's attempt
@@ -107,25 +130,39 @@ def fence_verdict(attempts: Mapping[str, list[FenceAttempt]], *, fault_at: float
     acks = sorted((a.end, a.start, p) for p, xs in attempts.items() for a in xs if a.status == "ok")
     overlaps = []
     for i, (end_a, start_a, pa) in enumerate(acks):
-        for end_b, start_b, pb in acks[i + 1:]:
+        for end_b, start_b, pb in acks[i + 1 :]:
             if start_b > end_a + interval:
                 break
             if pb != pa and start_b <= end_a + interval and start_a <= end_b + interval:
                 overlaps.append({"members": sorted((pa, pb)), "at": round(min(end_a, end_b), 3)})
-    by_member = {p: {"acknowledged": sum(a.status == "ok" for a in xs),
-                     "acknowledged_after_fault": sum(a.status == "ok" and a.end >= fault_at for a in xs),
-                     "unconfirmed": sum(a.status == "unconfirmed" for a in xs),
-                     "refused": sum(a.status in ("ro", "err") for a in xs),
-                     "busy": sum(a.status == "busy" for a in xs), "attempts": len(xs)}
-                 for p, xs in sorted(attempts.items())}
+    by_member = {
+        p: {
+            "acknowledged": sum(a.status == "ok" for a in xs),
+            "acknowledged_after_fault": sum(a.status == "ok" and a.end >= fault_at for a in xs),
+            "unconfirmed": sum(a.status == "unconfirmed" for a in xs),
+            "refused": sum(a.status in ("ro", "err") for a in xs),
+            "busy": sum(a.status == "busy" for a in xs),
+            "attempts": len(xs),
+        }
+        for p, xs in sorted(attempts.items())
+    }
     handover = None
     before = [(e, p) for e, _, p in acks if e < fault_at]
     if before:
         old = before[-1][1]
         after_other = [(e, p) for e, _, p in acks if e >= fault_at and p != old]
         last_old = max((e for e, _, p in acks if p == old), default=None)
-        handover = {"old": old, "last_ack_old": round(last_old - fault_at, 3) if last_old else None,
-                    "new": after_other[0][1] if after_other else None,
-                    "first_ack_new": round(after_other[0][0] - fault_at, 3) if after_other else None}
-    return {"interval_s": interval, "two_writable": len(overlaps), "overlaps": overlaps[:10],
-            "members": by_member, "handover": handover, "ok": not overlaps}
+        handover = {
+            "old": old,
+            "last_ack_old": round(last_old - fault_at, 3) if last_old else None,
+            "new": after_other[0][1] if after_other else None,
+            "first_ack_new": round(after_other[0][0] - fault_at, 3) if after_other else None,
+        }
+    return {
+        "interval_s": interval,
+        "two_writable": len(overlaps),
+        "overlaps": overlaps[:10],
+        "members": by_member,
+        "handover": handover,
+        "ok": not overlaps,
+    }

@@ -27,8 +27,18 @@ from importlib import resources
 from resilient_stack.drills.report import Attempt
 from resilient_stack.testing import podman
 
-__all__ = ["LoadStream", "Visits", "Writes", "visitor_script", "parse_line", "error_kind", "TABLE", "VISITOR",
-           "RUN_DIR", "CONNECT_TIMEOUT_S"]
+__all__ = [
+    "LoadStream",
+    "Visits",
+    "Writes",
+    "visitor_script",
+    "parse_line",
+    "error_kind",
+    "TABLE",
+    "VISITOR",
+    "RUN_DIR",
+    "CONNECT_TIMEOUT_S",
+]
 
 TABLE = "writes"  # the rows the example application writes (examples/app/app.py: TABLE), the drill counts
 VISITOR = "/usr/local/bin/firedrill-visitor"  # where the visitor's user data installs data/visitor.sh
@@ -68,17 +78,29 @@ class LoadStream:
 
     mode = ""
 
-    def __init__(self, container: str, url: str, *, interval: float, first: int, count: int, seconds: int,
-                 connect_timeout: int = CONNECT_TIMEOUT_S, token: str = "") -> None:
+    def __init__(
+        self,
+        container: str,
+        url: str,
+        *,
+        interval: float,
+        first: int,
+        count: int,
+        seconds: int,
+        connect_timeout: int = CONNECT_TIMEOUT_S,
+        token: str = "",
+    ) -> None:
         self.container = container
         self.attempts: list[Attempt] = []
         self.remotes: list[str] = []  # the address that answered each attempt ("-": none)
         self.acks: dict[int, float] = {}
         self.errors: dict[str, int] = {}  # error kind -> count
         # the write token (the stack output appWriteToken) through the environment, never on a command line
-        self.proc = podman.popen_exec(container, [VISITOR, self.mode, url, f"{interval:g}", str(first), str(count),
-                                                  str(seconds), str(connect_timeout)],
-                                      env={"RS_WRITE_TOKEN": token} if token else None)
+        self.proc = podman.popen_exec(
+            container,
+            [VISITOR, self.mode, url, f"{interval:g}", str(first), str(count), str(seconds), str(connect_timeout)],
+            env={"RS_WRITE_TOKEN": token} if token else None,
+        )
         self._reader = threading.Thread(target=self._read, name=f"firedrill-{self.mode}", daemon=True)
         self._reader.start()
 

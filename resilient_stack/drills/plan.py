@@ -167,8 +167,11 @@ def stack_file_for(stack: str) -> Path:
     f = Path(STACKS_DIR) / f"Pulumi.{stack}.yaml"
     if f.is_file():
         return f
-    raise InputError(stack, f"no stack file ./{f.as_posix()} in the current directory (a stack name is looked up "
-                            "there; or give the path of a Pulumi.<stack>.yaml file)")
+    raise InputError(
+        stack,
+        f"no stack file ./{f.as_posix()} in the current directory (a stack name is looked up "
+        "there; or give the path of a Pulumi.<stack>.yaml file)",
+    )
 
 
 def failover_order(config: StackConfig) -> list[str]:
@@ -231,8 +234,11 @@ def _role_of(user_data: str) -> str | None:
 
 
 def build_plan(
-    stack_file: str | Path, internet: ipaddress.IPv4Network | None = None, *,
-    config_overrides: Mapping[str, object] | None = None, shown_overrides: Mapping[str, object] | None = None,
+    stack_file: str | Path,
+    internet: ipaddress.IPv4Network | None = None,
+    *,
+    config_overrides: Mapping[str, object] | None = None,
+    shown_overrides: Mapping[str, object] | None = None,
 ) -> Plan:
     """Build the stack under mocks and collect hosts, sites, addresses and the paper drill.
 
@@ -277,8 +283,12 @@ def build_plan(
     # host's public port bears its host's name). The stack file as it is: no override.
     # ``config_overrides``: only the restore drill's, which says so (``shown_overrides``, in the report).
     overrides = dict(config_overrides or {})
-    first = run_program(path, mocks=RecordingMocks(public_address=Addresses(internet)), enforce_rules=rejected is None,
-                        config_overrides=overrides)
+    first = run_program(
+        path,
+        mocks=RecordingMocks(public_address=Addresses(internet)),
+        enforce_rules=rejected is None,
+        config_overrides=overrides,
+    )
     names = [str(r.inputs.get("name") or r.name) for r in first if r.type == INSTANCE_TYPE]
     mocks = RecordingMocks(public_address=Addresses(internet, names))
     resources = run_program(path, mocks=mocks, enforce_rules=rejected is None, config_overrides=overrides)
@@ -302,8 +312,9 @@ def build_plan(
         if ipaddress.ip_address(ip) not in internet:
             raise DrillError(f"instance {r.name}: public address {ip} is not on the drill's internet {internet}")
         meta = {str(k): str(v) for k, v in (r.inputs.get("metadata") or {}).items()}
-        hosts.append(HostPlan(str(r.inputs.get("name") or r.name), role, placement, site_of[placement][0], ip, user_data,
-                              meta))
+        hosts.append(
+            HostPlan(str(r.inputs.get("name") or r.name), role, placement, site_of[placement][0], ip, user_data, meta)
+        )
     hosts.sort(key=lambda h: ({HOST_DB_PRIMARY: 0, HOST_DB_REPLICA: 1, HOST_WEB: 2}[h.role], h.name))
     primary = next(h.placement for h in hosts if h.role == HOST_DB_PRIMARY)
     records = dict(outputs.get("dnsRecordSet") or {})
@@ -312,14 +323,28 @@ def build_plan(
     b = config.backups
     host, _, port = b.s3_endpoint.partition(":")
     return Plan(
-        stack=stack, source=source, config=config, hosts=hosts, sites=sites,
-        backup_placement=b.name, backup_site=site_of[b.name][0], internet=internet, visitor_ip=visitor_ip,
-        s3_ip=s3_ip, s3_host=host, s3_port=int(port or HTTPS_PORT), s3_uri_style=b.uri_style,
+        stack=stack,
+        source=source,
+        config=config,
+        hosts=hosts,
+        sites=sites,
+        backup_placement=b.name,
+        backup_site=site_of[b.name][0],
+        internet=internet,
+        visitor_ip=visitor_ip,
+        s3_ip=s3_ip,
+        s3_host=host,
+        s3_port=int(port or HTTPS_PORT),
+        s3_uri_style=b.uri_style,
         bucket=str(outputs.get("backupContainer") or config.backup_container),
-        primary=primary, failover_order=failover_order(config),
+        primary=primary,
+        failover_order=failover_order(config),
         database_addresses=dict(outputs.get("databaseAddresses") or {}),
-        database_url=str(outputs.get("databaseUrl") or ""), record_name=record_name,
-        entry_points=list(records.get("records") or []), predictions=predictions, rejected=rejected,
+        database_url=str(outputs.get("databaseUrl") or ""),
+        record_name=record_name,
+        entry_points=list(records.get("records") or []),
+        predictions=predictions,
+        rejected=rejected,
         config_overrides=dict(shown_overrides if shown_overrides is not None else overrides),
         write_token=str(outputs.get("appWriteToken") or ""),
         app_image=config.web.app.image if config.web.app is not None else None,

@@ -53,8 +53,10 @@ __all__ = [
 ]
 
 SCHEMA = "resilient-stack/firedrill/v1"
-REPLICATION_MODE = ("asynchronous streaming replication (PostgreSQL 15, no synchronous_standby_names), "
-                    "automatic failover by Patroni over etcd")
+REPLICATION_MODE = (
+    "asynchronous streaming replication (PostgreSQL 15, no synchronous_standby_names), "
+    "automatic failover by Patroni over etcd"
+)
 REPLICATION_PROMISE = (
     "a COMMIT is acknowledged once it is durable on the primary, before any replica has it; Patroni promotes "
     "the most advanced surviving replica, which holds a prefix of the primary's history, so a failover can lose "
@@ -224,8 +226,12 @@ class Prediction:
     data_lost: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"service_survives": self.service_survives, "data_survives": self.data_survives,
-                "down_roles": list(self.down_roles), "data_lost": list(self.data_lost)}
+        return {
+            "service_survives": self.service_survives,
+            "data_survives": self.data_survives,
+            "down_roles": list(self.down_roles),
+            "data_lost": list(self.data_lost),
+        }
 
 
 @dataclass
@@ -279,15 +285,18 @@ class ScenarioResult:
             # the paper drill says the service is DOWN with every member lost (the restore brings it back) and
             # whether the data survives in the backups: the data is what a restore can compare
             return self.measured_data == self.prediction.data_survives
-        return (self.measured_service == self.prediction.service_survives
-                and self.measured_data == self.prediction.data_survives)
+        return (
+            self.measured_service == self.prediction.service_survives
+            and self.measured_data == self.prediction.data_survives
+        )
 
     @property
     def cluster_ok(self) -> bool:
         """The stack healed: one primary, the survivors following it, etcd with a majority, and the returned
         member a replica again (each when it applies: nothing to check when no member survived)."""
-        return (self.cluster is None or bool(self.cluster.get("ok"))) and \
-            (self.rejoin is None or bool(self.rejoin.get("ok")))
+        return (self.cluster is None or bool(self.cluster.get("ok"))) and (
+            self.rejoin is None or bool(self.rejoin.get("ok"))
+        )
 
     @property
     def survived(self) -> bool:
@@ -306,8 +315,11 @@ class ScenarioResult:
             "rto_web_s": self.rto_web,
             "rto_writes_s": self.rto_writes,
             "rpo": self.rpo.as_dict(),
-            "measured": {"service_survives": self.measured_service, "data_survives": self.measured_data,
-                         "data": self.data_outcome},
+            "measured": {
+                "service_survives": self.measured_service,
+                "data_survives": self.measured_data,
+                "data": self.data_outcome,
+            },
             "predicted": self.prediction.as_dict(),
             "matches_prediction": self.matches_prediction,
             "failover": self.failover,
@@ -319,8 +331,7 @@ class ScenarioResult:
             "web_requests": dict(self.web),
             "writes": dict(self.writes),
             "timeline": [
-                {"t_fire_s": round(e.at - self.fire_at, 3), "phase": e.phase, "event": e.text}
-                for e in self.timeline
+                {"t_fire_s": round(e.at - self.fire_at, 3), "phase": e.phase, "event": e.text} for e in self.timeline
             ],
             "notes": list(self.notes),
             "boot_s": round(self.boot_s, 1),
@@ -351,8 +362,11 @@ class FiredrillReport:
             "schema": SCHEMA,
             "stack": self.stack,
             "source": self.source,
-            "design": {"accepted": not self.rejected_rules, "rejected_by": list(self.rejected_rules),
-                       "config_overrides": dict(self.config_overrides)},
+            "design": {
+                "accepted": not self.rejected_rules,
+                "rejected_by": list(self.rejected_rules),
+                "config_overrides": dict(self.config_overrides),
+            },
             "replication": {"mode": REPLICATION_MODE, "promise": REPLICATION_PROMISE},
             "scenarios": [s.as_dict() for s in self.scenarios],
             "verdict": "pass" if self.exit_code == 0 else "fail",
@@ -379,8 +393,11 @@ def _secs(v: float | None) -> str:
 def _outcome(service: bool, data: bool | str) -> str:
     d = data if isinstance(data, str) else ("safe" if data else "lost")
     if d in (DATA_INTACT, DATA_ASYNC_TAIL, DATA_UNARCHIVED_TAIL):
-        d = {DATA_INTACT: "safe", DATA_ASYNC_TAIL: "safe (async tail)",
-             DATA_UNARCHIVED_TAIL: "restored (unarchived tail lost)"}[d]
+        d = {
+            DATA_INTACT: "safe",
+            DATA_ASYNC_TAIL: "safe (async tail)",
+            DATA_UNARCHIVED_TAIL: "restored (unarchived tail lost)",
+        }[d]
     return f"{'UP' if service else 'DOWN'} / {d.upper() if d == 'lost' else d}"
 
 
@@ -388,16 +405,18 @@ def _rows(report: FiredrillReport) -> tuple[list[str], list[list[str]]]:
     head = ["site burned", "hosts killed", "RTO web", "RTO writes", "RPO rows", "predicted", "measured", "match"]
     rows = []
     for s in report.scenarios:
-        rows.append([
-            s.site,
-            str(len(s.killed)),
-            _secs(s.rto_web),
-            _secs(s.rto_writes),
-            f"{s.rpo.rows} of {s.rpo.acknowledged}",
-            _outcome(s.prediction.service_survives, s.prediction.data_survives),
-            _outcome(s.measured_service, s.data_outcome),
-            "yes" if s.matches_prediction else "NO",
-        ])
+        rows.append(
+            [
+                s.site,
+                str(len(s.killed)),
+                _secs(s.rto_web),
+                _secs(s.rto_writes),
+                f"{s.rpo.rows} of {s.rpo.acknowledged}",
+                _outcome(s.prediction.service_survives, s.prediction.data_survives),
+                _outcome(s.measured_service, s.data_outcome),
+                "yes" if s.matches_prediction else "NO",
+            ]
+        )
     return head, rows
 
 
@@ -407,10 +426,13 @@ def _timeline_lines(s: ScenarioResult) -> list[str]:
 
 def _summary(report: FiredrillReport) -> list[str]:
     ok = sum(1 for s in report.scenarios if s.survived)
-    out = [f"{ok} of {len(report.scenarios)} site losses kept the service up and the data safe"
-           + ("" if all(s.cluster_ok for s in report.scenarios) else " (a cluster did NOT heal)") + "; "
-           f"measured vs predicted: {'all match' if all(s.matches_prediction for s in report.scenarios) else 'MISMATCH'}; "
-           f"exit {report.exit_code}; {report.runtime_s:.0f} s in all."]
+    out = [
+        f"{ok} of {len(report.scenarios)} site losses kept the service up and the data safe"
+        + ("" if all(s.cluster_ok for s in report.scenarios) else " (a cluster did NOT heal)")
+        + "; "
+        f"measured vs predicted: {'all match' if all(s.matches_prediction for s in report.scenarios) else 'MISMATCH'}; "
+        f"exit {report.exit_code}; {report.runtime_s:.0f} s in all."
+    ]
     return out
 
 
@@ -468,7 +490,14 @@ def render_markdown(report: FiredrillReport) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows]
     for s in report.scenarios:
-        lines += ["", f"### {_md(s.site)}", "", f"Burned: {', '.join(s.placements)} — killed {', '.join(f'`{k}`' for k in s.killed)}", "", "```"]
+        lines += [
+            "",
+            f"### {_md(s.site)}",
+            "",
+            f"Burned: {', '.join(s.placements)} — killed {', '.join(f'`{k}`' for k in s.killed)}",
+            "",
+            "```",
+        ]
         lines += _timeline_lines(s)
         lines.append("```")
         lines += [f"- {_md(n)}" for n in s.notes]

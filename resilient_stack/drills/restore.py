@@ -46,8 +46,14 @@ from resilient_stack.drills.scenario import (
 )
 from resilient_stack.testing import podman
 
-__all__ = ["RESTORE_SETTING", "restore_overrides", "database_sites", "archived_boundary", "unarchived_tail_only",
-           "run_restore"]
+__all__ = [
+    "RESTORE_SETTING",
+    "restore_overrides",
+    "database_sites",
+    "archived_boundary",
+    "unarchived_tail_only",
+    "run_restore",
+]
 
 RESTORE_SETTING = {"resilient-stack:database.bootstrapFrom": "backup"}  # what the runbook has the operator set
 
@@ -68,11 +74,22 @@ def prediction(plan: Plan, burned: Sequence[str]) -> Prediction:
     """The paper drill's rules on this loss: a role with no host left is down; a data role survives when a
     backup protecting it survives (the backups live on a site that holds no member: ``backup-colocated``)."""
     roles = {h.role for h in plan.hosts}
-    down = tuple(sorted({"database" if r.startswith("db-") else r for r in roles
-                         if not any(h.role == r and h.site not in burned for h in plan.hosts)}))
+    down = tuple(
+        sorted(
+            {
+                "database" if r.startswith("db-") else r
+                for r in roles
+                if not any(h.role == r and h.site not in burned for h in plan.hosts)
+            }
+        )
+    )
     backups_survive = plan.backup_site not in burned
-    return Prediction(service_survives=False, data_survives=backups_survive, down_roles=down,
-                      data_lost=() if backups_survive else (DATABASE,))
+    return Prediction(
+        service_survives=False,
+        data_survives=backups_survive,
+        down_roles=down,
+        data_lost=() if backups_survive else (DATABASE,),
+    )
 
 
 def archived_boundary(samples: Sequence[tuple[float, str, str]]) -> float | None:
@@ -97,8 +114,12 @@ def unarchived_tail_only(acks: Mapping[int, float], lost: Sequence[int], boundar
 
 
 def _newest_full_backup(container: str) -> dict[str, Any] | None:
-    proc = podman.exec_in(container, ["runuser", "-u", "postgres", "--", "pgbackrest", "--stanza=main",
-                                      "--output=json", "info"], check=False, timeout=150)
+    proc = podman.exec_in(
+        container,
+        ["runuser", "-u", "postgres", "--", "pgbackrest", "--stanza=main", "--output=json", "info"],
+        check=False,
+        timeout=150,
+    )
     try:
         stanza = json.loads(proc.stdout)[0]
     except (ValueError, IndexError):
@@ -112,8 +133,10 @@ def _newest_full_backup(container: str) -> dict[str, Any] | None:
 class _Sampler:
     """Every second, read only: the segment the primary writes and the one it archived last."""
 
-    QUERY = ("SELECT extract(epoch FROM clock_timestamp()), pg_walfile_name(pg_current_wal_lsn()), "
-             "coalesce(last_archived_wal, '') FROM pg_stat_archiver")
+    QUERY = (
+        "SELECT extract(epoch FROM clock_timestamp()), pg_walfile_name(pg_current_wal_lsn()), "
+        "coalesce(last_archived_wal, '') FROM pg_stat_archiver"
+    )
 
     def __init__(self, container: str) -> None:
         self.container = container
@@ -145,25 +168,41 @@ def _restore(drill: _Drill, topology: topo.Topology, restored: Plan) -> Scenario
     deadline = time.monotonic() + o.backup_timeout_s
     while (backup := _newest_full_backup(primary_c)) is None:
         if time.monotonic() > deadline:
-            raise DrillError(f"no full backup in the repository {o.backup_timeout_s:.0f} s after the boot: "
-                             "nothing to restore")
+            raise DrillError(
+                f"no full backup in the repository {o.backup_timeout_s:.0f} s after the boot: nothing to restore"
+            )
         time.sleep(3)
-    drill.event("backup", f"the repository holds full backup {backup['label']} "
-                          f"({time.time() - backup['stop']:.0f} s old)")
+    drill.event(
+        "backup", f"the repository holds full backup {backup['label']} ({time.time() - backup['stop']:.0f} s old)"
+    )
     assert drill.visitor is not None
     span = int(o.restore_load_s + o.restore_timeout_s + 60)
-    visits = Visits(drill.visitor.name, plan.url, interval=o.http_interval_s, first=1, count=o.max_requests,
-                    seconds=span)
-    writes = Writes(drill.visitor.name, plan.url, interval=o.write_interval_s, first=ROWS_PER_SCENARIO,
-                    count=o.max_writes, seconds=span, token=plan.write_token)
+    visits = Visits(
+        drill.visitor.name, plan.url, interval=o.http_interval_s, first=1, count=o.max_requests, seconds=span
+    )
+    writes = Writes(
+        drill.visitor.name,
+        plan.url,
+        interval=o.write_interval_s,
+        first=ROWS_PER_SCENARIO,
+        count=o.max_writes,
+        seconds=span,
+        token=plan.write_token,
+    )
     sampler = _Sampler(primary_c)
-    drill.event("load", f"numbered writes through the application for {o.restore_load_s:.0f} s; the primary is "
-                        f"{drill.member(old_primary)}; its WAL segments and archiving sampled every second")
+    drill.event(
+        "load",
+        f"numbered writes through the application for {o.restore_load_s:.0f} s; the primary is "
+        f"{drill.member(old_primary)}; its WAL segments and archiving sampled every second",
+    )
     time.sleep(o.restore_load_s)
     victims = [h.name for h in plan.hosts if h.site in burned]
     samples = sampler.stop()
-    drill.event("load", f"{len(writes.acks)} rows acknowledged; writing WAL segment "
-                        f"{samples[-1][1] if samples else '?'}, archived up to {samples[-1][2] if samples else '?'}")
+    drill.event(
+        "load",
+        f"{len(writes.acks)} rows acknowledged; writing WAL segment "
+        f"{samples[-1][1] if samples else '?'}, archived up to {samples[-1][2] if samples else '?'}",
+    )
     called = time.time()
     try:
         podman.kill(*[drill.names[v] for v in victims], signal_name="KILL", timeout=60)
@@ -171,16 +210,24 @@ def _restore(drill: _Drill, topology: topo.Topology, restored: Plan) -> Scenario
         raise DrillError(f"podman kill failed: {exc}") from None
     fire = time.time()
     drill.down |= set(victims)
-    drill.event("fire", f"every site holding a database member burns ({', '.join(plan.sites[s].name for s in burned)}): "
-                        f"SIGKILL to {len(victims)} hosts (podman kill took {fire - called:.2f} s); "
-                        f"left: the backup site {plan.sites[plan.backup_site].name} and the visitor", fire)
+    drill.event(
+        "fire",
+        f"every site holding a database member burns ({', '.join(plan.sites[s].name for s in burned)}): "
+        f"SIGKILL to {len(victims)} hosts (podman kill took {fire - called:.2f} s); "
+        f"left: the backup site {plan.sites[plan.backup_site].name} and the visitor",
+        fire,
+    )
 
     # The operator's part (docs/operations.md#restore): database.bootstrapFrom: backup, then `pulumi up`, which
     # replaces the lost hosts at their addresses (their ports are kept): fresh hosts, empty disks.
     podman.remove(*[drill.names[v] for v in victims])
     rebuild = time.time()
-    drill.event("restore", f"rebuilt as `pulumi up` with {', '.join(f'{k}={v}' for k, v in RESTORE_SETTING.items())} "
-                           f"would: {len(victims)} fresh hosts at the burned hosts' addresses", rebuild)
+    drill.event(
+        "restore",
+        f"rebuilt as `pulumi up` with {', '.join(f'{k}={v}' for k, v in RESTORE_SETTING.items())} "
+        f"would: {len(victims)} fresh hosts at the burned hosts' addresses",
+        rebuild,
+    )
     assert topology.start is not None
     start = topology.start
     fresh = {h.name: h for h in restored.hosts if h.name in victims}
@@ -224,39 +271,70 @@ def _restore(drill: _Drill, topology: topo.Topology, restored: Plan) -> Scenario
     # acknowledged after the backup and before the fire, and there again: only the archived WAL brings those
     replayed = sum(1 for n in (present or []) if n in writes.acks and backup["stop"] < writes.acks[n] <= fire)
     ok = boot_error is None and holder is not None and rto_writes is not None and present is not None
-    drill.event("rpo", f"{rpo.rows} of {rpo.acknowledged} acknowledged rows missing on the restored primary"
-                       + (f" {drill.member(holder)}" if holder else "")
-                       + (f"; the archive held WAL written until {fire - boundary:.1f} s before the fire"
-                          if boundary is not None else "; nothing was archived")
-                       + f"; {replayed} rows acknowledged after the backup came back from the archived WAL")
+    drill.event(
+        "rpo",
+        f"{rpo.rows} of {rpo.acknowledged} acknowledged rows missing on the restored primary"
+        + (f" {drill.member(holder)}" if holder else "")
+        + (
+            f"; the archive held WAL written until {fire - boundary:.1f} s before the fire"
+            if boundary is not None
+            else "; nothing was archived"
+        )
+        + f"; {replayed} rows acknowledged after the backup came back from the archived WAL",
+    )
     if rpo.lost and not tail_only:
         notes.append("rows acknowledged BEFORE the last archived WAL are missing: more than the unarchived tail lost")
-    notes.append("the restore: newest full backup + archived WAL (Patroni's custom bootstrap, "
-                 "/usr/local/sbin/resilient-stack-restore), the one setting database.bootstrapFrom: backup "
-                 "(design.config_overrides)")
+    notes.append(
+        "the restore: newest full backup + archived WAL (Patroni's custom bootstrap, "
+        "/usr/local/sbin/resilient-stack-restore), the one setting database.bootstrapFrom: backup "
+        "(design.config_overrides)"
+    )
     restore = {
-        "ok": ok, "setting": dict(RESTORE_SETTING), "backup": backup,
+        "ok": ok,
+        "setting": dict(RESTORE_SETTING),
+        "backup": backup,
         "archived_before_fire_s": round(fire - boundary, 2) if boundary is not None else None,
-        "lost_only_unarchived_tail": tail_only, "rows_replayed_from_archive": replayed,
-        "primary": holder, "fresh_hosts": len(started), "fresh_boot_s": round(booted - rebuild, 1),
-        "healed_s": round(healed_at - fire, 1) if healed_at else None, "error": boot_error,
+        "lost_only_unarchived_tail": tail_only,
+        "rows_replayed_from_archive": replayed,
+        "primary": holder,
+        "fresh_hosts": len(started),
+        "fresh_boot_s": round(booted - rebuild, 1),
+        "healed_s": round(healed_at - fire, 1) if healed_at else None,
+        "error": boot_error,
     }
     placements = tuple(p for s in burned for p in plan.sites[s].placements)
     wafter = [a for a in writes.attempts if a.end >= fire]
     result = ScenarioResult(
-        site="every site holding a database member (restore from the backups)", site_id="restore",
-        placements=placements, killed=tuple(victims), prediction=prediction(plan, burned), fire_at=fire,
-        rto_web=rto_web, rto_writes=rto_writes, rpo=rpo, cluster=chk.as_dict() if chk is not None else None,
-        restore=restore, writes={"total": len(writes.attempts), "acknowledged": len(writes.acks),
-                                 "after_fire": len(wafter), "failed_after_fire": sum(not a.ok for a in wafter)},
-        notes=notes, boot_s=drill.boot_s,
+        site="every site holding a database member (restore from the backups)",
+        site_id="restore",
+        placements=placements,
+        killed=tuple(victims),
+        prediction=prediction(plan, burned),
+        fire_at=fire,
+        rto_web=rto_web,
+        rto_writes=rto_writes,
+        rpo=rpo,
+        cluster=chk.as_dict() if chk is not None else None,
+        restore=restore,
+        writes={
+            "total": len(writes.attempts),
+            "acknowledged": len(writes.acks),
+            "after_fire": len(wafter),
+            "failed_after_fire": sum(not a.ok for a in wafter),
+        },
+        notes=notes,
+        boot_s=drill.boot_s,
     )
     result.timeline = sorted(drill.events, key=lambda e: e.at)
     return result
 
 
 def run_restore(
-    plan: Plan, restored: Plan, *, options: Options = Options(), progress: Callable[[str], None] = lambda _: None,
+    plan: Plan,
+    restored: Plan,
+    *,
+    options: Options = Options(),
+    progress: Callable[[str], None] = lambda _: None,
 ) -> ScenarioResult:
     """Boot ``plan`` (the stack as shipped), burn every site holding a database member, rebuild the burned hosts
     from ``restored`` (the same stack with :data:`RESTORE_SETTING`) and measure. Always removes what it created."""
@@ -265,8 +343,9 @@ def run_restore(
     start = time.monotonic()
     try:
         with podman.Session(image=options.image) as s:
-            topology = topo.boot(s, plan, workdir, image=options.image, timeout=options.boot_timeout_s,
-                                 event=drill.event)
+            topology = topo.boot(
+                s, plan, workdir, image=options.image, timeout=options.boot_timeout_s, event=drill.event
+            )
             drill.names, drill.boot_s, drill.visitor = topology.names, topology.boot_s, topology.visitor
             result = _restore(drill, topology, restored)
             result.runtime_s = time.monotonic() - start
@@ -276,4 +355,3 @@ def run_restore(
         drill.pool.shutdown(wait=False, cancel_futures=True)
         release_workdir(workdir, progress)
     return result
-

@@ -51,22 +51,32 @@ def run(
     if restore and (faults != ["fire"] or repeat != 1):
         raise InputError(str(path), "--restore burns every database site once: no --fault, no --repeat")
     if len(faults) > 1 and (site or all_sites):
-        raise InputError(str(path), "several faults strike the primary's site of each moment: no --site, no --all-sites")
+        raise InputError(
+            str(path), "several faults strike the primary's site of each moment: no --site, no --all-sites"
+        )
     plan = build_plan(path)
     if plan.rejected:
-        progress(f"[design] REJECTED by the placement rules ({', '.join(plan.rejected_rules)}): the components "
-                 "refuse this stack; building it anyway for the drill (enforce_rules=False)")
+        progress(
+            f"[design] REJECTED by the placement rules ({', '.join(plan.rejected_rules)}): the components "
+            "refuse this stack; building it anyway for the drill (enforce_rules=False)"
+        )
     # by default the site of the primary of the moment (resolved at each scenario: it moves with each failover)
     chosen: list[str | None] = []
     if not restore:
         where: list[str | None] = [*select_sites(plan, site, all_sites)] if (site or all_sites) else [None]
         chosen = where * len(faults)
     scenarios = [(s, faults[i % len(faults)] if len(faults) > 1 else faults[0]) for i, s in enumerate(chosen)] * repeat
-    restored = (build_plan(path, plan.internet, config_overrides=restore_overrides(plan.config),
-                           shown_overrides=RESTORE_SETTING) if restore else None)
+    restored = (
+        build_plan(
+            path, plan.internet, config_overrides=restore_overrides(plan.config), shown_overrides=RESTORE_SETTING
+        )
+        if restore
+        else None
+    )
     if not podman.podman_available():
-        raise InputError(str(path), f"podman is not available (it comes with the host image: "
-                                    f"sudo bash {podman.BUILD_SCRIPT})")
+        raise InputError(
+            str(path), f"podman is not available (it comes with the host image: sudo bash {podman.BUILD_SCRIPT})"
+        )
     try:
         podman.ensure_image(options.image)
         moto_site()
@@ -80,7 +90,12 @@ def run(
         shown = str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         shown = str(path)
-    return FiredrillReport(stack=plan.stack, source=shown, scenarios=results, rejected_rules=plan.rejected_rules,
-                           config_overrides=dict((restored or plan).config_overrides),
-                           runtime_s=time.monotonic() - start,
-                           boot_s=results[0].boot_s if results else 0.0)
+    return FiredrillReport(
+        stack=plan.stack,
+        source=shown,
+        scenarios=results,
+        rejected_rules=plan.rejected_rules,
+        config_overrides=dict((restored or plan).config_overrides),
+        runtime_s=time.monotonic() - start,
+        boot_s=results[0].boot_s if results else 0.0,
+    )

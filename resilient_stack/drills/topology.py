@@ -59,15 +59,17 @@ def _cloud_config(doc: dict) -> str:
 
 def visitor_user_data() -> str:
     """Drill-only user data of the visitor (not a product role): the load script, nothing else."""
-    return _cloud_config({
-        "package_update": False,
-        "write_files": [{"path": VISITOR, "content": visitor_script(), "permissions": "0755"}],
-        "runcmd": [
-            "set -eu",
-            ["install", "-d", "-m", "0755", RUN_DIR],
-            ["systemctl", "disable", "--now", "nginx"],  # the image's nginx: the visitor serves nothing
-        ],
-    })
+    return _cloud_config(
+        {
+            "package_update": False,
+            "write_files": [{"path": VISITOR, "content": visitor_script(), "permissions": "0755"}],
+            "runcmd": [
+                "set -eu",
+                ["install", "-d", "-m", "0755", RUN_DIR],
+                ["systemctl", "disable", "--now", "nginx"],  # the image's nginx: the visitor serves nothing
+            ],
+        }
+    )
 
 
 def s3_user_data(*, port: int, bucket: str, path_style: bool) -> str:
@@ -76,30 +78,40 @@ def s3_user_data(*, port: int, bucket: str, path_style: bool) -> str:
     environment = [f"Environment=PYTHONPATH={SITE_PACKAGES_MOUNT}"]
     if path_style:
         environment.append("Environment=S3_IGNORE_SUBDOMAIN_BUCKETNAME=true")
-    return _cloud_config({
-        "package_update": False,
-        "write_files": [
-            {"path": "/etc/systemd/system/firedrill-s3.service", "content": _template("s3-moto.service").substitute(
-                environment="\n".join(environment), moto_port=MOTO_PORT)},
-            {"path": "/etc/nginx/sites-available/s3", "content": _template("s3-nginx.conf").substitute(
-                port=port, tls_dir=TLS_MOUNT, moto_port=MOTO_PORT)},
-        ],
-        "runcmd": [
-            "set -eu",
-            ["rm", "-f", "/etc/nginx/sites-enabled/default"],
-            ["ln", "-sfn", "/etc/nginx/sites-available/s3", "/etc/nginx/sites-enabled/s3"],
-            ["systemctl", "daemon-reload"],
-            ["systemctl", "enable", "--now", "firedrill-s3.service"],
-            ["systemctl", "restart", "nginx"],
-            s3_bucket_script(port, bucket),
-        ],
-    })
+    return _cloud_config(
+        {
+            "package_update": False,
+            "write_files": [
+                {
+                    "path": "/etc/systemd/system/firedrill-s3.service",
+                    "content": _template("s3-moto.service").substitute(
+                        environment="\n".join(environment), moto_port=MOTO_PORT
+                    ),
+                },
+                {
+                    "path": "/etc/nginx/sites-available/s3",
+                    "content": _template("s3-nginx.conf").substitute(port=port, tls_dir=TLS_MOUNT, moto_port=MOTO_PORT),
+                },
+            ],
+            "runcmd": [
+                "set -eu",
+                ["rm", "-f", "/etc/nginx/sites-enabled/default"],
+                ["ln", "-sfn", "/etc/nginx/sites-available/s3", "/etc/nginx/sites-enabled/s3"],
+                ["systemctl", "daemon-reload"],
+                ["systemctl", "enable", "--now", "firedrill-s3.service"],
+                ["systemctl", "restart", "nginx"],
+                s3_bucket_script(port, bucket),
+            ],
+        }
+    )
 
 
 def s3_bucket_script(port: int, bucket: str) -> str:
     """Wait (bounded) for moto, then make the bucket: at the stand-in's boot, and when it comes back (empty)."""
-    return (f"for i in $(seq 1 60); do curl -fsS -o /dev/null http://127.0.0.1:{MOTO_PORT}/ && break; sleep 1; done; "
-            f"curl -kfsS -o /dev/null -X PUT https://127.0.0.1:{port}/{bucket}")
+    return (
+        f"for i in $(seq 1 60); do curl -fsS -o /dev/null http://127.0.0.1:{MOTO_PORT}/ && break; sleep 1; done; "
+        f"curl -kfsS -o /dev/null -X PUT https://127.0.0.1:{port}/{bucket}"
+    )
 
 
 def moto_site() -> Path:
@@ -110,11 +122,13 @@ def moto_site() -> Path:
     """
     if sys.version_info[:2] != (3, 11):
         raise podman.PodmanUnavailable(
-            f"the S3 stand-in mounts this Python's packages into Debian's python3.11, not {sys.version_info[:2]}")
+            f"the S3 stand-in mounts this Python's packages into Debian's python3.11, not {sys.version_info[:2]}"
+        )
     spec = importlib.util.find_spec("moto")
     if spec is None or not spec.origin or importlib.util.find_spec("flask") is None:
         raise podman.PodmanUnavailable(
-            "the S3 stand-in of the backup store needs moto[server] (pip install 'resilient-stack[drill]')")
+            "the S3 stand-in of the backup store needs moto[server] (pip install 'resilient-stack[drill]')"
+        )
     return Path(spec.origin).resolve().parent.parent
 
 
@@ -160,9 +174,12 @@ def boot(
         DrillError: the S3 stand-in's certificate could not be made.
     """
     t0 = time.monotonic()
-    event("boot", f"{len(plan.hosts)} stack hosts + visitor + S3 stand-in"
-                  f"{' + registry' if plan.app_image else ''} + metadata service, podman session rs-{s.id}-*: "
-                  f"{plural(len(plan.sites), 'site network')} and the internet {plan.internet}")
+    event(
+        "boot",
+        f"{len(plan.hosts)} stack hosts + visitor + S3 stand-in"
+        f"{' + registry' if plan.app_image else ''} + metadata service, podman session rs-{s.id}-*: "
+        f"{plural(len(plan.sites), 'site network')} and the internet {plan.internet}",
+    )
     inet = s.create_network("internet", subnet=str(plan.internet))
     site_nets = {sid: s.create_network(f"site-{slug(sid)}") for sid in plan.sites}
     names = [plan.s3_host] + ([f"{plan.bucket}.{plan.s3_host}"] if plan.s3_uri_style == "host" else [])
@@ -180,16 +197,25 @@ def boot(
 
     def nets(site: str | None, ip: str) -> list[str]:
         # a fixed MAC on the internet, as a cloud port keeps its own: a host that comes back is reached at once
-        return (["--network", site_nets[site].name] if site else []) + \
-            ["--network", f"{inet.name}:ip={ip},mac={mac_of(ip)}"]
+        return (["--network", site_nets[site].name] if site else []) + [
+            "--network",
+            f"{inet.name}:ip={ip},mac={mac_of(ip)}",
+        ]
 
     hosts: dict[str, podman.Host] = {}
     containers: dict[str, str] = {}
     s3_name = f"{plan.backup_placement}-s3"
     hosts[s3_name] = s.boot(
-        s3_name, s3_user_data(port=plan.s3_port, bucket=plan.bucket, path_style=plan.s3_uri_style == "path"),
-        extra_args=[*nets(plan.backup_site, plan.s3_ip), "-v", f"{site_packages}:{SITE_PACKAGES_MOUNT}:ro",
-                    "-v", f"{tls}:{TLS_MOUNT}:ro"])
+        s3_name,
+        s3_user_data(port=plan.s3_port, bucket=plan.bucket, path_style=plan.s3_uri_style == "path"),
+        extra_args=[
+            *nets(plan.backup_site, plan.s3_ip),
+            "-v",
+            f"{site_packages}:{SITE_PACKAGES_MOUNT}:ro",
+            "-v",
+            f"{tls}:{TLS_MOUNT}:ro",
+        ],
+    )
     containers[s3_name] = hosts[s3_name].name
     records = [a for ip in plan.entry_points for a in ("--add-host", f"{plan.record_name}:{ip}")]
     visitor = s.boot("visitor", visitor_user_data(), extra_args=[*nets(None, plan.visitor_ip), *records])
@@ -199,8 +225,11 @@ def boot(
     if plan.app_image:
         # the registry the stack's image comes from (outside every site, as the user's registry is), with the
         # example application's image under the name the stack gives it
-        hosts["registry"] = s.boot("registry", registry.registry_user_data(), extra_args=[
-            *nets(None, plan.registry_ip), "-v", f"{tls}:{registry.TLS_MOUNT}:ro"])
+        hosts["registry"] = s.boot(
+            "registry",
+            registry.registry_user_data(),
+            extra_args=[*nets(None, plan.registry_ip), "-v", f"{tls}:{registry.TLS_MOUNT}:ro"],
+        )
         containers["registry"] = hosts["registry"].name
         local = registry.build_app_image(f"localhost/rs-{s.id}-app:{plan.app_image.rsplit(':', 1)[-1]}", session=s)
         hosts["registry"].wait_boot_finished(timeout=timeout)
@@ -215,8 +244,11 @@ def boot(
         if h.role != HOST_WEB:
             extra += [*add_hosts, *standins.data_volume(workdir / "volumes" / (short or h.name))]  # its volume
         elif plan.app_image:
-            extra += ["--add-host", f"{plan.registry_host}:{plan.registry_ip}",
-                      *standins.container_storage(workdir / "containers" / (short or h.name))]
+            extra += [
+                "--add-host",
+                f"{plan.registry_host}:{plan.registry_ip}",
+                *standins.container_storage(workdir / "containers" / (short or h.name)),
+            ]
         host = s.boot(short or h.name, h.user_data, hostname=h.name, extra_args=extra)
         return host
 
@@ -231,5 +263,12 @@ def boot(
         standins.route_to_metadata(hosts[h.name], md_service)
     boot_s = time.monotonic() - t0
     event("boot", f"cloud-init done on all {len(hosts)} containers in {boot_s:.0f} s")
-    return Topology(visitor=visitor, names=containers, boot_s=boot_s, start=start, internet=inet.name,
-                    metadata_root=metadata_root, metadata_ips=md_ips)
+    return Topology(
+        visitor=visitor,
+        names=containers,
+        boot_s=boot_s,
+        start=start,
+        internet=inet.name,
+        metadata_root=metadata_root,
+        metadata_ips=md_ips,
+    )

@@ -69,19 +69,34 @@ def _host(address: str) -> str:
 def peers_conf(peers: Sequence[str]) -> str:
     """nginx's ``upstream acme_peers`` (an unusable server when there is no other web host: nginx wants one)."""
     servers = [f"    server {_host(p)}:80 max_fails=0;" for p in peers] or ["    server 127.0.0.1:9 down;"]
-    return "".join(line + "\n" for line in ["# Managed by resilient_stack: the stack's other web hosts (ACME)",
-                                             "upstream acme_peers {", *servers, "}"])
+    return "".join(
+        line + "\n"
+        for line in [
+            "# Managed by resilient_stack: the stack's other web hosts (ACME)",
+            "upstream acme_peers {",
+            *servers,
+            "}",
+        ]
+    )
 
 
 def nginx_blocks(*, acme: bool) -> dict[str, payload.Lines]:
     """The ``upstream``, ``acme`` and ``tls`` blocks of the HTTPS site."""
     if not acme:
-        return {"upstream": payload.Lines(), "acme": payload.Lines(), "tls": payload.Lines(
-            "    " + line for line in payload.render("web/nginx-tls-snakeoil.conf", ssl_cert=SNAKEOIL_CERT,
-                                                     ssl_key=SNAKEOIL_KEY).splitlines())}
+        return {
+            "upstream": payload.Lines(),
+            "acme": payload.Lines(),
+            "tls": payload.Lines(
+                "    " + line
+                for line in payload.render(
+                    "web/nginx-tls-snakeoil.conf", ssl_cert=SNAKEOIL_CERT, ssl_key=SNAKEOIL_KEY
+                ).splitlines()
+            ),
+        }
     upstream = payload.Lines([f"include {ACME_PEERS_CONF};"])
-    acme_block = payload.lines("web/nginx-acme.conf", acme_root=ACME_ROOT,
-                               peers_location=payload.lines("web/nginx-acme-peers.conf"))
+    acme_block = payload.lines(
+        "web/nginx-acme.conf", acme_root=ACME_ROOT, peers_location=payload.lines("web/nginx-acme-peers.conf")
+    )
     return {"upstream": upstream, "acme": acme_block, "tls": payload.Lines([f"    include {TLS_SNIPPET};"])}
 
 
@@ -90,22 +105,41 @@ def files(peers: Sequence[str]) -> list[dict[str, Any]]:
     first (self-signed) TLS snippet and the first boot's peers."""
     return [
         write_file(ACME_PEERS_CONF, peers_conf(peers), defer=True),
-        write_file(CERT_SCRIPT, payload.render(
-            "shell/certificate.sh", names_file=shlex.quote(CERT_NAMES), acme_root=ACME_ROOT,
-            cert_name=CERT_NAME, tls_snippet=TLS_SNIPPET), permissions="0755"),
-        write_file(f"{SYSTEMD_DIR}/{CERT_SERVICE}.service",
-                   payload.render("systemd/resilient-stack-certificate.service", script=CERT_SCRIPT)),
-        write_file(f"{SYSTEMD_DIR}/{CERT_SERVICE}.timer",
-                   payload.render("systemd/resilient-stack-certificate.timer", every=RETRY_EVERY)),
-        write_file(TLS_SNIPPET, payload.render("web/nginx-tls-snakeoil.conf", ssl_cert=SNAKEOIL_CERT,
-                                               ssl_key=SNAKEOIL_KEY), defer=True),
-        write_file(CERT_DEPLOY_HOOK, payload.render("shell/certificate-deploy-hook.sh"), permissions="0755",
-                   defer=True),
+        write_file(
+            CERT_SCRIPT,
+            payload.render(
+                "shell/certificate.sh",
+                names_file=shlex.quote(CERT_NAMES),
+                acme_root=ACME_ROOT,
+                cert_name=CERT_NAME,
+                tls_snippet=TLS_SNIPPET,
+            ),
+            permissions="0755",
+        ),
+        write_file(
+            f"{SYSTEMD_DIR}/{CERT_SERVICE}.service",
+            payload.render("systemd/resilient-stack-certificate.service", script=CERT_SCRIPT),
+        ),
+        write_file(
+            f"{SYSTEMD_DIR}/{CERT_SERVICE}.timer",
+            payload.render("systemd/resilient-stack-certificate.timer", every=RETRY_EVERY),
+        ),
+        write_file(
+            TLS_SNIPPET,
+            payload.render("web/nginx-tls-snakeoil.conf", ssl_cert=SNAKEOIL_CERT, ssl_key=SNAKEOIL_KEY),
+            defer=True,
+        ),
+        write_file(
+            CERT_DEPLOY_HOOK, payload.render("shell/certificate-deploy-hook.sh"), permissions="0755", defer=True
+        ),
     ]
 
 
 def runcmd() -> list[Any]:
     """After nginx serves: the timer, and a first attempt in the background (the boot does not wait for it; with no
     name to certify it does nothing)."""
-    return [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", f"{CERT_SERVICE}.timer"],
-            ["systemctl", "start", "--no-block", f"{CERT_SERVICE}.service"]]
+    return [
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "enable", "--now", f"{CERT_SERVICE}.timer"],
+        ["systemctl", "start", "--no-block", f"{CERT_SERVICE}.service"],
+    ]

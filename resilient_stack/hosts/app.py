@@ -47,9 +47,24 @@ from resilient_stack.hosts.paths import (
     SYSTEMD_DIR,
 )
 
-__all__ = ["AGENT", "AGENT_SERVICE", "SLOT_PORTS", "PACKAGES", "AppSpec", "validate_app", "release_key",
-           "secrets_version", "upstream_conf", "files", "runtime_section",
-           "secret_section", "RESERVED_ENV", "SECRETS_BUDGET", "reserved_length", "check_secrets_budget"]
+__all__ = [
+    "AGENT",
+    "AGENT_SERVICE",
+    "SLOT_PORTS",
+    "PACKAGES",
+    "AppSpec",
+    "validate_app",
+    "release_key",
+    "secrets_version",
+    "upstream_conf",
+    "files",
+    "runtime_section",
+    "secret_section",
+    "RESERVED_ENV",
+    "SECRETS_BUDGET",
+    "reserved_length",
+    "check_secrets_budget",
+]
 
 AGENT = "/usr/local/sbin/resilient-stack-app"
 AGENT_SERVICE = "resilient-stack-app-agent"
@@ -71,8 +86,21 @@ _IMAGE = re.compile(
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # nginx's site reads it raw (``proxy_pass http://rs_app<path>;``): no ';' (ends the directive) and no '$' (a variable)
 _HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~!&'()*+,=:@/?%-]{0,255}$")
-RESERVED_ENV = ("PORT", "DATABASE_URL", "PGPASSFILE", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD",
-                "PGSSLROOTCERT", "PGSSLMODE", "PGTARGETSESSIONATTRS", "PGCHANNELBINDING", "PGCONNECT_TIMEOUT")
+RESERVED_ENV = (
+    "PORT",
+    "DATABASE_URL",
+    "PGPASSFILE",
+    "PGHOST",
+    "PGPORT",
+    "PGDATABASE",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGSSLROOTCERT",
+    "PGSSLMODE",
+    "PGTARGETSESSIONATTRS",
+    "PGCHANNELBINDING",
+    "PGCONNECT_TIMEOUT",
+)
 RESERVED_PREFIX = "RESILIENT_STACK_"
 
 
@@ -99,11 +127,19 @@ class AppSpec:
 
     def document(self) -> dict[str, Any]:
         """The non-secret spec as the runtime document carries it (and the release log records it)."""
-        return {"image": self.image, "port": self.port, "health_path": self.health_path,
-                "command": list(self.command), "env": dict(sorted(self.env.items())), "migrate": list(self.migrate),
-                "secrets": sorted(self.secret_names), "registry": self.registry(),
-                "registry_user": self.registry_user, "health_timeout": self.health_timeout,
-                "drain_seconds": self.drain_seconds}
+        return {
+            "image": self.image,
+            "port": self.port,
+            "health_path": self.health_path,
+            "command": list(self.command),
+            "env": dict(sorted(self.env.items())),
+            "migrate": list(self.migrate),
+            "secrets": sorted(self.secret_names),
+            "registry": self.registry(),
+            "registry_user": self.registry_user,
+            "health_timeout": self.health_timeout,
+            "drain_seconds": self.drain_seconds,
+        }
 
 
 def _env_name(name: Any, what: str) -> str:
@@ -129,9 +165,11 @@ def validate_app(spec: AppSpec, placements: Sequence[str] | None = None) -> AppS
     """Refuse (``ValueError``, one line naming the setting) what the web hosts could not run. ``placements``: the
     stack's placement names with web hosts (``order`` must name only those), or None when not known yet."""
     if not isinstance(spec.image, str) or not _IMAGE.match(spec.image):
-        raise ValueError(f"image {spec.image!r} is not a full image reference: registry/name:tag or "
-                         "registry/name@sha256:..., e.g. ghcr.io/acme/shop:1.4.2 (a short name is refused: "
-                         "give the registry)")
+        raise ValueError(
+            f"image {spec.image!r} is not a full image reference: registry/name:tag or "
+            "registry/name@sha256:..., e.g. ghcr.io/acme/shop:1.4.2 (a short name is refused: "
+            "give the registry)"
+        )
     m = _IMAGE.match(spec.image)
     assert m is not None  # matched just above
     if not m.group("tag") and not m.group("digest"):
@@ -139,8 +177,9 @@ def validate_app(spec: AppSpec, placements: Sequence[str] | None = None) -> AppS
     if isinstance(spec.port, bool) or not isinstance(spec.port, int) or not 1 <= spec.port <= 65535:
         raise ValueError(f"port must be 1 to 65535, got {spec.port!r}")
     if not isinstance(spec.health_path, str) or not _HEALTH_PATH.match(spec.health_path):
-        raise ValueError(f"healthPath must be a URL path starting with '/' (no space, ';' or '$'), got "
-                         f"{spec.health_path!r}")
+        raise ValueError(
+            f"healthPath must be a URL path starting with '/' (no space, ';' or '$'), got {spec.health_path!r}"
+        )
     _word_list(spec.command, "command")
     _word_list(spec.migrate, "migrate")
     if not isinstance(spec.env, Mapping) or len(spec.env) > 256:
@@ -153,11 +192,16 @@ def validate_app(spec: AppSpec, placements: Sequence[str] | None = None) -> AppS
         _env_name(name, "secret")
         if name in spec.env:
             raise ValueError(f"secret {name!r} is also in env: give it once")
-    if spec.registry_user is not None and (not isinstance(spec.registry_user, str) or not spec.registry_user
-                                           or any(c.isspace() or c == ":" for c in spec.registry_user)):
+    if spec.registry_user is not None and (
+        not isinstance(spec.registry_user, str)
+        or not spec.registry_user
+        or any(c.isspace() or c == ":" for c in spec.registry_user)
+    ):
         raise ValueError("registry.username must be one word without ':'")
-    for what, number, low, high in (("healthTimeout", spec.health_timeout, 5, 3600),
-                                    ("drainSeconds", spec.drain_seconds, 0, 600)):
+    for what, number, low, high in (
+        ("healthTimeout", spec.health_timeout, 5, 3600),
+        ("drainSeconds", spec.drain_seconds, 0, 600),
+    ):
         if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
             raise ValueError(f"{what} must be {low} to {high} seconds, got {number!r}")
     if len(set(spec.order)) != len(spec.order):
@@ -165,8 +209,9 @@ def validate_app(spec: AppSpec, placements: Sequence[str] | None = None) -> AppS
     if placements is not None:
         unknown = [p for p in spec.order if p not in placements]
         if unknown:
-            raise ValueError(f"release order names {unknown}, which hold no web host (placements with web hosts: "
-                             f"{list(placements)})")
+            raise ValueError(
+                f"release order names {unknown}, which hold no web host (placements with web hosts: {list(placements)})"
+            )
     return spec
 
 
@@ -186,19 +231,40 @@ def release_key(spec_doc: Mapping[str, Any], version: str) -> str:
 def upstream_conf(slot: str | None) -> str:
     """nginx's ``upstream rs_app``: the slot of the current release (none yet: a server marked down, 502)."""
     server = f"server 127.0.0.1:{SLOT_PORTS[slot]};" if slot else f"server 127.0.0.1:{SLOT_PORTS['a']} down;"
-    return (f"# Managed by resilient-stack-app: the application's current slot\n"
-            f"upstream rs_app {{\n    {server}\n    keepalive 16;\n}}\n")
+    return (
+        f"# Managed by resilient-stack-app: the application's current slot\n"
+        f"upstream rs_app {{\n    {server}\n    keepalive 16;\n}}\n"
+    )
 
 
-def runtime_section(*, spec: AppSpec, version: str, host: str, placement: str, label: str,
-                    placements: Sequence[str], members: Mapping[str, str], db_hosts: Sequence[str], db_port: int,
-                    dbname: str) -> dict[str, Any]:
+def runtime_section(
+    *,
+    spec: AppSpec,
+    version: str,
+    host: str,
+    placement: str,
+    label: str,
+    placements: Sequence[str],
+    members: Mapping[str, str],
+    db_hosts: Sequence[str],
+    db_port: int,
+    dbname: str,
+) -> dict[str, Any]:
     """The ``app`` part of a web host's runtime document (no secret): the spec, the secrets' version, this host,
     and what the agent needs to order a release (the placements with web hosts, each database member's placement)."""
     doc = spec.document()
-    return {"spec": doc, "secrets_version": version, "key": release_key(doc, version), "host": host,
-            "placement": placement, "label": label, "placements": list(placements), "order": list(spec.order),
-            "members": dict(members), "database": {"hosts": list(db_hosts), "port": db_port, "dbname": dbname}}
+    return {
+        "spec": doc,
+        "secrets_version": version,
+        "key": release_key(doc, version),
+        "host": host,
+        "placement": placement,
+        "label": label,
+        "placements": list(placements),
+        "order": list(spec.order),
+        "members": dict(members),
+        "database": {"hosts": list(db_hosts), "port": db_port, "dbname": dbname},
+    }
 
 
 SECRETS_BUDGET = 16384  # characters the user's secrets and the registry's password may take in a web host's metadata
@@ -221,37 +287,61 @@ def check_secrets_budget(secrets: Mapping[str, str], registry_password: str | No
     total = sum(reserved_length(v) for v in secrets.values())
     total += reserved_length(registry_password) if registry_password else 0
     if total > SECRETS_BUDGET:
-        raise ValueError(f"secret values take {total} characters once sealed (each rounded up to a power of two, "
-                         f"JSON-escaped): at most {SECRETS_BUDGET} fit a web host's metadata (Nova's default quota, 128 "
-                         "items per instance)")
+        raise ValueError(
+            f"secret values take {total} characters once sealed (each rounded up to a power of two, "
+            f"JSON-escaped): at most {SECRETS_BUDGET} fit a web host's metadata (Nova's default quota, 128 "
+            "items per instance)"
+        )
     return total
 
 
-def secret_section(*, credentials: Sequence[tuple[str, str]], migrate: tuple[str, str], write_token: str,
-                   secrets: Mapping[str, str], registry_password: str | None) -> dict[str, Any]:
+def secret_section(
+    *,
+    credentials: Sequence[tuple[str, str]],
+    migrate: tuple[str, str],
+    write_token: str,
+    secrets: Mapping[str, str],
+    registry_password: str | None,
+) -> dict[str, Any]:
     """The ``app`` part of a web host's sealed document: the application's database credentials (current first),
     the release phase's, the write token, the user's secrets and the registry's password."""
     for name, value in secrets.items():
         _env_name(name, "secret")
         if not isinstance(value, str) or "\x00" in value or len(value) > 65536:
             raise ValueError(f"secret {name}: at most 65536 characters, no NUL")
-    return {"credentials": [{"user": u, "password": p} for u, p in credentials],
-            "migrate": {"user": migrate[0], "password": migrate[1]}, "write_token": write_token,
-            "secrets": dict(sorted(secrets.items())),
-            **({"registry_password": registry_password} if registry_password else {})}
+    return {
+        "credentials": [{"user": u, "password": p} for u, p in credentials],
+        "migrate": {"user": migrate[0], "password": migrate[1]},
+        "write_token": write_token,
+        "secrets": dict(sorted(secrets.items())),
+        **({"registry_password": registry_password} if registry_password else {}),
+    }
 
 
 def files() -> list[dict[str, Any]]:
     """The agent, its service and the first (empty) upstream (``write_files`` entries)."""
     return [
-        write_file(AGENT, payload.render(
-            "web/release.py", runtime_config=RUNTIME_CONFIG, sync_unit=f"{SYNC_SERVICE}.service",
-            credentials=APP_CREDENTIALS, state_dir=APP_STATE_DIR,
-            upstream=APP_UPSTREAM, ca_cert=CA_CERT, port_a=SLOT_PORTS["a"],
-            port_b=SLOT_PORTS["b"], pgpass_mount=PGPASS_MOUNT, ca_mount=CA_MOUNT,
-            upstreams=json.dumps({slot: upstream_conf(slot) for slot in SLOT_PORTS}))
-            + payload.render("web/release_commands.py"), permissions="0755"),
-        write_file(f"{SYSTEMD_DIR}/{AGENT_SERVICE}.service", payload.render(
-            f"systemd/{AGENT_SERVICE}.service", agent=AGENT)),
+        write_file(
+            AGENT,
+            payload.render(
+                "web/release.py",
+                runtime_config=RUNTIME_CONFIG,
+                sync_unit=f"{SYNC_SERVICE}.service",
+                credentials=APP_CREDENTIALS,
+                state_dir=APP_STATE_DIR,
+                upstream=APP_UPSTREAM,
+                ca_cert=CA_CERT,
+                port_a=SLOT_PORTS["a"],
+                port_b=SLOT_PORTS["b"],
+                pgpass_mount=PGPASS_MOUNT,
+                ca_mount=CA_MOUNT,
+                upstreams=json.dumps({slot: upstream_conf(slot) for slot in SLOT_PORTS}),
+            )
+            + payload.render("web/release_commands.py"),
+            permissions="0755",
+        ),
+        write_file(
+            f"{SYSTEMD_DIR}/{AGENT_SERVICE}.service", payload.render(f"systemd/{AGENT_SERVICE}.service", agent=AGENT)
+        ),
         write_file(APP_UPSTREAM, upstream_conf(None)),
     ]

@@ -110,8 +110,12 @@ class BackupRepository:
 
     def with_credentials(self, key_id: str, key_secret: str, cipher_pass: str | None = None) -> "BackupTarget":
         """The :class:`BackupTarget` the hosts get: this repository and its S3 credentials."""
-        return BackupTarget(key_id=key_id, key_secret=key_secret, cipher_pass=cipher_pass,
-                            **{f.name: getattr(self, f.name) for f in fields(self)})
+        return BackupTarget(
+            key_id=key_id,
+            key_secret=key_secret,
+            cipher_pass=cipher_pass,
+            **{f.name: getattr(self, f.name) for f in fields(self)},
+        )
 
 
 @dataclass(frozen=True)
@@ -153,9 +157,16 @@ class BackupTarget:
 
     def __post_init__(self) -> None:
         validate_backup_repository(
-            endpoint=self.endpoint, bucket=self.bucket, region=self.region, path=self.path,
-            uri_style=self.uri_style, verify_tls=self.verify_tls, retention_full=self.retention_full,
-            stanza=self.stanza, archive_queue_max_mb=self.archive_queue_max_mb, owner="BackupTarget",
+            endpoint=self.endpoint,
+            bucket=self.bucket,
+            region=self.region,
+            path=self.path,
+            uri_style=self.uri_style,
+            verify_tls=self.verify_tls,
+            retention_full=self.retention_full,
+            stanza=self.stanza,
+            archive_queue_max_mb=self.archive_queue_max_mb,
+            owner="BackupTarget",
         )
         check.single_line(self.key_id, "BackupTarget.key_id", min_len=1)
         check.single_line(self.key_secret, "BackupTarget.key_secret", min_len=1)
@@ -212,21 +223,35 @@ def secret_document(backup: BackupTarget) -> dict[str, str]:
     cannot re-encrypt one), whose backups stay readable with the old passphrase, kept in the stack's state."""
     if backup.cipher_pass is None:
         raise ValueError("the components always encrypt the repository: a BackupTarget needs its cipher_pass")
-    return {"key_id": backup.key_id, "key_secret": backup.key_secret, "cipher_pass": backup.cipher_pass,
-            "path": backup.path}
+    return {
+        "key_id": backup.key_id,
+        "key_secret": backup.key_secret,
+        "cipher_pass": backup.cipher_pass,
+        "path": backup.path,
+    }
 
 
-def schedule_files(backup: BackupRepository | BackupTarget, *, full_calendar: str, diff_calendar: str) -> list[dict[str, Any]]:
+def schedule_files(
+    backup: BackupRepository | BackupTarget, *, full_calendar: str, diff_calendar: str
+) -> list[dict[str, Any]]:
     """The backup script, its systemd service and the two timers (every database host)."""
     calendars = {"full": full_calendar, "diff": diff_calendar}
     return [
         write_file(BACKUP_SCRIPT, payload.render("shell/backup.sh", stanza=backup.stanza), permissions="0755"),
-        write_file(f"{SYSTEMD_DIR}/{BACKUP_SERVICE}", payload.render(
-            f"systemd/{BACKUP_SERVICE}", db_service=PATRONI_SERVICE, backup_script=BACKUP_SCRIPT)),
+        write_file(
+            f"{SYSTEMD_DIR}/{BACKUP_SERVICE}",
+            payload.render(f"systemd/{BACKUP_SERVICE}", db_service=PATRONI_SERVICE, backup_script=BACKUP_SCRIPT),
+        ),
         *[
-            write_file(f"{SYSTEMD_DIR}/{BACKUP_TIMER.format(kind=kind)}", payload.render(
-                "systemd/resilient-stack-backup.timer", kind=kind, calendar=calendars[kind],
-                unit=_service_instance(kind)))
+            write_file(
+                f"{SYSTEMD_DIR}/{BACKUP_TIMER.format(kind=kind)}",
+                payload.render(
+                    "systemd/resilient-stack-backup.timer",
+                    kind=kind,
+                    calendar=calendars[kind],
+                    unit=_service_instance(kind),
+                ),
+            )
             for kind in BACKUP_KINDS
         ],
     ]
@@ -234,20 +259,33 @@ def schedule_files(backup: BackupRepository | BackupTarget, *, full_calendar: st
 
 def restore_file(backup: BackupRepository | BackupTarget) -> dict[str, Any]:
     """Patroni's custom bootstrap of a cluster restored from the repository (``bootstrap_from="backup"``)."""
-    return write_file(RESTORE_SCRIPT, payload.render("shell/restore.sh", stanza=backup.stanza, data=PG_DATA),
-                      permissions="0755")
+    return write_file(
+        RESTORE_SCRIPT, payload.render("shell/restore.sh", stanza=backup.stanza, data=PG_DATA), permissions="0755"
+    )
 
 
 def catch_up_files(backup: BackupRepository | BackupTarget) -> list[dict[str, Any]]:
     """The catch-up (every member; it acts on the primary only): its script, service and timer."""
     return [
-        write_file(BACKUP_INIT_SCRIPT, payload.render(
-            "shell/backup-init.sh", stanza=backup.stanza, state_dir=BACKUP_STATE_DIR, pg_data=PG_DATA,
-            queue_max_mb=backup.archive_queue_max_mb,
-            full_unit=_service_instance("full"), diff_unit=_service_instance("diff"),
-        ), permissions="0755"),
-        write_file(f"{SYSTEMD_DIR}/{BACKUP_INIT_SERVICE}", payload.render(
-            f"systemd/{BACKUP_INIT_SERVICE}", db_service=PATRONI_SERVICE, script=BACKUP_INIT_SCRIPT)),
-        write_file(f"{SYSTEMD_DIR}/{BACKUP_INIT_TIMER}", payload.render(
-            f"systemd/{BACKUP_INIT_TIMER}", unit=BACKUP_INIT_SERVICE)),
+        write_file(
+            BACKUP_INIT_SCRIPT,
+            payload.render(
+                "shell/backup-init.sh",
+                stanza=backup.stanza,
+                state_dir=BACKUP_STATE_DIR,
+                pg_data=PG_DATA,
+                queue_max_mb=backup.archive_queue_max_mb,
+                full_unit=_service_instance("full"),
+                diff_unit=_service_instance("diff"),
+            ),
+            permissions="0755",
+        ),
+        write_file(
+            f"{SYSTEMD_DIR}/{BACKUP_INIT_SERVICE}",
+            payload.render(f"systemd/{BACKUP_INIT_SERVICE}", db_service=PATRONI_SERVICE, script=BACKUP_INIT_SCRIPT),
+        ),
+        write_file(
+            f"{SYSTEMD_DIR}/{BACKUP_INIT_TIMER}",
+            payload.render(f"systemd/{BACKUP_INIT_TIMER}", unit=BACKUP_INIT_SERVICE),
+        ),
     ]

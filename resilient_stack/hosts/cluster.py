@@ -155,16 +155,27 @@ def initial_cluster(members: Sequence[ClusterMember]) -> str:
     return ",".join(f"{m.name}=https://{url_host(m.address)}:{ETCD_PEER_PORT}" for m in members)
 
 
-def etcd_environment(*, me: ClusterMember, members: Sequence[ClusterMember], token: str,
-                     settings: EtcdSettings = ETCD) -> str:
+def etcd_environment(
+    *, me: ClusterMember, members: Sequence[ClusterMember], token: str, settings: EtcdSettings = ETCD
+) -> str:
     """``/etc/default/etcd`` (read by Debian's unit): this host's member of the static cluster, mutual TLS."""
     return payload.render(
-        "etcd/etcd.env", member=me.name, data_dir=ETCD_DATA, peer_port=ETCD_PEER_PORT, client_port=ETCD_CLIENT_PORT,
+        "etcd/etcd.env",
+        member=me.name,
+        data_dir=ETCD_DATA,
+        peer_port=ETCD_PEER_PORT,
+        client_port=ETCD_CLIENT_PORT,
         advertise_peer=f"https://{url_host(me.address)}:{ETCD_PEER_PORT}",
         advertise_client=f"https://{url_host(me.address)}:{ETCD_CLIENT_PORT}",
-        initial_cluster=initial_cluster(members), token=token, cert=MEMBER_CERT, key=MEMBER_KEY, ca=CA_CERT,
-        retention=settings.retention, quota_bytes=settings.quota_mb * 1024 * 1024,
-        heartbeat_ms=settings.heartbeat_ms, election_ms=settings.election_ms,
+        initial_cluster=initial_cluster(members),
+        token=token,
+        cert=MEMBER_CERT,
+        key=MEMBER_KEY,
+        ca=CA_CERT,
+        retention=settings.retention,
+        quota_bytes=settings.quota_mb * 1024 * 1024,
+        heartbeat_ms=settings.heartbeat_ms,
+        election_ms=settings.election_ms,
     )
 
 
@@ -198,16 +209,24 @@ def app_credentials(app_user: str, passwords: Sequence[str]) -> list[tuple[str, 
 
 
 def hba_rules(
-    *, members: Sequence[ClusterMember], replication_user: str, replication_cidrs: Sequence[str], app_db: str,
-    app_user: str, app_cidrs: Sequence[str],
+    *,
+    members: Sequence[ClusterMember],
+    replication_user: str,
+    replication_cidrs: Sequence[str],
+    app_db: str,
+    app_user: str,
+    app_cidrs: Sequence[str],
 ) -> list[str]:
     """The ``pg_hba.conf`` Patroni writes on every member (each may become the primary): local peer access for
     the postgres account, replication from the loopback (Patroni's own check), replication and ``pg_rewind``
     from the members' /32s (+ ``replication_cidrs``), the
     application from ``app_cidrs``; everything remote over TLS with SCRAM."""
-    rules = ["local all postgres peer", "local all all peer",
-             # Patroni asks its own server for its timeline over a replication connection to the loopback
-             f"hostssl replication {replication_user} 127.0.0.1/32 scram-sha-256"]
+    rules = [
+        "local all postgres peer",
+        "local all all peer",
+        # Patroni asks its own server for its timeline over a replication connection to the loopback
+        f"hostssl replication {replication_user} 127.0.0.1/32 scram-sha-256",
+    ]
     member_nets = list(dict.fromkeys(_single(m.address) for m in members))
     for net in [*member_nets, *[c for c in replication_cidrs if c not in member_nets]]:
         rules.append(f"hostssl replication {replication_user} {net} scram-sha-256")
@@ -219,8 +238,9 @@ def hba_rules(
     return rules
 
 
-def _parameters(backup: BackupRepository | None, *, max_wal_senders: int, wal_keep_size_mb: int,
-                max_slot_wal_keep_size_mb: int) -> dict[str, Any]:
+def _parameters(
+    backup: BackupRepository | None, *, max_wal_senders: int, wal_keep_size_mb: int, max_slot_wal_keep_size_mb: int
+) -> dict[str, Any]:
     """The cluster-wide PostgreSQL settings (Patroni keeps them in etcd: the same on every member)."""
     params: dict[str, Any] = {
         "wal_level": "replica",
@@ -246,21 +266,28 @@ def _parameters(backup: BackupRepository | None, *, max_wal_senders: int, wal_ke
         "tcp_keepalives_count": 3,
     }
     if backup is not None:
-        params.update({
-            "archive_mode": "on",
-            "archive_command": f"pgbackrest --stanza={backup.stanza} archive-push %p",
-            # a segment at least every minute: a restore from the archive loses at most the last minute or so
-            # (the unarchived tail); an idle minute's segment compresses to almost nothing
-            "archive_timeout": 60,
-        })
+        params.update(
+            {
+                "archive_mode": "on",
+                "archive_command": f"pgbackrest --stanza={backup.stanza} archive-push %p",
+                # a segment at least every minute: a restore from the archive loses at most the last minute or so
+                # (the unarchived tail); an idle minute's segment compresses to almost nothing
+                "archive_timeout": 60,
+            }
+        )
     else:
         params["archive_mode"] = "off"
     return params
 
 
 def dynamic_config(
-    *, backup: BackupRepository | None, synchronous: bool, max_wal_senders: int, wal_keep_size_mb: int,
-    max_slot_wal_keep_size_mb: int, dcs: Dcs = DCS,
+    *,
+    backup: BackupRepository | None,
+    synchronous: bool,
+    max_wal_senders: int,
+    wal_keep_size_mb: int,
+    max_slot_wal_keep_size_mb: int,
+    dcs: Dcs = DCS,
 ) -> dict[str, Any]:
     """Patroni's dynamic configuration (kept in etcd, the same on every member): the bootstrap's, and what root's
     sync on the primary keeps the running cluster at (``patronictl edit-config``) when the stack changes it.
@@ -281,8 +308,12 @@ def dynamic_config(
         "postgresql": {
             "use_pg_rewind": True,
             "use_slots": True,
-            "parameters": _parameters(backup, max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb,
-                                      max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb),
+            "parameters": _parameters(
+                backup,
+                max_wal_senders=max_wal_senders,
+                wal_keep_size_mb=wal_keep_size_mb,
+                max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb,
+            ),
         },
     }
 
@@ -332,8 +363,14 @@ def patroni_config(
             "ssl_key_file": MEMBER_KEY,
             "ssl_ca_file": CA_CERT,
         },
-        "pg_hba": hba_rules(members=members, replication_user=replication_user, replication_cidrs=replication_cidrs,
-                            app_db=app_db, app_user=app_user, app_cidrs=app_cidrs),
+        "pg_hba": hba_rules(
+            members=members,
+            replication_user=replication_user,
+            replication_cidrs=replication_cidrs,
+            app_db=app_db,
+            app_user=app_user,
+            app_cidrs=app_cidrs,
+        ),
         "create_replica_methods": ["basebackup"],
         "basebackup": [{"checkpoint": "fast"}],
         "remove_data_directory_on_rewind_failure": True,
@@ -341,7 +378,7 @@ def patroni_config(
     }
     if backup is not None:
         # a member that was away longer than wal_keep_size catches up from the WAL archive
-        postgresql["recovery_conf"] = {"restore_command": f"pgbackrest --stanza={backup.stanza} archive-get %f \"%p\""}
+        postgresql["recovery_conf"] = {"restore_command": f'pgbackrest --stanza={backup.stanza} archive-get %f "%p"'}
     api = f"{url_host(me.address)}:{PATRONI_API_PORT}"
     config: dict[str, Any] = {
         "scope": scope,
@@ -376,9 +413,13 @@ def patroni_config(
             "password": "",
         },
         "bootstrap": {
-            "dcs": dynamic_config(backup=backup, synchronous=synchronous, max_wal_senders=max_wal_senders,
-                                  wal_keep_size_mb=wal_keep_size_mb,
-                                  max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb),
+            "dcs": dynamic_config(
+                backup=backup,
+                synchronous=synchronous,
+                max_wal_senders=max_wal_senders,
+                wal_keep_size_mb=wal_keep_size_mb,
+                max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb,
+            ),
             "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
             "post_bootstrap": DB_INIT_SCRIPT,
         },
@@ -393,7 +434,12 @@ def patroni_config(
             raise ValueError("restore needs a backup repository")
         # Patroni's custom bootstrap: restore the newest backup, replay the archive, be promoted at its end
         config["bootstrap"]["method"] = "pgbackrest"
-        config["bootstrap"]["pgbackrest"] = {"command": RESTORE_SCRIPT, "no_params": True,
-                                             "keep_existing_recovery_conf": True}
-    return "# Managed by resilient_stack (cloud-init). Passwords are written by root's sync: 0600 postgres.\n" + \
-        yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=4096)
+        config["bootstrap"]["pgbackrest"] = {
+            "command": RESTORE_SCRIPT,
+            "no_params": True,
+            "keep_existing_recovery_conf": True,
+        }
+    return (
+        "# Managed by resilient_stack (cloud-init). Passwords are written by root's sync: 0600 postgres.\n"
+        + yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=4096)
+    )

@@ -70,8 +70,16 @@ from resilient_stack.hosts.paths import (
     WATCHDOG_UDEV,
 )
 
-__all__ = ["ClusterMember", "MemberTls", "DbSecrets", "render_db_member", "validate_db_member", "db_runtime",
-           "db_secret_document", "storage_budget"]
+__all__ = [
+    "ClusterMember",
+    "MemberTls",
+    "DbSecrets",
+    "render_db_member",
+    "validate_db_member",
+    "db_runtime",
+    "db_secret_document",
+    "storage_budget",
+]
 
 FULL_CALENDAR = "Sun *-*-* 02:00:00"
 DIFF_CALENDAR = "Mon..Sat *-*-* 02:00:00"
@@ -81,8 +89,15 @@ CLUSTER_ID = re.compile(r"[a-z0-9]{8,64}")  # the cluster's id (etcd's token, th
 # How the member that initialises a NEW cluster makes it: initdb (an empty database), or a restore of the backup
 # repository's newest backup plus its archived WAL (the restore path after every member was lost)
 BOOTSTRAP_FROM = ("empty", "backup")
-PACKAGES = [f"postgresql-{PG_VERSION}", "ssl-cert", "patroni", "etcd-server", "etcd-client", "python3-psycopg2",
-            "python3-cryptography"]
+PACKAGES = [
+    f"postgresql-{PG_VERSION}",
+    "ssl-cert",
+    "patroni",
+    "etcd-server",
+    "etcd-client",
+    "python3-psycopg2",
+    "python3-cryptography",
+]
 
 
 @dataclass(frozen=True)
@@ -120,36 +135,55 @@ class DbSecrets:
 
 def db_secret_document(s: DbSecrets, *, app_user: str) -> dict[str, Any]:
     """The member's secret document (:mod:`.secrets`): what root's sync applies."""
-    passwords = {"replication": s.replication_password, "rewind": s.rewind_password, "api": s.api_password,
-                 "etcd": s.etcd_password}
+    passwords = {
+        "replication": s.replication_password,
+        "rewind": s.rewind_password,
+        "api": s.api_password,
+        "etcd": s.etcd_password,
+    }
     for what, value in passwords.items():
         check.password(value, f"{what} password")
     if len(set(passwords.values())) != len(passwords):
         raise ValueError("the cluster's passwords must all differ")
-    for what, value in (("ca", s.tls.ca), ("cert", s.tls.cert), ("key", s.tls.key), ("admin_cert", s.tls.admin_cert),
-                        ("admin_key", s.tls.admin_key)):
+    for what, value in (
+        ("ca", s.tls.ca),
+        ("cert", s.tls.cert),
+        ("key", s.tls.key),
+        ("admin_cert", s.tls.admin_cert),
+        ("admin_key", s.tls.admin_key),
+    ):
         if not (isinstance(value, str) and value.startswith("-----BEGIN ") and value.endswith("-----\n")):
             raise ValueError(f"tls.{what} must be a PEM text")
     credentials = app_credentials(app_user, s.app_passwords)
     doc: dict[str, Any] = {
         "v": secrets.VERSION,
-        "tls": {"ca": s.tls.ca, "cert": s.tls.cert, "key": s.tls.key, "admin_cert": s.tls.admin_cert,
-                "admin_key": s.tls.admin_key},
+        "tls": {
+            "ca": s.tls.ca,
+            "cert": s.tls.cert,
+            "key": s.tls.key,
+            "admin_cert": s.tls.admin_cert,
+            "admin_key": s.tls.admin_key,
+        },
         "passwords": passwords,
-        "roles": {user: {"verifier": secrets.scram_verifier(password, role=user), "current": i == 0}
-                  for i, (user, password) in enumerate(credentials)},
+        "roles": {
+            user: {"verifier": secrets.scram_verifier(password, role=user), "current": i == 0}
+            for i, (user, password) in enumerate(credentials)
+        },
     }
     if s.migrate_password is not None:
         role = migrate_role(app_user)
-        doc["roles"][role] = {"verifier": secrets.scram_verifier(check.password(s.migrate_password, "migrate password"),
-                                                                 role=role), "current": True}
+        doc["roles"][role] = {
+            "verifier": secrets.scram_verifier(check.password(s.migrate_password, "migrate password"), role=role),
+            "current": True,
+        }
     if s.backup is not None:
         doc["backup"] = backups.secret_document(s.backup)
     return doc
 
 
-def storage_budget(*, volume_size_gb: int, wal_keep_size_mb: int, archive_queue_max_mb: int | None,
-                   etcd_quota_mb: int = ETCD.quota_mb) -> int:
+def storage_budget(
+    *, volume_size_gb: int, wal_keep_size_mb: int, archive_queue_max_mb: int | None, etcd_quota_mb: int = ETCD.quota_mb
+) -> int:
     """``max_slot_wal_keep_size`` (MB) for a data volume of ``volume_size_gb``: a quarter of it, so that etcd's quota,
     the WAL kept for replicas and slots and the archive's queue together hold at most half the volume, the rest for
     the data. ValueError (naming the keys) when the volume is too small for that."""
@@ -160,7 +194,8 @@ def storage_budget(*, volume_size_gb: int, wal_keep_size_mb: int, archive_queue_
         raise ValueError(
             f"database.volumeSize: {volume_size_gb} GB is too small: etcd's quota ({etcd_quota_mb} MiB), the WAL kept "
             f"for replicas ({wal_keep_size_mb} MB) and for slots ({slots_mb} MB) and the archive queue "
-            f"({archive_queue_max_mb or 0} MiB) would take {reserved} MB, more than half the volume")
+            f"({archive_queue_max_mb or 0} MiB) would take {reserved} MB, more than half the volume"
+        )
     return slots_mb
 
 
@@ -207,10 +242,28 @@ def _members(members: Any, name: str, *, addresses: bool) -> tuple[list[ClusterM
 
 
 def _check(
-    *, name: Any, members: Any, scope: Any, replication_user: Any, app_user: Any, app_db: Any, app_cidrs: Any,
-    replication_cidrs: Any, backup: Any, ssh_authorized_keys: Any, max_wal_senders: Any, wal_keep_size_mb: Any,
-    max_slot_wal_keep_size_mb: Any, backup_full_calendar: Any, backup_diff_calendar: Any, bootstrap: Any,
-    data_volume_id: Any, admin_cidrs: Any, synchronous: Any, cluster_id: Any, rendering: bool,
+    *,
+    name: Any,
+    members: Any,
+    scope: Any,
+    replication_user: Any,
+    app_user: Any,
+    app_db: Any,
+    app_cidrs: Any,
+    replication_cidrs: Any,
+    backup: Any,
+    ssh_authorized_keys: Any,
+    max_wal_senders: Any,
+    wal_keep_size_mb: Any,
+    max_slot_wal_keep_size_mb: Any,
+    backup_full_calendar: Any,
+    backup_diff_calendar: Any,
+    bootstrap: Any,
+    data_volume_id: Any,
+    admin_cidrs: Any,
+    synchronous: Any,
+    cluster_id: Any,
+    rendering: bool,
     bootstrap_from: Any = "empty",
 ) -> _Checked:
     if not isinstance(name, str) or check.hostname(name) is None:
@@ -224,7 +277,8 @@ def _check(
     if (rendering or cluster_id is not None) and not (isinstance(cluster_id, str) and CLUSTER_ID.fullmatch(cluster_id)):
         raise ValueError(f"cluster_id must be 8 to 64 lower-case letters and digits, got {cluster_id!r}")
     if (rendering or data_volume_id is not None) and not (
-            isinstance(data_volume_id, str) and VOLUME_ID.fullmatch(data_volume_id)):
+        isinstance(data_volume_id, str) and VOLUME_ID.fullmatch(data_volume_id)
+    ):
         raise ValueError(f"data_volume_id must be the id of the host's data volume, got {data_volume_id!r}")
     if bootstrap_from not in BOOTSTRAP_FROM:
         raise ValueError(f"bootstrap_from must be one of {', '.join(BOOTSTRAP_FROM)}, got {bootstrap_from!r}")
@@ -282,13 +336,30 @@ def validate_db_member(
     The arguments are those of :func:`render_db_member` without the secrets; a member's ``address`` may be None
     (not allocated yet), ``data_volume_id`` and ``cluster_id`` None (not generated yet).
     """
-    _check(name=name, members=members, scope=scope, replication_user=replication_user, app_user=app_user,
-           app_db=app_db, app_cidrs=app_cidrs, replication_cidrs=replication_cidrs, backup=backup,
-           ssh_authorized_keys=ssh_authorized_keys, max_wal_senders=max_wal_senders,
-           wal_keep_size_mb=wal_keep_size_mb, max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb,
-           backup_full_calendar=backup_full_calendar, backup_diff_calendar=backup_diff_calendar, bootstrap=bootstrap,
-           data_volume_id=data_volume_id, admin_cidrs=admin_cidrs, synchronous=synchronous, cluster_id=cluster_id,
-           rendering=False, bootstrap_from=bootstrap_from)
+    _check(
+        name=name,
+        members=members,
+        scope=scope,
+        replication_user=replication_user,
+        app_user=app_user,
+        app_db=app_db,
+        app_cidrs=app_cidrs,
+        replication_cidrs=replication_cidrs,
+        backup=backup,
+        ssh_authorized_keys=ssh_authorized_keys,
+        max_wal_senders=max_wal_senders,
+        wal_keep_size_mb=wal_keep_size_mb,
+        max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb,
+        backup_full_calendar=backup_full_calendar,
+        backup_diff_calendar=backup_diff_calendar,
+        bootstrap=bootstrap,
+        data_volume_id=data_volume_id,
+        admin_cidrs=admin_cidrs,
+        synchronous=synchronous,
+        cluster_id=cluster_id,
+        rendering=False,
+        bootstrap_from=bootstrap_from,
+    )
 
 
 def render_db_member(
@@ -359,12 +430,27 @@ def render_db_member(
         ValueError: a bad member list, key, CIDR, identifier, secret document...
     """
     checked = _check(
-        name=name, members=members, scope=scope, replication_user=replication_user, app_user=app_user,
-        app_db=app_db, app_cidrs=app_cidrs, replication_cidrs=replication_cidrs, backup=backup,
-        ssh_authorized_keys=ssh_authorized_keys, max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb,
-        max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb, backup_full_calendar=backup_full_calendar,
-        backup_diff_calendar=backup_diff_calendar, bootstrap=bootstrap, data_volume_id=data_volume_id,
-        admin_cidrs=admin_cidrs, synchronous=synchronous, cluster_id=cluster_id, rendering=True,
+        name=name,
+        members=members,
+        scope=scope,
+        replication_user=replication_user,
+        app_user=app_user,
+        app_db=app_db,
+        app_cidrs=app_cidrs,
+        replication_cidrs=replication_cidrs,
+        backup=backup,
+        ssh_authorized_keys=ssh_authorized_keys,
+        max_wal_senders=max_wal_senders,
+        wal_keep_size_mb=wal_keep_size_mb,
+        max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb,
+        backup_full_calendar=backup_full_calendar,
+        backup_diff_calendar=backup_diff_calendar,
+        bootstrap=bootstrap,
+        data_volume_id=data_volume_id,
+        admin_cidrs=admin_cidrs,
+        synchronous=synchronous,
+        cluster_id=cluster_id,
+        rendering=True,
         bootstrap_from=bootstrap_from,
     )
     if isinstance(backup, BackupTarget):
@@ -374,45 +460,91 @@ def render_db_member(
     sealed = secrets.seal(secrets_doc, host_key)
     doc = document.base(
         packages=PACKAGES + (["pgbackrest"] if backup is not None else []),
-        hostname=name, package_update=package_update, package_upgrade=package_upgrade,
+        hostname=name,
+        package_update=package_update,
+        package_upgrade=package_upgrade,
     )
-    first = db_runtime(members=checked.members, app_cidrs=checked.app_cidrs,
-                       replication_cidrs=checked.replication_cidrs, admin_cidrs=checked.admin_cidrs,
-                       replication_user=replication_user, app_user=app_user, app_db=app_db, backup=backup,
-                       synchronous=synchronous, max_wal_senders=max_wal_senders, wal_keep_size_mb=wal_keep_size_mb,
-                       max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb, ssh_keys=checked.ssh_authorized_keys)
+    first = db_runtime(
+        members=checked.members,
+        app_cidrs=checked.app_cidrs,
+        replication_cidrs=checked.replication_cidrs,
+        admin_cidrs=checked.admin_cidrs,
+        replication_user=replication_user,
+        app_user=app_user,
+        app_db=app_db,
+        backup=backup,
+        synchronous=synchronous,
+        max_wal_senders=max_wal_senders,
+        wal_keep_size_mb=wal_keep_size_mb,
+        max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb,
+        ssh_keys=checked.ssh_authorized_keys,
+    )
     files = [
         document.ssh_hardening(),
         document.write_file(secrets.KEY_FILE, host_key, permissions="0600"),
         document.write_file(secrets.SEALED_FILE, sealed + "\n", permissions="0600"),
         runtime.first_boot_file(first),
         # before the packages: the etcd and Patroni units installed (and started) by them find their settings
-        document.write_file(ETCD_ENV, cluster.etcd_environment(me=checked.me, members=checked.members,
-                                                               token=f"{scope}-{cluster_id}")),
-        document.write_file(SYSTEMD_DROPIN.format(unit=ETCD_SERVICE),
-                            payload.render("systemd/etcd.conf", mount=DATA_MOUNT, join_env=ETCD_JOIN_ENV)),
-        document.write_file(SYSTEMD_DROPIN.format(unit=PATRONI_SERVICE),
-                            payload.render("systemd/patroni.conf", mount=DATA_MOUNT, start=PATRONI_START)),
+        document.write_file(
+            ETCD_ENV, cluster.etcd_environment(me=checked.me, members=checked.members, token=f"{scope}-{cluster_id}")
+        ),
+        document.write_file(
+            SYSTEMD_DROPIN.format(unit=ETCD_SERVICE),
+            payload.render("systemd/etcd.conf", mount=DATA_MOUNT, join_env=ETCD_JOIN_ENV),
+        ),
+        document.write_file(
+            SYSTEMD_DROPIN.format(unit=PATRONI_SERVICE),
+            payload.render("systemd/patroni.conf", mount=DATA_MOUNT, start=PATRONI_START),
+        ),
         document.write_file(PATRONI_START, payload.render("patroni/start.py"), permissions="0755"),
         document.write_file(WATCHDOG_MODULES, "softdog\n"),
         document.write_file(WATCHDOG_UDEV, payload.render("udev/watchdog.rules")),
-        document.write_file(DATA_VOLUME_SCRIPT, payload.render(
-            "shell/data-volume.sh", mount=shlex.quote(DATA_MOUNT), volume_id=shlex.quote(data_volume_id),
-            wait=WAIT_VOLUME_S, label=DATA_VOLUME_LABEL, etcd_data=shlex.quote(ETCD_DATA),
-            marker=shlex.quote(VOLUME_MARKER), cluster_id=shlex.quote(cluster_id), member=shlex.quote(name)),
-            permissions="0755"),
-        document.write_file(PATRONI_CONF, cluster.patroni_config(
-            scope=scope, me=checked.me, members=checked.members, replication_user=replication_user,
-            app_db=app_db, app_user=app_user, app_cidrs=checked.app_cidrs,
-            replication_cidrs=checked.replication_cidrs, backup=backup, max_wal_senders=max_wal_senders,
-            wal_keep_size_mb=wal_keep_size_mb, max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb,
-            synchronous=synchronous, restore=bootstrap_from == "backup",
-        ), owner="postgres:postgres", permissions="0600", defer=True),
-        document.write_file(DB_START_SCRIPT, postgres.db_start_script(bootstrap=bootstrap, scope=scope,
-                                                                      me=checked.me), permissions="0755"),
+        document.write_file(
+            DATA_VOLUME_SCRIPT,
+            payload.render(
+                "shell/data-volume.sh",
+                mount=shlex.quote(DATA_MOUNT),
+                volume_id=shlex.quote(data_volume_id),
+                wait=WAIT_VOLUME_S,
+                label=DATA_VOLUME_LABEL,
+                etcd_data=shlex.quote(ETCD_DATA),
+                marker=shlex.quote(VOLUME_MARKER),
+                cluster_id=shlex.quote(cluster_id),
+                member=shlex.quote(name),
+            ),
+            permissions="0755",
+        ),
+        document.write_file(
+            PATRONI_CONF,
+            cluster.patroni_config(
+                scope=scope,
+                me=checked.me,
+                members=checked.members,
+                replication_user=replication_user,
+                app_db=app_db,
+                app_user=app_user,
+                app_cidrs=checked.app_cidrs,
+                replication_cidrs=checked.replication_cidrs,
+                backup=backup,
+                max_wal_senders=max_wal_senders,
+                wal_keep_size_mb=wal_keep_size_mb,
+                max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb,
+                synchronous=synchronous,
+                restore=bootstrap_from == "backup",
+            ),
+            owner="postgres:postgres",
+            permissions="0600",
+            defer=True,
+        ),
+        document.write_file(
+            DB_START_SCRIPT,
+            postgres.db_start_script(bootstrap=bootstrap, scope=scope, me=checked.me),
+            permissions="0755",
+        ),
         postgres.db_start_unit(),
-        document.write_file(ETCDCTL_HELPER, postgres.etcdctl_helper(me=checked.me, members=checked.members),
-                            permissions="0755"),
+        document.write_file(
+            ETCDCTL_HELPER, postgres.etcdctl_helper(me=checked.me, members=checked.members), permissions="0755"
+        ),
         document.write_file(ETCD_AUTH_SCRIPT, postgres.etcd_auth_script(scope=scope), permissions="0755"),
         *postgres.etcd_defrag_files(index=checked.index, quota_mb=ETCD.quota_mb),
         document.write_file(CLUSTER_HELPER, postgres.cluster_helper(), permissions="0755"),
@@ -423,15 +555,29 @@ def render_db_member(
             document.write_file(DB_INIT_SQL, postgres.db_init_sql(app_user=app_user, app_db=app_db)),
             document.write_file(DB_INIT_SCRIPT, postgres.db_init_script(), permissions="0755"),
         ]
-    files += hardening.harden(doc, role="db", patroni_conf=PATRONI_CONF,
-                              pgbackrest_secrets=PGBACKREST_SECRETS if backup is not None else "",
-                              sets=firewall.db_sets(
-                                  admin_cidrs=checked.admin_cidrs, members=[m.address for m in checked.members],
-                                  app_cidrs=checked.app_cidrs, replication_cidrs=checked.replication_cidrs))
+    files += hardening.harden(
+        doc,
+        role="db",
+        patroni_conf=PATRONI_CONF,
+        pgbackrest_secrets=PGBACKREST_SECRETS if backup is not None else "",
+        sets=firewall.db_sets(
+            admin_cidrs=checked.admin_cidrs,
+            members=[m.address for m in checked.members],
+            app_cidrs=checked.app_cidrs,
+            replication_cidrs=checked.replication_cidrs,
+        ),
+    )
     timers = [f"{ETCD_DEFRAG_SERVICE}.timer"]
     if backup is not None:
-        files.append(document.write_file(PGBACKREST_CONF, backups.pgbackrest_conf(backup, process_max=2),
-                                         owner="postgres:postgres", permissions="0640", defer=True))
+        files.append(
+            document.write_file(
+                PGBACKREST_CONF,
+                backups.pgbackrest_conf(backup, process_max=2),
+                owner="postgres:postgres",
+                permissions="0640",
+                defer=True,
+            )
+        )
         files += backups.schedule_files(backup, full_calendar=backup_full_calendar, diff_calendar=backup_diff_calendar)
         files += backups.catch_up_files(backup)
         if bootstrap_from == "backup":
@@ -440,31 +586,53 @@ def render_db_member(
     # the firewall first; the data volume before anything uses it; the secrets and the runtime configuration (the
     # metadata may be newer than this user data); every timer; then the cluster, last: a member whose join fails (its
     # unit retries) is still kept in sync, backed up when it becomes the primary, defragmented
-    runcmd: list[Any] = document.ssh_runcmd() + hardening.first_runcmd() + [
-        # the watchdog for Patroni: softdog, /dev/watchdog given to postgres (the udev rule); a host without it (a
-        # container) runs without, and Patroni says so
-        ["sh", "-c", "if modprobe softdog 2>/dev/null && command -v udevadm >/dev/null; then "
-                     "udevadm trigger --subsystem-match=watchdog --action=add; "
-                     "else echo 'resilient-stack: no softdog watchdog on this host'; fi"],
-        ["systemctl", "daemon-reload"], [DATA_VOLUME_SCRIPT],
-        ["install", "-d", "-m", "0755", TLS_DIR],
-        ["usermod", "-a", "-G", "ssl-cert", "etcd"],
-        [SYNC_SCRIPT, "--boot"],
-    ] + hardening.last_runcmd() + [
-        ["systemctl", "enable", *timers], ["systemctl", "start", *timers],
-        ["systemctl", "enable", f"{DB_START_SERVICE}.service"],
-        ["systemctl", "start", f"{DB_START_SERVICE}.service"],
-    ]
+    runcmd: list[Any] = (
+        document.ssh_runcmd()
+        + hardening.first_runcmd()
+        + [
+            # the watchdog for Patroni: softdog, /dev/watchdog given to postgres (the udev rule); a host without it (a
+            # container) runs without, and Patroni says so
+            [
+                "sh",
+                "-c",
+                "if modprobe softdog 2>/dev/null && command -v udevadm >/dev/null; then "
+                "udevadm trigger --subsystem-match=watchdog --action=add; "
+                "else echo 'resilient-stack: no softdog watchdog on this host'; fi",
+            ],
+            ["systemctl", "daemon-reload"],
+            [DATA_VOLUME_SCRIPT],
+            ["install", "-d", "-m", "0755", TLS_DIR],
+            ["usermod", "-a", "-G", "ssl-cert", "etcd"],
+            [SYNC_SCRIPT, "--boot"],
+        ]
+        + hardening.last_runcmd()
+        + [
+            ["systemctl", "enable", *timers],
+            ["systemctl", "start", *timers],
+            ["systemctl", "enable", f"{DB_START_SERVICE}.service"],
+            ["systemctl", "start", f"{DB_START_SERVICE}.service"],
+        ]
+    )
     doc["write_files"] = files
     doc["runcmd"] = runcmd
     return document.dump(doc)
 
 
 def db_runtime(
-    *, members: Sequence[ClusterMember], app_cidrs: Sequence[str] = (), replication_cidrs: Sequence[str] = (),
-    admin_cidrs: Sequence[str] = (), replication_user: str = "replicator", app_user: str = "app", app_db: str = "app",
-    backup: BackupRepository | None = None, synchronous: bool = False, max_wal_senders: int = 10,
-    wal_keep_size_mb: int = 1024, max_slot_wal_keep_size_mb: int = 5120, ssh_keys: Sequence[str] = (),
+    *,
+    members: Sequence[ClusterMember],
+    app_cidrs: Sequence[str] = (),
+    replication_cidrs: Sequence[str] = (),
+    admin_cidrs: Sequence[str] = (),
+    replication_user: str = "replicator",
+    app_user: str = "app",
+    app_db: str = "app",
+    backup: BackupRepository | None = None,
+    synchronous: bool = False,
+    max_wal_senders: int = 10,
+    wal_keep_size_mb: int = 1024,
+    max_slot_wal_keep_size_mb: int = 5120,
+    ssh_keys: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The runtime document of every member (:mod:`.runtime`): the same ``pg_hba`` and firewall sets as the user
     data's, from the current web hosts and networks, Patroni's dynamic configuration and the SSH keys, for the
@@ -474,12 +642,26 @@ def db_runtime(
     if isinstance(backup, BackupTarget):
         backup = backup.repository
     return runtime.document(
-        pg_hba=cluster.hba_rules(members=members, replication_user=replication_user, replication_cidrs=replication,
-                                 app_db=app_db, app_user=app_user, app_cidrs=apps),
-        firewall=firewall.db_sets(admin_cidrs=check.cidrs(admin_cidrs, "admin_cidrs", allow_empty=True),
-                                  members=[m.address for m in members], app_cidrs=apps,
-                                  replication_cidrs=replication),
-        dcs=cluster.dynamic_config(backup=backup, synchronous=synchronous, max_wal_senders=max_wal_senders,
-                                   wal_keep_size_mb=wal_keep_size_mb,
-                                   max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb),
-        ssh_keys=check.ssh_keys(ssh_keys))
+        pg_hba=cluster.hba_rules(
+            members=members,
+            replication_user=replication_user,
+            replication_cidrs=replication,
+            app_db=app_db,
+            app_user=app_user,
+            app_cidrs=apps,
+        ),
+        firewall=firewall.db_sets(
+            admin_cidrs=check.cidrs(admin_cidrs, "admin_cidrs", allow_empty=True),
+            members=[m.address for m in members],
+            app_cidrs=apps,
+            replication_cidrs=replication,
+        ),
+        dcs=cluster.dynamic_config(
+            backup=backup,
+            synchronous=synchronous,
+            max_wal_senders=max_wal_senders,
+            wal_keep_size_mb=wal_keep_size_mb,
+            max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb,
+        ),
+        ssh_keys=check.ssh_keys(ssh_keys),
+    )

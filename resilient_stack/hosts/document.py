@@ -91,8 +91,9 @@ def ssh_hardening() -> dict[str, Any]:
     """The sshd drop-in: no password or keyboard-interactive login, no root login; a user's keys are those of its
     file in :data:`SSH_KEYS_DIR` only (root's sync writes the login user's, :mod:`.runtime`'s ``ssh_keys``)."""
     # 00- sorts first in sshd_config.d, and for sshd the first value obtained wins.
-    return write_file(SSHD_DROPIN, payload.render("ssh/00-resilient-stack.conf", keys_dir=SSH_KEYS_DIR),
-                      permissions="0644")
+    return write_file(
+        SSHD_DROPIN, payload.render("ssh/00-resilient-stack.conf", keys_dir=SSH_KEYS_DIR), permissions="0644"
+    )
 
 
 def ssh_runcmd() -> list[Any]:

@@ -34,8 +34,18 @@ from resilient_stack.core.vocabulary import (
 from resilient_stack.hosts import payload
 from resilient_stack.hosts.document import write_file
 
-__all__ = ["TABLE", "CONF", "SETS_FILE", "METADATA_V4", "METADATA_V6", "web_sets", "db_sets", "sets_text", "files",
-           "bootcmd_guard"]
+__all__ = [
+    "TABLE",
+    "CONF",
+    "SETS_FILE",
+    "METADATA_V4",
+    "METADATA_V6",
+    "web_sets",
+    "db_sets",
+    "sets_text",
+    "files",
+    "bootcmd_guard",
+]
 
 TABLE = "resilient_stack"
 CONF = "/etc/nftables.conf"
@@ -48,8 +58,10 @@ DB_SETS = ("admin", "members", "app", "replication")
 
 def _split(networks: Iterable[str]) -> tuple[list[str], list[str]]:
     nets = list(dict.fromkeys(str(ipaddress.ip_network(n, strict=False)) for n in networks))
-    return ([n for n in nets if ipaddress.ip_network(n).version == 4],
-            [n for n in nets if ipaddress.ip_network(n).version == 6])
+    return (
+        [n for n in nets if ipaddress.ip_network(n).version == 4],
+        [n for n in nets if ipaddress.ip_network(n).version == 6],
+    )
 
 
 def _family_sets(named: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
@@ -65,11 +77,14 @@ def web_sets(*, admin_cidrs: Sequence[str]) -> dict[str, list[str]]:
 
 
 def db_sets(
-    *, admin_cidrs: Sequence[str], members: Sequence[str], app_cidrs: Sequence[str], replication_cidrs: Sequence[str],
+    *,
+    admin_cidrs: Sequence[str],
+    members: Sequence[str],
+    app_cidrs: Sequence[str],
+    replication_cidrs: Sequence[str],
 ) -> dict[str, list[str]]:
     """The elements of a database member's sets (``members``: the OTHER members' addresses)."""
-    return _family_sets({"admin": admin_cidrs, "members": members, "app": app_cidrs,
-                         "replication": replication_cidrs})
+    return _family_sets({"admin": admin_cidrs, "members": members, "app": app_cidrs, "replication": replication_cidrs})
 
 
 def sets_text(sets: Mapping[str, Sequence[str]]) -> str:
@@ -83,17 +98,21 @@ def sets_text(sets: Mapping[str, Sequence[str]]) -> str:
 
 
 def _rules(role: str) -> list[str]:
-    rules = [f"        tcp dport {SSH_PORT} ip saddr @admin4 accept comment \"SSH from adminCidrs\"",
-             f"        tcp dport {SSH_PORT} ip6 saddr @admin6 accept comment \"SSH from adminCidrs\""]
+    rules = [
+        f'        tcp dport {SSH_PORT} ip saddr @admin4 accept comment "SSH from adminCidrs"',
+        f'        tcp dport {SSH_PORT} ip6 saddr @admin6 accept comment "SSH from adminCidrs"',
+    ]
     if role == "web":
-        rules.append(f"        tcp dport {{ {HTTP_PORT}, {HTTPS_PORT} }} accept comment \"HTTP(S) from anywhere\"")
+        rules.append(f'        tcp dport {{ {HTTP_PORT}, {HTTPS_PORT} }} accept comment "HTTP(S) from anywhere"')
     else:
-        cluster = "{ %s }" % ", ".join(str(p) for p in sorted((POSTGRES_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, PATRONI_API_PORT)))
+        cluster = "{ %s }" % ", ".join(
+            str(p) for p in sorted((POSTGRES_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, PATRONI_API_PORT))
+        )
         for v, ip in (("4", "ip"), ("6", "ip6")):
             rules += [
-                f"        tcp dport {cluster} {ip} saddr @members{v} accept comment \"the other members\"",
-                f"        tcp dport {POSTGRES_PORT} {ip} saddr @app{v} accept comment \"the web hosts, appCidrs\"",
-                f"        tcp dport {POSTGRES_PORT} {ip} saddr @replication{v} accept comment \"replicationCidrs\"",
+                f'        tcp dport {cluster} {ip} saddr @members{v} accept comment "the other members"',
+                f'        tcp dport {POSTGRES_PORT} {ip} saddr @app{v} accept comment "the web hosts, appCidrs"',
+                f'        tcp dport {POSTGRES_PORT} {ip} saddr @replication{v} accept comment "replicationCidrs"',
             ]
     return rules
 
@@ -120,8 +139,12 @@ def files(role: str, sets: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
     """``/etc/nftables.conf`` and the first boot's sets (``write_files`` entries, before the packages)."""
     names = WEB_SETS if role == "web" else DB_SETS
     conf = payload.render(
-        "nftables/nftables.conf", table=TABLE, sets_file=SETS_FILE, sets=payload.Lines(_set_definitions(names)),
-        rules=payload.Lines(_rules(role)), metadata_guard=payload.Lines("        " + r for r in guard_rules()),
+        "nftables/nftables.conf",
+        table=TABLE,
+        sets_file=SETS_FILE,
+        sets=payload.Lines(_set_definitions(names)),
+        rules=payload.Lines(_rules(role)),
+        metadata_guard=payload.Lines("        " + r for r in guard_rules()),
         forward_guard=payload.Lines("        " + r for r in forward_guard_rules()),
     )
     return [write_file(CONF, conf, permissions="0644"), write_file(SETS_FILE, sets_text(sets), permissions="0600")]
@@ -133,11 +156,13 @@ def bootcmd_guard() -> list[Any]:
     (the first boot of an image without nftables: the guard comes with the package, before any user logs in)."""
     rules = "".join(f"        {r}\n" for r in guard_rules())
     forward = "".join(f"        {r}\n" for r in forward_guard_rules())
-    script = ("command -v nft >/dev/null 2>&1 || exit 0\nnft -f - <<'EOF'\n"
-              "table inet rs_metadata_guard\ndelete table inet rs_metadata_guard\n"
-              "table inet rs_metadata_guard {\n    chain output {\n"
-              "        type filter hook output priority filter; policy accept;\n"
-              f"{rules}    }}\n    chain forward {{\n"
-              "        type filter hook forward priority filter; policy accept;\n"
-              f"{forward}    }}\n}}\nEOF\n")
+    script = (
+        "command -v nft >/dev/null 2>&1 || exit 0\nnft -f - <<'EOF'\n"
+        "table inet rs_metadata_guard\ndelete table inet rs_metadata_guard\n"
+        "table inet rs_metadata_guard {\n    chain output {\n"
+        "        type filter hook output priority filter; policy accept;\n"
+        f"{rules}    }}\n    chain forward {{\n"
+        "        type filter hook forward priority filter; policy accept;\n"
+        f"{forward}    }}\n}}\nEOF\n"
+    )
     return [["sh", "-c", script]]

@@ -19,8 +19,15 @@ PACKAGES = ["nftables", *upgrades.PACKAGES]
 
 
 def harden(
-    doc: dict[str, Any], *, role: str, sets: Mapping[str, Sequence[str]], patroni_conf: str = "",
-    acme_peers_conf: str = "", pgbackrest_secrets: str = "", app_credentials: str = "", site: bool = False,
+    doc: dict[str, Any],
+    *,
+    role: str,
+    sets: Mapping[str, Sequence[str]],
+    patroni_conf: str = "",
+    acme_peers_conf: str = "",
+    pgbackrest_secrets: str = "",
+    app_credentials: str = "",
+    site: bool = False,
 ) -> list[dict[str, Any]]:
     """Add the guard and the packages to ``doc``; return the files to write (the caller orders ``write_files``)."""
     doc["bootcmd"] = firewall.bootcmd_guard()
@@ -28,10 +35,16 @@ def harden(
     return [
         *firewall.files("web" if role == "web" else "db", sets),
         *upgrades.files(database=role != "web"),
-        *runtime.sync_files(role="web" if role == "web" else "db", patroni_conf=patroni_conf,
-                            firewall_table=firewall.TABLE, firewall_sets_file=firewall.SETS_FILE,
-                            acme_peers_conf=acme_peers_conf, pgbackrest_secrets=pgbackrest_secrets,
-                            app_credentials=app_credentials, site=site),
+        *runtime.sync_files(
+            role="web" if role == "web" else "db",
+            patroni_conf=patroni_conf,
+            firewall_table=firewall.TABLE,
+            firewall_sets_file=firewall.SETS_FILE,
+            acme_peers_conf=acme_peers_conf,
+            pgbackrest_secrets=pgbackrest_secrets,
+            app_credentials=app_credentials,
+            site=site,
+        ),
     ]
 
 

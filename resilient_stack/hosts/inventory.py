@@ -30,7 +30,9 @@ ROLES = HOST_ROLES
 
 def _address(value: Any, source: str, where: str) -> str:
     if not isinstance(value, str):
-        raise InputError(source, f"{where} is {type(value).__name__}, expected an address (a secret or unknown output?)")
+        raise InputError(
+            source, f"{where} is {type(value).__name__}, expected an address (a secret or unknown output?)"
+        )
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
@@ -58,7 +60,8 @@ def inventory(outputs: Any, source: str) -> dict[str, list[str]]:
     primary = outputs.get("databasePrimaryAddress")
     if not isinstance(placements, dict) or not isinstance(dbs, dict) or primary is None:
         raise InputError(
-            source, "missing outputs: need placements, databaseAddresses and databasePrimaryAddress "
+            source,
+            "missing outputs: need placements, databaseAddresses and databasePrimaryAddress "
             "(is this a resilient-stack stack, after `pulumi up`?)",
         )
     web = [address for _, address in web_placements(placements, source)]
@@ -79,8 +82,11 @@ def render(inv: dict[str, list[str]], fmt: str, user: str) -> str:
     if fmt == "shell":
         lines = ["# checks every deployed host with the shipped host checks (pip install 'resilient-stack[checks]')"]
         replicas = len(inv[HOST_DB_REPLICA])
-        extra = {HOST_DB_PRIMARY: f" --expect-replicas {replicas} --expect-backup", HOST_DB_REPLICA: " --expect-backup",
-                 HOST_WEB: " --expect-app"}
+        extra = {
+            HOST_DB_PRIMARY: f" --expect-replicas {replicas} --expect-backup",
+            HOST_DB_REPLICA: " --expect-backup",
+            HOST_WEB: " --expect-app",
+        }
         for role in ROLES:
             if inv[role]:
                 lines.append(

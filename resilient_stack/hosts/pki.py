@@ -32,8 +32,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["CA_DAYS", "LEAF_DAYS", "RENEW_BEFORE_DAYS", "ADMIN_CN", "Issued", "new_ca", "issue_member",
-           "issue_client", "not_after", "common_name", "due"]
+__all__ = [
+    "CA_DAYS",
+    "LEAF_DAYS",
+    "RENEW_BEFORE_DAYS",
+    "ADMIN_CN",
+    "Issued",
+    "new_ca",
+    "issue_member",
+    "issue_client",
+    "not_after",
+    "common_name",
+    "due",
+]
 
 CA_DAYS = 3650
 LEAF_DAYS = 365
@@ -65,8 +76,9 @@ def _serial(seed: str | None, label: str) -> int:
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def _pem_cert(cert: x509.Certificate) -> str:
@@ -96,12 +108,28 @@ def new_ca(scope: str, *, now: dt.datetime, days: int = CA_DAYS, seed: str | Non
     name = _name(f"{scope} cluster CA")
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(_serial(seed, "ca")).not_valid_before(start).not_valid_after(end)
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(_serial(seed, "ca"))
+        .not_valid_before(start)
+        .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(ski, critical=False)
         .sign(key, hashes.SHA256(), ecdsa_deterministic=True)
     )
@@ -116,19 +144,45 @@ def _load_ca(ca: Issued) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     return cert, key
 
 
-def _leaf(ca: Issued, *, cn: str | None, unit: str | None = None, sans: Sequence[x509.GeneralName], usages: Sequence[x509.ObjectIdentifier],
-          now: dt.datetime, days: int, seed: str | None, label: str) -> Issued:
+def _leaf(
+    ca: Issued,
+    *,
+    cn: str | None,
+    unit: str | None = None,
+    sans: Sequence[x509.GeneralName],
+    usages: Sequence[x509.ObjectIdentifier],
+    now: dt.datetime,
+    days: int,
+    seed: str | None,
+    label: str,
+) -> Issued:
     ca_cert, ca_key = _load_ca(ca)
     key = _key(seed, label)
     start, end = _window(now, days)
     end = min(end, ca_cert.not_valid_after_utc)
     builder = (
-        x509.CertificateBuilder().subject_name(_name(cn, unit)).issuer_name(ca_cert.subject).public_key(key.public_key())
-        .serial_number(_serial(seed, label)).not_valid_before(start).not_valid_after(end)
+        x509.CertificateBuilder()
+        .subject_name(_name(cn, unit))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(_serial(seed, label))
+        .not_valid_before(start)
+        .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
@@ -137,24 +191,46 @@ def _leaf(ca: Issued, *, cn: str | None, unit: str | None = None, sans: Sequence
     return Issued(_pem_cert(builder.sign(ca_key, hashes.SHA256(), ecdsa_deterministic=True)), _pem_key(key))
 
 
-def issue_member(ca: Issued, name: str, addresses: Iterable[str], *, now: dt.datetime, days: int = LEAF_DAYS,
-                 seed: str | None = None) -> Issued:
+def issue_member(
+    ca: Issued, name: str, addresses: Iterable[str], *, now: dt.datetime, days: int = LEAF_DAYS, seed: str | None = None
+) -> Issued:
     """A member's certificate: its name, addresses, the loopback and ``localhost`` as SANs, and NO common name: etcd
     presents it to itself when its JSON gateway (Patroni's way in) forwards a request, and refuses a forwarded request
     from a certificate with a common name once authentication is on ("CommonName of client sending a request
     against gateway will be ignored"). The member's name is its subject's organisational unit."""
     ips = list(dict.fromkeys([*(str(ipaddress.ip_address(a)) for a in addresses), "127.0.0.1"]))
-    sans: list[x509.GeneralName] = [x509.DNSName(name), x509.DNSName("localhost"),
-                                    *(x509.IPAddress(ipaddress.ip_address(a)) for a in ips)]
-    return _leaf(ca, cn=None, unit=name, sans=sans, usages=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
-                 now=now, days=days, seed=seed, label=f"member/{name}")
+    sans: list[x509.GeneralName] = [
+        x509.DNSName(name),
+        x509.DNSName("localhost"),
+        *(x509.IPAddress(ipaddress.ip_address(a)) for a in ips),
+    ]
+    return _leaf(
+        ca,
+        cn=None,
+        unit=name,
+        sans=sans,
+        usages=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+        now=now,
+        days=days,
+        seed=seed,
+        label=f"member/{name}",
+    )
 
 
-def issue_client(ca: Issued, cn: str, *, label: str, now: dt.datetime, days: int = LEAF_DAYS,
-                 seed: str | None = None) -> Issued:
+def issue_client(
+    ca: Issued, cn: str, *, label: str, now: dt.datetime, days: int = LEAF_DAYS, seed: str | None = None
+) -> Issued:
     """A client-only certificate with common name ``cn`` (``label`` tells apart two of the same name)."""
-    return _leaf(ca, cn=cn, sans=[], usages=[ExtendedKeyUsageOID.CLIENT_AUTH], now=now, days=days, seed=seed,
-                 label=f"client/{label}")
+    return _leaf(
+        ca,
+        cn=cn,
+        sans=[],
+        usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
+        now=now,
+        days=days,
+        seed=seed,
+        label=f"client/{label}",
+    )
 
 
 def not_after(cert_pem: str) -> dt.datetime:

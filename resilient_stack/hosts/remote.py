@@ -60,8 +60,11 @@ def select(hosts: Sequence[WebHost], wanted: str | None, source: str) -> list[We
     chosen = [h for h in hosts if h.address == address] if address else [h for h in hosts if h.placement == wanted]
     if not chosen:
         placements = sorted({h.placement for h in hosts})
-        raise InputError(source, f"--host {wanted}: no web host at that address nor placement of that name; the web "
-                                 f"hosts: {', '.join(h.label for h in hosts)} (placements: {', '.join(placements)})")
+        raise InputError(
+            source,
+            f"--host {wanted}: no web host at that address nor placement of that name; the web "
+            f"hosts: {', '.join(h.label for h in hosts)} (placements: {', '.join(placements)})",
+        )
     return chosen
 
 
@@ -98,8 +101,11 @@ def release_args(command: str, as_json: bool = False, to: int | None = None) -> 
 
 def logs_args(since: str | None = None, lines: int | None = None, follow: bool = False) -> list[str]:
     """journalctl's arguments for ``resilient-stack-app logs``."""
-    return [*(["--since", since] if since else []), *(["-n", str(lines)] if lines is not None else []),
-            *(["-f"] if follow else [])]
+    return [
+        *(["--since", since] if since else []),
+        *(["-n", str(lines)] if lines is not None else []),
+        *(["-f"] if follow else []),
+    ]
 
 
 def prefixer(hosts: Sequence[WebHost]):

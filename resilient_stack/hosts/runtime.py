@@ -63,14 +63,20 @@ CHUNK = 255  # Nova: a metadata value is at most 255 characters
 MAX_ITEMS = 100  # Nova's default quota is 128 metadata items per instance; the labels use a few
 SYNC_EVERY = "2min"  # how often root's sync unit reads the metadata
 _KEY = re.compile(re.escape(PREFIX) + r"(\d{2})")
-TITLE_MARK = "<!--rs:title-->"  # where root's sync puts the title in the index page's template (never in an escaped text)
+TITLE_MARK = (
+    "<!--rs:title-->"  # where root's sync puts the title in the index page's template (never in an escaped text)
+)
 
 
 def document(
-    *, pg_hba: Sequence[str] | None = None, firewall: Mapping[str, Sequence[str]] | None = None,
-    acme_peers: Sequence[str] | None = None, dcs: Mapping[str, Any] | None = None,
+    *,
+    pg_hba: Sequence[str] | None = None,
+    firewall: Mapping[str, Sequence[str]] | None = None,
+    acme_peers: Sequence[str] | None = None,
+    dcs: Mapping[str, Any] | None = None,
     app: Mapping[str, Any] | None = None,
-    ssh_keys: Sequence[str] | None = None, site: Mapping[str, Any] | None = None,
+    ssh_keys: Sequence[str] | None = None,
+    site: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The runtime document of one host (keys in a fixed order: the same inputs give the same items).
 
@@ -104,7 +110,7 @@ def encode(doc: Mapping[str, Any], *, slots: int | None = None) -> dict[str, str
     ``slots``: exactly that many items, the last ones empty (the keys are then known before the addresses are, so
     a preview sees the instance's labels: the components size them with :func:`widest_address`)."""
     text = json.dumps(doc, separators=(",", ":"), sort_keys=False, ensure_ascii=True)
-    chunks = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)]
+    chunks = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)]
     if slots is not None:
         if len(chunks) > slots:
             raise ValueError(f"the runtime configuration needs {len(chunks)} metadata items, {slots} were reserved")
@@ -134,28 +140,66 @@ def first_boot_file(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def sync_files(
-    *, role: str, patroni_conf: str = "", firewall_table: str = "", firewall_sets_file: str = "",
-    acme_peers_conf: str = "", pgbackrest_secrets: str = "", app_credentials: str = "", site: bool = False,
+    *,
+    role: str,
+    patroni_conf: str = "",
+    firewall_table: str = "",
+    firewall_sets_file: str = "",
+    acme_peers_conf: str = "",
+    pgbackrest_secrets: str = "",
+    app_credentials: str = "",
+    site: bool = False,
 ) -> list[dict[str, Any]]:
     """The sync script and its units (``write_files`` entries); what it applies depends on the role (``web``,
     ``db``) and on the files the role has (an empty path: nothing of that kind on this host; ``site``: a web site)."""
-    web = {"site_dir": SITE_DIR, "nginx_site": NGINX_SITE, "server_name_conf": SERVER_NAME_CONF,
-           "index_template": INDEX_TEMPLATE, "index_page": f"{WEB_ROOT}/index.html", "cert_names": CERT_NAMES,
-           "cert_service": f"{CERT_SERVICE}.service"}
+    web = {
+        "site_dir": SITE_DIR,
+        "nginx_site": NGINX_SITE,
+        "server_name_conf": SERVER_NAME_CONF,
+        "index_template": INDEX_TEMPLATE,
+        "index_page": f"{WEB_ROOT}/index.html",
+        "cert_names": CERT_NAMES,
+        "cert_service": f"{CERT_SERVICE}.service",
+    }
     return [
-        write_file(SYNC_SCRIPT, payload.render(
-            "runtime/sync.py", metadata_url=METADATA_URL, prefix=PREFIX, secret_prefix=secrets.PREFIX, version=VERSION,
-            runtime_config=RUNTIME_CONFIG, key_file=secrets.KEY_FILE, sealed_file=secrets.SEALED_FILE, role=role,
-            patroni_conf=patroni_conf, patroni_service=PATRONI_SERVICE, patroni_api_port=PATRONI_API_PORT,
-            firewall_table=firewall_table,
-            firewall_sets_file=firewall_sets_file, acme_peers_conf=acme_peers_conf, tls_dir=TLS_DIR,
-            tls_group=TLS_GROUP, pgbackrest_secrets=pgbackrest_secrets, app_credentials=app_credentials,
-            login_user=LOGIN_USER, ssh_keys_dir=SSH_KEYS_DIR,
-            ssh_key_re=repr(SSH_PUBLIC_KEY), server_name_re=repr(SERVER_NAME_RE.pattern), title_max=LABEL_MAX,
-            title_mark=TITLE_MARK, **{k: v if site else "" for k, v in web.items()},
-        ), permissions="0755"),
-        write_file(f"{SYSTEMD_DIR}/{SYNC_SERVICE}.service",
-                            payload.render("systemd/resilient-stack-sync.service", sync_script=SYNC_SCRIPT)),
-        write_file(f"{SYSTEMD_DIR}/{SYNC_SERVICE}.timer",
-                            payload.render("systemd/resilient-stack-sync.timer", every=SYNC_EVERY)),
+        write_file(
+            SYNC_SCRIPT,
+            payload.render(
+                "runtime/sync.py",
+                metadata_url=METADATA_URL,
+                prefix=PREFIX,
+                secret_prefix=secrets.PREFIX,
+                version=VERSION,
+                runtime_config=RUNTIME_CONFIG,
+                key_file=secrets.KEY_FILE,
+                sealed_file=secrets.SEALED_FILE,
+                role=role,
+                patroni_conf=patroni_conf,
+                patroni_service=PATRONI_SERVICE,
+                patroni_api_port=PATRONI_API_PORT,
+                firewall_table=firewall_table,
+                firewall_sets_file=firewall_sets_file,
+                acme_peers_conf=acme_peers_conf,
+                tls_dir=TLS_DIR,
+                tls_group=TLS_GROUP,
+                pgbackrest_secrets=pgbackrest_secrets,
+                app_credentials=app_credentials,
+                login_user=LOGIN_USER,
+                ssh_keys_dir=SSH_KEYS_DIR,
+                ssh_key_re=repr(SSH_PUBLIC_KEY),
+                server_name_re=repr(SERVER_NAME_RE.pattern),
+                title_max=LABEL_MAX,
+                title_mark=TITLE_MARK,
+                **{k: v if site else "" for k, v in web.items()},
+            ),
+            permissions="0755",
+        ),
+        write_file(
+            f"{SYSTEMD_DIR}/{SYNC_SERVICE}.service",
+            payload.render("systemd/resilient-stack-sync.service", sync_script=SYNC_SCRIPT),
+        ),
+        write_file(
+            f"{SYSTEMD_DIR}/{SYNC_SERVICE}.timer",
+            payload.render("systemd/resilient-stack-sync.timer", every=SYNC_EVERY),
+        ),
     ]

@@ -31,8 +31,19 @@ from typing import Any, Mapping
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
-__all__ = ["PREFIX", "VERSION", "KEY_FILE", "SEALED_FILE", "KEY_LENGTH", "seal", "unseal", "items", "joined",
-           "scram_verifier", "scram_matches"]
+__all__ = [
+    "PREFIX",
+    "VERSION",
+    "KEY_FILE",
+    "SEALED_FILE",
+    "KEY_LENGTH",
+    "seal",
+    "unseal",
+    "items",
+    "joined",
+    "scram_verifier",
+    "scram_matches",
+]
 
 PREFIX = "rs-secret-"
 VERSION = 1
@@ -64,7 +75,9 @@ def unseal(sealed: str, key: str) -> dict[str, Any]:
         raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
         doc = json.loads(_cipher(key).decrypt(raw, [_AAD]))
     except (InvalidTag, ValueError, TypeError) as exc:
-        raise ValueError(f"the secret document cannot be unsealed with this host's key ({type(exc).__name__})") from None
+        raise ValueError(
+            f"the secret document cannot be unsealed with this host's key ({type(exc).__name__})"
+        ) from None
     if not isinstance(doc, dict) or doc.get("v") != VERSION:
         raise ValueError(f"not a version {VERSION} secret document")
     return doc
@@ -72,7 +85,7 @@ def unseal(sealed: str, key: str) -> dict[str, Any]:
 
 def items(sealed: str, *, slots: int | None = None, chunk: int = 255) -> dict[str, str]:
     """The sealed text as metadata items ``rs-secret-NN`` (``slots``: exactly that many, the last ones empty)."""
-    chunks = [sealed[i:i + chunk] for i in range(0, len(sealed), chunk)] or [""]
+    chunks = [sealed[i : i + chunk] for i in range(0, len(sealed), chunk)] or [""]
     if slots is not None:
         if len(chunks) > slots:
             raise ValueError(f"the sealed secrets need {len(chunks)} metadata items, {slots} were reserved")
@@ -82,8 +95,11 @@ def items(sealed: str, *, slots: int | None = None, chunk: int = 255) -> dict[st
 
 def joined(metadata: Mapping[str, str]) -> str:
     """The sealed text from an instance's metadata (the inverse of :func:`items`)."""
-    parts = sorted((int(k[len(PREFIX):]), v) for k, v in metadata.items()
-                   if k.startswith(PREFIX) and re.fullmatch(r"\d{2}", k[len(PREFIX):]))
+    parts = sorted(
+        (int(k[len(PREFIX) :]), v)
+        for k, v in metadata.items()
+        if k.startswith(PREFIX) and re.fullmatch(r"\d{2}", k[len(PREFIX) :])
+    )
     if not parts or [i for i, _ in parts] != list(range(len(parts))):
         raise ValueError("no complete sealed secret document in the metadata")
     return "".join(v for _, v in parts)
@@ -115,5 +131,6 @@ def scram_matches(verifier: str, password: str) -> bool:
     if not m:
         return False
     stored, server = _scram_keys(password, base64.b64decode(m.group(2)), int(m.group(1)))
-    return hmac.compare_digest(stored, base64.b64decode(m.group(3))) and \
-        hmac.compare_digest(server, base64.b64decode(m.group(4)))
+    return hmac.compare_digest(stored, base64.b64decode(m.group(3))) and hmac.compare_digest(
+        server, base64.b64decode(m.group(4))
+    )

@@ -27,6 +27,10 @@ def files(*, database: bool) -> list[dict[str, Any]]:
     """The two apt configuration files (``write_files`` entries)."""
     blacklist = payload.Lines(
         ["Unattended-Upgrade::Package-Blacklist {", *[f'        "{p}";' for p in HELD_ON_DATABASE], "};"]
-        if database else [])
-    return [write_file(AUTO, payload.render("apt/20auto-upgrades")),
-            write_file(POLICY, payload.render("apt/52resilient-stack-upgrades", blacklist=blacklist))]
+        if database
+        else []
+    )
+    return [
+        write_file(AUTO, payload.render("apt/20auto-upgrades")),
+        write_file(POLICY, payload.render("apt/52resilient-stack-upgrades", blacklist=blacklist)),
+    ]

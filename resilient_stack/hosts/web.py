@@ -49,8 +49,19 @@ from resilient_stack.hosts.paths import (
     WEB_ROOT,
 )
 
-__all__ = ["DEFAULT_TITLE", "CONNECTION_OPTIONS", "AppDatabase", "connection_url", "render_web", "validate_web",
-           "web_secret_document", "web_runtime", "site_settings", "SITE_VARIANTS", "WRITE_TOKEN_LENGTH"]
+__all__ = [
+    "DEFAULT_TITLE",
+    "CONNECTION_OPTIONS",
+    "AppDatabase",
+    "connection_url",
+    "render_web",
+    "validate_web",
+    "web_secret_document",
+    "web_runtime",
+    "site_settings",
+    "SITE_VARIANTS",
+    "WRITE_TOKEN_LENGTH",
+]
 
 WRITE_TOKEN_LENGTH = 40
 
@@ -156,7 +167,7 @@ def healthz(application: app.AppSpec | None) -> payload.Lines:
     lines = list(locations(application))
     start = next(i for i, line in enumerate(lines) if "location = /healthz" in line)
     end = next(i for i in range(start, len(lines)) if lines[i] == "    }")
-    return payload.Lines(lines[start:end + 1])
+    return payload.Lines(lines[start : end + 1])
 
 
 def nginx_site(*, https: bool, certificate: bool = False, application: app.AppSpec | None = None) -> str:
@@ -165,10 +176,22 @@ def nginx_site(*, https: bool, certificate: bool = False, application: app.AppSp
     if https:
         # Debian's self-signed snakeoil pair, or the ACME certificate's snippet (self-signed until issued)
         blocks = acme.nginx_blocks(acme=certificate)
-        return payload.render("web/nginx-https.conf", server_name_conf=SERVER_NAME_CONF, web_root=WEB_ROOT,
-                              locations=locations(application), healthz=healthz(application), app_zone=zone, **blocks)
-    return payload.render("web/nginx-http.conf", server_name_conf=SERVER_NAME_CONF, web_root=WEB_ROOT,
-                          locations=locations(application), app_zone=zone)
+        return payload.render(
+            "web/nginx-https.conf",
+            server_name_conf=SERVER_NAME_CONF,
+            web_root=WEB_ROOT,
+            locations=locations(application),
+            healthz=healthz(application),
+            app_zone=zone,
+            **blocks,
+        )
+    return payload.render(
+        "web/nginx-http.conf",
+        server_name_conf=SERVER_NAME_CONF,
+        web_root=WEB_ROOT,
+        locations=locations(application),
+        app_zone=zone,
+    )
 
 
 def site_settings(*, server_name: str, https: bool, app_title: str) -> dict[str, Any]:
@@ -176,14 +199,24 @@ def site_settings(*, server_name: str, https: bool, app_title: str) -> dict[str,
     server name, HTTPS, the names of its ACME certificate (HTTPS and DNS names only: :func:`.acme.names`) and the
     index page's title."""
     validate_web(app_title=app_title, https=https, server_name=server_name)
-    return {"server_name": server_name, "https": https, "certify": acme.names(server_name) if https else None,
-            "title": app_title}
+    return {
+        "server_name": server_name,
+        "https": https,
+        "certify": acme.names(server_name) if https else None,
+        "title": app_title,
+    }
 
 
-def web_secret_document(*, ca: str, app_user: str | None, app_passwords: Sequence[str] = (),
-                        write_token: str | None = None, migrate_password: str | None = None,
-                        app_secrets: Mapping[str, str] | None = None,
-                        registry_password: str | None = None) -> dict[str, Any]:
+def web_secret_document(
+    *,
+    ca: str,
+    app_user: str | None,
+    app_passwords: Sequence[str] = (),
+    write_token: str | None = None,
+    migrate_password: str | None = None,
+    app_secrets: Mapping[str, str] | None = None,
+    registry_password: str | None = None,
+) -> dict[str, Any]:
     """A web host's secret document (:mod:`.secrets`): the cluster CA's certificate and, with the application, its
     credentials (every generation of its password so far: the current one first, then the previous), the release
     phase's, the write token, the user's secrets and the registry's password."""
@@ -195,8 +228,11 @@ def web_secret_document(*, ca: str, app_user: str | None, app_passwords: Sequenc
         migrate = check.password(migrate_password, "migrate password")
         doc["app"] = app.secret_section(
             credentials=[(u, check.password(p, "app password")) for u, p in app_credentials(app_user, app_passwords)],
-            migrate=(migrate_role(app_user), migrate), write_token=token,
-            secrets=dict(app_secrets or {}), registry_password=registry_password)
+            migrate=(migrate_role(app_user), migrate),
+            write_token=token,
+            secrets=dict(app_secrets or {}),
+            registry_password=registry_password,
+        )
     return doc
 
 
@@ -254,9 +290,16 @@ def render_web(
         ValueError: on an empty/multi-line label or title, a bad server name, host name, key or application.
     """
     check.label(placement_label, "placement_label")  # required here; validate_web also takes None
-    keys = validate_web(placement_label=placement_label, app_title=app_title, https=https, server_name=server_name,
-                        hostname=hostname, ssh_authorized_keys=ssh_authorized_keys, database=database,
-                        application=application)
+    keys = validate_web(
+        placement_label=placement_label,
+        app_title=app_title,
+        https=https,
+        server_name=server_name,
+        hostname=hostname,
+        ssh_authorized_keys=ssh_authorized_keys,
+        database=database,
+        application=application,
+    )
     if (application is not None) != ("app" in secrets_doc) or (application is not None and "tls" not in secrets_doc):
         raise ValueError("the secret document has the application's credentials exactly when there is an application")
     if (application is not None) != (app_runtime is not None):
@@ -272,19 +315,34 @@ def render_web(
         package_update=package_update,
         package_upgrade=package_upgrade,
     )
-    first = web_runtime(admin_cidrs=admin_cidrs, acme_peers=peers, ssh_keys=keys, server_name=server_name,
-                        https=https, app_title=app_title, app=app_runtime)
+    first = web_runtime(
+        admin_cidrs=admin_cidrs,
+        acme_peers=peers,
+        ssh_keys=keys,
+        server_name=server_name,
+        https=https,
+        app_title=app_title,
+        app=app_runtime,
+    )
     doc["write_files"] = [
         document.ssh_hardening(),
         document.write_file(secrets.KEY_FILE, host_key, permissions="0600"),
         document.write_file(secrets.SEALED_FILE, sealed + "\n", permissions="0600"),
         runtime.first_boot_file(first),
-        *hardening.harden(doc, role="web", sets=first["firewall"], acme_peers_conf=ACME_PEERS_CONF, site=True,
-                          app_credentials=APP_CREDENTIALS if application is not None else ""),
+        *hardening.harden(
+            doc,
+            role="web",
+            sets=first["firewall"],
+            acme_peers_conf=ACME_PEERS_CONF,
+            site=True,
+            app_credentials=APP_CREDENTIALS if application is not None else "",
+        ),
         # the site and the page as root's sync fills them in (the server name, the variant, the title: runtime)
         document.write_file(INDEX_TEMPLATE, index_template(placement_label=placement_label)),
-        *[document.write_file(f"{SITE_DIR}/{variant}.conf", nginx_site(application=application, **how))
-          for variant, how in SITE_VARIANTS.items()],
+        *[
+            document.write_file(f"{SITE_DIR}/{variant}.conf", nginx_site(application=application, **how))
+            for variant, how in SITE_VARIANTS.items()
+        ],
         *acme.files(peers),
         *(app.files() if application is not None else []),
     ]
@@ -292,28 +350,47 @@ def render_web(
     # nginx's upstream to the release it started)
     agent: list[Any] = []
     if application is not None:
-        agent = [["install", "-d", "-m", "0700", APP_STATE_DIR], ["systemctl", "daemon-reload"],
-                 ["systemctl", "enable", "--now", app.AGENT_SERVICE]]
-    doc["runcmd"] = document.ssh_runcmd() + hardening.first_runcmd() + [
-        ["install", "-d", "-m", "0755", TLS_DIR], [SYNC_SCRIPT, "--boot"],
-        ["rm", "-f", f"{NGINX_ENABLED}/default"],
-        ["ln", "-sfn", NGINX_SITE, f"{NGINX_ENABLED}/resilient-stack"],
-        ["nginx", "-t", "-q"],
-        ["systemctl", "enable", "nginx"],
-        ["systemctl", "restart", "nginx"],
-    ] + agent + acme.runcmd() + hardening.last_runcmd()
+        agent = [
+            ["install", "-d", "-m", "0700", APP_STATE_DIR],
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", "--now", app.AGENT_SERVICE],
+        ]
+    doc["runcmd"] = (
+        document.ssh_runcmd()
+        + hardening.first_runcmd()
+        + [
+            ["install", "-d", "-m", "0755", TLS_DIR],
+            [SYNC_SCRIPT, "--boot"],
+            ["rm", "-f", f"{NGINX_ENABLED}/default"],
+            ["ln", "-sfn", NGINX_SITE, f"{NGINX_ENABLED}/resilient-stack"],
+            ["nginx", "-t", "-q"],
+            ["systemctl", "enable", "nginx"],
+            ["systemctl", "restart", "nginx"],
+        ]
+        + agent
+        + acme.runcmd()
+        + hardening.last_runcmd()
+    )
     return document.dump(doc)
 
 
 def web_runtime(
-    *, admin_cidrs: Sequence[str] = (), acme_peers: Sequence[str] = (), ssh_keys: Sequence[str] = (),
-    server_name: str = "_", https: bool = False, app_title: str = DEFAULT_TITLE, app: Mapping[str, Any] | None = None,
+    *,
+    admin_cidrs: Sequence[str] = (),
+    acme_peers: Sequence[str] = (),
+    ssh_keys: Sequence[str] = (),
+    server_name: str = "_",
+    https: bool = False,
+    app_title: str = DEFAULT_TITLE,
+    app: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The runtime document of a web host (:mod:`.runtime`), for the instance's metadata: its firewall's sets, the
     other web hosts' addresses (ACME), the SSH keys, what it serves (:func:`site_settings`) and the application's
     part (the spec of the stack's release); the arguments and their defaults are :func:`render_web`'s."""
     return runtime.document(
         firewall=firewall.web_sets(admin_cidrs=check.cidrs(admin_cidrs, "admin_cidrs", allow_empty=True)),
-        acme_peers=[str(ipaddress.ip_address(p)) for p in acme_peers], ssh_keys=check.ssh_keys(ssh_keys),
+        acme_peers=[str(ipaddress.ip_address(p)) for p in acme_peers],
+        ssh_keys=check.ssh_keys(ssh_keys),
         site=site_settings(server_name=server_name, https=https, app_title=app_title),
-        app=None if app is None else dict(app))
+        app=None if app is None else dict(app),
+    )

@@ -52,8 +52,11 @@ def problems_text(errors: Sequence[Any], what: str) -> str:
     # a container's own error when its items have errors ("placements: at least 1 item after validation" once
     # every placement was refused) is a knock-on of theirs: the items' errors say it
     locs = [tuple(e.get("loc", ())) for e in errors]
-    errors = [e for e, loc in zip(errors, locs)
-              if not any(len(other) > len(loc) and other[:len(loc)] == loc for other in locs)]
+    errors = [
+        e
+        for e, loc in zip(errors, locs)
+        if not any(len(other) > len(loc) and other[: len(loc)] == loc for other in locs)
+    ]
     items = []
     for err in errors[:MAX_PROBLEMS]:
         loc = ".".join(str(x) for x in err.get("loc", ())) or "(top level)"
@@ -62,5 +65,8 @@ def problems_text(errors: Sequence[Any], what: str) -> str:
     rest = len(errors) - len(items)
     if len(errors) == 1:
         return f"invalid {what} {items[0]}"
-    return f"invalid {what}, {len(errors)} problems: " + "; ".join(items) + (
-        f"; and {rest} more problems" if rest > 0 else "")
+    return (
+        f"invalid {what}, {len(errors)} problems: "
+        + "; ".join(items)
+        + (f"; and {rest} more problems" if rest > 0 else "")
+    )

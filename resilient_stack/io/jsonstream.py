@@ -83,6 +83,7 @@ def _malformed(data: bytes, exc: Exception) -> StreamError:
 
 # ---- the precise path: only for an object whose re-encoded length differs ------------------------
 
+
 class _Dup(Exception):
     def __init__(self, key: str) -> None:
         self.key = key

@@ -46,7 +46,8 @@ def read_bytes(path: str, source: str | None = None, max_bytes: int | None = Non
         else:
             if st.st_size > max_bytes:
                 raise InputError(
-                    label, f"file is {st.st_size} bytes, more than the {max_bytes}-byte limit (RESILIENT_STACK_MAX_INPUT_BYTES)"
+                    label,
+                    f"file is {st.st_size} bytes, more than the {max_bytes}-byte limit (RESILIENT_STACK_MAX_INPUT_BYTES)",
                 )
             if b"\x00" in os.pread(fh.fileno(), SNIFF_BYTES, 0):
                 raise InputError(label, "binary data, expected YAML or JSON text")

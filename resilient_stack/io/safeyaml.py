@@ -108,9 +108,7 @@ def _check_graph(root: yaml.Node) -> None:
         elif isinstance(node, yaml.MappingNode):
             stack.extend(c for pair in node.value for c in pair)
     if _expanded_size(root) > MAX_YAML_EXPANDED_NODES:
-        raise yaml.YAMLError(
-            f"document expands to more than {MAX_YAML_EXPANDED_NODES} nodes through aliases (refused)"
-        )
+        raise yaml.YAMLError(f"document expands to more than {MAX_YAML_EXPANDED_NODES} nodes through aliases (refused)")
 
 
 def load_yaml_text(text: str, source: str) -> Any:
@@ -160,7 +158,11 @@ def entry_lines(text: str, keys: tuple[str, ...]) -> dict[tuple[str, int], int]:
     out: dict[tuple[str, int], int] = {}
     if isinstance(root, yaml.MappingNode):
         for key_node, value in root.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value in keys and isinstance(value, yaml.SequenceNode):
+            if (
+                isinstance(key_node, yaml.ScalarNode)
+                and key_node.value in keys
+                and isinstance(value, yaml.SequenceNode)
+            ):
                 for i, item in enumerate(value.value):
                     out[(key_node.value, i)] = item.start_mark.line + 1
     return out

@@ -48,8 +48,9 @@ class Session:
         return ssh_argv(self.ssh, self.user, host, remote, tty)
 
 
-def open_session(stack: str, outputs: str | None = None, cwd: str | None = None, user: str = "debian",
-                 ssh: str = "ssh") -> Session:
+def open_session(
+    stack: str, outputs: str | None = None, cwd: str | None = None, user: str = "debian", ssh: str = "ssh"
+) -> Session:
     """The stack's web hosts from its outputs (``outputs``: a file, ``-``, or None for ``pulumi stack output``)."""
     ssh_command = parse_ssh(ssh)
     document, source = load_outputs(stack, outputs, cwd)
@@ -97,30 +98,50 @@ def release(session: Session, command: str, as_json: bool = False, to: int | Non
             if probe:
                 code = _wait(_start(session.argv(host, remote), stdin=subprocess.DEVNULL))
                 if code == SSH_FAILED:
-                    note(f"release {command}: {host.label}: ssh failed (exit {SSH_FAILED}) after it answered: not "
-                         "run again elsewhere; `resilient-stack release status` says whether it was registered")
+                    note(
+                        f"release {command}: {host.label}: ssh failed (exit {SSH_FAILED}) after it answered: not "
+                        "run again elsewhere; `resilient-stack release status` says whether it was registered"
+                    )
                     return code
             note(f"release {command}: answered by {host.label}")
             return code
         tried.append(host.label)
         if len(tried) < len(session.hosts):
             note(f"{host.label}: ssh failed (exit {SSH_FAILED}); trying the next web host")
-    raise InputError(session.stack, f"no web host answered over SSH (exit {SSH_FAILED} from {', '.join(tried)}): "
-                                    "check --user, --ssh (a key: -i KEY; a bastion: -J HOST) and that your address "
-                                    "is in adminCidrs")
+    raise InputError(
+        session.stack,
+        f"no web host answered over SSH (exit {SSH_FAILED} from {', '.join(tried)}): "
+        "check --user, --ssh (a key: -i KEY; a bastion: -J HOST) and that your address "
+        "is in adminCidrs",
+    )
 
 
-def logs(session: Session, wanted: str | None = None, since: str | None = None, lines: int | None = None,
-         follow: bool = False) -> int:
+def logs(
+    session: Session,
+    wanted: str | None = None,
+    since: str | None = None,
+    lines: int | None = None,
+    follow: bool = False,
+) -> int:
     """The application's output on every selected host at once, each line behind its host's label as it comes.
     0 when every host answered; 1 when one did not (each said on stderr, with its exit status), the others shown."""
     hosts = select(session.hosts, wanted, session.source)
     remote = remote_command("logs", logs_args(since, lines, follow))
     prefix, lock = prefixer(hosts), threading.Lock()
-    running = [(host, _start(session.argv(host, remote), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)) for host in hosts]
-    pumps = [threading.Thread(target=_pump, args=(stream, host, err, prefix, lock), daemon=True)
-             for host, proc in running for stream, err in ((proc.stdout, False), (proc.stderr, True))]
+    running = [
+        (
+            host,
+            _start(
+                session.argv(host, remote), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            ),
+        )
+        for host in hosts
+    ]
+    pumps = [
+        threading.Thread(target=_pump, args=(stream, host, err, prefix, lock), daemon=True)
+        for host, proc in running
+        for stream, err in ((proc.stdout, False), (proc.stderr, True))
+    ]
     for pump in pumps:
         pump.start()
     try:

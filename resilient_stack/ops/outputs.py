@@ -32,21 +32,29 @@ def load_outputs(stack: str, path: str | None = None, cwd: str | None = None) ->
 def _pulumi_outputs(stack: str, cwd: str | None, source: str) -> bytes:
     pulumi = shutil.which("pulumi")
     if pulumi is None:
-        raise InputError(source, "pulumi is not on PATH: install it (https://www.pulumi.com/docs/install/), or give "
-                                 f"the outputs: `pulumi stack output --json --stack {stack} > outputs.json`, then "
-                                 "--outputs outputs.json")
+        raise InputError(
+            source,
+            "pulumi is not on PATH: install it (https://www.pulumi.com/docs/install/), or give "
+            f"the outputs: `pulumi stack output --json --stack {stack} > outputs.json`, then "
+            "--outputs outputs.json",
+        )
     if cwd is not None and not os.path.isdir(cwd):
         raise InputError(cwd, "--cwd: no such directory (the Pulumi project's, where Pulumi.yaml is)")
     argv = [pulumi, "stack", "output", "--json", "--stack", stack]
     try:
         proc = subprocess.run(argv, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL, timeout=PULUMI_TIMEOUT)
     except subprocess.TimeoutExpired:
-        raise InputError(source, f"`pulumi stack output --json --stack {stack}` did not answer in "
-                                 f"{PULUMI_TIMEOUT} s") from None
+        raise InputError(
+            source, f"`pulumi stack output --json --stack {stack}` did not answer in {PULUMI_TIMEOUT} s"
+        ) from None
     except OSError as exc:
         raise InputError(source, f"cannot run {pulumi}: {exc.strerror or exc}") from None
     if proc.returncode != 0:
         said = [ln.strip() for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
-        raise InputError(source, f"`pulumi stack output --json --stack {stack}` failed (exit {proc.returncode})"
-                                 + (f": {said[-1][:300]}" if said else "") + " (--cwd: the project's directory)")
+        raise InputError(
+            source,
+            f"`pulumi stack output --json --stack {stack}` failed (exit {proc.returncode})"
+            + (f": {said[-1][:300]}" if said else "")
+            + " (--cwd: the project's directory)",
+        )
     return proc.stdout

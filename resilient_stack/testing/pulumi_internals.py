@@ -34,7 +34,18 @@ MockResourceArgs = mocks.MockResourceArgs
 MockCallArgs = mocks.MockCallArgs
 
 __all__ = [
-    "Mocks", "MockMonitor", "MockSettings", "MockEngine", "MockResourceArgs", "MockCallArgs",
-    "set_all_config", "SECRET_SIG", "SECRET_VALUE", "deserialize_properties",
-    "configure", "reset_options", "run_in_stack", "thread_event_loop",
+    "Mocks",
+    "MockMonitor",
+    "MockSettings",
+    "MockEngine",
+    "MockResourceArgs",
+    "MockCallArgs",
+    "set_all_config",
+    "SECRET_SIG",
+    "SECRET_VALUE",
+    "deserialize_properties",
+    "configure",
+    "reset_options",
+    "run_in_stack",
+    "thread_event_loop",
 ]

@@ -20,8 +20,15 @@ import yaml
 
 from resilient_stack.testing import podman
 
-__all__ = ["APP_BASE_IMAGE", "EXAMPLE_APP", "REGISTRY_PORT", "build_app_image", "registry_user_data", "push",
-           "repository_of"]
+__all__ = [
+    "APP_BASE_IMAGE",
+    "EXAMPLE_APP",
+    "REGISTRY_PORT",
+    "build_app_image",
+    "registry_user_data",
+    "push",
+    "repository_of",
+]
 
 APP_BASE_IMAGE = "localhost/resilient-stack-app-base:bookworm"
 EXAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "app"  # the checkout's example application
@@ -38,17 +45,21 @@ def build_app_image(tag: str, *, session: podman.Session, broken: bool = False, 
         podman.PodmanError: the build failed.
     """
     if not (EXAMPLE_APP / "Containerfile").is_file():
-        raise podman.PodmanUnavailable(f"the example application's sources are not here ({EXAMPLE_APP}): run from a "
-                                       "checkout of resilient-stack")
+        raise podman.PodmanUnavailable(
+            f"the example application's sources are not here ({EXAMPLE_APP}): run from a checkout of resilient-stack"
+        )
     if podman._run(["image", "exists", APP_BASE_IMAGE], check=False).returncode != 0:
         raise podman.PodmanUnavailable(f"no {APP_BASE_IMAGE}: run scripts/build-host-image.sh (as root)")
     session.own_image(tag)
-    podman._run(["build", "--quiet", "--network", "none", "--build-arg", f"BASE={APP_BASE_IMAGE}", "-t", tag,
-                 str(EXAMPLE_APP)], timeout=timeout)
+    podman._run(
+        ["build", "--quiet", "--network", "none", "--build-arg", f"BASE={APP_BASE_IMAGE}", "-t", tag, str(EXAMPLE_APP)],
+        timeout=timeout,
+    )
     if broken:
         with tempfile.TemporaryDirectory(prefix="rs-broken-") as ctx:
-            (Path(ctx) / "Containerfile").write_text(f"FROM {tag}\nCMD [\"python3\", \"-c\", \"raise SystemExit("
-                                                     f"'this release cannot start')\"]\n")
+            (Path(ctx) / "Containerfile").write_text(
+                f'FROM {tag}\nCMD ["python3", "-c", "raise SystemExit(\'this release cannot start\')"]\n'
+            )
             podman._run(["build", "--quiet", "--network", "none", "-t", tag, ctx], timeout=timeout)
     return tag
 
@@ -64,27 +75,42 @@ def registry_user_data() -> str:
         "version": 0.1,
         "log": {"level": "info"},
         "storage": {"filesystem": {"rootdirectory": "/var/lib/docker-registry"}, "delete": {"enabled": True}},
-        "http": {"addr": f":{REGISTRY_PORT}", "tls": {"certificate": f"{TLS_MOUNT}/s3.crt",
-                                                      "key": f"{TLS_MOUNT}/s3.key"}},
+        "http": {
+            "addr": f":{REGISTRY_PORT}",
+            "tls": {"certificate": f"{TLS_MOUNT}/s3.crt", "key": f"{TLS_MOUNT}/s3.key"},
+        },
     }
-    return "#cloud-config\n" + yaml.safe_dump({
-        "package_update": False,
-        "write_files": [
-            {"path": "/etc/docker/registry/config.yml", "content": yaml.safe_dump(config)},
-            # Debian's unit runs it as the user docker-registry: port 443 needs the capability
-            {"path": "/etc/systemd/system/docker-registry.service.d/port-443.conf",
-             "content": "[Service]\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n"},
-        ],
-        "runcmd": ["set -eu", ["systemctl", "disable", "--now", "nginx"], ["systemctl", "daemon-reload"],
-                   ["systemctl", "enable", "docker-registry"], ["systemctl", "restart", "docker-registry"],
-                   # cloud-init is done once the registry answers (the caller pushes right after)
-                   "for i in $(seq 1 60); do curl -ksf -o /dev/null https://127.0.0.1/v2/ && exit 0; sleep 1; done; "
-                   "journalctl -u docker-registry -n 20 --no-pager; exit 1"],
-    }, sort_keys=False, width=4096)
+    return "#cloud-config\n" + yaml.safe_dump(
+        {
+            "package_update": False,
+            "write_files": [
+                {"path": "/etc/docker/registry/config.yml", "content": yaml.safe_dump(config)},
+                # Debian's unit runs it as the user docker-registry: port 443 needs the capability
+                {
+                    "path": "/etc/systemd/system/docker-registry.service.d/port-443.conf",
+                    "content": "[Service]\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n",
+                },
+            ],
+            "runcmd": [
+                "set -eu",
+                ["systemctl", "disable", "--now", "nginx"],
+                ["systemctl", "daemon-reload"],
+                ["systemctl", "enable", "docker-registry"],
+                ["systemctl", "restart", "docker-registry"],
+                # cloud-init is done once the registry answers (the caller pushes right after)
+                "for i in $(seq 1 60); do curl -ksf -o /dev/null https://127.0.0.1/v2/ && exit 0; sleep 1; done; "
+                "journalctl -u docker-registry -n 20 --no-pager; exit 1",
+            ],
+        },
+        sort_keys=False,
+        width=4096,
+    )
 
 
 def push(local: str, registry_ip: str, repository: str, *, timeout: float = 600) -> None:
     """``local`` (this machine's storage) into the registry at ``registry_ip`` as ``repository`` (``path:tag``).
     This machine does not trust the stand-in's certificate (the web hosts do): the push skips its verification."""
-    podman._run(["push", "--quiet", "--tls-verify=false", local, f"docker://{registry_ip}:{REGISTRY_PORT}/{repository}"],
-                timeout=timeout)
+    podman._run(
+        ["push", "--quiet", "--tls-verify=false", local, f"docker://{registry_ip}:{REGISTRY_PORT}/{repository}"],
+        timeout=timeout,
+    )

@@ -22,8 +22,11 @@ def _envelope(props: Mapping[str, Any], secret: frozenset[str], show_secrets: bo
     out: dict[str, Any] = {}
     for k, v in props.items():
         if k in secret:
-            payload = {"plaintext": json.dumps(v)} if show_secrets else {"ciphertext": "mockrun:" + hashlib.sha256(
-                json.dumps(v, sort_keys=True).encode()).hexdigest()}
+            payload = (
+                {"plaintext": json.dumps(v)}
+                if show_secrets
+                else {"ciphertext": "mockrun:" + hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()}
+            )
             out[k] = {SECRET_SIG: SECRET_VALUE, **payload}
         else:
             out[k] = v
@@ -45,6 +48,7 @@ def _ordered(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     pending = {u: deps(r) for u, r in by_urn.items()}
     out: list[dict[str, Any]] = []
     done: set[str] = set()
+
     def rank(u: str) -> tuple[bool, bool, str]:  # the stack, then providers, then the rest
         t = by_urn[u]["type"]
         return t != STACK_TYPE, not t.startswith("pulumi:providers:"), u
@@ -61,7 +65,10 @@ def _ordered(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def to_stack_export(
-    recorded: list[Any], *, show_secrets: bool = False, pulumi_version: str = "v3.274.1",
+    recorded: list[Any],
+    *,
+    show_secrets: bool = False,
+    pulumi_version: str = "v3.274.1",
     secrets_providers: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``pulumi stack export`` document of a mocked run (``{"version": 3, "deployment": {...}}``).
@@ -92,13 +99,22 @@ def to_stack_export(
             if not ref:
                 pkg = r.type.split(":", 1)[0]
                 version = r.package_version or "0.0.0"
-                default_urn = f"urn:pulumi:{stack}::{project}::pulumi:providers:{pkg}::default_{version.replace('.', '_')}"
+                default_urn = (
+                    f"urn:pulumi:{stack}::{project}::pulumi:providers:{pkg}::default_{version.replace('.', '_')}"
+                )
                 default_id = str(uuid.uuid5(_NS, default_urn))
                 if default_urn not in defaults:
                     defaults[default_urn] = default_id
-                    docs.append({"urn": default_urn, "custom": True, "id": default_id,
-                                 "type": f"pulumi:providers:{pkg}", "inputs": {"version": version},
-                                 "outputs": {"version": version}})
+                    docs.append(
+                        {
+                            "urn": default_urn,
+                            "custom": True,
+                            "id": default_id,
+                            "type": f"pulumi:providers:{pkg}",
+                            "inputs": {"version": version},
+                            "outputs": {"version": version},
+                        }
+                    )
                 ref = f"{default_urn}::{default_id}"
             doc["provider"] = ref
         if r.dependencies:

@@ -31,8 +31,15 @@ import yaml
 from resilient_stack.hosts.paths import DATA_MOUNT
 from resilient_stack.testing import podman
 
-__all__ = ["DATA_MOUNT", "METADATA_IP", "data_volume", "metadata_files", "metadata_user_data", "boot_metadata_service",
-           "route_to_metadata"]
+__all__ = [
+    "DATA_MOUNT",
+    "METADATA_IP",
+    "data_volume",
+    "metadata_files",
+    "metadata_user_data",
+    "boot_metadata_service",
+    "route_to_metadata",
+]
 
 
 def container_storage(directory: Path) -> list[str]:
@@ -65,27 +72,49 @@ def metadata_files(root: Path, address: str, *, user_data: str, metadata: Mappin
     d = root / address
     d.mkdir(parents=True, exist_ok=True)
     (d / "user_data").write_text(user_data)
-    doc = {"uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"resilient-stack/{name}")), "name": name, "hostname": name,
-           "meta": dict(metadata)}
+    doc = {
+        "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"resilient-stack/{name}")),
+        "name": name,
+        "hostname": name,
+        "meta": dict(metadata),
+    }
     (d / "meta_data.json").write_text(json.dumps(doc))
 
 
 def metadata_user_data() -> str:
     """The stand-in's own ``#cloud-config``: the link-local address on its loopback, the server as a unit."""
-    return "#cloud-config\n" + yaml.safe_dump({
-        "write_files": [{"path": "/etc/systemd/system/metadata-standin.service", "content": (
-            "[Service]\nExecStart=/usr/bin/python3 /opt/metadata_standin.py " + _MOUNT + "\nRestart=always\n")}],
-        "runcmd": ["set -eu", ["systemctl", "disable", "--now", "nginx"],  # the image's nginx holds port 80
-                   ["ip", "addr", "add", f"{METADATA_IP}/32", "dev", "lo"], ["systemctl", "daemon-reload"],
-                   ["systemctl", "start", "metadata-standin"]],
-    }, sort_keys=False)
+    return "#cloud-config\n" + yaml.safe_dump(
+        {
+            "write_files": [
+                {
+                    "path": "/etc/systemd/system/metadata-standin.service",
+                    "content": (
+                        "[Service]\nExecStart=/usr/bin/python3 /opt/metadata_standin.py "
+                        + _MOUNT
+                        + "\nRestart=always\n"
+                    ),
+                }
+            ],
+            "runcmd": [
+                "set -eu",
+                ["systemctl", "disable", "--now", "nginx"],  # the image's nginx holds port 80
+                ["ip", "addr", "add", f"{METADATA_IP}/32", "dev", "lo"],
+                ["systemctl", "daemon-reload"],
+                ["systemctl", "start", "metadata-standin"],
+            ],
+        },
+        sort_keys=False,
+    )
 
 
 def boot_metadata_service(session: podman.Session, root: Path, network_args: Sequence[str]) -> podman.Host:
     """The stand-in container (``network_args``: its ``--network`` with a fixed ``ip=``), serving ``root``."""
     root.mkdir(parents=True, exist_ok=True)
-    return session.boot("metadata", metadata_user_data(), extra_args=[
-        *network_args, "-v", f"{root}:{_MOUNT}:ro", "-v", f"{SERVER}:/opt/metadata_standin.py:ro"])
+    return session.boot(
+        "metadata",
+        metadata_user_data(),
+        extra_args=[*network_args, "-v", f"{root}:{_MOUNT}:ro", "-v", f"{SERVER}:/opt/metadata_standin.py:ro"],
+    )
 
 
 def route_to_metadata(host: podman.Host, via: str) -> None:

@@ -55,11 +55,22 @@ class Client:
         self._request = urllib.request
         self.auth_url = c["auth_url"]
         self.ctx = ssl.create_default_context(cafile=c["cacert"]) if "cacert" in c else None
-        body = json.dumps({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": c["username"], "domain": {"name": "Default"}, "password": c["password"]}}},
-            "scope": {"project": {"name": c["project_name"], "domain": {"name": "Default"}}}}}).encode()
-        req = urllib.request.Request(c["auth_url"] + "/auth/tokens", data=body,
-                                     headers={"Content-Type": "application/json"})
+        body = json.dumps(
+            {
+                "auth": {
+                    "identity": {
+                        "methods": ["password"],
+                        "password": {
+                            "user": {"name": c["username"], "domain": {"name": "Default"}, "password": c["password"]}
+                        },
+                    },
+                    "scope": {"project": {"name": c["project_name"], "domain": {"name": "Default"}}},
+                }
+            }
+        ).encode()
+        req = urllib.request.Request(
+            c["auth_url"] + "/auth/tokens", data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=60, context=self.ctx) as resp:
             self.token = resp.headers["X-Subject-Token"]
             token = json.load(resp)["token"]
@@ -68,22 +79,36 @@ class Client:
 
     def send(self, path: str, method: str, body: dict | None = None) -> dict:
         """A Keystone call (``path`` under the auth URL) that must succeed; its JSON answer."""
-        status, _, raw = self.call(self.auth_url + path, method=method, headers={"Content-Type": "application/json"},
-                                   data=None if body is None else json.dumps(body).encode())
+        status, _, raw = self.call(
+            self.auth_url + path,
+            method=method,
+            headers={"Content-Type": "application/json"},
+            data=None if body is None else json.dumps(body).encode(),
+        )
         if status not in (200, 201, 204):
             raise RuntimeError(f"{method} {path}: HTTP {status} {raw[:300]!r}")
         return json.loads(raw) if raw else {}
 
     def endpoints(self, typ: str, region: str) -> list[str]:
-        return [e["url"] for s in self.catalog if s["type"] == typ for e in s["endpoints"]
-                if e["region_id"] == region and e["interface"] == "public"]
+        return [
+            e["url"]
+            for s in self.catalog
+            if s["type"] == typ
+            for e in s["endpoints"]
+            if e["region_id"] == region and e["interface"] == "public"
+        ]
 
-    def call(self, url: str, method: str = "GET", headers: dict | None = None,
-             data: bytes | None = None) -> tuple[int, dict, bytes]:
+    def call(
+        self, url: str, method: str = "GET", headers: dict | None = None, data: bytes | None = None
+    ) -> tuple[int, dict, bytes]:
         import urllib.error
 
-        req = self._request.Request(url, headers={"X-Auth-Token": self.token, "Accept": "application/json",
-                                                  **(headers or {})}, method=method, data=data)
+        req = self._request.Request(
+            url,
+            headers={"X-Auth-Token": self.token, "Accept": "application/json", **(headers or {})},
+            method=method,
+            data=data,
+        )
         try:
             with self._request.urlopen(req, timeout=60, context=self.ctx) as resp:
                 return resp.status, dict(resp.headers), resp.read()
@@ -136,10 +161,12 @@ def inventory_main(clouds_yaml: str) -> int:
     for cloud, c in read_clouds_yaml(clouds_yaml).items():
         client = Client(c)
         for region in topo["clouds"][of[cloud]]["regions"]:
-            servers = client.get("compute", region, "/servers/detail",
-                                 {"OpenStack-API-Version": "compute 2.64"})["servers"]
-            groups = client.get("compute", region, "/os-server-groups",
-                                {"OpenStack-API-Version": "compute 2.64"})["server_groups"]
+            servers = client.get("compute", region, "/servers/detail", {"OpenStack-API-Version": "compute 2.64"})[
+                "servers"
+            ]
+            groups = client.get("compute", region, "/os-server-groups", {"OpenStack-API-Version": "compute 2.64"})[
+                "server_groups"
+            ]
             networks = client.get("network", region, "/v2.0/networks")["networks"]
             subnets = client.get("network", region, "/v2.0/subnets")["subnets"]
             ports = client.get("network", region, "/v2.0/ports")["ports"]
@@ -155,36 +182,91 @@ def inventory_main(clouds_yaml: str) -> int:
             for ct in json.loads(body or b"[]"):
                 status, headers, _ = client.call(f"{swift}/{ct['name']}", method="HEAD")
                 containers[ct["name"]] = {
-                    "metadata": {k[len("x-container-meta-"):].lower(): v for k, v in headers.items()
-                                 if k.lower().startswith("x-container-meta-")},
+                    "metadata": {
+                        k[len("x-container-meta-") :].lower(): v
+                        for k, v in headers.items()
+                        if k.lower().startswith("x-container-meta-")
+                    },
                     "read_acl": headers.get("X-Container-Read") or headers.get("x-container-read"),
                 }
             out[f"{cloud}/{region}"] = {
-                "servers": [{"id": s["id"], "name": s["name"], "status": s["status"], "metadata": s["metadata"],
-                             "flavor": s["flavor"].get("original_name"), "image": s["image"].get("id") if s["image"] else None,
-                             "addresses": {n: [a["addr"] for a in v] for n, v in s["addresses"].items()},
-                             "server_groups": s.get("server_groups", [])} for s in servers],
-                "server_groups": [{"id": g["id"], "name": g["name"], "policy": g.get("policy"), "members": g["members"]}
-                                  for g in groups],
-                "networks": [{"id": n["id"], "name": n["name"], "tags": n.get("tags", [])} for n in networks
-                             if not n.get("router:external") and not n.get("shared")],
-                "subnets": [{"id": n["id"], "name": n["name"], "cidr": n["cidr"]} for n in subnets
-                            if n["network_id"] in {x["id"] for x in networks if not x.get("router:external") and not x.get("shared")}],
-                "ports": [{"id": p["id"], "device_owner": p["device_owner"], "device_id": p["device_id"],
-                           "network_id": p["network_id"]} for p in ports],
+                "servers": [
+                    {
+                        "id": s["id"],
+                        "name": s["name"],
+                        "status": s["status"],
+                        "metadata": s["metadata"],
+                        "flavor": s["flavor"].get("original_name"),
+                        "image": s["image"].get("id") if s["image"] else None,
+                        "addresses": {n: [a["addr"] for a in v] for n, v in s["addresses"].items()},
+                        "server_groups": s.get("server_groups", []),
+                    }
+                    for s in servers
+                ],
+                "server_groups": [
+                    {"id": g["id"], "name": g["name"], "policy": g.get("policy"), "members": g["members"]}
+                    for g in groups
+                ],
+                "networks": [
+                    {"id": n["id"], "name": n["name"], "tags": n.get("tags", [])}
+                    for n in networks
+                    if not n.get("router:external") and not n.get("shared")
+                ],
+                "subnets": [
+                    {"id": n["id"], "name": n["name"], "cidr": n["cidr"]}
+                    for n in subnets
+                    if n["network_id"]
+                    in {x["id"] for x in networks if not x.get("router:external") and not x.get("shared")}
+                ],
+                "ports": [
+                    {
+                        "id": p["id"],
+                        "device_owner": p["device_owner"],
+                        "device_id": p["device_id"],
+                        "network_id": p["network_id"],
+                    }
+                    for p in ports
+                ],
                 "floating_ips": [{"id": f["id"], "address": f["floating_ip_address"]} for f in fips],
                 "routers": [{"id": r["id"], "name": r["name"]} for r in routers],
-                "security_groups": [{"id": g["id"], "name": g["name"], "tags": g.get("tags", []),
-                                     "rules": [{k: r.get(k) for k in ("direction", "ethertype", "protocol", "port_range_min",
-                                                                     "port_range_max", "remote_ip_prefix")}
-                                               for r in g["security_group_rules"]]} for g in sgs],
+                "security_groups": [
+                    {
+                        "id": g["id"],
+                        "name": g["name"],
+                        "tags": g.get("tags", []),
+                        "rules": [
+                            {
+                                k: r.get(k)
+                                for k in (
+                                    "direction",
+                                    "ethertype",
+                                    "protocol",
+                                    "port_range_min",
+                                    "port_range_max",
+                                    "remote_ip_prefix",
+                                )
+                            }
+                            for r in g["security_group_rules"]
+                        ],
+                    }
+                    for g in sgs
+                ],
                 "containers": containers,
-                "volumes": [{"id": v["id"], "name": v["name"], "status": v["status"], "size": v["size"],
-                             "metadata": v.get("metadata", {}),
-                             "attachments": [a["server_id"] for a in v.get("attachments", [])]} for v in volumes],
+                "volumes": [
+                    {
+                        "id": v["id"],
+                        "name": v["name"],
+                        "status": v["status"],
+                        "size": v["size"],
+                        "metadata": v.get("metadata", {}),
+                        "attachments": [a["server_id"] for a in v.get("attachments", [])],
+                    }
+                    for v in volumes
+                ],
             }
     print(json.dumps(out, indent=1, sort_keys=True))
     return 0
+
 
 def backup_user_main(clouds_yaml: str, cloud: str, name: str) -> int:
     """Runs INSIDE the hub namespace: as the cloud's operator (its console), a user NAME holding only the object
@@ -200,9 +282,18 @@ def backup_user_main(clouds_yaml: str, cloud: str, name: str) -> int:
     if found:
         uid = found[0]["id"]
     else:
-        uid = operator.send("/users", "POST", {"user": {
-            "name": name, "password": secrets.token_urlsafe(24), "domain_id": "default",
-            "default_project_id": owner.project_id}})["user"]["id"]
+        uid = operator.send(
+            "/users",
+            "POST",
+            {
+                "user": {
+                    "name": name,
+                    "password": secrets.token_urlsafe(24),
+                    "domain_id": "default",
+                    "default_project_id": owner.project_id,
+                }
+            },
+        )["user"]["id"]
     (role,) = operator.send("/roles?name=member", "GET")["roles"]
     operator.send(f"/projects/{owner.project_id}/users/{uid}/roles/{role['id']}", "PUT")
     cred = operator.send(f"/users/{uid}/credentials/OS-EC2", "POST", {"tenant_id": owner.project_id})["credential"]

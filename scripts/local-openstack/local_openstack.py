@@ -65,8 +65,9 @@ def log(msg: str) -> None:
     print(f"[local-openstack] {msg}", file=sys.stderr, flush=True)
 
 
-def run(*cmd: str, check: bool = True, capture: bool = True, timeout: float | None = 600,
-        input: str | None = None) -> subprocess.CompletedProcess:
+def run(
+    *cmd: str, check: bool = True, capture: bool = True, timeout: float | None = 600, input: str | None = None
+) -> subprocess.CompletedProcess:
     r = subprocess.run(cmd, capture_output=capture, text=True, timeout=timeout, input=input)
     if check and r.returncode != 0:
         detail = (r.stderr or r.stdout or "").strip().splitlines()[-5:] if capture else []
@@ -75,6 +76,7 @@ def run(*cmd: str, check: bool = True, capture: bool = True, timeout: float | No
 
 
 # ---- topology ---------------------------------------------------------------------------------------
+
 
 def topology() -> dict:
     try:
@@ -94,7 +96,11 @@ def backends(topo: dict) -> list[dict]:
         ks_addr = c["regions"][ks["region"]]["address"]
         internal = f"http://{ks_addr}:5000{ks['path']}/v3"
         tls = ks.get("tls")
-        public = f"https://{tls['host']}{'' if tls['port'] == 443 else ':%d' % tls['port']}{ks['path']}/v3" if tls else internal
+        public = (
+            f"https://{tls['host']}{'' if tls['port'] == 443 else ':%d' % tls['port']}{ks['path']}/v3"
+            if tls
+            else internal
+        )
         if len(c["external_networks"]) != 1:
             raise Failed(f"{TOPOLOGY}: cloud {cloud}: exactly one external network per cloud")
         for region, r in c["regions"].items():
@@ -114,7 +120,8 @@ def backends(topo: dict) -> list[dict]:
             }
             if region == ks["region"]:
                 b["keystone"] = {
-                    "path": ks["path"], "tls_port": tls["port"] if tls else None,
+                    "path": ks["path"],
+                    "tls_port": tls["port"] if tls else None,
                     "regions": {name: rr["address"] for name, rr in c["regions"].items()},
                     "user": c["user"],
                     "other_users": [u for _, u in sorted(c.get("projects", {}).items())],
@@ -166,6 +173,7 @@ def image_exists(ref: str) -> bool:
 
 # ---- TLS: a local CA, cached outside the repository ---------------------------------------------------
 
+
 def ensure_tls(topo: dict) -> Path:
     """CACHE/tls/{ca.key, serve/{ca.pem, server.pem, server.key}}; the CA key is never mounted anywhere."""
     hosts = sorted(tls_hosts(topo))
@@ -180,24 +188,71 @@ def ensure_tls(topo: dict) -> Path:
     os.chmod(d, 0o700)
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-            "-keyout", str(d / "ca.key"), "-out", str(serve / "ca.pem"),
-            "-subj", "/CN=resilient-stack local OpenStack CA (this machine only)",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(serve / "server.key"),
-            "-out", str(t / "server.csr"), "-subj", f"/CN={hosts[0] if hosts else 'localhost'}")
+        run(
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "3650",
+            "-keyout",
+            str(d / "ca.key"),
+            "-out",
+            str(serve / "ca.pem"),
+            "-subj",
+            "/CN=resilient-stack local OpenStack CA (this machine only)",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        )
+        run(
+            "openssl",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(serve / "server.key"),
+            "-out",
+            str(t / "server.csr"),
+            "-subj",
+            f"/CN={hosts[0] if hosts else 'localhost'}",
+        )
         ext = t / "ext.cnf"
-        ext.write_text("subjectAltName=" + ",".join(f"DNS:{h}" for h in hosts or ["localhost"]) + "\n"
-                       "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
-        run("openssl", "x509", "-req", "-in", str(t / "server.csr"), "-CA", str(serve / "ca.pem"),
-            "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-CAserial", str(t / "ca.srl"), "-days", "825",
-            "-out", str(serve / "server.pem"), "-extfile", str(ext))
+        ext.write_text(
+            "subjectAltName=" + ",".join(f"DNS:{h}" for h in hosts or ["localhost"]) + "\n"
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+        )
+        run(
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            str(t / "server.csr"),
+            "-CA",
+            str(serve / "ca.pem"),
+            "-CAkey",
+            str(d / "ca.key"),
+            "-CAcreateserial",
+            "-CAserial",
+            str(t / "ca.srl"),
+            "-days",
+            "825",
+            "-out",
+            str(serve / "server.pem"),
+            "-extfile",
+            str(ext),
+        )
     os.chmod(serve / "server.key", 0o644)  # read by keystone's uwsgi inside the container (root there)
     stamp.write_text("\n".join(hosts))
     return serve
 
 
 # ---- namespaces and containers ------------------------------------------------------------------------
+
 
 class Clouds:
     """One running set of clouds, named ``name``: netns rsos-NAME (hub) and rsos-NAME-BACKEND, containers rsos-NAME-BACKEND."""
@@ -253,8 +308,9 @@ class Clouds:
         # host resolves to the local keystone, and no DNS server is reachable from the hub.
         etc = Path("/etc/netns") / self.hub
         etc.mkdir(parents=True, exist_ok=True)
-        (etc / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n" + "".join(
-            f"{a} {h}\n" for h, a in tls_hosts(self.topo).items()))
+        (etc / "hosts").write_text(
+            "127.0.0.1 localhost\n::1 localhost\n" + "".join(f"{a} {h}\n" for h, a in tls_hosts(self.topo).items())
+        )
         (etc / "resolv.conf").write_text("# local OpenStack clouds: no DNS in this namespace\n")
 
     def save_logs(self) -> Path:
@@ -270,10 +326,27 @@ class Clouds:
 
     def launch(self, b: dict, tls: Path) -> None:
         hosts = [f"--add-host={h}:{a}" for h, a in tls_hosts(self.topo).items()]
-        run("podman", "run", "-d", "--name", self.container(b), "--hostname", b["name"],
-            "--label", f"{LABEL}={self.name}", "--network", f"ns:/run/netns/{self.netns(b)}", *hosts,
-            "-v", f"{self.run_dir / ('backend-' + b['name'] + '.json')}:/etc/rs-os/backend.json:ro",
-            "-v", f"{tls}:/etc/rs-os/tls:ro", "--stop-timeout", "90", self.images[b["name"]])
+        run(
+            "podman",
+            "run",
+            "-d",
+            "--name",
+            self.container(b),
+            "--hostname",
+            b["name"],
+            "--label",
+            f"{LABEL}={self.name}",
+            "--network",
+            f"ns:/run/netns/{self.netns(b)}",
+            *hosts,
+            "-v",
+            f"{self.run_dir / ('backend-' + b['name'] + '.json')}:/etc/rs-os/backend.json:ro",
+            "-v",
+            f"{tls}:/etc/rs-os/tls:ro",
+            "--stop-timeout",
+            "90",
+            self.images[b["name"]],
+        )
 
     def boot(self, tls: Path, deadline: float) -> dict[str, float]:
         """Start the regions, keystones first, at most RS_OS_PARALLEL booting at once (default 3: a region
@@ -297,9 +370,13 @@ class Clouds:
                 if "FAILED:" in logs or state not in ("running", "created"):
                     raise Failed(f"{c} did not start ({state}):\n" + "\n".join(logs.splitlines()[-30:]))
             if (queue or booting) and time.monotonic() > deadline:
-                tails = "\n".join(f"--- {c}\n" + "\n".join(run("podman", "logs", c, check=False).stdout.splitlines()[-8:])
-                                  for c in booting)
-                raise Failed(f"not ready in time: {', '.join(booting)}; not started: {[b['name'] for b in queue]}\n{tails}")
+                tails = "\n".join(
+                    f"--- {c}\n" + "\n".join(run("podman", "logs", c, check=False).stdout.splitlines()[-8:])
+                    for c in booting
+                )
+                raise Failed(
+                    f"not ready in time: {', '.join(booting)}; not started: {[b['name'] for b in queue]}\n{tails}"
+                )
             if booting:
                 time.sleep(2)
         return done
@@ -308,18 +385,27 @@ class Clouds:
     def write_client_files(self) -> dict[str, Path]:
         ca = self.run_dir / "ca.pem"
         shutil.copyfile(CACHE / "tls" / "serve" / "ca.pem", ca)
-        lines = ["# Credentials of the local OpenStack clouds (scripts/local-openstack, docs/local-openstack.md).",
-                 f"# Reachable only inside the network namespace {self.hub}: ip netns exec {self.hub} CMD",
-                 "clouds:"]
+        lines = [
+            "# Credentials of the local OpenStack clouds (scripts/local-openstack, docs/local-openstack.md).",
+            f"# Reachable only inside the network namespace {self.hub}: ip netns exec {self.hub} CMD",
+            "clouds:",
+        ]
         builtin = builtin_regions()
         providers: list[dict] = []
         for entry, (cloud, u) in entries(self.topo).items():  # a cloud's own entry, then its other projects'
             c = self.topo["clouds"][cloud]
             b = next(x for x in self.backends if x["cloud"] == cloud and x["keystone"])
-            lines += [f"  {entry}:", "    auth:", f"      auth_url: {b['public_auth_url']}",
-                      f"      username: {u['name']}", f"      password: {u['password']}",
-                      f"      project_name: {u['project']}", "      user_domain_name: Default",
-                      "      project_domain_name: Default", "    identity_api_version: 3"]
+            lines += [
+                f"  {entry}:",
+                "    auth:",
+                f"      auth_url: {b['public_auth_url']}",
+                f"      username: {u['name']}",
+                f"      password: {u['password']}",
+                f"      project_name: {u['project']}",
+                "      user_domain_name: Default",
+                "      project_domain_name: Default",
+                "    identity_api_version: 3",
+            ]
             if c["keystone"].get("tls"):
                 lines.append(f"    cacert: {ca}")
         for cloud, c in self.topo["clouds"].items():
@@ -339,18 +425,38 @@ class Clouds:
         files["catalog"].write_text(
             "# Catalog entries for the local clouds' auth hosts (resilient-stack audit --catalog FILE): each local\n"
             "# keystone stands for the provider it imitates, region by region (JSON, which is YAML).\n"
-            + json.dumps({"schema": "resilient-stack/catalog/v1", "providers": providers}, indent=1) + "\n")
-        (self.run_dir / "state.json").write_text(json.dumps({
-            "name": self.name, "hub": self.hub, "clouds_yaml": str(files["clouds"]), "catalog": str(files["catalog"]),
-            "containers": {b["name"]: self.container(b) for b in self.backends},
-            "regions": {b["name"]: {"cloud": b["cloud"], "region": b["region"]} for b in self.backends},
-        }, indent=1))
+            + json.dumps({"schema": "resilient-stack/catalog/v1", "providers": providers}, indent=1)
+            + "\n"
+        )
+        (self.run_dir / "state.json").write_text(
+            json.dumps(
+                {
+                    "name": self.name,
+                    "hub": self.hub,
+                    "clouds_yaml": str(files["clouds"]),
+                    "catalog": str(files["catalog"]),
+                    "containers": {b["name"]: self.container(b) for b in self.backends},
+                    "regions": {b["name"]: {"cloud": b["cloud"], "region": b["region"]} for b in self.backends},
+                },
+                indent=1,
+            )
+        )
         return files
 
     def probe(self) -> None:
         """From the hub, as a client: token of each cloud's user, every region's endpoints answer."""
-        r = run("ip", "netns", "exec", self.hub, sys.executable, str(HERE / "hub_client.py"), "probe",
-                str(self.run_dir / "clouds.yaml"), check=False, timeout=300)
+        r = run(
+            "ip",
+            "netns",
+            "exec",
+            self.hub,
+            sys.executable,
+            str(HERE / "hub_client.py"),
+            "probe",
+            str(self.run_dir / "clouds.yaml"),
+            check=False,
+            timeout=300,
+        )
         if r.returncode != 0:
             raise Failed("health check from the hub failed: " + (r.stderr or r.stdout).strip()[-2000:])
         log(r.stdout.strip())
@@ -382,6 +488,7 @@ def down(name: str, quiet: bool = False) -> None:
 
 # ---- build ------------------------------------------------------------------------------------------
 
+
 def build(force: bool = False) -> dict[str, float]:
     topo = topology()
     v = version()
@@ -399,9 +506,24 @@ def build(force: bool = False) -> dict[str, float]:
     build_log = CACHE / "build.log"
     log(f"podman build {base} (apt-get install of OpenStack Zed from Debian; minutes on a cold cache; log {build_log})")
     with open(build_log, "w") as out:
-        r = subprocess.run(["podman", "build", "--network", "host", "--build-arg", f"BASE={BASE_IMAGE}",
-                            "-t", base, "-f", str(IMAGE_DIR / "Containerfile"), str(IMAGE_DIR)],
-                           stdout=out, stderr=subprocess.STDOUT, timeout=3600)
+        r = subprocess.run(
+            [
+                "podman",
+                "build",
+                "--network",
+                "host",
+                "--build-arg",
+                f"BASE={BASE_IMAGE}",
+                "-t",
+                base,
+                "-f",
+                str(IMAGE_DIR / "Containerfile"),
+                str(IMAGE_DIR),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=3600,
+        )
     if r.returncode != 0:
         raise Failed(f"podman build failed; see {build_log}:\n" + "\n".join(build_log.read_text().splitlines()[-20:]))
     t1 = time.monotonic()
@@ -416,7 +538,16 @@ def build(force: bool = False) -> dict[str, float]:
             code = run("podman", "inspect", "-f", "{{.State.ExitCode}}", c).stdout.strip()
             if code != "0":
                 raise Failed(f"{c} did not stop cleanly (exit {code})")
-            run("podman", "commit", "--quiet", "--change", 'CMD ["/opt/rs-os/boot.sh"]', c, wanted[b["name"]], timeout=900)
+            run(
+                "podman",
+                "commit",
+                "--quiet",
+                "--change",
+                'CMD ["/opt/rs-os/boot.sh"]',
+                c,
+                wanted[b["name"]],
+                timeout=900,
+            )
     finally:
         down(name, quiet=True)
     t2 = time.monotonic()
@@ -426,11 +557,14 @@ def build(force: bool = False) -> dict[str, float]:
             run("podman", "rmi", line, check=False)
     timings = {"image_build_s": round(t1 - t0, 1), "pre_init_s": round(t2 - t1, 1), "first_boot_s": ready}
     (CACHE / f"build-{v}.json").write_text(json.dumps(timings, indent=1))
-    log(f"built {REPOSITORY}:{v}-* in {t2 - t0:.0f} s (podman build {t1 - t0:.0f} s, pre-init + commit {t2 - t1:.0f} s)")
+    log(
+        f"built {REPOSITORY}:{v}-* in {t2 - t0:.0f} s (podman build {t1 - t0:.0f} s, pre-init + commit {t2 - t1:.0f} s)"
+    )
     return timings
 
 
 # ---- the watchdog: clouds never outlive their owner -------------------------------------------------
+
 
 def watchdog(name: str, owner: int) -> None:
     """Fork a detached process that removes the clouds once ``owner`` (a PID) has exited."""
@@ -459,6 +593,7 @@ def watchdog(name: str, owner: int) -> None:
 
 
 # ---- commands ---------------------------------------------------------------------------------------
+
 
 def _run_dir(args) -> Path:
     return Path(args.run_dir) if args.run_dir else CACHE / "run" / args.name
@@ -490,7 +625,9 @@ def cmd_up(args) -> int:
     if args.owner_pid:
         watchdog(args.name, args.owner_pid)
     log(f"clouds {args.name!r} ready in {t['ready']} s; clients run in: ip netns exec {clouds.hub} CMD")
-    log(f"clouds.yaml: {files['clouds']}   catalog: {files['catalog']}   stop: {Path(__file__).name} down --name {args.name}")
+    log(
+        f"clouds.yaml: {files['clouds']}   catalog: {files['catalog']}   stop: {Path(__file__).name} down --name {args.name}"
+    )
     if not args.quiet:
         print(files["clouds"].read_text(), end="")
     return 0
@@ -511,8 +648,19 @@ def cmd_run(args) -> int:
 def _hub_client(args, command: str, *extra: str, timeout: float) -> int:
     """``hub_client.py COMMAND CLOUDS_YAML EXTRA...`` inside the running clouds' hub; its stdout printed."""
     run_dir, hub = _running(args)
-    r = run("ip", "netns", "exec", hub, sys.executable, str(HERE / "hub_client.py"), command,
-            str(run_dir / "clouds.yaml"), *extra, check=False, timeout=timeout)
+    r = run(
+        "ip",
+        "netns",
+        "exec",
+        hub,
+        sys.executable,
+        str(HERE / "hub_client.py"),
+        command,
+        str(run_dir / "clouds.yaml"),
+        *extra,
+        check=False,
+        timeout=timeout,
+    )
     if r.returncode != 0:
         raise Failed(f"{command} failed: " + r.stderr.strip()[-2000:])
     print(r.stdout, end="")
@@ -573,9 +721,12 @@ def main(argv: list[str]) -> int:
         if n in ("run", "exec"):
             p.add_argument("command", nargs=argparse.REMAINDER)
         if n == "backup-user":
-            p.add_argument("--cloud", required=True,
-                           help="the clouds.yaml entry of the backup placement (a cloud of topology.json, or one of "
-                                "its projects: ovh-backups)")
+            p.add_argument(
+                "--cloud",
+                required=True,
+                help="the clouds.yaml entry of the backup placement (a cloud of topology.json, or one of "
+                "its projects: ovh-backups)",
+            )
             p.add_argument("--user", required=True, help="the user's name, e.g. shop-backups")
     args = ap.parse_args(argv)
     if getattr(args, "command", None) and args.command[:1] == ["--"]:
@@ -592,8 +743,14 @@ def main(argv: list[str]) -> int:
     if args.cmd == "down":
         down(args.name)
         return 0
-    return {"up": cmd_up, "run": cmd_run, "exec": cmd_exec, "inventory": cmd_inventory,
-            "stats": cmd_stats, "backup-user": cmd_backup_user}[args.cmd](args)
+    return {
+        "up": cmd_up,
+        "run": cmd_run,
+        "exec": cmd_exec,
+        "inventory": cmd_inventory,
+        "stats": cmd_stats,
+        "backup-user": cmd_backup_user,
+    }[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,13 @@ from tests.agreement.cases import Case, stack_config
 from tests.policies.support import run_in_process
 
 Triple = tuple[str, str, str | None]
-TYPES = {"web": b.INSTANCE, "database": b.INSTANCE, "object-storage": b.CONTAINER,
-         "load-balancer": "openstack:loadbalancer/loadBalancer:LoadBalancer", "backup": b.CONTAINER}
+TYPES = {
+    "web": b.INSTANCE,
+    "database": b.INSTANCE,
+    "object-storage": b.CONTAINER,
+    "load-balancer": "openstack:loadbalancer/loadBalancer:LoadBalancer",
+    "backup": b.CONTAINER,
+}
 
 
 def triple(rule: str, level: str, role: str | None, exempted: Any) -> Triple:
@@ -65,10 +70,13 @@ def of_pack(diags: list) -> list[Triple]:
 
 
 def expected(case: Case) -> list[Triple]:
-    return sorted([(r, lvl, role) for r, lvl, role in case.expected] + [(r, "exempt", role) for r, role in case.exempted])
+    return sorted(
+        [(r, lvl, role) for r, lvl, role in case.expected] + [(r, "exempt", role) for r, role in case.exempted]
+    )
 
 
 # ---- the auditor (the CLI's own code, in-process) -------------------------------------------------------
+
 
 def audit(path: Path, directory: Path, settings: dict, profile: str | None) -> list[Triple]:
     args = ["audit", str(path), "--format", "json", "--output", str(directory / "report.json")]
@@ -92,6 +100,7 @@ def design_file(case: Case, directory: Path, *, quorum_in_design: bool) -> Path:
 
 # ---- the components ---------------------------------------------------------------------------------
 
+
 def components(case: Case) -> list[Triple]:
     """``check_design``: the components' check of a design, with the organisation settings."""
     cfg = parse_policy_config(case.settings(), "org")
@@ -100,7 +109,8 @@ def components(case: Case) -> list[Triple]:
         return of_report(check_design(design, cfg.rule_config(case.profile), build_catalog(cfg)))
     except DesignRejected as exc:
         assert exc.report is not None and of_findings(exc.findings) == [
-            t for t in of_report(exc.report) if t[1] == "mandatory"]
+            t for t in of_report(exc.report) if t[1] == "mandatory"
+        ]
         return of_report(exc.report)
 
 
@@ -128,6 +138,7 @@ def program(case: Case, directory: Path) -> tuple[list[Triple] | None, dict | No
 
 # ---- a stack export of the placements, for the auditor and the pack ------------------------------------------
 
+
 def export(case: Case, *, quorum_labels: bool = True) -> dict:
     """One resource per replica (instances, containers, load balancers), on one explicit provider per placement."""
     e = b.Export()
@@ -138,11 +149,20 @@ def export(case: Case, *, quorum_labels: bool = True) -> dict:
         for role, count in p["replicas"].items():
             for i in range(count):
                 votes = quorum_labels and (role in voting or role in p.get("quorum", ()))
-                e.resource(TYPES[role], f"{p['name']}-{role}-{i + 1}", prov, role=role, quorum=votes,
-                           exempt=p.get("exempt"), tags_style=role == "load-balancer", **extra)
+                e.resource(
+                    TYPES[role],
+                    f"{p['name']}-{role}-{i + 1}",
+                    prov,
+                    role=role,
+                    quorum=votes,
+                    exempt=p.get("exempt"),
+                    tags_style=role == "load-balancer",
+                    **extra,
+                )
     for bk in case.backups:
-        prov = e.provider(f"{bk['name']}-provider", region=bk["region"], auth_url=bk.get("auth_url"),
-                          cloud=bk.get("cloud"))
+        prov = e.provider(
+            f"{bk['name']}-provider", region=bk["region"], auth_url=bk.get("auth_url"), cloud=bk.get("cloud")
+        )
         e.resource(TYPES["backup"], bk["name"], prov, role="backup", protects=bk["protects"], exempt=bk.get("exempt"))
     return e.doc()
 

@@ -54,10 +54,15 @@ def test_sarif_says_which_results_are_new(cli, tmp_path):
     assert results and {r["baselineState"] for r in results} == {"unchanged"}
 
 
-@pytest.mark.parametrize("content, said", [("not json", "baseline is not JSON"),
-                                           ('{"verdict": "pass"}', "not a resilient-stack report"),
-                                           ('{"findings": [{"rule": 1}]}', "baseline finding 0 has no"),
-                                           ('{"runs": [{"results": [{"ruleId": "x"}]}]}', "no resilientStackFinding/v1")])
+@pytest.mark.parametrize(
+    "content, said",
+    [
+        ("not json", "baseline is not JSON"),
+        ('{"verdict": "pass"}', "not a resilient-stack report"),
+        ('{"findings": [{"rule": 1}]}', "baseline finding 0 has no"),
+        ('{"runs": [{"results": [{"ruleId": "x"}]}]}', "no resilientStackFinding/v1"),
+    ],
+)
 def test_a_bad_baseline_is_one_line_naming_it_and_exit_2(cli, tmp_path, content, said):
     base = tmp_path / "base.json"
     base.write_text(content)

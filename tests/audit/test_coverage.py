@@ -12,8 +12,17 @@ CAT = load_catalog()
 
 def ovh(e: b.Export, typ: str, name: str, **inputs) -> str:
     u = b.urn(typ, name)
-    e.resources.append({"urn": u, "type": typ, "custom": True, "id": f"id-{name}", "inputs": inputs,
-                        "outputs": dict(inputs), "provider": b.urn("pulumi:providers:ovh", "default_2_0_0") + "::p"})
+    e.resources.append(
+        {
+            "urn": u,
+            "type": typ,
+            "custom": True,
+            "id": f"id-{name}",
+            "inputs": inputs,
+            "outputs": dict(inputs),
+            "provider": b.urn("pulumi:providers:ovh", "default_2_0_0") + "::p",
+        }
+    )
     return u
 
 
@@ -33,8 +42,17 @@ def web_spread(e: b.Export) -> None:
 def test_a_managed_database_whose_nodes_all_sit_in_strasbourg_fails(tmp_path):
     e = b.Export()
     web_spread(e)
-    ovh(e, "ovh:CloudProject/database:Database", "pg", engine="postgresql", plan="business", flavor="db1-7",
-        version="15", nodes=[{"region": "SBG"}, {"region": "SBG"}, {"region": "SBG"}], backupRegions=["SBG"])
+    ovh(
+        e,
+        "ovh:CloudProject/database:Database",
+        "pg",
+        engine="postgresql",
+        plan="business",
+        flavor="db1-7",
+        version="15",
+        nodes=[{"region": "SBG"}, {"region": "SBG"}, {"region": "SBG"}],
+        backupRegions=["SBG"],
+    )
     loaded, rep, blocking = audit(e, tmp_path)
     db = [p for p in loaded.placements if p.role == "database"]
     assert len(db) == 3 and {p.site for p in db} == {"ovh-strasbourg"}
@@ -58,8 +76,11 @@ def test_storage_registry_and_instances_use_their_own_region_fields(tmp_path):
     ovh(e, "ovh:CloudProject/instance:Instance", "vm", region="EU-WEST-PAR", availabilityZone="eu-west-par-b")
     loaded, _, _ = audit(e, tmp_path)
     got = {p.role: (p.provider, p.region, p.building) for p in loaded.placements}
-    assert got == {"object-storage": ("ovhcloud", "GRA", "GRA"), "registry": ("ovhcloud", "WAW", "WAW"),
-                   "compute": ("ovhcloud", "EU-WEST-PAR", "eu-west-par-b")}
+    assert got == {
+        "object-storage": ("ovhcloud", "GRA", "GRA"),
+        "registry": ("ovhcloud", "WAW", "WAW"),
+        "compute": ("ovhcloud", "EU-WEST-PAR", "eu-west-par-b"),
+    }
 
 
 def test_a_container_labelled_database_does_not_hide_a_single_site_database(tmp_path):
@@ -103,8 +124,16 @@ def test_component_resources_are_not_types_unknown_to_the_auditor(tmp_path):
     e = b.Export()
     web_spread(e)
     e.resources.append({"urn": b.urn("acme:web:Site", "site"), "type": "acme:web:Site", "custom": False})
-    e.resources.append({"urn": b.urn("acme:index/thing:Thing", "t"), "type": "acme:index/thing:Thing", "custom": True,
-                        "id": "t", "inputs": {}, "outputs": {}})
+    e.resources.append(
+        {
+            "urn": b.urn("acme:index/thing:Thing", "t"),
+            "type": "acme:index/thing:Thing",
+            "custom": True,
+            "id": "t",
+            "inputs": {},
+            "outputs": {},
+        }
+    )
     loaded, _, _ = audit(e, tmp_path)
     cov = loaded.coverage["not_evaluated"]
     assert cov["holds_no_replica"].get("acme:web:Site") == 1 and "acme:web:Site" not in cov["unknown_type"]

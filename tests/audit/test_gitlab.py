@@ -65,12 +65,16 @@ def test_sast_of_a_design_points_at_the_placement_that_fails(cli):
     assert by_rule["single-site"]["location"]["start_line"] == line_of(SBG, "- name: sbg5")
     assert by_rule["single-site"]["severity"] == "High" and by_rule["single-provider"]["severity"] == "Low"
     assert by_rule["site-majority"]["solution"] and by_rule["site-majority"]["identifiers"][0]["url"].endswith(
-        "docs/rules.md#site-majority")
+        "docs/rules.md#site-majority"
+    )
 
 
 def test_codequality_of_a_design_points_at_the_same_lines(cli):
     issues = check_codequality(audit(cli, "gitlab-codequality", SBG))
-    sast = {v["identifiers"][0]["value"]: v["location"]["start_line"] for v in audit(cli, "gitlab-sast", SBG)["vulnerabilities"]}
+    sast = {
+        v["identifiers"][0]["value"]: v["location"]["start_line"]
+        for v in audit(cli, "gitlab-sast", SBG)["vulnerabilities"]
+    }
     for issue in issues:
         assert issue["location"]["lines"]["begin"] == sast[issue["check_name"]]
     assert {i["severity"] for i in issues} == {"critical", "minor"}
@@ -82,8 +86,11 @@ def test_an_export_is_reported_at_line_one_with_its_resources_named(cli, tmp_pat
     doc = audit(cli, fmt, path)
     items = check_sast(doc) if fmt == "gitlab-sast" else check_codequality(doc)
     texts = [i["description"] for i in items]
-    assert items and all(("file" in i["location"] and i["location"]["start_line"] == 1) or
-                         i["location"].get("lines", {}).get("begin") == 1 for i in items)
+    assert items and all(
+        ("file" in i["location"] and i["location"]["start_line"] == 1)
+        or i["location"].get("lines", {}).get("begin") == 1
+        for i in items
+    )
     assert any("[database]" in t for t in texts) and any("[web]" in t for t in texts)
 
 

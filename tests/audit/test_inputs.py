@@ -119,13 +119,13 @@ def test_preview_unknown_region_value_is_unknown_placement():
         (b"   \n", "empty"),
         (b"\x00\x01\x02binary", "binary"),
         (b"\xff\xfe\xfa", "UTF-8"),
-        (b"{\"deployment\": ", "invalid JSON"),
+        (b'{"deployment": ', "invalid JSON"),
         (b"[1, 2]", "unrecognised format"),
-        (b"{\"hello\": 1}", "unrecognised format"),
+        (b'{"hello": 1}', "unrecognised format"),
         (b"placements: [", "invalid YAML"),
-        (b"{\"deployment\": {\"resources\": {}}}", "must be a list"),
-        (b"{\"deployment\": {\"resources\": [{\"urn\": 3}]}}", "urn"),
-        (b"{\"steps\": 3}", "steps"),
+        (b'{"deployment": {"resources": {}}}', "must be a list"),
+        (b'{"deployment": {"resources": [{"urn": 3}]}}', "urn"),
+        (b'{"steps": 3}', "steps"),
         (b"[" * 100000 + b"]" * 100000, "nesting too deep"),
     ],
 )
@@ -140,7 +140,7 @@ def test_unusable_inputs_raise_one_clear_error(tmp_path, content, problem):
 def test_yaml_alias_bomb_is_refused(tmp_path):
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 9):
-        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 9) + "]")
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
     lines.append("placements: *a8")
     f = tmp_path / "bomb.yaml"
     f.write_text("\n".join(lines))
@@ -157,7 +157,9 @@ def test_container_labels_in_header_safe_spelling():
     """Swift metadata travels as X-Container-Meta-* headers, where ':' is not allowed in names."""
     e = b.Export()
     p = e.provider("lim", region="DE1")
-    e.resource(b.CONTAINER, "bk", p, metadata={"Resilient-Stack-Role": "backup", "resilient-stack-protects": "database"})
+    e.resource(
+        b.CONTAINER, "bk", p, metadata={"Resilient-Stack-Role": "backup", "resilient-stack-protects": "database"}
+    )
     got = by_name(read_stack_export(e.doc(), "x", CAT))["bk"]
     assert got.role == "backup" and got.protects == "database"
 

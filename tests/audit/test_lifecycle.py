@@ -64,8 +64,12 @@ def gone_error_status(e):
     find(e, "web-waw")["outputs"]["status"] = "ERROR"
 
 
-WAYS = {"delete": gone_pending_delete, "pendingReplacement": gone_pending_replacement,
-        "initErrors": gone_init_errors, "status ERROR": gone_error_status}
+WAYS = {
+    "delete": gone_pending_delete,
+    "pendingReplacement": gone_pending_replacement,
+    "initErrors": gone_init_errors,
+    "status ERROR": gone_error_status,
+}
 
 
 @pytest.mark.parametrize("fmt", ["json", "yaml"])  # the streamed reader and the decoded one
@@ -96,14 +100,19 @@ def test_two_live_copies_of_one_urn_are_still_refused(tmp_path):
     e = two_sites()
     e.resources.append(copy.deepcopy(find(e, "web-waw")))
     from resilient_stack.io.errors import InputError
+
     with pytest.raises(InputError, match="duplicate URN"):
         load_input(str(write(e, tmp_path)), CAT)
 
 
 def test_a_resource_an_interrupted_update_was_deleting_does_not_count(tmp_path):
     e = two_sites()
-    ops = {"pending_operations": [{"type": "deleting", "resource": copy.deepcopy(find(e, "web-waw"))},
-                                  {"type": "updating", "resource": copy.deepcopy(find(e, "web-gra"))}]}
+    ops = {
+        "pending_operations": [
+            {"type": "deleting", "resource": copy.deepcopy(find(e, "web-waw"))},
+            {"type": "updating", "resource": copy.deepcopy(find(e, "web-gra"))},
+        ]
+    }
     for fmt in ("json", "yaml"):
         rules, loaded = blocking(write(e, tmp_path, fmt, ops))
         assert "single-site" in rules
@@ -115,8 +124,9 @@ def test_a_creating_operation_vouches_for_nothing(tmp_path):
     e = two_sites()
     waw = find(e, "web-waw")
     e.resources.remove(waw)  # its creation was interrupted: only the pending operation knows of it
-    rules, loaded = blocking(write(e, tmp_path, deployment_extra={"pending_operations": [
-        {"type": "creating", "resource": waw}]}))
+    rules, loaded = blocking(
+        write(e, tmp_path, deployment_extra={"pending_operations": [{"type": "creating", "resource": waw}]})
+    )
     assert "single-site" in rules and len(loaded.placements) == 1
 
 
@@ -130,15 +140,24 @@ def test_malformed_pending_operations_are_one_line_exit_2(cli, tmp_path, ops):
 def test_a_managed_database_in_error_is_not_a_replica(tmp_path):
     e = two_sites()
     u = b.urn("ovh:CloudProject/database:Database", "pg")
-    e.resources.append({"urn": u, "type": "ovh:CloudProject/database:Database", "custom": True, "id": "pg",
-                        "inputs": {"engine": "postgresql", "nodes": [{"region": "GRA"}, {"region": "WAW"}]},
-                        "outputs": {"engine": "postgresql", "nodes": [{"region": "GRA"}, {"region": "WAW"}],
-                                    "status": "ERROR"},
-                        "provider": b.urn("pulumi:providers:ovh", "default") + "::p"})
+    e.resources.append(
+        {
+            "urn": u,
+            "type": "ovh:CloudProject/database:Database",
+            "custom": True,
+            "id": "pg",
+            "inputs": {"engine": "postgresql", "nodes": [{"region": "GRA"}, {"region": "WAW"}]},
+            "outputs": {"engine": "postgresql", "nodes": [{"region": "GRA"}, {"region": "WAW"}], "status": "ERROR"},
+            "provider": b.urn("pulumi:providers:ovh", "default") + "::p",
+        }
+    )
     _, loaded = blocking(write(e, tmp_path))
     assert not [p for p in loaded.placements if p.resource.startswith(u)]
-    assert loaded.coverage["not_running"][0] == {"resource": u, "type": "ovh:CloudProject/database:Database",
-                                                 "why": "status ERROR"}
+    assert loaded.coverage["not_running"][0] == {
+        "resource": u,
+        "type": "ovh:CloudProject/database:Database",
+        "why": "status ERROR",
+    }
 
 
 def test_every_format_says_what_was_not_counted_and_why(cli, tmp_path):

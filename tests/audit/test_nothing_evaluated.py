@@ -11,11 +11,20 @@ from tests import builders as b
 def aws(e: b.Export, name: str) -> None:
     """An AWS instance: a cloud resource the auditor does not place (it carries an availability zone)."""
     prov = b.urn("pulumi:providers:aws", "default_6_0_0")
-    e.resources.append({"urn": prov, "type": "pulumi:providers:aws", "custom": True, "id": "p",
-                        "inputs": {"region": "eu-west-3"}})
-    e.resources.append({"urn": b.urn("aws:ec2/instance:Instance", name), "type": "aws:ec2/instance:Instance",
-                        "custom": True, "id": f"i-{name}", "inputs": {"instanceType": "t3.micro"},
-                        "outputs": {"availabilityZone": "eu-west-3a"}, "provider": f"{prov}::p"})
+    e.resources.append(
+        {"urn": prov, "type": "pulumi:providers:aws", "custom": True, "id": "p", "inputs": {"region": "eu-west-3"}}
+    )
+    e.resources.append(
+        {
+            "urn": b.urn("aws:ec2/instance:Instance", name),
+            "type": "aws:ec2/instance:Instance",
+            "custom": True,
+            "id": f"i-{name}",
+            "inputs": {"instanceType": "t3.micro"},
+            "outputs": {"availabilityZone": "eu-west-3a"},
+            "provider": f"{prov}::p",
+        }
+    )
 
 
 def foreign_only() -> b.Export:

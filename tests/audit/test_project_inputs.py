@@ -20,11 +20,16 @@ RULE = "backup-shares-project"
 
 def design(backup_cloud: str | None, member_cloud: str | None = "ovh") -> dict:
     where = {"cloud": member_cloud} if member_cloud else {"auth_url": b.OVH_AUTH}
-    return {"name": "shop", "quorum_roles": ["database"], "placements": [
-        {"name": "gra", "region": "GRA11", "replicas": {"web": 1, "database": 1}, **where},
-        {"name": "waw", "region": "WAW1", "replicas": {"web": 1, "database": 1}, **where},
-        {"name": "ik", "region": "dc4-a", "auth_url": b.INFOMANIAK_AUTH, "replicas": {"web": 1, "database": 1}},
-    ], "backups": [{"name": "bk", "protects": "database", "region": "DE1", "cloud": backup_cloud}]}
+    return {
+        "name": "shop",
+        "quorum_roles": ["database"],
+        "placements": [
+            {"name": "gra", "region": "GRA11", "replicas": {"web": 1, "database": 1}, **where},
+            {"name": "waw", "region": "WAW1", "replicas": {"web": 1, "database": 1}, **where},
+            {"name": "ik", "region": "dc4-a", "auth_url": b.INFOMANIAK_AUTH, "replicas": {"web": 1, "database": 1}},
+        ],
+        "backups": [{"name": "bk", "protects": "database", "region": "DE1", "cloud": backup_cloud}],
+    }
 
 
 def export(backup_cloud: str | None, member_cloud: str | None = "ovh") -> b.Export:
@@ -105,11 +110,15 @@ def test_preview_default_provider_takes_its_project_from_the_stack_config(cli, t
     e.resource(b.INSTANCE, "db-uk", default, role="database", quorum=True)
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps(b.preview_of(e, drop_default_provider=True)))
-    for cloud, expected in (("ovh-backups", "the only backup of `database` is in a project that also holds"),
-                            ("ovh", None)):
+    for cloud, expected in (
+        ("ovh-backups", "the only backup of `database` is in a project that also holds"),
+        ("ovh", None),
+    ):
         stack = tmp_path / f"Pulumi.{cloud}.yaml"
         stack.write_text(yaml.safe_dump({"config": {"openstack:region": "UK1", "openstack:cloud": cloud}}))
         r = cli("audit", str(plan), "--stack-config", str(stack), "--format", "json")
         assert r.returncode == 0, r.stderr
         got = findings(json.loads(r.stdout))
-        assert (got[0]["message"].startswith(expected) and "db-uk (UK1)" in got[0]["message"]) if expected else got == []
+        assert (
+            (got[0]["message"].startswith(expected) and "db-uk (UK1)" in got[0]["message"]) if expected else got == []
+        )

@@ -26,9 +26,13 @@ def test_a_pass_states_its_scope_and_the_weakest_fact_it_rests_on(cli):
     assert r.returncode == 0
     lines = r.stdout.decode().splitlines()
     assert lines[-3].startswith("verdict: PASS")
-    assert lines[-2] == (f"scope: 9 of 9 resources evaluated; catalog: built-in catalog (gathered {DAY}); passes, "
-                         "resting on a low-confidence fact: dc4-a's site and building (infomaniak)")
-    assert lines[-1].startswith(f"resilient-stack {__version__} at ") and lines[-1].endswith(f"input sha256 {sha(GOOD)}")
+    assert lines[-2] == (
+        f"scope: 9 of 9 resources evaluated; catalog: built-in catalog (gathered {DAY}); passes, "
+        "resting on a low-confidence fact: dc4-a's site and building (infomaniak)"
+    )
+    assert lines[-1].startswith(f"resilient-stack {__version__} at ") and lines[-1].endswith(
+        f"input sha256 {sha(GOOD)}"
+    )
 
 
 def test_json_carries_scope_and_provenance(cli, tmp_path):
@@ -83,8 +87,10 @@ def test_a_dated_catalog_file_is_named_with_its_day(cli, tmp_path):
     cat = tmp_path / "acme.yaml"
     cat.write_text("gathered: 2026-02-01\nproviders:\n  - {id: acme, sites: [{id: acme-1, name: A, city: Aville}]}\n")
     doc = json.loads(cli("audit", str(GOOD), "--catalog", str(cat), "--format", "json").stdout)
-    assert doc["scope"]["catalogs"] == [{"name": "built-in catalog", "gathered": DAY},
-                                        {"name": str(cat), "gathered": "2026-02-01"}]
+    assert doc["scope"]["catalogs"] == [
+        {"name": "built-in catalog", "gathered": DAY},
+        {"name": str(cat), "gathered": "2026-02-01"},
+    ]
 
 
 def test_the_paper_drill_carries_them_too(cli, tmp_path):

@@ -47,16 +47,23 @@ def test_every_format_gives_the_verdict_counts_and_what_was_not_evaluated(cli, t
     counts = m[0]
     assert "2 acme:index/thing:Thing (type unknown to the auditor)" in text
     doc = json.loads(run(cli, path, "json"))
-    assert counts in doc["summary"] and doc["coverage"]["not_evaluated"]["unknown_type"] == {"acme:index/thing:Thing": 2}
+    assert counts in doc["summary"] and doc["coverage"]["not_evaluated"]["unknown_type"] == {
+        "acme:index/thing:Thing": 2
+    }
     sarif = json.loads(run(cli, path, "sarif"))["runs"][0]["properties"]
     assert counts in sarif["summary"]
-    assert {"type": "acme:index/thing:Thing", "count": 2, "unknownType": True, "notRunning": False} \
-        in sarif["coverage"]["notEvaluated"]
+    assert {"type": "acme:index/thing:Thing", "count": 2, "unknownType": True, "notRunning": False} in sarif[
+        "coverage"
+    ]["notEvaluated"]
     junit = ET.fromstring(run(cli, path, "junit"))
     props = {p.get("name"): p.get("value") for p in junit.iter("property")}
     assert counts in props["summary"] and props["not-evaluated:acme:index/thing:Thing"].startswith("2 ")
     md = run(cli, path, "markdown")
-    assert counts in md and "### Not evaluated (" in md and "`acme:index/thing:Thing` (type unknown to the auditor) | 2 |" in md
+    assert (
+        counts in md
+        and "### Not evaluated (" in md
+        and "`acme:index/thing:Thing` (type unknown to the auditor) | 2 |" in md
+    )
 
 
 def test_junit_totals_agree_and_match_the_cases(cli, tmp_path):
@@ -132,7 +139,9 @@ def test_sarif_with_coverage_exemptions_and_odd_labels_validates_against_the_sch
 
     from tests.conftest import need_tool
 
-    schema_path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "resilient-stack/sarif/sarif-schema-2.1.0.json"
+    schema_path = (
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "resilient-stack/sarif/sarif-schema-2.1.0.json"
+    )
     need_tool(schema_path.exists(), f"SARIF schema missing: run scripts/fetch-sarif-schema.sh ({schema_path})")
     e = b.Export()
     sbg = e.provider("sbg", region="SBG5")

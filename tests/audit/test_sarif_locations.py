@@ -37,8 +37,12 @@ def test_a_design_files_results_point_at_the_entry_that_declares_their_first_res
 def test_a_design_file_moved_down_moves_the_lines(cli, tmp_path):
     moved = tmp_path / "moved.yaml"
     moved.write_text("# a comment\n# and another\n" + SBG.read_text())
-    before = [r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in sarif(cli, SBG)["runs"][0]["results"]]
-    after = [r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in sarif(cli, moved)["runs"][0]["results"]]
+    before = [
+        r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in sarif(cli, SBG)["runs"][0]["results"]
+    ]
+    after = [
+        r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in sarif(cli, moved)["runs"][0]["results"]
+    ]
     assert after == [n + 2 for n in before]
 
 
@@ -63,6 +67,8 @@ def test_rule_titles_are_whole_and_carry_a_fix(cli):
 def test_a_design_files_sarif_validates_against_the_schema(cli):
     import jsonschema
 
-    schema_path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "resilient-stack/sarif/sarif-schema-2.1.0.json"
+    schema_path = (
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "resilient-stack/sarif/sarif-schema-2.1.0.json"
+    )
     need_tool(schema_path.exists(), f"SARIF schema missing: run scripts/fetch-sarif-schema.sh ({schema_path})")
     jsonschema.validate(sarif(cli, SBG), json.loads(schema_path.read_text()))

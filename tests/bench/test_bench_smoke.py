@@ -27,7 +27,8 @@ def test_worst_case_export_is_all_instances_to_place(tmp_path):
     doc = json.loads(path.read_text())
     types = [r["type"] for r in doc["deployment"]["resources"]]
     assert len(types) == 400 and types.count("openstack:compute/instance:Instance") == 400 - 1 - types.count(
-        "pulumi:providers:openstack")
+        "pulumi:providers:openstack"
+    )
     loaded = load_input(str(path), load_catalog())
     assert len(loaded.placements) == types.count("openstack:compute/instance:Instance")
     assert all(p.resolved for p in loaded.placements)
@@ -46,8 +47,13 @@ def test_small_instances_are_about_570_bytes_and_all_placed(tmp_path):
 
 def test_bench_runs_end_to_end(tmp_path):
     out = tmp_path / "bench.json"
-    r = subprocess.run([sys.executable, "-m", "bench.run", "--sizes", "300,600", "--repeat", "1", "--json", str(out)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--sizes", "300,600", "--repeat", "1", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "| resources |" in r.stdout and "audit/json.load" in r.stdout
     res = json.loads(out.read_text())

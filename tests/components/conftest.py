@@ -26,7 +26,7 @@ def bare_config(stack: str) -> dict:
     """The ``resilient-stack:*`` values of a shipped stack file, keyed by bare key (a fresh copy)."""
     config, _ = read_stack_file(stack_file(stack))
     prefix = f"{NAMESPACE}:"
-    return copy.deepcopy({k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)})
+    return copy.deepcopy({k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)})
 
 
 @pytest.fixture(scope="session")

@@ -60,29 +60,55 @@ def test_defaults_are_the_documented_ones():
     app = AppSettings.model_validate({"image": IMAGE})
     assert app.spec(()) == AppSpec(image=IMAGE)
     assert (app.port, app.health_path, app.command, app.env, app.migrate, app.registry) == (
-        8080, "/healthz", (), {}, (), None)
+        8080,
+        "/healthz",
+        (),
+        {},
+        (),
+        None,
+    )
     assert (app.release.order, app.release.health_timeout, app.release.drain_seconds) == ((), 120, 5)
 
 
 def test_camel_case_keys_reach_the_hosts_spec():
-    app = AppSettings.model_validate({
-        "image": IMAGE, "port": 9000, "healthPath": "/up", "command": ["serve", "--fast"], "env": {"MODE": "prod"},
-        "migrate": ["manage", "migrate"], "registry": {"username": "deploy-bot"},
-        "release": {"order": ["waw", "gra"], "healthTimeout": 300, "drainSeconds": 0}})
+    app = AppSettings.model_validate(
+        {
+            "image": IMAGE,
+            "port": 9000,
+            "healthPath": "/up",
+            "command": ["serve", "--fast"],
+            "env": {"MODE": "prod"},
+            "migrate": ["manage", "migrate"],
+            "registry": {"username": "deploy-bot"},
+            "release": {"order": ["waw", "gra"], "healthTimeout": 300, "drainSeconds": 0},
+        }
+    )
     assert app.spec(("STRIPE_KEY", "API_KEY")) == AppSpec(
-        image=IMAGE, port=9000, health_path="/up", command=("serve", "--fast"), env={"MODE": "prod"},
-        migrate=("manage", "migrate"), secret_names=("API_KEY", "STRIPE_KEY"), registry_user="deploy-bot",
-        health_timeout=300, drain_seconds=0, order=("waw", "gra"))
+        image=IMAGE,
+        port=9000,
+        health_path="/up",
+        command=("serve", "--fast"),
+        env={"MODE": "prod"},
+        migrate=("manage", "migrate"),
+        secret_names=("API_KEY", "STRIPE_KEY"),
+        registry_user="deploy-bot",
+        health_timeout=300,
+        drain_seconds=0,
+        order=("waw", "gra"),
+    )
 
 
-@pytest.mark.parametrize("app, key", [
-    ({"health_path": "/up"}, "web.app.health_path"),  # snake_case is not a key of the stack file
-    ({"healthpath": "/up"}, "web.app.healthpath"),
-    ({"release": {"health_timeout": 60}}, "web.app.release.health_timeout"),
-    ({"release": {"drain": 1}}, "web.app.release.drain"),
-    ({"registry": {"username": "u", "password": "p"}}, "web.app.registry.password"),  # the password is a secret
-    ({"secrets": {"K": "v"}}, "web.app.secrets"),
-])
+@pytest.mark.parametrize(
+    "app, key",
+    [
+        ({"health_path": "/up"}, "web.app.health_path"),  # snake_case is not a key of the stack file
+        ({"healthpath": "/up"}, "web.app.healthpath"),
+        ({"release": {"health_timeout": 60}}, "web.app.release.health_timeout"),
+        ({"release": {"drain": 1}}, "web.app.release.drain"),
+        ({"registry": {"username": "u", "password": "p"}}, "web.app.registry.password"),  # the password is a secret
+        ({"secrets": {"K": "v"}}, "web.app.secrets"),
+    ],
+)
 def test_unknown_keys_are_refused_by_name(app, key):
     err = refused(with_app(app))
     assert err.key == f"{NAMESPACE}:{key}" and "unknown key (keys are camelCase" in str(err)
@@ -94,20 +120,23 @@ def test_an_image_is_required():
     assert refused(raw).key == f"{NAMESPACE}:web.app.image"
 
 
-@pytest.mark.parametrize("app, key, message", [
-    ({"image": "shop/web:1.0.0"}, "web.app", "image 'shop/web:1.0.0' is not a full image reference"),
-    ({"image": "registry.example.com/shop/web"}, "web.app", "names no tag or digest"),
-    ({"env": {"DATABASE_URL": "postgresql://elsewhere"}}, "web.app", "env 'DATABASE_URL' is set by the stack"),
-    ({"env": {"RESILIENT_STACK_HOST": "x"}}, "web.app", "env 'RESILIENT_STACK_HOST' is set by the stack"),
-    ({"healthPath": "healthz"}, "web.app", "healthPath must be a URL path"),
-    ({"command": "python3 app.py"}, "web.app.command", ""),
-    ({"migrate": ["a\nb"]}, "web.app", "migrate: every item is a non-empty line"),
-    ({"registry": {"username": "deploy:bot"}}, "web.app", "registry.username must be one word without ':'"),
-    ({"port": 0}, "web.app.port", ""),
-    ({"release": {"healthTimeout": 4}}, "web.app.release.healthTimeout", ""),
-    ({"release": {"drainSeconds": 601}}, "web.app.release.drainSeconds", ""),
-    ({"release": {"order": ["gra", "gra"]}}, "web.app", "release order names a placement twice"),
-])
+@pytest.mark.parametrize(
+    "app, key, message",
+    [
+        ({"image": "shop/web:1.0.0"}, "web.app", "image 'shop/web:1.0.0' is not a full image reference"),
+        ({"image": "registry.example.com/shop/web"}, "web.app", "names no tag or digest"),
+        ({"env": {"DATABASE_URL": "postgresql://elsewhere"}}, "web.app", "env 'DATABASE_URL' is set by the stack"),
+        ({"env": {"RESILIENT_STACK_HOST": "x"}}, "web.app", "env 'RESILIENT_STACK_HOST' is set by the stack"),
+        ({"healthPath": "healthz"}, "web.app", "healthPath must be a URL path"),
+        ({"command": "python3 app.py"}, "web.app.command", ""),
+        ({"migrate": ["a\nb"]}, "web.app", "migrate: every item is a non-empty line"),
+        ({"registry": {"username": "deploy:bot"}}, "web.app", "registry.username must be one word without ':'"),
+        ({"port": 0}, "web.app.port", ""),
+        ({"release": {"healthTimeout": 4}}, "web.app.release.healthTimeout", ""),
+        ({"release": {"drainSeconds": 601}}, "web.app.release.drainSeconds", ""),
+        ({"release": {"order": ["gra", "gra"]}}, "web.app", "release order names a placement twice"),
+    ],
+)
 def test_what_the_hosts_could_not_run_is_refused_naming_the_key(app, key, message):
     err = refused(with_app(app))
     assert err.key == f"{NAMESPACE}:{key}" and message in str(err)
@@ -137,12 +166,15 @@ def test_app_secrets_names_reach_the_spec_but_not_their_values():
     assert "sk_live_1" not in repr(cfg) and "sk_live_1" not in json.dumps(spec.document())
 
 
-@pytest.mark.parametrize("secrets, message", [
-    ({"PGPASSWORD": "x"}, "secret 'PGPASSWORD' is set by the stack"),
-    ({"RESILIENT_STACK_WRITE_TOKEN": "x"}, "secret 'RESILIENT_STACK_WRITE_TOKEN' is set by the stack"),
-    ({"bad-name": "x"}, "secret 'bad-name' is not an environment variable name"),
-    ({"APP_TITLE": "x"}, "secret 'APP_TITLE' is also in env"),
-])
+@pytest.mark.parametrize(
+    "secrets, message",
+    [
+        ({"PGPASSWORD": "x"}, "secret 'PGPASSWORD' is set by the stack"),
+        ({"RESILIENT_STACK_WRITE_TOKEN": "x"}, "secret 'RESILIENT_STACK_WRITE_TOKEN' is set by the stack"),
+        ({"bad-name": "x"}, "secret 'bad-name' is not an environment variable name"),
+        ({"APP_TITLE": "x"}, "secret 'APP_TITLE' is also in env"),
+    ],
+)
 def test_bad_secret_names_are_refused_naming_app_secrets(secrets, message):
     err = refused(with_app({"env": {"APP_TITLE": "Shop"}}, appSecrets=secrets))
     assert err.key == f"{NAMESPACE}:{APP_SECRETS}" and message in str(err)
@@ -190,8 +222,11 @@ def program_config(extra: dict[str, str], secret_keys: list[str]) -> StackConfig
 def test_the_program_refuses_app_secrets_that_are_not_pulumi_secrets(key, value):
     """``pulumi config set`` without ``--secret`` would keep the value in clear in the stack file."""
     full = f"{NAMESPACE}:{key}"
-    with pytest.raises(StackConfigError, match=rf"^stack staging: {full}: is in clear in the stack file; set it as a "
-                                               rf"secret: `pulumi config set --secret {full} \.\.\.`$"):
+    with pytest.raises(
+        StackConfigError,
+        match=rf"^stack staging: {full}: is in clear in the stack file; set it as a "
+        rf"secret: `pulumi config set --secret {full} \.\.\.`$",
+    ):
         program_config({full: value}, [])
 
 
@@ -201,18 +236,22 @@ def test_the_program_reads_app_secrets_given_as_pulumi_secrets():
     assert cfg.app_secrets["STRIPE_KEY"].get_secret_value() == "sk"
 
 
-@pytest.mark.parametrize("key, value", [
-    (APP_SECRETS, "\n    STRIPE_KEY: sk_live_in_clear"),
-    (APP_SECRETS, "\n    STRIPE_KEY:\n      secure: v1:AAAA\n    OTHER: in-clear"),  # one in clear is one too many
-    (REGISTRY_PASSWORD, " in-clear"),
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        (APP_SECRETS, "\n    STRIPE_KEY: sk_live_in_clear"),
+        (APP_SECRETS, "\n    STRIPE_KEY:\n      secure: v1:AAAA\n    OTHER: in-clear"),  # one in clear is one too many
+        (REGISTRY_PASSWORD, " in-clear"),
+    ],
+)
 def test_a_stack_file_holding_app_secrets_in_clear_is_refused_naming_the_file(tmp_path, key, value):
     f = tmp_path / "Pulumi.staging.yaml"
     f.write_text(stack_file("staging").read_text() + f"  {NAMESPACE}:{key}:{value}\n")
     with pytest.raises(StackConfigError) as err:
         load_stack_file(f)
-    assert str(err.value) == (f"{f}: {NAMESPACE}:{key}: is in clear in the stack file; set it with "
-                              "`pulumi config set --secret`")
+    assert str(err.value) == (
+        f"{f}: {NAMESPACE}:{key}: is in clear in the stack file; set it with `pulumi config set --secret`"
+    )
 
 
 def test_encrypted_app_secrets_in_a_stack_file_are_read_by_name_only(tmp_path):
@@ -221,8 +260,9 @@ def test_encrypted_app_secrets_in_a_stack_file_are_read_by_name_only(tmp_path):
     f = tmp_path / "Pulumi.staging.yaml"
     f.write_text(stack_file("staging").read_text() + f"  {NAMESPACE}:{APP_SECRETS}:\n    secure: v1:AAAA\n")
     assert load_stack_file(f).app_secrets is None
-    f.write_text(stack_file("staging").read_text() + f"  {NAMESPACE}:{APP_SECRETS}:\n    STRIPE_KEY:\n      "
-                                                     "secure: v1:AAAA\n")
+    f.write_text(
+        stack_file("staging").read_text() + f"  {NAMESPACE}:{APP_SECRETS}:\n    STRIPE_KEY:\n      secure: v1:AAAA\n"
+    )
     secrets = load_stack_file(f).app_secrets
     assert list(secrets) == ["STRIPE_KEY"] and secrets["STRIPE_KEY"].get_secret_value() == ENCRYPTED
 

@@ -22,7 +22,10 @@ from .conftest import PASSING, sealed_document, stack_file, user_data, user_data
 
 INSTANCE = "openstack:compute/instance:Instance"
 CONTAINER = "openstack:objectstorage/container:Container"
-KEYS = {f"resilient-stack:{ACCESS_KEY}": "OVHS3ACCESSKEY0001", f"resilient-stack:{SECRET_KEY}": "s3cr3t-of-the-backup-user"}
+KEYS = {
+    f"resilient-stack:{ACCESS_KEY}": "OVHS3ACCESSKEY0001",
+    f"resilient-stack:{SECRET_KEY}": "s3cr3t-of-the-backup-user",
+}
 # what else `pulumi up` of the shipped production stack needs: its site's DNS name, for its HTTPS
 NAMED = {"resilient-stack:web": {"title": "Shop", "https": True, "serverName": "shop.example.org www.shop.example.org"}}
 
@@ -115,7 +118,8 @@ def test_encrypted_keys_in_a_stack_file_are_skipped_by_the_readers_that_cannot_d
     """An operator's stack file holds the keys encrypted (`pulumi config set --secret`): the stack-file reader and
     the mock runner (the fire drill's) go on without them: the mock runner previews with the placeholders."""
     text = stack_file("production").read_text() + "".join(
-        f"  resilient-stack:{k}:\n    secure: v1:AAAABBBBCCCC\n" for k in (ACCESS_KEY, SECRET_KEY))
+        f"  resilient-stack:{k}:\n    secure: v1:AAAABBBBCCCC\n" for k in (ACCESS_KEY, SECRET_KEY)
+    )
     f = tmp_path / "Pulumi.production.yaml"
     f.write_text(text)
     assert load_stack_file(f).backup_s3_access_key is None
@@ -126,7 +130,9 @@ def test_encrypted_keys_in_a_stack_file_are_skipped_by_the_readers_that_cannot_d
 
 def test_keys_with_spaces_or_line_breaks_are_refused():
     with pytest.raises(StackConfigError, match=rf"resilient-stack:{SECRET_KEY}: must be one word"):
-        run_program(stack_file("production"), config_overrides={**KEYS, f"resilient-stack:{SECRET_KEY}": "a\nrepo1-path=/x"})
+        run_program(
+            stack_file("production"), config_overrides={**KEYS, f"resilient-stack:{SECRET_KEY}": "a\nrepo1-path=/x"}
+        )
 
 
 def test_bootstrap_from_backup_reaches_every_member_and_defaults_to_initdb():

@@ -93,18 +93,58 @@ def short(typ: str) -> str:
 # secrets). No object-storage container: the application carries its own static assets.
 EXPECTED_PLACEMENTS = {
     "production": {
-        "gra": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 3, "Instance": 2,
-                "RandomPassword": 2},
-        "waw": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 3, "Instance": 2,
-                "RandomPassword": 2},
-        "ik": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 2, "Instance": 1,
-               "RandomPassword": 1},
+        "gra": {
+            "Network": 1,
+            "Subnet": 1,
+            "SecGroup": 3,
+            "SecGroupRule": 4,
+            "ServerGroup": 1,
+            "Port": 3,
+            "Instance": 2,
+            "RandomPassword": 2,
+        },
+        "waw": {
+            "Network": 1,
+            "Subnet": 1,
+            "SecGroup": 3,
+            "SecGroupRule": 4,
+            "ServerGroup": 1,
+            "Port": 3,
+            "Instance": 2,
+            "RandomPassword": 2,
+        },
+        "ik": {
+            "Network": 1,
+            "Subnet": 1,
+            "SecGroup": 3,
+            "SecGroupRule": 4,
+            "ServerGroup": 1,
+            "Port": 2,
+            "Instance": 1,
+            "RandomPassword": 1,
+        },
     },
     "staging": {
-        "gra": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 2, "Instance": 1,
-                "RandomPassword": 1},
-        "waw": {"Network": 1, "Subnet": 1, "SecGroup": 3, "SecGroupRule": 4, "ServerGroup": 1, "Port": 2, "Instance": 1,
-                "RandomPassword": 1},
+        "gra": {
+            "Network": 1,
+            "Subnet": 1,
+            "SecGroup": 3,
+            "SecGroupRule": 4,
+            "ServerGroup": 1,
+            "Port": 2,
+            "Instance": 1,
+            "RandomPassword": 1,
+        },
+        "waw": {
+            "Network": 1,
+            "Subnet": 1,
+            "SecGroup": 3,
+            "SecGroupRule": 4,
+            "ServerGroup": 1,
+            "Port": 2,
+            "Instance": 1,
+            "RandomPassword": 1,
+        },
         "uk": {"Network": 1, "Subnet": 1, "SecGroup": 2, "ServerGroup": 1, "Port": 1},
     },
 }
@@ -115,8 +155,15 @@ EXPECTED_PLACEMENTS = {
 # ports and Patroni's API per (member, other member), PostgreSQL per (member, web host).
 WEB_HOSTS = {"production": 5, "staging": 2}
 EXPECTED_DB = {
-    stack: {"RandomPassword": 9 + 3, "ClusterPki": 1, "Container": 1, "Instance": 3,
-            "SecGroupRule": 4 * 2 * 3 + 3 * web, "Volume": 3, "VolumeAttach": 3}
+    stack: {
+        "RandomPassword": 9 + 3,
+        "ClusterPki": 1,
+        "Container": 1,
+        "Instance": 3,
+        "SecGroupRule": 4 * 2 * 3 + 3 * web,
+        "Volume": 3,
+        "VolumeAttach": 3,
+    }
     for stack, web in WEB_HOSTS.items()
 }
 # + the web hosts' keys, the tier's new secrets, its CA and the etcd client port's rules (3 members x 2 others),
@@ -158,7 +205,8 @@ def test_every_child_of_a_placement_uses_its_placements_provider(runs, stack):
         assert openstack_kids and all(provider_name(r) == prov.name for r in openstack_kids), p.name
         # the rest are the web hosts' own keys (no cloud behind them)
         assert sorted(r.name for r in kids if r not in openstack_kids) == sorted(
-            f"{cfg.name}-{p.name}-web-{i}-host-key" for i in range(1, p.web_count + 1))
+            f"{cfg.name}-{p.name}-web-{i}-host-key" for i in range(1, p.web_count + 1)
+        )
         assert {r.type for r in kids if r not in openstack_kids} <= {RANDOM_PASSWORD}
         # the placement's database host and its PostgreSQL rules too
         assert provider_name(named(res, f"{cfg.name}-db-{p.name}")) == prov.name if p.hosts_database else True
@@ -190,7 +238,12 @@ def test_security_groups(runs, stack):
         assert all(x["portRangeMin"] == 22 for x in rules_by_group.get(f"{base}-admin", []))
         if p.web_count:
             web = {(x["portRangeMin"], x["remoteIpPrefix"], x["ethertype"]) for x in rules_by_group[f"{base}-web"]}
-            assert web == {(80, "0.0.0.0/0", "IPv4"), (80, "::/0", "IPv6"), (443, "0.0.0.0/0", "IPv4"), (443, "::/0", "IPv6")}
+            assert web == {
+                (80, "0.0.0.0/0", "IPv4"),
+                (80, "::/0", "IPv6"),
+                (443, "0.0.0.0/0", "IPv4"),
+                (443, "::/0", "IPv6"),
+            }
         if p.hosts_database:
             own = named(res, f"{cfg.name}-db-{p.name}").outputs["accessIpV4"]
             by_port: dict[int, set[str]] = {}
@@ -199,8 +252,12 @@ def test_security_groups(runs, stack):
             others = {f"{ip}/32" for ip in db_hosts - {own}}
             # exactly the other members (and, for PostgreSQL, every web host), each as a /32; etcd's client port
             # (mutual TLS) too: a replaced member's membership change goes through another member's client API
-            assert by_port == {5432: others | {f"{ip}/32" for ip in web_hosts}, 2380: others, 2379: others,
-                               8008: others}
+            assert by_port == {
+                5432: others | {f"{ip}/32" for ip in web_hosts},
+                2380: others,
+                2379: others,
+                8008: others,
+            }
     for group, rules in rules_by_group.items():
         for x in rules:
             if x["portRangeMin"] not in (80, 443):
@@ -226,8 +283,11 @@ def test_the_admin_networks_open_ssh_in_every_placements_admin_group():
     res = run_program(stack_file("staging"), config_overrides={"resilient-stack:adminCidrs": admin})
     groups = {r.id: r.inputs["name"] for r in of_type(res, SECGROUP)}
     for p in load_stack_file(stack_file("staging")).placements:
-        ssh = {(x.inputs["remoteIpPrefix"], x.inputs["ethertype"], x.inputs["portRangeMin"]) for x in of_type(res, RULE)
-               if groups[x.inputs["securityGroupId"]] == f"rs-staging-{p.name}-admin"}
+        ssh = {
+            (x.inputs["remoteIpPrefix"], x.inputs["ethertype"], x.inputs["portRangeMin"])
+            for x in of_type(res, RULE)
+            if groups[x.inputs["securityGroupId"]] == f"rs-staging-{p.name}-admin"
+        }
         assert ssh == {("198.18.7.0/24", "IPv4", 22), ("fd00:7::/48", "IPv6", 22)}, p.name
 
 
@@ -262,7 +322,9 @@ def test_passwords_credentials_and_user_data_are_secrets(runs, stack):
     # passphrase, the write token, the cluster id and one key per host (database members and web hosts)
     assert {n: p.inputs["length"] for n, p in passwords.items()} == {
         **{f"{db}-{kind}-password": length for kind in ("replication", "rewind", "api", "etcd", "app", "migrate")},
-        f"{db}-backup-cipher-password": 64, f"{db}-app-write-token": 40, f"{db}-cluster-id": 16,
+        f"{db}-backup-cipher-password": 64,
+        f"{db}-app-write-token": 40,
+        f"{db}-cluster-id": 16,
         **{f"{h.name}-host-key": 64 for h in hosts},
     }
     # each a Pulumi secret, letters and digits, and protected: no refactor or --replace silently replaces one
@@ -285,7 +347,9 @@ def test_passwords_credentials_and_user_data_are_secrets(runs, stack):
     assert pki.outputs["caCert"].split("\n")[1] in export, "the CA's certificate is public"
     # the metadata travels in clear (updated in place): only ciphertext of the secrets there
     for h in hosts:
-        assert not [v for v in h.inputs["metadata"].values() if any(p.outputs["result"] in v for p in passwords.values())]
+        assert not [
+            v for v in h.inputs["metadata"].values() if any(p.outputs["result"] in v for p in passwords.values())
+        ]
 
 
 @pytest.mark.parametrize("stack", PASSING)
@@ -293,6 +357,7 @@ def test_role_labels(runs, stack):
     res = runs[stack]
     cfg = load_stack_file(stack_file(stack))
     hosts = of_type(res, INSTANCE)
+
     def labels(host):  # the runtime configuration's items (rs-runtime-NN) aside
         return {k: v for k, v in host.inputs["metadata"].items() if k.startswith("resilient-stack:")}
 
@@ -342,12 +407,15 @@ def test_outputs(runs, stack):
     assert outputs["dnsRecordSet"] == {"type": "A", "ttl": 300, "records": outputs["entryPoints"]}
     # the connection string of the users' own applications: every member, the primary first
     d = cfg.database
-    hosts = [outputs["databaseAddresses"][p.name] for p in (cfg.primary, *[q for q in cfg.placements
-                                                                             if q.database_role == "replica"])]
+    hosts = [
+        outputs["databaseAddresses"][p.name]
+        for p in (cfg.primary, *[q for q in cfg.placements if q.database_role == "replica"])
+    ]
     # verify-full: the members' certificates are checked against the cluster's CA (output databaseCaCertificate)
     assert outputs["databaseUrl"] == (
         f"postgresql://{d.app_user}@{','.join(f'{h}:5432' for h in hosts)}/{d.app_database}"
-        "?target_session_attrs=read-write&sslmode=verify-full&channel_binding=require&connect_timeout=2")
+        "?target_session_attrs=read-write&sslmode=verify-full&channel_binding=require&connect_timeout=2"
+    )
     (pki,) = of_type(res, PKI)
     assert outputs["databaseCaCertificate"] == pki.outputs["caCert"]
     assert outputs["databaseCaCertificate"].startswith("-----BEGIN CERTIFICATE-----\n")
@@ -376,8 +444,13 @@ def admitted(hba: list[str], user: str, database: str, address: str) -> bool:
     list several roles, comma-separated)"""
     for rule in hba:
         kind, db, who, net, method = rule.split()[:5] if rule.startswith("host") else (None,) * 5
-        if kind == "hostssl" and db == database and user in who.split(",") and method == "scram-sha-256" and \
-                ipaddress.ip_address(address) in ipaddress.ip_network(net):
+        if (
+            kind == "hostssl"
+            and db == database
+            and user in who.split(",")
+            and method == "scram-sha-256"
+            and ipaddress.ip_address(address) in ipaddress.ip_network(net)
+        ):
             return True
     return False
 
@@ -396,7 +469,9 @@ def test_every_replica_is_admitted_by_the_primarys_pg_hba_and_security_group(run
     groups = {r.inputs["name"]: r.id for r in of_type(res, SECGROUP)}
     for placement, host in members.items():
         hba = yaml.safe_load(user_data_file(host, cloudinit.PATRONI_CONF))["postgresql"]["pg_hba"]
-        rules = [r.inputs for r in of_type(res, RULE) if r.inputs["securityGroupId"] == groups[f"{cfg.name}-{placement}-db"]]
+        rules = [
+            r.inputs for r in of_type(res, RULE) if r.inputs["securityGroupId"] == groups[f"{cfg.name}-{placement}-db"]
+        ]
         sg = {(x["portRangeMin"], x["remoteIpPrefix"]) for x in rules}
         for other_placement, other in members.items():
             ip = other.outputs["accessIpV4"]
@@ -413,9 +488,14 @@ def test_every_replica_is_admitted_by_the_primarys_pg_hba_and_security_group(run
             for role in cloudinit.app_roles(d.app_user)[:2]:
                 assert not admitted(hba, role, d.app_database, ip), (placement, web.name, role)
         stranger = "192.0.2.77"
-        assert not any(admitted(hba, u, db, stranger) for u, db in ((d.replication_user, "replication"),
-                                                                    (d.app_user, d.app_database),
-                                                                    (f"{d.app_user}_alt", d.app_database)))
+        assert not any(
+            admitted(hba, u, db, stranger)
+            for u, db in (
+                (d.replication_user, "replication"),
+                (d.app_user, d.app_database),
+                (f"{d.app_user}_alt", d.app_database),
+            )
+        )
 
 
 def test_user_data_wiring(runs):
@@ -435,8 +515,8 @@ def test_user_data_wiring(runs):
         conf = user_data_file(host, cloudinit.PGBACKREST_CONF)
         assert "s3.de.cloud.ovh.net" in conf and "shop-pgbackrest" in conf
     # only the databaseRole: primary member initialises the cluster
-    assert "ROLE=\"bootstrap\"" in user_data_file(members["gra"], cloudinit.DB_START_SCRIPT)
-    assert "ROLE=\"join\"" in user_data_file(members["waw"], cloudinit.DB_START_SCRIPT)
+    assert 'ROLE="bootstrap"' in user_data_file(members["gra"], cloudinit.DB_START_SCRIPT)
+    assert 'ROLE="join"' in user_data_file(members["waw"], cloudinit.DB_START_SCRIPT)
     # every web host's application lists every member, the primary first, then the failover order
     web = named(res, "shop-ik-web-1")
     assert "infomaniak/dc4-a/ik" in user_data(web)
@@ -521,12 +601,16 @@ def test_load_balancers_in_every_placement():
     assert {a.inputs["portId"] for a in assocs} == {lb.outputs["vipPortId"] for lb in lbs}
     # production serves HTTPS: an HTTP and a TCP 443 front end per LB, each member on a web host's private IP
     listeners = of_type(res, "openstack:loadbalancer/listener:Listener")
-    assert Counter((x.inputs["protocol"], x.inputs["protocolPort"]) for x in listeners) == {("HTTP", 80): 3, ("TCP", 443): 3}
+    assert Counter((x.inputs["protocol"], x.inputs["protocolPort"]) for x in listeners) == {
+        ("HTTP", 80): 3,
+        ("TCP", 443): 3,
+    }
     monitors = of_type(res, "openstack:loadbalancer/monitor:Monitor")
     assert {(m.inputs["type"], m.inputs.get("urlPath")) for m in monitors} == {("HTTP", "/healthz"), ("TCP", None)}
     members = of_type(res, "openstack:loadbalancer/member:Member")
-    web_private = {h.outputs["networks"][1]["fixedIpV4"] for h in of_type(res, INSTANCE)
-                   if h.inputs["metadata"][ROLE_KEY] == "web"}
+    web_private = {
+        h.outputs["networks"][1]["fixedIpV4"] for h in of_type(res, INSTANCE) if h.inputs["metadata"][ROLE_KEY] == "web"
+    }
     assert len(members) == 2 * 5 and {m.inputs["address"] for m in members} == web_private
     outputs = next(r for r in res if r.type == "pulumi:pulumi:Stack").outputs
     assert sorted(outputs["entryPoints"]) == sorted(f.outputs["address"] for f in fips)
@@ -540,10 +624,17 @@ def test_load_balancers_in_every_placement():
 
 
 def test_dns_record_lists_every_entry_point():
-    res = run_program(stack_file("production"), config_overrides={
-        "resilient-stack:dns": {"zoneId": "3f4e5d6c-aaaa-bbbb-cccc-0123456789ab", "name": "www.example.com.",
-                                "placement": "ik", "ttl": 120},
-    })
+    res = run_program(
+        stack_file("production"),
+        config_overrides={
+            "resilient-stack:dns": {
+                "zoneId": "3f4e5d6c-aaaa-bbbb-cccc-0123456789ab",
+                "name": "www.example.com.",
+                "placement": "ik",
+                "ttl": 120,
+            },
+        },
+    )
     (record,) = of_type(res, "openstack:dns/recordSet:RecordSet")
     outputs = next(r for r in res if r.type == "pulumi:pulumi:Stack").outputs
     assert record.inputs["type"] == "A" and record.inputs["ttl"] == 120 and record.inputs["name"] == "www.example.com."
@@ -559,10 +650,16 @@ def test_dns_record_lists_every_entry_point():
 
 def test_pure_rule_helpers():
     assert {(r.port, r.cidr, r.ethertype) for r in regional.web_rules()} == {
-        (80, "0.0.0.0/0", "IPv4"), (80, "::/0", "IPv6"), (443, "0.0.0.0/0", "IPv4"), (443, "::/0", "IPv6")}
+        (80, "0.0.0.0/0", "IPv4"),
+        (80, "::/0", "IPv6"),
+        (443, "0.0.0.0/0", "IPv4"),
+        (443, "::/0", "IPv6"),
+    }
     ssh = regional.admin_rules(["198.51.100.0/24", "2001:db8::/48"])
     assert [(r.port, r.ethertype, r.suffix) for r in ssh] == [
-        (22, "IPv4", "ssh-198-51-100-0-24"), (22, "IPv6", "ssh-2001-db8-48")]
+        (22, "IPv4", "ssh-198-51-100-0-24"),
+        (22, "IPv6", "ssh-2001-db8-48"),
+    ]
     assert regional.admin_rules([]) == []
     assert [r.cidr for r in regional.database_rules(["10.0.0.0/24"])] == ["10.0.0.0/24"]
     for world in WORLD:
@@ -575,24 +672,36 @@ def _one_placement_program(**changes):
 
     def program():
         provider = openstack.Provider("p", region="GRA11", cloud="ovh")
-        args = dict(placement="gra", provider=provider, prefix="t", placement_label="ovhcloud/GRA11/gra",
-                    web_count=1, flavor="b3-8", image="Debian 12", external_network="Ext-Net",
-                    private_cidr="10.0.0.0/24")
+        args = dict(
+            placement="gra",
+            provider=provider,
+            prefix="t",
+            placement_label="ovhcloud/GRA11/gra",
+            web_count=1,
+            flavor="b3-8",
+            image="Debian 12",
+            external_network="Ext-Net",
+            private_cidr="10.0.0.0/24",
+        )
         args.update(changes)
         regional.RegionalWebStack("t-gra", regional.RegionalWebStackArgs(**args)).add_web_hosts(None)
+
     return program
 
 
-@pytest.mark.parametrize("changes,match", [
-    ({"admin_cidrs": ["0.0.0.0/0"]}, "admin_cidrs"),
-    ({"database_cidrs": ["10.0.0.0/24"]}, "without hosts_database"),
-    ({"database_cidrs": ["::/0"], "hosts_database": True}, "database_cidrs"),
-    ({"external_network_id": "Ext-Net"}, "external_network_id must be"),
-    ({"private_cidr": "fd00::/64"}, "IPv4"),
-    ({"placement": "GRA"}, "placement"),
-    ({"web_count": 0, "load_balancer": regional.LoadBalancerSettings("Ext-Net", FLOATING_NET_ID)}, "web host"),
-    ({"server_name": "bad name!"}, "server_name"),
-])
+@pytest.mark.parametrize(
+    "changes,match",
+    [
+        ({"admin_cidrs": ["0.0.0.0/0"]}, "admin_cidrs"),
+        ({"database_cidrs": ["10.0.0.0/24"]}, "without hosts_database"),
+        ({"database_cidrs": ["::/0"], "hosts_database": True}, "database_cidrs"),
+        ({"external_network_id": "Ext-Net"}, "external_network_id must be"),
+        ({"private_cidr": "fd00::/64"}, "IPv4"),
+        ({"placement": "GRA"}, "placement"),
+        ({"web_count": 0, "load_balancer": regional.LoadBalancerSettings("Ext-Net", FLOATING_NET_ID)}, "web host"),
+        ({"server_name": "bad name!"}, "server_name"),
+    ],
+)
 def test_regional_args_are_validated_before_anything_is_created(changes, match):
     mocks = RecordingMocks()
     with pytest.raises(ValueError, match=match):
@@ -605,8 +714,15 @@ def test_one_placement_alone():
     site = next(r for r in res if r.type == REGIONAL)
     kids = descendants(res, site.urn)
     assert Counter(short(r.type) for r in kids) == {
-        "Network": 1, "Subnet": 1, "SecGroup": 2, "SecGroupRule": 5, "ServerGroup": 1, "Port": 1, "Instance": 1,
-        "RandomPassword": 1}
+        "Network": 1,
+        "Subnet": 1,
+        "SecGroup": 2,
+        "SecGroupRule": 5,
+        "ServerGroup": 1,
+        "Port": 1,
+        "Instance": 1,
+        "RandomPassword": 1,
+    }
     (web,) = of_type(res, INSTANCE)
     assert "/api/" not in user_data(web), "without a database: the static page only"
     # no application: its sealed document holds nothing but its version (the host's key still seals it)
@@ -614,8 +730,13 @@ def test_one_placement_alone():
     assert all(provider_name(r) == "p" for r in kids if r.type.startswith("openstack:"))
 
 
-def _database_tier_program(backup_region="WAW1", container="t-pgbackrest", ssh_public_keys=(), synchronous=False,
-                           regions=("GRA11", "WAW1", "UK1")):
+def _database_tier_program(
+    backup_region="WAW1",
+    container="t-pgbackrest",
+    ssh_public_keys=(),
+    synchronous=False,
+    regions=("GRA11", "WAW1", "UK1"),
+):
     import pulumi
     import pulumi_openstack as openstack
 
@@ -625,20 +746,41 @@ def _database_tier_program(backup_region="WAW1", container="t-pgbackrest", ssh_p
         providers = {r: openstack.Provider(r.lower(), region=r, cloud="ovh") for r in regions}
         members = [
             db.DatabaseMember(
-                placement=r.lower(), role="primary" if r == "GRA11" else "replica", provider=p,
-                where=db.Where(region=r, cloud="ovh"), flavor="b3-8", image="Debian 12",
-                public_port_id=f"port-{r}", public_address=f"192.0.2.{10 + i}", network_id="net",
-                security_group_names=["db"], database_security_group_id="sg",
+                placement=r.lower(),
+                role="primary" if r == "GRA11" else "replica",
+                provider=p,
+                where=db.Where(region=r, cloud="ovh"),
+                flavor="b3-8",
+                image="Debian 12",
+                public_port_id=f"port-{r}",
+                public_address=f"192.0.2.{10 + i}",
+                network_id="net",
+                security_group_names=["db"],
+                database_security_group_id="sg",
             )
             for i, (r, p) in enumerate(providers.items())
         ]
         backup_provider = providers.get(backup_region) or openstack.Provider("bk", region=backup_region, cloud="ovh")
-        backup = db.BackupStore(name="bk", provider=backup_provider,
-                                where=db.Where(region=backup_region, cloud="ovh"), container=container,
-                                s3_endpoint="s3.waw.cloud.ovh.net", s3_region="waw")
+        backup = db.BackupStore(
+            name="bk",
+            provider=backup_provider,
+            where=db.Where(region=backup_region, cloud="ovh"),
+            container=container,
+            s3_endpoint="s3.waw.cloud.ovh.net",
+            s3_region="waw",
+        )
         keys = db.BackupKeys(access_key=pulumi.Output.secret("k"), secret_key=pulumi.Output.secret("s"))
-        db.DatabaseTier("t-db", db.DatabaseTierArgs(members=members, backup=backup, prefix="t", backup_keys=keys,
-                                                    ssh_public_keys=ssh_public_keys, synchronous=synchronous))
+        db.DatabaseTier(
+            "t-db",
+            db.DatabaseTierArgs(
+                members=members,
+                backup=backup,
+                prefix="t",
+                backup_keys=keys,
+                ssh_public_keys=ssh_public_keys,
+                synchronous=synchronous,
+            ),
+        )
 
     return program
 
@@ -656,16 +798,24 @@ def test_database_tier_alone_with_synchronous_replication_checks_its_sites_with_
     synchronous tier built alone crashed with an AttributeError)."""
     mocks = RecordingMocks()
     with pytest.raises(ValueError) as err:
-        run_program(stack_file("staging"), mocks=mocks, program=_database_tier_program(
-            backup_region="DE1", synchronous=True, regions=("GRA11", "GRA9", "WAW1", "UK1", "SBG5")))
+        run_program(
+            stack_file("staging"),
+            mocks=mocks,
+            program=_database_tier_program(
+                backup_region="DE1", synchronous=True, regions=("GRA11", "GRA9", "WAW1", "UK1", "SBG5")
+            ),
+        )
     assert str(err.value).startswith("synchronous: the database members in gra11 and gra9 share a site"), err.value
     assert DBTIER not in {r.type for r in mocks.resources}
 
 
-@pytest.mark.parametrize("changes, match", [
-    ({"container": "T_pgbackrest"}, "BackupRepository.bucket is not a valid S3 bucket name"),
-    ({"ssh_public_keys": ["not a key"]}, "ssh_authorized_keys entry does not look like an OpenSSH"),
-])
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"container": "T_pgbackrest"}, "BackupRepository.bucket is not a valid S3 bucket name"),
+        ({"ssh_public_keys": ["not a key"]}, "ssh_authorized_keys entry does not look like an OpenSSH"),
+    ],
+)
 def test_database_tier_args_are_checked_by_the_hosts_rules_before_anything_is_created(changes, match):
     """DatabaseTierArgs.validate applies the hosts layer's rule of each role (no password exists yet)."""
     mocks = RecordingMocks()
@@ -681,10 +831,17 @@ def test_export_secrets_are_envelopes(runs):
 
 
 def test_replication_and_app_cidrs_are_optional_extras(caplog):
-    res = run_program(stack_file("production"), config_overrides={
-        "resilient-stack:database": {"appDatabase": "shop", "appUser": "shop", "replicationCidrs": ["203.0.113.0/24"],
-                                     "appCidrs": ["198.51.100.0/24"]},
-    })
+    res = run_program(
+        stack_file("production"),
+        config_overrides={
+            "resilient-stack:database": {
+                "appDatabase": "shop",
+                "appUser": "shop",
+                "replicationCidrs": ["203.0.113.0/24"],
+                "appCidrs": ["198.51.100.0/24"],
+            },
+        },
+    )
     hba = yaml.safe_load(user_data_file(named(res, "shop-db-waw"), cloudinit.PATRONI_CONF))["postgresql"]["pg_hba"]
     assert "hostssl replication replicator 203.0.113.0/24 scram-sha-256" in hba
     assert "hostssl shop shop,shop_alt,shop_migrate 198.51.100.0/24 scram-sha-256" in hba
@@ -692,11 +849,15 @@ def test_replication_and_app_cidrs_are_optional_extras(caplog):
     # both reach PostgreSQL through every member's `db` security group, on its port only (replicationCidrs used to be
     # in pg_hba and nftables but in no security group: inert, review stack-security-2026-12)
     groups = {r.id: r.inputs["name"] for r in of_type(res, SECGROUP)}
-    extras = {(groups[r.inputs["securityGroupId"]], r.inputs["portRangeMin"], r.inputs["remoteIpPrefix"])
-              for r in of_type(res, RULE) if r.inputs["remoteIpPrefix"] in ("198.51.100.0/24", "203.0.113.0/24")
-              and groups[r.inputs["securityGroupId"]].endswith("-db")}
-    assert extras == {(f"shop-{p}-db", 5432, cidr) for p in ("gra", "waw", "ik")
-                      for cidr in ("198.51.100.0/24", "203.0.113.0/24")}
+    extras = {
+        (groups[r.inputs["securityGroupId"]], r.inputs["portRangeMin"], r.inputs["remoteIpPrefix"])
+        for r in of_type(res, RULE)
+        if r.inputs["remoteIpPrefix"] in ("198.51.100.0/24", "203.0.113.0/24")
+        and groups[r.inputs["securityGroupId"]].endswith("-db")
+    }
+    assert extras == {
+        (f"shop-{p}-db", 5432, cidr) for p in ("gra", "waw", "ik") for cidr in ("198.51.100.0/24", "203.0.113.0/24")
+    }
     assert "replicationCidrs" not in caplog.text
 
 
@@ -718,8 +879,9 @@ def test_the_external_network_is_looked_up_by_name_unless_its_id_is_given():
     for p in config["placements"]:
         p["externalNetworkId"] = given
     mocks = RecordingMocks()
-    res = run_program(stack_file("staging"), mocks=mocks,
-                      config_overrides={"resilient-stack:placements": config["placements"]})
+    res = run_program(
+        stack_file("staging"), mocks=mocks, config_overrides={"resilient-stack:placements": config["placements"]}
+    )
     assert {r.inputs["networkId"] for r in of_type(res, PORT)} == {given}
 
 

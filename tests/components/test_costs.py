@@ -27,10 +27,14 @@ def table(heading: str) -> list[list[str]]:
 
 
 def templates() -> dict[str, StackConfig]:
-    out = {f"`{stack}`": load_stack_file(ROOT / "stacks" / f"Pulumi.{stack}.yaml") for stack in ("production", "staging")}
+    out = {
+        f"`{stack}`": load_stack_file(ROOT / "stacks" / f"Pulumi.{stack}.yaml") for stack in ("production", "staging")
+    }
     out["`sbg2021` (refused: never deployed)"] = load_stack_file(ROOT / "stacks" / "Pulumi.sbg2021.yaml")
     prompts = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["template"]["config"]
-    raw = {k: (json.loads(v["default"]) if k != "profile" else v["default"]) for k, v in prompts.items() if "default" in v}
+    raw = {
+        k: (json.loads(v["default"]) if k != "profile" else v["default"]) for k, v in prompts.items() if "default" in v
+    }
     out["`pulumi new` (defaults)"] = parse_stack_config(raw, "Pulumi.yaml", stack="dev")
     return out
 
@@ -68,20 +72,26 @@ def test_each_templates_row_is_what_its_stack_file_runs(name):
     regions = ", ".join(p.region for p in cfg.placements) + f"; backups {cfg.backups.region}"
     assert row[6] == regions
     projects = list(dict.fromkeys([*(p.cloud for p in cfg.placements), cfg.backups.cloud]))
-    assert row[7].endswith(f"{len(projects)} project{'s' if len(projects) > 1 else ''}" + (
-        f" ({', '.join(f'`{c}`' for c in projects)})" if len(projects) > 1 else "")), row[7]
+    assert row[7].endswith(
+        f"{len(projects)} project{'s' if len(projects) > 1 else ''}"
+        + (f" ({', '.join(f'`{c}`' for c in projects)})" if len(projects) > 1 else "")
+    ), row[7]
     catalog = cfg.catalog()
-    providers = {catalog.resolve(region=x.region, auth_url=x.auth_url, cloud=x.cloud,
-                                 availability_zone=x.availability_zone).region.provider
-                 for x in (*cfg.placements, cfg.backups)}
+    providers = {
+        catalog.resolve(
+            region=x.region, auth_url=x.auth_url, cloud=x.cloud, availability_zone=x.availability_zone
+        ).region.provider
+        for x in (*cfg.placements, cfg.backups)
+    }
     assert row[7].startswith(f"{len(providers)} ("), (providers, row[7])
     assert not any(p.load_balancer for p in cfg.placements)  # "No template has a load balancer"
 
 
 def test_the_known_part_of_productions_price_is_its_instances_at_the_listed_prices():
     prices = {row[0].strip("`").removeprefix("OVHcloud `"): row for row in table("List prices")}
-    per_month = {f: Decimal(re.match(r"([\d.]+) €/month", prices[f][1]).group(1))
-                 for f in ("b3-8", "b3-16") if f in prices}
+    per_month = {
+        f: Decimal(re.match(r"([\d.]+) €/month", prices[f][1]).group(1)) for f in ("b3-8", "b3-16") if f in prices
+    }
     assert set(per_month) == {"b3-8", "b3-16"} and all(prices[f][3] == "2026-10-28" for f in per_month)
     counted = instances(templates()["`production`"])
     known = sum(per_month[f] * n for f, n in counted.items() if f in per_month)

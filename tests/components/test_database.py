@@ -40,6 +40,7 @@ def outputs(res) -> dict:
 # rotation: generations beside the earlier ones, delivered sealed, no host replaced
 # --------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def rotated_app():
     return run_program(stack_file("production"), config_overrides=database(rotation={"app": 1}))
@@ -66,13 +67,17 @@ def test_after_an_app_rotation_the_web_hosts_try_the_new_credential_first(rotate
     for web in webs:
         # the new password goes to the other login role; the previous one stays valid a while
         assert sealed_document(rotated_app, web)["app"]["credentials"] == [
-            {"user": "shop_alt", "password": second}, {"user": "shop", "password": first}], web.name
+            {"user": "shop_alt", "password": second},
+            {"user": "shop", "password": first},
+        ], web.name
     # the members check both, the new one current, as SCRAM verifiers only
     for member in hosts(rotated_app, "database"):
         roles = sealed_document(rotated_app, member)["roles"]
         assert set(roles) == {"shop", "shop_alt", "shop_migrate"}
         assert roles["shop_alt"]["current"] and not roles["shop"]["current"]
-        assert secrets.scram_matches(roles["shop_migrate"]["verifier"], result(rotated_app, "shop-db-migrate-password-1"))
+        assert secrets.scram_matches(
+            roles["shop_migrate"]["verifier"], result(rotated_app, "shop-db-migrate-password-1")
+        )
         assert secrets.scram_matches(roles["shop_alt"]["verifier"], second)
         assert secrets.scram_matches(roles["shop"]["verifier"], first)
         assert first not in str(roles) and second not in str(roles)
@@ -89,8 +94,9 @@ def test_a_rotation_replaces_no_host_and_changes_no_host_key(runs, rotated_app):
         assert result(rotated_app, f"{host.name}-host-key") == result(runs["production"], f"{host.name}-host-key")
         # every host's sealed document changed (the web hosts' credentials, the members' role verifiers): in place
         assert secrets.joined(host.inputs["metadata"]) != secrets.joined(before[host.name].inputs["metadata"])
-        assert {k for k in host.inputs["metadata"]} == {k for k in before[host.name].inputs["metadata"]}, \
+        assert {k for k in host.inputs["metadata"]} == {k for k in before[host.name].inputs["metadata"]}, (
             "the same metadata items: the slots were reserved for two generations"
+        )
 
 
 def test_rotating_the_backup_passphrase_starts_a_new_repository_path_and_keeps_the_earlier_one():
@@ -108,13 +114,21 @@ def test_rotating_the_backup_passphrase_starts_a_new_repository_path_and_keeps_t
     assert "backupRepositories" in stack.secret_outputs
     assert stack.outputs["backupRepositories"] == [
         {"generation": 0, "path": "/pgbackrest", "passphrase": first},
-        {"generation": 1, "path": "/pgbackrest-g1", "passphrase": second}]
+        {"generation": 1, "path": "/pgbackrest-g1", "passphrase": second},
+    ]
 
 
 def test_rotating_the_cluster_passwords_delivers_the_new_generations_to_every_member(runs):
     generations = {"replication": 1, "rewind": 2, "api": 1}
-    res = run_program(stack_file("staging"), config_overrides={"resilient-stack:database": {
-        **bare_config("staging").get("database", {}), "rotation": {**generations, "certificates": 1}}})
+    res = run_program(
+        stack_file("staging"),
+        config_overrides={
+            "resilient-stack:database": {
+                **bare_config("staging").get("database", {}),
+                "rotation": {**generations, "certificates": 1},
+            }
+        },
+    )
     # the certificates' generation is the CA resource's input (a manual renewal: tests/components/test_pki.py)
     (ca,) = [r for r in res if r.type == "pulumi-python:dynamic/resilient-stack:ClusterPki"]
     assert ca.inputs["generation"] == 1 and not [r for r in res if "certificates" in r.name]
@@ -131,12 +145,15 @@ def test_rotating_the_cluster_passwords_delivers_the_new_generations_to_every_me
     assert {sealed_document(res, m)["passwords"]["etcd"] for m in hosts(res, "database")} == {etcd}
 
 
-@pytest.mark.parametrize("rotation, match", [
-    ({"app": -1}, "rotation.app"),
-    ({"app": 1001}, "rotation.app"),
-    ({"etcd": 1}, "rotation.etcd"),
-    ({"app": "one"}, "rotation.app"),
-])
+@pytest.mark.parametrize(
+    "rotation, match",
+    [
+        ({"app": -1}, "rotation.app"),
+        ({"app": 1001}, "rotation.app"),
+        ({"etcd": 1}, "rotation.etcd"),
+        ({"app": "one"}, "rotation.app"),
+    ],
+)
 def test_bad_rotation_settings_are_refused_in_one_line(rotation, match):
     mocks = RecordingMocks()
     with pytest.raises(StackConfigError, match=match) as err:
@@ -148,6 +165,7 @@ def test_bad_rotation_settings_are_refused_in_one_line(rotation, match):
 # --------------------------------------------------------------------------------------------------
 # budgets: what Nova would refuse at `pulumi up`, refused at preview, naming the host
 # --------------------------------------------------------------------------------------------------
+
 
 def test_many_app_networks_are_refused_at_preview_naming_the_host():
     cidrs = [f"10.{i // 256}.{i % 256}.0/24" for i in range(400)]
@@ -173,28 +191,54 @@ def _tier_program(*, clients: int = 0, cidrs: int = 0, keys: list[str] | None = 
         for r in regions:
             on = pulumi.ResourceOptions(provider=providers[r])
             nets[r] = openstack.networking.Network(f"t-{r.lower()}-net", opts=on)
-            subnet = openstack.networking.Subnet(f"t-{r.lower()}-subnet", network_id=nets[r].id, cidr="10.0.0.0/24",
-                                                 opts=on)
-            ports[r] = openstack.networking.Port(f"t-{r.lower()}-db-public", network_id=nets[r].id,
-                                                 opts=pulumi.ResourceOptions(provider=providers[r],
-                                                                             depends_on=[subnet]))
+            subnet = openstack.networking.Subnet(
+                f"t-{r.lower()}-subnet", network_id=nets[r].id, cidr="10.0.0.0/24", opts=on
+            )
+            ports[r] = openstack.networking.Port(
+                f"t-{r.lower()}-db-public",
+                network_id=nets[r].id,
+                opts=pulumi.ResourceOptions(provider=providers[r], depends_on=[subnet]),
+            )
         members = [
             db.DatabaseMember(
-                placement=r[:3].lower(), role="primary" if r == "GRA11" else "replica", provider=providers[r],
-                where=db.Where(region=r, cloud="ovh"), flavor="b3-8", image="Debian 12",
-                public_port_id=ports[r].id, public_address=f"192.0.2.{10 + i}", network_id=nets[r].id,
-                security_group_names=["db"], database_security_group_id="sg",
+                placement=r[:3].lower(),
+                role="primary" if r == "GRA11" else "replica",
+                provider=providers[r],
+                where=db.Where(region=r, cloud="ovh"),
+                flavor="b3-8",
+                image="Debian 12",
+                public_port_id=ports[r].id,
+                public_address=f"192.0.2.{10 + i}",
+                network_id=nets[r].id,
+                security_group_names=["db"],
+                database_security_group_id="sg",
             )
             for i, r in enumerate(regions)
         ]
-        backup = db.BackupStore(name="bk", provider=providers["DE1"], where=db.Where(region="DE1", cloud="ovh"),
-                                container="t-pgbackrest", s3_endpoint="s3.de.cloud.ovh.net", s3_region="de")
+        backup = db.BackupStore(
+            name="bk",
+            provider=providers["DE1"],
+            where=db.Where(region="DE1", cloud="ovh"),
+            container="t-pgbackrest",
+            s3_endpoint="s3.de.cloud.ovh.net",
+            s3_region="de",
+        )
         keys_ = db.BackupKeys(access_key=pulumi.Output.secret("k"), secret_key=pulumi.Output.secret("s"))
-        app_clients = [db.AppClient(name=f"t-web-{i}", address=f"198.18.{i // 250}.{1 + i % 250}")
-                       for i in range(clients)]
-        db.DatabaseTier("t-db", db.DatabaseTierArgs(
-            members=members, backup=backup, prefix="t", backup_keys=keys_, app_clients=app_clients,
-            app_cidrs=[f"10.{i // 256}.{i % 256}.0/24" for i in range(cidrs)], ssh_public_keys=keys or ()))
+        app_clients = [
+            db.AppClient(name=f"t-web-{i}", address=f"198.18.{i // 250}.{1 + i % 250}") for i in range(clients)
+        ]
+        db.DatabaseTier(
+            "t-db",
+            db.DatabaseTierArgs(
+                members=members,
+                backup=backup,
+                prefix="t",
+                backup_keys=keys_,
+                app_clients=app_clients,
+                app_cidrs=[f"10.{i // 256}.{i % 256}.0/24" for i in range(cidrs)],
+                ssh_public_keys=keys or (),
+            ),
+        )
 
     return program
 
@@ -235,6 +279,7 @@ def test_user_data_over_novas_limit_once_packed_is_refused_naming_the_host():
 # synchronous replication
 # --------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("stack", ["production", "staging"])
 def test_synchronous_mode_reaches_patronis_dynamic_configuration(runs, stack):
     synchronous = load_stack_file(stack_file(stack)).database.synchronous
@@ -252,13 +297,26 @@ def _five_members(synchronous: bool) -> dict:
     five on one site keep the rules' site majority, so only synchronous mode can refuse it."""
     config = load_stack_file(stack_file("production")).model_dump(by_alias=True, exclude_none=True)
     placements = list(config["placements"])
-    extra = {k: v for k, v in placements[0].items() if k not in ("webCount", "databaseRole", "name", "region",
-                                                                   "privateCidr")}
+    extra = {
+        k: v for k, v in placements[0].items() if k not in ("webCount", "databaseRole", "name", "region", "privateCidr")
+    }
     placements += [
-        {**extra, "name": "gra9", "region": "GRA9", "webCount": 0, "databaseRole": "replica",
-         "privateCidr": "10.10.4.0/24"},
-        {**extra, "name": "uk", "region": "UK1", "webCount": 0, "databaseRole": "replica",
-         "privateCidr": "10.10.5.0/24"},
+        {
+            **extra,
+            "name": "gra9",
+            "region": "GRA9",
+            "webCount": 0,
+            "databaseRole": "replica",
+            "privateCidr": "10.10.4.0/24",
+        },
+        {
+            **extra,
+            "name": "uk",
+            "region": "UK1",
+            "webCount": 0,
+            "databaseRole": "replica",
+            "privateCidr": "10.10.5.0/24",
+        },
     ]
     return {"resilient-stack:placements": placements, **database(synchronous=synchronous)}
 

@@ -37,14 +37,14 @@ def test_every_member_has_a_protected_data_volume_attached_to_it(runs):
         assert volume.options == {"protect": True, "retainOnDelete": True}, name
         assert volume.inputs["size"] == 20 and volume.inputs["metadata"] == {STORAGE_OF_KEY: "database"}
         assert volume.provider == next(r for r in of(res, INSTANCE) if r.inputs["name"] == name[:-5]).provider
-        assert by_volume[volume.id] == name[:-len("-data")], "attached to its own host"
+        assert by_volume[volume.id] == name[: -len("-data")], "attached to its own host"
     for attach in of(res, ATTACH):
         assert attach.options == {"deleteBeforeReplace": True}
 
 
 def test_the_host_looks_for_its_own_volume(runs):
     res = runs["production"]
-    volumes = {r.inputs["name"][:-len("-data")]: r.id for r in of(res, VOLUME)}
+    volumes = {r.inputs["name"][: -len("-data")]: r.id for r in of(res, VOLUME)}
     for host in of(res, INSTANCE):
         name = host.inputs["name"]
         if name.endswith("-db"):
@@ -55,8 +55,11 @@ def test_the_host_looks_for_its_own_volume(runs):
 def test_no_instance_is_replaced_by_a_change_of_its_boot_configuration(runs, stack):
     for host in of(runs[stack], INSTANCE):
         database = host.inputs["name"].endswith("-db")  # and a database host only once it is unprotected
-        assert host.options == {"deleteBeforeReplace": True, "ignoreChanges": BOOT,
-                                **({"protect": True} if database else {})}, host.name
+        assert host.options == {
+            "deleteBeforeReplace": True,
+            "ignoreChanges": BOOT,
+            **({"protect": True} if database else {}),
+        }, host.name
 
 
 def test_the_runtime_configuration_is_in_the_metadata(runs):
@@ -76,9 +79,12 @@ def test_the_runtime_configuration_is_in_the_metadata(runs):
 
 def test_volume_settings():
     raw = bare_config("production")
-    res = run_program(stack_file("production"),
-                      config_overrides={"resilient-stack:database": {**raw.get("database", {}), "volumeSize": 50,
-                                                                     "volumeType": "high-speed"}})
+    res = run_program(
+        stack_file("production"),
+        config_overrides={
+            "resilient-stack:database": {**raw.get("database", {}), "volumeSize": 50, "volumeType": "high-speed"}
+        },
+    )
     assert {(r.inputs["size"], r.inputs["volumeType"]) for r in of(res, VOLUME)} == {(50, "high-speed")}
     with pytest.raises(StackConfigError, match="volumeSize"):
         parse_stack_config({**raw, "database": {"volumeSize": 0}})
@@ -87,8 +93,11 @@ def test_volume_settings():
 @pytest.mark.parametrize("admin", [[], ["198.18.7.0/24", "fd00:7::/48"]])
 def test_every_host_gets_its_firewall_sets_in_its_metadata(runs, admin):
     # the shipped stack closes SSH (adminCidrs: []); an operator's networks reach every host's firewall
-    res = runs["production"] if not admin else run_program(
-        stack_file("production"), config_overrides={"resilient-stack:adminCidrs": admin})
+    res = (
+        runs["production"]
+        if not admin
+        else run_program(stack_file("production"), config_overrides={"resilient-stack:adminCidrs": admin})
+    )
     members = sorted(f"{r.outputs['accessIpV4']}/32" for r in of(res, INSTANCE) if r.inputs["name"].endswith("-db"))
     for host in of(res, INSTANCE):
         doc = cloudinit.runtime_document_of(host.inputs["metadata"])
@@ -104,8 +113,10 @@ def test_every_host_gets_its_firewall_sets_in_its_metadata(runs, admin):
 def test_each_web_host_knows_the_others_for_acme(server_name):
     """Whatever its first server name: a DNS name may come later, in place."""
     raw = bare_config("production")
-    res = run_program(stack_file("production"), config_overrides={
-        "resilient-stack:web": {**raw["web"], "https": True, "serverName": server_name}})
+    res = run_program(
+        stack_file("production"),
+        config_overrides={"resilient-stack:web": {**raw["web"], "https": True, "serverName": server_name}},
+    )
     web = {r.inputs["name"]: r for r in of(res, INSTANCE) if "-web-" in r.inputs["name"]}
     addresses = {name: r.outputs["accessIpV4"] for name, r in web.items()}
     for name, host in web.items():
@@ -114,8 +125,10 @@ def test_each_web_host_knows_the_others_for_acme(server_name):
         assert "certbot" in user_data(host) and "resilient-stack-acme-peers.conf" in user_data(host)
 
 
-KEYS = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFirstKeyFirstKeyFirstKeyFirstKeyFirstKey0 ops@laptop",
-        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC" + "S" * 340 + " new@laptop"]
+KEYS = [
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFirstKeyFirstKeyFirstKeyFirstKeyFirstKey0 ops@laptop",
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC" + "S" * 340 + " new@laptop",
+]
 
 
 def test_the_day_two_settings_reach_every_host_through_its_metadata():
@@ -124,18 +137,30 @@ def test_the_day_two_settings_reach_every_host_through_its_metadata():
     host) only carries the first boot's copy."""
     raw = bare_config("production")
     docs = {}
-    for key, web in ((KEYS[0], {"title": "Shop", "https": True, "serverName": "shop.example"}),
-                     (KEYS[1], {"title": "Shop <sale>", "https": False, "serverName": "www.shop.example shop.example"})):
-        res = run_program(stack_file("production"), config_overrides={
-            "resilient-stack:sshPublicKey": key, "resilient-stack:web": {**raw["web"], "selfSigned": False, **web}})
-        docs[key] = {r.inputs["name"]: (cloudinit.runtime_document_of(r.inputs["metadata"]), r)
-                     for r in of(res, INSTANCE)}
+    for key, web in (
+        (KEYS[0], {"title": "Shop", "https": True, "serverName": "shop.example"}),
+        (KEYS[1], {"title": "Shop <sale>", "https": False, "serverName": "www.shop.example shop.example"}),
+    ):
+        res = run_program(
+            stack_file("production"),
+            config_overrides={
+                "resilient-stack:sshPublicKey": key,
+                "resilient-stack:web": {**raw["web"], "selfSigned": False, **web},
+            },
+        )
+        docs[key] = {
+            r.inputs["name"]: (cloudinit.runtime_document_of(r.inputs["metadata"]), r) for r in of(res, INSTANCE)
+        }
         for name, (doc, host) in docs[key].items():
             assert doc["ssh_keys"] == [key], name
             assert all(len(v) <= 255 for v in host.inputs["metadata"].values())
             if "-web-" in name:
-                assert doc["site"] == {"server_name": web["serverName"], "https": web["https"], "title": web["title"],
-                                       "certify": web["serverName"].split() if web["https"] else None}, name
+                assert doc["site"] == {
+                    "server_name": web["serverName"],
+                    "https": web["https"],
+                    "title": web["title"],
+                    "certify": web["serverName"].split() if web["https"] else None,
+                }, name
             else:
                 assert "site" not in doc, name
     first, second = docs.values()

@@ -25,6 +25,7 @@ PROPS = {"scope": "shop", "members": MEMBERS, "generation": 0}
 @pytest.fixture
 def clock(monkeypatch):
     """The provider's clock, set by the test (``clock.now = ...``)."""
+
     class Clock:
         now = T0
 
@@ -71,7 +72,8 @@ def test_create_issues_a_ca_and_each_members_certificates_under_it(clock):
         assert outs["keys"][name].startswith("-----BEGIN PRIVATE KEY-----")
     assert outs["caKey"].startswith("-----BEGIN PRIVATE KEY-----")
     assert dt.datetime.fromisoformat(outs["notAfter"]) == min(
-        cert(c).not_valid_after_utc for c in [*outs["certs"].values(), *outs["adminCerts"].values()])
+        cert(c).not_valid_after_utc for c in [*outs["certs"].values(), *outs["adminCerts"].values()]
+    )
     assert (outs["scope"], outs["members"], outs["generation"]) == ("shop", MEMBERS, 0)
     # a real issue is random: two creates give two CAs
     assert created(clock)["caKey"] != outs["caKey"]
@@ -84,12 +86,15 @@ def test_an_unchanged_cluster_far_from_expiry_is_no_change(clock):
     assert diff.changes is False and not diff.replaces
 
 
-@pytest.mark.parametrize("change", [
-    {"members": {**MEMBERS, "shop-uk-db": "198.51.100.40"}},                   # a member added
-    {"members": {k: v for k, v in MEMBERS.items() if k != "shop-ik-db"}},      # a member removed
-    {"members": {**MEMBERS, "shop-waw-db": "198.51.100.21"}},                  # an address changed
-    {"generation": 1},                                                          # a manual renewal
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"members": {**MEMBERS, "shop-uk-db": "198.51.100.40"}},  # a member added
+        {"members": {k: v for k, v in MEMBERS.items() if k != "shop-ik-db"}},  # a member removed
+        {"members": {**MEMBERS, "shop-waw-db": "198.51.100.21"}},  # an address changed
+        {"generation": 1},  # a manual renewal
+    ],
+)
 def test_members_or_generation_changing_reissues_the_members_certificates_under_the_same_ca(clock, change):
     olds = created(clock)
     news = {**PROPS, **change}
@@ -113,8 +118,16 @@ def test_the_scope_changing_replaces_the_ca(clock):
     assert diff.changes is True and diff.replaces == ["scope"]
 
 
-@pytest.mark.parametrize("days_left, due", [(host_pki.RENEW_BEFORE_DAYS + 1, False), (host_pki.RENEW_BEFORE_DAYS, True),
-                                            (host_pki.RENEW_BEFORE_DAYS - 1, True), (1, True), (-3, True)])
+@pytest.mark.parametrize(
+    "days_left, due",
+    [
+        (host_pki.RENEW_BEFORE_DAYS + 1, False),
+        (host_pki.RENEW_BEFORE_DAYS, True),
+        (host_pki.RENEW_BEFORE_DAYS - 1, True),
+        (1, True),
+        (-3, True),
+    ],
+)
 def test_a_certificate_within_30_days_of_its_expiry_makes_a_change(clock, days_left, due):
     olds = created(clock)
     expiry = dt.datetime.fromisoformat(olds["notAfter"])
@@ -144,8 +157,11 @@ def test_the_private_keys_are_secret_outputs_and_the_mock_runner_carries_them_as
         assert not {"caCert", "certs", "adminCerts", "notAfter"} & resource.secret_outputs
         assert resource.options.get("protect") is True
         # issued as the components asked: every member's public address, at the mock's fixed time
-        members = {r.inputs["name"]: r.outputs["accessIpV4"] for r in res
-                   if r.type == "openstack:compute/instance:Instance" and r.inputs["name"].endswith("-db")}
+        members = {
+            r.inputs["name"]: r.outputs["accessIpV4"]
+            for r in res
+            if r.type == "openstack:compute/instance:Instance" and r.inputs["name"].endswith("-db")
+        }
         assert resource.inputs["members"] == members and resource.outputs["members"] == members
         for name, address in members.items():
             assert address in sans(resource.outputs["certs"][name])[1]
@@ -164,5 +180,6 @@ def test_a_cluster_pki_alone_under_the_mock_runner_is_deterministic_and_keeps_it
     assert a.outputs == b.outputs, "the mock issues deterministically"
     assert set(pki.SECRET_OUTPUTS) <= a.secret_outputs and a.outputs["generation"] == 2
     assert issued_by(a.outputs["certs"]["t-gra-db"], a.outputs["caCert"])
-    assert ipaddress.ip_address("192.0.2.10") in {ipaddress.ip_address(i) for i in
-                                                  sans(a.outputs["certs"]["t-gra-db"])[1]}
+    assert ipaddress.ip_address("192.0.2.10") in {
+        ipaddress.ip_address(i) for i in sans(a.outputs["certs"]["t-gra-db"])[1]
+    }

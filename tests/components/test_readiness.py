@@ -44,22 +44,31 @@ def warnings(mocks: RecordingMocks) -> list[str]:
 def test_the_shipped_production_stack_needs_its_keys_and_a_dns_name_and_names_them_in_order():
     cfg = load_stack_file(stack_file("production"))
     problems = deploy_problems(cfg)
-    assert [p.key for p in problems] == [f"resilient-stack:{ACCESS_KEY}", "resilient-stack:web.serverName",
-                                         "resilient-stack:web.app.image"]
-    assert problems[1].problem.startswith("is not set and web.https is on: every web host would serve Debian's "
-                                          "self-signed certificate")
+    assert [p.key for p in problems] == [
+        f"resilient-stack:{ACCESS_KEY}",
+        "resilient-stack:web.serverName",
+        "resilient-stack:web.app.image",
+    ]
+    assert problems[1].problem.startswith(
+        "is not set and web.https is on: every web host would serve Debian's self-signed certificate"
+    )
     assert "web.selfSigned: true" in problems[1].problem
     assert problems[2].problem.startswith("'registry.example.com/shop/web:1.0.0' is the template's placeholder")
-    assert problems[1].warning().endswith("this preview renders Debian's self-signed certificate, and `pulumi up` will "
-                                          "refuse")
+    assert (
+        problems[1]
+        .warning()
+        .endswith("this preview renders Debian's self-signed certificate, and `pulumi up` will refuse")
+    )
     (advice,) = advisories(cfg)
     assert advice.startswith("resilient-stack:sshPublicKey is not set: nobody can log in")
 
 
 def test_staging_needs_only_its_keys_and_a_complete_stack_nothing():
     raw = bare_config("staging")
-    assert [p.key for p in deploy_problems(parse_stack_config(raw, "t"))] == [f"resilient-stack:{ACCESS_KEY}",
-                                                                              "resilient-stack:web.app.image"]
+    assert [p.key for p in deploy_problems(parse_stack_config(raw, "t"))] == [
+        f"resilient-stack:{ACCESS_KEY}",
+        "resilient-stack:web.app.image",
+    ]
     raw.update(KEYS, sshPublicKey=SSH_KEY, adminCidrs=["198.18.7.0/24"])
     raw["web"] = {**raw["web"], "app": {**raw["web"]["app"], "image": IMAGE}}
     cfg = parse_stack_config(raw, "t")
@@ -95,15 +104,22 @@ def test_up_with_nothing_set_names_the_first_problem_and_counts_the_others():
     assert str(err.value).endswith("(and 2 more problems: `pulumi preview` lists them)")
 
 
-@pytest.mark.parametrize("web", [
-    {"title": "Shop", "https": True, "serverName": "shop.example.org www.shop.example.org"},
-    {"title": "Shop", "https": True, "selfSigned": True},
-    {"title": "Shop", "https": False},
-])
+@pytest.mark.parametrize(
+    "web",
+    [
+        {"title": "Shop", "https": True, "serverName": "shop.example.org www.shop.example.org"},
+        {"title": "Shop", "https": True, "selfSigned": True},
+        {"title": "Shop", "https": False},
+    ],
+)
 def test_up_goes_on_once_the_site_is_named_or_the_warning_accepted(web):
     mocks = RecordingMocks()
-    res = run_program(stack_file("production"), preview=False, mocks=mocks,
-                      config_overrides=full({**KEYS, "web": {**web, "app": APP}, "sshPublicKey": SSH_KEY}))
+    res = run_program(
+        stack_file("production"),
+        preview=False,
+        mocks=mocks,
+        config_overrides=full({**KEYS, "web": {**web, "app": APP}, "sshPublicKey": SSH_KEY}),
+    )
     assert len([r for r in res if r.type == INSTANCE]) == 8
     assert [w for w in warnings(mocks) if "web.serverName" in w or ACCESS_KEY in w] == []
 
@@ -113,8 +129,11 @@ def test_a_preview_of_the_shipped_production_stack_warns_about_each_problem():
     run_program(stack_file("production"), mocks=mocks)
     found = warnings(mocks)
     assert [w.split(" ", 1)[0] for w in found] == [
-        f"resilient-stack:{ACCESS_KEY}", "resilient-stack:web.serverName", "resilient-stack:web.app.image",
-        "resilient-stack:sshPublicKey"]
+        f"resilient-stack:{ACCESS_KEY}",
+        "resilient-stack:web.serverName",
+        "resilient-stack:web.app.image",
+        "resilient-stack:sshPublicKey",
+    ]
     assert all("\n" not in w for w in found)
 
 
@@ -141,22 +160,31 @@ def test_messages_name_the_keys_of_the_projects_own_namespace(tmp_path):
 def test_the_reviews_namespace_flip_is_refused_with_the_command_that_fixes_it(tmp_path):
     """The users' review (December 2026): the staging keys under `my-shop:` and ONE `resilient-stack:backupS3AccessKey`
     (the README's command then) made the program read the other namespace: `placements: is required`."""
-    f = _project_file(tmp_path, {**full(bare_config("staging"), "my-shop"),
-                                 f"resilient-stack:{ACCESS_KEY}": "OVHS3ACCESSKEY0001"})
+    f = _project_file(
+        tmp_path, {**full(bare_config("staging"), "my-shop"), f"resilient-stack:{ACCESS_KEY}": "OVHS3ACCESSKEY0001"}
+    )
     with pytest.raises(StackConfigError) as err:
         run_program(f, project="my-shop")
     text = str(err.value)
-    assert text.startswith(f"stack dev2: resilient-stack:{ACCESS_KEY}: this stack's configuration is in the my-shop: "
-                           "namespace")
-    assert f"`pulumi config rm resilient-stack:{ACCESS_KEY}`, then `pulumi config set --secret {ACCESS_KEY} ...`" in text
+    assert text.startswith(
+        f"stack dev2: resilient-stack:{ACCESS_KEY}: this stack's configuration is in the my-shop: namespace"
+    )
+    assert (
+        f"`pulumi config rm resilient-stack:{ACCESS_KEY}`, then `pulumi config set --secret {ACCESS_KEY} ...`" in text
+    )
     assert "placements: is required" not in text and "\n" not in text
 
 
 def test_a_bare_key_beside_a_copied_stack_file_is_refused_naming_the_files_namespace(tmp_path):
-    f = _project_file(tmp_path, {**full(bare_config("staging")), "my-shop:sshPublicKey": SSH_KEY,
-                                 "my-shop:adminCidrs": ["198.18.7.0/24"]})
+    f = _project_file(
+        tmp_path,
+        {**full(bare_config("staging")), "my-shop:sshPublicKey": SSH_KEY, "my-shop:adminCidrs": ["198.18.7.0/24"]},
+    )
     with pytest.raises(StackConfigError) as err:
         run_program(f, project="my-shop")
-    assert str(err.value).startswith("stack dev2: my-shop:adminCidrs: this stack's configuration is in the "
-                                     "resilient-stack: namespace")
-    assert str(err.value).endswith("then `pulumi config set resilient-stack:adminCidrs ...` (and 1 more key of my-shop:)")
+    assert str(err.value).startswith(
+        "stack dev2: my-shop:adminCidrs: this stack's configuration is in the resilient-stack: namespace"
+    )
+    assert str(err.value).endswith(
+        "then `pulumi config set resilient-stack:adminCidrs ...` (and 1 more key of my-shop:)"
+    )

@@ -66,11 +66,22 @@ def test_rows_carry_type_constraints_default_and_description():
 
 
 def test_the_default_the_program_fills_in_is_the_one_documented():
-    cfg = parse_stack_config({
-        "placements": [{"name": "gra", "region": "GRA11", "flavor": "b3-8", "image": "Debian 12",
-                        "privateCidr": "10.1.0.0/24", "databaseRole": "primary"}],
-        "backups": {"region": "DE1", "s3Endpoint": "s3.de.cloud.ovh.net", "s3Region": "de"},
-    }, stack="shop")
+    cfg = parse_stack_config(
+        {
+            "placements": [
+                {
+                    "name": "gra",
+                    "region": "GRA11",
+                    "flavor": "b3-8",
+                    "image": "Debian 12",
+                    "privateCidr": "10.1.0.0/24",
+                    "databaseRole": "primary",
+                }
+            ],
+            "backups": {"region": "DE1", "s3Endpoint": "s3.de.cloud.ovh.net", "s3Region": "de"},
+        },
+        stack="shop",
+    )
     assert cfg.name == "rs-shop"
     assert reference.PROGRAM_DEFAULTS[(StackConfig, "name")] == "`rs-<stack>`"
     assert StackConfig.model_fields["name"].is_required()
@@ -91,22 +102,28 @@ def test_a_field_without_description_is_refused(monkeypatch):
         reference.render()
 
 
-@pytest.mark.parametrize("heading, slug", [
-    ("Two commands on a fresh machine", "two-commands-on-a-fresh-machine"),
-    ("Stack configuration: `resilient-stack:placements[]`", "stack-configuration-resilient-stackplacements"),
-    ("1. `resilient-stack audit`: no Pulumi needed", "1-resilient-stack-audit-no-pulumi-needed"),
-    ("Roles, backups, quorum, exemptions", "roles-backups-quorum-exemptions"),
-    ("What gets created (73 resources)", "what-gets-created-73-resources"),
-    ("The [policy pack](policies/README.md)", "the-policy-pack"),
-    ("Île-de-France & snake_case", "île-de-france--snake_case"),
-])
+@pytest.mark.parametrize(
+    "heading, slug",
+    [
+        ("Two commands on a fresh machine", "two-commands-on-a-fresh-machine"),
+        ("Stack configuration: `resilient-stack:placements[]`", "stack-configuration-resilient-stackplacements"),
+        ("1. `resilient-stack audit`: no Pulumi needed", "1-resilient-stack-audit-no-pulumi-needed"),
+        ("Roles, backups, quorum, exemptions", "roles-backups-quorum-exemptions"),
+        ("What gets created (73 resources)", "what-gets-created-73-resources"),
+        ("The [policy pack](policies/README.md)", "the-policy-pack"),
+        ("Île-de-France & snake_case", "île-de-france--snake_case"),
+    ],
+)
 def test_anchors_are_githubs(heading, slug):
     assert reference.anchor(heading) == slug
 
 
 def test_repeated_headings_get_numbered_anchors_as_on_github():
     assert reference.anchors(["Example", "Example", "Example-1", "Example"]) == [
-        "example", "example-1", "example-1-1", "example-2",
+        "example",
+        "example-1",
+        "example-1-1",
+        "example-2",
     ]
 
 
@@ -116,7 +133,8 @@ README = ROOT / "stacks" / "README.md"
 def test_the_stacks_readme_lists_every_key_with_its_default_as_generated():
     text = README.read_text(encoding="utf-8")
     assert text == reference.splice_keys(text), (
-        "stacks/README.md's table of keys is stale: run python -m resilient_stack.components.reference --write")
+        "stacks/README.md's table of keys is stale: run python -m resilient_stack.components.reference --write"
+    )
     table = text.split(reference.KEYS_BEGIN, 1)[1].split(reference.KEYS_END, 1)[0]
     rows = {line.split("`")[1]: line for line in table.splitlines() if line.startswith("| [`")}
 
@@ -133,8 +151,10 @@ def test_the_stacks_readme_lists_every_key_with_its_default_as_generated():
     assert list(rows) == [k for k, *_ in expected]
     for key, model, name, field in expected:
         assert f"| {reference.default_text(model, name, field)} |" in rows[key], key
-    assert "| [`web.selfSigned`](../docs/configuration-reference.md#stack-configuration-resilient-stackweb) | `false` |" \
+    assert (
+        "| [`web.selfSigned`](../docs/configuration-reference.md#stack-configuration-resilient-stackweb) | `false` |"
         in rows["web.selfSigned"]
+    )
 
 
 def test_splicing_needs_its_markers_and_replaces_only_between_them():
@@ -143,5 +163,6 @@ def test_splicing_needs_its_markers_and_replaces_only_between_them():
     page = f"before\n{reference.KEYS_BEGIN}\nold table\n{reference.KEYS_END}\nafter\n"
     spliced = reference.splice_keys(page)
     assert spliced.startswith(f"before\n{reference.KEYS_BEGIN}\n\n| key | default |") and spliced.endswith(
-        f"{reference.KEYS_END}\nafter\n")
+        f"{reference.KEYS_END}\nafter\n"
+    )
     assert "old table" not in spliced and reference.splice_keys(spliced) == spliced

@@ -32,10 +32,21 @@ def pinned(export: dict) -> list[dict]:
     out = []
     for r in export["deployment"]["resources"]:
         inputs = {k: v for k, v in r.get("inputs", {}).items() if k != "userData"}
-        out.append({k: v for k, v in {
-            "urn": r["urn"], "type": r["type"], "custom": r["custom"], "parent": r.get("parent"),
-            "provider": r.get("provider"), "dependencies": r.get("dependencies"), "inputs": inputs,
-        }.items() if v is not None})
+        out.append(
+            {
+                k: v
+                for k, v in {
+                    "urn": r["urn"],
+                    "type": r["type"],
+                    "custom": r["custom"],
+                    "parent": r.get("parent"),
+                    "provider": r.get("provider"),
+                    "dependencies": r.get("dependencies"),
+                    "inputs": inputs,
+                }.items()
+                if v is not None
+            }
+        )
     return sorted(out, key=lambda r: r["urn"])
 
 
@@ -51,5 +62,7 @@ def test_resources_are_the_snapshot(stack, runs):
         import difflib
 
         diff = "".join(difflib.unified_diff(expected.splitlines(True), current.splitlines(True), str(path), "now", n=2))
-        pytest.fail(f"the {stack} stack's resources changed (each line is a change `pulumi up` would make); "
-                    f"if intended: RESILIENT_STACK_UPDATE_SNAPSHOTS=1\n{diff[:6000]}")
+        pytest.fail(
+            f"the {stack} stack's resources changed (each line is a change `pulumi up` would make); "
+            f"if intended: RESILIENT_STACK_UPDATE_SNAPSHOTS=1\n{diff[:6000]}"
+        )

@@ -58,7 +58,8 @@ def test_staging_passes_with_only_the_advisories_single_provider_and_backup_shar
     assert shared.message.startswith(
         "the only backup of `database` is in a project that also holds `database` replicas: "
         "backups/backup/database (DE1) is in clouds.yaml entry `ovh`, which also holds gra/database/1 (GRA11), "
-        "waw/database/1 (WAW1), uk/database/1 (UK1); ")
+        "waw/database/1 (WAW1), uk/database/1 (UK1); "
+    )
 
 
 def test_strict_profile_turns_the_advisories_into_a_refusal():
@@ -76,7 +77,8 @@ def test_production_with_its_backups_in_the_members_project_gets_the_advisory():
     assert report.verdict == "pass"
     assert [(f.rule, f.level) for f in report.findings] == [("backup-shares-project", "advisory")]
     assert "is in clouds.yaml entry `ovh`, which also holds gra/database/1 (GRA11), waw/database/1 (WAW1);" in (
-        report.findings[0].message)  # not the Infomaniak member: another provider, another Keystone
+        report.findings[0].message
+    )  # not the Infomaniak member: another provider, another Keystone
 
 
 def test_sbg2021_is_refused_naming_single_site_and_backup_colocated():
@@ -158,6 +160,7 @@ def _set(path: str, value):
             del node[last]
         else:
             node[int(last) if last.isdigit() else last] = value
+
     return edit
 
 
@@ -175,16 +178,27 @@ BAD = [
     ("placements.1.databaseRole", "primary", "exactly one placement must have databaseRole: primary, found 2"),
     ("placements.0.databaseRole", "replica", "found 0"),
     ("placements.0.webCount", -1, "resilient-stack:placements[0].webCount:"),
-    ("placements.2.name", "gra", "resilient-stack:placements[2].name: placement name 'gra' is already used by placements[0]"),
+    (
+        "placements.2.name",
+        "gra",
+        "resilient-stack:placements[2].name: placement name 'gra' is already used by placements[0]",
+    ),
     ("placements.0.name", "GRA", "resilient-stack:placements[0].name:"),
-    ("placements.0.loadBalancer", True, "resilient-stack:placements[0].floatingNetworkId: is required when loadBalancer"),
+    (
+        "placements.0.loadBalancer",
+        True,
+        "resilient-stack:placements[0].floatingNetworkId: is required when loadBalancer",
+    ),
     ("placements.0.floatingNetworkId", "ext-net", "resilient-stack:placements[0].floatingNetworkId:"),
     ("adminCidrs", ["0.0.0.0/0"], "resilient-stack:adminCidrs: '0.0.0.0/0' would open SSH"),
     ("adminCidrs", ["bad"], "resilient-stack:adminCidrs:"),
     ("adminCidrs", ["::/0"], "resilient-stack:adminCidrs: '::/0' would open SSH to the whole Internet"),
-    ("adminCidrs", ["10.0.0.0/8", "198.51.100.0/24"],
-     "resilient-stack:adminCidrs: '198.51.100.0/24' is in or overlaps 198.51.100.0/24 (RFC 5737), a range reserved "
-     "for documentation"),
+    (
+        "adminCidrs",
+        ["10.0.0.0/8", "198.51.100.0/24"],
+        "resilient-stack:adminCidrs: '198.51.100.0/24' is in or overlaps 198.51.100.0/24 (RFC 5737), a range reserved "
+        "for documentation",
+    ),
     ("adminCidrs", ["192.0.2.7/32"], "'192.0.2.7/32' is in or overlaps 192.0.2.0/24 (RFC 5737)"),
     ("adminCidrs", ["203.0.113.128/25"], "'203.0.113.128/25' is in or overlaps 203.0.113.0/24 (RFC 5737)"),
     ("adminCidrs", ["198.51.0.0/16"], "'198.51.0.0/16' is in or overlaps 198.51.100.0/24 (RFC 5737)"),
@@ -193,12 +207,19 @@ BAD = [
     ("adminCidrs", ["3fff:123::/32"], "'3fff:123::/32' is in or overlaps 3fff::/20 (RFC 9637)"),
     ("sshPublicKey", "not a key", "resilient-stack:sshPublicKey:"),
     ("backups.s3Endpoint", "https://s3.de.cloud.ovh.net", "resilient-stack:backups.s3Endpoint:"),
-    ("backups.s3Endpoint", "s3.de.cloud.ovh.net:99999", "resilient-stack:backups: BackupRepository.endpoint has an invalid port"),
+    (
+        "backups.s3Endpoint",
+        "s3.de.cloud.ovh.net:99999",
+        "resilient-stack:backups: BackupRepository.endpoint has an invalid port",
+    ),
     ("backups.name", "gra", "resilient-stack:backups.name: 'gra' is also a placement name"),
     ("web", {"serverName": "bad name!"}, "resilient-stack:web:"),
     ("web", {"selfSigned": True}, "resilient-stack:web: selfSigned is true but https is not"),
-    ("web", {"https": True, "serverName": "shop.example.org", "selfSigned": True},
-     "resilient-stack:web: selfSigned is true but serverName 'shop.example.org' is a DNS name"),
+    (
+        "web",
+        {"https": True, "serverName": "shop.example.org", "selfSigned": True},
+        "resilient-stack:web: selfSigned is true but serverName 'shop.example.org' is a DNS name",
+    ),
     ("dns", {"zoneId": "abc", "name": "www.example.com.", "placement": "nowhere"}, "resilient-stack:dns.placement:"),
     ("dns", {"zoneId": "abc", "name": "www.example.com"}, "resilient-stack:dns.name:"),
     ("database", {"replicationCidrs": ["0.0.0.0/0"]}, "resilient-stack:database.replicationCidrs:"),
@@ -222,11 +243,14 @@ def test_bad_config_is_one_line_naming_the_key(path, value, expected):
     assert err.value.key.startswith(f"{NAMESPACE}:")
 
 
-@pytest.mark.parametrize("cidrs", [
-    ["198.18.0.0/15"],                      # RFC 2544 benchmarking: the tests' and the drill's addresses
-    ["192.0.3.0/24", "198.51.101.0/24", "203.0.112.0/24"],  # the documentation ranges' neighbours
-    ["10.0.0.0/8", "fd00:1::/48", "2001:db9::/32", "3fff:1234::/32"],
-])
+@pytest.mark.parametrize(
+    "cidrs",
+    [
+        ["198.18.0.0/15"],  # RFC 2544 benchmarking: the tests' and the drill's addresses
+        ["192.0.3.0/24", "198.51.101.0/24", "203.0.112.0/24"],  # the documentation ranges' neighbours
+        ["10.0.0.0/8", "fd00:1::/48", "2001:db9::/32", "3fff:1234::/32"],
+    ],
+)
 def test_admin_networks_next_to_the_documentation_ranges_are_accepted(cidrs):
     raw = bare_config("production")
     raw["adminCidrs"] = cidrs
@@ -236,7 +260,10 @@ def test_admin_networks_next_to_the_documentation_ranges_are_accepted(cidrs):
 def test_https_without_a_dns_name_is_valid_config_and_self_signed_is_its_explicit_acceptance():
     """What `pulumi up` refuses (components.readiness) is not a configuration error: a preview renders it."""
     raw = bare_config("production")
-    assert {k: v for k, v in raw["web"].items() if k != "app"} == {"title": "Shop", "https": True}  # the shipped production stack: no DNS name yet
+    assert {k: v for k, v in raw["web"].items() if k != "app"} == {
+        "title": "Shop",
+        "https": True,
+    }  # the shipped production stack: no DNS name yet
     web = parse(raw).web
     assert web.self_signed is False and web.dns_names is None
     assert "is not set and web.https is on" in web.certificate_problem()

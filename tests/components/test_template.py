@@ -79,8 +79,10 @@ def test_what_pulumi_new_asks_is_the_snapshot():
     if UPDATE:
         SNAPSHOT.write_text(current)
     assert SNAPSHOT.is_file(), f"no snapshot {SNAPSHOT}: RESILIENT_STACK_UPDATE_SNAPSHOTS=1 writes it"
-    assert current == SNAPSHOT.read_text(), ("what `pulumi new` asks changed; if intended: "
-                                             "RESILIENT_STACK_UPDATE_SNAPSHOTS=1 pytest tests/components/test_template.py")
+    assert current == SNAPSHOT.read_text(), (
+        "what `pulumi new` asks changed; if intended: "
+        "RESILIENT_STACK_UPDATE_SNAPSHOTS=1 pytest tests/components/test_template.py"
+    )
 
 
 def test_the_template_asks_for_everything_a_first_up_needs_with_the_secrets_as_secrets():
@@ -169,8 +171,12 @@ def test_config_set_follows_the_engine():
     config_set(config, "p", ["--path", "adminCidrs[0]", "10.1.0.0/16"])
     config_set(config, "p", ["--path", "new.b", "true"])  # over a plain string: replaced, as the engine does
     config_set(config, "p", ["--secret", "other:key", "v"])
-    assert config == {"p:web": {"title": "Shop", "https": True, "serverName": "a.example.org"},
-                      "p:adminCidrs": ["10.1.0.0/16"], "p:new": {"b": True}, "other:key": "v"}
+    assert config == {
+        "p:web": {"title": "Shop", "https": True, "serverName": "a.example.org"},
+        "p:adminCidrs": ["10.1.0.0/16"],
+        "p:new": {"b": True},
+        "other:key": "v",
+    }
     with pytest.raises(AssertionError, match="out of range"):
         config_set(config, "p", ["--path", "adminCidrs[3]", "10.2.0.0/16"])
 
@@ -217,8 +223,11 @@ def test_the_readme_devops_steps_deploy_the_shipped_production_stack(tmp_path):
     for args in config_commands(lines):
         config_set(config, NAMESPACE, args)
     web = config[f"{NAMESPACE}:web"]
-    assert {k: v for k, v in web.items() if k != "app"} == {"title": "Shop", "https": True,
-                                                            "serverName": TYPED["<your DNS names>"]}
+    assert {k: v for k, v in web.items() if k != "app"} == {
+        "title": "Shop",
+        "https": True,
+        "serverName": TYPED["<your DNS names>"],
+    }
     assert web["app"]["image"] == TYPED["<your registry>/shop/web:1.0.0"]
     res = deploy(tmp_path, "production", NAMESPACE, config)
     assert len([r for r in res if r.type == INSTANCE]) == 8
@@ -230,15 +239,24 @@ def test_the_readme_startup_steps_deploy_a_pulumi_new_project_named_otherwise(tm
     # `pulumi new --name my-shop`: the reader types their key and network, Enter everywhere else (the default, or
     # nothing: the S3 keys left empty) ...
     answers = {"sshPublicKey": SSH_KEY, "adminCidrs": '["198.18.7.0/24"]'}
-    config: dict[str, Any] = {f"my-shop:{k}": answers.get(k, v.get("default")) for k, v in TEMPLATE.items()
-                              if answers.get(k, v.get("default"))}
+    config: dict[str, Any] = {
+        f"my-shop:{k}": answers.get(k, v.get("default"))
+        for k, v in TEMPLATE.items()
+        if answers.get(k, v.get("default"))
+    }
     with pytest.raises(StackConfigError, match=r"^stack dev: my-shop:backupS3AccessKey: is not set"):
         deploy(tmp_path, "dev", "my-shop", dict(config))
     # ... then the README's commands
     for args in config_commands(lines):
         config_set(config, "my-shop", args)
     assert set(config) == {f"my-shop:{k}" for k in TEMPLATE if TEMPLATE[k].get("default")} | {
-        f"my-shop:{k}" for k in (*SECRET_CONFIG_KEYS, "sshPublicKey")}
+        f"my-shop:{k}" for k in (*SECRET_CONFIG_KEYS, "sshPublicKey")
+    }
     res = deploy(tmp_path, "dev", "my-shop", config)
     assert {r.inputs["name"] for r in res if r.type == INSTANCE} == {
-        "rs-dev-gra-web-1", "rs-dev-waw-web-1", "rs-dev-gra-db", "rs-dev-waw-db", "rs-dev-uk-db"}
+        "rs-dev-gra-web-1",
+        "rs-dev-waw-web-1",
+        "rs-dev-gra-db",
+        "rs-dev-waw-db",
+        "rs-dev-uk-db",
+    }

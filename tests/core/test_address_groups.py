@@ -22,14 +22,35 @@ def export(addresses, *, group_in_file=True, port=22) -> b.Export:
     e.resource(b.INSTANCE, "web-waw", e.provider("waw", region="WAW1"), role="web")
     if group_in_file:
         u = b.urn(ADDRESS_GROUP_TYPE, "admins")
-        e.resources.append({"urn": u, "type": ADDRESS_GROUP_TYPE, "custom": True, "id": "ag-1",
-                            "inputs": {"addresses": addresses}, "outputs": {"addresses": addresses, "id": "ag-1"},
-                            "provider": gra})
-    e.resources.append({"urn": b.urn(SECGROUP_RULE_TYPE, "ssh"), "type": SECGROUP_RULE_TYPE, "custom": True,
-                        "id": "r-1", "provider": gra,
-                        "inputs": {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
-                                   "portRangeMin": port, "portRangeMax": port, "remoteAddressGroupId": "ag-1",
-                                   "securityGroupId": "sg-1"}})
+        e.resources.append(
+            {
+                "urn": u,
+                "type": ADDRESS_GROUP_TYPE,
+                "custom": True,
+                "id": "ag-1",
+                "inputs": {"addresses": addresses},
+                "outputs": {"addresses": addresses, "id": "ag-1"},
+                "provider": gra,
+            }
+        )
+    e.resources.append(
+        {
+            "urn": b.urn(SECGROUP_RULE_TYPE, "ssh"),
+            "type": SECGROUP_RULE_TYPE,
+            "custom": True,
+            "id": "r-1",
+            "provider": gra,
+            "inputs": {
+                "direction": "ingress",
+                "ethertype": "IPv4",
+                "protocol": "tcp",
+                "portRangeMin": port,
+                "portRangeMax": port,
+                "remoteAddressGroupId": "ag-1",
+                "securityGroupId": "sg-1",
+            },
+        }
+    )
     return e
 
 
@@ -52,8 +73,9 @@ def test_an_address_group_of_an_office_is_not_world_open(tmp_path):
     assert rules(export(["203.0.113.0/24", "198.51.100.7/32"]), tmp_path) == {}
 
 
-@pytest.mark.parametrize("addresses, said", [(SECRET, "its addresses are a secret"),
-                                             (["203.0.113.0/24", "everyone"], "is not a network")])
+@pytest.mark.parametrize(
+    "addresses, said", [(SECRET, "its addresses are a secret"), (["203.0.113.0/24", "everyone"], "is not a network")]
+)
 def test_unreadable_addresses_fail_closed(tmp_path, addresses, said):
     found = rules(export(addresses), tmp_path)
     assert found["unknown-security-rule"].level == "mandatory" and said in found["unknown-security-rule"].message
@@ -61,7 +83,9 @@ def test_unreadable_addresses_fail_closed(tmp_path, addresses, said):
 
 def test_an_address_group_not_in_the_input_fails_closed(tmp_path):
     found = rules(export(None, group_in_file=False), tmp_path)
-    assert "remoteAddressGroupId names an address group that is not in the input" in found["unknown-security-rule"].message
+    assert (
+        "remoteAddressGroupId names an address group that is not in the input" in found["unknown-security-rule"].message
+    )
 
 
 def test_in_a_preview_the_group_is_found_by_the_urn_the_rule_took_its_id_from(tmp_path):

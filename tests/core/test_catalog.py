@@ -4,8 +4,22 @@ from resilient_stack.core.catalog import load_catalog
 from resilient_stack.io.errors import InputError
 
 REQUIRED_OVH = [
-    "GRA7", "GRA9", "GRA11", "SBG5", "SBG7", "BHS5", "DE1", "UK1", "WAW1", "RBX-A",
-    "EU-WEST-PAR", "SGP1", "SYD1", "CA-EAST-TOR", "US-EAST-VA-1", "US-WEST-OR-1",
+    "GRA7",
+    "GRA9",
+    "GRA11",
+    "SBG5",
+    "SBG7",
+    "BHS5",
+    "DE1",
+    "UK1",
+    "WAW1",
+    "RBX-A",
+    "EU-WEST-PAR",
+    "SGP1",
+    "SYD1",
+    "CA-EAST-TOR",
+    "US-EAST-VA-1",
+    "US-WEST-OR-1",
 ]
 
 
@@ -102,7 +116,10 @@ providers:
         ("providers:\n- id: Bad Id\n", "invalid catalog at providers.0.id"),
         ("providers: 3", "providers"),
         ("- a\n- b", "mapping"),
-        ("providers: [{id: x, sites: [{id: s, name: S}], regions: [{name: R, site: s, confidence: sure}]}]", "confidence"),
+        (
+            "providers: [{id: x, sites: [{id: s, name: S}], regions: [{name: R, site: s, confidence: sure}]}]",
+            "confidence",
+        ),
     ],
 )
 def test_bad_user_catalog_is_a_clear_error(tmp_path, text, problem):
@@ -142,8 +159,10 @@ def test_two_providers_in_one_city_are_one_physical_site():
     from resilient_stack.core.survival import drill
 
     cat = load_catalog()
-    ps = [place(cat, resource="a", role="web", region="Sto2", cloud="citycloud"),
-          place(cat, resource="b", role="web", region="europe-se-1", cloud="binero")]
+    ps = [
+        place(cat, resource="a", role="web", region="Sto2", cloud="citycloud"),
+        place(cat, resource="b", role="web", region="europe-se-1", cloud="binero"),
+    ]
     assert {p.site for p in ps} == {"stockholm"} and {p.provider for p in ps} == {"cleura", "binero"}
     rep = evaluate(ps, catalog=cat)
     assert "single-site" in {f.rule for f in rep.findings if f.blocking}
@@ -165,8 +184,10 @@ def test_every_shipped_site_names_its_city_unless_unsourced():
 
 def test_a_user_site_in_a_city_of_another_provider_needs_a_shared_metro(tmp_path):
     f = tmp_path / "mine.yaml"
-    f.write_text("providers:\n- id: acme\n  clouds: [acme]\n  sites: [{id: acme-sto, name: Acme Stockholm, city: Stockholm (SE)}]\n"
-                 "  regions: [{name: STO9, site: acme-sto}]\n")
+    f.write_text(
+        "providers:\n- id: acme\n  clouds: [acme]\n  sites: [{id: acme-sto, name: Acme Stockholm, city: Stockholm (SE)}]\n"
+        "  regions: [{name: STO9, site: acme-sto}]\n"
+    )
     with pytest.raises(InputError, match="both in Stockholm .SE.*metro"):
         load_catalog([str(f)])
     f.write_text(f.read_text().replace("city: Stockholm (SE)}", "city: Stockholm (SE), metro: stockholm}"))

@@ -36,9 +36,17 @@ def spread(**labels) -> b.Export:
     return e
 
 
-@pytest.mark.parametrize("value, meant", [("webs", "web"), ("Web", "web"), ("databases", "database"),
-                                          ("Object_Storage", "object-storage"), ("databse", "database"),
-                                          ("backups", "backup")])
+@pytest.mark.parametrize(
+    "value, meant",
+    [
+        ("webs", "web"),
+        ("Web", "web"),
+        ("databases", "database"),
+        ("Object_Storage", "object-storage"),
+        ("databse", "database"),
+        ("backups", "backup"),
+    ],
+)
 def test_near_misses_of_known_roles_are_named(value, meant):
     assert near_miss(value, ("web", "database", "object-storage", "backup")) == meant
 
@@ -56,15 +64,24 @@ def test_a_role_label_in_the_wrong_case_is_a_finding_with_what_was_meant(tmp_pat
 
 def test_an_applications_own_role_is_not_a_finding(tmp_path):
     e = spread()
-    e.resource(b.INSTANCE, "cache-1", next(r["urn"] + "::prov-gra" for r in e.resources if r["urn"].endswith("::gra")),
-               role="cache")
+    e.resource(
+        b.INSTANCE,
+        "cache-1",
+        next(r["urn"] + "::prov-gra" for r in e.resources if r["urn"].endswith("::gra")),
+        role="cache",
+    )
     assert audit(e, tmp_path) == []
 
 
-@pytest.mark.parametrize("value, read, meant", [("yes", "read as NOT a voting member", "true"),
-                                                ("True", "read as true", "true"),
-                                                ("no", "read as NOT a voting member", "false"),
-                                                ("1", "read as NOT a voting member", "true")])
+@pytest.mark.parametrize(
+    "value, read, meant",
+    [
+        ("yes", "read as NOT a voting member", "true"),
+        ("True", "read as true", "true"),
+        ("no", "read as NOT a voting member", "false"),
+        ("1", "read as NOT a voting member", "true"),
+    ],
+)
 def test_a_quorum_label_outside_true_false_is_a_finding(tmp_path, value, read, meant):
     found = audit(spread(**{"resilient-stack:quorum": value}), tmp_path)
     assert len(found) == 1, found
@@ -96,15 +113,19 @@ def test_a_backup_of_a_real_role_is_no_finding(tmp_path):
 
 def test_a_quorum_role_that_is_a_near_miss_is_a_finding_and_one_like_no_role_is_not(tmp_path):
     near = audit(spread(), tmp_path, RuleConfig(quorum_roles=frozenset({"databases"})))
-    assert len(near) == 1 and "the quorum role `databases` matches no replica (did you mean `database`?)" in near[0].message
+    assert (
+        len(near) == 1
+        and "the quorum role `databases` matches no replica (did you mean `database`?)" in near[0].message
+    )
     assert audit(spread(), tmp_path, RuleConfig(quorum_roles=frozenset({"queue"}))) == []
 
 
 def test_storage_of_outside_the_vocabulary_is_a_finding(tmp_path):
     e = spread()
     gra = next(r["urn"] + "::prov-gra" for r in e.resources if r["urn"].endswith("::gra"))
-    e.resource("openstack:blockstorage/volume:Volume", "data-gra", gra,
-               **{"metadata": {"resilient-stack:storage-of": "DB"}})
+    e.resource(
+        "openstack:blockstorage/volume:Volume", "data-gra", gra, **{"metadata": {"resilient-stack:storage-of": "DB"}}
+    )
     found = audit(e, tmp_path)
     assert len(found) == 1 and "storage-of='DB'" in found[0].message
 

@@ -72,8 +72,10 @@ def test_a_failed_replica_is_counted_not_running_and_vouches_for_nothing():
     report = audit(estate, SETTINGS)
     assert {p.resource.rsplit("::", 1)[1] for p in estate.finish() if p.role == "database"} == {"db-gra"}
     gone = {row["resource"].rsplit("::", 1)[1]: row["why"] for row in report.coverage["not_running"]}
-    assert gone == {"db-waw": "status ERROR", "db-ik": "created with initialization errors (instance db-ik failed to "
-                                                       "boot)"}
+    assert gone == {
+        "db-waw": "status ERROR",
+        "db-ik": "created with initialization errors (instance db-ik failed to boot)",
+    }
     assert report.verdict == "fail" and {"single-site", "single-building"} <= {f.rule for f in report.findings}
 
 
@@ -89,9 +91,21 @@ def test_what_an_interrupted_update_was_deleting_leaves_the_spread():
 
 def world_open_ssh() -> list[dict]:
     e = b.spread_export()
-    e.resources.append({"urn": b.urn(SECGROUP_RULE_TYPE, "ssh"), "type": SECGROUP_RULE_TYPE, "custom": True,
-                        "inputs": {"direction": "ingress", "protocol": "tcp", "portRangeMin": 22, "portRangeMax": 22,
-                                   "remoteIpPrefix": "0.0.0.0/0", "securityGroupId": "sg-1"}})
+    e.resources.append(
+        {
+            "urn": b.urn(SECGROUP_RULE_TYPE, "ssh"),
+            "type": SECGROUP_RULE_TYPE,
+            "custom": True,
+            "inputs": {
+                "direction": "ingress",
+                "protocol": "tcp",
+                "portRangeMin": 22,
+                "portRangeMax": 22,
+                "remoteIpPrefix": "0.0.0.0/0",
+                "securityGroupId": "sg-1",
+            },
+        }
+    )
     return e.resources
 
 
@@ -105,10 +119,16 @@ def test_the_security_defaults_are_judged_when_the_estate_checks_them():
 
 
 def test_a_design_is_judged_by_the_same_pipeline_and_says_what_it_evaluated():
-    design = parse_design({"name": "shop", "placements": [
-        {"name": "sbg5", "cloud": "ovh", "region": "SBG5", "replicas": {"database": 1}},
-        {"name": "sbg7", "cloud": "ovh", "region": "SBG7", "replicas": {"database": 1}},
-    ]}, "d.yaml")
+    design = parse_design(
+        {
+            "name": "shop",
+            "placements": [
+                {"name": "sbg5", "cloud": "ovh", "region": "SBG5", "replicas": {"database": 1}},
+                {"name": "sbg7", "cloud": "ovh", "region": "SBG7", "replicas": {"database": 1}},
+            ],
+        },
+        "d.yaml",
+    )
     report = audit(Estate.of_design(CAT, design.placements_for(CAT)), SETTINGS)
     assert report.coverage["evaluated"] == {"design replica": 2}
     assert report.verdict == "fail" and {"single-site"} <= {f.rule for f in report.findings}

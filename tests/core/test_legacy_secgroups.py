@@ -18,9 +18,16 @@ def export(rules) -> b.Export:
     gra = e.provider("gra", region="GRA11")
     e.resource(b.INSTANCE, "web-gra", gra, role="web")
     e.resource(b.INSTANCE, "web-waw", e.provider("waw", region="WAW1"), role="web")
-    e.resources.append({"urn": b.urn(LEGACY_SECGROUP_TYPE, "web"), "type": LEGACY_SECGROUP_TYPE, "custom": True,
-                        "id": "sg-1", "provider": gra,
-                        "inputs": {"name": "web", "description": "web", "rules": rules}})
+    e.resources.append(
+        {
+            "urn": b.urn(LEGACY_SECGROUP_TYPE, "web"),
+            "type": LEGACY_SECGROUP_TYPE,
+            "custom": True,
+            "id": "sg-1",
+            "provider": gra,
+            "inputs": {"name": "web", "description": "web", "rules": rules},
+        }
+    )
     return e
 
 
@@ -41,26 +48,35 @@ def test_an_inline_rule_open_to_the_world_is_ssh_open_to_world(tmp_path):
 
 
 def test_two_inline_halves_of_the_internet_together_are_world_open(tmp_path):
-    f = found(export([rule(low=5432, high=5432, cidr="0.0.0.0/1"), rule(low=5432, high=5432, cidr="128.0.0.0/1")]),
-              tmp_path)
+    f = found(
+        export([rule(low=5432, high=5432, cidr="0.0.0.0/1"), rule(low=5432, high=5432, cidr="128.0.0.0/1")]), tmp_path
+    )
     assert "database-open-to-world" in f
 
 
-@pytest.mark.parametrize("rules", [
-    [rule(cidr="203.0.113.0/24")],                      # an office
-    [rule(cidr="", fromGroupId="sg-bastion")],          # another group
-    [rule(cidr="", self=True)],                         # the group itself
-    [rule(proto="icmp", low=-1, high=-1)],              # ping
-    [rule(low=80, high=443)],                           # the web
-    [],
-])
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [rule(cidr="203.0.113.0/24")],  # an office
+        [rule(cidr="", fromGroupId="sg-bastion")],  # another group
+        [rule(cidr="", self=True)],  # the group itself
+        [rule(proto="icmp", low=-1, high=-1)],  # ping
+        [rule(low=80, high=443)],  # the web
+        [],
+    ],
+)
 def test_inline_rules_that_do_not_open_a_sensitive_port_to_the_world_are_quiet(tmp_path, rules):
     assert found(export(rules), tmp_path) == {}
 
 
-@pytest.mark.parametrize("rules, said", [(SECRET, "its inline rules are a secret"),
-                                         ([rule(cidr=SECRET)], "remoteIpPrefix is a secret"),
-                                         (["tcp 22"], "rules[0] is not an object")])
+@pytest.mark.parametrize(
+    "rules, said",
+    [
+        (SECRET, "its inline rules are a secret"),
+        ([rule(cidr=SECRET)], "remoteIpPrefix is a secret"),
+        (["tcp 22"], "rules[0] is not an object"),
+    ],
+)
 def test_unreadable_inline_rules_fail_closed(tmp_path, rules, said):
     f = found(export(rules), tmp_path)
     assert f["unknown-security-rule"].level == "mandatory" and said in f["unknown-security-rule"].message

@@ -21,8 +21,9 @@ def db(name, region, cloud="ovh", **kw):
 
 
 def backup(region="DE1", cloud="ovh", name="bk", **kw):
-    return place(CAT, resource=f"{name}/backup/database", role="backup", protects="database", region=region,
-                 cloud=cloud, **kw)
+    return place(
+        CAT, resource=f"{name}/backup/database", role="backup", protects="database", region=region, cloud=cloud, **kw
+    )
 
 
 def found(placements, config=None):
@@ -43,7 +44,8 @@ def test_backups_in_the_members_clouds_yaml_entry_are_reported_naming_backup_pro
         "the only backup of `database` is in a project that also holds `database` replicas: bk/backup/database (DE1) "
         "is in clouds.yaml entry `ovh`, which also holds gra/database/1 (GRA11), waw/database/1 (WAW1); whoever "
         "holds that project's credentials can delete the data and its backups together: keep at least one backup "
-        "in a project of its own")
+        "in a project of its own"
+    )
     assert "ik/database/1" not in f.message  # Infomaniak runs another Keystone: not the same project
     (strict,) = found([*MEMBERS, backup()], RuleConfig(profile="strict"))
     assert strict.level == "mandatory" and strict.blocking
@@ -68,14 +70,19 @@ def test_clouds_yaml_entries_are_compared_as_the_client_looks_them_up():
 
 def test_a_project_the_input_does_not_tell_is_not_a_pass():
     # members placed by their auth URL alone: their project is unknown
-    members = [db("gra", "GRA11", cloud=None, auth_url=b.OVH_AUTH), db("waw", "WAW1", cloud=None, auth_url=b.OVH_AUTH),
-               db("ik", "dc4-a", cloud=None, auth_url=IK)]
+    members = [
+        db("gra", "GRA11", cloud=None, auth_url=b.OVH_AUTH),
+        db("waw", "WAW1", cloud=None, auth_url=b.OVH_AUTH),
+        db("ik", "dc4-a", cloud=None, auth_url=IK),
+    ]
     (f,) = found([*members, backup(cloud="ovh-backups")])
     assert f.level == "advisory"
-    assert f.message.startswith("no backup of `database` is known to be in a project that holds no `database` "
-                                "replica: whether bk/backup/database (DE1) shares a project with gra/database/1 "
-                                "(GRA11), waw/database/1 (WAW1) cannot be told (gra/database/1 (GRA11), "
-                                "waw/database/1 (WAW1): no clouds.yaml entry (`cloud`) names its project)")
+    assert f.message.startswith(
+        "no backup of `database` is known to be in a project that holds no `database` "
+        "replica: whether bk/backup/database (DE1) shares a project with gra/database/1 "
+        "(GRA11), waw/database/1 (WAW1) cannot be told (gra/database/1 (GRA11), "
+        "waw/database/1 (WAW1): no clouds.yaml entry (`cloud`) names its project)"
+    )
     assert "identify both the same way" in f.message
     # the backups' own project unknown: the same, naming the backup
     (f,) = found([*MEMBERS, backup(cloud=None, auth_url=b.OVH_AUTH)])
@@ -94,8 +101,9 @@ def test_disabled_and_exempted():
     allowed = RuleConfig(exemptions=(Exemption("lab", "platform", date(2999, 12, 31)),))
     (f,) = found([*MEMBERS, backup(exempt="lab")], allowed)
     assert f.exempted == "lab" and not f.blocking
-    scoped = RuleConfig(exemptions=(Exemption("lab", "platform", date(2999, 12, 31), frozenset({"single-site"})),),
-                        profile="strict")
+    scoped = RuleConfig(
+        exemptions=(Exemption("lab", "platform", date(2999, 12, 31), frozenset({"single-site"})),), profile="strict"
+    )
     (f,) = found([*MEMBERS, backup(exempt="lab")], scoped)
     assert f.exempted is None and f.blocking
 
@@ -108,12 +116,16 @@ def test_a_role_without_replicas_or_without_backups_gives_nothing():
 def test_the_json_report_names_each_placements_project():
     rep = evaluate([*MEMBERS, backup(cloud="ovh-backups")], catalog=CAT).as_dict()
     projects = {p["resource"]: p.get("project") for p in rep["placements"]}
-    assert projects == {"gra/database/1": "clouds.yaml entry `ovh`", "waw/database/1": "clouds.yaml entry `ovh`",
-                        "ik/database/1": "clouds.yaml entry `infomaniak`",
-                        "bk/backup/database": "clouds.yaml entry `ovh-backups`"}
+    assert projects == {
+        "gra/database/1": "clouds.yaml entry `ovh`",
+        "waw/database/1": "clouds.yaml entry `ovh`",
+        "ik/database/1": "clouds.yaml entry `infomaniak`",
+        "bk/backup/database": "clouds.yaml entry `ovh-backups`",
+    }
 
 
 # ---- the project of a Pulumi resource: its OpenStack provider's inputs, a pulumi-ovh resource's serviceName ----
+
 
 def _placed(provider_inputs, typ=b.INSTANCE, inputs=None):
     view = ResourceView("urn:pulumi:dev::shop::x::vm", typ, {"region": "GRA11", **(inputs or {})}, None, None)
@@ -151,10 +163,13 @@ def test_the_same_tenant_id_is_one_project_two_are_two():
 
 
 def test_a_pulumi_ovh_resource_is_in_its_service_name_project():
-    view = ResourceView("urn:pulumi:dev::shop::ovh:CloudProject/database:Database::pg",
-                        "ovh:CloudProject/database:Database",
-                        {"serviceName": "a8cab5ea", "nodes": [{"region": "GRA"}, {"region": "WAW"}],
-                         "backupRegions": ["DE"]}, None, None)
+    view = ResourceView(
+        "urn:pulumi:dev::shop::ovh:CloudProject/database:Database::pg",
+        "ovh:CloudProject/database:Database",
+        {"serviceName": "a8cab5ea", "nodes": [{"region": "GRA"}, {"region": "WAW"}], "backupRegions": ["DE"]},
+        None,
+        None,
+    )
     placements = place_all(view, CAT, None)
     assert {p.project for p in placements} == {"ovh:a8cab5ea"}
     (f,) = found(placements)  # a managed database's backups are in its own project, always

@@ -30,8 +30,16 @@ OVH_PROVIDER = b.urn("pulumi:providers:ovh", "default_2_0_0") + "::p"
 
 def ovh(e: b.Export, typ: str, name: str, deps: dict | None = None, **inputs) -> str:
     u = b.urn(typ, name)
-    res = {"urn": u, "type": typ, "custom": True, "id": f"id-{name}", "inputs": inputs, "outputs": dict(inputs),
-           "provider": OVH_PROVIDER, "parent": e.resources[0]["urn"]}
+    res = {
+        "urn": u,
+        "type": typ,
+        "custom": True,
+        "id": f"id-{name}",
+        "inputs": inputs,
+        "outputs": dict(inputs),
+        "provider": OVH_PROVIDER,
+        "parent": e.resources[0]["urn"],
+    }
     if deps:
         res["propertyDependencies"] = deps
     e.resources.append(res)
@@ -45,8 +53,17 @@ def web_spread(e: b.Export) -> None:
 
 
 def managed(e: b.Export, name: str, region: str, backups: list[str] | None = None) -> str:
-    return ovh(e, DB, name, engine="postgresql", plan="business", flavor="db1-7", version="15",
-               nodes=[{"region": region}] * 3, **({"backupRegions": backups} if backups is not None else {}))
+    return ovh(
+        e,
+        DB,
+        name,
+        engine="postgresql",
+        plan="business",
+        flavor="db1-7",
+        version="15",
+        nodes=[{"region": region}] * 3,
+        **({"backupRegions": backups} if backups is not None else {}),
+    )
 
 
 def two_databases() -> b.Export:
@@ -83,8 +100,17 @@ def test_two_unrelated_managed_databases_do_not_make_each_other_spread(tmp_path)
 def test_one_managed_database_spread_over_two_regions_is_one_set_and_passes_the_site_rule(tmp_path):
     e = b.Export()
     web_spread(e)
-    ovh(e, DB, "orders", engine="postgresql", plan="business", flavor="db1-7", version="15",
-        nodes=[{"region": "GRA"}, {"region": "WAW"}, {"region": "DE"}], backupRegions=["UK"])
+    ovh(
+        e,
+        DB,
+        "orders",
+        engine="postgresql",
+        plan="business",
+        flavor="db1-7",
+        version="15",
+        nodes=[{"region": "GRA"}, {"region": "WAW"}, {"region": "DE"}],
+        backupRegions=["UK"],
+    )
     rep, _ = report_of(e, tmp_path)
     assert not [f for f in rep.findings if f.blocking], [f.message for f in rep.findings]
 
@@ -132,8 +158,10 @@ def test_two_kubernetes_clusters_are_two_sets_each_with_its_own_node_pools(tmp_p
     for p in loaded.placements:
         if p.role == "kubernetes":
             units.setdefault(p.unit, []).append(p.resource.rsplit("::", 1)[-1])
-    assert units == {"kubernetes of Kubernetes cluster k-gra": ["k-gra", "k-gra-pool"],
-                     "kubernetes of Kubernetes cluster k-waw": ["k-waw", "k-waw-pool"]}
+    assert units == {
+        "kubernetes of Kubernetes cluster k-gra": ["k-gra", "k-gra-pool"],
+        "kubernetes of Kubernetes cluster k-waw": ["k-waw", "k-waw-pool"],
+    }
     assert {("single-site", u) for u in units} <= blocking_sets(rep)
 
 
@@ -153,8 +181,10 @@ def test_unlabelled_trove_instances_are_a_set_each_and_a_role_label_makes_them_o
     e.resource(TROVE, "pg-a", e.provider("t-gra", region="GRA11"))
     e.resource(TROVE, "pg-b", e.provider("t-waw", region="WAW1"))
     rep, _ = report_of(e, tmp_path)
-    assert {("single-site", "database of Trove instance pg-a"),
-            ("single-site", "database of Trove instance pg-b")} <= blocking_sets(rep)
+    assert {
+        ("single-site", "database of Trove instance pg-a"),
+        ("single-site", "database of Trove instance pg-b"),
+    } <= blocking_sets(rep)
     # the operator declares them one replicated database: one role, one set, on two sites
     for r in e.resources:
         if r["type"] == TROVE:
@@ -175,8 +205,10 @@ def test_the_paper_drill_counts_each_set_on_its_own(tmp_path):
 
 def test_drill_role_wide_sets_are_unchanged():
     """Design files and labelled instances: one set per role, named by the role alone (as before sets existed)."""
-    ps = [Placement("a", "web", "ovhcloud", "GRA11", "gra", "Gravelines", "GRA11"),
-          Placement("b", "web", "ovhcloud", "WAW1", "waw", "Warsaw", "WAW1")]
+    ps = [
+        Placement("a", "web", "ovhcloud", "GRA11", "gra", "Gravelines", "GRA11"),
+        Placement("b", "web", "ovhcloud", "WAW1", "waw", "Warsaw", "WAW1"),
+    ]
     assert [s.roles for s in drill(ps, "site")] == [{"web": (1, 2)}, {"web": (1, 2)}]
     assert replica_set_name("web", "") == "web"
 
@@ -195,7 +227,8 @@ def test_every_output_says_which_replica_set_a_finding_is_about(cli, tmp_path, f
     if fmt == "sarif":
         props = [res["properties"] for res in json.loads(out)["runs"][0]["results"]]
         assert {"replicaSet": "database of managed database billing"}.items() <= next(
-            p for p in props if p["replicaSet"] == "database of managed database billing").items()
+            p for p in props if p["replicaSet"] == "database of managed database billing"
+        ).items()
 
 
 def test_the_pack_and_the_auditor_agree_on_two_unrelated_databases(tmp_path):
@@ -204,7 +237,9 @@ def test_the_pack_and_the_auditor_agree_on_two_unrelated_databases(tmp_path):
     assert_agree(diags, audit_cli(doc, tmp_path))
     single = [d for d in diags if d.policy == "single-site"]
     assert {d.message.split(" are in ")[0] for d in single} >= {
-        "all 3 `database` replicas of managed database orders", "all 3 `database` replicas of managed database billing"}
+        "all 3 `database` replicas of managed database orders",
+        "all 3 `database` replicas of managed database billing",
+    }
 
 
 def test_a_preview_of_two_databases_is_judged_the_same(tmp_path):
@@ -213,5 +248,7 @@ def test_a_preview_of_two_databases_is_judged_the_same(tmp_path):
     path.write_text(json.dumps(preview))
     loaded = load_input(str(path), CAT)
     rep = evaluate(loaded.placements, RuleConfig(), CAT)
-    assert {("single-site", "database of managed database orders"),
-            ("single-site", "database of managed database billing")} <= blocking_sets(rep)
+    assert {
+        ("single-site", "database of managed database orders"),
+        ("single-site", "database of managed database billing"),
+    } <= blocking_sets(rep)

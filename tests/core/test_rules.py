@@ -28,8 +28,10 @@ def test_spread_design_passes():
 def test_single_building_fires_and_clears():
     bad = evaluate([P("w1", "web", "GRA11"), P("w2", "web", "GRA11")])
     assert "single-building" in rules_of(bad)
-    good = evaluate([P("w1", "web", "EU-WEST-PAR", az="eu-west-par-a"), P("w2", "web", "EU-WEST-PAR", az="eu-west-par-b")],
-                    RuleConfig(min_sites=1))
+    good = evaluate(
+        [P("w1", "web", "EU-WEST-PAR", az="eu-west-par-a"), P("w2", "web", "EU-WEST-PAR", az="eu-west-par-b")],
+        RuleConfig(min_sites=1),
+    )
     assert "single-building" not in rules_of(good) and good.verdict == "pass"
 
 
@@ -73,13 +75,19 @@ def test_backup_colocated_fires_and_clears():
 
 
 def test_site_majority_fires_when_losing_one_site_loses_quorum():
-    members = [P("d1", "database", "GRA11", quorum=True), P("d2", "database", "GRA9", quorum=True),
-               P("d3", "database", "WAW1", quorum=True)]
+    members = [
+        P("d1", "database", "GRA11", quorum=True),
+        P("d2", "database", "GRA9", quorum=True),
+        P("d3", "database", "WAW1", quorum=True),
+    ]
     rep = evaluate(members)
     f = next(f for f in rep.findings if f.rule == "site-majority")
     assert f.level == "mandatory" and "2 of 3" in f.message and "Gravelines" in f.message
-    spread = [P("d1", "database", "GRA11", quorum=True), P("d2", "database", "WAW1", quorum=True),
-              P("d3", "database", "DE1", quorum=True)]
+    spread = [
+        P("d1", "database", "GRA11", quorum=True),
+        P("d2", "database", "WAW1", quorum=True),
+        P("d3", "database", "DE1", quorum=True),
+    ]
     assert "site-majority" not in rules_of(evaluate(spread))
 
 
@@ -138,22 +146,36 @@ LAB = Exemption("lab only, see RISK-12", "platform-team", date(2027, 3, 31))
 
 
 def test_exemption_is_honoured_only_when_the_organisation_allows_it_and_always_listed():
-    ps = [P("w1", "web", "GRA11", exempt="lab only, see RISK-12"), P("w2", "web", "GRA11", exempt="lab only, see RISK-12")]
+    ps = [
+        P("w1", "web", "GRA11", exempt="lab only, see RISK-12"),
+        P("w2", "web", "GRA11", exempt="lab only, see RISK-12"),
+    ]
     rep = evaluate(ps)  # a label alone: listed, not honoured
     assert rep.verdict == "fail" and not any(f.exempted for f in rep.findings)
-    assert rep.as_dict()["exemptions"][0] == {"resource": "w1", "reason": "lab only, see RISK-12", "status": "not allowed"}
+    assert rep.as_dict()["exemptions"][0] == {
+        "resource": "w1",
+        "reason": "lab only, see RISK-12",
+        "status": "not allowed",
+    }
     allowed = RuleConfig(exemptions=(LAB,), today=date(2027, 3, 31))  # the last day still counts
     rep = evaluate(ps, allowed)
     assert rep.verdict == "pass"
     exempted = [f for f in rep.findings if f.exempted]
     assert exempted and all("RISK-12" in f.exempted for f in exempted)
-    assert rep.as_dict()["exemptions"][0] == {"resource": "w1", "reason": "lab only, see RISK-12", "status": "honoured",
-                                              "owner": "platform-team", "expires": "2027-03-31"}
+    assert rep.as_dict()["exemptions"][0] == {
+        "resource": "w1",
+        "reason": "lab only, see RISK-12",
+        "status": "honoured",
+        "owner": "platform-team",
+        "expires": "2027-03-31",
+    }
     expired = RuleConfig(exemptions=(LAB,), today=date(2027, 4, 1))
     rep = evaluate(ps, expired)
     assert rep.verdict == "fail" and rep.as_dict()["exemptions"][0]["status"] == "expired"
-    scoped = RuleConfig(exemptions=(Exemption(LAB.reason, LAB.owner, LAB.expires, frozenset({"single-provider"})),),
-                        today=date(2027, 1, 1))
+    scoped = RuleConfig(
+        exemptions=(Exemption(LAB.reason, LAB.owner, LAB.expires, frozenset({"single-provider"})),),
+        today=date(2027, 1, 1),
+    )
     rep = evaluate(ps, scoped)
     assert {f.rule for f in rep.findings if f.blocking} == {"single-building", "single-site"}
     assert {f.rule for f in rep.findings if f.exempted} == {"single-provider"}
@@ -166,8 +188,11 @@ def test_partial_exemption_does_not_waive():
 
 @pytest.mark.parametrize("rule", RULE_IDS)
 def test_each_rule_can_be_disabled_or_made_advisory(rule):
-    ps = [P("w1", "web", "SBG5", quorum=True), P("w2", "web", "Nowhere", cloud="ovh"),
-          P("b", "backup", "SBG7", protects="web")]
+    ps = [
+        P("w1", "web", "SBG5", quorum=True),
+        P("w2", "web", "Nowhere", cloud="ovh"),
+        P("b", "backup", "SBG7", protects="web"),
+    ]
     for level in ("advisory", "disabled"):
         rep = evaluate(ps, RuleConfig(profile="strict", levels={rule: level}))
         assert all(f.level == level for f in rep.findings if f.rule == rule)

@@ -7,15 +7,36 @@ from resilient_stack.core.scope import scope, scope_line, weakest_fact
 
 
 def acme(site_a="high", site_b="high", region_a="high", region_b="high", gathered=None) -> dict:
-    raw = {"providers": [{
-        "id": "acme", "clouds": ["acme"], "confidence": "high", "sources": ["acme docs"],
-        "sites": [{"id": "acme-north", "name": "North campus", "city": "Northtown", "confidence": site_a,
-                   "sources": ["acme docs"]},
-                  {"id": "acme-south", "name": "South campus", "city": "Southtown", "confidence": site_b,
-                   "sources": ["acme docs"]}],
-        "regions": [{"name": "N1", "site": "acme-north", "confidence": region_a, "sources": ["acme docs"]},
-                    {"name": "S1", "site": "acme-south", "confidence": region_b, "sources": ["acme docs"]}],
-    }]}
+    raw = {
+        "providers": [
+            {
+                "id": "acme",
+                "clouds": ["acme"],
+                "confidence": "high",
+                "sources": ["acme docs"],
+                "sites": [
+                    {
+                        "id": "acme-north",
+                        "name": "North campus",
+                        "city": "Northtown",
+                        "confidence": site_a,
+                        "sources": ["acme docs"],
+                    },
+                    {
+                        "id": "acme-south",
+                        "name": "South campus",
+                        "city": "Southtown",
+                        "confidence": site_b,
+                        "sources": ["acme docs"],
+                    },
+                ],
+                "regions": [
+                    {"name": "N1", "site": "acme-north", "confidence": region_a, "sources": ["acme docs"]},
+                    {"name": "S1", "site": "acme-south", "confidence": region_b, "sources": ["acme docs"]},
+                ],
+            }
+        ]
+    }
     if gathered:
         raw["gathered"] = gathered
     return validate_catalog(raw, "acme.yaml")
@@ -24,9 +45,16 @@ def acme(site_a="high", site_b="high", region_a="high", region_b="high", gathere
 def placed(catalog: Catalog, region: str, role="web") -> Placement:
     res = catalog.resolve(region=region, auth_url=None, cloud="acme", availability_zone=None)
     reg = res.region
-    return Placement(resource=f"{role}-{region}", role=role, provider=reg.provider, region=reg.name,
-                     site=reg.site.physical_id, site_name=reg.site.physical_name, building=res.building,
-                     confidence=reg.confidence)
+    return Placement(
+        resource=f"{role}-{region}",
+        role=role,
+        provider=reg.provider,
+        region=reg.name,
+        site=reg.site.physical_id,
+        site_name=reg.site.physical_name,
+        building=res.building,
+        confidence=reg.confidence,
+    )
 
 
 def test_the_weakest_fact_is_the_lowest_confidence_under_any_placement():
@@ -55,8 +83,10 @@ def test_the_scope_names_every_catalog_and_its_day():
     cat = Catalog([("built-in catalog", builtin_data()), ("acme.yaml", acme(site_a="low", gathered="2026-01-31"))])
     s = scope([placed(cat, "N1")], cat, {"resources": 3, "evaluated": {"openstack:compute/instance:Instance": 1}})
     assert s["resources"] == 3 and s["evaluated"] == 1
-    assert s["catalogs"] == [{"name": "built-in catalog", "gathered": builtin_data()["gathered"]},
-                             {"name": "acme.yaml", "gathered": "2026-01-31"}]
+    assert s["catalogs"] == [
+        {"name": "built-in catalog", "gathered": builtin_data()["gathered"]},
+        {"name": "acme.yaml", "gathered": "2026-01-31"},
+    ]
     line = scope_line(s, "pass")
     assert line.startswith("scope: 1 of 3 resources evaluated; catalog: built-in catalog (gathered 20")
     assert "acme.yaml (gathered 2026-01-31)" in line

@@ -8,19 +8,28 @@ from resilient_stack.core.resources import ResourceView
 from resilient_stack.core.rules import RuleConfig
 from resilient_stack.core.security import SECGROUP_RULE_TYPE, SecurityCollector, check_resource
 
-RULE = {"direction": "ingress", "protocol": "tcp", "portRangeMin": 22, "portRangeMax": 22,
-        "remoteIpPrefix": "203.0.113.0/24", "securityGroupId": "sg-1"}
+RULE = {
+    "direction": "ingress",
+    "protocol": "tcp",
+    "portRangeMin": 22,
+    "portRangeMax": 22,
+    "remoteIpPrefix": "203.0.113.0/24",
+    "securityGroupId": "sg-1",
+}
 
 
 def broken(*_a, **_k):
     raise KeyError("a shape nobody foresaw")
 
 
-@pytest.mark.parametrize("typ, check, rule", [
-    (SECGROUP_RULE_TYPE, "_facts", "unknown-security-rule"),
-    ("openstack:compute/instance:Instance", "_user_data_issues", "plaintext-secret-in-user-data"),
-    ("openstack:networking/port:Port", "_port_security_issues", "port-security-disabled"),
-])
+@pytest.mark.parametrize(
+    "typ, check, rule",
+    [
+        (SECGROUP_RULE_TYPE, "_facts", "unknown-security-rule"),
+        ("openstack:compute/instance:Instance", "_user_data_issues", "plaintext-secret-in-user-data"),
+        ("openstack:networking/port:Port", "_port_security_issues", "port-security-disabled"),
+    ],
+)
 def test_a_check_that_breaks_on_one_resource_reports_it(monkeypatch, typ, check, rule):
     monkeypatch.setattr(security, check, broken)
     security._memo.clear()

@@ -12,8 +12,13 @@ def P(name, role, region, **kw):
 
 
 def test_a_quorum_role_that_loses_its_majority_is_writes_down():
-    ps = [P("db1", "database", "GRA11", quorum=True), P("db2", "database", "GRA9", quorum=True),
-          P("db3", "database", "WAW1", quorum=True), P("w1", "web", "GRA11"), P("w2", "web", "WAW1")]
+    ps = [
+        P("db1", "database", "GRA11", quorum=True),
+        P("db2", "database", "GRA9", quorum=True),
+        P("db3", "database", "WAW1", quorum=True),
+        P("w1", "web", "GRA11"),
+        P("w2", "web", "WAW1"),
+    ]
     by_site = {s.name: s for s in drill(ps, "site")}
     gra = by_site["Gravelines campus (FR)"]
     assert gra.roles["database"] == (1, 3) and gra.quorum_lost == ("database",)

@@ -41,8 +41,7 @@ def test_two_members_acknowledging_writes_at_once_fail():
 def test_an_unconfirmed_or_late_commit_is_not_an_acknowledgement():
     """A commit whose synchronous wait was cancelled, or that the probe stopped waiting for, is not acknowledged:
     only a commit that returned ok, at the time it returned, counts."""
-    attempts = {"gra": acks(ticks(0, 10)) + acks(ticks(10, 60), "unconfirmed"),
-                "waw": acks(ticks(40, 60))}
+    attempts = {"gra": acks(ticks(0, 10)) + acks(ticks(10, 60), "unconfirmed"), "waw": acks(ticks(40, 60))}
     assert fence_verdict(attempts, fault_at=10.0)["ok"]
     # a commit the cut-off primary acknowledged late (its answer came after the new primary's first) does count
     late = {"gra": acks(ticks(0, 10)) + [FenceAttempt(12.0, 41.0, "ok")], "waw": acks(ticks(40, 60))}
@@ -50,7 +49,9 @@ def test_an_unconfirmed_or_late_commit_is_not_an_acknowledgement():
 
 
 def test_the_probe_lines_are_read_and_garbage_is_skipped():
-    assert parse_fence_line("1700000000.100 1700000000.150 ok -\n") == FenceAttempt(1700000000.1, 1700000000.15, "ok", "-")
+    assert parse_fence_line("1700000000.100 1700000000.150 ok -\n") == FenceAttempt(
+        1700000000.1, 1700000000.15, "ok", "-"
+    )
     assert parse_fence_line("1.0 2.0 err connection refused\n").detail == "connection refused"
     for bad in ("end\n", "", "x y z\n", "1.0\n"):
         assert parse_fence_line(bad) is None

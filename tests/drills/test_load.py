@@ -119,8 +119,9 @@ def test_the_visitor_script_is_bounded_and_checked(tmp_path):
     assert f"{load.RUN_DIR}/stop" in text and "--connect-timeout" in text and "--max-time" in text
     script = tmp_path / "visitor.sh"
     script.write_text(text)
-    proc = subprocess.run(["bash", str(script), "nonsense", "x", "0", "1", "1", "1", "1"], capture_output=True,
-                          text=True, timeout=30)
+    proc = subprocess.run(
+        ["bash", str(script), "nonsense", "x", "0", "1", "1", "1", "1"], capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 2 and "usage:" in proc.stderr
     shellcheck = shutil.which("shellcheck")
     need_tool(shellcheck is not None, "shellcheck is not installed (Debian package shellcheck; make tools)")
@@ -128,19 +129,34 @@ def test_the_visitor_script_is_bounded_and_checked(tmp_path):
     assert proc.returncode == 0, proc.stdout
 
 
-@pytest.mark.parametrize("line, expected", [
-    ("ok 7 1.5 2.5 198.18.42.11 ovhcloud/GRA11/gra", (7, Attempt(1.5, 2.5, True, "ovhcloud/GRA11/gra"), "198.18.42.11", "")),
-    ("err 8 3 4 - HTTP 000: curl: (28) Connection timed out",
-     (8, Attempt(3.0, 4.0, False, "-: HTTP 000: curl: (28) Connection timed out"), "-", "HTTP 000: curl: (28) Connection timed out")),
-    ("end 9", None),
-    ("ok x 1 2 - -", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        (
+            "ok 7 1.5 2.5 198.18.42.11 ovhcloud/GRA11/gra",
+            (7, Attempt(1.5, 2.5, True, "ovhcloud/GRA11/gra"), "198.18.42.11", ""),
+        ),
+        (
+            "err 8 3 4 - HTTP 000: curl: (28) Connection timed out",
+            (
+                8,
+                Attempt(3.0, 4.0, False, "-: HTTP 000: curl: (28) Connection timed out"),
+                "-",
+                "HTTP 000: curl: (28) Connection timed out",
+            ),
+        ),
+        ("end 9", None),
+        ("ok x 1 2 - -", None),
+        ("", None),
+    ],
+)
 def test_parse_line(line, expected):
     assert load.parse_line(line) == expected
 
 
 def test_error_kinds_drop_the_numbers():
-    assert load.error_kind("HTTP 000: curl: (28) Connection timed out after 1501 milliseconds") == \
-        "HTTP N: curl: (N) Connection timed out after N milliseconds"
+    assert (
+        load.error_kind("HTTP 000: curl: (28) Connection timed out after 1501 milliseconds")
+        == "HTTP N: curl: (N) Connection timed out after N milliseconds"
+    )
     assert load.error_kind("") == "error"

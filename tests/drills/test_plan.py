@@ -66,9 +66,12 @@ def test_public_addresses_come_from_the_mock_cloud_and_reach_the_hosts_through_t
             hosts = [production.database_addresses[p] for p in ("gra", "waw", "ik")]
             assert '"hosts": [\n' in h.user_data and all(f'"{ip}"' in h.user_data for ip in hosts)
     assert sorted(production.entry_points) == sorted(webs)
-    assert production.entry_points == [h.public_ip for p in ("gra", "waw", "ik")
-                                       for h in sorted(production.hosts, key=lambda h: h.name)
-                                       if h.role == "web" and h.placement == p]
+    assert production.entry_points == [
+        h.public_ip
+        for p in ("gra", "waw", "ik")
+        for h in sorted(production.hosts, key=lambda h: h.name)
+        if h.role == "web" and h.placement == p
+    ]
 
 
 def test_the_stack_file_is_used_as_it_is(production):
@@ -95,8 +98,9 @@ def test_the_user_data_is_exactly_what_the_components_render(production):
 
 def test_plans_are_reproducible(production):
     again = plan.build_plan(PRODUCTION, NET)
-    assert [(h.name, h.public_ip, h.user_data) for h in again.hosts] == \
-        [(h.name, h.public_ip, h.user_data) for h in production.hosts]
+    assert [(h.name, h.public_ip, h.user_data) for h in again.hosts] == [
+        (h.name, h.public_ip, h.user_data) for h in production.hosts
+    ]
     assert production.db_host("gra").public_ip == "198.18.42.10"  # sorted names: shop-gra-db first
 
 
@@ -120,8 +124,12 @@ def test_the_replay_is_built_only_through_the_escape_hatch(sbg2021):
 
 def test_site_selection(production):
     assert plan.select_sites(production, None, False) == ["ovh-gravelines"]  # the primary's site
-    assert plan.select_sites(production, None, True) == ["infomaniak-geneva", "ovh-gravelines", "ovh-limburg",
-                                                        "ovh-warsaw"]
+    assert plan.select_sites(production, None, True) == [
+        "infomaniak-geneva",
+        "ovh-gravelines",
+        "ovh-limburg",
+        "ovh-warsaw",
+    ]
     assert plan.select_sites(production, "waw", False) == ["ovh-warsaw"]
     assert plan.select_sites(production, "ovh-limburg", False) == ["ovh-limburg"]
     assert plan.select_sites(production, "Geneva area (CH)", False) == ["infomaniak-geneva"]
@@ -144,8 +152,9 @@ def test_a_stack_name_is_looked_up_in_the_current_directory_only(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError) as err:
         plan.stack_file_for("production")
-    assert str(err.value).startswith("production: no stack file ./stacks/Pulumi.production.yaml in the current "
-                                     "directory")
+    assert str(err.value).startswith(
+        "production: no stack file ./stacks/Pulumi.production.yaml in the current directory"
+    )
     (tmp_path / "stacks").mkdir()
     (tmp_path / "stacks" / "Pulumi.mine.yaml").write_text("config: {}\n")
     assert plan.stack_file_for("mine") == Path("stacks/Pulumi.mine.yaml")
@@ -164,15 +173,20 @@ def test_internet_subnet_avoids_the_networks_in_use():
     assert plan.pick_internet_subnet(used=used) == free
     # a wider network in use covers its /24s
     assert plan.pick_internet_subnet(used=[ipaddress.ip_network("198.18.0.0/16")]).subnet_of(
-        ipaddress.ip_network("198.19.0.0/16"))
+        ipaddress.ip_network("198.19.0.0/16")
+    )
     with pytest.raises(plan.DrillError, match="no free /24"):
         plan.pick_internet_subnet(used=[plan.INTERNET_POOL])
 
 
 def test_addresses_follow_the_names_and_stop_when_the_network_is_full():
     a = plan.Addresses(NET, ["b", "a"])
-    assert (a("a", 0), a("b", 0), a("c", 0), a("a", 0)) == ("198.18.42.10", "198.18.42.11", "198.18.42.12",
-                                                            "198.18.42.10")
+    assert (a("a", 0), a("b", 0), a("c", 0), a("a", 0)) == (
+        "198.18.42.10",
+        "198.18.42.11",
+        "198.18.42.12",
+        "198.18.42.10",
+    )
     small = plan.Addresses(ipaddress.ip_network("198.18.42.0/28"))
     assert [small(f"h{i}", 0) for i in range(5)][-1] == "198.18.42.14"  # .15 is the broadcast address
     with pytest.raises(plan.DrillError, match="is full"):

@@ -130,8 +130,9 @@ def test_the_most_advanced_members():
 
 
 def rpo(**kw):
-    base = dict(acknowledged=10, acknowledged_before_fire=5, lost=(), survivor_read=True, tail_only=True,
-                lost_window_s=None)
+    base = dict(
+        acknowledged=10, acknowledged_before_fire=5, lost=(), survivor_read=True, tail_only=True, lost_window_s=None
+    )
     return RpoResult(**{**base, **kw})
 
 
@@ -143,27 +144,44 @@ def test_classify():
     assert classify(0.0, None, rpo()) == (False, "intact")
 
 
-HEALED = {"primaries": ["waw"], "rebuilt_replicas": ["ik"], "stale_replicas": [],
-          "etcd": {"members": 3, "healthy": ["waw", "ik"], "majority": True}, "ok": True, "healed_s": 13.1}
+HEALED = {
+    "primaries": ["waw"],
+    "rebuilt_replicas": ["ik"],
+    "stale_replicas": [],
+    "etcd": {"members": 3, "healthy": ["waw", "ik"], "majority": True},
+    "ok": True,
+    "healed_s": 13.1,
+}
 
 
 def scenario(*, rto_web=0.0, rto_writes=4.6, r=None, predicted=(True, True), cluster=HEALED, rejoin=None):
     return ScenarioResult(
-        site="Gravelines campus (FR)", site_id="ovh-gravelines", placements=("gra",),
-        killed=("shop-gra-db", "shop-gra-web-1"), prediction=Prediction(*predicted), fire_at=FIRE,
-        rto_web=rto_web, rto_writes=rto_writes, rpo=r or rpo(),
-        failover={"old_primary": "gra", "promoted": "waw"}, cluster=cluster,
+        site="Gravelines campus (FR)",
+        site_id="ovh-gravelines",
+        placements=("gra",),
+        killed=("shop-gra-db", "shop-gra-web-1"),
+        prediction=Prediction(*predicted),
+        fire_at=FIRE,
+        rto_web=rto_web,
+        rto_writes=rto_writes,
+        rpo=r or rpo(),
+        failover={"old_primary": "gra", "promoted": "waw"},
+        cluster=cluster,
         rejoin=rejoin if rejoin is not None else {"database": "gra", "rejoined_as": "replica", "ok": True},
-        timeline=[Event(FIRE - 60, "boot", "booted"), Event(FIRE, "fire", "gra burns"),
-                  Event(FIRE + 4.6, "recovery", "writes back")],
+        timeline=[
+            Event(FIRE - 60, "boot", "booted"),
+            Event(FIRE, "fire", "gra burns"),
+            Event(FIRE + 4.6, "recovery", "writes back"),
+        ],
         notes=["replica(s) ik still follow the burned primary"],
     )
 
 
 def test_exit_code_zero_only_when_everything_survived_as_predicted():
     assert FiredrillReport("production", "p.yaml", [scenario()]).exit_code == 0
-    lost = scenario(rto_web=None, rto_writes=None, r=rpo(lost=(1,), survivor_read=False, tail_only=False),
-                    predicted=(False, False))
+    lost = scenario(
+        rto_web=None, rto_writes=None, r=rpo(lost=(1,), survivor_read=False, tail_only=False), predicted=(False, False)
+    )
     assert lost.matches_prediction and not lost.survived
     assert FiredrillReport("sbg2021", "s.yaml", [lost], rejected_rules=("single-site",)).exit_code == 1
     surprise = scenario(predicted=(False, False))  # survived although the paper drill said it would not
@@ -188,8 +206,11 @@ def test_json_report():
     rep = FiredrillReport("sbg2021", "s.yaml", [scenario()], rejected_rules=("backup-colocated", "single-site"))
     doc = json.loads(render_json(rep))
     assert doc["schema"] == "resilient-stack/firedrill/v1"
-    assert doc["design"] == {"accepted": False, "rejected_by": ["backup-colocated", "single-site"],
-                             "config_overrides": {}}
+    assert doc["design"] == {
+        "accepted": False,
+        "rejected_by": ["backup-colocated", "single-site"],
+        "config_overrides": {},
+    }
     assert "asynchronous" in doc["replication"]["mode"] and "Patroni" in doc["replication"]["mode"]
     sc = doc["scenarios"][0]
     assert sc["rto_web_s"] == 0.0 and sc["rto_writes_s"] == 4.6 and sc["rpo"]["rows_lost"] == 0

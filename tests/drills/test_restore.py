@@ -36,8 +36,12 @@ def test_only_rows_acknowledged_after_the_boundary_may_be_lost():
 @pytest.fixture(scope="module")
 def plans():
     plan = build_plan(PRODUCTION)
-    restored = build_plan(PRODUCTION, plan.internet, config_overrides=restore.restore_overrides(plan.config),
-                          shown_overrides=restore.RESTORE_SETTING)
+    restored = build_plan(
+        PRODUCTION,
+        plan.internet,
+        config_overrides=restore.restore_overrides(plan.config),
+        shown_overrides=restore.RESTORE_SETTING,
+    )
     return plan, restored
 
 
@@ -67,26 +71,36 @@ def test_every_database_site_burns_and_the_paper_drill_keeps_the_data_in_the_bac
 def _scenario(lost, tail_only, ok=True, rto=240.0):
     rpo = RpoResult(100, 100, tuple(lost), True, True, 1.0 if lost else None)
     return ScenarioResult(
-        site="every site", site_id="restore", placements=("gra",), killed=("x",),
-        prediction=None, fire_at=1000.0,  # type: ignore[arg-type]  (set by the caller)
-        rto_web=rto, rto_writes=rto, rpo=rpo,
+        site="every site",
+        site_id="restore",
+        placements=("gra",),
+        killed=("x",),
+        prediction=None,
+        fire_at=1000.0,  # type: ignore[arg-type]  (set by the caller)
+        rto_web=rto,
+        rto_writes=rto,
+        rpo=rpo,
         restore={"ok": ok, "lost_only_unarchived_tail": tail_only},
     )
 
 
-@pytest.mark.parametrize("lost, tail_only, ok, code, data", [
-    ((), True, True, 0, "intact"),
-    ((99, 100), True, True, 0, "unarchived-tail"),
-    ((50, 99, 100), False, True, 1, "lost"),
-    ((), True, False, 1, "lost"),
-])
+@pytest.mark.parametrize(
+    "lost, tail_only, ok, code, data",
+    [
+        ((), True, True, 0, "intact"),
+        ((99, 100), True, True, 0, "unarchived-tail"),
+        ((50, 99, 100), False, True, 1, "lost"),
+        ((), True, False, 1, "lost"),
+    ],
+)
 def test_the_restore_verdict(plans, lost, tail_only, ok, code, data):
     plan, _ = plans
     s = _scenario(lost, tail_only, ok)
     s.prediction = restore.prediction(plan, restore.database_sites(plan))
     assert s.data_outcome == data
-    report = FiredrillReport(stack="production", source="x", scenarios=[s],
-                             config_overrides=dict(restore.RESTORE_SETTING))
+    report = FiredrillReport(
+        stack="production", source="x", scenarios=[s], config_overrides=dict(restore.RESTORE_SETTING)
+    )
     assert report.exit_code == code
     doc = json.loads(render_json(report))
     assert doc["design"]["config_overrides"] == {"resilient-stack:database.bootstrapFrom": "backup"}

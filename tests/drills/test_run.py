@@ -24,15 +24,15 @@ def _one_line_error(proc) -> str:
 def test_cli_unknown_stack_is_one_line_exit_2():
     proc = run_cli("firedrill", "nosuchstack")
     assert proc.returncode == 2
-    assert "nosuchstack: no stack file ./stacks/Pulumi.nosuchstack.yaml in the current directory" in \
-        _one_line_error(proc)
+    assert "nosuchstack: no stack file ./stacks/Pulumi.nosuchstack.yaml in the current directory" in _one_line_error(
+        proc
+    )
 
 
 def test_cli_stack_names_are_looked_up_in_the_current_directory(tmp_path):
     proc = run_cli("firedrill", "production", cwd=tmp_path)
     assert proc.returncode == 2
-    assert "production: no stack file ./stacks/Pulumi.production.yaml in the current directory" in \
-        _one_line_error(proc)
+    assert "production: no stack file ./stacks/Pulumi.production.yaml in the current directory" in _one_line_error(proc)
 
 
 def test_cli_unknown_site_is_one_line_exit_2():
@@ -51,7 +51,8 @@ def test_cli_stack_file_with_a_documentation_range_is_one_line_exit_2(tmp_path):
     assert proc.returncode == 2
     assert _one_line_error(proc).startswith(
         "resilient-stack: error: stacks/Pulumi.shop.yaml: resilient-stack:adminCidrs: '203.0.113.0/24' is in or "
-        "overlaps 203.0.113.0/24 (RFC 5737), a range reserved for documentation")
+        "overlaps 203.0.113.0/24 (RFC 5737), a range reserved for documentation"
+    )
 
 
 def test_cli_site_and_all_sites_exclude_each_other():

@@ -38,7 +38,9 @@ def test_s3_stand_in_user_data():
     assert "listen 443 ssl" in nginx and "proxy_set_header Host $host;" in nginx
     assert "ssl_certificate /etc/firedrill/tls/s3.crt;" in nginx and "proxy_pass http://127.0.0.1:5000;" in nginx
     assert topology.s3_bucket_script(443, "shop-pgbackrest") in doc["runcmd"]
-    assert "curl -kfsS -o /dev/null -X PUT https://127.0.0.1:443/shop-pgbackrest" in topology.s3_bucket_script(443, "shop-pgbackrest")
+    assert "curl -kfsS -o /dev/null -X PUT https://127.0.0.1:443/shop-pgbackrest" in topology.s3_bucket_script(
+        443, "shop-pgbackrest"
+    )
     assert ["systemctl", "enable", "--now", "firedrill-s3.service"] in doc["runcmd"], "it comes back with its container"
     host_style = yaml.safe_load(topology.s3_user_data(port=8443, bucket="b-1", path_style=False))
     assert "IGNORE_SUBDOMAIN" not in host_style["write_files"][0]["content"]
@@ -46,8 +48,13 @@ def test_s3_stand_in_user_data():
 
 
 def test_every_payload_file_is_used():
-    assert {p.name for p in DATA.iterdir()} == {"visitor.sh", "probe.sh", "s3-moto.service", "s3-nginx.conf",
-                                                "fence.py"}
+    assert {p.name for p in DATA.iterdir()} == {
+        "visitor.sh",
+        "probe.sh",
+        "s3-moto.service",
+        "s3-nginx.conf",
+        "fence.py",
+    }
     assert faults.fence_script() == (DATA / "fence.py").read_text(), "the fence probe of the faults (drills.faults)"
 
 
@@ -69,8 +76,15 @@ def test_moto_comes_from_this_python():
     assert (site / "moto" / "server.py").is_file() and (site / "flask").is_dir()
 
 
-@pytest.mark.parametrize("text, slug", [("ovh-gravelines", "ovh-gravelines"), ("Geneva area (CH)", "geneva-area-ch"),
-                                        ("***", "site"), ("x" * 60, "x" * 40)])
+@pytest.mark.parametrize(
+    "text, slug",
+    [
+        ("ovh-gravelines", "ovh-gravelines"),
+        ("Geneva area (CH)", "geneva-area-ch"),
+        ("***", "site"),
+        ("x" * 60, "x" * 40),
+    ],
+)
 def test_site_networks_get_plain_names(text, slug):
     assert topology.slug(text) == slug
 

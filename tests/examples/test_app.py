@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 APP = Path(__file__).resolve().parents[2] / "examples" / "app" / "app.py"
-URL = ("postgresql://shop@203.0.113.10:5432,198.51.100.20:5432/shop?target_session_attrs=read-write"
-       "&sslmode=verify-full&sslrootcert=/run/resilient-stack/ca.crt&channel_binding=require&connect_timeout=2")
+URL = (
+    "postgresql://shop@203.0.113.10:5432,198.51.100.20:5432/shop?target_session_attrs=read-write"
+    "&sslmode=verify-full&sslrootcert=/run/resilient-stack/ca.crt&channel_binding=require&connect_timeout=2"
+)
 TOKEN = "write-token-0123456789"
 
 
@@ -93,9 +95,14 @@ def app(monkeypatch):
     cluster = FakeCluster(primary="198.51.100.20")
     fake.connect = cluster.connect
     monkeypatch.setitem(sys.modules, "psycopg2", fake)
-    for key, value in {"DATABASE_URL": URL, "RESILIENT_STACK_PLACEMENT": "ovhcloud/GRA11/gra",
-                       "RESILIENT_STACK_HOST": "shop-gra-web-1", "RESILIENT_STACK_RELEASE": "7",
-                       "RESILIENT_STACK_WRITE_TOKEN": TOKEN, "APP_TITLE": "Shop <&>"}.items():
+    for key, value in {
+        "DATABASE_URL": URL,
+        "RESILIENT_STACK_PLACEMENT": "ovhcloud/GRA11/gra",
+        "RESILIENT_STACK_HOST": "shop-gra-web-1",
+        "RESILIENT_STACK_RELEASE": "7",
+        "RESILIENT_STACK_WRITE_TOKEN": TOKEN,
+        "APP_TITLE": "Shop <&>",
+    }.items():
         monkeypatch.setenv(key, value)
     spec = importlib.util.spec_from_file_location("example_app", APP)
     module = importlib.util.module_from_spec(spec)
@@ -129,7 +136,10 @@ def test_the_release_phase_makes_the_tables_and_records_the_release(app, capsys)
     statements = [sql for sql, _ in app.cluster.rows]
     assert statements[0].startswith(f"CREATE TABLE IF NOT EXISTS {app.TABLE} (n bigint PRIMARY KEY")
     assert statements[1].startswith(f"CREATE TABLE IF NOT EXISTS {app.MIGRATIONS} (")
-    assert app.cluster.rows[2] == (f"INSERT INTO {app.MIGRATIONS} (release, host) VALUES (%s, %s)", ("7", "shop-gra-web-1"))
+    assert app.cluster.rows[2] == (
+        f"INSERT INTO {app.MIGRATIONS} (release, host) VALUES (%s, %s)",
+        ("7", "shop-gra-web-1"),
+    )
     assert "migrated" in capsys.readouterr().out
 
 
@@ -164,7 +174,10 @@ def test_only_the_token_writes_and_learns_the_members(app, server):
     assert request(server, "POST", "/api/writes?n=7", token="not-it")[0] == 401
     assert not app.cluster.rows, "nothing was written"
     status, body = request(server, "GET", "/api/status", token=None)
-    assert (status, json.loads(body)) == (200, {"placement": "ovhcloud/GRA11/gra", "release": "7", "database": "available"})
+    assert (status, json.loads(body)) == (
+        200,
+        {"placement": "ovhcloud/GRA11/gra", "release": "7", "database": "available"},
+    )
 
 
 def test_writes_and_errors(app, server):

@@ -32,8 +32,12 @@ print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
 def _rusage_run(args: list[str]):
     """(exit code, stderr, seconds, peak RSS bytes) of one CLI run."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "resilient_stack", *args],
-                          capture_output=True, cwd=ROOT, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "resilient_stack", *args],
+        capture_output=True,
+        cwd=ROOT,
+        check=True,
+    )
     code, maxrss_kb = map(int, proc.stdout.split())
     return code, proc.stderr.decode(), time.perf_counter() - t0, maxrss_kb * 1024
 
@@ -46,8 +50,9 @@ def _one_clean_line(err: str) -> str:
 
 def _design_yaml_with_many_replicas() -> str:
     # 25 KB of YAML that would expand to 2,000,000 replicas
-    rows = "\n".join(f"  - {{name: p{i}, cloud: ovh, region: GRA11, replicas: {{web: 1000, database: 1000}}}}"
-                     for i in range(1000))
+    rows = "\n".join(
+        f"  - {{name: p{i}, cloud: ovh, region: GRA11, replicas: {{web: 1000, database: 1000}}}}" for i in range(1000)
+    )
     return f"name: bomb\nplacements:\n{rows}\n"
 
 
@@ -63,21 +68,41 @@ def _alias_bomb_under_the_alias_limit() -> str:
 CASES = {
     "replicas": (_design_yaml_with_many_replicas, "cap of"),
     "aliases": (_alias_bomb_under_the_alias_limit, "refused"),
-    "bignum-yaml": (lambda: "name: x\nplacements:\n  - {name: a, region: GRA11, replicas: {web: " + "9" * 5000 + "}}\n",
-                    "cannot be converted"),
-    "bignum-json": (lambda: '{"version": 3, "deployment": {"resources": [{"urn": "urn:pulumi:a::b::t::n", "type": "t", "n": '
-                    + "9" * 5000 + "}]}}", "out of range"),
-    "dup-yaml": (lambda: "name: x\nplacements: []\nplacements:\n  - {name: a, region: GRA11, replicas: {web: 1}}\n",
-                 "duplicate key 'placements' at line 3"),
-    "dup-json": (lambda: '{"version": 3,\n "deployment": {"resources": [\n  {"urn": "urn:pulumi:a::b::t::n",\n   "type": '
-                 '"openstack:compute/instance:Instance",\n   "type": "openstack:networking/network:Network"}]}}',
-                 "duplicate key 'type' at line 5"),
+    "bignum-yaml": (
+        lambda: "name: x\nplacements:\n  - {name: a, region: GRA11, replicas: {web: " + "9" * 5000 + "}}\n",
+        "cannot be converted",
+    ),
+    "bignum-json": (
+        lambda: (
+            '{"version": 3, "deployment": {"resources": [{"urn": "urn:pulumi:a::b::t::n", "type": "t", "n": '
+            + "9" * 5000
+            + "}]}}"
+        ),
+        "out of range",
+    ),
+    "dup-yaml": (
+        lambda: "name: x\nplacements: []\nplacements:\n  - {name: a, region: GRA11, replicas: {web: 1}}\n",
+        "duplicate key 'placements' at line 3",
+    ),
+    "dup-json": (
+        lambda: (
+            '{"version": 3,\n "deployment": {"resources": [\n  {"urn": "urn:pulumi:a::b::t::n",\n   "type": '
+            '"openstack:compute/instance:Instance",\n   "type": "openstack:networking/network:Network"}]}}'
+        ),
+        "duplicate key 'type' at line 5",
+    ),
     # the envelope around the streamed resources: checked from its keys and values' lengths, not re-encoded
-    "dup-json-envelope": (lambda: '{"version": 3,\n "deployment": {"resources": [],\n  "resources": [\n  {"urn": '
-                          '"urn:pulumi:a::b::t::n", "type": "openstack:compute/instance:Instance"}]}}',
-                          "duplicate key 'resources' at line 3"),
-    "dup-json-top": (lambda: '{"version": 3,\n "deployment": {"resources": []},\n "deployment": {"resources": []}}',
-                     "duplicate key 'deployment' at line 3"),
+    "dup-json-envelope": (
+        lambda: (
+            '{"version": 3,\n "deployment": {"resources": [],\n  "resources": [\n  {"urn": '
+            '"urn:pulumi:a::b::t::n", "type": "openstack:compute/instance:Instance"}]}}'
+        ),
+        "duplicate key 'resources' at line 3",
+    ),
+    "dup-json-top": (
+        lambda: '{"version": 3,\n "deployment": {"resources": []},\n "deployment": {"resources": []}}',
+        "duplicate key 'deployment' at line 3",
+    ),
 }
 
 
@@ -111,8 +136,12 @@ def test_inputs_and_outputs_that_disagree_on_the_region_fail_closed(tmp_path):
     e.resources[-1]["outputs"]["region"] = "SBG5"  # refreshed: the instance is not where the program said
     e.resource(b.INSTANCE, "web-2", waw, role="web")
     path = e.write(tmp_path / "drift.json")
-    r = subprocess.run([sys.executable, "-m", "resilient_stack", "audit", str(path), "--format", "json"],
-                       capture_output=True, cwd=ROOT, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "resilient_stack", "audit", str(path), "--format", "json"],
+        capture_output=True,
+        cwd=ROOT,
+        check=False,
+    )
     doc = json.loads(r.stdout)
     unknown = [f for f in doc["findings"] if f["rule"] == "unknown-placement"]
     assert r.returncode == 1 and len(unknown) == 1
@@ -126,8 +155,12 @@ def test_a_provider_whose_inputs_and_outputs_disagree_fails_closed(tmp_path):
     e.resource(b.INSTANCE, "web-1", gra, role="web")
     e.resource(b.INSTANCE, "web-2", waw, role="web")
     path = e.write(tmp_path / "drift.json")
-    r = subprocess.run([sys.executable, "-m", "resilient_stack", "audit", str(path), "--format", "json"],
-                       capture_output=True, cwd=ROOT, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "resilient_stack", "audit", str(path), "--format", "json"],
+        capture_output=True,
+        cwd=ROOT,
+        check=False,
+    )
     doc = json.loads(r.stdout)
     assert r.returncode == 1
     assert any("in the outputs" in f["message"] for f in doc["findings"] if f["rule"] == "unknown-placement")
@@ -140,7 +173,11 @@ def test_preview_steps_without_a_state_are_counted_and_fail_closed(tmp_path):
             del step["newState"]
     path = tmp_path / "preview.json"
     path.write_text(json.dumps(doc))
-    r = subprocess.run([sys.executable, "-m", "resilient_stack", "audit", str(path), "--format", "json"],
-                       capture_output=True, cwd=ROOT, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "resilient_stack", "audit", str(path), "--format", "json"],
+        capture_output=True,
+        cwd=ROOT,
+        check=False,
+    )
     found = [f for f in json.loads(r.stdout)["findings"] if f["rule"] == "unknown-placement"]
     assert r.returncode == 1 and len(found) == 1 and "carries no newState" in found[0]["message"]

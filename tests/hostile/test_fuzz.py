@@ -22,7 +22,11 @@ CAT = load_catalog()
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
     st.sampled_from(["GRA11", "sbg5", " WAW1 ", "dc4-a", "EU-WEST-PAR", b.UNKNOWN, "[secret]", "", "urn:pulumi:x"]),
 )
 json_values = st.recursive(
@@ -51,11 +55,15 @@ def test_design_model_never_crashes(raw):
 
 
 placement_st = st.fixed_dictionaries(
-    {"name": st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True),
-     "region": st.sampled_from(["GRA11", "SBG5", "SBG7", "WAW1", "DE1", "dc4-a", "eu-west-par", "Nowhere"]),
-     "replicas": st.dictionaries(st.sampled_from(["web", "database", "cache"]), st.integers(0, 4), min_size=1)},
-    optional={"cloud": st.sampled_from(["ovh", "infomaniak", "mystery"]),
-              "availability_zone": st.sampled_from(["eu-west-par-a", "eu-west-par-b", "x"])},
+    {
+        "name": st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True),
+        "region": st.sampled_from(["GRA11", "SBG5", "SBG7", "WAW1", "DE1", "dc4-a", "eu-west-par", "Nowhere"]),
+        "replicas": st.dictionaries(st.sampled_from(["web", "database", "cache"]), st.integers(0, 4), min_size=1),
+    },
+    optional={
+        "cloud": st.sampled_from(["ovh", "infomaniak", "mystery"]),
+        "availability_zone": st.sampled_from(["eu-west-par-a", "eu-west-par-b", "x"]),
+    },
 )
 
 
@@ -72,11 +80,22 @@ def test_valid_designs_evaluate(placements):
 resource_st = st.one_of(
     json_values,
     st.fixed_dictionaries(
-        {"urn": st.sampled_from(["urn:pulumi:s::p::openstack:compute/instance:Instance::a",
-                                 "urn:pulumi:s::p::pulumi:providers:openstack::p1", "bad"]),
-         "type": st.sampled_from([b.INSTANCE, b.CONTAINER, "pulumi:providers:openstack", "aws:ec2:Instance", "x"])},
-        optional={"inputs": json_values, "outputs": json_values, "custom": st.booleans(),
-                  "provider": st.one_of(json_values, st.just("urn:pulumi:s::p::pulumi:providers:openstack::p1::id"))},
+        {
+            "urn": st.sampled_from(
+                [
+                    "urn:pulumi:s::p::openstack:compute/instance:Instance::a",
+                    "urn:pulumi:s::p::pulumi:providers:openstack::p1",
+                    "bad",
+                ]
+            ),
+            "type": st.sampled_from([b.INSTANCE, b.CONTAINER, "pulumi:providers:openstack", "aws:ec2:Instance", "x"]),
+        },
+        optional={
+            "inputs": json_values,
+            "outputs": json_values,
+            "custom": st.booleans(),
+            "provider": st.one_of(json_values, st.just("urn:pulumi:s::p::pulumi:providers:openstack::p1::id")),
+        },
     ),
 )
 
@@ -94,8 +113,15 @@ def test_export_reader_never_crashes(resources):
 
 
 @FUZZ
-@given(st.lists(st.fixed_dictionaries({"op": st.sampled_from(["create", "same", "delete", 3])},
-                                      optional={"newState": resource_st, "provider": json_values}), max_size=8))
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"op": st.sampled_from(["create", "same", "delete", 3])},
+            optional={"newState": resource_st, "provider": json_values},
+        ),
+        max_size=8,
+    )
+)
 def test_preview_reader_never_crashes(steps):
     try:
         loaded = read_preview({"steps": steps}, "fuzz.json", CAT)

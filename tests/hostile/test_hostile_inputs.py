@@ -24,7 +24,10 @@ def audit(path, *extra):
     t = time.monotonic()
     r = subprocess.run(
         [sys.executable, "-m", "resilient_stack", "audit", str(path), "--format", "json", *extra],
-        capture_output=True, timeout=LIMIT_S, cwd=ROOT, preexec_fn=_limits,
+        capture_output=True,
+        timeout=LIMIT_S,
+        cwd=ROOT,
+        preexec_fn=_limits,
     )
     return r, time.monotonic() - t
 
@@ -185,8 +188,15 @@ def test_wrong_types_everywhere(tmp_path):
     e = b.Export()
     p = e.provider("p", region=["GRA11"])
     e.resource(b.INSTANCE, "w1", p, role="web")
-    e.resources.append({"urn": "urn:pulumi:dev::shop::openstack:compute/instance:Instance::w2", "type": b.INSTANCE,
-                        "inputs": "not-a-dict", "outputs": 7, "provider": 12})
+    e.resources.append(
+        {
+            "urn": "urn:pulumi:dev::shop::openstack:compute/instance:Instance::w2",
+            "type": b.INSTANCE,
+            "inputs": "not-a-dict",
+            "outputs": 7,
+            "provider": 12,
+        }
+    )
     f = e.write(tmp_path / "types.json")
     r, _ = audit(f)
     assert_finding(r, "unknown-placement", ["expected a string", "records no provider"])
@@ -221,7 +231,11 @@ def test_stdin_beyond_the_size_limit_is_refused_without_reading_it_all(tmp_path)
     big = b'{"deployment": {"resources": [' + b" " * (512 * 1024)
     r = subprocess.run(
         [sys.executable, "-m", "resilient_stack", "audit", "-", "--format", "json"],
-        input=big, capture_output=True, timeout=LIMIT_S, cwd=ROOT, preexec_fn=_limits,
+        input=big,
+        capture_output=True,
+        timeout=LIMIT_S,
+        cwd=ROOT,
+        preexec_fn=_limits,
         env={**os.environ, "RESILIENT_STACK_MAX_INPUT_BYTES": str(100 * 1024)},
     )
     assert_exit2(r, "<stdin>", ["limit"])

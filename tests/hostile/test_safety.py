@@ -55,8 +55,9 @@ def test_the_auditor_never_reaches_the_network(tmp_path):
         ["drill", str(spread_file), "--level", "site", "-o", out],
         ["catalog", "--format", "json"],
     ]
-    r = subprocess.run([sys.executable, "-c", PROBE, json.dumps(runs)], cwd=ROOT, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(runs)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["attempts"] == []
@@ -74,15 +75,22 @@ def _problems(path):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("eval", "exec"):
             yield f"{where}: {node.func.id}()"
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            names = [a.name for a in node.names] + (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            )
             for n in names:
                 if n.split(".")[0] in ("pickle", "marshal", "shelve", "dill"):
                     yield f"{where}: imports {n}"
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "yaml":
             if node.attr in UNSAFE_NAMES:
                 yield f"{where}: yaml.{node.attr}"
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == "yaml" and node.func.attr in UNSAFE_YAML):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "yaml"
+            and node.func.attr in UNSAFE_YAML
+        ):
             loader = next((k.value for k in node.keywords if k.arg == "Loader"), None)
             name = getattr(loader, "id", None) or getattr(loader, "attr", None) or ""
             if not name.endswith("SafeLoader"):

@@ -19,13 +19,16 @@ from resilient_stack.hosts.web import SITE_VARIANTS
 
 REPL_PW = "Repl:pass\\word-0123456789"
 REWIND_PW = "Rewind: 'pw' #2 \\ 0123456"
-API_PW = "Api \"pw\" $(id) #3 0123"
-APP_PW = "App's \"pw\" $(id) `x` #1 0123"
+API_PW = 'Api "pw" $(id) #3 0123'
+APP_PW = 'App\'s "pw" $(id) `x` #1 0123'
 S3_SECRET = "S3-secret-key/abcdefXYZ+0123"
 CIPHER = "cipher-passphrase-0123456789"
 CIDRS = ["10.20.0.0/24", "fd00:20::/64"]
-MEMBERS = [ci.ClusterMember("db-gra", "203.0.113.10"), ci.ClusterMember("db-waw", "198.51.100.20"),
-           ci.ClusterMember("db-ik", "2001:db8::30")]
+MEMBERS = [
+    ci.ClusterMember("db-gra", "203.0.113.10"),
+    ci.ClusterMember("db-waw", "198.51.100.20"),
+    ci.ClusterMember("db-ik", "2001:db8::30"),
+]
 WEB_IPS = ["203.0.113.40", "198.51.100.41"]
 VOLUME_ID = "5b7c3b2e-8d1f-4c4e-9a57-0f1e2d3c4b5a"  # the host's data volume
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample user@host"
@@ -42,14 +45,21 @@ ETCD_PW = "Etcd pw ; & | 0123456789"
 TOKEN = "write-token-0123456789abcdef"
 MIGRATE_PW = "Migrate 'pw' $(id) #4 0123"
 APP_SECRET = "sk_live 'quoted' $(id) #5"
-APP_SPEC = ci.AppSpec(image="registry.example.com/shop/web:1.0.0", env={"APP_TITLE": "Shop"},
-                      migrate=("python3", "/app/app.py", "migrate"), secret_names=("STRIPE_KEY",))
+APP_SPEC = ci.AppSpec(
+    image="registry.example.com/shop/web:1.0.0",
+    env={"APP_TITLE": "Shop"},
+    migrate=("python3", "/app/app.py", "migrate"),
+    secret_names=("STRIPE_KEY",),
+)
 HOST_KEY = "K" * 40 + "0123456789abcdefghijklmn"
 CLUSTER_ID = "c1u5ter0id0sample"
 SECRETS = (REPL_PW, REWIND_PW, API_PW, APP_PW, S3_SECRET, CIPHER, ETCD_PW, TOKEN, MIGRATE_PW, APP_SECRET)
 APP_DB = ci.AppDatabase(hosts=("203.0.113.10", "198.51.100.20", "2001:db8::30"), dbname="shop", user="shop")
-PKI = issue({"scope": "shop", "members": {m.name: m.address for m in MEMBERS}},
-            now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), seed="tests/hosts")
+PKI = issue(
+    {"scope": "shop", "members": {m.name: m.address for m in MEMBERS}},
+    now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    seed="tests/hosts",
+)
 
 
 def web_secrets(app: bool = True, **kw) -> dict:
@@ -66,10 +76,18 @@ def web_secrets(app: bool = True, **kw) -> dict:
 
 def app_runtime(spec: ci.AppSpec = APP_SPEC, **kw) -> dict:
     """The application's part of a web host's runtime document (what the components give it)."""
-    values = dict(spec=spec, version=ci.secrets_version({"STRIPE_KEY": APP_SECRET}, TOKEN), host="shop-gra-web-1",
-                  placement="gra", label="ovh/GRA/GRA11", placements=["gra", "waw"],
-                  members={m.address: m.name.removeprefix("db-") for m in MEMBERS}, db_hosts=list(APP_DB.hosts),
-                  db_port=5432, dbname="shop")
+    values = dict(
+        spec=spec,
+        version=ci.secrets_version({"STRIPE_KEY": APP_SECRET}, TOKEN),
+        host="shop-gra-web-1",
+        placement="gra",
+        label="ovh/GRA/GRA11",
+        placements=["gra", "waw"],
+        members={m.address: m.name.removeprefix("db-") for m in MEMBERS},
+        db_hosts=list(APP_DB.hosts),
+        db_port=5432,
+        dbname="shop",
+    )
     values.update(kw)
     return ci.app_runtime_section(**values)
 
@@ -90,11 +108,23 @@ def web_app(**kw):
 
 
 def db_secrets(name: str = "db-gra", *, backup: BackupTarget | None = BACKUP, app_passwords=(APP_PW,), **kw) -> dict:
-    tls = ci.MemberTls(ca=PKI["caCert"], cert=PKI["certs"][name], key=PKI["keys"][name],
-                       admin_cert=PKI["adminCerts"][name], admin_key=PKI["adminKeys"][name])
-    values = dict(tls=tls, replication_password=REPL_PW, rewind_password=REWIND_PW, api_password=API_PW,
-                  etcd_password=ETCD_PW, app_passwords=tuple(app_passwords), backup=backup,
-                  migrate_password=MIGRATE_PW)
+    tls = ci.MemberTls(
+        ca=PKI["caCert"],
+        cert=PKI["certs"][name],
+        key=PKI["keys"][name],
+        admin_cert=PKI["adminCerts"][name],
+        admin_key=PKI["adminKeys"][name],
+    )
+    values = dict(
+        tls=tls,
+        replication_password=REPL_PW,
+        rewind_password=REWIND_PW,
+        api_password=API_PW,
+        etcd_password=ETCD_PW,
+        app_passwords=tuple(app_passwords),
+        backup=backup,
+        migrate_password=MIGRATE_PW,
+    )
     values.update(kw)
     return ci.db_secret_document(ci.DbSecrets(**values), app_user="shop")
 
@@ -109,9 +139,13 @@ def member(**kw):
     kw.setdefault("host_key", HOST_KEY)
     kw.setdefault("backup", BACKUP)
     kw.setdefault("app_user", "shop")
-    kw.setdefault("secrets_doc", db_secrets(kw["name"] if kw["name"] in PKI["certs"] else "db-gra",
-                                            backup=kw["backup"] if isinstance(kw["backup"], BackupTarget) else
-                                            None if kw["backup"] is None else BACKUP))
+    kw.setdefault(
+        "secrets_doc",
+        db_secrets(
+            kw["name"] if kw["name"] in PKI["certs"] else "db-gra",
+            backup=kw["backup"] if isinstance(kw["backup"], BackupTarget) else None if kw["backup"] is None else BACKUP,
+        ),
+    )
     kw.setdefault("app_cidrs", [f"{ip}/32" for ip in WEB_IPS])
     kw.setdefault("data_volume_id", VOLUME_ID)
     return ci.render_db_member(**kw)
@@ -127,8 +161,9 @@ DOCS = {
     "web-https": lambda: web(https=True, app_title="Shop <&>", hostname="web-gra-1", ssh_authorized_keys=[KEY]),
     "web-app": lambda: web_app(),
     "web-app-https": lambda: web_app(https=True, ssh_authorized_keys=[KEY]),
-    "web-acme": lambda: web_app(https=True, server_name="www.shop.example shop.example", acme_peers=WEB_IPS[1:],
-                                admin_cidrs=["198.51.100.0/24"]),
+    "web-acme": lambda: web_app(
+        https=True, server_name="www.shop.example shop.example", acme_peers=WEB_IPS[1:], admin_cidrs=["198.51.100.0/24"]
+    ),
     "member-bootstrap": lambda: member(),
     "member-nobackup": lambda: member(backup=None, app_cidrs=[]),
     "member-join": lambda: member(name="db-waw"),

@@ -15,10 +15,18 @@ from resilient_stack.hosts import cloudinit as ci
 from tests.hosts.samples import WEB_IPS, files, load, served, sync_module, web, web_app
 
 
-@pytest.mark.parametrize("server_name, want", [
-    ("_", None), ("shop.example", ["shop.example"]), ("www.shop.example shop.example", ["www.shop.example", "shop.example"]),
-    ("*.shop.example", None), ("localhost", None), ("203.0.113.7", None), ("shop.example _", None),
-])
+@pytest.mark.parametrize(
+    "server_name, want",
+    [
+        ("_", None),
+        ("shop.example", ["shop.example"]),
+        ("www.shop.example shop.example", ["www.shop.example", "shop.example"]),
+        ("*.shop.example", None),
+        ("localhost", None),
+        ("203.0.113.7", None),
+        ("shop.example _", None),
+    ],
+)
 def test_a_dns_name_is_what_gets_a_certificate(server_name, want):
     assert acme.names(server_name) == want
 
@@ -52,8 +60,9 @@ def test_with_a_dns_name_certbot_and_the_challenge_and_hsts_only_with_the_real_c
     assert fs[paths.CERT_DEPLOY_HOOK]["permissions"] == "0755"
     assert "OnUnitActiveSec=3h" in fs[f"{paths.SYSTEMD_DIR}/{paths.CERT_SERVICE}.timer"]["content"]
     assert doc["runcmd"][-4:-1] == acme.runcmd()
-    assert ["systemctl", "start", "--no-block", "resilient-stack-certificate.service"] in doc["runcmd"], \
+    assert ["systemctl", "start", "--no-block", "resilient-stack-certificate.service"] in doc["runcmd"], (
         "the first boot does not wait for Let's Encrypt"
+    )
     assert fs[paths.ACME_PEERS_CONF]["content"] == acme.peers_conf(WEB_IPS[1:])
 
 

@@ -21,8 +21,12 @@ from resilient_stack.hosts.app import (
     validate_app,
 )
 
-SPEC = AppSpec(image="registry.example.com/shop/web:1.0.0", env={"APP_TITLE": "Shop"},
-               migrate=("python3", "/app/app.py", "migrate"), secret_names=("STRIPE_KEY",))
+SPEC = AppSpec(
+    image="registry.example.com/shop/web:1.0.0",
+    env={"APP_TITLE": "Shop"},
+    migrate=("python3", "/app/app.py", "migrate"),
+    secret_names=("STRIPE_KEY",),
+)
 TOKEN = "write-token-0123456789abcdef"
 SECRET = "sk_live 'quoted' $(id) #5"
 
@@ -36,37 +40,43 @@ def spec(**kw) -> AppSpec:
 # --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("image", [
-    "registry.example.com/shop/web:1.0.0",
-    "ghcr.io/acme/shop:1.4.2",
-    "registry.example.com/shop/web@sha256:" + "a" * 64,
-    "registry.example.com/shop/web:1.0.0@sha256:" + "0" * 64,
-    "registry.example.com:5000/shop/web:1.0.0",  # a registry on its own port
-    "registry:5000/shop:1",  # a one-label registry is one when it names its port
-    "localhost/shop/web:1.0.0",  # the live tests' registry stand-in on the host itself
-    "localhost:5000/shop:v1_2-rc.3",
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        "registry.example.com/shop/web:1.0.0",
+        "ghcr.io/acme/shop:1.4.2",
+        "registry.example.com/shop/web@sha256:" + "a" * 64,
+        "registry.example.com/shop/web:1.0.0@sha256:" + "0" * 64,
+        "registry.example.com:5000/shop/web:1.0.0",  # a registry on its own port
+        "registry:5000/shop:1",  # a one-label registry is one when it names its port
+        "localhost/shop/web:1.0.0",  # the live tests' registry stand-in on the host itself
+        "localhost:5000/shop:v1_2-rc.3",
+    ],
+)
 def test_full_image_references_are_accepted(image):
     """Every form podman pulls from a named registry: a dotted host or one with a port, a tag and/or a digest."""
     assert validate_app(spec(image=image)).image == image
 
 
-@pytest.mark.parametrize("image", [
-    "shop/web:1.0.0",  # a short name: which registry podman asks is a per-host setting
-    "web:1.0.0",
-    "registry.example.com:shop/web:1",  # a port that is not a number
-    "Registry.Example.com/shop/web:1",  # upper case
-    "registry.example.com/Shop/web:1",
-    "registry.example.com/shop/web:-bad",  # a tag does not start with '-' or '.'
-    "registry.example.com/shop/web:" + "1" * 129,  # at most 128 characters
-    "registry.example.com/shop/web:1 0",
-    "registry.example.com/shop/web@sha256:abc",  # a digest is 64 hex digits
-    "registry.example.com/shop/web@sha256:" + "A" * 64,
-    "registry.example.com/shop/web@md5:" + "a" * 32,
-    "https://registry.example.com/shop/web:1",
-    "registry.example.com:123456/shop:1",  # a port has at most 5 digits
-    "",
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        "shop/web:1.0.0",  # a short name: which registry podman asks is a per-host setting
+        "web:1.0.0",
+        "registry.example.com:shop/web:1",  # a port that is not a number
+        "Registry.Example.com/shop/web:1",  # upper case
+        "registry.example.com/Shop/web:1",
+        "registry.example.com/shop/web:-bad",  # a tag does not start with '-' or '.'
+        "registry.example.com/shop/web:" + "1" * 129,  # at most 128 characters
+        "registry.example.com/shop/web:1 0",
+        "registry.example.com/shop/web@sha256:abc",  # a digest is 64 hex digits
+        "registry.example.com/shop/web@sha256:" + "A" * 64,
+        "registry.example.com/shop/web@md5:" + "a" * 32,
+        "https://registry.example.com/shop/web:1",
+        "registry.example.com:123456/shop:1",  # a port has at most 5 digits
+        "",
+    ],
+)
 def test_images_without_a_registry_or_with_bad_tags_or_digests_are_refused(image):
     with pytest.raises(ValueError, match=r"^image .* is not a full image reference"):
         validate_app(spec(image=image))
@@ -117,8 +127,20 @@ def test_health_paths(path):
     assert validate_app(spec(health_path=path)).health_path == path
 
 
-@pytest.mark.parametrize("path", ["healthz", "", "/with space", "/two\nlines", "/" + "a" * 256, "/a#frag", "/{x}",
-                                  "/up;internal", "/up$request_uri"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "healthz",
+        "",
+        "/with space",
+        "/two\nlines",
+        "/" + "a" * 256,
+        "/a#frag",
+        "/{x}",
+        "/up;internal",
+        "/up$request_uri",
+    ],
+)
 def test_bad_health_paths_are_refused(path):
     """The path lands in nginx's site as written (``proxy_pass http://rs_app<path>;``): a ';' would end the
     directive there and start another (``/up;internal`` hides /healthz), a '$' is read as a variable (nginx refuses
@@ -139,15 +161,18 @@ def test_ports_in_range(port):
 
 
 @pytest.mark.parametrize("field", ["command", "migrate"])
-@pytest.mark.parametrize("value, match", [
-    ("python3 app.py", "must be a list of strings"),  # a string is not a word list: it would run as one word
-    ((1,), "every item is a non-empty line"),
-    (("",), "every item is a non-empty line"),
-    (("a\nb",), "every item is a non-empty line"),
-    (("a\x00",), "every item is a non-empty line"),
-    (("x" * 4097,), "every item is a non-empty line of at most 4096"),
-    (("x",) * 65, "at most 64 items"),
-])
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        ("python3 app.py", "must be a list of strings"),  # a string is not a word list: it would run as one word
+        ((1,), "every item is a non-empty line"),
+        (("",), "every item is a non-empty line"),
+        (("a\nb",), "every item is a non-empty line"),
+        (("a\x00",), "every item is a non-empty line"),
+        (("x" * 4097,), "every item is a non-empty line of at most 4096"),
+        (("x",) * 65, "at most 64 items"),
+    ],
+)
 def test_command_and_migrate_are_word_lists(field, value, match):
     with pytest.raises(ValueError, match=rf"^{field}(:| must) .*{match}|^{field} {match}"):
         validate_app(spec(**{field: value}))
@@ -165,13 +190,16 @@ def test_registry_username_is_one_word_without_colon(user):
         validate_app(spec(registry_user=user))
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("health_timeout", 4, "^healthTimeout must be 5 to 3600"),
-    ("health_timeout", 3601, "^healthTimeout must be 5 to 3600"),
-    ("health_timeout", True, "^healthTimeout must be"),
-    ("drain_seconds", -1, "^drainSeconds must be 0 to 600"),
-    ("drain_seconds", 601, "^drainSeconds must be 0 to 600"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("health_timeout", 4, "^healthTimeout must be 5 to 3600"),
+        ("health_timeout", 3601, "^healthTimeout must be 5 to 3600"),
+        ("health_timeout", True, "^healthTimeout must be"),
+        ("drain_seconds", -1, "^drainSeconds must be 0 to 600"),
+        ("drain_seconds", 601, "^drainSeconds must be 0 to 600"),
+    ],
+)
 def test_release_timings(field, value, match):
     with pytest.raises(ValueError, match=match):
         validate_app(spec(**{field: value}))
@@ -195,16 +223,19 @@ def key(s: AppSpec = SPEC, version: str = "v1") -> str:
     return release_key(s.document(), version)
 
 
-@pytest.mark.parametrize("change", [
-    {"image": "registry.example.com/shop/web:1.0.1"},
-    {"env": {"APP_TITLE": "Shop 2"}},
-    {"env": {"APP_TITLE": "Shop", "MORE": "1"}},
-    {"command": ("serve",)},
-    {"migrate": ()},
-    {"secret_names": ("STRIPE_KEY", "OTHER")},
-    {"port": 9000},
-    {"health_path": "/up"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"image": "registry.example.com/shop/web:1.0.1"},
+        {"env": {"APP_TITLE": "Shop 2"}},
+        {"env": {"APP_TITLE": "Shop", "MORE": "1"}},
+        {"command": ("serve",)},
+        {"migrate": ()},
+        {"secret_names": ("STRIPE_KEY", "OTHER")},
+        {"port": 9000},
+        {"health_path": "/up"},
+    ],
+)
 def test_a_changed_spec_is_a_new_release(change):
     assert key(spec(**change)) != key()
 
@@ -248,18 +279,36 @@ def test_upstream_conf_sends_visitors_to_the_current_slot():
 
 
 def runtime(**kw) -> dict:
-    values = dict(spec=SPEC, version=secrets_version({"STRIPE_KEY": SECRET}, TOKEN), host="shop-gra-web-1",
-                  placement="gra", label="ovh/GRA/GRA11", placements=["gra", "waw"],
-                  members={"203.0.113.10": "gra", "198.51.100.20": "waw"}, db_hosts=["203.0.113.10", "198.51.100.20"],
-                  db_port=5432, dbname="shop")
+    values = dict(
+        spec=SPEC,
+        version=secrets_version({"STRIPE_KEY": SECRET}, TOKEN),
+        host="shop-gra-web-1",
+        placement="gra",
+        label="ovh/GRA/GRA11",
+        placements=["gra", "waw"],
+        members={"203.0.113.10": "gra", "198.51.100.20": "waw"},
+        db_hosts=["203.0.113.10", "198.51.100.20"],
+        db_port=5432,
+        dbname="shop",
+    )
     values.update(kw)
     return runtime_section(**values)
 
 
 def test_runtime_section_holds_what_the_agent_reads_and_no_secret():
     part = runtime(spec=spec(order=("waw", "gra"), registry_user="deploy-bot"))
-    assert set(part) == {"spec", "secrets_version", "key", "host", "placement", "label", "placements", "order",
-                         "members", "database"}
+    assert set(part) == {
+        "spec",
+        "secrets_version",
+        "key",
+        "host",
+        "placement",
+        "label",
+        "placements",
+        "order",
+        "members",
+        "database",
+    }
     assert part["key"] == release_key(part["spec"], part["secrets_version"])
     assert (part["host"], part["placement"], part["label"]) == ("shop-gra-web-1", "gra", "ovh/GRA/GRA11")
     assert part["placements"] == ["gra", "waw"] and part["order"] == ["waw", "gra"]
@@ -273,31 +322,40 @@ def test_runtime_section_holds_what_the_agent_reads_and_no_secret():
 
 
 def secrets_part(**kw) -> dict:
-    values = dict(credentials=[("shop", "app-pw-0123456789"), ("shop_alt", "old-pw-0123456789")],
-                  migrate=("shop_migrate", "mig-pw-0123456789"), write_token=TOKEN, secrets={"STRIPE_KEY": SECRET},
-                  registry_password=None)
+    values = dict(
+        credentials=[("shop", "app-pw-0123456789"), ("shop_alt", "old-pw-0123456789")],
+        migrate=("shop_migrate", "mig-pw-0123456789"),
+        write_token=TOKEN,
+        secrets={"STRIPE_KEY": SECRET},
+        registry_password=None,
+    )
     values.update(kw)
     return secret_section(**values)
 
 
 def test_secret_section_holds_credentials_current_first_and_the_users_secrets():
     part = secrets_part()
-    assert part["credentials"] == [{"user": "shop", "password": "app-pw-0123456789"},
-                                   {"user": "shop_alt", "password": "old-pw-0123456789"}]
+    assert part["credentials"] == [
+        {"user": "shop", "password": "app-pw-0123456789"},
+        {"user": "shop_alt", "password": "old-pw-0123456789"},
+    ]
     assert part["migrate"] == {"user": "shop_migrate", "password": "mig-pw-0123456789"}
     assert part["write_token"] == TOKEN and part["secrets"] == {"STRIPE_KEY": SECRET}
     assert "registry_password" not in part, "anonymous pulls: no password key at all"
     assert secrets_part(registry_password="reg-pw")["registry_password"] == "reg-pw"
 
 
-@pytest.mark.parametrize("secrets, match", [
-    ({"STRIPE_KEY": "a\x00b"}, "^secret STRIPE_KEY: at most 65536 characters, no NUL"),
-    ({"STRIPE_KEY": "x" * 65537}, "^secret STRIPE_KEY: at most 65536"),
-    ({"STRIPE_KEY": None}, "^secret STRIPE_KEY"),
-    ({"PGPASSWORD": "x"}, "^secret 'PGPASSWORD' is set by the stack"),
-    ({"RESILIENT_STACK_X": "x"}, "^secret 'RESILIENT_STACK_X' is set by the stack"),
-    ({"BAD-NAME": "x"}, "^secret 'BAD-NAME' is not an environment variable name"),
-])
+@pytest.mark.parametrize(
+    "secrets, match",
+    [
+        ({"STRIPE_KEY": "a\x00b"}, "^secret STRIPE_KEY: at most 65536 characters, no NUL"),
+        ({"STRIPE_KEY": "x" * 65537}, "^secret STRIPE_KEY: at most 65536"),
+        ({"STRIPE_KEY": None}, "^secret STRIPE_KEY"),
+        ({"PGPASSWORD": "x"}, "^secret 'PGPASSWORD' is set by the stack"),
+        ({"RESILIENT_STACK_X": "x"}, "^secret 'RESILIENT_STACK_X' is set by the stack"),
+        ({"BAD-NAME": "x"}, "^secret 'BAD-NAME' is not an environment variable name"),
+    ],
+)
 def test_secret_section_refuses_what_podman_could_not_hand_over(secrets, match):
     with pytest.raises(ValueError, match=match):
         secrets_part(secrets=secrets)

@@ -18,15 +18,26 @@ def test_bootstrap_member_backup_config():
     conf = fs[paths.PGBACKREST_CONF]
     assert (conf["permissions"], conf["owner"], conf["defer"]) == ("0640", "postgres:postgres", True)
     c = conf["content"]
-    for line in ("repo1-type=s3", "repo1-s3-endpoint=s3.gra.io.cloud.ovh.net", "repo1-s3-bucket=rs-backups-waw",
-                 "repo1-s3-region=gra", "repo1-cipher-type=aes-256-cbc", "[main]",
-                 "pg1-path=/var/lib/postgresql/15/main", "pg1-port=5432"):
+    for line in (
+        "repo1-type=s3",
+        "repo1-s3-endpoint=s3.gra.io.cloud.ovh.net",
+        "repo1-s3-bucket=rs-backups-waw",
+        "repo1-s3-region=gra",
+        "repo1-cipher-type=aes-256-cbc",
+        "[main]",
+        "pg1-path=/var/lib/postgresql/15/main",
+        "pg1-port=5432",
+    ):
         assert line in c.splitlines(), line
     # no secret in the file: the keys, the passphrase and the repository's path are the sealed secrets', written by
     # root's sync into conf.d (they rotate)
     assert S3_SECRET not in c and CIPHER not in c and "repo1-s3-key" not in c and "repo1-path" not in c
-    assert opened(doc)["backup"] == {"key_id": "AKIAEXAMPLE", "key_secret": S3_SECRET, "cipher_pass": CIPHER,
-                                     "path": "/pgbackrest"}
+    assert opened(doc)["backup"] == {
+        "key_id": "AKIAEXAMPLE",
+        "key_secret": S3_SECRET,
+        "cipher_pass": CIPHER,
+        "path": "/pgbackrest",
+    }
     assert paths.PGBACKREST_SECRETS.startswith("/etc/pgbackrest/conf.d/")
     assert "repo1-storage-port" not in c
     # asynchronous archiving with a bounded queue, its spool under PostgreSQL's home (the data disk)
@@ -44,7 +55,9 @@ def test_the_catch_up_is_a_timer_on_every_member_never_a_boot_step(bootstrap):
     fs = files(doc)
     assert paths.BACKUP_INIT_SCRIPT not in runcmd_text(doc)
     started = next(c for c in doc["runcmd"] if c[:2] == ["systemctl", "start"] and c[2].endswith(".timer"))
-    assert {"resilient-stack-backup-full.timer", "resilient-stack-backup-diff.timer", paths.BACKUP_INIT_TIMER} <= set(started)
+    assert {"resilient-stack-backup-full.timer", "resilient-stack-backup-diff.timer", paths.BACKUP_INIT_TIMER} <= set(
+        started
+    )
     assert ["systemctl", "enable", *started[2:]] in doc["runcmd"]
     timer = fs[f"/etc/systemd/system/{paths.BACKUP_INIT_TIMER}"]["content"]
     assert "OnActiveSec=10s\n" in timer and "OnUnitInactiveSec=1min\n" in timer
@@ -53,10 +66,15 @@ def test_the_catch_up_is_a_timer_on_every_member_never_a_boot_step(bootstrap):
     assert f"ExecStart={paths.BACKUP_INIT_SCRIPT}\n" in service and "Type=oneshot\n" in service
     init = fs[paths.BACKUP_INIT_SCRIPT]["content"]
     assert fs[paths.BACKUP_INIT_SCRIPT]["permissions"] == "0755"
-    for piece in ("pgbackrest --stanza=main stanza-create", "systemctl start --no-block resilient-stack-backup@full.service",
-                  "systemctl start --no-block resilient-stack-backup@diff.service", "SELECT pg_is_in_recovery()",
-                  "the repository lost its stanza", "FROM pg_stat_archiver",
-                  f"STATE={paths.BACKUP_STATE_DIR}"):
+    for piece in (
+        "pgbackrest --stanza=main stanza-create",
+        "systemctl start --no-block resilient-stack-backup@full.service",
+        "systemctl start --no-block resilient-stack-backup@diff.service",
+        "SELECT pg_is_in_recovery()",
+        "the repository lost its stanza",
+        "FROM pg_stat_archiver",
+        f"STATE={paths.BACKUP_STATE_DIR}",
+    ):
         assert piece in init, piece
     # the guard around pgBackRest 2.45's queue limit: a stuck asynchronous archiver is ended over the limit
     assert "archive-push:async" in init and 'if [ "$waiting_mb" -gt 1024 ]; then' in init
@@ -124,11 +142,14 @@ def test_bad_repository_is_refused_the_same_way_everywhere(change, match):
         validate_backup_repository(**{"endpoint": "s3.example", "region": "gra", **change})
 
 
-@pytest.mark.parametrize("change, match", [
-    ({"key_secret": ""}, "key_secret must not be empty"),
-    ({"key_id": "a\nb"}, "key_id must not contain control characters"),
-    ({"cipher_pass": "short"}, "cipher_pass must be at least 12 characters"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"key_secret": ""}, "key_secret must not be empty"),
+        ({"key_id": "a\nb"}, "key_id must not contain control characters"),
+        ({"cipher_pass": "short"}, "cipher_pass must be at least 12 characters"),
+    ],
+)
 def test_bad_credentials(change, match):
     with pytest.raises(ValueError, match=f"BackupTarget.{match}"):
         dataclasses.replace(BACKUP, **change)
@@ -153,11 +174,17 @@ def test_bootstrap_from_backup_restores_a_new_cluster_with_patronis_custom_boots
     fs = files(load(member(bootstrap_from="backup")))
     boot = yaml.safe_load(fs[paths.PATRONI_CONF]["content"])["bootstrap"]
     assert boot["method"] == "pgbackrest"
-    assert boot["pgbackrest"] == {"command": paths.RESTORE_SCRIPT, "no_params": True, "keep_existing_recovery_conf": True}
+    assert boot["pgbackrest"] == {
+        "command": paths.RESTORE_SCRIPT,
+        "no_params": True,
+        "keep_existing_recovery_conf": True,
+    }
     script = fs[paths.RESTORE_SCRIPT]
     assert script["permissions"] == "0755"
-    assert "exec pgbackrest --stanza=main --pg1-path=/var/lib/postgresql/15/main --log-level-console=info restore" \
+    assert (
+        "exec pgbackrest --stanza=main --pg1-path=/var/lib/postgresql/15/main --log-level-console=info restore"
         in script["content"]
+    )
     with pytest.raises(ValueError, match="bootstrap_from='backup' restores from the backup repository"):
         member(bootstrap_from="backup", backup=None)
     with pytest.raises(ValueError, match="bootstrap_from must be one of empty, backup"):

@@ -51,8 +51,11 @@ def test_nothing_fetched_beyond_debian_apt(kind):
     assert doc["bootcmd"] == firewall.bootcmd_guard(), "the one boot hook: the metadata service to root only"
     # etcd's client URL is the host's own loopback, the metadata service is the cloud's own (link-local): neither
     # is the internet
-    text = (runcmd_text(doc) + json.dumps([f["content"] for f in doc["write_files"]])).replace(
-        "http://127.0.0.1:", "").replace(paths.METADATA_URL, "")
+    text = (
+        (runcmd_text(doc) + json.dumps([f["content"] for f in doc["write_files"]]))
+        .replace("http://127.0.0.1:", "")
+        .replace(paths.METADATA_URL, "")
+    )
     for bad in ("curl ", "wget ", "| sh", "|sh", "http://", "add-apt-repository"):
         if bad == "http://" and kind.startswith("web"):
             continue  # nginx config and the redirect mention URLs, fetch nothing
@@ -99,8 +102,19 @@ def test_the_public_api_is_the_roles_and_the_paths():
     """Components, drill and tests import the renderers, validators, BackupTarget and the paths from here."""
     for name in ci.__all__:
         assert getattr(ci, name) is not None, name
-    for name in ("render_web", "render_db_member", "validate_web", "validate_db_member", "AppDatabase",
-                 "ClusterMember", "connection_url", "BackupTarget", "BackupRepository", "CLUSTER_HELPER", "SECRETS_DIR"):
+    for name in (
+        "render_web",
+        "render_db_member",
+        "validate_web",
+        "validate_db_member",
+        "AppDatabase",
+        "ClusterMember",
+        "connection_url",
+        "BackupTarget",
+        "BackupRepository",
+        "CLUSTER_HELPER",
+        "SECRETS_DIR",
+    ):
         assert name in ci.__all__, name
     assert ci.CLUSTER_HELPER == paths.CLUSTER_HELPER == "/usr/local/sbin/resilient-stack-cluster"
 
@@ -140,7 +154,11 @@ _VALIDATOR = textwrap.dedent(
 
 def _cloud_init_site() -> Path:
     base = os.environ.get("RESILIENT_STACK_CLOUD_INIT_DIR")
-    root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "resilient-stack" / "cloud-init"
+    root = (
+        Path(base)
+        if base
+        else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "resilient-stack" / "cloud-init"
+    )
     return root / "usr" / "lib" / "python3" / "dist-packages"
 
 
@@ -165,14 +183,17 @@ def validate(tmp_path_factory):
             paths[str(p)] = name
         # cloud-init's code (from Debian's package, unpacked in the cache) is found through PYTHONPATH
         env = {**os.environ, "PYTHONPATH": str(site)}
-        proc = subprocess.run([sys.executable, "-c", _VALIDATOR, *paths],
-                              capture_output=True, text=True, timeout=120, env=env)
+        proc = subprocess.run(
+            [sys.executable, "-c", _VALIDATOR, *paths], capture_output=True, text=True, timeout=120, env=env
+        )
         if proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr:
-            _missing("cloud-init's schema code needs Python packages: pip install configobj jsonpatch requests "
-                     f"jsonschema PyYAML ({proc.stderr.strip().splitlines()[-1]})")
+            _missing(
+                "cloud-init's schema code needs Python packages: pip install configobj jsonpatch requests "
+                f"jsonschema PyYAML ({proc.stderr.strip().splitlines()[-1]})"
+            )
         assert proc.returncode == 0, proc.stderr
         line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT"))
-        return {paths[k]: v for k, v in json.loads(line[len("RESULT"):]).items()}
+        return {paths[k]: v for k, v in json.loads(line[len("RESULT") :]).items()}
 
     return run
 
@@ -187,10 +208,12 @@ def test_every_rendered_document_passes_cloud_init_schema(validate):
 
 def test_schema_validator_rejects_a_broken_document(validate):
     good = DOCS["web"]()
-    results = validate({
-        "typo": good.replace("content:", "contnt:", 1),
-        "noheader": good.replace("#cloud-config\n", "", 1),
-        "badtype": good.replace("ssh_pwauth: false", "ssh_pwauth: [1]", 1),
-    })
+    results = validate(
+        {
+            "typo": good.replace("content:", "contnt:", 1),
+            "noheader": good.replace("#cloud-config\n", "", 1),
+            "badtype": good.replace("ssh_pwauth: false", "ssh_pwauth: [1]", 1),
+        }
+    )
     for name, res in results.items():
         assert res["errors"], f"{name} should have been rejected"

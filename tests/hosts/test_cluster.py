@@ -20,10 +20,17 @@ def test_the_timings_never_allow_two_primaries():
 
 
 def test_hba_rules_order_and_extras():
-    rules = cluster.hba_rules(members=MEMBERS, replication_user="r", replication_cidrs=["192.0.2.1/32", "198.51.100.0/24"],
-                              app_db="d", app_user="u", app_cidrs=["203.0.113.5/32"])
+    rules = cluster.hba_rules(
+        members=MEMBERS,
+        replication_user="r",
+        replication_cidrs=["192.0.2.1/32", "198.51.100.0/24"],
+        app_db="d",
+        app_user="u",
+        app_cidrs=["203.0.113.5/32"],
+    )
     assert rules == [
-        "local all postgres peer", "local all all peer",
+        "local all postgres peer",
+        "local all all peer",
         "hostssl replication r 127.0.0.1/32 scram-sha-256",
         "hostssl replication r 192.0.2.1/32 scram-sha-256",
         "hostssl replication r 2001:db8::2/128 scram-sha-256",

@@ -46,17 +46,28 @@ def patroni(doc: dict) -> dict:
 def test_every_member_gets_postgres_patroni_and_etcd():
     for name in ("db-gra", "db-waw", "db-ik"):
         doc = load(member(name=name))
-        assert doc["packages"] == ["postgresql-15", "ssl-cert", "patroni", "etcd-server", "etcd-client",
-                                   "python3-psycopg2", "python3-cryptography", "pgbackrest", "nftables",
-                                   "unattended-upgrades"]
+        assert doc["packages"] == [
+            "postgresql-15",
+            "ssl-cert",
+            "patroni",
+            "etcd-server",
+            "etcd-client",
+            "python3-psycopg2",
+            "python3-cryptography",
+            "pgbackrest",
+            "nftables",
+            "unattended-upgrades",
+        ]
         assert doc["hostname"] == name
         fs = files(doc)
         env = fs[paths.ETCD_ENV]
         # written before the packages are installed (no defer): the package's unit starts with it
         assert "defer" not in env and env["permissions"] == "0644"
         assert f"ETCD_NAME={name}\n" in env["content"]
-        assert "ETCD_INITIAL_CLUSTER=db-gra=https://203.0.113.10:2380,db-waw=https://198.51.100.20:2380," \
-               "db-ik=https://[2001:db8::30]:2380\n" in env["content"]
+        assert (
+            "ETCD_INITIAL_CLUSTER=db-gra=https://203.0.113.10:2380,db-waw=https://198.51.100.20:2380,"
+            "db-ik=https://[2001:db8::30]:2380\n" in env["content"]
+        )
         # the cluster's token is its generated id: a member of another cluster of the same name never joins
         assert f"ETCD_INITIAL_CLUSTER_TOKEN=shop-{CLUSTER_ID}\n" in env["content"]
         assert "Restart=always" in fs["/etc/systemd/system/etcd.service.d/resilient-stack.conf"]["content"]
@@ -81,8 +92,12 @@ def test_the_first_boot_order_every_timer_before_the_cluster():
     start = flat.index(["systemctl", "start", f"{paths.DB_START_SERVICE}.service"])
     assert flat.index(["systemctl", "restart", "nftables"]) < volume < sync < start == len(flat) - 1
     timers = next(c for c in flat if c[:2] == ["systemctl", "start"] and c[2].endswith(".timer"))
-    assert {"resilient-stack-etcd-defrag.timer", "resilient-stack-backup-full.timer",
-            "resilient-stack-backup-diff.timer", "resilient-stack-backup-init.timer"} <= set(timers[2:])
+    assert {
+        "resilient-stack-etcd-defrag.timer",
+        "resilient-stack-backup-full.timer",
+        "resilient-stack-backup-diff.timer",
+        "resilient-stack-backup-init.timer",
+    } <= set(timers[2:])
     assert flat.index(timers) < start and at[("systemctl", "enable", "--now")] < start
     unit = files(load(member()))[f"/etc/systemd/system/{paths.DB_START_SERVICE}.service"]["content"]
     assert "Restart=on-failure" in unit and f"ConditionPathExists=!{paths.DB_STARTED}" in unit
@@ -95,7 +110,11 @@ def test_the_patroni_configuration():
     assert api["connect_address"] == f"{me}:8008"
     # mutual TLS under the cluster's CA, the changing endpoints behind a password and the members' addresses
     assert (api["certfile"], api["keyfile"], api["cafile"], api["verify_client"]) == (
-        paths.MEMBER_CERT, paths.MEMBER_KEY, paths.CA_CERT, "required")
+        paths.MEMBER_CERT,
+        paths.MEMBER_KEY,
+        paths.CA_CERT,
+        "required",
+    )
     assert api["allowlist_include_members"] is True and api["authentication"]["username"] == "patroni"
     assert config["ctl"] == {"certfile": paths.MEMBER_CERT, "keyfile": paths.MEMBER_KEY, "cacert": paths.CA_CERT}
     assert "insecure" not in json.dumps(config)
@@ -107,8 +126,13 @@ def test_the_patroni_configuration():
     assert pg["config_dir"] == "/etc/postgresql/15/main" and pg["bin_dir"] == "/usr/lib/postgresql/15/bin"
     auth = pg["authentication"]
     assert auth["superuser"] == {"username": "postgres"}, "no password: the Unix socket, peer authentication"
-    assert auth["replication"] == {"username": "replicator", "password": "", "sslmode": "verify-full",
-                                   "sslrootcert": paths.CA_CERT, "channel_binding": "require"}
+    assert auth["replication"] == {
+        "username": "replicator",
+        "password": "",
+        "sslmode": "verify-full",
+        "sslrootcert": paths.CA_CERT,
+        "channel_binding": "require",
+    }
     assert auth["rewind"]["sslmode"] == "verify-full" and auth["rewind"]["channel_binding"] == "require"
     assert pg["parameters"]["ssl"] == "on" and pg["parameters"]["ssl_cert_file"] == paths.MEMBER_CERT
     assert pg["recovery_conf"] == {"restore_command": 'pgbackrest --stanza=main archive-get %f "%p"'}
@@ -128,8 +152,11 @@ def test_the_patroni_configuration():
 
 def test_pg_hba_admits_the_members_and_the_web_hosts_only():
     rules = patroni(load(member()))["postgresql"]["pg_hba"]
-    assert rules[:3] == ["local all postgres peer", "local all all peer",
-                         "hostssl replication replicator 127.0.0.1/32 scram-sha-256"]
+    assert rules[:3] == [
+        "local all postgres peer",
+        "local all all peer",
+        "hostssl replication replicator 127.0.0.1/32 scram-sha-256",
+    ]
     remote = rules[3:]
     for m, net in zip(MEMBERS, ("203.0.113.10/32", "198.51.100.20/32", "2001:db8::30/128")):
         assert f"hostssl replication replicator {net} scram-sha-256" in remote, m
@@ -150,13 +177,15 @@ def test_the_bootstrap_member_initialises_the_cluster():
     doc = load(member())
     fs = files(doc)
     sql = fs[paths.DB_INIT_SQL]["content"]
-    assert "CREATE DATABASE app OWNER shop_owner" in sql and "CREATE TABLE" not in sql  # the application makes its tables (its release phase)
+    assert (
+        "CREATE DATABASE app OWNER shop_owner" in sql and "CREATE TABLE" not in sql
+    )  # the application makes its tables (its release phase)
     assert "CREATE ROLE shop_owner NOLOGIN" in sql and "LOGIN NOREPLICATION IN ROLE shop_rw" in sql
     assert not re.search(r"PASSWORD\s+['\":]", sql, re.I), "root's sync sets the passwords"
     assert "WITH LOGIN REPLICATION" not in sql, "Patroni creates the replication role itself"
     assert 'psql -X -q -v ON_ERROR_STOP=1 -d "$1"' in fs[paths.DB_INIT_SCRIPT]["content"]
     start = fs[paths.DB_START_SCRIPT]["content"]
-    assert "ROLE=\"bootstrap\"\n" in start and "INITIALIZE=/service/shop/initialize\n" in start
+    assert 'ROLE="bootstrap"\n' in start and "INITIALIZE=/service/shop/initialize\n" in start
     assert fs[HOST_ROLE_FILE]["content"] == "db-primary\n"
     assert paths.BACKUP_INIT_SCRIPT not in runcmd_text(doc), "the boot never waits for the backup repository"
 
@@ -164,7 +193,7 @@ def test_the_bootstrap_member_initialises_the_cluster():
 def test_a_joining_member_waits_for_the_cluster():
     doc = load(member(name="db-waw"))
     fs = files(doc)
-    assert "ROLE=\"join\"\n" in fs[paths.DB_START_SCRIPT]["content"]
+    assert 'ROLE="join"\n' in fs[paths.DB_START_SCRIPT]["content"]
     assert paths.DB_INIT_SQL not in fs
     assert fs[HOST_ROLE_FILE]["content"] == "db-replica\n"
     assert paths.BACKUP_INIT_SCRIPT not in runcmd_text(doc)
@@ -175,8 +204,12 @@ def test_a_member_gets_its_own_certificate_and_only_verifiers_of_the_application
         secret = opened(load(member(name=name)))
         assert secret["tls"]["cert"] == PKI["certs"][name] and secret["tls"]["key"] == PKI["keys"][name]
         assert secret["passwords"] == {"replication": REPL_PW, "rewind": REWIND_PW, "api": API_PW, "etcd": ETCD_PW}
-        assert secret["backup"] == {"key_id": "AKIAEXAMPLE", "key_secret": S3_SECRET, "cipher_pass": CIPHER,
-                                    "path": "/pgbackrest"}
+        assert secret["backup"] == {
+            "key_id": "AKIAEXAMPLE",
+            "key_secret": S3_SECRET,
+            "cipher_pass": CIPHER,
+            "path": "/pgbackrest",
+        }
         assert list(secret["roles"]) == ["shop", "shop_migrate"] and secret["roles"]["shop"]["current"] is True
         assert scram_matches(secret["roles"]["shop"]["verifier"], APP_PW)
         assert scram_matches(secret["roles"]["shop_migrate"]["verifier"], MIGRATE_PW)
@@ -200,7 +233,10 @@ def test_the_first_boot_keeps_a_data_directory_patroni_managed():
 def test_custom_identifiers_reach_sql_and_hba():
     doc = load(member(replication_user="repl", app_user="shop", app_db="shop_db", backup=None))
     sql = files(doc)[paths.DB_INIT_SQL]["content"]
-    assert "CREATE DATABASE shop_db OWNER shop_owner" in sql and "GRANT CONNECT, TEMPORARY ON DATABASE shop_db TO shop_rw;" in sql
+    assert (
+        "CREATE DATABASE shop_db OWNER shop_owner" in sql
+        and "GRANT CONNECT, TEMPORARY ON DATABASE shop_db TO shop_rw;" in sql
+    )
     rules = patroni(doc)["postgresql"]["pg_hba"]
     assert "hostssl shop_db shop,shop_alt,shop_migrate 203.0.113.40/32 scram-sha-256" in rules
     assert "hostssl replication repl 203.0.113.10/32 scram-sha-256" in rules
@@ -253,8 +289,16 @@ def test_bad_input_raises_clear_value_error(call, match):
 
 
 NAMELESS = [ClusterMember(m.name, None) for m in MEMBERS]  # type: ignore[arg-type]
-SETTINGS = dict(name="db-gra", members=NAMELESS, bootstrap=True, scope="shop", app_cidrs=["203.0.113.40/32"],
-                replication_user="replicator", app_user="shop", app_db="shop")
+SETTINGS = dict(
+    name="db-gra",
+    members=NAMELESS,
+    bootstrap=True,
+    scope="shop",
+    app_cidrs=["203.0.113.40/32"],
+    replication_user="replicator",
+    app_user="shop",
+    app_db="shop",
+)
 
 
 def test_the_validator_needs_no_secret_and_no_address():
@@ -265,15 +309,18 @@ def test_the_validator_needs_no_secret_and_no_address():
         member(members=NAMELESS)
 
 
-@pytest.mark.parametrize("change, match", [
-    ({"app_cidrs": ["0.0.0.0/0"]}, "whole Internet"),
-    ({"app_cidrs": ["10.0.0.1"]}, "app_cidrs: '10.0.0.1' has no prefix length"),
-    ({"replication_user": "shop_alt"}, "must differ"),
-    ({"app_db": "Shop"}, "app_db must be a lower-case SQL identifier"),
-    ({"name": "a.b"}, "single DNS label"),
-    ({"backup": "s3://bucket"}, "backup must be a BackupRepository or None"),
-    ({"wal_keep_size_mb": -1}, "wal_keep_size_mb"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"app_cidrs": ["0.0.0.0/0"]}, "whole Internet"),
+        ({"app_cidrs": ["10.0.0.1"]}, "app_cidrs: '10.0.0.1' has no prefix length"),
+        ({"replication_user": "shop_alt"}, "must differ"),
+        ({"app_db": "Shop"}, "app_db must be a lower-case SQL identifier"),
+        ({"name": "a.b"}, "single DNS label"),
+        ({"backup": "s3://bucket"}, "backup must be a BackupRepository or None"),
+        ({"wal_keep_size_mb": -1}, "wal_keep_size_mb"),
+    ],
+)
 def test_the_validator_and_the_renderer_refuse_the_same(change, match):
     """One rule: what validate_db_member refuses, render_db_member refuses with the same message."""
     with pytest.raises(ValueError, match=match):

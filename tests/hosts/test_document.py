@@ -23,8 +23,15 @@ def test_write_file_flags_only_when_set():
 
 def test_base_keys_in_a_fixed_order():
     doc = document.base(packages=("nginx",), hostname="web-1", package_update=True, package_upgrade=False)
-    assert list(doc) == ["hostname", "preserve_hostname", "ssh_pwauth", "disable_root", "package_update",
-                         "package_upgrade", "packages"]
+    assert list(doc) == [
+        "hostname",
+        "preserve_hostname",
+        "ssh_pwauth",
+        "disable_root",
+        "package_update",
+        "package_upgrade",
+        "packages",
+    ]
     bare = document.base(packages=(), hostname=None, package_update=False, package_upgrade=False)
     assert "hostname" not in bare and bare["packages"] == []
 

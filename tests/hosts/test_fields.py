@@ -9,13 +9,16 @@ from resilient_stack.hosts import fields as check
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample user@host"
 
 
-@pytest.mark.parametrize("call", [
-    lambda: check.host("db1.internal\n", "h"),
-    lambda: check.sql_ident("app\n", "i"),
-    lambda: check.hostname("web-1\n"),
-    lambda: check.ssh_keys([KEY + "\n"]),
-    lambda: check.calendar("daily\n", "c"),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: check.host("db1.internal\n", "h"),
+        lambda: check.sql_ident("app\n", "i"),
+        lambda: check.hostname("web-1\n"),
+        lambda: check.ssh_keys([KEY + "\n"]),
+        lambda: check.calendar("daily\n", "c"),
+    ],
+)
 def test_a_trailing_line_break_is_refused(call):
     """The vocabulary's patterns end with '$', which accepts one trailing '\\n': the checks use fullmatch."""
     with pytest.raises(ValueError):
@@ -47,7 +50,12 @@ def test_integer_is_an_int_in_range(value):
 
 def test_labels():
     assert check.label("ovh/GRA11 <&>", "l") == "ovh/GRA11 <&>"
-    for bad, match in (("", "must not be empty"), ("  ", "must not be blank"), ("a\tb", "must not contain control"),
-                       ("x" * 201, "must be at most 200"), (3, "must be a string, got int")):
+    for bad, match in (
+        ("", "must not be empty"),
+        ("  ", "must not be blank"),
+        ("a\tb", "must not contain control"),
+        ("x" * 201, "must be at most 200"),
+        (3, "must be a string, got int"),
+    ):
         with pytest.raises(ValueError, match=f"l {match}"):
             check.label(bad, "l")

@@ -16,8 +16,10 @@ def test_every_role_loads_the_firewall_before_its_services():
         assert "defer" not in conf, "written before the packages: nftables.service finds it"
         assert "nftables" in doc["packages"] and "unattended-upgrades" in doc["packages"]
         assert doc["runcmd"][2:4] == [["systemctl", "enable", "nftables"], ["systemctl", "restart", "nftables"]]
-        assert doc["runcmd"][-1] == ["systemctl", "enable", "--now", "resilient-stack-sync.timer"] or \
-            ["systemctl", "enable", "--now", "resilient-stack-sync.timer"] in doc["runcmd"]
+        assert (
+            doc["runcmd"][-1] == ["systemctl", "enable", "--now", "resilient-stack-sync.timer"]
+            or ["systemctl", "enable", "--now", "resilient-stack-sync.timer"] in doc["runcmd"]
+        )
         assert fs[firewall.SETS_FILE]["permissions"] == "0600"
         assert f'include "{firewall.SETS_FILE}"' in conf["content"]
         assert "policy drop;" in conf["content"]
@@ -29,7 +31,8 @@ def test_a_web_host_opens_http_to_all_and_ssh_to_the_admins():
     assert "tcp dport { 80, 443 } accept" in text and "5432" not in text and "2380" not in text
     assert conf[firewall.SETS_FILE]["content"] == (
         "flush set inet resilient_stack admin4\nadd element inet resilient_stack admin4 { 198.51.100.0/24 }\n"
-        "flush set inet resilient_stack admin6\nadd element inet resilient_stack admin6 { 2001:db8:1::/48 }\n")
+        "flush set inet resilient_stack admin6\nadd element inet resilient_stack admin6 { 2001:db8:1::/48 }\n"
+    )
 
 
 def test_a_member_admits_the_cluster_ports_from_the_members_and_postgres_from_the_apps():

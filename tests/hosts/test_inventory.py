@@ -28,7 +28,10 @@ def test_roles_and_targets(cli):
 def test_shell_format_gives_the_pytest_commands(cli):
     r = cli("inventory", "-", "--format", "shell", "--user", "admin", stdin=json.dumps(OUTPUTS).encode())
     out = r.stdout.decode()
-    assert "python -m resilient_stack.hosts.checks --hosts=ssh://admin@198.51.100.20 --role db-primary --expect-replicas 1 --expect-backup" in out
+    assert (
+        "python -m resilient_stack.hosts.checks --hosts=ssh://admin@198.51.100.20 --role db-primary --expect-replicas 1 --expect-backup"
+        in out
+    )
     assert "--role web" in out and "--role db-replica" in out
 
 

@@ -29,22 +29,27 @@ def fill(text: str, **values) -> str:
 
 
 def test_placeholders_do_not_collide_with_the_payload_languages():
-    text = ('echo "$HOME ${USER:-x} $(id)" {{a}}\nreturn 301 https://$host$request_uri;\n'
-            "ExecStart=/usr/bin/x %i\nUnit=x@{{b}}.service\nALTER ROLE r PASSWORD :'pw'; \\gexec\n")
+    text = (
+        'echo "$HOME ${USER:-x} $(id)" {{a}}\nreturn 301 https://$host$request_uri;\n'
+        "ExecStart=/usr/bin/x %i\nUnit=x@{{b}}.service\nALTER ROLE r PASSWORD :'pw'; \\gexec\n"
+    )
     assert PayloadTemplate(text).get_identifiers() == ["a", "b"]
     out = fill(text, a="A", b=7)
     assert out == text.replace("{{a}}", "A").replace("{{b}}", "7")
 
 
-@pytest.mark.parametrize("values, match", [
-    ({"a": "1"}, "no value for placeholder\\(s\\) b"),
-    ({"a": "1", "b": "2", "c": "3"}, "value\\(s\\) c fill no placeholder"),
-    ({"a": "1\n", "b": "2"}, "a must be one line"),
-    ({"a": True, "b": "2"}, "a is a bool"),
-    ({"a": None, "b": "2"}, "a is a NoneType"),
-    ({"a": Lines(["x"]), "b": "2"}, "the block {{a}} must stand alone on its line"),
-    ({"a": "1", "b": Lines(["x\ny"])}, "block b holds"),
-])
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        ({"a": "1"}, "no value for placeholder\\(s\\) b"),
+        ({"a": "1", "b": "2", "c": "3"}, "value\\(s\\) c fill no placeholder"),
+        ({"a": "1\n", "b": "2"}, "a must be one line"),
+        ({"a": True, "b": "2"}, "a is a bool"),
+        ({"a": None, "b": "2"}, "a is a NoneType"),
+        ({"a": Lines(["x"]), "b": "2"}, "the block {{a}} must stand alone on its line"),
+        ({"a": "1", "b": Lines(["x\ny"])}, "block b holds"),
+    ],
+)
 def test_unknown_unused_and_malformed_values_are_errors(values, match):
     with pytest.raises(PayloadError, match=match):
         fill("x={{a}}\n{{b}}\n", **values)
@@ -174,9 +179,15 @@ def all_scripts(shipped_user_data, tmp_path_factory) -> dict[str, Path]:
 
 def test_the_shipped_hosts_have_the_scripts_we_lint(all_scripts):
     names = {label.split(":", 1)[1] for label in all_scripts}
-    assert {"/usr/local/sbin/resilient-stack-db-init", "/usr/local/sbin/resilient-stack-db-start",
-            "/usr/local/sbin/resilient-stack-cluster", "/usr/local/sbin/resilient-stack-backup",
-            "/usr/local/sbin/resilient-stack-backup-init", "runcmd", "runcmd[1]"} <= names
+    assert {
+        "/usr/local/sbin/resilient-stack-db-init",
+        "/usr/local/sbin/resilient-stack-db-start",
+        "/usr/local/sbin/resilient-stack-cluster",
+        "/usr/local/sbin/resilient-stack-backup",
+        "/usr/local/sbin/resilient-stack-backup-init",
+        "runcmd",
+        "runcmd[1]",
+    } <= names
     assert any(label.startswith("production/") for label in all_scripts)
 
 
@@ -219,7 +230,8 @@ def test_shellcheck_is_not_vacuous(tmp_path):
     shellcheck = shutil.which("shellcheck")
     need_tool(shellcheck is not None, "shellcheck missing: apt-get install shellcheck (make tools installs it)")
     bad = tmp_path / "bad"
-    bad.write_text('#!/bin/bash\nset -euo pipefail\nDATA=$1\nrm -rf $DATA/tmp\n')
-    proc = subprocess.run([shellcheck, "--norc", "--severity=style", "--format=gcc", str(bad)],
-                          capture_output=True, text=True, timeout=60)
+    bad.write_text("#!/bin/bash\nset -euo pipefail\nDATA=$1\nrm -rf $DATA/tmp\n")
+    proc = subprocess.run(
+        [shellcheck, "--norc", "--severity=style", "--format=gcc", str(bad)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode != 0 and "SC2086" in proc.stdout

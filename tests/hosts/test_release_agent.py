@@ -19,11 +19,15 @@ from tests.hosts.samples import rendered_module
 
 TOKEN = "write-token-0123456789abcdef"
 SECRET = "sk_live 'quoted' $(id) #5"
-APP_PW = "App's \"pw\" $(id) `x` #1 0123"
+APP_PW = 'App\'s "pw" $(id) `x` #1 0123'
 MIGRATE_PW = "Migrate:'pw' \\ #4 0123"
 CA_TEXT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-SPEC = AppSpec(image="registry.example.com/shop/web:1.0.0", env={"APP_TITLE": "Shop"},
-               command=("serve", "--title=50% $HOME"), secret_names=("STRIPE_KEY",))
+SPEC = AppSpec(
+    image="registry.example.com/shop/web:1.0.0",
+    env={"APP_TITLE": "Shop"},
+    command=("serve", "--title=50% $HOME"),
+    secret_names=("STRIPE_KEY",),
+)
 MEMBERS = {"203.0.113.10": "gra", "198.51.100.20": "waw", "2001:db8::30": "ik"}
 
 
@@ -117,11 +121,25 @@ class Cursor:
 
 def desired(agent, spec=SPEC, secrets=None, placements=("gra", "waw", "ik")):
     secrets = {"STRIPE_KEY": SECRET, "UNDECLARED": "not for this release"} if secrets is None else secrets
-    part = runtime_section(spec=spec, version=secrets_version(secrets, TOKEN), host="shop-gra-web-1",
-                           placement="gra", label="ovh/GRA/GRA11", placements=list(placements), members=MEMBERS,
-                           db_hosts=list(MEMBERS), db_port=5432, dbname="shop")
-    secret = secret_section(credentials=[("shop", APP_PW)], migrate=("shop_migrate", MIGRATE_PW), write_token=TOKEN,
-                            secrets=secrets, registry_password=None)
+    part = runtime_section(
+        spec=spec,
+        version=secrets_version(secrets, TOKEN),
+        host="shop-gra-web-1",
+        placement="gra",
+        label="ovh/GRA/GRA11",
+        placements=list(placements),
+        members=MEMBERS,
+        db_hosts=list(MEMBERS),
+        db_port=5432,
+        dbname="shop",
+    )
+    secret = secret_section(
+        credentials=[("shop", APP_PW)],
+        migrate=("shop_migrate", MIGRATE_PW),
+        write_token=TOKEN,
+        secrets=secrets,
+        registry_password=None,
+    )
     return agent.Desired(json.loads(json.dumps(part)), secret)
 
 
@@ -147,8 +165,9 @@ def pgpass_fields(line):
     return fields + [cur]
 
 
-@pytest.mark.parametrize("user, password", [("shop", APP_PW), ("shop_migrate", MIGRATE_PW), ("a", "::\\\\:"),
-                                            ("u", "ends with \\")])
+@pytest.mark.parametrize(
+    "user, password", [("shop", APP_PW), ("shop_migrate", MIGRATE_PW), ("a", "::\\\\:"), ("u", "ends with \\")]
+)
 def test_pgpass_line_reads_back_as_the_user_and_password(agent, user, password):
     """The password reaches libpq through the file PGPASSFILE names: a ':' or a '\\' in it must not cut it short."""
     line = agent.pgpass_line(user, password)
@@ -199,11 +218,15 @@ def test_a_slots_container_runs_the_image_on_the_slots_loopback_port(agent, tmp_
 
 
 def prepare_host(slot="a", listed=(), more=()):
-    answers = {("podman", "secret", "ls", "--noheading"): "".join(
-        f"c08b1984c47529948ea8c6d8{i} {n} file 2 minutes ago 2 minutes ago\n" for i, n in enumerate(listed))}
+    answers = {
+        ("podman", "secret", "ls", "--noheading"): "".join(
+            f"c08b1984c47529948ea8c6d8{i} {n} file 2 minutes ago 2 minutes ago\n" for i, n in enumerate(listed)
+        )
+    }
     answers.update({("podman", "secret", "rm", n): "" for n in listed if n.startswith(f"rs-app-{slot}-")})
-    answers.update({("podman", "secret", "create", f"rs-app-{slot}-{n}", "-"): ""
-                    for n in ("pgpass", "ca", "token", *more)})
+    answers.update(
+        {("podman", "secret", "create", f"rs-app-{slot}-{n}", "-"): "" for n in ("pgpass", "ca", "token", *more)}
+    )
     return Host(answers)
 
 
@@ -215,8 +238,12 @@ def test_prepare_hands_over_credentials_as_podman_secrets_and_the_rest_as_an_env
     args = agent.prepare("a", release(d), d, d.secret["credentials"][0], 1000)
 
     created = {c[3]: stdin for c, stdin in agent.run.calls if c[:3] == ["podman", "secret", "create"]}
-    assert created == {"rs-app-a-pgpass": agent.pgpass_line("shop", APP_PW), "rs-app-a-ca": CA_TEXT,
-                       "rs-app-a-s-STRIPE_KEY": SECRET, "rs-app-a-token": TOKEN}, "only the declared secrets"
+    assert created == {
+        "rs-app-a-pgpass": agent.pgpass_line("shop", APP_PW),
+        "rs-app-a-ca": CA_TEXT,
+        "rs-app-a-s-STRIPE_KEY": SECRET,
+        "rs-app-a-token": TOKEN,
+    }, "only the declared secrets"
     removed = [c[3] for c in agent.run.argvs() if c[:3] == ["podman", "secret", "rm"]]
     assert removed == ["rs-app-a-pgpass", "rs-app-a-s-GONE"]
 
@@ -227,25 +254,34 @@ def test_prepare_hands_over_credentials_as_podman_secrets_and_the_rest_as_an_env
     assert env["DATABASE_URL"] == (
         "postgresql://shop@203.0.113.10:5432,198.51.100.20:5432,[2001:db8::30]:5432/shop"
         "?target_session_attrs=read-write&sslmode=verify-full&sslrootcert=/run/resilient-stack/ca.crt"
-        "&channel_binding=require&connect_timeout=2")
+        "&channel_binding=require&connect_timeout=2"
+    )
     assert env["PGPASSFILE"] == "/run/resilient-stack/pgpass" and env["PGUSER"] == "shop"
     assert env["PGHOST"] == "203.0.113.10,198.51.100.20,2001:db8::30" and env["PGPORT"] == "5432,5432,5432"
-    assert (env["PGDATABASE"], env["PGSSLMODE"], env["PGSSLROOTCERT"]) == ("shop", "verify-full",
-                                                                          "/run/resilient-stack/ca.crt")
+    assert (env["PGDATABASE"], env["PGSSLMODE"], env["PGSSLROOTCERT"]) == (
+        "shop",
+        "verify-full",
+        "/run/resilient-stack/ca.crt",
+    )
     assert env["PGTARGETSESSIONATTRS"] == "read-write" and env["PGCHANNELBINDING"] == "require"
     assert env["PORT"] == "8080" and env["APP_TITLE"] == "Shop"
     assert (env["RESILIENT_STACK_PLACEMENT"], env["RESILIENT_STACK_HOST"], env["RESILIENT_STACK_RELEASE"]) == (
-        "ovh/GRA/GRA11", "shop-gra-web-1", "7")
+        "ovh/GRA/GRA11",
+        "shop-gra-web-1",
+        "7",
+    )
     assert "PGPASSWORD" not in env and "STRIPE_KEY" not in env and "RESILIENT_STACK_WRITE_TOKEN" not in env
     for secret in (APP_PW, MIGRATE_PW, SECRET, TOKEN, "not for this release"):
         assert secret not in text
 
     assert args[:2] == ["--env-file", str(envfile)]
     secrets = [v for k, v in zip(args[::2], args[1::2]) if k == "--secret"]
-    assert secrets == ["rs-app-a-pgpass,type=mount,target=/run/resilient-stack/pgpass,uid=1000,mode=0400",
-                       "rs-app-a-ca,type=mount,target=/run/resilient-stack/ca.crt,mode=0444",
-                       "rs-app-a-s-STRIPE_KEY,type=env,target=STRIPE_KEY",
-                       "rs-app-a-token,type=env,target=RESILIENT_STACK_WRITE_TOKEN"]
+    assert secrets == [
+        "rs-app-a-pgpass,type=mount,target=/run/resilient-stack/pgpass,uid=1000,mode=0400",
+        "rs-app-a-ca,type=mount,target=/run/resilient-stack/ca.crt,mode=0444",
+        "rs-app-a-s-STRIPE_KEY,type=env,target=STRIPE_KEY",
+        "rs-app-a-token,type=env,target=RESILIENT_STACK_WRITE_TOKEN",
+    ]
 
 
 def test_prepare_for_the_release_phase_uses_the_migrate_role(agent):
@@ -304,10 +340,13 @@ def test_a_release_is_registered_once_under_the_lock(agent):
     ever registered without ``release.order``."""
     s = agent.SCHEMA
     latest = f"SELECT key, kind, overrides FROM {s}.releases ORDER BY id DESC LIMIT 1"
-    insert = (f"INSERT INTO {s}.releases (key, spec, kind, placements, created_by) "
-              f"VALUES (%s, %s, 'deploy', %s, %s) RETURNING id")
-    conn = Conn({latest: [], PRIMARY: [("203.0.113.10",)], "SELECT pg_advisory_xact_lock(%s, 0)": [(None,)],
-                 insert: [(1,)]})
+    insert = (
+        f"INSERT INTO {s}.releases (key, spec, kind, placements, created_by) "
+        f"VALUES (%s, %s, 'deploy', %s, %s) RETURNING id"
+    )
+    conn = Conn(
+        {latest: [], PRIMARY: [("203.0.113.10",)], "SELECT pg_advisory_xact_lock(%s, 0)": [(None,)], insert: [(1,)]}
+    )
     agent.run = Host({("systemctl", "start", agent.SYNC_UNIT): ""})  # root's sync reads the metadata again first
     d = desired(agent)
     assert agent.register(conn, d) is d
@@ -322,8 +361,10 @@ def test_a_release_is_registered_once_under_the_lock(agent):
 
 def test_a_rollback_is_registered_under_the_lock_too(agent):
     s = agent.SCHEMA
-    insert = (f"INSERT INTO {s}.releases (key, spec, kind, overrides, rollback_of, placements, created_by) "
-              f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id")
+    insert = (
+        f"INSERT INTO {s}.releases (key, spec, kind, overrides, rollback_of, placements, created_by) "
+        f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
+    )
     conn = Conn({PRIMARY: [("203.0.113.10",)], "SELECT pg_advisory_xact_lock(%s, 0)": [(None,)], insert: [(9,)]})
     d = desired(agent)
     assert agent.insert_again(conn, d, {"key": "key-3", "spec": {"image": "x"}}, "rollback", rollback_of=3) == 9
@@ -333,26 +374,49 @@ def test_a_rollback_is_registered_under_the_lock_too(agent):
     assert args[0] == "key-3" and args[2:5] == ("rollback", d.key, 3) and json.loads(args[5]) == ["waw", "ik", "gra"]
 
 
-RELEASES = ("SELECT id, key, spec, kind, overrides, rollback_of, placements, created_at, created_by, migrated_at, "
-            "migrated_by, migrate_output, state, error, finished_at FROM resilient_stack.releases ORDER BY id DESC "
-            "LIMIT %s")
+RELEASES = (
+    "SELECT id, key, spec, kind, overrides, rollback_of, placements, created_at, created_by, migrated_at, "
+    "migrated_by, migrate_output, state, error, finished_at FROM resilient_stack.releases ORDER BY id DESC "
+    "LIMIT %s"
+)
 
 
 def releases_conn(*states):
     """The release log, newest first: release N (ids counting down) in each state."""
-    rows = [(len(states) - i, f"key-{len(states) - i}", {}, "deploy", None, None, [], None, "h", None, None, None,
-             state, None, None) for i, state in enumerate(states)]
+    rows = [
+        (
+            len(states) - i,
+            f"key-{len(states) - i}",
+            {},
+            "deploy",
+            None,
+            None,
+            [],
+            None,
+            "h",
+            None,
+            None,
+            None,
+            state,
+            None,
+            None,
+        )
+        for i, state in enumerate(states)
+    ]
     return Conn({RELEASES: rows})
 
 
-@pytest.mark.parametrize("states, current, want", [
-    ((), {}, None),
-    (("releasing", "done"), {"key": "key-1"}, 2),  # the newest, whatever this host runs
-    (("done", "done"), {}, 2),
-    (("failed", "done"), {"key": "key-1"}, None),  # after a failed release a host keeps what it serves
-    (("failed", "failed", "done"), {}, 1),  # a host serving nothing starts the newest release every host took
-    (("failed",), {}, 1),  # nothing else: the failed one (which the agent then leaves alone)
-])
+@pytest.mark.parametrize(
+    "states, current, want",
+    [
+        ((), {}, None),
+        (("releasing", "done"), {"key": "key-1"}, 2),  # the newest, whatever this host runs
+        (("done", "done"), {}, 2),
+        (("failed", "done"), {"key": "key-1"}, None),  # after a failed release a host keeps what it serves
+        (("failed", "failed", "done"), {}, 1),  # a host serving nothing starts the newest release every host took
+        (("failed",), {}, 1),  # nothing else: the failed one (which the agent then leaves alone)
+    ],
+)
 def test_target_of(agent, states, current, want):
     """A failed release stops where it failed: the hosts that serve keep serving, a new host starts what works."""
     target = agent.target_of(releases_conn(*states), current)
@@ -366,8 +430,12 @@ def test_target_of(agent, states, current, want):
 
 def unit_host(state="running", restarts=0, journal="the app's last words"):
     inspect = json.dumps([{"State": {"Status": state}, "RestartCount": restarts}])
-    return Host({("podman", "container", "inspect", "rs-app-a"): inspect,
-                 ("journalctl", "CONTAINER_NAME=rs-app-a", "-n", "8", "--no-pager", "-o", "cat"): journal})
+    return Host(
+        {
+            ("podman", "container", "inspect", "rs-app-a"): inspect,
+            ("journalctl", "CONTAINER_NAME=rs-app-a", "-n", "8", "--no-pager", "-o", "cat"): journal,
+        }
+    )
 
 
 @pytest.mark.parametrize("state, restarts", [("running", 1), ("running", 3), ("exited", 0)])

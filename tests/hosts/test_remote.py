@@ -50,13 +50,16 @@ def test_the_inventory_checks_the_outputs():
         web_hosts(dict(OUTPUTS, placements={"gra": {"publicAddresses": ["[secret]"]}}), "out.json")
 
 
-@pytest.mark.parametrize(("wanted", "expected"), [
-    (None, [GRA1, GRA2, WAW]),
-    ("198.51.100.11", [GRA2]),
-    (" 2001:DB8:0::10", [WAW]),  # an address as written: compared as an address
-    ("gra", [GRA1, GRA2]),
-    ("waw", [WAW]),
-])
+@pytest.mark.parametrize(
+    ("wanted", "expected"),
+    [
+        (None, [GRA1, GRA2, WAW]),
+        ("198.51.100.11", [GRA2]),
+        (" 2001:DB8:0::10", [WAW]),  # an address as written: compared as an address
+        ("gra", [GRA1, GRA2]),
+        ("waw", [WAW]),
+    ],
+)
 def test_select_by_address_or_placement(wanted, expected):
     assert select([GRA1, GRA2, WAW], wanted, "out.json") == expected
 
@@ -73,8 +76,9 @@ def test_an_unknown_host_names_the_hosts_and_placements(wanted):
 def test_the_remote_command_is_one_quoted_line_that_survives_the_remote_shell():
     args = ["psql", "-c", "select 'a b'; -- $HOME `id`", ""]
     line = remote_command("exec", args)
-    assert line == ("sudo /usr/local/sbin/resilient-stack-app exec psql -c "
-                    "'select '\"'\"'a b'\"'\"'; -- $HOME `id`' ''")
+    assert line == (
+        "sudo /usr/local/sbin/resilient-stack-app exec psql -c 'select '\"'\"'a b'\"'\"'; -- $HOME `id`' ''"
+    )
     assert shlex.split(line) == ["sudo", APP, "exec", *args]
 
 

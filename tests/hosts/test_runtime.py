@@ -70,11 +70,14 @@ def test_the_runtime_pg_hba_is_the_user_datas():
     app = [f"{ip}/32" for ip in WEB_IPS]
     boot = load(member(name="db-waw", app_cidrs=app, replication_cidrs=["192.0.2.0/24"]))
     patroni = __import__("yaml").safe_load(files(boot)[paths.PATRONI_CONF]["content"])
-    doc = ci.db_runtime(members=MEMBERS, app_cidrs=app, replication_cidrs=["192.0.2.0/24"], app_user="shop", app_db="app")
+    doc = ci.db_runtime(
+        members=MEMBERS, app_cidrs=app, replication_cidrs=["192.0.2.0/24"], app_user="shop", app_db="app"
+    )
     assert doc["pg_hba"] == patroni["postgresql"]["pg_hba"]
     # and the same dynamic configuration as the bootstrap's (the sync keeps a running cluster at it)
-    doc = ci.db_runtime(members=MEMBERS, app_cidrs=app, replication_cidrs=["192.0.2.0/24"], app_user="shop",
-                        app_db="app", backup=BACKUP)
+    doc = ci.db_runtime(
+        members=MEMBERS, app_cidrs=app, replication_cidrs=["192.0.2.0/24"], app_user="shop", app_db="app", backup=BACKUP
+    )
     assert doc["dcs"] == patroni["bootstrap"]["dcs"]
     # the first boot's copy of the runtime document is the user data's own
     first = json.loads(files(boot)[paths.RUNTIME_CONFIG]["content"])
@@ -86,16 +89,20 @@ def test_the_sync_script_reads_what_the_components_write(tmp_path):
     sync = fs[paths.SYNC_SCRIPT]
     assert sync["permissions"] == "0755" and sync["content"].startswith("#!/usr/bin/python3\n")
     module = sync_module(tmp_path, sync["content"])
-    doc = runtime.document(pg_hba=["local all postgres peer", "hostssl shop shop 203.0.113.40/32 scram-sha-256"],
-                           firewall={"admin4": ["198.51.100.0/24"], "members4": ["203.0.113.10/32"]})
+    doc = runtime.document(
+        pg_hba=["local all postgres peer", "hostssl shop shop 203.0.113.40/32 scram-sha-256"],
+        firewall={"admin4": ["198.51.100.0/24"], "members4": ["203.0.113.10/32"]},
+    )
     items = runtime.encode(doc)
     assert module.check(module.decode({**items, "other": "x"})) == doc
     assert module.METADATA_URL == paths.METADATA_URL == "http://169.254.169.254/openstack/latest/meta_data.json"
-    for bad in ({"v": 1, "pg_hba": ["hostssl all all 0.0.0.0/0 trust\nlocal all all trust"]},
-                {"v": 1, "pg_hba": "local all all trust"},
-                {"v": 1, "firewall": {"admin4": ["0.0.0.0/0"]}},
-                {"v": 1, "firewall": {"admin4": ["10.0.0.1/8"]}},
-                {"v": 1, "firewall": {"Admin; flush ruleset": ["10.0.0.0/8"]}}):
+    for bad in (
+        {"v": 1, "pg_hba": ["hostssl all all 0.0.0.0/0 trust\nlocal all all trust"]},
+        {"v": 1, "pg_hba": "local all all trust"},
+        {"v": 1, "firewall": {"admin4": ["0.0.0.0/0"]}},
+        {"v": 1, "firewall": {"admin4": ["10.0.0.1/8"]}},
+        {"v": 1, "firewall": {"Admin; flush ruleset": ["10.0.0.0/8"]}},
+    ):
         with pytest.raises(ValueError):
             module.check(module.decode(runtime.encode(bad)))
     with pytest.raises(ValueError, match="version"):
@@ -110,7 +117,9 @@ def test_the_sync_rewrites_patronis_pg_hba_and_nothing_else(tmp_path, monkeypatc
     conf.write_text(original)
     monkeypatch.setattr(module, "PATRONI_CONF", str(conf))
     calls = []
-    monkeypatch.setattr(module.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or type("R", (), {"returncode": 0})())
+    monkeypatch.setattr(
+        module.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or type("R", (), {"returncode": 0})()
+    )
     yaml = __import__("yaml")
     rules = yaml.safe_load(original)["postgresql"]["pg_hba"]
     assert module.apply_pg_hba(rules) is False and calls == []  # unchanged: nothing written, nothing reloaded

@@ -30,9 +30,11 @@ from tests.hosts.conftest import BUILDING, ROOT, STACKS
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 UPDATE_ENV = "RESILIENT_STACK_UPDATE_SNAPSHOTS"
-HOW_TO_UPDATE = (f"if the change is meant (it replaces these hosts on the next `pulumi up`), regenerate with "
-                 f"{UPDATE_ENV}=1 .venv/bin/python -m pytest -q tests/hosts/test_snapshots.py "
-                 "and review `git diff tests/hosts/snapshots`")
+HOW_TO_UPDATE = (
+    f"if the change is meant (it replaces these hosts on the next `pulumi up`), regenerate with "
+    f"{UPDATE_ENV}=1 .venv/bin/python -m pytest -q tests/hosts/test_snapshots.py "
+    "and review `git diff tests/hosts/snapshots`"
+)
 
 
 def _updating() -> bool:
@@ -45,8 +47,9 @@ def _rel(path: Path) -> str:
 
 def _diff(old: str, new: str, path: Path) -> str:
     rel = _rel(path)
-    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                 f"{rel} (snapshot)", f"{rel} (rendered now)", n=2)
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), f"{rel} (snapshot)", f"{rel} (rendered now)", n=2
+    )
     text = "".join(lines)
     return text if len(text) < 6000 else text[:6000] + "\n... (diff truncated)\n"
 
@@ -86,18 +89,23 @@ def test_user_data_matches_the_snapshots(stack, shipped_user_data):
     assert hosts, f"{stack}: the stack created no instance"
     problems, rewritten = compare(hosts, SNAPSHOTS / stack, update=_updating())
     if rewritten:
-        pytest.fail(f"{UPDATE_ENV}=1: snapshots rewritten, review `git diff tests/hosts/snapshots` and rerun "
-                    "without it: " + ", ".join(rewritten), pytrace=False)
+        pytest.fail(
+            f"{UPDATE_ENV}=1: snapshots rewritten, review `git diff tests/hosts/snapshots` and rerun "
+            "without it: " + ", ".join(rewritten),
+            pytrace=False,
+        )
     assert not problems, "\n".join(problems) + "\n" + HOW_TO_UPDATE
 
 
 def test_every_shipped_stack_is_snapshotted_or_rejected():
     """A stack file added to stacks/ gets snapshots (add it to BUILDING), unless the rules reject it."""
-    others = [f for f in sorted(STACKS.glob("Pulumi.*.yaml")) if f.name[len("Pulumi."):-len(".yaml")] not in BUILDING]
+    others = [f for f in sorted(STACKS.glob("Pulumi.*.yaml")) if f.name[len("Pulumi.") : -len(".yaml")] not in BUILDING]
     for f in others:
         with pytest.raises(DesignRejected):
             run_program(f)
-        assert not (SNAPSHOTS / f.name[len("Pulumi."):-len(".yaml")]).exists(), f"snapshots of {f.name}, which does not build"
+        assert not (SNAPSHOTS / f.name[len("Pulumi.") : -len(".yaml")]).exists(), (
+            f"snapshots of {f.name}, which does not build"
+        )
 
 
 def test_compare_sees_one_byte_a_missing_and_a_stale_snapshot(tmp_path):

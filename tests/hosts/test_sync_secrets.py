@@ -67,8 +67,13 @@ def test_the_tls_files_land_with_their_modes_and_reload_once(db_sync, tmp_path):
     assert db_sync.apply_tls(doc["tls"]) is True
     tls = tmp_path / "tls"
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tls.iterdir()}
-    assert modes == {"ca.crt": "0o644", "member.crt": "0o644", "member.key": "0o640", "root.crt": "0o644",
-                     "root.key": "0o600"}
+    assert modes == {
+        "ca.crt": "0o644",
+        "member.crt": "0o644",
+        "member.key": "0o640",
+        "root.crt": "0o644",
+        "root.key": "0o600",
+    }
     assert (tls / "member.crt").read_text() == PKI["certs"]["db-gra"]
     assert ["systemctl", "is-active", "--quiet", "patroni"] in db_sync.recorder.calls
     db_sync.recorder.calls.clear()
@@ -96,7 +101,9 @@ def test_the_repositorys_keys_go_to_pgbackrests_include_directory(db_sync, tmp_p
 
 
 def _stored(rows):
-    return lambda sql: "\n".join("|".join(r) for r in rows) if "FROM pg_authid" in sql else ("f" if "recovery" in sql else "")
+    return lambda sql: (
+        "\n".join("|".join(r) for r in rows) if "FROM pg_authid" in sql else ("f" if "recovery" in sql else "")
+    )
 
 
 def test_on_the_primary_the_roles_take_the_documents_passwords(db_sync):
@@ -105,8 +112,12 @@ def test_on_the_primary_the_roles_take_the_documents_passwords(db_sync):
     doc = db_secrets()
     db_sync.apply_passwords(doc["passwords"])
     ok = secrets.scram_verifier(REPL_PW, role="replicator")
-    rows = [("replicator", ok, "null"), ("patroni_rewind", secrets.scram_verifier(REWIND_PW, role="x"), "null"),
-            ("shop", doc["roles"]["shop"]["verifier"], "null"), ("shop_alt", "", "null")]
+    rows = [
+        ("replicator", ok, "null"),
+        ("patroni_rewind", secrets.scram_verifier(REWIND_PW, role="x"), "null"),
+        ("shop", doc["roles"]["shop"]["verifier"], "null"),
+        ("shop_alt", "", "null"),
+    ]
     db_sync.recorder.psql = _stored(rows)
     assert db_sync.apply_roles(doc["passwords"], doc["roles"]) == []
     # a rotated replication password: the primary's role is altered, with a verifier, never the clear password
@@ -126,8 +137,10 @@ def test_a_rotated_application_password_keeps_the_previous_one_valid_a_while(db_
     assert f"ALTER ROLE shop_alt PASSWORD '{rotated['roles']['shop_alt']['verifier']}' VALID UNTIL 'infinity';" in sent
     assert "SELECT format('ALTER ROLE %I VALID UNTIL %L', 'shop', now() + interval '15 minutes') \\gexec" in sent
     # once the previous one has its expiry, it is not extended by later runs
-    rows[:] = [("shop", rows[0][1], "2026-12-06 10:15:00+00"), ("shop_alt", rotated["roles"]["shop_alt"]["verifier"],
-                                                               "infinity")]
+    rows[:] = [
+        ("shop", rows[0][1], "2026-12-06 10:15:00+00"),
+        ("shop_alt", rotated["roles"]["shop_alt"]["verifier"], "infinity"),
+    ]
     assert db_sync.apply_roles({}, rotated["roles"]) == []
 
 
@@ -139,28 +152,42 @@ def test_a_replica_touches_no_role(db_sync):
 
 def test_the_dynamic_configuration_is_kept_at_the_stacks_values(db_sync):
     want = {"ttl": 30, "synchronous_mode": True, "postgresql": {"parameters": {"max_slot_wal_keep_size": "5120MB"}}}
-    have = {"ttl": 30, "synchronous_mode": False, "loop_wait": 10,
-            "postgresql": {"parameters": {"max_slot_wal_keep_size": "5120MB", "work_mem": "8MB"}}}
+    have = {
+        "ttl": 30,
+        "synchronous_mode": False,
+        "loop_wait": 10,
+        "postgresql": {"parameters": {"max_slot_wal_keep_size": "5120MB", "work_mem": "8MB"}},
+    }
     assert db_sync.subset_differs(want, have) is True
     have["synchronous_mode"] = True
     assert db_sync.subset_differs(want, have) is False, "keys the stack does not set are the operator's"
     assert db_sync.subset_differs({"ttl": 30}, {"ttl": "30"}) is False
 
 
-@pytest.mark.parametrize("bad", [
-    {"v": 1, "tls": {"ca": "not a pem"}},
-    {"v": 1, "passwords": {"replication": "two\nlines"}},
-    {"v": 1, "roles": {"shop": {"verifier": "md5abc"}}},
-    {"v": 1, "roles": {"Shop; DROP": {"verifier": secrets.scram_verifier("x" * 20, role="a")}}},
-    {"v": 1, "app": {"credentials": [{"user": "x y", "password": "p"}]}},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"v": 1, "tls": {"ca": "not a pem"}},
+        {"v": 1, "passwords": {"replication": "two\nlines"}},
+        {"v": 1, "roles": {"shop": {"verifier": "md5abc"}}},
+        {"v": 1, "roles": {"Shop; DROP": {"verifier": secrets.scram_verifier("x" * 20, role="a")}}},
+        {"v": 1, "app": {"credentials": [{"user": "x y", "password": "p"}]}},
+    ],
+)
 def test_a_secret_document_it_would_not_write_is_refused(db_sync, bad):
     with pytest.raises(ValueError):
         db_sync.check_secrets(bad)
 
 
-@pytest.mark.parametrize("rule", ["host all all 10.0.0.0/8 scram-sha-256", "hostssl all all 10.0.0.0/8 trust",
-                                  "hostssl all all 0.0.0.0/1 scram-sha-256", "local all all trust"])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "host all all 10.0.0.0/8 scram-sha-256",
+        "hostssl all all 10.0.0.0/8 trust",
+        "hostssl all all 0.0.0.0/1 scram-sha-256",
+        "local all all trust",
+    ],
+)
 def test_a_runtime_pg_hba_that_would_open_postgresql_is_refused(db_sync, rule):
     with pytest.raises(ValueError):
         db_sync.check({"v": 1, "pg_hba": [rule]})
@@ -172,7 +199,9 @@ def test_a_web_host_writes_the_applications_credentials_for_the_application_only
     monkeypatch.setattr(module, "ids", lambda user, group=None: (os.getuid(), os.getgid()))
     rec = Recorder()
     monkeypatch.setattr(module.subprocess, "run", rec)
-    doc = secrets.unseal(files(load(web_app()))[secrets.SEALED_FILE]["content"].strip(), "K" * 40 + "0123456789abcdefghijklmn")
+    doc = secrets.unseal(
+        files(load(web_app()))[secrets.SEALED_FILE]["content"].strip(), "K" * 40 + "0123456789abcdefghijklmn"
+    )
     assert module.apply_app(doc["app"]) is True
     written = json.loads((tmp_path / "app-credentials.json").read_text())
     assert written["credentials"] == [{"user": "shop", "password": APP_PW}] and written["write_token"]

@@ -38,9 +38,13 @@ class Nginx(Recorder):
 def _redirect(module, tmp_path, monkeypatch) -> Nginx:
     me = (os.getuid(), os.getgid())
     monkeypatch.setattr(module, "ids", lambda user, group=None: me)
-    for name, where in (("SSH_KEYS_DIR", "ssh-keys"), ("NGINX_SITE", "sites-available/resilient-stack"),
-                        ("SERVER_NAME_CONF", "snippets/server-name.conf"), ("INDEX_PAGE", "www/index.html"),
-                        ("CERT_NAMES", "certificate-names")):
+    for name, where in (
+        ("SSH_KEYS_DIR", "ssh-keys"),
+        ("NGINX_SITE", "sites-available/resilient-stack"),
+        ("SERVER_NAME_CONF", "snippets/server-name.conf"),
+        ("INDEX_PAGE", "www/index.html"),
+        ("CERT_NAMES", "certificate-names"),
+    ):
         if getattr(module, name):
             monkeypatch.setattr(module, name, str(tmp_path / where))
     rec = Nginx()
@@ -82,14 +86,17 @@ def test_the_keys_land_in_the_one_file_sshd_reads_and_a_removed_key_is_gone(web_
     assert web_sync.recorder.calls == [], "sshd reads the file at each login: nothing to reload"
 
 
-@pytest.mark.parametrize("keys", [
-    "ssh-ed25519 AAAA x",  # not a list
-    [f'command="/bin/sh" {KEY}'],  # options before the key
-    [KEY + "\nssh-ed25519 AAAAC3Nz evil@x"],  # a second line
-    [KEY + "\x00"],
-    ["ssh-dss AAAAB3NzaC1kc3MAAACBAP x@y"],
-    [42],
-])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        "ssh-ed25519 AAAA x",  # not a list
+        [f'command="/bin/sh" {KEY}'],  # options before the key
+        [KEY + "\nssh-ed25519 AAAAC3Nz evil@x"],  # a second line
+        [KEY + "\x00"],
+        ["ssh-dss AAAAB3NzaC1kc3MAAACBAP x@y"],
+        [42],
+    ],
+)
 def test_keys_the_sync_would_not_write_are_refused(web_sync, keys):
     with pytest.raises(ValueError, match="ssh_keys"):
         web_sync.check({"v": 1, "ssh_keys": keys})
@@ -117,9 +124,12 @@ def test_a_new_site_is_tested_then_reloaded_and_asks_for_the_new_names(web_sync,
     assert f"include {paths.TLS_SNIPPET};" in read(tmp_path / "sites-available/resilient-stack"), "the ACME variant"
     assert read(tmp_path / "certificate-names") == "shop.example\n"
     assert "<h1>Shop</h1>" in read(tmp_path / "www/index.html")
-    assert rec.calls == [["nginx", "-t", "-q"], ["systemctl", "is-active", "--quiet", "nginx"],
-                         ["systemctl", "reload", "nginx"],
-                         ["systemctl", "start", "--no-block", f"{paths.CERT_SERVICE}.service"]]
+    assert rec.calls == [
+        ["nginx", "-t", "-q"],
+        ["systemctl", "is-active", "--quiet", "nginx"],
+        ["systemctl", "reload", "nginx"],
+        ["systemctl", "start", "--no-block", f"{paths.CERT_SERVICE}.service"],
+    ]
     rec.calls.clear()
     assert web_sync.apply_site(site()) == [] and rec.calls == [], "unchanged: nothing written, nothing reloaded"
     # the title alone: the page, no reload
@@ -127,7 +137,9 @@ def test_a_new_site_is_tested_then_reloaded_and_asks_for_the_new_names(web_sync,
     assert "<h1>Shop &lt;sale&gt; &amp; co</h1>" in read(tmp_path / "www/index.html")
     # new DNS names: the site's server name, and the certificate of the new names at once
     assert web_sync.apply_site(site(server_name="www.shop.example shop.example", app_title="Shop <sale> & co")) == [
-        "site", "certificate"]
+        "site",
+        "certificate",
+    ]
     assert read(tmp_path / "snippets/server-name.conf") == "server_name www.shop.example shop.example;\n"
     assert read(tmp_path / "certificate-names") == "www.shop.example shop.example\n"
     assert rec.calls[-1] == ["systemctl", "start", "--no-block", f"{paths.CERT_SERVICE}.service"]
@@ -148,8 +160,10 @@ def test_https_off_and_on_again_switches_the_variant(web_sync, tmp_path):
 def test_a_site_nginx_refuses_is_put_back_and_nginx_is_never_reloaded(web_sync, tmp_path, capsys):
     rec = web_sync.recorder
     assert web_sync.apply_site(site()) == ["site", "title", "certificate"]
-    before = {p: read(tmp_path / p) for p in ("sites-available/resilient-stack", "snippets/server-name.conf",
-                                              "certificate-names")}
+    before = {
+        p: read(tmp_path / p)
+        for p in ("sites-available/resilient-stack", "snippets/server-name.conf", "certificate-names")
+    }
     rec.calls.clear()
     rec.refuse = True
     changed = web_sync.apply_site(site(https=False, server_name="new.shop.example", app_title="New"))
@@ -159,7 +173,9 @@ def test_a_site_nginx_refuses_is_put_back_and_nginx_is_never_reloaded(web_sync, 
     assert "nginx refuses the new site, the previous one stays: nginx: [emerg]" in capsys.readouterr().out
     rec.refuse = False
     assert web_sync.apply_site(site(https=False, server_name="new.shop.example", app_title="New")) == [
-        "site", "certificate"], "the next run tries again"
+        "site",
+        "certificate",
+    ], "the next run tries again"
 
 
 def test_at_the_first_boot_a_refused_site_leaves_nothing_behind(web_sync, tmp_path):
@@ -174,20 +190,23 @@ def test_at_the_first_boot_the_certificate_waits_for_nginx(web_sync):
     assert not any(c[:2] == ["systemctl", "start"] for c in web_sync.recorder.calls), "runcmd starts it after nginx"
 
 
-@pytest.mark.parametrize("bad", [
-    {"server_name": "x; include /etc/shadow", "https": False, "certify": None, "title": "t"},
-    {"server_name": "_", "https": "yes", "certify": None, "title": "t"},
-    {"server_name": "a.example", "https": False, "certify": ["a.example"], "title": "t"},  # no https
-    {"server_name": "a.example", "https": True, "certify": ["b.example"], "title": "t"},  # not a served name
-    {"server_name": "*.a.example", "https": True, "certify": ["*.a.example"], "title": "t"},
-    {"server_name": "a.example", "https": True, "certify": [], "title": "t"},
-    {"server_name": "_", "https": False, "certify": None, "title": "a\nb"},
-    {"server_name": "_", "https": False, "certify": None, "title": " "},
-    {"server_name": "_", "https": False, "certify": None, "title": "x" * 201},
-    {"server_name": "_", "https": False, "certify": None},
-    {"server_name": "_", "https": False, "certify": None, "title": "t", "root": "/etc"},
-    ["_", False, None, "t"],
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"server_name": "x; include /etc/shadow", "https": False, "certify": None, "title": "t"},
+        {"server_name": "_", "https": "yes", "certify": None, "title": "t"},
+        {"server_name": "a.example", "https": False, "certify": ["a.example"], "title": "t"},  # no https
+        {"server_name": "a.example", "https": True, "certify": ["b.example"], "title": "t"},  # not a served name
+        {"server_name": "*.a.example", "https": True, "certify": ["*.a.example"], "title": "t"},
+        {"server_name": "a.example", "https": True, "certify": [], "title": "t"},
+        {"server_name": "_", "https": False, "certify": None, "title": "a\nb"},
+        {"server_name": "_", "https": False, "certify": None, "title": " "},
+        {"server_name": "_", "https": False, "certify": None, "title": "x" * 201},
+        {"server_name": "_", "https": False, "certify": None},
+        {"server_name": "_", "https": False, "certify": None, "title": "t", "root": "/etc"},
+        ["_", False, None, "t"],
+    ],
+)
 def test_a_site_the_sync_would_not_serve_is_refused(web_sync, bad):
     with pytest.raises(ValueError, match="site"):
         web_sync.check(web_sync.decode(runtime.encode({"v": 1, "site": bad})))
@@ -195,8 +214,11 @@ def test_a_site_the_sync_would_not_serve_is_refused(web_sync, bad):
 
 def test_the_site_settings_follow_the_hosts_layers_rules():
     assert site_settings(server_name="www.shop.example shop.example", https=True, app_title="Shop") == {
-        "server_name": "www.shop.example shop.example", "https": True,
-        "certify": acme.names("www.shop.example shop.example"), "title": "Shop"}
+        "server_name": "www.shop.example shop.example",
+        "https": True,
+        "certify": acme.names("www.shop.example shop.example"),
+        "title": "Shop",
+    }
     assert site_settings(server_name="shop.example", https=False, app_title="Shop")["certify"] is None
     assert site_settings(server_name="_", https=True, app_title="Shop")["certify"] is None
     with pytest.raises(ValueError, match="server_name"):
@@ -225,6 +247,7 @@ def test_main_applies_the_keys_and_the_site_and_says_so(tmp_path, monkeypatch, c
 
 # ---- the certificate script, run for real -------------------------------------------------------------------
 
+
 def _stand_ins(bin_dir, log, *, certbot_rc=0, nginx_rc=0):
     bin_dir.mkdir()
     for tool, rc in (("certbot", certbot_rc), ("nginx", nginx_rc), ("systemctl", 0)):
@@ -239,8 +262,15 @@ def certificate_run(tmp_path, names: str | None, **rcs) -> tuple[subprocess.Comp
         names_file.write_text(names)
     snippet.write_text("# self-signed\n")
     script = tmp_path / "certificate.sh"
-    script.write_text(payload.render("shell/certificate.sh", names_file=str(names_file), acme_root=str(tmp_path / "acme"),
-                                     cert_name=paths.CERT_NAME, tls_snippet=str(snippet)))
+    script.write_text(
+        payload.render(
+            "shell/certificate.sh",
+            names_file=str(names_file),
+            acme_root=str(tmp_path / "acme"),
+            cert_name=paths.CERT_NAME,
+            tls_snippet=str(snippet),
+        )
+    )
     _stand_ins(tmp_path / "bin", log, **rcs)
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
     r = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=60)

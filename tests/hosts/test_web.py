@@ -81,9 +81,10 @@ def test_web_optional_hostname_and_keys():
 def test_values_are_not_templates(tmp_path):
     """A label that looks like a placeholder is shown as it is (values are never read for placeholders), and so is
     a title that looks like the page's own mark."""
-    page = served(load(web(placement_label="{{title}} $HOME %i <!--rs:title-->", app_title="<!--rs:title--> {{x}}")),
-                  tmp_path)["page"]
-    assert "<strong id=\"placement\">{{title}} $HOME %i &lt;!--rs:title--&gt;</strong>" in page
+    page = served(
+        load(web(placement_label="{{title}} $HOME %i <!--rs:title-->", app_title="<!--rs:title--> {{x}}")), tmp_path
+    )["page"]
+    assert '<strong id="placement">{{title}} $HOME %i &lt;!--rs:title--&gt;</strong>' in page
     assert "<h1>&lt;!--rs:title--&gt; {{x}}</h1>" in page
 
 
@@ -111,8 +112,12 @@ def test_validate_web_is_the_rule_render_web_applies():
     """The entry point the stack config and the regional component call: same refusals, no label needed."""
     assert validate_web(app_title="Shop", https=True, server_name="www.example.com") == []
     assert validate_web(placement_label="ovh/GRA11", ssh_authorized_keys=(KEY,)) == [KEY]
-    for bad, match in (({"server_name": "bad name!"}, "server_name"), ({"app_title": "x" * 201}, "at most 200"),
-                       ({"placement_label": ""}, "placement_label"), ({"https": 1}, "https")):
+    for bad, match in (
+        ({"server_name": "bad name!"}, "server_name"),
+        ({"app_title": "x" * 201}, "at most 200"),
+        ({"placement_label": ""}, "placement_label"),
+        ({"https": 1}, "https"),
+    ):
         with pytest.raises(ValueError, match=match):
             validate_web(**bad)
         with pytest.raises(ValueError, match=match):
@@ -153,8 +158,9 @@ def test_the_application_comes_with_podman_its_agent_and_its_spec_in_the_runtime
 
 
 def test_the_health_check_path_is_the_applications(tmp_path):
-    site = served(load(web_app(application=APP_SPEC.__class__(**{**APP_SPEC.__dict__, "health_path": "/up"}))),
-                  tmp_path)["site"]
+    site = served(
+        load(web_app(application=APP_SPEC.__class__(**{**APP_SPEC.__dict__, "health_path": "/up"}))), tmp_path
+    )["site"]
     assert "location = /healthz {" in site and "proxy_pass http://rs_app/up;" in site
 
 
@@ -169,24 +175,31 @@ def test_without_an_application_the_host_serves_the_static_page_only():
 def test_the_connection_url_users_get():
     assert connection_url(APP_DB) == (
         "postgresql://shop@203.0.113.10:5432,198.51.100.20:5432,[2001:db8::30]:5432/shop"
-        "?target_session_attrs=read-write&sslmode=verify-full&channel_binding=require&connect_timeout=2")
+        "?target_session_attrs=read-write&sslmode=verify-full&channel_binding=require&connect_timeout=2"
+    )
 
 
-@pytest.mark.parametrize("change, match", [
-    ({"database": AppDatabase(hosts=(), dbname="a", user="b")}, "database.hosts must list"),
-    ({"database": AppDatabase(hosts=("1.2.3.4", "1.2.3.4"), dbname="a", user="b")}, "appears twice"),
-    ({"database": AppDatabase(hosts=("x; y",), dbname="a", user="b")}, "database.hosts entry"),
-    ({"database": AppDatabase(hosts=("1.2.3.4",), dbname="A", user="b")}, "database.dbname"),
-    ({"database": "postgresql://x"}, "database must be an AppDatabase"),
-    ({"secrets_doc": lambda: web_secrets(app_passwords=["short"])}, "app password must be at least 12"),
-    ({"secrets_doc": lambda: web_secrets(write_token=None)}, "write_token must be a string"),
-    ({"secrets_doc": lambda: web_secrets(migrate_password=None)}, "migrate password must be a string"),
-    ({"database": None}, "the application needs the database"),
-    ({"secrets_doc": lambda: web_secrets(app=False)}, "the application.s credentials exactly when there is an application"),
-    ({"app_runtime": None}, "comes with its runtime part"),
-    ({"application": APP_SPEC.__class__(image="shop/web:1")}, "is not a full image reference"),
-    ({"host_key": "short"}, "a host key is 32 to 256"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"database": AppDatabase(hosts=(), dbname="a", user="b")}, "database.hosts must list"),
+        ({"database": AppDatabase(hosts=("1.2.3.4", "1.2.3.4"), dbname="a", user="b")}, "appears twice"),
+        ({"database": AppDatabase(hosts=("x; y",), dbname="a", user="b")}, "database.hosts entry"),
+        ({"database": AppDatabase(hosts=("1.2.3.4",), dbname="A", user="b")}, "database.dbname"),
+        ({"database": "postgresql://x"}, "database must be an AppDatabase"),
+        ({"secrets_doc": lambda: web_secrets(app_passwords=["short"])}, "app password must be at least 12"),
+        ({"secrets_doc": lambda: web_secrets(write_token=None)}, "write_token must be a string"),
+        ({"secrets_doc": lambda: web_secrets(migrate_password=None)}, "migrate password must be a string"),
+        ({"database": None}, "the application needs the database"),
+        (
+            {"secrets_doc": lambda: web_secrets(app=False)},
+            "the application.s credentials exactly when there is an application",
+        ),
+        ({"app_runtime": None}, "comes with its runtime part"),
+        ({"application": APP_SPEC.__class__(image="shop/web:1")}, "is not a full image reference"),
+        ({"host_key": "short"}, "a host key is 32 to 256"),
+    ],
+)
 def test_bad_application_input(change, match):
     with pytest.raises(ValueError, match=match):
         web_app(**{k: v() if callable(v) else v for k, v in change.items()})

@@ -17,8 +17,17 @@ def test_every_error_of_the_project_has_the_one_root_and_an_exit_code():
     from resilient_policies.config import PolicyConfigError
     from resilient_stack.components.stack_config import StackConfigError
 
-    for cls in (InputError, StackConfigError, DesignRejected, PayloadError, PolicyConfigError, DrillError,
-                PodmanError, BootError, PodmanUnavailable):
+    for cls in (
+        InputError,
+        StackConfigError,
+        DesignRejected,
+        PayloadError,
+        PolicyConfigError,
+        DrillError,
+        PodmanError,
+        BootError,
+        PodmanUnavailable,
+    ):
         assert issubclass(cls, ResilientStackError), cls
     assert InputError.exit_code == 2 and DrillError.exit_code == 2 and DesignRejected.exit_code == 1
     # the ones callers already catch as ValueError / RuntimeError still are
@@ -33,14 +42,21 @@ def test_a_log_tail_becomes_its_first_line_and_its_cause():
 
 
 def test_a_rejected_design_is_one_line_with_every_finding():
-    f = [Finding("single-site", "mandatory", "web", "all 2 `web` replicas are in site X", ("a", "b")),
-         Finding("backup-colocated", "mandatory", "database", "the only backup ...", ("c",))]
+    f = [
+        Finding("single-site", "mandatory", "web", "all 2 `web` replicas are in site X", ("a", "b")),
+        Finding("backup-colocated", "mandatory", "database", "the only backup ...", ("c",)),
+    ]
     line = DesignRejected(f).one_line()
     assert "\n" not in line and "single-site" in line and "backup-colocated" in line
 
 
-@pytest.mark.parametrize("error,code", [(DesignRejected([Finding("single-site", "mandatory", "web", "m", ())]), 1),
-                                        (PayloadError("unknown placeholder {{x}}\nin nginx/site.conf"), 2)])
+@pytest.mark.parametrize(
+    "error,code",
+    [
+        (DesignRejected([Finding("single-site", "mandatory", "web", "m", ())]), 1),
+        (PayloadError("unknown placeholder {{x}}\nin nginx/site.conf"), 2),
+    ],
+)
 def test_the_cli_says_the_projects_errors_in_one_line_with_their_exit_code(monkeypatch, capsys, error, code):
     def explain(args):
         raise error

@@ -73,14 +73,17 @@ class FakeSsh:
         self.plan["options"] = list(options)
         self._save()
 
-    def expect(self, destination: str, command: str, stdout: tuple[str, ...] = (), code: int = 0,
-               stderr: str = "") -> None:
+    def expect(
+        self, destination: str, command: str, stdout: tuple[str, ...] = (), code: int = 0, stderr: str = ""
+    ) -> None:
         self.plan["answers"][f"{destination} {command}"] = {"stdout": list(stdout), "code": code, "stderr": stderr}
         self._save()
 
     def unreachable(self, destination: str, command: str) -> None:
         host = destination.split("@")[1]
-        self.expect(destination, command, code=255, stderr=f"ssh: connect to host {host} port 22: Connection timed out\n")
+        self.expect(
+            destination, command, code=255, stderr=f"ssh: connect to host {host} port 22: Connection timed out\n"
+        )
 
     def calls(self) -> list[list[str]]:
         log = self.dir / "calls.jsonl"
@@ -132,10 +135,17 @@ def test_release_status_json_is_passed_through(run, ssh):
 
 def test_rollback_and_retry_pass_their_arguments_and_the_remote_exit_code(run, ssh):
     ssh.expect("debian@198.51.100.10", "true")  # the host is chosen before a release is registered
-    ssh.expect("debian@198.51.100.10", f"{APP} rollback --to 7",
-               stdout=("release 9: rollback to release 7 (r/web:1); it stands until the stack's web.app changes",))
-    ssh.expect("debian@198.51.100.10", f"{APP} rollback",
-               stderr="resilient-stack-app: no earlier release that every host took\n", code=1)
+    ssh.expect(
+        "debian@198.51.100.10",
+        f"{APP} rollback --to 7",
+        stdout=("release 9: rollback to release 7 (r/web:1); it stands until the stack's web.app changes",),
+    )
+    ssh.expect(
+        "debian@198.51.100.10",
+        f"{APP} rollback",
+        stderr="resilient-stack-app: no earlier release that every host took\n",
+        code=1,
+    )
     ssh.expect("debian@198.51.100.10", f"{APP} retry", stdout=("release 10: r/web:2 again",))
     code, out, _ = run("release", "rollback", "production", "--to", "7")
     assert code == 0 and "rollback to release 7" in out
@@ -148,8 +158,9 @@ def test_rollback_and_retry_pass_their_arguments_and_the_remote_exit_code(run, s
 def test_the_users_ssh_options_and_user_reach_ssh(run, ssh):
     ssh.options("-i", "/keys/ops key", "-J", "bastion")
     ssh.expect("admin@198.51.100.10", f"{APP} status", stdout=("ok",))
-    code, out, err = run("release", "status", "production", "--user", "admin",
-                         ssh_command=f"{ssh.path} -i '/keys/ops key' -J bastion")
+    code, out, err = run(
+        "release", "status", "production", "--user", "admin", ssh_command=f"{ssh.path} -i '/keys/ops key' -J bastion"
+    )
     assert code == 0, err
     assert ssh.calls() == [["-i", "/keys/ops key", "-J", "bastion", "--", "admin@198.51.100.10", f"{APP} status"]]
 
@@ -172,8 +183,10 @@ def test_no_host_reachable_is_one_line_and_exit_2(run, ssh):
     code, out, err = run("release", "retry", "production")
     assert code == 2 and out == ""
     last = err.strip().splitlines()[-1]
-    assert last.startswith("resilient-stack: error: production: no web host answered over SSH (exit 255 from "
-                           "198.51.100.10 (gra), 198.51.100.11 (gra), 203.0.113.7 (waw))")
+    assert last.startswith(
+        "resilient-stack: error: production: no web host answered over SSH (exit 255 from "
+        "198.51.100.10 (gra), 198.51.100.11 (gra), 203.0.113.7 (waw))"
+    )
     assert "Traceback" not in err and len(ssh.calls()) == 3
 
 
@@ -186,14 +199,20 @@ def test_a_rollback_whose_connection_drops_is_not_run_again_on_another_host(run,
     code, out, err = run("release", "rollback", "production")
     assert code == 255 and out == ""
     assert "not run again elsewhere" in err and "release status" in err
-    assert [c[-2:] for c in ssh.calls()] == [["debian@198.51.100.10", "true"], ["debian@198.51.100.11", "true"],
-                                             ["debian@198.51.100.11", f"{APP} rollback"]]
+    assert [c[-2:] for c in ssh.calls()] == [
+        ["debian@198.51.100.10", "true"],
+        ["debian@198.51.100.11", "true"],
+        ["debian@198.51.100.11", f"{APP} rollback"],
+    ]
 
 
 def test_logs_of_every_host_prefixed(run, ssh):
     for address, placement in (("198.51.100.10", "gra"), ("198.51.100.11", "gra"), ("203.0.113.7", "waw")):
-        ssh.expect(f"debian@{address}", f"{APP} logs --since -1h -n 50 -f",
-                   stdout=tuple(f"{placement} line {i} of {address}" for i in range(3)))
+        ssh.expect(
+            f"debian@{address}",
+            f"{APP} logs --since -1h -n 50 -f",
+            stdout=tuple(f"{placement} line {i} of {address}" for i in range(3)),
+        )
     code, out, err = run("app", "logs", "production", "--since=-1h", "--lines", "50", "--follow")
     assert code == 0, err
     lines = out.splitlines()
@@ -215,10 +234,13 @@ def test_logs_go_on_without_an_unreachable_host_and_exit_1(run, ssh):
     assert "resilient-stack: 198.51.100.10 (gra): unreachable (ssh 255)" in err
 
 
-@pytest.mark.parametrize(("host", "addresses"), [
-    ("gra", ["198.51.100.10", "198.51.100.11"]),
-    ("203.0.113.7", ["203.0.113.7"]),
-])
+@pytest.mark.parametrize(
+    ("host", "addresses"),
+    [
+        ("gra", ["198.51.100.10", "198.51.100.11"]),
+        ("203.0.113.7", ["203.0.113.7"]),
+    ],
+)
 def test_logs_of_a_placement_or_an_address(run, ssh, host, addresses):
     for address in addresses:
         ssh.expect(f"debian@{address}", f"{APP} logs -n 5", stdout=("x",))
@@ -229,10 +251,12 @@ def test_logs_of_a_placement_or_an_address(run, ssh, host, addresses):
 
 
 def test_exec_quotes_the_command_and_returns_its_exit_code(run, ssh):
-    ssh.expect("debian@198.51.100.11",
-               f"{APP} exec psql -c 'select '\"'\"'a b'\"'\"';' --no-psqlrc", stdout=("a b",), code=3)
-    code, out, err = run("app", "exec", "production", "--host", "198.51.100.11", "--",
-                         "psql", "-c", "select 'a b';", "--no-psqlrc")
+    ssh.expect(
+        "debian@198.51.100.11", f"{APP} exec psql -c 'select '\"'\"'a b'\"'\"';' --no-psqlrc", stdout=("a b",), code=3
+    )
+    code, out, err = run(
+        "app", "exec", "production", "--host", "198.51.100.11", "--", "psql", "-c", "select 'a b';", "--no-psqlrc"
+    )
     assert code == 3, err
     assert out == "a b\n"
     assert ssh.calls()[0][0] == "--"  # stdin is not a terminal here: no -t
@@ -247,10 +271,13 @@ def test_exec_on_a_placement_takes_its_first_host_with_a_terminal(run, ssh, monk
     assert ssh.calls() == [["-t", "--", "debian@198.51.100.10", f"{APP} exec sh"]]
 
 
-@pytest.mark.parametrize("argv", [
-    ("app", "exec", "production", "--host", "sbg", "--", "sh"),
-    ("app", "logs", "production", "--host", "198.51.100.99"),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("app", "exec", "production", "--host", "sbg", "--", "sh"),
+        ("app", "logs", "production", "--host", "198.51.100.99"),
+    ],
+)
 def test_an_unknown_host_is_refused_before_any_ssh(run, ssh, outputs, argv):
     code, out, err = run(*argv)
     assert code == 2 and out == ""
@@ -259,12 +286,15 @@ def test_an_unknown_host_is_refused_before_any_ssh(run, ssh, outputs, argv):
     assert ssh.calls() == []
 
 
-@pytest.mark.parametrize(("document", "problem"), [
-    ("{not json", "invalid JSON"),
-    ("[]", "expected the JSON object printed by `pulumi stack output --json`"),
-    ('{"entryPoints": []}', "missing outputs"),
-    (json.dumps(dict(OUTPUTS, placements={"gra": {"publicAddresses": []}})), "no web host"),
-])
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        ("{not json", "invalid JSON"),
+        ("[]", "expected the JSON object printed by `pulumi stack output --json`"),
+        ('{"entryPoints": []}', "missing outputs"),
+        (json.dumps(dict(OUTPUTS, placements={"gra": {"publicAddresses": []}})), "no web host"),
+    ],
+)
 def test_invalid_outputs_are_one_line(run, ssh, outputs, document, problem):
     outputs.write_text(document)
     code, out, err = run("release", "status", "production")
@@ -274,8 +304,7 @@ def test_invalid_outputs_are_one_line(run, ssh, outputs, document, problem):
 
 
 def test_missing_outputs_file(run, ssh, tmp_path):
-    code, _, err = run("release", "status", "production", "--outputs", str(tmp_path / "nope.json"),
-                       with_outputs=False)
+    code, _, err = run("release", "status", "production", "--outputs", str(tmp_path / "nope.json"), with_outputs=False)
     assert code == 2 and err == f"resilient-stack: error: {tmp_path / 'nope.json'}: no such file\n"
 
 
@@ -296,19 +325,24 @@ def fake_pulumi(where: Path, script: str) -> Path:
 def test_without_outputs_pulumi_is_asked_in_the_project_directory(run, ssh, tmp_path, monkeypatch):
     project = tmp_path / "project"
     project.mkdir()
-    bin_dir = fake_pulumi(tmp_path, f"""
-open({str(tmp_path / 'pulumi-call.json')!r}, "w").write(json.dumps([sys.argv[1:], os.getcwd()]))
+    bin_dir = fake_pulumi(
+        tmp_path,
+        f"""
+open({str(tmp_path / "pulumi-call.json")!r}, "w").write(json.dumps([sys.argv[1:], os.getcwd()]))
 if sys.argv[1:] != ["stack", "output", "--json", "--stack", "production"]:
     sys.exit("fake-pulumi: unexpected call")
 print(json.dumps({OUTPUTS!r}))
-""")
+""",
+    )
     monkeypatch.setenv("PATH", str(bin_dir))
     ssh.expect("debian@198.51.100.10", f"{APP} status", stdout=("release 3",))
     code, out, err = run("release", "status", "production", "--cwd", str(project), with_outputs=False)
     assert code == 0, err
     assert out == "release 3\n"
     assert json.loads((tmp_path / "pulumi-call.json").read_text()) == [
-        ["stack", "output", "--json", "--stack", "production"], os.path.realpath(project)]
+        ["stack", "output", "--json", "--stack", "production"],
+        os.path.realpath(project),
+    ]
 
 
 def test_pulumi_missing_or_failing_is_one_line(run, ssh, tmp_path, monkeypatch):
@@ -316,7 +350,7 @@ def test_pulumi_missing_or_failing_is_one_line(run, ssh, tmp_path, monkeypatch):
     code, _, err = run("app", "logs", "production", with_outputs=False)
     assert code == 2 and err.startswith("resilient-stack: error: stack production: pulumi is not on PATH")
     assert err.count("\n") == 1
-    bin_dir = fake_pulumi(tmp_path, 'sys.stderr.write("error: no stack named \'production\' found\\n"); sys.exit(255)')
+    bin_dir = fake_pulumi(tmp_path, "sys.stderr.write(\"error: no stack named 'production' found\\n\"); sys.exit(255)")
     monkeypatch.setenv("PATH", str(bin_dir))
     code, _, err = run("app", "logs", "production", with_outputs=False)
     assert code == 2 and err.count("\n") == 1
@@ -327,8 +361,17 @@ def test_pulumi_missing_or_failing_is_one_line(run, ssh, tmp_path, monkeypatch):
 def test_the_installed_command_reads_outputs_from_stdin(cli, ssh):
     """The real process (python -m resilient_stack), the outputs on stdin: the remote output reaches stdout."""
     ssh.expect("debian@198.51.100.10", f"{APP} status --json", stdout=('{"releases": []}',))
-    r = cli("release", "status", "production", "--json", "--outputs", "-", "--ssh", str(ssh.path),
-            stdin=json.dumps(OUTPUTS).encode())
+    r = cli(
+        "release",
+        "status",
+        "production",
+        "--json",
+        "--outputs",
+        "-",
+        "--ssh",
+        str(ssh.path),
+        stdin=json.dumps(OUTPUTS).encode(),
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"releases": []}
     assert b"answered by 198.51.100.10 (gra)" in r.stderr

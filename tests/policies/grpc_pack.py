@@ -38,8 +38,12 @@ from pulumi.runtime.proto import (
 
 from tests.policies.support import POLICIES_DIR, Diagnostic
 
-LEVEL_NAMES = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
-               analyzer_pb2.DISABLED: "disabled", analyzer_pb2.REMEDIATE: "remediate"}
+LEVEL_NAMES = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.DISABLED: "disabled",
+    analyzer_pb2.REMEDIATE: "remediate",
+}
 LEVEL_VALUES = {v: k for k, v in LEVEL_NAMES.items()}
 
 
@@ -86,28 +90,39 @@ class PolicyInfo:
 
 
 class PackProcess:
-    def __init__(self, pack_dir: Path = POLICIES_DIR, project: str = "shop", stack: str = "dev",
-                 dry_run: bool = True) -> None:
+    def __init__(
+        self, pack_dir: Path = POLICIES_DIR, project: str = "shop", stack: str = "dev", dry_run: bool = True
+    ) -> None:
         self.pack_dir = pack_dir
         self.engine = _Engine()
         self._engine_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         engine_pb2_grpc.add_EngineServicer_to_server(self.engine, self._engine_server)
         self.engine_address = f"127.0.0.1:{self._engine_server.add_insecure_port('127.0.0.1:0')}"
         self._engine_server.start()
-        env = dict(os.environ, PULUMI_PROJECT=project, PULUMI_STACK=stack,
-                   PULUMI_DRY_RUN="true" if dry_run else "false", PULUMI_CONFIG="{}")
+        env = dict(
+            os.environ,
+            PULUMI_PROJECT=project,
+            PULUMI_STACK=stack,
+            PULUMI_DRY_RUN="true" if dry_run else "false",
+            PULUMI_CONFIG="{}",
+        )
         env.pop("PYTHONPATH", None)
         self.proc = subprocess.Popen(
             [str(pack_interpreter(pack_dir)), "-u", "-m", "pulumi.policy", self.engine_address, str(pack_dir)],
-            cwd=pack_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            cwd=pack_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         self.stderr: list[str] = []
         threading.Thread(target=self._drain, args=(self.proc.stderr, self.stderr), daemon=True).start()
         self.port = self._read_port(timeout=60)
         self.stdout: list[str] = []
         threading.Thread(target=self._drain, args=(self.proc.stdout, self.stdout), daemon=True).start()
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}",
-                                             options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)])
+        self.channel = grpc.insecure_channel(
+            f"127.0.0.1:{self.port}", options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)]
+        )
         grpc.channel_ready_future(self.channel).result(timeout=30)
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
         self.project, self.stack, self.dry_run = project, stack, dry_run
@@ -146,9 +161,9 @@ class PackProcess:
     # ---- the engine's calls ------------------------------------------------------------------
 
     def handshake(self) -> grpc.StatusCode | None:
-        req = analyzer_pb2.AnalyzerHandshakeRequest(engine_address=self.engine_address,
-                                                    root_directory=str(self.pack_dir),
-                                                    program_directory=str(self.pack_dir))
+        req = analyzer_pb2.AnalyzerHandshakeRequest(
+            engine_address=self.engine_address, root_directory=str(self.pack_dir), program_directory=str(self.pack_dir)
+        )
         try:
             self.stub.Handshake(req, timeout=30)
         except grpc.RpcError as exc:
@@ -156,14 +171,20 @@ class PackProcess:
         return None
 
     def configure_stack(self) -> None:
-        self.stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(
-            stack=self.stack, project=self.project, organization="organization", dry_run=self.dry_run), timeout=30)
+        self.stub.ConfigureStack(
+            analyzer_pb2.AnalyzerStackConfigureRequest(
+                stack=self.stack, project=self.project, organization="organization", dry_run=self.dry_run
+            ),
+            timeout=30,
+        )
 
     def info(self) -> tuple[analyzer_pb2.AnalyzerInfo, dict[str, PolicyInfo]]:
         info = self.stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
         policies = {}
         for p in info.policies:
-            kind = {analyzer_pb2.POLICY_TYPE_RESOURCE: "resource", analyzer_pb2.POLICY_TYPE_STACK: "stack"}.get(p.policy_type, "?")
+            kind = {analyzer_pb2.POLICY_TYPE_RESOURCE: "resource", analyzer_pb2.POLICY_TYPE_STACK: "stack"}.get(
+                p.policy_type, "?"
+            )
             schema = json_format.MessageToDict(p.configSchema.properties) if p.HasField("configSchema") else {}
             policies[p.name] = PolicyInfo(p.name, LEVEL_NAMES[p.enforcementLevel], kind, schema)
         return info, policies
@@ -189,17 +210,24 @@ class PackProcess:
             result[name] = (level or old_level, props)
         errors = []
         for p in policies.values():
-            schema = {"type": "object", "properties": {**p.schema, "enforcementLevel": {
-                "type": "string", "enum": ["advisory", "mandatory", "remediate", "disabled"]}}}
+            schema = {
+                "type": "object",
+                "properties": {
+                    **p.schema,
+                    "enforcementLevel": {"type": "string", "enum": ["advisory", "mandatory", "remediate", "disabled"]},
+                },
+            }
             for err in jsonschema.Draft7Validator(schema).iter_errors(result[p.name][1] or {}):
                 where = ".".join(str(x) for x in err.absolute_path) or "(root)"
                 errors.append(f"{p.name}: {where}: {err.message}")
         if errors:
             raise PackError("validating policy config: " + "; ".join(errors))
-        request = analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
-            name: analyzer_pb2.PolicyConfig(enforcementLevel=LEVEL_VALUES[level], properties=_struct(props))
-            for name, (level, props) in result.items()
-        })
+        request = analyzer_pb2.ConfigureAnalyzerRequest(
+            policyConfig={
+                name: analyzer_pb2.PolicyConfig(enforcementLevel=LEVEL_VALUES[level], properties=_struct(props))
+                for name, (level, props) in result.items()
+            }
+        )
         self.stub.Configure(request, timeout=30)
         return {k: (lvl, props or {}) for k, (lvl, props) in result.items()}
 
@@ -208,34 +236,56 @@ class PackProcess:
         p = r.get("provider")
         if not p:
             return None
-        return analyzer_pb2.AnalyzerProviderResource(type=p["type"], urn=p["urn"], name=p["name"],
-                                                     properties=_struct(p["props"]))
+        return analyzer_pb2.AnalyzerProviderResource(
+            type=p["type"], urn=p["urn"], name=p["name"], properties=_struct(p["props"])
+        )
 
     def _diags(self, response) -> list[Diagnostic]:
-        return [Diagnostic(d.policyName, LEVEL_NAMES[d.enforcementLevel], d.urn, d.message)
-                for d in response.diagnostics]
+        return [
+            Diagnostic(d.policyName, LEVEL_NAMES[d.enforcementLevel], d.urn, d.message) for d in response.diagnostics
+        ]
 
     def analyze(self, r: dict) -> list[Diagnostic]:
-        kwargs = dict(urn=r["urn"], type=r["type"], name=r["name"], properties=_struct(r["inputs"]),
-                      options=analyzer_pb2.AnalyzerResourceOptions(parent=r.get("parent", "")))
+        kwargs = dict(
+            urn=r["urn"],
+            type=r["type"],
+            name=r["name"],
+            properties=_struct(r["inputs"]),
+            options=analyzer_pb2.AnalyzerResourceOptions(parent=r.get("parent", "")),
+        )
         prov = self._provider(r)
         if prov is not None:
             kwargs["provider"] = prov
         remediation = self.stub.Remediate(analyzer_pb2.AnalyzeRequest(**kwargs), timeout=60)
         if remediation.remediations:
             raise AssertionError(f"the pack rewrote {r['urn']}: {remediation.remediations}")
-        return [Diagnostic(d.policyName, "mandatory" if LEVEL_NAMES[d.enforcementLevel] == "remediate"
-                           else LEVEL_NAMES[d.enforcementLevel], d.urn or r["urn"], d.message)
-                for d in self.stub.Analyze(analyzer_pb2.AnalyzeRequest(**kwargs), timeout=60).diagnostics]
+        return [
+            Diagnostic(
+                d.policyName,
+                "mandatory" if LEVEL_NAMES[d.enforcementLevel] == "remediate" else LEVEL_NAMES[d.enforcementLevel],
+                d.urn or r["urn"],
+                d.message,
+            )
+            for d in self.stub.Analyze(analyzer_pb2.AnalyzeRequest(**kwargs), timeout=60).diagnostics
+        ]
 
     def analyze_stack(self, resources: list[dict]) -> list[Diagnostic]:
         items = []
         for r in resources:
-            kwargs = dict(urn=r["urn"], type=r["type"], name=r["name"], properties=_struct(r["outputs"]),
-                          options=analyzer_pb2.AnalyzerResourceOptions(parent=r.get("parent", "")),
-                          parent=r.get("parent", ""), dependencies=r.get("dependencies", []),
-                          propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
-                                                for k, v in r.get("propertyDependencies", {}).items() if v})
+            kwargs = dict(
+                urn=r["urn"],
+                type=r["type"],
+                name=r["name"],
+                properties=_struct(r["outputs"]),
+                options=analyzer_pb2.AnalyzerResourceOptions(parent=r.get("parent", "")),
+                parent=r.get("parent", ""),
+                dependencies=r.get("dependencies", []),
+                propertyDependencies={
+                    k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                    for k, v in r.get("propertyDependencies", {}).items()
+                    if v
+                },
+            )
             prov = self._provider(r)
             if prov is not None:
                 kwargs["provider"] = prov
@@ -253,4 +303,3 @@ class PackProcess:
         for d in self.analyze_stack(resources):
             diags.append(Diagnostic(d.policy, d.level, d.urn or stack_urn, d.message))
         return diags
-

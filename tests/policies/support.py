@@ -40,6 +40,7 @@ SECGROUP_RULE = "openstack:networking/secGroupRule:SecGroupRule"
 
 # ---- SDK objects, as the servicer builds them --------------------------------------------------
 
+
 def sdk_props(props: dict | None) -> Any:
     """Properties as a validation receives them: deserialized (secrets unwrapped) and unknown-checking."""
     return unknown_checking_proxy(deserialize_properties(props or {}))
@@ -53,13 +54,20 @@ def provider(name: str = "gra", typ: str = OPENSTACK, **props: Any) -> PolicyPro
     return PolicyProviderResource(typ, sdk_props(props), b.urn(typ, name), name)
 
 
-def resource(typ: str, name: str, props: dict | None = None, prov: PolicyProviderResource | None = None,
-             deps: dict | None = None) -> PolicyResource:
+def resource(
+    typ: str, name: str, props: dict | None = None, prov: PolicyProviderResource | None = None, deps: dict | None = None
+) -> PolicyResource:
     return PolicyResource(typ, sdk_props(props), b.urn(typ, name), name, options(), prov, None, [], deps or {})
 
 
-def replica(name: str, prov: PolicyProviderResource | None, role: str = "web", typ: str = b.INSTANCE,
-            deps: dict | None = None, **props: Any) -> PolicyResource:
+def replica(
+    name: str,
+    prov: PolicyProviderResource | None,
+    role: str = "web",
+    typ: str = b.INSTANCE,
+    deps: dict | None = None,
+    **props: Any,
+) -> PolicyResource:
     labels = {"resilient-stack:role": role}
     labels.update(props.pop("labels", {}))
     return resource(typ, name, {"metadata": labels, **props}, prov, deps)
@@ -69,8 +77,13 @@ def stack_args(resources: list[PolicyResource], config: dict | None = None) -> S
     return StackValidationArgs(resources, config)
 
 
-def resource_args(typ: str, name: str, props: dict | None = None, prov: PolicyProviderResource | None = None,
-                  config: dict | None = None) -> ResourceValidationArgs:
+def resource_args(
+    typ: str,
+    name: str,
+    props: dict | None = None,
+    prov: PolicyProviderResource | None = None,
+    config: dict | None = None,
+) -> ResourceValidationArgs:
     return ResourceValidationArgs(typ, sdk_props(props), b.urn(typ, name), name, options(), prov, config)
 
 
@@ -90,6 +103,7 @@ class Violations:
 
 
 # ---- stack exports seen by a policy pack ------------------------------------------------------
+
 
 def _secrets(value: Any, mode: str) -> Any:
     if isinstance(value, dict):
@@ -115,20 +129,30 @@ def engine_resources(doc: dict, secrets: str = "redact") -> list[dict]:
         if isinstance(ref, str) and "::" in ref:
             p = providers.get(ref.rsplit("::", 1)[0])
             if p is not None:
-                prov = {"urn": p["urn"], "type": p["type"], "name": p["urn"].rsplit("::", 1)[1],
-                        "props": _secrets(p.get("inputs") or {}, secrets)}
-        out.append({
-            "urn": r["urn"], "type": r["type"], "name": r["urn"].rsplit("::", 1)[1],
-            "inputs": _secrets(r.get("inputs") or {}, secrets),
-            "outputs": _secrets(r.get("outputs") or {}, secrets),
-            "provider": prov, "parent": r.get("parent", ""),
-            "dependencies": list(r.get("dependencies") or []),
-            "propertyDependencies": dict(r.get("propertyDependencies") or {}),
-        })
+                prov = {
+                    "urn": p["urn"],
+                    "type": p["type"],
+                    "name": p["urn"].rsplit("::", 1)[1],
+                    "props": _secrets(p.get("inputs") or {}, secrets),
+                }
+        out.append(
+            {
+                "urn": r["urn"],
+                "type": r["type"],
+                "name": r["urn"].rsplit("::", 1)[1],
+                "inputs": _secrets(r.get("inputs") or {}, secrets),
+                "outputs": _secrets(r.get("outputs") or {}, secrets),
+                "provider": prov,
+                "parent": r.get("parent", ""),
+                "dependencies": list(r.get("dependencies") or []),
+                "propertyDependencies": dict(r.get("propertyDependencies") or {}),
+            }
+        )
     return out
 
 
 # ---- the pack, driven in-process the way the SDK's servicer drives it ------------------------
+
 
 @dataclass(frozen=True)
 class Diagnostic:
@@ -143,8 +167,11 @@ def configured_levels(policies: list, config: dict | None = None) -> dict[str, t
     config = config or {}
     out = {}
     for p in policies:
-        props = {k: v["default"] for k, v in (p.config_schema.properties if p.config_schema else {}).items()
-                 if "default" in v}
+        props = {
+            k: v["default"]
+            for k, v in (p.config_schema.properties if p.config_schema else {}).items()
+            if "default" in v
+        }
         level = p.enforcement_level.value
         if isinstance(config.get("all"), str):
             level = config["all"]
@@ -179,6 +206,7 @@ def run_in_process(doc: dict, config: dict | None = None, secrets: str = "redact
         def report(message, urn=None):
             lvl = "mandatory" if level == "remediate" else level
             diags.append(Diagnostic(policy.name, lvl, urn or urn_default, message))
+
         return report
 
     for r in resources:
@@ -186,15 +214,17 @@ def run_in_process(doc: dict, config: dict | None = None, secrets: str = "redact
             level, props = levels[policy.name]
             if level == "remediate" and isinstance(policy, ResourceValidationPolicy) and policy.has_remediation():
                 secret_preserving = unknown_checking_proxy(deserialize_properties(r["inputs"], True))
-                args = ResourceValidationArgs(r["type"], secret_preserving, r["urn"], r["name"], options(),
-                                              prov_obj(r["provider"]), props)
+                args = ResourceValidationArgs(
+                    r["type"], secret_preserving, r["urn"], r["name"], options(), prov_obj(r["provider"]), props
+                )
                 assert policy.remediate(args) is None  # the pack never rewrites a resource
         for policy in resilient_policies.POLICIES:
             level, props = levels[policy.name]
             if level == "disabled" or not isinstance(policy, ResourceValidationPolicy) or not policy.has_validation():
                 continue
-            args = ResourceValidationArgs(r["type"], sdk_props(r["inputs"]), r["urn"], r["name"], options(),
-                                          prov_obj(r["provider"]), props)
+            args = ResourceValidationArgs(
+                r["type"], sdk_props(r["inputs"]), r["urn"], r["name"], options(), prov_obj(r["provider"]), props
+            )
             try:
                 policy.validate(args, collect(policy, level, r["urn"]))
             except UnknownValueError as exc:  # the servicer's downgrade: must never happen
@@ -204,9 +234,20 @@ def run_in_process(doc: dict, config: dict | None = None, secrets: str = "redact
         level, props = levels[policy.name]
         if level == "disabled" or not isinstance(policy, StackValidationPolicy):
             continue
-        objs = [PolicyResource(r["type"], sdk_props(r["outputs"]), r["urn"], r["name"], options(),
-                               prov_obj(r["provider"]), None, [],
-                               {k: [] for k in r["propertyDependencies"]}) for r in resources]
+        objs = [
+            PolicyResource(
+                r["type"],
+                sdk_props(r["outputs"]),
+                r["urn"],
+                r["name"],
+                options(),
+                prov_obj(r["provider"]),
+                None,
+                [],
+                {k: [] for k in r["propertyDependencies"]},
+            )
+            for r in resources
+        ]
         try:
             policy.validate(StackValidationArgs(objs, props), collect(policy, level, stack_urn))
         except UnknownValueError as exc:
@@ -220,12 +261,17 @@ def mandatory_rules(diags: list[Diagnostic]) -> set[str]:
 
 # ---- the auditor on the same resources --------------------------------------------------------
 
+
 def audit(doc: dict, tmp_path: Path, *args: str, name: str = "export.json") -> dict:
     """`resilient-stack audit --format json` of the export: the report, with its exit code."""
     path = tmp_path / name
     path.write_text(json.dumps(doc))
-    r = subprocess.run([sys.executable, "-m", "resilient_stack", "audit", str(path), "--format", "json", *args],
-                       capture_output=True, cwd=ROOT, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "resilient_stack", "audit", str(path), "--format", "json", *args],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert r.returncode in (0, 1), r.stderr.decode()
     report = json.loads(r.stdout)
     report["exit"] = r.returncode
@@ -242,4 +288,3 @@ def assert_agree(diags: list[Diagnostic], report: dict) -> None:
     assert mandatory_rules(diags) == audit_blocking(report), (sorted(mandatory_rules(diags)), report["findings"])
     assert ("fail" if mandatory_rules(diags) else "pass") == report["verdict"]
     assert report["exit"] == (1 if report["verdict"] == "fail" else 0)
-

@@ -66,8 +66,11 @@ def test_spread_passes_and_strasbourg_fails_like_the_auditor(pack, tmp_path):
     assert s.mandatory_rules(diags) == {"single-site", "backup-colocated", "site-majority"}
     site = [d for d in diags if d.policy == "single-site"]
     assert all(d.urn.endswith("pulumi:pulumi:Stack::shop-dev") for d in site)
-    assert any("all 2 `web` replicas are in site Strasbourg campus" in d.message and
-               "add a placement in another site, e.g. GRA11 or WAW1" in d.message for d in site)
+    assert any(
+        "all 2 `web` replicas are in site Strasbourg campus" in d.message
+        and "add a placement in another site, e.g. GRA11 or WAW1" in d.message
+        for d in site
+    )
     backup = next(d for d in diags if d.policy == "backup-colocated")
     assert backup.urn == b.urn(b.CONTAINER, "backups")
     assert {d.level for d in diags if d.policy == "single-provider"} == {"advisory"}
@@ -108,13 +111,26 @@ def test_security_rules_agree_with_the_auditor_and_see_secrets(pack, tmp_path):
     e.resource(s.SECGROUP_RULE, "pg-world", gra, **{**SSH, "portRangeMin": 5432, "portRangeMax": 5432})
     e.resource(s.SECGROUP_RULE, "ssh-admin", gra, **{**SSH, "remoteIpPrefix": "198.51.100.0/24"})
     e.resource(b.INSTANCE, "db-x", gra, role="database", userData=PLAIN_UD)
-    e.resource(b.INSTANCE, "db-y", gra, role="database",
-               userData={SECRET_SIG: s.SECRET_VALUE_SIG, "plaintext": '"export PGPASSWORD=hunter2hunter2"'})
+    e.resource(
+        b.INSTANCE,
+        "db-y",
+        gra,
+        role="database",
+        userData={SECRET_SIG: s.SECRET_VALUE_SIG, "plaintext": '"export PGPASSWORD=hunter2hunter2"'},
+    )
     doc = e.doc()
     for secrets in ("redact", "envelope"):  # `policy analyze` without and with the secrets' key
         diags, report = check(pack, doc, tmp_path, secrets=secrets)
-        assert s.mandatory_rules(diags) == {"ssh-open-to-world", "database-open-to-world", "plaintext-secret-in-user-data"}
-        assert {d.urn.rsplit("::", 1)[1] for d in diags if d.policy in SECURITY_RULE_IDS} == {"ssh-world", "pg-world", "db-x"}
+        assert s.mandatory_rules(diags) == {
+            "ssh-open-to-world",
+            "database-open-to-world",
+            "plaintext-secret-in-user-data",
+        }
+        assert {d.urn.rsplit("::", 1)[1] for d in diags if d.policy in SECURITY_RULE_IDS} == {
+            "ssh-world",
+            "pg-world",
+            "db-x",
+        }
     # without its remediation pass the pack cannot see that db-y's user data is a secret, and says so (a pack
     # process serves one command, whose config is fixed: a fresh one, without the records of the runs above)
     fresh = PackProcess()
@@ -130,28 +146,67 @@ def test_security_rules_agree_with_the_auditor_and_see_secrets(pack, tmp_path):
 
 def _preview_resources():
     """What the engine sends during `pulumi preview` of a new stack: unknown outputs, the default provider."""
-    default = {"urn": b.urn(s.OPENSTACK, "default_5_4_1"), "type": s.OPENSTACK, "name": "default_5_4_1",
-               "props": {"region": "GRA11", "authUrl": b.OVH_AUTH, "version": "5.4.1"}}
-    waw = {"urn": b.urn(s.OPENSTACK, "waw"), "type": s.OPENSTACK, "name": "waw",
-           "props": {"region": "WAW1", "authUrl": b.OVH_AUTH}}
-    stack = {"urn": b.urn("pulumi:pulumi:Stack", "shop-dev"), "type": "pulumi:pulumi:Stack", "name": "shop-dev",
-             "inputs": {}, "outputs": {}, "provider": None}
+    default = {
+        "urn": b.urn(s.OPENSTACK, "default_5_4_1"),
+        "type": s.OPENSTACK,
+        "name": "default_5_4_1",
+        "props": {"region": "GRA11", "authUrl": b.OVH_AUTH, "version": "5.4.1"},
+    }
+    waw = {
+        "urn": b.urn(s.OPENSTACK, "waw"),
+        "type": s.OPENSTACK,
+        "name": "waw",
+        "props": {"region": "WAW1", "authUrl": b.OVH_AUTH},
+    }
+    stack = {
+        "urn": b.urn("pulumi:pulumi:Stack", "shop-dev"),
+        "type": "pulumi:pulumi:Stack",
+        "name": "shop-dev",
+        "inputs": {},
+        "outputs": {},
+        "provider": None,
+    }
 
     def instance(name, prov, role="web", **extra):
         inputs = {"flavorName": "b3-8", "metadata": {"resilient-stack:role": role}, **extra}
-        outputs = {**inputs, "id": UNKNOWN, "region": UNKNOWN, "availabilityZone": UNKNOWN, "accessIpV4": UNKNOWN,
-                   "allMetadata": UNKNOWN, "userData": UNKNOWN if "userData" in extra else None}
-        return {"urn": b.urn(b.INSTANCE, name), "type": b.INSTANCE, "name": name, "inputs": inputs,
-                "outputs": outputs, "provider": prov, "parent": stack["urn"], "propertyDependencies": {}}
+        outputs = {
+            **inputs,
+            "id": UNKNOWN,
+            "region": UNKNOWN,
+            "availabilityZone": UNKNOWN,
+            "accessIpV4": UNKNOWN,
+            "allMetadata": UNKNOWN,
+            "userData": UNKNOWN if "userData" in extra else None,
+        }
+        return {
+            "urn": b.urn(b.INSTANCE, name),
+            "type": b.INSTANCE,
+            "name": name,
+            "inputs": inputs,
+            "outputs": outputs,
+            "provider": prov,
+            "parent": stack["urn"],
+            "propertyDependencies": {},
+        }
 
     secret_ud = {SECRET_SIG: s.SECRET_VALUE_SIG, "value": "#cloud-config\npassword: hunter2hunter2\n"}
-    rule = {"urn": b.urn(s.SECGROUP_RULE, "ssh-bastion"), "type": s.SECGROUP_RULE, "name": "ssh-bastion",
-            "inputs": {**SSH, "remoteGroupId": UNKNOWN, "securityGroupId": UNKNOWN},
-            "outputs": {**SSH, "remoteGroupId": UNKNOWN, "securityGroupId": UNKNOWN, "id": UNKNOWN},
-            "provider": waw, "propertyDependencies": {"remoteGroupId": [b.urn("x:y:Z", "g")]}}
-    return [stack, instance("web-1", default), instance("web-2", waw),
-            instance("db-1", default, "database", userData=secret_ud), instance("db-2", waw, "database"),
-            rule]
+    rule = {
+        "urn": b.urn(s.SECGROUP_RULE, "ssh-bastion"),
+        "type": s.SECGROUP_RULE,
+        "name": "ssh-bastion",
+        "inputs": {**SSH, "remoteGroupId": UNKNOWN, "securityGroupId": UNKNOWN},
+        "outputs": {**SSH, "remoteGroupId": UNKNOWN, "securityGroupId": UNKNOWN, "id": UNKNOWN},
+        "provider": waw,
+        "propertyDependencies": {"remoteGroupId": [b.urn("x:y:Z", "g")]},
+    }
+    return [
+        stack,
+        instance("web-1", default),
+        instance("web-2", waw),
+        instance("db-1", default, "database", userData=secret_ud),
+        instance("db-2", waw, "database"),
+        rule,
+    ]
 
 
 def test_preview_unknowns_are_never_read_and_the_default_provider_places(pack):
@@ -173,19 +228,45 @@ def test_preview_unknowns_are_never_read_and_the_default_provider_places(pack):
 
 def test_never_crashes_on_unknown_types_and_shapes(pack):
     odd = [
-        {"urn": b.urn("acme:index/thing:Thing", "t"), "type": "acme:index/thing:Thing", "name": "t",
-         "inputs": {"a": [UNKNOWN, {"b": None}], "tags": ["resilient-stack:role=web"]}, "outputs": {"x": 1.5},
-         "provider": {"urn": b.urn("pulumi:providers:acme", "p"), "type": "pulumi:providers:acme", "name": "p", "props": {}}},
-        {"urn": b.urn(b.INSTANCE, "i"), "type": b.INSTANCE, "name": "i",
-         "inputs": {"userData": ["not", "text"], "metadata": UNKNOWN}, "outputs": {"region": {"deep": UNKNOWN}},
-         "provider": None},
-        {"urn": b.urn(s.SECGROUP_RULE, "r"), "type": s.SECGROUP_RULE, "name": "r",
-         "inputs": {"direction": 7, "portRangeMin": "x", "remoteIpPrefix": ["0.0.0.0/0"]}, "outputs": {}, "provider": None},
+        {
+            "urn": b.urn("acme:index/thing:Thing", "t"),
+            "type": "acme:index/thing:Thing",
+            "name": "t",
+            "inputs": {"a": [UNKNOWN, {"b": None}], "tags": ["resilient-stack:role=web"]},
+            "outputs": {"x": 1.5},
+            "provider": {
+                "urn": b.urn("pulumi:providers:acme", "p"),
+                "type": "pulumi:providers:acme",
+                "name": "p",
+                "props": {},
+            },
+        },
+        {
+            "urn": b.urn(b.INSTANCE, "i"),
+            "type": b.INSTANCE,
+            "name": "i",
+            "inputs": {"userData": ["not", "text"], "metadata": UNKNOWN},
+            "outputs": {"region": {"deep": UNKNOWN}},
+            "provider": None,
+        },
+        {
+            "urn": b.urn(s.SECGROUP_RULE, "r"),
+            "type": s.SECGROUP_RULE,
+            "name": "r",
+            "inputs": {"direction": 7, "portRangeMin": "x", "remoteIpPrefix": ["0.0.0.0/0"]},
+            "outputs": {},
+            "provider": None,
+        },
     ]
     diags = pack.run(odd)
     assert not [d for d in diags if "can't run policy" in d.message]
-    assert {d.policy for d in diags} <= {"unknown-placement", "single-building", "single-site", "single-provider",
-                                         "unknown-security-rule"}  # the odd rule may open SSH: fails closed
+    assert {d.policy for d in diags} <= {
+        "unknown-placement",
+        "single-building",
+        "single-site",
+        "single-provider",
+        "unknown-security-rule",
+    }  # the odd rule may open SSH: fails closed
 
 
 def test_shipped_production_stack_passes_like_the_auditor(pack, tmp_path):

@@ -63,8 +63,13 @@ def run(world: Path, *args: str, pulumi: bool = True, **env: str) -> subprocess.
     path = ([str(world / "pulumi" / "bin")] if pulumi else []) + system  # a go there is never reached: the missing
     # vendored sources stop the script before any build
     environ = {
-        "PATH": os.pathsep.join(path), "HOME": str(world / "home"), "XDG_CACHE_HOME": str(world / "cache"),
-        "RESILIENT_STACK_VENDOR": str(world / "vendor"), "FAKE_DIR": str(world), "LANG": "C.UTF-8", **env,
+        "PATH": os.pathsep.join(path),
+        "HOME": str(world / "home"),
+        "XDG_CACHE_HOME": str(world / "cache"),
+        "RESILIENT_STACK_VENDOR": str(world / "vendor"),
+        "FAKE_DIR": str(world),
+        "LANG": "C.UTF-8",
+        **env,
     }
     return subprocess.run(["bash", str(SCRIPT), *args], env=environ, capture_output=True, text=True, timeout=60)
 
@@ -88,7 +93,9 @@ def test_a_pulumi_without_them_installs_exactly_the_pinned_versions_into_its_plu
     r = run(world)
     assert r.returncode == 0, r.stderr
     assert [c for c in calls(world) if c.startswith("plugin install")] == [
-        "plugin install resource openstack v5.4.1", "plugin install resource random v4.19.1"]
+        "plugin install resource openstack v5.4.1",
+        "plugin install resource random v4.19.1",
+    ]
     for command in PINS:
         assert f"+ {command}" in r.stdout
     assert "using the installed pulumi v3.274.1" in r.stdout
@@ -111,8 +118,10 @@ def test_no_download_site_and_no_vendored_sources_stops_at_once_naming_both_ways
     assert "Either give your pulumi the plugin versions the stack pins once Pulumi's download site" in err
     for command in PINS:
         assert f"[engine]   {command}" in err
-    assert f"missing here: pulumi-language-python-v3.259.0-main.go pulumi-openstack-v5.4.1-provider.tar.gz " \
-           f"pulumi-random-v4.19.1-provider.tar.gz in {world}/vendor" in err
+    assert (
+        f"missing here: pulumi-language-python-v3.259.0-main.go pulumi-openstack-v5.4.1-provider.tar.gz "
+        f"pulumi-random-v4.19.1-provider.tar.gz in {world}/vendor" in err
+    )
     assert "missing vendored source" not in err and "Go is required" not in err, "no build was started"
     assert not (world / "cache" / "resilient-stack" / "engine" / "v3.274.1" / "logs").exists()
 
@@ -155,7 +164,9 @@ def test_make_venv_never_builds_and_never_fails(world, download):
 
 def test_make_venv_without_pulumi_says_where_to_get_it(world):
     r = run(world, "--no-build", pulumi=False)
-    assert r.returncode == 0 and "(no pulumi on PATH). Install Pulumi (https://www.pulumi.com/docs/install/)" in r.stdout
+    assert (
+        r.returncode == 0 and "(no pulumi on PATH). Install Pulumi (https://www.pulumi.com/docs/install/)" in r.stdout
+    )
 
 
 def test_the_engine_scripts_pass_shellcheck():
@@ -163,8 +174,13 @@ def test_the_engine_scripts_pass_shellcheck():
     need_tool(shellcheck is not None, "shellcheck missing: apt-get install shellcheck (make tools installs it)")
     scripts = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scripts").glob("*.sh"))
     assert "scripts/install-pulumi-engine.sh" in scripts
-    r = subprocess.run([shellcheck, "--norc", "--severity=style", "-x", "--format=gcc", *scripts], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [shellcheck, "--norc", "--severity=style", "-x", "--format=gcc", *scripts],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -189,8 +205,12 @@ def test_without_a_usable_pulumi_the_engine_built_offline_is_used_and_nothing_is
     engine = _built_engine(world)
     r = run(world, pulumi=installed != "none", FAKE_VERSION="3.200.0" if installed == "too old" else "3.274.1")
     assert r.returncode == 0, r.stdout + r.stderr
-    for piece in ("pulumi CLI: present", "python language host: present", "provider openstack v5.4.1: installed",
-                  "provider random v4.19.1: installed"):
+    for piece in (
+        "pulumi CLI: present",
+        "python language host: present",
+        "provider openstack v5.4.1: installed",
+        "provider random v4.19.1: installed",
+    ):
         assert f"[engine] {piece}" in r.stdout
     assert "[engine] ready: pulumi v3.274.1" in r.stdout and (engine / ".complete").is_file()
     assert not [c for c in calls(world) if c.startswith("plugin install")], "nothing installed, nothing built"

@@ -44,6 +44,7 @@ def test_the_one_lookup_the_program_makes_is_answered():
         def run():
             net = openstack.networking.get_network(name="Ext-Net", **extra)
             pulumi.export("net", net.id)
+
         return run
 
     mocks = RecordingMocks()
@@ -153,7 +154,9 @@ def test_export_shape(runs):
 
 def test_show_secrets_gives_json_plaintext(runs):
     export = to_stack_export(runs["production"], show_secrets=True)
-    (password, *_) = [r for r in export["deployment"]["resources"] if r["type"].startswith("random:index/randomPassword")]
+    (password, *_) = [
+        r for r in export["deployment"]["resources"] if r["type"].startswith("random:index/randomPassword")
+    ]
     envelope = password["outputs"]["result"]
     assert envelope[SECRET_SIG] == "1b47061264138c4ac30d75fd1eb44270"
     value = json.loads(envelope["plaintext"])
@@ -162,7 +165,11 @@ def test_show_secrets_gives_json_plaintext(runs):
 
 def test_engine_config_is_what_the_engine_hands_over():
     assert engine_config({"a:s": "x", "a:b": True, "a:n": 3, "a:o": {"k": [1]}}) == {
-        "a:s": "x", "a:b": "true", "a:n": "3", "a:o": '{"k": [1]}'}
+        "a:s": "x",
+        "a:b": "true",
+        "a:n": "3",
+        "a:o": '{"k": [1]}',
+    }
     with pytest.raises(InputError, match="encrypted secret"):
         engine_config({"a:p": {"secure": "v1:xyz"}})
 
@@ -201,9 +208,13 @@ def test_urns_chain_every_ancestor_type_as_the_engine_does(runs):
     """The engine qualifies a child's type with its parent's whole type chain (root stack left out): a mocked
     export must carry the URNs a real deployment of the same program gets."""
     res = {r.urn: r for r in runs["production"]}
-    web = next(r for r in res.values() if r.type == "openstack:compute/instance:Instance" and r.name == "shop-gra-web-1")
-    assert web.urn == ("urn:pulumi:production::resilient-stack::resilient-stack:stack:ResilientWebStack"
-                       "$resilient-stack:regional:RegionalWebStack$openstack:compute/instance:Instance::shop-gra-web-1")
+    web = next(
+        r for r in res.values() if r.type == "openstack:compute/instance:Instance" and r.name == "shop-gra-web-1"
+    )
+    assert web.urn == (
+        "urn:pulumi:production::resilient-stack::resilient-stack:stack:ResilientWebStack"
+        "$resilient-stack:regional:RegionalWebStack$openstack:compute/instance:Instance::shop-gra-web-1"
+    )
     for r in res.values():
         if r.parent and res[r.parent].type != "pulumi:pulumi:Stack":
             assert r.urn.split("::")[2] == f"{res[r.parent].urn.split('::')[2]}${r.type}"
@@ -227,10 +238,20 @@ def test_ports_on_an_external_network_get_public_addresses_from_the_allocator():
         net = openstack.networking.Network("n", name="n", opts=opts)
         subnet = openstack.networking.Subnet("s", network_id=net.id, cidr="10.1.0.0/24", opts=opts)
         public = openstack.networking.Port("pub", name="host-1", network_id="external-id", opts=opts)
-        private = openstack.networking.Port("priv", name="host-1-private", network_id=net.id,
-                                            opts=pulumi.ResourceOptions(provider=provider, depends_on=[subnet]))
-        host = openstack.compute.Instance("h", name="host-1", flavor_name="f", image_name="i", networks=[
-            openstack.compute.InstanceNetworkArgs(port=public.id, access_network=True)], opts=opts)
+        private = openstack.networking.Port(
+            "priv",
+            name="host-1-private",
+            network_id=net.id,
+            opts=pulumi.ResourceOptions(provider=provider, depends_on=[subnet]),
+        )
+        host = openstack.compute.Instance(
+            "h",
+            name="host-1",
+            flavor_name="f",
+            image_name="i",
+            networks=[openstack.compute.InstanceNetworkArgs(port=public.id, access_network=True)],
+            opts=opts,
+        )
         pulumi.export("public", public.all_fixed_ips)
         pulumi.export("private", private.all_fixed_ips)
         pulumi.export("access", host.access_ip_v4)

@@ -43,10 +43,14 @@ def fake_podman(tmp_path, monkeypatch) -> Path:
     exe.chmod(0o755)
     log = tmp_path / "podman.log"
     networks = tmp_path / "networks.json"
-    networks.write_text(json.dumps([
-        {"name": "podman", "subnets": [{"subnet": "10.88.0.0/16", "gateway": "10.88.0.1"}]},
-        {"name": "rs-abc123-internet", "subnets": [{"subnet": "198.18.7.0/24"}, {"subnet": "fd00:1::/64"}]},
-    ]))
+    networks.write_text(
+        json.dumps(
+            [
+                {"name": "podman", "subnets": [{"subnet": "10.88.0.0/16", "gateway": "10.88.0.1"}]},
+                {"name": "rs-abc123-internet", "subnets": [{"subnet": "198.18.7.0/24"}, {"subnet": "fd00:1::/64"}]},
+            ]
+        )
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_PODMAN_LOG", str(log))
     monkeypatch.setenv("FAKE_PODMAN_NETWORKS", str(networks))
@@ -70,13 +74,21 @@ def test_names_are_prefixed_and_random():
 
 def test_published_ports_bind_loopback():
     assert podman._publish_args([(0, 80), (18080, 80), "8443:443", "0.0.0.0:1:2"]) == [
-        "-p", "127.0.0.1::80", "-p", "127.0.0.1:18080:80", "-p", "127.0.0.1:8443:443", "-p", "0.0.0.0:1:2",
+        "-p",
+        "127.0.0.1::80",
+        "-p",
+        "127.0.0.1:18080:80",
+        "-p",
+        "127.0.0.1:8443:443",
+        "-p",
+        "0.0.0.0:1:2",
     ]
 
 
 def test_exec_hands_secrets_over_by_name_only():
-    args = podman._exec_args("rs-1-db", ["psql", "-c", "SELECT 1"], user="postgres",
-                             env={"PGPASSWORD": "s3cret"}, interactive=True)
+    args = podman._exec_args(
+        "rs-1-db", ["psql", "-c", "SELECT 1"], user="postgres", env={"PGPASSWORD": "s3cret"}, interactive=True
+    )
     assert args == ["exec", "-i", "--user", "postgres", "-e", "PGPASSWORD", "rs-1-db", "psql", "-c", "SELECT 1"]
     assert "s3cret" not in " ".join(args)
 
@@ -92,20 +104,34 @@ def test_kill_is_one_call_for_every_container():
 
 def test_a_throwaway_container_has_no_network_and_the_harness_label():
     assert podman._run_once_args("img", ["sh", "-c", "true"], volumes=["/tmp/x:/out"], network="none") == [
-        "run", "--rm", "--network", "none", "--label", podman.LABEL, "-v", "/tmp/x:/out", "img", "sh", "-c", "true"]
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--label",
+        podman.LABEL,
+        "-v",
+        "/tmp/x:/out",
+        "img",
+        "sh",
+        "-c",
+        "true",
+    ]
 
 
 # -- podman's output -----------------------------------------------------------------------------
 
 
 def test_subnets_in_use_are_read_from_podman_network_ls():
-    text = json.dumps([
-        {"name": "podman", "subnets": [{"subnet": "10.88.0.0/16", "gateway": "10.88.0.1"}]},
-        {"name": "v6", "subnets": [{"subnet": "fd00::/64"}, {"subnet": "not-a-subnet"}, {}, None]},
-        {"name": "none-yet", "subnets": None},
-        {"name": "odd", "subnets": "10.0.0.0/8"},
-        "garbage",
-    ])
+    text = json.dumps(
+        [
+            {"name": "podman", "subnets": [{"subnet": "10.88.0.0/16", "gateway": "10.88.0.1"}]},
+            {"name": "v6", "subnets": [{"subnet": "fd00::/64"}, {"subnet": "not-a-subnet"}, {}, None]},
+            {"name": "none-yet", "subnets": None},
+            {"name": "odd", "subnets": "10.0.0.0/8"},
+            "garbage",
+        ]
+    )
     assert podman.parse_subnets(text) == [ipaddress.ip_network("10.88.0.0/16"), ipaddress.ip_network("fd00::/64")]
     assert podman.parse_subnets("") == [] and podman.parse_subnets("{not json") == []
     assert podman.parse_subnets('{"name": "x"}') == []
@@ -120,8 +146,11 @@ def test_without_podman_no_subnet_is_in_use(tmp_path, monkeypatch):
 
 
 def test_calls_through_a_stand_in_podman(fake_podman, monkeypatch):
-    assert podman.used_subnets() == [ipaddress.ip_network("10.88.0.0/16"), ipaddress.ip_network("198.18.7.0/24"),
-                                     ipaddress.ip_network("fd00:1::/64")]
+    assert podman.used_subnets() == [
+        ipaddress.ip_network("10.88.0.0/16"),
+        ipaddress.ip_network("198.18.7.0/24"),
+        ipaddress.ip_network("fd00:1::/64"),
+    ]
     podman.kill("rs-1-a", "rs-1-b")
     with pytest.raises(podman.PodmanError, match='no container with name or ID "gone"'):
         podman.kill("gone")
@@ -131,7 +160,9 @@ def test_calls_through_a_stand_in_podman(fake_podman, monkeypatch):
     proc = podman.popen_exec("rs-1-entry", ["/usr/local/sbin/firedrill-writer", "shop"], env={"PGPASSWORD": "pw"})
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0 and out.splitlines() == [
-        "exec:-e PGPASSWORD rs-1-entry /usr/local/sbin/firedrill-writer shop", "PGPASSWORD=pw"]
+        "exec:-e PGPASSWORD rs-1-entry /usr/local/sbin/firedrill-writer shop",
+        "PGPASSWORD=pw",
+    ]
     assert "PGPASSWORD" not in os.environ  # handed to podman's environment only
     assert calls(fake_podman) == [
         "network ls --format json",
@@ -224,14 +255,17 @@ def test_the_build_script_ships_with_the_package():
     assert script.is_file() and script.stat().st_mode & stat.S_IXUSR
     proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert podman.DEFAULT_IMAGE.endswith(":bookworm-6") and "localhost/resilient-stack-host:bookworm-6" in \
-        script.read_text()
+    assert (
+        podman.DEFAULT_IMAGE.endswith(":bookworm-6")
+        and "localhost/resilient-stack-host:bookworm-6" in script.read_text()
+    )
 
 
 def test_the_repository_script_runs_the_packaged_one():
     wrapper = (ROOT / "scripts" / "build-host-image.sh").read_text()
-    m = re.search(r'^exec bash "\$\(cd "\$\(dirname "\$\{BASH_SOURCE\[0\]\}"\)/\.\." && pwd\)/([^"]+)" "\$@"$',
-                  wrapper, re.M)
+    m = re.search(
+        r'^exec bash "\$\(cd "\$\(dirname "\$\{BASH_SOURCE\[0\]\}"\)/\.\." && pwd\)/([^"]+)" "\$@"$', wrapper, re.M
+    )
     assert m, wrapper
     assert (ROOT / m.group(1)).resolve() == podman.BUILD_SCRIPT
 

@@ -50,7 +50,9 @@ def test_secret_markers():
     from resilient_stack.testing import pulumi_internals as pi
 
     assert pi.SECRET_SIG == vocabulary.SECRET_SIG, moved("pulumi.runtime.rpc._special_sig_key", "mockrun, core")
-    assert pi.SECRET_VALUE == "1b47061264138c4ac30d75fd1eb44270", moved("pulumi.runtime.rpc._special_secret_sig", "mockrun")
+    assert pi.SECRET_VALUE == "1b47061264138c4ac30d75fd1eb44270", moved(
+        "pulumi.runtime.rpc._special_secret_sig", "mockrun"
+    )
 
 
 def test_mock_monitor_shape():
@@ -62,7 +64,9 @@ def test_mock_monitor_shape():
         assert callable(getattr(pi.MockMonitor, method, None)), moved(f"{what}.{method}", "mockrun.RecordingMonitor")
     monitor = pi.MockMonitor(_mocks())
     assert isinstance(monitor.resources, dict), moved(f"{what}.resources", "mockrun.RecordingMonitor")
-    assert monitor.make_urn("", "acme:index:Thing", "x").endswith("::acme:index:Thing::x"), moved(f"{what}.make_urn", "mockrun")
+    assert monitor.make_urn("", "acme:index:Thing", "x").endswith("::acme:index:Thing::x"), moved(
+        f"{what}.make_urn", "mockrun"
+    )
     features = monitor.GetDeploymentInfo(None).supportedFeatures
     assert len(list(features)) > 0, moved(f"{what}.GetDeploymentInfo().supportedFeatures", "mockrun._run")
 
@@ -71,8 +75,14 @@ def test_mock_settings_and_engine():
     from resilient_stack.testing import pulumi_internals as pi
 
     settings = pi.MockSettings(
-        monitor=pi.MockMonitor(_mocks()), monitor_features=set(), engine=pi.MockEngine(None),
-        project="p", stack="s", dry_run=True, organization="o", callbacks=None,
+        monitor=pi.MockMonitor(_mocks()),
+        monitor_features=set(),
+        engine=pi.MockEngine(None),
+        project="p",
+        stack="s",
+        dry_run=True,
+        organization="o",
+        callbacks=None,
     )
     assert settings.project == "p" and settings.stack == "s", moved("pulumi.runtime.mocks.MockSettings", "mockrun._run")
     assert {"logger"} <= params(pi.MockEngine.__init__), moved("pulumi.runtime.mocks.MockEngine", "mockrun._run")
@@ -82,12 +92,16 @@ def test_runtime_settings_entry_points():
     from resilient_stack.testing import pulumi_internals as pi
 
     assert {"settings"} <= params(pi.configure), moved("pulumi.runtime.settings.configure", "mockrun._run")
-    assert {"project", "stack", "preview", "organization"} <= params(pi.reset_options), \
-        moved("pulumi.runtime.settings.reset_options", "mockrun._run")
+    assert {"project", "stack", "preview", "organization"} <= params(pi.reset_options), moved(
+        "pulumi.runtime.settings.reset_options", "mockrun._run"
+    )
     assert inspect.iscoroutinefunction(pi.run_in_stack), moved("pulumi.runtime.stack.run_in_stack", "mockrun._run")
-    assert {"config", "secret_keys"} <= params(pi.set_all_config), moved("pulumi.runtime.config.set_all_config", "mockrun._run")
-    assert {"props_struct"} <= params(pi.deserialize_properties), \
-        moved("pulumi.runtime.rpc.deserialize_properties", "mockrun.RecordingMonitor")
+    assert {"config", "secret_keys"} <= params(pi.set_all_config), moved(
+        "pulumi.runtime.config.set_all_config", "mockrun._run"
+    )
+    assert {"props_struct"} <= params(pi.deserialize_properties), moved(
+        "pulumi.runtime.rpc.deserialize_properties", "mockrun.RecordingMonitor"
+    )
 
 
 def test_thread_event_loop_is_one_loop_per_thread():
@@ -104,28 +118,43 @@ def test_thread_event_loop_is_one_loop_per_thread():
     import concurrent.futures
 
     with concurrent.futures.ThreadPoolExecutor(1) as ex:
-        assert ex.submit(in_thread).result(), moved("pulumi.runtime.sync_await._ensure_event_loop", "mockrun.RecordingMonitor")
+        assert ex.submit(in_thread).result(), moved(
+            "pulumi.runtime.sync_await._ensure_event_loop", "mockrun.RecordingMonitor"
+        )
 
 
 def test_program_config_context_variable():
     """components.stack_config reads the whole program config from pulumi.runtime.config (misspelt keys are reported)."""
     from pulumi.runtime import config as runtime_config
 
-    assert isinstance(runtime_config.CONFIG, contextvars.ContextVar), \
-        moved("pulumi.runtime.config.CONFIG", "components.stack_config._engine_config")
-    assert callable(runtime_config.get_config_env), moved("pulumi.runtime.config.get_config_env", "components.stack_config")
+    assert isinstance(runtime_config.CONFIG, contextvars.ContextVar), moved(
+        "pulumi.runtime.config.CONFIG", "components.stack_config._engine_config"
+    )
+    assert callable(runtime_config.get_config_env), moved(
+        "pulumi.runtime.config.get_config_env", "components.stack_config"
+    )
 
     def read_back():
         runtime_config.set_all_config({"resilient-stack:name": "x"}, [])
         return dict(runtime_config.CONFIG.get())
 
-    assert contextvars.copy_context().run(read_back) == {"resilient-stack:name": "x"}, \
-        moved("pulumi.runtime.config.set_all_config -> CONFIG", "components.stack_config")
+    assert contextvars.copy_context().run(read_back) == {"resilient-stack:name": "x"}, moved(
+        "pulumi.runtime.config.set_all_config -> CONFIG", "components.stack_config"
+    )
 
 
-@pytest.mark.parametrize("name", ["UNKNOWN_BOOLEAN_VALUE", "UNKNOWN_NUMBER_VALUE", "UNKNOWN_STRING_VALUE",
-                                  "UNKNOWN_ARRAY_VALUE", "UNKNOWN_ASSET_VALUE", "UNKNOWN_ARCHIVE_VALUE",
-                                  "UNKNOWN_OBJECT_VALUE"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "UNKNOWN_BOOLEAN_VALUE",
+        "UNKNOWN_NUMBER_VALUE",
+        "UNKNOWN_STRING_VALUE",
+        "UNKNOWN_ARRAY_VALUE",
+        "UNKNOWN_ASSET_VALUE",
+        "UNKNOWN_ARCHIVE_VALUE",
+        "UNKNOWN_OBJECT_VALUE",
+    ],
+)
 def test_policy_sdk_unknown_markers(name):
     from pulumi_policy import proxy
 
@@ -135,7 +164,13 @@ def test_policy_sdk_unknown_markers(name):
 def test_policy_sdk_proxies_and_secrets():
     from pulumi_policy import deserialize, proxy, secret
 
-    assert issubclass(proxy.UnknownValueError, Exception), moved("pulumi_policy.proxy.UnknownValueError", "resilient_policies.resources")
-    assert callable(proxy.unknown_checking_proxy), moved("pulumi_policy.proxy.unknown_checking_proxy", "bench/pack_validate.py")
-    assert callable(deserialize.deserialize_properties), moved("pulumi_policy.deserialize.deserialize_properties", "bench/pack_validate.py")
+    assert issubclass(proxy.UnknownValueError, Exception), moved(
+        "pulumi_policy.proxy.UnknownValueError", "resilient_policies.resources"
+    )
+    assert callable(proxy.unknown_checking_proxy), moved(
+        "pulumi_policy.proxy.unknown_checking_proxy", "bench/pack_validate.py"
+    )
+    assert callable(deserialize.deserialize_properties), moved(
+        "pulumi_policy.deserialize.deserialize_properties", "bench/pack_validate.py"
+    )
     assert secret.Secret("x").value == "x", moved("pulumi_policy.secret.Secret", "resilient_policies.resources")

@@ -18,8 +18,22 @@ RULES_DOC = f"{INFO_URI}/blob/main/docs/rules.md"
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)}
-_CONTROL.update({c: f"\\u{c:04x}" for c in (*range(0x80, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F),
-                                             *range(0x2066, 0x206A), *range(0xD800, 0xE000), 0xFEFF, 0xFFFE, 0xFFFF)})
+_CONTROL.update(
+    {
+        c: f"\\u{c:04x}"
+        for c in (
+            *range(0x80, 0xA0),
+            0x2028,
+            0x2029,
+            *range(0x202A, 0x202F),
+            *range(0x2066, 0x206A),
+            *range(0xD800, 0xE000),
+            0xFEFF,
+            0xFFFE,
+            0xFFFF,
+        )
+    }
+)
 
 
 def printable(text: str, *, newlines: bool = True) -> str:
@@ -46,13 +60,16 @@ def role_summary(report: Report) -> list[tuple[str, int, str, str, str]]:
     for p in report.placements:
         key = f"backup of {p.unit}" if p.role == BACKUP_ROLE else p.unit
         groups[key].append(p)
+
     def names(ps: list, attr: str) -> str:
         vals = sorted({getattr(p, attr) or "?" for p in ps if p.resolved})
         missing = sum(1 for p in ps if not p.resolved)
         return ", ".join(vals) + (f" (+{missing} unplaced)" if missing else "")
 
-    return [(role, len(ps), names(ps, "provider"), names(ps, "site_name"), names(ps, "building"))
-            for role, ps in sorted(groups.items())]
+    return [
+        (role, len(ps), names(ps, "provider"), names(ps, "site_name"), names(ps, "building"))
+        for role, ps in sorted(groups.items())
+    ]
 
 
 UNKNOWN_TYPE_NOTE = "type unknown to the auditor"
@@ -69,8 +86,10 @@ def coverage(report: Report) -> tuple[int, int, list[tuple[str, int, str]]]:
         n = len(report.placements)
         return n, n, []
     ne = cov["not_evaluated"]
-    rows = [(t, n, UNKNOWN_TYPE_NOTE if t in ne["unknown_type"] else "")
-            for t, n in {**ne["holds_no_replica"], **ne["unknown_type"]}.items()]
+    rows = [
+        (t, n, UNKNOWN_TYPE_NOTE if t in ne["unknown_type"] else "")
+        for t, n in {**ne["holds_no_replica"], **ne["unknown_type"]}.items()
+    ]
     rows += [(t, n, NOT_RUNNING_NOTE) for t, n in ne.get("not_running", {}).items()]
     rows.sort(key=lambda r: (-r[1], r[0], r[2]))
     return cov["resources"], sum(cov["evaluated"].values()), rows
@@ -91,9 +110,11 @@ def verdict_line(report: Report) -> str:
     others = len(report.findings) - blocking - known
     total, evaluated, missed = coverage(report)
     baseline = f"{known} in the baseline, " if known else ""
-    return (f"verdict: {report.verdict.upper()} ({blocking} {'new ' if known else ''}mandatory violation"
-            f"{'s' if blocking != 1 else ''}, {baseline}{others} other finding{'s' if others != 1 else ''}; "
-            f"{total} resources: {evaluated} evaluated, {sum(n for _, n, _ in missed)} not evaluated)")
+    return (
+        f"verdict: {report.verdict.upper()} ({blocking} {'new ' if known else ''}mandatory violation"
+        f"{'s' if blocking != 1 else ''}, {baseline}{others} other finding{'s' if others != 1 else ''}; "
+        f"{total} resources: {evaluated} evaluated, {sum(n for _, n, _ in missed)} not evaluated)"
+    )
 
 
 def scope_lines(report: Report | DrillReport) -> list[str]:

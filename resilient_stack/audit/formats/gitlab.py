@@ -26,8 +26,12 @@ from resilient_stack.core.rules import RULE_BY_ID, Finding, Report
 
 SAST_SCHEMA_VERSION = "15.0.4"  # the Security report schemas' version these reports follow
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, INFO_URI)  # vulnerability ids: stable per finding and input
-_TOOL = {"id": "resilient-stack", "name": "resilient-stack", "version": __version__,
-         "vendor": {"name": "resilient-stack"}}
+_TOOL = {
+    "id": "resilient-stack",
+    "name": "resilient-stack",
+    "version": __version__,
+    "vendor": {"name": "resilient-stack"},
+}
 
 
 def _waived(f: Finding) -> str:
@@ -78,22 +82,35 @@ def sast(items: list[tuple[Report, str]]) -> str:
     for report, source in items:
         for f in report.findings:
             rule = RULE_BY_ID[f.rule]
-            vulns.append({
-                "id": str(uuid.uuid5(_NAMESPACE, f"{source}\0{f.fingerprint}")),
-                "name": rule.title,
-                "description": _text(f),
-                "severity": _sast_severity(f),
-                "solution": rule.fix,
-                "location": {"file": source, "start_line": _line(report, f)},
-                "identifiers": [{"type": "resilient_stack_rule", "name": f"resilient-stack {f.rule}",
-                                 "value": f.rule, "url": help_uri(f.rule)}],
-            })
+            vulns.append(
+                {
+                    "id": str(uuid.uuid5(_NAMESPACE, f"{source}\0{f.fingerprint}")),
+                    "name": rule.title,
+                    "description": _text(f),
+                    "severity": _sast_severity(f),
+                    "solution": rule.fix,
+                    "location": {"file": source, "start_line": _line(report, f)},
+                    "identifiers": [
+                        {
+                            "type": "resilient_stack_rule",
+                            "name": f"resilient-stack {f.rule}",
+                            "value": f.rule,
+                            "url": help_uri(f.rule),
+                        }
+                    ],
+                }
+            )
     times = sorted(r.provenance["time"] for r, _ in items if r.provenance)
     doc = {
         "version": SAST_SCHEMA_VERSION,
-        "scan": {"analyzer": _TOOL, "scanner": {**_TOOL, "url": INFO_URI}, "type": "sast",
-                 "start_time": _gitlab_time(times[0] if times else None),
-                 "end_time": _gitlab_time(times[-1] if times else None), "status": "success"},
+        "scan": {
+            "analyzer": _TOOL,
+            "scanner": {**_TOOL, "url": INFO_URI},
+            "type": "sast",
+            "start_time": _gitlab_time(times[0] if times else None),
+            "end_time": _gitlab_time(times[-1] if times else None),
+            "status": "success",
+        },
         "vulnerabilities": vulns,
     }
     return json.dumps(doc, indent=2) + "\n"
@@ -104,17 +121,16 @@ def codequality(items: list[tuple[Report, str]]) -> str:
     issues: list[dict[str, Any]] = []
     for report, source in items:
         for f in report.findings:
-            issues.append({
-                "description": _text(f),
-                "check_name": f.rule,
-                "fingerprint": f"{source}\0{f.fingerprint}" if len(items) > 1 else f.fingerprint,
-                "severity": _codequality_severity(f),
-                "location": {"path": source, "lines": {"begin": _line(report, f)}},
-            })
+            issues.append(
+                {
+                    "description": _text(f),
+                    "check_name": f.rule,
+                    "fingerprint": f"{source}\0{f.fingerprint}" if len(items) > 1 else f.fingerprint,
+                    "severity": _codequality_severity(f),
+                    "location": {"path": source, "lines": {"begin": _line(report, f)}},
+                }
+            )
     for issue in issues:  # one fingerprint per issue, whatever the path's characters
         if "\0" in issue["fingerprint"]:
             issue["fingerprint"] = str(uuid.uuid5(_NAMESPACE, issue["fingerprint"])).replace("-", "")
     return json.dumps(issues, indent=2) + "\n"
-
-
-

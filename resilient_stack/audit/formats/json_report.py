@@ -15,8 +15,13 @@ def audit_json(report: Report, source: str) -> str:
 
 
 def drill_doc(report: DrillReport, source: str, level: str) -> dict:
-    return {"source": source, "level": level, "scenarios": [s.as_dict() for s in report.scenarios],
-            "scope": report.scope, "provenance": report.provenance}
+    return {
+        "source": source,
+        "level": level,
+        "scenarios": [s.as_dict() for s in report.scenarios],
+        "scope": report.scope,
+        "provenance": report.provenance,
+    }
 
 
 def drill_json(report: DrillReport, source: str, level: str) -> str:

@@ -20,8 +20,12 @@ from resilient_stack.core.scope import scope_line
 
 def xml_text(text: str) -> str:
     """Text XML 1.0 can carry: every character it forbids (control characters...) written as an escape."""
-    return "".join(c if c in "\t\n\r" or " " <= c <= "\ud7ff" or "\ue000" <= c <= "\ufffd" or c > "\uffff"
-                   else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}") for c in text)
+    return "".join(
+        c
+        if c in "\t\n\r" or " " <= c <= "\ud7ff" or "\ue000" <= c <= "\ufffd" or c > "\uffff"
+        else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        for c in text
+    )
 
 
 def junit_suite(report: Report, source: str) -> Any:
@@ -37,9 +41,14 @@ def junit_suite(report: Report, source: str) -> Any:
     suite = ET.Element("testsuite", {"name": xml_text(f"resilient-stack audit {source}"), **counts})
     props = ET.SubElement(suite, "properties")
     total, evaluated, missed = coverage(report)
-    for name, value in (("verdict", report.verdict), ("profile", report.config.profile),
-                        ("summary", verdict_line(report)), ("resources", total), ("evaluated", evaluated),
-                        ("not-evaluated", sum(n for _, n, _ in missed))):
+    for name, value in (
+        ("verdict", report.verdict),
+        ("profile", report.config.profile),
+        ("summary", verdict_line(report)),
+        ("resources", total),
+        ("evaluated", evaluated),
+        ("not-evaluated", sum(n for _, n, _ in missed)),
+    ):
         ET.SubElement(props, "property", name=name, value=xml_text(str(value)))
     if report.scope:
         ET.SubElement(props, "property", name="scope", value=xml_text(scope_line(report.scope, report.verdict)))
@@ -47,12 +56,18 @@ def junit_suite(report: Report, source: str) -> Any:
         for key in ("version", "time", "input_sha256"):
             ET.SubElement(props, "property", name=key.replace("_", "-"), value=xml_text(str(report.provenance[key])))
     for typ, n, note in missed:
-        ET.SubElement(props, "property", name=xml_text(f"{'not-running' if note == NOT_RUNNING_NOTE else 'not-evaluated'}:{typ}"),
-                      value=xml_text(f"{n}{f' ({note})' if note else ''}"))
+        ET.SubElement(
+            props,
+            "property",
+            name=xml_text(f"{'not-running' if note == NOT_RUNNING_NOTE else 'not-evaluated'}:{typ}"),
+            value=xml_text(f"{n}{f' ({note})' if note else ''}"),
+        )
     for i, line in enumerate(not_running_lines(report)):
         ET.SubElement(props, "property", name=f"not-counted:{i}", value=xml_text(line))
     for claim in report.exemptions:
-        ET.SubElement(props, "property", name=xml_text(f"exemption:{claim['resource']}"), value=xml_text(claim_line(claim)))
+        ET.SubElement(
+            props, "property", name=xml_text(f"exemption:{claim['resource']}"), value=xml_text(claim_line(claim))
+        )
     for rid in RULE_IDS:
         case = ET.SubElement(suite, "testcase", classname="resilient-stack", name=rid)
         level = report.config.level(rid)
@@ -66,10 +81,13 @@ def junit_suite(report: Report, source: str) -> Any:
             el.text = xml_text("\n".join(f"[{set_of(f)}] {f.message}" for f in blocking))
         if others:
             out = ET.SubElement(case, "system-out")
-            out.text = xml_text("\n".join(
-                f"[{f.level}{' exempt: ' + f.exempted if f.exempted else ' baseline' if f.known else ''}] [{set_of(f)}] "
-                f"{f.message}" for f in others
-            ))
+            out.text = xml_text(
+                "\n".join(
+                    f"[{f.level}{' exempt: ' + f.exempted if f.exempted else ' baseline' if f.known else ''}] [{set_of(f)}] "
+                    f"{f.message}"
+                    for f in others
+                )
+            )
     return suite
 
 

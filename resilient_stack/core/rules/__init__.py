@@ -45,7 +45,24 @@ from resilient_stack.core.rules.registry import (
 from resilient_stack.core.rules.rule import Rule
 
 __all__ = [
-    "DesignRejected", "Exemption", "Finding", "LEVELS", "PLACEMENT_RULE_IDS", "PROFILES", "RULES", "RULE_BY_ID",
-    "RULE_DESCRIPTIONS", "RULE_IDS", "Report", "Rule", "RuleConfig", "SECURITY_RULE_IDS", "default_level", "evaluate",
-    "exempted", "fingerprint", "reader_findings", "with_findings",
+    "DesignRejected",
+    "Exemption",
+    "Finding",
+    "LEVELS",
+    "PLACEMENT_RULE_IDS",
+    "PROFILES",
+    "RULES",
+    "RULE_BY_ID",
+    "RULE_DESCRIPTIONS",
+    "RULE_IDS",
+    "Report",
+    "Rule",
+    "RuleConfig",
+    "SECURITY_RULE_IDS",
+    "default_level",
+    "evaluate",
+    "exempted",
+    "fingerprint",
+    "reader_findings",
+    "with_findings",
 ]

@@ -20,23 +20,29 @@ def check(b: BackupSet, config: RuleConfig, catalog: Catalog | None) -> Iterator
     placed_bks = [x for x in bks if x.resolved]
     if not any(x.site not in replica_sites for x in placed_bks):
         where = names(x.site_name or "" for x in placed_bks) or "an unknown place"
-        yield (("the only backup" if len(bks) == 1 else f"all {len(bks)} backups")
-               + f" of `{b.unit}` {'is' if len(bks) == 1 else 'are'} in {where}, which also holds its replicas; "
-               f"keep at least one backup in a site with no `{b.unit}` replica"
-               + suggest(catalog, replica_sites | {x.site for x in placed_bks if x.site},
-                         {x.provider for x in placed_bks if x.provider}), bks)
+        yield (
+            ("the only backup" if len(bks) == 1 else f"all {len(bks)} backups")
+            + f" of `{b.unit}` {'is' if len(bks) == 1 else 'are'} in {where}, which also holds its replicas; "
+            f"keep at least one backup in a site with no `{b.unit}` replica"
+            + suggest(
+                catalog,
+                replica_sites | {x.site for x in placed_bks if x.site},
+                {x.provider for x in placed_bks if x.provider},
+            ),
+            bks,
+        )
 
 
 RULE = Rule(
-    id='backup-colocated',
-    family='placement',
-    default='mandatory',
-    severity='high',
+    id="backup-colocated",
+    family="placement",
+    default="mandatory",
+    severity="high",
     title="A replica set's backups share its site",
     description=(
         "A role's backups all sit on a site that also holds its replicas: the disaster that takes the data takes the backups."
     ),
-    fix='Keep at least one backup on a site that holds no replica of the set.',
-    scope='backups',
+    fix="Keep at least one backup on a site that holds no replica of the set.",
+    scope="backups",
     check=check,
 )

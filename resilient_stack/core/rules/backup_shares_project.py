@@ -72,8 +72,9 @@ def shared_project(role: str, bks: list[Placement], members: list[Placement]) ->
                     reasons.append(f"{listed(hidden)}: {reason}")
                 else:  # the backup's own project unknown, or two identities that cannot be compared
                     reasons.append(f"{where(b)}: {reason}" if b.project is None else reason)
-            text.append(f"whether {where(b)} shares a project with {listed(unknown)} cannot be told "
-                        f"({'; '.join(reasons)})")
+            text.append(
+                f"whether {where(b)} shares a project with {listed(unknown)} cannot be told ({'; '.join(reasons)})"
+            )
         parts.append("; ".join(text))
     if len(bks) > len(parts):
         parts.append(f"and {len(bks) - len(parts)} more backups")
@@ -82,23 +83,28 @@ def shared_project(role: str, bks: list[Placement], members: list[Placement]) ->
     else:
         lead = "the only backup" if len(bks) == 1 else f"each of the {len(bks)} backups"
         head = f"{lead} of `{role}` is in a project that also holds `{role}` replicas"
-    return (f"{head}: " + "; ".join(parts) + "; whoever holds that project's credentials can delete the data and "
-            "its backups together: keep at least one backup in a project of its own (a clouds.yaml entry of a project "
-            "that holds only the backups, e.g. a second OVHcloud Public Cloud project)"
-            + ("; to compare two projects, identify both the same way (`cloud`, or the provider's `tenantId`)"
-               if any_unknown else ""))
+    return (
+        f"{head}: " + "; ".join(parts) + "; whoever holds that project's credentials can delete the data and "
+        "its backups together: keep at least one backup in a project of its own (a clouds.yaml entry of a project "
+        "that holds only the backups, e.g. a second OVHcloud Public Cloud project)"
+        + (
+            "; to compare two projects, identify both the same way (`cloud`, or the provider's `tenantId`)"
+            if any_unknown
+            else ""
+        )
+    )
 
 
 RULE = Rule(
-    id='backup-shares-project',
-    family='placement',
-    default='advisory',
-    severity='medium',
+    id="backup-shares-project",
+    family="placement",
+    default="advisory",
+    severity="medium",
     title="A replica set's backups share its cloud project",
     description=(
         "A role's backups all sit in a cloud project (a clouds.yaml entry, a project id) that also holds its replicas: whoever holds that project's credentials can delete the data and its backups together."
     ),
-    fix='Keep at least one backup in a project of its own (its own clouds.yaml entry or project id).',
-    scope='backups',
+    fix="Keep at least one backup in a project of its own (its own clouds.yaml entry or project id).",
+    scope="backups",
     check=check,
 )

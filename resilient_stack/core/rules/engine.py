@@ -30,8 +30,15 @@ def evaluate(
         if level == "disabled":
             return
         findings.append(
-            Finding(rule, level, role, message, tuple(p.resource for p in members),
-                    exempted((p.exempt for p in members), rule, config), replica_set=unit)
+            Finding(
+                rule,
+                level,
+                role,
+                message,
+                tuple(p.resource for p in members),
+                exempted((p.exempt for p in members), rule, config),
+                replica_set=unit,
+            )
         )
 
     # Replicas vouch for each other only within their replica set (core.placement): (role, set) -> members.
@@ -57,16 +64,33 @@ def evaluate(
         placed = [p for p in members if p.resolved]
         n = len(members)
         unresolved = n - len(placed)
-        optimistic = unresolved if unknown_blocks and any(
-            not config.honours(p.exempt, "unknown-placement") for p in members if not p.resolved) else 0
+        optimistic = (
+            unresolved
+            if unknown_blocks
+            and any(not config.honours(p.exempt, "unknown-placement") for p in members if not p.resolved)
+            else 0
+        )
         what, of = f"`{role}` replica", (f" of {unit.split(' of ', 1)[1]}" if rset else "")
-        counted = all_of(n, what, of) if not unresolved else \
-            f"{len(placed)} of {plural(n, what, of)} {'is' if len(placed) == 1 else 'are'}"
+        counted = (
+            all_of(n, what, of)
+            if not unresolved
+            else f"{len(placed)} of {plural(n, what, of)} {'is' if len(placed) == 1 else 'are'}"
+        )
         s = ReplicaSet(
-            role=role, key=rset, unit=unit, members=members, placed=placed, unresolved=unresolved,
-            optimistic=optimistic, sites={p.site for p in placed}, providers={p.provider for p in placed},
-            buildings={p.building for p in placed}, site_names=names(p.site_name or "" for p in placed),
-            regions=names(p.region or "" for p in placed), of=of, counted=counted,
+            role=role,
+            key=rset,
+            unit=unit,
+            members=members,
+            placed=placed,
+            unresolved=unresolved,
+            optimistic=optimistic,
+            sites={p.site for p in placed},
+            providers={p.provider for p in placed},
+            buildings={p.building for p in placed},
+            site_names=names(p.site_name or "" for p in placed),
+            regions=names(p.region or "" for p in placed),
+            of=of,
+            counted=counted,
             tail=f"; {unresolved} could not be placed (see unknown-placement)" if unresolved else "",
         )
         for rule in SET_RULES:

@@ -163,8 +163,9 @@ def with_findings(report: Report, extra: Iterable[Finding], claims: Iterable[tup
     extra, claims = tuple(extra), tuple(claims)
     if not extra and not claims:
         return report
-    return replace(report, findings=tuple(sorted(report.findings + extra, key=finding_order)),
-                   claims=report.claims + claims)
+    return replace(
+        report, findings=tuple(sorted(report.findings + extra, key=finding_order)), claims=report.claims + claims
+    )
 
 
 def reader_findings(issues: Iterable[tuple], config: RuleConfig | None = None) -> tuple[Finding, ...]:
@@ -188,13 +189,12 @@ class DesignRejected(ResilientStackError):
         self.findings = findings
         self.report = report  # every finding, the advisory and exempted ones too
         lines = [f"[{f.level}] {f.rule}: {f.message}" for f in findings]
-        super().__init__(
-            "design rejected by the placement rules:\n  " + "\n  ".join(lines)
-        )
+        super().__init__("design rejected by the placement rules:\n  " + "\n  ".join(lines))
 
     def one_line(self) -> str:
         return "design rejected by the placement rules: " + "; ".join(
-            f"[{f.level}] {f.rule}: {f.message}" for f in self.findings)
+            f"[{f.level}] {f.rule}: {f.message}" for f in self.findings
+        )
 
     @property
     def rule_ids(self) -> list[str]:

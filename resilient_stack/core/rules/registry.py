@@ -26,24 +26,27 @@ from resilient_stack.core.rules import (  # noqa: I001 - the rule modules, one p
 )
 from resilient_stack.core.rules.rule import Rule
 
-RULES: tuple[Rule, ...] = tuple(m.RULE for m in (
-    single_building,
-    single_site,
-    single_provider,
-    backup_colocated,
-    backup_shares_project,
-    site_majority,
-    unknown_placement,
-    unclassified_resource,
-    role_label_mismatch,
-    unmatched_declaration,
-    ssh_open_to_world,
-    database_open_to_world,
-    unknown_security_rule,
-    unknown_preview_security_rule,
-    port_security_disabled,
-    plaintext_secret_in_user_data,
-))
+RULES: tuple[Rule, ...] = tuple(
+    m.RULE
+    for m in (
+        single_building,
+        single_site,
+        single_provider,
+        backup_colocated,
+        backup_shares_project,
+        site_majority,
+        unknown_placement,
+        unclassified_resource,
+        role_label_mismatch,
+        unmatched_declaration,
+        ssh_open_to_world,
+        database_open_to_world,
+        unknown_security_rule,
+        unknown_preview_security_rule,
+        port_security_disabled,
+        plaintext_secret_in_user_data,
+    )
+)
 RULE_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
 PLACEMENT_RULE_IDS = tuple(r.id for r in RULES if r.family != "security")
 SECURITY_RULE_IDS = tuple(r.id for r in RULES if r.family == "security")
@@ -57,8 +60,12 @@ PROFILE_LEVELS = {
 }
 # Findings are listed blocking first, then in this order: root causes first (an unplaced replica
 # explains the diversity findings that follow), security findings last.
-RULE_ORDER = {r: i for i, r in enumerate(("unknown-placement",) + tuple(r for r in PLACEMENT_RULE_IDS
-                                                                      if r != "unknown-placement") + SECURITY_RULE_IDS)}
+RULE_ORDER = {
+    r: i
+    for i, r in enumerate(
+        ("unknown-placement",) + tuple(r for r in PLACEMENT_RULE_IDS if r != "unknown-placement") + SECURITY_RULE_IDS
+    )
+}
 SET_RULES = tuple(r for r in RULES if r.scope == "set")
 BACKUP_RULES = tuple(r for r in RULES if r.scope == "backups")
 

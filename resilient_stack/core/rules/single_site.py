@@ -16,22 +16,27 @@ if TYPE_CHECKING:
 
 def check(s: ReplicaSet, config: RuleConfig, catalog: Catalog | None) -> Iterator[tuple[str, list[Placement]]]:
     if len(s.sites) + s.optimistic < config.min_sites:
-        where = (f"site {s.site_names} ({s.regions})" if len(s.sites) == 1
-                 else f"{plural(len(s.sites), 'site')}: {s.site_names}")
-        yield (f"{s.counted} in {where}{s.tail}; add a placement in another site"
-               + suggest(catalog, s.sites, s.providers), s.members)
+        where = (
+            f"site {s.site_names} ({s.regions})"
+            if len(s.sites) == 1
+            else f"{plural(len(s.sites), 'site')}: {s.site_names}"
+        )
+        yield (
+            f"{s.counted} in {where}{s.tail}; add a placement in another site" + suggest(catalog, s.sites, s.providers),
+            s.members,
+        )
 
 
 RULE = Rule(
-    id='single-site',
-    family='placement',
-    default='mandatory',
-    severity='high',
-    title='A replica set sits on one site',
+    id="single-site",
+    family="placement",
+    default="mandatory",
+    severity="high",
+    title="A replica set sits on one site",
     description=(
-        'All replicas of a replica set sit on one site or campus (e.g. Strasbourg SBG1-SBG4): one site disaster takes them all.'
+        "All replicas of a replica set sit on one site or campus (e.g. Strasbourg SBG1-SBG4): one site disaster takes them all."
     ),
-    fix='Add a placement on another site (a region of another campus).',
-    scope='set',
+    fix="Add a placement on another site (a region of another campus).",
+    scope="set",
     check=check,
 )

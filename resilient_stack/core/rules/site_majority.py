@@ -29,22 +29,23 @@ def check(s: ReplicaSet, config: RuleConfig, catalog: Catalog | None) -> Iterato
         remaining = nv - count
         if remaining * 2 <= nv:
             label = site_names.get(site_id, "an unplaced location")
-            yield (f"{count} of {plural(nv, f'`{s.role}` voting member', s.of)} are in site {label}; losing it "
-                   f"leaves {remaining}, not a majority of {nv}: spread the members so that no site holds half or more"
-                   + suggest(catalog, {site_id}, s.providers), voting)
+            yield (
+                f"{count} of {plural(nv, f'`{s.role}` voting member', s.of)} are in site {label}; losing it "
+                f"leaves {remaining}, not a majority of {nv}: spread the members so that no site holds half or more"
+                + suggest(catalog, {site_id}, s.providers),
+                voting,
+            )
             return
 
 
 RULE = Rule(
-    id='site-majority',
-    family='placement',
-    default='mandatory',
-    severity='high',
+    id="site-majority",
+    family="placement",
+    default="mandatory",
+    severity="high",
     title="One site holds half or more of a quorum's voting members",
-    description=(
-        'One site holds so many voting members of a quorum role that losing it loses the quorum.'
-    ),
-    fix='Spread the voting members so that no site holds half or more of them.',
-    scope='set',
+    description=("One site holds so many voting members of a quorum role that losing it loses the quorum."),
+    fix="Spread the voting members so that no site holds half or more of them.",
+    scope="set",
     check=check,
 )

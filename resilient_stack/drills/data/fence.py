@@ -28,8 +28,9 @@ def say(start, status, detail="-"):
 
 def attempt(start):
     try:
-        conn = psycopg2.connect(host="/var/run/postgresql", dbname="postgres", connect_timeout=2,
-                                application_name="firedrill-fence")
+        conn = psycopg2.connect(
+            host="/var/run/postgresql", dbname="postgres", connect_timeout=2, application_name="firedrill-fence"
+        )
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute(f"INSERT INTO {TABLE} (member, at) VALUES (%s, clock_timestamp())", (ME,))

@@ -10,10 +10,19 @@ import pytest
 
 
 def main(argv: list[str]) -> int:
-    return int(pytest.main([
-        "-p", "resilient_stack.hosts.checks.plugin", "-p", "no:cacheprovider",
-        "--pyargs", "resilient_stack.hosts.checks", *argv,
-    ]))
+    return int(
+        pytest.main(
+            [
+                "-p",
+                "resilient_stack.hosts.checks.plugin",
+                "-p",
+                "no:cacheprovider",
+                "--pyargs",
+                "resilient_stack.hosts.checks",
+                *argv,
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -54,15 +54,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--app-title", default=None, help="web: application title shown on the index page")
     group.addoption("--expect-replicas", type=int, default=0, help="db-primary: replicas that must stream")
     group.addoption(
-        "--expect-backup", dest="expect_backup", action="store_const", const=True, default=None,
+        "--expect-backup",
+        dest="expect_backup",
+        action="store_const",
+        const=True,
+        default=None,
         help="db: pgBackRest and WAL archiving must be configured",
     )
     group.addoption(
-        "--no-expect-backup", dest="expect_backup", action="store_const", const=False,
+        "--no-expect-backup",
+        dest="expect_backup",
+        action="store_const",
+        const=False,
         help="db: WAL archiving must be off",
     )
-    group.addoption("--expect-app", action="store_true", default=False,
-                    help="web: the application must run (its agent, its current slot behind nginx)")
+    group.addoption(
+        "--expect-app",
+        action="store_true",
+        default=False,
+        help="web: the application must run (its agent, its current slot behind nginx)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -11,9 +11,7 @@ def test_cloud_init_finished_without_error(root):
 
 
 def test_sshd_refuses_passwords_and_root(root):
-    cfg = dict(
-        line.split(" ", 1) for line in root.check_output("sshd -T").splitlines() if " " in line
-    )
+    cfg = dict(line.split(" ", 1) for line in root.check_output("sshd -T").splitlines() if " " in line)
     assert cfg.get("passwordauthentication") == "no"
     assert cfg.get("kbdinteractiveauthentication") == "no"
     assert cfg.get("permitrootlogin") == "no"
@@ -42,7 +40,10 @@ def test_the_host_firewall_is_loaded_and_enabled(root, host, role):
 def test_the_metadata_service_is_for_root_only(root):
     """The user data holds secrets: the metadata service answers root only (the rules, at every boot)."""
     ruleset = root.check_output("nft list ruleset")
-    for guard in ("ip daddr 169.254.169.254 meta skuid != 0 reject", "ip6 daddr fe80::a9fe:a9fe meta skuid != 0 reject"):
+    for guard in (
+        "ip daddr 169.254.169.254 meta skuid != 0 reject",
+        "ip6 daddr fe80::a9fe:a9fe meta skuid != 0 reject",
+    ):
         assert guard in ruleset, ruleset
     assert "rs_metadata_guard" in ruleset, "bootcmd installs the guard before anything else at every boot"
 

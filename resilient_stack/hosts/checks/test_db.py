@@ -44,15 +44,20 @@ def test_etcd_member_healthy_with_a_majority(root):
 
 
 def _env(root) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in root.file(ETCD_ENV).content_string.splitlines()
-                if "=" in line and not line.startswith("#"))
+    return dict(
+        line.split("=", 1)
+        for line in root.file(ETCD_ENV).content_string.splitlines()
+        if "=" in line and not line.startswith("#")
+    )
 
 
 def test_etcd_peers_and_clients_need_a_certificate_of_the_clusters_ca(root):
     env = _env(root)
     for key in ("ETCD_PEER_CLIENT_CERT_AUTH", "ETCD_CLIENT_CERT_AUTH"):
         assert env.get(key) == "true", key
-    assert "ETCD_PEER_AUTO_TLS" not in env and "ETCD_AUTO_TLS" not in env, "self-signed certificates authenticate no one"
+    assert "ETCD_PEER_AUTO_TLS" not in env and "ETCD_AUTO_TLS" not in env, (
+        "self-signed certificates authenticate no one"
+    )
     assert env["ETCD_PEER_TRUSTED_CA_FILE"] == CA and env["ETCD_TRUSTED_CA_FILE"] == CA
     # no certificate: the TLS handshake fails
     out = root.run(f"curl -sS --max-time 5 --cacert {CA} https://127.0.0.1:2379/version")
@@ -62,10 +67,13 @@ def test_etcd_peers_and_clients_need_a_certificate_of_the_clusters_ca(root):
 def test_etcd_authentication_is_on(root):
     """A client with a certificate of the cluster but no etcd user (the member's own certificate, no common name)
     can read nothing: RBAC is enabled; root (the admin certificate) can."""
-    out = root.run(f"ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert={CA} --cert={CERT} --key={KEY} "
-                   "--command-timeout=5s get --prefix /service/")
-    assert out.rc != 0 and ("user name is empty" in out.stderr or "permission denied" in out.stderr), \
+    out = root.run(
+        f"ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert={CA} --cert={CERT} --key={KEY} "
+        "--command-timeout=5s get --prefix /service/"
+    )
+    assert out.rc != 0 and ("user name is empty" in out.stderr or "permission denied" in out.stderr), (
         out.stdout + out.stderr
+    )
     roles = root.check_output(f"{ETCDCTL} role get patroni")
     assert "KV Read:" in roles and "KV Write:" in roles and "(prefix /service/" in roles, roles
     assert "patroni" in root.check_output(f"{ETCDCTL} user get patroni")
@@ -91,8 +99,11 @@ def test_patronis_api_is_mutual_tls(root):
     """The members' REST API answers a client with a certificate of the cluster's CA, verified against it, and
     refuses one without (what Patroni's own calls between members, and patronictl, rely on)."""
     conf = root.file(PATRONI_CONF).content_string
-    api = next(line.split(":", 1)[1].strip() for line in conf.splitlines() if line.strip().startswith("connect_address")
-               and ":8008" in line)
+    api = next(
+        line.split(":", 1)[1].strip()
+        for line in conf.splitlines()
+        if line.strip().startswith("connect_address") and ":8008" in line
+    )
     url = f"https://{api}/patroni"
     ok = root.run(f"curl -sS --max-time 5 --cacert {CA} --cert {CERT} --key {KEY} {url}")
     assert ok.rc == 0 and json.loads(ok.stdout).get("state") in ("running", "streaming"), ok.stdout + ok.stderr
@@ -182,11 +193,18 @@ def test_the_application_logs_in_with_least_privilege(root, psql):
     and write rows, not change the schema; the release phase's role acts as the owner (migrations), nothing more."""
     db, login, alt, migrate = _application(root)
     assert psql(f"SELECT pg_has_role('{migrate}', '{login}_owner', 'MEMBER')") == "t"
-    assert psql(f"SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication FROM pg_roles "
-                f"WHERE rolname = '{migrate}'") == "f"
+    assert (
+        psql(
+            f"SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication FROM pg_roles "
+            f"WHERE rolname = '{migrate}'"
+        )
+        == "f"
+    )
     assert psql(f"SELECT pg_has_role('{login}', '{login}_owner', 'MEMBER')") == "f"
-    owner = psql(f"SELECT r.rolname || '|' || r.rolcanlogin FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
-                 f"WHERE d.datname = '{db}'")
+    owner = psql(
+        f"SELECT r.rolname || '|' || r.rolcanlogin FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
+        f"WHERE d.datname = '{db}'"
+    )
     assert owner == f"{login}_owner|false" or owner.endswith("|f"), owner
     for role in (login, alt):
         assert psql(f"SELECT pg_has_role('{role}', '{login}_rw', 'MEMBER')") == "t", role
@@ -201,8 +219,9 @@ def test_synchronous_mode_has_a_synchronous_standby(root, psql, options):
         pytest.skip("synchronous mode is off")
     if not options["expect_replicas"]:
         pytest.skip("no replica expected (--expect-replicas N)")
-    assert eventually(lambda: psql("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'") == "1",
-                      timeout=60), psql("SELECT application_name || ' ' || sync_state FROM pg_stat_replication")
+    assert eventually(
+        lambda: psql("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'") == "1", timeout=60
+    ), psql("SELECT application_name || ' ' || sync_state FROM pg_stat_replication")
 
 
 @pytest.mark.role("db-primary")
@@ -216,13 +235,12 @@ def test_primary_streams_to_expected_replicas(psql, options):
     if not want:
         pytest.skip("no replica expected (--expect-replicas N)")
     query = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
-    assert eventually(lambda: int(psql(query)) >= want, timeout=60), (
-        f"expected >= {want} streaming replicas: "
-        + psql("SELECT application_name || ' ' || state FROM pg_stat_replication")
+    assert eventually(lambda: int(psql(query)) >= want, timeout=60), f"expected >= {want} streaming replicas: " + psql(
+        "SELECT application_name || ' ' || state FROM pg_stat_replication"
     )
-    assert psql(
-        "SELECT bool_and(s.ssl) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)"
-    ) == "t", "replication connections must use TLS"
+    assert psql("SELECT bool_and(s.ssl) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)") == "t", (
+        "replication connections must use TLS"
+    )
 
 
 # --- replica ---------------------------------------------------------------------------------------
@@ -275,8 +293,11 @@ def test_backup_configuration(root, psql, options):
     assert any(line.startswith("archive-push-queue-max=") for line in conf.content_string.splitlines())
     assert psql("SHOW archive_mode") == "on"
     assert "pgbackrest" in psql("SHOW archive_command")
-    for timer in ("resilient-stack-backup-full.timer", "resilient-stack-backup-diff.timer",
-                  "resilient-stack-backup-init.timer"):
+    for timer in (
+        "resilient-stack-backup-full.timer",
+        "resilient-stack-backup-diff.timer",
+        "resilient-stack-backup-init.timer",
+    ):
         assert root.service(timer).is_enabled, timer
 
 

@@ -11,8 +11,10 @@ import os
 import sys
 
 ROOT = sys.argv[1]
-FILES = {"/openstack/latest/user_data": ("user_data", "text/plain"),
-         "/openstack/latest/meta_data.json": ("meta_data.json", "application/json")}
+FILES = {
+    "/openstack/latest/user_data": ("user_data", "text/plain"),
+    "/openstack/latest/meta_data.json": ("meta_data.json", "application/json"),
+}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

@@ -57,13 +57,21 @@ clouds:
 @pytest.fixture(scope="session")
 def engine_env(tmp_path_factory) -> dict[str, str]:
     """The environment of scripts/engine-env.sh, minus anything borrowed from the machine (see above)."""
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith("OS_") and k not in ("PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_BACKEND_URL",
-                                                     "PULUMI_ENABLE_STREAMING_JSON_PREVIEW")}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("OS_")
+        and k not in ("PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_BACKEND_URL", "PULUMI_ENABLE_STREAMING_JSON_PREVIEW")
+    }
     base["PULUMI_CONFIG_PASSPHRASE"] = PASSPHRASE
     base["PULUMI_BACKEND_URL"] = "file://" + str(tmp_path_factory.mktemp("unused-backend"))  # per module below
-    r = subprocess.run(["bash", "-c", 'source scripts/engine-env.sh >/dev/null 2>&1; command -v pulumi >&2; env -0'],
-                       cwd=ROOT, env=base, capture_output=True, timeout=60)
+    r = subprocess.run(
+        ["bash", "-c", "source scripts/engine-env.sh >/dev/null 2>&1; command -v pulumi >&2; env -0"],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        timeout=60,
+    )
     found = r.stderr.decode().strip().splitlines()
     need_tool(r.returncode == 0 and bool(found), "the Pulumi engine (bash scripts/install-pulumi-engine.sh)")
     env = dict(item.split("=", 1) for item in r.stdout.decode().split("\0") if "=" in item)
@@ -92,10 +100,12 @@ class Pulumi:
     def environ(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {**self.env, "PULUMI_BACKEND_URL": f"file://{self.state}", **(extra or {})}
 
-    def __call__(self, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None,
-                 timeout: int = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(["pulumi", *args], cwd=cwd, env=self.environ(env), capture_output=True,
-                              text=True, timeout=timeout)
+    def __call__(
+        self, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: int = 300
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["pulumi", *args], cwd=cwd, env=self.environ(env), capture_output=True, text=True, timeout=timeout
+        )
 
     def ok(self, *args: str, **kw) -> subprocess.CompletedProcess:
         r = self(*args, **kw)
@@ -104,8 +114,9 @@ class Pulumi:
 
     def shell(self, script: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
         """A bash script (pipes) with the same environment, ``set -o pipefail`` off: each side is checked."""
-        return subprocess.run(["bash", "-c", script], cwd=cwd, env=self.environ(), capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            ["bash", "-c", script], cwd=cwd, env=self.environ(), capture_output=True, text=True, timeout=timeout
+        )
 
     def init(self, stack: str, cwd: Path, config: dict[str, str] | None = None) -> None:
         self.ok("stack", "init", stack, "--no-select", cwd=cwd)
@@ -140,18 +151,21 @@ def project_copy(dest: Path, main: str | None = None) -> Path:
 def plain_project(dest: Path, name: str, program: str) -> Path:
     """A project of its own (not built with resilient-stack's components)."""
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "Pulumi.yaml").write_text(textwrap.dedent(f"""\
+    (dest / "Pulumi.yaml").write_text(
+        textwrap.dedent(f"""\
         name: {name}
         runtime:
           name: python
           options:
-            virtualenv: {ROOT / '.venv'}
-        """))
+            virtualenv: {ROOT / ".venv"}
+        """)
+    )
     (dest / "__main__.py").write_text(textwrap.dedent(program))
     return dest
 
 
 # ---- reading what the engine prints -------------------------------------------------------------------
+
 
 def stream_events(stdout: str) -> list[dict]:
     """The JSON lines of `PULUMI_ENABLE_STREAMING_JSON_PREVIEW=true pulumi preview --json` / `policy analyze --json`."""
@@ -198,8 +212,11 @@ def summary(events: list[dict]) -> dict:
 
 
 def errors(events: list[dict]) -> list[str]:
-    return [e["diagnosticEvent"]["message"] for e in events
-            if "diagnosticEvent" in e and e["diagnosticEvent"].get("severity") == "error"]
+    return [
+        e["diagnosticEvent"]["message"]
+        for e in events
+        if "diagnosticEvent" in e and e["diagnosticEvent"].get("severity") == "error"
+    ]
 
 
 def downgraded(pevents: list[dict]) -> list[dict]:
@@ -208,6 +225,7 @@ def downgraded(pevents: list[dict]) -> list[dict]:
 
 
 # ---- the auditor ------------------------------------------------------------------------------------
+
 
 @dataclass
 class Audit:
@@ -233,8 +251,14 @@ class Audit:
 
 def audit(path: Path | str, *args: str, stdin: str | None = None) -> Audit:
     """`resilient-stack audit PATH --format json ARGS` (PATH ``-``: ``stdin`` piped in)."""
-    r = subprocess.run([sys.executable, "-m", "resilient_stack", "audit", str(path), "--format", "json", *args],
-                       input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "resilient_stack", "audit", str(path), "--format", "json", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert r.returncode in (0, 1, 2), r.stderr
     report = json.loads(r.stdout) if r.returncode in (0, 1) else None
     if report is not None:

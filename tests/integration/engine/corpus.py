@@ -30,8 +30,10 @@ ROOT = Path(__file__).resolve().parents[3]
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
 PASSPHRASE = "resilient-stack-corpus"
-SECRETS_PROVIDER = {"type": "passphrase",
-                    "state": {"salt": "v1:AgBvpmRnTSk=:v1:OtDY/TNfdiIAItyC:ruIb72bsa/kX08L4UgPphltuaW6CpQ=="}}
+SECRETS_PROVIDER = {
+    "type": "passphrase",
+    "state": {"salt": "v1:AgBvpmRnTSk=:v1:OtDY/TNfdiIAItyC:ruIb72bsa/kX08L4UgPphltuaW6CpQ=="},
+}
 CIPHERTEXT = {
     "GRA11": "v1:3HLa8WeU4VvubQ7I:khWseJibZFnDz3DgdKvOAvW+RxYBCIU=",
     "WAW1": "v1:mrUkHzcm4Kfa/lw3:2rQOkdRZ/sxQooFcL0ssbjZl5dDrFw==",
@@ -39,8 +41,12 @@ CIPHERTEXT = {
     # {"id": "0123abcd", "secret": "s3cr3t-s3cr3t"}
     "appcred": "v1:XSlkRKwSEkYIhfRq:0LSkeBYWRnXvsWKeKtEqAv8ESAG+4GYgtui4rFHT0rpXmogjhKAIeUgRFvv7362K9k08o7/xEQFMEw==",
 }
-PLAINTEXT = {"GRA11": "GRA11", "WAW1": "WAW1", "hunter2hunter2": "hunter2hunter2",
-             "appcred": {"id": "0123abcd", "secret": "s3cr3t-s3cr3t"}}
+PLAINTEXT = {
+    "GRA11": "GRA11",
+    "WAW1": "WAW1",
+    "hunter2hunter2": "hunter2hunter2",
+    "appcred": {"id": "0123abcd", "secret": "s3cr3t-s3cr3t"},
+}
 
 PLACEMENT_FAIL_2021 = frozenset({"single-site", "backup-colocated", "site-majority"})
 
@@ -73,6 +79,7 @@ class Case:
 
 
 # ---- helpers -----------------------------------------------------------------------------------------
+
 
 def retarget(doc: dict, stack: str, project: str) -> dict:
     """The export with every URN moved to ``stack``/``project`` (the builders use dev/shop)."""
@@ -118,14 +125,25 @@ def _web_db_backup(e: Export, web: list[str], db: list[str], backup: str, *, quo
 
 # ---- the cases ---------------------------------------------------------------------------------------
 
+
 def spread() -> Case:
-    return Case("spread", b.spread_export().doc(), "pass", frozenset(),
-                about="web and database over Gravelines, Warsaw and Infomaniak (Geneva); backups in Limburg")
+    return Case(
+        "spread",
+        b.spread_export().doc(),
+        "pass",
+        frozenset(),
+        about="web and database over Gravelines, Warsaw and Infomaniak (Geneva); backups in Limburg",
+    )
 
 
 def strasbourg() -> Case:
-    return Case("strasbourg-2021", b.strasbourg_export().doc(), "fail", PLACEMENT_FAIL_2021,
-                about="everything on the Strasbourg campus (SBG5 + SBG7), backups there too")
+    return Case(
+        "strasbourg-2021",
+        b.strasbourg_export().doc(),
+        "fail",
+        PLACEMENT_FAIL_2021,
+        about="everything on the Strasbourg campus (SBG5 + SBG7), backups there too",
+    )
 
 
 def quorum_majority_on_one_site() -> Case:
@@ -133,8 +151,13 @@ def quorum_majority_on_one_site() -> Case:
     gra11, gra9 = e.provider("gra11", region="GRA11"), e.provider("gra9", region="GRA9")
     waw, lim = e.provider("waw", region="WAW1"), e.provider("lim", region="DE1")
     _web_db_backup(e, [gra11, waw], [gra11, gra9, waw], lim)
-    return Case("quorum-majority-on-one-site", e.doc(), "fail", frozenset({"site-majority"}),
-                about="3 voting members, 2 of them on the Gravelines campus (GRA11, GRA9): losing it loses the majority")
+    return Case(
+        "quorum-majority-on-one-site",
+        e.doc(),
+        "fail",
+        frozenset({"site-majority"}),
+        about="3 voting members, 2 of them on the Gravelines campus (GRA11, GRA9): losing it loses the majority",
+    )
 
 
 def unknown_region() -> Case:
@@ -143,17 +166,26 @@ def unknown_region() -> Case:
     waw, lim = e.provider("waw", region="WAW1"), e.provider("lim", region="DE1")
     ik = e.provider("ik", region="dc4-a", auth_url=INFOMANIAK_AUTH)
     _web_db_backup(e, [gra, waw, nowhere], [gra, waw, ik], lim)
-    return Case("unknown-region", e.doc(), "fail", frozenset({"unknown-placement"}),
-                about="one web host at OVHcloud region XYZ9, which no catalog knows: fails closed")
+    return Case(
+        "unknown-region",
+        e.doc(),
+        "fail",
+        frozenset({"unknown-placement"}),
+        about="one web host at OVHcloud region XYZ9, which no catalog knows: fails closed",
+    )
 
 
 def default_provider_only() -> Case:
     e = Export()
     default = e.provider("default", region="GRA11", default=True)
     _web_db_backup(e, [default, default], [default, default, default], default)
-    return Case("default-provider-only", e.doc(), "fail",
-                frozenset({"single-building", "single-site", "backup-colocated", "site-majority"}),
-                about="every resource on the default provider default_5_4_1, region GRA11 in its inputs")
+    return Case(
+        "default-provider-only",
+        e.doc(),
+        "fail",
+        frozenset({"single-building", "single-site", "backup-colocated", "site-majority"}),
+        about="every resource on the default provider default_5_4_1, region GRA11 in its inputs",
+    )
 
 
 def default_provider_with_region_inputs() -> Case:
@@ -163,8 +195,13 @@ def default_provider_with_region_inputs() -> Case:
     e.resource(INSTANCE, "web-2", default, role="web", region="WAW1")
     e.resource(CONTAINER, "assets-1", default)
     e.resource(CONTAINER, "assets-2", default, region="UK1")
-    return Case("default-provider-region-inputs", e.doc(), "pass", frozenset(),
-                about="default provider in GRA11; a resource's own `region` input (WAW1, UK1) wins over it")
+    return Case(
+        "default-provider-region-inputs",
+        e.doc(),
+        "pass",
+        frozenset(),
+        about="default provider in GRA11; a resource's own `region` input (WAW1, UK1) wins over it",
+    )
 
 
 def one_provider(profile: str | None) -> Case:
@@ -174,10 +211,21 @@ def one_provider(profile: str | None) -> Case:
     uk, lim = e.provider("uk", region="UK1", **shop), e.provider("lim", region="DE1", **backups)
     _web_db_backup(e, [gra, waw], [gra, waw, uk], lim)
     if profile == "strict":
-        return Case("one-provider-strict", e.doc(), "fail", frozenset({"single-provider"}), profile="strict",
-                    about="all OVHcloud, strict profile: single-provider is mandatory")
-    return Case("one-provider-default", e.doc(), "pass", frozenset(),
-                about="all OVHcloud (GRA11, WAW1, UK1; backups DE1): single-provider is advisory by default")
+        return Case(
+            "one-provider-strict",
+            e.doc(),
+            "fail",
+            frozenset({"single-provider"}),
+            profile="strict",
+            about="all OVHcloud, strict profile: single-provider is mandatory",
+        )
+    return Case(
+        "one-provider-default",
+        e.doc(),
+        "pass",
+        frozenset(),
+        about="all OVHcloud (GRA11, WAW1, UK1; backups DE1): single-provider is advisory by default",
+    )
 
 
 def backups_in_the_members_project(profile: str | None) -> Case:
@@ -189,16 +237,32 @@ def backups_in_the_members_project(profile: str | None) -> Case:
     lim = e.provider("lim", region="DE1", auth_url=None, cloud="ovh")
     _web_db_backup(e, [gra, waw, ik], [gra, waw, ik], lim)
     if profile == "strict":
-        return Case("backups-shared-project-strict", e.doc(), "fail", frozenset({"backup-shares-project"}),
-                    profile="strict", about="the backups in the members' project, strict: backup-shares-project blocks")
-    return Case("backups-shared-project-default", e.doc(), "pass", frozenset(),
-                about="the backups in the members' project: backup-shares-project is advisory by default")
+        return Case(
+            "backups-shared-project-strict",
+            e.doc(),
+            "fail",
+            frozenset({"backup-shares-project"}),
+            profile="strict",
+            about="the backups in the members' project, strict: backup-shares-project blocks",
+        )
+    return Case(
+        "backups-shared-project-default",
+        e.doc(),
+        "pass",
+        frozenset(),
+        about="the backups in the members' project: backup-shares-project is advisory by default",
+    )
 
 
 def org_config() -> Case:
-    return Case("org-min-sites-4", b.spread_export().doc(), "fail", frozenset({"single-site"}),
-                org={"min_sites": 4, "quorum_roles": ["database"]},
-                about="the spread export under an organisation config asking for 4 sites")
+    return Case(
+        "org-min-sites-4",
+        b.spread_export().doc(),
+        "fail",
+        frozenset({"single-site"}),
+        org={"min_sites": 4, "quorum_roles": ["database"]},
+        about="the spread export under an organisation config asking for 4 sites",
+    )
 
 
 def secret_provider_credentials() -> Case:
@@ -208,8 +272,14 @@ def secret_provider_credentials() -> Case:
             for key, name in (("password", "hunter2hunter2"), ("applicationCredentialSecret", "appcred")):
                 r["inputs"][key] = secret(name)
                 r["outputs"][key] = secret(name)
-    return Case("secret-provider-credentials", with_secrets_provider(e.doc()), "pass", frozenset(),
-                passphrase=PASSPHRASE, about="providers with secret password/credential inputs, decryptable")
+    return Case(
+        "secret-provider-credentials",
+        with_secrets_provider(e.doc()),
+        "pass",
+        frozenset(),
+        passphrase=PASSPHRASE,
+        about="providers with secret password/credential inputs, decryptable",
+    )
 
 
 def secret_region(*, show: bool = False) -> dict:
@@ -223,9 +293,14 @@ def secret_region(*, show: bool = False) -> dict:
 
 
 def secret_region_redacted() -> Case:
-    return Case("secret-region-redacted", secret_region(), "fail",
-                frozenset({"unknown-placement"}), passphrase="not-the-passphrase",
-                about="a provider's region is a secret the CLI cannot decrypt: redacted, fails closed in both")
+    return Case(
+        "secret-region-redacted",
+        secret_region(),
+        "fail",
+        frozenset({"unknown-placement"}),
+        passphrase="not-the-passphrase",
+        about="a provider's region is a secret the CLI cannot decrypt: redacted, fails closed in both",
+    )
 
 
 def exempted() -> Case:
@@ -233,12 +308,20 @@ def exempted() -> Case:
     s5 = e.provider("sbg5", region="SBG5")
     e.resource(INSTANCE, "lab-1", s5, role="lab", exempt="throwaway lab, rebuilt from scratch")
     e.resource(INSTANCE, "lab-2", s5, role="lab", exempt="throwaway lab, rebuilt from scratch")
-    return Case("exempted-single-site-role", e.doc(), "pass", frozenset(),
-                org={"exemptions": [{"reason": "throwaway lab, rebuilt from scratch", "owner": "platform-team",
-                                     "expires": "2999-12-31"}]},
-                exempted=frozenset({"single-building", "single-site", "single-provider"}),
-                about="a `lab` role on one site, every replica exempt, the organisation allows it: waived (the audit "
-                      "lists it, the pack reports it as advisory)")
+    return Case(
+        "exempted-single-site-role",
+        e.doc(),
+        "pass",
+        frozenset(),
+        org={
+            "exemptions": [
+                {"reason": "throwaway lab, rebuilt from scratch", "owner": "platform-team", "expires": "2999-12-31"}
+            ]
+        },
+        exempted=frozenset({"single-building", "single-site", "single-provider"}),
+        about="a `lab` role on one site, every replica exempt, the organisation allows it: waived (the audit "
+        "lists it, the pack reports it as advisory)",
+    )
 
 
 def exempted_not_allowed() -> Case:
@@ -246,8 +329,13 @@ def exempted_not_allowed() -> Case:
     s5 = e.provider("sbg5", region="SBG5")
     for i in (1, 2):
         e.resource(INSTANCE, f"lab-{i}", s5, role="lab", exempt="throwaway lab, rebuilt from scratch")
-    return Case("exempted-not-allowed", e.doc(), "fail", frozenset({"single-building", "single-site"}),
-                about="the same labels without the organisation's allowance: a label alone waives nothing")
+    return Case(
+        "exempted-not-allowed",
+        e.doc(),
+        "fail",
+        frozenset({"single-building", "single-site"}),
+        about="the same labels without the organisation's allowance: a label alone waives nothing",
+    )
 
 
 def fleet(apps: int = 40) -> Case:
@@ -268,8 +356,13 @@ def fleet(apps: int = 40) -> Case:
     e.resource(INSTANCE, "legacy-db-1", s5, role="legacy-db", quorum=True)
     e.resource(INSTANCE, "legacy-db-2", s7, role="legacy-db", quorum=True)
     e.resource(CONTAINER, "legacy-backups", s5, role="backup", protects="legacy-db")
-    return Case(f"fleet-{apps}-apps", e.doc(), "fail", PLACEMENT_FAIL_2021,
-                about=f"{len(e.resources)} resources: {apps} spread applications and one Strasbourg legacy app")
+    return Case(
+        f"fleet-{apps}-apps",
+        e.doc(),
+        "fail",
+        PLACEMENT_FAIL_2021,
+        about=f"{len(e.resources)} resources: {apps} spread applications and one Strasbourg legacy app",
+    )
 
 
 # Measured 2026-12-06: `pulumi policy analyze --file` of an export that names a pulumi:providers:ovh provider waited
@@ -281,11 +374,29 @@ def _ovh(e: Export, typ: str, name: str, **inputs) -> str:
     """A pulumi-ovh resource (its region is its own: the ovh provider has none), with its provider in the export."""
     prov = b.urn("pulumi:providers:ovh", "default_2_0_0")
     if not any(r["urn"] == prov for r in e.resources):
-        e.resources.append({"urn": prov, "type": "pulumi:providers:ovh", "custom": True, "id": "ovh-prov",
-                            "inputs": {"version": "2.0.0"}, "outputs": {"version": "2.0.0"}})
+        e.resources.append(
+            {
+                "urn": prov,
+                "type": "pulumi:providers:ovh",
+                "custom": True,
+                "id": "ovh-prov",
+                "inputs": {"version": "2.0.0"},
+                "outputs": {"version": "2.0.0"},
+            }
+        )
     u = b.urn(typ, name)
-    e.resources.append({"urn": u, "type": typ, "custom": True, "id": f"id-{name}", "inputs": inputs,
-                        "outputs": dict(inputs), "provider": f"{prov}::ovh-prov", "parent": e.resources[0]["urn"]})
+    e.resources.append(
+        {
+            "urn": u,
+            "type": typ,
+            "custom": True,
+            "id": f"id-{name}",
+            "inputs": inputs,
+            "outputs": dict(inputs),
+            "provider": f"{prov}::ovh-prov",
+            "parent": e.resources[0]["urn"],
+        }
+    )
     return u
 
 
@@ -293,30 +404,73 @@ def unrelated_managed_databases() -> Case:
     """Issue 26, point 2: two managed databases, each whole in one region, on two sites: neither is spread."""
     e = b.spread_export()
     for name, region, backup in (("orders", "GRA", "WAW"), ("billing", "WAW", "GRA")):
-        _ovh(e, "ovh:CloudProject/database:Database", name, serviceName="p1", engine="postgresql", plan="business",
-             flavor="db1-7", version="15", nodes=[{"region": region}] * 3, backupRegions=[backup])
-    return Case("unrelated-managed-databases", e.doc(), "fail", frozenset({"single-site", "single-building"}),
-                about="two OVHcloud managed databases, one in Gravelines, one in Warsaw: two replica sets, each on one site",
-                no_engine=NO_OVH_PLUGIN)
+        _ovh(
+            e,
+            "ovh:CloudProject/database:Database",
+            name,
+            serviceName="p1",
+            engine="postgresql",
+            plan="business",
+            flavor="db1-7",
+            version="15",
+            nodes=[{"region": region}] * 3,
+            backupRegions=[backup],
+        )
+    return Case(
+        "unrelated-managed-databases",
+        e.doc(),
+        "fail",
+        frozenset({"single-site", "single-building"}),
+        about="two OVHcloud managed databases, one in Gravelines, one in Warsaw: two replica sets, each on one site",
+        no_engine=NO_OVH_PLUGIN,
+    )
 
 
 def one_database_over_three_regions() -> Case:
     e = b.spread_export()
-    _ovh(e, "ovh:CloudProject/database:Database", "orders", serviceName="p1", engine="postgresql", plan="business",
-         flavor="db1-7", version="15", nodes=[{"region": "GRA"}, {"region": "WAW"}, {"region": "DE"}],
-         backupRegions=["UK"])
-    return Case("one-managed-database-over-three-regions", e.doc(), "pass", frozenset(),
-                about="one managed database whose nodes sit in three regions on three sites: one spread replica set",
-                no_engine=NO_OVH_PLUGIN)
+    _ovh(
+        e,
+        "ovh:CloudProject/database:Database",
+        "orders",
+        serviceName="p1",
+        engine="postgresql",
+        plan="business",
+        flavor="db1-7",
+        version="15",
+        nodes=[{"region": "GRA"}, {"region": "WAW"}, {"region": "DE"}],
+        backupRegions=["UK"],
+    )
+    return Case(
+        "one-managed-database-over-three-regions",
+        e.doc(),
+        "pass",
+        frozenset(),
+        about="one managed database whose nodes sit in three regions on three sites: one spread replica set",
+        no_engine=NO_OVH_PLUGIN,
+    )
 
 
 def corpus() -> list[Case]:
     """Every hand-written case (fresh documents on each call)."""
     builders: list[Callable[[], Case]] = [
-        spread, strasbourg, quorum_majority_on_one_site, unknown_region, default_provider_only,
-        default_provider_with_region_inputs, lambda: one_provider(None), lambda: one_provider("strict"),
-        lambda: backups_in_the_members_project(None), lambda: backups_in_the_members_project("strict"), org_config, secret_provider_credentials, secret_region_redacted, exempted, exempted_not_allowed, fleet,
-        unrelated_managed_databases, one_database_over_three_regions,
+        spread,
+        strasbourg,
+        quorum_majority_on_one_site,
+        unknown_region,
+        default_provider_only,
+        default_provider_with_region_inputs,
+        lambda: one_provider(None),
+        lambda: one_provider("strict"),
+        lambda: backups_in_the_members_project(None),
+        lambda: backups_in_the_members_project("strict"),
+        org_config,
+        secret_provider_credentials,
+        secret_region_redacted,
+        exempted,
+        exempted_not_allowed,
+        fleet,
+        unrelated_managed_databases,
+        one_database_over_three_regions,
     ]
     return [f() for f in builders]
 
@@ -342,12 +496,17 @@ def shipped_stack(stack: str) -> Case:
     verdict, mandatory = SHIPPED[stack]
     recorded = run_program(ROOT / "stacks" / f"Pulumi.{stack}.yaml", enforce_rules=(verdict == "pass"))
     doc = to_stack_export(recorded, secrets_providers=SECRETS_PROVIDER)
-    return Case(f"stack-{stack}", doc, verdict, mandatory, passphrase=PASSPHRASE,
-                about=f"stacks/Pulumi.{stack}.yaml under mocks ({len(recorded)} resources)")
+    return Case(
+        f"stack-{stack}",
+        doc,
+        verdict,
+        mandatory,
+        passphrase=PASSPHRASE,
+        about=f"stacks/Pulumi.{stack}.yaml under mocks ({len(recorded)} resources)",
+    )
 
 
 def write(case: Case, directory: Path) -> Path:
     path = directory / f"{case.name}.json"
     path.write_text(json.dumps(case.doc))
     return path
-

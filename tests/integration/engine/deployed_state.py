@@ -71,8 +71,16 @@ def deployed_state(recorded: list[RecordedResource], preview_steps: list[Mapping
 # options it leaves unset stay absent.
 PROVIDER_DEFAULTS = {
     "random:index/randomPassword:RandomPassword": {
-        "lower": True, "upper": True, "number": True, "numeric": True,
-        "minLower": 0, "minUpper": 0, "minNumeric": 0, "minSpecial": 0, "keepers": None, "overrideSpecial": None,
+        "lower": True,
+        "upper": True,
+        "number": True,
+        "numeric": True,
+        "minLower": 0,
+        "minUpper": 0,
+        "minNumeric": 0,
+        "minSpecial": 0,
+        "keepers": None,
+        "overrideSpecial": None,
     },
 }
 
@@ -81,7 +89,8 @@ def _empty(spec: Mapping[str, Any]) -> Any:
     """What the cloud reports for an output the program did not set: an empty value of the property's type."""
     kind = spec.get("type")
     return {"string": "", "array": [], "boolean": False, "integer": 0, "number": 0}.get(
-        kind, {} if kind == "object" else None)
+        kind, {} if kind == "object" else None
+    )
 
 
 def with_computed_outputs(state: dict[str, Any], schemas: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

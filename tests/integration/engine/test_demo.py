@@ -28,4 +28,6 @@ def test_make_demo_prints_the_promised_verdicts(engine_env):
         "== Engine verdicts as expected: production passes, the Strasbourg replay is refused.",
     ):
         assert line in out, (line, out[-4000:])
-    assert re.search(r"-> PASSED \(exit 0\): \d{2,} resources planned, the policy pack found no mandatory violation", out), out[-4000:]
+    assert re.search(
+        r"-> PASSED \(exit 0\): \d{2,} resources planned, the policy pack found no mandatory violation", out
+    ), out[-4000:]

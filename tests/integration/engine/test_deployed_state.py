@@ -61,15 +61,20 @@ FIXTURES = Path(__file__).parent / "fixtures"
 OLD = FIXTURES / "production-state-7af5db8.json"
 HEALING = FIXTURES / "production-state-8ac02e0.json"
 BASELINE = FIXTURES / "production-state-c8f14a8.json"
-PASSPHRASES = {OLD: "resilient-stack-fixture-7af5db8", HEALING: "resilient-stack-fixture",  # test constants
-               BASELINE: "resilient-stack-fixture-b3"}
+PASSPHRASES = {
+    OLD: "resilient-stack-fixture-7af5db8",
+    HEALING: "resilient-stack-fixture",  # test constants
+    BASELINE: "resilient-stack-fixture-b3",
+}
 DB_HOSTS = {"shop-db-gra", "shop-db-waw", "shop-db-ik"}
 REPLACING = {"replace", "create-replacement", "delete-replaced", "delete", "discard"}
 ADMIN_SSH = {f"shop-{p}-admin-ssh-198-51-100-0-24" for p in ("gra", "waw", "ik")}  # the fixtures' SSH rules
 STATIC = {f"shop-{p}-static" for p in ("gra", "waw", "ik")}  # the fixtures' static-assets containers
 RETIRED = ADMIN_SSH | STATIC  # what every upgrade of a fixture deletes, beside what each test names
 STACK = "production"
-PLACEMENTS = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"]["resilient-stack:placements"]
+PLACEMENTS = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"][
+    "resilient-stack:placements"
+]
 INSTANCE = "openstack:compute/instance:Instance"
 
 
@@ -101,8 +106,17 @@ def imported(engine_env, tmp_path: Path, fixture: Path):
     pulumi.ok("stack", "init", STACK, "--no-select", cwd=project, env=env)
     pulumi.ok("stack", "import", "--stack", STACK, "--file", str(fixture), cwd=project, env=env)
     for i, p in enumerate(PLACEMENTS):
-        pulumi.ok("config", "set", "--stack", STACK, "--path", f"resilient-stack:placements[{i}].externalNetworkId",
-                  external_network_ids(fixture)[p["name"]], cwd=project, env=env)
+        pulumi.ok(
+            "config",
+            "set",
+            "--stack",
+            STACK,
+            "--path",
+            f"resilient-stack:placements[{i}].externalNetworkId",
+            external_network_ids(fixture)[p["name"]],
+            cwd=project,
+            env=env,
+        )
     return lambda *args: pulumi(*args, "--stack", STACK, "--color", "never", cwd=project, env=env)
 
 
@@ -134,13 +148,17 @@ def test_the_fixtures_are_real_deployments(fixture, custom, instances):
     assert len(servers) == instances and all(r["outputs"]["accessIpV4"] for r in servers)
 
 
-NEW_IN_22 = ({"shop-db-pki", "shop-db-etcd-password", "shop-db-app-write-token", "shop-db-cluster-id"}
-             | {f"shop-db-{p}-host-key" for p in ("gra", "waw", "ik")}
-             | {f"shop-{p}-web-{i}-host-key" for p, n in (("gra", 2), ("waw", 2), ("ik", 1)) for i in range(1, n + 1)}
-             | {f"shop-db-{p}-etcd-client-from-{q}" for p in ("gra", "waw", "ik") for q in ("gra", "waw", "ik") if p != q})
+NEW_IN_22 = (
+    {"shop-db-pki", "shop-db-etcd-password", "shop-db-app-write-token", "shop-db-cluster-id"}
+    | {f"shop-db-{p}-host-key" for p in ("gra", "waw", "ik")}
+    | {f"shop-{p}-web-{i}-host-key" for p, n in (("gra", 2), ("waw", 2), ("ik", 1)) for i in range(1, n + 1)}
+    | {f"shop-db-{p}-etcd-client-from-{q}" for p in ("gra", "waw", "ik") for q in ("gra", "waw", "ik") if p != q}
+)
 NEW_IN_27 = {"shop-db-migrate-password"}  # the release phase's role (the application's migrations, its release log)
-BACKUPS = "urn:pulumi:production::resilient-stack::resilient-stack:stack:ResilientWebStack$resilient-stack:database:" \
-          "DatabaseTier$openstack:objectstorage/container:Container::shop-db-backups"
+BACKUPS = (
+    "urn:pulumi:production::resilient-stack::resilient-stack:stack:ResilientWebStack$resilient-stack:database:"
+    "DatabaseTier$openstack:objectstorage/container:Container::shop-db-backups"
+)
 
 
 def without_retired(ops: dict[str, set[str]]) -> dict[str, set[str]]:
@@ -190,8 +208,13 @@ def test_upgrading_an_8ac02e0_deployment_replaces_no_host_and_adds_the_data_volu
     instances = {r["urn"].rsplit("::", 1)[1] for r in resources(HEALING) if r["type"] == INSTANCE}
     assert len(instances) == 8
     assert not instances & set().union(*(v for k, v in ops.items() if k in REPLACING)), ops
-    assert ops["create"] == ({f"{h}-data" for h in DB_HOSTS} | {f"{h}-data-attach" for h in DB_HOSTS}
-                             | {"shop-db-backup-cipher-password"} | NEW_IN_22 | NEW_IN_27), ops["create"]  # and the passphrase
+    assert ops["create"] == (
+        {f"{h}-data" for h in DB_HOSTS}
+        | {f"{h}-data-attach" for h in DB_HOSTS}
+        | {"shop-db-backup-cipher-password"}
+        | NEW_IN_22
+        | NEW_IN_27
+    ), ops["create"]  # and the passphrase
     # the EC2 credential of the deploying user gives way to the dedicated user's keys (stack secrets)
     assert without_retired(ops).get("delete") == {"shop-db-backup-credentials"}, ops.get("delete")
 
@@ -206,8 +229,11 @@ def test_upgrading_a_7af5db8_deployment_is_refused_once_its_database_hosts_are_p
     replaced = set().union(*(v for k, v in ops.items() if k in REPLACING))
     assert DB_HOSTS <= replaced  # what the upgrade would do to an unprotected deployment: why the guard exists
     assert STATIC <= ops.get("delete", set())  # and its static-assets containers go, as from every deployment
-    urns = [line for line in run("stack", "--show-urns").stdout.split()
-            if line.startswith("urn:") and line.rsplit("::", 1)[1] in DB_HOSTS]
+    urns = [
+        line
+        for line in run("stack", "--show-urns").stdout.split()
+        if line.startswith("urn:") and line.rsplit("::", 1)[1] in DB_HOSTS
+    ]
     assert len(urns) == 3
     assert run("state", "protect", *urns, "--yes").returncode == 0  # the documented first step
     r = run("preview")

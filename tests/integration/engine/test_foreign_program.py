@@ -62,8 +62,16 @@ def runs(pulumi, project, tmp_path_factory):
     out = tmp_path_factory.mktemp("foreign-plans")
     done = {}
     for stack in STACKS:
-        streamed = pulumi("preview", "--stack", stack, "--json", "--policy-pack", POLICIES, cwd=project,
-                          env={"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"})
+        streamed = pulumi(
+            "preview",
+            "--stack",
+            stack,
+            "--json",
+            "--policy-pack",
+            POLICIES,
+            cwd=project,
+            env={"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"},
+        )
         plain = pulumi("preview", "--stack", stack, "--json", cwd=project)
         assert plain.returncode == 0, plain.stderr[-2000:]
         path = out / f"{stack}.json"
@@ -103,8 +111,18 @@ def test_an_explicit_downgrade_is_visible_not_silent(pulumi, project, tmp_path):
     """The only way to let the one-site stack through is to say so in a pack config: the events then say advisory."""
     cfg = tmp_path / "pack-config.json"
     cfg.write_text(json.dumps({"single-site": "advisory"}))
-    r = pulumi("preview", "--stack", "onesite", "--json", "--policy-pack", POLICIES, "--policy-pack-config", str(cfg),
-               cwd=project, env={"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"})
+    r = pulumi(
+        "preview",
+        "--stack",
+        "onesite",
+        "--json",
+        "--policy-pack",
+        POLICIES,
+        "--policy-pack-config",
+        str(cfg),
+        cwd=project,
+        env={"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"},
+    )
     pev = policy_events(stream_events(r.stdout))
     assert r.returncode == 0
     assert by_level(pev) == {"advisory": {"single-site", "single-provider"}}
@@ -123,5 +141,8 @@ def test_audit_without_the_stack_file_fails_closed_on_the_default_provider(runs)
     _, _, plan = runs["spread"]
     a = audit(plan)
     assert a.exit == 1 and "unknown-placement" in a.blocking
-    assert any("--stack-config" in f["message"] or "stack config" in f["message"]
-               for f in a.report["findings"] if f["rule"] == "unknown-placement"), a.report["findings"]
+    assert any(
+        "--stack-config" in f["message"] or "stack config" in f["message"]
+        for f in a.report["findings"]
+        if f["rule"] == "unknown-placement"
+    ), a.report["findings"]

@@ -62,8 +62,13 @@ def test_policy_analyze_of_the_production_stack_export(pulumi, tmp_path):
     mockrun = pytest.importorskip("resilient_stack.testing.mockrun")
     doc = mockrun.to_stack_export(mockrun.run_program(ROOT / "stacks" / "Pulumi.production.yaml"))
     # a real `pulumi stack export` names its secrets provider; without it the CLI refuses encrypted secrets
-    doc["deployment"].setdefault("secrets_providers", {"type": "passphrase", "state": {
-        "salt": "v1:fozI5u6B030=:v1:F+6ZduKKd8G0/V7L:PGMFeIzwobWRKmEK/wBtQp+Ys8Y4qA=="}})
+    doc["deployment"].setdefault(
+        "secrets_providers",
+        {
+            "type": "passphrase",
+            "state": {"salt": "v1:fozI5u6B030=:v1:F+6ZduKKd8G0/V7L:PGMFeIzwobWRKmEK/wBtQp+Ys8Y4qA=="},
+        },
+    )
     rc, evts = analyze(pulumi, doc, tmp_path, "production.json")
     report = s.audit(doc, tmp_path)
     assert rc == 0 and report["verdict"] == "pass" and mandatory(evts) == set() == s.audit_blocking(report)
@@ -105,23 +110,35 @@ openstack.compute.Instance("db-plain-ud", flavor_name="b3-8", image_name="Debian
 def test_preview_with_the_pack_agrees_with_audit_of_the_preview(pulumi, tmp_path):
     prog = tmp_path / "prog"
     prog.mkdir()
-    (prog / "Pulumi.yaml").write_text(textwrap.dedent(f"""\
+    (prog / "Pulumi.yaml").write_text(
+        textwrap.dedent(f"""\
         name: packcheck
         runtime:
           name: python
           options:
-            virtualenv: {ROOT / '.venv'}
-        """))
+            virtualenv: {ROOT / ".venv"}
+        """)
+    )
     (prog / "__main__.py").write_text(PROGRAM)
     r = pulumi("stack", "init", "dev", "--no-select", cwd=prog)
     assert r.returncode == 0, r.stderr
-    for args in (("config", "set", "openstack:region", "SBG5"),
-                 ("config", "set", "openstack:authUrl", "https://auth.cloud.ovh.net/v3"),
-                 ("config", "set", "--secret", "userData", "#cloud-config\npassword: hunter2hunter2\n")):
+    for args in (
+        ("config", "set", "openstack:region", "SBG5"),
+        ("config", "set", "openstack:authUrl", "https://auth.cloud.ovh.net/v3"),
+        ("config", "set", "--secret", "userData", "#cloud-config\npassword: hunter2hunter2\n"),
+    ):
         r = pulumi(*args, "--stack", "dev", cwd=prog)
         assert r.returncode == 0, r.stderr
-    r = pulumi("preview", "--stack", "dev", "--json", "--policy-pack", POLICIES, cwd=prog,
-               env={"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"})
+    r = pulumi(
+        "preview",
+        "--stack",
+        "dev",
+        "--json",
+        "--policy-pack",
+        POLICIES,
+        cwd=prog,
+        env={"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"},
+    )
     evts = events(r.stdout)
     assert r.returncode != 0 and evts, (r.stdout[-2000:], r.stderr[-2000:])
     assert not [e for e in evts if "can't run policy" in e["message"]]  # no silent downgrade to advisory
@@ -136,7 +153,11 @@ def test_preview_with_the_pack_agrees_with_audit_of_the_preview(pulumi, tmp_path
     plain = pulumi("preview", "--stack", "dev", "--json", cwd=prog)
     preview = tmp_path / "preview.json"
     preview.write_text(plain.stdout)
-    report = s.audit(json.loads(plain.stdout), tmp_path, "--stack-config", str(prog / "Pulumi.dev.yaml"),
-                     name="preview.json")
-    assert mandatory(evts) == s.audit_blocking(report) == {
-        "unknown-placement", "database-open-to-world", "plaintext-secret-in-user-data"}
+    report = s.audit(
+        json.loads(plain.stdout), tmp_path, "--stack-config", str(prog / "Pulumi.dev.yaml"), name="preview.json"
+    )
+    assert (
+        mandatory(evts)
+        == s.audit_blocking(report)
+        == {"unknown-placement", "database-open-to-world", "plaintext-secret-in-user-data"}
+    )

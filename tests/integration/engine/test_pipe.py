@@ -51,8 +51,10 @@ def project(pulumi, tmp_path_factory):
 
 def piped(pulumi, project, stack: str, *args: str):
     """`pulumi stack export --stack STACK | resilient-stack audit - ARGS` in a shell: (export rc, audit rc, out, err)."""
-    script = (f'pulumi stack export --stack {stack} | "{RS}" audit - {" ".join(args)}; '
-              'echo "PIPESTATUS=${PIPESTATUS[0]},${PIPESTATUS[1]}" >&2')
+    script = (
+        f'pulumi stack export --stack {stack} | "{RS}" audit - {" ".join(args)}; '
+        'echo "PIPESTATUS=${PIPESTATUS[0]},${PIPESTATUS[1]}" >&2'
+    )
     r = pulumi.shell(script, cwd=project)
     status = [line for line in r.stderr.splitlines() if line.startswith("PIPESTATUS=")][-1]
     export_rc, audit_rc = (int(x) for x in status.removeprefix("PIPESTATUS=").split(","))
@@ -99,6 +101,8 @@ def test_imported_spread_state_passes_through_the_pipe(pulumi, project, tmp_path
     assert report["verdict"] == "pass"
     # the real export round-tripped: the engine's RandomPassword secret is still encrypted in what was piped
     exported = json.loads(pulumi.ok("stack", "export", "--stack", "spread", cwd=project).stdout)
-    pw = next(r for r in exported["deployment"]["resources"] if r["type"] == "random:index/randomPassword:RandomPassword")
+    pw = next(
+        r for r in exported["deployment"]["resources"] if r["type"] == "random:index/randomPassword:RandomPassword"
+    )
     assert c.SECRET_SIG in pw["outputs"]["result"] and "ciphertext" in pw["outputs"]["result"]
     assert len(exported["deployment"]["resources"]) == len(merged["deployment"]["resources"])

@@ -52,8 +52,9 @@ def deployed(engine_env, tmp_path_factory):
     preview = run("preview", "--json")
     assert preview.returncode == 0, preview.stderr[-3000:]
     config, _ = read_stack_file(project / "stacks" / f"Pulumi.{STACK}.yaml")
-    recorded = run_program(project / "stacks" / f"Pulumi.{STACK}.yaml",
-                           config_overrides={f"{NS}placements": config[f"{NS}placements"]})
+    recorded = run_program(
+        project / "stacks" / f"Pulumi.{STACK}.yaml", config_overrides={f"{NS}placements": config[f"{NS}placements"]}
+    )
     schemas = {}
     for pkg in ("openstack", "random"):
         r = pulumi("package", "get-schema", pkg, cwd=project)
@@ -109,7 +110,9 @@ CHANGES = {
     "web title": [(f"{NS}web.title", "Shop (new title)")],
     "database setting": [(f"{NS}database.appCidrs[0]", "203.0.113.0/24")],
     "renamed image": [(f"{NS}placements[{i}].image", "Debian 12 (2026-12-01)") for i in range(3)],
-    "ssh key": [(f"{NS}sshPublicKey", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINewKeyNewKeyNewKeyNewKeyNewKeyNewKeyNew x@y")],
+    "ssh key": [
+        (f"{NS}sshPublicKey", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINewKeyNewKeyNewKeyNewKeyNewKeyNewKeyNew x@y")
+    ],
     "one more web host": [(f"{NS}placements[1].webCount", "3")],
     "a release": [(f"{NS}web.app.image", "registry.example.com/shop/web:1.1.0")],
 }
@@ -132,8 +135,11 @@ def test_a_routine_change_replaces_no_host_and_no_volume(deployed, change):
     for step in steps:
         if "openstack:compute/instance:Instance::" in step["urn"] and step["op"] not in ("same", "create"):
             host = step["urn"].rsplit("::", 1)[1]
-            assert step["op"] == "update" and step.get("diffReasons") == ["metadata"], (host, step["op"],
-                                                                                     step.get("diffReasons"))
+            assert step["op"] == "update" and step.get("diffReasons") == ["metadata"], (
+                host,
+                step["op"],
+                step.get("diffReasons"),
+            )
 
 
 def test_a_change_the_hosts_pg_hba_needs_reaches_them_in_place(deployed):
@@ -160,8 +166,11 @@ def test_a_change_that_would_replace_the_database_hosts_is_refused_until_one_is_
 
 def test_replacing_a_host_is_explicit_takes_the_current_image_and_keeps_its_volume(deployed):
     run, _, _ = deployed
-    urn = next(line for line in run("stack", "--show-urns").stdout.split()
-               if line.startswith("urn:") and line.endswith("::shop-db-waw"))
+    urn = next(
+        line
+        for line in run("stack", "--show-urns").stdout.split()
+        if line.startswith("urn:") and line.endswith("::shop-db-waw")
+    )
     # protected: even the explicit --replace is refused until the operator unprotects that one host
     refused = run("preview", "--replace", urn)
     assert refused.returncode != 0 and "marked for protection" in refused.stdout + refused.stderr

@@ -67,14 +67,29 @@ class Preview:
 
 
 def preview(pulumi: Pulumi, project: Path, stack: str, out: Path) -> Preview:
-    streamed = pulumi("preview", "--stack", stack, "--json", "--policy-pack", POLICIES, cwd=project,
-                      env={"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"})
+    streamed = pulumi(
+        "preview",
+        "--stack",
+        stack,
+        "--json",
+        "--policy-pack",
+        POLICIES,
+        cwd=project,
+        env={"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"},
+    )
     assert "error: loading policy packs" not in streamed.stderr, streamed.stderr
     plain = pulumi("preview", "--stack", stack, "--json", cwd=project)
     plan_path = out / f"{stack}.preview.json"
     plan_path.write_text(plain.stdout)
-    return Preview(stack, streamed.returncode, stream_events(streamed.stdout), plain.returncode, plan_path,
-                   json.loads(plain.stdout), project / "stacks" / f"Pulumi.{stack}.yaml")
+    return Preview(
+        stack,
+        streamed.returncode,
+        stream_events(streamed.stdout),
+        plain.returncode,
+        plan_path,
+        json.loads(plain.stdout),
+        project / "stacks" / f"Pulumi.{stack}.yaml",
+    )
 
 
 def cached(pulumi: Pulumi, project: Path, out: Path):

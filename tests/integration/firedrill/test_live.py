@@ -47,8 +47,13 @@ def tools() -> None:
 
 
 def firedrill(*args: str, timeout: float = 900) -> tuple[subprocess.CompletedProcess[str], dict]:
-    proc = subprocess.run([sys.executable, "-m", "resilient_stack", "firedrill", *args, "--format", "json"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "resilient_stack", "firedrill", *args, "--format", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     sys.stderr.write(proc.stderr)  # the drill's progress: shown by pytest when a test fails
     assert proc.returncode in (0, 1), f"exit {proc.returncode}:\n{proc.stderr[-4000:]}"
     return proc, json.loads(proc.stdout)
@@ -90,7 +95,9 @@ def check_healed(sc: dict, survivors: set[str]) -> None:
     (primary,) = cluster["primaries"]
     assert primary in survivors and set(cluster["rebuilt_replicas"]) == survivors - {primary}
     assert not cluster["stale_replicas"]
-    assert cluster["etcd"]["members"] == 3 and cluster["etcd"]["majority"] and set(cluster["etcd"]["healthy"]) == survivors
+    assert (
+        cluster["etcd"]["members"] == 3 and cluster["etcd"]["majority"] and set(cluster["etcd"]["healthy"]) == survivors
+    )
 
 
 def check_rejoined(sc: dict, member: str | None) -> None:
@@ -120,8 +127,12 @@ def test_the_shipped_production_stack_is_drilled_as_it_is_in_one_boot(production
     proc, rep, scenarios = production
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert rep["design"] == {"accepted": True, "rejected_by": [], "config_overrides": {}}
-    assert rep["verdict"] == "pass" and set(scenarios) == {"infomaniak-geneva", "ovh-gravelines", "ovh-limburg",
-                                                           "ovh-warsaw"}
+    assert rep["verdict"] == "pass" and set(scenarios) == {
+        "infomaniak-geneva",
+        "ovh-gravelines",
+        "ovh-limburg",
+        "ovh-warsaw",
+    }
     # one boot for every site: the first scenario's timeline holds it, no other does
     boots = [sc["site_id"] for sc in rep["scenarios"] if "boot" in phases(sc)]
     assert boots == [rep["scenarios"][0]["site_id"]]
@@ -244,8 +255,11 @@ def test_without_synchronous_replication_the_loss_is_measured_and_said(tools):
 def test_the_sbg2021_replay_loses_service_and_data(tools):
     proc, rep = firedrill("sbg2021")
     assert proc.returncode == 1
-    assert rep["design"] == {"accepted": False, "rejected_by": ["backup-colocated", "single-site", "site-majority"],
-                             "config_overrides": {}}
+    assert rep["design"] == {
+        "accepted": False,
+        "rejected_by": ["backup-colocated", "single-site", "site-majority"],
+        "config_overrides": {},
+    }
     (sc,) = rep["scenarios"]
     assert sc["site_id"] == "ovh-strasbourg" and sc["placements"] == ["sbg5", "sbg7", "backups-sbg"]
     assert "backups-sbg-s3" in sc["killed"] and len(sc["killed"]) == 6
@@ -263,8 +277,13 @@ def test_the_sbg2021_replay_loses_service_and_data(tools):
 
 
 def test_ctrl_c_removes_every_container_and_network(tools):
-    proc = subprocess.Popen([sys.executable, "-m", "resilient_stack", "firedrill", "production"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resilient_stack", "firedrill", "production"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         seen, deadline = "", time.monotonic() + 120
         while "podman session" not in seen and time.monotonic() < deadline:
@@ -288,8 +307,14 @@ def test_ctrl_c_removes_every_container_and_network(tools):
 def test_keeping_the_hosts_is_said_on_stderr_not_in_the_report(tools):
     """RESILIENT_STACK_KEEP_HOSTS=1 leaves the hosts running and says so on stderr: stdout stays the JSON report."""
     env = {**os.environ, "RESILIENT_STACK_KEEP_HOSTS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "resilient_stack", "firedrill", "production", "--format", "json"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resilient_stack", "firedrill", "production", "--format", "json"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     prefix = None
     try:
         seen, deadline = "", time.monotonic() + 120
@@ -310,8 +335,9 @@ def test_keeping_the_hosts_is_said_on_stderr_not_in_the_report(tools):
         if proc.poll() is None:
             proc.kill()
         if prefix:
-            containers = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True,
-                                        text=True, timeout=60).stdout.split()
+            containers = subprocess.run(
+                ["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, timeout=60
+            ).stdout.split()
             mine = [c for c in containers if c.startswith(prefix)]
             podman.remove(*mine, networks=[n for n in leftovers(prefix) if n not in mine])
             assert not leftovers(prefix)

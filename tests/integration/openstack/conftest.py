@@ -41,17 +41,36 @@ class LocalClouds:
 
     def inventory(self) -> dict[str, dict]:
         """{"cloud/REGION": {servers, networks, security_groups, server_groups, containers, volumes}} through the APIs."""
-        r = subprocess.run([sys.executable, str(SCRIPT), "inventory", "--name", self.name, "--run-dir", str(self.run_dir)],
-                           capture_output=True, text=True, timeout=600)
+        r = subprocess.run(
+            [sys.executable, str(SCRIPT), "inventory", "--name", self.name, "--run-dir", str(self.run_dir)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         return json.loads(r.stdout)
 
     def backup_user(self, cloud: str, user: str) -> dict[str, str]:
         """A dedicated object-store user of ``cloud``'s project and its S3 keys ({"access", "secret"}), made as an
         operator makes it once per stack (docs/operations.md#the-backup-credential)."""
-        r = subprocess.run([sys.executable, str(SCRIPT), "backup-user", "--name", self.name, "--run-dir",
-                            str(self.run_dir), "--cloud", cloud, "--user", user], capture_output=True, text=True,
-                           timeout=600)
+        r = subprocess.run(
+            [
+                sys.executable,
+                str(SCRIPT),
+                "backup-user",
+                "--name",
+                self.name,
+                "--run-dir",
+                str(self.run_dir),
+                "--cloud",
+                cloud,
+                "--user",
+                user,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         return json.loads(r.stdout)
 
@@ -64,18 +83,37 @@ def _script(*args: str, timeout: float) -> subprocess.CompletedProcess:
 def local_clouds(tmp_path_factory) -> LocalClouds:
     reuse = os.environ.get("RESILIENT_STACK_LOCAL_OPENSTACK")  # NAME: clouds you started (local_openstack.py up)
     if reuse:
-        run_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "resilient-stack" / "openstack" / "run" / reuse
+        run_dir = (
+            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+            / "resilient-stack"
+            / "openstack"
+            / "run"
+            / reuse
+        )
         need_tool((run_dir / "clouds.yaml").exists(), f"running local clouds {reuse!r} ({run_dir})")
         yield LocalClouds(reuse, f"rsos-{reuse}", run_dir, run_dir / "clouds.yaml", run_dir / "catalog.yaml")
         return
     need_tool(os.geteuid() == 0, "root (network namespaces and rootful podman for the local OpenStack)")
     need_tool(shutil.which("podman") is not None and shutil.which("ip") is not None, "podman and iproute2")
     have = _script("check-image", timeout=120)
-    need_tool(have.returncode == 0, f"the local OpenStack images (make tools): {have.stdout.strip()} {have.stderr.strip()}")
+    need_tool(
+        have.returncode == 0, f"the local OpenStack images (make tools): {have.stdout.strip()} {have.stderr.strip()}"
+    )
     name = f"t{os.getpid() % 10**9}"
     run_dir = tmp_path_factory.mktemp("local-openstack")
-    up = _script("up", "--name", name, "--run-dir", str(run_dir), "--owner-pid", str(os.getpid()), "--quiet",
-                 "--timeout", str(START_TIMEOUT), timeout=START_TIMEOUT + 600)
+    up = _script(
+        "up",
+        "--name",
+        name,
+        "--run-dir",
+        str(run_dir),
+        "--owner-pid",
+        str(os.getpid()),
+        "--quiet",
+        "--timeout",
+        str(START_TIMEOUT),
+        timeout=START_TIMEOUT + 600,
+    )
     try:
         assert up.returncode == 0, up.stderr[-5000:]
         yield LocalClouds(name, f"rsos-{name}", run_dir, run_dir / "clouds.yaml", run_dir / "catalog.yaml")
@@ -93,15 +131,23 @@ class HubPulumi(Pulumi):
         assert self.clouds is not None
         return super().environ({"OS_CLIENT_CONFIG_FILE": str(self.clouds.clouds_yaml), **(extra or {})})
 
-    def __call__(self, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None,
-                 timeout: int = 900) -> subprocess.CompletedProcess:
+    def __call__(
+        self, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: int = 900
+    ) -> subprocess.CompletedProcess:
         assert self.clouds is not None
-        return subprocess.run(["ip", "netns", "exec", self.clouds.hub, "pulumi", *args], cwd=cwd,
-                              env=self.environ(env), capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            ["ip", "netns", "exec", self.clouds.hub, "pulumi", *args],
+            cwd=cwd,
+            env=self.environ(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
 
-def give_backup_keys(pulumi: "HubPulumi", clouds: LocalClouds, project: Path, stack: str, namespace: str,
-                     cloud: str) -> None:
+def give_backup_keys(
+    pulumi: "HubPulumi", clouds: LocalClouds, project: Path, stack: str, namespace: str, cloud: str
+) -> None:
     """The backups' S3 keys as the stack takes them: a dedicated user's, set as Pulumi secrets."""
     keys = clouds.backup_user(cloud, f"{stack}-backups")
     for key, value in (("backupS3AccessKey", keys["access"]), ("backupS3SecretKey", keys["secret"])):
@@ -132,8 +178,13 @@ def everything(inv: dict[str, dict], kind: str) -> dict[str, list]:
     out = {}
     for where, held in inv.items():
         items = held[kind]
-        names = sorted(items) if isinstance(items, dict) else sorted(
-            i.get("name") or i["id"] for i in items if not (kind == "security_groups" and i["name"] == "default"))
+        names = (
+            sorted(items)
+            if isinstance(items, dict)
+            else sorted(
+                i.get("name") or i["id"] for i in items if not (kind == "security_groups" and i["name"] == "default")
+            )
+        )
         if names:
             out[where] = names
     return out

@@ -25,7 +25,7 @@ from tests.integration.engine.conftest import POLICIES, audit, plain_project, po
 
 pytestmark = [pytest.mark.engine, pytest.mark.openstack]
 
-PROGRAM = '''\
+PROGRAM = """\
 import pulumi
 import pulumi_openstack as openstack
 
@@ -57,7 +57,7 @@ pulumi.export("ec2Access", ec2.access)
 pulumi.export("appcredId", appcred.id)
 pulumi.export("appcredRules", appcred.access_rules)
 pulumi.export("ikNet", ik_net.id)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +120,11 @@ def test_the_clouds_yaml_auth_url_wins_over_an_explicit_auth_url_in_the_program(
     up, _, _, during, _, state, _ = probe
     assert up.returncode == 0, up.stdout[-3000:]
     assert outputs(state)["ikNet"] in {n["id"] for n in during["infomaniak/dc4-a"]["networks"]}
-    ik = next(r for r in state["deployment"]["resources"] if r["type"] == "pulumi:providers:openstack"
-              and r["urn"].endswith("::ik"))
+    ik = next(
+        r
+        for r in state["deployment"]["resources"]
+        if r["type"] == "pulumi:providers:openstack" and r["urn"].endswith("::ik")
+    )
     assert ik["inputs"]["authUrl"] == "https://auth.invalid.example/identity/v3"
 
 
@@ -144,8 +147,12 @@ def test_the_policy_pack_places_it_through_the_same_catalog(probe, local_clouds,
     assert up.returncode == 0
     org = tmp_path / "org.json"
     org.write_text(json.dumps({"catalog": yaml.safe_load(local_clouds.catalog.read_text())}))
-    made = subprocess.run([sys.executable, str(ROOT / "policies" / "make_pack_config.py"), str(org)],
-                          capture_output=True, text=True, timeout=120)
+    made = subprocess.run(
+        [sys.executable, str(ROOT / "policies" / "make_pack_config.py"), str(org)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert made.returncode == 0, made.stderr
     config = tmp_path / "pack-config.json"
     config.write_text(made.stdout)

@@ -90,8 +90,11 @@ class Expected:
             if p.get("databaseRole") in ("primary", "replica"):
                 at["servers"].add(f"{base}-db")
             at["networks"].add(base)
-            at["security_groups"] |= {f"{base}-admin"} | ({f"{base}-web"} if p["webCount"] else set()) | (
-                {f"{base}-db"} if p.get("databaseRole") in ("primary", "replica") else set())
+            at["security_groups"] |= (
+                {f"{base}-admin"}
+                | ({f"{base}-web"} if p["webCount"] else set())
+                | ({f"{base}-db"} if p.get("databaseRole") in ("primary", "replica") else set())
+            )
             at["server_groups"].add(base)
         b = cfg("backups")
         out[f"{b['cloud']}/{b['region']}"]["containers"].add(b.get("container") or f"{prefix}-pgbackrest")
@@ -169,8 +172,9 @@ def life(hub_pulumi, local_clouds, tmp_path_factory) -> Lifecycle:
     give_backup_keys(hub_pulumi, local_clouds, project, STACK, "resilient-stack", cfg("backups")["cloud"])
     hub_pulumi.ok("config", "set", "--path", "--stack", STACK, "resilient-stack:web.selfSigned", "true", cwd=project)
     # the application's image from the operator's registry: `pulumi up` refuses the template's placeholder
-    hub_pulumi.ok("config", "set", "--path", "--stack", STACK, "resilient-stack:web.app.image", f"{APP_IMAGE}:1.0.0",
-                  cwd=project)
+    hub_pulumi.ok(
+        "config", "set", "--path", "--stack", STACK, "resilient-stack:web.app.image", f"{APP_IMAGE}:1.0.0", cwd=project
+    )
     return Lifecycle(hub_pulumi, local_clouds, project, tmp_path_factory.mktemp("exports"))
 
 
@@ -190,8 +194,7 @@ def placed_in(state: dict, clouds: dict[str, dict]) -> dict[str, str]:
 def added(before: dict, after: dict, kind: str) -> dict[str, list]:
     """{"cloud/REGION": [names]} of ``kind`` listed in ``after`` and not in ``before`` (other tests share the clouds)."""
     old = everything(before, kind)
-    return {w: new for w, names in everything(after, kind).items()
-            if (new := sorted(set(names) - set(old.get(w, []))))}
+    return {w: new for w, names in everything(after, kind).items() if (new := sorted(set(names) - set(old.get(w, []))))}
 
 
 def ids(inv: dict, kind: str) -> dict[str, dict[str, set[str]]]:
@@ -200,12 +203,15 @@ def ids(inv: dict, kind: str) -> dict[str, dict[str, set[str]]]:
     for where, held in inv.items():
         items = held[kind]
         out[where] = collections.defaultdict(set)
-        for name, ident in ((n, n) for n in items) if isinstance(items, dict) else ((i["name"], i["id"]) for i in items):
+        for name, ident in (
+            ((n, n) for n in items) if isinstance(items, dict) else ((i["name"], i["id"]) for i in items)
+        ):
             out[where][name].add(ident)
     return out
 
 
 # ---- 1. pulumi up ---------------------------------------------------------------------------------------
+
 
 def test_up_of_the_shipped_production_stack_creates_every_resource_with_the_pack_on(life):
     r, _, state = life.up
@@ -213,8 +219,10 @@ def test_up_of_the_shipped_production_stack_creates_every_resource_with_the_pack
     assert "Policies:" in r.stdout and "resilient-stack" in r.stdout and "mandatory" not in r.stdout, r.stdout[-3000:]
     registered = collections.Counter((x.type, x.name) for x in run_program(ROOT / "stacks" / f"Pulumi.{STACK}.yaml"))
     in_state = collections.Counter(
-        (x["type"], x["urn"].rsplit("::", 1)[1]) for x in state["deployment"]["resources"]
-        if not (x["type"].startswith("pulumi:providers:") and x["urn"].rsplit("::", 1)[1].startswith("default")))
+        (x["type"], x["urn"].rsplit("::", 1)[1])
+        for x in state["deployment"]["resources"]
+        if not (x["type"].startswith("pulumi:providers:") and x["urn"].rsplit("::", 1)[1].startswith("default"))
+    )
     assert in_state == registered
     assert all(x.get("id") for x in state["deployment"]["resources"] if x["custom"])
 
@@ -247,8 +255,11 @@ def test_the_apis_show_the_labels_the_auditor_reads(life):
             assert s["status"] == "ACTIVE", s
             roles[s["name"]] = (where, s["metadata"].get(ROLE_KEY), s["metadata"].get(QUORUM_KEY))
         for name, c in held["containers"].items():
-            roles[name] = (where, c["metadata"].get(header_safe({ROLE_KEY: ""}).popitem()[0]),
-                           c["metadata"].get(header_safe({PROTECTS_KEY: ""}).popitem()[0]))
+            roles[name] = (
+                where,
+                c["metadata"].get(header_safe({ROLE_KEY: ""}).popitem()[0]),
+                c["metadata"].get(header_safe({PROTECTS_KEY: ""}).popitem()[0]),
+            )
     prefix = cfg("name")
     for p in cfg("placements"):
         at = f"{p['cloud']}/{p['region']}"
@@ -275,6 +286,7 @@ def test_the_apis_show_the_labels_the_auditor_reads(life):
 
 # ---- 2. the auditor and the pack on the real export ---------------------------------------------------
 
+
 def test_audit_of_the_real_export_passes_and_places_every_replica(life):
     export = life.export_file
     a = audit("-", "--catalog", str(life.clouds.catalog), stdin=export.read_text())
@@ -289,8 +301,9 @@ def test_audit_of_the_real_export_passes_and_places_every_replica(life):
 
 
 def test_policy_analyze_of_the_same_export_agrees(life):
-    r = life.pulumi("policy", "analyze", "--file", str(life.export_file), "--policy-pack", POLICIES, "--json",
-                    cwd=life.project)
+    r = life.pulumi(
+        "policy", "analyze", "--file", str(life.export_file), "--policy-pack", POLICIES, "--json", cwd=life.project
+    )
     events = policy_events(stream_events(r.stdout))
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     assert not [e for e in events if e["enforcementLevel"] == "mandatory"], events
@@ -298,6 +311,7 @@ def test_policy_analyze_of_the_same_export_agrees(life):
 
 
 # ---- 3. the 2021 replay is refused before anything exists ----------------------------------------------
+
 
 def test_sbg2021_is_refused_before_any_resource_exists(life):
     r, before, after = life.sbg2021
@@ -309,6 +323,7 @@ def test_sbg2021_is_refused_before_any_resource_exists(life):
 
 
 # ---- 4. a routine change replaces no host; then nothing to do -----------------------------------------
+
 
 def test_a_routine_change_replaces_no_instance_and_no_volume(life):
     r, before, after = life.change
@@ -326,17 +341,22 @@ def test_a_routine_change_replaces_no_instance_and_no_volume(life):
         doc = runtime_document_of(sv["metadata"])
         assert doc["app"]["spec"]["image"] == f"{APP_IMAGE}:1.1.0", sv["name"]
         assert doc["app"]["spec"]["env"]["FEATURE_FLAGS"] == "checkout-v2" and doc["app"]["spec"]["secrets"] == [
-            "STRIPE_KEY"]
+            "STRIPE_KEY"
+        ]
         assert "sk_test_routine_change" not in json.dumps(sv["metadata"]), "the secret travels sealed"
-        assert doc["site"]["title"] == "Shop (new title)" and doc["site"]["server_name"] == ROUTINE_CHANGE[
-            "resilient-stack:web.serverName"]
+        assert (
+            doc["site"]["title"] == "Shop (new title)"
+            and doc["site"]["server_name"] == ROUTINE_CHANGE["resilient-stack:web.serverName"]
+        )
         assert doc["ssh_keys"] == [ROUTINE_CHANGE["resilient-stack:sshPublicKey"]]
     # the change did reach the cloud: SSH from the new admin network in every placement's admin group
     for where, held in after.items():
         for g in held["security_groups"]:
             if g["name"].endswith("-admin"):
                 assert {x["remote_ip_prefix"] for x in g["rules"] if x["port_range_min"] == 22} == {
-                    "198.18.10.0/24", "198.18.20.0/24"}, (where, g)
+                    "198.18.10.0/24",
+                    "198.18.20.0/24",
+                }, (where, g)
 
 
 def test_a_second_up_with_no_change_is_a_no_op(life):
@@ -357,19 +377,31 @@ def test_refresh_finds_no_drift(life):
 
 # ---- 5. destroy ---------------------------------------------------------------------------------------
 
+
 def test_destroy_removes_everything_but_the_backup_container_and_the_data_volumes(life):
     r, state, after = life.destroy
     assert r.returncode == 0, (r.stdout[-4000:], r.stderr[-4000:])
     b = cfg("backups")
     backup = b.get("container") or f"{cfg('name')}-pgbackrest"
-    data = {x["outputs"]["id"]: x["outputs"]["name"] for x in custom_resources(state)
-            if x["type"] == "openstack:blockstorage/volume:Volume"}
+    data = {
+        x["outputs"]["id"]: x["outputs"]["name"]
+        for x in custom_resources(state)
+        if x["type"] == "openstack:blockstorage/volume:Volume"
+    }
     db_placements = [p for p in cfg("placements") if p.get("databaseRole") in ("primary", "replica")]
     assert sorted(data.values()) == sorted(f"{cfg('name')}-{p['name']}-db-data" for p in db_placements)
     retained = {x["outputs"]["name"] for x in custom_resources(state) if x.get("retainOnDelete")}
     assert retained == {backup, *data.values()}
-    for kind in ("servers", "networks", "subnets", "ports", "floating_ips", "routers", "security_groups",
-                 "server_groups"):
+    for kind in (
+        "servers",
+        "networks",
+        "subnets",
+        "ports",
+        "floating_ips",
+        "routers",
+        "security_groups",
+        "server_groups",
+    ):
         assert everything(after, kind) == everything(life.before, kind), kind
     # the data volumes are kept by the cloud, detached, each in its placement's region; no other volume is new
     old = {v["id"] for held in life.before.values() for v in held["volumes"]}
@@ -383,4 +415,3 @@ def test_destroy_removes_everything_but_the_backup_container_and_the_data_volume
     existed = backup in life.before[where]["containers"]  # reused clouds: Swift's PUT of it was idempotent
     assert added(life.before, after, "containers") == ({} if existed else {where: [backup]})
     assert json.loads(life.cli("stack", "export").stdout)["deployment"].get("resources") in (None, [])
-

@@ -26,8 +26,14 @@ STACK = "dev"
 
 def template_copy(dest):
     """The repository as a fresh clone has it: tracked and new (not ignored) files only, no .venv."""
-    r = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=60, check=True)
+    r = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     for rel in filter(None, r.stdout.split("\0")):
         src = ROOT / rel
         if src.is_file():
@@ -40,9 +46,25 @@ def test_pulumi_new_then_up_with_the_prompted_defaults_then_destroy(hub_pulumi, 
     template = template_copy(tmp_path / "template")
     project = tmp_path / "shop"
     # outside the clouds' namespace: `pulumi new` installs the project's requirements from PyPI
-    new = subprocess.run(["pulumi", "new", str(template), "--dir", str(project), "--name", "shop", "--stack", STACK,
-                          "--yes", "--non-interactive"], env=hub_pulumi.environ(), capture_output=True, text=True,
-                         timeout=1200)
+    new = subprocess.run(
+        [
+            "pulumi",
+            "new",
+            str(template),
+            "--dir",
+            str(project),
+            "--name",
+            "shop",
+            "--stack",
+            STACK,
+            "--yes",
+            "--non-interactive",
+        ],
+        env=hub_pulumi.environ(),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert new.returncode == 0, (new.stdout[-3000:], new.stderr[-3000:])
     stack_file = project / "stacks" / f"Pulumi.{STACK}.yaml"
     config = yaml.safe_load(stack_file.read_text())["config"]
@@ -65,8 +87,16 @@ def test_pulumi_new_then_up_with_the_prompted_defaults_then_destroy(hub_pulumi, 
     destroy = hub_pulumi("destroy", "--yes", "--skip-preview", "--stack", STACK, cwd=project, timeout=1800)
     assert destroy.returncode == 0, destroy.stdout[-4000:]
     after = local_clouds.inventory()
-    for kind in ("servers", "networks", "subnets", "ports", "floating_ips", "routers", "security_groups",
-                 "server_groups"):
+    for kind in (
+        "servers",
+        "networks",
+        "subnets",
+        "ports",
+        "floating_ips",
+        "routers",
+        "security_groups",
+        "server_groups",
+    ):
         assert everything(after, kind) == everything(before, kind), kind
     old = {v["id"] for held in before.values() for v in held["volumes"]}
     kept_volumes = sorted(v["name"] for held in after.values() for v in held["volumes"] if v["id"] not in old)
@@ -74,6 +104,7 @@ def test_pulumi_new_then_up_with_the_prompted_defaults_then_destroy(hub_pulumi, 
     backups = yaml.safe_load(defaults["backups"]["default"])
     where = f"{backups['cloud']}/{backups['region']}"
     assert f"{prefix}-pgbackrest" in after[where]["containers"]  # kept (reused clouds: it may have been there before)
-    kept = {w: sorted(set(after[w]["containers"]) - set(before[w]["containers"]) - {f"{prefix}-pgbackrest"})
-            for w in after}
+    kept = {
+        w: sorted(set(after[w]["containers"]) - set(before[w]["containers"]) - {f"{prefix}-pgbackrest"}) for w in after
+    }
     assert not any(kept.values()), kept

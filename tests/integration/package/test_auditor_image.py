@@ -32,8 +32,13 @@ DESIGNS = ("production.design.yaml", "sbg2021.design.yaml")
 @pytest.fixture(scope="module")
 def image() -> str:
     need_tool(shutil.which("podman") is not None and os.geteuid() == 0, "rootful podman (run as root)")
-    r = subprocess.run(["bash", str(ROOT / "scripts/build-auditor-image.sh")], capture_output=True, text=True,
-                       timeout=1200, env={**os.environ, "PYTHON": sys.executable})
+    r = subprocess.run(
+        ["bash", str(ROOT / "scripts/build-auditor-image.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return r.stdout.strip().splitlines()[-1]
 
@@ -53,22 +58,37 @@ def test_the_image_runs_the_auditor_as_a_user_runs_it(image, workspace):
     run = ["podman", "run", "--rm", "--network", "none", "-v", f"{workspace}:/work:ro", image]
     version = subprocess.run([*run, "--version"], capture_output=True, text=True, timeout=120)
     assert version.stdout.strip() == f"resilient-stack {__version__}", version.stderr
-    good = subprocess.run([*run, "audit", "examples/production.design.yaml"], capture_output=True, text=True,
-                          timeout=120)
+    good = subprocess.run(
+        [*run, "audit", "examples/production.design.yaml"], capture_output=True, text=True, timeout=120
+    )
     assert good.returncode == 0 and "verdict: PASS" in good.stdout, good.stdout + good.stderr
-    bad = subprocess.run([*run, "audit", "examples/sbg2021.design.yaml", "--format", "json"], capture_output=True,
-                         text=True, timeout=120)
+    bad = subprocess.run(
+        [*run, "audit", "examples/sbg2021.design.yaml", "--format", "json"], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 1 and json.loads(bad.stdout)["verdict"] == "fail", bad.stderr
-    user = subprocess.run(["podman", "image", "inspect", image, "--format", "{{.Config.User}}"], capture_output=True,
-                          text=True, timeout=60)
+    user = subprocess.run(
+        ["podman", "image", "inspect", image, "--format", "{{.Config.User}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert user.stdout.strip() == "10001"  # never root
     # the same reports as the checkout's auditor, byte for byte (the time fixed)
     fixed = ["-e", "SOURCE_DATE_EPOCH=1765000000"]
-    inside = subprocess.run([*run[:-1], *fixed, image, "audit", "examples/sbg2021.design.yaml", "--format", "sarif"],
-                            capture_output=True, text=True, timeout=120)
-    here = subprocess.run([sys.executable, "-m", "resilient_stack", "audit", "examples/sbg2021.design.yaml",
-                           "--format", "sarif"], capture_output=True, text=True, timeout=120, cwd=workspace,
-                          env={**os.environ, "SOURCE_DATE_EPOCH": "1765000000"})
+    inside = subprocess.run(
+        [*run[:-1], *fixed, image, "audit", "examples/sbg2021.design.yaml", "--format", "sarif"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    here = subprocess.run(
+        [sys.executable, "-m", "resilient_stack", "audit", "examples/sbg2021.design.yaml", "--format", "sarif"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=workspace,
+        env={**os.environ, "SOURCE_DATE_EPOCH": "1765000000"},
+    )
     assert inside.stdout == here.stdout
 
 
@@ -80,10 +100,16 @@ def test_the_github_actions_step_uploads_sarif_and_fails_on_a_mandatory_finding(
     upload = next(s for s in steps if "upload-sarif" in s.get("uses", ""))
     assert upload["if"] == "always()" and upload["with"]["sarif_file"] == "resilient-stack.sarif"
     assert workflow["permissions"]["security-events"] == "write"
-    env = {**os.environ, **workflow["env"], "RESILIENT_STACK_IMAGE": image,
-           "RESILIENT_STACK_INPUTS": f"examples/{design}", "GITHUB_WORKSPACE": str(workspace)}
-    r = subprocess.run(["bash", "-e", "-c", audit["run"]], cwd=workspace, env=env, capture_output=True, text=True,
-                       timeout=300)
+    env = {
+        **os.environ,
+        **workflow["env"],
+        "RESILIENT_STACK_IMAGE": image,
+        "RESILIENT_STACK_INPUTS": f"examples/{design}",
+        "GITHUB_WORKSPACE": str(workspace),
+    }
+    r = subprocess.run(
+        ["bash", "-e", "-c", audit["run"]], cwd=workspace, env=env, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == code, r.stderr
     sarif = json.loads((workspace / "resilient-stack.sarif").read_text())
     results = sarif["runs"][0]["results"]
@@ -101,10 +127,30 @@ def test_the_gitlab_job_writes_both_reports_and_fails_on_a_mandatory_finding(ima
     reports = job["artifacts"]["reports"]
     workspace.chmod(0o777)  # the runner's umask 0000
     script = "\n".join(job["script"])
-    r = subprocess.run(["podman", "run", "--rm", "--network", "none", "--entrypoint", "sh",
-                        "-v", f"{workspace}:/builds/project", "-w", "/builds/project",
-                        "-e", f"RESILIENT_STACK_INPUTS=examples/{design}", image, "-e", "-c", script],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            "podman",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "sh",
+            "-v",
+            f"{workspace}:/builds/project",
+            "-w",
+            "/builds/project",
+            "-e",
+            f"RESILIENT_STACK_INPUTS=examples/{design}",
+            image,
+            "-e",
+            "-c",
+            script,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == code, r.stderr
     quality = json.loads((workspace / reports["codequality"]).read_text())
     sast = json.loads((workspace / reports["sast"]).read_text())

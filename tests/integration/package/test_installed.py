@@ -24,8 +24,9 @@ import pytest
 
 from tests.conftest import ROOT
 
-SKIP = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
-                              ".hypothesis", "*.pyc")
+SKIP = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "*.pyc"
+)
 
 
 def _run(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -39,19 +40,26 @@ def installed(tmp_path_factory) -> dict:
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     src = tmp / "src"
     shutil.copytree(ROOT, src, ignore=SKIP)
-    proc = _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp / "dist"), str(src)],
-                cwd=tmp, env=env)
+    proc = _run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp / "dist"), str(src)], cwd=tmp, env=env
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (wheel,) = (tmp / "dist").glob("resilient_stack-*.whl")
     venv = tmp / "venv"
     proc = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp, env=env)
     assert proc.returncode == 0, proc.stderr
     python = venv / "bin" / "python"
-    proc = _run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index",
-                 str(wheel)], cwd=tmp, env=env)
+    proc = _run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        cwd=tmp,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                     cwd=tmp, env=env).stdout.strip())
+    site = Path(
+        _run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp, env=env
+        ).stdout.strip()
+    )
     deps = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
     (site / "_test_dependencies.pth").write_text("".join(f"{d}\n" for d in deps))
     elsewhere = tmp / "elsewhere"
@@ -74,9 +82,11 @@ def test_the_package_is_the_installed_wheel_not_the_checkout(installed):
 
 def test_every_file_of_the_package_is_installed(installed):
     """Modules, payloads and data: what the source tree holds under resilient_stack/ is in the installed package."""
-    source = {p.relative_to(ROOT).as_posix(): p.read_bytes()
-              for p in (ROOT / "resilient_stack").rglob("*")
-              if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    source = {
+        p.relative_to(ROOT).as_posix(): p.read_bytes()
+        for p in (ROOT / "resilient_stack").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }
     missing = [rel for rel in source if not (installed["site"] / rel).is_file()]
     assert not missing, f"not installed: {missing}"
     differ = [rel for rel, data in source.items() if (installed["site"] / rel).read_bytes() != data]
@@ -84,7 +94,10 @@ def test_every_file_of_the_package_is_installed(installed):
 
 
 def test_the_packaged_build_script_and_payloads_are_found(installed):
-    out = json.loads(_py(installed, """
+    out = json.loads(
+        _py(
+            installed,
+            """
         import json
         from resilient_stack.testing import podman
         from resilient_stack.drills import cluster, load, topology
@@ -98,7 +111,9 @@ def test_the_packaged_build_script_and_payloads_are_found(installed):
             "probe": cluster._script(),
             "agent": payload.render("web/release_commands.py"),
         }))
-    """))
+    """,
+        )
+    )
     script = Path(out["build_script"])
     assert out["exists"] and script.is_relative_to(installed["site"])
     assert script.read_bytes() == (ROOT / "resilient_stack" / "testing" / "data" / "build-host-image.sh").read_bytes()
@@ -117,16 +132,22 @@ def load_script_path() -> str:
 
 
 def _cli(installed: dict, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return _run([str(installed["venv"] / "bin" / "resilient-stack"), *args], cwd=cwd or installed["cwd"],
-                env=installed["env"], timeout=300)
+    return _run(
+        [str(installed["venv"] / "bin" / "resilient-stack"), *args],
+        cwd=cwd or installed["cwd"],
+        env=installed["env"],
+        timeout=300,
+    )
 
 
 def test_a_missing_stack_is_one_line_naming_where_it_was_looked_up(installed):
     proc = _cli(installed, "firedrill", "nosuchstack")
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr == ("resilient-stack: error: nosuchstack: no stack file ./stacks/Pulumi.nosuchstack.yaml in "
-                           "the current directory (a stack name is looked up there; or give the path of a "
-                           "Pulumi.<stack>.yaml file)\n")
+    assert proc.stderr == (
+        "resilient-stack: error: nosuchstack: no stack file ./stacks/Pulumi.nosuchstack.yaml in "
+        "the current directory (a stack name is looked up there; or give the path of a "
+        "Pulumi.<stack>.yaml file)\n"
+    )
     # the shipped stacks are the checkout's, not the package's: by name, they are not found from elsewhere
     proc = _cli(installed, "firedrill", "production")
     assert proc.returncode == 2 and "no stack file ./stacks/Pulumi.production.yaml" in proc.stderr
@@ -139,5 +160,7 @@ def test_the_user_s_stack_is_built_from_the_current_directory(installed, tmp_pat
     proc = _cli(installed, "firedrill", "production", "--site", "atlantis", "--quiet", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert proc.stderr.startswith("resilient-stack: error: stacks/Pulumi.production.yaml: --site 'atlantis' matches "
-                                  "no site of the stack; choose one of: ovh-gravelines")
+    assert proc.stderr.startswith(
+        "resilient-stack: error: stacks/Pulumi.production.yaml: --site 'atlantis' matches "
+        "no site of the stack; choose one of: ovh-gravelines"
+    )

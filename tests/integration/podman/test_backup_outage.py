@@ -46,15 +46,26 @@ WRITES = "outage_writes"  # the test's own rows (the stack makes the application
 
 
 def psql(host: podman.Host, sql: str, timeout: float = 60) -> str:
-    proc = host.exec("runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", "app", "-c", sql, check=False,
-                     timeout=timeout)
+    proc = host.exec(
+        "runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", "app", "-c", sql, check=False, timeout=timeout
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
 
 
 def info(host: podman.Host) -> dict:
-    proc = host.exec("runuser", "-u", "postgres", "--", "pgbackrest", "--stanza=main", "--output=json", "info",
-                     check=False, timeout=150)
+    proc = host.exec(
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        "pgbackrest",
+        "--stanza=main",
+        "--output=json",
+        "info",
+        check=False,
+        timeout=150,
+    )
     try:
         return json.loads(proc.stdout)[0]
     except (ValueError, IndexError):
@@ -78,27 +89,50 @@ def outage(image, tmp_path_factory):
     net_range = pick_internet_subnet()
     ips = {"db": str(net_range.network_address + 10), "s3": str(net_range.network_address + 11)}
     backup = ci.BackupTarget(
-        endpoint=ips["s3"], bucket=S3_BUCKET, region="us-east-1", key_id="resilient-stack",
-        key_secret="s3-" + secrets.token_urlsafe(12), uri_style="path", verify_tls=False,
-        cipher_pass="cipher-" + secrets.token_urlsafe(24), archive_queue_max_mb=QUEUE_MAX_MB,
+        endpoint=ips["s3"],
+        bucket=S3_BUCKET,
+        region="us-east-1",
+        key_id="resilient-stack",
+        key_secret="s3-" + secrets.token_urlsafe(12),
+        uri_style="path",
+        verify_tls=False,
+        cipher_pass="cipher-" + secrets.token_urlsafe(24),
+        archive_queue_max_mb=QUEUE_MAX_MB,
     )
     member = ci.ClusterMember("db1", ips["db"])
     _, _, keys, docs = cluster_secrets([member], backup)
     with podman.Session(image=image) as s:
         net = s.create_network(subnet=str(net_range))
         t0 = time.monotonic()
-        db = s.boot("db1", ci.render_db_member(
-            name="db1", members=[member], bootstrap=True, scope="rs-outage", cluster_id=CLUSTER_ID,
-            host_key=keys["db1"], secrets_doc=docs["db1"], backup=backup, wal_keep_size_mb=WAL_KEEP_MB,
-            data_volume_id=VOLUME_IDS["db1"],  # its data volume: a directory of the machine (standins.data_volume)
-        ), extra_args=["--network", f"{net.name}:ip={ips['db']}",
-                       *standins.data_volume(tmp_path_factory.mktemp("volume") / "db1")])
+        db = s.boot(
+            "db1",
+            ci.render_db_member(
+                name="db1",
+                members=[member],
+                bootstrap=True,
+                scope="rs-outage",
+                cluster_id=CLUSTER_ID,
+                host_key=keys["db1"],
+                secrets_doc=docs["db1"],
+                backup=backup,
+                wal_keep_size_mb=WAL_KEEP_MB,
+                data_volume_id=VOLUME_IDS["db1"],  # its data volume: a directory of the machine (standins.data_volume)
+            ),
+            extra_args=[
+                "--network",
+                f"{net.name}:ip={ips['db']}",
+                *standins.data_volume(tmp_path_factory.mktemp("volume") / "db1"),
+            ],
+        )
         db.wait_boot_finished(timeout=BOOT_LIMIT_S + 60)
         boot_s = time.monotonic() - t0
 
         def boot_s3() -> podman.Host:
-            return s.boot("s3", S3_USER_DATA, extra_args=["--network", f"{net.name}:ip={ips['s3']}",
-                                                            "-v", f"{moto_site}:/opt/site:ro"])
+            return s.boot(
+                "s3",
+                S3_USER_DATA,
+                extra_args=["--network", f"{net.name}:ip={ips['s3']}", "-v", f"{moto_site}:/opt/site:ro"],
+            )
 
         yield {"db": db, "boot_s": boot_s, "boot_s3": boot_s3}
 
@@ -117,8 +151,9 @@ def test_a_member_whose_repository_cannot_be_reached_boots_serves_and_catches_up
     s3 = outage["boot_s3"]()
     s3.wait_boot_finished(timeout=300)
     t0 = time.monotonic()
-    ok = eventually(lambda: info(db)["status"]["code"] == 0 and any(b["type"] == "full" for b in info(db)["backup"]),
-                    300, 5)
+    ok = eventually(
+        lambda: info(db)["status"]["code"] == 0 and any(b["type"] == "full" for b in info(db)["backup"]), 300, 5
+    )
     assert ok, f"no full backup after the repository appeared: {info(db)['status']}; {catch_up_said(db)}"
     print(f"[outage] stanza and first full backup {time.monotonic() - t0:.0f} s after the repository appeared")
     outage["s3"] = s3
@@ -148,10 +183,14 @@ def test_losing_the_repository_never_stops_writes_nor_fills_the_disk(outage):
     size = eventually(bounded, 600, 10)
     logs = db.exec("sh", "-c", "cat /var/log/pgbackrest/*.log", check=False).stdout
     ready = db.exec("sh", "-c", f"ls {ci.PG_DATA}/pg_wal/archive_status | grep -c ready", check=False).stdout.strip()
-    print(f"[outage] after {time.monotonic() - t0:.0f} s: {ready} segments waiting; pgBackRest's last lines:\n"
-          + "\n".join(line for line in logs.splitlines() if "WARN" in line or "ERROR" in line)[-1500:])
-    print(f"[outage] 40 writes in {written_s:.0f} s with the repository gone; WAL written {generated >> 20} MiB, "
-          f"pg_wal {wal_bytes(db) >> 20} MiB (bound {bound >> 20} MiB)")
+    print(
+        f"[outage] after {time.monotonic() - t0:.0f} s: {ready} segments waiting; pgBackRest's last lines:\n"
+        + "\n".join(line for line in logs.splitlines() if "WARN" in line or "ERROR" in line)[-1500:]
+    )
+    print(
+        f"[outage] 40 writes in {written_s:.0f} s with the repository gone; WAL written {generated >> 20} MiB, "
+        f"pg_wal {wal_bytes(db) >> 20} MiB (bound {bound >> 20} MiB)"
+    )
     assert size, f"pg_wal stayed at {wal_bytes(db) >> 20} MiB, over {bound >> 20} MiB"
     assert "dropped WAL file" in logs, logs[-2000:]
     assert psql(db, "SELECT pg_is_in_recovery()") == "f"
@@ -163,17 +202,28 @@ def test_a_repository_that_comes_back_empty_is_reported_and_caught_up(outage):
     assert s3 is not None, "needs the first test"
     podman.start(s3.name)
     # test scaffolding: the stand-in's moto keeps its objects in memory and is not enabled at boot
-    s3.sh("for i in $(seq 1 60); do systemctl list-units >/dev/null 2>&1 && break; sleep 1; done; "
-          "systemctl start moto.service && for i in $(seq 1 60); do curl -fsS -o /dev/null http://127.0.0.1:5000/ "
-          f"&& break; sleep 1; done && systemctl restart nginx && curl -kfsS -X PUT https://127.0.0.1/{S3_BUCKET}",
-          timeout=180)
+    s3.sh(
+        "for i in $(seq 1 60); do systemctl list-units >/dev/null 2>&1 && break; sleep 1; done; "
+        "systemctl start moto.service && for i in $(seq 1 60); do curl -fsS -o /dev/null http://127.0.0.1:5000/ "
+        f"&& break; sleep 1; done && systemctl restart nginx && curl -kfsS -X PUT https://127.0.0.1/{S3_BUCKET}",
+        timeout=180,
+    )
     t0 = time.monotonic()
-    said = eventually(lambda: "lost its stanza" in catch_up_said(db) or
-                      "lost its stanza" in db.exec("journalctl", "-u", ci.BACKUP_INIT_SERVICE, "--no-pager",
-                                                   check=False).stdout, 240, 5)
+    said = eventually(
+        lambda: (
+            "lost its stanza" in catch_up_said(db)
+            or "lost its stanza"
+            in db.exec("journalctl", "-u", ci.BACKUP_INIT_SERVICE, "--no-pager", check=False).stdout
+        ),
+        240,
+        5,
+    )
     assert said, f"the catch-up did not report the lost stanza: {catch_up_said(db)}"
-    ok = eventually(lambda: info(db)["status"]["code"] == 0 and any(b["type"] == "full" for b in info(db)["backup"]),
-                    300, 5)
+    ok = eventually(
+        lambda: info(db)["status"]["code"] == 0 and any(b["type"] == "full" for b in info(db)["backup"]), 300, 5
+    )
     assert ok, f"no full backup in the repository that came back: {info(db)['status']}; {catch_up_said(db)}"
-    print(f"[outage] lost stanza reported, created again and backed up {time.monotonic() - t0:.0f} s after the "
-          "repository came back")
+    print(
+        f"[outage] lost stanza reported, created again and backed up {time.monotonic() - t0:.0f} s after the "
+        "repository came back"
+    )

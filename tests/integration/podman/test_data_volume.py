@@ -44,8 +44,21 @@ def host(image, tmp_path):  # noqa: F811 - the fixture above
     device = loop.stdout.strip()
     name = podman.unique_name("datavol")
     try:
-        podman._run(["run", "-d", "--name", name, "--label", podman.LABEL, "--privileged", "--systemd=always",
-                     "-v", f"{tmp_path / 'data-volume'}:/usr/local/sbin/data-volume:ro", image])
+        podman._run(
+            [
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--label",
+                podman.LABEL,
+                "--privileged",
+                "--systemd=always",
+                "-v",
+                f"{tmp_path / 'data-volume'}:/usr/local/sbin/data-volume:ro",
+                image,
+            ]
+        )
         podman.wait_boot_finished(name, timeout=120)  # no seed: cloud-init finds no user data and finishes
 
         def sh(script: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -70,10 +83,14 @@ def test_a_blank_volume_gets_ext4_and_a_volume_with_data_is_mounted_as_it_is(hos
     assert sh(f"findmnt -no SOURCE,FSTYPE {paths.DATA_MOUNT}").stdout.split() == [device, "ext4"]
     assert f"LABEL={paths.DATA_VOLUME_LABEL}" in sh(f"blkid {device}").stdout.replace('"', "")
     fstab = sh("cat /etc/fstab").stdout
-    assert f"# resilient-stack data volume {VOLUME_ID}" in fstab and f" {paths.DATA_MOUNT} ext4 defaults,nofail" in fstab
+    assert (
+        f"# resilient-stack data volume {VOLUME_ID}" in fstab and f" {paths.DATA_MOUNT} ext4 defaults,nofail" in fstab
+    )
     assert sh(f"stat -c %U {paths.DATA_MOUNT} {paths.ETCD_DATA}").stdout.split() == ["postgres", "etcd"]
     marker = str(uuid.uuid4())
-    sh(f"echo {marker} > {paths.DATA_MOUNT}/marker && umount {paths.DATA_MOUNT} && sed -i '/resilient-stack/,+1d' /etc/fstab")
+    sh(
+        f"echo {marker} > {paths.DATA_MOUNT}/marker && umount {paths.DATA_MOUNT} && sed -i '/resilient-stack/,+1d' /etc/fstab"
+    )
     # a replacement host: its root disk new, the volume the same
     out = sh("/usr/local/sbin/data-volume").stdout
     assert "holds a ext4 file system" in out and "mounted as it is" in out, out
@@ -107,11 +124,14 @@ def remount_fresh(sh) -> None:
     sh(f"umount {paths.DATA_MOUNT} && sed -i '/resilient-stack/,+1d' /etc/fstab")
 
 
-@pytest.mark.parametrize("marker, why", [
-    ("cluster=someothercluster\nmember=db-gra\n", "belongs to another cluster (someothercluster)"),
-    (f"cluster={CLUSTER_ID}\nmember=db-waw\n", "belongs to another member of this cluster (db-waw)"),
-    (None, "holds data but no marker of this cluster"),
-])
+@pytest.mark.parametrize(
+    "marker, why",
+    [
+        ("cluster=someothercluster\nmember=db-gra\n", "belongs to another cluster (someothercluster)"),
+        (f"cluster={CLUSTER_ID}\nmember=db-waw\n", "belongs to another member of this cluster (db-waw)"),
+        (None, "holds data but no marker of this cluster"),
+    ],
+)
 def test_a_volume_of_another_cluster_or_member_is_refused_and_left_as_it_is(host, marker, why):
     """A volume is adopted only when its marker names this cluster and this member (a blank one is marked at its
     first use): a retained volume of a torn-down stack, another member's volume, or a volume with data and no

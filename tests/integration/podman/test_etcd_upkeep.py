@@ -269,21 +269,24 @@ print(json.dumps(out))
 
 def environment(me: cluster.ClusterMember, retention: str) -> str:
     """The product's /etc/default/etcd for a cluster of one, with the lowered quota and ``retention``."""
-    return cluster.etcd_environment(me=me, members=[me], token=SCOPE,
-                                    settings=cluster.EtcdSettings(quota_mb=QUOTA_MB, retention=retention))
+    return cluster.etcd_environment(
+        me=me, members=[me], token=SCOPE, settings=cluster.EtcdSettings(quota_mb=QUOTA_MB, retention=retention)
+    )
 
 
 def user_data(me: cluster.ClusterMember, etcd_password: str) -> str:
     issued = issue({"scope": SCOPE, "members": {me.name: me.address}}, now=datetime.datetime.now(datetime.timezone.utc))
-    defrag = [f for f in postgres.etcd_defrag_files(index=0, quota_mb=QUOTA_MB)
-              if f["path"] == paths.ETCD_DEFRAG_SCRIPT]
+    defrag = [
+        f for f in postgres.etcd_defrag_files(index=0, quota_mb=QUOTA_MB) if f["path"] == paths.ETCD_DEFRAG_SCRIPT
+    ]
     assert len(defrag) == 1
     # written after the packages (defer): the etcd user and the ssl-cert group exist then, as on a cloud image
     files = [
         write_file(paths.CA_CERT, issued["caCert"], defer=True),
         write_file(paths.MEMBER_CERT, issued["certs"][me.name], defer=True),
-        write_file(paths.MEMBER_KEY, issued["keys"][me.name], owner=f"root:{paths.TLS_GROUP}", permissions="0640",
-                   defer=True),
+        write_file(
+            paths.MEMBER_KEY, issued["keys"][me.name], owner=f"root:{paths.TLS_GROUP}", permissions="0640", defer=True
+        ),
         write_file(paths.ADMIN_CERT, issued["adminCerts"][me.name], defer=True),
         write_file(paths.ADMIN_KEY, issued["adminKeys"][me.name], permissions="0600", defer=True),
         write_file(paths.ETCD_ENV, environment(me, RETENTION), defer=True),
@@ -294,20 +297,25 @@ def user_data(me: cluster.ClusterMember, etcd_password: str) -> str:
         # etcd's RBAC as every member gets it (db-start runs the script once etcd answers); the script reads Patroni's
         # etcd password from Patroni's configuration, of which this host needs nothing else (Patroni is not started)
         write_file(paths.ETCD_AUTH_SCRIPT, postgres.etcd_auth_script(scope=SCOPE), permissions="0755"),
-        write_file(paths.PATRONI_CONF, yaml.safe_dump({"etcd3": {"username": cluster.ETCD_USER,
-                                                                 "password": etcd_password}}),
-                   permissions="0600", defer=True),
+        write_file(
+            paths.PATRONI_CONF,
+            yaml.safe_dump({"etcd3": {"username": cluster.ETCD_USER, "password": etcd_password}}),
+            permissions="0600",
+            defer=True,
+        ),
         write_file(WRITER, WRITER_PY),
     ]
-    return dump({
-        "packages": ["etcd-server", "etcd-client", "ssl-cert"],
-        "write_files": files,
-        "runcmd": [
-            ["usermod", "-a", "-G", paths.TLS_GROUP, "etcd"],  # as the product does: etcd reads the member's key
-            ["install", "-d", "-o", "etcd", "-g", "etcd", "-m", "0700", paths.ETCD_DATA],
-            ["systemctl", "restart", f"{paths.ETCD_SERVICE}.service"],
-        ],
-    })
+    return dump(
+        {
+            "packages": ["etcd-server", "etcd-client", "ssl-cert"],
+            "write_files": files,
+            "runcmd": [
+                ["usermod", "-a", "-G", paths.TLS_GROUP, "etcd"],  # as the product does: etcd reads the member's key
+                ["install", "-d", "-o", "etcd", "-g", "etcd", "-m", "0700", paths.ETCD_DATA],
+                ["systemctl", "restart", f"{paths.ETCD_SERVICE}.service"],
+            ],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -339,8 +347,11 @@ def status(h: podman.Host) -> dict[str, int]:
 def fresh_etcd(h: podman.Host, env: str) -> None:
     """etcd (Debian's unit) started again on an empty data directory with the environment file ``env``, then its
     users and authentication (the product's script, as db-start runs it)."""
-    h.sh(f"systemctl stop {paths.ETCD_SERVICE} && rm -rf {paths.ETCD_DATA}/member && cp {env} {paths.ETCD_ENV} "
-         f"&& systemctl start {paths.ETCD_SERVICE}", timeout=120)
+    h.sh(
+        f"systemctl stop {paths.ETCD_SERVICE} && rm -rf {paths.ETCD_DATA}/member && cp {env} {paths.ETCD_ENV} "
+        f"&& systemctl start {paths.ETCD_SERVICE}",
+        timeout=120,
+    )
     deadline = time.monotonic() + 60
     while etcdctl(h, "endpoint", "health", check=False).returncode != 0:
         assert time.monotonic() < deadline, "etcd did not answer within 60 s of its start"
@@ -353,9 +364,29 @@ def write(host: tuple[podman.Host, str], *, target: int, deadline: float) -> dic
     """The Patroni-shaped writes, as Patroni authenticates: the member's certificate, user ``patroni``."""
     h, password = host
     tls = {"--ca": paths.CA_CERT, "--cert": paths.MEMBER_CERT, "--key": paths.MEMBER_KEY}
-    args = ["python3", WRITER, "--target", str(target), "--deadline", str(deadline), "--rate", str(RATE_CAP),
-            "--threads", str(THREADS), "--every", "1", "--scope", SCOPE, "--port", "2379", "--helper", ETCDCTL,
-            "--user", cluster.ETCD_USER, *[x for kv in tls.items() for x in kv]]
+    args = [
+        "python3",
+        WRITER,
+        "--target",
+        str(target),
+        "--deadline",
+        str(deadline),
+        "--rate",
+        str(RATE_CAP),
+        "--threads",
+        str(THREADS),
+        "--every",
+        "1",
+        "--scope",
+        SCOPE,
+        "--port",
+        "2379",
+        "--helper",
+        ETCDCTL,
+        "--user",
+        cluster.ETCD_USER,
+        *[x for kv in tls.items() for x in kv],
+    ]
     proc = h.exec(*args, check=False, timeout=deadline + 90, env={"ETCD_PASSWORD": password})
     assert proc.returncode == 0, f"the writer failed: {proc.stderr.strip()[-1500:]}"
     out = json.loads(proc.stdout)
@@ -404,18 +435,27 @@ def test_a_year_of_patroni_writes_stays_below_a_lowered_quota(host):
     before = max(s["db"] for s in samples if s["puts"] < 2 * out["puts"] / 3)
     growth = max(s["db"] for s in third) - before
     end = samples[-1]
-    print(f"[etcd-upkeep] a year ({YEAR_REVISIONS:,} revisions = {YEAR_QUOTAS:.2f} x the {QUOTA_MB} MiB quota at "
-          f"{REVIEW_BYTES_PER_REVISION} B each) in {out['seconds']:.0f} s: {out['puts']:,} puts, {rate:.0f} puts/s "
-          f"(x{rate / PATRONI_RATE:,.0f} Patroni's rate; {rate * _seconds(RETENTION):.0f} revisions per "
-          f"{RETENTION} window, the product's 1h: {PATRONI_RATE * 3600:.0f}); values {out['value_bytes']} bytes; "
-          f"revisions {out['first_rev']:,}..{out['last_rev']:,}")
-    print(f"[etcd-upkeep] database: peak {peak / MIB:.2f} MiB of {QUOTA_MB} MiB, at the end {end['db'] / MIB:.2f} MiB "
-          f"({end['in_use'] / MIB:.2f} MiB in use); last third grew {growth / 1024:.0f} KiB")
-    print("[etcd-upkeep] samples (puts, dbSize KiB, in use KiB): " + ", ".join(
-        f"({s['puts']}, {s['db'] // 1024}, {s['in_use'] // 1024})" for s in samples[:: max(1, len(samples) // 12)]))
+    print(
+        f"[etcd-upkeep] a year ({YEAR_REVISIONS:,} revisions = {YEAR_QUOTAS:.2f} x the {QUOTA_MB} MiB quota at "
+        f"{REVIEW_BYTES_PER_REVISION} B each) in {out['seconds']:.0f} s: {out['puts']:,} puts, {rate:.0f} puts/s "
+        f"(x{rate / PATRONI_RATE:,.0f} Patroni's rate; {rate * _seconds(RETENTION):.0f} revisions per "
+        f"{RETENTION} window, the product's 1h: {PATRONI_RATE * 3600:.0f}); values {out['value_bytes']} bytes; "
+        f"revisions {out['first_rev']:,}..{out['last_rev']:,}"
+    )
+    print(
+        f"[etcd-upkeep] database: peak {peak / MIB:.2f} MiB of {QUOTA_MB} MiB, at the end {end['db'] / MIB:.2f} MiB "
+        f"({end['in_use'] / MIB:.2f} MiB in use); last third grew {growth / 1024:.0f} KiB"
+    )
+    print(
+        "[etcd-upkeep] samples (puts, dbSize KiB, in use KiB): "
+        + ", ".join(
+            f"({s['puts']}, {s['db'] // 1024}, {s['in_use'] // 1024})" for s in samples[:: max(1, len(samples) // 12)]
+        )
+    )
     assert out["error"] is None, f"a put was refused after {out['error_puts']:,} puts: {out['error']}"
     assert out["puts"] >= YEAR_REVISIONS, (
-        f"only {out['puts']:,} of the year's {YEAR_REVISIONS:,} puts in {YEAR_DEADLINE_S} s ({rate:.0f} puts/s)")
+        f"only {out['puts']:,} of the year's {YEAR_REVISIONS:,} puts in {YEAR_DEADLINE_S} s ({rate:.0f} puts/s)"
+    )
     assert out["last_rev"] - out["first_rev"] + 1 >= YEAR_REVISIONS, "every put is a revision"
     assert etcdctl(h, "alarm", "list").stdout.strip() == "", "an alarm was raised"
     # the product keeps the same history (1 to 2 h of revisions, about a MiB) under a quota 170 times larger
@@ -452,11 +492,13 @@ def test_control_without_compaction_the_same_writes_hit_the_quota_and_the_script
     per_revision = at["db"] / max(1, at["rev"])
     days = refused / YEAR_REVISIONS * 365.25
     product_days = PRODUCT_QUOTA_MB * MIB / (per_revision * PATRONI_RATE) / 86400
-    print(f"\n[etcd-upkeep] control (no compaction): refused after {refused:,} puts in {out['seconds']:.0f} s "
-          f"({refused / max(out['seconds'], 0.01):.0f} puts/s), revision {at['rev']:,}, database {at['db'] / MIB:.2f} "
-          f"MiB = {per_revision:.0f} B per revision; {days:.0f} days of the compressed year "
-          f"(the product's {PRODUCT_QUOTA_MB} MiB at Patroni's rate: {product_days:.0f} days)\n"
-          f"[etcd-upkeep] refused with: {out['error']}\n[etcd-upkeep] alarms: {alarms.strip()}")
+    print(
+        f"\n[etcd-upkeep] control (no compaction): refused after {refused:,} puts in {out['seconds']:.0f} s "
+        f"({refused / max(out['seconds'], 0.01):.0f} puts/s), revision {at['rev']:,}, database {at['db'] / MIB:.2f} "
+        f"MiB = {per_revision:.0f} B per revision; {days:.0f} days of the compressed year "
+        f"(the product's {PRODUCT_QUOTA_MB} MiB at Patroni's rate: {product_days:.0f} days)\n"
+        f"[etcd-upkeep] refused with: {out['error']}\n[etcd-upkeep] alarms: {alarms.strip()}"
+    )
     assert out["error"] and "database space exceeded" in out["error"], f"no put refused: {out['error']}"
     assert refused < YEAR_REVISIONS / 3, "the control filled the quota too late to prove anything"
     assert "alarm:NOSPACE" in alarms, alarms
@@ -475,8 +517,9 @@ def test_control_without_compaction_the_same_writes_hit_the_quota_and_the_script
     etcdctl(h, "compact", "--physical", str(status(h)["rev"]))
     rc, said = defrag(h)
     after = status(h)
-    print(f"[etcd-upkeep] after compact --physical and the script (rc {rc}): database {after['db'] / MIB:.2f} MiB\n"
-          f"{said}")
+    print(
+        f"[etcd-upkeep] after compact --physical and the script (rc {rc}): database {after['db'] / MIB:.2f} MiB\n{said}"
+    )
     assert rc == 0 and "disarmed: this member's database is below 80 % of its quota again" in said, said
     assert etcdctl(h, "alarm", "list").stdout.strip() == ""
     etcdctl(h, "put", "/probe", "x")

@@ -57,8 +57,14 @@ class Stack:
         self.s, self.plan, self.workdir = session, plan, workdir
         self.events: list[str] = []
         t0 = time.monotonic()
-        self.top = topo.boot(session, plan, workdir, image=session.image, timeout=READY_TIMEOUT_S,
-                             event=lambda phase, msg: say(f"{phase}: {msg}"))
+        self.top = topo.boot(
+            session,
+            plan,
+            workdir,
+            image=session.image,
+            timeout=READY_TIMEOUT_S,
+            event=lambda phase, msg: say(f"{phase}: {msg}"),
+        )
         self.boot_s = self.top.boot_s
         self.webs = [h for h in plan.hosts if h.role == HOST_WEB]
         self.wait_serving(READY_TIMEOUT_S)
@@ -83,11 +89,17 @@ class Stack:
     def wait_serving(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for h in self.webs:
-            while podman.exec_in(self.web(h.name), ["curl", "-fsS", "-o", "/dev/null", "-m", "3",
-                                                    "http://127.0.0.1/healthz"], check=False).returncode:
+            while podman.exec_in(
+                self.web(h.name),
+                ["curl", "-fsS", "-o", "/dev/null", "-m", "3", "http://127.0.0.1/healthz"],
+                check=False,
+            ).returncode:
                 if time.monotonic() > deadline:
-                    log = podman.exec_in(self.web(h.name), ["journalctl", "-u", host_app.AGENT_SERVICE, "-n", "30",
-                                                            "--no-pager", "-o", "cat"], check=False).stdout
+                    log = podman.exec_in(
+                        self.web(h.name),
+                        ["journalctl", "-u", host_app.AGENT_SERVICE, "-n", "30", "--no-pager", "-o", "cat"],
+                        check=False,
+                    ).stdout
                     pytest.fail(f"{h.name} does not serve the application after {timeout:.0f} s:\n{log}")
                 time.sleep(2)
 
@@ -101,8 +113,13 @@ class Stack:
         # the user data stays as the hosts booted with it (the instances ignore its changes: no host is replaced);
         # the metadata is the new one
         for old, new in zip(self.plan.hosts, plan.hosts):
-            standins.metadata_files(self.top.metadata_root, self.top.metadata_ips[new.name], user_data=old.user_data,
-                                    metadata=new.metadata, name=new.name)
+            standins.metadata_files(
+                self.top.metadata_root,
+                self.top.metadata_ips[new.name],
+                user_data=old.user_data,
+                metadata=new.metadata,
+                name=new.name,
+            )
 
     def wait_release(self, image: str, states: tuple[str, ...], timeout: float = RELEASE_TIMEOUT_S) -> dict:
         """The newest release of ``image`` once it is in one of ``states``."""
@@ -125,10 +142,26 @@ class Stack:
         return out
 
     def load(self, first: int, seconds: int) -> tuple[list[Visits], Writes]:
-        visits = [Visits(self.top.visitor.name, f"https://{self.host_name(h.name)}", interval=0.25, first=1,
-                         count=100000, seconds=seconds) for h in self.webs]
-        writes = Writes(self.top.visitor.name, self.plan.url, interval=0.5, first=first, count=100000,
-                        seconds=seconds, token=self.plan.write_token)
+        visits = [
+            Visits(
+                self.top.visitor.name,
+                f"https://{self.host_name(h.name)}",
+                interval=0.25,
+                first=1,
+                count=100000,
+                seconds=seconds,
+            )
+            for h in self.webs
+        ]
+        writes = Writes(
+            self.top.visitor.name,
+            self.plan.url,
+            interval=0.5,
+            first=first,
+            count=100000,
+            seconds=seconds,
+            token=self.plan.write_token,
+        )
         return visits, writes
 
     def stop(self, visits: list[Visits], writes: Writes) -> None:
@@ -138,11 +171,18 @@ class Stack:
         """A query on the application's database, as postgres on the current primary."""
         for p in self.plan.db_placements:
             name = self.top.names[self.plan.db_host(p).name]
-            r = podman.exec_in(name, ["runuser", "-u", "postgres", "--", "psql", "-d", self.plan.config.database.app_database,
-                                      "-Atc", sql], check=False, timeout=60)
+            r = podman.exec_in(
+                name,
+                ["runuser", "-u", "postgres", "--", "psql", "-d", self.plan.config.database.app_database, "-Atc", sql],
+                check=False,
+                timeout=60,
+            )
             if r.returncode == 0 and "read-only" not in r.stderr:
-                primary = podman.exec_in(name, ["runuser", "-u", "postgres", "--", "psql", "-Atc",
-                                                "SELECT NOT pg_is_in_recovery()"], check=False).stdout.strip()
+                primary = podman.exec_in(
+                    name,
+                    ["runuser", "-u", "postgres", "--", "psql", "-Atc", "SELECT NOT pg_is_in_recovery()"],
+                    check=False,
+                ).stdout.strip()
                 if primary == "t":
                     return r.stdout
         pytest.fail(f"no primary answered {sql!r}")
@@ -195,8 +235,10 @@ def test_every_web_host_starts_the_first_release_and_its_migration_runs_once(sta
     # every host started at once (none served anything): the release phase ran once, on one of them
     migrations = stack.psql("SELECT release, host FROM example_migrations ORDER BY at").split()
     assert migrations == [f"{first['id']}|{first['migrated_by']}"], migrations
-    say(f"first release on {len(stack.webs)} web hosts {stack.app_ready_s:.0f} s after cloud-init finished "
-        f"(boot {stack.boot_s:.0f} s)")
+    say(
+        f"first release on {len(stack.webs)} web hosts {stack.app_ready_s:.0f} s after cloud-init finished "
+        f"(boot {stack.boot_s:.0f} s)"
+    )
 
 
 def test_a_release_goes_host_by_host_the_primarys_site_last_with_no_failed_request(stack):
@@ -223,9 +265,11 @@ def test_a_release_goes_host_by_host_the_primarys_site_last_with_no_failed_reque
     assert migrations == "1"
     switched = [time.mktime(time.strptime(h["switched_at"][:19], "%Y-%m-%dT%H:%M:%S")) for h in hosts]
     per_host = [b - a for a, b in zip(switched, switched[1:])]
-    say(f"release v2: {len(hosts)} hosts in {total_s:.0f} s from the metadata change; between two hosts' switches "
+    say(
+        f"release v2: {len(hosts)} hosts in {total_s:.0f} s from the metadata change; between two hosts' switches "
         f"{min(per_host):.0f}-{max(per_host):.0f} s; {sum(len(v.attempts) for v in visits)} GETs and "
-        f"{len(writes.attempts)} writes, 0 failed")
+        f"{len(writes.attempts)} writes, 0 failed"
+    )
 
 
 def test_a_broken_release_stops_at_its_first_host_and_every_host_keeps_serving(stack):
@@ -243,8 +287,10 @@ def test_a_broken_release_stops_at_its_first_host_and_every_host_keeps_serving(s
     assert host["host"] == first.name and host["state"] == "failed", rel
     assert "cannot start" in host["error"] and first.name in rel["error"], rel
     assert {h: c["image"] for h, c in stack.serving().items()} == {h.name: good for h in stack.webs}
-    say(f"broken release v3: failed on {first.name} after {time.time() - t0:.0f} s, "
-        f"{sum(len(v.attempts) for v in visits)} GETs, 0 failed")
+    say(
+        f"broken release v3: failed on {first.name} after {time.time() - t0:.0f} s, "
+        f"{sum(len(v.attempts) for v in visits)} GETs, 0 failed"
+    )
 
 
 def test_rollback_releases_the_previous_version_again_through_the_same_gates(stack):

@@ -38,18 +38,30 @@ def test_schema_lists_exactly_the_settings_model_fields_with_its_defaults():
     jsonschema.Draft4Validator.check_schema(cli_schema())
 
 
-@pytest.mark.parametrize("good", [{}, {"min_sites": 3, "enforcementLevel": "mandatory"},
-                                  {"levels": {"single-provider": "disabled"}, "quorum_roles": ["database"]},
-                                  {"profile": "strict", "catalog": {"providers": []}}])
+@pytest.mark.parametrize(
+    "good",
+    [
+        {},
+        {"min_sites": 3, "enforcementLevel": "mandatory"},
+        {"levels": {"single-provider": "disabled"}, "quorum_roles": ["database"]},
+        {"profile": "strict", "catalog": {"providers": []}},
+    ],
+)
 def test_the_cli_schema_and_the_model_accept_the_same_good_configs(good):
     jsonschema.validate(good, cli_schema())
     settings_from(good, "single-site")
 
 
-@pytest.mark.parametrize("bad, where", [
-    ({"min_sites": "x"}, "min_sites"), ({"min_sites": 0}, "min_sites"), ({"profile": "lax"}, "profile"),
-    ({"levels": {"nope": "disabled"}}, "levels"), ({"quorum_roles": "database"}, "quorum_roles"),
-])
+@pytest.mark.parametrize(
+    "bad, where",
+    [
+        ({"min_sites": "x"}, "min_sites"),
+        ({"min_sites": 0}, "min_sites"),
+        ({"profile": "lax"}, "profile"),
+        ({"levels": {"nope": "disabled"}}, "levels"),
+        ({"quorum_roles": "database"}, "quorum_roles"),
+    ],
+)
 def test_the_cli_schema_and_the_model_reject_the_same_bad_configs(bad, where):
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, cli_schema())
@@ -74,7 +86,9 @@ def test_default_levels_come_from_the_rules_registry():
     for p in resilient_policies.RULE_POLICIES:
         assert p.enforcement_level == default_enforcement(p.name)
         assert p.enforcement_level.value == default_level(p.name)
-    assert {p.name: p.enforcement_level.value for p in resilient_policies.RULE_POLICIES}["single-provider"] == "advisory"
+    assert {p.name: p.enforcement_level.value for p in resilient_policies.RULE_POLICIES}[
+        "single-provider"
+    ] == "advisory"
 
 
 def test_pack_config_reproduces_audit_levels():
@@ -92,17 +106,26 @@ def test_pack_config_reproduces_audit_levels():
 
 def test_make_pack_config_script(tmp_path):
     cfg = tmp_path / "org.yaml"
-    cfg.write_text("profile: default\nmin_providers: 3\nlevels: {single-provider: mandatory}\nquorum_roles: [database]\n")
-    r = subprocess.run([sys.executable, str(POLICIES_DIR / "make_pack_config.py"), str(cfg)],
-                       capture_output=True, cwd=ROOT, timeout=60)
+    cfg.write_text(
+        "profile: default\nmin_providers: 3\nlevels: {single-provider: mandatory}\nquorum_roles: [database]\n"
+    )
+    r = subprocess.run(
+        [sys.executable, str(POLICIES_DIR / "make_pack_config.py"), str(cfg)], capture_output=True, cwd=ROOT, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert set(doc) == set(RULE_IDS) | {"exempted-findings"}
-    assert doc["single-provider"] == {"enforcementLevel": "mandatory", "min_providers": 3,
-                                      "levels": {"single-provider": "mandatory"}, "quorum_roles": ["database"]}
-    assert load_policy_config(str(cfg)) == PolicyConfig.model_validate({k: v for k, v in doc["single-site"].items()
-                                                                         if k != "enforcementLevel"})
+    assert doc["single-provider"] == {
+        "enforcementLevel": "mandatory",
+        "min_providers": 3,
+        "levels": {"single-provider": "mandatory"},
+        "quorum_roles": ["database"],
+    }
+    assert load_policy_config(str(cfg)) == PolicyConfig.model_validate(
+        {k: v for k, v in doc["single-site"].items() if k != "enforcementLevel"}
+    )
     cfg.write_text("min_sites: lots\n")
-    r = subprocess.run([sys.executable, str(POLICIES_DIR / "make_pack_config.py"), str(cfg)],
-                       capture_output=True, cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [sys.executable, str(POLICIES_DIR / "make_pack_config.py"), str(cfg)], capture_output=True, cwd=ROOT, timeout=60
+    )
     assert r.returncode == 2 and b"Traceback" not in r.stderr and len(r.stderr.splitlines()) == 1

@@ -50,7 +50,8 @@ def spread():
 def strasbourg():
     s5, s7 = s.provider("sbg5", region="SBG5", cloud="ovh"), s.provider("sbg7", region="SBG7", cloud="ovh")
     return [
-        s.replica("web-1", s5), s.replica("web-2", s7),
+        s.replica("web-1", s5),
+        s.replica("web-2", s7),
         s.replica("db-1", s5, "database", labels={"resilient-stack:quorum": "true"}),
         s.replica("db-2", s7, "database", labels={"resilient-stack:quorum": "true"}),
         s.replica("backups", s5, "backup", typ=b.CONTAINER, labels={"resilient-stack:protects": "database"}),
@@ -63,12 +64,18 @@ def test_spread_stack_passes_every_placement_policy():
 
 def test_strasbourg_fails_with_the_rules_messages():
     result = run(strasbourg())
-    assert fired(result) == {"single-site", "single-provider", "backup-colocated", "backup-shares-project",
-                             "site-majority"}
+    assert fired(result) == {
+        "single-site",
+        "single-provider",
+        "backup-colocated",
+        "backup-shares-project",
+        "site-majority",
+    }
     (shared,) = result["backup-shares-project"].seen  # one backup named: on its resource
     assert shared[1].endswith("::backups") and shared[0].startswith(
         "the only backup of `database` is in a project that also holds `database` replicas: backups (SBG5) is in "
-        "clouds.yaml entry `ovh`, which also holds db-1 (SBG5), db-2 (SBG7)")
+        "clouds.yaml entry `ovh`, which also holds db-1 (SBG5), db-2 (SBG7)"
+    )
     site = result["single-site"].seen
     assert len(site) == 2 and all(urn is None for _, urn in site)  # a finding about a role: on the stack
     web = next(m for m, _ in site if "`web`" in m)
@@ -78,7 +85,9 @@ def test_strasbourg_fails_with_the_rules_messages():
     # the same text as the rules module writes for the auditor
     export = b.strasbourg_export().doc()
     report = evaluate(read_stack_export(export, "x", load_catalog()).placements, catalog=load_catalog())
-    assert {f.message for f in report.findings if f.rule == "single-site"} == {m.split(" [resources:")[0] for m in s.Violations(site).messages}
+    assert {f.message for f in report.findings if f.rule == "single-site"} == {
+        m.split(" [resources:")[0] for m in s.Violations(site).messages
+    }
 
 
 def test_single_building_when_two_replicas_share_a_region():
@@ -88,24 +97,35 @@ def test_single_building_when_two_replicas_share_a_region():
     assert "building GRA11" in result["single-building"].messages[0]
 
 
-@pytest.mark.parametrize("case, problem", [
-    ("derived-region", "region is unknown until the resource is created"),
-    ("secret-region", "region is a secret"),
-    ("redacted-region", "region is a redacted secret"),
-    ("provider-region-unknown", "provider region is unknown"),
-    ("no-provider", "records no provider"),
-    ("random-provider", "pulumi:providers:random provider"),
-    ("default-provider-without-region", "OS_REGION_NAME"),
-    ("unknown-region-name", "GRA99"),
-])
+@pytest.mark.parametrize(
+    "case, problem",
+    [
+        ("derived-region", "region is unknown until the resource is created"),
+        ("secret-region", "region is a secret"),
+        ("redacted-region", "region is a redacted secret"),
+        ("provider-region-unknown", "provider region is unknown"),
+        ("no-provider", "records no provider"),
+        ("random-provider", "pulumi:providers:random provider"),
+        ("default-provider-without-region", "OS_REGION_NAME"),
+        ("unknown-region-name", "GRA99"),
+    ],
+)
 def test_unknown_placement_fails_closed_on_that_resource(case, problem):
     gra = s.provider("gra", region="GRA11", authUrl=OVH)
     w = {
         "derived-region": lambda: s.replica("w", gra, region=UNKNOWN, deps={"region": []}),
         # a secret the SDK kept marked (its remediation form): never read
         "secret-region": lambda: PolicyResource(
-            b.INSTANCE, secrets_preserving_proxy({"region": Secret("GRA11"), "metadata": {"resilient-stack:role": "web"}}),
-            b.urn(b.INSTANCE, "w"), "w", s.options(), gra, None, [], {}),
+            b.INSTANCE,
+            secrets_preserving_proxy({"region": Secret("GRA11"), "metadata": {"resilient-stack:role": "web"}}),
+            b.urn(b.INSTANCE, "w"),
+            "w",
+            s.options(),
+            gra,
+            None,
+            [],
+            {},
+        ),
         "redacted-region": lambda: s.replica("w", gra, region="[secret]"),
         "provider-region-unknown": lambda: s.replica("w", s.provider("p", region=UNKNOWN, authUrl=OVH)),
         "no-provider": lambda: s.replica("w", None, typ="acme:index:Server"),
@@ -134,8 +154,10 @@ def test_default_provider_with_region_from_stack_config_and_computed_outputs():
     """At preview the engine gives the default provider its config, and instance outputs are unknown."""
     default = s.provider("default_5_4_1", region="GRA11", authUrl=OVH, version="5.4.1")
     waw = s.provider("waw", region="WAW1", authUrl=OVH)
-    res = [s.replica("w1", default, region=UNKNOWN, availabilityZone=UNKNOWN, allMetadata=UNKNOWN, id=UNKNOWN),
-           s.replica("w2", waw, region=UNKNOWN, accessIpV4=UNKNOWN)]
+    res = [
+        s.replica("w1", default, region=UNKNOWN, availabilityZone=UNKNOWN, allMetadata=UNKNOWN, id=UNKNOWN),
+        s.replica("w2", waw, region=UNKNOWN, accessIpV4=UNKNOWN),
+    ]
     assert fired(run(res, {"min_providers": 1})) == set()
 
 
@@ -143,7 +165,12 @@ def test_unknown_types_and_shapes_never_crash_and_never_raise_unknown():
     gra = s.provider("gra", region="GRA11", authUrl=OVH)
     weird = [
         s.resource("pulumi:pulumi:Stack", "st", {"outputs": UNKNOWN}),
-        s.resource("random:index/randomPassword:RandomPassword", "pw", {"result": UNKNOWN}, s.provider("r", typ="pulumi:providers:random")),
+        s.resource(
+            "random:index/randomPassword:RandomPassword",
+            "pw",
+            {"result": UNKNOWN},
+            s.provider("r", typ="pulumi:providers:random"),
+        ),
         s.resource(b.INSTANCE, "odd", {"metadata": UNKNOWN, "region": 42, "tags": [UNKNOWN, 3, None]}, gra),
         s.resource(b.CONTAINER, "odd2", {"metadata": [{"x": UNKNOWN}], "region": ["GRA11"]}, gra),
         s.resource("openstack:blockstorage/volume:Volume", "v", None, gra),
@@ -171,7 +198,8 @@ def test_exempt_replicas_are_waived_only_when_the_settings_allow_it_and_reported
     assert sorted(m.split("] ")[0] for m in v.messages) == [
         "exempted (lab, RISK-12; owner platform, until 2999-12-31): [single-building",
         "exempted (lab, RISK-12; owner platform, until 2999-12-31): [single-provider",
-        "exempted (lab, RISK-12; owner platform, until 2999-12-31): [single-site"]
+        "exempted (lab, RISK-12; owner platform, until 2999-12-31): [single-site",
+    ]
     expired = {"exemptions": [{**ALLOW_LAB["exemptions"][0], "expires": "2020-01-01"}]}
     assert fired(run(res, expired)) == {"single-building", "single-site", "single-provider"}
     scoped = {"exemptions": [{**ALLOW_LAB["exemptions"][0], "rules": ["single-provider"]}]}
@@ -192,8 +220,16 @@ def test_settings_thresholds_quorum_catalog_and_disabling():
     assert fired(run(q, {"quorum_roles": ["web"]}, only="site-majority")) == {"site-majority"}
     # an extra catalog entry makes a private cloud placeable
     acme = s.provider("acme", region="LYO1", cloud="acme")
-    cat = {"providers": [{"id": "acme", "clouds": ["acme"], "sites": [{"id": "acme-lyon", "name": "Lyon"}],
-                          "regions": [{"name": "LYO1", "site": "acme-lyon"}]}]}
+    cat = {
+        "providers": [
+            {
+                "id": "acme",
+                "clouds": ["acme"],
+                "sites": [{"id": "acme-lyon", "name": "Lyon"}],
+                "regions": [{"name": "LYO1", "site": "acme-lyon"}],
+            }
+        ]
+    }
     two = [s.replica("x", acme), s.replica("y", waw)]
     assert "unknown-placement" in fired(run(two))
     assert fired(run(two, {"catalog": cat})) == set()

@@ -21,8 +21,13 @@ from tests import builders as b
 from tests.policies import support as s
 
 ALL_UNKNOWNS = [
-    proxy.UNKNOWN_BOOLEAN_VALUE, proxy.UNKNOWN_NUMBER_VALUE, proxy.UNKNOWN_STRING_VALUE, proxy.UNKNOWN_ARRAY_VALUE,
-    proxy.UNKNOWN_ASSET_VALUE, proxy.UNKNOWN_ARCHIVE_VALUE, proxy.UNKNOWN_OBJECT_VALUE,
+    proxy.UNKNOWN_BOOLEAN_VALUE,
+    proxy.UNKNOWN_NUMBER_VALUE,
+    proxy.UNKNOWN_STRING_VALUE,
+    proxy.UNKNOWN_ARRAY_VALUE,
+    proxy.UNKNOWN_ASSET_VALUE,
+    proxy.UNKNOWN_ARCHIVE_VALUE,
+    proxy.UNKNOWN_OBJECT_VALUE,
 ]
 
 
@@ -85,8 +90,10 @@ def test_resource_view_reads_inputs_and_odd_shapes():
 
 def _stack(region="GRA11", user_data="#!/bin/sh", deps=None, metadata_role="web"):
     gra = s.provider("gra", region=region, authUrl=b.OVH_AUTH)
-    return [s.replica("w1", gra, role=metadata_role, userData=user_data, deps=deps),
-            s.replica("w2", s.provider("waw", region="WAW1", authUrl=b.OVH_AUTH))]
+    return [
+        s.replica("w1", gra, role=metadata_role, userData=user_data, deps=deps),
+        s.replica("w2", s.provider("waw", region="WAW1", authUrl=b.OVH_AUTH)),
+    ]
 
 
 def test_fingerprint_is_the_same_for_fresh_objects_of_the_same_stack():
@@ -95,12 +102,15 @@ def test_fingerprint_is_the_same_for_fresh_objects_of_the_same_stack():
     assert fingerprint("k", _stack()) != fingerprint("other settings", _stack())
 
 
-@pytest.mark.parametrize("change", [
-    {"region": "SBG5"},                                   # the provider's region
-    {"user_data": "#!/bin/sh\necho hi"},                  # any property
-    {"deps": {"region": ["urn:pulumi:dev::shop::x::y"]}},  # a region derived from another resource
-    {"metadata_role": "database"},                        # the role label
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"region": "SBG5"},  # the provider's region
+        {"user_data": "#!/bin/sh\necho hi"},  # any property
+        {"deps": {"region": ["urn:pulumi:dev::shop::x::y"]}},  # a region derived from another resource
+        {"metadata_role": "database"},  # the role label
+    ],
+)
 def test_fingerprint_changes_with_anything_placement_reads(change):
     assert fingerprint("k", _stack(**change)) != fingerprint("k", _stack())
 

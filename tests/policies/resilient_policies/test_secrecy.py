@@ -22,10 +22,12 @@ def _secret_args(user_data: str) -> tuple[ResourceValidationArgs, ResourceValida
     """The same instance as the servicer gives it to a remediation, then to a validation."""
     wire = {"userData": {SECRET_SIG: s.SECRET_VALUE_SIG, "value": user_data}, "flavorName": "b3-8"}
     urn = b.urn(b.INSTANCE, "db")
-    remediation = ResourceValidationArgs(b.INSTANCE, unknown_checking_proxy(deserialize_properties(wire, True)), urn,
-                                         "db", s.options(), s.provider(), {})
-    validation = ResourceValidationArgs(b.INSTANCE, unknown_checking_proxy(deserialize_properties(wire)), urn, "db",
-                                        s.options(), s.provider(), {})
+    remediation = ResourceValidationArgs(
+        b.INSTANCE, unknown_checking_proxy(deserialize_properties(wire, True)), urn, "db", s.options(), s.provider(), {}
+    )
+    validation = ResourceValidationArgs(
+        b.INSTANCE, unknown_checking_proxy(deserialize_properties(wire)), urn, "db", s.options(), s.provider(), {}
+    )
     return remediation, validation
 
 
@@ -45,8 +47,15 @@ def test_a_known_pulumi_secret_is_not_plaintext_once_the_probe_ran():
 
 def test_probe_records_plain_user_data_as_plain():
     wire = {"userData": PLAIN_UD}
-    args = ResourceValidationArgs(b.INSTANCE, unknown_checking_proxy(deserialize_properties(wire, True)),
-                                  b.urn(b.INSTANCE, "db"), "db", s.options(), s.provider(), {})
+    args = ResourceValidationArgs(
+        b.INSTANCE,
+        unknown_checking_proxy(deserialize_properties(wire, True)),
+        b.urn(b.INSTANCE, "db"),
+        "db",
+        s.options(),
+        s.provider(),
+        {},
+    )
     secrecy_probe.remediate(args)
     assert secrecy.secret_keys(args.urn) == frozenset()
     v = s.Violations()
@@ -66,8 +75,15 @@ def test_records_outlive_the_stack_analysis_and_each_probe_overwrites_them():
     secrecy.record(urn, frozenset({"userData"}))
     PLACEMENT_POLICIES[0].validate(s.stack_args([]), s.Violations())
     assert secrecy.secret_keys(urn) == frozenset({"userData"})
-    args = ResourceValidationArgs(b.INSTANCE, unknown_checking_proxy(deserialize_properties({"userData": "x"}, True)),
-                                  urn, "db", s.options(), s.provider(), {})
+    args = ResourceValidationArgs(
+        b.INSTANCE,
+        unknown_checking_proxy(deserialize_properties({"userData": "x"}, True)),
+        urn,
+        "db",
+        s.options(),
+        s.provider(),
+        {},
+    )
     secrecy_probe.remediate(args)
     assert secrecy.secret_keys(urn) == frozenset()
 
@@ -82,11 +98,19 @@ def test_the_components_packed_user_data_passes_as_a_secret_and_is_read_through_
         v = s.Violations()
         POLICY["plaintext-secret-in-user-data"].validate(validation, v)
         assert v.seen == []
-        plain = ResourceValidationArgs(b.INSTANCE, unknown_checking_proxy(deserialize_properties(
-            {"userData": user_data}, True)), b.urn(b.INSTANCE, "db"), "db", s.options(), s.provider(), {})
+        plain = ResourceValidationArgs(
+            b.INSTANCE,
+            unknown_checking_proxy(deserialize_properties({"userData": user_data}, True)),
+            b.urn(b.INSTANCE, "db"),
+            "db",
+            s.options(),
+            s.provider(),
+            {},
+        )
         secrecy_probe.remediate(plain)  # this run's probe: the user data is plain now
         v = s.Violations()
-        POLICY["plaintext-secret-in-user-data"].validate(s.resource_args(b.INSTANCE, "db", {"userData": user_data},
-                                                                         s.provider()), v)
+        POLICY["plaintext-secret-in-user-data"].validate(
+            s.resource_args(b.INSTANCE, "db", {"userData": user_data}, s.provider()), v
+        )
         assert len(v.seen) == 1 and "`/etc/resilient-stack/host.key`" in v.messages[0]
         assert "gzip+base64-unpacked" in v.messages[0] and samples.HOST_KEY not in v.messages[0]

@@ -14,8 +14,12 @@ POLICY = {p.name: p for p in SECURITY_POLICIES}
 RULE = s.SECGROUP_RULE
 PORT = "openstack:networking/port:Port"
 SSH = {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "portRangeMin": 22, "portRangeMax": 22}
-ALLOW = {"exemptions": [{"reason": r, "owner": "sec", "expires": "2999-01-01"}
-                        for r in ("public bastion, RISK-7", "VRRP appliance", "throwaway lab")]}
+ALLOW = {
+    "exemptions": [
+        {"reason": r, "owner": "sec", "expires": "2999-01-01"}
+        for r in ("public bastion, RISK-7", "VRRP appliance", "throwaway lab")
+    ]
+}
 PLAIN_UD = "#cloud-config\nwrite_files:\n- path: /root/.env\n  content: |\n    PGPASSWORD=hunter2hunter2\n"
 
 
@@ -28,7 +32,9 @@ def check(name, typ, props, config=None, provider=True):
 def check_rules(name, *rules, config=None, deps=None):
     """The stack policy ``name`` on security group rules (outputs, as a stack policy sees them)."""
     v = s.Violations()
-    resources = [s.resource(RULE, f"r{i}", props, s.provider(), deps=(deps or {}).get(i)) for i, props in enumerate(rules)]
+    resources = [
+        s.resource(RULE, f"r{i}", props, s.provider(), deps=(deps or {}).get(i)) for i, props in enumerate(rules)
+    ]
     POLICY[name].validate(s.stack_args(resources, config), v)
     return v
 
@@ -40,22 +46,25 @@ def test_layout_group_rules_are_stack_policies():
         assert p.enforcement_level == want
 
 
-@pytest.mark.parametrize("props, fires", [
-    ({**SSH, "remoteIpPrefix": "0.0.0.0/0"}, True),
-    ({**SSH, "remoteIpPrefix": "::/0", "ethertype": "IPv6"}, True),
-    ({**SSH}, True),  # no remote at all: every address
-    ({**SSH, "portRangeMin": 1, "portRangeMax": 1024, "remoteIpPrefix": "0.0.0.0/0"}, True),
-    ({"direction": "ingress", "ethertype": "IPv4"}, True),  # any protocol, any port
-    ({**SSH, "portRangeMin": 22.0, "portRangeMax": 22.0, "remoteIpPrefix": "0.0.0.0/0"}, True),  # protobuf numbers
-    ({**SSH, "remoteIpPrefix": "0.0.0.0/4"}, True),  # 16 /8s
-    ({**SSH, "remoteIpPrefix": "198.51.100.0/24"}, False),
-    ({**SSH, "remoteIpPrefix": "11.0.0.0/8"}, False),  # a /8 is not more than a /8
-    ({**SSH, "remoteGroupId": "sg-bastion"}, False),
-    ({**SSH, "direction": "egress", "remoteIpPrefix": "0.0.0.0/0"}, False),
-    ({**SSH, "protocol": "udp", "remoteIpPrefix": "0.0.0.0/0"}, False),
-    ({**SSH, "portRangeMin": 80, "portRangeMax": 443, "remoteIpPrefix": "0.0.0.0/0"}, False),
-    ({**SSH, "description": "resilient-stack:exempt=public bastion, RISK-7", "remoteIpPrefix": "0.0.0.0/0"}, False),
-])
+@pytest.mark.parametrize(
+    "props, fires",
+    [
+        ({**SSH, "remoteIpPrefix": "0.0.0.0/0"}, True),
+        ({**SSH, "remoteIpPrefix": "::/0", "ethertype": "IPv6"}, True),
+        ({**SSH}, True),  # no remote at all: every address
+        ({**SSH, "portRangeMin": 1, "portRangeMax": 1024, "remoteIpPrefix": "0.0.0.0/0"}, True),
+        ({"direction": "ingress", "ethertype": "IPv4"}, True),  # any protocol, any port
+        ({**SSH, "portRangeMin": 22.0, "portRangeMax": 22.0, "remoteIpPrefix": "0.0.0.0/0"}, True),  # protobuf numbers
+        ({**SSH, "remoteIpPrefix": "0.0.0.0/4"}, True),  # 16 /8s
+        ({**SSH, "remoteIpPrefix": "198.51.100.0/24"}, False),
+        ({**SSH, "remoteIpPrefix": "11.0.0.0/8"}, False),  # a /8 is not more than a /8
+        ({**SSH, "remoteGroupId": "sg-bastion"}, False),
+        ({**SSH, "direction": "egress", "remoteIpPrefix": "0.0.0.0/0"}, False),
+        ({**SSH, "protocol": "udp", "remoteIpPrefix": "0.0.0.0/0"}, False),
+        ({**SSH, "portRangeMin": 80, "portRangeMax": 443, "remoteIpPrefix": "0.0.0.0/0"}, False),
+        ({**SSH, "description": "resilient-stack:exempt=public bastion, RISK-7", "remoteIpPrefix": "0.0.0.0/0"}, False),
+    ],
+)
 def test_ssh_open_to_world(props, fires):
     v = check_rules("ssh-open-to-world", props, config=ALLOW)
     assert bool(v.seen) is fires, v.seen
@@ -64,37 +73,50 @@ def test_ssh_open_to_world(props, fires):
 
 
 def test_the_union_of_a_groups_rules_is_judged():
-    halves = ({**SSH, "remoteIpPrefix": "0.0.0.0/1", "securityGroupId": "sg-1"},
-              {**SSH, "remoteIpPrefix": "128.0.0.0/1", "securityGroupId": "sg-1"})
+    halves = (
+        {**SSH, "remoteIpPrefix": "0.0.0.0/1", "securityGroupId": "sg-1"},
+        {**SSH, "remoteIpPrefix": "128.0.0.0/1", "securityGroupId": "sg-1"},
+    )
     v = check_rules("ssh-open-to-world", *halves)
     assert len(v.seen) == 1 and v.seen[0][1] is None  # on the stack: it names both rules
     assert "`r0`" in v.messages[0] and "`r1`" in v.messages[0] and "0.0.0.0/1, 128.0.0.0/1" in v.messages[0]
     assert len(check_rules("ssh-open-to-world", halves[0], {**halves[1], "securityGroupId": "sg-2"}).seen) == 2
-    two_slash_8 = ({**SSH, "remoteIpPrefix": "11.0.0.0/8", "securityGroupId": "sg-1"},
-                   {**SSH, "remoteIpPrefix": "12.0.0.0/8", "securityGroupId": "sg-1"})
+    two_slash_8 = (
+        {**SSH, "remoteIpPrefix": "11.0.0.0/8", "securityGroupId": "sg-1"},
+        {**SSH, "remoteIpPrefix": "12.0.0.0/8", "securityGroupId": "sg-1"},
+    )
     assert len(check_rules("ssh-open-to-world", *two_slash_8).seen) == 1  # together: more than a /8
     assert not check_rules("ssh-open-to-world", two_slash_8[0], {**two_slash_8[1], "securityGroupId": "sg-2"}).seen
-    private = [{**SSH, "remoteIpPrefix": n, "securityGroupId": "sg-1"}
-               for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")]
+    private = [
+        {**SSH, "remoteIpPrefix": n, "securityGroupId": "sg-1"}
+        for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+    ]
     assert not check_rules("ssh-open-to-world", *private).seen  # no public address at all
     sixteen = [{**SSH, "remoteIpPrefix": f"{16 * i}.0.0.0/4", "securityGroupId": "sg-1"} for i in range(1, 3)]
     assert check_rules("ssh-open-to-world", *sixteen).seen
     # a group created in the same run (its id unknown at preview): grouped by the resource it comes from
     g = b.urn("openstack:networking/secGroup:SecGroup", "web")
     at_preview = [{**h, "securityGroupId": UNKNOWN} for h in two_slash_8]
-    assert check_rules("ssh-open-to-world", *at_preview, deps={0: {"securityGroupId": [g]},
-                                                               1: {"securityGroupId": [g]}}).seen
+    assert check_rules(
+        "ssh-open-to-world", *at_preview, deps={0: {"securityGroupId": [g]}, 1: {"securityGroupId": [g]}}
+    ).seen
 
 
-@pytest.mark.parametrize("props, deps, rule", [
-    # the program's input, taken from a resource not created yet: decided once known (advisory at preview)
-    ({**SSH, "remoteIpPrefix": UNKNOWN}, {"remoteIpPrefix": []}, "unknown-preview-security-rule"),
-    ({**SSH, "portRangeMin": UNKNOWN, "portRangeMax": UNKNOWN, "remoteIpPrefix": "0.0.0.0/0"},
-     {"portRangeMin": [], "portRangeMax": []}, "unknown-preview-security-rule"),
-    # never readable: fails closed
-    ({**SSH, "remoteIpPrefix": "not-a-cidr"}, None, "unknown-security-rule"),
-    ({**SSH, "protocol": "[secret]", "remoteIpPrefix": "0.0.0.0/0"}, None, "unknown-security-rule"),
-])
+@pytest.mark.parametrize(
+    "props, deps, rule",
+    [
+        # the program's input, taken from a resource not created yet: decided once known (advisory at preview)
+        ({**SSH, "remoteIpPrefix": UNKNOWN}, {"remoteIpPrefix": []}, "unknown-preview-security-rule"),
+        (
+            {**SSH, "portRangeMin": UNKNOWN, "portRangeMax": UNKNOWN, "remoteIpPrefix": "0.0.0.0/0"},
+            {"portRangeMin": [], "portRangeMax": []},
+            "unknown-preview-security-rule",
+        ),
+        # never readable: fails closed
+        ({**SSH, "remoteIpPrefix": "not-a-cidr"}, None, "unknown-security-rule"),
+        ({**SSH, "protocol": "[secret]", "remoteIpPrefix": "0.0.0.0/0"}, None, "unknown-security-rule"),
+    ],
+)
 def test_unknown_values_that_may_open_a_port(props, deps, rule):
     v = check_rules(rule, props, deps={0: deps} if deps else None)
     assert len(v.seen) == 1 and "cannot tell whether SSH or a database port is open" in v.messages[0], v.seen
@@ -126,8 +148,9 @@ def test_a_secret_prefix_is_unknown_once_the_probe_recorded_it():
 
 @pytest.mark.parametrize("port, fires", [(5432, True), (3306, True), (22, False), (6432, False)])
 def test_database_open_to_world(port, fires):
-    v = check_rules("database-open-to-world", {**SSH, "portRangeMin": port, "portRangeMax": port,
-                                               "remoteIpPrefix": "0.0.0.0/0"})
+    v = check_rules(
+        "database-open-to-world", {**SSH, "portRangeMin": port, "portRangeMax": port, "remoteIpPrefix": "0.0.0.0/0"}
+    )
     assert bool(v.seen) is fires
     if fires:
         assert f"TCP {port}" in v.messages[0] and "remoteGroupId" in v.messages[0]
@@ -158,8 +181,13 @@ def test_only_its_own_types_and_never_a_crash():
             for props in ({"direction": UNKNOWN}, {"portRangeMin": "abc"}, {"remoteIpPrefix": ["x"]}, {}):
                 check_rules(name, props)
             continue
-        for typ, props in ((b.NETWORK, {**SSH, "userData": PLAIN_UD}), ("x", None), (RULE, {"direction": UNKNOWN}),
-                           (b.INSTANCE, {"userData": {"nested": [UNKNOWN]}}), (RULE, {"portRangeMin": "abc"})):
+        for typ, props in (
+            (b.NETWORK, {**SSH, "userData": PLAIN_UD}),
+            ("x", None),
+            (RULE, {"direction": UNKNOWN}),
+            (b.INSTANCE, {"userData": {"nested": [UNKNOWN]}}),
+            (RULE, {"portRangeMin": "abc"}),
+        ):
             v = check(name, typ, props, provider=False)
             assert not v.seen, (name, typ, v.seen)
 
@@ -172,20 +200,38 @@ def test_in_process_pack_agrees_with_the_auditor_on_security(tmp_path):
     e = b.spread_export()
     gra = e.resources[1]["urn"] + "::" + e.resources[1]["id"]
     e.resource(RULE, "ssh-world", gra, **{**SSH, "remoteIpPrefix": "0.0.0.0/0"})
-    e.resource(RULE, "pg-office", gra, **{**SSH, "portRangeMin": 5432, "portRangeMax": 5432, "remoteIpPrefix": "198.51.100.0/24"})
+    e.resource(
+        RULE,
+        "pg-office",
+        gra,
+        **{**SSH, "portRangeMin": 5432, "portRangeMax": 5432, "remoteIpPrefix": "198.51.100.0/24"},
+    )
     for half in ("0.0.0.0/1", "128.0.0.0/1"):
-        e.resource(RULE, f"pg-{half[:1]}", gra, **{**SSH, "portRangeMin": 5432, "portRangeMax": 5432,
-                                                    "remoteIpPrefix": half, "securityGroupId": "sg-db"})
-    e.resource(RULE, "ssh-secret", gra, **{**SSH, "remoteIpPrefix": {SECRET_SIG: s.SECRET_VALUE_SIG,
-                                                                      "plaintext": '"198.51.100.0/24"'}})
+        e.resource(
+            RULE,
+            f"pg-{half[:1]}",
+            gra,
+            **{**SSH, "portRangeMin": 5432, "portRangeMax": 5432, "remoteIpPrefix": half, "securityGroupId": "sg-db"},
+        )
+    e.resource(
+        RULE,
+        "ssh-secret",
+        gra,
+        **{**SSH, "remoteIpPrefix": {SECRET_SIG: s.SECRET_VALUE_SIG, "plaintext": '"198.51.100.0/24"'}},
+    )
     e.resource(PORT, "vrrp", gra, portSecurityEnabled=False)
     e.resource(b.INSTANCE, "db-x", gra, role="database", userData=PLAIN_UD)
     secret_ud = {SECRET_SIG: s.SECRET_VALUE_SIG, "plaintext": '"PGPASSWORD=hunter2hunter2"'}
     e.resource(b.INSTANCE, "db-y", gra, role="database", userData=secret_ud)
     doc = e.doc()
     report = s.audit(doc, tmp_path)
-    assert audit_rules(report) == {"ssh-open-to-world", "database-open-to-world", "unknown-security-rule",
-                                   "port-security-disabled", "plaintext-secret-in-user-data"}
+    assert audit_rules(report) == {
+        "ssh-open-to-world",
+        "database-open-to-world",
+        "unknown-security-rule",
+        "port-security-disabled",
+        "plaintext-secret-in-user-data",
+    }
     for secrets in ("redact", "envelope"):  # secrets the CLI cannot decrypt, and secrets it can
         diags = s.run_in_process(doc, secrets=secrets)
         s.assert_agree(diags, report)
@@ -199,23 +245,34 @@ def audit_rules(report):
 
 def test_the_pack_reads_a_rules_address_group_like_the_auditor():
     """A rule whose remote is an address group admits the group's addresses (outputs carry the group's id)."""
-    group = s.resource("openstack:networking/addressGroupV2:AddressGroupV2", "admins",
-                       {"addresses": ["0.0.0.0/0"], "id": "ag-1"}, s.provider())
+    group = s.resource(
+        "openstack:networking/addressGroupV2:AddressGroupV2",
+        "admins",
+        {"addresses": ["0.0.0.0/0"], "id": "ag-1"},
+        s.provider(),
+    )
     rule = s.resource(RULE, "ssh", {**SSH, "remoteAddressGroupId": "ag-1", "securityGroupId": "sg-1"}, s.provider())
     v = s.Violations()
     POLICY["ssh-open-to-world"].validate(s.stack_args([group, rule]), v)
     assert len(v.seen) == 1, v.seen
-    office = s.resource("openstack:networking/addressGroupV2:AddressGroupV2", "admins",
-                        {"addresses": ["203.0.113.0/24"], "id": "ag-1"}, s.provider())
+    office = s.resource(
+        "openstack:networking/addressGroupV2:AddressGroupV2",
+        "admins",
+        {"addresses": ["203.0.113.0/24"], "id": "ag-1"},
+        s.provider(),
+    )
     quiet = s.Violations()
     POLICY["ssh-open-to-world"].validate(s.stack_args([office, rule]), quiet)
     assert quiet.seen == []
 
 
 def test_the_pack_reads_a_legacy_groups_inline_rules_like_the_auditor():
-    group = s.resource("openstack:compute/secGroup:SecGroup", "web",
-                       {"name": "web", "rules": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
-                                                  "cidr": "0.0.0.0/0"}]}, s.provider())
+    group = s.resource(
+        "openstack:compute/secGroup:SecGroup",
+        "web",
+        {"name": "web", "rules": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidr": "0.0.0.0/0"}]},
+        s.provider(),
+    )
     v = s.Violations()
     POLICY["ssh-open-to-world"].validate(s.stack_args([group]), v)
     assert len(v.seen) == 1 and "rules[0]" in v.seen[0][0]

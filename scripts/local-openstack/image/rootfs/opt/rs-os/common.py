@@ -1,4 +1,5 @@
 """Shared by the Python scripts of the image: backend.json and an admin connection (internal endpoints)."""
+
 import json
 import os
 import time
@@ -12,16 +13,25 @@ SERVICE_PASSWORD = "ospw"  # service users and admin: reachable only inside the 
 
 def admin():
     return openstack.connect(
-        auth_url=BACKEND["auth_url"], username="admin", password=SERVICE_PASSWORD, project_name="admin",
-        user_domain_name="Default", project_domain_name="Default", region_name=BACKEND["region"],
-        interface="internal", cacert=CA if os.path.exists(CA) else None,
+        auth_url=BACKEND["auth_url"],
+        username="admin",
+        password=SERVICE_PASSWORD,
+        project_name="admin",
+        user_domain_name="Default",
+        project_domain_name="Default",
+        region_name=BACKEND["region"],
+        interface="internal",
+        cacert=CA if os.path.exists(CA) else None,
     )
 
 
 def volume_services(c, binary):
     """Cinder services of ``binary`` that are up (openstacksdk 0.101's block_storage proxy has no services())."""
-    return [s for s in c.block_storage.get("/os-services").json()["services"]
-            if s["binary"] == binary and s["state"] == "up"]
+    return [
+        s
+        for s in c.block_storage.get("/os-services").json()["services"]
+        if s["binary"] == binary and s["state"] == "up"
+    ]
 
 
 def until(what, check, timeout=300, every=2):

@@ -1,5 +1,6 @@
 """Once per cloud, in the container that serves its keystone: regions, projects, users, roles, services and
 the endpoints of every region of the cloud (each region's services run in their own container)."""
+
 import pathlib
 
 from common import BACKEND, SERVICE_PASSWORD, admin
@@ -29,8 +30,14 @@ for name in ("glance", "placement", "nova", "neutron", "swift", "cinder"):
 # `projects`: the production stack's backups live in one of them, apart from the database members)
 for u in [ks["user"], *ks.get("other_users", [])]:
     project = get_or(idc.find_project, idc.create_project, u["project"], domain_id="default")
-    user = get_or(idc.find_user, idc.create_user, u["name"], password=u["password"], domain_id="default",
-                  default_project_id=project.id)
+    user = get_or(
+        idc.find_user,
+        idc.create_user,
+        u["name"],
+        password=u["password"],
+        domain_id="default",
+        default_project_id=project.id,
+    )
     idc.assign_project_role_to_user(project, user, member_role)
 
 SERVICES = [  # (name, type, url of a region's backend)

@@ -3,6 +3,7 @@
 The first boot records backend.json in /var/lib/rs-os; a later boot of the same (pre-initialised) image with
 another backend.json would serve databases made for another region: refused, one line, exit 1.
 """
+
 import json
 import pathlib
 import sys
@@ -18,8 +19,10 @@ def main() -> int:
         before = json.loads(RECORDED.read_text())
         if before != backend:
             changed = sorted(k for k in set(before) | set(backend) if before.get(k) != backend.get(k))
-            print(f"render: this image was initialised as {before.get('name')!r}; backend.json differs in {changed}",
-                  file=sys.stderr)
+            print(
+                f"render: this image was initialised as {before.get('name')!r}; backend.json differs in {changed}",
+                file=sys.stderr,
+            )
             return 1
     else:
         RECORDED.parent.mkdir(parents=True, exist_ok=True)

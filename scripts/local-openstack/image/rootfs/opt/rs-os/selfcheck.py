@@ -1,4 +1,5 @@
 """Every boot, before READY: the region's services answer through their APIs, as a client would use them."""
+
 from common import BACKEND, admin, until, volume_services
 
 c = admin()
