@@ -46,9 +46,9 @@ from resilient_stack.core.resources import (
     place_all,
     provider_facts,
     provider_urn,
-    resource_issues,
 )
 from resilient_stack.core.rules import Report, RuleConfig, evaluate, reader_findings, with_findings
+from resilient_stack.core.rules.reader import resource_issues
 from resilient_stack.core.scope import scope
 from resilient_stack.core.security import SecurityCollector
 

@@ -30,11 +30,7 @@ from resilient_stack.core.kinds import (
     OVH_KUBE,
     OVH_NODE_POOL,
     OVH_PROVIDER_ID,
-    REGION_HINT_KEYS,
-    UNCLASSIFIED,
     VOLUME,
-    classify,
-    family_label,
     label_allowed,
 )
 from resilient_stack.core.placement import NO_PROJECT, Placement, cloud_project, place
@@ -193,142 +189,7 @@ def labels_of(view: ResourceView) -> dict[str, str]:
     return _labels(view.inputs) or (_labels(view.outputs) if view.outputs else {})
 
 
-def resource_issues(view: ResourceView) -> list[tuple[str, str, str | None, str]]:
-    """Findings about one resource that are not placements: ``(rule, urn, role, message)``.
-
-    - ``role-label-mismatch``: a role label the resource's type cannot hold (it keeps its own role);
-    - ``unclassified-resource``: a custom resource of a type the auditor does not know that carries a
-      region or a role label: it may hold a replica that no rule can see.
-    """
-    kind = KINDS.get(view.type)
-    if kind is not None:
-        if not kind.labels:
-            return []
-        labels = _labels(view.inputs) or (_labels(view.outputs) if view.outputs else {})
-        label = labels.get(ROLE_KEY)
-        found = _vocabulary_issues(view, labels, kind.role)
-        if label and not label_allowed(label, kind.family) and not found:
-            found.append(
-                (
-                    "role-label-mismatch",
-                    view.urn,
-                    kind.role,
-                    f"`{_short(view.urn)}` ({view.type}) is labelled {ROLE_KEY}={label!r}, a role that "
-                    f"{family_label(kind.family)} cannot hold: it counts as `{kind.role}`; label it with a role it "
-                    "can hold, or move the role to a resource that holds it",
-                )
-            )
-        return found
-    if classify(view.type, view.custom) != UNCLASSIFIED:
-        return []
-    hints = []
-    for props in (view.inputs, view.outputs):
-        if type(props) is dict:
-            hints += [k for k in REGION_HINT_KEYS if props.get(k) not in (None, "", [], {})]
-    labels = _labels(view.inputs) or (_labels(view.outputs) if view.outputs else {})
-    if labels.get(ROLE_KEY):
-        hints.append(f"{ROLE_KEY}={labels[ROLE_KEY]}")
-    if not hints:
-        return []
-    what = ", ".join(dict.fromkeys(hints))
-    return [
-        (
-            "unclassified-resource",
-            view.urn,
-            labels.get(ROLE_KEY),
-            f"`{_short(view.urn)}` is of type {view.type}, which the auditor does not know, and it carries {what}: "
-            "it may hold a replica that no rule evaluates; replace it with a type the auditor places, extend the "
-            "auditor, or exempt it",
-        )
-    ]
-
-
 _LABEL_HOLDERS = ("metadata", "allMetadata", "tags", "allTags")
-
-
-def _hidden_labels(view: ResourceView, readable: bool) -> str | None:
-    """Why resilient-stack labels may be hidden in a Pulumi secret (``None``: nothing hidden): a label whose value
-    is a secret, or, when no label could be read, a whole metadata or tags property that is one. A value unknown
-    at preview is not hidden: it is judged once known."""
-    whole = None
-    for side, props in (("inputs", view.inputs), ("outputs", view.outputs)):
-        if type(props) is not dict:
-            continue
-        for holder in _LABEL_HOLDERS:
-            raw = props.get(holder)
-            if raw is None:
-                continue
-            val = _plain(raw)
-            if val is _SECRET or val is _REDACTED:
-                whole = whole or f"its {holder} ({side}) is {val.why}"
-            elif type(val) is dict:
-                for k, v in val.items():
-                    if type(v) is str and v != REDACTED:
-                        continue  # a plain value (the common case: every label of a big estate)
-                    if isinstance(k, str) and _label_key(k) is not None:
-                        inner = _plain(v)
-                        if inner is _SECRET or inner is _REDACTED:
-                            return f"its label {k.strip()} ({side}) is {inner.why}"
-    return None if readable else whole
-
-
-@functools.lru_cache(maxsize=1024)
-def _role_hint(value: str) -> str | None:
-    return vocab.near_miss(value, vocab.KNOWN_ROLES)
-
-
-@functools.lru_cache(maxsize=1024)
-def _role_spelled_right(value: str) -> bool:
-    """A known role, or an application's own (``cache``, ``queue``): no near miss of a known one, a role name."""
-    return _role_hint(value) is None and bool(vocab.ROLE_NAME_RE.match(value))
-
-
-def _vocabulary_issues(view: ResourceView, labels: Mapping[str, str], own_role: str) -> list:
-    """``unmatched-declaration`` for each resilient-stack label spelled outside its vocabulary: a role name that is
-    not one (``Web``, ``data base``) or a near miss of a known role (``databases``, ``webs``), a quorum that is not
-    ``true``/``false`` (``yes``)."""
-    out = []
-    hidden = _hidden_labels(view, bool(labels))
-    if hidden:
-        out.append(
-            (
-                "unmatched-declaration",
-                view.urn,
-                own_role,
-                f"`{_short(view.urn)}`: {hidden}, so its role, quorum and protects cannot be read: it counts as "
-                f"`{own_role}` and proves nothing about the role it may hold; keep resilient-stack labels out of "
-                "secrets (they are placement facts, not credentials)",
-            )
-        )
-    for key in (ROLE_KEY, PROTECTS_KEY, vocab.STORAGE_OF_KEY):
-        value = labels.get(key)
-        if not value or _role_spelled_right(value):
-            continue
-        hint = _role_hint(value)
-        meant = f"did you mean `{hint}`?" if hint else "a role is lower case letters, digits and dashes"
-        out.append(
-            (
-                "unmatched-declaration",
-                view.urn,
-                own_role,
-                f"`{_short(view.urn)}` is labelled {key}={value!r}, outside the role vocabulary ({meant}): "
-                f"it matches no other replica's role, so the rules judge it apart; spell it as the role it means",
-            )
-        )
-    quorum = labels.get(QUORUM_KEY)
-    if quorum is not None and quorum not in vocab.QUORUM_VALUES:
-        honoured = quorum.lower() == "true"
-        out.append(
-            (
-                "unmatched-declaration",
-                view.urn,
-                own_role,
-                f"`{_short(view.urn)}` is labelled {QUORUM_KEY}={quorum!r}, outside its vocabulary (`true`, "
-                f"`false`): {'read as true' if honoured else 'read as NOT a voting member'} (did you mean "
-                f"`{'false' if quorum.strip().lower() in ('no', 'n', '0', 'off') else 'true'}`?)",
-            )
-        )
-    return out
 
 
 def _short(urn: str) -> str:

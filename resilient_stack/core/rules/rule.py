@@ -15,7 +15,9 @@ class Rule(NamedTuple):
     - ``"set"``: one replica set (:class:`.sets.ReplicaSet`) -> ``(message, members)`` pairs;
     - ``"backups"``: one replica set with its backups (:class:`.sets.BackupSet`) -> ``(message, backups)``;
     - ``"declarations"``: every set and backup of the input -> ``(role, message, members, set name)``;
-    - ``"reader"`` and ``"security"``: checked while the input is read, by ``checked_by`` (no engine check).
+    - ``"reader"``: one resource as it is read (:mod:`.reader` calls it) -> a message, or None;
+    - ``"security"``: checked while the input is read, by ``checked_by`` (core.security: the rules of a security
+      group are judged together), no check here.
     """
 
     id: str

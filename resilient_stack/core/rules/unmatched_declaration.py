@@ -1,18 +1,115 @@
-"""unmatched-declaration: a declaration that matches nothing. The labels outside their vocabulary or hidden in a
-secret are found by the readers (core.resources: resource_issues); here, what only the whole input shows: backups
-that protect a role no replica has (or no role), and a quorum role named like an existing role but not it."""
+"""unmatched-declaration: a declaration that matches nothing. Two checks: :func:`check_labels`, as each resource is
+read (core.rules.reader), for the labels outside their vocabulary or hidden in a secret; :func:`check`, on the
+whole input (the engine), for what only the whole input shows: backups that protect a role no replica has (or no
+role), and a quorum role named like an existing role but not it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+import functools
+from typing import TYPE_CHECKING, Iterator, Mapping
 
+from resilient_stack.core import vocabulary as vocab
 from resilient_stack.core.placement import Placement
+from resilient_stack.core.resources import (
+    _LABEL_HOLDERS,
+    _REDACTED,
+    _SECRET,
+    ResourceView,
+    _label_key,
+    _plain,
+    _short,
+)
 from resilient_stack.core.rules.rule import Rule
 from resilient_stack.core.rules.text import plural
-from resilient_stack.core.vocabulary import near_miss
+from resilient_stack.core.vocabulary import PROTECTS_KEY, QUORUM_KEY, REDACTED, ROLE_KEY, near_miss
 
 if TYPE_CHECKING:
     from resilient_stack.core.rules.model import RuleConfig
+
+
+def _hidden_labels(view: ResourceView, readable: bool) -> str | None:
+    """Why resilient-stack labels may be hidden in a Pulumi secret (``None``: nothing hidden): a label whose value
+    is a secret, or, when no label could be read, a whole metadata or tags property that is one. A value unknown
+    at preview is not hidden: it is judged once known."""
+    whole = None
+    for side, props in (("inputs", view.inputs), ("outputs", view.outputs)):
+        if type(props) is not dict:
+            continue
+        for holder in _LABEL_HOLDERS:
+            raw = props.get(holder)
+            if raw is None:
+                continue
+            val = _plain(raw)
+            if val is _SECRET or val is _REDACTED:
+                whole = whole or f"its {holder} ({side}) is {val.why}"
+            elif type(val) is dict:
+                for k, v in val.items():
+                    if type(v) is str and v != REDACTED:
+                        continue  # a plain value (the common case: every label of a big estate)
+                    if isinstance(k, str) and _label_key(k) is not None:
+                        inner = _plain(v)
+                        if inner is _SECRET or inner is _REDACTED:
+                            return f"its label {k.strip()} ({side}) is {inner.why}"
+    return None if readable else whole
+
+
+@functools.lru_cache(maxsize=1024)
+def _role_hint(value: str) -> str | None:
+    return vocab.near_miss(value, vocab.KNOWN_ROLES)
+
+
+@functools.lru_cache(maxsize=1024)
+def _role_spelled_right(value: str) -> bool:
+    """A known role, or an application's own (``cache``, ``queue``): no near miss of a known one, a role name."""
+    return _role_hint(value) is None and bool(vocab.ROLE_NAME_RE.match(value))
+
+
+def check_labels(view: ResourceView, labels: Mapping[str, str], own_role: str) -> list:
+    """``unmatched-declaration`` for each resilient-stack label spelled outside its vocabulary: a role name that is
+    not one (``Web``, ``data base``) or a near miss of a known role (``databases``, ``webs``), a quorum that is not
+    ``true``/``false`` (``yes``)."""
+    out = []
+    hidden = _hidden_labels(view, bool(labels))
+    if hidden:
+        out.append(
+            (
+                "unmatched-declaration",
+                view.urn,
+                own_role,
+                f"`{_short(view.urn)}`: {hidden}, so its role, quorum and protects cannot be read: it counts as "
+                f"`{own_role}` and proves nothing about the role it may hold; keep resilient-stack labels out of "
+                "secrets (they are placement facts, not credentials)",
+            )
+        )
+    for key in (ROLE_KEY, PROTECTS_KEY, vocab.STORAGE_OF_KEY):
+        value = labels.get(key)
+        if not value or _role_spelled_right(value):
+            continue
+        hint = _role_hint(value)
+        meant = f"did you mean `{hint}`?" if hint else "a role is lower case letters, digits and dashes"
+        out.append(
+            (
+                "unmatched-declaration",
+                view.urn,
+                own_role,
+                f"`{_short(view.urn)}` is labelled {key}={value!r}, outside the role vocabulary ({meant}): "
+                f"it matches no other replica's role, so the rules judge it apart; spell it as the role it means",
+            )
+        )
+    quorum = labels.get(QUORUM_KEY)
+    if quorum is not None and quorum not in vocab.QUORUM_VALUES:
+        honoured = quorum.lower() == "true"
+        out.append(
+            (
+                "unmatched-declaration",
+                view.urn,
+                own_role,
+                f"`{_short(view.urn)}` is labelled {QUORUM_KEY}={quorum!r}, outside its vocabulary (`true`, "
+                f"`false`): {'read as true' if honoured else 'read as NOT a voting member'} (did you mean "
+                f"`{'false' if quorum.strip().lower() in ('no', 'n', '0', 'off') else 'true'}`?)",
+            )
+        )
+    return out
 
 
 def check(
