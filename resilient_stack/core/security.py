@@ -53,21 +53,28 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, NamedTuple, cast
 
+from resilient_stack.core.readable import OPAQUE as _OPAQUE
+from resilient_stack.core.readable import Opaque as _Opaque
+from resilient_stack.core.readable import blank as _blank
+from resilient_stack.core.readable import value as _value
 from resilient_stack.core.resources import ResourceView, labels_of
-from resilient_stack.core.rules import Finding, RuleConfig, exempted
-from resilient_stack.core.userdata import Unreadable, secret_material, unpacked
+from resilient_stack.core.rules import (
+    Finding,
+    RuleConfig,
+    exempted,
+    plaintext_secret_in_user_data,
+    port_security_disabled,
+)
 from resilient_stack.core.vocabulary import (
     DATABASE_PORTS,
     EXEMPT_KEY,
-    REDACTED,
-    SECRET_SIG,
     SSH_PORT,
     UNKNOWN,
 )
 
 SECGROUP_RULE_TYPE = "openstack:networking/secGroupRule:SecGroupRule"
 INSTANCE_TYPE = "openstack:compute/instance:Instance"
-PORT_TYPE = "openstack:networking/port:Port"
+PORT_TYPE = port_security_disabled.PORT_TYPE
 NETWORK_TYPE = "openstack:networking/network:Network"
 ADDRESS_GROUP_TYPE = "openstack:networking/addressGroupV2:AddressGroupV2"  # a rule's remoteAddressGroupId
 # pulumi-openstack before v5 (nova-network's API): a group with its ingress rules inline, `rules[]` of
@@ -85,26 +92,6 @@ class Issue:
 
     rule: str
     message: str
-
-
-class _Opaque:
-    pass
-
-
-_OPAQUE = _Opaque()
-
-
-def _value(v: Any) -> Any:
-    """A readable value, or _OPAQUE for unknowns, secrets and redactions."""
-    if type(v) is dict and SECRET_SIG in v:  # exact type: ABC checks are slow on 100k resources
-        return _OPAQUE
-    if isinstance(v, str) and v in (UNKNOWN, REDACTED):
-        return _OPAQUE
-    return v
-
-
-def _blank(v: Any) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip())
 
 
 def _port(v: Any) -> int | None | _Opaque:
@@ -471,41 +458,13 @@ def group_issues(rules: list[RuleFacts]) -> list[tuple[str, str, tuple[RuleFacts
 
 
 def _user_data_issues(props: Mapping[str, Any]) -> list[Issue]:
-    raw = _value(props.get("userData"))
-    if not isinstance(raw, str) or not raw.strip():
-        return []  # absent, unknown at preview, a Pulumi secret or a redacted secret
-    fix = ("pass it as a Pulumi secret (pulumi.Output.secret(...) or config.require_secret) so it is encrypted in the "
-           "state, or let the instance fetch the secret at boot (e.g. from Barbican) instead of writing it into "
-           "user data")
-    found = secret_material(raw)
-    try:
-        packed = unpacked(raw)
-    except Unreadable as exc:  # never a silent pass: what cloud-init would read cannot be checked
-        return [Issue("plaintext-secret-in-user-data",
-                      f"userData is a plain string of packed user data that could not be read ({exc}): cannot tell "
-                      f"whether it carries secret material; {fix}")]
-    if not found and packed is not None:
-        text, how = packed
-        found = [f"{h} of the {how} text" for h in secret_material(text)]
-    if not found:
-        return []
-    shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
-    return [Issue("plaintext-secret-in-user-data",
-                  f"userData is a plain string carrying secret material: {shown}; {fix}")]
+    message = plaintext_secret_in_user_data.check(props)
+    return [Issue(plaintext_secret_in_user_data.RULE.id, message)] if message else []
 
 
 def _port_security_issues(type_: str, props: Mapping[str, Any]) -> list[Issue]:
-    value = _value(props.get("portSecurityEnabled"))
-    if not (value is False or (isinstance(value, str) and value.strip().lower() == "false")):
-        return []  # true, unset (the network's or Neutron's default: enabled) or unreadable
-    if type_ == PORT_TYPE:
-        what = ("portSecurityEnabled is false: the port has no security group and no anti-spoofing, so every port "
-                "of its host is open to whatever reaches the network")
-    else:
-        what = ("portSecurityEnabled is false on the network: ports created on it default to no security group and "
-                "no anti-spoofing")
-    return [Issue("port-security-disabled", f"{what}; enable port security and use security groups, or exempt it "
-                  "with its reason (a router or VRRP appliance)")]
+    message = port_security_disabled.check(type_, props)
+    return [Issue(port_security_disabled.RULE.id, message)] if message else []
 
 
 def check_resource(type_: str, props: Mapping[str, Any] | None) -> list[Issue]:

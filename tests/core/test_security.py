@@ -23,8 +23,8 @@ from resilient_stack.core.security import (
     check_resource,
     evaluate_security,
     exemption,
-    secret_material,
 )
+from resilient_stack.core.userdata import secret_material
 from resilient_stack.core.vocabulary import SECRET_SIG, UNKNOWN
 from resilient_stack.hosts import cloudinit, pki
 from resilient_stack.hosts.document import pack_user_data

@@ -16,8 +16,8 @@ class Rule(NamedTuple):
     - ``"backups"``: one replica set with its backups (:class:`.sets.BackupSet`) -> ``(message, backups)``;
     - ``"declarations"``: every set and backup of the input -> ``(role, message, members, set name)``;
     - ``"reader"``: one resource as it is read (:mod:`.reader` calls it) -> a message, or None;
-    - ``"security"``: checked while the input is read, by ``checked_by`` (core.security: the rules of a security
-      group are judged together), no check here.
+    - ``"security"``: run while the input is read by ``checked_by`` (core.security): a per-resource check here
+      (``props -> message or None``), or none for the rules judged across a security group's rules together.
     """
 
     id: str
