@@ -8,7 +8,7 @@
 # as it goes; the offline lane's output is printed when both are done. Exit status: non-zero when either lane
 # failed. Extra arguments go to both pytest runs.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 PY=${PY:-.venv/bin/python}
 LIVE="podman or openstack"
 
