@@ -36,6 +36,7 @@ from resilient_stack.core.rules import (
 )
 from resilient_stack.core.scope import scope
 from resilient_stack.core.survival import DRILL_LEVELS, DrillReport, drill
+from resilient_stack.drills.report import FORMATS as FIREDRILL_FORMATS
 from resilient_stack.hosts.remote import DEFAULT_SSH
 from resilient_stack.io.errors import InputError, ResilientStackError
 
@@ -139,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the scenarios N times on the same boot (by default each burns the site of the primary of "
         "that moment: `--repeat 10` is the soak of make soak)",
     )
-    f.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    f.add_argument("--format", choices=FIREDRILL_FORMATS, default="text")
     f.add_argument("--output", "-o", metavar="FILE")
     f.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
 
