@@ -207,6 +207,8 @@ def stream_object(
         data = data.pop()
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    if not data or data.isspace():  # msgspec would say "truncated"; no copy of a big file (not .strip())
+        raise StreamError("Expecting value: line 1 column 1 (char 0)")
     try:
         compact = msgspec.json.format(data, indent=-1)
     except msgspec.DecodeError as exc:
