@@ -2,15 +2,15 @@
 # `make test`: the whole suite in two lanes that run at the same time.
 #   live:    the tests that boot hosts or clouds (markers `podman`, `openstack`), one after the other as always: they
 #            share images, subnets and module fixtures, and spend most of their hour waiting on hosts;
-#   offline: every other test (unit, engine, pack, agreement: about ten minutes of CPU), beside the live lane
-#            instead of after it.
+#   offline: every other test (unit, engine, pack, agreement: about ten minutes of CPU) and the podman tests that
+#            boot no host (marker `beside_live`: the auditor's image), beside the live lane instead of after it.
 # The two marker expressions are complements: every collected test runs in exactly one lane. The live lane prints
 # as it goes; the offline lane's output is printed when both are done. Exit status: non-zero when either lane
 # failed. Extra arguments go to both pytest runs.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 PY=${PY:-.venv/bin/python}
-LIVE="podman or openstack"
+LIVE="(podman or openstack) and not beside_live"
 
 work=$(mktemp -d -t rs-test-lanes.XXXXXX)
 offline_pid=

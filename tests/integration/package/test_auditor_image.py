@@ -24,7 +24,7 @@ import yaml
 from resilient_stack import __version__
 from tests.conftest import ROOT, need_tool
 
-pytestmark = pytest.mark.podman
+pytestmark = [pytest.mark.podman, pytest.mark.beside_live]  # an image and --network none runs
 TEMPLATES = ROOT / "examples" / "ci"
 DESIGNS = ("production.design.yaml", "sbg2021.design.yaml")
 
