@@ -23,6 +23,9 @@ from resilient_stack.testing import podman
 from tests.hosts.samples import CLUSTER_ID, member
 from tests.integration.podman.test_boot import _missing, image  # noqa: F401 - the image fixture
 
+# podman, but one throwaway container on podman's default network: make test runs it beside the live tests
+pytestmark = [pytest.mark.podman, pytest.mark.beside_live]
+
 VOLUME_ID = "7d4c1a9e-5b2f-4e8a-9c3d-1f0e2a4b6c8d"
 
 
