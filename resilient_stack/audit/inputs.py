@@ -2,7 +2,8 @@
 
 - a design file (YAML/JSON mapping with ``placements``),
 - ``pulumi stack export`` JSON (``{"version": 3, "deployment": {"resources": [...]}}``),
-- ``pulumi preview --json`` output (``{"steps": [{"op", "urn", "newState": {...}}]}``).
+- ``pulumi preview --json`` output (``{"steps": [{"op", "urn", "newState": {...}}]}``),
+- ``tofu show -json`` (or ``terraform show -json``) of a saved plan (:mod:`resilient_stack.audit.opentofu`).
 
 Every reader checks the input's shape and hands each resource to an estate (:mod:`resilient_stack.core.estate`,
 judged by its ``audit``, the pipeline the pack and the components call too); structural problems raise
@@ -20,6 +21,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
+from resilient_stack.audit import opentofu
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.estate import Estate, Inspectors
 from resilient_stack.core.placement import Placement
@@ -36,7 +38,7 @@ DEFAULT_PROVIDER_NOTE = (
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    kind: str  # "design" | "stack-export" | "preview"
+    kind: str  # "design" | "stack-export" | "preview" | "opentofu-plan"
     estate: Estate  # what the rules read of it (core.estate): judge it with core.estate.audit
     resources: int  # resources read (design: replicas)
     sha256: str | None = None  # of the input's bytes (load_input)
@@ -312,11 +314,15 @@ def detect(doc: Any, source: str) -> str:
             return "preview"
         if "placements" in doc:
             return "design"
+        if opentofu.is_plan(doc):
+            return opentofu.KIND
+        opentofu.refuse_state(doc, source)
         keys = ", ".join(sorted(str(k) for k in list(doc)[:5])) or "none"
         raise InputError(
             source,
             f"unrecognised format (top-level keys: {keys}); expected a design file (placements), "
-            "a `pulumi stack export` (deployment) or `pulumi preview --json` output (steps)",
+            "a `pulumi stack export` (deployment), `pulumi preview --json` output (steps) or `tofu show -json` of a "
+            "saved plan (planned_values)",
         )
     raise InputError(source, f"unrecognised format: top level is a {type(doc).__name__}, expected an object")
 
@@ -377,6 +383,8 @@ def _load(path: str, box: list[bytes], source: str, catalog: Catalog, stack_conf
             return read_stack_export(doc, source, catalog, inspect, security)
         if kind == "preview":
             return read_preview(doc, source, catalog, stack_config, inspect, security)
+        if kind == opentofu.KIND:
+            return _tofu(doc, source, catalog, inspect, security)
         return _design(doc, source, catalog, text)
     export = ExportReader(source, Estate(catalog, security=security, inspect=inspect))
     preview = PreviewReader(source, Estate(catalog, security=security, inspect=inspect))
@@ -394,4 +402,11 @@ def _load(path: str, box: list[bytes], source: str, catalog: Catalog, stack_conf
     if kind == "preview":
         check_preview_diagnostics(doc, source)
         return preview.loaded(stack_config)
+    if kind == opentofu.KIND:
+        return _tofu(doc, source, catalog, inspect, security)
     return _design(doc, source, catalog)
+
+
+def _tofu(doc: Mapping[str, Any], source: str, catalog: Catalog, inspect, security: bool) -> Loaded:
+    estate, count = opentofu.read_plan(doc, source, catalog, inspect, security)
+    return Loaded(opentofu.KIND, estate, count)

@@ -1,0 +1,280 @@
+"""OpenTofu and Terraform plans: ``tofu show -json PLANFILE`` (or ``terraform show -json``), judged by the same
+pipeline as Pulumi's files (:mod:`resilient_stack.core.estate`), with the same rules, catalog and verdicts.
+
+What is read of the plan (the JSON output format, ``format_version`` 1.x):
+
+- ``planned_values``: every managed resource the plan leaves, modules included (``child_modules``), with the
+  values known at plan time; a resource whose actions are only ``delete`` (or ``forget``) is not there, and is
+  counted as not running;
+- ``resource_changes``: which values are unknown until apply (``after_unknown``) and which are sensitive
+  (``after_sensitive``);
+- ``configuration``: each resource's provider configuration key and the expressions it sets, and each provider
+  block's ``region``, ``auth_url``, ``cloud`` and project (``tenant_id``/``tenant_name``): a constant, or a root
+  variable the plan gives (``variables``); any other expression cannot be resolved from the plan, and what it
+  places is ``unknown-placement`` (fails closed), as is a provider configured from ``OS_*`` variables.
+
+Resources are viewed as the Pulumi OpenStack provider (bridged from the same Terraform provider) names them: its
+type tokens (``resilient_stack/core/data/opentofu_openstack_types.json``, from pulumi-openstack's own mapping) and
+its camelCase property names, so each rule reads one shape. A value unknown until apply is unknown to the rules
+when the configuration sets it (a ``remote_ip_prefix`` taken from another resource), and unset when it does not
+(an instance's ``region``, which then comes from its provider), as in a Pulumi preview; a sensitive value is a
+secret (never read, never printed). A value taken from another resource is traced to it (a security group rule's
+group), like a preview's property dependencies. Types of other providers are counted as unknown to the auditor.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Mapping
+
+from resilient_stack.core.catalog import Catalog
+from resilient_stack.core.estate import Estate, Inspectors
+from resilient_stack.core.resources import ResourceView
+from resilient_stack.core.vocabulary import SECRET_SIG, UNKNOWN
+from resilient_stack.io.errors import InputError
+
+__all__ = ["KIND", "is_plan", "pulumi_type", "read_plan", "refuse_state"]
+
+KIND = "opentofu-plan"
+_SECRET = {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "sensitive": "a sensitive value of the plan"}
+_GONE = frozenset({"delete", "forget"})
+_PROVIDER_KEYS = {
+    "region": "region",
+    "auth_url": "authUrl",
+    "cloud": "cloud",
+    "tenant_id": "tenantId",
+    "tenant_name": "tenantName",
+    "project_domain_name": "projectDomainName",
+}
+_PLACING = ("region", "auth_url", "cloud")  # unresolved, these make placement impossible
+_MODULE = re.compile(r"module\.([A-Za-z0-9_-]+)(?:\[[^\]]*\])?\.")
+_INDEX = re.compile(r"\[[^\]]*\]$")
+_CAMEL = re.compile(r"_([a-z0-9])")
+
+
+@lru_cache(maxsize=1)
+def _types() -> dict[str, Any]:
+    text = resources.files("resilient_stack.core").joinpath("data/opentofu_openstack_types.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def _pascal(words: str) -> str:
+    return "".join(w[:1].upper() + w[1:] for w in words.split("_") if w)
+
+
+@lru_cache(maxsize=512)
+def pulumi_type(tf_type: str) -> str:
+    """The Pulumi type token of a Terraform resource type: pulumi-openstack's explicit token, else its inferred one
+    (the module from the name's second word, the rest in PascalCase); ``terraform:TYPE`` for other providers."""
+    table = _types()
+    token = table["resources"].get(tf_type)
+    if token:
+        return str(token)
+    if not tf_type.startswith("openstack_"):
+        return f"terraform:{tf_type}"
+    head, _, rest = tf_type[len("openstack_") :].partition("_")
+    module = table["modules"].get(head)
+    if module is None or not rest:
+        module, rest = "index", tf_type[len("openstack_") :]
+    name = _pascal(rest)
+    return f"openstack:{module.lower()}/{name[:1].lower()}{name[1:]}:{name}"
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is an object, else an empty one (the plan's optional sections)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _camel(key: str) -> str:
+    return _CAMEL.sub(lambda m: m.group(1).upper(), key)
+
+
+def is_plan(doc: Mapping[str, Any]) -> bool:
+    return "format_version" in doc and "planned_values" in doc
+
+
+def refuse_state(doc: Mapping[str, Any], source: str) -> None:
+    """A state (``tofu show -json`` of one, or the raw ``terraform.tfstate``) is not read yet: one line, exit 2."""
+    shown = "format_version" in doc and "values" in doc
+    raw = "terraform_version" in doc and "resources" in doc and "version" in doc
+    if shown or raw:
+        what = "`tofu show -json` of a state" if shown else "a raw OpenTofu/Terraform state file"
+        raise InputError(
+            source, f"{what} is not read yet; audit a saved plan: `tofu plan -out=PLAN` then `tofu show -json PLAN`"
+        )
+
+
+def _split(address: str) -> tuple[tuple[str, ...], str]:
+    """(the module calls, the resource's ``type.name`` without its index) of a planned resource's address."""
+    calls = []
+    rest = address
+    while True:
+        m = _MODULE.match(rest)
+        if not m:
+            break
+        calls.append(m.group(1))
+        rest = rest[m.end() :]
+    return tuple(calls), _INDEX.sub("", rest)
+
+
+def _configured(module: Mapping[str, Any], calls: tuple[str, ...], out: dict) -> None:
+    for r in module.get("resources") or []:
+        if isinstance(r, dict) and isinstance(r.get("address"), str):
+            out[(calls, r["address"])] = r
+    for name, call in (module.get("module_calls") or {}).items():
+        inner = call.get("module") if isinstance(call, dict) else None
+        if isinstance(inner, dict):
+            _configured(inner, calls + (str(name),), out)
+
+
+def _planned(module: Mapping[str, Any], out: list) -> None:
+    for r in module.get("resources") or []:
+        out.append(r)
+    for child in module.get("child_modules") or []:
+        if isinstance(child, dict):
+            _planned(child, out)
+
+
+def _resolve(expr: Any, variables: Mapping[str, Any]) -> tuple[bool, Any]:
+    """(resolved?, value) of a configuration expression: a constant, or one root variable the plan gives."""
+    if not isinstance(expr, dict):
+        return False, None
+    if "constant_value" in expr:
+        return True, expr["constant_value"]
+    refs = expr.get("references") or []
+    if refs and isinstance(refs[0], str) and refs[0].startswith("var."):
+        var = variables.get(refs[0][4:])
+        if isinstance(var, dict) and "value" in var:
+            return True, var["value"]
+    return False, None
+
+
+class _Plan:
+    def __init__(self, doc: Mapping[str, Any], source: str) -> None:
+        self.source = source
+        config = doc.get("configuration")
+        if not isinstance(config, dict):
+            raise InputError(source, "the plan has no 'configuration' object: cannot tell its resources' providers")
+        variables = _obj(doc.get("variables"))
+        self.providers: dict[str, tuple[dict[str, Any], str | None]] = {}
+        for key, block in (config.get("provider_config") or {}).items():
+            props: dict[str, Any] = {}
+            unresolved = []
+            for attr, expr in ((block or {}).get("expressions") or {}).items():
+                if attr not in _PROVIDER_KEYS:
+                    continue
+                ok, value = _resolve(expr, variables)
+                if ok:
+                    props[_PROVIDER_KEYS[attr]] = value
+                elif attr in _PLACING:
+                    unresolved.append(attr)
+            problem = (
+                (
+                    f"its provider configuration {key} takes {' and '.join(unresolved)} from an expression the plan "
+                    "does not resolve (only constants and root variables are)"
+                )
+                if unresolved
+                else None
+            )
+            self.providers[str(key)] = (props, problem)
+        self.config: dict[tuple[tuple[str, ...], str], Mapping[str, Any]] = {}
+        root = config.get("root_module")
+        if isinstance(root, dict):
+            _configured(root, (), self.config)
+        self.changes: dict[str, Mapping[str, Any]] = {}
+        for rc in doc.get("resource_changes") or []:
+            if isinstance(rc, dict) and isinstance(rc.get("address"), str) and isinstance(rc.get("change"), dict):
+                self.changes[rc["address"]] = rc
+
+    def view(self, r: Mapping[str, Any]) -> tuple[ResourceView, Mapping[str, Any] | None, str | None]:
+        """The resource as the rules read it, its provider's properties, and why it cannot be placed."""
+        address, tf_type = str(r["address"]), str(r["type"])
+        calls, local = _split(address)
+        conf = self.config.get((calls, local)) or {}
+        expressions = _obj(conf.get("expressions"))
+        change = _obj(_obj(self.changes.get(address)).get("change"))
+        unknown = _obj(change.get("after_unknown"))
+        sensitive = _obj(r.get("sensitive_values"))
+        values = _obj(r.get("values"))
+        inputs: dict[str, Any] = {}
+        for key, value in values.items():
+            mark = sensitive.get(key)
+            if mark is True:
+                value = dict(_SECRET)
+            elif isinstance(mark, dict) and isinstance(value, dict):
+                value = {k: (dict(_SECRET) if mark.get(k) is True else v) for k, v in value.items()}
+            inputs[_camel(key)] = value
+        for key, flag in unknown.items():
+            if flag is True and key in expressions and _camel(key) not in inputs:
+                inputs[_camel(key)] = UNKNOWN  # set by the configuration from what is known at apply only
+        prefix = "".join(f"module.{c}." for c in calls)
+        deps = {}
+        for key, expr in expressions.items():
+            refs = expr.get("references") if isinstance(expr, dict) else None
+            named = sorted(
+                {
+                    prefix + ".".join(ref.split(".")[:2])
+                    for ref in refs or []
+                    if isinstance(ref, str)
+                    and ref.split(".")[0] not in ("var", "local", "module", "count", "each", "path", "data")
+                    and ref.count(".") >= 1
+                }
+            )
+            if named:
+                deps[_camel(key)] = named
+        found = conf.get("provider_config_key")
+        pkey = found if isinstance(found, str) else None
+        props: dict[str, Any] | None = None
+        problem: str | None
+        if pkey is None:
+            problem = "the plan's configuration does not say which provider configuration it uses"
+        elif pkey not in self.providers:
+            problem = f"its provider configuration {pkey} is not in the plan"
+        else:
+            props, problem = self.providers[pkey]
+            props = None if problem else props
+        view = ResourceView(address, pulumi_type(tf_type), inputs, None, pkey, True, deps or None)
+        return view, props, problem
+
+
+def read_plan(
+    doc: Mapping[str, Any], source: str, catalog: Catalog, inspect: Inspectors | None = None, security: bool = False
+) -> tuple[Estate, int]:
+    """The plan read into an estate (judge it with :func:`resilient_stack.core.estate.audit`), and how many
+    resources it names."""
+    if doc.get("errored") is True:
+        raise InputError(
+            source,
+            "the plan errored: what it would have planned after the error is missing, so no "
+            "verdict on it proves anything; fix the configuration and plan again",
+        )
+    planned_values = doc.get("planned_values")
+    if not isinstance(planned_values, dict):
+        raise InputError(source, "the plan's 'planned_values' is not an object")
+    plan = _Plan(doc, source)
+    estate = Estate(catalog, security=security, inspect=inspect)
+    found: list = []
+    _planned(planned_values.get("root_module") or {}, found)
+    count = 0
+    seen = set()
+    for i, r in enumerate(found):
+        if not isinstance(r, dict) or not isinstance(r.get("address"), str) or not isinstance(r.get("type"), str):
+            raise InputError(source, f"planned_values: resource {i} has no 'address' and 'type'")
+        if r.get("mode") != "managed":
+            continue  # data sources read, they create nothing
+        if r["address"] in seen:
+            raise InputError(source, f"planned_values: duplicate address {r['address']}")
+        seen.add(r["address"])
+        count += 1
+        view, props, problem = plan.view(r)
+        estate.add_view(view, props, problem)
+    for address, rc in plan.changes.items():
+        actions = set((rc.get("change") or {}).get("actions") or [])
+        if rc.get("mode") == "managed" and actions and actions <= _GONE and address not in seen:
+            count += 1
+            estate.gone(address, pulumi_type(str(rc.get("type") or "")), "planned for deletion")
+    return estate, count
