@@ -89,6 +89,11 @@ def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    """``value`` when it is a list, else an empty one (what is not a list names nothing)."""
+    return value if isinstance(value, list) else []
+
+
 def _camel(key: str) -> str:
     return _CAMEL.sub(lambda m: m.group(1).upper(), key)
 
@@ -122,21 +127,24 @@ def _split(address: str) -> tuple[tuple[str, ...], str]:
 
 
 def _configured(module: Mapping[str, Any], calls: tuple[str, ...], out: dict) -> None:
-    for r in module.get("resources") or []:
+    for r in _list(module.get("resources")):
         if isinstance(r, dict) and isinstance(r.get("address"), str):
             out[(calls, r["address"])] = r
-    for name, call in (module.get("module_calls") or {}).items():
-        inner = call.get("module") if isinstance(call, dict) else None
+    for name, call in _obj(module.get("module_calls")).items():
+        inner = _obj(call).get("module")
         if isinstance(inner, dict):
             _configured(inner, calls + (str(name),), out)
 
 
-def _planned(module: Mapping[str, Any], out: list) -> None:
-    for r in module.get("resources") or []:
-        out.append(r)
-    for child in module.get("child_modules") or []:
-        if isinstance(child, dict):
-            _planned(child, out)
+def _planned(module: Any, where: str, source: str, out: list) -> None:
+    if not isinstance(module, dict):
+        raise InputError(source, f"{where} is not an object")
+    for key in ("resources", "child_modules"):
+        if not isinstance(module.get(key, []), list):
+            raise InputError(source, f"{where}.{key} is not a list")
+    out.extend(module.get("resources", []))
+    for i, child in enumerate(module.get("child_modules", [])):
+        _planned(child, f"{where}.child_modules[{i}]", source, out)
 
 
 def _resolve(expr: Any, variables: Mapping[str, Any]) -> tuple[bool, Any]:
@@ -145,7 +153,7 @@ def _resolve(expr: Any, variables: Mapping[str, Any]) -> tuple[bool, Any]:
         return False, None
     if "constant_value" in expr:
         return True, expr["constant_value"]
-    refs = expr.get("references") or []
+    refs = _list(expr.get("references"))
     if refs and isinstance(refs[0], str) and refs[0].startswith("var."):
         var = variables.get(refs[0][4:])
         if isinstance(var, dict) and "value" in var:
@@ -161,10 +169,10 @@ class _Plan:
             raise InputError(source, "the plan has no 'configuration' object: cannot tell its resources' providers")
         variables = _obj(doc.get("variables"))
         self.providers: dict[str, tuple[dict[str, Any], str | None]] = {}
-        for key, block in (config.get("provider_config") or {}).items():
+        for key, block in _obj(config.get("provider_config")).items():
             props: dict[str, Any] = {}
             unresolved = []
-            for attr, expr in ((block or {}).get("expressions") or {}).items():
+            for attr, expr in _obj(_obj(block).get("expressions")).items():
                 if attr not in _PROVIDER_KEYS:
                     continue
                 ok, value = _resolve(expr, variables)
@@ -186,7 +194,7 @@ class _Plan:
         if isinstance(root, dict):
             _configured(root, (), self.config)
         self.changes: dict[str, Mapping[str, Any]] = {}
-        for rc in doc.get("resource_changes") or []:
+        for rc in _list(doc.get("resource_changes")):
             if isinstance(rc, dict) and isinstance(rc.get("address"), str) and isinstance(rc.get("change"), dict):
                 self.changes[rc["address"]] = rc
 
@@ -214,11 +222,11 @@ class _Plan:
         prefix = "".join(f"module.{c}." for c in calls)
         deps = {}
         for key, expr in expressions.items():
-            refs = expr.get("references") if isinstance(expr, dict) else None
+            refs = _list(_obj(expr).get("references"))
             named = sorted(
                 {
                     prefix + ".".join(ref.split(".")[:2])
-                    for ref in refs or []
+                    for ref in refs
                     if isinstance(ref, str)
                     and ref.split(".")[0] not in ("var", "local", "module", "count", "each", "path", "data")
                     and ref.count(".") >= 1
@@ -258,7 +266,7 @@ def read_plan(
     plan = _Plan(doc, source)
     estate = Estate(catalog, security=security, inspect=inspect)
     found: list = []
-    _planned(planned_values.get("root_module") or {}, found)
+    _planned(planned_values.get("root_module", {}), "planned_values.root_module", source, found)
     count = 0
     seen = set()
     for i, r in enumerate(found):
@@ -273,7 +281,7 @@ def read_plan(
         view, props, problem = plan.view(r)
         estate.add_view(view, props, problem)
     for address, rc in plan.changes.items():
-        actions = set((rc.get("change") or {}).get("actions") or [])
+        actions = {a for a in _list(_obj(rc.get("change")).get("actions")) if isinstance(a, str)}
         if rc.get("mode") == "managed" and actions and actions <= _GONE and address not in seen:
             count += 1
             estate.gone(address, pulumi_type(str(rc.get("type") or "")), "planned for deletion")

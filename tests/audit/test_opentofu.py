@@ -228,3 +228,15 @@ def test_a_type_of_another_provider_with_a_region_is_said_not_evaluated(cli, tmp
     _, report = audit(cli, write(tmp_path, doc))
     assert report["coverage"]["not_evaluated"]["unknown_type"] == {"terraform:ovh_cloud_project_database": 1}
     assert ("unclassified-resource", None) in findings(report)
+
+
+def test_a_plan_with_a_duplicate_key_is_refused_in_one_line(cli, tmp_path):
+    """`"type": "openstack_compute_instance_v2", "type": "x"` would hide an instance from a reader keeping the last."""
+    text = (DATA / "sbg2021.plan.json").read_text()
+    first = '"type":"openstack_compute_instance_v2"'
+    assert first in text
+    path = tmp_path / "dup.json"
+    path.write_text(text.replace(first, first + ',"type":"openstack_networking_network_v2"', 1))
+    r = cli("audit", str(path))
+    err = r.stderr.decode()
+    assert r.returncode == 2 and err.count("\n") == 1 and "duplicate" in err and "dup.json" in err

@@ -12,6 +12,7 @@ from resilient_stack.audit.inputs import (
     read_preview,
     read_stack_export,
 )
+from resilient_stack.audit.opentofu import read_plan
 from resilient_stack.core.catalog import load_catalog
 from resilient_stack.core.design import parse_design
 from resilient_stack.core.rules import evaluate
@@ -153,3 +154,56 @@ def test_mutated_real_exports(data):
     except InputError:
         return
     _check_report(loaded.placements)
+
+
+tf_resource_st = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {
+            "address": st.sampled_from(
+                ["openstack_compute_instance_v2.a", "module.m.openstack_compute_instance_v2.b[0]"]
+            ),
+            "type": st.sampled_from(["openstack_compute_instance_v2", "openstack_networking_secgroup_rule_v2", "x_y"]),
+            "mode": st.sampled_from(["managed", "data", 3]),
+        },
+        optional={"values": json_values, "sensitive_values": json_values, "name": json_values},
+    ),
+)
+tf_provider_st = st.fixed_dictionaries(
+    {},
+    optional={
+        "expressions": st.one_of(
+            json_values,
+            st.dictionaries(
+                st.sampled_from(["region", "auth_url", "cloud", "tenant_id"]),
+                st.one_of(json_values, st.fixed_dictionaries({"constant_value": json_values})),
+                max_size=4,
+            ),
+        )
+    },
+)
+
+
+@FUZZ
+@given(
+    st.lists(tf_resource_st, max_size=6),
+    st.one_of(json_values, st.dictionaries(st.sampled_from(["openstack", "openstack.a"]), tf_provider_st, max_size=2)),
+    st.one_of(
+        json_values, st.lists(st.fixed_dictionaries({"address": json_values, "change": json_values}), max_size=4)
+    ),
+    json_values,
+)
+def test_opentofu_plan_reader_never_crashes(resources, providers, changes, root_config):
+    """OpenTofu plans (issue 24): any shape in the plan's sections is read or refused in one line, never a crash."""
+    doc = {
+        "format_version": "1.2",
+        "planned_values": {"root_module": {"resources": resources, "child_modules": [{"resources": resources[:2]}]}},
+        "resource_changes": changes,
+        "configuration": {"provider_config": providers, "root_module": root_config},
+    }
+    try:
+        estate, _ = read_plan(doc, "fuzz.json", CAT)
+    except InputError as exc:
+        assert str(exc).startswith("fuzz.json: ")
+        return
+    _check_report(estate.finish())
