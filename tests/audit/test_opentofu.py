@@ -240,3 +240,22 @@ def test_a_plan_with_a_duplicate_key_is_refused_in_one_line(cli, tmp_path):
     r = cli("audit", str(path))
     err = r.stderr.decode()
     assert r.returncode == 2 and err.count("\n") == 1 and "duplicate" in err and "dup.json" in err
+
+
+def test_an_exemption_label_is_honoured_only_through_the_organisation_settings(cli, tmp_path):
+    """`resilient-stack:exempt` in the instances' metadata, as in a Pulumi program: listed, honoured when allowed."""
+    doc = plan("sbg2021")
+    for r in doc["planned_values"]["root_module"]["resources"]:
+        if r["type"] == "openstack_compute_instance_v2" and r["name"].startswith("web"):
+            r["values"]["metadata"]["resilient-stack:exempt"] = "lab"
+    path = write(tmp_path, doc)
+    _, claimed = audit(cli, path)
+    web = next(f for f in claimed["findings"] if f["rule"] == "single-site" and f["role"] == "web")
+    assert web["level"] == "mandatory" and not web.get("exempted")  # claimed, not allowed: still blocks
+    cfg = tmp_path / "org.yaml"
+    cfg.write_text("exemptions: [{reason: lab, owner: platform, expires: 2999-01-01, rules: [single-site]}]\n")
+    _, allowed = audit(cli, path, "--config", str(cfg))
+    web = next(f for f in allowed["findings"] if f["rule"] == "single-site" and f["role"] == "web")
+    assert web["exempted"]
+    database = next(f for f in allowed["findings"] if f["rule"] == "single-site" and f["role"] == "database")
+    assert not database.get("exempted")
