@@ -4,14 +4,53 @@
 # ~/.cache/resilient-stack/opentofu; the first build takes about 10 minutes on 2 CPUs). A create-only plan with
 # -refresh=false calls no cloud: the provider authenticates when it first calls an API, at apply.
 # Writes tests/audit/data/opentofu/<example>.plan.json. Not part of make test: the fixtures are committed.
+#
+# --apply also applies examples/opentofu/production on the local clouds (scripts/local-openstack: root, podman and
+# the images of `make tools`; started for the run, or the running ones named by RESILIENT_STACK_LOCAL_OPENSTACK,
+# their run directory in RESILIENT_STACK_LOCAL_OPENSTACK_RUN_DIR when not the default),
+# with the credentials of their clouds.yaml, and writes what OpenTofu recorded: production.state.json (`tofu show
+# -json` of the state), production.tfstate (the raw state file) and production.applied.plan.json (a plan made
+# after the apply: no changes, the prior state), then destroys what it made.
 set -euo pipefail
 cd "$(dirname "$0")/.." || exit 2
+out=tests/audit/data/opentofu
+
+if [ "${1:-}" = --in-hub ]; then
+  # inside the local clouds' hub namespace (below): OS_CLIENT_CONFIG_FILE is their clouds.yaml
+  run_dir=$2 tofu=$3
+  ovh_auth=$(awk '/^  ovh:/ {e=1} e && /auth_url:/ {print $2; exit}' "$OS_CLIENT_CONFIG_FILE")
+  export OS_CACERT="$run_dir/ca.pem"
+  unset OS_USERNAME OS_PASSWORD
+  here=$(mktemp -d "$run_dir/opentofu.XXXXXX")
+  cp -r examples/opentofu/production/. "$here"
+  cd "$here"
+  cat >local.tfvars.json <<VARS
+{"ovh_auth_url": "$ovh_auth", "shop_cloud": "ovh", "backup_cloud": "ovh-backups", "infomaniak_cloud": "infomaniak",
+ "shop_project": null, "backup_project": null}
+VARS
+  "$tofu" init -input=false -no-color >/dev/null
+  status=0
+  if "$tofu" apply -input=false -no-color -auto-approve -var-file=local.tfvars.json >apply.log 2>&1; then
+    "$tofu" show -json >"$OLDPWD/$out/production.state.json"
+    cp terraform.tfstate "$OLDPWD/$out/production.tfstate"
+    "$tofu" plan -input=false -no-color -detailed-exitcode -var-file=local.tfvars.json -out=again.bin >/dev/null ||
+      { echo "[opentofu] the plan after apply is not empty (exit $?)" >&2; status=1; }
+    "$tofu" show -json again.bin >"$OLDPWD/$out/production.applied.plan.json"
+  else
+    tail -20 apply.log >&2
+    status=1
+  fi
+  "$tofu" destroy -input=false -no-color -auto-approve -var-file=local.tfvars.json >destroy.log 2>&1 ||
+    { tail -20 destroy.log >&2; status=1; }
+  exit $status
+fi
+apply=0
+[ "${1:-}" = --apply ] && apply=1
 TOFU_VERSION=1.10.10
 PROVIDER_VERSION=3.4.0
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/resilient-stack/opentofu"
 tofu="$cache/tofu-$TOFU_VERSION"
 provider="$cache/providers/terraform-provider-openstack"
-out=tests/audit/data/opentofu
 mkdir -p "$cache/providers" "$out"
 
 if [ ! -x "$tofu" ]; then
@@ -55,3 +94,17 @@ for example in examples/opentofu/*/; do
     "$tofu" show -json plan.bin) >"$out/$name.plan.json"
   echo "[opentofu] $out/$name.plan.json ($(wc -c <"$out/$name.plan.json") bytes)" >&2
 done
+
+if [ "$apply" = 1 ]; then
+  clouds=scripts/local-openstack/local_openstack.py
+  if [ -n "${RESILIENT_STACK_LOCAL_OPENSTACK:-}" ]; then
+    name=$RESILIENT_STACK_LOCAL_OPENSTACK
+    run_dir=${RESILIENT_STACK_LOCAL_OPENSTACK_RUN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/resilient-stack/openstack/run/$name}
+    python3 "$clouds" exec --name "$name" --run-dir "$run_dir" -- bash "$0" --in-hub "$run_dir" "$tofu"
+  else
+    python3 "$clouds" run --name tofufix --run-dir "$work/clouds" -- bash "$0" --in-hub "$work/clouds" "$tofu"
+  fi
+  for f in production.state.json production.tfstate production.applied.plan.json; do
+    echo "[opentofu] $out/$f ($(wc -c <"$out/$f") bytes)" >&2
+  done
+fi

@@ -3,7 +3,8 @@
 - a design file (YAML/JSON mapping with ``placements``),
 - ``pulumi stack export`` JSON (``{"version": 3, "deployment": {"resources": [...]}}``),
 - ``pulumi preview --json`` output (``{"steps": [{"op", "urn", "newState": {...}}]}``),
-- ``tofu show -json`` (or ``terraform show -json``) of a saved plan (:mod:`resilient_stack.audit.opentofu`).
+- ``tofu show -json`` (or ``terraform show -json``) of a saved plan or of a state, and a raw state file
+  (``terraform.tfstate``, version 4) (:mod:`resilient_stack.audit.opentofu`).
 
 Every reader checks the input's shape and hands each resource to an estate (:mod:`resilient_stack.core.estate`,
 judged by its ``audit``, the pipeline the pack and the components call too); structural problems raise
@@ -38,7 +39,7 @@ DEFAULT_PROVIDER_NOTE = (
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    kind: str  # "design" | "stack-export" | "preview" | "opentofu-plan"
+    kind: str  # "design" | "stack-export" | "preview" | "opentofu-plan" | "opentofu-state" | "opentofu-tfstate"
     estate: Estate  # what the rules read of it (core.estate): judge it with core.estate.audit
     resources: int  # resources read (design: replicas)
     sha256: str | None = None  # of the input's bytes (load_input)
@@ -316,13 +317,15 @@ def detect(doc: Any, source: str) -> str:
             return "design"
         if opentofu.is_plan(doc):
             return opentofu.KIND
-        opentofu.refuse_state(doc, source)
+        state = opentofu.state_kind(doc)
+        if state is not None:
+            return state
         keys = ", ".join(sorted(str(k) for k in list(doc)[:5])) or "none"
         raise InputError(
             source,
             f"unrecognised format (top-level keys: {keys}); expected a design file (placements), "
-            "a `pulumi stack export` (deployment), `pulumi preview --json` output (steps) or `tofu show -json` of a "
-            "saved plan (planned_values)",
+            "a `pulumi stack export` (deployment), `pulumi preview --json` output (steps), `tofu show -json` of a "
+            "saved plan (planned_values) or of a state (values), or a state file (terraform.tfstate)",
         )
     raise InputError(source, f"unrecognised format: top level is a {type(doc).__name__}, expected an object")
 
@@ -383,8 +386,8 @@ def _load(path: str, box: list[bytes], source: str, catalog: Catalog, stack_conf
             return read_stack_export(doc, source, catalog, inspect, security)
         if kind == "preview":
             return read_preview(doc, source, catalog, stack_config, inspect, security)
-        if kind == opentofu.KIND:
-            return _tofu(doc, source, catalog, inspect, security)
+        if kind in _TOFU:
+            return _tofu(doc, kind, source, catalog, inspect, security)
         return _design(doc, source, catalog, text)
     export = ExportReader(source, Estate(catalog, security=security, inspect=inspect))
     preview = PreviewReader(source, Estate(catalog, security=security, inspect=inspect))
@@ -402,11 +405,17 @@ def _load(path: str, box: list[bytes], source: str, catalog: Catalog, stack_conf
     if kind == "preview":
         check_preview_diagnostics(doc, source)
         return preview.loaded(stack_config)
-    if kind == opentofu.KIND:
-        return _tofu(doc, source, catalog, inspect, security)
+    if kind in _TOFU:
+        return _tofu(doc, kind, source, catalog, inspect, security)
     return _design(doc, source, catalog)
 
 
-def _tofu(doc: Mapping[str, Any], source: str, catalog: Catalog, inspect, security: bool) -> Loaded:
-    estate, count = opentofu.read_plan(doc, source, catalog, inspect, security)
-    return Loaded(opentofu.KIND, estate, count)
+_TOFU = (opentofu.KIND, opentofu.STATE, opentofu.TFSTATE)
+
+
+def _tofu(doc: Mapping[str, Any], kind: str, source: str, catalog: Catalog, inspect, security: bool) -> Loaded:
+    if kind == opentofu.KIND:
+        estate, count = opentofu.read_plan(doc, source, catalog, inspect, security)
+    else:
+        estate, count = opentofu.read_state(doc, kind, source, catalog, inspect, security)
+    return Loaded(kind, estate, count)

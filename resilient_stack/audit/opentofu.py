@@ -1,4 +1,5 @@
-"""OpenTofu and Terraform plans: ``tofu show -json PLANFILE`` (or ``terraform show -json``), judged by the same
+"""OpenTofu and Terraform plans and states: ``tofu show -json PLANFILE`` (or ``terraform show -json``), ``tofu show
+-json`` of a state and the raw state file (``terraform.tfstate``), judged by the same
 pipeline as Pulumi's files (:mod:`resilient_stack.core.estate`), with the same rules, catalog and verdicts.
 
 What is read of the plan (the JSON output format, ``format_version`` 1.x):
@@ -19,7 +20,12 @@ its camelCase property names, so each rule reads one shape. A value unknown unti
 when the configuration sets it (a ``remote_ip_prefix`` taken from another resource), and unset when it does not
 (an instance's ``region``, which then comes from its provider), as in a Pulumi preview; a sensitive value is a
 secret (never read, never printed). A value taken from another resource is traced to it (a security group rule's
-group), like a preview's property dependencies. Types of other providers are counted as unknown to the auditor.
+group), like a preview's property dependencies. The OVH provider's Public Cloud types are viewed as pulumi-ovh
+names them (``core/data/opentofu_ovh_types.json``); types of other providers are counted as unknown to the auditor.
+
+States (``tofu show -json`` of one, and the raw state file, version 4) are read by :func:`read_state`: each
+resource's values as a Pulumi state's outputs, placed by the region it records; see its docstring for what a state
+cannot tell.
 """
 
 from __future__ import annotations
@@ -32,15 +38,23 @@ from typing import Any, Mapping
 
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.estate import Estate, Inspectors
-from resilient_stack.core.resources import ResourceView
+from resilient_stack.core.kinds import KINDS
+from resilient_stack.core.resources import ProviderFacts, ResourceView
 from resilient_stack.core.vocabulary import SECRET_SIG, UNKNOWN
 from resilient_stack.io.errors import InputError
 
-__all__ = ["KIND", "is_plan", "pulumi_type", "read_plan", "refuse_state"]
+__all__ = ["KIND", "STATE", "TFSTATE", "is_plan", "pulumi_type", "read_plan", "read_state", "state_kind"]
 
 KIND = "opentofu-plan"
+STATE = "opentofu-state"
+TFSTATE = "opentofu-tfstate"
+STATE_PROJECT = (
+    "an OpenTofu state does not record which project its provider configuration authenticates to (audit a saved "
+    "plan of the same configuration: it has the provider blocks)"
+)
 _SECRET = {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "sensitive": "a sensitive value of the plan"}
 _GONE = frozenset({"delete", "forget"})
+_STATE_KEYS = frozenset({"format_version", "terraform_version", "values", "checks"})
 _PROVIDER_KEYS = {
     "region": "region",
     "auth_url": "authUrl",
@@ -55,9 +69,9 @@ _INDEX = re.compile(r"\[[^\]]*\]$")
 _CAMEL = re.compile(r"_([a-z0-9])")
 
 
-@lru_cache(maxsize=1)
-def _types() -> dict[str, Any]:
-    text = resources.files("resilient_stack.core").joinpath("data/opentofu_openstack_types.json").read_text("utf-8")
+@lru_cache(maxsize=2)
+def _types(name: str = "opentofu_openstack_types.json") -> dict[str, Any]:
+    text = resources.files("resilient_stack.core").joinpath(f"data/{name}").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
@@ -69,7 +83,11 @@ def _pascal(words: str) -> str:
 @lru_cache(maxsize=512)
 def pulumi_type(tf_type: str) -> str:
     """The Pulumi type token of a Terraform resource type: pulumi-openstack's explicit token, else its inferred one
-    (the module from the name's second word, the rest in PascalCase); ``terraform:TYPE`` for other providers."""
+    (the module from the name's second word, the rest in PascalCase); pulumi-ovh's token of the OVH provider's
+    types the auditor places (``core/data/opentofu_ovh_types.json``); ``terraform:TYPE`` for the others."""
+    if tf_type.startswith("ovh_"):
+        ovh = _types("opentofu_ovh_types.json")["resources"].get(tf_type)
+        return str(ovh) if ovh else f"terraform:{tf_type}"
     table = _types()
     token = table["resources"].get(tf_type)
     if token:
@@ -102,15 +120,14 @@ def is_plan(doc: Mapping[str, Any]) -> bool:
     return "format_version" in doc and "planned_values" in doc
 
 
-def refuse_state(doc: Mapping[str, Any], source: str) -> None:
-    """A state (``tofu show -json`` of one, or the raw ``terraform.tfstate``) is not read yet: one line, exit 2."""
-    shown = "format_version" in doc and "values" in doc
-    raw = "terraform_version" in doc and "resources" in doc and "version" in doc
-    if shown or raw:
-        what = "`tofu show -json` of a state" if shown else "a raw OpenTofu/Terraform state file"
-        raise InputError(
-            source, f"{what} is not read yet; audit a saved plan: `tofu plan -out=PLAN` then `tofu show -json PLAN`"
-        )
+def state_kind(doc: Mapping[str, Any]) -> str | None:
+    """``opentofu-state`` for ``tofu show -json`` of a state, ``opentofu-tfstate`` for a raw state file
+    (``terraform.tfstate``), else ``None``."""
+    if "format_version" in doc and set(doc) <= _STATE_KEYS:
+        return STATE  # an empty state is only {"format_version": "1.0"}
+    if "lineage" in doc and ("terraform_version" in doc or "encrypted_data" in doc):
+        return TFSTATE
+    return None
 
 
 def _split(address: str) -> tuple[tuple[str, ...], str]:
@@ -286,3 +303,163 @@ def read_plan(
             count += 1
             estate.gone(address, pulumi_type(str(rc.get("type") or "")), "planned for deletion")
     return estate, count
+
+
+# ---- states -----------------------------------------------------------------------------------------
+
+
+def _sensitive_paths(paths: Any) -> dict[str, Any]:
+    """A raw state's ``sensitive_attributes`` (paths of ``get_attr``/``index`` steps) as ``sensitive_values``: a
+    top-level attribute whose path is sensitive (wholly, or one key of a map) is marked like in ``tofu show``."""
+    marks: dict[str, Any] = {}
+    for path in _list(paths):
+        steps = _list(path)
+        if not steps or not isinstance(steps[0], dict) or steps[0].get("type") != "get_attr":
+            continue
+        name = steps[0].get("value")
+        if not isinstance(name, str):
+            continue
+        if len(steps) == 1:
+            marks[name] = True
+            continue
+        key = _obj(steps[1]).get("value")
+        if isinstance(marks.get(name), dict) and isinstance(key, str):
+            marks[name][key] = True
+        elif name not in marks and isinstance(key, str):
+            marks[name] = {key: True}
+        else:
+            marks[name] = True  # a deeper path: the whole attribute is withheld
+    return marks
+
+
+def _state_view(address: str, tf_type: str, values: Any, sensitive: Any) -> ResourceView:
+    """A state's resource as the rules read it: its values are what the cloud holds (a Pulumi state's outputs);
+    each security group rule holds its group's id, so nothing needs the state's dependencies."""
+    outputs: dict[str, Any] = {}
+    marks = _obj(sensitive)
+    for key, value in _obj(values).items():
+        mark = marks.get(key)
+        if mark is True:
+            value = dict(_SECRET)
+        elif isinstance(mark, dict) and isinstance(value, dict):
+            value = {k: (dict(_SECRET) if mark.get(k) is True else v) for k, v in value.items()}
+        outputs[_camel(key)] = value
+    return ResourceView(address, pulumi_type(tf_type), None, outputs, None, True, None)
+
+
+class _StateReader:
+    """Resources of a state into an estate: placed by the region each one records (the region its provider used
+    at apply), the provider told by that region's name in the catalog (a state records no auth URL or cloud), the
+    project unknown (:data:`STATE_PROJECT`)."""
+
+    def __init__(self, estate: Estate, source: str) -> None:
+        self.estate = estate
+        self.source = source
+        self.count = 0
+        self.seen: set[str] = set()
+        self.facts = ProviderFacts(None, None, None, None, None, None, None, STATE_PROJECT)
+
+    def add(self, address: str, tf_type: str, values: Any, sensitive: Any, why_not: str | None) -> None:
+        if address in self.seen:
+            raise InputError(self.source, f"the state names {address} twice")
+        self.seen.add(address)
+        self.count += 1
+        typ = pulumi_type(tf_type)
+        if why_not is not None and typ in KINDS:
+            self.estate.gone(address, typ, why_not)  # a replica that will not be there: vouches for nothing
+            return
+        self.estate.add_view(_state_view(address, tf_type, values, sensitive), self.facts)
+
+
+def _lifecycle(tainted: bool, deposed: Any) -> str | None:
+    if isinstance(deposed, str) and deposed:
+        return f"a deposed object ({deposed}): replaced, awaiting deletion"
+    if tainted:
+        return "tainted: the next apply destroys and re-creates it"
+    return None
+
+
+def _shown_resources(module: Any, where: str, source: str, reader: _StateReader) -> None:
+    if not isinstance(module, dict):
+        raise InputError(source, f"{where} is not an object")
+    for key in ("resources", "child_modules"):
+        if not isinstance(module.get(key, []), list):
+            raise InputError(source, f"{where}.{key} is not a list")
+    for i, r in enumerate(module.get("resources", [])):
+        if not isinstance(r, dict) or not isinstance(r.get("address"), str) or not isinstance(r.get("type"), str):
+            raise InputError(source, f"{where}.resources[{i}] has no 'address' and 'type'")
+        if r.get("mode") != "managed":
+            continue  # data sources read, they create nothing
+        address = r["address"]
+        deposed = r.get("deposed_key")
+        if isinstance(deposed, str) and deposed:
+            address = f"{address} (deposed {deposed})"
+        why = _lifecycle(r.get("tainted") is True, deposed)
+        reader.add(address, r["type"], r.get("values"), r.get("sensitive_values"), why)
+    for i, child in enumerate(module.get("child_modules", [])):
+        _shown_resources(child, f"{where}.child_modules[{i}]", source, reader)
+
+
+def _raw_resources(doc: Mapping[str, Any], source: str, reader: _StateReader) -> None:
+    version = doc.get("version")
+    if version != 4:
+        raise InputError(
+            source, f"state file version {version!r} is not read (only version 4: OpenTofu, Terraform >= 0.12)"
+        )
+    resources = doc.get("resources", [])
+    if not isinstance(resources, list):
+        raise InputError(source, "the state's 'resources' is not a list")
+    for i, r in enumerate(resources):
+        if not isinstance(r, dict) or not isinstance(r.get("type"), str) or not isinstance(r.get("name"), str):
+            raise InputError(source, f"resources[{i}] has no 'type' and 'name'")
+        if r.get("mode") != "managed":
+            continue
+        module = r.get("module")
+        base = (f"{module}." if isinstance(module, str) and module else "") + f"{r['type']}.{r['name']}"
+        instances = r.get("instances", [])
+        if not isinstance(instances, list):
+            raise InputError(source, f"resources[{i}] ({base}): 'instances' is not a list")
+        for j, inst in enumerate(instances):
+            if not isinstance(inst, dict):
+                raise InputError(source, f"resources[{i}] ({base}): instance {j} is not an object")
+            if "attributes" not in inst and "attributes_flat" in inst:
+                raise InputError(
+                    source, f"{base}: attributes in the flat form of state files before Terraform 0.12 are not read"
+                )
+            key = inst.get("index_key")
+            address = base + ("" if key is None else f"[{json.dumps(key)}]")
+            deposed = inst.get("deposed")
+            if isinstance(deposed, str) and deposed:
+                address = f"{address} (deposed {deposed})"
+            why = _lifecycle(inst.get("status") == "tainted", deposed)
+            sensitive = _sensitive_paths(inst.get("sensitive_attributes"))
+            reader.add(address, r["type"], inst.get("attributes"), sensitive, why)
+
+
+def read_state(
+    doc: Mapping[str, Any],
+    kind: str,
+    source: str,
+    catalog: Catalog,
+    inspect: Inspectors | None = None,
+    security: bool = False,
+) -> tuple[Estate, int]:
+    """A state (``tofu show -json`` of one: ``kind`` :data:`STATE`; a raw state file: :data:`TFSTATE`) read into
+    an estate, and how many resource instances it names."""
+    if kind == TFSTATE and "encrypted_data" in doc:
+        raise InputError(
+            source,
+            "an encrypted OpenTofu state: its resources cannot be read; give `tofu show -json` of it (OpenTofu "
+            "decrypts it with the configuration's key)",
+        )
+    estate = Estate(catalog, security=security, inspect=inspect)
+    reader = _StateReader(estate, source)
+    if kind == STATE:
+        values = doc.get("values")
+        if values is not None:  # an empty state has none
+            if not isinstance(values, dict):
+                raise InputError(source, "the state's 'values' is not an object")
+            _shown_resources(values.get("root_module", {}), "values.root_module", source, reader)
+    else:
+        _raw_resources(doc, source, reader)
+    return estate, reader.count

@@ -209,7 +209,10 @@ class Estate:
         if cls != REPLICA:
             return
         if KINDS[typ].vendor == OVH:
-            self._ovh(view, (view.inputs or {}).get("id"))
+            ident = (view.inputs or {}).get("id")
+            if ident is None and type(view.outputs) is dict:
+                ident = view.outputs.get("id")  # a state's: what node pools name their cluster by
+            self._ovh(view, ident)
             return
         self._given.append((view, provider, problem))
 

@@ -12,7 +12,7 @@ from resilient_stack.audit.inputs import (
     read_preview,
     read_stack_export,
 )
-from resilient_stack.audit.opentofu import read_plan
+from resilient_stack.audit.opentofu import STATE, TFSTATE, read_plan, read_state
 from resilient_stack.core.catalog import load_catalog
 from resilient_stack.core.design import parse_design
 from resilient_stack.core.rules import evaluate
@@ -207,3 +207,63 @@ def test_opentofu_plan_reader_never_crashes(resources, providers, changes, root_
         assert str(exc).startswith("fuzz.json: ")
         return
     _check_report(estate.finish())
+
+
+tf_instance_st = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "attributes": st.one_of(
+                json_values,
+                st.fixed_dictionaries(
+                    {"region": st.one_of(json_values, st.sampled_from(["GRA11", "SBG5", "dc4-a"]))},
+                    optional={"metadata": json_values, "remote_ip_prefix": json_values, "kube_id": json_values},
+                ),
+            ),
+            "index_key": json_values,
+            "status": st.one_of(json_values, st.just("tainted")),
+            "deposed": json_values,
+            "sensitive_attributes": json_values,
+            "attributes_flat": json_values,
+        },
+    ),
+)
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.one_of(
+            json_values,
+            st.fixed_dictionaries(
+                {
+                    "mode": st.sampled_from(["managed", "data", 3]),
+                    "type": st.sampled_from(
+                        ["openstack_compute_instance_v2", "ovh_cloud_project_kube_nodepool", "ovh_cloud_project_kube"]
+                    ),
+                    "name": st.one_of(json_values, st.sampled_from(["a", "b"])),
+                },
+                optional={
+                    "module": json_values,
+                    "instances": st.one_of(json_values, st.lists(tf_instance_st, max_size=3)),
+                },
+            ),
+        ),
+        max_size=5,
+    ),
+    st.one_of(st.just(4), json_values),
+    st.lists(tf_resource_st, max_size=4),
+)
+def test_opentofu_state_readers_never_crash(resources, version, shown):
+    """OpenTofu states (issue 24): a raw state file and `tofu show -json` of a state, in any shape, are read or
+    refused in one line, never a crash."""
+    raw_doc = {"version": version, "terraform_version": "1.10.10", "lineage": "l", "resources": resources}
+    shown_doc = {"format_version": "1.0", "values": {"root_module": {"resources": shown, "child_modules": [{}]}}}
+    for kind, doc in ((TFSTATE, raw_doc), (STATE, shown_doc)):
+        try:
+            estate, _ = read_state(doc, kind, "fuzz.json", CAT)
+        except InputError as exc:
+            assert str(exc).startswith("fuzz.json: ")
+            continue
+        _check_report(estate.finish())

@@ -54,5 +54,5 @@ resource "openstack_compute_instance_v2" "db_sbg7" {
 resource "openstack_objectstorage_container_v1" "db_backups" {
   provider = openstack.sbg5
   name     = "shop-db-backups"
-  metadata = { "resilient-stack:role" = "backup", "resilient-stack:protects" = "database" }
+  metadata = { "resilient-stack-role" = "backup", "resilient-stack-protects" = "database" } # header names: no ":"
 }
