@@ -3,7 +3,8 @@
 # offline with OpenTofu and terraform-provider-openstack built from the Go module proxy (cached in
 # ~/.cache/resilient-stack/opentofu; the first build takes about 10 minutes on 2 CPUs). A create-only plan with
 # -refresh=false calls no cloud: the provider authenticates when it first calls an API, at apply.
-# Writes tests/audit/data/opentofu/<example>.plan.json. Not part of make test: the fixtures are committed.
+# Writes tests/audit/data/opentofu/<example>.plan.json (the fixtures are committed); the live test
+# tests/integration/openstack/test_opentofu_apply.py runs it with --apply into a directory of its own.
 #
 # --apply also applies examples/opentofu/production on the local clouds (scripts/local-openstack: root, podman and
 # the images of `make tools`; started for the run, or the running ones named by RESILIENT_STACK_LOCAL_OPENSTACK,
@@ -13,7 +14,9 @@
 # after the apply: no changes, the prior state), then destroys what it made.
 set -euo pipefail
 cd "$(dirname "$0")/.." || exit 2
-out=tests/audit/data/opentofu
+# where the files go (OPENTOFU_FIXTURES_OUT: elsewhere, e.g. a test's directory)
+out=${OPENTOFU_FIXTURES_OUT:-tests/audit/data/opentofu}
+mkdir -p "$out" && out=$(cd "$out" && pwd)
 
 if [ "${1:-}" = --in-hub ]; then
   # inside the local clouds' hub namespace (below): OS_CLIENT_CONFIG_FILE is their clouds.yaml
@@ -31,11 +34,11 @@ VARS
   "$tofu" init -input=false -no-color >/dev/null
   status=0
   if "$tofu" apply -input=false -no-color -auto-approve -var-file=local.tfvars.json >apply.log 2>&1; then
-    "$tofu" show -json >"$OLDPWD/$out/production.state.json"
-    cp terraform.tfstate "$OLDPWD/$out/production.tfstate"
+    "$tofu" show -json >"$out/production.state.json"
+    cp terraform.tfstate "$out/production.tfstate"
     "$tofu" plan -input=false -no-color -detailed-exitcode -var-file=local.tfvars.json -out=again.bin >/dev/null ||
       { echo "[opentofu] the plan after apply is not empty (exit $?)" >&2; status=1; }
-    "$tofu" show -json again.bin >"$OLDPWD/$out/production.applied.plan.json"
+    "$tofu" show -json again.bin >"$out/production.applied.plan.json"
   else
     tail -20 apply.log >&2
     status=1
@@ -46,27 +49,8 @@ VARS
 fi
 apply=0
 [ "${1:-}" = --apply ] && apply=1
-TOFU_VERSION=1.10.10
-PROVIDER_VERSION=3.4.0
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/resilient-stack/opentofu"
-tofu="$cache/tofu-$TOFU_VERSION"
-provider="$cache/providers/terraform-provider-openstack"
-mkdir -p "$cache/providers" "$out"
-
-if [ ! -x "$tofu" ]; then
-  echo "[opentofu] building tofu $TOFU_VERSION from the Go module proxy" >&2
-  src=$(mktemp -d)
-  dir=$(go mod download -json "github.com/opentofu/opentofu@v$TOFU_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-  cp -r "$dir/." "$src" && chmod -R u+w "$src"
-  # its go.mod has a replace directive: built in a copy of the module, not with go install pkg@version
-  (cd "$src" && go build -trimpath -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" -o "$tofu" ./cmd/tofu)
-  rm -rf "$src"
-fi
-if [ ! -x "$provider" ]; then
-  echo "[opentofu] building terraform-provider-openstack $PROVIDER_VERSION" >&2
-  GOBIN="$cache/providers" go install -trimpath -ldflags "-s -w" \
-    "github.com/terraform-provider-openstack/terraform-provider-openstack/v3@v$PROVIDER_VERSION"
-fi
+PROVIDER_VERSION=3.4.0  # as scripts/install-opentofu.sh builds it
+{ read -r tofu; read -r provider; } < <(bash scripts/install-opentofu.sh)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
