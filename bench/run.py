@@ -10,14 +10,16 @@ run and interleaved, the CPU time, wall time and peak RSS of separate processes 
   (c) resilient-stack drill FILE --format json;
   (d) the policy pack's stack validation (every placement policy) on the same resources, and of
       that, the seconds of the rules themselves (the rest is the policy SDK preparing resources);
-then (a) and (b) on the worst case, an export where every resource is an instance to place, and on the
+then (a) and (b) on the worst case, an export where every resource is an instance to place, on the
 per-resource worst case, every resource a SMALL instance (~570 bytes: reading is cheap, the auditor's work per
-resource dominates), and
+resource dominates), and on an OpenTofu plan and state of as many resources (the real fixtures' sites repeated,
+bench/synth.py `write_opentofu`), and
 (e) the construction of the production stack under Pulumi mocks (resources per second).
 Each figure is the best of --repeat runs, in CPU seconds (user + system of the child: these machines are
 shared and noisy, and wall time measures the neighbours too; wall-time ratios are printed beside, and the
 load average at the start and the end). --check exits 1 when a target is missed:
-  audit(100k) <= 1.2x json.load; the worst case and the small instances <= 1.5x; 10x resources -> at most 11x time;
+  audit(100k) <= 1.2x json.load; the worst case, the small instances and the OpenTofu plan and state <= 1.5x;
+  10x resources -> at most 11x time;
   peak memory < 3x the file's size (at the largest size).
 """
 
@@ -34,7 +36,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from bench.synth import write_export
+from bench.synth import write_export, write_opentofu
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,14 +76,21 @@ def run(sizes: list[int], repeat: int, workdir: Path) -> dict:
         "sizes": {},
         "worst": {},
         "small": {},
+        "opentofu-plan": {},
+        "opentofu-state": {},
     }
     for n in sizes:
         for kind, into, tools in (
             ("estate", "sizes", None),
             ("instances", "worst", ("json.load", "audit")),
             ("small", "small", ("json.load", "audit")),
+            ("plan", "opentofu-plan", ("json.load", "audit")),
+            ("state", "opentofu-state", ("json.load", "audit")),
         ):
-            path = write_export(workdir / f"{kind}-{n}.json", n, kind=kind)
+            if kind in ("plan", "state"):
+                path = write_opentofu(workdir / f"tofu-{kind}-{n}.json", n, kind=kind)
+            else:
+                path = write_export(workdir / f"{kind}-{n}.json", n, kind=kind)
             size = path.stat().st_size
             best: dict[str, dict] = {}
             for _ in range(repeat):
@@ -160,6 +169,8 @@ def report(res: dict) -> tuple[str, list[str]]:
             smalls,
             "Per-resource worst case: every resource a SMALL instance to place, ~570 bytes (`bench/synth.py` `small`)",
         ),
+        (res.get("opentofu-plan") or {}, "OpenTofu: `tofu show -json` of a plan (`bench/synth.py` `write_opentofu`)"),
+        (res.get("opentofu-state") or {}, "OpenTofu: `tofu show -json` of a state (`bench/synth.py` `write_opentofu`)"),
     ):
         if not table:
             continue
@@ -167,15 +178,16 @@ def report(res: dict) -> tuple[str, list[str]]:
             "",
             title,
             "",
-            "| resources | file MB | json.load s | audit s | audit/json.load (CPU) | (wall) | audit peak MB |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
+            "| resources | file MB | json.load s | audit s | audit/json.load (CPU) | (wall) | audit peak MB | peak/file |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for n in sorted(table, key=int):
             r = table[n]
             lines.append(
                 f"| {int(n):,} | {r['file_bytes'] / 1e6:.1f} | {r['json.load']['cpu']:.3f} | "
                 f"{r['audit']['cpu']:.3f} | {r['audit']['cpu'] / r['json.load']['cpu']:.2f}x | "
-                f"{r['audit']['seconds'] / r['json.load']['seconds']:.2f}x | {r['audit']['peak_rss'] / 1e6:.0f} |"
+                f"{r['audit']['seconds'] / r['json.load']['seconds']:.2f}x | {r['audit']['peak_rss'] / 1e6:.0f} | "
+                f"{r['audit']['peak_rss'] / r['file_bytes']:.2f}x |"
             )
     lines.append("\n(seconds are CPU seconds, user + system, best of the runs; wall-time ratios in brackets)")
     big_n = sizes[-1]
@@ -192,6 +204,12 @@ def report(res: dict) -> tuple[str, list[str]]:
             w = smalls[big_n]["audit"]["cpu"] / smalls[big_n]["json.load"]["cpu"]
             if w > WORST_TARGET:
                 misses.append(f"audit of small instances {w:.2f}x json.load (target <= {WORST_TARGET}x)")
+        for kind in ("opentofu-plan", "opentofu-state"):
+            tofu = (res.get(kind) or {}).get(big_n)
+            if tofu:
+                w = tofu["audit"]["cpu"] / tofu["json.load"]["cpu"]
+                if w > WORST_TARGET:
+                    misses.append(f"audit of an {kind} {w:.2f}x json.load (target <= {WORST_TARGET}x)")
         if big["audit"]["peak_rss"] > 3 * big["file_bytes"]:
             misses.append("audit peak memory above 3x the file size at the largest size")
     for a, b in zip(sizes, sizes[1:]):

@@ -287,3 +287,52 @@ def write_export(path: Path, n: int, seed: int = 7, kind: str = "estate") -> Pat
             fh.write(json.dumps(r, indent=None))
         fh.write("\n]}}\n")
     return path
+
+
+_TOFU = Path(__file__).resolve().parent.parent / "tests" / "audit" / "data" / "opentofu"
+
+
+def write_opentofu(path: Path, n: int, kind: str = "plan") -> Path:
+    """An OpenTofu file of about ``n`` resources made from the real fixtures of ``tests/audit/data/opentofu``: the
+    production example's site modules repeated under new names (``module.gra_17``...), each with its provider
+    configuration (a plan: ``planned_values``, ``resource_changes`` and ``configuration``; a state: ``tofu show
+    -json``'s ``values``). The exact count is ``n`` rounded up to whole copies
+    of the sites."""
+    if kind == "plan":
+        doc = json.loads((_TOFU / "production.plan.json").read_text())
+        sites = doc["planned_values"]["root_module"]["child_modules"]
+    else:
+        doc = json.loads((_TOFU / "production.state.json").read_text())
+        sites = doc["values"]["root_module"]["child_modules"]
+    per_copy = sum(len(m["resources"]) for m in sites)
+    copies = max(1, -(-n // per_copy))
+    modules, changes, calls = [], [], {}
+    conf = doc.get("configuration", {})
+    for i in range(copies):
+        for m in sites:
+            old = m["address"]  # module.gra
+            new = f"{old}_{i}"
+
+            def rename(text: str, old: str = old, new: str = new) -> str:
+                return new + text[len(old) :] if text.startswith(old + ".") or text == old else text
+
+            modules.append(
+                {**m, "address": new, "resources": [{**r, "address": rename(r["address"])} for r in m["resources"]]}
+            )
+            if kind == "plan":
+                name = old.split(".", 1)[1]
+                calls[f"{name}_{i}"] = conf["root_module"]["module_calls"][name]
+                changes += [
+                    {**c, "address": rename(c["address"])}
+                    for c in doc["resource_changes"]
+                    if c["address"].startswith(old + ".")
+                ]
+    if kind == "plan":
+        doc["planned_values"]["root_module"]["child_modules"] = modules
+        root = [c for c in doc["resource_changes"] if not c["address"].startswith("module.")]
+        doc["resource_changes"] = root + changes
+        conf["root_module"]["module_calls"] = calls  # each copy uses the provider block its original was given
+    else:
+        doc["values"]["root_module"]["child_modules"] = modules
+    path.write_text(json.dumps(doc))
+    return path

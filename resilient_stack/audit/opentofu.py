@@ -112,8 +112,18 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+_CAMELS: dict[str, str] = {}
+
+
 def _camel(key: str) -> str:
-    return _CAMEL.sub(lambda m: m.group(1).upper(), key)
+    """``key`` as Pulumi spells properties (``remote_ip_prefix`` -> ``remoteIpPrefix``); the few names a provider
+    has are converted once."""
+    got = _CAMELS.get(key)
+    if got is None:
+        got = _CAMEL.sub(lambda m: m.group(1).upper(), key)
+        if len(_CAMELS) < 4096:  # bounded: keys of a hostile file are not kept
+            _CAMELS[key] = got
+    return got
 
 
 def is_plan(doc: Mapping[str, Any]) -> bool:
@@ -295,6 +305,8 @@ def read_plan(
             raise InputError(source, f"planned_values: duplicate address {r['address']}")
         seen.add(r["address"])
         count += 1
+        if estate.skip(pulumi_type(r["type"])):
+            continue  # counted; nothing of it is read
         view, props, problem = plan.view(r)
         estate.add_view(view, props, problem)
     for address, rc in plan.changes.items():
@@ -335,15 +347,17 @@ def _sensitive_paths(paths: Any) -> dict[str, Any]:
 def _state_view(address: str, tf_type: str, values: Any, sensitive: Any) -> ResourceView:
     """A state's resource as the rules read it: its values are what the cloud holds (a Pulumi state's outputs);
     each security group rule holds its group's id, so nothing needs the state's dependencies."""
-    outputs: dict[str, Any] = {}
-    marks = _obj(sensitive)
-    for key, value in _obj(values).items():
-        mark = marks.get(key)
-        if mark is True:
-            value = dict(_SECRET)
-        elif isinstance(mark, dict) and isinstance(value, dict):
-            value = {k: (dict(_SECRET) if mark.get(k) is True else v) for k, v in value.items()}
-        outputs[_camel(key)] = value
+    camels = _CAMELS
+    values = _obj(values)
+    try:
+        outputs = {camels[key]: value for key, value in values.items()}  # the common case: names seen before
+    except KeyError:
+        outputs = {_camel(key): value for key, value in values.items()}
+    for key, mark in _obj(sensitive).items():  # nested attributes are marked {} or [{}...]: only True hides
+        if mark is True and key in values:
+            outputs[_camel(key)] = dict(_SECRET)
+        elif type(mark) is dict and True in mark.values() and isinstance(values.get(key), dict):
+            outputs[_camel(key)] = {k: (dict(_SECRET) if mark.get(k) is True else v) for k, v in values[key].items()}
     return ResourceView(address, pulumi_type(tf_type), None, outputs, None, True, None)
 
 
@@ -365,6 +379,8 @@ class _StateReader:
         self.seen.add(address)
         self.count += 1
         typ = pulumi_type(tf_type)
+        if self.estate.skip(typ):
+            return  # counted; nothing of it is read (a network, a subnet...)
         if why_not is not None and typ in KINDS:
             self.estate.gone(address, typ, why_not)  # a replica that will not be there: vouches for nothing
             return

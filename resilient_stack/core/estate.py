@@ -133,6 +133,19 @@ class Estate:
             return _SKIP
         return (False, cls == REPLICA, inspector, cls == UNCLASSIFIED)
 
+    def skip(self, typ: str) -> bool:
+        """For readers that view resources themselves (:meth:`add_view`): True when nothing of a custom resource of
+        ``typ`` is read (neither a replica, nor inspected, nor unclassified, nor a provider); it is then counted
+        here and needs no view."""
+        kinds = self._kinds
+        kind = kinds.get(typ, kinds)
+        if kind is kinds:
+            kind = kinds[typ] = self._classify(typ, True)
+        if kind is _SKIP:
+            self.types[typ] = self.types.get(typ, 0) + 1
+            return True
+        return False
+
     def read(self, urn: str, typ: str, state: Mapping[str, Any], ref: Any) -> None:
         """One resource of a JSON state (a stack export's resource, a preview's ``newState``); ``ref``: its
         provider reference. The hot path of big inputs: keep it a few lookups for the common case."""
