@@ -171,7 +171,7 @@ def _restore(drill: _Drill, topology: topo.Topology, restored: Plan) -> Scenario
             raise DrillError(
                 f"no full backup in the repository {o.backup_timeout_s:.0f} s after the boot: nothing to restore"
             )
-        time.sleep(3)
+        podman.sleep(3)
     drill.event(
         "backup", f"the repository holds full backup {backup['label']} ({time.time() - backup['stop']:.0f} s old)"
     )
@@ -195,7 +195,7 @@ def _restore(drill: _Drill, topology: topo.Topology, restored: Plan) -> Scenario
         f"numbered writes through the application for {o.restore_load_s:.0f} s; the primary is "
         f"{drill.member(old_primary)}; its WAL segments and archiving sampled every second",
     )
-    time.sleep(o.restore_load_s)
+    podman.sleep(o.restore_load_s)
     victims = [h.name for h in plan.hosts if h.site in burned]
     samples = sampler.stop()
     drill.event(
@@ -256,7 +256,7 @@ def _restore(drill: _Drill, topology: topo.Topology, restored: Plan) -> Scenario
             drill.event("healed", chk.describe(), healed_at)
         if healed_at is not None and _settled(writes.attempts, rebuild):
             break
-        time.sleep(1)
+        podman.sleep(1)
     stop_load(drill.visitor.name, visits, writes)
     drill.patroni_events(plan.db_placements, rebuild)
 

@@ -166,7 +166,7 @@ class _Drill:
             if time.monotonic() > deadline:
                 raise DrillError(f"the database cluster is not healthy after {self.o.ready_timeout_s:.0f} s: "
                                  f"{chk.describe()}")
-            time.sleep(1)
+            podman.sleep(1)
         self.event("ready", f"cluster: {chk.describe()}")
         # every web host serves the application (its /healthz is the application's), not just the first one the
         # visitor reaches: the first release starts on each host once the database answers
@@ -175,7 +175,7 @@ class _Drill:
                                                            "http://127.0.0.1/healthz"], check=False).returncode:
                 if time.monotonic() > deadline:
                     raise DrillError(f"{h.name} does not serve the application after {self.o.ready_timeout_s:.0f} s")
-                time.sleep(1)
+                podman.sleep(1)
         for mode, what in (("get", "the page"), ("write", "a write through the application")):
             while True:
                 a = self.visit_once(mode)
@@ -184,7 +184,7 @@ class _Drill:
                 if time.monotonic() > deadline:
                     raise DrillError(f"the visitor cannot get {what} from {self.plan.url}: "
                                      f"{a.detail if a else 'no answer'}")
-                time.sleep(1)
+                podman.sleep(1)
         self.event("ready", f"the visitor reaches {self.plan.url} ({len(self.plan.entry_points)} A records): "
                             f"page and application answer")
         assert chk.primary is not None
@@ -214,7 +214,7 @@ class _Drill:
         lag_query = self.pool.submit(
             psql_local, self.names[self.member(old_primary)],
             "SELECT string_agg(application_name || ' ' || coalesce(replay_lag::text, '0'), ', ') FROM pg_stat_replication")
-        time.sleep(o.before_s)
+        podman.sleep(o.before_s)
         lag = lag_query.result(timeout=60)
         self.event("load", f"{len(writes.acks)} rows acknowledged, {sum(a.ok for a in visits.attempts)} GETs ok; "
                            f"replay lag: {lag.stdout.strip() or 'n/a'}")
@@ -231,7 +231,7 @@ class _Drill:
             failover["synchronous_standby"] = sync
             failover["promoted_synchronous"] = sync is not None and failover.get("promoted") == sync
         if fault != "fire":
-            time.sleep(o.hold_s)  # the frozen or cut-off primary stays so a while after the handover
+            podman.sleep(o.hold_s)  # the frozen or cut-off primary stays so a while after the handover
             self.restore(fault, info.name, victims)
         stop_load(self.visitor.name, visits, writes)
         self.event("load", f"stopped: {len(visits.attempts)} GETs, {len(writes.attempts)} writes attempted")
@@ -319,7 +319,7 @@ class _Drill:
                 break
             if now >= end:
                 break
-            time.sleep(0.5)
+            podman.sleep(0.5)
         if chk is None:
             return failover, None, None
         if healed_at is None:
@@ -427,7 +427,7 @@ class _Drill:
                     probe.stop()
                 raise DrillError(f"the fence probes did not start within {FENCE_START_TIMEOUT_S:g} s (no commit "
                                  f"acknowledged by the primary {primary}, or a member's probe never answered)")
-            time.sleep(FENCE_INTERVAL)
+            podman.sleep(FENCE_INTERVAL)
         self.event("fence", f"every {FENCE_INTERVAL:g} s each member ({', '.join(probes)}) is asked to commit a row")
         return probes
 
@@ -475,7 +475,7 @@ class _Drill:
             if time.monotonic() - said >= 10:
                 said = time.monotonic()
                 self.progress(f"[return] waiting: {chk.describe()}; web hosts {'up' if webs_ok else 'not all up'}")
-            time.sleep(0.5)
+            podman.sleep(0.5)
         back = time.time()
         rewound = self.patroni_events(members, t0)
         ok = members_ok and webs_ok
@@ -538,6 +538,7 @@ def run_drill(
             drill.names, drill.boot_s, drill.visitor = topology.names, topology.boot_s, topology.visitor
             drill.internet = topology.internet
             for i, scenario in enumerate(scenarios):
+                s.check()  # a Ctrl-C whose exception was lost ends the drill here, not after every scenario
                 site, fault = scenario if isinstance(scenario, tuple) else (scenario, "fire")
                 start = time.monotonic()
                 where = (f"{plan.sites[site].name} ({', '.join(plan.sites[site].placements)})" if site else

@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, NoReturn, Sequence
 
 from resilient_stack.io.errors import ResilientStackError
 
@@ -400,7 +400,7 @@ def wait_boot_finished(name: str, timeout: float = 300.0, *, poll: float = 1.0) 
                 f"{name}: cloud-init did not finish within {timeout:.0f}s\n"
                 f"{cloud_init_status(name)}\n{cloud_init_log_tail(name)}"
             )
-        time.sleep(poll)
+        sleep(poll)
     status = cloud_init_status(name)
     if "status: done" not in status:
         raise BootError(f"{name}: cloud-init did not succeed:\n{status}\n{cloud_init_log_tail(name)}")
@@ -588,6 +588,24 @@ def keeping() -> bool:
     return os.environ.get("RESILIENT_STACK_KEEP_HOSTS") == "1"
 
 
+_OPEN: list["Session"] = []  # the sessions open in this process
+
+
+def checkpoint() -> None:
+    """In the main thread, raise if an open session was signalled and the exception was lost (:meth:`Session.check`);
+    elsewhere nothing (a worker thread cannot end the command)."""
+    if _OPEN and threading.current_thread() is threading.main_thread():
+        for session in _OPEN:
+            session.check()
+
+
+def sleep(seconds: float) -> None:
+    """``time.sleep`` for the waits of drills and boots: a signalled session ends it (raising) before and after."""
+    checkpoint()
+    time.sleep(seconds)
+    checkpoint()
+
+
 class _Terminated(SystemExit):
     """Raised from SIGTERM/SIGHUP inside a Session so that its cleanup runs (SIGINT: KeyboardInterrupt)."""
 
@@ -614,6 +632,7 @@ class Session:
         self.images: list[str] = []  # images built for this session (e.g. the example application's), by tag
         self._old_handlers: dict[int, Any] = {}
         self._closed = False
+        self.interrupted: int | None = None  # the signal received while open, if any
 
     def name(self, short: str) -> str:
         """The full name of this session's ``short`` container/network."""
@@ -667,11 +686,24 @@ class Session:
             _run(["rmi", "-f", *self.images], check=False, timeout=120)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.interrupted = signum  # kept: Python drops an exception raised while a finalizer (__del__) runs
+        self._raise(signum)
+
+    @staticmethod
+    def _raise(signum: int) -> NoReturn:
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise _Terminated(128 + signum)
 
+    def check(self) -> None:
+        """Raise now if a signal came while the session was open (its exception may have been lost: a signal
+        handled while a finalizer runs raises there, and Python only prints that exception): long drills call it
+        between their steps."""
+        if self.interrupted is not None:
+            self._raise(self.interrupted)
+
     def __enter__(self) -> "Session":
+        _OPEN.append(self)
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
                 try:
@@ -693,4 +725,8 @@ class Session:
             for sig, handler in self._old_handlers.items():
                 signal.signal(sig, handler)
             self._old_handlers.clear()
+            if self in _OPEN:
+                _OPEN.remove(self)
+        if exc[0] is None and self.interrupted is not None:
+            self._raise(self.interrupted)  # a signal whose exception was lost: the caller still ends interrupted
 

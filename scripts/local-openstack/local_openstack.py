@@ -153,11 +153,13 @@ def tls_hosts(topo: dict) -> dict[str, str]:
 
 
 def version() -> str:
-    """Hash of everything an image is made of: the image directory and the topology (the databases hold it)."""
+    """Hash of everything an image is made of: the image directory (each file's name, content and executable bit:
+    not its other mode bits, which a checkout's umask or a tarball sets) and the topology (the databases hold it)."""
     h = hashlib.sha256()
     for p in sorted(IMAGE_DIR.rglob("*")):
         if p.is_file():
-            h.update(str(p.relative_to(IMAGE_DIR)).encode() + b"\0" + oct(p.stat().st_mode & 0o777).encode() + b"\0")
+            executable = b"x" if p.stat().st_mode & 0o100 else b"-"
+            h.update(str(p.relative_to(IMAGE_DIR)).encode() + b"\0" + executable + b"\0")
             h.update(p.read_bytes())
     h.update(json.dumps(backends(topology()), sort_keys=True).encode())
     return h.hexdigest()[:12]

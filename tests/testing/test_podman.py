@@ -10,8 +10,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -244,6 +246,32 @@ def test_a_session_removes_the_images_built_for_it_even_when_the_build_is_interr
         with s:
             registry.build_app_image(f"localhost/rs-{s.id}-app:1.0.0", session=s)
     assert calls(fake_podman) == [f"image exists {registry.APP_BASE_IMAGE}", f"rmi -f localhost/rs-{s.id}-app:1.0.0"]
+
+
+def test_a_ctrl_c_lost_in_a_finalizer_still_ends_the_session_interrupted(fake_podman, monkeypatch):
+    """Issue 25: a drill sent SIGINT exited 0 (in the full suite, on a busy machine). Python runs a signal's handler
+    wherever the main thread is, a finalizer (``__del__``) included, and drops an exception raised there ("Exception
+    ignored in ..."): the KeyboardInterrupt was lost and the drill ran on. The session keeps the signal: its next
+    check raises, and it ends interrupted after its cleanup even when nothing checked."""
+    monkeypatch.delenv("RESILIENT_STACK_KEEP_HOSTS", raising=False)
+
+    class Finalizer:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, inside __del__
+            time.sleep(0.2)
+
+    s = podman.Session()
+    with pytest.raises(KeyboardInterrupt):
+        with s:
+            Finalizer()  # dropped at once: its __del__ swallows the KeyboardInterrupt
+            time.sleep(0.05)
+            assert s.interrupted == signal.SIGINT  # lost as an exception, kept by the session
+            s.check()
+    with pytest.raises(KeyboardInterrupt):
+        with podman.Session():  # nothing checks: the session itself ends interrupted
+            Finalizer()
+            time.sleep(0.05)
+    assert signal.getsignal(signal.SIGINT) is not None
 
 
 # -- the host image's build script (package data) -------------------------------------------------
