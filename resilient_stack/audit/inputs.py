@@ -391,11 +391,13 @@ def _load(path: str, box: list[bytes], source: str, catalog: Catalog, stack_conf
         return _design(doc, source, catalog, text)
     export = ExportReader(source, Estate(catalog, security=security, inspect=inspect))
     preview = PreviewReader(source, Estate(catalog, security=security, inspect=inspect))
+    tofu = opentofu.Streams(source, catalog, inspect, security)
     del (
         data
     )  # the reader holds the file once (in ``box``): compacted, the original is read again only to locate an error
     reread = None if path == "-" else (lambda: read_bytes(path, source))
-    doc = _stream(box, source, {("deployment", "resources"): export.add, ("steps",): preview.add}, reread)
+    streams = {("deployment", "resources"): export.add, ("steps",): preview.add, **tofu.paths()}
+    doc = _stream(box, source, streams, reread)
     kind = detect(doc, source)
     if kind == "stack-export":
         if type(doc["deployment"]) is not dict:
@@ -406,7 +408,8 @@ def _load(path: str, box: list[bytes], source: str, catalog: Catalog, stack_conf
         check_preview_diagnostics(doc, source)
         return preview.loaded(stack_config)
     if kind in _TOFU:
-        return _tofu(doc, kind, source, catalog, inspect, security)
+        estate, count = tofu.finish(doc, kind)
+        return Loaded(kind, estate, count)
     return _design(doc, source, catalog)
 
 

@@ -42,6 +42,7 @@ from resilient_stack.core.kinds import KINDS
 from resilient_stack.core.resources import ProviderFacts, ResourceView
 from resilient_stack.core.vocabulary import SECRET_SIG, UNKNOWN
 from resilient_stack.io.errors import InputError
+from resilient_stack.io.jsonstream import is_not_array
 
 __all__ = ["KIND", "STATE", "TFSTATE", "is_plan", "pulumi_type", "read_plan", "read_state", "state_kind"]
 
@@ -277,10 +278,15 @@ class _Plan:
 
 
 def read_plan(
-    doc: Mapping[str, Any], source: str, catalog: Catalog, inspect: Inspectors | None = None, security: bool = False
+    doc: Mapping[str, Any],
+    source: str,
+    catalog: Catalog,
+    inspect: Inspectors | None = None,
+    security: bool = False,
+    estate: Estate | None = None,
 ) -> tuple[Estate, int]:
-    """The plan read into an estate (judge it with :func:`resilient_stack.core.estate.audit`), and how many
-    resources it names."""
+    """The plan read into an estate (judge it with :func:`resilient_stack.core.estate.audit`; ``estate``: one made
+    already, which ``inspect`` and ``security`` then do not change), and how many resources it names."""
     if doc.get("errored") is True:
         raise InputError(
             source,
@@ -291,7 +297,8 @@ def read_plan(
     if not isinstance(planned_values, dict):
         raise InputError(source, "the plan's 'planned_values' is not an object")
     plan = _Plan(doc, source)
-    estate = Estate(catalog, security=security, inspect=inspect)
+    if estate is None:
+        estate = Estate(catalog, security=security, inspect=inspect)
     found: list = []
     _planned(planned_values.get("root_module", {}), "planned_values.root_module", source, found)
     count = 0
@@ -402,54 +409,75 @@ def _shown_resources(module: Any, where: str, source: str, reader: _StateReader)
         if not isinstance(module.get(key, []), list):
             raise InputError(source, f"{where}.{key} is not a list")
     for i, r in enumerate(module.get("resources", [])):
-        if not isinstance(r, dict) or not isinstance(r.get("address"), str) or not isinstance(r.get("type"), str):
-            raise InputError(source, f"{where}.resources[{i}] has no 'address' and 'type'")
-        if r.get("mode") != "managed":
-            continue  # data sources read, they create nothing
-        address = r["address"]
-        deposed = r.get("deposed_key")
-        if isinstance(deposed, str) and deposed:
-            address = f"{address} (deposed {deposed})"
-        why = _lifecycle(r.get("tainted") is True, deposed)
-        reader.add(address, r["type"], r.get("values"), r.get("sensitive_values"), why)
+        _shown_resource(r, f"{where}.resources[{i}]", source, reader)
     for i, child in enumerate(module.get("child_modules", [])):
         _shown_resources(child, f"{where}.child_modules[{i}]", source, reader)
 
 
-def _raw_resources(doc: Mapping[str, Any], source: str, reader: _StateReader) -> None:
+def _shown_resource(r: Any, where: str, source: str, reader: _StateReader) -> None:
+    if not isinstance(r, dict) or not isinstance(r.get("address"), str) or not isinstance(r.get("type"), str):
+        raise InputError(source, f"{where} has no 'address' and 'type'")
+    if r.get("mode") != "managed":
+        return  # data sources read, they create nothing
+    address = r["address"]
+    deposed = r.get("deposed_key")
+    if isinstance(deposed, str) and deposed:
+        address = f"{address} (deposed {deposed})"
+    why = _lifecycle(r.get("tainted") is True, deposed)
+    reader.add(address, r["type"], r.get("values"), r.get("sensitive_values"), why)
+
+
+def _raw_version(doc: Mapping[str, Any], source: str) -> None:
     version = doc.get("version")
     if version != 4:
         raise InputError(
             source, f"state file version {version!r} is not read (only version 4: OpenTofu, Terraform >= 0.12)"
         )
+
+
+def _raw_resources(doc: Mapping[str, Any], source: str, reader: _StateReader) -> None:
+    _raw_version(doc, source)
     resources = doc.get("resources", [])
     if not isinstance(resources, list):
         raise InputError(source, "the state's 'resources' is not a list")
     for i, r in enumerate(resources):
-        if not isinstance(r, dict) or not isinstance(r.get("type"), str) or not isinstance(r.get("name"), str):
-            raise InputError(source, f"resources[{i}] has no 'type' and 'name'")
-        if r.get("mode") != "managed":
-            continue
-        module = r.get("module")
-        base = (f"{module}." if isinstance(module, str) and module else "") + f"{r['type']}.{r['name']}"
-        instances = r.get("instances", [])
-        if not isinstance(instances, list):
-            raise InputError(source, f"resources[{i}] ({base}): 'instances' is not a list")
-        for j, inst in enumerate(instances):
-            if not isinstance(inst, dict):
-                raise InputError(source, f"resources[{i}] ({base}): instance {j} is not an object")
-            if "attributes" not in inst and "attributes_flat" in inst:
-                raise InputError(
-                    source, f"{base}: attributes in the flat form of state files before Terraform 0.12 are not read"
-                )
-            key = inst.get("index_key")
-            address = base + ("" if key is None else f"[{json.dumps(key)}]")
-            deposed = inst.get("deposed")
-            if isinstance(deposed, str) and deposed:
-                address = f"{address} (deposed {deposed})"
-            why = _lifecycle(inst.get("status") == "tainted", deposed)
-            sensitive = _sensitive_paths(inst.get("sensitive_attributes"))
-            reader.add(address, r["type"], inst.get("attributes"), sensitive, why)
+        _raw_resource(i, r, source, reader)
+
+
+def _raw_resource(i: int, r: Any, source: str, reader: _StateReader) -> None:
+    if not isinstance(r, dict) or not isinstance(r.get("type"), str) or not isinstance(r.get("name"), str):
+        raise InputError(source, f"resources[{i}] has no 'type' and 'name'")
+    if r.get("mode") != "managed":
+        return
+    module = r.get("module")
+    base = (f"{module}." if isinstance(module, str) and module else "") + f"{r['type']}.{r['name']}"
+    instances = r.get("instances", [])
+    if not isinstance(instances, list):
+        raise InputError(source, f"resources[{i}] ({base}): 'instances' is not a list")
+    for j, inst in enumerate(instances):
+        if not isinstance(inst, dict):
+            raise InputError(source, f"resources[{i}] ({base}): instance {j} is not an object")
+        if "attributes" not in inst and "attributes_flat" in inst:
+            raise InputError(
+                source, f"{base}: attributes in the flat form of state files before Terraform 0.12 are not read"
+            )
+        key = inst.get("index_key")
+        address = base + ("" if key is None else f"[{json.dumps(key)}]")
+        deposed = inst.get("deposed")
+        if isinstance(deposed, str) and deposed:
+            address = f"{address} (deposed {deposed})"
+        why = _lifecycle(inst.get("status") == "tainted", deposed)
+        sensitive = _sensitive_paths(inst.get("sensitive_attributes"))
+        reader.add(address, r["type"], inst.get("attributes"), sensitive, why)
+
+
+def _refuse_encrypted(doc: Mapping[str, Any], source: str) -> None:
+    if "encrypted_data" in doc:
+        raise InputError(
+            source,
+            "an encrypted OpenTofu state: its resources cannot be read; give `tofu show -json` of it (OpenTofu "
+            "decrypts it with the configuration's key)",
+        )
 
 
 def read_state(
@@ -462,12 +490,8 @@ def read_state(
 ) -> tuple[Estate, int]:
     """A state (``tofu show -json`` of one: ``kind`` :data:`STATE`; a raw state file: :data:`TFSTATE`) read into
     an estate, and how many resource instances it names."""
-    if kind == TFSTATE and "encrypted_data" in doc:
-        raise InputError(
-            source,
-            "an encrypted OpenTofu state: its resources cannot be read; give `tofu show -json` of it (OpenTofu "
-            "decrypts it with the configuration's key)",
-        )
+    if kind == TFSTATE:
+        _refuse_encrypted(doc, source)
     estate = Estate(catalog, security=security, inspect=inspect)
     reader = _StateReader(estate, source)
     if kind == STATE:
@@ -479,3 +503,130 @@ def read_state(
     else:
         _raw_resources(doc, source, reader)
     return estate, reader.count
+
+
+# ---- big files, read as they stream -------------------------------------------------------------------
+
+
+class Streams:
+    """What the OpenTofu readers need of a big JSON file's arrays, taken element by element as
+    :func:`resilient_stack.io.jsonstream.stream_object` decodes them (:meth:`paths`), so that the whole document is
+    never held: a state's resources are judged as they come; a plan's planned resources are kept (their provider
+    configuration comes later in the file) less the values of types nothing reads, its resource changes only as
+    their actions and unknown values, its prior state and drift not at all. Which format the file is in is known
+    only at the end (:meth:`finish`): a problem met on the way is kept and raised only if the file is of the
+    format it concerns."""
+
+    def __init__(self, source: str, catalog: Catalog, inspect: Inspectors | None, security: bool) -> None:
+        self.source = source
+        self.estate = Estate(catalog, security=security, inspect=inspect)
+        self.reader = _StateReader(self.estate, source)
+        self.problems: dict[str, InputError] = {}  # format -> the first problem met reading it
+        self.index = {"raw": 0, "shown": 0, "module": 0}
+        self.planned: list[Any] = []
+        self.modules: list[Any] = []
+        self.changes: list[Any] = []
+        self.streamed: set[str] = set()
+
+    def paths(self) -> dict[tuple[str, ...], Any]:
+        def drop(_: Any) -> None:
+            return None
+
+        return {
+            ("resources",): self._raw,
+            ("values", "root_module", "resources"): self._shown,
+            ("values", "root_module", "child_modules"): self._shown_module,
+            ("planned_values", "root_module", "resources"): self._planned,
+            ("planned_values", "root_module", "child_modules"): self._planned_module,
+            ("resource_changes",): self._change,
+            ("resource_drift",): drop,
+            ("prior_state", "values", "root_module", "resources"): drop,
+            ("prior_state", "values", "root_module", "child_modules"): drop,
+        }
+
+    def _guard(self, kind: str, read: Any) -> None:
+        self.streamed.add(kind)
+        if kind in self.problems:
+            return
+        try:
+            read()
+        except InputError as exc:
+            self.problems[kind] = exc
+
+    def _not_array(self, item: Any, kind: str, where: str) -> bool:
+        if is_not_array(item):
+            self.problems.setdefault(kind, InputError(self.source, f"{where} is not a list"))
+            return True
+        return False
+
+    def _raw(self, item: Any) -> None:
+        if self._not_array(item, TFSTATE, "the state's 'resources'"):
+            return
+        i = self._next("raw")
+        self._guard(TFSTATE, lambda: _raw_resource(i, item, self.source, self.reader))
+
+    def _next(self, what: str) -> int:
+        i = self.index[what]
+        self.index[what] = i + 1
+        return i
+
+    def _shown(self, item: Any) -> None:
+        if not self._not_array(item, STATE, "values.root_module.resources"):
+            where = f"values.root_module.resources[{self._next('shown')}]"
+            self._guard(STATE, lambda: _shown_resource(item, where, self.source, self.reader))
+
+    def _shown_module(self, item: Any) -> None:
+        if not self._not_array(item, STATE, "values.root_module.child_modules"):
+            where = f"values.root_module.child_modules[{self._next('module')}]"
+            self._guard(STATE, lambda: _shown_resources(item, where, self.source, self.reader))
+
+    def _slim(self, r: Any) -> Any:
+        """A planned resource, without its values when nothing reads its type (it is only counted)."""
+        if type(r) is dict and isinstance(r.get("type"), str) and self.estate.wants(pulumi_type(r["type"])) is False:
+            return {k: r[k] for k in ("address", "type", "mode") if k in r}
+        return r
+
+    def _planned(self, item: Any) -> None:
+        if not self._not_array(item, KIND, "planned_values.root_module.resources"):
+            self.planned.append(self._slim(item))
+
+    def _planned_module(self, item: Any) -> None:
+        if self._not_array(item, KIND, "planned_values.root_module.child_modules"):
+            return
+        if type(item) is dict and type(item.get("resources")) is list:
+            item["resources"] = [self._slim(r) for r in item["resources"]]
+        self.modules.append(item)
+
+    def _change(self, item: Any) -> None:
+        if is_not_array(item):
+            return  # read as none, as by read_plan
+        if type(item) is dict and type(item.get("change")) is dict:
+            change = item["change"]
+            item = {**item, "change": {k: change[k] for k in ("actions", "after_unknown") if k in change}}
+        self.changes.append(item)
+
+    def finish(self, doc: dict[str, Any], kind: str) -> tuple[Estate, int]:
+        """The estate of the file (``doc``: the document without the streamed arrays) once its format is known."""
+        if kind in self.problems:
+            raise self.problems[kind]
+        if kind == KIND:
+            root = _obj(doc.get("planned_values")).get("root_module")
+            if isinstance(root, dict):
+                if "resources" in root:
+                    root["resources"] = self.planned
+                if "child_modules" in root:
+                    root["child_modules"] = self.modules
+            if "resource_changes" in doc:
+                doc["resource_changes"] = self.changes
+            return read_plan(doc, self.source, self.estate.catalog, estate=self.estate)
+        if kind == TFSTATE:
+            _refuse_encrypted(doc, self.source)
+            _raw_version(doc, self.source)
+        elif kind == STATE:
+            values = doc.get("values")
+            if values is not None and not isinstance(values, dict):
+                raise InputError(self.source, "the state's 'values' is not an object")
+            root = _obj(values).get("root_module")
+            if values is not None and root is not None and not isinstance(root, dict):
+                raise InputError(self.source, "values.root_module is not an object")
+        return self.estate, self.reader.count

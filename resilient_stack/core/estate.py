@@ -133,6 +133,15 @@ class Estate:
             return _SKIP
         return (False, cls == REPLICA, inspector, cls == UNCLASSIFIED)
 
+    def wants(self, typ: str) -> bool:
+        """Whether anything of a custom resource of ``typ`` is read (a replica, inspected, unclassified, a
+        provider); nothing is counted."""
+        kinds = self._kinds
+        kind = kinds.get(typ, kinds)
+        if kind is kinds:
+            kind = kinds[typ] = self._classify(typ, True)
+        return kind is not _SKIP
+
     def skip(self, typ: str) -> bool:
         """For readers that view resources themselves (:meth:`add_view`): True when nothing of a custom resource of
         ``typ`` is read (neither a replica, nor inspected, nor unclassified, nor a provider); it is then counted

@@ -2,12 +2,14 @@
 InputError, never another exception; a verdict is never 'pass' when a replica is unplaced."""
 
 import json
+import tempfile
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resilient_stack.audit.inputs import (
     detect,
+    load_input,
     parse_document,
     read_preview,
     read_stack_export,
@@ -205,8 +207,24 @@ def test_opentofu_plan_reader_never_crashes(resources, providers, changes, root_
         estate, _ = read_plan(doc, "fuzz.json", CAT)
     except InputError as exc:
         assert str(exc).startswith("fuzz.json: ")
-        return
-    _check_report(estate.finish())
+        whole = str(exc)
+    else:
+        _check_report(estate.finish())
+        whole = None
+    try:
+        text = json.dumps(doc, allow_nan=False)
+    except ValueError:
+        return  # an infinity: no JSON file holds one
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as fh:  # read as it streams: the same answer
+        fh.write(text)
+        fh.flush()
+        try:
+            loaded = load_input(fh.name, CAT, source="fuzz.json")
+        except InputError as exc:
+            assert whole is not None, str(exc)
+            return
+    assert whole is None, whole
+    assert sorted(map(repr, loaded.placements)) == sorted(map(repr, estate.finish()))
 
 
 tf_instance_st = st.one_of(
@@ -265,5 +283,22 @@ def test_opentofu_state_readers_never_crash(resources, version, shown):
             estate, _ = read_state(doc, kind, "fuzz.json", CAT)
         except InputError as exc:
             assert str(exc).startswith("fuzz.json: ")
-            continue
-        _check_report(estate.finish())
+            whole = str(exc)
+        else:
+            _check_report(estate.finish())
+            whole = None
+        # the same file read as it streams (what the CLI does): the same answer
+        try:
+            text = json.dumps(doc, allow_nan=False)
+        except ValueError:
+            continue  # an infinity: no JSON file holds one
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as fh:
+            fh.write(text)
+            fh.flush()
+            try:
+                loaded = load_input(fh.name, CAT, source="fuzz.json")
+            except InputError as exc:
+                assert whole is not None and str(exc).startswith("fuzz.json: "), (str(exc), whole)
+                continue
+        assert whole is None and loaded.kind == kind, whole
+        _check_report(loaded.placements)
