@@ -26,6 +26,9 @@ names them (``core/data/opentofu_ovh_types.json``); types of other providers are
 States (``tofu show -json`` of one, and the raw state file, version 4) are read by :func:`read_state`: each
 resource's values as a Pulumi state's outputs, placed by the region it records; see its docstring for what a state
 cannot tell.
+
+Big JSON files are read as they stream (:class:`Streams`): a state's resources one by one, a plan without its
+prior state, drift and the before-values of its changes.
 """
 
 from __future__ import annotations
@@ -489,7 +492,11 @@ def read_state(
     security: bool = False,
 ) -> tuple[Estate, int]:
     """A state (``tofu show -json`` of one: ``kind`` :data:`STATE`; a raw state file: :data:`TFSTATE`) read into
-    an estate, and how many resource instances it names."""
+    an estate, and how many resource instances it names.
+
+    A state has no configuration: each resource is placed by the region it records, its provider told by that
+    region's name in the catalog (a name two providers use is unknown placement), and its project is unknown
+    (:data:`STATE_PROJECT`). A tainted or deposed replica is not counted."""
     if kind == TFSTATE:
         _refuse_encrypted(doc, source)
     estate = Estate(catalog, security=security, inspect=inspect)
