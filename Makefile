@@ -40,8 +40,8 @@ demo: venv
 	@echo "== 4. The real Pulumi engine: pulumi preview --policy-pack policies of the shipped stacks"
 	bash scripts/demo-engine.sh
 
-# Two lanes at once (scripts/test-lanes.sh): the live tests (podman, the local clouds) one after the other, every
-# other test beside them.
+# Two lanes at once (scripts/test-lanes.sh): the podman tests one after the other; beside them every other test,
+# then the local clouds' tests.
 test: venv tools
 	PY=$(PY) bash scripts/test-lanes.sh
 

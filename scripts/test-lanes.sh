@@ -1,43 +1,61 @@
 #!/usr/bin/env bash
 # `make test`: the whole suite in two lanes that run at the same time.
-#   live:    the tests that boot hosts or clouds (markers `podman`, `openstack`), one after the other as always: they
-#            share images, subnets and module fixtures, and spend most of their hour waiting on hosts;
-#   offline: every other test (unit, engine, pack, agreement: about ten minutes of CPU) and the podman tests that
-#            boot no host (marker `beside_live`: the auditor's image), beside the live lane instead of after it.
-# The two marker expressions are complements: every collected test runs in exactly one lane. The live lane prints
-# as it goes; the offline lane's output is printed when both are done. Exit status: non-zero when either lane
-# failed. Extra arguments go to both pytest runs.
+#   live:    the tests that boot hosts in podman (marker `podman`: fire drills, podman stacks), one after the other
+#            as always: they share images, subnets and module fixtures, and spend most of their time waiting on hosts;
+#   beside:  every other test (unit, engine, pack, agreement: about ten minutes of CPU; and the podman tests that
+#            boot no host, marker `beside_live`: the auditor's image), then the tests on the local OpenStack clouds
+#            (marker `openstack`: their own network namespaces and container names, never a podman network or
+#            subnet of the live lane), beside the live lane instead of after it.
+# The marker expressions partition the suite: every collected test runs in exactly one of the three pytest runs.
+# The live lane prints as it goes; the beside lane's output is printed when both are done. Exit status: non-zero
+# when any run failed. Extra arguments go to every pytest run.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 PY=${PY:-.venv/bin/python}
-LIVE="(podman or openstack) and not beside_live"
+LIVE="podman and not openstack and not beside_live"
+CLOUDS="openstack and not beside_live"
+OFFLINE="not ((podman or openstack) and not beside_live)"
 
 work=$(mktemp -d -t rs-test-lanes.XXXXXX)
-offline_pid=
+beside_pid=
 stop() {
-  [ -n "$offline_pid" ] && kill -INT "$offline_pid" 2>/dev/null && wait "$offline_pid" 2>/dev/null
+  # the beside lane is a process group of its own (setsid): ended with its pytest runs (a background job of a
+  # script ignores SIGINT, so TERM); the local clouds' watchdog removes clouds whose owner is gone
+  [ -n "$beside_pid" ] && kill -TERM -- "-$beside_pid" 2>/dev/null && wait "$beside_pid" 2>/dev/null
   rm -rf "$work"
   exit 130
 }
 trap stop INT TERM
 
-# each lane has its own temporary root: pytest wipes a --basetemp it is given, never the other lane's
-"$PY" -m pytest -m "not ($LIVE)" --basetemp "$work/offline" "$@" >"$work/offline.log" 2>&1 &
-offline_pid=$!
-echo "[test-lanes] offline lane: pid $offline_pid, output shown when it is done ($work/offline.log)"
+# Each run has its own temporary root: pytest wipes a --basetemp it is given, never another run's.
+# The beside lane: the offline tests, then the local clouds' (5: a run that collected nothing; all empty fails);
+# a script for `bash -c`, expanded there (its variables are exported below).
+# shellcheck disable=SC2016
+beside='
+  "$PY" -m pytest -m "$OFFLINE" --basetemp "$work/offline" "$@"; offline=$?
+  echo; echo "==================== the local clouds ($CLOUDS) ===================="
+  "$PY" -m pytest -m "$CLOUDS" --basetemp "$work/clouds" "$@"; clouds=$?
+  echo "[test-lanes] offline exit $offline, local clouds exit $clouds"
+  [ "$offline" -eq 5 ] && [ "$clouds" -eq 5 ] && exit 5
+  [ "$offline" -eq 5 ] && offline=0; [ "$clouds" -eq 5 ] && clouds=0
+  [ "$offline" -eq 0 ] && [ "$clouds" -eq 0 ]'
+export PY OFFLINE CLOUDS work
+setsid -w bash -c "$beside" beside "$@" >"$work/offline.log" 2>&1 &
+beside_pid=$!
+echo "[test-lanes] beside lane (offline, then the local clouds): pid $beside_pid, output shown when it is done ($work/offline.log)"
 
 "$PY" -m pytest -m "$LIVE" --basetemp "$work/live" "$@"
 live_rc=$?
-wait "$offline_pid"
-offline_rc=$?
-offline_pid=
-# 5: a lane collected nothing (arguments that select one lane's tests only); both empty is still a failure
-if [ "$live_rc" -eq 5 ] && [ "$offline_rc" -ne 5 ]; then live_rc=0; fi
-if [ "$offline_rc" -eq 5 ] && [ "$live_rc" -ne 5 ]; then offline_rc=0; fi
+wait "$beside_pid"
+beside_rc=$?
+beside_pid=
+# 5: a lane collected nothing (arguments that select another lane's tests only); every lane empty still fails
+if [ "$live_rc" -eq 5 ] && [ "$beside_rc" -ne 5 ]; then live_rc=0; fi
+if [ "$beside_rc" -eq 5 ] && [ "$live_rc" -ne 5 ]; then beside_rc=0; fi
 
 echo
-echo "==================== the offline lane (not $LIVE) ===================="
+echo "==================== the beside lane ($OFFLINE, then $CLOUDS) ===================="
 cat "$work/offline.log"
 rm -rf "$work"
-echo "[test-lanes] live lane exit $live_rc, offline lane exit $offline_rc"
-[ "$live_rc" -eq 0 ] && [ "$offline_rc" -eq 0 ]
+echo "[test-lanes] live lane exit $live_rc, beside lane exit $beside_rc"
+[ "$live_rc" -eq 0 ] && [ "$beside_rc" -eq 0 ]

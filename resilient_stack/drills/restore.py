@@ -44,7 +44,7 @@ from resilient_stack.drills.scenario import (
     psql_local,
     release_workdir,
 )
-from resilient_stack.testing import podman
+from resilient_stack.testing import podman, sessions
 
 __all__ = [
     "RESTORE_SETTING",
@@ -342,7 +342,7 @@ def run_restore(
     workdir = Path(tempfile.mkdtemp(prefix="rs-firedrill-"))
     start = time.monotonic()
     try:
-        with podman.Session(image=options.image) as s:
+        with sessions.Session(image=options.image) as s:
             topology = topo.boot(
                 s, plan, workdir, image=options.image, timeout=options.boot_timeout_s, event=drill.event
             )

@@ -16,7 +16,7 @@
   the site's database host is a replica of the current primary (a former primary rewinds with ``pg_rewind``)
   and its web hosts answer. Not when no database member survived: the disks burned with the data.
 
-Every container and network lives in one :class:`resilient_stack.testing.podman.Session`: removed afterwards,
+Every container and network lives in one :class:`resilient_stack.testing.sessions.Session`: removed afterwards,
 also on errors, Ctrl-C and SIGTERM. Every wait is bounded.
 """
 
@@ -48,7 +48,7 @@ from resilient_stack.drills.report import (
     plural,
     recovery_seconds,
 )
-from resilient_stack.testing import podman
+from resilient_stack.testing import podman, sessions
 
 __all__ = ["Options", "run_drill", "psql_local", "ROWS_PER_SCENARIO"]
 
@@ -83,7 +83,7 @@ def psql_local(container: str, sql: str, *, db: str = "postgres", timeout: float
                           check=False, timeout=timeout)
 
 
-def cleaned_up(result: ScenarioResult, session: podman.Session, since: float,
+def cleaned_up(result: ScenarioResult, session: sessions.Session, since: float,
                progress: Callable[[str], None]) -> None:
     """The session's removal (or keeping) as the last event of ``result``'s timeline, and said."""
     kept = "kept (RESILIENT_STACK_KEEP_HOSTS=1)" if session.keep else "removed"
@@ -532,7 +532,7 @@ def run_drill(
     workdir = Path(tempfile.mkdtemp(prefix="rs-firedrill-"))
     results: list[ScenarioResult] = []
     try:
-        with podman.Session(image=options.image) as s:
+        with sessions.Session(image=options.image) as s:
             topology = topo.boot(s, plan, workdir, image=options.image, timeout=options.boot_timeout_s,
                                  event=drill.event)
             drill.names, drill.boot_s, drill.visitor = topology.names, topology.boot_s, topology.visitor

@@ -9,7 +9,7 @@
   nginx TLS) in the backup placement's site, answering for the stack's S3 endpoint name, with a certificate the
   database hosts trust as they would trust the real one. Nothing stands between the visitor and the web hosts.
 
-Every container and network belongs to the caller's :class:`resilient_stack.testing.podman.Session`.
+Every container and network belongs to the caller's :class:`resilient_stack.testing.sessions.Session`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from resilient_stack.core.vocabulary import HOST_WEB
 from resilient_stack.drills.load import RUN_DIR, VISITOR, visitor_script
 from resilient_stack.drills.plan import HostPlan, Plan, pick_internet_subnet
 from resilient_stack.drills.report import plural
-from resilient_stack.testing import podman, registry, standins
+from resilient_stack.testing import podman, registry, sessions, standins
 from resilient_stack.testing.standins import make_tls  # noqa: F401 - the drill's certificates
 
 __all__ = [
@@ -158,7 +158,7 @@ class Topology:
 
 
 def boot(
-    s: podman.Session,
+    s: sessions.Session,
     plan: Plan,
     workdir: Path,
     *,

@@ -10,16 +10,16 @@ postgresql-15, pgbackrest, patroni, etcd) is started with ``--systemd=always`` a
 
 Typical use::
 
-    from resilient_stack.testing import podman
+    from resilient_stack.testing import podman, sessions
 
     podman.ensure_image()
-    with podman.Session() as s:               # removes every container/network it made, always
+    with sessions.Session() as s:             # removes every container/network it made, always
         net = s.create_network()
         web = s.boot("web", user_data, network=net, publish=[(0, 80)])
         web.wait_boot_finished(timeout=300)    # raises BootError with the cloud-init log tail
         print(web.port(80), web.testinfra_url) # ('127.0.0.1', 40123) podman://rs-1a2b3c-web
 
-Names: a :class:`Session` names everything ``rs-<6 hex>-<name>`` so parallel runs never collide; the
+Names: a session (:mod:`resilient_stack.testing.sessions`) names everything ``rs-<6 hex>-<name>`` so parallel runs never collide; the
 module-level :func:`boot`/:func:`create_network` use the name given (see :func:`unique_name`).
 Published ports bind to 127.0.0.1 unless an explicit ``IP:HOST:CONTAINER`` string is given: traffic stays
 on this machine. Every container and network carries the label ``resilient-stack.harness=1``.
@@ -33,24 +33,49 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
-from typing import Any, Iterable, Mapping, NoReturn, Sequence
+from typing import Iterable, Mapping, Protocol, Sequence
 
 from resilient_stack.io.errors import ResilientStackError
 
 __all__ = [
-    "DEFAULT_IMAGE", "BUILD_SCRIPT", "LABEL", "PodmanError", "PodmanUnavailable", "BootError", "Network", "Host",
-    "Session", "podman_available", "image_exists", "ensure_image", "unique_name", "create_network", "remove_network",
-    "boot", "exec_in", "popen_exec", "kill", "start", "pause", "connect", "run_once", "used_subnets", "parse_subnets",
-    "names_with_prefix", "cloud_init_status", "cloud_init_log_tail", "wait_boot_finished", "remove", "keeping",
+    "DEFAULT_IMAGE",
+    "BUILD_SCRIPT",
+    "LABEL",
+    "PodmanError",
+    "PodmanUnavailable",
+    "BootError",
+    "Network",
+    "Host",
+    "podman_available",
+    "image_exists",
+    "ensure_image",
+    "unique_name",
+    "create_network",
+    "remove_network",
+    "boot",
+    "exec_in",
+    "popen_exec",
+    "kill",
+    "start",
+    "pause",
+    "connect",
+    "run_once",
+    "used_subnets",
+    "parse_subnets",
+    "names_with_prefix",
+    "cloud_init_status",
+    "cloud_init_log_tail",
+    "wait_boot_finished",
+    "remove",
+    "keeping",
+    "checkpoint",
+    "sleep",
 ]
 
 DEFAULT_IMAGE = os.environ.get("RESILIENT_STACK_HOST_IMAGE", "localhost/resilient-stack-host:bookworm-6")
@@ -103,9 +128,7 @@ def _run(
     except subprocess.TimeoutExpired as exc:
         raise PodmanError(f"timed out after {timeout}s: {' '.join(cmd)}") from exc
     if check and proc.returncode != 0:
-        raise PodmanError(
-            f"`{' '.join(cmd)}` exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-2000:]}"
-        )
+        raise PodmanError(f"`{' '.join(cmd)}` exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-2000:]}")
     return proc
 
 
@@ -155,9 +178,7 @@ def ensure_image(
         raise PodmanUnavailable(f"image {image} is missing; build it as root: sudo bash {build_script}")
     env = dict(os.environ, RESILIENT_STACK_HOST_IMAGE=image)
     try:
-        proc = subprocess.run(
-            ["bash", str(build_script)], capture_output=True, text=True, timeout=timeout, env=env
-        )
+        proc = subprocess.run(["bash", str(build_script)], capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired as exc:
         raise PodmanError(f"{build_script} timed out after {timeout}s") from exc
     if proc.returncode != 0:
@@ -275,12 +296,23 @@ def exec_in(
     ``env`` values (e.g. a PGPASSWORD) are handed over through podman's environment (``-e NAME``),
     never on a command line; ``input`` is fed to the command's stdin.
     """
-    return _run(_exec_args(name, cmd, user=user, env=env, interactive=input is not None),
-                check=check, timeout=timeout, env=env, input=input)
+    return _run(
+        _exec_args(name, cmd, user=user, env=env, interactive=input is not None),
+        check=check,
+        timeout=timeout,
+        env=env,
+        input=input,
+    )
 
 
-def _exec_args(name: str, cmd: Sequence[str], *, user: str | None = None, env: Mapping[str, str] | None = None,
-               interactive: bool = False) -> list[str]:
+def _exec_args(
+    name: str,
+    cmd: Sequence[str],
+    *,
+    user: str | None = None,
+    env: Mapping[str, str] | None = None,
+    interactive: bool = False,
+) -> list[str]:
     """``podman exec`` arguments: environment variables by name only (``-e KEY``), never their values."""
     args = ["exec"]
     if interactive:
@@ -297,8 +329,14 @@ def popen_exec(name: str, cmd: Sequence[str], *, env: Mapping[str, str] | None =
     read as it comes (text lines on ``stdout``; stdin and stderr are ``/dev/null``). ``env`` as in
     :func:`exec_in`. The caller waits for or kills the process."""
     full_env = None if env is None else {**os.environ, **env}
-    return subprocess.Popen([_podman_bin(), *_exec_args(name, cmd, env=env)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True, env=full_env)
+    return subprocess.Popen(
+        [_podman_bin(), *_exec_args(name, cmd, env=env)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=full_env,
+    )
 
 
 def kill(*names: str, signal_name: str = "KILL", timeout: float = 60) -> None:
@@ -323,11 +361,28 @@ def pause(*names: str, unpause: bool = False, timeout: float = 60) -> None:
     _run(["unpause" if unpause else "pause", *names], timeout=timeout)
 
 
-def connect(network: str, name: str, *, ip: str | None = None, mac: str | None = None, disconnect: bool = False,
-            timeout: float = 60) -> None:
+def connect(
+    network: str,
+    name: str,
+    *,
+    ip: str | None = None,
+    mac: str | None = None,
+    disconnect: bool = False,
+    timeout: float = 60,
+) -> None:
     """Plug container ``name`` into ``network`` at ``ip``/``mac`` (``disconnect``: unplug it), as a cut cable."""
-    args = ["network", "disconnect", "--force", network, name] if disconnect else \
-        ["network", "connect", *(["--ip", ip] if ip else []), *(["--mac-address", mac] if mac else []), network, name]
+    args = (
+        ["network", "disconnect", "--force", network, name]
+        if disconnect
+        else [
+            "network",
+            "connect",
+            *(["--ip", ip] if ip else []),
+            *(["--mac-address", mac] if mac else []),
+            network,
+            name,
+        ]
+    )
     _run(args, timeout=timeout)
 
 
@@ -339,8 +394,15 @@ def _kill_args(names: Sequence[str], signal_name: str) -> list[str]:
     return ["kill", "--signal", signal_name, *names]
 
 
-def run_once(image: str, cmd: Sequence[str], *, volumes: Iterable[str] = (), network: str = "none",
-             check: bool = True, timeout: float | None = 120) -> subprocess.CompletedProcess[str]:
+def run_once(
+    image: str,
+    cmd: Sequence[str],
+    *,
+    volumes: Iterable[str] = (),
+    network: str = "none",
+    check: bool = True,
+    timeout: float | None = 120,
+) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` in a throwaway container of ``image`` (``podman run --rm``, no network unless one is
     given, the harness label), e.g. to use the image's own tools on a mounted directory. ``volumes``:
     ``-v`` specs, ``"HOST_PATH:CONTAINER_PATH[:OPTIONS]"``."""
@@ -447,8 +509,9 @@ class Host:
         """Run a command in the host (argv, no shell); see :func:`exec_in`."""
         return exec_in(self.name, list(cmd), check=check, timeout=timeout, user=user, env=env, input=input)
 
-    def sh(self, script: str, *, check: bool = True, timeout: float | None = 120,
-           env: Mapping[str, str] | None = None) -> str:
+    def sh(
+        self, script: str, *, check: bool = True, timeout: float | None = 120, env: Mapping[str, str] | None = None
+    ) -> str:
         """Run a shell snippet in the host and return its stdout."""
         return exec_in(self.name, ["sh", "-c", script], check=check, timeout=timeout, env=env).stdout
 
@@ -539,12 +602,19 @@ def boot(
     os.chmod(md, 0o600)
 
     args = [
-        "run", "-d",
-        "--name", name,
-        "--hostname", hostname,
-        "--label", LABEL,
-        "--systemd=always", "--cap-add", "NET_ADMIN",  # a cloud VM administers its own network (nftables)
-        "-v", f"{seed}:{SEED_MOUNT}:ro",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--hostname",
+        hostname,
+        "--label",
+        LABEL,
+        "--systemd=always",
+        "--cap-add",
+        "NET_ADMIN",  # a cloud VM administers its own network (nftables)
+        "-v",
+        f"{seed}:{SEED_MOUNT}:ro",
     ]
     if network is not None:
         args += ["--network", str(network)]
@@ -579,7 +649,7 @@ def remove(*names: str, networks: Iterable[str] = ()) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Session: always clean up
+# Signals kept by the open sessions (resilient_stack.testing.sessions)
 # --------------------------------------------------------------------------------------------------
 
 
@@ -588,11 +658,15 @@ def keeping() -> bool:
     return os.environ.get("RESILIENT_STACK_KEEP_HOSTS") == "1"
 
 
-_OPEN: list["Session"] = []  # the sessions open in this process
+class _Signalled(Protocol):
+    def check(self) -> None: ...
+
+
+_OPEN: list[_Signalled] = []  # the sessions open in this process (resilient_stack.testing.sessions.Session)
 
 
 def checkpoint() -> None:
-    """In the main thread, raise if an open session was signalled and the exception was lost (:meth:`Session.check`);
+    """In the main thread, raise if an open session was signalled and the exception was lost (``Session.check``);
     elsewhere nothing (a worker thread cannot end the command)."""
     if _OPEN and threading.current_thread() is threading.main_thread():
         for session in _OPEN:
@@ -604,129 +678,3 @@ def sleep(seconds: float) -> None:
     checkpoint()
     time.sleep(seconds)
     checkpoint()
-
-
-class _Terminated(SystemExit):
-    """Raised from SIGTERM/SIGHUP inside a Session so that its cleanup runs (SIGINT: KeyboardInterrupt)."""
-
-
-class Session:
-    """Context manager owning the containers, networks and images it creates; removes them all on exit.
-
-    Cleanup runs on normal exit, on exceptions, on Ctrl-C, SIGTERM and SIGHUP (handlers installed while the session
-    is open, in the main thread only, then restored; SIGINT's too: a background job of a non-interactive shell, a CI
-    job, inherits it ignored, and Ctrl-C would leave a whole stack running). Names are ``rs-<session id>-<name>``.
-
-    Args:
-        image: host image for :meth:`boot`.
-        keep: leave everything in place for debugging (or set ``RESILIENT_STACK_KEEP_HOSTS=1``); what is
-            kept is named on stderr (stdout may carry a report).
-    """
-
-    def __init__(self, *, image: str = DEFAULT_IMAGE, keep: bool | None = None) -> None:
-        self.id = secrets.token_hex(3)
-        self.image = image
-        self.keep = keep if keep is not None else keeping()
-        self.hosts: list[Host] = []
-        self.networks: list[Network] = []
-        self.images: list[str] = []  # images built for this session (e.g. the example application's), by tag
-        self._old_handlers: dict[int, Any] = {}
-        self._closed = False
-        self.interrupted: int | None = None  # the signal received while open, if any
-
-    def name(self, short: str) -> str:
-        """The full name of this session's ``short`` container/network."""
-        return unique_name(short, suffix=self.id)
-
-    def create_network(self, short: str = "net", *, subnet: str | None = None, internal: bool = False) -> Network:
-        # Recorded before `podman network create` runs: a Ctrl-C while it runs (the client killed, the network
-        # perhaps made) still removes it.
-        placeholder = Network(name=self.name(short), subnet=subnet, gateway=None)
-        self.networks.append(placeholder)
-        net = create_network(placeholder.name, subnet=subnet, internal=internal)
-        self.networks[self.networks.index(placeholder)] = net
-        return net
-
-    def own_image(self, tag: str) -> str:
-        """Record an image the caller is about to build for this session (before the build: a Ctrl-C during it
-        still removes it); removed with the containers."""
-        if tag not in self.images:
-            self.images.append(tag)
-        return tag
-
-    def boot(self, short: str, user_data: str, **kwargs: Any) -> Host:
-        """:func:`boot` a container named ``rs-<id>-<short>`` (host name ``short`` unless given)."""
-        kwargs.setdefault("image", self.image)
-        kwargs.setdefault("hostname", short)
-        name = self.name(short)
-        # Record before starting so that a failure half-way is still cleaned up.
-        placeholder = Host(name=name, hostname=kwargs["hostname"], seed_dir=Path("/nonexistent"), _owns_seed=False)
-        self.hosts.append(placeholder)
-        host = boot(name, user_data, **kwargs)
-        self.hosts[self.hosts.index(placeholder)] = host
-        return host
-
-    def close(self) -> None:
-        """Remove every container, seed directory and network of this session (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        if self.keep:
-            print(f"[podman] keeping {[h.name for h in self.hosts]} {[n.name for n in self.networks]}"
-                  + (f" {self.images}" if self.images else ""), file=sys.stderr, flush=True)
-            return
-        if self.hosts:
-            remove(*(h.name for h in self.hosts))
-            for h in self.hosts:
-                if h._owns_seed:
-                    shutil.rmtree(h.seed_dir, ignore_errors=True)
-        for net in self.networks:
-            remove_network(net.name)
-        if self.images:
-            _run(["rmi", "-f", *self.images], check=False, timeout=120)
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self.interrupted = signum  # kept: Python drops an exception raised while a finalizer (__del__) runs
-        self._raise(signum)
-
-    @staticmethod
-    def _raise(signum: int) -> NoReturn:
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise _Terminated(128 + signum)
-
-    def check(self) -> None:
-        """Raise now if a signal came while the session was open (its exception may have been lost: a signal
-        handled while a finalizer runs raises there, and Python only prints that exception): long drills call it
-        between their steps."""
-        if self.interrupted is not None:
-            self._raise(self.interrupted)
-
-    def __enter__(self) -> "Session":
-        _OPEN.append(self)
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-                try:
-                    self._old_handlers[sig] = signal.signal(sig, self._on_signal)
-                except (ValueError, OSError):  # pragma: no cover - unusual embedding
-                    pass
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            # Cleanup must not be interrupted by a second signal.
-            blocked = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-            old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-            try:
-                self.close()
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        finally:
-            for sig, handler in self._old_handlers.items():
-                signal.signal(sig, handler)
-            self._old_handlers.clear()
-            if self in _OPEN:
-                _OPEN.remove(self)
-        if exc[0] is None and self.interrupted is not None:
-            self._raise(self.interrupted)  # a signal whose exception was lost: the caller still ends interrupted
-

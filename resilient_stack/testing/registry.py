@@ -8,7 +8,7 @@ pull, as they would from the user's registry).
   registry) with TLS, answering for the image's registry name with a certificate the web hosts trust.
 - :func:`push`: an image from this machine's storage into that registry, under the repository the stack names.
 
-Every container belongs to the caller's :class:`~resilient_stack.testing.podman.Session`.
+Every container belongs to the caller's :class:`~resilient_stack.testing.sessions.Session`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from resilient_stack.testing import podman
+from resilient_stack.testing import podman, sessions
 
 __all__ = [
     "APP_BASE_IMAGE",
@@ -36,7 +36,7 @@ REGISTRY_PORT = 443
 TLS_MOUNT = "/etc/registry-tls"
 
 
-def build_app_image(tag: str, *, session: podman.Session, broken: bool = False, timeout: float = 600) -> str:
+def build_app_image(tag: str, *, session: sessions.Session, broken: bool = False, timeout: float = 600) -> str:
     """Build the example application as ``tag`` (in this machine's podman storage), owned by ``session`` (removed
     with its containers); ``broken``: an image of it whose process exits at once. Returns ``tag``.
 

@@ -29,7 +29,7 @@ from typing import Mapping, Sequence
 import yaml
 
 from resilient_stack.hosts.paths import DATA_MOUNT
-from resilient_stack.testing import podman
+from resilient_stack.testing import podman, sessions
 
 __all__ = [
     "DATA_MOUNT",
@@ -107,7 +107,7 @@ def metadata_user_data() -> str:
     )
 
 
-def boot_metadata_service(session: podman.Session, root: Path, network_args: Sequence[str]) -> podman.Host:
+def boot_metadata_service(session: sessions.Session, root: Path, network_args: Sequence[str]) -> podman.Host:
     """The stand-in container (``network_args``: its ``--network`` with a fixed ``ip=``), serving ``root``."""
     root.mkdir(parents=True, exist_ok=True)
     return session.boot(

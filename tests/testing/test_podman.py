@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from resilient_stack.testing import podman
+from resilient_stack.testing import podman, sessions
 
 from ..conftest import ROOT, need_tool
 
@@ -180,8 +180,8 @@ def test_calls_through_a_stand_in_podman(fake_podman, monkeypatch):
 # -- sessions ------------------------------------------------------------------------------------
 
 
-def _session_with_things(**kwargs) -> podman.Session:
-    s = podman.Session(**kwargs)
+def _session_with_things(**kwargs) -> sessions.Session:
+    s = sessions.Session(**kwargs)
     s.hosts.append(podman.Host(name=s.name("web"), hostname="web", seed_dir=Path("/nonexistent"), _owns_seed=False))
     s.networks.append(podman.Network(name=s.name("net"), subnet=None, gateway=None))
     return s
@@ -219,7 +219,7 @@ def test_a_network_interrupted_while_podman_creates_it_is_still_removed(fake_pod
         raise KeyboardInterrupt
 
     monkeypatch.setattr(podman, "create_network", interrupted)
-    s = podman.Session()
+    s = sessions.Session()
     with pytest.raises(KeyboardInterrupt):
         with s:
             s.create_network("metadata", subnet="198.18.9.0/24", internal=True)
@@ -241,7 +241,7 @@ def test_a_session_removes_the_images_built_for_it_even_when_the_build_is_interr
         return real_run(args, **kw)
 
     monkeypatch.setattr(podman, "_run", run)
-    s = podman.Session()
+    s = sessions.Session()
     with pytest.raises(KeyboardInterrupt):
         with s:
             registry.build_app_image(f"localhost/rs-{s.id}-app:1.0.0", session=s)
@@ -260,7 +260,7 @@ def test_a_ctrl_c_lost_in_a_finalizer_still_ends_the_session_interrupted(fake_po
             os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, inside __del__
             time.sleep(0.2)
 
-    s = podman.Session()
+    s = sessions.Session()
     with pytest.raises(KeyboardInterrupt):
         with s:
             Finalizer()  # dropped at once: its __del__ swallows the KeyboardInterrupt
@@ -268,7 +268,7 @@ def test_a_ctrl_c_lost_in_a_finalizer_still_ends_the_session_interrupted(fake_po
             assert s.interrupted == signal.SIGINT  # lost as an exception, kept by the session
             s.check()
     with pytest.raises(KeyboardInterrupt):
-        with podman.Session():  # nothing checks: the session itself ends interrupted
+        with sessions.Session():  # nothing checks: the session itself ends interrupted
             Finalizer()
             time.sleep(0.05)
     assert signal.getsignal(signal.SIGINT) is not None

@@ -24,7 +24,7 @@ import pytest
 
 from resilient_stack.drills.plan import pick_internet_subnet
 from resilient_stack.hosts import cloudinit as ci
-from resilient_stack.testing import podman, standins
+from resilient_stack.testing import podman, sessions, standins
 
 from .test_boot import (  # noqa: F401 (fixture)
     CLUSTER_ID,
@@ -101,7 +101,7 @@ def outage(image, tmp_path_factory):
     )
     member = ci.ClusterMember("db1", ips["db"])
     _, _, keys, docs = cluster_secrets([member], backup)
-    with podman.Session(image=image) as s:
+    with sessions.Session(image=image) as s:
         net = s.create_network(subnet=str(net_range))
         t0 = time.monotonic()
         db = s.boot(

@@ -47,7 +47,7 @@ from resilient_stack.hosts import cloudinit as ci
 from resilient_stack.hosts.pki import Issued
 from resilient_stack.hosts.secrets import items as sealed_items
 from resilient_stack.hosts.secrets import seal
-from resilient_stack.testing import podman, registry, standins
+from resilient_stack.testing import podman, registry, sessions, standins
 
 REPO = Path(__file__).resolve().parents[3]
 REQUIRE_TOOLS = os.environ.get("RESILIENT_STACK_REQUIRE_TOOLS") == "1"
@@ -208,7 +208,7 @@ def stack(image, tmp_path_factory):
     }
     metadata_root = tmp_path_factory.mktemp("metadata")
     members = [ci.ClusterMember(n, ips[n]) for n in ("db1", "db2", "db3")]
-    with podman.Session(image=image) as s:
+    with sessions.Session(image=image) as s:
         net = s.create_network(subnet=str(net_range))
         mdnet = s.create_network("metadata", subnet=str(md_range), internal=True)
 
@@ -973,7 +973,7 @@ def _exists(kind: str, name: str) -> bool:
 def test_session_removes_everything_on_error(image):
     names = []
     with pytest.raises(RuntimeError, match="boom"):
-        with podman.Session(image=image, keep=False) as s:
+        with sessions.Session(image=image, keep=False) as s:
             net = s.create_network()
             h = s.boot("gone", static_web_user_data(), network=net)
             names = [h.name, net.name]
@@ -989,8 +989,8 @@ def test_session_removes_everything_on_sigterm(image, tmp_path):
     script = textwrap.dedent(
         f"""
         import time
-        from resilient_stack.testing import podman
-        with podman.Session(image={image!r}, keep=False) as s:
+        from resilient_stack.testing import podman, sessions
+        with sessions.Session(image={image!r}, keep=False) as s:
             net = s.create_network()
             h = s.boot("term", {static_web_user_data()!r}, network=net)
             print(h.name, net.name, flush=True)

@@ -64,7 +64,7 @@ from resilient_stack.components.pki import issue
 from resilient_stack.drills.plan import pick_internet_subnet
 from resilient_stack.hosts import cluster, paths, postgres
 from resilient_stack.hosts.document import dump, write_file
-from resilient_stack.testing import podman
+from resilient_stack.testing import podman, sessions
 
 from .test_boot import image  # noqa: F401 (fixture)
 
@@ -323,7 +323,7 @@ def host(image):  # noqa: F811 (the fixture imported above)
     net_range = pick_internet_subnet()
     me = cluster.ClusterMember("etcd1", str(net_range.network_address + 10))
     password = "etcd-" + secrets.token_urlsafe(18)
-    with podman.Session(image=image) as s:
+    with sessions.Session(image=image) as s:
         net = s.create_network(subnet=str(net_range))
         t0 = time.monotonic()
         h = s.boot("etcd1", user_data(me, password), extra_args=["--network", f"{net.name}:ip={me.address}"])

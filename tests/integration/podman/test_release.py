@@ -36,7 +36,7 @@ from resilient_stack.drills.load import stop as stop_load
 from resilient_stack.drills.plan import Plan, build_plan, stack_file_for
 from resilient_stack.drills.scenario import release_workdir
 from resilient_stack.hosts import app as host_app
-from resilient_stack.testing import podman, registry, standins
+from resilient_stack.testing import podman, registry, sessions, standins
 from tests.conftest import need_tool
 
 pytestmark = pytest.mark.podman
@@ -53,7 +53,7 @@ def say(msg: str) -> None:
 class Stack:
     """The booted production stack and what the test needs of it."""
 
-    def __init__(self, session: podman.Session, plan: Plan, workdir: Path) -> None:
+    def __init__(self, session: sessions.Session, plan: Plan, workdir: Path) -> None:
         self.s, self.plan, self.workdir = session, plan, workdir
         self.events: list[str] = []
         t0 = time.monotonic()
@@ -211,7 +211,7 @@ def stack():
     assert plan.config_overrides == {} and plan.app_image == "registry.example.com/shop/web:1.0.0"
     workdir = Path(tempfile.mkdtemp(prefix="rs-release-"))
     try:
-        with podman.Session(image=image) as s:
+        with sessions.Session(image=image) as s:
             yield Stack(s, plan, workdir)
     finally:
         release_workdir(workdir, say)
