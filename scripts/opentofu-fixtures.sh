@@ -70,6 +70,23 @@ export TF_CLI_CONFIG_FILE="$work/cli.tfrc" TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE
 # credentials for the provider's configuration only: no API is called by a create-only plan
 export OS_USERNAME=offline OS_PASSWORD=offline
 
+# the provider's own schema, as the tests read it: each resource type's attribute and block names
+mkdir -p "$work/schema"
+printf '%s\n' 'terraform {' '  required_providers {' \
+  "    openstack = { source = \"terraform-provider-openstack/openstack\", version = \"$PROVIDER_VERSION\" }" '  }' '}' \
+  >"$work/schema/main.tf"
+(cd "$work/schema" && "$tofu" init -input=false -no-color >/dev/null && "$tofu" providers schema -json) |
+  python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+[(name, provider)] = doc["provider_schemas"].items()
+out = {"_": "tofu providers schema -json of " + name + " " + sys.argv[1] + " (scripts/opentofu-fixtures.sh): each resource type\u2019s attribute and block names",
+       "resources": {t: {"attributes": sorted(s["block"].get("attributes", {})), "blocks": sorted(s["block"].get("block_types", {}))}
+                     for t, s in sorted(provider["resource_schemas"].items())}}
+json.dump(out, sys.stdout, indent=0, sort_keys=True)
+' "$PROVIDER_VERSION" >"$out/openstack-provider-schema.json"
+echo "[opentofu] $out/openstack-provider-schema.json ($(wc -c <"$out/openstack-provider-schema.json") bytes)" >&2
+
 for example in examples/opentofu/*/; do
   name=$(basename "$example")
   cp -r "$example" "$work/$name"
