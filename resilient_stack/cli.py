@@ -1,4 +1,4 @@
-"""`resilient-stack` command line: audit, drill, catalog, firedrill, inventory; release and app (over SSH).
+"""`resilient-stack` command line: audit, drill, catalog, firedrill, inventory; status, release and app (over SSH).
 
 Exit codes: 0 no mandatory violation; 1 mandatory violation(s); 2 unusable input (one line on
 stderr naming the file and the problem).
@@ -8,6 +8,7 @@ measurement contradicts the prediction (the sbg2021 replay exits 1); 2 unusable 
 not be carried out (one line).
 release, app exec: the remote command's exit code; app logs: 0, or 1 when a host did not answer; 2 unusable input,
 or no web host reachable (one line).
+status: 0 nothing to act on; 1 something to act on (each finding names its action); 2 unusable input.
 """
 
 from __future__ import annotations
@@ -149,6 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--user", default="debian", help="SSH user on the hosts (default: debian)")
     inv.add_argument("--format", choices=("text", "json", "shell"), default="text")
 
+    st = sub.add_parser("status", help="the whole stack as it is now, read from its hosts over SSH")
+    _remote(st)
+    st.add_argument("--format", choices=("text", "json"), default="text")
+    st.add_argument(
+        "--backup-hours",
+        type=float,
+        default=48.0,
+        metavar="H",
+        help="the newest backup may be this old (default 48: the daily differential, with a margin)",
+    )
     _release_parser(sub)
     _app_parser(sub)
 
@@ -408,6 +419,15 @@ def _session(args):
     return open_session(args.stack, args.outputs, args.cwd, args.user, args.ssh)
 
 
+def cmd_status(args) -> int:
+    from resilient_stack.ops.health import Limits
+    from resilient_stack.ops.status import render, status
+
+    st = status(args.stack, args.outputs, args.cwd, args.user, args.ssh, Limits(backup_hours=args.backup_hours))
+    _emit(render(st, args.format), None)
+    return st.exit_code
+
+
 def cmd_release(args) -> int:
     from resilient_stack.ops.app import release
 
@@ -497,6 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "inventory": cmd_inventory,
         "firedrill": cmd_firedrill,
         "explain": cmd_explain,
+        "status": cmd_status,
         "release": cmd_release,
         "app": cmd_app,
     }[args.command]

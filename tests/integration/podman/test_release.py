@@ -36,6 +36,7 @@ from resilient_stack.drills.load import stop as stop_load
 from resilient_stack.drills.plan import Plan, build_plan, stack_file_for
 from resilient_stack.drills.scenario import release_workdir
 from resilient_stack.hosts import app as host_app
+from resilient_stack.ops import health, status
 from resilient_stack.testing import podman, registry, sessions, standins
 from tests.conftest import need_tool
 
@@ -304,3 +305,65 @@ def test_rollback_releases_the_previous_version_again_through_the_same_gates(sta
     # it stands: the stack's spec (v3) is not registered again while the rollback is the newest release
     time.sleep(15)
     assert stack.status()["releases"][0]["id"] == rel["id"]
+
+
+# -- resilient-stack status on the same running stack (issue 23, point 1) --------------------------------------
+
+
+def status_of(stack: Stack, down: set[str] = frozenset()) -> health.Status:
+    """`resilient-stack status` as it judges the stack: the shipped probe, run on every host as the command runs it
+    over ssh (`sudo python3 -` with the probe on stdin; here `podman exec`, the hosts' only way in); a host in
+    ``down`` does not answer."""
+    script = status.probe_script()
+    targets, answers = [], {}
+    for h in stack.plan.hosts:
+        targets.append(health.Target(h.public_ip, "web" if h.role == HOST_WEB else "database", h.placement))
+        if h.name in down:
+            answers[h.public_ip] = health.Answer(None, "ssh failed: connection timed out")
+            continue
+        proc = podman.exec_in(stack.top.names[h.name], ["python3", "-"], input=script, timeout=120)
+        answers[h.public_ip] = health.Answer(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return health.judge(targets, answers, time.time())
+
+
+def test_status_of_the_healthy_stack_has_nothing_to_act_on(stack):
+    """After the releases: one leader, every replica streaming, etcd whole, a full backup in the repository (the
+    first one runs soon after boot), the application healthy on every web host."""
+    deadline = time.monotonic() + 300
+    st = status_of(stack)
+    while st.findings and time.monotonic() < deadline:  # the first full backup may still be running
+        if any(f.subject != "backups" for f in st.findings):
+            break
+        time.sleep(10)
+        st = status_of(stack)
+    say("status (healthy):\n" + health.render_text(st))
+    assert st.findings == [] and st.exit_code == 0, health.render_text(st)
+    dbs = [h for h in stack.plan.hosts if h.role != HOST_WEB]
+    assert st.cluster["leader"] and len(st.cluster["members"]) == len(dbs)
+    assert st.cluster["etcd"]["healthy"] == len(dbs) and st.cluster["backups"]["newest_full_hours"] is not None
+    assert all(h["state"] == "up" for h in st.hosts)
+    assert {h["healthz"] for h in st.hosts if h["role"] == "web"} == {200}
+
+
+def test_status_names_a_lost_site_and_what_to_do(stack):
+    """A replica's site burned (its containers killed; the stack's last test): that placement answers nothing, etcd
+    has lost a member; each is named with its action, and the command exits 1."""
+    primary = status_of(stack).cluster["leader"]  # Patroni's member name: the host's name
+    assert primary in {h.name for h in stack.plan.hosts if h.role != HOST_WEB}
+    lost = next(h.placement for h in stack.plan.hosts if h.role != HOST_WEB and h.name != primary)
+    victims = {h.name for h in stack.plan.hosts if h.placement == lost}
+    podman.kill(*(stack.top.names[n] for n in victims), signal_name="KILL", timeout=60)
+    deadline = time.monotonic() + 120
+    st = status_of(stack, down=victims)
+    while "etcd" not in {f.subject for f in st.findings} and time.monotonic() < deadline:
+        time.sleep(5)  # etcd's members see the loss within their heartbeat timeouts
+        st = status_of(stack, down=victims)
+    say("status (a site lost):\n" + health.render_text(st))
+    subjects = {f.subject: f for f in st.findings}
+    assert st.exit_code == 1
+    assert (
+        subjects[f"placement {lost}"].level == health.CRITICAL
+        and "none of its" in subjects[f"placement {lost}"].problem
+    )
+    assert subjects["etcd"].level == health.WARNING and "one more loss" in subjects["etcd"].action
+    assert st.cluster["leader"] == primary
