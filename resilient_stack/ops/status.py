@@ -36,7 +36,6 @@ def probe_script(overrides: Mapping[str, str] | None = None) -> str:
     text = resources.files("resilient_stack.ops").joinpath("data/status-probe.py.in").read_text("utf-8")
     fields = {
         "PATRONI_CONF": paths.PATRONI_CONF,
-        "CLUSTER_HELPER": paths.CLUSTER_HELPER,
         "ETCDCTL_HELPER": paths.ETCDCTL_HELPER,
         "DATA_MOUNT": paths.DATA_MOUNT,
         "MEMBER_CERT": paths.MEMBER_CERT,

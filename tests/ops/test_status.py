@@ -75,7 +75,6 @@ def host(tmp_path):
     )  # fmt: skip
     fields = {
         "PATRONI_CONF": str(conf),
-        "CLUSTER_HELPER": script(bin_dir / "cluster", f'[ "$*" = "list -f json" ] && cat {tmp_path}/patroni.json\n'),
         "ETCDCTL_HELPER": script(
             bin_dir / "etcdctl",
             f'[ "$*" = "--all endpoint health -w json" ] && cat {tmp_path}/etcd.json\n'
@@ -89,7 +88,7 @@ def host(tmp_path):
     script(
         bin_dir / "runuser",
         f'case "$*" in *pgbackrest*) cat {tmp_path}/pgbackrest.json ;; *psql*) cat {tmp_path}/psql.txt ;; '
-        "*) exit 3 ;; esac\n",
+        f'"-u postgres -- patronictl -c {conf} list -f json") cat {tmp_path}/patroni.json ;; *) exit 3 ;; esac\n',
     )
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
