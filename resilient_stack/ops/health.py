@@ -296,7 +296,7 @@ def _backups(reports: Mapping[str, Any], now: float, limits: Limits, st: Status)
                 if isinstance(stop, (int, float)):
                     newest[kind] = max(newest.get(kind, 0.0), float(stop))
             if s.get("code") not in (0, None):
-                stanza_problems.append(f"{s.get('name')}: {s.get('status')}")
+                stanza_problems.append(f"stanza {s.get('name')}: {s.get('status')} (code {s.get('code')})")
         arch = rep.get("archiver")
         if isinstance(arch, dict) and arch.get("in_recovery") is False:
             failed, last = arch.get("last_failed") or 0, arch.get("last_archived") or 0
@@ -309,7 +309,18 @@ def _backups(reports: Mapping[str, Any], now: float, limits: Limits, st: Status)
         "newest_full_hours": round((now - newest["full"]) / 3600, 1) if "full" in newest else None,
     }
     where = "check the backup timer on the primary (`systemctl list-timers 'resilient-stack-backup*'`) and its log "
-    if any_newest is None:
+    if any_newest is None and stanza_problems:
+        add(
+            Finding(
+                CRITICAL,
+                "backups",
+                f"pgBackRest cannot read the repository ({'; '.join(sorted(set(stanza_problems)))})",
+                "the object storage's site and the backup credential (docs/operations.md: the backup credential); "
+                "`sudo -u postgres pgbackrest info` on the primary; WAL waits on the data volume until it answers",
+            )
+        )
+        stanza_problems = []
+    elif any_newest is None:
         add(
             Finding(
                 CRITICAL,
@@ -333,7 +344,7 @@ def _backups(reports: Mapping[str, Any], now: float, limits: Limits, st: Status)
                     where + "(`journalctl -u resilient-stack-backup@full`)",
                 )
             )
-    for problem in stanza_problems:
+    for problem in sorted(set(stanza_problems)):
         add(
             Finding(
                 WARNING, "backups", f"pgBackRest reports {problem}", "`sudo -u postgres pgbackrest info` on the primary"
@@ -371,7 +382,8 @@ def render_text(st: Status) -> str:
         lines.append("")
         lines.append(f"database leader: {c.get('leader') or 'NONE'}")
         for m in c["members"]:
-            lines.append(f"  {m['name']:<20} {str(m['role']):<14} {str(m['state']):<12} lag {m['lag_mb']} MB")
+            lag = "" if m["lag_mb"] is None else f"lag {m['lag_mb']} MB"
+            lines.append(f"  {m['name']:<20} {str(m['role']):<14} {str(m['state']):<12} {lag}".rstrip())
     if "etcd" in c:
         e = c["etcd"]
         lines.append(f"etcd: {e['healthy']}/{e['members']} healthy (quorum {e['quorum']})"

@@ -348,3 +348,18 @@ def test_outputs_of_something_else_are_one_line_and_exit_2(cli, tmp_path):
 def test_the_probe_ships_with_the_package():
     assert (ROOT / "resilient_stack" / "ops" / "data" / "status-probe.py.in").is_file()
     compile(probe_script(), "status-probe", "exec")
+
+
+def test_a_repository_pgbackrest_cannot_read_is_said_as_such_not_as_empty():
+    """What the probe read on a live drill's members while the backups' site burned: pgBackRest lists no backup and a
+    status of 99 ("other")."""
+    base = {}
+    for address, a in answers().items():
+        if a.report and "backups" in a.report:
+            stanza = {"name": "main", "code": 99, "status": "other", "newest": {}, "archive_max": None}
+            a = Answer({**a.report, "backups": {"stanzas": [stanza]}})
+        base[address] = a
+    st = judge(stack(), base, NOW)
+    [f] = st.findings
+    assert f.level == health.CRITICAL and f.problem.startswith("pgBackRest cannot read the repository (stanza main")
+    assert "object storage" in f.action
