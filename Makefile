@@ -26,6 +26,7 @@ tools:
 	bash scripts/build-host-image.sh
 	python3 scripts/local-openstack/local_openstack.py build
 	bash scripts/install-opentofu.sh >/dev/null
+	bash scripts/install-prometheus-tools.sh >/dev/null
 
 demo: venv
 	@echo "== 1. A design spread over Gravelines, Warsaw and Infomaniak (Geneva), backups in Limburg"

@@ -61,6 +61,7 @@ from resilient_stack.core.vocabulary import (
     ETCD_CLIENT_PORT,
     ETCD_PEER_PORT,
     EXEMPT_KEY,
+    EXPORTER_PORTS,
     PATRONI_API_PORT,
     PLACEMENT_NAME_RE,
     POSTGRES_PORT,
@@ -179,6 +180,7 @@ class DatabaseTierArgs:
         backup_keys: the repository's keys (required: the dedicated user's, see :class:`BackupKeys`).
         prefix: prefix of cloud-side names and host names; also the cluster's name (Patroni's scope).
         app_clients: the hosts the application runs on (the web hosts), admitted as /32s.
+        monitoring_clients: the monitoring hosts, admitted to the exporters as /32s.
         replication_cidrs: further networks admitted for replication (the members always are).
         app_cidrs: further networks the application connects from (``pg_hba`` of every member; the ``db``
             security groups get them from the placements' components).
@@ -200,6 +202,7 @@ class DatabaseTierArgs:
     prefix: str
     backup_keys: BackupKeys | None = None
     app_clients: Sequence[AppClient] = ()
+    monitoring_clients: Sequence[AppClient] = ()
     replication_cidrs: Sequence[str] = ()
     app_cidrs: Sequence[str] = ()
     app_database: str = "app"
@@ -355,13 +358,14 @@ def host_name(args: DatabaseTierArgs, placement: str) -> str:
 
 def _member_settings(
     args: DatabaseTierArgs, member: DatabaseMember, members: list[cloudinit.ClusterMember], client_ips: Sequence[str],
+    monitoring_ips: Sequence[str] = (),
 ) -> dict:
     """What a member's user data is rendered from, secrets and backup aside (renderer and validator)."""
     return dict(
         name=host_name(args, member.placement), members=members, bootstrap=member.role == "primary",
         scope=args.prefix, app_cidrs=_unique([*[f"{ip}/32" for ip in client_ips], *args.app_cidrs]),
         replication_cidrs=_unique(args.replication_cidrs), admin_cidrs=_unique(args.admin_cidrs),
-        replication_user=args.replication_user,
+        monitoring=list(monitoring_ips), replication_user=args.replication_user,
         app_user=args.app_user, app_db=args.app_database, ssh_authorized_keys=list(args.ssh_public_keys),
         bootstrap_from=args.bootstrap_from, synchronous=args.synchronous, max_wal_senders=args.max_wal_senders,
         wal_keep_size_mb=args.wal_keep_size_mb, max_slot_wal_keep_size_mb=args.max_slot_wal_keep_size_mb,
@@ -403,7 +407,7 @@ def member_secrets(args: DatabaseTierArgs, member: DatabaseMember, s: TierSecret
 
 def member_user_data(
     args: DatabaseTierArgs, member: DatabaseMember, *, addresses: Sequence[str], client_ips: Sequence[str],
-    secrets: TierSecrets, host_key: str, data_volume_id: str,
+    secrets: TierSecrets, host_key: str, data_volume_id: str, monitoring_ips: Sequence[str] = (),
 ) -> str:
     """A member's ``#cloud-config`` (see :func:`cloudinit.render_db_member`); ``addresses``: every member's public
     address in ``args.members`` order, ``client_ips``: the application hosts' addresses."""
@@ -411,21 +415,22 @@ def member_user_data(
     return cloudinit.render_db_member(
         cluster_id=secrets.cluster_id, host_key=host_key, secrets_doc=member_secrets(args, member, secrets),
         backup=args.backup_repository(), data_volume_id=data_volume_id,
-        **_member_settings(args, member, members, client_ips),
+        **_member_settings(args, member, members, client_ips, monitoring_ips),
     )
 
 
 def member_runtime(
     args: DatabaseTierArgs, member: DatabaseMember, *, addresses: Sequence[str], client_ips: Sequence[str],
+    monitoring_ips: Sequence[str] = (),
 ) -> dict:
     """A member's runtime configuration (``pg_hba`` and the firewall's sets from the current members, web hosts and
     networks; Patroni's dynamic configuration; the SSH keys), for its instance's metadata, which the cloud updates in
     place."""
     members = [cloudinit.ClusterMember(host_name(args, m.placement), a) for m, a in zip(args.members, addresses)]
-    settings = _member_settings(args, member, members, client_ips)
+    settings = _member_settings(args, member, members, client_ips, monitoring_ips)
     return cloudinit.db_runtime(
         members=members, app_cidrs=settings["app_cidrs"], replication_cidrs=settings["replication_cidrs"],
-        admin_cidrs=settings["admin_cidrs"], replication_user=args.replication_user, app_user=args.app_user,
+        admin_cidrs=settings["admin_cidrs"], monitoring=settings["monitoring"], replication_user=args.replication_user, app_user=args.app_user,
         app_db=args.app_database, backup=args.backup_repository(), synchronous=args.synchronous,
         max_wal_senders=args.max_wal_senders, wal_keep_size_mb=args.wal_keep_size_mb,
         max_slot_wal_keep_size_mb=args.max_slot_wal_keep_size_mb, ssh_keys=settings["ssh_authorized_keys"])
@@ -464,14 +469,16 @@ def check_budgets(args: DatabaseTierArgs, widest: TierSecrets) -> None:
     """Refuse (ValueError naming the host) what Nova would refuse at ``pulumi up``, already at preview: a member's
     user data over 65,535 bytes once packed, or more metadata items than Nova's default quota, measured on secrets
     and addresses of the greatest size."""
-    n, c = len(args.members), len(args.app_clients)
-    widest_ips = [runtime.widest_address(i) for i in range(n + c)]
+    n, c, mc = len(args.members), len(args.app_clients), len(args.monitoring_clients)
+    widest_ips = [runtime.widest_address(i) for i in range(n + c + mc)]
     for m in args.members:
         host = host_name(args, m.placement)
-        text = member_user_data(args, m, addresses=widest_ips[:n], client_ips=widest_ips[n:], secrets=widest,
-                                host_key="k" * host_secrets.KEY_LENGTH, data_volume_id="0" * 36)
+        text = member_user_data(args, m, addresses=widest_ips[:n], client_ips=widest_ips[n:n + c], secrets=widest,
+                                host_key="k" * host_secrets.KEY_LENGTH, data_volume_id="0" * 36,
+                                monitoring_ips=widest_ips[n + c:])
         credentials.packed_user_data(host, text)
-        doc = member_runtime(args, m, addresses=widest_ips[:n], client_ips=widest_ips[n:])
+        doc = member_runtime(args, m, addresses=widest_ips[:n], client_ips=widest_ips[n:n + c],
+                             monitoring_ips=widest_ips[n + c:])
         try:
             runtime_items = len(runtime.encode(doc))
         except ValueError as exc:  # runtime.encode's own limit: name the host, as the other budgets do
@@ -560,7 +567,8 @@ class DatabaseTier(pulumi.ComponentResource):
         assert args.backup_keys is not None  # validate() said so
 
         n, c = len(args.members), len(args.app_clients)
-        addresses = [*[m.public_address for m in args.members], *[cl.address for cl in args.app_clients]]
+        addresses = [*[m.public_address for m in args.members], *[cl.address for cl in args.app_clients],
+                     *[cl.address for cl in args.monitoring_clients]]
         secret_values = pulumi.Output.all(
             *[p.result for p in current.values()], *[p.result for p in app], ciphers[-1].result,
             args.backup_keys.access_key, args.backup_keys.secret_key, cluster_id.result, migrate.result,
@@ -578,18 +586,20 @@ class DatabaseTier(pulumi.ComponentResource):
             user_data = everything.apply(lambda v, m=m: credentials.packed_user_data(  # type: ignore[misc]
                 host_name(args, m.placement),
                 member_user_data(args, m, addresses=v[3:3 + n], client_ips=v[3 + n:3 + n + c], secrets=v[2],
-                                 host_key=v[1], data_volume_id=v[0])))
+                                 host_key=v[1], data_volume_id=v[0], monitoring_ips=v[3 + n + c:])))
             sealed = pulumi.Output.all(key.result, secret_values).apply(
                 lambda v, m=m: host_secrets.seal(member_secrets(args, m, v[1]), v[0]))  # type: ignore[misc]
             slots = credentials.slots_for(len(host_secrets.seal(member_secrets(args, m, widest_secrets_), "x" * 64)))
-            widest = [runtime.widest_address(i) for i in range(n + c)]
+            widest = [runtime.widest_address(i) for i in range(len(addresses))]
             self.instances[m.placement] = self._host(
                 name, args, m, user_data,
                 {**metadata(
                     labels(DATABASE, quorum=True, exempt=m.exempt),
                     pulumi.Output.all(*addresses).apply(
-                        lambda v, m=m: member_runtime(args, m, addresses=v[:n], client_ips=v[n:n + c])),  # type: ignore[misc]
-                    member_runtime(args, m, addresses=widest[:n], client_ips=widest[n:])),
+                        lambda v, m=m: member_runtime(args, m, addresses=v[:n], client_ips=v[n:n + c],  # type: ignore[misc]
+                                                      monitoring_ips=v[n + c:])),
+                    member_runtime(args, m, addresses=widest[:n], client_ips=widest[n:n + c],
+                                   monitoring_ips=widest[n + c:])),
                  **credentials.sealed_items(sealed, slots)},
             )
         self.primary = self.instances[args.primary.placement]
@@ -622,7 +632,7 @@ class DatabaseTier(pulumi.ComponentResource):
                 security_group_id=member.database_security_group_id, direction="ingress", ethertype="IPv4",
                 protocol="tcp", port_range_min=port, port_range_max=port,
                 remote_ip_prefix=pulumi.Output.from_input(source).apply(lambda ip: f"{ip}/32"),
-                description=f"{CLUSTER_PORTS[port]} from {what}",
+                description=f"{CLUSTER_PORTS.get(port) or EXPORTER_PORTS[port]} from {what}",
                 opts=pulumi.ResourceOptions(parent=self, provider=member.provider),
             )
 
@@ -635,6 +645,10 @@ class DatabaseTier(pulumi.ComponentResource):
                          f"the database member in {other.placement}")
             for client in args.app_clients:
                 rule(member, f"pg-from-{client.name}", POSTGRES_PORT, client.address, f"the web host {client.name}")
+            for client in args.monitoring_clients:  # what a monitoring host scrapes here
+                for port in EXPORTER_PORTS:
+                    rule(member, f"metrics-{port}-from-{client.name}", port, client.address,
+                         f"the monitoring host {client.name}")
 
     def _volume(self, name: str, args: DatabaseTierArgs, member: DatabaseMember) -> openstack.blockstorage.Volume:
         """The member's data volume: protected (a preview that would replace or delete it fails) and kept in the

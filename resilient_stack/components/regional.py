@@ -355,13 +355,14 @@ class RegionalWebStack(pulumi.ComponentResource):
 
     def add_web_hosts(
         self, app: WebApp | None, web_hosts: pulumi.Input[Sequence[str]] = (), web_total: int | None = None,
+        monitoring: Sequence[pulumi.Input[str]] = (),
     ) -> None:
         """The web hosts (on their public ports), the optional load balancer, and the component's outputs.
 
         ``app``: the database the web application uses, or None: the hosts serve the static page only.
         ``web_hosts``: every web host's public address in the stack (a host asks the others for an ACME challenge
         token it does not hold, when the site has a DNS name), ``web_total`` how many there are (default: this
-        placement's).
+        placement's); ``monitoring``: the monitoring hosts' addresses (admitted to the node exporter).
         Called once, after every placement's ports exist (the database's addresses are in the user data).
         """
         if self.web_instances:
@@ -369,6 +370,7 @@ class RegionalWebStack(pulumi.ComponentResource):
         name, args, child, base = self._name, self._args, self._child, self._base
         self._all_web = pulumi.Output.from_input(web_hosts)
         self._web_total = web_total if web_total is not None else args.web_count
+        self._monitoring, self._monitoring_total = pulumi.Output.all(*monitoring).apply(list), len(monitoring)
         self.web_instances = [self._web_host(name, base, args, i, app, child) for i in range(1, args.web_count + 1)]
         self.private_addresses = pulumi.Output.all(*[_private_ip(i) for i in self.web_instances]).apply(list)
         if args.load_balancer is not None:
@@ -453,7 +455,7 @@ class RegionalWebStack(pulumi.ComponentResource):
                     .apply(app_runtime) if app is not None else pulumi.Output.from_input(None))
 
         def render(values: list) -> str:
-            hosts, others, host_key, doc, part = values
+            hosts, others, host_key, doc, part, monitoring = values
             database = (cloudinit.AppDatabase(hosts=tuple(hosts), dbname=app.dbname, user=app.user)
                         if app is not None else None)
             return credentials.packed_user_data(host, cloudinit.render_web(
@@ -461,10 +463,11 @@ class RegionalWebStack(pulumi.ComponentResource):
                 server_name=args.server_name, hostname=host, ssh_authorized_keys=list(args.ssh_public_keys),
                 database=database, application=app.spec if app is not None else None, app_runtime=part,
                 host_key=host_key, secrets_doc=doc, admin_cidrs=list(args.admin_cidrs), acme_peers=others,
+                monitoring=monitoring,
             ))
 
         user_data = pulumi.Output.all(app.database_hosts if app is not None else None, peers, key.result,
-                                      secrets_doc, app_part).apply(render)
+                                      secrets_doc, app_part, self._monitoring).apply(render)
         sealed = pulumi.Output.all(key.result, secrets_doc).apply(lambda v: host_secrets.seal(v[1], v[0]))
         widest_doc = (cloudinit.web_secret_document(
             ca=WIDEST_CA, app_user=app.user, write_token="t" * 64, migrate_password="m" * 128,
@@ -474,8 +477,8 @@ class RegionalWebStack(pulumi.ComponentResource):
             if app is not None else {"v": host_secrets.VERSION})
 
         def web_runtime(values: list) -> dict:
-            others, part = values
-            return cloudinit.web_runtime(admin_cidrs=list(args.admin_cidrs), acme_peers=others,
+            others, part, monitoring = values
+            return cloudinit.web_runtime(admin_cidrs=list(args.admin_cidrs), acme_peers=others, monitoring=monitoring,
                                          ssh_keys=list(args.ssh_public_keys), server_name=args.server_name,
                                          https=args.https, app_title=args.app_title, app=part)
 
@@ -483,8 +486,10 @@ class RegionalWebStack(pulumi.ComponentResource):
         widest_part = None if app is None else app_runtime([
             [runtime.widest_address(i) for i in range(len(app.member_placements))],
             {runtime.widest_address(i): p for i, p in enumerate(app.member_placements)}, "t", {}])
-        meta = {**metadata(labels(WEB, exempt=args.exempt), pulumi.Output.all(peers, app_part).apply(web_runtime),
-                           web_runtime([widest, widest_part])),
+        widest_monitoring = [runtime.widest_address(100 + i) for i in range(self._monitoring_total)]
+        meta = {**metadata(labels(WEB, exempt=args.exempt),
+                           pulumi.Output.all(peers, app_part, self._monitoring).apply(web_runtime),
+                           web_runtime([widest, widest_part, widest_monitoring])),
                 **credentials.sealed_items(sealed, credentials.slots_for(len(host_secrets.seal(widest_doc, "k" * 64))))}
         return openstack.compute.Instance(
             f"{name}-web-{index}",

@@ -14,7 +14,10 @@ Order of work:
    (:func:`backup_keys`: the dedicated user's Pulumi secrets; a ``pulumi up`` without them refuses, in
    :func:`deploy_checks`, before anything is registered).
 5. The web hosts of every placement, whose application lists every database member.
-6. The entry point: the ``A`` record set of every placement's entry points (the web hosts, or the load balancers),
+6. With ``monitoring``: the monitoring hosts (:class:`~resilient_stack.components.monitoring.MonitoringHosts`); their
+   public ports come with the placements' (step 3: every exporter admits them), their instances once every host's
+   address exists.
+7. The entry point: the ``A`` record set of every placement's entry points (the web hosts, or the load balancers),
    output for the user's DNS provider, and created in OpenStack Designate when ``dns`` is set.
 
 :func:`program` is the Pulumi program itself (root ``__main__.py`` calls it; so does
@@ -36,6 +39,7 @@ from resilient_stack.components.database import (
     DatabaseTierArgs,
     Where,
 )
+from resilient_stack.components.monitoring import MonitoringArgs, MonitoringHosts, MonitoringSite
 from resilient_stack.components.readiness import advisories, deploy_problems
 from resilient_stack.components.regional import (
     LoadBalancerSettings,
@@ -55,7 +59,9 @@ from resilient_stack.components.stack_config import (
 )
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.rules import DesignRejected, Report
-from resilient_stack.hosts import cloudinit
+from resilient_stack.core.vocabulary import DATABASE, MONITORING, WEB
+from resilient_stack.hosts import cloudinit, runtime
+from resilient_stack.hosts import monitoring as host_monitoring
 from resilient_stack.io.errors import InputError
 
 TYPE_TOKEN = "resilient-stack:stack:ResilientWebStack"
@@ -67,6 +73,57 @@ def placement_label(catalog: Catalog, p: PlacementConfig) -> str:
     provider = res.region.provider if res.region is not None else (p.cloud or "openstack")
     region = res.region.name if res.region is not None else p.region
     return f"{provider}/{region}/{p.name}"
+
+
+def site_names(config: StackConfig, catalog: Catalog) -> dict[str, str]:
+    """Each placement's site as the catalog names it (what the alerts group by); its own name where unresolved."""
+    out: dict[str, str] = {}
+    for p in config.to_design().placements_for(catalog):
+        name = p.resource.split("/", 1)[0]
+        out.setdefault(name, str(p.site_name) if p.resolved and p.site_name else name)
+    return out
+
+
+def monitoring_args(
+    config: StackConfig, catalog: Catalog, sites: dict[str, RegionalWebStack], providers: dict, keys: list[str]
+) -> MonitoringArgs:
+    """The monitoring hosts' settings, from ``monitoring`` and the receivers' secrets."""
+    m = config.monitoring
+    assert m is not None
+    where = site_names(config, catalog)
+    email = (
+        host_monitoring.EmailReceiver(m.email.to, m.email.sender, m.email.smarthost, m.email.username)
+        if m.email is not None
+        else None
+    )
+    secret = lambda v: pulumi.Output.secret(v.get_secret_value()) if v is not None else None  # noqa: E731
+    return MonitoringArgs(
+        prefix=config.name,
+        sites=[
+            MonitoringSite(
+                placement=p.name,
+                site=where[p.name],
+                provider=providers[p.name],
+                flavor=m.flavor or p.flavor,
+                image=p.image,
+                external_network_id=sites[p.name].external_network_id,
+                network_id=sites[p.name].network.id,
+                admin_security_group=sites[p.name].admin_security_group,
+                server_group_id=sites[p.name].server_group.id,
+                depends_on=[sites[p.name].subnet],
+                availability_zone=p.availability_zone,
+                exempt=p.exempt,
+            )
+            for p in (config.placement(n) for n in m.placements)
+        ],
+        thresholds=m.thresholds.thresholds(),
+        webhook=secret(config.alert_webhook),
+        email=email,
+        smtp_password=secret(config.alert_smtp_password),
+        admin_cidrs=config.admin_cidrs,
+        ssh_public_keys=keys,
+        https=config.web.https,
+    )
 
 
 def deploy_checks(config: StackConfig, namespace: str = NAMESPACE) -> None:
@@ -204,6 +261,19 @@ class ResilientWebStack(pulumi.ComponentResource):
                 opts=mine,
             )
 
+        # the monitoring hosts' addresses first: every exporter admits them
+        self.monitoring: MonitoringHosts | None = None
+        monitoring_clients: list[AppClient] = []
+        if args.monitoring is not None:
+            self.monitoring = MonitoringHosts(
+                f"{name}-mon", monitoring_args(args, catalog, self.sites, self.providers, keys), opts=mine
+            )
+            for p in args.placements:
+                group = self.sites[p.name].web_security_group
+                if group is not None:
+                    self.monitoring.admit_to(p.name, group, self.providers[p.name])
+            monitoring_clients = [AppClient(f"{n}-mon", a) for n, a in self.monitoring.addresses.items()]
+
         members = []
         for p in args.database_placements:
             site = self.sites[p.name]
@@ -259,6 +329,7 @@ class ResilientWebStack(pulumi.ComponentResource):
                     for p in args.placements
                     for i, address in enumerate(self.sites[p.name].web_addresses, start=1)
                 ],
+                monitoring_clients=monitoring_clients,
                 app_database=d.app_database,
                 app_user=d.app_user,
                 replication_user=d.replication_user,
@@ -301,7 +372,11 @@ class ResilientWebStack(pulumi.ComponentResource):
             list
         )
         for p in args.placements:
-            self.sites[p.name].add_web_hosts(app, web_hosts, sum(q.web_count for q in args.placements))
+            self.sites[p.name].add_web_hosts(
+                app, web_hosts, sum(q.web_count for q in args.placements), [c.address for c in monitoring_clients]
+            )
+        if self.monitoring is not None:
+            self._watch(args, catalog)
 
         names = [p.name for p in args.placements]
         self.placement_outputs = pulumi.Output.all(
@@ -350,6 +425,26 @@ class ResilientWebStack(pulumi.ComponentResource):
 
         self.register_outputs(self.stack_outputs())
 
+    def _watch(self, args: StackConfig, catalog: Catalog) -> None:
+        """The monitoring hosts' instances: every host of the stack is a target."""
+        assert self.monitoring is not None
+        where = site_names(args, catalog)
+        named: list[tuple[str, str, str, pulumi.Input[str]]] = []  # name, role, placement, address
+        for p in args.placements:
+            for i, address in enumerate(self.sites[p.name].web_addresses, start=1):
+                named.append((f"{args.name}-{p.name}-web-{i}", WEB, p.name, address))
+            db_address = self.sites[p.name].database_address
+            if db_address is not None:
+                named.append((f"{args.name}-{p.name}-db", DATABASE, p.name, db_address))
+        for placement, address in self.monitoring.addresses.items():
+            named.append((f"{args.name}-{placement}-mon", MONITORING, placement, address))
+
+        def targets(addresses: list) -> list[host_monitoring.Target]:
+            return [host_monitoring.Target(n, a, r, p, where[p]) for (n, r, p, _), a in zip(named, addresses)]
+
+        widest = targets([runtime.widest_address(i) for i in range(len(named))])
+        self.monitoring.add_hosts(pulumi.Output.all(*[a for *_, a in named]).apply(targets), widest)
+
     def stack_outputs(self) -> dict[str, object]:
         """What the program exports (``pulumi stack output``)."""
         out: dict[str, object] = {
@@ -368,6 +463,10 @@ class ResilientWebStack(pulumi.ComponentResource):
         }
         if self.dns_name:
             out["dnsName"] = self.dns_name
+        if self.monitoring is not None:
+            out["monitoringAddresses"] = pulumi.Output.all(*self.monitoring.addresses.values()).apply(
+                lambda v: dict(zip(self.monitoring.addresses, v)) if self.monitoring else {}
+            )
         return out
 
 

@@ -38,6 +38,8 @@ from resilient_stack.components.config_base import (
 from resilient_stack.components.config_base import ConfigModel as _Model
 from resilient_stack.components.config_base import as_the_cloud_compares as _as_the_cloud_compares  # noqa: F401
 from resilient_stack.components.config_base import cidr as _cidr
+from resilient_stack.components.monitoring_config import ALERT_SECRET_KEYS, MonitoringConfig
+from resilient_stack.components.monitoring_config import problems as monitoring_problems
 from resilient_stack.components.stack_fields import PlacementConfig  # noqa: F401 - re-exported
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.design import Design
@@ -50,6 +52,7 @@ from resilient_stack.core.vocabulary import (
     DATABASE,
     FQDN,
     LOAD_BALANCER,
+    MONITORING,
     PLACEMENT_NAME,
     S3_ENDPOINT,
     SQL_IDENT,
@@ -67,7 +70,7 @@ NAMESPACE = "resilient-stack"
 DEFAULT_PREFIX = "rs"
 
 # Keys whose engine value is a plain string; every other key carries structured YAML (JSON on the wire).
-_STRING_KEYS = frozenset({"name", "sshPublicKey", "profile", REGISTRY_PASSWORD, *SECRET_CONFIG_KEYS})
+_STRING_KEYS = frozenset({"name", "sshPublicKey", "profile", REGISTRY_PASSWORD, *SECRET_CONFIG_KEYS, *ALERT_SECRET_KEYS})
 
 
 class StackConfigError(InputError):
@@ -291,6 +294,14 @@ class StackConfig(_Model):
         description="The password (or token) of `web.app.registry.username` at the image's registry, a Pulumi "
         "secret: `pulumi config set --secret resilient-stack:appRegistryPassword ...`.",
     )
+    monitoring: MonitoringConfig | None = Field(default=None,
+        description="Monitoring hosts (Prometheus, Alertmanager) and the alerts' receivers; unset: none.")
+    alert_webhook: SecretStr | None = Field(default=None, min_length=1, max_length=2048,
+        description="A URL the Alertmanagers post every alert to (and its resolution), a Pulumi secret: `pulumi "
+        "config set --secret resilient-stack:alertWebhook https://...`. Needs `monitoring`.")
+    alert_smtp_password: SecretStr | None = Field(default=None, min_length=1, max_length=1024,
+        description="The password of `monitoring.email.username`, a Pulumi secret (`pulumi config set --secret "
+        "resilient-stack:alertSmtpPassword ...`).")
     policy: PolicyConfig | None = Field(default=None,
         description="Organisation settings, the schema of `resilient-stack audit --config` files (snake_case keys): "
         "thresholds, rule levels, quorum roles, extra catalog entries (e.g. your clouds.yaml names).",
@@ -363,6 +374,8 @@ class StackConfig(_Model):
                 replicas[LOAD_BALANCER] = 1
             if p.hosts_database:
                 replicas[DATABASE] = 1
+            if self.monitoring is not None and p.name in self.monitoring.placements:
+                replicas[MONITORING] = 1
             placements.append({
                 "name": p.name, "cloud": p.cloud, "auth_url": p.auth_url, "region": p.region,
                 "availability_zone": p.availability_zone, "replicas": replicas,
@@ -484,6 +497,10 @@ def _cross_checks(cfg: StackConfig, source: str, namespace: str) -> None:
         fail("dns.placement", f"{cfg.dns.placement!r} is not a placement name")
     if cfg.database.app_user == cfg.database.replication_user:
         fail("database.replicationUser", "must differ from database.appUser")
+    webhook = cfg.alert_webhook.get_secret_value() if cfg.alert_webhook is not None else None
+    if found := monitoring_problems(cfg.monitoring, placements=names, webhook=webhook,
+                                    smtp_password=cfg.alert_smtp_password is not None):
+        fail(*found)
     application = cfg.web.app
     if application is None and cfg.app_secrets:
         fail(APP_SECRETS, "is set but web.app is not: there is no application to give them to")
@@ -600,7 +617,7 @@ def program_namespace(project: str, stack: str | None = None) -> str:
     stray = strays[0]
     bare = stray.split(":", 1)[1]
     target = bare if home == project else f"{home}:{bare}"  # a bare key is the project's: `pulumi config set KEY`
-    secret = " --secret" if bare in SECRET_CONFIG_KEYS else ""
+    secret = " --secret" if bare in (*SECRET_CONFIG_KEYS, *ALERT_SECRET_KEYS) else ""
     more = f" (and {len(strays) - 1} more key{'s' if len(strays) > 2 else ''} of {stray.split(':', 1)[0]}:)" \
         if len(strays) > 1 else ""
     raise StackConfigError(stray, f"this stack's configuration is in the {home}: namespace (its placements are "
@@ -618,7 +635,7 @@ def from_pulumi_config(stack: str | None = None) -> StackConfig:
     namespace = program_namespace(pulumi.get_project(), stack)
     source = f"stack {stack}"
     values = decode_engine_values(engine_config_values(namespace), source, namespace)
-    for key in (SECRET_KEY, APP_SECRETS, REGISTRY_PASSWORD):
+    for key in (SECRET_KEY, APP_SECRETS, REGISTRY_PASSWORD, *ALERT_SECRET_KEYS):
         if key in values and not is_config_secret(f"{namespace}:{key}"):
             raise StackConfigError(f"{namespace}:{key}", "is in clear in the stack file; set it as a secret: "
                                    f"`pulumi config set --secret {namespace}:{key} ...`", source)
@@ -663,10 +680,10 @@ def load_stack_file(path: str | Path) -> StackConfig:
             raise StackConfigError(key, "is in clear in the stack file; set it with `pulumi config set --secret`",
                                    str(path))
         if isinstance(value, Mapping) and "secure" in value:
-            if bare in SECRET_CONFIG_KEYS:
-                continue  # the backup repository's keys: set, encrypted for the engine; nothing here needs them
+            if bare in (*SECRET_CONFIG_KEYS, *ALERT_SECRET_KEYS):
+                continue  # the backup repository's keys, the receivers': set, encrypted for the engine; not needed here
             raise StackConfigError(key, "is an encrypted secret; this reader cannot decrypt it", str(path))
-        if bare == SECRET_KEY:
+        if bare in (SECRET_KEY, *ALERT_SECRET_KEYS):
             raise StackConfigError(key, "is in clear in the stack file; set it with `pulumi config set --secret`",
                                    str(path))
         readable[bare] = value

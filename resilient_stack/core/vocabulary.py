@@ -64,8 +64,9 @@ BACKUP = "backup"
 COMPUTE = "compute"
 VOLUME = "volume"
 FILE_SHARE = "file-share"
+MONITORING = "monitoring"  # Prometheus + Alertmanager: a single-site monitoring role goes dark with what it watches
 DATA_ROLES = frozenset({DATABASE, OBJECT_STORAGE, VOLUME, FILE_SHARE})  # losing every copy loses data
-KNOWN_ROLES = (WEB, DATABASE, OBJECT_STORAGE, LOAD_BALANCER, BACKUP, COMPUTE, VOLUME, FILE_SHARE)
+KNOWN_ROLES = (WEB, DATABASE, OBJECT_STORAGE, LOAD_BALANCER, BACKUP, COMPUTE, VOLUME, FILE_SHARE, MONITORING)
 QUORUM_VALUES = ("true", "false")  # the resilient-stack:quorum label's whole vocabulary
 
 
@@ -90,7 +91,8 @@ def near_miss(value: str, choices) -> str | None:
 HOST_WEB = "web"
 HOST_DB_PRIMARY = "db-primary"
 HOST_DB_REPLICA = "db-replica"
-HOST_ROLES = (HOST_WEB, HOST_DB_PRIMARY, HOST_DB_REPLICA)
+HOST_MONITORING = "monitoring"
+HOST_ROLES = (HOST_WEB, HOST_DB_PRIMARY, HOST_DB_REPLICA, HOST_MONITORING)
 HOST_ROLE_FILE = "/etc/resilient-stack/role"
 
 # --------------------------------------------------------------------------------------------------
@@ -113,6 +115,20 @@ CLUSTER_PORTS = {
     ETCD_PEER_PORT: "etcd peers",
     ETCD_CLIENT_PORT: "etcd clients",
     PATRONI_API_PORT: "Patroni REST API",
+}
+# Metrics and alerts (resilient_stack.hosts.monitoring): every exporter admits the monitoring hosts only; the
+# Alertmanagers gossip with each other; Prometheus's own UI is for the admin networks.
+NODE_EXPORTER_PORT = 9100
+POSTGRES_EXPORTER_PORT = 9187
+ETCD_METRICS_PORT = 2381  # etcd's /metrics and /health over plain HTTP, apart from its TLS client port
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_PORT = 9093
+ALERTMANAGER_CLUSTER_PORT = 9094
+BLACKBOX_PORT = 9115  # on the monitoring host's loopback
+EXPORTER_PORTS = {
+    NODE_EXPORTER_PORT: "node exporter",
+    POSTGRES_EXPORTER_PORT: "PostgreSQL exporter",
+    ETCD_METRICS_PORT: "etcd metrics",
 }
 APP_PORT = 8080  # the web hosts' application, behind nginx on the host's loopback
 

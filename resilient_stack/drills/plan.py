@@ -23,7 +23,9 @@ from typing import Mapping, Sequence
 
 import yaml
 
+from resilient_stack.components.monitoring_config import WEBHOOK
 from resilient_stack.components.stack_config import (
+    NAMESPACE,
     StackConfig,
     load_stack_file,
     read_stack_file,
@@ -35,6 +37,7 @@ from resilient_stack.core.vocabulary import (
     DESIGN_NAME_RE,
     HOST_DB_PRIMARY,
     HOST_DB_REPLICA,
+    HOST_MONITORING,
     HOST_ROLE_FILE,
     HOST_ROLES,
     HOST_WEB,
@@ -42,6 +45,7 @@ from resilient_stack.core.vocabulary import (
     ROLE_KEY,
     WEB,
 )
+from resilient_stack.drills import alerts
 from resilient_stack.drills.report import Prediction
 from resilient_stack.hosts.document import unpack_user_data
 from resilient_stack.io.errors import InputError, ResilientStackError
@@ -123,6 +127,7 @@ class Plan:
     write_token: str = ""  # the stack output appWriteToken: the load's writes carry it
     app_image: str | None = None  # web.app.image: what the registry stand-in serves (the example application)
     registry_ip: str = ""  # the registry stand-in's address on the internet
+    alert_receiver: str | None = None  # with monitoring: the drill's receiver, given as the secret alertWebhook
 
     @property
     def registry_host(self) -> str:
@@ -282,16 +287,20 @@ def build_plan(
     # Two runs: the first names every instance, the second gives them their addresses in name order (each
     # host's public port bears its host's name). The stack file as it is: no override.
     # ``config_overrides``: only the restore drill's, which says so (``shown_overrides``, in the report).
+    # A stack with monitoring posts its alerts to the secret alertWebhook, which no stack file holds in clear: the
+    # drill gives it its own receiver (drills.alerts), as a user gives theirs; the stack file stays as it is.
     overrides = dict(config_overrides or {})
+    receiver = alerts.receiver_url(visitor_ip) if config.monitoring is not None else None
+    given = {**overrides, f"{NAMESPACE}:{WEBHOOK}": receiver} if receiver else overrides
     first = run_program(
         path,
         mocks=RecordingMocks(public_address=Addresses(internet)),
         enforce_rules=rejected is None,
-        config_overrides=overrides,
+        config_overrides=given,
     )
     names = [str(r.inputs.get("name") or r.name) for r in first if r.type == INSTANCE_TYPE]
     mocks = RecordingMocks(public_address=Addresses(internet, names))
-    resources = run_program(path, mocks=mocks, enforce_rules=rejected is None, config_overrides=overrides)
+    resources = run_program(path, mocks=mocks, enforce_rules=rejected is None, config_overrides=given)
     outputs = mocks.stack_outputs
 
     prefix = f"{config.name}-"
@@ -315,7 +324,9 @@ def build_plan(
         hosts.append(
             HostPlan(str(r.inputs.get("name") or r.name), role, placement, site_of[placement][0], ip, user_data, meta)
         )
-    hosts.sort(key=lambda h: ({HOST_DB_PRIMARY: 0, HOST_DB_REPLICA: 1, HOST_WEB: 2}[h.role], h.name))
+    hosts.sort(
+        key=lambda h: ({HOST_DB_PRIMARY: 0, HOST_DB_REPLICA: 1, HOST_WEB: 2, HOST_MONITORING: 3}[h.role], h.name)
+    )
     primary = next(h.placement for h in hosts if h.role == HOST_DB_PRIMARY)
     records = dict(outputs.get("dnsRecordSet") or {})
     record_name = str(records.get("name") or f"www.{config.name}.{RECORD_DOMAIN}.").rstrip(".")
@@ -349,6 +360,7 @@ def build_plan(
         write_token=str(outputs.get("appWriteToken") or ""),
         app_image=config.web.app.image if config.web.app is not None else None,
         registry_ip=str(internet.network_address + REGISTRY_OFFSET),
+        alert_receiver=receiver,
     )
 
 

@@ -259,6 +259,7 @@ class ScenarioResult:
     runtime_s: float = 0.0
     fault: str = "fire"  # fire | pause | partition (resilient_stack.drills.faults)
     fence: dict[str, Any] | None = None  # pause, partition: whether two members ever accepted writes at once
+    alerts: list[dict[str, Any]] | None = None  # with monitoring: what the drill's receiver heard (drills.alerts)
 
     @property
     def measured_service(self) -> bool:
@@ -327,6 +328,7 @@ class ScenarioResult:
             "rejoin": self.rejoin,
             "restore": self.restore,
             "fence": self.fence,
+            "alerts": self.alerts,
             "healed": self.cluster_ok,
             "web_requests": dict(self.web),
             "writes": dict(self.writes),
@@ -447,6 +449,22 @@ def _header(report: FiredrillReport) -> list[str]:
     return lines
 
 
+def alert_line(alerts: list[dict[str, Any]]) -> str:
+    """What the stack's Alertmanagers sent during a scenario, in one line (times from its fire)."""
+    if not alerts:
+        return "none received"
+    parts = []
+    for a in alerts:
+        where = a.get("site") or a.get("instance")
+        said = f"{a['alert']}{f' ({where})' if where else ''}"
+        if a.get("first_s") is not None:
+            said += f" x{a['notifications']} at {a['first_s']:.0f} s"
+        if a.get("resolved_s") is not None:
+            said += f", resolved at {a['resolved_s']:.0f} s"
+        parts.append(said)
+    return "; ".join(parts)
+
+
 def render_text(report: FiredrillReport) -> str:
     from rich.console import Console
     from rich.table import Table
@@ -467,6 +485,8 @@ def render_text(report: FiredrillReport) -> str:
         con.print(f"\n== {s.site}: burned {', '.join(s.placements)} ({hosts}: {', '.join(s.killed)})")
         for line in _timeline_lines(s):
             con.print("  " + line)
+        if s.alerts is not None:
+            con.print(f"  alerts: {alert_line(s.alerts)}")
         for note in s.notes:
             con.print(f"  note: {note}")
     for line in _summary(report):
@@ -500,6 +520,8 @@ def render_markdown(report: FiredrillReport) -> str:
         ]
         lines += _timeline_lines(s)
         lines.append("```")
+        if s.alerts is not None:
+            lines.append(f"- alerts: {_md(alert_line(s.alerts))}")
         lines += [f"- {_md(n)}" for n in s.notes]
     lines += ["", _summary(report)[0]]
     return "\n".join(lines) + "\n"

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from resilient_stack.core.vocabulary import HOST_WEB, HTTP_PORT
-from resilient_stack.drills import cluster
+from resilient_stack.core.vocabulary import HOST_MONITORING, HOST_WEB, HTTP_PORT
+from resilient_stack.drills import alerts, cluster
 from resilient_stack.drills import topology as topo
 from resilient_stack.drills.faults import FENCE_START_TIMEOUT_S, FENCE_TABLE, FenceProbe, fence_started, fence_verdict
 from resilient_stack.drills.faults import INTERVAL as FENCE_INTERVAL
@@ -260,6 +260,8 @@ class _Drill:
             notes.append("design rejected by the placement rules (" + ", ".join(plan.rejected_rules)
                          + "); built with enforce_rules=False for this drill only")
 
+        if fault == "fire":
+            self.await_alert(info.name, fire)
         rejoin = None
         if holder is not None:
             rejoin = self.come_back(site, victims, notes, start=fault == "fire")
@@ -277,6 +279,42 @@ class _Drill:
         )
         result.timeline = sorted(self.events, key=lambda e: e.at)
         return result
+
+    def await_alert(self, site_name: str, fire: float) -> None:
+        """With monitoring hosts alive: wait (bounded) for the alert that the site is down, before it returns."""
+        plan = self.plan
+        watching = [h for h in plan.hosts if h.role == HOST_MONITORING and h.name not in self.down]
+        if plan.alert_receiver is None or self.visitor is None:
+            return
+        if not watching:
+            self.event("alert", "no monitoring host survives: nobody is told")
+            return
+        while True:
+            heard = alerts.site_down(alerts.heard(alerts.read(self.visitor.name), fire), site_name)
+            if heard is not None:
+                self.event("alert", f"{heard.name} for {site_name} received by the drill's webhook "
+                                    f"{heard.first_s:.0f} s after the fire", fire + (heard.first_s or 0.0))
+                return
+            if time.time() > fire + alerts.WAIT_S:
+                self.event("alert", f"no {alerts.SITE_DOWN} alert for {site_name} within {alerts.WAIT_S:.0f} s")
+                return
+            podman.sleep(3)
+
+    def heard(self, results: list[ScenarioResult]) -> None:
+        """Each scenario's alerts: what fired from its fire to the next one's, and when it was resolved (at the end, the
+        drill waits, bounded, for every burned site's alert to be resolved)."""
+        if self.plan.alert_receiver is None or self.visitor is None or not results:
+            return
+        deadline = time.time() + alerts.WAIT_S
+        while True:  # every site's alert resolved (the last one's comes after it returned), or the time is up
+            said = alerts.read(self.visitor.name)
+            downs = [alerts.site_down(alerts.heard(said, r.fire_at), r.site) for r in results]
+            if all(d is None or d.resolved_s is not None for d in downs) or time.time() > deadline:
+                break
+            podman.sleep(5)
+        for i, r in enumerate(results):
+            end = results[i + 1].fire_at if i + 1 < len(results) else None
+            r.alerts = [h.as_dict() for h in alerts.heard(said, r.fire_at, end)]
 
     def observe(
         self, fire: float, old_primary: str, visits: LoadStream, writes: LoadStream,
@@ -461,7 +499,7 @@ class _Drill:
                                   check=False, timeout=120)
             notes.append("the S3 stand-in came back empty (it keeps its objects in memory)"
                          + ("" if proc.returncode == 0 else f"; its bucket could not be made: {proc.stderr[-200:]}"))
-        members = [h.placement for h in plan.hosts_on(site) if h.role != HOST_WEB]
+        members = [h.placement for h in plan.hosts_on(site) if h.role.startswith("db-")]
         webs = [h for h in plan.hosts_on(site) if h.role == HOST_WEB]
         deadline = time.monotonic() + self.o.return_timeout_s
         said = time.monotonic()
@@ -547,6 +585,7 @@ def run_drill(
                 result = drill.burn(site, i, fault)
                 result.runtime_s = time.monotonic() - start + (topology.boot_s if i == 0 else 0.0)
                 results.append(result)
+            drill.heard(results)
             cleanup_from = time.time()
         if results:
             cleaned_up(results[-1], s, cleanup_from, progress)

@@ -27,7 +27,8 @@ from typing import Callable
 
 import yaml
 
-from resilient_stack.core.vocabulary import HOST_WEB
+from resilient_stack.core.vocabulary import HOST_DB_PRIMARY, HOST_DB_REPLICA
+from resilient_stack.drills import alerts
 from resilient_stack.drills.load import RUN_DIR, VISITOR, visitor_script
 from resilient_stack.drills.plan import HostPlan, Plan, pick_internet_subnet
 from resilient_stack.drills.report import plural
@@ -49,8 +50,12 @@ SITE_PACKAGES_MOUNT = "/opt/site"  # this Python's site-packages (moto), read-on
 TLS_MOUNT = "/etc/firedrill/tls"
 
 
+def _data(name: str) -> str:
+    return resources.files(__package__).joinpath("data", name).read_text(encoding="utf-8")
+
+
 def _template(name: str) -> Template:
-    return Template(resources.files(__package__).joinpath("data", name).read_text(encoding="utf-8"))
+    return Template(_data(name))
 
 
 def _cloud_config(doc: dict) -> str:
@@ -58,15 +63,27 @@ def _cloud_config(doc: dict) -> str:
 
 
 def visitor_user_data() -> str:
-    """Drill-only user data of the visitor (not a product role): the load script, nothing else."""
+    """Drill-only user data of the visitor (not a product role): the load script, and the alerts' receiver (the
+    stack's ``alertWebhook`` during the drill: :mod:`resilient_stack.drills.alerts`)."""
+    receiver = "/usr/local/bin/firedrill-alert-receiver"
+    unit = (
+        "[Unit]\nDescription=the fire drill's alert receiver\n[Service]\n"
+        f"ExecStart=/usr/bin/python3 {receiver} {alerts.PORT} {alerts.LOG}\nRestart=always\n"
+    )
     return _cloud_config(
         {
             "package_update": False,
-            "write_files": [{"path": VISITOR, "content": visitor_script(), "permissions": "0755"}],
+            "write_files": [
+                {"path": VISITOR, "content": visitor_script(), "permissions": "0755"},
+                {"path": receiver, "content": _data("alert-receiver.py"), "permissions": "0755"},
+                {"path": f"/etc/systemd/system/{alerts.SERVICE}.service", "content": unit},
+            ],
             "runcmd": [
                 "set -eu",
                 ["install", "-d", "-m", "0755", RUN_DIR],
                 ["systemctl", "disable", "--now", "nginx"],  # the image's nginx: the visitor serves nothing
+                ["systemctl", "daemon-reload"],
+                ["systemctl", "start", f"{alerts.SERVICE}.service"],
             ],
         }
     )
@@ -241,7 +258,7 @@ def boot(
         # first boot reads its user data's copies, as every host's does
         metadata = ["--network", f"{md_net.name}:ip={md_ips[h.name]}"] if short is None else []
         extra = [*nets(h.site, h.public_ip), *metadata, *trust]
-        if h.role != HOST_WEB:
+        if h.role in (HOST_DB_PRIMARY, HOST_DB_REPLICA):
             extra += [*add_hosts, *standins.data_volume(workdir / "volumes" / (short or h.name))]  # its volume
         elif plan.app_image:
             extra += [

@@ -38,7 +38,13 @@ from typing import Any, Sequence
 
 import yaml
 
-from resilient_stack.core.vocabulary import ETCD_CLIENT_PORT, ETCD_PEER_PORT, PATRONI_API_PORT, POSTGRES_PORT
+from resilient_stack.core.vocabulary import (
+    ETCD_CLIENT_PORT,
+    ETCD_METRICS_PORT,
+    ETCD_PEER_PORT,
+    PATRONI_API_PORT,
+    POSTGRES_PORT,
+)
 from resilient_stack.hosts import payload
 from resilient_stack.hosts.backup import BackupRepository
 from resilient_stack.hosts.paths import (
@@ -165,6 +171,7 @@ def etcd_environment(
         data_dir=ETCD_DATA,
         peer_port=ETCD_PEER_PORT,
         client_port=ETCD_CLIENT_PORT,
+        metrics_port=ETCD_METRICS_PORT,
         advertise_peer=f"https://{url_host(me.address)}:{ETCD_PEER_PORT}",
         advertise_client=f"https://{url_host(me.address)}:{ETCD_CLIENT_PORT}",
         initial_cluster=initial_cluster(members),

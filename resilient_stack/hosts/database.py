@@ -330,6 +330,7 @@ def validate_db_member(
     bootstrap_from: str = "empty",
     synchronous: bool = False,
     cluster_id: str | None = None,
+    monitoring: Sequence[str] = (),
 ) -> None:
     """Refuse (``ValueError`` naming the value) what a member could not be given; no secret needed.
 
@@ -360,6 +361,7 @@ def validate_db_member(
         rendering=False,
         bootstrap_from=bootstrap_from,
     )
+    firewall.addresses(monitoring, "monitoring")
 
 
 def render_db_member(
@@ -376,6 +378,7 @@ def render_db_member(
     app_cidrs: Sequence[str] = (),
     replication_cidrs: Sequence[str] = (),
     admin_cidrs: Sequence[str] = (),
+    monitoring: Sequence[str] = (),
     replication_user: str = "replicator",
     app_user: str = "app",
     app_db: str = "app",
@@ -413,6 +416,7 @@ def render_db_member(
         app_cidrs: networks the application connects from (the web hosts' /32s...); ``/0`` is refused.
         replication_cidrs: further networks admitted for replication (besides the members).
         admin_cidrs: networks admitted to SSH by the host firewall (:mod:`.firewall`).
+        monitoring: the monitoring hosts' addresses, admitted to the exporters (runtime configuration).
         replication_user, app_user, app_db: lower-case SQL identifiers.
         ssh_authorized_keys: the public keys of the image's default user (runtime configuration: :func:`db_runtime`).
         package_update, package_upgrade: as for every role.
@@ -469,6 +473,7 @@ def render_db_member(
         app_cidrs=checked.app_cidrs,
         replication_cidrs=checked.replication_cidrs,
         admin_cidrs=checked.admin_cidrs,
+        monitoring=monitoring,
         replication_user=replication_user,
         app_user=app_user,
         app_db=app_db,
@@ -560,12 +565,7 @@ def render_db_member(
         role="db",
         patroni_conf=PATRONI_CONF,
         pgbackrest_secrets=PGBACKREST_SECRETS if backup is not None else "",
-        sets=firewall.db_sets(
-            admin_cidrs=checked.admin_cidrs,
-            members=[m.address for m in checked.members],
-            app_cidrs=checked.app_cidrs,
-            replication_cidrs=checked.replication_cidrs,
-        ),
+        sets=first["firewall"],
     )
     timers = [f"{ETCD_DEFRAG_SERVICE}.timer"]
     if backup is not None:
@@ -605,7 +605,7 @@ def render_db_member(
             ["usermod", "-a", "-G", "ssl-cert", "etcd"],
             [SYNC_SCRIPT, "--boot"],
         ]
-        + hardening.last_runcmd()
+        + hardening.last_runcmd(database=True)
         + [
             ["systemctl", "enable", *timers],
             ["systemctl", "start", *timers],
@@ -624,6 +624,7 @@ def db_runtime(
     app_cidrs: Sequence[str] = (),
     replication_cidrs: Sequence[str] = (),
     admin_cidrs: Sequence[str] = (),
+    monitoring: Sequence[str] = (),
     replication_user: str = "replicator",
     app_user: str = "app",
     app_db: str = "app",
@@ -655,6 +656,7 @@ def db_runtime(
             members=[m.address for m in members],
             app_cidrs=apps,
             replication_cidrs=replication,
+            monitoring=firewall.addresses(monitoring, "monitoring"),
         ),
         dcs=cluster.dynamic_config(
             backup=backup,

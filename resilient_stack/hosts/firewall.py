@@ -4,9 +4,12 @@ Security groups filter in the cloud; the hosts filter too (defence in depth, and
 security groups are weaker): one ``inet`` table, ``resilient_stack``, with
 
 * ``input`` (policy drop): replies, the loopback, ICMP, DHCP, then per port only the sets: SSH from ``admin4``/
-  ``admin6`` (``adminCidrs``); on a web host HTTP/HTTPS from anywhere; on a database member PostgreSQL, etcd's
-  peer and client ports and Patroni's REST API from ``members4``/``members6`` (the other members), PostgreSQL from ``app4``/
-  ``app6`` (the web hosts, ``database.appCidrs``) and ``replication4``/``replication6`` (``replicationCidrs``);
+  ``admin6`` (``adminCidrs``); the node exporter from ``monitoring4``/``monitoring6`` (the monitoring hosts); on a web
+  host HTTP/HTTPS from anywhere; on a database member PostgreSQL, etcd's peer and client ports and Patroni's REST API
+  from ``members4``/``members6`` (the other members), PostgreSQL from ``app4``/``app6`` (the web hosts,
+  ``database.appCidrs``) and ``replication4``/``replication6`` (``replicationCidrs``), the PostgreSQL exporter and
+  etcd's metrics from the monitoring hosts; on a monitoring host Alertmanager's API and its cluster's gossip (TCP and
+  UDP) from the other monitoring hosts, Prometheus's and Alertmanager's web interfaces from the admin networks;
 * ``output`` (policy accept): the metadata service (169.254.169.254, fe80::a9fe:a9fe) to root only (``meta
   skuid``): a local user or a service account (postgres, www-data...) cannot read the user data, which holds the
   secrets.
@@ -23,12 +26,18 @@ import ipaddress
 from typing import Any, Iterable, Mapping, Sequence
 
 from resilient_stack.core.vocabulary import (
+    ALERTMANAGER_CLUSTER_PORT,
+    ALERTMANAGER_PORT,
     ETCD_CLIENT_PORT,
+    ETCD_METRICS_PORT,
     ETCD_PEER_PORT,
     HTTP_PORT,
     HTTPS_PORT,
+    NODE_EXPORTER_PORT,
     PATRONI_API_PORT,
+    POSTGRES_EXPORTER_PORT,
     POSTGRES_PORT,
+    PROMETHEUS_PORT,
     SSH_PORT,
 )
 from resilient_stack.hosts import payload
@@ -42,6 +51,9 @@ __all__ = [
     "METADATA_V6",
     "web_sets",
     "db_sets",
+    "monitoring_sets",
+    "addresses",
+    "ROLES",
     "sets_text",
     "files",
     "bootcmd_guard",
@@ -52,8 +64,25 @@ CONF = "/etc/nftables.conf"
 SETS_FILE = "/etc/resilient-stack/firewall-sets.nft"
 METADATA_V4 = "169.254.169.254"
 METADATA_V6 = "fe80::a9fe:a9fe"
-WEB_SETS = ("admin",)
-DB_SETS = ("admin", "members", "app", "replication")
+SETS = {
+    "web": ("admin", "monitoring"),
+    "db": ("admin", "members", "app", "replication", "monitoring"),
+    "monitoring": ("admin", "monitoring"),
+}
+ROLES = tuple(SETS)  # the firewall's roles: a web host, a database member, a monitoring host
+
+
+def addresses(values: Sequence[str], name: str) -> list[str]:
+    """``values`` as addresses (the monitoring hosts'...); ValueError naming ``name`` on anything else."""
+    if isinstance(values, (str, bytes)):
+        raise ValueError(f"{name} must be a list of addresses, got {values!r}")
+    out = []
+    for v in values:
+        try:
+            out.append(str(ipaddress.ip_address(v)))
+        except ValueError:
+            raise ValueError(f"{name} must be a list of addresses, got {v!r}") from None
+    return out
 
 
 def _split(networks: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -71,9 +100,15 @@ def _family_sets(named: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
     return out
 
 
-def web_sets(*, admin_cidrs: Sequence[str]) -> dict[str, list[str]]:
-    """The elements of a web host's sets."""
-    return _family_sets({"admin": admin_cidrs})
+def web_sets(*, admin_cidrs: Sequence[str], monitoring: Sequence[str] = ()) -> dict[str, list[str]]:
+    """The elements of a web host's sets (``monitoring``: the monitoring hosts' addresses)."""
+    return _family_sets({"admin": admin_cidrs, **_monitoring(monitoring)})
+
+
+def _monitoring(addresses: Sequence[str]) -> dict[str, Sequence[str]]:
+    # a stack without monitoring hosts sends no such set: the runtime configuration of its hosts stays what it was
+    # (a host made before the set existed would refuse it; docs/operations.md, "Monitoring")
+    return {"monitoring": addresses} if addresses else {}
 
 
 def db_sets(
@@ -82,9 +117,23 @@ def db_sets(
     members: Sequence[str],
     app_cidrs: Sequence[str],
     replication_cidrs: Sequence[str],
+    monitoring: Sequence[str] = (),
 ) -> dict[str, list[str]]:
     """The elements of a database member's sets (``members``: the OTHER members' addresses)."""
-    return _family_sets({"admin": admin_cidrs, "members": members, "app": app_cidrs, "replication": replication_cidrs})
+    return _family_sets(
+        {
+            "admin": admin_cidrs,
+            "members": members,
+            "app": app_cidrs,
+            "replication": replication_cidrs,
+            **_monitoring(monitoring),
+        }
+    )
+
+
+def monitoring_sets(*, admin_cidrs: Sequence[str], peers: Sequence[str]) -> dict[str, list[str]]:
+    """The elements of a monitoring host's sets (``peers``: the OTHER monitoring hosts' addresses)."""
+    return _family_sets({"admin": admin_cidrs, "monitoring": peers})
 
 
 def sets_text(sets: Mapping[str, Sequence[str]]) -> str:
@@ -97,23 +146,39 @@ def sets_text(sets: Mapping[str, Sequence[str]]) -> str:
     return "".join(line + "\n" for line in out)
 
 
+def _ports(ports: Sequence[int]) -> str:
+    return str(ports[0]) if len(ports) == 1 else "{ %s }" % ", ".join(str(p) for p in sorted(ports))
+
+
 def _rules(role: str) -> list[str]:
     rules = [
         f'        tcp dport {SSH_PORT} ip saddr @admin4 accept comment "SSH from adminCidrs"',
         f'        tcp dport {SSH_PORT} ip6 saddr @admin6 accept comment "SSH from adminCidrs"',
     ]
+    scraped = [NODE_EXPORTER_PORT] + ([POSTGRES_EXPORTER_PORT, ETCD_METRICS_PORT] if role == "db" else [])
     if role == "web":
         rules.append(f'        tcp dport {{ {HTTP_PORT}, {HTTPS_PORT} }} accept comment "HTTP(S) from anywhere"')
-    else:
-        cluster = "{ %s }" % ", ".join(
-            str(p) for p in sorted((POSTGRES_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, PATRONI_API_PORT))
-        )
+    elif role == "db":
+        cluster = _ports((POSTGRES_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, PATRONI_API_PORT))
         for v, ip in (("4", "ip"), ("6", "ip6")):
             rules += [
                 f'        tcp dport {cluster} {ip} saddr @members{v} accept comment "the other members"',
                 f'        tcp dport {POSTGRES_PORT} {ip} saddr @app{v} accept comment "the web hosts, appCidrs"',
                 f'        tcp dport {POSTGRES_PORT} {ip} saddr @replication{v} accept comment "replicationCidrs"',
             ]
+    else:
+        scraped += [PROMETHEUS_PORT, ALERTMANAGER_PORT]  # each Prometheus sends to every Alertmanager
+        interfaces = _ports((PROMETHEUS_PORT, ALERTMANAGER_PORT))
+        for v, ip in (("4", "ip"), ("6", "ip6")):
+            rules += [
+                f'        tcp dport {interfaces} {ip} saddr @admin{v} accept comment "web interfaces, adminCidrs"',
+                f"        meta l4proto {{ tcp, udp }} th dport {ALERTMANAGER_CLUSTER_PORT} {ip} saddr @monitoring{v}"
+                ' accept comment "the Alertmanagers cluster"',
+            ]
+    for v, ip in (("4", "ip"), ("6", "ip6")):
+        rules.append(
+            f'        tcp dport {_ports(scraped)} {ip} saddr @monitoring{v} accept comment "the monitoring hosts"'
+        )
     return rules
 
 
@@ -137,7 +202,7 @@ def forward_guard_rules() -> list[str]:
 
 def files(role: str, sets: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
     """``/etc/nftables.conf`` and the first boot's sets (``write_files`` entries, before the packages)."""
-    names = WEB_SETS if role == "web" else DB_SETS
+    names = SETS[role]
     conf = payload.render(
         "nftables/nftables.conf",
         table=TABLE,

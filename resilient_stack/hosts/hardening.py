@@ -1,16 +1,18 @@
 """What every host gets besides its role: the host firewall and the metadata guard (:mod:`.firewall`), Debian's
-security updates (:mod:`.upgrades`), and root's sync of the runtime configuration (:mod:`.runtime`).
+security updates (:mod:`.upgrades`), root's sync of the runtime configuration (:mod:`.runtime`), and the exporters
+the monitoring hosts scrape (:mod:`.exporters`).
 
 :func:`harden` adds them to a role's document: ``bootcmd`` (the metadata guard, at every boot before anything else
 cloud-init runs), the packages, the files (written before the packages are installed: nftables' unit and apt find
-them), the firewall loaded first in ``runcmd`` and the sync timer enabled last. Pure.
+them), the firewall loaded first in ``runcmd``, the sync timer and the exporters last. ``role``: ``web``, ``db`` or
+``monitoring`` (:data:`.firewall.ROLES`). Pure.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from resilient_stack.hosts import firewall, runtime, upgrades
+from resilient_stack.hosts import exporters, firewall, runtime, upgrades
 from resilient_stack.hosts.paths import SYNC_SERVICE
 
 __all__ = ["PACKAGES", "harden", "first_runcmd", "last_runcmd"]
@@ -30,13 +32,18 @@ def harden(
     site: bool = False,
 ) -> list[dict[str, Any]]:
     """Add the guard and the packages to ``doc``; return the files to write (the caller orders ``write_files``)."""
+    if role not in firewall.ROLES:
+        raise ValueError(f"a host's role is one of {', '.join(firewall.ROLES)}, got {role!r}")
+    database = role == "db"
     doc["bootcmd"] = firewall.bootcmd_guard()
-    doc["packages"] = [*doc["packages"], *[p for p in PACKAGES if p not in doc["packages"]]]
+    wanted = [*PACKAGES, *exporters.packages(database=database)]
+    doc["packages"] = [*doc["packages"], *[p for p in wanted if p not in doc["packages"]]]
     return [
-        *firewall.files("web" if role == "web" else "db", sets),
-        *upgrades.files(database=role != "web"),
+        *firewall.files(role, sets),
+        *upgrades.files(database=database),
+        *exporters.files(database=database),
         *runtime.sync_files(
-            role="web" if role == "web" else "db",
+            role=role,
             patroni_conf=patroni_conf,
             firewall_table=firewall.TABLE,
             firewall_sets_file=firewall.SETS_FILE,
@@ -53,5 +60,6 @@ def first_runcmd() -> list[Any]:
     return [["systemctl", "enable", "nftables"], ["systemctl", "restart", "nftables"]]
 
 
-def last_runcmd() -> list[Any]:
-    return [["systemctl", "enable", "--now", f"{SYNC_SERVICE}.timer"]]
+def last_runcmd(*, database: bool = False) -> list[Any]:
+    """root's sync timer, then the exporters (``database``: a database member's too)."""
+    return [["systemctl", "enable", "--now", f"{SYNC_SERVICE}.timer"], *exporters.runcmd(database=database)]

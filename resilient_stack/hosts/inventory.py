@@ -3,9 +3,11 @@
     pulumi stack output --json | resilient-stack inventory - [--user debian] [--format text|json|shell]
 
 The stack exports ``placements.<name>.publicAddresses`` (web hosts), ``databaseAddresses``
-(placement -> database host) and ``databasePrimaryAddress`` (the member that initialised the cluster: after a
+(placement -> database host), ``monitoringAddresses`` (placement -> monitoring host, with monitoring) and
+``databasePrimaryAddress`` (the member that initialised the cluster: after a
 failover Patroni's leader is another one; ``resilient-stack-cluster list`` on any member says which). The result groups the hosts by the
-roles of the shipped host checks (:mod:`resilient_stack.hosts.checks`) (``web``, ``db-primary``, ``db-replica``) as
+roles of the shipped host checks (:mod:`resilient_stack.hosts.checks`) (``web``, ``db-primary``, ``db-replica``,
+``monitoring``) as
 ``ssh://USER@ADDRESS`` targets, and (``--format shell``) the pytest commands that check them.
 Pure: no Pulumi import, no network.
 """
@@ -20,6 +22,7 @@ from typing import Any
 from resilient_stack.core.vocabulary import (
     HOST_DB_PRIMARY,
     HOST_DB_REPLICA,
+    HOST_MONITORING,
     HOST_ROLES,
     HOST_WEB,
 )
@@ -69,7 +72,15 @@ def inventory(outputs: Any, source: str) -> dict[str, list[str]]:
     db = {n: _address(a, source, f"databaseAddresses.{n}") for n, a in sorted(dbs.items())}
     if prim not in db.values():
         raise InputError(source, f"databasePrimaryAddress {prim} is not among databaseAddresses")
-    return {HOST_WEB: web, HOST_DB_PRIMARY: [prim], HOST_DB_REPLICA: [a for a in db.values() if a != prim]}
+    mon = outputs.get("monitoringAddresses", {})
+    if not isinstance(mon, dict):
+        raise InputError(source, "monitoringAddresses must map placements to addresses")
+    return {
+        HOST_WEB: web,
+        HOST_DB_PRIMARY: [prim],
+        HOST_DB_REPLICA: [a for a in db.values() if a != prim],
+        HOST_MONITORING: [_address(a, source, f"monitoringAddresses.{n}") for n, a in sorted(mon.items())],
+    }
 
 
 def targets(addresses: list[str], user: str) -> str:
@@ -86,6 +97,7 @@ def render(inv: dict[str, list[str]], fmt: str, user: str) -> str:
             HOST_DB_PRIMARY: f" --expect-replicas {replicas} --expect-backup",
             HOST_DB_REPLICA: " --expect-backup",
             HOST_WEB: " --expect-app",
+            HOST_MONITORING: "",
         }
         for role in ROLES:
             if inv[role]:

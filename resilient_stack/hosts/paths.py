@@ -120,3 +120,13 @@ CERT_SCRIPT = "/usr/local/sbin/resilient-stack-certificate"
 CERT_SERVICE = "resilient-stack-certificate"  # .service (oneshot) and .timer
 CERT_DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/resilient-stack-nginx"
 ACME_PEERS_CONF = "/etc/nginx/resilient-stack-acme-peers.conf"  # nginx upstream: the other web hosts (runtime)
+
+# A monitoring host (resilient_stack.hosts.monitoring): Debian's Prometheus, Alertmanager and blackbox exporter
+PROMETHEUS_CONF = "/etc/prometheus/prometheus.yml"
+PROMETHEUS_RULES = "/etc/prometheus/rules/resilient-stack.yml"  # the alert rules (root's sync: runtime)
+PROMETHEUS_TARGETS = "/etc/prometheus/targets"  # <job>.json: what each job scrapes (root's sync: runtime)
+ALERTMANAGER_CONF = "/etc/prometheus/alertmanager.yml"  # the receivers hold secrets (root's sync: sealed)
+BLACKBOX_CONF = "/etc/prometheus/resilient-stack-blackbox.yml"
+PROMETHEUS_SERVICE = "prometheus"
+ALERTMANAGER_SERVICE = "prometheus-alertmanager"
+BLACKBOX_SERVICE = "prometheus-blackbox-exporter"

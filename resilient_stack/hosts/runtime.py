@@ -13,6 +13,8 @@ place (Nova's ``metadata``, served at ``/openstack/latest/meta_data.json``):
   hold);
 * ``ssh_keys``: the public keys that log in as the image's default user (every host: root's sync writes the one
   file sshd reads them from, so a key removed is refused);
+* ``monitoring``: on a monitoring host, what Prometheus scrapes (every host of the stack, by job) and the alert rules
+  (:mod:`.monitoring`);
 * ``site``: on a web host, what it serves: nginx's ``server_name``, ``https``, the names of its ACME certificate
   (``certify``, or None) and the index page's ``title`` (root's sync rewrites the site, checked by ``nginx -t``
   before nginx reloads, the page, and asks for a certificate of new names).
@@ -36,6 +38,8 @@ from resilient_stack.hosts import payload, secrets
 from resilient_stack.hosts.document import write_file
 from resilient_stack.hosts.fields import LABEL_MAX, SERVER_NAME_RE
 from resilient_stack.hosts.paths import (
+    ALERTMANAGER_CONF,
+    ALERTMANAGER_SERVICE,
     CERT_NAMES,
     CERT_SERVICE,
     INDEX_TEMPLATE,
@@ -43,6 +47,9 @@ from resilient_stack.hosts.paths import (
     METADATA_URL,
     NGINX_SITE,
     PATRONI_SERVICE,
+    PROMETHEUS_RULES,
+    PROMETHEUS_SERVICE,
+    PROMETHEUS_TARGETS,
     RUNTIME_CONFIG,
     SERVER_NAME_CONF,
     SITE_DIR,
@@ -77,6 +84,7 @@ def document(
     app: Mapping[str, Any] | None = None,
     ssh_keys: Sequence[str] | None = None,
     site: Mapping[str, Any] | None = None,
+    monitoring: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The runtime document of one host (keys in a fixed order: the same inputs give the same items).
 
@@ -97,6 +105,8 @@ def document(
         doc["ssh_keys"] = [str(k) for k in ssh_keys]
     if site is not None:
         doc["site"] = json.loads(json.dumps(site))
+    if monitoring is not None:
+        doc["monitoring"] = json.loads(json.dumps(monitoring))  # a monitoring host's targets and alert rules
     return doc
 
 
@@ -151,7 +161,13 @@ def sync_files(
     site: bool = False,
 ) -> list[dict[str, Any]]:
     """The sync script and its units (``write_files`` entries); what it applies depends on the role (``web``,
-    ``db``) and on the files the role has (an empty path: nothing of that kind on this host; ``site``: a web site)."""
+    ``db``, ``monitoring``) and on the files the role has (an empty path: nothing of that kind on this host;
+    ``site``: a web site)."""
+    monitoring = {
+        "monitoring_targets": PROMETHEUS_TARGETS,
+        "monitoring_rules": PROMETHEUS_RULES,
+        "alertmanager_conf": ALERTMANAGER_CONF,
+    }
     web = {
         "site_dir": SITE_DIR,
         "nginx_site": NGINX_SITE,
@@ -190,7 +206,10 @@ def sync_files(
                 server_name_re=repr(SERVER_NAME_RE.pattern),
                 title_max=LABEL_MAX,
                 title_mark=TITLE_MARK,
+                prometheus_service=PROMETHEUS_SERVICE,
+                alertmanager_service=ALERTMANAGER_SERVICE,
                 **{k: v if site else "" for k, v in web.items()},
+                **{k: v if role == "monitoring" else "" for k, v in monitoring.items()},
             ),
             permissions="0755",
         ),

@@ -253,6 +253,7 @@ def render_web(
     package_upgrade: bool = False,
     admin_cidrs: Sequence[str] = (),
     acme_peers: Sequence[str] = (),
+    monitoring: Sequence[str] = (),
 ) -> str:
     """Render the user-data of a web host.
 
@@ -282,6 +283,7 @@ def render_web(
         admin_cidrs: networks admitted to SSH by the host firewall (:mod:`.firewall`; HTTP and HTTPS are open).
         acme_peers: the stack's OTHER web hosts' addresses: a host asks them for an ACME challenge token it does not
             hold (:mod:`.acme`).
+        monitoring: the monitoring hosts' addresses, admitted to the node exporter (runtime configuration).
 
     Returns:
         The ``#cloud-config`` document.
@@ -317,6 +319,7 @@ def render_web(
     )
     first = web_runtime(
         admin_cidrs=admin_cidrs,
+        monitoring=monitoring,
         acme_peers=peers,
         ssh_keys=keys,
         server_name=server_name,
@@ -378,6 +381,7 @@ def web_runtime(
     *,
     admin_cidrs: Sequence[str] = (),
     acme_peers: Sequence[str] = (),
+    monitoring: Sequence[str] = (),
     ssh_keys: Sequence[str] = (),
     server_name: str = "_",
     https: bool = False,
@@ -388,7 +392,10 @@ def web_runtime(
     other web hosts' addresses (ACME), the SSH keys, what it serves (:func:`site_settings`) and the application's
     part (the spec of the stack's release); the arguments and their defaults are :func:`render_web`'s."""
     return runtime.document(
-        firewall=firewall.web_sets(admin_cidrs=check.cidrs(admin_cidrs, "admin_cidrs", allow_empty=True)),
+        firewall=firewall.web_sets(
+            admin_cidrs=check.cidrs(admin_cidrs, "admin_cidrs", allow_empty=True),
+            monitoring=firewall.addresses(monitoring, "monitoring"),
+        ),
         acme_peers=[str(ipaddress.ip_address(p)) for p in acme_peers],
         ssh_keys=check.ssh_keys(ssh_keys),
         site=site_settings(server_name=server_name, https=https, app_title=app_title),

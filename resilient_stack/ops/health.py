@@ -125,6 +125,8 @@ def judge(targets: Sequence[Target], answers: Mapping[str, Answer], now: float, 
         _certs(t, rep, row, limits, add)
         if t.role == "web":
             _web(t, rep, row, add)
+        if t.role == "monitoring":
+            _monitoring(t, rep, row, add, sum(1 for h in targets if h.role == "monitoring"))
     _database(targets, answers, now, limits, st)
     return st
 
@@ -184,6 +186,28 @@ def _web(t: Target, rep: Mapping[str, Any], row: dict, add: Any) -> None:
         add(Finding(CRITICAL, f"{t.address} ({_where(t)})", f"its site does not answer /healthz (HTTP {code})",
                     "`resilient-stack app logs STACK --host ADDRESS`; `resilient-stack release status STACK`; a failed "
                     "release stops at its first host and `resilient-stack release rollback STACK` undoes it"))  # fmt: skip
+
+
+def _monitoring(t: Target, rep: Mapping[str, Any], row: dict, add: Any, hosts: int) -> None:
+    mon = rep.get("monitoring")
+    if not isinstance(mon, dict) or "error" in mon:
+        err = mon.get("error") if isinstance(mon, dict) else "no answer"
+        add(Finding(WARNING, f"{t.address} ({_where(t)})", f"its Prometheus or Alertmanager does not answer ({err})",
+                    "journalctl -u prometheus -u prometheus-alertmanager on the host; the other monitoring hosts "
+                    "still send the alerts"))  # fmt: skip
+        return
+    row["firing"] = mon.get("firing") or []
+    row["targets_down"] = mon.get("down") or []
+    stopped = sorted(u for u, state in (mon.get("services") or {}).items() if state != "active")
+    peers = (mon.get("cluster") or {}).get("peers")
+    if stopped:
+        add(Finding(WARNING, f"{t.address} ({_where(t)})", f"{', '.join(stopped)} not running",
+                    f"systemctl restart {' '.join(stopped)} on the host; the other monitoring hosts still send the "
+                    "alerts"))  # fmt: skip
+    elif isinstance(peers, int) and peers < hosts:
+        add(Finding(WARNING, f"{t.address} ({_where(t)})", f"its Alertmanager sees {peers} of the {hosts} in its "
+                    "cluster: an alert may reach you twice", "check the Alertmanagers' cluster port (9094, TCP and UDP) "
+                    "between the monitoring hosts"))  # fmt: skip
 
 
 def _database(targets: Sequence[Target], answers: Mapping[str, Answer], now: float, limits: Limits, st: Status) -> None:
@@ -368,13 +392,13 @@ def _ago(seconds: float) -> str:
 
 
 def render_text(st: Status) -> str:
-    lines = ["host            role      placement          state      disk%        healthz  certs(days)"]
+    lines = ["host            role       placement          state      disk%        healthz  certs(days)"]
     for h in st.hosts:
         disk = ",".join(f"{v:.0f}" for v in (h.get("disk_used_pct") or {}).values() if isinstance(v, (int, float)))
         certs = ",".join(f"{k}:{v:.0f}" for k, v in (h.get("certificate_days") or {}).items())
         place = f"{h['placement']} ({h['region']})" if h.get("region") else h["placement"]
         lines.append(
-            f"{h['address']:<15} {h['role']:<9} {place:<18} {h['state']:<10} {disk or '-':<12} "
+            f"{h['address']:<15} {h['role']:<10} {place:<18} {h['state']:<10} {disk or '-':<12} "
             f"{str(h.get('healthz', '-')):<8} {certs or '-'}"
         )
     c = st.cluster
@@ -391,6 +415,9 @@ def render_text(st: Status) -> str:
     if "backups" in c:
         b = c["backups"]
         lines.append("backups: " + (", ".join(f"{k} {v} ago" for k, v in b["newest"].items()) or "none"))
+    for h in st.hosts:
+        if "firing" in h:  # what the stack's own monitoring says, from each monitoring host
+            lines.append(f"alerts firing on {h['address']}: {', '.join(h['firing']) or 'none'}")
     lines.append("")
     if not st.findings:
         lines.append("OK: nothing to act on")

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any, Mapping, Sequence
 
-from resilient_stack.core.vocabulary import HTTP_PORT
+from resilient_stack.core.vocabulary import ALERTMANAGER_PORT, HTTP_PORT, PROMETHEUS_PORT
 from resilient_stack.hosts import paths
 from resilient_stack.hosts.inventory import inventory, web_placements
 from resilient_stack.hosts.remote import SSH_FAILED, parse_ssh
@@ -43,6 +43,11 @@ def probe_script(overrides: Mapping[str, str] | None = None) -> str:
         "APP_STATE_DIR": paths.APP_STATE_DIR,
         "NGINX_SITE": paths.NGINX_SITE,
         "HTTP_PORT": str(HTTP_PORT),
+        "PROMETHEUS_CONF": paths.PROMETHEUS_CONF,
+        "PROMETHEUS_SERVICE": paths.PROMETHEUS_SERVICE,
+        "ALERTMANAGER_SERVICE": paths.ALERTMANAGER_SERVICE,
+        "PROMETHEUS_PORT": str(PROMETHEUS_PORT),
+        "ALERTMANAGER_PORT": str(ALERTMANAGER_PORT),
         **(overrides or {}),
     }
     for name, value in fields.items():
@@ -60,6 +65,8 @@ def targets(outputs: Any, source: str) -> list[Target]:
     out = [Target(a, "web", n, region.get(n)) for n, a in web_placements(placements, source)]
     for name, address in sorted(outputs["databaseAddresses"].items()):
         out.append(Target(str(ipaddress.ip_address(address.strip())), "database", name, region.get(name)))
+    for name, address in sorted((outputs.get("monitoringAddresses") or {}).items()):  # inventory() checked them
+        out.append(Target(str(ipaddress.ip_address(address.strip())), "monitoring", name, region.get(name)))
     return out
 
 

@@ -43,6 +43,7 @@ import pulumi
 
 from resilient_stack.components import pki
 from resilient_stack.components.backup_config import SECRET_CONFIG_KEYS
+from resilient_stack.components.monitoring_config import ALERT_SECRET_KEYS
 from resilient_stack.components.stack_config import read_stack_file
 from resilient_stack.core.rules import DesignRejected
 from resilient_stack.io.errors import InputError
@@ -572,7 +573,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 def _secret_key(key: str) -> bool:
     """One of the backup repository's keys (in any namespace): a secret the engine decrypts, the mocks cannot."""
-    return key.rpartition(":")[2] in SECRET_CONFIG_KEYS
+    return key.rpartition(":")[2] in (*SECRET_CONFIG_KEYS, *ALERT_SECRET_KEYS)
 
 
 def engine_config(config: Mapping[str, Any], source: str = "stack config") -> dict[str, str]:

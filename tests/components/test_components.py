@@ -154,17 +154,25 @@ EXPECTED_PLACEMENTS = {
 # the dedicated user's), one host, data volume and attachment per member; rules: PostgreSQL, etcd's peer and client
 # ports and Patroni's API per (member, other member), PostgreSQL per (member, web host).
 WEB_HOSTS = {"production": 5, "staging": 2}
+MONITORING_HOSTS = {"production": 2, "staging": 0}
+# + per (member, monitoring host) the node exporter, the PostgreSQL exporter and etcd's metrics
 EXPECTED_DB = {
     stack: {
         "RandomPassword": 9 + 3,
         "ClusterPki": 1,
         "Container": 1,
         "Instance": 3,
-        "SecGroupRule": 4 * 2 * 3 + 3 * web,
+        "SecGroupRule": 4 * 2 * 3 + 3 * web + 3 * 3 * MONITORING_HOSTS[stack],
         "Volume": 3,
         "VolumeAttach": 3,
     }
     for stack, web in WEB_HOSTS.items()
+}
+# The monitoring hosts (production: waw and ik): their component; per host a security group, a public port, an
+# instance and its key; per (host, other host) 5 rules (Alertmanager's API, its cluster in TCP and UDP, Prometheus,
+# the node exporter); per (placement with web hosts, host) the node exporter's rule; the members' rules (above).
+MONITORING_TOTAL = {
+    stack: (1 + 4 * m + 5 * m * (m - 1) + 3 * m + 3 * 3 * m) if m else 0 for stack, m in MONITORING_HOSTS.items()
 }
 # + the web hosts' keys, the tier's new secrets, its CA and the etcd client port's rules (3 members x 2 others),
 # - the SSH rule of each placement (the shipped stacks' adminCidrs are empty: SSH closed until you name a network),
@@ -186,7 +194,7 @@ def test_resource_counts_per_placement(runs, stack):
     (db,) = of_type(res, DBTIER)
     assert dict(Counter(short(r.type) for r in descendants(res, db.urn))) == EXPECTED_DB[stack]
     assert len(of_type(res, PROVIDER)) == len(EXPECTED_PLACEMENTS[stack]) + 1  # + the backup placement
-    assert len(res) == EXPECTED_TOTAL[stack]
+    assert len(res) == EXPECTED_TOTAL[stack] + MONITORING_TOTAL[stack]
     assert [r.type for r in res].count("pulumi:pulumi:Stack") == 1
 
 
@@ -226,9 +234,15 @@ def test_security_groups(runs, stack):
     groups = {r.id: r.inputs["name"] for r in of_type(res, SECGROUP)}
     db_hosts = {r.outputs["accessIpV4"] for r in of_type(res, INSTANCE) if r.inputs["metadata"][ROLE_KEY] == "database"}
     web_hosts = {r.outputs["accessIpV4"] for r in of_type(res, INSTANCE) if r.inputs["metadata"][ROLE_KEY] == "web"}
+    mon_hosts = {
+        r.outputs["accessIpV4"] for r in of_type(res, INSTANCE) if r.inputs["metadata"][ROLE_KEY] == "monitoring"
+    }
+    assert len(mon_hosts) == MONITORING_HOSTS[stack]
+    monitors = {f"{ip}/32" for ip in mon_hosts}
     rules_by_group: dict[str, list[dict]] = {}
     for r in of_type(res, RULE):
-        assert r.inputs["direction"] == "ingress" and r.inputs["protocol"] == "tcp"
+        assert r.inputs["direction"] == "ingress" and r.inputs["protocol"] in ("tcp", "udp")
+        assert r.inputs["protocol"] == "tcp" or r.inputs["portRangeMin"] == 9094  # the Alertmanagers' gossip
         assert r.inputs["portRangeMin"] == r.inputs["portRangeMax"]
         rules_by_group.setdefault(groups[r.inputs["securityGroupId"]], []).append(r.inputs)
     for p in cfg.placements:
@@ -243,7 +257,7 @@ def test_security_groups(runs, stack):
                 (80, "::/0", "IPv6"),
                 (443, "0.0.0.0/0", "IPv4"),
                 (443, "::/0", "IPv6"),
-            }
+            } | {(9100, m, "IPv4") for m in monitors}  # the node exporter: the monitoring hosts only
         if p.hosts_database:
             own = named(res, f"{cfg.name}-db-{p.name}").outputs["accessIpV4"]
             by_port: dict[int, set[str]] = {}
@@ -257,12 +271,24 @@ def test_security_groups(runs, stack):
                 2380: others,
                 2379: others,
                 8008: others,
+                **({9100: monitors, 9187: monitors, 2381: monitors} if monitors else {}),
+            }
+        if cfg.monitoring is not None and p.name in cfg.monitoring.placements:
+            own = f"{named(res, f'{cfg.name}-mon-{p.name}').outputs['accessIpV4']}/32"
+            got = {(x["protocol"], x["portRangeMin"], x["remoteIpPrefix"]) for x in rules_by_group[f"{base}-mon"]}
+            # the other monitoring hosts only (the admin networks: none in the shipped stacks)
+            assert got == {
+                (pr, port, m)
+                for m in monitors - {own}
+                for pr, port in (("tcp", 9093), ("tcp", 9094), ("udp", 9094), ("tcp", 9090), ("tcp", 9100))
             }
     for group, rules in rules_by_group.items():
         for x in rules:
             if x["portRangeMin"] not in (80, 443):
                 assert x["remoteIpPrefix"] not in WORLD, (group, x)
-            assert x["portRangeMin"] in (22, 80, 443, 5432, 2379, 2380, 8008)
+            assert x["portRangeMin"] in (22, 80, 443, 5432, 2379, 2380, 8008, 9100, 9187, 2381, 9090, 9093, 9094)
+            if x["portRangeMin"] in (9100, 9187, 2381, 9090, 9093, 9094):  # metrics: the monitoring hosts only
+                assert x["remoteIpPrefix"] in monitors, (group, x)
             if x["portRangeMin"] == 2379:  # etcd's client API: the members only, never a web host
                 assert group.endswith("-db") and x["remoteIpPrefix"] not in {f"{ip}/32" for ip in web_hosts}
     # the hosts wear the right groups, on their private NIC and on their public port
@@ -271,7 +297,7 @@ def test_security_groups(runs, stack):
     for host in of_type(res, INSTANCE):
         role = host.inputs["metadata"][ROLE_KEY]
         placement = host.inputs["name"].removeprefix(f"{cfg.name}-").split("-")[0]
-        kinds = ("web", "admin") if role == "web" else ("db", "admin")
+        kinds = ("web", "admin") if role == "web" else ("mon", "admin") if role == "monitoring" else ("db", "admin")
         assert host.inputs["securityGroups"] == [f"{cfg.name}-{placement}-{k}" for k in kinds]
         port = ports[host.inputs["networks"][0]["port"]]
         assert port.inputs["securityGroupIds"] == [ids[f"{cfg.name}-{placement}-{k}"] for k in kinds]
@@ -363,9 +389,11 @@ def test_role_labels(runs, stack):
 
     web = [h for h in hosts if labels(h) == {ROLE_KEY: "web"}]
     db = [h for h in hosts if labels(h) == {ROLE_KEY: "database", QUORUM_KEY: "true"}]
+    mon = [h for h in hosts if labels(h) == {ROLE_KEY: "monitoring"}]
     assert len(web) == sum(p.web_count for p in cfg.placements)
     assert len(db) == len(cfg.database_placements)
-    assert len(web) + len(db) == len(hosts)
+    assert len(mon) == (len(cfg.monitoring.placements) if cfg.monitoring else 0) == MONITORING_HOSTS[stack]
+    assert len(web) + len(db) + len(mon) == len(hosts)
     # container metadata becomes X-Container-Meta-* HTTP headers: no ':' in the names
     containers = {c.inputs["name"]: c.inputs["metadata"] for c in of_type(res, CONTAINER)}
     assert containers == {cfg.backup_container: header_safe({ROLE_KEY: "backup", PROTECTS_KEY: "database"})}

@@ -99,14 +99,22 @@ def test_every_host_gets_its_firewall_sets_in_its_metadata(runs, admin):
         else run_program(stack_file("production"), config_overrides={"resilient-stack:adminCidrs": admin})
     )
     members = sorted(f"{r.outputs['accessIpV4']}/32" for r in of(res, INSTANCE) if r.inputs["name"].endswith("-db"))
+    monitors = sorted(f"{r.outputs['accessIpV4']}/32" for r in of(res, INSTANCE) if r.inputs["name"].endswith("-mon"))
+    assert len(monitors) == 2
     for host in of(res, INSTANCE):
         doc = cloudinit.runtime_document_of(host.inputs["metadata"])
         assert doc["firewall"]["admin4"] == admin[:1], host.name
         assert doc["firewall"]["admin6"] == admin[1:], host.name
+        own = f"{host.outputs['accessIpV4']}/32"
         if host.inputs["name"].endswith("-db"):
             assert sorted(doc["firewall"]["members4"]) == members
-        else:
-            assert set(doc["firewall"]) == {"admin4", "admin6"}
+            assert sorted(doc["firewall"]["monitoring4"]) == monitors
+        elif host.inputs["name"].endswith("-mon"):  # the other monitoring host: the Alertmanagers' cluster
+            assert set(doc["firewall"]) == {"admin4", "admin6", "monitoring4", "monitoring6"}
+            assert doc["firewall"]["monitoring4"] == [m for m in monitors if m != own]
+        else:  # a web host: its node exporter to the monitoring hosts
+            assert set(doc["firewall"]) == {"admin4", "admin6", "monitoring4", "monitoring6"}
+            assert sorted(doc["firewall"]["monitoring4"]) == monitors
 
 
 @pytest.mark.parametrize("server_name", ["www.shop.example", "_"])
@@ -164,6 +172,6 @@ def test_the_day_two_settings_reach_every_host_through_its_metadata():
             else:
                 assert "site" not in doc, name
     first, second = docs.values()
-    assert set(first) == set(second) and len(first) == 8
+    assert set(first) == set(second) and len(first) == 10  # 5 web hosts, 3 members, 2 monitoring hosts
     for name in first:
         assert first[name][1].options == second[name][1].options  # ignoreChanges: the user data, the image

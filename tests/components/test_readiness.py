@@ -120,7 +120,7 @@ def test_up_goes_on_once_the_site_is_named_or_the_warning_accepted(web):
         mocks=mocks,
         config_overrides=full({**KEYS, "web": {**web, "app": APP}, "sshPublicKey": SSH_KEY}),
     )
-    assert len([r for r in res if r.type == INSTANCE]) == 8
+    assert len([r for r in res if r.type == INSTANCE]) == 10  # 5 web hosts, 3 members, 2 monitoring hosts
     assert [w for w in warnings(mocks) if "web.serverName" in w or ACCESS_KEY in w] == []
 
 

@@ -230,7 +230,7 @@ def test_the_readme_devops_steps_deploy_the_shipped_production_stack(tmp_path):
     }
     assert web["app"]["image"] == TYPED["<your registry>/shop/web:1.0.0"]
     res = deploy(tmp_path, "production", NAMESPACE, config)
-    assert len([r for r in res if r.type == INSTANCE]) == 8
+    assert len([r for r in res if r.type == INSTANCE]) == 10  # 5 web hosts, 3 members, 2 monitoring hosts
 
 
 def test_the_readme_startup_steps_deploy_a_pulumi_new_project_named_otherwise(tmp_path):

@@ -67,5 +67,5 @@ def test_name_patterns(pattern, good, bad):
 
 
 def test_host_roles_and_ports_are_distinct():
-    assert len(set(v.HOST_ROLES)) == 3
+    assert len(set(v.HOST_ROLES)) == 4
     assert v.POSTGRES_PORT in v.DATABASE_PORTS and v.SSH_PORT not in v.DATABASE_PORTS

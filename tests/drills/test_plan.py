@@ -43,6 +43,8 @@ def test_every_instance_with_its_role_placement_and_site(production):
         ("shop-waw-web-1", "web", "waw", "ovh-warsaw"),
         ("shop-waw-web-2", "web", "waw", "ovh-warsaw"),
         ("shop-ik-web-1", "web", "ik", "infomaniak-geneva"),
+        ("shop-waw-mon", "monitoring", "waw", "ovh-warsaw"),
+        ("shop-ik-mon", "monitoring", "ik", "infomaniak-geneva"),
     }
     assert set(production.sites) == {"ovh-gravelines", "ovh-warsaw", "infomaniak-geneva", "ovh-limburg"}
     assert production.backup_site == "ovh-limburg" and production.sites["ovh-limburg"].placements == ("backups-lim",)
@@ -58,7 +60,11 @@ def test_public_addresses_come_from_the_mock_cloud_and_reach_the_hosts_through_t
     cluster = ",".join(f"shop-{p}-db=https://{production.database_addresses[p]}:2380" for p in ("gra", "waw", "ik"))
     webs = [h.public_ip for h in production.hosts if h.role == "web"]
     for h in production.hosts:
-        if h.role != "web":
+        if h.role == "monitoring":  # scrapes every host: the members' exporters and the web hosts' health
+            assert all(ip in h.user_data for ip in webs) and f'"{production.database_addresses["gra"]}:9187"' in (
+                h.user_data
+            )
+        elif h.role != "web":
             # every member names every other member and admits every web host, as the components rendered it
             assert f"ETCD_INITIAL_CLUSTER={cluster}\n" in h.user_data
             assert all(f"hostssl shop shop,shop_alt,shop_migrate {ip}/32 scram-sha-256" in h.user_data for ip in webs)
@@ -76,6 +82,8 @@ def test_public_addresses_come_from_the_mock_cloud_and_reach_the_hosts_through_t
 
 def test_the_stack_file_is_used_as_it_is(production):
     assert production.config_overrides == {}
+    # the one secret a user gives that no stack file holds: where the alerts go, the drill's receiver (the visitor)
+    assert production.alert_receiver == f"http://{production.visitor_ip}:9095/alerts"
     assert str(NET) not in production.db_host("gra").user_data, "no operator network admitted"
     assert production.record_name == "www.shop.test" and production.url == "https://www.shop.test"
     assert production.database_url.startswith("postgresql://shop@198.18.42.")
@@ -83,7 +91,11 @@ def test_the_stack_file_is_used_as_it_is(production):
 
 def test_the_user_data_is_exactly_what_the_components_render(production):
     names = [h.name for h in production.hosts]
-    res = run_program(PRODUCTION, mocks=RecordingMocks(public_address=plan.Addresses(NET, names)))
+    res = run_program(
+        PRODUCTION,
+        mocks=RecordingMocks(public_address=plan.Addresses(NET, names)),
+        config_overrides={"resilient-stack:alertWebhook": production.alert_receiver},
+    )
     packed = {r.inputs["name"]: r.inputs["userData"] for r in res if r.type == plan.INSTANCE_TYPE}
     assert all(not ud.startswith("#") for ud in packed.values()), "the components hand Nova gzip + base64"
     # the plan holds what cloud-init reads once it has unpacked it

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from resilient_stack.drills import faults, topology
+from resilient_stack.drills import alerts, faults, topology
 from resilient_stack.drills.load import RUN_DIR, VISITOR
 
 from ..conftest import need_tool
@@ -23,8 +23,11 @@ def test_the_visitor_is_a_plain_client():
     ud = topology.visitor_user_data()
     doc = yaml.safe_load(ud)
     assert ud.startswith("#cloud-config\n") and doc["package_update"] is False
-    (script,) = doc["write_files"]
+    script, receiver, unit = doc["write_files"]
     assert script["path"] == VISITOR and script["permissions"] == "0755" and "curl" in script["content"]
+    # the drill's alert receiver (the stack's alertWebhook while it runs): a line per notification
+    assert "ThreadingHTTPServer" in receiver["content"] and f"{alerts.PORT} {alerts.LOG}" in unit["content"]
+    assert ["systemctl", "start", f"{alerts.SERVICE}.service"] in doc["runcmd"]
     assert ["install", "-d", "-m", "0755", RUN_DIR] in doc["runcmd"]
     assert "haproxy" not in ud, "nothing health-checks the entry point for the visitor"
 
@@ -50,6 +53,7 @@ def test_s3_stand_in_user_data():
 def test_every_payload_file_is_used():
     assert {p.name for p in DATA.iterdir()} == {
         "visitor.sh",
+        "alert-receiver.py",
         "probe.sh",
         "s3-moto.service",
         "s3-nginx.conf",

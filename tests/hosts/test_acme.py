@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from resilient_stack.hosts import acme, paths, runtime
+from resilient_stack.hosts import acme, hardening, paths, runtime
 from resilient_stack.hosts import cloudinit as ci
 from tests.hosts.samples import WEB_IPS, files, load, served, sync_module, web, web_app
 
@@ -59,7 +59,8 @@ def test_with_a_dns_name_certbot_and_the_challenge_and_hsts_only_with_the_real_c
     assert 'add_header Strict-Transport-Security "max-age=31536000" always;' in script  # with the real one only
     assert fs[paths.CERT_DEPLOY_HOOK]["permissions"] == "0755"
     assert "OnUnitActiveSec=3h" in fs[f"{paths.SYSTEMD_DIR}/{paths.CERT_SERVICE}.timer"]["content"]
-    assert doc["runcmd"][-4:-1] == acme.runcmd()
+    tail = hardening.last_runcmd()  # the sync timer and the exporters, last
+    assert doc["runcmd"][-len(tail) - len(acme.runcmd()) : -len(tail)] == acme.runcmd()
     assert ["systemctl", "start", "--no-block", "resilient-stack-certificate.service"] in doc["runcmd"], (
         "the first boot does not wait for Let's Encrypt"
     )

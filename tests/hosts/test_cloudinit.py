@@ -49,11 +49,12 @@ def test_nothing_fetched_beyond_debian_apt(kind):
     doc = load(DOCS[kind]())
     assert not {"apt", "snap"} & set(doc), "no extra apt sources or snaps"
     assert doc["bootcmd"] == firewall.bootcmd_guard(), "the one boot hook: the metadata service to root only"
-    # etcd's client URL is the host's own loopback, the metadata service is the cloud's own (link-local): neither
-    # is the internet
+    # etcd's client URL is the host's own loopback, the metadata service is the cloud's own (link-local), etcd's
+    # metrics URL is where it listens: none is the internet
     text = (
         (runcmd_text(doc) + json.dumps([f["content"] for f in doc["write_files"]]))
         .replace("http://127.0.0.1:", "")
+        .replace("http://0.0.0.0:", "")
         .replace(paths.METADATA_URL, "")
     )
     for bad in ("curl ", "wget ", "| sh", "|sh", "http://", "add-apt-repository"):

@@ -57,6 +57,8 @@ def test_every_member_gets_postgres_patroni_and_etcd():
             "pgbackrest",
             "nftables",
             "unattended-upgrades",
+            "prometheus-node-exporter",
+            "prometheus-postgres-exporter",
         ]
         assert doc["hostname"] == name
         fs = files(doc)

@@ -25,6 +25,21 @@ def test_roles_and_targets(cli):
     assert lines["db-replica"] == "ssh://debian@203.0.113.8"
 
 
+def test_monitoring_hosts_have_their_role(cli):
+    outputs = dict(OUTPUTS, monitoringAddresses={"waw": "198.51.100.30", "ik": "203.0.113.9"})
+    r = cli("inventory", "-", "--format", "shell", stdin=json.dumps(outputs).encode())
+    assert r.returncode == 0, r.stderr
+    assert (
+        "python -m resilient_stack.hosts.checks --hosts=ssh://debian@203.0.113.9,ssh://debian@198.51.100.30 "
+        "--role monitoring" in r.stdout.decode()
+    )
+    r = cli("inventory", "-", stdin=json.dumps(OUTPUTS).encode())
+    assert "monitoring: (none)" in r.stdout.decode()  # a stack without monitoring hosts
+    bad = dict(OUTPUTS, monitoringAddresses={"waw": "[secret]"})
+    r = cli("inventory", "-", stdin=json.dumps(bad).encode())
+    assert r.returncode == 2 and b"monitoringAddresses.waw is not an IP address" in r.stderr
+
+
 def test_shell_format_gives_the_pytest_commands(cli):
     r = cli("inventory", "-", "--format", "shell", "--user", "admin", stdin=json.dumps(OUTPUTS).encode())
     out = r.stdout.decode()

@@ -363,3 +363,54 @@ def test_a_repository_pgbackrest_cannot_read_is_said_as_such_not_as_empty():
     [f] = st.findings
     assert f.level == health.CRITICAL and f.problem.startswith("pgBackRest cannot read the repository (stanza main")
     assert "object storage" in f.action
+
+
+def test_a_monitoring_host_says_its_services_cluster_and_alerts_and_what_stopped_is_named(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (tmp_path / "prometheus.yml").write_text("global: {}\n")
+    status = {"cluster": {"status": "ready", "peers": [{"name": "a"}, {"name": "b"}]}}
+    targets = {"data": {"activeTargets": [
+        {"labels": {"instance": "shop-gra-db"}, "health": "down"},
+        {"labels": {"instance": "shop-waw-db"}, "health": "up"},
+    ]}}  # fmt: skip
+    alerts = {"data": {"alerts": [{"labels": {"alertname": "HostDown"}, "state": "firing"},
+                                  {"labels": {"alertname": "SiteDown"}, "state": "pending"}]}}  # fmt: skip
+    for name, doc in (("status", status), ("targets", targets), ("alerts", alerts)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+    script(bin_dir / "systemctl", 'if [ "$2" = prometheus ]; then echo active; else echo inactive; exit 3; fi\n')
+    script(
+        bin_dir / "curl",
+        f'case "$*" in *9093/api/v2/status*) cat {tmp_path}/status.json ;; *v1/targets*) cat {tmp_path}/targets.json '
+        f";; *v1/alerts*) cat {tmp_path}/alerts.json ;; *) exit 22 ;; esac\n",
+    )
+    fields = {
+        "PATRONI_CONF": str(tmp_path / "none"),
+        "NGINX_SITE": str(tmp_path / "none"),
+        "PROMETHEUS_CONF": str(tmp_path / "prometheus.yml"),
+        "DATA_MOUNT": str(tmp_path / "not-mounted"),
+        "MEMBER_CERT": str(tmp_path / "none"),
+    }
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [sys.executable, "-"], input=probe_script(fields), capture_output=True, text=True, env=env, timeout=60
+    )
+    rep = json.loads(proc.stdout)
+    assert rep["role"] == "monitoring"
+    assert rep["monitoring"] == {
+        "services": {"prometheus": "active", "prometheus-alertmanager": "inactive"},
+        "cluster": {"status": "ready", "peers": 2},
+        "targets": 2,
+        "down": ["shop-gra-db"],
+        "firing": ["HostDown"],
+    }
+    mon = [Target("203.0.113.40", "monitoring", "waw", "WAW1"), Target("203.0.113.50", "monitoring", "ik", "dc4-a")]
+    st = judge([*stack(), *mon], {**answers(), "203.0.113.40": Answer(rep), "203.0.113.50": Answer(rep)}, NOW)
+    stopped = [f for f in st.findings if "prometheus-alertmanager not running" in f.problem]
+    assert len(stopped) == 2 and all(f.level == health.WARNING for f in stopped)
+    assert "alerts firing on 203.0.113.40: HostDown" in health.render_text(st)
+    # both running, a cluster short of a peer: an alert may come twice
+    fine = {**rep, "monitoring": {**rep["monitoring"], "services": {"prometheus": "active", "x": "active"},
+                                  "cluster": {"status": "ready", "peers": 1}}}  # fmt: skip
+    st = judge([*stack(), *mon], {**answers(), "203.0.113.40": Answer(fine), "203.0.113.50": Answer(fine)}, NOW)
+    assert [f.problem for f in st.findings][0].startswith("its Alertmanager sees 1 of the 2 in its cluster")

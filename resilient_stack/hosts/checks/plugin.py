@@ -15,6 +15,8 @@ with ``--role`` (``resilient-stack inventory --format shell`` prints these comma
     # a replica (several hosts of one role at once: --hosts=ssh://debian@IP1,ssh://debian@IP2)
     python -m resilient_stack.hosts.checks --hosts=ssh://debian@IP --role db-replica
 
+    # a monitoring host: Prometheus, Alertmanager, every target of the stack up, the alert rules loaded
+    python -m resilient_stack.hosts.checks --hosts=ssh://debian@IP --role monitoring
     # a local podman container booted by resilient_stack.testing.podman
     python -m resilient_stack.hosts.checks --hosts=podman://rs-1a2b3c-web --role web
 
@@ -23,7 +25,7 @@ Without ``--role`` every test here is skipped (so a plain ``pytest`` of the whol
 probe the developer's own machine).
 
 Options:
-    --role web|db-primary|db-replica   what the hosts should be (required to run anything)
+    --role web|db-primary|db-replica|monitoring   what the hosts should be (required to run anything)
     --placement LABEL                  web: the placement label the index page must show
     --app-title TITLE                  web: the title the index page must show
     --expect-replicas N                db-primary: at least N replicas streaming (default 0)
@@ -89,7 +91,7 @@ def _select_by_role(request: pytest.FixtureRequest) -> None:
     role = _opt(request.config, "role")
     marker = request.node.get_closest_marker("role")
     if role is None:
-        pytest.skip("host checks need --role web|db-primary|db-replica (and --hosts=...)")
+        pytest.skip("host checks need --role web|db-primary|db-replica|monitoring (and --hosts=...)")
     if marker is not None and role not in marker.args:
         pytest.skip(f"not a check for role {role}")
 

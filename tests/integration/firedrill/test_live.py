@@ -157,6 +157,29 @@ def test_burning_the_primarys_site_fails_over_by_itself(production):
     # Gravelines comes back: its former primary rewinds and follows the new primary
     check_rejoined(sc, "gra")
     assert sc["rejoin"]["pg_rewind"] is True
+    check_alerted(sc, promoted=sc["failover"]["promoted"])
+
+
+ALERT_WITHIN_S = 120.0  # issue 23: the operator is told within 2 minutes
+
+
+def check_alerted(sc: dict, promoted: str | None = None) -> None:
+    """The stack's own monitoring told the drill's webhook, once each: the site is down (within 2 minutes, resolved
+    once it is back) and, when the primary was lost, which member was promoted; nothing else about the site's hosts
+    (their own alerts wait while their site is down and for a while after)."""
+    site = sc["site"]
+    alerts = sc["alerts"]
+    assert alerts is not None, "production has monitoring hosts: the drill reports their alerts"
+    down = [a for a in alerts if a["alert"] == "SiteDown" and a["site"] == site]
+    assert len(down) == 1 and down[0]["notifications"] == 1, alerts
+    assert down[0]["first_s"] <= ALERT_WITHIN_S and down[0]["resolved_s"] is not None, down
+    failovers = [a for a in alerts if a["alert"] == "Failover"]
+    if promoted is None:
+        assert not failovers, alerts
+    else:
+        assert [(a["instance"], a["notifications"]) for a in failovers] == [(f"shop-{promoted}-db", 1)], alerts
+        assert failovers[0]["first_s"] <= ALERT_WITHIN_S
+    assert not [a for a in alerts if a["site"] == site and a["alert"] != "SiteDown"], alerts
 
 
 SYNC_STALL_S = 30.0  # a lost synchronous standby: commits wait until the primary drops it (wal_sender_timeout)
@@ -165,7 +188,7 @@ SYNC_STALL_S = 30.0  # a lost synchronous standby: commits wait until the primar
 def test_burning_a_replicas_site_keeps_the_primary(production):
     _, _, scenarios = production
     sc = scenarios["infomaniak-geneva"]
-    assert set(sc["killed"]) == {"shop-ik-db", "shop-ik-web-1"}
+    assert set(sc["killed"]) == {"shop-ik-db", "shop-ik-web-1", "shop-ik-mon"}
     assert sc["failover"] is None  # the primary was not lost
     check_healed(sc, {"gra", "waw"})
     # the page never failed; writes wait for a new synchronous standby when the burned member was the one, and the
@@ -173,6 +196,7 @@ def test_burning_a_replicas_site_keeps_the_primary(production):
     assert sc["rto_web_s"] == 0.0 and sc["rto_writes_s"] is not None and sc["rto_writes_s"] <= SYNC_STALL_S
     check_data(sc)
     check_rejoined(sc, "ik")
+    check_alerted(sc)  # told by the monitoring host that survives, in Warsaw
 
 
 def test_burning_the_backups_site_costs_nothing_but_the_backups(production):

@@ -317,7 +317,8 @@ def status_of(stack: Stack, down: set[str] = frozenset()) -> health.Status:
     script = status.probe_script()
     targets, answers = [], {}
     for h in stack.plan.hosts:
-        targets.append(health.Target(h.public_ip, "web" if h.role == HOST_WEB else "database", h.placement))
+        role = h.role if h.role in (HOST_WEB, "monitoring") else "database"
+        targets.append(health.Target(h.public_ip, role, h.placement))
         if h.name in down:
             answers[h.public_ip] = health.Answer(None, "ssh failed: connection timed out")
             continue
@@ -338,19 +339,22 @@ def test_status_of_the_healthy_stack_has_nothing_to_act_on(stack):
         st = status_of(stack)
     say("status (healthy):\n" + health.render_text(st))
     assert st.findings == [] and st.exit_code == 0, health.render_text(st)
-    dbs = [h for h in stack.plan.hosts if h.role != HOST_WEB]
+    dbs = [h for h in stack.plan.hosts if h.role.startswith("db-")]
     assert st.cluster["leader"] and len(st.cluster["members"]) == len(dbs)
     assert st.cluster["etcd"]["healthy"] == len(dbs) and st.cluster["backups"]["newest_full_hours"] is not None
     assert all(h["state"] == "up" for h in st.hosts)
     assert {h["healthz"] for h in st.hosts if h["role"] == "web"} == {200}
+    # the monitoring hosts: Prometheus and Alertmanager running, clustered, every target up, nothing firing
+    mon = [h for h in st.hosts if h["role"] == "monitoring"]
+    assert len(mon) == 2 and all(h["firing"] == [] and h["targets_down"] == [] for h in mon), mon
 
 
 def test_status_names_a_lost_site_and_what_to_do(stack):
     """A replica's site burned (its containers killed; the stack's last test): that placement answers nothing, etcd
     has lost a member; each is named with its action, and the command exits 1."""
     primary = status_of(stack).cluster["leader"]  # Patroni's member name: the host's name
-    assert primary in {h.name for h in stack.plan.hosts if h.role != HOST_WEB}
-    lost = next(h.placement for h in stack.plan.hosts if h.role != HOST_WEB and h.name != primary)
+    assert primary in {h.name for h in stack.plan.hosts if h.role.startswith("db-")}
+    lost = next(h.placement for h in stack.plan.hosts if h.role.startswith("db-") and h.name != primary)
     victims = {h.name for h in stack.plan.hosts if h.placement == lost}
     podman.kill(*(stack.top.names[n] for n in victims), signal_name="KILL", timeout=60)
     deadline = time.monotonic() + 120

@@ -3,10 +3,11 @@
 # configuration. The user data is the boot configuration and never changes on a running host; what changes
 # comes from the instance's metadata, which the cloud updates in place:
 #  - items {{prefix}}00, {{prefix}}01... joined into one JSON document (pg_hba, the host firewall's sets, the
-#    ACME peers, Patroni's dynamic configuration, the SSH keys, what a web host serves): resilient_stack.hosts.runtime;
+#    ACME peers, Patroni's dynamic configuration, the SSH keys, what a web host serves, what a monitoring host
+#    scrapes and its alert rules): resilient_stack.hosts.runtime;
 #  - items {{secret_prefix}}00... joined into one document sealed with this host's own key (AES-SIV; the key came
 #    with the user data, {{key_file}}): the TLS certificates and keys, the passwords, the backup repository's keys
-#    and passphrase, the application's credentials: resilient_stack.hosts.secrets.
+#    and passphrase, the application's credentials, Alertmanager's receivers: resilient_stack.hosts.secrets.
 # Run by resilient-stack-sync.timer, once at first boot (--boot: an unreachable metadata service, as in the fire
 # drill's podman hosts, keeps the user data's copies), and by db-start (--local: the copies on disk, applied
 # again). Applies only what changed; a document it cannot use (altered, sealed for another host) changes nothing.
@@ -31,7 +32,7 @@ VERSION = {{version}}
 STATE = "{{runtime_config}}"
 KEY_FILE = "{{key_file}}"
 SEALED_FILE = "{{sealed_file}}"
-ROLE = "{{role}}"  # web or db
+ROLE = "{{role}}"  # web, db or monitoring
 PATRONI_CONF = "{{patroni_conf}}"  # empty on a host without Patroni
 PATRONI_SERVICE = "{{patroni_service}}"
 PATRONI_API_PORT = {{patroni_api_port}}
@@ -54,6 +55,9 @@ INDEX_TEMPLATE = "{{index_template}}"
 INDEX_PAGE = "{{index_page}}"
 TITLE_MARK = "{{title_mark}}"
 TITLE_MAX = {{title_max}}
+MONITORING_TARGETS = "{{monitoring_targets}}"  # empty on a host that is not a monitoring host
+MONITORING_RULES = "{{monitoring_rules}}"
+ALERTMANAGER_CONF = "{{alertmanager_conf}}"
 CERT_NAMES = "{{cert_names}}"
 CERT_SERVICE = "{{cert_service}}"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -139,6 +143,15 @@ def check(doc):
                 network = ipaddress.ip_network(element, strict=True)  # ValueError for anything else
                 if network.prefixlen < 8:
                     raise ValueError(f"firewall set {name}: {element} is wider than a /8")
+    monitoring = doc.get("monitoring")
+    if monitoring is not None:
+        targets = monitoring.get("targets") if isinstance(monitoring, dict) else None
+        if not isinstance(targets, dict) or not isinstance(monitoring.get("rules"), str):
+            raise ValueError("monitoring must hold targets (by job) and rules")
+        for job, groups in targets.items():
+            if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", job) or not isinstance(groups, list) or not all(
+                    isinstance(g, dict) and isinstance(g.get("targets"), list) for g in groups):
+                raise ValueError(f"monitoring targets {job!r}: a lower-case job name and Prometheus target groups")
     peers = doc.get("acme_peers")
     if peers is not None:
         if not isinstance(peers, list):
@@ -189,6 +202,8 @@ def check_secrets(doc):
     for name, role in roles.items():
         if not ROLE_NAME.fullmatch(name) or not isinstance(role, dict) or not VERIFIER.fullmatch(role.get("verifier", "")):
             raise ValueError(f"roles: {name!r} needs a SCRAM-SHA-256 verifier")
+    if not isinstance(doc.get("alertmanager", ""), str):
+        raise ValueError("alertmanager must be the text of Alertmanager's configuration")
     app = doc.get("app", {})
     creds = app.get("credentials", []) if isinstance(app, dict) else None
     if not isinstance(creds, list) or not all(isinstance(c, dict) and ROLE_NAME.fullmatch(str(c.get("user")))
@@ -592,6 +607,22 @@ def apply_app(app):
     return write_private(APP_CREDENTIALS, json.dumps(app, indent=1, sort_keys=True) + "\n", (0, 0), 0o600)
 
 
+def apply_monitoring(monitoring, receivers, boot):
+    """What Prometheus scrapes (it reads the target files again by itself), its alert rules and Alertmanager's
+    receivers (the sealed document's): each service reloaded when its file changed."""
+    owner, changed = ids("root", "prometheus"), []
+    for job, groups in sorted(monitoring["targets"].items()):
+        if write_private(f"{MONITORING_TARGETS}/{job}.json", json.dumps(groups, indent=1) + "\n", owner, 0o640):
+            changed.append(f"{job} targets")
+    for path, text, unit in ((MONITORING_RULES, monitoring["rules"], "{{prometheus_service}}"),
+                             (ALERTMANAGER_CONF, receivers, "{{alertmanager_service}}")):
+        if text and write_private(path, text, owner, 0o640):
+            changed.append(os.path.basename(path))
+            if not boot:
+                subprocess.run(["systemctl", "reload-or-restart", unit], check=True)
+    return changed
+
+
 def apply_secrets(doc, boot):
     changed = []
     if doc.get("tls") and apply_tls(doc["tls"]):
@@ -648,6 +679,8 @@ def main(argv):
         changed.append("ssh_keys")
     if doc.get("site") is not None and SITE_DIR:
         changed += apply_site(doc["site"], boot)
+    if doc.get("monitoring") is not None and MONITORING_TARGETS:
+        changed += apply_monitoring(doc["monitoring"], secret_doc.get("alertmanager"), boot)
     if doc.get("dcs") is not None and PATRONI_CONF and not boot:
         try:
             if apply_dcs(doc["dcs"]):
