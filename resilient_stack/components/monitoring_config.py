@@ -77,12 +77,21 @@ class ThresholdSettings(_Model):
         default=14, ge=1, le=365, description="A web host's HTTPS certificate expires within this many days."
     )
 
+    backup_max_age_hours: int = Field(
+        default=26,
+        ge=1,
+        le=24 * 40,
+        description="The repository's newest backup older than this many hours (the daily differential at 02:00 "
+        "and a margin).",
+    )
+
     def thresholds(self) -> host_monitoring.Thresholds:
         return host_monitoring.Thresholds(
             replica_lag_mb=self.replica_lag_mb,
             wal_ready_files=self.wal_ready_files,
             disk_percent=self.disk_percent,
             certificate_days=self.certificate_days,
+            backup_max_age_hours=self.backup_max_age_hours,
         )
 
 

@@ -25,6 +25,7 @@ from resilient_stack.core.vocabulary import BUCKET_RE, POSTGRES_PORT, S3_REGION_
 from resilient_stack.hosts import fields as check
 from resilient_stack.hosts import payload
 from resilient_stack.hosts.document import write_file
+from resilient_stack.hosts.exporters import TEXTFILE_DIR
 from resilient_stack.hosts.paths import (
     BACKUP_INIT_SCRIPT,
     BACKUP_INIT_SERVICE,
@@ -47,6 +48,8 @@ __all__ = ["BackupRepository", "BackupTarget", "validate_backup_repository", "se
 
 
 _NOT_KNOWN_YET = object()
+# what the primary's catch-up read of the repository, for the node exporter (the monitoring hosts' backup alerts)
+BACKUP_METRICS = f"{TEXTFILE_DIR}/resilient_stack_backup.prom"
 
 
 def validate_backup_repository(
@@ -277,6 +280,7 @@ def catch_up_files(backup: BackupRepository | BackupTarget) -> list[dict[str, An
                 queue_max_mb=backup.archive_queue_max_mb,
                 full_unit=_service_instance("full"),
                 diff_unit=_service_instance("diff"),
+                metrics=BACKUP_METRICS,
             ),
             permissions="0755",
         ),

@@ -109,6 +109,7 @@ class Thresholds:
     wal_ready_files: int = 16  # WAL segments waiting to be archived (16 MB each)
     disk_percent: int = 85  # a data or root file system this full
     certificate_days: int = 14  # a web host's certificate expires within
+    backup_max_age_hours: int = 26  # the repository's newest backup older than this (a daily differential + 2 h)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +302,31 @@ def alert_rules(thresholds: Thresholds = Thresholds()) -> str:
             severity="warning",
             summary="PostgreSQL on {{ $labels.instance }} does not answer its exporter",
             action="journalctl -u patroni on the member",
+        ),
+        _rule(
+            "BackupLate",
+            f"time() - max(resilient_stack_backup_newest_timestamp_seconds) > {t.backup_max_age_hours * 3600}",
+            wait="5m",
+            severity="critical",
+            summary="The newest backup in the repository ended {{ $value | humanizeDuration }} ago",
+            action="resilient-stack status; check the backup site and its credential (journalctl -u "
+            "resilient-stack-backup-init on the primary)",
+        ),
+        _rule(
+            "BackupMissing",
+            "absent(resilient_stack_backup_newest_timestamp_seconds)",
+            wait="1h",
+            severity="critical",
+            summary="No member reports a backup in the repository",
+            action="journalctl -u resilient-stack-backup-init on the primary: the repository, its stanza, archiving",
+        ),
+        _rule(
+            "BackupRepositoryUnreadable",
+            "resilient_stack_backup_repository_readable == 0",
+            wait="10m",
+            severity="critical",
+            summary="The primary {{ $labels.instance }} cannot read the backup repository",
+            action="Check the backup site's status and the backup credential; backups and WAL archiving stop",
         ),
         _rule(
             "WalArchiveFailing",

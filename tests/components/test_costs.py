@@ -45,6 +45,8 @@ def instances(cfg: StackConfig) -> Counter:
         out[p.flavor] += p.web_count
         if p.hosts_database:
             out[p.effective_database_flavor] += 1
+        if cfg.monitoring is not None and p.name in cfg.monitoring.placements:
+            out[cfg.monitoring.flavor or p.flavor] += 1  # its monitoring host
     return +out
 
 

@@ -412,3 +412,42 @@ def test_the_sync_writes_the_targets_rules_and_receivers_and_reloads_only_what_c
     assert changed == ["monitoring_rules"] and rec.calls == [["systemctl", "reload-or-restart", "prometheus"]]
     with pytest.raises(ValueError, match="targets"):
         module.check({**first, "monitoring": {"targets": {"Bad Job": []}, "rules": ""}})
+
+
+def test_backups_older_than_their_schedule_or_a_repository_the_primary_cannot_read_are_alerts():
+    """The primary's catch-up writes what it read of the repository every minute (resilient_stack_backup_*): the
+    backup site burns at 10 minutes, the newest backup (ended at 0) grows older; 26 hours is the default limit."""
+    hour = 3600
+    series = [
+        {"series": 'resilient_stack_backup_newest_timestamp_seconds{instance="p"}', "values": "0x100000"},
+        {"series": 'resilient_stack_backup_repository_readable{instance="p"}', "values": "1x59 0x100000"},
+    ]
+    promtool, _ = tools()
+    import tempfile
+
+    rules = yaml.safe_load(monitoring.alert_rules())
+    for r in rules["groups"][0]["rules"]:
+        del r["annotations"]
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "rules.yml").write_text(yaml.safe_dump(rules))
+        test = {
+            "rule_files": ["rules.yml"],
+            "evaluation_interval": "1m",
+            "tests": [
+                {
+                    "interval": "1m",
+                    "input_series": [{**s, "values": s["values"].replace("59", "9")} for s in series],
+                    "alert_rule_test": [
+                        fired("BackupRepositoryUnreadable", "15m"),
+                        fired("BackupRepositoryUnreadable", "25m", {"instance": "p", "severity": "critical"}),
+                        fired("BackupLate", "26h"),
+                        fired("BackupLate", "26h10m", {"severity": "critical"}),
+                        fired("BackupMissing", "26h10m"),
+                    ],
+                }
+            ],
+        }
+        Path(d, "test.yml").write_text(yaml.safe_dump(test))
+        proc = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=d, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert str(30 * hour) in monitoring.alert_rules(monitoring.Thresholds(backup_max_age_hours=30))

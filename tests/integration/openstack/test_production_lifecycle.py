@@ -96,6 +96,9 @@ class Expected:
                 | ({f"{base}-db"} if p.get("databaseRole") in ("primary", "replica") else set())
             )
             at["server_groups"].add(base)
+            if p["name"] in cfg("monitoring")["placements"]:  # its monitoring host, in a group of its own
+                at["servers"].add(f"{base}-mon")
+                at["security_groups"].add(f"{base}-mon")
         b = cfg("backups")
         out[f"{b['cloud']}/{b['region']}"]["containers"].add(b.get("container") or f"{prefix}-pgbackrest")
         return cls({w: dict(kinds) for w, kinds in out.items()})
@@ -349,6 +352,13 @@ def test_a_routine_change_replaces_no_instance_and_no_volume(life):
             and doc["site"]["server_name"] == ROUTINE_CHANGE["resilient-stack:web.serverName"]
         )
         assert doc["ssh_keys"] == [ROUTINE_CHANGE["resilient-stack:sshPublicKey"]]
+    # the monitoring hosts: the admin networks reach their web interfaces, in place; they watch all 10 hosts
+    mons = [sv for held in after.values() for sv in held["servers"] if sv["name"].endswith("-mon")]
+    assert len(mons) == 2
+    for sv in mons:
+        doc = runtime_document_of(sv["metadata"])
+        assert doc["firewall"]["admin4"] == ["198.18.10.0/24", "198.18.20.0/24"], sv["name"]
+        assert len(doc["monitoring"]["targets"]["node"]) == 10
     # the change did reach the cloud: SSH from the new admin network in every placement's admin group
     for where, held in after.items():
         for g in held["security_groups"]:

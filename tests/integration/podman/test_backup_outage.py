@@ -53,6 +53,14 @@ def psql(host: podman.Host, sql: str, timeout: float = 60) -> str:
     return proc.stdout.strip()
 
 
+def backup_metrics(host: podman.Host) -> dict[str, float]:
+    """What the node exporter serves of the catch-up's text file."""
+    out = host.exec("curl", "-fsS", "--max-time", "5", "http://127.0.0.1:9100/metrics", check=False).stdout
+    names = {"resilient_stack_backup_repository_readable": "readable",
+             "resilient_stack_backup_newest_timestamp_seconds": "newest"}  # fmt: skip
+    return {names[k]: float(v) for k, _, v in (line.partition(" ") for line in out.splitlines()) if k in names}
+
+
 def info(host: podman.Host) -> dict:
     proc = host.exec(
         "runuser",
@@ -157,6 +165,11 @@ def test_a_member_whose_repository_cannot_be_reached_boots_serves_and_catches_up
     assert ok, f"no full backup after the repository appeared: {info(db)['status']}; {catch_up_said(db)}"
     print(f"[outage] stanza and first full backup {time.monotonic() - t0:.0f} s after the repository appeared")
     outage["s3"] = s3
+    # what the monitoring hosts' backup alerts read (the node exporter's text file): the repository's newest backup
+    newest = max(b["timestamp"]["stop"] for b in info(db)["backup"])
+    assert eventually(lambda: backup_metrics(db) == {"readable": 1.0, "newest": float(newest)}, 120, 5), backup_metrics(
+        db
+    )
 
 
 @pytest.mark.podman
@@ -194,6 +207,9 @@ def test_losing_the_repository_never_stops_writes_nor_fills_the_disk(outage):
     assert size, f"pg_wal stayed at {wal_bytes(db) >> 20} MiB, over {bound >> 20} MiB"
     assert "dropped WAL file" in logs, logs[-2000:]
     assert psql(db, "SELECT pg_is_in_recovery()") == "f"
+    # the primary says the repository is unreadable, and keeps the newest backup it knew (its age grows: BackupLate)
+    seen = backup_metrics(db)
+    assert seen["readable"] == 0.0 and seen["newest"] > 0, seen
 
 
 @pytest.mark.podman

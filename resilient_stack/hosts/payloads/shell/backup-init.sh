@@ -10,13 +10,28 @@
 #    archived its last segments, and the replicas never archive): once `pgbackrest check` shows archiving works from
 #    this primary, start a differential backup on the new timeline, so a restore never has to cross the gap.
 # A repository that cannot be reached: say so, and try again at the next run.
+# What the primary read of the repository (readable or not, when its newest backup ended) is written for the node
+# exporter ({{metrics}}): the monitoring hosts' BackupLate and BackupRepositoryUnreadable alerts. Only the current
+# primary exports it; a replica removes what it wrote while it was the primary.
 set -uo pipefail
 STATE={{state_dir}}
 mkdir -p "$STATE"
 say() { echo "resilient-stack-backup-init: $*"; echo "$(date -u +%FT%TZ) $*" > "$STATE/last"; }
 as_pg() { runuser -u postgres -- "$@"; }
+metrics() {  # readable (0|1), the newest backup's end (epoch; empty or 0: none known)
+    mkdir -p "$(dirname {{metrics}})"
+    {
+        echo "# TYPE resilient_stack_backup_repository_readable gauge"
+        echo "resilient_stack_backup_repository_readable $1"
+        if [ -n "$2" ] && [ "$2" != 0 ]; then
+            echo "# TYPE resilient_stack_backup_newest_timestamp_seconds gauge"
+            echo "resilient_stack_backup_newest_timestamp_seconds $2"
+        fi
+    } > "{{metrics}}.tmp" && mv "{{metrics}}.tmp" "{{metrics}}"
+}
 recovery=$(as_pg timeout 10 psql -XAtq -c 'SELECT pg_is_in_recovery()' 2>/dev/null)
 if [ "$recovery" != f ]; then
+    rm -f "{{metrics}}"
     echo "resilient-stack-backup-init: not the primary (or PostgreSQL not up yet): nothing to do"
     exit 0
 fi
@@ -50,8 +65,10 @@ else:
     print(stanza["status"]["code"], len(done), done[-1][0] if done else 0, done[-1][1] if done else 0)
 ')
 case "$code" in
-0|2) ;;
+0|2)
+    metrics 1 "$newest" ;;
 1|3)
+    metrics 1 ""
     # no stanza in the repository: a new repository, or one that lost its content (this host created the stanza
     # before, or this cluster archived WAL before: on another member, before a failover)
     archived=$(as_pg timeout 10 psql -XAtq -c "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
@@ -67,6 +84,7 @@ case "$code" in
     date -u +%FT%TZ > "$STATE/stanza-created"
     backups=0 ;;
 *)
+    metrics 0 "$(sed -n 's/^resilient_stack_backup_newest_timestamp_seconds //p' "{{metrics}}" 2>/dev/null)"
     say "the repository cannot be read (status $code): trying again at the next run; $(printf '%s' "${info:-no answer within 90 s}" | tr '\n' ' ' | cut -c1-300)"
     exit 0 ;;
 esac
