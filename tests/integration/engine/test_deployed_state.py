@@ -155,6 +155,16 @@ NEW_IN_22 = (
     | {f"shop-db-{p}-etcd-client-from-{q}" for p in ("gra", "waw", "ik") for q in ("gra", "waw", "ik") if p != q}
 )
 NEW_IN_27 = {"shop-db-migrate-password"}  # the release phase's role (the application's migrations, its release log)
+_MON = ("waw", "ik")
+NEW_IN_23 = (  # the monitoring hosts (issue 23): created beside the running stack, no host replaced
+    {"shop-mon"}
+    | {f"shop-mon-{m}{suffix}" for m in _MON for suffix in ("", "-sg", "-public", "-host-key")}
+    | {f"shop-mon-{m}-{pr}-{port}-from-{o}" for m in _MON for o in _MON if m != o
+       for pr, port in (("tcp", 9093), ("tcp", 9094), ("udp", 9094), ("tcp", 9090), ("tcp", 9100))}
+    | {f"shop-mon-{m}-node-metrics-to-{p}-web" for m in _MON for p in ("gra", "waw", "ik")}
+    | {f"shop-db-{p}-metrics-{port}-from-{m}-mon" for p in ("gra", "waw", "ik") for m in _MON
+       for port in (9100, 9187, 2381)}
+)  # fmt: skip
 BACKUPS = (
     "urn:pulumi:production::resilient-stack::resilient-stack:stack:ResilientWebStack$resilient-stack:database:"
     "DatabaseTier$openstack:objectstorage/container:Container::shop-db-backups"
@@ -214,6 +224,7 @@ def test_upgrading_an_8ac02e0_deployment_replaces_no_host_and_adds_the_data_volu
         | {"shop-db-backup-cipher-password"}
         | NEW_IN_22
         | NEW_IN_27
+        | NEW_IN_23
     ), ops["create"]  # and the passphrase
     # the EC2 credential of the deploying user gives way to the dedicated user's keys (stack secrets)
     assert without_retired(ops).get("delete") == {"shop-db-backup-credentials"}, ops.get("delete")
