@@ -260,7 +260,7 @@ class _Drill:
             notes.append("design rejected by the placement rules (" + ", ".join(plan.rejected_rules)
                          + "); built with enforce_rules=False for this drill only")
 
-        if fault == "fire":
+        if fault == "fire" and plan.hosts_on(site):  # a site with hosts of the stack (not the backups' alone)
             self.await_alert(info.name, fire)
         rejoin = None
         if holder is not None:
