@@ -22,6 +22,7 @@ output and docs/application.md.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +39,7 @@ from resilient_stack.drills.scenario import release_workdir
 from resilient_stack.hosts import app as host_app
 from resilient_stack.ops import health, status
 from resilient_stack.testing import podman, registry, sessions, standins
-from tests.conftest import need_tool
+from tests.conftest import ROOT, need_tool
 
 pytestmark = pytest.mark.podman
 
@@ -347,6 +348,20 @@ def test_status_of_the_healthy_stack_has_nothing_to_act_on(stack):
     # the monitoring hosts: Prometheus and Alertmanager running, clustered, every target up, nothing firing
     mon = [h for h in st.hosts if h["role"] == "monitoring"]
     assert len(mon) == 2 and all(h["firing"] == [] and h["targets_down"] == [] for h in mon), mon
+
+
+def test_the_monitoring_hosts_pass_their_host_checks(stack):
+    """The shipped host checks of the monitoring role (what `resilient-stack inventory --format shell` prints for
+    them), on both monitoring hosts of the running stack: services, the rules loaded, every target up, one cluster."""
+    mons = [h for h in stack.plan.hosts if h.role == "monitoring"]
+    assert len(mons) == 2
+    for h in mons:
+        cmd = [sys.executable, "-m", "resilient_stack.hosts.checks", f"--hosts=podman://{stack.top.names[h.name]}",
+               "--role", "monitoring", "-q", "-rfEs"]  # fmt: skip
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0 and " passed" in proc.stdout and " failed" not in proc.stdout, (
+            f"{h.name}:\n{proc.stdout[-4000:]}\n{proc.stderr[-1000:]}"
+        )
 
 
 def test_status_names_a_lost_site_and_what_to_do(stack):
