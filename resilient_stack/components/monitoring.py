@@ -12,15 +12,20 @@ Built in two steps, like the web hosts (:meth:`RegionalWebStack.add_web_hosts`),
    :func:`resilient_stack.hosts.monitoring.render_monitoring` and, in their metadata (updated in place), what they
    scrape, the alert rules and the sealed receivers.
 
-Every instance carries ``resilient-stack:role=monitoring``: the rules count the monitoring hosts' sites like any
-other role's (``single-site``). Like every host of the stack, a monitoring host ignores changes of its boot
+With ``zone`` (``monitoring.zone``), the monitoring hosts are also the zone's authoritative name servers
+(:mod:`resilient_stack.hosts.dns`: PowerDNS answering only the web hosts whose ``/healthz`` answers): DNS from
+anyone in their security groups, and the outputs ``nameServers`` and ``delegation`` (the NS and glue records to
+enter once at the registrar).
+
+Every instance carries ``resilient-stack:role=monitoring`` (and ``resilient-stack:serves=dns`` with a zone): the
+rules count the monitoring hosts' sites like any other role's (``single-site``), and the name servers' too. Like every host of the stack, a monitoring host ignores changes of its boot
 configuration (a routine change never replaces it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import pulumi
 import pulumi_openstack as openstack
@@ -31,12 +36,16 @@ from resilient_stack.components.regional import first_ipv4
 from resilient_stack.core.vocabulary import (
     ALERTMANAGER_CLUSTER_PORT,
     ALERTMANAGER_PORT,
+    DNS,
+    DNS_PORT,
     MONITORING,
     NODE_EXPORTER_PORT,
     PROMETHEUS_PORT,
+    WEB,
     labels,
     tags,
 )
+from resilient_stack.hosts import dns as host_dns
 from resilient_stack.hosts import monitoring as host_monitoring
 from resilient_stack.hosts import runtime
 from resilient_stack.hosts import secrets as host_secrets
@@ -84,11 +93,27 @@ class MonitoringArgs:
     admin_cidrs: Sequence[str] = ()
     ssh_public_keys: Sequence[str] = ()
     https: bool = False
+    zone: str | None = None  # the DNS zone the monitoring hosts serve (absolute), or None
+    zone_ttl: int = 20
 
     def validate(self) -> None:
         placements = [s.placement for s in self.sites]
         if not placements or len(set(placements)) != len(placements):
             raise ValueError("monitoring: one host per placement, at least one placement")
+        if self.zone is not None:
+            host_dns.Zone(self.zone, self.zone_ttl, tuple((p, "192.0.2.1") for p in placements), ())
+
+    def labels(self, exempt: str | None) -> dict[str, str]:
+        """A monitoring host's labels: also a name server (``dns``) when the hosts serve a zone."""
+        return labels(MONITORING, exempt=exempt, serves=(DNS,) if self.zone is not None else ())
+
+    def zone_of(self, hosts: Sequence[host_monitoring.Target], servers: Sequence[str]) -> host_dns.Zone | None:
+        """The zone the hosts serve: its name servers at ``servers`` (the placements' order), the web hosts'."""
+        if self.zone is None:
+            return None
+        names = tuple(s.placement for s in self.sites)
+        web = tuple(t.address for t in hosts if t.role == WEB)
+        return host_dns.Zone(self.zone, self.zone_ttl, tuple(zip(names, servers)), web)
 
 
 def host_name(prefix: str, placement: str) -> str:
@@ -140,6 +165,20 @@ class MonitoringHosts(pulumi.ComponentResource):
                         port_range_max=port,
                         remote_ip_prefix=cidr,
                         description=f"web interface from admin network {cidr}",
+                        opts=child,
+                    )
+            if args.zone is not None:
+                for protocol in ("udp", "tcp"):
+                    openstack.networking.SecGroupRule(
+                        f"{name}-{s.placement}-dns-{protocol}",
+                        security_group_id=group.id,
+                        direction="ingress",
+                        ethertype="IPv4",
+                        protocol=protocol,
+                        port_range_min=DNS_PORT,
+                        port_range_max=DNS_PORT,
+                        remote_ip_prefix="0.0.0.0/0",
+                        description=f"DNS ({protocol}) from anyone: the zone {args.zone}",
                         opts=child,
                     )
             self.groups[s.placement] = group
@@ -239,6 +278,7 @@ class MonitoringHosts(pulumi.ComponentResource):
                     admin_cidrs=list(args.admin_cidrs),
                     peers=[a for i, a in enumerate(addresses) if i != me],
                     ssh_keys=list(args.ssh_public_keys),
+                    zone=args.zone_of(hosts, addresses),
                 )
 
             first = pulumi.Output.all(targets, everyone).apply(doc)
@@ -274,17 +314,23 @@ class MonitoringHosts(pulumi.ComponentResource):
                 security_groups=[self.groups[s.placement].name, s.admin_security_group.name],
                 scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=s.server_group_id)],
                 metadata={
-                    **metadata(labels(MONITORING, exempt=s.exempt), first, widest),
+                    **metadata(args.labels(s.exempt), first, widest),
                     **credentials.sealed_items(sealed, slots),
                 },
-                tags=label_tags(labels(MONITORING, exempt=s.exempt)),
+                tags=label_tags(args.labels(s.exempt)),
                 user_data=pulumi.Output.secret(user_data),  # type: ignore[arg-type]  # the host's key, the receivers
                 opts=host_options(child, depends_on=list(s.depends_on)),
             )
+        self.name_servers: pulumi.Output[dict[str, str]] | None = None
+        self.delegation: pulumi.Output[list[str]] | None = None
+        if args.zone is not None:
+            zone = everyone.apply(lambda v: cast(host_dns.Zone, args.zone_of([], v)))
+            self.name_servers = zone.apply(lambda z: {host_dns.name_server(z.name, p): a for p, a in z.servers})
+            self.delegation = zone.apply(host_dns.delegation)
         self.register_outputs(
             {
-                "addresses": pulumi.Output.all(*[self.addresses[p] for p in placements]).apply(
-                    lambda v: dict(zip(placements, v))
-                )
+                "addresses": everyone.apply(lambda v: dict(zip(placements, v))),
+                "nameServers": self.name_servers,
+                "delegation": self.delegation,
             }
         )

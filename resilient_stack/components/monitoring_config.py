@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from resilient_stack.components.config_base import ConfigModel as _Model
-from resilient_stack.core.vocabulary import PLACEMENT_NAME
+from resilient_stack.core.vocabulary import FQDN, PLACEMENT_NAME
 from resilient_stack.hosts import monitoring as host_monitoring
 
 __all__ = ["WEBHOOK", "SMTP_PASSWORD", "ALERT_SECRET_KEYS", "MonitoringConfig", "EmailSettings", "webhook_problem"]
@@ -95,6 +95,27 @@ class ThresholdSettings(_Model):
         )
 
 
+class ZoneSettings(_Model):
+    """``monitoring.zone``: the monitoring hosts are also the authoritative name servers of this zone (PowerDNS):
+    its name and `www` answer only the web hosts whose `/healthz` answers (checked every 5 s by each name server)."""
+
+    name: str = Field(
+        min_length=2,
+        max_length=253,
+        pattern=FQDN,
+        description="The zone, absolute with its final dot (`shop.example.com.`): delegate it to the stack's name "
+        "servers once, at your registrar or in the parent zone, with the NS and glue records of the stack output "
+        "`delegation`. The stack answers its name and `www.` under it.",
+    )
+    ttl: int = Field(
+        default=20,
+        ge=5,
+        le=3600,
+        description="TTL of the answers, in seconds: a burned site's web hosts leave every resolver's answers "
+        "within the check (5 s, 2 s timeout) plus this.",
+    )
+
+
 class MonitoringConfig(_Model):
     """``resilient-stack:monitoring``: Prometheus and Alertmanager on hosts of their own, in several sites."""
 
@@ -113,6 +134,11 @@ class MonitoringConfig(_Model):
     )
     email: EmailSettings | None = Field(default=None, description="Alerts by e-mail; unset: none.")
     thresholds: ThresholdSettings = Field(default=ThresholdSettings(), description="When the alerts fire.")
+    zone: ZoneSettings | None = Field(
+        default=None,
+        description="A DNS zone the monitoring hosts serve (the way in that follows the healthy sites; the `dns` "
+        "role, judged by the same rules); unset: none.",
+    )
 
     @field_validator("placements")
     @classmethod

@@ -67,17 +67,33 @@ def deploy_problems(cfg: StackConfig, namespace: str = NAMESPACE) -> list[Deploy
                 "this preview renders the placeholder image",
             )
         )
+    zone = cfg.monitoring.zone if cfg.monitoring is not None else None
+    if zone is not None and reserved_name(zone.name):
+        out.append(
+            DeployProblem(
+                f"{namespace}:monitoring.zone.name",
+                f"{zone.name!r} is the template's placeholder (a reserved documentation domain): name the zone you "
+                f"delegate to the stack's name servers, `pulumi config set --path '{namespace}:monitoring.zone.name' "
+                "shop.your-domain.tld.`",
+                "this preview renders name servers for the placeholder zone",
+            )
+        )
     return out
 
 
 RESERVED_DOMAINS = ("example.com", "example.net", "example.org", "example", "test", "invalid", "localhost")
 
 
+def reserved_name(name: str) -> bool:
+    """Whether ``name`` is in a domain reserved for documentation and tests (RFC 2606, RFC 6761)."""
+    name = name.lower().rstrip(".")
+    return any(name == d or name.endswith("." + d) for d in RESERVED_DOMAINS)
+
+
 def reserved_registry(image: str) -> bool:
-    """Whether the image's registry is in a domain reserved for documentation and tests (RFC 2606, RFC 6761): no
-    cloud host can pull from it."""
-    registry = image.split("/", 1)[0].split(":", 1)[0].lower().rstrip(".")
-    return any(registry == d or registry.endswith("." + d) for d in RESERVED_DOMAINS)
+    """Whether the image's registry is in a domain reserved for documentation and tests: no cloud host can pull
+    from it."""
+    return reserved_name(image.split("/", 1)[0].split(":", 1)[0])
 
 
 def advisories(cfg: StackConfig, namespace: str = NAMESPACE) -> list[str]:

@@ -123,6 +123,8 @@ def monitoring_args(
         admin_cidrs=config.admin_cidrs,
         ssh_public_keys=keys,
         https=config.web.https,
+        zone=m.zone.name if m.zone is not None else None,
+        zone_ttl=m.zone.ttl if m.zone is not None else MonitoringArgs.zone_ttl,
     )
 
 
@@ -467,6 +469,9 @@ class ResilientWebStack(pulumi.ComponentResource):
             out["monitoringAddresses"] = pulumi.Output.all(*self.monitoring.addresses.values()).apply(
                 lambda v: dict(zip(self.monitoring.addresses, v)) if self.monitoring else {}
             )
+            if self.monitoring.name_servers is not None:  # the stack's own zone: what to enter once
+                out["nameServers"] = self.monitoring.name_servers
+                out["delegation"] = self.monitoring.delegation
         return out
 
 

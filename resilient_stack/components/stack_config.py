@@ -50,6 +50,7 @@ from resilient_stack.core.vocabulary import (
     AUTH_URL,
     BUCKET,
     DATABASE,
+    DNS,
     FQDN,
     LOAD_BALANCER,
     MONITORING,
@@ -366,7 +367,7 @@ class StackConfig(_Model):
         return build_catalog(self.policy_config(), extra_paths)
 
     def to_design(self) -> Design:
-        """The design the auditor reads: web, database (quorum), load-balancer, backups."""
+        """The design the auditor reads: web, database (quorum), load-balancer, monitoring, name servers, backups."""
         placements = []
         for p in self.placements:
             replicas: dict[str, int] = {WEB: p.web_count}
@@ -375,7 +376,7 @@ class StackConfig(_Model):
             if p.hosts_database:
                 replicas[DATABASE] = 1
             if self.monitoring is not None and p.name in self.monitoring.placements:
-                replicas[MONITORING] = 1
+                replicas.update({MONITORING: 1, **({DNS: 1} if self.monitoring.zone is not None else {})})
             placements.append({
                 "name": p.name, "cloud": p.cloud, "auth_url": p.auth_url, "region": p.region,
                 "availability_zone": p.availability_zone, "replicas": replicas,

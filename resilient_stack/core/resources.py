@@ -332,7 +332,9 @@ def place_all(
     provider_problem: str | None = None,
     kube_regions: Mapping[str, tuple[str | None, str | None, str]] | None = None,
 ) -> list[Placement]:
-    """Every placement of one resource: none for a non-replica, one for most, one per node for a managed database.
+    """Every placement of one resource: none for a non-replica, one for most, one per node for a managed database;
+    each once more in every other role its ``resilient-stack:serves`` label names (a host of two roles burns with
+    both).
 
     ``provider_props`` are the OpenStack provider's properties, or their :func:`provider_facts` read
     beforehand. ``kube_regions`` maps a pulumi-ovh Kubernetes cluster's id and URN to its (region, problem, URN),
@@ -341,6 +343,24 @@ def place_all(
     role, labels = role_of(view)
     if role is None:
         return []
+    found = _place_role(view, catalog, provider_props, provider_problem, kube_regions, role, labels)
+    also = labels.get(vocab.SERVES_KEY)
+    if not also:
+        return found
+    family = KINDS[view.type].family
+    more = [r for r in dict.fromkeys(also.split(",")) if r != role and vocab.ROLE_NAME_RE.match(r)]
+    return found + [p._replace(role=r) for r in more if label_allowed(r, family) for p in found]
+
+
+def _place_role(
+    view: ResourceView,
+    catalog: Catalog,
+    provider_props: Mapping[str, Any] | ProviderFacts | None,
+    provider_problem: str | None,
+    kube_regions: Mapping[str, tuple[str | None, str | None, str]] | None,
+    role: str,
+    labels: dict[str, str],
+) -> list[Placement]:
     quorum = labels.get(QUORUM_KEY, "").lower() == "true"
     exempt = labels.get(EXEMPT_KEY) or None
     kind = KINDS[view.type]

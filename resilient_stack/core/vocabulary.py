@@ -24,13 +24,23 @@ EXEMPT_KEY = "resilient-stack:exempt"  # a reason: findings naming only exempt r
 # the same place (a database host's data volume). It is part of that replica, not one of its own: the rules
 # count the instance, which burns with it.
 STORAGE_OF_KEY = "resilient-stack:storage-of"
+# On a replica: the other roles the same host also plays, comma-separated (a monitoring host that is also one of the
+# stack's name servers: ``dns``). The rules count it once in each role: it burns with every one of them.
+SERVES_KEY = "resilient-stack:serves"
 
 
 def labels(
-    role: str, *, protects: str | None = None, quorum: bool = False, exempt: str | None = None
+    role: str,
+    *,
+    protects: str | None = None,
+    quorum: bool = False,
+    exempt: str | None = None,
+    serves: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """The ``resilient-stack:*`` labels of a replica, as an instance/container ``metadata`` dict."""
     out = {ROLE_KEY: role}
+    if serves:
+        out[SERVES_KEY] = ",".join(serves)
     if protects:
         out[PROTECTS_KEY] = protects
     if quorum:
@@ -65,8 +75,9 @@ COMPUTE = "compute"
 VOLUME = "volume"
 FILE_SHARE = "file-share"
 MONITORING = "monitoring"  # Prometheus + Alertmanager: a single-site monitoring role goes dark with what it watches
+DNS = "dns"  # the stack's own authoritative name servers: the way in, whose answers must not all depend on one site
 DATA_ROLES = frozenset({DATABASE, OBJECT_STORAGE, VOLUME, FILE_SHARE})  # losing every copy loses data
-KNOWN_ROLES = (WEB, DATABASE, OBJECT_STORAGE, LOAD_BALANCER, BACKUP, COMPUTE, VOLUME, FILE_SHARE, MONITORING)
+KNOWN_ROLES = (WEB, DATABASE, OBJECT_STORAGE, LOAD_BALANCER, BACKUP, COMPUTE, VOLUME, FILE_SHARE, MONITORING, DNS)
 QUORUM_VALUES = ("true", "false")  # the resilient-stack:quorum label's whole vocabulary
 
 
@@ -130,6 +141,7 @@ EXPORTER_PORTS = {
     POSTGRES_EXPORTER_PORT: "PostgreSQL exporter",
     ETCD_METRICS_PORT: "etcd metrics",
 }
+DNS_PORT = 53  # UDP and TCP: the stack's name servers answer anyone (they are authoritative, never recursive)
 APP_PORT = 8080  # the web hosts' application, behind nginx on the host's loopback
 
 # --------------------------------------------------------------------------------------------------
@@ -163,6 +175,7 @@ BUCKET_RE = re.compile(BUCKET)
 HOST_LABEL_RE = re.compile(HOST_LABEL)
 S3_REGION_RE = re.compile(S3_REGION)
 SSH_PUBLIC_KEY_RE = re.compile(SSH_PUBLIC_KEY)
+FQDN_RE = re.compile(FQDN)
 
 # --------------------------------------------------------------------------------------------------
 # Pulumi's wire markers (stack exports, previews, the policy SDK)

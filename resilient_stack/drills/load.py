@@ -89,6 +89,7 @@ class LoadStream:
         seconds: int,
         connect_timeout: int = CONNECT_TIMEOUT_S,
         token: str = "",
+        resolver: str = "",
     ) -> None:
         self.container = container
         self.attempts: list[Attempt] = []
@@ -98,7 +99,8 @@ class LoadStream:
         # the write token (the stack output appWriteToken) through the environment, never on a command line
         self.proc = podman.popen_exec(
             container,
-            [VISITOR, self.mode, url, f"{interval:g}", str(first), str(count), str(seconds), str(connect_timeout)],
+            [VISITOR, self.mode, url, f"{interval:g}", str(first), str(count), str(seconds), str(connect_timeout)]
+            + ([resolver] if resolver else []),
             env={"RS_WRITE_TOKEN": token} if token else None,
         )
         self._reader = threading.Thread(target=self._read, name=f"firedrill-{self.mode}", daemon=True)

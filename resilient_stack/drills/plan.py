@@ -128,6 +128,15 @@ class Plan:
     app_image: str | None = None  # web.app.image: what the registry stand-in serves (the example application)
     registry_ip: str = ""  # the registry stand-in's address on the internet
     alert_receiver: str | None = None  # with monitoring: the drill's receiver, given as the secret alertWebhook
+    zone: str | None = None  # monitoring.zone: the zone the stack's name servers serve
+    delegation: list[str] = field(default_factory=list)  # the stack output delegation: NS and glue records
+
+    @property
+    def dns_url(self) -> str | None:
+        """The entry point through the stack's own DNS (``www.<zone>``), or None."""
+        if self.zone is None:
+            return None
+        return f"{'https' if self.config.web.https else 'http'}://www.{self.zone.rstrip('.')}"
 
     @property
     def registry_host(self) -> str:
@@ -361,6 +370,8 @@ def build_plan(
         app_image=config.web.app.image if config.web.app is not None else None,
         registry_ip=str(internet.network_address + REGISTRY_OFFSET),
         alert_receiver=receiver,
+        zone=config.monitoring.zone.name if config.monitoring and config.monitoring.zone else None,
+        delegation=[str(d) for d in outputs.get("delegation") or []],
     )
 
 

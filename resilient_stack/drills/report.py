@@ -260,6 +260,7 @@ class ScenarioResult:
     fault: str = "fire"  # fire | pause | partition (resilient_stack.drills.faults)
     fence: dict[str, Any] | None = None  # pause, partition: whether two members ever accepted writes at once
     alerts: list[dict[str, Any]] | None = None  # with monitoring: what the drill's receiver heard (drills.alerts)
+    dns: dict[str, Any] | None = None  # with the stack's own zone: the visits through a resolver (drills.resolver)
 
     @property
     def measured_service(self) -> bool:
@@ -329,6 +330,7 @@ class ScenarioResult:
             "restore": self.restore,
             "fence": self.fence,
             "alerts": self.alerts,
+            "dns": self.dns,
             "healed": self.cluster_ok,
             "web_requests": dict(self.web),
             "writes": dict(self.writes),
@@ -465,6 +467,24 @@ def alert_line(alerts: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
+def dns_line(dns: dict[str, Any], web: dict[str, Any]) -> str:
+    """The way in with the stack's own DNS (a resolver following the delegation) and without it (the record set of
+    every web host), in one line."""
+    clean = dns["answers_clean_s"]
+    said = f"{clean:.0f} s after the fire" if clean is not None else "NEVER: a burned web host was still answered"
+
+    def waits(stats: dict[str, Any]) -> str:
+        page = stats.get("page_s_after_fire")
+        return f", pages in {page['median']:.2f} s (median), {page['max']:.2f} s at most" if page else ""
+
+    return (
+        f"with the stack's DNS {dns['failed_after_fire']} of {dns['requests_after_fire']} requests failed after the "
+        f"fire{waits(dns)}; no answer named a burned host from {said} (bound: check + TTL = {dns['bound_s']:.0f} s); "
+        f"without it (the record set) {web.get('failed_after_fire', 0)} of {web.get('after_fire', 0)} failed"
+        f"{waits(web)}"
+    )
+
+
 def render_text(report: FiredrillReport) -> str:
     from rich.console import Console
     from rich.table import Table
@@ -487,6 +507,8 @@ def render_text(report: FiredrillReport) -> str:
             con.print("  " + line)
         if s.alerts is not None:
             con.print(f"  alerts: {alert_line(s.alerts)}")
+        if s.dns is not None:
+            con.print(f"  dns: {dns_line(s.dns, s.web)}")
         for note in s.notes:
             con.print(f"  note: {note}")
     for line in _summary(report):
@@ -522,6 +544,8 @@ def render_markdown(report: FiredrillReport) -> str:
         lines.append("```")
         if s.alerts is not None:
             lines.append(f"- alerts: {_md(alert_line(s.alerts))}")
+        if s.dns is not None:
+            lines.append(f"- dns: {_md(dns_line(s.dns, s.web))}")
         lines += [f"- {_md(n)}" for n in s.notes]
     lines += ["", _summary(report)[0]]
     return "\n".join(lines) + "\n"

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from resilient_stack.core.vocabulary import HOST_MONITORING, HOST_WEB, HTTP_PORT
-from resilient_stack.drills import alerts, cluster
+from resilient_stack.drills import alerts, cluster, resolver
 from resilient_stack.drills import topology as topo
 from resilient_stack.drills.faults import FENCE_START_TIMEOUT_S, FENCE_TABLE, FenceProbe, fence_started, fence_verdict
 from resilient_stack.drills.faults import INTERVAL as FENCE_INTERVAL
@@ -48,6 +48,7 @@ from resilient_stack.drills.report import (
     plural,
     recovery_seconds,
 )
+from resilient_stack.hosts import dns as host_dns
 from resilient_stack.testing import podman, sessions
 
 __all__ = ["Options", "run_drill", "psql_local", "ROWS_PER_SCENARIO"]
@@ -208,6 +209,7 @@ class _Drill:
                         seconds=span)
         writes = Writes(self.visitor.name, plan.url, interval=o.write_interval_s, first=first,
                         count=o.max_writes, seconds=span, token=plan.write_token)
+        dns = self.dns_streams(span)
         self.event("load", f"GETs of {plan.url}/ every {o.http_interval_s:.1f} s and numbered writes through the "
                            f"application (rows from {first}); the primary is {self.member(old_primary)}")
         # the replication lag, read while the load runs (off the fire's critical path)
@@ -233,8 +235,12 @@ class _Drill:
         if fault != "fire":
             podman.sleep(o.hold_s)  # the frozen or cut-off primary stays so a while after the handover
             self.restore(fault, info.name, victims)
-        stop_load(self.visitor.name, visits, writes)
+        stop_load(self.visitor.name, visits, writes, *(dns or ()))
         self.event("load", f"stopped: {len(visits.attempts)} GETs, {len(writes.attempts)} writes attempted")
+        burned = [h.public_ip for h in plan.hosts_on(site) if h.role == HOST_WEB]
+        zone = plan.config.monitoring.zone if plan.config.monitoring else None
+        through_dns = resolver.stats(*dns, fire, burned, host_dns.CHECK_INTERVAL_S + host_dns.CHECK_TIMEOUT_S,
+                                     zone.ttl) if dns and zone else None
         self.patroni_events([p for p in plan.db_placements if self.member(p) not in self.down], fire)
 
         present = self.rows_present(holder, first, notes) if holder is not None else None
@@ -275,10 +281,20 @@ class _Drill:
             writes={"total": len(writes.attempts), "acknowledged": len(writes.acks),
                     "after_fire": len(wafter), "failed_after_fire": sum(not a.ok for a in wafter),
                     "ms_before_fire": latency_ms([a for a in writes.attempts if a.ok and a.end < fire])},
-            notes=notes, boot_s=self.boot_s, fault=fault, fence=verdict,
+            notes=notes, boot_s=self.boot_s, fault=fault, fence=verdict, dns=through_dns,
         )
         result.timeline = sorted(self.events, key=lambda e: e.at)
         return result
+
+    def dns_streams(self, span: int) -> tuple[LoadStream, LoadStream] | None:
+        """With the stack's own zone: GETs and answers through the visitor's resolver (:mod:`.resolver`)."""
+        plan, o = self.plan, self.o
+        if plan.dns_url is None or self.visitor is None:
+            return None
+        kw: dict[str, Any] = {"first": 1, "count": o.max_requests, "seconds": span, "resolver": resolver.RESOLVER}
+        self.event("load", f"and GETs of {plan.dns_url}/ through the visitor's resolver (the stack's own DNS)")
+        return (resolver.DnsVisits(self.visitor.name, plan.dns_url, interval=o.http_interval_s, **kw),
+                resolver.Answers(self.visitor.name, plan.dns_url, interval=1.0, **kw))
 
     def await_alert(self, site_name: str, fire: float) -> None:
         """With monitoring hosts alive: wait (bounded) for the alert that the site is down, before it returns."""

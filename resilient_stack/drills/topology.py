@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from string import Template
-from typing import Callable
+from typing import Callable, Sequence
 
 import yaml
 
 from resilient_stack.core.vocabulary import HOST_DB_PRIMARY, HOST_DB_REPLICA
-from resilient_stack.drills import alerts
+from resilient_stack.drills import alerts, resolver
 from resilient_stack.drills.load import RUN_DIR, VISITOR, visitor_script
 from resilient_stack.drills.plan import HostPlan, Plan, pick_internet_subnet
 from resilient_stack.drills.report import plural
@@ -62,9 +62,11 @@ def _cloud_config(doc: dict) -> str:
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False, width=4096)
 
 
-def visitor_user_data() -> str:
-    """Drill-only user data of the visitor (not a product role): the load script, and the alerts' receiver (the
-    stack's ``alertWebhook`` during the drill: :mod:`resilient_stack.drills.alerts`)."""
+def visitor_user_data(zone: str | None = None, delegation: Sequence[str] = ()) -> str:
+    """Drill-only user data of the visitor (not a product role): the load script, the alerts' receiver (the
+    stack's ``alertWebhook`` during the drill: :mod:`resilient_stack.drills.alerts`) and, for a stack that serves
+    ``zone``, the registrar and the resolver that follow its ``delegation`` (:mod:`.resolver`)."""
+    dns_files, dns_runcmd = resolver.visitor_config(zone, delegation) if zone else ([], [])
     receiver = "/usr/local/bin/firedrill-alert-receiver"
     unit = (
         "[Unit]\nDescription=the fire drill's alert receiver\n[Service]\n"
@@ -77,6 +79,7 @@ def visitor_user_data() -> str:
                 {"path": VISITOR, "content": visitor_script(), "permissions": "0755"},
                 {"path": receiver, "content": _data("alert-receiver.py"), "permissions": "0755"},
                 {"path": f"/etc/systemd/system/{alerts.SERVICE}.service", "content": unit},
+                *dns_files,
             ],
             "runcmd": [
                 "set -eu",
@@ -84,6 +87,7 @@ def visitor_user_data() -> str:
                 ["systemctl", "disable", "--now", "nginx"],  # the image's nginx: the visitor serves nothing
                 ["systemctl", "daemon-reload"],
                 ["systemctl", "start", f"{alerts.SERVICE}.service"],
+                *dns_runcmd,
             ],
         }
     )
@@ -235,7 +239,9 @@ def boot(
     )
     containers[s3_name] = hosts[s3_name].name
     records = [a for ip in plan.entry_points for a in ("--add-host", f"{plan.record_name}:{ip}")]
-    visitor = s.boot("visitor", visitor_user_data(), extra_args=[*nets(None, plan.visitor_ip), *records])
+    visitor = s.boot(
+        "visitor", visitor_user_data(plan.zone, plan.delegation), extra_args=[*nets(None, plan.visitor_ip), *records]
+    )
     hosts["visitor"] = visitor
     add_hosts = [a for n in names for a in ("--add-host", f"{n}:{plan.s3_ip}")]
     trust = ["-v", f"{tls / 'ca-bundle.crt'}:/etc/ssl/certs/ca-certificates.crt:ro"]

@@ -9,7 +9,8 @@ security groups are weaker): one ``inet`` table, ``resilient_stack``, with
   from ``members4``/``members6`` (the other members), PostgreSQL from ``app4``/``app6`` (the web hosts,
   ``database.appCidrs``) and ``replication4``/``replication6`` (``replicationCidrs``), the PostgreSQL exporter and
   etcd's metrics from the monitoring hosts; on a monitoring host Alertmanager's API and its cluster's gossip (TCP and
-  UDP) from the other monitoring hosts, Prometheus's and Alertmanager's web interfaces from the admin networks;
+  UDP) from the other monitoring hosts, Prometheus's and Alertmanager's web interfaces from the admin networks, and
+  DNS (TCP and UDP) from anyone (PowerDNS runs only while the host serves the stack's zone);
 * ``output`` (policy accept): the metadata service (169.254.169.254, fe80::a9fe:a9fe) to root only (``meta
   skuid``): a local user or a service account (postgres, www-data...) cannot read the user data, which holds the
   secrets.
@@ -28,6 +29,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from resilient_stack.core.vocabulary import (
     ALERTMANAGER_CLUSTER_PORT,
     ALERTMANAGER_PORT,
+    DNS_PORT,
     ETCD_CLIENT_PORT,
     ETCD_METRICS_PORT,
     ETCD_PEER_PORT,
@@ -175,6 +177,9 @@ def _rules(role: str) -> list[str]:
                 f"        meta l4proto {{ tcp, udp }} th dport {ALERTMANAGER_CLUSTER_PORT} {ip} saddr @monitoring{v}"
                 ' accept comment "the Alertmanagers cluster"',
             ]
+        # the stack's zone, to anyone (PowerDNS listens only while the host serves a zone; the security group
+        # opens the port only then)
+        rules.append(f'        meta l4proto {{ tcp, udp }} th dport {DNS_PORT} accept comment "DNS: the stack zone"')
     for v, ip in (("4", "ip"), ("6", "ip6")):
         rules.append(
             f'        tcp dport {_ports(scraped)} {ip} saddr @monitoring{v} accept comment "the monitoring hosts"'

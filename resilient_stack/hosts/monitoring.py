@@ -41,7 +41,7 @@ from resilient_stack.core.vocabulary import (
     PROMETHEUS_PORT,
     WEB,
 )
-from resilient_stack.hosts import document, firewall, hardening, runtime, secrets
+from resilient_stack.hosts import dns, document, firewall, hardening, runtime, secrets
 from resilient_stack.hosts import fields as check
 from resilient_stack.hosts.paths import (
     ALERTMANAGER_SERVICE,
@@ -441,16 +441,21 @@ def monitoring_runtime(
     admin_cidrs: Sequence[str] = (),
     peers: Sequence[str] = (),
     ssh_keys: Sequence[str] = (),
+    zone: dns.Zone | None = None,
 ) -> dict[str, Any]:
     """The runtime document of a monitoring host (:mod:`.runtime`): its firewall's sets (``peers``: the OTHER
-    monitoring hosts' addresses), the SSH keys, what Prometheus scrapes and the alert rules."""
+    monitoring hosts' addresses), the SSH keys, what Prometheus scrapes, the alert rules and, when the monitoring
+    hosts are the stack's name servers, the zone (:mod:`.dns`)."""
+    watch: dict[str, Any] = {"targets": targets(hosts, https=https), "rules": alert_rules(thresholds)}
+    if zone is not None:
+        watch["zone"] = {"conf": dns.named_conf(zone.name), "text": dns.zone_file(zone)}
     return runtime.document(
         firewall=firewall.monitoring_sets(
             admin_cidrs=check.cidrs(admin_cidrs, "admin_cidrs", allow_empty=True),
             peers=firewall.addresses(peers, "peers"),
         ),
         ssh_keys=check.ssh_keys(ssh_keys),
-        monitoring={"targets": targets(hosts, https=https), "rules": alert_rules(thresholds)},
+        monitoring=watch,
     )
 
 
@@ -487,7 +492,10 @@ def render_monitoring(
         *[f"--cluster.peer={_host(p)}:{ALERTMANAGER_CLUSTER_PORT}" for p in others],
     ]
     doc = document.base(
-        packages=PACKAGES, hostname=name, package_update=package_update, package_upgrade=package_upgrade
+        packages=[*PACKAGES, *dns.PACKAGES],
+        hostname=name,
+        package_update=package_update,
+        package_upgrade=package_upgrade,
     )
     doc["write_files"] = [
         document.ssh_hardening(),
@@ -513,6 +521,7 @@ def render_monitoring(
             f'ARGS="--web.listen-address=127.0.0.1:{BLACKBOX_PORT} --config.file={BLACKBOX_CONF}"\n',
         ),
         document.write_file(HOST_ROLE_FILE, HOST_MONITORING + "\n"),
+        document.write_file(dns.CONF, dns.pdns_config()),  # PowerDNS runs once root's sync has a zone for it
     ]
     services = [BLACKBOX_SERVICE, ALERTMANAGER_SERVICE, PROMETHEUS_SERVICE]
     doc["runcmd"] = (
@@ -520,6 +529,7 @@ def render_monitoring(
         + hardening.first_runcmd()
         + [
             ["install", "-d", "-o", "root", "-g", "prometheus", "-m", "0750", PROMETHEUS_TARGETS],
+            ["systemctl", "disable", "--now", dns.SERVICE],  # Debian's package starts it with its own defaults
             [SYNC_SCRIPT, "--boot"],
             ["systemctl", "enable", *services],
             ["systemctl", "restart", *services],

@@ -34,7 +34,7 @@ import re
 from typing import Any, Mapping, Sequence
 
 from resilient_stack.core.vocabulary import PATRONI_API_PORT, SSH_PUBLIC_KEY
-from resilient_stack.hosts import payload, secrets
+from resilient_stack.hosts import dns, payload, secrets
 from resilient_stack.hosts.document import write_file
 from resilient_stack.hosts.fields import LABEL_MAX, SERVER_NAME_RE
 from resilient_stack.hosts.paths import (
@@ -167,6 +167,8 @@ def sync_files(
         "monitoring_targets": PROMETHEUS_TARGETS,
         "monitoring_rules": PROMETHEUS_RULES,
         "alertmanager_conf": ALERTMANAGER_CONF,
+        "dns_named_conf": dns.NAMED_CONF,
+        "dns_zone": dns.ZONE_FILE,
     }
     web = {
         "site_dir": SITE_DIR,
@@ -206,10 +208,14 @@ def sync_files(
                 server_name_re=repr(SERVER_NAME_RE.pattern),
                 title_max=LABEL_MAX,
                 title_mark=TITLE_MARK,
-                prometheus_service=PROMETHEUS_SERVICE,
-                alertmanager_service=ALERTMANAGER_SERVICE,
                 **{k: v if site else "" for k, v in web.items()},
-                **{k: v if role == "monitoring" else "" for k, v in monitoring.items()},
+                monitoring_functions=payload.lines(
+                    "runtime/sync_monitoring.py",
+                    prometheus_service=PROMETHEUS_SERVICE,
+                    alertmanager_service=ALERTMANAGER_SERVICE,
+                    dns_service=dns.SERVICE,
+                    **{k: v if role == "monitoring" else "" for k, v in monitoring.items()},
+                ),
             ),
             permissions="0755",
         ),

@@ -2,7 +2,7 @@
 
 A small harness around the ``podman`` CLI (subprocess only; no Pulumi import) used by the boot tests and
 by the ``firedrill`` command that boots whole stacks: every podman call of the package goes through it.
-The image ``localhost/resilient-stack-host:bookworm-7`` (built by :data:`BUILD_SCRIPT`, package data of
+The image ``localhost/resilient-stack-host:bookworm-8`` (built by :data:`BUILD_SCRIPT`, package data of
 this module, from Debian's packages: systemd, cloud-init with the NoCloud datasource, nginx,
 postgresql-15, pgbackrest, patroni, etcd) is started with ``--systemd=always`` and a NoCloud seed directory
 (``user-data`` = the exact text the components put on instances, ``meta-data``) mounted at
@@ -78,7 +78,7 @@ __all__ = [
     "sleep",
 ]
 
-DEFAULT_IMAGE = os.environ.get("RESILIENT_STACK_HOST_IMAGE", "localhost/resilient-stack-host:bookworm-7")
+DEFAULT_IMAGE = os.environ.get("RESILIENT_STACK_HOST_IMAGE", "localhost/resilient-stack-host:bookworm-8")
 # Package data (not a path of the git checkout): found the same way from an installed package.
 BUILD_SCRIPT = Path(__file__).resolve().parent / "data" / "build-host-image.sh"
 LABEL = "resilient-stack.harness=1"

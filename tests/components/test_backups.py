@@ -26,8 +26,11 @@ KEYS = {
     f"resilient-stack:{ACCESS_KEY}": "OVHS3ACCESSKEY0001",
     f"resilient-stack:{SECRET_KEY}": "s3cr3t-of-the-backup-user",
 }
-# what else `pulumi up` of the shipped production stack needs: its site's DNS name, for its HTTPS
-NAMED = {"resilient-stack:web": {"title": "Shop", "https": True, "serverName": "shop.example.org www.shop.example.org"}}
+# what else `pulumi up` of the shipped production stack needs: its site's DNS name, for its HTTPS, and its zone
+NAMED = {
+    "resilient-stack:web": {"title": "Shop", "https": True, "serverName": "shop.example.org www.shop.example.org"},
+    "resilient-stack:monitoring": {"placements": ["waw", "ik"], "zone": {"name": "shop.internal."}},
+}
 
 
 def _conf(host) -> dict[str, str]:

@@ -20,6 +20,7 @@ from resilient_stack.core.vocabulary import (
     QUORUM_KEY,
     ROLE_KEY,
     SECRET_SIG,
+    SERVES_KEY,
     header_safe,
 )
 from resilient_stack.hosts import cloudinit
@@ -170,9 +171,12 @@ EXPECTED_DB = {
 }
 # The monitoring hosts (production: waw and ik): their component; per host a security group, a public port, an
 # instance and its key; per (host, other host) 5 rules (Alertmanager's API, its cluster in TCP and UDP, Prometheus,
-# the node exporter); per (placement with web hosts, host) the node exporter's rule; the members' rules (above).
+# the node exporter); per (placement with web hosts, host) the node exporter's rule; the members' rules (above);
+# production's monitoring hosts are also the name servers of its zone: per host DNS in UDP and TCP from anyone.
+ZONE_SERVED = {"production": True, "staging": False}
 MONITORING_TOTAL = {
-    stack: (1 + 4 * m + 5 * m * (m - 1) + 3 * m + 3 * 3 * m) if m else 0 for stack, m in MONITORING_HOSTS.items()
+    stack: (1 + 4 * m + 5 * m * (m - 1) + 3 * m + 3 * 3 * m + (2 * m if ZONE_SERVED[stack] else 0)) if m else 0
+    for stack, m in MONITORING_HOSTS.items()
 }
 # + the web hosts' keys, the tier's new secrets, its CA and the etcd client port's rules (3 members x 2 others),
 # - the SSH rule of each placement (the shipped stacks' adminCidrs are empty: SSH closed until you name a network),
@@ -242,7 +246,7 @@ def test_security_groups(runs, stack):
     rules_by_group: dict[str, list[dict]] = {}
     for r in of_type(res, RULE):
         assert r.inputs["direction"] == "ingress" and r.inputs["protocol"] in ("tcp", "udp")
-        assert r.inputs["protocol"] == "tcp" or r.inputs["portRangeMin"] == 9094  # the Alertmanagers' gossip
+        assert r.inputs["protocol"] == "tcp" or r.inputs["portRangeMin"] in (9094, 53)  # the Alertmanagers' gossip
         assert r.inputs["portRangeMin"] == r.inputs["portRangeMax"]
         rules_by_group.setdefault(groups[r.inputs["securityGroupId"]], []).append(r.inputs)
     for p in cfg.placements:
@@ -281,12 +285,12 @@ def test_security_groups(runs, stack):
                 (pr, port, m)
                 for m in monitors - {own}
                 for pr, port in (("tcp", 9093), ("tcp", 9094), ("udp", 9094), ("tcp", 9090), ("tcp", 9100))
-            }
+            } | ({("udp", 53, "0.0.0.0/0"), ("tcp", 53, "0.0.0.0/0")} if ZONE_SERVED[stack] else set())
     for group, rules in rules_by_group.items():
         for x in rules:
             if x["portRangeMin"] not in (80, 443):
-                assert x["remoteIpPrefix"] not in WORLD, (group, x)
-            assert x["portRangeMin"] in (22, 80, 443, 5432, 2379, 2380, 8008, 9100, 9187, 2381, 9090, 9093, 9094)
+                assert x["remoteIpPrefix"] not in WORLD or (x["portRangeMin"] == 53 and group.endswith("-mon")), x
+            assert x["portRangeMin"] in (22, 53, 80, 443, 5432, 2379, 2380, 8008, 9100, 9187, 2381, 9090, 9093, 9094)
             if x["portRangeMin"] in (9100, 9187, 2381, 9090, 9093, 9094):  # metrics: the monitoring hosts only
                 assert x["remoteIpPrefix"] in monitors, (group, x)
             if x["portRangeMin"] == 2379:  # etcd's client API: the members only, never a web host
@@ -389,7 +393,8 @@ def test_role_labels(runs, stack):
 
     web = [h for h in hosts if labels(h) == {ROLE_KEY: "web"}]
     db = [h for h in hosts if labels(h) == {ROLE_KEY: "database", QUORUM_KEY: "true"}]
-    mon = [h for h in hosts if labels(h) == {ROLE_KEY: "monitoring"}]
+    serves = {SERVES_KEY: "dns"} if ZONE_SERVED[stack] else {}  # the monitoring hosts are the zone's name servers
+    mon = [h for h in hosts if labels(h) == {ROLE_KEY: "monitoring", **serves}]
     assert len(web) == sum(p.web_count for p in cfg.placements)
     assert len(db) == len(cfg.database_placements)
     assert len(mon) == (len(cfg.monitoring.placements) if cfg.monitoring else 0) == MONITORING_HOSTS[stack]

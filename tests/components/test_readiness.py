@@ -20,12 +20,15 @@ SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyExampleKeyExampleKeyEx
 
 
 APP = {**bare_config("production")["web"]["app"], "image": IMAGE}
+ZONE = {**bare_config("production")["monitoring"], "zone": {"name": "shop.internal."}}  # the user's own zone
 
 
 def with_image(values: dict, stack: str = "production") -> dict:
-    """``values`` and the shipped stack's ``web`` with the user's own image."""
+    """``values`` and the shipped stack's ``web`` with the user's own image (and production's monitoring hosts
+    with the user's own zone)."""
     web = bare_config(stack)["web"]
-    return {**values, "web": {**web, "app": {**web["app"], "image": IMAGE}}}
+    zone = {"monitoring": ZONE} if stack == "production" else {}
+    return {**values, **zone, "web": {**web, "app": {**web["app"], "image": IMAGE}}}
 
 
 def full(bare: dict, namespace: str = "resilient-stack") -> dict:
@@ -48,7 +51,9 @@ def test_the_shipped_production_stack_needs_its_keys_and_a_dns_name_and_names_th
         f"resilient-stack:{ACCESS_KEY}",
         "resilient-stack:web.serverName",
         "resilient-stack:web.app.image",
+        "resilient-stack:monitoring.zone.name",
     ]
+    assert problems[3].problem.startswith("'shop.example.com.' is the template's placeholder")
     assert problems[1].problem.startswith(
         "is not set and web.https is on: every web host would serve Debian's self-signed certificate"
     )
@@ -101,7 +106,7 @@ def test_up_with_nothing_set_names_the_first_problem_and_counts_the_others():
     with pytest.raises(StackConfigError) as err:
         run_program(stack_file("production"), preview=False)
     assert str(err.value).startswith(f"stack production: resilient-stack:{ACCESS_KEY}: is not set")
-    assert str(err.value).endswith("(and 2 more problems: `pulumi preview` lists them)")
+    assert str(err.value).endswith("(and 3 more problems: `pulumi preview` lists them)")
 
 
 @pytest.mark.parametrize(
@@ -118,7 +123,7 @@ def test_up_goes_on_once_the_site_is_named_or_the_warning_accepted(web):
         stack_file("production"),
         preview=False,
         mocks=mocks,
-        config_overrides=full({**KEYS, "web": {**web, "app": APP}, "sshPublicKey": SSH_KEY}),
+        config_overrides=full({**KEYS, "web": {**web, "app": APP}, "sshPublicKey": SSH_KEY, "monitoring": ZONE}),
     )
     assert len([r for r in res if r.type == INSTANCE]) == 10  # 5 web hosts, 3 members, 2 monitoring hosts
     assert [w for w in warnings(mocks) if "web.serverName" in w or ACCESS_KEY in w] == []
@@ -132,6 +137,7 @@ def test_a_preview_of_the_shipped_production_stack_warns_about_each_problem():
         f"resilient-stack:{ACCESS_KEY}",
         "resilient-stack:web.serverName",
         "resilient-stack:web.app.image",
+        "resilient-stack:monitoring.zone.name",
         "resilient-stack:sshPublicKey",
     ]
     assert all("\n" not in w for w in found)

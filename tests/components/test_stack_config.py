@@ -39,8 +39,8 @@ def test_production_becomes_the_audited_design():
     assert [(p.name, p.region) for p in design.placements] == [("gra", "GRA11"), ("waw", "WAW1"), ("ik", "dc4-a")]
     replicas = {p.name: p.replicas for p in design.placements}
     assert replicas["gra"] == {"web": 2, "database": 1}  # no object storage: the stack creates none of its own
-    assert replicas["ik"] == {"web": 1, "database": 1, "monitoring": 1}  # monitoring: WAW1 and dc4-a
-    assert replicas["waw"] == {"web": 2, "database": 1, "monitoring": 1}
+    assert replicas["ik"] == {"web": 1, "database": 1, "monitoring": 1, "dns": 1}  # monitoring: WAW1 and dc4-a
+    assert replicas["waw"] == {"web": 2, "database": 1, "monitoring": 1, "dns": 1}
     assert all(p.quorum == ("database",) for p in design.placements)
     assert [(b.protects, b.region, b.cloud) for b in design.backups] == [("database", "DE1", "ovh-backups")]
     assert {p.cloud for p in design.placements} == {"ovh", "infomaniak"}  # no member in the backups' project

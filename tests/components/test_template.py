@@ -51,6 +51,7 @@ TYPED = {
     "<access key>": "OVHS3ACCESSKEY0001",
     "<secret key>": "s3cr3t-of-the-backup-user",
     "<your webhook URL>": "https://hooks.example.org/T0KEN",
+    "<your zone>": "shop.internal.",
 }
 
 
@@ -231,6 +232,7 @@ def test_the_readme_devops_steps_deploy_the_shipped_production_stack(tmp_path):
     }
     assert web["app"]["image"] == TYPED["<your registry>/shop/web:1.0.0"]
     assert config[f"{NAMESPACE}:alertWebhook"] == TYPED["<your webhook URL>"]  # set as a secret
+    assert config[f"{NAMESPACE}:monitoring"]["zone"] == {"name": TYPED["<your zone>"]}
     res = deploy(tmp_path, "production", NAMESPACE, config)
     assert len([r for r in res if r.type == INSTANCE]) == 10  # 5 web hosts, 3 members, 2 monitoring hosts
 

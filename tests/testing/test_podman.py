@@ -284,8 +284,8 @@ def test_the_build_script_ships_with_the_package():
     proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert (
-        podman.DEFAULT_IMAGE.endswith(":bookworm-7")
-        and "localhost/resilient-stack-host:bookworm-7" in script.read_text()
+        podman.DEFAULT_IMAGE.endswith(":bookworm-8")
+        and "localhost/resilient-stack-host:bookworm-8" in script.read_text()
     )
 
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Build the local podman image that stands in for a Debian bookworm cloud host:
-#   localhost/resilient-stack-host:bookworm-7
+#   localhost/resilient-stack-host:bookworm-8
 # systemd + cloud-init (NoCloud datasource) + openssh-server, and the packages the hosts' user data installs
 # (nginx, python3-psycopg2, postgresql-15, pgbackrest, patroni, etcd-server, etcd-client, nftables,
-# unattended-upgrades, certbot, Prometheus, Alertmanager and the exporters, podman for the application's containers)
-# pre-installed, and Debian's docker-registry
+# unattended-upgrades, certbot, Prometheus, Alertmanager and the exporters, PowerDNS, podman for the application's
+# containers) pre-installed, the drill visitor's unbound (a recursive resolver) and dig, and Debian's docker-registry
 # (the tests' image registry, disabled), so that
 # boots take seconds (cloud-init's `packages:` then finds them already there). etcd and Patroni are disabled in
 # the image, and so are Prometheus, Alertmanager and the exporters: on a real cloud image they are installed by
@@ -23,12 +23,12 @@
 # scripts/build-host-image.sh in the repository runs this file.
 #
 # Environment:
-#   RESILIENT_STACK_HOST_IMAGE  image name (default localhost/resilient-stack-host:bookworm-7)
+#   RESILIENT_STACK_HOST_IMAGE  image name (default localhost/resilient-stack-host:bookworm-8)
 #   XDG_CACHE_HOME              rootfs tarball cache lives in ${XDG_CACHE_HOME:-$HOME/.cache}/resilient-stack/hosts/
 #   FORCE=1                     rebuild even if the image exists (the cached rootfs tarball is reused)
 set -euo pipefail
 
-IMAGE="${RESILIENT_STACK_HOST_IMAGE:-localhost/resilient-stack-host:bookworm-7}"
+IMAGE="${RESILIENT_STACK_HOST_IMAGE:-localhost/resilient-stack-host:bookworm-8}"
 BASE_IMAGE="localhost/resilient-stack-host-base:bookworm"
 SUITE=bookworm
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/resilient-stack/hosts"
@@ -138,8 +138,9 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sb
       prometheus prometheus-alertmanager prometheus-blackbox-exporter \\
       prometheus-node-exporter prometheus-postgres-exporter \\
       podman netavark aardvark-dns iptables uidmap catatonit docker-registry \\
+      pdns-server pdns-backend-bind unbound bind9-dnsutils \\
  && systemctl disable etcd patroni nftables docker-registry prometheus prometheus-alertmanager \\
-      prometheus-blackbox-exporter prometheus-node-exporter prometheus-postgres-exporter \\
+      prometheus-blackbox-exporter prometheus-node-exporter prometheus-postgres-exporter pdns unbound \\
  && rm -f /usr/sbin/policy-rc.d \\
  && apt-get clean && rm -rf /var/lib/apt/lists/* \\
  && printf 'datasource_list: [ NoCloud, None ]\n' > /etc/cloud/cloud.cfg.d/90-nocloud.cfg \\

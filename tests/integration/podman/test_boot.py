@@ -4,7 +4,7 @@ with the shipped host checks (resilient_stack.hosts.checks), write through the a
 then lose the primary: Patroni promotes a replica by itself, the application finds it, the other replica follows
 it, and the old primary, started again from its disk, rejoins as a replica (pg_rewind).
 
-Needs podman and the image localhost/resilient-stack-host:bookworm-7 (built when absent by
+Needs podman and the image localhost/resilient-stack-host:bookworm-8 (built when absent by
 scripts/build-host-image.sh, as root). When they are unavailable the tests are skipped, or FAIL when
 RESILIENT_STACK_REQUIRE_TOOLS=1. Every container and network is removed afterwards (also on Ctrl-C and
 SIGTERM); RESILIENT_STACK_KEEP_HOSTS=1 keeps them for debugging.

@@ -55,9 +55,6 @@ INDEX_TEMPLATE = "{{index_template}}"
 INDEX_PAGE = "{{index_page}}"
 TITLE_MARK = "{{title_mark}}"
 TITLE_MAX = {{title_max}}
-MONITORING_TARGETS = "{{monitoring_targets}}"  # empty on a host that is not a monitoring host
-MONITORING_RULES = "{{monitoring_rules}}"
-ALERTMANAGER_CONF = "{{alertmanager_conf}}"
 CERT_NAMES = "{{cert_names}}"
 CERT_SERVICE = "{{cert_service}}"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -152,6 +149,10 @@ def check(doc):
             if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", job) or not isinstance(groups, list) or not all(
                     isinstance(g, dict) and isinstance(g.get("targets"), list) for g in groups):
                 raise ValueError(f"monitoring targets {job!r}: a lower-case job name and Prometheus target groups")
+        zone = monitoring.get("zone")
+        if zone is not None and not (isinstance(zone, dict) and set(zone) == {"conf", "text"} and all(
+                isinstance(v, str) for v in zone.values())):
+            raise ValueError("monitoring zone must hold the zone's text and its bind backend entry")
     peers = doc.get("acme_peers")
     if peers is not None:
         if not isinstance(peers, list):
@@ -607,20 +608,7 @@ def apply_app(app):
     return write_private(APP_CREDENTIALS, json.dumps(app, indent=1, sort_keys=True) + "\n", (0, 0), 0o600)
 
 
-def apply_monitoring(monitoring, receivers, boot):
-    """What Prometheus scrapes (it reads the target files again by itself), its alert rules and Alertmanager's
-    receivers (the sealed document's): each service reloaded when its file changed."""
-    owner, changed = ids("root", "prometheus"), []
-    for job, groups in sorted(monitoring["targets"].items()):
-        if write_private(f"{MONITORING_TARGETS}/{job}.json", json.dumps(groups, indent=1) + "\n", owner, 0o640):
-            changed.append(f"{job} targets")
-    for path, text, unit in ((MONITORING_RULES, monitoring["rules"], "{{prometheus_service}}"),
-                             (ALERTMANAGER_CONF, receivers, "{{alertmanager_service}}")):
-        if text and write_private(path, text, owner, 0o640):
-            changed.append(os.path.basename(path))
-            if not boot:
-                subprocess.run(["systemctl", "reload-or-restart", unit], check=True)
-    return changed
+{{monitoring_functions}}
 
 
 def apply_secrets(doc, boot):
