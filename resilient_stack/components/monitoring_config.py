@@ -112,7 +112,7 @@ class ZoneSettings(_Model):
         ge=5,
         le=3600,
         description="TTL of the answers, in seconds: a burned site's web hosts leave every resolver's answers "
-        "within the check (5 s, 2 s timeout) plus this.",
+        "within the check (every 5 s, 5 s timeout) plus this.",
     )
 
 

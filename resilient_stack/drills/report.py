@@ -470,8 +470,9 @@ def alert_line(alerts: list[dict[str, Any]]) -> str:
 def dns_line(dns: dict[str, Any], web: dict[str, Any]) -> str:
     """The way in with the stack's own DNS (a resolver following the delegation) and without it (the record set of
     every web host), in one line."""
-    clean = dns["answers_clean_s"]
+    clean, servers, bound = dns["answers_clean_s"], dns["servers_clean_s"], dns["bound_s"]
     said = f"{clean:.0f} s after the fire" if clean is not None else "NEVER: a burned web host was still answered"
+    slowest = f"{max(servers.values()):.0f} s" if bound is not None else "NEVER (a name server still answered one)"
 
     def waits(stats: dict[str, Any]) -> str:
         page = stats.get("page_s_after_fire")
@@ -479,7 +480,8 @@ def dns_line(dns: dict[str, Any], web: dict[str, Any]) -> str:
 
     return (
         f"with the stack's DNS {dns['failed_after_fire']} of {dns['requests_after_fire']} requests failed after the "
-        f"fire{waits(dns)}; no answer named a burned host from {said} (bound: check + TTL = {dns['bound_s']:.0f} s); "
+        f"fire{waits(dns)}; the name servers stopped answering the burned hosts after {slowest}, the resolver "
+        f"from {said} (TTL {dns['ttl_s']} s){'' if bound is None else f', bound {bound:.0f} s'}; "
         f"without it (the record set) {web.get('failed_after_fire', 0)} of {web.get('after_fire', 0)} failed"
         f"{waits(web)}"
     )

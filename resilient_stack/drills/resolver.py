@@ -10,12 +10,14 @@ stack's DNS), and through Debian's unbound, which resolves the name as any ISP's
 * **unbound** on the visitor's ``127.0.0.1:53`` (its own unit: no trust anchor to fetch, no DNSSEC validation: the
   drill's parent zone is unsigned), whose only way to the parent is the registrar (a stub zone): it follows the
   referral to the stack's name servers, picks among them, caches their answers for their TTL, as resolvers do;
-* two streams of the visitor script (:mod:`.load`) with that resolver: :class:`DnsVisits` (GETs of
-  ``www.<zone>``) and :class:`Answers` (what unbound answers for ``www.<zone>``, every second).
+* streams of the visitor script (:mod:`.load`): :class:`DnsVisits` (GETs of ``www.<zone>`` through unbound) and
+  :class:`Answers` (what unbound answers for ``www.<zone>`` every second, and what each name server answers,
+  asked directly).
 
 :func:`stats` reports, per scenario: the requests that failed through the stack's DNS after the fire and for how
-long, and the time from the fire until no answer names a burned web host (the check interval plus the TTL, when
-the product does its job).
+long, the time from the fire until no name server's answer names a burned web host (PowerDNS's health checks) and
+until no answer of the resolver does: at most the slowest name server's time plus the TTL, when the product does
+its job.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ REGISTRAR_CONF = "/etc/powerdns/pdns.d/firedrill-registrar.conf"
 REGISTRAR_NAMED = "/etc/firedrill/registrar.named.conf"
 REGISTRAR_ZONE = "/etc/firedrill/registrar.zone"
 SERVICE = "firedrill-resolver"
+SAMPLE_S = 1.0  # how often the answers are read: a figure's resolution
 
 
 class DnsVisits(LoadStream):
@@ -113,18 +116,35 @@ def visitor_config(zone: str, delegation: Sequence[str]) -> tuple[list[dict[str,
     return files, runcmd
 
 
+def clean_after(answers: LoadStream, fire: float, burned: Sequence[str]) -> float | None:
+    """Seconds from the fire to the last answer that named a burned web host (0: none did; None: the last one
+    still did, or nothing answered after the fire)."""
+    heard = [a for a in answers.attempts if a.end >= fire]
+    named = [a for a in heard if a.ok and set(a.detail.split(",")) & set(burned)]
+    if not heard or (named and named[-1] is heard[-1]):
+        return None
+    return round(named[-1].end - fire, 1) if named else 0.0
+
+
 def stats(
-    visits: LoadStream, answers: LoadStream, fire: float, burned: Sequence[str], interval_s: float, ttl: int
+    visits: LoadStream,
+    answers: LoadStream,
+    servers: dict[str, LoadStream],
+    fire: float,
+    burned: Sequence[str],
+    ttl: int,
 ) -> dict[str, Any]:
-    """Through the stack's DNS, after the fire: the failed requests and their span, and when the answers stopped
-    naming a burned web host (``burned``: their addresses; ``None`` when one still did at the end)."""
+    """Through the stack's DNS, after the fire: the failed requests and their span, when the name servers' own
+    answers (``servers``: by address, asked directly) and then the resolver's stopped naming a burned web host
+    (``burned``: their addresses), and the bound the resolver's must hold: the slowest name server's, plus the TTL
+    its answer was cached for, plus one sampling interval."""
     after = [a for a in visits.attempts if a.end >= fire]
     failed = [a for a in after if not a.ok]
-    named = [a for a in answers.attempts if a.end >= fire and a.ok and set(a.detail.split(",")) & set(burned)]
     heard = [a for a in answers.attempts if a.end >= fire]
-    clean_s: float | None = round(named[-1].end - fire, 1) if named else 0.0
-    if named and named[-1] is heard[-1]:
-        clean_s = None  # the last answer still named a burned host
+    clean_s = clean_after(answers, fire, burned)
+    by_server = {address: clean_after(stream, fire, burned) for address, stream in servers.items()}
+    alive = [v for v in by_server.values() if v is not None]
+    slowest = max(alive) if alive and len(alive) == len(by_server) else None
     waits = sorted(a.end - a.start for a in after if a.ok and a.start >= fire)
     out: dict[str, Any] = {
         "requests_after_fire": len(after),
@@ -137,6 +157,8 @@ def stats(
         "answers_clean_s": clean_s,
         "answers_after_fire": len(heard),
         "no_answer_after_fire": sum(not a.ok for a in heard),
-        "bound_s": interval_s + ttl,
+        "servers_clean_s": by_server,
+        "ttl_s": ttl,
+        "bound_s": round(slowest + ttl + SAMPLE_S, 1) if slowest is not None else None,
     }
     return out

@@ -48,7 +48,6 @@ from resilient_stack.drills.report import (
     plural,
     recovery_seconds,
 )
-from resilient_stack.hosts import dns as host_dns
 from resilient_stack.testing import podman, sessions
 
 __all__ = ["Options", "run_drill", "psql_local", "ROWS_PER_SCENARIO"]
@@ -235,12 +234,13 @@ class _Drill:
         if fault != "fire":
             podman.sleep(o.hold_s)  # the frozen or cut-off primary stays so a while after the handover
             self.restore(fault, info.name, victims)
-        stop_load(self.visitor.name, visits, writes, *(dns or ()))
+        stop_load(self.visitor.name, visits, writes, *(dns[:2] + tuple(dns[2].values()) if dns else ()))
         self.event("load", f"stopped: {len(visits.attempts)} GETs, {len(writes.attempts)} writes attempted")
         burned = [h.public_ip for h in plan.hosts_on(site) if h.role == HOST_WEB]
         zone = plan.config.monitoring.zone if plan.config.monitoring else None
-        through_dns = resolver.stats(*dns, fire, burned, host_dns.CHECK_INTERVAL_S + host_dns.CHECK_TIMEOUT_S,
-                                     zone.ttl) if dns and zone else None
+        gone = {h.public_ip for h in plan.hosts_on(site) if h.role == HOST_MONITORING}  # a burned name server
+        through_dns = resolver.stats(dns[0], dns[1], {ip: a for ip, a in dns[2].items() if ip not in gone}, fire,
+                                     burned, zone.ttl) if dns and zone else None
         self.patroni_events([p for p in plan.db_placements if self.member(p) not in self.down], fire)
 
         present = self.rows_present(holder, first, notes) if holder is not None else None
@@ -286,15 +286,19 @@ class _Drill:
         result.timeline = sorted(self.events, key=lambda e: e.at)
         return result
 
-    def dns_streams(self, span: int) -> tuple[LoadStream, LoadStream] | None:
-        """With the stack's own zone: GETs and answers through the visitor's resolver (:mod:`.resolver`)."""
-        plan, o = self.plan, self.o
-        if plan.dns_url is None or self.visitor is None:
+    def dns_streams(self, span: int) -> tuple[LoadStream, LoadStream, dict[str, LoadStream]] | None:
+        """With the stack's own zone: GETs and answers through the visitor's resolver, and each name server's own
+        answers (:mod:`.resolver`)."""
+        plan, o, v = self.plan, self.o, self.visitor
+        if plan.dns_url is None or v is None:
             return None
-        kw: dict[str, Any] = {"first": 1, "count": o.max_requests, "seconds": span, "resolver": resolver.RESOLVER}
+        kw: dict[str, Any] = {"first": 1, "count": o.max_requests, "seconds": span}
+        servers = [h.public_ip for h in plan.hosts if h.role == HOST_MONITORING]
         self.event("load", f"and GETs of {plan.dns_url}/ through the visitor's resolver (the stack's own DNS)")
-        return (resolver.DnsVisits(self.visitor.name, plan.dns_url, interval=o.http_interval_s, **kw),
-                resolver.Answers(self.visitor.name, plan.dns_url, interval=1.0, **kw))
+        return (resolver.DnsVisits(v.name, plan.dns_url, interval=o.http_interval_s, resolver=resolver.RESOLVER, **kw),
+                resolver.Answers(v.name, plan.dns_url, interval=resolver.SAMPLE_S, resolver=resolver.RESOLVER, **kw),
+                {ip: resolver.Answers(v.name, plan.dns_url, interval=resolver.SAMPLE_S, resolver=ip, **kw)
+                 for ip in servers})
 
     def await_alert(self, site_name: str, fire: float) -> None:
         """With monitoring hosts alive: wait (bounded) for the alert that the site is down, before it returns."""

@@ -47,7 +47,7 @@ CONF = "/etc/powerdns/pdns.d/resilient-stack.conf"
 NAMED_CONF = "/etc/powerdns/resilient-stack.named.conf"
 ZONE_FILE = "/etc/powerdns/resilient-stack.zone"
 CHECK_INTERVAL_S = 5  # PowerDNS's lua-health-checks-interval: how often each web host's /healthz is asked
-CHECK_TIMEOUT_S = 2  # a web host that does not answer /healthz within this is down
+CHECK_TIMEOUT_S = 5  # a web host that does not answer /healthz within this is down (a loaded host answers in 2)
 ANSWERED = ("@", "www")  # the names that answer the web hosts
 
 

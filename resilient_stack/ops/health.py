@@ -203,7 +203,7 @@ def _monitoring(t: Target, rep: Mapping[str, Any], row: dict, add: Any, hosts: i
     if stopped:
         add(Finding(WARNING, f"{t.address} ({_where(t)})", f"{', '.join(stopped)} not running",
                     f"systemctl restart {' '.join(stopped)} on the host; the other monitoring hosts still send the "
-                    "alerts"))  # fmt: skip
+                    "alerts (and, for pdns, answer the zone)"))  # fmt: skip
     elif isinstance(peers, int) and peers < hosts:
         add(Finding(WARNING, f"{t.address} ({_where(t)})", f"its Alertmanager sees {peers} of the {hosts} in its "
                     "cluster: an alert may reach you twice", "check the Alertmanagers' cluster port (9094, TCP and UDP) "

@@ -21,7 +21,7 @@ from importlib import resources
 from typing import Any, Mapping, Sequence
 
 from resilient_stack.core.vocabulary import ALERTMANAGER_PORT, HTTP_PORT, PROMETHEUS_PORT
-from resilient_stack.hosts import paths
+from resilient_stack.hosts import dns, paths
 from resilient_stack.hosts.inventory import inventory, web_placements
 from resilient_stack.hosts.remote import SSH_FAILED, parse_ssh
 from resilient_stack.io.errors import InputError
@@ -48,6 +48,8 @@ def probe_script(overrides: Mapping[str, str] | None = None) -> str:
         "ALERTMANAGER_SERVICE": paths.ALERTMANAGER_SERVICE,
         "PROMETHEUS_PORT": str(PROMETHEUS_PORT),
         "ALERTMANAGER_PORT": str(ALERTMANAGER_PORT),
+        "DNS_ZONE": dns.ZONE_FILE,
+        "DNS_SERVICE": dns.SERVICE,
         **(overrides or {}),
     }
     for name, value in fields.items():

@@ -50,16 +50,21 @@ def test_the_answers_are_clean_once_the_last_one_naming_a_burned_host_is_past():
         (26, ALIVE),
         (40, ALIVE),
     )
-    got = resolver.stats(visits, heard, FIRE, BURNED, 7, 20)
-    assert got["answers_clean_s"] == 23.0 and got["bound_s"] == 27
+    servers = {"100.64.0.30": answers((2, ALIVE)), "100.64.0.31": answers((1, ",".join(BURNED)), (3, ALIVE))}
+    got = resolver.stats(visits, heard, servers, FIRE, BURNED, 20)
+    assert got["answers_clean_s"] == 23.0 and got["servers_clean_s"] == {"100.64.0.30": 0.0, "100.64.0.31": 1.0}
+    assert got["bound_s"] == 1.0 + 20 + resolver.SAMPLE_S  # the slowest name server, the TTL, one sample
     assert got["failed_after_fire"] == 0 and got["requests_after_fire"] == 2
     assert got["page_s_after_fire"] == {"median": 1.3, "max": 2.5}
 
 
 def test_answers_that_still_name_a_burned_host_at_the_end_are_never_clean():
     heard = answers((2, ",".join(BURNED)), (30, f"{BURNED[1]},{ALIVE}"))
-    got = resolver.stats(Stream([]), heard, FIRE, BURNED, 7, 20)
+    servers = {"100.64.0.30": answers((2, ALIVE)), "100.64.0.31": answers((2, BURNED[0]))}
+    got = resolver.stats(Stream([]), heard, servers, FIRE, BURNED, 20)
     assert got["answers_clean_s"] is None and got["page_s_after_fire"] is None
+    assert got["servers_clean_s"]["100.64.0.31"] is None and got["bound_s"] is None
+    assert resolver.stats(Stream([]), answers(), {}, FIRE, BURNED, 20)["answers_clean_s"] is None  # nothing heard
 
 
 def test_failed_requests_and_no_answer_are_counted():
@@ -70,22 +75,29 @@ def test_failed_requests_and_no_answer_are_counted():
             Attempt(FIRE + 10, FIRE + 10.2, True, "waw"),
         ]
     )
-    got = resolver.stats(visits, answers((1, ""), (2, ALIVE)), FIRE, BURNED, 7, 20)
+    got = resolver.stats(visits, answers((1, ""), (2, ALIVE)), {}, FIRE, BURNED, 20)
     assert (got["failed_after_fire"], got["failing_s"], got["no_answer_after_fire"]) == (2, 8.0, 1)
     assert got["answers_clean_s"] == 0.0
 
 
 def test_the_report_says_both_ways_in():
     s = scenario()
+    s.fire_at = FIRE
     s.dns = resolver.stats(
-        Stream([Attempt(FIRE + 1, FIRE + 1.2, True, "waw")]), answers((24, ALIVE)), s.fire_at, BURNED, 7, 20
+        Stream([Attempt(FIRE + 1, FIRE + 1.2, True, "waw")]),
+        answers((24, ALIVE)),
+        {"100.64.0.30": answers((3, BURNED[0]), (6, ALIVE))},
+        s.fire_at,
+        BURNED,
+        20,
     )
     s.web = {"after_fire": 40, "failed_after_fire": 0, "page_s_after_fire": {"median": 0.2, "max": 4.1}}
     line = dns_line(s.dns, s.web)
     assert line.startswith("with the stack's DNS 0 of 1 requests failed after the fire")
-    assert "bound: check + TTL = 27 s" in line and "without it (the record set) 0 of 40 failed" in line
+    assert "the name servers stopped answering the burned hosts after 3 s, the resolver from 0 s after" in line
+    assert "(TTL 20 s), bound 24 s" in line and "without it (the record set) 0 of 40 failed" in line
     assert "4.10 s at most" in line
     report = FiredrillReport("production", "p.yaml", [s])
     assert "  dns: with the stack's DNS 0 of 1 requests failed" in render_text(report)
     assert "- dns: with the stack's DNS" in render_markdown(report)
-    assert report.as_dict()["scenarios"][0]["dns"]["bound_s"] == 27
+    assert report.as_dict()["scenarios"][0]["dns"]["bound_s"] == 24

@@ -390,12 +390,23 @@ def test_a_monitoring_host_says_its_services_cluster_and_alerts_and_what_stopped
         "PROMETHEUS_CONF": str(tmp_path / "prometheus.yml"),
         "DATA_MOUNT": str(tmp_path / "not-mounted"),
         "MEMBER_CERT": str(tmp_path / "none"),
+        "DNS_ZONE": str(tmp_path / "no-zone"),
     }
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    proc = subprocess.run(
-        [sys.executable, "-"], input=probe_script(fields), capture_output=True, text=True, env=env, timeout=60
-    )
-    rep = json.loads(proc.stdout)
+
+    def probe() -> dict:
+        proc = subprocess.run(
+            [sys.executable, "-"], input=probe_script(fields), capture_output=True, text=True, env=env, timeout=60
+        )
+        return json.loads(proc.stdout)
+
+    (tmp_path / "zone").write_text("; the stack's zone\n")
+    served = probe_script({**fields, "DNS_ZONE": str(tmp_path / "zone")})
+    proc = subprocess.run([sys.executable, "-"], input=served, capture_output=True, text=True, env=env, timeout=60)
+    assert (
+        json.loads(proc.stdout)["monitoring"]["services"]["pdns.service"] == "inactive"
+    )  # a name server: PowerDNS too
+    rep = probe()
     assert rep["role"] == "monitoring"
     assert rep["monitoring"] == {
         "services": {"prometheus": "active", "prometheus-alertmanager": "inactive"},

@@ -24,7 +24,9 @@ import time
 
 import pytest
 
+from resilient_stack.drills.resolver import SAMPLE_S
 from resilient_stack.drills.topology import moto_site
+from resilient_stack.hosts.dns import CHECK_INTERVAL_S, CHECK_TIMEOUT_S
 from resilient_stack.testing import podman
 from tests.conftest import ROOT, need_tool
 
@@ -158,6 +160,7 @@ def test_burning_the_primarys_site_fails_over_by_itself(production):
     check_rejoined(sc, "gra")
     assert sc["rejoin"]["pg_rewind"] is True
     check_alerted(sc, promoted=sc["failover"]["promoted"])
+    check_dns(sc, servers=2)  # both name servers (Warsaw, Geneva) survive Gravelines
 
 
 ALERT_WITHIN_S = 120.0  # issue 23: the operator is told within 2 minutes
@@ -182,6 +185,20 @@ def check_alerted(sc: dict, promoted: str | None = None) -> None:
     assert not [a for a in alerts if a["site"] == site and a["alert"] != "SiteDown"], alerts
 
 
+def check_dns(sc: dict, servers: int) -> None:
+    """The way in through the stack's own DNS (issue 23): a resolver following the delegation stops answering the
+    burned web hosts once PowerDNS's next check failed (interval + timeout) and its cached answer expired (TTL);
+    ``servers``: the name servers that survive, each asked directly."""
+    dns = sc["dns"]
+    assert dns is not None, "production serves its zone: the drill visits it through a resolver"
+    assert len(dns["servers_clean_s"]) == servers, dns
+    for address, clean in dns["servers_clean_s"].items():
+        assert clean is not None and clean <= CHECK_INTERVAL_S + CHECK_TIMEOUT_S + SAMPLE_S, (address, dns)
+    assert dns["answers_clean_s"] is not None and dns["answers_clean_s"] <= dns["bound_s"], dns
+    assert dns["bound_s"] <= CHECK_INTERVAL_S + CHECK_TIMEOUT_S + SAMPLE_S + dns["ttl_s"] + SAMPLE_S, dns
+    assert dns["requests_after_fire"] > 3 and dns["answers_after_fire"] > dns["bound_s"] / 2, dns
+
+
 SYNC_STALL_S = 30.0  # a lost synchronous standby: commits wait until the primary drops it (wal_sender_timeout)
 
 
@@ -197,6 +214,7 @@ def test_burning_a_replicas_site_keeps_the_primary(production):
     check_data(sc)
     check_rejoined(sc, "ik")
     check_alerted(sc)  # told by the monitoring host that survives, in Warsaw
+    check_dns(sc, servers=1)  # the name server in Geneva burned: the resolver asks the one in Warsaw
 
 
 def test_burning_the_backups_site_costs_nothing_but_the_backups(production):
