@@ -27,8 +27,9 @@ from typing import Any, Sequence
 
 from resilient_stack.drills.load import LoadStream
 from resilient_stack.drills.report import recovery_seconds
+from resilient_stack.hosts.dns import CHECK_INTERVAL_S, CHECK_TIMEOUT_S
 
-__all__ = ["PARENT_PORT", "RESOLVER", "DnsVisits", "Answers", "parent_of", "visitor_config", "stats"]
+__all__ = ["PARENT_PORT", "RESOLVER", "DnsVisits", "Answers", "window_s", "parent_of", "visitor_config", "stats"]
 
 PARENT_PORT = 5300  # the registrar's PowerDNS, on the visitor's loopback
 RESOLVER = "127.0.0.1"  # unbound, on the visitor
@@ -50,6 +51,12 @@ class Answers(LoadStream):
     """What the visitor's unbound answers for the name (each attempt's detail: the addresses, sorted)."""
 
     mode = "resolve"
+
+
+def window_s(ttl: int) -> float:
+    """How long after a fault the answers are read: the name servers' next check and its timeout, the resolver's
+    cached answer's TTL, two samples (what the promise needs to be seen kept, or broken)."""
+    return CHECK_INTERVAL_S + CHECK_TIMEOUT_S + ttl + 2 * SAMPLE_S
 
 
 def parent_of(zone: str) -> str:

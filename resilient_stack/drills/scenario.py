@@ -234,11 +234,13 @@ class _Drill:
         if fault != "fire":
             podman.sleep(o.hold_s)  # the frozen or cut-off primary stays so a while after the handover
             self.restore(fault, info.name, victims)
+        zone = plan.config.monitoring.zone if plan.config.monitoring else None
+        if dns and zone:  # long enough to see the resolver's answers follow the name servers' checks
+            podman.sleep(max(0.0, fire + resolver.window_s(zone.ttl) - time.time()))
         stop_load(self.visitor.name, visits, writes, *(dns[:2] + tuple(dns[2].values()) if dns else ()))
         self.event("load", f"stopped: {len(visits.attempts)} GETs, {len(writes.attempts)} writes attempted")
-        burned = [h.public_ip for h in plan.hosts_on(site) if h.role == HOST_WEB]
-        zone = plan.config.monitoring.zone if plan.config.monitoring else None
-        gone = {h.public_ip for h in plan.hosts_on(site) if h.role == HOST_MONITORING}  # a burned name server
+        burned = [h.public_ip for h in plan.hosts if h.name in victims and h.role == HOST_WEB]
+        gone = {h.public_ip for h in plan.hosts if h.name in victims and h.role == HOST_MONITORING}  # name servers
         through_dns = resolver.stats(dns[0], dns[1], {ip: a for ip, a in dns[2].items() if ip not in gone}, fire,
                                      burned, zone.ttl) if dns and zone else None
         self.patroni_events([p for p in plan.db_placements if self.member(p) not in self.down], fire)

@@ -164,6 +164,7 @@ NEW_IN_23 = (  # the monitoring hosts (issue 23): created beside the running sta
     | {f"shop-mon-{m}-node-metrics-to-{p}-web" for m in _MON for p in ("gra", "waw", "ik")}
     | {f"shop-db-{p}-metrics-{port}-from-{m}-mon" for p in ("gra", "waw", "ik") for m in _MON
        for port in (9100, 9187, 2381)}
+    | {f"shop-mon-{m}-dns-{pr}" for m in _MON for pr in ("udp", "tcp")}  # and the zone's name servers (point 3)
 )  # fmt: skip
 BACKUPS = (
     "urn:pulumi:production::resilient-stack::resilient-stack:stack:ResilientWebStack$resilient-stack:database:"

@@ -58,6 +58,10 @@ def firedrill(*args: str, timeout: float = 900) -> tuple[subprocess.CompletedPro
     )
     sys.stderr.write(proc.stderr)  # the drill's progress: shown by pytest when a test fails
     assert proc.returncode in (0, 1), f"exit {proc.returncode}:\n{proc.stderr[-4000:]}"
+    if keep := os.environ.get("RESILIENT_STACK_DRILL_REPORTS"):  # the figures of docs/firedrill.md, from a CI run
+        name = "-".join(a.strip("-").replace(",", "-") for a in args) + ".json"
+        with open(os.path.join(keep, name), "w", encoding="utf-8") as f:
+            f.write(proc.stdout)
     return proc, json.loads(proc.stdout)
 
 
