@@ -3,7 +3,7 @@ catch-alls of core/security.py). The breakage is forced: no input known today ma
 
 import pytest
 
-from resilient_stack.core import security
+from resilient_stack.core import secgroups, security
 from resilient_stack.core.resources import ResourceView
 from resilient_stack.core.rules import RuleConfig
 from resilient_stack.core.security import SECGROUP_RULE_TYPE, SecurityCollector, check_resource
@@ -23,23 +23,23 @@ def broken(*_a, **_k):
 
 
 @pytest.mark.parametrize(
-    "typ, check, rule",
+    "typ, module, check, rule",
     [
-        (SECGROUP_RULE_TYPE, "_facts", "unknown-security-rule"),
-        ("openstack:compute/instance:Instance", "_user_data_issues", "plaintext-secret-in-user-data"),
-        ("openstack:networking/port:Port", "_port_security_issues", "port-security-disabled"),
+        (SECGROUP_RULE_TYPE, secgroups, "_facts", "unknown-security-rule"),
+        ("openstack:compute/instance:Instance", security, "_user_data_issues", "plaintext-secret-in-user-data"),
+        ("openstack:networking/port:Port", security, "_port_security_issues", "port-security-disabled"),
     ],
 )
-def test_a_check_that_breaks_on_one_resource_reports_it(monkeypatch, typ, check, rule):
-    monkeypatch.setattr(security, check, broken)
-    security._memo.clear()
+def test_a_check_that_breaks_on_one_resource_reports_it(monkeypatch, typ, module, check, rule):
+    monkeypatch.setattr(module, check, broken)
+    secgroups._memo.clear()
     [issue] = check_resource(typ, dict(RULE) if typ == SECGROUP_RULE_TYPE else {"userData": "x"})
     assert issue.rule == rule and "could not be read (KeyError)" in issue.message
 
 
 def test_a_rule_that_breaks_the_collector_is_an_unknown_rule_of_its_group(monkeypatch):
-    monkeypatch.setattr(security, "_facts", broken)
-    security._memo.clear()
+    monkeypatch.setattr(secgroups, "_facts", broken)
+    secgroups._memo.clear()
     sec = SecurityCollector()
     sec.add(ResourceView("urn:pulumi:dev::shop::" + SECGROUP_RULE_TYPE + "::ssh", SECGROUP_RULE_TYPE, dict(RULE)))
     [finding] = sec.findings(RuleConfig())
