@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import datetime
 import functools
-import hashlib
-import ipaddress
 import json
 import logging
 import threading
@@ -41,16 +38,27 @@ from typing import Any, Callable, Iterator, Mapping, NoReturn
 
 import pulumi
 
-from resilient_stack.components import pki
 from resilient_stack.components.backup_config import SECRET_CONFIG_KEYS
 from resilient_stack.components.monitoring_config import ALERT_SECRET_KEYS
 from resilient_stack.components.stack_config import read_stack_file
 from resilient_stack.core.rules import DesignRejected
 from resilient_stack.io.errors import InputError
 from resilient_stack.testing import pulumi_internals as pulumi_mocks
+from resilient_stack.testing.mock_cloud import (  # noqa: F401 - re-exported
+    _NS,
+    PKI_DAYS,
+    PKI_NOW,
+    PUBLIC_POOL,
+    PUBLIC_POOL_V6,
+    MockCloud,
+    MockRunError,
+    UnexpectedInvoke,
+    UnmockedResource,
+    _plain,
+    _split,
+)
 from resilient_stack.testing.pulumi_internals import (
     SECRET_SIG,
-    SECRET_VALUE,
     configure,
     deserialize_properties,
     reset_options,
@@ -75,26 +83,7 @@ __all__ = [
 
 PROJECT = "resilient-stack"
 STACK_TYPE = "pulumi:pulumi:Stack"
-# When the mock PKI issues its certificates, and for how long: fixed, so that the same program gives the same user data
-# and metadata; long, so that a state made from a mocked run is never within the renewal window of a real preview
-PKI_NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-PKI_DAYS = 3000
 GET_NETWORK = "openstack:networking/getNetwork:getNetwork"
-PUBLIC_POOL = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range: never routed
-PUBLIC_POOL_V6 = ipaddress.ip_network("2001:db8::/32")  # RFC 3849 documentation range
-_NS = uuid.UUID("6f1d8a52-3c1e-4f57-9a31-9d7a0c1f2b44")
-
-
-class MockRunError(RuntimeError):
-    """The program did something the mocks refuse to fake (loudly, so tests cannot pass by accident)."""
-
-
-class UnexpectedInvoke(MockRunError):
-    """An invoke (data-source lookup): the program must create a new stack without any."""
-
-
-class UnmockedResource(MockRunError):
-    """A resource type (or a read of an existing resource) the mocks do not know."""
 
 
 @dataclass(frozen=True)
@@ -131,48 +120,8 @@ class RecordedResource:
 
 
 # --------------------------------------------------------------------------------------------------
-# Values: secrets and numbers
-# --------------------------------------------------------------------------------------------------
-
-
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE
-
-
-def _plain(value: Any) -> Any:
-    """Unwrap secrets anywhere, and give integral floats (protobuf numbers) back their int type."""
-    if _is_secret(value):
-        return _plain(value.get("value"))
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _contains_secret(value: Any) -> bool:
-    if _is_secret(value):
-        return True
-    if isinstance(value, dict):
-        return any(_contains_secret(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_contains_secret(v) for v in value)
-    return False
-
-
-def _split(props: Mapping[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
-    return {k: _plain(v) for k, v in props.items()}, frozenset(k for k, v in props.items() if _contains_secret(v))
-
-
-# --------------------------------------------------------------------------------------------------
 # The mocks
 # --------------------------------------------------------------------------------------------------
-
-
-def _digest(*parts: str) -> int:
-    return int.from_bytes(hashlib.sha256("\0".join(parts).encode()).digest()[:8], "big")
 
 
 def _options(request: Any) -> dict[str, Any]:
@@ -195,7 +144,7 @@ class _Collect(logging.Handler):
         self.into.append((record.levelname, record.getMessage()))
 
 
-class RecordingMocks(pulumi_mocks.Mocks):
+class RecordingMocks(MockCloud, pulumi_mocks.Mocks):
     """Realistic, deterministic answers for the resource types resilient-stack creates.
 
     Unknown resource types and every invoke raise (:class:`UnmockedResource`, :class:`UnexpectedInvoke`).
@@ -219,8 +168,8 @@ class RecordingMocks(pulumi_mocks.Mocks):
         *,
         public_address: Callable[[str, int], str] | None = None,
     ) -> None:
+        MockCloud.__init__(self, public_address)
         self.component_prefixes = component_prefixes
-        self.public_address = public_address
         self.resources: list[RecordedResource] = []
         self.stack_outputs: dict[str, Any] = {}
         self.failures: list[str] = []
@@ -228,38 +177,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
         # the program's log goes here, not to the process's root logger (the drill's stderr is its progress)
         self.engine_logger = logging.Logger("resilient-stack-mockrun")
         self.engine_logger.addHandler(_Collect(self.messages))
-        self._lock = threading.RLock()
         self._current = threading.local()
-        self._providers: dict[str, dict[str, Any]] = {}  # provider id -> inputs
-        self._network_cidrs: dict[str, str] = {}  # network id -> IPv4 subnet CIDR
-        self._subnet_cidrs: dict[str, str] = {}  # subnet id -> CIDR
-        self._external: dict[str, str] = {}  # external network id -> name (looked up by the program)
-        self._ports: dict[str, dict[str, Any]] = {}  # port id -> {"name", "v4", "v6", "network"}
-        self._taken: set[str] = set()
-        self._handlers: dict[str, Callable[[pulumi_mocks.MockResourceArgs, str, dict], dict]] = {
-            "openstack:networking/network:Network": self._network,
-            "openstack:networking/subnet:Subnet": self._subnet,
-            "openstack:networking/secGroup:SecGroup": self._tagged,
-            "openstack:networking/secGroupRule:SecGroupRule": self._plain_resource,
-            "openstack:networking/router:Router": self._tagged,
-            "openstack:networking/routerInterface:RouterInterface": self._router_interface,
-            "openstack:networking/floatingIp:FloatingIp": self._floating_ip,
-            "openstack:networking/floatingIpAssociate:FloatingIpAssociate": self._plain_resource,
-            "openstack:networking/port:Port": self._port,
-            "openstack:compute/serverGroup:ServerGroup": self._server_group,
-            "openstack:compute/instance:Instance": self._instance,
-            "openstack:blockstorage/volume:Volume": self._volume,
-            "openstack:compute/volumeAttach:VolumeAttach": self._volume_attach,
-            "openstack:objectstorage/container:Container": self._container,
-            "openstack:loadbalancer/loadBalancer:LoadBalancer": self._load_balancer,
-            "openstack:loadbalancer/listener:Listener": self._tagged,
-            "openstack:loadbalancer/pool:Pool": self._tagged,
-            "openstack:loadbalancer/monitor:Monitor": self._plain_resource,
-            "openstack:loadbalancer/member:Member": self._plain_resource,
-            "openstack:dns/recordSet:RecordSet": self._plain_resource,
-            "random:index/randomPassword:RandomPassword": self._random_password,
-            pki.TYPE_TOKEN: self._pki,
-        }
 
     # -- the Mocks interface ---------------------------------------------------------------------
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]  # the SDK takes both
@@ -270,18 +188,30 @@ class RecordingMocks(pulumi_mocks.Mocks):
             nid = str(uuid.uuid5(_NS, f"external/{name}"))
             with self._lock:
                 self._external[nid] = name
-            return {"id": nid, "name": name, "external": True, "shared": "true", "adminStateUp": "true",
-                    "subnets": [str(uuid.uuid5(_NS, f"external/{name}/subnet"))], "allTags": [], "mtu": 1500}
-        self._fail(UnexpectedInvoke(
-            f"mockrun: the program invoked {args.token} ({sorted(args.args)}); resilient-stack makes one "
-            "data-source lookup only (an external network's ID by name): image, flavor and networks are given by name"
-        ))
+            return {
+                "id": nid,
+                "name": name,
+                "external": True,
+                "shared": "true",
+                "adminStateUp": "true",
+                "subnets": [str(uuid.uuid5(_NS, f"external/{name}/subnet"))],
+                "allTags": [],
+                "mtu": 1500,
+            }
+        self._fail(
+            UnexpectedInvoke(
+                f"mockrun: the program invoked {args.token} ({sorted(args.args)}); resilient-stack makes one "
+                "data-source lookup only (an external network's ID by name): image, flavor and networks are given by name"
+            )
+        )
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         if args.resource_id:
-            self._fail(UnmockedResource(
-                f"mockrun: the program reads or imports an existing {args.typ} ({args.name}, id {args.resource_id})"
-            ))
+            self._fail(
+                UnmockedResource(
+                    f"mockrun: the program reads or imports an existing {args.typ} ({args.name}, id {args.resource_id})"
+                )
+            )
         key = getattr(self._current, "urn", None) or f"{args.typ}::{args.name}"
         if args.typ.startswith("pulumi:providers:"):
             rid = str(uuid.uuid5(_NS, key))
@@ -293,10 +223,12 @@ class RecordingMocks(pulumi_mocks.Mocks):
         handler = self._handlers.get(args.typ)
         if handler is None:
             kind = "component" if not args.custom else "resource"
-            self._fail(UnmockedResource(
-                f"mockrun: no mock for {kind} type {args.typ} ({args.name}); teach resilient_stack.testing.mockrun "
-                "its outputs, or do not create it"
-            ))
+            self._fail(
+                UnmockedResource(
+                    f"mockrun: no mock for {kind} type {args.typ} ({args.name}); teach resilient_stack.testing.mockrun "
+                    "its outputs, or do not create it"
+                )
+            )
         rid = str(uuid.uuid5(_NS, key))
         region = self._provider_region(args.provider)
         outputs = handler(args, key, {"id": rid, **({"region": region} if region else {})})
@@ -330,182 +262,6 @@ class RecordingMocks(pulumi_mocks.Mocks):
         with self._lock:
             self.failures.append(str(exc))
         raise exc
-
-    # -- helpers ---------------------------------------------------------------------------------
-    def _provider_region(self, ref: str | None) -> str | None:
-        if not ref or "::" not in ref:
-            return None
-        with self._lock:
-            inputs = self._providers.get(ref.rsplit("::", 1)[1], {})
-        region = inputs.get("region")
-        return region if isinstance(region, str) else None
-
-    def _allocate(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network, key: str, first: int = 10) -> str:
-        """A free address of ``network`` chosen by the key's hash (collisions probe onwards)."""
-        span = network.num_addresses - first - 1
-        if span <= 0:
-            raise MockRunError(f"mockrun: network {network} is too small to allocate from")
-        start = _digest(str(network), key) % span
-        with self._lock:
-            for step in range(span):
-                addr = str(network.network_address + first + (start + step) % span)
-                if addr not in self._taken:
-                    self._taken.add(addr)
-                    return addr
-        raise MockRunError(f"mockrun: network {network} is full")
-
-    @staticmethod
-    def _echo(args: pulumi_mocks.MockResourceArgs, extra: dict) -> dict:
-        return {**args.inputs, **extra}
-
-    # -- per type --------------------------------------------------------------------------------
-    def _plain_resource(self, args, key, base):
-        return self._echo(args, base)
-
-    def _tagged(self, args, key, base):
-        return self._echo(args, {**base, "allTags": _plain(args.inputs.get("tags", []))})
-
-    def _network(self, args, key, base):
-        return self._echo(args, {**base, "allTags": _plain(args.inputs.get("tags", [])), "mtu": 1500,
-                                 "adminStateUp": True, "external": False, "shared": False})
-
-    def _subnet(self, args, key, base):
-        cidr = _plain(args.inputs.get("cidr"))
-        net = ipaddress.ip_network(cidr)
-        with self._lock:
-            self._network_cidrs[_plain(args.inputs.get("networkId"))] = cidr
-            self._subnet_cidrs[base["id"]] = cidr
-        gateway = str(net.network_address + 1)
-        pool = {"start": str(net.network_address + 2), "end": str(net.broadcast_address - 1)}
-        return self._echo(args, {**base, "gatewayIp": gateway, "allocationPools": [pool], "enableDhcp": True,
-                                 "ipVersion": net.version, "allTags": _plain(args.inputs.get("tags", []))})
-
-    def _router_interface(self, args, key, base):
-        return self._echo(args, {**base, "portId": str(uuid.uuid5(_NS, key + "/port"))})
-
-    def _floating_ip(self, args, key, base):
-        return self._echo(args, {**base, "address": self._allocate(PUBLIC_POOL, key),
-                                 "allTags": _plain(args.inputs.get("tags", []))})
-
-    def _public(self, name: str, nic: int, key: str) -> tuple[str, str]:
-        if self.public_address is not None:
-            v4 = self.public_address(name, nic)
-            with self._lock:
-                self._taken.add(v4)
-        else:
-            v4 = self._allocate(PUBLIC_POOL, key)
-        return v4, self._allocate(PUBLIC_POOL_V6, key)
-
-    def _port(self, args, key, base):
-        network = _plain(args.inputs.get("networkId"))
-        with self._lock:
-            cidr = self._network_cidrs.get(network)
-            external = self._external.get(network)
-        name = str(_plain(args.inputs.get("name")) or args.name)
-        if cidr is not None:
-            v4, v6 = self._allocate(ipaddress.ip_network(cidr), key), ""
-        else:  # a network the program did not create: external (looked up, or given by ID)
-            v4, v6 = self._public(name, 0, key)
-        with self._lock:
-            self._ports[base["id"]] = {"name": name, "v4": v4, "v6": v6, "network": network,
-                                       "network_name": external or ("external" if cidr is None else name)}
-        # OVHcloud's Ext-Net answers the IPv6 address first: the components must pick the IPv4 one
-        fixed = [a for a in (v6, v4) if a]
-        return self._echo(args, {
-            **base, "allFixedIps": fixed, "allSecurityGroupIds": _plain(args.inputs.get("securityGroupIds", [])) or [],
-            "allTags": _plain(args.inputs.get("tags", [])) or [], "adminStateUp": True,
-            "macAddress": "fa:16:3e:%02x:%02x:%02x" % tuple(_digest(key).to_bytes(8, "big")[:3]),
-            "portSecurityEnabled": True, "deviceOwner": "", "deviceId": "",
-        })
-
-    def _server_group(self, args, key, base):
-        return self._echo(args, {**base, "members": []})
-
-    def _instance(self, args, key, base):
-        networks = []
-        for i, net in enumerate(_plain(args.inputs.get("networks", [])) or []):
-            uuid_ = net.get("uuid")
-            port_id = net.get("port")
-            if port_id:
-                with self._lock:
-                    port = self._ports.get(port_id)
-                if port is None:
-                    self._fail(MockRunError(f"mockrun: {args.name} attaches to port {port_id}, which does not exist"))
-                v4, v6, uuid_, name = port["v4"], port["v6"], port["network"], port["network_name"]
-            elif uuid_:
-                with self._lock:
-                    cidr = self._network_cidrs.get(uuid_)
-                if cidr is None:
-                    self._fail(MockRunError(
-                        f"mockrun: {args.name} attaches to network {uuid_}, which has no subnet: "
-                        "create the subnet first (depends_on) or the port creation fails"
-                    ))
-                v4, v6 = self._allocate(ipaddress.ip_network(cidr), f"{key}/{i}"), ""
-                name = net.get("name") or f"net-{uuid_[:8]}"
-            else:
-                v4, v6 = self._public(str(_plain(args.inputs.get("name")) or args.name), i, f"{key}/{i}")
-                uuid_ = str(uuid.uuid5(_NS, f"external/{net.get('name')}"))
-                name = net.get("name")
-            entry = {"name": name, "uuid": uuid_, "fixedIpV4": v4, "fixedIpV6": v6, "port": port_id or "",
-                     "mac": "fa:16:3e:%02x:%02x:%02x" % tuple(_digest(key, str(i)).to_bytes(8, "big")[:3]),
-                     "accessNetwork": bool(net.get("accessNetwork"))}
-            networks.append(entry)
-        # the provider reports the access network's addresses (else the first network's)
-        access = next((n for n in networks if n["accessNetwork"]), networks[0] if networks else {})
-        metadata = _plain(args.inputs.get("metadata", {})) or {}
-        return self._echo(args, {
-            **base, "networks": networks, "accessIpV4": access.get("fixedIpV4", ""), "accessIpV6": access.get("fixedIpV6", ""),
-            "allMetadata": metadata, "allTags": _plain(args.inputs.get("tags", [])) or [],
-            "availabilityZone": _plain(args.inputs.get("availabilityZone")) or "nova", "powerState": "active",
-            "flavorId": str(uuid.uuid5(_NS, f"flavor/{_plain(args.inputs.get('flavorName'))}")),
-            "imageId": str(uuid.uuid5(_NS, f"image/{_plain(args.inputs.get('imageName'))}")),
-        })
-
-    def _volume(self, args, key, base):
-        return self._echo(args, {**base, "attachments": [], "metadata": _plain(args.inputs.get("metadata", {})),
-                                 "volumeType": _plain(args.inputs.get("volumeType")) or "classic",
-                                 "availabilityZone": _plain(args.inputs.get("availabilityZone")) or "nova"})
-
-    def _volume_attach(self, args, key, base):
-        return self._echo(args, {**base, "device": "/dev/vdb"})
-
-    def _container(self, args, key, base):
-        return self._echo(args, {**base, "name": _plain(args.inputs.get("name")) or args.name})
-
-    def _load_balancer(self, args, key, base):
-        subnet = _plain(args.inputs.get("vipSubnetId"))
-        with self._lock:
-            cidr = self._subnet_cidrs.get(subnet)
-        if cidr is None:
-            self._fail(MockRunError(f"mockrun: load balancer {args.name} uses unknown subnet {subnet}"))
-        return self._echo(args, {
-            **base, "vipAddress": self._allocate(ipaddress.ip_network(cidr), key),
-            "vipPortId": str(uuid.uuid5(_NS, key + "/vip")), "vipNetworkId": str(uuid.uuid5(_NS, key + "/vipnet")),
-            "loadbalancerProvider": "amphora", "adminStateUp": True,
-        })
-
-    def _pki(self, args, key, base):
-        """The cluster's CA and certificates, issued deterministically (seeded by the resource) at a fixed time."""
-        base.pop("region", None)
-        inputs = {k: _plain(v) for k, v in args.inputs.items() if not k.startswith("__")}
-        if not isinstance(inputs.get("members"), dict):
-            self._fail(MockRunError(f"mockrun: {args.name}: members must be known (host name -> address)"))
-        outs = pki.issue(inputs, now=PKI_NOW, seed=f"mockrun/{key}", days=PKI_DAYS)
-        return {**base, **outs}
-
-    def _random_password(self, args, key, base):
-        base.pop("region", None)
-        length = int(_plain(args.inputs.get("length", 16)))
-        alphabet = "".join(chars for flag, chars in (("upper", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
-                                                     ("lower", "abcdefghijklmnopqrstuvwxyz"),
-                                                     ("numeric", "0123456789"))
-                           if _plain(args.inputs.get(flag, True)) is not False)
-        seed = hashlib.sha256(f"password/{key}".encode()).digest()
-        while len(seed) < length:
-            seed += hashlib.sha256(seed).digest()
-        result = "".join(alphabet[b % len(alphabet)] for b in seed[:length])
-        return self._echo(args, {**base, "result": result,
-                                 "bcryptHash": "$2a$10$" + hashlib.sha256(result.encode()).hexdigest()[:53]})
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -544,15 +300,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         secret_outputs |= frozenset(k for k in request.additionalSecretOutputs if k in plain_outputs)
         secret_outputs |= frozenset(k for k in secret_inputs if k in plain_outputs)
         custom = bool(request.custom)
-        self.mocks.record(RecordedResource(
-            urn=urn, type=request.type, name=request.name, custom=custom,
-            id=(registered.id if registered else None) if custom else None,
-            parent=request.parent or None, provider=request.provider or "",
-            inputs=inputs if request.type != STACK_TYPE else {}, outputs=plain_outputs if custom else {},
-            secret_inputs=secret_inputs, secret_outputs=secret_outputs if custom else frozenset(),
-            dependencies=tuple(sorted(set(request.dependencies))), package_version=request.version or "",
-            options=_options(request),
-        ))
+        self.mocks.record(
+            RecordedResource(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                custom=custom,
+                id=(registered.id if registered else None) if custom else None,
+                parent=request.parent or None,
+                provider=request.provider or "",
+                inputs=inputs if request.type != STACK_TYPE else {},
+                outputs=plain_outputs if custom else {},
+                secret_inputs=secret_inputs,
+                secret_outputs=secret_outputs if custom else frozenset(),
+                dependencies=tuple(sorted(set(request.dependencies))),
+                package_version=request.version or "",
+                options=_options(request),
+            )
+        )
         return response
 
     def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name
@@ -560,10 +325,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
     def ReadResource(self, request):  # noqa: N802 - gRPC method name
-        self.mocks._fail(UnmockedResource(
-            f"mockrun: the program reads an existing {request.type} ({request.name}, id {request.id}): "
-            "resilient-stack creates what it uses"
-        ))
+        self.mocks._fail(
+            UnmockedResource(
+                f"mockrun: the program reads an existing {request.type} ({request.name}, id {request.id}): "
+                "resilient-stack creates what it uses"
+            )
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -586,7 +353,10 @@ def engine_config(config: Mapping[str, Any], source: str = "stack config") -> di
         if isinstance(value, Mapping) and "secure" in value and _secret_key(str(key)):
             continue
         if isinstance(value, Mapping) and "secure" in value:
-            raise InputError(source, f"{key} is an encrypted secret; mockrun cannot decrypt it (pass it in clear with config_overrides)")
+            raise InputError(
+                source,
+                f"{key} is an encrypted secret; mockrun cannot decrypt it (pass it in clear with config_overrides)",
+            )
         if isinstance(value, str):
             out[str(key)] = value
         elif isinstance(value, bool):
@@ -604,16 +374,23 @@ def _default_program(enforce_rules: bool = True) -> Any:
     return program(enforce_rules=enforce_rules)
 
 
-def _run(mocks: RecordingMocks, project: str, stack: str, preview: bool, config: dict[str, str],
-         program: Callable[[], Any]) -> None:
+def _run(
+    mocks: RecordingMocks, project: str, stack: str, preview: bool, config: dict[str, str], program: Callable[[], Any]
+) -> None:
     reset_options(project=project, stack=stack, preview=preview, organization="organization")
     monitor = RecordingMonitor(mocks)
-    configure(pulumi_mocks.MockSettings(
-        monitor=monitor,
-        monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
-        engine=pulumi_mocks.MockEngine(mocks.engine_logger),
-        project=project, stack=stack, dry_run=preview, organization="organization", callbacks=None,
-    ))
+    configure(
+        pulumi_mocks.MockSettings(
+            monitor=monitor,
+            monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
+            engine=pulumi_mocks.MockEngine(mocks.engine_logger),
+            project=project,
+            stack=stack,
+            dry_run=preview,
+            organization="organization",
+            callbacks=None,
+        )
+    )
     set_all_config(config, [k for k in config if _secret_key(k)])  # given in clear here, secrets for the program
     loop = asyncio.new_event_loop()
     try:
@@ -672,7 +449,13 @@ def run_program(
         program = _default_program if enforce_rules else functools.partial(_default_program, enforce_rules=False)
     try:
         contextvars.copy_context().run(
-            _run, mocks, project, stack or file_stack, preview, values, program,
+            _run,
+            mocks,
+            project,
+            stack or file_stack,
+            preview,
+            values,
+            program,
         )
     except pulumi.RunError as exc:
         if isinstance(exc.__cause__, (InputError, DesignRejected)):
