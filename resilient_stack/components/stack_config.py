@@ -27,9 +27,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 
-from resilient_stack.components.app_config import APP_SECRETS, REGISTRY_PASSWORD, AppSettings
+from resilient_stack.components.app_config import APP_SECRETS, REGISTRY_PASSWORD
 from resilient_stack.components.backup_config import ACCESS_KEY, SECRET_CONFIG_KEYS, SECRET_KEY, BackupConfig
 from resilient_stack.components.config_base import (
     CloudName,  # noqa: F401 - re-exported
@@ -41,6 +41,13 @@ from resilient_stack.components.config_base import cidr as _cidr
 from resilient_stack.components.monitoring_config import ALERT_SECRET_KEYS, MonitoringConfig
 from resilient_stack.components.monitoring_config import problems as monitoring_problems
 from resilient_stack.components.stack_fields import PlacementConfig  # noqa: F401 - re-exported
+from resilient_stack.components.stack_settings import (  # noqa: F401 - re-exported
+    NAMESPACE,
+    DatabaseSettings,
+    DnsConfig,
+    RotationSettings,
+    WebSettings,
+)
 from resilient_stack.core.catalog import Catalog
 from resilient_stack.core.design import Design
 from resilient_stack.core.estate import Estate, Settings, audit
@@ -66,12 +73,12 @@ from resilient_stack.io.errors import InputError
 from resilient_stack.io.readfile import decode_text, read_bytes
 from resilient_stack.io.safeyaml import load_yaml_text
 
-NAMESPACE = "resilient-stack"
-
 DEFAULT_PREFIX = "rs"
 
 # Keys whose engine value is a plain string; every other key carries structured YAML (JSON on the wire).
-_STRING_KEYS = frozenset({"name", "sshPublicKey", "profile", REGISTRY_PASSWORD, *SECRET_CONFIG_KEYS, *ALERT_SECRET_KEYS})
+_STRING_KEYS = frozenset(
+    {"name", "sshPublicKey", "profile", REGISTRY_PASSWORD, *SECRET_CONFIG_KEYS, *ALERT_SECRET_KEYS}
+)
 
 
 class StackConfigError(InputError):
@@ -82,228 +89,95 @@ class StackConfigError(InputError):
         super().__init__(source, f"{key}: {problem}")
 
 
-class WebSettings(_Model):
-    """``resilient-stack:web``: what every web host serves (nginx from Debian, an index page and ``/healthz``)."""
-
-    title: str = Field(default="Resilient Stack", min_length=1, max_length=200,
-        description="Title of the index page, which also shows the placement that served it (e.g. "
-        "`ovhcloud/GRA11/gra`).",
-    )
-    https: bool = Field(default=False,
-        description="Also serve port 443; port 80 then redirects there, except `/healthz` (health checks) and ACME's "
-        "challenge. With a DNS `serverName`, each web host gets a Let's Encrypt certificate (certbot, HTTP-01) and "
-        "sends HSTS with it; until then, and without a DNS name, Debian's self-signed certificate, without HSTS.",
-    )
-    server_name: str = Field(default="_", min_length=1, max_length=253,
-        description="nginx `server_name`: one or more names separated by spaces; `_` answers any name. DNS names "
-        "(with `https`) are the names of the ACME certificate: point them at the stack's record set. With `https`, "
-        "`pulumi up` needs DNS names here (or `selfSigned`).",
-    )
-    self_signed: bool = Field(default=False,
-        description="Accept Debian's self-signed certificate: `https` without a DNS `serverName` serves it, and every "
-        "browser shows a certificate warning (a test stack, or until your DNS name exists). `false`: `pulumi up` of "
-        "`https` without a DNS `serverName` refuses (a preview warns). Refused without `https`, and with a DNS "
-        "`serverName` (whose hosts get a Let's Encrypt certificate).",
-    )
-
-    app: AppSettings | None = Field(default=None,
-        description="The application every web host runs (an OCI image under podman, behind nginx: "
-        "docs/application.md). Unset: the web hosts serve the index page only.",
-    )
-
-    @model_validator(mode="after")
-    def _renderable(self) -> "WebSettings":
-        # the web hosts' user data is rendered from these values: the hosts layer's rule for the web role
-        cloudinit.validate_web(app_title=self.title, https=self.https, server_name=self.server_name)
-        if self.self_signed and not self.https:
-            raise ValueError("selfSigned is true but https is not: there is no certificate to accept; remove selfSigned")
-        if self.self_signed and self.dns_names is not None:
-            raise ValueError(f"selfSigned is true but serverName {self.server_name!r} is a DNS name: the web hosts get "
-                             "a Let's Encrypt certificate for it; remove selfSigned")
-        return self
-
-    @property
-    def dns_names(self) -> list[str] | None:
-        """The names the web hosts certify with Let's Encrypt, or None when ``serverName`` holds none (``_``, an
-        address, a wildcard, a single label): the hosts layer's rule (:func:`cloudinit.acme_names`)."""
-        return cloudinit.acme_names(self.server_name)
-
-    def certificate_problem(self, namespace: str = NAMESPACE) -> str | None:
-        """Why ``pulumi up`` refuses these settings (``https`` would serve a self-signed certificate nobody accepted),
-        else None. The message names ``web.serverName``, the key to set."""
-        if not self.https or self.self_signed or self.dns_names is not None:
-            return None
-        what = "is not set" if self.server_name == "_" else f"{self.server_name!r} holds no DNS name to certify"
-        return (f"{what} and web.https is on: every web host would serve Debian's self-signed certificate and every "
-                f"browser would warn; set your site's DNS name(s) (`pulumi config set --path '{namespace}:web.serverName' "
-                f"'<your DNS names>'`: a Let's Encrypt certificate each), or accept the warning with web.selfSigned: true")
-
-
-class RotationSettings(_Model):
-    """``resilient-stack:database.rotation``: the current generation of each rotatable secret. Raise one by one to
-    rotate it in place (docs/operations.md#rotating-secrets-and-renewing-certificates): the running hosts take the new value within a few
-    minutes, with no host replaced; earlier generations stay in the state."""
-
-    replication: int = Field(default=0, ge=0, le=1000, description="Generation of the replication role's password.")
-    rewind: int = Field(default=0, ge=0, le=1000, description="Generation of the `pg_rewind` role's password.")
-    api: int = Field(default=0, ge=0, le=1000, description="Generation of the password of Patroni's REST API.")
-    certificates: int = Field(default=0, ge=0, le=1000,
-        description="Generation of the members' TLS keys and certificates (the cluster's CA stays): raise it to renew "
-        "them before they are due (they are renewed by any `pulumi up` within 30 days of their expiry).",
-    )
-    app: int = Field(default=0, ge=0, le=1000,
-        description="Generation of the application's password. The application's two login roles alternate: the new "
-        "password goes to the other one, and the previous one stays valid for 15 minutes once the primary has the "
-        "new one, so no request fails while the web hosts take it.",
-    )
-    backup_passphrase: int = Field(default=0, ge=0, le=1000,
-        description="Generation of the backup repository's passphrase. pgBackRest cannot re-encrypt a repository: a "
-        "new passphrase starts a new repository path in the same container (`/pgbackrest-g<n>`), with a new full "
-        "backup; the earlier ones stay readable with their passphrases (stack output `backupRepositories`).",
-    )
-
-    def generations(self) -> dict[str, int]:
-        return {"replication": self.replication, "rewind": self.rewind, "api": self.api, "app": self.app,
-                "backup": self.backup_passphrase, "certificates": self.certificates}
-
-
-class DatabaseSettings(_Model):
-    """``resilient-stack:database``: the PostgreSQL 15 tier. Which placement holds the primary and the replicas is
-    set per placement (``databaseRole``)."""
-
-    app_database: str = Field(default="app", pattern=SQL_IDENT,
-        description="Name of the application database (a lower-case SQL identifier).",
-    )
-    app_user: str = Field(default="app", pattern=SQL_IDENT,
-        description="Application role; its password is generated (`random.RandomPassword`, a Pulumi secret).",
-    )
-    replication_user: str = Field(default="replicator", pattern=SQL_IDENT,
-        description="Replication role; its password is generated. Must differ from `appUser`.",
-    )
-    password_length: int = Field(default=32, ge=16, le=128,
-        description="Length of the generated passwords (letters and digits).",
-    )
-    replication_cidrs: tuple[str, ...] = Field(default=(),
-        description="Optional extra networks admitted for replication by every member's `pg_hba.conf`. Not needed: "
-        "every database member's public address is allocated before the hosts and admitted as a /32. CIDRs; wider "
-        "than a /8 is refused.",
-    )
-    app_cidrs: tuple[str, ...] = Field(default=(),
-        description="Optional extra networks your own applications connect from: admitted to `appDatabase` as "
-        "`appUser` by every member's `pg_hba.conf` (TLS + SCRAM) and by the `db` security groups. The stack's web "
-        "hosts are always admitted, each as a /32. CIDRs; wider than a /8 is refused.",
-    )
-
-    volume_size: int = Field(default=20, ge=1, le=16384,
-        description="Size (GB) of each database host's data volume, which holds PostgreSQL's data and etcd's member "
-        "data and is kept when the host is replaced.",
-    )
-    volume_type: str | None = Field(default=None, min_length=1, max_length=255,
-        description="Cinder volume type of the data volumes (e.g. `high-speed`); unset: the cloud's default.",
-    )
-    synchronous: bool = Field(default=False,
-        description="Synchronous replication (Patroni's synchronous mode): a commit is acknowledged once a standby in "
-        "another site holds it, so the member promoted after a fire holds every acknowledged write (RPO 0). Costs "
-        "a round trip to that site per commit. When no standby is left the primary goes on alone, and says so. "
-        "Needs every database member in its own site.",
-    )
-    rotation: RotationSettings = Field(default=RotationSettings(),
-        description="The current generation of each rotatable secret (raise one to rotate it in place).",
-    )
-    bootstrap_from: Literal["empty", "backup"] = Field(default="empty",
-        description="How the `databaseRole: primary` member initialises a NEW cluster: `empty` (`initdb`), or "
-        "`backup`: it restores the backup repository's newest backup and replays the archived WAL (Patroni's custom "
-        "bootstrap, `/usr/local/sbin/resilient-stack-restore`), and the other members clone it. The restore path "
-        "after every database host was lost (docs/operations.md#restore); a running cluster is never touched by it, "
-        "and only hosts created after the change read it.",
-    )
-
-    @field_validator("replication_cidrs", "app_cidrs")
-    @classmethod
-    def _replication_cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        out = tuple(_cidr(c) for c in v)
-        for c in out:
-            if ipaddress.ip_network(c).prefixlen < 8:
-                raise ValueError(f"{c!r} is wider than a /8: name the networks your database hosts use")
-        return out
-
-
-class DnsConfig(_Model):
-    """``resilient-stack:dns``: optional A records in an OpenStack Designate zone. One record set lists every
-    placement's entry points (the load balancer's floating IP, else the web hosts' public addresses)."""
-
-    zone_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$",
-        description="ID of an OpenStack Designate zone. (OVHcloud's own DNS is not Designate: this program does not "
-        "manage it.)",
-    )
-    name: str = Field(min_length=2, max_length=253, pattern=FQDN,
-        description="Record name, fully qualified with the final dot (`www.example.com.`).",
-    )
-    ttl: int = Field(default=300, ge=30, le=86400, description="TTL of the record set, in seconds.")
-    placement: str | None = Field(default=None, pattern=PLACEMENT_NAME,
-        description="The placement whose provider (cloud and region) holds the zone; unset: the first placement.",
-    )
-
-
 class StackConfig(_Model):
     """Everything ``resilient-stack:*`` of one stack, validated: the keys of a ``stacks/Pulumi.<stack>.yaml`` file."""
 
-    name: str = Field(min_length=1, max_length=24, pattern=PLACEMENT_NAME,
+    name: str = Field(
+        min_length=1,
+        max_length=24,
+        pattern=PLACEMENT_NAME,
         description="Prefix of every cloud-side name: hosts `<name>-<placement>-web-1` and `<name>-<placement>-db`, "
         "networks, containers. When absent, the program uses `rs-<stack>`.",
     )
-    placements: tuple[PlacementConfig, ...] = Field(min_length=1, max_length=20,
+    placements: tuple[PlacementConfig, ...] = Field(
+        min_length=1,
+        max_length=20,
         description="Where the stack runs, one entry per region. Names are unique, private networks do not overlap, "
         "exactly one placement has `databaseRole: primary`.",
     )
     backups: BackupConfig = Field(description="The backup store (pgBackRest repository) and where it lives.")
     database: DatabaseSettings = Field(default=DatabaseSettings(), description="PostgreSQL settings.")
-    admin_cidrs: tuple[str, ...] = Field(default=(),
+    admin_cidrs: tuple[str, ...] = Field(
+        default=(),
         description="Networks allowed to SSH (port 22) to every host, e.g. your office's or VPN's; `[]` closes SSH. "
         "Applied in place to running hosts (security groups and host firewalls). Refused: `0.0.0.0/0` and `::/0` (the "
         "whole Internet) and any network in or overlapping a documentation range (RFC 5737: `192.0.2.0/24`, "
         "`198.51.100.0/24`, `203.0.113.0/24`; RFC 3849: `2001:db8::/32`; RFC 9637: `3fff::/20`), from which nobody "
         "ever connects.",
     )
-    ssh_public_key: str | None = Field(default=None, min_length=1, max_length=16384,
+    ssh_public_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16384,
         description="One OpenSSH public key line (`ssh-ed25519 AAAA... you@laptop`), installed by cloud-init for the "
         "image's default user (`debian`).",
     )
     web: WebSettings = Field(default=WebSettings(), description="What the web hosts serve.")
     dns: DnsConfig | None = Field(default=None, description="A records in a Designate zone; unset: no DNS record.")
-    profile: Literal["default", "strict"] | None = Field(default=None,
+    profile: Literal["default", "strict"] | None = Field(
+        default=None,
         description="Placement rules: `default` (`single-provider` advisory) or `strict` (every rule mandatory). "
         "Wins over `policy.profile`; unset: `policy.profile`, else `default`.",
     )
-    backup_s3_access_key: SecretStr | None = Field(default=None, min_length=1, max_length=256,
+    backup_s3_access_key: SecretStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
         description="Access key of the backup repository's dedicated object-store user (created outside the stack: "
         "docs/operations.md#the-backup-credential). A Pulumi secret: `pulumi config set --secret backupS3AccessKey "
         "KEY` (a bare key is the project's: `resilient-stack:` here, your project's name in a project made with "
         "`pulumi new`). Unset: a preview renders placeholder keys, `pulumi up` refuses.",
     )
-    backup_s3_secret_key: SecretStr | None = Field(default=None, min_length=1, max_length=256,
+    backup_s3_secret_key: SecretStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
         description="Its secret key, a Pulumi secret (`pulumi config set --secret backupS3SecretKey SECRET`); given "
         "with `backupS3AccessKey`.",
     )
-    app_secrets: dict[str, SecretStr] | None = Field(default=None,
+    app_secrets: dict[str, SecretStr] | None = Field(
+        default=None,
         description="The application's secrets (names to values), a Pulumi secret: `pulumi config set --secret "
         "--path 'resilient-stack:appSecrets.NAME' VALUE`. Each reaches the application's container as the "
         "environment variable NAME (a podman secret: root-only on the host, never in clear in the user data or the "
         "metadata); a change is a new release.",
     )
-    app_registry_password: SecretStr | None = Field(default=None, min_length=1, max_length=4096,
+    app_registry_password: SecretStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
         description="The password (or token) of `web.app.registry.username` at the image's registry, a Pulumi "
         "secret: `pulumi config set --secret resilient-stack:appRegistryPassword ...`.",
     )
-    monitoring: MonitoringConfig | None = Field(default=None,
-        description="Monitoring hosts (Prometheus, Alertmanager) and the alerts' receivers; unset: none.")
-    alert_webhook: SecretStr | None = Field(default=None, min_length=1, max_length=2048,
+    monitoring: MonitoringConfig | None = Field(
+        default=None, description="Monitoring hosts (Prometheus, Alertmanager) and the alerts' receivers; unset: none."
+    )
+    alert_webhook: SecretStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
         description="A URL the Alertmanagers post every alert to (and its resolution), a Pulumi secret: `pulumi "
-        "config set --secret resilient-stack:alertWebhook https://...`. Needs `monitoring`.")
-    alert_smtp_password: SecretStr | None = Field(default=None, min_length=1, max_length=1024,
+        "config set --secret resilient-stack:alertWebhook https://...`. Needs `monitoring`.",
+    )
+    alert_smtp_password: SecretStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
         description="The password of `monitoring.email.username`, a Pulumi secret (`pulumi config set --secret "
-        "resilient-stack:alertSmtpPassword ...`).")
-    policy: PolicyConfig | None = Field(default=None,
+        "resilient-stack:alertSmtpPassword ...`).",
+    )
+    policy: PolicyConfig | None = Field(
+        default=None,
         description="Organisation settings, the schema of `resilient-stack audit --config` files (snake_case keys): "
         "thresholds, rule levels, quorum roles, extra catalog entries (e.g. your clouds.yaml names).",
     )
@@ -317,8 +191,10 @@ class StackConfig(_Model):
                 raise ValueError(f"{c!r} would open SSH to the whole Internet; name your admin networks")
             doc = documentation_network(c)
             if doc is not None:
-                raise ValueError(f"{c!r} is in or overlaps {doc}, a range reserved for documentation that nobody "
-                                 "connects from: SSH would stay closed; name your office's or VPN's network")
+                raise ValueError(
+                    f"{c!r} is in or overlaps {doc}, a range reserved for documentation that nobody "
+                    "connects from: SSH would stay closed; name your office's or VPN's network"
+                )
         return tuple(dict.fromkeys(out))
 
     @field_validator("backup_s3_access_key", "backup_s3_secret_key")
@@ -377,22 +253,38 @@ class StackConfig(_Model):
                 replicas[DATABASE] = 1
             if self.monitoring is not None and p.name in self.monitoring.placements:
                 replicas.update({MONITORING: 1, **({DNS: 1} if self.monitoring.zone is not None else {})})
-            placements.append({
-                "name": p.name, "cloud": p.cloud, "auth_url": p.auth_url, "region": p.region,
-                "availability_zone": p.availability_zone, "replicas": replicas,
-                "quorum": [DATABASE] if p.hosts_database else [], "exempt": p.exempt,
-            })
+            placements.append(
+                {
+                    "name": p.name,
+                    "cloud": p.cloud,
+                    "auth_url": p.auth_url,
+                    "region": p.region,
+                    "availability_zone": p.availability_zone,
+                    "replicas": replicas,
+                    "quorum": [DATABASE] if p.hosts_database else [],
+                    "exempt": p.exempt,
+                }
+            )
         b = self.backups
-        return Design.model_validate({
-            "schema": "resilient-stack/design/v1",
-            "name": self.name,
-            "placements": placements,
-            "backups": [{
-                "name": b.name, "protects": DATABASE, "cloud": b.cloud, "auth_url": b.auth_url,
-                "region": b.region, "availability_zone": b.availability_zone, "exempt": b.exempt,
-            }],
-            "quorum_roles": [DATABASE],
-        })
+        return Design.model_validate(
+            {
+                "schema": "resilient-stack/design/v1",
+                "name": self.name,
+                "placements": placements,
+                "backups": [
+                    {
+                        "name": b.name,
+                        "protects": DATABASE,
+                        "cloud": b.cloud,
+                        "auth_url": b.auth_url,
+                        "region": b.region,
+                        "availability_zone": b.availability_zone,
+                        "exempt": b.exempt,
+                    }
+                ],
+                "quorum_roles": [DATABASE],
+            }
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -400,9 +292,7 @@ class StackConfig(_Model):
 # --------------------------------------------------------------------------------------------------
 
 
-def check_design(
-    design: Design, rule_config: RuleConfig | None = None, catalog: Catalog | None = None
-) -> Report:
+def check_design(design: Design, rule_config: RuleConfig | None = None, catalog: Catalog | None = None) -> Report:
     """Evaluate the placement rules on ``design``; raise :class:`DesignRejected` on a blocking finding.
 
     A finding blocks when it is mandatory and not exempted (every resource it names carries an
@@ -411,7 +301,9 @@ def check_design(
     catalog = catalog if catalog is not None else build_catalog(PolicyConfig())
     # the design's quorum_roles are honoured by Design.placements_for (each replica of those roles votes),
     # as for a design file given to the auditor: no second reading of them here
-    report = audit(Estate.of_design(catalog, design.placements_for(catalog)), Settings(rule_config or RuleConfig(), catalog))
+    report = audit(
+        Estate.of_design(catalog, design.placements_for(catalog)), Settings(rule_config or RuleConfig(), catalog)
+    )
     blocking = [f for f in report.findings if f.blocking]
     if blocking:
         raise DesignRejected(blocking, report)
@@ -499,32 +391,41 @@ def _cross_checks(cfg: StackConfig, source: str, namespace: str) -> None:
     if cfg.database.app_user == cfg.database.replication_user:
         fail("database.replicationUser", "must differ from database.appUser")
     webhook = cfg.alert_webhook.get_secret_value() if cfg.alert_webhook is not None else None
-    if found := monitoring_problems(cfg.monitoring, placements=names, webhook=webhook,
-                                    smtp_password=cfg.alert_smtp_password is not None):
+    if found := monitoring_problems(
+        cfg.monitoring, placements=names, webhook=webhook, smtp_password=cfg.alert_smtp_password is not None
+    ):
         fail(*found)
     application = cfg.web.app
     if application is None and cfg.app_secrets:
         fail(APP_SECRETS, "is set but web.app is not: there is no application to give them to")
     if (cfg.app_registry_password is not None) != (application is not None and application.registry is not None):
-        fail(REGISTRY_PASSWORD if cfg.app_registry_password is None else "web.app.registry",
-             "web.app.registry.username and appRegistryPassword go together (`pulumi config set --secret "
-             f"{namespace}:{REGISTRY_PASSWORD} ...`)")
+        fail(
+            REGISTRY_PASSWORD if cfg.app_registry_password is None else "web.app.registry",
+            "web.app.registry.username and appRegistryPassword go together (`pulumi config set --secret "
+            f"{namespace}:{REGISTRY_PASSWORD} ...`)",
+        )
     if application is not None:
         try:
-            cloudinit.validate_app(application.spec(tuple(cfg.app_secrets or ())),
-                                   placements=[p.name for p in cfg.placements if p.web_count > 0])
+            cloudinit.validate_app(
+                application.spec(tuple(cfg.app_secrets or ())),
+                placements=[p.name for p in cfg.placements if p.web_count > 0],
+            )
         except ValueError as exc:
             fail(APP_SECRETS if str(exc).startswith("secret ") else "web.app", str(exc))
         try:
             cloudinit.check_secrets_budget(
                 {k: v.get_secret_value() for k, v in (cfg.app_secrets or {}).items()},
-                cfg.app_registry_password.get_secret_value() if cfg.app_registry_password else None)
+                cfg.app_registry_password.get_secret_value() if cfg.app_registry_password else None,
+            )
         except ValueError as exc:
             fail(APP_SECRETS, str(exc))
     if (cfg.backup_s3_access_key is None) != (cfg.backup_s3_secret_key is None):
         missing = ACCESS_KEY if cfg.backup_s3_access_key is None else SECRET_KEY
-        fail(missing, f"is required with {SECRET_KEY if missing == ACCESS_KEY else ACCESS_KEY}: give both keys of "
-             "the backup repository's user (`pulumi config set --secret`)")
+        fail(
+            missing,
+            f"is required with {SECRET_KEY if missing == ACCESS_KEY else ACCESS_KEY}: give both keys of "
+            "the backup repository's user (`pulumi config set --secret`)",
+        )
 
 
 def default_name(stack: str | None) -> str:
@@ -535,7 +436,11 @@ def default_name(stack: str | None) -> str:
 
 
 def parse_stack_config(
-    raw: Mapping[str, Any], source: str = "stack config", *, stack: str | None = None, namespace: str = NAMESPACE,
+    raw: Mapping[str, Any],
+    source: str = "stack config",
+    *,
+    stack: str | None = None,
+    namespace: str = NAMESPACE,
 ) -> StackConfig:
     """Validate ``{bareKey: value}`` (structured values already decoded) into a :class:`StackConfig`.
 
@@ -550,14 +455,20 @@ def parse_stack_config(
         cfg = StackConfig.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        more = f" (and {exc.error_count() - 1} more problem{'s' if exc.error_count() > 2 else ''})" if exc.error_count() > 1 else ""
+        more = (
+            f" (and {exc.error_count() - 1} more problem{'s' if exc.error_count() > 2 else ''})"
+            if exc.error_count() > 1
+            else ""
+        )
         raise StackConfigError(config_key(tuple(err["loc"]), namespace), _problem(err) + more, source) from None
     _cross_checks(cfg, source, namespace)
     return cfg
 
 
 def decode_engine_values(
-    values: Mapping[str, str], source: str = "stack config", namespace: str = NAMESPACE,
+    values: Mapping[str, str],
+    source: str = "stack config",
+    namespace: str = NAMESPACE,
 ) -> dict[str, Any]:
     """Pulumi hands every config value to the program as a string: decode the structured ones (JSON).
 
@@ -573,8 +484,10 @@ def decode_engine_values(
             out[key] = json.loads(text)
         except json.JSONDecodeError:
             raise StackConfigError(
-                f"{namespace}:{key}", "is not structured config (give it as YAML in the stack file, "
-                f"or `pulumi config set --path {namespace}:{key}...`)", source,
+                f"{namespace}:{key}",
+                "is not structured config (give it as YAML in the stack file, "
+                f"or `pulumi config set --path {namespace}:{key}...`)",
+                source,
             ) from None
     return out
 
@@ -595,7 +508,7 @@ def engine_config_values(namespace: str = NAMESPACE) -> dict[str, str]:
     silently ignored.
     """
     prefix = f"{namespace}:"
-    return {k[len(prefix):]: v for k, v in _engine_config().items() if isinstance(k, str) and k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in _engine_config().items() if isinstance(k, str) and k.startswith(prefix)}
 
 
 def program_namespace(project: str, stack: str | None = None) -> str:
@@ -619,11 +532,18 @@ def program_namespace(project: str, stack: str | None = None) -> str:
     bare = stray.split(":", 1)[1]
     target = bare if home == project else f"{home}:{bare}"  # a bare key is the project's: `pulumi config set KEY`
     secret = " --secret" if bare in (*SECRET_CONFIG_KEYS, *ALERT_SECRET_KEYS) else ""
-    more = f" (and {len(strays) - 1} more key{'s' if len(strays) > 2 else ''} of {stray.split(':', 1)[0]}:)" \
-        if len(strays) > 1 else ""
-    raise StackConfigError(stray, f"this stack's configuration is in the {home}: namespace (its placements are "
-                           f"there) and a stack reads one: `pulumi config rm {stray}`, then `pulumi config set{secret} "
-                           f"{target} ...`{more}", f"stack {stack}" if stack else "stack config")
+    more = (
+        f" (and {len(strays) - 1} more key{'s' if len(strays) > 2 else ''} of {stray.split(':', 1)[0]}:)"
+        if len(strays) > 1
+        else ""
+    )
+    raise StackConfigError(
+        stray,
+        f"this stack's configuration is in the {home}: namespace (its placements are "
+        f"there) and a stack reads one: `pulumi config rm {stray}`, then `pulumi config set{secret} "
+        f"{target} ...`{more}",
+        f"stack {stack}" if stack else "stack config",
+    )
 
 
 def from_pulumi_config(stack: str | None = None) -> StackConfig:
@@ -638,8 +558,12 @@ def from_pulumi_config(stack: str | None = None) -> StackConfig:
     values = decode_engine_values(engine_config_values(namespace), source, namespace)
     for key in (SECRET_KEY, APP_SECRETS, REGISTRY_PASSWORD, *ALERT_SECRET_KEYS):
         if key in values and not is_config_secret(f"{namespace}:{key}"):
-            raise StackConfigError(f"{namespace}:{key}", "is in clear in the stack file; set it as a secret: "
-                                   f"`pulumi config set --secret {namespace}:{key} ...`", source)
+            raise StackConfigError(
+                f"{namespace}:{key}",
+                "is in clear in the stack file; set it as a secret: "
+                f"`pulumi config set --secret {namespace}:{key} ...`",
+                source,
+            )
     return parse_stack_config(values, source, stack=stack, namespace=namespace)
 
 
@@ -652,7 +576,7 @@ def read_stack_file(path: str | Path) -> tuple[dict[str, Any], str]:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("config") or {}, Mapping):
         raise InputError(p, "not a Pulumi stack config file (expected a 'config' mapping)")
     name = Path(p).name
-    stack = name[len("Pulumi."):].rsplit(".", 1)[0] if name.startswith("Pulumi.") else Path(p).stem
+    stack = name[len("Pulumi.") :].rsplit(".", 1)[0] if name.startswith("Pulumi.") else Path(p).stem
     return dict(raw.get("config") or {}), stack
 
 
@@ -667,7 +591,7 @@ def load_stack_file(path: str | Path) -> StackConfig:
     for key, value in config.items():
         if not (isinstance(key, str) and key.startswith(prefix)):
             continue
-        bare = key[len(prefix):]
+        bare = key[len(prefix) :]
         if bare in (APP_SECRETS, REGISTRY_PASSWORD):
             encrypted = lambda v: isinstance(v, Mapping) and set(v) == {"secure"}  # noqa: E731
             if bare == REGISTRY_PASSWORD and encrypted(value):
@@ -678,15 +602,17 @@ def load_stack_file(path: str | Path) -> StackConfig:
             if bare == APP_SECRETS and isinstance(value, Mapping) and all(encrypted(v) for v in value.values()):
                 readable[bare] = {name: ENCRYPTED for name in value}  # their names (the spec's), not their values
                 continue
-            raise StackConfigError(key, "is in clear in the stack file; set it with `pulumi config set --secret`",
-                                   str(path))
+            raise StackConfigError(
+                key, "is in clear in the stack file; set it with `pulumi config set --secret`", str(path)
+            )
         if isinstance(value, Mapping) and "secure" in value:
             if bare in (*SECRET_CONFIG_KEYS, *ALERT_SECRET_KEYS):
                 continue  # the backup repository's keys, the receivers': set, encrypted for the engine; not needed here
             raise StackConfigError(key, "is an encrypted secret; this reader cannot decrypt it", str(path))
         if bare in (SECRET_KEY, *ALERT_SECRET_KEYS):
-            raise StackConfigError(key, "is in clear in the stack file; set it with `pulumi config set --secret`",
-                                   str(path))
+            raise StackConfigError(
+                key, "is in clear in the stack file; set it with `pulumi config set --secret`", str(path)
+            )
         readable[bare] = value
     raw = readable
     return parse_stack_config(raw, str(path), stack=stack)
