@@ -30,25 +30,27 @@ floating network's ID: ``LoadBalancerSettings.floating_network_id``.
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import pulumi
 import pulumi_openstack as openstack
 
 from resilient_stack.components import credentials
 from resilient_stack.components.hostopts import host_options, label_tags, metadata
+from resilient_stack.components.regional_args import (  # noqa: F401 - re-exported
+    IngressRule,
+    LoadBalancerSettings,
+    RegionalWebStackArgs,
+    WebApp,
+    admin_rules,
+    database_rules,
+    first_ipv4,
+    web_rules,
+)
 from resilient_stack.core.vocabulary import (
     DATABASE,
-    HTTP_PORT,
-    HTTPS_PORT,
     LOAD_BALANCER,
-    PLACEMENT_NAME_RE,
     POSTGRES_PORT,
-    SSH_PORT,
-    UUID_RE,
     WEB,
     labels,
     tags,
@@ -58,210 +60,12 @@ from resilient_stack.hosts import secrets as host_secrets
 
 TYPE_TOKEN = "resilient-stack:regional:RegionalWebStack"
 # a certificate of the greatest size the cluster's CA can have (sizes the web hosts' sealed secrets before it exists)
-WIDEST_CA = ("-----BEGIN CERTIFICATE-----\n" + ("A" * 64 + "\n") * 12 + "-----END CERTIFICATE-----\n")
-
-
-# --------------------------------------------------------------------------------------------------
-# Pure helpers: security rules
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class IngressRule:
-    """One TCP ingress rule: ``port`` from ``cidr`` (the ethertype follows the CIDR's IP version)."""
-
-    suffix: str
-    port: int
-    cidr: str
-    description: str
-
-    @property
-    def ethertype(self) -> str:
-        return "IPv6" if ipaddress.ip_network(self.cidr).version == 6 else "IPv4"
-
-
-def _slug(cidr: str) -> str:
-    return re.sub(r"[^0-9a-f]+", "-", cidr.lower()).strip("-")
-
-
-def web_rules() -> list[IngressRule]:
-    """HTTP and HTTPS open to the world, IPv4 and IPv6."""
-    return [
-        IngressRule(f"{name}-{fam}", port, cidr, f"{name.upper()} from anywhere ({fam})")
-        for name, port in (("http", HTTP_PORT), ("https", HTTPS_PORT))
-        for fam, cidr in (("v4", "0.0.0.0/0"), ("v6", "::/0"))
-    ]
-
-
-def admin_rules(admin_cidrs: Sequence[str]) -> list[IngressRule]:
-    """SSH only from the admin networks (none: SSH closed)."""
-    return [IngressRule(f"ssh-{_slug(c)}", SSH_PORT, c, f"SSH from admin network {c}") for c in admin_cidrs]
-
-
-def database_rules(cidrs: Sequence[str]) -> list[IngressRule]:
-    """PostgreSQL from the given networks only (``appCidrs``); a world-open network is refused."""
-    out = []
-    for c in cidrs:
-        if ipaddress.ip_network(c).prefixlen == 0:
-            raise ValueError(f"PostgreSQL must never be open to {c}")
-        out.append(IngressRule(f"pg-{_slug(c)}", POSTGRES_PORT, c, f"PostgreSQL from {c}"))
-    return out
-
-
-def _check_cidrs(values: Sequence[str], what: str, *, allow_world: bool = False) -> None:
-    if isinstance(values, str):
-        raise ValueError(f"{what} must be a list of CIDR networks, not a string")
-    for c in values:
-        try:
-            net = ipaddress.ip_network(c, strict=True)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{what}: {c!r} is not a CIDR network ({exc})") from None
-        if net.prefixlen == 0 and not allow_world:
-            raise ValueError(f"{what}: {c!r} opens the port to the whole Internet")
-
-
-# --------------------------------------------------------------------------------------------------
-# Args
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LoadBalancerSettings:
-    """An Octavia load balancer in front of the placement's web hosts.
-
-    ``floating_network`` is the floating IP pool (by name); ``floating_network_id`` its ID, which the
-    router gateway needs (Neutron takes no name there, and the components make no lookups).
-    """
-
-    floating_network: str
-    floating_network_id: str
-
-
-@dataclass(frozen=True)
-class RegionalWebStackArgs:
-    """What one placement needs. Plain values (validated by :meth:`validate`) plus the provider.
-
-    Attributes:
-        placement: the placement's name (lower case, digits, dashes): used in names and labels.
-        provider: the explicit ``openstack.Provider`` of this placement; every child uses it.
-        prefix: prefix of the cloud-side names (``<prefix>-<placement>-web-1`` ...).
-        placement_label: where this is, shown on the web hosts' index page (e.g. ``ovhcloud/GRA11/gra``).
-        web_count: number of web hosts (0: a database-only placement).
-        flavor, image: flavor and image NAMES of the web hosts.
-        external_network: NAME of the public network the instances attach to (``Ext-Net``, ``ext-net1``).
-        private_cidr: the placement's private IPv4 network.
-        admin_cidrs: networks allowed to SSH (empty: SSH closed).
-        external_network_id: ID of ``external_network`` (the public ports need it), or None: looked up by name.
-        hosts_database: create the ``db`` security group and the public port of this placement's database member.
-        database_cidrs: further networks allowed to reach PostgreSQL (``appCidrs``; the database tier adds the
-            members' and the web hosts' /32s).
-        availability_zone: pin the instances to an AZ (multi-AZ regions).
-        ssh_public_keys: public keys of the image's default user (runtime configuration: changed in place).
-        app_title, https, server_name: what the web hosts serve (see :func:`cloudinit.render_web`; runtime
-            configuration, changed in place).
-        load_balancer: an Octavia load balancer, or None.
-        exempt: exemption reason put on every replica's labels, or None.
-    """
-
-    placement: str
-    provider: openstack.Provider
-    prefix: str
-    placement_label: str
-    web_count: int
-    flavor: str
-    image: str
-    external_network: str
-    private_cidr: str
-    admin_cidrs: Sequence[str] = ()
-    external_network_id: str | None = None
-    hosts_database: bool = False
-    database_cidrs: Sequence[str] = ()
-    availability_zone: str | None = None
-    ssh_public_keys: Sequence[str] = ()
-    app_title: str = "Resilient Stack"
-    https: bool = False
-    server_name: str = "_"
-    load_balancer: LoadBalancerSettings | None = None
-    exempt: str | None = None
-
-    def validate(self) -> None:
-        """Raise ValueError (naming the field) on anything that cannot be deployed."""
-        if not isinstance(self.provider, openstack.Provider):
-            raise ValueError("provider must be an explicit pulumi_openstack.Provider")
-        for field_name in ("placement", "prefix"):
-            if not PLACEMENT_NAME_RE.match(getattr(self, field_name) or ""):
-                raise ValueError(f"{field_name} must be lower-case letters, digits and dashes")
-        if len(f"{self.prefix}-{self.placement}-web-{max(self.web_count, 1)}") > 63:
-            raise ValueError("prefix and placement are too long for a host name (63 characters)")
-        if not isinstance(self.web_count, int) or isinstance(self.web_count, bool) or not 0 <= self.web_count <= 50:
-            raise ValueError("web_count must be an int in 0..50")
-        for field_name in ("flavor", "image", "external_network", "placement_label"):
-            if not isinstance(getattr(self, field_name), str) or not getattr(self, field_name).strip():
-                raise ValueError(f"{field_name} must be a non-empty name")
-        _check_cidrs([self.private_cidr], "private_cidr")
-        if ipaddress.ip_network(self.private_cidr).version != 4:
-            raise ValueError("private_cidr must be an IPv4 network")
-        _check_cidrs(self.admin_cidrs, "admin_cidrs")
-        _check_cidrs(self.database_cidrs, "database_cidrs")
-        if self.database_cidrs and not self.hosts_database:
-            raise ValueError("database_cidrs without hosts_database: no database member here to admit them to")
-        if self.external_network_id is not None and not UUID_RE.match(self.external_network_id):
-            raise ValueError("external_network_id must be the external network's ID (a UUID)")
-        if self.load_balancer is not None:
-            if self.web_count < 1:
-                raise ValueError("a load balancer needs at least one web host")
-            if not UUID_RE.match(self.load_balancer.floating_network_id or ""):
-                raise ValueError("load_balancer.floating_network_id must be the floating network's ID (a UUID)")
-        if self.web_count:
-            # fail now, not half-way through the deployment: the hosts layer's rule for the web role
-            cloudinit.validate_web(
-                placement_label=self.placement_label, app_title=self.app_title, https=self.https,
-                server_name=self.server_name, ssh_authorized_keys=list(self.ssh_public_keys),
-            )
+WIDEST_CA = "-----BEGIN CERTIFICATE-----\n" + ("A" * 64 + "\n") * 12 + "-----END CERTIFICATE-----\n"
 
 
 # --------------------------------------------------------------------------------------------------
 # The component
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WebApp:
-    """The user's application on the web hosts (:mod:`resilient_stack.hosts.app`): its spec, and what it gets: the
-    database (every member's public address in the order clients try them, and each one's placement), the
-    application's role with every generation of its password so far (secrets, oldest first), the release phase's
-    password, the write token, the user's secrets, the registry's password (secrets) and the cluster CA's
-    certificate (what the application verifies the members with). ``placements``: the stack's placements that have
-    web hosts, in the stack's order (a release goes through them)."""
-
-    spec: cloudinit.AppSpec
-    database_hosts: pulumi.Input[Sequence[str]]
-    members: pulumi.Input[Mapping[str, str]]
-    dbname: str
-    user: str
-    passwords: Sequence[pulumi.Input[str]]
-    migrate_password: pulumi.Input[str]
-    write_token: pulumi.Input[str]
-    ca_certificate: pulumi.Input[str]
-    placements: Sequence[str]
-    member_placements: Sequence[str]  # the database members' placements (the metadata's size is known from them)
-    app_secrets: pulumi.Input[Mapping[str, str]]
-    registry_password: pulumi.Input[str] | None = None
-    # the room each secret takes in the metadata (cloudinit.reserved_length: known from the configuration, the
-    # metadata's items must be known at preview)
-    secret_lengths: Mapping[str, int] = field(default_factory=dict)
-    registry_password_length: int = 0
-
-
-def first_ipv4(addresses: Sequence[str] | None) -> str:
-    """The IPv4 address among a port's fixed IPs (OVHcloud's Ext-Net gives an IPv6 one too, sometimes first)."""
-    for a in addresses or []:
-        try:
-            if ipaddress.ip_address(a).version == 4:
-                return a
-        except ValueError:
-            continue
-    return ""
 
 
 class RegionalWebStack(pulumi.ComponentResource):
@@ -300,35 +104,60 @@ class RegionalWebStack(pulumi.ComponentResource):
         base = self._base = f"{args.prefix}-{args.placement}"
 
         self.network = openstack.networking.Network(
-            f"{name}-net", name=base, admin_state_up=True, tags=tags(WEB), opts=child,
+            f"{name}-net",
+            name=base,
+            admin_state_up=True,
+            tags=tags(WEB),
+            opts=child,
         )
         self.subnet = openstack.networking.Subnet(
-            f"{name}-subnet", name=base, network_id=self.network.id, cidr=args.private_cidr, ip_version=4,
-            enable_dhcp=True, tags=tags(WEB), opts=child,
+            f"{name}-subnet",
+            name=base,
+            network_id=self.network.id,
+            cidr=args.private_cidr,
+            ip_version=4,
+            enable_dhcp=True,
+            tags=tags(WEB),
+            opts=child,
         )
 
         self.web_security_group = (
             self._security_group(name, base, "web", "HTTP/HTTPS from anywhere", web_rules(), child)
-            if args.web_count else None
+            if args.web_count
+            else None
         )
         self.admin_security_group = self._security_group(
-            name, base, "admin", "SSH from the admin networks only", admin_rules(args.admin_cidrs), child,
+            name,
+            base,
+            "admin",
+            "SSH from the admin networks only",
+            admin_rules(args.admin_cidrs),
+            child,
         )
         self.database_security_group = (
             self._security_group(
-                name, base, "db", "PostgreSQL and the database cluster from the stack's own hosts only",
-                database_rules(args.database_cidrs), child,
+                name,
+                base,
+                "db",
+                "PostgreSQL and the database cluster from the stack's own hosts only",
+                database_rules(args.database_cidrs),
+                child,
             )
-            if args.hosts_database else None
+            if args.hosts_database
+            else None
         )
 
         self.server_group = openstack.compute.ServerGroup(
-            f"{name}-servers", name=base, policies="soft-anti-affinity", opts=child,
+            f"{name}-servers",
+            name=base,
+            policies="soft-anti-affinity",
+            opts=child,
         )
 
         # The public addresses, before any instance: one port on the external network per host.
         self.external_network_id = (
-            pulumi.Output.from_input(args.external_network_id) if args.external_network_id is not None
+            pulumi.Output.from_input(args.external_network_id)
+            if args.external_network_id is not None
             else openstack.networking.get_network_output(
                 name=args.external_network,
                 # waits for the placement's own network: a preview of a new stack asks the cloud nothing
@@ -336,15 +165,28 @@ class RegionalWebStack(pulumi.ComponentResource):
             ).id
         )
         self.web_ports = [
-            self._public_port(f"{name}-web-{i}-public", f"{base}-web-{i}", WEB,
-                              [self.web_security_group, self.admin_security_group], args, child)  # type: ignore[list-item]
+            self._public_port(
+                f"{name}-web-{i}-public",
+                f"{base}-web-{i}",
+                WEB,
+                [self.web_security_group, self.admin_security_group],  # type: ignore[list-item]
+                args,
+                child,
+            )
             for i in range(1, args.web_count + 1)
         ]
         self.web_addresses = [port.all_fixed_ips.apply(first_ipv4) for port in self.web_ports]
         self.database_port = (
-            self._public_port(f"{name}-db-public", f"{base}-db", DATABASE,
-                              [self.database_security_group, self.admin_security_group], args, child)  # type: ignore[list-item]
-            if args.hosts_database else None
+            self._public_port(
+                f"{name}-db-public",
+                f"{base}-db",
+                DATABASE,
+                [self.database_security_group, self.admin_security_group],  # type: ignore[list-item]
+                args,
+                child,
+            )
+            if args.hosts_database
+            else None
         )
         self.database_address = self.database_port.all_fixed_ips.apply(first_ipv4) if self.database_port else None
         self.public_addresses = pulumi.Output.all(*self.web_addresses).apply(list)
@@ -354,7 +196,10 @@ class RegionalWebStack(pulumi.ComponentResource):
         self.load_balancer_address = None
 
     def add_web_hosts(
-        self, app: WebApp | None, web_hosts: pulumi.Input[Sequence[str]] = (), web_total: int | None = None,
+        self,
+        app: WebApp | None,
+        web_hosts: pulumi.Input[Sequence[str]] = (),
+        web_total: int | None = None,
         monitoring: Sequence[pulumi.Input[str]] = (),
     ) -> None:
         """The web hosts (on their public ports), the optional load balancer, and the component's outputs.
@@ -379,65 +224,116 @@ class RegionalWebStack(pulumi.ComponentResource):
         else:
             self.entry_points = self.public_addresses
 
-        self.register_outputs({
-            "networkId": self.network.id,
-            "subnetId": self.subnet.id,
-            "publicAddresses": self.public_addresses,
-            "privateAddresses": self.private_addresses,
-            "databaseAddress": self.database_address,
-            "entryPoints": self.entry_points,
-            "loadBalancerAddress": self.load_balancer_address,
-        })
+        self.register_outputs(
+            {
+                "networkId": self.network.id,
+                "subnetId": self.subnet.id,
+                "publicAddresses": self.public_addresses,
+                "privateAddresses": self.private_addresses,
+                "databaseAddress": self.database_address,
+                "entryPoints": self.entry_points,
+                "loadBalancerAddress": self.load_balancer_address,
+            }
+        )
 
     # -- children --------------------------------------------------------------------------------
     def _security_group(
-        self, name: str, base: str, kind: str, description: str, rules: list[IngressRule],
+        self,
+        name: str,
+        base: str,
+        kind: str,
+        description: str,
+        rules: list[IngressRule],
         child: pulumi.ResourceOptions,
     ) -> openstack.networking.SecGroup:
         group = openstack.networking.SecGroup(
-            f"{name}-{kind}-sg", name=f"{base}-{kind}", description=description,
-            tags=tags(WEB if kind != "db" else DATABASE), opts=child,
+            f"{name}-{kind}-sg",
+            name=f"{base}-{kind}",
+            description=description,
+            tags=tags(WEB if kind != "db" else DATABASE),
+            opts=child,
         )
         for rule in rules:
             openstack.networking.SecGroupRule(
-                f"{name}-{kind}-{rule.suffix}", security_group_id=group.id, direction="ingress",
-                ethertype=rule.ethertype, protocol="tcp", port_range_min=rule.port, port_range_max=rule.port,
-                remote_ip_prefix=rule.cidr, description=rule.description, opts=child,
+                f"{name}-{kind}-{rule.suffix}",
+                security_group_id=group.id,
+                direction="ingress",
+                ethertype=rule.ethertype,
+                protocol="tcp",
+                port_range_min=rule.port,
+                port_range_max=rule.port,
+                remote_ip_prefix=rule.cidr,
+                description=rule.description,
+                opts=child,
             )
         return group
 
     def _public_port(
-        self, resource_name: str, host: str, role: str, groups: list[openstack.networking.SecGroup],
-        args: RegionalWebStackArgs, child: pulumi.ResourceOptions,
+        self,
+        resource_name: str,
+        host: str,
+        role: str,
+        groups: list[openstack.networking.SecGroup],
+        args: RegionalWebStackArgs,
+        child: pulumi.ResourceOptions,
     ) -> openstack.networking.Port:
         """A host's public address: a port on the external network, wearing the host's security groups."""
         return openstack.networking.Port(
-            resource_name, name=host, network_id=self.external_network_id, admin_state_up=True,
-            security_group_ids=[g.id for g in groups], description=f"public address of {host}",
-            tags=tags(role, exempt=args.exempt), opts=child,
+            resource_name,
+            name=host,
+            network_id=self.external_network_id,
+            admin_state_up=True,
+            security_group_ids=[g.id for g in groups],
+            description=f"public address of {host}",
+            tags=tags(role, exempt=args.exempt),
+            opts=child,
         )
 
     def _web_host(
-        self, name: str, base: str, args: RegionalWebStackArgs, index: int, app: WebApp | None,
+        self,
+        name: str,
+        base: str,
+        args: RegionalWebStackArgs,
+        index: int,
+        app: WebApp | None,
         child: pulumi.ResourceOptions,
     ) -> openstack.compute.Instance:
         host = f"{base}-web-{index}"
         peers = pulumi.Output.all(self._all_web, self.web_addresses[index - 1]).apply(
-            lambda v: [a for a in v[0] if a != v[1]])  # the OTHER web hosts
+            lambda v: [a for a in v[0] if a != v[1]]
+        )  # the OTHER web hosts
         key = credentials.host_key(f"{name}-web-{index}-host-key", parent=self)
         generations = len(app.passwords) if app is not None else 0
 
         def secret_doc(values: list) -> dict:
             assert app is not None  # applied only with the application (below)
-            ca, token, migrate, registry, app_secrets, passwords = values[0], values[1], values[2], values[3], \
-                values[4], values[5:]
+            ca, token, migrate, registry, app_secrets, passwords = (
+                values[0],
+                values[1],
+                values[2],
+                values[3],
+                values[4],
+                values[5:],
+            )
             return cloudinit.web_secret_document(
-                ca=ca, app_user=app.user, app_passwords=passwords, write_token=token, migrate_password=migrate,
-                app_secrets=app_secrets, registry_password=registry)
+                ca=ca,
+                app_user=app.user,
+                app_passwords=passwords,
+                write_token=token,
+                migrate_password=migrate,
+                app_secrets=app_secrets,
+                registry_password=registry,
+            )
 
         if app is not None:
-            secrets_doc = pulumi.Output.all(app.ca_certificate, app.write_token, app.migrate_password,
-                                            app.registry_password, app.app_secrets, *app.passwords).apply(secret_doc)
+            secrets_doc = pulumi.Output.all(
+                app.ca_certificate,
+                app.write_token,
+                app.migrate_password,
+                app.registry_password,
+                app.app_secrets,
+                *app.passwords,
+            ).apply(secret_doc)
         else:
             secrets_doc = pulumi.Output.from_input({"v": host_secrets.VERSION})
 
@@ -447,50 +343,102 @@ class RegionalWebStack(pulumi.ComponentResource):
             hosts, members, token, app_secrets = values
             spec = app.spec
             return cloudinit.app_runtime_section(
-                spec=spec, version=cloudinit.secrets_version(dict(app_secrets or {}), token), host=host,
-                placement=args.placement, label=args.placement_label, placements=list(app.placements),
-                members=dict(members), db_hosts=list(hosts), db_port=POSTGRES_PORT, dbname=app.dbname)
+                spec=spec,
+                version=cloudinit.secrets_version(dict(app_secrets or {}), token),
+                host=host,
+                placement=args.placement,
+                label=args.placement_label,
+                placements=list(app.placements),
+                members=dict(members),
+                db_hosts=list(hosts),
+                db_port=POSTGRES_PORT,
+                dbname=app.dbname,
+            )
 
-        app_part = (pulumi.Output.all(app.database_hosts, app.members, app.write_token, app.app_secrets)
-                    .apply(app_runtime) if app is not None else pulumi.Output.from_input(None))
+        app_part = (
+            pulumi.Output.all(app.database_hosts, app.members, app.write_token, app.app_secrets).apply(app_runtime)
+            if app is not None
+            else pulumi.Output.from_input(None)
+        )
 
         def render(values: list) -> str:
             hosts, others, host_key, doc, part, monitoring = values
-            database = (cloudinit.AppDatabase(hosts=tuple(hosts), dbname=app.dbname, user=app.user)
-                        if app is not None else None)
-            return credentials.packed_user_data(host, cloudinit.render_web(
-                placement_label=args.placement_label, app_title=args.app_title, https=args.https,
-                server_name=args.server_name, hostname=host, ssh_authorized_keys=list(args.ssh_public_keys),
-                database=database, application=app.spec if app is not None else None, app_runtime=part,
-                host_key=host_key, secrets_doc=doc, admin_cidrs=list(args.admin_cidrs), acme_peers=others,
-                monitoring=monitoring,
-            ))
+            database = (
+                cloudinit.AppDatabase(hosts=tuple(hosts), dbname=app.dbname, user=app.user) if app is not None else None
+            )
+            return credentials.packed_user_data(
+                host,
+                cloudinit.render_web(
+                    placement_label=args.placement_label,
+                    app_title=args.app_title,
+                    https=args.https,
+                    server_name=args.server_name,
+                    hostname=host,
+                    ssh_authorized_keys=list(args.ssh_public_keys),
+                    database=database,
+                    application=app.spec if app is not None else None,
+                    app_runtime=part,
+                    host_key=host_key,
+                    secrets_doc=doc,
+                    admin_cidrs=list(args.admin_cidrs),
+                    acme_peers=others,
+                    monitoring=monitoring,
+                ),
+            )
 
-        user_data = pulumi.Output.all(app.database_hosts if app is not None else None, peers, key.result,
-                                      secrets_doc, app_part, self._monitoring).apply(render)
+        user_data = pulumi.Output.all(
+            app.database_hosts if app is not None else None, peers, key.result, secrets_doc, app_part, self._monitoring
+        ).apply(render)
         sealed = pulumi.Output.all(key.result, secrets_doc).apply(lambda v: host_secrets.seal(v[1], v[0]))
-        widest_doc = (cloudinit.web_secret_document(
-            ca=WIDEST_CA, app_user=app.user, write_token="t" * 64, migrate_password="m" * 128,
-            app_passwords=["p" * 128] * min(generations, 2),
-            app_secrets={n: "s" * app.secret_lengths[n] for n in app.spec.secret_names},
-            registry_password="r" * app.registry_password_length if app.spec.registry_user else None)
-            if app is not None else {"v": host_secrets.VERSION})
+        widest_doc = (
+            cloudinit.web_secret_document(
+                ca=WIDEST_CA,
+                app_user=app.user,
+                write_token="t" * 64,
+                migrate_password="m" * 128,
+                app_passwords=["p" * 128] * min(generations, 2),
+                app_secrets={n: "s" * app.secret_lengths[n] for n in app.spec.secret_names},
+                registry_password="r" * app.registry_password_length if app.spec.registry_user else None,
+            )
+            if app is not None
+            else {"v": host_secrets.VERSION}
+        )
 
         def web_runtime(values: list) -> dict:
             others, part, monitoring = values
-            return cloudinit.web_runtime(admin_cidrs=list(args.admin_cidrs), acme_peers=others, monitoring=monitoring,
-                                         ssh_keys=list(args.ssh_public_keys), server_name=args.server_name,
-                                         https=args.https, app_title=args.app_title, app=part)
+            return cloudinit.web_runtime(
+                admin_cidrs=list(args.admin_cidrs),
+                acme_peers=others,
+                monitoring=monitoring,
+                ssh_keys=list(args.ssh_public_keys),
+                server_name=args.server_name,
+                https=args.https,
+                app_title=args.app_title,
+                app=part,
+            )
 
         widest = [runtime.widest_address(i) for i in range(self._web_total - 1)]
-        widest_part = None if app is None else app_runtime([
-            [runtime.widest_address(i) for i in range(len(app.member_placements))],
-            {runtime.widest_address(i): p for i, p in enumerate(app.member_placements)}, "t", {}])
+        widest_part = (
+            None
+            if app is None
+            else app_runtime(
+                [
+                    [runtime.widest_address(i) for i in range(len(app.member_placements))],
+                    {runtime.widest_address(i): p for i, p in enumerate(app.member_placements)},
+                    "t",
+                    {},
+                ]
+            )
+        )
         widest_monitoring = [runtime.widest_address(100 + i) for i in range(self._monitoring_total)]
-        meta = {**metadata(labels(WEB, exempt=args.exempt),
-                           pulumi.Output.all(peers, app_part, self._monitoring).apply(web_runtime),
-                           web_runtime([widest, widest_part, widest_monitoring])),
-                **credentials.sealed_items(sealed, credentials.slots_for(len(host_secrets.seal(widest_doc, "k" * 64))))}
+        meta = {
+            **metadata(
+                labels(WEB, exempt=args.exempt),
+                pulumi.Output.all(peers, app_part, self._monitoring).apply(web_runtime),
+                web_runtime([widest, widest_part, widest_monitoring]),
+            ),
+            **credentials.sealed_items(sealed, credentials.slots_for(len(host_secrets.seal(widest_doc, "k" * 64)))),
+        }
         return openstack.compute.Instance(
             f"{name}-web-{index}",
             name=host,
@@ -514,50 +462,92 @@ class RegionalWebStack(pulumi.ComponentResource):
         )
 
     def _load_balancer(
-        self, name: str, base: str, args: RegionalWebStackArgs, child: pulumi.ResourceOptions,
+        self,
+        name: str,
+        base: str,
+        args: RegionalWebStackArgs,
+        child: pulumi.ResourceOptions,
     ) -> pulumi.Output[str]:
         settings = args.load_balancer
         assert settings is not None
         lb_tags = tags(LOAD_BALANCER, exempt=args.exempt)
         router = openstack.networking.Router(
-            f"{name}-router", name=base, admin_state_up=True,
-            external_network_id=settings.floating_network_id, tags=tags(WEB), opts=child,
+            f"{name}-router",
+            name=base,
+            admin_state_up=True,
+            external_network_id=settings.floating_network_id,
+            tags=tags(WEB),
+            opts=child,
         )
         router_if = openstack.networking.RouterInterface(
-            f"{name}-router-if", router_id=router.id, subnet_id=self.subnet.id, opts=child,
+            f"{name}-router-if",
+            router_id=router.id,
+            subnet_id=self.subnet.id,
+            opts=child,
         )
         lb = openstack.loadbalancer.LoadBalancer(
-            f"{name}-lb", name=base, vip_subnet_id=self.subnet.id, tags=lb_tags,
+            f"{name}-lb",
+            name=base,
+            vip_subnet_id=self.subnet.id,
+            tags=lb_tags,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[router_if])),
         )
         self.load_balancer = lb
         frontends = [("http", "HTTP", 80)] + ([("https", "TCP", 443)] if args.https else [])
         for kind, protocol, port in frontends:
             listener = openstack.loadbalancer.Listener(
-                f"{name}-lb-{kind}", name=f"{base}-{kind}", loadbalancer_id=lb.id, protocol=protocol,
-                protocol_port=port, tags=lb_tags, opts=child,
+                f"{name}-lb-{kind}",
+                name=f"{base}-{kind}",
+                loadbalancer_id=lb.id,
+                protocol=protocol,
+                protocol_port=port,
+                tags=lb_tags,
+                opts=child,
             )
             pool = openstack.loadbalancer.Pool(
-                f"{name}-lb-{kind}-pool", name=f"{base}-{kind}", listener_id=listener.id, protocol=protocol,
-                lb_method="ROUND_ROBIN", tags=lb_tags, opts=child,
+                f"{name}-lb-{kind}-pool",
+                name=f"{base}-{kind}",
+                listener_id=listener.id,
+                protocol=protocol,
+                lb_method="ROUND_ROBIN",
+                tags=lb_tags,
+                opts=child,
             )
             http = protocol == "HTTP"
             openstack.loadbalancer.Monitor(
-                f"{name}-lb-{kind}-health", name=f"{base}-{kind}", pool_id=pool.id, delay=5, timeout=3,
-                max_retries=3, type="HTTP" if http else "TCP", http_method="GET" if http else None,
-                url_path="/healthz" if http else None, expected_codes="200" if http else None, opts=child,
+                f"{name}-lb-{kind}-health",
+                name=f"{base}-{kind}",
+                pool_id=pool.id,
+                delay=5,
+                timeout=3,
+                max_retries=3,
+                type="HTTP" if http else "TCP",
+                http_method="GET" if http else None,
+                url_path="/healthz" if http else None,
+                expected_codes="200" if http else None,
+                opts=child,
             )
             for i, host in enumerate(self.web_instances, start=1):
                 openstack.loadbalancer.Member(
-                    f"{name}-lb-{kind}-web-{i}", name=f"{base}-web-{i}", pool_id=pool.id,
-                    address=_private_ip(host), protocol_port=port, subnet_id=self.subnet.id, opts=child,
+                    f"{name}-lb-{kind}-web-{i}",
+                    name=f"{base}-web-{i}",
+                    pool_id=pool.id,
+                    address=_private_ip(host),
+                    protocol_port=port,
+                    subnet_id=self.subnet.id,
+                    opts=child,
                 )
         address = openstack.networking.FloatingIp(
-            f"{name}-lb-ip", pool=settings.floating_network, description=f"{base} load balancer",
-            tags=lb_tags, opts=child,
+            f"{name}-lb-ip",
+            pool=settings.floating_network,
+            description=f"{base} load balancer",
+            tags=lb_tags,
+            opts=child,
         )
         openstack.networking.FloatingIpAssociate(
-            f"{name}-lb-ip-assoc", floating_ip=address.address, port_id=lb.vip_port_id,
+            f"{name}-lb-ip-assoc",
+            floating_ip=address.address,
+            port_id=lb.vip_port_id,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[router_if])),
         )
         return address.address
