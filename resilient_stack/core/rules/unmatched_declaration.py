@@ -67,7 +67,7 @@ def _role_spelled_right(value: str) -> bool:
 def check_labels(view: ResourceView, labels: Mapping[str, str], own_role: str) -> list:
     """``unmatched-declaration`` for each resilient-stack label spelled outside its vocabulary: a role name that is
     not one (``Web``, ``data base``) or a near miss of a known role (``databases``, ``webs``), a quorum that is not
-    ``true``/``false`` (``yes``)."""
+    ``true``/``false`` (``yes``); each role a ``resilient-stack:serves`` label names is a role name too."""
     out = []
     hidden = _hidden_labels(view, bool(labels))
     if hidden:
@@ -81,8 +81,9 @@ def check_labels(view: ResourceView, labels: Mapping[str, str], own_role: str) -
                 "secrets (they are placement facts, not credentials)",
             )
         )
-    for key in (ROLE_KEY, PROTECTS_KEY, vocab.STORAGE_OF_KEY):
-        value = labels.get(key)
+    declared = [(key, labels.get(key)) for key in (ROLE_KEY, PROTECTS_KEY, vocab.STORAGE_OF_KEY)]
+    declared += [(vocab.SERVES_KEY, v) for v in labels.get(vocab.SERVES_KEY, "").split(",") if v]  # each role of it
+    for key, value in declared:
         if not value or _role_spelled_right(value):
             continue
         hint = _role_hint(value)
