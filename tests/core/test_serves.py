@@ -21,7 +21,9 @@ def loaded(e: b.Export, tmp_path):
 
 def with_monitoring(*where: str, serves: str = "dns") -> b.Export:
     e = b.spread_export()
-    providers = {r["urn"].rsplit("::", 1)[-1]: f"{r['urn']}::{r['id']}" for r in e.resources if "providers" in r["type"]}
+    providers = {
+        r["urn"].rsplit("::", 1)[-1]: f"{r['urn']}::{r['id']}" for r in e.resources if "providers" in r["type"]
+    }
     for name in where:
         u = e.resource(INSTANCE, f"mon-{name}", providers[name], role="monitoring")
         res = next(r for r in e.resources if r["urn"] == u)
