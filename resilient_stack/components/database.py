@@ -39,33 +39,41 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import ipaddress
-from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence, cast
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence, cast
 
 import pulumi
 import pulumi_openstack as openstack
 import pulumi_random as random
 
 from resilient_stack.components import credentials
+from resilient_stack.components.database_args import (  # noqa: F401 - re-exported
+    CIPHER_PASS_LENGTH,
+    CLUSTER_ID_LENGTH,
+    CLUSTER_PASSWORDS,
+    REPOSITORY_PATH,
+    ROTATABLE,
+    RULE_KINDS,
+    WRITE_TOKEN_LENGTH,
+    AppClient,
+    BackupKeys,
+    BackupStore,
+    DatabaseMember,
+    DatabaseTierArgs,
+    Where,
+    _member_settings,
+    _unique,
+    host_name,
+)
 from resilient_stack.components.hostopts import host_options, label_tags, metadata
 from resilient_stack.components.pki import ClusterPki, issue
-from resilient_stack.components.stack_config import check_design
-from resilient_stack.core.catalog import Catalog, load_catalog
-from resilient_stack.core.design import Design
-from resilient_stack.core.rules import RuleConfig
 from resilient_stack.core.vocabulary import (
     BACKUP,
     CLUSTER_PORTS,
     DATABASE,
-    ETCD_CLIENT_PORT,
-    ETCD_PEER_PORT,
     EXEMPT_KEY,
     EXPORTER_PORTS,
-    PATRONI_API_PORT,
-    PLACEMENT_NAME_RE,
     POSTGRES_PORT,
-    SQL_IDENT_RE,
     STORAGE_OF_KEY,
     header_safe,
     labels,
@@ -74,302 +82,11 @@ from resilient_stack.hosts import cloudinit, runtime
 from resilient_stack.hosts import secrets as host_secrets
 
 TYPE_TOKEN = "resilient-stack:database:DatabaseTier"
-# The cluster's passwords: Patroni's replication and pg_rewind roles, its REST API, its etcd user
-CLUSTER_PASSWORDS = ("replication", "rewind", "api", "etcd")
-# What a rotation (a new generation) applies to; etcd's password is not rotated (docs/operations.md#rotating-secrets-and-renewing-certificates)
-ROTATABLE = ("replication", "rewind", "api", "app", "backup", "certificates")
-CIPHER_PASS_LENGTH = 64  # pgBackRest's repository passphrase (letters and digits)
-WRITE_TOKEN_LENGTH = 40
-CLUSTER_ID_LENGTH = 16
-REPOSITORY_PATH = "/pgbackrest"  # the first passphrase's repository; generation n: /pgbackrest-g<n>
-RULE_KINDS = {POSTGRES_PORT: "pg", ETCD_PEER_PORT: "etcd", ETCD_CLIENT_PORT: "etcd-client",
-              PATRONI_API_PORT: "patroni"}  # rule names, per port
-
-
-@dataclass(frozen=True)
-class Where:
-    """Where a member or the backup store runs, as the catalog identifies it."""
-
-    region: str
-    cloud: str | None = None
-    auth_url: str | None = None
-    availability_zone: str | None = None
-
-
-@dataclass(frozen=True)
-class DatabaseMember:
-    """One PostgreSQL host in one placement: ``primary`` (it initialises the cluster) or ``replica``.
-
-    Attributes:
-        placement: the placement's name.
-        role: ``primary`` or ``replica``: the role at the cluster's creation (then Patroni's).
-        provider: the placement's explicit provider.
-        where: its region (and cloud / auth URL / AZ) for the placement rules.
-        flavor, image: NAMES of the host's flavor and image.
-        public_port_id: the port on the external network made for this host (its first NIC).
-        public_address: that port's IPv4 address (known before the instance).
-        network_id: the placement's private network (second NIC).
-        security_group_names: groups of the host's private NIC (the public port wears the same).
-        database_security_group_id: the ``db`` group, which gets the other members' and the web hosts' /32 rules.
-        server_group_id: the placement's server group, or None.
-        depends_on: resources the host must wait for (the private subnet).
-        exempt: exemption reason for the labels, or None.
-    """
-
-    placement: str
-    role: Literal["primary", "replica"]
-    provider: openstack.Provider
-    where: Where
-    flavor: str
-    image: str
-    public_port_id: pulumi.Input[str]
-    public_address: pulumi.Input[str]
-    network_id: pulumi.Input[str]
-    security_group_names: Sequence[pulumi.Input[str]]
-    database_security_group_id: pulumi.Input[str]
-    server_group_id: pulumi.Input[str] | None = None
-    depends_on: Sequence[pulumi.Resource] = ()
-    exempt: str | None = None
-
-
-@dataclass(frozen=True)
-class AppClient:
-    """A host the application runs on (a web host): its name and public address, admitted as a /32."""
-
-    name: str
-    address: pulumi.Input[str]
-
-
-@dataclass(frozen=True)
-class BackupStore:
-    """The object-storage placement that holds the pgBackRest repository (WAL + backups).
-
-    ``s3_endpoint``/``s3_region``: the S3 API of that object storage (given, never looked up).
-    """
-
-    name: str
-    provider: openstack.Provider
-    where: Where
-    container: str
-    s3_endpoint: str
-    s3_region: str
-    uri_style: Literal["host", "path"] = "path"
-    retention_full: int = 2
-    retain_on_delete: bool = True
-    versioning: bool = True
-    archive_queue_max_mb: int = 1024
-    exempt: str | None = None
-
-
-@dataclass(frozen=True)
-class BackupKeys:
-    """The S3 keys of the backup repository's dedicated object-store user (created outside the stack): Pulumi
-    secrets. The tier never creates a credential of the deploying user."""
-
-    access_key: pulumi.Input[str]
-    secret_key: pulumi.Input[str]
-
-
-@dataclass(frozen=True)
-class DatabaseTierArgs:
-    """The tier: members (exactly one primary), the backup store and PostgreSQL settings.
-
-    Attributes:
-        members: the PostgreSQL hosts, one per placement.
-        backup: where WAL and backups go.
-        backup_keys: the repository's keys (required: the dedicated user's, see :class:`BackupKeys`).
-        prefix: prefix of cloud-side names and host names; also the cluster's name (Patroni's scope).
-        app_clients: the hosts the application runs on (the web hosts), admitted as /32s.
-        monitoring_clients: the monitoring hosts, admitted to the exporters as /32s.
-        replication_cidrs: further networks admitted for replication (the members always are).
-        app_cidrs: further networks the application connects from (``pg_hba`` of every member; the ``db``
-            security groups get them from the placements' components).
-        app_database, app_user, replication_user: SQL identifiers.
-        bootstrap_from: ``empty`` (initdb) or ``backup``: a new cluster is restored from the backup repository.
-        synchronous: Patroni's synchronous mode (a commit is acknowledged once a standby in another site holds it).
-        rotation: the current generation of each rotatable secret (:data:`ROTATABLE`; absent: 0).
-        wal_keep_size_mb, max_wal_senders: replication tuning.
-        password_length: length of the generated passwords.
-        ssh_public_keys: public keys for the image's default user.
-        volume_size: size of each member's data volume (GB); volume_type: its Cinder volume type (None: the
-            cloud's default).
-        admin_cidrs: networks the hosts' firewall admits to SSH (the ``admin`` security groups' too).
-        rule_config, catalog: the rules' settings and catalog (defaults: built-in).
-    """
-
-    members: Sequence[DatabaseMember]
-    backup: BackupStore
-    prefix: str
-    backup_keys: BackupKeys | None = None
-    app_clients: Sequence[AppClient] = ()
-    monitoring_clients: Sequence[AppClient] = ()
-    replication_cidrs: Sequence[str] = ()
-    app_cidrs: Sequence[str] = ()
-    app_database: str = "app"
-    app_user: str = "app"
-    replication_user: str = "replicator"
-    bootstrap_from: Literal["empty", "backup"] = "empty"
-    password_length: int = 32
-    ssh_public_keys: Sequence[str] = ()
-    volume_size: int = 20
-    volume_type: str | None = None
-    admin_cidrs: Sequence[str] = ()
-    synchronous: bool = False
-    rotation: Mapping[str, int] = field(default_factory=dict)
-    wal_keep_size_mb: int = 1024
-    max_wal_senders: int = 10
-    rule_config: RuleConfig | None = None
-    catalog: Catalog | None = field(default=None, compare=False)
-
-    def generation(self, kind: str) -> int:
-        """The current generation of the secret ``kind`` (0 until it is first rotated)."""
-        return int(self.rotation.get(kind, 0))
-
-    @property
-    def max_slot_wal_keep_size_mb(self) -> int:
-        return cloudinit.storage_budget(volume_size_gb=self.volume_size, wal_keep_size_mb=self.wal_keep_size_mb,
-                                        archive_queue_max_mb=self.backup.archive_queue_max_mb)
-
-    @property
-    def primary(self) -> DatabaseMember:
-        return next(m for m in self.members if m.role == "primary")
-
-    @property
-    def replicas(self) -> list[DatabaseMember]:
-        return [m for m in self.members if m.role == "replica"]
-
-    @property
-    def ordered(self) -> list[DatabaseMember]:
-        """The primary, then the replicas in their order: the order clients try the members in."""
-        return [self.primary, *self.replicas]
-
-    def design(self) -> Design:
-        """The tier as a design: one voting ``database`` replica per member, and its backups."""
-
-        def where(w: Where) -> dict:
-            return {"cloud": w.cloud, "auth_url": w.auth_url, "region": w.region, "availability_zone": w.availability_zone}
-
-        return Design.model_validate({
-            "name": self.prefix,
-            "placements": [
-                {"name": m.placement, **where(m.where), "replicas": {DATABASE: 1}, "quorum": [DATABASE],
-                 "exempt": m.exempt}
-                for m in self.members
-            ],
-            "backups": [{"name": self.backup.name, "protects": DATABASE, **where(self.backup.where),
-                         "exempt": self.backup.exempt}],
-            "quorum_roles": [DATABASE],
-        })
-
-    def validate(self, *, enforce_rules: bool = True) -> None:
-        """Structural checks (ValueError naming the field), then the placement rules (DesignRejected;
-        skipped with ``enforce_rules=False``, the fire drill's escape hatch: see ResilientWebStack)."""
-        if not self.members:
-            raise ValueError("members: at least one database member is needed")
-        roles = [m.role for m in self.members]
-        if roles.count("primary") != 1 or any(r not in ("primary", "replica") for r in roles):
-            raise ValueError("members: exactly one primary, the others replicas")
-        names = [m.placement for m in self.members]
-        if len(set(names)) != len(names):
-            raise ValueError("members: one member per placement")
-        for m in self.members:
-            if not PLACEMENT_NAME_RE.match(m.placement):
-                raise ValueError(f"members: placement {m.placement!r} must be lower-case letters, digits and dashes")
-            if not isinstance(m.provider, openstack.Provider):
-                raise ValueError(f"members[{m.placement}].provider must be an explicit pulumi_openstack.Provider")
-        if not isinstance(self.backup.provider, openstack.Provider):
-            raise ValueError("backup.provider must be an explicit pulumi_openstack.Provider")
-        if not isinstance(self.backup_keys, BackupKeys):
-            raise ValueError("backup_keys: the keys of the backup repository's dedicated object-store user are "
-                             "required (BackupKeys); the tier never uses a credential of the deploying user")
-        if not PLACEMENT_NAME_RE.match(self.prefix) or len(f"{self.prefix}-{max(names, key=len)}-db") > 63:
-            raise ValueError("prefix must be lower-case letters, digits and dashes, short enough for host names")
-        for ident in ("app_database", "app_user", "replication_user"):
-            if not SQL_IDENT_RE.match(getattr(self, ident)):
-                raise ValueError(f"{ident} must be a lower-case SQL identifier")
-        if self.app_user == self.replication_user:
-            raise ValueError("app_user and replication_user must differ")
-        if not 16 <= self.password_length <= 128:
-            raise ValueError("password_length must be in 16..128")
-        if not 1 <= self.volume_size <= 16384:
-            raise ValueError("volume_size must be in 1..16384 (GB)")
-        self.max_slot_wal_keep_size_mb  # noqa: B018 - the volume's budget (ValueError when it is too small)
-        for kind, value in self.rotation.items():
-            if kind not in ROTATABLE:
-                raise ValueError(f"rotation: {kind!r} is not rotated; rotatable: {', '.join(ROTATABLE)}")
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1000:
-                raise ValueError(f"rotation.{kind} must be an int in 0..1000")
-        for what, cidrs in (("replication_cidrs", self.replication_cidrs), ("app_cidrs", self.app_cidrs)):
-            for c in cidrs:
-                net = ipaddress.ip_network(c, strict=True)
-                if net.prefixlen == 0:
-                    raise ValueError(f"{what}: {c} would open PostgreSQL to the whole Internet")
-        clients = [c.name for c in self.app_clients]
-        if len(set(clients)) != len(clients):
-            raise ValueError("app_clients: a host appears twice")
-        if self.synchronous:
-            catalog = self.catalog or load_catalog()
-            sites: dict[str, str] = {}
-            for m in self.members:
-                res = catalog.resolve(region=m.where.region, cloud=m.where.cloud, auth_url=m.where.auth_url,
-                                      availability_zone=m.where.availability_zone)
-                site = res.region.site.physical_id if res.region is not None else f"unknown:{m.placement}"
-                if site in sites:
-                    raise ValueError(
-                        f"synchronous: the database members in {sites[site]} and {m.placement} share a site "
-                        f"({site}): Patroni may pick either as the other's synchronous standby, and one fire would "
-                        "take both; give each member its own site, or turn synchronous off")
-                sites[site] = m.placement
-        # The hosts layer's rule refuses what the hosts could not use (identifiers, networks, the S3
-        # repository...) now, not at apply time when the secrets and the addresses exist.
-        repository = self.backup_repository()
-        nameless = [cloudinit.ClusterMember(host_name(self, m.placement), None) for m in self.members]  # type: ignore[arg-type]
-        for member in self.members:
-            cloudinit.validate_db_member(backup=repository, **_member_settings(self, member, nameless, []))
-        if enforce_rules:
-            check_design(self.design(), self.rule_config, self.catalog)
-
-    def backup_repository(self) -> cloudinit.BackupRepository:
-        """The pgBackRest repository for :mod:`resilient_stack.hosts.cloudinit`, without credentials."""
-        return cloudinit.BackupRepository(
-            endpoint=self.backup.s3_endpoint, bucket=self.backup.container, region=self.backup.s3_region,
-            uri_style=self.backup.uri_style, retention_full=self.backup.retention_full,
-            archive_queue_max_mb=self.backup.archive_queue_max_mb,
-        )
-
-    def backup_target(self, key_id: str, key_secret: str, cipher_pass: str) -> cloudinit.BackupTarget:
-        """The pgBackRest repository with these S3 credentials and its passphrase, as the database hosts get it."""
-        return self.backup_repository().with_credentials(key_id, key_secret, cipher_pass)
-
-
-def _unique(values: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(str(ipaddress.ip_network(v, strict=True)) for v in values))
 
 
 # --------------------------------------------------------------------------------------------------
 # Pure helpers: names and user data
 # --------------------------------------------------------------------------------------------------
-
-
-def host_name(args: DatabaseTierArgs, placement: str) -> str:
-    """The database host of ``placement``: ``<prefix>-<placement>-db``."""
-    return f"{args.prefix}-{placement}-db"
-
-
-def _member_settings(
-    args: DatabaseTierArgs, member: DatabaseMember, members: list[cloudinit.ClusterMember], client_ips: Sequence[str],
-    monitoring_ips: Sequence[str] = (),
-) -> dict:
-    """What a member's user data is rendered from, secrets and backup aside (renderer and validator)."""
-    return dict(
-        name=host_name(args, member.placement), members=members, bootstrap=member.role == "primary",
-        scope=args.prefix, app_cidrs=_unique([*[f"{ip}/32" for ip in client_ips], *args.app_cidrs]),
-        replication_cidrs=_unique(args.replication_cidrs), admin_cidrs=_unique(args.admin_cidrs),
-        monitoring=list(monitoring_ips), replication_user=args.replication_user,
-        app_user=args.app_user, app_db=args.app_database, ssh_authorized_keys=list(args.ssh_public_keys),
-        bootstrap_from=args.bootstrap_from, synchronous=args.synchronous, max_wal_senders=args.max_wal_senders,
-        wal_keep_size_mb=args.wal_keep_size_mb, max_slot_wal_keep_size_mb=args.max_slot_wal_keep_size_mb,
-    )
 
 
 def repository_path(generation: int) -> str:
@@ -395,32 +112,63 @@ def member_secrets(args: DatabaseTierArgs, member: DatabaseMember, s: TierSecret
     """A member's secret document (:func:`cloudinit.db_secret_document`)."""
     host = host_name(args, member.placement)
     target = args.backup_repository().with_credentials(s.key_id, s.key_secret, s.cipher_pass)
-    target = cloudinit.BackupTarget(**{**{f: getattr(target, f) for f in target.__dataclass_fields__},
-                                       "path": repository_path(args.generation("backup"))})
-    return cloudinit.db_secret_document(cloudinit.DbSecrets(
-        tls=cloudinit.MemberTls(ca=s.pki["caCert"], cert=s.pki["certs"][host], key=s.pki["keys"][host],
-                                admin_cert=s.pki["adminCerts"][host], admin_key=s.pki["adminKeys"][host]),
-        replication_password=s.passwords["replication"], rewind_password=s.passwords["rewind"],
-        api_password=s.passwords["api"], etcd_password=s.passwords["etcd"], app_passwords=s.app_passwords,
-        backup=target, migrate_password=s.migrate_pass), app_user=args.app_user)
+    target = cloudinit.BackupTarget(
+        **{
+            **{f: getattr(target, f) for f in target.__dataclass_fields__},
+            "path": repository_path(args.generation("backup")),
+        }
+    )
+    return cloudinit.db_secret_document(
+        cloudinit.DbSecrets(
+            tls=cloudinit.MemberTls(
+                ca=s.pki["caCert"],
+                cert=s.pki["certs"][host],
+                key=s.pki["keys"][host],
+                admin_cert=s.pki["adminCerts"][host],
+                admin_key=s.pki["adminKeys"][host],
+            ),
+            replication_password=s.passwords["replication"],
+            rewind_password=s.passwords["rewind"],
+            api_password=s.passwords["api"],
+            etcd_password=s.passwords["etcd"],
+            app_passwords=s.app_passwords,
+            backup=target,
+            migrate_password=s.migrate_pass,
+        ),
+        app_user=args.app_user,
+    )
 
 
 def member_user_data(
-    args: DatabaseTierArgs, member: DatabaseMember, *, addresses: Sequence[str], client_ips: Sequence[str],
-    secrets: TierSecrets, host_key: str, data_volume_id: str, monitoring_ips: Sequence[str] = (),
+    args: DatabaseTierArgs,
+    member: DatabaseMember,
+    *,
+    addresses: Sequence[str],
+    client_ips: Sequence[str],
+    secrets: TierSecrets,
+    host_key: str,
+    data_volume_id: str,
+    monitoring_ips: Sequence[str] = (),
 ) -> str:
     """A member's ``#cloud-config`` (see :func:`cloudinit.render_db_member`); ``addresses``: every member's public
     address in ``args.members`` order, ``client_ips``: the application hosts' addresses."""
     members = [cloudinit.ClusterMember(host_name(args, m.placement), a) for m, a in zip(args.members, addresses)]
     return cloudinit.render_db_member(
-        cluster_id=secrets.cluster_id, host_key=host_key, secrets_doc=member_secrets(args, member, secrets),
-        backup=args.backup_repository(), data_volume_id=data_volume_id,
+        cluster_id=secrets.cluster_id,
+        host_key=host_key,
+        secrets_doc=member_secrets(args, member, secrets),
+        backup=args.backup_repository(),
+        data_volume_id=data_volume_id,
         **_member_settings(args, member, members, client_ips, monitoring_ips),
     )
 
 
 def member_runtime(
-    args: DatabaseTierArgs, member: DatabaseMember, *, addresses: Sequence[str], client_ips: Sequence[str],
+    args: DatabaseTierArgs,
+    member: DatabaseMember,
+    *,
+    addresses: Sequence[str],
+    client_ips: Sequence[str],
     monitoring_ips: Sequence[str] = (),
 ) -> dict:
     """A member's runtime configuration (``pg_hba`` and the firewall's sets from the current members, web hosts and
@@ -429,27 +177,51 @@ def member_runtime(
     members = [cloudinit.ClusterMember(host_name(args, m.placement), a) for m, a in zip(args.members, addresses)]
     settings = _member_settings(args, member, members, client_ips, monitoring_ips)
     return cloudinit.db_runtime(
-        members=members, app_cidrs=settings["app_cidrs"], replication_cidrs=settings["replication_cidrs"],
-        admin_cidrs=settings["admin_cidrs"], monitoring=settings["monitoring"], replication_user=args.replication_user, app_user=args.app_user,
-        app_db=args.app_database, backup=args.backup_repository(), synchronous=args.synchronous,
-        max_wal_senders=args.max_wal_senders, wal_keep_size_mb=args.wal_keep_size_mb,
-        max_slot_wal_keep_size_mb=args.max_slot_wal_keep_size_mb, ssh_keys=settings["ssh_authorized_keys"])
+        members=members,
+        app_cidrs=settings["app_cidrs"],
+        replication_cidrs=settings["replication_cidrs"],
+        admin_cidrs=settings["admin_cidrs"],
+        monitoring=settings["monitoring"],
+        replication_user=args.replication_user,
+        app_user=args.app_user,
+        app_db=args.app_database,
+        backup=args.backup_repository(),
+        synchronous=args.synchronous,
+        max_wal_senders=args.max_wal_senders,
+        wal_keep_size_mb=args.wal_keep_size_mb,
+        max_slot_wal_keep_size_mb=args.max_slot_wal_keep_size_mb,
+        ssh_keys=settings["ssh_authorized_keys"],
+    )
 
 
 def _tier_secrets(values: list, app_generations: int) -> TierSecrets:
-    passwords = dict(zip(CLUSTER_PASSWORDS, values[:len(CLUSTER_PASSWORDS)]))
-    rest = values[len(CLUSTER_PASSWORDS):]
+    passwords = dict(zip(CLUSTER_PASSWORDS, values[: len(CLUSTER_PASSWORDS)]))
+    rest = values[len(CLUSTER_PASSWORDS) :]
     apps, rest = tuple(rest[:app_generations]), rest[app_generations:]
     cipher, key_id, key_secret, cluster_id, migrate, ca_cert, ca_key, certs, keys, admin_certs, admin_keys = rest
-    return TierSecrets(passwords=passwords, app_passwords=apps, cipher_pass=cipher, key_id=key_id,
-                       key_secret=key_secret, cluster_id=cluster_id, migrate_pass=migrate,
-                       pki={"caCert": ca_cert, "caKey": ca_key, "certs": certs, "keys": keys,
-                            "adminCerts": admin_certs, "adminKeys": admin_keys})
+    return TierSecrets(
+        passwords=passwords,
+        app_passwords=apps,
+        cipher_pass=cipher,
+        key_id=key_id,
+        key_secret=key_secret,
+        cluster_id=cluster_id,
+        migrate_pass=migrate,
+        pki={
+            "caCert": ca_cert,
+            "caKey": ca_key,
+            "certs": certs,
+            "keys": keys,
+            "adminCerts": admin_certs,
+            "adminKeys": admin_keys,
+        },
+    )
 
 
 def widest_secrets(args: DatabaseTierArgs) -> TierSecrets:
     """Secrets of the greatest size the real ones can have (random-looking, incompressible, deterministic), for what
     must be sized before they exist: the metadata items' keys, the user data's budget."""
+
     def filler(label: str, length: int) -> str:
         return hashlib.sha512(label.encode()).hexdigest()[:length].ljust(length, "x")
 
@@ -458,8 +230,13 @@ def widest_secrets(args: DatabaseTierArgs) -> TierSecrets:
     return TierSecrets(
         passwords={k: filler(k, args.password_length) for k in CLUSTER_PASSWORDS},
         app_passwords=(filler("app0", args.password_length), filler("app1", args.password_length)),
-        cipher_pass=filler("cipher", CIPHER_PASS_LENGTH), key_id=filler("key", 64), key_secret=filler("secret", 64),
-        pki=issued, cluster_id=filler("cluster", CLUSTER_ID_LENGTH), migrate_pass=filler("migrate", args.password_length))
+        cipher_pass=filler("cipher", CIPHER_PASS_LENGTH),
+        key_id=filler("key", 64),
+        key_secret=filler("secret", 64),
+        pki=issued,
+        cluster_id=filler("cluster", CLUSTER_ID_LENGTH),
+        migrate_pass=filler("migrate", args.password_length),
+    )
 
 
 METADATA_ITEMS = 128  # Nova's default quota of metadata items per instance
@@ -473,27 +250,45 @@ def check_budgets(args: DatabaseTierArgs, widest: TierSecrets) -> None:
     widest_ips = [runtime.widest_address(i) for i in range(n + c + mc)]
     for m in args.members:
         host = host_name(args, m.placement)
-        text = member_user_data(args, m, addresses=widest_ips[:n], client_ips=widest_ips[n:n + c], secrets=widest,
-                                host_key="k" * host_secrets.KEY_LENGTH, data_volume_id="0" * 36,
-                                monitoring_ips=widest_ips[n + c:])
+        text = member_user_data(
+            args,
+            m,
+            addresses=widest_ips[:n],
+            client_ips=widest_ips[n : n + c],
+            secrets=widest,
+            host_key="k" * host_secrets.KEY_LENGTH,
+            data_volume_id="0" * 36,
+            monitoring_ips=widest_ips[n + c :],
+        )
         credentials.packed_user_data(host, text)
-        doc = member_runtime(args, m, addresses=widest_ips[:n], client_ips=widest_ips[n:n + c],
-                             monitoring_ips=widest_ips[n + c:])
+        doc = member_runtime(
+            args, m, addresses=widest_ips[:n], client_ips=widest_ips[n : n + c], monitoring_ips=widest_ips[n + c :]
+        )
         try:
             runtime_items = len(runtime.encode(doc))
         except ValueError as exc:  # runtime.encode's own limit: name the host, as the other budgets do
             raise ValueError(f"the metadata of {host}: {exc}: fewer web hosts or networks") from None
-        items = runtime_items + credentials.slots_for(len(host_secrets.seal(
-            member_secrets(args, m, widest), "k" * host_secrets.KEY_LENGTH))) + 4
+        items = (
+            runtime_items
+            + credentials.slots_for(
+                len(host_secrets.seal(member_secrets(args, m, widest), "k" * host_secrets.KEY_LENGTH))
+            )
+            + 4
+        )
         if items > METADATA_ITEMS:
-            raise ValueError(f"the metadata of {host} needs {items} items, over Nova's default quota of "
-                             f"{METADATA_ITEMS}: fewer web hosts or networks")
+            raise ValueError(
+                f"the metadata of {host} needs {items} items, over Nova's default quota of "
+                f"{METADATA_ITEMS}: fewer web hosts or networks"
+            )
 
 
 def pki_widest(scope: str, hosts: Mapping[str, str]) -> dict[str, Any]:
     """The PKI's outputs for these hosts, issued deterministically (sizes as the real ones)."""
-    return issue({"scope": scope, "members": dict(hosts), "generation": 0},
-                 now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), seed=f"widest/{scope}")
+    return issue(
+        {"scope": scope, "members": dict(hosts), "generation": 0},
+        now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+        seed=f"widest/{scope}",
+    )
 
 
 class DatabaseTier(pulumi.ComponentResource):
@@ -518,7 +313,11 @@ class DatabaseTier(pulumi.ComponentResource):
     connection_url: pulumi.Output[str]
 
     def __init__(
-        self, name: str, args: DatabaseTierArgs, opts: pulumi.ResourceOptions | None = None, *,
+        self,
+        name: str,
+        args: DatabaseTierArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
         enforce_rules: bool = True,
     ) -> None:
         if not isinstance(args, DatabaseTierArgs):
@@ -528,51 +327,87 @@ class DatabaseTier(pulumi.ComponentResource):
         backup_opts = pulumi.ResourceOptions(parent=self, provider=args.backup.provider)
 
         # every generated secret: protected, in generations (credentials.generations)
-        current = {kind: credentials.generations(name, kind, args.generation(kind) if kind in ROTATABLE else 0,
-                                                 length=args.password_length, parent=self)[-1]
-                   for kind in CLUSTER_PASSWORDS}
+        current = {
+            kind: credentials.generations(
+                name, kind, args.generation(kind) if kind in ROTATABLE else 0, length=args.password_length, parent=self
+            )[-1]
+            for kind in CLUSTER_PASSWORDS
+        }
         self.passwords = {kind: pulumi.Output.secret(p.result) for kind, p in current.items()}
         app = credentials.generations(name, "app", args.generation("app"), length=args.password_length, parent=self)
         self.app_passwords = [pulumi.Output.secret(p.result) for p in app]
         self.app_password = self.app_passwords[-1]
-        migrate = credentials.generations(name, "migrate", args.generation("app"), length=args.password_length,
-                                          parent=self)[-1]
+        migrate = credentials.generations(
+            name, "migrate", args.generation("app"), length=args.password_length, parent=self
+        )[-1]
         self.migrate_password = pulumi.Output.secret(migrate.result)
-        ciphers = credentials.generations(name, "backup", args.generation("backup"), length=CIPHER_PASS_LENGTH,
-                                          parent=self)
+        ciphers = credentials.generations(
+            name, "backup", args.generation("backup"), length=CIPHER_PASS_LENGTH, parent=self
+        )
         self.backup_cipher_pass = pulumi.Output.secret(ciphers[-1].result)
-        self.backup_repositories = pulumi.Output.secret(pulumi.Output.all(*[c.result for c in ciphers]).apply(
-            lambda passes: [{"generation": g, "path": repository_path(g), "passphrase": p}
-                            for g, p in enumerate(passes)]))
-        token = random.RandomPassword(f"{name}-app-write-token", length=WRITE_TOKEN_LENGTH, special=False,
-                                      opts=pulumi.ResourceOptions(parent=self, protect=True))
+        self.backup_repositories = pulumi.Output.secret(
+            pulumi.Output.all(*[c.result for c in ciphers]).apply(
+                lambda passes: [
+                    {"generation": g, "path": repository_path(g), "passphrase": p} for g, p in enumerate(passes)
+                ]
+            )
+        )
+        token = random.RandomPassword(
+            f"{name}-app-write-token",
+            length=WRITE_TOKEN_LENGTH,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
         self.write_token = pulumi.Output.secret(token.result)
-        cluster_id = random.RandomPassword(f"{name}-cluster-id", length=CLUSTER_ID_LENGTH, special=False,
-                                           upper=False, opts=pulumi.ResourceOptions(parent=self, protect=True))
+        cluster_id = random.RandomPassword(
+            f"{name}-cluster-id",
+            length=CLUSTER_ID_LENGTH,
+            special=False,
+            upper=False,
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
         self.pki = ClusterPki(
-            f"{name}-pki", scope=args.prefix,
+            f"{name}-pki",
+            scope=args.prefix,
             members=pulumi.Output.all(*[m.public_address for m in args.members]).apply(
-                lambda ips: {host_name(args, m.placement): ip for m, ip in zip(args.members, ips)}),
-            generation=args.generation("certificates"), opts=pulumi.ResourceOptions(parent=self, protect=True))
+                lambda ips: {host_name(args, m.placement): ip for m, ip in zip(args.members, ips)}
+            ),
+            generation=args.generation("certificates"),
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
         self.ca_certificate = self.pki.caCert
 
         self.backup_container = openstack.objectstorage.Container(
-            f"{name}-backups", name=args.backup.container,
+            f"{name}-backups",
+            name=args.backup.container,
             metadata=header_safe(labels(BACKUP, protects=DATABASE, exempt=args.backup.exempt)),
             versioning=args.backup.versioning,
             opts=pulumi.ResourceOptions.merge(
-                backup_opts, pulumi.ResourceOptions(retain_on_delete=args.backup.retain_on_delete),
+                backup_opts,
+                pulumi.ResourceOptions(retain_on_delete=args.backup.retain_on_delete),
             ),
         )
         assert args.backup_keys is not None  # validate() said so
 
         n, c = len(args.members), len(args.app_clients)
-        addresses = [*[m.public_address for m in args.members], *[cl.address for cl in args.app_clients],
-                     *[cl.address for cl in args.monitoring_clients]]
+        addresses = [
+            *[m.public_address for m in args.members],
+            *[cl.address for cl in args.app_clients],
+            *[cl.address for cl in args.monitoring_clients],
+        ]
         secret_values = pulumi.Output.all(
-            *[p.result for p in current.values()], *[p.result for p in app], ciphers[-1].result,
-            args.backup_keys.access_key, args.backup_keys.secret_key, cluster_id.result, migrate.result,
-            self.pki.caCert, self.pki.caKey, self.pki.certs, self.pki.keys, self.pki.adminCerts,
+            *[p.result for p in current.values()],
+            *[p.result for p in app],
+            ciphers[-1].result,
+            args.backup_keys.access_key,
+            args.backup_keys.secret_key,
+            cluster_id.result,
+            migrate.result,
+            self.pki.caCert,
+            self.pki.caKey,
+            self.pki.certs,
+            self.pki.keys,
+            self.pki.adminCerts,
             self.pki.adminKeys,
         ).apply(lambda v: _tier_secrets(v, len(app)))
         widest_secrets_ = widest_secrets(args)
@@ -583,24 +418,49 @@ class DatabaseTier(pulumi.ComponentResource):
             key = credentials.host_key(f"{name}-{m.placement}-host-key", parent=self)
             everything = pulumi.Output.all(self.volumes[m.placement].id, key.result, secret_values, *addresses)
             # (mypy cannot type a lambda that binds the loop's member as a default: the ignores below)
-            user_data = everything.apply(lambda v, m=m: credentials.packed_user_data(  # type: ignore[misc]
-                host_name(args, m.placement),
-                member_user_data(args, m, addresses=v[3:3 + n], client_ips=v[3 + n:3 + n + c], secrets=v[2],
-                                 host_key=v[1], data_volume_id=v[0], monitoring_ips=v[3 + n + c:])))
+            user_data = everything.apply(
+                lambda v, m=m: credentials.packed_user_data(  # type: ignore[misc]
+                    host_name(args, m.placement),
+                    member_user_data(
+                        args,
+                        m,
+                        addresses=v[3 : 3 + n],
+                        client_ips=v[3 + n : 3 + n + c],
+                        secrets=v[2],
+                        host_key=v[1],
+                        data_volume_id=v[0],
+                        monitoring_ips=v[3 + n + c :],
+                    ),
+                )
+            )
             sealed = pulumi.Output.all(key.result, secret_values).apply(
-                lambda v, m=m: host_secrets.seal(member_secrets(args, m, v[1]), v[0]))  # type: ignore[misc]
+                lambda v, m=m: host_secrets.seal(member_secrets(args, m, v[1]), v[0])  # type: ignore[misc]
+            )
             slots = credentials.slots_for(len(host_secrets.seal(member_secrets(args, m, widest_secrets_), "x" * 64)))
             widest = [runtime.widest_address(i) for i in range(len(addresses))]
             self.instances[m.placement] = self._host(
-                name, args, m, user_data,
-                {**metadata(
-                    labels(DATABASE, quorum=True, exempt=m.exempt),
-                    pulumi.Output.all(*addresses).apply(
-                        lambda v, m=m: member_runtime(args, m, addresses=v[:n], client_ips=v[n:n + c],  # type: ignore[misc]
-                                                      monitoring_ips=v[n + c:])),
-                    member_runtime(args, m, addresses=widest[:n], client_ips=widest[n:n + c],
-                                   monitoring_ips=widest[n + c:])),
-                 **credentials.sealed_items(sealed, slots)},
+                name,
+                args,
+                m,
+                user_data,
+                {
+                    **metadata(
+                        labels(DATABASE, quorum=True, exempt=m.exempt),
+                        pulumi.Output.all(*addresses).apply(
+                            lambda v, m=m: member_runtime(
+                                args,
+                                m,
+                                addresses=v[:n],
+                                client_ips=v[n : n + c],  # type: ignore[misc]
+                                monitoring_ips=v[n + c :],
+                            )
+                        ),
+                        member_runtime(
+                            args, m, addresses=widest[:n], client_ips=widest[n : n + c], monitoring_ips=widest[n + c :]
+                        ),
+                    ),
+                    **credentials.sealed_items(sealed, slots),
+                },
             )
         self.primary = self.instances[args.primary.placement]
         self.primary_address = pulumi.Output.from_input(args.primary.public_address)
@@ -612,15 +472,20 @@ class DatabaseTier(pulumi.ComponentResource):
         )
         self.hosts = pulumi.Output.all(*[m.public_address for m in args.ordered]).apply(list)
         login = cloudinit.app_credentials(args.app_user, ["x"] * (args.generation("app") + 1))[0][0]
-        self.connection_url = self.hosts.apply(lambda hosts: cloudinit.connection_url(
-            cloudinit.AppDatabase(hosts=tuple(hosts), dbname=args.app_database, user=login)))
-        self.register_outputs({
-            "primaryAddress": self.primary_address,
-            "addresses": self.addresses,
-            "connectionUrl": self.connection_url,
-            "backupContainer": self.backup_container.name,
-            "caCertificate": self.ca_certificate,
-        })
+        self.connection_url = self.hosts.apply(
+            lambda hosts: cloudinit.connection_url(
+                cloudinit.AppDatabase(hosts=tuple(hosts), dbname=args.app_database, user=login)
+            )
+        )
+        self.register_outputs(
+            {
+                "primaryAddress": self.primary_address,
+                "addresses": self.addresses,
+                "connectionUrl": self.connection_url,
+                "backupContainer": self.backup_container.name,
+                "caCertificate": self.ca_certificate,
+            }
+        )
 
     def _rules(self, name: str, args: DatabaseTierArgs) -> None:
         """Each member's ``db`` group: PostgreSQL, etcd's peers and Patroni's API from every OTHER member,
@@ -629,8 +494,12 @@ class DatabaseTier(pulumi.ComponentResource):
         def rule(member: DatabaseMember, suffix: str, port: int, source: pulumi.Input[str], what: str) -> None:
             openstack.networking.SecGroupRule(
                 f"{name}-{member.placement}-{suffix}",
-                security_group_id=member.database_security_group_id, direction="ingress", ethertype="IPv4",
-                protocol="tcp", port_range_min=port, port_range_max=port,
+                security_group_id=member.database_security_group_id,
+                direction="ingress",
+                ethertype="IPv4",
+                protocol="tcp",
+                port_range_min=port,
+                port_range_max=port,
                 remote_ip_prefix=pulumi.Output.from_input(source).apply(lambda ip: f"{ip}/32"),
                 description=f"{CLUSTER_PORTS.get(port) or EXPORTER_PORTS[port]} from {what}",
                 opts=pulumi.ResourceOptions(parent=self, provider=member.provider),
@@ -641,21 +510,33 @@ class DatabaseTier(pulumi.ComponentResource):
                 if other.placement == member.placement:
                     continue
                 for port, kind in RULE_KINDS.items():
-                    rule(member, f"{kind}-from-{other.placement}", port, other.public_address,
-                         f"the database member in {other.placement}")
+                    rule(
+                        member,
+                        f"{kind}-from-{other.placement}",
+                        port,
+                        other.public_address,
+                        f"the database member in {other.placement}",
+                    )
             for client in args.app_clients:
                 rule(member, f"pg-from-{client.name}", POSTGRES_PORT, client.address, f"the web host {client.name}")
             for client in args.monitoring_clients:  # what a monitoring host scrapes here
                 for port in EXPORTER_PORTS:
-                    rule(member, f"metrics-{port}-from-{client.name}", port, client.address,
-                         f"the monitoring host {client.name}")
+                    rule(
+                        member,
+                        f"metrics-{port}-from-{client.name}",
+                        port,
+                        client.address,
+                        f"the monitoring host {client.name}",
+                    )
 
     def _volume(self, name: str, args: DatabaseTierArgs, member: DatabaseMember) -> openstack.blockstorage.Volume:
         """The member's data volume: protected (a preview that would replace or delete it fails) and kept in the
         cloud when Pulumi forgets it."""
         return openstack.blockstorage.Volume(
             f"{name}-{member.placement}-data",
-            name=f"{host_name(args, member.placement)}-data", size=args.volume_size, volume_type=args.volume_type,
+            name=f"{host_name(args, member.placement)}-data",
+            size=args.volume_size,
+            volume_type=args.volume_type,
             availability_zone=member.where.availability_zone,
             description=f"data of {host_name(args, member.placement)}: PostgreSQL and etcd (resilient-stack)",
             # part of the member's replica (the rules count the instance, which burns with it)
@@ -664,7 +545,11 @@ class DatabaseTier(pulumi.ComponentResource):
         )
 
     def _host(
-        self, name: str, args: DatabaseTierArgs, member: DatabaseMember, user_data: pulumi.Output[str],
+        self,
+        name: str,
+        args: DatabaseTierArgs,
+        member: DatabaseMember,
+        user_data: pulumi.Output[str],
         metadata: Mapping[str, pulumi.Input[str]],
     ) -> openstack.compute.Instance:
         instance = openstack.compute.Instance(
@@ -680,18 +565,23 @@ class DatabaseTier(pulumi.ComponentResource):
             security_groups=list(member.security_group_names),
             scheduler_hints=(
                 [openstack.compute.InstanceSchedulerHintArgs(group=member.server_group_id)]
-                if member.server_group_id is not None else None
+                if member.server_group_id is not None
+                else None
             ),
             metadata=dict(metadata),  # labels + runtime configuration + sealed secrets: updated in place
             tags=label_tags(labels(DATABASE, quorum=True, exempt=member.exempt)),
             user_data=pulumi.Output.secret(cast(pulumi.Input[str], user_data)),  # holds the host's key
-            opts=host_options(pulumi.ResourceOptions(parent=self, provider=member.provider),
-                              depends_on=member.depends_on, protect=True),  # replaced only when unprotected
+            opts=host_options(
+                pulumi.ResourceOptions(parent=self, provider=member.provider),
+                depends_on=member.depends_on,
+                protect=True,
+            ),  # replaced only when unprotected
         )
         # attached once the instance exists (its first boot waits for the device); a replacement host gets a
         # new attachment of the same volume, after the old host and its attachment are gone
         openstack.compute.VolumeAttach(
-            f"{name}-{member.placement}-data-attach", instance_id=instance.id,
+            f"{name}-{member.placement}-data-attach",
+            instance_id=instance.id,
             volume_id=self.volumes[member.placement].id,
             opts=pulumi.ResourceOptions(parent=self, provider=member.provider, delete_before_replace=True),
         )
