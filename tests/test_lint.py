@@ -47,7 +47,7 @@ def test_ruff_would_find_a_loop_variable_captured_late(tmp_path):
 
 
 def test_the_code_is_as_ruff_formats_it():
-    """`ruff format --check`: every module but the few [tool.ruff.format] excludes (named there, with why)."""
+    """`ruff format --check`: every module of the tree (none is excluded)."""
     ruff = _tool("ruff")
     need_tool(ruff is not None, "ruff (pip install -e '.[test]')")
     r = subprocess.run(

@@ -34,8 +34,6 @@ from typing import Any, Callable, Sequence
 from resilient_stack.core.vocabulary import HOST_MONITORING, HOST_WEB, HTTP_PORT
 from resilient_stack.drills import alerts, cluster, resolver
 from resilient_stack.drills import topology as topo
-from resilient_stack.drills.faults import FENCE_START_TIMEOUT_S, FENCE_TABLE, FenceProbe, fence_started, fence_verdict
-from resilient_stack.drills.faults import INTERVAL as FENCE_INTERVAL
 from resilient_stack.drills.load import CONNECT_TIMEOUT_S, TABLE, LoadStream, Visits, Writes
 from resilient_stack.drills.load import stop as stop_load
 from resilient_stack.drills.plan import DrillError, Plan
@@ -48,6 +46,7 @@ from resilient_stack.drills.report import (
     plural,
     recovery_seconds,
 )
+from resilient_stack.drills.strikes import Strikes, psql_local  # noqa: F401 - psql_local: re-exported
 from resilient_stack.testing import podman, sessions
 
 __all__ = ["Options", "run_drill", "psql_local", "ROWS_PER_SCENARIO"]
@@ -78,17 +77,18 @@ class Options:
     restore_timeout_s: float = 600.0  # from the fire: fresh hosts booted, the restored primary accepting writes
 
 
-def psql_local(container: str, sql: str, *, db: str = "postgres", timeout: float = 30):
-    return podman.exec_in(container, ["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", db, "-c", sql],
-                          check=False, timeout=timeout)
-
-
-def cleaned_up(result: ScenarioResult, session: sessions.Session, since: float,
-               progress: Callable[[str], None]) -> None:
+def cleaned_up(
+    result: ScenarioResult, session: sessions.Session, since: float, progress: Callable[[str], None]
+) -> None:
     """The session's removal (or keeping) as the last event of ``result``'s timeline, and said."""
     kept = "kept (RESILIENT_STACK_KEEP_HOSTS=1)" if session.keep else "removed"
-    result.timeline.append(Event(time.time(), "cleanup", f"containers and networks of session rs-{session.id}-* "
-                                                         f"{kept} ({time.time() - since:.1f} s)"))
+    result.timeline.append(
+        Event(
+            time.time(),
+            "cleanup",
+            f"containers and networks of session rs-{session.id}-* {kept} ({time.time() - since:.1f} s)",
+        )
+    )
     progress(f"[cleanup] {result.timeline[-1].text}")
 
 
@@ -98,8 +98,11 @@ def latency_ms(attempts: list[Attempt]) -> dict[str, float] | None:
     durations = sorted((a.end - a.start) * 1000 for a in attempts)
     if not durations:
         return None
-    return {"median": round(statistics.median(durations), 1),
-            "p95": round(durations[min(len(durations) - 1, int(0.95 * len(durations)))], 1), "n": len(durations)}
+    return {
+        "median": round(statistics.median(durations), 1),
+        "p95": round(durations[min(len(durations) - 1, int(0.95 * len(durations)))], 1),
+        "n": len(durations),
+    }
 
 
 def release_workdir(workdir: Path, progress: Callable[[str], None]) -> None:
@@ -117,7 +120,7 @@ def _settled(attempts: list[Attempt], since: float) -> bool:
     return len(recent) == 2 and all(a.ok for a in recent)
 
 
-class _Drill:
+class _Drill(Strikes):
     """The booted stack across scenarios: which hosts are up, who leads."""
 
     def __init__(self, plan: Plan, options: Options, progress: Callable[[str], None]) -> None:
@@ -136,9 +139,6 @@ class _Drill:
         self.progress(f"[{phase}] {text}")
 
     # -- the cluster, read only ----------------------------------------------------------------------
-    def member(self, placement: str) -> str:
-        return self.plan.db_host(placement).name
-
     def states(self) -> list[cluster.MemberState]:
         """Every member: the living ones probed (in parallel), the burned ones as dead."""
         placements = self.plan.db_placements
@@ -151,8 +151,9 @@ class _Drill:
 
     def visit_once(self, mode: str) -> Attempt | None:
         assert self.visitor is not None
-        stream = (Visits if mode == "get" else Writes)(self.visitor.name, self.plan.url, interval=0, first=1,
-                                                        count=1, seconds=60, token=self.plan.write_token)
+        stream = (Visits if mode == "get" else Writes)(
+            self.visitor.name, self.plan.url, interval=0, first=1, count=1, seconds=60, token=self.plan.write_token
+        )
         stream.wait(90)
         return stream.attempts[-1] if stream.attempts else None
 
@@ -164,15 +165,19 @@ class _Drill:
             if chk.ok and len(chk.rebuilt_replicas) == chk.members - 1:
                 break
             if time.monotonic() > deadline:
-                raise DrillError(f"the database cluster is not healthy after {self.o.ready_timeout_s:.0f} s: "
-                                 f"{chk.describe()}")
+                raise DrillError(
+                    f"the database cluster is not healthy after {self.o.ready_timeout_s:.0f} s: {chk.describe()}"
+                )
             podman.sleep(1)
         self.event("ready", f"cluster: {chk.describe()}")
         # every web host serves the application (its /healthz is the application's), not just the first one the
         # visitor reaches: the first release starts on each host once the database answers
         for h in [h for h in self.plan.hosts if h.role == HOST_WEB]:
-            while podman.exec_in(self.names[h.name], ["curl", "-fsS", "-o", "/dev/null", "-m", "3",
-                                                           "http://127.0.0.1/healthz"], check=False).returncode:
+            while podman.exec_in(
+                self.names[h.name],
+                ["curl", "-fsS", "-o", "/dev/null", "-m", "3", "http://127.0.0.1/healthz"],
+                check=False,
+            ).returncode:
                 if time.monotonic() > deadline:
                     raise DrillError(f"{h.name} does not serve the application after {self.o.ready_timeout_s:.0f} s")
                 podman.sleep(1)
@@ -182,11 +187,15 @@ class _Drill:
                 if a is not None and a.ok:
                     break
                 if time.monotonic() > deadline:
-                    raise DrillError(f"the visitor cannot get {what} from {self.plan.url}: "
-                                     f"{a.detail if a else 'no answer'}")
+                    raise DrillError(
+                        f"the visitor cannot get {what} from {self.plan.url}: {a.detail if a else 'no answer'}"
+                    )
                 podman.sleep(1)
-        self.event("ready", f"the visitor reaches {self.plan.url} ({len(self.plan.entry_points)} A records): "
-                            f"page and application answer")
+        self.event(
+            "ready",
+            f"the visitor reaches {self.plan.url} ({len(self.plan.entry_points)} A records): "
+            f"page and application answer",
+        )
         assert chk.primary is not None
         return chk.primary
 
@@ -204,21 +213,37 @@ class _Drill:
         first = (index + 1) * ROWS_PER_SCENARIO
         span = int(o.before_s + o.max_after_s + 60)
         assert self.visitor is not None
-        visits = Visits(self.visitor.name, plan.url, interval=o.http_interval_s, first=1, count=o.max_requests,
-                        seconds=span)
-        writes = Writes(self.visitor.name, plan.url, interval=o.write_interval_s, first=first,
-                        count=o.max_writes, seconds=span, token=plan.write_token)
+        visits = Visits(
+            self.visitor.name, plan.url, interval=o.http_interval_s, first=1, count=o.max_requests, seconds=span
+        )
+        writes = Writes(
+            self.visitor.name,
+            plan.url,
+            interval=o.write_interval_s,
+            first=first,
+            count=o.max_writes,
+            seconds=span,
+            token=plan.write_token,
+        )
         dns = self.dns_streams(span)
-        self.event("load", f"GETs of {plan.url}/ every {o.http_interval_s:.1f} s and numbered writes through the "
-                           f"application (rows from {first}); the primary is {self.member(old_primary)}")
+        self.event(
+            "load",
+            f"GETs of {plan.url}/ every {o.http_interval_s:.1f} s and numbered writes through the "
+            f"application (rows from {first}); the primary is {self.member(old_primary)}",
+        )
         # the replication lag, read while the load runs (off the fire's critical path)
         lag_query = self.pool.submit(
-            psql_local, self.names[self.member(old_primary)],
-            "SELECT string_agg(application_name || ' ' || coalesce(replay_lag::text, '0'), ', ') FROM pg_stat_replication")
+            psql_local,
+            self.names[self.member(old_primary)],
+            "SELECT string_agg(application_name || ' ' || coalesce(replay_lag::text, '0'), ', ') FROM pg_stat_replication",
+        )
         podman.sleep(o.before_s)
         lag = lag_query.result(timeout=60)
-        self.event("load", f"{len(writes.acks)} rows acknowledged, {sum(a.ok for a in visits.attempts)} GETs ok; "
-                           f"replay lag: {lag.stdout.strip() or 'n/a'}")
+        self.event(
+            "load",
+            f"{len(writes.acks)} rows acknowledged, {sum(a.ok for a in visits.attempts)} GETs ok; "
+            f"replay lag: {lag.stdout.strip() or 'n/a'}",
+        )
 
         sync = self.sync_standby(old_primary)
         fence = self.fence_probes(old_primary, span) if fault != "fire" else {}
@@ -241,8 +266,13 @@ class _Drill:
         self.event("load", f"stopped: {len(visits.attempts)} GETs, {len(writes.attempts)} writes attempted")
         burned = [h.public_ip for h in plan.hosts if h.name in victims and h.role == HOST_WEB]
         gone = {h.public_ip for h in plan.hosts if h.name in victims and h.role == HOST_MONITORING}  # name servers
-        through_dns = resolver.stats(dns[0], dns[1], {ip: a for ip, a in dns[2].items() if ip not in gone}, fire,
-                                     burned, zone.ttl) if dns and zone else None
+        through_dns = (
+            resolver.stats(
+                dns[0], dns[1], {ip: a for ip, a in dns[2].items() if ip not in gone}, fire, burned, zone.ttl
+            )
+            if dns and zone
+            else None
+        )
         self.patroni_events([p for p in plan.db_placements if self.member(p) not in self.down], fire)
 
         present = self.rows_present(holder, first, notes) if holder is not None else None
@@ -251,22 +281,33 @@ class _Drill:
         rto_writes = recovery_seconds(writes.attempts, fire)
         self.recovered(fire, visits, writes, rto_web, rto_writes)
         where = f"on {self.member(holder)}" if holder else "(no database copy survives)"
-        self.event("rpo", f"{rpo.rows} of {rpo.acknowledged} acknowledged rows missing {where}"
-                          + (f" (rows {', '.join(map(str, rpo.lost[:10]))}{'...' if rpo.rows > 10 else ''})"
-                             if rpo.lost else ""))
+        self.event(
+            "rpo",
+            f"{rpo.rows} of {rpo.acknowledged} acknowledged rows missing {where}"
+            + (f" (rows {', '.join(map(str, rpo.lost[:10]))}{'...' if rpo.rows > 10 else ''})" if rpo.lost else ""),
+        )
         web = self.visit_stats(visits, fire, notes)
         wafter = [a for a in writes.attempts if a.end >= fire]
         if writes.errors:
-            notes.append("write errors: " + "; ".join(
-                f"{count}x {kind}" for kind, count in sorted(writes.errors.items(), key=lambda kv: -kv[1])[:3]))
+            notes.append(
+                "write errors: "
+                + "; ".join(
+                    f"{count}x {kind}" for kind, count in sorted(writes.errors.items(), key=lambda kv: -kv[1])[:3]
+                )
+            )
         if plan.backup_site == site:
-            notes.append(f"the backup store {plan.backup_placement} burned: WAL archiving and backups fail until it "
-                         "is back" + ("; the backups burned with the data" if holder is None else ""))
+            notes.append(
+                f"the backup store {plan.backup_placement} burned: WAL archiving and backups fail until it "
+                "is back" + ("; the backups burned with the data" if holder is None else "")
+            )
         if holder is None:
             notes.append("no database member survives: every acknowledged row is lost")
         if plan.rejected:
-            notes.append("design rejected by the placement rules (" + ", ".join(plan.rejected_rules)
-                         + "); built with enforce_rules=False for this drill only")
+            notes.append(
+                "design rejected by the placement rules ("
+                + ", ".join(plan.rejected_rules)
+                + "); built with enforce_rules=False for this drill only"
+            )
 
         if fault == "fire" and plan.hosts_on(site):  # a site with hosts of the stack (not the backups' alone)
             self.await_alert(info.name, fire)
@@ -277,13 +318,31 @@ class _Drill:
             notes.append("nothing comes back: the site's disks burned with the only copies of the data")
         verdict = self.fence_verdict(fence, fire) if fence else None
         result = ScenarioResult(
-            site=info.name, site_id=site, placements=info.placements, killed=tuple(victims),
-            prediction=plan.predictions[site], fire_at=fire, rto_web=rto_web, rto_writes=rto_writes, rpo=rpo,
-            failover=failover, cluster=check, rejoin=rejoin, web=web,
-            writes={"total": len(writes.attempts), "acknowledged": len(writes.acks),
-                    "after_fire": len(wafter), "failed_after_fire": sum(not a.ok for a in wafter),
-                    "ms_before_fire": latency_ms([a for a in writes.attempts if a.ok and a.end < fire])},
-            notes=notes, boot_s=self.boot_s, fault=fault, fence=verdict, dns=through_dns,
+            site=info.name,
+            site_id=site,
+            placements=info.placements,
+            killed=tuple(victims),
+            prediction=plan.predictions[site],
+            fire_at=fire,
+            rto_web=rto_web,
+            rto_writes=rto_writes,
+            rpo=rpo,
+            failover=failover,
+            cluster=check,
+            rejoin=rejoin,
+            web=web,
+            writes={
+                "total": len(writes.attempts),
+                "acknowledged": len(writes.acks),
+                "after_fire": len(wafter),
+                "failed_after_fire": sum(not a.ok for a in wafter),
+                "ms_before_fire": latency_ms([a for a in writes.attempts if a.ok and a.end < fire]),
+            },
+            notes=notes,
+            boot_s=self.boot_s,
+            fault=fault,
+            fence=verdict,
+            dns=through_dns,
         )
         result.timeline = sorted(self.events, key=lambda e: e.at)
         return result
@@ -297,10 +356,14 @@ class _Drill:
         kw: dict[str, Any] = {"first": 1, "count": o.max_requests, "seconds": span}
         servers = [h.public_ip for h in plan.hosts if h.role == HOST_MONITORING]
         self.event("load", f"and GETs of {plan.dns_url}/ through the visitor's resolver (the stack's own DNS)")
-        return (resolver.DnsVisits(v.name, plan.dns_url, interval=o.http_interval_s, resolver=resolver.RESOLVER, **kw),
-                resolver.Answers(v.name, plan.dns_url, interval=resolver.SAMPLE_S, resolver=resolver.RESOLVER, **kw),
-                {ip: resolver.Answers(v.name, plan.dns_url, interval=resolver.SAMPLE_S, resolver=ip, **kw)
-                 for ip in servers})
+        return (
+            resolver.DnsVisits(v.name, plan.dns_url, interval=o.http_interval_s, resolver=resolver.RESOLVER, **kw),
+            resolver.Answers(v.name, plan.dns_url, interval=resolver.SAMPLE_S, resolver=resolver.RESOLVER, **kw),
+            {
+                ip: resolver.Answers(v.name, plan.dns_url, interval=resolver.SAMPLE_S, resolver=ip, **kw)
+                for ip in servers
+            },
+        )
 
     def await_alert(self, site_name: str, fire: float) -> None:
         """With monitoring hosts alive: wait (bounded) for the alert that the site is down, before it returns."""
@@ -314,8 +377,12 @@ class _Drill:
         while True:
             heard = alerts.site_down(alerts.heard(alerts.read(self.visitor.name), fire), site_name)
             if heard is not None:
-                self.event("alert", f"{heard.name} for {site_name} received by the drill's webhook "
-                                    f"{heard.first_s:.0f} s after the fire", fire + (heard.first_s or 0.0))
+                self.event(
+                    "alert",
+                    f"{heard.name} for {site_name} received by the drill's webhook "
+                    f"{heard.first_s:.0f} s after the fire",
+                    fire + (heard.first_s or 0.0),
+                )
                 return
             if time.time() > fire + alerts.WAIT_S:
                 self.event("alert", f"no {alerts.SITE_DOWN} alert for {site_name} within {alerts.WAIT_S:.0f} s")
@@ -334,7 +401,11 @@ class _Drill:
             r.alerts = [h.as_dict() for h in alerts.heard(said, r.fire_at, end)]
 
     def observe(
-        self, fire: float, old_primary: str, visits: LoadStream, writes: LoadStream,
+        self,
+        fire: float,
+        old_primary: str,
+        visits: LoadStream,
+        writes: LoadStream,
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
         """Watch, and only watch, until the stack healed and the loads answer (or the time is up).
         Returns (the failover as seen, the cluster check, the placement holding the data)."""
@@ -346,11 +417,19 @@ class _Drill:
         if lost_primary:
             states = {s.placement: s for s in self.states() if s.alive}
             received = {p: states[p].lsn for p in survivors if p in states}
-            failover = {"old_primary": old_primary, "order": [p for p in plan.failover_order if p in survivors],
-                        "received_lsn": received, "most_advanced": most_advanced(received) if received else [],
-                        "promoted": None, "promote_s": None}
-            self.event("observe", f"primary {self.member(old_primary)} {self.struck}; WAL received by the others: "
-                                  + (", ".join(f"{p}={v}" for p, v in received.items()) or "none survives"))
+            failover = {
+                "old_primary": old_primary,
+                "order": [p for p in plan.failover_order if p in survivors],
+                "received_lsn": received,
+                "most_advanced": most_advanced(received) if received else [],
+                "promoted": None,
+                "promote_s": None,
+            }
+            self.event(
+                "observe",
+                f"primary {self.member(old_primary)} {self.struck}; WAL received by the others: "
+                + (", ".join(f"{p}={v}" for p, v in received.items()) or "none survives"),
+            )
         limit = o.max_after_s if (web_alive and survivors) else min(o.max_after_s, max(o.min_after_s, o.dead_after_s))
         end = fire + limit
         chk: cluster.ClusterCheck | None = None
@@ -363,14 +442,22 @@ class _Drill:
                     failover["promoted"] = chk.primary
                     failover["promote_s"] = round(now - fire, 2)
                     failover["promoted_most_advanced"] = chk.primary in failover["most_advanced"]
-                    self.event("failover", f"{self.member(chk.primary)} answers as the primary (promoted by "
-                                           "Patroni; the drill did nothing)", now)
+                    self.event(
+                        "failover",
+                        f"{self.member(chk.primary)} answers as the primary (promoted by "
+                        "Patroni; the drill did nothing)",
+                        now,
+                    )
                 if chk.ok and healed_at is None:
                     healed_at = now
                     self.event("healed", chk.describe(), now)
             healed = not survivors or healed_at is not None
-            if now >= fire + o.min_after_s and healed and _settled(visits.attempts, fire) and \
-                    _settled(writes.attempts, fire):
+            if (
+                now >= fire + o.min_after_s
+                and healed
+                and _settled(visits.attempts, fire)
+                and _settled(writes.attempts, fire)
+            ):
                 break
             if now >= end:
                 break
@@ -382,13 +469,17 @@ class _Drill:
         check = {**chk.as_dict(), "healed_s": round(healed_at - fire, 2) if healed_at else None}
         return failover, check, chk.primary
 
-    def recovered(self, fire: float, visits: LoadStream, writes: LoadStream,
-                  rto_web: float | None, rto_writes: float | None) -> None:
+    def recovered(
+        self, fire: float, visits: LoadStream, writes: LoadStream, rto_web: float | None, rto_writes: float | None
+    ) -> None:
         for what, rto, attempts in (("web", rto_web, visits.attempts), ("writes", rto_writes, writes.attempts)):
             failed = sum(1 for a in attempts if a.end >= fire and not a.ok)
             if rto is None:
-                self.event("recovery", f"{what}: never came back ({failed} failed after the fire)",
-                           max((a.end for a in attempts), default=fire))
+                self.event(
+                    "recovery",
+                    f"{what}: never came back ({failed} failed after the fire)",
+                    max((a.end for a in attempts), default=fire),
+                )
             elif rto == 0:
                 self.event("recovery", f"{what}: no failure after the fire", fire)
             else:
@@ -400,10 +491,15 @@ class _Drill:
         ok = [a for a, _ in after if a.ok and a.start >= fire]
         durations = sorted(a.end - a.start for a in ok)
         stats: dict[str, Any] = {
-            "total": len(visits.attempts), "ok": sum(a.ok for a in visits.attempts),
-            "after_fire": len(after), "failed_after_fire": sum(not a.ok for a, _ in after),
-            "page_s_after_fire": ({"median": round(statistics.median(durations), 3),
-                                   "max": round(durations[-1], 3)} if durations else None),
+            "total": len(visits.attempts),
+            "ok": sum(a.ok for a in visits.attempts),
+            "after_fire": len(after),
+            "failed_after_fire": sum(not a.ok for a, _ in after),
+            "page_s_after_fire": (
+                {"median": round(statistics.median(durations), 3), "max": round(durations[-1], 3)}
+                if durations
+                else None
+            ),
         }
         served = sorted({a.detail for a in ok})
         if served:
@@ -411,91 +507,12 @@ class _Drill:
         if durations:
             before = sorted(a.end - a.start for a in visits.attempts if a.ok and a.end < fire)
             was = f" (before it: {statistics.median(before):.2f} s)" if before else ""
-            notes.append(f"a visitor waited {statistics.median(durations):.2f} s for a page after the fire (median"
-                         f"{was}), {durations[-1]:.2f} s at most: it tries the record set's addresses in the resolver's "
-                         f"order, {CONNECT_TIMEOUT_S} s each")
+            notes.append(
+                f"a visitor waited {statistics.median(durations):.2f} s for a page after the fire (median"
+                f"{was}), {durations[-1]:.2f} s at most: it tries the record set's addresses in the resolver's "
+                f"order, {CONNECT_TIMEOUT_S} s each"
+            )
         return stats
-
-    # -- the faults other than a fire (resilient_stack.drills.faults) ---------------------------------
-    def sync_standby(self, primary: str) -> str | None:
-        """The placement of the primary's synchronous standby at this moment (None: none, asynchronous)."""
-        proc = psql_local(self.names[self.member(primary)],
-                          "SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync'")
-        name = proc.stdout.strip() if proc.returncode == 0 else ""
-        return next((p for p in self.plan.db_placements if self.member(p) == name), None)
-
-    def victims(self, site: str, fault: str, primary: str) -> list[str]:
-        if fault == "pause":
-            return [self.member(primary)]
-        victims = [h.name for h in self.plan.hosts_on(site) if h.name not in self.down]
-        if fault == "fire" and self.plan.backup_site == site:
-            victims.append(f"{self.plan.backup_placement}-s3")
-        return victims
-
-    def strike(self, fault: str, site_name: str, victims: list[str]) -> float:
-        """The fault, at once on every victim; when it struck (rows acknowledged until then count as before it)."""
-        containers = [self.names[v] for v in victims]
-        called = time.time()
-        try:
-            if fault == "fire":
-                podman.kill(*containers, signal_name="KILL", timeout=60)
-            elif fault == "pause":
-                podman.pause(*containers)
-            else:
-                for c in containers:
-                    podman.connect(self.internet, c, disconnect=True)
-        except podman.PodmanError as exc:
-            raise DrillError(f"the {fault} failed: {exc}") from None
-        at = time.time()
-        what = {"fire": f"{site_name} burns: SIGKILL to {', '.join(victims)}",
-                "pause": f"{victims[0]} freezes: every process paused, as a hung hypervisor leaves a VM",
-                "partition": f"{site_name} is cut off the internet: {', '.join(victims)} unplugged, running on"}[fault]
-        self.event(fault, f"{what} (took {at - called:.2f} s)", at)
-        return at
-
-    def restore(self, fault: str, site_name: str, victims: list[str]) -> None:
-        t0 = time.time()
-        if fault == "pause":
-            podman.pause(*[self.names[v] for v in victims], unpause=True)
-            what = f"{victims[0]} thaws: its processes go on where they stopped"
-        else:
-            for v in victims:
-                ip = next(h.public_ip for h in self.plan.hosts if h.name == v)
-                podman.connect(self.internet, self.names[v], ip=ip, mac=topo.mac_of(ip))
-            what = f"{site_name} is plugged back in at the same addresses"
-        self.event("return", what, t0)
-
-    def fence_probes(self, primary: str, seconds: int) -> dict[str, FenceProbe]:
-        """A fence probe on every living member (the table made on the primary first)."""
-        proc = psql_local(self.names[self.member(primary)],
-                          f"CREATE TABLE IF NOT EXISTS {FENCE_TABLE} (member text NOT NULL, at timestamptz NOT NULL)")
-        if proc.returncode != 0:
-            raise DrillError(f"the fence table could not be made on the primary: {proc.stderr.strip()[-300:]}")
-        probes = {p: FenceProbe(p, self.names[self.member(p)], seconds + 120)
-                  for p in self.plan.db_placements if self.member(p) not in self.down}
-        # the fault only strikes once the primary's probe committed and every other probe answered: a verdict needs
-        # an acknowledgement before the fault (whose was it?) and a probe on every member already running
-        deadline = time.time() + FENCE_START_TIMEOUT_S
-        while not fence_started({p: probe.attempts for p, probe in probes.items()}, primary):
-            if time.time() > deadline:
-                for probe in probes.values():
-                    probe.stop()
-                raise DrillError(f"the fence probes did not start within {FENCE_START_TIMEOUT_S:g} s (no commit "
-                                 f"acknowledged by the primary {primary}, or a member's probe never answered)")
-            podman.sleep(FENCE_INTERVAL)
-        self.event("fence", f"every {FENCE_INTERVAL:g} s each member ({', '.join(probes)}) is asked to commit a row")
-        return probes
-
-    def fence_verdict(self, probes: dict[str, FenceProbe], at: float) -> dict[str, Any]:
-        for probe in probes.values():
-            probe.stop()
-        verdict = fence_verdict({p: probe.attempts for p, probe in probes.items()}, fault_at=at)
-        h = verdict["handover"] or {}
-        self.event("fence", ("never two members accepting writes" if verdict["ok"] else
-                             f"TWO MEMBERS ACCEPTED WRITES at once {verdict['two_writable']} time(s)")
-                   + (f"; the last write {h['old']} acknowledged came {h['last_ack_old']} s after the fault, the first"
-                      f" one {h['new']} acknowledged {h['first_ack_new']} s after it" if h.get("new") else ""))
-        return verdict
 
     # -- the return ----------------------------------------------------------------------------------
     def come_back(self, site: str, victims: list[str], notes: list[str], *, start: bool = True) -> dict[str, Any]:
@@ -505,17 +522,19 @@ class _Drill:
         t0 = time.time()
         if start:
             podman.start(*[self.names[v] for v in victims], timeout=120)
-            self.event("return", f"{plan.sites[site].name} comes back: {', '.join(victims)} start from their disks",
-                       t0)
+            self.event("return", f"{plan.sites[site].name} comes back: {', '.join(victims)} start from their disks", t0)
         self.down -= set(victims)
         s3 = f"{plan.backup_placement}-s3"
         if s3 in victims:
             # drill scaffolding: the stand-in keeps its objects in memory, so it comes back empty (its bucket made
             # again here); the repository's stanza is gone, and WAL archiving fails until it is created again
-            proc = podman.exec_in(self.names[s3], ["sh", "-c", topo.s3_bucket_script(plan.s3_port, plan.bucket)],
-                                  check=False, timeout=120)
-            notes.append("the S3 stand-in came back empty (it keeps its objects in memory)"
-                         + ("" if proc.returncode == 0 else f"; its bucket could not be made: {proc.stderr[-200:]}"))
+            proc = podman.exec_in(
+                self.names[s3], ["sh", "-c", topo.s3_bucket_script(plan.s3_port, plan.bucket)], check=False, timeout=120
+            )
+            notes.append(
+                "the S3 stand-in came back empty (it keeps its objects in memory)"
+                + ("" if proc.returncode == 0 else f"; its bucket could not be made: {proc.stderr[-200:]}")
+            )
         members = [h.placement for h in plan.hosts_on(site) if h.role.startswith("db-")]
         webs = [h for h in plan.hosts_on(site) if h.role == HOST_WEB]
         deadline = time.monotonic() + self.o.return_timeout_s
@@ -534,23 +553,43 @@ class _Drill:
         back = time.time()
         rewound = self.patroni_events(members, t0)
         ok = members_ok and webs_ok
-        what = (f"{', '.join(self.member(p) for p in members)} streams from {self.member(chk.primary)}"
-                if members and chk.primary else "no database member there")
-        self.event("return", (f"back in {back - t0:.1f} s: " if ok else
-                              f"NOT back after {self.o.return_timeout_s:.0f} s: ") + what
-                   + (" (after pg_rewind)" if rewound else "") + f"; {plural(len(webs), 'web host')} answer"
-                   + ("" if webs_ok else " NOT all"), back)
-        return {"hosts": list(victims), "database": members[0] if members else None,
-                "rejoined_as": ("replica" if members and all(p in chk.rebuilt_replicas for p in members) else
-                                ("primary" if members and members[0] in chk.primaries else None)),
-                "pg_rewind": rewound, "rejoin_s": round(back - t0, 2), "cluster": chk.as_dict(), "ok": ok}
+        what = (
+            f"{', '.join(self.member(p) for p in members)} streams from {self.member(chk.primary)}"
+            if members and chk.primary
+            else "no database member there"
+        )
+        self.event(
+            "return",
+            (f"back in {back - t0:.1f} s: " if ok else f"NOT back after {self.o.return_timeout_s:.0f} s: ")
+            + what
+            + (" (after pg_rewind)" if rewound else "")
+            + f"; {plural(len(webs), 'web host')} answer"
+            + ("" if webs_ok else " NOT all"),
+            back,
+        )
+        return {
+            "hosts": list(victims),
+            "database": members[0] if members else None,
+            "rejoined_as": (
+                "replica"
+                if members and all(p in chk.rebuilt_replicas for p in members)
+                else ("primary" if members and members[0] in chk.primaries else None)
+            ),
+            "pg_rewind": rewound,
+            "rejoin_s": round(back - t0, 2),
+            "cluster": chk.as_dict(),
+            "ok": ok,
+        }
 
     def rows_present(self, holder: str, first: int, notes: list[str]) -> list[int] | None:
         """The load's rows ``first`` .. ``first + ROWS_PER_SCENARIO - 1`` that the member of ``holder`` has; None
         (and a note) when it cannot be read."""
-        proc = psql_local(self.names[self.member(holder)],
-                          f"SELECT n FROM {TABLE} WHERE n >= {first} AND n < {first + ROWS_PER_SCENARIO}",
-                          db=self.plan.config.database.app_database, timeout=60)
+        proc = psql_local(
+            self.names[self.member(holder)],
+            f"SELECT n FROM {TABLE} WHERE n >= {first} AND n < {first + ROWS_PER_SCENARIO}",
+            db=self.plan.config.database.app_database,
+            timeout=60,
+        )
         if proc.returncode != 0:
             notes.append(f"could not read the rows on {holder}: {proc.stderr.strip()[-200:]}")
             return None
@@ -568,8 +607,17 @@ class _Drill:
 
     def healthz(self, ip: str) -> bool:
         assert self.visitor is not None
-        proc = self.visitor.exec("curl", "-fsS", "-o", "/dev/null", "--max-time", "3", f"http://{ip}:{HTTP_PORT}/healthz",
-                                 check=False, timeout=30)
+        proc = self.visitor.exec(
+            "curl",
+            "-fsS",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "3",
+            f"http://{ip}:{HTTP_PORT}/healthz",
+            check=False,
+            timeout=30,
+        )
         return proc.returncode == 0
 
 
@@ -588,16 +636,20 @@ def run_drill(
     results: list[ScenarioResult] = []
     try:
         with sessions.Session(image=options.image) as s:
-            topology = topo.boot(s, plan, workdir, image=options.image, timeout=options.boot_timeout_s,
-                                 event=drill.event)
+            topology = topo.boot(
+                s, plan, workdir, image=options.image, timeout=options.boot_timeout_s, event=drill.event
+            )
             drill.names, drill.boot_s, drill.visitor = topology.names, topology.boot_s, topology.visitor
             drill.internet = topology.internet
             for i, scenario in enumerate(scenarios):
                 s.check()  # a Ctrl-C whose exception was lost ends the drill here, not after every scenario
                 site, fault = scenario if isinstance(scenario, tuple) else (scenario, "fire")
                 start = time.monotonic()
-                where = (f"{plan.sites[site].name} ({', '.join(plan.sites[site].placements)})" if site else
-                         "the primary's site")
+                where = (
+                    f"{plan.sites[site].name} ({', '.join(plan.sites[site].placements)})"
+                    if site
+                    else "the primary's site"
+                )
                 progress(f"[scenario] {i + 1}/{len(scenarios)}: {'burn' if fault == 'fire' else fault} {where}")
                 result = drill.burn(site, i, fault)
                 result.runtime_s = time.monotonic() - start + (topology.boot_s if i == 0 else 0.0)
@@ -610,4 +662,3 @@ def run_drill(
         drill.pool.shutdown(wait=False, cancel_futures=True)
         release_workdir(workdir, progress)
     return results
-
