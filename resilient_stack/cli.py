@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         "frozen (a hung hypervisor), then thawed; partition: the site cut off the internet, then "
         "plugged back; both with a fence probe: never two members accepting writes. Several, "
         "comma-separated: one scenario each, in order, on one boot (each on the primary's site of "
-        "that moment)",
+        "that moment; with --all-sites, the first on every site in turn, then the others)",
     )
     f.add_argument(
         "--repeat",

@@ -50,10 +50,8 @@ def run(
         raise InputError(str(path), f"--fault {fault!r}: each must be one of {', '.join(FAULTS)}")
     if restore and (faults != ["fire"] or repeat != 1):
         raise InputError(str(path), "--restore burns every database site once: no --fault, no --repeat")
-    if len(faults) > 1 and (site or all_sites):
-        raise InputError(
-            str(path), "several faults strike the primary's site of each moment: no --site, no --all-sites"
-        )
+    if len(faults) > 1 and site:
+        raise InputError(str(path), "several faults strike the primary's site of each moment: no --site")
     plan = build_plan(path)
     if plan.rejected:
         progress(
@@ -61,11 +59,15 @@ def run(
             "refuse this stack; building it anyway for the drill (enforce_rules=False)"
         )
     # by default the site of the primary of the moment (resolved at each scenario: it moves with each failover)
-    chosen: list[str | None] = []
+    # with --all-sites, the first fault on every site in turn, then the others on the primary's site of their moment
+    chosen: list[tuple[str | None, str]] = []
     if not restore:
         where: list[str | None] = [*select_sites(plan, site, all_sites)] if (site or all_sites) else [None]
-        chosen = where * len(faults)
-    scenarios = [(s, faults[i % len(faults)] if len(faults) > 1 else faults[0]) for i, s in enumerate(chosen)] * repeat
+        if all_sites:
+            chosen = [(w, faults[0]) for w in where] + [(None, f) for f in faults[1:]]
+        else:
+            chosen = [(w, f) for f in faults for w in where]
+    scenarios = chosen * repeat
     restored = (
         build_plan(
             path, plan.internet, config_overrides=restore_overrides(plan.config), shown_overrides=RESTORE_SETTING

@@ -70,3 +70,40 @@ def test_without_podman_the_error_names_the_packaged_build_script(monkeypatch):
     msg = str(err.value)
     assert msg.startswith("stacks/Pulumi.production.yaml: podman is not available")
     assert f"sudo bash {podman.BUILD_SCRIPT}" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize(
+    ("kw", "want"),
+    [
+        ({}, [(None, "fire")]),
+        ({"fault": "pause,partition,fire"}, [(None, "pause"), (None, "partition"), (None, "fire")]),
+        ({"site": "waw", "fault": "partition"}, [("ovh-warsaw", "partition")]),
+        (  # every site burned in turn, then the other faults on the primary's site of their moment: one boot
+            {"all_sites": True, "fault": "fire,pause,partition,fire"},
+            [
+                ("infomaniak-geneva", "fire"),
+                ("ovh-gravelines", "fire"),
+                ("ovh-limburg", "fire"),
+                ("ovh-warsaw", "fire"),
+                (None, "pause"),
+                (None, "partition"),
+                (None, "fire"),
+            ],
+        ),
+        ({"fault": "pause", "repeat": 2}, [(None, "pause"), (None, "pause")]),
+    ],
+)
+def test_the_scenarios_of_one_boot(monkeypatch, kw, want):
+    monkeypatch.chdir(ROOT)
+    seen: list = []
+    monkeypatch.setattr(podman, "podman_available", lambda: True)
+    monkeypatch.setattr(podman, "ensure_image", lambda *a: None)
+    monkeypatch.setattr(drill_run, "moto_site", lambda: None)
+    monkeypatch.setattr(drill_run, "run_drill", lambda plan, scenarios, **_: seen.extend(scenarios) or [])
+    drill_run.run("production", **kw)
+    assert seen == want
+
+
+def test_several_faults_on_one_named_site_are_refused():
+    with pytest.raises(InputError, match="several faults strike the primary's site of each moment: no --site"):
+        drill_run.run(str(ROOT / "stacks" / "Pulumi.production.yaml"), site="waw", fault="pause,fire")

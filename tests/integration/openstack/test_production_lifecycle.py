@@ -3,8 +3,9 @@
 stacks/Pulumi.production.yaml is deployed as shipped: the only thing that differs from a real deployment is
 the clouds.yaml (credentials of the local clouds, scripts/local-openstack), and what its `pulumi up` asks of an
 operator: the backups' keys (below) and, for its HTTPS, a DNS name, which the local clouds do not have: the test
-accepts the self-signed certificate instead (`web.selfSigned: true`), and its application's image, which it names in
-the operator's own registry (the shipped one is a placeholder `pulumi up` refuses). The tests run in file order and
+accepts the self-signed certificate instead (`web.selfSigned: true`), its application's image, which it names in
+the operator's own registry, and the zone of its name servers, the operator's own (the shipped ones are placeholders
+`pulumi up` refuses). The tests run in file order and
 share one deployment; each step runs once (``Lifecycle``) and every later step names the one it needs:
 
     up (with the policy pack) -> what the APIs list -> audit / policy analyze of the export -> sbg2021 refused
@@ -174,9 +175,20 @@ def life(hub_pulumi, local_clouds, tmp_path_factory) -> Lifecycle:
     hub_pulumi.ok("stack", "init", STACK, "--no-select", cwd=project)
     give_backup_keys(hub_pulumi, local_clouds, project, STACK, "resilient-stack", cfg("backups")["cloud"])
     hub_pulumi.ok("config", "set", "--path", "--stack", STACK, "resilient-stack:web.selfSigned", "true", cwd=project)
-    # the application's image from the operator's registry: `pulumi up` refuses the template's placeholder
+    # the application's image from the operator's registry, and the operator's own zone for the stack's name
+    # servers: `pulumi up` refuses the template's placeholders
     hub_pulumi.ok(
         "config", "set", "--path", "--stack", STACK, "resilient-stack:web.app.image", f"{APP_IMAGE}:1.0.0", cwd=project
+    )
+    hub_pulumi.ok(
+        "config",
+        "set",
+        "--path",
+        "--stack",
+        STACK,
+        "resilient-stack:monitoring.zone.name",
+        "shop.internal.",
+        cwd=project,
     )
     return Lifecycle(hub_pulumi, local_clouds, project, tmp_path_factory.mktemp("exports"))
 
