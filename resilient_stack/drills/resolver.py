@@ -123,10 +123,10 @@ def visitor_config(zone: str, delegation: Sequence[str]) -> tuple[list[dict[str,
     return files, runcmd
 
 
-def clean_after(answers: LoadStream, fire: float, burned: Sequence[str]) -> float | None:
+def clean_after(answers: LoadStream, fire: float, burned: Sequence[str], until: float | None = None) -> float | None:
     """Seconds from the fire to the last answer that named a burned web host (0: none did; None: the last one
-    still did, or nothing answered after the fire)."""
-    heard = [a for a in answers.attempts if a.end >= fire]
+    still did, or nothing answered after the fire); ``until``: the fault undone (its hosts answer again after)."""
+    heard = [a for a in answers.attempts if a.end >= fire and (until is None or a.end < until)]
     named = [a for a in heard if a.ok and set(a.detail.split(",")) & set(burned)]
     if not heard or (named and named[-1] is heard[-1]):
         return None
@@ -140,16 +140,19 @@ def stats(
     fire: float,
     burned: Sequence[str],
     ttl: int,
+    *,
+    until: float | None = None,
 ) -> dict[str, Any]:
     """Through the stack's DNS, after the fire: the failed requests and their span, when the name servers' own
     answers (``servers``: by address, asked directly) and then the resolver's stopped naming a burned web host
     (``burned``: their addresses), and the bound the resolver's must hold: the slowest name server's, plus the TTL
-    its answer was cached for, plus one sampling interval."""
+    its answer was cached for, plus one sampling interval. ``until``: when a pause or a partition was undone (the
+    answers after it name its hosts again, as they should)."""
     after = [a for a in visits.attempts if a.end >= fire]
     failed = [a for a in after if not a.ok]
     heard = [a for a in answers.attempts if a.end >= fire]
-    clean_s = clean_after(answers, fire, burned)
-    by_server = {address: clean_after(stream, fire, burned) for address, stream in servers.items()}
+    clean_s = clean_after(answers, fire, burned, until)
+    by_server = {address: clean_after(stream, fire, burned, until) for address, stream in servers.items()}
     alive = [v for v in by_server.values() if v is not None]
     slowest = max(alive) if alive and len(alive) == len(by_server) else None
     waits = sorted(a.end - a.start for a in after if a.ok and a.start >= fire)

@@ -256,8 +256,10 @@ class _Drill(Strikes):
         if failover is not None:
             failover["synchronous_standby"] = sync
             failover["promoted_synchronous"] = sync is not None and failover.get("promoted") == sync
+        undone: float | None = None  # a pause or a partition undone: its hosts answer again from then on
         if fault != "fire":
             podman.sleep(o.hold_s)  # the frozen or cut-off primary stays so a while after the handover
+            undone = time.time()
             self.restore(fault, info.name, victims)
         zone = plan.config.monitoring.zone if plan.config.monitoring else None
         if dns and zone:  # long enough to see the resolver's answers follow the name servers' checks
@@ -268,7 +270,13 @@ class _Drill(Strikes):
         gone = {h.public_ip for h in plan.hosts if h.name in victims and h.role == HOST_MONITORING}  # name servers
         through_dns = (
             resolver.stats(
-                dns[0], dns[1], {ip: a for ip, a in dns[2].items() if ip not in gone}, fire, burned, zone.ttl
+                dns[0],
+                dns[1],
+                {ip: a for ip, a in dns[2].items() if ip not in gone},
+                fire,
+                burned,
+                zone.ttl,
+                until=undone,
             )
             if dns and zone
             else None

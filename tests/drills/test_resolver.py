@@ -101,3 +101,11 @@ def test_the_report_says_both_ways_in():
     assert "  dns: with the stack's DNS 0 of 1 requests failed" in render_text(report)
     assert "- dns: with the stack's DNS" in render_markdown(report)
     assert report.as_dict()["scenarios"][0]["dns"]["bound_s"] == 24
+
+
+def test_a_fault_undone_brings_its_hosts_back_and_the_answers_after_it_are_not_judged():
+    heard = answers((2, ",".join([*BURNED, ALIVE])), (20, ALIVE), (40, ",".join([*BURNED, ALIVE])))
+    servers = {"100.64.0.30": answers((3, ",".join([*BURNED, ALIVE])), (8, ALIVE), (39, ",".join(BURNED)))}
+    assert resolver.stats(Stream([]), heard, servers, FIRE, BURNED, 20)["answers_clean_s"] is None  # judged to the end
+    got = resolver.stats(Stream([]), heard, servers, FIRE, BURNED, 20, until=FIRE + 35)  # a partition undone at 35 s
+    assert got["answers_clean_s"] == 2.0 and got["servers_clean_s"] == {"100.64.0.30": 3.0} and got["bound_s"] == 24.0
