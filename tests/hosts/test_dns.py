@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from resilient_stack.hosts import dns, firewall, monitoring, paths, secrets
+from resilient_stack.hosts import dns, firewall, paths, secrets
 from tests.hosts.samples import HOST_KEY, files, load
-from tests.hosts.test_monitoring import HOSTS, RECEIVERS
+from tests.hosts.test_monitoring import mon
 
 SERVERS = (("waw", "203.0.113.30"), ("ik", "2001:db8::30"))
 WEB = ("198.51.100.10", "198.51.100.11", "2001:db8::10")
@@ -95,34 +95,12 @@ def test_powerdns_is_authoritative_only_with_lua_records_and_the_stacks_zone():
 
 
 def mon_files(with_zone: bool) -> dict:
-    first = monitoring.monitoring_runtime(
-        hosts=HOSTS, https=True, peers=["2001:db8::30"], zone=zone() if with_zone else None
-    )
-    return files(
-        load(
-            monitoring.render_monitoring(
-                name="shop-waw-mon",
-                address="203.0.113.30",
-                peers=["2001:db8::30"],
-                first=first,
-                host_key=HOST_KEY,
-                secrets_doc=monitoring.monitoring_secret_document(RECEIVERS),
-            )
-        )
-    )
+    """The files of test_monitoring's monitoring host, serving the zone or not."""
+    return files(load(mon(zone=zone() if with_zone else None)))
 
 
 def test_every_monitoring_host_gets_powerdns_which_runs_only_with_a_zone():
-    doc = load(
-        monitoring.render_monitoring(
-            name="shop-waw-mon",
-            address="203.0.113.30",
-            peers=["2001:db8::30"],
-            first=monitoring.monitoring_runtime(hosts=HOSTS, https=True, peers=["2001:db8::30"]),
-            host_key=HOST_KEY,
-            secrets_doc=monitoring.monitoring_secret_document(RECEIVERS),
-        )
-    )
+    doc = load(mon())
     assert set(dns.PACKAGES) <= set(doc["packages"])
     assert ["systemctl", "disable", "--now", dns.SERVICE] in doc["runcmd"]
     disable = doc["runcmd"].index(["systemctl", "disable", "--now", dns.SERVICE])
