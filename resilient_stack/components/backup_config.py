@@ -19,9 +19,9 @@ from pydantic import Field, field_validator, model_validator
 
 from resilient_stack.components.config_base import CloudName, ConfigModel, as_the_cloud_compares
 from resilient_stack.core.vocabulary import AUTH_URL, BUCKET, PLACEMENT_NAME, S3_ENDPOINT, S3_REGION
-from resilient_stack.hosts import cloudinit
+from resilient_stack.hosts import backup, cloudinit
 
-__all__ = ["ACCESS_KEY", "SECRET_KEY", "SECRET_CONFIG_KEYS", "PREVIEW_KEYS", "BackupConfig"]
+__all__ = ["ACCESS_KEY", "SECRET_KEY", "SECRET_CONFIG_KEYS", "PREVIEW_KEYS", "BackupConfig", "ScheduleSettings"]
 
 ACCESS_KEY = "backupS3AccessKey"  # bare config keys (in the stack's namespace)
 SECRET_KEY = "backupS3SecretKey"
@@ -29,6 +29,41 @@ SECRET_CONFIG_KEYS = (ACCESS_KEY, SECRET_KEY)  # given with `pulumi config set -
 # What a preview renders into the hosts when the keys are not set (the hosts of a preview never boot, but the
 # mock runner's and the fire drill's do: their S3 stand-in accepts any key). Never deployed: `pulumi up` refuses.
 PREVIEW_KEYS = ("preview-no-backup-key", "preview-no-backup-secret")
+
+
+class ScheduleSettings(ConfigModel):
+    """``backups.schedule``: when the primary takes its backups (systemd ``OnCalendar`` expressions, the hosts' UTC
+    time). It reaches running members through their metadata: a new schedule replaces no host. Pair a shorter one
+    with `monitoring.thresholds.backupMaxAgeHours`."""
+
+    full: str = Field(
+        default=backup.FULL_CALENDAR,
+        min_length=1,
+        max_length=64,
+        description="When a full backup starts (every Sunday at 02:00 by default).",
+    )
+    differential: str = Field(
+        default=backup.DIFF_CALENDAR,
+        min_length=1,
+        max_length=64,
+        description="When a differential backup (what changed since the last full one) starts. `*:0/5`: every five "
+        "minutes, e.g. to try the backup alerts.",
+    )
+    jitter_minutes: int = Field(
+        default=15,
+        ge=0,
+        le=backup.JITTER_MAX_MINUTES,
+        description="Each start is delayed by a random time up to this (systemd `RandomizedDelaySec`), so that "
+        "stacks sharing an object store do not all start at once; 0 with a schedule of minutes.",
+    )
+
+    @model_validator(mode="after")
+    def _systemd_calendars(self) -> "ScheduleSettings":
+        self.schedule()
+        return self
+
+    def schedule(self) -> backup.BackupSchedule:
+        return backup.BackupSchedule(full=self.full, diff=self.differential, jitter_minutes=self.jitter_minutes)
 
 
 class BackupConfig(ConfigModel):
@@ -92,7 +127,7 @@ class BackupConfig(ConfigModel):
         default=2,
         ge=1,
         le=100,
-        description="Full backups pgBackRest keeps (a full backup every Sunday, a differential one the other days).",
+        description="Full backups pgBackRest keeps (one a week by the default `schedule`).",
     )
     retain_on_delete: bool = Field(
         default=True,
@@ -112,6 +147,11 @@ class BackupConfig(ConfigModel):
         "reached, pgBackRest drops it from the archive (`archive-push-queue-max`) rather than fill the primary's "
         "disk: the archive then has a gap until the next backup, which the hosts start by themselves once the "
         "repository answers again. Keep it well below the data disk's free space.",
+    )
+    schedule: ScheduleSettings = Field(
+        default_factory=ScheduleSettings,
+        description="When the backups run (`full`, `differential`, `jitterMinutes`); by default a full backup on "
+        "Sundays and a differential one the other days, at 02:00 UTC and up to 15 minutes later.",
     )
     exempt: str | None = Field(
         default=None,

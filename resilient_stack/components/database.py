@@ -172,7 +172,7 @@ def member_runtime(
     monitoring_ips: Sequence[str] = (),
 ) -> dict:
     """A member's runtime configuration (``pg_hba`` and the firewall's sets from the current members, web hosts and
-    networks; Patroni's dynamic configuration; the SSH keys), for its instance's metadata, which the cloud updates in
+    networks; Patroni's dynamic configuration; the SSH keys; the backup schedule), for its instance's metadata, which the cloud updates in
     place."""
     members = [cloudinit.ClusterMember(host_name(args, m.placement), a) for m, a in zip(args.members, addresses)]
     settings = _member_settings(args, member, members, client_ips, monitoring_ips)
@@ -186,6 +186,7 @@ def member_runtime(
         app_user=args.app_user,
         app_db=args.app_database,
         backup=args.backup_repository(),
+        backup_schedule=args.backup.schedule,
         synchronous=args.synchronous,
         max_wal_senders=args.max_wal_senders,
         wal_keep_size_mb=args.wal_keep_size_mb,

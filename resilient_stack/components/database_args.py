@@ -116,6 +116,7 @@ class BackupStore:
     versioning: bool = True
     archive_queue_max_mb: int = 1024
     exempt: str | None = None
+    schedule: cloudinit.BackupSchedule = cloudinit.BackupSchedule()  # when the primary's backups run
 
 
 @dataclass(frozen=True)
@@ -365,4 +366,5 @@ def _member_settings(
         max_wal_senders=args.max_wal_senders,
         wal_keep_size_mb=args.wal_keep_size_mb,
         max_slot_wal_keep_size_mb=args.max_slot_wal_keep_size_mb,
+        backup_schedule=args.backup.schedule,
     )

@@ -77,12 +77,12 @@ class ThresholdSettings(_Model):
         default=14, ge=1, le=365, description="A web host's HTTPS certificate expires within this many days."
     )
 
-    backup_max_age_hours: int = Field(
+    backup_max_age_hours: float = Field(
         default=26,
-        ge=1,
+        ge=0.05,
         le=24 * 40,
         description="The repository's newest backup older than this many hours (the daily differential at 02:00 "
-        "and a margin).",
+        "and a margin); fractions for a schedule of minutes (`backups.schedule`): 0.1 is 6 minutes.",
     )
 
     def thresholds(self) -> host_monitoring.Thresholds:

@@ -321,6 +321,7 @@ class ResilientWebStack(pulumi.ComponentResource):
                     versioning=b.versioning,
                     archive_queue_max_mb=b.archive_queue_max_mb,
                     exempt=b.exempt,
+                    schedule=b.schedule.schedule(),
                 ),
                 backup_keys=backup_keys(args),
                 prefix=args.name,

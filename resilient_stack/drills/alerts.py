@@ -15,14 +15,30 @@ from typing import Any, Iterable
 
 from resilient_stack.testing import podman
 
-__all__ = ["PORT", "LOG", "SERVICE", "WAIT_S", "receiver_url", "read", "parse", "Heard", "heard", "site_down"]
+__all__ = [
+    "PORT",
+    "LOG",
+    "SERVICE",
+    "WAIT_S",
+    "receiver_url",
+    "read",
+    "parse",
+    "Heard",
+    "heard",
+    "site_down",
+    "backup_late",
+    "backup_wait_s",
+]
 
 PORT = 9095
 LOG = "/run/firedrill/alerts.jsonl"
 SERVICE = "firedrill-alerts"
 KEY_LABELS = ("site", "instance")
 WAIT_S = 150.0  # a burned site's alert is awaited this long after the fire (the issue's promise: 2 minutes)
-SITE_DOWN = "SiteDown"  # resilient_stack.hosts.monitoring.alert_rules  # what tells one alert of a name from another in the report
+SITE_DOWN = "SiteDown"  # resilient_stack.hosts.monitoring.alert_rules
+BACKUP_LATE = "BackupLate"
+BACKUP_LATE_WAIT_S = 60.0  # the rule's `for`, then an evaluation (10 s) and Alertmanager's group wait (10 s), a margin
+BACKUP_WAIT_MAX_S = 600.0  # a backup store's burn waits for BackupLate only when it comes within this
 
 
 def receiver_url(visitor_ip: str) -> str:
@@ -71,7 +87,8 @@ class Heard:
 def heard(notifications: list[dict[str, Any]], start: float, end: float | None = None) -> list[Heard]:
     """Each alert that fired in ``[start, end)`` (its name and :data:`KEY_LABELS`), in the order it first fired, with
     its resolution whenever it came (a site's may come during the next scenario); an alert only resolved in the window
-    is listed too, unless it had fired before ``start`` (it belongs to an earlier scenario)."""
+    is listed too, unless it was still firing at ``start`` (it belongs to an earlier scenario; one that resolved before
+    and fires again is this window's)."""
     found: dict[tuple, Heard] = {}
     earlier: set[tuple] = set()
     for n in notifications:
@@ -81,9 +98,8 @@ def heard(notifications: list[dict[str, Any]], start: float, end: float | None =
             name = str(labels.get("alertname", "?"))
             keep = {k: str(labels[k]) for k in KEY_LABELS if k in labels}
             key = (name, tuple(sorted(keep.items())))
-            if n["t"] < start:
-                if a.get("status") == "firing":
-                    earlier.add(key)
+            if n["t"] < start:  # firing at the start when the last word before it said so (not once resolved)
+                (earlier.add if a.get("status") == "firing" else earlier.discard)(key)
                 continue
             if key not in found and not (inside and key not in earlier):
                 continue  # after the window: only the resolutions of what fired in it
@@ -100,3 +116,16 @@ def heard(notifications: list[dict[str, Any]], start: float, end: float | None =
 def site_down(alerts: list[Heard], site: str) -> Heard | None:
     """The alert that ``site`` is down, once it fired."""
     return next((h for h in alerts if h.name == SITE_DOWN and h.labels.get("site") == site and h.firing), None)
+
+
+def backup_late(alerts: list[Heard]) -> Heard | None:
+    """The alert that the repository's newest backup is older than the stack's threshold, once it fired."""
+    return next((h for h in alerts if h.name == BACKUP_LATE and h.firing), None)
+
+
+def backup_wait_s(max_age_hours: float) -> float | None:
+    """How long after the backup store burned the drill waits for :data:`BACKUP_LATE`: the stack's threshold (the
+    newest backup ended before the fire, so it comes sooner), the rule's minute and a margin; None when that is over
+    :data:`BACKUP_WAIT_MAX_S` (the shipped daily schedule's alert comes a day later: not a drill's to wait for)."""
+    wait = max_age_hours * 3600 + 60 + BACKUP_LATE_WAIT_S
+    return wait if wait <= BACKUP_WAIT_MAX_S else None

@@ -318,7 +318,22 @@ class _Drill(Strikes):
             )
 
         if fault == "fire" and plan.hosts_on(site):  # a site with hosts of the stack (not the backups' alone)
-            self.await_alert(info.name, fire)
+            self.await_alert(
+                f"{alerts.SITE_DOWN} alert for {info.name}",
+                fire,
+                lambda h: alerts.site_down(h, info.name),
+                alerts.WAIT_S,
+            )
+        elif fault == "fire" and plan.backup_site == site and plan.config.monitoring is not None:
+            max_age = plan.config.monitoring.thresholds.backup_max_age_hours
+            wait = alerts.backup_wait_s(max_age)
+            if wait is None:
+                notes.append(
+                    f"{alerts.BACKUP_LATE} comes {max_age:g} h after the newest backup (monitoring.thresholds."
+                    "backupMaxAgeHours): not awaited"
+                )
+            else:
+                self.await_alert(f"{alerts.BACKUP_LATE} alert", fire, alerts.backup_late, wait)
         rejoin = None
         if holder is not None:
             rejoin = self.come_back(site, victims, notes, start=fault == "fire")
@@ -373,8 +388,11 @@ class _Drill(Strikes):
             },
         )
 
-    def await_alert(self, site_name: str, fire: float) -> None:
-        """With monitoring hosts alive: wait (bounded) for the alert that the site is down, before it returns."""
+    def await_alert(
+        self, what: str, fire: float, find: Callable[[list[alerts.Heard]], alerts.Heard | None], wait_s: float
+    ) -> None:
+        """With monitoring hosts alive: wait, at most ``wait_s`` after the fire, for the alert ``find`` picks among
+        what the drill's webhook heard since (the site down, the backups late), before the site returns."""
         plan = self.plan
         watching = [h for h in plan.hosts if h.role == HOST_MONITORING and h.name not in self.down]
         if plan.alert_receiver is None or self.visitor is None:
@@ -383,17 +401,16 @@ class _Drill(Strikes):
             self.event("alert", "no monitoring host survives: nobody is told")
             return
         while True:
-            heard = alerts.site_down(alerts.heard(alerts.read(self.visitor.name), fire), site_name)
+            heard = find(alerts.heard(alerts.read(self.visitor.name), fire))
             if heard is not None:
                 self.event(
                     "alert",
-                    f"{heard.name} for {site_name} received by the drill's webhook "
-                    f"{heard.first_s:.0f} s after the fire",
+                    f"{what} received by the drill's webhook {heard.first_s:.0f} s after the fire",
                     fire + (heard.first_s or 0.0),
                 )
                 return
-            if time.time() > fire + alerts.WAIT_S:
-                self.event("alert", f"no {alerts.SITE_DOWN} alert for {site_name} within {alerts.WAIT_S:.0f} s")
+            if time.time() > fire + wait_s:
+                self.event("alert", f"no {what} within {wait_s:.0f} s")
                 return
             podman.sleep(3)
 

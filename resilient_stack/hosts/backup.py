@@ -44,12 +44,46 @@ from resilient_stack.hosts.paths import (
     SYSTEMD_DIR,
 )
 
-__all__ = ["BackupRepository", "BackupTarget", "validate_backup_repository", "secret_document", "pgbackrest_conf"]
+__all__ = [
+    "BackupRepository",
+    "BackupTarget",
+    "BackupSchedule",
+    "FULL_CALENDAR",
+    "DIFF_CALENDAR",
+    "validate_backup_repository",
+    "secret_document",
+    "pgbackrest_conf",
+]
 
 
 _NOT_KNOWN_YET = object()
 # what the primary's catch-up read of the repository, for the node exporter (the monitoring hosts' backup alerts)
 BACKUP_METRICS = f"{TEXTFILE_DIR}/resilient_stack_backup.prom"
+FULL_CALENDAR = "Sun *-*-* 02:00:00"  # the default schedule: a weekly full backup, a differential one the other days
+DIFF_CALENDAR = "Mon..Sat *-*-* 02:00:00"
+SCHEDULE_DROP_IN = "schedule.conf"  # root's sync writes the schedule as BACKUP_TIMER.d/this (a systemd drop-in)
+JITTER_MAX_MINUTES = 720
+
+
+@dataclass(frozen=True)
+class BackupSchedule:
+    """When the primary takes its backups: the ``OnCalendar`` of the full and the differential timers, and a random
+    delay up to ``jitter_minutes`` after each time (``RandomizedDelaySec``: many stacks' backups do not all hit one
+    object store at 02:00). Part of a member's runtime document: root's sync writes it as a drop-in of the timers,
+    so a new schedule reaches running members, none replaced."""
+
+    full: str = FULL_CALENDAR
+    diff: str = DIFF_CALENDAR
+    jitter_minutes: int = 15
+
+    def __post_init__(self) -> None:
+        check.calendar(self.full, "BackupSchedule.full")
+        check.calendar(self.diff, "BackupSchedule.diff")
+        check.integer(self.jitter_minutes, "BackupSchedule.jitter_minutes", 0, JITTER_MAX_MINUTES)
+
+    def document(self) -> dict[str, Any]:
+        """The runtime document's ``backup_schedule``."""
+        return {"full": self.full, "diff": self.diff, "jitter_s": self.jitter_minutes * 60}
 
 
 def validate_backup_repository(
@@ -234,11 +268,10 @@ def secret_document(backup: BackupTarget) -> dict[str, str]:
     }
 
 
-def schedule_files(
-    backup: BackupRepository | BackupTarget, *, full_calendar: str, diff_calendar: str
-) -> list[dict[str, Any]]:
-    """The backup script, its systemd service and the two timers (every database host)."""
-    calendars = {"full": full_calendar, "diff": diff_calendar}
+def schedule_files(backup: BackupRepository | BackupTarget, schedule: BackupSchedule) -> list[dict[str, Any]]:
+    """The backup script, its systemd service and the two timers (every database host), on ``schedule`` (which root's
+    sync may change later with the timers' drop-ins)."""
+    calendars = {"full": schedule.full, "diff": schedule.diff}
     return [
         write_file(BACKUP_SCRIPT, payload.render("shell/backup.sh", stanza=backup.stanza), permissions="0755"),
         write_file(
@@ -252,6 +285,7 @@ def schedule_files(
                     "systemd/resilient-stack-backup.timer",
                     kind=kind,
                     calendar=calendars[kind],
+                    jitter_s=schedule.jitter_minutes * 60,
                     unit=_service_instance(kind),
                 ),
             )

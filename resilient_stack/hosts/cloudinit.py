@@ -32,7 +32,7 @@ from __future__ import annotations
 from resilient_stack.hosts.acme import names as acme_names
 from resilient_stack.hosts.app import AppSpec, check_secrets_budget, reserved_length, secrets_version, validate_app
 from resilient_stack.hosts.app import runtime_section as app_runtime_section
-from resilient_stack.hosts.backup import BackupRepository, BackupTarget, validate_backup_repository
+from resilient_stack.hosts.backup import BackupRepository, BackupSchedule, BackupTarget, validate_backup_repository
 from resilient_stack.hosts.cluster import ClusterMember, app_credentials, app_roles, migrate_role
 from resilient_stack.hosts.database import (
     DbSecrets,
@@ -104,6 +104,7 @@ __all__ = [
     "web_secret_document",
     "storage_budget",
     "BackupRepository",
+    "BackupSchedule",
     "BackupTarget",
     "ClusterMember",
     "PG_VERSION",

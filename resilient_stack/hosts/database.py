@@ -38,7 +38,7 @@ from resilient_stack.core.vocabulary import HOST_DB_PRIMARY, HOST_DB_REPLICA, HO
 from resilient_stack.hosts import backup as backups
 from resilient_stack.hosts import cluster, document, firewall, hardening, payload, postgres, runtime, secrets
 from resilient_stack.hosts import fields as check
-from resilient_stack.hosts.backup import BackupRepository, BackupTarget
+from resilient_stack.hosts.backup import BackupRepository, BackupSchedule, BackupTarget
 from resilient_stack.hosts.cluster import ETCD, REWIND_USER, ClusterMember, app_credentials, app_roles, migrate_role
 from resilient_stack.hosts.paths import (
     CLUSTER_HELPER,
@@ -81,8 +81,6 @@ __all__ = [
     "storage_budget",
 ]
 
-FULL_CALENDAR = "Sun *-*-* 02:00:00"
-DIFF_CALENDAR = "Mon..Sat *-*-* 02:00:00"
 WAIT_VOLUME_S = 600  # the volume is attached once the instance exists: the first boot waits for it (bounded)
 VOLUME_ID = re.compile(r"[0-9a-fA-F][0-9a-fA-F-]{19,63}")  # an OpenStack volume id (a UUID)
 CLUSTER_ID = re.compile(r"[a-z0-9]{8,64}")  # the cluster's id (etcd's token, the data volumes' marker)
@@ -256,8 +254,7 @@ def _check(
     max_wal_senders: Any,
     wal_keep_size_mb: Any,
     max_slot_wal_keep_size_mb: Any,
-    backup_full_calendar: Any,
-    backup_diff_calendar: Any,
+    backup_schedule: Any,
     bootstrap: Any,
     data_volume_id: Any,
     admin_cidrs: Any,
@@ -302,8 +299,8 @@ def _check(
     check.integer(max_wal_senders, "max_wal_senders", 2, 100)
     check.integer(wal_keep_size_mb, "wal_keep_size_mb", 0, 1_000_000)
     check.integer(max_slot_wal_keep_size_mb, "max_slot_wal_keep_size_mb", 64, 100_000_000)
-    check.calendar(backup_full_calendar, "backup_full_calendar")
-    check.calendar(backup_diff_calendar, "backup_diff_calendar")
+    if backup_schedule is not None and not isinstance(backup_schedule, BackupSchedule):
+        raise ValueError(f"backup_schedule must be a BackupSchedule or None, got {type(backup_schedule).__name__}")
     return _Checked(all_members, me, apps, replication, keys, admins, all_members.index(me))
 
 
@@ -323,8 +320,7 @@ def validate_db_member(
     max_wal_senders: int = 10,
     wal_keep_size_mb: int = 1024,
     max_slot_wal_keep_size_mb: int = 5120,
-    backup_full_calendar: str = FULL_CALENDAR,
-    backup_diff_calendar: str = DIFF_CALENDAR,
+    backup_schedule: BackupSchedule | None = None,
     data_volume_id: str | None = None,
     admin_cidrs: Sequence[str] = (),
     bootstrap_from: str = "empty",
@@ -351,8 +347,7 @@ def validate_db_member(
         max_wal_senders=max_wal_senders,
         wal_keep_size_mb=wal_keep_size_mb,
         max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb,
-        backup_full_calendar=backup_full_calendar,
-        backup_diff_calendar=backup_diff_calendar,
+        backup_schedule=backup_schedule,
         bootstrap=bootstrap,
         data_volume_id=data_volume_id,
         admin_cidrs=admin_cidrs,
@@ -388,8 +383,7 @@ def render_db_member(
     max_wal_senders: int = 10,
     wal_keep_size_mb: int = 1024,
     max_slot_wal_keep_size_mb: int = 5120,
-    backup_full_calendar: str = FULL_CALENDAR,
-    backup_diff_calendar: str = DIFF_CALENDAR,
+    backup_schedule: BackupSchedule | None = None,
     bootstrap_from: str = "empty",
     synchronous: bool = False,
 ) -> str:
@@ -421,7 +415,8 @@ def render_db_member(
         ssh_authorized_keys: the public keys of the image's default user (runtime configuration: :func:`db_runtime`).
         package_update, package_upgrade: as for every role.
         max_wal_senders, wal_keep_size_mb, max_slot_wal_keep_size_mb: replication tuning (:func:`storage_budget`).
-        backup_full_calendar, backup_diff_calendar: systemd ``OnCalendar`` of the backup timers.
+        backup_schedule: when the backups run (None: :class:`BackupSchedule`'s weekly full and daily differential);
+            the runtime document carries it too, so a running member takes a new one (:func:`db_runtime`).
         bootstrap_from: ``"empty"`` (``initdb``) or ``"backup"``: the member that initialises a NEW cluster restores
             the repository's newest backup and replays its archived WAL (Patroni's custom bootstrap,
             ``resilient-stack-restore``); a running cluster is never touched by it.
@@ -447,8 +442,7 @@ def render_db_member(
         max_wal_senders=max_wal_senders,
         wal_keep_size_mb=wal_keep_size_mb,
         max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb,
-        backup_full_calendar=backup_full_calendar,
-        backup_diff_calendar=backup_diff_calendar,
+        backup_schedule=backup_schedule,
         bootstrap=bootstrap,
         data_volume_id=data_volume_id,
         admin_cidrs=admin_cidrs,
@@ -478,6 +472,7 @@ def render_db_member(
         app_user=app_user,
         app_db=app_db,
         backup=backup,
+        backup_schedule=backup_schedule,
         synchronous=synchronous,
         max_wal_senders=max_wal_senders,
         wal_keep_size_mb=wal_keep_size_mb,
@@ -578,7 +573,7 @@ def render_db_member(
                 defer=True,
             )
         )
-        files += backups.schedule_files(backup, full_calendar=backup_full_calendar, diff_calendar=backup_diff_calendar)
+        files += backups.schedule_files(backup, backup_schedule or BackupSchedule())
         files += backups.catch_up_files(backup)
         if bootstrap_from == "backup":
             files.append(backups.restore_file(backup))
@@ -629,6 +624,7 @@ def db_runtime(
     app_user: str = "app",
     app_db: str = "app",
     backup: BackupRepository | None = None,
+    backup_schedule: BackupSchedule | None = None,
     synchronous: bool = False,
     max_wal_senders: int = 10,
     wal_keep_size_mb: int = 1024,
@@ -636,7 +632,8 @@ def db_runtime(
     ssh_keys: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The runtime document of every member (:mod:`.runtime`): the same ``pg_hba`` and firewall sets as the user
-    data's, from the current web hosts and networks, Patroni's dynamic configuration and the SSH keys, for the
+    data's, from the current web hosts and networks, Patroni's dynamic configuration, the SSH keys and, with a
+    repository, when the backups run (``backup_schedule``; unset: :class:`BackupSchedule`'s defaults), for the
     metadata."""
     apps = check.cidrs(app_cidrs, "app_cidrs", allow_empty=True)
     replication = check.cidrs(replication_cidrs, "replication_cidrs", allow_empty=True)
@@ -666,4 +663,5 @@ def db_runtime(
             max_slot_wal_keep_size_mb=max_slot_wal_keep_size_mb,
         ),
         ssh_keys=check.ssh_keys(ssh_keys),
+        backup_schedule=(backup_schedule or BackupSchedule()).document() if backup is not None else None,
     )

@@ -109,7 +109,7 @@ class Thresholds:
     wal_ready_files: int = 16  # WAL segments waiting to be archived (16 MB each)
     disk_percent: int = 85  # a data or root file system this full
     certificate_days: int = 14  # a web host's certificate expires within
-    backup_max_age_hours: int = 26  # the repository's newest backup older than this (a daily differential + 2 h)
+    backup_max_age_hours: float = 26  # the repository's newest backup older than this (a daily differential + 2 h)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,8 +305,8 @@ def alert_rules(thresholds: Thresholds = Thresholds()) -> str:
         ),
         _rule(
             "BackupLate",
-            f"time() - max(resilient_stack_backup_newest_timestamp_seconds) > {t.backup_max_age_hours * 3600}",
-            wait="5m",
+            f"time() - max(resilient_stack_backup_newest_timestamp_seconds) > {round(t.backup_max_age_hours * 3600)}",
+            wait="1m",  # the threshold is the margin: late is late
             severity="critical",
             summary="The newest backup in the repository ended {{ $value | humanizeDuration }} ago",
             action="resilient-stack status; check the backup site and its credential (journalctl -u "

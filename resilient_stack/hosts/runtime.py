@@ -13,6 +13,8 @@ place (Nova's ``metadata``, served at ``/openstack/latest/meta_data.json``):
   hold);
 * ``ssh_keys``: the public keys that log in as the image's default user (every host: root's sync writes the one
   file sshd reads them from, so a key removed is refused);
+* ``backup_schedule``: on a database member, when the backups run (the timers' ``OnCalendar`` and random delay,
+  written as their drop-ins);
 * ``monitoring``: on a monitoring host, what Prometheus scrapes (every host of the stack, by job) and the alert rules
   (:mod:`.monitoring`);
 * ``site``: on a web host, what it serves: nginx's ``server_name``, ``https``, the names of its ACME certificate
@@ -35,11 +37,14 @@ from typing import Any, Mapping, Sequence
 
 from resilient_stack.core.vocabulary import PATRONI_API_PORT, SSH_PUBLIC_KEY
 from resilient_stack.hosts import dns, payload, secrets
+from resilient_stack.hosts.backup import JITTER_MAX_MINUTES, SCHEDULE_DROP_IN
 from resilient_stack.hosts.document import write_file
-from resilient_stack.hosts.fields import LABEL_MAX, SERVER_NAME_RE
+from resilient_stack.hosts.fields import CALENDAR_RE, LABEL_MAX, SERVER_NAME_RE
 from resilient_stack.hosts.paths import (
     ALERTMANAGER_CONF,
     ALERTMANAGER_SERVICE,
+    BACKUP_KINDS,
+    BACKUP_TIMER,
     CERT_NAMES,
     CERT_SERVICE,
     INDEX_TEMPLATE,
@@ -85,6 +90,7 @@ def document(
     ssh_keys: Sequence[str] | None = None,
     site: Mapping[str, Any] | None = None,
     monitoring: Mapping[str, Any] | None = None,
+    backup_schedule: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The runtime document of one host (keys in a fixed order: the same inputs give the same items).
 
@@ -107,6 +113,8 @@ def document(
         doc["site"] = json.loads(json.dumps(site))
     if monitoring is not None:
         doc["monitoring"] = json.loads(json.dumps(monitoring))  # a monitoring host's targets and alert rules
+    if backup_schedule is not None:
+        doc["backup_schedule"] = dict(backup_schedule)  # a database member's backup timers
     return doc
 
 
@@ -215,6 +223,16 @@ def sync_files(
                     alertmanager_service=ALERTMANAGER_SERVICE,
                     dns_service=dns.SERVICE,
                     **{k: v if role == "monitoring" else "" for k, v in monitoring.items()},
+                ),
+                backup_functions=payload.lines(
+                    "runtime/sync_backups.py",
+                    backup_timers=repr(
+                        {kind: BACKUP_TIMER.format(kind=kind) for kind in BACKUP_KINDS} if pgbackrest_secrets else {}
+                    ),
+                    systemd_dir=SYSTEMD_DIR,
+                    drop_in=SCHEDULE_DROP_IN,
+                    calendar_re=repr(CALENDAR_RE.pattern),
+                    jitter_max_s=JITTER_MAX_MINUTES * 60,
                 ),
             ),
             permissions="0755",

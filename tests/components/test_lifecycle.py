@@ -175,3 +175,30 @@ def test_the_day_two_settings_reach_every_host_through_its_metadata():
     assert set(first) == set(second) and len(first) == 10  # 5 web hosts, 3 members, 2 monitoring hosts
     for name in first:
         assert first[name][1].options == second[name][1].options  # ignoreChanges: the user data, the image
+
+
+def test_the_backup_schedule_reaches_every_member_through_its_metadata(runs):
+    """``backups.schedule`` is runtime configuration: the members' metadata carries it (root's sync writes the
+    timers' drop-ins), production's the default; a schedule of minutes changes the metadata, not the hosts'
+    options (no replacement); the user data only carries the first boot's copy."""
+    raw = bare_config("production")
+    shipped = {r.inputs["name"]: r for r in of(runs["production"], INSTANCE)}
+    res = run_program(
+        stack_file("production"),
+        config_overrides={
+            "resilient-stack:backups": {**raw["backups"], "schedule": {"differential": "*:0/2", "jitterMinutes": 0}}
+        },
+    )
+    members = [r for r in of(res, INSTANCE) if r.inputs["name"].endswith("-db")]
+    assert len(members) == 3
+    for host in members:
+        before = cloudinit.runtime_document_of(shipped[host.inputs["name"]].inputs["metadata"])["backup_schedule"]
+        assert before == {"full": "Sun *-*-* 02:00:00", "diff": "Mon..Sat *-*-* 02:00:00", "jitter_s": 900}
+        doc = cloudinit.runtime_document_of(host.inputs["metadata"])
+        assert doc["backup_schedule"] == {"full": "Sun *-*-* 02:00:00", "diff": "*:0/2", "jitter_s": 0}
+        assert host.options == shipped[host.inputs["name"]].options
+    assert not any(
+        "backup_schedule" in cloudinit.runtime_document_of(r.inputs["metadata"])
+        for r in of(res, INSTANCE)
+        if not r.inputs["name"].endswith("-db")
+    )

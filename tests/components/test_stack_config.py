@@ -214,6 +214,13 @@ BAD = [
         "resilient-stack:backups: BackupRepository.endpoint has an invalid port",
     ),
     ("backups.name", "gra", "resilient-stack:backups.name: 'gra' is also a placement name"),
+    (
+        "backups.schedule",
+        {"differential": "daily; reboot"},
+        "resilient-stack:backups.schedule: BackupSchedule.diff must be a systemd OnCalendar expression",
+    ),
+    ("backups.schedule", {"incremental": "hourly"}, "resilient-stack:backups.schedule.incremental: unknown key"),
+    ("backups.schedule.jitterMinutes", 721, "resilient-stack:backups.schedule.jitterMinutes:"),
     ("web", {"serverName": "bad name!"}, "resilient-stack:web:"),
     ("web", {"selfSigned": True}, "resilient-stack:web: selfSigned is true but https is not"),
     (

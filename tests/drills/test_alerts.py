@@ -82,3 +82,31 @@ def test_a_resolution_that_comes_during_the_next_scenario_is_its_own_scenarios()
         ("SiteDown", "Warsaw (PL)", 1),
         ("HostDown", "Warsaw (PL)", 0),
     ]
+
+
+def test_an_alert_that_resolved_and_fires_again_is_the_later_scenarios():
+    """BackupLate may fire in a failover's scenario (the new primary's first backup is late on a schedule of minutes)
+    and again when the backup store burns: the second is the store's scenario's, heard there once."""
+    log = alerts.parse(
+        [
+            note(FIRE + 100, "firing", ("BackupLate", {}, "firing")),
+            note(FIRE + 160, "resolved", ("BackupLate", {}, "resolved")),
+            note(FIRE + 700, "firing", ("BackupLate", {}, "firing")),  # the store burned at +500
+            note(FIRE + 900, "resolved", ("BackupLate", {}, "resolved")),
+        ]
+    )
+    store = alerts.heard(log, FIRE + 500, FIRE + 1000)
+    assert alerts.backup_late(store).as_dict() == {
+        "alert": "BackupLate",
+        "notifications": 1,
+        "first_s": 200.0,
+        "resolved_s": 400.0,
+    }
+    # still firing when a window starts: the earlier scenario's, not this one's
+    assert alerts.backup_late(alerts.heard(log, FIRE + 120, FIRE + 500)) is None
+
+
+def test_the_drill_waits_for_the_backup_alert_only_on_a_schedule_of_minutes():
+    assert alerts.backup_wait_s(0.05) == 0.05 * 3600 + 120  # 3 minutes, the rule's minute and a margin
+    assert alerts.backup_wait_s(0.1) == 480.0
+    assert alerts.backup_wait_s(26) is None  # the shipped schedule: a day later

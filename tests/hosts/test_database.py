@@ -11,6 +11,7 @@ import yaml
 
 from resilient_stack.core.vocabulary import HOST_ROLE_FILE
 from resilient_stack.hosts import paths
+from resilient_stack.hosts.backup import BackupSchedule
 from resilient_stack.hosts.cluster import ClusterMember
 from resilient_stack.hosts.database import validate_db_member
 from resilient_stack.hosts.secrets import scram_matches
@@ -280,7 +281,8 @@ def test_custom_identifiers_reach_sql_and_hba():
         (lambda: member(backup="s3://bucket"), "backup must be a BackupRepository or None"),
         (lambda: member(synchronous="yes"), "synchronous must be a bool"),
         (lambda: member(max_slot_wal_keep_size_mb=10), "max_slot_wal_keep_size_mb must be an int"),
-        (lambda: member(backup_full_calendar="daily; reboot"), "backup_full_calendar must be a systemd OnCalendar"),
+        (lambda: member(backup_schedule=BackupSchedule(full="daily; reboot")), "full must be a systemd OnCalendar"),
+        (lambda: member(backup_schedule={"full": "daily"}), "backup_schedule must be a BackupSchedule or None"),
         (lambda: member(max_wal_senders=1), "max_wal_senders must be an int in 2..100"),
         (lambda: member(bootstrap="yes"), "bootstrap must be a bool"),
     ],

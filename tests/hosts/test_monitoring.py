@@ -451,3 +451,7 @@ def test_backups_older_than_their_schedule_or_a_repository_the_primary_cannot_re
         proc = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=d, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert str(30 * hour) in monitoring.alert_rules(monitoring.Thresholds(backup_max_age_hours=30))
+    # a schedule of minutes: a fraction of an hour, in whole seconds
+    assert "max(resilient_stack_backup_newest_timestamp_seconds) > 216\n" in monitoring.alert_rules(
+        monitoring.Thresholds(backup_max_age_hours=0.06)
+    )

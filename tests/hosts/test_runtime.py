@@ -147,6 +147,7 @@ def test_the_sync_at_first_boot_tolerates_no_metadata_service(tmp_path, monkeypa
     monkeypatch.setattr(module, "apply_secrets", lambda doc, boot: applied.append((doc, boot)) or ["tls"])
     monkeypatch.setattr(module, "apply_pg_hba", lambda rules: False)
     monkeypatch.setattr(module, "apply_firewall", lambda sets: False)
+    monkeypatch.setattr(module, "apply_backup_schedule", lambda schedule: [])
     monkeypatch.setattr(module, "write_private", lambda *a, **k: True)
     fs = files(load(member()))
     (tmp_path / "runtime.json").write_text(fs[paths.RUNTIME_CONFIG]["content"])

@@ -4,7 +4,7 @@
 # comes from the instance's metadata, which the cloud updates in place:
 #  - items {{prefix}}00, {{prefix}}01... joined into one JSON document (pg_hba, the host firewall's sets, the
 #    ACME peers, Patroni's dynamic configuration, the SSH keys, what a web host serves, what a monitoring host
-#    scrapes and its alert rules): resilient_stack.hosts.runtime;
+#    scrapes and its alert rules, when a member's backups run): resilient_stack.hosts.runtime;
 #  - items {{secret_prefix}}00... joined into one document sealed with this host's own key (AES-SIV; the key came
 #    with the user data, {{key_file}}): the TLS certificates and keys, the passwords, the backup repository's keys
 #    and passphrase, the application's credentials, Alertmanager's receivers: resilient_stack.hosts.secrets.
@@ -168,6 +168,8 @@ def check(doc):
         raise ValueError("ssh_keys must list OpenSSH public key lines")
     if doc.get("site") is not None:
         check_site(doc["site"])
+    if doc.get("backup_schedule") is not None:
+        check_backup_schedule(doc["backup_schedule"])
     return doc
 
 
@@ -611,6 +613,9 @@ def apply_app(app):
 {{monitoring_functions}}
 
 
+{{backup_functions}}
+
+
 def apply_secrets(doc, boot):
     changed = []
     if doc.get("tls") and apply_tls(doc["tls"]):
@@ -669,6 +674,8 @@ def main(argv):
         changed += apply_site(doc["site"], boot)
     if doc.get("monitoring") is not None and MONITORING_TARGETS:
         changed += apply_monitoring(doc["monitoring"], secret_doc.get("alertmanager"), boot)
+    if doc.get("backup_schedule") is not None and BACKUP_TIMERS:
+        changed += apply_backup_schedule(doc["backup_schedule"])
     if doc.get("dcs") is not None and PATRONI_CONF and not boot:
         try:
             if apply_dcs(doc["dcs"]):
