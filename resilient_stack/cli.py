@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=48.0,
         metavar="H",
-        help="the newest backup may be this old (default 48: the daily differential, with a margin)",
+        help="the newest backup may be this old (default 48: the default schedule's daily differential, with a "
+        "margin; with another backups.schedule, its longest gap and a margin)",
     )
     _release_parser(sub)
     _app_parser(sub)

@@ -356,7 +356,7 @@ def _backups(reports: Mapping[str, Any], now: float, limits: Limits, st: Status)
     else:
         if now - any_newest > limits.backup_hours * 3600:
             add(Finding(CRITICAL, "backups", f"the newest backup is {_ago(now - any_newest)} old "
-                        f"(schedule: daily, limit {limits.backup_hours:.0f} h)", where + "(`journalctl -u 'resilient-stack-backup@*'`)"))  # fmt: skip
+                        f"(limit {limits.backup_hours:g} h: --backup-hours)", where + "(`journalctl -u 'resilient-stack-backup@*'`)"))  # fmt: skip
         full = newest.get("full")
         if full is None or now - full > limits.full_backup_hours * 3600:
             said = f"{_ago(now - full)} old" if full else "missing"
