@@ -4,10 +4,14 @@ validation rule, and what the database hosts get (pgbackrest.conf, the backup sc
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from resilient_stack.hosts import paths
+from resilient_stack.hosts import paths, payload
 from resilient_stack.hosts.backup import BackupRepository, BackupTarget, validate_backup_repository
 from tests.hosts.samples import BACKUP, CIPHER, S3_SECRET, files, load, member, opened, runcmd_text
 
@@ -189,3 +193,75 @@ def test_bootstrap_from_backup_restores_a_new_cluster_with_patronis_custom_boots
         member(bootstrap_from="backup", backup=None)
     with pytest.raises(ValueError, match="bootstrap_from must be one of empty, backup"):
         member(bootstrap_from="pitr")
+
+
+NEWEST_STOP = 1_796_640_000
+
+
+def _catch_up(tmp_path, *, running: str | None, info_code: int = 0) -> tuple[subprocess.CompletedProcess, Path]:
+    """The catch-up script as rendered for a member, run with recording stand-ins of runuser, psql, pgbackrest and
+    systemctl (``running``: the backup unit systemctl says is active); its metrics file in ``tmp_path``."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    calls = tmp_path / "systemctl-calls"
+    info = json.dumps(
+        [
+            {
+                "status": {"code": info_code},
+                "backup": [{"timestamp": {"stop": NEWEST_STOP}, "archive": {"start": "000000010000000000000003"}}],
+            }
+        ]
+    )
+    stand_ins = {
+        "runuser": 'shift 3; exec "$@"',  # runuser -u postgres -- CMD...
+        "psql": 'case "$*" in *pg_is_in_recovery*) echo f ;; *) echo 0 ;; esac',
+        "pgbackrest": f"echo '{info}'",
+        "pgrep": "exit 1",
+        "systemctl": f'echo "$*" >> {calls}; [ "$1" = is-active ] && [ "$3" = "{running}" ]',
+    }
+    for name, body in stand_ins.items():
+        (bindir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bindir / name).chmod(0o755)
+    metrics = tmp_path / "textfile" / "resilient_stack_backup.prom"
+    script = tmp_path / "backup-init"
+    script.write_text(
+        payload.render(
+            "shell/backup-init.sh",
+            stanza="main",
+            state_dir=str(tmp_path / "state"),
+            pg_data=str(tmp_path / "pg"),
+            queue_max_mb=1024,
+            full_unit="resilient-stack-backup@full.service",
+            diff_unit="resilient-stack-backup@diff.service",
+            metrics=str(metrics),
+        )
+    )
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=60)
+    return proc, metrics
+
+
+def test_the_catch_up_exports_the_backups_age_also_while_a_backup_runs(tmp_path):
+    """With a schedule of minutes a backup often runs when the catch-up does: it still exports the repository's newest
+    backup (pgBackRest's info takes no lock), then leaves the running backup alone; a new primary that only ever met
+    running backups would otherwise hide its backups' age from BackupLate."""
+    proc, metrics = _catch_up(tmp_path, running="resilient-stack-backup@diff.service")
+    assert proc.returncode == 0, proc.stderr
+    assert "resilient-stack-backup@diff.service is running" in proc.stdout
+    assert metrics.read_text().splitlines()[1::2] == [
+        "resilient_stack_backup_repository_readable 1",
+        f"resilient_stack_backup_newest_timestamp_seconds {NEWEST_STOP}",
+    ]
+    assert "start" not in (tmp_path / "systemctl-calls").read_text()  # nothing started beside the running backup
+
+
+def test_the_catch_up_says_an_unreadable_repository_and_keeps_the_last_known_age(tmp_path):
+    metrics = tmp_path / "textfile" / "resilient_stack_backup.prom"
+    metrics.parent.mkdir()
+    metrics.write_text(f"resilient_stack_backup_newest_timestamp_seconds {NEWEST_STOP - 60}\n")
+    proc, _ = _catch_up(tmp_path, running="resilient-stack-backup@diff.service", info_code=99)
+    assert proc.returncode == 0 and "the repository cannot be read (status 99)" in proc.stdout
+    assert metrics.read_text().splitlines()[1::2] == [
+        "resilient_stack_backup_repository_readable 0",
+        f"resilient_stack_backup_newest_timestamp_seconds {NEWEST_STOP - 60}",
+    ]

@@ -47,12 +47,6 @@ if [ "$waiting_mb" -gt {{queue_max_mb}} ]; then
         fi
     done
 fi
-for unit in {{full_unit}} {{diff_unit}}; do
-    if systemctl is-active --quiet "$unit"; then
-        echo "resilient-stack-backup-init: $unit is running"
-        exit 0
-    fi
-done
 info=$(as_pg timeout -k 5 90 pgbackrest --stanza={{stanza}} --output=json info 2>&1)
 read -r code backups newest newest_tl < <(printf '%s' "$info" | python3 -c '
 import json, sys
@@ -64,11 +58,24 @@ else:
     done = sorted((b["timestamp"]["stop"], int(b["archive"]["start"][:8], 16)) for b in stanza.get("backup", []))
     print(stanza["status"]["code"], len(done), done[-1][0] if done else 0, done[-1][1] if done else 0)
 ')
+# what the repository says is exported first, also while a backup runs (pgBackRest's info takes no lock): with a
+# schedule of minutes a backup often runs, and a primary that never exported would hide its backups' age
 case "$code" in
-0|2)
-    metrics 1 "$newest" ;;
+0|2) metrics 1 "$newest" ;;
+1|3) metrics 1 "" ;;
+*)
+    metrics 0 "$(sed -n 's/^resilient_stack_backup_newest_timestamp_seconds //p' "{{metrics}}" 2>/dev/null)"
+    say "the repository cannot be read (status $code): trying again at the next run; $(printf '%s' "${info:-no answer within 90 s}" | tr '\n' ' ' | cut -c1-300)"
+    exit 0 ;;
+esac
+for unit in {{full_unit}} {{diff_unit}}; do
+    if systemctl is-active --quiet "$unit"; then
+        echo "resilient-stack-backup-init: $unit is running"
+        exit 0
+    fi
+done
+case "$code" in
 1|3)
-    metrics 1 ""
     # no stanza in the repository: a new repository, or one that lost its content (this host created the stanza
     # before, or this cluster archived WAL before: on another member, before a failover)
     archived=$(as_pg timeout 10 psql -XAtq -c "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
@@ -83,10 +90,6 @@ case "$code" in
     fi
     date -u +%FT%TZ > "$STATE/stanza-created"
     backups=0 ;;
-*)
-    metrics 0 "$(sed -n 's/^resilient_stack_backup_newest_timestamp_seconds //p' "{{metrics}}" 2>/dev/null)"
-    say "the repository cannot be read (status $code): trying again at the next run; $(printf '%s' "${info:-no answer within 90 s}" | tr '\n' ' ' | cut -c1-300)"
-    exit 0 ;;
 esac
 if [ "$backups" = 0 ]; then
     if as_pg timeout 300 pgbackrest --stanza={{stanza}} check; then
