@@ -3,9 +3,10 @@ the exact user data, burns sites one after the other, brings each back, measures
 (built when absent, as root) and moto[server] for the backup store's S3 stand-in; skipped without them, or FAILS
 with RESILIENT_STACK_REQUIRE_TOOLS=1.
 
-One `production --all-sites` run covers the primary's site, a replica's site and the backups' site (one boot,
-about 4 minutes); `production --fault pause,partition,fire` freezes the primary, cuts its site off, and burns the
-primary's site a second time (one boot, about 5 minutes): with synchronous replication (production's setting) no
+One boot of production (`--all-sites --fault fire,pause,partition,fire`, about 17 minutes) covers the primary's site,
+a replica's site and the backups' site (production with its backups every minute: the backup alert is told within
+the drill), then freezes the primary, cuts its site off, and burns the primary's site a second time: with
+synchronous replication (production's setting) no
 acknowledged row is lost in either burn, the promoted member is the synchronous standby, and the fence probe never
 sees two members accepting writes; `staging` (asynchronous) burns its primary's site and reports what it loses;
 the sbg2021 replay about 1.5 minutes; the Ctrl-C test under a minute; the restore from the backups (`--restore`:
