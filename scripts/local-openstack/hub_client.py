@@ -6,6 +6,8 @@
     ip netns exec rsos-NAME python3 hub_client.py backup-user CLOUDS_YAML ENTRY USER
         a dedicated object-store user of the project of the clouds.yaml ENTRY and its EC2 (S3) keys, as JSON: what
         an operator creates once per stack for the backups (docs/operations.md#the-backup-credential)
+    ip netns exec rsos-NAME python3 hub_client.py metadata CLOUDS_YAML ENTRY REGION SERVER PATH TAMPER
+        PATH of Nova's metadata API for that server, asked as its metadata proxy asks (signed), as JSON
 
 Every clouds.yaml entry is one project: a cloud's own (``ovh``) or another project of its keystone (``ovh-backups``),
 listed in the inventory under its own name (``ovh-backups/DE1``).
@@ -301,12 +303,75 @@ def backup_user_main(clouds_yaml: str, cloud: str, name: str) -> int:
     return 0
 
 
+def metadata_request(topo: dict, region_address: str, instance: str, tenant: str, address: str, path: str):
+    """What Neutron's metadata proxy sends Nova's metadata API for the instance at ``address`` (its fixed IP): the
+    instance's id and project, signed with the shared secret (HMAC-SHA256 of the id: Nova refuses another, 403, and
+    an id whose project is not ``tenant``, 404). ``(url, headers)``; the future boot path's proxy signs the same way."""
+    import hashlib
+    import hmac
+
+    md = topo["metadata"]
+    signature = hmac.new(md["proxy_secret"].encode(), instance.encode(), hashlib.sha256).hexdigest()
+    headers = {
+        "X-Instance-ID": instance,
+        "X-Tenant-ID": tenant,
+        "X-Instance-ID-Signature": signature,
+        "X-Forwarded-For": address,
+    }
+    return f"http://{region_address}:{md['port']}/{path.lstrip('/')}", headers
+
+
+TAMPER = ("none", "signature", "tenant")  # the metadata command's own checks: a forged signature, another project
+
+
+def metadata_main(clouds_yaml: str, entry: str, region: str, server: str, path: str, tamper: str) -> int:
+    """GET ``path`` (``openstack/latest/user_data``...) from Nova's metadata API of ``region`` for the server named
+    ``server`` of the clouds.yaml ``entry``'s project, as its metadata proxy would; ``tamper``: ``signature`` (a
+    forged one) or ``tenant`` (another project's id). JSON on stdout: the HTTP status and the body (base64)."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    if tamper not in TAMPER:
+        print(f"tamper: one of {', '.join(TAMPER)}", file=sys.stderr)
+        return 2
+    topo = topology()
+    client = Client(read_clouds_yaml(clouds_yaml)[entry])
+    found = [s for s in client.get("compute", region, "/servers/detail")["servers"] if s["name"] == server]
+    if len(found) != 1:
+        print(f"{entry}/{region}: {len(found)} servers named {server!r}", file=sys.stderr)
+        return 1
+    (s,) = found
+    fixed = [a["addr"] for net in s["addresses"].values() for a in net if a.get("OS-EXT-IPS:type", "fixed") == "fixed"]
+    region_address = topo["clouds"][cloud_of(topo)[entry]]["regions"][region]["address"]
+    tenant = "0" * 32 if tamper == "tenant" else s["tenant_id"]
+    url, headers = metadata_request(topo, region_address, s["id"], tenant, fixed[0] if fixed else "", path)
+    if tamper == "signature":
+        headers["X-Instance-ID-Signature"] = "0" * 64
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as resp:
+            status, body = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read()
+    print(json.dumps({"server": s["id"], "status": status, "body": base64.b64encode(body).decode()}))
+    return 0
+
+
 ADMIN_PASSWORD = "ospw"  # the clouds' bootstrap admin (image/rootfs/opt/rs-os/common.py), inside their namespace only
 
 if __name__ == "__main__":
-    commands = {"probe": (probe_main, 1), "inventory": (inventory_main, 1), "backup-user": (backup_user_main, 3)}
+    commands = {
+        "probe": (probe_main, 1),
+        "inventory": (inventory_main, 1),
+        "backup-user": (backup_user_main, 3),
+        "metadata": (metadata_main, 6),
+    }
     if len(sys.argv) < 2 or sys.argv[1] not in commands or len(sys.argv) != 2 + commands[sys.argv[1]][1]:
-        print("usage: hub_client.py probe|inventory CLOUDS_YAML | backup-user CLOUDS_YAML CLOUD USER", file=sys.stderr)
+        print(
+            "usage: hub_client.py probe|inventory CLOUDS_YAML | backup-user CLOUDS_YAML CLOUD USER | "
+            "metadata CLOUDS_YAML ENTRY REGION SERVER PATH none|signature|tenant",
+            file=sys.stderr,
+        )
         sys.exit(2)
     fn, _ = commands[sys.argv[1]]
     sys.exit(fn(*sys.argv[2:]))

@@ -117,6 +117,7 @@ def backends(topo: dict) -> list[dict]:
                 "flavors": c["flavors"],
                 "images": c["images"],
                 "external_networks": [{"name": c["external_networks"][0], "cidr": r["external_cidr"]}],
+                "metadata": topo["metadata"],  # Nova's metadata API: its port and the proxy's shared secret
             }
             if region == ks["region"]:
                 b["keystone"] = {
@@ -683,6 +684,14 @@ def cmd_backup_user(args) -> int:
     return _hub_client(args, "backup-user", args.cloud, args.user, timeout=300)
 
 
+def cmd_metadata(args) -> int:
+    """What Nova's metadata API serves a server (``--path``, e.g. ``openstack/latest/meta_data.json``), asked as the
+    metadata proxy asks for it: JSON on stdout (the HTTP status, the body in base64)."""
+    if args.cloud not in entries(topology()):
+        raise Failed(f"no clouds.yaml entry {args.cloud!r}: {', '.join(entries(topology()))}")
+    return _hub_client(args, "metadata", args.cloud, args.region, args.server, args.path, args.tamper, timeout=120)
+
+
 def cmd_stats(args) -> int:
     """Memory of each region (PSS: shared pages counted once) and of all of them, in MiB."""
     total = 0.0
@@ -710,7 +719,7 @@ def main(argv: list[str]) -> int:
     b = sub.add_parser("build", help="build the images (cached in podman storage)")
     b.add_argument("--force", action="store_true")
     sub.add_parser("check-image", help="exit 0 when this version's images exist")
-    for n in ("up", "down", "run", "exec", "inventory", "stats", "backup-user"):
+    for n in ("up", "down", "run", "exec", "inventory", "stats", "backup-user", "metadata"):
         p = sub.add_parser(n)
         p.add_argument("--name", default="local")
         if n not in ("down", "stats"):
@@ -730,6 +739,17 @@ def main(argv: list[str]) -> int:
                 "its projects: ovh-backups)",
             )
             p.add_argument("--user", required=True, help="the user's name, e.g. shop-backups")
+        if n == "metadata":
+            p.add_argument("--cloud", required=True, help="the clouds.yaml entry of the server's project")
+            p.add_argument("--region", required=True)
+            p.add_argument("--server", required=True, help="the server's name")
+            p.add_argument("--path", default="openstack/latest/meta_data.json")
+            p.add_argument(
+                "--tamper",
+                choices=("none", "signature", "tenant"),
+                default="none",
+                help="ask with a forged signature, or another project's id (Nova must refuse both)",
+            )
     args = ap.parse_args(argv)
     if getattr(args, "command", None) and args.command[:1] == ["--"]:
         args.command = args.command[1:]
@@ -752,6 +772,7 @@ def main(argv: list[str]) -> int:
         "inventory": cmd_inventory,
         "stats": cmd_stats,
         "backup-user": cmd_backup_user,
+        "metadata": cmd_metadata,
     }[args.cmd](args)
 
 

@@ -13,6 +13,7 @@ Required in CI (``need_tool``): root (network namespaces), podman, the engine, t
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -49,6 +50,19 @@ class LocalClouds:
         )
         assert r.returncode == 0, r.stderr[-3000:]
         return json.loads(r.stdout)
+
+    def metadata(self, cloud: str, region: str, server: str, path: str, tamper: str = "none") -> tuple[int, bytes]:
+        """(HTTP status, body) of ``path`` from Nova's metadata API for the server named ``server``, asked as the
+        metadata proxy asks (signed; ``tamper``: a forged signature, another project's id)."""
+        r = _script(
+            "metadata",
+            *("--name", self.name, "--run-dir", str(self.run_dir), "--cloud", cloud, "--region", region),
+            *("--server", server, "--path", path, "--tamper", tamper),
+            timeout=180,
+        )
+        assert r.returncode == 0, r.stderr[-3000:]
+        answer = json.loads(r.stdout)
+        return answer["status"], base64.b64decode(answer["body"])
 
     def backup_user(self, cloud: str, user: str) -> dict[str, str]:
         """A dedicated object-store user of ``cloud``'s project and its S3 keys ({"access", "secret"}), made as an

@@ -29,6 +29,8 @@ PROGRAM = """\
 import pulumi
 import pulumi_openstack as openstack
 
+USER_DATA = "#cloud-config\\nhostname: probe-vm\\nwrite_files:\\n- path: /etc/probe\\n  content: \\"caf\\u00e9 \\u2713\\"\\n"
+
 # the local keystone's own URL, given explicitly: the state records it (what --catalog files are for)
 uk = openstack.Provider("uk", cloud="ovh", auth_url=pulumi.Config().require("ovhAuthUrl"), region="UK1")
 on_uk = pulumi.ResourceOptions(provider=uk)
@@ -36,6 +38,7 @@ net = openstack.networking.Network("net", name="probe-net", opts=on_uk)
 subnet = openstack.networking.Subnet("subnet", network_id=net.id, cidr="10.99.0.0/24", opts=on_uk)
 vm = openstack.compute.Instance(
     "vm", name="probe-vm", flavor_name="d2-4", image_name="Debian 12", metadata={"resilient-stack:role": "web"},
+    user_data=USER_DATA,
     networks=[openstack.compute.InstanceNetworkArgs(name="Ext-Net"), openstack.compute.InstanceNetworkArgs(uuid=net.id)],
     opts=pulumi.ResourceOptions(provider=uk, depends_on=[subnet]))
 volume = openstack.blockstorage.Volume("data", name="probe-data", size=10,
@@ -72,8 +75,17 @@ def probe(hub_pulumi, local_clouds, tmp_path_factory):
     state = json.loads(hub_pulumi.ok("stack", "export", "--stack", "probe", "--show-secrets", cwd=project).stdout)
     export = tmp_path_factory.mktemp("probe-export") / "probe.export.json"  # secrets encrypted, as users keep it
     export.write_text(hub_pulumi.ok("stack", "export", "--stack", "probe", cwd=project).stdout)
+    asked = {  # Nova's metadata API, asked as the metadata proxy asks (signed), while the server exists
+        (path, tamper): local_clouds.metadata("ovh", "UK1", "probe-vm", path, tamper)
+        for path, tamper in (
+            ("openstack/latest/user_data", "none"),
+            ("openstack/latest/meta_data.json", "none"),
+            ("openstack/latest/meta_data.json", "signature"),
+            ("openstack/latest/meta_data.json", "tenant"),
+        )
+    }
     destroy = hub_pulumi("destroy", "--yes", "--skip-preview", "--stack", "probe", cwd=project, timeout=900)
-    return up, destroy, before, during, local_clouds.inventory(), state, export
+    return up, destroy, before, during, local_clouds.inventory(), state, export, asked
 
 
 def outputs(state: dict) -> dict:
@@ -82,7 +94,7 @@ def outputs(state: dict) -> dict:
 
 
 def test_a_volume_attaches_to_an_instance_of_the_fake_driver_and_goes_on_destroy(probe):
-    up, destroy, before, during, after, state, _ = probe
+    up, destroy, before, during, after, state, *_ = probe
     assert up.returncode == 0, (up.stdout[-4000:], up.stderr[-4000:])
     out = outputs(state)
     uk = during["ovh/UK1"]
@@ -97,7 +109,7 @@ def test_a_volume_attaches_to_an_instance_of_the_fake_driver_and_goes_on_destroy
 
 
 def test_keystone_issues_ec2_credentials_and_application_credentials_with_access_rules(probe):
-    up, *_, state, _ = probe
+    up, *_, state, _, _ = probe
     assert up.returncode == 0
     out = outputs(state)
     assert len(out["ec2Access"]) == 32
@@ -117,7 +129,7 @@ def test_regions_of_one_cloud_are_separate_backends(probe):
 def test_the_clouds_yaml_auth_url_wins_over_an_explicit_auth_url_in_the_program(probe):
     """terraform-provider-openstack (in pulumi-openstack 5.4.1): with ``cloud`` set, the clouds.yaml entry's
     auth_url is used and the program's auth_url is ignored; the state still records the program's."""
-    up, _, _, during, _, state, _ = probe
+    up, _, _, during, _, state, *_ = probe
     assert up.returncode == 0, up.stdout[-3000:]
     assert outputs(state)["ikNet"] in {n["id"] for n in during["infomaniak/dc4-a"]["networks"]}
     ik = next(
@@ -129,7 +141,7 @@ def test_the_clouds_yaml_auth_url_wins_over_an_explicit_auth_url_in_the_program(
 
 
 def test_a_state_naming_the_local_auth_url_is_placed_through_the_catalog_file(probe, local_clouds):
-    up, *_, state, _ = probe
+    up, *_, state, _, _ = probe
     assert up.returncode == 0
     export = json.dumps(state)
     host = yaml.safe_load(local_clouds.clouds_yaml.read_text())["clouds"]["ovh"]["auth"]["auth_url"].split("/")[2]
@@ -143,7 +155,7 @@ def test_a_state_naming_the_local_auth_url_is_placed_through_the_catalog_file(pr
 
 def test_the_policy_pack_places_it_through_the_same_catalog(probe, local_clouds, hub_pulumi, tmp_path):
     """`pulumi policy analyze --file`: the catalog goes to the pack as an organisation config's ``catalog``."""
-    up, *_, export = probe
+    up, *_, export, _ = probe
     assert up.returncode == 0
     org = tmp_path / "org.json"
     org.write_text(json.dumps({"catalog": yaml.safe_load(local_clouds.catalog.read_text())}))
@@ -165,3 +177,26 @@ def test_the_policy_pack_places_it_through_the_same_catalog(probe, local_clouds,
     host = yaml.safe_load(local_clouds.clouds_yaml.read_text())["clouds"]["ovh"]["auth"]["auth_url"].split("/")[2]
     assert any(host.split(":")[0] in m for m in unplaced()), unplaced()
     assert not unplaced("--policy-pack-config", str(config))
+
+
+def test_novas_metadata_api_serves_a_server_its_user_data_and_metadata_to_its_signed_proxy_only(probe):
+    """What cloud-init's OpenStack datasource reads at 169.254.169.254 (issue 25, the first joint): every region
+    serves Nova's own metadata API, behind a proxy that signs each instance's requests (Neutron's contract). The user
+    data comes back byte for byte as Pulumi gave it to Nova; meta_data.json names the server, its metadata (the
+    runtime channel's items) and its host name; a forged signature is refused (403), another project's id too (404)."""
+    up, *_, state, _, asked = probe
+    assert up.returncode == 0
+    vm = outputs(state)["vm"]
+    status, body = asked[("openstack/latest/user_data", "none")]
+    assert (
+        status == 200
+        and body.decode("utf-8")
+        == '#cloud-config\nhostname: probe-vm\nwrite_files:\n- path: /etc/probe\n  content: "caf\u00e9 \u2713"\n'
+    )
+    status, body = asked[("openstack/latest/meta_data.json", "none")]
+    assert status == 200, body
+    meta = json.loads(body)
+    assert meta["uuid"] == vm and meta["name"] == "probe-vm" and meta["hostname"] == "probe-vm", meta
+    assert meta["meta"] == {"resilient-stack:role": "web"} and meta["availability_zone"], meta
+    assert asked[("openstack/latest/meta_data.json", "signature")][0] == 403
+    assert asked[("openstack/latest/meta_data.json", "tenant")][0] == 404

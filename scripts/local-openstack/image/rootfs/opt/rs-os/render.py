@@ -33,6 +33,7 @@ def main() -> int:
         "@@HOST@@": backend["host"],
         "@@AUTH_URL@@": backend["auth_url"],
         "@@AUTH_URI@@": backend["auth_url"].rsplit("/v3", 1)[0],
+        "@@METADATA_SECRET@@": backend["metadata"]["proxy_secret"],
     }
     for src in sorted(TEMPLATES.rglob("*")):
         if src.is_dir():

@@ -9,6 +9,9 @@ uw() {  # uw PORT WSGI_FILE LOG PROCESSES: one API under uwsgi (see start-keysto
 uw 8778 /usr/bin/placement-api /var/log/placement/uwsgi.log 1
 uw 8774 /usr/bin/nova-api-wsgi /var/log/nova/nova-api-uwsgi.log 2
 uw 8776 /usr/bin/cinder-wsgi /var/log/cinder/cinder-api-uwsgi.log 1
+# Nova's metadata API (what cloud-init's OpenStack datasource reads at 169.254.169.254, through a signing proxy)
+METADATA_PORT=$(jget metadata.port)
+uw "$METADATA_PORT" /usr/bin/nova-metadata-wsgi /var/log/nova/nova-metadata-uwsgi.log 1
 glance-api --config-file /etc/glance/glance-api.conf > /var/log/glance/stdout.log 2>&1 &
 neutron-server --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini \
   > /var/log/neutron/stdout.log 2>&1 &
@@ -23,4 +26,4 @@ python3 -c 'import sys; from cinder.cmd.volume import main; sys.exit(main())' \
   --log-file /var/log/cinder/cinder-volume.log > /var/log/cinder/volume-stdout.log 2>&1 &
 for s in account container object; do swift-$s-server /etc/swift/$s-server.conf > /var/log/swift/$s.log 2>&1 & done
 swift-proxy-server /etc/swift/proxy-server.conf > /var/log/swift/proxy.log 2>&1 &
-for p in 8778 8774 8776 9292 9696 8080; do wait_port $p 300 || exit 1; done
+for p in 8778 8774 8776 "$METADATA_PORT" 9292 9696 8080; do wait_port "$p" 300 || exit 1; done
