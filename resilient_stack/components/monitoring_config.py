@@ -74,7 +74,11 @@ class ThresholdSettings(_Model):
         default=85, ge=10, le=99, description="A host's root or data file system this full (percent) for 10 minutes."
     )
     certificate_days: int = Field(
-        default=14, ge=1, le=365, description="A web host's HTTPS certificate expires within this many days."
+        default=14,
+        ge=1,
+        le=365,
+        description="A web host's HTTPS certificate, or a certificate of a database member (the cluster's CA, its "
+        "own, the administrator's), expires within this many days.",
     )
 
     backup_max_age_hours: float = Field(

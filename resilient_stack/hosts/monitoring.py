@@ -41,7 +41,7 @@ from resilient_stack.core.vocabulary import (
     PROMETHEUS_PORT,
     WEB,
 )
-from resilient_stack.hosts import dns, document, firewall, hardening, runtime, secrets
+from resilient_stack.hosts import dns, document, firewall, hardening, pki, runtime, secrets
 from resilient_stack.hosts import fields as check
 from resilient_stack.hosts.paths import (
     ALERTMANAGER_SERVICE,
@@ -392,6 +392,17 @@ def alert_rules(thresholds: Thresholds = Thresholds()) -> str:
             severity="warning",
             summary=f"The certificate of {{{{ $labels.instance }}}} expires in less than {t.certificate_days} days",
             action="Check certbot's renewal on the host (journalctl -u certbot)",
+        ),
+        _rule(
+            "MemberCertificateExpiring",
+            f"resilient_stack_certificate_expiry_timestamp_seconds - time() < {t.certificate_days * 86400}",
+            wait="1h",
+            severity="warning",
+            summary=f"The certificate {{{{ $labels.file }}}} of {{{{ $labels.instance }}}} expires in less than "
+            f"{t.certificate_days} days",
+            action=f"pulumi up: it issues the cluster's certificates again {pki.RENEW_BEFORE_DAYS} days before they expire, "
+            "and the hosts' "
+            "sync applies them (docs/operations.md#rotating-secrets-and-renewing-certificates)",
         ),
         _rule(
             "MonitoringPeerDown",

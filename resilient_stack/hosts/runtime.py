@@ -39,6 +39,7 @@ from resilient_stack.core.vocabulary import PATRONI_API_PORT, SSH_PUBLIC_KEY
 from resilient_stack.hosts import dns, payload, secrets
 from resilient_stack.hosts.backup import JITTER_MAX_MINUTES, SCHEDULE_DROP_IN
 from resilient_stack.hosts.document import write_file
+from resilient_stack.hosts.exporters import TEXTFILE_DIR
 from resilient_stack.hosts.fields import CALENDAR_RE, LABEL_MAX, SERVER_NAME_RE
 from resilient_stack.hosts.paths import (
     ALERTMANAGER_CONF,
@@ -74,6 +75,7 @@ VERSION = 1
 CHUNK = 255  # Nova: a metadata value is at most 255 characters
 MAX_ITEMS = 100  # Nova's default quota is 128 metadata items per instance; the labels use a few
 SYNC_EVERY = "2min"  # how often root's sync unit reads the metadata
+CERTIFICATE_METRICS = f"{TEXTFILE_DIR}/resilient_stack_certificates.prom"  # the certificates' expiry (root's sync)
 _KEY = re.compile(re.escape(PREFIX) + r"(\d{2})")
 TITLE_MARK = (
     "<!--rs:title-->"  # where root's sync puts the title in the index page's template (never in an escaped text)
@@ -223,6 +225,9 @@ def sync_files(
                     alertmanager_service=ALERTMANAGER_SERVICE,
                     dns_service=dns.SERVICE,
                     **{k: v if role == "monitoring" else "" for k, v in monitoring.items()},
+                ),
+                certificate_functions=payload.lines(
+                    "runtime/sync_certificates.py", certificate_metrics=CERTIFICATE_METRICS
                 ),
                 backup_functions=payload.lines(
                     "runtime/sync_backups.py",

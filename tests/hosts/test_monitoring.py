@@ -455,3 +455,38 @@ def test_backups_older_than_their_schedule_or_a_repository_the_primary_cannot_re
     assert "max(resilient_stack_backup_newest_timestamp_seconds) > 216\n" in monitoring.alert_rules(
         monitoring.Thresholds(backup_max_age_hours=0.06)
     )
+
+
+def test_a_members_certificate_near_its_end_is_an_alert():
+    """Root's sync exports each certificate of a member's TLS directory with its end (resilient_stack_certificate_*):
+    one that ends in 15 days is inside the default 14 days after a day, and alerted an hour later."""
+    promtool, _ = tools()
+    import tempfile
+
+    rules = yaml.safe_load(monitoring.alert_rules())
+    for r in rules["groups"][0]["rules"]:
+        del r["annotations"]
+    series = 'resilient_stack_certificate_expiry_timestamp_seconds{instance="m", file="member.crt"}'
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "rules.yml").write_text(yaml.safe_dump(rules))
+        test = {
+            "rule_files": ["rules.yml"],
+            "evaluation_interval": "1m",
+            "tests": [
+                {
+                    "interval": "1m",
+                    "input_series": [{"series": series, "values": f"{15 * 86400}x1600"}],
+                    "alert_rule_test": [
+                        fired("MemberCertificateExpiring", "24h30m"),
+                        fired(
+                            "MemberCertificateExpiring",
+                            "25h10m",
+                            {"instance": "m", "file": "member.crt", "severity": "warning"},
+                        ),
+                    ],
+                }
+            ],
+        }
+        Path(d, "test.yml").write_text(yaml.safe_dump(test))
+        proc = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=d, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

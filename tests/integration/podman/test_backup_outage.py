@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 import secrets
+import ssl
 import time
 
 import pytest
 
 from resilient_stack.drills.plan import pick_internet_subnet
 from resilient_stack.hosts import cloudinit as ci
+from resilient_stack.hosts import paths
 from resilient_stack.testing import podman, sessions, standins
 
 from .test_boot import (  # noqa: F401 (fixture)
@@ -59,6 +61,17 @@ def backup_metrics(host: podman.Host) -> dict[str, float]:
     names = {"resilient_stack_backup_repository_readable": "readable",
              "resilient_stack_backup_newest_timestamp_seconds": "newest"}  # fmt: skip
     return {names[k]: float(v) for k, _, v in (line.partition(" ") for line in out.splitlines()) if k in names}
+
+
+def certificate_metrics(host: podman.Host) -> dict[str, float]:
+    """What the node exporter serves of root's sync's certificates file: {file: its end, epoch seconds}."""
+    out = host.exec("curl", "-fsS", "--max-time", "5", "http://127.0.0.1:9100/metrics", check=False).stdout
+    prefix = 'resilient_stack_certificate_expiry_timestamp_seconds{file="'
+    return {
+        line[len(prefix) :].split('"', 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in out.splitlines()
+        if line.startswith(prefix)
+    }
 
 
 def info(host: podman.Host) -> dict:
@@ -170,6 +183,11 @@ def test_a_member_whose_repository_cannot_be_reached_boots_serves_and_catches_up
     assert eventually(lambda: backup_metrics(db) == {"readable": 1.0, "newest": float(newest)}, 120, 5), backup_metrics(
         db
     )
+    # and what MemberCertificateExpiring reads: the end of each certificate of the member's TLS directory
+    served = certificate_metrics(db)
+    for name in ("ca.crt", "member.crt", "root.crt"):
+        end = db.exec("openssl", "x509", "-noout", "-enddate", "-in", f"{paths.TLS_DIR}/{name}").stdout.strip()
+        assert served.get(name) == float(ssl.cert_time_to_seconds(end.removeprefix("notAfter="))), (name, served)
 
 
 @pytest.mark.podman

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import secrets
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -595,16 +596,6 @@ def apply_roles(passwords, roles):
     return changed
 
 
-def apply_backup(backup):
-    lines = ["# Managed by resilient_stack (root's sync): the repository's keys and passphrase. 0640 postgres.",
-             "[global]"]
-    for key, option in (("key_id", "repo1-s3-key"), ("key_secret", "repo1-s3-key-secret"),
-                        ("cipher_pass", "repo1-cipher-pass"), ("path", "repo1-path")):
-        if key in backup:
-            lines.append(f"{option}={backup[key]}")
-    return write_private(PGBACKREST_SECRETS, "\n".join(lines) + "\n", ids("root", "postgres"), 0o640)
-
-
 def apply_app(app):
     """The application's credentials and secrets (root only: its agent reads them again when they change)."""
     return write_private(APP_CREDENTIALS, json.dumps(app, indent=1, sort_keys=True) + "\n", (0, 0), 0o600)
@@ -614,6 +605,9 @@ def apply_app(app):
 
 
 {{backup_functions}}
+
+
+{{certificate_functions}}
 
 
 def apply_secrets(doc, boot):
@@ -662,6 +656,7 @@ def main(argv):
         say(f"nothing changed: {exc}")
         return 1
     changed = apply_secrets(secret_doc, boot)
+    export_certificates()
     if doc.get("pg_hba") is not None and PATRONI_CONF and apply_pg_hba(doc["pg_hba"]):
         changed.append("pg_hba")
     if doc.get("firewall") is not None and FIREWALL_TABLE and apply_firewall(doc["firewall"]):

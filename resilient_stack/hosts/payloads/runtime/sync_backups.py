@@ -1,9 +1,20 @@
-# Managed by resilient_stack (cloud-init): a database member's backup schedule, part of root's sync (runtime/sync.py).
+# Managed by resilient_stack (cloud-init): a database member's backups, part of root's sync (runtime/sync.py): the
+# repository's keys (the sealed document's) and the schedule (the runtime document's).
 BACKUP_TIMERS = {{backup_timers}}  # kind -> the timer's unit; empty on a host without backups
 SYSTEMD_UNITS = "{{systemd_dir}}"
 SCHEDULE_DROP_IN = "{{drop_in}}"
 CALENDAR = re.compile({{calendar_re}})
 JITTER_MAX_S = {{jitter_max_s}}
+
+
+def apply_backup(backup):
+    lines = ["# Managed by resilient_stack (root's sync): the repository's keys and passphrase. 0640 postgres.",
+             "[global]"]
+    for key, option in (("key_id", "repo1-s3-key"), ("key_secret", "repo1-s3-key-secret"),
+                        ("cipher_pass", "repo1-cipher-pass"), ("path", "repo1-path")):
+        if key in backup:
+            lines.append(f"{option}={backup[key]}")
+    return write_private(PGBACKREST_SECRETS, "\n".join(lines) + "\n", ids("root", "postgres"), 0o640)
 
 
 def check_backup_schedule(schedule):
