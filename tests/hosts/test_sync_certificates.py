@@ -60,3 +60,14 @@ def test_a_host_without_certificates_exports_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "TLS_DIR", str(tmp_path / "tls"))
     monkeypatch.setattr(module, "CERTIFICATE_METRICS", str(tmp_path / "certificates.prom"))
     assert module.export_certificates() is False and not (tmp_path / "certificates.prom").exists()
+
+
+def test_no_openssl_exports_nothing_and_the_sync_goes_on(sync, tmp_path, monkeypatch, capsys):
+    sync.apply_tls(db_secrets()["tls"])
+
+    def missing(*a, **k):
+        raise FileNotFoundError(2, "No such file or directory", "openssl")
+
+    monkeypatch.setattr(sync.subprocess, "run", missing)
+    assert sync.export_certificates() is False
+    assert "certificates not exported" in capsys.readouterr().out
