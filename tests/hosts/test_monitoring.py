@@ -142,8 +142,9 @@ class tmp_file:
 NODE = 'up{job="node", instance="%s", site="%s"}'
 
 
-def promtool_test(series: list[dict], alerts: list[dict], minutes: int = 5) -> subprocess.CompletedProcess:
-    """``promtool test rules`` of the stack's rules: ``series`` over time, the alerts expected at given times."""
+def promtool_test(series: list[dict], alerts: list[dict], interval: str = "10s") -> subprocess.CompletedProcess:
+    """``promtool test rules`` of the stack's rules: ``series`` over time (a sample every ``interval``, the rules
+    evaluated as often), the alerts expected at given times."""
     promtool, _ = tools()
     import tempfile
 
@@ -154,8 +155,8 @@ def promtool_test(series: list[dict], alerts: list[dict], minutes: int = 5) -> s
         Path(d, "rules.yml").write_text(yaml.safe_dump(rules))
         test = {
             "rule_files": ["rules.yml"],
-            "evaluation_interval": "10s",
-            "tests": [{"interval": "10s", "input_series": series, "alert_rule_test": alerts}],
+            "evaluation_interval": interval,
+            "tests": [{"interval": interval, "input_series": series, "alert_rule_test": alerts}],
         }
         Path(d, "test.yml").write_text(yaml.safe_dump(test))
         return subprocess.run([promtool, "test", "rules", "test.yml"], cwd=d, capture_output=True, text=True)
@@ -422,33 +423,17 @@ def test_backups_older_than_their_schedule_or_a_repository_the_primary_cannot_re
         {"series": 'resilient_stack_backup_newest_timestamp_seconds{instance="p"}', "values": "0x100000"},
         {"series": 'resilient_stack_backup_repository_readable{instance="p"}', "values": "1x59 0x100000"},
     ]
-    promtool, _ = tools()
-    import tempfile
-
-    rules = yaml.safe_load(monitoring.alert_rules())
-    for r in rules["groups"][0]["rules"]:
-        del r["annotations"]
-    with tempfile.TemporaryDirectory() as d:
-        Path(d, "rules.yml").write_text(yaml.safe_dump(rules))
-        test = {
-            "rule_files": ["rules.yml"],
-            "evaluation_interval": "1m",
-            "tests": [
-                {
-                    "interval": "1m",
-                    "input_series": [{**s, "values": s["values"].replace("59", "9")} for s in series],
-                    "alert_rule_test": [
-                        fired("BackupRepositoryUnreadable", "15m"),
-                        fired("BackupRepositoryUnreadable", "25m", {"instance": "p", "severity": "critical"}),
-                        fired("BackupLate", "26h"),
-                        fired("BackupLate", "26h10m", {"severity": "critical"}),
-                        fired("BackupMissing", "26h10m"),
-                    ],
-                }
-            ],
-        }
-        Path(d, "test.yml").write_text(yaml.safe_dump(test))
-        proc = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=d, capture_output=True, text=True)
+    proc = promtool_test(
+        [{**s, "values": s["values"].replace("59", "9")} for s in series],
+        [
+            fired("BackupRepositoryUnreadable", "15m"),
+            fired("BackupRepositoryUnreadable", "25m", {"instance": "p", "severity": "critical"}),
+            fired("BackupLate", "26h"),
+            fired("BackupLate", "26h10m", {"severity": "critical"}),
+            fired("BackupMissing", "26h10m"),
+        ],
+        interval="1m",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert str(30 * hour) in monitoring.alert_rules(monitoring.Thresholds(backup_max_age_hours=30))
     # a schedule of minutes: a fraction of an hour, in whole seconds
@@ -460,33 +445,15 @@ def test_backups_older_than_their_schedule_or_a_repository_the_primary_cannot_re
 def test_a_members_certificate_near_its_end_is_an_alert():
     """Root's sync exports each certificate of a member's TLS directory with its end (resilient_stack_certificate_*):
     one that ends in 15 days is inside the default 14 days after a day, and alerted an hour later."""
-    promtool, _ = tools()
-    import tempfile
-
-    rules = yaml.safe_load(monitoring.alert_rules())
-    for r in rules["groups"][0]["rules"]:
-        del r["annotations"]
     series = 'resilient_stack_certificate_expiry_timestamp_seconds{instance="m", file="member.crt"}'
-    with tempfile.TemporaryDirectory() as d:
-        Path(d, "rules.yml").write_text(yaml.safe_dump(rules))
-        test = {
-            "rule_files": ["rules.yml"],
-            "evaluation_interval": "1m",
-            "tests": [
-                {
-                    "interval": "1m",
-                    "input_series": [{"series": series, "values": f"{15 * 86400}x1600"}],
-                    "alert_rule_test": [
-                        fired("MemberCertificateExpiring", "24h30m"),
-                        fired(
-                            "MemberCertificateExpiring",
-                            "25h10m",
-                            {"instance": "m", "file": "member.crt", "severity": "warning"},
-                        ),
-                    ],
-                }
-            ],
-        }
-        Path(d, "test.yml").write_text(yaml.safe_dump(test))
-        proc = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=d, capture_output=True, text=True)
+    proc = promtool_test(
+        [{"series": series, "values": f"{15 * 86400}x1600"}],
+        [
+            fired("MemberCertificateExpiring", "24h30m"),
+            fired(
+                "MemberCertificateExpiring", "25h10m", {"instance": "m", "file": "member.crt", "severity": "warning"}
+            ),
+        ],
+        interval="1m",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
