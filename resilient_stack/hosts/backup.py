@@ -271,7 +271,7 @@ def secret_document(backup: BackupTarget) -> dict[str, str]:
 def schedule_files(backup: BackupRepository | BackupTarget, schedule: BackupSchedule) -> list[dict[str, Any]]:
     """The backup script, its systemd service and the two timers (every database host), on ``schedule`` (which root's
     sync may change later with the timers' drop-ins)."""
-    calendars = {"full": schedule.full, "diff": schedule.diff}
+    timer = schedule.document()  # the same values root's sync writes as the timers' drop-ins
     return [
         write_file(BACKUP_SCRIPT, payload.render("shell/backup.sh", stanza=backup.stanza), permissions="0755"),
         write_file(
@@ -284,8 +284,8 @@ def schedule_files(backup: BackupRepository | BackupTarget, schedule: BackupSche
                 payload.render(
                     "systemd/resilient-stack-backup.timer",
                     kind=kind,
-                    calendar=calendars[kind],
-                    jitter_s=schedule.jitter_minutes * 60,
+                    calendar=timer[kind],
+                    jitter_s=timer["jitter_s"],
                     unit=_service_instance(kind),
                 ),
             )

@@ -400,9 +400,8 @@ def alert_rules(thresholds: Thresholds = Thresholds()) -> str:
             severity="warning",
             summary=f"The certificate {{{{ $labels.file }}}} of {{{{ $labels.instance }}}} expires in less than "
             f"{t.certificate_days} days",
-            action=f"pulumi up: it issues the cluster's certificates again {pki.RENEW_BEFORE_DAYS} days before they expire, "
-            "and the hosts' "
-            "sync applies them (docs/operations.md#rotating-secrets-and-renewing-certificates)",
+            action=f"pulumi up: it issues the cluster's certificates again {pki.RENEW_BEFORE_DAYS} days before "
+            "they expire, and the hosts' sync applies them (docs/operations.md#rotating-secrets-and-renewing-certificates)",
         ),
         _rule(
             "MonitoringPeerDown",
