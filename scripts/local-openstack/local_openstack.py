@@ -22,6 +22,8 @@ Commands (root: network namespaces and rootful podman):
     local_openstack.py stats [--name N]          memory (PSS) of each region
     local_openstack.py backup-user --cloud ENTRY --user U [--name N]   a dedicated object-store user of the entry's
                                                  project and its S3 keys (JSON)
+    local_openstack.py hosts start|stop|list [--name N]   the compute agent (compute_agent.py): every ACTIVE server
+                                                 boots as a host of the host image (`up --hosts` starts it too)
     local_openstack.py check-image               exit 0 when the images of this version exist
 
 `up` prints the clouds.yaml to use (also written to RUN_DIR/clouds.yaml: one entry per cloud, and one per other
@@ -475,6 +477,9 @@ def down(name: str, quiet: bool = False) -> None:
     """Stop and remove the containers of ``name`` (clean shutdown first), its namespaces and /etc/netns files."""
     if not NAME_RE.match(name):
         raise Failed(f"--name {name!r}: 1-10 lower-case letters or digits")
+    import compute_agent  # this directory (it imports this module: not at the top)
+
+    compute_agent.stop(name)  # it removes the hosts it booted
     ids = run("podman", "ps", "-aq", "--filter", f"label={LABEL}={name}", check=False).stdout.split()
     if ids:
         run("podman", "stop", "-t", "90", *ids, check=False, timeout=300)
@@ -621,6 +626,8 @@ def cmd_up(args) -> int:
         t = clouds.start(timeout=args.timeout)
         files = clouds.write_client_files()
         clouds.probe()
+        if getattr(args, "hosts", False):
+            start_hosts(args.name, run_dir)
     except BaseException:
         log("start failed: removing what was started")
         down(args.name, quiet=True)
@@ -633,6 +640,32 @@ def cmd_up(args) -> int:
     )
     if not args.quiet:
         print(files["clouds"].read_text(), end="")
+    return 0
+
+
+def start_hosts(name: str, run_dir: Path) -> None:
+    import compute_agent
+
+    try:
+        pid = compute_agent.start(name, run_dir)
+    except compute_agent.AgentError as exc:
+        raise Failed(str(exc)) from None
+    log(f"compute agent {pid}: every ACTIVE server boots as a host (RUN_DIR/hosts.json; logs/compute-agent.log)")
+
+
+def cmd_hosts(args) -> int:
+    """``hosts start``: servers boot as hosts from now on; ``hosts stop``: the agent and its hosts go (the clouds
+    stay); ``hosts list``: RUN_DIR/hosts.json."""
+    import compute_agent
+
+    run_dir, _ = _running(args)
+    if args.action == "start":
+        start_hosts(args.name, run_dir)
+    elif args.action == "stop":
+        log(f"{compute_agent.stop(args.name)} compute agent(s) stopped; their hosts removed")
+    else:
+        state = run_dir / "hosts.json"
+        print(state.read_text() if state.exists() else json.dumps({"hosts": {}, "not_booted": {}}))
     return 0
 
 
@@ -719,7 +752,7 @@ def main(argv: list[str]) -> int:
     b = sub.add_parser("build", help="build the images (cached in podman storage)")
     b.add_argument("--force", action="store_true")
     sub.add_parser("check-image", help="exit 0 when this version's images exist")
-    for n in ("up", "down", "run", "exec", "inventory", "stats", "backup-user", "metadata"):
+    for n in ("up", "down", "run", "exec", "inventory", "stats", "backup-user", "metadata", "hosts"):
         p = sub.add_parser(n)
         p.add_argument("--name", default="local")
         if n not in ("down", "stats"):
@@ -729,6 +762,13 @@ def main(argv: list[str]) -> int:
         if n == "up":
             p.add_argument("--owner-pid", type=int, help="remove the clouds when this process exits")
             p.add_argument("--quiet", action="store_true", help="do not print clouds.yaml")
+            p.add_argument(
+                "--hosts",
+                action="store_true",
+                help="start the compute agent: every ACTIVE server boots as a host (compute_agent.py)",
+            )
+        if n == "hosts":
+            p.add_argument("action", choices=("start", "stop", "list"))
         if n in ("run", "exec"):
             p.add_argument("command", nargs=argparse.REMAINDER)
         if n == "backup-user":
@@ -773,6 +813,7 @@ def main(argv: list[str]) -> int:
         "stats": cmd_stats,
         "backup-user": cmd_backup_user,
         "metadata": cmd_metadata,
+        "hosts": cmd_hosts,
     }[args.cmd](args)
 
 

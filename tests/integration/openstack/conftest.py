@@ -64,6 +64,13 @@ class LocalClouds:
         answer = json.loads(r.stdout)
         return answer["status"], base64.b64decode(answer["body"])
 
+    def hosts(self, action: str) -> dict:
+        """The compute agent (``start``, ``stop``: every ACTIVE server boots as a host) or what it booted
+        (``list``: RUN_DIR/hosts.json)."""
+        r = _script("hosts", action, "--name", self.name, "--run-dir", str(self.run_dir), timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return json.loads(r.stdout) if action == "list" else {}
+
     def backup_user(self, cloud: str, user: str) -> dict[str, str]:
         """A dedicated object-store user of ``cloud``'s project and its S3 keys ({"access", "secret"}), made as an
         operator makes it once per stack (docs/operations.md#the-backup-credential)."""

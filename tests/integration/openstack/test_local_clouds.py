@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -70,6 +72,7 @@ def probe(hub_pulumi, local_clouds, tmp_path_factory):
     ovh = yaml.safe_load(local_clouds.clouds_yaml.read_text())["clouds"]["ovh"]["auth"]["auth_url"]
     hub_pulumi.ok("config", "set", "--stack", "probe", "ovhAuthUrl", ovh, cwd=project)
     before = local_clouds.inventory()
+    local_clouds.hosts("start")  # the compute agent: the probe VM boots as a host (issue 25)
     up = hub_pulumi("up", "--yes", "--skip-preview", "--stack", "probe", cwd=project, timeout=900)
     during = local_clouds.inventory()
     state = json.loads(hub_pulumi.ok("stack", "export", "--stack", "probe", "--show-secrets", cwd=project).stdout)
@@ -84,13 +87,93 @@ def probe(hub_pulumi, local_clouds, tmp_path_factory):
             ("openstack/latest/meta_data.json", "tenant"),
         )
     }
+    booted = observe_host(local_clouds, outputs(state)["vm"]) if up.returncode == 0 else None
     destroy = hub_pulumi("destroy", "--yes", "--skip-preview", "--stack", "probe", cwd=project, timeout=900)
-    return up, destroy, before, during, local_clouds.inventory(), state, export, asked
+    gone = host_gone(local_clouds, booted)
+    local_clouds.hosts("stop")
+    return up, destroy, before, during, local_clouds.inventory(), state, export, asked, booted, gone
+
+
+def podman_exec(container: str, *cmd: str, timeout: float = 60) -> str:
+    r = subprocess.run(["podman", "exec", container, *cmd], capture_output=True, text=True, timeout=timeout)
+    return r.stdout if r.returncode == 0 else f"exit {r.returncode}: {r.stdout}{r.stderr}"
+
+
+def observe_host(local_clouds, server_id: str) -> dict:
+    """What the host the compute agent booted for the server shows, once its cloud-init is done (or 5 minutes)."""
+    deadline = time.monotonic() + 120
+    while True:
+        listed = local_clouds.hosts("list")
+        if server_id in listed["hosts"]:
+            host = listed["hosts"][server_id]
+            break
+        assert server_id not in listed["not_booted"], listed["not_booted"][server_id]
+        assert time.monotonic() < deadline, f"no host booted for {server_id} in 120 s: {listed}"
+        time.sleep(2)
+    c = host["container"]
+    public = host["nics"][0]["addresses"][0].split("/")[0]
+    visit = subprocess.run(
+        ["ip", "netns", "exec", local_clouds.hub, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+         "--max-time", "10", f"http://{public}/"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    return {
+        **host,
+        "status": podman_exec(c, "cloud-init", "status", "--wait", "--long", timeout=300),
+        "probe": podman_exec(c, "cat", "/etc/probe"),
+        "platform": podman_exec(c, "cloud-init", "query", "platform").strip(),
+        "instance_id": podman_exec(c, "cloud-init", "query", "v1.instance_id").strip(),
+        "hostname": podman_exec(c, "hostname").strip(),
+        "links": {  # device -> (MAC, IPv4 addresses), as the host sees them
+            link["ifname"]: (
+                link.get("address"),
+                [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", []) if a["family"] == "inet"],
+            )
+            for link in json.loads(podman_exec(c, "ip", "-j", "addr"))
+            if link["ifname"] != "lo"
+        },
+        "route": podman_exec(c, "ip", "route", "show", "default").strip(),
+        "visitor": visit.stdout,
+    }
+
+
+def host_gone(local_clouds, booted: dict | None) -> dict:
+    """Once the server is deleted: is its host still there (container, network namespace)? Waits up to 60 s."""
+    if booted is None:
+        return {}
+    deadline = time.monotonic() + 60
+    while True:
+        container = subprocess.run(["podman", "container", "exists", booted["container"]]).returncode == 0
+        netns = Path("/run/netns", booted["netns"]).exists()
+        if not (container or netns) or time.monotonic() > deadline:
+            return {"container": container, "netns": netns}
+        time.sleep(1)
 
 
 def outputs(state: dict) -> dict:
     stack = next(r for r in state["deployment"]["resources"] if r["type"] == "pulumi:pulumi:Stack")
     return stack["outputs"]
+
+
+def test_the_server_boots_as_a_host_that_reads_its_user_data_from_novas_metadata_service(probe):
+    """Issue 25: the server `pulumi up` created boots (the compute agent), cloud-init's OpenStack datasource reads
+    the user data Nova received through 169.254.169.254 (the signing proxy, Nova's metadata API), on the MACs and
+    fixed addresses Neutron gave its ports, in Nova's order; a visitor in the hub reaches its public address; the
+    host goes with the server."""
+    up, _, _, _, _, state, _, _, booted, gone = probe
+    assert up.returncode == 0, up.stdout[-3000:]
+    assert "\nstatus: done\n" in "\n" + booted["status"].lstrip("."), booted["status"]  # --wait prints dots first
+    assert "DataSourceOpenStack" in booted["status"]  # not NoCloud, not None
+    assert (booted["platform"], booted["instance_id"]) == ("openstack", outputs(state)["vm"])
+    assert booted["probe"] == "caf\u00e9 \u2713"  # the user data ran, UTF-8 intact
+    assert booted["hostname"] == "probe-vm"
+    vm = next(r for r in state["deployment"]["resources"] if r["type"] == "openstack:compute/instance:Instance")
+    nets = vm["outputs"]["networks"]  # what Nova reported to Pulumi: Ext-Net first, then the private network
+    assert [booted["links"][f"eth{i}"][0] for i in range(len(nets))] == [n["mac"] for n in nets]
+    assert [booted["links"][f"eth{i}"][1][0].split("/")[0] for i in range(len(nets))] == [n["fixedIpV4"] for n in nets]
+    assert booted["route"].startswith("default via 198.18.13.1 dev eth0")  # UK1's external gateway
+    assert booted["visitor"] == "200"  # the image's nginx, through the public address
+    assert gone == {"container": False, "netns": False}
 
 
 def test_a_volume_attaches_to_an_instance_of_the_fake_driver_and_goes_on_destroy(probe):
@@ -109,7 +192,7 @@ def test_a_volume_attaches_to_an_instance_of_the_fake_driver_and_goes_on_destroy
 
 
 def test_keystone_issues_ec2_credentials_and_application_credentials_with_access_rules(probe):
-    up, *_, state, _, _ = probe
+    up, *_, state, _, _, _, _ = probe
     assert up.returncode == 0
     out = outputs(state)
     assert len(out["ec2Access"]) == 32
@@ -141,7 +224,7 @@ def test_the_clouds_yaml_auth_url_wins_over_an_explicit_auth_url_in_the_program(
 
 
 def test_a_state_naming_the_local_auth_url_is_placed_through_the_catalog_file(probe, local_clouds):
-    up, *_, state, _, _ = probe
+    up, *_, state, _, _, _, _ = probe
     assert up.returncode == 0
     export = json.dumps(state)
     host = yaml.safe_load(local_clouds.clouds_yaml.read_text())["clouds"]["ovh"]["auth"]["auth_url"].split("/")[2]
@@ -155,7 +238,7 @@ def test_a_state_naming_the_local_auth_url_is_placed_through_the_catalog_file(pr
 
 def test_the_policy_pack_places_it_through_the_same_catalog(probe, local_clouds, hub_pulumi, tmp_path):
     """`pulumi policy analyze --file`: the catalog goes to the pack as an organisation config's ``catalog``."""
-    up, *_, export, _ = probe
+    up, *_, export, _, _, _ = probe
     assert up.returncode == 0
     org = tmp_path / "org.json"
     org.write_text(json.dumps({"catalog": yaml.safe_load(local_clouds.catalog.read_text())}))
@@ -184,7 +267,7 @@ def test_novas_metadata_api_serves_a_server_its_user_data_and_metadata_to_its_si
     serves Nova's own metadata API, behind a proxy that signs each instance's requests (Neutron's contract). The user
     data comes back byte for byte as Pulumi gave it to Nova; meta_data.json names the server, its metadata (the
     runtime channel's items) and its host name; a forged signature is refused (403), another project's id too (404)."""
-    up, *_, state, _, asked = probe
+    up, *_, state, _, asked, _, _ = probe
     assert up.returncode == 0
     vm = outputs(state)["vm"]
     status, body = asked[("openstack/latest/user_data", "none")]

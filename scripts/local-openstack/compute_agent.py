@@ -1,0 +1,607 @@
+#!/usr/bin/env python3
+"""The local clouds' compute agent: every server Nova creates boots as a real Debian host (standard library only).
+
+Nova's fake driver boots nothing. This agent (started by ``local_openstack.py up --hosts`` or ``hosts start``) asks
+every region's Nova, as the clouds' administrator, which servers exist, and for each ACTIVE one runs the project's
+host image in podman (``--systemd=always``, as the fire drill's hosts):
+
+* **its network**: a network namespace of its own (``rsos-NAME-i<id>``) with one interface per Neutron port, in
+  the order Nova lists them in ``network_data.json`` (``eth0``, ``eth1``...), each with the port's MAC and fixed
+  address, plugged into a bridge per Neutron network in the hub namespace. The external networks' bridges hold their
+  subnet's gateway (``198.18.R.1``) and the hub routes between them: the public addresses of every region reach each
+  other and the hub, where the clients (and a visitor) run. A private network is a bare bridge (no route out), as a
+  tenant network without a router. The agent sets the addresses before the host boots, as Neutron's DHCP would hand
+  them; cloud-init's own network configuration is off.
+* **its metadata**: cloud-init's OpenStack datasource (``product_name=OpenStack Nova`` in PID 1's environment, which
+  cloud-init takes for the DMI it has not in a container; no NoCloud seed) reads ``http://169.254.169.254``, served
+  in the hub by this agent's proxy: it knows the instance by the source address of the request (its port on the
+  external network), signs the request as Neutron's metadata proxy does and forwards it to that region's Nova
+  metadata API. So the host gets exactly the user data and metadata Nova was given, and its runtime sync reads
+  updates from Nova as on a cloud.
+* **its lifecycle**: a server that goes away (``pulumi destroy``, a replacement) loses its host, its namespace and
+  its root disk (the container); SHUTOFF stops the host, ACTIVE again starts it.
+
+Not done here (docs/local-openstack.md, "What these clouds do not show"): Cinder volumes as block devices, security
+groups (not enforced on the fabric), egress to a mirror/registry/S3, floating IPs and routers (database rows only).
+
+    ip netns exec is NOT needed: run on the machine (root) as
+    compute_agent.py --name NAME --run-dir RUN_DIR [--image IMAGE] [--interval S]
+
+It writes RUN_DIR/hosts.json (each booted server: container, namespace, region, addresses, state) after every
+change, and RUN_DIR/agent.ready once the fabric is up. SIGTERM removes every host it booted, then exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import ctypes
+import http.server
+import ipaddress
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hub_client import ADMIN_PASSWORD, Client, metadata_request  # this directory: standard library only
+from local_openstack import LABEL, NAME_RE, backends, topology
+
+HOST_IMAGE = os.environ.get("RESILIENT_STACK_HOST_IMAGE", "localhost/resilient-stack-host:bookworm-8")
+METADATA_IP = "169.254.169.254"
+CLONE_NEWNET = 0x40000000
+SERVER_LABEL = "resilient-stack.local-openstack.server"
+
+# cloud-init's configuration of a cloud host: the OpenStack datasource only (mounted over the image's NoCloud
+# choice), its network configuration left to the fabric, a short wait for the metadata service.
+CLOUD_CFG = """\
+# local clouds (scripts/local-openstack/compute_agent.py): Nova's metadata service, as on an OpenStack cloud
+datasource_list: [ OpenStack, None ]
+datasource:
+  OpenStack:
+    max_wait: 120
+    timeout: 10
+    retries: 5
+network: {config: disabled}
+"""
+# the datasource's first (init-local) attempt asks DHCP for an address; the fabric has no DHCP server: answer fast
+DHCLIENT_CONF = "# local clouds: no DHCP server on the fabric (the agent sets the addresses)\ntimeout 2;\nretry 1;\n"
+
+
+class AgentError(Exception):
+    """One line for the log."""
+
+
+def log(msg: str) -> None:
+    print(f"[compute-agent] {time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
+
+
+def run(*cmd: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AgentError(f"{' '.join(cmd[:5])}... exited {r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}")
+    return r
+
+
+# ---- what a server's host is made of (pure) ------------------------------------------------------------------
+
+
+def hexid(uuid: str, n: int) -> str:
+    return uuid.replace("-", "")[:n]
+
+
+def bridge_name(network_id: str) -> str:
+    """The hub's bridge of a Neutron network (15 characters at most, as Linux allows)."""
+    return "b" + hexid(network_id, 13)
+
+
+def veth_name(port_id: str) -> str:
+    """The hub's end of a port's cable."""
+    return "p" + hexid(port_id, 13)
+
+
+def netns_name(name: str, server_id: str) -> str:
+    return f"rsos-{name}-i{hexid(server_id, 12)}"
+
+
+def container_name(name: str, server: dict) -> str:
+    slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", server["name"]).strip("-")[:40] or "server"
+    return f"rsos-{name}-{slug}-{hexid(server['id'], 8)}"
+
+
+@dataclass(frozen=True)
+class Nic:
+    """One interface of a host: a Neutron port, as the instance sees it."""
+
+    device: str  # eth0, eth1... in Nova's order
+    mac: str
+    port_id: str
+    network_id: str
+    addresses: tuple[str, ...]  # address/prefix
+    gateway: str | None  # the default route's, on the first interface that has one
+    external: bool  # on a router:external network (the hub holds its gateway)
+    gateway_cidr: str | None  # the subnet's gateway/prefix, for the hub's side of an external network
+
+
+def plan_nics(network_data: dict, ports: list[dict], subnets: dict[str, dict], external: set[str]) -> list[Nic]:
+    """The host's interfaces: one per link of Nova's ``network_data.json`` (its order: eth0 first), matched to the
+    Neutron port of the same MAC, with the port's fixed addresses on their subnets' prefixes. The first interface
+    whose subnet has a gateway carries the default route. A link without a port, or a port without a link, is an
+    error (Nova and Neutron disagree: the host is not booted)."""
+    by_mac = {p["mac_address"].lower(): p for p in ports}
+    links = network_data.get("links") or []
+    if len(links) != len(by_mac):
+        raise AgentError(f"network_data.json lists {len(links)} links, Neutron {len(by_mac)} ports")
+    nics: list[Nic] = []
+    default_taken = False
+    for i, link in enumerate(links):
+        mac = str(link.get("ethernet_mac_address", "")).lower()
+        port = by_mac.get(mac)
+        if port is None:
+            raise AgentError(f"network_data.json link {link.get('id')} ({mac}): no Neutron port has this MAC")
+        addresses, gateway, gateway_cidr = [], None, None
+        for fixed in port.get("fixed_ips") or []:
+            subnet = subnets[fixed["subnet_id"]]
+            net = ipaddress.ip_network(subnet["cidr"])
+            if net.version != 4:
+                continue
+            addresses.append(f"{fixed['ip_address']}/{net.prefixlen}")
+            if subnet.get("gateway_ip") and gateway_cidr is None:
+                gateway_cidr = f"{subnet['gateway_ip']}/{net.prefixlen}"
+                if not default_taken:
+                    gateway, default_taken = subnet["gateway_ip"], True
+        nics.append(
+            Nic(
+                device=f"eth{i}",
+                mac=mac,
+                port_id=port["id"],
+                network_id=port["network_id"],
+                addresses=tuple(addresses),
+                gateway=gateway,
+                external=port["network_id"] in external,
+                gateway_cidr=gateway_cidr,
+            )
+        )
+    return nics
+
+
+def public_addresses(nics: list[Nic]) -> list[str]:
+    """The addresses the metadata proxy knows the host by: those on external networks (unique across regions:
+    each region's external subnet is its own; private subnets may overlap)."""
+    return [a.split("/")[0] for n in nics if n.external for a in n.addresses]
+
+
+def run_args(name: str, server: dict, region: str, ns: str, cfg: Path, dhclient: Path, disk: Path, image: str) -> list:
+    """``podman run`` of a server's host."""
+    return [
+        "podman", "run", "-d", "--name", container_name(name, server), "--hostname", server["name"],
+        "--label", f"{LABEL}={name}", "--label", f"{SERVER_LABEL}={server['id']}",
+        "--label", f"resilient-stack.local-openstack.region={region}",
+        "--systemd=always",
+        # a VM: its own kernel, devices and container storage (web hosts run their application in podman)
+        "--privileged", "-v", f"{disk}:/var/lib/containers",
+        "--network", f"ns:/run/netns/{ns}",
+        "-e", "product_name=OpenStack Nova",
+        # no resolver on the fabric yet: lookups fail at once instead of timing out (cloud-init resolves its URLs)
+        "--dns", "127.0.0.1",
+        "-v", f"{cfg}:/etc/cloud/cloud.cfg.d/90-nocloud.cfg:ro",
+        "-v", f"{dhclient}:/etc/dhcp/dhclient.conf:ro",
+        image,
+    ]  # fmt: skip
+
+
+# ---- the hub namespace, from a thread ------------------------------------------------------------------------
+
+
+def enter_netns(path: str) -> None:
+    """Move the CALLING THREAD into the network namespace at ``path`` (sockets it creates live there; threads it
+    starts too). The main thread stays in the machine's namespace, where ``ip`` and ``podman`` run."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise AgentError(f"setns {path}: {os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Region:
+    cloud: str
+    region: str
+    address: str
+    auth_url: str
+    external_cidr: str
+    client: Client | None = None
+
+
+@dataclass
+class Host:
+    server_id: str
+    name: str
+    region: str
+    tenant: str
+    region_address: str
+    container: str
+    netns: str
+    nics: list[Nic]
+    state: str = "running"
+    disk: str = ""
+    bridges: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "region": self.region,
+            "container": self.container,
+            "netns": self.netns,
+            "state": self.state,
+            "nics": [
+                {"device": n.device, "mac": n.mac, "port": n.port_id, "network": n.network_id, "addresses": n.addresses}
+                for n in self.nics
+            ],
+        }
+
+
+class Agent:
+    def __init__(self, name: str, run_dir: Path, image: str) -> None:
+        self.name, self.run_dir, self.image = name, run_dir, image
+        self.hub = f"/run/netns/rsos-{name}"
+        topo = topology()
+        self.regions = [
+            Region(b["cloud"], b["region"], b["address"], b["auth_url"], b["external_networks"][0]["cidr"])
+            for b in backends(topo)
+        ]
+        self.topo = topo
+        self.hosts: dict[str, Host] = {}
+        self.failed: dict[str, tuple[str, str]] = {}  # server id -> (region address, why it was not booted): said once
+        self.by_address: dict[str, Host] = {}
+        self.lock = threading.Lock()
+        self.bridges: set[str] = set()
+        self.stopping = threading.Event()
+        # the clouds' APIs answer only in the hub: one thread there makes every call
+        self.api = concurrent.futures.ThreadPoolExecutor(1, "hub-api", initializer=enter_netns, initargs=(self.hub,))
+        self.files = run_dir / "agent"
+        self.files.mkdir(parents=True, exist_ok=True)
+        (self.files / "cloud.cfg").write_text(CLOUD_CFG)
+        (self.files / "dhclient.conf").write_text(DHCLIENT_CONF)
+
+    # -- the clouds' APIs (in the hub) ------------------------------------------------------------------------
+    def _admin(self, r: Region) -> Client:
+        if r.client is None:
+            r.client = Client({"auth_url": r.auth_url, "username": "admin", "password": ADMIN_PASSWORD,
+                               "project_name": "admin"})  # fmt: skip
+        return r.client
+
+    def _get(self, r: Region, typ: str, path: str) -> dict:
+        def call() -> dict:
+            for attempt in (1, 2):
+                client = self._admin(r)
+                (url,) = client.endpoints(typ, r.region)
+                status, _, body = client.call(url.rstrip("/") + path)
+                if status == 401 and attempt == 1:
+                    r.client = None  # the token expired: authenticate again
+                    continue
+                if status != 200:
+                    raise AgentError(f"{r.cloud}/{r.region} GET {path}: HTTP {status}")
+                return json.loads(body)
+            raise AgentError("unreachable")
+
+        return self.api.submit(call).result(timeout=120)
+
+    def _metadata(self, r: Region, server: dict, path: str, address: str = "") -> tuple[int, dict, bytes]:
+        url, headers = metadata_request(self.topo, r.address, server["id"], server["tenant_id"], address, path)
+
+        def call() -> tuple[int, dict, bytes]:
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
+                    return resp.status, dict(resp.headers), resp.read()
+            except urllib.error.HTTPError as exc:
+                return exc.code, dict(exc.headers), exc.read()
+
+        return self.api.submit(call).result(timeout=60)
+
+    # -- the fabric ------------------------------------------------------------------------------------------
+    def start_fabric(self) -> None:
+        run("ip", "netns", "exec", f"rsos-{self.name}", "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        run("ip", "-n", f"rsos-{self.name}", "addr", "replace", f"{METADATA_IP}/32", "dev", "lo")
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def serve() -> None:
+            try:
+                enter_netns(self.hub)
+                server = http.server.ThreadingHTTPServer((METADATA_IP, 80), self._handler())
+                server.daemon_threads = True
+            except BaseException as exc:  # noqa: BLE001 - reported to the main thread
+                errors.append(exc)
+                ready.set()
+                return
+            ready.set()
+            server.serve_forever(poll_interval=0.5)
+
+        threading.Thread(target=serve, name="metadata-proxy", daemon=True).start()
+        ready.wait(30)
+        if errors:
+            raise AgentError(f"metadata proxy on {METADATA_IP}:80: {errors[0]}")
+
+    def _bridge(self, network_id: str, gateway_cidr: str | None) -> str:
+        br = bridge_name(network_id)
+        if br not in self.bridges:
+            hub = f"rsos-{self.name}"
+            if run("ip", "-n", hub, "link", "show", br, check=False).returncode != 0:
+                run("ip", "-n", hub, "link", "add", br, "type", "bridge")
+                if gateway_cidr:  # an external network: the hub is its router
+                    run("ip", "-n", hub, "addr", "add", gateway_cidr, "dev", br)
+                run("ip", "-n", hub, "link", "set", br, "up")
+            self.bridges.add(br)
+        return br
+
+    def _handler(self):
+        agent = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def do_GET(self) -> None:  # noqa: N802
+                with agent.lock:
+                    host = agent.by_address.get(self.client_address[0])
+                if host is None:
+                    self.send_error(404, "no instance at this address")
+                    return
+                region = next(r for r in agent.regions if r.region == host.region and r.address == host.region_address)
+                url, headers = metadata_request(
+                    agent.topo, region.address, host.server_id, host.tenant, self.client_address[0], self.path
+                )
+                try:
+                    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
+                        status, ctype, body = resp.status, resp.headers.get("Content-Type"), resp.read()
+                except urllib.error.HTTPError as exc:
+                    status, ctype, body = exc.code, exc.headers.get("Content-Type"), exc.read()
+                except OSError as exc:
+                    self.send_error(502, f"Nova's metadata API: {exc}")
+                    return
+                self.send_response(status)
+                self.send_header("Content-Type", ctype or "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, fmt: str, *args) -> None:
+                log(f"metadata {self.client_address[0]} {fmt % args}")
+
+        return Handler
+
+    # -- hosts -----------------------------------------------------------------------------------------------
+    def boot(self, r: Region, server: dict) -> Host:
+        ports = self._get(r, "network", f"/v2.0/ports?device_id={server['id']}")["ports"]
+        subnets, external = {}, set()
+        for p in ports:
+            for f in p.get("fixed_ips") or []:
+                subnets[f["subnet_id"]] = self._get(r, "network", f"/v2.0/subnets/{f['subnet_id']}")["subnet"]
+            if self._get(r, "network", f"/v2.0/networks/{p['network_id']}")["network"].get("router:external"):
+                external.add(p["network_id"])
+        status, _, body = self._metadata(r, server, "openstack/latest/network_data.json")
+        if status != 200:
+            raise AgentError(f"network_data.json: HTTP {status}")
+        nics = plan_nics(json.loads(body), ports, subnets, external)
+        if not public_addresses(nics):
+            raise AgentError("no port on an external network: the metadata service would not know it (not booted)")
+        ns = netns_name(self.name, server["id"])
+        host = Host(server["id"], server["name"], r.region, server["tenant_id"], r.address,
+                    container_name(self.name, server), ns, nics)  # fmt: skip
+        run("ip", "netns", "delete", ns, check=False)
+        run("ip", "netns", "add", ns)
+        try:
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+            for nic in nics:
+                br = self._bridge(nic.network_id, nic.gateway_cidr if nic.external else None)
+                veth = veth_name(nic.port_id)
+                run("ip", "-n", f"rsos-{self.name}", "link", "delete", veth, check=False)
+                run("ip", "-n", f"rsos-{self.name}", "link", "add", veth, "type", "veth", "peer", "name", nic.device,
+                    "netns", ns)  # fmt: skip
+                run("ip", "-n", ns, "link", "set", nic.device, "address", nic.mac)
+                for a in nic.addresses:
+                    run("ip", "-n", ns, "addr", "add", a, "dev", nic.device)
+                run("ip", "-n", ns, "link", "set", nic.device, "up")
+                run("ip", "-n", f"rsos-{self.name}", "link", "set", veth, "master", br, "up")
+                if nic.gateway:
+                    run("ip", "-n", ns, "route", "add", "default", "via", nic.gateway, "dev", nic.device)
+            disk = self.run_dir / "instances" / server["id"]
+            (disk / "containers").mkdir(parents=True, exist_ok=True)
+            host.disk = str(disk)
+            run("podman", "rm", "-f", "-t", "0", host.container, check=False)
+            run(*run_args(self.name, server, r.region, ns, self.files / "cloud.cfg", self.files / "dhclient.conf",
+                          disk / "containers", self.image))  # fmt: skip
+        except BaseException:
+            run("ip", "netns", "delete", ns, check=False)
+            raise
+        with self.lock:
+            self.hosts[server["id"]] = host
+            for a in public_addresses(nics):
+                self.by_address[a] = host
+        log(f"{r.cloud}/{r.region} {server['name']} ({server['id']}): booted {host.container} on "
+            + ", ".join(f"{n.device} {'/'.join(n.addresses)}" for n in nics))  # fmt: skip
+        return host
+
+    def remove(self, host: Host, why: str) -> None:
+        run("podman", "rm", "-f", "-t", "10", host.container, check=False)
+        run("ip", "netns", "delete", host.netns, check=False)
+        if host.disk:
+            run("rm", "-rf", host.disk, check=False)
+        with self.lock:
+            self.hosts.pop(host.server_id, None)
+            for a in [a for a, h in self.by_address.items() if h is host]:
+                del self.by_address[a]
+        log(f"{host.region} {host.name} ({host.server_id}): host removed ({why})")
+
+    def poll(self) -> bool:
+        """One pass over every region; True when something changed."""
+        changed = False
+        for r in self.regions:
+            try:
+                servers = self._get(r, "compute", "/servers/detail?all_tenants=1")["servers"]
+            except (AgentError, OSError, concurrent.futures.TimeoutError) as exc:
+                log(f"{r.cloud}/{r.region}: {exc}")  # a region down (a drill's fire): its hosts stay as they are
+                continue
+            seen = {s["id"]: s for s in servers}
+            mine = [h for h in list(self.hosts.values()) if h.region == r.region and h.region_address == r.address]
+            for h in mine:
+                s = seen.get(h.server_id)
+                if s is None:
+                    self.remove(h, "server deleted")
+                    changed = True
+                elif s["status"] == "SHUTOFF" and h.state == "running":
+                    run("podman", "stop", "-t", "30", h.container, check=False)
+                    h.state, changed = "stopped", True
+                elif s["status"] == "ACTIVE" and h.state == "stopped":
+                    run("podman", "start", h.container, check=False)
+                    h.state, changed = "running", True
+            for s in servers:
+                if s["status"] != "ACTIVE" or s["id"] in self.hosts or s["id"] in self.failed:
+                    continue
+                try:
+                    self.boot(r, s)
+                except (AgentError, OSError, KeyError, ValueError, concurrent.futures.TimeoutError) as exc:
+                    self.failed[s["id"]] = (r.address, str(exc))
+                    log(f"{r.cloud}/{r.region} {s['name']} ({s['id']}): NOT booted: {exc}")
+                changed = True
+            for sid in [sid for sid, (where, _) in self.failed.items() if where == r.address and sid not in seen]:
+                del self.failed[sid]  # a server that was not booted is gone: forget it
+        return changed
+
+    def write_state(self) -> None:
+        with self.lock:
+            doc = {
+                "hosts": {sid: h.summary() for sid, h in self.hosts.items()},
+                "not_booted": {sid: why for sid, (_, why) in self.failed.items()},
+            }
+        tmp = self.run_dir / "hosts.json.tmp"
+        tmp.write_text(json.dumps(doc, indent=1))
+        tmp.replace(self.run_dir / "hosts.json")
+
+    def stop(self) -> None:
+        for h in list(self.hosts.values()):
+            self.remove(h, "agent stopped")
+        self.write_state()
+
+    def loop(self, interval: float) -> None:
+        self.start_fabric()
+        self.write_state()
+        (self.run_dir / "agent.ready").write_text(str(os.getpid()))
+        log(f"watching {len(self.regions)} regions every {interval} s; metadata at {METADATA_IP}")
+        while not self.stopping.is_set():
+            if self.poll():
+                self.write_state()
+            self.stopping.wait(interval)
+
+
+# ---- the agent's process, for local_openstack.py (up --hosts, hosts start|stop, down) -------------------------
+
+
+def agent_pids(name: str) -> list[int]:
+    """The running agents of the clouds ``name`` (by their command line: a killed run's agent is found too)."""
+    me = Path(__file__).name
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in argv]
+        if any(w.endswith(me) for w in words[:3]) and f"--name={name}" in words:
+            pids.append(int(proc.name))
+    return pids
+
+
+def start(name: str, run_dir: Path, timeout: float = 60) -> int:
+    """Start the agent of running clouds in the background (its log: RUN_DIR/logs/compute-agent.log); its PID once
+    the fabric and the metadata proxy are up. An agent already running is kept."""
+    running = agent_pids(name)
+    if running:
+        return running[0]
+    ready = run_dir / "agent.ready"
+    ready.unlink(missing_ok=True)
+    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "logs" / "compute-agent.log", "a") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), f"--name={name}", f"--run-dir={run_dir}"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = (run_dir / "logs" / "compute-agent.log").read_text(errors="replace").strip().splitlines()[-3:]
+            if proc.poll() is None:
+                proc.kill()
+            raise AgentError("the compute agent did not start: " + " | ".join(tail))
+        time.sleep(0.2)
+    return proc.pid
+
+
+def _alive(pid: int) -> bool:
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child (local_openstack.py run): reaped
+            return False
+    except ChildProcessError:
+        pass  # not our child
+    return Path(f"/proc/{pid}").exists()
+
+
+def stop(name: str, timeout: float = 120) -> int:
+    """Stop the agents of the clouds ``name`` (each removes the hosts it booted); how many there were."""
+    pids = agent_pids(name)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(pids)
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="compute_agent.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--name", required=True)  # given as --name=NAME by start(): how agent_pids() finds it
+    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--image", default=HOST_IMAGE)
+    ap.add_argument("--interval", type=float, default=2.0)
+    args = ap.parse_args(argv)
+    if not NAME_RE.match(args.name):
+        raise AgentError(f"--name {args.name!r}: 1-10 lower-case letters or digits")
+    if not Path(f"/run/netns/rsos-{args.name}").exists():
+        raise AgentError(f"clouds {args.name!r} are not running")
+    agent = Agent(args.name, Path(args.run_dir), args.image)
+    signal.signal(signal.SIGTERM, lambda *_: agent.stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: agent.stopping.set())
+    try:
+        agent.loop(args.interval)
+    finally:
+        agent.stop()
+        (agent.run_dir / "agent.ready").unlink(missing_ok=True)
+        log("stopped: every host removed")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except AgentError as exc:
+        log(f"ERROR: {exc}")
+        sys.exit(1)

@@ -1,0 +1,93 @@
+"""The local clouds' compute agent (scripts/local-openstack/compute_agent.py), offline: how a server's host is wired
+from what Nova and Neutron say. The live proof (a server `pulumi up` created boots, reads its user data from Nova's
+metadata service, goes with the server) is tests/integration/openstack/test_local_clouds.py."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from resilient_stack.testing import podman
+from tests.conftest import ROOT
+
+DIR = ROOT / "scripts" / "local-openstack"
+
+EXT_NET, PRIV_NET = "6a0c1f0e-0000-4000-8000-00000000e0e0", "11111111-2222-4333-8444-555555555555"
+EXT_SUB, PRIV_SUB = "ext-subnet", "priv-subnet"
+SUBNETS = {
+    EXT_SUB: {"cidr": "198.18.13.0/24", "gateway_ip": "198.18.13.1"},
+    PRIV_SUB: {"cidr": "10.99.0.0/24", "gateway_ip": "10.99.0.1"},
+}
+
+
+@pytest.fixture
+def agent(monkeypatch):
+    monkeypatch.syspath_prepend(str(DIR))  # its imports: its own directory
+    return importlib.import_module("compute_agent")
+
+
+def port(pid: str, mac: str, net: str, subnet: str, ip: str) -> dict:
+    return {"id": pid, "mac_address": mac, "network_id": net, "fixed_ips": [{"subnet_id": subnet, "ip_address": ip}]}
+
+
+def links(*macs: str) -> dict:
+    return {"links": [{"id": f"tap{i}", "ethernet_mac_address": m} for i, m in enumerate(macs)]}
+
+
+def test_interfaces_follow_novas_order_with_the_ports_macs_and_addresses(agent):
+    ports = [  # Neutron lists them in its own order
+        port("p-priv", "fa:16:3e:00:00:02", PRIV_NET, PRIV_SUB, "10.99.0.7"),
+        port("p-ext", "FA:16:3E:00:00:01", EXT_NET, EXT_SUB, "198.18.13.42"),
+    ]
+    nics = agent.plan_nics(links("fa:16:3e:00:00:01", "fa:16:3e:00:00:02"), ports, SUBNETS, {EXT_NET})
+    assert [(n.device, n.mac, n.port_id, n.addresses, n.external) for n in nics] == [
+        ("eth0", "fa:16:3e:00:00:01", "p-ext", ("198.18.13.42/24",), True),
+        ("eth1", "fa:16:3e:00:00:02", "p-priv", ("10.99.0.7/24",), False),
+    ]
+    # one default route: the first interface's gateway; the private subnet's gateway is not a route out
+    assert [n.gateway for n in nics] == ["198.18.13.1", None]
+    assert nics[0].gateway_cidr == "198.18.13.1/24"
+    assert agent.public_addresses(nics) == ["198.18.13.42"]
+
+
+def test_a_host_on_a_private_network_only_has_no_public_address(agent):
+    ports = [port("p-priv", "fa:16:3e:00:00:02", PRIV_NET, PRIV_SUB, "10.99.0.7")]
+    nics = agent.plan_nics(links("fa:16:3e:00:00:02"), ports, SUBNETS, {EXT_NET})
+    assert agent.public_addresses(nics) == []  # the agent does not boot it: the metadata proxy could not know it
+
+
+@pytest.mark.parametrize(
+    "macs, ports, said",
+    [
+        (("fa:16:3e:00:00:01",), [], "1 links, Neutron 0 ports"),
+        (("fa:16:3e:00:00:09",), [port("p", "fa:16:3e:00:00:01", EXT_NET, EXT_SUB, "198.18.13.4")], "no Neutron port"),
+    ],
+)
+def test_nova_and_neutron_disagreeing_boots_nothing(agent, macs, ports, said):
+    with pytest.raises(agent.AgentError, match=said):
+        agent.plan_nics(links(*macs), ports, SUBNETS, {EXT_NET})
+
+
+def test_names_fit_linux_interface_names_and_are_the_ids(agent):
+    assert len(agent.bridge_name(EXT_NET)) <= 15 and len(agent.veth_name(PRIV_NET)) <= 15
+    assert agent.bridge_name(EXT_NET) == "b6a0c1f0e00004"
+    assert agent.netns_name("t42", PRIV_NET) == "rsos-t42-i111111112222"
+    server = {"id": PRIV_NET, "name": "shop web/1"}
+    assert agent.container_name("t42", server) == "rsos-t42-shop-web-1-11111111"
+
+
+def test_a_host_boots_as_an_openstack_instance_not_from_a_seed(agent, tmp_path):
+    server = {"id": PRIV_NET, "name": "shop-db-gra"}
+    argv = agent.run_args("t42", server, "GRA11", "rsos-t42-i1", tmp_path / "c", tmp_path / "d", tmp_path / "k", "img")
+    joined = " ".join(argv)
+    assert "-e product_name=OpenStack Nova" in joined  # cloud-init's OpenStack detection in a container
+    assert f"{tmp_path / 'c'}:/etc/cloud/cloud.cfg.d/90-nocloud.cfg:ro" in argv  # over the image's NoCloud choice
+    assert "--network ns:/run/netns/rsos-t42-i1" in joined and "--hostname shop-db-gra" in joined
+    assert "/var/lib/cloud/seed" not in joined
+    assert "resilient-stack.local-openstack=t42" in argv  # down() removes it with the clouds
+    assert "datasource_list: [ OpenStack, None ]" in agent.CLOUD_CFG
+
+
+def test_the_agent_boots_the_image_the_drill_boots(agent, monkeypatch):
+    assert agent.HOST_IMAGE == podman.DEFAULT_IMAGE
