@@ -111,6 +111,22 @@ def netns_name(name: str, server_id: str) -> str:
     return f"rsos-{name}-i{hexid(server_id, 12)}"
 
 
+def volume_file(run_dir: Path, name: str, volume_id: str) -> Path:
+    """A Cinder volume's bytes: a sparse file named after the clouds (``down`` detaches its loop device by it)."""
+    return run_dir / "volumes" / f"rsos-{name}-{volume_id}.img"
+
+
+def disk_link(volume_id: str) -> str:
+    """Where a host finds an attached volume: the serial a virtio disk carries is the volume id's first 20
+    characters (``/dev/disk/by-id/virtio-<serial>``, what the database hosts' data-volume script looks for)."""
+    return f"/dev/disk/by-id/virtio-{volume_id[:20]}"
+
+
+def attached_volumes(server: dict) -> list[str]:
+    """The ids of the volumes Nova attached to ``server`` (its detail, any microversion)."""
+    return [v["id"] for v in server.get("os-extended-volumes:volumes_attached") or []]
+
+
 def container_name(name: str, server: dict) -> str:
     slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", server["name"]).strip("-")[:40] or "server"
     return f"rsos-{name}-{slug}-{hexid(server['id'], 8)}"
@@ -234,7 +250,7 @@ class Host:
     nics: list[Nic]
     state: str = "running"
     disk: str = ""
-    bridges: list[str] = field(default_factory=list)
+    volumes: dict[str, str] = field(default_factory=dict)  # volume id -> its loop device, as attached
 
     def summary(self) -> dict:
         return {
@@ -243,6 +259,7 @@ class Host:
             "container": self.container,
             "netns": self.netns,
             "state": self.state,
+            "volumes": {vid: disk_link(vid) for vid in self.volumes},
             "nics": [
                 {"device": n.device, "mac": n.mac, "port": n.port_id, "network": n.network_id, "addresses": n.addresses}
                 for n in self.nics
@@ -431,8 +448,60 @@ class Agent:
             + ", ".join(f"{n.device} {'/'.join(n.addresses)}" for n in nics))  # fmt: skip
         return host
 
+    # -- volumes ---------------------------------------------------------------------------------------------
+    def attach(self, r: Region, host: Host, volume_id: str) -> None:
+        """Cinder's volume as a block device of the host: its file (made at the volume's size, sparse, the first
+        time it is attached; kept while Cinder has the volume) on a loop device, the device node made in the host
+        (a privileged container sees the devices of its start only) and linked by the volume's serial."""
+        path = volume_file(self.run_dir, self.name, volume_id)
+        if not path.exists():
+            size = self._get(r, "volumev3", f"/volumes/{volume_id}")["volume"]["size"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as f:
+                f.truncate(int(size) * 1024**3)
+        loop = run("losetup", "--find", "--show", str(path)).stdout.strip()
+        major, minor = (int(x, 16) for x in run("stat", "-c", "%t %T", loop).stdout.split())
+        link = disk_link(volume_id)
+        run("podman", "exec", host.container, "sh", "-c",
+            f"[ -b {loop} ] || mknod {loop} b {major} {minor}; mkdir -p /dev/disk/by-id; ln -sfn {loop} {link}")  # fmt: skip
+        host.volumes[volume_id] = loop
+        log(f"{host.region} {host.name}: volume {volume_id} attached as {loop} ({link})")
+
+    def detach(self, host: Host, volume_id: str, *, in_host: bool = True) -> None:
+        loop = host.volumes.pop(volume_id)
+        if in_host:
+            run("podman", "exec", host.container, "rm", "-f", disk_link(volume_id), check=False)
+        run("losetup", "--detach", loop, check=False)  # a device still mounted goes when the host lets it go
+        log(f"{host.region} {host.name}: volume {volume_id} detached ({loop})")
+
+    def sync_volumes(self, r: Region, host: Host, server: dict) -> bool:
+        wanted = attached_volumes(server)
+        changed = False
+        for vid in [v for v in host.volumes if v not in wanted]:
+            self.detach(host, vid)
+            changed = True
+        for vid in [v for v in wanted if v not in host.volumes]:
+            self.attach(r, host, vid)
+            changed = True
+        return changed
+
+    def forget_volumes(self, known: set[str]) -> bool:
+        """Volumes Cinder deleted (``known``: every region's volumes) lose their files; never one a host of this
+        agent has attached."""
+        changed = False
+        prefix = f"rsos-{self.name}-"
+        for path in (self.run_dir / "volumes").glob(f"{prefix}*.img"):
+            vid = path.name[len(prefix) : -len(".img")]
+            if vid not in known and not any(vid in h.volumes for h in self.hosts.values()):
+                path.unlink(missing_ok=True)
+                log(f"volume {vid} deleted from Cinder: its file removed")
+                changed = True
+        return changed
+
     def remove(self, host: Host, why: str) -> None:
         run("podman", "rm", "-f", "-t", "10", host.container, check=False)
+        for vid in list(host.volumes):
+            self.detach(host, vid, in_host=False)
         run("ip", "netns", "delete", host.netns, check=False)
         if host.disk:
             run("rm", "-rf", host.disk, check=False)
@@ -445,42 +514,63 @@ class Agent:
     def poll(self) -> bool:
         """One pass over every region; True when something changed."""
         changed = False
+        volumes: set[str] | None = set()  # every region's Cinder volumes; None when a region did not answer
         for r in self.regions:
             try:
                 servers = self._get(r, "compute", "/servers/detail?all_tenants=1")["servers"]
+                if volumes is not None:
+                    volumes |= {v["id"] for v in self._get(r, "volumev3", "/volumes/detail?all_tenants=1")["volumes"]}
             except (AgentError, OSError, concurrent.futures.TimeoutError) as exc:
                 log(f"{r.cloud}/{r.region}: {exc}")  # a region down (a drill's fire): its hosts stay as they are
+                volumes = None
                 continue
-            seen = {s["id"]: s for s in servers}
-            mine = [h for h in list(self.hosts.values()) if h.region == r.region and h.region_address == r.address]
-            for h in mine:
-                s = seen.get(h.server_id)
-                if s is None:
-                    self.remove(h, "server deleted")
-                    changed = True
-                elif s["status"] == "SHUTOFF" and h.state == "running":
-                    run("podman", "stop", "-t", "30", h.container, check=False)
-                    h.state, changed = "stopped", True
-                elif s["status"] == "ACTIVE" and h.state == "stopped":
-                    run("podman", "start", h.container, check=False)
-                    h.state, changed = "running", True
-            for s in servers:
-                if s["status"] != "ACTIVE" or s["id"] in self.hosts or s["id"] in self.failed:
-                    continue
-                try:
-                    self.boot(r, s)
-                except (AgentError, OSError, KeyError, ValueError, concurrent.futures.TimeoutError) as exc:
-                    self.failed[s["id"]] = (r.address, str(exc))
-                    log(f"{r.cloud}/{r.region} {s['name']} ({s['id']}): NOT booted: {exc}")
+            changed |= self._reconcile(r, servers)
+        if volumes is not None:
+            changed |= self.forget_volumes(volumes)
+        return changed
+
+    def _reconcile(self, r: Region, servers: list[dict]) -> bool:
+        changed = False
+        seen = {s["id"]: s for s in servers}
+        for h in [h for h in list(self.hosts.values()) if h.region_address == r.address]:
+            s = seen.get(h.server_id)
+            if s is None:
+                self.remove(h, "server deleted")
                 changed = True
-            for sid in [sid for sid, (where, _) in self.failed.items() if where == r.address and sid not in seen]:
-                del self.failed[sid]  # a server that was not booted is gone: forget it
+            elif s["status"] == "SHUTOFF" and h.state == "running":
+                run("podman", "stop", "-t", "30", h.container, check=False)
+                h.state, changed = "stopped", True
+            elif s["status"] == "ACTIVE" and h.state == "stopped":
+                run("podman", "start", h.container, check=False)
+                for vid in list(h.volumes):  # a restarted container has the devices of its start only
+                    self.detach(h, vid, in_host=False)
+                h.state, changed = "running", True
+        for s in servers:
+            if s["status"] != "ACTIVE" or s["id"] in self.hosts or s["id"] in self.failed:
+                continue
+            try:
+                self.boot(r, s)
+            except (AgentError, OSError, KeyError, ValueError, concurrent.futures.TimeoutError) as exc:
+                self.failed[s["id"]] = (r.address, str(exc))
+                log(f"{r.cloud}/{r.region} {s['name']} ({s['id']}): NOT booted: {exc}")
+            changed = True
+        for sid in [sid for sid, (where, _) in self.failed.items() if where == r.address and sid not in seen]:
+            del self.failed[sid]  # a server that was not booted is gone: forget it
+        for h in [h for h in list(self.hosts.values()) if h.region_address == r.address and h.state == "running"]:
+            try:
+                changed |= self.sync_volumes(r, h, seen[h.server_id])
+            except (AgentError, OSError, KeyError, concurrent.futures.TimeoutError) as exc:
+                log(f"{r.region} {h.name}: volumes: {exc}")
         return changed
 
     def write_state(self) -> None:
         with self.lock:
             doc = {
                 "hosts": {sid: h.summary() for sid, h in self.hosts.items()},
+                "volumes": sorted(
+                    p.name[len(f"rsos-{self.name}-") : -len(".img")]
+                    for p in (self.run_dir / "volumes").glob(f"rsos-{self.name}-*.img")
+                ),
                 "not_booted": {sid: why for sid, (_, why) in self.failed.items()},
             }
         tmp = self.run_dir / "hosts.json.tmp"
@@ -573,6 +663,12 @@ def stop(name: str, timeout: float = 120) -> int:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    # the loop devices of a killed agent's volumes (found by their files' names); their files stay with the run dir
+    listed = run("losetup", "-J", "-l", check=False).stdout.strip()
+    for dev in json.loads(listed).get("loopdevices", []) if listed else []:
+        back = Path(str(dev.get("back-file") or "").split(" (deleted)")[0]).name
+        if back.startswith(f"rsos-{name}-") and back.endswith(".img"):
+            run("losetup", "--detach", dev["name"], check=False)
     return len(pids)
 
 

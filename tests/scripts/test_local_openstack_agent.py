@@ -91,3 +91,15 @@ def test_a_host_boots_as_an_openstack_instance_not_from_a_seed(agent, tmp_path):
 
 def test_the_agent_boots_the_image_the_drill_boots(agent, monkeypatch):
     assert agent.HOST_IMAGE == podman.DEFAULT_IMAGE
+
+
+def test_a_volume_is_found_by_the_serial_a_virtio_disk_carries(agent, tmp_path):
+    vid = "3dbf1de8-db89-4fc9-a1b2-0123456789ab"
+    assert agent.disk_link(vid) == "/dev/disk/by-id/virtio-3dbf1de8-db89-4fc9-a"  # 20 characters
+    # the database hosts' data-volume script looks for the same serial
+    script = (ROOT / "resilient_stack/hosts/payloads/shell/data-volume.sh").read_text()
+    assert "serial=${VOLUME_ID:0:20}" in script
+    assert agent.volume_file(tmp_path, "t42", vid) == tmp_path / "volumes" / f"rsos-t42-{vid}.img"
+    server = {"os-extended-volumes:volumes_attached": [{"id": vid}, {"id": "other", "delete_on_termination": False}]}
+    assert agent.attached_volumes(server) == [vid, "other"]
+    assert agent.attached_volumes({}) == []

@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,8 @@ vm = openstack.compute.Instance(
     opts=pulumi.ResourceOptions(provider=uk, depends_on=[subnet]))
 volume = openstack.blockstorage.Volume("data", name="probe-data", size=10,
                                        metadata={"resilient-stack:role": "volume"}, opts=on_uk)
-attach = openstack.compute.VolumeAttach("data-attach", instance_id=vm.id, volume_id=volume.id, opts=on_uk)
+attach = openstack.compute.VolumeAttach("data-attach", instance_id=vm.id, volume_id=volume.id,
+                                       opts=pulumi.ResourceOptions(provider=uk, delete_before_replace=True))
 ec2 = openstack.identity.Ec2CredentialV3("ec2", opts=on_uk)
 appcred = openstack.identity.ApplicationCredential(
     "backup-credential", name="probe-backup", description="object storage of one container only",
@@ -78,20 +80,59 @@ def probe(hub_pulumi, local_clouds, tmp_path_factory):
     state = json.loads(hub_pulumi.ok("stack", "export", "--stack", "probe", "--show-secrets", cwd=project).stdout)
     export = tmp_path_factory.mktemp("probe-export") / "probe.export.json"  # secrets encrypted, as users keep it
     export.write_text(hub_pulumi.ok("stack", "export", "--stack", "probe", cwd=project).stdout)
-    asked = {  # Nova's metadata API, asked as the metadata proxy asks (signed), while the server exists
-        (path, tamper): local_clouds.metadata("ovh", "UK1", "probe-vm", path, tamper)
-        for path, tamper in (
-            ("openstack/latest/user_data", "none"),
-            ("openstack/latest/meta_data.json", "none"),
-            ("openstack/latest/meta_data.json", "signature"),
-            ("openstack/latest/meta_data.json", "tenant"),
+    asked = (
+        {  # Nova's metadata API, asked as the metadata proxy asks (signed), while the server exists
+            (path, tamper): local_clouds.metadata("ovh", "UK1", "probe-vm", path, tamper)
+            for path, tamper in (
+                ("openstack/latest/user_data", "none"),
+                ("openstack/latest/meta_data.json", "none"),
+                ("openstack/latest/meta_data.json", "signature"),
+                ("openstack/latest/meta_data.json", "tenant"),
+            )
+        }
+        if up.returncode == 0
+        else {}
+    )
+    booted = replaced = None
+    if up.returncode == 0:
+        volume = outputs(state)["volume"]
+        booted = observe_host(local_clouds, outputs(state)["vm"], volume)
+        # the server replaced (as a database host is, `pulumi up --replace`): the volume outlives the first host
+        podman_exec(booted["container"], "sh", "-c", f"printf {MARK} | dd of={disk(volume)} conv=fsync status=none")
+        vm_urn = next(r["urn"] for r in state["deployment"]["resources"] if r["urn"].endswith("::vm"))
+        hub_pulumi.ok(
+            "up", "--yes", "--skip-preview", "--stack", "probe", "--replace", vm_urn, cwd=project, timeout=900
         )
-    }
-    booted = observe_host(local_clouds, outputs(state)["vm"]) if up.returncode == 0 else None
+        again = json.loads(hub_pulumi.ok("stack", "output", "--json", "--stack", "probe", cwd=project).stdout)
+        replaced = {**observe_host(local_clouds, again["vm"], volume), "old": host_gone(local_clouds, booted)}
     destroy = hub_pulumi("destroy", "--yes", "--skip-preview", "--stack", "probe", cwd=project, timeout=900)
-    gone = host_gone(local_clouds, booted)
+    gone = host_gone(local_clouds, replaced)
+    volumes_after = wait_volume_gone(local_clouds, outputs(state)["volume"]) if up.returncode == 0 else None
     local_clouds.hosts("stop")
-    return up, destroy, before, during, local_clouds.inventory(), state, export, asked, booted, gone
+    return (up, destroy, before, during, local_clouds.inventory(), state, export, asked,
+            Booted(booted, replaced, gone, volumes_after))  # fmt: skip
+
+
+MARK = "probe-mark-issue25"
+
+
+@dataclass
+class Booted:
+    first: dict | None  # the host of the server `pulumi up` made
+    replaced: dict | None  # the host of its replacement (and "old": whether the first host still existed)
+    gone: dict  # after `pulumi destroy`: whether the replacement's container and namespace still exist
+    volumes_after: list[str] | None  # the volume files the agent still keeps once Cinder deleted the volume
+
+
+def disk(volume_id: str) -> str:
+    return f"/dev/disk/by-id/virtio-{volume_id[:20]}"
+
+
+def wait_volume_gone(local_clouds, volume_id: str) -> list[str]:
+    deadline = time.monotonic() + 60
+    while volume_id in (kept := local_clouds.hosts("list")["volumes"]) and time.monotonic() < deadline:
+        time.sleep(2)
+    return kept
 
 
 def podman_exec(container: str, *cmd: str, timeout: float = 60) -> str:
@@ -99,7 +140,7 @@ def podman_exec(container: str, *cmd: str, timeout: float = 60) -> str:
     return r.stdout if r.returncode == 0 else f"exit {r.returncode}: {r.stdout}{r.stderr}"
 
 
-def observe_host(local_clouds, server_id: str) -> dict:
+def observe_host(local_clouds, server_id: str, volume_id: str) -> dict:
     """What the host the compute agent booted for the server shows, once its cloud-init is done (or 5 minutes)."""
     deadline = time.monotonic() + 120
     while True:
@@ -134,6 +175,13 @@ def observe_host(local_clouds, server_id: str) -> dict:
         },
         "route": podman_exec(c, "ip", "route", "show", "default").strip(),
         "visitor": visit.stdout,
+        "volume": podman_exec(  # the attached volume (the agent attaches it once Nova says so: wait for it)
+            c,
+            "sh",
+            "-c",
+            f"for i in $(seq 60); do [ -b {disk(volume_id)} ] && break; sleep 1; done; "
+            f"blockdev --getsize64 {disk(volume_id)} && head -c {len(MARK)} {disk(volume_id)}",
+        ),
     }
 
 
@@ -160,7 +208,8 @@ def test_the_server_boots_as_a_host_that_reads_its_user_data_from_novas_metadata
     the user data Nova received through 169.254.169.254 (the signing proxy, Nova's metadata API), on the MACs and
     fixed addresses Neutron gave its ports, in Nova's order; a visitor in the hub reaches its public address; the
     host goes with the server."""
-    up, _, _, _, _, state, _, _, booted, gone = probe
+    up, _, _, _, _, state, _, _, hosts = probe
+    booted = hosts.first
     assert up.returncode == 0, up.stdout[-3000:]
     assert "\nstatus: done\n" in "\n" + booted["status"].lstrip("."), booted["status"]  # --wait prints dots first
     assert "DataSourceOpenStack" in booted["status"]  # not NoCloud, not None
@@ -173,7 +222,23 @@ def test_the_server_boots_as_a_host_that_reads_its_user_data_from_novas_metadata
     assert [booted["links"][f"eth{i}"][1][0].split("/")[0] for i in range(len(nets))] == [n["fixedIpV4"] for n in nets]
     assert booted["route"].startswith("default via 198.18.13.1 dev eth0")  # UK1's external gateway
     assert booted["visitor"] == "200"  # the image's nginx, through the public address
-    assert gone == {"container": False, "netns": False}
+    assert hosts.gone == {"container": False, "netns": False}
+
+
+def test_a_volume_is_a_block_device_that_outlives_its_host_and_attaches_to_the_replacement(probe):
+    """Issue 25: Cinder's volume is a real block device of the host (a loop file at the volume's size, found by its
+    serial as the database hosts look for it); written on the first host, read back on the host of the replacement
+    server (`pulumi up --replace`); the first host is gone; `pulumi destroy` deletes the volume and its bytes."""
+    up, _, _, _, _, state, _, _, hosts = probe
+    assert up.returncode == 0, up.stdout[-3000:]
+    volume = outputs(state)["volume"]
+    size, _, head = hosts.first["volume"].partition("\n")
+    assert int(size) == 10 * 1024**3 and head == "\0" * len(MARK)  # a blank 10 GB disk, as Cinder made it
+    assert hosts.replaced["instance_id"] != hosts.first["instance_id"]
+    assert hosts.replaced["volume"] == f"{10 * 1024**3}\n{MARK}"  # the same bytes, on the new host
+    assert hosts.replaced["old"] == {"container": False, "netns": False}
+    assert volume in hosts.replaced["volumes"]
+    assert volume not in hosts.volumes_after
 
 
 def test_a_volume_attaches_to_an_instance_of_the_fake_driver_and_goes_on_destroy(probe):
@@ -192,7 +257,7 @@ def test_a_volume_attaches_to_an_instance_of_the_fake_driver_and_goes_on_destroy
 
 
 def test_keystone_issues_ec2_credentials_and_application_credentials_with_access_rules(probe):
-    up, *_, state, _, _, _, _ = probe
+    up, *_, state, _, _, _ = probe
     assert up.returncode == 0
     out = outputs(state)
     assert len(out["ec2Access"]) == 32
@@ -224,7 +289,7 @@ def test_the_clouds_yaml_auth_url_wins_over_an_explicit_auth_url_in_the_program(
 
 
 def test_a_state_naming_the_local_auth_url_is_placed_through_the_catalog_file(probe, local_clouds):
-    up, *_, state, _, _, _, _ = probe
+    up, *_, state, _, _, _ = probe
     assert up.returncode == 0
     export = json.dumps(state)
     host = yaml.safe_load(local_clouds.clouds_yaml.read_text())["clouds"]["ovh"]["auth"]["auth_url"].split("/")[2]
@@ -238,7 +303,7 @@ def test_a_state_naming_the_local_auth_url_is_placed_through_the_catalog_file(pr
 
 def test_the_policy_pack_places_it_through_the_same_catalog(probe, local_clouds, hub_pulumi, tmp_path):
     """`pulumi policy analyze --file`: the catalog goes to the pack as an organisation config's ``catalog``."""
-    up, *_, export, _, _, _ = probe
+    up, *_, export, _, _ = probe
     assert up.returncode == 0
     org = tmp_path / "org.json"
     org.write_text(json.dumps({"catalog": yaml.safe_load(local_clouds.catalog.read_text())}))
@@ -267,7 +332,7 @@ def test_novas_metadata_api_serves_a_server_its_user_data_and_metadata_to_its_si
     serves Nova's own metadata API, behind a proxy that signs each instance's requests (Neutron's contract). The user
     data comes back byte for byte as Pulumi gave it to Nova; meta_data.json names the server, its metadata (the
     runtime channel's items) and its host name; a forged signature is refused (403), another project's id too (404)."""
-    up, *_, state, _, asked, _, _ = probe
+    up, *_, state, _, asked, _ = probe
     assert up.returncode == 0
     vm = outputs(state)["vm"]
     status, body = asked[("openstack/latest/user_data", "none")]
