@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,19 @@ class LocalClouds:
         assert r.returncode == 0, r.stderr[-3000:]
         return json.loads(r.stdout) if action == "list" else {}
 
+    def wait_hosts(self, server_ids, timeout: float = 300) -> dict[str, dict]:
+        """{server id: what the agent says of its host} once it booted a host for every one of ``server_ids``;
+        fails at once on a server it refused to boot (with its reason)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            listed = self.hosts("list")
+            refused = {sid: listed["not_booted"][sid] for sid in server_ids if sid in listed["not_booted"]}
+            assert not refused, refused
+            if all(sid in listed["hosts"] for sid in server_ids):
+                return {sid: listed["hosts"][sid] for sid in server_ids}
+            assert time.monotonic() < deadline, f"not booted in {timeout} s: {set(server_ids) - set(listed['hosts'])}"
+            time.sleep(2)
+
     def backup_user(self, cloud: str, user: str) -> dict[str, str]:
         """A dedicated object-store user of ``cloud``'s project and its S3 keys ({"access", "secret"}), made as an
         operator makes it once per stack (docs/operations.md#the-backup-credential)."""
@@ -94,6 +108,12 @@ class LocalClouds:
         )
         assert r.returncode == 0, r.stderr[-3000:]
         return json.loads(r.stdout)
+
+
+def in_host(container: str, *cmd: str, timeout: float = 60) -> str:
+    """``cmd``'s output in a host the compute agent booted (``exit N: ...`` when it failed: asserted on)."""
+    r = subprocess.run(["podman", "exec", container, *cmd], capture_output=True, text=True, timeout=timeout)
+    return r.stdout if r.returncode == 0 else f"exit {r.returncode}: {r.stdout}{r.stderr}"
 
 
 def _script(*args: str, timeout: float) -> subprocess.CompletedProcess:

@@ -25,6 +25,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.integration.engine.conftest import POLICIES, audit, plain_project, policy_events, stream_events
+from tests.integration.openstack.conftest import in_host
 
 pytestmark = [pytest.mark.engine, pytest.mark.openstack]
 
@@ -98,7 +99,7 @@ def probe(hub_pulumi, local_clouds, tmp_path_factory):
         volume = outputs(state)["volume"]
         booted = observe_host(local_clouds, outputs(state)["vm"], volume)
         # the server replaced (as a database host is, `pulumi up --replace`): the volume outlives the first host
-        podman_exec(booted["container"], "sh", "-c", f"printf {MARK} | dd of={disk(volume)} conv=fsync status=none")
+        in_host(booted["container"], "sh", "-c", f"printf {MARK} | dd of={disk(volume)} conv=fsync status=none")
         vm_urn = next(r["urn"] for r in state["deployment"]["resources"] if r["urn"].endswith("::vm"))
         hub_pulumi.ok(
             "up", "--yes", "--skip-preview", "--stack", "probe", "--replace", vm_urn, cwd=project, timeout=900
@@ -135,22 +136,9 @@ def wait_volume_gone(local_clouds, volume_id: str) -> list[str]:
     return kept
 
 
-def podman_exec(container: str, *cmd: str, timeout: float = 60) -> str:
-    r = subprocess.run(["podman", "exec", container, *cmd], capture_output=True, text=True, timeout=timeout)
-    return r.stdout if r.returncode == 0 else f"exit {r.returncode}: {r.stdout}{r.stderr}"
-
-
 def observe_host(local_clouds, server_id: str, volume_id: str) -> dict:
     """What the host the compute agent booted for the server shows, once its cloud-init is done (or 5 minutes)."""
-    deadline = time.monotonic() + 120
-    while True:
-        listed = local_clouds.hosts("list")
-        if server_id in listed["hosts"]:
-            host = listed["hosts"][server_id]
-            break
-        assert server_id not in listed["not_booted"], listed["not_booted"][server_id]
-        assert time.monotonic() < deadline, f"no host booted for {server_id} in 120 s: {listed}"
-        time.sleep(2)
+    host = local_clouds.wait_hosts([server_id], timeout=120)[server_id]
     c = host["container"]
     public = host["nics"][0]["addresses"][0].split("/")[0]
     visit = subprocess.run(
@@ -160,22 +148,22 @@ def observe_host(local_clouds, server_id: str, volume_id: str) -> dict:
     )  # fmt: skip
     return {
         **host,
-        "status": podman_exec(c, "cloud-init", "status", "--wait", "--long", timeout=300),
-        "probe": podman_exec(c, "cat", "/etc/probe"),
-        "platform": podman_exec(c, "cloud-init", "query", "platform").strip(),
-        "instance_id": podman_exec(c, "cloud-init", "query", "v1.instance_id").strip(),
-        "hostname": podman_exec(c, "hostname").strip(),
+        "status": in_host(c, "cloud-init", "status", "--wait", "--long", timeout=300),
+        "probe": in_host(c, "cat", "/etc/probe"),
+        "platform": in_host(c, "cloud-init", "query", "platform").strip(),
+        "instance_id": in_host(c, "cloud-init", "query", "v1.instance_id").strip(),
+        "hostname": in_host(c, "hostname").strip(),
         "links": {  # device -> (MAC, IPv4 addresses), as the host sees them
             link["ifname"]: (
                 link.get("address"),
                 [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", []) if a["family"] == "inet"],
             )
-            for link in json.loads(podman_exec(c, "ip", "-j", "addr"))
+            for link in json.loads(in_host(c, "ip", "-j", "addr"))
             if link["ifname"] != "lo"
         },
-        "route": podman_exec(c, "ip", "route", "show", "default").strip(),
+        "route": in_host(c, "ip", "route", "show", "default").strip(),
         "visitor": visit.stdout,
-        "volume": podman_exec(  # the attached volume (the agent attaches it once Nova says so: wait for it)
+        "volume": in_host(  # the attached volume (the agent attaches it once Nova says so: wait for it)
             c,
             "sh",
             "-c",

@@ -25,6 +25,7 @@ import collections
 import functools
 import json
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from tests.integration.openstack.conftest import (
     cloud_of,
     everything,
     give_backup_keys,
+    in_host,
 )
 
 pytestmark = [pytest.mark.engine, pytest.mark.openstack]
@@ -142,6 +144,63 @@ class Lifecycle:
         return path
 
     @functools.cached_property
+    def hosts(self) -> dict[str, dict]:
+        """{server name: what its host shows}: every server the deployment made, booted by the local clouds'
+        compute agent from what Nova received, observed once the web and monitoring hosts' and the primary's
+        cloud-init is done (up to 10 minutes) and Patroni has a leader."""
+        _, state = self.deployed()
+        servers = {r["outputs"]["name"]: r["id"] for r in instances(state)}
+        booted = self.clouds.wait_hosts(list(servers.values()), timeout=300)
+        by_name = {name: booted[sid] for name, sid in servers.items()}
+        waited = [n for n in servers if n not in REPLICAS]  # the replicas wait for the repository (docstring below)
+        deadline = time.monotonic() + 600
+        status: dict[str, str] = {}
+        while True:
+            for name in servers:
+                status[name] = in_host(by_name[name]["container"], "cloud-init", "status", "--long", timeout=60)
+            if all(not status[n].startswith("status: running") for n in waited) or time.monotonic() > deadline:
+                break
+            time.sleep(5)
+        members: list = []
+        while time.monotonic() < deadline + 120:
+            out = in_host(
+                by_name[PRIMARY]["container"], "patronictl", "-c", "/etc/patroni/config.yml", "list", "-f", "json"
+            )
+            members = json.loads(out) if out.startswith("[") else []
+            if any(m["Role"] == "Leader" for m in members):
+                break
+            time.sleep(5)
+        return {
+            name: {
+                **by_name[name],
+                "status": status[name],
+                "platform": in_host(by_name[name]["container"], "cloud-init", "query", "platform").strip(),
+                "instance_id": in_host(by_name[name]["container"], "cloud-init", "query", "v1.instance_id").strip(),
+                "data": in_host(by_name[name]["container"], "findmnt", "-no", "SOURCE", "/var/lib/postgresql").strip(),
+                "disks": {
+                    vid: in_host(by_name[name]["container"], "readlink", "-f", link).strip()
+                    for vid, link in by_name[name]["volumes"].items()
+                },
+                "members": members if name == PRIMARY else None,
+            }
+            for name in servers
+        }
+
+    @functools.cached_property
+    def change_reached(self) -> dict[str, list[str]]:
+        """{server name: its host's ``admin4`` set} once the routine change's admin networks are in every host's
+        firewall, read from Nova's metadata by root's sync (every 2 minutes; Nova caches 15 s): up to 5 minutes."""
+        r, _, _ = self.change
+        assert r.returncode == 0, r.stdout[-3000:]
+        wanted = set(json.loads(ROUTINE_CHANGE["resilient-stack:adminCidrs"]))
+        deadline = time.monotonic() + 300
+        while True:
+            sets = {name: admin_set(h["container"]) for name, h in self.hosts.items()}
+            if all(wanted <= set(v) for v in sets.values()) or time.monotonic() > deadline:
+                return sets
+            time.sleep(10)
+
+    @functools.cached_property
     def sbg2021(self) -> tuple[subprocess.CompletedProcess, dict, dict]:
         self.deployed()
         before = self.clouds.inventory()
@@ -169,8 +228,26 @@ class Lifecycle:
         return r, state, self.clouds.inventory()
 
 
+def instances(state: dict) -> list[dict]:
+    return [r for r in state["deployment"]["resources"] if r["type"] == "openstack:compute/instance:Instance"]
+
+
+def admin_set(container: str) -> list[str]:
+    """The networks a host's own firewall admits SSH from (its nftables set ``admin4``)."""
+    out = in_host(container, "nft", "-j", "list", "set", "inet", "resilient_stack", "admin4")
+    if not out.startswith("{"):
+        return [out]
+    (found,) = [i["set"] for i in json.loads(out)["nftables"] if "set" in i]
+    elems = found.get("elem") or []
+    return [e if isinstance(e, str) else f"{e['prefix']['addr']}/{e['prefix']['len']}" for e in elems]
+
+
+PRIMARY = next(f"{cfg('name')}-{p['name']}-db" for p in cfg("placements") if p.get("databaseRole") == "primary")
+REPLICAS = {f"{cfg('name')}-{p['name']}-db" for p in cfg("placements") if p.get("databaseRole") == "replica"}
+
+
 @pytest.fixture(scope="module")
-def life(hub_pulumi, local_clouds, tmp_path_factory) -> Lifecycle:
+def life(hub_pulumi, local_clouds, tmp_path_factory):
     project = project_copy(tmp_path_factory.mktemp("production") / "resilient-stack")
     hub_pulumi.ok("stack", "init", STACK, "--no-select", cwd=project)
     give_backup_keys(hub_pulumi, local_clouds, project, STACK, "resilient-stack", cfg("backups")["cloud"])
@@ -190,7 +267,9 @@ def life(hub_pulumi, local_clouds, tmp_path_factory) -> Lifecycle:
         "shop.internal.",
         cwd=project,
     )
-    return Lifecycle(hub_pulumi, local_clouds, project, tmp_path_factory.mktemp("exports"))
+    local_clouds.hosts("start")  # every server the deployment makes boots as a host (issue 25)
+    yield Lifecycle(hub_pulumi, local_clouds, project, tmp_path_factory.mktemp("exports"))
+    local_clouds.hosts("stop")
 
 
 def custom_resources(state: dict) -> list[dict]:
@@ -299,6 +378,40 @@ def test_the_apis_show_the_labels_the_auditor_reads(life):
             assert s["addresses"][ext][0].startswith(cidr.rsplit(".", 2)[0]), (s["name"], s["addresses"])
 
 
+# ---- 1b. the servers boot as hosts (the local clouds' compute agent, issue 25) ----------------------------
+
+
+def test_every_server_boots_from_what_nova_received_and_its_cloud_init_finishes(life):
+    """Each server of the deployment is a running Debian host whose cloud-init read Nova's metadata service (the
+    OpenStack datasource, the server's own id): the web and monitoring hosts' and the primary's cloud-init finishes
+    without error. The replicas' does not finish here yet: their restore command asks the backups' S3 endpoint, which
+    the local clouds do not serve (docs/local-openstack.md: egress is the next step), so they stay "starting"."""
+    hosts = life.hosts
+    _, state = life.deployed()
+    assert {h["instance_id"] for h in hosts.values()} == {r["id"] for r in instances(state)}
+    assert {h["platform"] for h in hosts.values()} == {"openstack"}
+    for name, h in hosts.items():
+        if name not in REPLICAS:
+            assert h["status"].startswith("status: done") and "DataSourceOpenStack" in h["status"], (name, h["status"])
+
+
+def test_the_database_hosts_mount_their_cinder_volumes_and_elect_one_leader(life):
+    """Each database host's PostgreSQL directory is its own Cinder volume (the loop device the agent attached, found
+    by the volume's serial by the host's data-volume script), and Patroni, over the public addresses Neutron gave,
+    lists the three members with exactly one leader: the primary's placement."""
+    hosts = life.hosts
+    _, state = life.deployed()
+    volumes = {r["id"] for r in state["deployment"]["resources"] if r["type"] == "openstack:blockstorage/volume:Volume"}
+    for name in [PRIMARY, *REPLICAS]:
+        ((vid, device),) = hosts[name]["disks"].items()
+        assert vid in volumes and device.startswith("/dev/loop") and hosts[name]["data"] == device, (name, hosts[name])
+    members = hosts[PRIMARY]["members"]
+    assert sorted(m["Member"] for m in members) == sorted([PRIMARY, *REPLICAS])
+    assert [m["Member"] for m in members if m["Role"] == "Leader"] == [PRIMARY]
+    public = {h["name"]: h["nics"][0]["addresses"][0].split("/")[0] for h in hosts.values()}
+    assert {m["Member"]: m["Host"] for m in members} == {n: public[n] for n in [PRIMARY, *REPLICAS]}
+
+
 # ---- 2. the auditor and the pack on the real export ---------------------------------------------------
 
 
@@ -381,6 +494,16 @@ def test_a_routine_change_replaces_no_instance_and_no_volume(life):
                 }, (where, g)
 
 
+def test_the_routine_change_reaches_the_running_hosts_through_novas_metadata(life):
+    """The new admin networks reach every running host's own firewall (root's sync reads the instance metadata the
+    change updated in place, from Nova's metadata service), on the same hosts: no server was replaced."""
+    wanted = set(json.loads(ROUTINE_CHANGE["resilient-stack:adminCidrs"]))
+    reached = life.change_reached
+    assert {n: sorted(wanted - set(v)) for n, v in reached.items()} == {n: [] for n in reached}
+    after = life.clouds.hosts("list")["hosts"]
+    assert {h["container"] for h in life.hosts.values()} <= {h["container"] for h in after.values()}
+
+
 def test_a_second_up_with_no_change_is_a_no_op(life):
     r, _, after = life.change
     assert r.returncode == 0
@@ -437,3 +560,23 @@ def test_destroy_removes_everything_but_the_backup_container_and_the_data_volume
     existed = backup in life.before[where]["containers"]  # reused clouds: Swift's PUT of it was idempotent
     assert added(life.before, after, "containers") == ({} if existed else {where: [backup]})
     assert json.loads(life.cli("stack", "export").stdout)["deployment"].get("resources") in (None, [])
+
+
+def test_destroy_removes_every_host_and_keeps_the_retained_volumes_bytes(life):
+    """`pulumi destroy` deletes the servers: their hosts go (containers, namespaces); the data volumes the stack
+    retains stay in Cinder, so the agent keeps their files (detached) for a later deployment's hosts."""
+    r, state, _ = life.destroy
+    assert r.returncode == 0, r.stdout[-3000:]
+    servers = {x["id"] for x in instances(state)}
+    deadline = time.monotonic() + 60
+    while servers & set((listed := life.clouds.hosts("list"))["hosts"]) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert not servers & set(listed["hosts"])
+    assert not [c for h in life.hosts.values() if (c := h["container"]) in podman_names()]
+    data = {x["id"] for x in custom_resources(state) if x["type"] == "openstack:blockstorage/volume:Volume"}
+    assert data <= set(listed["volumes"])
+
+
+def podman_names() -> set[str]:
+    out = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, timeout=60)
+    return set(out.stdout.split())
