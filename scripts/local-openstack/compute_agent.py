@@ -51,13 +51,16 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub_client import ADMIN_PASSWORD, Client, metadata_request  # this directory: standard library only
+import fabric_guard  # this directory: standard library only
+from hub_client import ADMIN_PASSWORD, Client, metadata_request
 from local_openstack import LABEL, NAME_RE, backends, topology
 
 HOST_IMAGE = os.environ.get("RESILIENT_STACK_HOST_IMAGE", "localhost/resilient-stack-host:bookworm-8")
 METADATA_IP = "169.254.169.254"
 CLONE_NEWNET = 0x40000000
 SERVER_LABEL = "resilient-stack.local-openstack.server"
+# passes between two readings of what may wait (security groups changed in place, volumes Cinder deleted): ~10 s
+SLOW_EVERY = 5
 
 # cloud-init's configuration of a cloud host: the OpenStack datasource only (mounted over the image's NoCloud
 # choice), its network configuration left to the fabric, a short wait for the metadata service.
@@ -282,6 +285,8 @@ class Agent:
         self.by_address: dict[str, Host] = {}
         self.lock = threading.Lock()
         self.bridges: set[str] = set()
+        self.guard = ""  # the security groups' ruleset applied in the hub (fabric_guard.render)
+        self.passes = 0
         self.stopping = threading.Event()
         # the clouds' APIs answer only in the hub: one thread there makes every call
         self.api = concurrent.futures.ThreadPoolExecutor(1, "hub-api", initializer=enter_netns, initargs=(self.hub,))
@@ -514,20 +519,72 @@ class Agent:
     def poll(self) -> bool:
         """One pass over every region; True when something changed."""
         changed = False
+        self.passes += 1
+        slow = self.passes % SLOW_EVERY == 0  # what may wait: security groups in place, deleted volumes' files
+        files = list((self.run_dir / "volumes").glob(f"rsos-{self.name}-*.img")) if slow else []
         volumes: set[str] | None = set()  # every region's Cinder volumes; None when a region did not answer
         for r in self.regions:
             try:
                 servers = self._get(r, "compute", "/servers/detail?all_tenants=1")["servers"]
-                if volumes is not None:
+                if files and volumes is not None:
                     volumes |= {v["id"] for v in self._get(r, "volumev3", "/volumes/detail?all_tenants=1")["volumes"]}
             except (AgentError, OSError, concurrent.futures.TimeoutError) as exc:
                 log(f"{r.cloud}/{r.region}: {exc}")  # a region down (a drill's fire): its hosts stay as they are
                 volumes = None
                 continue
             changed |= self._reconcile(r, servers)
-        if volumes is not None:
+        if files and volumes is not None:
             changed |= self.forget_volumes(volumes)
+        if changed or slow:
+            try:
+                self.apply_guard()
+            except (AgentError, OSError, KeyError, concurrent.futures.TimeoutError) as exc:
+                log(f"security groups not applied (the previous rules stay): {exc}")
         return changed
+
+    def apply_guard(self) -> None:
+        """The booted hosts' ports as Neutron lists them now: their port security and security groups' rules
+        (fabric_guard), applied in the hub when they changed."""
+        guarded: list[fabric_guard.GuardedPort] = []
+        groups: dict[str, list[dict]] = {}
+        members: dict[str, list[str]] = {}
+        for r in self.regions:
+            mine = [h for h in self.hosts.values() if h.region_address == r.address]
+            if not mine:
+                continue
+            ports = {p["id"]: p for p in self._get(r, "network", "/v2.0/ports")["ports"]}
+            for g in self._get(r, "network", "/v2.0/security-groups")["security_groups"]:
+                groups[g["id"]] = g.get("security_group_rules") or []
+            for gid, ips in fabric_guard.members_of(list(ports.values())).items():
+                members.setdefault(gid, []).extend(ips)
+            for h in mine:
+                for nic in h.nics:
+                    p = ports.get(nic.port_id)
+                    if p is None:
+                        continue  # deleted with its server: the host goes at the next pass
+                    guarded.append(
+                        fabric_guard.GuardedPort(
+                            port_id=p["id"],
+                            bridge=bridge_name(nic.network_id),
+                            veth=veth_name(nic.port_id),
+                            mac=p["mac_address"].lower(),
+                            addresses=tuple(f["ip_address"] for f in p.get("fixed_ips") or []),
+                            security=bool(p.get("port_security_enabled", True)),
+                            groups=tuple(p.get("security_groups") or []),
+                            pairs=tuple(a["ip_address"] for a in p.get("allowed_address_pairs") or []),
+                        )
+                    )
+        text = fabric_guard.render(guarded, groups, members)
+        if text != self.guard:
+            (self.files / "guard.nft").write_text(text)
+            run("ip", "netns", "exec", f"rsos-{self.name}", "nft", "-f", str(self.files / "guard.nft"))
+            self.guard = text
+            log(f"security groups applied: {len(guarded)} ports")
+
+    def drop_guard(self) -> None:
+        run("ip", "netns", "exec", f"rsos-{self.name}", "nft", "delete", "table", "inet", "rsos_sg", check=False)
+        run("ip", "netns", "exec", f"rsos-{self.name}", "nft", "delete", "table", "bridge", "rsos_spoof", check=False)
+        self.guard = ""
 
     def _reconcile(self, r: Region, servers: list[dict]) -> bool:
         changed = False
@@ -580,6 +637,7 @@ class Agent:
     def stop(self) -> None:
         for h in list(self.hosts.values()):
             self.remove(h, "agent stopped")
+        self.drop_guard()
         self.write_state()
 
     def loop(self, interval: float) -> None:

@@ -145,8 +145,41 @@ def probe_main(clouds_yaml: str) -> int:
     if problems:
         print("; ".join(problems), file=sys.stderr)
         return 1
-    print(f"health check from the hub: tokens and 7 services answer in {', '.join(seen)}")
+    waited = schedulers_ready(topo, read_clouds_yaml(clouds_yaml))
+    if waited is None:
+        return 1
+    print(f"health check from the hub: tokens and 7 services answer in {', '.join(seen)}; {waited}")
     return 0
+
+
+def schedulers_ready(topo: dict, clouds: dict[str, dict], timeout: float = 300) -> str | None:
+    """Wait (as each keystone's admin) until every region's schedulers can place what a client asks for: Cinder's
+    scheduler knows a pool of its volume service, Nova's compute node is up. Before that, a volume created right
+    after the clouds start goes to ERROR ("no valid backend"), a server to "no valid host". What it waited (None:
+    timed out, said on stderr)."""
+    import time
+
+    start = time.monotonic()
+    of = cloud_of(topo)
+    admins = {}
+    for entry, c in clouds.items():
+        if of[entry] == entry:  # a cloud's own entry: its keystone's admin
+            admins[entry] = Client({**c, "username": "admin", "password": ADMIN_PASSWORD, "project_name": "admin"})
+    pending = {(cloud, region) for cloud in admins for region in topo["clouds"][cloud]["regions"]}
+    while pending:
+        for cloud, region in sorted(pending):
+            admin = admins[cloud]
+            pools = admin.get("volumev3", region, "/scheduler-stats/get_pools").get("pools") or []
+            nodes = admin.get("compute", region, "/os-hypervisors/detail").get("hypervisors") or []
+            if pools and any(n.get("state") == "up" and n.get("status") == "enabled" for n in nodes):
+                pending.discard((cloud, region))
+        if not pending:
+            break
+        if time.monotonic() - start > timeout:
+            print(f"schedulers not ready after {timeout:.0f} s: {sorted(pending)}", file=sys.stderr)
+            return None
+        time.sleep(2)
+    return f"schedulers ready after {time.monotonic() - start:.0f} s"
 
 
 def inventory_main(clouds_yaml: str) -> int:

@@ -85,6 +85,16 @@ class LocalClouds:
             assert time.monotonic() < deadline, f"not booted in {timeout} s: {set(server_ids) - set(listed['hosts'])}"
             time.sleep(2)
 
+    def guard(self) -> str:
+        """The security groups' ruleset the compute agent applies in the hub (fabric_guard.py), as nft lists it."""
+        r = subprocess.run(
+            ["ip", "netns", "exec", self.hub, "nft", "list", "table", "inet", "rsos_sg"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return r.stdout if r.returncode == 0 else f"exit {r.returncode}: {r.stderr}"
+
     def backup_user(self, cloud: str, user: str) -> dict[str, str]:
         """A dedicated object-store user of ``cloud``'s project and its S3 keys ({"access", "secret"}), made as an
         operator makes it once per stack (docs/operations.md#the-backup-credential)."""

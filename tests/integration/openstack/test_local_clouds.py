@@ -40,11 +40,15 @@ uk = openstack.Provider("uk", cloud="ovh", auth_url=pulumi.Config().require("ovh
 on_uk = pulumi.ResourceOptions(provider=uk)
 net = openstack.networking.Network("net", name="probe-net", opts=on_uk)
 subnet = openstack.networking.Subnet("subnet", network_id=net.id, cidr="10.99.0.0/24", opts=on_uk)
+web = openstack.networking.SecGroup("web", name="probe-web", description="HTTP from anywhere", opts=on_uk)
+http = openstack.networking.SecGroupRule("http", security_group_id=web.id, direction="ingress", ethertype="IPv4",
+                                         protocol="tcp", port_range_min=80, port_range_max=80,
+                                         remote_ip_prefix="0.0.0.0/0", opts=on_uk)
 vm = openstack.compute.Instance(
     "vm", name="probe-vm", flavor_name="d2-4", image_name="Debian 12", metadata={"resilient-stack:role": "web"},
-    user_data=USER_DATA,
+    user_data=USER_DATA, security_groups=["default", web.name],
     networks=[openstack.compute.InstanceNetworkArgs(name="Ext-Net"), openstack.compute.InstanceNetworkArgs(uuid=net.id)],
-    opts=pulumi.ResourceOptions(provider=uk, depends_on=[subnet]))
+    opts=pulumi.ResourceOptions(provider=uk, depends_on=[subnet, http]))
 volume = openstack.blockstorage.Volume("data", name="probe-data", size=10,
                                        metadata={"resilient-stack:role": "volume"}, opts=on_uk)
 attach = openstack.compute.VolumeAttach("data-attach", instance_id=vm.id, volume_id=volume.id,
@@ -146,6 +150,10 @@ def observe_host(local_clouds, server_id: str, volume_id: str) -> dict:
          "--max-time", "10", f"http://{public}/"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
+    ssh = subprocess.run(  # the host's sshd listens; no group of the port opens 22
+        ["ip", "netns", "exec", local_clouds.hub, "timeout", "5", "bash", "-c", f"echo > /dev/tcp/{public}/22"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
     return {
         **host,
         "status": in_host(c, "cloud-init", "status", "--wait", "--long", timeout=300),
@@ -163,6 +171,8 @@ def observe_host(local_clouds, server_id: str, volume_id: str) -> dict:
         },
         "route": in_host(c, "ip", "route", "show", "default").strip(),
         "visitor": visit.stdout,
+        "ssh_visitor": ssh.returncode,
+        "listening": in_host(c, "ss", "-Htln"),
         "volume": in_host(  # the attached volume (the agent attaches it once Nova says so: wait for it)
             c,
             "sh",
@@ -194,8 +204,8 @@ def outputs(state: dict) -> dict:
 def test_the_server_boots_as_a_host_that_reads_its_user_data_from_novas_metadata_service(probe):
     """Issue 25: the server `pulumi up` created boots (the compute agent), cloud-init's OpenStack datasource reads
     the user data Nova received through 169.254.169.254 (the signing proxy, Nova's metadata API), on the MACs and
-    fixed addresses Neutron gave its ports, in Nova's order; a visitor in the hub reaches its public address; the
-    host goes with the server."""
+    fixed addresses Neutron gave its ports, in Nova's order; a visitor in the hub reaches the port its security
+    group opens on its public address, and not another; the host goes with the server."""
     up, _, _, _, _, state, _, _, hosts = probe
     booted = hosts.first
     assert up.returncode == 0, up.stdout[-3000:]
@@ -209,7 +219,9 @@ def test_the_server_boots_as_a_host_that_reads_its_user_data_from_novas_metadata
     assert [booted["links"][f"eth{i}"][0] for i in range(len(nets))] == [n["mac"] for n in nets]
     assert [booted["links"][f"eth{i}"][1][0].split("/")[0] for i in range(len(nets))] == [n["fixedIpV4"] for n in nets]
     assert booted["route"].startswith("default via 198.18.13.1 dev eth0")  # UK1's external gateway
-    assert booted["visitor"] == "200"  # the image's nginx, through the public address
+    assert booted["visitor"] == "200"  # the image's nginx, through the public address: probe-web opens 80
+    # its sshd listens, and no group opens 22: the visitor's connection is dropped on the fabric (timeout: 124)
+    assert ":22 " in booted["listening"] and booted["ssh_visitor"] == 124
     assert hosts.gone == {"container": False, "netns": False}
 
 
