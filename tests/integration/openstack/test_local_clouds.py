@@ -46,7 +46,7 @@ http = openstack.networking.SecGroupRule("http", security_group_id=web.id, direc
                                          remote_ip_prefix="0.0.0.0/0", opts=on_uk)
 vm = openstack.compute.Instance(
     "vm", name="probe-vm", flavor_name="d2-4", image_name="Debian 12", metadata={"resilient-stack:role": "web"},
-    user_data=USER_DATA, security_groups=["default", web.name],
+    user_data=USER_DATA, security_groups=["default", web.name], power_state=pulumi.Config().get("power") or "active",
     networks=[openstack.compute.InstanceNetworkArgs(name="Ext-Net"), openstack.compute.InstanceNetworkArgs(uuid=net.id)],
     opts=pulumi.ResourceOptions(provider=uk, depends_on=[subnet, http]))
 volume = openstack.blockstorage.Volume("data", name="probe-data", size=10,
@@ -104,6 +104,18 @@ def probe(hub_pulumi, local_clouds, tmp_path_factory):
         booted = observe_host(local_clouds, outputs(state)["vm"], volume)
         # the server replaced (as a database host is, `pulumi up --replace`): the volume outlives the first host
         in_host(booted["container"], "sh", "-c", f"printf {MARK} | dd of={disk(volume)} conv=fsync status=none")
+        # powered off and on (Nova's SHUTOFF, then ACTIVE): the host stops, then boots again with its volume
+        powered = {}
+        for power in ("shutoff", "active"):
+            hub_pulumi.ok("config", "set", "--stack", "probe", "power", power, cwd=project)
+            hub_pulumi.ok("up", "--yes", "--skip-preview", "--stack", "probe", cwd=project, timeout=900)
+            powered[power] = host_state(
+                local_clouds, outputs(state)["vm"], "stopped" if power == "shutoff" else "running"
+            )
+        powered["volume"] = in_host(
+            booted["container"], "sh", "-c",
+            f"for i in $(seq 30); do [ -b {disk(volume)} ] && break; sleep 1; done; head -c {len(MARK)} {disk(volume)}",
+        )  # fmt: skip
         vm_urn = next(r["urn"] for r in state["deployment"]["resources"] if r["urn"].endswith("::vm"))
         hub_pulumi.ok(
             "up", "--yes", "--skip-preview", "--stack", "probe", "--replace", vm_urn, cwd=project, timeout=900
@@ -115,7 +127,20 @@ def probe(hub_pulumi, local_clouds, tmp_path_factory):
     volumes_after = wait_volume_gone(local_clouds, outputs(state)["volume"]) if up.returncode == 0 else None
     local_clouds.hosts("stop")
     return (up, destroy, before, during, local_clouds.inventory(), state, export, asked,
-            Booted(booted, replaced, gone, volumes_after))  # fmt: skip
+            Booted(booted, replaced, gone, volumes_after, powered if up.returncode == 0 else {}))  # fmt: skip
+
+
+def host_state(local_clouds, server_id: str, wanted: str) -> dict:
+    """The agent's state of the server's host and whether its container runs, once ``wanted`` (or 60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
+        host = local_clouds.hosts("list")["hosts"][server_id]
+        running = subprocess.run(
+            ["podman", "inspect", "-f", "{{.State.Running}}", host["container"]], capture_output=True, text=True
+        ).stdout.strip()
+        if host["state"] == wanted or time.monotonic() > deadline:
+            return {"state": host["state"], "running": running, "container": host["container"]}
+        time.sleep(1)
 
 
 MARK = "probe-mark-issue25"
@@ -127,6 +152,7 @@ class Booted:
     replaced: dict | None  # the host of its replacement (and "old": whether the first host still existed)
     gone: dict  # after `pulumi destroy`: whether the replacement's container and namespace still exist
     volumes_after: list[str] | None  # the volume files the agent still keeps once Cinder deleted the volume
+    powered: dict  # the first host powered off, then on: its state each time, and its volume's first bytes after
 
 
 def disk(volume_id: str) -> str:
@@ -239,6 +265,16 @@ def test_a_volume_is_a_block_device_that_outlives_its_host_and_attaches_to_the_r
     assert hosts.replaced["old"] == {"container": False, "netns": False}
     assert volume in hosts.replaced["volumes"]
     assert volume not in hosts.volumes_after
+
+
+def test_a_server_powered_off_stops_its_host_and_powered_on_boots_it_again_with_its_volume(probe):
+    """Nova's power off (SHUTOFF) stops the host (its container, its disk kept); power on (ACTIVE) starts the same
+    host again and attaches its volume again, its bytes intact."""
+    *_, hosts = probe
+    first = hosts.first["container"]
+    assert hosts.powered["shutoff"] == {"state": "stopped", "running": "false", "container": first}
+    assert hosts.powered["active"] == {"state": "running", "running": "true", "container": first}
+    assert hosts.powered["volume"] == MARK
 
 
 def test_a_volume_attaches_to_an_instance_of_the_fake_driver_and_goes_on_destroy(probe):
