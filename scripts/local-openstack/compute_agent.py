@@ -216,6 +216,24 @@ def run_args(name: str, server: dict, region: str, ns: str, cfg: Path, dhclient:
     ]  # fmt: skip
 
 
+INOTIFY = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_FLOOR = 1024
+
+
+def ensure_inotify_instances(path: Path = INOTIFY, floor: int = INOTIFY_FLOOR) -> str | None:
+    """Raise the machine's limit of inotify instances per user to ``floor`` when it is lower; what was done.
+
+    Every host's systemd (and its journald, logind...) takes inotify instances, all counted against root, whose
+    containers share one limit (128 by default on Debian): with the clouds, the drill's hosts and ten more, systemd
+    in a new host fails ("Failed to create inotify object: Too many open files") and its boot stalls or it exits at
+    once. kind's known issues give the same advice for its systemd nodes."""
+    current = int(path.read_text().split()[0])
+    if current >= floor:
+        return None
+    path.write_text(f"{floor}\n")
+    return f"fs.inotify.max_user_instances raised from {current} to {floor} (every host's systemd takes some)"
+
+
 # ---- the hub namespace, from a thread ------------------------------------------------------------------------
 
 
@@ -644,6 +662,9 @@ class Agent:
         self.write_state()
 
     def loop(self, interval: float) -> None:
+        raised = ensure_inotify_instances()
+        if raised:
+            log(raised)
         self.start_fabric()
         self.write_state()
         (self.run_dir / "agent.ready").write_text(str(os.getpid()))

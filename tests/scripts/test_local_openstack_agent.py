@@ -103,3 +103,12 @@ def test_a_volume_is_found_by_the_serial_a_virtio_disk_carries(agent, tmp_path):
     server = {"os-extended-volumes:volumes_attached": [{"id": vid}, {"id": "other", "delete_on_termination": False}]}
     assert agent.attached_volumes(server) == [vid, "other"]
     assert agent.attached_volumes({}) == []
+
+
+def test_the_inotify_limit_is_raised_for_the_hosts_systemd_and_never_lowered(agent, tmp_path):
+    limit = tmp_path / "max_user_instances"
+    limit.write_text("128\n")
+    assert "raised from 128 to 1024" in agent.ensure_inotify_instances(limit, 1024)
+    assert limit.read_text() == "1024\n"
+    limit.write_text("8192\n")
+    assert agent.ensure_inotify_instances(limit, 1024) is None and limit.read_text() == "8192\n"
