@@ -18,11 +18,14 @@ host image in podman (``--systemd=always``, as the fire drill's hosts):
   external network), signs the request as Neutron's metadata proxy does and forwards it to that region's Nova
   metadata API. So the host gets exactly the user data and metadata Nova was given, and its runtime sync reads
   updates from Nova as on a cloud.
+* **its volumes**: each Cinder volume attached to it is a loop device over a sparse file, found by its virtio
+  serial; the file outlives the host;
+* **its security groups** and port security, enforced in the hub around each port (fabric_guard.py);
 * **its lifecycle**: a server that goes away (``pulumi destroy``, a replacement) loses its host, its namespace and
   its root disk (the container); SHUTOFF stops the host, ACTIVE again starts it.
 
-Not done here (docs/local-openstack.md, "What these clouds do not show"): Cinder volumes as block devices, security
-groups (not enforced on the fabric), egress to a mirror/registry/S3, floating IPs and routers (database rows only).
+What a host is made of (names, interfaces, ``podman run`` arguments) is host_wiring.py. Not done here
+(docs/local-openstack.md): egress to a mirror/registry/S3, a resolver, floating IPs and routers (database rows only).
 
     ip netns exec is NOT needed: run on the machine (root) as
     compute_agent.py --name NAME --run-dir RUN_DIR [--image IMAGE] [--interval S]
@@ -37,49 +40,43 @@ import argparse
 import concurrent.futures
 import ctypes
 import http.server
-import ipaddress
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import fabric_guard  # this directory: standard library only
-from hub_client import ADMIN_PASSWORD, Client, metadata_request
-from local_openstack import LABEL, NAME_RE, backends, topology
+import local_openstack
+from host_wiring import (
+    CLOUD_CFG,
+    DHCLIENT_CONF,
+    HOST_IMAGE,
+    AgentError,
+    Nic,
+    attached_volumes,
+    bridge_name,
+    container_name,
+    disk_link,
+    netns_name,
+    plan_nics,
+    public_addresses,
+    run_args,
+    veth_name,
+    volume_file,
+    volume_files,
+)
+from hub_client import Client, admin_client, metadata_get, metadata_request
+from local_openstack import NAME_RE, backends, topology
 
-HOST_IMAGE = os.environ.get("RESILIENT_STACK_HOST_IMAGE", "localhost/resilient-stack-host:bookworm-8")
 METADATA_IP = "169.254.169.254"
 CLONE_NEWNET = 0x40000000
-SERVER_LABEL = "resilient-stack.local-openstack.server"
 # passes between two readings of what may wait (security groups changed in place, volumes Cinder deleted): ~10 s
 SLOW_EVERY = 5
-
-# cloud-init's configuration of a cloud host: the OpenStack datasource only (mounted over the image's NoCloud
-# choice), its network configuration left to the fabric, a short wait for the metadata service.
-CLOUD_CFG = """\
-# local clouds (scripts/local-openstack/compute_agent.py): Nova's metadata service, as on an OpenStack cloud
-datasource_list: [ OpenStack, None ]
-datasource:
-  OpenStack:
-    max_wait: 120
-    timeout: 10
-    retries: 5
-network: {config: disabled}
-"""
-# the datasource's first (init-local) attempt asks DHCP for an address; the fabric has no DHCP server: answer fast
-DHCLIENT_CONF = "# local clouds: no DHCP server on the fabric (the agent sets the addresses)\ntimeout 2;\nretry 1;\n"
-
-
-class AgentError(Exception):
-    """One line for the log."""
 
 
 def log(msg: str) -> None:
@@ -87,133 +84,8 @@ def log(msg: str) -> None:
 
 
 def run(*cmd: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if check and r.returncode != 0:
-        raise AgentError(f"{' '.join(cmd[:5])}... exited {r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}")
-    return r
-
-
-# ---- what a server's host is made of (pure) ------------------------------------------------------------------
-
-
-def hexid(uuid: str, n: int) -> str:
-    return uuid.replace("-", "")[:n]
-
-
-def bridge_name(network_id: str) -> str:
-    """The hub's bridge of a Neutron network (15 characters at most, as Linux allows)."""
-    return "b" + hexid(network_id, 13)
-
-
-def veth_name(port_id: str) -> str:
-    """The hub's end of a port's cable."""
-    return "p" + hexid(port_id, 13)
-
-
-def netns_name(name: str, server_id: str) -> str:
-    return f"rsos-{name}-i{hexid(server_id, 12)}"
-
-
-def volume_file(run_dir: Path, name: str, volume_id: str) -> Path:
-    """A Cinder volume's bytes: a sparse file named after the clouds (``down`` detaches its loop device by it)."""
-    return run_dir / "volumes" / f"rsos-{name}-{volume_id}.img"
-
-
-def disk_link(volume_id: str) -> str:
-    """Where a host finds an attached volume: the serial a virtio disk carries is the volume id's first 20
-    characters (``/dev/disk/by-id/virtio-<serial>``, what the database hosts' data-volume script looks for)."""
-    return f"/dev/disk/by-id/virtio-{volume_id[:20]}"
-
-
-def attached_volumes(server: dict) -> list[str]:
-    """The ids of the volumes Nova attached to ``server`` (its detail, any microversion)."""
-    return [v["id"] for v in server.get("os-extended-volumes:volumes_attached") or []]
-
-
-def container_name(name: str, server: dict) -> str:
-    slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", server["name"]).strip("-")[:40] or "server"
-    return f"rsos-{name}-{slug}-{hexid(server['id'], 8)}"
-
-
-@dataclass(frozen=True)
-class Nic:
-    """One interface of a host: a Neutron port, as the instance sees it."""
-
-    device: str  # eth0, eth1... in Nova's order
-    mac: str
-    port_id: str
-    network_id: str
-    addresses: tuple[str, ...]  # address/prefix
-    gateway: str | None  # the default route's, on the first interface that has one
-    external: bool  # on a router:external network (the hub holds its gateway)
-    gateway_cidr: str | None  # the subnet's gateway/prefix, for the hub's side of an external network
-
-
-def plan_nics(network_data: dict, ports: list[dict], subnets: dict[str, dict], external: set[str]) -> list[Nic]:
-    """The host's interfaces: one per link of Nova's ``network_data.json`` (its order: eth0 first), matched to the
-    Neutron port of the same MAC, with the port's fixed addresses on their subnets' prefixes. The first interface
-    whose subnet has a gateway carries the default route. A link without a port, or a port without a link, is an
-    error (Nova and Neutron disagree: the host is not booted)."""
-    by_mac = {p["mac_address"].lower(): p for p in ports}
-    links = network_data.get("links") or []
-    if len(links) != len(by_mac):
-        raise AgentError(f"network_data.json lists {len(links)} links, Neutron {len(by_mac)} ports")
-    nics: list[Nic] = []
-    default_taken = False
-    for i, link in enumerate(links):
-        mac = str(link.get("ethernet_mac_address", "")).lower()
-        port = by_mac.get(mac)
-        if port is None:
-            raise AgentError(f"network_data.json link {link.get('id')} ({mac}): no Neutron port has this MAC")
-        addresses, gateway, gateway_cidr = [], None, None
-        for fixed in port.get("fixed_ips") or []:
-            subnet = subnets[fixed["subnet_id"]]
-            net = ipaddress.ip_network(subnet["cidr"])
-            if net.version != 4:
-                continue
-            addresses.append(f"{fixed['ip_address']}/{net.prefixlen}")
-            if subnet.get("gateway_ip") and gateway_cidr is None:
-                gateway_cidr = f"{subnet['gateway_ip']}/{net.prefixlen}"
-                if not default_taken:
-                    gateway, default_taken = subnet["gateway_ip"], True
-        nics.append(
-            Nic(
-                device=f"eth{i}",
-                mac=mac,
-                port_id=port["id"],
-                network_id=port["network_id"],
-                addresses=tuple(addresses),
-                gateway=gateway,
-                external=port["network_id"] in external,
-                gateway_cidr=gateway_cidr,
-            )
-        )
-    return nics
-
-
-def public_addresses(nics: list[Nic]) -> list[str]:
-    """The addresses the metadata proxy knows the host by: those on external networks (unique across regions:
-    each region's external subnet is its own; private subnets may overlap)."""
-    return [a.split("/")[0] for n in nics if n.external for a in n.addresses]
-
-
-def run_args(name: str, server: dict, region: str, ns: str, cfg: Path, dhclient: Path, disk: Path, image: str) -> list:
-    """``podman run`` of a server's host."""
-    return [
-        "podman", "run", "-d", "--name", container_name(name, server), "--hostname", server["name"],
-        "--label", f"{LABEL}={name}", "--label", f"{SERVER_LABEL}={server['id']}",
-        "--label", f"resilient-stack.local-openstack.region={region}",
-        "--systemd=always",
-        # a VM: its own kernel, devices and container storage (web hosts run their application in podman)
-        "--privileged", "-v", f"{disk}:/var/lib/containers",
-        "--network", f"ns:/run/netns/{ns}",
-        "-e", "product_name=OpenStack Nova",
-        # no resolver on the fabric yet: lookups fail at once instead of timing out (cloud-init resolves its URLs)
-        "--dns", "127.0.0.1",
-        "-v", f"{cfg}:/etc/cloud/cloud.cfg.d/90-nocloud.cfg:ro",
-        "-v", f"{dhclient}:/etc/dhcp/dhclient.conf:ro",
-        image,
-    ]  # fmt: skip
+    """local_openstack's ``run`` (its error is ours), bounded at 2 minutes: the agent must not hang on a host."""
+    return local_openstack.run(*cmd, check=check, timeout=timeout)
 
 
 INOTIFY = Path("/proc/sys/fs/inotify/max_user_instances")
@@ -255,7 +127,6 @@ class Region:
     region: str
     address: str
     auth_url: str
-    external_cidr: str
     client: Client | None = None
 
 
@@ -293,10 +164,7 @@ class Agent:
         self.name, self.run_dir, self.image = name, run_dir, image
         self.hub = f"/run/netns/rsos-{name}"
         topo = topology()
-        self.regions = [
-            Region(b["cloud"], b["region"], b["address"], b["auth_url"], b["external_networks"][0]["cidr"])
-            for b in backends(topo)
-        ]
+        self.regions = [Region(b["cloud"], b["region"], b["address"], b["auth_url"]) for b in backends(topo)]
         self.topo = topo
         self.hosts: dict[str, Host] = {}
         self.failed: dict[str, tuple[str, str]] = {}  # server id -> (region address, why it was not booted): said once
@@ -316,8 +184,7 @@ class Agent:
     # -- the clouds' APIs (in the hub) ------------------------------------------------------------------------
     def _admin(self, r: Region) -> Client:
         if r.client is None:
-            r.client = Client({"auth_url": r.auth_url, "username": "admin", "password": ADMIN_PASSWORD,
-                               "project_name": "admin"})  # fmt: skip
+            r.client = admin_client({"auth_url": r.auth_url})
         return r.client
 
     def _get(self, r: Region, typ: str, path: str) -> dict:
@@ -336,17 +203,9 @@ class Agent:
 
         return self.api.submit(call).result(timeout=120)
 
-    def _metadata(self, r: Region, server: dict, path: str, address: str = "") -> tuple[int, dict, bytes]:
+    def _metadata(self, r: Region, server: dict, path: str, address: str = "") -> tuple[int, str | None, bytes]:
         url, headers = metadata_request(self.topo, r.address, server["id"], server["tenant_id"], address, path)
-
-        def call() -> tuple[int, dict, bytes]:
-            try:
-                with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
-                    return resp.status, dict(resp.headers), resp.read()
-            except urllib.error.HTTPError as exc:
-                return exc.code, dict(exc.headers), exc.read()
-
-        return self.api.submit(call).result(timeout=60)
+        return self.api.submit(metadata_get, url, headers, 30).result(timeout=60)
 
     # -- the fabric ------------------------------------------------------------------------------------------
     def start_fabric(self) -> None:
@@ -396,15 +255,11 @@ class Agent:
                 if host is None:
                     self.send_error(404, "no instance at this address")
                     return
-                region = next(r for r in agent.regions if r.region == host.region and r.address == host.region_address)
                 url, headers = metadata_request(
-                    agent.topo, region.address, host.server_id, host.tenant, self.client_address[0], self.path
+                    agent.topo, host.region_address, host.server_id, host.tenant, self.client_address[0], self.path
                 )
                 try:
-                    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
-                        status, ctype, body = resp.status, resp.headers.get("Content-Type"), resp.read()
-                except urllib.error.HTTPError as exc:
-                    status, ctype, body = exc.code, exc.headers.get("Content-Type"), exc.read()
+                    status, ctype, body = metadata_get(url, headers, 30)
                 except OSError as exc:
                     self.send_error(502, f"Nova's metadata API: {exc}")
                     return
@@ -515,9 +370,7 @@ class Agent:
         """Volumes Cinder deleted (``known``: every region's volumes) lose their files; never one a host of this
         agent has attached."""
         changed = False
-        prefix = f"rsos-{self.name}-"
-        for path in (self.run_dir / "volumes").glob(f"{prefix}*.img"):
-            vid = path.name[len(prefix) : -len(".img")]
+        for vid, path in volume_files(self.run_dir, self.name).items():
             if vid not in known and not any(vid in h.volumes for h in self.hosts.values()):
                 path.unlink(missing_ok=True)
                 log(f"volume {vid} deleted from Cinder: its file removed")
@@ -542,7 +395,7 @@ class Agent:
         changed = False
         self.passes += 1
         slow = self.passes % SLOW_EVERY == 0  # what may wait: security groups in place, deleted volumes' files
-        files = list((self.run_dir / "volumes").glob(f"rsos-{self.name}-*.img")) if slow else []
+        files = volume_files(self.run_dir, self.name) if slow else {}
         volumes: set[str] | None = set()  # every region's Cinder volumes; None when a region did not answer
         for r in self.regions:
             try:
@@ -645,10 +498,7 @@ class Agent:
         with self.lock:
             doc = {
                 "hosts": {sid: h.summary() for sid, h in self.hosts.items()},
-                "volumes": sorted(
-                    p.name[len(f"rsos-{self.name}-") : -len(".img")]
-                    for p in (self.run_dir / "volumes").glob(f"rsos-{self.name}-*.img")
-                ),
+                "volumes": sorted(volume_files(self.run_dir, self.name)),
                 "not_booted": {sid: why for sid, (_, why) in self.failed.items()},
             }
         tmp = self.run_dir / "hosts.json.tmp"

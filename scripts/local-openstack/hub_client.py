@@ -164,7 +164,7 @@ def schedulers_ready(topo: dict, clouds: dict[str, dict], timeout: float = 300) 
     admins = {}
     for entry, c in clouds.items():
         if of[entry] == entry:  # a cloud's own entry: its keystone's admin
-            admins[entry] = Client({**c, "username": "admin", "password": ADMIN_PASSWORD, "project_name": "admin"})
+            admins[entry] = admin_client(c)
     pending = {(cloud, region) for cloud in admins for region in topo["clouds"][cloud]["regions"]}
     while pending:
         for cloud, region in sorted(pending):
@@ -312,7 +312,7 @@ def backup_user_main(clouds_yaml: str, cloud: str, name: str) -> int:
 
     c = read_clouds_yaml(clouds_yaml)[cloud]
     owner = Client(c)  # the project the stack deploys into
-    operator = Client({**c, "username": "admin", "password": ADMIN_PASSWORD, "project_name": "admin"})
+    operator = admin_client(c)
     found = operator.send(f"/users?name={name}", "GET")["users"]
     if found:
         uid = found[0]["id"]
@@ -354,6 +354,18 @@ def metadata_request(topo: dict, region_address: str, instance: str, tenant: str
     return f"http://{region_address}:{md['port']}/{path.lstrip('/')}", headers
 
 
+def metadata_get(url: str, headers: dict, timeout: float = 60) -> tuple[int, str | None, bytes]:
+    """GET of Nova's metadata API as ``metadata_request`` made it: (HTTP status, Content-Type, body), errors too."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
+            return resp.status, resp.headers.get("Content-Type"), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Content-Type"), exc.read()
+
+
 TAMPER = ("none", "signature", "tenant")  # the metadata command's own checks: a forged signature, another project
 
 
@@ -362,8 +374,6 @@ def metadata_main(clouds_yaml: str, entry: str, region: str, server: str, path: 
     ``server`` of the clouds.yaml ``entry``'s project, as its metadata proxy would; ``tamper``: ``signature`` (a
     forged one) or ``tenant`` (another project's id). JSON on stdout: the HTTP status and the body (base64)."""
     import base64
-    import urllib.error
-    import urllib.request
 
     if tamper not in TAMPER:
         print(f"tamper: one of {', '.join(TAMPER)}", file=sys.stderr)
@@ -381,16 +391,19 @@ def metadata_main(clouds_yaml: str, entry: str, region: str, server: str, path: 
     url, headers = metadata_request(topo, region_address, s["id"], tenant, fixed[0] if fixed else "", path)
     if tamper == "signature":
         headers["X-Instance-ID-Signature"] = "0" * 64
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as resp:
-            status, body = resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, body = exc.code, exc.read()
+    status, _, body = metadata_get(url, headers)
     print(json.dumps({"server": s["id"], "status": status, "body": base64.b64encode(body).decode()}))
     return 0
 
 
 ADMIN_PASSWORD = "ospw"  # the clouds' bootstrap admin (image/rootfs/opt/rs-os/common.py), inside their namespace only
+
+
+def admin_client(c: dict) -> Client:
+    """The clouds' administrator on the keystone of ``c`` (a clouds.yaml entry, or just its ``auth_url``): the
+    operator's console, which sees every project."""
+    return Client({**c, "username": "admin", "password": ADMIN_PASSWORD, "project_name": "admin"})
+
 
 if __name__ == "__main__":
     commands = {

@@ -1,4 +1,4 @@
-"""The local clouds' compute agent (scripts/local-openstack/compute_agent.py), offline: how a server's host is wired
+"""The local clouds' compute agent (scripts/local-openstack/compute_agent.py, host_wiring.py), offline: how a server's host is wired
 from what Nova and Neutron say. The live proof (a server `pulumi up` created boots, reads its user data from Nova's
 metadata service, goes with the server) is tests/integration/openstack/test_local_clouds.py."""
 
@@ -27,6 +27,13 @@ def agent(monkeypatch):
     return importlib.import_module("compute_agent")
 
 
+@pytest.fixture
+def wiring(monkeypatch):
+    """What a host is made of (host_wiring.py, the agent's pure part)."""
+    monkeypatch.syspath_prepend(str(DIR))
+    return importlib.import_module("host_wiring")
+
+
 def port(pid: str, mac: str, net: str, subnet: str, ip: str) -> dict:
     return {"id": pid, "mac_address": mac, "network_id": net, "fixed_ips": [{"subnet_id": subnet, "ip_address": ip}]}
 
@@ -35,12 +42,12 @@ def links(*macs: str) -> dict:
     return {"links": [{"id": f"tap{i}", "ethernet_mac_address": m} for i, m in enumerate(macs)]}
 
 
-def test_interfaces_follow_novas_order_with_the_ports_macs_and_addresses(agent):
+def test_interfaces_follow_novas_order_with_the_ports_macs_and_addresses(wiring):
     ports = [  # Neutron lists them in its own order
         port("p-priv", "fa:16:3e:00:00:02", PRIV_NET, PRIV_SUB, "10.99.0.7"),
         port("p-ext", "FA:16:3E:00:00:01", EXT_NET, EXT_SUB, "198.18.13.42"),
     ]
-    nics = agent.plan_nics(links("fa:16:3e:00:00:01", "fa:16:3e:00:00:02"), ports, SUBNETS, {EXT_NET})
+    nics = wiring.plan_nics(links("fa:16:3e:00:00:01", "fa:16:3e:00:00:02"), ports, SUBNETS, {EXT_NET})
     assert [(n.device, n.mac, n.port_id, n.addresses, n.external) for n in nics] == [
         ("eth0", "fa:16:3e:00:00:01", "p-ext", ("198.18.13.42/24",), True),
         ("eth1", "fa:16:3e:00:00:02", "p-priv", ("10.99.0.7/24",), False),
@@ -48,13 +55,13 @@ def test_interfaces_follow_novas_order_with_the_ports_macs_and_addresses(agent):
     # one default route: the first interface's gateway; the private subnet's gateway is not a route out
     assert [n.gateway for n in nics] == ["198.18.13.1", None]
     assert nics[0].gateway_cidr == "198.18.13.1/24"
-    assert agent.public_addresses(nics) == ["198.18.13.42"]
+    assert wiring.public_addresses(nics) == ["198.18.13.42"]
 
 
-def test_a_host_on_a_private_network_only_has_no_public_address(agent):
+def test_a_host_on_a_private_network_only_has_no_public_address(wiring):
     ports = [port("p-priv", "fa:16:3e:00:00:02", PRIV_NET, PRIV_SUB, "10.99.0.7")]
-    nics = agent.plan_nics(links("fa:16:3e:00:00:02"), ports, SUBNETS, {EXT_NET})
-    assert agent.public_addresses(nics) == []  # the agent does not boot it: the metadata proxy could not know it
+    nics = wiring.plan_nics(links("fa:16:3e:00:00:02"), ports, SUBNETS, {EXT_NET})
+    assert wiring.public_addresses(nics) == []  # the agent does not boot it: the metadata proxy could not know it
 
 
 @pytest.mark.parametrize(
@@ -64,45 +71,49 @@ def test_a_host_on_a_private_network_only_has_no_public_address(agent):
         (("fa:16:3e:00:00:09",), [port("p", "fa:16:3e:00:00:01", EXT_NET, EXT_SUB, "198.18.13.4")], "no Neutron port"),
     ],
 )
-def test_nova_and_neutron_disagreeing_boots_nothing(agent, macs, ports, said):
-    with pytest.raises(agent.AgentError, match=said):
-        agent.plan_nics(links(*macs), ports, SUBNETS, {EXT_NET})
+def test_nova_and_neutron_disagreeing_boots_nothing(wiring, macs, ports, said):
+    with pytest.raises(wiring.AgentError, match=said):
+        wiring.plan_nics(links(*macs), ports, SUBNETS, {EXT_NET})
 
 
-def test_names_fit_linux_interface_names_and_are_the_ids(agent):
-    assert len(agent.bridge_name(EXT_NET)) <= 15 and len(agent.veth_name(PRIV_NET)) <= 15
-    assert agent.bridge_name(EXT_NET) == "b6a0c1f0e00004"
-    assert agent.netns_name("t42", PRIV_NET) == "rsos-t42-i111111112222"
+def test_names_fit_linux_interface_names_and_are_the_ids(wiring):
+    assert len(wiring.bridge_name(EXT_NET)) <= 15 and len(wiring.veth_name(PRIV_NET)) <= 15
+    assert wiring.bridge_name(EXT_NET) == "b6a0c1f0e00004"
+    assert wiring.netns_name("t42", PRIV_NET) == "rsos-t42-i111111112222"
     server = {"id": PRIV_NET, "name": "shop web/1"}
-    assert agent.container_name("t42", server) == "rsos-t42-shop-web-1-11111111"
+    assert wiring.container_name("t42", server) == "rsos-t42-shop-web-1-11111111"
 
 
-def test_a_host_boots_as_an_openstack_instance_not_from_a_seed(agent, tmp_path):
+def test_a_host_boots_as_an_openstack_instance_not_from_a_seed(wiring, tmp_path):
     server = {"id": PRIV_NET, "name": "shop-db-gra"}
-    argv = agent.run_args("t42", server, "GRA11", "rsos-t42-i1", tmp_path / "c", tmp_path / "d", tmp_path / "k", "img")
+    argv = wiring.run_args("t42", server, "GRA11", "rsos-t42-i1", tmp_path / "c", tmp_path / "d", tmp_path / "k", "img")
     joined = " ".join(argv)
     assert "-e product_name=OpenStack Nova" in joined  # cloud-init's OpenStack detection in a container
     assert f"{tmp_path / 'c'}:/etc/cloud/cloud.cfg.d/90-nocloud.cfg:ro" in argv  # over the image's NoCloud choice
     assert "--network ns:/run/netns/rsos-t42-i1" in joined and "--hostname shop-db-gra" in joined
     assert "/var/lib/cloud/seed" not in joined
     assert "resilient-stack.local-openstack=t42" in argv  # down() removes it with the clouds
-    assert "datasource_list: [ OpenStack, None ]" in agent.CLOUD_CFG
+    assert "datasource_list: [ OpenStack, None ]" in wiring.CLOUD_CFG
 
 
-def test_the_agent_boots_the_image_the_drill_boots(agent, monkeypatch):
-    assert agent.HOST_IMAGE == podman.DEFAULT_IMAGE
+def test_the_agent_boots_the_image_the_drill_boots(wiring, monkeypatch):
+    assert wiring.HOST_IMAGE == podman.DEFAULT_IMAGE
 
 
-def test_a_volume_is_found_by_the_serial_a_virtio_disk_carries(agent, tmp_path):
+def test_a_volume_is_found_by_the_serial_a_virtio_disk_carries(wiring, tmp_path):
     vid = "3dbf1de8-db89-4fc9-a1b2-0123456789ab"
-    assert agent.disk_link(vid) == "/dev/disk/by-id/virtio-3dbf1de8-db89-4fc9-a"  # 20 characters
+    assert wiring.disk_link(vid) == "/dev/disk/by-id/virtio-3dbf1de8-db89-4fc9-a"  # 20 characters
     # the database hosts' data-volume script looks for the same serial
     script = (ROOT / "resilient_stack/hosts/payloads/shell/data-volume.sh").read_text()
     assert "serial=${VOLUME_ID:0:20}" in script
-    assert agent.volume_file(tmp_path, "t42", vid) == tmp_path / "volumes" / f"rsos-t42-{vid}.img"
+    assert wiring.volume_file(tmp_path, "t42", vid) == tmp_path / "volumes" / f"rsos-t42-{vid}.img"
     server = {"os-extended-volumes:volumes_attached": [{"id": vid}, {"id": "other", "delete_on_termination": False}]}
-    assert agent.attached_volumes(server) == [vid, "other"]
-    assert agent.attached_volumes({}) == []
+    assert wiring.attached_volumes(server) == [vid, "other"]
+    assert wiring.attached_volumes({}) == []
+    wiring.volume_file(tmp_path, "t42", vid).parent.mkdir()
+    for kept in (wiring.volume_file(tmp_path, "t42", vid), wiring.volume_file(tmp_path, "t4", "other")):
+        kept.write_bytes(b"")
+    assert wiring.volume_files(tmp_path, "t42") == {vid: wiring.volume_file(tmp_path, "t42", vid)}  # not t4's
 
 
 def test_the_inotify_limit_is_raised_for_the_hosts_systemd_and_never_lowered(agent, tmp_path):
