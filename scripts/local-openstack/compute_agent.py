@@ -53,13 +53,13 @@ from pathlib import Path
 import fabric_guard  # this directory: standard library only
 import local_openstack
 from host_wiring import (
-    CLOUD_CFG,
     DHCLIENT_CONF,
     HOST_IMAGE,
     AgentError,
     Nic,
     attached_volumes,
     bridge_name,
+    cloud_cfg,
     container_name,
     disk_link,
     netns_name,
@@ -71,7 +71,7 @@ from host_wiring import (
     volume_files,
 )
 from hub_client import Client, admin_client, metadata_get, metadata_request
-from local_openstack import NAME_RE, backends, topology
+from local_openstack import NAME_RE, backends, tls_hosts, topology
 
 METADATA_IP = "169.254.169.254"
 CLONE_NEWNET = 0x40000000
@@ -178,7 +178,12 @@ class Agent:
         self.api = concurrent.futures.ThreadPoolExecutor(1, "hub-api", initializer=enter_netns, initargs=(self.hub,))
         self.files = run_dir / "agent"
         self.files.mkdir(parents=True, exist_ok=True)
-        (self.files / "cloud.cfg").write_text(CLOUD_CFG)
+        try:
+            ca = (run_dir / "ca.pem").read_text()  # written by `up` with the clouds' clouds.yaml
+        except OSError as exc:
+            raise AgentError(f"{run_dir / 'ca.pem'}: {exc.strerror}: are these clouds up?") from None
+        (self.files / "cloud.cfg").write_text(cloud_cfg(ca))
+        self.tls_hosts = tls_hosts(topo)  # the clouds' TLS names (the backups' S3 endpoint) in every host's /etc/hosts
         (self.files / "dhclient.conf").write_text(DHCLIENT_CONF)
 
     # -- the clouds' APIs (in the hub) ------------------------------------------------------------------------
@@ -317,7 +322,7 @@ class Agent:
             host.disk = str(disk)
             run("podman", "rm", "-f", "-t", "0", host.container, check=False)
             run(*run_args(self.name, server, r.region, ns, self.files / "cloud.cfg", self.files / "dhclient.conf",
-                          disk / "containers", self.image))  # fmt: skip
+                          disk / "containers", self.image, self.tls_hosts))  # fmt: skip
         except BaseException:
             run("ip", "netns", "delete", ns, check=False)
             raise

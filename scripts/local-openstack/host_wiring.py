@@ -27,6 +27,18 @@ datasource:
     retries: 5
 network: {config: disabled}
 """
+
+
+def cloud_cfg(ca_pem: str) -> str:
+    """:data:`CLOUD_CFG` and the local CA trusted (cloud-init's ca_certs, before any user data runs): the local
+    clouds' TLS endpoints (the backups' S3 endpoint) are served with certificates of that CA."""
+    pem = ca_pem.strip()
+    if not pem.startswith("-----BEGIN CERTIFICATE-----"):
+        raise AgentError("the local CA is not a PEM certificate")
+    indented = "".join(f"      {line}\n" for line in pem.splitlines())
+    return CLOUD_CFG + "ca_certs:\n  trusted:\n    - |\n" + indented
+
+
 # the datasource's first (init-local) attempt asks DHCP for an address; the fabric has no DHCP server: answer fast
 DHCLIENT_CONF = "# local clouds: no DHCP server on the fabric (the agent sets the addresses)\ntimeout 2;\nretry 1;\n"
 
@@ -138,8 +150,19 @@ def public_addresses(nics: list[Nic]) -> list[str]:
     return [a.split("/")[0] for n in nics if n.external for a in n.addresses]
 
 
-def run_args(name: str, server: dict, region: str, ns: str, cfg: Path, dhclient: Path, disk: Path, image: str) -> list:
-    """``podman run`` of a server's host."""
+def run_args(
+    name: str,
+    server: dict,
+    region: str,
+    ns: str,
+    cfg: Path,
+    dhclient: Path,
+    disk: Path,
+    image: str,
+    hosts: dict[str, str] | None = None,
+) -> list:
+    """``podman run`` of a server's host; ``hosts``: {name: address} in its /etc/hosts (the clouds' TLS endpoints,
+    which no resolver on the fabric answers for)."""
     return [
         "podman", "run", "-d", "--name", container_name(name, server), "--hostname", server["name"],
         "--label", f"{LABEL}={name}", "--label", f"{SERVER_LABEL}={server['id']}",
@@ -151,6 +174,7 @@ def run_args(name: str, server: dict, region: str, ns: str, cfg: Path, dhclient:
         "-e", "product_name=OpenStack Nova",
         # no resolver on the fabric yet: lookups fail at once instead of timing out (cloud-init resolves its URLs)
         "--dns", "127.0.0.1",
+        *(f"--add-host={h}:{a}" for h, a in sorted((hosts or {}).items())),
         "-v", f"{cfg}:/etc/cloud/cloud.cfg.d/90-nocloud.cfg:ro",
         "-v", f"{dhclient}:/etc/dhcp/dhclient.conf:ro",
         image,

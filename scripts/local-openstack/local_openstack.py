@@ -120,6 +120,7 @@ def backends(topo: dict) -> list[dict]:
                 "images": c["images"],
                 "external_networks": [{"name": c["external_networks"][0], "cidr": r["external_cidr"]}],
                 "metadata": topo["metadata"],  # Nova's metadata API: its port and the proxy's shared secret
+                "s3": r.get("s3"),  # Swift's S3 API over TLS on 443 ({host, location}), or None
             }
             if region == ks["region"]:
                 b["keystone"] = {
@@ -146,12 +147,16 @@ def entries(topo: dict) -> dict[str, tuple[str, dict]]:
 
 
 def tls_hosts(topo: dict) -> dict[str, str]:
-    """{TLS host name: address} of the keystones served over TLS."""
+    """{TLS host name: address}: the keystones served over TLS and the regions' S3 endpoints (one certificate of
+    the local CA names them all; the hub and the booted hosts resolve them with these addresses)."""
     out = {}
     for c in topo["clouds"].values():
         tls = c["keystone"].get("tls")
         if tls:
             out[tls["host"]] = c["regions"][c["keystone"]["region"]]["address"]
+        for r in c["regions"].values():
+            if r.get("s3"):
+                out[r["s3"]["host"]] = r["address"]
     return out
 
 
@@ -309,6 +314,8 @@ class Clouds:
             run(*ip, "-n", self.hub, "link", "set", f"v{i}", "master", "br0", "up")
             run(*ip, "-n", ns, "addr", "add", f"{b['address']}/{hub_if.network.prefixlen}", "dev", "eth0")
             run(*ip, "-n", ns, "link", "set", "eth0", "up")
+            # the hub routes the external networks: a booted host's calls (S3, the APIs) get their answers back
+            run(*ip, "-n", ns, "route", "add", "default", "via", str(hub_if.ip))
         # `ip netns exec HUB` bind-mounts these over /etc/hosts and /etc/resolv.conf: the stack's TLS auth
         # host resolves to the local keystone, and no DNS server is reachable from the hub.
         etc = Path("/etc/netns") / self.hub

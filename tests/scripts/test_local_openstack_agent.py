@@ -96,6 +96,49 @@ def test_a_host_boots_as_an_openstack_instance_not_from_a_seed(wiring, tmp_path)
     assert "datasource_list: [ OpenStack, None ]" in wiring.CLOUD_CFG
 
 
+def test_a_host_trusts_the_local_ca_and_resolves_the_clouds_tls_names(wiring, tmp_path):
+    import yaml  # cloud-init reads the file as YAML: the CA must come out as the PEM it went in
+
+    pem = "-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJ\nAAAA==\n-----END CERTIFICATE-----\n"
+    cfg = yaml.safe_load(wiring.cloud_cfg(pem))
+    assert cfg["ca_certs"]["trusted"] == [pem]  # cloud-init's ca_certs: the system store, before user data runs
+    assert cfg["datasource_list"] == ["OpenStack", "None"] and cfg["network"] == {"config": "disabled"}
+    with pytest.raises(wiring.AgentError, match="not a PEM certificate"):
+        wiring.cloud_cfg("garbage")
+    server = {"id": PRIV_NET, "name": "shop-db-gra"}
+    argv = wiring.run_args(
+        "t42",
+        server,
+        "GRA11",
+        "ns",
+        tmp_path / "c",
+        tmp_path / "d",
+        tmp_path / "k",
+        "img",
+        {"s3.de.cloud.ovh.net": "10.87.0.14"},
+    )
+    assert "--add-host=s3.de.cloud.ovh.net:10.87.0.14" in argv and argv[-1] == "img"
+
+
+def test_the_backups_s3_endpoint_of_the_shipped_stacks_is_a_tls_name_of_the_local_clouds(monkeypatch):
+    """The production and staging stacks' `backups.s3Endpoint` resolves, on the fabric, to the region of the backup
+    container, which serves S3 on 443 with a certificate naming it."""
+    import yaml
+
+    monkeypatch.syspath_prepend(str(DIR))
+    lo = importlib.import_module("local_openstack")
+    topo = lo.topology()
+    names = lo.tls_hosts(topo)
+    by_region = {b["region"]: b for b in lo.backends(topo)}
+    for stack in ("production", "staging"):
+        backups = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"][
+            "resilient-stack:backups"
+        ]
+        b = by_region[backups["region"]]
+        assert b["s3"] == {"host": backups["s3Endpoint"], "location": backups["s3Region"]}, stack
+        assert names[backups["s3Endpoint"]] == b["address"]
+
+
 def test_the_agent_boots_the_image_the_drill_boots(wiring, monkeypatch):
     assert wiring.HOST_IMAGE == podman.DEFAULT_IMAGE
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -66,6 +67,7 @@ pulumi.export("vm", vm.id)
 pulumi.export("volume", volume.id)
 pulumi.export("attachDevice", attach.device)
 pulumi.export("ec2Access", ec2.access)
+pulumi.export("ec2Secret", ec2.secret)
 pulumi.export("appcredId", appcred.id)
 pulumi.export("appcredRules", appcred.access_rules)
 pulumi.export("ikNet", ik_net.id)
@@ -102,6 +104,10 @@ def probe(hub_pulumi, local_clouds, tmp_path_factory):
     if up.returncode == 0:
         volume = outputs(state)["volume"]
         booted = observe_host(local_clouds, outputs(state)["vm"], volume)
+        keys = json.loads(
+            hub_pulumi.ok("stack", "output", "--json", "--show-secrets", "--stack", "probe", cwd=project).stdout
+        )
+        booted["s3"] = s3_from_host(booted["container"], keys["ec2Access"], keys["ec2Secret"])
         # the server replaced (as a database host is, `pulumi up --replace`): the volume outlives the first host
         in_host(booted["container"], "sh", "-c", f"printf {MARK} | dd of={disk(volume)} conv=fsync status=none")
         # powered off and on (Nova's SHUTOFF, then ACTIVE): the host stops, then boots again with its volume
@@ -128,6 +134,31 @@ def probe(hub_pulumi, local_clouds, tmp_path_factory):
     local_clouds.hosts("stop")
     return (up, destroy, before, during, local_clouds.inventory(), state, export, asked,
             Booted(booted, replaced, gone, volumes_after, powered if up.returncode == 0 else {}))  # fmt: skip
+
+
+S3 = "s3.de.cloud.ovh.net"  # the shipped stacks' backups.s3Endpoint: DE1's Swift over TLS on the local clouds
+
+
+def s3_from_host(container: str, access: str, secret: str) -> dict:
+    """From a booted host, as pgBackRest on a database host calls it: DE1's S3 endpoint by the stack's name, over TLS
+    checked against the host's system store, signed (SigV4, region ``de``) with EC2 keys keystone issued."""
+    out = {}
+    for step, args, body in (
+        ("create", ["-X", "PUT", f"https://{S3}/probe-s3"], ""),
+        ("put", ["-X", "PUT", "--data-binary", MARK, f"https://{S3}/probe-s3/mark"], MARK),
+        ("get", [f"https://{S3}/probe-s3/mark"], ""),
+        ("list", [f"https://{S3}/"], ""),
+        ("forged", ["--user", f"{access}:not-the-secret", f"https://{S3}/probe-s3/mark"], ""),
+        ("delete", ["-X", "DELETE", f"https://{S3}/probe-s3/mark"], ""),  # the clouds as they were
+        ("drop", ["-X", "DELETE", f"https://{S3}/probe-s3"], ""),
+    ):
+        # S3 wants the payload's hash as a signed header; curl (7.88) signs the header but does not add it
+        payload = hashlib.sha256(body.encode()).hexdigest()
+        curl = ["curl", "-sS", "--max-time", "20", "--aws-sigv4", "aws:amz:de:s3", "--user", f"{access}:{secret}",
+                "-H", f"x-amz-content-sha256: {payload}", "-w", "\n%{http_code}"]  # fmt: skip
+        r = subprocess.run(["podman", "exec", container, *curl, *args], capture_output=True, text=True, timeout=60)
+        out[step] = (r.stdout.rsplit("\n", 1)[-1], r.stdout.rsplit("\n", 1)[0] + r.stderr)
+    return out
 
 
 def host_state(local_clouds, server_id: str, wanted: str) -> dict:
@@ -249,6 +280,21 @@ def test_the_server_boots_as_a_host_that_reads_its_user_data_from_novas_metadata
     # its sshd listens, and no group opens 22: the visitor's connection is dropped on the fabric (timeout: 124)
     assert ":22 " in booted["listening"] and booted["ssh_visitor"] == 124
     assert hosts.gone == {"container": False, "netns": False}
+
+
+def test_a_host_reaches_the_backups_s3_endpoint_over_tls_with_keystones_ec2_keys(probe):
+    """Issue 25: the fabric's S3 (what the database hosts' pgBackRest needs): the booted host resolves the stack's S3
+    endpoint name to DE1, trusts its certificate (the local CA, installed by cloud-init's ca_certs from the
+    agent's system configuration: no ``--cacert``), and DE1's Swift answers S3 requests signed with the EC2 keys
+    keystone issued to the program (s3api, keys checked by s3token); a wrong secret is refused."""
+    up, _, _, _, _, _, _, _, hosts = probe
+    assert up.returncode == 0, up.stdout[-3000:]
+    s3 = hosts.first["s3"]
+    assert s3["create"][0] == "200" and s3["put"][0] == "200", s3
+    assert s3["get"] == ("200", MARK), s3
+    assert s3["list"][0] == "200" and "<Name>probe-s3</Name>" in s3["list"][1], s3
+    assert s3["forged"][0] == "403" and "SignatureDoesNotMatch" in s3["forged"][1], s3
+    assert s3["delete"][0] == s3["drop"][0] == "204", s3
 
 
 def test_a_volume_is_a_block_device_that_outlives_its_host_and_attaches_to_the_replacement(probe):

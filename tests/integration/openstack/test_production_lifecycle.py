@@ -146,19 +146,18 @@ class Lifecycle:
     @functools.cached_property
     def hosts(self) -> dict[str, dict]:
         """{server name: what its host shows}: every server the deployment made, booted by the local clouds'
-        compute agent from what Nova received, observed once the web and monitoring hosts' and the primary's
-        cloud-init is done (up to 10 minutes) and Patroni has a leader."""
+        compute agent from what Nova received, observed once every host's cloud-init is done (up to 10 minutes) and
+        Patroni has a leader and its replicas stream (2 minutes more)."""
         _, state = self.deployed()
         servers = {r["outputs"]["name"]: r["id"] for r in instances(state)}
         booted = self.clouds.wait_hosts(list(servers.values()), timeout=300)
         by_name = {name: booted[sid] for name, sid in servers.items()}
-        waited = [n for n in servers if n not in REPLICAS]  # the replicas wait for the repository (docstring below)
         deadline = time.monotonic() + 600
         status: dict[str, str] = {}
         while True:
             for name in servers:
                 status[name] = in_host(by_name[name]["container"], "cloud-init", "status", "--long", timeout=60)
-            if all(not status[n].startswith("status: running") for n in waited) or time.monotonic() > deadline:
+            if all(not status[n].startswith("status: running") for n in servers) or time.monotonic() > deadline:
                 break
             time.sleep(5)
         members: list = []
@@ -167,7 +166,12 @@ class Lifecycle:
                 by_name[PRIMARY]["container"], "patronictl", "-c", "/etc/patroni/config.yml", "list", "-f", "json"
             )
             members = json.loads(out) if out.startswith("[") else []
-            if any(m["Role"] == "Leader" for m in members):
+            replicas = [m for m in members if m["Role"] != "Leader"]
+            if (
+                any(m["Role"] == "Leader" for m in members)
+                and replicas
+                and all(m["State"] == "streaming" for m in replicas)
+            ):
                 break
             time.sleep(5)
         return {
@@ -394,16 +398,15 @@ def test_the_apis_show_the_labels_the_auditor_reads(life):
 @BOOTED
 def test_every_server_boots_from_what_nova_received_and_its_cloud_init_finishes(life):
     """Each server of the deployment is a running Debian host whose cloud-init read Nova's metadata service (the
-    OpenStack datasource, the server's own id): the web and monitoring hosts' and the primary's cloud-init finishes
-    without error. The replicas' does not finish here yet: their restore command asks the backups' S3 endpoint, which
-    the local clouds do not serve (docs/local-openstack.md: egress is the next step), so they stay "starting"."""
+    OpenStack datasource, the server's own id), and every host's cloud-init finishes without error: the replicas'
+    too, whose restore command reads the WAL archive from the backups' S3 endpoint (DE1's Swift over TLS, with the
+    backup user's EC2 keys), as on OVHcloud."""
     hosts = life.hosts
     _, state = life.deployed()
     assert {h["instance_id"] for h in hosts.values()} == {r["id"] for r in instances(state)}
     assert {h["platform"] for h in hosts.values()} == {"openstack"}
     for name, h in hosts.items():
-        if name not in REPLICAS:
-            assert h["status"].startswith("status: done") and "DataSourceOpenStack" in h["status"], (name, h["status"])
+        assert h["status"].startswith("status: done") and "DataSourceOpenStack" in h["status"], (name, h["status"])
 
 
 @BOOTED
@@ -422,6 +425,7 @@ def test_the_database_hosts_mount_their_cinder_volumes_and_elect_one_leader(life
     members = hosts[PRIMARY]["members"]
     assert sorted(m["Member"] for m in members) == sorted([PRIMARY, *REPLICAS])
     assert [m["Member"] for m in members if m["Role"] == "Leader"] == [PRIMARY]
+    assert {m["Member"]: m["State"] for m in members if m["Role"] != "Leader"} == dict.fromkeys(REPLICAS, "streaming")
     public = {h["name"]: h["nics"][0]["addresses"][0].split("/")[0] for h in hosts.values()}
     assert {m["Member"]: m["Host"] for m in members} == {n: public[n] for n in [PRIMARY, *REPLICAS]}
     guard = hosts[PRIMARY]["guard"]

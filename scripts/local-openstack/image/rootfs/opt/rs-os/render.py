@@ -34,6 +34,8 @@ def main() -> int:
         "@@AUTH_URL@@": backend["auth_url"],
         "@@AUTH_URI@@": backend["auth_url"].rsplit("/v3", 1)[0],
         "@@METADATA_SECRET@@": backend["metadata"]["proxy_secret"],
+        # S3's signing region: the one the region's S3 endpoint gives (signatures carry it); us-east-1 as AWS's
+        "@@S3_LOCATION@@": (backend.get("s3") or {}).get("location", "us-east-1"),
     }
     for src in sorted(TEMPLATES.rglob("*")):
         if src.is_dir():

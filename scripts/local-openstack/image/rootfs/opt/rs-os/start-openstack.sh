@@ -26,4 +26,12 @@ python3 -c 'import sys; from cinder.cmd.volume import main; sys.exit(main())' \
   --log-file /var/log/cinder/cinder-volume.log > /var/log/cinder/volume-stdout.log 2>&1 &
 for s in account container object; do swift-$s-server /etc/swift/$s-server.conf > /var/log/swift/$s.log 2>&1 & done
 swift-proxy-server /etc/swift/proxy-server.conf > /var/log/swift/proxy.log 2>&1 &
-for p in 8778 8774 8776 "$METADATA_PORT" 9292 9696 8080; do wait_port "$p" 300 || exit 1; done
+ports=(8778 8774 8776 "$METADATA_PORT" 9292 9696 8080)
+# the region's S3 endpoint: the same proxy over TLS on 443, with the certificate of the local CA that names it
+if [ -n "$(jget s3.host)" ]; then
+  sed -e 's/^bind_port = 8080$/bind_port = 443\ncert_file = \/etc\/rs-os\/tls\/server.pem\nkey_file = \/etc\/rs-os\/tls\/server.key/' \
+    /etc/swift/proxy-server.conf > /etc/swift/proxy-server-s3.conf
+  swift-proxy-server /etc/swift/proxy-server-s3.conf > /var/log/swift/proxy-s3.log 2>&1 &
+  ports+=(443)
+fi
+for p in "${ports[@]}"; do wait_port "$p" 300 || exit 1; done
