@@ -157,6 +157,9 @@ def tls_hosts(topo: dict) -> dict[str, str]:
         for r in c["regions"].values():
             if r.get("s3"):
                 out[r["s3"]["host"]] = r["address"]
+    hub = str(ipaddress.ip_interface(topo["hub"]).ip)
+    for host in topo.get("registry", {}).get("names", []):
+        out[host] = hub  # the hosts' image registry (registry.py), served in the hub
     return out
 
 
@@ -652,12 +655,16 @@ def cmd_up(args) -> int:
 
 def start_hosts(name: str, run_dir: Path) -> None:
     import compute_agent
+    import registry
 
     try:
         pid = compute_agent.start(name, run_dir)
     except compute_agent.AgentError as exc:
         raise Failed(str(exc)) from None
     log(f"compute agent {pid}: every ACTIVE server boots as a host (RUN_DIR/hosts.json; logs/compute-agent.log)")
+    names = registry.start(name, run_dir, topology())
+    if names:
+        log(f"image registry for the hosts: https://{names[0]} (push: docs/local-openstack.md)")
 
 
 def cmd_hosts(args) -> int:

@@ -5,6 +5,7 @@ metadata service, goes with the server) is tests/integration/openstack/test_loca
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
 
@@ -137,6 +138,22 @@ def test_the_backups_s3_endpoint_of_the_shipped_stacks_is_a_tls_name_of_the_loca
         b = by_region[backups["region"]]
         assert b["s3"] == {"host": backups["s3Endpoint"], "location": backups["s3Region"]}, stack
         assert names[backups["s3Endpoint"]] == b["address"]
+
+
+def test_the_hosts_registry_is_served_in_the_hub_under_the_lifecycle_tests_registry_name(monkeypatch):
+    """The registry's names resolve to the hub (where registry.py runs it) and its certificate names them; its
+    configuration serves TLS on 443 with the local CA's server certificate."""
+    import json
+
+    monkeypatch.syspath_prepend(str(DIR))
+    lo = importlib.import_module("local_openstack")
+    reg = importlib.import_module("registry")
+    topo = lo.topology()
+    names = lo.tls_hosts(topo)
+    assert names["registry.shop.internal"] == topo["hub"].split("/")[0]
+    cfg = json.loads(reg.config())
+    assert cfg["http"]["addr"] == ":443" and cfg["http"]["tls"]["certificate"].startswith(reg.TLS)
+    assert reg.start("t42", Path("/nonexistent"), {"clouds": {}}) == []  # no names: nothing runs
 
 
 def test_the_agent_boots_the_image_the_drill_boots(wiring, monkeypatch):

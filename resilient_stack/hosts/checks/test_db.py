@@ -171,9 +171,12 @@ def test_primary_not_in_recovery(psql):
 
 
 @pytest.mark.role("db-primary")
-def test_primary_has_roles_and_app_database(psql):
+def test_primary_has_roles_and_app_database(root, psql):
+    """The replication role, and the application's database by the name the stack gave it (`database.appDatabase`:
+    `shop` in the production stack, as pg_hba names it), not a default."""
+    db = _application(root)[0]
     assert psql("SELECT rolreplication FROM pg_roles WHERE rolname = 'replicator'") == "t"
-    assert psql("SELECT count(*) FROM pg_database WHERE datname = 'app'") == "1"
+    assert psql(f"SELECT count(*) FROM pg_database WHERE datname = '{db}'") == "1"
 
 
 def _application(root) -> tuple[str, str, str, str]:

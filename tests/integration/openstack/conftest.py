@@ -72,6 +72,16 @@ class LocalClouds:
         assert r.returncode == 0, r.stderr[-3000:]
         return json.loads(r.stdout) if action == "list" else {}
 
+    def push(self, local: str, ref: str) -> None:
+        """``local`` (this machine's podman storage) into the clouds' image registry as ``ref``
+        (``registry.shop.internal/shop/web:1.0.0``): the push docs/local-openstack.md gives users, TLS verified."""
+        r = subprocess.run(
+            ["ip", "netns", "exec", self.hub, "podman", "push", "--quiet",
+             "--cert-dir", str(self.run_dir / "registry-certs"), local, f"docker://{ref}"],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr[-3000:]
+
     def wait_hosts(self, server_ids, timeout: float = 300) -> dict[str, dict]:
         """{server id: what the agent says of its host} once it booted a host for every one of ``server_ids``;
         fails at once on a server it refused to boot (with its reason)."""
@@ -239,3 +249,18 @@ def everything(inv: dict[str, dict], kind: str) -> dict[str, list]:
         if names:
             out[where] = names
     return out
+
+
+def example_app_image() -> str:
+    """The example application (examples/app) built on this machine, offline, from the host-image script's base
+    (what the podman drill's web hosts run): the image a user would push to the registry."""
+    from resilient_stack.testing.registry import APP_BASE_IMAGE, EXAMPLE_APP
+
+    tag = "localhost/resilient-stack-example-app:local-clouds"
+    r = subprocess.run(
+        ["podman", "build", "--quiet", "--network", "none", "--build-arg", f"BASE={APP_BASE_IMAGE}", "-t", tag,
+         str(EXAMPLE_APP)],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    return tag

@@ -154,3 +154,26 @@ def test_a_volume_of_another_cluster_or_member_is_refused_and_left_as_it_is(host
     assert out.returncode != 0 and why in out.stdout and "not used" in out.stdout, out.stdout + out.stderr
     assert sh(f"mountpoint -q {paths.DATA_MOUNT}", check=False).returncode != 0, "left unmounted"
     assert sh(f"sha256sum {device}").stdout.split()[0] == before, "left untouched"
+
+
+def test_the_package_cluster_is_stopped_before_the_volume_hides_its_directory(host):
+    """A replacement host boots with Debian's own PostgreSQL cluster running from the root disk's directory under the
+    mount point (the package starts it before cloud-init runs the script). The script stops it, and keeps it from
+    starting again, before it mounts the member's retained volume there: a server left running under the mount
+    writes its control file into the member's data directory by absolute path (found on a replaced database host of
+    the local clouds: its retained data claimed the package cluster's system id, and Patroni refused the member)."""
+    sh, device, _ = host
+    attach(sh, device)
+    sh("/usr/local/sbin/data-volume")  # the first host: a blank volume, formatted and marked as this member's
+    control = f"{paths.DATA_MOUNT}/15/main/global/pg_control"
+    sh(f"install -d -o postgres {paths.DATA_MOUNT}/15/main/global && echo member-data > {control}")
+    # a new root disk: no fstab entry (and none in systemd: the package's unit requires the mounts under its path)
+    sh(f"umount {paths.DATA_MOUNT} && sed -i '/resilient-stack/,+1d' /etc/fstab && systemctl daemon-reload")
+    # the replacement's boot: its new root disk's package cluster starts before cloud-init's final stage
+    sh(f"echo auto > {paths.PG_START_CONF} && systemctl start {paths.PG_SERVICE}")
+    assert sh("pgrep -x postgres", check=False).returncode == 0, "the package cluster runs before the script"
+    out = sh("/usr/local/sbin/data-volume").stdout
+    assert "mounted as it is" in out, out
+    assert sh("pgrep -x postgres", check=False).returncode == 1, "no server runs under the mounted volume"
+    assert sh(f"cat {paths.PG_START_CONF}").stdout.strip() == "manual"  # nor starts at the next boot
+    assert sh(f"cat {control}").stdout.strip() == "member-data"

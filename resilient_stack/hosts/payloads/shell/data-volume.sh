@@ -21,6 +21,19 @@ CLUSTER_ID={{cluster_id}}
 MEMBER={{member}}
 say() { echo "resilient-stack: $*"; }
 
+# The PostgreSQL package's own cluster runs from the root disk's directory under $MOUNT (Debian starts it at boot,
+# before cloud-init gets here): stopped, and kept from starting again, before the volume hides that directory. A
+# server left running under the mount writes its control file by absolute path into the volume's data directory:
+# found on a replaced host, whose retained data then claimed the package cluster's system id and Patroni refused it.
+stop_package_cluster() {
+    echo manual > {{start_conf}}
+    systemctl stop {{pg_service}} || true
+    if pgrep -x postgres >/dev/null; then
+        say "a PostgreSQL server still runs from the root disk's $MOUNT: the volume is not mounted over it"
+        exit 1
+    fi
+}
+
 # virtio-blk disks carry the first 20 characters of the volume id as their serial (virtio-<serial> in
 # /dev/disk/by-id); SCSI disks the whole id. Partitions are never candidates.
 serial=${VOLUME_ID:0:20}
@@ -86,6 +99,7 @@ else
     fi
     uuid=$(blkid -p -o value -s UUID "$device")
     [ -n "$uuid" ] || { say "$device has no file system UUID"; exit 1; }
+    stop_package_cluster
     install -d -m 0755 "$MOUNT"
     if ! grep -q "^UUID=$uuid " /etc/fstab; then
         printf '# resilient-stack data volume %s\nUUID=%s %s %s defaults,nofail,x-systemd.device-timeout=300 0 2\n' \
