@@ -50,7 +50,7 @@ bench: venv
 	$(PY) -m bench.run --sizes 1000,10000,100000 --repeat 3 --check
 
 # Long drills (not in CI; their figures go to docs/firedrill.md): the tests marked `soak` (staging's asynchronous
-# loss; the production stack's lifecycle on the local clouds with its servers booted as hosts), ten burns of the production primary's site on one
+# loss), ten burns of the production primary's site on one
 # boot (synchronous replication: no acknowledged row may be lost, the promoted member is the synchronous standby),
 # then the frozen primary and the partition three times each.
 soak: venv tools

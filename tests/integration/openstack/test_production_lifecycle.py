@@ -9,11 +9,16 @@ the operator's own registry, and the zone of its name servers, the operator's ow
 share one deployment; each step runs once (``Lifecycle``) and every later step names the one it needs:
 
     up (with the policy pack) -> what the APIs list -> audit / policy analyze of the export -> sbg2021 refused
-    -> routine change -> no-op -> refresh -> destroy (as docs/operations.md#tearing-down says)
+    -> the hosts boot, cloud-init done, the cluster streams -> inventory + the shipped host checks on every host
+    -> routine change (reaching the running hosts) -> no-op -> refresh -> a replica replaced (--replace) rejoins
+    -> destroy (as docs/operations.md#tearing-down says)
 
 The backups' S3 keys are a dedicated object-store user's, made in the backups' own project (the clouds.yaml entry
-`ovh-backups`, a second project of the `ovh` keystone) as an operator makes them and given as Pulumi secrets (the
-local clouds have no S3 API: no host uses them there).
+`ovh-backups`, a second project of the `ovh` keystone) as an operator makes them and given as Pulumi secrets: the
+database hosts' pgBackRest uses them against DE1's S3 endpoint (the local clouds' Swift, `s3.de.cloud.ovh.net`).
+
+Every server boots as a Debian host (the local clouds' compute agent, issue 25) from what Nova received; the
+application's image is the example application, pushed into the clouds' registry under the operator's name.
 
 What the APIs list is read through them (``local_openstack.py inventory``: Nova, Neutron, Swift, Cinder as
 the clouds' user), never from Pulumi's own state.
@@ -36,7 +41,7 @@ import yaml
 from resilient_stack.core.vocabulary import PROTECTS_KEY, QUORUM_KEY, ROLE_KEY, header_safe
 from resilient_stack.hosts.runtime import decode as runtime_document_of
 from resilient_stack.testing.mockrun import run_program
-from tests.conftest import ROOT, SOAK
+from tests.conftest import ROOT
 from tests.integration.engine.conftest import POLICIES, audit, policy_events, project_copy, stream_events
 from tests.integration.openstack.conftest import (
     TOPOLOGY,
@@ -339,13 +344,6 @@ def admin_set(container: str) -> list[str]:
     return [e if isinstance(e, str) else f"{e['prefix']['addr']}/{e['prefix']['len']}" for e in elems]
 
 
-# The deployment's servers booted as hosts (the local clouds' compute agent) run in `make soak`, not in CI: in CI's
-# rehearsal of fd275e9, beside the podman lane's drills (load 14 on 2 CPUs), 2 of the 10 hosts did not come up (one
-# container's systemd exited 255 at once, another stalled with every boot job waiting): root's inotify instances were
-# exhausted (128 for all containers). The agent raises the limit now; these return to CI once a rehearsal beside the
-# drills is green (docs/local-openstack.md).
-BOOTED = pytest.mark.soak
-
 PRIMARY = next(f"{cfg('name')}-{p['name']}-db" for p in cfg("placements") if p.get("databaseRole") == "primary")
 REPLICAS = {f"{cfg('name')}-{p['name']}-db" for p in cfg("placements") if p.get("databaseRole") == "replica"}
 
@@ -371,13 +369,11 @@ def life(hub_pulumi, local_clouds, tmp_path_factory):
         "shop.internal.",
         cwd=project,
     )
-    if SOAK:  # every server the deployment makes boots as a host (issue 25): `make soak` only, see BOOTED
-        local_clouds.hosts("start")
-        for tag in ("1.0.0", "1.1.0"):  # the release `pulumi up` deploys, then the routine change's
-            local_clouds.push(example_app_image(), f"{APP_IMAGE}:{tag}")
+    local_clouds.hosts("start")  # every server the deployment makes boots as a host (issue 25)
+    for tag in ("1.0.0", "1.1.0"):  # the release `pulumi up` deploys, then the routine change's
+        local_clouds.push(example_app_image(), f"{APP_IMAGE}:{tag}")
     yield Lifecycle(hub_pulumi, local_clouds, project, tmp_path_factory.mktemp("exports"))
-    if SOAK:
-        local_clouds.hosts("stop")
+    local_clouds.hosts("stop")
 
 
 def custom_resources(state: dict) -> list[dict]:
@@ -489,7 +485,6 @@ def test_the_apis_show_the_labels_the_auditor_reads(life):
 # ---- 1b. the servers boot as hosts (the local clouds' compute agent, issue 25) ----------------------------
 
 
-@BOOTED
 def test_every_server_boots_from_what_nova_received_and_its_cloud_init_finishes(life):
     """Each server of the deployment is a running Debian host whose cloud-init read Nova's metadata service (the
     OpenStack datasource, the server's own id), and every host's cloud-init finishes without error: the replicas'
@@ -503,7 +498,6 @@ def test_every_server_boots_from_what_nova_received_and_its_cloud_init_finishes(
         assert h["status"].startswith("status: done") and "DataSourceOpenStack" in h["status"], (name, h["status"])
 
 
-@BOOTED
 def test_the_database_hosts_mount_their_cinder_volumes_and_elect_one_leader(life):
     """Each database host's PostgreSQL directory is its own Cinder volume (the loop device the agent attached, found
     by the volume's serial by the host's data-volume script), and Patroni, over the public addresses Neutron gave,
@@ -527,7 +521,6 @@ def test_the_database_hosts_mount_their_cinder_volumes_and_elect_one_leader(life
         assert f"ip daddr {address} jump in_" in guard and f"ip saddr {address} jump out_" in guard, name
 
 
-@BOOTED
 def test_the_shipped_host_checks_pass_on_every_host_pulumi_up_made(life):
     """Issue 25: `pulumi stack output --json | resilient-stack inventory -` names each host's role, and the shipped
     host checks (testinfra) pass on every host of the deployment: web, monitoring, the primary with its two
@@ -621,7 +614,6 @@ def test_a_routine_change_replaces_no_instance_and_no_volume(life):
                 }, (where, g)
 
 
-@BOOTED
 def test_the_routine_change_reaches_the_running_hosts_through_novas_metadata(life):
     """The new admin networks reach every running host's own firewall (root's sync reads the instance metadata the
     change updated in place, from Nova's metadata service), on the same hosts: no server was replaced."""
@@ -651,7 +643,6 @@ def test_refresh_finds_no_drift(life):
 # ---- 5. destroy ---------------------------------------------------------------------------------------
 
 
-@BOOTED
 def test_a_replaced_database_host_comes_back_with_its_volume_and_rejoins_as_a_replica(life):
     """Issue 25: a replica's instance, unprotected and replaced (`pulumi up --replace`), boots as a new host that
     mounts the same retained Cinder volume and rejoins the cluster as the same member, streaming, with no other
@@ -709,7 +700,6 @@ def test_destroy_removes_everything_but_the_backup_container_and_the_data_volume
     assert json.loads(life.cli("stack", "export").stdout)["deployment"].get("resources") in (None, [])
 
 
-@BOOTED
 def test_destroy_removes_every_host_and_keeps_the_retained_volumes_bytes(life):
     """`pulumi destroy` deletes the servers: their hosts go (containers, namespaces); the data volumes the stack
     retains stay in Cinder, so the agent keeps their files (detached) for a later deployment's hosts."""
