@@ -50,9 +50,8 @@ bench: venv
 	$(PY) -m bench.run --sizes 1000,10000,100000 --repeat 3 --check
 
 # Long drills (not in CI; their figures go to docs/firedrill.md): the tests marked `soak` (staging's asynchronous
-# loss), ten burns of the production primary's site on one
-# boot (synchronous replication: no acknowledged row may be lost, the promoted member is the synchronous standby),
-# then the frozen primary and the partition three times each.
+# loss), ten burns of the production primary's site on one boot (synchronous replication: no acknowledged row may be
+# lost, the promoted member is the synchronous standby), then the frozen primary and the partition three times each.
 soak: venv tools
 	RESILIENT_STACK_SOAK=1 $(PY) -m pytest -m soak
 	$(RS) firedrill production --repeat 10 --format markdown
