@@ -24,8 +24,9 @@ host image in podman (``--systemd=always``, as the fire drill's hosts):
 * **its lifecycle**: a server that goes away (``pulumi destroy``, a replacement) loses its host, its namespace and
   its root disk (the container); SHUTOFF stops the host, ACTIVE again starts it.
 
-What a host is made of (names, interfaces, ``podman run`` arguments) is host_wiring.py. Not done here
-(docs/local-openstack.md): egress to a mirror/registry/S3, a resolver, floating IPs and routers (database rows only).
+What a host is made of (names, interfaces, ``podman run`` arguments) is host_wiring.py. Beyond each other, the
+hosts reach the clouds' TLS names (DE1's S3, the registry of registry.py) through the hub. Not done here
+(docs/local-openstack.md): a resolver, a Debian mirror, floating IPs and routers (database rows only).
 
     ip netns exec is NOT needed: run on the machine (root) as
     compute_agent.py --name NAME --run-dir RUN_DIR [--image IMAGE] [--interval S]

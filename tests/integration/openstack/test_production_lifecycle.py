@@ -169,10 +169,7 @@ class Lifecycle:
             time.sleep(5)
         members: list = []
         while time.monotonic() < deadline + 120:
-            out = in_host(
-                by_name[PRIMARY]["container"], "patronictl", "-c", "/etc/patroni/config.yml", "list", "-f", "json"
-            )
-            members = json.loads(out) if out.startswith("[") else []
+            members = members_of(by_name[PRIMARY]["container"])
             if [m["Member"] for m in members if m["Role"] == "Leader"] and all(
                 receiving(by_name[n]["container"]) == "streaming" for n in REPLICAS
             ):
@@ -238,7 +235,7 @@ class Lifecycle:
                         text=True,
                         timeout=600,
                         cwd=ROOT,
-                    ),  # fmt: skip
+                    ),
                 )
         return out
 
@@ -290,11 +287,9 @@ class Lifecycle:
         primary = self.hosts[PRIMARY]["container"]
         deadline = time.monotonic() + 600
         while True:
-            out = in_host(primary, "patronictl", "-c", "/etc/patroni/config.yml", "list", "-f", "json")
-            members = json.loads(out) if out.startswith("[") else []
-            if name in {m["Member"] for m in members} and receiving(host["container"]) == "streaming":
-                break
-            if time.monotonic() > deadline:
+            members = members_of(primary)
+            rejoined = name in {m["Member"] for m in members} and receiving(host["container"]) == "streaming"
+            if rejoined or time.monotonic() > deadline:
                 break
             time.sleep(5)
         c = host["container"]
@@ -324,6 +319,12 @@ class Lifecycle:
 
 def instances(state: dict) -> list[dict]:
     return [r for r in state["deployment"]["resources"] if r["type"] == "openstack:compute/instance:Instance"]
+
+
+def members_of(container: str) -> list[dict]:
+    """The cluster's members as the member on ``container`` lists them (``patronictl list``); [] while it cannot."""
+    out = in_host(container, "patronictl", "-c", "/etc/patroni/config.yml", "list", "-f", "json")
+    return json.loads(out) if out.startswith("[") else []
 
 
 def receiving(container: str) -> str:
